@@ -1,0 +1,113 @@
+"""The normalised feed: typed tables with namespaced ids, the single input of the transit model builder."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from feeds.problems import ValidationReport
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def ns_id(namespace: str, raw: str) -> str:
+    """Namespace one raw GTFS id so two operators' ids never collide (``toei-bus:1234``)."""
+    return f"{namespace}:{raw}"
+
+
+@dataclass
+class Feed:
+    """One operator's validated feed. Column contracts are in docs/architecture.md; every id is namespaced."""
+
+    namespace: str
+    timezone: str
+    report: ValidationReport
+    agencies: pd.DataFrame
+    stops: pd.DataFrame
+    routes: pd.DataFrame
+    trips: pd.DataFrame
+    stop_times: pd.DataFrame
+    calendar: pd.DataFrame
+    calendar_dates: pd.DataFrame
+    frequencies: pd.DataFrame
+    transfers: pd.DataFrame
+    shapes: pd.DataFrame
+    booking_rules: pd.DataFrame
+    fare_attributes: pd.DataFrame
+    fare_rules: pd.DataFrame
+    feed_info: dict = field(default_factory=dict)
+
+    def service_ids_on(self, date: dt.date) -> set[str]:
+        """Services running on ``date``: calendar.txt by weekday and range, then calendar_dates exceptions."""
+        active: set[str] = set()
+        cal = self.calendar
+        if len(cal):
+            day = WEEKDAYS[date.weekday()]
+            hit = (cal[day] == 1) & (cal["start_date"] <= date) & (cal["end_date"] >= date)
+            active.update(cal.loc[hit, "service_id"])
+        cd = self.calendar_dates
+        if len(cd):
+            today = cd[cd["date"] == date]
+            active.update(today.loc[today["exception_type"] == 1, "service_id"])
+            active.difference_update(today.loc[today["exception_type"] == 2, "service_id"])
+        return active
+
+    def service_dates(self) -> tuple[dt.date | None, dt.date | None]:
+        """First and last date any service may run (for summaries)."""
+        dates = []
+        if len(self.calendar):
+            dates += [self.calendar["start_date"].min(), self.calendar["end_date"].max()]
+        if len(self.calendar_dates):
+            added = self.calendar_dates[self.calendar_dates["exception_type"] == 1]["date"]
+            if len(added):
+                dates += [added.min(), added.max()]
+        return (min(dates), max(dates)) if dates else (None, None)
+
+    def summary(self) -> dict:
+        first, last = self.service_dates()
+        return {
+            "feed": self.namespace,
+            "agencies": len(self.agencies),
+            "stops": int((self.stops["location_type"] == 0).sum()) if len(self.stops) else 0,
+            "stations": int((self.stops["location_type"] == 1).sum()) if len(self.stops) else 0,
+            "routes": len(self.routes),
+            "trips": len(self.trips),
+            "stop_times": len(self.stop_times),
+            "services": int(pd.concat([self.calendar.get("service_id", pd.Series(dtype=str)),
+                                       self.calendar_dates.get("service_id", pd.Series(dtype=str))]).nunique()),
+            "first_date": first.isoformat() if first else None,
+            "last_date": last.isoformat() if last else None,
+            "timezone": self.timezone,
+        }
+
+
+@dataclass
+class Network:
+    """Several operators' feeds taken together. Ids are namespaced, so merging is concatenation."""
+
+    feeds: list[Feed]
+
+    def __post_init__(self) -> None:
+        names = [f.namespace for f in self.feeds]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"two feeds share the namespace {sorted(dup)}: give each operator its own")
+
+    def table(self, name: str) -> pd.DataFrame:
+        frames = [getattr(f, name) for f in self.feeds if len(getattr(f, name))]
+        if not frames:
+            return getattr(self.feeds[0], name).iloc[0:0] if self.feeds else pd.DataFrame()
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def service_ids_on(self, date: dt.date) -> set[str]:
+        out: set[str] = set()
+        for f in self.feeds:
+            out |= f.service_ids_on(date)
+        return out
+
+    def feed(self, namespace: str) -> Feed:
+        for f in self.feeds:
+            if f.namespace == namespace:
+                return f
+        raise KeyError(namespace)

@@ -1,0 +1,1 @@
+"""maas package."""

@@ -1,0 +1,35 @@
+"""Shared fixtures: where the real feeds live, and the Redis that `make test` started."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MAAS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real feeds beside the project; tests that need it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real feeds not found at {SHARED_DATA} (set MAAS_SHARED_DATA or place ../shared/data)")
+    return SHARED_DATA
+
+
+def shared_file(name: str) -> Path:
+    """Path of one file in shared/data, skipping the calling test when it is missing."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} not found: the real-feed folder ../shared/data is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the test Redis (started by scripts/ensure-redis.sh under `make test`)."""
+    url = os.environ.get("MAAS_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("MAAS_TEST_REDIS_URL not set: run the suite with `make test`, which starts a Redis")
+    return url
