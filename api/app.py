@@ -1,0 +1,41 @@
+"""The aiohttp application factory: small and explicit, state on the Application."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from api import bookings, closures, events, ops, openapi, search
+from api.keys import ENDPOINTS, METRICS, SERVICES
+from api.observe import Metrics, observe_middleware
+from api.problems import problem_middleware
+from maas.services import Services
+
+MAX_BODY = 2 * 1024 * 1024  # the largest any endpoint accepts (closure payloads); JSON endpoints allow less
+
+
+def create_app(services: Services, *, close_services: bool = True) -> web.Application:
+    """The API over ``services``. Middlewares, outermost first: request id/log/metrics, problem+json.
+
+    Authentication, roles, rate limits, body limits and timeouts are per endpoint (api.endpoint.add).
+    """
+    app = web.Application(middlewares=[observe_middleware, problem_middleware], client_max_size=MAX_BODY)
+    app[SERVICES] = services
+    app[METRICS] = Metrics()
+    app[ENDPOINTS] = []
+    ops.add_routes(app)
+    openapi.add_routes(app)
+    search.add_routes(app)
+    bookings.add_routes(app)
+    closures.add_routes(app)
+    events.add_routes(app)
+
+    async def _start(app: web.Application) -> None:
+        if not services.ready:
+            await services.start()
+
+    app.on_startup.append(_start)
+    if close_services:
+        async def _close(app: web.Application) -> None:
+            await services.aclose()
+
+        app.on_cleanup.append(_close)
+    return app

@@ -1,0 +1,208 @@
+"""Reservations and money: offers, bookings, cancellations, payments and per-operator settlement.
+
+The BookingService owns the rules (idempotency, holds, payment, ledger); these handlers check the caller's role
+and ownership, validate the body's shape and map ``BookingError`` to problem+json.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from aiohttp import web
+
+from api import params
+from api.endpoint import add, principal
+from api.keys import SERVICES
+from api.openapi import json_body, ok, path_param, problem, query
+from api.problems import TYPE_BASE, ApiProblem, read_json
+from maas.auth import Role
+from maas.offers import BookingError
+
+PARTNER = frozenset({Role.PARTNER})
+OPERATOR = frozenset({Role.OPERATOR})
+IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
+               "description": "retries with the same key replay the first result; another body with the same key "
+                              "is a 409", "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
+
+
+def _bookings(request: web.Request):
+    svc = request.app[SERVICES].bookings
+    if svc is None:
+        raise ApiProblem(503, "reservations are not configured on this server")
+    return svc
+
+
+def _booking_problem(err: BookingError) -> ApiProblem:
+    status = err.status if 400 <= err.status <= 599 else 502
+    return ApiProblem(status, err.detail, field=err.field, type_=TYPE_BASE + err.code, extra={"code": err.code})
+
+
+def _idempotency_key(request: web.Request) -> str:
+    """The client's key, or a fresh one: without a key a retry is a new request (documented, not an error)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return "auto-" + uuid.uuid4().hex
+    if not key.strip() or len(key) > 255 or any(ord(c) < 0x20 for c in key):
+        raise ApiProblem(422, "Idempotency-Key must be 1-255 printable characters", field="Idempotency-Key")
+    return key
+
+
+def _object(body: object) -> dict:
+    if not isinstance(body, dict):
+        raise ApiProblem(422, "the body must be a JSON object", field="body")
+    return body
+
+
+async def create_offer(request: web.Request) -> web.Response:
+    body = _object(await read_json(request))
+    itinerary = body.get("itinerary")
+    if not isinstance(itinerary, dict):
+        raise ApiProblem(422, "itinerary is required: one itinerary object as returned by GET /v1/plan",
+                         field="itinerary")
+    passengers = body.get("passengers", {"adult": 1})
+    medium = body.get("medium", "ticket")
+    try:
+        offer = await _bookings(request).create_offer(itinerary, passengers, _idempotency_key(request),
+                                                      principal(request).owner, medium=medium)
+    except BookingError as err:
+        raise _booking_problem(err) from None
+    return web.json_response(offer, status=201)
+
+
+async def create_booking(request: web.Request) -> web.Response:
+    body = _object(await read_json(request))
+    offer_id = body.get("offer_id")
+    if not isinstance(offer_id, str) or not offer_id:
+        raise ApiProblem(422, "offer_id is required (from POST /v1/offers)", field="offer_id")
+    if not isinstance(body.get("payment"), dict):
+        raise ApiProblem(422, 'payment is required, e.g. {"card_number": "4242424242424242"}', field="payment")
+    try:
+        booking = await _bookings(request).book(offer_id, body["payment"], _idempotency_key(request),
+                                                principal(request).owner)
+    except BookingError as err:
+        raise _booking_problem(err) from None
+    return web.json_response(booking, status=201, headers={"Location": f"/v1/bookings/{booking['id']}"})
+
+
+async def get_booking(request: web.Request) -> web.Response:
+    try:
+        booking = await _bookings(request).get(request.match_info["id"], principal(request).owner)
+    except BookingError as err:  # another partner's booking is "not found": existence is not disclosed
+        raise _booking_problem(err) from None
+    return web.json_response(booking)
+
+
+async def cancel_booking(request: web.Request) -> web.Response:
+    leg_index = None
+    if request.can_read_body and request.content_length != 0:
+        body = _object(await read_json(request))
+        leg_index = body.get("leg_index")
+        if leg_index is not None and (isinstance(leg_index, bool) or not isinstance(leg_index, int)):
+            raise ApiProblem(422, "leg_index must be an integer or null (null cancels the whole booking)",
+                             field="leg_index")
+    try:
+        booking = await _bookings(request).cancel(request.match_info["id"], leg_index, _idempotency_key(request),
+                                                  principal(request).owner)
+    except BookingError as err:
+        raise _booking_problem(err) from None
+    return web.json_response(booking)
+
+
+async def get_payment(request: web.Request) -> web.Response:
+    """A payment by its booking id (``bk_…``) or authorization id (``auth_…``), only for the booking's owner."""
+    svc = _bookings(request)
+    pid = request.match_info["id"]
+    owner = principal(request).owner
+    auth = None
+    if pid.startswith("auth_"):
+        getter = getattr(svc.payments, "get", None)
+        auth = await getter(pid) if getter else None
+    booking_id = auth.reference if auth is not None else pid
+    try:
+        booking = await svc.get(booking_id, owner)  # the ownership check: 404 for someone else's
+    except BookingError:
+        raise ApiProblem(404, f"no payment {pid!r}", field="id") from None
+    auth = auth or await svc.payments.find(booking_id)
+    if auth is None:
+        raise ApiProblem(404, f"booking {booking_id} has no payment yet", field="id")
+    out = auth.to_dict()
+    out.update(booking_id=booking["id"], currency=booking["currency"])
+    return web.json_response(out)
+
+
+async def settlement(request: web.Request) -> web.Response:
+    operator = request.match_info["id"]
+    who = principal(request)
+    if not who.may_act_for_operator(operator):
+        raise ApiProblem(403, f"this key may only read the settlement of operator {who.operator!r}", field="id")
+    services = request.app[SERVICES]
+    known = {f.namespace for f in services.transit.network.feeds}
+    svc = _bookings(request)
+    known |= set(getattr(svc.operators, "adapters", {}))
+    if operator not in known:
+        raise ApiProblem(404, f"no operator {operator!r}", field="id")
+    day = params.date_param(request.query, "date", dt.datetime.now(params.TOKYO).date())
+    rows = [r for r in await svc.ledger.settlement(day.isoformat()) if r.operator == operator]
+    totals = {k: sum(getattr(r, k) for r in rows) for k in ("sales", "refunds", "commission", "payable")}
+    return web.json_response({"operator": operator, "date": day.isoformat(), "currency": "JPY", **totals})
+
+
+_OFFER = {"type": "object", "required": ["id", "expires_at", "quote"], "properties": {
+    "id": {"type": "string"}, "itinerary_id": {"type": ["string", "null"]},
+    "created_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"},
+    "passengers": {"type": "object"}, "quote": {"type": "object"}}}
+_BOOKING = {"type": "object", "required": ["id", "state", "total", "legs"], "properties": {
+    "id": {"type": "string"},
+    "state": {"type": "string", "enum": ["PENDING", "CONFIRMED", "REJECTED", "EXPIRED", "CANCELLED"]},
+    "offer_id": {"type": "string"}, "total": {"type": "integer"}, "currency": {"type": "string"},
+    "payment": {"type": "object"}, "legs": {"type": "array", "items": {"type": "object"}},
+    "cancellations": {"type": "array", "items": {"type": "object"}}}}
+_NOT_FOUND = {"404": problem("Unknown id, or not yours")}
+
+
+def add_routes(app: web.Application) -> None:
+    add(app, "POST", "/v1/offers", create_offer, roles=PARTNER, spec={
+        "operationId": "createOffer", "summary": "Price an itinerary for booking", "tags": ["reservations"],
+        "parameters": [IDEMPOTENCY],
+        "requestBody": json_body({"type": "object", "required": ["itinerary"], "properties": {
+            "itinerary": {"$ref": "#/components/schemas/Itinerary"},
+            "passengers": {"type": "object", "properties": {"adult": {"type": "integer", "minimum": 0},
+                                                            "child": {"type": "integer", "minimum": 0}}},
+            "medium": {"type": "string", "enum": ["ticket", "ic"]}}}),
+        "responses": {**ok(_OFFER, "The offer (price held until expires_at)", status="201"),
+                      "409": problem("Idempotency-Key reused with another body")}})
+    add(app, "POST", "/v1/bookings", create_booking, roles=PARTNER, spec={
+        "operationId": "createBooking", "summary": "Book an offer and pay once for every leg",
+        "tags": ["reservations"], "parameters": [IDEMPOTENCY],
+        "requestBody": json_body({"type": "object", "required": ["offer_id", "payment"], "properties": {
+            "offer_id": {"type": "string"},
+            "payment": {"type": "object", "required": ["card_number"],
+                        "properties": {"card_number": {"type": "string"}}}}}),
+        "responses": {**ok(_BOOKING, "The confirmed booking", status="201"), **_NOT_FOUND,
+                      "402": problem("Payment declined"), "409": problem("Offer already booked, or key reused"),
+                      "410": problem("Offer expired")}})
+    add(app, "GET", "/v1/bookings/{id}", get_booking, roles=PARTNER, spec={
+        "operationId": "getBooking", "summary": "One of your bookings", "tags": ["reservations"],
+        "parameters": [path_param("id", "booking id")], "responses": {**ok(_BOOKING), **_NOT_FOUND}})
+    add(app, "POST", "/v1/bookings/{id}/cancel", cancel_booking, roles=PARTNER, spec={
+        "operationId": "cancelBooking", "summary": "Cancel a booking, or one leg of it", "tags": ["reservations"],
+        "parameters": [path_param("id", "booking id"), IDEMPOTENCY],
+        "requestBody": json_body({"type": "object", "properties": {
+            "leg_index": {"type": ["integer", "null"], "minimum": 0}}}, "omit to cancel everything", False),
+        "responses": {**ok(_BOOKING), **_NOT_FOUND, "409": problem("Not cancellable now")}})
+    add(app, "GET", "/v1/payments/{id}", get_payment, roles=PARTNER, spec={
+        "operationId": "getPayment", "summary": "The payment of one of your bookings", "tags": ["payments"],
+        "parameters": [path_param("id", "booking id (bk_…) or authorization id (auth_…)")],
+        "responses": {**ok({"type": "object", "required": ["id", "status", "amount"], "properties": {
+            "id": {"type": "string"}, "booking_id": {"type": "string"}, "status": {"type": "string"},
+            "amount": {"type": "integer"}, "captured": {"type": "integer"}, "refunded": {"type": "integer"},
+            "currency": {"type": "string"}}}), **_NOT_FOUND}})
+    add(app, "GET", "/v1/operators/{id}/settlement", settlement, roles=OPERATOR, spec={
+        "operationId": "settlement", "summary": "What the platform owes an operator for a day",
+        "tags": ["payments"], "description": "An operator key reads its own operator only.",
+        "parameters": [path_param("id", "operator id, e.g. toei-bus"),
+                       query("date", {"type": "string", "format": "date"}, "service day (default today, Tokyo)")],
+        "responses": {**ok({"type": "object", "required": ["operator", "date", "payable"], "properties": {
+            "operator": {"type": "string"}, "date": {"type": "string", "format": "date"},
+            "currency": {"type": "string"}, "sales": {"type": "integer"}, "refunds": {"type": "integer"},
+            "commission": {"type": "integer"}, "payable": {"type": "integer"}}}), **_NOT_FOUND}})

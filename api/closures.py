@@ -1,0 +1,154 @@
+"""Closures from disaster-warning systems and operators, and the GTFS-RT alerts feed built from them.
+
+The payload format is chosen by Content-Type (JSON, CAP 1.2 XML, GTFS-RT protobuf); the ClosureService parses,
+checks every id against the model and applies all-or-nothing. An operator key may only send GTFS-RT alerts, and
+their ids are namespaced to its own operator, so it can never close another operator's lines.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from aiohttp import web
+
+from api import params
+from api.endpoint import ANY_ROLE, add, principal
+from api.keys import SERVICES
+from api.openapi import ok, path_param, problem, query
+from api.problems import TYPE_BASE, ApiProblem
+from feeds.closure_json import MAX_PAYLOAD_BYTES, ClosureError, closure_to_json
+from maas.auth import Role
+from maas.closures import content_kind
+
+WRITERS = frozenset({Role.DISASTER, Role.OPERATOR})
+PROTOBUF = "application/x-protobuf"
+_CLOSURE = {"type": "object", "required": ["id", "start", "targets"], "properties": {
+    "id": {"type": "string"}, "source": {"type": "string"}, "start": {"type": "string", "format": "date-time"},
+    "end": {"type": ["string", "null"], "format": "date-time"}, "severity": {"type": "string"},
+    "message": {"type": "object", "properties": {"ja": {"type": "string"}, "en": {"type": "string"}}},
+    "cause": {"type": "string"}, "effect": {"type": "string"}, "targets": {"type": "object"},
+    "cap": {"type": "object"}}}
+
+
+def _closures(request: web.Request):
+    svc = request.app[SERVICES].closures
+    if svc is None:
+        raise ApiProblem(503, "closures are not configured on this server")
+    return svc
+
+
+def _closure_problem(err: ClosureError) -> ApiProblem:
+    if err.field == "content-type":
+        return ApiProblem(415, err.detail, field="Content-Type")
+    return ApiProblem(422, err.detail, field=err.field or "body", type_=TYPE_BASE + "invalid-closure")
+
+
+async def post_closures(request: web.Request) -> web.Response:
+    svc = _closures(request)
+    who = principal(request)
+    ctype = request.headers.get("Content-Type", "application/json")
+    try:
+        kind = content_kind(ctype)
+    except ClosureError as err:
+        raise _closure_problem(err) from None
+    namespace = None
+    if who.role is Role.OPERATOR:
+        if kind != "gtfs-rt":
+            raise ApiProblem(403, "an operator key may only send GTFS-Realtime alerts (application/x-protobuf); "
+                                  "its entity ids are taken as its own operator's", field="Content-Type")
+        namespace = who.operator
+    raw = await request.read()
+    if not raw:
+        raise ApiProblem(400, "an empty body: send the closure payload", field="body")
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise ApiProblem(413, f"closure payloads are at most {MAX_PAYLOAD_BYTES} bytes", field="body")
+    source = f"{who.role.value}:{who.name}"
+    payload: bytes | str = raw
+    try:
+        result = await svc.accept(payload, ctype, namespace=namespace, source=source)
+    except ClosureError as err:
+        raise _closure_problem(err) from None
+    body = {"accepted": [closure_to_json(c) for c in result.accepted], "lifted": list(result.lifted),
+            "version": result.version}
+    return web.json_response(body, status=201)
+
+
+async def list_closures(request: web.Request) -> web.Response:
+    svc = _closures(request)
+    q = request.query
+    active = params.bool_param(q, "active", False)
+    at = params.datetime_param(q, "at")
+    items = svc.list_active(at) if active or at else svc.list_all()
+    return web.json_response({"closures": [closure_to_json(c) for c in items], "version": svc.version})
+
+
+async def delete_closure(request: web.Request) -> web.Response:
+    svc = _closures(request)
+    cid = request.match_info["id"]
+    who = principal(request)
+    closure = svc.get(cid)
+    if closure is None:
+        raise ApiProblem(404, f"no closure {cid!r}", field="id")
+    if who.role is Role.OPERATOR and closure.source != f"operator:{who.name}":
+        raise ApiProblem(403, "an operator key may only lift the closures it sent", field="id")
+    await svc.lift(cid)
+    return web.Response(status=204)
+
+
+async def alerts(request: web.Request) -> web.Response:
+    """GTFS-RT Alerts: protobuf unless the client prefers JSON (Accept: application/json)."""
+    svc = _closures(request)
+    transit = request.app[SERVICES].transit
+    today = dt.datetime.now(params.TOKYO).date()
+    model = await asyncio.get_running_loop().run_in_executor(transit.executor, transit.model_for, today)
+    feed = svc.alerts(model)
+    accept = request.headers.get("Accept", "")
+    if _prefers_json(accept):
+        from feeds.gtfsrt_alerts import alerts_feed_json
+
+        return web.json_response(alerts_feed_json(feed))
+    return web.Response(body=feed.SerializeToString(), content_type=PROTOBUF)
+
+
+def _prefers_json(accept: str) -> bool:
+    """Simple q-less negotiation: JSON when it is listed before any protobuf type."""
+    a = accept.lower()
+    j = min((a.find(t) for t in ("application/json", "text/json") if t in a), default=-1)
+    p = min((a.find(t) for t in ("protobuf", "octet-stream") if t in a), default=-1)
+    return j >= 0 and (p < 0 or j < p)
+
+
+def add_routes(app: web.Application) -> None:
+    add(app, "POST", "/v1/closures", post_closures, roles=WRITERS, max_body=MAX_PAYLOAD_BYTES, spec={
+        "operationId": "postClosures", "summary": "Publish closures (JSON, CAP 1.2 or GTFS-RT alerts)",
+        "tags": ["closures"],
+        "description": "Content-Type picks the format: application/json (our closure JSON: one object, a list, "
+                       "or {closures: [...]}), application/cap+xml or application/xml (CAP 1.2; Update/Cancel "
+                       "replace or lift what they reference), application/x-protobuf (GTFS-RT FeedMessage of "
+                       "alerts). All-or-nothing. Operator keys: GTFS-RT only, ids in their own namespace.",
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"oneOf": [_CLOSURE, {"type": "array", "items": _CLOSURE},
+                                                      {"type": "object", "properties": {
+                                                          "closures": {"type": "array", "items": _CLOSURE}}}]}},
+            "application/cap+xml": {"schema": {"type": "string"}},
+            "application/xml": {"schema": {"type": "string"}},
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": ok({"type": "object", "required": ["accepted", "lifted", "version"], "properties": {
+            "accepted": {"type": "array", "items": _CLOSURE}, "lifted": {"type": "array", "items": {"type": "string"}},
+            "version": {"type": "integer"}}}, "Applied", status="201")})
+    add(app, "GET", "/v1/closures", list_closures, roles=ANY_ROLE, spec={
+        "operationId": "listClosures", "summary": "Closures known to the service", "tags": ["closures"],
+        "parameters": [query("active", {"type": "boolean"}, "only those in force now (or at `at`)"),
+                       query("at", {"type": "string", "format": "date-time"}, "those in force at this time")],
+        "responses": ok({"type": "object", "required": ["closures"], "properties": {
+            "closures": {"type": "array", "items": _CLOSURE}, "version": {"type": "integer"}}})})
+    add(app, "DELETE", "/v1/closures/{id}", delete_closure, roles=WRITERS, spec={
+        "operationId": "deleteClosure", "summary": "Lift a closure", "tags": ["closures"],
+        "parameters": [path_param("id", "closure id")],
+        "responses": {"204": {"description": "Lifted"}, "404": problem("No such closure")}})
+    add(app, "GET", "/v1/alerts", alerts, roles=ANY_ROLE, spec={
+        "operationId": "alerts", "summary": "GTFS-Realtime alerts feed of the current closures",
+        "tags": ["closures"], "description": "Protobuf by default; JSON with Accept: application/json.",
+        "responses": {"200": {"description": "FeedMessage", "content": {
+            PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "object"}}}}}})

@@ -1,0 +1,26 @@
+"""Typed application and request state keys: aiohttp keeps state on the Application, never in module globals."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from maas.services import Services
+
+if TYPE_CHECKING:  # only for the type parameters; the classes import api.keys themselves
+    from api.endpoint import Endpoint
+    from api.events import EventHub
+    from api.observe import Metrics
+    from api.stopindex import StopIndex
+    from maas.auth import Principal
+
+SERVICES = web.AppKey("services", Services)
+METRICS = web.AppKey("metrics", "Metrics")
+ENDPOINTS = web.AppKey("endpoints", "list[Endpoint]")
+STOP_INDEX = web.AppKey("stop_index", "StopIndex")
+EVENTS = web.AppKey("events", "EventHub")
+
+# Per-request state (set by the observe middleware and the endpoint guard).
+REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", "Principal")
+SERVICE_WINDOW = web.AppKey("service_window", tuple)  # (first, last) dates any feed has service on, ± 1 day

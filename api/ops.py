@@ -1,0 +1,37 @@
+"""Operational endpoints: liveness, readiness and Prometheus metrics (public, outside /v1)."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.endpoint import add
+from api.keys import METRICS, SERVICES
+from api.openapi import ok
+
+_STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    ready, detail = services.readiness()
+    return web.json_response({"status": "ready" if ready else "starting", **detail}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[METRICS].render(), content_type="text/plain",
+                        headers={"X-Content-Type-Options": "nosniff"}, charset="utf-8")
+
+
+def add_routes(app: web.Application) -> None:
+    add(app, "GET", "/healthz", healthz, roles=None, spec={
+        "operationId": "healthz", "summary": "Liveness", "tags": ["ops"], "responses": ok(_STATUS)})
+    add(app, "GET", "/readyz", readyz, roles=None, spec={
+        "operationId": "readyz", "summary": "Readiness: feeds loaded, services wired", "tags": ["ops"],
+        "responses": {**ok(_STATUS), "503": {"description": "Not ready yet",
+                                             "content": {"application/json": {"schema": _STATUS}}}}})
+    add(app, "GET", "/metrics", metrics, roles=None, spec={
+        "operationId": "metrics", "summary": "Prometheus metrics (text format 0.0.4)", "tags": ["ops"],
+        "responses": ok({"type": "string"}, media="text/plain")})

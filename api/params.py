@@ -1,0 +1,136 @@
+"""Query-parameter parsing that names the offending field: every bad value becomes a 422, never a 500."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from api.problems import invalid
+
+TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")
+_COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
+_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A trip end: coordinates or a stop/station id (the planner resolves ids)."""
+
+    text: str  # what the planner receives: "lat,lon" or the id
+    lat: float | None = None
+    lon: float | None = None
+
+    @property
+    def is_coord(self) -> bool:
+        return self.lat is not None
+
+
+def coord(text: str, name: str) -> tuple[float, float]:
+    m = _COORD.match(text)
+    if not m:
+        raise invalid(name, f"{name} must be 'lat,lon' in decimal degrees, e.g. 35.6896,139.6917; got {text!r}")
+    lat, lon = float(m.group(1)), float(m.group(2))
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise invalid(name, f"{name}: latitude must be within ±90 and longitude within ±180; got {lat},{lon}")
+    return lat, lon
+
+
+def place(query: Mapping[str, str], name: str) -> Place:
+    text = query.get(name)
+    if text is None or not text.strip():
+        raise invalid(name, f"{name} is required: 'lat,lon' or a stop/station id such as toei-subway:E01")
+    text = text.strip()
+    if _COORD.match(text):
+        lat, lon = coord(text, name)
+        return Place(f"{lat},{lon}", lat, lon)
+    if not _ID.match(text):
+        raise invalid(name, f"{name} is neither 'lat,lon' nor a valid stop id (1-200 printable characters)")
+    return Place(text)
+
+
+def datetime_param(query: Mapping[str, str], name: str) -> dt.datetime | None:
+    text = query.get(name)
+    if text is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(name, f"{name} must be an ISO-8601 date-time like 2026-11-24T08:30:00+09:00; got {text!r}")
+    when = when if when.tzinfo else when.replace(tzinfo=TOKYO)
+    return when.astimezone(TOKYO)
+
+
+def date_param(query: Mapping[str, str], name: str, default: dt.date | None = None) -> dt.date:
+    text = query.get(name)
+    if text is None:
+        if default is None:
+            raise invalid(name, f"{name} is required (YYYY-MM-DD)")
+        return default
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise invalid(name, f"{name} must be a date YYYY-MM-DD; got {text!r}") from None
+
+
+def int_param(query: Mapping[str, str], name: str, default: int | None, lo: int, hi: int) -> int | None:
+    text = query.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise invalid(name, f"{name} must be an integer in {lo}..{hi}; got {text!r}") from None
+    if not lo <= value <= hi:
+        raise invalid(name, f"{name} must be in {lo}..{hi}; got {value}")
+    return value
+
+
+def float_param(query: Mapping[str, str], name: str, default: float | None, lo: float, hi: float) -> float | None:
+    text = query.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise invalid(name, f"{name} must be a number in {lo:g}..{hi:g}; got {text!r}") from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise invalid(name, f"{name} must be in {lo:g}..{hi:g}; got {text!r}")
+    return value
+
+
+def bool_param(query: Mapping[str, str], name: str, default: bool) -> bool:
+    text = query.get(name)
+    if text is None:
+        return default
+    low = text.strip().lower()
+    if low in TRUE:
+        return True
+    if low in FALSE:
+        return False
+    raise invalid(name, f"{name} must be true or false; got {text!r}")
+
+
+def enum_list(query: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    text = query.get(name)
+    if text is None:
+        return None
+    items = tuple(dict.fromkeys(t.strip().upper() for t in text.split(",") if t.strip()))
+    bad = [t for t in items if t not in allowed]
+    if bad or not items:
+        raise invalid(name, f"{name} is a comma-separated list of {', '.join(allowed)}; unknown: {bad or [text]}")
+    return items
+
+
+def string_param(query: Mapping[str, str], name: str, *, required: bool = False, max_len: int = 200) -> str | None:
+    text = query.get(name)
+    if text is None or not text.strip():
+        if required:
+            raise invalid(name, f"{name} is required")
+        return None
+    text = text.strip()
+    if len(text) > max_len or not _ID.match(text[:200]):
+        raise invalid(name, f"{name} must be 1-{max_len} printable characters")
+    return text

@@ -1,0 +1,370 @@
+"""Booking across operators with one payment per journey (TOMP-API vocabulary).
+
+offer → ``book``: hold every leg with its operator, authorize one payment for the total, confirm each leg (issue
+tickets), capture, post the ledger. Any failure compensates (release holds / void tickets, void the
+authorization) and the caller gets a ``BookingError`` with a stable code. Every step is written to the store
+*before* it is attempted (a write-ahead step log on the booking record), and every call to an operator or the
+payment provider is idempotent per booking, so ``maas.recovery`` can finish or compensate a booking whose worker
+died between any two steps: nobody is charged without a ticket or holds a ticket without paying.
+
+States: PENDING → CONFIRMED | REJECTED | EXPIRED; CONFIRMED → CANCELLED (whole booking; a partly cancelled
+booking stays CONFIRMED with its cancelled legs marked). Status changes are published on ``events:{owner}``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Awaitable, Callable
+
+from maas.ledger import Ledger
+from maas.offers import (PAYMENT_STATUS, BookingError, Conflict, IdempotencyConflict, InvalidInput, NotFound,
+                         Offer, OfferExpired, UnknownOffer, from_operator_error, new_offer_id, parse_itinerary,
+                         parse_passengers, validate_key)
+from maas.payments import PaymentError, PaymentProvider
+from maas.store.base import Store
+from maas.store.idempotency import IdempotencyConflictError, IdempotencyStore, fingerprint
+from operators.base import TOKYO, Hold, LegRef, OperatorError, Passengers, Ticket
+from operators.registry import OperatorRegistry
+
+OPEN = "bookings:open"
+TERMINAL = {"CONFIRMED", "REJECTED", "EXPIRED", "CANCELLED"}
+StepHook = Callable[[str, dict], Awaitable[None]]
+Clock = Callable[[], dt.datetime]
+
+
+def tokyo_now() -> dt.datetime:
+    return dt.datetime.now(TOKYO)
+
+
+def payment_error(err: PaymentError) -> BookingError:
+    return BookingError(err.detail, code=err.code, status=PAYMENT_STATUS.get(err.code, 502), field="payment")
+
+
+class BookingService:
+    """Offers, bookings and cancellations. ``on_step(step, booking)`` runs after each step is logged and before
+    it executes: tests use it for fault injection (advance a clock, sleep so a worker can be killed)."""
+
+    def __init__(self, store: Store, operators: OperatorRegistry, payments: PaymentProvider, ledger: Ledger,
+                 clock: Clock = tokyo_now, *, offer_ttl_s: float = 300.0, hold_ttl_s: float = 120.0,
+                 on_step: StepHook | None = None, idempotency_wait_s: float = 30.0):
+        self.store, self.operators, self.payments, self.ledger = store, operators, payments, ledger
+        self.clock = clock
+        self.offer_ttl_s, self.hold_ttl_s = offer_ttl_s, hold_ttl_s
+        self.on_step = on_step
+        self.idem = IdempotencyStore(store)
+        self.idempotency_wait_s = idempotency_wait_s
+
+    # ==== offers ===================================================================================================
+    async def create_offer(self, itinerary: dict, passengers: dict, idempotency_key: str, owner: str,
+                           medium: str = "ticket") -> dict:
+        """Price every leg (walking is free and not booked); the price holds for ``offer_ttl_s``."""
+        key = validate_key(idempotency_key)
+        pax = parse_passengers(passengers)
+        legs = parse_itinerary(itinerary)
+        if medium not in ("ic", "ticket"):
+            raise InvalidInput("medium must be 'ic' or 'ticket'", field="medium")
+        now = self.clock()
+        try:
+            prices = []
+            for leg in legs:
+                adapter = self.operators.get(leg.operator)
+                adapter.check_bookable(leg, now)
+                prices.append(adapter.price(leg, pax, medium))
+        except OperatorError as err:
+            raise from_operator_error(err) from None
+        fp = fingerprint("offer", itinerary, pax.to_dict(), medium)
+        replay = await self._replay_if_known(owner, "offer", key, fp)
+        if replay is not None:
+            return replay
+        offer = Offer(id=new_offer_id(), owner=owner, created_at=now,
+                      expires_at=now + dt.timedelta(seconds=self.offer_ttl_s), passengers=pax, medium=medium,
+                      legs=legs, prices=prices, itinerary_id=itinerary.get("id") if isinstance(
+                          itinerary.get("id"), str) else None)
+        if not await self.idem.claim(owner, "offer", key, fp, offer.id):
+            return await self._replay(owner, "offer", key, fp)
+        await self.store.set(f"offer:{offer.id}", offer.to_json(), ttl_s=self.offer_ttl_s + 3600)
+        result = offer.public()
+        await self.idem.complete(owner, "offer", key, fp, offer.id, result=result)
+        return result
+
+    async def _load_offer(self, offer_id: object, owner: str) -> Offer:
+        if not isinstance(offer_id, str) or not offer_id:
+            raise InvalidInput("offer_id must be a non-empty string", field="offer_id")
+        raw = await self.store.get(f"offer:{offer_id}")
+        offer = Offer.from_json(raw) if raw else None
+        if offer is None or offer.owner != owner:
+            raise UnknownOffer(f"no offer {offer_id!r}", field="offer_id")
+        return offer
+
+    # ==== idempotency ==============================================================================================
+    async def _replay_if_known(self, owner: str, op: str, key: str, fp: str) -> dict | None:
+        try:
+            rec = await self.idem.lookup(owner, op, key, fp)
+        except IdempotencyConflictError as err:
+            raise IdempotencyConflict(str(err), field="Idempotency-Key") from None
+        return None if rec is None else await self._replay(owner, op, key, fp)
+
+    async def _replay(self, owner: str, op: str, key: str, fp: str) -> dict:
+        try:
+            rec = await self.idem.wait(owner, op, key, fp, self.idempotency_wait_s)
+        except IdempotencyConflictError as err:
+            raise IdempotencyConflict(str(err), field="Idempotency-Key") from None
+        if rec is None or rec["state"] != "done":
+            raise Conflict(f"the request with Idempotency-Key {key!r} is still in progress; retry later",
+                           code="request_in_progress")
+        if rec.get("error"):
+            raise BookingError.from_dict(rec["error"])
+        return rec["result"]
+
+    # ==== booking ==================================================================================================
+    async def book(self, offer_id: str, payment: dict, idempotency_key: str, owner: str) -> dict:
+        """Book an offer and pay for it once. Returns the CONFIRMED booking or raises ``BookingError``."""
+        key = validate_key(idempotency_key)
+        card = self._card(payment)
+        fp = fingerprint("book", offer_id, hashlib.sha256(card["card_number"].encode()).hexdigest())
+        replay = await self._replay_if_known(owner, "book", key, fp)
+        if replay is not None:
+            return replay
+        offer = await self._load_offer(offer_id, owner)
+        now = self.clock()
+        if now >= offer.expires_at:
+            raise OfferExpired(f"offer {offer.id} expired at {offer.expires_at.isoformat()}; request a new one",
+                               field="offer_id")
+        booking_id = "bk_" + hashlib.sha256(f"{owner}|{key}".encode()).hexdigest()[:20]
+        if not await self.idem.claim(owner, "book", key, fp, booking_id):
+            return await self._replay(owner, "book", key, fp)
+        if not await self.store.set(f"offer-booked:{offer.id}", booking_id, nx=True):
+            other = await self.store.get(f"offer-booked:{offer.id}")
+            err = Conflict(f"offer {offer.id} is already booked (booking {other})", code="offer_already_booked",
+                           field="offer_id")
+            await self.idem.complete(owner, "book", key, fp, booking_id, error=err.to_dict())
+            raise err
+        b = self._new_booking(booking_id, offer, key, fp, now)
+        await self.store.sadd(OPEN, booking_id)
+        await self._save(b, "created")
+        await self._publish(b)
+        return await self._run(b, card)
+
+    @staticmethod
+    def _card(payment: object) -> dict:
+        if not isinstance(payment, dict):
+            raise InvalidInput("payment must be an object with card_number", field="payment")
+        number = payment.get("card_number")
+        if not isinstance(number, str) or not number.replace(" ", "").isdigit():
+            raise InvalidInput("payment.card_number must be a string of digits", field="payment.card_number")
+        number = number.replace(" ", "")
+        if not 12 <= len(number) <= 19:
+            raise InvalidInput("payment.card_number must have 12 to 19 digits", field="payment.card_number")
+        return {**payment, "card_number": number}
+
+    def _new_booking(self, booking_id: str, offer: Offer, key: str, fp: str, now: dt.datetime) -> dict:
+        q = offer.quote
+        return {"id": booking_id, "owner": offer.owner, "offer_id": offer.id, "idempotency_key": key, "fp": fp,
+                "state": "PENDING", "step": "created", "reason": None, "created_at": now.isoformat(),
+                "updated_at": now.isoformat(), "total": q["total"], "currency": q["currency"],
+                "per_operator": q["per_operator"], "passengers": offer.passengers.to_dict(),
+                "legs": [{"index": leg.index, "operator": leg.operator, "leg": leg.to_dict(),
+                          "price": p.to_dict(), "hold_id": f"{booking_id}:{leg.index}", "hold": None,
+                          "ticket": None, "state": "new", "refund": None}
+                         for leg, p in zip(offer.legs, offer.prices)],
+                "payment": {"auth_id": None, "status": "none", "captured": 0, "refunded": 0},
+                "cancellations": [], "history": []}
+
+    async def _save(self, b: dict, step: str) -> None:
+        """Log ``step`` on the booking (write-ahead), then give the fault-injection hook its chance."""
+        now = self.clock().isoformat()
+        b["step"], b["updated_at"] = step, now
+        b["history"].append({"at": now, "state": b["state"], "step": step})
+        await self.store.set(f"booking:{b['id']}", json.dumps(b))
+        if self.on_step is not None:
+            await self.on_step(step, b)
+
+    async def _publish(self, b: dict) -> None:
+        event = {"type": "booking.status", "booking_id": b["id"], "state": b["state"], "at": b["updated_at"],
+                 "reason": b["reason"]}
+        await self.store.publish(f"events:{b['owner']}", json.dumps(event))
+
+    async def _run(self, b: dict, card: dict) -> dict:
+        try:
+            for leg in b["legs"]:
+                await self._save(b, f"hold:{leg['index']}")
+                await self._hold(b, leg)
+            await self._save(b, "authorize")
+            auth = await self.payments.authorize(b["total"], card, reference=b["id"],
+                                                 idempotency_key=f"{b['id']}:authorize")
+            b["payment"].update(auth_id=auth.id, status="authorized")
+            for leg in b["legs"]:
+                await self._save(b, f"confirm:{leg['index']}")
+                await self._confirm(b, leg)
+        except OperatorError as err:
+            state = "EXPIRED" if err.code == "hold_expired" else "REJECTED"
+            return await self._compensate(b, from_operator_error(err), state)
+        except PaymentError as err:
+            return await self._compensate(b, payment_error(err), "REJECTED")
+        return await self._finish(b)
+
+    async def _hold(self, b: dict, leg: dict) -> None:
+        adapter = self.operators.get(leg["operator"])
+        hold = await adapter.hold(leg["hold_id"], LegRef.from_dict(leg["leg"]), Passengers(**b["passengers"]),
+                                  self.clock(), self.hold_ttl_s)
+        leg["hold"], leg["state"] = hold.to_dict(), "held"
+
+    async def _confirm(self, b: dict, leg: dict) -> None:
+        adapter = self.operators.get(leg["operator"])
+        ticket = await adapter.confirm(Hold.from_dict(leg["hold"]), leg["price"]["total"], self.clock())
+        leg["ticket"], leg["state"] = ticket.to_dict(), "confirmed"
+
+    async def _finish(self, b: dict) -> dict:
+        """Capture and post the ledger; both idempotent, so recovery may call this again."""
+        try:
+            await self._save(b, "capture")
+            auth = await self.payments.capture(b["payment"]["auth_id"], b["total"],
+                                               idempotency_key=f"{b['id']}:capture")
+        except PaymentError as err:
+            return await self._compensate(b, payment_error(err), "REJECTED")
+        b["payment"].update(status="captured", captured=auth.captured)
+        await self._save(b, "ledger")
+        await self.ledger.post_capture(b["id"], b["per_operator"], dt.datetime.fromisoformat(b["updated_at"]))
+        b["state"] = "CONFIRMED"
+        await self._save(b, "done")
+        await self.store.durable()
+        await self.store.srem(OPEN, b["id"])
+        result = self.public(b)
+        await self.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"], result=result)
+        await self._publish(b)
+        return result
+
+    async def _compensate(self, b: dict, err: BookingError, state: str) -> dict:
+        """Undo every effect of a failed booking (each undo idempotent), record why, and raise ``err``."""
+        if b.get("reason") is None:
+            b["reason"] = {"code": err.code, "detail": err.detail, "status": err.status}
+        await self._save(b, "compensate")
+        now = self.clock()
+        for leg in reversed(b["legs"]):  # every undo is idempotent, so legs never held are harmless
+            adapter = self.operators.get(leg["operator"])
+            hold = self._hold_of(b, leg)
+            if leg["ticket"] is not None:
+                await adapter.cancel(hold, Ticket.from_dict(leg["ticket"]), now, void=True)
+            else:
+                await adapter.release(hold)
+            leg["state"] = "released"
+        pay = b["payment"]
+        found = await self.payments.find(b["id"])  # also finds an authorization we never got to record
+        if found is not None:
+            if found.status == "captured" and found.captured > found.refunded:
+                await self.payments.refund(found.id, found.captured - found.refunded,
+                                           idempotency_key=f"{b['id']}:refund-all")
+                pay["status"] = "refunded"
+            elif found.status == "authorized":
+                await self.payments.void(found.id, idempotency_key=f"{b['id']}:void")
+                pay["status"] = "voided"
+            pay["auth_id"] = found.id
+        b["state"] = state
+        await self._save(b, "done")
+        await self.store.srem(OPEN, b["id"])
+        await self.store.delete_if(f"offer-booked:{b['offer_id']}", b["id"])  # the offer may be tried again
+        error = BookingError(err.detail, code=err.code, status=err.status, field=err.field)
+        await self.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"], error=error.to_dict())
+        await self._publish(b)
+        raise error
+
+    def _hold_of(self, b: dict, leg: dict) -> Hold:
+        """The leg's hold, rebuilt from the leg when the worker died before recording the operator's answer."""
+        if leg["hold"] is not None:
+            return Hold.from_dict(leg["hold"])
+        return Hold(leg["hold_id"], leg["operator"], LegRef.from_dict(leg["leg"]), Passengers(**b["passengers"]),
+                    expires_at=0.0)
+
+    # ==== reading ==================================================================================================
+    async def _load(self, booking_id: object, owner: str) -> dict:
+        if not isinstance(booking_id, str) or not booking_id:
+            raise InvalidInput("booking id must be a non-empty string", field="booking_id")
+        raw = await self.store.get(f"booking:{booking_id}")
+        b = json.loads(raw) if raw else None
+        if b is None or b["owner"] != owner:
+            raise NotFound(f"no booking {booking_id!r}", field="booking_id")
+        return b
+
+    async def get(self, booking_id: str, owner: str) -> dict:
+        return self.public(await self._load(booking_id, owner))
+
+    @staticmethod
+    def public(b: dict) -> dict:
+        """What the traveller sees: state, money, legs with tickets and refunds (no internal step log)."""
+        return {"id": b["id"], "state": b["state"], "offer_id": b["offer_id"], "reason": b["reason"],
+                "created_at": b["created_at"], "updated_at": b["updated_at"], "total": b["total"],
+                "currency": b["currency"], "per_operator": b["per_operator"], "passengers": b["passengers"],
+                "payment": {k: b["payment"][k] for k in ("status", "captured", "refunded")},
+                "legs": [{"index": leg["index"], "operator": leg["operator"], "state": leg["state"],
+                          "amount": leg["price"]["total"], "departure": leg["leg"]["departure"],
+                          "ticket": leg["ticket"], "refund": leg["refund"]} for leg in b["legs"]],
+                "cancellations": [{k: c[k] for k in ("id", "legs", "refund_total", "state")}
+                                  for c in b["cancellations"]]}
+
+    # ==== cancellation =============================================================================================
+    async def cancel(self, booking_id: str, leg_index: int | None, idempotency_key: str, owner: str) -> dict:
+        """Cancel the whole booking (``leg_index`` None) or one leg; refund by each operator's rule."""
+        key = validate_key(idempotency_key)
+        if leg_index is not None and (isinstance(leg_index, bool) or not isinstance(leg_index, int)):
+            raise InvalidInput("leg_index must be an integer or null", field="leg_index")
+        fp = fingerprint("cancel", booking_id, leg_index)
+        replay = await self._replay_if_known(owner, "cancel", key, fp)
+        if replay is not None:
+            return replay
+        b = await self._load(booking_id, owner)
+        if b["state"] != "CONFIRMED":
+            raise Conflict(f"booking {booking_id} is {b['state']}; only CONFIRMED bookings can be cancelled",
+                           code="not_cancellable", field="booking_id")
+        live = [leg for leg in b["legs"] if leg["state"] == "confirmed"]
+        if leg_index is not None:
+            live = [leg for leg in live if leg["index"] == leg_index]
+            if not live:
+                known = [leg["index"] for leg in b["legs"]]
+                raise InvalidInput(f"leg {leg_index} is not a booked, uncancelled leg of {booking_id} "
+                                   f"(booked legs: {known})", field="leg_index")
+        lock = f"lock:booking:{booking_id}"
+        if not await self.store.set(lock, key, ttl_s=60, nx=True):
+            raise Conflict(f"booking {booking_id} is being changed; retry", code="booking_busy")
+        try:
+            if not await self.idem.claim(owner, "cancel", key, fp, booking_id):
+                return await self._replay(owner, "cancel", key, fp)
+            cid = hashlib.sha256(f"{booking_id}|{key}".encode()).hexdigest()[:12]
+            b["cancellations"].append({"id": cid, "key": key, "fp": fp, "legs": [leg["index"] for leg in live],
+                                       "refund_total": None, "state": "running"})
+            await self.store.sadd(OPEN, b["id"])
+            await self._save(b, f"cancel:{cid}")
+            return await self._finish_cancel(b, cid)
+        finally:
+            await self.store.delete_if(lock, key)
+
+    async def _finish_cancel(self, b: dict, cid: str) -> dict:
+        """Cancel each leg with its operator, refund the sum once, post the ledger. Idempotent (recovery)."""
+        c = next(x for x in b["cancellations"] if x["id"] == cid)
+        now = self.clock()
+        shares: dict[str, int] = {}
+        for leg in b["legs"]:
+            if leg["index"] not in c["legs"]:
+                continue
+            if leg["state"] != "cancelled":
+                adapter = self.operators.get(leg["operator"])
+                refund = await adapter.cancel(self._hold_of(b, leg), Ticket.from_dict(leg["ticket"]), now)
+                leg["refund"], leg["state"] = refund.to_dict(), "cancelled"
+            shares[leg["operator"]] = shares.get(leg["operator"], 0) + leg["refund"]["amount"]
+        total = sum(shares.values())
+        c["refund_total"] = total
+        await self._save(b, f"refund:{cid}")
+        if total:
+            auth = await self.payments.refund(b["payment"]["auth_id"], total, idempotency_key=f"{b['id']}:{cid}")
+            b["payment"]["refunded"] = auth.refunded
+            await self.ledger.post_refund(b["id"], cid, shares, now)
+        c["state"] = "done"
+        if all(leg["state"] == "cancelled" for leg in b["legs"]):
+            b["state"] = "CANCELLED"
+        await self._save(b, "done")
+        await self.store.durable()
+        await self.store.srem(OPEN, b["id"])
+        result = self.public(b)
+        await self.idem.complete(b["owner"], "cancel", c["key"], c["fp"], b["id"], result=result)
+        await self._publish(b)
+        return result

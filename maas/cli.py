@@ -1,0 +1,179 @@
+"""`maas` command line: import and check feeds, build the transit model, plan trips, serve the API."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+import orjson
+
+from maas.settings import Settings
+
+TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")
+
+
+def _cmd_import(args) -> int:
+    from feeds.gtfs import load_feed, parse_feed_spec
+    from feeds.problems import FeedRejected
+    from maas.progress import step
+
+    status = 0
+    for spec in args.feeds:
+        namespace, path = parse_feed_spec(spec)
+        try:
+            with step(f"importing {namespace} from {path}"):
+                feed = load_feed(path, namespace)
+        except FeedRejected as rej:
+            print(rej.report.format(limit=args.limit))
+            status = 1
+            continue
+        except (OSError, ValueError) as exc:
+            print(f"{namespace}: cannot read {path}: {exc}")
+            status = 1
+            continue
+        print(feed.report.format(limit=args.limit))
+        s = feed.summary()
+        print(f"  {s['agencies']} agencies, {s['stops']} stops, {s['stations']} stations, {s['routes']} routes, "
+              f"{s['trips']} trips, {s['stop_times']} stop times, {s['services']} services, "
+              f"service days {s['first_date']} – {s['last_date']} ({s['timezone']})")
+    return status
+
+
+def _parse_date(text: str | None) -> dt.date:
+    if not text:
+        return dt.datetime.now(TOKYO).date()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"--date must be YYYY-MM-DD, got {text!r}")
+
+
+def _cmd_build(args) -> int:
+    from maas.network import load_network
+    from maas.progress import step
+    from routing.timetable import BuildSettings, build_model
+
+    settings = Settings()
+    network = load_network(args.feeds, settings.cache_dir)
+    date = _parse_date(args.date)
+    with step(f"building the transit model for {date}"):
+        model = build_model(network, date, BuildSettings())
+    with step(f"writing {args.out}"):
+        model.save(Path(args.out))
+    print(model.describe() if hasattr(model, "describe") else f"model written to {args.out}")
+    return 0
+
+
+def _parse_when(text: str | None) -> dt.datetime:
+    if not text:
+        return dt.datetime.now(TOKYO)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"times are ISO-8601, e.g. 2026-11-24T08:30:00+09:00; got {text!r}")
+    return when if when.tzinfo else when.replace(tzinfo=TOKYO)
+
+
+def _cmd_plan(args) -> int:
+    from maas.transit import TransitService
+    from routing.planner import PlanOptions, PlanError
+
+    settings = Settings(feeds=args.feed or [], osm=Path(args.osm) if args.osm else None)
+    transit = TransitService.from_settings(settings, progress=True)
+    when = _parse_when(args.arrive or args.depart)
+    options = PlanOptions(num_itineraries=args.num)
+    if args.max_transfers is not None:
+        options.max_transfers = args.max_transfers
+    if args.wheelchair:
+        options.wheelchair = True
+    try:
+        itineraries = transit.plan_sync(args.origin, args.destination, when, arrive_by=bool(args.arrive),
+                                        options=options)
+    except PlanError as exc:
+        print(f"cannot plan: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps({"itineraries": itineraries}, option=orjson.OPT_INDENT_2))
+        sys.stdout.write("\n")
+        return 0
+    if not itineraries:
+        print("no itinerary found")
+        return 1
+    for n, it in enumerate(itineraries, 1):
+        print(f"#{n}  {it['departure'][11:16]} → {it['arrival'][11:16]}  {it['duration_s'] // 60} min, "
+              f"{it['transfers']} transfer(s), walk {round(it['walk_distance_m'])} m ({it['walking']})")
+        for leg in it["legs"]:
+            frm = leg["from"].get("name") or f"{leg['from']['lat']:.5f},{leg['from']['lon']:.5f}"
+            to = leg["to"].get("name") or f"{leg['to']['lat']:.5f},{leg['to']['lon']:.5f}"
+            if leg["mode"] == "WALK":
+                print(f"    {leg['departure'][11:16]}  walk {round(leg['distance_m'])} m  {frm} → {to}")
+            else:
+                route = leg["route"].get("short_name") or leg["route"].get("long_name")
+                book = "  [booking required]" if leg.get("booking_required") else ""
+                print(f"    {leg['departure'][11:16]}  {leg['mode'].lower()} {route} ({leg['operator']})  "
+                      f"{frm} → {to}  arr {leg['arrival'][11:16]}{book}")
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    from api.server import serve
+
+    settings = Settings(feeds=args.feed or [], osm=Path(args.osm) if args.osm else None,
+                        redis_url=args.redis, host=args.host, port=args.port, workers=args.workers,
+                        keys_file=Path(args.keys) if args.keys else None)
+    if args.data_dir:
+        settings.data_dir = Path(args.data_dir)
+    serve(settings)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="maas", description="Tokyo MaaS backend")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    imp = sub.add_parser("import", help="validate feeds and print a report and summary")
+    imp.add_argument("feeds", nargs="+", metavar="FEED", help="GTFS zip or folder, optionally NAMESPACE=PATH")
+    imp.add_argument("--limit", type=int, default=50, help="problems to print per feed")
+    imp.set_defaults(func=_cmd_import)
+
+    bld = sub.add_parser("build", help="build the transit model for a service day and save it")
+    bld.add_argument("feeds", nargs="*", metavar="FEED", help="feeds (default: the built-in sample)")
+    bld.add_argument("--out", required=True, help="output folder")
+    bld.add_argument("--date", help="service date YYYY-MM-DD (default: today in Tokyo)")
+    bld.set_defaults(func=_cmd_build)
+
+    pl = sub.add_parser("plan", help="plan a trip and print itineraries")
+    pl.add_argument("--from", dest="origin", required=True, help="stop id, station name or lat,lon")
+    pl.add_argument("--to", dest="destination", required=True, help="stop id, station name or lat,lon")
+    when = pl.add_mutually_exclusive_group()
+    when.add_argument("--depart", help="ISO-8601 departure time (default: now)")
+    when.add_argument("--arrive", help="ISO-8601 arrival deadline")
+    pl.add_argument("--feed", action="append", help="feed (repeatable; default: the built-in sample)")
+    pl.add_argument("--osm", help="OSM XML file for walking on streets")
+    pl.add_argument("--num", type=int, default=3, help="number of itineraries")
+    pl.add_argument("--max-transfers", type=int)
+    pl.add_argument("--wheelchair", action="store_true")
+    pl.add_argument("--json", action="store_true", help='print {"itineraries": [...]}')
+    pl.set_defaults(func=_cmd_plan)
+
+    sv = sub.add_parser("serve", help="run the HTTP API")
+    sv.add_argument("--feed", action="append", help="feed (repeatable; default: the built-in sample)")
+    sv.add_argument("--osm", help="OSM XML file for walking on streets")
+    sv.add_argument("--redis", help="Redis URL (default: the embedded store)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8080)
+    sv.add_argument("--workers", type=int, default=1)
+    sv.add_argument("--keys", help="API keys JSON file")
+    sv.add_argument("--data-dir", help="where the embedded store keeps its data")
+    sv.set_defaults(func=_cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

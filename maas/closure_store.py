@@ -1,0 +1,174 @@
+"""Where closures live so they survive a restart and reach every worker.
+
+Closures are stored as our JSON form (`feeds.closure_json.closure_to_json`), keyed by id. Three backends behind
+one small async interface: `MemoryClosureStore` (tests), `SqliteClosureStore` (the embedded, single-process mode;
+one file, one transaction per change) and `RedisClosureStore` (a hash of closures plus a pub/sub channel that
+tells every worker to reload; a change and its notice go in one MULTI so no worker misses a committed change).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Awaitable, Callable, Protocol
+
+import orjson
+
+log = logging.getLogger("maas.closures")
+OnChange = Callable[[], Awaitable[None]]
+
+
+class ClosureStore(Protocol):
+    async def load(self) -> dict[str, dict]:
+        """Every stored closure: id → JSON form."""
+
+    async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
+        """Store and delete in one atomic step, then tell the other workers."""
+
+    async def subscribe(self, on_change: OnChange) -> None:
+        """Call ``on_change`` whenever another worker changed the closures (no-op when single-process)."""
+
+    async def aclose(self) -> None: ...
+
+
+class MemoryClosureStore:
+    """In-process only: for tests and throwaway runs."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, bytes] = {}
+
+    async def load(self) -> dict[str, dict]:
+        return {k: orjson.loads(v) for k, v in self._data.items()}
+
+    async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
+        encoded = {k: orjson.dumps(v) for k, v in puts.items()}  # encode first: a failure changes nothing
+        for k in deletes:
+            self._data.pop(k, None)
+        self._data.update(encoded)
+
+    async def subscribe(self, on_change: OnChange) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class SqliteClosureStore:
+    """The embedded store: one SQLite file (WAL), each change one transaction, so a crash loses nothing committed."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS closures (id TEXT PRIMARY KEY, body BLOB NOT NULL)")
+
+    async def load(self) -> dict[str, dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, body FROM closures").fetchall()
+        return {k: orjson.loads(v) for k, v in rows}
+
+    async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
+        rows = [(k, orjson.dumps(v)) for k, v in puts.items()]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("DELETE FROM closures WHERE id = ?", [(k,) for k in deletes])
+                self._db.executemany("INSERT OR REPLACE INTO closures (id, body) VALUES (?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    async def subscribe(self, on_change: OnChange) -> None:
+        return None  # single process: the service applied the change itself
+
+    async def aclose(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class RedisClosureStore:
+    """Closures in the hash ``{prefix}closures``; every change is announced on the channel ``{prefix}closures``."""
+
+    def __init__(self, url: str, prefix: str = ""):
+        import redis.asyncio as aioredis
+
+        self.url = url
+        self.prefix = prefix
+        self.key = f"{prefix}closures"
+        self.channel = f"{prefix}closures"
+        self._redis = aioredis.from_url(url)
+        self._task: asyncio.Task | None = None
+        self._pubsub = None
+
+    async def load(self) -> dict[str, dict]:
+        raw = await self._redis.hgetall(self.key)
+        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+
+    async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
+        rows = {k: orjson.dumps(v) for k, v in puts.items()}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if deletes:
+                pipe.hdel(self.key, *deletes)
+            if rows:
+                pipe.hset(self.key, mapping=rows)
+            pipe.publish(self.channel, orjson.dumps({"put": list(rows), "del": deletes}))
+            await pipe.execute()
+
+    async def subscribe(self, on_change: OnChange) -> None:
+        """Listen in a background task; every message (and every reconnect) triggers a full reload, which is
+        idempotent and cheap (tens of closures), so a missed message only delays, never loses, a change."""
+        if self._task is not None:
+            return
+        self._pubsub = self._redis.pubsub()
+        await self._pubsub.subscribe(self.channel)
+        ready = asyncio.Event()
+
+        async def listen() -> None:
+            backoff = 0.1
+            while True:
+                try:
+                    ready.set()
+                    msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if msg is not None:
+                        await on_change()
+                    backoff = 0.1
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # connection dropped: resubscribe, then reload what we may have missed
+                    log.warning("closure channel lost; resubscribing", exc_info=True)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    with contextlib.suppress(Exception):
+                        await self._pubsub.subscribe(self.channel)
+                        await on_change()
+
+        self._task = asyncio.create_task(listen(), name="closure-subscriber")
+        await ready.wait()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+        await self._redis.aclose()
+
+
+def closure_store_for(redis_url: str | None, sqlite_path: Path | None, prefix: str = "maas:") -> ClosureStore:
+    """The backend a deployment asks for: Redis when configured, else the SQLite file, else memory."""
+    if redis_url:
+        return RedisClosureStore(redis_url, prefix)
+    if sqlite_path is not None:
+        return SqliteClosureStore(sqlite_path)
+    return MemoryClosureStore()

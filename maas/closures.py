@@ -1,0 +1,305 @@
+"""The closure service: accept disaster warnings, keep them stored and shared, and hand the planner its masks.
+
+Accepting is all-or-nothing: parse (`feeds/`), check every id against the current model, resolve CAP
+Update/Cancel references, write to the store in one step, then swap the in-memory state and bump `version`.
+Any error leaves the active closures exactly as they were. Masks are cached per (model, walker) and rebuilt only
+when the version (or the set of not-yet-expired closures) changes; resolution of each closure to model elements
+is cached separately, so a change costs only the new closure's geometry work plus a numpy merge.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Iterable
+
+from feeds.cap import CapMessage, cap_closure_id, parse_cap
+from feeds.closure_json import (MAX_PAYLOAD_BYTES, TOKYO_TZ, Closure, ClosureError, closure_from_dict,
+                                closure_to_json, parse_closure_json)
+from feeds.gtfsrt_alerts import AlertsUpdate, alerts_feed, alerts_feed_json, parse_gtfsrt_alerts
+from maas.closure_masks import ClosureIndex, area_members
+from maas.closure_store import ClosureStore, MemoryClosureStore
+from routing.masks import ClosureMask
+
+log = logging.getLogger("maas.closures")
+
+__all__ = ["AcceptResult", "Closure", "ClosureError", "ClosureService", "content_kind"]
+
+MAX_CLOSURES = 10_000
+KEEP_EXPIRED = dt.timedelta(days=1)  # ended closures stay listed a day (for late bookings' history), then go
+JSON_TYPES = ("application/json", "application/geo+json", "text/json")
+CAP_TYPES = ("application/cap+xml", "application/xml", "text/xml", "application/common-alerting-protocol+xml")
+PB_TYPES = ("application/x-protobuf", "application/protobuf", "application/octet-stream",
+            "application/vnd.google.protobuf")
+Listener = Callable[[list[Closure]], Awaitable[None]]
+
+
+def content_kind(content_type: str | None) -> str:
+    """"json", "cap" or "gtfs-rt" for a Content-Type (parameters ignored); ClosureError when unsupported."""
+    ct = (content_type or "application/json").split(";", 1)[0].strip().lower()
+    if ct in JSON_TYPES:
+        return "json"
+    if ct in CAP_TYPES:
+        return "cap"
+    if ct in PB_TYPES:
+        return "gtfs-rt"
+    raise ClosureError(f"unsupported content type {ct!r}: send application/json, application/cap+xml or "
+                       "application/x-protobuf (GTFS-Realtime Alerts)", "content-type")
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    accepted: tuple[Closure, ...]
+    lifted: tuple[str, ...]
+    version: int
+
+
+class ClosureService:
+    """Holds the closures of this worker (a copy of the store's), validates and applies changes, builds masks.
+
+    ``model_provider`` returns the model ids are checked against (today's), or None before one is built;
+    ``clock`` returns "now" (aware), injectable for tests.
+    """
+
+    def __init__(self, store: ClosureStore | None = None,
+                 model_provider: Callable[[], Any] | None = None,
+                 clock: Callable[[], dt.datetime] | None = None):
+        self.store: ClosureStore = store or MemoryClosureStore()
+        self.model_provider = model_provider
+        self.clock = clock or (lambda: dt.datetime.now(TOKYO_TZ))
+        self._state: dict[str, tuple[Closure, int]] = {}  # id → (closure, revision); replaced, never mutated
+        self.version = 0
+        self._write = asyncio.Lock()
+        self._lock = threading.Lock()  # guards the index / mask caches (planner threads)
+        self._indexes: dict[tuple[int, int], tuple[weakref.ref, Any, ClosureIndex]] = {}
+        self._masks: dict[tuple[int, int], tuple[tuple, ClosureMask | None]] = {}
+        self.listeners: list[Listener] = []
+
+    # ---- lifecycle ----------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load what the store holds and follow other workers' changes."""
+        await self.reload()
+        await self.store.subscribe(self.reload)
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+    async def reload(self) -> None:
+        """Replace the in-memory closures by the store's (unchanged ones keep their revision and caches)."""
+        raw = await self.store.load()
+        state: dict[str, tuple[Closure, int]] = {}
+        changed = set(self._state) - set(raw)
+        rev = self.version + 1
+        for cid, body in raw.items():
+            old = self._state.get(cid)
+            if old is not None and closure_to_json(old[0]) == body:
+                state[cid] = old
+                continue
+            try:
+                state[cid] = (closure_from_dict(body), rev)
+                changed.add(cid)
+            except ClosureError as e:
+                log.error("stored closure %s is unreadable (%s); ignored", cid, e)
+        if changed:
+            self._install(state, rev)
+
+    def _install(self, state: dict[str, tuple[Closure, int]], version: int) -> None:
+        self._state = state
+        self.version = version
+
+    # ---- reading ------------------------------------------------------------------------------------------
+    def get(self, closure_id: str) -> Closure | None:
+        hit = self._state.get(closure_id)
+        return hit[0] if hit else None
+
+    def list_all(self) -> list[Closure]:
+        return sorted((c for c, _ in self._state.values()), key=lambda c: (c.start, c.id))
+
+    def list_active(self, at: dt.datetime | None = None) -> list[Closure]:
+        at = at or self.clock()
+        return [c for c in self.list_all() if c.active_at(at)]
+
+    def list_current(self, now: dt.datetime | None = None) -> list[Closure]:
+        """Active now or starting later: what a GTFS-RT consumer should know about."""
+        now = now or self.clock()
+        return [c for c in self.list_all() if c.end is None or c.end > now]
+
+    # ---- writing ------------------------------------------------------------------------------------------
+    def parse(self, payload: Any, content_type: str | None = None, *, namespace: str | None = None,
+              source: str | None = None) -> list[Closure] | CapMessage | AlertsUpdate:
+        if isinstance(payload, Closure):
+            return [payload]
+        if isinstance(payload, list) and all(isinstance(c, Closure) for c in payload):
+            return list(payload)
+        if not isinstance(payload, (bytes, bytearray, memoryview, str)):
+            raise ClosureError("payload must be bytes, text or Closure objects")
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise ClosureError(f"payload too large ({len(payload)} bytes; at most {MAX_PAYLOAD_BYTES})")
+        kind = content_kind(content_type)
+        if kind == "json":
+            return parse_closure_json(bytes(payload) if not isinstance(payload, str) else payload,
+                                      source=source or "json", now=self.clock())
+        if kind == "cap":
+            return parse_cap(bytes(payload) if not isinstance(payload, str) else payload)
+        if isinstance(payload, str):
+            raise ClosureError("a GTFS-Realtime feed is binary protobuf, not text")
+        return parse_gtfsrt_alerts(bytes(payload), namespace=namespace, source=source or "gtfs-rt")
+
+    async def accept(self, payload: Any, content_type: str | None = None, *, namespace: str | None = None,
+                     source: str | None = None) -> AcceptResult:
+        """Validate and apply a closure payload (our JSON, CAP 1.2 XML, GTFS-RT Alerts) or Closure objects."""
+        parsed = self.parse(payload, content_type, namespace=namespace, source=source)
+        async with self._write:
+            state = self._state
+            puts: list[Closure]
+            deletes: set[str] = set()
+            if isinstance(parsed, CapMessage):
+                puts, deletes = self._resolve_cap(parsed, state)
+            elif isinstance(parsed, AlertsUpdate):
+                puts = list(parsed.closures)
+                deletes = {d for d in parsed.deleted if d in state}
+                deletes |= {cid for d in parsed.deleted for cid in state if cid.startswith(d + "#")}
+                if parsed.full_dataset:  # the feed is the whole truth for its source
+                    fresh = {c.id for c in puts}
+                    deletes |= {cid for cid, (c, _) in state.items()
+                                if c.source == parsed.source and c.cap is None and cid not in fresh}
+            else:
+                puts = parsed
+            if len({c.id for c in puts}) != len(puts):
+                raise ClosureError("two closures in one payload share an id", "id")
+            self._check(puts)
+            now = self.clock()
+            deletes |= {cid for cid, (c, _) in state.items() if c.end is not None and c.end < now - KEEP_EXPIRED}
+            deletes -= {c.id for c in puts}
+            if len(set(state) - deletes | {c.id for c in puts}) > MAX_CLOSURES:
+                raise ClosureError(f"too many closures (at most {MAX_CLOSURES} stored)")
+            return await self._commit(puts, sorted(deletes))
+
+    async def lift(self, closure_id: str) -> bool:
+        """Remove a closure (routes come back on the next query); False when it was not there."""
+        async with self._write:
+            if closure_id not in self._state:
+                return False
+            await self._commit([], [closure_id])
+            return True
+
+    async def _commit(self, puts: list[Closure], deletes: list[str]) -> AcceptResult:
+        rev = self.version + 1
+        await self.store.apply({c.id: closure_to_json(c) for c in puts}, deletes)  # raises: nothing changed
+        state = {k: v for k, v in self._state.items() if k not in deletes}
+        for c in puts:
+            state[c.id] = (c, rev)
+        self._install(state, rev)
+        self._warm(puts, rev)
+        if puts:
+            for cb in list(self.listeners):
+                try:
+                    await cb(list(puts))
+                except Exception:  # a listener (re-planning) never undoes an accepted closure
+                    log.exception("closure listener failed")
+        return AcceptResult(tuple(puts), tuple(deletes), rev)
+
+    def _resolve_cap(self, msg: CapMessage, state: dict[str, tuple[Closure, int]]
+                     ) -> tuple[list[Closure], set[str]]:
+        """Update replaces and Cancel lifts every stored closure of the referenced alerts' chain."""
+        hit: set[str] = set()
+        for ref in msg.references:
+            cid = cap_closure_id(ref.sender, ref.identifier)
+            if cid in state:
+                hit.add(cid)
+            hit |= {k for k, (c, _) in state.items()
+                    if c.cap is not None and c.cap.sender == ref.sender and ref.identifier in c.cap.supersedes}
+        if msg.msg_type == "Cancel":
+            return [], hit
+        c = msg.closure
+        assert c is not None and c.cap is not None
+        chain = list(c.cap.supersedes)
+        for k in sorted(hit):
+            old = state[k][0].cap
+            if old is not None:
+                chain += [old.identifier, *old.supersedes]
+        cap = type(c.cap)(c.cap.sender, c.cap.identifier, c.cap.sent, c.cap.msg_type, tuple(dict.fromkeys(chain)))
+        return [_replace(c, cap=cap)], hit
+
+    # ---- models and masks ---------------------------------------------------------------------------------
+    def _check(self, closures: Iterable[Closure]) -> None:
+        model = self.model_provider() if self.model_provider else None
+        if model is None:
+            return
+        idx = self.index_for(model)
+        for i, c in enumerate(closures):
+            try:
+                idx.check(c)
+            except ClosureError as e:
+                raise ClosureError(e.detail, (f"closures[{i}]." if i else "") + (e.field or "")) from None
+
+    def _warm(self, closures: list[Closure], rev: int) -> None:
+        """Resolve new closures now in every known model, so the next query only merges arrays."""
+        for _, _, idx in list(self._indexes.values()):
+            for c in closures:
+                if c.blocking:
+                    idx.resolve(c, rev)
+
+    def index_for(self, model, walker: Any = None) -> ClosureIndex:
+        key = (id(model), id(walker))
+        with self._lock:
+            hit = self._indexes.get(key)
+            if hit is not None and hit[0]() is model:
+                return hit[2]
+            same_model = [v[2] for v in self._indexes.values() if v[0]() is model]
+            idx = ClosureIndex(model, walker, same_model[0].geometry if same_model else None)
+            self._indexes = {k: v for k, v in self._indexes.items() if v[0]() is not None}
+            self._indexes[key] = (weakref.ref(model), walker, idx)
+            return idx
+
+    def prepare(self, model, walker: Any = None) -> None:
+        """Build the model's hop geometry and resolve the stored closures ahead of the first query."""
+        idx = self.index_for(model, walker)
+        for c, rev in list(self._state.values()):
+            if c.blocking:
+                idx.resolve(c, rev)
+
+    def mask_for(self, model, walker: Any = None) -> ClosureMask | None:
+        """The `TransitService.mask_provider`: None when nothing blocks, else the cached mask for this version."""
+        state, version = self._state, self.version
+        now = self.clock()
+        live = [(c, rev) for c, rev in state.values() if c.blocking and (c.end is None or c.end > now)]
+        if not live:
+            return None
+        key = (version, tuple(sorted(c.id for c, _ in live)))
+        mkey = (id(model), id(walker))
+        hit = self._masks.get(mkey)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        idx = self.index_for(model, walker)
+        mask = idx.mask(live, model.service_date)
+        mask = None if mask.empty else mask
+        with self._lock:
+            self._masks[mkey] = (key, mask)
+            idx.forget((c.id, rev) for c, rev in state.values())
+        return mask
+
+    # ---- output -------------------------------------------------------------------------------------------
+    def alerts(self, model=None, now: dt.datetime | None = None):
+        """The current closures as a GTFS-RT Alerts FeedMessage (areas listed as the stops/routes they touch)."""
+        closures = self.list_current(now)
+        area_stops: dict[str, list[str]] = {}
+        area_routes: dict[str, list[str]] = {}
+        if model is not None:
+            idx = self.index_for(model)
+            for c in closures:
+                if c.areas:
+                    area_stops[c.id], area_routes[c.id] = area_members(idx, c, self._state[c.id][1])
+        return alerts_feed(closures, area_stops=area_stops, area_routes=area_routes)
+
+    def alerts_json(self, model=None, now: dt.datetime | None = None) -> dict:
+        return alerts_feed_json(self.alerts(model, now))
+
+
+def _replace(c: Closure, **kw) -> Closure:
+    from dataclasses import replace
+
+    return replace(c, **kw)

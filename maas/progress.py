@@ -1,0 +1,16 @@
+"""Progress lines for long CLI steps, on stderr so `--json` output stays clean."""
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+
+
+@contextmanager
+def step(label: str, stream=sys.stderr):
+    t0 = time.perf_counter()
+    print(f"… {label}", file=stream, flush=True)
+    try:
+        yield
+    finally:
+        print(f"✓ {label} ({time.perf_counter() - t0:.2f} s)", file=stream, flush=True)

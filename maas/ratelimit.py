@@ -1,0 +1,126 @@
+"""Per-key rate limiting by token bucket: in memory for one process, in Redis when several workers share the load.
+
+Both limiters answer the same question (may this key spend one token now?) with a Decision the API turns into
+``RateLimit-*`` headers or a 429. The Redis variant runs the whole bucket update in one Lua script, using the
+Redis server's clock, so workers on different hosts agree and a burst spread across workers is still one bucket.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+log = logging.getLogger("maas.ratelimit")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    rate: float = 20.0  # tokens added per second
+    burst: int = 40  # bucket capacity: how many requests may arrive at once
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int  # the bucket size
+    remaining: int  # whole tokens left after this request
+    retry_after_s: float  # 0 when allowed; else when one token will be there again
+    reset_s: float  # seconds until the bucket is full again
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: RateLimit, cost: int = 1) -> Decision: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _decide(tokens: float, limit: RateLimit, cost: int) -> tuple[float, Decision]:
+    if tokens >= cost:
+        tokens -= cost
+        return tokens, Decision(True, limit.burst, int(tokens), 0.0, (limit.burst - tokens) / limit.rate)
+    retry = (cost - tokens) / limit.rate
+    return tokens, Decision(False, limit.burst, int(tokens), retry, (limit.burst - tokens) / limit.rate)
+
+
+class MemoryRateLimiter:
+    """Token buckets in a bounded LRU dict: right for the embedded single-process mode and for tests."""
+
+    def __init__(self, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic):
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._max_keys = max_keys
+        self._clock = clock
+
+    async def hit(self, key: str, limit: RateLimit, cost: int = 1) -> Decision:
+        now = self._clock()
+        tokens, ts = self._buckets.get(key, (float(limit.burst), now))
+        tokens = min(float(limit.burst), tokens + max(0.0, now - ts) * limit.rate)
+        tokens, decision = _decide(tokens, limit, cost)
+        self._buckets[key] = (tokens, now)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self._max_keys:  # a full bucket forgotten is the same as a fresh one
+            self._buckets.popitem(last=False)
+        return decision
+
+    async def aclose(self) -> None:
+        self._buckets.clear()
+
+
+_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or burst
+local ts = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return {allowed, tostring(tokens)}
+"""
+
+
+class RedisRateLimiter:
+    """Token buckets in Redis, one hash per key, expiring once full again so idle keys cost nothing.
+
+    When Redis cannot be reached the request is let through and a warning logged: an outage of the limiter
+    must not become an outage of trip search.
+    """
+
+    def __init__(self, url: str, prefix: str = "maas:rl:"):
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._script = self._redis.register_script(_LUA)
+        self._prefix = prefix
+
+    async def hit(self, key: str, limit: RateLimit, cost: int = 1) -> Decision:
+        import redis.exceptions
+
+        try:
+            allowed, tokens = await self._script(keys=[self._prefix + key], args=[limit.rate, limit.burst, cost])
+        except (redis.exceptions.RedisError, OSError) as exc:
+            log.warning("rate limiter unavailable, letting the request through: %s", exc)
+            return Decision(True, limit.burst, limit.burst, 0.0, 0.0)
+        tokens = float(tokens)
+        if int(allowed):
+            return Decision(True, limit.burst, int(tokens), 0.0, (limit.burst - tokens) / limit.rate)
+        retry = (cost - tokens) / limit.rate
+        return Decision(False, limit.burst, int(math.floor(tokens)), retry, (limit.burst - tokens) / limit.rate)
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+def make_rate_limiter(redis_url: str | None) -> RateLimiter:
+    """Redis-backed when the service runs against Redis (several workers), in memory otherwise."""
+    return RedisRateLimiter(redis_url) if redis_url else MemoryRateLimiter()

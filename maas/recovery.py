@@ -1,0 +1,77 @@
+"""Crash recovery: finish or compensate every booking a dead worker left unfinished.
+
+Run at start (and periodically). A booking whose last logged step is ``capture`` or ``ledger`` had every ticket
+issued and its payment authorized, so it is finished (capture and ledger are idempotent). One that stopped
+earlier is compensated (holds released, tickets voided, the authorization — found by reference even when its id
+was never recorded — voided) and ends REJECTED with code ``interrupted``. An interrupted cancellation is carried
+through. Only bookings untouched for ``stale_after_s`` are taken, so live workers are never second-guessed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+from maas.booking import OPEN, BookingService
+from maas.offers import BookingError
+
+
+@dataclass
+class RecoveryReport:
+    finished: list[str] = field(default_factory=list)
+    compensated: list[str] = field(default_factory=list)
+    cancellations: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # still fresh: a live worker may own them
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+async def recover(service: BookingService, *, stale_after_s: float = 30.0) -> RecoveryReport:
+    """One pass over the open bookings of ``service.store``."""
+    report = RecoveryReport()
+    store = service.store
+    now = service.clock()
+    for booking_id in sorted(await store.smembers(OPEN)):
+        raw = await store.get(f"booking:{booking_id}")
+        if raw is None:
+            await store.srem(OPEN, booking_id)
+            continue
+        b = json.loads(raw)
+        if now - dt.datetime.fromisoformat(b["updated_at"]) < dt.timedelta(seconds=stale_after_s):
+            report.skipped.append(booking_id)
+            continue
+        step = b["step"]
+        running = [c for c in b["cancellations"] if c["state"] == "running"]
+        try:
+            if running:
+                await service._finish_cancel(b, running[-1]["id"])
+                report.cancellations.append(booking_id)
+            elif b["state"] == "PENDING" and step in ("capture", "ledger"):
+                await service._finish(b)
+                report.finished.append(booking_id)
+            elif b["state"] == "PENDING" or step == "compensate":
+                expired = (b.get("reason") or {}).get("code") == "hold_expired"
+                state = "EXPIRED" if expired else "REJECTED"
+                await service._compensate(b, BookingError(
+                    "the booking was interrupted and has been rolled back; nothing was charged",
+                    code="interrupted", status=503), state)
+            else:  # terminal state written, bookkeeping after it interrupted: finish the bookkeeping
+                await _complete_terminal(service, b)
+                report.finished.append(booking_id)
+        except BookingError:
+            report.compensated.append(booking_id)
+    return report
+
+
+async def _complete_terminal(service: BookingService, b: dict) -> None:
+    """Replay record and index for a booking whose final state was logged but not yet answered."""
+    if b["state"] == "CONFIRMED":
+        await service.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"],
+                                    result=service.public(b))
+    elif b.get("reason"):
+        r = b["reason"]
+        err = BookingError(r["detail"], code=r["code"], status=r.get("status", 409))
+        await service.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"],
+                                    error=err.to_dict())
+    await service.store.srem(OPEN, b["id"])

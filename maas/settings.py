@@ -1,0 +1,32 @@
+"""Service settings: one typed object built from CLI flags and environment, passed explicitly everywhere."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("MAAS_DATA_DIR", Path.home() / ".local" / "share" / "tokyo-maas"))
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MAAS_CACHE_DIR", Path.home() / ".cache" / "tokyo-maas"))
+
+
+@dataclass
+class Settings:
+    feeds: list[str] = field(default_factory=list)  # "ns=path" specs; empty means the built-in sample
+    osm: Path | None = None
+    redis_url: str | None = None  # None: the embedded store
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    planner_threads: int = 2
+    data_dir: Path = field(default_factory=default_data_dir)
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    keys_file: Path | None = None
+
+    @property
+    def embedded_db(self) -> Path:
+        return self.data_dir / "store.sqlite3"

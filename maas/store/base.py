@@ -1,0 +1,161 @@
+"""The storage interface every service uses: one contract, two engines (embedded SQLite, Redis).
+
+Why these primitives and nothing more:
+* **KV with TTL** (`get/set/delete/keys`): offers, bookings, holds, tickets. ``set(nx=True)`` is the
+  compare-and-set the idempotency and single-use checks need; TTLs only collect garbage — business expiry
+  (offer validity, hold expiry) is decided by the service's clock from timestamps in the value.
+* **Sets** (`sadd/srem/smembers`): small indexes such as the open bookings the recovery pass must visit.
+* **Seat holds** (`reserve_seats/commit_seats/release_seats/seat_holds`): per *resource* (one trip on one
+  service date) a list of holds, each over a stop-sequence range ``[start, end)`` — a seat is free again where
+  the passenger gets off. Reserving checks that every segment of the range has ``count`` free seats and adds the
+  hold in one atomic step (a Lua script in Redis, a lock + transaction in SQLite). Holds carry an expiry; an
+  expired hold no longer counts and is purged on the next reservation, so nothing leaks.
+* **Ledger** (`ledger_append/ledger_entries`): append-only journal of balanced transactions, idempotent per
+  transaction id so a recovered step never posts twice.
+* **Pub/sub** (`publish/subscribe`): fire-and-forget events (booking status, closures) for SSE streams.
+* **Durability** (`durable()`): called after writes that must survive a crash (confirmed bookings, ledger).
+
+All methods are coroutines and safe to call concurrently from one event loop.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+
+@dataclass(frozen=True)
+class SeatHold:
+    """One hold on a resource: ``count`` seats over stop sequences ``[start, end)``; ``expires_at`` 0 = confirmed."""
+
+    hold_id: str
+    start: int
+    end: int
+    count: int
+    expires_at: float
+
+    def active(self, now: float) -> bool:
+        return self.expires_at == 0 or self.expires_at > now
+
+
+@dataclass(frozen=True)
+class ReserveResult:
+    ok: bool
+    available: int  # fewest free seats over the requested range (before this hold when it failed)
+    already: bool = False  # the hold id was already present (an idempotent retry)
+
+
+class Subscription(abc.ABC):
+    """Messages published on the subscribed channels, in order; ``aclose`` ends it."""
+
+    @abc.abstractmethod
+    async def get(self, timeout: float | None = None) -> tuple[str, str] | None:
+        """Next ``(channel, message)``, or None after ``timeout`` seconds."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[tuple[str, str]]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[tuple[str, str]]:
+        while True:
+            item = await self.get()
+            if item is not None:
+                yield item
+
+    async def __aenter__(self) -> "Subscription":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+
+def free_seats(holds: list[SeatHold], capacity: int, start: int, end: int, now: float) -> int:
+    """Fewest free seats on any segment of ``[start, end)`` given the active holds (the reference algorithm the
+    Lua script mirrors): occupancy only changes where a hold starts, so checking ``start`` and every hold start
+    inside the range is enough."""
+    live = [h for h in holds if h.active(now) and h.start < end and h.end > start]
+    points = {start} | {h.start for h in live if start < h.start < end}
+    worst = 0
+    for p in points:
+        worst = max(worst, sum(h.count for h in live if h.start <= p < h.end))
+    return capacity - worst
+
+
+class Store(abc.ABC):
+    """Async storage contract (see module docstring). Keys are plain strings; engines add their own prefix."""
+
+    # -- KV -----------------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get(self, key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def set(self, key: str, value: str, *, ttl_s: float | None = None, nx: bool = False) -> bool:
+        """Store ``value``; with ``nx`` only when the key is absent. True when written."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def delete_if(self, key: str, value: str) -> bool:
+        """Delete only when the key still holds ``value`` (releasing a lock we own)."""
+
+    @abc.abstractmethod
+    async def keys(self, prefix: str) -> list[str]:
+        """Live keys starting with ``prefix`` (unordered). Meant for small namespaces and admin tools."""
+
+    # -- sets -----------------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def sadd(self, key: str, member: str) -> None: ...
+
+    @abc.abstractmethod
+    async def srem(self, key: str, member: str) -> None: ...
+
+    @abc.abstractmethod
+    async def smembers(self, key: str) -> set[str]: ...
+
+    # -- seat holds -----------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def reserve_seats(self, resource: str, capacity: int, start: int, end: int, count: int,
+                            hold_id: str, expires_at: float, now: float) -> ReserveResult:
+        """Atomically add a hold when every segment of ``[start, end)`` has ``count`` free seats."""
+
+    @abc.abstractmethod
+    async def commit_seats(self, resource: str, hold_id: str, now: float) -> bool:
+        """Make a live hold permanent (a sold seat). False when the hold is gone or expired."""
+
+    @abc.abstractmethod
+    async def release_seats(self, resource: str, hold_id: str) -> bool:
+        """Remove a hold (held or sold). True when it existed."""
+
+    @abc.abstractmethod
+    async def seat_holds(self, resource: str) -> list[SeatHold]:
+        """Every hold stored on the resource, expired ones included (until purged)."""
+
+    @abc.abstractmethod
+    async def purge_expired_seats(self, resource: str, now: float) -> int:
+        """Drop expired holds; returns how many."""
+
+    # -- ledger ---------------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def ledger_append(self, txn_id: str, entries: list[dict]) -> bool:
+        """Append one transaction's entries atomically; False (and nothing written) when ``txn_id`` exists."""
+
+    @abc.abstractmethod
+    async def ledger_entries(self) -> list[dict]:
+        """All entries in append order."""
+
+    # -- pub/sub --------------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def publish(self, channel: str, message: str) -> None: ...
+
+    @abc.abstractmethod
+    async def subscribe(self, *channels: str) -> Subscription: ...
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+    async def durable(self) -> None:
+        """Make preceding writes crash-safe (no-op when every write already is)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...

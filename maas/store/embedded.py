@@ -1,0 +1,195 @@
+"""Embedded in-process store: SQLite (a file for durability, ":memory:" otherwise) behind an asyncio lock.
+
+The default for `make run` — no server to start. Every call is one short SQLite transaction done under a single
+``asyncio.Lock``, so concurrent coroutines see each operation as atomic (the seat check-and-add included). With a
+file, WAL + ``synchronous=FULL`` makes each committed write survive a killed process or power loss. Pub/sub is
+in-process only (one worker), which is what `make run` serves.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from maas.store.base import ReserveResult, SeatHold, Store, Subscription, free_seats
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL);
+CREATE TABLE IF NOT EXISTS sets (key TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (key, member));
+CREATE TABLE IF NOT EXISTS seats (resource TEXT NOT NULL, hold_id TEXT NOT NULL, start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL, count INTEGER NOT NULL, expires_at REAL NOT NULL, PRIMARY KEY (resource, hold_id));
+CREATE TABLE IF NOT EXISTS ledger_txn (txn_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY AUTOINCREMENT, txn_id TEXT NOT NULL, entry TEXT NOT NULL);
+"""
+
+
+class _LocalSubscription(Subscription):
+    def __init__(self, hub: dict[str, set[asyncio.Queue]], channels: tuple[str, ...]):
+        self._hub, self._channels = hub, channels
+        self._queue: asyncio.Queue = asyncio.Queue()
+        for ch in channels:
+            hub.setdefault(ch, set()).add(self._queue)
+
+    async def get(self, timeout: float | None = None) -> tuple[str, str] | None:
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+    async def aclose(self) -> None:
+        for ch in self._channels:
+            self._hub.get(ch, set()).discard(self._queue)
+
+
+class EmbeddedStore(Store):
+    """SQLite-backed store for one process. ``path`` ":memory:" keeps everything in RAM (tests, `make run`)."""
+
+    def __init__(self, path: str | Path = ":memory:", *, wall_clock=time.time):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+        self._lock = asyncio.Lock()
+        self._hub: dict[str, set[asyncio.Queue]] = {}
+        self._now = wall_clock
+
+    # -- KV -------------------------------------------------------------------------------------------------------
+    async def get(self, key: str) -> str | None:
+        async with self._lock:
+            row = self._db.execute("SELECT value, expires_at FROM kv WHERE key=?", (key,)).fetchone()
+        if row is None or (row[1] is not None and row[1] <= self._now()):
+            return None
+        return row[0]
+
+    async def set(self, key: str, value: str, *, ttl_s: float | None = None, nx: bool = False) -> bool:
+        expires = self._now() + ttl_s if ttl_s else None
+        async with self._lock:
+            if nx:
+                row = self._db.execute("SELECT expires_at FROM kv WHERE key=?", (key,)).fetchone()
+                if row is not None and (row[0] is None or row[0] > self._now()):
+                    return False
+            self._db.execute("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?,?,?)",
+                             (key, value, expires))
+        return True
+
+    async def delete(self, key: str) -> bool:
+        async with self._lock:
+            return self._db.execute("DELETE FROM kv WHERE key=?", (key,)).rowcount > 0
+
+    async def delete_if(self, key: str, value: str) -> bool:
+        async with self._lock:
+            return self._db.execute("DELETE FROM kv WHERE key=? AND value=?", (key, value)).rowcount > 0
+
+    async def keys(self, prefix: str) -> list[str]:
+        hi = prefix + "\U0010ffff"
+        async with self._lock:
+            rows = self._db.execute(
+                "SELECT key FROM kv WHERE key >= ? AND key < ? AND (expires_at IS NULL OR expires_at > ?)",
+                (prefix, hi, self._now())).fetchall()
+        return [r[0] for r in rows]
+
+    # -- sets -----------------------------------------------------------------------------------------------------
+    async def sadd(self, key: str, member: str) -> None:
+        async with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO sets VALUES (?,?)", (key, member))
+
+    async def srem(self, key: str, member: str) -> None:
+        async with self._lock:
+            self._db.execute("DELETE FROM sets WHERE key=? AND member=?", (key, member))
+
+    async def smembers(self, key: str) -> set[str]:
+        async with self._lock:
+            return {r[0] for r in self._db.execute("SELECT member FROM sets WHERE key=?", (key,))}
+
+    # -- seats ----------------------------------------------------------------------------------------------------
+    def _holds(self, resource: str) -> list[SeatHold]:
+        rows = self._db.execute('SELECT hold_id, start, "end", count, expires_at FROM seats WHERE resource=?',
+                                (resource,)).fetchall()
+        return [SeatHold(*r) for r in rows]
+
+    async def reserve_seats(self, resource: str, capacity: int, start: int, end: int, count: int,
+                            hold_id: str, expires_at: float, now: float) -> ReserveResult:
+        async with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM seats WHERE resource=? AND expires_at>0 AND expires_at<=?",
+                                 (resource, now))
+                holds = self._holds(resource)
+                mine = next((h for h in holds if h.hold_id == hold_id), None)
+                if mine is not None:
+                    self._db.execute("COMMIT")
+                    return ReserveResult(ok=True, available=free_seats(holds, capacity, start, end, now),
+                                         already=True)
+                available = free_seats(holds, capacity, start, end, now)
+                if available < count:
+                    self._db.execute("COMMIT")
+                    return ReserveResult(ok=False, available=max(available, 0))
+                self._db.execute("INSERT INTO seats VALUES (?,?,?,?,?,?)",
+                                 (resource, hold_id, start, end, count, expires_at))
+                self._db.execute("COMMIT")
+                return ReserveResult(ok=True, available=available - count)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    async def commit_seats(self, resource: str, hold_id: str, now: float) -> bool:
+        async with self._lock:
+            cur = self._db.execute(
+                "UPDATE seats SET expires_at=0 WHERE resource=? AND hold_id=? AND (expires_at=0 OR expires_at>?)",
+                (resource, hold_id, now))
+            if cur.rowcount == 0:  # gone or expired: an expired hold is dropped, as in Redis
+                self._db.execute("DELETE FROM seats WHERE resource=? AND hold_id=?", (resource, hold_id))
+            return cur.rowcount > 0
+
+    async def release_seats(self, resource: str, hold_id: str) -> bool:
+        async with self._lock:
+            return self._db.execute("DELETE FROM seats WHERE resource=? AND hold_id=?",
+                                    (resource, hold_id)).rowcount > 0
+
+    async def seat_holds(self, resource: str) -> list[SeatHold]:
+        async with self._lock:
+            return self._holds(resource)
+
+    async def purge_expired_seats(self, resource: str, now: float) -> int:
+        async with self._lock:
+            return self._db.execute("DELETE FROM seats WHERE resource=? AND expires_at>0 AND expires_at<=?",
+                                    (resource, now)).rowcount
+
+    # -- ledger ---------------------------------------------------------------------------------------------------
+    async def ledger_append(self, txn_id: str, entries: list[dict]) -> bool:
+        async with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._db.execute("SELECT 1 FROM ledger_txn WHERE txn_id=?", (txn_id,)).fetchone():
+                    self._db.execute("COMMIT")
+                    return False
+                self._db.execute("INSERT INTO ledger_txn VALUES (?)", (txn_id,))
+                self._db.executemany("INSERT INTO ledger (txn_id, entry) VALUES (?,?)",
+                                     [(txn_id, json.dumps(e, sort_keys=True)) for e in entries])
+                self._db.execute("COMMIT")
+                return True
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    async def ledger_entries(self) -> list[dict]:
+        async with self._lock:
+            return [json.loads(r[0]) for r in self._db.execute("SELECT entry FROM ledger ORDER BY seq")]
+
+    # -- pub/sub --------------------------------------------------------------------------------------------------
+    async def publish(self, channel: str, message: str) -> None:
+        for q in list(self._hub.get(channel, ())):
+            q.put_nowait((channel, message))
+
+    async def subscribe(self, *channels: str) -> Subscription:
+        return _LocalSubscription(self._hub, channels)
+
+    async def aclose(self) -> None:
+        self._db.close()

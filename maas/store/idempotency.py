@@ -1,0 +1,69 @@
+"""Idempotency records (the Stripe model): the first result of a request, success or error, replayed for every
+retry with the same key; a different request body under the same key is a conflict.
+
+A record is claimed with SET NX before the work starts, so concurrent retries cannot both run it; a retry that
+finds the record still ``running`` waits for the outcome (the crash-recovery pass completes records whose worker
+died).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+
+from maas.store.base import Store
+
+TTL_S = 24 * 3600.0
+
+
+def fingerprint(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class IdempotencyConflictError(Exception):
+    pass
+
+
+class IdempotencyStore:
+    def __init__(self, store: Store, ttl_s: float = TTL_S):
+        self.store, self.ttl_s = store, ttl_s
+
+    @staticmethod
+    def key(owner: str, op: str, key: str) -> str:
+        return f"idem:{op}:{owner}:{key}"
+
+    async def lookup(self, owner: str, op: str, key: str, fp: str) -> dict | None:
+        raw = await self.store.get(self.key(owner, op, key))
+        if raw is None:
+            return None
+        rec = json.loads(raw)
+        if rec["fp"] != fp:
+            raise IdempotencyConflictError(f"Idempotency-Key {key!r} was already used for a different request")
+        return rec
+
+    async def claim(self, owner: str, op: str, key: str, fp: str, ref: str) -> bool:
+        rec = {"fp": fp, "state": "running", "ref": ref}
+        return await self.store.set(self.key(owner, op, key), json.dumps(rec), ttl_s=self.ttl_s, nx=True)
+
+    async def complete(self, owner: str, op: str, key: str, fp: str, ref: str, *, result: dict | None = None,
+                       error: dict | None = None) -> None:
+        rec = {"fp": fp, "state": "done", "ref": ref, "result": result, "error": error}
+        await self.store.set(self.key(owner, op, key), json.dumps(rec), ttl_s=self.ttl_s)
+
+    async def release(self, owner: str, op: str, key: str) -> None:
+        """Forget a claim whose work stored nothing (validation failed after claiming)."""
+        await self.store.delete(self.key(owner, op, key))
+
+    async def wait(self, owner: str, op: str, key: str, fp: str, timeout_s: float = 30.0,
+                   poll_s: float = 0.02) -> dict | None:
+        """The finished record, polling while another request runs it; None on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            rec = await self.lookup(owner, op, key, fp)
+            if rec is None or rec["state"] == "done":
+                return rec
+            if loop.time() >= deadline:
+                return rec
+            await asyncio.sleep(poll_s)
+            poll_s = min(poll_s * 1.5, 0.25)

@@ -1,0 +1,104 @@
+"""The transit side of the service: one network, a transit model per service day, planners run off the event loop."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+from feeds.feed import Network
+from maas.progress import step
+from maas.settings import Settings
+from routing.masks import ClosureMask
+from routing.planner import PlanOptions, Planner
+from routing.timetable import BuildSettings, TransitModel, build_model
+from routing.walking import StraightLineWalker, Walker
+
+TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")
+MaskProvider = Callable[[TransitModel, "Walker"], ClosureMask | None]
+
+
+class TransitService:
+    """Holds the network and builds models lazily per service date (a small LRU), shared by all requests.
+
+    The planner itself is pure and releases the GIL (numba nogil), so queries run in a thread pool and the
+    aiohttp event loop never computes a route.
+    """
+
+    def __init__(self, network: Network, *, build_settings: BuildSettings | None = None,
+                 osm_path: Path | None = None, cache_dir: Path | None = None, threads: int = 2,
+                 max_models: int = 3, progress: bool = False):
+        self.network = network
+        self.build_settings = build_settings or BuildSettings()
+        self.osm_path = osm_path
+        self.cache_dir = cache_dir
+        self.progress = progress
+        self.max_models = max_models
+        self.mask_provider: MaskProvider | None = None
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="planner")
+        self._models: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._walker: Walker | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, progress: bool = False) -> "TransitService":
+        from maas.network import load_network
+
+        network = load_network(settings.feeds, settings.cache_dir, progress=progress)
+        return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,
+                   threads=settings.planner_threads, progress=progress)
+
+    def _make_walker(self, model: TransitModel) -> Walker:
+        if self.osm_path is None:
+            return StraightLineWalker(model.stop_lat, model.stop_lon, self.build_settings.detour_factor)
+        from routing.streets import StreetNetwork
+
+        cache = self.cache_dir / "streets" if self.cache_dir else None
+        return StreetNetwork.from_osm_xml(self.osm_path, model.stop_lat, model.stop_lon, cache_dir=cache)
+
+    def planner_for(self, date: dt.date) -> Planner:
+        with self._lock:
+            hit = self._models.get(date)
+            if hit is not None:
+                self._models.move_to_end(date)
+                return hit[1]
+            if self.progress:
+                with step(f"building the transit model for {date}"):
+                    model = build_model(self.network, date, self.build_settings, walker=self._walker)
+            else:
+                model = build_model(self.network, date, self.build_settings, walker=self._walker)
+            if self._walker is None:
+                self._walker = self._make_walker(model)
+            planner = Planner(model, self._walker)
+            self._models[date] = (model, planner)
+            while len(self._models) > self.max_models:
+                self._models.popitem(last=False)
+            return planner
+
+    def model_for(self, date: dt.date) -> TransitModel:
+        return self.planner_for(date).model
+
+    @property
+    def walker(self) -> Walker | None:
+        return self._walker
+
+    def plan_sync(self, origin: str, destination: str, when: dt.datetime, *, arrive_by: bool = False,
+                  options: PlanOptions | None = None) -> list[dict]:
+        when = when.astimezone(TOKYO)
+        planner = self.planner_for(when.date())
+        mask = self.mask_provider(planner.model, self._walker) if self.mask_provider else None
+        itineraries = planner.plan(origin, destination, when, arrive_by=arrive_by,
+                                   options=options or PlanOptions(), mask=mask)
+        return [it.to_dict() for it in itineraries]
+
+    async def plan(self, origin: str, destination: str, when: dt.datetime, *, arrive_by: bool = False,
+                   options: PlanOptions | None = None) -> list[dict]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor, lambda: self.plan_sync(origin, destination, when, arrive_by=arrive_by, options=options))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,241 @@
+"""The one interface every operator adapter implements: price, hold (with expiry), confirm (ticket), cancel/refund.
+
+Adapters are async because real operators sit behind an HTTP API (TOMP-API style); ours keep their state in the
+shared store so any worker process, and the crash-recovery pass, sees the same holds and tickets.  Every
+mutating call is keyed by the caller's ``hold_id`` and is idempotent, so a retried or recovered step never
+double-books a seat or issues two tickets.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")
+MAX_PASSENGERS = 9
+
+
+class OperatorError(Exception):
+    """An operator refused or failed a call; ``code`` is stable and shown to the client."""
+
+    code = "operator_error"
+
+    def __init__(self, detail: str, *, operator: str = "", leg_index: int | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.operator = operator
+        self.leg_index = leg_index
+
+
+class SoldOut(OperatorError):
+    code = "sold_out"
+
+
+class HoldExpired(OperatorError):
+    code = "hold_expired"
+
+
+class BookingTooLate(OperatorError):
+    code = "booking_too_late"
+
+
+class InvalidLeg(OperatorError):
+    code = "invalid_leg"
+
+
+class OperatorUnavailable(OperatorError):
+    code = "operator_unavailable"
+
+
+@dataclass(frozen=True)
+class Passengers:
+    """Who travels. Children pay child fares; everybody needs a seat on a shuttle."""
+
+    adult: int = 1
+    child: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.adult + self.child
+
+    def to_dict(self) -> dict:
+        return {"adult": self.adult, "child": self.child}
+
+
+@dataclass(frozen=True)
+class LegRef:
+    """What an operator needs to know about one itinerary leg (parsed from the itinerary JSON)."""
+
+    index: int
+    operator: str
+    mode: str
+    trip_id: str
+    route_id: str
+    service_date: str
+    from_stop: str
+    to_stop: str
+    from_seq: int
+    to_seq: int
+    departure: dt.datetime
+    arrival: dt.datetime
+    distance_m: int
+    booking_required: bool = False
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["departure"] = self.departure.isoformat()
+        d["arrival"] = self.arrival.isoformat()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LegRef":
+        return cls(**{**d, "departure": dt.datetime.fromisoformat(d["departure"]),
+                      "arrival": dt.datetime.fromisoformat(d["arrival"])})
+
+
+@dataclass(frozen=True)
+class LegPrice:
+    """Fare of one leg for the whole party, integer JPY; ``basis`` says where the fare came from."""
+
+    operator: str
+    adult_fare: int
+    child_fare: int
+    total: int
+    medium: str  # "ic" | "ticket"
+    basis: str  # e.g. "feed fare_rules 101→110", "distance band 3 km", "flat"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Inventory held for one leg until ``expires_at`` (epoch seconds)."""
+
+    hold_id: str
+    operator: str
+    leg: LegRef
+    passengers: Passengers
+    expires_at: float
+    seats: int = 0  # seats taken from the operator's inventory (0 when the operator has none)
+
+    def to_dict(self) -> dict:
+        return {"hold_id": self.hold_id, "operator": self.operator, "leg": self.leg.to_dict(),
+                "passengers": self.passengers.to_dict(), "expires_at": self.expires_at, "seats": self.seats}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Hold":
+        return cls(hold_id=d["hold_id"], operator=d["operator"], leg=LegRef.from_dict(d["leg"]),
+                   passengers=Passengers(**d["passengers"]), expires_at=d["expires_at"], seats=d.get("seats", 0))
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """The traveller's proof of purchase: an id, a short code for staff, and a signed QR payload."""
+
+    ticket_id: str
+    operator: str
+    hold_id: str
+    validation_code: str
+    qr_payload: str
+    valid_from: str
+    valid_until: str
+    fare: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Ticket":
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Refund:
+    """What a cancellation gives back under the operator's rule (``amount`` ≤ fare, integer JPY)."""
+
+    amount: int
+    fee: int
+    rule: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@runtime_checkable
+class OperatorAdapter(Protocol):
+    """One operator. ``price`` is pure; the others are idempotent per ``hold_id``."""
+
+    operator_id: str
+
+    def price(self, leg: LegRef, passengers: Passengers, medium: str = "ic") -> LegPrice: ...
+
+    def check_bookable(self, leg: LegRef, now: dt.datetime) -> None: ...
+
+    async def hold(self, hold_id: str, leg: LegRef, passengers: Passengers, now: dt.datetime,
+                   ttl_s: float) -> Hold: ...
+
+    async def confirm(self, hold: Hold, fare: int, now: dt.datetime) -> Ticket: ...
+
+    async def release(self, hold: Hold) -> None: ...
+
+    async def cancel(self, hold: Hold, ticket: Ticket, now: dt.datetime, *, void: bool = False) -> Refund: ...
+
+
+@dataclass(frozen=True)
+class RefundRule:
+    """A refund schedule: full refund until ``full_before_min`` before departure, ``late_bp`` basis points after
+    that until departure, nothing once the vehicle has left. ``void`` (the payment was never captured) is free."""
+
+    full_before_min: int = 0
+    late_bp: int = 0
+    fee: int = 0  # fixed handling fee kept on a full refund (capped at the fare)
+
+    def refund(self, fare: int, departure: dt.datetime, now: dt.datetime, void: bool = False) -> Refund:
+        from maas.money import percent_of
+
+        if void:
+            return Refund(amount=fare, fee=0, rule="void before capture")
+        if now >= departure:
+            return Refund(amount=0, fee=fare, rule="after departure: no refund")
+        minutes = (departure - now).total_seconds() / 60
+        if minutes >= self.full_before_min:
+            fee = min(self.fee, fare)
+            less = f" less a {fee} JPY fee" if fee else ""
+            return Refund(amount=fare - fee, fee=fee,
+                          rule=f"≥{self.full_before_min} min before departure: full refund{less}")
+        amount = percent_of(fare, self.late_bp)
+        return Refund(amount=amount, fee=fare - amount,
+                      rule=f"<{self.full_before_min} min before departure: {self.late_bp / 100:g}% refund")
+
+
+@dataclass
+class TicketSigner:
+    """Signs QR payloads with an HMAC so a gate can check a ticket offline; the key is per deployment."""
+
+    key: bytes = field(default=b"maas-dev-ticket-key")
+
+    def code(self, ticket_id: str) -> str:
+        digest = hmac.new(self.key, ticket_id.encode(), hashlib.sha256).digest()
+        return f"{int.from_bytes(digest[:4], 'big') % 1_000_000:06d}"
+
+    def payload(self, fields: dict[str, Any]) -> str:
+        body = "|".join(f"{k}={fields[k]}" for k in sorted(fields))
+        sig = hmac.new(self.key, body.encode(), hashlib.sha256).digest()[:12]
+        return "MAAS1:" + base64.urlsafe_b64encode(body.encode()).decode().rstrip("=") + "." + \
+            base64.urlsafe_b64encode(sig).decode().rstrip("=")
+
+    def verify(self, payload: str) -> dict[str, str] | None:
+        """Fields of a genuine payload, None when forged or malformed."""
+        try:
+            head, sig = payload.removeprefix("MAAS1:").split(".")
+            body = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
+            want = hmac.new(self.key, body, hashlib.sha256).digest()[:12]
+            if not hmac.compare_digest(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)), want):
+                return None
+            return dict(part.split("=", 1) for part in body.decode().split("|"))
+        except (ValueError, UnicodeDecodeError):
+            return None

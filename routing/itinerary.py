@@ -1,0 +1,249 @@
+"""Itineraries as the API sees them (docs/architecture.md, "Itinerary JSON"), built from RAPTOR journeys.
+
+Times are model seconds turned into ISO-8601 with +09:00; names, colours and geometry come from the model's
+string tables and shapes, walking geometry from the walker.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from routing.geo import haversine_m
+from routing.raptor import Journey, RideLeg, WalkLeg
+
+TOKYO = dt.timezone(dt.timedelta(hours=9))
+
+
+def iso(model_date: dt.date, seconds: int) -> str:
+    """Model seconds (since the service date's midnight, +09:00) → ISO-8601 string."""
+    base = dt.datetime.combine(model_date, dt.time(), tzinfo=TOKYO)
+    return (base + dt.timedelta(seconds=int(seconds))).isoformat()
+
+
+@dataclass
+class Endpoint:
+    """A place where a leg starts or ends: a stop (with ids and names) or a bare coordinate."""
+
+    lat: float
+    lon: float
+    stop_id: str | None = None
+    name: str | None = None
+    name_en: str | None = None
+    sequence: int | None = None
+
+    def to_dict(self) -> dict:
+        d: dict = {"lat": round(self.lat, 7), "lon": round(self.lon, 7)}
+        if self.stop_id is not None:
+            d.update(stop_id=self.stop_id, name=self.name, name_en=self.name_en or None)
+            if self.sequence is not None:
+                d["sequence"] = self.sequence
+        elif self.name:
+            d["name"] = self.name
+        return d
+
+
+@dataclass
+class Leg:
+    mode: str
+    start: Endpoint
+    end: Endpoint
+    departure: str
+    arrival: str
+    duration_s: int
+    distance_m: float
+    geometry: list[tuple[float, float]]
+    operator: str | None = None
+    agency: dict | None = None
+    route: dict | None = None
+    trip_id: str | None = None
+    service_date: str | None = None
+    headsign: str | None = None
+    intermediate_stops: list[dict] = field(default_factory=list)
+    booking_required: bool = False
+    booking_message: str | None = None
+
+    def to_dict(self) -> dict:
+        d: dict = {"mode": self.mode}
+        if self.mode != "WALK":
+            d.update(operator=self.operator, agency=self.agency, route=self.route, trip_id=self.trip_id,
+                     service_date=self.service_date, headsign=self.headsign)
+        d.update({"from": self.start.to_dict(), "to": self.end.to_dict(), "departure": self.departure,
+                  "arrival": self.arrival})
+        if self.mode != "WALK":
+            d["intermediate_stops"] = self.intermediate_stops
+        d.update(distance_m=round(self.distance_m, 1), duration_s=self.duration_s,
+                 booking_required=self.booking_required)
+        if self.booking_message:
+            d["booking_message"] = self.booking_message
+        d["geometry"] = {"type": "LineString", "coordinates": [[round(x, 7), round(y, 7)] for x, y in self.geometry]}
+        return d
+
+
+@dataclass
+class Itinerary:
+    departure_s: int
+    arrival_s: int
+    transfers: int
+    walk_distance_m: float
+    walking: str
+    legs: list[Leg]
+    model_date: dt.date
+
+    @property
+    def duration_s(self) -> int:
+        return self.arrival_s - self.departure_s
+
+    @property
+    def id(self) -> str:
+        key = "|".join(f"{leg.trip_id or 'walk'}@{leg.departure}" for leg in self.legs)
+        return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "departure": iso(self.model_date, self.departure_s),
+                "arrival": iso(self.model_date, self.arrival_s), "duration_s": self.duration_s,
+                "transfers": self.transfers, "walk_distance_m": round(self.walk_distance_m, 1),
+                "walking": self.walking, "legs": [leg.to_dict() for leg in self.legs]}
+
+
+def _path_length(coords: list[tuple[float, float]]) -> float:
+    if len(coords) < 2:
+        return 0.0
+    a = np.asarray(coords)
+    return float(haversine_m(a[:-1, 1], a[:-1, 0], a[1:, 1], a[1:, 0]).sum())
+
+
+def _stop_endpoint(model, s: int, seq: int | None = None) -> Endpoint:
+    return Endpoint(float(model.stop_lat[s]), float(model.stop_lon[s]), model.stop_ids[s], model.stop_names[s],
+                    model.stop_names_en[s], seq)
+
+
+def _shape_cut(model, trip: int, stops: np.ndarray) -> list[tuple[float, float]] | None:
+    """Shape points from the first to the last of ``stops`` (the pattern's stops up to the alighting one).
+
+    Each stop is matched to the earliest shape point (after the previous match) within 30 m of the closest, so a
+    loop line whose ends share a place (Oedo at Tochomae) cuts at the right visit.
+    """
+    sh = int(model.trip_shape[trip])
+    if sh < 0:
+        return None
+    a, b = int(model.shape_start[sh]), int(model.shape_start[sh + 1])
+    lat, lon = model.shape_lat[a:b], model.shape_lon[a:b]
+    if len(lat) < 2:
+        return None
+    idx = []
+    prev = 0
+    for s in stops.tolist():
+        d = haversine_m(model.stop_lat[s], model.stop_lon[s], lat[prev:], lon[prev:])
+        near = np.nonzero(d <= d.min() + 30.0)[0]
+        prev = prev + int(near[0])
+        idx.append(prev)
+    return idx
+
+
+def ride_leg(model, leg: RideLeg) -> Leg:
+    m = model
+    p, trip = leg.pattern, leg.trip
+    off, n = m.trip_times_offset(trip)
+    base = int(m.pattern_stops_start[p])
+    r = int(m.pattern_route[p])
+    stops = m.pattern_stops[base:base + n]
+    inter = []
+    for pos in range(leg.board_pos + 1, leg.alight_pos):
+        s = int(stops[pos])
+        e = _stop_endpoint(m, s).to_dict()
+        e.update(arrival=iso(m.service_date, int(m.st_arr[off + pos])),
+                 departure=iso(m.service_date, int(m.st_dep[off + pos])))
+        inter.append(e)
+    cut = _shape_cut(m, trip, stops[:leg.alight_pos + 1])
+    if cut is not None and cut[leg.alight_pos] > cut[leg.board_pos]:
+        a = int(m.shape_start[m.trip_shape[trip]])
+        sl = slice(a + cut[leg.board_pos], a + cut[leg.alight_pos] + 1)
+        geom = list(zip(m.shape_lon[sl].tolist(), m.shape_lat[sl].tolist()))
+    else:
+        seg = stops[leg.board_pos:leg.alight_pos + 1]
+        geom = list(zip(m.stop_lon[seg].tolist(), m.stop_lat[seg].tolist()))
+    ag = int(m.route_agency[r])
+    route_id = m.route_ids[r]
+    mode = m.route_modes[r]
+    day = m.service_date + dt.timedelta(days=int(m.trip_day_offset[trip]))
+    return Leg(
+        mode=mode, start=_stop_endpoint(m, leg.from_stop, int(m.st_seq[off + leg.board_pos])),
+        end=_stop_endpoint(m, leg.to_stop, int(m.st_seq[off + leg.alight_pos])),
+        departure=iso(m.service_date, leg.departure), arrival=iso(m.service_date, leg.arrival),
+        duration_s=leg.arrival - leg.departure, distance_m=_path_length(geom), geometry=geom,
+        operator=route_id.split(":", 1)[0],
+        agency={"id": m.agency_ids[ag], "name": m.agency_names[ag]} if ag >= 0 else None,
+        route={"id": route_id, "short_name": m.route_short_names[r], "long_name": m.route_long_names[r],
+               "color": m.route_colors[r], "text_color": m.route_text_colors[r], "type": int(m.route_type[r])},
+        trip_id=m.trip_ids[trip], service_date=day.isoformat(), headsign=m.trip_headsigns[trip],
+        intermediate_stops=inter, booking_required=bool(m.trip_booking[trip]),
+        booking_message=m.booking_messages[trip] or None)
+
+
+def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, distance_m: float | None) -> Leg:
+    path = walker.path(start.lat, start.lon, end.lat, end.lon)
+    dist = float(distance_m) if distance_m is not None else float(path.distance_m)
+    geom = path.coords or [(start.lon, start.lat), (end.lon, end.lat)]
+    return Leg(mode="WALK", start=start, end=end, departure=iso(model.service_date, dep),
+               arrival=iso(model.service_date, arr), duration_s=int(arr - dep), distance_m=dist, geometry=geom)
+
+
+def footpath_dist(model, a: int, b: int) -> float:
+    lo, hi = int(model.fp_start[a]), int(model.fp_start[a + 1])
+    hit = np.nonzero(model.fp_to[lo:hi] == b)[0]
+    return float(model.fp_dist[lo + hit[0]]) if len(hit) else float(
+        haversine_m(model.stop_lat[a], model.stop_lon[a], model.stop_lat[b], model.stop_lon[b]))
+
+
+def build_itinerary(model, walker, journey: Journey, origin, destination) -> Itinerary:
+    """Journey + the resolved places → Itinerary, with access/egress walks and departure shifting.
+
+    Walks before the first ride are moved to end when it leaves, so the itinerary starts as late as possible.
+    """
+    legs: list[Leg] = []
+    first_ride = next((i for i, l in enumerate(journey.legs) if isinstance(l, RideLeg)), None)
+    src = journey.source_stop
+    access_s = origin.seconds_to(src)
+    t = journey.first_departure - access_s
+    dep_s = t
+    walked = 0.0
+    if origin.is_point and access_s >= 0:
+        d = origin.metres_to(src)
+        legs.append(walk_leg(model, walker, origin.endpoint(), _stop_endpoint(model, src), t, t + access_s, d))
+        walked += d
+        t += access_s
+    for i, l in enumerate(journey.legs):
+        if isinstance(l, WalkLeg):
+            dur = l.arrival - l.departure
+            d0 = l.departure if first_ride is not None and i > first_ride else t
+            d = footpath_dist(model, l.from_stop, l.to_stop)
+            legs.append(walk_leg(model, walker, _stop_endpoint(model, l.from_stop), _stop_endpoint(model, l.to_stop),
+                                 d0, d0 + dur, d))
+            walked += d
+            t = d0 + dur
+        else:
+            legs.append(ride_leg(model, l))
+            t = l.arrival
+    tgt = journey.target_stop
+    egress_s = destination.seconds_to(tgt)
+    if destination.is_point and egress_s >= 0:
+        d = destination.metres_to(tgt)
+        legs.append(walk_leg(model, walker, _stop_endpoint(model, tgt), destination.endpoint(), t, t + egress_s, d))
+        walked += d
+        t += egress_s
+    rides = sum(1 for l in journey.legs if isinstance(l, RideLeg))
+    return Itinerary(dep_s, t, max(rides - 1, 0), walked, walker.source, legs, model.service_date)
+
+
+def direct_walk(model, walker, origin, destination, dep: int, walk_speed: float) -> Itinerary | None:
+    """A walk-only itinerary between two points (None when unreachable)."""
+    a, b = origin.endpoint(), destination.endpoint()
+    path = walker.path(a.lat, a.lon, b.lat, b.lon)
+    if not np.isfinite(path.distance_m):
+        return None
+    dur = int(np.ceil(path.distance_m / walk_speed))
+    leg = walk_leg(model, walker, a, b, dep, dep + dur, path.distance_m)
+    return Itinerary(dep, dep + dur, 0, float(path.distance_m), walker.source, [leg], model.service_date)

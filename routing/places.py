@@ -1,0 +1,122 @@
+"""Resolving what a traveller typed (stop id, station id or name, "lat,lon") into model stops with access times."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+from routing.itinerary import Endpoint
+
+_COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+class PlaceError(ValueError):
+    """The text names no place, or several we cannot choose between."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Stops that start/end a search, each with its walking time and distance from the place itself.
+
+    ``is_point`` is True for coordinates: the walks to/from the stops become legs of the itinerary.
+    """
+
+    text: str
+    lat: float
+    lon: float
+    stops: np.ndarray  # int32
+    seconds: np.ndarray  # int64 walking seconds (0 for a stop or station)
+    metres: np.ndarray  # float64
+    is_point: bool
+    name: str | None = None
+    name_en: str | None = None
+    stop_id: str | None = None
+
+    def seconds_to(self, stop: int) -> int:
+        hit = np.nonzero(self.stops == stop)[0]
+        return int(self.seconds[hit[0]]) if len(hit) else 0
+
+    def metres_to(self, stop: int) -> float:
+        hit = np.nonzero(self.stops == stop)[0]
+        return float(self.metres[hit[0]]) if len(hit) else 0.0
+
+    def endpoint(self) -> Endpoint:
+        if self.is_point:
+            return Endpoint(self.lat, self.lon)
+        return Endpoint(self.lat, self.lon, self.stop_id, self.name, self.name_en)
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip().casefold()
+
+
+class PlaceIndex:
+    """Lookup tables over one model's ids and names, built once per model (read-only afterwards)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.stop_by_id = {s: i for i, s in enumerate(model.stop_ids)}
+        self.station_by_id = {s: i for i, s in enumerate(model.station_ids)}
+        self.by_bare: dict[str, set[int]] = {}
+        self.stop_by_bare: dict[str, list[int]] = {}
+        self.by_name: dict[str, set[int]] = {}
+        for i, sid in enumerate(model.stop_ids):
+            self.stop_by_bare.setdefault(sid.split(":", 1)[-1], []).append(i)
+        for i, sid in enumerate(model.station_ids):
+            self.by_bare.setdefault(sid.split(":", 1)[-1], set()).add(i)
+        for i in range(len(model.station_ids)):
+            for nm in (model.station_names[i], model.station_names_en[i]):
+                if nm:
+                    self.by_name.setdefault(_norm(nm), set()).add(i)
+        for i in range(model.n_stops):
+            for nm in (model.stop_names[i], model.stop_names_en[i]):
+                if nm:
+                    self.by_name.setdefault(_norm(nm), set()).add(int(model.stop_station[i]))
+
+    def _station_place(self, text: str, stations: list[int]) -> Place:
+        m = self.model
+        stops = np.concatenate([m.station_stops[m.station_stops_start[s]:m.station_stops_start[s + 1]]
+                                for s in stations]).astype(np.int32)
+        st = stations[0]
+        return Place(text, float(m.station_lat[st]), float(m.station_lon[st]), stops,
+                     np.zeros(len(stops), np.int64), np.zeros(len(stops)), False, m.station_names[st],
+                     m.station_names_en[st] or None, m.station_ids[st])
+
+    def resolve(self, text: str, walker, max_walk_m: float, walk_speed: float) -> Place:
+        """Coordinates, then an exact stop id, station id, bare id, then a station/stop name (ja or en)."""
+        m = self.model
+        c = _COORD.match(text)
+        if c:
+            lat, lon = float(c.group(1)), float(c.group(2))
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise PlaceError(f"{text!r} is not a valid 'lat,lon' (latitude first)")
+            idx, dist = walker.access(lat, lon, max_walk_m)
+            idx = np.asarray(idx, np.int32)
+            dist = np.asarray(dist, np.float64)
+            secs = np.ceil(dist / walk_speed).astype(np.int64)
+            return Place(text, lat, lon, idx, secs, dist, True)
+        if text in self.stop_by_id:
+            s = self.stop_by_id[text]
+            return Place(text, float(m.stop_lat[s]), float(m.stop_lon[s]), np.array([s], np.int32),
+                         np.zeros(1, np.int64), np.zeros(1), False, m.stop_names[s], m.stop_names_en[s] or None,
+                         m.stop_ids[s])
+        if text in self.station_by_id:
+            return self._station_place(text, [self.station_by_id[text]])
+        bare_stop = self.stop_by_bare.get(text)
+        if bare_stop and len(bare_stop) == 1:
+            return self.resolve(m.stop_ids[bare_stop[0]], walker, max_walk_m, walk_speed)
+        if bare_stop:
+            raise PlaceError(f"{text!r} is ambiguous: it is "
+                             f"{', '.join(sorted(m.stop_ids[s] for s in bare_stop)[:5])}; use the namespaced id")
+        bare = self.by_bare.get(text)
+        if bare:
+            if len(bare) > 1:
+                raise PlaceError(f"{text!r} is ambiguous: it is "
+                                 f"{', '.join(sorted(m.station_ids[s] for s in bare)[:5])}; use the namespaced id")
+            return self._station_place(text, sorted(bare))
+        named = self.by_name.get(_norm(text))
+        if named:
+            return self._station_place(text, sorted(named))
+        raise PlaceError(f"unknown place {text!r}: give a stop id (operator:id), a station name or 'lat,lon'")

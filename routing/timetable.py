@@ -1,0 +1,593 @@
+"""The in-memory transit model of one service day: compact numpy arrays that RAPTOR scans.
+
+Built from a `feeds.feed.Network` with vectorised pandas/numpy (no per-stop-time Python loops): the day's trips
+plus the previous day's trips still running after midnight (times shifted by -86400), frequencies expanded into
+trips, trips grouped into FIFO route patterns. Strings (ids, names) live in plain lists beside the arrays; the
+search never touches them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from feeds.feed import Network
+
+DAY = 86400
+MODE_NAMES = ("TRAM", "SUBWAY", "RAIL", "BUS", "FERRY", "CABLE_CAR", "GONDOLA", "FUNICULAR", "TROLLEYBUS",
+              "MONORAIL", "SHUTTLE", "WALK")
+MODE_INDEX = {m: i for i, m in enumerate(MODE_NAMES)}
+_GTFS_MODE = {0: "TRAM", 1: "SUBWAY", 2: "RAIL", 3: "BUS", 4: "FERRY", 5: "CABLE_CAR", 6: "GONDOLA",
+              7: "FUNICULAR", 11: "TROLLEYBUS", 12: "MONORAIL"}
+
+
+def mode_of_route_type(route_type: int) -> str:
+    """GTFS route_type (basic or extended) → our mode name."""
+    rt = int(route_type)
+    if rt in _GTFS_MODE:
+        return _GTFS_MODE[rt]
+    hvt = {1: "RAIL", 2: "RAIL", 4: "BUS", 7: "BUS", 8: "BUS", 9: "TRAM", 10: "FERRY",
+           11: "TROLLEYBUS", 12: "MONORAIL", 13: "GONDOLA", 14: "FUNICULAR"}
+    return hvt.get(rt // 100, "BUS")
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """Model build parameters. Walking speed and radius define the stop-to-stop footpaths."""
+
+    footpath_radius_m: float = 300.0
+    walk_speed_mps: float = 1.2
+    detour_factor: float = 1.3
+    min_transfer_s: int = 60
+
+
+_STRING_FIELDS = ("date", "stop_ids", "stop_names", "stop_names_en", "station_ids", "station_names",
+                  "station_names_en", "route_ids", "route_short_names", "route_long_names", "route_colors",
+                  "route_text_colors", "route_modes", "agency_ids", "agency_names", "trip_ids", "trip_headsigns",
+                  "shape_ids", "booking_messages", "settings")
+
+
+@dataclass
+class TransitModel:
+    """One service day's network as arrays (times: int32 seconds since this date's midnight, Asia/Tokyo).
+
+    Stops (boarding locations, index s): stop_lat/lon f8, stop_station i4, stop_wheelchair i1 (0 unknown, 1 yes,
+    2 no), stop_min_transfer i4 (same-stop change time from transfers.txt, -1 = the query's default).
+    Stations (parent station or the stop itself): station_lat/lon, CSR station_stops_start[n+1]/station_stops.
+    Routes (r): route_type i2, route_mode i1 (index into MODE_NAMES), route_agency i4, route_feed i4
+    (index into feed_namespaces).
+    Patterns (p) = trips of one route with the same stops and pickup/drop-off flags: pattern_route i4, pattern_mode i1, stops CSR pattern_stops_start[n+1]/pattern_stops,
+    trips pattern_trips_start[n+1] (trip indexes, sorted by departure, FIFO: no trip overtakes another),
+    pattern_times_start[n]: stop time k of trip j of p at pattern_times_start[p] + j*len(p) + k.
+    Stop times: st_arr, st_dep i4, st_pickup, st_dropoff i1 (1 = allowed), st_dist f4 (shape_dist_traveled),
+    st_seq i4 (GTFS stop_sequence).
+    Trips (t, in pattern order): trip_pattern i4, trip_day_offset i1 (0 or -1: previous service day),
+    trip_wheelchair i1, trip_seat_capacity i4, trip_booking i1 (1 = booking rule), trip_shape i4 (-1 none).
+    Stop→pattern index CSR: sp_start[n_stops+1], sp_pattern, sp_pos (a stop may occur twice in one pattern).
+    Footpaths CSR (no self loops): fp_start[n_stops+1], fp_to i4, fp_dist f4 metres, fp_fixed_s i4
+    (min_transfer_time from transfers.txt, -1 = distance / walking speed).
+    Shapes CSR: shape_start[n+1], shape_lat/lon f8.
+    A hop (pattern p, pos → pos+1) has flat index pattern_stops_start[p] + pos (n_hops = len(pattern_stops)).
+    """
+
+    date: str
+    settings: dict
+    feed_namespaces: list[str]
+    stop_ids: list[str]
+    stop_names: list[str]
+    stop_names_en: list[str]
+    station_ids: list[str]
+    station_names: list[str]
+    station_names_en: list[str]
+    route_ids: list[str]
+    route_short_names: list[str]
+    route_long_names: list[str]
+    route_colors: list[str]
+    route_text_colors: list[str]
+    route_modes: list[str]
+    agency_ids: list[str]
+    agency_names: list[str]
+    trip_ids: list[str]
+    trip_headsigns: list[str]
+    shape_ids: list[str]
+    booking_messages: list[str]
+    stop_lat: np.ndarray
+    stop_lon: np.ndarray
+    stop_station: np.ndarray
+    stop_wheelchair: np.ndarray
+    stop_min_transfer: np.ndarray
+    station_lat: np.ndarray
+    station_lon: np.ndarray
+    station_stops_start: np.ndarray
+    station_stops: np.ndarray
+    route_type: np.ndarray
+    route_mode: np.ndarray
+    route_agency: np.ndarray
+    route_feed: np.ndarray
+    pattern_route: np.ndarray
+    pattern_mode: np.ndarray
+    pattern_stops_start: np.ndarray
+    pattern_stops: np.ndarray
+    pattern_trips_start: np.ndarray
+    pattern_times_start: np.ndarray
+    st_arr: np.ndarray
+    st_dep: np.ndarray
+    st_pickup: np.ndarray
+    st_dropoff: np.ndarray
+    st_dist: np.ndarray
+    st_seq: np.ndarray
+    trip_pattern: np.ndarray
+    trip_day_offset: np.ndarray
+    trip_wheelchair: np.ndarray
+    trip_seat_capacity: np.ndarray
+    trip_booking: np.ndarray
+    trip_shape: np.ndarray
+    sp_start: np.ndarray
+    sp_pattern: np.ndarray
+    sp_pos: np.ndarray
+    fp_start: np.ndarray
+    fp_to: np.ndarray
+    fp_dist: np.ndarray
+    fp_fixed_s: np.ndarray
+    shape_start: np.ndarray
+    shape_lat: np.ndarray
+    shape_lon: np.ndarray
+    _stop_index: dict = field(default=None, repr=False, compare=False)
+
+    # ---- sizes and lookups -------------------------------------------------------------------------------
+    @property
+    def n_stops(self) -> int:
+        return len(self.stop_lat)
+
+    @property
+    def n_patterns(self) -> int:
+        return len(self.pattern_route)
+
+    @property
+    def n_trips(self) -> int:
+        return len(self.trip_pattern)
+
+    @property
+    def n_hops(self) -> int:
+        return len(self.pattern_stops)
+
+    @property
+    def service_date(self) -> dt.date:
+        return dt.date.fromisoformat(self.date)
+
+    def stop_index(self, stop_id: str) -> int:
+        """Index of a namespaced stop id (KeyError when unknown)."""
+        if self._stop_index is None:
+            self._stop_index = {s: i for i, s in enumerate(self.stop_ids)}
+        return self._stop_index[stop_id]
+
+    def pattern_len(self, p: int) -> int:
+        return int(self.pattern_stops_start[p + 1] - self.pattern_stops_start[p])
+
+    def trip_times_offset(self, trip: int) -> tuple[int, int]:
+        """(flat offset of the trip's first stop time, pattern length)."""
+        p = int(self.trip_pattern[trip])
+        n = self.pattern_len(p)
+        return int(self.pattern_times_start[p] + (trip - self.pattern_trips_start[p]) * n), n
+
+    def describe(self) -> str:
+        return (f"transit model {self.date}: {self.n_stops} stops, {len(self.station_ids)} stations, "
+                f"{len(self.route_ids)} routes, {self.n_patterns} patterns, {self.n_trips} trips, "
+                f"{len(self.st_arr)} stop times, {len(self.fp_to)} footpaths")
+
+    # ---- persistence -------------------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        """Arrays as .npy (memory-mappable, fast start), strings as one JSON file."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        strings = {}
+        for f in fields(self):
+            if f.name.startswith("_"):
+                continue
+            v = getattr(self, f.name)
+            if isinstance(v, np.ndarray):
+                np.save(directory / f"{f.name}.npy", v, allow_pickle=False)
+            else:
+                strings[f.name] = v
+        (directory / "model.json").write_text(json.dumps(strings, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, mmap: bool = False) -> "TransitModel":
+        directory = Path(directory)
+        strings = json.loads((directory / "model.json").read_text(encoding="utf-8"))
+        kw = dict(strings)
+        for f in fields(cls):
+            if f.name.startswith("_") or f.name in kw:
+                continue
+            kw[f.name] = np.load(directory / f"{f.name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        return cls(**kw)
+
+
+# ---- build ---------------------------------------------------------------------------------------------
+def _csr(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start[n+1], order) so that order[start[k]:start[k+1]] are the positions with key k, stable."""
+    order = np.argsort(keys, kind="stable")
+    start = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(keys, minlength=n), out=start[1:])
+    return start.astype(np.int32), order.astype(np.int32)
+
+
+def _col(df: pd.DataFrame, name: str, default) -> pd.Series:
+    if name in df.columns:
+        return df[name]
+    return pd.Series([default] * len(df), index=df.index)
+
+
+def _str_list(s: pd.Series) -> list[str]:
+    return ["" if (v is None or (isinstance(v, float) and np.isnan(v))) else str(v) for v in s.tolist()]
+
+
+def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Concatenated aranges start[i] .. start[i]+len[i] (vectorised)."""
+    starts = np.asarray(starts, np.int64)
+    lens = np.asarray(lens, np.int64)
+    ends = np.cumsum(lens)
+    return np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) - np.repeat(ends - lens - starts, lens)
+
+
+def _fifo_groups(first_key: np.ndarray, dep: np.ndarray, arr: np.ndarray, offs: np.ndarray, n: int) -> np.ndarray:
+    """Split one stop-sequence group into FIFO sub-groups; trips are given sorted by departure.
+
+    Returns the sub-group number per trip. A trip joins the first sub-group whose last trip it never precedes.
+    """
+    m = len(offs)
+    rows_d = dep[offs[:, None] + np.arange(n)]
+    rows_a = arr[offs[:, None] + np.arange(n)]
+    if m < 2 or (np.all(np.diff(rows_d, axis=0) >= 0) and np.all(np.diff(rows_a, axis=0) >= 0)):
+        return np.zeros(m, np.int32)
+    sub = np.zeros(m, np.int32)
+    last: list[int] = []
+    for j in range(m):  # per trip, not per stop time; only for the rare groups with overtaking
+        for g, i in enumerate(last):
+            if np.all(rows_d[j] >= rows_d[i]) and np.all(rows_a[j] >= rows_a[i]):
+                sub[j] = g
+                last[g] = j
+                break
+        else:
+            sub[j] = len(last)
+            last.append(j)
+    return sub
+
+
+def build_model(network: Network, date: dt.date, settings: BuildSettings | None = None,
+                walker=None) -> TransitModel:
+    """Build the model for ``date``: see TransitModel for the arrays. ``walker`` gives footpaths (straight line
+    × detour when None); its stop indexes must be this model's (they are: stops do not depend on the date)."""
+    settings = settings or BuildSettings()
+    feeds = network.feeds
+
+    # ---- stops and stations (independent of the date, so a walker can be shared across days) ----
+    stops_all = network.table("stops").reset_index(drop=True)
+    lt = pd.to_numeric(_col(stops_all, "location_type", 0), errors="coerce").fillna(0).astype(int)
+    plat = stops_all[lt.isin([0]).to_numpy()].reset_index(drop=True)
+    stop_ids = plat["stop_id"].astype(str).tolist()
+    stop_pos = pd.Series(np.arange(len(plat), dtype=np.int32), index=plat["stop_id"].astype(str))
+    all_by_id = stops_all.set_index(stops_all["stop_id"].astype(str))
+    parent = _col(plat, "parent_station", "").fillna("").astype(str)
+    has_parent = parent.ne("") & parent.isin(all_by_id.index)
+    station_key = np.where(has_parent, parent, plat["stop_id"].astype(str))
+    station_ids, stop_station = np.unique(station_key, return_inverse=True)
+    stop_station = stop_station.astype(np.int32)
+    st_rows = all_by_id.loc[station_ids]
+    n_stops, n_stations = len(plat), len(station_ids)
+    wc = pd.to_numeric(_col(plat, "wheelchair_boarding", 0), errors="coerce").fillna(0).astype(np.int8).to_numpy()
+    pwc = pd.to_numeric(_col(st_rows, "wheelchair_boarding", 0), errors="coerce").fillna(0).astype(np.int8).to_numpy()
+    wc = np.where(wc == 0, pwc[stop_station], wc).astype(np.int8)  # GTFS: 0 inherits the parent's value
+    station_stops_start, station_stops = _csr(stop_station, n_stations)
+
+    # ---- routes and agencies ----
+    agencies = network.table("agencies").reset_index(drop=True)
+    routes = network.table("routes").reset_index(drop=True)
+    route_pos = pd.Series(np.arange(len(routes), dtype=np.int32), index=routes["route_id"].astype(str))
+    ag_ids = agencies["agency_id"].astype(str).tolist() if len(agencies) else []
+    ag_pos = {a: i for i, a in enumerate(ag_ids)}
+    namespaces = [f.namespace for f in feeds]
+    route_feed = np.array([namespaces.index(r.split(":", 1)[0]) if r.split(":", 1)[0] in namespaces else 0
+                           for r in routes["route_id"].astype(str)], np.int32)
+    # an agency id missing from routes.txt means the feed's only agency
+    feed_first_agency = {}
+    for i, a in enumerate(ag_ids):
+        feed_first_agency.setdefault(a.split(":", 1)[0], i)
+    r_ag = _col(routes, "agency_id", "").fillna("").astype(str).tolist()
+    route_agency = np.array([ag_pos.get(a, feed_first_agency.get(namespaces[route_feed[i]], -1)) if a else
+                             feed_first_agency.get(namespaces[route_feed[i]], -1) for i, a in enumerate(r_ag)],
+                            np.int32)
+    route_type = pd.to_numeric(routes["route_type"], errors="coerce").fillna(3).astype(np.int16).to_numpy()
+
+    # ---- active trips: today + yesterday's past-midnight runs, frequencies expanded ----
+    trips = network.table("trips").reset_index(drop=True)
+    stop_times = network.table("stop_times")
+    trip_codes = pd.Series(np.arange(len(trips), dtype=np.int64), index=trips["trip_id"].astype(str))
+    st_trip = trip_codes.reindex(stop_times["trip_id"].astype(str).to_numpy()).to_numpy()
+    st_stop = stop_pos.reindex(stop_times["stop_id"].astype(str).to_numpy()).to_numpy()
+    ok = ~(np.isnan(st_trip) | np.isnan(st_stop))
+    st = pd.DataFrame({
+        "trip": st_trip[ok].astype(np.int64), "seq": stop_times["stop_sequence"].to_numpy()[ok],
+        "stop": st_stop[ok].astype(np.int32),
+        "arr": stop_times["arrival"].to_numpy()[ok].astype(np.int64),
+        "dep": stop_times["departure"].to_numpy()[ok].astype(np.int64),
+        "pickup": (pd.to_numeric(_col(stop_times, "pickup_type", 0), errors="coerce").fillna(0).to_numpy()[ok] != 1),
+        "dropoff": (pd.to_numeric(_col(stop_times, "drop_off_type", 0), errors="coerce").fillna(0).to_numpy()[ok] != 1),
+        "dist": pd.to_numeric(_col(stop_times, "shape_dist_traveled", np.nan), errors="coerce").to_numpy()[ok],
+    })
+    st = st.sort_values(["trip", "seq"], kind="stable")
+    st_trip_sorted = st["trip"].to_numpy()
+    t_first = np.searchsorted(st_trip_sorted, np.arange(len(trips)), side="left")
+    t_len = np.searchsorted(st_trip_sorted, np.arange(len(trips)), side="right") - t_first
+    t_first_dep = np.where(t_len > 0, st["dep"].to_numpy()[np.minimum(t_first, max(len(st) - 1, 0))], 0)
+    t_last_arr = np.where(t_len > 0, st["arr"].to_numpy()[np.maximum(t_first + t_len - 1, 0)], 0)
+
+    svc = trips["service_id"].astype(str)
+    today = svc.isin(network.service_ids_on(date)).to_numpy()
+    yday = svc.isin(network.service_ids_on(date - dt.timedelta(days=1))).to_numpy()
+    freq = network.table("frequencies")
+    freq_trip = np.zeros(len(trips), bool)
+    inst_src, inst_shift, inst_day, inst_suffix = [], [], [], []
+    if len(freq):
+        fcode = trip_codes.reindex(freq["trip_id"].astype(str).to_numpy()).to_numpy()
+        fok = ~np.isnan(fcode)
+        fcode = fcode[fok].astype(np.int64)
+        freq_trip[fcode] = True
+        f_start = freq["start_time"].to_numpy()[fok].astype(np.int64)
+        f_end = freq["end_time"].to_numpy()[fok].astype(np.int64)
+        f_head = np.maximum(freq["headway_secs"].to_numpy()[fok].astype(np.int64), 1)
+        counts = np.maximum((f_end - f_start + f_head - 1) // f_head, 0)
+        row = np.repeat(np.arange(len(fcode)), counts)
+        k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        starts = f_start[row] + k * f_head[row]
+        src = fcode[row]
+        for day, active in ((0, today), (-1, yday)):
+            sel = active[src]
+            if day == -1:
+                sel &= (starts[:] - t_first_dep[src] + t_last_arr[src]) >= DAY
+            inst_src.append(src[sel])
+            inst_shift.append(starts[sel] - t_first_dep[src[sel]] + day * DAY)
+            inst_day.append(np.full(int(sel.sum()), day, np.int8))
+            inst_suffix.append(starts[sel])
+    plain = ~freq_trip & (t_len >= 2)
+    for day, active in ((0, today), (-1, yday)):
+        sel = plain & active
+        if day == -1:
+            sel &= t_last_arr >= DAY
+        idx = np.nonzero(sel)[0]
+        inst_src.append(idx)
+        inst_shift.append(np.full(len(idx), day * DAY, np.int64))
+        inst_day.append(np.full(len(idx), day, np.int8))
+        inst_suffix.append(np.full(len(idx), -1, np.int64))
+    src = np.concatenate(inst_src).astype(np.int64)
+    shift = np.concatenate(inst_shift).astype(np.int64)
+    day_off = np.concatenate(inst_day).astype(np.int8)
+    suffix = np.concatenate(inst_suffix).astype(np.int64)
+
+    # pattern key of each source trip: route, stop sequence and pickup/drop-off flags (per trip, as bytes), so
+    # that within a pattern an earlier trip always dominates a later one (RAPTOR's earliest-trip rule)
+    stops_arr = st["stop"].to_numpy()
+    pick_arr = st["pickup"].to_numpy()
+    drop_arr = st["dropoff"].to_numpy()
+    route_of_trip = route_pos.reindex(trips["route_id"].astype(str).to_numpy()).fillna(-1).astype(np.int64).to_numpy()
+    uniq_src = np.unique(src)
+    seq_key: dict[bytes, int] = {}
+    key_of_src = np.empty(len(uniq_src), np.int64)
+    for i, t in enumerate(uniq_src.tolist()):
+        sl = slice(t_first[t], t_first[t] + t_len[t])
+        b = (route_of_trip[t].tobytes() + stops_arr[sl].tobytes() + pick_arr[sl].tobytes()
+             + drop_arr[sl].tobytes())
+        key_of_src[i] = seq_key.setdefault(b, len(seq_key))
+    inst_key = key_of_src[np.searchsorted(uniq_src, src)]
+    inst_first_dep = t_first_dep[src] + shift
+    order = np.lexsort((inst_first_dep, inst_key))
+    src, shift, day_off, suffix, inst_key = src[order], shift[order], day_off[order], suffix[order], inst_key[order]
+    inst_len = t_len[src]
+    flat = _ranges(t_first[src], inst_len)
+    rep_shift = np.repeat(shift, inst_len)
+    arr_all = (st["arr"].to_numpy()[flat] + rep_shift).astype(np.int32)
+    dep_all = (st["dep"].to_numpy()[flat] + rep_shift).astype(np.int32)
+    offs_all = np.concatenate([[0], np.cumsum(inst_len)[:-1]]).astype(np.int64)
+
+    # FIFO split inside each stop-sequence group; sort again by (group, sub, first dep, full times)
+    sub = np.zeros(len(src), np.int64)
+    grp_start = np.searchsorted(inst_key, np.arange(len(seq_key) + 1))
+    for g in range(len(seq_key)):
+        a, b = grp_start[g], grp_start[g + 1]
+        if b - a > 1:
+            sub[a:b] = _fifo_groups(None, dep_all, arr_all, offs_all[a:b], int(inst_len[a]))
+    pat_key = inst_key * (sub.max() + 1 if len(sub) else 1) + sub
+    order2 = np.lexsort((dep_all[offs_all + np.maximum(inst_len - 1, 0)], inst_first_dep[order], pat_key))
+    src, shift, day_off, suffix, pat_key = src[order2], shift[order2], day_off[order2], suffix[order2], pat_key[order2]
+    inst_len = t_len[src]
+    flat = _ranges(t_first[src], inst_len)
+    rep_shift = np.repeat(shift, inst_len)
+    st_arr = (st["arr"].to_numpy()[flat] + rep_shift).astype(np.int32)
+    st_dep = (st["dep"].to_numpy()[flat] + rep_shift).astype(np.int32)
+    st_pickup = st["pickup"].to_numpy()[flat].astype(np.int8)
+    st_dropoff = st["dropoff"].to_numpy()[flat].astype(np.int8)
+    st_dist = st["dist"].to_numpy()[flat].astype(np.float32)
+    st_seq = st["seq"].to_numpy()[flat].astype(np.int32)
+
+    _, pat_first, trip_pattern = np.unique(pat_key, return_index=True, return_inverse=True)
+    trip_pattern = trip_pattern.astype(np.int32)
+    n_pat = len(pat_first)
+    pat_len = inst_len[pat_first]
+    pattern_stops_start = np.zeros(n_pat + 1, np.int32)
+    np.cumsum(pat_len, out=pattern_stops_start[1:])
+    pattern_stops = stops_arr[_ranges(t_first[src[pat_first]], pat_len)].astype(np.int32)
+    pattern_trips_start = np.zeros(n_pat + 1, np.int32)
+    np.cumsum(np.bincount(trip_pattern, minlength=n_pat), out=pattern_trips_start[1:])
+    trip_offs = np.concatenate([[0], np.cumsum(inst_len)[:-1]]).astype(np.int64)
+    pattern_times_start = trip_offs[pat_first].astype(np.int64)
+    pattern_route = route_of_trip[src[pat_first]].astype(np.int32)
+
+    # trip attributes
+    trip_wc = pd.to_numeric(_col(trips, "wheelchair_accessible", 0), errors="coerce").fillna(0).astype(np.int8).to_numpy()
+    seat = pd.to_numeric(_col(trips, "seat_capacity", -1), errors="coerce").fillna(-1).astype(np.int32).to_numpy()
+    has_rule = (_col(stop_times, "pickup_booking_rule_id", "").fillna("").astype(str).ne("")
+                | _col(stop_times, "drop_off_booking_rule_id", "").fillna("").astype(str).ne("")).to_numpy()
+    trip_has_rule = np.zeros(len(trips), bool)
+    rule_trips = st_trip[has_rule & ok] if has_rule.any() else np.empty(0)
+    trip_has_rule[rule_trips.astype(np.int64)] = True
+    booking = (seat >= 0) | trip_has_rule
+    raw_ids = trips["trip_id"].astype(str).to_numpy()
+    trip_ids = [raw_ids[s] if sfx < 0 else f"{raw_ids[s]}@{sfx // 3600:02d}:{sfx // 60 % 60:02d}:{sfx % 60:02d}"
+                for s, sfx in zip(src.tolist(), suffix.tolist())]
+    shapes = network.table("shapes")
+    shape_ids: list[str] = []
+    shape_start = np.zeros(1, np.int32)
+    shape_lat = shape_lon = np.empty(0, np.float64)
+    trip_shape = np.full(len(src), -1, np.int32)
+    if len(shapes):
+        sh = shapes.sort_values(["shape_id", "shape_pt_sequence"], kind="stable")
+        sid, sh_code = np.unique(sh["shape_id"].astype(str).to_numpy(), return_inverse=True)
+        shape_ids = sid.tolist()
+        shape_start, _ = _csr(sh_code.astype(np.int64), len(sid))
+        shape_lat = sh["shape_pt_lat"].to_numpy(np.float64)
+        shape_lon = sh["shape_pt_lon"].to_numpy(np.float64)
+        spos = pd.Series(np.arange(len(sid), dtype=np.int32), index=sid)
+        tsh = _col(trips, "shape_id", "").fillna("").astype(str).to_numpy()[src]
+        trip_shape = spos.reindex(tsh).fillna(-1).astype(np.int32).to_numpy()
+    # a route is SHUTTLE when its trips are seated/bookable
+    route_booking = np.zeros(len(routes), bool)
+    rt_of_trip = route_of_trip[np.arange(len(trips))]
+    route_booking[rt_of_trip[booking & (rt_of_trip >= 0)]] = True
+    route_mode_names = [("SHUTTLE" if route_booking[i] else mode_of_route_type(t)) for i, t in enumerate(route_type)]
+    route_mode = np.array([MODE_INDEX[m] for m in route_mode_names], np.int8)
+
+    # ---- stop → (pattern, pos) ----
+    hop_pattern = np.repeat(np.arange(n_pat, dtype=np.int32), pat_len)
+    hop_pos = (np.arange(len(pattern_stops)) - np.repeat(pattern_stops_start[:-1], pat_len)).astype(np.int32)
+    sp_start, sp_order = _csr(pattern_stops.astype(np.int64), n_stops)
+
+    # ---- footpaths: transfers.txt first, then walking ----
+    fp_start, fp_to, fp_dist, fp_fixed, stop_min_transfer = _footpaths(
+        network, stop_pos, station_ids, stop_station, station_stops_start, station_stops,
+        plat, settings, walker)
+
+    booking_messages = [""] * len(src)
+    rules = network.table("booking_rules")
+    if has_rule.any() and len(rules) and "message" in rules.columns:
+        msg = dict(zip(rules["booking_rule_id"].astype(str), rules["message"].fillna("").astype(str)))
+        rid = _col(stop_times, "pickup_booking_rule_id", "").fillna("").astype(str).to_numpy()
+        first_rule = pd.Series(rid[has_rule & ok], index=st_trip[has_rule & ok].astype(np.int64))
+        first_rule = first_rule[~first_rule.index.duplicated()]
+        booking_messages = [msg.get(first_rule.get(s, ""), "") for s in src.tolist()]
+
+    names_en = _col(plat, "stop_name_en", "").fillna("")
+    return TransitModel(
+        date=date.isoformat(), settings={f.name: getattr(settings, f.name) for f in fields(settings)},
+        feed_namespaces=namespaces, stop_ids=stop_ids,
+        stop_names=_str_list(plat["stop_name"]), stop_names_en=_str_list(names_en),
+        station_ids=station_ids.tolist(), station_names=_str_list(_col(st_rows, "stop_name", "")),
+        station_names_en=_str_list(_col(st_rows, "stop_name_en", "")),
+        route_ids=routes["route_id"].astype(str).tolist(),
+        route_short_names=_str_list(_col(routes, "route_short_name", "")),
+        route_long_names=_str_list(_col(routes, "route_long_name", "")),
+        route_colors=_str_list(_col(routes, "route_color", "")),
+        route_text_colors=_str_list(_col(routes, "route_text_color", "")),
+        route_modes=route_mode_names, agency_ids=ag_ids,
+        agency_names=_str_list(_col(agencies, "agency_name", "")),
+        trip_ids=trip_ids, trip_headsigns=_str_list(_col(trips, "trip_headsign", "").iloc[src]),
+        shape_ids=shape_ids, booking_messages=booking_messages,
+        stop_lat=plat["stop_lat"].to_numpy(np.float64), stop_lon=plat["stop_lon"].to_numpy(np.float64),
+        stop_station=stop_station, stop_wheelchair=wc, stop_min_transfer=stop_min_transfer,
+        station_lat=st_rows["stop_lat"].to_numpy(np.float64), station_lon=st_rows["stop_lon"].to_numpy(np.float64),
+        station_stops_start=station_stops_start, station_stops=station_stops,
+        route_type=route_type, route_mode=route_mode, route_agency=route_agency, route_feed=route_feed,
+        pattern_route=pattern_route, pattern_mode=route_mode[np.maximum(pattern_route, 0)],
+        pattern_stops_start=pattern_stops_start, pattern_stops=pattern_stops,
+        pattern_trips_start=pattern_trips_start, pattern_times_start=pattern_times_start,
+        st_arr=st_arr, st_dep=st_dep, st_pickup=st_pickup, st_dropoff=st_dropoff, st_dist=st_dist, st_seq=st_seq,
+        trip_pattern=trip_pattern, trip_day_offset=day_off, trip_wheelchair=trip_wc[src],
+        trip_seat_capacity=seat[src], trip_booking=booking[src].astype(np.int8), trip_shape=trip_shape,
+        sp_start=sp_start, sp_pattern=hop_pattern[sp_order], sp_pos=hop_pos[sp_order],
+        fp_start=fp_start, fp_to=fp_to, fp_dist=fp_dist, fp_fixed_s=fp_fixed,
+        shape_start=shape_start, shape_lat=shape_lat, shape_lon=shape_lon,
+    )
+
+
+def _footpaths(network, stop_pos, station_ids, stop_station, station_stops_start, station_stops, plat,
+               settings: BuildSettings, walker):
+    """Footpath CSR: transfers.txt pairs (station ids expanded to their platforms) override walked pairs."""
+    n = len(plat)
+    tr = network.table("transfers")
+    a_list, b_list, fixed_list = [], [], []
+    blocked = set()
+    stop_min_transfer = np.full(n, -1, np.int32)
+    if len(tr):
+        if "from_trip_id" in tr.columns:
+            tr = tr[_col(tr, "from_trip_id", "").fillna("").astype(str).eq("")
+                    & _col(tr, "to_trip_id", "").fillna("").astype(str).eq("")]
+        st_pos = pd.Series(np.arange(len(station_ids)), index=station_ids)
+
+        def expand(ids: pd.Series):
+            """Each transfer row → list of platform indexes (a stop itself, or a station's platforms)."""
+            out_row, out_stop = [], []
+            ids = ids.astype(str).to_numpy()
+            sp = stop_pos.reindex(ids).to_numpy()
+            direct = ~np.isnan(sp)
+            out_row.append(np.nonzero(direct)[0])
+            out_stop.append(sp[direct].astype(np.int64))
+            stp = st_pos.reindex(ids).to_numpy()
+            stn = np.isnan(sp) & ~np.isnan(stp)
+            rows = np.nonzero(stn)[0]
+            stp = stp[stn].astype(np.int64)
+            cnt = station_stops_start[stp + 1] - station_stops_start[stp]
+            out_row.append(np.repeat(rows, cnt))
+            out_stop.append(station_stops[_ranges(station_stops_start[stp].astype(np.int64), cnt)].astype(np.int64))
+            return np.concatenate(out_row), np.concatenate(out_stop)
+
+        tr = tr.reset_index(drop=True)
+        fr, fs = expand(tr["from_stop_id"])
+        trr, ts = expand(tr["to_stop_id"])
+        left = pd.DataFrame({"row": fr, "a": fs})
+        right = pd.DataFrame({"row": trr, "b": ts})
+        pairs = left.merge(right, on="row")
+        ttype = pd.to_numeric(tr["transfer_type"], errors="coerce").fillna(0).to_numpy()[pairs["row"].to_numpy()]
+        mtt = pd.to_numeric(_col(tr, "min_transfer_time", np.nan), errors="coerce").to_numpy()[pairs["row"].to_numpy()]
+        a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+        no = ttype == 3
+        blocked = set(zip(a[no].tolist(), b[no].tolist()))
+        same = (a == b) & ~no & ~np.isnan(mtt)
+        stop_min_transfer[a[same]] = mtt[same].astype(np.int32)
+        use = (a != b) & ~no
+        a_list.append(a[use])
+        b_list.append(b[use])
+        fixed_list.append(np.where(np.isnan(mtt[use]), -1, mtt[use]).astype(np.int32))
+    if walker is None:
+        from routing.walking import StraightLineWalker
+
+        walker = StraightLineWalker(plat["stop_lat"].to_numpy(np.float64), plat["stop_lon"].to_numpy(np.float64),
+                                    settings.detour_factor)
+    wa, wb, wd = walker.stop_footpaths(settings.footpath_radius_m)
+    wa, wb = np.asarray(wa, np.int64), np.asarray(wb, np.int64)
+    a_list.append(wa)
+    b_list.append(wb)
+    fixed_list.append(np.full(len(wa), -1, np.int32))
+    a = np.concatenate(a_list)
+    b = np.concatenate(b_list)
+    fixed = np.concatenate(fixed_list)
+    df = pd.DataFrame({"a": a, "b": b, "fixed": fixed, "first": np.arange(len(a))})
+    df = df.drop_duplicates(["a", "b"], keep="first")  # transfers.txt rows come first
+    if blocked:
+        keep = np.array([(x, y) not in blocked for x, y in zip(df["a"].tolist(), df["b"].tolist())], bool)
+        df = df[keep] if len(df) else df
+    from routing.geo import haversine_m
+
+    lat, lon = plat["stop_lat"].to_numpy(np.float64), plat["stop_lon"].to_numpy(np.float64)
+    walked = dict(zip(zip(wa.tolist(), wb.tolist()), np.asarray(wd, np.float64).tolist()))
+    ai, bi = df["a"].to_numpy(), df["b"].to_numpy()
+    dist = haversine_m(lat[ai], lon[ai], lat[bi], lon[bi]) * settings.detour_factor
+    if walked:
+        wdist = np.array([walked.get(k, np.nan) for k in zip(ai.tolist(), bi.tolist())])
+        dist = np.where(np.isnan(wdist), dist, wdist)
+    df = df.assign(dist=dist).sort_values(["a", "b"], kind="stable")
+    start, _ = _csr(df["a"].to_numpy(np.int64), n)
+    return (start, df["b"].to_numpy(np.int32), df["dist"].to_numpy(np.float32), df["fixed"].to_numpy(np.int32),
+            stop_min_transfer)

@@ -1,0 +1,65 @@
+"""Shared set-up for the API tests: a tiny real feed, a key ring with every role, and a live test client."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from api.app import create_app
+from feeds.feed import Network
+from feeds.gtfs import load_feed
+from gtfs_builders import minimal_feed_tables, write_gtfs
+from maas.auth import KeyRing
+from maas.ratelimit import MemoryRateLimiter, RateLimit
+from maas.services import Services
+from maas.settings import Settings
+from maas.transit import TransitService
+
+TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")
+DAY = dt.date(2026, 11, 24)  # a Tuesday: the tiny feed's weekday service runs
+
+KEYS = {
+    "pk-alpha": {"role": "partner", "name": "alpha"},
+    "pk-beta": {"role": "partner", "name": "beta"},
+    "pk-slow": {"role": "partner", "name": "slow", "rate": 0.5, "burst": 2},
+    "op-test": {"role": "operator", "operator": "test"},
+    "op-other": {"role": "operator", "operator": "toei-bus"},
+    "dis-jma": {"role": "disaster", "name": "jma"},
+    "adm-root": {"role": "admin", "name": "root"},
+}
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def tiny_tables() -> dict:
+    """The builders' minimal feed plus English and kana names (translations.txt), for name search."""
+    tables = minimal_feed_tables()
+    tables["translations"] = [
+        {"table_name": "stops", "field_name": "stop_name", "language": lang, "translation": text, "record_id": sid}
+        for sid, en, kana in (("S", "Eki", "えき"), ("B", "Chūō", "チュウオウ"), ("C", "Shuten", "しゅうてん"))
+        for lang, text in (("en", en), ("ja-Hrkt", kana))
+    ]
+    return tables
+
+
+def tiny_transit(tmp: Path) -> TransitService:
+    feed = load_feed(write_gtfs(tmp / "tiny", tiny_tables()), "test")
+    transit = TransitService(Network([feed]), threads=2)
+    transit.planner_for(DAY)
+    return transit
+
+
+def services_for(transit: TransitService, **kw) -> Services:
+    return Services(settings=Settings(), transit=transit, keys=KeyRing.from_mapping(KEYS),
+                    limiter=MemoryRateLimiter(), rate_limit=RateLimit(rate=1000, burst=1000), **kw)
+
+
+@contextlib.asynccontextmanager
+async def client_for(services: Services):
+    app = create_app(services, close_services=False)
+    async with TestClient(TestServer(app)) as client:
+        yield client

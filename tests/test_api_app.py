@@ -1,0 +1,115 @@
+"""The API's cross-cutting behaviour: ops endpoints, problem+json, auth and roles, rate limits, body limits,
+request ids, metrics, the OpenAPI document and the docs page."""
+from __future__ import annotations
+
+import pytest
+
+from api_support import auth, client_for, services_for, tiny_transit
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def transit(tmp_path_factory):
+    t = tiny_transit(tmp_path_factory.mktemp("api-app"))
+    yield t
+    t.close()
+
+
+@pytest.fixture
+async def client(transit):
+    async with client_for(services_for(transit)) as c:
+        yield c
+
+
+async def problem(resp, status: int) -> dict:
+    assert resp.status == status, await resp.text()
+    assert resp.content_type == "application/problem+json"
+    body = await resp.json(content_type=None)
+    assert body["status"] == status and body["title"] and body["detail"] and body["instance"]
+    return body
+
+
+async def test_health_ready_and_request_id(client):
+    r = await client.get("/healthz")
+    assert r.status == 200 and (await r.json()) == {"status": "ok"}
+    assert len(r.headers["X-Request-ID"]) == 32
+    r = await client.get("/readyz", headers={"X-Request-ID": "abc-123"})
+    body = await r.json()
+    assert r.status == 200 and body["status"] == "ready" and body["feeds"] == ["test"]
+    assert r.headers["X-Request-ID"] == "abc-123"
+    r = await client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert r.headers["X-Request-ID"] != "bad id with spaces"
+
+
+async def test_unknown_path_and_wrong_method_are_problems(client):
+    body = await problem(await client.get("/v1/nothing-here", headers={"X-Request-ID": "rid-1"}), 404)
+    assert body["request_id"] == "rid-1" and "/v1/nothing-here" in body["detail"]
+    r = await client.post("/v1/plan", headers=auth("pk-alpha"))
+    body = await problem(r, 405)
+    assert "GET" in r.headers["Allow"] and "POST" in body["detail"]
+
+
+@pytest.mark.parametrize("headers, reason", [
+    ({}, "missing Authorization"), (auth("nope"), "unknown API key"), ({"Authorization": "Basic eDp5"}, "Bearer"),
+])
+async def test_protected_endpoints_need_a_known_key(client, headers, reason):
+    r = await client.get("/v1/stops", params={"q": "eki"}, headers=headers)
+    body = await problem(r, 401)
+    assert reason in body["detail"] and body["field"] == "Authorization"
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_wrong_role_is_forbidden(client):
+    body = await problem(await client.get("/v1/plan", params={"from": "test:S", "to": "test:C"},
+                                          headers=auth("dis-jma")), 403)
+    assert "disaster" in body["detail"] and "partner" in body["detail"]
+
+
+async def test_rate_limit_per_key(client):
+    codes = [(await client.get("/v1/stops", params={"q": "eki"}, headers=auth("pk-slow"))).status
+             for _ in range(3)]
+    assert codes == [200, 200, 429]
+    r = await client.get("/v1/stops", params={"q": "eki"}, headers=auth("pk-slow"))
+    body = await problem(r, 429)
+    assert int(r.headers["Retry-After"]) >= 1 and r.headers["RateLimit-Remaining"] == "0"
+    assert "rate limit" in body["detail"]
+    ok = await client.get("/v1/stops", params={"q": "eki"}, headers=auth("pk-alpha"))  # other keys unaffected
+    assert ok.status == 200 and int(ok.headers["RateLimit-Remaining"]) > 0
+
+
+async def test_metrics_count_requests_by_route_and_status(client):
+    await client.get("/healthz")
+    await client.get("/v1/stops/test:S/departures", headers=auth("pk-alpha"))
+    await client.get("/no/such/path")
+    text = await (await client.get("/metrics")).text()
+    assert 'maas_http_requests_total{method="GET",route="/healthz",status="200"} 1' in text
+    assert 'route="/v1/stops/{id}/departures",status="200"' in text
+    assert 'maas_http_requests_total{method="GET",route="unmatched",status="404"} 1' in text
+    assert '# TYPE maas_http_request_duration_seconds histogram' in text
+    assert 'maas_http_request_duration_seconds_bucket{method="GET",route="/healthz",le="+Inf"} 1' in text
+
+
+async def test_openapi_document_describes_every_route(client):
+    r = await client.get("/openapi.json")
+    doc = await r.json()
+    assert doc["openapi"].startswith("3.1")
+    registered = {(res.canonical, route.method.lower()) for res in client.app.router.resources()
+                  for route in res if route.method != "HEAD" and not res.canonical.startswith("/docs/static")}
+    documented = {(p, m) for p, item in doc["paths"].items() for m in item}
+    assert registered == documented
+    plan = doc["paths"]["/v1/plan"]["get"]
+    assert plan["security"] == [{"bearer": []}] and {"401", "403", "422", "429"} <= set(plan["responses"])
+    assert {p["name"] for p in plan["parameters"]} >= {"from", "to", "depart_at", "arrive_by", "num"}
+    assert "security" not in doc["paths"]["/healthz"]["get"]
+
+
+async def test_docs_page_and_assets_are_local(client):
+    r = await client.get("/docs")
+    html = await r.text()
+    assert r.status == 200 and r.content_type == "text/html"
+    assert "http://" not in html and "https://" not in html
+    assert "/docs/static/docs.js" in html
+    js = await client.get("/docs/static/docs.js")
+    assert js.status == 200 and "/openapi.json" in await js.text()
+    assert (await client.get("/docs/static/docs.css")).status == 200

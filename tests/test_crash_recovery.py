@@ -1,0 +1,193 @@
+"""Crash safety: a real worker process is killed (SIGKILL) between two steps of a booking or a cancellation;
+the recovery pass must leave no charge without a booking and no booking without payment."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from booking_support import START, SHUTTLE, SHUTTLE_TRIP, Clock, drop_test_store, make_service, open_test_store
+from maas.booking import OPEN
+from maas.offers import BookingError
+from maas.recovery import recover
+
+TESTS = Path(__file__).resolve().parent
+RESOURCE = f"{SHUTTLE}|2026-11-24|{SHUTTLE_TRIP}"
+
+# The worker: books (and optionally cancels) against the store named on the command line and, at the step named
+# by CRASH_AT, announces it and sleeps so the test can kill it there. "after-authorize"/"after-capture" stop right
+# after the provider answered, before the answer is recorded.
+WORKER = r"""
+import asyncio, os, sys
+sys.path.insert(0, sys.argv[1])
+from booking_support import GOOD_CARD, itinerary, make_service, open_test_store
+from maas.payments import SandboxProvider
+
+CRASH_AT, KIND, WHERE, CARD = os.environ["CRASH_AT"], sys.argv[2], sys.argv[3], sys.argv[4]
+
+async def stop(step):
+    print("AT", step, flush=True)
+    await asyncio.sleep(3600)
+
+class Provider(SandboxProvider):
+    async def authorize(self, *a, **kw):
+        out = await super().authorize(*a, **kw)
+        if CRASH_AT == "after-authorize":
+            await stop(CRASH_AT)
+        return out
+    async def capture(self, *a, **kw):
+        out = await super().capture(*a, **kw)
+        if CRASH_AT == "after-capture":
+            await stop(CRASH_AT)
+        return out
+
+async def main():
+    if KIND == "redis":
+        from maas.store.redis_store import RedisStore
+        url, prefix = WHERE.split("|")
+        store = RedisStore.from_url(url, prefix=prefix)
+    else:
+        store = await open_test_store("embedded", sqlite_path=WHERE)
+    async def hook(step, booking):
+        if step.split(":")[0] == CRASH_AT or step == CRASH_AT:
+            await stop(step)
+    svc = make_service(store, on_step=hook)
+    svc.payments = Provider(store)
+    offer = await svc.create_offer(itinerary(), {"adult": 2}, "offer-1", "alice")
+    try:
+        b = await svc.book(offer["id"], {"card_number": CARD}, "book-1", "alice")
+    except Exception as err:
+        print("ERR", getattr(err, "code", err), flush=True)
+        return
+    await svc.cancel(b["id"], 3, "cancel-1", "alice")
+    print("DONE", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def run_and_kill(crash_at: str, kind: str, where: str, card: str = "4242424242424242") -> str:
+    """Start the worker, wait until it reaches ``crash_at``, SIGKILL it. Returns the line it printed last."""
+    env = {**os.environ, "CRASH_AT": crash_at}
+    proc = subprocess.Popen([sys.executable, "-c", WORKER, str(TESTS), kind, where, card], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line.startswith("AT "), (line, proc.stderr.read() if proc.poll() is not None else "")
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        return line
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def assert_invariants(store, expect: str | None, card: str = "4242424242424242") -> dict:
+    """Recover, then: terminal state, money matches tickets, seats match, ledger balanced, replay consistent."""
+    clock = Clock(START.replace(minute=5))  # minutes later: the dead worker's booking is stale
+    svc = make_service(store, clock)
+    report = await recover(svc, stale_after_s=30)
+    assert await store.smembers(OPEN) == set(), report
+    keys = await store.keys("booking:")
+    assert len(keys) == 1
+    b = json.loads(await store.get(keys[0]))
+    auths = await svc.payments.authorizations()
+    captured = sum(a.captured - a.refunded for a in auths)
+    seats = await store.seat_holds(RESOURCE)
+    await svc.ledger.check_balanced()
+    ledger_cash = (await svc.ledger.balances()).get("psp_clearing", 0)
+    assert ledger_cash == captured  # the ledger agrees with the provider
+    if b["state"] in ("CONFIRMED", "CANCELLED"):
+        live = [leg for leg in b["legs"] if leg["state"] == "confirmed"]
+        refunded = sum(leg["refund"]["amount"] for leg in b["legs"] if leg["refund"])
+        assert captured == b["total"] - refunded
+        for leg in b["legs"]:
+            status = await svc.operators.get(leg["operator"]).ticket_status(leg["ticket"]["ticket_id"])
+            assert status == ("valid" if leg in live else "cancelled")
+        shuttle_live = any(leg["operator"] == SHUTTLE for leg in live)
+        assert [(h.count, h.expires_at) for h in seats] == ([(2, 0.0)] if shuttle_live else [])
+    else:
+        assert b["state"] in ("REJECTED", "EXPIRED")
+        assert captured == 0 and all(a.status == "voided" for a in auths)
+        assert seats == [] and await svc.ledger.entries() == []
+        for leg in b["legs"]:
+            for key in await store.keys(f"ticket:{leg['operator']}:{leg['hold_id']}"):
+                t = json.loads(await store.get(key))
+                assert await svc.operators.get(leg["operator"]).ticket_status(t["ticket_id"]) == "cancelled"
+    if expect:
+        assert b["state"] == expect, b["reason"]
+    # the client's retry gets the recovered outcome, never a second booking or charge
+    offer_id = b["offer_id"]
+    try:
+        again = await svc.book(offer_id, {"card_number": card}, "book-1", "alice")
+        assert again["id"] == b["id"] and b["state"] in ("CONFIRMED", "CANCELLED")
+    except BookingError as err:
+        assert b["state"] in ("REJECTED", "EXPIRED") and err.code in ("interrupted", "payment_declined")
+    assert len(await svc.payments.authorizations()) == len(auths)
+    return b
+
+
+# step the worker dies at → the state recovery must reach
+BOOK_STEPS = [("created", "REJECTED"), ("hold:1", "REJECTED"), ("hold:3", "REJECTED"),
+              ("authorize", "REJECTED"), ("after-authorize", "REJECTED"), ("confirm:1", "REJECTED"),
+              ("confirm:3", "REJECTED"), ("capture", "CONFIRMED"), ("after-capture", "CONFIRMED"),
+              ("ledger", "CONFIRMED"), ("cancel", "CONFIRMED"), ("refund", "CONFIRMED")]
+
+
+@pytest.mark.parametrize("crash_at,expect", BOOK_STEPS)
+async def test_kill_worker_embedded_sqlite(tmp_path, crash_at, expect):
+    path = str(tmp_path / "store.sqlite3")
+    run_and_kill(crash_at, "embedded", path)
+    store = await open_test_store("embedded", sqlite_path=path)
+    b = await assert_invariants(store, expect)
+    if crash_at in ("cancel", "refund"):  # the interrupted cancellation was carried through
+        assert b["legs"][-1]["state"] == "cancelled" and b["payment"]["refunded"] == 400
+    await store.aclose()
+
+
+async def test_kill_during_compensation_of_a_declined_card(tmp_path):
+    path = str(tmp_path / "store.sqlite3")
+    run_and_kill("compensate", "embedded", path, card="4000000000000341")  # capture declined → compensating
+    store = await open_test_store("embedded", sqlite_path=path)
+    b = await assert_invariants(store, "REJECTED", card="4000000000000341")
+    assert b["reason"]["code"] == "payment_declined"
+    await store.aclose()
+
+
+@pytest.mark.parametrize("crash_at,expect", [("hold:3", "REJECTED"), ("after-authorize", "REJECTED"),
+                                             ("confirm:3", "REJECTED"), ("after-capture", "CONFIRMED")])
+async def test_kill_worker_redis(redis_url, crash_at, expect):
+    store = await open_test_store("redis", redis_url)
+    try:
+        run_and_kill(crash_at, "redis", f"{redis_url}|{store.prefix}")
+        await assert_invariants(store, expect)
+    finally:
+        await drop_test_store(store)
+
+
+async def test_recovery_leaves_fresh_bookings_to_their_worker(tmp_path):
+    path = str(tmp_path / "store.sqlite3")
+    run_and_kill("confirm:1", "embedded", path)
+    store = await open_test_store("embedded", sqlite_path=path)
+    svc = make_service(store, Clock(START))  # same instant as the worker: it might still be alive
+    report = await recover(svc, stale_after_s=30)
+    assert report.skipped and not report.compensated
+    assert (await store.smembers(OPEN)) == set(report.skipped)
+    await store.aclose()
+
+
+def test_worker_completes_without_crash(tmp_path):
+    """Control: with no crash the worker books and cancels the shuttle leg."""
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", WORKER, str(TESTS), "embedded", str(tmp_path / "s.sqlite3"),
+                          "4242424242424242"], env={**os.environ, "CRASH_AT": "never"}, capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout.strip().endswith("DONE"), out.stderr
+    assert time.monotonic() - start < 30

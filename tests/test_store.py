@@ -1,0 +1,139 @@
+"""The store contract, run against both engines (embedded SQLite and the Redis that `make test` starts)."""
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from booking_support import drop_test_store, open_test_store
+from maas.store.base import SeatHold, free_seats
+
+
+@pytest.fixture(params=["embedded", "redis"])
+async def store(request):
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    s = await open_test_store(request.param, url)
+    yield s
+    await drop_test_store(s)
+
+
+async def test_kv_set_get_nx_delete(store):
+    assert await store.get("a") is None
+    assert await store.set("a", "1")
+    assert not await store.set("a", "2", nx=True)
+    assert await store.get("a") == "1"
+    assert await store.set("a", "3")
+    assert await store.get("a") == "3"
+    assert not await store.delete_if("a", "wrong")
+    assert await store.delete_if("a", "3")
+    assert await store.get("a") is None
+    assert not await store.delete("a")
+
+
+async def test_kv_ttl_expires(store):
+    await store.set("t", "x", ttl_s=0.05)
+    assert await store.get("t") == "x"
+    await asyncio.sleep(0.12)
+    assert await store.get("t") is None
+    assert await store.set("t", "y", nx=True)  # an expired key no longer blocks NX
+
+
+async def test_keys_by_prefix_with_glob_characters(store):
+    for k in ("b:1", "b:2", "b*:3", "c:1"):
+        await store.set(k, "v")
+    assert sorted(await store.keys("b:")) == ["b:1", "b:2"]
+    assert await store.keys("b*") == ["b*:3"]
+
+
+async def test_sets(store):
+    await store.sadd("s", "x")
+    await store.sadd("s", "y")
+    await store.sadd("s", "x")
+    await store.srem("s", "y")
+    assert await store.smembers("s") == {"x"}
+
+
+async def test_seats_are_per_segment(store):
+    # 2 seats; A rides 1→3, B rides 1→3: full on segments 1-2 and 2-3, but free from stop 3 on.
+    assert (await store.reserve_seats("trip", 2, 1, 3, 1, "A", 0.0 + 1e12, 0)).ok
+    assert (await store.reserve_seats("trip", 2, 1, 3, 1, "B", 1e12, 0)).ok
+    r = await store.reserve_seats("trip", 2, 2, 4, 1, "C", 1e12, 0)
+    assert not r.ok and r.available == 0
+    assert (await store.reserve_seats("trip", 2, 3, 5, 2, "D", 1e12, 0)).ok  # gets on where A and B get off
+    assert not (await store.reserve_seats("trip", 2, 0, 1, 3, "E", 1e12, 0)).ok  # more than capacity
+    assert (await store.reserve_seats("trip", 2, 0, 1, 2, "F", 1e12, 0)).ok
+
+
+async def test_seat_hold_idempotent_expiry_commit_release(store):
+    r1 = await store.reserve_seats("t", 3, 1, 2, 2, "h1", 100.0, now=10.0)
+    again = await store.reserve_seats("t", 3, 1, 2, 2, "h1", 100.0, now=11.0)
+    assert r1.ok and r1.available == 1 and again.ok and again.already
+    assert len(await store.seat_holds("t")) == 1
+    assert (await store.reserve_seats("t", 3, 1, 2, 1, "h2", 50.0, now=12.0)).ok
+    assert not (await store.reserve_seats("t", 3, 1, 2, 1, "h3", 50.0, now=13.0)).ok
+    assert await store.commit_seats("t", "h1", now=20.0)  # sold: never expires
+    # at t=60 h2 has expired: its seat is free again and purged by the reservation itself
+    assert (await store.reserve_seats("t", 3, 1, 2, 1, "h3", 500.0, now=60.0)).ok
+    ids = {h.hold_id: h for h in await store.seat_holds("t")}
+    assert set(ids) == {"h1", "h3"} and ids["h1"].expires_at == 0
+    assert not await store.commit_seats("t", "h3", now=600.0)  # too late to confirm an expired hold
+    assert await store.purge_expired_seats("t", now=600.0) == 0  # the failed commit already dropped it
+    assert await store.release_seats("t", "h1")
+    assert await store.seat_holds("t") == []
+
+
+async def test_concurrent_reservations_never_oversell(store):
+    results = await asyncio.gather(*[store.reserve_seats("busy", 10, 1, 3, 1, f"h{i}", 1e12, 0)
+                                     for i in range(60)])
+    assert sum(r.ok for r in results) == 10
+    assert sum(h.count for h in await store.seat_holds("busy")) == 10
+
+
+async def test_free_seats_matches_store_on_random_holds(store):
+    """The Lua/SQL seat check agrees with the reference algorithm on random segment mixes."""
+    rng = random.Random(7)
+    accepted: list[SeatHold] = []
+    for i in range(80):
+        a = rng.randint(1, 8)
+        b = rng.randint(a + 1, 9)
+        n = rng.randint(1, 3)
+        want = free_seats(accepted, 5, a, b, 0) >= n
+        got = await store.reserve_seats("rnd", 5, a, b, n, f"h{i}", 1e12, 0)
+        assert got.ok == want
+        if want:
+            accepted.append(SeatHold(f"h{i}", a, b, n, 1e12))
+
+
+async def test_ledger_append_is_atomic_and_once(store):
+    entries = [{"account": "a", "side": "D", "amount": 5}, {"account": "b", "side": "C", "amount": 5}]
+    assert await store.ledger_append("t1", entries)
+    assert not await store.ledger_append("t1", entries)
+    assert await store.ledger_append("t2", entries[:1])
+    assert [e["account"] for e in await store.ledger_entries()] == ["a", "b", "a"]
+
+
+async def test_publish_subscribe(store):
+    sub = await store.subscribe("events:alice")
+    await store.publish("events:bob", "not for alice")
+    await store.publish("events:alice", "hello")
+    assert await sub.get(timeout=2) == ("events:alice", "hello")
+    assert await sub.get(timeout=0.05) is None
+    await sub.aclose()
+    await store.durable()
+
+
+async def test_embedded_store_survives_reopen(tmp_path):
+    from maas.store.embedded import EmbeddedStore
+
+    path = tmp_path / "s.sqlite3"
+    s = EmbeddedStore(path)
+    await s.set("k", "v")
+    await s.reserve_seats("t", 2, 1, 2, 1, "h", 0, 0)
+    await s.ledger_append("x", [{"account": "a", "side": "D", "amount": 1}])
+    await s.aclose()
+    s2 = EmbeddedStore(path)
+    assert await s2.get("k") == "v"
+    assert [h.hold_id for h in await s2.seat_holds("t")] == ["h"]
+    assert len(await s2.ledger_entries()) == 1
+    await s2.aclose()
