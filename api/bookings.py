@@ -10,7 +10,7 @@ import uuid
 
 from aiohttp import web
 
-from api import params
+from api import params, respond
 from api.endpoint import add, principal
 from api.keys import SERVICES
 from api.openapi import json_body, ok, path_param, problem, query
@@ -66,7 +66,7 @@ async def create_offer(request: web.Request) -> web.Response:
                                                       principal(request).owner, medium=medium)
     except BookingError as err:
         raise _booking_problem(err) from None
-    return web.json_response(offer, status=201)
+    return respond.json(offer, status=201)
 
 
 async def create_booking(request: web.Request) -> web.Response:
@@ -81,7 +81,7 @@ async def create_booking(request: web.Request) -> web.Response:
                                                 principal(request).owner)
     except BookingError as err:
         raise _booking_problem(err) from None
-    return web.json_response(booking, status=201, headers={"Location": f"/v1/bookings/{booking['id']}"})
+    return respond.json(booking, status=201, headers={"Location": f"/v1/bookings/{booking['id']}"})
 
 
 async def get_booking(request: web.Request) -> web.Response:
@@ -89,7 +89,7 @@ async def get_booking(request: web.Request) -> web.Response:
         booking = await _bookings(request).get(request.match_info["id"], principal(request).owner)
     except BookingError as err:  # another partner's booking is "not found": existence is not disclosed
         raise _booking_problem(err) from None
-    return web.json_response(booking)
+    return respond.json(booking)
 
 
 async def cancel_booking(request: web.Request) -> web.Response:
@@ -105,7 +105,7 @@ async def cancel_booking(request: web.Request) -> web.Response:
                                                   principal(request).owner)
     except BookingError as err:
         raise _booking_problem(err) from None
-    return web.json_response(booking)
+    return respond.json(booking)
 
 
 async def get_payment(request: web.Request) -> web.Response:
@@ -127,7 +127,7 @@ async def get_payment(request: web.Request) -> web.Response:
         raise ApiProblem(404, f"booking {booking_id} has no payment yet", field="id")
     out = auth.to_dict()
     out.update(booking_id=booking["id"], currency=booking["currency"])
-    return web.json_response(out)
+    return respond.json(out)
 
 
 async def settlement(request: web.Request) -> web.Response:
@@ -144,7 +144,7 @@ async def settlement(request: web.Request) -> web.Response:
     day = params.date_param(request.query, "date", dt.datetime.now(params.TOKYO).date())
     rows = [r for r in await svc.ledger.settlement(day.isoformat()) if r.operator == operator]
     totals = {k: sum(getattr(r, k) for r in rows) for k in ("sales", "refunds", "commission", "payable")}
-    return web.json_response({"operator": operator, "date": day.isoformat(), "currency": "JPY", **totals})
+    return respond.json({"operator": operator, "date": day.isoformat(), "currency": "JPY", **totals})
 
 
 _OFFER = {"type": "object", "required": ["id", "expires_at", "quote"], "properties": {

@@ -11,7 +11,7 @@ import datetime as dt
 
 from aiohttp import web
 
-from api import params
+from api import params, respond
 from api.endpoint import ANY_ROLE, add, principal
 from api.keys import SERVICES
 from api.openapi import ok, path_param, problem, query
@@ -70,7 +70,7 @@ async def post_closures(request: web.Request) -> web.Response:
         raise _closure_problem(err) from None
     body = {"accepted": [closure_to_json(c) for c in result.accepted], "lifted": list(result.lifted),
             "version": result.version}
-    return web.json_response(body, status=201)
+    return respond.json(body, status=201)
 
 
 async def list_closures(request: web.Request) -> web.Response:
@@ -79,7 +79,7 @@ async def list_closures(request: web.Request) -> web.Response:
     active = params.bool_param(q, "active", False)
     at = params.datetime_param(q, "at")
     items = svc.list_active(at) if active or at else svc.list_all()
-    return web.json_response({"closures": [closure_to_json(c) for c in items], "version": svc.version})
+    return respond.json({"closures": [closure_to_json(c) for c in items], "version": svc.version})
 
 
 async def delete_closure(request: web.Request) -> web.Response:
@@ -106,7 +106,7 @@ async def alerts(request: web.Request) -> web.Response:
     if _prefers_json(accept):
         from feeds.gtfsrt_alerts import alerts_feed_json
 
-        return web.json_response(alerts_feed_json(feed))
+        return respond.json(alerts_feed_json(feed))
     return web.Response(body=feed.SerializeToString(), content_type=PROTOBUF)
 
 

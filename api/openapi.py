@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from api import respond
 from api.endpoint import ANY_ROLE, Endpoint
 from api.keys import ENDPOINTS
 
@@ -148,7 +149,7 @@ def document(app: web.Application) -> dict:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(document(request.app))
+    return respond.json(document(request.app))
 
 
 async def docs_page(request: web.Request) -> web.FileResponse:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api import respond
 from api.endpoint import add
 from api.keys import METRICS, SERVICES
 from api.openapi import ok
@@ -11,13 +12,13 @@ _STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return respond.json({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     ready, detail = services.readiness()
-    return web.json_response({"status": "ready" if ready else "starting", **detail}, status=200 if ready else 503)
+    return respond.json({"status": "ready" if ready else "starting", **detail}, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -7,7 +7,7 @@ import datetime as dt
 
 from aiohttp import web
 
-from api import params
+from api import params, respond
 from api.departures import next_departures, resolve_stops
 from api.endpoint import add
 from api.keys import SERVICE_WINDOW, SERVICES, STOP_INDEX
@@ -81,7 +81,7 @@ async def plan(request: web.Request) -> web.Response:
                                          options=options)
     except PlanError as exc:
         raise invalid(getattr(exc, "field", None) or _guess_field(str(exc), origin, destination), str(exc))
-    return web.json_response({"itineraries": itineraries})
+    return respond.json({"itineraries": itineraries})
 
 
 def _guess_field(message: str, origin: params.Place, destination: params.Place) -> str:
@@ -102,7 +102,7 @@ async def stops(request: web.Request) -> web.Response:
     matches = index.search(text, limit=10_000) if text is not None else None
     if near is not None:
         matches = index.near(near[0], near[1], radius, limit, among=matches)
-    return web.json_response({"stops": [index.to_dict(m) for m in matches[:limit]]})
+    return respond.json({"stops": [index.to_dict(m) for m in matches[:limit]]})
 
 
 async def departures(request: web.Request) -> web.Response:
@@ -121,7 +121,7 @@ async def departures(request: web.Request) -> web.Response:
     midnight = dt.datetime.combine(at.date(), dt.time(), TOKYO)
     t0 = int((at - midnight).total_seconds())
     rows = next_departures(model, stops_idx, t0, window_min * 60, limit, mask)
-    return web.json_response({"stop_id": stop_id, "at": at.isoformat(), "departures": rows,
+    return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": rows,
                               "closed": bool(rows) and all(r["status"] == "closed" for r in rows)})
 
 

@@ -54,7 +54,9 @@ def check_namespace(namespace: str) -> str:
 def parse_feed_spec(spec: str) -> tuple[str, Path]:
     """``"ns=path"`` → (ns, path); a bare path gets `default_namespace` of its file name."""
     head, sep, tail = spec.partition("=")
-    if sep and _NAMESPACE.match(head) and not _URL.match(spec):
+    if _URL.match(spec) or (sep and _URL.match(tail)):
+        raise ValueError(f"feed spec {spec!r} is a URL: feeds are read from local files only; download it first")
+    if sep and _NAMESPACE.match(head):
         return check_namespace(head), Path(tail)
     if sep and not head:
         raise ValueError(f"feed spec {spec!r} has an empty namespace: write NAMESPACE=PATH")
@@ -64,16 +66,15 @@ def parse_feed_spec(spec: str) -> tuple[str, Path]:
 # --------------------------------------------------------------------------- reading
 
 def _read_csv(raw: bytes, file: str, report: ValidationReport) -> pd.DataFrame | None:
-    if not raw.strip():
+    if not raw or raw.isspace():
         return pd.DataFrame()
     try:
-        text = raw.decode("utf-8-sig")
+        df = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, na_filter=False,
+                         skip_blank_lines=True, encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        report.error(file, f"{file} is not UTF-8 (byte {exc.start}): GTFS files must be UTF-8; re-save it as UTF-8")
+        report.error(file, f"{file} is not UTF-8 ({exc.reason} at byte {exc.start}): GTFS files must be UTF-8; "
+                           f"re-save it as UTF-8")
         return None
-    try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
-                         skip_blank_lines=True)
     except (pd.errors.ParserError, ValueError) as exc:
         report.error(file, f"{file} is not valid CSV: {exc}".strip())
         return None
@@ -156,7 +157,10 @@ def _s(df: pd.DataFrame, col: str, default: str = "") -> pd.Series:
 def _ns(df: pd.DataFrame, col: str, namespace: str, default: str = "") -> pd.Series:
     """Namespaced id column; empty stays empty (no parent, no shape...)."""
     raw = _s(df, col, default)
-    return pd.Series(np.where(raw == "", "", namespace + ":" + raw), index=df.index, dtype=str)
+    codes, uniques = pd.factorize(raw, use_na_sentinel=False)  # prefix the few distinct ids, not every row
+    u = pd.Series(np.asarray(uniques, dtype=object), dtype=str)
+    prefixed = np.where(u == "", "", (namespace + ":" + u).to_numpy(dtype=object)).astype(object)
+    return pd.Series(prefixed[codes] if len(codes) else np.array([], dtype=object), index=df.index, dtype=str)
 
 
 def _int(df: pd.DataFrame, col: str, default: int, dtype, valid=None) -> np.ndarray:
@@ -179,7 +183,7 @@ def normalise(tables: dict[str, pd.DataFrame], namespace: str, report: Validatio
     tr = tables.get("translations")
     agencies = _agencies(tables["agency"], namespace)
     stops = _stops(tables["stops"], namespace, tr, report)
-    routes = _routes(tables["routes"], namespace, tr)
+    routes = _routes(tables["routes"], namespace, tr, str(agencies["agency_id"].iloc[0]))
     trips = _trips(tables["trips"], namespace)
     stop_times = _stop_times(tables["stop_times"], namespace)
     calendar = _calendar(tables.get("calendar", empty), namespace)
@@ -218,9 +222,13 @@ def _agencies(df: pd.DataFrame, ns: str) -> pd.DataFrame:
 
 def translate(tr: pd.DataFrame | None, table: str, field: str, languages: tuple[str, ...],
               ids: pd.Series, values: pd.Series) -> pd.Series:
-    """Translations of one field, in both translations.txt forms: keyed by ``record_id`` (GTFS) or by
-    ``field_value`` (GTFS-JP). ``languages`` are lower-case tags; ``"en"`` also matches ``en-US``. "" if none."""
+    """Translations of one field, in every translations.txt form: keyed by ``record_id`` (GTFS), by
+    ``field_value`` (GTFS-JP v2) or by ``trans_id`` (GTFS-JP v1, applies to every field).
+    ``languages`` are lower-case tags; ``"en"`` also matches ``en-US``. "" where none."""
     out = pd.Series("", index=ids.index, dtype=str)
+    if tr is not None and "table_name" not in tr.columns and {"trans_id", "lang", "translation"} <= set(tr.columns):
+        tr = pd.DataFrame({"table_name": table, "field_name": field, "language": tr["lang"],
+                           "translation": tr["translation"], "field_value": tr["trans_id"]})  # GTFS-JP v1
     if tr is None or tr.empty or not {"table_name", "field_name", "language", "translation"} <= set(tr.columns):
         return out
     lang = tr["language"].str.strip().str.lower()
@@ -282,7 +290,7 @@ def _stops(df: pd.DataFrame, ns: str, tr: pd.DataFrame | None, report: Validatio
     }).reset_index(drop=True)
 
 
-def _routes(df: pd.DataFrame, ns: str, tr: pd.DataFrame | None) -> pd.DataFrame:
+def _routes(df: pd.DataFrame, ns: str, tr: pd.DataFrame | None, default_agency: str) -> pd.DataFrame:
     long_name = _s(df, "route_long_name")
 
     def colour(col: str) -> pd.Series:
@@ -291,7 +299,7 @@ def _routes(df: pd.DataFrame, ns: str, tr: pd.DataFrame | None) -> pd.DataFrame:
 
     return pd.DataFrame({
         "route_id": _ns(df, "route_id", ns),
-        "agency_id": _ns(df, "agency_id", ns).replace("", ns_id(ns, DEFAULT_AGENCY)),
+        "agency_id": _ns(df, "agency_id", ns).replace("", default_agency),  # optional with one agency
         "route_short_name": _s(df, "route_short_name"),
         "route_long_name": long_name,
         "route_long_name_en": translate(tr, "routes", "route_long_name", ("en",), _s(df, "route_id"), long_name),

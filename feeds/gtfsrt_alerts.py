@@ -9,6 +9,7 @@ Out: the active closures, with the stops inside each area listed as informed ent
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -84,7 +85,9 @@ def parse_gtfsrt_alerts(payload: bytes, *, namespace: str | None = None,
     deleted: list[str] = []
     for i, ent in enumerate(msg.entity):
         w = f"entity[{i}]"
-        eid = _entity_id(None, f"{prefix}:{ent.id}", w + ".id")
+        eid = f"{prefix}:{ent.id}"
+        if not ID_RE.match(eid) or len(eid) > 190:  # keep any feed's entity id usable as our id (and in stores)
+            eid = f"{prefix}:h-" + hashlib.sha256(ent.id.encode()).hexdigest()[:24]
         if ent.is_deleted:
             deleted.append(eid)
             continue
@@ -126,7 +129,7 @@ def _alert_closures(a: pb.Alert, eid: str, namespace: str | None, source: str, w
         if e is not None and e <= s:
             raise ClosureError("active_period end must be after start", f"{w}.alert.active_period[{k}]")
         out.append(Closure(
-            id=eid if len(periods) == 1 else f"{eid}#{k}", source=source, start=_ts(s) if s else EPOCH,
+            id=eid if len(periods) == 1 else f"{eid}/p{k}", source=source, start=_ts(s) if s else EPOCH,
             end=_ts(e) if e else None, stops=tuple(dict.fromkeys(stops)), routes=tuple(dict.fromkeys(routes)),
             trips=tuple(dict.fromkeys(trips)), severity=severity, message_ja=ja[:MAX_TEXT], message_en=en[:MAX_TEXT],
             cause=cause, effect=effect))

@@ -13,7 +13,7 @@ import pandas as pd
 from feeds.feed import Feed
 from feeds.gtfs import load_feed
 from feeds.problems import ValidationReport
-from feeds.validate import DEFAULT_LIMIT, _Ctx, parse_numbers
+from feeds.validate import DEFAULT_LIMIT, RowFlagger, parse_numbers
 
 BOOK = 2  # pickup_type / drop_off_type "must phone agency to arrange" = the seat must be booked
 
@@ -21,7 +21,7 @@ BOOK = 2  # pickup_type / drop_off_type "must phone agency to arrange" = the sea
 def check_shuttle_tables(tables: dict[str, pd.DataFrame], report: ValidationReport,
                          limit: int = DEFAULT_LIMIT) -> None:
     """Shuttle-only rules on the raw tables (rows stay located): seats on every trip, booking rules where booked."""
-    ctx = _Ctx(report, limit)
+    ctx = RowFlagger(report, limit)
     trips = tables.get("trips")
     if trips is not None and "trip_id" in trips.columns:
         if "seat_capacity" not in trips.columns:

@@ -99,15 +99,10 @@ def parse_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return pd.Series(out, index=values.index), ~empty & pd.isna(out)
 
 
-def fmt_time(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 # --------------------------------------------------------------------------- reporting helpers
 
 @dataclass
-class _Ctx:
+class RowFlagger:
     """The report plus the cap; `flag` adds one problem per row up to the cap, then a summary with the count."""
 
     report: ValidationReport
@@ -143,7 +138,7 @@ def validate_tables(tables: dict[str, pd.DataFrame], feed: str, report: Validati
                     limit: int = DEFAULT_LIMIT) -> ValidationReport:
     """Check raw string tables (file stem → frame; absent = file missing) and return the report."""
     report = report if report is not None else ValidationReport(feed)
-    ctx = _Ctx(report, limit)
+    ctx = RowFlagger(report, limit)
     usable = _check_files(tables, ctx)
     ids = _check_ids(tables, usable, ctx)
     _check_agency(tables, usable, ctx)
@@ -160,7 +155,7 @@ def validate_tables(tables: dict[str, pd.DataFrame], feed: str, report: Validati
     return report
 
 
-def _check_files(tables: dict[str, pd.DataFrame], ctx: _Ctx) -> set[str]:
+def _check_files(tables: dict[str, pd.DataFrame], ctx: RowFlagger) -> set[str]:
     """Required files present and non-empty, required columns present; returns the tables fit for row checks."""
     rep = ctx.report
     for name in REQUIRED_FILES:
@@ -186,6 +181,8 @@ def _check_files(tables: dict[str, pd.DataFrame], ctx: _Ctx) -> set[str]:
                 rep.warning(f"{name}.txt", f"{name}.txt is empty (0 bytes): ignored")
             continue
         missing = [c for c in REQUIRED_COLUMNS.get(name, ()) if c not in df.columns]
+        if name == "translations" and {"trans_id", "lang", "translation"} <= set(df.columns):
+            missing = []  # GTFS-JP v1 form, keyed by the Japanese text
         for col in missing:
             rep.error(f"{name}.txt", f"required column {col} is missing (header: {', '.join(df.columns)})",
                       field=col)
@@ -209,9 +206,8 @@ def _check_ids(tables, usable, ctx) -> dict[str, pd.Index]:
             ctx.flag("error", "agency.txt", df, df["agency_id"] == "",
                      lambda r: "agency_id is empty: it is required when the feed has several agencies",
                      "agency_id")
-        elif name != "agency":
-            for col in key:
-                ctx.flag("error", f"{name}.txt", df, df[col] == "", lambda r, c=col: f"{c} is empty", col)
+        elif name != "agency":  # the other key parts (dates, sequences) are checked with their values
+            ctx.flag("error", f"{name}.txt", df, df[key[0]] == "", lambda r, c=key[0]: f"{c} is empty", key[0])
         if name == "stop_times":
             continue  # (trip_id, stop_sequence) duplicates are reported with numeric sequences below
         dup = df.duplicated(list(key), keep="first").to_numpy()
@@ -255,12 +251,20 @@ def _enum(ctx, tables, name, col, allowed, severity="warning", note="read as the
     return num
 
 
+def _is_timezone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return bool(name)
+
+
 def _check_agency(tables, usable, ctx) -> None:
     if not _usable(tables, usable, "agency", "agency_timezone"):
         return
     df = tables["agency"]
-    known = zoneinfo.available_timezones()
     tz = df["agency_timezone"].str.strip()
+    known = [z for z in tz.unique() if _is_timezone(z)]
     ctx.flag("error", "agency.txt", df, ~tz.isin(known).to_numpy(),
              lambda r: f"agency_timezone {r['agency_timezone']!r} is not an IANA time zone (e.g. Asia/Tokyo)",
              "agency_timezone")

@@ -12,9 +12,12 @@ booking stays CONFIRMED with its cancelled legs marked). Status changes are publ
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
+
+import orjson
 from typing import Awaitable, Callable
 
 from maas.ledger import Ledger
@@ -176,7 +179,7 @@ class BookingService:
         now = self.clock().isoformat()
         b["step"], b["updated_at"] = step, now
         b["history"].append({"at": now, "state": b["state"], "step": step})
-        await self.store.set(f"booking:{b['id']}", json.dumps(b))
+        await self.store.set(f"booking:{b['id']}", orjson.dumps(b).decode())
         if self.on_step is not None:
             await self.on_step(step, b)
 
@@ -186,23 +189,31 @@ class BookingService:
         await self.store.publish(f"events:{b['owner']}", json.dumps(event))
 
     async def _run(self, b: dict, card: dict) -> dict:
+        """Holds (all operators at once), one authorization, tickets (all at once), then capture."""
         try:
-            for leg in b["legs"]:
-                await self._save(b, f"hold:{leg['index']}")
-                await self._hold(b, leg)
+            await self._save(b, "hold")
+            await self._each_leg(b, self._hold)
             await self._save(b, "authorize")
             auth = await self.payments.authorize(b["total"], card, reference=b["id"],
                                                  idempotency_key=f"{b['id']}:authorize")
             b["payment"].update(auth_id=auth.id, status="authorized")
-            for leg in b["legs"]:
-                await self._save(b, f"confirm:{leg['index']}")
-                await self._confirm(b, leg)
+            await self._save(b, "confirm")
+            await self._each_leg(b, self._confirm)
         except OperatorError as err:
             state = "EXPIRED" if err.code == "hold_expired" else "REJECTED"
             return await self._compensate(b, from_operator_error(err), state)
         except PaymentError as err:
             return await self._compensate(b, payment_error(err), "REJECTED")
         return await self._finish(b)
+
+    @staticmethod
+    async def _each_leg(b: dict, call) -> None:
+        """Run ``call`` on every leg concurrently (operators are independent remote APIs); raise the first leg's
+        error only after all calls settled, so every success is recorded for compensation."""
+        results = await asyncio.gather(*[call(b, leg) for leg in b["legs"]], return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
 
     async def _hold(self, b: dict, leg: dict) -> None:
         adapter = self.operators.get(leg["operator"])
@@ -224,7 +235,6 @@ class BookingService:
         except PaymentError as err:
             return await self._compensate(b, payment_error(err), "REJECTED")
         b["payment"].update(status="captured", captured=auth.captured)
-        await self._save(b, "ledger")
         await self.ledger.post_capture(b["id"], b["per_operator"], dt.datetime.fromisoformat(b["updated_at"]))
         b["state"] = "CONFIRMED"
         await self._save(b, "done")
@@ -312,23 +322,20 @@ class BookingService:
         replay = await self._replay_if_known(owner, "cancel", key, fp)
         if replay is not None:
             return replay
-        b = await self._load(booking_id, owner)
-        if b["state"] != "CONFIRMED":
-            raise Conflict(f"booking {booking_id} is {b['state']}; only CONFIRMED bookings can be cancelled",
-                           code="not_cancellable", field="booking_id")
-        live = [leg for leg in b["legs"] if leg["state"] == "confirmed"]
-        if leg_index is not None:
-            live = [leg for leg in live if leg["index"] == leg_index]
-            if not live:
-                known = [leg["index"] for leg in b["legs"]]
-                raise InvalidInput(f"leg {leg_index} is not a booked, uncancelled leg of {booking_id} "
-                                   f"(booked legs: {known})", field="leg_index")
+        self._cancellable(await self._load(booking_id, owner), leg_index)  # fail fast, nothing stored
+        if not await self.idem.claim(owner, "cancel", key, fp, booking_id):
+            return await self._replay(owner, "cancel", key, fp)
         lock = f"lock:booking:{booking_id}"
         if not await self.store.set(lock, key, ttl_s=60, nx=True):
-            raise Conflict(f"booking {booking_id} is being changed; retry", code="booking_busy")
+            await self.idem.release(owner, "cancel", key)
+            raise Conflict(f"booking {booking_id} is being changed by another request; retry", code="booking_busy")
         try:
-            if not await self.idem.claim(owner, "cancel", key, fp, booking_id):
-                return await self._replay(owner, "cancel", key, fp)
+            b = await self._load(booking_id, owner)  # again, under the lock: another cancel may have won
+            try:
+                live = self._cancellable(b, leg_index)
+            except BookingError:
+                await self.idem.release(owner, "cancel", key)
+                raise
             cid = hashlib.sha256(f"{booking_id}|{key}".encode()).hexdigest()[:12]
             b["cancellations"].append({"id": cid, "key": key, "fp": fp, "legs": [leg["index"] for leg in live],
                                        "refund_total": None, "state": "running"})
@@ -337,6 +344,21 @@ class BookingService:
             return await self._finish_cancel(b, cid)
         finally:
             await self.store.delete_if(lock, key)
+
+    @staticmethod
+    def _cancellable(b: dict, leg_index: int | None) -> list[dict]:
+        """The legs a cancel request would cancel, or the reason it cannot."""
+        if b["state"] != "CONFIRMED":
+            raise Conflict(f"booking {b['id']} is {b['state']}; only CONFIRMED bookings can be cancelled",
+                           code="not_cancellable", field="booking_id")
+        live = [leg for leg in b["legs"] if leg["state"] == "confirmed"]
+        if leg_index is not None:
+            live = [leg for leg in live if leg["index"] == leg_index]
+            if not live:
+                known = [leg["index"] for leg in b["legs"] if leg["state"] == "confirmed"]
+                raise InvalidInput(f"leg {leg_index} is not a booked, uncancelled leg of {b['id']} "
+                                   f"(cancellable legs: {known})", field="leg_index")
+        return live
 
     async def _finish_cancel(self, b: dict, cid: str) -> dict:
         """Cancel each leg with its operator, refund the sum once, post the ledger. Idempotent (recovery)."""

@@ -14,7 +14,6 @@ from typing import Any, Iterable, Protocol
 
 import numpy as np
 import shapely
-from shapely.ops import substring
 
 from feeds.closure_json import TOKYO_TZ, Closure, ClosureError
 from routing.masks import ClosureMask
@@ -48,18 +47,31 @@ class HopGeometry:
     tree: shapely.STRtree
 
 
-def _pattern_shape(model, p: int) -> np.ndarray | None:
-    """The (lon, lat) points of the shape of the pattern's first trip, or None."""
+def _pattern_shape(model, p: int) -> int:
+    """The shape index of the pattern's first trip, or -1."""
     t0 = int(model.pattern_trips_start[p])
     if t0 >= int(model.pattern_trips_start[p + 1]) or len(getattr(model, "trip_shape", ())) <= t0:
-        return None
+        return -1
     s = int(model.trip_shape[t0])
-    if s < 0:
-        return None
-    a, b = int(model.shape_start[s]), int(model.shape_start[s + 1])
-    if b - a < 2:
-        return None
-    return np.column_stack([model.shape_lon[a:b], model.shape_lat[a:b]])
+    return s if s >= 0 and int(model.shape_start[s + 1]) - int(model.shape_start[s]) >= 2 else -1
+
+
+def _project_in_order(shape_xy: np.ndarray, stops_xy: np.ndarray) -> np.ndarray:
+    """Per stop, the shape vertex index after which its projection lies, never going backwards along the shape
+    (so loops such as the Oedo line's "6" stay in order). Vectorised over the shape's segments."""
+    a, b = shape_xy[:-1], shape_xy[1:]
+    ab = b - a
+    l2 = np.maximum((ab * ab).sum(1), 1e-12)
+    seg = np.empty(len(stops_xy), np.int64)
+    k0, t0 = 0, 0.0
+    for i, p in enumerate(stops_xy):
+        t = np.clip(((p - a[k0:]) * ab[k0:]).sum(1) / l2[k0:], 0.0, 1.0)
+        t[0] = max(t[0], t0)
+        q = a[k0:] + t[:, None] * ab[k0:]
+        j = int(np.argmin(((q - p) ** 2).sum(1)))
+        k0, t0 = k0 + j, float(t[j])
+        seg[i] = k0
+    return seg
 
 
 def hop_geometry(model) -> HopGeometry:
@@ -76,29 +88,28 @@ def hop_geometry(model) -> HopGeometry:
     b[:-1] = ps[1:]
     b[last] = ps[last]
     a = ps.astype(np.int32)
-    lon, lat = np.asarray(model.stop_lon), np.asarray(model.stop_lat)
+    lon, lat = np.asarray(model.stop_lon, np.float64), np.asarray(model.stop_lat, np.float64)
     coords = np.stack([np.column_stack([lon[a], lat[a]]), np.column_stack([lon[b], lat[b]])], axis=1)
     lines = shapely.linestrings(coords)  # straight lines for every hop, vectorised
-    has_shapes = len(getattr(model, "shape_start", ())) > 1
-    for p in range(n_pat) if has_shapes else ():
-        pts = _pattern_shape(model, p)
-        if pts is None:
-            continue
-        line = shapely.LineString(pts)
-        stops = ps[pss[p]:pss[p + 1]]
-        d_prev = 0.0
-        dists = []
-        for s in stops:  # sequential projection so loops (the Oedo "6") stay in order
-            rest = substring(line, d_prev, line.length)
-            d = d_prev + (rest.project(shapely.Point(lon[s], lat[s])) if rest.length > 0 else 0.0)
-            dists.append(d)
-            d_prev = d
-        for k in range(len(stops) - 1):
-            seg = substring(line, dists[k], dists[k + 1])
-            if seg.geom_type == "LineString" and seg.length > 0:  # a slice plus the real stop positions
-                c = np.vstack([[lon[stops[k]], lat[stops[k]]], np.asarray(seg.coords),
-                               [lon[stops[k + 1]], lat[stops[k + 1]]]])
-                lines[pss[p] + k] = shapely.LineString(c)
+    if len(getattr(model, "shape_start", ())) > 1:
+        k_lon = np.cos(np.radians(float(lat.mean()) if len(lat) else 35.68))  # local metric-ish scale
+        done: dict[tuple[int, bytes], list] = {}
+        for p in range(n_pat):
+            s = _pattern_shape(model, p)
+            if s < 0:
+                continue
+            stops = ps[pss[p]:pss[p + 1]]
+            key = (s, stops.tobytes())
+            if key not in done:
+                s0, s1 = int(model.shape_start[s]), int(model.shape_start[s + 1])
+                pts = np.column_stack([model.shape_lon[s0:s1], model.shape_lat[s0:s1]])
+                scale = np.array([k_lon, 1.0])
+                seg = _project_in_order(pts * scale, np.column_stack([lon[stops], lat[stops]]) * scale)
+                done[key] = [shapely.LineString(np.vstack([[lon[stops[k]], lat[stops[k]]],
+                                                           pts[seg[k] + 1:seg[k + 1] + 1],
+                                                           [lon[stops[k + 1]], lat[stops[k + 1]]]]))
+                             for k in range(len(stops) - 1)]
+            lines[pss[p]:pss[p + 1] - 1] = done[key]
     ids = np.flatnonzero(valid).astype(np.int32)
     return HopGeometry(valid, a, b, np.asarray(model.pattern_route)[hop_pattern].astype(np.int32), ids,
                        shapely.STRtree(lines[ids]))

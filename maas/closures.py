@@ -75,8 +75,9 @@ class ClosureService:
         self._write = asyncio.Lock()
         self._lock = threading.Lock()  # guards the index / mask caches (planner threads)
         self._indexes: dict[tuple[int, int], tuple[weakref.ref, Any, ClosureIndex]] = {}
-        self._masks: dict[tuple[int, int], tuple[tuple, ClosureMask | None]] = {}
-        self.listeners: list[Listener] = []
+        self._masks: dict[tuple[int, int], tuple[weakref.ref, tuple, ClosureMask | None]] = {}
+        self.listeners: list[Listener] = []  # async callbacks given each batch of newly accepted closures
+        self._tasks: set[asyncio.Task] = set()
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -85,10 +86,15 @@ class ClosureService:
         await self.store.subscribe(self.reload)
 
     async def aclose(self) -> None:
+        await self.drain()
         await self.store.aclose()
 
     async def reload(self) -> None:
         """Replace the in-memory closures by the store's (unchanged ones keep their revision and caches)."""
+        async with self._write:
+            await self._reload()
+
+    async def _reload(self) -> None:
         raw = await self.store.load()
         state: dict[str, tuple[Closure, int]] = {}
         changed = set(self._state) - set(raw)
@@ -161,7 +167,7 @@ class ClosureService:
             elif isinstance(parsed, AlertsUpdate):
                 puts = list(parsed.closures)
                 deletes = {d for d in parsed.deleted if d in state}
-                deletes |= {cid for d in parsed.deleted for cid in state if cid.startswith(d + "#")}
+                deletes |= {cid for d in parsed.deleted for cid in state if cid.startswith(d + "/p")}
                 if parsed.full_dataset:  # the feed is the whole truth for its source
                     fresh = {c.id for c in puts}
                     deletes |= {cid for cid, (c, _) in state.items()
@@ -176,7 +182,9 @@ class ClosureService:
             deletes -= {c.id for c in puts}
             if len(set(state) - deletes | {c.id for c in puts}) > MAX_CLOSURES:
                 raise ClosureError(f"too many closures (at most {MAX_CLOSURES} stored)")
-            return await self._commit(puts, sorted(deletes))
+            result = await self._commit(puts, sorted(deletes))
+        self._notify(result.accepted)
+        return result
 
     async def lift(self, closure_id: str) -> bool:
         """Remove a closure (routes come back on the next query); False when it was not there."""
@@ -194,13 +202,29 @@ class ClosureService:
             state[c.id] = (c, rev)
         self._install(state, rev)
         self._warm(puts, rev)
-        if puts:
+        return AcceptResult(tuple(puts), tuple(deletes), rev)
+
+    def _notify(self, accepted: tuple[Closure, ...]) -> None:
+        """Run listeners (re-planning of booked trips) in the background, outside the write lock: an accepted
+        closure is in force at once, and a failing listener never undoes it."""
+        if not accepted or not self.listeners:
+            return
+
+        async def run() -> None:
             for cb in list(self.listeners):
                 try:
-                    await cb(list(puts))
-                except Exception:  # a listener (re-planning) never undoes an accepted closure
+                    await cb(list(accepted))
+                except Exception:
                     log.exception("closure listener failed")
-        return AcceptResult(tuple(puts), tuple(deletes), rev)
+
+        task = asyncio.get_running_loop().create_task(run(), name="closure-listeners")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for the listeners of every accepted change so far (tests, orderly shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _resolve_cap(self, msg: CapMessage, state: dict[str, tuple[Closure, int]]
                      ) -> tuple[list[Closure], set[str]]:
@@ -258,6 +282,7 @@ class ClosureService:
     def prepare(self, model, walker: Any = None) -> None:
         """Build the model's hop geometry and resolve the stored closures ahead of the first query."""
         idx = self.index_for(model, walker)
+        _ = idx.geometry
         for c, rev in list(self._state.values()):
             if c.blocking:
                 idx.resolve(c, rev)
@@ -272,13 +297,14 @@ class ClosureService:
         key = (version, tuple(sorted(c.id for c, _ in live)))
         mkey = (id(model), id(walker))
         hit = self._masks.get(mkey)
-        if hit is not None and hit[0] == key:
-            return hit[1]
+        if hit is not None and hit[0]() is model and hit[1] == key:
+            return hit[2]
         idx = self.index_for(model, walker)
         mask = idx.mask(live, model.service_date)
         mask = None if mask.empty else mask
         with self._lock:
-            self._masks[mkey] = (key, mask)
+            self._masks = {k: v for k, v in self._masks.items() if v[0]() is not None}
+            self._masks[mkey] = (weakref.ref(model), key, mask)
             idx.forget((c.id, rev) for c, rev in state.values())
         return mask
 

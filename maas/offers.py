@@ -73,7 +73,7 @@ class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
 
 
-OPERATOR_STATUS = {"sold_out": 409, "hold_expired": 409, "booking_too_late": 422, "invalid_leg": 422,
+OPERATOR_STATUS = {"sold_out": 409, "hold_expired": 409, "booking_too_late": 422, "booking_too_early": 422, "invalid_leg": 422,
                    "unknown_operator": 422, "operator_unavailable": 502}
 PAYMENT_STATUS = {"payment_declined": 402, "payment_failed": 502, "invalid_card": 422}
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from maas.money import yen
 from maas.store.base import Store
+from operators.base import asdict
 
 DECLINE_CARDS = {"4000000000000002": "card_declined", "4000000000009995": "insufficient_funds"}
 FAIL_CARDS = {"4000000000000119": "processing_error"}
@@ -89,6 +90,8 @@ class PaymentProvider(Protocol):
     async def refund(self, auth_id: str, amount: int, *, idempotency_key: str) -> Authorization: ...
 
     async def find(self, reference: str) -> Authorization | None: ...
+
+    async def get(self, auth_id: str) -> Authorization | None: ...
 
 
 class SandboxProvider:
@@ -178,6 +181,10 @@ class SandboxProvider:
     async def find(self, reference: str) -> Authorization | None:
         auth_id = await self.store.get(f"psp:ref:{reference}")
         raw = await self.store.get(f"psp:auth:{auth_id}") if auth_id else None
+        return Authorization(**json.loads(raw)) if raw else None
+
+    async def get(self, auth_id: str) -> Authorization | None:
+        raw = await self.store.get(f"psp:auth:{auth_id}")
         return Authorization(**json.loads(raw)) if raw else None
 
     async def authorizations(self) -> list[Authorization]:

@@ -1,6 +1,6 @@
 """Crash recovery: finish or compensate every booking a dead worker left unfinished.
 
-Run at start (and periodically). A booking whose last logged step is ``capture`` or ``ledger`` had every ticket
+Run at start (and periodically). A booking whose last logged step is ``capture`` had every ticket
 issued and its payment authorized, so it is finished (capture and ledger are idempotent). One that stopped
 earlier is compensated (holds released, tickets voided, the authorization — found by reference even when its id
 was never recorded — voided) and ends REJECTED with code ``interrupted``. An interrupted cancellation is carried
@@ -12,8 +12,12 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from maas.booking import OPEN, BookingService
+from maas.booking import OPEN, BookingService, Clock, tokyo_now
+from maas.ledger import Ledger
 from maas.offers import BookingError
+from maas.payments import PaymentProvider
+from maas.store.base import Store
+from operators.registry import OperatorRegistry
 
 
 @dataclass
@@ -27,8 +31,15 @@ class RecoveryReport:
         return self.__dict__.copy()
 
 
-async def recover(service: BookingService, *, stale_after_s: float = 30.0) -> RecoveryReport:
-    """One pass over the open bookings of ``service.store``."""
+async def recover(store: Store, operators: OperatorRegistry, payments: PaymentProvider, ledger: Ledger,
+                  clock: Clock = tokyo_now, *, stale_after_s: float = 30.0) -> RecoveryReport:
+    """One pass over the open bookings in ``store`` (call at start-up and then every few minutes)."""
+    return await recover_service(BookingService(store, operators, payments, ledger, clock),
+                                 stale_after_s=stale_after_s)
+
+
+async def recover_service(service: BookingService, *, stale_after_s: float = 30.0) -> RecoveryReport:
+    """One pass with an existing service (its operators, provider, ledger and clock)."""
     report = RecoveryReport()
     store = service.store
     now = service.clock()
@@ -47,7 +58,7 @@ async def recover(service: BookingService, *, stale_after_s: float = 30.0) -> Re
             if running:
                 await service._finish_cancel(b, running[-1]["id"])
                 report.cancellations.append(booking_id)
-            elif b["state"] == "PENDING" and step in ("capture", "ledger"):
+            elif b["state"] == "PENDING" and step == "capture":
                 await service._finish(b)
                 report.finished.append(booking_id)
             elif b["state"] == "PENDING" or step == "compensate":

@@ -1,8 +1,11 @@
 """Everything a running instance holds, built once at start and handed to the API explicitly."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +15,7 @@ from maas.settings import Settings
 from maas.transit import TOKYO, TransitService
 
 log = logging.getLogger("maas.services")
+RECOVERY_PERIOD_S = 60.0
 
 
 @dataclass
@@ -27,6 +31,7 @@ class Services:
     closures: Any | None = None  # maas.closures.ClosureService
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(TOKYO))
     ready: bool = False  # set once `start` has loaded the closures and finished crash recovery
+    _recovery_task: asyncio.Task | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, progress: bool = False) -> "Services":
@@ -47,20 +52,38 @@ class Services:
             await self.closures.start()
             self.transit.mask_provider = self.closures.mask_for
         if self.bookings is not None:
-            from maas.recovery import recover
-
-            report = await recover(self.bookings)
-            if report.finished or report.compensated or report.cancellations:
-                log.warning("recovered unfinished bookings: %s", report.to_dict())
+            await self._recover()
+            self._recovery_task = asyncio.create_task(self._recover_periodically())
         self.ready = True
+
+    async def _recover(self) -> None:
+        from maas.recovery import recover_service
+
+        try:
+            report = await recover_service(self.bookings)
+        except Exception:  # recovery retries next period; it must never take the API down
+            log.exception("booking recovery pass failed")
+            return
+        if report.finished or report.compensated or report.cancellations:
+            log.warning("recovered unfinished bookings", extra={"fields": report.to_dict()})
+
+    async def _recover_periodically(self) -> None:
+        """Bookings left half-done by a worker that died while this one runs are finished or compensated."""
+        while True:
+            await asyncio.sleep(RECOVERY_PERIOD_S)
+            await self._recover()
 
     def readiness(self) -> tuple[bool, dict]:
         feeds = [f.namespace for f in self.transit.network.feeds]
-        return bool(feeds) and self.ready, {"feeds": feeds, "keys": len(self.keys),
+        return bool(feeds) and self.ready, {"feeds": feeds, "keys": len(self.keys), "pid": os.getpid(),
                                             "bookings": self.bookings is not None,
                                             "closures": self.closures is not None}
 
     async def aclose(self) -> None:
+        if self._recovery_task is not None:
+            self._recovery_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery_task
         await self.limiter.aclose()
         if self.closures is not None:
             await self.closures.aclose()

@@ -69,9 +69,9 @@ class StoreAdapter:
             raise HoldExpired(f"the {self.operator_id} hold for leg {hold.leg.index} expired before payment",
                               operator=self.operator_id, leg_index=hold.leg.index)
         ticket = self._issue(hold, fare)
-        await self.store.set(key, json.dumps(ticket.to_dict()), nx=True)
-        stored = await self.store.get(key)
-        return Ticket.from_dict(json.loads(stored)) if stored else ticket
+        if await self.store.set(key, json.dumps(ticket.to_dict()), nx=True):
+            return ticket
+        return Ticket.from_dict(json.loads(await self.store.get(key)))  # a concurrent confirm won
 
     async def release(self, hold: Hold) -> None:
         """Give the inventory back; a ticket already issued for the hold (its issue not yet recorded by the

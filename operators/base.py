@@ -11,11 +11,16 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")
 MAX_PASSENGERS = 9
+
+
+def asdict(obj) -> dict:
+    """Shallow field dict (``dataclasses.asdict`` deep-copies and dominated the booking profile)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 class OperatorError(Exception):
@@ -40,6 +45,10 @@ class HoldExpired(OperatorError):
 
 class BookingTooLate(OperatorError):
     code = "booking_too_late"
+
+
+class BookingTooEarly(OperatorError):
+    code = "booking_too_early"
 
 
 class InvalidLeg(OperatorError):

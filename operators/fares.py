@@ -87,7 +87,7 @@ class FareTable:
     def from_frames(cls, fare_attributes, fare_rules, stops=None) -> "FareTable":
         """Build from the Feed's DataFrames (``feeds/feed.py``); empty frames give an empty table."""
         def records(df):
-            return [] if df is None or len(df) == 0 else df.fillna("").to_dict("records")
+            return [] if df is None or len(df) == 0 else df.astype(object).fillna("").to_dict("records")
         return cls.from_rows(records(fare_attributes), records(fare_rules), records(stops) or None)
 
     @classmethod

@@ -56,13 +56,20 @@ def shuttle_config_from_feed(feed, **overrides) -> ShuttleConfig:
     trips = feed.trips
     caps = {str(t): int(c) for t, c in zip(trips["trip_id"], trips["seat_capacity"]) if int(c) > 0}
     notice: dict[str, int] = {}
+    furthest: dict[str, int] = {}
     rules = feed.booking_rules
     if len(rules) and "prior_notice_duration_min" in rules and len(feed.stop_times):
-        minutes = {str(r): int(m) for r, m in zip(rules["booking_rule_id"], rules["prior_notice_duration_min"])
-                   if m == m}  # skip NaN
+        def per_rule(column: str) -> dict[str, int]:
+            if column not in rules:
+                return {}
+            return {str(r): int(m) for r, m in zip(rules["booking_rule_id"], rules[column])
+                    if m == m and int(m) >= 0}  # NaN and -1 mean "not stated"
+        least, most = per_rule("prior_notice_duration_min"), per_rule("prior_notice_duration_max")
         st = feed.stop_times
         firsts = st[st["pickup_booking_rule_id"].astype(str) != ""].drop_duplicates("trip_id")
         for trip, rule in zip(firsts["trip_id"], firsts["pickup_booking_rule_id"]):
-            if str(rule) in minutes:
-                notice[str(trip)] = minutes[str(rule)]
-    return ShuttleConfig(capacities=caps, prior_notice_min=notice, **overrides)
+            if str(rule) in least:
+                notice[str(trip)] = least[str(rule)]
+            if str(rule) in most:
+                furthest[str(trip)] = most[str(rule)]
+    return ShuttleConfig(capacities=caps, prior_notice_min=notice, prior_notice_max_min=furthest, **overrides)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from maas.store.base import Store
 from operators.adapter import StoreAdapter
-from operators.base import (BookingTooLate, Hold, InvalidLeg, LegPrice, LegRef, Passengers, RefundRule, SoldOut,
+from operators.base import (BookingTooEarly, BookingTooLate, Hold, InvalidLeg, LegPrice, LegRef, Passengers, RefundRule, SoldOut,
                             TicketSigner)
 
 
@@ -21,6 +21,7 @@ class ShuttleConfig:
     capacities: dict[str, int] = field(default_factory=dict)  # namespaced trip_id → seats
     prior_notice_min: dict[str, int] = field(default_factory=dict)  # trip_id → minutes (booking_rules)
     default_prior_notice_min: int = 0
+    prior_notice_max_min: dict[str, int] = field(default_factory=dict)  # trip_id → furthest ahead bookable
     default_capacity: int | None = None  # used for trips missing from ``capacities``; None = unknown trip error
     adult_fare: int = 200
     child_fare: int = 100
@@ -55,9 +56,14 @@ class ShuttleAdapter(StoreAdapter):
             raise InvalidLeg(f"leg {leg.index}: alighting sequence {leg.to_seq} is not after boarding "
                              f"{leg.from_seq}", operator=self.operator_id, leg_index=leg.index)
         notice = self.config.prior_notice_min.get(leg.trip_id, self.config.default_prior_notice_min)
-        if leg.departure - now < dt.timedelta(minutes=notice):
+        ahead = leg.departure - now
+        if ahead < dt.timedelta(minutes=notice):
             raise BookingTooLate(f"{self.operator_id} needs booking {notice} min before departure "
                                  f"({leg.departure.isoformat()})", operator=self.operator_id, leg_index=leg.index)
+        furthest = self.config.prior_notice_max_min.get(leg.trip_id)
+        if furthest is not None and ahead > dt.timedelta(minutes=furthest):
+            raise BookingTooEarly(f"{self.operator_id} takes bookings at most {furthest} min before departure "
+                                  f"({leg.departure.isoformat()})", operator=self.operator_id, leg_index=leg.index)
 
     @staticmethod
     def resource(leg: LegRef) -> str:

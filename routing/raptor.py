@@ -379,7 +379,7 @@ class RaptorResult:
                 state = "source" if bk == 0 else "ride" if bk == 1 else "walk"
             elif state == "walk":
                 frm = int(walk_from[rnd, cur])
-                dep = int(ride_t[rnd, frm]) if rnd > 0 else int(board_t[0, frm])
+                dep = int(ride_t[rnd, frm]) if rnd > 0 else int(self.src_times[frm])
                 legs.append(WalkLeg(frm, cur, dep, int(walk_t[rnd, cur])))
                 cur = frm
                 state = "ride" if rnd > 0 else "source"

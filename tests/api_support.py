@@ -63,3 +63,37 @@ async def client_for(services: Services):
     app = create_app(services, close_services=False)
     async with TestClient(TestServer(app)) as client:
         yield client
+
+
+@contextlib.contextmanager
+def live_server(app):
+    """Serve ``app`` on 127.0.0.1 (a free port) from a background thread; yields the base URL."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+
+    ready, box = threading.Event(), {}
+
+    async def main() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        box["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        box["stop"] = asyncio.Event()
+        ready.set()
+        await box["stop"].wait()
+        await runner.cleanup()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    if not ready.wait(30):
+        raise RuntimeError("the live server did not start")
+    try:
+        yield box["url"]
+    finally:
+        loop.call_soon_threadsafe(box["stop"].set)
+        thread.join(10)
+        loop.close()

@@ -84,8 +84,7 @@ def minimal_feed_tables() -> Tables:
     }
     for trip, start in (("T1", 8 * 3600), ("T2", 9 * 3600), ("T3", 10 * 3600)):
         for seq, (stop, offset) in enumerate((("A", 0), ("B", 300), ("C", 600)), start=1):
-            t = start + offset
-            hhmmss = f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
+            hhmmss = hms(start + offset)
             tables["stop_times"].append({"trip_id": trip, "arrival_time": hhmmss, "departure_time": hhmmss,
                                          "stop_id": stop, "stop_sequence": str(seq)})
     return copy.deepcopy(tables)

@@ -170,7 +170,7 @@ async def test_hold_expiry_before_payment(store):
     clock = Clock()
 
     async def slow_payment(step, booking):
-        if step == "confirm:0":
+        if step == "confirm":
             clock.advance(121)  # the card network took longer than the 120 s hold
 
     svc = make_service(store, clock, on_step=slow_payment)
@@ -308,3 +308,15 @@ async def test_concurrent_bookings_embedded():
     store = await open_test_store("embedded")
     await _race(store, 60, 10)
     await drop_test_store(store)
+
+
+async def test_concurrent_cancels_of_one_leg_refund_once(store):
+    svc = make_service(store)
+    _, b = await offer_and_book(svc)
+    results = await asyncio.gather(*[svc.cancel(b["id"], 3, f"c{i}", "alice") for i in range(6)],
+                                   return_exceptions=True)
+    done = [r for r in results if isinstance(r, dict)]
+    assert len(done) == 1 and done[0]["payment"]["refunded"] == 200
+    assert {r.code for r in results if isinstance(r, BookingError)} <= {"booking_busy", "invalid_request"}
+    assert (await svc.payments.authorizations())[0].refunded == 200
+    await svc.ledger.check_balanced()

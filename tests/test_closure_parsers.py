@@ -222,7 +222,7 @@ def test_gtfsrt_no_service_on_route_and_stop_with_namespace():
     assert r.routes == ("toei-subway:A",) and r.blocking and r.end - r.start == dt.timedelta(hours=1)
     s = by_id["gtfs-rt:toei-subway:s"]
     assert s.stops == ("toei-subway:E-20",) and s.end is None and s.message_ja == "運転見合わせ"
-    assert {"gtfs-rt:toei-subway:two#0", "gtfs-rt:toei-subway:two#1"} <= set(by_id)
+    assert {"gtfs-rt:toei-subway:two/p0", "gtfs-rt:toei-subway:two/p1"} <= set(by_id)
     assert up.full_dataset
 
 

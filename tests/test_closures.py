@@ -26,12 +26,16 @@ T7, T8, T12, T13 = (dt.datetime(2026, 11, 24, h, tzinfo=JST) for h in (7, 8, 12,
 
 # ------------------------------------------------------------------------------------------------ a tiny model
 
-def fake_model() -> SimpleNamespace:
+class FakeModel(SimpleNamespace):
+    """Only the arrays the closure code reads (a subclass, so the service can hold a weak reference)."""
+
+
+def fake_model() -> FakeModel:
     """Stops 0-1-2-3 on a line east-west (route R: 0→1→2→3 and back), stop 4 off the line; 1 and 4 form station
     S1. Pattern 0 has a shape bending north between stops 1 and 2."""
     lat = np.array([35.0, 35.0, 35.0, 35.0, 35.001])
     lon = np.array([139.00, 139.01, 139.02, 139.03, 139.01])
-    return SimpleNamespace(
+    return FakeModel(
         stop_ids=[f"t:{i}" for i in range(5)], stop_lat=lat, stop_lon=lon,
         stop_station=np.array([0, 1, 2, 3, 1], np.int32), station_ids=["t:S0", "t:S1", "t:S2", "t:S3"],
         station_stops_start=np.array([0, 1, 3, 4, 5], np.int32), station_stops=np.array([0, 1, 4, 2, 3], np.int32),
@@ -92,7 +96,7 @@ def test_mask_windows_merge_clip_and_effects():
     early = closure({"stops": ["t:1"]}, start="2026-11-20T00:00:00+09:00", end=None)
     mk = build_mask(m, [early], DATE)
     assert mk.stop_from[1] == -86400 and mk.stop_until[1] == 3 * 86400  # clipped to the model's reach
-    tomorrow = closure({"stops": ["t:1"]}, start="2026-11-28T00:00:00+09:00")
+    tomorrow = closure({"stops": ["t:1"]}, start="2026-11-28T00:00:00+09:00", end=None)
     assert build_mask(m, [tomorrow], DATE).empty
     reduced = closure({"routes": ["t:R"]}, effect="REDUCED_SERVICE")
     detour = closure({"routes": ["t:R"], "stops": ["t:3"]}, effect="DETOUR")
@@ -244,6 +248,28 @@ async def test_sqlite_store_survives_restart(tmp_path):
     await again.aclose()
 
 
+async def test_every_kind_of_closure_round_trips_through_the_store(tmp_path):
+    path = tmp_path / "closures.sqlite3"
+    svc = service(None, SqliteClosureStore(path))
+    msg = pb.FeedMessage()
+    msg.header.gtfs_realtime_version = "2.0"
+    ent = msg.entity.add()
+    ent.id = "weird id with spaces"
+    ent.alert.informed_entity.add().trip.trip_id = "T1"
+    for start in (1_795_989_600, 1_795_999_600):
+        p = ent.alert.active_period.add()
+        p.start, p.end = start, start + 600
+    await svc.accept(msg.SerializeToString(), "application/x-protobuf", namespace="t")
+    await svc.accept(cap_xml("EQ-9"), "application/cap+xml")
+    before = [closure_to_json(c) for c in svc.list_all()]
+    assert len(before) == 3
+    await svc.aclose()
+    again = service(None, SqliteClosureStore(path))
+    await again.start()
+    assert [closure_to_json(c) for c in again.list_all()] == before
+    await again.aclose()
+
+
 async def _eventually(pred, timeout=3.0):
     deadline = asyncio.get_running_loop().time() + timeout
     while not pred():
@@ -306,18 +332,40 @@ def _square_around(model, stop_id: str, half_m: float = 150.0) -> dict:
     i = model.stop_index(stop_id)
     lat, lon = float(model.stop_lat[i]), float(model.stop_lon[i])
     dlat, dlon = half_m / 111_320, half_m / (111_320 * np.cos(np.radians(lat)))
-    return box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+    return box(float(lon - dlon), lat - dlat, float(lon + dlon), lat + dlat)
 
 
 @pytest.fixture(scope="module")
-def sample_planner():
+def transit():
     from maas.network import load_network
-    from routing.planner import Planner
-    from routing.timetable import build_model
-    from routing.walking import StraightLineWalker
+    from maas.transit import TransitService
 
-    model = build_model(load_network([], None, progress=False), DATE)
-    return Planner(model, StraightLineWalker(model.stop_lat, model.stop_lon))
+    ts = TransitService(load_network([], None, progress=False), threads=1)
+    yield ts
+    ts.close()
+
+
+@pytest.fixture(scope="module")
+def sample_planner(transit):
+    return transit.planner_for(DATE)
+
+
+async def test_transit_service_query_right_after_accept(transit):
+    """Through the real service path: mask_provider hooked in, a closure accepted, the very next query obeys."""
+    m = transit.model_for(DATE)
+    svc = service(m, now=T8)
+    transit.mask_provider = svc.mask_for
+    try:
+        before = await transit.plan("toei-subway:A-01", "toei-subway:E-01", T8)
+        assert _closed_touches(before, {"toei-subway:A-09"}, T7, T12)
+        await svc.accept(closure({"stops": ["toei-subway:A-09"]}))
+        during = await transit.plan("toei-subway:A-01", "toei-subway:E-01", T8)
+        assert during and not _closed_touches(during, {"toei-subway:A-09"}, T7, T12)
+        await svc.lift(svc.list_all()[0].id)
+        assert _closed_touches(await transit.plan("toei-subway:A-01", "toei-subway:E-01", T8),
+                               {"toei-subway:A-09"}, T7, T12)
+    finally:
+        transit.mask_provider = None
 
 
 async def test_polygon_around_sample_station_routes_around_and_back(sample_planner):
@@ -371,3 +419,23 @@ def test_polygon_on_toei_rail_feed_routes_around():
     its = [it.to_dict() for it in pl.plan(o, d, t8, mask=mask)]
     assert its and not _closed_touches(its, daimon, t7, t12)
     assert all(it["legs"][-1]["to"].get("stop_id") == d for it in its)
+
+
+def test_walk_area_closes_osm_street_edges_and_walks_avoid_it():
+    from routing.streets import StreetNetwork
+
+    lat, lon = np.array([35.6580, 35.6620]), np.array([139.7016, 139.7000])
+    streets = StreetNetwork.from_osm_xml(shared_file("osm/tokyo-shibuya.osm"), lat, lon)
+    m = FakeModel(stop_ids=["s:0", "s:1"], stop_lat=lat, stop_lon=lon, stop_station=np.array([0, 1], np.int32),
+                  station_ids=["s:0", "s:1"], station_stops_start=np.array([0, 1, 2], np.int32),
+                  station_stops=np.array([0, 1], np.int32), route_ids=["s:R"], pattern_route=np.array([0], np.int32),
+                  pattern_stops_start=np.array([0, 2], np.int32), pattern_stops=np.array([0, 1], np.int32),
+                  pattern_trips_start=np.array([0, 0], np.int32), service_date=DATE)
+    area = box(139.7003, 35.6595, 139.7013, 35.6605)
+    before = streets.path(35.6580, 139.7016, 35.6620, 139.7000)
+    assert shapely.intersects(shapely.Polygon(area["coordinates"][0]), shapely.LineString(before.coords))
+    mk = ClosureIndex(m, streets).mask([(closure({"walk_areas": [area]}), 0)], DATE)
+    assert mk.street_edge_closed is not None and 10 < mk.street_edge_closed.sum() < streets.graph.n_edges // 10
+    after = streets.with_closed_edges(mk.street_edge_closed).path(35.6580, 139.7016, 35.6620, 139.7000)
+    assert after.distance_m > before.distance_m
+    assert not shapely.intersects(shapely.Polygon(area["coordinates"][0]), shapely.LineString(after.coords))

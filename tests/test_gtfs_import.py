@@ -164,6 +164,15 @@ def test_translations_keyed_by_field_value_and_by_record_id(tmp_path):
     assert any("English name" in p.message for p in feed.report.warnings)
 
 
+def test_translations_gtfs_jp_v1_form(tmp_path):
+    tables = minimal_feed_tables()
+    tables["translations"] = [{"trans_id": "中央", "lang": "en", "translation": "Central"},
+                              {"trans_id": "本線", "lang": "en", "translation": "Main Line"}]
+    feed = load_feed(write_gtfs(tmp_path / "f", tables), "x")
+    assert feed.stops.set_index("stop_id").loc["x:B", "stop_name_en"] == "Central"
+    assert feed.routes.loc[0, "route_long_name_en"] == "Main Line"
+
+
 def test_bom_spaced_headers_and_extra_files(tmp_path):
     tables = minimal_feed_tables()
     agency = tables.pop("agency")[0]
@@ -183,12 +192,25 @@ def test_leading_zero_ids_are_kept(tmp_path):
     assert set(feed.trips["service_id"]) == {"x:01", "x:001"}
 
 
+def test_routes_without_agency_id_belong_to_the_single_agency(tmp_path):
+    tables = minimal_feed_tables()
+    del tables["routes"][0]["agency_id"]
+    feed = load_feed(write_gtfs(tmp_path / "f", tables), "x")
+    assert feed.routes.loc[0, "agency_id"] == feed.agencies.loc[0, "agency_id"] == "x:ag"
+    del tables["agency"][0]["agency_id"]
+    feed = load_feed(write_gtfs(tmp_path / "g", tables), "x")
+    assert feed.routes.loc[0, "agency_id"] == feed.agencies.loc[0, "agency_id"] == "x:agency"
+
+
 def test_feed_specs_and_default_namespace():
     assert parse_feed_spec("toei=/data/a.zip") == ("toei", Path("/data/a.zip"))
     assert parse_feed_spec("/data/toei-rail-gtfs.zip") == ("toei-rail", Path("/data/toei-rail-gtfs.zip"))
     assert default_namespace("/x/Chii Bus GTFS/") == "chii-bus"
     with pytest.raises(ValueError):
         parse_feed_spec("=x.zip")
+    for url in ("https://example.org/gtfs.zip", "toei=https://example.org/gtfs.zip"):
+        with pytest.raises(ValueError, match="local files only"):
+            parse_feed_spec(url)
 
 
 def test_urls_and_missing_paths_refused(tmp_path):

@@ -11,7 +11,7 @@ from booking_support import SHUTTLE, SHUTTLE_TRIP, START, bus_leg, shuttle_leg, 
 from conftest import shared_file
 from maas.offers import parse_itinerary
 from maas.store.embedded import EmbeddedStore
-from operators.base import (BookingTooLate, HoldExpired, InvalidLeg, Passengers, RefundRule, SoldOut,
+from operators.base import (BookingTooEarly, BookingTooLate, HoldExpired, InvalidLeg, Passengers, RefundRule, SoldOut,
                             TicketSigner)
 from operators.fares import FareTable, distance_band_fare, ticket_fares
 from operators.registry import OperatorRegistry, UnknownOperator, shuttle_config_from_feed
@@ -166,8 +166,34 @@ def test_registry_routes_operator_ids():
 def test_shuttle_config_from_feed_tables():
     feed = SimpleNamespace(
         trips=pd.DataFrame({"trip_id": ["s:T1", "s:T2", "s:bus"], "seat_capacity": [10, 6, -1]}),
-        booking_rules=pd.DataFrame({"booking_rule_id": ["s:r1"], "prior_notice_duration_min": [45.0]}),
+        booking_rules=pd.DataFrame({"booking_rule_id": ["s:r1"], "prior_notice_duration_min": [45.0],
+                                    "prior_notice_duration_max": [1440]}),
         stop_times=pd.DataFrame({"trip_id": ["s:T1", "s:T1", "s:T2"], "pickup_booking_rule_id": ["s:r1", "s:r1", ""]}))
     cfg = shuttle_config_from_feed(feed, adult_fare=300)
     assert cfg.capacities == {"s:T1": 10, "s:T2": 6}
     assert cfg.prior_notice_min == {"s:T1": 45} and cfg.adult_fare == 300
+    assert cfg.prior_notice_max_min == {"s:T1": 1440}
+
+
+async def test_shuttle_too_early():
+    sh = ShuttleAdapter(EmbeddedStore(), SHUTTLE, ShuttleConfig(capacities={SHUTTLE_TRIP: 3},
+                                                                prior_notice_max_min={SHUTTLE_TRIP: 60}))
+    with pytest.raises(BookingTooEarly, match="at most 60 min"):
+        sh.check_bookable(leg_of(shuttle_leg()), START)  # 165 min ahead
+    sh.check_bookable(leg_of(shuttle_leg()), START.replace(hour=10))
+
+
+def test_tram_flat_fare():
+    sub = ToeiSubwayAdapter(EmbeddedStore())
+    leg = leg_of({**subway_leg(distance_m=12_000), "mode": "TRAM"})
+    p = sub.price(leg, Passengers(1, 1), "ticket")
+    assert (p.adult_fare, p.child_fare, p.basis) == (170, 90, "flat tram fare")
+    assert sub.price(leg, Passengers(1, 1), "ic").child_fare == 84
+
+
+def test_fare_table_from_loaded_official_feed():
+    from feeds.gtfs import load_feed
+
+    feed = load_feed(shared_file("toei-train-official-gtfs.zip"), "toei-subway")
+    table = FareTable.from_feed(feed)
+    assert len(table) == 11271 and table.lookup("toei-subway:101", "toei-subway:120") == 325

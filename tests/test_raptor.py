@@ -161,15 +161,15 @@ def random_feed(seed: int):
                               "headway": rng.choice([300, 420, 600])})
     transfers = []
     ids = [s["id"] for s in stops]
-    for _ in range(rng.randint(0, 4)):
-        a, b = rng.sample(ids, 2)
+    pairs = [tuple(rng.sample(ids, 2)) for _ in range(rng.randint(0, 5))]
+    pairs = list(dict.fromkeys(pairs))  # GTFS gives no meaning to a repeated pair
+    for a, b in pairs[1:]:
         transfers.append({"from": a, "to": b, "time": rng.choice([30, 120, 400])})
+    if pairs and rng.random() < 0.5:
+        transfers.append({"from": pairs[0][0], "to": pairs[0][1], "type": 3})
     if rng.random() < 0.5:
         s = rng.choice(ids)
         transfers.append({"from": s, "to": s, "time": rng.choice([0, 180])})
-    if rng.random() < 0.3:
-        a, b = rng.sample(ids, 2)
-        transfers.append({"from": a, "to": b, "type": 3})
     feed = make_feed("r", stops, routes, trips, rows, transfers=transfers, frequencies=freqs,
                      services={"S": list(range(7)), "MON": [0], "TUE": [1]})
     return feed, rng

@@ -64,14 +64,18 @@ def hav(p, q) -> float:
     return float(haversine_m(p[0], p[1], q[0], q[1]))
 
 
-@pytest.fixture
-def no_network(monkeypatch):
+def refuse_network(mp: pytest.MonkeyPatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError(f"network access attempted: {args}")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    mp.setattr(socket.socket, "connect", refuse)
+    mp.setattr(socket, "create_connection", refuse)
+    mp.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    refuse_network(monkeypatch)
 
 
 @pytest.fixture
@@ -229,21 +233,30 @@ def metro_stops_in(lat_range, lon_range) -> tuple[list[str], np.ndarray, np.ndar
 
 @pytest.fixture(scope="module")
 def shibuya(tmp_path_factory):
+    """Built once for the module, with the network refused and the working folder watched for osmnx writes."""
     osm = shared_file("osm/tokyo-shibuya.osm")
     ids, lat, lon = metro_stops_in((35.64, 35.68), (139.67, 139.72))
     cache = tmp_path_factory.mktemp("streets-cache")
-    t0 = time.perf_counter()
-    net = StreetNetwork.from_osm_xml(osm, lat, lon, cache_dir=cache)
-    build_s = time.perf_counter() - t0
-    return net, ids, osm, cache, build_s
+    cwd = tmp_path_factory.mktemp("cwd")
+    with pytest.MonkeyPatch.context() as mp:
+        refuse_network(mp)
+        mp.chdir(cwd)  # osmnx would write ./cache and ./logs here
+        t0 = time.perf_counter()
+        net = StreetNetwork.from_osm_xml(osm, lat, lon, cache_dir=cache)
+        build_s = time.perf_counter() - t0
+    return net, ids, osm, cache, build_s, cwd
 
 
-def test_shibuya_builds_offline_without_writing(tmp_path, monkeypatch, no_network):
-    monkeypatch.chdir(tmp_path)  # osmnx would write ./cache and ./logs here
-    ids, lat, lon = metro_stops_in((35.64, 35.68), (139.67, 139.72))
-    net = StreetNetwork.from_osm_xml(shared_file("osm/tokyo-shibuya.osm"), lat, lon)
+def test_shibuya_builds_offline_without_writing(shibuya):
+    net, ids, osm, cache, build_s, cwd = shibuya
     assert net.graph.n_edges > 1000
-    assert list(tmp_path.iterdir()) == []
+    assert list(cwd.iterdir()) == []
+    key = f"streets-{streets_mod.file_sha256(osm)[:24]}-v{streets_mod.CACHE_VERSION}.npz"
+    assert [f.name for f in cache.iterdir()] == [key]
+    g = net.graph  # every edge's geometry runs from its u node to its v node
+    first, last = g.geom_start[:-1], g.geom_start[1:] - 1
+    np.testing.assert_allclose(g.geom_lon[first], g.node_lon[g.edge_u])
+    np.testing.assert_allclose(g.geom_lat[last], g.node_lat[g.edge_v])
     assert {"motorway", "trunk", "motorway_link", "trunk_link"}.isdisjoint(net.graph.edge_highway.tolist())
 
 
@@ -302,7 +315,7 @@ def test_shibuya_access_and_closure(shibuya):
 
 
 def test_shibuya_footpaths_and_cache(shibuya):
-    net, ids, osm, cache, build_s = shibuya
+    net, ids, osm, cache, build_s, _ = shibuya
     a, b, d = net.stop_footpaths(600)
     ginza, hanzomon = ids.index("TokyoMetro.Ginza.Shibuya"), ids.index("TokyoMetro.Hanzomon.Shibuya")
     pairs = {(int(x), int(y)): float(z) for x, y, z in zip(a, b, d)}

@@ -1,0 +1,12 @@
+"""JSON responses through orjson: UTF-8 names stay readable (no \\u escapes) and large itineraries encode fast."""
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def json(data: object, *, status: int = 200, headers: dict | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data, option=_OPTS), status=status, headers=headers,
+                        content_type="application/json", charset="utf-8")

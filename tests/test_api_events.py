@@ -1,0 +1,84 @@
+"""GET /v1/events: a partner's Server-Sent Events stream carries its own booking status changes, never
+another partner's; wrong roles are refused; shutdown ends the stream."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from api_support import auth, client_for, services_for, tiny_transit
+from booking_support import GOOD_CARD, Clock, itinerary, make_service, subway_leg
+from maas.store.embedded import EmbeddedStore
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def transit(tmp_path_factory):
+    t = tiny_transit(tmp_path_factory.mktemp("api-events"))
+    yield t
+    t.close()
+
+
+@pytest.fixture
+async def client(transit):
+    store = EmbeddedStore(":memory:")
+    async with client_for(services_for(transit, bookings=make_service(store, Clock()))) as c:
+        yield c
+    await store.aclose()
+
+
+async def read_events(resp, n: int, timeout: float = 5.0) -> list[tuple[str, dict]]:
+    """The next ``n`` SSE events (name, data) from a streaming response."""
+    out, name, data = [], None, []
+    async with asyncio.timeout(timeout):
+        while len(out) < n:
+            line = (await resp.content.readline()).decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line == "" and name:
+                out.append((name, json.loads("\n".join(data))))
+                name, data = None, []
+    return out
+
+
+async def subscribe(client, key: str):
+    resp = await client.get("/v1/events", headers=auth(key))
+    assert resp.status == 200 and resp.headers["Content-Type"] == "text/event-stream"
+    assert (await resp.content.readline()) == b"retry: 3000\n"
+    assert (await resp.content.readline()) == b": subscribed\n"
+    return resp
+
+
+async def test_partner_receives_its_own_booking_events_only(client):
+    alpha, beta = await subscribe(client, "pk-alpha"), await subscribe(client, "pk-beta")
+    o = await (await client.post("/v1/offers", json={"itinerary": itinerary(subway_leg())},
+                                 headers=auth("pk-alpha"))).json()
+    r = await client.post("/v1/bookings", json={"offer_id": o["id"], "payment": GOOD_CARD}, headers=auth("pk-alpha"))
+    booking = await r.json()
+    events = await read_events(alpha, 2)
+    assert [e[0] for e in events] == ["booking.status", "booking.status"]
+    assert [e[1]["state"] for e in events] == ["PENDING", "CONFIRMED"]
+    assert all(e[1]["booking_id"] == booking["id"] for e in events)
+    with pytest.raises(TimeoutError):
+        await read_events(beta, 1, timeout=0.8)
+    alpha.close()
+    beta.close()
+
+
+async def test_events_roles(client):
+    for key in ("op-test", "dis-jma"):
+        r = await client.get("/v1/events", headers=auth(key))
+        assert r.status == 403 and r.content_type == "application/problem+json"
+    assert (await client.get("/v1/events")).status == 401
+
+
+async def test_shutdown_ends_streams(client):
+    from api.keys import EVENTS
+
+    resp = await subscribe(client, "pk-alpha")
+    client.app[EVENTS].closing.set()
+    assert await read_events(resp, 1) == [("shutdown", {})]

@@ -1,0 +1,86 @@
+"""`maas serve --workers 2` as a real process tree: both workers answer on one port (SO_REUSEPORT), each with its
+own Services over the built-in sample, and SIGTERM ends open event streams cleanly and exits 0."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = {"adm-key": {"role": "admin", "name": "root"}, "pk-key": {"role": "partner", "name": "p"}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str, key: str | None = None, timeout: float = 5.0) -> tuple[int, dict]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}", "Connection": "close"} if key
+                                 else {"Connection": "close"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(KEYS))
+    env = {**os.environ, "MAAS_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--workers", "2", "--port", str(port),
+                             "--keys", str(keys), "--data-dir", str(tmp_path / "data")],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    pids: set[int] = set()
+    while time.monotonic() < deadline and len(pids) < 2:
+        if proc.poll() is not None:
+            pytest.fail(f"maas serve exited early: {proc.stdout.read().decode()[-3000:]}")
+        try:
+            status, body = get(f"{base}/readyz", timeout=1)
+            if status == 200:
+                pids.add(body["pid"])
+        except OSError:
+            time.sleep(0.3)
+    try:
+        yield proc, base
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def test_two_workers_share_the_port_and_stop_gracefully(server):
+    proc, base = server
+    pids = {get(f"{base}/readyz")[1]["pid"] for _ in range(40)}
+    assert len(pids) == 2 and proc.pid not in pids  # two worker processes, fresh connections spread over both
+    status, body = get(f"{base}/v1/stops?q=tochomae", "pk-key")
+    assert status == 200 and body["stops"][0]["name_en"] == "Tochomae"
+    status, body = get(f"{base}/v1/plan?from=toei-subway:P-tochomae&to=toei-subway:P-tochomae", "pk-key")
+    assert status in (200, 422)
+    status, body = get(f"{base}/v1/plan?from=nowhere", "pk-key")
+    assert status == 422 and body["field"] == "to"
+
+    stream = urllib.request.urlopen(urllib.request.Request(f"{base}/v1/events",
+                                                           headers={"Authorization": "Bearer pk-key"}), timeout=20)
+    assert stream.readline() == b"retry: 3000\n"
+    proc.send_signal(signal.SIGTERM)
+    rest = stream.read().decode()  # the stream ends (not cut) once the worker shuts down
+    assert "event: shutdown" in rest
+    assert proc.wait(30) == 0
+    logs = proc.stdout.read().decode().splitlines()
+    access = [json.loads(line) for line in logs if line.startswith("{") and '"maas.access"' in line]
+    assert access and all(len(rec["request_id"]) == 32 and "duration_ms" in rec for rec in access)

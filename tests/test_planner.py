@@ -1,0 +1,198 @@
+"""The planner: place resolution, itinerary JSON, range queries, arrive-by, filters, closures, threads."""
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from feeds.feed import Network
+from routing.masks import ClosureMask
+from routing.planner import PlanError, PlanOptions, Planner
+from routing.timetable import build_model
+from routing.walking import StraightLineWalker
+from test_timetable import DATE, line_rows, make_feed
+
+JST = dt.timezone(dt.timedelta(hours=9))
+
+
+def at(h: int, m: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 12, 1, h, m, tzinfo=JST)
+
+
+def _network() -> Network:
+    # feed "sub": a line A0..A3 every 10 min from 08:00 (shaped), stations with en names; feed "bus": a bus
+    # B0 → A3-station stop and a bookable shuttle; both feeds have a stop with bare id "X" (ambiguous).
+    lat0, lon0 = 35.68, 139.70
+    sub_stops = [{"id": "PA0", "lat": lat0, "lon": lon0, "location_type": 1, "name": "甲", "name_en": "Ko"},
+                 {"id": "PA3", "lat": lat0, "lon": lon0 + 0.03, "location_type": 1, "name": "丁", "name_en": "Tei"}]
+    sub_stops += [{"id": f"A{i}", "lat": lat0, "lon": lon0 + 0.01 * i, "name": n, "name_en": e,
+                   "parent": p, "wheelchair": 1 if i != 2 else 2}
+                  for i, (n, e, p) in enumerate([("甲", "Ko", "PA0"), ("乙", "Otsu", ""), ("丙", "Hei", ""),
+                                                  ("丁", "Tei", "PA3")])]
+    sub_stops += [{"id": "A3b", "lat": lat0 + 0.0005, "lon": lon0 + 0.03, "name": "丁", "name_en": "Tei",
+                   "parent": "PA3"}, {"id": "X", "lat": lat0 + 0.05, "lon": lon0}]
+    shape = [{"id": "shp", "lat": lat0 + (0.001 if k % 2 else 0), "lon": lon0 + 0.005 * k, "seq": k}
+             for k in range(7)]
+    trips, rows = [], []
+    for j in range(6):
+        tid = f"L{j}"
+        trips.append({"id": tid, "route": "L", "shape": "shp", "headsign": "丁", "wheelchair": 1 if j % 2 else 2})
+        rows += line_rows(tid, ["A0", "A1", "A2", "A3"], 8 * 3600 + 600 * j, hop=180, dwell=30)
+    sub = make_feed("sub", sub_stops, [{"id": "L", "short": "L", "long": "Line", "color": "FF0000", "type": 1}],
+                    trips, rows, shapes=shape)
+    bus_stops = [{"id": "B0", "lat": lat0 - 0.01, "lon": lon0, "name": "戊", "name_en": "Bo"},
+                 {"id": "B1", "lat": lat0 + 0.0006, "lon": lon0 + 0.0301, "name": "丁バス", "name_en": "Tei bus"},
+                 {"id": "X", "lat": lat0 + 0.06, "lon": lon0}]
+    bus_rows = line_rows("b1", ["B0", "B1"], 8 * 3600 + 300, hop=1500) + line_rows("s1", ["B0", "B1"], 9 * 3600, hop=900)
+    bus = make_feed("bus", bus_stops, [{"id": "BR", "type": 3}, {"id": "SH", "type": 3}],
+                    [{"id": "b1", "route": "BR"}, {"id": "s1", "route": "SH", "seats": 6}], bus_rows)
+    return Network([sub, bus])
+
+
+@pytest.fixture(scope="module")
+def planner() -> Planner:
+    model = build_model(_network(), DATE)
+    return Planner(model, StraightLineWalker(model.stop_lat, model.stop_lon))
+
+
+def test_resolve_places(planner):
+    o = PlanOptions()
+    assert planner.resolve("sub:A1", o).stop_id == "sub:A1"
+    assert planner.resolve("A1", o).stop_id == "sub:A1"  # bare and unambiguous
+    with pytest.raises(PlanError, match="ambiguous"):
+        planner.resolve("X", o)
+    tei = planner.resolve("Tei", o)  # English station name: every platform of the station
+    assert sorted(planner.model.stop_ids[s] for s in tei.stops) == ["sub:A3", "sub:A3b"]
+    assert sorted(planner.model.stop_ids[s] for s in planner.resolve("丁", o).stops) == ["sub:A3", "sub:A3b"]
+    assert planner.resolve("sub:PA0", o).stops.tolist() == [planner.model.stop_index("sub:A0")]
+    pt = planner.resolve("35.6801,139.7101", o)
+    assert pt.is_point and planner.model.stop_index("sub:A1") in pt.stops.tolist()
+    with pytest.raises(PlanError):
+        planner.resolve("nowhere", o)
+    with pytest.raises(PlanError):
+        planner.resolve("135.0,139.0", o)
+
+
+def test_itinerary_json_shape(planner):
+    its = planner.plan("甲", "丁", at(7, 59), options=PlanOptions(num_itineraries=1))
+    d = its[0].to_dict()
+    assert d["departure"] == "2026-12-01T08:00:00+09:00" and d["arrival"] == "2026-12-01T08:10:00+09:00"
+    assert d["duration_s"] == 600 and d["transfers"] == 0 and d["walking"] == "straight_line"
+    leg = d["legs"][0]
+    assert leg["mode"] == "SUBWAY" and leg["operator"] == "sub" and leg["trip_id"] == "sub:L0"
+    assert leg["route"] == {"id": "sub:L", "short_name": "L", "long_name": "Line", "color": "FF0000",
+                            "text_color": "", "type": 1}
+    assert leg["agency"]["id"] == "sub:A" and leg["service_date"] == "2026-12-01" and leg["headsign"] == "丁"
+    assert leg["from"]["stop_id"] == "sub:A0" and leg["from"]["name_en"] == "Ko" and leg["from"]["sequence"] == 1
+    assert [s["stop_id"] for s in leg["intermediate_stops"]] == ["sub:A1", "sub:A2"]
+    assert leg["intermediate_stops"][0]["departure"] == "2026-12-01T08:03:30+09:00"
+    coords = leg["geometry"]["coordinates"]
+    assert len(coords) == 7 and coords[0] == [139.7, 35.68]  # from shapes.txt, not the 4 stops
+    assert leg["booking_required"] is False and leg["distance_m"] > 2500
+    assert len(d["id"]) == 16
+
+
+def test_coordinates_give_walking_legs(planner):
+    its = planner.plan("35.6802,139.7002", "35.6803,139.7299", at(8, 0), options=PlanOptions(num_itineraries=1))
+    legs = its[0].to_dict()["legs"]
+    assert [leg["mode"] for leg in legs] == ["WALK", "SUBWAY", "WALK"]
+    assert "stop_id" not in legs[0]["from"] and legs[0]["to"]["stop_id"] == "sub:A0"
+    assert legs[0]["arrival"] <= legs[1]["departure"] and legs[1]["arrival"] <= legs[2]["departure"]
+    assert its[0].walk_distance_m == pytest.approx(legs[0]["distance_m"] + legs[2]["distance_m"], abs=0.2)
+    short = planner.plan("35.6802,139.7002", "35.6810,139.7010", at(8, 0))
+    assert short[0].legs[0].mode == "WALK" and len(short[0].legs) == 1  # a direct walk
+
+
+def test_range_query_gives_distinct_departures(planner):
+    its = planner.plan("sub:A0", "sub:A3", at(8, 5), options=PlanOptions(num_itineraries=3))
+    trips = [it.legs[0].trip_id for it in its]
+    assert trips == ["sub:L1", "sub:L2", "sub:L3"]
+    deps = [it.departure_s for it in its]
+    assert deps == sorted(deps) and len(set(deps)) == 3
+
+
+def test_arrive_by_latest_departure(planner):
+    its = planner.plan("sub:A0", "sub:A3", at(8, 30), arrive_by=True, options=PlanOptions(num_itineraries=2))
+    # L2 arrives 08:30, L1 08:20, L3 08:40: the latest departures arriving by 08:30
+    assert [it.legs[0].trip_id for it in its] == ["sub:L1", "sub:L2"]
+    assert all(it.arrival_s <= 8 * 3600 + 1800 for it in its)
+    assert planner.plan("sub:A0", "sub:A3", at(8, 5), arrive_by=True) == []
+
+
+def test_wheelchair_and_modes(planner):
+    its = planner.plan("sub:A0", "sub:A3", at(8, 0), options=PlanOptions(wheelchair=True, num_itineraries=1))
+    assert its[0].legs[0].trip_id == "sub:L1"  # L0 is not accessible
+    # A2 is not accessible: no boarding or alighting there
+    assert planner.plan("sub:A2", "sub:A3", at(8, 0), options=PlanOptions(wheelchair=True)) == []
+    its = planner.plan("bus:B0", "丁", at(8, 0), options=PlanOptions(modes=["BUS"], num_itineraries=1))
+    assert its[0].legs[0].mode == "BUS" and its[0].legs[0].trip_id == "bus:b1"
+    assert planner.plan("bus:B0", "丁", at(8, 0), options=PlanOptions(modes=["SUBWAY"])) == []
+    with pytest.raises(PlanError):
+        planner.plan("bus:B0", "丁", at(8, 0), options=PlanOptions(modes=["HOVERCRAFT"]))
+
+
+def test_shuttle_leg_needs_booking(planner):
+    its = planner.plan("bus:B0", "bus:B1", at(8, 40), options=PlanOptions(num_itineraries=1))
+    leg = its[0].to_dict()["legs"][0]
+    assert leg["mode"] == "SHUTTLE" and leg["booking_required"] is True and leg["operator"] == "bus"
+
+
+def test_closure_mask_reroutes(planner):
+    m = planner.model
+    mask = ClosureMask.open(m.n_stops, m.n_hops)
+    sf, su = mask.stop_from.copy(), mask.stop_until.copy()
+    a2 = m.stop_index("sub:A2")
+    sf[a2], su[a2] = 0, 86400
+    closed = ClosureMask(sf, su, mask.hop_from, mask.hop_until)
+    assert planner.plan("sub:A0", "sub:A3", at(8, 0), mask=closed) == []
+    its = planner.plan("sub:A0", "sub:A3", at(8, 0), mask=mask)  # an open mask changes nothing
+    assert its[0].legs[0].trip_id == "sub:L0"
+
+
+def test_bad_options_and_dates(planner):
+    with pytest.raises(PlanError):
+        planner.plan("sub:A0", "sub:A3", at(8, 0), options=PlanOptions(max_transfers=-1))
+    with pytest.raises(PlanError):
+        planner.plan("sub:A0", "sub:A3", dt.datetime(2026, 12, 5, 8, 0, tzinfo=JST))
+
+
+def test_thread_safe(planner):
+    queries = [("sub:A0", "sub:A3", at(8, m)) for m in range(0, 60, 5)] * 4
+    serial = [[it.to_dict() for it in planner.plan(o, d, w)] for o, d, w in queries]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda q: [it.to_dict() for it in planner.plan(*q)], queries))
+    assert parallel == serial
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_arrive_by_is_latest_departure_on_random_networks(seed):
+    """Arrive-by answer departs at d with arrival ≤ T, and leaving at d+1 the reference can't make T."""
+    import random
+
+    from routing.timetable import BuildSettings
+    from test_raptor import random_feed, ref_footpaths, ref_instances, reference_arrivals
+
+    feed, _ = random_feed(seed)
+    net = Network([feed])
+    m = build_model(net, DATE, BuildSettings())
+    p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+    inst = ref_instances(net, DATE, {s: i for i, s in enumerate(m.stop_ids)})
+    walk, self_override = ref_footpaths(net, m, BuildSettings())
+    rng = random.Random(seed)
+    opts = PlanOptions(max_transfers=2, num_itineraries=1, max_walk_m=0)
+    for _ in range(5):
+        a, b = rng.sample(range(m.n_stops), 2)
+        T = rng.randint(7 * 3600, 10 * 3600)
+        its = p.plan(m.stop_ids[a], m.stop_ids[b], at(0) + dt.timedelta(seconds=T), arrive_by=True, options=opts)
+        rides = [it for it in its if any(leg.mode != "WALK" for leg in it.legs)]
+        if not rides:
+            ref = reference_arrivals(m.n_stops, inst, walk, self_override, [(a, T - opts.arrive_by_window_s)],
+                                     [(b, 0)], 3)
+            assert min(ref[1:]) > T or min(ref[1:]) == ref[0]
+            continue
+        d = rides[0].departure_s
+        assert rides[0].arrival_s <= T
+        later = reference_arrivals(m.n_stops, inst, walk, self_override, [(a, d + 1)], [(b, 0)], 3)
+        assert later[3] > T or later[0] <= T  # only a walk could still make it
