@@ -34,6 +34,7 @@ class AlertsUpdate:
     deleted: tuple[str, ...]
     full_dataset: bool
     source: str
+    prefix: str  # every closure id from this feed starts with prefix + ":" (source and operator namespace)
 
 
 def _ts(seconds: int) -> dt.datetime:
@@ -95,7 +96,7 @@ def parse_gtfsrt_alerts(payload: bytes, *, namespace: str | None = None,
             continue  # trip updates / positions in a mixed feed are not ours
         closures += _alert_closures(ent.alert, eid, namespace, source, w)
     incremental = msg.header.incrementality == pb.FeedHeader.DIFFERENTIAL
-    return AlertsUpdate(tuple(closures), tuple(deleted), not incremental, source)
+    return AlertsUpdate(tuple(closures), tuple(deleted), not incremental, source, prefix)
 
 
 def _alert_closures(a: pb.Alert, eid: str, namespace: str | None, source: str, w: str) -> list[Closure]:

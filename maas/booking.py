@@ -16,9 +16,10 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import secrets
+from typing import Awaitable, Callable
 
 import orjson
-from typing import Awaitable, Callable
 
 from maas.ledger import Ledger
 from maas.offers import (PAYMENT_STATUS, BookingError, Conflict, IdempotencyConflict, InvalidInput, NotFound,
@@ -30,7 +31,8 @@ from maas.store.idempotency import IdempotencyConflictError, IdempotencyStore, f
 from operators.base import TOKYO, Hold, LegRef, OperatorError, Passengers, Ticket
 from operators.registry import OperatorRegistry
 
-OPEN = "bookings:open"
+OPEN = "bookings:open"  # booking ids whose flow (or cancellation) has not finished: recovery's work list
+STARTING = "bookings:starting"  # markers of bookings between idempotency claim and their first record
 TERMINAL = {"CONFIRMED", "REJECTED", "EXPIRED", "CANCELLED"}
 StepHook = Callable[[str, dict], Awaitable[None]]
 Clock = Callable[[], dt.datetime]
@@ -84,9 +86,10 @@ class BookingService:
                       expires_at=now + dt.timedelta(seconds=self.offer_ttl_s), passengers=pax, medium=medium,
                       legs=legs, prices=prices, itinerary_id=itinerary.get("id") if isinstance(
                           itinerary.get("id"), str) else None)
-        if not await self.idem.claim(owner, "offer", key, fp, offer.id):
-            return await self._replay(owner, "offer", key, fp)
+        # the offer first: a claim never points at a missing offer; a dead worker's claim lapses in a minute
         await self.store.set(f"offer:{offer.id}", offer.to_json(), ttl_s=self.offer_ttl_s + 3600)
+        if not await self.idem.claim(owner, "offer", key, fp, offer.id, ttl_s=60):
+            return await self._replay(owner, "offer", key, fp)
         result = offer.public()
         await self.idem.complete(owner, "offer", key, fp, offer.id, result=result)
         return result
@@ -135,17 +138,26 @@ class BookingService:
             raise OfferExpired(f"offer {offer.id} expired at {offer.expires_at.isoformat()}; request a new one",
                                field="offer_id")
         booking_id = "bk_" + hashlib.sha256(f"{owner}|{key}".encode()).hexdigest()[:20]
-        if not await self.idem.claim(owner, "book", key, fp, booking_id):
-            return await self._replay(owner, "book", key, fp)
-        if not await self.store.set(f"offer-booked:{offer.id}", booking_id, nx=True):
-            other = await self.store.get(f"offer-booked:{offer.id}")
-            err = Conflict(f"offer {offer.id} is already booked (booking {other})", code="offer_already_booked",
-                           field="offer_id")
-            await self.idem.complete(owner, "book", key, fp, booking_id, error=err.to_dict())
-            raise err
-        b = self._new_booking(booking_id, offer, key, fp, now)
-        await self.store.sadd(OPEN, booking_id)
-        await self._save(b, "created")
+        # Until the booking record exists, a "starting" marker lets recovery free the claims of a dead worker.
+        marker = json.dumps({"id": booking_id, "owner": owner, "key": key, "offer_id": offer.id,
+                             "at": now.isoformat(), "nonce": secrets.token_hex(4)})
+        await self.store.sadd(STARTING, marker)
+        try:
+            if not await self.idem.claim(owner, "book", key, fp, booking_id):
+                return await self._replay(owner, "book", key, fp)
+            if self.on_step is not None:
+                await self.on_step("claimed", {"id": booking_id})
+            if not await self.store.set(f"offer-booked:{offer.id}", booking_id, nx=True):
+                other = await self.store.get(f"offer-booked:{offer.id}")
+                err = Conflict(f"offer {offer.id} is already booked (booking {other})",
+                               code="offer_already_booked", field="offer_id")
+                await self.idem.complete(owner, "book", key, fp, booking_id, error=err.to_dict())
+                raise err
+            b = self._new_booking(booking_id, offer, key, fp, now)
+            await self.store.sadd(OPEN, booking_id)
+            await self._save(b, "created")
+        finally:
+            await self.store.srem(STARTING, marker)
         await self._publish(b)
         return await self._run(b, card)
 
@@ -274,7 +286,9 @@ class BookingService:
         await self._save(b, "done")
         await self.store.srem(OPEN, b["id"])
         await self.store.delete_if(f"offer-booked:{b['offer_id']}", b["id"])  # the offer may be tried again
-        error = BookingError(err.detail, code=err.code, status=err.status, field=err.field)
+        r = b["reason"]  # the first cause: a recovery finishing this compensation replays it, not "interrupted"
+        error = BookingError(r["detail"], code=r["code"], status=r.get("status", err.status),
+                             field=err.field if r["code"] == err.code else None)
         await self.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"], error=error.to_dict())
         await self._publish(b)
         raise error

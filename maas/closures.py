@@ -168,10 +168,9 @@ class ClosureService:
                 puts = list(parsed.closures)
                 deletes = {d for d in parsed.deleted if d in state}
                 deletes |= {cid for d in parsed.deleted for cid in state if cid.startswith(d + "/p")}
-                if parsed.full_dataset:  # the feed is the whole truth for its source
+                if parsed.full_dataset:  # the feed is the whole truth for its source and operator
                     fresh = {c.id for c in puts}
-                    deletes |= {cid for cid, (c, _) in state.items()
-                                if c.source == parsed.source and c.cap is None and cid not in fresh}
+                    deletes |= {cid for cid in state if cid.startswith(parsed.prefix + ":") and cid not in fresh}
             else:
                 puts = parsed
             if len({c.id for c in puts}) != len(puts):

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import secrets
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from maas.money import CURRENCY
 from operators.base import MAX_PASSENGERS, LegPrice, LegRef, OperatorError, Passengers
@@ -73,9 +74,10 @@ class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
 
 
-OPERATOR_STATUS = {"sold_out": 409, "hold_expired": 409, "booking_too_late": 422, "booking_too_early": 422, "invalid_leg": 422,
-                   "unknown_operator": 422, "operator_unavailable": 502}
-PAYMENT_STATUS = {"payment_declined": 402, "payment_failed": 502, "invalid_card": 422}
+OPERATOR_STATUS = MappingProxyType({"sold_out": 409, "hold_expired": 409, "booking_too_late": 422,
+                                    "booking_too_early": 422, "invalid_leg": 422, "unknown_operator": 422,
+                                    "operator_unavailable": 502})
+PAYMENT_STATUS = MappingProxyType({"payment_declined": 402, "payment_failed": 502, "invalid_card": 422})
 
 
 def from_operator_error(err: OperatorError) -> BookingError:

@@ -20,15 +20,16 @@ import hashlib
 import json
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 from maas.money import yen
 from maas.store.base import Store
 from operators.base import asdict
 
-DECLINE_CARDS = {"4000000000000002": "card_declined", "4000000000009995": "insufficient_funds"}
-FAIL_CARDS = {"4000000000000119": "processing_error"}
-CAPTURE_DECLINE_CARDS = {"4000000000000341": "capture_declined"}
+DECLINE_CARDS = MappingProxyType({"4000000000000002": "card_declined", "4000000000009995": "insufficient_funds"})
+FAIL_CARDS = MappingProxyType({"4000000000000119": "processing_error"})
+CAPTURE_DECLINE_CARDS = MappingProxyType({"4000000000000341": "capture_declined"})
 
 
 class PaymentError(Exception):

@@ -4,15 +4,18 @@ Run at start (and periodically). A booking whose last logged step is ``capture``
 issued and its payment authorized, so it is finished (capture and ledger are idempotent). One that stopped
 earlier is compensated (holds released, tickets voided, the authorization — found by reference even when its id
 was never recorded — voided) and ends REJECTED with code ``interrupted``. An interrupted cancellation is carried
-through. Only bookings untouched for ``stale_after_s`` are taken, so live workers are never second-guessed.
+through. Only bookings untouched for ``stale_after_s`` are taken, so live workers are not second-guessed (this
+assumes no single operator or payment call lasts that long); a per-booking lock keeps concurrent passes from
+several workers apart.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from dataclasses import dataclass, field
 
-from maas.booking import OPEN, BookingService, Clock, tokyo_now
+from maas.booking import OPEN, STARTING, BookingService, Clock, tokyo_now
 from maas.ledger import Ledger
 from maas.offers import BookingError
 from maas.payments import PaymentProvider
@@ -26,6 +29,7 @@ class RecoveryReport:
     compensated: list[str] = field(default_factory=list)
     cancellations: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # still fresh: a live worker may own them
+    released_claims: list[str] = field(default_factory=list)  # died before the booking record was written
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -43,36 +47,52 @@ async def recover_service(service: BookingService, *, stale_after_s: float = 30.
     report = RecoveryReport()
     store = service.store
     now = service.clock()
+    stale = dt.timedelta(seconds=stale_after_s)
+    await _release_dead_claims(service, now, stale, report)
     for booking_id in sorted(await store.smembers(OPEN)):
-        raw = await store.get(f"booking:{booking_id}")
-        if raw is None:
-            await store.srem(OPEN, booking_id)
-            continue
-        b = json.loads(raw)
-        if now - dt.datetime.fromisoformat(b["updated_at"]) < dt.timedelta(seconds=stale_after_s):
+        # one pass per booking at a time across workers; live requests are told apart by staleness instead
+        lock, token = f"lock:recovery:{booking_id}", secrets.token_hex(8)
+        if not await store.set(lock, token, ttl_s=120, nx=True):
             report.skipped.append(booking_id)
             continue
-        step = b["step"]
-        running = [c for c in b["cancellations"] if c["state"] == "running"]
         try:
-            if running:
-                await service._finish_cancel(b, running[-1]["id"])
-                report.cancellations.append(booking_id)
-            elif b["state"] == "PENDING" and step == "capture":
-                await service._finish(b)
-                report.finished.append(booking_id)
-            elif b["state"] == "PENDING" or step == "compensate":
-                expired = (b.get("reason") or {}).get("code") == "hold_expired"
-                state = "EXPIRED" if expired else "REJECTED"
-                await service._compensate(b, BookingError(
-                    "the booking was interrupted and has been rolled back; nothing was charged",
-                    code="interrupted", status=503), state)
-            else:  # terminal state written, bookkeeping after it interrupted: finish the bookkeeping
-                await _complete_terminal(service, b)
-                report.finished.append(booking_id)
-        except BookingError:
-            report.compensated.append(booking_id)
+            await _recover_one(service, booking_id, now, stale, report)
+        finally:
+            await store.delete_if(lock, token)
     return report
+
+
+async def _recover_one(service: BookingService, booking_id: str, now: dt.datetime, stale: dt.timedelta,
+                       report: RecoveryReport) -> None:
+    store = service.store
+    raw = await store.get(f"booking:{booking_id}")
+    if raw is None:
+        await store.srem(OPEN, booking_id)
+        return
+    b = json.loads(raw)
+    if now - dt.datetime.fromisoformat(b["updated_at"]) < stale:
+        report.skipped.append(booking_id)
+        return
+    step = b["step"]
+    running = [c for c in b["cancellations"] if c["state"] == "running"]
+    try:
+        if running:
+            await service._finish_cancel(b, running[-1]["id"])
+            await store.delete(f"lock:booking:{booking_id}")  # the dead canceller's lock: don't wait for its TTL
+            report.cancellations.append(booking_id)
+        elif b["state"] == "PENDING" and step == "capture":
+            await service._finish(b)
+            report.finished.append(booking_id)
+        elif b["state"] == "PENDING" or step == "compensate":
+            expired = (b.get("reason") or {}).get("code") == "hold_expired"
+            await service._compensate(b, BookingError(
+                "the booking was interrupted and has been rolled back; nothing was charged",
+                code="interrupted", status=503), "EXPIRED" if expired else "REJECTED")
+        else:  # terminal state written, bookkeeping after it interrupted: finish the bookkeeping
+            await _complete_terminal(service, b)
+            report.finished.append(booking_id)
+    except BookingError:
+        report.compensated.append(booking_id)
 
 
 async def _complete_terminal(service: BookingService, b: dict) -> None:
@@ -86,3 +106,23 @@ async def _complete_terminal(service: BookingService, b: dict) -> None:
         await service.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"],
                                     error=err.to_dict())
     await service.store.srem(OPEN, b["id"])
+
+
+async def _release_dead_claims(service: BookingService, now: dt.datetime, stale: dt.timedelta,
+                               report: RecoveryReport) -> None:
+    """A worker that died between claiming an Idempotency-Key and writing the booking record did nothing else
+    (no hold, no payment): answer the key with ``interrupted`` and free the offer so the client can retry."""
+    store = service.store
+    for marker in await store.smembers(STARTING):
+        m = json.loads(marker)
+        if now - dt.datetime.fromisoformat(m["at"]) < stale:
+            continue
+        if await store.get(f"booking:{m['id']}") is None:
+            rec = await service.idem.peek(m["owner"], "book", m["key"])
+            if rec is not None and rec["state"] == "running" and rec["ref"] == m["id"]:
+                err = BookingError("the booking was interrupted before it started; nothing was charged",
+                                   code="interrupted", status=503)
+                await service.idem.complete(m["owner"], "book", m["key"], rec["fp"], m["id"], error=err.to_dict())
+            await store.delete_if(f"offer-booked:{m['offer_id']}", m["id"])
+            report.released_claims.append(m["id"])
+        await store.srem(STARTING, marker)

@@ -49,16 +49,14 @@ class StoreAdapter:
     # -- the interface --------------------------------------------------------------------------------------------
     async def hold(self, hold_id: str, leg: LegRef, passengers: Passengers, now: dt.datetime,
                    ttl_s: float) -> Hold:
-        key = f"ophold:{self.operator_id}:{hold_id}"
-        existing = await self.store.get(key)
-        if existing is not None:
-            return Hold.from_dict(json.loads(existing))
         self.check_bookable(leg, now)
         expires_at = now.timestamp() + ttl_s
-        seats = await self._take(hold_id, leg, passengers, expires_at, now.timestamp())
+        seats = await self._take(hold_id, leg, passengers, expires_at, now.timestamp())  # idempotent per hold_id
         hold = Hold(hold_id, self.operator_id, leg, passengers, expires_at, seats)
-        await self.store.set(key, json.dumps(hold.to_dict()), ttl_s=ttl_s + GRACE_S)
-        return hold
+        key = f"ophold:{self.operator_id}:{hold_id}"
+        if await self.store.set(key, json.dumps(hold.to_dict()), ttl_s=ttl_s + GRACE_S, nx=True):
+            return hold
+        return Hold.from_dict(json.loads(await self.store.get(key)))  # a retry: the first hold stands
 
     async def confirm(self, hold: Hold, fare: int, now: dt.datetime) -> Ticket:
         key = f"ticket:{self.operator_id}:{hold.hold_id}"

@@ -193,6 +193,8 @@ class OperatorAdapter(Protocol):
 
     async def cancel(self, hold: Hold, ticket: Ticket, now: dt.datetime, *, void: bool = False) -> Refund: ...
 
+    async def ticket_status(self, ticket_id: str) -> str: ...
+
 
 @dataclass(frozen=True)
 class RefundRule:

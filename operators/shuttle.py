@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from maas.store.base import Store
 from operators.adapter import StoreAdapter
-from operators.base import (BookingTooEarly, BookingTooLate, Hold, InvalidLeg, LegPrice, LegRef, Passengers, RefundRule, SoldOut,
-                            TicketSigner)
+from operators.base import (BookingTooEarly, BookingTooLate, Hold, InvalidLeg, LegPrice, LegRef, Passengers,
+                            RefundRule, SoldOut, TicketSigner)
 
 
 @dataclass(frozen=True)

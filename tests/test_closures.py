@@ -213,7 +213,11 @@ async def test_gtfsrt_no_service_on_route_and_stop_through_service():
     mk = svc.mask_for(m)
     assert blocked(mk.stop_from, mk.stop_until) == {4}
     assert blocked(mk.hop_from, mk.hop_until) == {0, 1, 2, 4, 5, 6}
-    # the next full dataset without the route alert lifts it
+    # another operator's full feed leaves these alone; the next full dataset without the route alert lifts it
+    other = pb.FeedMessage()
+    other.header.gtfs_realtime_version = "2.0"
+    r = await svc.accept(other.SerializeToString(), "application/x-protobuf", namespace="u")
+    assert r.lifted == () and len(svc.list_all()) == 2
     del msg.entity[0]
     r = await svc.accept(msg.SerializeToString(), "application/x-protobuf", namespace="t")
     assert r.lifted == ("gtfs-rt:t:r",) and [c.id for c in svc.list_all()] == ["gtfs-rt:t:s"]

@@ -41,9 +41,15 @@ class IdempotencyStore:
             raise IdempotencyConflictError(f"Idempotency-Key {key!r} was already used for a different request")
         return rec
 
-    async def claim(self, owner: str, op: str, key: str, fp: str, ref: str) -> bool:
+    async def peek(self, owner: str, op: str, key: str) -> dict | None:
+        """The record whatever its fingerprint (recovery)."""
+        raw = await self.store.get(self.key(owner, op, key))
+        return json.loads(raw) if raw else None
+
+    async def claim(self, owner: str, op: str, key: str, fp: str, ref: str, ttl_s: float | None = None) -> bool:
+        """Claim the key for one run; ``ttl_s`` bounds how long a claim whose worker died blocks retries."""
         rec = {"fp": fp, "state": "running", "ref": ref}
-        return await self.store.set(self.key(owner, op, key), json.dumps(rec), ttl_s=self.ttl_s, nx=True)
+        return await self.store.set(self.key(owner, op, key), json.dumps(rec), ttl_s=ttl_s or self.ttl_s, nx=True)
 
     async def complete(self, owner: str, op: str, key: str, fp: str, ref: str, *, result: dict | None = None,
                        error: dict | None = None) -> None:

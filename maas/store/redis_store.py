@@ -207,6 +207,17 @@ class RedisStore(Store):
         return _RedisSubscription(ps, self.prefix)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
+    async def persistence(self) -> dict:
+        """AOF settings as the server reports them, for a start-up warning when bookings are not fsynced on write
+        (managed Redis may refuse CONFIG GET: then only ``aof_enabled`` is known)."""
+        out = {"aof_enabled": bool((await self.r.info("persistence")).get("aof_enabled", 0)), "appendfsync": None}
+        try:
+            out["appendfsync"] = (await self.r.config_get("appendfsync")).get("appendfsync")
+        except aioredis.ResponseError:
+            pass
+        out["crash_safe"] = out["aof_enabled"] and out["appendfsync"] == "always"
+        return out
+
     async def durable(self) -> None:
         """fsync the AOF before returning when the server can be asked to (WAITAOF, Redis ≥ 7.2)."""
         if self._waitaof is None:
