@@ -7,7 +7,7 @@ from aiohttp import web
 
 from maas.services import Services
 
-if TYPE_CHECKING:  # only for the type parameters; the classes import api.keys themselves
+if TYPE_CHECKING:  # only for the type parameters below; those modules import api.keys themselves  # noqa: F401
     from api.endpoint import Endpoint
     from api.events import EventHub
     from api.observe import Metrics
@@ -19,8 +19,8 @@ METRICS = web.AppKey("metrics", "Metrics")
 ENDPOINTS = web.AppKey("endpoints", "list[Endpoint]")
 STOP_INDEX = web.AppKey("stop_index", "StopIndex")
 EVENTS = web.AppKey("events", "EventHub")
+SERVICE_WINDOW = web.AppKey("service_window", tuple)  # (first, last) dates any feed has service on, ± 1 day
 
 # Per-request state (set by the observe middleware and the endpoint guard).
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", "Principal")
-SERVICE_WINDOW = web.AppKey("service_window", tuple)  # (first, last) dates any feed has service on, ± 1 day

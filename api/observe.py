@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import contextvars
 import logging
+import os
 import re
 import time
 import uuid
@@ -104,7 +105,9 @@ class Metrics:
         lines += ["# HELP maas_http_requests_in_flight Requests being handled now.",
                   "# TYPE maas_http_requests_in_flight gauge", f"maas_http_requests_in_flight {self.in_flight}",
                   "# HELP maas_rate_limited_total Requests refused by the per-key rate limit.",
-                  "# TYPE maas_rate_limited_total counter", f"maas_rate_limited_total {self.rate_limited}"]
+                  "# TYPE maas_rate_limited_total counter", f"maas_rate_limited_total {self.rate_limited}",
+                  "# HELP maas_process_info This worker process (each worker keeps its own counters).",
+                  "# TYPE maas_process_info gauge", f'maas_process_info{{pid="{os.getpid()}"}} 1']
         return "\n".join(lines) + "\n"
 
 

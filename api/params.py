@@ -60,7 +60,10 @@ def datetime_param(query: Mapping[str, str], name: str) -> dt.datetime | None:
     except ValueError:
         raise invalid(name, f"{name} must be an ISO-8601 date-time like 2026-11-24T08:30:00+09:00; got {text!r}")
     when = when if when.tzinfo else when.replace(tzinfo=TOKYO)
-    return when.astimezone(TOKYO)
+    try:
+        return when.astimezone(TOKYO)
+    except OverflowError:  # year 1 or 9999 shifted across the date line
+        raise invalid(name, f"{name} {text!r} is out of range") from None
 
 
 def date_param(query: Mapping[str, str], name: str, default: dt.date | None = None) -> dt.date:

@@ -83,14 +83,14 @@ async def problem_middleware(request: web.Request, handler):
         return problem_response(request, 500, "The server failed to handle this request; it has been logged.")
 
 
-async def read_json(request: web.Request, *, max_depth_hint: str = "object") -> object:
+async def read_json(request: web.Request, *, what: str = "object") -> object:
     """The request body as JSON, or a 415/400 problem naming what is wrong (never a 500)."""
     ctype = request.content_type
     if ctype not in ("application/json", "") and not ctype.endswith("+json"):
         raise ApiProblem(415, f"send the body as application/json, not {ctype}", field="Content-Type")
     raw = await request.read()  # raises 413 past client_max_size, turned into problem+json above
     if not raw:
-        raise ApiProblem(400, f"a JSON {max_depth_hint} body is required", field="body")
+        raise ApiProblem(400, f"a JSON {what} body is required", field="body")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

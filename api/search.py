@@ -80,14 +80,23 @@ async def plan(request: web.Request) -> web.Response:
         itineraries = await transit.plan(origin.text, destination.text, when, arrive_by=arrive is not None,
                                          options=options)
     except PlanError as exc:
-        raise invalid(getattr(exc, "field", None) or _guess_field(str(exc), origin, destination), str(exc))
+        raise invalid(getattr(exc, "field", None) or _guess_field(str(exc), origin, destination, field),
+                      str(exc)) from None
     return respond.json({"itineraries": itineraries})
 
 
-def _guess_field(message: str, origin: params.Place, destination: params.Place) -> str:
-    if destination.text in message or "destination" in message.lower():
+def _guess_field(message: str, origin: params.Place, destination: params.Place, when_field: str) -> str:
+    """Which input a planner error is about: its messages quote the place text, or name the service date."""
+    if repr(origin.text) in message:
+        return "from"
+    if repr(destination.text) in message:
         return "to"
-    return "from"
+    if "service date" in message:
+        return when_field
+    for name in ("max_transfers", "walk_speed", "max_walk_m", "min_transfer_s", "modes"):
+        if name in message:
+            return name
+    return "num" if "num_itineraries" in message else "from"
 
 
 async def stops(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import random
 import resource
 import sys
@@ -114,6 +115,36 @@ async def time_to_effect(model, walker, n: int, day: dt.date, store=None) -> tup
     return totals, masks
 
 
+async def redis_propagation(model, url: str, n: int, day: dt.date) -> list[float]:
+    """Accept on worker A until worker B (another ClosureService on the same Redis) masks with it."""
+    import uuid
+
+    from maas.closure_store import RedisClosureStore
+
+    prefix = f"bench-{uuid.uuid4().hex[:8]}:"
+    now = dt.datetime.combine(day, dt.time(4), JST)
+    a = ClosureService(RedisClosureStore(url, prefix), lambda: model, clock=lambda: now)
+    b = ClosureService(RedisClosureStore(url, prefix), lambda: model, clock=lambda: now)
+    await a.start()
+    await b.start()
+    rng = random.Random(3)
+    out = []
+    try:
+        for i in range(n):
+            body = orjson.dumps(circle_body(model, rng, f"rp-{i % 20}", day))
+            t0 = time.perf_counter()
+            r = await a.accept(body, "application/json")
+            while b.version < 1 or b.get(r.accepted[0].id) != r.accepted[0]:
+                await asyncio.sleep(0.0002)
+            b.mask_for(model)
+            out.append(time.perf_counter() - t0)
+    finally:
+        await a.store._redis.delete(f"{prefix}closures")
+        await a.aclose()
+        await b.aclose()
+    return out
+
+
 def naive_time_to_effect(model, n: int, day: dt.date, geometry=None) -> list[float]:
     """Every change rebuilds the mask from all live closures; ``geometry`` given: hop geometry kept, only the
     per-closure resolution cache is missing."""
@@ -155,6 +186,8 @@ def main() -> None:
     ap.add_argument("--date", default="2026-12-01")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--changes", type=int, default=200)
+    ap.add_argument("--redis-url", default=os.environ.get("MAAS_TEST_REDIS_URL"),
+                    help="measure accept on one worker → mask on another (default $MAAS_TEST_REDIS_URL)")
     args = ap.parse_args()
     day = dt.date.fromisoformat(args.date)
     model = load(args.feed, day)
@@ -173,6 +206,9 @@ def main() -> None:
         totals_sql, _ = asyncio.run(time_to_effect(model, walker, args.changes, day,
                                                    SqliteClosureStore(Path(tmp) / "c.sqlite3")))
     print(f"sqlite store   accept+mask  {pct(totals_sql)}")
+    if args.redis_url:
+        prop = asyncio.run(redis_propagation(model, args.redis_url, args.changes, day))
+        print(f"redis: accept on A → mask on B  {pct(prop)}")
     naive = naive_time_to_effect(model, args.changes, day)
     print(f"naive rebuild  parse+mask   {pct(naive)}   (geometry rebuilt per change)")
     naive_g = naive_time_to_effect(model, args.changes, day, hop_geometry(model))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ class Services:
         if self.closures is not None:
             await self.closures.start()
             self.transit.mask_provider = self.closures.mask_for
+            if self.bookings is not None:
+                self.closures.listeners.append(self.notify_disrupted)
         if self.bookings is not None:
             await self._recover()
             self._recovery_task = asyncio.create_task(self._recover_periodically())
@@ -73,6 +76,45 @@ class Services:
             await asyncio.sleep(RECOVERY_PERIOD_S)
             await self._recover()
 
+    async def notify_disrupted(self, closures: list) -> int:
+        """Closure listener: every confirmed booking whose trip a new closure hits gets a `disrupted` event with
+        a re-planned alternative on ``events:{owner}`` (the partner's SSE stream). Returns how many were sent.
+
+        Only the worker that accepted the closure runs this, so each traveller is told once.
+        """
+        from maas.replan import disrupted_events
+
+        now = dt.datetime.now(TOKYO)
+        by_day: dict[str, list[tuple[str, dict, str]]] = {}
+        store = self.bookings.store
+        for key in await store.keys("booking:"):
+            raw = await store.get(key)
+            b = json.loads(raw) if raw else None
+            if not b or b.get("state") != "CONFIRMED":
+                continue
+            legs = [leg["leg"] for leg in b["legs"] if leg.get("state") == "confirmed"]
+            if not legs or dt.datetime.fromisoformat(legs[-1]["arrival"]) < now:
+                continue
+            by_day.setdefault(legs[0]["service_date"], []).append((b["id"], legs, b["owner"]))
+        sent = 0
+        loop = asyncio.get_running_loop()
+        for day, items in by_day.items():
+            def work(day=day, items=items):
+                model = self.transit.model_for(dt.date.fromisoformat(day))
+                its = [(bid, booked_itinerary(model, legs)) for bid, legs, _ in items]
+
+                def plan(origin: str, destination: str, when: dt.datetime) -> list[dict]:
+                    return self.transit.plan_sync(origin, destination, when)
+
+                return disrupted_events(its, closures, model, plan, now=now)
+
+            events = await loop.run_in_executor(self.transit.executor, work)
+            owners = {bid: owner for bid, _, owner in items}
+            for ev in events:
+                await store.publish(f"events:{owners[ev.booking_id]}", json.dumps(ev.to_dict()))
+                sent += 1
+        return sent
+
     def readiness(self) -> tuple[bool, dict]:
         feeds = [f.namespace for f in self.transit.network.feeds]
         return bool(feeds) and self.ready, {"feeds": feeds, "keys": len(self.keys), "pid": os.getpid(),
@@ -90,6 +132,38 @@ class Services:
         if self.bookings is not None:
             await self.bookings.store.aclose()
         self.transit.close()
+
+
+def booked_itinerary(model, legs: list[dict]) -> dict:
+    """A booked journey as an itinerary the re-planner can check: each ride with the stops it passes (from the
+    model's timetable), since bookings keep only the operator's view of each leg."""
+    out = []
+    midnight = dt.datetime.combine(model.service_date, dt.time(), TOKYO)
+
+    def iso(sec: int) -> str:
+        return (midnight + dt.timedelta(seconds=int(sec))).isoformat()
+
+    for leg in legs:
+        ride = {"mode": leg["mode"], "operator": leg["operator"], "trip_id": leg["trip_id"],
+                "route": {"id": leg["route_id"]}, "from": {"stop_id": leg["from_stop"]},
+                "to": {"stop_id": leg["to_stop"]}, "departure": leg["departure"], "arrival": leg["arrival"],
+                "intermediate_stops": []}
+        try:
+            t = model.trip_ids.index(leg["trip_id"])
+        except ValueError:
+            out.append(ride)  # a trip not in this day's model: only its ends can be checked
+            continue
+        off, n = model.trip_times_offset(t)
+        p = int(model.trip_pattern[t])
+        stops = [model.stop_ids[s] for s in model.pattern_stops[model.pattern_stops_start[p]:
+                                                               model.pattern_stops_start[p] + n]]
+        if leg["from_stop"] in stops and leg["to_stop"] in stops[stops.index(leg["from_stop"]) + 1:]:
+            i = stops.index(leg["from_stop"])
+            j = stops.index(leg["to_stop"], i + 1)
+            ride["intermediate_stops"] = [{"stop_id": stops[k], "arrival": iso(model.st_arr[off + k]),
+                                           "departure": iso(model.st_dep[off + k])} for k in range(i + 1, j)]
+        out.append(ride)
+    return {"legs": out, "departure": legs[0]["departure"], "arrival": legs[-1]["arrival"]}
 
 
 def booking_service(settings: Settings, transit: TransitService, store=None):

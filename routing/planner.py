@@ -6,7 +6,7 @@ kernel releases the GIL, so one Planner serves many threads.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,7 +31,6 @@ class PlanOptions:
     min_transfer_s: int = 60
     num_itineraries: int = 3
     arrive_by_window_s: int = 3 * 3600  # how far before the arrival time an arrive-by search looks
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.max_transfers < 0 or self.max_transfers > 10:

@@ -6,7 +6,9 @@ Per round and stop we keep three labels so journeys can be rebuilt without extra
   walk  – arrived on foot by one footpath from a ride label of the same round (round 0: from a source)
   board – earliest time one may board there: source time, ride + same-stop change time, or walk
 Closures (`ClosureMask`) are windows checked against the times actually used; wheelchair and mode filters are
-applied while scanning.
+applied while scanning. When the trip being ridden meets a closed hop or stop, the scan moves on to the first later
+trip that can be ridden from the same boarding position (later boardings along the route are still tried as usual).
+Not modelled: GTFS in-seat (trip-to-trip) transfers; a through-running change counts as a transfer.
 """
 from __future__ import annotations
 

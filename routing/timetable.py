@@ -234,7 +234,7 @@ def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     return np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) - np.repeat(ends - lens - starts, lens)
 
 
-def _fifo_groups(first_key: np.ndarray, dep: np.ndarray, arr: np.ndarray, offs: np.ndarray, n: int) -> np.ndarray:
+def _fifo_groups(dep: np.ndarray, arr: np.ndarray, offs: np.ndarray, n: int) -> np.ndarray:
     """Split one stop-sequence group into FIFO sub-groups; trips are given sorted by departure.
 
     Returns the sub-group number per trip. A trip joins the first sub-group whose last trip it never precedes.
@@ -399,7 +399,7 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
     for g in range(len(seq_key)):
         a, b = grp_start[g], grp_start[g + 1]
         if b - a > 1:
-            sub[a:b] = _fifo_groups(None, dep_all, arr_all, offs_all[a:b], int(inst_len[a]))
+            sub[a:b] = _fifo_groups(dep_all, arr_all, offs_all[a:b], int(inst_len[a]))
     pat_key = inst_key * (sub.max() + 1 if len(sub) else 1) + sub
     order2 = np.lexsort((dep_all[offs_all + np.maximum(inst_len - 1, 0)], inst_first_dep[order], pat_key))
     src, shift, day_off, suffix, pat_key = src[order2], shift[order2], day_off[order2], suffix[order2], pat_key[order2]

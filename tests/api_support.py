@@ -46,8 +46,8 @@ def tiny_tables() -> dict:
     return tables
 
 
-def tiny_transit(tmp: Path) -> TransitService:
-    feed = load_feed(write_gtfs(tmp / "tiny", tiny_tables()), "test")
+def tiny_transit(tmp: Path, namespace: str = "test") -> TransitService:
+    feed = load_feed(write_gtfs(tmp / "tiny", tiny_tables()), namespace)
     transit = TransitService(Network([feed]), threads=2)
     transit.planner_for(DAY)
     return transit

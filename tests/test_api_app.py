@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api_support import auth, client_for, services_for, tiny_transit
+from maas.auth import Role
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -113,3 +114,61 @@ async def test_docs_page_and_assets_are_local(client):
     js = await client.get("/docs/static/docs.js")
     assert js.status == 200 and "/openapi.json" in await js.text()
     assert (await client.get("/docs/static/docs.css")).status == 200
+
+
+async def test_slow_handler_times_out_as_504_problem(transit):
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from api.app import create_app
+    from api.endpoint import add
+
+    async def slow(request):
+        await asyncio.sleep(5)
+        return web.Response(text="late")
+
+    app = create_app(services_for(transit), close_services=False)
+    add(app, "GET", "/v1/slow", slow, roles=frozenset({Role.PARTNER}), timeout_s=0.1, spec={"summary": "slow"})
+    async with TestClient(TestServer(app)) as c:
+        r = await c.get("/v1/slow", headers=auth("pk-alpha"))
+        body = await problem(r, 504)
+        assert "0.1 s" in body["detail"]
+
+
+def test_json_log_lines_carry_the_request_id():
+    import json
+    import logging
+
+    from api.observe import CURRENT_REQUEST_ID, JsonFormatter
+
+    token = CURRENT_REQUEST_ID.set("rid-42")
+    try:
+        rec = logging.LogRecord("maas.x", logging.INFO, __file__, 1, "hello %s", ("world",), None)
+        rec.fields = {"status": 200}
+        line = json.loads(JsonFormatter().format(rec))
+    finally:
+        CURRENT_REQUEST_ID.reset(token)
+    assert line["msg"] == "hello world" and line["request_id"] == "rid-42" and line["status"] == 200
+    assert line["level"] == "info" and line["logger"] == "maas.x"
+
+
+async def test_docs_script_renders_every_operation(client):
+    """Run docs.js (node, fake DOM) on the live document: one entry per operation, nothing fetched elsewhere."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    doc = await (await client.get("/openapi.json")).text()
+    here = Path(__file__).parent
+    out = subprocess.run([node, str(here / "docs_render_check.js"), str(here.parent / "api/static/docs.js")],
+                         input=doc, capture_output=True, text=True, timeout=20, check=True)
+    rendered = json.loads(out.stdout)
+    n_ops = sum(len(item) for item in json.loads(doc)["paths"].values())
+    assert rendered["title"].startswith("Tokyo MaaS API") and len(rendered["ops"]) == n_ops
+    assert any(op.startswith("GET/v1/plan") for op in rendered["ops"])

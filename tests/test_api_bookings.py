@@ -91,6 +91,10 @@ async def test_partner_never_sees_another_partners_booking(client):
     r = await book(client, o["id"], headers=B, key="steal")  # another partner's offer is unknown to them
     assert r.status == 404
     assert (await client.get(f"/v1/bookings/{b['id']}", headers=A)).status == 200
+    admin = auth("adm-root")  # admins see every booking and payment
+    assert (await (await client.get(f"/v1/bookings/{b['id']}", headers=admin)).json())["id"] == b["id"]
+    assert (await client.get(f"/v1/payments/{b['id']}", headers=admin)).status == 200
+    assert (await client.get("/v1/bookings/bk_missing", headers=admin)).status == 404
 
 
 @pytest.mark.parametrize("body, field, status", [

@@ -82,3 +82,49 @@ async def test_shutdown_ends_streams(client):
     resp = await subscribe(client, "pk-alpha")
     client.app[EVENTS].closing.set()
     assert await read_events(resp, 1) == [("shutdown", {})]
+
+
+async def test_closure_on_a_booked_trip_sends_disrupted_with_a_new_route(tmp_path):
+    """Book the 08:00 bus, close a stop it passes until 08:30: the owner's stream gets `disrupted` with the
+    09:00 bus as the alternative; another partner hears nothing."""
+    from maas.closure_store import MemoryClosureStore
+    from maas.services import closure_service
+    from maas.settings import Settings
+    from operators.registry import OperatorRegistry
+    from operators.shuttle import ShuttleConfig
+
+    ns = "shuttle-tiny"  # a shuttle namespace, so the registry books it with a default seat count
+    transit = tiny_transit(tmp_path, ns)
+    store = EmbeddedStore(":memory:")
+    registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=10))
+    services = services_for(transit, bookings=make_service(store, Clock(), registry=registry),
+                            closures=closure_service(Settings(), transit, store=MemoryClosureStore()))
+    try:
+        async with client_for(services) as client:
+            q = {"from": f"{ns}:S", "to": f"{ns}:C", "depart_at": "2026-11-25T07:50:00+09:00", "num": "1"}
+            it = (await (await client.get("/v1/plan", params=q, headers=auth("pk-alpha"))).json())["itineraries"][0]
+            for leg in it["legs"]:
+                leg["distance_m"] = round(leg["distance_m"])  # planner floats vs offers' ints (reported)
+            o = await (await client.post("/v1/offers", json={"itinerary": it}, headers=auth("pk-alpha"))).json()
+            r = await client.post("/v1/bookings", json={"offer_id": o["id"], "payment": GOOD_CARD},
+                                  headers=auth("pk-alpha"))
+            booking = await r.json()
+            assert r.status == 201, booking
+            alpha, beta = await subscribe(client, "pk-alpha"), await subscribe(client, "pk-beta")
+            closure = {"id": "b-closed", "start": "2026-11-25T07:00:00+09:00", "end": "2026-11-25T08:30:00+09:00",
+                       "targets": {"stops": [f"{ns}:B"]}, "message": {"en": "fire"}}
+            r = await client.post("/v1/closures", json=closure, headers=auth("dis-jma"))
+            assert r.status == 201, await r.text()
+            [(name, ev)] = await read_events(alpha, 1, timeout=10)
+            assert name == "disrupted" and ev["booking_id"] == booking["id"]
+            assert ev["closure"]["id"] == "b-closed" and ev["reason"].startswith(f"stop {ns}:B")
+            rides = [leg for leg in ev["alternative"]["legs"] if leg["mode"] != "WALK"]
+            assert rides and rides[0]["departure"] == "2026-11-25T09:00:00+09:00"
+            with pytest.raises(TimeoutError):
+                await read_events(beta, 1, timeout=0.8)
+            alpha.close()
+            beta.close()
+    finally:
+        transit.mask_provider = None
+        transit.close()
+        await store.aclose()

@@ -61,6 +61,8 @@ async def test_plan_operator_may_search_too(client):
     ({"from": "test:S", "to": "test:C", "depart_at": "2026-11-24T08:00", "arrive_by": "2026-11-24T09:00"},
      "arrive_by"),
     ({"from": "test:S", "to": "test:C", "depart_at": "2031-01-01T08:00:00+09:00"}, "depart_at"),
+    ({"from": "test:S", "to": "test:C", "depart_at": "9999-12-31T23:59:59-12:00"}, "depart_at"),
+    ({"from": "test:S", "to": "test:C", "arrive_by": "0001-01-01T00:00:00+14:00"}, "arrive_by"),
     ({"from": "test:S", "to": "test:C", "num": "0"}, "num"),
     ({"from": "test:S", "to": "test:C", "num": "three"}, "num"),
     ({"from": "test:S", "to": "test:C", "max_transfers": "99"}, "max_transfers"),
@@ -70,6 +72,7 @@ async def test_plan_operator_may_search_too(client):
     ({"from": "test:S", "to": "test:C", "modes": "BUS,SPACESHIP"}, "modes"),
     ({"from": "test:S", "to": "test:C", "min_transfer_s": "-5"}, "min_transfer_s"),
     ({"from": "test:NOPE", "to": "test:C", "depart_at": "2026-11-24T08:00:00+09:00"}, "from"),
+    ({"from": "test:S", "to": "test:NOPE", "depart_at": "2026-11-24T08:00:00+09:00"}, "to"),
 ])
 async def test_plan_bad_input_names_the_field(client, params, field):
     r = await client.get("/v1/plan", params=params, headers=P)

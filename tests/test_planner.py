@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 
 from feeds.feed import Network
