@@ -134,12 +134,14 @@ async def redis_propagation(model, url: str, n: int, day: dt.date) -> list[float
             body = orjson.dumps(circle_body(model, rng, f"rp-{i % 20}", day))
             t0 = time.perf_counter()
             r = await a.accept(body, "application/json")
-            while b.version < 1 or b.get(r.accepted[0].id) != r.accepted[0]:
+            while b.get(r.accepted[0].id) != r.accepted[0]:
                 await asyncio.sleep(0.0002)
+                if time.perf_counter() - t0 > 10:
+                    raise RuntimeError("worker B never saw the change")
             b.mask_for(model)
             out.append(time.perf_counter() - t0)
     finally:
-        await a.store._redis.delete(f"{prefix}closures")
+        await a.store._redis.delete(f"{prefix}closures", f"{prefix}closures:version")
         await a.aclose()
         await b.aclose()
     return out

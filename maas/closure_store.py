@@ -104,6 +104,7 @@ class RedisClosureStore:
         self.prefix = prefix
         self.key = f"{prefix}closures"
         self.channel = f"{prefix}closures"
+        self.version_key = f"{prefix}closures:version"  # bumped with every change: catches missed messages
         self._redis = aioredis.from_url(url)
         self._task: asyncio.Task | None = None
         self._pubsub = None
@@ -119,26 +120,31 @@ class RedisClosureStore:
                 pipe.hdel(self.key, *deletes)
             if rows:
                 pipe.hset(self.key, mapping=rows)
+            pipe.incr(self.version_key)
             pipe.publish(self.channel, orjson.dumps({"put": list(rows), "del": deletes}))
             await pipe.execute()
 
     async def subscribe(self, on_change: OnChange) -> None:
-        """Listen in a background task; every message (and every reconnect) triggers a full reload, which is
-        idempotent and cheap (tens of closures), so a missed message only delays, never loses, a change."""
+        """Listen in a background task. Every message, every reconnect, and every second in which the version
+        counter moved without a message trigger a full reload (idempotent, tens of closures): a lost message only
+        delays a change by about a second, it never loses it."""
         if self._task is not None:
             return
         self._pubsub = self._redis.pubsub()
         await self._pubsub.subscribe(self.channel)
-        ready = asyncio.Event()
+        seen = [await self._redis.get(self.version_key)]
+
+        async def changed() -> None:
+            seen[0] = await self._redis.get(self.version_key)
+            await on_change()
 
         async def listen() -> None:
             backoff = 0.1
             while True:
                 try:
-                    ready.set()
                     msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if msg is not None:
-                        await on_change()
+                    if msg is not None or await self._redis.get(self.version_key) != seen[0]:
+                        await changed()
                     backoff = 0.1
                 except asyncio.CancelledError:
                     raise
@@ -148,10 +154,9 @@ class RedisClosureStore:
                     backoff = min(backoff * 2, 5.0)
                     with contextlib.suppress(Exception):
                         await self._pubsub.subscribe(self.channel)
-                        await on_change()
+                        await changed()
 
         self._task = asyncio.create_task(listen(), name="closure-subscriber")
-        await ready.wait()
 
     async def aclose(self) -> None:
         if self._task is not None:

@@ -12,5 +12,7 @@ def step(label: str, stream=sys.stderr):
     print(f"… {label}", file=stream, flush=True)
     try:
         yield
-    finally:
-        print(f"✓ {label} ({time.perf_counter() - t0:.2f} s)", file=stream, flush=True)
+    except BaseException:
+        print(f"✗ {label} failed after {time.perf_counter() - t0:.2f} s", file=stream, flush=True)
+        raise
+    print(f"✓ {label} ({time.perf_counter() - t0:.2f} s)", file=stream, flush=True)

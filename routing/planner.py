@@ -64,9 +64,9 @@ class Planner:
         wanted = np.array([MODE_INDEX[m.upper()] for m in modes if m.upper() != "WALK"], np.int8)
         return np.isin(self.model.pattern_mode, wanted)
 
-    def resolve(self, text: str, options: PlanOptions) -> Place:
+    def resolve(self, text: str, options: PlanOptions, walker=None) -> Place:
         try:
-            return self.places.resolve(text, self.walker, options.max_walk_m, options.walk_speed)
+            return self.places.resolve(text, walker or self.walker, options.max_walk_m, options.walk_speed)
         except PlaceError as exc:
             raise PlanError(str(exc)) from None
 
@@ -155,8 +155,9 @@ class Planner:
         """Itineraries from ``origin`` to ``destination`` leaving at/after ``when`` (or arriving by it)."""
         opts = options or PlanOptions()
         opts.validate()
-        o = self.resolve(origin, opts)
-        d = self.resolve(destination, opts)
+        walker = self.walker_for(mask)
+        o = self.resolve(origin, opts, walker)
+        d = self.resolve(destination, opts, walker)
         t = self.model_seconds(when)
         if not (-86400 < t < 2 * 86400):
             raise PlanError(f"{when.isoformat()} is outside the transit model's service date {self.model.date}")
@@ -167,17 +168,24 @@ class Planner:
             journeys = self.arrive_by(o, d, t, opts, allowed, mask)
         else:
             journeys = self.depart_at(o, d, t, opts, allowed, mask)
-        its = [build_itinerary(self.model, self.walker, j, o, d) for j in journeys]
-        walk = self._direct_walk(o, d, t, arrive_by, opts)
+        its = [build_itinerary(self.model, walker, j, o, d) for j in journeys]
+        walk = self._direct_walk(walker, o, d, t, arrive_by, opts)
         if walk is not None:
             its.insert(0, walk)
         return its
 
-    def _direct_walk(self, o: Place, d: Place, t: int, arrive_by: bool, opts: PlanOptions) -> Itinerary | None:
+    def walker_for(self, mask: ClosureMask | None):
+        """The walker with the mask's closed street edges removed (a cheap cached view), else the open one."""
+        closed = None if mask is None else mask.street_edge_closed
+        if closed is not None and closed.any() and hasattr(self.walker, "with_closed_edges"):
+            return self.walker.with_closed_edges(closed)
+        return self.walker
+
+    def _direct_walk(self, walker, o: Place, d: Place, t: int, arrive_by: bool, opts: PlanOptions) -> Itinerary | None:
         if o.stop_id is not None and o.stop_id == d.stop_id:
             return None
-        probe = self.walker.path(o.lat, o.lon, d.lat, d.lon)
+        probe = walker.path(o.lat, o.lon, d.lat, d.lon)
         if not np.isfinite(probe.distance_m) or probe.distance_m > opts.max_walk_m:
             return None
         dur = int(np.ceil(probe.distance_m / opts.walk_speed))
-        return direct_walk(self.model, self.walker, o, d, t - dur if arrive_by else t, opts.walk_speed)
+        return direct_walk(self.model, walker, o, d, t - dur if arrive_by else t, opts.walk_speed)

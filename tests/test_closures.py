@@ -298,13 +298,19 @@ async def test_redis_store_reaches_every_worker(redis_url):
         await b.lift("shared")
         assert await _eventually(lambda: a.get("shared") is None)
         assert a.mask_for(m) is None
+        # a change whose message was lost still arrives (version counter polled every second)
+        lost = closure({"stops": ["t:2"]}, id="lost")
+        await a.store._redis.hset(f"{prefix}closures", "lost", orjson.dumps(closure_to_json(lost)))
+        await a.store._redis.incr(f"{prefix}closures:version")
+        assert await _eventually(lambda: b.get("lost") is not None, timeout=4.0)
+        await b.lift("lost")
         c = service(m, RedisClosureStore(redis_url, prefix))  # a restarted worker loads what is stored
         await a.accept(closure({"stops": ["t:0"]}, id="later"))
         await c.start()
         assert [x.id for x in c.list_all()] == ["later"]
         await c.aclose()
     finally:
-        await a.store._redis.delete(f"{prefix}closures")
+        await a.store._redis.delete(f"{prefix}closures", f"{prefix}closures:version")
         await a.aclose()
         await b.aclose()
 
