@@ -64,6 +64,7 @@ class Leg:
     intermediate_stops: list[dict] = field(default_factory=list)
     booking_required: bool = False
     booking_message: str | None = None
+    stay_seated: bool = False  # same vehicle as the previous leg (in-seat transfer): no change, no walk
 
     def to_dict(self) -> dict:
         d: dict = {"mode": self.mode}
@@ -78,6 +79,8 @@ class Leg:
                  booking_required=self.booking_required)
         if self.booking_message:
             d["booking_message"] = self.booking_message
+        if self.stay_seated:
+            d["stay_seated"] = True
         d["geometry"] = {"type": "LineString", "coordinates": [[round(x, 7), round(y, 7)] for x, y in self.geometry]}
         return d
 
@@ -180,7 +183,7 @@ def ride_leg(model, leg: RideLeg) -> Leg:
                "color": m.route_colors[r], "text_color": m.route_text_colors[r], "type": int(m.route_type[r])},
         trip_id=m.trip_ids[trip], service_date=day.isoformat(), headsign=m.trip_headsigns[trip],
         intermediate_stops=inter, booking_required=bool(m.trip_booking[trip]),
-        booking_message=m.booking_messages[trip] or None)
+        booking_message=m.booking_messages[trip] or None, stay_seated=leg.stay_seated)
 
 
 def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, distance_m: float | None) -> Leg:
@@ -234,8 +237,7 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
         legs.append(walk_leg(model, walker, _stop_endpoint(model, tgt), destination.endpoint(), t, t + egress_s, d))
         walked += d
         t += egress_s
-    rides = sum(1 for l in journey.legs if isinstance(l, RideLeg))
-    return Itinerary(dep_s, t, max(rides - 1, 0), walked, walker.source, legs, model.service_date)
+    return Itinerary(dep_s, t, journey.transfers, walked, walker.source, legs, model.service_date)
 
 
 def direct_walk(model, walker, origin, destination, dep: int, walk_speed: float) -> Itinerary | None:

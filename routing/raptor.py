@@ -8,7 +8,10 @@ Per round and stop we keep three labels so journeys can be rebuilt without extra
 Closures (`ClosureMask`) are windows checked against the times actually used; wheelchair and mode filters are
 applied while scanning. When the trip being ridden meets a closed hop or stop, the scan moves on to the first later
 trip that can be ridden from the same boarding position (later boardings along the route are still tried as usual).
-Not modelled: GTFS in-seat (trip-to-trip) transfers; a through-running change counts as a transfer.
+In-seat links (transfers.txt type 4, `TransitModel.inseat_*`): a trip ridden to a link's from-stop continues on
+the linked trip from the link's to-stop in the same round (no extra ride, no change time), chaining; the ride
+label then points at a "seat segment" (the earlier trip's pattern, trip, boarding and alighting positions), kept
+beside the labels because the earlier trip's own label at its last stop may be beaten by another vehicle.
 """
 from __future__ import annotations
 
@@ -45,12 +48,85 @@ def _trip_ok_from(times0, L, j, bpos, upto, pattern_base, pattern_stops, st_arr,
 
 
 @njit(nogil=True, cache=True)
+def _seat_links(ta, i, p, bpos, bround, prev_seg, off, n_cont, n_seg, cont, seg, k, bound, st_arr, st_dep,
+                stop_from, stop_until, hop_from, hop_until, s, trip_pattern, pattern_times_start,
+                pattern_trips_start, pattern_stops_start, pattern_stops, inseat_start, inseat_to_trip,
+                inseat_from_pos, inseat_to_pos, seat_round, seat_pos, dom_round, dom_j, dom_pos,
+                trip_wheelchair, wheelchair):
+    """Queue the in-seat continuations of trip ``ta`` (pattern p, boarded at bpos) at position i (flat time
+    ``off``, stop s): the linked trip must leave its to-stop no earlier, before ``bound``, with neither stop
+    closed then. Each accepted one gets a seat segment recording the ride on ``ta``.
+
+    A linked trip without links of its own is skipped when an earlier trip of its (FIFO) pattern, free of
+    closures to its end, was queued this round from the same or an earlier position: it arrives no later
+    everywhere. The caller checks that ``ta`` can be ridden from bpos to i."""
+    a = np.int64(st_arr[off])
+    if a >= bound or _blk(stop_from[s], stop_until[s], a, a):
+        return n_cont, n_seg, cont, seg
+    for e in range(inseat_start[ta], inseat_start[ta + 1]):
+        if inseat_from_pos[e] != i:
+            continue
+        tb = inseat_to_trip[e]
+        pos = inseat_to_pos[e]
+        if seat_round[tb] == k and seat_pos[tb] <= pos:
+            continue
+        pb = trip_pattern[tb]
+        jb = tb - pattern_trips_start[pb]
+        leaf = inseat_start[tb] == inseat_start[tb + 1]
+        if leaf and dom_round[pb] == k and dom_j[pb] <= jb and dom_pos[pb] <= pos:
+            continue
+        if wheelchair and trip_wheelchair[tb] != 1:
+            continue
+        base_b = pattern_stops_start[pb]
+        Lb = pattern_stops_start[pb + 1] - base_b
+        times_b = pattern_times_start[pb]
+        offb = times_b + jb * Lb + pos
+        d = np.int64(st_dep[offb])
+        sb = pattern_stops[base_b + pos]
+        if d < a or d >= bound or _blk(stop_from[sb], stop_until[sb], d, d):
+            continue
+        last = pattern_stops[base_b + Lb - 1]
+        if (dom_round[pb] != k or (jb <= dom_j[pb] and pos <= dom_pos[pb])) \
+                and _trip_ok_from(times_b, Lb, jb, pos, Lb - 1, base_b, pattern_stops, st_arr, st_dep,
+                                  stop_from, stop_until, hop_from, hop_until) \
+                and not _blk(stop_from[last], stop_until[last], st_arr[offb - pos + Lb - 1],
+                             st_arr[offb - pos + Lb - 1]):
+            dom_round[pb] = k
+            dom_j[pb] = jb
+            dom_pos[pb] = pos
+        if n_seg == len(seg):
+            grown = np.empty((2 * len(seg), 6), np.int32)
+            grown[:n_seg] = seg
+            seg = grown
+        if n_cont == len(cont):
+            grown = np.empty((2 * len(cont), 3), np.int32)
+            grown[:n_cont] = cont
+            cont = grown
+        seg[n_seg, 0] = p
+        seg[n_seg, 1] = ta
+        seg[n_seg, 2] = bpos
+        seg[n_seg, 3] = i
+        seg[n_seg, 4] = bround
+        seg[n_seg, 5] = prev_seg
+        cont[n_cont, 0] = tb
+        cont[n_cont, 1] = pos
+        cont[n_cont, 2] = n_seg
+        seat_round[tb] = k
+        seat_pos[tb] = pos
+        n_seg += 1
+        n_cont += 1
+    return n_cont, n_seg, cont, seg
+
+
+@njit(nogil=True, cache=True)
 def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, pattern_times_start,
                   st_arr, st_dep, st_pickup, st_dropoff, trip_wheelchair,
                   sp_start, sp_pattern, sp_pos, fp_start, fp_to, fp_dist, fp_fixed_s,
                   stop_min_transfer, stop_wheelchair, stop_from, stop_until, hop_from, hop_until,
                   pattern_allowed, wheelchair, min_transfer_s, walk_speed, max_rides,
-                  src_stops, src_times, tgt_stops, tgt_egress):
+                  src_stops, src_times, tgt_stops, tgt_egress,
+                  trip_pattern, inseat_start, inseat_to_trip, inseat_from_pos, inseat_to_pos,
+                  pattern_inseat_lo, pattern_inseat_hi):
     n = len(stop_min_transfer)
     n_pat = len(pattern_trips_start) - 1
     R = max_rides + 1
@@ -65,6 +141,17 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
     walk_from = np.full((R, n), -1, np.int32)
     board_t = np.full((R, n), big, np.int64)
     board_kind = np.full((R, n), -1, np.int8)
+    ride_seg = np.full((R, n), -1, np.int32)  # seat segment the ride continues (-1: boarded normally)
+    # seat segments (grown on demand) and the per-round continuation queue
+    cap = 64
+    seg = np.empty((cap, 6), np.int32)  # pattern, trip, board pos, alight pos, boarding round, previous segment
+    n_seg = 0
+    cont = np.empty((cap, 3), np.int32)  # to-trip, to-pos, segment
+    seat_round = np.full(len(inseat_start) - 1, -1, np.int32)
+    seat_pos = np.zeros(len(inseat_start) - 1, np.int32)
+    dom_round = np.full(n_pat, -1, np.int32)  # per pattern: earliest closure-free continuation queued this round
+    dom_j = np.zeros(n_pat, np.int32)
+    dom_pos = np.zeros(n_pat, np.int32)
     best_ride = np.full(n, big, np.int64)
     best_board = np.full(n, big, np.int64)
     best_board_round = np.full(n, -1, np.int8)
@@ -151,6 +238,7 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
         if not any_marked:
             break
         n_ride = 0
+        n_cont = 0
         for qi in range(nq):
             p = queue[qi]
             start = qpos[p]
@@ -182,6 +270,28 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
                             ride_marked[s] = True
                             ride_list[n_ride] = s
                             n_ride += 1
+                if j >= 0 and i > bpos and pattern_inseat_lo[p] <= i <= pattern_inseat_hi[p]:
+                    # in-seat links here: the ridden trip and every later one catchable at bpos (the earliest
+                    # trip no longer dominates: a later one may run through)
+                    bs = pattern_stops[base + bpos]
+                    for jj in range(j, nt):
+                        if st_arr[times0 + jj * L + i] >= bound:
+                            break
+                        if inseat_start[t0 + jj] == inseat_start[t0 + jj + 1]:
+                            continue
+                        if jj > j:
+                            ob = times0 + jj * L + bpos
+                            if st_pickup[ob] != 1 or (wheelchair and trip_wheelchair[t0 + jj] != 1) \
+                                    or _blk(stop_from[bs], stop_until[bs], st_dep[ob], st_dep[ob]) \
+                                    or not _trip_ok_from(times0, L, jj, bpos, i, base, pattern_stops, st_arr,
+                                                         st_dep, stop_from, stop_until, hop_from, hop_until):
+                                continue
+                        n_cont, n_seg, cont, seg = _seat_links(
+                            t0 + jj, i, p, bpos, bround, -1, times0 + jj * L + i, n_cont, n_seg, cont, seg, k,
+                            bound, st_arr, st_dep, stop_from, stop_until, hop_from, hop_until, s, trip_pattern,
+                            pattern_times_start, pattern_trips_start, pattern_stops_start, pattern_stops,
+                            inseat_start, inseat_to_trip, inseat_from_pos, inseat_to_pos, seat_round, seat_pos,
+                            dom_round, dom_j, dom_pos, trip_wheelchair, wheelchair)
                 bt = best_board[s]
                 if i < L - 1 and bt < big and stop_ok and (j < 0 or bt <= st_dep[times0 + j * L + i]):
                     hi = nt if j < 0 else j + 1
@@ -221,6 +331,49 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
                                 break
                             jj += 1
                         j = jj if jj < nt else -1
+        # in-seat continuations of this round (a queue: a continued trip may link on again)
+        ci = 0
+        while ci < n_cont:
+            tb, pos0, sg = cont[ci, 0], cont[ci, 1], cont[ci, 2]
+            ci += 1
+            if seat_round[tb] == k and seat_pos[tb] < pos0:  # the same trip was queued from earlier on
+                continue
+            p = trip_pattern[tb]
+            base = pattern_stops_start[p]
+            L = pattern_stops_start[p + 1] - base
+            j = tb - pattern_trips_start[p]
+            times0 = pattern_times_start[p]
+            for i in range(pos0 + 1, L):
+                off = times0 + j * L + i
+                s = pattern_stops[base + i]
+                sprev = pattern_stops[base + i - 1]
+                if (i - 1 > pos0 and _blk(stop_from[sprev], stop_until[sprev], st_arr[off - 1], st_dep[off - 1])) \
+                        or _blk(hop_from[base + i - 1], hop_until[base + i - 1], st_dep[off - 1], st_arr[off]):
+                    break
+                a = np.int64(st_arr[off])
+                if a >= bound:
+                    break
+                if st_dropoff[off] == 1 and a < best_ride[s] and ((not wheelchair) or stop_wheelchair[s] == 1) \
+                        and not _blk(stop_from[s], stop_until[s], a, a):
+                    ride_t[k, s] = a
+                    ride_pat[k, s] = p
+                    ride_trip[k, s] = tb
+                    ride_bpos[k, s] = pos0
+                    ride_apos[k, s] = i
+                    ride_bround[k, s] = k
+                    ride_seg[k, s] = sg
+                    best_ride[s] = a
+                    if not ride_marked[s]:
+                        ride_marked[s] = True
+                        ride_list[n_ride] = s
+                        n_ride += 1
+                if inseat_start[tb] < inseat_start[tb + 1]:
+                    n_cont, n_seg, cont, seg = _seat_links(
+                        tb, i, p, pos0, k, sg, off, n_cont, n_seg, cont, seg, k, bound, st_arr, st_dep,
+                        stop_from, stop_until, hop_from, hop_until, s, trip_pattern, pattern_times_start,
+                        pattern_trips_start, pattern_stops_start, pattern_stops, inseat_start, inseat_to_trip,
+                        inseat_from_pos, inseat_to_pos, seat_round, seat_pos, dom_round, dom_j, dom_pos,
+                        trip_wheelchair, wheelchair)
         # transfers: same-stop change and one footpath from each stop reached by a ride
         n_walk = 0
         for r in range(n_ride):
@@ -272,7 +425,7 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
         if res_t[k] < bound:
             bound = res_t[k]
     return (ride_t, ride_pat, ride_trip, ride_bpos, ride_apos, ride_bround, walk_t, walk_from, board_t,
-            board_kind, res_t, res_stop, res_kind)
+            board_kind, res_t, res_stop, res_kind, ride_seg, seg[:n_seg].copy())
 
 
 # ---- Python side: query, result, journey reconstruction --------------------------------------------------
@@ -286,6 +439,7 @@ class RideLeg:
     to_stop: int
     departure: int
     arrival: int
+    stay_seated: bool = False  # continues the previous ride in the same vehicle (in-seat link), no change
 
 
 @dataclass(frozen=True)
@@ -321,6 +475,11 @@ class Journey:
                 return leg.departure - walked
             walked += leg.arrival - leg.departure
         return self.start
+
+    @property
+    def transfers(self) -> int:
+        """Vehicle changes: rides minus one, in-seat continuations not counted."""
+        return max(sum(1 for leg in self.legs if isinstance(leg, RideLeg) and not leg.stay_seated) - 1, 0)
 
     @property
     def trip_key(self) -> tuple:
@@ -363,6 +522,7 @@ class RaptorResult:
     def journey(self, k: int, stop: int, kind: int, arrival: int) -> Journey:
         (ride_t, ride_pat, ride_trip, ride_bpos, ride_apos, ride_bround, walk_t, walk_from, board_t,
          board_kind) = self.labels[:10]
+        ride_seg, segs = self.labels[13], self.labels[14]
         m = self.model
         legs: list = []
         target_arrival = int(ride_t[k, stop] if kind == KIND_RIDE else walk_t[k, stop] if kind == KIND_WALK
@@ -372,10 +532,16 @@ class RaptorResult:
             if state == "ride":
                 p, trip = int(ride_pat[rnd, cur]), int(ride_trip[rnd, cur])
                 bpos, apos = int(ride_bpos[rnd, cur]), int(ride_apos[rnd, cur])
-                off, n = m.trip_times_offset(trip)
-                b = int(m.pattern_stops[m.pattern_stops_start[p] + bpos])
-                legs.append(RideLeg(p, trip, bpos, apos, b, cur, int(m.st_dep[off + bpos]), int(m.st_arr[off + apos])))
-                rnd2 = int(ride_bround[rnd, cur])
+                sg, rnd2 = int(ride_seg[rnd, cur]), int(ride_bround[rnd, cur])
+                while True:  # the ride, then the seat segments it continues (latest first)
+                    off, n = m.trip_times_offset(trip)
+                    b = int(m.pattern_stops[m.pattern_stops_start[p] + bpos])
+                    legs.append(RideLeg(p, trip, bpos, apos, b, cur, int(m.st_dep[off + bpos]),
+                                        int(m.st_arr[off + apos]), sg >= 0))
+                    if sg < 0:
+                        break
+                    p, trip, bpos, apos, rnd2, sg = (int(x) for x in segs[sg])
+                    cur = int(m.pattern_stops[m.pattern_stops_start[p] + apos])
                 cur, rnd = b, rnd2
                 bk = int(board_kind[rnd, cur])
                 state = "source" if bk == 0 else "ride" if bk == 1 else "walk"
@@ -406,7 +572,9 @@ def run_raptor(model, q: RaptorQuery) -> RaptorResult:
         mask.stop_from, mask.stop_until, mask.hop_from, mask.hop_until,
         np.asarray(allowed, np.bool_), bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed),
         int(max(0, q.max_rides)), src_stops, src_times,
-        np.asarray(q.tgt_stops, np.int32), np.asarray(q.tgt_egress, np.int64))
+        np.asarray(q.tgt_stops, np.int32), np.asarray(q.tgt_egress, np.int64),
+        model.trip_pattern, model.inseat_start, model.inseat_to_trip, model.inseat_from_pos, model.inseat_to_pos,
+        model.pattern_inseat_lo, model.pattern_inseat_hi)
     first: dict[int, int] = {}
     for s, t in zip(src_stops.tolist(), src_times.tolist()):
         first[s] = min(t, first.get(s, t))

@@ -71,6 +71,12 @@ class TransitModel:
     Footpaths CSR (no self loops): fp_start[n_stops+1], fp_to i4, fp_dist f4 metres, fp_fixed_s i4
     (min_transfer_time from transfers.txt, -1 = distance / walking speed).
     Shapes CSR: shape_start[n+1], shape_lat/lon f8.
+    In-seat links (transfers.txt transfer_type 4, trip to trip; both trips running on the same service day of
+    this model) CSR by from-trip: inseat_start[n_trips+1], inseat_to_trip i4, inseat_from_pos / inseat_to_pos i4
+    (positions in the two trips' patterns: the from-stop, default the last stop; the to-stop, default the first),
+    inseat_from_stop / inseat_to_stop i4. A type 5 row (in-seat not allowed) for the same pair removes the link.
+    pattern_inseat_lo / _hi i4: the range of from-positions of its trips' links (-1 / -2 when none), so RAPTOR
+    only looks for links where there are some.
     A hop (pattern p, pos → pos+1) has flat index pattern_stops_start[p] + pos (n_hops = len(pattern_stops)).
     """
 
@@ -136,7 +142,31 @@ class TransitModel:
     shape_start: np.ndarray
     shape_lat: np.ndarray
     shape_lon: np.ndarray
+    inseat_start: np.ndarray = None
+    inseat_to_trip: np.ndarray = None
+    inseat_from_pos: np.ndarray = None
+    inseat_to_pos: np.ndarray = None
+    inseat_from_stop: np.ndarray = None
+    inseat_to_stop: np.ndarray = None
+    pattern_inseat_lo: np.ndarray = None
+    pattern_inseat_hi: np.ndarray = None
     _stop_index: dict = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.inseat_start is None:  # a model saved before in-seat links existed: none
+            self.inseat_start = np.zeros(self.n_trips + 1, np.int32)
+        for name in ("inseat_to_trip", "inseat_from_pos", "inseat_to_pos", "inseat_from_stop", "inseat_to_stop"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.empty(0, np.int32))
+        if self.pattern_inseat_lo is None or self.pattern_inseat_hi is None:
+            from_trip = np.repeat(np.arange(self.n_trips), np.diff(self.inseat_start))
+            pat = self.trip_pattern[from_trip]
+            lo = np.full(self.n_patterns, np.iinfo(np.int32).max, np.int32)
+            hi = np.full(self.n_patterns, -2, np.int32)
+            np.minimum.at(lo, pat, self.inseat_from_pos)
+            np.maximum.at(hi, pat, self.inseat_from_pos)
+            self.pattern_inseat_lo = np.where(hi < 0, -1, lo).astype(np.int32)
+            self.pattern_inseat_hi = hi
 
     # ---- sizes and lookups -------------------------------------------------------------------------------
     @property
@@ -202,6 +232,8 @@ class TransitModel:
         kw = dict(strings)
         for f in fields(cls):
             if f.name.startswith("_") or f.name in kw:
+                continue
+            if f.name.startswith("inseat_") and not (directory / f"{f.name}.npy").exists():
                 continue
             kw[f.name] = np.load(directory / f"{f.name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
         return cls(**kw)
@@ -479,6 +511,8 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
         first_rule = first_rule[~first_rule.index.duplicated()]
         booking_messages = [msg.get(first_rule.get(s, ""), "") for s in src.tolist()]
 
+    inseat = _inseat_links(network, trips, src, day_off, suffix, trip_pattern, pattern_stops_start, pattern_stops,
+                           stop_pos)
     names_en = _col(plat, "stop_name_en", "").fillna("")
     return TransitModel(
         date=date.isoformat(), settings={f.name: getattr(settings, f.name) for f in fields(settings)},
@@ -509,7 +543,76 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
         sp_start=sp_start, sp_pattern=hop_pattern[sp_order], sp_pos=hop_pos[sp_order],
         fp_start=fp_start, fp_to=fp_to, fp_dist=fp_dist, fp_fixed_s=fp_fixed,
         shape_start=shape_start, shape_lat=shape_lat, shape_lon=shape_lon,
+        inseat_start=inseat[0], inseat_to_trip=inseat[1], inseat_from_pos=inseat[2], inseat_to_pos=inseat[3],
+        inseat_from_stop=inseat[4], inseat_to_stop=inseat[5],
     )
+
+
+def _inseat_links(network, trips, src, day_off, suffix, trip_pattern, pattern_stops_start, pattern_stops,
+                  stop_pos) -> tuple[np.ndarray, ...]:
+    """In-seat (transfer_type 4) trip→trip links between model trips of the same service day, CSR by from-trip.
+
+    Frequency-expanded trips are left out (a trip id names many runs, so the pair is ambiguous). The from-stop is
+    the last occurrence of from_stop_id in the from-trip (its last stop when absent or not on it), the to-stop the
+    first occurrence of to_stop_id in the to-trip (its first stop likewise); a link whose to-stop is its to-trip's
+    last stop, or whose from-stop is its from-trip's first stop, is useless and dropped.
+    """
+    n_trips = len(src)
+    empty = np.empty(0, np.int32)
+    tr = network.table("transfers")
+    if not len(tr) or "from_trip_id" not in tr.columns or "to_trip_id" not in tr.columns:
+        return (np.zeros(n_trips + 1, np.int32), empty, empty, empty, empty, empty)
+    ftrip = _col(tr, "from_trip_id", "").fillna("").astype(str)
+    ttrip = _col(tr, "to_trip_id", "").fillna("").astype(str)
+    ttype = pd.to_numeric(tr["transfer_type"], errors="coerce").fillna(0).to_numpy()
+    pair = ftrip.ne("").to_numpy() & ttrip.ne("").to_numpy()
+    four = pair & (ttype == 4)
+    if not four.any():
+        return (np.zeros(n_trips + 1, np.int32), empty, empty, empty, empty, empty)
+    five = set(zip(ftrip[pair & (ttype == 5)].tolist(), ttrip[pair & (ttype == 5)].tolist()))
+    rows = pd.DataFrame({"f": ftrip[four].to_numpy(), "t": ttrip[four].to_numpy(),
+                         "fs": _col(tr, "from_stop_id", "").fillna("").astype(str)[four].to_numpy(),
+                         "ts": _col(tr, "to_stop_id", "").fillna("").astype(str)[four].to_numpy()})
+    if five:
+        rows = rows[[(a, b) not in five for a, b in zip(rows["f"].tolist(), rows["t"].tolist())]]
+    rows = rows.drop_duplicates(["f", "t"])
+    # model trip of (source trip id, day offset); plain trips only
+    raw = trips["trip_id"].astype(str).to_numpy()
+    plain = np.nonzero(suffix < 0)[0]
+    key = pd.Series(plain.astype(np.int64), index=pd.MultiIndex.from_arrays([raw[src[plain]], day_off[plain]]))
+    key = key[~key.index.duplicated()]
+    out = []
+    for day in (0, -1):
+        fi = key.reindex(pd.MultiIndex.from_arrays([rows["f"].to_numpy(), np.full(len(rows), day, np.int8)]))
+        ti = key.reindex(pd.MultiIndex.from_arrays([rows["t"].to_numpy(), np.full(len(rows), day, np.int8)]))
+        ok = ~(np.isnan(fi.to_numpy(np.float64)) | np.isnan(ti.to_numpy(np.float64)))
+        out.append(pd.DataFrame({"a": fi.to_numpy(np.float64)[ok].astype(np.int64),
+                                 "b": ti.to_numpy(np.float64)[ok].astype(np.int64),
+                                 "fs": rows["fs"].to_numpy()[ok], "ts": rows["ts"].to_numpy()[ok]}))
+    links = pd.concat(out, ignore_index=True)
+    a, b = links["a"].to_numpy(), links["b"].to_numpy()
+    fs = stop_pos.reindex(links["fs"].to_numpy()).fillna(-1).astype(np.int64).to_numpy()
+    ts = stop_pos.reindex(links["ts"].to_numpy()).fillna(-1).astype(np.int64).to_numpy()
+    fpos = np.empty(len(a), np.int64)
+    tpos = np.empty(len(a), np.int64)
+    for i in range(len(a)):  # per link (tens of thousands at most), a short scan of one pattern's stops
+        pa, pb = int(trip_pattern[a[i]]), int(trip_pattern[b[i]])
+        sa = pattern_stops[pattern_stops_start[pa]:pattern_stops_start[pa + 1]]
+        sb = pattern_stops[pattern_stops_start[pb]:pattern_stops_start[pb + 1]]
+        hit = np.nonzero(sa == fs[i])[0]
+        fpos[i] = hit[-1] if len(hit) else len(sa) - 1
+        hit = np.nonzero(sb == ts[i])[0]
+        tpos[i] = hit[0] if len(hit) else 0
+    lb = pattern_stops_start[trip_pattern[b] + 1] - pattern_stops_start[trip_pattern[b]]
+    keep = (fpos > 0) & (tpos < lb - 1) & (a != b)
+    a, b, fpos, tpos = a[keep], b[keep], fpos[keep], tpos[keep]
+    order = np.lexsort((fpos, a))
+    a, b, fpos, tpos = a[order], b[order], fpos[order], tpos[order]
+    start, _ = _csr(a, n_trips)
+    fstop = pattern_stops[pattern_stops_start[trip_pattern[a]] + fpos]
+    tstop = pattern_stops[pattern_stops_start[trip_pattern[b]] + tpos]
+    return (start, b.astype(np.int32), fpos.astype(np.int32), tpos.astype(np.int32), fstop.astype(np.int32),
+            tstop.astype(np.int32))
 
 
 def _footpaths(network, stop_pos, station_ids, stop_station, station_stops_start, station_stops, plat,
