@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import signal
 import sys
+import threading
 import time
 
 from aiohttp import web
@@ -28,6 +30,8 @@ def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0) ->
     from maas.services import Services
 
     configure_logging()
+    if reuse_port:
+        _exit_with_parent()
     services = Services.build(settings, progress=False)
     app = create_app(services)
     log.info("worker %d serving on http://%s:%d", worker, settings.host, settings.port,
@@ -35,6 +39,19 @@ def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0) ->
     web.run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port or None, print=None,
                 access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S, keepalive_timeout=KEEPALIVE_S,
                 handle_signals=True)
+
+
+def _exit_with_parent() -> None:
+    """A worker whose supervisor died (even by SIGKILL, which it cannot forward) shuts itself down gracefully
+    instead of lingering as an orphan holding the port."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def serve(settings: Settings) -> None:

@@ -60,6 +60,7 @@ async def load(base: str, path: str, params: list[dict], concurrency: int, secon
 
     lat: list[float] = []
     errors = 0
+    first_error: dict[str, str] = {}
     stop = time.perf_counter() + seconds
     headers = {"Authorization": f"Bearer {KEY}"}
     conn = aiohttp.TCPConnector(limit=concurrency, force_close=False)
@@ -70,14 +71,17 @@ async def load(base: str, path: str, params: list[dict], concurrency: int, secon
             while time.perf_counter() < stop:
                 t0 = time.perf_counter()
                 async with session.get(path, params=params[i % len(params)] if params else None) as r:
-                    await r.read()
+                    body = await r.read()
                     if r.status != 200:
                         errors += 1
+                        first_error.setdefault("error", f"{r.status} {body[:300]!r}")
                 lat.append(time.perf_counter() - t0)
                 i += concurrency
         t0 = time.perf_counter()
         await asyncio.gather(*(user(k) for k in range(concurrency)))
         elapsed = time.perf_counter() - t0
+    if first_error:
+        print(f"  {path} at concurrency {concurrency}: {errors} errors, first: {first_error['error']}")
     return {"rps": len(lat) / elapsed, "n": len(lat), "errors": errors, **pct(lat)}
 
 
@@ -131,6 +135,11 @@ def in_process_baseline(qs: list[dict], seconds: float) -> dict:
     from maas.transit import TransitService
 
     transit = TransitService.from_settings(Settings(), progress=False)
+    for q in qs[:20]:  # warm-up, untimed: the day's model build and numba's compile/cache load
+        try:
+            transit.plan_sync(q["from"], q["to"], dt.datetime.fromisoformat(q["depart_at"]))
+        except ValueError:
+            pass
     lat = []
     stop = time.perf_counter() + seconds
     i = 0

@@ -52,17 +52,18 @@ def _seat_links(ta, i, p, bpos, bround, prev_seg, off, n_cont, n_seg, cont, seg,
                 stop_from, stop_until, hop_from, hop_until, s, trip_pattern, pattern_times_start,
                 pattern_trips_start, pattern_stops_start, pattern_stops, inseat_start, inseat_to_trip,
                 inseat_from_pos, inseat_to_pos, seat_round, seat_pos, dom_round, dom_j, dom_pos,
-                trip_wheelchair, wheelchair):
+                trip_wheelchair, wheelchair, closures):
     """Queue the in-seat continuations of trip ``ta`` (pattern p, boarded at bpos) at position i (flat time
     ``off``, stop s): the linked trip must leave its to-stop no earlier, before ``bound``, with neither stop
     closed then. Each accepted one gets a seat segment recording the ride on ``ta``.
 
-    A linked trip without links of its own is skipped when an earlier trip of its (FIFO) pattern, free of
-    closures to its end, was queued this round from the same or an earlier position: it arrives no later
-    everywhere. The caller checks that ``ta`` can be ridden from bpos to i."""
+    A linked trip is dominated when an earlier trip of its (FIFO) pattern, free of closures to its end, was
+    queued this round from the same or an earlier position: that one arrives no later everywhere. A dominated
+    trip is dropped, or, when it has links of its own, queued only to follow them (flag 1, no stop scan).
+    The caller checks that ``ta`` can be ridden from bpos to i."""
     a = np.int64(st_arr[off])
     if a >= bound or _blk(stop_from[s], stop_until[s], a, a):
-        return n_cont, n_seg, cont, seg
+        return n_cont, n_seg
     for e in range(inseat_start[ta], inseat_start[ta + 1]):
         if inseat_from_pos[e] != i:
             continue
@@ -72,8 +73,8 @@ def _seat_links(ta, i, p, bpos, bround, prev_seg, off, n_cont, n_seg, cont, seg,
             continue
         pb = trip_pattern[tb]
         jb = tb - pattern_trips_start[pb]
-        leaf = inseat_start[tb] == inseat_start[tb + 1]
-        if leaf and dom_round[pb] == k and dom_j[pb] <= jb and dom_pos[pb] <= pos:
+        dominated = dom_round[pb] == k and dom_j[pb] <= jb and dom_pos[pb] <= pos
+        if dominated and inseat_start[tb] == inseat_start[tb + 1]:
             continue
         if wheelchair and trip_wheelchair[tb] != 1:
             continue
@@ -86,7 +87,11 @@ def _seat_links(ta, i, p, bpos, bround, prev_seg, off, n_cont, n_seg, cont, seg,
         if d < a or d >= bound or _blk(stop_from[sb], stop_until[sb], d, d):
             continue
         last = pattern_stops[base_b + Lb - 1]
-        if (dom_round[pb] != k or (jb <= dom_j[pb] and pos <= dom_pos[pb])) \
+        if (dom_round[pb] != k or (jb <= dom_j[pb] and pos <= dom_pos[pb])) and not closures:
+            dom_round[pb] = k
+            dom_j[pb] = jb
+            dom_pos[pb] = pos
+        elif (dom_round[pb] != k or (jb <= dom_j[pb] and pos <= dom_pos[pb])) \
                 and _trip_ok_from(times_b, Lb, jb, pos, Lb - 1, base_b, pattern_stops, st_arr, st_dep,
                                   stop_from, stop_until, hop_from, hop_until) \
                 and not _blk(stop_from[last], stop_until[last], st_arr[offb - pos + Lb - 1],
@@ -94,14 +99,6 @@ def _seat_links(ta, i, p, bpos, bround, prev_seg, off, n_cont, n_seg, cont, seg,
             dom_round[pb] = k
             dom_j[pb] = jb
             dom_pos[pb] = pos
-        if n_seg == len(seg):
-            grown = np.empty((2 * len(seg), 6), np.int32)
-            grown[:n_seg] = seg
-            seg = grown
-        if n_cont == len(cont):
-            grown = np.empty((2 * len(cont), 3), np.int32)
-            grown[:n_cont] = cont
-            cont = grown
         seg[n_seg, 0] = p
         seg[n_seg, 1] = ta
         seg[n_seg, 2] = bpos
@@ -111,11 +108,12 @@ def _seat_links(ta, i, p, bpos, bround, prev_seg, off, n_cont, n_seg, cont, seg,
         cont[n_cont, 0] = tb
         cont[n_cont, 1] = pos
         cont[n_cont, 2] = n_seg
+        cont[n_cont, 3] = 1 if dominated else 0
         seat_round[tb] = k
         seat_pos[tb] = pos
         n_seg += 1
         n_cont += 1
-    return n_cont, n_seg, cont, seg
+    return n_cont, n_seg
 
 
 @njit(nogil=True, cache=True)
@@ -126,7 +124,7 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
                   pattern_allowed, wheelchair, min_transfer_s, walk_speed, max_rides,
                   src_stops, src_times, tgt_stops, tgt_egress,
                   trip_pattern, inseat_start, inseat_to_trip, inseat_from_pos, inseat_to_pos,
-                  pattern_inseat_lo, pattern_inseat_hi):
+                  trip_inseat_class, pattern_inseat_classes, closures):
     n = len(stop_min_transfer)
     n_pat = len(pattern_trips_start) - 1
     R = max_rides + 1
@@ -142,16 +140,22 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
     board_t = np.full((R, n), big, np.int64)
     board_kind = np.full((R, n), -1, np.int8)
     ride_seg = np.full((R, n), -1, np.int32)  # seat segment the ride continues (-1: boarded normally)
-    # seat segments (grown on demand) and the per-round continuation queue
-    cap = 64
-    seg = np.empty((cap, 6), np.int32)  # pattern, trip, board pos, alight pos, boarding round, previous segment
+    # seat segments and the per-round continuation queue; a link is queued at most once a round (a trip only
+    # again from an earlier position, i.e. by another link)
+    n_links = len(inseat_to_trip)
+    seg = np.empty((R * n_links + 1, 6), np.int32)  # pattern, trip, board pos, alight pos, board round, previous
     n_seg = 0
-    cont = np.empty((cap, 3), np.int32)  # to-trip, to-pos, segment
+    cont = np.empty((n_links + 1, 4), np.int32)  # to-trip, to-pos, segment, 1 = dominated: only follow its links
     seat_round = np.full(len(inseat_start) - 1, -1, np.int32)
     seat_pos = np.zeros(len(inseat_start) - 1, np.int32)
     dom_round = np.full(n_pat, -1, np.int32)  # per pattern: earliest closure-free continuation queued this round
     dom_j = np.zeros(n_pat, np.int32)
     dom_pos = np.zeros(n_pat, np.int32)
+    main_round = np.full(n_pat, -1, np.int32)  # per pattern: the trip its scan this round rode to the end
+    main_j = np.zeros(n_pat, np.int32)
+    main_pos = np.zeros(n_pat, np.int32)
+    class_stamp = np.zeros(pattern_inseat_classes.sum() + 1, np.int64)  # classes are numbered 0..sum-1
+    stamp = 0
     best_ride = np.full(n, big, np.int64)
     best_board = np.full(n, big, np.int64)
     best_board_round = np.full(n, -1, np.int8)
@@ -270,28 +274,6 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
                             ride_marked[s] = True
                             ride_list[n_ride] = s
                             n_ride += 1
-                if j >= 0 and i > bpos and pattern_inseat_lo[p] <= i <= pattern_inseat_hi[p]:
-                    # in-seat links here: the ridden trip and every later one catchable at bpos (the earliest
-                    # trip no longer dominates: a later one may run through)
-                    bs = pattern_stops[base + bpos]
-                    for jj in range(j, nt):
-                        if st_arr[times0 + jj * L + i] >= bound:
-                            break
-                        if inseat_start[t0 + jj] == inseat_start[t0 + jj + 1]:
-                            continue
-                        if jj > j:
-                            ob = times0 + jj * L + bpos
-                            if st_pickup[ob] != 1 or (wheelchair and trip_wheelchair[t0 + jj] != 1) \
-                                    or _blk(stop_from[bs], stop_until[bs], st_dep[ob], st_dep[ob]) \
-                                    or not _trip_ok_from(times0, L, jj, bpos, i, base, pattern_stops, st_arr,
-                                                         st_dep, stop_from, stop_until, hop_from, hop_until):
-                                continue
-                        n_cont, n_seg, cont, seg = _seat_links(
-                            t0 + jj, i, p, bpos, bround, -1, times0 + jj * L + i, n_cont, n_seg, cont, seg, k,
-                            bound, st_arr, st_dep, stop_from, stop_until, hop_from, hop_until, s, trip_pattern,
-                            pattern_times_start, pattern_trips_start, pattern_stops_start, pattern_stops,
-                            inseat_start, inseat_to_trip, inseat_from_pos, inseat_to_pos, seat_round, seat_pos,
-                            dom_round, dom_j, dom_pos, trip_wheelchair, wheelchair)
                 bt = best_board[s]
                 if i < L - 1 and bt < big and stop_ok and (j < 0 or bt <= st_dep[times0 + j * L + i]):
                     hi = nt if j < 0 else j + 1
@@ -331,10 +313,66 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
                                 break
                             jj += 1
                         j = jj if jj < nt else -1
+            if j >= 0 and not closures:  # it dominates any in-seat ride on a later trip from bpos on
+                main_round[p] = k
+                main_j[p] = j
+                main_pos[p] = bpos
+            if pattern_inseat_classes[p] > 0 and j >= 0 and bpos < L - 1:
+                # in-seat links at the last stop: the earliest trip no longer dominates (a later one may run
+                # through), so every later trip catchable at bpos counts, one per chain class unless closures or
+                # wheelchair filters make trips of a class differ
+                i = L - 1
+                s = pattern_stops[base + i]
+                bs = pattern_stops[base + bpos]
+                stamp += 1
+                n_seen = 0
+                for jj in range(j, nt):
+                    if st_arr[times0 + jj * L + i] >= bound:
+                        break
+                    c = trip_inseat_class[t0 + jj]
+                    if c < 0:
+                        continue
+                    if jj > j:
+                        if not (closures or wheelchair):
+                            if class_stamp[c] == stamp:
+                                continue
+                        else:
+                            ob = times0 + jj * L + bpos
+                            if st_pickup[ob] != 1 or (wheelchair and trip_wheelchair[t0 + jj] != 1) \
+                                    or _blk(stop_from[bs], stop_until[bs], st_dep[ob], st_dep[ob]) \
+                                    or not _trip_ok_from(times0, L, jj, bpos, i, base, pattern_stops, st_arr,
+                                                         st_dep, stop_from, stop_until, hop_from, hop_until):
+                                continue
+                    if class_stamp[c] != stamp:
+                        class_stamp[c] = stamp
+                        n_seen += 1
+                    need = False  # (a cheap look first: most links lead to trips already covered this round)
+                    for e in range(inseat_start[t0 + jj], inseat_start[t0 + jj + 1]):
+                        tb = inseat_to_trip[e]
+                        pb = trip_pattern[tb]
+                        jb = tb - pattern_trips_start[pb]
+                        pos = inseat_to_pos[e]
+                        if (seat_round[tb] == k and seat_pos[tb] <= pos) or (
+                                inseat_start[tb] == inseat_start[tb + 1]
+                                and ((dom_round[pb] == k and dom_j[pb] <= jb and dom_pos[pb] <= pos)
+                                     or (main_round[pb] == k and main_j[pb] <= jb and main_pos[pb] <= pos))):
+                            continue
+                        need = True
+                        break
+                    if not need:
+                        continue
+                    n_cont, n_seg = _seat_links(
+                        t0 + jj, i, p, bpos, bround, -1, times0 + jj * L + i, n_cont, n_seg, cont, seg, k, bound,
+                        st_arr, st_dep, stop_from, stop_until, hop_from, hop_until, s, trip_pattern,
+                        pattern_times_start, pattern_trips_start, pattern_stops_start, pattern_stops, inseat_start,
+                        inseat_to_trip, inseat_from_pos, inseat_to_pos, seat_round, seat_pos, dom_round, dom_j,
+                        dom_pos, trip_wheelchair, wheelchair, closures)
+                    if n_seen == pattern_inseat_classes[p] and not (closures or wheelchair):
+                        break
         # in-seat continuations of this round (a queue: a continued trip may link on again)
         ci = 0
         while ci < n_cont:
-            tb, pos0, sg = cont[ci, 0], cont[ci, 1], cont[ci, 2]
+            tb, pos0, sg, links_only = cont[ci, 0], cont[ci, 1], cont[ci, 2], cont[ci, 3]
             ci += 1
             if seat_round[tb] == k and seat_pos[tb] < pos0:  # the same trip was queued from earlier on
                 continue
@@ -343,6 +381,25 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
             L = pattern_stops_start[p + 1] - base
             j = tb - pattern_trips_start[p]
             times0 = pattern_times_start[p]
+            if main_round[p] == k and main_j[p] <= j and main_pos[p] <= pos0:
+                if inseat_start[tb] == inseat_start[tb + 1]:
+                    continue
+                links_only = 1
+            if links_only:
+                for e in range(inseat_start[tb], inseat_start[tb + 1]):
+                    i = inseat_from_pos[e]
+                    if i <= pos0 or (e > inseat_start[tb] and inseat_from_pos[e - 1] == i):
+                        continue  # (links sorted by from-position: each position once)
+                    if closures and not _trip_ok_from(times0, L, j, pos0, i, base, pattern_stops, st_arr, st_dep,
+                                                      stop_from, stop_until, hop_from, hop_until):
+                        break
+                    n_cont, n_seg = _seat_links(
+                        tb, i, p, pos0, k, sg, times0 + j * L + i, n_cont, n_seg, cont, seg, k, bound, st_arr,
+                        st_dep, stop_from, stop_until, hop_from, hop_until, pattern_stops[base + i], trip_pattern,
+                        pattern_times_start, pattern_trips_start, pattern_stops_start, pattern_stops, inseat_start,
+                        inseat_to_trip, inseat_from_pos, inseat_to_pos, seat_round, seat_pos, dom_round, dom_j,
+                        dom_pos, trip_wheelchair, wheelchair, closures)
+                continue
             for i in range(pos0 + 1, L):
                 off = times0 + j * L + i
                 s = pattern_stops[base + i]
@@ -368,12 +425,12 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
                         ride_list[n_ride] = s
                         n_ride += 1
                 if inseat_start[tb] < inseat_start[tb + 1]:
-                    n_cont, n_seg, cont, seg = _seat_links(
+                    n_cont, n_seg = _seat_links(
                         tb, i, p, pos0, k, sg, off, n_cont, n_seg, cont, seg, k, bound, st_arr, st_dep,
                         stop_from, stop_until, hop_from, hop_until, s, trip_pattern, pattern_times_start,
                         pattern_trips_start, pattern_stops_start, pattern_stops, inseat_start, inseat_to_trip,
                         inseat_from_pos, inseat_to_pos, seat_round, seat_pos, dom_round, dom_j, dom_pos,
-                        trip_wheelchair, wheelchair)
+                        trip_wheelchair, wheelchair, closures)
         # transfers: same-stop change and one footpath from each stop reached by a ride
         n_walk = 0
         for r in range(n_ride):
@@ -561,6 +618,9 @@ class RaptorResult:
 def run_raptor(model, q: RaptorQuery) -> RaptorResult:
     """One earliest-arrival RAPTOR search; pure, thread-safe, the kernel releases the GIL."""
     mask = q.mask or ClosureMask.open(model.n_stops, model.n_hops)
+    # any closure window at all? (without, a later trip of a pattern can ride wherever an earlier one can)
+    closures = q.mask is not None and bool(np.any(mask.stop_from != mask.stop_until)
+                                           or np.any(mask.hop_from != mask.hop_until))
     allowed = q.pattern_allowed if q.pattern_allowed is not None else np.ones(model.n_patterns, np.bool_)
     src_stops = np.asarray(q.src_stops, np.int32)
     src_times = np.asarray(q.src_times, np.int64)
@@ -574,7 +634,7 @@ def run_raptor(model, q: RaptorQuery) -> RaptorResult:
         int(max(0, q.max_rides)), src_stops, src_times,
         np.asarray(q.tgt_stops, np.int32), np.asarray(q.tgt_egress, np.int64),
         model.trip_pattern, model.inseat_start, model.inseat_to_trip, model.inseat_from_pos, model.inseat_to_pos,
-        model.pattern_inseat_lo, model.pattern_inseat_hi)
+        model.trip_inseat_class, model.pattern_inseat_classes, closures)
     first: dict[int, int] = {}
     for s, t in zip(src_stops.tolist(), src_times.tolist()):
         first[s] = min(t, first.get(s, t))

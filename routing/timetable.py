@@ -73,10 +73,11 @@ class TransitModel:
     Shapes CSR: shape_start[n+1], shape_lat/lon f8.
     In-seat links (transfers.txt transfer_type 4, trip to trip; both trips running on the same service day of
     this model) CSR by from-trip: inseat_start[n_trips+1], inseat_to_trip i4, inseat_from_pos / inseat_to_pos i4
-    (positions in the two trips' patterns: the from-stop, default the last stop; the to-stop, default the first),
-    inseat_from_stop / inseat_to_stop i4. A type 5 row (in-seat not allowed) for the same pair removes the link.
-    pattern_inseat_lo / _hi i4: the range of from-positions of its trips' links (-1 / -2 when none), so RAPTOR
-    only looks for links where there are some.
+    (positions in the two trips' patterns: the from-trip's last stop, as GTFS defines in-seat transfers; the
+    to-stop, default the first), inseat_from_stop / inseat_to_stop i4. A type 5 row (in-seat not allowed) for
+    the same pair removes the link. trip_inseat_class i4 (-1: no links): trips of one pattern share a class when
+    their link chains go to the same patterns and positions, later trips to later trips, so the earlier one
+    dominates; pattern_inseat_classes i4: how many classes its trips have (0: no links).
     A hop (pattern p, pos → pos+1) has flat index pattern_stops_start[p] + pos (n_hops = len(pattern_stops)).
     """
 
@@ -148,8 +149,8 @@ class TransitModel:
     inseat_to_pos: np.ndarray = None
     inseat_from_stop: np.ndarray = None
     inseat_to_stop: np.ndarray = None
-    pattern_inseat_lo: np.ndarray = None
-    pattern_inseat_hi: np.ndarray = None
+    trip_inseat_class: np.ndarray = None
+    pattern_inseat_classes: np.ndarray = None
     _stop_index: dict = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -158,15 +159,8 @@ class TransitModel:
         for name in ("inseat_to_trip", "inseat_from_pos", "inseat_to_pos", "inseat_from_stop", "inseat_to_stop"):
             if getattr(self, name) is None:
                 setattr(self, name, np.empty(0, np.int32))
-        if self.pattern_inseat_lo is None or self.pattern_inseat_hi is None:
-            from_trip = np.repeat(np.arange(self.n_trips), np.diff(self.inseat_start))
-            pat = self.trip_pattern[from_trip]
-            lo = np.full(self.n_patterns, np.iinfo(np.int32).max, np.int32)
-            hi = np.full(self.n_patterns, -2, np.int32)
-            np.minimum.at(lo, pat, self.inseat_from_pos)
-            np.maximum.at(hi, pat, self.inseat_from_pos)
-            self.pattern_inseat_lo = np.where(hi < 0, -1, lo).astype(np.int32)
-            self.pattern_inseat_hi = hi
+        if self.trip_inseat_class is None or self.pattern_inseat_classes is None:
+            self.trip_inseat_class, self.pattern_inseat_classes = _inseat_classes(self)
 
     # ---- sizes and lookups -------------------------------------------------------------------------------
     @property
@@ -233,7 +227,7 @@ class TransitModel:
         for f in fields(cls):
             if f.name.startswith("_") or f.name in kw:
                 continue
-            if f.name.startswith("inseat_") and not (directory / f"{f.name}.npy").exists():
+            if "inseat" in f.name and not (directory / f"{f.name}.npy").exists():
                 continue
             kw[f.name] = np.load(directory / f"{f.name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
         return cls(**kw)
@@ -512,7 +506,7 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
         booking_messages = [msg.get(first_rule.get(s, ""), "") for s in src.tolist()]
 
     inseat = _inseat_links(network, trips, src, day_off, suffix, trip_pattern, pattern_stops_start, pattern_stops,
-                           stop_pos)
+                           stop_pos, pattern_trips_start, pattern_times_start, st_arr, st_dep)
     names_en = _col(plat, "stop_name_en", "").fillna("")
     return TransitModel(
         date=date.isoformat(), settings={f.name: getattr(settings, f.name) for f in fields(settings)},
@@ -549,13 +543,13 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
 
 
 def _inseat_links(network, trips, src, day_off, suffix, trip_pattern, pattern_stops_start, pattern_stops,
-                  stop_pos) -> tuple[np.ndarray, ...]:
+                  stop_pos, pattern_trips_start, pattern_times_start, st_arr, st_dep) -> tuple[np.ndarray, ...]:
     """In-seat (transfer_type 4) trip→trip links between model trips of the same service day, CSR by from-trip.
 
-    Frequency-expanded trips are left out (a trip id names many runs, so the pair is ambiguous). The from-stop is
-    the last occurrence of from_stop_id in the from-trip (its last stop when absent or not on it), the to-stop the
-    first occurrence of to_stop_id in the to-trip (its first stop likewise); a link whose to-stop is its to-trip's
-    last stop, or whose from-stop is its from-trip's first stop, is useless and dropped.
+    Frequency-expanded trips are left out (a trip id names many runs, so the pair is ambiguous). The link is at
+    the from-trip's last stop (a from_stop_id naming another stop drops it) and at the first occurrence of
+    to_stop_id in the to-trip (its first stop when absent). Links that leave before they arrive, or whose
+    to-stop is the to-trip's last stop, are dropped.
     """
     n_trips = len(src)
     empty = np.empty(0, np.int32)
@@ -599,13 +593,17 @@ def _inseat_links(network, trips, src, day_off, suffix, trip_pattern, pattern_st
         pa, pb = int(trip_pattern[a[i]]), int(trip_pattern[b[i]])
         sa = pattern_stops[pattern_stops_start[pa]:pattern_stops_start[pa + 1]]
         sb = pattern_stops[pattern_stops_start[pb]:pattern_stops_start[pb + 1]]
-        hit = np.nonzero(sa == fs[i])[0]
-        fpos[i] = hit[-1] if len(hit) else len(sa) - 1
+        fpos[i] = len(sa) - 1 if fs[i] < 0 or sa[-1] == fs[i] else -1
         hit = np.nonzero(sb == ts[i])[0]
         tpos[i] = hit[0] if len(hit) else 0
     lb = pattern_stops_start[trip_pattern[b] + 1] - pattern_stops_start[trip_pattern[b]]
     keep = (fpos > 0) & (tpos < lb - 1) & (a != b)
     a, b, fpos, tpos = a[keep], b[keep], fpos[keep], tpos[keep]
+    arr = st_arr[pattern_times_start[trip_pattern[a]] + (a - pattern_trips_start[trip_pattern[a]])
+                 * (fpos + 1) + fpos]
+    dep = st_dep[pattern_times_start[trip_pattern[b]] + (b - pattern_trips_start[trip_pattern[b]]) * lb[keep]
+                 + tpos]
+    a, b, fpos, tpos = a[dep >= arr], b[dep >= arr], fpos[dep >= arr], tpos[dep >= arr]
     order = np.lexsort((fpos, a))
     a, b, fpos, tpos = a[order], b[order], fpos[order], tpos[order]
     start, _ = _csr(a, n_trips)
@@ -694,3 +692,42 @@ def _footpaths(network, stop_pos, station_ids, stop_station, station_stops_start
     start, _ = _csr(df["a"].to_numpy(np.int64), n)
     return (start, df["b"].to_numpy(np.int32), df["dist"].to_numpy(np.float32), df["fixed"].to_numpy(np.int32),
             stop_min_transfer)
+
+
+def _inseat_classes(m: TransitModel) -> tuple[np.ndarray, np.ndarray]:
+    """(trip_inseat_class, pattern_inseat_classes): see TransitModel. A trip's chain signature is the sorted
+    (to-pattern, to-position, to-trip's signature) of its links; within a pattern, a trip keeps the class of the
+    last earlier trip with that signature when each of its to-trips (recursively) is no earlier than that trip's,
+    else it starts a new class. So RAPTOR may skip a later trip of a class already taken from the same boarding."""
+    cls = np.full(m.n_trips, -1, np.int32)
+    per_pattern = np.zeros(m.n_patterns, np.int32)
+    sig: dict[int, tuple] = {}
+    tgt: dict[int, list[int]] = {}
+
+    def signature(t: int) -> tuple:  # chains are short and go forward in time
+        if t not in sig:
+            lo, hi = int(m.inseat_start[t]), int(m.inseat_start[t + 1])
+            keyed = sorted(((int(m.trip_pattern[b]), int(m.inseat_to_pos[e]), signature(b)), b)
+                           for e, b in zip(range(lo, hi), m.inseat_to_trip[lo:hi].tolist()))
+            sig[t] = tuple(k for k, _ in keyed)
+            tgt[t] = [b for _, b in keyed]
+        return sig[t]
+
+    def later(t: int, u: int) -> bool:
+        """t's chain runs no earlier than u's (same signature, so the to-trips pair up in order)."""
+        return all(x >= y and later(x, y) for x, y in zip(tgt[t], tgt[u]))
+
+    last: dict[tuple, tuple[int, int]] = {}  # (pattern, signature) → (class, its latest trip)
+    n_cls = 0
+    for t in np.nonzero(np.diff(m.inseat_start) > 0)[0].tolist():  # in pattern order, each by departure
+        p = int(m.trip_pattern[t])
+        key = (p, signature(t))
+        prev = last.get(key)
+        if prev is not None and later(t, prev[1]):
+            cls[t] = prev[0]
+        else:
+            cls[t] = n_cls
+            n_cls += 1
+            per_pattern[p] += 1
+        last[key] = (int(cls[t]), t)
+    return cls, per_pattern

@@ -53,6 +53,9 @@ async def test_offer_book_get_cancel_settle(client):
     pay = await client.get(f"/v1/payments/{b['id']}", headers=A)
     body = await pay.json()
     assert pay.status == 200 and body["status"] == "captured" and body["captured"] == b["total"]
+    by_auth = await client.get(f"/v1/payments/{body['id']}", headers=A)  # the authorization id works too
+    assert by_auth.status == 200 and (await by_auth.json())["booking_id"] == b["id"]
+    assert (await client.get(f"/v1/payments/{body['id']}", headers=B)).status == 404
 
     s = await client.get("/v1/operators/toei-subway/settlement", params={"date": "2026-11-24"},
                          headers=auth("adm-root"))

@@ -79,8 +79,12 @@ def serve(tmp_path: Path, extra: list[str]):
         yield proc, base
     finally:
         if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
+            proc.send_signal(signal.SIGTERM)  # the supervisor stops its workers (SIGKILL would orphan them)
+            try:
+                proc.wait(40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
 def test_two_workers_share_the_port_and_stop_gracefully(server):

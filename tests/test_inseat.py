@@ -207,8 +207,8 @@ def test_all_tokyo_keikyu_airport_to_oshiage_in_one_seat():
     tgt = model.stop_index("tokyo-rail:Toei.Asakusa.Oshiage")
     no_links = copy.copy(model)
     no_links.inseat_start = np.zeros(model.n_trips + 1, np.int32)
-    no_links.pattern_inseat_lo = np.full(model.n_patterns, -1, np.int32)
-    no_links.pattern_inseat_hi = np.full(model.n_patterns, -2, np.int32)
+    no_links.trip_inseat_class = np.full(model.n_trips, -1, np.int32)
+    no_links.pattern_inseat_classes = np.zeros(model.n_patterns, np.int32)
     for tau in (10 * H, 14 * H):
         q = RaptorQuery(np.array([src]), np.array([tau]), np.array([tgt]), np.zeros(1, np.int64))
         js = run_raptor(model, q).pareto()
