@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
+KEYS   ?= examples/dev-keys.json
 
 .PHONY: run test venv bench clean
 
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/maas serve --host $(HOST) --port $(PORT)
+	$(VENV)/bin/maas serve --host $(HOST) --port $(PORT) --keys $(KEYS)
 
 test: $(STAMP)
 	MAAS_TEST_REDIS_URL=$$(PYTHON=$(PY) scripts/ensure-redis.sh) $(PY) -m pytest -q $(PYTEST_ARGS)

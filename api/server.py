@@ -61,8 +61,10 @@ def serve(settings: Settings) -> None:
         run_worker(settings)
         return
     if not settings.redis_url:
-        log.warning("%d workers without --redis: bookings and rate limits are not shared between them",
-                    settings.workers)
+        # The embedded store is one process's: its SQLite files and in-process event hub are not made for
+        # several writers (a worker was seen stalling on them), and rate limits would not be shared.
+        raise SystemExit(f"--workers {settings.workers} needs --redis URL: workers share bookings, closures, "
+                         "events and rate limits through Redis; the embedded store serves one process")
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no forked event loops or thread pools
     procs = [ctx.Process(target=run_worker, args=(settings, True, i), name=f"maas-worker-{i}", daemon=False)
              for i in range(settings.workers)]

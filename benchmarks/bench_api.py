@@ -6,7 +6,7 @@ the cost of the route search alone), and GET /healthz (the cost of the HTTP stac
 server worker comes from /proc (VmHWM). The load generator is an aiohttp client in this process, on the same
 machine, so on a small box it competes with the server for CPU: the figures are a floor, not a ceiling.
 
-    .venv/bin/python benchmarks/bench_api.py [--seconds 5] [--levels 1,16,64] [--workers 1,2]
+    .venv/bin/python benchmarks/bench_api.py [--seconds 4] [--levels 1,16,64] [--workers 1,2] [--redis URL]
 """
 from __future__ import annotations
 
@@ -85,13 +85,14 @@ async def load(base: str, path: str, params: list[dict], concurrency: int, secon
     return {"rps": len(lat) / elapsed, "n": len(lat), "errors": errors, **pct(lat)}
 
 
-def start_server(workers: int, tmp: Path) -> tuple[subprocess.Popen, str]:
+def start_server(workers: int, tmp: Path, redis_url: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     keys = tmp / "keys.json"
     keys.write_text(json.dumps(KEYS))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--workers", str(workers), "--port",
-                             str(port), "--keys", str(keys), "--data-dir", str(tmp / f"data{workers}")],
+                             str(port), "--keys", str(keys), "--data-dir", str(tmp / f"data{workers}"),
+                             *(["--redis", redis_url] if workers > 1 else [])],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     import urllib.request
@@ -163,6 +164,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0, help="duration of each load level")
     ap.add_argument("--levels", default="1,16,64")
     ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--redis", default=os.environ.get("MAAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+                    help="Redis for the multi-worker runs (several workers share it)")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     rows = []
@@ -171,7 +174,7 @@ def main() -> None:
         qs: list[dict] = []
         for workers in (int(x) for x in args.workers.split(",")):
             t0 = time.perf_counter()
-            proc, base = start_server(workers, tmp)
+            proc, base = start_server(workers, tmp, args.redis)
             startup = time.perf_counter() - t0
             try:
                 if not qs:

@@ -29,6 +29,7 @@ class PlanOptions:
     wheelchair: bool = False
     modes: list[str] | None = None  # None = every transit mode
     min_transfer_s: int = 60
+    stay_seated: bool = False  # use in-seat (through-running) links; see RaptorQuery.inseat
     num_itineraries: int = 3
     arrive_by_window_s: int = 3 * 3600  # how far before the arrival time an arrive-by search looks
 
@@ -78,7 +79,7 @@ class Planner:
     def _search(self, o: Place, d: Place, tau: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
         q = RaptorQuery(o.stops, tau + o.seconds, d.stops, d.seconds, max_rides=opts.max_transfers + 1,
                         pattern_allowed=allowed, wheelchair=opts.wheelchair, min_transfer_s=opts.min_transfer_s,
-                        walk_speed=opts.walk_speed, mask=mask)
+                        walk_speed=opts.walk_speed, mask=mask, inseat=opts.stay_seated)
         return [j for j in run_raptor(self.model, q).pareto() if j.rides > 0]
 
     @staticmethod

@@ -124,7 +124,7 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
                   pattern_allowed, wheelchair, min_transfer_s, walk_speed, max_rides,
                   src_stops, src_times, tgt_stops, tgt_egress,
                   trip_pattern, inseat_start, inseat_to_trip, inseat_from_pos, inseat_to_pos,
-                  trip_inseat_class, pattern_inseat_classes, closures):
+                  trip_inseat_class, pattern_inseat_classes, trip_inseat_classes_after, closures):
     n = len(stop_min_transfer)
     n_pat = len(pattern_trips_start) - 1
     R = max_rides + 1
@@ -148,12 +148,13 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
     cont = np.empty((n_links + 1, 4), np.int32)  # to-trip, to-pos, segment, 1 = dominated: only follow its links
     seat_round = np.full(len(inseat_start) - 1, -1, np.int32)
     seat_pos = np.zeros(len(inseat_start) - 1, np.int32)
-    dom_round = np.full(n_pat, -1, np.int32)  # per pattern: earliest closure-free continuation queued this round
-    dom_j = np.zeros(n_pat, np.int32)
-    dom_pos = np.zeros(n_pat, np.int32)
-    main_round = np.full(n_pat, -1, np.int32)  # per pattern: the trip its scan this round rode to the end
-    main_j = np.zeros(n_pat, np.int32)
-    main_pos = np.zeros(n_pat, np.int32)
+    n_dom = n_pat if n_links > 0 else 0
+    dom_round = np.full(n_dom, -1, np.int32)  # per pattern: earliest closure-free continuation queued this round
+    dom_j = np.zeros(n_dom, np.int32)
+    dom_pos = np.zeros(n_dom, np.int32)
+    main_round = np.full(n_dom, -1, np.int32)  # per pattern: the trip its scan this round rode to the end
+    main_j = np.zeros(n_dom, np.int32)
+    main_pos = np.zeros(n_dom, np.int32)
     class_stamp = np.zeros(pattern_inseat_classes.sum() + 1, np.int64)  # classes are numbered 0..sum-1
     stamp = 0
     best_ride = np.full(n, big, np.int64)
@@ -313,7 +314,7 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
                                 break
                             jj += 1
                         j = jj if jj < nt else -1
-            if j >= 0 and not closures:  # it dominates any in-seat ride on a later trip from bpos on
+            if n_dom > 0 and j >= 0 and not closures:  # it dominates in-seat rides on later trips from bpos
                 main_round[p] = k
                 main_j[p] = j
                 main_pos[p] = bpos
@@ -326,23 +327,20 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
                 bs = pattern_stops[base + bpos]
                 stamp += 1
                 n_seen = 0
+                n_want = trip_inseat_classes_after[t0 + j]
                 for jj in range(j, nt):
+                    c = trip_inseat_class[t0 + jj]
+                    if c < 0 or (class_stamp[c] == stamp and not (closures or wheelchair)):
+                        continue
                     if st_arr[times0 + jj * L + i] >= bound:
                         break
-                    c = trip_inseat_class[t0 + jj]
-                    if c < 0:
-                        continue
-                    if jj > j:
-                        if not (closures or wheelchair):
-                            if class_stamp[c] == stamp:
-                                continue
-                        else:
-                            ob = times0 + jj * L + bpos
-                            if st_pickup[ob] != 1 or (wheelchair and trip_wheelchair[t0 + jj] != 1) \
-                                    or _blk(stop_from[bs], stop_until[bs], st_dep[ob], st_dep[ob]) \
-                                    or not _trip_ok_from(times0, L, jj, bpos, i, base, pattern_stops, st_arr,
-                                                         st_dep, stop_from, stop_until, hop_from, hop_until):
-                                continue
+                    if jj > j and (closures or wheelchair):  # then trips of one class may differ
+                        ob = times0 + jj * L + bpos
+                        if st_pickup[ob] != 1 or (wheelchair and trip_wheelchair[t0 + jj] != 1) \
+                                or _blk(stop_from[bs], stop_until[bs], st_dep[ob], st_dep[ob]) \
+                                or not _trip_ok_from(times0, L, jj, bpos, i, base, pattern_stops, st_arr,
+                                                     st_dep, stop_from, stop_until, hop_from, hop_until):
+                            continue
                     if class_stamp[c] != stamp:
                         class_stamp[c] = stamp
                         n_seen += 1
@@ -367,7 +365,7 @@ def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, patte
                         pattern_times_start, pattern_trips_start, pattern_stops_start, pattern_stops, inseat_start,
                         inseat_to_trip, inseat_from_pos, inseat_to_pos, seat_round, seat_pos, dom_round, dom_j,
                         dom_pos, trip_wheelchair, wheelchair, closures)
-                    if n_seen == pattern_inseat_classes[p] and not (closures or wheelchair):
+                    if n_seen == n_want and not (closures or wheelchair):
                         break
         # in-seat continuations of this round (a queue: a continued trip may link on again)
         ci = 0
@@ -557,6 +555,7 @@ class RaptorQuery:
     min_transfer_s: int = 60
     walk_speed: float = 1.2
     mask: ClosureMask | None = None
+    inseat: bool = False  # follow in-seat links (off by default: costs ~2x latency on the all-Tokyo feed)
 
 
 @dataclass
@@ -619,10 +618,16 @@ def run_raptor(model, q: RaptorQuery) -> RaptorResult:
     """One earliest-arrival RAPTOR search; pure, thread-safe, the kernel releases the GIL."""
     mask = q.mask or ClosureMask.open(model.n_stops, model.n_hops)
     # any closure window at all? (without, a later trip of a pattern can ride wherever an earlier one can)
-    closures = q.mask is not None and bool(np.any(mask.stop_from != mask.stop_until)
+    closures = q.inseat and q.mask is not None and bool(np.any(mask.stop_from != mask.stop_until)
                                            or np.any(mask.hop_from != mask.hop_until))
     allowed = q.pattern_allowed if q.pattern_allowed is not None else np.ones(model.n_patterns, np.bool_)
     src_stops = np.asarray(q.src_stops, np.int32)
+    if q.inseat:
+        links = (model.inseat_start, model.inseat_to_trip, model.inseat_from_pos, model.inseat_to_pos,
+                 model.trip_inseat_class, model.pattern_inseat_classes, model.trip_inseat_classes_after)
+    else:  # no links: nothing of the in-seat machinery runs or is allocated
+        none = np.empty(0, np.int32)
+        links = (np.zeros(1, np.int32), none, none, none, none, np.zeros(model.n_patterns, np.int32), none)
     src_times = np.asarray(q.src_times, np.int64)
     labels = raptor_kernel(
         model.pattern_stops_start, model.pattern_stops, model.pattern_trips_start, model.pattern_times_start,
@@ -633,8 +638,7 @@ def run_raptor(model, q: RaptorQuery) -> RaptorResult:
         np.asarray(allowed, np.bool_), bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed),
         int(max(0, q.max_rides)), src_stops, src_times,
         np.asarray(q.tgt_stops, np.int32), np.asarray(q.tgt_egress, np.int64),
-        model.trip_pattern, model.inseat_start, model.inseat_to_trip, model.inseat_from_pos, model.inseat_to_pos,
-        model.trip_inseat_class, model.pattern_inseat_classes, closures)
+        model.trip_pattern, *links, closures)
     first: dict[int, int] = {}
     for s, t in zip(src_stops.tolist(), src_times.tolist()):
         first[s] = min(t, first.get(s, t))

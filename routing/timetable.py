@@ -77,7 +77,8 @@ class TransitModel:
     to-stop, default the first), inseat_from_stop / inseat_to_stop i4. A type 5 row (in-seat not allowed) for
     the same pair removes the link. trip_inseat_class i4 (-1: no links): trips of one pattern share a class when
     their link chains go to the same patterns and positions, later trips to later trips, so the earlier one
-    dominates; pattern_inseat_classes i4: how many classes its trips have (0: no links).
+    dominates; pattern_inseat_classes i4: how many classes its trips have (0: no links); trip_inseat_classes_after
+    i4: how many classes the trips from this one to the pattern's last have (so a scan for them can stop early).
     A hop (pattern p, pos → pos+1) has flat index pattern_stops_start[p] + pos (n_hops = len(pattern_stops)).
     """
 
@@ -151,6 +152,7 @@ class TransitModel:
     inseat_to_stop: np.ndarray = None
     trip_inseat_class: np.ndarray = None
     pattern_inseat_classes: np.ndarray = None
+    trip_inseat_classes_after: np.ndarray = None
     _stop_index: dict = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -159,8 +161,10 @@ class TransitModel:
         for name in ("inseat_to_trip", "inseat_from_pos", "inseat_to_pos", "inseat_from_stop", "inseat_to_stop"):
             if getattr(self, name) is None:
                 setattr(self, name, np.empty(0, np.int32))
-        if self.trip_inseat_class is None or self.pattern_inseat_classes is None:
-            self.trip_inseat_class, self.pattern_inseat_classes = _inseat_classes(self)
+        if self.trip_inseat_class is None or self.pattern_inseat_classes is None \
+                or self.trip_inseat_classes_after is None:
+            self.trip_inseat_class, self.pattern_inseat_classes, self.trip_inseat_classes_after = \
+                _inseat_classes(self)
 
     # ---- sizes and lookups -------------------------------------------------------------------------------
     @property
@@ -694,8 +698,8 @@ def _footpaths(network, stop_pos, station_ids, stop_station, station_stops_start
             stop_min_transfer)
 
 
-def _inseat_classes(m: TransitModel) -> tuple[np.ndarray, np.ndarray]:
-    """(trip_inseat_class, pattern_inseat_classes): see TransitModel. A trip's chain signature is the sorted
+def _inseat_classes(m: TransitModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(trip_inseat_class, pattern_inseat_classes, trip_inseat_classes_after): see TransitModel. A trip's chain signature is the sorted
     (to-pattern, to-position, to-trip's signature) of its links; within a pattern, a trip keeps the class of the
     last earlier trip with that signature when each of its to-trips (recursively) is no earlier than that trip's,
     else it starts a new class. So RAPTOR may skip a later trip of a class already taken from the same boarding."""
@@ -730,4 +734,11 @@ def _inseat_classes(m: TransitModel) -> tuple[np.ndarray, np.ndarray]:
             n_cls += 1
             per_pattern[p] += 1
         last[key] = (int(cls[t]), t)
-    return cls, per_pattern
+    after = np.zeros(m.n_trips, np.int32)
+    for p in np.nonzero(per_pattern)[0].tolist():
+        seen: set[int] = set()
+        for t in range(int(m.pattern_trips_start[p + 1]) - 1, int(m.pattern_trips_start[p]) - 1, -1):
+            if cls[t] >= 0:
+                seen.add(int(cls[t]))
+            after[t] = len(seen)
+    return cls, per_pattern, after

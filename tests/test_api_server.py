@@ -1,5 +1,6 @@
-"""`maas serve --workers 2` as a real process tree: both workers answer on one port (SO_REUSEPORT), each with its
-own Services over the built-in sample, and SIGTERM ends open event streams cleanly and exits 0."""
+"""`maas serve --workers 2 --redis URL` as a real process tree: both workers answer on one port (SO_REUSEPORT),
+each with its own Services over the built-in sample, sharing bookings through Redis; SIGTERM ends open event
+streams cleanly and exits 0. Several workers without Redis are refused."""
 from __future__ import annotations
 
 import json
@@ -46,8 +47,8 @@ def post(url: str, body: dict, key: str, idem: str) -> tuple[int, dict]:
 
 
 @pytest.fixture
-def server(tmp_path):
-    yield from serve(tmp_path, [])
+def server(tmp_path, redis_url):
+    yield from serve(tmp_path, ["--redis", redis_url])
 
 
 @pytest.fixture
@@ -135,3 +136,10 @@ def test_two_workers_share_bookings_through_redis(redis_server):
     for _ in range(10):
         status, got = get(f"{base}/v1/bookings/{booking['id']}", "pk-key")
         assert status == 200 and got["state"] == "CONFIRMED"
+
+
+def test_several_workers_need_redis(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "maas.cli", "serve", "--workers", "2", "--port", str(free_port()),
+                          "--data-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode != 0 and "--redis" in out.stderr

@@ -5,7 +5,6 @@ station, for Y. Changing X1 → X2 takes 3 minutes (transfers.txt), so only an i
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime as dt
 import random
@@ -66,9 +65,9 @@ def small_feed(links: list[dict] | None = None, early_a: bool = False):
 LINK_AB = {"from": "X1", "to": "X2", "from_trip": "A", "to_trip": "B1"}
 
 
-def query(model, src="t:S", tgt="t:Y1", t=TEN - 1200, mask=None, wheelchair=False):
+def query(model, src="t:S", tgt="t:Y1", t=TEN - 1200, mask=None, wheelchair=False, inseat=True):
     q = RaptorQuery(np.array([model.stop_index(src)]), np.array([t]), np.array([model.stop_index(tgt)]),
-                    np.zeros(1, np.int64), mask=mask, wheelchair=wheelchair)
+                    np.zeros(1, np.int64), mask=mask, wheelchair=wheelchair, inseat=inseat)
     return run_raptor(model, q).pareto()
 
 
@@ -95,6 +94,8 @@ def test_stay_seated_journey_has_no_transfer_and_arrives_with_b():
     assert not a.stay_seated and b.stay_seated
     assert m.stop_ids[a.to_stop] == "t:X1" and m.stop_ids[b.from_stop] == "t:X2"
     assert (a.arrival, b.departure) == (TEN, TEN)
+    # the search only follows links when asked to (RaptorQuery.inseat, off by default)
+    assert query(m, inseat=False)[-1].arrival == TEN + 1200
 
 
 def test_without_link_the_change_takes_the_minimum_time():
@@ -135,7 +136,8 @@ def test_links_chain_and_later_through_trip_is_found():
 def test_itinerary_marks_the_stay_seated_leg():
     m = build_model(Network([small_feed([LINK_AB])]), DATE)
     planner = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
-    its = planner.plan("t:S", "t:Y1", dt.datetime(2026, 12, 1, 9, 40, tzinfo=JST), options=PlanOptions())
+    its = planner.plan("t:S", "t:Y1", dt.datetime(2026, 12, 1, 9, 40, tzinfo=JST),
+                       options=PlanOptions(stay_seated=True))
     d = its[0].to_dict()
     assert d["transfers"] == 0 and d["arrival"].startswith("2026-12-01T10:10")
     legs = [leg for leg in d["legs"] if leg["mode"] != "WALK"]
@@ -181,7 +183,7 @@ def test_adding_links_never_makes_an_arrival_later(seed):
         s, t = rng.sample(plats, 2)
         tau = TEN + rng.randrange(-600, 3600, 60)
         q = [RaptorQuery(np.array([m.stop_index(f"t:{s}")]), np.array([tau]), np.array([m.stop_index(f"t:{t}")]),
-                         np.zeros(1, np.int64), max_rides=4) for m in (m0, m1)]
+                         np.zeros(1, np.int64), max_rides=4, inseat=True) for m in (m0, m1)]
         r0, r1 = run_raptor(m0, q[0]), run_raptor(m1, q[1])
         best0 = np.minimum.accumulate(r0.labels[10])
         best1 = np.minimum.accumulate(r1.labels[10])
@@ -205,12 +207,8 @@ def test_all_tokyo_keikyu_airport_to_oshiage_in_one_seat():
     assert len(model.inseat_to_trip) > 1000
     src = model.stop_index("tokyo-rail:Keikyu.Airport.HanedaAirportTerminal1and2")
     tgt = model.stop_index("tokyo-rail:Toei.Asakusa.Oshiage")
-    no_links = copy.copy(model)
-    no_links.inseat_start = np.zeros(model.n_trips + 1, np.int32)
-    no_links.trip_inseat_class = np.full(model.n_trips, -1, np.int32)
-    no_links.pattern_inseat_classes = np.zeros(model.n_patterns, np.int32)
     for tau in (10 * H, 14 * H):
-        q = RaptorQuery(np.array([src]), np.array([tau]), np.array([tgt]), np.zeros(1, np.int64))
+        q = RaptorQuery(np.array([src]), np.array([tau]), np.array([tgt]), np.zeros(1, np.int64), inseat=True)
         js = run_raptor(model, q).pareto()
         one = [j for j in js if j.rides == 1]
         assert one, js
@@ -223,7 +221,7 @@ def test_all_tokyo_keikyu_airport_to_oshiage_in_one_seat():
         assert j.legs[-1].departure >= j.legs[-2].arrival
         assert all(isinstance(l, RideLeg) for l in j.legs)
         # without the links the same trip chain is at least one change and never arrives earlier in one ride
-        js0 = run_raptor(no_links, q).pareto()
+        js0 = run_raptor(model, dataclasses.replace(q, inseat=False)).pareto()
         assert not any(x.rides == 1 for x in js0)
         assert min(x.arrival for x in js0) >= min(x.arrival for x in js)
 
@@ -297,7 +295,7 @@ def test_raptor_matches_brute_force_with_links(seed):
         tau = TEN + rng.randrange(-600, 3600, 60)
         si, ti = m.stop_index(f"t:{s}"), m.stop_index(f"t:{t}")
         r = run_raptor(m, RaptorQuery(np.array([si]), np.array([tau]), np.array([ti]), np.zeros(1, np.int64),
-                                      max_rides=3))
+                                      max_rides=3, inseat=True))
         got = np.minimum.accumulate(np.minimum(r.labels[10], 1 << 40))
         want = np.minimum(reference_by_rounds(m, si, tau, ti, 3), 1 << 40)
         assert got.tolist() == want.tolist(), (seed, s, t, tau)
