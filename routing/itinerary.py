@@ -123,15 +123,25 @@ def _stop_endpoint(model, s: int, seq: int | None = None) -> Endpoint:
                     model.stop_names_en[s], seq)
 
 
-def _shape_cut(model, trip: int, stops: np.ndarray) -> list[tuple[float, float]] | None:
-    """Shape points from the first to the last of ``stops`` (the pattern's stops up to the alighting one).
+def _shape_cut(model, trip: int, pattern: int, stops: np.ndarray) -> list[int] | None:
+    """Index of each of the pattern's ``stops`` among the trip's shape points, cached per (shape, pattern).
 
     Each stop is matched to the earliest shape point (after the previous match) within 30 m of the closest, so a
-    loop line whose ends share a place (Oedo at Tochomae) cuts at the right visit.
+    loop line whose ends share a place (Oedo at Tochomae) cuts at the right visit. The greedy match of a prefix is
+    the prefix of the full match, so one cut per (shape, pattern) serves every boarding/alighting pair.
     """
     sh = int(model.trip_shape[trip])
     if sh < 0:
         return None
+    key = (sh, pattern)
+    cut = model._shape_cuts.get(key)
+    if cut is None:
+        cut = _match_shape(model, sh, stops)
+        model._shape_cuts[key] = cut
+    return cut
+
+
+def _match_shape(model, sh: int, stops: np.ndarray) -> list[int] | None:
     a, b = int(model.shape_start[sh]), int(model.shape_start[sh + 1])
     lat, lon = model.shape_lat[a:b], model.shape_lon[a:b]
     if len(lat) < 2:
@@ -160,7 +170,7 @@ def ride_leg(model, leg: RideLeg) -> Leg:
         e.update(arrival=iso(m.service_date, int(m.st_arr[off + pos])),
                  departure=iso(m.service_date, int(m.st_dep[off + pos])))
         inter.append(e)
-    cut = _shape_cut(m, trip, stops[:leg.alight_pos + 1])
+    cut = _shape_cut(m, trip, p, stops)
     if cut is not None and cut[leg.alight_pos] > cut[leg.board_pos]:
         a = int(m.shape_start[m.trip_shape[trip]])
         sl = slice(a + cut[leg.board_pos], a + cut[leg.alight_pos] + 1)

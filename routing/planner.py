@@ -29,7 +29,7 @@ class PlanOptions:
     wheelchair: bool = False
     modes: list[str] | None = None  # None = every transit mode
     min_transfer_s: int = 60
-    stay_seated: bool = False  # use in-seat (through-running) links; see RaptorQuery.inseat
+    stay_seated: bool = True  # ride through-running links (transfers.txt type 4) in one seat
     num_itineraries: int = 3
     arrive_by_window_s: int = 3 * 3600  # how far before the arrival time an arrive-by search looks
 

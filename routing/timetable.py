@@ -154,6 +154,7 @@ class TransitModel:
     pattern_inseat_classes: np.ndarray = None
     trip_inseat_classes_after: np.ndarray = None
     _stop_index: dict = field(default=None, repr=False, compare=False)
+    _shape_cuts: dict = field(default_factory=dict, repr=False, compare=False)  # (shape, pattern) -> cut
 
     def __post_init__(self) -> None:
         if self.inseat_start is None:  # a model saved before in-seat links existed: none
