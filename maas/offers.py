@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import secrets
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -159,10 +160,10 @@ def parse_itinerary(itinerary: object) -> list[LegRef]:
         if arr < dep:
             raise InvalidItinerary(f"{path} arrives before it departs", field=f"{path}.arrival")
         distance = leg.get("distance_m", 0)
-        if isinstance(distance, float) and distance.is_integer():
-            distance = int(distance)
+        if isinstance(distance, float) and math.isfinite(distance):
+            distance = int(round(distance))  # metres: a client may send the planner's value through a float
         if isinstance(distance, bool) or not isinstance(distance, int) or not 0 <= distance <= 500_000:
-            raise InvalidItinerary(f"{path}.distance_m must be an integer 0..500000", field=f"{path}.distance_m")
+            raise InvalidItinerary(f"{path}.distance_m must be a number of metres 0..500000", field=f"{path}.distance_m")
         service_date = _req(leg, "service_date", str, path)
         try:
             dt.date.fromisoformat(service_date)

@@ -75,7 +75,7 @@ class Leg:
                   "arrival": self.arrival})
         if self.mode != "WALK":
             d["intermediate_stops"] = self.intermediate_stops
-        d.update(distance_m=round(self.distance_m, 1), duration_s=self.duration_s,
+        d.update(distance_m=int(round(self.distance_m)), duration_s=self.duration_s,
                  booking_required=self.booking_required)
         if self.booking_message:
             d["booking_message"] = self.booking_message
@@ -107,7 +107,7 @@ class Itinerary:
     def to_dict(self) -> dict:
         return {"id": self.id, "departure": iso(self.model_date, self.departure_s),
                 "arrival": iso(self.model_date, self.arrival_s), "duration_s": self.duration_s,
-                "transfers": self.transfers, "walk_distance_m": round(self.walk_distance_m, 1),
+                "transfers": self.transfers, "walk_distance_m": int(round(self.walk_distance_m)),
                 "walking": self.walking, "legs": [leg.to_dict() for leg in self.legs]}
 
 
