@@ -33,3 +33,14 @@ def redis_url() -> str:
     if not url:
         pytest.skip("MAAS_TEST_REDIS_URL not set: run the suite with `make test`, which starts a Redis")
     return url
+
+
+@pytest.fixture(params=["embedded", "redis"])
+async def store(request):
+    """The booking store, once embedded (SQLite in memory) and once on the test Redis: one suite for both."""
+    from booking_support import drop_test_store, open_test_store
+
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    s = await open_test_store(request.param, url)
+    yield s
+    await drop_test_store(s)

@@ -81,7 +81,8 @@ async def test_rate_limit_per_key(client):
 
 async def test_metrics_count_requests_by_route_and_status(client):
     await client.get("/healthz")
-    await client.get("/v1/stops/test:S/departures", headers=auth("pk-alpha"))
+    await client.get("/v1/stops/test:S/departures", params={"at": "2026-11-24T07:30:00+09:00"},
+                     headers=auth("pk-alpha"))
     await client.get("/no/such/path")
     text = await (await client.get("/metrics")).text()
     assert 'maas_http_requests_total{method="GET",route="/healthz",status="200"} 1' in text

@@ -20,14 +20,6 @@ from operators.toei_bus import ToeiBusAdapter
 RESOURCE = f"{SHUTTLE}|2026-11-24|{SHUTTLE_TRIP}"
 
 
-@pytest.fixture(params=["embedded", "redis"])
-async def store(request):
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    s = await open_test_store(request.param, url)
-    yield s
-    await drop_test_store(s)
-
-
 async def offer_and_book(svc, key="k", owner="alice", card=GOOD_CARD, legs=None, pax=None):
     offer = await svc.create_offer(itinerary(*(legs or [])), pax or {"adult": 1}, f"offer-{key}", owner)
     return offer, await svc.book(offer["id"], card, key, owner)

@@ -5,7 +5,6 @@ import datetime as dt
 
 import pytest
 
-from booking_support import drop_test_store, open_test_store
 from maas.ledger import Ledger, LedgerImbalance
 from maas.money import half_down, half_up_to, percent_of, round_up, yen
 from maas.payments import (InvalidCard, PaymentDeclined, PaymentFailed, PaymentProvider, SandboxProvider,
@@ -13,14 +12,6 @@ from maas.payments import (InvalidCard, PaymentDeclined, PaymentFailed, PaymentP
 from operators.base import TOKYO
 
 CARD = {"card_number": "4242424242424242"}
-
-
-@pytest.fixture(params=["embedded", "redis"])
-async def store(request):
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    s = await open_test_store(request.param, url)
-    yield s
-    await drop_test_store(s)
 
 
 def test_money_helpers_are_integer_only():

@@ -10,14 +10,6 @@ from booking_support import drop_test_store, open_test_store
 from maas.store.base import SeatHold, free_seats
 
 
-@pytest.fixture(params=["embedded", "redis"])
-async def store(request):
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    s = await open_test_store(request.param, url)
-    yield s
-    await drop_test_store(s)
-
-
 async def test_kv_set_get_nx_delete(store):
     assert await store.get("a") is None
     assert await store.set("a", "1")
