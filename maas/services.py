@@ -8,7 +8,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from maas.auth import KeyRing
 from maas.ratelimit import MemoryRateLimiter, RateLimit, RateLimiter, make_rate_limiter
@@ -30,6 +30,7 @@ class Services:
     rate_limit: RateLimit = field(default_factory=RateLimit)  # per key, unless the key file overrides it
     bookings: Any | None = None  # maas.booking.BookingService
     closures: Any | None = None  # maas.closures.ClosureService
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(TOKYO), repr=False)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(TOKYO))
     ready: bool = False  # set once `start` has loaded the closures and finished crash recovery
     _recovery_task: asyncio.Task | None = field(default=None, repr=False)
@@ -84,7 +85,7 @@ class Services:
         """
         from maas.replan import disrupted_events
 
-        now = dt.datetime.now(TOKYO)
+        now = self.clock()
         by_day: dict[str, list[tuple[str, dict, str]]] = {}
         store = self.bookings.store
         for key in await store.keys("booking:"):
@@ -186,7 +187,8 @@ def booking_service(settings: Settings, transit: TransitService, store=None):
     return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500))
 
 
-def closure_service(settings: Settings, transit: TransitService, store=None):
+def closure_service(settings: Settings, transit: TransitService, store=None,
+                    clock: Callable[[], dt.datetime] | None = None):
     """Closures kept in Redis (shared by workers) or a SQLite file next to the embedded store."""
     from maas.closure_store import closure_store_for
     from maas.closures import ClosureService
@@ -194,4 +196,5 @@ def closure_service(settings: Settings, transit: TransitService, store=None):
     if store is None:
         sqlite = None if settings.redis_url else settings.data_dir / "closures.sqlite3"
         store = closure_store_for(settings.redis_url, sqlite)
-    return ClosureService(store, model_provider=lambda: transit.model_for(dt.datetime.now(TOKYO).date()))
+    clock = clock or (lambda: dt.datetime.now(TOKYO))
+    return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock)

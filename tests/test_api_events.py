@@ -97,8 +97,9 @@ async def test_closure_on_a_booked_trip_sends_disrupted_with_a_new_route(tmp_pat
     transit = tiny_transit(tmp_path, ns)
     store = EmbeddedStore(":memory:")
     registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=10))
-    services = services_for(transit, bookings=make_service(store, Clock(), registry=registry),
-                            closures=closure_service(Settings(), transit, store=MemoryClosureStore()))
+    clock = Clock()  # the booked day is "today" for bookings, closures and re-planning alike
+    services = services_for(transit, bookings=make_service(store, clock, registry=registry), clock=clock,
+                            closures=closure_service(Settings(), transit, store=MemoryClosureStore(), clock=clock))
     try:
         async with client_for(services) as client:
             q = {"from": f"{ns}:S", "to": f"{ns}:C", "depart_at": "2026-11-25T07:50:00+09:00", "num": "1"}
