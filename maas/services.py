@@ -167,7 +167,8 @@ def booked_itinerary(model, legs: list[dict]) -> dict:
     return {"legs": out, "departure": legs[0]["departure"], "arrival": legs[-1]["arrival"]}
 
 
-def booking_service(settings: Settings, transit: TransitService, store=None):
+def booking_service(settings: Settings, transit: TransitService, store=None,
+                    clock: Callable[[], dt.datetime] | None = None):
     """Operators of the loaded feeds (fares and shuttle seats from the feeds), sandbox payments, the ledger."""
     from maas.booking import BookingService
     from maas.ledger import Ledger
@@ -184,7 +185,8 @@ def booking_service(settings: Settings, transit: TransitService, store=None):
     fares = FareTable.from_feed(feeds["toei-subway"]) if "toei-subway" in feeds else None
     shuttles = {ns: shuttle_config_from_feed(f) for ns, f in feeds.items() if ns.startswith("shuttle-")}
     registry = OperatorRegistry.tokyo(store, subway_fares=fares, shuttles=shuttles)
-    return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500))
+    extra = {"clock": clock} if clock else {}
+    return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500), **extra)
 
 
 def closure_service(settings: Settings, transit: TransitService, store=None,

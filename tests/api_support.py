@@ -1,8 +1,10 @@
 """Shared set-up for the API tests: a tiny real feed, a key ring with every role, and a live test client."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
+import json
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -97,3 +99,27 @@ def live_server(app):
         loop.call_soon_threadsafe(box["stop"].set)
         thread.join(10)
         loop.close()
+
+
+async def read_events(resp, n: int, timeout: float = 5.0) -> list[tuple[str, dict]]:
+    """The next ``n`` SSE events (name, data) from a streaming response."""
+    out, name, data = [], None, []
+    async with asyncio.timeout(timeout):
+        while len(out) < n:
+            line = (await resp.content.readline()).decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line == "" and name:
+                out.append((name, json.loads("\n".join(data))))
+                name, data = None, []
+    return out
+
+
+async def subscribe(client, key: str):
+    resp = await client.get("/v1/events", headers=auth(key))
+    assert resp.status == 200 and resp.headers["Content-Type"] == "text/event-stream"
+    assert (await resp.content.readline()) == b"retry: 3000\n"
+    assert (await resp.content.readline()) == b": subscribed\n"
+    return resp

@@ -2,12 +2,10 @@
 another partner's; wrong roles are refused; shutdown ends the stream."""
 from __future__ import annotations
 
-import asyncio
-import json
 
 import pytest
 
-from api_support import auth, client_for, services_for, tiny_transit
+from api_support import auth, client_for, read_events, services_for, subscribe, tiny_transit
 from booking_support import GOOD_CARD, Clock, itinerary, make_service, subway_leg
 from maas.store.embedded import EmbeddedStore
 
@@ -27,30 +25,6 @@ async def client(transit):
     async with client_for(services_for(transit, bookings=make_service(store, Clock()))) as c:
         yield c
     await store.aclose()
-
-
-async def read_events(resp, n: int, timeout: float = 5.0) -> list[tuple[str, dict]]:
-    """The next ``n`` SSE events (name, data) from a streaming response."""
-    out, name, data = [], None, []
-    async with asyncio.timeout(timeout):
-        while len(out) < n:
-            line = (await resp.content.readline()).decode().rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data.append(line[6:])
-            elif line == "" and name:
-                out.append((name, json.loads("\n".join(data))))
-                name, data = None, []
-    return out
-
-
-async def subscribe(client, key: str):
-    resp = await client.get("/v1/events", headers=auth(key))
-    assert resp.status == 200 and resp.headers["Content-Type"] == "text/event-stream"
-    assert (await resp.content.readline()) == b"retry: 3000\n"
-    assert (await resp.content.readline()) == b": subscribed\n"
-    return resp
 
 
 async def test_partner_receives_its_own_booking_events_only(client):
