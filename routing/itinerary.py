@@ -13,6 +13,7 @@ import numpy as np
 
 from routing.geo import haversine_m
 from routing.raptor import Journey, RideLeg, WalkLeg
+from routing.walking import WalkPath
 
 TOKYO = dt.timezone(dt.timedelta(hours=9))
 
@@ -196,8 +197,9 @@ def ride_leg(model, leg: RideLeg) -> Leg:
         booking_message=m.booking_messages[trip] or None, stay_seated=leg.stay_seated)
 
 
-def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, distance_m: float | None) -> Leg:
-    path = walker.path(start.lat, start.lon, end.lat, end.lon)
+def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, distance_m: float | None,
+             path: WalkPath | None = None) -> Leg:
+    path = path or walker.path(start.lat, start.lon, end.lat, end.lon)
     dist = float(distance_m) if distance_m is not None else float(path.distance_m)
     geom = path.coords or [(start.lon, start.lat), (end.lon, end.lat)]
     return Leg(mode="WALK", start=start, end=end, departure=iso(model.service_date, dep),
@@ -250,12 +252,13 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
     return Itinerary(dep_s, t, journey.transfers, walked, walker.source, legs, model.service_date)
 
 
-def direct_walk(model, walker, origin, destination, dep: int, walk_speed: float) -> Itinerary | None:
-    """A walk-only itinerary between two points (None when unreachable)."""
+def direct_walk(model, walker, origin, destination, dep: int, walk_speed: float,
+                path: WalkPath | None = None) -> Itinerary | None:
+    """A walk-only itinerary between two points (None when unreachable); ``path`` when the caller has it already."""
     a, b = origin.endpoint(), destination.endpoint()
-    path = walker.path(a.lat, a.lon, b.lat, b.lon)
+    path = path or walker.path(a.lat, a.lon, b.lat, b.lon)
     if not np.isfinite(path.distance_m):
         return None
     dur = int(np.ceil(path.distance_m / walk_speed))
-    leg = walk_leg(model, walker, a, b, dep, dep + dur, path.distance_m)
+    leg = walk_leg(model, walker, a, b, dep, dep + dur, path.distance_m, path)
     return Itinerary(dep, dep + dur, 0, float(path.distance_m), walker.source, [leg], model.service_date)

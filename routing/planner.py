@@ -189,4 +189,4 @@ class Planner:
         if not np.isfinite(probe.distance_m) or probe.distance_m > opts.max_walk_m:
             return None
         dur = int(np.ceil(probe.distance_m / opts.walk_speed))
-        return direct_walk(self.model, walker, o, d, t - dur if arrive_by else t, opts.walk_speed)
+        return direct_walk(self.model, walker, o, d, t - dur if arrive_by else t, opts.walk_speed, probe)
