@@ -167,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--keys", help="API keys JSON file")
     sv.add_argument("--data-dir", help="where the embedded store keeps its data")
     sv.set_defaults(func=_cmd_serve)
+
+    from maas.feed_cli import cmd_feeds_publish
+
+    fd = sub.add_parser("feeds", help="operators: publish a GTFS feed to a running server")
+    fsub = fd.add_subparsers(dest="feeds_command", required=True)
+    fp = fsub.add_parser("publish", help="upload OPERATOR's GTFS zip; prints the validation report")
+    fp.add_argument("operator", metavar="OPERATOR")
+    fp.add_argument("file", metavar="FILE", help="GTFS zip")
+    fp.add_argument("--url", required=True, help="server base URL, e.g. https://maas.example")
+    fp.add_argument("--key", required=True, help="the operator's API key")
+    fp.set_defaults(func=cmd_feeds_publish)
     return p
 
 

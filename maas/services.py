@@ -30,10 +30,20 @@ class Services:
     rate_limit: RateLimit = field(default_factory=RateLimit)  # per key, unless the key file overrides it
     bookings: Any | None = None  # maas.booking.BookingService
     closures: Any | None = None  # maas.closures.ClosureService
+    feeds: Any | None = None  # maas.feed_swap.FeedManager: operators' published feeds
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(TOKYO), repr=False)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(TOKYO))
     ready: bool = False  # set once `start` has loaded the closures and finished crash recovery
     _recovery_task: asyncio.Task | None = field(default=None, repr=False)
+    _feeds_task: asyncio.Task | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.feeds is None:  # publishing always works; nothing is read or written until an operator publishes
+            from maas.feed_registry import FeedRegistry
+            from maas.feed_swap import FeedManager
+
+            self.feeds = FeedManager(FeedRegistry(self.settings.data_dir / "feeds"), self.transit, self.bookings,
+                                     clock=self.clock)
 
     @classmethod
     def build(cls, settings: Settings, progress: bool = False) -> "Services":
@@ -45,6 +55,7 @@ class Services:
         services = cls(settings=settings, transit=transit, keys=keys, limiter=make_rate_limiter(settings.redis_url))
         services.bookings = booking_service(settings, transit)
         services.closures = closure_service(settings, transit)
+        services.feeds = feed_manager(settings, transit, services.bookings)
         return services
 
     async def start(self) -> None:
@@ -58,6 +69,7 @@ class Services:
         if self.bookings is not None:
             await self._recover()
             self._recovery_task = asyncio.create_task(self._recover_periodically())
+        self._feeds_task = asyncio.create_task(self.feeds.follow())  # feeds other workers publish
         self.ready = True
 
     async def _recover(self) -> None:
@@ -123,10 +135,11 @@ class Services:
                                             "closures": self.closures is not None}
 
     async def aclose(self) -> None:
-        if self._recovery_task is not None:
-            self._recovery_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._recovery_task
+        for task in (self._recovery_task, self._feeds_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.limiter.aclose()
         if self.closures is not None:
             await self.closures.aclose()
@@ -187,6 +200,18 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
     registry = OperatorRegistry.tokyo(store, subway_fares=fares, shuttles=shuttles)
     extra = {"clock": clock} if clock else {}
     return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500), **extra)
+
+
+def feed_manager(settings: Settings, transit: TransitService, bookings=None):
+    """Operators' published feeds (data_dir/feeds); their active versions replace the configured ones now."""
+    from maas.feed_registry import FeedRegistry
+    from maas.feed_swap import FeedManager
+
+    manager = FeedManager(FeedRegistry(settings.data_dir / "feeds"), transit, bookings)
+    loaded = manager.load_active()
+    if loaded:
+        log.info("published feeds loaded", extra={"fields": {"operators": loaded}})
+    return manager
 
 
 def closure_service(settings: Settings, transit: TransitService, store=None,

@@ -78,6 +78,26 @@ class TransitService:
                 self._models.popitem(last=False)
             return planner
 
+    def swap_network(self, network: Network, dates: list[dt.date] | None = None) -> None:
+        """Hot swap: build models of ``network`` for ``dates`` (default: the cached ones) without the lock, then
+        replace network, walker and model cache in one step. Queries holding an old planner finish on it; new
+        ones get the new model. Blocking: call it from a worker thread."""
+        with self._lock:
+            dates = list(dates) if dates is not None else list(self._models)
+        built: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
+        walker: Walker | None = None
+        for date in dates[-self.max_models:]:
+            model = build_model(network, date, self.build_settings, walker=walker)
+            if walker is None:
+                walker = self._make_walker(model)
+            built[date] = (model, Planner(model, walker))
+        with self._lock:
+            self.network, self._models, self._walker = network, built, walker
+
+    def cached_dates(self) -> list[dt.date]:
+        with self._lock:
+            return list(self._models)
+
     def model_for(self, date: dt.date) -> TransitModel:
         return self.planner_for(date).model
 
@@ -89,7 +109,7 @@ class TransitService:
                   options: PlanOptions | None = None) -> list[dict]:
         when = when.astimezone(TOKYO)
         planner = self.planner_for(when.date())
-        mask = self.mask_provider(planner.model, self._walker) if self.mask_provider else None
+        mask = self.mask_provider(planner.model, planner.walker) if self.mask_provider else None
         itineraries = planner.plan(origin, destination, when, arrive_by=arrive_by,
                                    options=options or PlanOptions(), mask=mask)
         return [it.to_dict() for it in itineraries]

@@ -44,3 +44,16 @@ async def store(request):
     s = await open_test_store(request.param, url)
     yield s
     await drop_test_store(s)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_data_dir(tmp_path_factory):
+    """Every Settings() made by a test keeps its stores and published feeds in a temporary folder, never in the
+    user's ~/.local/share/tokyo-maas (which `make run` serves from)."""
+    previous = os.environ.get("MAAS_DATA_DIR")
+    os.environ["MAAS_DATA_DIR"] = str(tmp_path_factory.mktemp("maas-data"))
+    yield
+    if previous is None:
+        os.environ.pop("MAAS_DATA_DIR", None)
+    else:
+        os.environ["MAAS_DATA_DIR"] = previous

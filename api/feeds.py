@@ -1,0 +1,163 @@
+"""Operators publish their GTFS feeds; the network is rebuilt in the background and swapped in with no downtime.
+
+An operator key may publish and roll back only its own operator's feed (its id from the keys file; a first publish
+creates the feed); an admin key may act for any operator. Every upload is validated by the GTFS importer and the
+report is returned: with errors the feed is refused (422, report in the problem body) and the live one stays.
+"""
+from __future__ import annotations
+
+from aiohttp import web
+
+from api import respond
+from api.endpoint import ANY_ROLE, add, principal
+from api.keys import SERVICES
+from api.openapi import ok, path_param, problem
+from api.problems import TYPE_BASE, ApiProblem
+from feeds.gtfs import check_namespace
+from feeds.upload import UploadError, UploadLimits, zip_from_multipart_or_body
+from maas.auth import Role
+
+PUBLISHERS = frozenset({Role.OPERATOR, Role.ADMIN})
+MAX_UPLOAD = UploadLimits().max_compressed
+_MULTIPART_SLACK = 64 * 1024  # headers and boundaries around the file part
+_VERSION = {"type": "object", "properties": {
+    "operator": {"type": "string"}, "version": {"type": "string"}, "sha256": {"type": "string"},
+    "created": {"type": "string", "format": "date-time"}, "errors": {"type": "integer"},
+    "warnings": {"type": "integer"}, "active": {"type": "boolean"}, "size": {"type": "integer"}}}
+_REPORT = {"type": "object", "properties": {
+    "feed": {"type": "string"}, "ok": {"type": "boolean"}, "errors": {"type": "integer"},
+    "warnings": {"type": "integer"}, "problems": {"type": "array", "items": {"type": "object"}}}}
+_PUBLISHED = {"type": "object", "required": ["version", "report"], "properties": {
+    "version": _VERSION, "report": _REPORT, "swap_s": {"type": "number"}, "disrupted": {"type": "integer"}}}
+
+
+def _manager(request: web.Request):
+    mgr = request.app[SERVICES].feeds
+    if mgr is None:
+        raise ApiProblem(503, "feed publishing is not configured on this server")
+    return mgr
+
+
+def _operator(request: web.Request) -> str:
+    op = request.match_info["operator"]
+    try:
+        check_namespace(op)
+    except ValueError as exc:
+        raise ApiProblem(422, str(exc), field="operator") from None
+    if not principal(request).may_act_for_operator(op):
+        raise ApiProblem(403, f"this key may not act for operator {op!r}: an operator key publishes only its own "
+                              f"feed", field="operator")
+    return op
+
+
+async def _read_limited(read, limit: int) -> bytes:
+    """Read with ``read(n)`` until EOF, refusing past ``limit`` without buffering more than one chunk extra."""
+    chunks, size = [], 0
+    while chunk := await read(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise ApiProblem(413, f"the feed is larger than {limit} bytes", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _upload(request: web.Request) -> bytes:
+    try:
+        kind = zip_from_multipart_or_body(request.headers.get("Content-Type", ""))
+    except UploadError as err:
+        raise ApiProblem(415, err.detail, field="Content-Type") from None
+    if kind == "zip":
+        data = await _read_limited(request.content.read, MAX_UPLOAD)
+    else:
+        reader = await request.multipart()
+        data = b""
+        async for part in reader:
+            if part.filename is not None or part.name == "file":
+                data = await _read_limited(part.read_chunk, MAX_UPLOAD)
+                break
+        else:
+            raise ApiProblem(400, "the multipart form has no file part: send the zip as the field 'file'",
+                             field="file")
+    if not data:
+        raise ApiProblem(400, "an empty upload: send the GTFS zip", field="body")
+    return data
+
+
+async def publish(request: web.Request) -> web.Response:
+    mgr = _manager(request)
+    op = _operator(request)
+    data = await _upload(request)
+    try:
+        out = await mgr.publish(op, data)
+    except UploadError as err:
+        raise ApiProblem(422, err.detail, field="body", type_=TYPE_BASE + "unsafe-upload") from None
+    if not out.accepted:
+        n = out.report["errors"]
+        raise ApiProblem(422, f"the feed has {n} error{'s' * (n != 1)}: it was not published and the active "
+                              f"feed stays live", field="body", type_=TYPE_BASE + "invalid-feed",
+                         extra={"report": out.report})
+    return respond.json({"version": out.version.to_dict(), "report": out.report, "swap_s": round(out.swap_s, 3),
+                         "disrupted": out.disrupted}, status=201)
+
+
+async def rollback(request: web.Request) -> web.Response:
+    mgr = _manager(request)
+    op = _operator(request)
+    out = await mgr.rollback(op)
+    if out is None:
+        raise ApiProblem(409, f"operator {op!r} has no earlier published version to roll back to",
+                         field="operator")
+    return respond.json({"version": out.version.to_dict(), "report": out.report, "swap_s": round(out.swap_s, 3),
+                         "disrupted": out.disrupted})
+
+
+async def list_feeds(request: web.Request) -> web.Response:
+    return respond.json({"feeds": _manager(request).summary()})
+
+
+async def list_versions(request: web.Request) -> web.Response:
+    mgr = _manager(request)
+    op = request.match_info["operator"]
+    try:
+        check_namespace(op)
+    except ValueError as exc:
+        raise ApiProblem(422, str(exc), field="operator") from None
+    versions = mgr.registry.versions(op)
+    if not versions:
+        raise ApiProblem(404, f"operator {op!r} has published no feed", field="operator")
+    return respond.json({"operator": op, "versions": [v.to_dict() for v in reversed(versions)]})
+
+
+def add_routes(app: web.Application) -> None:
+    op_param = path_param("operator", "operator id (the feed namespace), e.g. toei-bus")
+    add(app, "POST", "/v1/feeds/{operator}", publish, roles=PUBLISHERS, timeout_s=300.0,
+        max_body=MAX_UPLOAD + _MULTIPART_SLACK, spec={
+            "operationId": "publishFeed", "summary": "Publish an operator's GTFS feed", "tags": ["feeds"],
+            "description": "The GTFS zip as the raw body (application/zip) or as the multipart form field "
+                           "`file`. Validated by the importer: errors → 422 with the report, the live feed stays; "
+                           "warnings are accepted and returned. The network is rebuilt and swapped with no "
+                           "downtime. Operator keys: their own operator only.",
+            "parameters": [op_param],
+            "requestBody": {"required": True, "content": {
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {"schema": {"type": "object", "properties": {
+                    "file": {"type": "string", "format": "binary"}}}}}},
+            "responses": {**ok(_PUBLISHED, "Published and live", status="201"),
+                          "403": problem("Not this operator"), "413": problem("Too large"),
+                          "415": problem("Not a zip upload"),
+                          "422": problem("Rejected: unsafe zip or validation errors (report included)")}})
+    add(app, "GET", "/v1/feeds", list_feeds, roles=ANY_ROLE, spec={
+        "operationId": "listFeeds", "summary": "Operators' feeds: active version and validation summary",
+        "tags": ["feeds"],
+        "responses": ok({"type": "object", "required": ["feeds"], "properties": {
+            "feeds": {"type": "array", "items": {"type": "object"}}}})})
+    add(app, "GET", "/v1/feeds/{operator}/versions", list_versions, roles=ANY_ROLE, spec={
+        "operationId": "listFeedVersions", "summary": "Published versions of an operator's feed, newest first",
+        "tags": ["feeds"], "parameters": [op_param],
+        "responses": {**ok({"type": "object", "properties": {
+            "operator": {"type": "string"}, "versions": {"type": "array", "items": _VERSION}}}),
+            "404": problem("Nothing published")}})
+    add(app, "POST", "/v1/feeds/{operator}/rollback", rollback, roles=PUBLISHERS, timeout_s=300.0, spec={
+        "operationId": "rollbackFeed", "summary": "Make the previous published version live again",
+        "tags": ["feeds"], "parameters": [op_param],
+        "responses": {**ok(_PUBLISHED, "Rolled back"), "409": problem("No earlier version")}})
