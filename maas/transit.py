@@ -59,6 +59,18 @@ class TransitService:
         cache = self.cache_dir / "streets" if self.cache_dir else None
         return StreetNetwork.from_osm_xml(self.osm_path, model.stop_lat, model.stop_lon, cache_dir=cache)
 
+    def _build(self, network: Network, date: dt.date, walker: Walker | None) -> tuple[TransitModel, Walker]:
+        """One day's model, and the walker over its stops (made from the first model: stops don't vary by date).
+
+        The first model of an OSM network is built again once the street walker exists, so its stop-to-stop
+        footpaths are street distances too, not straight lines."""
+        model = build_model(network, date, self.build_settings, walker=walker)
+        if walker is None:
+            walker = self._make_walker(model)
+            if walker.source != StraightLineWalker.source:
+                model = build_model(network, date, self.build_settings, walker=walker)
+        return model, walker
+
     def planner_for(self, date: dt.date) -> Planner:
         with self._lock:
             hit = self._models.get(date)
@@ -67,11 +79,9 @@ class TransitService:
                 return hit[1]
             if self.progress:
                 with step(f"building the transit model for {date}"):
-                    model = build_model(self.network, date, self.build_settings, walker=self._walker)
+                    model, self._walker = self._build(self.network, date, self._walker)
             else:
-                model = build_model(self.network, date, self.build_settings, walker=self._walker)
-            if self._walker is None:
-                self._walker = self._make_walker(model)
+                model, self._walker = self._build(self.network, date, self._walker)
             planner = Planner(model, self._walker)
             self._models[date] = (model, planner)
             while len(self._models) > self.max_models:
@@ -87,9 +97,7 @@ class TransitService:
         built: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
         walker: Walker | None = None
         for date in dates[-self.max_models:]:
-            model = build_model(network, date, self.build_settings, walker=walker)
-            if walker is None:
-                walker = self._make_walker(model)
+            model, walker = self._build(network, date, walker)
             built[date] = (model, Planner(model, walker))
         with self._lock:
             self.network, self._models, self._walker = network, built, walker
