@@ -167,8 +167,9 @@ async def test_queries_during_swaps_see_no_errors(env):
 
 
 async def test_booking_on_a_removed_trip_gets_disrupted_with_an_alternative(tmp_path):
-    """Book the 08:00 bus; the operator publishes a feed without it: the owner's stream gets `disrupted` (as for
-    a closure) with the 09:00 bus as the alternative; another partner hears nothing."""
+    """Book the 08:00 bus; the operator retimes it, then publishes a feed without it: each time the owner's stream
+    gets `disrupted` (as for a closure), the last with the 09:00 bus as the alternative; another partner hears
+    nothing."""
     from api_support import read_events, subscribe
     from booking_support import GOOD_CARD, Clock, make_service
     from maas.store.embedded import EmbeddedStore
@@ -194,6 +195,10 @@ async def test_booking_on_a_removed_trip_gets_disrupted_with_an_alternative(tmp_
             alpha, beta = await subscribe(client, "pk-alpha"), await subscribe(client, "pk-beta")
             r = await client.post(f"/v1/feeds/{ns}", data=feed_zip(8 * 3600), headers={**ADMIN, **ZIP})
             assert r.status == 201 and (await r.json())["disrupted"] == 0  # same times: nobody is told
+            r = await client.post(f"/v1/feeds/{ns}", data=feed_zip(8 * 3600 + 600), headers={**ADMIN, **ZIP})
+            assert r.status == 201 and (await r.json())["disrupted"] == 1  # the booked bus now leaves 10 min later
+            [(name, ev)] = await read_events(alpha, 1, timeout=10)
+            assert name == "disrupted" and ev["booking_id"] == booking["id"] and ev["reason"] == "trip retimed"
             r = await client.post(f"/v1/feeds/{ns}", data=feed_zip(without_t1=True), headers={**ADMIN, **ZIP})
             assert r.status == 201, await r.text()
             assert (await r.json())["disrupted"] == 1
