@@ -42,6 +42,21 @@ def tokyo_now() -> dt.datetime:
     return dt.datetime.now(TOKYO)
 
 
+async def travelling_bookings(store, now: dt.datetime) -> list[tuple[str, str, list[dict]]]:
+    """Confirmed bookings whose journey has not ended at ``now``, as (id, owner, confirmed legs): the ones a
+    closure or a timetable change can still disrupt."""
+    out = []
+    for key in await store.keys("booking:"):
+        raw = await store.get(key)
+        b = json.loads(raw) if raw else None
+        if not b or b.get("state") != "CONFIRMED":
+            continue
+        legs = [leg["leg"] for leg in b["legs"] if leg.get("state") == "confirmed"]
+        if legs and dt.datetime.fromisoformat(legs[-1]["arrival"]) >= now:
+            out.append((b["id"], b["owner"], legs))
+    return out
+
+
 def payment_error(err: PaymentError) -> BookingError:
     return BookingError(err.detail, code=err.code, status=PAYMENT_STATUS.get(err.code, 502), field="payment")
 

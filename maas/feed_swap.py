@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feeds.feed import Feed, Network
+from maas.booking import travelling_bookings
 from maas.feed_registry import FeedRegistry, FeedVersion
 from maas.replan import Disruption, DisruptedEvent, position_at
 from maas.transit import TOKYO, TransitService
@@ -153,19 +154,12 @@ class FeedManager:
         store, now, sent = self.bookings.store, self.clock(), 0
         prefix = operator + ":"
         loop = asyncio.get_running_loop()
-        for key in await store.keys("booking:"):
-            raw = await store.get(key)
-            b = json.loads(raw) if raw else None
-            if not b or b.get("state") != "CONFIRMED":
-                continue
-            legs = [leg["leg"] for leg in b["legs"] if leg.get("state") == "confirmed"]
-            if not legs or dt.datetime.fromisoformat(legs[-1]["arrival"]) < now:
-                continue
+        for booking_id, owner, legs in await travelling_bookings(store, now):
             if not any((leg.get("trip_id") or "").startswith(prefix) for leg in legs):
                 continue
-            ev = await loop.run_in_executor(self.transit.executor, self._check, b["id"], legs, prefix, version, now)
+            ev = await loop.run_in_executor(self.transit.executor, self._check, booking_id, legs, prefix, version, now)
             if ev is not None:
-                await store.publish(f"events:{b['owner']}", json.dumps(ev.to_dict()))
+                await store.publish(f"events:{owner}", json.dumps(ev.to_dict()))
                 sent += 1
         return sent
 

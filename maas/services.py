@@ -95,20 +95,14 @@ class Services:
 
         Only the worker that accepted the closure runs this, so each traveller is told once.
         """
+        from maas.booking import travelling_bookings
         from maas.replan import disrupted_events
 
         now = self.clock()
         by_day: dict[str, list[tuple[str, dict, str]]] = {}
         store = self.bookings.store
-        for key in await store.keys("booking:"):
-            raw = await store.get(key)
-            b = json.loads(raw) if raw else None
-            if not b or b.get("state") != "CONFIRMED":
-                continue
-            legs = [leg["leg"] for leg in b["legs"] if leg.get("state") == "confirmed"]
-            if not legs or dt.datetime.fromisoformat(legs[-1]["arrival"]) < now:
-                continue
-            by_day.setdefault(legs[0]["service_date"], []).append((b["id"], legs, b["owner"]))
+        for booking_id, owner, legs in await travelling_bookings(store, now):
+            by_day.setdefault(legs[0]["service_date"], []).append((booking_id, legs, owner))
         sent = 0
         loop = asyncio.get_running_loop()
         for day, items in by_day.items():
