@@ -8,10 +8,9 @@ import datetime as dt
 
 import numpy as np
 
+from feeds.feed import TOKYO
 from routing.masks import ClosureMask
 from routing.timetable import MODE_NAMES, TransitModel
-
-TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")
 
 
 def resolve_stops(model: TransitModel, stop_id: str) -> np.ndarray | None:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from api.problems import invalid
+from feeds.feed import TOKYO
 
-TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")
 _COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 _ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}

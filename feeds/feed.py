@@ -8,6 +8,7 @@ import pandas as pd
 
 from feeds.problems import ValidationReport
 
+TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")  # Japan keeps no DST: one offset for every service day
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import orjson
 
+from feeds.feed import TOKYO
 from maas.settings import Settings
-
-TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")
 
 
 def _cmd_import(args) -> int:
@@ -61,7 +60,7 @@ def _cmd_build(args) -> int:
         model = build_model(network, date, BuildSettings())
     with step(f"writing {args.out}"):
         model.save(Path(args.out))
-    print(model.describe() if hasattr(model, "describe") else f"model written to {args.out}")
+    print(model.describe())
     return 0
 
 

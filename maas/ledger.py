@@ -14,10 +14,10 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
+from feeds.feed import TOKYO
 from maas.money import percent_of, yen
 from maas.store.base import Store
 
-TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")
 PSP = "psp_clearing"
 REVENUE = "platform_revenue"
 

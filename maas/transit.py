@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from feeds.feed import Network
+from feeds.feed import TOKYO, Network
 from maas.progress import step
 from maas.settings import Settings
 from routing.masks import ClosureMask
@@ -17,7 +17,6 @@ from routing.planner import PlanOptions, Planner
 from routing.timetable import BuildSettings, TransitModel, build_model
 from routing.walking import StraightLineWalker, Walker
 
-TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")
 MaskProvider = Callable[[TransitModel, "Walker"], ClosureMask | None]
 
 

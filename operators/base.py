@@ -14,7 +14,8 @@ import hmac
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
-TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")
+from feeds.feed import TOKYO
+
 MAX_PASSENGERS = 9
 
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from feeds.feed import TOKYO
 from routing.geo import haversine_m
 from routing.raptor import Journey, RideLeg, WalkLeg
 from routing.walking import WalkPath
-
-TOKYO = dt.timezone(dt.timedelta(hours=9))
 
 
 def iso(model_date: dt.date, seconds: int) -> str:
