@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
@@ -123,3 +124,23 @@ async def subscribe(client, key: str):
     assert (await resp.content.readline()) == b"retry: 3000\n"
     assert (await resp.content.readline()) == b": subscribed\n"
     return resp
+
+
+@pytest.fixture(scope="module")
+def booking_transit(tmp_path_factory):
+    """The tiny feed's transit service, shared by a module's booking tests."""
+    t = tiny_transit(tmp_path_factory.mktemp("api-booking"))
+    yield t
+    t.close()
+
+
+@pytest.fixture
+async def booking_client(booking_transit):
+    """A test client whose services book on a fresh in-memory store with a fixed clock."""
+    from booking_support import Clock, make_service
+    from maas.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(":memory:")
+    async with client_for(services_for(booking_transit, bookings=make_service(store, Clock()))) as c:
+        yield c
+    await store.aclose()

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from api_support import auth, client_for, services_for, tiny_transit
-from booking_support import GOOD_CARD, Clock, itinerary, make_service, subway_leg, walk_leg
-from maas.store.embedded import EmbeddedStore
+from api_support import auth, booking_client, booking_transit  # noqa: F401 (shared fixtures)
+from booking_support import GOOD_CARD, itinerary, subway_leg, walk_leg
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 A, B = auth("pk-alpha"), auth("pk-beta")
 
 
-@pytest.fixture(scope="module")
-def transit(tmp_path_factory):
-    t = tiny_transit(tmp_path_factory.mktemp("api-book"))
-    yield t
-    t.close()
-
-
 @pytest.fixture
-async def client(transit):
-    store = EmbeddedStore(":memory:")
-    async with client_for(services_for(transit, bookings=make_service(store, Clock()))) as c:
-        yield c
-    await store.aclose()
+def client(booking_client):
+    return booking_client
 
 
 async def offer(client, headers=A, key="k-offer-1", it=None) -> dict:

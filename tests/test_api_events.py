@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from api_support import auth, client_for, read_events, services_for, subscribe, tiny_transit
+from api_support import (auth, booking_client, booking_transit, client_for, read_events,  # noqa: F401
+                         services_for, subscribe, tiny_transit)
 from booking_support import GOOD_CARD, Clock, itinerary, make_service, subway_leg
 from maas.store.embedded import EmbeddedStore
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture(scope="module")
-def transit(tmp_path_factory):
-    t = tiny_transit(tmp_path_factory.mktemp("api-events"))
-    yield t
-    t.close()
-
-
 @pytest.fixture
-async def client(transit):
-    store = EmbeddedStore(":memory:")
-    async with client_for(services_for(transit, bookings=make_service(store, Clock()))) as c:
-        yield c
-    await store.aclose()
+def client(booking_client):
+    return booking_client
 
 
 async def test_partner_receives_its_own_booking_events_only(client):
