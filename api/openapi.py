@@ -33,6 +33,11 @@ COMPONENTS: dict = {
                 "errors": {"type": "array", "items": {
                     "type": "object", "required": ["message"],
                     "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"}}}},
+                "suggestions": {"type": "array", "description": "for an unknown or ambiguous place name: the "
+                                "stations it could mean", "items": {
+                                    "type": "object", "required": ["id", "name"],
+                                    "properties": {"id": {"type": "string"}, "name": {"type": "string"},
+                                                   "name_en": {"type": ["string", "null"]}}}},
             },
         },
         "Place": {
@@ -69,9 +74,13 @@ COMPONENTS: dict = {
             "type": "object", "required": ["id", "name", "lat", "lon", "type", "operator"],
             "properties": {
                 "id": {"type": "string"}, "name": {"type": "string"}, "name_en": {"type": ["string", "null"]},
-                "name_kana": {"type": ["string", "null"]}, "lat": {"type": "number"}, "lon": {"type": "number"},
+                "name_kana": {"type": ["string", "null"], "description": "reading (from the feed, else generated)"},
+                "name_romaji": {"type": ["string", "null"], "description": "Hepburn reading of name_kana"},
+                "name_ja": {"type": "string", "description": "the Japanese name when `name` is English"},
+                "lat": {"type": "number"}, "lon": {"type": "number"},
                 "type": {"type": "string", "enum": ["stop", "station"]},
                 "parent_station": {"type": ["string", "null"]}, "operator": {"type": "string"},
+                "match": {"type": "string", "enum": ["exact", "prefix", "substring", "fuzzy"]},
                 "distance_m": {"type": "number", "minimum": 0},
             },
         },
@@ -93,6 +102,12 @@ COMPONENTS: dict = {
 
 def query(name: str, schema: dict, description: str, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
+
+
+ACCEPT_LANGUAGE = {"name": "Accept-Language", "in": "header", "required": False,
+                   "description": "`ja` (default) or `en`: the language of `name` and `headsign`; with `en` the "
+                                  "Japanese text stays in `name_ja`/`headsign_ja`",
+                   "schema": {"type": "string", "maxLength": 200}}
 
 
 def path_param(name: str, description: str) -> dict:

@@ -137,3 +137,31 @@ def string_param(query: Mapping[str, str], name: str, *, required: bool = False,
     if len(text) > max_len or not _ID.match(text[:200]):
         raise invalid(name, f"{name} must be 1-{max_len} printable characters")
     return text
+
+
+LANGUAGES = ("ja", "en")
+
+
+def language(headers: Mapping[str, str]) -> str:
+    """The language of names and headsigns from ``Accept-Language`` (RFC 9110 weights): "ja" (default) or "en".
+
+    Unknown tags and malformed parts are skipped, never an error: the header is a preference, not a demand."""
+    best, best_q = "ja", -1.0
+    for i, part in enumerate((headers.get("Accept-Language") or "").split(",")):
+        tag, _, rest = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary not in LANGUAGES and primary != "*":
+            continue
+        q = 1.0
+        rest = rest.strip()
+        if rest.startswith("q="):
+            try:
+                q = float(rest[2:])
+            except ValueError:
+                continue
+        if not (0 < q <= 1):
+            continue
+        q -= i * 1e-6  # equal weights: the first listed wins
+        if q > best_q:
+            best, best_q = ("ja" if primary == "*" else primary), q
+    return best

@@ -10,11 +10,11 @@ from aiohttp import web
 from api import params, respond
 from api.departures import next_departures, resolve_stops
 from api.endpoint import add
-from api.keys import SERVICE_WINDOW, SERVICES, STOP_INDEX
-from api.openapi import ok, path_param, query
+from api.keys import SERVICE_WINDOW, SERVICES
+from api.openapi import ACCEPT_LANGUAGE, ok, path_param, query
 from api.problems import ApiProblem, invalid
-from api.stopindex import StopIndex
 from maas.auth import Role
+from routing.names import UnknownPlace, localise_itinerary, localise_names
 from routing.planner import PlanError, PlanOptions
 from routing.timetable import MODE_NAMES
 
@@ -80,9 +80,35 @@ async def plan(request: web.Request) -> web.Response:
         itineraries = await transit.plan(origin.text, destination.text, when, arrive_by=arrive is not None,
                                          options=options)
     except PlanError as exc:
-        raise invalid(getattr(exc, "field", None) or _guess_field(str(exc), origin, destination, field),
-                      str(exc)) from None
-    return respond.json({"itineraries": itineraries})
+        bad = getattr(exc, "field", None) or _guess_field(str(exc), origin, destination, field)
+        problem = invalid(bad, str(exc))
+        if bad in ("from", "to"):
+            text = origin.text if bad == "from" else destination.text
+            problem.extra["suggestions"] = await _suggestions(transit, text)
+        raise problem from None
+    lang = params.language(request.headers)
+    if lang != "ja":
+        names = transit.names
+        for it in itineraries:
+            localise_itinerary(it, lang, names)
+    return respond.json({"itineraries": itineraries}, headers=_language_headers(lang))
+
+
+def _language_headers(lang: str) -> dict[str, str]:
+    return {"Content-Language": lang, "Vary": "Accept-Language"}
+
+
+async def _suggestions(transit, text: str) -> list[dict]:
+    """Stations named most like ``text`` ("did you mean"), for the problem's ``suggestions``."""
+    def work() -> list[dict]:
+        names = transit.names
+        try:
+            names.resolve(text)
+        except UnknownPlace as exc:
+            return [names.suggestion(i) for i in exc.suggestions]
+        return []
+
+    return await asyncio.get_running_loop().run_in_executor(transit.executor, work)
 
 
 def _guess_field(message: str, origin: params.Place, destination: params.Place, when_field: str) -> str:
@@ -107,11 +133,18 @@ async def stops(request: web.Request) -> web.Response:
     limit = params.int_param(q, "limit", 20, 1, 200)
     if text is None and near is None:
         raise invalid("q", "give q (a name in Japanese, kana or English) or near=lat,lon")
-    index = request.app[STOP_INDEX]
-    matches = index.search(text, limit=10_000) if text is not None else None
-    if near is not None:
-        matches = index.near(near[0], near[1], radius, limit, among=matches)
-    return respond.json({"stops": [index.to_dict(m) for m in matches[:limit]]})
+    lang = params.language(request.headers)
+    transit = request.app[SERVICES].transit
+
+    def work() -> list[dict]:
+        index = transit.names  # the current network's: a feed published a moment ago is already in it
+        matches = index.search(text, limit=limit if near is None else 10_000) if text is not None else None
+        if near is not None:
+            matches = index.near(near[0], near[1], radius, limit, among=matches)
+        return [index.to_dict(m, lang) for m in matches[:limit]]
+
+    found = await asyncio.get_running_loop().run_in_executor(transit.executor, work)
+    return respond.json({"stops": found}, headers=_language_headers(lang))
 
 
 async def departures(request: web.Request) -> web.Response:
@@ -130,24 +163,31 @@ async def departures(request: web.Request) -> web.Response:
     midnight = dt.datetime.combine(at.date(), dt.time(), TOKYO)
     t0 = int((at - midnight).total_seconds())
     rows = next_departures(model, stops_idx, t0, window_min * 60, limit, mask)
+    lang = params.language(request.headers)
+    if lang != "ja":
+        names = transit.names
+        for row in rows:
+            localise_names(row, lang, names)
     return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": rows,
-                              "closed": bool(rows) and all(r["status"] == "closed" for r in rows)})
+                         "closed": bool(rows) and all(r["status"] == "closed" for r in rows)},
+                        headers=_language_headers(lang))
 
 
 _WHEN = {"type": "string", "format": "date-time"}
+_PLACE = ("'lat,lon', a stop/station id, or a station name in any form /v1/stops finds (Japanese, kana, romaji, "
+          "English); an unknown or ambiguous name is a 422 with `suggestions`")
 
 
 def add_routes(app: web.Application) -> None:
     network = app[SERVICES].transit.network
-    app[STOP_INDEX] = StopIndex.from_network(network)
     app[SERVICE_WINDOW] = service_window(network)
     add(app, "GET", "/v1/plan", plan, roles=SEARCH_ROLES, spec={
         "operationId": "plan", "summary": "Plan a trip", "tags": ["search"],
         "description": "Itineraries from `from` to `to`, departing at `depart_at` or arriving by `arrive_by` "
                        "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Closures in force are avoided.",
         "parameters": [
-            query("from", {"type": "string", "minLength": 1}, "'lat,lon' or a stop/station id", True),
-            query("to", {"type": "string", "minLength": 1}, "'lat,lon' or a stop/station id", True),
+            query("from", {"type": "string", "minLength": 1}, _PLACE, True),
+            query("to", {"type": "string", "minLength": 1}, _PLACE, True),
             query("depart_at", _WHEN, "departure time (exclusive with arrive_by)"),
             query("arrive_by", _WHEN, "arrival deadline (exclusive with depart_at)"),
             query("num", {"type": "integer", "minimum": 1, "maximum": 10}, "number of itineraries"),
@@ -158,6 +198,7 @@ def add_routes(app: web.Application) -> None:
             query("wheelchair", {"type": "boolean"}, "only step-free stops and accessible trips"),
             query("modes", {"type": "string", "pattern": "^[A-Za-z_]+(,[A-Za-z_]+)*$"},
                   f"comma-separated subset of {', '.join(PLAN_MODES)}"),
+            ACCEPT_LANGUAGE,
         ],
         "responses": ok({"type": "object", "required": ["itineraries"], "properties": {
             "itineraries": {"type": "array", "items": {"$ref": "#/components/schemas/Itinerary"}}}}),
@@ -165,10 +206,13 @@ def add_routes(app: web.Application) -> None:
     add(app, "GET", "/v1/stops", stops, roles=SEARCH_ROLES | {Role.DISASTER}, spec={
         "operationId": "stops", "summary": "Find stops and stations by name or position", "tags": ["search"],
         "parameters": [
-            query("q", {"type": "string", "maxLength": 100}, "name in Japanese, kana or English (substring)"),
+            query("q", {"type": "string", "maxLength": 100},
+                  "name in Japanese, kana, romaji (Tochōmae, Tochomae, Tocho-mae) or English; exact, prefix and "
+                  "substring matches first, near misses (typos) only when nothing matches"),
             query("near", {"type": "string"}, "'lat,lon': stops around a point, nearest first"),
             query("radius", {"type": "number", "minimum": 1, "maximum": 5000}, "metres around `near` (500)"),
             query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "most results (20)"),
+            ACCEPT_LANGUAGE,
         ],
         "responses": ok({"type": "object", "required": ["stops"], "properties": {
             "stops": {"type": "array", "items": {"$ref": "#/components/schemas/Stop"}}}}),
@@ -181,6 +225,7 @@ def add_routes(app: web.Application) -> None:
             query("at", _WHEN, "from this time (default now)"),
             query("window_min", {"type": "integer", "minimum": 1, "maximum": 1440}, "minutes ahead (120)"),
             query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "most departures (20)"),
+            ACCEPT_LANGUAGE,
         ],
         "responses": {**ok({"type": "object", "required": ["stop_id", "departures"], "properties": {
             "stop_id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},

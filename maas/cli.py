@@ -92,6 +92,11 @@ def _cmd_plan(args) -> int:
     except PlanError as exc:
         print(f"cannot plan: {exc}", file=sys.stderr)
         return 2
+    if args.lang != "ja":
+        from routing.names import localise_itinerary
+
+        for it in itineraries:
+            localise_itinerary(it, args.lang, transit.names)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps({"itineraries": itineraries}, option=orjson.OPT_INDENT_2))
         sys.stdout.write("\n")
@@ -143,8 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     bld.set_defaults(func=_cmd_build)
 
     pl = sub.add_parser("plan", help="plan a trip and print itineraries")
-    pl.add_argument("--from", dest="origin", required=True, help="stop id, station name or lat,lon")
-    pl.add_argument("--to", dest="destination", required=True, help="stop id, station name or lat,lon")
+    pl.add_argument("--from", dest="origin", required=True,
+                    help="stop id, lat,lon or station name (Japanese, kana, romaji or English)")
+    pl.add_argument("--to", dest="destination", required=True,
+                    help="stop id, lat,lon or station name (Japanese, kana, romaji or English)")
     when = pl.add_mutually_exclusive_group()
     when.add_argument("--depart", help="ISO-8601 departure time (default: now)")
     when.add_argument("--arrive", help="ISO-8601 arrival deadline")
@@ -153,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--num", type=int, default=3, help="number of itineraries")
     pl.add_argument("--max-transfers", type=int)
     pl.add_argument("--wheelchair", action="store_true")
+    pl.add_argument("--lang", choices=("ja", "en"), default="ja", help="language of stop names and headsigns")
     pl.add_argument("--json", action="store_true", help='print {"itineraries": [...]}')
     pl.set_defaults(func=_cmd_plan)
 
