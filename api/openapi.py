@@ -84,6 +84,21 @@ COMPONENTS: dict = {
                 "distance_m": {"type": "number", "minimum": 0},
             },
         },
+        "Trip": {
+            "type": "object",
+            "required": ["trip_id", "service_date", "mode", "route", "headsign", "stops", "geometry"],
+            "properties": {
+                "trip_id": {"type": "string"}, "service_date": {"type": "string", "format": "date"},
+                "mode": {"type": "string"}, "operator": {"type": "string"},
+                "agency": {"type": ["object", "null"]}, "route": {"type": "object"},
+                "headsign": {"type": "string"}, "headsign_ja": {"type": "string"},
+                "booking_required": {"type": "boolean"},
+                "departure": {"type": "string", "format": "date-time"},
+                "arrival": {"type": "string", "format": "date-time"}, "distance_m": {"type": "integer"},
+                "stops": {"type": "array", "items": {"type": "object"}},
+                "geometry": {"type": "object"},
+            },
+        },
         "Departure": {
             "type": "object",
             "required": ["departure", "stop_id", "trip_id", "mode", "operator", "route", "status"],

@@ -165,3 +165,42 @@ def language(headers: Mapping[str, str]) -> str:
         if q > best_q:
             best, best_q = ("ja" if primary == "*" else primary), q
     return best
+
+
+def make_cursor(**fields) -> str:
+    """An opaque page cursor: URL-safe base64 of compact JSON (times as ISO-8601 strings)."""
+    import base64
+
+    import orjson
+
+    return base64.urlsafe_b64encode(orjson.dumps(fields)).rstrip(b"=").decode()
+
+
+def cursor_param(query: Mapping[str, str], name: str, directions: tuple[str, ...]) -> dict | None:
+    """A cursor from a previous page: its direction ``d`` and time ``t`` (an aware datetime), checked."""
+    import base64
+    import binascii
+
+    import orjson
+
+    text = query.get(name)
+    if text is None:
+        return None
+    bad = invalid(name, f"{name} is not a cursor from a previous answer; use the page.earlier/page.later value "
+                        f"as given")
+    try:
+        raw = orjson.loads(base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4)))
+    except (binascii.Error, ValueError):
+        raise bad from None
+    if not isinstance(raw, dict) or raw.get("d") not in directions or not isinstance(raw.get("t"), str):
+        raise bad
+    try:
+        when = dt.datetime.fromisoformat(raw["t"])
+    except ValueError:
+        raise bad from None
+    if when.tzinfo is None:
+        raise bad
+    skip = raw.get("skip", [])
+    if not isinstance(skip, list) or not all(isinstance(s, str) for s in skip) or len(skip) > 200:
+        raise bad
+    return {"d": raw["d"], "t": when.astimezone(TOKYO), "skip": skip}

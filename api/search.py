@@ -38,7 +38,7 @@ def service_window(network) -> tuple[dt.date, dt.date]:
     return min(first) - dt.timedelta(days=1), max(last) + dt.timedelta(days=1)
 
 
-def _check_date(request: web.Request, when: dt.datetime, field: str) -> None:
+def check_date(request: web.Request, when: dt.datetime, field: str) -> None:
     lo, hi = request.app[SERVICE_WINDOW]
     hi = min(hi, dt.datetime.now(TOKYO).date() + dt.timedelta(days=MAX_DAYS_AHEAD))
     if not lo <= when.date() <= hi:
@@ -67,13 +67,16 @@ async def plan(request: web.Request) -> web.Response:
     q = request.query
     origin, destination = params.place(q, "from"), params.place(q, "to")
     depart, arrive = params.datetime_param(q, "depart_at"), params.datetime_param(q, "arrive_by")
+    cursor = params.cursor_param(q, "cursor", ("earlier", "later"))
+    if cursor is not None:  # the page's time replaces the first request's
+        depart, arrive = (cursor["t"], None) if cursor["d"] == "later" else (None, cursor["t"])
     if depart is not None and arrive is not None:
         raise ApiProblem(422, "give depart_at or arrive_by, not both", field="arrive_by",
                          errors=[{"field": "depart_at", "message": "exclusive with arrive_by"},
                                  {"field": "arrive_by", "message": "exclusive with depart_at"}])
     when = arrive or depart or dt.datetime.now(TOKYO)
     field = "arrive_by" if arrive else "depart_at"
-    _check_date(request, when, field)
+    check_date(request, when, field)
     options = plan_options(q)
     transit = request.app[SERVICES].transit
     try:
@@ -91,10 +94,27 @@ async def plan(request: web.Request) -> web.Response:
         names = transit.names
         for it in itineraries:
             localise_itinerary(it, lang, names)
-    return respond.json({"itineraries": itineraries}, headers=_language_headers(lang))
+    return respond.json({"itineraries": itineraries, "page": plan_page(itineraries)},
+                        headers=language_headers(lang))
 
 
-def _language_headers(lang: str) -> dict[str, str]:
+PAGE_STEP_S = 60
+
+
+def plan_page(itineraries: list[dict]) -> dict:
+    """Cursors for the trips before and after these: later departs a minute after the last one's departure,
+    earlier arrives a minute before the first one's arrival. Walk-only itineraries have no time to page from."""
+    rides = [it for it in itineraries if any(leg["mode"] != "WALK" for leg in it["legs"])]
+    if not rides:
+        return {"earlier": None, "later": None}
+    step = dt.timedelta(seconds=PAGE_STEP_S)
+    last = max(dt.datetime.fromisoformat(it["departure"]) for it in rides) + step
+    first = min(dt.datetime.fromisoformat(it["arrival"]) for it in rides) - step
+    return {"earlier": params.make_cursor(d="earlier", t=first.isoformat()),
+            "later": params.make_cursor(d="later", t=last.isoformat())}
+
+
+def language_headers(lang: str) -> dict[str, str]:
     return {"Content-Language": lang, "Vary": "Accept-Language"}
 
 
@@ -144,7 +164,7 @@ async def stops(request: web.Request) -> web.Response:
         return [index.to_dict(m, lang) for m in matches[:limit]]
 
     found = await asyncio.get_running_loop().run_in_executor(transit.executor, work)
-    return respond.json({"stops": found}, headers=_language_headers(lang))
+    return respond.json({"stops": found}, headers=language_headers(lang))
 
 
 async def departures(request: web.Request) -> web.Response:
@@ -153,7 +173,11 @@ async def departures(request: web.Request) -> web.Response:
     at = params.datetime_param(q, "at") or dt.datetime.now(TOKYO)
     window_min = params.int_param(q, "window_min", 120, 1, 1440)
     limit = params.int_param(q, "limit", 20, 1, 200)
-    _check_date(request, at, "at")
+    cursor = params.cursor_param(q, "cursor", ("later",))
+    skip: set[str] = set()
+    if cursor is not None:
+        at, skip = cursor["t"], set(cursor["skip"])
+    check_date(request, at, "at")
     transit = request.app[SERVICES].transit
     model = await asyncio.get_running_loop().run_in_executor(transit.executor, transit.model_for, at.date())
     stops_idx = resolve_stops(model, stop_id)
@@ -162,15 +186,26 @@ async def departures(request: web.Request) -> web.Response:
     mask = transit.mask_provider(model, transit.walker) if transit.mask_provider else None
     midnight = dt.datetime.combine(at.date(), dt.time(), TOKYO)
     t0 = int((at - midnight).total_seconds())
-    rows = next_departures(model, stops_idx, t0, window_min * 60, limit, mask)
+    rows = next_departures(model, stops_idx, t0, window_min * 60, limit + len(skip), mask)
+    rows = [r for r in rows if not (r["trip_id"] in skip and r["departure"] == at.isoformat())][:limit]
     lang = params.language(request.headers)
     if lang != "ja":
         names = transit.names
         for row in rows:
             localise_names(row, lang, names)
     return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": rows,
-                         "closed": bool(rows) and all(r["status"] == "closed" for r in rows)},
-                        headers=_language_headers(lang))
+                         "closed": bool(rows) and all(r["status"] == "closed" for r in rows),
+                         "page": {"later": board_cursor(rows, at, window_min, limit)}},
+                        headers=language_headers(lang))
+
+
+def board_cursor(rows: list[dict], at: dt.datetime, window_min: int, limit: int) -> str:
+    """The next page of a board: from the last departure shown (skipping the trips already shown at that very
+    time), or, when the window was not full, from the window's end."""
+    if len(rows) < limit:
+        return params.make_cursor(d="later", t=(at + dt.timedelta(minutes=window_min)).isoformat())
+    last = rows[-1]["departure"]
+    return params.make_cursor(d="later", t=last, skip=[r["trip_id"] for r in rows if r["departure"] == last])
 
 
 _WHEN = {"type": "string", "format": "date-time"}
@@ -190,6 +225,9 @@ def add_routes(app: web.Application) -> None:
             query("to", {"type": "string", "minLength": 1}, _PLACE, True),
             query("depart_at", _WHEN, "departure time (exclusive with arrive_by)"),
             query("arrive_by", _WHEN, "arrival deadline (exclusive with depart_at)"),
+            query("cursor", {"type": "string", "maxLength": 500},
+                  "`page.earlier` or `page.later` of a previous answer (repeat the other parameters); replaces "
+                  "depart_at/arrive_by"),
             query("num", {"type": "integer", "minimum": 1, "maximum": 10}, "number of itineraries"),
             query("max_transfers", {"type": "integer", "minimum": 0, "maximum": 8}, "most transfers"),
             query("max_walk_m", {"type": "number", "minimum": 0, "maximum": 5000}, "longest walk, metres"),
@@ -201,7 +239,9 @@ def add_routes(app: web.Application) -> None:
             ACCEPT_LANGUAGE,
         ],
         "responses": ok({"type": "object", "required": ["itineraries"], "properties": {
-            "itineraries": {"type": "array", "items": {"$ref": "#/components/schemas/Itinerary"}}}}),
+            "itineraries": {"type": "array", "items": {"$ref": "#/components/schemas/Itinerary"}},
+            "page": {"type": "object", "properties": {"earlier": {"type": ["string", "null"]},
+                                                      "later": {"type": ["string", "null"]}}}}}),
     })
     add(app, "GET", "/v1/stops", stops, roles=SEARCH_ROLES | {Role.DISASTER}, spec={
         "operationId": "stops", "summary": "Find stops and stations by name or position", "tags": ["search"],
@@ -224,12 +264,15 @@ def add_routes(app: web.Application) -> None:
             path_param("id", "stop or station id, e.g. toei-subway:E28"),
             query("at", _WHEN, "from this time (default now)"),
             query("window_min", {"type": "integer", "minimum": 1, "maximum": 1440}, "minutes ahead (120)"),
+            query("cursor", {"type": "string", "maxLength": 1000},
+                  "`page.later` of a previous answer: the board's next page (replaces `at`)"),
             query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "most departures (20)"),
             ACCEPT_LANGUAGE,
         ],
         "responses": {**ok({"type": "object", "required": ["stop_id", "departures"], "properties": {
             "stop_id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
             "closed": {"type": "boolean"},
+            "page": {"type": "object", "properties": {"later": {"type": "string"}}},
             "departures": {"type": "array", "items": {"$ref": "#/components/schemas/Departure"}}}}),
             "404": {"description": "Unknown stop", "content": {"application/problem+json": {
                 "schema": {"$ref": "#/components/schemas/Problem"}}}}},
