@@ -17,7 +17,7 @@ SERVICES = web.AppKey("services", Services)
 METRICS = web.AppKey("metrics", "Metrics")
 ENDPOINTS = web.AppKey("endpoints", "list[Endpoint]")
 EVENTS = web.AppKey("events", "EventHub")
-SERVICE_WINDOW = web.AppKey("service_window", tuple)  # (first, last) dates any feed has service on, ± 1 day
+SERVICE_WINDOW = web.AppKey("service_window", dict)  # network → (first, last) dates with service, ± 1 day
 
 # Per-request state (set by the observe middleware and the endpoint guard).
 REQUEST_ID = web.RequestKey("request_id", str)

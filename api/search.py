@@ -39,10 +39,19 @@ def service_window(network) -> tuple[dt.date, dt.date]:
 
 
 def check_date(request: web.Request, when: dt.datetime, field: str) -> None:
-    lo, hi = request.app[SERVICE_WINDOW]
+    lo, hi = current_window(request.app)
     hi = min(hi, dt.datetime.now(TOKYO).date() + dt.timedelta(days=MAX_DAYS_AHEAD))
     if not lo <= when.date() <= hi:
         raise invalid(field, f"{field} {when.date()} is outside the timetables' service dates {lo} – {hi}")
+
+
+def current_window(app: web.Application) -> tuple[dt.date, dt.date]:
+    """The service window of the network in use: recomputed once after each publish or rollback swaps it."""
+    network = app[SERVICES].transit.network
+    cache = app[SERVICE_WINDOW]
+    if cache.get("network") is not network:
+        cache["window"], cache["network"] = service_window(network), network
+    return cache["window"]
 
 
 def plan_options(q) -> PlanOptions:
@@ -214,8 +223,7 @@ _PLACE = ("'lat,lon', a stop/station id, or a station name in any form /v1/stops
 
 
 def add_routes(app: web.Application) -> None:
-    network = app[SERVICES].transit.network
-    app[SERVICE_WINDOW] = service_window(network)
+    app[SERVICE_WINDOW] = {}
     add(app, "GET", "/v1/plan", plan, roles=SEARCH_ROLES, spec={
         "operationId": "plan", "summary": "Plan a trip", "tags": ["search"],
         "description": "Itineraries from `from` to `to`, departing at `depart_at` or arriving by `arrive_by` "

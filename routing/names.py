@@ -151,8 +151,6 @@ class NameIndex:
         self.names: list[str] = [str(x) for x in names]
         self.names_en: list[str] = [str(x) for x in names_en]
         given_kana = [str(x) for x in names_kana]
-        self.kana_generated = np.array([not k for k in given_kana], bool)
-        self.names_kana: list[str] = [k or reading(n)[0] for k, n in zip(given_kana, self.names)]
         self.location_type = np.asarray(location_type, np.int8)
         self.lat = np.asarray(lat, np.float64)
         self.lon = np.asarray(lon, np.float64)
@@ -161,6 +159,12 @@ class NameIndex:
         self.parent: list[str] = [p if p in self._pos else "" for p in parents]
         # the station a row belongs to: its parent, else itself (a stop without parent is its own station)
         self.station = np.array([self._pos[p] if p else i for i, p in enumerate(self.parent)], np.int64)
+        for i, st in enumerate(self.station.tolist()):  # a parent without translations takes its poles' ones
+            if st != i and self.names[st] == self.names[i]:
+                self.names_en[st] = self.names_en[st] or self.names_en[i]
+                given_kana[st] = given_kana[st] or given_kana[i]
+        self.kana_generated = np.array([not k for k in given_kana], bool)
+        self.names_kana: list[str] = [k or reading(n)[0] for k, n in zip(given_kana, self.names)]
         self.romaji: list[str] = [reading(k)[1] if k else "" for k in self.names_kana]
         self.headsigns_en = dict(headsigns_en or {})
         self._name_en_by_ja: dict[str, str] = {}
@@ -175,9 +179,15 @@ class NameIndex:
         lens = np.fromiter((len(r) + 1 for r in rows), np.int64, len(rows))
         self._starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64) if len(rows) else \
             np.zeros(0, np.int64)
-        self._flat_keys = [k for ks in self._keys for k in ks]
-        self._flat_row = np.fromiter((i for i, ks in enumerate(self._keys) for _ in ks), np.int64,
-                                     len(self._flat_keys))
+        rows_of: dict[str, list[int]] = {}
+        for i, ks in enumerate(self._keys):
+            for k in ks:
+                rows_of.setdefault(k, []).append(i)
+        # each distinct key once (platforms repeat their station's names), romaji and Japanese apart: a query is
+        # compared only with keys of its own script
+        self._fuzzy_keys = {script: [k for k in rows_of if k.isascii() == (script == "latin")]
+                            for script in ("latin", "japanese")}
+        self._fuzzy_rows = {script: [rows_of[k] for k in keys] for script, keys in self._fuzzy_keys.items()}
 
     # ---- construction ---------------------------------------------------------------------------------------
     @classmethod
@@ -252,10 +262,11 @@ class NameIndex:
         for q in keys:
             if len(q) < 3:
                 continue
-            for _, score, k in process.extract(q, self._flat_keys, scorer=fuzz.WRatio, score_cutoff=cutoff,
-                                               limit=limit * 4):
-                row = int(self._flat_row[k])
-                best[row] = max(best.get(row, 0.0), float(score))
+            script = "latin" if q.isascii() else "japanese"
+            for _, score, k in process.extract(q, self._fuzzy_keys[script], scorer=fuzz.WRatio,
+                                               score_cutoff=cutoff, limit=limit * 4):
+                for row in self._fuzzy_rows[script][k]:
+                    best[row] = max(best.get(row, 0.0), float(score))
         return best
 
     def _order(self, hits: list[NameHit]) -> list[NameHit]:

@@ -167,8 +167,11 @@ def test_cli_plan_typo_is_one_line_with_a_suggestion(capsys):
 
 
 def _renamed_feed() -> bytes:
-    """The tiny feed with its station renamed: a name nobody could find before it is published."""
+    """The tiny feed with its station renamed (a name nobody could find before it is published), running a year
+    longer."""
     tables = tiny_tables()
+    for row in tables["calendar"]:
+        row["end_date"] = "20271231"
     tables["stops"][0]["stop_name"] = "新宿御苑"
     tables["translations"] = [t for t in tables["translations"] if t["record_id"] != "S"] + [
         {"table_name": "stops", "field_name": "stop_name", "language": "en", "translation": "Shinjuku-Gyoen",
@@ -197,6 +200,8 @@ async def test_published_feed_is_searchable_at_once_and_rollback_forgets_it(tmp_
                 assert [s["id"] for s in stops][:1] == ["test:S"], q
             r = await client.get("/v1/plan", params=plan, headers=P)
             assert r.status == 200 and (await r.json())["itineraries"], await r.text()
+            r = await client.get("/v1/plan", params={**plan, "depart_at": "2027-03-02T07:50:00+09:00"}, headers=P)
+            assert r.status == 200 and (await r.json())["itineraries"], await r.text()  # the new feed's dates
             r = await client.post("/v1/feeds/test/rollback", headers=auth("op-test"))
             assert r.status == 200, await r.text()
             assert (await (await found("新宿御苑")).json())["stops"] == []
