@@ -12,7 +12,7 @@ from api.departures import next_departures, resolve_stops
 from api.endpoint import add
 from api.keys import SERVICE_WINDOW, SERVICES
 from api.openapi import ACCEPT_LANGUAGE, ok, path_param, query
-from api.problems import ApiProblem, invalid
+from api.problems import TYPE_BASE, ApiProblem, invalid
 from maas.auth import Role
 from routing.names import UnknownPlace, localise_itinerary, localise_names
 from routing.planner import PlanError, PlanOptions
@@ -38,11 +38,15 @@ def service_window(network) -> tuple[dt.date, dt.date]:
     return min(first) - dt.timedelta(days=1), max(last) + dt.timedelta(days=1)
 
 
-def check_date(request: web.Request, when: dt.datetime, field: str) -> None:
+def outside_service(request: web.Request, when: dt.datetime, field: str) -> dict | None:
+    """A notice when ``when`` is outside every timetable (nothing can run then), else None. Such a request is
+    valid: it is answered with no results and this notice, without building a model for a day with no service."""
     lo, hi = current_window(request.app)
     hi = min(hi, dt.datetime.now(TOKYO).date() + dt.timedelta(days=MAX_DAYS_AHEAD))
-    if not lo <= when.date() <= hi:
-        raise invalid(field, f"{field} {when.date()} is outside the timetables' service dates {lo} – {hi}")
+    if lo <= when.date() <= hi:
+        return None
+    return {"code": "outside_service_dates", "field": field,
+            "message": f"{field} {when.date()} is outside the timetables' service dates {lo} – {hi}"}
 
 
 def current_window(app: web.Application) -> tuple[dt.date, dt.date]:
@@ -78,32 +82,36 @@ async def plan(request: web.Request) -> web.Response:
     depart, arrive = params.datetime_param(q, "depart_at"), params.datetime_param(q, "arrive_by")
     cursor = params.cursor_param(q, "cursor", ("earlier", "later"))
     if cursor is not None:  # the page's time replaces the first request's
-        depart, arrive = (cursor["t"], None) if cursor["d"] == "later" else (None, cursor["t"])
-    if depart is not None and arrive is not None:
-        raise ApiProblem(422, "give depart_at or arrive_by, not both", field="arrive_by",
-                         errors=[{"field": "depart_at", "message": "exclusive with arrive_by"},
-                                 {"field": "arrive_by", "message": "exclusive with depart_at"}])
-    when = arrive or depart or dt.datetime.now(TOKYO)
-    field = "arrive_by" if arrive else "depart_at"
-    check_date(request, when, field)
+        depart, arrive = (cursor.at, None) if cursor.direction == "later" else (None, cursor.at)
+    # both given: leave at or after depart_at and arrive by arrive_by (a depart-at search, later arrivals dropped)
+    arrive_by = arrive is not None and depart is None
+    when = depart or arrive or dt.datetime.now(TOKYO)
+    field = "depart_at" if depart is not None or arrive is None else "arrive_by"
     options = plan_options(q)
+    lang = params.language(request.headers)
+    outside = outside_service(request, when, field)
+    if outside is not None or (depart is not None and arrive is not None and arrive < depart):
+        notice = outside or {"code": "arrive_before_depart", "field": "arrive_by",
+                             "message": f"arrive_by {arrive.isoformat()} is before depart_at {depart.isoformat()}"}
+        return respond.json({"itineraries": [], "page": {"earlier": None, "later": None}, "notices": [notice]},
+                            headers=language_headers(lang))
     transit = request.app[SERVICES].transit
     try:
-        itineraries = await transit.plan(origin.text, destination.text, when, arrive_by=arrive is not None,
-                                         options=options)
+        itineraries = await transit.plan(origin.text, destination.text, when, arrive_by=arrive_by, options=options)
     except PlanError as exc:
         bad = getattr(exc, "field", None) or _guess_field(str(exc), origin, destination, field)
-        problem = invalid(bad, str(exc))
-        if bad in ("from", "to"):
+        if bad in ("from", "to") and not (origin if bad == "from" else destination).is_coord:
             text = origin.text if bad == "from" else destination.text
-            problem.extra["suggestions"] = await _suggestions(transit, text)
-        raise problem from None
-    lang = params.language(request.headers)
+            raise ApiProblem(404, str(exc), field=bad, type_=TYPE_BASE + "unknown-place",
+                             extra={"suggestions": await _suggestions(transit, text)}) from None
+        raise invalid(bad, str(exc)) from None
+    if depart is not None and arrive is not None:
+        itineraries = [it for it in itineraries if dt.datetime.fromisoformat(it["arrival"]) <= arrive]
     if lang != "ja":
         names = transit.names
         for it in itineraries:
             localise_itinerary(it, lang, names)
-    return respond.json({"itineraries": itineraries, "page": plan_page(itineraries)},
+    return respond.json({"itineraries": itineraries, "page": plan_page(itineraries), "notices": []},
                         headers=language_headers(lang))
 
 
@@ -119,8 +127,7 @@ def plan_page(itineraries: list[dict]) -> dict:
     step = dt.timedelta(seconds=PAGE_STEP_S)
     last = max(dt.datetime.fromisoformat(it["departure"]) for it in rides) + step
     first = min(dt.datetime.fromisoformat(it["arrival"]) for it in rides) - step
-    return {"earlier": params.make_cursor(d="earlier", t=first.isoformat()),
-            "later": params.make_cursor(d="later", t=last.isoformat())}
+    return {"earlier": params.make_cursor("earlier", first), "later": params.make_cursor("later", last)}
 
 
 def language_headers(lang: str) -> dict[str, str]:
@@ -160,8 +167,6 @@ async def stops(request: web.Request) -> web.Response:
     near = params.coord(q["near"].strip(), "near") if "near" in q else None
     radius = params.float_param(q, "radius", 500.0, 1.0, 5000.0)
     limit = params.int_param(q, "limit", 20, 1, 200)
-    if text is None and near is None:
-        raise invalid("q", "give q (a name in Japanese, kana or English) or near=lat,lon")
     lang = params.language(request.headers)
     transit = request.app[SERVICES].transit
 
@@ -170,6 +175,8 @@ async def stops(request: web.Request) -> web.Response:
         matches = index.search(text, limit=limit if near is None else 10_000) if text is not None else None
         if near is not None:
             matches = index.near(near[0], near[1], radius, limit, among=matches)
+        elif matches is None:  # neither: browse every stop and station, stations first
+            matches = index.browse(limit)
         return [index.to_dict(m, lang) for m in matches[:limit]]
 
     found = await asyncio.get_running_loop().run_in_executor(transit.executor, work)
@@ -183,11 +190,18 @@ async def departures(request: web.Request) -> web.Response:
     window_min = params.int_param(q, "window_min", 120, 1, 1440)
     limit = params.int_param(q, "limit", 20, 1, 200)
     cursor = params.cursor_param(q, "cursor", ("later",))
-    skip: set[str] = set()
+    skip = 0
     if cursor is not None:
-        at, skip = cursor["t"], set(cursor["skip"])
-    check_date(request, at, "at")
+        at, skip = cursor.at, cursor.skip
     transit = request.app[SERVICES].transit
+    lang = params.language(request.headers)
+    names = await asyncio.get_running_loop().run_in_executor(transit.executor, lambda: transit.names)
+    if names.position(stop_id) is None:
+        raise ApiProblem(404, f"no stop or station {stop_id!r} in the timetable", field="id")
+    outside = outside_service(request, at, "at")
+    if outside is not None:
+        return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": [], "closed": False,
+                             "page": {"later": None}, "notices": [outside]}, headers=language_headers(lang))
     model = await asyncio.get_running_loop().run_in_executor(transit.executor, transit.model_for, at.date())
     stops_idx = resolve_stops(model, stop_id)
     if stops_idx is None:
@@ -195,31 +209,34 @@ async def departures(request: web.Request) -> web.Response:
     mask = transit.mask_provider(model, transit.walker) if transit.mask_provider else None
     midnight = dt.datetime.combine(at.date(), dt.time(), TOKYO)
     t0 = int((at - midnight).total_seconds())
-    rows = next_departures(model, stops_idx, t0, window_min * 60, limit + len(skip), mask)
-    rows = [r for r in rows if not (r["trip_id"] in skip and r["departure"] == at.isoformat())][:limit]
-    lang = params.language(request.headers)
+    rows = next_departures(model, stops_idx, t0, window_min * 60, limit + skip, mask)
+    same = [r for r in rows if r["departure"] == at.isoformat()]
+    rows = (same[skip:] + [r for r in rows if r["departure"] != at.isoformat()])[:limit]
     if lang != "ja":
-        names = transit.names
         for row in rows:
             localise_names(row, lang, names)
     return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": rows,
                          "closed": bool(rows) and all(r["status"] == "closed" for r in rows),
-                         "page": {"later": board_cursor(rows, at, window_min, limit)}},
+                         "page": {"later": board_cursor(rows, at, window_min, limit, skip)}, "notices": []},
                         headers=language_headers(lang))
 
 
-def board_cursor(rows: list[dict], at: dt.datetime, window_min: int, limit: int) -> str:
-    """The next page of a board: from the last departure shown (skipping the trips already shown at that very
-    time), or, when the window was not full, from the window's end."""
+def board_cursor(rows: list[dict], at: dt.datetime, window_min: int, limit: int, skipped: int) -> str:
+    """The next page of a board: from the last departure shown, skipping those at that very second already
+    shown (on this page and, when it is the page's own time, the pages before); when the window was not full,
+    from the window's end."""
     if len(rows) < limit:
-        return params.make_cursor(d="later", t=(at + dt.timedelta(minutes=window_min)).isoformat())
+        return params.make_cursor("later", at + dt.timedelta(minutes=window_min))
     last = rows[-1]["departure"]
-    return params.make_cursor(d="later", t=last, skip=[r["trip_id"] for r in rows if r["departure"] == last])
+    shown = sum(r["departure"] == last for r in rows) + (skipped if last == at.isoformat() else 0)
+    return params.make_cursor("later", dt.datetime.fromisoformat(last), shown)
 
 
 _WHEN = {"type": "string", "format": "date-time"}
+_PLACE_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200,
+                 "pattern": r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"}
 _PLACE = ("'lat,lon', a stop/station id, or a station name in any form /v1/stops finds (Japanese, kana, romaji, "
-          "English); an unknown or ambiguous name is a 422 with `suggestions`")
+          "English); an unknown or ambiguous name is a 404 with `suggestions`")
 
 
 def add_routes(app: web.Application) -> None:
@@ -229,11 +246,11 @@ def add_routes(app: web.Application) -> None:
         "description": "Itineraries from `from` to `to`, departing at `depart_at` or arriving by `arrive_by` "
                        "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Closures in force are avoided.",
         "parameters": [
-            query("from", {"type": "string", "minLength": 1}, _PLACE, True),
-            query("to", {"type": "string", "minLength": 1}, _PLACE, True),
+            query("from", _PLACE_SCHEMA, _PLACE, True),
+            query("to", _PLACE_SCHEMA, _PLACE, True),
             query("depart_at", _WHEN, "departure time (exclusive with arrive_by)"),
             query("arrive_by", _WHEN, "arrival deadline (exclusive with depart_at)"),
-            query("cursor", {"type": "string", "maxLength": 500},
+            query("cursor", {"type": "string", "pattern": params.CURSOR_PATTERN},
                   "`page.earlier` or `page.later` of a previous answer (repeat the other parameters); replaces "
                   "depart_at/arrive_by"),
             query("num", {"type": "integer", "minimum": 1, "maximum": 10}, "number of itineraries"),
@@ -242,14 +259,17 @@ def add_routes(app: web.Application) -> None:
             query("walk_speed", {"type": "number", "minimum": 0.3, "maximum": 3.0}, "metres per second"),
             query("min_transfer_s", {"type": "integer", "minimum": 0, "maximum": 1800}, "minimum change time"),
             query("wheelchair", {"type": "boolean"}, "only step-free stops and accessible trips"),
-            query("modes", {"type": "string", "pattern": "^[A-Za-z_]+(,[A-Za-z_]+)*$"},
+            query("modes", {"type": "string", "pattern": f"^({'|'.join(PLAN_MODES)})(,({'|'.join(PLAN_MODES)}))*$"},
                   f"comma-separated subset of {', '.join(PLAN_MODES)}"),
             ACCEPT_LANGUAGE,
         ],
-        "responses": ok({"type": "object", "required": ["itineraries"], "properties": {
+        "responses": {**ok({"type": "object", "required": ["itineraries"], "properties": {
             "itineraries": {"type": "array", "items": {"$ref": "#/components/schemas/Itinerary"}},
+            "notices": {"type": "array", "items": {"type": "object"}},
             "page": {"type": "object", "properties": {"earlier": {"type": ["string", "null"]},
                                                       "later": {"type": ["string", "null"]}}}}}),
+            "404": {"description": "`from` or `to` names no place, or several: `suggestions` lists candidates",
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
     })
     add(app, "GET", "/v1/stops", stops, roles=SEARCH_ROLES | {Role.DISASTER}, spec={
         "operationId": "stops", "summary": "Find stops and stations by name or position", "tags": ["search"],
@@ -272,7 +292,7 @@ def add_routes(app: web.Application) -> None:
             path_param("id", "stop or station id, e.g. toei-subway:E28"),
             query("at", _WHEN, "from this time (default now)"),
             query("window_min", {"type": "integer", "minimum": 1, "maximum": 1440}, "minutes ahead (120)"),
-            query("cursor", {"type": "string", "maxLength": 1000},
+            query("cursor", {"type": "string", "pattern": params.CURSOR_PATTERN},
                   "`page.later` of a previous answer: the board's next page (replaces `at`)"),
             query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "most departures (20)"),
             ACCEPT_LANGUAGE,
@@ -280,7 +300,8 @@ def add_routes(app: web.Application) -> None:
         "responses": {**ok({"type": "object", "required": ["stop_id", "departures"], "properties": {
             "stop_id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
             "closed": {"type": "boolean"},
-            "page": {"type": "object", "properties": {"later": {"type": "string"}}},
+            "notices": {"type": "array", "items": {"type": "object"}},
+            "page": {"type": "object", "properties": {"later": {"type": ["string", "null"]}}},
             "departures": {"type": "array", "items": {"$ref": "#/components/schemas/Departure"}}}}),
             "404": {"description": "Unknown stop", "content": {"application/problem+json": {
                 "schema": {"$ref": "#/components/schemas/Problem"}}}}},

@@ -15,7 +15,7 @@ from api.endpoint import add
 from api.keys import SERVICES
 from api.openapi import ACCEPT_LANGUAGE, ok, path_param, problem, query
 from api.problems import ApiProblem
-from api.search import SEARCH_ROLES, check_date, language_headers
+from api.search import SEARCH_ROLES, language_headers, outside_service
 from feeds.feed import TOKYO
 from maas.auth import Role
 from routing.itinerary import iso, ride_leg
@@ -59,8 +59,10 @@ def trip_details(model: TransitModel, t: int) -> dict:
 async def trip(request: web.Request) -> web.Response:
     trip_id = request.match_info["id"]
     date = params.date_param(request.query, "date", dt.datetime.now(TOKYO).date())
-    check_date(request, dt.datetime.combine(date, dt.time(12), TOKYO), "date")
     transit = request.app[SERVICES].transit
+    outside = outside_service(request, dt.datetime.combine(date, dt.time(12), TOKYO), "date")
+    if outside is not None:
+        raise ApiProblem(404, f"no trip {trip_id!r} runs on {date}: {outside['message']}", field="id")
 
     def work() -> dict | None:
         model = transit.model_for(date)

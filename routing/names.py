@@ -297,6 +297,11 @@ class NameIndex:
         return [NameHit(int(idx[j]), by[int(idx[j])].tier if by else EXACT,
                         by[int(idx[j])].score if by else 100.0, float(d[j])) for j in order]
 
+    def browse(self, limit: int) -> list[NameHit]:
+        """Every stop and station without a query: stations first, then by id (a map's first view)."""
+        order = np.lexsort((np.array(self.ids, dtype=object).astype(str), -self.location_type))[:limit]
+        return [NameHit(int(i), EXACT) for i in order]
+
     def suggest(self, query: str, n: int = 5) -> list[int]:
         """Stations whose names are nearest to ``query`` (one per distinct name), best first."""
         keys = query_keys(query)

@@ -98,13 +98,13 @@ async def test_odaiba(client):
 
 async def test_typo_gets_a_suggestion(client):
     r = await client.get("/v1/plan", params={"from": "Tochomea", "to": "大門", "depart_at": WHEN}, headers=P)
-    assert r.status == 422
+    assert r.status == 404
     body = await r.json(content_type=None)
     assert body["field"] == "from" and "did you mean 都庁前 (Tochomae)" in body["detail"]
     assert body["suggestions"][0] == {"id": TOCHOMAE, "name": "都庁前", "name_en": "Tochomae"}
     r = await client.get("/v1/plan", params={"from": "大門", "to": "Shinjku", "depart_at": WHEN}, headers=P)
     body = await r.json(content_type=None)
-    assert r.status == 422 and body["field"] == "to" and body["suggestions"][0]["name"] == "新宿"
+    assert r.status == 404 and body["field"] == "to" and body["suggestions"][0]["name"] == "新宿"
     # /v1/stops answers near misses when nothing matches literally, marked as such
     stops = (await (await client.get("/v1/stops", params={"q": "Tochomea"}, headers=P)).json())["stops"]
     assert station_of(stops[0]) == TOCHOMAE and stops[0]["match"] == "fuzzy"
@@ -115,7 +115,7 @@ async def test_typo_gets_a_suggestion(client):
 async def test_ambiguous_name_lists_the_candidates(client):
     r = await client.get("/v1/plan", params={"from": "大門", "to": "一丁目", "depart_at": WHEN}, headers=P)
     body = await r.json(content_type=None)
-    assert r.status == 422 and body["field"] == "to" and "ambiguous" in body["detail"]
+    assert r.status == 404 and body["field"] == "to" and "ambiguous" in body["detail"]
     assert len({s["name"] for s in body["suggestions"]}) >= 2 and all("一丁目" in s["name"] for s in body["suggestions"])
     # "daiba" is exactly 台場駅前 (Daiba Sta.), not お台場 (Odaiba) that merely contains it
     r = await client.get("/v1/plan", params={"from": "daiba", "to": "大門", "depart_at": WHEN}, headers=P)
@@ -205,7 +205,7 @@ async def test_published_feed_is_searchable_at_once_and_rollback_forgets_it(tmp_
             r = await client.post("/v1/feeds/test/rollback", headers=auth("op-test"))
             assert r.status == 200, await r.text()
             assert (await (await found("新宿御苑")).json())["stops"] == []
-            assert (await client.get("/v1/plan", params=plan, headers=P)).status == 422
+            assert (await client.get("/v1/plan", params=plan, headers=P)).status == 404
     finally:
         transit.close()
 
