@@ -9,6 +9,19 @@ died between any two steps: nobody is charged without a ticket or holds a ticket
 
 States: PENDING → CONFIRMED | REJECTED | EXPIRED; CONFIRMED → CANCELLED (whole booking; a partly cancelled
 booking stays CONFIRMED with its cancelled legs marked). Status changes are published on ``events:{owner}``.
+
+Identity: a booking id is random; hold, payment and cancellation ids derive from it (never from the client's
+Idempotency-Key), and the idempotency record points at the booking it created — a key reused after its record
+expired makes a new booking and cannot touch the old one.
+
+Fencing: the booking record carries a ``version``; every write is a compare-and-set on it
+(``Store.replace_versioned``). The recovery pass takes a booking over only by such a write, so a worker that was
+merely slow finds its next write refused (``Fenced``), stops, undoes any effect it made after losing the booking
+(all idempotent per booking) and answers its client with the outcome the new owner reached.
+
+Order of the last steps (each crash window is closed by recovery): terminal state written → idempotency key
+completed → indexes → removed from the open set. A booking still in the open set is visited by recovery, which
+re-does the steps after the state idempotently.
 """
 from __future__ import annotations
 
@@ -16,6 +29,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
 from typing import Awaitable, Callable
 
@@ -26,6 +40,7 @@ from maas.offers import (PAYMENT_STATUS, BookingError, Conflict, IdempotencyConf
                          Offer, OfferExpired, UnknownOffer, from_operator_error, new_offer_id, parse_itinerary,
                          parse_passengers, validate_key)
 from maas.payments import PaymentError, PaymentProvider
+from maas.store import booking_index
 from maas.store.base import Store
 from maas.store.idempotency import IdempotencyConflictError, IdempotencyStore, fingerprint
 from operators.base import TOKYO, Hold, LegRef, OperatorError, Passengers, Ticket
@@ -34,6 +49,7 @@ from operators.registry import OperatorRegistry
 OPEN = "bookings:open"  # booking ids whose flow (or cancellation) has not finished: recovery's work list
 STARTING = "bookings:starting"  # markers of bookings between idempotency claim and their first record
 TERMINAL = {"CONFIRMED", "REJECTED", "EXPIRED", "CANCELLED"}
+CANCEL_STARTING = "cancels:starting"  # markers of cancellations between idempotency claim and their logged step
 StepHook = Callable[[str, dict], Awaitable[None]]
 Clock = Callable[[], dt.datetime]
 
@@ -42,19 +58,12 @@ def tokyo_now() -> dt.datetime:
     return dt.datetime.now(TOKYO)
 
 
-async def travelling_bookings(store, now: dt.datetime) -> list[tuple[str, str, list[dict]]]:
-    """Confirmed bookings whose journey has not ended at ``now``, as (id, owner, confirmed legs): the ones a
-    closure or a timetable change can still disrupt."""
-    out = []
-    for key in await store.keys("booking:"):
-        raw = await store.get(key)
-        b = json.loads(raw) if raw else None
-        if not b or b.get("state") != "CONFIRMED":
-            continue
-        legs = [leg["leg"] for leg in b["legs"] if leg.get("state") == "confirmed"]
-        if legs and dt.datetime.fromisoformat(legs[-1]["arrival"]) >= now:
-            out.append((b["id"], b["owner"], legs))
-    return out
+def new_booking_id() -> str:
+    return "bk_" + secrets.token_hex(12)
+
+
+class Fenced(Exception):
+    """Somebody else (the recovery pass) wrote the booking since we read it: we no longer own it."""
 
 
 def payment_error(err: PaymentError) -> BookingError:
@@ -73,6 +82,7 @@ class BookingService:
         self.offer_ttl_s, self.hold_ttl_s = offer_ttl_s, hold_ttl_s
         self.on_step = on_step
         self.idem = IdempotencyStore(store)
+        self.holder = f"worker:{os.getpid()}:{secrets.token_hex(4)}"  # who writes: shown in the step history
         self.idempotency_wait_s = idempotency_wait_s
 
     # ==== offers ===================================================================================================
@@ -152,7 +162,7 @@ class BookingService:
         if now >= offer.expires_at:
             raise OfferExpired(f"offer {offer.id} expired at {offer.expires_at.isoformat()}; request a new one",
                                field="offer_id")
-        booking_id = "bk_" + hashlib.sha256(f"{owner}|{key}".encode()).hexdigest()[:20]
+        booking_id = new_booking_id()
         # Until the booking record exists, a "starting" marker lets recovery free the claims of a dead worker.
         marker = json.dumps({"id": booking_id, "owner": owner, "key": key, "offer_id": offer.id,
                              "at": now.isoformat(), "nonce": secrets.token_hex(4)})
@@ -171,10 +181,14 @@ class BookingService:
             b = self._new_booking(booking_id, offer, key, fp, now)
             await self.store.sadd(OPEN, booking_id)
             await self._save(b, "created")
+            await booking_index.index_created(self.store, b)
         finally:
             await self.store.srem(STARTING, marker)
         await self._publish(b)
-        return await self._run(b, card)
+        try:
+            return await self._run(b, card)
+        except Fenced:
+            return await self._yield_booking(b["id"])
 
     @staticmethod
     def _card(payment: object) -> dict:
@@ -190,7 +204,8 @@ class BookingService:
 
     def _new_booking(self, booking_id: str, offer: Offer, key: str, fp: str, now: dt.datetime) -> dict:
         q = offer.quote
-        return {"id": booking_id, "owner": offer.owner, "offer_id": offer.id, "idempotency_key": key, "fp": fp,
+        return {"id": booking_id, "version": 0, "holder": self.holder, "owner": offer.owner, "offer_id": offer.id,
+                "idempotency_key": key, "fp": fp,
                 "state": "PENDING", "step": "created", "reason": None, "created_at": now.isoformat(),
                 "updated_at": now.isoformat(), "total": q["total"], "currency": q["currency"],
                 "per_operator": q["per_operator"], "passengers": offer.passengers.to_dict(),
@@ -202,13 +217,59 @@ class BookingService:
                 "cancellations": [], "history": []}
 
     async def _save(self, b: dict, step: str) -> None:
-        """Log ``step`` on the booking (write-ahead), then give the fault-injection hook its chance."""
+        """Log ``step`` on the booking (write-ahead, compare-and-set on its version), then give the
+        fault-injection hook its chance. Raises ``Fenced`` when the booking was taken over since we wrote it."""
         now = self.clock().isoformat()
         b["step"], b["updated_at"] = step, now
         b["history"].append({"at": now, "state": b["state"], "step": step})
-        await self.store.set(f"booking:{b['id']}", orjson.dumps(b).decode())
+        await self._write(b)
         if self.on_step is not None:
             await self.on_step(step, b)
+
+    async def _write(self, b: dict) -> None:
+        expected = b["version"]
+        b["version"] = expected + 1
+        if not await self.store.replace_versioned(f"booking:{b['id']}", orjson.dumps(b).decode(), expected):
+            b["version"] = expected
+            raise Fenced(b["id"])
+
+    async def take_over(self, b: dict, holder: str) -> None:
+        """Become the booking's owner (recovery): one compare-and-set write; ``Fenced`` if somebody wrote first.
+        From then on the previous owner's writes are refused."""
+        b["holder"] = holder
+        b["history"].append({"at": self.clock().isoformat(), "state": b["state"], "step": b["step"],
+                             "taken_over_by": holder})
+        await self._write(b)
+
+    async def _load_raw(self, booking_id: str) -> dict | None:
+        raw = await self.store.get(f"booking:{booking_id}")
+        return json.loads(raw) if raw else None
+
+    async def _settled(self, booking_id: str, done) -> dict | None:
+        """Poll the booking until ``done(b)`` holds (the new owner finished), up to the idempotency wait."""
+        loop = asyncio.get_running_loop()
+        deadline, poll = loop.time() + self.idempotency_wait_s, 0.02
+        while True:
+            b = await self._load_raw(booking_id)
+            if b is None or done(b):
+                return b
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(poll)
+            poll = min(poll * 1.5, 0.25)
+
+    async def _yield_booking(self, booking_id: str) -> dict:
+        """We were fenced off a booking: wait for its new owner's outcome, undo whatever we did after losing it
+        (a late hold, authorization or ticket: every undo is idempotent per booking), answer with the outcome."""
+        b = await self._settled(booking_id, lambda x: x["state"] in TERMINAL)
+        if b is None or b["state"] not in TERMINAL:
+            raise Conflict(f"booking {booking_id} was taken over by crash recovery and is still being finished; "
+                           "retry with the same Idempotency-Key", code="request_in_progress")
+        if b["state"] != "CONFIRMED":
+            await self._undo(b, self.clock())
+            r = b["reason"] or {"code": "interrupted", "detail": "the booking was rolled back", "status": 503}
+            raise BookingError(r["detail"], code=r["code"], status=r.get("status", 409))
+        return self.public(b)
 
     async def _publish(self, b: dict) -> None:
         event = {"type": "booking.status", "booking_id": b["id"], "state": b["state"], "at": b["updated_at"],
@@ -266,9 +327,10 @@ class BookingService:
         b["state"] = "CONFIRMED"
         await self._save(b, "done")
         await self.store.durable()
-        await self.store.srem(OPEN, b["id"])
         result = self.public(b)
         await self.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"], result=result)
+        await booking_index.reindex(self.store, b, "PENDING")
+        await self.store.srem(OPEN, b["id"])
         await self._publish(b)
         return result
 
@@ -277,7 +339,22 @@ class BookingService:
         if b.get("reason") is None:
             b["reason"] = {"code": err.code, "detail": err.detail, "status": err.status}
         await self._save(b, "compensate")
-        now = self.clock()
+        await self._undo(b, self.clock())
+        b["state"] = state
+        await self._save(b, "done")
+        r = b["reason"]  # the first cause: a recovery finishing this compensation replays it, not "interrupted"
+        error = BookingError(r["detail"], code=r["code"], status=r.get("status", err.status),
+                             field=err.field if r["code"] == err.code else None)
+        await self.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"], error=error.to_dict())
+        await self.store.delete_if(f"offer-booked:{b['offer_id']}", b["id"])  # the offer may be tried again
+        await booking_index.reindex(self.store, b, "PENDING")
+        await self.store.srem(OPEN, b["id"])
+        await self._publish(b)
+        raise error
+
+    async def _undo(self, b: dict, now: dt.datetime) -> None:
+        """Release every hold, void every ticket and the authorization (refund a capture): idempotent per booking,
+        and found from the booking id even where the record never learnt the operator's or provider's answer."""
         for leg in reversed(b["legs"]):  # every undo is idempotent, so legs never held are harmless
             adapter = self.operators.get(leg["operator"])
             hold = self._hold_of(b, leg)
@@ -297,16 +374,6 @@ class BookingService:
                 await self.payments.void(found.id, idempotency_key=f"{b['id']}:void")
                 pay["status"] = "voided"
             pay["auth_id"] = found.id
-        b["state"] = state
-        await self._save(b, "done")
-        await self.store.srem(OPEN, b["id"])
-        await self.store.delete_if(f"offer-booked:{b['offer_id']}", b["id"])  # the offer may be tried again
-        r = b["reason"]  # the first cause: a recovery finishing this compensation replays it, not "interrupted"
-        error = BookingError(r["detail"], code=r["code"], status=r.get("status", err.status),
-                             field=err.field if r["code"] == err.code else None)
-        await self.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"], error=error.to_dict())
-        await self._publish(b)
-        raise error
 
     def _hold_of(self, b: dict, leg: dict) -> Hold:
         """The leg's hold, rebuilt from the leg when the worker died before recording the operator's answer."""
@@ -352,27 +419,58 @@ class BookingService:
         if replay is not None:
             return replay
         self._cancellable(await self._load(booking_id, owner), leg_index)  # fail fast, nothing stored
-        if not await self.idem.claim(owner, "cancel", key, fp, booking_id):
-            return await self._replay(owner, "cancel", key, fp)
-        lock = f"lock:booking:{booking_id}"
-        if not await self.store.set(lock, key, ttl_s=60, nx=True):
-            await self.idem.release(owner, "cancel", key)
-            raise Conflict(f"booking {booking_id} is being changed by another request; retry", code="booking_busy")
+        # Until the cancellation is logged on the booking, a marker lets recovery clear a dead worker's claim.
+        marker = json.dumps({"id": booking_id, "owner": owner, "key": key, "at": self.clock().isoformat(),
+                             "nonce": secrets.token_hex(4)})
+        await self.store.sadd(CANCEL_STARTING, marker)
+        lock, token = f"lock:booking:{booking_id}", secrets.token_hex(8)
+        locked = False
         try:
+            if not await self.idem.claim(owner, "cancel", key, fp, booking_id):
+                return await self._replay(owner, "cancel", key, fp)
+            if self.on_step is not None:
+                await self.on_step("cancel-claimed", {"id": booking_id})
+            if not await self.store.set(lock, token, ttl_s=60, nx=True):
+                await self.idem.release(owner, "cancel", key)
+                raise Conflict(f"booking {booking_id} is being changed by another request; retry",
+                               code="booking_busy")
+            locked = True
             b = await self._load(booking_id, owner)  # again, under the lock: another cancel may have won
             try:
                 live = self._cancellable(b, leg_index)
             except BookingError:
                 await self.idem.release(owner, "cancel", key)
                 raise
-            cid = hashlib.sha256(f"{booking_id}|{key}".encode()).hexdigest()[:12]
+            cid = "c_" + secrets.token_hex(6)  # refund and ledger ids derive from it, never from the client's key
             b["cancellations"].append({"id": cid, "key": key, "fp": fp, "legs": [leg["index"] for leg in live],
-                                       "refund_total": None, "state": "running"})
+                                       "refund_total": None, "state": "running", "lock": token})
             await self.store.sadd(OPEN, b["id"])
-            await self._save(b, f"cancel:{cid}")
-            return await self._finish_cancel(b, cid)
+            try:
+                await self._save(b, f"cancel:{cid}")
+            except Fenced:  # recovery wrote the booking since we read it: nothing of ours was logged
+                await self.idem.release(owner, "cancel", key)
+                raise Conflict(f"booking {booking_id} is being changed by another request; retry",
+                               code="booking_busy") from None
+            await self.store.srem(CANCEL_STARTING, marker)
+            try:
+                return await self._finish_cancel(b, cid)
+            except Fenced:
+                return await self._yield_cancel(booking_id, cid)
         finally:
-            await self.store.delete_if(lock, key)
+            await self.store.srem(CANCEL_STARTING, marker)
+            if locked:
+                await self.store.delete_if(lock, token)
+
+    async def _yield_cancel(self, booking_id: str, cid: str) -> dict:
+        """Fenced off a cancellation: its steps are idempotent, so the new owner's result is ours to return."""
+        def done(b: dict) -> bool:
+            return any(c["id"] == cid and c["state"] == "done" for c in b["cancellations"])
+
+        b = await self._settled(booking_id, done)
+        if b is None or not done(b):
+            raise Conflict(f"the cancellation of {booking_id} was taken over by crash recovery and is still being "
+                           "finished; retry with the same Idempotency-Key", code="request_in_progress")
+        return self.public(b)
 
     @staticmethod
     def _cancellable(b: dict, leg_index: int | None) -> list[dict]:
@@ -414,8 +512,9 @@ class BookingService:
             b["state"] = "CANCELLED"
         await self._save(b, "done")
         await self.store.durable()
-        await self.store.srem(OPEN, b["id"])
         result = self.public(b)
         await self.idem.complete(b["owner"], "cancel", c["key"], c["fp"], b["id"], result=result)
+        await booking_index.reindex(self.store, b, "CONFIRMED")
+        await self.store.srem(OPEN, b["id"])
         await self._publish(b)
         return result

@@ -181,3 +181,9 @@ async def test_sunion_and_lex_ordered_pages(store):
     assert await store.zrange_lex("z", want[1], 2) == want[2:4]
     assert await store.zrange_lex("z", want[3], 2) == []
     assert await store.zrange_lex("z", f"{4:016d}|", 10) == want[2:]
+
+
+async def test_sets_update_in_one_batch(store):
+    await store.sadd("v:1", "gone")
+    await store.sets_update(add=[("v:1", "a"), ("v:2", "b"), ("v:1", "a")], remove=[("v:1", "gone"), ("v:3", "x")])
+    assert await store.smembers("v:1") == {"a"} and await store.smembers("v:2") == {"b"}

@@ -130,6 +130,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def smembers(self, key: str) -> set[str]: ...
 
+    async def sets_update(self, add: list[tuple[str, str]] = (), remove: list[tuple[str, str]] = ()) -> None:
+        """Many (set, member) additions and removals in one round trip where the engine can (index upkeep)."""
+        for key, m in add:
+            await self.sadd(key, m)
+        for key, m in remove:
+            await self.srem(key, m)
+
     @abc.abstractmethod
     async def sunion(self, keys: list[str]) -> set[str]:
         """Members of all the sets (one round trip however many keys)."""

@@ -127,6 +127,17 @@ class EmbeddedStore(Store):
         async with self._lock:
             return {r[0] for r in self._db.execute("SELECT member FROM sets WHERE key=?", (key,))}
 
+    async def sets_update(self, add: list[tuple[str, str]] = (), remove: list[tuple[str, str]] = ()) -> None:
+        async with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO sets VALUES (?,?)", list(add))
+                self._db.executemany("DELETE FROM sets WHERE key=? AND member=?", list(remove))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     async def sunion(self, keys: list[str]) -> set[str]:
         out: set[str] = set()
         async with self._lock:

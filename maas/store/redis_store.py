@@ -190,6 +190,16 @@ class RedisStore(Store):
     async def smembers(self, key: str) -> set[str]:
         return {m.decode() for m in await self.r.smembers(self._k(key))}
 
+    async def sets_update(self, add: list[tuple[str, str]] = (), remove: list[tuple[str, str]] = ()) -> None:
+        if not add and not remove:
+            return
+        async with self.r.pipeline(transaction=False) as pipe:
+            for key, m in add:
+                pipe.sadd(self._k(key), m)
+            for key, m in remove:
+                pipe.srem(self._k(key), m)
+            await pipe.execute()
+
     async def sunion(self, keys: list[str]) -> set[str]:
         out: set[str] = set()
         for i in range(0, len(keys), 1000):
