@@ -26,6 +26,7 @@ re-does the steps after the state idempotently.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -42,6 +43,7 @@ from maas.offers import (PAYMENT_STATUS, BookingError, Conflict, IdempotencyConf
 from maas.payments import PaymentError, PaymentProvider
 from maas.store import booking_index
 from maas.store.base import Store
+from maas.store.idempotency import TTL_S as IDEMPOTENCY_TTL_S
 from maas.store.idempotency import IdempotencyConflictError, IdempotencyStore, fingerprint
 from operators.base import TOKYO, Hold, LegRef, OperatorError, Passengers, Ticket
 from operators.registry import OperatorRegistry
@@ -56,6 +58,27 @@ Clock = Callable[[], dt.datetime]
 
 def tokyo_now() -> dt.datetime:
     return dt.datetime.now(TOKYO)
+
+
+MAX_PAGE = 100
+
+
+def encode_cursor(member: str) -> str:
+    return base64.urlsafe_b64encode(member.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: object) -> str:
+    """The index member a cursor stands for; anything else is a 422 naming ``cursor``."""
+    try:
+        if not isinstance(cursor, str) or len(cursor) > 200:
+            raise ValueError
+        member = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, booking_id = member.split("|", 1)
+        if len(stamp) != 16 or not stamp.isdigit() or not booking_id.startswith("bk_"):
+            raise ValueError
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("cursor is not a next_cursor this API returned", field="cursor") from None
+    return member
 
 
 def new_booking_id() -> str:
@@ -76,12 +99,13 @@ class BookingService:
 
     def __init__(self, store: Store, operators: OperatorRegistry, payments: PaymentProvider, ledger: Ledger,
                  clock: Clock = tokyo_now, *, offer_ttl_s: float = 300.0, hold_ttl_s: float = 120.0,
-                 on_step: StepHook | None = None, idempotency_wait_s: float = 30.0):
+                 on_step: StepHook | None = None, idempotency_wait_s: float = 30.0,
+                 idempotency_ttl_s: float = IDEMPOTENCY_TTL_S):
         self.store, self.operators, self.payments, self.ledger = store, operators, payments, ledger
         self.clock = clock
         self.offer_ttl_s, self.hold_ttl_s = offer_ttl_s, hold_ttl_s
         self.on_step = on_step
-        self.idem = IdempotencyStore(store)
+        self.idem = IdempotencyStore(store, ttl_s=idempotency_ttl_s)
         self.holder = f"worker:{os.getpid()}:{secrets.token_hex(4)}"  # who writes: shown in the step history
         self.idempotency_wait_s = idempotency_wait_s
 
@@ -166,24 +190,26 @@ class BookingService:
         # Until the booking record exists, a "starting" marker lets recovery free the claims of a dead worker.
         marker = json.dumps({"id": booking_id, "owner": owner, "key": key, "offer_id": offer.id,
                              "at": now.isoformat(), "nonce": secrets.token_hex(4)})
+        # The marker goes only once the key is answered or the booking logged: an error in between leaves it for
+        # recovery, which answers the key (never a claim stuck for 24 h).
         await self.store.sadd(STARTING, marker)
-        try:
-            if not await self.idem.claim(owner, "book", key, fp, booking_id):
-                return await self._replay(owner, "book", key, fp)
-            if self.on_step is not None:
-                await self.on_step("claimed", {"id": booking_id})
-            if not await self.store.set(f"offer-booked:{offer.id}", booking_id, nx=True):
-                other = await self.store.get(f"offer-booked:{offer.id}")
-                err = Conflict(f"offer {offer.id} is already booked (booking {other})",
-                               code="offer_already_booked", field="offer_id")
-                await self.idem.complete(owner, "book", key, fp, booking_id, error=err.to_dict())
-                raise err
-            b = self._new_booking(booking_id, offer, key, fp, now)
-            await self.store.sadd(OPEN, booking_id)
-            await self._save(b, "created")
-            await booking_index.index_created(self.store, b)
-        finally:
+        if not await self.idem.claim(owner, "book", key, fp, booking_id):
             await self.store.srem(STARTING, marker)
+            return await self._replay(owner, "book", key, fp)
+        if self.on_step is not None:
+            await self.on_step("claimed", {"id": booking_id})
+        if not await self.store.set(f"offer-booked:{offer.id}", booking_id, nx=True):
+            other = await self.store.get(f"offer-booked:{offer.id}")
+            err = Conflict(f"offer {offer.id} is already booked (booking {other})",
+                           code="offer_already_booked", field="offer_id")
+            await self.idem.complete(owner, "book", key, fp, booking_id, error=err.to_dict())
+            await self.store.srem(STARTING, marker)
+            raise err
+        b = self._new_booking(booking_id, offer, key, fp, now)
+        await self.store.sadd(OPEN, booking_id)
+        await self._save(b, "created")
+        await self.store.srem(STARTING, marker)
+        await booking_index.index_created(self.store, b)
         await self._publish(b)
         try:
             return await self._run(b, card)
@@ -221,7 +247,7 @@ class BookingService:
         fault-injection hook its chance. Raises ``Fenced`` when the booking was taken over since we wrote it."""
         now = self.clock().isoformat()
         b["step"], b["updated_at"] = step, now
-        b["history"].append({"at": now, "state": b["state"], "step": step})
+        b["history"].append({"at": now, "state": b["state"], "step": step, "by": b["holder"]})
         await self._write(b)
         if self.on_step is not None:
             await self.on_step(step, b)
@@ -408,6 +434,30 @@ class BookingService:
                 "cancellations": [{k: c[k] for k in ("id", "legs", "refund_total", "state")}
                                   for c in b["cancellations"]]}
 
+    async def list_bookings(self, owner: str, *, state: str | None = None, since: dt.datetime | None = None,
+                            cursor: str | None = None, limit: int = 20) -> dict:
+        """One page of ``owner``'s bookings, oldest first, from the per-partner index (no scan): optionally only
+        those in ``state`` and created at or after ``since``; ``next_cursor`` continues after the last one."""
+        if state is not None and state not in booking_index.STATES:
+            raise InvalidInput(f"status must be one of {', '.join(booking_index.STATES)}", field="status")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be an integer 1..{MAX_PAGE}", field="limit")
+        after = ""
+        if since is not None:
+            if since.tzinfo is None:
+                raise InvalidInput("since needs a UTC offset (e.g. 2026-11-24T00:00:00+09:00)", field="since")
+            after = booking_index.time_member(since - dt.timedelta(microseconds=1)) + "|~"
+        if cursor is not None:
+            after = max(after, decode_cursor(cursor))
+        ids = await booking_index.page(self.store, owner, state=state, after=after, limit=limit)
+        out = []
+        for booking_id in ids:
+            b = await self._load_raw(booking_id)
+            if b is not None and b["owner"] == owner:
+                out.append(self.public(b))
+        last = f"{booking_index.member(out[-1])}" if len(ids) == limit and out else None
+        return {"bookings": out, "next_cursor": encode_cursor(last) if last else None}
+
     # ==== cancellation =============================================================================================
     async def cancel(self, booking_id: str, leg_index: int | None, idempotency_key: str, owner: str) -> dict:
         """Cancel the whole booking (``leg_index`` None) or one leg; refund by each operator's rule."""
@@ -422,24 +472,25 @@ class BookingService:
         # Until the cancellation is logged on the booking, a marker lets recovery clear a dead worker's claim.
         marker = json.dumps({"id": booking_id, "owner": owner, "key": key, "at": self.clock().isoformat(),
                              "nonce": secrets.token_hex(4)})
-        await self.store.sadd(CANCEL_STARTING, marker)
+        await self.store.sadd(CANCEL_STARTING, marker)  # removed once the key is released or the cancel logged
+        if not await self.idem.claim(owner, "cancel", key, fp, booking_id):
+            await self.store.srem(CANCEL_STARTING, marker)
+            return await self._replay(owner, "cancel", key, fp)
+        if self.on_step is not None:
+            await self.on_step("cancel-claimed", {"id": booking_id})
         lock, token = f"lock:booking:{booking_id}", secrets.token_hex(8)
-        locked = False
+        if not await self.store.set(lock, token, ttl_s=60, nx=True):
+            await self.idem.release(owner, "cancel", key)
+            await self.store.srem(CANCEL_STARTING, marker)
+            raise Conflict(f"booking {booking_id} is being changed by another request; retry", code="booking_busy")
         try:
-            if not await self.idem.claim(owner, "cancel", key, fp, booking_id):
-                return await self._replay(owner, "cancel", key, fp)
-            if self.on_step is not None:
-                await self.on_step("cancel-claimed", {"id": booking_id})
-            if not await self.store.set(lock, token, ttl_s=60, nx=True):
-                await self.idem.release(owner, "cancel", key)
-                raise Conflict(f"booking {booking_id} is being changed by another request; retry",
-                               code="booking_busy")
-            locked = True
             b = await self._load(booking_id, owner)  # again, under the lock: another cancel may have won
+            b["holder"] = self.holder
             try:
                 live = self._cancellable(b, leg_index)
             except BookingError:
                 await self.idem.release(owner, "cancel", key)
+                await self.store.srem(CANCEL_STARTING, marker)
                 raise
             cid = "c_" + secrets.token_hex(6)  # refund and ledger ids derive from it, never from the client's key
             b["cancellations"].append({"id": cid, "key": key, "fp": fp, "legs": [leg["index"] for leg in live],
@@ -449,6 +500,7 @@ class BookingService:
                 await self._save(b, f"cancel:{cid}")
             except Fenced:  # recovery wrote the booking since we read it: nothing of ours was logged
                 await self.idem.release(owner, "cancel", key)
+                await self.store.srem(CANCEL_STARTING, marker)
                 raise Conflict(f"booking {booking_id} is being changed by another request; retry",
                                code="booking_busy") from None
             await self.store.srem(CANCEL_STARTING, marker)
@@ -457,9 +509,7 @@ class BookingService:
             except Fenced:
                 return await self._yield_cancel(booking_id, cid)
         finally:
-            await self.store.srem(CANCEL_STARTING, marker)
-            if locked:
-                await self.store.delete_if(lock, token)
+            await self.store.delete_if(lock, token)
 
     async def _yield_cancel(self, booking_id: str, cid: str) -> dict:
         """Fenced off a cancellation: its steps are idempotent, so the new owner's result is ours to return."""
