@@ -18,6 +18,7 @@ from api.openapi import json_body, ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem, read_json
 from maas.auth import Role
 from maas.offers import BookingError
+from maas.store.booking_index import STATES as BOOKING_STATES
 
 PARTNER = frozenset({Role.PARTNER})
 OPERATOR = frozenset({Role.OPERATOR})
@@ -102,6 +103,30 @@ async def get_booking(request: web.Request) -> web.Response:
     except BookingError as err:  # another partner's booking is "not found": existence is not disclosed
         raise _booking_problem(err) from None
     return respond.json(booking)
+
+
+async def list_bookings(request: web.Request) -> web.Response:
+    """The caller's own bookings, oldest first, a bounded page at a time (``next_cursor`` continues)."""
+    q = request.query
+    unknown = sorted(set(q) - {"status", "since", "cursor", "limit"})
+    if unknown:
+        raise ApiProblem(422, f"unknown query parameter {unknown[0]!r}; use status, since, cursor, limit",
+                         field=unknown[0])
+    status = q.get("status")
+    if status is not None:
+        status = status.strip().upper()
+        if status not in BOOKING_STATES:
+            raise ApiProblem(422, f"status must be one of {', '.join(BOOKING_STATES)}; got {q['status']!r}",
+                             field="status")
+    since = params.datetime_param(q, "since")
+    limit = params.int_param(q, "limit", 20, 1, 100)
+    cursor = q.get("cursor")
+    try:
+        page = await _bookings(request).list_bookings(principal(request).owner, state=status, since=since,
+                                                      cursor=cursor, limit=limit)
+    except BookingError as err:
+        raise _booking_problem(err) from None
+    return respond.json(page)
 
 
 async def cancel_booking(request: web.Request) -> web.Response:
@@ -194,6 +219,21 @@ def add_routes(app: web.Application) -> None:
         "responses": {**ok(_BOOKING, "The confirmed booking", status="201"), **_NOT_FOUND,
                       "402": problem("Payment declined"), "409": problem("Offer already booked, or key reused"),
                       "410": problem("Offer expired")}})
+    add(app, "GET", "/v1/bookings", list_bookings, roles=PARTNER, spec={
+        "operationId": "listBookings", "summary": "Your bookings, oldest first, one page at a time",
+        "tags": ["reservations"],
+        "description": "Only the calling partner's own bookings, read from a per-partner index (never a scan). "
+                       "Pass `next_cursor` back as `cursor` for the next page; it is null on the last page.",
+        "parameters": [
+            query("status", {"type": "string", "enum": list(BOOKING_STATES)}, "only bookings in this state"),
+            query("since", {"type": "string", "format": "date-time"},
+                  "only bookings created at or after this time (no offset: Tokyo time)"),
+            query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "page size")],
+        "responses": {**ok({"type": "object", "required": ["bookings", "next_cursor"], "properties": {
+            "bookings": {"type": "array", "items": _BOOKING},
+            "next_cursor": {"type": ["string", "null"]}}}, "One page of your bookings"),
+            "422": problem("Bad status, since, cursor or limit")}})
     add(app, "GET", "/v1/bookings/{id}", get_booking, roles=PARTNER, spec={
         "operationId": "getBooking", "summary": "One of your bookings", "tags": ["reservations"],
         "parameters": [path_param("id", "booking id")], "responses": {**ok(_BOOKING), **_NOT_FOUND}})

@@ -446,7 +446,7 @@ class BookingService:
         if since is not None:
             if since.tzinfo is None:
                 raise InvalidInput("since needs a UTC offset (e.g. 2026-11-24T00:00:00+09:00)", field="since")
-            after = booking_index.time_member(since - dt.timedelta(microseconds=1)) + "|~"
+            after = booking_index.time_member(since) + "|"  # "stamp|bk_…" sorts after "stamp|": inclusive
         if cursor is not None:
             after = max(after, decode_cursor(cursor))
         ids = await booking_index.page(self.store, owner, state=state, after=after, limit=limit)

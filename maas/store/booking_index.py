@@ -48,7 +48,7 @@ def member(b: dict) -> str:
 def time_member(t: dt.datetime) -> str:
     """The smallest member at or after ``t`` (a ``since`` bound)."""
     us = (t - _EPOCH) // dt.timedelta(microseconds=1)
-    return f"{max(0, us):016d}"
+    return f"{min(max(0, us), 10**16 - 1):016d}"  # fixed width through year 2286: byte order is time order
 
 
 def _travel(b: dict) -> set[tuple[str, str]]:
