@@ -201,7 +201,7 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
     if store is None:
         if not settings.redis_url:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = open_store(settings.redis_url, sqlite_path=settings.embedded_db)
+        store = open_store(settings.redis_url, sqlite_path=settings.embedded_db, prefix=settings.redis_prefix)
     feeds = {f.namespace: f for f in transit.network.feeds}
     fares = FareTable.from_feed(feeds["toei-subway"]) if "toei-subway" in feeds else None
     shuttles = {ns: shuttle_config_from_feed(f) for ns, f in feeds.items() if ns.startswith("shuttle-")}
