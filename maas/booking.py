@@ -247,13 +247,13 @@ class BookingService:
         fault-injection hook its chance. Raises ``Fenced`` when the booking was taken over since we wrote it."""
         now = self.clock().isoformat()
         b["step"], b["updated_at"] = step, now
-        b["history"].append({"at": now, "state": b["state"], "step": step, "by": b["holder"]})
+        b["history"].append({"at": now, "state": b["state"], "step": step, "by": b.get("holder")})
         await self._write(b)
         if self.on_step is not None:
             await self.on_step(step, b)
 
     async def _write(self, b: dict) -> None:
-        expected = b["version"]
+        expected = b.get("version", 0)  # records from before versions count as version 0
         b["version"] = expected + 1
         if not await self.store.replace_versioned(f"booking:{b['id']}", orjson.dumps(b).decode(), expected):
             b["version"] = expected

@@ -55,6 +55,7 @@ async def recover_service(service: BookingService, *, stale_after_s: float = 30.
     """One pass with an existing service (its operators, provider, ledger and clock)."""
     report = RecoveryReport()
     store = service.store
+    await booking_index.ensure_built(store)
     now = service.clock()
     stale = dt.timedelta(seconds=stale_after_s)
     await _release_dead_claims(service, now, stale, report)

@@ -160,6 +160,10 @@ async def test_replace_versioned_is_a_compare_and_set(store):
     assert await store.get("b") == '{"version": 2, "x": "d"}'
     await store.set("plain", "not json")
     assert not await store.replace_versioned("plain", '{"version": 1}', 1)
+    assert not await store.replace_versioned("plain", '{"version": 1}', 0)
+    await store.set("legacy", '{"id": "bk_old"}')  # a record from before versions: version 0
+    assert not await store.replace_versioned("legacy", '{"version": 2}', 1)
+    assert await store.replace_versioned("legacy", '{"version": 1, "id": "bk_old"}', 0)
     assert not await store.replace_versioned("missing", '{"version": 2}', 1)
     # racing writers that all read version 2: exactly one wins
     wins = await asyncio.gather(*[store.replace_versioned("b", f'{{"version": 3, "w": {i}}}', 2) for i in range(20)])

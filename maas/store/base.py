@@ -118,7 +118,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def replace_versioned(self, key: str, value: str, expected_version: int) -> bool:
         """Write the JSON object ``value`` only when the JSON object stored at ``key`` has ``"version"`` equal to
-        ``expected_version`` (0: the key must be absent). One atomic step: the compare-and-set fencing bookings."""
+        ``expected_version`` (0: the key is absent, or holds an object without a version — written before versions
+        existed). One atomic step: the compare-and-set fencing bookings."""
 
     # -- sets -----------------------------------------------------------------------------------------------------
     @abc.abstractmethod

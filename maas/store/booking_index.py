@@ -21,6 +21,7 @@ from maas.store.base import Store
 
 STATES = ("PENDING", "CONFIRMED", "REJECTED", "EXPIRED", "CANCELLED")
 DAYS = "bk:days"
+BUILT = "bk:index-built"  # set once the bookings stored before the indexes existed were indexed
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -129,3 +130,19 @@ async def load_travelling(store: Store, ids: Iterable[str], now: dt.datetime) ->
         if legs and dt.datetime.fromisoformat(legs[-1]["arrival"]) >= now:
             out.append((b["id"], b["owner"], legs))
     return out
+
+
+async def ensure_built(store: Store) -> int:
+    """Index the bookings stored before these indexes existed: one scan, once per store (the recovery pass calls
+    it at start; concurrent calls are harmless, ``reindex`` is idempotent). Returns how many were indexed."""
+    if await store.get(BUILT) is not None:
+        return 0
+    n = 0
+    for key in await store.keys("booking:"):
+        raw = await store.get(key)
+        b = json.loads(raw) if raw else None
+        if isinstance(b, dict) and {"id", "owner", "state", "created_at", "legs"} <= set(b):
+            await reindex(store, b)
+            n += 1
+    await store.set(BUILT, "1")
+    return n

@@ -106,12 +106,12 @@ class EmbeddedStore(Store):
     async def replace_versioned(self, key: str, value: str, expected_version: int) -> bool:
         """A conditional UPDATE (or INSERT when new): atomic across processes sharing the SQLite file too."""
         async with self._lock:
-            if expected_version == 0:
-                return self._db.execute("INSERT OR IGNORE INTO kv (key, value, expires_at) VALUES (?,?,NULL)",
-                                        (key, value)).rowcount > 0
+            if expected_version == 0 and self._db.execute(
+                    "INSERT OR IGNORE INTO kv (key, value, expires_at) VALUES (?,?,NULL)", (key, value)).rowcount:
+                return True
             return self._db.execute(
-                "UPDATE kv SET value=? WHERE key=? AND "
-                "(CASE WHEN json_valid(value) THEN json_extract(value, '$.version') END)=?",
+                "UPDATE kv SET value=? WHERE key=? AND (CASE WHEN json_valid(value) THEN CASE WHEN "
+                "json_type(value)='object' THEN COALESCE(json_extract(value, '$.version'), 0) END END)=?",
                 (value, key, expected_version)).rowcount > 0
 
     # -- sets -----------------------------------------------------------------------------------------------------

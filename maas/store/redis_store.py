@@ -96,7 +96,7 @@ if cur == false then
   if want ~= 0 then return 0 end
 else
   local ok, rec = pcall(cjson.decode, cur)
-  if not ok or type(rec) ~= 'table' or tonumber(rec['version']) ~= want then return 0 end
+  if not ok or type(rec) ~= 'table' or (tonumber(rec['version']) or 0) ~= want then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
