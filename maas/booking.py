@@ -67,8 +67,9 @@ class BookingService:
 
     def __init__(self, store: Store, operators: OperatorRegistry, payments: PaymentProvider, ledger: Ledger,
                  clock: Clock = tokyo_now, *, offer_ttl_s: float = 300.0, hold_ttl_s: float = 120.0,
-                 on_step: StepHook | None = None, idempotency_wait_s: float = 30.0):
+                 on_step: StepHook | None = None, idempotency_wait_s: float = 30.0, timetable=None):
         self.store, self.operators, self.payments, self.ledger = store, operators, payments, ledger
+        self.timetable = timetable  # maas.itineraries.derive.LegDeriver: offers are made from it only
         self.clock = clock
         self.offer_ttl_s, self.hold_ttl_s = offer_ttl_s, hold_ttl_s
         self.on_step = on_step
@@ -78,13 +79,18 @@ class BookingService:
     # ==== offers ===================================================================================================
     async def create_offer(self, itinerary: dict, passengers: dict, idempotency_key: str, owner: str,
                            medium: str = "ticket") -> dict:
-        """Price every leg (walking is free and not booked); the price holds for ``offer_ttl_s``."""
+        """Re-derive every ride from the timetable (``maas.itineraries``), then price the derived legs (walking is
+        free and not booked); the price holds for ``offer_ttl_s``."""
         key = validate_key(idempotency_key)
         pax = parse_passengers(passengers)
-        legs = parse_itinerary(itinerary)
+        rides = parse_itinerary(itinerary)
         if medium not in ("ic", "ticket"):
             raise InvalidInput("medium must be 'ic' or 'ticket'", field="medium")
+        if self.timetable is None:
+            raise BookingError("offers are not available: this service has no timetable", code="no_timetable",
+                               status=503)
         now = self.clock()
+        legs = (await self.timetable.derive(rides, now.date())).legs
         try:
             prices = []
             for leg in legs:
