@@ -1,8 +1,10 @@
 """Helpers shared by the booking, store and crash tests: a settable clock, itineraries, a wired service."""
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import functools
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -105,6 +107,13 @@ def _times(trip: str, stops: list[str], first: int, hop_s: int, **extra) -> list
              "stop_id": sid, "stop_sequence": str(k + 1), **extra} for k, sid in enumerate(stops)]
 
 
+def _bus_times(bus_ids: list[str]) -> list[dict]:
+    """B77: sequence 2 only sets down (pickup_type 1), sequence 8 only picks up (drop_off_type 1)."""
+    rows = _times("B77", bus_ids, 10 * 3600 + 15 * 60, 150)
+    rows[1]["pickup_type"], rows[7]["drop_off_type"] = "1", "1"
+    return rows
+
+
 def booking_tables() -> dict[str, dict[str, list[dict]]]:
     """Three operators whose trips the leg helpers name, on weekdays of 2026-2027 (shuttles every day):
     subway A1001 (101 … 110 at sequence 6, 1240 m apart, 10:00 → 10:14), bus B77 (0001_01 at sequence 3 next
@@ -127,7 +136,7 @@ def booking_tables() -> dict[str, dict[str, list[dict]]]:
             "agency": [{"agency_id": "toei", "agency_name": "都営バス", **_AGENCY}], "stops": bus_stops,
             "routes": [{"route_id": "都01", "agency_id": "toei", "route_short_name": "都01", "route_type": "3"}],
             "trips": [{"route_id": "都01", "service_id": "WD", "trip_id": "B77"}],
-            "stop_times": _times("B77", bus_ids, 10 * 3600 + 15 * 60, 150), "calendar": _calendar(_WEEKDAYS)},
+            "stop_times": _bus_times(bus_ids), "calendar": _calendar(_WEEKDAYS)},
         SHUTTLE: {
             "agency": [{"agency_id": "ns", "agency_name": "西新宿シャトル", **_AGENCY}], "stops": sh_stops,
             "routes": [{"route_id": "R1", "agency_id": "ns", "route_short_name": "NS", "route_type": "3"}],
@@ -149,6 +158,7 @@ def booking_transit():
     from maas.transit import TransitService
 
     folder = Path(tempfile.mkdtemp(prefix="maas-booking-feeds-"))
+    atexit.register(shutil.rmtree, folder, True)
     feeds = [load_feed(write_gtfs(folder / ns, tables), ns) for ns, tables in booking_tables().items()]
     return TransitService(Network(feeds), threads=2)
 
