@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from maas.money import CURRENCY
+from maas.platform.bounds import EARLIEST_DATE as EARLIEST, LATEST_DATE as LATEST, MAX_ID_LEN
+from maas.platform.bounds import MAX_STOP_SEQUENCE as MAX_SEQUENCE
 from operators.base import MAX_PASSENGERS, LegPrice, LegRef, OperatorError, Passengers
 
 MAX_KEY_LEN = 255
@@ -133,10 +135,7 @@ def parse_passengers(value: object) -> Passengers:
 
 
 MAX_LEGS = 20
-MAX_SEQUENCE = 2**31 - 1  # GTFS stop_sequence is a non-negative integer; the model keeps it as int32
 MAX_DISTANCE_M = 500_000
-MAX_ID_LEN = 200
-EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2100, 12, 31)  # any date outside is a client error, not a day
 
 
 def _req(d: dict, key: str, typ, path: str):
@@ -266,6 +265,34 @@ def _ride(i: int, leg: dict, mode: str) -> RideRequest:
                        stay_seated=leg.get("stay_seated") is True)
 
 
+def _opt_bool(leg: dict, key: str, path: str) -> None:
+    if leg.get(key) is not None and not isinstance(leg[key], bool):
+        raise InvalidItinerary(f"{path}.{key} must be true or false", field=f"{path}.{key}")
+
+
+def _walk(i: int, leg: dict) -> None:
+    """A walking leg is derived by the server (``maas.itineraries.derive``); what the client says of it is only
+    checked for shape, so no value of any type or size goes further."""
+    path = f"itinerary.legs[{i}]"
+    for end in ("from", "to"):
+        ref = leg.get(end)
+        if ref is None:
+            continue
+        if not isinstance(ref, dict):
+            raise InvalidItinerary(f"{path}.{end} must be an object", field=f"{path}.{end}")
+        for key, bound in (("lat", 90.0), ("lon", 180.0)):
+            v = ref.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                                  or abs(v) > bound):
+                raise InvalidItinerary(f"{path}.{end}.{key} must be degrees within ±{bound:g}",
+                                       field=f"{path}.{end}.{key}")
+        _opt_id(ref, "stop_id", f"{path}.{end}")
+    for key in ("departure", "arrival"):
+        if leg.get(key) is not None:
+            bounded_datetime(leg[key], f"{path}.{key}")
+    _distance(leg, path)
+
+
 def parse_itinerary(itinerary: object) -> list[RideRequest]:
     """The rides of an itinerary (walking legs are derived by the server, not booked), each field typed and
     bounded. Nothing here is trusted: ``maas.itineraries.derive`` re-derives every ride from the timetable."""
@@ -273,15 +300,20 @@ def parse_itinerary(itinerary: object) -> list[RideRequest]:
         raise InvalidItinerary("itinerary must be an object with a non-empty legs list", field="itinerary.legs")
     if len(itinerary["legs"]) > MAX_LEGS:
         raise InvalidItinerary(f"an itinerary has at most {MAX_LEGS} legs", field="itinerary.legs")
+    _opt_id(itinerary, "id", "itinerary")
     rides: list[RideRequest] = []
     for i, leg in enumerate(itinerary["legs"]):
         path = f"itinerary.legs[{i}]"
         if not isinstance(leg, dict):
             raise InvalidItinerary(f"{path} must be an object", field=path)
         mode = _req(leg, "mode", str, path).upper()
-        if len(mode) > 20:
+        if len(mode) > 20 or not mode.isalpha():
             raise InvalidItinerary(f"{path}.mode is not a mode", field=f"{path}.mode")
-        if mode != "WALK":
+        for flag in ("booking_required", "stay_seated"):
+            _opt_bool(leg, flag, path)
+        if mode == "WALK":
+            _walk(i, leg)
+        else:
             rides.append(_ride(i, leg, mode))
     if not rides:
         raise InvalidItinerary("the itinerary has no leg to book (walking only)", field="itinerary.legs")
