@@ -158,6 +158,8 @@ class BookingService:
         if now >= offer.expires_at:
             raise OfferExpired(f"offer {offer.id} expired at {offer.expires_at.isoformat()}; request a new one",
                                field="offer_id")
+        if self.timetable is not None:  # sell only what the timetable still has (a feed may have been published)
+            await self.timetable.recheck(offer.legs, now.date())
         booking_id = "bk_" + hashlib.sha256(f"{owner}|{key}".encode()).hexdigest()[:20]
         # Until the booking record exists, a "starting" marker lets recovery free the claims of a dead worker.
         marker = json.dumps({"id": booking_id, "owner": owner, "key": key, "offer_id": offer.id,

@@ -302,3 +302,38 @@ async def test_published_shuttle_feed_books_seats_on_real_stop_sequences(publish
     resource = f"shuttle-minami-osawa|2026-11-24|{ride['trip_id']}"
     [hold] = await services.bookings.store.seat_holds(resource)
     assert (hold.start, hold.end, hold.count) == (ride["from"]["sequence"], ride["to"]["sequence"], 3)
+
+
+async def test_booking_an_offer_whose_trip_a_new_feed_dropped_is_refused(published):
+    """An offer is priced at one moment; if the operator publishes a feed without the trip before the booking,
+    the booking is refused (409 timetable_changed) and nothing is held or charged."""
+    import io
+    import zipfile
+    from pathlib import Path
+
+    client, services, publish = published
+    folder = Path(__file__).parents[1] / "examples" / "shuttle-minami-osawa"
+    original = _zip_folder(folder)
+    await publish("shuttle-minami-osawa", original)
+    r = await client.get("/v1/plan", headers=A, params={
+        "from": "shuttle-minami-osawa:MOS-1", "to": "shuttle-minami-osawa:TMU-GATE",
+        "depart_at": "2026-11-24T07:55:00+09:00", "num": "1"})
+    it = next(it for it in (await r.json())["itineraries"] if any(leg["mode"] == "SHUTTLE" for leg in it["legs"]))
+    trip = next(leg["trip_id"] for leg in it["legs"] if leg["mode"] == "SHUTTLE").split(":", 1)[1]
+    r = await client.post("/v1/offers", json={"itinerary": it}, headers=A)
+    assert r.status == 201, await r.text()
+    offer = await r.json()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(original)) as src, zipfile.ZipFile(buf, "w") as dst:
+        for name in src.namelist():
+            lines = src.read(name).decode("utf-8").splitlines(keepends=True)
+            if name in ("trips.txt", "stop_times.txt"):
+                lines = [line for line in lines if f",{trip}," not in f",{line}"]
+            dst.writestr(name, "".join(lines))
+    await publish("shuttle-minami-osawa", buf.getvalue())
+    store = services.bookings.store
+    before = sorted(await store.keys(""))
+    r = await client.post("/v1/bookings", json={"offer_id": offer["id"], "payment": GOOD_CARD}, headers=A)
+    body = await r.json(content_type=None)
+    assert r.status == 409 and body["code"] == "timetable_changed" and body["field"] == "offer_id", body
+    assert sorted(await store.keys("")) == before

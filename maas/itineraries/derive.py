@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from feeds.feed import TOKYO
-from maas.offers import RideRequest, StopRef, TimetableMismatch, UnknownTrip
+from maas.offers import BookingError, RideRequest, StopRef, TimetableMismatch, UnknownTrip
 from operators.base import LegRef
 from routing.geo import haversine_m
 from routing.itinerary import path_length_m, ride_path
@@ -242,3 +242,20 @@ class LegDeriver:
     async def derive(self, rides: list[RideRequest], today: dt.date) -> DerivedItinerary:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.transit.executor, self.derive_sync, rides, today)
+
+    async def recheck(self, legs: list[LegRef], today: dt.date) -> None:
+        """Booking an offer: its legs must still be the timetable's (an operator may have published a new feed
+        since the offer was made). Raises ``TimetableMismatch`` (409, ``timetable_changed``) when not."""
+        try:
+            await self.derive([ride_of(leg) for leg in legs], today)
+        except BookingError as err:
+            raise TimetableMismatch(f"the timetable changed since this offer was made: {err.detail}; plan again",
+                                    field="offer_id", code="timetable_changed") from None
+
+
+def ride_of(leg: LegRef) -> RideRequest:
+    """A derived leg as a request again, every field a claim (to check it against a newer timetable)."""
+    return RideRequest(index=leg.index, trip_id=leg.trip_id, service_date=dt.date.fromisoformat(leg.service_date),
+                       board=StopRef(leg.from_stop, leg.from_seq), alight=StopRef(leg.to_stop, leg.to_seq),
+                       operator=leg.operator, mode=leg.mode, route_id=leg.route_id, departure=leg.departure,
+                       arrival=leg.arrival, distance_m=leg.distance_m)
