@@ -337,3 +337,33 @@ async def test_booking_an_offer_whose_trip_a_new_feed_dropped_is_refused(publish
     body = await r.json(content_type=None)
     assert r.status == 409 and body["code"] == "timetable_changed" and body["field"] == "offer_id", body
     assert sorted(await store.keys("")) == before
+
+
+def test_stay_seated_rides_derive_only_along_an_in_seat_link():
+    """A planner itinerary that stays seated (transfers.txt type 4) derives with no walk; claiming to stay
+    seated between trips the timetable does not link is refused."""
+    import datetime as dt
+
+    from feeds.feed import Network
+    from maas.itineraries.derive import derive_itinerary
+    from maas.offers import parse_itinerary
+    from routing.planner import PlanOptions, Planner
+    from routing.timetable import build_model
+    from routing.walking import StraightLineWalker
+    from test_inseat import JST, LINK_AB, small_feed
+    from test_timetable import DATE
+
+    m = build_model(Network([small_feed([LINK_AB])]), DATE)
+    its = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon)).plan(
+        "t:S", "t:Y1", dt.datetime.combine(DATE, dt.time(9, 40), JST), options=PlanOptions(stay_seated=True))
+    it = its[0].to_dict()
+    rides = parse_itinerary(it)
+    assert [r.stay_seated for r in rides] == [False, True]
+    derived = derive_itinerary(lambda day: m, rides, DATE)
+    assert [t.distance_m for t in derived.transfers] == [0]
+    for planned, leg in zip([leg for leg in it["legs"] if leg["mode"] != "WALK"], derived.legs):
+        _same_as_planner(planned, leg)
+    unlinked = build_model(Network([small_feed([])]), DATE)  # the same trips, no in-seat link
+    with pytest.raises(BookingError) as e:
+        derive_itinerary(lambda day: unlinked, rides, DATE)
+    assert (e.value.status, e.value.field) == (409, "itinerary.legs[1].stay_seated")

@@ -183,9 +183,22 @@ def walk_between(model: TransitModel, a: int, b: int) -> tuple[float, int]:
     return dist, math.ceil(dist / FASTEST_WALK_MPS)
 
 
+def stays_seated(model: TransitModel, prev: Ride, nxt: Ride) -> bool:
+    """Whether the model has an in-seat link (transfers.txt type 4) from ``prev``'s trip where it alights to
+    ``nxt``'s trip where it boards: the same vehicle runs on, nobody changes."""
+    if prev.leg.service_date != nxt.leg.service_date:
+        return False
+    lo, hi = int(model.inseat_start[prev.trip]), int(model.inseat_start[prev.trip + 1])
+    return any(int(model.inseat_to_trip[e]) == nxt.trip and int(model.inseat_from_pos[e]) == prev.alight_pos
+               and int(model.inseat_to_pos[e]) == nxt.board_pos for e in range(lo, hi))
+
+
 def _transfer(prev: Ride, nxt: Ride, req: RideRequest, model: TransitModel) -> Transfer:
     """The walk from ``prev``'s alighting stop to ``nxt``'s boarding stop (stop indexes are the same in every
-    day's model), which must fit between the two rides; none when the client stays seated."""
+    day's model), which must fit between the two rides; none when the same vehicle runs on (an in-seat link)."""
+    if req.stay_seated and not stays_seated(model, prev, nxt):
+        raise TimetableMismatch(f"leg {req.index}: trip {nxt.leg.trip_id} does not continue trip "
+                                f"{prev.leg.trip_id} in the same seat", field=_field(req, "stay_seated"))
     dist, need = (0.0, 0) if req.stay_seated else walk_between(model, prev.alight_stop, nxt.board_stop)
     gap = (nxt.leg.departure - prev.leg.arrival).total_seconds()
     if gap < need:
