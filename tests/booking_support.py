@@ -152,7 +152,13 @@ def booking_tables() -> dict[str, dict[str, list[dict]]]:
 
 @functools.lru_cache(maxsize=1)
 def booking_transit():
-    """The transit service of ``booking_tables`` (built once per test process; models are read-only)."""
+    """The transit service of ``booking_tables``, shared by a test process: never publish feeds into it (use
+    ``new_booking_transit``)."""
+    return new_booking_transit()
+
+
+def new_booking_transit():
+    """A transit service of its own on ``booking_tables``."""
     from feeds.feed import Network
     from feeds.gtfs import load_feed
     from maas.transit import TransitService

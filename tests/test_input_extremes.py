@@ -20,7 +20,7 @@ from google.transit import gtfs_realtime_pb2 as pb
 from api.app import create_app
 from api.keys import ENDPOINTS
 from api_support import KEYS, TOKYO, auth
-from booking_support import GOOD_CARD, Clock, booking_tables, booking_transit, itinerary, make_service
+from booking_support import GOOD_CARD, Clock, booking_tables, itinerary, make_service, new_booking_transit
 from gtfs_builders import to_csv
 from maas.closure_store import MemoryClosureStore
 from maas.feed_registry import FeedRegistry
@@ -78,7 +78,7 @@ class World:
     """A live API on the booking helpers' timetable with one confirmed booking and one closure."""
 
     def __init__(self, tmp_path):
-        transit = booking_transit()
+        transit = self.transit = new_booking_transit()  # feeds get published into it
         self.store = EmbeddedStore(":memory:")
         self.clock = Clock(NOW)
         self.bookings = make_service(self.store, self.clock, transit=transit)
@@ -241,6 +241,7 @@ async def world(tmp_path):
     async with TestClient(TestServer(w.app)) as client:
         yield w, client
     await w.store.aclose()
+    w.transit.close()
 
 
 async def test_every_endpoint_survives_extreme_inputs(world):
@@ -336,3 +337,9 @@ async def test_feed_publish_with_extreme_calendar_is_refused_or_harmless(world):
         assert r.status < 500, await r.text()
         if r.status >= 400:
             assert r.content_type == "application/problem+json"
+        for day in ("2026-11-24", "2100-12-31", "2000-01-01"):  # planning still answers, on any allowed day
+            r = await client.get("/v1/plan", headers=auth("pk-alpha"), params={
+                "from": "toei-bus:0001_01", "to": "toei-bus:0042_02", "depart_at": f"{day}T10:00:00+09:00"})
+            assert r.status in (200, 422), await r.text()
+        app = create_app(w.services, close_services=False)  # a worker starting on this network
+        assert app is not None
