@@ -62,7 +62,7 @@ async def test_idempotency_key_replays_and_conflicts(client):
     o1 = await offer(client, key="same", it=it)
     o2 = await offer(client, key="same", it=it)
     assert o1["id"] == o2["id"]
-    r = await client.post("/v1/offers", json={"itinerary": itinerary(subway_leg(distance_m=20000)),
+    r = await client.post("/v1/offers", json={"itinerary": itinerary(subway_leg()),
                                               "passengers": {"adult": 2}}, headers={**A, "Idempotency-Key": "same"})
     assert r.status == 409 and (await r.json(content_type=None))["code"] == "idempotency_conflict"
     b1 = await (await book(client, o1["id"], key="bk")).json()
