@@ -13,6 +13,9 @@ from maas.platform.bounds import EARLIEST_DATE as EARLIEST, LATEST_DATE as LATES
 
 _COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 _ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+# 'lat,lon' within range, as a pattern the OpenAPI document can state (the parser checks the same)
+COORD_PATTERN = (r"^\s*-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?)\s*,"
+                 r"\s*-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)\s*$")
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 

@@ -11,7 +11,9 @@ from api import params, respond
 from api.departures import next_departures, resolve_stops
 from api.endpoint import add
 from api.keys import SERVICE_WINDOW, SERVICES
-from api.openapi import ACCEPT_LANGUAGE, ok, path_param, query
+from api import typed
+from api.models.search import BoardQuery, DeparturesResponse, PlanQuery, PlanResponse, StopsQuery, StopsResponse
+from api.openapi import ACCEPT_LANGUAGE, ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem, invalid
 from maas.auth import Role
 from routing.names import UnknownPlace, localise_itinerary, localise_names
@@ -62,16 +64,11 @@ def current_window(app: web.Application) -> tuple[dt.date, dt.date]:
 
 
 def plan_options(q) -> PlanOptions:
-    """PlanOptions from the query; only the given parameters override the planner's defaults."""
-    given = {
-        "num_itineraries": params.int_param(q, "num", None, 1, 10),
-        "max_transfers": params.int_param(q, "max_transfers", None, 0, 8),
-        "max_walk_m": params.float_param(q, "max_walk_m", None, 0.0, 5000.0),
-        "walk_speed": params.float_param(q, "walk_speed", None, 0.3, 3.0),
-        "min_transfer_s": params.int_param(q, "min_transfer_s", None, 0, 1800),
-    }
-    if "wheelchair" in q:
-        given["wheelchair"] = params.bool_param(q, "wheelchair", False)
+    """PlanOptions from the query (decoded through PlanQuery); only the given parameters override the defaults."""
+    typed_q = typed.query(q, PlanQuery)
+    given = {"num_itineraries": typed_q.num, "max_transfers": typed_q.max_transfers, "max_walk_m": typed_q.max_walk_m,
+             "walk_speed": typed_q.walk_speed, "min_transfer_s": typed_q.min_transfer_s,
+             "wheelchair": typed_q.wheelchair}
     modes = params.enum_list(q, "modes", PLAN_MODES)
     if modes is not None:
         given["modes"] = list(modes)
@@ -168,8 +165,8 @@ async def stops(request: web.Request) -> web.Response:
     q = request.query
     text = params.string_param(q, "q", max_len=100)
     near = params.coord(q["near"].strip(), "near") if "near" in q else None
-    radius = params.float_param(q, "radius", 500.0, 1.0, 5000.0)
-    limit = params.int_param(q, "limit", 20, 1, 200)
+    opts = typed.query(q, StopsQuery)
+    radius, limit = opts.radius, opts.limit
     lang = params.language(request.headers)
     transit = request.app[SERVICES].transit
 
@@ -190,8 +187,8 @@ async def departures(request: web.Request) -> web.Response:
     q = request.query
     stop_id = request.match_info["id"]
     at = params.datetime_param(q, "at") or dt.datetime.now(TOKYO)
-    window_min = params.int_param(q, "window_min", 120, 1, 1440)
-    limit = params.int_param(q, "limit", 20, 1, 200)
+    board = typed.query(q, BoardQuery)
+    window_min, limit = board.window_min, board.limit
     cursor = params.cursor_param(q, "cursor", ("later",))
     skip = 0
     if cursor is not None:
@@ -256,37 +253,26 @@ def add_routes(app: web.Application) -> None:
             query("cursor", {"type": "string", "pattern": params.CURSOR_PATTERN},
                   "`page.earlier` or `page.later` of a previous answer (repeat the other parameters); replaces "
                   "depart_at/arrive_by"),
-            query("num", {"type": "integer", "minimum": 1, "maximum": 10}, "number of itineraries"),
-            query("max_transfers", {"type": "integer", "minimum": 0, "maximum": 8}, "most transfers"),
-            query("max_walk_m", {"type": "number", "minimum": 0, "maximum": 5000}, "longest walk, metres"),
-            query("walk_speed", {"type": "number", "minimum": 0.3, "maximum": 3.0}, "metres per second"),
-            query("min_transfer_s", {"type": "integer", "minimum": 0, "maximum": 1800}, "minimum change time"),
-            query("wheelchair", {"type": "boolean"}, "only step-free stops and accessible trips"),
+            *typed.query_parameters(PlanQuery),
             query("modes", {"type": "string", "pattern": f"^({'|'.join(PLAN_MODES)})(,({'|'.join(PLAN_MODES)}))*$"},
                   f"comma-separated subset of {', '.join(PLAN_MODES)}"),
             ACCEPT_LANGUAGE,
         ],
-        "responses": {**ok({"type": "object", "required": ["itineraries"], "properties": {
-            "itineraries": {"type": "array", "items": {"$ref": "#/components/schemas/Itinerary"}},
-            "notices": {"type": "array", "items": {"type": "object"}},
-            "page": {"type": "object", "properties": {"earlier": {"type": ["string", "null"]},
-                                                      "later": {"type": ["string", "null"]}}}}}),
-            "404": {"description": "`from` or `to` names no place, or several: `suggestions` lists candidates",
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
+        "responses": {**ok(PlanResponse),
+                      "404": problem("`from` or `to` names no place, or several: `suggestions` lists candidates")},
     })
     add(app, "GET", "/v1/stops", stops, roles=SEARCH_ROLES | {Role.DISASTER}, spec={
         "operationId": "stops", "summary": "Find stops and stations by name or position", "tags": ["search"],
         "parameters": [
-            query("q", {"type": "string", "maxLength": 100},
+            query("q", {"type": "string", "maxLength": 100, "pattern": "^[^\\x00-\\x1f\\x7f]*$"},
                   "name in Japanese, kana, romaji (Tochōmae, Tochomae, Tocho-mae) or English; exact, prefix and "
                   "substring matches first, near misses (typos) only when nothing matches"),
-            query("near", {"type": "string"}, "'lat,lon': stops around a point, nearest first"),
-            query("radius", {"type": "number", "minimum": 1, "maximum": 5000}, "metres around `near` (500)"),
-            query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "most results (20)"),
+            query("near", {"type": "string", "pattern": params.COORD_PATTERN},
+                  "'lat,lon': stops around a point, nearest first"),
+            *typed.query_parameters(StopsQuery),
             ACCEPT_LANGUAGE,
         ],
-        "responses": ok({"type": "object", "required": ["stops"], "properties": {
-            "stops": {"type": "array", "items": {"$ref": "#/components/schemas/Stop"}}}}),
+        "responses": ok(StopsResponse),
     })
     add(app, "GET", "/v1/stops/{id}/departures", departures, roles=SEARCH_ROLES | {Role.DISASTER}, spec={
         "operationId": "departures", "summary": "Next departures at a stop or station", "tags": ["search"],
@@ -294,18 +280,10 @@ def add_routes(app: web.Application) -> None:
         "parameters": [
             path_param("id", "stop or station id, e.g. toei-subway:E28"),
             query("at", _WHEN, "from this time (default now)"),
-            query("window_min", {"type": "integer", "minimum": 1, "maximum": 1440}, "minutes ahead (120)"),
+            *typed.query_parameters(BoardQuery),
             query("cursor", {"type": "string", "pattern": params.CURSOR_PATTERN},
                   "`page.later` of a previous answer: the board's next page (replaces `at`)"),
-            query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "most departures (20)"),
             ACCEPT_LANGUAGE,
         ],
-        "responses": {**ok({"type": "object", "required": ["stop_id", "departures"], "properties": {
-            "stop_id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
-            "closed": {"type": "boolean"},
-            "notices": {"type": "array", "items": {"type": "object"}},
-            "page": {"type": "object", "properties": {"later": {"type": ["string", "null"]}}},
-            "departures": {"type": "array", "items": {"$ref": "#/components/schemas/Departure"}}}}),
-            "404": {"description": "Unknown stop", "content": {"application/problem+json": {
-                "schema": {"$ref": "#/components/schemas/Problem"}}}}},
+        "responses": {**ok(DeparturesResponse), "404": problem("Unknown stop")},
     })

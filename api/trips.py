@@ -13,6 +13,7 @@ from aiohttp import web
 from api import params, respond
 from api.endpoint import add
 from api.keys import SERVICES
+from api.models.search import Trip as TripModel
 from api.openapi import ACCEPT_LANGUAGE, ok, path_param, problem, query
 from api.problems import ApiProblem
 from api.search import SEARCH_ROLES, language_headers, outside_service
@@ -90,6 +91,6 @@ def add_routes(app: web.Application) -> None:
             query("date", {"type": "string", "format": "date"}, "service date YYYY-MM-DD (default today)"),
             ACCEPT_LANGUAGE,
         ],
-        "responses": {**ok({"$ref": "#/components/schemas/Trip"}),
+        "responses": {**ok(TripModel),
                       "404": problem("No such trip on that service date")},
     })
