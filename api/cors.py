@@ -1,8 +1,9 @@
 """CORS: browser apps on the configured origins may call the API (Settings.cors_origins, `--cors-origin`).
 
-Preflights (OPTIONS with Access-Control-Request-Method) are answered here, before routing and authentication,
-because browsers send them without credentials. Origins not listed get no CORS headers at all, so the browser
-refuses the response; non-browser clients are unaffected either way.
+Preflights (OPTIONS with Access-Control-Request-Method) are answered by the middleware, before routing and
+authentication, because browsers send them without credentials. The response headers are added when a response is
+prepared (`on_response_prepare`), so streams (the SSE events) and errors carry them too. Origins not listed get no
+CORS headers at all, so the browser refuses the response; non-browser clients are unaffected either way.
 """
 from __future__ import annotations
 
@@ -15,35 +16,41 @@ ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 MAX_AGE_S = 600
 
 
-def cors_middleware(origins: list[str]):
-    """A middleware allowing ``origins`` ("*" allows any; an origin is scheme://host[:port], no trailing slash)."""
-    allowed = {o.rstrip("/") for o in origins}
-    any_origin = "*" in allowed
+class Cors:
+    """The allowed origins ("*" allows any; an origin is scheme://host[:port], no trailing slash)."""
 
-    def allow(origin: str | None) -> str | None:
-        if not origin:
+    def __init__(self, origins: list[str]):
+        self.allowed = {o.rstrip("/") for o in origins}
+        self.any = "*" in self.allowed
+
+    def grant(self, origin: str | None) -> str | None:
+        if not origin or not self.allowed:
             return None
-        if any_origin:
+        if self.any:
             return "*"
-        return origin if origin in allowed else None
+        return origin if origin in self.allowed else None
+
+    def install(self, app: web.Application) -> None:
+        app.middlewares.append(self.preflight)
+        app.on_response_prepare.append(self.add_headers)
 
     @web.middleware
-    async def cors(request: web.Request, handler) -> web.StreamResponse:
-        origin = request.headers.get("Origin")
-        granted = allow(origin)
+    async def preflight(self, request: web.Request, handler) -> web.StreamResponse:
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            if granted is None:
-                return web.Response(status=204, headers={"Vary": "Origin"})
-            return web.Response(status=204, headers={
-                "Access-Control-Allow-Origin": granted, "Access-Control-Allow-Methods": ALLOW_METHODS,
-                "Access-Control-Allow-Headers": ALLOW_HEADERS, "Access-Control-Max-Age": str(MAX_AGE_S),
-                "Vary": "Origin"})
-        response = await handler(request)
-        if granted is not None and not response.prepared:
-            response.headers["Access-Control-Allow-Origin"] = granted
-            response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-            if granted != "*":
-                response.headers.add("Vary", "Origin")
-        return response
+            granted = self.grant(request.headers.get("Origin"))
+            headers = {"Vary": "Origin"}
+            if granted is not None:
+                headers.update({"Access-Control-Allow-Origin": granted, "Access-Control-Allow-Methods": ALLOW_METHODS,
+                                "Access-Control-Allow-Headers": ALLOW_HEADERS,
+                                "Access-Control-Max-Age": str(MAX_AGE_S)})
+            return web.Response(status=204, headers=headers)
+        return await handler(request)
 
-    return cors
+    async def add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        granted = self.grant(request.headers.get("Origin"))
+        if granted is None or "Access-Control-Allow-Origin" in response.headers:
+            return
+        response.headers["Access-Control-Allow-Origin"] = granted
+        response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+        if granted != "*":
+            response.headers.add("Vary", "Origin")

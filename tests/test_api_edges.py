@@ -8,7 +8,7 @@ import brotli
 import pytest
 
 from api.compress import accepted
-from api_support import auth, client_for, services_for, tiny_transit
+from api_support import auth, booking_transit, client_for, services_for, tiny_transit  # noqa: F401
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 P = auth("pk-alpha")
@@ -170,3 +170,20 @@ def test_board_cursor_skips_departures_already_shown_at_the_same_second():
     again = board_cursor(rows, cur.at, 60, 3, cur.skip)  # still the same second: the skip grows
     assert again.endswith(".6")
     assert board_cursor(rows[:1], at, 60, 3, 0) == f"later:{int(at.timestamp()) + 3600}"  # window not full
+
+
+async def test_event_stream_carries_cors_headers(booking_transit):
+    """The SSE stream is prepared by its handler, before any middleware could add headers: still allowed."""
+    from booking_support import Clock, make_service
+    from maas.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(":memory:")
+    services = services_for(booking_transit, bookings=make_service(store, Clock(), transit=booking_transit))
+    services.settings.cors_origins = [APP]
+    try:
+        async with client_for(services) as c:
+            r = await c.get("/v1/events", headers={**P, "Origin": APP})
+            assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == APP
+            r.close()
+    finally:
+        await store.aclose()
