@@ -13,7 +13,7 @@ from aiohttp import web
 from api import respond
 from api.endpoint import ANY_ROLE, Endpoint
 from api.keys import ENDPOINTS
-from api.models.common import Problem
+from api.models.problem import Problem
 from api.models.search import Departure, Itinerary, Leg, Place, Stop, Trip
 from api.models.examples import EXAMPLES
 from api.problems import TITLES
@@ -43,9 +43,11 @@ ACCEPT_LANGUAGE = {"name": "Accept-Language", "in": "header", "required": False,
                    "schema": {"type": "string", "maxLength": 200}}
 
 
-def path_param(name: str, description: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
+def path_param(name: str, description: str, pattern: str | None = None) -> dict:
+    schema = {"type": "string", "minLength": 1, "maxLength": 200}
+    if pattern:
+        schema["pattern"] = pattern
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
 
 
 def json_body(schema: dict | type, description: str = "", required: bool = True) -> dict:

@@ -1,7 +1,7 @@
 """One example per model, shown in the OpenAPI document beside the schema (tests decode each into its model)."""
 from __future__ import annotations
 
-from api.models import search
+from api.models import feeds, search
 
 _ROUTE = {"id": "toei-subway:E", "short_name": "E", "long_name": "大江戸線", "color": "B6007A",
           "text_color": "FFFFFF", "type": 1}
@@ -51,3 +51,17 @@ EXAMPLES: dict[type, dict] = {
                   "departure": "2026-11-24T08:12:00+09:00", "arrival": "2026-11-24T08:31:00+09:00",
                   "distance_m": 9870, "stops": [_TRIP_STOP], "geometry": _GEOMETRY},
 }
+
+_VERSION = {"operator": "toei-bus", "version": "20261124T063000Z-3f1c2a9b", "sha256": "9" * 64,
+            "created": "2026-11-24T06:30:00+00:00", "errors": 0, "warnings": 1, "active": True, "size": 759908}
+_REPORT = {"feed": "toei-bus", "ok": True, "errors": 0, "warnings": 1, "problems": [
+    {"severity": "warning", "file": "translations.txt", "row": None, "field": "stop_name",
+     "message": "12 of 3695 stops and stations have an English name: stop_name_en is empty for them"}]}
+EXAMPLES.update({
+    feeds.Published: {"version": _VERSION, "report": _REPORT, "swap_s": 2.314, "disrupted": 0},
+    feeds.FeedList: {"feeds": [{"operator": "toei-bus", "live": True, "active_version": _VERSION,
+                                "source": "published", "validation": {"errors": 0, "warnings": 1}},
+                               {"operator": "toei-subway", "live": True, "active_version": None,
+                                "source": "configured", "validation": {"errors": 0, "warnings": 0}}]},
+    feeds.VersionList: {"operator": "toei-bus", "versions": [_VERSION]},
+})
