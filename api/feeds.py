@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from api import respond
 from api.endpoint import ANY_ROLE, add, principal
@@ -53,6 +54,19 @@ async def _read_limited(read, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _multipart_file(request: web.Request) -> bytes:
+    """The `file` part of a multipart form; a malformed form (bad boundary, part headers) is a 400, not a 500."""
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if part.filename is not None or part.name == "file":
+                return await _read_limited(part.read_chunk, MAX_UPLOAD)
+    except (ValueError, AssertionError, HttpProcessingError) as exc:  # aiohttp's parser errors
+        raise ApiProblem(400, f"the multipart form is malformed: {getattr(exc, 'message', None) or exc}",
+                         field="body") from None
+    raise ApiProblem(400, "the multipart form has no file part: send the zip as the field 'file'", field="file")
+
+
 async def _upload(request: web.Request) -> bytes:
     try:
         kind = zip_from_multipart_or_body(request.headers.get("Content-Type", ""))
@@ -61,15 +75,7 @@ async def _upload(request: web.Request) -> bytes:
     if kind == "zip":
         data = await _read_limited(request.content.read, MAX_UPLOAD)
     else:
-        reader = await request.multipart()
-        data = b""
-        async for part in reader:
-            if part.filename is not None or part.name == "file":
-                data = await _read_limited(part.read_chunk, MAX_UPLOAD)
-                break
-        else:
-            raise ApiProblem(400, "the multipart form has no file part: send the zip as the field 'file'",
-                             field="file")
+        data = await _multipart_file(request)
     if not data:
         raise ApiProblem(400, "an empty upload: send the GTFS zip", field="body")
     return data
