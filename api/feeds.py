@@ -142,7 +142,8 @@ def add_routes(app: web.Application) -> None:
                            "downtime. Operator keys: their own operator only.",
             "parameters": [op_param],
             "requestBody": {"required": True, "content": {
-                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                "application/zip": {"schema": {"type": "string", "format": "binary", "minLength": 22,
+                                               "description": "a GTFS zip (at least an end-of-archive record)"}},
                 "multipart/form-data": {"schema": FeedUpload}}},
             "responses": {**ok(Published, "Published and live", status="201"),
                           "403": problem("Not this operator"), "413": problem("Too large"),
