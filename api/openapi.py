@@ -146,12 +146,24 @@ async def docs_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-cache"})
 
 
+_DOCUMENT = {"type": "object", "required": ["openapi", "info", "paths", "components"], "properties": {
+    "openapi": {"type": "string", "const": "3.1.0"},
+    "info": {"type": "object", "required": ["title", "version"], "properties": {
+        "title": {"type": "string"}, "version": {"type": "string"}, "description": {"type": "string"}}},
+    "servers": {"type": "array", "items": {"type": "object", "properties": {"url": {"type": "string"}}}},
+    "paths": {"type": "object", "description": "path → method → operation",
+              "additionalProperties": {"type": "object", "additionalProperties": True}},
+    "components": {"type": "object", "properties": {
+        "schemas": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": True}},
+        "securitySchemes": {"type": "object", "additionalProperties": True}}}}}
+
+
 def add_routes(app: web.Application) -> None:
     from api.endpoint import add
 
     add(app, "GET", "/openapi.json", openapi_json, roles=None, spec={
         "operationId": "openapi", "summary": "This OpenAPI 3.1 document", "tags": ["ops"],
-        "responses": ok({"type": "object"})})
+        "responses": ok(_DOCUMENT)})
     add(app, "GET", "/docs", docs_page, roles=None, spec={
         "operationId": "docs", "summary": "Browsable API documentation (local HTML, no CDN)", "tags": ["ops"],
         "responses": ok({"type": "string"}, media="text/html")})
