@@ -74,6 +74,11 @@ async def test_zero_distance_subway_leg_is_not_priced_cheap(store):
     offer = await svc.create_offer(itinerary(leg), {"adult": 1}, "o", "alice")
     [q] = offer["quote"]["legs"]
     assert q["amount"] == 220 and q["basis"] == "distance band 7 km"
+    assert q["ride"] == {"trip_id": "toei-subway:A1001", "service_date": "2026-11-24", "route_id": "toei-subway:1",
+                         "from": {"stop_id": "toei-subway:101", "sequence": 1},
+                         "to": {"stop_id": "toei-subway:110", "sequence": 6},
+                         "departure": "2026-11-24T10:00:00+09:00", "arrival": "2026-11-24T10:14:00+09:00",
+                         "distance_m": 6200}
 
 
 async def test_fabricated_trip_is_refused(store):
