@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/maas serve --host $(HOST) --port $(PORT) --keys $(KEYS)
+	$(VENV)/bin/maas serve --dev --host $(HOST) --port $(PORT) --keys $(KEYS)
 
 test: $(STAMP)
 	PYTHON=$(PY) scripts/ensure-redis.sh run $(PY) -m pytest -q $(PYTEST_ARGS)  # a private AOF Redis, stopped after

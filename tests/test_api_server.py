@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from redis_support import serve_redis_args
+
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"adm-key": {"role": "admin", "name": "root"}, "pk-key": {"role": "partner", "name": "p"}}
 
@@ -50,12 +52,7 @@ def post(url: str, body: dict, key: str, idem: str) -> tuple[int, dict]:
 
 @pytest.fixture
 def server(tmp_path, redis_url):
-    yield from serve(tmp_path, ["--redis", redis_url])
-
-
-@pytest.fixture
-def redis_server(tmp_path, redis_url):
-    yield from serve(tmp_path, ["--redis", redis_url])
+    yield from serve(tmp_path, serve_redis_args(redis_url))
 
 
 def serve(tmp_path: Path, extra: list[str]):
@@ -64,7 +61,7 @@ def serve(tmp_path: Path, extra: list[str]):
     keys.write_text(json.dumps(KEYS))
     env = {**os.environ, "MAAS_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--workers", "2", "--port", str(port),
-                             "--keys", str(keys), "--data-dir", str(tmp_path / "data"), *extra],
+                             "--keys", str(keys), "--data-dir", str(tmp_path / "data"), "--dev", *extra],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -113,11 +110,11 @@ def test_two_workers_share_the_port_and_stop_gracefully(server):
     assert access and all(len(rec["request_id"]) == 32 and "duration_ms" in rec for rec in access)
 
 
-def test_two_workers_share_bookings_through_redis(redis_server):
+def test_two_workers_share_bookings_through_redis(server):
     """A booking made through one worker is readable through both: the store, not the process, holds it."""
     import uuid
 
-    proc, base = redis_server
+    proc, base = server
     jst = dt.timezone(dt.timedelta(hours=9))
     tomorrow = (dt.datetime.now(jst) + dt.timedelta(days=1)).replace(hour=10, minute=0, second=0,
                                                                       microsecond=0).isoformat()
@@ -142,6 +139,6 @@ def test_two_workers_share_bookings_through_redis(redis_server):
 
 def test_several_workers_need_redis(tmp_path):
     out = subprocess.run([sys.executable, "-m", "maas.cli", "serve", "--workers", "2", "--port", str(free_port()),
-                          "--data-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          "--data-dir", str(tmp_path), "--dev"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode != 0 and "--redis" in out.stderr

@@ -154,6 +154,9 @@ class Store(abc.ABC):
     async def subscribe(self, *channels: str) -> Subscription: ...
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
+    async def ping(self) -> None:
+        """Raise when the store cannot be reached (readiness probes)."""
+
     async def durable(self) -> None:
         """Make preceding writes crash-safe (no-op when every write already is)."""
 

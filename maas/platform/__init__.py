@@ -1,0 +1,1 @@
+"""Running the platform: deployment secrets, start-up checks, process supervision."""
