@@ -131,11 +131,3 @@ async def test_embedded_store_survives_reopen(tmp_path):
     await s2.aclose()
 
 
-async def test_redis_reports_persistence(redis_url):
-    s = await open_test_store("redis", redis_url)
-    try:
-        p = await s.persistence()
-        assert set(p) == {"aof_enabled", "appendfsync", "crash_safe"}
-        assert p["crash_safe"] == (p["aof_enabled"] and p["appendfsync"] == "always")
-    finally:
-        await drop_test_store(s)

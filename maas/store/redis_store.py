@@ -155,7 +155,7 @@ class _RedisSubscription(Subscription):
         while True:
             left = 1.0 if deadline is None else max(0.0, deadline - loop.time())
             msg = await self._ps.get_message(ignore_subscribe_messages=True, timeout=left)
-            if msg is not None and msg["type"] == "message":
+            if msg is not None and msg["type"] in ("message", "pmessage"):
                 ch = msg["channel"].decode()
                 return ch[len(self._prefix):], msg["data"].decode()
             if deadline is not None and loop.time() >= deadline:
@@ -267,6 +267,11 @@ class RedisStore(Store):
     async def subscribe(self, *channels: str) -> Subscription:
         ps = self.r.pubsub()
         await ps.subscribe(*[self._k(c) for c in channels])
+        return _RedisSubscription(ps, self.prefix)
+
+    async def subscribe_prefix(self, prefix: str) -> Subscription:
+        ps = self.r.pubsub()
+        await ps.psubscribe(_GLOB.sub(r"\\\1", self._k(prefix)) + "*")
         return _RedisSubscription(ps, self.prefix)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
