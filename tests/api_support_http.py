@@ -4,15 +4,67 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
+import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
 JST = dt.timezone(dt.timedelta(hours=9))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """A `maas serve` process started by ``serve``: its base URL and log file (stderr; never a pipe nobody
+    reads, which would block the server once 64 KB of access logs are waiting)."""
+
+    def __init__(self, proc: subprocess.Popen, base: str, log: Path):
+        self.proc, self.base, self.log = proc, base, log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def records(self) -> list[dict]:
+        return [json.loads(line) for line in self.output().splitlines() if line.startswith("{")]
+
+    def stop(self, timeout: float = 40.0) -> int:
+        """SIGTERM (the supervisor drains its workers), SIGKILL if it does not exit in time; the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+def serve(tmp_path: Path, args: list[str], keys: dict | None = None, *, dev: bool = True) -> Served:
+    """Start ``maas serve ARGS`` on a free port with ``keys`` (a keys-file mapping), data and cache in
+    ``tmp_path``; not waited for (see ``wait_ready``)."""
+    port = free_port()
+    keys_file = tmp_path / "keys.json"
+    keys_file.write_text(json.dumps(keys or {}))
+    log = tmp_path / f"serve-{port}.log"
+    env = {**os.environ, "MAAS_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "maas.cli", "serve", "--port", str(port), "--keys", str(keys_file),
+           "--data-dir", str(tmp_path / "data"), *(["--dev"] if dev else []), *args]
+    with open(log, "w") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
+    return Served(proc, f"http://127.0.0.1:{port}", log)
 
 
 def _headers(key: str | None, extra: dict | None = None) -> dict:
@@ -43,15 +95,15 @@ def post(url: str, body: dict, key: str, idem: str | None = None, timeout: float
         return err.code, json.loads(err.read())
 
 
-def wait_ready(proc: subprocess.Popen, base: str, timeout: float = 120.0, pids: int = 1) -> set[int]:
+def wait_ready(served: Served, timeout: float = 120.0, pids: int = 1) -> set[int]:
     """Wait until ``pids`` different worker pids have answered /readyz 200; fail with the server's output if it
     exits first."""
     seen: set[int] = set()
     deadline = time.monotonic() + timeout
+    base = served.base
     while len(seen) < pids:
-        if proc.poll() is not None:
-            out = (proc.stderr.read() if proc.stderr else "") or ""
-            pytest.fail(f"maas serve exited with {proc.returncode}: {out[-3000:]}")
+        if served.proc.poll() is not None:
+            pytest.fail(f"maas serve exited with {served.proc.returncode}: {served.output()[-3000:]}")
         if time.monotonic() > deadline:
             pytest.fail(f"maas serve not ready after {timeout:g} s")
         try:

@@ -4,22 +4,17 @@ lose confirmed bookings unless told otherwise, then warning loudly), ``durable()
 themselves after a Redis restart. Each test runs its own redis-server (tests/redis_support.py)."""
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from api_support_http import Served, book_on_sample, free_port, get, serve, wait_ready
 from booking_support import drop_test_store
-from redis_support import PrivateRedis, free_port
+from redis_support import PrivateRedis
 from maas.store.errors import NotDurable, VolatileStore, transient_errors
 from maas.store.redis_store import RECHECK_S, RedisStore
 
-ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"pk-a": {"role": "partner", "name": "a"}, "pk-b": {"role": "partner", "name": "b"}}
 
 
@@ -85,60 +80,40 @@ async def _value(v):
     return v
 
 
-def _serve(tmp_path: Path, url: str, *extra: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    keys = tmp_path / "keys.json"
-    keys.write_text(json.dumps(KEYS))
-    env = {**os.environ, "MAAS_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--redis", url, "--port", str(port),
-                             "--workers", str(workers), "--keys", str(keys), "--data-dir", str(tmp_path / "data"),
-                             "--dev", *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+def _serve(tmp_path: Path, url: str, *extra: str) -> Served:
+    return serve(tmp_path, ["--redis", url, *extra], KEYS)
 
 
 def test_serve_refuses_redis_without_aof(tmp_path):
     with PrivateRedis(tmp_path / "r", aof=False) as redis:
-        proc, _ = _serve(tmp_path, redis.url)
+        served = _serve(tmp_path, redis.url)
         try:
-            assert proc.wait(60) == 2
-            err = proc.stderr.read()
+            assert served.proc.wait(60) == 2
+            err = served.output()
             line = [x for x in err.splitlines() if x.startswith("maas serve:")]
             assert len(line) == 1 and "appendonly no" in line[0] and "--allow-volatile-redis" in line[0], err
         finally:
-            _stop(proc)
+            served.stop()
 
 
 def test_serve_refuses_unreachable_redis(tmp_path):
-    proc, _ = _serve(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
+    served = _serve(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
     try:
-        assert proc.wait(60) == 2
-        assert "cannot reach Redis" in proc.stderr.read()
+        assert served.proc.wait(60) == 2
+        assert "cannot reach Redis" in served.output()
     finally:
-        _stop(proc)
+        served.stop()
 
 
 def test_serve_with_flag_warns_loudly_and_serves(tmp_path):
-    from api_support_http import get, wait_ready
-
     with PrivateRedis(tmp_path / "r", aof=False) as redis:
-        proc, base = _serve(tmp_path, redis.url, "--allow-volatile-redis")
+        served = _serve(tmp_path, redis.url, "--allow-volatile-redis")
         try:
-            wait_ready(proc, base)
-            assert get(f"{base}/readyz")[0] == 200
+            wait_ready(served)
+            assert get(f"{served.base}/readyz")[0] == 200
         finally:
-            _stop(proc)
-        err = proc.stderr.read()
+            served.stop()
+        err = served.output()
         assert "WARNING: VOLATILE REDIS" in err and "LOSES CONFIRMED BOOKINGS" in err
         assert '"VOLATILE REDIS' in err  # and the worker's structured log says it too
 
@@ -146,12 +121,11 @@ def test_serve_with_flag_warns_loudly_and_serves(tmp_path):
 def test_redis_restart_under_a_live_server(tmp_path):
     """Stop Redis under `maas serve`: readyz 503 and store calls 503 + Retry-After (no 500); start it again on
     the same port: ready and serving again without restarting the server, the booking still there (AOF)."""
-    from api_support_http import book_on_sample, get, wait_ready
-
     redis = PrivateRedis(tmp_path / "r", aof=True).start()
-    proc, base = _serve(tmp_path, redis.url)
+    served = _serve(tmp_path, redis.url)
+    base = served.base
     try:
-        wait_ready(proc, base)
+        wait_ready(served)
         booking = book_on_sample(base, "pk-a")
         redis.stop()
         status, body = get(f"{base}/readyz")
@@ -167,9 +141,9 @@ def test_redis_restart_under_a_live_server(tmp_path):
         assert get(f"{base}/readyz")[0] == 200
         assert book_on_sample(base, "pk-b")["state"] == "CONFIRMED"
     finally:
-        _stop(proc)
+        served.stop()
         redis.stop()
-    records = [json.loads(line) for line in proc.stderr.read().splitlines() if line.startswith("{")]
+    records = served.records()
     assert not [r for r in records if r.get("status") == 500 or r.get("level") == "error"], records
 
 
