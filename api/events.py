@@ -30,7 +30,7 @@ log = logging.getLogger("maas.events")
 HEARTBEAT_S = 15.0
 POLL_S = 0.5  # how often an idle stream notices a shutdown
 QUEUE_MAX = 256  # events buffered per stream before a stream that does not read is dropped
-RESUBSCRIBE_MAX_S = 5.0
+RESUBSCRIBE_MAX_S = 2.0
 CHANNEL_PREFIX = "events:"
 
 

@@ -5,6 +5,7 @@ themselves after a Redis restart. Each test runs its own redis-server (tests/red
 from __future__ import annotations
 
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from api_support_http import Served, book_on_sample, free_port, get, serve, wait_ready
 from booking_support import drop_test_store
 from redis_support import PrivateRedis
+from api.events import RESUBSCRIBE_MAX_S
 from maas.store.errors import NotDurable, VolatileStore, transient_errors
 from maas.store.redis_store import RECHECK_S, RedisStore
 
@@ -120,13 +122,17 @@ def test_serve_with_flag_warns_loudly_and_serves(tmp_path):
 
 def test_redis_restart_under_a_live_server(tmp_path):
     """Stop Redis under `maas serve`: readyz 503 and store calls 503 + Retry-After (no 500); start it again on
-    the same port: ready and serving again without restarting the server, the booking still there (AOF)."""
+    the same port: ready and serving again without restarting the server, the booking still there (AOF), and an
+    event stream opened before the outage gets events again (the worker's shared subscription came back)."""
     redis = PrivateRedis(tmp_path / "r", aof=True).start()
     served = _serve(tmp_path, redis.url)
     base = served.base
     try:
         wait_ready(served)
         booking = book_on_sample(base, "pk-a")
+        stream = urllib.request.urlopen(urllib.request.Request(f"{base}/v1/events", headers={
+            "Authorization": "Bearer pk-b"}), timeout=20)
+        assert stream.readline() == b"retry: 3000\n"
         redis.stop()
         status, body = get(f"{base}/readyz")
         assert status == 503 and body["status"] == "store_unavailable"
@@ -139,7 +145,13 @@ def test_redis_restart_under_a_live_server(tmp_path):
             status, body = get(f"{base}/v1/bookings/{booking['id']}", "pk-a")
             assert status == 200 and body["state"] == "CONFIRMED", body
         assert get(f"{base}/readyz")[0] == 200
-        assert book_on_sample(base, "pk-b")["state"] == "CONFIRMED"
+        time.sleep(RESUBSCRIBE_MAX_S + 0.5)  # the longest the shared subscription waits before trying again
+        second = book_on_sample(base, "pk-b")
+        assert second["state"] == "CONFIRMED"
+        deadline = time.monotonic() + 15
+        while second["id"] not in stream.readline().decode():
+            assert time.monotonic() < deadline, "the stream heard nothing after the restart"
+        stream.close()
     finally:
         served.stop()
         redis.stop()

@@ -316,7 +316,13 @@ class RedisStore(Store):
         if self._mode is None:  # no start-up check (library use, tests): best effort, never refuse
             self._mode, self._verified_at = (await self.persistence()).mode, time.monotonic()
         if self._mode == "waitaof":
-            local, _ = await self.r.execute_command("WAITAOF", 1, 0, WAIT_TIMEOUT_MS)
+            try:
+                local, _ = await self.r.execute_command("WAITAOF", 1, 0, WAIT_TIMEOUT_MS)
+            except rx.ResponseError as exc:  # AOF switched off since the start-up check
+                if self._strict:
+                    raise NotDurable(f"Redis refused WAITAOF ({exc}): writes are not crash-safe") from None
+                self._mode = None  # best effort (no start-up check): look again next time
+                return
             if int(local) < 1:
                 raise NotDurable(f"Redis did not fsync its AOF within {WAIT_TIMEOUT_MS} ms (WAITAOF answered "
                                  f"{local} local fsyncs)")
