@@ -1,1 +1,2 @@
-"""Running the platform: deployment secrets, start-up checks, process supervision."""
+"""What every part of the platform shares at its edge with the outside world: request bounds, deployment
+secrets, start-up checks, process supervision."""
