@@ -124,6 +124,7 @@ def test_stop_terminates_each_worker_once():
 
 
 # ---- real processes --------------------------------------------------------------------------------------------
+RETRY_DELAYS_S = (0.05, 0.1, 0.2)
 PLAN = "/v1/plan?from=toei-subway:P-tochomae&to=toei-subway:P-shinjuku-nishiguchi&num=1"
 
 
@@ -143,7 +144,8 @@ def _plan_once(base: str) -> str:
 def test_kill_one_of_two_workers_under_load(tmp_path, redis_url):
     """kill -9 one worker while 4 clients plan: every answer is 200 (the survivor never fails a request); the
     only failures are connections the kernel had routed to the dead worker (reset/refused, counted below), which
-    one client retry absorbs — 0 client-visible failures; a replacement worker answers within 5 s."""
+    a client's retries (50, 100, 200 ms apart) absorb — 0 client-visible failures; a replacement worker answers
+    within 5 s."""
     served = serve(tmp_path, ["--workers", "2", *serve_redis_args(redis_url)],
                    {"pk-load": {"role": "partner", "name": "load", "rate": 10000, "burst": 10000}})
     base, proc = served.base, served.proc
@@ -157,7 +159,12 @@ def test_kill_one_of_two_workers_under_load(tmp_path, redis_url):
         def client() -> None:
             while not stop.is_set():
                 t, outcome = time.monotonic(), _plan_once(base)
-                retried = _plan_once(base) if outcome == "conn" else outcome
+                retried = outcome
+                for delay in RETRY_DELAYS_S:  # what an HTTP client does for an idempotent GET
+                    if retried != "conn":
+                        break
+                    time.sleep(delay)
+                    retried = _plan_once(base)
                 results.append((t, outcome, retried))
 
         threads = [threading.Thread(target=client) for _ in range(4)]
@@ -184,7 +191,7 @@ def test_kill_one_of_two_workers_under_load(tmp_path, redis_url):
         conn_failures = sum(1 for r in results if r[1] == "conn")
         print(f"\nkill -9 under load: {len(results)} requests ({len(during)} from 1 s before the kill), "
               f"{conn_failures} refused/reset by the dead worker's socket, "
-              f"{sum(1 for r in results if r[2] != 'ok')} failed after one retry; replacement after "
+              f"{sum(1 for r in results if r[2] != 'ok')} failed after up to 3 retries; replacement after "
               f"{back_after if back_after is None else round(back_after, 2)} s")
         assert replacement is not None and back_after < 5.0, "no replacement worker within 5 s"
         assert all(r[1] in ("ok", "conn") for r in results), {r[1] for r in results}  # no 5xx, ever
