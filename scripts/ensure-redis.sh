@@ -66,10 +66,17 @@ case "${1:-start}" in
     shift
     port=$(start)
     trap 'stop "$port"' EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
+    # CMD runs in the background so a signal to this script is handled at once (bash defers traps while a
+    # foreground child runs): it is passed on to CMD, and the EXIT trap stops Redis once CMD has ended.
+    MAAS_TEST_REDIS_URL="redis://127.0.0.1:$port/0" "$@" &
+    child=$!
+    trap 'kill -INT "$child" 2>/dev/null || true' INT
+    trap 'kill -TERM "$child" 2>/dev/null || true' TERM
     status=0
-    MAAS_TEST_REDIS_URL="redis://127.0.0.1:$port/0" "$@" || status=$?
+    while :; do
+      wait "$child" && status=0 || status=$?
+      kill -0 "$child" 2>/dev/null || break
+    done
     exit "$status" ;;
   *)
     echo "usage: $0 run CMD... | start | stop [PORT]" >&2; exit 2 ;;
