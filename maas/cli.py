@@ -118,13 +118,21 @@ def _cmd_plan(args) -> int:
 def _cmd_serve(args) -> int:
     from api.server import serve
 
+    from maas.platform.secrets import SecretsError, load_secrets
+
     settings = Settings(feeds=args.feed or [], osm=Path(args.osm) if args.osm else None,
                         redis_url=args.redis, host=args.host, port=args.port, workers=args.workers,
-                        keys_file=Path(args.keys) if args.keys else None)
+                        keys_file=Path(args.keys) if args.keys else None, dev=args.dev,
+                        allow_volatile_redis=args.allow_volatile_redis)
     if args.data_dir:
         settings.data_dir = Path(args.data_dir)
-    serve(settings)
-    return 0
+    try:
+        settings.secrets = load_secrets(file=Path(args.secrets) if args.secrets else None, dev=args.dev,
+                                        data_dir=settings.data_dir)
+    except SecretsError as exc:
+        print(f"maas serve: {exc}", file=sys.stderr)
+        return 2
+    return serve(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--workers", type=int, default=1)
     sv.add_argument("--keys", help="API keys JSON file")
     sv.add_argument("--data-dir", help="where the embedded store keeps its data")
+    sv.add_argument("--secrets", help="JSON file with ticket_signing_key and card_fingerprint_key (mode 0600); "
+                                      "or set MAAS_TICKET_SIGNING_KEY and MAAS_CARD_FINGERPRINT_KEY")
+    sv.add_argument("--dev", action="store_true",
+                    help="development mode: generate (once) a secrets file in the data folder instead of "
+                         "requiring configured keys; never in production")
+    sv.add_argument("--allow-volatile-redis", action="store_true",
+                    help="serve even when Redis runs without AOF-always (a crash loses confirmed bookings); "
+                         "warns loudly")
     sv.set_defaults(func=_cmd_serve)
 
     from maas.feed_cli import cmd_feeds_publish
