@@ -176,22 +176,28 @@ def _cmd_serve(args) -> int:
     from api.server import serve
 
     from maas.auth import KeyRing
+    from maas.platform.secrets import SecretsError, load_secrets
 
     _check_feeds(args.feed)
     settings = Settings(feeds=args.feed or [], osm=_check_file(args.osm, "OSM file"),
                         redis_url=args.redis, host=args.host, port=args.port, workers=args.workers,
-                        keys_file=_check_file(args.keys, "keys file"))
+                        keys_file=_check_file(args.keys, "keys file"), dev=args.dev,
+                        allow_volatile_redis=args.allow_volatile_redis)
     if args.cors_origin:
         settings.cors_origins = list(args.cors_origin)
     if args.data_dir:
         settings.data_dir = Path(args.data_dir)
+    try:
+        settings.secrets = load_secrets(file=_check_file(args.secrets, "secrets file"), dev=args.dev,
+                                        data_dir=settings.data_dir)
+    except SecretsError as exc:
+        raise CliError(str(exc)) from None
     KeyRing.load(settings.keys_file)  # a malformed keys file is refused now, not by the first request
     _check_port(settings.host, settings.port)
     try:
-        serve(settings)
+        return serve(settings)
     except OSError as exc:
         raise CliError(f"cannot serve on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--workers", type=int, default=1)
     sv.add_argument("--keys", help="API keys JSON file")
     sv.add_argument("--data-dir", help="where the embedded store keeps its data")
+    sv.add_argument("--secrets", help="JSON file with ticket_signing_key and card_fingerprint_key (mode 0600); "
+                                      "or set MAAS_TICKET_SIGNING_KEY and MAAS_CARD_FINGERPRINT_KEY")
+    sv.add_argument("--dev", action="store_true",
+                    help="development mode: generate (once) a secrets file in the data folder instead of "
+                         "requiring configured keys; never in production")
+    sv.add_argument("--allow-volatile-redis", action="store_true",
+                    help="serve even when Redis runs without AOF-always (a crash loses confirmed bookings); "
+                         "warns loudly")
     sv.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                     help="let browser apps on ORIGIN (https://app.example, or *) call the API; repeatable "
                          "(default: MAAS_CORS_ORIGINS, comma-separated)")
