@@ -1,7 +1,7 @@
 """One example per model, shown in the OpenAPI document beside the schema (tests decode each into its model)."""
 from __future__ import annotations
 
-from api.models import feeds, search
+from api.models import feeds, ops, search
 
 _ROUTE = {"id": "toei-subway:E", "short_name": "E", "long_name": "大江戸線", "color": "B6007A",
           "text_color": "FFFFFF", "type": 1}
@@ -64,4 +64,9 @@ EXAMPLES.update({
                                {"operator": "toei-subway", "live": True, "active_version": None,
                                 "source": "configured", "validation": {"errors": 0, "warnings": 0}}]},
     feeds.VersionList: {"operator": "toei-bus", "versions": [_VERSION]},
+})
+EXAMPLES.update({
+    ops.Health: {"status": "ok"},
+    ops.Readiness: {"status": "ready", "feeds": ["toei-subway", "toei-bus", "shuttle-nishishinjuku"], "keys": 7,
+                    "pid": 4242, "bookings": True, "closures": True},
 })
