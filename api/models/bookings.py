@@ -60,25 +60,26 @@ class OfferRequest(Struct, kw_only=True):
     medium: Annotated[Literal["ticket", "ic"], Meta(description="IC card fares or paper tickets")] = "ticket"
 
 
-class TokenPayment(Struct, kw_only=True, forbid_unknown_fields=True):
+class PaymentMethod(Struct, kw_only=True):
+    """A payment token, or on the sandbox a test card number (exchanged for a token at the API edge)."""
+
     token: Annotated[str, Meta(pattern="^tok_[A-Za-z0-9_]{1,64}$", examples=["tok_visa"],
-                               description="a payment token (tok_visa, tok_chargeDeclined, …)")]
-
-
-class CardPayment(Struct, kw_only=True, forbid_unknown_fields=True):
-    card_number: Annotated[str, Meta(pattern="^[0-9 ]{12,23}$", description="sandbox only: a test card number, "
-                                     "exchanged for a token at the API edge", examples=["4242424242424242"])]
+                               description="a payment token (tok_visa, tok_chargeDeclined, …)")] | UnsetType = UNSET
+    card_number: Annotated[str, Meta(pattern="^[0-9 ]{12,23}$", examples=["4242424242424242"],
+                                     description="sandbox only: a test card number")] | UnsetType = UNSET
     exp_month: Annotated[int, Meta(ge=1, le=12)] | UnsetType = UNSET
     exp_year: Annotated[int, Meta(ge=2000, le=2100)] | UnsetType = UNSET
 
 
 class BookingRequest(Struct, kw_only=True):
     offer_id: Annotated[str, Meta(min_length=1, max_length=200, description="from POST /v1/offers")]
-    payment: TokenPayment | CardPayment
+    payment: Annotated[PaymentMethod, Meta(extra_json_schema={"oneOf": [{"required": ["token"]},
+                                                                         {"required": ["card_number"]}]})]
 
 
 class CancelRequest(Struct, kw_only=True):
-    leg_index: Annotated[int | None, Meta(ge=0, description="null or absent: the whole booking")] = None
+    leg_index: Annotated[Annotated[int, Meta(ge=0)] | None, Meta(description="null or absent: the whole booking")] \
+        = None
 
 
 # ---- answers ---------------------------------------------------------------------------------------------
