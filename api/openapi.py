@@ -54,8 +54,12 @@ def json_body(schema: dict | type, description: str = "", required: bool = True)
     return {"required": required, "description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def ok(schema: dict | type, description: str = "OK", media: str = "application/json", status: str = "200") -> dict:
-    return {status: {"description": description, "content": {media: {"schema": schema}}}}
+def ok(schema: dict | type, description: str = "OK", media: str = "application/json", status: str = "200",
+       example=None) -> dict:
+    body: dict = {"schema": schema}
+    if example is not None:
+        body["example"] = example
+    return {status: {"description": description, "content": {media: body}}}
 
 
 def problem(description: str) -> dict:
@@ -163,7 +167,9 @@ def add_routes(app: web.Application) -> None:
 
     add(app, "GET", "/openapi.json", openapi_json, roles=None, spec={
         "operationId": "openapi", "summary": "This OpenAPI 3.1 document", "tags": ["ops"],
-        "responses": ok(_DOCUMENT)})
+        "responses": ok(_DOCUMENT, example={
+            "openapi": "3.1.0", "info": {"title": "Tokyo MaaS API", "version": VERSION},
+            "paths": {"/healthz": {"get": {"operationId": "healthz"}}}, "components": {"schemas": {}}})})
     add(app, "GET", "/docs", docs_page, roles=None, spec={
         "operationId": "docs", "summary": "Browsable API documentation (local HTML, no CDN)", "tags": ["ops"],
         "responses": ok({"type": "string"}, media="text/html")})
