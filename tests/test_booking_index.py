@@ -34,7 +34,7 @@ async def test_rejected_bookings_are_listed_but_not_travelling(store):
     svc = make_service(store, Clock())
     offer = await svc.create_offer(itinerary(shuttle_leg()), {"adult": 1}, "o", "alice")
     try:
-        await svc.book(offer["id"], {"card_number": "4000000000000002"}, "k", "alice")
+        await svc.book(offer["id"], {"token": "tok_chargeDeclined"}, "k", "alice")
     except Exception:
         pass
     [bid] = await bix.page(store, "alice", state="REJECTED", after="", limit=10)
