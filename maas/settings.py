@@ -16,6 +16,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MAAS_CACHE_DIR", Path.home() / ".cache" / "tokyo-maas"))
 
 
+def default_cors_origins() -> list[str]:
+    """MAAS_CORS_ORIGINS: comma-separated origins (``https://app.example``) or ``*``; empty: no cross-origin."""
+    return [o.strip() for o in os.environ.get("MAAS_CORS_ORIGINS", "").split(",") if o.strip()]
+
+
 @dataclass
 class Settings:
     feeds: list[str] = field(default_factory=list)  # "ns=path" specs; empty means the built-in sample
@@ -35,6 +40,8 @@ class Settings:
     allow_volatile_redis: bool = False  # serve even when Redis could lose confirmed bookings (warns loudly)
     sse_per_key: int = 16  # open /v1/events streams per API key and worker; more get 429
     sse_per_worker: int = 1000  # open /v1/events streams per worker
+    cors_origins: list[str] = field(default_factory=default_cors_origins)  # browser apps allowed to call the API
+    compress_min_bytes: int = 1024  # JSON bodies at least this big are sent gzip/brotli when the client accepts
 
     @property
     def embedded_db(self) -> Path:

@@ -211,7 +211,6 @@ async def test_list_bookings_roles(client):
     for key in ("op-test", "dis-jma"):
         r = await client.get("/v1/bookings", headers=auth(key))
         assert r.status == 403 and r.content_type == "application/problem+json"
-    r = await client.get("/v1/bookings", params={"since": "0001-01-01T00:00:00+00:00"}, headers=A)
-    assert r.status in (200, 422)  # year 1: an empty page or a clear 422, never a 500
-    r = await client.get("/v1/bookings", params={"since": "9999-12-31T23:59:59+09:00"}, headers=A)
-    assert r.status == 200 and (await r.json())["bookings"] == []
+    for extreme in ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+09:00"):  # outside the request bounds
+        r = await client.get("/v1/bookings", params={"since": extreme}, headers=A)
+        assert r.status == 422 and (await r.json())["field"] == "since"
