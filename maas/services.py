@@ -46,11 +46,13 @@ class Services:
                                      clock=self.clock)
 
     @classmethod
-    def build(cls, settings: Settings, progress: bool = False, network=None) -> "Services":
+    def build(cls, settings: Settings, progress: bool = False, transit: TransitService | None = None) -> "Services":
+        """Everything one process serves with; ``transit`` when it is already built (a supervisor builds it once
+        and forks its workers from that copy)."""
         keys = KeyRing.load(settings.keys_file)
         if not len(keys):
             log.warning("no API keys configured (--keys FILE or MAAS_API_KEYS): every /v1 call will be refused")
-        transit = TransitService.from_settings(settings, progress=progress, network=network)
+        transit = transit or TransitService.from_settings(settings, progress=progress)
         transit.planner_for(dt.datetime.now(TOKYO).date())  # warm today's model before accepting traffic
         services = cls(settings=settings, transit=transit, keys=keys, limiter=make_rate_limiter(settings.redis_url))
         services.bookings = booking_service(settings, transit)

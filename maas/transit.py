@@ -45,13 +45,10 @@ class TransitService:
         self._names: NameIndex | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, progress: bool = False,
-                      network: Network | None = None) -> "TransitService":
-        """The configured feeds' service; ``network`` when they are already loaded (a supervisor loads them once
-        and forks its workers from that copy)."""
+    def from_settings(cls, settings: Settings, progress: bool = False) -> "TransitService":
         from maas.network import load_network
 
-        network = network or load_network(settings.feeds, settings.cache_dir, progress=progress)
+        network = load_network(settings.feeds, settings.cache_dir, progress=progress)
         return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,
                    threads=settings.planner_threads, progress=progress)
 
