@@ -3,9 +3,14 @@
 Each booking is the full flow (3 operator legs: subway, bus, shuttle seat; authorize, 3 tickets, capture, ledger).
 Figures: bookings/s at a given concurrency, p50/p95/p99 latency of `book`, peak RSS. Baselines measured in the same
 run: (1) the same flow run one booking at a time (no concurrency), (2) seat holds through a naive global lock
-(SET NX spin + read-modify-write in Python) instead of the Lua script.
+(SET NX spin + read-modify-write in Python) instead of the Lua script, (3) booking records written with a plain SET
+(last writer wins, as before fencing) instead of the compare-and-set on the version: the price of fencing.
 
-    .venv/bin/python benchmarks/bench_booking.py [--n 400] [--concurrency 32] [--redis-url redis://...]
+With Redis, also over HTTP from several processes: `maas serve --workers 2 --redis` and 4 client processes, each
+offering and booking a subway journey (no seat limit, so every booking confirms); latency is the POST /v1/bookings
+request as the client sees it.
+
+    .venv/bin/python benchmarks/bench_booking.py [--n 400] [--concurrency 32] [--redis-url redis://...] [--no-http]
 """
 from __future__ import annotations
 
@@ -26,6 +31,13 @@ from booking_support import (GOOD_CARD, SHUTTLE, SHUTTLE_TRIP, Clock, bus_leg, d
                              itinerary, make_service, open_test_store, shuttle_leg, subway_leg)
 from maas.store.base import ReserveResult, free_seats  # noqa: E402
 from maas.store.redis_store import RedisStore  # noqa: E402
+
+
+class UnfencedStore(RedisStore):
+    """Baseline: booking records overwritten with a plain SET (no version check), as before fencing."""
+
+    async def replace_versioned(self, key, value, expected_version):
+        return await self.set(key, value)
 
 
 class NaiveLockStore(RedisStore):
@@ -80,6 +92,75 @@ async def run(store, n: int, concurrency: int) -> dict:
             "p99": pct(lat, 99) * 1e3, "mean": statistics.fmean(lat) * 1e3, "offers_per_s": n / offer_s}
 
 
+async def http_processes(redis_url: str, n: int, procs: int = 4, conc: int = 16) -> None:
+    """Bookings over HTTP from ``procs`` client processes against two server workers sharing Redis."""
+    import datetime as dt
+    import json
+    import signal
+    import subprocess
+    import tempfile
+
+    from test_booking_processes import run_clients
+    from test_api_server import free_port, get
+
+    with tempfile.TemporaryDirectory() as d:
+        keys = Path(d) / "keys.json"
+        keys.write_text(json.dumps({"pk-bench": {"role": "partner", "name": "bench", "rate": 1000000, "burst": 1000000}}))
+        port, prefix = free_port(), f"bench:{uuid.uuid4().hex}:"
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "MAAS_REDIS_PREFIX": prefix,
+               "MAAS_CACHE_DIR": os.environ.get("MAAS_CACHE_DIR", str(Path(d) / "cache"))}
+        log = open(Path(d) / "server.log", "wb")
+        server = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--workers", "2", "--port", str(port),
+                                   "--keys", str(keys), "--data-dir", str(Path(d) / "data"), "--redis", redis_url],
+                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            pids, deadline = set(), time.monotonic() + 180
+            while len(pids) < 2 and time.monotonic() < deadline and server.poll() is None:
+                try:
+                    status, body = get(f"{base}/readyz", timeout=1)
+                    if status == 200:
+                        pids.add(body["pid"])
+                except OSError:
+                    time.sleep(0.3)
+            if len(pids) < 2:
+                log.flush()
+                print("HTTP run skipped: the server did not come up:",
+                      (Path(d) / "server.log").read_text()[-2000:])
+                return
+            jst = dt.timezone(dt.timedelta(hours=9))
+            when = (dt.datetime.now(jst) + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+            status, body = get(f"{base}/v1/plan?from=toei-subway:P-nishi-magome&to=toei-subway:P-asakusa"
+                               f"&depart_at={when.isoformat().replace('+', '%2B')}&num=1", "pk-bench")
+            its = [it for it in body.get("itineraries", []) if all(leg["mode"] in ("WALK", "SUBWAY")
+                                                                  for leg in it["legs"])
+                   and any(leg["mode"] == "SUBWAY" for leg in it["legs"])]
+            if status != 200 or not its:
+                print(f"HTTP run skipped: no subway itinerary in the sample ({status})")
+                return
+            per = max(1, n // procs)
+            t0 = time.perf_counter()
+            res = run_clients(base, "book", json.dumps(its[0]), procs=procs, count=per, conc=conc, key="pk-bench")
+            wall = time.perf_counter() - t0
+            ok = [r for r in res if r["status"] == 201]
+            lat = [r["ms"] for r in ok]
+            if not ok:
+                print("HTTP run: no booking confirmed:", {(r["status"], r.get("code")) for r in res})
+                return
+            print(f"{'HTTP, 4 client procs -> 2 workers':<38} {len(ok) / wall:8.0f} bookings/s  "
+                  f"p50 {pct(lat, 50):6.2f} ms  p95 {pct(lat, 95):6.2f} ms  p99 {pct(lat, 99):6.2f} ms  "
+                  f"(n={len(res)}, {procs}x{conc} in flight, offers included in wall time; "
+                  f"{len(res) - len(ok)} not confirmed)")
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(40)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
+            await drop_test_store(RedisStore.from_url(redis_url, prefix=prefix))
+
+
 def show(name: str, r: dict) -> None:
     print(f"{name:<38} {r['per_s']:8.0f} bookings/s  p50 {r['p50']:6.2f} ms  p95 {r['p95']:6.2f} ms  "
           f"p99 {r['p99']:6.2f} ms  (n={r['n']}, concurrency={r['conc']}; offers {r['offers_per_s']:.0f}/s)")
@@ -104,6 +185,7 @@ async def main() -> None:
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--redis-url", default=os.environ.get("MAAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    ap.add_argument("--no-http", dest="http", action="store_false", help="skip the multi-process HTTP run")
     a = ap.parse_args()
     results = {}
     for kind in ("embedded", "redis"):
@@ -122,6 +204,13 @@ async def main() -> None:
                 show("embedded store on SQLite file (fsync)", await run(store, max(50, a.n // 4), a.concurrency))
                 await store.aclose()
     if ("redis", a.concurrency) in results:
+        store = UnfencedStore.from_url(a.redis_url, prefix=f"bench:{uuid.uuid4().hex}:")
+        unfenced = await run(store, a.n, a.concurrency)
+        show("redis, unfenced record writes (SET)", unfenced)
+        await drop_test_store(store)
+        fenced = results[("redis", a.concurrency)]
+        print(f"ratio fenced (CAS) / unfenced writes: {fenced['per_s'] / unfenced['per_s']:.2f}x throughput, "
+              f"p99 {fenced['p99'] / unfenced['p99']:.2f}x")
         store = NaiveLockStore.from_url(a.redis_url, prefix=f"bench:{uuid.uuid4().hex}:")
         naive = await run(store, a.n, a.concurrency)
         show("redis, naive global-lock seat holds", naive)
@@ -129,6 +218,8 @@ async def main() -> None:
         lua = results[("redis", a.concurrency)]
         print(f"ratio Lua seat holds / naive lock: {lua['per_s'] / naive['per_s']:.2f}x throughput, "
               f"p99 {naive['p99'] / lua['p99']:.2f}x lower")
+    if a.http and ("redis", a.concurrency) in results:
+        await http_processes(a.redis_url, n=a.n)
     for kind in ("embedded", "redis"):
         if (kind, a.concurrency) in results and (kind, 1) in results:
             print(f"ratio {kind} concurrent / one-at-a-time: "
