@@ -185,6 +185,26 @@ async def settlement(request: web.Request) -> web.Response:
     return respond.json({"operator": operator, "date": day.isoformat(), "currency": "JPY", **totals})
 
 
+_STOP_REF = {"type": "object", "properties": {
+    "stop_id": {"type": "string", "minLength": 1, "maxLength": 200},
+    "sequence": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}}}
+_LEG_REF = {"type": "object", "required": ["mode"], "properties": {
+    "mode": {"type": "string", "minLength": 1, "maxLength": 20, "description": "WALK legs are not booked"},
+    "trip_id": {"type": "string", "minLength": 1, "maxLength": 200}, "service_date": {"type": "string",
+                                                                                      "format": "date"},
+    "from": _STOP_REF, "to": _STOP_REF, "operator": {"type": "string", "maxLength": 200},
+    "route": {"type": "object", "properties": {"id": {"type": "string", "maxLength": 200}}},
+    "departure": {"type": "string", "format": "date-time"}, "arrival": {"type": "string", "format": "date-time"},
+    "distance_m": {"type": "number", "minimum": 0, "maximum": 500000},
+    "booking_required": {"type": "boolean"}, "stay_seated": {"type": "boolean"}}}
+_ITINERARY_REF = {
+    "type": "object", "required": ["legs"],
+    "description": "An itinerary from GET /v1/plan, sent back as it came, or only its rides' references: trip_id, "
+                   "service_date and from/to sequence (or stop_id). The server re-derives every ride from the "
+                   "timetable of its service day; any other field is checked against it (409 naming the leg and "
+                   "field when it differs). Other fields of the planner's legs are ignored.",
+    "properties": {"id": {"type": "string", "maxLength": 200},
+                   "legs": {"type": "array", "minItems": 1, "maxItems": 20, "items": _LEG_REF}}}
 _OFFER = {"type": "object", "required": ["id", "expires_at", "quote"], "properties": {
     "id": {"type": "string"}, "itinerary_id": {"type": ["string", "null"]},
     "created_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"},
@@ -201,14 +221,21 @@ _NOT_FOUND = {"404": problem("Unknown id, or not yours")}
 def add_routes(app: web.Application) -> None:
     add(app, "POST", "/v1/offers", create_offer, roles=PARTNER, spec={
         "operationId": "createOffer", "summary": "Price an itinerary for booking", "tags": ["reservations"],
+        "description": "Offers are made from the timetable: each ride is re-derived (the trip runs on its service "
+                       "day, boards and alights at real stops of it with pickup and drop-off allowed; times, "
+                       "distance, operator and route are the timetable's) and priced from server-side data only.",
         "parameters": [IDEMPOTENCY],
         "requestBody": json_body({"type": "object", "required": ["itinerary"], "properties": {
-            "itinerary": {"$ref": "#/components/schemas/Itinerary"},
-            "passengers": {"type": "object", "properties": {"adult": {"type": "integer", "minimum": 0},
-                                                            "child": {"type": "integer", "minimum": 0}}},
+            "itinerary": _ITINERARY_REF,
+            "passengers": {"type": "object", "properties": {"adult": {"type": "integer", "minimum": 0,
+                                                                      "maximum": 9},
+                                                            "child": {"type": "integer", "minimum": 0,
+                                                                      "maximum": 9}}},
             "medium": {"type": "string", "enum": ["ticket", "ic"]}}}),
         "responses": {**ok(_OFFER, "The offer (price held until expires_at)", status="201"),
-                      "409": problem("Idempotency-Key reused with another body")}})
+                      "409": problem("A leg disagrees with the timetable (the field is named), or the "
+                                     "Idempotency-Key was reused with another body"),
+                      "422": problem("A leg names no real trip, stop or position, or a value is out of range")}})
     add(app, "POST", "/v1/bookings", create_booking, roles=PARTNER, spec={
         "operationId": "createBooking", "summary": "Book an offer and pay once for every leg",
         "tags": ["reservations"], "parameters": [IDEMPOTENCY],

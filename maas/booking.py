@@ -100,8 +100,9 @@ class BookingService:
     def __init__(self, store: Store, operators: OperatorRegistry, payments: PaymentProvider, ledger: Ledger,
                  clock: Clock = tokyo_now, *, offer_ttl_s: float = 300.0, hold_ttl_s: float = 120.0,
                  on_step: StepHook | None = None, idempotency_wait_s: float = 30.0,
-                 idempotency_ttl_s: float = IDEMPOTENCY_TTL_S):
+                 idempotency_ttl_s: float = IDEMPOTENCY_TTL_S, timetable=None):
         self.store, self.operators, self.payments, self.ledger = store, operators, payments, ledger
+        self.timetable = timetable  # maas.itineraries.derive.LegDeriver: offers are made from it only
         self.clock = clock
         self.offer_ttl_s, self.hold_ttl_s = offer_ttl_s, hold_ttl_s
         self.on_step = on_step
@@ -112,13 +113,18 @@ class BookingService:
     # ==== offers ===================================================================================================
     async def create_offer(self, itinerary: dict, passengers: dict, idempotency_key: str, owner: str,
                            medium: str = "ticket") -> dict:
-        """Price every leg (walking is free and not booked); the price holds for ``offer_ttl_s``."""
+        """Re-derive every ride from the timetable (``maas.itineraries``), then price the derived legs (walking is
+        free and not booked); the price holds for ``offer_ttl_s``."""
         key = validate_key(idempotency_key)
         pax = parse_passengers(passengers)
-        legs = parse_itinerary(itinerary)
+        rides = parse_itinerary(itinerary)
         if medium not in ("ic", "ticket"):
             raise InvalidInput("medium must be 'ic' or 'ticket'", field="medium")
+        if self.timetable is None:
+            raise BookingError("offers are not available: this service has no timetable", code="no_timetable",
+                               status=503)
         now = self.clock()
+        legs = (await self.timetable.derive(rides, now.date())).legs
         try:
             prices = []
             for leg in legs:
@@ -186,6 +192,8 @@ class BookingService:
         if now >= offer.expires_at:
             raise OfferExpired(f"offer {offer.id} expired at {offer.expires_at.isoformat()}; request a new one",
                                field="offer_id")
+        if self.timetable is not None:  # sell only what the timetable still has (a feed may have been published)
+            await self.timetable.recheck(offer.legs, now.date())
         booking_id = new_booking_id()
         # Until the booking record exists, a "starting" marker lets recovery free the claims of a dead worker.
         marker = json.dumps({"id": booking_id, "owner": owner, "key": key, "offer_id": offer.id,

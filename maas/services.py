@@ -192,6 +192,7 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
                     clock: Callable[[], dt.datetime] | None = None):
     """Operators of the loaded feeds (fares and shuttle seats from the feeds), sandbox payments, the ledger."""
     from maas.booking import BookingService
+    from maas.itineraries.derive import LegDeriver
     from maas.ledger import Ledger
     from maas.payments import SandboxProvider
     from maas.store import open_store
@@ -207,7 +208,8 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
     shuttles = {ns: shuttle_config_from_feed(f) for ns, f in feeds.items() if ns.startswith("shuttle-")}
     registry = OperatorRegistry.tokyo(store, subway_fares=fares, shuttles=shuttles)
     extra = {"clock": clock} if clock else {}
-    return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500), **extra)
+    return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500),
+                          timetable=LegDeriver(transit), **extra)
 
 
 def feed_manager(settings: Settings, transit: TransitService, bookings=None):

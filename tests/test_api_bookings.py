@@ -62,7 +62,7 @@ async def test_idempotency_key_replays_and_conflicts(client):
     o1 = await offer(client, key="same", it=it)
     o2 = await offer(client, key="same", it=it)
     assert o1["id"] == o2["id"]
-    r = await client.post("/v1/offers", json={"itinerary": itinerary(subway_leg(distance_m=20000)),
+    r = await client.post("/v1/offers", json={"itinerary": itinerary(subway_leg()),
                                               "passengers": {"adult": 2}}, headers={**A, "Idempotency-Key": "same"})
     assert r.status == 409 and (await r.json(content_type=None))["code"] == "idempotency_conflict"
     b1 = await (await book(client, o1["id"], key="bk")).json()
@@ -211,7 +211,6 @@ async def test_list_bookings_roles(client):
     for key in ("op-test", "dis-jma"):
         r = await client.get("/v1/bookings", headers=auth(key))
         assert r.status == 403 and r.content_type == "application/problem+json"
-    r = await client.get("/v1/bookings", params={"since": "0001-01-01T00:00:00+00:00"}, headers=A)
-    assert r.status in (200, 422)  # year 1: an empty page or a clear 422, never a 500
-    r = await client.get("/v1/bookings", params={"since": "9999-12-31T23:59:59+09:00"}, headers=A)
-    assert r.status == 200 and (await r.json())["bookings"] == []
+    for extreme in ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+09:00"):  # outside the request bounds
+        r = await client.get("/v1/bookings", params={"since": extreme}, headers=A)
+        assert r.status == 422 and (await r.json())["field"] == "since"

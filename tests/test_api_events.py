@@ -63,7 +63,7 @@ async def test_closure_on_a_booked_trip_sends_disrupted_with_a_new_route(tmp_pat
     store = EmbeddedStore(":memory:")
     registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=10))
     clock = Clock()  # the booked day is "today" for bookings, closures and re-planning alike
-    services = services_for(transit, bookings=make_service(store, clock, registry=registry), clock=clock,
+    services = services_for(transit, bookings=make_service(store, clock, registry=registry, transit=transit), clock=clock,
                             closures=closure_service(Settings(), transit, store=MemoryClosureStore(), clock=clock))
     try:
         async with client_for(services) as client:
