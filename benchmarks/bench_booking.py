@@ -137,38 +137,20 @@ async def http_processes(redis_url: str, n: int, procs: int = 4, conc: int = 16)
     """Bookings over HTTP from ``procs`` client processes against two server workers sharing Redis."""
     import datetime as dt
     import json
-    import signal
-    import subprocess
     import tempfile
 
+    from api_support_http import get, serve, wait_ready
+    from redis_support import serve_redis_args
     from test_booking_processes import run_clients
-    from test_api_server import free_port, get
 
+    prefix = f"bench:{uuid.uuid4().hex}:"
+    os.environ["MAAS_REDIS_PREFIX"] = prefix  # the server's booking keys, dropped at the end
+    keys = {"pk-bench": {"role": "partner", "name": "bench", "rate": 1000000, "burst": 1000000}}
     with tempfile.TemporaryDirectory() as d:
-        keys = Path(d) / "keys.json"
-        keys.write_text(json.dumps({"pk-bench": {"role": "partner", "name": "bench", "rate": 1000000, "burst": 1000000}}))
-        port, prefix = free_port(), f"bench:{uuid.uuid4().hex}:"
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "MAAS_REDIS_PREFIX": prefix,
-               "MAAS_CACHE_DIR": os.environ.get("MAAS_CACHE_DIR", str(Path(d) / "cache"))}
-        log = open(Path(d) / "server.log", "wb")
-        server = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--workers", "2", "--port", str(port),
-                                   "--keys", str(keys), "--data-dir", str(Path(d) / "data"), "--redis", redis_url],
-                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
+        served = serve(Path(d), ["--workers", "2", *serve_redis_args(redis_url)], keys)
         try:
-            pids, deadline = set(), time.monotonic() + 180
-            while len(pids) < 2 and time.monotonic() < deadline and server.poll() is None:
-                try:
-                    status, body = get(f"{base}/readyz", timeout=1)
-                    if status == 200:
-                        pids.add(body["pid"])
-                except OSError:
-                    time.sleep(0.3)
-            if len(pids) < 2:
-                log.flush()
-                print("HTTP run skipped: the server did not come up:",
-                      (Path(d) / "server.log").read_text()[-2000:])
-                return
+            wait_ready(served, timeout=180, pids=2)
+            base = served.base
             jst = dt.timezone(dt.timedelta(hours=9))
             when = (dt.datetime.now(jst) + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
             status, body = get(f"{base}/v1/plan?from=toei-subway:P-nishi-magome&to=toei-subway:P-asakusa"
@@ -193,12 +175,8 @@ async def http_processes(redis_url: str, n: int, procs: int = 4, conc: int = 16)
                   f"(n={len(res)}, {procs}x{conc} in flight, offers included in wall time; "
                   f"{len(res) - len(ok)} not confirmed)")
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(40)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log.close()
+            served.stop()
+            os.environ.pop("MAAS_REDIS_PREFIX", None)
             await drop_test_store(RedisStore.from_url(redis_url, prefix=prefix))
 
 
