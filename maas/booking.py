@@ -296,7 +296,7 @@ class BookingService:
         if b is None or b["state"] not in TERMINAL:
             raise Conflict(f"booking {booking_id} was taken over by crash recovery and is still being finished; "
                            "retry with the same Idempotency-Key", code="request_in_progress")
-        if b["state"] != "CONFIRMED":
+        if b["state"] in ("REJECTED", "EXPIRED"):  # rolled back: our late effects too (never a later cancel's)
             await self._undo(b, self.clock())
             r = b["reason"] or {"code": "interrupted", "detail": "the booking was rolled back", "status": 503}
             raise BookingError(r["detail"], code=r["code"], status=r.get("status", 409))
