@@ -232,7 +232,7 @@ def board_cursor(rows: list[dict], at: dt.datetime, window_min: int, limit: int,
     return params.make_cursor("later", dt.datetime.fromisoformat(last), shown)
 
 
-_WHEN = {"type": "string", "format": "date-time"}
+_WHEN = params.DATE_TIME_SCHEMA
 _PLACE_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200,
                  "pattern": r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"}
 _PLACE = ("'lat,lon', a stop/station id, or a station name in any form /v1/stops finds (Japanese, kana, romaji, "
@@ -248,9 +248,10 @@ def add_routes(app: web.Application) -> None:
         "parameters": [
             query("from", _PLACE_SCHEMA, _PLACE, True),
             query("to", _PLACE_SCHEMA, _PLACE, True),
-            query("depart_at", _WHEN, "departure time (exclusive with arrive_by)"),
-            query("arrive_by", _WHEN, "arrival deadline (exclusive with depart_at)"),
-            query("cursor", {"type": "string", "pattern": params.CURSOR_PATTERN},
+            query("depart_at", _WHEN, "leave at or after this time (default now)"),
+            query("arrive_by", _WHEN, "arrive by this time; alone, the latest departures that make it; with "
+                                      "depart_at, trips between the two"),
+            query("cursor", {"type": "string", "pattern": params.PLAN_CURSOR_PATTERN},
                   "`page.earlier` or `page.later` of a previous answer (repeat the other parameters); replaces "
                   "depart_at/arrive_by"),
             *typed.query_parameters(PlanQuery),
@@ -281,7 +282,7 @@ def add_routes(app: web.Application) -> None:
             path_param("id", "stop or station id, e.g. toei-subway:E28"),
             query("at", _WHEN, "from this time (default now)"),
             *typed.query_parameters(BoardQuery),
-            query("cursor", {"type": "string", "pattern": params.CURSOR_PATTERN},
+            query("cursor", {"type": "string", "pattern": params.BOARD_CURSOR_PATTERN},
                   "`page.later` of a previous answer: the board's next page (replaces `at`)"),
             ACCEPT_LANGUAGE,
         ],

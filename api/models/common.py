@@ -34,24 +34,6 @@ class Suggestion(Model, kw_only=True):
     name_en: str | None = None
 
 
-class Problem(Model, kw_only=True):
-    """RFC 9457 problem details, the body of every error (`application/problem+json`)."""
-
-    type: Annotated[str, Meta(description="a URI naming the kind of problem; `about:blank` for plain HTTP ones")]
-    title: str
-    status: Annotated[int, Meta(ge=400, le=599)]
-    detail: Annotated[str, Meta(description="what went wrong, for a person")]
-    instance: str | UnsetType = UNSET
-    request_id: Annotated[str, Meta(description="also in the X-Request-Id header and the server log")] | UnsetType \
-        = UNSET
-    field: Annotated[str, Meta(description="the input at fault: a parameter, header or body path")] | UnsetType \
-        = UNSET
-    errors: list[FieldError] | UnsetType = UNSET
-    code: Annotated[str, Meta(description="machine-readable reason (bookings)")] | UnsetType = UNSET
-    suggestions: Annotated[list[Suggestion], Meta(
-        description="for an unknown or ambiguous place name: the stations it could mean")] | UnsetType = UNSET
-
-
 class Notice(Model, kw_only=True):
     """Why an answer is empty or partial, though the request was fine."""
 
