@@ -412,3 +412,16 @@ def test_a_ride_past_midnight_derives_from_its_own_service_day(tmp_path):
         assert e.value.field in ("itinerary.legs[0].departure", "itinerary.legs[0].service_date")
     finally:
         transit.close()
+
+
+@pytest.mark.parametrize("start, end, count", [(2**63, 2**63 + 1, 1), (-100, -99, 9), (0, 2**31, 1), (3, 3, 1),
+                                               (1, 4, 0), (1, 4, 10**6), (1.5, 4, 1), (True, 4, 1)])
+async def test_store_refuses_seat_requests_no_leg_can_make(store, start, end, count):
+    """Defence in depth below the derivation: the seat inventory itself (SQLite transaction, Redis Lua script)
+    never receives a position or count outside what a derived leg can hold, and the trip keeps selling."""
+    resource = "shuttle-x|2026-11-24|shuttle-x:T1"
+    with pytest.raises(ValueError):
+        await store.reserve_seats(resource, 11, start, end, count, "h-bad", 2e9, 1.79e9)
+    assert await store.seat_holds(resource) == []
+    ok = await store.reserve_seats(resource, 11, 1, 4, 11, "h-ok", 2e9, 1.79e9)
+    assert ok.ok and [(h.start, h.end, h.count) for h in await store.seat_holds(resource)] == [(1, 4, 11)]
