@@ -196,7 +196,7 @@ class FeedManager:
 def trip_change(model, leg: dict) -> str | None:
     """'removed' if the leg's trip no longer runs that day, 'retimed' if its boarding/alighting times moved."""
     try:
-        t = model.trip_ids.index(leg["trip_id"])
+        t = model.trip_index(leg["trip_id"])  # the run on the model's own date
     except ValueError:
         return "removed"
     off, n = model.trip_times_offset(t)

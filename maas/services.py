@@ -157,7 +157,7 @@ def booked_itinerary(model, legs: list[dict]) -> dict:
                 "to": {"stop_id": leg["to_stop"]}, "departure": leg["departure"], "arrival": leg["arrival"],
                 "intermediate_stops": []}
         try:
-            t = model.trip_ids.index(leg["trip_id"])
+            t = model.trip_index(leg["trip_id"])  # the run on the model's own date
         except ValueError:
             out.append(ride)  # a trip not in this day's model: only its ends can be checked
             continue

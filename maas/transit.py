@@ -7,14 +7,15 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Callable
 
-from feeds.feed import TOKYO, Network
+from feeds.feed import TOKYO, Network  # noqa: F401  (TOKYO: re-exported for maas.services)
 from maas.progress import step
 from maas.settings import Settings
 from routing.masks import ClosureMask
 from routing.planner import PlanOptions, Planner
-from routing.timetable import BuildSettings, TransitModel, build_model
+from routing.timetable import BuildSettings, TransitModel, build_model, model_timezone
 from routing.walking import StraightLineWalker, Walker
 
 MaskProvider = Callable[[TransitModel, "Walker"], ClosureMask | None]
@@ -112,10 +113,14 @@ class TransitService:
     def walker(self) -> Walker | None:
         return self._walker
 
+    def local_date(self, when: dt.datetime) -> dt.date:
+        """The service date of a moment on the network's clock (its first feed's zone; a naive time is read there)."""
+        zone = ZoneInfo(model_timezone(self.network))
+        return (when.astimezone(zone) if when.tzinfo else when.replace(tzinfo=zone)).date()
+
     def plan_sync(self, origin: str, destination: str, when: dt.datetime, *, arrive_by: bool = False,
                   options: PlanOptions | None = None) -> list[dict]:
-        when = when.astimezone(TOKYO)
-        planner = self.planner_for(when.date())
+        planner = self.planner_for(self.local_date(when))
         mask = self.mask_provider(planner.model, planner.walker) if self.mask_provider else None
         itineraries = planner.plan(origin, destination, when, arrive_by=arrive_by,
                                    options=options or PlanOptions(), mask=mask)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from routing.itinerary import TOKYO, Itinerary, build_itinerary, direct_walk
+from routing.itinerary import Itinerary, build_itinerary, direct_walk
 from routing.masks import ClosureMask
 from routing.places import Place, PlaceError, PlaceIndex
 from routing.raptor import Journey, RaptorQuery, run_raptor
-from routing.timetable import MODE_INDEX, TransitModel
+from routing.timetable import MODE_INDEX, QUERY_RANGE, TransitModel
 
 
 class PlanError(ValueError):
@@ -72,9 +72,7 @@ class Planner:
             raise PlanError(str(exc)) from None
 
     def model_seconds(self, when: dt.datetime) -> int:
-        local = when.astimezone(TOKYO) if when.tzinfo else when.replace(tzinfo=TOKYO)
-        days = (local.date() - self.model.service_date).days
-        return days * 86400 + local.hour * 3600 + local.minute * 60 + local.second
+        return self.model.seconds_of(when)
 
     def _search(self, o: Place, d: Place, tau: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
         q = RaptorQuery(o.stops, tau + o.seconds, d.stops, d.seconds, max_rides=opts.max_transfers + 1,
@@ -160,7 +158,7 @@ class Planner:
         o = self.resolve(origin, opts, walker)
         d = self.resolve(destination, opts, walker)
         t = self.model_seconds(when)
-        if not (-86400 < t < 2 * 86400):
+        if not (QUERY_RANGE[0] <= t < QUERY_RANGE[1]):
             raise PlanError(f"{when.isoformat()} is outside the transit model's service date {self.model.date}")
         if mask is not None and mask.empty:
             mask = None

@@ -20,7 +20,7 @@ from routing.planner import PlanOptions, Planner
 from routing.raptor import RaptorQuery, RideLeg, run_raptor
 from routing.timetable import build_model
 from routing.walking import StraightLineWalker
-from test_timetable import DATE, line_rows, make_feed
+from test_timetable import DATE, line_rows, make_feed, trip_of_day
 
 H = 3600
 TEN = 10 * H
@@ -73,8 +73,9 @@ def query(model, src="t:S", tgt="t:Y1", t=TEN - 1200, mask=None, wheelchair=Fals
 
 def test_model_has_link_between_trips_and_stops():
     m = build_model(Network([small_feed([LINK_AB])]), DATE)
-    a, b = m.trip_ids.index("t:A"), m.trip_ids.index("t:B1")
-    assert m.inseat_start[a + 1] - m.inseat_start[a] == 1 and len(m.inseat_to_trip) == 1
+    a, b = trip_of_day(m, "t:A"), trip_of_day(m, "t:B1")
+    assert m.inseat_start[a + 1] - m.inseat_start[a] == 1
+    assert len(m.inseat_to_trip) == 3  # one per service day the model joins (the day before, the day, the next)
     e = m.inseat_start[a]
     assert m.inseat_to_trip[e] == b
     assert m.stop_ids[m.inseat_from_stop[e]] == "t:X1" and m.stop_ids[m.inseat_to_stop[e]] == "t:X2"
@@ -109,7 +110,7 @@ def test_without_link_the_change_takes_the_minimum_time():
 
 def test_closure_applies_on_the_continued_trip():
     m = build_model(Network([small_feed([LINK_AB])]), DATE)
-    p = int(m.trip_pattern[m.trip_ids.index("t:B1")])
+    p = int(m.trip_pattern[trip_of_day(m, "t:B1")])
     hop_from, hop_until = np.zeros(m.n_hops, np.int32), np.zeros(m.n_hops, np.int32)
     hop_from[m.pattern_stops_start[p]], hop_until[m.pattern_stops_start[p]] = TEN, TEN + 60  # B1's hop, not B2's
     z = np.zeros(m.n_stops, np.int32)

@@ -29,8 +29,7 @@ INF = math.inf
 def ref_instances(network: Network, date: dt.date, stop_pos: dict[str, int]) -> dict[str, list[tuple]]:
     """trip instance id → [(stop idx, arr, dep, pickup ok, dropoff ok)], and its route id, per the GTFS rules."""
     out: dict[str, tuple[str, list[tuple]]] = {}
-    today = network.service_ids_on(date)
-    yday = network.service_ids_on(date - dt.timedelta(days=1))
+    active_on = {day: network.service_ids_on(date + dt.timedelta(days=day)) for day in (-2, -1, 0, 1)}
     trips = network.table("trips")
     st = network.table("stop_times").sort_values(["trip_id", "stop_sequence"])
     rows_by_trip = {t: g for t, g in st.groupby("trip_id")}
@@ -47,7 +46,7 @@ def ref_instances(network: Network, date: dt.date, stop_pos: dict[str, int]) -> 
             starts = []
             for f in freq[freq["trip_id"] == t.trip_id].itertuples():
                 starts += [(s, s - base[0][2]) for s in range(int(f.start_time), int(f.end_time), int(f.headway_secs))]
-        for day, active in ((0, today), (-1, yday)):
+        for day, active in active_on.items():
             if t.service_id not in active:
                 continue
             for label, shift in starts:
@@ -298,7 +297,7 @@ def test_closure_of_a_stop_blocks_riding_through_it():
     assert open_[0].arrival == 8 * 3600 + 4 * 120 + 3 * 30  # t1
     blocked = _query(m, [(s0, 8 * 3600)], [(s4, 0)], 2, mask=_mask(m, stops=[(s2, 0, 2 * DAY)])).pareto()
     assert [j.arrival for j in blocked] == [8 * 3600 + 60 + 3000]  # only the bus avoids S2
-    assert all(leg.trip == m.trip_ids.index("l:bus") for j in blocked for leg in j.legs)
+    assert all(m.trip_ids[leg.trip] == "l:bus" for j in blocked for leg in j.legs)
     # a window that ends before t2 passes lets t2 through
     later = _query(m, [(s0, 8 * 3600)], [(s4, 0)], 2, mask=_mask(m, stops=[(s2, 8 * 3600, 8 * 3600 + 900)])).pareto()
     assert later[0].arrival == 8 * 3600 + 900 + 4 * 120 + 3 * 30
