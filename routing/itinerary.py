@@ -254,12 +254,13 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
 
 
 def direct_walk(model, walker, origin, destination, dep: int, walk_speed: float,
-                path: WalkPath | None = None) -> Itinerary | None:
-    """A walk-only itinerary between two points (None when unreachable); ``path`` when the caller has it already."""
+                path: WalkPath | None = None, duration_s: int | None = None) -> Itinerary | None:
+    """A walk-only itinerary between two points (None when unreachable); ``path`` when the caller has it already;
+    ``duration_s`` when it takes longer than its length at ``walk_speed`` (the feed's transfer time)."""
     a, b = origin.endpoint(), destination.endpoint()
     path = path or walker.path(a.lat, a.lon, b.lat, b.lon)
     if not np.isfinite(path.distance_m):
         return None
-    dur = int(np.ceil(path.distance_m / walk_speed))
+    dur = max(int(np.ceil(path.distance_m / walk_speed)), int(duration_s or 0))
     leg = walk_leg(model, walker, a, b, dep, dep + dur, path.distance_m, path)
     return Itinerary(dep, dep + dur, 0, float(path.distance_m), walker.source, [leg], model)

@@ -1,4 +1,10 @@
-"""Trip planning: places → RAPTOR searches → itineraries, for depart-at (range of next departures) and arrive-by.
+"""Trip planning: places → one range RAPTOR search → itineraries, for depart-at and arrive-by.
+
+Depart-at is Range RAPTOR over the departures in a window (`PlanOptions.range_window_s`) plus the query time
+itself, so the journeys are Pareto over (departure, arrival, transfers) and each leaves as late as it can.
+Arrive-by is the same search backwards in time from the arrival (the reversed timetable): no fixed window, it
+finds the latest departure however long the trip. Walk-only answers are the planner's direct walk, never a
+search result, so a walk between a station's platforms cannot hide the transit journey.
 
 `Planner.plan` is pure with respect to the planner (read-only model, walker and lookup tables) and the RAPTOR
 kernel releases the GIL, so one Planner serves many threads.
@@ -13,7 +19,7 @@ import numpy as np
 from routing.itinerary import Itinerary, build_itinerary, direct_walk
 from routing.masks import ClosureMask
 from routing.places import Place, PlaceError, PlaceIndex
-from routing.raptor import Journey, RaptorQuery, run_raptor
+from routing.raptor import Journey, RaptorQuery, range_raptor
 from routing.timetable import MODE_INDEX, QUERY_RANGE, TransitModel
 
 
@@ -23,15 +29,17 @@ class PlanError(ValueError):
 
 @dataclass
 class PlanOptions:
-    max_transfers: int = 4
+    # 8 transfers: real Tokyo journeys need up to 7 rides; a round that improves nothing ends the search, so
+    # the limit costs nothing where it is not needed
+    max_transfers: int = 8
     max_walk_m: float = 800.0
     walk_speed: float = 1.2
     wheelchair: bool = False
     modes: list[str] | None = None  # None = every transit mode
-    min_transfer_s: int = 60
+    min_transfer_s: int = 60  # the least time for any change of vehicle, walking or at the same stop
     stay_seated: bool = True  # ride through-running links (transfers.txt type 4) in one seat
     num_itineraries: int = 3
-    arrive_by_window_s: int = 3 * 3600  # how far before the arrival time an arrive-by search looks
+    range_window_s: int = 2 * 3600  # departures (arrivals for arrive-by) searched after (before) the query time
 
     def validate(self) -> None:
         if self.max_transfers < 0 or self.max_transfers > 10:
@@ -44,6 +52,8 @@ class PlanOptions:
             raise PlanError("num_itineraries must be between 1 and 10")
         if self.min_transfer_s < 0:
             raise PlanError("min_transfer_s must be ≥ 0")
+        if not (0 <= self.range_window_s <= 6 * 3600):
+            raise PlanError("range_window_s must be between 0 and 21600")
         if self.modes is not None:
             bad = [m for m in self.modes if m.upper() not in MODE_INDEX]
             if bad:
@@ -59,9 +69,9 @@ class Planner:
         self.places = PlaceIndex(model)
 
     # ---- helpers ------------------------------------------------------------------------------------------
-    def pattern_mask(self, modes: list[str] | None) -> np.ndarray:
+    def pattern_mask(self, modes: list[str] | None) -> np.ndarray | None:
         if not modes:
-            return np.ones(self.model.n_patterns, np.bool_)
+            return None
         wanted = np.array([MODE_INDEX[m.upper()] for m in modes if m.upper() != "WALK"], np.int8)
         return np.isin(self.model.pattern_mode, wanted)
 
@@ -74,11 +84,10 @@ class Planner:
     def model_seconds(self, when: dt.datetime) -> int:
         return self.model.seconds_of(when)
 
-    def _search(self, o: Place, d: Place, tau: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
-        q = RaptorQuery(o.stops, tau + o.seconds, d.stops, d.seconds, max_rides=opts.max_transfers + 1,
-                        pattern_allowed=allowed, wheelchair=opts.wheelchair, min_transfer_s=opts.min_transfer_s,
-                        walk_speed=opts.walk_speed, mask=mask, inseat=opts.stay_seated)
-        return [j for j in run_raptor(self.model, q).pareto() if j.rides > 0]
+    def _query(self, frm: Place, to: Place, opts: PlanOptions, allowed, mask, inseat: bool) -> RaptorQuery:
+        return RaptorQuery(frm.stops, frm.seconds, to.stops, to.seconds, max_rides=opts.max_transfers + 1,
+                           pattern_allowed=allowed, wheelchair=opts.wheelchair, min_transfer_s=opts.min_transfer_s,
+                           walk_speed=opts.walk_speed, mask=mask, inseat=inseat, report_walks=False)
 
     @staticmethod
     def _departure(o: Place, j: Journey) -> int:
@@ -86,66 +95,46 @@ class Planner:
 
     # ---- searches -----------------------------------------------------------------------------------------
     def depart_at(self, o: Place, d: Place, t0: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
-        """The next good departures: rerun just after the fastest journey's departure (distinct trips)."""
-        found: dict[tuple, Journey] = {}
-        tau = t0
-        for _ in range(opts.num_itineraries * 3):
-            js = self._search(o, d, tau, opts, allowed, mask)
-            if not js:
-                break
-            for j in js:
-                found.setdefault(j.trip_key, j)
-            fastest = min(js, key=lambda j: (j.arrival, j.rides))
-            tau = max(self._departure(o, fastest), tau) + 1
-            if len(self._non_dominated(o, list(found.values()))) >= opts.num_itineraries:
-                break
-        keep = self._non_dominated(o, list(found.values()))
-        keep.sort(key=lambda j: (self._departure(o, j), j.arrival, j.rides))
-        return keep[:opts.num_itineraries]
-
-    def _non_dominated(self, o: Place, js: list[Journey]) -> list[Journey]:
-        out = []
-        for a in js:
-            da = self._departure(o, a)
-            if not any(b is not a and self._departure(o, b) >= da and b.arrival <= a.arrival and b.rides <= a.rides
-                       and (self._departure(o, b), -b.arrival, -b.rides) != (da, -a.arrival, -a.rides)
-                       for b in js):
-                out.append(a)
-        return out
-
-    def latest_departure(self, o: Place, d: Place, limit: int, opts: PlanOptions, allowed, mask) -> Journey | None:
-        """The journey leaving latest that arrives by ``limit``: binary search on the departure time.
-
-        Earliest arrival never decreases with a later departure, so "arrives by limit" is monotone in it.
-        """
-        def best_by(tau: int) -> Journey | None:
-            ok = [j for j in self._search(o, d, tau, opts, allowed, mask) if j.arrival <= limit]
-            return max(ok, key=lambda j: (self._departure(o, j), -j.arrival, -j.rides)) if ok else None
-
-        lo = limit - opts.arrive_by_window_s
-        best = best_by(lo)
-        if best is None:
-            return None
-        lo, hi = self._departure(o, best), limit
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            j = best_by(mid)
-            if j is None:
-                hi = mid
-            else:
-                best, lo = j, max(self._departure(o, j), mid)
-        return best
+        """The next departures from t0: one range search, then the first ``num_itineraries`` by departure."""
+        res = range_raptor(self.model, self._query(o, d, opts, allowed, mask, opts.stay_seated), t0,
+                           opts.range_window_s)
+        return self._choose(o, res.journeys, opts, latest_first=False)
 
     def arrive_by(self, o: Place, d: Place, t_arr: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
-        out: list[Journey] = []
-        limit = t_arr
-        while len(out) < opts.num_itineraries:
-            j = self.latest_departure(o, d, limit, opts, allowed, mask)
-            if j is None:
-                break
-            out.append(j)
-            limit = j.arrival - 1
-        out.sort(key=lambda j: (self._departure(o, j), j.arrival))
+        """The latest departures arriving by t_arr: one backward range search (in-seat links are not followed
+        backwards: a through-running journey is offered as a change there)."""
+        res = range_raptor(self.model, self._query(d, o, opts, allowed, mask, False), t_arr, opts.range_window_s,
+                           backward=True)
+        return self._choose(o, [j for j in res.journeys if j.arrival <= t_arr], opts, latest_first=True)
+
+    def _choose(self, o: Place, js: list[Journey], opts: PlanOptions, latest_first: bool) -> list[Journey]:
+        """Distinct trip sets, non-dominated over (departure, arrival, transfers); the next departures (the
+        latest ones for arrive-by), keeping the fewest-transfer option; sorted by departure."""
+        by_trips: dict[tuple, Journey] = {}
+        for j in js:
+            old = by_trips.get(j.trip_key)
+            if old is None or (self._departure(o, j), -j.arrival) > (self._departure(o, old), -old.arrival):
+                by_trips[j.trip_key] = j
+        keep = self._non_dominated(o, list(by_trips.values()))
+        keep.sort(key=lambda j: (self._departure(o, j), j.arrival, j.transfers), reverse=latest_first)
+        chosen = keep[:opts.num_itineraries]
+        if chosen and keep:
+            fewest = min(j.transfers for j in keep)
+            if min(j.transfers for j in chosen) > fewest:
+                cands = [j for j in keep if j.transfers == fewest]
+                best = (max(cands, key=lambda j: (self._departure(o, j), -j.arrival)) if latest_first
+                        else min(cands, key=lambda j: (j.arrival, -self._departure(o, j))))
+                chosen[-1] = best
+        chosen.sort(key=lambda j: (self._departure(o, j), j.arrival))
+        return chosen
+
+    def _non_dominated(self, o: Place, js: list[Journey]) -> list[Journey]:
+        keyed = [(self._departure(o, j), j.arrival, j.transfers, j) for j in js]
+        out = []
+        for da, aa, ta, a in keyed:
+            if not any(db >= da and ab <= aa and tb <= ta and (db, ab, tb) != (da, aa, ta)
+                       for db, ab, tb, b in keyed):
+                out.append(a)
         return out
 
     # ---- the API ------------------------------------------------------------------------------------------
@@ -186,5 +175,19 @@ class Planner:
         probe = walker.path(o.lat, o.lon, d.lat, d.lon)
         if not np.isfinite(probe.distance_m) or probe.distance_m > opts.max_walk_m:
             return None
-        dur = int(np.ceil(probe.distance_m / opts.walk_speed))
-        return direct_walk(self.model, walker, o, d, t - dur if arrive_by else t, opts.walk_speed, probe)
+        dur = max(int(np.ceil(probe.distance_m / opts.walk_speed)), self._feed_walk_s(o, d))
+        return direct_walk(self.model, walker, o, d, t - dur if arrive_by else t, opts.walk_speed, probe, dur)
+
+    def _feed_walk_s(self, o: Place, d: Place) -> int:
+        """The feed's transfer time between the two places' stops (transfers.txt), 0 when it gives none: a
+        walk between two platforms never beats it."""
+        if o.is_point or d.is_point:
+            return 0
+        m = self.model
+        best = None
+        targets = set(np.asarray(d.stops).tolist())
+        for a in np.asarray(o.stops).tolist():
+            for e in range(int(m.fp_start[a]), int(m.fp_start[a + 1])):
+                if int(m.fp_to[e]) in targets and m.fp_fixed_s[e] >= 0:
+                    best = int(m.fp_fixed_s[e]) if best is None else min(best, int(m.fp_fixed_s[e]))
+        return best or 0
