@@ -42,6 +42,7 @@ class TransitService:
         self._models: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
         self._lock = threading.Lock()
         self._walker: Walker | None = None
+        self.warm = False  # every planner thread has run a plan (kernels compiled or loaded): see warm_up
 
     @classmethod
     def from_settings(cls, settings: Settings, progress: bool = False) -> "TransitService":
@@ -101,6 +102,27 @@ class TransitService:
             built[date] = (model, Planner(model, walker))
         with self._lock:
             self.network, self._models, self._walker = network, built, walker
+
+    def warm_up(self, date: dt.date | None = None) -> None:
+        """Before saying ready: build the day's model and run a plan of each kind on every planner thread, so
+        numba's kernels are compiled (or loaded from its cache) and each thread's search state is allocated —
+        the first query after ready is as fast as the hundredth. Blocking: call it off the event loop, not from
+        a planner thread."""
+        zone = ZoneInfo(model_timezone(self.network))
+        planner = self.planner_for(date or dt.datetime.now(zone).date())
+        n = self.executor._max_workers
+        barrier = threading.Barrier(n)
+
+        def one() -> None:
+            try:
+                barrier.wait(timeout=300)  # one task per thread: each holds its thread until all have started
+            except threading.BrokenBarrierError:
+                pass
+            planner.warm_up()
+
+        for fut in [self.executor.submit(one) for _ in range(n)]:
+            fut.result()
+        self.warm = True
 
     def cached_dates(self) -> list[dt.date]:
         with self._lock:

@@ -96,9 +96,16 @@ class Planner:
     # ---- searches -----------------------------------------------------------------------------------------
     def depart_at(self, o: Place, d: Place, t0: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
         """The next departures from t0: one range search, then the first ``num_itineraries`` by departure."""
-        res = range_raptor(self.model, self._query(o, d, opts, allowed, mask, opts.stay_seated), t0,
-                           opts.range_window_s)
-        return self._choose(o, res.journeys, opts, latest_first=False)
+        q = self._query(o, d, opts, allowed, mask, opts.stay_seated)
+        end = t0 + opts.range_window_s
+        js = range_raptor(self.model, q, t0, opts.range_window_s).journeys
+        late = [self._departure(o, j) for j in js if self._departure(o, j) > end]
+        if late:  # found by the run at t0 itself (nothing leaves sooner): search a window from their departure,
+            # so they too leave as late as they can (the first train of the morning, not a walk to an earlier
+            # stop of the same train)
+            js = [j for j in js if self._departure(o, j) <= end] + \
+                range_raptor(self.model, q, min(late), opts.range_window_s).journeys
+        return self._choose(o, js, opts, latest_first=False)
 
     def arrive_by(self, o: Place, d: Place, t_arr: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
         """The latest departures arriving by t_arr: one backward range search (in-seat links are not followed
@@ -118,7 +125,7 @@ class Planner:
         keep = self._non_dominated(o, list(by_trips.values()))
         keep.sort(key=lambda j: (self._departure(o, j), j.arrival, j.transfers), reverse=latest_first)
         chosen = keep[:opts.num_itineraries]
-        if chosen and keep:
+        if len(chosen) >= 2:  # (a single answer is the next departure, however many changes it needs)
             fewest = min(j.transfers for j in keep)
             if min(j.transfers for j in chosen) > fewest:
                 cands = [j for j in keep if j.transfers == fewest]
@@ -161,6 +168,26 @@ class Planner:
         if walk is not None:
             its.insert(0, walk)
         return its
+
+    def warm_up(self) -> int:
+        """Compile (or load from numba's cache) every kernel a plan uses and fill this thread's label pool: a
+        depart-at and an arrive-by plan along the model's first pattern. Returns the itineraries found."""
+        m = self.model
+        found = 0
+        for p in range(m.n_patterns):
+            L = m.pattern_len(p)
+            if L < 2 or m.pattern_trips_start[p + 1] == m.pattern_trips_start[p]:
+                continue
+            base = int(m.pattern_stops_start[p])
+            a, b = m.stop_ids[int(m.pattern_stops[base])], m.stop_ids[int(m.pattern_stops[base + L - 1])]
+            if a == b:
+                continue
+            off = int(m.pattern_times_start[p])
+            dep = m.datetime_of(int(m.st_dep[off]))
+            arr = m.datetime_of(int(m.st_arr[off + L - 1]))
+            found += len(self.plan(a, b, dep)) + len(self.plan(a, b, arr, arrive_by=True))
+            break
+        return found
 
     def walker_for(self, mask: ClosureMask | None):
         """The walker with the mask's closed street edges removed (a cheap cached view), else the open one."""

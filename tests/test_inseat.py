@@ -186,8 +186,8 @@ def test_adding_links_never_makes_an_arrival_later(seed):
         q = [RaptorQuery(np.array([m.stop_index(f"t:{s}")]), np.array([tau]), np.array([m.stop_index(f"t:{t}")]),
                          np.zeros(1, np.int64), max_rides=4, inseat=True) for m in (m0, m1)]
         r0, r1 = run_raptor(m0, q[0]), run_raptor(m1, q[1])
-        best0 = np.minimum.accumulate(r0.labels[10])
-        best1 = np.minimum.accumulate(r1.labels[10])
+        best0 = r0.res_t
+        best1 = r1.res_t
         assert np.all(best1 <= best0), (s, t, tau, best0, best1)
         for j in r1.pareto():  # every journey is feasible in the model
             rides = [l for l in j.legs if isinstance(l, RideLeg)]
@@ -238,12 +238,14 @@ def reference_by_rounds(m, src: int, tau: int, tgt: int, max_rides: int, min_tra
     INF = 1 << 40
     n = m.n_stops
 
-    def walks(t_at: np.ndarray) -> np.ndarray:
+    def walks(t_at: np.ndarray, least: int = 0) -> np.ndarray:
+        """One walk from each reached stop (never faster than walk_speed nor the feed's time), taking at least
+        ``least`` seconds (a change of vehicle)."""
         out = t_at.copy()
         for a in range(n):
             if t_at[a] < INF:
                 for e in range(m.fp_start[a], m.fp_start[a + 1]):
-                    d = m.fp_fixed_s[e] if m.fp_fixed_s[e] >= 0 else int(np.ceil(m.fp_dist[e] / walk_speed))
+                    d = max(int(m.fp_fixed_s[e]), int(np.ceil(m.fp_dist[e] / walk_speed)), least)
                     out[m.fp_to[e]] = min(out[m.fp_to[e]], t_at[a] + d)
         return out
 
@@ -280,9 +282,10 @@ def reference_by_rounds(m, src: int, tau: int, tgt: int, max_rides: int, min_tra
                     arr[stops[q]] = min(arr[stops[q]], m.st_arr[off + q])
         walked = walks(arr)
         res.append(int(walked[tgt]))
-        mt = np.where(m.stop_min_transfer >= 0, m.stop_min_transfer, min_transfer_s)
+        mt = np.maximum(m.stop_min_transfer, min_transfer_s)
         changed = np.where(arr < INF, arr + mt, INF)
-        board = np.minimum(board, np.minimum(changed, np.where(walked < arr, walked, INF)))
+        changed_on_foot = walks(arr, min_transfer_s)
+        board = np.minimum(board, np.minimum(changed, np.where(changed_on_foot < arr, changed_on_foot, INF)))
     return np.minimum.accumulate(np.array(res, np.int64))
 
 
@@ -297,6 +300,6 @@ def test_raptor_matches_brute_force_with_links(seed):
         si, ti = m.stop_index(f"t:{s}"), m.stop_index(f"t:{t}")
         r = run_raptor(m, RaptorQuery(np.array([si]), np.array([tau]), np.array([ti]), np.zeros(1, np.int64),
                                       max_rides=3, inseat=True))
-        got = np.minimum.accumulate(np.minimum(r.labels[10], 1 << 40))
+        got = np.minimum(r.res_t, 1 << 40)
         want = np.minimum(reference_by_rounds(m, si, tau, ti, 3), 1 << 40)
         assert got.tolist() == want.tolist(), (seed, s, t, tau)
