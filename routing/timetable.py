@@ -225,15 +225,14 @@ class TransitModel:
             self._stop_index = {s: i for i, s in enumerate(self.stop_ids)}
         return self._stop_index[stop_id]
 
-    def trip_index(self, trip_id: str, day: int = 0) -> int:
-        """The model trip running ``trip_id`` on service day ``date + day`` (ValueError when it does not run)."""
+    def trip_index(self, trip_id: str, day: int = 0) -> int | None:
+        """Index of the run of ``trip_id`` on service day ``date + day`` (default: this date, not the day before's
+        runs past midnight), None if it does not run that day. Frequency-based trips are named
+        ``trip@HH:MM:SS`` by their start."""
         if self._trip_index is None:
             self._trip_index = {(t, int(d)): i for i, (t, d) in
-                                enumerate(zip(self.trip_ids, self.trip_day_offset.tolist()))}
-        try:
-            return self._trip_index[(trip_id, day)]
-        except KeyError:
-            raise ValueError(f"trip {trip_id!r} does not run on day {day:+d} of {self.date}") from None
+                                enumerate(zip(self.trip_ids, np.asarray(self.trip_day_offset).tolist()))}
+        return self._trip_index.get((trip_id, day))
 
     def pattern_len(self, p: int) -> int:
         return int(self.pattern_stops_start[p + 1] - self.pattern_stops_start[p])
