@@ -117,32 +117,26 @@ class Planner:
     def _choose(self, o: Place, js: list[Journey], opts: PlanOptions, latest_first: bool) -> list[Journey]:
         """Distinct trip sets, non-dominated over (departure, arrival, transfers); the next departures (the
         latest ones for arrive-by), keeping the fewest-transfer option; sorted by departure."""
-        by_trips: dict[tuple, Journey] = {}
+        access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
+        by_trips: dict[tuple, tuple] = {}
         for j in js:
+            key = (j.first_departure - access.get(j.source_stop, 0), j.arrival, j.transfers, j)
             old = by_trips.get(j.trip_key)
-            if old is None or (self._departure(o, j), -j.arrival) > (self._departure(o, old), -old.arrival):
-                by_trips[j.trip_key] = j
-        keep = self._non_dominated(o, list(by_trips.values()))
-        keep.sort(key=lambda j: (self._departure(o, j), j.arrival, j.transfers), reverse=latest_first)
+            if old is None or (key[0], -key[1]) > (old[0], -old[1]):
+                by_trips[j.trip_key] = key
+        keyed = list(by_trips.values())
+        keep = [k for k in keyed
+                if not any(b[0] >= k[0] and b[1] <= k[1] and b[2] <= k[2] and b[:3] != k[:3] for b in keyed)]
+        keep.sort(key=lambda k: k[:3], reverse=latest_first)
         chosen = keep[:opts.num_itineraries]
         if len(chosen) >= 2:  # (a single answer is the next departure, however many changes it needs)
-            fewest = min(j.transfers for j in keep)
-            if min(j.transfers for j in chosen) > fewest:
-                cands = [j for j in keep if j.transfers == fewest]
-                best = (max(cands, key=lambda j: (self._departure(o, j), -j.arrival)) if latest_first
-                        else min(cands, key=lambda j: (j.arrival, -self._departure(o, j))))
-                chosen[-1] = best
-        chosen.sort(key=lambda j: (self._departure(o, j), j.arrival))
-        return chosen
-
-    def _non_dominated(self, o: Place, js: list[Journey]) -> list[Journey]:
-        keyed = [(self._departure(o, j), j.arrival, j.transfers, j) for j in js]
-        out = []
-        for da, aa, ta, a in keyed:
-            if not any(db >= da and ab <= aa and tb <= ta and (db, ab, tb) != (da, aa, ta)
-                       for db, ab, tb, b in keyed):
-                out.append(a)
-        return out
+            fewest = min(k[2] for k in keep)
+            if min(k[2] for k in chosen) > fewest:
+                cands = [k for k in keep if k[2] == fewest]
+                chosen[-1] = (max(cands, key=lambda k: (k[0], -k[1])) if latest_first
+                              else min(cands, key=lambda k: (k[1], -k[0])))
+        chosen.sort(key=lambda k: k[:2])
+        return [k[3] for k in chosen]
 
     # ---- the API ------------------------------------------------------------------------------------------
     def plan(self, origin: str, destination: str, when: dt.datetime, arrive_by: bool = False,

@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, types
-from numba.typed import List
+from numba import njit
 
 from routing.masks import ClosureMask
 
@@ -79,7 +78,9 @@ class Timetable(NamedTuple):
 
 class Rules(NamedTuple):
     """One query's rules. ``closures``: any closure window at all (else a later trip rides wherever an earlier
-    one can); ``report_walks``: a journey without a ride counts as an answer (round 0 results)."""
+    one can); ``report_walks``: a journey without a ride counts as an answer (round 0 results);
+    ``wait_out_closures``: a source closed at its time is entered when it opens (the backward search: arriving
+    at the destination before it closes is arriving in time), else it is no source."""
 
     stop_from: np.ndarray
     stop_until: np.ndarray
@@ -91,6 +92,7 @@ class Rules(NamedTuple):
     walk_speed: float
     closures: bool
     report_walks: bool
+    wait_out_closures: bool
 
 
 class Labels(NamedTuple):
@@ -606,7 +608,9 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run):
         s = src_stops[i]
         t = np.int64(src_times[i])
         if _blk(rules.stop_from[s], rules.stop_until[s], t, t):
-            continue
+            if not rules.wait_out_closures:
+                continue
+            t = np.int64(rules.stop_until[s])  # (backward: reach the destination before it closes)
         if t < lab.board_t[0, s]:
             lab.board_t[0, s] = t
             lab.board_round[0, s] = 0
@@ -679,7 +683,7 @@ def _journey_legs(tt, rules, lab, seg, k, out):
             r0 = lab.walk_round[rnd, cur]
             frm = lab.walk_from[r0, cur]
             dep = lab.ride_t[r0, frm] if r0 > 0 else lab.board_t[0, frm]
-            out.append((LEG_WALK, frm, cur, -1, -1, -1, -1, 0, dep, lab.walk_t[r0, cur]))
+            _leg(out, LEG_WALK, frm, cur, -1, -1, -1, -1, 0, dep, lab.walk_t[r0, cur])
             cur = frm
             if r0 == 0:
                 return cur
@@ -699,8 +703,8 @@ def _journey_legs(tt, rules, lab, seg, k, out):
             L = tt.pattern_stops_start[p + 1] - base
             off = tt.pattern_times_start[p] + (trip - tt.pattern_trips_start[p]) * L
             b = tt.pattern_stops[base + bpos]
-            out.append((LEG_RIDE, b, cur, p, trip, bpos, apos, 1 if sg >= 0 else 0, np.int64(tt.st_dep[off + bpos]),
-                        np.int64(tt.st_arr[off + apos])))
+            _leg(out, LEG_RIDE, b, cur, p, trip, bpos, apos, 1 if sg >= 0 else 0, tt.st_dep[off + bpos],
+                 tt.st_arr[off + apos])
             if sg < 0:
                 break
             p, trip, bpos, apos, bround, sg = seg[sg, 0], seg[sg, 1], seg[sg, 2], seg[sg, 3], seg[sg, 4], seg[sg, 5]
@@ -716,7 +720,7 @@ def _journey_legs(tt, rules, lab, seg, k, out):
             continue
         frm = lab.board_from[r1, cur]  # a walk to the boarding stop, from a ride (or a source in round 0)
         dep = lab.ride_t[r1, frm] if r1 > 0 else lab.board_t[0, frm]
-        out.append((LEG_WALK, frm, cur, -1, -1, -1, -1, 0, dep, dep + _fp_seconds(tt, rules, frm, cur)))
+        _leg(out, LEG_WALK, frm, cur, -1, -1, -1, -1, 0, dep, dep + _fp_seconds(tt, rules, frm, cur))
         cur = frm
         if r1 == 0:
             return cur
@@ -733,35 +737,80 @@ def _fp_seconds(tt, rules, frm, to):
     return np.int64(0)
 
 
+class Output(NamedTuple):
+    """Journeys a search reports, as rows: journeys (run, rides, departure time, first leg row, legs, source
+    stop, target stop, arrival) and legs (kind, from, to, pattern, trip, board pos, alight pos, stay seated,
+    departure, arrival), latest leg first; ``used``: rows filled (journeys, legs)."""
+
+    journeys: np.ndarray
+    legs: np.ndarray
+    used: np.ndarray
+
+
+def new_output(journeys: int, legs: int) -> Output:
+    return Output(np.empty((journeys, 8), np.int64), np.empty((legs, 10), np.int64), np.zeros(2, np.int64))
+
+
 @njit(nogil=True, cache=True)
-def _emit(tt, rules, lab, seg, run, tau, journeys, legs):
+def _leg(out, kind, frm, to, p, trip, bpos, apos, seated, dep, arr):
+    r = out.used[1]
+    out.used[1] = r + 1
+    if r >= out.legs.shape[0]:  # full: counted, not written (the caller asks again with room for all)
+        return
+    row = out.legs[r]
+    row[0] = kind
+    row[1] = frm
+    row[2] = to
+    row[3] = p
+    row[4] = trip
+    row[5] = bpos
+    row[6] = apos
+    row[7] = seated
+    row[8] = dep
+    row[9] = arr
+
+
+@njit(nogil=True, cache=True)
+def _emit(tt, rules, lab, seg, run, tau, out):
     """Journeys of the run just finished: one per round whose target result this run improved."""
     R = lab.res_t.shape[0]
     for k in range(R):
         if lab.res_run[k] != run or lab.res_round[k] != k:
             continue
-        start = len(legs)
-        src = _journey_legs(tt, rules, lab, seg, k, legs)
-        journeys.append((run, k, tau, start, len(legs) - start, src, lab.res_stop[k], lab.res_t[k]))
+        j = out.used[0]
+        start = out.used[1]
+        src = _journey_legs(tt, rules, lab, seg, k, out)
+        out.used[0] = j + 1
+        if j >= out.journeys.shape[0]:
+            continue
+        row = out.journeys[j]
+        row[0] = run
+        row[1] = k
+        row[2] = tau
+        row[3] = start
+        row[4] = out.used[1] - start
+        row[5] = src
+        row[6] = lab.res_stop[k]
+        row[7] = lab.res_t[k]
 
 
 @njit(nogil=True, cache=True)
-def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, journeys, legs):
+def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, out):
     """Range RAPTOR: one run per departure time in ``taus`` (latest first), labels kept between runs; each run
     reports the journeys that beat every later departure for their number of rides."""
     for r in range(len(taus)):
         tau = taus[r]
         run = lab.scalars[3] + 1
         seg = raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run)
-        _emit(tt, rules, lab, seg, run, tau, journeys, legs)
+        _emit(tt, rules, lab, seg, run, tau, out)
     return seg
 
 
 @njit(nogil=True, cache=True)
-def departure_times(tt, rules, src_stops, src_access, t0, t1):
-    """Times in [t0, t1] at which leaving the sources catches a vehicle just in time: at a source stop, or one
-    footpath from it (a walk, not a transfer). Distinct, latest first."""
-    out = []
+def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf):
+    """Fill ``buf`` with the departure times (see departure_times); returns how many there are (they may be
+    more than ``buf`` holds: the caller then asks again with a bigger one)."""
+    n = 0
     for i in range(len(src_stops)):
         s = src_stops[i]
         acc = np.int64(src_access[i])
@@ -801,12 +850,21 @@ def departure_times(tt, rules, src_stops, src_access, t0, t1):
                     if tau > t1:
                         break
                     if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t_first + j] == 1):
-                        out.append(tau)
-    arr = np.empty(len(out), np.int64)
-    for i in range(len(out)):
-        arr[i] = out[i]
-    arr = np.unique(arr)[::-1].copy()
-    return arr
+                        if n < len(buf):
+                            buf[n] = tau
+                        n += 1
+    return n
+
+
+def departure_times(tt: Timetable, rules: Rules, src_stops, src_access, t0: int, t1: int) -> np.ndarray:
+    """Times in [t0, t1] at which leaving the sources catches a vehicle just in time: at a source stop, or one
+    footpath from it (a walk, not a transfer). Distinct, latest first."""
+    buf = np.empty(4096, np.int64)
+    n = _departures_into(tt, rules, src_stops, src_access, np.int64(t0), np.int64(t1), buf)
+    if n > len(buf):
+        buf = np.empty(n, np.int64)
+        n = _departures_into(tt, rules, src_stops, src_access, np.int64(t0), np.int64(t1), buf)
+    return np.unique(buf[:n])[::-1].copy()
 
 
 # ---- Python side: timetables, query, result, journeys ------------------------------------------------------
@@ -1111,7 +1169,7 @@ def _rules(model, q: RaptorQuery, reverse: bool) -> Rules:
         if allowed is None:
             allowed = model.__dict__["_all_patterns"] = np.ones(model.n_patterns, np.bool_)
     return Rules(*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
-                 bool(q.report_walks))
+                 bool(q.report_walks), bool(reverse))
 
 
 def _prepared(model, tt: Timetable, q: RaptorQuery) -> Labels:
@@ -1150,10 +1208,17 @@ def _counters(lab: Labels) -> Counters:
     return Counters(int(c[C_ROUNDS]), int(c[C_ROUTES]), int(c[C_IMPROVED]), int(c[C_RUNS]))
 
 
-def _typed_lists():
-    journeys = List.empty_list(types.UniTuple(types.int64, 8))
-    legs = List.empty_list(types.UniTuple(types.int64, 10))
-    return journeys, legs
+def _output_for(n_runs: int, rounds: int) -> Output:
+    journeys = max(n_runs, 1) * rounds
+    return new_output(journeys, journeys * (3 * rounds + 16))
+
+
+def _rows(out: Output) -> tuple[list, list]:
+    return out.journeys[:out.used[0]].tolist(), out.legs[:out.used[1]].tolist()
+
+
+def _overflowed(out: Output) -> bool:
+    return bool(out.used[0] > out.journeys.shape[0] or out.used[1] > out.legs.shape[0])
 
 
 def _min_by_stop(stops, values) -> dict[int, int]:
@@ -1167,21 +1232,26 @@ def run_raptor(model, q: RaptorQuery) -> RaptorResult:
     """One earliest-arrival RAPTOR search; pure, thread-safe, the kernel releases the GIL."""
     tt = timetable_of(model, q.inseat)
     rules = _rules(model, q, False)
-    lab = _prepared(model, tt, q)
     src_stops = np.asarray(q.src_stops, np.int64)
     src_times = np.asarray(q.src_times, np.int64)
-    journeys, legs = _typed_lists()
-    run = int(lab.scalars[3]) + 1
-    seg = raptor_run(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, src_times, run)
-    _emit(tt, rules, lab, seg, run, np.int64(src_times.min() if len(src_times) else 0), journeys, legs)
+    R = int(max(0, q.max_rides)) + 1
+    out = _output_for(1, R)
+    while True:
+        lab = _prepared(model, tt, q)
+        run = int(lab.scalars[3]) + 1
+        seg = raptor_run(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, src_times, run)
+        _emit(tt, rules, lab, seg, run, np.int64(src_times.min() if len(src_times) else 0), out)
+        if not _overflowed(out):
+            break
+        out = new_output(int(out.used[0]) * 2, int(out.used[1]) * 2)
     first = _min_by_stop(src_stops, src_times)
     egress = _min_by_stop(q.tgt_stops, q.tgt_egress)
-    out = []
-    for _run, k, _tau, start, n, src, tgt, arr in journeys:
+    rows, legs = _rows(out)
+    res = []
+    for _run, k, _tau, start, n, src, tgt, arr in rows:
         lg = _legs(legs[start:start + n], None, model)
-        out.append(Journey(int(k), int(src), int(first.get(int(src), 0)), int(tgt), int(arr) - egress[int(tgt)],
-                           int(arr), lg))
-    return RaptorResult(out, _counters(lab), lab.res_t.copy())
+        res.append(Journey(k, src, first.get(src, 0), tgt, arr - egress[tgt], arr, lg))
+    return RaptorResult(res, _counters(lab), lab.res_t.copy())
 
 
 def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool = False) -> RaptorResult:
@@ -1203,24 +1273,29 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
     lab = _prepared(model, tt, q)
     src_stops = np.asarray(q.src_stops, np.int64)
     access = np.asarray(q.src_times, np.int64)
-    taus = departure_times(tt, rules, src_stops, access, np.int64(start), np.int64(start + max(0, int(window_s))))
+    taus = departure_times(tt, rules, src_stops, access, start, start + max(0, int(window_s)))
     if len(taus) == 0 or taus[-1] != start:
         taus = np.concatenate([taus, np.array([start], np.int64)])
-    journeys, legs = _typed_lists()
-    raptor_range(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, access, taus, journeys, legs)
+    out = _output_for(len(taus), lab.res_t.shape[0])
+    while True:
+        raptor_range(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, access, taus, out)
+        if not _overflowed(out):
+            break
+        out = new_output(int(out.used[0]) * 2, int(out.used[1]) * 2)
+        lab = _prepared(model, tt, q)
     src_extra = _min_by_stop(src_stops, access)  # access (forward) or egress (backward) of the run's sources
     tgt_extra = _min_by_stop(q.tgt_stops, q.tgt_egress)
-    out = []
-    for _run, k, tau, start_i, n, src, tgt, arr in journeys:
+    rows, legs = _rows(out)
+    res = []
+    for _run, k, tau, start_i, n, src, tgt, arr in rows:
         lg = _legs(legs[start_i:start_i + n], rev, model)
-        src, tgt, tau, arr = int(src), int(tgt), int(tau), int(arr)
         if rev is None:
-            out.append(Journey(int(k), src, tau + src_extra[src], tgt, arr - tgt_extra[tgt], arr, lg))
+            res.append(Journey(k, src, tau + src_extra[src], tgt, arr - tgt_extra[tgt], arr, lg))
         else:  # the run went from the destination stop ``src`` back to the origin stop ``tgt``
             at_origin = -arr + tgt_extra[tgt]
             reach = lg[-1].arrival if lg else at_origin
-            out.append(Journey(int(k), tgt, at_origin, src, reach, reach + src_extra[src], lg))
-    return RaptorResult(out, _counters(lab), lab.res_t.copy())
+            res.append(Journey(k, tgt, at_origin, src, reach, reach + src_extra[src], lg))
+    return RaptorResult(res, _counters(lab), lab.res_t.copy())
 
 
 def earliest(model, q: RaptorQuery) -> list[Journey]:

@@ -204,7 +204,10 @@ class TransitModel:
     @property
     def midnight(self) -> dt.datetime:
         """Model second 0: the start of the service date in the model's time zone."""
-        return local_midnight(self.service_date, self.timezone)
+        hit = self.__dict__.get("_midnight")
+        if hit is None:
+            hit = self.__dict__["_midnight"] = local_midnight(self.service_date, self.timezone)
+        return hit
 
     def seconds_of(self, when: dt.datetime) -> int:
         """A moment → model seconds (a naive datetime is read in the model's time zone)."""
@@ -214,10 +217,19 @@ class TransitModel:
 
     def datetime_of(self, seconds: int) -> dt.datetime:
         """Model seconds → an aware datetime in the model's time zone."""
-        return (self.midnight + dt.timedelta(seconds=int(seconds))).astimezone(ZoneInfo(self.timezone))
+        return (self.midnight + dt.timedelta(seconds=int(seconds))).astimezone(self.midnight.tzinfo)
 
     def iso(self, seconds: int) -> str:
-        return self.datetime_of(seconds).isoformat()
+        """Model seconds → ISO-8601 with the offset then in force (cached: itineraries repeat times a lot)."""
+        cache = self.__dict__.get("_iso")
+        if cache is None:
+            cache = self.__dict__["_iso"] = {}
+        hit = cache.get(seconds)
+        if hit is None:
+            if len(cache) > 200_000:
+                cache.clear()
+            hit = cache[seconds] = self.datetime_of(seconds).isoformat()
+        return hit
 
     def stop_index(self, stop_id: str) -> int:
         """Index of a namespaced stop id (KeyError when unknown)."""
