@@ -36,6 +36,7 @@ class Services:
     ready: bool = False  # set once `start` has loaded the closures and finished crash recovery
     _recovery_task: asyncio.Task | None = field(default=None, repr=False)
     _feeds_task: asyncio.Task | None = field(default=None, repr=False)
+    _warm_task: asyncio.Task | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.feeds is None:  # publishing always works; nothing is read or written until an operator publishes
@@ -76,7 +77,16 @@ class Services:
             await self._recover()
             self._recovery_task = asyncio.create_task(self._recover_periodically())
         self._feeds_task = asyncio.create_task(self.feeds.follow())  # feeds other workers publish
+        self._warm_task = asyncio.create_task(self._warm_planner())
         self.ready = True
+
+    async def _warm_planner(self) -> None:
+        """Planner kernels compiled and run once per thread (readiness waits for it; liveness does not)."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.transit.warm_up)
+        except Exception:  # a network without a plannable pair: plans compile on first use instead
+            log.exception("planner warm-up failed")
+            self.transit.warm = True
 
     async def _recover(self) -> None:
         from maas.recovery import recover_service
@@ -159,12 +169,14 @@ class Services:
 
     def readiness(self) -> tuple[bool, dict]:
         feeds = [f.namespace for f in self.transit.network.feeds]
-        return bool(feeds) and self.ready, {"feeds": feeds, "keys": len(self.keys), "pid": os.getpid(),
+        warm = self.transit.warm
+        return bool(feeds) and self.ready and warm, {"feeds": feeds, "keys": len(self.keys), "pid": os.getpid(),
+                                                     "planner": "warm" if warm else "warming",
                                             "bookings": self.bookings is not None,
                                             "closures": self.closures is not None}
 
     async def aclose(self) -> None:
-        for task in (self._recovery_task, self._feeds_task):
+        for task in (self._recovery_task, self._feeds_task, self._warm_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -191,9 +203,8 @@ def booked_itinerary(model, legs: list[dict]) -> dict:
                 "route": {"id": leg["route_id"]}, "from": {"stop_id": leg["from_stop"]},
                 "to": {"stop_id": leg["to_stop"]}, "departure": leg["departure"], "arrival": leg["arrival"],
                 "intermediate_stops": []}
-        try:
-            t = model.trip_ids.index(leg["trip_id"])
-        except ValueError:
+        t = model.trip_index(leg["trip_id"])  # the run on the model's own date
+        if t is None:
             out.append(ride)  # a trip not in this day's model: only its ends can be checked
             continue
         off, n = model.trip_times_offset(t)
