@@ -1,11 +1,10 @@
-"""The OpenAPI 3.1 document, assembled from the operation dicts registered beside each handler, and /docs.
+"""The OpenAPI 3.1 document, assembled from the operation dicts registered beside each handler (the docs UI
+at /docs, api.pages, renders it).
 
 Shared schemas live here; each handler module writes its own operations with the helpers below, so the document
 and the code change in the same place.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 from aiohttp import web
 
@@ -13,7 +12,6 @@ from api import respond
 from api.endpoint import ANY_ROLE, Endpoint
 from api.keys import ENDPOINTS
 
-STATIC = Path(__file__).with_name("static")
 VERSION = "0.1.0"
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -152,17 +150,9 @@ async def openapi_json(request: web.Request) -> web.Response:
     return respond.json(document(request.app))
 
 
-async def docs_page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-cache"})
-
-
 def add_routes(app: web.Application) -> None:
     from api.endpoint import add
 
     add(app, "GET", "/openapi.json", openapi_json, roles=None, spec={
         "operationId": "openapi", "summary": "This OpenAPI 3.1 document", "tags": ["ops"],
         "responses": ok({"type": "object"})})
-    add(app, "GET", "/docs", docs_page, roles=None, spec={
-        "operationId": "docs", "summary": "Browsable API documentation (local HTML, no CDN)", "tags": ["ops"],
-        "responses": ok({"type": "string"}, media="text/html")})
-    app.router.add_static("/docs/static", STATIC, name="docs-static")
