@@ -78,7 +78,8 @@ map.on("click", (e) => placePopup(e.latlng, null));
 
 async function loadNetwork() {
   status(t("loading"));
-  const [net, streets] = await Promise.all([api.get("/v1/map/network"), api.get("/v1/map/streets")]);
+  const date = ($("when").value || tokyoNow()).slice(0, 10);
+  const [net, streets] = await Promise.all([api.get("/v1/map/network", { date }), api.get("/v1/map/streets")]);
   state.network = net;
   state.stopCoords = net.stops || {};
   layers.lines.clearLayers(); layers.stations.clearLayers(); layers.streets.clearLayers();
@@ -148,7 +149,7 @@ function searchBox(which) {
       try {
         const res = await api.get("/v1/stops", { q, limit: 8 });
         if (mine !== seq) return;
-        list.replaceChildren(...res.stops.map((s) => el("li", { role: "option", onclick: () => choose(s) },
+        list.replaceChildren(...res.stops.map((s) => el("li", { role: "option", "data-id": s.id, onclick: () => choose(s) },
           name(s), " ", el("small", {}, `${state.lang === "en" ? s.name : (s.name_en || "")} · ${s.operator} · ${s.type}`))));
       } catch (e) { fail(e); }
     }, 200);
@@ -209,7 +210,7 @@ function renderItineraries() {
     const legs = it.legs.map((leg) => el("div", { class: "leg-detail" }, legBadge(leg), " ",
       `${hhmm(leg.departure)} ${name(leg.from)} → ${hhmm(leg.arrival)} ${name(leg.to)}`,
       leg.headsign ? ` (${leg.headsign} ${t("headsign")})` : ""));
-    const li = el("li", { class: "itinerary", "data-index": i, onclick: () => selectItinerary(i) },
+    const li = el("li", { class: "itinerary", "data-index": i, "data-modes": it.legs.map((l) => l.mode).join(" "), onclick: () => selectItinerary(i) },
       el("div", { class: "sum" }, `${hhmm(it.departure)} → ${hhmm(it.arrival)} · ${Math.round(it.duration_s / 60)} ${t("min")} · ${it.transfers} ${t("transfers")}`),
       el("div", { class: "legs" }, it.legs.map(legBadge)), ...legs,
       el("div", { class: "row" }, el("button", { type: "button", class: "offer-btn", onclick: (e) => { e.stopPropagation(); offer(i); } }, t("offer"))));
