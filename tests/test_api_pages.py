@@ -127,3 +127,16 @@ def test_streets_layer_groups_edges_by_highway_class():
     assert by["footway"] == {"type": "MultiLineString",
                              "coordinates": [[[139.0, 35.0], [139.0005, 35.0004], [139.001, 35.001]]]}
     assert doc["bbox"] == [139.0, 35.0, 139.002, 35.002]
+
+
+def test_streets_layer_of_a_real_osm_file_has_every_edge(tmp_path):
+    from conftest import shared_file
+    from routing.streets import load_or_build
+
+    graph = load_or_build(shared_file("osm/tokyo-shibuya.osm"), tmp_path)
+    doc = streets_geojson(graph)
+    drawn = sum(len(f["geometry"]["coordinates"]) for f in doc["features"])
+    assert drawn == graph.n_edges and doc["source"] == "osm"
+    assert {"footway", "residential"} <= {f["properties"]["highway"] for f in doc["features"]}
+    west, south, east, north = doc["bbox"]  # the extract's ways reach 35.648–35.672 N, 139.679–139.711 E
+    assert 139.67 < west < east < 139.72 and 35.64 < south < north < 35.68

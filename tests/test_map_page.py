@@ -143,6 +143,7 @@ def test_plan_book_and_closure_in_the_browser(server, browser, shots):
     assert page.evaluate("window.maasMap.layers.closures.getLayers().length") == 1
     # the booked shuttle ends inside the flooded area: the booking is disrupted and the page says so live
     page.wait_for_selector('#events-list li[data-event="disrupted"]', timeout=WAIT_MS)
+    page.wait_for_selector("#booking #disruption", timeout=WAIT_MS)
     item.click()
     page.wait_for_selector(".leaflet-popup-content .sev-severe", timeout=WAIT_MS)
     page.wait_for_timeout(400)  # the popup fades in

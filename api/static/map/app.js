@@ -114,7 +114,7 @@ function renderModes(present) {
   const box = $("modes");
   box.querySelectorAll("label").forEach((n) => n.remove());
   for (const m of MODES.filter((x) => present.includes(x))) {
-    box.append(el("label", {}, el("input", { type: "checkbox", value: m, checked: "" }), " ", m.toLowerCase()));
+    box.append(el("label", {}, el("input", { type: "checkbox", value: m, checked: "" }), " ", el("span", { "data-t": m }, t(m))));
   }
 }
 
@@ -340,6 +340,7 @@ async function offer(i) {
     const adults = Math.max(0, Math.min(9, Number($("adults").value) || 1));
     state.offer = await api.post("/v1/offers", { itinerary: it, passengers: { adult: adults } });
     state.booking = null;
+    state.disruption = null;
     renderOffer();
   } catch (e) { fail(e); }
 }
@@ -367,7 +368,11 @@ function renderBooking() {
     `#${l.index} ${l.operator} ${l.state} ¥${l.amount}`, l.ticket ? ` · ${t("ticket")} ${l.ticket.ticket_id} (${l.ticket.validation_code || ""})` : "",
     l.refund ? ` · ${t("refund")} ¥${l.refund.amount ?? ""}` : ""));
   const cancellable = b.state === "CONFIRMED";
-  bookingPanel(el("div", { id: "booking-state", "data-state": b.state, "data-booking": b.id }, `${b.id} · ${t("state")}: ${b.state} · ¥${b.total}`),
+  const dis = state.disruption && state.disruption.booking_id === b.id ? state.disruption : null;
+  const disruption = dis && el("div", { id: "disruption", class: "sev-severe" }, `${t("disrupted")}: ${dis.reason || ""}`,
+    dis.alternative ? el("div", { class: "row" }, el("button", { type: "button", id: "alternative-btn", onclick: () => {
+      state.itineraries = [dis.alternative]; renderItineraries(); selectItinerary(0); } }, t("alternative"))) : null);
+  bookingPanel(disruption || "", el("div", { id: "booking-state", "data-state": b.state, "data-booking": b.id }, `${b.id} · ${t("state")}: ${b.state} · ¥${b.total}`),
     ...tickets, el("div", { class: "muted" }, `payment: ${(b.payment && b.payment.status) || ""}`),
     el("div", { class: "row" }, el("button", { type: "button", id: "cancel-btn", class: "danger", disabled: cancellable ? null : "", onclick: cancel }, t("cancel"))));
 }
@@ -397,7 +402,10 @@ async function listen() {
         if (state.booking && d.booking_id === state.booking.id && d.state && d.state !== state.booking.state) {
           api.get(`/v1/bookings/${encodeURIComponent(state.booking.id)}`).then((b) => { state.booking = b; renderBooking(); }).catch(() => {});
         }
-        if (rec.event === "disrupted") loadClosures();
+        if (rec.event === "disrupted") {
+          loadClosures();
+          if (state.booking && d.booking_id === state.booking.id) { state.disruption = d; renderBooking(); }
+        }
       }, ctl.signal);
     } catch (e) {
       if (ctl.signal.aborted) return;
