@@ -140,3 +140,18 @@ def test_streets_layer_of_a_real_osm_file_has_every_edge(tmp_path):
     assert {"footway", "residential"} <= {f["properties"]["highway"] for f in doc["features"]}
     west, south, east, north = doc["bbox"]  # the extract's ways reach 35.648–35.672 N, 139.679–139.711 E
     assert 139.67 < west < east < 139.72 and 35.64 < south < north < 35.68
+
+
+def test_every_run_of_a_route_lies_along_a_drawn_line():
+    """Merging drops only reverse and short runs that a drawn line of the same route already covers."""
+    from maas.network import load_network
+    from maas.publishing.map_layers import _contains, route_runs
+    from routing.timetable import build_model
+
+    model = build_model(load_network([], None, progress=False), DAY)
+    drawn = route_runs(model)
+    everything = route_runs(model, merge=False)
+    assert len(drawn) < len(everything) == sum(1 for p in range(model.n_patterns) if model.pattern_len(p) >= 2)
+    for r, _, seq in everything:
+        assert any(dr == r and _contains(dseq, seq) for dr, _, dseq in drawn), (model.route_ids[r], seq)
+    assert _contains((1, 2, 3, 4), (3, 2)) and not _contains((1, 2, 3, 4), (1, 3))

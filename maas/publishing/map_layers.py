@@ -35,21 +35,43 @@ def _pattern_coords(model: TransitModel, p: int, stops: np.ndarray) -> list[list
     return np.round(np.column_stack([lon, lat]), COORD_DECIMALS).tolist()
 
 
-def network_geojson(model: TransitModel) -> dict:
-    """A FeatureCollection: a LineString per route and distinct stop sequence (a reverse run is drawn once), a
-    Point per station with its stops; plus ``stops``: every stop id → [lon, lat], so closures that name stops or
-    segments can be drawn."""
-    features: list[dict] = []
-    seen: set[tuple] = set()
+def _contains(longer: tuple, shorter: tuple) -> bool:
+    """Is ``shorter`` a contiguous run of ``longer`` (either direction)?"""
+    n = len(shorter)
+    for seq in (shorter, shorter[::-1]):
+        first = seq[0]
+        for i in range(len(longer) - n + 1):
+            if longer[i] == first and longer[i:i + n] == seq:
+                return True
+    return False
+
+
+def route_runs(model: TransitModel, merge: bool = True) -> list[tuple[int, int, tuple[int, ...]]]:
+    """(route, pattern, stop sequence) of the lines to draw. With ``merge`` a route's reverse runs and short runs
+    that lie along a longer run of the same route are left out: they would be drawn over it."""
+    by_route: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
     for p in range(model.n_patterns):
         a, b = int(model.pattern_stops_start[p]), int(model.pattern_stops_start[p + 1])
-        stops = model.pattern_stops[a:b].astype(np.int64)
-        r = int(model.pattern_route[p])
-        seq = tuple(stops.tolist())
-        key = (r, min(seq, seq[::-1]))
-        if len(seq) < 2 or key in seen:
-            continue
-        seen.add(key)
+        seq = tuple(model.pattern_stops[a:b].tolist())
+        if len(seq) >= 2:
+            by_route.setdefault(int(model.pattern_route[p]), []).append((p, seq))
+    out = []
+    for r, runs in by_route.items():
+        kept: list[tuple[int, ...]] = []
+        for p, seq in sorted(runs, key=lambda x: -len(x[1])) if merge else runs:
+            if merge and any(_contains(k, seq) for k in kept):
+                continue
+            kept.append(seq)
+            out.append((r, p, seq))
+    return out
+
+
+def network_geojson(model: TransitModel, merge: bool = True) -> dict:
+    """A FeatureCollection: a LineString per route and distinct run (see `route_runs`), a Point per station with its
+    stops; plus ``stops``: every stop id → [lon, lat], so closures that name stops or segments can be drawn."""
+    features: list[dict] = []
+    for r, p, seq in route_runs(model, merge):
+        stops = np.asarray(seq, dtype=np.int64)
         features.append({"type": "Feature", "geometry": {"type": "LineString",
                                                          "coordinates": _pattern_coords(model, p, stops)},
                          "properties": {"kind": "line", "route_id": model.route_ids[r],
