@@ -158,12 +158,20 @@ def test_plan_book_and_closure_in_the_browser(server, browser, shots):
     page.click("#closures-refresh")
     page.wait_for_selector(f'#closures-list li[data-closure="{accepted["id"]}"]', state="detached", timeout=WAIT_MS)
 
-    # departures board of a station, in Japanese
+    # departures board of a station, in Japanese: click the station on the map, then "発車案内" in its popup
     page.click("#lang-btn")
     assert page.inner_text("#plan-btn") == "経路検索"
     page.evaluate("() => { window.maasMap.map.closePopup(); }")
-    page.evaluate("""() => { const s = window.maasMap.state.network.features.find(f => f.properties.id ===
-        'toei-subway:P-tochomae'); const [lon, lat] = s.geometry.coordinates; window.maasMap.map.setView([lat, lon], 16); }""")
+    x, y = page.evaluate("""() => { const m = window.maasMap.map;
+        const s = window.maasMap.state.network.features.find(f => f.properties.id === 'toei-subway:P-tochomae');
+        const [lon, lat] = s.geometry.coordinates; m.setView([lat, lon], 17, { animate: false });
+        const p = m.latLngToContainerPoint([lat, lon]); const r = m.getContainer().getBoundingClientRect();
+        return [r.left + p.x, r.top + p.y]; }""")
+    page.mouse.click(x, y)
+    page.click('.leaflet-popup-content button[data-act="departures"]', timeout=WAIT_MS)
+    page.wait_for_selector("#departures-body tr td", timeout=WAIT_MS)
+    assert "都庁前" in page.inner_text("#departures-title")
+    assert page.locator("#departures-body tr").count() >= 3  # the Oedo line runs every few minutes at 10:00
     assert console.errors == []
     page.close()
 

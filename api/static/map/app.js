@@ -37,16 +37,29 @@ const status = (msg, error = false) => { const s = $("status"); s.textContent = 
 const fail = (e) => {
   const p = e instanceof ApiError ? e.problem : {};
   status(`${e.status ? e.status + ": " : ""}${e.message}${p.field ? ` (${p.field})` : ""}`, true);
+  // "did you mean": an unknown place name comes back with the stations it could mean
+  if (Array.isArray(p.suggestions) && p.suggestions.length && (p.field === "from" || p.field === "to")) {
+    $("status").append(el("div", { class: "row wrap" }, t("did_you_mean"), ...p.suggestions.slice(0, 5).map((s) =>
+      el("button", { type: "button", class: "suggestion", onclick: () => { setPlace(p.field, s.lat !== undefined ? s : { ...s, ...coordsOfStation(s.id) }); status(""); } }, name(s)))));
+  }
   if (e.status === 401) showKeyPanel(true);
+};
+const coordsOfStation = (id) => {
+  const f = state.network && state.network.features.find((x) => x.properties.id === id);
+  const ll = f ? f.geometry.coordinates : state.stopCoords[id];
+  return ll ? { lon: ll[0], lat: ll[1] } : {};
 };
 
 // ------------------------------------------------------------------------------------------------------- the map
-const map = L.map("map", { preferCanvas: true, zoomControl: true }).setView([35.68, 139.76], 12);
+// SVG for everything people click (each path gets its own events, whatever pane is on top); one canvas, in the
+// lowest pane and not interactive, for the thousands of street edges.
+const map = L.map("map", { zoomControl: true }).setView([35.68, 139.76], 12);
 map.createPane("streets").style.zIndex = 250;
 map.createPane("lines").style.zIndex = 300;
 map.createPane("closuresPane").style.zIndex = 420;
 map.createPane("trip").style.zIndex = 450;
-const canvas = L.canvas({ padding: 0.3 });
+map.createPane("stationsPane").style.zIndex = 460;
+const canvas = L.canvas({ padding: 0.3, pane: "streets" });
 const layers = {
   streets: L.layerGroup().addTo(map), lines: L.layerGroup().addTo(map), stations: L.layerGroup().addTo(map),
   closures: L.layerGroup().addTo(map), itinerary: L.layerGroup().addTo(map), pins: L.layerGroup().addTo(map),
@@ -91,14 +104,14 @@ async function loadNetwork() {
     const p = f.properties;
     if (p.kind === "line") {
       modes.add(p.mode);
-      const line = L.geoJSON(f, { pane: "lines", renderer: canvas,
+      const line = L.geoJSON(f, { pane: "lines",
         style: () => ({ color: color(p.color), weight: p.mode === "BUS" ? 2 : 4, opacity: 0.55 }) });
       line.bindTooltip(`${p.short_name || ""} ${p.long_name || ""} (${p.operator})`.trim(), { sticky: true });
       line.addTo(layers.lines);
       (state.lineLayers[p.route_id] ||= []).push(f);
     } else if (p.kind === "station") {
       const [lon, lat] = f.geometry.coordinates;
-      const m = L.circleMarker([lat, lon], { renderer: canvas, radius: 4, color: "#444", weight: 1, fillColor: "#fff", fillOpacity: 1 });
+      const m = L.circleMarker([lat, lon], { pane: "stationsPane", radius: 4, color: "#444", weight: 1, fillColor: "#fff", fillOpacity: 1 });
       m.bindTooltip(() => name(p));
       m.on("click", (e) => { L.DomEvent.stopPropagation(e); placePopup(e.latlng, { id: p.id, name: p.name, name_en: p.name_en, lat, lon }); });
       m.addTo(layers.stations);
@@ -131,7 +144,7 @@ function drawPins() {
   for (const which of ["from", "to"]) {
     const p = state.places[which];
     if (!p || p.lat === undefined) continue;
-    L.marker([p.lat, p.lon], { icon: L.divIcon({ className: "", html: `<div class="pin ${which}">${which === "from" ? "A" : "B"}</div>`, iconSize: [24, 24] }) })
+    L.marker([p.lat, p.lon], { interactive: false, keyboard: false, icon: L.divIcon({ className: "", html: `<div class="pin ${which}">${which === "from" ? "A" : "B"}</div>`, iconSize: [24, 24] }) })
       .addTo(layers.pins);
   }
 }
@@ -225,6 +238,13 @@ function selectItinerary(i) {
   drawItinerary(state.itineraries[i]);
 }
 
+// A stop of the drawn itinerary: clicking it offers the same as a station (from/to here, departures).
+function stopMarker(s, radius, c, weight) {
+  const m = L.circleMarker([s.lat, s.lon], { pane: "trip", radius, color: c, fillColor: "#fff", fillOpacity: 1, weight });
+  if (s.stop_id) m.on("click", (e) => { L.DomEvent.stopPropagation(e); placePopup(e.latlng, { id: s.stop_id, name: s.name, name_en: s.name_en, lat: s.lat, lon: s.lon }); });
+  return m;
+}
+
 function drawItinerary(it) {
   layers.itinerary.clearLayers();
   if (!it) return;
@@ -241,12 +261,10 @@ function drawItinerary(it) {
       .addTo(layers.itinerary);
     if (!walk) {
       for (const s of leg.intermediate_stops || []) {
-        L.circleMarker([s.lat, s.lon], { pane: "trip", radius: 3, color: c, fillColor: "#fff", fillOpacity: 1, weight: 2 })
-          .bindTooltip(`${hhmm(s.departure || s.arrival)} ${name(s)}`).addTo(layers.itinerary);
+        stopMarker(s, 3, c, 2).bindTooltip(`${hhmm(s.departure || s.arrival)} ${name(s)}`).addTo(layers.itinerary);
       }
       for (const [p, when] of [[leg.from, leg.departure], [leg.to, leg.arrival]]) {
-        L.circleMarker([p.lat, p.lon], { pane: "trip", radius: 6, color: c, fillColor: "#fff", fillOpacity: 1, weight: 3 })
-          .bindTooltip(`${hhmm(when)} ${name(p)}`, { permanent: false }).addTo(layers.itinerary);
+        stopMarker(p, 6, c, 3).bindTooltip(`${hhmm(when)} ${name(p)}`).addTo(layers.itinerary);
       }
     }
   }
@@ -357,7 +375,8 @@ function renderOffer() {
 
 async function book(card) {
   try {
-    state.booking = await api.post("/v1/bookings", { offer_id: state.offer.id, payment: { card_number: card } });
+    const payment = card.startsWith("tok_") ? { token: card } : { card_number: card.replace(/\s/g, "") };
+    state.booking = await api.post("/v1/bookings", { offer_id: state.offer.id, payment });
     renderBooking();
   } catch (e) { fail(e); }
 }
@@ -390,7 +409,7 @@ async function listen() {
   if (eventsAbort) eventsAbort.abort();
   const ctl = eventsAbort = new AbortController();
   const list = $("events-list");
-  list.replaceChildren(el("li", { class: "muted" }, t("events_on")));
+  list.replaceChildren(el("li", { class: "muted", "data-t": "events_on" }, t("events_on")));
   for (let attempt = 0; !ctl.signal.aborted; attempt++) {
     try {
       await api.events((rec) => {
