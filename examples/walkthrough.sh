@@ -13,6 +13,10 @@ step() { printf '\n== %s\n' "$*"; }
 events_pid=""
 trap '[ -n "$events_pid" ] && kill "$events_pid" 2>/dev/null; rm -f "${EVENTS:-}"' EXIT
 
+# the example closure from an earlier, interrupted run would close the trip below: lift it first (404 when absent)
+CLOSURE_ID=cap:tokyo-disaster-system:example-flood-tochomae
+command curl -s -o /dev/null -X DELETE -H 'Authorization: Bearer dev-disaster-key' $BASE/v1/closures/$CLOSURE_ID
+
 step "1. search stops by name (Japanese, kana or English)"
 K='Authorization: Bearer dev-partner-key'
 curl -sG -H "$K" $BASE/v1/stops --data-urlencode q=都庁前 --data-urlencode limit=3
