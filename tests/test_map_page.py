@@ -105,6 +105,13 @@ def test_plan_book_and_closure_in_the_browser(server, browser, shots):
     assert page.locator("html").get_attribute("lang") == "en"  # the browser's language (en-US) picks English
     lines = page.evaluate("window.maasMap.state.network.features.filter(f => f.properties.kind === 'line').length")
     assert lines > 5  # the sample's subway, bus and shuttle lines are on the map
+    operators = page.locator("#network-list input[data-operator]")
+    assert {operators.nth(i).get_attribute("data-operator") for i in range(operators.count())} >= {
+        "toei-subway", "toei-bus", "shuttle-nishishinjuku"}
+    page.uncheck('#network-list input[data-operator="toei-bus"]')  # an operator looks at its own lines alone
+    shown = page.evaluate("window.maasMap.layers.lines.getLayers().length")
+    page.check('#network-list input[data-operator="toei-bus"]')
+    assert page.evaluate("window.maasMap.layers.lines.getLayers().length") == shown + 1
 
     # plan: tomorrow 10:00 Tokyo, from the shuttle's Shinjuku West Exit stop to Tochomae (by its English name)
     tomorrow = (dt.datetime.now(TOKYO) + dt.timedelta(days=1)).strftime("%Y-%m-%dT10:00")
@@ -172,6 +179,39 @@ def test_plan_book_and_closure_in_the_browser(server, browser, shots):
     page.wait_for_selector("#departures-body tr td", timeout=WAIT_MS)
     assert "都庁前" in page.inner_text("#departures-title")
     assert page.locator("#departures-body tr").count() >= 3  # the Oedo line runs every few minutes at 10:00
+    assert console.errors == []
+    page.close()
+
+
+def test_closures_of_stations_lines_and_segments_are_drawn(server, browser):
+    """A duty officer's view: a warning that names a station, a line and a segment (our closure JSON) is drawn on
+    those elements, in the warning colour, with its text; lifting it removes it."""
+    page, console = open_page(browser, server)
+    closure = {"id": "test-warning-oedo", "severity": "warning", "effect": "SIGNIFICANT_DELAYS",
+               "message": {"ja": "大江戸線 遅延", "en": "Oedo line delayed"},
+               "targets": {"stations": ["toei-subway:P-tochomae"], "routes": ["toei-bus:shuku75"],
+                           "segments": [{"route": "toei-subway:E", "from_stop": "toei-subway:E-37",
+                                         "to_stop": "toei-subway:E-36"}]}}
+    req = urllib.request.Request(server + "/v1/closures", data=json.dumps(closure).encode(), method="POST",
+                                 headers={"Authorization": "Bearer dev-disaster-key",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.status == 201
+    try:
+        page.click("#closures-refresh")
+        item = page.locator('#closures-list li[data-closure="test-warning-oedo"]')
+        item.wait_for(timeout=WAIT_MS)
+        assert "Oedo line delayed" in item.inner_text() and "sev-warning" in item.get_attribute("class")
+        parts = page.evaluate("""() => window.maasMap.layers.closures.getLayers()[0].getLayers()
+            .map(l => [l instanceof L.CircleMarker ? 'stop' : l instanceof L.GeoJSON ? 'line' : 'segment',
+                       (l.options.color || l.getLayers()[0].options.color)])""")
+        kinds = sorted(k for k, _ in parts)
+        assert kinds[0] == "line" and "stop" in kinds and "segment" in kinds, parts
+        assert {c for _, c in parts} == {"#e07b00"}  # warnings are orange, severe closures red
+    finally:
+        lift(server, "test-warning-oedo")
+    page.click("#closures-refresh")
+    page.wait_for_selector('#closures-list li[data-closure="test-warning-oedo"]', state="detached", timeout=WAIT_MS)
     assert console.errors == []
     page.close()
 

@@ -100,14 +100,17 @@ async function loadNetwork() {
   L.geoJSON(streets, { pane: "streets", renderer: canvas, interactive: false,
     style: () => ({ color: "#b9bec6", weight: 1, opacity: 0.9 }) }).addTo(layers.streets);
   const modes = new Set();
+  const byOperator = {};
   for (const f of net.features) {
     const p = f.properties;
     if (p.kind === "line") {
       modes.add(p.mode);
+      const op = (byOperator[p.operator] ||= { group: L.layerGroup().addTo(layers.lines), routes: new Set(), colors: new Set() });
+      op.routes.add(p.route_id); op.colors.add(color(p.color));
       const line = L.geoJSON(f, { pane: "lines",
         style: () => ({ color: color(p.color), weight: p.mode === "BUS" ? 2 : 4, opacity: 0.55 }) });
       line.bindTooltip(`${p.short_name || ""} ${p.long_name || ""} (${p.operator})`.trim(), { sticky: true });
-      line.addTo(layers.lines);
+      line.addTo(op.group);
       (state.lineLayers[p.route_id] ||= []).push(f);
     } else if (p.kind === "station") {
       const [lon, lat] = f.geometry.coordinates;
@@ -118,9 +121,21 @@ async function loadNetwork() {
     }
   }
   renderModes([...modes]);
+  renderOperators(byOperator);
   if (net.bbox) map.fitBounds([[net.bbox[1], net.bbox[0]], [net.bbox[3], net.bbox[2]]], { padding: [10, 10] });
   if (streets.features.length) map.attributionControl.addAttribution("© OpenStreetMap contributors");
   status("");
+}
+
+// An operator checking its published network: each operator's lines can be shown alone.
+function renderOperators(byOperator) {
+  $("network-list").replaceChildren(...Object.entries(byOperator).sort().map(([op, o]) => {
+    const box = el("input", { type: "checkbox", checked: "", "data-operator": op, onchange: () => {
+      if (box.checked) o.group.addTo(layers.lines); else layers.lines.removeLayer(o.group); } });
+    return el("li", {}, el("label", {}, box, " ", ...[...o.colors].slice(0, 8).map((c) => el("span", { class: "swatch", style: `background:${c}` })),
+      ` ${op} · ${o.routes.size} ${t("routes")}`));
+  }));
+  $("network").hidden = false;
 }
 
 function renderModes(present) {

@@ -17,7 +17,7 @@ export const WORDS = {
     here: "Selected point", ticket: "Ticket", refund: "Refund", loading: "Loading the network…",
     streets: "Streets (OSM)", lines: "Lines", stations: "Stations", closure_layer: "Closures", itinerary: "Itinerary",
     missing_assets: "Missing map files: run scripts/ensure-assets.sh (make run does).",
-    booked: "Booked", cancelled: "Cancelled", headsign: "for", disrupted: "Disrupted: a closure hits this trip", alternative: "Show the re-planned route", did_you_mean: "Did you mean:",
+    booked: "Booked", cancelled: "Cancelled", headsign: "for", disrupted: "Disrupted: a closure hits this trip", alternative: "Show the re-planned route", did_you_mean: "Did you mean:", network: "Network by operator", routes: "routes",
     SUBWAY: "subway", BUS: "bus", SHUTTLE: "shuttle", TRAM: "tram", RAIL: "rail", MONORAIL: "monorail", FERRY: "ferry",
   },
   ja: {
@@ -36,7 +36,7 @@ export const WORDS = {
     here: "選択地点", ticket: "乗車券", refund: "払戻", loading: "路線図を読み込み中…",
     streets: "道路 (OSM)", lines: "路線", stations: "駅・停留所", closure_layer: "運休区域", itinerary: "経路",
     missing_assets: "地図ファイルがありません: scripts/ensure-assets.sh を実行してください。",
-    booked: "予約済み", cancelled: "取消済み", headsign: "行き", disrupted: "運休の影響を受けています", alternative: "代替経路を表示", did_you_mean: "もしかして:",
+    booked: "予約済み", cancelled: "取消済み", headsign: "行き", disrupted: "運休の影響を受けています", alternative: "代替経路を表示", did_you_mean: "もしかして:", network: "事業者別の路線", routes: "系統",
     SUBWAY: "地下鉄", BUS: "バス", SHUTTLE: "シャトル", TRAM: "路面電車", RAIL: "鉄道", MONORAIL: "モノレール", FERRY: "船",
   },
 };
