@@ -80,6 +80,11 @@ def open_page(browser, server, **viewport):
     return page, console
 
 
+def settle(page) -> None:
+    """Let the map finish its zoom/pan animation (mid-animation, vector layers are drawn scaled)."""
+    page.wait_for_timeout(700)
+
+
 def pick(page, which: str, text: str, stop_id: str) -> None:
     page.fill(f"#{which}", text)
     page.click(f'#{which}-suggest li[data-id="{stop_id}"]', timeout=WAIT_MS)
@@ -129,6 +134,7 @@ def test_plan_book_and_closure_in_the_browser(server, browser, shots):
     colours = page.evaluate("""() => window.maasMap.layers.itinerary.getLayers()
         .filter(l => l instanceof L.Polyline && !(l instanceof L.CircleMarker)).map(l => l.options.color)""")
     assert "#00A0E9" in colours  # the shuttle leg in its route colour (walking legs are grey, dashed)
+    settle(page)
     page.screenshot(path=str(shots / "plan-drawn.png"))
     assert (shots / "plan-drawn.png").stat().st_size > 10_000
 
@@ -224,10 +230,9 @@ def test_the_page_fits_a_phone_screen(server, browser, shots):
     pick(page, "from", "都庁前", "toei-subway:P-tochomae")
     pick(page, "to", "Odaiba", "toei-bus:0469")
     page.click("#plan-btn")
-    try:
-        page.wait_for_selector(".itinerary.selected", timeout=WAIT_MS)
-    finally:
-        page.screenshot(path=str(shots / "phone.png"), full_page=False)
+    page.wait_for_selector(".itinerary.selected", timeout=WAIT_MS)
+    settle(page)
+    page.screenshot(path=str(shots / "phone.png"), full_page=False)
     assert console.errors == []
     page.close()
 
