@@ -260,6 +260,12 @@ def test_docs_ui_renders_the_openapi_document(server, browser, shots):
     page.wait_for_selector(".opblock-summary-path", timeout=WAIT_MS)
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert any("/v1/plan" in p for p in paths) and any("/v1/closures" in p for p in paths)
+    # what the old home-made page could not show: a body in several media types (JSON oneOf, CAP XML, protobuf)
+    page.click("#operations-closures-postClosures .opblock-summary")
+    body = page.locator("#operations-closures-postClosures .opblock-body")
+    body.wait_for(timeout=WAIT_MS)
+    media = body.locator(".opblock-section-request-body select option").all_inner_texts()
+    assert {"application/json", "application/cap+xml", "application/x-protobuf"} <= set(media), media
     page.screenshot(path=str(shots / "docs.png"))
     assert console.errors == []
     page.close()
