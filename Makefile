@@ -23,11 +23,11 @@ assets:
 
 run: $(STAMP) assets
 	@echo "map page http://$(HOST):$(PORT)/ and API docs /docs; demo keys in $(KEYS). Another port: make run PORT=8081"
-	$(VENV)/bin/maas serve --host $(HOST) --port $(PORT) --keys $(KEYS)
+	$(VENV)/bin/maas serve --dev --host $(HOST) --port $(PORT) --keys $(KEYS)
 
 test: $(STAMP) assets
 	scripts/ensure-chromium.sh
-	MAAS_TEST_REDIS_URL=$$(PYTHON=$(PY) scripts/ensure-redis.sh) $(PY) -m pytest -q $(PYTEST_ARGS)
+	PYTHON=$(PY) scripts/ensure-redis.sh run $(PY) -m pytest -q $(PYTEST_ARGS)  # a private AOF Redis, stopped after
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

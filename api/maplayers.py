@@ -16,7 +16,7 @@ from api import params
 from api.endpoint import ANY_ROLE, add
 from api.keys import SERVICES
 from api.openapi import ok, query
-from api.search import _check_date
+from api.search import outside_service
 from maas.publishing.map_layers import network_geojson, streets_geojson
 
 CACHE_MODELS = 3
@@ -49,7 +49,10 @@ def _geojson(body: bytes) -> web.Response:
 
 async def network(request: web.Request) -> web.Response:
     day = params.date_param(request.query, "date", dt.datetime.now(params.TOKYO).date())
-    _check_date(request, dt.datetime.combine(day, dt.time(12), params.TOKYO), "date")
+    notice = outside_service(request, dt.datetime.combine(day, dt.time(12), params.TOKYO), "date")
+    if notice is not None:  # like /v1/plan: a valid question whose answer is empty, with the reason
+        return _geojson(orjson.dumps({"type": "FeatureCollection", "service_date": day.isoformat(), "bbox": None,
+                                      "features": [], "stops": {}, "notices": [notice]}))
     transit = request.app[SERVICES].transit
     loop = asyncio.get_running_loop()
     model = await loop.run_in_executor(transit.executor, transit.model_for, day)
@@ -89,7 +92,9 @@ def add_routes(app: web.Application) -> None:
                        "station (id, name, name_en, stop_ids), and `stops`: every stop id → [lon, lat].",
         "parameters": [query("date", {"type": "string", "format": "date"}, "service day (default today, Tokyo)")],
         "responses": ok({**_FC, "properties": {**_FC["properties"], "service_date": {"type": "string"},
-                                               "stops": {"type": "object"}}}, media="application/geo+json")})
+                                               "stops": {"type": "object"},
+                                               "notices": {"type": "array", "items": {"type": "object"}}}},
+                        media="application/geo+json")})
     add(app, "GET", "/v1/map/streets", streets, roles=ANY_ROLE, spec={
         "operationId": "mapStreets", "summary": "The walkable streets (from the OSM file) as GeoJSON",
         "tags": ["map"], "description": "One MultiLineString per highway class; no features when the server "

@@ -9,9 +9,13 @@ from typing import Mapping
 
 from api.problems import invalid
 from feeds.feed import TOKYO
+from maas.platform.bounds import EARLIEST_DATE as EARLIEST, LATEST_DATE as LATEST
 
 _COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 _ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+# 'lat,lon' within range, as a pattern the OpenAPI document can state (the parser checks the same)
+COORD_PATTERN = (r"^\s*-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?)\s*,"
+                 r"\s*-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)\s*$")
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
@@ -55,15 +59,16 @@ def datetime_param(query: Mapping[str, str], name: str) -> dt.datetime | None:
     text = query.get(name)
     if text is None:
         return None
+    if len(text) > 64:
+        raise invalid(name, f"{name} must be an ISO-8601 date-time like 2026-11-24T08:30:00+09:00")
     try:
         when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise invalid(name, f"{name} must be an ISO-8601 date-time like 2026-11-24T08:30:00+09:00; got {text!r}")
+    if not EARLIEST <= when.date() <= LATEST:
+        raise invalid(name, f"{name} {text!r} is outside {EARLIEST.year}..{LATEST.year}")
     when = when if when.tzinfo else when.replace(tzinfo=TOKYO)
-    try:
-        return when.astimezone(TOKYO)
-    except OverflowError:  # year 1 or 9999 shifted across the date line
-        raise invalid(name, f"{name} {text!r} is out of range") from None
+    return when.astimezone(TOKYO)
 
 
 def date_param(query: Mapping[str, str], name: str, default: dt.date | None = None) -> dt.date:
@@ -72,10 +77,15 @@ def date_param(query: Mapping[str, str], name: str, default: dt.date | None = No
         if default is None:
             raise invalid(name, f"{name} is required (YYYY-MM-DD)")
         return default
+    if len(text) > 32:
+        raise invalid(name, f"{name} must be a date YYYY-MM-DD")
     try:
-        return dt.date.fromisoformat(text.strip())
+        day = dt.date.fromisoformat(text.strip())
     except ValueError:
         raise invalid(name, f"{name} must be a date YYYY-MM-DD; got {text!r}") from None
+    if not EARLIEST <= day <= LATEST:
+        raise invalid(name, f"{name} {text!r} is outside {EARLIEST.year}..{LATEST.year}")
+    return day
 
 
 def int_param(query: Mapping[str, str], name: str, default: int | None, lo: int, hi: int) -> int | None:
@@ -137,3 +147,63 @@ def string_param(query: Mapping[str, str], name: str, *, required: bool = False,
     if len(text) > max_len or not _ID.match(text[:200]):
         raise invalid(name, f"{name} must be 1-{max_len} printable characters")
     return text
+
+
+LANGUAGES = ("ja", "en")
+
+
+def language(headers: Mapping[str, str]) -> str:
+    """The language of names and headsigns from ``Accept-Language`` (RFC 9110 weights): "ja" (default) or "en".
+
+    Unknown tags and malformed parts are skipped, never an error: the header is a preference, not a demand."""
+    best, best_q = "ja", -1.0
+    for i, part in enumerate((headers.get("Accept-Language") or "").split(",")):
+        tag, _, rest = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary not in LANGUAGES and primary != "*":
+            continue
+        q = 1.0
+        rest = rest.strip()
+        if rest.startswith("q="):
+            try:
+                q = float(rest[2:])
+            except ValueError:
+                continue
+        if not (0 < q <= 1):
+            continue
+        q -= i * 1e-6  # equal weights: the first listed wins
+        if q > best_q:
+            best, best_q = ("ja" if primary == "*" else primary), q
+    return best
+
+
+CURSOR_PATTERN = r"^(earlier|later):[0-9]{1,11}(\.[0-9]{1,3})?$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """A page cursor: ``direction:epoch_seconds[.skip]`` — readable, and every string of that form is a valid
+    page (``skip``: how many departures at exactly that second the previous page already showed)."""
+
+    direction: str
+    at: dt.datetime
+    skip: int = 0
+
+
+def make_cursor(direction: str, at: dt.datetime, skip: int = 0) -> str:
+    return f"{direction}:{int(at.timestamp())}" + (f".{skip}" if skip else "")
+
+
+def cursor_param(query: Mapping[str, str], name: str, directions: tuple[str, ...]) -> Cursor | None:
+    text = query.get(name)
+    if text is None:
+        return None
+    m = _CURSOR.match(text.strip())
+    if not m or m.group(1) not in directions:
+        raise invalid(name, f"{name} must be {' or '.join(d + ':EPOCH' for d in directions)} as given in page."
+                            f"{directions[0]} of a previous answer; got {text!r}")
+    direction, rest = text.strip().split(":", 1)
+    seconds, _, skip = rest.partition(".")
+    at = dt.datetime.fromtimestamp(min(int(seconds), 253_402_000_000), TOKYO)  # at most year 9999
+    return Cursor(direction, at, int(skip or 0))

@@ -39,8 +39,8 @@ OFFER=$(curl -s -H "$K" -H "Idempotency-Key: offer-$(date +%s)" -H 'Content-Type
 echo "$OFFER"
 OFFER_ID=$(echo "$OFFER" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
-step "5. book with the sandbox card: one payment for every leg"
-BOOKING=$(curl -s -H "$K" -H "Idempotency-Key: book-$(date +%s)" -H 'Content-Type: application/json' -d "{\"offer_id\": \"$OFFER_ID\", \"payment\": {\"card_number\": \"4242424242424242\"}}" $BASE/v1/bookings)
+step "5. book, paying with the sandbox test token tok_visa: one payment for every leg"
+BOOKING=$(curl -s -H "$K" -H "Idempotency-Key: book-$(date +%s)" -H 'Content-Type: application/json' -d "{\"offer_id\": \"$OFFER_ID\", \"payment\": {\"token\": \"tok_visa\"}}" $BASE/v1/bookings)
 BOOKING_ID=$(echo "$BOOKING" | python3 -c 'import json,sys; b = json.load(sys.stdin); print(b["id"]); assert b["state"] == "CONFIRMED", b["state"]')
 echo "booking $BOOKING_ID CONFIRMED"
 

@@ -46,11 +46,11 @@ class Services:
                                      clock=self.clock)
 
     @classmethod
-    def build(cls, settings: Settings, progress: bool = False) -> "Services":
+    def build(cls, settings: Settings, progress: bool = False, network=None) -> "Services":
         keys = KeyRing.load(settings.keys_file)
         if not len(keys):
             log.warning("no API keys configured (--keys FILE or MAAS_API_KEYS): every /v1 call will be refused")
-        transit = TransitService.from_settings(settings, progress=progress)
+        transit = TransitService.from_settings(settings, progress=progress, network=network)
         transit.planner_for(dt.datetime.now(TOKYO).date())  # warm today's model before accepting traffic
         services = cls(settings=settings, transit=transit, keys=keys, limiter=make_rate_limiter(settings.redis_url))
         services.bookings = booking_service(settings, transit)
@@ -60,7 +60,11 @@ class Services:
 
     async def start(self) -> None:
         """Async start-up inside the serving loop: load closures (and follow other workers'), install the mask
-        provider, finish bookings a dead worker left half-done."""
+        provider, finish bookings a dead worker left half-done. A Redis store first checks it is crash-safe
+        (refusing a volatile one unless ``allow_volatile_redis``) and picks its ``durable()`` strategy."""
+        check = getattr(self.bookings.store, "check_durability", None) if self.bookings is not None else None
+        if check is not None:
+            await check(allow_volatile=self.settings.allow_volatile_redis)
         if self.closures is not None:
             await self.closures.start()
             self.transit.mask_provider = self.closures.mask_for
@@ -93,18 +97,32 @@ class Services:
         """Closure listener: every confirmed booking whose trip a new closure hits gets a `disrupted` event with
         a re-planned alternative on ``events:{owner}`` (the partner's SSE stream). Returns how many were sent.
 
-        Only the worker that accepted the closure runs this, so each traveller is told once.
+        Only the worker that accepted the closure runs this, so each traveller is told once. The bookings read
+        are those the booking index has on the trips (and at the stops) the closures touch on each booked
+        service day from yesterday on; nobody else's booking is loaded.
         """
-        from maas.booking import travelling_bookings
+        from maas.disruptions.affected import closure_targets, day_overlaps
         from maas.replan import disrupted_events
+        from maas.store import booking_index
 
         now = self.clock()
-        by_day: dict[str, list[tuple[str, dict, str]]] = {}
         store = self.bookings.store
-        for booking_id, owner, legs in await travelling_bookings(store, now):
+        loop = asyncio.get_running_loop()
+        candidates: set[str] = set()
+        for day in await booking_index.booked_days(store, now.date() - dt.timedelta(days=1)):
+            date = dt.date.fromisoformat(day)
+            if not day_overlaps(closures, date):
+                continue
+            booked = await booking_index.booked_trips(store, day)
+            if not booked:
+                continue
+            trips, stops = await loop.run_in_executor(
+                self.transit.executor, lambda d=date, b=booked: closure_targets(self.transit.model_for(d), closures, b))
+            candidates |= await booking_index.bookings_on(store, day, trips=trips, stops=stops)
+        by_day: dict[str, list[tuple[str, dict, str]]] = {}
+        for booking_id, owner, legs in await booking_index.load_travelling(store, candidates, now):
             by_day.setdefault(legs[0]["service_date"], []).append((booking_id, legs, owner))
         sent = 0
-        loop = asyncio.get_running_loop()
         for day, items in by_day.items():
             def work(day=day, items=items):
                 model = self.transit.model_for(dt.date.fromisoformat(day))
@@ -121,6 +139,21 @@ class Services:
                 await store.publish(f"events:{owners[ev.booking_id]}", json.dumps(ev.to_dict()))
                 sent += 1
         return sent
+
+    async def store_problem(self, timeout_s: float = 1.5) -> str | None:
+        """None when the booking store answers a ping in time, else why it does not (readiness)."""
+        if self.bookings is None:
+            return None
+        from maas.store.errors import transient_errors
+
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.bookings.store.ping()
+        except TimeoutError:
+            return f"the store did not answer within {timeout_s:g} s"
+        except transient_errors() as exc:
+            return f"the store is unreachable: {exc}"
+        return None
 
     def readiness(self) -> tuple[bool, dict]:
         feeds = [f.namespace for f in self.transit.network.feeds]
@@ -178,8 +211,11 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
                     clock: Callable[[], dt.datetime] | None = None):
     """Operators of the loaded feeds (fares and shuttle seats from the feeds), sandbox payments, the ledger."""
     from maas.booking import BookingService
+    from maas.itineraries.derive import LegDeriver
     from maas.ledger import Ledger
     from maas.payments import SandboxProvider
+    from maas.platform.secrets import Secrets
+    from operators.base import TicketSigner
     from maas.store import open_store
     from operators.fares import FareTable
     from operators.registry import OperatorRegistry, shuttle_config_from_feed
@@ -187,13 +223,16 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
     if store is None:
         if not settings.redis_url:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = open_store(settings.redis_url, sqlite_path=settings.embedded_db)
+        store = open_store(settings.redis_url, sqlite_path=settings.embedded_db, prefix=settings.redis_prefix)
     feeds = {f.namespace: f for f in transit.network.feeds}
     fares = FareTable.from_feed(feeds["toei-subway"]) if "toei-subway" in feeds else None
     shuttles = {ns: shuttle_config_from_feed(f) for ns, f in feeds.items() if ns.startswith("shuttle-")}
-    registry = OperatorRegistry.tokyo(store, subway_fares=fares, shuttles=shuttles)
+    keys = settings.secrets or Secrets.ephemeral()
+    registry = OperatorRegistry.tokyo(store, subway_fares=fares, shuttles=shuttles,
+                                      signer=TicketSigner(keys.ticket_signing_key))
     extra = {"clock": clock} if clock else {}
-    return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500), **extra)
+    return BookingService(store, registry, SandboxProvider(store, card_key=keys.card_fingerprint_key),
+                          Ledger(store, commission_bp=500), timetable=LegDeriver(transit), **extra)
 
 
 def feed_manager(settings: Settings, transit: TransitService, bookings=None):

@@ -24,13 +24,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def maas_serve(data_dir: Path, *args: str):
-    """Start `maas serve --port FREE --keys examples/dev-keys.json ARGS`, wait until /readyz answers 200, yield the
+    """Start `maas serve --dev --port FREE --keys examples/dev-keys.json ARGS` (as `make run`), wait until /readyz answers 200, yield the
     base URL; stop it (SIGTERM, then SIGKILL) afterwards. Its log is data_dir/serve.log."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log = open(data_dir / "serve.log", "wb")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MAAS_DATA_DIR": str(data_dir)}
-    cmd = [sys.executable, "-m", "maas.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+    cmd = [sys.executable, "-m", "maas.cli", "serve", "--dev", "--host", "127.0.0.1", "--port", str(port),
            "--keys", str(DEV_KEYS), *args]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

@@ -122,9 +122,10 @@ async function loadNetwork() {
   }
   renderModes([...modes]);
   renderOperators(byOperator);
+  const notice = (net.notices || [])[0];
   if (net.bbox) map.fitBounds([[net.bbox[1], net.bbox[0]], [net.bbox[3], net.bbox[2]]], { padding: [10, 10] });
   if (streets.features.length) map.attributionControl.addAttribution("© OpenStreetMap contributors");
-  status("");
+  status(notice ? notice.message : "", Boolean(notice));
 }
 
 // An operator checking its published network: each operator's lines can be shown alone.
@@ -219,7 +220,7 @@ async function plan(ev) {
     const res = await api.get("/v1/plan", q);
     state.itineraries = res.itineraries || [];
     renderItineraries();
-    status(state.itineraries.length ? "" : t("no_itinerary"));
+    status(state.itineraries.length ? "" : (((res.notices || [])[0] || {}).message || t("no_itinerary")), !state.itineraries.length);
     if (state.itineraries.length) selectItinerary(0);
   } catch (e) { fail(e); }
 }
@@ -381,10 +382,12 @@ async function offer(i) {
 function renderOffer() {
   const o = state.offer, q = o.quote || {};
   const legs = (q.legs || []).map((l) => el("div", { class: "leg-detail" }, `#${l.index} ${l.operator} ${l.mode}: ¥${l.amount} (${l.basis || ""})`));
-  const card = el("input", { id: "card", value: "4242424242424242", inputmode: "numeric", autocomplete: "off", spellcheck: "false" });
+  // sandbox payment: a test token (tok_visa approves, tok_chargeDeclined declines) or a test card number
+  const card = el("input", { id: "card", value: "tok_visa", list: "sandbox-cards", autocomplete: "off", spellcheck: "false" });
+  const cards = el("datalist", { id: "sandbox-cards" }, ...["tok_visa", "tok_jcb", "tok_chargeDeclined", "4242424242424242"].map((v) => el("option", { value: v })));
   bookingPanel(el("div", { id: "offer", "data-offer": o.id }, `${t("total")}: ¥${q.total} ${q.currency || "JPY"}`), ...legs,
     el("div", { class: "muted" }, `${t("expires")} ${hhmm(o.expires_at)}`),
-    el("label", { for: "card" }, t("card")), card,
+    el("label", { for: "card" }, t("card")), card, cards,
     el("div", { class: "row" }, el("button", { type: "button", id: "book-btn", class: "primary", onclick: () => book(card.value.trim()) }, t("book"))));
 }
 
