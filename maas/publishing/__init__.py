@@ -1,0 +1,1 @@
+"""What the platform publishes about its network for others to look at (map layers)."""
