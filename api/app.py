@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import bookings, closures, events, feeds, ops, openapi, search
+from api import bookings, closures, events, feeds, operators, ops, openapi, search
 from api.keys import ENDPOINTS, METRICS, SERVICES
 from api.observe import Metrics, observe_middleware
 from api.problems import problem_middleware
@@ -28,6 +28,7 @@ def create_app(services: Services, *, close_services: bool = True) -> web.Applic
     closures.add_routes(app)
     events.add_routes(app)
     feeds.add_routes(app)
+    operators.add_routes(app)
 
     async def _start(app: web.Application) -> None:
         if not services.ready:

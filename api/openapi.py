@@ -63,6 +63,23 @@ COMPONENTS: dict = {
                 "walk_distance_m": {"type": "number", "minimum": 0},
                 "walking": {"type": "string", "enum": ["osm", "straight_line"]},
                 "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}},
+                "fare": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Fare"}]},
+                "fare_unknown": {"type": "string", "description": "why `fare` is null"},
+            },
+        },
+        "Fare": {
+            "type": "object", "required": ["total", "currency", "medium", "legs"],
+            "properties": {
+                "total": {"type": "integer", "minimum": 0}, "currency": {"type": "string", "enum": ["JPY"]},
+                "medium": {"type": "string", "enum": ["ic", "ticket"]},
+                "riders": {"type": "object", "properties": {"adult": {"type": "integer"},
+                                                            "child": {"type": "integer"}}},
+                "per_operator": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "legs": {"type": "array", "items": {"type": "object", "properties": {
+                    "index": {"type": "integer"}, "operator": {"type": "string"}, "product": {"type": "string"},
+                    "basis": {"type": "string"}, "adult_fare": {"type": "integer"},
+                    "child_fare": {"type": ["integer", "null"]}, "amount": {"type": "integer"}}}},
+                "transfers": {"type": "array", "items": {"type": "object"}},
             },
         },
         "Stop": {

@@ -15,6 +15,7 @@ from api.openapi import ok, path_param, query
 from api.problems import ApiProblem, invalid
 from api.stopindex import StopIndex
 from maas.auth import Role
+from maas.pricing.plan_fares import RidersError, add_fares, parse_medium, parse_riders
 from routing.planner import PlanError, PlanOptions
 from routing.timetable import MODE_NAMES
 
@@ -75,6 +76,10 @@ async def plan(request: web.Request) -> web.Response:
     field = "arrive_by" if arrive else "depart_at"
     _check_date(request, when, field)
     options = plan_options(q)
+    try:
+        riders, medium = parse_riders(q.get("riders")), parse_medium(q.get("fare_media"))
+    except RidersError as exc:
+        raise invalid(exc.field, str(exc)) from None
     transit = request.app[SERVICES].transit
     try:
         itineraries = await transit.plan(origin.text, destination.text, when, arrive_by=arrive is not None,
@@ -82,6 +87,10 @@ async def plan(request: web.Request) -> web.Response:
     except PlanError as exc:
         raise invalid(getattr(exc, "field", None) or _guess_field(str(exc), origin, destination, field),
                       str(exc)) from None
+    services = request.app[SERVICES]
+    catalog = services.fares()
+    await asyncio.get_running_loop().run_in_executor(transit.executor, add_fares, catalog, itineraries, riders,
+                                                     medium)
     return respond.json({"itineraries": itineraries})
 
 
@@ -144,7 +153,9 @@ def add_routes(app: web.Application) -> None:
     add(app, "GET", "/v1/plan", plan, roles=SEARCH_ROLES, spec={
         "operationId": "plan", "summary": "Plan a trip", "tags": ["search"],
         "description": "Itineraries from `from` to `to`, departing at `depart_at` or arriving by `arrive_by` "
-                       "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Closures in force are avoided.",
+                       "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Closures in force are avoided. "
+                       "Each itinerary carries `fare` (total, per leg and operator, transfers applied) for "
+                       "`riders` and `fare_media`, or `fare: null` with `fare_unknown` saying why.",
         "parameters": [
             query("from", {"type": "string", "minLength": 1}, "'lat,lon' or a stop/station id", True),
             query("to", {"type": "string", "minLength": 1}, "'lat,lon' or a stop/station id", True),
@@ -158,6 +169,10 @@ def add_routes(app: web.Application) -> None:
             query("wheelchair", {"type": "boolean"}, "only step-free stops and accessible trips"),
             query("modes", {"type": "string", "pattern": "^[A-Za-z_]+(,[A-Za-z_]+)*$"},
                   f"comma-separated subset of {', '.join(PLAN_MODES)}"),
+            query("riders", {"type": "string", "pattern": "^(adult|child):[0-9]+(,(adult|child):[0-9]+)*$"},
+                  "who travels, priced in each itinerary's fare (default adult:1)"),
+            query("fare_media", {"type": "string", "enum": ["ic", "ticket"]},
+                  "IC card or paper ticket / cash (default ic)"),
         ],
         "responses": ok({"type": "object", "required": ["itineraries"], "properties": {
             "itineraries": {"type": "array", "items": {"$ref": "#/components/schemas/Itinerary"}}}}),
