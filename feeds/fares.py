@@ -114,6 +114,7 @@ class FareTables:
     rider_categories: dict[str, tuple[str, bool]] = field(default_factory=dict)  # id → (name, is_default)
     products: dict[str, list[FareProduct]] = field(default_factory=dict)
     leg_rules: list[FareLegRule] = field(default_factory=list)
+    leg_rules_prioritised: bool = False  # fare_leg_rules.txt has rule_priority: empty fields then match anything
     transfer_rules: list[FareTransferRule] = field(default_factory=list)
     networks: dict[str, str] = field(default_factory=dict)  # network_id → name
     route_network: dict[str, str] = field(default_factory=dict)
@@ -443,6 +444,7 @@ def _leg_rules(ctx: _Ctx, tables, ft: FareTables) -> None:
     if not _need(ctx, tables, "fare_leg_rules", ("fare_product_id",)):
         return
     areas = ft.areas
+    ft.leg_rules_prioritised = "rule_priority" in tables["fare_leg_rules"].columns
     for row, r in _rows(tables, "fare_leg_rules"):
         pid = _ref(ctx, f, row, r, "fare_product_id", ft.products, "fare product", "fare_products.txt",
                    required=True)

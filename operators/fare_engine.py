@@ -166,19 +166,21 @@ def _in_timeframe(t: FareTables, group: str, when: dt.datetime) -> bool:
 
 
 def matching_leg_rules(t: FareTables, leg: LegRef) -> list[FareLegRule]:
-    """Fares v2 matching: per field the rules naming the leg's value, or else the rules leaving it empty; then
-    only the highest ``rule_priority``."""
-    rules = t.leg_rules
+    """Fares v2 matching, then only the highest ``rule_priority``. With a rule_priority column an empty field
+    matches anything; without it, per field the rules naming the leg's value win, else those leaving it empty."""
     net = t.route_network.get(leg.route_id, "")
-    rules = ([r for r in rules if r.network_id == net] if net and any(r.network_id == net for r in rules)
-             else [r for r in rules if not r.network_id])
-    for attr, stop in (("from_area_id", leg.from_stop), ("to_area_id", leg.to_stop)):
-        areas = t.areas_of(stop)
-        named = [r for r in rules if getattr(r, attr) in areas]
-        rules = named or [r for r in rules if not getattr(r, attr)]
-    for attr, when in (("from_timeframe_group_id", leg.departure), ("to_timeframe_group_id", leg.arrival)):
-        named = [r for r in rules if getattr(r, attr) and _in_timeframe(t, getattr(r, attr), when)]
-        rules = named or [r for r in rules if not getattr(r, attr)]
+    checks = [("network_id", lambda v: v == net),
+              ("from_area_id", lambda v, a=t.areas_of(leg.from_stop): v in a),
+              ("to_area_id", lambda v, a=t.areas_of(leg.to_stop): v in a),
+              ("from_timeframe_group_id", lambda v: _in_timeframe(t, v, leg.departure)),
+              ("to_timeframe_group_id", lambda v: _in_timeframe(t, v, leg.arrival))]
+    rules = t.leg_rules
+    for attr, hit in checks:
+        if t.leg_rules_prioritised:
+            rules = [r for r in rules if not getattr(r, attr) or hit(getattr(r, attr))]
+        else:
+            named = [r for r in rules if getattr(r, attr) and hit(getattr(r, attr))]
+            rules = named or [r for r in rules if not getattr(r, attr)]
     if not rules:
         return []
     top = max(r.rule_priority for r in rules)
