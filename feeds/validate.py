@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from feeds.problems import ValidationReport
-from routing.geo import EARTH_RADIUS_M
+from feeds.geo import EARTH_RADIUS_M
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

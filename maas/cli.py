@@ -78,6 +78,14 @@ def _cmd_plan(args) -> int:
     from maas.transit import TransitService
     from routing.planner import PlanOptions, PlanError
 
+    from maas.pricing.plan_fares import RidersError, add_fares, parse_medium, parse_riders
+    from maas.services import operator_catalog
+
+    try:
+        riders, medium = parse_riders(args.riders), parse_medium(args.fare_media)
+    except RidersError as exc:
+        print(f"cannot plan: {exc}", file=sys.stderr)
+        return 2
     settings = Settings(feeds=args.feed or [], osm=Path(args.osm) if args.osm else None)
     transit = TransitService.from_settings(settings, progress=True)
     when = _parse_when(args.arrive or args.depart)
@@ -92,6 +100,8 @@ def _cmd_plan(args) -> int:
     except PlanError as exc:
         print(f"cannot plan: {exc}", file=sys.stderr)
         return 2
+    catalog = {op: s.fares for op, s in operator_catalog(settings, transit)().items()}
+    add_fares(catalog, itineraries, riders, medium)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps({"itineraries": itineraries}, option=orjson.OPT_INDENT_2))
         sys.stdout.write("\n")
@@ -100,8 +110,11 @@ def _cmd_plan(args) -> int:
         print("no itinerary found")
         return 1
     for n, it in enumerate(itineraries, 1):
+        fare = it["fare"]
+        price = (f"{fare['total']} JPY ({fare['medium']})" if fare is not None
+                 else f"fare unknown: {it['fare_unknown']}")
         print(f"#{n}  {it['departure'][11:16]} → {it['arrival'][11:16]}  {it['duration_s'] // 60} min, "
-              f"{it['transfers']} transfer(s), walk {round(it['walk_distance_m'])} m ({it['walking']})")
+              f"{it['transfers']} transfer(s), walk {round(it['walk_distance_m'])} m ({it['walking']}), {price}")
         for leg in it["legs"]:
             frm = leg["from"].get("name") or f"{leg['from']['lat']:.5f},{leg['from']['lon']:.5f}"
             to = leg["to"].get("name") or f"{leg['to']['lat']:.5f},{leg['to']['lon']:.5f}"
@@ -153,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--num", type=int, default=3, help="number of itineraries")
     pl.add_argument("--max-transfers", type=int)
     pl.add_argument("--wheelchair", action="store_true")
+    pl.add_argument("--riders", default="adult:1", help="who travels, priced in each fare (e.g. adult:1,child:1)")
+    pl.add_argument("--fare-media", default="ic", help="ic (IC card, default) or ticket (paper ticket / cash)")
     pl.add_argument("--json", action="store_true", help='print {"itineraries": [...]}')
     pl.set_defaults(func=_cmd_plan)
 

@@ -9,6 +9,7 @@ settlement is documented in docs/fares.md (in proportion to each leg's own fare)
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -298,6 +299,17 @@ def _v1_run(of: OperatorFares, run: list[LegRef], rider: str, medium: str) -> li
 
 # --------------------------------------------------------------------------- the journey
 
+def _fallback_run(of: OperatorFares, run: list[LegRef], rider: str, medium: str, how) -> list[tuple]:
+    """Profile fares over consecutive legs of one operator: a flat fare is paid per boarding; distance bands
+    price the run's whole distance once (a through fare, as Toei charges by origin and destination)."""
+    if how is _bands and len(run) > 1:
+        through = dataclasses.replace(run[0], distance_m=sum(x.distance_m for x in run))
+        amount, basis, product = _bands(of, through, rider, medium)
+        return [(0, len(run) - 1, amount, basis + f" (through fare for legs {run[0].index}–{run[-1].index})",
+                 product)]
+    return [(m, m, *how(of, x, rider, medium)) for m, x in enumerate(run)]
+
+
 def _runs(legs: list[LegRef]) -> list[list[int]]:
     runs: list[list[int]] = []
     for k, leg in enumerate(legs):
@@ -338,10 +350,7 @@ def _price_legs(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: st
             except FareUnknown:
                 if fallback is None:
                     raise
-                split = []
-                for m, k in enumerate(run):
-                    amount, basis, product = fallback(of, legs[k], rider, medium)
-                    split.append((m, m, amount, basis, product))
+                split = _fallback_run(of, [legs[k] for k in run], rider, medium, fallback)
             for first, last, amount, basis, fid in split:
                 head = run[first]
                 span = f" (through fare for legs {legs[run[first]].index}–{legs[run[last]].index})" \
@@ -352,9 +361,13 @@ def _price_legs(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: st
                     out[k] = _Leg(legs[k], 0, f"included in leg {legs[head].index}'s fare", fid, implicit,
                                   included_in=head)
         else:
-            for k in run:
-                amount, basis, product = (_flat if source == "flat" else _bands)(of, legs[k], rider, medium)
-                out[k] = _Leg(legs[k], amount, basis, product, implicit)
+            split = _fallback_run(of, [legs[k] for k in run], rider, medium, _flat if source == "flat" else _bands)
+            for first, last, amount, basis, product in split:
+                head = run[first]
+                out[head] = _Leg(legs[head], amount, basis, product, implicit)
+                for m in range(first + 1, last + 1):
+                    out[run[m]] = _Leg(legs[run[m]], 0, f"included in leg {legs[head].index}'s fare", product,
+                                       implicit, included_in=head)
     for x in out:
         x.amount = x.own
     return out  # type: ignore[return-value]

@@ -178,3 +178,20 @@ async def test_bad_profiles_and_unsellable_feeds_are_refused_with_located_errors
     assert r.status == 422 and body["type"].endswith("invalid-profile")
     assert {e["field"] for e in body["errors"]} == {"names", "fare"}
     assert ProfileStore(services.settings.data_dir / "feeds").get(SH) is None  # nothing stored
+
+
+async def test_plan_fare_unknown_and_bad_rider_parameters(env):
+    client, _, _ = env
+    r = await client.post(f"/v1/feeds/{SH}", data=shuttle_zip(profile=None), headers={**ADMIN, **ZIP})
+    assert r.status == 201, await r.text()
+    r = await client.get("/v1/plan", params=plan_params(f"{SH}:K1", f"{SH}:K3", "09:00"), headers=PARTNER)
+    it = next(i for i in (await r.json())["itineraries"] if any(x.get("operator") == SH for x in i["legs"]))
+    assert it["fare"] is None and "no fare files" in it["fare_unknown"]
+    o = await client.post("/v1/offers", json={"itinerary": it}, headers={**PARTNER, "Idempotency-Key": "u"})
+    body = await o.json()
+    assert o.status == 422 and body["type"].endswith("fare_unknown"), body  # offers use the same computation
+    for params, field in (({"riders": "teen:1"}, "riders"), ({"riders": "adult:x"}, "riders"),
+                          ({"riders": "adult:12"}, "riders"), ({"fare_media": "cash"}, "fare_media")):
+        r = await client.get("/v1/plan", params={**plan_params(f"{SH}:K1", f"{SH}:K3", "09:00"), **params},
+                             headers=PARTNER)
+        assert r.status == 422 and (await r.json())["field"] == field, params

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from feeds.sample import stations as data
-from routing.geo import haversine_m
+from feeds.geo import haversine_m
 
 FORMAT = "1"  # bump when the file layout changes in a way the source digest would not show
 SERVICE_START = dt.date(2025, 1, 1)
