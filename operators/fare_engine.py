@@ -117,9 +117,31 @@ def _bands(of: OperatorFares, leg: LegRef, rider: str, medium: str) -> tuple[int
     return amount, f"distance band {km} km", f"band≤{band.up_to_km}km"
 
 
-def _rider_ids(t: FareTables, rider: str) -> set[str]:
+_RIDER_CACHE: dict[tuple[int, str], tuple[FareTables, frozenset[str]]] = {}
+_MEMO: dict[int, tuple[FareTables, dict]] = {}
+MEMO_SIZE = 50_000  # matches remembered per table (rider-independent); tables are swapped whole, never edited
+
+
+def _memo(t: FareTables) -> dict:
+    """A per-table memo of rule matches: the adult and child passes, and the itineraries of one plan, share the
+    same legs."""
+    hit = _MEMO.get(id(t))
+    if hit is None or hit[0] is not t:
+        if len(_MEMO) > 64:
+            _MEMO.clear()
+        hit = (t, {})
+        _MEMO[id(t)] = hit
+    if len(hit[1]) > MEMO_SIZE:
+        hit[1].clear()
+    return hit[1]
+
+
+def _rider_ids(t: FareTables, rider: str) -> frozenset[str]:
     """Feed rider categories meaning ``rider``: ids ``adult``/``child`` (any case), the default category for
-    adults, names with child / 小児 / こども for children."""
+    adults, names with child / 小児 / こども for children. Computed once per table."""
+    hit = _RIDER_CACHE.get((id(t), rider))
+    if hit is not None and hit[0] is t:
+        return hit[1]
     out = set()
     for cid, (name, is_default) in t.rider_categories.items():
         raw, low = cid.split(":", 1)[-1].lower(), name.lower()
@@ -127,7 +149,10 @@ def _rider_ids(t: FareTables, rider: str) -> set[str]:
             out.add(cid)
         if rider == "child" and (raw.startswith("child") or "child" in low or "小児" in name or "こども" in name):
             out.add(cid)
-    return out
+    if len(_RIDER_CACHE) > 256:
+        _RIDER_CACHE.clear()
+    _RIDER_CACHE[(id(t), rider)] = (t, frozenset(out))
+    return frozenset(out)
 
 
 def product_amount(of: OperatorFares, tables: FareTables, product_id: str, rider: str, medium: str,
@@ -169,6 +194,18 @@ def _in_timeframe(t: FareTables, group: str, when: dt.datetime) -> bool:
 def matching_leg_rules(t: FareTables, leg: LegRef) -> list[FareLegRule]:
     """Fares v2 matching, then only the highest ``rule_priority``. With a rule_priority column an empty field
     matches anything; without it, per field the rules naming the leg's value win, else those leaving it empty."""
+    if not t.leg_rules:
+        return []
+    key = ("leg", leg.route_id, leg.from_stop, leg.to_stop) + \
+        ((leg.departure, leg.arrival) if t.timeframes else ())
+    memo = _memo(t)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = _matching_leg_rules(t, leg)
+    return hit
+
+
+def _matching_leg_rules(t: FareTables, leg: LegRef) -> list[FareLegRule]:
     net = t.route_network.get(leg.route_id, "")
     checks = [("network_id", lambda v: v == net),
               ("from_area_id", lambda v, a=t.areas_of(leg.from_stop): v in a),
@@ -220,49 +257,94 @@ def _v2(of: OperatorFares, leg: LegRef, rider: str, medium: str) -> tuple[int, s
 
 # --------------------------------------------------------------------------- GTFS fares v1 over a run of legs
 
-def _v1_covers(t: FareTables, fare_id: str, legs: list[LegRef]) -> bool:
-    attr = t.attributes[fare_id]
-    if attr.transfers is not None and len(legs) - 1 > attr.transfers:
-        return False
-    if attr.transfer_duration is not None and len(legs) > 1 and \
-            (legs[-1].departure - legs[0].departure).total_seconds() > attr.transfer_duration:
-        return False
-    rules = _v1_index(t).get(fare_id, ())
-    routes = {r.route_id for r in rules}
-    if "" not in routes and any(leg.route_id not in routes for leg in legs):
-        return False
-    o, d = t.stop_zone.get(legs[0].from_stop, ""), t.stop_zone.get(legs[-1].to_stop, "")
-    contains = {r.contains_id for r in rules if r.contains_id}
-    if contains:
-        zones = {t.stop_zone.get(s, "") for leg in legs for s in (leg.from_stop, leg.to_stop)}
-        if zones != contains:
-            return False
-    return any((not r.origin_id or r.origin_id == o) and (not r.destination_id or r.destination_id == d) and
-               (not r.route_id or all(leg.route_id in routes for leg in legs)) for r in rules
-               if not r.contains_id or contains)
+@dataclass(frozen=True)
+class _V1Fare:
+    """One v1 fare's rules, indexed: (origin, destination) patterns ("" = any) of rows without a route and of
+    rows naming routes, the routes named, the zones it must contain."""
+
+    od_any_route: frozenset[tuple[str, str]]
+    od_routed: frozenset[tuple[str, str]]
+    routes: frozenset[str]
+    contains: frozenset[str]
 
 
-_V1_CACHE: dict[int, tuple[FareTables, dict[str, tuple]]] = {}
+@dataclass(frozen=True)
+class _V1Index:
+    fares: dict[str, _V1Fare]
+    by_od: dict[tuple[str, str], tuple[str, ...]]  # pattern → fares having it
 
 
-def _v1_index(t: FareTables) -> dict[str, tuple]:
-    """Rules per fare, and per (origin, destination) the fares naming it: computed once per table."""
+_V1_CACHE: dict[int, tuple[FareTables, _V1Index]] = {}
+
+
+def _v1_index(t: FareTables) -> _V1Index:
+    """Built once per table (a feed is swapped whole, so a table never changes)."""
     hit = _V1_CACHE.get(id(t))
     if hit is not None and hit[0] is t:
         return hit[1]
-    by_fare: dict[str, list] = {}
+    rows: dict[str, list] = {}
     for r in t.rules:
-        by_fare.setdefault(r.fare_id, []).append(r)
-    index = {k: tuple(v) for k, v in by_fare.items()}
+        rows.setdefault(r.fare_id, []).append(r)
+    fares, by_od = {}, {}
+    for fid, rs in rows.items():
+        f = _V1Fare(frozenset((r.origin_id, r.destination_id) for r in rs if not r.route_id),
+                    frozenset((r.origin_id, r.destination_id) for r in rs if r.route_id),
+                    frozenset(r.route_id for r in rs if r.route_id),
+                    frozenset(r.contains_id for r in rs if r.contains_id))
+        fares[fid] = f
+        for od in f.od_any_route | f.od_routed:
+            by_od.setdefault(od, []).append(fid)
+    index = _V1Index(fares, {k: tuple(v) for k, v in by_od.items()})
+    if len(_V1_CACHE) > 64:
+        _V1_CACHE.clear()
     _V1_CACHE[id(t)] = (t, index)
     return index
 
 
 def _v1_candidates(t: FareTables, legs: list[LegRef]) -> list[str]:
+    """v1 fares covering the consecutive legs: transfers and duration, origin zone of the first leg, destination
+    zone of the last, every leg's route among the fare's routes (rows naming routes), the zones contained."""
+    key = ("v1", int((legs[-1].departure - legs[0].departure).total_seconds())) + \
+        tuple((x.route_id, x.from_stop, x.to_stop) for x in legs)
+    memo = _memo(t)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = _v1_candidates_uncached(t, legs)
+    return hit
+
+
+def _v1_candidates_uncached(t: FareTables, legs: list[LegRef]) -> list[str]:
     index = _v1_index(t)
-    if not index:  # fare_attributes without rules: each fare applies to every leg (GTFS v1)
-        return list(t.attributes)
-    return [f for f in index if _v1_covers(t, f, legs)]
+    if not index.fares:  # fare_attributes without rules: each fare applies to every leg (GTFS v1)
+        found = list(t.attributes)
+    else:
+        o, d = t.stop_zone.get(legs[0].from_stop, ""), t.stop_zone.get(legs[-1].to_stop, "")
+        pats = ((o, d), (o, ""), ("", d), ("", ""))
+        found = []
+        seen: set[str] = set()
+        for pat in pats:
+            for fid in index.by_od.get(pat, ()):
+                if fid in seen:
+                    continue
+                seen.add(fid)
+                f = index.fares[fid]
+                hit = any(p in f.od_any_route for p in pats) or \
+                    (any(p in f.od_routed for p in pats) and all(x.route_id in f.routes for x in legs))
+                if hit and f.contains:
+                    zones = {t.stop_zone.get(s, "") for x in legs for s in (x.from_stop, x.to_stop)}
+                    hit = zones == f.contains
+                if hit:
+                    found.append(fid)
+    out = []
+    for fid in found:
+        attr = t.attributes[fid]
+        if attr.transfers is not None and len(legs) - 1 > attr.transfers:
+            continue
+        if attr.transfer_duration is not None and len(legs) > 1 and \
+                (legs[-1].departure - legs[0].departure).total_seconds() > attr.transfer_duration:
+            continue
+        out.append(fid)
+    return out
 
 
 def _v1_run(of: OperatorFares, run: list[LegRef], rider: str, medium: str) -> list[tuple[int, int, int, str, str]]:
@@ -398,9 +480,18 @@ def _area_ok(catalog: dict[str, OperatorFares], rule: FareTransferRule, a: LegRe
         rule.transfer_area_id in areas(b.from_stop, b.operator)
 
 
-def _apply_transfers(catalog: dict[str, OperatorFares], priced: list[_Leg], rider: str, medium: str) -> list:
-    rules = [(of, r) for of in catalog.values() for r in of.tables.transfer_rules]
+def _transfer_rules(catalog: dict[str, OperatorFares], legs: list[LegRef]) -> list:
+    """Transfer rules that may apply: those of every operator, when the journey has two rides or more."""
+    if len(legs) < 2:
+        return []
+    return [(of, r) for of in catalog.values() for r in of.tables.transfer_rules]
+
+
+def _apply_transfers(catalog: dict[str, OperatorFares], priced: list[_Leg], rider: str, medium: str,
+                     rules: list) -> list:
     applied: list[TransferApplied] = []
+    if not rules:
+        return applied
     chain: tuple[str, int] | None = None  # (leg group, transfers so far) of a same-group chain
     for k in range(1, len(priced)):
         a, b = priced[k - 1], priced[k]
@@ -459,11 +550,13 @@ def _split(a: _Leg, b: _Leg, ab: int, kind: int) -> dict[str, int]:
     return out
 
 
-def price_rider(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: str, medium: str) -> RiderFare:
+def price_rider(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: str, medium: str,
+                rules: list | None = None) -> RiderFare:
     if medium not in MEDIA:
         raise ValueError(f"unknown fare medium {medium!r} (use 'ic' or 'ticket')")
     priced = _price_legs(catalog, legs, rider, medium)
-    return RiderFare(priced, _apply_transfers(catalog, priced, rider, medium))
+    rules = _transfer_rules(catalog, legs) if rules is None else rules
+    return RiderFare(priced, _apply_transfers(catalog, priced, rider, medium, rules))
 
 
 @dataclass(frozen=True)
@@ -499,9 +592,10 @@ def price_journey(catalog: dict[str, OperatorFares], legs: list[LegRef], passeng
     """Every ride leg of a journey priced for the party; raises `FareUnknown` when any leg cannot be priced."""
     if not legs:
         return JourneyFare(medium, passengers, [], [])
-    adult = price_rider(catalog, legs, "adult", medium)
+    rules = _transfer_rules(catalog, legs)
+    adult = price_rider(catalog, legs, "adult", medium, rules)
     try:
-        child = price_rider(catalog, legs, "child", medium)
+        child = price_rider(catalog, legs, "child", medium, rules)
     except FareUnknown:
         if passengers.child:
             raise

@@ -3,10 +3,10 @@ reason when a leg cannot be priced. Riders and medium come from the request (``?
 ``?fare_media=ic|ticket``)."""
 from __future__ import annotations
 
-from operators.base import MAX_PASSENGERS, Passengers
-from operators.fare_engine import MEDIA, FareUnknown, OperatorFares, price_journey
+import datetime as dt
 
-from maas.offers import BookingError, parse_itinerary
+from operators.base import MAX_PASSENGERS, LegRef, Passengers
+from operators.fare_engine import MEDIA, FareUnknown, OperatorFares, price_journey
 
 
 class RidersError(ValueError):
@@ -41,18 +41,30 @@ def parse_medium(text: str | None) -> str:
     return medium
 
 
+def plan_legs(itinerary: dict) -> list[LegRef]:
+    """The rides of an itinerary the planner just made (trusted: no client input), as the engine's legs."""
+    out = []
+    for i, leg in enumerate(itinerary["legs"]):
+        if leg["mode"] == "WALK":
+            continue
+        out.append(LegRef(i, leg["operator"], leg["mode"], leg["trip_id"], leg["route"]["id"], leg["service_date"],
+                          leg["from"]["stop_id"], leg["to"]["stop_id"], leg["from"].get("sequence", 0),
+                          leg["to"].get("sequence", 0), dt.datetime.fromisoformat(leg["departure"]),
+                          dt.datetime.fromisoformat(leg["arrival"]), int(round(leg.get("distance_m", 0))),
+                          bool(leg.get("booking_required"))))
+    return out
+
+
 def itinerary_fare(catalog: dict[str, OperatorFares], itinerary: dict, riders: Passengers, medium: str) -> dict:
     """``{"fare": {...}}`` or ``{"fare": None, "fare_unknown": reason}`` for one planned itinerary."""
     if not any(leg.get("mode") != "WALK" for leg in itinerary.get("legs", ())):
         return {"fare": {"total": 0, "currency": "JPY", "medium": medium, "riders": riders.to_dict(),
                          "per_operator": {}, "legs": [], "transfers": []}}
     try:
-        legs = parse_itinerary(itinerary)
+        legs = plan_legs(itinerary)
         return {"fare": price_journey(catalog, legs, riders, medium).to_dict()}
     except FareUnknown as err:
         return {"fare": None, "fare_unknown": err.reason}
-    except BookingError as err:
-        return {"fare": None, "fare_unknown": f"the itinerary cannot be priced: {err.detail}"}
 
 
 def add_fares(catalog: dict[str, OperatorFares], itineraries: list[dict], riders: Passengers,
