@@ -14,10 +14,13 @@ from maas.auth import Role
 from maas.publishing.profiles import ProfileStore
 
 PUBLISHERS = frozenset({Role.OPERATOR, Role.ADMIN})
+MAX_OPERATOR_ID = 64  # a folder name under the data folder
 
 
 def _operator(request: web.Request, *, write: bool) -> str:
     op = request.match_info["id"]
+    if len(op) > MAX_OPERATOR_ID:
+        raise ApiProblem(422, f"an operator id has at most {MAX_OPERATOR_ID} characters", field="id")
     try:
         check_namespace(op)
     except ValueError as exc:
@@ -54,12 +57,7 @@ async def put_profile(request: web.Request) -> web.Response:
                          field=first.field or "body", type_=TYPE_BASE + "invalid-profile",
                          errors=[{"field": p.field, "message": p.message} for p in report.errors],
                          extra={"report": report.to_dict()})
-    return respond.json({"operator": op, "profile": _effective(request, op) if _live(request, op)
-                         else profile.to_dict()})
-
-
-def _live(request: web.Request, op: str) -> bool:
-    return any(f.namespace == op for f in request.app[SERVICES].transit.network.feeds)
+    return respond.json({"operator": op, "profile": profile.to_dict()})
 
 
 async def get_profile(request: web.Request) -> web.Response:

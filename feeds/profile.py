@@ -19,6 +19,7 @@ The schema is documented in docs/fares.md; in short::
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass, field
 
 from feeds.problems import ValidationReport
@@ -27,6 +28,7 @@ PROFILE_FILE = "operator.json"
 FARE_SOURCES = ("feed", "flat", "distance_bands")
 TICKET_KINDS = ("qr", "ic_tap", "paper", "none")
 MAX_PROFILE_BYTES = 64 * 1024
+MAX_TEXT = 200  # characters of a display name or settlement field
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,18 @@ class _P:
             return default
         return v
 
+    def text(self, value: object, path: str) -> bool:
+        """A display or identity string: non-empty, at most MAX_TEXT characters, no control characters."""
+        if not isinstance(value, str) or not value.strip():
+            self.err(path, f"{path} must be a non-empty string")
+        elif len(value) > MAX_TEXT:
+            self.err(path, f"{path} has {len(value)} characters; at most {MAX_TEXT}")
+        elif any(unicodedata.category(c) == "Cc" for c in value):
+            self.err(path, f"{path} contains a control character")
+        else:
+            return True
+        return False
+
     def unknown(self, d: dict, allowed: set[str], path: str) -> None:
         for k in sorted(set(d) - allowed):
             self.err(f"{path}{k}", f"unknown field {path}{k} (known: {', '.join(sorted(allowed))})")
@@ -185,8 +199,10 @@ def parse_profile(data: object, operator: str, report: ValidationReport, *, file
         p.err("operator", f"operator {data['operator']!r} does not match the operator id {operator!r}")
     names = p.obj(data, "names", "")
     for lang, name in names.items():
-        if not isinstance(name, str) or not name.strip():
-            p.err(f"names.{lang}", f"names.{lang} must be a non-empty string")
+        if lang not in ("ja", "en", "ja-Hrkt", "zh", "ko"):
+            p.err(f"names.{lang}", f"names.{lang}: languages are ja, en, ja-Hrkt, zh, ko")
+        else:
+            p.text(name, f"names.{lang}")
     if names and not ({"ja", "en"} <= set(names)):
         p.err("names", "names needs both ja and en display names")
     fares = _fares(p, p.obj(data, "fares", ""))
@@ -206,8 +222,7 @@ def parse_profile(data: object, operator: str, report: ValidationReport, *, file
     settlement = p.obj(data, "settlement", "")
     p.unknown(settlement, {"account", "legal_name", "invoice_id"}, "settlement.")
     for k, v in settlement.items():
-        if not isinstance(v, str) or not v.strip():
-            p.err(f"settlement.{k}", f"settlement.{k} must be a non-empty string")
+        p.text(v, f"settlement.{k}")
     if len(report.errors) > before:
         return None
     return OperatorProfile(operator, {k: v.strip() for k, v in names.items()}, fares, inventory, notice or 0, kind,

@@ -94,18 +94,32 @@ class Services:
         """Closure listener: every confirmed booking whose trip a new closure hits gets a `disrupted` event with
         a re-planned alternative on ``events:{owner}`` (the partner's SSE stream). Returns how many were sent.
 
-        Only the worker that accepted the closure runs this, so each traveller is told once.
+        Only the worker that accepted the closure runs this, so each traveller is told once. The bookings read
+        are those the booking index has on the trips (and at the stops) the closures touch on each booked
+        service day from yesterday on; nobody else's booking is loaded.
         """
-        from maas.booking import travelling_bookings
+        from maas.disruptions.affected import closure_targets, day_overlaps
         from maas.replan import disrupted_events
+        from maas.store import booking_index
 
         now = self.clock()
-        by_day: dict[str, list[tuple[str, dict, str]]] = {}
         store = self.bookings.store
-        for booking_id, owner, legs in await travelling_bookings(store, now):
+        loop = asyncio.get_running_loop()
+        candidates: set[str] = set()
+        for day in await booking_index.booked_days(store, now.date() - dt.timedelta(days=1)):
+            date = dt.date.fromisoformat(day)
+            if not day_overlaps(closures, date):
+                continue
+            booked = await booking_index.booked_trips(store, day)
+            if not booked:
+                continue
+            trips, stops = await loop.run_in_executor(
+                self.transit.executor, lambda d=date, b=booked: closure_targets(self.transit.model_for(d), closures, b))
+            candidates |= await booking_index.bookings_on(store, day, trips=trips, stops=stops)
+        by_day: dict[str, list[tuple[str, dict, str]]] = {}
+        for booking_id, owner, legs in await booking_index.load_travelling(store, candidates, now):
             by_day.setdefault(legs[0]["service_date"], []).append((booking_id, legs, owner))
         sent = 0
-        loop = asyncio.get_running_loop()
         for day, items in by_day.items():
             def work(day=day, items=items):
                 model = self.transit.model_for(dt.date.fromisoformat(day))
@@ -187,6 +201,7 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
                     clock: Callable[[], dt.datetime] | None = None):
     """Operators of the live feeds (profiles, fares and seats as data), sandbox payments, the ledger."""
     from maas.booking import BookingService
+    from maas.itineraries.derive import LegDeriver
     from maas.ledger import Ledger
     from maas.payments import SandboxProvider
     from maas.store import open_store
@@ -195,10 +210,11 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
     if store is None:
         if not settings.redis_url:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = open_store(settings.redis_url, sqlite_path=settings.embedded_db)
+        store = open_store(settings.redis_url, sqlite_path=settings.embedded_db, prefix=settings.redis_prefix)
     registry = OperatorRegistry(store, operator_catalog(settings, transit))
     extra = {"clock": clock} if clock else {}
-    return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500), **extra)
+    return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500),
+                          timetable=LegDeriver(transit), **extra)
 
 
 def operator_catalog(settings: Settings, transit: TransitService):

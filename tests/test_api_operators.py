@@ -79,7 +79,8 @@ async def env(tmp_path):
     services = services_for(transit, clock=clock)
     services.settings.data_dir = tmp_path
     bookings = make_service(store, clock, registry=OperatorRegistry(store, operator_catalog(services.settings,
-                                                                                            transit)))
+                                                                                            transit)),
+                            transit=transit)
     services.bookings = bookings
     services.feeds = FeedManager(FeedRegistry(tmp_path / "feeds"), transit, bookings, clock=clock)
     async with client_for(services) as c:

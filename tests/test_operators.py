@@ -8,9 +8,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from booking_support import SHUTTLE, SHUTTLE_PROFILE, SHUTTLE_TRIP, START, shuttle_leg, subway_leg, tokyo_setups
+from booking_support import SHUTTLE, SHUTTLE_PROFILE, SHUTTLE_TRIP, START, leg_ref, shuttle_leg, subway_leg, tokyo_setups
 from feeds.profile import RefundWindow
-from maas.offers import parse_itinerary
 from maas.store.embedded import EmbeddedStore
 from operators.adapter import ProfileAdapter, SeatRules
 from operators.base import (BookingTooEarly, BookingTooLate, HoldExpired, InvalidLeg, Passengers, SoldOut, TicketSigner,
@@ -20,7 +19,7 @@ from operators.registry import OperatorRegistry, UnknownOperator
 
 
 def leg_of(d: dict):
-    return parse_itinerary({"legs": [d]})[0]
+    return leg_ref(d)
 
 
 def shuttle(store, seats=3, notice=30, signer=None, **seat_kw) -> ProfileAdapter:
