@@ -47,11 +47,11 @@ class Services:
                                      clock=self.clock)
 
     @classmethod
-    def build(cls, settings: Settings, progress: bool = False) -> "Services":
+    def build(cls, settings: Settings, progress: bool = False, network=None) -> "Services":
         keys = KeyRing.load(settings.keys_file)
         if not len(keys):
             log.warning("no API keys configured (--keys FILE or MAAS_API_KEYS): every /v1 call will be refused")
-        transit = TransitService.from_settings(settings, progress=progress)
+        transit = TransitService.from_settings(settings, progress=progress, network=network)
         transit.planner_for(dt.datetime.now(TOKYO).date())  # warm today's model before accepting traffic
         services = cls(settings=settings, transit=transit, keys=keys, limiter=make_rate_limiter(settings.redis_url))
         services.bookings = booking_service(settings, transit)
@@ -61,7 +61,11 @@ class Services:
 
     async def start(self) -> None:
         """Async start-up inside the serving loop: load closures (and follow other workers'), install the mask
-        provider, finish bookings a dead worker left half-done."""
+        provider, finish bookings a dead worker left half-done. A Redis store first checks it is crash-safe
+        (refusing a volatile one unless ``allow_volatile_redis``) and picks its ``durable()`` strategy."""
+        check = getattr(self.bookings.store, "check_durability", None) if self.bookings is not None else None
+        if check is not None:
+            await check(allow_volatile=self.settings.allow_volatile_redis)
         if self.closures is not None:
             await self.closures.start()
             self.transit.mask_provider = self.closures.mask_for
@@ -145,6 +149,21 @@ class Services:
             self._catalog = operator_catalog(self.settings, self.transit)
         return {op: s.fares for op, s in self._catalog().items()}
 
+    async def store_problem(self, timeout_s: float = 1.5) -> str | None:
+        """None when the booking store answers a ping in time, else why it does not (readiness)."""
+        if self.bookings is None:
+            return None
+        from maas.store.errors import transient_errors
+
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.bookings.store.ping()
+        except TimeoutError:
+            return f"the store did not answer within {timeout_s:g} s"
+        except transient_errors() as exc:
+            return f"the store is unreachable: {exc}"
+        return None
+
     def readiness(self) -> tuple[bool, dict]:
         feeds = [f.namespace for f in self.transit.network.feeds]
         return bool(feeds) and self.ready, {"feeds": feeds, "keys": len(self.keys), "pid": os.getpid(),
@@ -204,6 +223,8 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
     from maas.itineraries.derive import LegDeriver
     from maas.ledger import Ledger
     from maas.payments import SandboxProvider
+    from maas.platform.secrets import Secrets
+    from operators.base import TicketSigner
     from maas.store import open_store
     from operators.registry import OperatorRegistry
 
@@ -211,10 +232,12 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
         if not settings.redis_url:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.redis_url, sqlite_path=settings.embedded_db, prefix=settings.redis_prefix)
-    registry = OperatorRegistry(store, operator_catalog(settings, transit))
+    keys = settings.secrets or Secrets.ephemeral()
+    registry = OperatorRegistry(store, operator_catalog(settings, transit),
+                                signer=TicketSigner(keys.ticket_signing_key))
     extra = {"clock": clock} if clock else {}
-    return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500),
-                          timetable=LegDeriver(transit), **extra)
+    return BookingService(store, registry, SandboxProvider(store, card_key=keys.card_fingerprint_key),
+                          Ledger(store, commission_bp=500), timetable=LegDeriver(transit), **extra)
 
 
 def operator_catalog(settings: Settings, transit: TransitService):

@@ -22,7 +22,7 @@ class OperatorRegistry:
                  *, signer: TicketSigner | None = None):
         self.store = store
         self.setups = setups if callable(setups) else (lambda s=dict(setups): s)
-        self.signer = signer
+        self.signer = signer or TicketSigner()  # one key for every adapter (a random one unless given)
         self.pinned: dict[str, OperatorAdapter] = {}
         self._adapters: dict[str, tuple[OperatorSetup, ProfileAdapter]] = {}
 

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from test_api_server import KEYS, get, serve
+from api_support_http import get, post, serve, wait_ready
+from redis_support import serve_redis_args
+from test_api_server import KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHUTTLE = "shuttle-nishishinjuku"
@@ -41,12 +43,12 @@ async def main():
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as s:
         async def book_one(i):
             async with sem:
-                t0 = time.perf_counter()
                 async with s.post(f"{BASE}/v1/offers", json={"itinerary": json.loads(PAYLOAD)},
                                   headers={**H, "Idempotency-Key": f"o-{PROC}-{i}"}) as r:
                     offer = await r.json()
                     if r.status != 201:
                         return {"status": r.status, "code": offer.get("code"), "stage": "offer"}
+                t0 = time.perf_counter()  # the booking request alone: hold, pay, tickets, capture
                 async with s.post(f"{BASE}/v1/bookings", json={"offer_id": offer["id"], "payment": CARD},
                                   headers={**H, "Idempotency-Key": f"b-{PROC}-{i}"}) as r:
                     body = await r.json()
@@ -66,9 +68,11 @@ asyncio.run(main())
 """
 
 
-def run_clients(base: str, mode: str, payload: str, *, procs: int = 4, count: int = 50, conc: int = 16) -> list[dict]:
+def run_clients(base: str, mode: str, payload: str, *, procs: int = 4, count: int = 50, conc: int = 16,
+                key: str = "pk-key") -> list[dict]:
+    """``procs`` client processes at once; every result of every process (see CLIENT)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    ps = [subprocess.Popen([sys.executable, "-c", CLIENT, base, "pk-key", mode, str(p), str(count), str(conc),
+    ps = [subprocess.Popen([sys.executable, "-c", CLIENT, base, key, mode, str(p), str(count), str(conc),
                             payload], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for p in range(procs)]
     out = []
@@ -99,7 +103,12 @@ def prefix(monkeypatch):
 @pytest.fixture
 def server(tmp_path, redis_url, prefix):
     keys = {**KEYS, "pk-key": {"role": "partner", "name": "p", "rate": 100000, "burst": 100000}}
-    yield from serve(tmp_path, ["--redis", redis_url], keys=keys, log=tmp_path / "server.log")
+    served = serve(tmp_path, ["--workers", "2", *serve_redis_args(redis_url)], keys)
+    try:
+        wait_ready(served, pids=2)
+        yield served.proc, served.base
+    finally:
+        served.stop()
 
 
 def _shuttle_itinerary(base: str) -> dict:
@@ -163,8 +172,6 @@ def test_200_bookings_for_11_seats_from_4_processes_on_2_workers(server, redis_u
 
 
 def test_one_key_retried_from_4_processes_books_and_charges_once(server, redis_url, prefix):
-    from test_api_server import post
-
     proc, base = server
     it = _shuttle_itinerary(base)
     status, offer = post(f"{base}/v1/offers", {"itinerary": it}, "pk-key", uuid.uuid4().hex)
