@@ -16,6 +16,7 @@ from api.models.search import BoardQuery, DeparturesResponse, PlanQuery, PlanRes
 from api.openapi import ACCEPT_LANGUAGE, ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem, invalid
 from maas.auth import Role
+from maas.pricing.plan_fares import RidersError, add_fares, parse_medium, parse_riders
 from routing.names import UnknownPlace, localise_itinerary, localise_names
 from routing.planner import PlanError, PlanOptions
 from routing.timetable import MODE_NAMES
@@ -88,6 +89,10 @@ async def plan(request: web.Request) -> web.Response:
     when = depart or arrive or dt.datetime.now(TOKYO)
     field = "depart_at" if depart is not None or arrive is None else "arrive_by"
     options = plan_options(q)
+    try:
+        riders, medium = parse_riders(q.get("riders")), parse_medium(q.get("fare_media"))
+    except RidersError as exc:
+        raise invalid(exc.field, str(exc)) from None
     lang = params.language(request.headers)
     outside = outside_service(request, when, field)
     if outside is not None or (depart is not None and arrive is not None and arrive < depart):
@@ -107,6 +112,9 @@ async def plan(request: web.Request) -> web.Response:
         raise invalid(bad, str(exc)) from None
     if depart is not None and arrive is not None:
         itineraries = [it for it in itineraries if dt.datetime.fromisoformat(it["arrival"]) <= arrive]
+    catalog = request.app[SERVICES].fares()
+    await asyncio.get_running_loop().run_in_executor(transit.executor, add_fares, catalog, itineraries, riders,
+                                                     medium)
     if lang != "ja":
         names = transit.names
         for it in itineraries:
@@ -244,7 +252,9 @@ def add_routes(app: web.Application) -> None:
     add(app, "GET", "/v1/plan", plan, roles=SEARCH_ROLES, spec={
         "operationId": "plan", "summary": "Plan a trip", "tags": ["search"],
         "description": "Itineraries from `from` to `to`, departing at `depart_at` or arriving by `arrive_by` "
-                       "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Closures in force are avoided.",
+                       "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Closures in force are avoided. "
+                       "Each itinerary carries `fare` (total, per leg and operator, transfers applied) for "
+                       "`riders` and `fare_media`, or `fare: null` with `fare_unknown` saying why.",
         "parameters": [
             query("from", _PLACE_SCHEMA, _PLACE, True),
             query("to", _PLACE_SCHEMA, _PLACE, True),
@@ -257,6 +267,10 @@ def add_routes(app: web.Application) -> None:
             *typed.query_parameters(PlanQuery),
             query("modes", {"type": "string", "pattern": f"^({'|'.join(PLAN_MODES)})(,({'|'.join(PLAN_MODES)}))*$"},
                   f"comma-separated subset of {', '.join(PLAN_MODES)}"),
+            query("riders", {"type": "string", "pattern": "^(adult|child):[0-9]+(,(adult|child):[0-9]+)*$"},
+                  "who travels, priced in each itinerary's fare (default adult:1)"),
+            query("fare_media", {"type": "string", "enum": ["ic", "ticket"]},
+                  "IC card or paper ticket / cash (default ic)"),
             ACCEPT_LANGUAGE,
         ],
         "responses": {**ok(PlanResponse),

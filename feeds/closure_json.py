@@ -23,7 +23,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
-from routing.geo import EARTH_RADIUS_M
+from feeds.geo import EARTH_RADIUS_M
 
 TOKYO_TZ = ZoneInfo("Asia/Tokyo")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)

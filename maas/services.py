@@ -37,6 +37,7 @@ class Services:
     _recovery_task: asyncio.Task | None = field(default=None, repr=False)
     _feeds_task: asyncio.Task | None = field(default=None, repr=False)
     _warm_task: asyncio.Task | None = field(default=None, repr=False)
+    _catalog: Any | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.feeds is None:  # publishing always works; nothing is read or written until an operator publishes
@@ -152,6 +153,14 @@ class Services:
                 sent += 1
         return sent
 
+    def fares(self) -> dict:
+        """Every live operator's fares: the booking registry's, or read off the live feeds when bookings are off."""
+        if self.bookings is not None:
+            return self.bookings.operators.fares()
+        if self._catalog is None:
+            self._catalog = operator_catalog(self.settings, self.transit)
+        return {op: s.fares for op, s in self._catalog().items()}
+
     async def store_problem(self, timeout_s: float = 1.5) -> str | None:
         """None when the booking store answers a ping in time, else why it does not (readiness)."""
         if self.bookings is None:
@@ -222,7 +231,7 @@ def booked_itinerary(model, legs: list[dict]) -> dict:
 
 def booking_service(settings: Settings, transit: TransitService, store=None,
                     clock: Callable[[], dt.datetime] | None = None):
-    """Operators of the loaded feeds (fares and shuttle seats from the feeds), sandbox payments, the ledger."""
+    """Operators of the live feeds (profiles, fares and seats as data), sandbox payments, the ledger."""
     from maas.booking import BookingService
     from maas.itineraries.derive import LegDeriver
     from maas.ledger import Ledger
@@ -230,22 +239,26 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
     from maas.platform.secrets import Secrets
     from operators.base import TicketSigner
     from maas.store import open_store
-    from operators.fares import FareTable
-    from operators.registry import OperatorRegistry, shuttle_config_from_feed
+    from operators.registry import OperatorRegistry
 
     if store is None:
         if not settings.redis_url:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.redis_url, sqlite_path=settings.embedded_db, prefix=settings.redis_prefix)
-    feeds = {f.namespace: f for f in transit.network.feeds}
-    fares = FareTable.from_feed(feeds["toei-subway"]) if "toei-subway" in feeds else None
-    shuttles = {ns: shuttle_config_from_feed(f) for ns, f in feeds.items() if ns.startswith("shuttle-")}
     keys = settings.secrets or Secrets.ephemeral()
-    registry = OperatorRegistry.tokyo(store, subway_fares=fares, shuttles=shuttles,
-                                      signer=TicketSigner(keys.ticket_signing_key))
+    registry = OperatorRegistry(store, operator_catalog(settings, transit),
+                                signer=TicketSigner(keys.ticket_signing_key))
     extra = {"clock": clock} if clock else {}
     return BookingService(store, registry, SandboxProvider(store, card_key=keys.card_fingerprint_key),
                           Ledger(store, commission_bp=500), timetable=LegDeriver(transit), **extra)
+
+
+def operator_catalog(settings: Settings, transit: TransitService):
+    """Every live operator's setup (operators/catalog.py): the live feeds, with the profiles operators PUT."""
+    from maas.publishing.profiles import ProfileStore
+    from operators.catalog import FeedCatalog
+
+    return FeedCatalog(lambda: transit.network.feeds, ProfileStore(settings.data_dir / "feeds").get)
 
 
 def feed_manager(settings: Settings, transit: TransitService, bookings=None):

@@ -201,24 +201,26 @@ def _zip_folder(folder) -> bytes:
 
 @pytest.fixture
 async def published(tmp_path):
-    """A live API on the tiny feed with bookings whose shuttles get a default seat count, and a way to publish."""
+    """A live API on the tiny feed with bookings of every live operator (by its profile), and a way to publish."""
     import datetime as dt
 
     from api_support import TOKYO, client_for, services_for, tiny_transit
     from booking_support import Clock
     from maas.feed_registry import FeedRegistry
     from maas.feed_swap import FeedManager
+    from maas.services import operator_catalog
     from maas.store.embedded import EmbeddedStore
     from operators.registry import OperatorRegistry
-    from operators.shuttle import ShuttleConfig
 
     transit = tiny_transit(tmp_path)
     store = EmbeddedStore(":memory:")
     clock = Clock(dt.datetime(2026, 11, 24, 7, 0, tzinfo=TOKYO))
-    registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=8))
+    services = services_for(transit, clock=clock)
+    services.settings.data_dir = tmp_path
+    registry = OperatorRegistry(store, operator_catalog(services.settings, transit))  # profiles come with feeds
     bookings = make_service(store, clock, registry=registry, transit=transit)
-    services = services_for(transit, bookings=bookings, clock=clock,
-                            feeds=FeedManager(FeedRegistry(tmp_path / "feeds"), transit, bookings, clock=clock))
+    services.bookings = bookings
+    services.feeds = FeedManager(FeedRegistry(tmp_path / "feeds"), transit, bookings, clock=clock)
     async with client_for(services) as client:
         async def publish(operator: str, data: bytes) -> None:
             r = await client.post(f"/v1/feeds/{operator}", data=data,

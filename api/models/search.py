@@ -78,6 +78,45 @@ class Leg(Model, kw_only=True):
     geometry: LineString
 
 
+Yen = Annotated[int, Meta(description="integer JPY")]
+
+
+class FareLeg(Model, kw_only=True):
+    """One ride's share of the fare, after transfer discounts (what its operator is paid)."""
+
+    index: Annotated[int, Meta(description="the leg's index in `legs`")]
+    operator: str
+    product: Annotated[str, Meta(description="the fare that priced it: v1 fare_id, v2 fare_product_id, flat")]
+    basis: Annotated[str, Meta(description="how it was priced, e.g. 'feed fare_rules 101→120'")]
+    adult_fare: Yen
+    child_fare: Yen | None
+    amount: Annotated[int, Meta(description="for the whole party, JPY")]
+
+
+class FareTransfer(Model, kw_only=True):
+    """A fare_transfer_rule applied between two rides (negative amounts are discounts)."""
+
+    from_leg: int
+    to_leg: int
+    rule: str
+    adult_amount: int
+    child_amount: int | None
+    amount: int
+    split: Annotated[dict[str, int], Meta(description="each operator's share of `amount` (docs/fares.md)")]
+
+
+class Fare(Model, kw_only=True):
+    """The journey's price for `riders` with `medium` (docs/fares.md)."""
+
+    total: Annotated[int, Meta(ge=0)]
+    currency: Literal["JPY"]
+    medium: Literal["ic", "ticket"]
+    riders: dict[str, int]
+    per_operator: dict[str, int]
+    legs: list[FareLeg]
+    transfers: list[FareTransfer]
+
+
 class Itinerary(Model, kw_only=True):
     """One way to make the trip (the shape an offer takes back)."""
 
@@ -89,6 +128,9 @@ class Itinerary(Model, kw_only=True):
     walk_distance_m: Metres
     walking: Annotated[Literal["osm", "straight_line"], Meta(description="how walks were measured")]
     legs: Annotated[list[Leg], Meta(min_length=1)]
+    fare: Annotated[Fare | None, Meta(description="null when it cannot be priced: see fare_unknown")] | \
+        UnsetType = UNSET
+    fare_unknown: Annotated[str, Meta(description="why `fare` is null")] | UnsetType = UNSET
 
 
 class PlanPage(Model, kw_only=True):
