@@ -43,6 +43,10 @@ CAUSES = ("UNKNOWN_CAUSE", "OTHER_CAUSE", "TECHNICAL_PROBLEM", "STRIKE", "DEMONS
           "WEATHER", "MAINTENANCE", "CONSTRUCTION", "POLICE_ACTIVITY", "MEDICAL_EMERGENCY")
 # Effects that keep people out of the named elements; the others are published but do not change routes.
 BLOCKING_EFFECTS = frozenset({"NO_SERVICE", "DETOUR", "STOP_MOVED"})
+# How hard a closure restricts: close (never board, alight, ride or walk through), avoid (plans stay out when they
+# can; an entering itinerary is offered only as a flagged fallback, see maas/disruptions/avoid.py), inform (shown
+# with the itineraries that touch it, never changes a route).
+STRENGTHS = ("close", "avoid", "inform")
 
 
 class ClosureError(ValueError):
@@ -92,6 +96,31 @@ class CapInfo:
 
 
 @dataclass(frozen=True)
+class WarningInfo:
+    """Where a closure came from when a weather service issued it (a JMA warning for one municipality)."""
+
+    series: str  # which later reports replace it: data-type family + region (e.g. "dosha:130000")
+    data_type: str  # VPWW53, VXWW50, …
+    kind: str  # 大雨特別警報
+    kind_code: str
+    kind_en: str
+    level: int  # JMA 警戒レベル-like grade: 2 注意報, 3 警報, 4 危険警報/土砂災害警戒情報, 5 特別警報
+    status: str  # the Kind/Status of the latest report (発表, 継続, 特別警報から警報, …)
+    area_code: str
+    area_name: str
+    area_name_en: str = ""
+    report_time: str = ""  # ISO 8601 of the latest report that kept it
+    event_id: str = ""
+    headline_ja: str = ""
+    headline_en: str = ""
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Closure:
     """What is closed, when, how badly, said by whom, with a message in Japanese and English."""
 
@@ -111,10 +140,18 @@ class Closure:
     cause: str = "UNKNOWN_CAUSE"
     effect: str = "NO_SERVICE"
     cap: CapInfo | None = None
+    strength: str = "close"  # close | avoid | inform (STRENGTHS)
+    warning: WarningInfo | None = None
 
     @property
     def blocking(self) -> bool:
-        return self.effect in BLOCKING_EFFECTS
+        """Closed outright: no plan may use what it names."""
+        return self.effect in BLOCKING_EFFECTS and self.strength == "close"
+
+    @property
+    def restricting(self) -> bool:
+        """Changes routes: closed, or to be avoided when another way exists."""
+        return self.blocking or self.strength == "avoid"
 
     def active_at(self, when: dt.datetime) -> bool:
         return self.start <= when and (self.end is None or when < self.end)
@@ -320,6 +357,16 @@ def closure_from_dict(d: Any, *, source: str = "json", now: dt.datetime | None =
         cap_info = CapInfo(str(cap.get("sender", "")), str(cap.get("identifier", "")), str(cap.get("sent", "")),
                            str(cap.get("msg_type", "Alert")), tuple(str(x) for x in cap.get("supersedes") or ()))
     src = d.get("source", source)
+    warning = None
+    w = d.get("warning")
+    if w is not None:
+        if not isinstance(w, dict):
+            raise ClosureError("warning is an object", "warning")
+        try:
+            warning = WarningInfo(**{k: (int(v) if k == "level" else _text(v, f"warning.{k}"))
+                                     for k, v in w.items()})
+        except (TypeError, ValueError):
+            raise ClosureError("warning has unknown or missing fields", "warning") from None
     c = Closure(
         id=cid, source=_text(src, "source")[:100] or source, start=start, end=end,
         stops=_ids(t.get("stops"), "targets.stops"), stations=_ids(t.get("stations"), "targets.stations"),
@@ -329,7 +376,8 @@ def closure_from_dict(d: Any, *, source: str = "json", now: dt.datetime | None =
         message_ja=_text(msg.get("ja"), "message.ja"), message_en=_text(msg.get("en"), "message.en"),
         cause=_choice(d.get("cause"), CAUSES, "UNKNOWN_CAUSE", "cause", upper=True),
         effect=_choice(d.get("effect"), EFFECTS, "NO_SERVICE", "effect", upper=True),
-        cap=cap_info)
+        cap=cap_info, strength=_choice(d.get("strength"), STRENGTHS, "close", "strength", upper=False),
+        warning=warning)
     if c.is_empty:
         raise ClosureError("a closure must name at least one stop, station, route, trip, segment or area",
                            "targets")
@@ -380,12 +428,16 @@ def closure_to_json(c: Closure) -> dict:
            "end": c.end.isoformat() if c.end else None, "severity": c.severity,
            "message": {"ja": c.message_ja, "en": c.message_en}, "cause": c.cause, "effect": c.effect,
            "targets": targets}
+    if c.strength != "close":
+        out["strength"] = c.strength
+    if c.warning is not None:
+        out["warning"] = c.warning.to_dict()
     if c.cap is not None:
         out["cap"] = {"sender": c.cap.sender, "identifier": c.cap.identifier, "sent": c.cap.sent,
                       "msg_type": c.cap.msg_type, "supersedes": list(c.cap.supersedes)}
     return out
 
 
-__all__ = ["Area", "BLOCKING_EFFECTS", "CapInfo", "Circle", "Closure", "ClosureError", "Segment", "EPOCH",
+__all__ = ["Area", "BLOCKING_EFFECTS", "STRENGTHS", "WarningInfo", "CapInfo", "Circle", "Closure", "ClosureError", "Segment", "EPOCH",
            "TOKYO_TZ", "MAX_PAYLOAD_BYTES", "area_from_json", "check_polygon", "circle_polygon",
            "closure_from_dict", "closure_to_json", "parse_closure_json", "parse_time", "new_closure_id"]

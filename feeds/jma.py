@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import defusedxml
 import defusedxml.ElementTree as DET
 
+from feeds.closure_json import ClosureError
+
 MAX_JMA_BYTES = 1_000_000  # the largest official sample (VPWW54, Tokyo, with time series) is 154 KB
 MAX_ITEMS = 2_000
 NS_JMX = "http://xml.kishou.go.jp/jmaxml1/"
@@ -55,13 +57,9 @@ MUNICIPALITY_LEVEL = "気象警報・注意報（市町村等）"
 CODE_RE = re.compile(r"^[0-9]{1,20}$")
 
 
-class JmaError(ValueError):
-    """A telegram we refuse: ``detail`` says why in words a sender can act on, ``field`` where."""
-
-    def __init__(self, detail: str, field: str | None = None):
-        super().__init__(detail if field is None else f"{field}: {detail}")
-        self.detail = detail
-        self.field = field
+class JmaError(ClosureError):
+    """A telegram we refuse: ``detail`` says why in words a sender can act on, ``field`` where (a ClosureError,
+    so every intake path reports it the same way)."""
 
 
 @dataclass(frozen=True)

@@ -218,4 +218,16 @@ def closure_service(settings: Settings, transit: TransitService, store=None,
         sqlite = None if settings.redis_url else settings.data_dir / "closures.sqlite3"
         store = closure_store_for(settings.redis_url, sqlite)
     clock = clock or (lambda: dt.datetime.now(TOKYO))
-    return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock)
+    return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock,
+                          jma=jma_intake(settings))
+
+
+def jma_intake(settings: Settings):
+    """The JMA XML intake when a municipality file is configured (else JMA telegrams are refused with a 422)."""
+    if settings.jma_areas is None:
+        return None
+    from feeds.jma_areas import MunicipalityAreas
+    from maas.disruptions.jma_intake import JmaIntake
+    from maas.disruptions.policy import WarningPolicy
+
+    return JmaIntake(MunicipalityAreas.load(settings.jma_areas), WarningPolicy.load(settings.jma_policy))

@@ -14,6 +14,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MAAS_CACHE_DIR", Path.home() / ".cache" / "tokyo-maas"))
 
 
+def _env_path(name: str) -> Path | None:
+    v = os.environ.get(name)
+    return Path(v) if v else None
+
+
 @dataclass
 class Settings:
     feeds: list[str] = field(default_factory=list)  # "ns=path" specs; empty means the built-in sample
@@ -26,6 +31,9 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     cache_dir: Path = field(default_factory=default_cache_dir)
     keys_file: Path | None = None
+    # JMA XML intake: municipality polygons keyed by JMA area code (GeoJSON), and the warning policy table
+    jma_areas: Path | None = field(default_factory=lambda: _env_path("MAAS_JMA_AREAS"))
+    jma_policy: Path | None = field(default_factory=lambda: _env_path("MAAS_JMA_POLICY"))
 
     @property
     def embedded_db(self) -> Path:
