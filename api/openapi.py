@@ -35,6 +35,18 @@ COMPONENTS: dict = {
                     "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"}}}},
             },
         },
+        "Warning": {
+            "type": "object", "description": "A warning or closure an answer touches or was routed around",
+            "required": ["id", "kind", "strength", "severity", "headline"],
+            "properties": {
+                "id": {"type": "string"}, "kind": {"type": "string"}, "kind_en": {"type": "string"},
+                "strength": {"type": "string", "enum": ["close", "avoid", "inform"]},
+                "severity": {"type": "string"},
+                "headline": {"type": "object", "properties": {"ja": {"type": "string"}, "en": {"type": "string"}}},
+                "area": {"type": ["object", "null"]}, "valid_from": {"type": "string", "format": "date-time"},
+                "valid_until": {"type": ["string", "null"], "format": "date-time"}, "source": {"type": "string"},
+            },
+        },
         "Place": {
             "type": "object",
             "properties": {"stop_id": {"type": ["string", "null"]}, "name": {"type": ["string", "null"]},
@@ -51,6 +63,7 @@ COMPONENTS: dict = {
                 "arrival": {"type": "string", "format": "date-time"},
                 "duration_s": {"type": "number"}, "distance_m": {"type": "number"},
                 "booking_required": {"type": "boolean"},
+                "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"}},
             },
         },
         "Itinerary": {
@@ -63,6 +76,12 @@ COMPONENTS: dict = {
                 "walk_distance_m": {"type": "number", "minimum": 0},
                 "walking": {"type": "string", "enum": ["osm", "straight_line"]},
                 "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}},
+                "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"},
+                             "description": "warnings and closures the itinerary touches"},
+                "avoided": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"},
+                            "description": "warnings and closures it was routed around"},
+                "enters_warning_area": {"type": "boolean", "description": "offered although it enters an "
+                                        "`avoid` area: staying out is impossible or much worse"},
             },
         },
         "Stop": {
@@ -85,6 +104,8 @@ COMPONENTS: dict = {
                 "booking_required": {"type": "boolean"},
                 "status": {"type": "string", "enum": ["scheduled", "closed"]},
                 "closure": {"type": ["object", "null"]},
+                "warnings": {"type": "array", "items": {"type": "string"}, "description": "ids of the warnings "
+                             "covering this stop"},
             },
         },
     },

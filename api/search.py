@@ -12,9 +12,11 @@ from api.departures import next_departures, resolve_stops
 from api.endpoint import add
 from api.keys import SERVICE_WINDOW, SERVICES, STOP_INDEX
 from api.openapi import ok, path_param, query
-from api.problems import ApiProblem, invalid
+from api.problems import TYPE_BASE, ApiProblem, invalid
 from api.stopindex import StopIndex
 from maas.auth import Role
+from maas.disruptions.avoid import ClosedByClosure
+from maas.disruptions.touches import summary
 from routing.planner import PlanError, PlanOptions
 from routing.timetable import MODE_NAMES
 
@@ -79,6 +81,9 @@ async def plan(request: web.Request) -> web.Response:
     try:
         itineraries = await transit.plan(origin.text, destination.text, when, arrive_by=arrive is not None,
                                          options=options)
+    except ClosedByClosure as exc:
+        raise ApiProblem(409, str(exc), field="to", type_=TYPE_BASE + "closed-by-closure",
+                         extra={"closures": [summary(c) for c in exc.closures]}) from None
     except PlanError as exc:
         raise invalid(getattr(exc, "field", None) or _guess_field(str(exc), origin, destination, field),
                       str(exc)) from None
@@ -130,8 +135,30 @@ async def departures(request: web.Request) -> web.Response:
     midnight = dt.datetime.combine(at.date(), dt.time(), TOKYO)
     t0 = int((at - midnight).total_seconds())
     rows = next_departures(model, stops_idx, t0, window_min * 60, limit, mask)
+    warnings = request.app[SERVICES].warnings
+    found: dict[str, dict] = {}
+    if warnings is not None:
+        ti = await asyncio.get_running_loop().run_in_executor(transit.executor, warnings.touch_index, model,
+                                                              transit.walker)
+        found = stop_warnings(ti, [model.stop_ids[s] for s in stops_idx], at, at + dt.timedelta(minutes=window_min))
+        for r in rows:
+            hits = [cid for cid in found.get(r["stop_id"], {}).get("ids", ())]
+            if hits:
+                r["warnings"] = hits
+    all_w = {w["id"]: w for v in found.values() for w in v["summaries"]}
     return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": rows,
-                              "closed": bool(rows) and all(r["status"] == "closed" for r in rows)})
+                         "closed": bool(rows) and all(r["status"] == "closed" for r in rows),
+                         "affected": bool(all_w), "warnings": list(all_w.values())})
+
+
+def stop_warnings(ti, stop_ids: list[str], t0: dt.datetime, t1: dt.datetime) -> dict[str, dict]:
+    """Per stop id: the warnings and closures covering it at some time in ``[t0, t1)``."""
+    out: dict[str, dict] = {}
+    for sid in stop_ids:
+        cs = [ti.closures[k] for k in ti.by_stop.get(sid, ()) if ti.closures[k].overlaps(t0, t1)]
+        if cs:
+            out[sid] = {"ids": [c.id for c in cs], "summaries": [summary(c) for c in cs]}
+    return out
 
 
 _WHEN = {"type": "string", "format": "date-time"}
@@ -159,8 +186,10 @@ def add_routes(app: web.Application) -> None:
             query("modes", {"type": "string", "pattern": "^[A-Za-z_]+(,[A-Za-z_]+)*$"},
                   f"comma-separated subset of {', '.join(PLAN_MODES)}"),
         ],
-        "responses": ok({"type": "object", "required": ["itineraries"], "properties": {
+        "responses": {**ok({"type": "object", "required": ["itineraries"], "properties": {
             "itineraries": {"type": "array", "items": {"$ref": "#/components/schemas/Itinerary"}}}}),
+            "409": {"description": "No itinerary while a closure is in force (`closures` names them)", "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
     })
     add(app, "GET", "/v1/stops", stops, roles=SEARCH_ROLES | {Role.DISASTER}, spec={
         "operationId": "stops", "summary": "Find stops and stations by name or position", "tags": ["search"],
@@ -184,7 +213,8 @@ def add_routes(app: web.Application) -> None:
         ],
         "responses": {**ok({"type": "object", "required": ["stop_id", "departures"], "properties": {
             "stop_id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
-            "closed": {"type": "boolean"},
+            "closed": {"type": "boolean"}, "affected": {"type": "boolean"},
+            "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"}},
             "departures": {"type": "array", "items": {"$ref": "#/components/schemas/Departure"}}}}),
             "404": {"description": "Unknown stop", "content": {"application/problem+json": {
                 "schema": {"$ref": "#/components/schemas/Problem"}}}}},

@@ -134,6 +134,12 @@ class ClosureService:
         at = at or self.clock()
         return [c for c in self.list_all() if c.active_at(at)]
 
+    def live(self, now: dt.datetime | None = None) -> tuple[int, list[tuple[Closure, int]]]:
+        """(version, [(closure, revision)]) of every closure not yet ended, whatever its strength."""
+        state, version = self._state, self.version
+        now = now or self.clock()
+        return version, [(c, rev) for c, rev in state.values() if c.end is None or c.end > now]
+
     def list_current(self, now: dt.datetime | None = None) -> list[Closure]:
         """Active now or starting later: what a GTFS-RT consumer should know about."""
         now = now or self.clock()

@@ -31,6 +31,7 @@ class Services:
     bookings: Any | None = None  # maas.booking.BookingService
     closures: Any | None = None  # maas.closures.ClosureService
     feeds: Any | None = None  # maas.feed_swap.FeedManager: operators' published feeds
+    warnings: Any | None = None  # maas.disruptions.avoid.WarningPlanner, set by `start` when closures exist
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(TOKYO), repr=False)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(TOKYO))
     ready: bool = False  # set once `start` has loaded the closures and finished crash recovery
@@ -63,7 +64,11 @@ class Services:
         provider, finish bookings a dead worker left half-done."""
         if self.closures is not None:
             await self.closures.start()
+            from maas.disruptions.avoid import WarningPlanner
+
+            self.warnings = WarningPlanner(self.transit, self.closures)
             self.transit.mask_provider = self.closures.mask_for
+            self.transit.plan_hook = self.warnings.plan_sync
             if self.bookings is not None:
                 self.closures.listeners.append(self.notify_disrupted)
         if self.bookings is not None:

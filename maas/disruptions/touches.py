@@ -1,0 +1,139 @@
+"""Which warnings and closures an itinerary touches, leg by leg and stop by stop, for the answers we give.
+
+A `TouchIndex` is built once per (model, closure version): each closure resolved to the stops it covers and the
+hops it crosses (maas/closure_masks.py), turned into dicts keyed by stop id and by (from stop, to stop, route), plus
+an STRtree over the closures' areas for walking legs. Checking an itinerary is then dictionary look-ups, and only
+for the time window in which the traveller is at the stop or on the hop.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Iterable
+
+import shapely
+
+from feeds.closure_json import Closure
+from maas.closure_masks import ClosureIndex
+
+
+def summary(c: Closure) -> dict:
+    """The short form attached to itineraries, legs, stops and departures."""
+    w = c.warning
+    lines_ja = (c.message_ja or "").split("\n", 1)
+    return {
+        "id": c.id, "kind": w.kind if w else "closure", "kind_en": w.kind_en if w else "closure",
+        "strength": c.strength, "severity": c.severity,
+        "headline": {"ja": w.headline_ja if w else lines_ja[0], "en": w.headline_en if w else c.message_en},
+        "area": ({"code": w.area_code, "name": w.area_name, "name_en": w.area_name_en} if w else None),
+        "valid_from": c.start.isoformat(), "valid_until": c.end.isoformat() if c.end else None,
+        "source": c.source,
+    }
+
+
+def _t(s: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(s) if s else None
+
+
+def _during(c: Closure, t0: dt.datetime | None, t1: dt.datetime | None) -> bool:
+    if t0 is None:
+        return True
+    t1 = t1 if t1 is not None and t1 > t0 else t0 + dt.timedelta(seconds=1)
+    return c.overlaps(t0, t1)
+
+
+@dataclass
+class TouchIndex:
+    closures: list[Closure]
+    by_stop: dict[str, list[int]]
+    by_hop: dict[tuple[str, str, str], list[int]]
+    tree: shapely.STRtree | None
+    tree_owner: list[int]
+
+    @classmethod
+    def build(cls, index: ClosureIndex, closures: Iterable[tuple[Closure, int]]) -> "TouchIndex":
+        model = index.model
+        cl: list[Closure] = []
+        by_stop: dict[str, list[int]] = {}
+        by_hop: dict[tuple[str, str, str], list[int]] = {}
+        geoms, owner = [], []
+        g = index.geometry
+        for c, rev in closures:
+            k = len(cl)
+            cl.append(c)
+            r = index.resolve(c, rev)
+            for s in r.stops:
+                by_stop.setdefault(model.stop_ids[s], []).append(k)
+            for h in r.hops:
+                key = (model.stop_ids[g.a[h]], model.stop_ids[g.b[h]], model.route_ids[g.route[h]])
+                by_hop.setdefault(key, []).append(k)
+            for a in c.areas:
+                geoms.append(a.geometry)
+                owner.append(k)
+        tree = shapely.STRtree(geoms) if geoms else None
+        return cls(cl, by_stop, by_hop, tree, owner)
+
+    def __len__(self) -> int:
+        return len(self.closures)
+
+    # ---- per itinerary --------------------------------------------------------------------------------------
+    def _stop_hits(self, sid: str | None, t0, t1) -> list[int]:
+        return [k for k in self.by_stop.get(sid or "", ()) if _during(self.closures[k], t0, t1)]
+
+    def leg_touches(self, leg: dict) -> tuple[set[int], list[tuple[dict, list[int]]]]:
+        """(closures the leg touches, [(stop dict, closures at that stop)])."""
+        hit: set[int] = set()
+        stops: list[tuple[dict, list[int]]] = []
+        if leg.get("mode") == "WALK":
+            for end, t in ((leg.get("from") or {}, leg.get("departure")), (leg.get("to") or {}, leg.get("arrival"))):
+                ks = self._stop_hits(end.get("stop_id"), _t(t), None)
+                stops.append((end, ks))
+                hit.update(ks)
+            coords = (leg.get("geometry") or {}).get("coordinates") or []
+            if self.tree is not None and len(coords) >= 2:
+                line = shapely.LineString(coords)
+                t0, t1 = _t(leg.get("departure")), _t(leg.get("arrival"))
+                for i in self.tree.query(line, predicate="intersects"):
+                    k = self.tree_owner[int(i)]
+                    if _during(self.closures[k], t0, t1):
+                        hit.add(k)
+            return hit, stops
+        seq = [(leg.get("from") or {}, _t(leg.get("departure")), _t(leg.get("departure")))]
+        for s in leg.get("intermediate_stops") or ():
+            arr = _t(s.get("arrival")) or _t(s.get("departure"))
+            seq.append((s, arr, _t(s.get("departure")) or arr))
+        seq.append((leg.get("to") or {}, _t(leg.get("arrival")), _t(leg.get("arrival"))))
+        route = (leg.get("route") or {}).get("id") or ""
+        for stop, arr, dep in seq:
+            ks = self._stop_hits(stop.get("stop_id"), arr, dep)
+            stops.append((stop, ks))
+            hit.update(ks)
+        for (a, _, dep), (b, arr, _) in zip(seq, seq[1:]):
+            for k in self.by_hop.get((a.get("stop_id") or "", b.get("stop_id") or "", route), ()):
+                if _during(self.closures[k], dep, arr):
+                    hit.add(k)
+        return hit, stops
+
+    def touched(self, itinerary: dict) -> set[int]:
+        out: set[int] = set()
+        for leg in itinerary.get("legs", ()):
+            out |= self.leg_touches(leg)[0]
+        return out
+
+    def touched_closures(self, itinerary: dict) -> list[Closure]:
+        return [self.closures[k] for k in sorted(self.touched(itinerary))]
+
+    def annotate(self, itinerary: dict, avoided: Iterable[Closure] = ()) -> dict:
+        """Add ``warnings`` (itinerary and leg: summaries; stops: ids) and ``avoided`` to an itinerary dict."""
+        all_hit: set[int] = set()
+        for leg in itinerary.get("legs", ()):
+            hit, stops = self.leg_touches(leg)
+            leg["warnings"] = [summary(self.closures[k]) for k in sorted(hit)]
+            for stop, ks in stops:
+                if ks:
+                    stop["warnings"] = [self.closures[k].id for k in ks]
+            all_hit |= hit
+        itinerary["warnings"] = [summary(self.closures[k]) for k in sorted(all_hit)]
+        touched_ids = {self.closures[k].id for k in all_hit}
+        itinerary["avoided"] = [summary(c) for c in avoided if c.id not in touched_ids]
+        return itinerary
