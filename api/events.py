@@ -84,6 +84,8 @@ def add_routes(app: web.Application) -> None:
     add(app, "GET", "/v1/events", events, roles=frozenset({Role.PARTNER}), timeout_s=None, spec={
         "operationId": "events", "summary": "Your events as Server-Sent Events", "tags": ["events"],
         "description": "`event: booking.status` when one of your bookings changes state; `event: disrupted` "
-                       "when a closure hits a booked trip, with the re-planned itinerary. Heartbeat comments "
+                       "when a closure hits a booked trip, with the re-planned itinerary; `event: warning` when "
+                       "an `avoid` warning's area is on it (with an itinerary that stays out); `event: restored` "
+                       "when a warning or closure that hit it is lifted. Heartbeat comments "
                        "every 15 s.",
         "responses": ok({"type": "string"}, "An endless text/event-stream", media="text/event-stream")})

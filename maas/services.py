@@ -71,6 +71,7 @@ class Services:
             self.transit.plan_hook = self.warnings.plan_sync
             if self.bookings is not None:
                 self.closures.listeners.append(self.notify_disrupted)
+                self.closures.lift_listeners.append(self.notify_restored)
         if self.bookings is not None:
             await self._recover()
             self._recovery_task = asyncio.create_task(self._recover_periodically())
@@ -96,12 +97,29 @@ class Services:
 
     async def notify_disrupted(self, closures: list) -> int:
         """Closure listener: every confirmed booking whose trip a new closure hits gets a `disrupted` event with
-        a re-planned alternative on ``events:{owner}`` (the partner's SSE stream). Returns how many were sent.
+        a re-planned alternative on ``events:{owner}`` (the partner's SSE stream); an `avoid` warning gives a
+        `warning` event instead (maas/disruptions/notify.py). Returns how many were sent.
 
         Only the worker that accepted the closure runs this, so each traveller is told once.
         """
+        from maas.disruptions.notify import warning_events
+
+        def events(model, its, now):
+            def plan(origin: str, destination: str, when: dt.datetime) -> list[dict]:
+                return self.transit.plan_sync(origin, destination, when)
+
+            return warning_events(its, closures, model, plan, now=now)
+
+        return await self._tell_travellers(events)
+
+    async def notify_restored(self, closures: list) -> int:
+        """Lift listener: bookings whose trip a lifted warning or closure had hit get a `restored` event."""
+        from maas.disruptions.notify import restored_events
+
+        return await self._tell_travellers(lambda model, its, now: restored_events(its, closures, model, now=now))
+
+    async def _tell_travellers(self, make_events) -> int:
         from maas.booking import travelling_bookings
-        from maas.replan import disrupted_events
 
         now = self.clock()
         by_day: dict[str, list[tuple[str, dict, str]]] = {}
@@ -114,16 +132,12 @@ class Services:
             def work(day=day, items=items):
                 model = self.transit.model_for(dt.date.fromisoformat(day))
                 its = [(bid, booked_itinerary(model, legs)) for bid, legs, _ in items]
-
-                def plan(origin: str, destination: str, when: dt.datetime) -> list[dict]:
-                    return self.transit.plan_sync(origin, destination, when)
-
-                return disrupted_events(its, closures, model, plan, now=now)
+                return make_events(model, its, now)
 
             events = await loop.run_in_executor(self.transit.executor, work)
             owners = {bid: owner for bid, _, owner in items}
             for ev in events:
-                await store.publish(f"events:{owners[ev.booking_id]}", json.dumps(ev.to_dict()))
+                await store.publish(f"events:{owners[ev['booking_id']]}", json.dumps(ev))
                 sent += 1
         return sent
 

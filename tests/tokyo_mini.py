@@ -43,8 +43,8 @@ def tables() -> dict:
     return copy.deepcopy(t)
 
 
-def mini_transit(tmp: Path) -> TransitService:
-    feed = load_feed(write_gtfs(tmp / "tokyo-mini", tables()), "mini")
+def mini_transit(tmp: Path, namespace: str = "mini") -> TransitService:
+    feed = load_feed(write_gtfs(tmp / "tokyo-mini", tables()), namespace)
     transit = TransitService(Network([feed]), threads=2)
     transit.planner_for(DAY)
     return transit
