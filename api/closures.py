@@ -69,8 +69,8 @@ async def post_closures(request: web.Request) -> web.Response:
         result = await svc.accept(payload, ctype, namespace=namespace, source=source)
     except ClosureError as err:
         raise _closure_problem(err) from None
-    body = {"accepted": [closure_to_json(c) for c in result.accepted], "lifted": list(result.lifted),
-            "version": result.version}
+    accepted = await asyncio.to_thread(lambda: [closure_to_json(c) for c in result.accepted])  # big areas
+    body = {"accepted": accepted, "lifted": list(result.lifted), "version": result.version}
     if result.unknown_areas:  # JMA areas with no polygon (e.g. 横浜市北部): reported, not applied
         body["unknown_areas"] = list(result.unknown_areas)
     return respond.json(body, status=201)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import orjson
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
@@ -34,6 +36,7 @@ MAX_VERTICES = 20_000  # over all areas of one closure
 MAX_RADIUS_M = 100_000.0
 MAX_TEXT = 4_000
 CIRCLE_SEGMENTS = 64
+RING_CHUNK = 2_048  # positions converted per step of a large ring
 ID_RE = re.compile(r"^[A-Za-z0-9_.:@/+\-]{1,200}$")
 
 SEVERITIES = ("info", "warning", "severe")
@@ -178,7 +181,7 @@ def circle_polygon(lat: float, lon: float, radius_m: float, n: int = CIRCLE_SEGM
 
 def check_polygon(geom: BaseGeometry, where: str) -> BaseGeometry:
     """Refuse self-intersecting or empty polygons with shapely's own explanation."""
-    if not geom.is_valid:
+    if not bool(shapely.is_valid(geom)):  # the function form releases the GIL (the property does not)
         raise ClosureError(f"the polygon is not valid ({explain_validity(geom)}); "
                            "rings must not cross themselves or each other", where)
     if geom.is_empty or geom.area <= 0:
@@ -201,12 +204,40 @@ def _lonlat(p: Any, where: str) -> tuple[float, float]:
     return lon, lat
 
 
-def _ring(r: Any, where: str, budget: list[int]) -> list[tuple[float, float]]:
+def _ring_fast(r: list) -> np.ndarray | None:
+    """The ring as an (n, 2) array when every position is a valid [lon, lat(, alt)] and it is closed; None sends
+    the caller to the per-position checks (which say exactly what is wrong). Vectorised: large areas are common."""
+    parts = []
+    for i in range(0, len(r), RING_CHUNK):  # chunks, yielding the GIL between them: an event loop may be waiting
+        chunk = r[i:i + RING_CHUNK]
+        if any(type(v) is bool for p in chunk if isinstance(p, (list, tuple)) for v in p):
+            return None
+        try:
+            parts.append(np.asarray(chunk, dtype=np.float64))
+        except (ValueError, TypeError):
+            return None
+        if len(r) > RING_CHUNK:
+            time.sleep(0)
+    if any(p.ndim != 2 or p.shape[1] != parts[0].shape[1] for p in parts):
+        return None
+    a = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    if a.ndim != 2 or a.shape[1] not in (2, 3) or not np.isfinite(a).all():
+        return None
+    a = a[:, :2]
+    if (np.abs(a[:, 0]) > 180).any() or (np.abs(a[:, 1]) > 90).any() or not (a[0] == a[-1]).all():
+        return None
+    return a
+
+
+def _ring(r: Any, where: str, budget: list[int]) -> Any:
     if not isinstance(r, list) or len(r) < 4:
         raise ClosureError("a polygon ring needs at least 4 positions (first = last)", where)
     budget[0] -= len(r)
     if budget[0] < 0:
         raise ClosureError(f"too many vertices (at most {MAX_VERTICES} per closure)", where)
+    fast = _ring_fast(r)
+    if fast is not None:
+        return fast
     pts = [_lonlat(p, f"{where}[{i}]") for i, p in enumerate(r)]
     if pts[0] != pts[-1]:
         raise ClosureError("a polygon ring must be closed (first position = last)", where)
@@ -217,7 +248,7 @@ def _polygon_coords(c: Any, where: str, budget: list[int]) -> Polygon:
     if not isinstance(c, list) or not c:
         raise ClosureError("Polygon coordinates are a list of rings", where)
     rings = [_ring(r, f"{where}[{i}]", budget) for i, r in enumerate(c)]
-    return Polygon(rings[0], rings[1:])
+    return Polygon(rings[0], rings[1:]) if len(rings) > 1 else Polygon(rings[0])
 
 
 def area_from_json(obj: Any, where: str, budget: list[int], streets_only: bool = False) -> Area:
@@ -253,9 +284,17 @@ def area_from_json(obj: Any, where: str, budget: list[int], streets_only: bool =
 def area_to_json(a: Area) -> dict:
     if a.circle is not None:
         out: dict = {"type": "Circle", "center": [a.circle.lon, a.circle.lat], "radius_m": a.circle.radius_m}
-    else:
-        out = shapely.geometry.mapping(a.geometry)
-        out = orjson.loads(orjson.dumps(out))  # tuples → lists
+    else:  # lists, not tuples, so a stored closure compares equal to what comes back; numpy for speed
+        def rings(p: Polygon) -> list:
+            return [shapely.get_coordinates(r).tolist() for r in (p.exterior, *p.interiors)]
+
+        g = a.geometry
+        if isinstance(g, Polygon):
+            out = {"type": "Polygon", "coordinates": rings(g)}
+        elif isinstance(g, MultiPolygon):
+            out = {"type": "MultiPolygon", "coordinates": [rings(p) for p in g.geoms]}
+        else:
+            out = orjson.loads(orjson.dumps(shapely.geometry.mapping(g)))
     return out
 
 

@@ -102,6 +102,11 @@ class ClosureService:
 
     async def _reload(self) -> None:
         raw = await self.store.load()
+        state, changed = await asyncio.to_thread(self._read_stored, raw)  # polygons: off the loop
+        if changed:
+            self._install(state, self.version + 1)
+
+    def _read_stored(self, raw: dict[str, dict]) -> tuple[dict[str, tuple[Closure, int]], set[str]]:
         state: dict[str, tuple[Closure, int]] = {}
         changed = set(self._state) - set(raw)
         rev = self.version + 1
@@ -115,8 +120,7 @@ class ClosureService:
                 changed.add(cid)
             except ClosureError as e:
                 log.error("stored closure %s is unreadable (%s); ignored", cid, e)
-        if changed:
-            self._install(state, rev)
+        return state, changed
 
     def _install(self, state: dict[str, tuple[Closure, int]], version: int) -> None:
         self._state = state
@@ -199,7 +203,7 @@ class ClosureService:
                 puts = parsed
             if len({c.id for c in puts}) != len(puts):
                 raise ClosureError("two closures in one payload share an id", "id")
-            self._check(puts)
+            await asyncio.to_thread(self._check, puts)  # may build today's model: never on the loop
             now = self.clock()
             deletes |= {cid for cid, (c, _) in state.items() if c.end is not None and c.end < now - KEEP_EXPIRED}
             deletes -= {c.id for c in puts}
