@@ -13,6 +13,7 @@ from typing import Iterable
 
 import shapely
 
+from feeds.closure_json import TOKYO_TZ as TOKYO
 from feeds.closure_json import Closure
 from maas.closure_masks import ClosureIndex
 
@@ -31,15 +32,26 @@ def summary(c: Closure) -> dict:
     }
 
 
-def _t(s: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(s) if s else None
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(TOKYO).isoformat()
 
 
-def _during(c: Closure, t0: dt.datetime | None, t1: dt.datetime | None) -> bool:
-    if t0 is None:
-        return True
-    t1 = t1 if t1 is not None and t1 > t0 else t0 + dt.timedelta(seconds=1)
-    return c.overlaps(t0, t1)
+class _Window:
+    """A closure's window as Tokyo ISO strings: itineraries carry their times as such strings (one offset,
+    +09:00), so comparing strings compares times and no time is parsed per stop."""
+
+    __slots__ = ("start", "end")
+
+    def __init__(self, c: Closure):
+        self.start, self.end = _iso(c.start), (_iso(c.end) if c.end is not None else None)
+
+    def covers(self, t0: str | None, t1: str | None) -> bool:
+        """Does the window meet ``[t0, t1)`` (or the instant ``t0`` when ``t1`` is not after it)?"""
+        if not t0:
+            return True
+        if t1 and t1 > t0:
+            return self.start < t1 and (self.end is None or self.end > t0)
+        return self.start <= t0 and (self.end is None or self.end > t0)
 
 
 @dataclass
@@ -49,6 +61,7 @@ class TouchIndex:
     by_hop: dict[tuple[str, str, str], list[int]]
     tree: shapely.STRtree | None
     tree_owner: list[int]
+    windows: list[_Window]
 
     @classmethod
     def build(cls, index: ClosureIndex, closures: Iterable[tuple[Closure, int]]) -> "TouchIndex":
@@ -71,47 +84,54 @@ class TouchIndex:
                 geoms.append(a.geometry)
                 owner.append(k)
         tree = shapely.STRtree(geoms) if geoms else None
-        return cls(cl, by_stop, by_hop, tree, owner)
+        return cls(cl, by_stop, by_hop, tree, owner, [_Window(c) for c in cl])
 
     def __len__(self) -> int:
         return len(self.closures)
 
     # ---- per itinerary --------------------------------------------------------------------------------------
-    def _stop_hits(self, sid: str | None, t0, t1) -> list[int]:
-        return [k for k in self.by_stop.get(sid or "", ()) if _during(self.closures[k], t0, t1)]
+    def _stop_hits(self, sid: str | None, t0: str | None, t1: str | None) -> list[int]:
+        return [k for k in self.by_stop.get(sid or "", ()) if self.windows[k].covers(t0, t1)]
 
     def leg_touches(self, leg: dict) -> tuple[set[int], list[tuple[dict, list[int]]]]:
-        """(closures the leg touches, [(stop dict, closures at that stop)])."""
+        """(closures the leg touches, [(stop dict, closures at that stop)]). Times are parsed only where a
+        closure covers the stop or hop: most legs touch nothing and cost a few dictionary look-ups."""
         hit: set[int] = set()
         stops: list[tuple[dict, list[int]]] = []
+        by_stop = self.by_stop
         if leg.get("mode") == "WALK":
             for end, t in ((leg.get("from") or {}, leg.get("departure")), (leg.get("to") or {}, leg.get("arrival"))):
-                ks = self._stop_hits(end.get("stop_id"), _t(t), None)
+                ks = self._stop_hits(end.get("stop_id"), t, None) if end.get("stop_id") in by_stop else []
                 stops.append((end, ks))
                 hit.update(ks)
             coords = (leg.get("geometry") or {}).get("coordinates") or []
             if self.tree is not None and len(coords) >= 2:
-                line = shapely.LineString(coords)
-                t0, t1 = _t(leg.get("departure")), _t(leg.get("arrival"))
-                for i in self.tree.query(line, predicate="intersects"):
-                    k = self.tree_owner[int(i)]
-                    if _during(self.closures[k], t0, t1):
-                        hit.add(k)
+                line = shapely.linestrings(coords)
+                found = self.tree.query(line, predicate="intersects")
+                if len(found):
+                    t0, t1 = leg.get("departure"), leg.get("arrival")
+                    hit.update(k for k in (self.tree_owner[int(i)] for i in found) if self.windows[k].covers(t0, t1))
             return hit, stops
-        seq = [(leg.get("from") or {}, _t(leg.get("departure")), _t(leg.get("departure")))]
-        for s in leg.get("intermediate_stops") or ():
-            arr = _t(s.get("arrival")) or _t(s.get("departure"))
-            seq.append((s, arr, _t(s.get("departure")) or arr))
-        seq.append((leg.get("to") or {}, _t(leg.get("arrival")), _t(leg.get("arrival"))))
+        seq = [leg.get("from") or {}, *(leg.get("intermediate_stops") or ()), leg.get("to") or {}]
+        ids = [s.get("stop_id") or "" for s in seq]
         route = (leg.get("route") or {}).get("id") or ""
-        for stop, arr, dep in seq:
-            ks = self._stop_hits(stop.get("stop_id"), arr, dep)
+        def when(i: int) -> tuple[str | None, str | None]:
+            if i == 0:
+                return leg.get("departure"), leg.get("departure")
+            if i == len(seq) - 1:
+                return leg.get("arrival"), leg.get("arrival")
+            arr = seq[i].get("arrival") or seq[i].get("departure")
+            return arr, seq[i].get("departure") or arr
+
+        for i, (stop, sid) in enumerate(zip(seq, ids)):
+            ks = self._stop_hits(sid, *when(i)) if sid in by_stop else []
             stops.append((stop, ks))
             hit.update(ks)
-        for (a, _, dep), (b, arr, _) in zip(seq, seq[1:]):
-            for k in self.by_hop.get((a.get("stop_id") or "", b.get("stop_id") or "", route), ()):
-                if _during(self.closures[k], dep, arr):
-                    hit.add(k)
+        if self.by_hop:
+            for i in range(len(ids) - 1):
+                for k in self.by_hop.get((ids[i], ids[i + 1], route), ()):
+                    if self.windows[k].covers(when(i)[1], when(i + 1)[0]):
+                        hit.add(k)
         return hit, stops
 
     def touched(self, itinerary: dict) -> set[int]:
