@@ -18,6 +18,7 @@ from api.openapi import json_body, ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem, read_json
 from maas.auth import Role
 from maas.offers import BookingError
+from maas.store.booking_index import STATES as BOOKING_STATES
 
 PARTNER = frozenset({Role.PARTNER})
 OPERATOR = frozenset({Role.OPERATOR})
@@ -104,6 +105,30 @@ async def get_booking(request: web.Request) -> web.Response:
     return respond.json(booking)
 
 
+async def list_bookings(request: web.Request) -> web.Response:
+    """The caller's own bookings, oldest first, a bounded page at a time (``next_cursor`` continues)."""
+    q = request.query
+    unknown = sorted(set(q) - {"status", "since", "cursor", "limit"})
+    if unknown:
+        raise ApiProblem(422, f"unknown query parameter {unknown[0]!r}; use status, since, cursor, limit",
+                         field=unknown[0])
+    status = q.get("status")
+    if status is not None:
+        status = status.strip().upper()
+        if status not in BOOKING_STATES:
+            raise ApiProblem(422, f"status must be one of {', '.join(BOOKING_STATES)}; got {q['status']!r}",
+                             field="status")
+    since = params.datetime_param(q, "since")
+    limit = params.int_param(q, "limit", 20, 1, 100)
+    cursor = q.get("cursor")
+    try:
+        page = await _bookings(request).list_bookings(principal(request).owner, state=status, since=since,
+                                                      cursor=cursor, limit=limit)
+    except BookingError as err:
+        raise _booking_problem(err) from None
+    return respond.json(page)
+
+
 async def cancel_booking(request: web.Request) -> web.Response:
     leg_index = None
     if request.can_read_body and request.content_length != 0:
@@ -160,6 +185,26 @@ async def settlement(request: web.Request) -> web.Response:
     return respond.json({"operator": operator, "date": day.isoformat(), "currency": "JPY", **totals})
 
 
+_STOP_REF = {"type": "object", "properties": {
+    "stop_id": {"type": "string", "minLength": 1, "maxLength": 200},
+    "sequence": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}}}
+_LEG_REF = {"type": "object", "required": ["mode"], "properties": {
+    "mode": {"type": "string", "minLength": 1, "maxLength": 20, "description": "WALK legs are not booked"},
+    "trip_id": {"type": "string", "minLength": 1, "maxLength": 200}, "service_date": {"type": "string",
+                                                                                      "format": "date"},
+    "from": _STOP_REF, "to": _STOP_REF, "operator": {"type": "string", "maxLength": 200},
+    "route": {"type": "object", "properties": {"id": {"type": "string", "maxLength": 200}}},
+    "departure": {"type": "string", "format": "date-time"}, "arrival": {"type": "string", "format": "date-time"},
+    "distance_m": {"type": "number", "minimum": 0, "maximum": 500000},
+    "booking_required": {"type": "boolean"}, "stay_seated": {"type": "boolean"}}}
+_ITINERARY_REF = {
+    "type": "object", "required": ["legs"],
+    "description": "An itinerary from GET /v1/plan, sent back as it came, or only its rides' references: trip_id, "
+                   "service_date and from/to sequence (or stop_id). The server re-derives every ride from the "
+                   "timetable of its service day; any other field is checked against it (409 naming the leg and "
+                   "field when it differs). Other fields of the planner's legs are ignored.",
+    "properties": {"id": {"type": "string", "maxLength": 200},
+                   "legs": {"type": "array", "minItems": 1, "maxItems": 20, "items": _LEG_REF}}}
 _OFFER = {"type": "object", "required": ["id", "expires_at", "quote"], "properties": {
     "id": {"type": "string"}, "itinerary_id": {"type": ["string", "null"]},
     "created_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"},
@@ -176,14 +221,21 @@ _NOT_FOUND = {"404": problem("Unknown id, or not yours")}
 def add_routes(app: web.Application) -> None:
     add(app, "POST", "/v1/offers", create_offer, roles=PARTNER, spec={
         "operationId": "createOffer", "summary": "Price an itinerary for booking", "tags": ["reservations"],
+        "description": "Offers are made from the timetable: each ride is re-derived (the trip runs on its service "
+                       "day, boards and alights at real stops of it with pickup and drop-off allowed; times, "
+                       "distance, operator and route are the timetable's) and priced from server-side data only.",
         "parameters": [IDEMPOTENCY],
         "requestBody": json_body({"type": "object", "required": ["itinerary"], "properties": {
-            "itinerary": {"$ref": "#/components/schemas/Itinerary"},
-            "passengers": {"type": "object", "properties": {"adult": {"type": "integer", "minimum": 0},
-                                                            "child": {"type": "integer", "minimum": 0}}},
+            "itinerary": _ITINERARY_REF,
+            "passengers": {"type": "object", "properties": {"adult": {"type": "integer", "minimum": 0,
+                                                                      "maximum": 9},
+                                                            "child": {"type": "integer", "minimum": 0,
+                                                                      "maximum": 9}}},
             "medium": {"type": "string", "enum": ["ticket", "ic"]}}}),
         "responses": {**ok(_OFFER, "The offer (price held until expires_at)", status="201"),
-                      "409": problem("Idempotency-Key reused with another body")}})
+                      "409": problem("A leg disagrees with the timetable (the field is named), or the "
+                                     "Idempotency-Key was reused with another body"),
+                      "422": problem("A leg names no real trip, stop or position, or a value is out of range")}})
     add(app, "POST", "/v1/bookings", create_booking, roles=PARTNER, spec={
         "operationId": "createBooking", "summary": "Book an offer and pay once for every leg",
         "tags": ["reservations"], "parameters": [IDEMPOTENCY],
@@ -194,6 +246,21 @@ def add_routes(app: web.Application) -> None:
         "responses": {**ok(_BOOKING, "The confirmed booking", status="201"), **_NOT_FOUND,
                       "402": problem("Payment declined"), "409": problem("Offer already booked, or key reused"),
                       "410": problem("Offer expired")}})
+    add(app, "GET", "/v1/bookings", list_bookings, roles=PARTNER, spec={
+        "operationId": "listBookings", "summary": "Your bookings, oldest first, one page at a time",
+        "tags": ["reservations"],
+        "description": "Only the calling partner's own bookings, read from a per-partner index (never a scan). "
+                       "Pass `next_cursor` back as `cursor` for the next page; it is null on the last page.",
+        "parameters": [
+            query("status", {"type": "string", "enum": list(BOOKING_STATES)}, "only bookings in this state"),
+            query("since", {"type": "string", "format": "date-time"},
+                  "only bookings created at or after this time (no offset: Tokyo time)"),
+            query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "page size")],
+        "responses": {**ok({"type": "object", "required": ["bookings", "next_cursor"], "properties": {
+            "bookings": {"type": "array", "items": _BOOKING},
+            "next_cursor": {"type": ["string", "null"]}}}, "One page of your bookings"),
+            "422": problem("Bad status, since, cursor or limit")}})
     add(app, "GET", "/v1/bookings/{id}", get_booking, roles=PARTNER, spec={
         "operationId": "getBooking", "summary": "One of your bookings", "tags": ["reservations"],
         "parameters": [path_param("id", "booking id")], "responses": {**ok(_BOOKING), **_NOT_FOUND}})

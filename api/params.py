@@ -9,6 +9,7 @@ from typing import Mapping
 
 from api.problems import invalid
 from feeds.feed import TOKYO
+from maas.platform.bounds import EARLIEST_DATE as EARLIEST, LATEST_DATE as LATEST
 
 _COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 _ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
@@ -55,15 +56,16 @@ def datetime_param(query: Mapping[str, str], name: str) -> dt.datetime | None:
     text = query.get(name)
     if text is None:
         return None
+    if len(text) > 64:
+        raise invalid(name, f"{name} must be an ISO-8601 date-time like 2026-11-24T08:30:00+09:00")
     try:
         when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise invalid(name, f"{name} must be an ISO-8601 date-time like 2026-11-24T08:30:00+09:00; got {text!r}")
+    if not EARLIEST <= when.date() <= LATEST:
+        raise invalid(name, f"{name} {text!r} is outside {EARLIEST.year}..{LATEST.year}")
     when = when if when.tzinfo else when.replace(tzinfo=TOKYO)
-    try:
-        return when.astimezone(TOKYO)
-    except OverflowError:  # year 1 or 9999 shifted across the date line
-        raise invalid(name, f"{name} {text!r} is out of range") from None
+    return when.astimezone(TOKYO)
 
 
 def date_param(query: Mapping[str, str], name: str, default: dt.date | None = None) -> dt.date:
@@ -72,10 +74,15 @@ def date_param(query: Mapping[str, str], name: str, default: dt.date | None = No
         if default is None:
             raise invalid(name, f"{name} is required (YYYY-MM-DD)")
         return default
+    if len(text) > 32:
+        raise invalid(name, f"{name} must be a date YYYY-MM-DD")
     try:
-        return dt.date.fromisoformat(text.strip())
+        day = dt.date.fromisoformat(text.strip())
     except ValueError:
         raise invalid(name, f"{name} must be a date YYYY-MM-DD; got {text!r}") from None
+    if not EARLIEST <= day <= LATEST:
+        raise invalid(name, f"{name} {text!r} is outside {EARLIEST.year}..{LATEST.year}")
+    return day
 
 
 def int_param(query: Mapping[str, str], name: str, default: int | None, lo: int, hi: int) -> int | None:

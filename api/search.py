@@ -27,7 +27,8 @@ MAX_DAYS_AHEAD = 400  # the model is built per date; refuse far-off dates instea
 
 
 def service_window(network) -> tuple[dt.date, dt.date]:
-    """Dates any feed has service on (± a day for trips past midnight), to refuse dates with no timetable."""
+    """Dates any feed has service on (± a day for trips past midnight, within the request date bounds), to refuse
+    dates with no timetable."""
     first, last = [], []
     for feed in network.feeds:
         a, b = feed.service_dates()
@@ -37,7 +38,9 @@ def service_window(network) -> tuple[dt.date, dt.date]:
     if not first:
         today = dt.datetime.now(TOKYO).date()
         return today, today
-    return min(first) - dt.timedelta(days=1), max(last) + dt.timedelta(days=1)
+    # a feed may say its service runs to 9999-12-31: clamp to the dates a request may name before any arithmetic
+    lo, hi = max(min(first), params.EARLIEST), min(max(last), params.LATEST)
+    return lo - dt.timedelta(days=1), hi + dt.timedelta(days=1)
 
 
 def _check_date(request: web.Request, when: dt.datetime, field: str) -> None:

@@ -3,9 +3,13 @@
 Each booking is the full flow (3 operator legs: subway, bus, shuttle seat; authorize, 3 tickets, capture, ledger).
 Figures: bookings/s at a given concurrency, p50/p95/p99 latency of `book`, peak RSS. Baselines measured in the same
 run: (1) the same flow run one booking at a time (no concurrency), (2) seat holds through a naive global lock
-(SET NX spin + read-modify-write in Python) instead of the Lua script.
+(SET NX spin + read-modify-write in Python) instead of the Lua script, (3) offers made the old way, trusting the
+client's legs (before issue 10), against offers whose rides the server re-derives from the timetable.
 
-    .venv/bin/python benchmarks/bench_booking.py [--n 400] [--concurrency 32] [--redis-url redis://...]
+Server-side leg re-derivation on its own: p50/p99 per leg on the real Toei rail feed (shapes, 100+ stop trips;
+../shared/data, skipped when absent) and on the booking test timetable, for legs as the planner returns them.
+
+    .venv/bin/python benchmarks/bench_booking.py [--n 400] [--concurrency 32] [--redis-url redis://...] [--legs 5000]
 """
 from __future__ import annotations
 
@@ -24,8 +28,30 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from booking_support import (GOOD_CARD, SHUTTLE, SHUTTLE_TRIP, Clock, bus_leg, drop_test_store,  # noqa: E402
                              itinerary, make_service, open_test_store, shuttle_leg, subway_leg)
+from maas.itineraries.derive import DerivedItinerary, derive_ride  # noqa: E402
+from maas.offers import parse_itinerary  # noqa: E402
 from maas.store.base import ReserveResult, free_seats  # noqa: E402
 from maas.store.redis_store import RedisStore  # noqa: E402
+from operators.base import LegRef  # noqa: E402
+
+DATA = Path(os.environ.get("MAAS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+class TrustingTimetable:
+    """Baseline: the offer path before issue 10, which took every leg as the client sent it (trip, sequences,
+    times, distance) and priced and held exactly that."""
+
+    async def derive(self, rides, today):
+        return DerivedItinerary([_Trusted(LegRef(
+            index=r.index, operator=r.operator, mode=r.mode, trip_id=r.trip_id, route_id=r.route_id or "",
+            service_date=r.service_date.isoformat(), from_stop=r.board.stop_id, to_stop=r.alight.stop_id,
+            from_seq=r.board.sequence, to_seq=r.alight.sequence, departure=r.departure, arrival=r.arrival,
+            distance_m=r.distance_m or 0)) for r in rides], [])
+
+
+class _Trusted:
+    def __init__(self, leg: LegRef):
+        self.leg = leg
 
 
 class NaiveLockStore(RedisStore):
@@ -53,13 +79,24 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-async def run(store, n: int, concurrency: int) -> dict:
+async def run(store, n: int, concurrency: int, trusting: bool = False) -> dict:
     svc = make_service(store, Clock(), seats=n + 10, idempotency_wait_s=120)
+    if trusting:
+        svc.timetable = TrustingTimetable()
     it = itinerary(subway_leg(), bus_leg(), shuttle_leg())
-    t0 = time.perf_counter()
-    offers = await asyncio.gather(*[svc.create_offer(it, {"adult": 1}, f"o{i}", f"u{i}") for i in range(n)])
-    offer_s = time.perf_counter() - t0
     sem = asyncio.Semaphore(concurrency)
+    offer_lat: list[float] = []
+
+    async def offer(i):
+        async with sem:
+            s = time.perf_counter()
+            o = await svc.create_offer(it, {"adult": 1}, f"o{i}", f"u{i}")
+            offer_lat.append(time.perf_counter() - s)
+            return o
+
+    t0 = time.perf_counter()
+    offers = await asyncio.gather(*[offer(i) for i in range(n)])
+    offer_s = time.perf_counter() - t0
     lat: list[float] = []
 
     async def one(i):
@@ -77,12 +114,85 @@ async def run(store, n: int, concurrency: int) -> dict:
     holds = await store.seat_holds(f"{SHUTTLE}|2026-11-24|{SHUTTLE_TRIP}")
     assert sum(h.count for h in holds) == n
     return {"n": n, "conc": concurrency, "per_s": n / wall, "p50": pct(lat, 50) * 1e3, "p95": pct(lat, 95) * 1e3,
-            "p99": pct(lat, 99) * 1e3, "mean": statistics.fmean(lat) * 1e3, "offers_per_s": n / offer_s}
+            "p99": pct(lat, 99) * 1e3, "mean": statistics.fmean(lat) * 1e3, "offers_per_s": n / offer_s,
+            "offer_p50": pct(offer_lat, 50) * 1e3, "offer_p99": pct(offer_lat, 99) * 1e3,
+            "journeys_per_s": n / (wall + offer_s)}
 
 
 def show(name: str, r: dict) -> None:
     print(f"{name:<38} {r['per_s']:8.0f} bookings/s  p50 {r['p50']:6.2f} ms  p95 {r['p95']:6.2f} ms  "
-          f"p99 {r['p99']:6.2f} ms  (n={r['n']}, concurrency={r['conc']}; offers {r['offers_per_s']:.0f}/s)")
+          f"p99 {r['p99']:6.2f} ms  (n={r['n']}, concurrency={r['conc']}; offers {r['offers_per_s']:.0f}/s, "
+          f"offer p50 {r['offer_p50']:.2f} ms p99 {r['offer_p99']:.2f} ms; offer+book {r['journeys_per_s']:.0f}/s)")
+
+
+def planner_like_rides(model, n: int, seed: int = 1) -> list:
+    """``n`` rides as the planner would describe them (every claim filled in from ``ride_leg``), on random trips
+    of ``model`` between random positions: what a client sends back to be re-derived."""
+    import random
+
+    from routing.itinerary import ride_leg
+    from routing.raptor import RideLeg
+
+    rng = random.Random(seed)
+    today = [t for t in range(model.n_trips) if int(model.trip_day_offset[t]) == 0]
+    out = []
+    while len(out) < n:
+        t = rng.choice(today)
+        off, k = model.trip_times_offset(t)
+        if k < 2:
+            continue
+        b = rng.randrange(0, k - 1)
+        a = rng.randrange(b + 1, k)
+        if not (model.st_pickup[off + b] and model.st_dropoff[off + a]):
+            continue
+        p = int(model.trip_pattern[t])
+        stops = model.pattern_stops[model.pattern_stops_start[p]:]
+        leg = ride_leg(model, RideLeg(p, t, b, a, int(stops[b]), int(stops[a]), int(model.st_dep[off + b]),
+                                      int(model.st_arr[off + a]))).to_dict()
+        out.append(parse_itinerary({"legs": [leg]})[0])
+    return out
+
+
+def bench_derivation(name: str, model, n: int) -> None:
+    """p50/p99 of re-deriving one leg (``derive_ride``), against parsing it alone (the old path's whole cost)."""
+    rides = planner_like_rides(model, n)
+    for r in rides[:50]:  # warm the trip index and shape cuts as a running server has them
+        derive_ride(model, r)
+    lat = []
+    for r in rides:
+        t = time.perf_counter()
+        derive_ride(model, r)
+        lat.append(time.perf_counter() - t)
+    legs = [{"legs": [{"mode": r.mode, "trip_id": r.trip_id, "service_date": r.service_date.isoformat(),
+                       "from": {"sequence": r.board.sequence, "stop_id": r.board.stop_id},
+                       "to": {"sequence": r.alight.sequence, "stop_id": r.alight.stop_id}}]} for r in rides]
+    parse = []
+    for it in legs:
+        t = time.perf_counter()
+        parse_itinerary(it)
+        parse.append(time.perf_counter() - t)
+    print(f"leg re-derivation, {name}: {len(lat)} legs  p50 {pct(lat, 50) * 1e6:.0f} us  "
+          f"p99 {pct(lat, 99) * 1e6:.0f} us  max {max(lat) * 1e6:.0f} us  (parsing only: p50 "
+          f"{pct(parse, 50) * 1e6:.0f} us, p99 {pct(parse, 99) * 1e6:.0f} us)  "
+          f"{'OK' if pct(lat, 99) < 1e-3 else 'OVER'} the 1 ms p99 target")
+
+
+def derivation_benchmarks(n: int) -> None:
+    import datetime as dt
+
+    from booking_support import booking_transit
+
+    bench_derivation("booking test timetable", booking_transit().model_for(dt.date(2026, 11, 24)), n)
+    path = DATA / "toei-rail-gtfs.zip"
+    if not path.exists():
+        print(f"{path} not found: the real-feed leg figures are skipped")
+        return
+    from feeds.feed import Network
+    from feeds.gtfs import load_feed
+    from routing.timetable import build_model
+
+    model = build_model(Network([load_feed(path, "toei-subway")]), dt.date(2026, 11, 24))
+    bench_derivation(f"Toei rail ({model.n_trips} trips)", model, n)
 
 
 async def redis_ok(url: str) -> bool:
@@ -104,8 +214,18 @@ async def main() -> None:
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--redis-url", default=os.environ.get("MAAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    ap.add_argument("--legs", type=int, default=5000, help="legs to re-derive for the per-leg figures")
     a = ap.parse_args()
+    derivation_benchmarks(a.legs)
     results = {}
+    for trusting in (True, False):  # before/after issue 10 in one run: same store, same flow
+        store = await open_test_store("embedded")
+        results[("trust", trusting)] = r = await run(store, a.n, a.concurrency, trusting=trusting)
+        show("embedded, offers " + ("trusting client legs (old)" if trusting else "derived from timetable"), r)
+        await drop_test_store(store)
+    old, new = results[("trust", True)], results[("trust", False)]
+    print(f"ratio derived / trusting: offers/s {new['offers_per_s'] / old['offers_per_s']:.2f}x, "
+          f"bookings/s {new['per_s'] / old['per_s']:.2f}x, offer+book/s {new['journeys_per_s'] / old['journeys_per_s']:.2f}x")
     for kind in ("embedded", "redis"):
         if kind == "redis" and not await redis_ok(a.redis_url):
             continue

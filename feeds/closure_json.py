@@ -38,6 +38,11 @@ MAX_TEXT = 4_000
 CIRCLE_SEGMENTS = 64
 RING_CHUNK = 2_048  # positions converted per step of a large ring
 ID_RE = re.compile(r"^[A-Za-z0-9_.:@/+\-]{1,200}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Closure times are range-checked before any date arithmetic (masks, alerts, storage): from the epoch (an alert
+# with no active_period starts there) to the end of 2199 (producers write 2**32-1, year 2106, for "until lifted").
+EARLIEST_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+LATEST_TIME = dt.datetime(2199, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
 
 SEVERITIES = ("info", "warning", "severe")
 EFFECTS = ("NO_SERVICE", "REDUCED_SERVICE", "SIGNIFICANT_DELAYS", "DETOUR", "ADDITIONAL_SERVICE",
@@ -308,7 +313,10 @@ def parse_time(v: Any, where: str) -> dt.datetime:
         t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError:
         raise ClosureError(f"{v!r} is not an ISO 8601 date-time", where) from None
-    return t.replace(tzinfo=TOKYO_TZ) if t.tzinfo is None else t
+    t = t.replace(tzinfo=TOKYO_TZ) if t.tzinfo is None else t
+    if not 1970 <= t.year <= 2199 or not EARLIEST_TIME <= t <= LATEST_TIME:
+        raise ClosureError(f"{v!r} is outside {EARLIEST_TIME:%Y-%m-%d}..{LATEST_TIME:%Y-%m-%d}", where)
+    return t
 
 
 def check_window(start: dt.datetime, end: dt.datetime | None, where: str = "end") -> None:
@@ -336,6 +344,8 @@ def _text(v: Any, where: str) -> str:
         raise ClosureError("expected a string", where)
     if len(v) > MAX_TEXT:
         raise ClosureError(f"text too long ({len(v)} characters; at most {MAX_TEXT})", where)
+    if _CONTROL.search(v):
+        raise ClosureError("text may not hold control characters (other than tab and line breaks)", where)
     return v
 
 
@@ -357,14 +367,14 @@ def closure_from_dict(d: Any, *, source: str = "json", now: dt.datetime | None =
     """Validate one closure object of our JSON form (see `closure_to_json`)."""
     if not isinstance(d, dict):
         raise ClosureError("a closure is a JSON object")
-    cid = d.get("id") or new_closure_id()
+    cid = d["id"] if d.get("id") is not None else new_closure_id()
     if not isinstance(cid, str) or not ID_RE.match(cid):
         raise ClosureError("id may hold letters, digits and _.:@/+- (1-200 characters)", "id")
     t = d.get("targets")
     if not isinstance(t, dict):
         raise ClosureError("targets is an object with stops, stations, routes, segments, areas, walk_areas",
                            "targets")
-    segs = t.get("segments") or []
+    segs = t["segments"] if t.get("segments") is not None else []
     if not isinstance(segs, list) or len(segs) > MAX_IDS:
         raise ClosureError(f"segments is a list (at most {MAX_IDS})", "targets.segments")
     segments = []
@@ -380,21 +390,27 @@ def closure_from_dict(d: Any, *, source: str = "json", now: dt.datetime | None =
     areas: list[Area] = []
     budget = [MAX_VERTICES]
     for key, streets_only in (("areas", False), ("walk_areas", True)):
-        lst = t.get(key) or []
+        lst = t[key] if t.get(key) is not None else []
         if not isinstance(lst, list) or len(lst) > MAX_AREAS:
             raise ClosureError(f"{key} is a list (at most {MAX_AREAS})", f"targets.{key}")
         areas += [area_from_json(a, f"targets.{key}[{i}]", budget, streets_only) for i, a in enumerate(lst)]
     start = parse_time(d["start"], "start") if d.get("start") is not None else (now or dt.datetime.now(TOKYO_TZ))
     end = parse_time(d["end"], "end") if d.get("end") is not None else None
     check_window(start, end)
-    msg = d.get("message") or {}
+    msg = d["message"] if d.get("message") is not None else {}
     if not isinstance(msg, dict):
         raise ClosureError("message is {ja, en}", "message")
     cap = d.get("cap")
     cap_info = None
-    if isinstance(cap, dict):
-        cap_info = CapInfo(str(cap.get("sender", "")), str(cap.get("identifier", "")), str(cap.get("sent", "")),
-                           str(cap.get("msg_type", "Alert")), tuple(str(x) for x in cap.get("supersedes") or ()))
+    if cap is not None:
+        if not isinstance(cap, dict):
+            raise ClosureError("cap is {sender, identifier, sent, msg_type, supersedes}", "cap")
+        sup = cap["supersedes"] if cap.get("supersedes") is not None else []
+        if not isinstance(sup, list) or len(sup) > MAX_IDS:
+            raise ClosureError(f"supersedes is a list of identifiers (at most {MAX_IDS})", "cap.supersedes")
+        cap_info = CapInfo(_text(cap.get("sender"), "cap.sender"), _text(cap.get("identifier"), "cap.identifier"),
+                           _text(cap.get("sent"), "cap.sent"), _text(cap.get("msg_type"), "cap.msg_type") or "Alert",
+                           tuple(_text(x, f"cap.supersedes[{i}]") for i, x in enumerate(sup)))
     src = d.get("source", source)
     warning = None
     w = d.get("warning")

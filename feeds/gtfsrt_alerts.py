@@ -19,7 +19,8 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from google.transit import gtfs_realtime_pb2 as pb
 
-from feeds.closure_json import (EPOCH, ID_RE, MAX_IDS, MAX_PAYLOAD_BYTES, MAX_TEXT, Closure, ClosureError)
+from feeds.closure_json import (EPOCH, ID_RE, LATEST_TIME, MAX_IDS, MAX_PAYLOAD_BYTES, MAX_TEXT, Closure,
+                                ClosureError)
 
 MAX_ENTITIES = 10_000
 SEVERITY_IN = {pb.Alert.SEVERE: "severe", pb.Alert.WARNING: "warning", pb.Alert.INFO: "info"}
@@ -37,7 +38,10 @@ class AlertsUpdate:
     prefix: str  # every closure id from this feed starts with prefix + ":" (source and operator namespace)
 
 
-def _ts(seconds: int) -> dt.datetime:
+def _ts(seconds: int, where: str) -> dt.datetime:
+    """POSIX seconds (uint64 on the wire) → aware UTC time, range-checked before any date arithmetic."""
+    if not 0 <= seconds <= LATEST_TIME.timestamp():
+        raise ClosureError(f"{seconds} is not a POSIX time between 1970 and {LATEST_TIME:%Y-%m-%d}", where)
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
@@ -130,8 +134,10 @@ def _alert_closures(a: pb.Alert, eid: str, namespace: str | None, source: str, w
         if e is not None and e <= s:
             raise ClosureError("active_period end must be after start", f"{w}.alert.active_period[{k}]")
         out.append(Closure(
-            id=eid if len(periods) == 1 else f"{eid}/p{k}", source=source, start=_ts(s) if s else EPOCH,
-            end=_ts(e) if e else None, stops=tuple(dict.fromkeys(stops)), routes=tuple(dict.fromkeys(routes)),
+            id=eid if len(periods) == 1 else f"{eid}/p{k}", source=source,
+            start=_ts(s, f"{w}.alert.active_period[{k}].start") if s else EPOCH,
+            end=_ts(e, f"{w}.alert.active_period[{k}].end") if e else None,
+            stops=tuple(dict.fromkeys(stops)), routes=tuple(dict.fromkeys(routes)),
             trips=tuple(dict.fromkeys(trips)), severity=severity, message_ja=ja[:MAX_TEXT], message_en=en[:MAX_TEXT],
             cause=cause, effect=effect))
     return out

@@ -9,13 +9,28 @@ died between any two steps: nobody is charged without a ticket or holds a ticket
 
 States: PENDING → CONFIRMED | REJECTED | EXPIRED; CONFIRMED → CANCELLED (whole booking; a partly cancelled
 booking stays CONFIRMED with its cancelled legs marked). Status changes are published on ``events:{owner}``.
+
+Identity: a booking id is random; hold, payment and cancellation ids derive from it (never from the client's
+Idempotency-Key), and the idempotency record points at the booking it created — a key reused after its record
+expired makes a new booking and cannot touch the old one.
+
+Fencing: the booking record carries a ``version``; every write is a compare-and-set on it
+(``Store.replace_versioned``). The recovery pass takes a booking over only by such a write, so a worker that was
+merely slow finds its next write refused (``Fenced``), stops, undoes any effect it made after losing the booking
+(all idempotent per booking) and answers its client with the outcome the new owner reached.
+
+Order of the last steps (each crash window is closed by recovery): terminal state written → idempotency key
+completed → indexes → removed from the open set. A booking still in the open set is visited by recovery, which
+re-does the steps after the state idempotently.
 """
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
 from typing import Awaitable, Callable
 
@@ -26,7 +41,9 @@ from maas.offers import (PAYMENT_STATUS, BookingError, Conflict, IdempotencyConf
                          Offer, OfferExpired, UnknownOffer, from_operator_error, new_offer_id, parse_itinerary,
                          parse_passengers, validate_key)
 from maas.payments import PaymentError, PaymentProvider
+from maas.store import booking_index
 from maas.store.base import Store
+from maas.store.idempotency import TTL_S as IDEMPOTENCY_TTL_S
 from maas.store.idempotency import IdempotencyConflictError, IdempotencyStore, fingerprint
 from operators.base import TOKYO, Hold, LegRef, OperatorError, Passengers, Ticket
 from operators.registry import OperatorRegistry
@@ -34,6 +51,7 @@ from operators.registry import OperatorRegistry
 OPEN = "bookings:open"  # booking ids whose flow (or cancellation) has not finished: recovery's work list
 STARTING = "bookings:starting"  # markers of bookings between idempotency claim and their first record
 TERMINAL = {"CONFIRMED", "REJECTED", "EXPIRED", "CANCELLED"}
+CANCEL_STARTING = "cancels:starting"  # markers of cancellations between idempotency claim and their logged step
 StepHook = Callable[[str, dict], Awaitable[None]]
 Clock = Callable[[], dt.datetime]
 
@@ -42,19 +60,33 @@ def tokyo_now() -> dt.datetime:
     return dt.datetime.now(TOKYO)
 
 
-async def travelling_bookings(store, now: dt.datetime) -> list[tuple[str, str, list[dict]]]:
-    """Confirmed bookings whose journey has not ended at ``now``, as (id, owner, confirmed legs): the ones a
-    closure or a timetable change can still disrupt."""
-    out = []
-    for key in await store.keys("booking:"):
-        raw = await store.get(key)
-        b = json.loads(raw) if raw else None
-        if not b or b.get("state") != "CONFIRMED":
-            continue
-        legs = [leg["leg"] for leg in b["legs"] if leg.get("state") == "confirmed"]
-        if legs and dt.datetime.fromisoformat(legs[-1]["arrival"]) >= now:
-            out.append((b["id"], b["owner"], legs))
-    return out
+MAX_PAGE = 100
+
+
+def encode_cursor(member: str) -> str:
+    return base64.urlsafe_b64encode(member.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: object) -> str:
+    """The index member a cursor stands for; anything else is a 422 naming ``cursor``."""
+    try:
+        if not isinstance(cursor, str) or len(cursor) > 200:
+            raise ValueError
+        member = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, booking_id = member.split("|", 1)
+        if len(stamp) != 16 or not stamp.isdigit() or not booking_id.startswith("bk_"):
+            raise ValueError
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("cursor is not a next_cursor this API returned", field="cursor") from None
+    return member
+
+
+def new_booking_id() -> str:
+    return "bk_" + secrets.token_hex(12)
+
+
+class Fenced(Exception):
+    """Somebody else (the recovery pass) wrote the booking since we read it: we no longer own it."""
 
 
 def payment_error(err: PaymentError) -> BookingError:
@@ -67,24 +99,32 @@ class BookingService:
 
     def __init__(self, store: Store, operators: OperatorRegistry, payments: PaymentProvider, ledger: Ledger,
                  clock: Clock = tokyo_now, *, offer_ttl_s: float = 300.0, hold_ttl_s: float = 120.0,
-                 on_step: StepHook | None = None, idempotency_wait_s: float = 30.0):
+                 on_step: StepHook | None = None, idempotency_wait_s: float = 30.0,
+                 idempotency_ttl_s: float = IDEMPOTENCY_TTL_S, timetable=None):
         self.store, self.operators, self.payments, self.ledger = store, operators, payments, ledger
+        self.timetable = timetable  # maas.itineraries.derive.LegDeriver: offers are made from it only
         self.clock = clock
         self.offer_ttl_s, self.hold_ttl_s = offer_ttl_s, hold_ttl_s
         self.on_step = on_step
-        self.idem = IdempotencyStore(store)
+        self.idem = IdempotencyStore(store, ttl_s=idempotency_ttl_s)
+        self.holder = f"worker:{os.getpid()}:{secrets.token_hex(4)}"  # who writes: shown in the step history
         self.idempotency_wait_s = idempotency_wait_s
 
     # ==== offers ===================================================================================================
     async def create_offer(self, itinerary: dict, passengers: dict, idempotency_key: str, owner: str,
                            medium: str = "ticket") -> dict:
-        """Price every leg (walking is free and not booked); the price holds for ``offer_ttl_s``."""
+        """Re-derive every ride from the timetable (``maas.itineraries``), then price the derived legs (walking is
+        free and not booked); the price holds for ``offer_ttl_s``."""
         key = validate_key(idempotency_key)
         pax = parse_passengers(passengers)
-        legs = parse_itinerary(itinerary)
+        rides = parse_itinerary(itinerary)
         if medium not in ("ic", "ticket"):
             raise InvalidInput("medium must be 'ic' or 'ticket'", field="medium")
+        if self.timetable is None:
+            raise BookingError("offers are not available: this service has no timetable", code="no_timetable",
+                               status=503)
         now = self.clock()
+        legs = (await self.timetable.derive(rides, now.date())).legs
         try:
             prices = []
             for leg in legs:
@@ -152,29 +192,37 @@ class BookingService:
         if now >= offer.expires_at:
             raise OfferExpired(f"offer {offer.id} expired at {offer.expires_at.isoformat()}; request a new one",
                                field="offer_id")
-        booking_id = "bk_" + hashlib.sha256(f"{owner}|{key}".encode()).hexdigest()[:20]
+        if self.timetable is not None:  # sell only what the timetable still has (a feed may have been published)
+            await self.timetable.recheck(offer.legs, now.date())
+        booking_id = new_booking_id()
         # Until the booking record exists, a "starting" marker lets recovery free the claims of a dead worker.
         marker = json.dumps({"id": booking_id, "owner": owner, "key": key, "offer_id": offer.id,
                              "at": now.isoformat(), "nonce": secrets.token_hex(4)})
+        # The marker goes only once the key is answered or the booking logged: an error in between leaves it for
+        # recovery, which answers the key (never a claim stuck for 24 h).
         await self.store.sadd(STARTING, marker)
-        try:
-            if not await self.idem.claim(owner, "book", key, fp, booking_id):
-                return await self._replay(owner, "book", key, fp)
-            if self.on_step is not None:
-                await self.on_step("claimed", {"id": booking_id})
-            if not await self.store.set(f"offer-booked:{offer.id}", booking_id, nx=True):
-                other = await self.store.get(f"offer-booked:{offer.id}")
-                err = Conflict(f"offer {offer.id} is already booked (booking {other})",
-                               code="offer_already_booked", field="offer_id")
-                await self.idem.complete(owner, "book", key, fp, booking_id, error=err.to_dict())
-                raise err
-            b = self._new_booking(booking_id, offer, key, fp, now)
-            await self.store.sadd(OPEN, booking_id)
-            await self._save(b, "created")
-        finally:
+        if not await self.idem.claim(owner, "book", key, fp, booking_id):
             await self.store.srem(STARTING, marker)
+            return await self._replay(owner, "book", key, fp)
+        if self.on_step is not None:
+            await self.on_step("claimed", {"id": booking_id})
+        if not await self.store.set(f"offer-booked:{offer.id}", booking_id, nx=True):
+            other = await self.store.get(f"offer-booked:{offer.id}")
+            err = Conflict(f"offer {offer.id} is already booked (booking {other})",
+                           code="offer_already_booked", field="offer_id")
+            await self.idem.complete(owner, "book", key, fp, booking_id, error=err.to_dict())
+            await self.store.srem(STARTING, marker)
+            raise err
+        b = self._new_booking(booking_id, offer, key, fp, now)
+        await self.store.sadd(OPEN, booking_id)
+        await self._save(b, "created")
+        await self.store.srem(STARTING, marker)
+        await booking_index.index_created(self.store, b)
         await self._publish(b)
-        return await self._run(b, card)
+        try:
+            return await self._run(b, card)
+        except Fenced:
+            return await self._yield_booking(b["id"])
 
     @staticmethod
     def _card(payment: object) -> dict:
@@ -190,7 +238,8 @@ class BookingService:
 
     def _new_booking(self, booking_id: str, offer: Offer, key: str, fp: str, now: dt.datetime) -> dict:
         q = offer.quote
-        return {"id": booking_id, "owner": offer.owner, "offer_id": offer.id, "idempotency_key": key, "fp": fp,
+        return {"id": booking_id, "version": 0, "holder": self.holder, "owner": offer.owner, "offer_id": offer.id,
+                "idempotency_key": key, "fp": fp,
                 "state": "PENDING", "step": "created", "reason": None, "created_at": now.isoformat(),
                 "updated_at": now.isoformat(), "total": q["total"], "currency": q["currency"],
                 "per_operator": q["per_operator"], "passengers": offer.passengers.to_dict(),
@@ -202,13 +251,59 @@ class BookingService:
                 "cancellations": [], "history": []}
 
     async def _save(self, b: dict, step: str) -> None:
-        """Log ``step`` on the booking (write-ahead), then give the fault-injection hook its chance."""
+        """Log ``step`` on the booking (write-ahead, compare-and-set on its version), then give the
+        fault-injection hook its chance. Raises ``Fenced`` when the booking was taken over since we wrote it."""
         now = self.clock().isoformat()
         b["step"], b["updated_at"] = step, now
-        b["history"].append({"at": now, "state": b["state"], "step": step})
-        await self.store.set(f"booking:{b['id']}", orjson.dumps(b).decode())
+        b["history"].append({"at": now, "state": b["state"], "step": step, "by": b.get("holder")})
+        await self._write(b)
         if self.on_step is not None:
             await self.on_step(step, b)
+
+    async def _write(self, b: dict) -> None:
+        expected = b.get("version", 0)  # records from before versions count as version 0
+        b["version"] = expected + 1
+        if not await self.store.replace_versioned(f"booking:{b['id']}", orjson.dumps(b).decode(), expected):
+            b["version"] = expected
+            raise Fenced(b["id"])
+
+    async def take_over(self, b: dict, holder: str) -> None:
+        """Become the booking's owner (recovery): one compare-and-set write; ``Fenced`` if somebody wrote first.
+        From then on the previous owner's writes are refused."""
+        b["holder"] = holder
+        b["history"].append({"at": self.clock().isoformat(), "state": b["state"], "step": b["step"],
+                             "taken_over_by": holder})
+        await self._write(b)
+
+    async def _load_raw(self, booking_id: str) -> dict | None:
+        raw = await self.store.get(f"booking:{booking_id}")
+        return json.loads(raw) if raw else None
+
+    async def _settled(self, booking_id: str, done) -> dict | None:
+        """Poll the booking until ``done(b)`` holds (the new owner finished), up to the idempotency wait."""
+        loop = asyncio.get_running_loop()
+        deadline, poll = loop.time() + self.idempotency_wait_s, 0.02
+        while True:
+            b = await self._load_raw(booking_id)
+            if b is None or done(b):
+                return b
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(poll)
+            poll = min(poll * 1.5, 0.25)
+
+    async def _yield_booking(self, booking_id: str) -> dict:
+        """We were fenced off a booking: wait for its new owner's outcome, undo whatever we did after losing it
+        (a late hold, authorization or ticket: every undo is idempotent per booking), answer with the outcome."""
+        b = await self._settled(booking_id, lambda x: x["state"] in TERMINAL)
+        if b is None or b["state"] not in TERMINAL:
+            raise Conflict(f"booking {booking_id} was taken over by crash recovery and is still being finished; "
+                           "retry with the same Idempotency-Key", code="request_in_progress")
+        if b["state"] != "CONFIRMED":
+            await self._undo(b, self.clock())
+            r = b["reason"] or {"code": "interrupted", "detail": "the booking was rolled back", "status": 503}
+            raise BookingError(r["detail"], code=r["code"], status=r.get("status", 409))
+        return self.public(b)
 
     async def _publish(self, b: dict) -> None:
         event = {"type": "booking.status", "booking_id": b["id"], "state": b["state"], "at": b["updated_at"],
@@ -266,9 +361,10 @@ class BookingService:
         b["state"] = "CONFIRMED"
         await self._save(b, "done")
         await self.store.durable()
-        await self.store.srem(OPEN, b["id"])
         result = self.public(b)
         await self.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"], result=result)
+        await booking_index.reindex(self.store, b, "PENDING")
+        await self.store.srem(OPEN, b["id"])
         await self._publish(b)
         return result
 
@@ -277,7 +373,22 @@ class BookingService:
         if b.get("reason") is None:
             b["reason"] = {"code": err.code, "detail": err.detail, "status": err.status}
         await self._save(b, "compensate")
-        now = self.clock()
+        await self._undo(b, self.clock())
+        b["state"] = state
+        await self._save(b, "done")
+        r = b["reason"]  # the first cause: a recovery finishing this compensation replays it, not "interrupted"
+        error = BookingError(r["detail"], code=r["code"], status=r.get("status", err.status),
+                             field=err.field if r["code"] == err.code else None)
+        await self.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"], error=error.to_dict())
+        await self.store.delete_if(f"offer-booked:{b['offer_id']}", b["id"])  # the offer may be tried again
+        await booking_index.reindex(self.store, b, "PENDING")
+        await self.store.srem(OPEN, b["id"])
+        await self._publish(b)
+        raise error
+
+    async def _undo(self, b: dict, now: dt.datetime) -> None:
+        """Release every hold, void every ticket and the authorization (refund a capture): idempotent per booking,
+        and found from the booking id even where the record never learnt the operator's or provider's answer."""
         for leg in reversed(b["legs"]):  # every undo is idempotent, so legs never held are harmless
             adapter = self.operators.get(leg["operator"])
             hold = self._hold_of(b, leg)
@@ -297,16 +408,6 @@ class BookingService:
                 await self.payments.void(found.id, idempotency_key=f"{b['id']}:void")
                 pay["status"] = "voided"
             pay["auth_id"] = found.id
-        b["state"] = state
-        await self._save(b, "done")
-        await self.store.srem(OPEN, b["id"])
-        await self.store.delete_if(f"offer-booked:{b['offer_id']}", b["id"])  # the offer may be tried again
-        r = b["reason"]  # the first cause: a recovery finishing this compensation replays it, not "interrupted"
-        error = BookingError(r["detail"], code=r["code"], status=r.get("status", err.status),
-                             field=err.field if r["code"] == err.code else None)
-        await self.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"], error=error.to_dict())
-        await self._publish(b)
-        raise error
 
     def _hold_of(self, b: dict, leg: dict) -> Hold:
         """The leg's hold, rebuilt from the leg when the worker died before recording the operator's answer."""
@@ -341,6 +442,30 @@ class BookingService:
                 "cancellations": [{k: c[k] for k in ("id", "legs", "refund_total", "state")}
                                   for c in b["cancellations"]]}
 
+    async def list_bookings(self, owner: str, *, state: str | None = None, since: dt.datetime | None = None,
+                            cursor: str | None = None, limit: int = 20) -> dict:
+        """One page of ``owner``'s bookings, oldest first, from the per-partner index (no scan): optionally only
+        those in ``state`` and created at or after ``since``; ``next_cursor`` continues after the last one."""
+        if state is not None and state not in booking_index.STATES:
+            raise InvalidInput(f"status must be one of {', '.join(booking_index.STATES)}", field="status")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be an integer 1..{MAX_PAGE}", field="limit")
+        after = ""
+        if since is not None:
+            if since.tzinfo is None:
+                raise InvalidInput("since needs a UTC offset (e.g. 2026-11-24T00:00:00+09:00)", field="since")
+            after = booking_index.time_member(since) + "|"  # "stamp|bk_…" sorts after "stamp|": inclusive
+        if cursor is not None:
+            after = max(after, decode_cursor(cursor))
+        ids = await booking_index.page(self.store, owner, state=state, after=after, limit=limit)
+        out = []
+        for booking_id in ids:
+            b = await self._load_raw(booking_id)
+            if b is not None and b["owner"] == owner:
+                out.append(self.public(b))
+        last = f"{booking_index.member(out[-1])}" if len(ids) == limit and out else None
+        return {"bookings": out, "next_cursor": encode_cursor(last) if last else None}
+
     # ==== cancellation =============================================================================================
     async def cancel(self, booking_id: str, leg_index: int | None, idempotency_key: str, owner: str) -> dict:
         """Cancel the whole booking (``leg_index`` None) or one leg; refund by each operator's rule."""
@@ -352,27 +477,58 @@ class BookingService:
         if replay is not None:
             return replay
         self._cancellable(await self._load(booking_id, owner), leg_index)  # fail fast, nothing stored
+        # Until the cancellation is logged on the booking, a marker lets recovery clear a dead worker's claim.
+        marker = json.dumps({"id": booking_id, "owner": owner, "key": key, "at": self.clock().isoformat(),
+                             "nonce": secrets.token_hex(4)})
+        await self.store.sadd(CANCEL_STARTING, marker)  # removed once the key is released or the cancel logged
         if not await self.idem.claim(owner, "cancel", key, fp, booking_id):
+            await self.store.srem(CANCEL_STARTING, marker)
             return await self._replay(owner, "cancel", key, fp)
-        lock = f"lock:booking:{booking_id}"
-        if not await self.store.set(lock, key, ttl_s=60, nx=True):
+        if self.on_step is not None:
+            await self.on_step("cancel-claimed", {"id": booking_id})
+        lock, token = f"lock:booking:{booking_id}", secrets.token_hex(8)
+        if not await self.store.set(lock, token, ttl_s=60, nx=True):
             await self.idem.release(owner, "cancel", key)
+            await self.store.srem(CANCEL_STARTING, marker)
             raise Conflict(f"booking {booking_id} is being changed by another request; retry", code="booking_busy")
         try:
             b = await self._load(booking_id, owner)  # again, under the lock: another cancel may have won
+            b["holder"] = self.holder
             try:
                 live = self._cancellable(b, leg_index)
             except BookingError:
                 await self.idem.release(owner, "cancel", key)
+                await self.store.srem(CANCEL_STARTING, marker)
                 raise
-            cid = hashlib.sha256(f"{booking_id}|{key}".encode()).hexdigest()[:12]
+            cid = "c_" + secrets.token_hex(6)  # refund and ledger ids derive from it, never from the client's key
             b["cancellations"].append({"id": cid, "key": key, "fp": fp, "legs": [leg["index"] for leg in live],
-                                       "refund_total": None, "state": "running"})
+                                       "refund_total": None, "state": "running", "lock": token})
             await self.store.sadd(OPEN, b["id"])
-            await self._save(b, f"cancel:{cid}")
-            return await self._finish_cancel(b, cid)
+            try:
+                await self._save(b, f"cancel:{cid}")
+            except Fenced:  # recovery wrote the booking since we read it: nothing of ours was logged
+                await self.idem.release(owner, "cancel", key)
+                await self.store.srem(CANCEL_STARTING, marker)
+                raise Conflict(f"booking {booking_id} is being changed by another request; retry",
+                               code="booking_busy") from None
+            await self.store.srem(CANCEL_STARTING, marker)
+            try:
+                return await self._finish_cancel(b, cid)
+            except Fenced:
+                return await self._yield_cancel(booking_id, cid)
         finally:
-            await self.store.delete_if(lock, key)
+            await self.store.delete_if(lock, token)
+
+    async def _yield_cancel(self, booking_id: str, cid: str) -> dict:
+        """Fenced off a cancellation: its steps are idempotent, so the new owner's result is ours to return."""
+        def done(b: dict) -> bool:
+            return any(c["id"] == cid and c["state"] == "done" for c in b["cancellations"])
+
+        b = await self._settled(booking_id, done)
+        if b is None or not done(b):
+            raise Conflict(f"the cancellation of {booking_id} was taken over by crash recovery and is still being "
+                           "finished; retry with the same Idempotency-Key", code="request_in_progress")
+        return self.public(b)
 
     @staticmethod
     def _cancellable(b: dict, leg_index: int | None) -> list[dict]:
@@ -414,8 +570,9 @@ class BookingService:
             b["state"] = "CANCELLED"
         await self._save(b, "done")
         await self.store.durable()
-        await self.store.srem(OPEN, b["id"])
         result = self.public(b)
         await self.idem.complete(b["owner"], "cancel", c["key"], c["fp"], b["id"], result=result)
+        await booking_index.reindex(self.store, b, "CONFIRMED")
+        await self.store.srem(OPEN, b["id"])
         await self._publish(b)
         return result

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feeds.feed import Feed, Network
-from maas.booking import travelling_bookings
+from maas.store import booking_index
 from maas.feed_registry import FeedRegistry, FeedVersion
 from maas.replan import Disruption, DisruptedEvent, position_at
 from maas.transit import TOKYO, TransitService
@@ -154,7 +154,11 @@ class FeedManager:
         store, now, sent = self.bookings.store, self.clock(), 0
         prefix = operator + ":"
         loop = asyncio.get_running_loop()
-        for booking_id, owner, legs in await travelling_bookings(store, now):
+        ids: set[str] = set()  # from the booking index: bookings on this operator's booked trips, yesterday on
+        for day in await booking_index.booked_days(store, now.date() - dt.timedelta(days=1)):
+            trips = {t for t in await booking_index.booked_trips(store, day) if t.startswith(prefix)}
+            ids |= await booking_index.bookings_on(store, day, trips=trips)
+        for booking_id, owner, legs in await booking_index.load_travelling(store, ids, now):
             if not any((leg.get("trip_id") or "").startswith(prefix) for leg in legs):
                 continue
             ev = await loop.run_in_executor(self.transit.executor, self._check, booking_id, legs, prefix, version, now)

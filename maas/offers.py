@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from maas.money import CURRENCY
+from maas.platform.bounds import EARLIEST_DATE as EARLIEST, LATEST_DATE as LATEST, MAX_ID_LEN
+from maas.platform.bounds import MAX_STOP_SEQUENCE as MAX_SEQUENCE
 from operators.base import MAX_PASSENGERS, LegPrice, LegRef, OperatorError, Passengers
 
 MAX_KEY_LEN = 255
@@ -53,6 +55,19 @@ class InvalidPassengers(InvalidInput):
 
 class InvalidItinerary(InvalidInput):
     code = "invalid_itinerary"
+
+
+class UnknownTrip(InvalidItinerary):
+    """The leg names a trip, stop or position the timetable does not have at all."""
+
+    code = "unknown_trip"
+
+
+class TimetableMismatch(BookingError):
+    """The leg names a real trip but says something the timetable of its service day does not (day, times,
+    distance, operator...): the client's copy is stale or made up."""
+
+    code, status = "timetable_mismatch", 409
 
 
 class UnknownOffer(BookingError):
@@ -119,6 +134,10 @@ def parse_passengers(value: object) -> Passengers:
     return Passengers(**counts)
 
 
+MAX_LEGS = 20
+MAX_DISTANCE_M = 500_000
+
+
 def _req(d: dict, key: str, typ, path: str):
     v = d.get(key) if isinstance(d, dict) else None
     if typ is int:
@@ -130,56 +149,175 @@ def _req(d: dict, key: str, typ, path: str):
     return v
 
 
-def _time(d: dict, key: str, path: str) -> dt.datetime:
-    raw = _req(d, key, str, path)
+def _opt_id(d: dict, key: str, path: str) -> str | None:
+    """An optional id string: 1..MAX_ID_LEN printable characters."""
+    v = d.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v or len(v) > MAX_ID_LEN or not v.isprintable():
+        raise InvalidItinerary(f"{path}.{key} must be 1-{MAX_ID_LEN} printable characters",
+                               field=f"{path}.{key}")
+    return v
+
+
+def _opt_seq(d: dict, path: str) -> int | None:
+    v = d.get("sequence")
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SEQUENCE:
+        raise InvalidItinerary(f"{path}.sequence must be a stop_sequence of the trip, an integer 0..{MAX_SEQUENCE}",
+                               field=f"{path}.sequence")
+    return v
+
+
+def bounded_date(raw: object, field: str) -> dt.date:
+    """A calendar date from a request, ISO ``YYYY-MM-DD`` within 2000..2100 (so no date arithmetic overflows)."""
+    if not isinstance(raw, str) or len(raw) > 10:
+        raise InvalidItinerary(f"{field} must be a date YYYY-MM-DD", field=field)
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidItinerary(f"{field} is not a date: {raw!r}", field=field) from None
+    if not EARLIEST <= day <= LATEST:
+        raise InvalidItinerary(f"{field} {raw} is outside {EARLIEST}..{LATEST}", field=field)
+    return day
+
+
+def bounded_datetime(raw: object, field: str) -> dt.datetime:
+    """An ISO-8601 time with a UTC offset, its date within 2000..2100."""
+    if not isinstance(raw, str) or not raw or len(raw) > 40:
+        raise InvalidItinerary(f"{field} must be an ISO-8601 time like 2026-11-24T08:30:00+09:00", field=field)
     try:
         t = dt.datetime.fromisoformat(raw)
     except ValueError:
-        raise InvalidItinerary(f"{path}.{key} is not an ISO-8601 time: {raw!r}", field=f"{path}.{key}") from None
+        raise InvalidItinerary(f"{field} is not an ISO-8601 time: {raw!r}", field=field) from None
     if t.tzinfo is None:
-        raise InvalidItinerary(f"{path}.{key} needs a UTC offset (e.g. +09:00)", field=f"{path}.{key}")
+        raise InvalidItinerary(f"{field} needs a UTC offset (e.g. +09:00)", field=field)
+    if not EARLIEST <= t.date() <= LATEST:
+        raise InvalidItinerary(f"{field} {raw} is outside {EARLIEST}..{LATEST}", field=field)
     return t
 
 
-def parse_itinerary(itinerary: object) -> list[LegRef]:
-    """The bookable legs of an itinerary (walking legs dropped), each checked field by field."""
+@dataclass(frozen=True, slots=True)
+class StopRef:
+    """Where a ride boards or alights, as the client names it: the trip's stop_sequence and/or the stop id."""
+
+    stop_id: str | None
+    sequence: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RideRequest:
+    """One ride the client wants, parsed and bounded but not trusted: ``trip_id``, ``service_date`` and the two
+    stop references say *what*; every other field is a claim the server checks against the timetable."""
+
+    index: int
+    trip_id: str
+    service_date: dt.date
+    board: StopRef
+    alight: StopRef
+    operator: str | None = None
+    mode: str | None = None
+    route_id: str | None = None
+    departure: dt.datetime | None = None
+    arrival: dt.datetime | None = None
+    distance_m: int | None = None
+    stay_seated: bool = False
+
+
+def _distance(leg: dict, path: str) -> int | None:
+    distance = leg.get("distance_m")
+    if distance is None:
+        return None
+    if isinstance(distance, float) and math.isfinite(distance) and abs(distance) <= MAX_DISTANCE_M + 1:
+        distance = int(round(distance))  # metres: a client may send the planner's value through a float
+    if isinstance(distance, bool) or not isinstance(distance, int) or not 0 <= distance <= MAX_DISTANCE_M:
+        raise InvalidItinerary(f"{path}.distance_m must be a number of metres 0..{MAX_DISTANCE_M}",
+                               field=f"{path}.distance_m")
+    return distance
+
+
+def _ride(i: int, leg: dict, mode: str) -> RideRequest:
+    path = f"itinerary.legs[{i}]"
+    trip_id = _opt_id(leg, "trip_id", path)
+    if trip_id is None:
+        raise InvalidItinerary(f"{path}.trip_id is required: the trip the planner returned", field=f"{path}.trip_id")
+    service_date = bounded_date(_req(leg, "service_date", str, path), f"{path}.service_date")
+    ends = []
+    for end in ("from", "to"):
+        ref = _req(leg, end, dict, path)
+        stop = StopRef(_opt_id(ref, "stop_id", f"{path}.{end}"), _opt_seq(ref, f"{path}.{end}"))
+        if stop.stop_id is None and stop.sequence is None:
+            raise InvalidItinerary(f"{path}.{end} needs the sequence (or stop_id) the planner returned",
+                                   field=f"{path}.{end}.sequence")
+        ends.append(stop)
+    dep = bounded_datetime(leg["departure"], f"{path}.departure") if leg.get("departure") is not None else None
+    arr = bounded_datetime(leg["arrival"], f"{path}.arrival") if leg.get("arrival") is not None else None
+    if dep is not None and arr is not None and arr < dep:
+        raise InvalidItinerary(f"{path} arrives before it departs", field=f"{path}.arrival")
+    route = leg.get("route")
+    if route is not None and not isinstance(route, dict):
+        raise InvalidItinerary(f"{path}.route must be an object", field=f"{path}.route")
+    return RideRequest(index=i, trip_id=trip_id, service_date=service_date, board=ends[0], alight=ends[1],
+                       operator=_opt_id(leg, "operator", path), mode=mode,
+                       route_id=_opt_id(route, "id", f"{path}.route") if route else None,
+                       departure=dep, arrival=arr, distance_m=_distance(leg, path),
+                       stay_seated=leg.get("stay_seated") is True)
+
+
+def _opt_bool(leg: dict, key: str, path: str) -> None:
+    if leg.get(key) is not None and not isinstance(leg[key], bool):
+        raise InvalidItinerary(f"{path}.{key} must be true or false", field=f"{path}.{key}")
+
+
+def _walk(i: int, leg: dict) -> None:
+    """A walking leg is derived by the server (``maas.itineraries.derive``); what the client says of it is only
+    checked for shape, so no value of any type or size goes further."""
+    path = f"itinerary.legs[{i}]"
+    for end in ("from", "to"):
+        ref = leg.get(end)
+        if ref is None:
+            continue
+        if not isinstance(ref, dict):
+            raise InvalidItinerary(f"{path}.{end} must be an object", field=f"{path}.{end}")
+        for key, bound in (("lat", 90.0), ("lon", 180.0)):
+            v = ref.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                                  or abs(v) > bound):
+                raise InvalidItinerary(f"{path}.{end}.{key} must be degrees within ±{bound:g}",
+                                       field=f"{path}.{end}.{key}")
+        _opt_id(ref, "stop_id", f"{path}.{end}")
+    for key in ("departure", "arrival"):
+        if leg.get(key) is not None:
+            bounded_datetime(leg[key], f"{path}.{key}")
+    _distance(leg, path)
+
+
+def parse_itinerary(itinerary: object) -> list[RideRequest]:
+    """The rides of an itinerary (walking legs are derived by the server, not booked), each field typed and
+    bounded. Nothing here is trusted: ``maas.itineraries.derive`` re-derives every ride from the timetable."""
     if not isinstance(itinerary, dict) or not isinstance(itinerary.get("legs"), list) or not itinerary["legs"]:
         raise InvalidItinerary("itinerary must be an object with a non-empty legs list", field="itinerary.legs")
-    if len(itinerary["legs"]) > 20:
-        raise InvalidItinerary("an itinerary has at most 20 legs", field="itinerary.legs")
-    legs: list[LegRef] = []
+    if len(itinerary["legs"]) > MAX_LEGS:
+        raise InvalidItinerary(f"an itinerary has at most {MAX_LEGS} legs", field="itinerary.legs")
+    _opt_id(itinerary, "id", "itinerary")
+    rides: list[RideRequest] = []
     for i, leg in enumerate(itinerary["legs"]):
         path = f"itinerary.legs[{i}]"
         if not isinstance(leg, dict):
             raise InvalidItinerary(f"{path} must be an object", field=path)
         mode = _req(leg, "mode", str, path).upper()
+        if len(mode) > 20 or not mode.isalpha():
+            raise InvalidItinerary(f"{path}.mode is not a mode", field=f"{path}.mode")
+        for flag in ("booking_required", "stay_seated"):
+            _opt_bool(leg, flag, path)
         if mode == "WALK":
-            continue
-        frm, to = _req(leg, "from", dict, path), _req(leg, "to", dict, path)
-        dep, arr = _time(leg, "departure", path), _time(leg, "arrival", path)
-        if arr < dep:
-            raise InvalidItinerary(f"{path} arrives before it departs", field=f"{path}.arrival")
-        distance = leg.get("distance_m", 0)
-        if isinstance(distance, float) and math.isfinite(distance):
-            distance = int(round(distance))  # metres: a client may send the planner's value through a float
-        if isinstance(distance, bool) or not isinstance(distance, int) or not 0 <= distance <= 500_000:
-            raise InvalidItinerary(f"{path}.distance_m must be a number of metres 0..500000", field=f"{path}.distance_m")
-        service_date = _req(leg, "service_date", str, path)
-        try:
-            dt.date.fromisoformat(service_date)
-        except ValueError:
-            raise InvalidItinerary(f"{path}.service_date is not a date: {service_date!r}",
-                                   field=f"{path}.service_date") from None
-        route = leg.get("route") if isinstance(leg.get("route"), dict) else {}
-        legs.append(LegRef(
-            index=i, operator=_req(leg, "operator", str, path), mode=mode, trip_id=_req(leg, "trip_id", str, path),
-            route_id=str(route.get("id", "")), service_date=service_date,
-            from_stop=_req(frm, "stop_id", str, f"{path}.from"), to_stop=_req(to, "stop_id", str, f"{path}.to"),
-            from_seq=_req(frm, "sequence", int, f"{path}.from"), to_seq=_req(to, "sequence", int, f"{path}.to"),
-            departure=dep, arrival=arr, distance_m=distance, booking_required=bool(leg.get("booking_required"))))
-    if not legs:
+            _walk(i, leg)
+        else:
+            rides.append(_ride(i, leg, mode))
+    if not rides:
         raise InvalidItinerary("the itinerary has no leg to book (walking only)", field="itinerary.legs")
-    return legs
+    return rides
 
 
 # -- offers ---------------------------------------------------------------------------------------------------------

@@ -4,9 +4,16 @@ Run at start (and periodically). A booking whose last logged step is ``capture``
 issued and its payment authorized, so it is finished (capture and ledger are idempotent). One that stopped
 earlier is compensated (holds released, tickets voided, the authorization — found by reference even when its id
 was never recorded — voided) and ends REJECTED with code ``interrupted``. An interrupted cancellation is carried
-through. Only bookings untouched for ``stale_after_s`` are taken, so live workers are not second-guessed (this
-assumes no single operator or payment call lasts that long); a per-booking lock keeps concurrent passes from
-several workers apart.
+through. Only bookings untouched for ``stale_after_s`` are taken, and only by a compare-and-set on the booking's
+version (``BookingService.take_over``): a worker that was slow rather than dead finds its next write refused and
+steps back (see ``maas.booking``), so the two never both change a booking. A per-booking lock (owned by a random
+token, released only by its owner) keeps concurrent passes from several workers apart; recovery never deletes a
+lock it does not own.
+
+Every crash window ends with the Idempotency-Key answered or cleared: a booking whose terminal state is logged gets
+its key completed (book and cancel keys still ``running`` for it), index updated and leaves the open set; a claim
+whose booking or cancellation was never logged is answered ``interrupted`` (book) or cleared (cancel: nothing was
+done, the retry runs it).
 """
 from __future__ import annotations
 
@@ -15,10 +22,11 @@ import json
 import secrets
 from dataclasses import dataclass, field
 
-from maas.booking import OPEN, STARTING, BookingService, Clock, tokyo_now
+from maas.booking import CANCEL_STARTING, OPEN, STARTING, TERMINAL, BookingService, Clock, Fenced, tokyo_now
 from maas.ledger import Ledger
 from maas.offers import BookingError
 from maas.payments import PaymentProvider
+from maas.store import booking_index
 from maas.store.base import Store
 from operators.registry import OperatorRegistry
 
@@ -28,7 +36,8 @@ class RecoveryReport:
     finished: list[str] = field(default_factory=list)
     compensated: list[str] = field(default_factory=list)
     cancellations: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # still fresh: a live worker may own them
+    skipped: list[str] = field(default_factory=list)  # still fresh (a live worker may own them), or taken by another
+    fenced: list[str] = field(default_factory=list)  # written by somebody else meanwhile: left to them
     released_claims: list[str] = field(default_factory=list)  # died before the booking record was written
 
     def to_dict(self) -> dict:
@@ -46,9 +55,11 @@ async def recover_service(service: BookingService, *, stale_after_s: float = 30.
     """One pass with an existing service (its operators, provider, ledger and clock)."""
     report = RecoveryReport()
     store = service.store
+    await booking_index.ensure_built(store)
     now = service.clock()
     stale = dt.timedelta(seconds=stale_after_s)
     await _release_dead_claims(service, now, stale, report)
+    await _release_dead_cancel_claims(service, now, stale, report)
     for booking_id in sorted(await store.smembers(OPEN)):
         # one pass per booking at a time across workers; live requests are told apart by staleness instead
         lock, token = f"lock:recovery:{booking_id}", secrets.token_hex(8)
@@ -76,9 +87,16 @@ async def _recover_one(service: BookingService, booking_id: str, now: dt.datetim
     step = b["step"]
     running = [c for c in b["cancellations"] if c["state"] == "running"]
     try:
+        await service.take_over(b, "recovery:" + secrets.token_hex(6))
+    except Fenced:  # the owner wrote it between our read and now: alive after all
+        report.fenced.append(booking_id)
+        return
+    try:
         if running:
-            await service._finish_cancel(b, running[-1]["id"])
-            await store.delete(f"lock:booking:{booking_id}")  # the dead canceller's lock: don't wait for its TTL
+            c = running[-1]
+            await service._finish_cancel(b, c["id"])
+            if c.get("lock"):  # the dead canceller's lock, by its own token: anybody else's is left alone
+                await store.delete_if(f"lock:booking:{booking_id}", c["lock"])
             report.cancellations.append(booking_id)
         elif b["state"] == "PENDING" and step == "capture":
             await service._finish(b)
@@ -93,18 +111,28 @@ async def _recover_one(service: BookingService, booking_id: str, now: dt.datetim
             report.finished.append(booking_id)
     except BookingError:
         report.compensated.append(booking_id)
+    except Fenced:  # another pass took it over from us (we were the slow one)
+        report.fenced.append(booking_id)
 
 
 async def _complete_terminal(service: BookingService, b: dict) -> None:
-    """Replay record and index for a booking whose final state was logged but not yet answered."""
-    if b["state"] == "CONFIRMED":
-        await service.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"],
-                                    result=service.public(b))
+    """Replay records, indexes and the open set for a booking whose final state was logged but not yet answered
+    (each only where still missing: a key some later request claimed is never overwritten)."""
+    assert b["state"] in TERMINAL
+    if b["state"] in ("CONFIRMED", "CANCELLED"):
+        await service.idem.complete_if_running(b["owner"], "book", b["idempotency_key"], b["id"],
+                                               result=service.public(b))
     elif b.get("reason"):
         r = b["reason"]
         err = BookingError(r["detail"], code=r["code"], status=r.get("status", 409))
-        await service.idem.complete(b["owner"], "book", b["idempotency_key"], b["fp"], b["id"],
-                                    error=err.to_dict())
+        await service.idem.complete_if_running(b["owner"], "book", b["idempotency_key"], b["id"],
+                                               error=err.to_dict())
+        await service.store.delete_if(f"offer-booked:{b['offer_id']}", b["id"])
+    for c in b["cancellations"]:
+        if c["state"] == "done":
+            await service.idem.complete_if_running(b["owner"], "cancel", c["key"], b["id"],
+                                                   result=service.public(b))
+    await booking_index.reindex(service.store, b)
     await service.store.srem(OPEN, b["id"])
 
 
@@ -126,3 +154,19 @@ async def _release_dead_claims(service: BookingService, now: dt.datetime, stale:
             await store.delete_if(f"offer-booked:{m['offer_id']}", m["id"])
             report.released_claims.append(m["id"])
         await store.srem(STARTING, marker)
+
+
+async def _release_dead_cancel_claims(service: BookingService, now: dt.datetime, stale: dt.timedelta,
+                                      report: RecoveryReport) -> None:
+    """A worker that died between claiming a cancel's Idempotency-Key and logging the cancellation on the booking
+    did nothing: clear the claim so the client's retry runs the cancellation (instead of waiting 24 h)."""
+    store = service.store
+    for marker in await store.smembers(CANCEL_STARTING):
+        m = json.loads(marker)
+        if now - dt.datetime.fromisoformat(m["at"]) < stale:
+            continue
+        raw = await store.get(f"booking:{m['id']}")
+        logged = raw is not None and any(c["key"] == m["key"] for c in json.loads(raw)["cancellations"])
+        if not logged and await service.idem.release_if_running(m["owner"], "cancel", m["key"], m["id"]):
+            report.released_claims.append(m["id"])
+        await store.srem(CANCEL_STARTING, marker)

@@ -105,7 +105,9 @@ class Services:
         a re-planned alternative on ``events:{owner}`` (the partner's SSE stream); an `avoid` warning gives a
         `warning` event instead (maas/disruptions/notify.py). Returns how many were sent.
 
-        Only the worker that accepted the closure runs this, so each traveller is told once.
+        Only the worker that accepted the closure runs this, so each traveller is told once. The bookings read
+        are those the booking index has on the trips (and at the stops) the closures touch on each booked
+        service day from yesterday on; nobody else's booking is loaded.
         """
         from maas.disruptions.notify import warning_events
 
@@ -115,24 +117,42 @@ class Services:
 
             return warning_events(its, closures, model, plan, now=now)
 
-        return await self._tell_travellers(events)
+        return await self._tell_travellers(closures, events)
 
     async def notify_restored(self, closures: list) -> int:
         """Lift listener: bookings whose trip a lifted warning or closure had hit get a `restored` event."""
         from maas.disruptions.notify import restored_events
 
-        return await self._tell_travellers(lambda model, its, now: restored_events(its, closures, model, now=now))
+        return await self._tell_travellers(
+            closures, lambda model, its, now: restored_events(its, closures, model, now=now))
 
-    async def _tell_travellers(self, make_events) -> int:
-        from maas.booking import travelling_bookings
+    async def _tell_travellers(self, closures: list, make_events) -> int:
+        """Run ``make_events(model, [(booking id, itinerary)], now)`` on the bookings the closures may touch
+        (an `avoid` warning counts as closing its area for this look-up) and publish what it returns."""
+        from maas.disruptions.affected import closure_targets, day_overlaps
+        from maas.disruptions.notify import as_closed
+        from maas.store import booking_index
+
+        closures = [as_closed(c) for c in closures if c.restricting]
 
         now = self.clock()
-        by_day: dict[str, list[tuple[str, dict, str]]] = {}
         store = self.bookings.store
-        for booking_id, owner, legs in await travelling_bookings(store, now):
+        loop = asyncio.get_running_loop()
+        candidates: set[str] = set()
+        for day in await booking_index.booked_days(store, now.date() - dt.timedelta(days=1)):
+            date = dt.date.fromisoformat(day)
+            if not day_overlaps(closures, date):
+                continue
+            booked = await booking_index.booked_trips(store, day)
+            if not booked:
+                continue
+            trips, stops = await loop.run_in_executor(
+                self.transit.executor, lambda d=date, b=booked: closure_targets(self.transit.model_for(d), closures, b))
+            candidates |= await booking_index.bookings_on(store, day, trips=trips, stops=stops)
+        by_day: dict[str, list[tuple[str, dict, str]]] = {}
+        for booking_id, owner, legs in await booking_index.load_travelling(store, candidates, now):
             by_day.setdefault(legs[0]["service_date"], []).append((booking_id, legs, owner))
         sent = 0
-        loop = asyncio.get_running_loop()
         for day, items in by_day.items():
             def work(day=day, items=items):
                 model = self.transit.model_for(dt.date.fromisoformat(day))
@@ -202,6 +222,7 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
                     clock: Callable[[], dt.datetime] | None = None):
     """Operators of the loaded feeds (fares and shuttle seats from the feeds), sandbox payments, the ledger."""
     from maas.booking import BookingService
+    from maas.itineraries.derive import LegDeriver
     from maas.ledger import Ledger
     from maas.payments import SandboxProvider
     from maas.store import open_store
@@ -211,13 +232,14 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
     if store is None:
         if not settings.redis_url:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = open_store(settings.redis_url, sqlite_path=settings.embedded_db)
+        store = open_store(settings.redis_url, sqlite_path=settings.embedded_db, prefix=settings.redis_prefix)
     feeds = {f.namespace: f for f in transit.network.feeds}
     fares = FareTable.from_feed(feeds["toei-subway"]) if "toei-subway" in feeds else None
     shuttles = {ns: shuttle_config_from_feed(f) for ns, f in feeds.items() if ns.startswith("shuttle-")}
     registry = OperatorRegistry.tokyo(store, subway_fares=fares, shuttles=shuttles)
     extra = {"clock": clock} if clock else {}
-    return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500), **extra)
+    return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500),
+                          timetable=LegDeriver(transit), **extra)
 
 
 def feed_manager(settings: Settings, transit: TransitService, bookings=None):

@@ -24,6 +24,8 @@ class Settings:
     feeds: list[str] = field(default_factory=list)  # "ns=path" specs; empty means the built-in sample
     osm: Path | None = None
     redis_url: str | None = None  # None: the embedded store
+    # every booking key in Redis starts with this (tenants or test runs sharing one Redis stay apart)
+    redis_prefix: str = field(default_factory=lambda: os.environ.get("MAAS_REDIS_PREFIX", "maas:"))
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1

@@ -111,11 +111,26 @@ class Itinerary:
                 "walking": self.walking, "legs": [leg.to_dict() for leg in self.legs]}
 
 
-def _path_length(coords: list[tuple[float, float]]) -> float:
-    if len(coords) < 2:
+def path_length_m(lon: np.ndarray, lat: np.ndarray) -> float:
+    if len(lon) < 2:
         return 0.0
-    a = np.asarray(coords)
-    return float(haversine_m(a[:-1, 1], a[:-1, 0], a[1:, 1], a[1:, 0]).sum())
+    return float(haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:]).sum())
+
+
+def ride_path(model, trip: int, board_pos: int, alight_pos: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) of a ride: the trip's shape cut at the two stops, or the stops themselves without a shape.
+    Its length is a ride's distance everywhere (planner legs, offers, fares)."""
+    m = model
+    p = int(m.trip_pattern[trip])
+    base = int(m.pattern_stops_start[p])
+    stops = m.pattern_stops[base:base + m.pattern_len(p)]
+    cut = _shape_cut(m, trip, p, stops)
+    if cut is not None and cut[alight_pos] > cut[board_pos]:
+        a = int(m.shape_start[m.trip_shape[trip]])
+        sl = slice(a + cut[board_pos], a + cut[alight_pos] + 1)
+        return m.shape_lon[sl], m.shape_lat[sl]
+    seg = stops[board_pos:alight_pos + 1]
+    return m.stop_lon[seg], m.stop_lat[seg]
 
 
 def _stop_endpoint(model, s: int, seq: int | None = None) -> Endpoint:
@@ -170,14 +185,8 @@ def ride_leg(model, leg: RideLeg) -> Leg:
         e.update(arrival=iso(m.service_date, int(m.st_arr[off + pos])),
                  departure=iso(m.service_date, int(m.st_dep[off + pos])))
         inter.append(e)
-    cut = _shape_cut(m, trip, p, stops)
-    if cut is not None and cut[leg.alight_pos] > cut[leg.board_pos]:
-        a = int(m.shape_start[m.trip_shape[trip]])
-        sl = slice(a + cut[leg.board_pos], a + cut[leg.alight_pos] + 1)
-        geom = list(zip(m.shape_lon[sl].tolist(), m.shape_lat[sl].tolist()))
-    else:
-        seg = stops[leg.board_pos:leg.alight_pos + 1]
-        geom = list(zip(m.stop_lon[seg].tolist(), m.stop_lat[seg].tolist()))
+    lon, lat = ride_path(m, trip, leg.board_pos, leg.alight_pos)
+    geom = list(zip(lon.tolist(), lat.tolist()))
     ag = int(m.route_agency[r])
     route_id = m.route_ids[r]
     mode = m.route_modes[r]
@@ -186,7 +195,7 @@ def ride_leg(model, leg: RideLeg) -> Leg:
         mode=mode, start=_stop_endpoint(m, leg.from_stop, int(m.st_seq[off + leg.board_pos])),
         end=_stop_endpoint(m, leg.to_stop, int(m.st_seq[off + leg.alight_pos])),
         departure=iso(m.service_date, leg.departure), arrival=iso(m.service_date, leg.arrival),
-        duration_s=leg.arrival - leg.departure, distance_m=_path_length(geom), geometry=geom,
+        duration_s=leg.arrival - leg.departure, distance_m=path_length_m(lon, lat), geometry=geom,
         operator=route_id.split(":", 1)[0],
         agency={"id": m.agency_ids[ag], "name": m.agency_names[ag]} if ag >= 0 else None,
         route={"id": route_id, "short_name": m.route_short_names[r], "long_name": m.route_long_names[r],

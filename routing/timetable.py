@@ -154,6 +154,7 @@ class TransitModel:
     pattern_inseat_classes: np.ndarray = None
     trip_inseat_classes_after: np.ndarray = None
     _stop_index: dict = field(default=None, repr=False, compare=False)
+    _trip_index: dict = field(default=None, repr=False, compare=False)
     _shape_cuts: dict = field(default_factory=dict, repr=False, compare=False)  # (shape, pattern) -> cut
 
     def __post_init__(self) -> None:
@@ -193,6 +194,14 @@ class TransitModel:
         if self._stop_index is None:
             self._stop_index = {s: i for i, s in enumerate(self.stop_ids)}
         return self._stop_index[stop_id]
+
+    def trip_index(self, trip_id: str) -> int | None:
+        """Index of a trip of *this* service day (not the previous day's runs past midnight), None if it does
+        not run that day. Frequency-based trips are named ``trip@HH:MM:SS`` by their start."""
+        if self._trip_index is None:
+            today = np.nonzero(np.asarray(self.trip_day_offset) == 0)[0].tolist()
+            self._trip_index = {self.trip_ids[t]: t for t in today}
+        return self._trip_index.get(trip_id)
 
     def pattern_len(self, p: int) -> int:
         return int(self.pattern_stops_start[p + 1] - self.pattern_stops_start[p])

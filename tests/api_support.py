@@ -127,11 +127,11 @@ async def subscribe(client, key: str):
 
 
 @pytest.fixture(scope="module")
-def booking_transit(tmp_path_factory):
-    """The tiny feed's transit service, shared by a module's booking tests."""
-    t = tiny_transit(tmp_path_factory.mktemp("api-booking"))
-    yield t
-    t.close()
+def booking_transit():
+    """The transit service the booking helpers' legs ride on (tests/booking_support.py), shared by a module."""
+    from booking_support import booking_transit as shared
+
+    return shared()
 
 
 @pytest.fixture
@@ -141,6 +141,7 @@ async def booking_client(booking_transit):
     from maas.store.embedded import EmbeddedStore
 
     store = EmbeddedStore(":memory:")
-    async with client_for(services_for(booking_transit, bookings=make_service(store, Clock()))) as c:
+    services = services_for(booking_transit, bookings=make_service(store, Clock(), transit=booking_transit))
+    async with client_for(services) as c:
         yield c
     await store.aclose()

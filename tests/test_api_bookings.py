@@ -62,7 +62,7 @@ async def test_idempotency_key_replays_and_conflicts(client):
     o1 = await offer(client, key="same", it=it)
     o2 = await offer(client, key="same", it=it)
     assert o1["id"] == o2["id"]
-    r = await client.post("/v1/offers", json={"itinerary": itinerary(subway_leg(distance_m=20000)),
+    r = await client.post("/v1/offers", json={"itinerary": itinerary(subway_leg()),
                                               "passengers": {"adult": 2}}, headers={**A, "Idempotency-Key": "same"})
     assert r.status == 409 and (await r.json(content_type=None))["code"] == "idempotency_conflict"
     b1 = await (await book(client, o1["id"], key="bk")).json()
@@ -156,3 +156,61 @@ async def test_roles_and_operator_ownership(client):
     r = await client.get("/v1/operators/toei-bus/settlement", params={"date": "yesterday"},
                          headers=auth("op-other"))
     assert r.status == 422 and (await r.json(content_type=None))["field"] == "date"
+
+
+async def test_list_own_bookings_paged_filtered_and_owned(client):
+    """GET /v1/bookings: a partner pages through its own bookings (oldest first) with a cursor, filters by status
+    and creation time, and never sees another partner's."""
+    from api.keys import SERVICES
+
+    clock = client.server.app[SERVICES].bookings.clock
+    made = []
+    for i in range(5):
+        o = await offer(client, key=f"lo-{i}")
+        made.append(await (await book(client, o["id"], key=f"lb-{i}")).json())
+        clock.advance(60)
+    assert (await client.post(f"/v1/bookings/{made[1]['id']}/cancel", headers=A)).status == 200
+    ob = await offer(client, headers=B, key="beta-o")
+    theirs = await (await book(client, ob["id"], headers=B, key="beta-b")).json()
+
+    seen, cursor = [], None
+    for _ in range(5):
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        r = await client.get("/v1/bookings", params=params, headers=A)
+        assert r.status == 200, await r.text()
+        page = await r.json()
+        assert len(page["bookings"]) <= 2
+        seen += [b["id"] for b in page["bookings"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [b["id"] for b in made] and theirs["id"] not in seen  # all mine, oldest first, once each
+    r = await client.get("/v1/bookings", params={"status": "cancelled"}, headers=A)
+    assert [b["id"] for b in (await r.json())["bookings"]] == [made[1]["id"]]
+    r = await client.get("/v1/bookings", params={"status": "CONFIRMED"}, headers=A)
+    assert [b["id"] for b in (await r.json())["bookings"]] == [b["id"] for b in made if b is not made[1]]
+    r = await client.get("/v1/bookings", params={"since": made[3]["created_at"]}, headers=A)
+    assert [b["id"] for b in (await r.json())["bookings"]] == [made[3]["id"], made[4]["id"]]
+    r = await client.get("/v1/bookings", headers=B)
+    assert [b["id"] for b in (await r.json())["bookings"]] == [theirs["id"]]
+
+
+@pytest.mark.parametrize("query,field", [("status=LOST", "status"), ("limit=0", "limit"), ("limit=101", "limit"),
+                                         ("limit=ten", "limit"), ("limit=99999999999999999999", "limit"),
+                                         ("cursor=not-a-cursor", "cursor"), ("cursor=MTIz", "cursor"),
+                                         ("since=yesterday", "since"), ("owner=pk-beta", "owner")])
+async def test_list_bookings_bad_input_is_422(client, query, field):
+    r = await client.get(f"/v1/bookings?{query}", headers=A)
+    assert r.status == 422 and r.content_type == "application/problem+json", await r.text()
+    body = await r.json()
+    assert body["field"] == field and body["detail"]
+
+
+async def test_list_bookings_roles(client):
+    assert (await client.get("/v1/bookings")).status == 401
+    for key in ("op-test", "dis-jma"):
+        r = await client.get("/v1/bookings", headers=auth(key))
+        assert r.status == 403 and r.content_type == "application/problem+json"
+    for extreme in ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+09:00"):  # outside the request bounds
+        r = await client.get("/v1/bookings", params={"since": extreme}, headers=A)
+        assert r.status == 422 and (await r.json())["field"] == "since"

@@ -63,7 +63,7 @@ async def test_closure_on_a_booked_trip_sends_disrupted_with_a_new_route(tmp_pat
     store = EmbeddedStore(":memory:")
     registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=10))
     clock = Clock()  # the booked day is "today" for bookings, closures and re-planning alike
-    services = services_for(transit, bookings=make_service(store, clock, registry=registry), clock=clock,
+    services = services_for(transit, bookings=make_service(store, clock, registry=registry, transit=transit), clock=clock,
                             closures=closure_service(Settings(), transit, store=MemoryClosureStore(), clock=clock))
     try:
         async with client_for(services) as client:
@@ -74,6 +74,22 @@ async def test_closure_on_a_booked_trip_sends_disrupted_with_a_new_route(tmp_pat
                                   headers=auth("pk-alpha"))
             booking = await r.json()
             assert r.status == 201, booking
+            for i in range(3):  # beta's bookings on the same bus, cancelled: off the index, never read again
+                o = await (await client.post("/v1/offers", json={"itinerary": it}, headers=auth("pk-beta"))).json()
+                r = await client.post("/v1/bookings", json={"offer_id": o["id"], "payment": GOOD_CARD},
+                                      headers=auth("pk-beta"))
+                gone = await r.json()
+                r = await client.post(f"/v1/bookings/{gone['id']}/cancel", headers=auth("pk-beta"))
+                assert r.status == 200 and (await r.json())["state"] == "CANCELLED"
+            reads: list[str] = []
+            real_get = store.get
+
+            async def counting_get(key: str):
+                if key.startswith("booking:"):
+                    reads.append(key)
+                return await real_get(key)
+
+            store.get = counting_get
             alpha, beta = await subscribe(client, "pk-alpha"), await subscribe(client, "pk-beta")
             closure = {"id": "b-closed", "start": "2026-11-25T07:00:00+09:00", "end": "2026-11-25T08:30:00+09:00",
                        "targets": {"stops": [f"{ns}:B"]}, "message": {"en": "fire"}}
@@ -86,6 +102,7 @@ async def test_closure_on_a_booked_trip_sends_disrupted_with_a_new_route(tmp_pat
             assert rides and rides[0]["departure"] == "2026-11-25T09:00:00+09:00"
             with pytest.raises(TimeoutError):
                 await read_events(beta, 1, timeout=0.8)
+            assert reads == [f"booking:{booking['id']}"]  # the index led to the one traveller: no scan
             alpha.close()
             beta.close()
     finally:

@@ -181,7 +181,7 @@ async def test_booking_on_a_removed_trip_gets_disrupted_with_an_alternative(tmp_
     store = EmbeddedStore(":memory:")
     registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=10))
     clock = Clock()
-    bookings = make_service(store, clock, registry=registry)
+    bookings = make_service(store, clock, registry=registry, transit=transit)
     services = services_for(transit, bookings=bookings, clock=clock,
                             feeds=FeedManager(FeedRegistry(tmp_path / "feeds"), transit, bookings, clock=clock))
     try:

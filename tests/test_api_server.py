@@ -58,20 +58,23 @@ def redis_server(tmp_path, redis_url):
     yield from serve(tmp_path, ["--redis", redis_url])
 
 
-def serve(tmp_path: Path, extra: list[str]):
+def serve(tmp_path: Path, extra: list[str], keys: dict | None = None, log: Path | None = None):
+    """``log``: write the server's output there instead of a pipe nobody drains (busy tests log a lot)."""
     port = free_port()
-    keys = tmp_path / "keys.json"
-    keys.write_text(json.dumps(KEYS))
+    key_file = tmp_path / "keys.json"
+    key_file.write_text(json.dumps(keys or KEYS))
     env = {**os.environ, "MAAS_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--workers", "2", "--port", str(port),
-                             "--keys", str(keys), "--data-dir", str(tmp_path / "data"), *extra],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "--keys", str(key_file), "--data-dir", str(tmp_path / "data"), *extra],
+                            cwd=ROOT, env=env, stdout=open(log, "wb") if log else subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     pids: set[int] = set()
     while time.monotonic() < deadline and len(pids) < 2:
         if proc.poll() is not None:
-            pytest.fail(f"maas serve exited early: {proc.stdout.read().decode()[-3000:]}")
+            out = log.read_bytes() if log else proc.stdout.read()
+            pytest.fail(f"maas serve exited early: {out.decode()[-3000:]}")
         try:
             status, body = get(f"{base}/readyz", timeout=1)
             if status == 200:

@@ -222,7 +222,7 @@ def _broken(**changes):
     return {"legs": [leg]}
 
 
-BAD_ITINERARIES = [None, [], {}, {"legs": []}, {"legs": [walk_leg()]}, {"legs": ["x"]}, _broken(operator=None),
+BAD_ITINERARIES = [None, [], {}, {"legs": []}, {"legs": [walk_leg()]}, {"legs": ["x"]}, _broken(operator=42),
                    _broken(departure="yesterday"), _broken(departure="2026-11-24T10:00:00"),
                    _broken(arrival="2026-11-24T09:00:00+09:00"), _broken(distance_m=-5), _broken(**{"from": {}}),
                    _broken(service_date="24/11/2026"), _broken(operator="tokyo-metro"),

@@ -30,9 +30,14 @@ from booking_support import GOOD_CARD, itinerary, make_service, open_test_store
 from maas.payments import SandboxProvider
 
 CRASH_AT, KIND, WHERE, CARD = os.environ["CRASH_AT"], sys.argv[2], sys.argv[3], sys.argv[4]
+PAUSE = os.environ.get("PAUSE") == "1"  # stop (SIGSTOP) instead of waiting to be killed, then carry on
 
 async def stop(step):
     print("AT", step, flush=True)
+    if PAUSE:
+        import signal
+        os.kill(os.getpid(), signal.SIGSTOP)  # a worker frozen mid-step: GC pause, swapped out, VM stalled
+        return
     await asyncio.sleep(3600)
 
 class Provider(SandboxProvider):
@@ -77,11 +82,24 @@ async def main():
     except Exception as err:
         print("ERR", getattr(err, "code", err), flush=True)
         return
+    print("BOOKED", b["state"], flush=True)
     await svc.cancel(b["id"], 3, "cancel-1", "alice")
     print("DONE", flush=True)
 
 asyncio.run(main())
 """
+
+
+def _await_stop(proc) -> str:
+    """The worker's "AT step" line (after any progress lines it printed first)."""
+    seen = []
+    while True:
+        line = proc.stdout.readline().strip()
+        seen.append(line)
+        if line.startswith("AT ") or not line:
+            break
+    assert line.startswith("AT "), (seen, proc.stderr.read() if proc.poll() is not None else "")
+    return line
 
 
 def run_and_kill(crash_at: str, kind: str, where: str, card: str = "4242424242424242") -> str:
@@ -90,8 +108,7 @@ def run_and_kill(crash_at: str, kind: str, where: str, card: str = "424242424242
     proc = subprocess.Popen([sys.executable, "-c", WORKER, str(TESTS), kind, where, card], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline().strip()
-        assert line.startswith("AT "), (line, proc.stderr.read() if proc.poll() is not None else "")
+        line = _await_stop(proc)
         os.kill(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=10) == -signal.SIGKILL
         return line
@@ -236,3 +253,69 @@ async def test_two_workers_recovering_at_once(tmp_path):
     assert sorted(len(r.compensated) for r in reports) == [0, 1]
     await assert_invariants(store, "REJECTED")
     await store.aclose()
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+# step the worker is frozen at → the outcome the one winner reaches
+PAUSE_STEPS = [("hold", "REJECTED"), ("after-authorize", "REJECTED"), ("confirm", "REJECTED"),
+               ("after-confirm", "REJECTED"), ("capture", "CONFIRMED"), ("cancel", "CONFIRMED")]
+
+
+async def _pause_recover_resume(store, kind: str, where: str, step: str, expect: str) -> None:
+    """Freeze a real worker (SIGSTOP) at ``step``, let recovery run past the staleness age, resume it (SIGCONT):
+    exactly one of them changes the booking from the takeover on, the worker answers with the winner's outcome,
+    money, tickets, seats and ledger agree."""
+    env = {**os.environ, "CRASH_AT": step, "PAUSE": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", WORKER, str(TESTS), kind, where, "4242424242424242"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        before = _await_stop(proc)
+        deadline = time.monotonic() + 10
+        while not _stopped(proc.pid):
+            assert time.monotonic() < deadline, "the worker did not stop"
+            time.sleep(0.01)
+        clock = Clock(START.replace(minute=5))  # the frozen worker's booking looks dead to recovery
+        report = await recover_service(make_service(store, clock), stale_after_s=30)
+        assert report.finished or report.compensated or report.cancellations, report
+        os.kill(proc.pid, signal.SIGCONT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    b = await assert_invariants(store, expect)
+    hist = b["history"]
+    k = next(i for i, h in enumerate(hist) if h.get("taken_over_by"))
+    owner = hist[k]["taken_over_by"]
+    end = next(i for i in range(k + 1, len(hist)) if hist[i]["step"] == "done")
+    assert {h["by"] for h in hist[k + 1:end + 1]} == {owner}  # after the takeover only recovery wrote
+    if expect == "REJECTED":  # the worker stood down and reported recovery's outcome
+        assert out.split()[-2:] == ["ERR", "interrupted"], out
+    else:
+        assert out.strip().endswith("DONE"), out
+        assert "BOOKED CONFIRMED" in out if step != "cancel" else before == "AT cancel:" + b["cancellations"][0]["id"]
+
+
+@pytest.mark.parametrize("step,expect", PAUSE_STEPS)
+async def test_paused_worker_and_recovery_never_both_act_embedded(tmp_path, step, expect):
+    path = str(tmp_path / "store.sqlite3")
+    store = await open_test_store("embedded", sqlite_path=path)
+    try:
+        await _pause_recover_resume(store, "embedded", path, step, expect)
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.parametrize("step,expect", [("after-authorize", "REJECTED"), ("capture", "CONFIRMED"),
+                                         ("cancel", "CONFIRMED")])
+async def test_paused_worker_and_recovery_never_both_act_redis(redis_url, step, expect):
+    store = await open_test_store("redis", redis_url)
+    try:
+        await _pause_recover_resume(store, "redis", f"{redis_url}|{store.prefix}", step, expect)
+    finally:
+        await drop_test_store(store)

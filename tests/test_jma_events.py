@@ -31,7 +31,8 @@ async def test_warning_disrupted_and_restored_events(tmp_path):
     store = EmbeddedStore(":memory:")
     registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=10))
     clock = Clock()  # 2026-11-24 08:00
-    services = services_for(transit, bookings=make_service(store, clock, registry=registry), clock=clock,
+    services = services_for(transit, bookings=make_service(store, clock, registry=registry, transit=transit),
+                            clock=clock,
                             closures=closure_service(Settings(jma_areas=areas), transit, store=MemoryClosureStore(),
                                                      clock=clock))
     try:

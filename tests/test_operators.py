@@ -7,9 +7,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from booking_support import SHUTTLE, SHUTTLE_TRIP, START, bus_leg, shuttle_leg, subway_leg
+from booking_support import SHUTTLE, SHUTTLE_TRIP, START, bus_leg, leg_ref, shuttle_leg, subway_leg
 from conftest import shared_file
-from maas.offers import parse_itinerary
 from maas.store.embedded import EmbeddedStore
 from operators.base import (BookingTooEarly, BookingTooLate, HoldExpired, InvalidLeg, Passengers, RefundRule, SoldOut,
                             TicketSigner)
@@ -21,7 +20,7 @@ from operators.toei_subway import ToeiSubwayAdapter
 
 
 def leg_of(d: dict):
-    return parse_itinerary({"legs": [d]})[0]
+    return leg_ref(d)
 
 
 @pytest.mark.parametrize("metres,fare,km", [(0, 178, 1), (1, 178, 1), (4000, 178, 4), (4001, 220, 5),

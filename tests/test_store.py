@@ -139,3 +139,55 @@ async def test_redis_reports_persistence(redis_url):
         assert p["crash_safe"] == (p["aof_enabled"] and p["appendfsync"] == "always")
     finally:
         await drop_test_store(s)
+
+
+async def test_replace_if_only_over_the_expected_value(store):
+    await store.set("r", "old")
+    assert not await store.replace_if("r", "other", "new")
+    assert await store.get("r") == "old"
+    assert await store.replace_if("r", "old", "new", ttl_s=0.05)
+    assert await store.get("r") == "new"
+    await asyncio.sleep(0.12)
+    assert await store.get("r") is None and not await store.replace_if("r", "new", "x")  # gone: nothing revived
+    assert not await store.replace_if("absent", "", "x") and await store.get("absent") is None
+
+
+async def test_replace_versioned_is_a_compare_and_set(store):
+    assert await store.replace_versioned("b", '{"version": 1, "x": "a"}', 0)
+    assert not await store.replace_versioned("b", '{"version": 1, "x": "b"}', 0)  # exists: not a create
+    assert not await store.replace_versioned("b", '{"version": 3, "x": "c"}', 2)  # stale version
+    assert await store.replace_versioned("b", '{"version": 2, "x": "d"}', 1)
+    assert await store.get("b") == '{"version": 2, "x": "d"}'
+    await store.set("plain", "not json")
+    assert not await store.replace_versioned("plain", '{"version": 1}', 1)
+    assert not await store.replace_versioned("plain", '{"version": 1}', 0)
+    await store.set("legacy", '{"id": "bk_old"}')  # a record from before versions: version 0
+    assert not await store.replace_versioned("legacy", '{"version": 2}', 1)
+    assert await store.replace_versioned("legacy", '{"version": 1, "id": "bk_old"}', 0)
+    assert not await store.replace_versioned("missing", '{"version": 2}', 1)
+    # racing writers that all read version 2: exactly one wins
+    wins = await asyncio.gather(*[store.replace_versioned("b", f'{{"version": 3, "w": {i}}}', 2) for i in range(20)])
+    assert sum(wins) == 1
+
+
+async def test_sunion_and_lex_ordered_pages(store):
+    await store.sadd("u:1", "a")
+    await store.sadd("u:2", "b")
+    await store.sadd("u:2", "a")
+    assert await store.sunion(["u:1", "u:2", "u:none"]) == {"a", "b"}
+    assert await store.sunion([]) == set()
+    members = [f"{t:016d}|bk_{i}" for i, t in enumerate([5, 3, 3, 10**15, 7])]
+    for m in members:
+        await store.zadd_lex("z", m)
+    await store.zrem_lex("z", members[4])
+    want = sorted(members[:4])
+    assert await store.zrange_lex("z", "", 2) == want[:2]
+    assert await store.zrange_lex("z", want[1], 2) == want[2:4]
+    assert await store.zrange_lex("z", want[3], 2) == []
+    assert await store.zrange_lex("z", f"{4:016d}|", 10) == want[2:]
+
+
+async def test_sets_update_in_one_batch(store):
+    await store.sadd("v:1", "gone")
+    await store.sets_update(add=[("v:1", "a"), ("v:2", "b"), ("v:1", "a")], remove=[("v:1", "gone"), ("v:3", "x")])
+    assert await store.smembers("v:1") == {"a"} and await store.smembers("v:2") == {"b"}

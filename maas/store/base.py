@@ -4,7 +4,13 @@ Why these primitives and nothing more:
 * **KV with TTL** (`get/set/delete/keys`): offers, bookings, holds, tickets. ``set(nx=True)`` is the
   compare-and-set the idempotency and single-use checks need; TTLs only collect garbage — business expiry
   (offer validity, hold expiry) is decided by the service's clock from timestamps in the value.
-* **Sets** (`sadd/srem/smembers`): small indexes such as the open bookings the recovery pass must visit.
+* **Compare-and-set** (`replace_if`, `replace_versioned`): replace a value only when it is still the one the
+  caller read (an idempotency record) or when the JSON record's ``version`` is still the caller's (a booking: the
+  fencing that keeps a slow worker and the recovery pass from both changing it).
+* **Sets** (`sadd/srem/smembers/sunion`): indexes such as the open bookings the recovery pass must visit, or the
+  bookings on one trip of one service day.
+* **Ordered sets** (`zadd_lex/zrem_lex/zrange_lex`): members kept in byte order, read a page at a time after a
+  cursor (a partner's bookings by creation time).
 * **Seat holds** (`reserve_seats/commit_seats/release_seats/seat_holds`): per *resource* (one trip on one
   service date) a list of holds, each over a stop-sequence range ``[start, end)`` — a seat is free again where
   the passenger gets off. Reserving checks that every segment of the range has ``count`` free seats and adds the
@@ -105,6 +111,16 @@ class Store(abc.ABC):
     async def keys(self, prefix: str) -> list[str]:
         """Live keys starting with ``prefix`` (unordered). Meant for small namespaces and admin tools."""
 
+    @abc.abstractmethod
+    async def replace_if(self, key: str, expected: str, value: str, *, ttl_s: float | None = None) -> bool:
+        """Write ``value`` only when the key still holds exactly ``expected``. True when written."""
+
+    @abc.abstractmethod
+    async def replace_versioned(self, key: str, value: str, expected_version: int) -> bool:
+        """Write the JSON object ``value`` only when the JSON object stored at ``key`` has ``"version"`` equal to
+        ``expected_version`` (0: the key is absent, or holds an object without a version — written before versions
+        existed). One atomic step: the compare-and-set fencing bookings."""
+
     # -- sets -----------------------------------------------------------------------------------------------------
     @abc.abstractmethod
     async def sadd(self, key: str, member: str) -> None: ...
@@ -114,6 +130,28 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def smembers(self, key: str) -> set[str]: ...
+
+    async def sets_update(self, add: list[tuple[str, str]] = (), remove: list[tuple[str, str]] = ()) -> None:
+        """Many (set, member) additions and removals in one round trip where the engine can (index upkeep)."""
+        for key, m in add:
+            await self.sadd(key, m)
+        for key, m in remove:
+            await self.srem(key, m)
+
+    @abc.abstractmethod
+    async def sunion(self, keys: list[str]) -> set[str]:
+        """Members of all the sets (one round trip however many keys)."""
+
+    # -- ordered sets ---------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def zadd_lex(self, key: str, member: str) -> None: ...
+
+    @abc.abstractmethod
+    async def zrem_lex(self, key: str, member: str) -> None: ...
+
+    @abc.abstractmethod
+    async def zrange_lex(self, key: str, after: str = "", limit: int = 100) -> list[str]:
+        """Up to ``limit`` members greater than ``after`` (byte order), smallest first."""
 
     # -- seat holds -----------------------------------------------------------------------------------------------
     @abc.abstractmethod

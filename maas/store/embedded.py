@@ -18,6 +18,7 @@ from maas.store.base import ReserveResult, SeatHold, Store, Subscription, free_s
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL);
 CREATE TABLE IF NOT EXISTS sets (key TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (key, member));
+CREATE TABLE IF NOT EXISTS zlex (key TEXT NOT NULL, member BLOB NOT NULL, PRIMARY KEY (key, member)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seats (resource TEXT NOT NULL, hold_id TEXT NOT NULL, start INTEGER NOT NULL,
     "end" INTEGER NOT NULL, count INTEGER NOT NULL, expires_at REAL NOT NULL, PRIMARY KEY (resource, hold_id));
 CREATE TABLE IF NOT EXISTS ledger_txn (txn_id TEXT PRIMARY KEY);
@@ -95,6 +96,24 @@ class EmbeddedStore(Store):
                 (prefix, hi, self._now())).fetchall()
         return [r[0] for r in rows]
 
+    async def replace_if(self, key: str, expected: str, value: str, *, ttl_s: float | None = None) -> bool:
+        expires = self._now() + ttl_s if ttl_s else None
+        async with self._lock:
+            return self._db.execute(
+                "UPDATE kv SET value=?, expires_at=? WHERE key=? AND value=? AND (expires_at IS NULL OR expires_at>?)",
+                (value, expires, key, expected, self._now())).rowcount > 0
+
+    async def replace_versioned(self, key: str, value: str, expected_version: int) -> bool:
+        """A conditional UPDATE (or INSERT when new): atomic across processes sharing the SQLite file too."""
+        async with self._lock:
+            if expected_version == 0 and self._db.execute(
+                    "INSERT OR IGNORE INTO kv (key, value, expires_at) VALUES (?,?,NULL)", (key, value)).rowcount:
+                return True
+            return self._db.execute(
+                "UPDATE kv SET value=? WHERE key=? AND (CASE WHEN json_valid(value) THEN CASE WHEN "
+                "json_type(value)='object' THEN COALESCE(json_extract(value, '$.version'), 0) END END)=?",
+                (value, key, expected_version)).rowcount > 0
+
     # -- sets -----------------------------------------------------------------------------------------------------
     async def sadd(self, key: str, member: str) -> None:
         async with self._lock:
@@ -107,6 +126,41 @@ class EmbeddedStore(Store):
     async def smembers(self, key: str) -> set[str]:
         async with self._lock:
             return {r[0] for r in self._db.execute("SELECT member FROM sets WHERE key=?", (key,))}
+
+    async def sets_update(self, add: list[tuple[str, str]] = (), remove: list[tuple[str, str]] = ()) -> None:
+        async with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO sets VALUES (?,?)", list(add))
+                self._db.executemany("DELETE FROM sets WHERE key=? AND member=?", list(remove))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    async def sunion(self, keys: list[str]) -> set[str]:
+        out: set[str] = set()
+        async with self._lock:
+            for i in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+                chunk = keys[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                out.update(r[0] for r in self._db.execute(f"SELECT member FROM sets WHERE key IN ({marks})", chunk))
+        return out
+
+    # -- ordered sets ---------------------------------------------------------------------------------------------
+    async def zadd_lex(self, key: str, member: str) -> None:
+        async with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO zlex VALUES (?,?)", (key, member.encode()))
+
+    async def zrem_lex(self, key: str, member: str) -> None:
+        async with self._lock:
+            self._db.execute("DELETE FROM zlex WHERE key=? AND member=?", (key, member.encode()))
+
+    async def zrange_lex(self, key: str, after: str = "", limit: int = 100) -> list[str]:
+        async with self._lock:  # BLOB compares bytewise (memcmp), as Redis orders members of equal score
+            rows = self._db.execute("SELECT member FROM zlex WHERE key=? AND member>? ORDER BY member LIMIT ?",
+                                    (key, after.encode(), max(0, int(limit)))).fetchall()
+        return [bytes(r[0]).decode() for r in rows]
 
     # -- seats ----------------------------------------------------------------------------------------------------
     def _holds(self, resource: str) -> list[SeatHold]:

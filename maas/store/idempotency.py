@@ -3,7 +3,9 @@ retry with the same key; a different request body under the same key is a confli
 
 A record is claimed with SET NX before the work starts, so concurrent retries cannot both run it; a retry that
 finds the record still ``running`` waits for the outcome (the crash-recovery pass completes records whose worker
-died).
+died). The record names what it created (``ref``: the booking id, drawn at random, never derived from the key), so
+a key reused after its record expired is a new request that cannot reach the old booking, and recovery completes
+or clears a record only while it still points at the booking recovery is finishing (compare-and-set).
 """
 from __future__ import annotations
 
@@ -55,6 +57,24 @@ class IdempotencyStore:
                        error: dict | None = None) -> None:
         rec = {"fp": fp, "state": "done", "ref": ref, "result": result, "error": error}
         await self.store.set(self.key(owner, op, key), json.dumps(rec), ttl_s=self.ttl_s)
+
+    async def complete_if_running(self, owner: str, op: str, key: str, ref: str, *, result: dict | None = None,
+                                  error: dict | None = None) -> bool:
+        """Recovery: answer a record still ``running`` for ``ref`` (never one a later request claimed)."""
+        raw = await self.store.get(self.key(owner, op, key))
+        rec = json.loads(raw) if raw else None
+        if rec is None or rec["state"] != "running" or rec["ref"] != ref:
+            return False
+        done = {"fp": rec["fp"], "state": "done", "ref": ref, "result": result, "error": error}
+        return await self.store.replace_if(self.key(owner, op, key), raw, json.dumps(done), ttl_s=self.ttl_s)
+
+    async def release_if_running(self, owner: str, op: str, key: str, ref: str) -> bool:
+        """Recovery: forget a claim for ``ref`` whose work never started, so the client's retry runs it."""
+        raw = await self.store.get(self.key(owner, op, key))
+        rec = json.loads(raw) if raw else None
+        if rec is None or rec["state"] != "running" or rec["ref"] != ref:
+            return False
+        return await self.store.delete_if(self.key(owner, op, key), raw)
 
     async def release(self, owner: str, op: str, key: str) -> None:
         """Forget a claim whose work stored nothing (validation failed after claiming)."""

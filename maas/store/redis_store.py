@@ -82,6 +82,26 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+REPLACE_IF_LUA = r"""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[2]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 1
+"""
+
+# the fencing compare-and-set: the stored JSON's version must still be the writer's
+REPLACE_VERSIONED_LUA = r"""
+local cur = redis.call('GET', KEYS[1])
+local want = tonumber(ARGV[2])
+if cur == false then
+  if want ~= 0 then return 0 end
+else
+  local ok, rec = pcall(cjson.decode, cur)
+  if not ok or type(rec) ~= 'table' or (tonumber(rec['version']) or 0) ~= want then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
 _GLOB = re.compile(r"([*?\[\]\\])")
 
 
@@ -120,6 +140,8 @@ class RedisStore(Store):
         self._purge = client.register_script(PURGE_LUA)
         self._ledger = client.register_script(LEDGER_LUA)
         self._delete_if = client.register_script(DELETE_IF_LUA)
+        self._replace_if = client.register_script(REPLACE_IF_LUA)
+        self._replace_versioned = client.register_script(REPLACE_VERSIONED_LUA)
         self._waitaof: bool | None = None
 
     @classmethod
@@ -151,6 +173,13 @@ class RedisStore(Store):
         n = len(self.prefix)
         return [k.decode()[n:] async for k in self.r.scan_iter(match=pattern, count=1000)]
 
+    async def replace_if(self, key: str, expected: str, value: str, *, ttl_s: float | None = None) -> bool:
+        px = str(max(1, int(ttl_s * 1000))) if ttl_s else ""
+        return bool(await self._replace_if(keys=[self._k(key)], args=[expected, value, px]))
+
+    async def replace_versioned(self, key: str, value: str, expected_version: int) -> bool:
+        return bool(await self._replace_versioned(keys=[self._k(key)], args=[value, int(expected_version)]))
+
     # -- sets -----------------------------------------------------------------------------------------------------
     async def sadd(self, key: str, member: str) -> None:
         await self.r.sadd(self._k(key), member)
@@ -160,6 +189,35 @@ class RedisStore(Store):
 
     async def smembers(self, key: str) -> set[str]:
         return {m.decode() for m in await self.r.smembers(self._k(key))}
+
+    async def sets_update(self, add: list[tuple[str, str]] = (), remove: list[tuple[str, str]] = ()) -> None:
+        if not add and not remove:
+            return
+        async with self.r.pipeline(transaction=False) as pipe:
+            for key, m in add:
+                pipe.sadd(self._k(key), m)
+            for key, m in remove:
+                pipe.srem(self._k(key), m)
+            await pipe.execute()
+
+    async def sunion(self, keys: list[str]) -> set[str]:
+        out: set[str] = set()
+        for i in range(0, len(keys), 1000):
+            chunk = [self._k(k) for k in keys[i:i + 1000]]
+            if chunk:
+                out.update(m.decode() for m in await self.r.sunion(chunk))
+        return out
+
+    # -- ordered sets ---------------------------------------------------------------------------------------------
+    async def zadd_lex(self, key: str, member: str) -> None:
+        await self.r.zadd(self._k(key), {member: 0})
+
+    async def zrem_lex(self, key: str, member: str) -> None:
+        await self.r.zrem(self._k(key), member)
+
+    async def zrange_lex(self, key: str, after: str = "", limit: int = 100) -> list[str]:
+        lo = "(" + after if after else "-"
+        return [m.decode() for m in await self.r.zrangebylex(self._k(key), lo, "+", start=0, num=max(0, int(limit)))]
 
     # -- seats ----------------------------------------------------------------------------------------------------
     def _seat_key(self, resource: str) -> str:

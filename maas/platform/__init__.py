@@ -1,0 +1,1 @@
+"""What every part of the platform shares at its edge with the outside world."""
