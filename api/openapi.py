@@ -82,6 +82,8 @@ COMPONENTS: dict = {
                             "description": "warnings and closures it was routed around"},
                 "enters_warning_area": {"type": "boolean", "description": "offered although it enters an "
                                         "`avoid` area: staying out is impossible or much worse"},
+                "entered": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"},
+                            "description": "the `avoid` warnings an entering itinerary goes into"},
             },
         },
         "Stop": {

@@ -4,7 +4,7 @@ much worse, and every answer says what it touches and what it was routed around.
 Uses only the planner's public API (`Planner.plan` with a `ClosureMask`). With restricting closures in force:
 
 1. **main**: plan with the *restricting* mask (close + avoid closures closed).
-2. **reference**: the single fastest plan with no mask at all: what the traveller would do without warnings. The
+2. **reference** (planned at the same time, in another thread): the single fastest plan with no mask at all: what the traveller would do without warnings. The
    closures it touches that the answer does not are the answer's ``avoided`` list; when *main* is empty and the
    reference touches a `close` closure, there is no route *because of* that closure (`ClosedByClosure`).
 3. **entering fallback** (only when avoid closures are in force): the fastest plan that respects the `close`
@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from feeds.feed import TOKYO
@@ -73,6 +74,15 @@ class WarningPlanner:
         self.closures = closures
         self._lock = threading.Lock()
         self._touch: dict[tuple[int, int], tuple[weakref.ref, TouchIndex]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _reference_pool(self) -> ThreadPoolExecutor:
+        """Reference plans run next to the main one, in their own threads (never the planner pool the main plan
+        runs in: waiting on that pool from inside it could deadlock)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reference-plan")
+            return self._pool
 
     def touch_index(self, model, walker=None) -> TouchIndex:
         """Every live closure resolved for touch tests, cached per (model, closure version)."""
@@ -108,8 +118,12 @@ class WarningPlanner:
 
         if restrict_mask is None:  # nothing closes or is avoided: one plan, warnings (inform) still attached
             return [ti.annotate(it) for it in run(None)]
-        main = run(restrict_mask)
-        reference = _best(run(None, 1), arrive_by)
+        ref_future = self._reference_pool().submit(run, None, 1)  # alongside: the kernel releases the GIL
+        try:
+            main = run(restrict_mask)
+        finally:
+            ref_its = ref_future.result()
+        reference = _best(ref_its, arrive_by)
         ref_hits = ti.touched_closures(reference) if reference else []
         restricting = [c for c in ref_hits if c.restricting]
         entering = None
