@@ -236,7 +236,7 @@ def main() -> None:
     areas = MunicipalityAreas.load(SHARED / "tokyo-municipalities.geojson")
     import gc
 
-    gc.freeze()  # as `Services.start` does once a server has loaded everything
+    gc.freeze()  # as each server worker does once it has loaded everything (api/server.py)
 
     print("\n== 1. Tokyo-wide VPWW54 → effect on queries ==")
     asyncio.run(telegram_to_effect(transit, areas, day, args.reps))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import gc
 import json
 import logging
 import os
@@ -77,10 +76,6 @@ class Services:
             await self._recover()
             self._recovery_task = asyncio.create_task(self._recover_periodically())
         self._feeds_task = asyncio.create_task(self.feeds.follow())  # feeds other workers publish
-        # What start-up loaded (feeds, models, closures) lives as long as the process: keep it out of the
-        # collector's full passes, whose pauses (150+ ms with a city's timetable in memory) would stall the event
-        # loop whichever thread triggers them (benchmarks/bench_warnings.py, part 3).
-        gc.freeze()
         self.ready = True
 
     async def _recover(self) -> None:

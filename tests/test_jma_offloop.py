@@ -3,6 +3,7 @@ answering (the figures are in benchmarks/bench_warnings.py; the bound here is ge
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import time
 
@@ -56,6 +57,7 @@ async def test_healthz_stays_fast_while_a_big_area_is_applied(tmp_path):
     transit = mini_transit(tmp_path)
     services = services_for(transit, closures=closure_service(Settings(), transit, store=MemoryClosureStore()))
     seen = []
+    gc.freeze()  # as a server worker does after start-up (api/server.py): no full-collection pauses of old objects
     try:
         async with client_for(services) as client:
             # a server that has served before: a first small closure (imports, model geometry), then lifted
@@ -79,4 +81,5 @@ async def test_healthz_stays_fast_while_a_big_area_is_applied(tmp_path):
             "/healthz stalled on every apply: " + ", ".join(f"{m * 1000:.0f} ms (apply {a * 1000:.0f} ms)"
                                                            for m, a in seen)
     finally:
+        gc.unfreeze()
         transit.close()
