@@ -14,7 +14,7 @@ import math
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -90,6 +90,7 @@ class Area:
     geometry: BaseGeometry
     circle: Circle | None = None
     streets_only: bool = False
+    geojson: dict | None = field(default=None, compare=False, repr=False)  # precomputed `area_to_json` (shared)
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,8 @@ def area_from_json(obj: Any, where: str, budget: list[int], streets_only: bool =
 
 
 def area_to_json(a: Area) -> dict:
+    if a.geojson is not None:  # e.g. a municipality polygon serialised once for all its warnings
+        return a.geojson
     if a.circle is not None:
         out: dict = {"type": "Circle", "center": [a.circle.lon, a.circle.lat], "radius_m": a.circle.radius_m}
     else:  # lists, not tuples, so a stored closure compares equal to what comes back; numpy for speed

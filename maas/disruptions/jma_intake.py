@@ -18,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from feeds.closure_json import MAX_TEXT, TOKYO_TZ, Area, Closure, WarningInfo
+from feeds.closure_json import MAX_TEXT, TOKYO_TZ, Area, Closure, WarningInfo, area_to_json
 from feeds.jma import JmaError, JmaItem, JmaKind, JmaTelegram
 from feeds.jma_areas import Municipality, MunicipalityAreas
 from maas.disruptions.policy import WarningPolicy, kind_english, warning_level
@@ -44,6 +44,17 @@ class JmaIntake:
         self.areas = areas
         self.policy = policy or WarningPolicy()
         self._prefectures = areas.prefectures()
+        self._area_cache: dict[str, Area] = {}  # one Area (and its GeoJSON form) per municipality, reused
+        for m in areas.by_code.values():  # at start-up, so a Tokyo-wide telegram only reuses them
+            self._area(m)
+
+    def _area(self, m: Municipality) -> Area:
+        a = self._area_cache.get(m.jma_code)
+        if a is None:
+            a = Area(m.geometry)
+            a = Area(m.geometry, geojson=area_to_json(a))
+            self._area_cache[m.jma_code] = a
+        return a
 
     # ---- mapping ------------------------------------------------------------------------------------------
     def _map(self, tg: JmaTelegram) -> tuple[list[tuple[JmaItem, Municipality]], list[dict]]:
@@ -93,7 +104,7 @@ class JmaIntake:
         return Closure(
             id=closure_id(tg.series, m.jma_code, k.code), source="jma", start=start,
             end=tg.valid_datetime.astimezone(TOKYO_TZ) if tg.valid_datetime else None,
-            areas=(Area(m.geometry),), severity=SEVERITY[strength],
+            areas=(self._area(m),), severity=SEVERITY[strength],
             message_ja=(f"{head_ja}\n{body}" if body else head_ja)[:MAX_TEXT],
             message_en=f"{head_en} (Japan Meteorological Agency: {kind}, {k.status})"[:MAX_TEXT],
             cause="WEATHER", effect="NO_SERVICE" if strength == "close" else "OTHER_EFFECT",
