@@ -171,3 +171,40 @@ async def test_jma_refused_without_municipality_file():
     svc = ClosureService()
     with pytest.raises(ClosureError, match="no municipality file"):
         await svc.accept(landslide_xml([SHINJUKU + ("発表",)], T0), XML)
+
+
+async def test_flood_forecast_maps_its_cities_and_is_full_state_per_event(svc):
+    """The real 六角川 sample with its five CityCodes swapped for Tokyo wards: 氾濫警戒情報 (Kind 30, grade 3)
+    avoids them; the next forecast of the same EventID (氾濫危険情報, Kind 40) replaces it and closes."""
+    raw = shared_file("jma/16_02_02_220728_VXKOii.xml").read_text()
+    wards = {"4120600": "1310400", "4120900": "1310100", "4142300": "1310200", "4142400": "1310300",
+             "4142500": "1310500"}
+    for saga, tokyo in wards.items():
+        raw = raw.replace(f"<CityCode>{saga}</CityCode>", f"<CityCode>{tokyo}</CityCode>")
+    res = await svc.accept(raw.encode(), XML)
+    assert {c.id for c in res.accepted} == {f"jma:flood:890904000100:{w}:30" for w in wards.values()}
+    c = svc.get("jma:flood:890904000100:1310400:30")
+    assert (c.strength, c.warning.level, c.warning.kind) == ("avoid", 3, "六角川氾濫警戒情報")
+    assert c.warning.kind_en == "River flood warning" and c.start == dt.datetime(2021, 8, 13, 15, 10, tzinfo=JST)
+    danger = (raw.replace("<Name>氾濫警戒情報</Name>\n            <Code>30</Code>",
+                          "<Name>氾濫危険情報</Name>\n            <Code>40</Code>")
+              .replace("2021-08-13T15:10:00+09:00", "2021-08-13T16:10:00+09:00")
+              .replace("<CityCode>1310500</CityCode>", "<CityCode>0000000</CityCode>"))
+    res = await svc.accept(danger.encode(), XML)
+    assert {c.id for c in res.accepted} == {f"jma:flood:890904000100:{w}:40" for w in list(wards.values())[:4]}
+    assert set(res.lifted) == {f"jma:flood:890904000100:{w}:30" for w in wards.values()}
+    assert all(c.strength == "close" for c in res.accepted)
+    assert res.unknown_areas == ({"code": "0000000", "name": "白石町"},)
+
+
+async def test_record_rain_maps_regions_given_as_features():
+    """VPOA50 names 府県予報区 subdivisions (石狩地方 016010): mapped when the area file has a feature for the code."""
+    feats = [{"type": "Feature", "properties": {"jma_code": "016010", "name": "石狩地方", "name_en": "Ishikari"},
+              "geometry": shapely.geometry.mapping(shapely.box(141.2, 43.0, 141.5, 43.2))}]
+    areas = MunicipalityAreas.from_geojson({"type": "FeatureCollection", "features": feats})
+    svc = ClosureService(jma=JmaIntake(areas), clock=lambda: dt.datetime(2019, 3, 28, 20, tzinfo=JST))
+    res = await svc.accept(shared_file("jma/18_03_01_190412_VPOA50.xml").read_bytes(), XML)
+    [c] = res.accepted
+    assert c.id == "jma:rain:JPSP201903281834_201903281953:016010:1" and c.strength == "avoid"
+    assert c.warning.kind == "記録的短時間大雨情報" and "札幌市中央区付近で約１００ミリ" in c.message_ja
+    assert {u["code"] for u in res.unknown_areas} == {"016020", "016030"}
