@@ -18,10 +18,10 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/maas serve --host $(HOST) --port $(PORT) --keys $(KEYS)
+	$(VENV)/bin/maas serve --dev --host $(HOST) --port $(PORT) --keys $(KEYS)
 
 test: $(STAMP)
-	MAAS_TEST_REDIS_URL=$$(PYTHON=$(PY) scripts/ensure-redis.sh) $(PY) -m pytest -q $(PYTEST_ARGS)
+	PYTHON=$(PY) scripts/ensure-redis.sh run $(PY) -m pytest -q $(PYTEST_ARGS)  # a private AOF Redis, stopped after
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

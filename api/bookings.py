@@ -18,6 +18,7 @@ from api.openapi import json_body, ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem, read_json
 from maas.auth import Role
 from maas.offers import BookingError
+from maas.payments import TOKEN_RE, PaymentError
 from maas.store.booking_index import STATES as BOOKING_STATES
 
 PARTNER = frozenset({Role.PARTNER})
@@ -86,14 +87,37 @@ async def create_booking(request: web.Request) -> web.Response:
     offer_id = body.get("offer_id")
     if not isinstance(offer_id, str) or not offer_id:
         raise ApiProblem(422, "offer_id is required (from POST /v1/offers)", field="offer_id")
-    if not isinstance(body.get("payment"), dict):
-        raise ApiProblem(422, 'payment is required, e.g. {"card_number": "4242424242424242"}', field="payment")
+    payment = await _payment_token(request, body.get("payment"))
     try:
-        booking = await _bookings(request).book(offer_id, body["payment"], _idempotency_key(request),
+        booking = await _bookings(request).book(offer_id, payment, _idempotency_key(request),
                                                 principal(request).owner)
     except BookingError as err:
         raise _booking_problem(err) from None
     return respond.json(booking, status=201, headers={"Location": f"/v1/bookings/{booking['id']}"})
+
+
+async def _payment_token(request: web.Request, payment: object) -> dict:
+    """The edge where card numbers stop: ``{"token": "tok_…"}`` passes as is; a raw test card number (sandbox
+    clients) is exchanged for the provider's token here, so nothing behind the API ever sees it."""
+    if not isinstance(payment, dict):
+        raise ApiProblem(422, 'payment is required, e.g. {"token": "tok_visa"}', field="payment")
+    if "token" in payment:
+        token = payment["token"]
+        if not isinstance(token, str) or not TOKEN_RE.match(token):
+            raise ApiProblem(422, "payment.token must be a payment token such as tok_visa", field="payment.token")
+        return {"token": token}
+    number = payment.get("card_number")
+    if not isinstance(number, str) or not number.replace(" ", "").isdigit():
+        raise ApiProblem(422, 'payment needs a token ({"token": "tok_visa"}) or, on the sandbox, a test '
+                              "card_number of digits", field="payment.card_number")
+    tokenize = getattr(_bookings(request).payments, "tokenize", None)
+    if tokenize is None:
+        raise ApiProblem(422, "this payment provider accepts tokens only: send payment.token", field="payment.token")
+    try:
+        return {"token": await tokenize(number)}
+    except PaymentError as err:
+        raise ApiProblem(422, err.detail, field="payment.card_number", type_=TYPE_BASE + err.code,
+                         extra={"code": err.code}) from None
 
 
 async def get_booking(request: web.Request) -> web.Response:
@@ -241,8 +265,10 @@ def add_routes(app: web.Application) -> None:
         "tags": ["reservations"], "parameters": [IDEMPOTENCY],
         "requestBody": json_body({"type": "object", "required": ["offer_id", "payment"], "properties": {
             "offer_id": {"type": "string"},
-            "payment": {"type": "object", "required": ["card_number"],
-                        "properties": {"card_number": {"type": "string"}}}}}),
+            "payment": {"type": "object", "description": "a payment token (tok_visa, tok_chargeDeclined, ...); "
+                                                         "the sandbox also takes a test card_number",
+                        "properties": {"token": {"type": "string", "pattern": "^tok_[A-Za-z0-9_]{1,64}$"},
+                                       "card_number": {"type": "string", "pattern": "^[0-9 ]{12,23}$"}}}}}),
         "responses": {**ok(_BOOKING, "The confirmed booking", status="201"), **_NOT_FOUND,
                       "402": problem("Payment declined"), "409": problem("Offer already booked, or key reused"),
                       "410": problem("Offer expired")}})

@@ -11,15 +11,13 @@ if TYPE_CHECKING:  # only for the type parameters below; those modules import ap
     from api.endpoint import Endpoint
     from api.events import EventHub
     from api.observe import Metrics
-    from api.stopindex import StopIndex
     from maas.auth import Principal
 
 SERVICES = web.AppKey("services", Services)
 METRICS = web.AppKey("metrics", "Metrics")
 ENDPOINTS = web.AppKey("endpoints", "list[Endpoint]")
-STOP_INDEX = web.AppKey("stop_index", "StopIndex")
 EVENTS = web.AppKey("events", "EventHub")
-SERVICE_WINDOW = web.AppKey("service_window", tuple)  # (first, last) dates any feed has service on, ± 1 day
+SERVICE_WINDOW = web.AppKey("service_window", dict)  # network → (first, last) dates with service, ± 1 day
 
 # Per-request state (set by the observe middleware and the endpoint guard).
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -7,109 +7,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 from aiohttp import web
 
 from api import respond
 from api.endpoint import ANY_ROLE, Endpoint
 from api.keys import ENDPOINTS
+from api.models.common import Problem
+from api.models.search import Departure, Itinerary, Leg, Place, Stop, Trip
+from api.models.examples import EXAMPLES
+from api.problems import TITLES
 
 STATIC = Path(__file__).with_name("static")
 VERSION = "0.1.0"
 
-PROBLEM = {"$ref": "#/components/schemas/Problem"}
+PROBLEM = Problem  # a typed model: `document` turns every Struct it meets into a $ref and a component
+REF = "#/components/schemas/{name}"
+ALWAYS = (Problem, Itinerary, Leg, Place, Stop, Departure, Trip)  # components other specs may $ref by name
 
 COMPONENTS: dict = {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                    "description": "API key: Authorization: Bearer KEY"}},
     "schemas": {
-        "Problem": {
-            "type": "object", "description": "RFC 9457 problem details",
-            "required": ["type", "title", "status", "detail"],
-            "properties": {
-                "type": {"type": "string"}, "title": {"type": "string"},
-                "status": {"type": "integer", "minimum": 400, "maximum": 599},
-                "detail": {"type": "string"}, "instance": {"type": "string"}, "request_id": {"type": "string"},
-                "field": {"type": "string"},
-                "errors": {"type": "array", "items": {
-                    "type": "object", "required": ["message"],
-                    "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"}}}},
-            },
-        },
-        "Warning": {
-            "type": "object", "description": "A warning or closure an answer touches or was routed around",
-            "required": ["id", "kind", "strength", "severity", "headline"],
-            "properties": {
-                "id": {"type": "string"}, "kind": {"type": "string"}, "kind_en": {"type": "string"},
-                "strength": {"type": "string", "enum": ["close", "avoid", "inform"]},
-                "severity": {"type": "string"},
-                "headline": {"type": "object", "properties": {"ja": {"type": "string"}, "en": {"type": "string"}}},
-                "area": {"type": ["object", "null"]}, "valid_from": {"type": "string", "format": "date-time"},
-                "valid_until": {"type": ["string", "null"], "format": "date-time"}, "source": {"type": "string"},
-            },
-        },
-        "Place": {
-            "type": "object",
-            "properties": {"stop_id": {"type": ["string", "null"]}, "name": {"type": ["string", "null"]},
-                           "name_en": {"type": ["string", "null"]}, "lat": {"type": "number"},
-                           "lon": {"type": "number"}},
-        },
-        "Leg": {
-            "type": "object", "required": ["mode", "from", "to", "departure", "arrival"],
-            "properties": {
-                "mode": {"type": "string"}, "operator": {"type": ["string", "null"]},
-                "trip_id": {"type": ["string", "null"]},
-                "from": {"$ref": "#/components/schemas/Place"}, "to": {"$ref": "#/components/schemas/Place"},
-                "departure": {"type": "string", "format": "date-time"},
-                "arrival": {"type": "string", "format": "date-time"},
-                "duration_s": {"type": "number"}, "distance_m": {"type": "number"},
-                "booking_required": {"type": "boolean"},
-                "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"}},
-            },
-        },
-        "Itinerary": {
-            "type": "object", "required": ["departure", "arrival", "duration_s", "transfers", "legs"],
-            "properties": {
-                "id": {"type": "string"},
-                "departure": {"type": "string", "format": "date-time"},
-                "arrival": {"type": "string", "format": "date-time"},
-                "duration_s": {"type": "number", "minimum": 0}, "transfers": {"type": "integer", "minimum": 0},
-                "walk_distance_m": {"type": "number", "minimum": 0},
-                "walking": {"type": "string", "enum": ["osm", "straight_line"]},
-                "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}},
-                "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"},
-                             "description": "warnings and closures the itinerary touches"},
-                "avoided": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"},
-                            "description": "warnings and closures it was routed around"},
-                "enters_warning_area": {"type": "boolean", "description": "offered although it enters an "
-                                        "`avoid` area: staying out is impossible or much worse"},
-                "entered": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"},
-                            "description": "the `avoid` warnings an entering itinerary goes into"},
-            },
-        },
-        "Stop": {
-            "type": "object", "required": ["id", "name", "lat", "lon", "type", "operator"],
-            "properties": {
-                "id": {"type": "string"}, "name": {"type": "string"}, "name_en": {"type": ["string", "null"]},
-                "name_kana": {"type": ["string", "null"]}, "lat": {"type": "number"}, "lon": {"type": "number"},
-                "type": {"type": "string", "enum": ["stop", "station"]},
-                "parent_station": {"type": ["string", "null"]}, "operator": {"type": "string"},
-                "distance_m": {"type": "number", "minimum": 0},
-            },
-        },
-        "Departure": {
-            "type": "object",
-            "required": ["departure", "stop_id", "trip_id", "mode", "operator", "route", "status"],
-            "properties": {
-                "departure": {"type": "string", "format": "date-time"}, "stop_id": {"type": "string"},
-                "trip_id": {"type": "string"}, "headsign": {"type": "string"}, "mode": {"type": "string"},
-                "operator": {"type": "string"}, "route": {"type": "object"},
-                "booking_required": {"type": "boolean"},
-                "status": {"type": "string", "enum": ["scheduled", "closed"]},
-                "closure": {"type": ["object", "null"]},
-                "warnings": {"type": "array", "items": {"type": "string"}, "description": "ids of the warnings "
-                             "covering this stop"},
-            },
-        },
     },
 }
 
@@ -118,16 +37,22 @@ def query(name: str, schema: dict, description: str, required: bool = False) -> 
     return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
 
 
+ACCEPT_LANGUAGE = {"name": "Accept-Language", "in": "header", "required": False,
+                   "description": "`ja` (default) or `en`: the language of `name` and `headsign`; with `en` the "
+                                  "Japanese text stays in `name_ja`/`headsign_ja`",
+                   "schema": {"type": "string", "maxLength": 200}}
+
+
 def path_param(name: str, description: str) -> dict:
     return {"name": name, "in": "path", "required": True, "description": description,
             "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
 
 
-def json_body(schema: dict, description: str = "", required: bool = True) -> dict:
+def json_body(schema: dict | type, description: str = "", required: bool = True) -> dict:
     return {"required": required, "description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def ok(schema: dict, description: str = "OK", media: str = "application/json", status: str = "200") -> dict:
+def ok(schema: dict | type, description: str = "OK", media: str = "application/json", status: str = "200") -> dict:
     return {status: {"description": description, "content": {media: {"schema": schema}}}}
 
 
@@ -152,14 +77,54 @@ def _operation(ep: Endpoint) -> dict:
     if any(p.get("in") in ("query", "path") for p in op.get("parameters", [])) or "requestBody" in op:
         responses.setdefault("422", problem("A parameter or field has a bad value; `field` names it"))
     responses.setdefault("default", problem("Any other error, as problem+json"))
-    op["responses"] = responses
+    op["responses"] = {status: _with_example(status, r, ep.path) for status, r in responses.items()}
+    if "requestBody" in op:
+        op["requestBody"] = _with_example("body", op["requestBody"], ep.path)
     return op
+
+
+def _with_example(status: str, response: dict, path: str) -> dict:
+    """Every JSON body gets an example: the model's own (api/models/examples.py), or for a problem one built from
+    its status and description."""
+    content = response.get("content")
+    if not content:
+        return response
+    out = dict(response, content={})
+    for media, obj in content.items():
+        obj = dict(obj)
+        schema = obj.get("schema")
+        if "example" not in obj and "examples" not in obj:
+            if schema is Problem:
+                code = 500 if status == "default" else int(status)
+                obj["example"] = {"type": "about:blank", "title": TITLES.get(code, "Error"), "status": code,
+                                  "detail": response.get("description", ""), "instance": path}
+            elif isinstance(schema, type) and schema in EXAMPLES:
+                obj["example"] = EXAMPLES[schema]
+        out["content"][media] = obj
+    return out
+
+
+def _materialise(obj, found: set):
+    """The spec with every Struct type replaced by a $ref (collected in ``found`` for the components)."""
+    if isinstance(obj, type) and issubclass(obj, msgspec.Struct):
+        found.add(obj)
+        return {"$ref": REF.format(name=obj.__name__)}
+    if isinstance(obj, dict):
+        return {k: _materialise(v, found) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_materialise(v, found) for v in obj]
+    return obj
 
 
 def document(app: web.Application) -> dict:
     paths: dict = {}
+    found: set = set()
     for ep in app[ENDPOINTS]:
-        paths.setdefault(ep.path, {})[ep.method.lower()] = _operation(ep)
+        paths.setdefault(ep.path, {})[ep.method.lower()] = _materialise(_operation(ep), found)
+    found.update(ALWAYS)
+    schemas = dict(COMPONENTS["schemas"])
+    _, generated = msgspec.json.schema_components(sorted(found, key=lambda t: t.__name__), ref_template=REF)
+    schemas.update(generated)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tokyo MaaS API", "version": VERSION,
@@ -167,7 +132,7 @@ def document(app: web.Application) -> dict:
                                 "from disaster-warning systems. Errors are RFC 9457 problem+json."},
         "servers": [{"url": "/"}],
         "paths": paths,
-        "components": COMPONENTS,
+        "components": {**COMPONENTS, "schemas": schemas},
     }
 
 

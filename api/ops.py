@@ -7,6 +7,7 @@ from api import respond
 from api.endpoint import add
 from api.keys import METRICS, SERVICES
 from api.openapi import ok
+from maas.store.errors import RETRY_AFTER_S
 
 _STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
 
@@ -16,9 +17,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when feeds are loaded, start-up finished and the store answers: a load balancer stops sending
+    traffic to a worker whose Redis is unreachable, and resumes once it answers again."""
     services = request.app[SERVICES]
     ready, detail = services.readiness()
-    return respond.json({"status": "ready" if ready else "starting", **detail}, status=200 if ready else 503)
+    if not ready:
+        return respond.json({"status": "starting", **detail}, status=503)
+    problem = await services.store_problem()
+    if problem is not None:
+        return respond.json({"status": "store_unavailable", "detail": problem, **detail}, status=503,
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
+    return respond.json({"status": "ready", **detail})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -30,8 +39,8 @@ def add_routes(app: web.Application) -> None:
     add(app, "GET", "/healthz", healthz, roles=None, spec={
         "operationId": "healthz", "summary": "Liveness", "tags": ["ops"], "responses": ok(_STATUS)})
     add(app, "GET", "/readyz", readyz, roles=None, spec={
-        "operationId": "readyz", "summary": "Readiness: feeds loaded, services wired", "tags": ["ops"],
-        "responses": {**ok(_STATUS), "503": {"description": "Not ready yet",
+        "operationId": "readyz", "summary": "Readiness: feeds loaded, services wired, store reachable", "tags": ["ops"],
+        "responses": {**ok(_STATUS), "503": {"description": "Not ready yet, or the store is unreachable",
                                              "content": {"application/json": {"schema": _STATUS}}}}})
     add(app, "GET", "/metrics", metrics, roles=None, spec={
         "operationId": "metrics", "summary": "Prometheus metrics (text format 0.0.4)", "tags": ["ops"],

@@ -13,6 +13,9 @@ from maas.platform.bounds import EARLIEST_DATE as EARLIEST, LATEST_DATE as LATES
 
 _COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 _ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+# 'lat,lon' within range, as a pattern the OpenAPI document can state (the parser checks the same)
+COORD_PATTERN = (r"^\s*-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?)\s*,"
+                 r"\s*-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)\s*$")
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
@@ -144,3 +147,63 @@ def string_param(query: Mapping[str, str], name: str, *, required: bool = False,
     if len(text) > max_len or not _ID.match(text[:200]):
         raise invalid(name, f"{name} must be 1-{max_len} printable characters")
     return text
+
+
+LANGUAGES = ("ja", "en")
+
+
+def language(headers: Mapping[str, str]) -> str:
+    """The language of names and headsigns from ``Accept-Language`` (RFC 9110 weights): "ja" (default) or "en".
+
+    Unknown tags and malformed parts are skipped, never an error: the header is a preference, not a demand."""
+    best, best_q = "ja", -1.0
+    for i, part in enumerate((headers.get("Accept-Language") or "").split(",")):
+        tag, _, rest = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary not in LANGUAGES and primary != "*":
+            continue
+        q = 1.0
+        rest = rest.strip()
+        if rest.startswith("q="):
+            try:
+                q = float(rest[2:])
+            except ValueError:
+                continue
+        if not (0 < q <= 1):
+            continue
+        q -= i * 1e-6  # equal weights: the first listed wins
+        if q > best_q:
+            best, best_q = ("ja" if primary == "*" else primary), q
+    return best
+
+
+CURSOR_PATTERN = r"^(earlier|later):[0-9]{1,11}(\.[0-9]{1,3})?$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """A page cursor: ``direction:epoch_seconds[.skip]`` — readable, and every string of that form is a valid
+    page (``skip``: how many departures at exactly that second the previous page already showed)."""
+
+    direction: str
+    at: dt.datetime
+    skip: int = 0
+
+
+def make_cursor(direction: str, at: dt.datetime, skip: int = 0) -> str:
+    return f"{direction}:{int(at.timestamp())}" + (f".{skip}" if skip else "")
+
+
+def cursor_param(query: Mapping[str, str], name: str, directions: tuple[str, ...]) -> Cursor | None:
+    text = query.get(name)
+    if text is None:
+        return None
+    m = _CURSOR.match(text.strip())
+    if not m or m.group(1) not in directions:
+        raise invalid(name, f"{name} must be {' or '.join(d + ':EPOCH' for d in directions)} as given in page."
+                            f"{directions[0]} of a previous answer; got {text!r}")
+    direction, rest = text.strip().split(":", 1)
+    seconds, _, skip = rest.partition(".")
+    at = dt.datetime.fromtimestamp(min(int(seconds), 253_402_000_000), TOKYO)  # at most year 9999
+    return Cursor(direction, at, int(skip or 0))

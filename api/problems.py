@@ -7,6 +7,7 @@ import orjson
 from aiohttp import web
 
 from api.keys import REQUEST_ID
+from maas.store.errors import RETRY_AFTER_S, transient_errors
 
 log = logging.getLogger("maas.api")
 
@@ -66,6 +67,9 @@ def _http_detail(exc: web.HTTPException, request: web.Request) -> str:
     return text if text and not text.startswith(f"{exc.status}:") else exc.reason
 
 
+STORE_ERRORS = transient_errors()
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler):
     try:
@@ -78,6 +82,11 @@ async def problem_middleware(request: web.Request, handler):
             raise
         keep = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")}
         return problem_response(request, exc.status, _http_detail(exc, request), headers=keep)
+    except STORE_ERRORS as exc:  # Redis down or restarting, durability not confirmed: transient, retry later
+        log.warning("store unavailable on %s %s: %s", request.method, request.path, exc)
+        return problem_response(request, 503, "the booking store is unavailable right now; retry after "
+                                              f"{RETRY_AFTER_S} s", type_=TYPE_BASE + "store-unavailable",
+                                headers={"Retry-After": str(RETRY_AFTER_S)})
     except Exception:  # a bug: log it with the request id, answer without leaking internals
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(request, 500, "The server failed to handle this request; it has been logged.")

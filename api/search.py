@@ -10,13 +10,15 @@ from aiohttp import web
 from api import params, respond
 from api.departures import next_departures, resolve_stops
 from api.endpoint import add
-from api.keys import SERVICE_WINDOW, SERVICES, STOP_INDEX
-from api.openapi import ok, path_param, query
+from api.keys import SERVICE_WINDOW, SERVICES
+from api import typed
+from api.models.search import BoardQuery, DeparturesResponse, PlanQuery, PlanResponse, StopsQuery, StopsResponse
+from api.openapi import ACCEPT_LANGUAGE, ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem, invalid
-from api.stopindex import StopIndex
 from maas.auth import Role
 from maas.disruptions.avoid import ClosedByClosure
 from maas.disruptions.touches import summary
+from routing.names import UnknownPlace, localise_itinerary, localise_names
 from routing.planner import PlanError, PlanOptions
 from routing.timetable import MODE_NAMES
 
@@ -43,24 +45,32 @@ def service_window(network) -> tuple[dt.date, dt.date]:
     return lo - dt.timedelta(days=1), hi + dt.timedelta(days=1)
 
 
-def _check_date(request: web.Request, when: dt.datetime, field: str) -> None:
-    lo, hi = request.app[SERVICE_WINDOW]
+def outside_service(request: web.Request, when: dt.datetime, field: str) -> dict | None:
+    """A notice when ``when`` is outside every timetable (nothing can run then), else None. Such a request is
+    valid: it is answered with no results and this notice, without building a model for a day with no service."""
+    lo, hi = current_window(request.app)
     hi = min(hi, dt.datetime.now(TOKYO).date() + dt.timedelta(days=MAX_DAYS_AHEAD))
-    if not lo <= when.date() <= hi:
-        raise invalid(field, f"{field} {when.date()} is outside the timetables' service dates {lo} – {hi}")
+    if lo <= when.date() <= hi:
+        return None
+    return {"code": "outside_service_dates", "field": field,
+            "message": f"{field} {when.date()} is outside the timetables' service dates {lo} – {hi}"}
+
+
+def current_window(app: web.Application) -> tuple[dt.date, dt.date]:
+    """The service window of the network in use: recomputed once after each publish or rollback swaps it."""
+    network = app[SERVICES].transit.network
+    cache = app[SERVICE_WINDOW]
+    if cache.get("network") is not network:
+        cache["window"], cache["network"] = service_window(network), network
+    return cache["window"]
 
 
 def plan_options(q) -> PlanOptions:
-    """PlanOptions from the query; only the given parameters override the planner's defaults."""
-    given = {
-        "num_itineraries": params.int_param(q, "num", None, 1, 10),
-        "max_transfers": params.int_param(q, "max_transfers", None, 0, 8),
-        "max_walk_m": params.float_param(q, "max_walk_m", None, 0.0, 5000.0),
-        "walk_speed": params.float_param(q, "walk_speed", None, 0.3, 3.0),
-        "min_transfer_s": params.int_param(q, "min_transfer_s", None, 0, 1800),
-    }
-    if "wheelchair" in q:
-        given["wheelchair"] = params.bool_param(q, "wheelchair", False)
+    """PlanOptions from the query (decoded through PlanQuery); only the given parameters override the defaults."""
+    typed_q = typed.query(q, PlanQuery)
+    given = {"num_itineraries": typed_q.num, "max_transfers": typed_q.max_transfers, "max_walk_m": typed_q.max_walk_m,
+             "walk_speed": typed_q.walk_speed, "min_transfer_s": typed_q.min_transfer_s,
+             "wheelchair": typed_q.wheelchair}
     modes = params.enum_list(q, "modes", PLAN_MODES)
     if modes is not None:
         given["modes"] = list(modes)
@@ -72,25 +82,74 @@ async def plan(request: web.Request) -> web.Response:
     q = request.query
     origin, destination = params.place(q, "from"), params.place(q, "to")
     depart, arrive = params.datetime_param(q, "depart_at"), params.datetime_param(q, "arrive_by")
-    if depart is not None and arrive is not None:
-        raise ApiProblem(422, "give depart_at or arrive_by, not both", field="arrive_by",
-                         errors=[{"field": "depart_at", "message": "exclusive with arrive_by"},
-                                 {"field": "arrive_by", "message": "exclusive with depart_at"}])
-    when = arrive or depart or dt.datetime.now(TOKYO)
-    field = "arrive_by" if arrive else "depart_at"
-    _check_date(request, when, field)
+    cursor = params.cursor_param(q, "cursor", ("earlier", "later"))
+    if cursor is not None:  # the page's time replaces the first request's
+        depart, arrive = (cursor.at, None) if cursor.direction == "later" else (None, cursor.at)
+    # both given: leave at or after depart_at and arrive by arrive_by (a depart-at search, later arrivals dropped)
+    arrive_by = arrive is not None and depart is None
+    when = depart or arrive or dt.datetime.now(TOKYO)
+    field = "depart_at" if depart is not None or arrive is None else "arrive_by"
     options = plan_options(q)
+    lang = params.language(request.headers)
+    outside = outside_service(request, when, field)
+    if outside is not None or (depart is not None and arrive is not None and arrive < depart):
+        notice = outside or {"code": "arrive_before_depart", "field": "arrive_by",
+                             "message": f"arrive_by {arrive.isoformat()} is before depart_at {depart.isoformat()}"}
+        return respond.json({"itineraries": [], "page": {"earlier": None, "later": None}, "notices": [notice]},
+                            headers=language_headers(lang))
     transit = request.app[SERVICES].transit
     try:
-        itineraries = await transit.plan(origin.text, destination.text, when, arrive_by=arrive is not None,
-                                         options=options)
-    except ClosedByClosure as exc:
+        itineraries = await transit.plan(origin.text, destination.text, when, arrive_by=arrive_by, options=options)
+    except ClosedByClosure as exc:  # a route exists, but not while these closures are in force
         raise ApiProblem(409, str(exc), field="to", type_=TYPE_BASE + "closed-by-closure",
                          extra={"closures": [summary(c) for c in exc.closures]}) from None
     except PlanError as exc:
-        raise invalid(getattr(exc, "field", None) or _guess_field(str(exc), origin, destination, field),
-                      str(exc)) from None
-    return respond.json({"itineraries": itineraries})
+        bad = getattr(exc, "field", None) or _guess_field(str(exc), origin, destination, field)
+        if bad in ("from", "to") and not (origin if bad == "from" else destination).is_coord:
+            text = origin.text if bad == "from" else destination.text
+            raise ApiProblem(404, str(exc), field=bad, type_=TYPE_BASE + "unknown-place",
+                             extra={"suggestions": await _suggestions(transit, text)}) from None
+        raise invalid(bad, str(exc)) from None
+    if depart is not None and arrive is not None:
+        itineraries = [it for it in itineraries if dt.datetime.fromisoformat(it["arrival"]) <= arrive]
+    if lang != "ja":
+        names = transit.names
+        for it in itineraries:
+            localise_itinerary(it, lang, names)
+    return respond.json({"itineraries": itineraries, "page": plan_page(itineraries), "notices": []},
+                        headers=language_headers(lang))
+
+
+PAGE_STEP_S = 60
+
+
+def plan_page(itineraries: list[dict]) -> dict:
+    """Cursors for the trips before and after these: later departs a minute after the last one's departure,
+    earlier arrives a minute before the first one's arrival. Walk-only itineraries have no time to page from."""
+    rides = [it for it in itineraries if any(leg["mode"] != "WALK" for leg in it["legs"])]
+    if not rides:
+        return {"earlier": None, "later": None}
+    step = dt.timedelta(seconds=PAGE_STEP_S)
+    last = max(dt.datetime.fromisoformat(it["departure"]) for it in rides) + step
+    first = min(dt.datetime.fromisoformat(it["arrival"]) for it in rides) - step
+    return {"earlier": params.make_cursor("earlier", first), "later": params.make_cursor("later", last)}
+
+
+def language_headers(lang: str) -> dict[str, str]:
+    return {"Content-Language": lang, "Vary": "Accept-Language"}
+
+
+async def _suggestions(transit, text: str) -> list[dict]:
+    """Stations named most like ``text`` ("did you mean"), for the problem's ``suggestions``."""
+    def work() -> list[dict]:
+        names = transit.names
+        try:
+            names.resolve(text)
+        except UnknownPlace as exc:
+            return [names.suggestion(i) for i in exc.suggestions]
+        return []
+
+    return await asyncio.get_running_loop().run_in_executor(transit.executor, work)
 
 
 def _guess_field(message: str, origin: params.Place, destination: params.Place, when_field: str) -> str:
@@ -111,25 +170,43 @@ async def stops(request: web.Request) -> web.Response:
     q = request.query
     text = params.string_param(q, "q", max_len=100)
     near = params.coord(q["near"].strip(), "near") if "near" in q else None
-    radius = params.float_param(q, "radius", 500.0, 1.0, 5000.0)
-    limit = params.int_param(q, "limit", 20, 1, 200)
-    if text is None and near is None:
-        raise invalid("q", "give q (a name in Japanese, kana or English) or near=lat,lon")
-    index = request.app[STOP_INDEX]
-    matches = index.search(text, limit=10_000) if text is not None else None
-    if near is not None:
-        matches = index.near(near[0], near[1], radius, limit, among=matches)
-    return respond.json({"stops": [index.to_dict(m) for m in matches[:limit]]})
+    opts = typed.query(q, StopsQuery)
+    radius, limit = opts.radius, opts.limit
+    lang = params.language(request.headers)
+    transit = request.app[SERVICES].transit
+
+    def work() -> list[dict]:
+        index = transit.names  # the current network's: a feed published a moment ago is already in it
+        matches = index.search(text, limit=limit if near is None else 10_000) if text is not None else None
+        if near is not None:
+            matches = index.near(near[0], near[1], radius, limit, among=matches)
+        elif matches is None:  # neither: browse every stop and station, stations first
+            matches = index.browse(limit)
+        return [index.to_dict(m, lang) for m in matches[:limit]]
+
+    found = await asyncio.get_running_loop().run_in_executor(transit.executor, work)
+    return respond.json({"stops": found}, headers=language_headers(lang))
 
 
 async def departures(request: web.Request) -> web.Response:
     q = request.query
     stop_id = request.match_info["id"]
     at = params.datetime_param(q, "at") or dt.datetime.now(TOKYO)
-    window_min = params.int_param(q, "window_min", 120, 1, 1440)
-    limit = params.int_param(q, "limit", 20, 1, 200)
-    _check_date(request, at, "at")
+    board = typed.query(q, BoardQuery)
+    window_min, limit = board.window_min, board.limit
+    cursor = params.cursor_param(q, "cursor", ("later",))
+    skip = 0
+    if cursor is not None:
+        at, skip = cursor.at, cursor.skip
     transit = request.app[SERVICES].transit
+    lang = params.language(request.headers)
+    names = await asyncio.get_running_loop().run_in_executor(transit.executor, lambda: transit.names)
+    if names.position(stop_id) is None:
+        raise ApiProblem(404, f"no stop or station {stop_id!r} in the timetable", field="id")
+    outside = outside_service(request, at, "at")
+    if outside is not None:
+        return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": [], "closed": False,
+                             "page": {"later": None}, "notices": [outside]}, headers=language_headers(lang))
     model = await asyncio.get_running_loop().run_in_executor(transit.executor, transit.model_for, at.date())
     stops_idx = resolve_stops(model, stop_id)
     if stops_idx is None:
@@ -137,7 +214,12 @@ async def departures(request: web.Request) -> web.Response:
     mask = transit.mask_provider(model, transit.walker) if transit.mask_provider else None
     midnight = dt.datetime.combine(at.date(), dt.time(), TOKYO)
     t0 = int((at - midnight).total_seconds())
-    rows = next_departures(model, stops_idx, t0, window_min * 60, limit, mask)
+    rows = next_departures(model, stops_idx, t0, window_min * 60, limit + skip, mask)
+    same = [r for r in rows if r["departure"] == at.isoformat()]
+    rows = (same[skip:] + [r for r in rows if r["departure"] != at.isoformat()])[:limit]
+    if lang != "ja":
+        for row in rows:
+            localise_names(row, lang, names)
     warnings = request.app[SERVICES].warnings
     found: dict[str, dict] = {}
     if warnings is not None:
@@ -145,13 +227,15 @@ async def departures(request: web.Request) -> web.Response:
                                                               transit.walker)
         found = stop_warnings(ti, [model.stop_ids[s] for s in stops_idx], at, at + dt.timedelta(minutes=window_min))
         for r in rows:
-            hits = [cid for cid in found.get(r["stop_id"], {}).get("ids", ())]
+            hits = found.get(r["stop_id"], {}).get("ids", [])
             if hits:
                 r["warnings"] = hits
     all_w = {w["id"]: w for v in found.values() for w in v["summaries"]}
     return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": rows,
                          "closed": bool(rows) and all(r["status"] == "closed" for r in rows),
-                         "affected": bool(all_w), "warnings": list(all_w.values())})
+                         "affected": bool(all_w), "warnings": list(all_w.values()),
+                         "page": {"later": board_cursor(rows, at, window_min, limit, skip)}, "notices": []},
+                        headers=language_headers(lang))
 
 
 def stop_warnings(ti, stop_ids: list[str], t0: dt.datetime, t1: dt.datetime) -> dict[str, dict]:
@@ -164,46 +248,59 @@ def stop_warnings(ti, stop_ids: list[str], t0: dt.datetime, t1: dt.datetime) -> 
     return out
 
 
+def board_cursor(rows: list[dict], at: dt.datetime, window_min: int, limit: int, skipped: int) -> str:
+    """The next page of a board: from the last departure shown, skipping those at that very second already
+    shown (on this page and, when it is the page's own time, the pages before); when the window was not full,
+    from the window's end."""
+    if len(rows) < limit:
+        return params.make_cursor("later", at + dt.timedelta(minutes=window_min))
+    last = rows[-1]["departure"]
+    shown = sum(r["departure"] == last for r in rows) + (skipped if last == at.isoformat() else 0)
+    return params.make_cursor("later", dt.datetime.fromisoformat(last), shown)
+
+
 _WHEN = {"type": "string", "format": "date-time"}
+_PLACE_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200,
+                 "pattern": r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"}
+_PLACE = ("'lat,lon', a stop/station id, or a station name in any form /v1/stops finds (Japanese, kana, romaji, "
+          "English); an unknown or ambiguous name is a 404 with `suggestions`")
 
 
 def add_routes(app: web.Application) -> None:
-    network = app[SERVICES].transit.network
-    app[STOP_INDEX] = StopIndex.from_network(network)
-    app[SERVICE_WINDOW] = service_window(network)
+    app[SERVICE_WINDOW] = {}
     add(app, "GET", "/v1/plan", plan, roles=SEARCH_ROLES, spec={
         "operationId": "plan", "summary": "Plan a trip", "tags": ["search"],
         "description": "Itineraries from `from` to `to`, departing at `depart_at` or arriving by `arrive_by` "
                        "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Closures in force are avoided.",
         "parameters": [
-            query("from", {"type": "string", "minLength": 1}, "'lat,lon' or a stop/station id", True),
-            query("to", {"type": "string", "minLength": 1}, "'lat,lon' or a stop/station id", True),
+            query("from", _PLACE_SCHEMA, _PLACE, True),
+            query("to", _PLACE_SCHEMA, _PLACE, True),
             query("depart_at", _WHEN, "departure time (exclusive with arrive_by)"),
             query("arrive_by", _WHEN, "arrival deadline (exclusive with depart_at)"),
-            query("num", {"type": "integer", "minimum": 1, "maximum": 10}, "number of itineraries"),
-            query("max_transfers", {"type": "integer", "minimum": 0, "maximum": 8}, "most transfers"),
-            query("max_walk_m", {"type": "number", "minimum": 0, "maximum": 5000}, "longest walk, metres"),
-            query("walk_speed", {"type": "number", "minimum": 0.3, "maximum": 3.0}, "metres per second"),
-            query("min_transfer_s", {"type": "integer", "minimum": 0, "maximum": 1800}, "minimum change time"),
-            query("wheelchair", {"type": "boolean"}, "only step-free stops and accessible trips"),
-            query("modes", {"type": "string", "pattern": "^[A-Za-z_]+(,[A-Za-z_]+)*$"},
+            query("cursor", {"type": "string", "pattern": params.CURSOR_PATTERN},
+                  "`page.earlier` or `page.later` of a previous answer (repeat the other parameters); replaces "
+                  "depart_at/arrive_by"),
+            *typed.query_parameters(PlanQuery),
+            query("modes", {"type": "string", "pattern": f"^({'|'.join(PLAN_MODES)})(,({'|'.join(PLAN_MODES)}))*$"},
                   f"comma-separated subset of {', '.join(PLAN_MODES)}"),
+            ACCEPT_LANGUAGE,
         ],
-        "responses": {**ok({"type": "object", "required": ["itineraries"], "properties": {
-            "itineraries": {"type": "array", "items": {"$ref": "#/components/schemas/Itinerary"}}}}),
-            "409": {"description": "No itinerary while a closure is in force (`closures` names them)", "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
+        "responses": {**ok(PlanResponse),
+                      "404": problem("`from` or `to` names no place, or several: `suggestions` lists candidates"),
+                      "409": problem("No itinerary while a closure is in force (`closures` names them)")},
     })
     add(app, "GET", "/v1/stops", stops, roles=SEARCH_ROLES | {Role.DISASTER}, spec={
         "operationId": "stops", "summary": "Find stops and stations by name or position", "tags": ["search"],
         "parameters": [
-            query("q", {"type": "string", "maxLength": 100}, "name in Japanese, kana or English (substring)"),
-            query("near", {"type": "string"}, "'lat,lon': stops around a point, nearest first"),
-            query("radius", {"type": "number", "minimum": 1, "maximum": 5000}, "metres around `near` (500)"),
-            query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "most results (20)"),
+            query("q", {"type": "string", "maxLength": 100, "pattern": "^[^\\x00-\\x1f\\x7f]*$"},
+                  "name in Japanese, kana, romaji (Tochōmae, Tochomae, Tocho-mae) or English; exact, prefix and "
+                  "substring matches first, near misses (typos) only when nothing matches"),
+            query("near", {"type": "string", "pattern": params.COORD_PATTERN},
+                  "'lat,lon': stops around a point, nearest first"),
+            *typed.query_parameters(StopsQuery),
+            ACCEPT_LANGUAGE,
         ],
-        "responses": ok({"type": "object", "required": ["stops"], "properties": {
-            "stops": {"type": "array", "items": {"$ref": "#/components/schemas/Stop"}}}}),
+        "responses": ok(StopsResponse),
     })
     add(app, "GET", "/v1/stops/{id}/departures", departures, roles=SEARCH_ROLES | {Role.DISASTER}, spec={
         "operationId": "departures", "summary": "Next departures at a stop or station", "tags": ["search"],
@@ -211,14 +308,10 @@ def add_routes(app: web.Application) -> None:
         "parameters": [
             path_param("id", "stop or station id, e.g. toei-subway:E28"),
             query("at", _WHEN, "from this time (default now)"),
-            query("window_min", {"type": "integer", "minimum": 1, "maximum": 1440}, "minutes ahead (120)"),
-            query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "most departures (20)"),
+            *typed.query_parameters(BoardQuery),
+            query("cursor", {"type": "string", "pattern": params.CURSOR_PATTERN},
+                  "`page.later` of a previous answer: the board's next page (replaces `at`)"),
+            ACCEPT_LANGUAGE,
         ],
-        "responses": {**ok({"type": "object", "required": ["stop_id", "departures"], "properties": {
-            "stop_id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
-            "closed": {"type": "boolean"}, "affected": {"type": "boolean"},
-            "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"}},
-            "departures": {"type": "array", "items": {"$ref": "#/components/schemas/Departure"}}}}),
-            "404": {"description": "Unknown stop", "content": {"application/problem+json": {
-                "schema": {"$ref": "#/components/schemas/Problem"}}}}},
+        "responses": {**ok(DeparturesResponse), "404": problem("Unknown stop")},
     })

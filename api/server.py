@@ -1,8 +1,12 @@
 """Run the API: one process, or N worker processes sharing the port (SO_REUSEPORT) and the Redis store.
 
-Each worker builds its own Services (the transit model is per process; bookings, closures and rate limits are in
-the shared store when Redis is configured). SIGTERM/SIGINT stop accepting connections and finish in-flight
-requests (up to ``SHUTDOWN_TIMEOUT_S``) before exiting; the parent forwards them to every worker.
+Before anything listens, the store's durability is checked (``maas.platform.startup``): a Redis that could lose
+confirmed bookings is refused unless ``--allow-volatile-redis``. Each worker builds its own Services (the transit
+model is per process; bookings, closures and rate limits are in the shared store when Redis is configured).
+
+With ``--workers N`` the parent is a supervisor (``maas.platform.supervisor``): a worker that dies is restarted
+with back-off while the others keep serving; SIGTERM/SIGINT are forwarded to every worker, which stops accepting
+connections and finishes in-flight requests (up to ``SHUTDOWN_TIMEOUT_S``) before exiting.
 """
 from __future__ import annotations
 
@@ -24,15 +28,18 @@ SHUTDOWN_TIMEOUT_S = 10.0
 KEEPALIVE_S = 75.0
 
 
-def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0) -> None:
-    """Build the services and serve until a signal: the body of one worker process."""
+def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, network=None) -> None:
+    """Build the services and serve until a signal: the body of one worker process (``network``: the feeds the
+    supervisor loaded before forking)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the supervisor's handlers a forked worker inherits
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     from api.app import create_app
     from maas.services import Services
 
     configure_logging()
     if reuse_port:
         _exit_with_parent()
-    services = Services.build(settings, progress=False)
+    services = Services.build(settings, progress=False, network=network)
     app = create_app(services)
     app.on_startup.append(_freeze_heap)  # after the services' own start-up
     log.info("worker %d serving on http://%s:%d", worker, settings.host, settings.port,
@@ -64,47 +71,56 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def serve(settings: Settings) -> None:
+def _preload(settings: Settings):
+    """Import the application and load the feeds once in the supervisor; None (after one line on stderr) when a
+    feed cannot be loaded."""
+    import api.app  # noqa: F401  (imported for the forked workers)
+    from feeds.problems import FeedRejected
+    from maas.network import load_network
+
+    try:
+        return load_network(settings.feeds, settings.cache_dir, progress=False)
+    except FeedRejected as rej:
+        print(f"maas serve: {rej}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"maas serve: cannot load the feeds: {exc}", file=sys.stderr)
+    return None
+
+
+def serve(settings: Settings) -> int:
+    """Check the store, then serve (one process, or a supervisor of ``settings.workers``). Returns the exit code:
+    2 when the configuration is refused (one line on stderr), 0 after a clean shutdown."""
+    from maas.platform.startup import StartupRefused, check_store
+
     configure_logging()
+    try:
+        check_store(settings)
+    except StartupRefused as exc:
+        print(f"maas serve: {exc}", file=sys.stderr, flush=True)
+        return 2
     if settings.workers <= 1:
         print(f"serving on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
         run_worker(settings)
-        return
+        return 0
     if not settings.redis_url:
         # The embedded store is one process's: its SQLite files and in-process event hub are not made for
         # several writers (a worker was seen stalling on them), and rate limits would not be shared.
-        raise SystemExit(f"--workers {settings.workers} needs --redis URL: workers share bookings, closures, "
-                         "events and rate limits through Redis; the embedded store serves one process")
-    ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no forked event loops or thread pools
-    procs = [ctx.Process(target=run_worker, args=(settings, True, i), name=f"maas-worker-{i}", daemon=False)
-             for i in range(settings.workers)]
-    for p in procs:
-        p.start()
+        print(f"maas serve: --workers {settings.workers} needs --redis URL: workers share bookings, closures, "
+              "events and rate limits through Redis; the embedded store serves one process", file=sys.stderr)
+        return 2
+    from maas.platform.supervisor import Supervisor
+
+    network = _preload(settings)
+    if network is None:
+        return 2
+    # Fork from this preloaded process (modules imported, feeds parsed; no event loop or thread pool exists yet):
+    # a replacement worker serves in about a second instead of re-importing and re-reading every feed.
+    ctx = mp.get_context("fork")
+    supervisor = Supervisor(lambda i: ctx.Process(target=run_worker, args=(settings, True, i, network),
+                                                  name=f"maas-worker-{i}", daemon=False),
+                            settings.workers, drain_s=SHUTDOWN_TIMEOUT_S + 5)
+    signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
+    signal.signal(signal.SIGINT, lambda *_: supervisor.stop())
     print(f"serving on http://{settings.host}:{settings.port} with {settings.workers} workers",
           file=sys.stderr, flush=True)
-    stopping = False
-
-    def _stop(signum, frame) -> None:
-        nonlocal stopping
-        stopping = True
-        for p in procs:
-            if p.is_alive() and p.pid:
-                p.terminate()  # SIGTERM: the worker finishes its in-flight requests
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    status = 0
-    while any(p.is_alive() for p in procs):
-        for p in procs:
-            if not p.is_alive() and p.exitcode not in (0, None) and not stopping:
-                log.error("worker %s exited with %s; stopping the others", p.name, p.exitcode)
-                status = 1
-                _stop(signal.SIGTERM, None)
-        time.sleep(0.2)
-    deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S + 5
-    for p in procs:
-        p.join(max(0.0, deadline - time.monotonic()))
-        if p.is_alive():
-            p.kill()
-    if status:
-        raise SystemExit(status)
+    return supervisor.run()

@@ -91,8 +91,9 @@ def start_server(workers: int, tmp: Path, redis_url: str) -> tuple[subprocess.Po
     keys.write_text(json.dumps(KEYS))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--workers", str(workers), "--port",
-                             str(port), "--keys", str(keys), "--data-dir", str(tmp / f"data{workers}"),
-                             *(["--redis", redis_url] if workers > 1 else [])],
+                             str(port), "--keys", str(keys), "--data-dir", str(tmp / f"data{workers}"), "--dev",
+                             # a benchmark accepts a Redis without AOF-always (its bookings are throwaway)
+                             *(["--redis", redis_url, "--allow-volatile-redis"] if workers > 1 else [])],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     import urllib.request

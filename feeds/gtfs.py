@@ -184,7 +184,7 @@ def normalise(tables: dict[str, pd.DataFrame], namespace: str, report: Validatio
     agencies = _agencies(tables["agency"], namespace)
     stops = _stops(tables["stops"], namespace, tr, report)
     routes = _routes(tables["routes"], namespace, tr, str(agencies["agency_id"].iloc[0]))
-    trips = _trips(tables["trips"], namespace)
+    trips = _trips(tables["trips"], namespace, tr)
     stop_times = _stop_times(tables["stop_times"], namespace)
     calendar = _calendar(tables.get("calendar", empty), namespace)
     calendar_dates = _calendar_dates(tables.get("calendar_dates", empty), namespace)
@@ -309,12 +309,14 @@ def _routes(df: pd.DataFrame, ns: str, tr: pd.DataFrame | None, default_agency: 
     }).reset_index(drop=True)
 
 
-def _trips(df: pd.DataFrame, ns: str) -> pd.DataFrame:
+def _trips(df: pd.DataFrame, ns: str, tr: pd.DataFrame | None = None) -> pd.DataFrame:
+    headsign = _s(df, "trip_headsign")
     return pd.DataFrame({
         "trip_id": _ns(df, "trip_id", ns),
         "route_id": _ns(df, "route_id", ns),
         "service_id": _ns(df, "service_id", ns),
-        "trip_headsign": _s(df, "trip_headsign"),
+        "trip_headsign": headsign,
+        "trip_headsign_en": translate(tr, "trips", "trip_headsign", ("en",), _s(df, "trip_id"), headsign),
         "trip_short_name": _s(df, "trip_short_name"),
         "direction_id": _int(df, "direction_id", -1, np.int8, (0, 1)),
         "block_id": _ns(df, "block_id", ns),

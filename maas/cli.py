@@ -12,6 +12,10 @@ from feeds.feed import TOKYO
 from maas.settings import Settings
 
 
+class CliError(Exception):
+    """A mistake in the command line or its files: reported as one line on stderr, exit code 2."""
+
+
 def _cmd_import(args) -> int:
     from feeds.gtfs import load_feed, parse_feed_spec
     from feeds.problems import FeedRejected
@@ -45,7 +49,7 @@ def _parse_date(text: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise SystemExit(f"--date must be YYYY-MM-DD, got {text!r}")
+        raise CliError(f"--date must be YYYY-MM-DD, got {text!r}") from None
 
 
 def _cmd_build(args) -> int:
@@ -54,8 +58,9 @@ def _cmd_build(args) -> int:
     from routing.timetable import BuildSettings, build_model
 
     settings = Settings()
-    network = load_network(args.feeds, settings.cache_dir)
     date = _parse_date(args.date)
+    network = load_network(args.feeds, settings.cache_dir)
+    _check_service(network, date)
     with step(f"building the transit model for {date}"):
         model = build_model(network, date, BuildSettings())
     with step(f"writing {args.out}"):
@@ -64,13 +69,60 @@ def _cmd_build(args) -> int:
     return 0
 
 
+def _check_service(network, date: dt.date) -> None:
+    """Refuse a day no feed runs on: a model with no trips would plan nothing, silently."""
+    if any(feed.service_ids_on(date) for feed in network.feeds):
+        return
+    spans = []
+    for feed in network.feeds:
+        first, last = feed.service_dates()
+        spans.append(f"{feed.namespace} {first} – {last}" if first else f"{feed.namespace} none")
+    raise CliError(f"no feed has service on {date} (service dates: {'; '.join(spans)}); pick --date within them")
+
+
+def _check_file(path: str | None, what: str) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{what} not found: {p}")
+    return p
+
+
+def _check_feeds(specs: list[str] | None) -> None:
+    from feeds.gtfs import parse_feed_spec
+
+    for spec in specs or []:
+        _, path = parse_feed_spec(spec)
+        if not Path(path).exists():
+            raise CliError(f"GTFS feed not found: {path}")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before the slow start-up when something already listens on host:port."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}; is another server running? "
+                           f"choose another port with --port (make run: PORT=)") from None
+
+
 def _parse_when(text: str | None) -> dt.datetime:
     if not text:
         return dt.datetime.now(TOKYO)
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise SystemExit(f"times are ISO-8601, e.g. 2026-11-24T08:30:00+09:00; got {text!r}")
+        raise CliError(f"times are ISO-8601, e.g. 2026-11-24T08:30:00+09:00; got {text!r}") from None
     return when if when.tzinfo else when.replace(tzinfo=TOKYO)
 
 
@@ -78,9 +130,10 @@ def _cmd_plan(args) -> int:
     from maas.transit import TransitService
     from routing.planner import PlanOptions, PlanError
 
-    settings = Settings(feeds=args.feed or [], osm=Path(args.osm) if args.osm else None)
-    transit = TransitService.from_settings(settings, progress=True)
+    _check_feeds(args.feed)
+    settings = Settings(feeds=args.feed or [], osm=_check_file(args.osm, "OSM file"))
     when = _parse_when(args.arrive or args.depart)
+    transit = TransitService.from_settings(settings, progress=True)
     options = PlanOptions(num_itineraries=args.num)
     if args.max_transfers is not None:
         options.max_transfers = args.max_transfers
@@ -90,8 +143,12 @@ def _cmd_plan(args) -> int:
         itineraries = transit.plan_sync(args.origin, args.destination, when, arrive_by=bool(args.arrive),
                                         options=options)
     except PlanError as exc:
-        print(f"cannot plan: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(f"cannot plan: {exc}") from None
+    if args.lang != "ja":
+        from routing.names import localise_itinerary
+
+        for it in itineraries:
+            localise_itinerary(it, args.lang, transit.names)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps({"itineraries": itineraries}, option=orjson.OPT_INDENT_2))
         sys.stdout.write("\n")
@@ -118,13 +175,29 @@ def _cmd_plan(args) -> int:
 def _cmd_serve(args) -> int:
     from api.server import serve
 
-    settings = Settings(feeds=args.feed or [], osm=Path(args.osm) if args.osm else None,
+    from maas.auth import KeyRing
+    from maas.platform.secrets import SecretsError, load_secrets
+
+    _check_feeds(args.feed)
+    settings = Settings(feeds=args.feed or [], osm=_check_file(args.osm, "OSM file"),
                         redis_url=args.redis, host=args.host, port=args.port, workers=args.workers,
-                        keys_file=Path(args.keys) if args.keys else None)
+                        keys_file=_check_file(args.keys, "keys file"), dev=args.dev,
+                        allow_volatile_redis=args.allow_volatile_redis)
+    if args.cors_origin:
+        settings.cors_origins = list(args.cors_origin)
     if args.data_dir:
         settings.data_dir = Path(args.data_dir)
-    serve(settings)
-    return 0
+    try:
+        settings.secrets = load_secrets(file=_check_file(args.secrets, "secrets file"), dev=args.dev,
+                                        data_dir=settings.data_dir)
+    except SecretsError as exc:
+        raise CliError(str(exc)) from None
+    KeyRing.load(settings.keys_file)  # a malformed keys file is refused now, not by the first request
+    _check_port(settings.host, settings.port)
+    try:
+        return serve(settings)
+    except OSError as exc:
+        raise CliError(f"cannot serve on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,8 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     bld.set_defaults(func=_cmd_build)
 
     pl = sub.add_parser("plan", help="plan a trip and print itineraries")
-    pl.add_argument("--from", dest="origin", required=True, help="stop id, station name or lat,lon")
-    pl.add_argument("--to", dest="destination", required=True, help="stop id, station name or lat,lon")
+    pl.add_argument("--from", dest="origin", required=True,
+                    help="stop id, lat,lon or station name (Japanese, kana, romaji or English)")
+    pl.add_argument("--to", dest="destination", required=True,
+                    help="stop id, lat,lon or station name (Japanese, kana, romaji or English)")
     when = pl.add_mutually_exclusive_group()
     when.add_argument("--depart", help="ISO-8601 departure time (default: now)")
     when.add_argument("--arrive", help="ISO-8601 arrival deadline")
@@ -153,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--num", type=int, default=3, help="number of itineraries")
     pl.add_argument("--max-transfers", type=int)
     pl.add_argument("--wheelchair", action="store_true")
+    pl.add_argument("--lang", choices=("ja", "en"), default="ja", help="language of stop names and headsigns")
     pl.add_argument("--json", action="store_true", help='print {"itineraries": [...]}')
     pl.set_defaults(func=_cmd_plan)
 
@@ -165,6 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--workers", type=int, default=1)
     sv.add_argument("--keys", help="API keys JSON file")
     sv.add_argument("--data-dir", help="where the embedded store keeps its data")
+    sv.add_argument("--secrets", help="JSON file with ticket_signing_key and card_fingerprint_key (mode 0600); "
+                                      "or set MAAS_TICKET_SIGNING_KEY and MAAS_CARD_FINGERPRINT_KEY")
+    sv.add_argument("--dev", action="store_true",
+                    help="development mode: generate (once) a secrets file in the data folder instead of "
+                         "requiring configured keys; never in production")
+    sv.add_argument("--allow-volatile-redis", action="store_true",
+                    help="serve even when Redis runs without AOF-always (a crash loses confirmed bookings); "
+                         "warns loudly")
+    sv.add_argument("--cors-origin", action="append", metavar="ORIGIN",
+                    help="let browser apps on ORIGIN (https://app.example, or *) call the API; repeatable "
+                         "(default: MAAS_CORS_ORIGINS, comma-separated)")
     sv.set_defaults(func=_cmd_serve)
 
     from maas.feed_cli import cmd_feeds_publish
@@ -185,8 +272,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; mistakes in its input (files, dates, port, names) are one line on stderr and exit 2."""
+    from feeds.problems import FeedRejected
+    from maas.auth import KeyConfigError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        message = str(exc)
+    except FeedRejected as exc:
+        message = str(exc).splitlines()[0]
+    except (FileNotFoundError, KeyConfigError) as exc:
+        message = str(exc)
+    print(f"maas {args.command}: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -2,23 +2,32 @@
 
 The booking service speaks only ``PaymentProvider`` (authorize → capture | void, refund), with an idempotency key
 on every call and a ``find(reference)`` lookup — what Stripe, Adyen or GMO offer — so a crash between "ask the
-provider" and "record the answer" can always be resolved by the recovery pass. The sandbox keeps its state in the
-shared store (any worker and the recovery pass see it) and honours test card numbers:
+provider" and "record the answer" can always be resolved by the recovery pass.
 
-===================  ==========================================
-4242424242424242     approved
-4000000000000002     declined (``card_declined``)
-4000000000009995     declined (``insufficient_funds``)
-4000000000000119     provider failure (``processing_error``)
-4000000000000341     authorizes, then capture is declined
-===================  ==========================================
-Any other Luhn-valid number is approved. Amounts are int JPY.
+Like real providers, the sandbox charges **payment tokens**, never card numbers: the booking service and every
+store only ever see ``tok_…`` strings. Fixed test tokens (Stripe's names) behave as follows:
+
+==========================================  ========================================
+tok_visa, tok_mastercard, tok_amex, tok_jcb  approved
+tok_chargeDeclined                          declined (``card_declined``)
+tok_insufficientFunds                       declined (``insufficient_funds``)
+tok_processingError                         provider failure (``processing_error``)
+tok_captureDeclined                         authorizes, then capture is declined
+==========================================  ========================================
+
+``tokenize(card_number)`` is the provider's card vault (Stripe.js does it in the browser); the API calls it at
+the edge when a sandbox client sends a raw test card. The test numbers (4242424242424242, 4000000000000002, …)
+map to the tokens above; any other Luhn-valid number becomes ``tok_`` + an HMAC of the number under the
+deployment's card-fingerprint key — deterministic, so a retried request carries the same token, and useless to
+anyone without the key. The vault keeps only brand and last four digits. Amounts are int JPY.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-
+import re
+import secrets
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
@@ -27,9 +36,29 @@ from maas.money import yen
 from maas.store.base import Store
 from operators.base import asdict
 
-DECLINE_CARDS = MappingProxyType({"4000000000000002": "card_declined", "4000000000009995": "insufficient_funds"})
-FAIL_CARDS = MappingProxyType({"4000000000000119": "processing_error"})
-CAPTURE_DECLINE_CARDS = MappingProxyType({"4000000000000341": "capture_declined"})
+TOKEN_RE = re.compile(r"^tok_[A-Za-z0-9_]{1,64}$")
+
+
+@dataclass(frozen=True)
+class TestCard:
+    brand: str
+    last4: str
+    outcome: str = "approved"  # approved | card_declined | insufficient_funds | processing_error | capture_declined
+
+
+TEST_TOKENS = MappingProxyType({
+    "tok_visa": TestCard("visa", "4242"), "tok_mastercard": TestCard("mastercard", "4444"),
+    "tok_amex": TestCard("amex", "0005"), "tok_jcb": TestCard("jcb", "0505"),
+    "tok_chargeDeclined": TestCard("visa", "0002", "card_declined"),
+    "tok_insufficientFunds": TestCard("visa", "9995", "insufficient_funds"),
+    "tok_processingError": TestCard("visa", "0119", "processing_error"),
+    "tok_captureDeclined": TestCard("visa", "0341", "capture_declined")})
+TEST_CARD_NUMBERS = MappingProxyType({
+    "4242424242424242": "tok_visa", "5555555555554444": "tok_mastercard", "378282246310005": "tok_amex",
+    "3566002020360505": "tok_jcb", "4000000000000002": "tok_chargeDeclined",
+    "4000000000009995": "tok_insufficientFunds", "4000000000000119": "tok_processingError",
+    "4000000000000341": "tok_captureDeclined"})
+DECLINES = frozenset({"card_declined", "insufficient_funds"})
 
 
 class PaymentError(Exception):
@@ -52,6 +81,19 @@ class PaymentFailed(PaymentError):
 
 class InvalidCard(PaymentError):
     code = "invalid_card"
+
+
+def brand_of(number: str) -> str:
+    first2, first4 = int(number[:2]), int(number[:4])
+    if number[0] == "4":
+        return "visa"
+    if 51 <= first2 <= 55 or 2221 <= first4 <= 2720:
+        return "mastercard"
+    if first2 in (34, 37):
+        return "amex"
+    if 3528 <= first4 <= 3589:
+        return "jcb"
+    return "card"
 
 
 def luhn_ok(number: str) -> bool:
@@ -82,7 +124,9 @@ class Authorization:
 
 @runtime_checkable
 class PaymentProvider(Protocol):
-    async def authorize(self, amount: int, card: dict, *, reference: str, idempotency_key: str) -> Authorization: ...
+    async def authorize(self, amount: int, payment: dict, *, reference: str,
+                        idempotency_key: str) -> Authorization:
+        """Authorize ``amount`` on ``payment`` = ``{"token": "tok_…"}``."""
 
     async def capture(self, auth_id: str, amount: int, *, idempotency_key: str) -> Authorization: ...
 
@@ -98,9 +142,33 @@ class PaymentProvider(Protocol):
 class SandboxProvider:
     """A provider that behaves like a real one (state machine, idempotency, declines) without moving money."""
 
-    def __init__(self, store: Store, *, name: str = "sandbox"):
+    def __init__(self, store: Store, *, name: str = "sandbox", card_key: bytes | None = None):
         self.store = store
         self.name = name
+        self._card_key = card_key or secrets.token_bytes(32)  # the deployment's card-fingerprint HMAC key
+
+    async def tokenize(self, card_number: str) -> str:
+        """The vault: a token for a card number (see the module docstring); the number itself is not kept."""
+        number = card_number.replace(" ", "")
+        if not luhn_ok(number):
+            raise InvalidCard("card number is not a valid card number", "invalid_number")
+        if number in TEST_CARD_NUMBERS:
+            return TEST_CARD_NUMBERS[number]
+        token = "tok_" + hmac.new(self._card_key, number.encode(), hashlib.sha256).hexdigest()[:32]
+        card = TestCard(brand_of(number), number[-4:])
+        await self.store.set(f"psp:token:{token}", json.dumps(asdict(card)), nx=True)
+        return token
+
+    async def _card(self, payment: dict) -> TestCard:
+        token = payment.get("token") if isinstance(payment, dict) else None
+        if not isinstance(token, str) or not TOKEN_RE.match(token):
+            raise InvalidCard("payment.token must be a payment token such as tok_visa", "invalid_token")
+        if token in TEST_TOKENS:
+            return TEST_TOKENS[token]
+        raw = await self.store.get(f"psp:token:{token}")
+        if raw is None:
+            raise InvalidCard(f"no such payment token {token!r}", "invalid_token")
+        return TestCard(**json.loads(raw))
 
     async def _load(self, auth_id: str) -> Authorization:
         raw = await self.store.get(f"psp:auth:{auth_id}")
@@ -119,20 +187,18 @@ class SandboxProvider:
         await self.store.set(f"psp:idem:{idempotency_key}", json.dumps(auth.to_dict()), nx=True)
         return auth
 
-    async def authorize(self, amount: int, card: dict, *, reference: str, idempotency_key: str) -> Authorization:
+    async def authorize(self, amount: int, payment: dict, *, reference: str, idempotency_key: str) -> Authorization:
         yen(amount)
         if (done := await self._replay(idempotency_key)) is not None:
             return done
-        number = str(card.get("card_number", "")).replace(" ", "")
-        if not luhn_ok(number):
-            raise InvalidCard("card number is not a valid card number", "invalid_number")
-        if number in FAIL_CARDS:
-            raise PaymentFailed("the payment provider could not process the card", FAIL_CARDS[number])
-        if number in DECLINE_CARDS:
-            raise PaymentDeclined(f"the card was declined ({DECLINE_CARDS[number]})", DECLINE_CARDS[number])
+        card = await self._card(payment)
+        if card.outcome == "processing_error":
+            raise PaymentFailed("the payment provider could not process the card", card.outcome)
+        if card.outcome in DECLINES:
+            raise PaymentDeclined(f"the card was declined ({card.outcome})", card.outcome)
         auth_id = "auth_" + hashlib.sha256(f"{self.name}|{idempotency_key}".encode()).hexdigest()[:20]
-        auth = Authorization(auth_id, reference, amount, "authorized", card_last4=number[-4:])
-        if number in CAPTURE_DECLINE_CARDS:
+        auth = Authorization(auth_id, reference, amount, "authorized", card_last4=card.last4)
+        if card.outcome == "capture_declined":
             await self.store.set(f"psp:capfail:{auth_id}", "1")
         await self.store.set(f"psp:ref:{reference}", auth_id)  # before the auth: find() never misses one
         await self._save(auth)

@@ -7,7 +7,8 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def step(label: str, stream=sys.stderr):
+def step(label: str, stream=None):
+    stream = stream or sys.stderr  # looked up now, not at import: stderr may have been replaced since
     t0 = time.perf_counter()
     print(f"… {label}", file=stream, flush=True)
     try:

@@ -47,11 +47,11 @@ class Services:
                                      clock=self.clock)
 
     @classmethod
-    def build(cls, settings: Settings, progress: bool = False) -> "Services":
+    def build(cls, settings: Settings, progress: bool = False, network=None) -> "Services":
         keys = KeyRing.load(settings.keys_file)
         if not len(keys):
             log.warning("no API keys configured (--keys FILE or MAAS_API_KEYS): every /v1 call will be refused")
-        transit = TransitService.from_settings(settings, progress=progress)
+        transit = TransitService.from_settings(settings, progress=progress, network=network)
         transit.planner_for(dt.datetime.now(TOKYO).date())  # warm today's model before accepting traffic
         services = cls(settings=settings, transit=transit, keys=keys, limiter=make_rate_limiter(settings.redis_url))
         services.bookings = booking_service(settings, transit)
@@ -61,7 +61,11 @@ class Services:
 
     async def start(self) -> None:
         """Async start-up inside the serving loop: load closures (and follow other workers'), install the mask
-        provider, finish bookings a dead worker left half-done."""
+        provider, finish bookings a dead worker left half-done. A Redis store first checks it is crash-safe
+        (refusing a volatile one unless ``allow_volatile_redis``) and picks its ``durable()`` strategy."""
+        check = getattr(self.bookings.store, "check_durability", None) if self.bookings is not None else None
+        if check is not None:
+            await check(allow_volatile=self.settings.allow_volatile_redis)
         if self.closures is not None:
             await self.closures.start()
             from maas.disruptions.avoid import WarningPlanner
@@ -161,6 +165,21 @@ class Services:
                 sent += 1
         return sent
 
+    async def store_problem(self, timeout_s: float = 1.5) -> str | None:
+        """None when the booking store answers a ping in time, else why it does not (readiness)."""
+        if self.bookings is None:
+            return None
+        from maas.store.errors import transient_errors
+
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.bookings.store.ping()
+        except TimeoutError:
+            return f"the store did not answer within {timeout_s:g} s"
+        except transient_errors() as exc:
+            return f"the store is unreachable: {exc}"
+        return None
+
     def readiness(self) -> tuple[bool, dict]:
         feeds = [f.namespace for f in self.transit.network.feeds]
         return bool(feeds) and self.ready, {"feeds": feeds, "keys": len(self.keys), "pid": os.getpid(),
@@ -220,6 +239,8 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
     from maas.itineraries.derive import LegDeriver
     from maas.ledger import Ledger
     from maas.payments import SandboxProvider
+    from maas.platform.secrets import Secrets
+    from operators.base import TicketSigner
     from maas.store import open_store
     from operators.fares import FareTable
     from operators.registry import OperatorRegistry, shuttle_config_from_feed
@@ -231,10 +252,12 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
     feeds = {f.namespace: f for f in transit.network.feeds}
     fares = FareTable.from_feed(feeds["toei-subway"]) if "toei-subway" in feeds else None
     shuttles = {ns: shuttle_config_from_feed(f) for ns, f in feeds.items() if ns.startswith("shuttle-")}
-    registry = OperatorRegistry.tokyo(store, subway_fares=fares, shuttles=shuttles)
+    keys = settings.secrets or Secrets.ephemeral()
+    registry = OperatorRegistry.tokyo(store, subway_fares=fares, shuttles=shuttles,
+                                      signer=TicketSigner(keys.ticket_signing_key))
     extra = {"clock": clock} if clock else {}
-    return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=500),
-                          timetable=LegDeriver(transit), **extra)
+    return BookingService(store, registry, SandboxProvider(store, card_key=keys.card_fingerprint_key),
+                          Ledger(store, commission_bp=500), timetable=LegDeriver(transit), **extra)
 
 
 def feed_manager(settings: Settings, transit: TransitService, bookings=None):

@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from maas.platform.secrets import Secrets
+
 
 def default_data_dir() -> Path:
     return Path(os.environ.get("MAAS_DATA_DIR", Path.home() / ".local" / "share" / "tokyo-maas"))
@@ -17,6 +19,11 @@ def default_cache_dir() -> Path:
 def _env_path(name: str) -> Path | None:
     v = os.environ.get(name)
     return Path(v) if v else None
+
+
+def default_cors_origins() -> list[str]:
+    """MAAS_CORS_ORIGINS: comma-separated origins (``https://app.example``) or ``*``; empty: no cross-origin."""
+    return [o.strip() for o in os.environ.get("MAAS_CORS_ORIGINS", "").split(",") if o.strip()]
 
 
 @dataclass
@@ -33,6 +40,13 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     cache_dir: Path = field(default_factory=default_cache_dir)
     keys_file: Path | None = None
+    secrets: Secrets | None = None  # None: random per-process keys (library use, tests); `maas serve` requires them
+    dev: bool = False  # development mode (`maas serve --dev`, `make run`): a generated key per data folder
+    allow_volatile_redis: bool = False  # serve even when Redis could lose confirmed bookings (warns loudly)
+    sse_per_key: int = 16  # open /v1/events streams per API key and worker; more get 429
+    sse_per_worker: int = 1000  # open /v1/events streams per worker
+    cors_origins: list[str] = field(default_factory=default_cors_origins)  # browser apps allowed to call the API
+    compress_min_bytes: int = 1024  # JSON bodies at least this big are sent gzip/brotli when the client accepts
     # JMA XML intake: municipality polygons keyed by JMA area code (GeoJSON), and the warning policy table
     jma_areas: Path | None = field(default_factory=lambda: _env_path("MAAS_JMA_AREAS"))
     jma_policy: Path | None = field(default_factory=lambda: _env_path("MAAS_JMA_POLICY"))

@@ -13,6 +13,7 @@ from feeds.feed import TOKYO, Network
 from maas.progress import step
 from maas.settings import Settings
 from routing.masks import ClosureMask
+from routing.names import NameIndex
 from routing.planner import PlanOptions, Planner
 from routing.timetable import BuildSettings, TransitModel, build_model
 from routing.walking import StraightLineWalker, Walker
@@ -44,12 +45,16 @@ class TransitService:
         self._models: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
         self._lock = threading.Lock()
         self._walker: Walker | None = None
+        self._names: NameIndex | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, progress: bool = False) -> "TransitService":
+    def from_settings(cls, settings: Settings, progress: bool = False,
+                      network: Network | None = None) -> "TransitService":
+        """The configured feeds' service; ``network`` when they are already loaded (a supervisor loads them once
+        and forks its workers from that copy)."""
         from maas.network import load_network
 
-        network = load_network(settings.feeds, settings.cache_dir, progress=progress)
+        network = network or load_network(settings.feeds, settings.cache_dir, progress=progress)
         return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,
                    threads=settings.planner_threads, progress=progress)
 
@@ -84,7 +89,7 @@ class TransitService:
                     model, self._walker = self._build(self.network, date, self._walker)
             else:
                 model, self._walker = self._build(self.network, date, self._walker)
-            planner = Planner(model, self._walker)
+            planner = Planner(model, self._walker, self._names_locked())
             self._models[date] = (model, planner)
             while len(self._models) > self.max_models:
                 self._models.popitem(last=False)
@@ -98,11 +103,27 @@ class TransitService:
             dates = list(dates) if dates is not None else list(self._models)
         built: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
         walker: Walker | None = None
+        names = NameIndex.from_network(network)
         for date in dates[-self.max_models:]:
             model, walker = self._build(network, date, walker)
-            built[date] = (model, Planner(model, walker))
+            built[date] = (model, Planner(model, walker, names))
         with self._lock:
-            self.network, self._models, self._walker = network, built, walker
+            self.network, self._models, self._walker, self._names = network, built, walker, names
+
+    def _names_locked(self) -> NameIndex:
+        if self._names is None:
+            self._names = NameIndex.from_network(self.network)
+        return self._names
+
+    @property
+    def names(self) -> NameIndex:
+        """The one name matcher over the current network (rebuilt with it on every publish or rollback).
+        Blocking on first use (pykakasi readings): call it from a worker thread or warm it at start."""
+        names = self._names  # built: no lock, so the event loop never waits for a model being built
+        if names is not None:
+            return names
+        with self._lock:
+            return self._names_locked()
 
     def cached_dates(self) -> list[dt.date]:
         with self._lock:

@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
@@ -226,9 +227,10 @@ class RefundRule:
 
 @dataclass
 class TicketSigner:
-    """Signs QR payloads with an HMAC so a gate can check a ticket offline; the key is per deployment."""
+    """Signs QR payloads with an HMAC so a gate can check a ticket offline. The key is the deployment's ticket
+    signing key (maas.platform.secrets); without one a signer gets a random key of its own, never a fixed one."""
 
-    key: bytes = field(default=b"maas-dev-ticket-key")
+    key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     def code(self, ticket_id: str) -> str:
         digest = hmac.new(self.key, ticket_id.encode(), hashlib.sha256).digest()

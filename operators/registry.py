@@ -41,7 +41,9 @@ class OperatorRegistry:
     def tokyo(cls, store: Store, *, subway_fares: FareTable | None = None,
               shuttles: dict[str, ShuttleConfig] | None = None, shuttle_default: ShuttleConfig | None = None,
               signer: TicketSigner | None = None) -> "OperatorRegistry":
-        """Toei subway, Toei bus and the given shuttle operators (``{namespace: ShuttleConfig}``)."""
+        """Toei subway, Toei bus and the given shuttle operators (``{namespace: ShuttleConfig}``), all signing
+        tickets with ``signer`` (one random key shared by them when none is given)."""
+        signer = signer or TicketSigner()
         reg = cls(store, shuttle_default=shuttle_default, signer=signer)
         reg.register(ToeiSubwayAdapter(store, fares=subway_fares, signer=signer))
         reg.register(ToeiBusAdapter(store, signer=signer))

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import re
-import unicodedata
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from routing.itinerary import Endpoint
+from routing.names import NameIndex, UnknownPlace
 
 _COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -48,32 +49,31 @@ class Place:
         return Endpoint(self.lat, self.lon, self.stop_id, self.name, self.name_en)
 
 
-def _norm(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip().casefold()
-
-
 class PlaceIndex:
-    """Lookup tables over one model's ids and names, built once per model (read-only afterwards)."""
+    """Lookup tables over one model's ids, built once per model (read-only afterwards); names go to the network's
+    NameIndex (routing/names.py), the one name matcher shared with /v1/stops and the CLI."""
 
-    def __init__(self, model):
+    def __init__(self, model, names: NameIndex | None = None):
         self.model = model
+        self._names = names
+        self._names_lock = threading.Lock()
         self.stop_by_id = {s: i for i, s in enumerate(model.stop_ids)}
         self.station_by_id = {s: i for i, s in enumerate(model.station_ids)}
         self.by_bare: dict[str, set[int]] = {}
         self.stop_by_bare: dict[str, list[int]] = {}
-        self.by_name: dict[str, set[int]] = {}
         for i, sid in enumerate(model.stop_ids):
             self.stop_by_bare.setdefault(sid.split(":", 1)[-1], []).append(i)
         for i, sid in enumerate(model.station_ids):
             self.by_bare.setdefault(sid.split(":", 1)[-1], set()).add(i)
-        for i in range(len(model.station_ids)):
-            for nm in (model.station_names[i], model.station_names_en[i]):
-                if nm:
-                    self.by_name.setdefault(_norm(nm), set()).add(i)
-        for i in range(model.n_stops):
-            for nm in (model.stop_names[i], model.stop_names_en[i]):
-                if nm:
-                    self.by_name.setdefault(_norm(nm), set()).add(int(model.stop_station[i]))
+
+    @property
+    def names(self) -> NameIndex:
+        """The name matcher: the network's when given, else one over this model's names (built on first use)."""
+        if self._names is None:
+            with self._names_lock:
+                if self._names is None:
+                    self._names = NameIndex.from_model(self.model)
+        return self._names
 
     def _station_place(self, text: str, stations: list[int]) -> Place:
         m = self.model
@@ -85,7 +85,7 @@ class PlaceIndex:
                      m.station_names_en[st] or None, m.station_ids[st])
 
     def resolve(self, text: str, walker, max_walk_m: float, walk_speed: float) -> Place:
-        """Coordinates, then an exact stop id, station id, bare id, then a station/stop name (ja or en)."""
+        """Coordinates, then an exact stop id, station id, bare id, then a name in any form (routing/names.py)."""
         m = self.model
         c = _COORD.match(text)
         if c:
@@ -116,7 +116,12 @@ class PlaceIndex:
                 raise PlaceError(f"{text!r} is ambiguous: it is "
                                  f"{', '.join(sorted(m.station_ids[s] for s in bare)[:5])}; use the namespaced id")
             return self._station_place(text, sorted(bare))
-        named = self.by_name.get(_norm(text))
-        if named:
-            return self._station_place(text, sorted(named))
-        raise PlaceError(f"unknown place {text!r}: give a stop id (operator:id), a station name or 'lat,lon'")
+        try:
+            named = self.names.resolve(text)
+        except UnknownPlace as exc:
+            raise PlaceError(str(exc)) from None
+        stations = sorted({self.station_by_id[s] for s in named.station_ids if s in self.station_by_id} |
+                          {int(m.stop_station[self.stop_by_id[s]]) for s in named.station_ids if s in self.stop_by_id})
+        if not stations:
+            raise PlaceError(f"{text!r} ({named.name}) has no stop served by the timetable")
+        return self._station_place(text, stations)

@@ -12,6 +12,7 @@ import numpy as np
 
 from routing.itinerary import TOKYO, Itinerary, build_itinerary, direct_walk
 from routing.masks import ClosureMask
+from routing.names import NameIndex
 from routing.places import Place, PlaceError, PlaceIndex
 from routing.raptor import Journey, RaptorQuery, run_raptor
 from routing.timetable import MODE_INDEX, TransitModel
@@ -53,10 +54,10 @@ class PlanOptions:
 class Planner:
     """Plans on one TransitModel with one Walker (whose stop indexes are the model's)."""
 
-    def __init__(self, model: TransitModel, walker):
+    def __init__(self, model: TransitModel, walker, names: NameIndex | None = None):
         self.model = model
         self.walker = walker
-        self.places = PlaceIndex(model)
+        self.places = PlaceIndex(model, names)
 
     # ---- helpers ------------------------------------------------------------------------------------------
     def pattern_mask(self, modes: list[str] | None) -> np.ndarray:

@@ -71,7 +71,7 @@ async def test_sequential_retry_returns_first_result_one_charge(store):
     assert len(auths) == 1 and auths[0].captured == first["total"]
     assert {e["txn"] for e in await svc.ledger.entries()} == {f"capture:{first['id']}"}
     with pytest.raises(BookingError) as e:  # same key, different request
-        await svc.book(offer["id"], {"card_number": "5555555555554444"}, "same", "alice")
+        await svc.book(offer["id"], {"token": "tok_mastercard"}, "same", "alice")
     assert e.value.code == "idempotency_conflict"
 
 
@@ -96,22 +96,22 @@ async def test_offer_creation_is_idempotent(store):
     assert e.value.code == "idempotency_conflict"
 
 
-@pytest.mark.parametrize("card,code,status", [("4000000000000002", "payment_declined", 402),
-                                              ("4000000000009995", "payment_declined", 402),
-                                              ("4000000000000119", "payment_failed", 502),
-                                              ("4000000000000341", "payment_declined", 402),
-                                              ("4242424242424241", "invalid_card", 422)])
+@pytest.mark.parametrize("card,code,status", [("tok_chargeDeclined", "payment_declined", 402),
+                                              ("tok_insufficientFunds", "payment_declined", 402),
+                                              ("tok_processingError", "payment_failed", 502),
+                                              ("tok_captureDeclined", "payment_declined", 402),
+                                              ("tok_doesNotExist", "invalid_card", 422)])
 async def test_payment_failures_compensate(store, card, code, status):
     svc = make_service(store)
     offer = await svc.create_offer(itinerary(), {"adult": 1}, "o", "alice")
     with pytest.raises(BookingError) as e:
-        await svc.book(offer["id"], {"card_number": card}, "k", "alice")
+        await svc.book(offer["id"], {"token": card}, "k", "alice")
     assert (e.value.code, e.value.status) == (code, status)
     assert await held_seats(store) == 0
     assert all(a.status in ("voided",) for a in await svc.payments.authorizations())
     assert await svc.ledger.entries() == []
     with pytest.raises(BookingError) as again:  # the retry replays the error, books nothing
-        await svc.book(offer["id"], {"card_number": card}, "k", "alice")
+        await svc.book(offer["id"], {"token": card}, "k", "alice")
     assert again.value.code == code
     b = await svc.book(offer["id"], GOOD_CARD, "k2", "alice")  # the same offer with a good card works
     assert b["state"] == "CONFIRMED"
@@ -245,7 +245,8 @@ async def test_bad_booking_requests_store_nothing(store):
     before = sorted(await store.keys(""))
     cases = [("off_nope", GOOD_CARD, "k", "unknown_offer"), (offer["id"], GOOD_CARD, "", "invalid_request"),
              (offer["id"], {"card": "x"}, "k", "invalid_request"), (offer["id"], "4242", "k", "invalid_request"),
-             (offer["id"], {"card_number": "12"}, "k", "invalid_request"), (None, GOOD_CARD, "k", "invalid_request")]
+             (offer["id"], {"card_number": "4242424242424242"}, "k", "invalid_request"),
+             (offer["id"], {"token": "tok_"}, "k", "invalid_request"), (None, GOOD_CARD, "k", "invalid_request")]
     for offer_id, card, key, code in cases:
         with pytest.raises(BookingError) as e:
             await svc.book(offer_id, card, key, "alice")

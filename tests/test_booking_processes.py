@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from test_api_server import KEYS, get, serve
+from api_support_http import get, post, serve, wait_ready
+from redis_support import serve_redis_args
+from test_api_server import KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHUTTLE = "shuttle-nishishinjuku"
@@ -99,7 +101,12 @@ def prefix(monkeypatch):
 @pytest.fixture
 def server(tmp_path, redis_url, prefix):
     keys = {**KEYS, "pk-key": {"role": "partner", "name": "p", "rate": 100000, "burst": 100000}}
-    yield from serve(tmp_path, ["--redis", redis_url], keys=keys, log=tmp_path / "server.log")
+    served = serve(tmp_path, ["--workers", "2", *serve_redis_args(redis_url)], keys)
+    try:
+        wait_ready(served, pids=2)
+        yield served.proc, served.base
+    finally:
+        served.stop()
 
 
 def _shuttle_itinerary(base: str) -> dict:
@@ -163,8 +170,6 @@ def test_200_bookings_for_11_seats_from_4_processes_on_2_workers(server, redis_u
 
 
 def test_one_key_retried_from_4_processes_books_and_charges_once(server, redis_url, prefix):
-    from test_api_server import post
-
     proc, base = server
     it = _shuttle_itinerary(base)
     status, offer = post(f"{base}/v1/offers", {"itinerary": it}, "pk-key", uuid.uuid4().hex)

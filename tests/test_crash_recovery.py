@@ -78,7 +78,7 @@ async def main():
     crash_after(shuttle, "confirm", "after-confirm")
     offer = await svc.create_offer(itinerary(), {"adult": 2}, "offer-1", "alice")
     try:
-        b = await svc.book(offer["id"], {"card_number": CARD}, "book-1", "alice")
+        b = await svc.book(offer["id"], {"token": CARD}, "book-1", "alice")
     except Exception as err:
         print("ERR", getattr(err, "code", err), flush=True)
         return
@@ -102,7 +102,7 @@ def _await_stop(proc) -> str:
     return line
 
 
-def run_and_kill(crash_at: str, kind: str, where: str, card: str = "4242424242424242") -> str:
+def run_and_kill(crash_at: str, kind: str, where: str, card: str = "tok_visa") -> str:
     """Start the worker, wait until it reaches ``crash_at``, SIGKILL it. Returns the line it printed last."""
     env = {**os.environ, "CRASH_AT": crash_at}
     proc = subprocess.Popen([sys.executable, "-c", WORKER, str(TESTS), kind, where, card], env=env,
@@ -118,7 +118,7 @@ def run_and_kill(crash_at: str, kind: str, where: str, card: str = "424242424242
             proc.wait()
 
 
-async def assert_invariants(store, expect: str | None, card: str = "4242424242424242") -> dict:
+async def assert_invariants(store, expect: str | None, card: str = "tok_visa") -> dict:
     """Recover, then: terminal state, money matches tickets, seats match, ledger balanced, replay consistent."""
     clock = Clock(START.replace(minute=5))  # minutes later: the dead worker's booking is stale
     svc = make_service(store, clock)
@@ -155,7 +155,7 @@ async def assert_invariants(store, expect: str | None, card: str = "424242424242
     # the client's retry gets the recovered outcome, never a second booking or charge
     offer_id = b["offer_id"]
     try:
-        again = await svc.book(offer_id, {"card_number": card}, "book-1", "alice")
+        again = await svc.book(offer_id, {"token": card}, "book-1", "alice")
         assert again["id"] == b["id"] and b["state"] in ("CONFIRMED", "CANCELLED")
     except BookingError as err:
         assert b["state"] in ("REJECTED", "EXPIRED") and err.code == b["reason"]["code"]
@@ -192,18 +192,18 @@ async def test_kill_after_claiming_the_key(tmp_path):
     assert len(report.released_claims) == 1 and await store.smembers(STARTING) == set()
     offer_id = (await store.keys("offer:"))[0].split(":", 1)[1]
     with pytest.raises(BookingError) as e:  # the key answers, instead of hanging "in progress"
-        await svc.book(offer_id, {"card_number": "4242424242424242"}, "book-1", "alice")
+        await svc.book(offer_id, {"token": "tok_visa"}, "book-1", "alice")
     assert e.value.code == "interrupted"
-    b = await svc.book(offer_id, {"card_number": "4242424242424242"}, "book-2", "alice")  # offer is free again
+    b = await svc.book(offer_id, {"token": "tok_visa"}, "book-2", "alice")  # offer is free again
     assert b["state"] == "CONFIRMED" and len(await svc.payments.authorizations()) == 1
     await store.aclose()
 
 
 async def test_kill_during_compensation_of_a_declined_card(tmp_path):
     path = str(tmp_path / "store.sqlite3")
-    run_and_kill("compensate", "embedded", path, card="4000000000000341")  # capture declined → compensating
+    run_and_kill("compensate", "embedded", path, card="tok_captureDeclined")  # capture declined → compensating
     store = await open_test_store("embedded", sqlite_path=path)
-    b = await assert_invariants(store, "REJECTED", card="4000000000000341")
+    b = await assert_invariants(store, "REJECTED", card="tok_captureDeclined")
     assert b["reason"]["code"] == "payment_declined"
     await store.aclose()
 
@@ -234,7 +234,7 @@ def test_worker_completes_without_crash(tmp_path):
     """Control: with no crash the worker books and cancels the shuttle leg."""
     start = time.monotonic()
     out = subprocess.run([sys.executable, "-c", WORKER, str(TESTS), "embedded", str(tmp_path / "s.sqlite3"),
-                          "4242424242424242"], env={**os.environ, "CRASH_AT": "never"}, capture_output=True,
+                          "tok_visa"], env={**os.environ, "CRASH_AT": "never"}, capture_output=True,
                          text=True, timeout=60)
     assert out.stdout.strip().endswith("DONE"), out.stderr
     assert time.monotonic() - start < 30
@@ -270,7 +270,7 @@ async def _pause_recover_resume(store, kind: str, where: str, step: str, expect:
     exactly one of them changes the booking from the takeover on, the worker answers with the winner's outcome,
     money, tickets, seats and ledger agree."""
     env = {**os.environ, "CRASH_AT": step, "PAUSE": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", WORKER, str(TESTS), kind, where, "4242424242424242"], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", WORKER, str(TESTS), kind, where, "tok_visa"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         before = _await_stop(proc)

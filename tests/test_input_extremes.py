@@ -343,3 +343,15 @@ async def test_feed_publish_with_extreme_calendar_is_refused_or_harmless(world):
             assert r.status in (200, 422), await r.text()
         app = create_app(w.services, close_services=False)  # a worker starting on this network
         assert app is not None
+
+
+async def test_feed_with_a_stop_sequence_beyond_32_bits_is_refused(world):
+    """The model keeps stop_sequence as int32 and seats are held per sequence: 2**40 would wrap silently."""
+    w, client = world
+    before = await w.snapshot()
+    tables = copy.deepcopy(booking_tables()["toei-bus"])
+    tables["stop_times"][-1]["stop_sequence"] = str(2**40)
+    r = await client.post("/v1/feeds/toei-bus", data=_zip(tables), headers={**ADMIN, "Content-Type": "application/zip"})
+    body = await r.json(content_type=None)
+    assert r.status == 422 and "stop_sequence" in json.dumps(body), body
+    assert await w.snapshot() == before

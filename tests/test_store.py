@@ -4,9 +4,6 @@ from __future__ import annotations
 import asyncio
 import random
 
-import pytest
-
-from booking_support import drop_test_store, open_test_store
 from maas.store.base import SeatHold, free_seats
 
 
@@ -131,14 +128,17 @@ async def test_embedded_store_survives_reopen(tmp_path):
     await s2.aclose()
 
 
-async def test_redis_reports_persistence(redis_url):
-    s = await open_test_store("redis", redis_url)
+async def test_prefix_subscription_gets_every_matching_channel(store):
+    """One subscription for a whole channel family (a worker's SSE fan-out), nothing from other channels."""
+    sub = await store.subscribe_prefix("events:")
     try:
-        p = await s.persistence()
-        assert set(p) == {"aof_enabled", "appendfsync", "crash_safe"}
-        assert p["crash_safe"] == (p["aof_enabled"] and p["appendfsync"] == "always")
+        await asyncio.sleep(0.05)
+        for channel, message in (("events:alice", "1"), ("other:x", "2"), ("events:bob*", "3")):
+            await store.publish(channel, message)
+        assert [await sub.get(timeout=2) for _ in range(2)] == [("events:alice", "1"), ("events:bob*", "3")]
+        assert await sub.get(timeout=0.2) is None
     finally:
-        await drop_test_store(s)
+        await sub.aclose()
 
 
 async def test_replace_if_only_over_the_expected_value(store):

@@ -191,7 +191,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def subscribe(self, *channels: str) -> Subscription: ...
 
+    async def subscribe_prefix(self, prefix: str) -> Subscription:
+        """Messages of every channel whose name starts with ``prefix``: one subscription a worker can fan out to
+        many listeners (SSE streams) instead of one store connection per listener."""
+        raise NotImplementedError(f"{type(self).__name__} has no prefix subscriptions")
+
     # -- lifecycle ------------------------------------------------------------------------------------------------
+    async def ping(self) -> None:
+        """Raise when the store cannot be reached (readiness probes)."""
+
     async def durable(self) -> None:
         """Make preceding writes crash-safe (no-op when every write already is)."""
 

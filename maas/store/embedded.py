@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY AUTOINCREMENT, txn_id
 
 
 class _LocalSubscription(Subscription):
+    """``channels`` are exact names; a name ending in ``*`` (prefix subscriptions) matches every channel it
+    starts."""
+
     def __init__(self, hub: dict[str, set[asyncio.Queue]], channels: tuple[str, ...]):
         self._hub, self._channels = hub, channels
         self._queue: asyncio.Queue = asyncio.Queue()
@@ -241,9 +244,16 @@ class EmbeddedStore(Store):
     async def publish(self, channel: str, message: str) -> None:
         for q in list(self._hub.get(channel, ())):
             q.put_nowait((channel, message))
+        for pattern, queues in list(self._hub.items()):
+            if pattern.endswith("*") and channel.startswith(pattern[:-1]):
+                for q in list(queues):
+                    q.put_nowait((channel, message))
 
     async def subscribe(self, *channels: str) -> Subscription:
         return _LocalSubscription(self._hub, channels)
+
+    async def subscribe_prefix(self, prefix: str) -> Subscription:
+        return _LocalSubscription(self._hub, (prefix + "*",))
 
     async def aclose(self) -> None:
         self._db.close()

@@ -1,22 +1,45 @@
 """Redis store (production): redis.asyncio, Lua scripts for everything that must be atomic.
 
-Production Redis runs with ``appendonly yes`` and ``appendfsync always`` (the private Redis `make test` starts
-does): every acknowledged write — a confirmed booking, a ledger transaction — is on disk before the reply.
-``durable()`` additionally issues ``WAITAOF 1 0`` on Redis ≥ 7.2 so a server configured with ``everysec`` still
-fsyncs before we report a booking as confirmed. Seat holds live in one hash per trip (``hold_id → start,end,
-count,expires``); the reserve script purges expired holds, checks every segment of the requested range and adds
-the hold in one step, so two workers can never sell the same seat. Every key carries ``prefix`` so tests and
-tenants isolate.
+Durability is checked, not assumed. ``check_durability()`` (run by `maas serve` before it accepts traffic) reads
+the server's persistence settings and picks how ``durable()`` makes a confirmed booking crash-safe before the API
+answers CONFIRMED:
+
+* ``waitaof`` — AOF on and Redis >= 7.2: ``WAITAOF 1 0`` fsyncs the AOF; its answer (local fsyncs) is checked.
+* ``aof-always`` — AOF on with ``appendfsync always`` (Redis < 7.2): every acknowledged write is already on disk;
+  the setting and the last AOF write status are re-verified (at most once a second).
+* ``replicas`` — no usable AOF but connected replicas: ``WAIT 1`` must report one replica that has the writes.
+* ``volatile`` — none of these: a crash loses confirmed bookings. `maas serve` refuses to start unless told
+  ``--allow-volatile-redis``, and then warns loudly; ``durable()`` is a no-op.
+
+When ``durable()`` cannot confirm durability it raises ``NotDurable`` (a 503 to the client; the booking stays in
+the open set and the recovery pass finishes it). Pooled connections retry with a short back-off and are health
+checked, so the store recovers by itself after a Redis restart; while Redis is down calls raise
+``redis.exceptions.ConnectionError``, which the API answers with 503 + Retry-After.
+
+Seat holds live in one hash per trip (``hold_id → start,end,count,expires``); the reserve script purges expired
+holds, checks every segment of the requested range and adds the hold in one step, so two workers can never sell
+the same seat. Every key carries ``prefix`` so tests and tenants isolate.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import time
+from dataclasses import asdict, dataclass
 
 import redis.asyncio as aioredis
+import redis.exceptions as rx
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 from maas.store.base import ReserveResult, SeatHold, Store, Subscription
+from maas.store.errors import NotDurable, VolatileStore
+
+log = logging.getLogger("maas.store")
+WAIT_TIMEOUT_MS = 2000  # how long durable() waits for an fsync / a replica before answering 503
+RECHECK_S = 1.0  # aof-always mode: re-verify the server's settings at most this often
 
 RESERVE_LUA = r"""
 local key = KEYS[1]
@@ -109,6 +132,39 @@ def _fmt_float(x: float) -> str:
     return "0" if x == 0 else repr(float(x))
 
 
+@dataclass(frozen=True)
+class Persistence:
+    """What the server says about its persistence, and the ``durable()`` mode that follows from it."""
+
+    version: str
+    aof_enabled: bool
+    appendfsync: str | None  # None when CONFIG GET is refused (managed Redis)
+    aof_write_ok: bool
+    replicas: int
+
+    @property
+    def mode(self) -> str:
+        major_minor = tuple(int(x) for x in (self.version.split(".") + ["0", "0"])[:2])
+        if self.aof_enabled and major_minor >= (7, 2):
+            return "waitaof"
+        if self.aof_enabled and self.appendfsync == "always":
+            return "aof-always"
+        if self.replicas > 0:
+            return "replicas"
+        return "volatile"
+
+    @property
+    def crash_safe(self) -> bool:
+        return self.mode != "volatile" and (self.mode != "aof-always" or self.aof_write_ok)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "mode": self.mode, "crash_safe": self.crash_safe}
+
+    def explain(self) -> str:
+        return (f"Redis {self.version}: appendonly {'yes' if self.aof_enabled else 'no'}, appendfsync "
+                f"{self.appendfsync or 'unknown'}, {self.replicas} replica(s)")
+
+
 class _RedisSubscription(Subscription):
     def __init__(self, pubsub, prefix: str):
         self._ps, self._prefix = pubsub, prefix
@@ -119,7 +175,7 @@ class _RedisSubscription(Subscription):
         while True:
             left = 1.0 if deadline is None else max(0.0, deadline - loop.time())
             msg = await self._ps.get_message(ignore_subscribe_messages=True, timeout=left)
-            if msg is not None and msg["type"] == "message":
+            if msg is not None and msg["type"] in ("message", "pmessage"):
                 ch = msg["channel"].decode()
                 return ch[len(self._prefix):], msg["data"].decode()
             if deadline is not None and loop.time() >= deadline:
@@ -142,12 +198,19 @@ class RedisStore(Store):
         self._delete_if = client.register_script(DELETE_IF_LUA)
         self._replace_if = client.register_script(REPLACE_IF_LUA)
         self._replace_versioned = client.register_script(REPLACE_VERSIONED_LUA)
-        self._waitaof: bool | None = None
+        self._mode: str | None = None  # durable() strategy, set by check_durability (or lazily)
+        self._strict = False  # raise NotDurable when durability cannot be confirmed (set by check_durability)
+        self._verified_at = 0.0
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "maas:", max_connections: int = 64) -> "RedisStore":
-        """A client whose pool makes callers wait for a free connection (bursts queue instead of failing)."""
-        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=30)
+        """A client whose pool makes callers wait for a free connection (bursts queue instead of failing) and
+        whose connections reconnect by themselves: a dead pooled connection (Redis restarted) is retried on a
+        fresh one with a short back-off instead of failing the first call after the restart."""
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=10, socket_connect_timeout=2, socket_keepalive=True,
+            health_check_interval=5, retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3),
+            retry_on_error=[rx.ConnectionError, rx.TimeoutError])
         return cls(aioredis.Redis(connection_pool=pool), prefix)
 
     def _k(self, key: str) -> str:
@@ -264,27 +327,75 @@ class RedisStore(Store):
         await ps.subscribe(*[self._k(c) for c in channels])
         return _RedisSubscription(ps, self.prefix)
 
+    async def subscribe_prefix(self, prefix: str) -> Subscription:
+        ps = self.r.pubsub()
+        await ps.psubscribe(_GLOB.sub(r"\\\1", self._k(prefix)) + "*")
+        return _RedisSubscription(ps, self.prefix)
+
     # -- lifecycle ------------------------------------------------------------------------------------------------
-    async def persistence(self) -> dict:
-        """AOF settings as the server reports them, for a start-up warning when bookings are not fsynced on write
-        (managed Redis may refuse CONFIG GET: then only ``aof_enabled`` is known)."""
-        out = {"aof_enabled": bool((await self.r.info("persistence")).get("aof_enabled", 0)), "appendfsync": None}
+    async def ping(self) -> None:
+        await self.r.ping()
+
+    async def persistence(self) -> Persistence:
+        """The server's persistence settings (managed Redis may refuse CONFIG GET: appendfsync is then unknown)."""
+        info = await self.r.info("persistence")
+        server = await self.r.info("server")
+        replication = await self.r.info("replication")
         try:
-            out["appendfsync"] = (await self.r.config_get("appendfsync")).get("appendfsync")
-        except aioredis.ResponseError:
-            pass
-        out["crash_safe"] = out["aof_enabled"] and out["appendfsync"] == "always"
-        return out
+            fsync = (await self.r.config_get("appendfsync")).get("appendfsync")
+        except rx.ResponseError:
+            fsync = None
+        fsync = fsync.decode() if isinstance(fsync, bytes) else fsync
+        return Persistence(version=str(server.get("redis_version", "0.0")), aof_enabled=bool(info.get("aof_enabled")),
+                           appendfsync=fsync, aof_write_ok=info.get("aof_last_write_status", "ok") == "ok",
+                           replicas=int(replication.get("connected_slaves", 0)))
+
+    async def check_durability(self, *, allow_volatile: bool = False) -> Persistence:
+        """At start: refuse (``VolatileStore``) a server that could lose confirmed bookings, unless
+        ``allow_volatile`` — then warn loudly. Sets the ``durable()`` strategy."""
+        p = await self.persistence()
+        self._mode, self._verified_at = p.mode, time.monotonic()
+        if not p.crash_safe:
+            message = (f"{p.explain()}: confirmed bookings and payments would be lost if Redis crashed. "
+                       "Run Redis with `appendonly yes` and `appendfsync always` (or Redis >= 7.2 with AOF, "
+                       "or a replica)")
+            if not allow_volatile:
+                raise VolatileStore(message + "; or pass --allow-volatile-redis to accept the risk (tests, demos)")
+            log.warning("VOLATILE REDIS: %s. Serving anyway because --allow-volatile-redis was given.", message,
+                        extra={"fields": p.to_dict()})
+            self._mode, self._strict = "volatile", False
+        else:
+            self._strict = True
+            log.info("redis durability: %s", p.mode, extra={"fields": p.to_dict()})
+        return p
 
     async def durable(self) -> None:
-        """fsync the AOF before returning when the server can be asked to (WAITAOF, Redis ≥ 7.2)."""
-        if self._waitaof is None:
-            info = await self.r.info("server")
-            major, minor = (int(x) for x in str(info.get("redis_version", "0.0")).split(".")[:2])
-            aof = (await self.r.info("persistence")).get("aof_enabled", 0)
-            self._waitaof = bool(aof) and (major, minor) >= (7, 2)
-        if self._waitaof:
-            await self.r.execute_command("WAITAOF", 1, 0, 1000)
+        """Make the writes before this call crash-safe, or raise ``NotDurable`` (see the module docstring)."""
+        if self._mode is None:  # no start-up check (library use, tests): best effort, never refuse
+            self._mode, self._verified_at = (await self.persistence()).mode, time.monotonic()
+        if self._mode == "waitaof":
+            try:
+                local, _ = await self.r.execute_command("WAITAOF", 1, 0, WAIT_TIMEOUT_MS)
+            except rx.ResponseError as exc:  # AOF switched off since the start-up check
+                if self._strict:
+                    raise NotDurable(f"Redis refused WAITAOF ({exc}): writes are not crash-safe") from None
+                self._mode = None  # best effort (no start-up check): look again next time
+                return
+            if int(local) < 1:
+                raise NotDurable(f"Redis did not fsync its AOF within {WAIT_TIMEOUT_MS} ms (WAITAOF answered "
+                                 f"{local} local fsyncs)")
+        elif self._mode == "replicas":
+            acked = await self.r.execute_command("WAIT", 1, WAIT_TIMEOUT_MS)
+            if int(acked) < 1:
+                raise NotDurable(f"no Redis replica acknowledged the writes within {WAIT_TIMEOUT_MS} ms")
+        elif self._mode == "aof-always" and time.monotonic() - self._verified_at >= RECHECK_S:
+            p = await self.persistence()
+            if p.mode != "aof-always" or not p.aof_write_ok:
+                if self._strict:
+                    raise NotDurable(f"{p.explain()}, last AOF write "
+                                     f"{'ok' if p.aof_write_ok else 'FAILED'}: writes are no longer crash-safe")
+                self._mode = p.mode
+            self._verified_at = time.monotonic()
 
     async def aclose(self) -> None:
         await self.r.aclose(close_connection_pool=True)

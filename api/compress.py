@@ -1,0 +1,79 @@
+"""Compressed responses: JSON (and other text) bodies above a size go brotli or gzip, as the client accepts.
+
+aiohttp compresses only gzip/deflate; brotli (the ``brotli`` package) is smaller for JSON, so this middleware does
+both. Streams (SSE, files) are left alone: they are prepared before the middleware sees them.
+"""
+from __future__ import annotations
+
+import asyncio
+import gzip
+
+from aiohttp import web
+
+try:
+    import brotli
+except ImportError:  # optional: gzip only
+    brotli = None
+
+COMPRESSIBLE = ("application/json", "application/problem+json", "application/xml", "application/geo+json",
+                "text/")
+OFF_LOOP_BYTES = 256 * 1024  # bigger bodies are compressed in a worker thread
+
+
+def accepted(header: str | None) -> list[str]:
+    """Codings from Accept-Encoding that we can send, best first (q-values honoured, q=0 excluded)."""
+    prefs: dict[str, float] = {}
+    for part in (header or "").lower().split(","):
+        name, _, params = part.strip().partition(";")
+        q = 1.0
+        for p in params.split(";"):
+            k, _, v = p.strip().partition("=")
+            if k == "q":
+                try:
+                    q = float(v)
+                except ValueError:
+                    q = 0.0
+        if name:
+            prefs[name.strip()] = q
+    star = prefs.get("*")
+    out = []
+    for coding, rank in (("br", 0), ("gzip", 1)):
+        if coding == "br" and brotli is None:
+            continue
+        q = prefs.get(coding, star if star is not None else 0.0)
+        if q > 0:
+            out.append((q, -rank, coding))
+    return [c for _, _, c in sorted(out, reverse=True)]
+
+
+def encode(body: bytes, coding: str) -> bytes:
+    if coding == "br":
+        return brotli.compress(body, quality=5)
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def compression_middleware(min_bytes: int):
+    @web.middleware
+    async def compress(request: web.Request, handler) -> web.StreamResponse:
+        response = await handler(request)
+        if type(response) is not web.Response or response.prepared or "Content-Encoding" in response.headers:
+            return response
+        body = response.body
+        if not isinstance(body, (bytes, bytearray)) or len(body) < min_bytes:
+            return response
+        if not (response.content_type or "").startswith(COMPRESSIBLE):
+            return response
+        response.headers.add("Vary", "Accept-Encoding")
+        codings = accepted(request.headers.get("Accept-Encoding"))
+        if not codings:
+            return response
+        coding = codings[0]
+        if len(body) >= OFF_LOOP_BYTES:
+            packed = await asyncio.get_running_loop().run_in_executor(None, encode, bytes(body), coding)
+        else:
+            packed = encode(bytes(body), coding)
+        response.body = packed
+        response.headers["Content-Encoding"] = coding
+        return response
+
+    return compress

@@ -1,0 +1,208 @@
+"""Workers supervise: a dead worker is restarted with back-off while the others keep serving; SIGTERM drains all.
+
+The unit tests drive ``Supervisor`` with fake processes and a fake clock; the process test kills one of two real
+workers (kill -9) under /v1/plan load."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from http.client import HTTPException
+
+import pytest
+
+from api_support_http import get, serve, wait_ready
+from maas.platform.supervisor import BASE_S, GIVE_UP_AFTER, MAX_S, STABLE_S, Supervisor, backoff_s
+from redis_support import serve_redis_args
+
+
+@dataclass
+class FakeProc:
+    index: int
+    pid: int
+    alive: bool = False
+    exitcode: int | None = None
+    terms: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"w{self.index}"
+
+    def start(self) -> None:
+        self.alive = True
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+    def terminate(self) -> None:
+        self.terms += 1
+        self.alive, self.exitcode = False, 0
+
+    def kill(self) -> None:
+        self.alive, self.exitcode = False, -9
+
+    def join(self, timeout=None) -> None:
+        pass
+
+    def die(self) -> None:
+        self.alive, self.exitcode = False, -9
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make(clock: Clock, workers: int = 2) -> tuple[Supervisor, list[FakeProc]]:
+    made: list[FakeProc] = []
+
+    def factory(i: int) -> FakeProc:
+        made.append(FakeProc(i, pid=100 + len(made)))
+        return made[-1]
+
+    sup = Supervisor(factory, workers, clock=clock)
+    for slot in sup.slots:
+        sup._start(slot)
+    return sup, made
+
+
+def test_backoff_doubles_and_is_capped():
+    assert [backoff_s(n) for n in (1, 2, 3)] == [BASE_S, 2 * BASE_S, 4 * BASE_S]
+    assert backoff_s(100) == MAX_S
+
+
+def test_dead_worker_is_restarted_after_backoff_and_the_other_is_untouched():
+    clock = Clock()
+    sup, made = make(clock)
+    made[0].die()
+    assert sup.check() and sup.slots[0].proc is None  # noticed; restart scheduled, not immediate
+    assert made[1].alive and sup.slots[1].proc is made[1]
+    clock.t += BASE_S + 0.01
+    assert sup.check() and sup.slots[0].proc is made[2] and made[2].alive and made[2].index == 0
+    made[2].die()  # died again quickly: the next delay doubles
+    sup.check()
+    assert sup.slots[0].restart_at == pytest.approx(clock.t + 2 * BASE_S)
+    clock.t += 2 * BASE_S + 0.01
+    sup.check()
+    assert sup.slots[0].proc is made[3]
+    clock.t += STABLE_S + 1  # this one stays up long enough: its next death starts the back-off again
+    made[3].die()
+    sup.check()
+    assert sup.slots[0].restart_at == pytest.approx(clock.t + BASE_S) and sup.slots[0].restarts == 2
+    assert made[1].terms == 0
+
+
+def test_gives_up_when_every_worker_keeps_dying_at_start():
+    clock = Clock()
+    sup, made = make(clock)
+    for _ in range(GIVE_UP_AFTER):
+        for p in made:
+            if p.alive:
+                p.die()
+        assert sup.check()
+        clock.t += MAX_S
+        if not sup.check():
+            break
+    else:
+        pytest.fail("kept restarting forever")
+    assert all(s.failures >= GIVE_UP_AFTER for s in sup.slots)
+
+
+def test_stop_terminates_each_worker_once():
+    clock = Clock()
+    sup, made = make(clock)
+    sup.stop()
+    sup.stop()
+    assert [p.terms for p in made] == [1, 1] and sup.stopping
+
+
+# ---- real processes --------------------------------------------------------------------------------------------
+RETRY_DELAYS_S = (0.05, 0.1, 0.2)
+PLAN = "/v1/plan?from=toei-subway:P-tochomae&to=toei-subway:P-shinjuku-nishiguchi&num=1"
+
+
+def _plan_once(base: str) -> str:
+    """'ok', 'http <status>' or 'conn' (connection refused/reset: the request never reached a live worker)."""
+    req = urllib.request.Request(base + PLAN, headers={"Authorization": "Bearer pk-load", "Connection": "close"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            resp.read()
+            return "ok" if resp.status == 200 else f"http {resp.status}"
+    except urllib.error.HTTPError as err:
+        return f"http {err.code}"
+    except (urllib.error.URLError, ConnectionError, HTTPException, OSError):
+        return "conn"
+
+
+def test_kill_one_of_two_workers_under_load(tmp_path, redis_url):
+    """kill -9 one worker while 4 clients plan: every answer is 200 (the survivor never fails a request); the
+    only failures are connections the kernel had routed to the dead worker (reset/refused, counted below), which
+    a client's retries (50, 100, 200 ms apart) absorb — 0 client-visible failures; a replacement worker answers
+    within 5 s."""
+    served = serve(tmp_path, ["--workers", "2", *serve_redis_args(redis_url)],
+                   {"pk-load": {"role": "partner", "name": "load", "rate": 10000, "burst": 10000}})
+    base, proc = served.base, served.proc
+    try:
+        pids = wait_ready(served, pids=2)
+        first = _plan_once(base)
+        assert first == "ok", first
+        results: list[tuple[float, str, str]] = []  # (time, first outcome, outcome after one retry)
+        stop = threading.Event()
+
+        def client() -> None:
+            while not stop.is_set():
+                t, outcome = time.monotonic(), _plan_once(base)
+                retried = outcome
+                for delay in RETRY_DELAYS_S:  # what an HTTP client does for an idempotent GET
+                    if retried != "conn":
+                        break
+                    time.sleep(delay)
+                    retried = _plan_once(base)
+                results.append((t, outcome, retried))
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(2.0)
+        victim, survivor = sorted(pids)
+        killed_at = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        replacement, back_after = None, None
+        while time.monotonic() - killed_at < 10 and replacement is None:
+            try:
+                status, body = get(f"{base}/readyz", timeout=2)
+                if status == 200 and body["pid"] not in pids:
+                    replacement, back_after = body["pid"], time.monotonic() - killed_at
+            except OSError:
+                pass
+            time.sleep(0.05)
+        time.sleep(2.0)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        during = [r for r in results if r[0] >= killed_at - 1]
+        conn_failures = sum(1 for r in results if r[1] == "conn")
+        print(f"\nkill -9 under load: {len(results)} requests ({len(during)} from 1 s before the kill), "
+              f"{conn_failures} refused/reset by the dead worker's socket, "
+              f"{sum(1 for r in results if r[2] != 'ok')} failed after up to 3 retries; replacement after "
+              f"{back_after if back_after is None else round(back_after, 2)} s")
+        assert replacement is not None and back_after < 5.0, "no replacement worker within 5 s"
+        assert all(r[1] in ("ok", "conn") for r in results), {r[1] for r in results}  # no 5xx, ever
+        assert all(r[2] == "ok" for r in results), [r for r in results if r[2] != "ok"]
+        assert len(during) >= 8  # the load really ran across the kill
+        assert survivor in {get(f"{base}/readyz")[1]["pid"] for _ in range(20)}  # never restarted
+        assert served.stop(60) == 0  # SIGTERM drains every worker, the replacement included
+        for pid in (survivor, replacement):
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+        died = [r for r in served.records() if r.get("logger") == "maas.supervisor" and r["level"] == "error"]
+        assert [(r["pid"], r["exitcode"]) for r in died] == [(victim, -signal.SIGKILL)]
+    finally:
+        served.stop()
