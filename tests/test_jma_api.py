@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 import pytest
 import shapely
 
+from api.models.common import Problem
+from api.models.search import DeparturesResponse, PlanResponse
 from api_support import auth, client_for, services_for
 from conftest import shared_file
 from feeds.jma_areas import MunicipalityAreas
@@ -56,8 +59,11 @@ async def client(transit, areas_file):
 
 
 async def plan(client, params=TRIP) -> tuple[int, dict]:
+    """The answer, checked against the declared response models (no undeclared warning field)."""
     r = await client.get("/v1/plan", params=params, headers=P)
-    return r.status, await r.json()
+    body = await r.json()
+    msgspec.convert(body, PlanResponse if r.status == 200 else Problem)
+    return r.status, body
 
 
 def routes(body) -> list[str]:
@@ -92,6 +98,7 @@ async def test_landslide_closes_shinjuku_and_the_lift_restores(client):
     # departures at Tochomae are closed and marked
     dep = await (await client.get("/v1/stops/mini:TCM/departures", params={"at": "2026-11-24T08:00:00+09:00"},
                                   headers=P)).json()
+    msgspec.convert(dep, DeparturesResponse)
     assert dep["affected"] and dep["closed"] and [w["id"] for w in dep["warnings"]] == [LANDSLIDE]
     assert all(d["warnings"] == [LANDSLIDE] for d in dep["departures"])
     # the GTFS-RT alerts feed carries it with Japanese and English text
