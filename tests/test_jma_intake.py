@@ -208,3 +208,35 @@ async def test_record_rain_maps_regions_given_as_features():
     assert c.id == "jma:rain:JPSP201903281834_201903281953:016010:1" and c.strength == "avoid"
     assert c.warning.kind == "記録的短時間大雨情報" and "札幌市中央区付近で約１００ミリ" in c.message_ja
     assert {u["code"] for u in res.unknown_areas} == {"016020", "016030"}
+
+
+def test_landslide_closes_the_wards_walking_streets(tokyo_areas):
+    """A landslide alert over 渋谷区 closes the OSM street edges inside the ward, so a walk between two points of
+    the ward finds no open street."""
+    import numpy as np
+
+    from feeds.jma import parse_jma
+    from jma_support import landslide_xml
+    from maas.closure_masks import ClosureIndex
+    from routing.streets import StreetNetwork
+    from test_closures import FakeModel
+
+    lat, lon = np.array([35.6580, 35.6620]), np.array([139.7016, 139.7000])  # Shibuya, and 400 m north-west
+    streets = StreetNetwork.from_osm_xml(shared_file("osm/tokyo-shibuya.osm"), lat, lon)
+    day = dt.date(2026, 11, 24)
+    m = FakeModel(stop_ids=["s:0", "s:1"], stop_lat=lat, stop_lon=lon, stop_station=np.array([0, 1], np.int32),
+                  station_ids=["s:0", "s:1"], station_stops_start=np.array([0, 1, 2], np.int32),
+                  station_stops=np.array([0, 1], np.int32), route_ids=["s:R"], pattern_route=np.array([0], np.int32),
+                  pattern_stops_start=np.array([0, 2], np.int32), pattern_stops=np.array([0, 1], np.int32),
+                  pattern_trips_start=np.array([0, 0], np.int32), service_date=day)
+    shibuya = tokyo_areas.get("1311300").geometry
+    assert all(shapely.covers(shibuya, shapely.Point(x, y)) for x, y in zip(lon, lat))
+    tg = parse_jma(landslide_xml([("1311300", "渋谷区", "発表")], T0))
+    [c] = JmaIntake(tokyo_areas).changes(tg, {}).puts
+    mask = ClosureIndex(m, streets).mask([(c, 0)], day)
+    assert mask.street_edge_closed is not None and set(np.flatnonzero(mask.stop_from != mask.stop_until)) == {0, 1}
+    inside = streets.edges_within(shibuya)
+    assert inside.sum() > 100 and (mask.street_edge_closed == inside).all()  # exactly the ward's edges
+    before = streets.path(35.6580, 139.7016, 35.6620, 139.7000)
+    after = streets.with_closed_edges(mask.street_edge_closed).path(35.6580, 139.7016, 35.6620, 139.7000)
+    assert np.isfinite(before.distance_m) and not np.isfinite(after.distance_m)
