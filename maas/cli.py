@@ -278,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--url", required=True, help="server base URL, e.g. https://maas.example")
     fp.add_argument("--key", required=True, help="the operator's API key")
     fp.set_defaults(func=cmd_feeds_publish)
+
+    from maas.disruptions.closure_cli import add_parser as add_closures_parser
+
+    add_closures_parser(sub)
     return p
 
 

@@ -31,6 +31,7 @@ class Services:
     bookings: Any | None = None  # maas.booking.BookingService
     closures: Any | None = None  # maas.closures.ClosureService
     feeds: Any | None = None  # maas.feed_swap.FeedManager: operators' published feeds
+    warnings: Any | None = None  # maas.disruptions.avoid.WarningPlanner, set by `start` when closures exist
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(TOKYO), repr=False)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(TOKYO))
     ready: bool = False  # set once `start` has loaded the closures and finished crash recovery
@@ -71,9 +72,14 @@ class Services:
             await check(allow_volatile=self.settings.allow_volatile_redis)
         if self.closures is not None:
             await self.closures.start()
+            from maas.disruptions.avoid import WarningPlanner
+
+            self.warnings = WarningPlanner(self.transit, self.closures)
             self.transit.mask_provider = self.closures.mask_for
+            self.transit.plan_hook = self.warnings.plan_sync
             if self.bookings is not None:
                 self.closures.listeners.append(self.notify_disrupted)
+                self.closures.lift_listeners.append(self.notify_restored)
         if self.bookings is not None:
             await self._recover()
             self._recovery_task = asyncio.create_task(self._recover_periodically())
@@ -108,15 +114,38 @@ class Services:
 
     async def notify_disrupted(self, closures: list) -> int:
         """Closure listener: every confirmed booking whose trip a new closure hits gets a `disrupted` event with
-        a re-planned alternative on ``events:{owner}`` (the partner's SSE stream). Returns how many were sent.
+        a re-planned alternative on ``events:{owner}`` (the partner's SSE stream); an `avoid` warning gives a
+        `warning` event instead (maas/disruptions/notify.py). Returns how many were sent.
 
         Only the worker that accepted the closure runs this, so each traveller is told once. The bookings read
         are those the booking index has on the trips (and at the stops) the closures touch on each booked
         service day from yesterday on; nobody else's booking is loaded.
         """
+        from maas.disruptions.notify import warning_events
+
+        def events(model, its, now):
+            def plan(origin: str, destination: str, when: dt.datetime) -> list[dict]:
+                return self.transit.plan_sync(origin, destination, when)
+
+            return warning_events(its, closures, model, plan, now=now)
+
+        return await self._tell_travellers(closures, events)
+
+    async def notify_restored(self, closures: list) -> int:
+        """Lift listener: bookings whose trip a lifted warning or closure had hit get a `restored` event."""
+        from maas.disruptions.notify import restored_events
+
+        return await self._tell_travellers(
+            closures, lambda model, its, now: restored_events(its, closures, model, now=now))
+
+    async def _tell_travellers(self, closures: list, make_events) -> int:
+        """Run ``make_events(model, [(booking id, itinerary)], now)`` on the bookings the closures may touch
+        (an `avoid` warning counts as closing its area for this look-up) and publish what it returns."""
         from maas.disruptions.affected import closure_targets, day_overlaps
-        from maas.replan import disrupted_events
+        from maas.disruptions.notify import as_closed
         from maas.store import booking_index
+
+        closures = [as_closed(c) for c in closures if c.restricting]
 
         now = self.clock()
         store = self.bookings.store
@@ -140,16 +169,12 @@ class Services:
             def work(day=day, items=items):
                 model = self.transit.model_for(dt.date.fromisoformat(day))
                 its = [(bid, booked_itinerary(model, legs)) for bid, legs, _ in items]
-
-                def plan(origin: str, destination: str, when: dt.datetime) -> list[dict]:
-                    return self.transit.plan_sync(origin, destination, when)
-
-                return disrupted_events(its, closures, model, plan, now=now)
+                return make_events(model, its, now)
 
             events = await loop.run_in_executor(self.transit.executor, work)
             owners = {bid: owner for bid, _, owner in items}
             for ev in events:
-                await store.publish(f"events:{owners[ev.booking_id]}", json.dumps(ev.to_dict()))
+                await store.publish(f"events:{owners[ev['booking_id']]}", json.dumps(ev))
                 sent += 1
         return sent
 
@@ -283,4 +308,16 @@ def closure_service(settings: Settings, transit: TransitService, store=None,
         sqlite = None if settings.redis_url else settings.data_dir / "closures.sqlite3"
         store = closure_store_for(settings.redis_url, sqlite)
     clock = clock or (lambda: dt.datetime.now(TOKYO))
-    return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock)
+    return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock,
+                          jma=jma_intake(settings))
+
+
+def jma_intake(settings: Settings):
+    """The JMA XML intake when a municipality file is configured (else JMA telegrams are refused with a 422)."""
+    if settings.jma_areas is None:
+        return None
+    from feeds.jma_areas import MunicipalityAreas
+    from maas.disruptions.jma_intake import JmaIntake
+    from maas.disruptions.policy import WarningPolicy
+
+    return JmaIntake(MunicipalityAreas.load(settings.jma_areas), WarningPolicy.load(settings.jma_policy))
