@@ -1,11 +1,10 @@
-"""The OpenAPI 3.1 document, assembled from the operation dicts registered beside each handler, and /docs.
+"""The OpenAPI 3.1 document, assembled from the operation dicts registered beside each handler (the docs UI
+at /docs, api.pages, renders it).
 
 Shared schemas live here; each handler module writes its own operations with the helpers below, so the document
 and the code change in the same place.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import msgspec
 from aiohttp import web
@@ -18,7 +17,6 @@ from api.models.search import Departure, Itinerary, Leg, Place, Stop, Trip
 from api.models.examples import EXAMPLES
 from api.problems import TITLES
 
-STATIC = Path(__file__).with_name("static")
 VERSION = "0.1.0"
 
 PROBLEM = Problem  # a typed model: `document` turns every Struct it meets into a $ref and a component
@@ -146,10 +144,6 @@ async def openapi_json(request: web.Request) -> web.Response:
     return respond.json(document(request.app))
 
 
-async def docs_page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-cache"})
-
-
 _DOCUMENT = {"type": "object", "required": ["openapi", "info", "paths", "components"], "properties": {
     "openapi": {"type": "string", "const": "3.1.0"},
     "info": {"type": "object", "required": ["title", "version"], "properties": {
@@ -170,7 +164,3 @@ def add_routes(app: web.Application) -> None:
         "responses": ok(_DOCUMENT, example={
             "openapi": "3.1.0", "info": {"title": "Tokyo MaaS API", "version": VERSION},
             "paths": {"/healthz": {"get": {"operationId": "healthz"}}}, "components": {"schemas": {}}})})
-    add(app, "GET", "/docs", docs_page, roles=None, spec={
-        "operationId": "docs", "summary": "Browsable API documentation (local HTML, no CDN)", "tags": ["ops"],
-        "responses": ok({"type": "string"}, media="text/html")})
-    app.router.add_static("/docs/static", STATIC, name="docs-static")

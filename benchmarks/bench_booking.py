@@ -4,12 +4,19 @@ Each booking is the full flow (3 operator legs: subway, bus, shuttle seat; autho
 Figures: bookings/s at a given concurrency, p50/p95/p99 latency of `book`, peak RSS. Baselines measured in the same
 run: (1) the same flow run one booking at a time (no concurrency), (2) seat holds through a naive global lock
 (SET NX spin + read-modify-write in Python) instead of the Lua script, (3) offers made the old way, trusting the
-client's legs (before issue 10), against offers whose rides the server re-derives from the timetable.
+client's legs (before issue 10), against offers whose rides the server re-derives from the timetable, (4) booking
+records written with a plain SET (last writer wins, as before fencing) instead of the compare-and-set on the
+version: the price of fencing.
 
 Server-side leg re-derivation on its own: p50/p99 per leg on the real Toei rail feed (shapes, 100+ stop trips;
 ../shared/data, skipped when absent) and on the booking test timetable, for legs as the planner returns them.
 
+With Redis, also over HTTP from several processes: `maas serve --workers 2 --redis` and 4 client processes, each
+offering and booking a subway journey (no seat limit, so every booking confirms); latency is the POST /v1/bookings
+request as the client sees it.
+
     .venv/bin/python benchmarks/bench_booking.py [--n 400] [--concurrency 32] [--redis-url redis://...] [--legs 5000]
+        [--no-http]
 """
 from __future__ import annotations
 
@@ -55,6 +62,13 @@ class TrustingTimetable:
 class _Trusted:
     def __init__(self, leg: LegRef):
         self.leg = leg
+
+
+class UnfencedStore(RedisStore):
+    """Baseline: booking records overwritten with a plain SET (no version check), as before fencing."""
+
+    async def replace_versioned(self, key, value, expected_version):
+        return await self.set(key, value)
 
 
 class NaiveLockStore(RedisStore):
@@ -120,6 +134,53 @@ async def run(store, n: int, concurrency: int, trusting: bool = False) -> dict:
             "p99": pct(lat, 99) * 1e3, "mean": statistics.fmean(lat) * 1e3, "offers_per_s": n / offer_s,
             "offer_p50": pct(offer_lat, 50) * 1e3, "offer_p99": pct(offer_lat, 99) * 1e3,
             "journeys_per_s": n / (wall + offer_s)}
+
+
+async def http_processes(redis_url: str, n: int, procs: int = 4, conc: int = 16) -> None:
+    """Bookings over HTTP from ``procs`` client processes against two server workers sharing Redis."""
+    import datetime as dt
+    import json
+    import tempfile
+
+    from api_support_http import get, serve, wait_ready
+    from redis_support import serve_redis_args
+    from test_booking_processes import run_clients
+
+    prefix = f"bench:{uuid.uuid4().hex}:"
+    os.environ["MAAS_REDIS_PREFIX"] = prefix  # the server's booking keys, dropped at the end
+    keys = {"pk-bench": {"role": "partner", "name": "bench", "rate": 1000000, "burst": 1000000}}
+    with tempfile.TemporaryDirectory() as d:
+        served = serve(Path(d), ["--workers", "2", *serve_redis_args(redis_url)], keys)
+        try:
+            wait_ready(served, timeout=180, pids=2)
+            base = served.base
+            jst = dt.timezone(dt.timedelta(hours=9))
+            when = (dt.datetime.now(jst) + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+            status, body = get(f"{base}/v1/plan?from=toei-subway:P-nishi-magome&to=toei-subway:P-asakusa"
+                               f"&depart_at={when.isoformat().replace('+', '%2B')}&num=1", "pk-bench")
+            its = [it for it in body.get("itineraries", []) if all(leg["mode"] in ("WALK", "SUBWAY")
+                                                                  for leg in it["legs"])
+                   and any(leg["mode"] == "SUBWAY" for leg in it["legs"])]
+            if status != 200 or not its:
+                print(f"HTTP run skipped: no subway itinerary in the sample ({status})")
+                return
+            per = max(1, n // procs)
+            t0 = time.perf_counter()
+            res = run_clients(base, "book", json.dumps(its[0]), procs=procs, count=per, conc=conc, key="pk-bench")
+            wall = time.perf_counter() - t0
+            ok = [r for r in res if r["status"] == 201]
+            lat = [r["ms"] for r in ok]
+            if not ok:
+                print("HTTP run: no booking confirmed:", {(r["status"], r.get("code")) for r in res})
+                return
+            print(f"{'HTTP, 4 client procs -> 2 workers':<38} {len(ok) / wall:8.0f} bookings/s  "
+                  f"p50 {pct(lat, 50):6.2f} ms  p95 {pct(lat, 95):6.2f} ms  p99 {pct(lat, 99):6.2f} ms  "
+                  f"(n={len(res)}, {procs}x{conc} in flight, offers included in wall time; "
+                  f"{len(res) - len(ok)} not confirmed)")
+        finally:
+            served.stop()
+            os.environ.pop("MAAS_REDIS_PREFIX", None)
+            await drop_test_store(RedisStore.from_url(redis_url, prefix=prefix))
 
 
 def show(name: str, r: dict) -> None:
@@ -221,6 +282,7 @@ async def main() -> None:
     ap.add_argument("--redis-url", default=os.environ.get("MAAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
     ap.add_argument("--legs", type=int, default=5000, help="legs to re-derive for the per-leg figures")
     ap.add_argument("--only-offers", action="store_true", help="leg re-derivation and trusting/derived only")
+    ap.add_argument("--no-http", dest="http", action="store_false", help="skip the multi-process HTTP run")
     a = ap.parse_args()
     derivation_benchmarks(a.legs)
     results = {}
@@ -257,6 +319,13 @@ async def main() -> None:
                 show("embedded store on SQLite file (fsync)", await run(store, max(50, a.n // 4), a.concurrency))
                 await store.aclose()
     if ("redis", a.concurrency) in results:
+        store = UnfencedStore.from_url(a.redis_url, prefix=f"bench:{uuid.uuid4().hex}:")
+        unfenced = await run(store, a.n, a.concurrency)
+        show("redis, unfenced record writes (SET)", unfenced)
+        await drop_test_store(store)
+        fenced = results[("redis", a.concurrency)]
+        print(f"ratio fenced (CAS) / unfenced writes: {fenced['per_s'] / unfenced['per_s']:.2f}x throughput, "
+              f"p99 {fenced['p99'] / unfenced['p99']:.2f}x")
         store = NaiveLockStore.from_url(a.redis_url, prefix=f"bench:{uuid.uuid4().hex}:")
         naive = await run(store, a.n, a.concurrency)
         show("redis, naive global-lock seat holds", naive)
@@ -264,6 +333,8 @@ async def main() -> None:
         lua = results[("redis", a.concurrency)]
         print(f"ratio Lua seat holds / naive lock: {lua['per_s'] / naive['per_s']:.2f}x throughput, "
               f"p99 {naive['p99'] / lua['p99']:.2f}x lower")
+    if a.http and ("redis", a.concurrency) in results:
+        await http_processes(a.redis_url, n=a.n)
     for kind in ("embedded", "redis"):
         if (kind, a.concurrency) in results and (kind, 1) in results:
             print(f"ratio {kind} concurrent / one-at-a-time: "

@@ -34,6 +34,35 @@ class Suggestion(Model, kw_only=True):
     name_en: str | None = None
 
 
+class Headline(Model, kw_only=True):
+    ja: str
+    en: str
+
+
+class WarningArea(Model, kw_only=True):
+    """The municipality (JMA area code) a weather warning covers."""
+
+    code: str
+    name: str
+    name_en: str
+
+
+class WarningRef(Model, kw_only=True):
+    """A warning or closure an answer touches or was routed around (JMA warnings carry kind and area)."""
+
+    id: str
+    kind: Annotated[str, Meta(description="the warning's kind (大雨特別警報, 土砂災害警戒情報 …) or `closure`")]
+    kind_en: str
+    strength: Annotated[Literal["close", "avoid", "inform"], Meta(
+        description="close: never used; avoid: plans stay out unless impossible or much worse; inform: shown only")]
+    severity: str
+    headline: Headline
+    area: WarningArea | None
+    valid_from: Iso
+    valid_until: Iso | None
+    source: str
+
+
 class Notice(Model, kw_only=True):
     """Why an answer is empty or partial, though the request was fine."""
 

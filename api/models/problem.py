@@ -5,7 +5,7 @@ from typing import Annotated
 
 from msgspec import UNSET, Meta, UnsetType
 
-from api.models.common import FieldError, Model, Suggestion
+from api.models.common import FieldError, Model, Suggestion, WarningRef
 from api.models.feeds import ValidationReport
 
 
@@ -26,6 +26,8 @@ class Problem(Model, kw_only=True):
     suggestions: Annotated[list[Suggestion], Meta(
         description="for an unknown or ambiguous place name: the stations it could mean")] | UnsetType = UNSET
     report: Annotated[ValidationReport, Meta(description="a rejected feed's validation report")] | UnsetType = UNSET
+    closures: Annotated[list[WarningRef], Meta(
+        description="no itinerary while these closures are in force (409 closed-by-closure)")] | UnsetType = UNSET
 
 
 
