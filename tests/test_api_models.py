@@ -3,6 +3,8 @@ responses decode into them with no undeclared field, every example decodes, ever
 operation and every error has an example."""
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 import pytest
 
@@ -23,6 +25,7 @@ WHEN = "2026-12-01T08:00:00+09:00"
 @pytest.fixture(scope="module")
 def sample_transit(tmp_path_factory):
     t = TransitService(load_network([], cache_dir=tmp_path_factory.mktemp("sample"), progress=False))
+    t.planner_for(dt.date(2026, 12, 1))  # built before any request: a loaded machine must not hit the 30 s timeout
     yield t
     t.close()
 
@@ -117,7 +120,6 @@ def test_search_operations_and_their_errors_have_examples(spec):
 
 async def test_feed_answers_conform(tmp_path):
     """Publish, list, versions, rollback and a rejected upload, each decoded into its model."""
-    import datetime as dt
 
     from api_support import DAY, TOKYO, tiny_transit
     from api.models import feeds as fm
