@@ -108,6 +108,15 @@ def _with_example(status: str, response: dict, path: str) -> dict:
     return out
 
 
+def json_schema(schema: dict | type) -> dict:
+    """A schema as JSON Schema: a typed model becomes its own schema (nested models under `$defs`)."""
+    if isinstance(schema, type) and issubclass(schema, msgspec.Struct):
+        out = msgspec.json.schema(schema)
+        defs = out.pop("$defs", {})
+        return {**defs.get(schema.__name__, out), "$defs": defs}
+    return schema
+
+
 def _materialise(obj, found: set):
     """The spec with every Struct type replaced by a $ref (collected in ``found`` for the components)."""
     if isinstance(obj, type) and issubclass(obj, msgspec.Struct):
