@@ -48,8 +48,11 @@ def path_param(name: str, description: str, pattern: str | None = None) -> dict:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
 
 
-def json_body(schema: dict | type, description: str = "", required: bool = True) -> dict:
-    return {"required": required, "description": description, "content": {"application/json": {"schema": schema}}}
+def json_body(schema: dict | type, description: str = "", required: bool = True, example=None) -> dict:
+    media: dict = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"required": required, "description": description, "content": {"application/json": media}}
 
 
 def ok(schema: dict | type, description: str = "OK", media: str = "application/json", status: str = "200",
