@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import uuid
 
+import msgspec
 from aiohttp import web
 
 from api import params, respond, typed
@@ -75,8 +76,10 @@ async def create_offer(request: web.Request) -> web.Response:
         raise ApiProblem(422, "itinerary is required: one itinerary object as returned by GET /v1/plan",
                          field="itinerary")
     key = _idempotency_key(request)
-    typed.check(body, OfferRequest)  # shapes and bounds; the service re-derives every ride from the timetable
+    offer = typed.check(body, OfferRequest)  # shapes and bounds; the service re-derives every ride from the timetable
     passengers = body.get("passengers", {"adult": 1})
+    if offer.passengers is not msgspec.UNSET:  # as typed: 2.0 adults are 2
+        passengers = msgspec.to_builtins(offer.passengers)
     medium = body.get("medium", "ticket")
     try:
         offer = await _bookings(request).create_offer(itinerary, passengers, key, principal(request).owner,
@@ -162,8 +165,7 @@ async def cancel_booking(request: web.Request) -> web.Response:
     leg_index = None
     if request.can_read_body and request.content_length != 0:
         body = _object(await read_json(request))
-        typed.check(body, CancelRequest)
-        leg_index = body.get("leg_index")
+        leg_index = typed.check(body, CancelRequest).leg_index
         if leg_index is not None and (isinstance(leg_index, bool) or not isinstance(leg_index, int)):
             raise ApiProblem(422, "leg_index must be an integer or null (null cancels the whole booking)",
                              field="leg_index")

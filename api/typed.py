@@ -41,9 +41,10 @@ def query(q: Mapping[str, str], model: type[T]) -> T:
 
 
 def check(obj: object, model: type[T], prefix: str = "") -> T:
-    """``obj`` (already parsed JSON) as ``model``, or a 422 naming the field (``prefix`` before the path)."""
+    """``obj`` (already parsed JSON) as ``model``, or a 422 naming the field (``prefix`` before the path).
+    Lenient in JSON's own sense: 2.0 is the integer 2 (JSON Schema's `integer` allows it)."""
     try:
-        return msgspec.convert(obj, model)
+        return msgspec.convert(obj, model, strict=False)
     except msgspec.ValidationError as exc:
         raise problem_from(exc, prefix) from None
 
