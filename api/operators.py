@@ -67,8 +67,8 @@ async def get_profile(request: web.Request) -> web.Response:
 
 
 _PROFILE = {"type": "object", "description": "docs/fares.md: names, fares, seats, ticket, cancellation, settlement",
-            "properties": {"names": {"type": "object"}, "fares": {"type": "object"}, "seats": {"type": "object"},
-                           "ticket": {"type": "object"}, "cancellation": {"type": "object"},
+            "properties": {"operator": {"type": "string"}, "names": {"type": "object"}, "fares": {"type": "object"},
+                           "seats": {"type": "object"}, "ticket": {"type": "object"}, "cancellation": {"type": "object"},
                            "settlement": {"type": "object"}}}
 
 
@@ -78,7 +78,7 @@ def add_routes(app: web.Application) -> None:
         "operationId": "putOperatorProfile", "summary": "Set how an operator sells (profile)", "tags": ["feeds"],
         "description": "Validated with field errors (422, `errors`); in effect at once for plans, offers and "
                        "bookings. Operator keys: their own operator only.",
-        "parameters": [op], "requestBody": json_body(_PROFILE),
+        "parameters": [op], "requestBody": json_body({**_PROFILE, "additionalProperties": False}),
         "responses": {**ok({"type": "object", "properties": {"operator": {"type": "string"},
                                                              "profile": _PROFILE}}),
                       "403": problem("Not this operator"), "422": problem("Invalid profile")}})

@@ -38,6 +38,8 @@ SEMANTIC = {
     ("POST /v1/closures", 422, "type", "https://tokyo-maas.example/problems/invalid-closure"):
         "ids must exist in the timetable, polygons must enclose an area without crossing themselves, end after "
         "start",
+    ("PUT /v1/operators/{id}/profile", 422, "type", "https://tokyo-maas.example/problems/invalid-profile"):
+        "a profile's fares, seats and rules are checked by the fare engine against each other and the feed",
     ("GET /v1/bookings", 422, "field", "cursor"): "an opaque cursor is valid only as this API returned it",
     ("POST /v1/offers", 422, "type", "https://tokyo-maas.example/problems/unknown_trip"):
         "every ride must be one the timetable has (trip, service day, stops, positions, pickup and drop-off)",

@@ -79,7 +79,7 @@ class BookingRequest(Struct, kw_only=True):
 
 
 class CancelRequest(Struct, kw_only=True):
-    leg_index: Annotated[Annotated[int, Meta(ge=0)] | None, Meta(description="null or absent: the whole booking")] \
+    leg_index: Annotated[Annotated[int, Meta(ge=0, le=19)] | None, Meta(description="null or absent: the whole booking")] \
         = None
 
 
