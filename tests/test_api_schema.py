@@ -40,6 +40,8 @@ SEMANTIC = {
         "start",
     ("PUT /v1/operators/{id}/profile", 422, "type", "https://tokyo-maas.example/problems/invalid-profile"):
         "a profile's fares, seats and rules are checked by the fare engine against each other and the feed",
+    ("POST /v1/bookings", 422, "type", "https://tokyo-maas.example/problems/invalid_card"):
+        "a sandbox card number must pass the Luhn check",
     ("GET /v1/bookings", 422, "field", "cursor"): "an opaque cursor is valid only as this API returned it",
     ("POST /v1/offers", 422, "type", "https://tokyo-maas.example/problems/unknown_trip"):
         "every ride must be one the timetable has (trip, service day, stops, positions, pickup and drop-off)",
