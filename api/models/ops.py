@@ -21,5 +21,7 @@ class Readiness(Model, kw_only=True):
     feeds: Annotated[list[str], Meta(description="namespaces of the loaded feeds")]
     keys: Annotated[int, Meta(ge=0, description="API keys configured")]
     pid: int
+    planner: Annotated[Literal["warm", "warming"], Meta(
+        description="warming until the search kernels are compiled and a warm-up search has run")]
     bookings: Annotated[bool, Meta(description="reservations are configured")]
     closures: Annotated[bool, Meta(description="closures are configured")]
