@@ -45,8 +45,11 @@ def add_routes(app: web.Application) -> None:
         "operationId": "verifyTicket", "summary": "Check a scanned ticket QR code (gates, inspectors)",
         "tags": ["tickets"],
         "requestBody": json_body({"type": "object", "required": ["qr_payload"], "properties": {
-            "qr_payload": {"type": "string", "minLength": 1, "maxLength": MAX_QR}}}),
+            "qr_payload": {"type": "string", "minLength": 1, "maxLength": MAX_QR}}},
+            example={"qr_payload": "MAAS1:YT0xfGM9MXxkYXRl….XMdtpUcSyDiKMywM"}),
         "responses": ok({"type": "object", "required": ["valid"], "properties": {
             "valid": {"type": "boolean"}, "status": {"type": "string", "enum": ["valid", "cancelled"]},
             "reason": {"type": "string"}, "ticket": {"type": "object", "additionalProperties": {"type": "string"}}}},
-            "Genuine and valid, genuine but cancelled, or not genuine (valid false with a reason)")})
+            "Genuine and valid, genuine but cancelled, or not genuine (valid false with a reason)",
+            example={"valid": True, "status": "valid", "ticket": {"ticket_id": "toei-subway-41956F1386490CBF",
+                                                                   "operator": "toei-subway"}})})

@@ -181,6 +181,8 @@ def spoil(body, path, value):
     return out
 
 
+from api.openapi import json_schema  # noqa: E402 - typed models as plain JSON Schema
+
 _EXAMPLE = {"object": {}, "string": "", "integer": 0, "number": 0.0, "array": [], "boolean": False}
 
 
@@ -188,7 +190,7 @@ def schema_fields(spec: dict) -> dict[str, object]:
     """Top-level body properties the operation declares (so a field the base body lacks is spoiled too), each
     with a value of its declared type to compare the extremes with."""
     content = (spec.get("requestBody") or {}).get("content", {})
-    schema = (content.get("application/json") or {}).get("schema", {})
+    schema = json_schema((content.get("application/json") or {}).get("schema", {}))
     out = {}
     for option in schema.get("oneOf", [schema]):
         for name, prop in option.get("properties", {}).items():

@@ -22,6 +22,6 @@ class Readiness(Model, kw_only=True):
     keys: Annotated[int, Meta(ge=0, description="API keys configured")]
     pid: int
     planner: Annotated[Literal["warm", "warming"], Meta(
-        description="warming until the search kernels are compiled and a warm-up search has run")]
+        description="warming: today's transit model is still being built (not ready yet)")]
     bookings: Annotated[bool, Meta(description="reservations are configured")]
     closures: Annotated[bool, Meta(description="closures are configured")]
