@@ -134,7 +134,9 @@ def base_request(ep, ids: dict, offer_id: str | None) -> tuple[dict, dict, objec
                                 "medium": "ticket"},
             "POST /v1/bookings": {"offer_id": offer_id, "payment": GOOD_CARD},
             "POST /v1/bookings/{id}/cancel": {"leg_index": 1},
-            "POST /v1/closures": {**CLOSURE, "id": "flood-106"}}.get(f"{ep.method} {ep.path}")
+            "POST /v1/closures": {**CLOSURE, "id": "flood-106"},
+            "POST /v1/tickets/verify": {"qr_payload": "MAAS1:b3A9dG9laS1idXM.AAAAAAAAAAAAAAAA"}}.get(
+                f"{ep.method} {ep.path}")
     return path, query, body, "application/json"
 
 
