@@ -41,11 +41,21 @@ def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, tr
         _exit_with_parent()
     services = Services.build(settings, progress=False, transit=transit)
     app = create_app(services)
+    app.on_startup.append(_freeze_heap)  # after the services' own start-up
     log.info("worker %d serving on http://%s:%d", worker, settings.host, settings.port,
              extra={"fields": {"worker": worker, "pid": mp.current_process().pid}})
     web.run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port or None, print=None,
                 access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S, keepalive_timeout=KEEPALIVE_S,
                 handle_signals=True)
+
+
+async def _freeze_heap(app: web.Application) -> None:
+    """What start-up loaded (feeds, models, closures) lives as long as the worker: keep it out of the collector's
+    full passes, whose pauses (150+ ms with a city's timetable in memory) stall the event loop whichever thread
+    triggers them (benchmarks/bench_warnings.py, part 3)."""
+    import gc
+
+    gc.freeze()
 
 
 def _exit_with_parent() -> None:

@@ -56,13 +56,13 @@ async def test_closure_on_a_booked_trip_sends_disrupted_with_a_new_route(tmp_pat
     from maas.closure_store import MemoryClosureStore
     from maas.services import closure_service
     from maas.settings import Settings
+    from operators.catalog import FeedCatalog
     from operators.registry import OperatorRegistry
-    from operators.shuttle import ShuttleConfig
 
     ns = "shuttle-tiny"  # a shuttle namespace, so the registry books it with a default seat count
     transit = tiny_transit(tmp_path, ns)
     store = EmbeddedStore(":memory:")
-    registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=10))
+    registry = OperatorRegistry(store, FeedCatalog(lambda: transit.network.feeds))
     clock = Clock()  # the booked day is "today" for bookings, closures and re-planning alike
     services = services_for(transit, bookings=make_service(store, clock, registry=registry, transit=transit), clock=clock,
                             closures=closure_service(Settings(), transit, store=MemoryClosureStore(), clock=clock))

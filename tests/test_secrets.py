@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from api_support import auth, booking_transit, client_for, services_for  # noqa: F401 (fixture)
-from booking_support import Clock, itinerary, make_service, subway_leg
+from booking_support import Clock, itinerary, make_service, subway_leg, tokyo_setups
 from maas.platform.secrets import (CARD_ENV, DEV_FILE, TICKET_ENV, Secrets, SecretsError, dev_secrets,
                                    load_secrets)
 from maas.store.embedded import EmbeddedStore
@@ -86,7 +86,8 @@ def test_services_sign_with_the_configured_keys(tmp_path):
     transit = tiny_transit(tmp_path)
     try:
         svc = booking_service(Settings(secrets=keys), transit, store=EmbeddedStore(":memory:"))
-        assert {a.signer.key for a in svc.operators.adapters.values()} == {KEY_A.encode()}
+        live = [svc.operators.get(op) for op in svc.operators.setups()]
+        assert live and {a.signer.key for a in live} == {KEY_A.encode()}
         assert svc.payments._card_key == KEY_B.encode()
     finally:
         transit.close()
@@ -96,7 +97,7 @@ async def test_forged_tickets_are_rejected():
     keys = Secrets(KEY_A.encode(), KEY_B.encode(), "test")
     signer = TicketSigner(keys.ticket_signing_key)
     store = EmbeddedStore(":memory:")
-    svc = make_service(store, Clock(), registry=OperatorRegistry.tokyo(store, signer=signer))
+    svc = make_service(store, Clock(), registry=OperatorRegistry(store, tokyo_setups(), signer=signer))
     offer = await svc.create_offer(itinerary(subway_leg()), {"adult": 1}, "o", "alice")
     booking = await svc.book(offer["id"], {"token": "tok_visa"}, "b", "alice")
     genuine = booking["legs"][0]["ticket"]["qr_payload"]
