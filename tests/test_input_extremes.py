@@ -138,7 +138,8 @@ def base_request(ep, ids: dict, offer_id: str | None) -> tuple[dict, dict, objec
             "POST /v1/bookings/{id}/cancel": {"leg_index": 1},
             "POST /v1/closures": {**CLOSURE, "id": "flood-106"},
             "PUT /v1/operators/{id}/profile": PROFILE,
-            "POST /v1/tickets/verify": {"qr_payload": "MAAS1:bm90LWEtdGlja2V0.c2ln"}}.get(f"{ep.method} {ep.path}")
+            "POST /v1/tickets/verify": {"qr_payload": "MAAS1:b3A9dG9laS1idXM.AAAAAAAAAAAAAAAA"}}.get(
+                f"{ep.method} {ep.path}")
     return path, query, body, "application/json"
 
 
