@@ -76,7 +76,8 @@ def open_page(browser, server, **viewport):
     page = browser.new_page(viewport=viewport or {"width": 1280, "height": 860}, locale="en-US")
     console = Console(page)
     page.goto(server + "/")
-    page.wait_for_function("window.maasMap && window.maasMap.state.network !== null", timeout=WAIT_MS)
+    # a function, not an expression: playwright polls an expression with eval(), which the page's CSP forbids
+    page.wait_for_function("() => window.maasMap && window.maasMap.state.network !== null", timeout=WAIT_MS)
     return page, console
 
 
@@ -246,7 +247,7 @@ def test_without_a_demo_key_the_page_asks_for_one(server, browser):
     assert "401" in page.inner_text("#status")
     page.fill("#key-input", "dev-partner-key")
     page.click("#key-form button[type=submit]")
-    page.wait_for_function("window.maasMap.state.network !== null", timeout=WAIT_MS)
+    page.wait_for_function("() => window.maasMap.state.network !== null", timeout=WAIT_MS)
     assert page.evaluate("localStorage.getItem('maas.key')") == "dev-partner-key"
     # the 401s before the key was fixed are expected: nothing else went wrong
     assert [e for e in console.errors if "401" not in e] == []

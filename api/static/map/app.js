@@ -30,7 +30,10 @@ const el = (tag, props = {}, ...children) => {
   for (const c of children.flat()) if (c !== null && c !== undefined) n.append(c instanceof Node ? c : String(c));
   return n;
 };
-const name = (o) => (state.lang === "en" ? (o.name_en || o.name) : (o.name || o.name_en)) || "";
+// Names in the page's language, whichever language the object was fetched in (Accept-Language en moves the
+// Japanese to name_ja / headsign_ja).
+const name = (o) => (state.lang === "en" ? (o.name_en || o.name) : (o.name_ja || o.name || o.name_en)) || "";
+const headsign = (o) => (state.lang === "en" ? o.headsign : (o.headsign_ja || o.headsign)) || "";
 const hhmm = (iso) => (iso ? iso.slice(11, 16) : "");
 const color = (c) => "#" + (c || "777777").replace(/^#/, "");
 const status = (msg, error = false) => { const s = $("status"); s.textContent = msg || ""; s.className = error ? "error" : ""; };
@@ -238,7 +241,7 @@ function renderItineraries() {
   state.itineraries.forEach((it, i) => {
     const legs = it.legs.map((leg) => el("div", { class: "leg-detail" }, legBadge(leg), " ",
       `${hhmm(leg.departure)} ${name(leg.from)} → ${hhmm(leg.arrival)} ${name(leg.to)}`,
-      leg.headsign ? ` (${leg.headsign} ${t("headsign")})` : ""));
+      headsign(leg) ? ` (${headsign(leg)} ${t("headsign")})` : ""));
     const li = el("li", { class: "itinerary", "data-index": i, "data-modes": it.legs.map((l) => l.mode).join(" "), onclick: () => selectItinerary(i) },
       el("div", { class: "sum" }, `${hhmm(it.departure)} → ${hhmm(it.arrival)} · ${Math.round(it.duration_s / 60)} ${t("min")} · ${it.transfers} ${t("transfers")}`),
       el("div", { class: "legs" }, it.legs.map(legBadge)), ...legs,
@@ -273,7 +276,7 @@ function drawItinerary(it) {
     const c = walk ? "#555" : color(leg.route && leg.route.color);
     if (!walk) L.polyline(ll, { pane: "trip", color: "#fff", weight: 9, opacity: 0.9 }).addTo(layers.itinerary);
     L.polyline(ll, { pane: "trip", color: c, weight: walk ? 4 : 6, dashArray: walk ? "4 8" : null, className: "leg" })
-      .bindTooltip(walk ? `${t("walk")} ${leg.distance_m} m` : `${(leg.route && (leg.route.short_name || leg.route.long_name)) || leg.mode} ${leg.headsign || ""}`)
+      .bindTooltip(walk ? `${t("walk")} ${leg.distance_m} m` : `${(leg.route && (leg.route.short_name || leg.route.long_name)) || leg.mode} ${headsign(leg)}`)
       .addTo(layers.itinerary);
     if (!walk) {
       for (const s of leg.intermediate_stops || []) {
@@ -296,7 +299,7 @@ async function departures(place) {
     $("departures-title").textContent = `${t("departures")} · ${name(place)}`;
     const rows = res.departures.map((d) => el("tr", { class: d.status === "closed" ? "closed" : "" },
       el("td", {}, hhmm(d.departure)), el("td", {}, legBadge({ mode: d.mode, route: d.route })),
-      el("td", {}, d.headsign || ""), el("td", {}, d.status === "closed" ? t("closed") : "")));
+      el("td", {}, headsign(d)), el("td", {}, d.status === "closed" ? t("closed") : "")));
     $("departures-body").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", {}, t("no_departures")))]));
     $("departures").hidden = false;
     $("departures").scrollIntoView({ block: "nearest" });
