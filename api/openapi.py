@@ -12,7 +12,7 @@ from aiohttp import web
 from api import respond
 from api.endpoint import ANY_ROLE, Endpoint
 from api.keys import ENDPOINTS
-from api.models.common import Problem
+from api.models.problem import Problem
 from api.models.search import Departure, Itinerary, Leg, Place, Stop, Trip
 from api.models.examples import EXAMPLES
 from api.problems import TITLES
@@ -41,9 +41,11 @@ ACCEPT_LANGUAGE = {"name": "Accept-Language", "in": "header", "required": False,
                    "schema": {"type": "string", "maxLength": 200}}
 
 
-def path_param(name: str, description: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
+def path_param(name: str, description: str, pattern: str | None = None) -> dict:
+    schema = {"type": "string", "minLength": 1, "maxLength": 200}
+    if pattern:
+        schema["pattern"] = pattern
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
 
 
 def json_body(schema: dict | type, description: str = "", required: bool = True) -> dict:
@@ -138,9 +140,21 @@ async def openapi_json(request: web.Request) -> web.Response:
     return respond.json(document(request.app))
 
 
+_DOCUMENT = {"type": "object", "required": ["openapi", "info", "paths", "components"], "properties": {
+    "openapi": {"type": "string", "const": "3.1.0"},
+    "info": {"type": "object", "required": ["title", "version"], "properties": {
+        "title": {"type": "string"}, "version": {"type": "string"}, "description": {"type": "string"}}},
+    "servers": {"type": "array", "items": {"type": "object", "properties": {"url": {"type": "string"}}}},
+    "paths": {"type": "object", "description": "path → method → operation",
+              "additionalProperties": {"type": "object", "additionalProperties": True}},
+    "components": {"type": "object", "properties": {
+        "schemas": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": True}},
+        "securitySchemes": {"type": "object", "additionalProperties": True}}}}}
+
+
 def add_routes(app: web.Application) -> None:
     from api.endpoint import add
 
     add(app, "GET", "/openapi.json", openapi_json, roles=None, spec={
         "operationId": "openapi", "summary": "This OpenAPI 3.1 document", "tags": ["ops"],
-        "responses": ok({"type": "object"})})
+        "responses": ok(_DOCUMENT)})

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from feeds.problems import ValidationReport
-from routing.geo import EARTH_RADIUS_M
+from feeds.geo import EARTH_RADIUS_M
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MAX_STOP_SEQUENCE = 2**31 - 1  # routing.timetable keeps st_seq as int32; larger would wrap silently
 
 REQUIRED_FILES = ("agency", "stops", "routes", "trips", "stop_times")
 
@@ -459,6 +460,9 @@ def _check_stop_times(tables, usable, ctx, ids) -> None:
     seq, bad_seq = parse_numbers(st["stop_sequence"], integer=True)
     ctx.flag("error", F, st, bad_seq | (seq < 0) | (st["stop_sequence"].str.strip() == "").to_numpy(),
              lambda r: f"stop_sequence {r['stop_sequence']!r} is not a whole number >= 0", "stop_sequence")
+    ctx.flag("error", F, st, ~bad_seq & (seq > MAX_STOP_SEQUENCE),
+             lambda r: f"stop_sequence {r['stop_sequence']} is beyond {MAX_STOP_SEQUENCE} (a 32-bit integer, as the "
+                       f"model and seat bookings keep it)", "stop_sequence")
     arr, bad_a = parse_times(st["arrival_time"])
     dep, bad_d = parse_times(st["departure_time"])
     ctx.flag("error", F, st, bad_a, lambda r: f"arrival_time {r['arrival_time']!r} is not a time H:MM:SS",

@@ -199,9 +199,8 @@ class FeedManager:
 
 def trip_change(model, leg: dict) -> str | None:
     """'removed' if the leg's trip no longer runs that day, 'retimed' if its boarding/alighting times moved."""
-    try:
-        t = model.trip_ids.index(leg["trip_id"])
-    except ValueError:
+    t = model.trip_index(leg["trip_id"])  # the run on the model's own date
+    if t is None:
         return "removed"
     off, n = model.trip_times_offset(t)
     p = int(model.trip_pattern[t])

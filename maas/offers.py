@@ -328,8 +328,17 @@ def quote(prices: list[LegPrice], legs: list[LegRef]) -> dict:
         per_op[p.operator] = per_op.get(p.operator, 0) + p.total
     return {"total": sum(p.total for p in prices), "currency": CURRENCY, "per_operator": per_op,
             "legs": [{"index": leg.index, "operator": p.operator, "mode": leg.mode, "adult_fare": p.adult_fare,
-                      "child_fare": p.child_fare, "amount": p.total, "medium": p.medium, "basis": p.basis}
+                      "child_fare": p.child_fare, "amount": p.total, "medium": p.medium, "basis": p.basis,
+                      "ride": ride_summary(leg)}
                      for leg, p in zip(legs, prices)]}
+
+
+def ride_summary(leg: LegRef) -> dict:
+    """What was priced, as the server derived it from the timetable (not as the client described it)."""
+    return {"trip_id": leg.trip_id, "service_date": leg.service_date, "route_id": leg.route_id,
+            "from": {"stop_id": leg.from_stop, "sequence": leg.from_seq},
+            "to": {"stop_id": leg.to_stop, "sequence": leg.to_seq}, "departure": leg.departure.isoformat(),
+            "arrival": leg.arrival.isoformat(), "distance_m": leg.distance_m}
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,21 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Callable
 
-from feeds.feed import TOKYO, Network
+from feeds.feed import TOKYO, Network  # noqa: F401  (TOKYO: re-exported for maas.services)
 from maas.progress import step
 from maas.settings import Settings
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.planner import PlanOptions, Planner
-from routing.timetable import BuildSettings, TransitModel, build_model
+from routing.timetable import BuildSettings, TransitModel, build_model, model_timezone
 from routing.walking import StraightLineWalker, Walker
 
 MaskProvider = Callable[[TransitModel, "Walker"], ClosureMask | None]
+# Plans the whole answer instead (avoid-planning and warnings, maas/disruptions/avoid.py); None = not applicable
+PlanHook = Callable[..., "list[dict] | None"]
 
 
 class TransitService:
@@ -38,20 +41,19 @@ class TransitService:
         self.progress = progress
         self.max_models = max_models
         self.mask_provider: MaskProvider | None = None
+        self.plan_hook: PlanHook | None = None
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="planner")
         self._models: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
         self._lock = threading.Lock()
         self._walker: Walker | None = None
+        self.warm = False  # every planner thread has run a plan (kernels compiled or loaded): see warm_up
         self._names: NameIndex | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, progress: bool = False,
-                      network: Network | None = None) -> "TransitService":
-        """The configured feeds' service; ``network`` when they are already loaded (a supervisor loads them once
-        and forks its workers from that copy)."""
+    def from_settings(cls, settings: Settings, progress: bool = False) -> "TransitService":
         from maas.network import load_network
 
-        network = network or load_network(settings.feeds, settings.cache_dir, progress=progress)
+        network = load_network(settings.feeds, settings.cache_dir, progress=progress)
         return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,
                    threads=settings.planner_threads, progress=progress)
 
@@ -122,6 +124,27 @@ class TransitService:
         with self._lock:
             return self._names_locked()
 
+    def warm_up(self, date: dt.date | None = None) -> None:
+        """Before saying ready: build the day's model and run a plan of each kind on every planner thread, so
+        numba's kernels are compiled (or loaded from its cache) and each thread's search state is allocated —
+        the first query after ready is as fast as the hundredth. Blocking: call it off the event loop, not from
+        a planner thread."""
+        zone = ZoneInfo(model_timezone(self.network))
+        planner = self.planner_for(date or dt.datetime.now(zone).date())
+        n = self.executor._max_workers
+        barrier = threading.Barrier(n)
+
+        def one() -> None:
+            try:
+                barrier.wait(timeout=300)  # one task per thread: each holds its thread until all have started
+            except threading.BrokenBarrierError:
+                pass
+            planner.warm_up()
+
+        for fut in [self.executor.submit(one) for _ in range(n)]:
+            fut.result()
+        self.warm = True
+
     def cached_dates(self) -> list[dt.date]:
         with self._lock:
             return list(self._models)
@@ -133,10 +156,19 @@ class TransitService:
     def walker(self) -> Walker | None:
         return self._walker
 
+    def local_date(self, when: dt.datetime) -> dt.date:
+        """The service date of a moment on the network's clock (its first feed's zone; a naive time is read there)."""
+        zone = ZoneInfo(model_timezone(self.network))
+        return (when.astimezone(zone) if when.tzinfo else when.replace(tzinfo=zone)).date()
+
     def plan_sync(self, origin: str, destination: str, when: dt.datetime, *, arrive_by: bool = False,
                   options: PlanOptions | None = None) -> list[dict]:
-        when = when.astimezone(TOKYO)
-        planner = self.planner_for(when.date())
+        when = when.astimezone(ZoneInfo(model_timezone(self.network))) if when.tzinfo else when
+        if self.plan_hook is not None:
+            out = self.plan_hook(origin, destination, when, arrive_by=arrive_by, options=options)
+            if out is not None:
+                return out
+        planner = self.planner_for(self.local_date(when))
         mask = self.mask_provider(planner.model, planner.walker) if self.mask_provider else None
         itineraries = planner.plan(origin, destination, when, arrive_by=arrive_by,
                                    options=options or PlanOptions(), mask=mask)

@@ -11,16 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from feeds.feed import TOKYO
 from routing.geo import haversine_m
 from routing.raptor import Journey, RideLeg, WalkLeg
 from routing.walking import WalkPath
 
 
-def iso(model_date: dt.date, seconds: int) -> str:
-    """Model seconds (since the service date's midnight, +09:00) → ISO-8601 string."""
-    base = dt.datetime.combine(model_date, dt.time(), tzinfo=TOKYO)
-    return (base + dt.timedelta(seconds=int(seconds))).isoformat()
+def iso(model, seconds: int) -> str:
+    """Model seconds (since the service date's midnight in the model's time zone) → ISO-8601 string."""
+    return model.iso(seconds)
 
 
 @dataclass
@@ -93,7 +91,11 @@ class Itinerary:
     walk_distance_m: float
     walking: str
     legs: list[Leg]
-    model_date: dt.date
+    model: object = field(repr=False, compare=False)  # the TransitModel whose clock the seconds are on
+
+    @property
+    def model_date(self) -> dt.date:
+        return self.model.service_date
 
     @property
     def duration_s(self) -> int:
@@ -105,8 +107,8 @@ class Itinerary:
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "departure": iso(self.model_date, self.departure_s),
-                "arrival": iso(self.model_date, self.arrival_s), "duration_s": self.duration_s,
+        return {"id": self.id, "departure": iso(self.model, self.departure_s),
+                "arrival": iso(self.model, self.arrival_s), "duration_s": self.duration_s,
                 "transfers": self.transfers, "walk_distance_m": int(round(self.walk_distance_m)),
                 "walking": self.walking, "legs": [leg.to_dict() for leg in self.legs]}
 
@@ -182,8 +184,8 @@ def ride_leg(model, leg: RideLeg) -> Leg:
     for pos in range(leg.board_pos + 1, leg.alight_pos):
         s = int(stops[pos])
         e = _stop_endpoint(m, s).to_dict()
-        e.update(arrival=iso(m.service_date, int(m.st_arr[off + pos])),
-                 departure=iso(m.service_date, int(m.st_dep[off + pos])))
+        e.update(arrival=iso(m, int(m.st_arr[off + pos])),
+                 departure=iso(m, int(m.st_dep[off + pos])))
         inter.append(e)
     lon, lat = ride_path(m, trip, leg.board_pos, leg.alight_pos)
     geom = list(zip(lon.tolist(), lat.tolist()))
@@ -194,7 +196,7 @@ def ride_leg(model, leg: RideLeg) -> Leg:
     return Leg(
         mode=mode, start=_stop_endpoint(m, leg.from_stop, int(m.st_seq[off + leg.board_pos])),
         end=_stop_endpoint(m, leg.to_stop, int(m.st_seq[off + leg.alight_pos])),
-        departure=iso(m.service_date, leg.departure), arrival=iso(m.service_date, leg.arrival),
+        departure=iso(m, leg.departure), arrival=iso(m, leg.arrival),
         duration_s=leg.arrival - leg.departure, distance_m=path_length_m(lon, lat), geometry=geom,
         operator=route_id.split(":", 1)[0],
         agency={"id": m.agency_ids[ag], "name": m.agency_names[ag]} if ag >= 0 else None,
@@ -210,8 +212,8 @@ def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, 
     path = path or walker.path(start.lat, start.lon, end.lat, end.lon)
     dist = float(distance_m) if distance_m is not None else float(path.distance_m)
     geom = path.coords or [(start.lon, start.lat), (end.lon, end.lat)]
-    return Leg(mode="WALK", start=start, end=end, departure=iso(model.service_date, dep),
-               arrival=iso(model.service_date, arr), duration_s=int(arr - dep), distance_m=dist, geometry=geom)
+    return Leg(mode="WALK", start=start, end=end, departure=iso(model, dep),
+               arrival=iso(model, arr), duration_s=int(arr - dep), distance_m=dist, geometry=geom)
 
 
 def footpath_dist(model, a: int, b: int) -> float:
@@ -257,16 +259,17 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
         legs.append(walk_leg(model, walker, _stop_endpoint(model, tgt), destination.endpoint(), t, t + egress_s, d))
         walked += d
         t += egress_s
-    return Itinerary(dep_s, t, journey.transfers, walked, walker.source, legs, model.service_date)
+    return Itinerary(dep_s, t, journey.transfers, walked, walker.source, legs, model)
 
 
 def direct_walk(model, walker, origin, destination, dep: int, walk_speed: float,
-                path: WalkPath | None = None) -> Itinerary | None:
-    """A walk-only itinerary between two points (None when unreachable); ``path`` when the caller has it already."""
+                path: WalkPath | None = None, duration_s: int | None = None) -> Itinerary | None:
+    """A walk-only itinerary between two points (None when unreachable); ``path`` when the caller has it already;
+    ``duration_s`` when it takes longer than its length at ``walk_speed`` (the feed's transfer time)."""
     a, b = origin.endpoint(), destination.endpoint()
     path = path or walker.path(a.lat, a.lon, b.lat, b.lon)
     if not np.isfinite(path.distance_m):
         return None
-    dur = int(np.ceil(path.distance_m / walk_speed))
+    dur = max(int(np.ceil(path.distance_m / walk_speed)), int(duration_s or 0))
     leg = walk_leg(model, walker, a, b, dep, dep + dur, path.distance_m, path)
-    return Itinerary(dep, dep + dur, 0, float(path.distance_m), walker.source, [leg], model.service_date)
+    return Itinerary(dep, dep + dur, 0, float(path.distance_m), walker.source, [leg], model)

@@ -1,4 +1,10 @@
-"""Trip planning: places → RAPTOR searches → itineraries, for depart-at (range of next departures) and arrive-by.
+"""Trip planning: places → one range RAPTOR search → itineraries, for depart-at and arrive-by.
+
+Depart-at is Range RAPTOR over the departures in a window (`PlanOptions.range_window_s`) plus the query time
+itself, so the journeys are Pareto over (departure, arrival, transfers) and each leaves as late as it can.
+Arrive-by is the same search backwards in time from the arrival (the reversed timetable): no fixed window, it
+finds the latest departure however long the trip. Walk-only answers are the planner's direct walk, never a
+search result, so a walk between a station's platforms cannot hide the transit journey.
 
 `Planner.plan` is pure with respect to the planner (read-only model, walker and lookup tables) and the RAPTOR
 kernel releases the GIL, so one Planner serves many threads.
@@ -10,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from routing.itinerary import TOKYO, Itinerary, build_itinerary, direct_walk
+from routing.itinerary import Itinerary, build_itinerary, direct_walk
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.places import Place, PlaceError, PlaceIndex
-from routing.raptor import Journey, RaptorQuery, run_raptor
-from routing.timetable import MODE_INDEX, TransitModel
+from routing.raptor import Journey, RaptorQuery, range_raptor
+from routing.timetable import MODE_INDEX, QUERY_RANGE, TransitModel
 
 
 class PlanError(ValueError):
@@ -24,15 +30,17 @@ class PlanError(ValueError):
 
 @dataclass
 class PlanOptions:
-    max_transfers: int = 4
+    # 8 transfers: real Tokyo journeys need up to 7 rides; a round that improves nothing ends the search, so
+    # the limit costs nothing where it is not needed
+    max_transfers: int = 8
     max_walk_m: float = 800.0
     walk_speed: float = 1.2
     wheelchair: bool = False
     modes: list[str] | None = None  # None = every transit mode
-    min_transfer_s: int = 60
+    min_transfer_s: int = 60  # the least time for any change of vehicle, walking or at the same stop
     stay_seated: bool = True  # ride through-running links (transfers.txt type 4) in one seat
     num_itineraries: int = 3
-    arrive_by_window_s: int = 3 * 3600  # how far before the arrival time an arrive-by search looks
+    range_window_s: int = 2 * 3600  # departures (arrivals for arrive-by) searched after (before) the query time
 
     def validate(self) -> None:
         if self.max_transfers < 0 or self.max_transfers > 10:
@@ -45,6 +53,8 @@ class PlanOptions:
             raise PlanError("num_itineraries must be between 1 and 10")
         if self.min_transfer_s < 0:
             raise PlanError("min_transfer_s must be ≥ 0")
+        if not (0 <= self.range_window_s <= 6 * 3600):
+            raise PlanError("range_window_s must be between 0 and 21600")
         if self.modes is not None:
             bad = [m for m in self.modes if m.upper() not in MODE_INDEX]
             if bad:
@@ -60,9 +70,9 @@ class Planner:
         self.places = PlaceIndex(model, names)
 
     # ---- helpers ------------------------------------------------------------------------------------------
-    def pattern_mask(self, modes: list[str] | None) -> np.ndarray:
+    def pattern_mask(self, modes: list[str] | None) -> np.ndarray | None:
         if not modes:
-            return np.ones(self.model.n_patterns, np.bool_)
+            return None
         wanted = np.array([MODE_INDEX[m.upper()] for m in modes if m.upper() != "WALK"], np.int8)
         return np.isin(self.model.pattern_mode, wanted)
 
@@ -73,15 +83,12 @@ class Planner:
             raise PlanError(str(exc)) from None
 
     def model_seconds(self, when: dt.datetime) -> int:
-        local = when.astimezone(TOKYO) if when.tzinfo else when.replace(tzinfo=TOKYO)
-        days = (local.date() - self.model.service_date).days
-        return days * 86400 + local.hour * 3600 + local.minute * 60 + local.second
+        return self.model.seconds_of(when)
 
-    def _search(self, o: Place, d: Place, tau: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
-        q = RaptorQuery(o.stops, tau + o.seconds, d.stops, d.seconds, max_rides=opts.max_transfers + 1,
-                        pattern_allowed=allowed, wheelchair=opts.wheelchair, min_transfer_s=opts.min_transfer_s,
-                        walk_speed=opts.walk_speed, mask=mask, inseat=opts.stay_seated)
-        return [j for j in run_raptor(self.model, q).pareto() if j.rides > 0]
+    def _query(self, frm: Place, to: Place, opts: PlanOptions, allowed, mask, inseat: bool) -> RaptorQuery:
+        return RaptorQuery(frm.stops, frm.seconds, to.stops, to.seconds, max_rides=opts.max_transfers + 1,
+                           pattern_allowed=allowed, wheelchair=opts.wheelchair, min_transfer_s=opts.min_transfer_s,
+                           walk_speed=opts.walk_speed, mask=mask, inseat=inseat, report_walks=False)
 
     @staticmethod
     def _departure(o: Place, j: Journey) -> int:
@@ -89,67 +96,48 @@ class Planner:
 
     # ---- searches -----------------------------------------------------------------------------------------
     def depart_at(self, o: Place, d: Place, t0: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
-        """The next good departures: rerun just after the fastest journey's departure (distinct trips)."""
-        found: dict[tuple, Journey] = {}
-        tau = t0
-        for _ in range(opts.num_itineraries * 3):
-            js = self._search(o, d, tau, opts, allowed, mask)
-            if not js:
-                break
-            for j in js:
-                found.setdefault(j.trip_key, j)
-            fastest = min(js, key=lambda j: (j.arrival, j.rides))
-            tau = max(self._departure(o, fastest), tau) + 1
-            if len(self._non_dominated(o, list(found.values()))) >= opts.num_itineraries:
-                break
-        keep = self._non_dominated(o, list(found.values()))
-        keep.sort(key=lambda j: (self._departure(o, j), j.arrival, j.rides))
-        return keep[:opts.num_itineraries]
-
-    def _non_dominated(self, o: Place, js: list[Journey]) -> list[Journey]:
-        out = []
-        for a in js:
-            da = self._departure(o, a)
-            if not any(b is not a and self._departure(o, b) >= da and b.arrival <= a.arrival and b.rides <= a.rides
-                       and (self._departure(o, b), -b.arrival, -b.rides) != (da, -a.arrival, -a.rides)
-                       for b in js):
-                out.append(a)
-        return out
-
-    def latest_departure(self, o: Place, d: Place, limit: int, opts: PlanOptions, allowed, mask) -> Journey | None:
-        """The journey leaving latest that arrives by ``limit``: binary search on the departure time.
-
-        Earliest arrival never decreases with a later departure, so "arrives by limit" is monotone in it.
-        """
-        def best_by(tau: int) -> Journey | None:
-            ok = [j for j in self._search(o, d, tau, opts, allowed, mask) if j.arrival <= limit]
-            return max(ok, key=lambda j: (self._departure(o, j), -j.arrival, -j.rides)) if ok else None
-
-        lo = limit - opts.arrive_by_window_s
-        best = best_by(lo)
-        if best is None:
-            return None
-        lo, hi = self._departure(o, best), limit
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            j = best_by(mid)
-            if j is None:
-                hi = mid
-            else:
-                best, lo = j, max(self._departure(o, j), mid)
-        return best
+        """The next departures from t0: one range search, then the first ``num_itineraries`` by departure."""
+        q = self._query(o, d, opts, allowed, mask, opts.stay_seated)
+        end = t0 + opts.range_window_s
+        js = range_raptor(self.model, q, t0, opts.range_window_s).journeys
+        late = [self._departure(o, j) for j in js if self._departure(o, j) > end]
+        if late:  # found by the run at t0 itself (nothing leaves sooner): search a window from their departure,
+            # so they too leave as late as they can (the first train of the morning, not a walk to an earlier
+            # stop of the same train)
+            js = [j for j in js if self._departure(o, j) <= end] + \
+                range_raptor(self.model, q, min(late), opts.range_window_s).journeys
+        return self._choose(o, js, opts, latest_first=False)
 
     def arrive_by(self, o: Place, d: Place, t_arr: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
-        out: list[Journey] = []
-        limit = t_arr
-        while len(out) < opts.num_itineraries:
-            j = self.latest_departure(o, d, limit, opts, allowed, mask)
-            if j is None:
-                break
-            out.append(j)
-            limit = j.arrival - 1
-        out.sort(key=lambda j: (self._departure(o, j), j.arrival))
-        return out
+        """The latest departures arriving by t_arr: one backward range search (in-seat links are not followed
+        backwards: a through-running journey is offered as a change there)."""
+        res = range_raptor(self.model, self._query(d, o, opts, allowed, mask, False), t_arr, opts.range_window_s,
+                           backward=True)
+        return self._choose(o, [j for j in res.journeys if j.arrival <= t_arr], opts, latest_first=True)
+
+    def _choose(self, o: Place, js: list[Journey], opts: PlanOptions, latest_first: bool) -> list[Journey]:
+        """Distinct trip sets, non-dominated over (departure, arrival, transfers); the next departures (the
+        latest ones for arrive-by), keeping the fewest-transfer option; sorted by departure."""
+        access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
+        by_trips: dict[tuple, tuple] = {}
+        for j in js:
+            key = (j.first_departure - access.get(j.source_stop, 0), j.arrival, j.transfers, j)
+            old = by_trips.get(j.trip_key)
+            if old is None or (key[0], -key[1]) > (old[0], -old[1]):
+                by_trips[j.trip_key] = key
+        keyed = list(by_trips.values())
+        keep = [k for k in keyed
+                if not any(b[0] >= k[0] and b[1] <= k[1] and b[2] <= k[2] and b[:3] != k[:3] for b in keyed)]
+        keep.sort(key=lambda k: k[:3], reverse=latest_first)
+        chosen = keep[:opts.num_itineraries]
+        if len(chosen) >= 2:  # (a single answer is the next departure, however many changes it needs)
+            fewest = min(k[2] for k in keep)
+            if min(k[2] for k in chosen) > fewest:
+                cands = [k for k in keep if k[2] == fewest]
+                chosen[-1] = (max(cands, key=lambda k: (k[0], -k[1])) if latest_first
+                              else min(cands, key=lambda k: (k[1], -k[0])))
+        chosen.sort(key=lambda k: k[:2])
+        return [k[3] for k in chosen]
 
     # ---- the API ------------------------------------------------------------------------------------------
     def plan(self, origin: str, destination: str, when: dt.datetime, arrive_by: bool = False,
@@ -161,7 +149,7 @@ class Planner:
         o = self.resolve(origin, opts, walker)
         d = self.resolve(destination, opts, walker)
         t = self.model_seconds(when)
-        if not (-86400 < t < 2 * 86400):
+        if not (QUERY_RANGE[0] <= t < QUERY_RANGE[1]):
             raise PlanError(f"{when.isoformat()} is outside the transit model's service date {self.model.date}")
         if mask is not None and mask.empty:
             mask = None
@@ -176,6 +164,26 @@ class Planner:
             its.insert(0, walk)
         return its
 
+    def warm_up(self) -> int:
+        """Compile (or load from numba's cache) every kernel a plan uses and fill this thread's label pool: a
+        depart-at and an arrive-by plan along the model's first pattern. Returns the itineraries found."""
+        m = self.model
+        found = 0
+        for p in range(m.n_patterns):
+            L = m.pattern_len(p)
+            if L < 2 or m.pattern_trips_start[p + 1] == m.pattern_trips_start[p]:
+                continue
+            base = int(m.pattern_stops_start[p])
+            a, b = m.stop_ids[int(m.pattern_stops[base])], m.stop_ids[int(m.pattern_stops[base + L - 1])]
+            if a == b:
+                continue
+            off = int(m.pattern_times_start[p])
+            dep = m.datetime_of(int(m.st_dep[off]))
+            arr = m.datetime_of(int(m.st_arr[off + L - 1]))
+            found += len(self.plan(a, b, dep)) + len(self.plan(a, b, arr, arrive_by=True))
+            break
+        return found
+
     def walker_for(self, mask: ClosureMask | None):
         """The walker with the mask's closed street edges removed (a cheap cached view), else the open one."""
         closed = None if mask is None else mask.street_edge_closed
@@ -189,5 +197,19 @@ class Planner:
         probe = walker.path(o.lat, o.lon, d.lat, d.lon)
         if not np.isfinite(probe.distance_m) or probe.distance_m > opts.max_walk_m:
             return None
-        dur = int(np.ceil(probe.distance_m / opts.walk_speed))
-        return direct_walk(self.model, walker, o, d, t - dur if arrive_by else t, opts.walk_speed, probe)
+        dur = max(int(np.ceil(probe.distance_m / opts.walk_speed)), self._feed_walk_s(o, d))
+        return direct_walk(self.model, walker, o, d, t - dur if arrive_by else t, opts.walk_speed, probe, dur)
+
+    def _feed_walk_s(self, o: Place, d: Place) -> int:
+        """The feed's transfer time between the two places' stops (transfers.txt), 0 when it gives none: a
+        walk between two platforms never beats it."""
+        if o.is_point or d.is_point:
+            return 0
+        m = self.model
+        best = None
+        targets = set(np.asarray(d.stops).tolist())
+        for a in np.asarray(o.stops).tolist():
+            for e in range(int(m.fp_start[a]), int(m.fp_start[a + 1])):
+                if int(m.fp_to[e]) in targets and m.fp_fixed_s[e] >= 0:
+                    best = int(m.fp_fixed_s[e]) if best is None else min(best, int(m.fp_fixed_s[e]))
+        return best or 0

@@ -1,21 +1,36 @@
 """RAPTOR (Delling, Pajor, Werneck 2012) over the TransitModel arrays, compiled with numba (nogil, cached).
 
-Round k holds the best arrivals using exactly k rides; the result is the Pareto set over (arrival, rides).
-Per round and stop we keep three labels so journeys can be rebuilt without extra search:
-  ride  – arrived by vehicle (pattern, trip, boarding position, alighting position, round of the boarding label)
-  walk  – arrived on foot by one footpath from a ride label of the same round (round 0: from a source)
-  board – earliest time one may board there: source time, ride + same-stop change time, or walk
-Closures (`ClosureMask`) are windows checked against the times actually used; wheelchair and mode filters are
-applied while scanning. When the trip being ridden meets a closed hop or stop, the scan moves on to the first later
-trip that can be ridden from the same boarding position (later boardings along the route are still tried as usual).
-In-seat links (transfers.txt type 4, `TransitModel.inseat_*`): a trip ridden to a link's from-stop continues on
-the linked trip from the link's to-stop in the same round (no extra ride, no change time), chaining; the ride
-label then points at a "seat segment" (the earlier trip's pattern, trip, boarding and alighting positions), kept
-beside the labels because the earlier trip's own label at its last stop may be beaten by another vehicle.
+The search works on three typed records of arrays (numba named tuples), so each phase reads like the paper:
+  Timetable – the model's arrays the search reads (`timetable_of`; `reversed_timetable` for backward search)
+  Rules     – one query's filters: closures, allowed patterns (modes), wheelchair, change time, walking speed
+  Labels    – the search state, one row per round k (k = rides): every label means "best with at most k rides"
+Each round k runs three phases: `scan_routes` (board the earliest trip from the stops improved in round k-1 and
+ride it), `follow_inseat_links` (continue a ride in the same vehicle, transfers.txt type 4), `relax_footpaths`
+(same-stop changes and one footpath from each stop reached by a ride). Per round and stop three labels are kept:
+  ride  – arrived by vehicle (pattern, trip, boarding and alighting positions, the boarding label's round)
+  walk  – arrived on foot by one footpath from a ride of the same round (round 0: from a source)
+  board – earliest time one may board there: a source, a ride plus the change time, or a walk plus it
+Transfer rule (one for every change): after a ride arriving at s at time a, the next vehicle may leave
+  s itself at a + max(min_transfer_s, the feed's same-stop time for s)
+  u ≠ s    at a + max(min_transfer_s, walk(s, u))
+where walk(s, u) = max(the feed's min_transfer_time for the pair, distance / walking speed): a feed time never
+makes a walker faster than the speed asked for. A walk that ends a journey (or starts it) is just walk(s, u).
+Closures (`ClosureMask`) are windows checked against the times actually used; mode filter, wheelchair and closures
+hold on in-seat continuations too. When the trip being ridden meets a closed hop or stop, the scan moves on to the
+first later trip that can be ridden from the same boarding position.
+
+Range RAPTOR (`raptor_range`): the departures from the sources within a window are searched latest first, the
+labels kept between them (a later departure's arrivals bound an earlier one's); a journey is reported for a
+departure only when it arrives strictly earlier, for its number of rides, than every later departure: so the
+answers are the Pareto set over (departure, arrival, rides) and each leaves as late as it can. A last run at the
+query time itself finds journeys that leave after the window (the first train of the morning). Arrive-by is the
+same search on the time-reversed timetable (`reversed_timetable`): sources are the targets, time runs backwards.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -23,7 +38,112 @@ from numba import njit
 from routing.masks import ClosureMask
 
 INF = np.int64(1 << 40)
-KIND_RIDE, KIND_WALK, KIND_SOURCE = 0, 1, 2  # result kinds; board kinds: 0 source, 1 same-stop change, 2 walk
+KIND_RIDE, KIND_WALK, KIND_SOURCE = 0, 1, 2  # result kinds
+BOARD_SOURCE, BOARD_CHANGE, BOARD_WALK = 0, 1, 2  # how a board label was reached
+LEG_RIDE, LEG_WALK = 0, 1
+# counters (Labels.counters)
+C_ROUNDS, C_ROUTES, C_IMPROVED, C_RUNS = 0, 1, 2, 3
+
+
+class Timetable(NamedTuple):
+    """The model's arrays the search reads (see TransitModel for their meaning)."""
+
+    pattern_stops_start: np.ndarray
+    pattern_stops: np.ndarray
+    pattern_trips_start: np.ndarray
+    pattern_times_start: np.ndarray
+    st_arr: np.ndarray
+    st_dep: np.ndarray
+    st_pickup: np.ndarray
+    st_dropoff: np.ndarray
+    trip_pattern: np.ndarray
+    trip_wheelchair: np.ndarray
+    sp_start: np.ndarray
+    sp_pattern: np.ndarray
+    sp_pos: np.ndarray
+    fp_start: np.ndarray
+    fp_to: np.ndarray
+    fp_dist: np.ndarray
+    fp_fixed_s: np.ndarray
+    stop_min_transfer: np.ndarray
+    stop_wheelchair: np.ndarray
+    inseat_start: np.ndarray
+    inseat_to_trip: np.ndarray
+    inseat_from_pos: np.ndarray
+    inseat_to_pos: np.ndarray
+    trip_inseat_class: np.ndarray
+    pattern_inseat_classes: np.ndarray
+    trip_inseat_classes_after: np.ndarray
+
+
+class Rules(NamedTuple):
+    """One query's rules. ``closures``: any closure window at all (else a later trip rides wherever an earlier
+    one can); ``report_walks``: a journey without a ride counts as an answer (round 0 results);
+    ``wait_out_closures``: a source closed at its time is entered when it opens (the backward search: arriving
+    at the destination before it closes is arriving in time), else it is no source."""
+
+    stop_from: np.ndarray
+    stop_until: np.ndarray
+    hop_from: np.ndarray
+    hop_until: np.ndarray
+    pattern_allowed: np.ndarray
+    wheelchair: bool
+    min_transfer_s: np.int64
+    walk_speed: float
+    closures: bool
+    report_walks: bool
+    wait_out_closures: bool
+
+
+class Labels(NamedTuple):
+    """The search state: per round k (rows) and stop (columns) the best labels with at most k rides.
+
+    ``*_round`` says in which round a label was made (a later round may hold a copy of an earlier one's);
+    ride details are those of the round the ride was made in. ``res_*`` per round: the best arrival at a target
+    with at most k rides. Scratch arrays (queues, marks) live here too so one allocation serves every run."""
+
+    ride_t: np.ndarray
+    ride_round: np.ndarray
+    ride_pat: np.ndarray
+    ride_trip: np.ndarray
+    ride_bpos: np.ndarray
+    ride_apos: np.ndarray
+    ride_bround: np.ndarray
+    ride_seg: np.ndarray
+    walk_t: np.ndarray
+    walk_round: np.ndarray
+    walk_from: np.ndarray
+    board_t: np.ndarray
+    board_round: np.ndarray
+    board_kind: np.ndarray
+    board_from: np.ndarray
+    res_t: np.ndarray
+    res_round: np.ndarray
+    res_stop: np.ndarray
+    res_kind: np.ndarray
+    res_run: np.ndarray
+    egress: np.ndarray
+    marked: np.ndarray
+    touched_run: np.ndarray
+    touched: np.ndarray
+    ride_marked: np.ndarray
+    ride_list: np.ndarray
+    walk_seen: np.ndarray
+    walk_list: np.ndarray
+    qpos: np.ndarray
+    queue: np.ndarray
+    cont: np.ndarray
+    seat_stamp: np.ndarray
+    seat_pos: np.ndarray
+    dom_stamp: np.ndarray
+    dom_j: np.ndarray
+    dom_pos: np.ndarray
+    main_stamp: np.ndarray
+    main_j: np.ndarray
+    main_pos: np.ndarray
+    class_stamp: np.ndarray
+    scalars: np.ndarray  # 0: touched count, 1: class stamp, 2: seat segments used, 3: run, 4: rides this round
+    counters: np.ndarray
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -32,458 +152,896 @@ def _blk(f, u, a, b):
     return f < u and f <= b and a < u
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _walk_s(tt, rules, e):
+    """Seconds to walk footpath e: the feed's time, never faster than the requested speed."""
+    w = np.int64(np.ceil(tt.fp_dist[e] / rules.walk_speed))
+    return max(w, np.int64(tt.fp_fixed_s[e]))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _change_s(tt, rules, s):
+    """Seconds to change vehicles at stop s (the query's minimum, or the feed's when longer)."""
+    return max(rules.min_transfer_s, np.int64(tt.stop_min_transfer[s]))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _touch(lab, s, run):
+    if lab.touched_run[s] != run:
+        lab.touched_run[s] = run
+        lab.touched[lab.scalars[0]] = s
+        lab.scalars[0] += 1
+
+
 @njit(nogil=True, cache=True)
-def _trip_ok_from(times0, L, j, bpos, upto, pattern_base, pattern_stops, st_arr, st_dep,
-                  stop_from, stop_until, hop_from, hop_until):
+def _trip_ok_from(tt, rules, times0, L, j, bpos, upto, base):
     """Trip j of a pattern can be ridden from bpos to upto under the closures (boarding checked separately)."""
     for m in range(bpos, upto):
         off = times0 + j * L + m
-        s = pattern_stops[pattern_base + m]
-        if m > bpos and _blk(stop_from[s], stop_until[s], st_arr[off], st_dep[off]):
+        s = tt.pattern_stops[base + m]
+        if m > bpos and _blk(rules.stop_from[s], rules.stop_until[s], tt.st_arr[off], tt.st_dep[off]):
             return False
-        h = pattern_base + m
-        if _blk(hop_from[h], hop_until[h], st_dep[off], st_arr[off + 1]):
+        h = base + m
+        if _blk(rules.hop_from[h], rules.hop_until[h], tt.st_dep[off], tt.st_arr[off + 1]):
             return False
     return True
 
 
 @njit(nogil=True, cache=True)
-def _seat_links(ta, i, p, bpos, bround, prev_seg, off, n_cont, n_seg, cont, seg, k, bound, st_arr, st_dep,
-                stop_from, stop_until, hop_from, hop_until, s, trip_pattern, pattern_times_start,
-                pattern_trips_start, pattern_stops_start, pattern_stops, inseat_start, inseat_to_trip,
-                inseat_from_pos, inseat_to_pos, seat_round, seat_pos, dom_round, dom_j, dom_pos,
-                trip_wheelchair, wheelchair, closures):
+def _set_ride(lab, k, s, a, p, trip, bpos, apos, bround, sg):
+    lab.ride_t[k, s] = a
+    lab.ride_round[k, s] = k
+    lab.ride_pat[k, s] = p
+    lab.ride_trip[k, s] = trip
+    lab.ride_bpos[k, s] = bpos
+    lab.ride_apos[k, s] = apos
+    lab.ride_bround[k, s] = bround
+    lab.ride_seg[k, s] = sg
+    lab.counters[C_IMPROVED] += 1
+    if not lab.ride_marked[s]:
+        lab.ride_marked[s] = True
+        lab.ride_list[lab.scalars[4]] = s
+        lab.scalars[4] += 1
+
+
+@njit(nogil=True, cache=True)
+def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, off, k, stamp, s):
     """Queue the in-seat continuations of trip ``ta`` (pattern p, boarded at bpos) at position i (flat time
-    ``off``, stop s): the linked trip must leave its to-stop no earlier, before ``bound``, with neither stop
-    closed then. Each accepted one gets a seat segment recording the ride on ``ta``.
+    ``off``, stop s): the linked trip must be of an allowed mode (and accessible when asked), leave its to-stop
+    no earlier, before the target bound, with neither stop closed then. Each accepted one gets a seat segment
+    recording the ride on ``ta``.
 
     A linked trip is dominated when an earlier trip of its (FIFO) pattern, free of closures to its end, was
     queued this round from the same or an earlier position: that one arrives no later everywhere. A dominated
     trip is dropped, or, when it has links of its own, queued only to follow them (flag 1, no stop scan).
-    The caller checks that ``ta`` can be ridden from bpos to i."""
-    a = np.int64(st_arr[off])
-    if a >= bound or _blk(stop_from[s], stop_until[s], a, a):
-        return n_cont, n_seg
-    for e in range(inseat_start[ta], inseat_start[ta + 1]):
-        if inseat_from_pos[e] != i:
+    The caller checks that ``ta`` can be ridden from bpos to i. Returns the new queue length."""
+    a = np.int64(tt.st_arr[off])
+    if a >= lab.res_t[k] or _blk(rules.stop_from[s], rules.stop_until[s], a, a):
+        return n_cont
+    for e in range(tt.inseat_start[ta], tt.inseat_start[ta + 1]):
+        if tt.inseat_from_pos[e] != i:
             continue
-        tb = inseat_to_trip[e]
-        pos = inseat_to_pos[e]
-        if seat_round[tb] == k and seat_pos[tb] <= pos:
+        tb = tt.inseat_to_trip[e]
+        pos = tt.inseat_to_pos[e]
+        if lab.seat_stamp[tb] == stamp and lab.seat_pos[tb] <= pos:
             continue
-        pb = trip_pattern[tb]
-        jb = tb - pattern_trips_start[pb]
-        dominated = dom_round[pb] == k and dom_j[pb] <= jb and dom_pos[pb] <= pos
-        if dominated and inseat_start[tb] == inseat_start[tb + 1]:
+        pb = tt.trip_pattern[tb]
+        if not rules.pattern_allowed[pb]:
             continue
-        if wheelchair and trip_wheelchair[tb] != 1:
+        jb = tb - tt.pattern_trips_start[pb]
+        dominated = lab.dom_stamp[pb] == stamp and lab.dom_j[pb] <= jb and lab.dom_pos[pb] <= pos
+        if dominated and tt.inseat_start[tb] == tt.inseat_start[tb + 1]:
             continue
-        base_b = pattern_stops_start[pb]
-        Lb = pattern_stops_start[pb + 1] - base_b
-        times_b = pattern_times_start[pb]
+        if rules.wheelchair and tt.trip_wheelchair[tb] != 1:
+            continue
+        base_b = tt.pattern_stops_start[pb]
+        Lb = tt.pattern_stops_start[pb + 1] - base_b
+        times_b = tt.pattern_times_start[pb]
         offb = times_b + jb * Lb + pos
-        d = np.int64(st_dep[offb])
-        sb = pattern_stops[base_b + pos]
-        if d < a or d >= bound or _blk(stop_from[sb], stop_until[sb], d, d):
+        d = np.int64(tt.st_dep[offb])
+        sb = tt.pattern_stops[base_b + pos]
+        if d < a or d >= lab.res_t[k] or _blk(rules.stop_from[sb], rules.stop_until[sb], d, d):
             continue
-        last = pattern_stops[base_b + Lb - 1]
-        if (dom_round[pb] != k or (jb <= dom_j[pb] and pos <= dom_pos[pb])) and not closures:
-            dom_round[pb] = k
-            dom_j[pb] = jb
-            dom_pos[pb] = pos
-        elif (dom_round[pb] != k or (jb <= dom_j[pb] and pos <= dom_pos[pb])) \
-                and _trip_ok_from(times_b, Lb, jb, pos, Lb - 1, base_b, pattern_stops, st_arr, st_dep,
-                                  stop_from, stop_until, hop_from, hop_until) \
-                and not _blk(stop_from[last], stop_until[last], st_arr[offb - pos + Lb - 1],
-                             st_arr[offb - pos + Lb - 1]):
-            dom_round[pb] = k
-            dom_j[pb] = jb
-            dom_pos[pb] = pos
+        last = tt.pattern_stops[base_b + Lb - 1]
+        earlier = lab.dom_stamp[pb] != stamp or (jb <= lab.dom_j[pb] and pos <= lab.dom_pos[pb])
+        if earlier and (not rules.closures or (
+                _trip_ok_from(tt, rules, times_b, Lb, jb, pos, Lb - 1, base_b)
+                and not _blk(rules.stop_from[last], rules.stop_until[last], tt.st_arr[offb - pos + Lb - 1],
+                             tt.st_arr[offb - pos + Lb - 1]))):
+            lab.dom_stamp[pb] = stamp
+            lab.dom_j[pb] = jb
+            lab.dom_pos[pb] = pos
+        n_seg = lab.scalars[2]
         seg[n_seg, 0] = p
         seg[n_seg, 1] = ta
         seg[n_seg, 2] = bpos
         seg[n_seg, 3] = i
         seg[n_seg, 4] = bround
         seg[n_seg, 5] = prev_seg
-        cont[n_cont, 0] = tb
-        cont[n_cont, 1] = pos
-        cont[n_cont, 2] = n_seg
-        cont[n_cont, 3] = 1 if dominated else 0
-        seat_round[tb] = k
-        seat_pos[tb] = pos
-        n_seg += 1
+        lab.cont[n_cont, 0] = tb
+        lab.cont[n_cont, 1] = pos
+        lab.cont[n_cont, 2] = n_seg
+        lab.cont[n_cont, 3] = 1 if dominated else 0
+        lab.seat_stamp[tb] = stamp
+        lab.seat_pos[tb] = pos
+        lab.scalars[2] = n_seg + 1
         n_cont += 1
-    return n_cont, n_seg
+    return n_cont
 
 
 @njit(nogil=True, cache=True)
-def raptor_kernel(pattern_stops_start, pattern_stops, pattern_trips_start, pattern_times_start,
-                  st_arr, st_dep, st_pickup, st_dropoff, trip_wheelchair,
-                  sp_start, sp_pattern, sp_pos, fp_start, fp_to, fp_dist, fp_fixed_s,
-                  stop_min_transfer, stop_wheelchair, stop_from, stop_until, hop_from, hop_until,
-                  pattern_allowed, wheelchair, min_transfer_s, walk_speed, max_rides,
-                  src_stops, src_times, tgt_stops, tgt_egress,
-                  trip_pattern, inseat_start, inseat_to_trip, inseat_from_pos, inseat_to_pos,
-                  trip_inseat_class, pattern_inseat_classes, trip_inseat_classes_after, closures):
-    n = len(stop_min_transfer)
-    n_pat = len(pattern_trips_start) - 1
-    R = max_rides + 1
-    big = np.int64(1 << 40)
-    ride_t = np.full((R, n), big, np.int64)
-    ride_pat = np.full((R, n), -1, np.int32)
-    ride_trip = np.full((R, n), -1, np.int32)
-    ride_bpos = np.full((R, n), -1, np.int32)
-    ride_apos = np.full((R, n), -1, np.int32)
-    ride_bround = np.full((R, n), -1, np.int8)
-    walk_t = np.full((R, n), big, np.int64)
-    walk_from = np.full((R, n), -1, np.int32)
-    board_t = np.full((R, n), big, np.int64)
-    board_kind = np.full((R, n), -1, np.int8)
-    ride_seg = np.full((R, n), -1, np.int32)  # seat segment the ride continues (-1: boarded normally)
-    # seat segments and the per-round continuation queue; a link is queued at most once a round (a trip only
-    # again from an earlier position, i.e. by another link)
-    n_links = len(inseat_to_trip)
-    seg = np.empty((R * n_links + 1, 6), np.int32)  # pattern, trip, board pos, alight pos, board round, previous
-    n_seg = 0
-    cont = np.empty((n_links + 1, 4), np.int32)  # to-trip, to-pos, segment, 1 = dominated: only follow its links
-    seat_round = np.full(len(inseat_start) - 1, -1, np.int32)
-    seat_pos = np.zeros(len(inseat_start) - 1, np.int32)
-    n_dom = n_pat if n_links > 0 else 0
-    dom_round = np.full(n_dom, -1, np.int32)  # per pattern: earliest closure-free continuation queued this round
-    dom_j = np.zeros(n_dom, np.int32)
-    dom_pos = np.zeros(n_dom, np.int32)
-    main_round = np.full(n_dom, -1, np.int32)  # per pattern: the trip its scan this round rode to the end
-    main_j = np.zeros(n_dom, np.int32)
-    main_pos = np.zeros(n_dom, np.int32)
-    class_stamp = np.zeros(pattern_inseat_classes.sum() + 1, np.int64)  # classes are numbered 0..sum-1
-    stamp = 0
-    best_ride = np.full(n, big, np.int64)
-    best_board = np.full(n, big, np.int64)
-    best_board_round = np.full(n, -1, np.int8)
-    egress = np.full(n, -1, np.int64)
-    for i in range(len(tgt_stops)):
-        s = tgt_stops[i]
-        if egress[s] < 0 or tgt_egress[i] < egress[s]:
-            egress[s] = tgt_egress[i]
-    res_t = np.full(R, big, np.int64)
-    res_stop = np.full(R, -1, np.int32)
-    res_kind = np.full(R, -1, np.int8)
-    bound = big
+def _alight_later(tt, rules, lab, k, p, j, bpos, i):
+    """The first trip after j of pattern p that can be boarded at bpos, ridden to i and left there with the
+    stop open (closures only): its ride label at round k, when it improves."""
+    base = tt.pattern_stops_start[p]
+    L = tt.pattern_stops_start[p + 1] - base
+    t0 = tt.pattern_trips_start[p]
+    nt = tt.pattern_trips_start[p + 1] - t0
+    times0 = tt.pattern_times_start[p]
+    s = tt.pattern_stops[base + i]
+    bs = tt.pattern_stops[base + bpos]
+    for jj in range(j + 1, nt):
+        off = times0 + jj * L + i
+        a = np.int64(tt.st_arr[off])
+        if a >= lab.ride_t[k, s] or a >= lab.res_t[k]:
+            return
+        ob = times0 + jj * L + bpos
+        if tt.st_dropoff[off] != 1 or tt.st_pickup[ob] != 1 \
+                or (rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1) \
+                or _blk(rules.stop_from[s], rules.stop_until[s], a, a) \
+                or _blk(rules.stop_from[bs], rules.stop_until[bs], tt.st_dep[ob], tt.st_dep[ob]) \
+                or not _trip_ok_from(tt, rules, times0, L, jj, bpos, i, base):
+            continue
+        _set_ride(lab, k, s, a, p, t0 + jj, bpos, i, k - 1, -1)
+        return
 
-    # ---- round 0: sources and one footpath from them ----
-    marked = np.zeros(n, np.bool_)
-    touched = np.empty(n, np.int32)
-    n_touched = 0
+
+@njit(nogil=True, cache=True)
+def scan_routes(tt, rules, lab, seg, k, stamp, nq):
+    """Round k, phase 1: ride every queued pattern from its earliest improved stop, boarding the earliest trip
+    one can catch with at most k-1 rides; ride labels at round k. Returns the in-seat queue length."""
+    n_cont = 0
+    n_dom = len(lab.dom_stamp)
+    for qi in range(nq):
+        p = lab.queue[qi]
+        start = lab.qpos[p]
+        lab.qpos[p] = -1
+        lab.counters[C_ROUTES] += 1
+        base = tt.pattern_stops_start[p]
+        L = tt.pattern_stops_start[p + 1] - base
+        t0 = tt.pattern_trips_start[p]
+        nt = tt.pattern_trips_start[p + 1] - t0
+        times0 = tt.pattern_times_start[p]
+        j = -1
+        bpos = -1
+        for i in range(start, L):
+            s = tt.pattern_stops[base + i]
+            stop_ok = (not rules.wheelchair) or tt.stop_wheelchair[s] == 1
+            if j >= 0 and stop_ok:
+                off = times0 + j * L + i
+                a = np.int64(tt.st_arr[off])
+                if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a < lab.res_t[k]:
+                    if not _blk(rules.stop_from[s], rules.stop_until[s], a, a):
+                        _set_ride(lab, k, s, a, p, t0 + j, bpos, i, k - 1, -1)
+                    else:  # closed when this trip calls: a later one from the same boarding may alight after
+                        _alight_later(tt, rules, lab, k, p, j, bpos, i)
+            bt = lab.board_t[k - 1, s]
+            if i < L - 1 and bt < INF and stop_ok and (j < 0 or bt <= tt.st_dep[times0 + j * L + i]):
+                hi = nt if j < 0 else j + 1
+                lo = 0
+                h2 = hi
+                while lo < h2:  # first trip departing at or after bt (FIFO: departures sorted)
+                    mid = (lo + h2) // 2
+                    if tt.st_dep[times0 + mid * L + i] < bt:
+                        lo = mid + 1
+                    else:
+                        h2 = mid
+                jj = lo
+                while jj < hi:
+                    off = times0 + jj * L + i
+                    if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t0 + jj] == 1) \
+                            and not _blk(rules.stop_from[s], rules.stop_until[s], tt.st_dep[off], tt.st_dep[off]):
+                        break
+                    jj += 1
+                if jj < hi and (j < 0 or jj < j):
+                    j = jj
+                    bpos = i
+            if j >= 0 and i < L - 1 and rules.closures:
+                # can the trip go on to i+1? else the first later trip that can ride bpos..i+1
+                if not _trip_ok_from(tt, rules, times0, L, j, max(bpos, i), i + 1, base) \
+                        or (i > bpos and _blk(rules.stop_from[s], rules.stop_until[s], tt.st_arr[times0 + j * L + i],
+                                              tt.st_dep[times0 + j * L + i])):
+                    bs = tt.pattern_stops[base + bpos]
+                    jj = j + 1
+                    while jj < nt:
+                        off = times0 + jj * L + bpos
+                        if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t0 + jj] == 1) \
+                                and not _blk(rules.stop_from[bs], rules.stop_until[bs], tt.st_dep[off], tt.st_dep[off]) \
+                                and _trip_ok_from(tt, rules, times0, L, jj, bpos, i + 1, base):
+                            break
+                        jj += 1
+                    j = jj if jj < nt else -1
+        if n_dom > 0 and j >= 0 and not rules.closures:  # it dominates in-seat rides on later trips from bpos
+            lab.main_stamp[p] = stamp
+            lab.main_j[p] = j
+            lab.main_pos[p] = bpos
+        if tt.pattern_inseat_classes[p] > 0 and j >= 0 and bpos < L - 1:
+            n_cont = _inseat_from_last_stop(tt, rules, lab, seg, n_cont, p, j, bpos, k, stamp)
+    return n_cont
+
+
+@njit(nogil=True, cache=True)
+def _inseat_from_last_stop(tt, rules, lab, seg, n_cont, p, j, bpos, k, stamp):
+    """In-seat links at a pattern's last stop: the earliest trip no longer dominates (a later one may run
+    through), so every later trip catchable at bpos counts, one per chain class unless closures or wheelchair
+    filters make trips of a class differ."""
+    base = tt.pattern_stops_start[p]
+    L = tt.pattern_stops_start[p + 1] - base
+    t0 = tt.pattern_trips_start[p]
+    nt = tt.pattern_trips_start[p + 1] - t0
+    times0 = tt.pattern_times_start[p]
+    i = L - 1
+    s = tt.pattern_stops[base + i]
+    bs = tt.pattern_stops[base + bpos]
+    lab.scalars[1] += 1
+    cstamp = lab.scalars[1]
+    n_seen = 0
+    n_want = tt.trip_inseat_classes_after[t0 + j]
+    differ = rules.closures or rules.wheelchair
+    for jj in range(j, nt):
+        c = tt.trip_inseat_class[t0 + jj]
+        if c < 0 or (lab.class_stamp[c] == cstamp and not differ):
+            continue
+        if tt.st_arr[times0 + jj * L + i] >= lab.res_t[k]:
+            break
+        if jj > j and differ:  # then trips of one class may differ
+            ob = times0 + jj * L + bpos
+            if tt.st_pickup[ob] != 1 or (rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1) \
+                    or _blk(rules.stop_from[bs], rules.stop_until[bs], tt.st_dep[ob], tt.st_dep[ob]) \
+                    or not _trip_ok_from(tt, rules, times0, L, jj, bpos, i, base):
+                continue
+        if lab.class_stamp[c] != cstamp:
+            lab.class_stamp[c] = cstamp
+            n_seen += 1
+        need = False  # (a cheap look first: most links lead to trips already covered this round)
+        for e in range(tt.inseat_start[t0 + jj], tt.inseat_start[t0 + jj + 1]):
+            tb = tt.inseat_to_trip[e]
+            pb = tt.trip_pattern[tb]
+            jb = tb - tt.pattern_trips_start[pb]
+            pos = tt.inseat_to_pos[e]
+            if (lab.seat_stamp[tb] == stamp and lab.seat_pos[tb] <= pos) or (
+                    tt.inseat_start[tb] == tt.inseat_start[tb + 1]
+                    and ((lab.dom_stamp[pb] == stamp and lab.dom_j[pb] <= jb and lab.dom_pos[pb] <= pos)
+                         or (lab.main_stamp[pb] == stamp and lab.main_j[pb] <= jb and lab.main_pos[pb] <= pos))):
+                continue
+            need = True
+            break
+        if not need:
+            continue
+        n_cont = _seat_links(tt, rules, lab, seg, n_cont, t0 + jj, i, p, bpos, k - 1, -1, times0 + jj * L + i,
+                             k, stamp, s)
+        if n_seen == n_want and not differ:
+            break
+    return n_cont
+
+
+@njit(nogil=True, cache=True)
+def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
+    """Round k, phase 2: ride the queued in-seat continuations (a continued trip may link on again); their
+    ride labels are of round k too (staying seated is no extra ride)."""
+    ci = 0
+    while ci < n_cont:
+        tb, pos0, sg, links_only = lab.cont[ci, 0], lab.cont[ci, 1], lab.cont[ci, 2], lab.cont[ci, 3]
+        ci += 1
+        if lab.seat_stamp[tb] == stamp and lab.seat_pos[tb] < pos0:  # the same trip was queued from earlier on
+            continue
+        p = tt.trip_pattern[tb]
+        base = tt.pattern_stops_start[p]
+        L = tt.pattern_stops_start[p + 1] - base
+        j = tb - tt.pattern_trips_start[p]
+        times0 = tt.pattern_times_start[p]
+        if lab.main_stamp[p] == stamp and lab.main_j[p] <= j and lab.main_pos[p] <= pos0:
+            if tt.inseat_start[tb] == tt.inseat_start[tb + 1]:
+                continue
+            links_only = 1
+        if links_only:
+            for e in range(tt.inseat_start[tb], tt.inseat_start[tb + 1]):
+                i = tt.inseat_from_pos[e]
+                if i <= pos0 or (e > tt.inseat_start[tb] and tt.inseat_from_pos[e - 1] == i):
+                    continue  # (links sorted by from-position: each position once)
+                if rules.closures and not _trip_ok_from(tt, rules, times0, L, j, pos0, i, base):
+                    break
+                n_cont = _seat_links(tt, rules, lab, seg, n_cont, tb, i, p, pos0, k, sg, times0 + j * L + i,
+                                     k, stamp, tt.pattern_stops[base + i])
+            continue
+        for i in range(pos0 + 1, L):
+            off = times0 + j * L + i
+            s = tt.pattern_stops[base + i]
+            sprev = tt.pattern_stops[base + i - 1]
+            if (i - 1 > pos0 and _blk(rules.stop_from[sprev], rules.stop_until[sprev], tt.st_arr[off - 1],
+                                      tt.st_dep[off - 1])) \
+                    or _blk(rules.hop_from[base + i - 1], rules.hop_until[base + i - 1], tt.st_dep[off - 1],
+                            tt.st_arr[off]):
+                break
+            a = np.int64(tt.st_arr[off])
+            if a >= lab.res_t[k]:
+                break
+            if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] \
+                    and ((not rules.wheelchair) or tt.stop_wheelchair[s] == 1) \
+                    and not _blk(rules.stop_from[s], rules.stop_until[s], a, a):
+                _set_ride(lab, k, s, a, p, tb, pos0, i, k, sg)
+            if tt.inseat_start[tb] < tt.inseat_start[tb + 1]:
+                n_cont = _seat_links(tt, rules, lab, seg, n_cont, tb, i, p, pos0, k, sg, off, k, stamp, s)
+
+
+@njit(nogil=True, cache=True)
+def relax_footpaths(tt, rules, lab, k):
+    """Round k, phase 3: from each stop reached by a ride, a same-stop change and one footpath (the transfer
+    rule in the module docstring); board labels of round k, improved stops marked for round k+1; targets."""
+    run = lab.scalars[3]
+    n_walk = 0
+    for r in range(lab.scalars[4]):
+        s = lab.ride_list[r]
+        lab.ride_marked[s] = False
+        _touch(lab, s, run)
+        a = lab.ride_t[k, s]
+        bt = a + _change_s(tt, rules, s)
+        if bt < lab.board_t[k, s]:
+            lab.board_t[k, s] = bt
+            lab.board_round[k, s] = k
+            lab.board_kind[k, s] = BOARD_CHANGE
+            lab.board_from[k, s] = s
+            lab.marked[s] = True
+        if not lab.walk_seen[s]:
+            lab.walk_seen[s] = True
+            lab.walk_list[n_walk] = s
+            n_walk += 1
+        if _blk(rules.stop_from[s], rules.stop_until[s], a, a):
+            continue
+        for e in range(tt.fp_start[s], tt.fp_start[s + 1]):
+            u = tt.fp_to[e]
+            w = _walk_s(tt, rules, e)
+            wt = a + w
+            if wt >= lab.res_t[k] or _blk(rules.stop_from[u], rules.stop_until[u], wt, wt):
+                continue
+            if wt < lab.walk_t[k, u]:
+                lab.walk_t[k, u] = wt
+                lab.walk_round[k, u] = k
+                lab.walk_from[k, u] = s
+                _touch(lab, u, run)
+                if not lab.walk_seen[u]:
+                    lab.walk_seen[u] = True
+                    lab.walk_list[n_walk] = u
+                    n_walk += 1
+            bt = a + max(w, rules.min_transfer_s)
+            if bt < lab.board_t[k, u] and not _blk(rules.stop_from[u], rules.stop_until[u], bt, bt):
+                lab.board_t[k, u] = bt
+                lab.board_round[k, u] = k
+                lab.board_kind[k, u] = BOARD_WALK
+                lab.board_from[k, u] = s
+                lab.marked[u] = True
+                lab.counters[C_IMPROVED] += 1
+                _touch(lab, u, run)
+    lab.scalars[4] = 0
+    for r in range(n_walk):
+        u = lab.walk_list[r]
+        lab.walk_seen[u] = False
+        eg = lab.egress[u]
+        if eg >= 0:
+            if lab.ride_round[k, u] == k and lab.ride_t[k, u] + eg < lab.res_t[k]:
+                _set_result(lab, k, lab.ride_t[k, u] + eg, u, KIND_RIDE, run)
+            if lab.walk_round[k, u] == k and lab.walk_t[k, u] + eg < lab.res_t[k]:
+                _set_result(lab, k, lab.walk_t[k, u] + eg, u, KIND_WALK, run)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _set_result(lab, k, t, u, kind, run):
+    lab.res_t[k] = t
+    lab.res_round[k] = k
+    lab.res_stop[k] = u
+    lab.res_kind[k] = kind
+    lab.res_run[k] = run
+
+
+@njit(nogil=True, cache=True)
+def _carry_labels(lab, k):
+    """Make round k's labels mean "at most k rides": copy round k-1's where better, for the stops this run
+    touched (others were carried at the end of the run that touched them)."""
+    for r in range(lab.scalars[0]):
+        s = lab.touched[r]
+        if lab.ride_t[k - 1, s] < lab.ride_t[k, s]:
+            lab.ride_t[k, s] = lab.ride_t[k - 1, s]
+            lab.ride_round[k, s] = lab.ride_round[k - 1, s]
+        if lab.walk_t[k - 1, s] < lab.walk_t[k, s]:
+            lab.walk_t[k, s] = lab.walk_t[k - 1, s]
+            lab.walk_round[k, s] = lab.walk_round[k - 1, s]
+        if lab.board_t[k - 1, s] < lab.board_t[k, s]:
+            lab.board_t[k, s] = lab.board_t[k - 1, s]
+            lab.board_round[k, s] = lab.board_round[k - 1, s]
+    if lab.res_t[k - 1] < lab.res_t[k]:
+        lab.res_t[k] = lab.res_t[k - 1]
+        lab.res_round[k] = lab.res_round[k - 1]
+        lab.res_stop[k] = lab.res_stop[k - 1]
+        lab.res_kind[k] = lab.res_kind[k - 1]
+        lab.res_run[k] = lab.res_run[k - 1]
+
+
+@njit(nogil=True, cache=True)
+def _collect_routes(tt, rules, lab, k):
+    """Patterns through the stops improved in round k-1, each from its earliest such position."""
+    nq = 0
+    n = len(lab.marked)
+    for r in range(lab.scalars[0]):
+        s = lab.touched[r]
+        if not lab.marked[s]:
+            continue
+        lab.marked[s] = False
+        for e in range(tt.sp_start[s], tt.sp_start[s + 1]):
+            p = tt.sp_pattern[e]
+            if not rules.pattern_allowed[p]:
+                continue
+            pos = tt.sp_pos[e]
+            if lab.qpos[p] < 0:
+                lab.queue[nq] = p
+                nq += 1
+                lab.qpos[p] = pos
+            elif pos < lab.qpos[p]:
+                lab.qpos[p] = pos
+    return nq
+
+
+@njit(nogil=True, cache=True)
+def raptor_run(tt, rules, lab, seg, src_stops, src_times, run):
+    """One RAPTOR search from the sources (stop, time there) on top of the labels already in ``lab`` (empty for
+    a plain search; a later departure's in a range search). Returns ``seg`` (grown when needed)."""
+    R = lab.ride_t.shape[0]
+    lab.scalars[0] = 0
+    lab.scalars[3] = run
+    lab.counters[C_RUNS] += 1
+    n_links = len(tt.inseat_to_trip)
+    if n_links > 0 and seg.shape[0] - lab.scalars[2] < R * n_links + 1:
+        grown = np.empty((max(2 * seg.shape[0], lab.scalars[2] + R * n_links + 1), 6), np.int32)
+        grown[:lab.scalars[2]] = seg[:lab.scalars[2]]
+        seg = grown
+    # ---- round 0: sources and one footpath from them (a walk, not a transfer) ----
     for i in range(len(src_stops)):
         s = src_stops[i]
         t = np.int64(src_times[i])
-        if _blk(stop_from[s], stop_until[s], t, t):
+        if _blk(rules.stop_from[s], rules.stop_until[s], t, t):
+            if not rules.wait_out_closures:
+                continue
+            t = np.int64(rules.stop_until[s])  # (backward: reach the destination before it closes)
+        if t < lab.board_t[0, s]:
+            lab.board_t[0, s] = t
+            lab.board_round[0, s] = 0
+            lab.board_kind[0, s] = BOARD_SOURCE
+            lab.board_from[0, s] = s
+            lab.marked[s] = True
+            _touch(lab, s, run)
+    n_src = lab.scalars[0]
+    for r in range(n_src):
+        s = lab.touched[r]
+        t = lab.board_t[0, s]
+        if lab.board_kind[0, s] != BOARD_SOURCE:
             continue
-        if t < board_t[0, s]:
-            board_t[0, s] = t
-            board_kind[0, s] = 0
-    for s in range(n):
-        if board_t[0, s] < big:
-            t = board_t[0, s]
-            if egress[s] >= 0 and t + egress[s] < res_t[0]:
-                res_t[0] = t + egress[s]
-                res_stop[0] = s
-                res_kind[0] = KIND_SOURCE
-            for e in range(fp_start[s], fp_start[s + 1]):
-                u = fp_to[e]
-                d = fp_fixed_s[e] if fp_fixed_s[e] >= 0 else np.int64(np.ceil(fp_dist[e] / walk_speed))
-                wt = t + d
-                if _blk(stop_from[u], stop_until[u], wt, wt):
-                    continue
-                if wt < walk_t[0, u]:
-                    walk_t[0, u] = wt
-                    walk_from[0, u] = s
-    for s in range(n):
-        if walk_t[0, s] < big:
-            if egress[s] >= 0 and walk_t[0, s] + egress[s] < res_t[0]:
-                res_t[0] = walk_t[0, s] + egress[s]
-                res_stop[0] = s
-                res_kind[0] = KIND_WALK
-            if walk_t[0, s] < board_t[0, s]:
-                board_t[0, s] = walk_t[0, s]
-                board_kind[0, s] = 2
-        if board_t[0, s] < big:
-            best_board[s] = board_t[0, s]
-            best_board_round[s] = 0
-            marked[s] = True
-    bound = res_t[0]
-
-    qpos = np.full(n_pat, -1, np.int32)
-    queue = np.empty(n_pat, np.int32)
-    ride_marked = np.zeros(n, np.bool_)
-    ride_list = np.empty(n, np.int32)
-    walk_list = np.empty(n, np.int32)
-    walk_seen = np.zeros(n, np.bool_)
-
+        if rules.report_walks and lab.egress[s] >= 0 and t + lab.egress[s] < lab.res_t[0]:
+            _set_result(lab, 0, t + lab.egress[s], s, KIND_SOURCE, run)
+        for e in range(tt.fp_start[s], tt.fp_start[s + 1]):
+            u = tt.fp_to[e]
+            wt = t + _walk_s(tt, rules, e)
+            if _blk(rules.stop_from[u], rules.stop_until[u], wt, wt):
+                continue
+            # (walk labels serve only walk-only answers: without those, a walk to the target must not hide
+            # the ride that gets there later)
+            if rules.report_walks and wt < lab.walk_t[0, u]:
+                lab.walk_t[0, u] = wt
+                lab.walk_round[0, u] = 0
+                lab.walk_from[0, u] = s
+                _touch(lab, u, run)
+                if lab.egress[u] >= 0 and wt + lab.egress[u] < lab.res_t[0]:
+                    _set_result(lab, 0, wt + lab.egress[u], u, KIND_WALK, run)
+            if wt < lab.board_t[0, u]:
+                lab.board_t[0, u] = wt
+                lab.board_round[0, u] = 0
+                lab.board_kind[0, u] = BOARD_WALK
+                lab.board_from[0, u] = s
+                lab.marked[u] = True
+                _touch(lab, u, run)
+    # ---- rounds ----
+    last = 0
     for k in range(1, R):
-        # collect patterns through marked stops, from their earliest marked position
-        nq = 0
-        any_marked = False
-        for s in range(n):
-            if not marked[s]:
-                continue
-            any_marked = True
-            marked[s] = False
-            for e in range(sp_start[s], sp_start[s + 1]):
-                p = sp_pattern[e]
-                if not pattern_allowed[p]:
-                    continue
-                pos = sp_pos[e]
-                if qpos[p] < 0:
-                    queue[nq] = p
-                    nq += 1
-                    qpos[p] = pos
-                elif pos < qpos[p]:
-                    qpos[p] = pos
-        if not any_marked:
+        _carry_labels(lab, k)
+        nq = _collect_routes(tt, rules, lab, k)
+        if nq == 0:
             break
-        n_ride = 0
-        n_cont = 0
-        for qi in range(nq):
-            p = queue[qi]
-            start = qpos[p]
-            qpos[p] = -1
-            base = pattern_stops_start[p]
-            L = pattern_stops_start[p + 1] - base
-            t0 = pattern_trips_start[p]
-            nt = pattern_trips_start[p + 1] - t0
-            times0 = pattern_times_start[p]
-            j = -1
-            bpos = -1
-            bround = -1
-            for i in range(start, L):
-                s = pattern_stops[base + i]
-                stop_ok = (not wheelchair) or stop_wheelchair[s] == 1
-                if j >= 0 and stop_ok:
-                    off = times0 + j * L + i
-                    a = np.int64(st_arr[off])
-                    if st_dropoff[off] == 1 and a < best_ride[s] and a < bound \
-                            and not _blk(stop_from[s], stop_until[s], a, a):
-                        ride_t[k, s] = a
-                        ride_pat[k, s] = p
-                        ride_trip[k, s] = t0 + j
-                        ride_bpos[k, s] = bpos
-                        ride_apos[k, s] = i
-                        ride_bround[k, s] = bround
-                        best_ride[s] = a
-                        if not ride_marked[s]:
-                            ride_marked[s] = True
-                            ride_list[n_ride] = s
-                            n_ride += 1
-                bt = best_board[s]
-                if i < L - 1 and bt < big and stop_ok and (j < 0 or bt <= st_dep[times0 + j * L + i]):
-                    hi = nt if j < 0 else j + 1
-                    lo = 0
-                    h2 = hi
-                    while lo < h2:  # first trip departing at or after bt (FIFO: departures sorted)
-                        mid = (lo + h2) // 2
-                        if st_dep[times0 + mid * L + i] < bt:
-                            lo = mid + 1
-                        else:
-                            h2 = mid
-                    jj = lo
-                    while jj < hi:
-                        off = times0 + jj * L + i
-                        if st_pickup[off] == 1 and (not wheelchair or trip_wheelchair[t0 + jj] == 1) \
-                                and not _blk(stop_from[s], stop_until[s], st_dep[off], st_dep[off]):
-                            break
-                        jj += 1
-                    if jj < hi and (j < 0 or jj < j):
-                        j = jj
-                        bpos = i
-                        bround = best_board_round[s]
-                if j >= 0 and i < L - 1:
-                    # can the trip go on to i+1? else the first later trip that can ride bpos..i+1
-                    if not _trip_ok_from(times0, L, j, max(bpos, i), i + 1, base, pattern_stops, st_arr, st_dep,
-                                         stop_from, stop_until, hop_from, hop_until) \
-                            or (i > bpos and _blk(stop_from[s], stop_until[s], st_arr[times0 + j * L + i],
-                                                  st_dep[times0 + j * L + i])):
-                        bs = pattern_stops[base + bpos]
-                        jj = j + 1
-                        while jj < nt:
-                            off = times0 + jj * L + bpos
-                            if st_pickup[off] == 1 and (not wheelchair or trip_wheelchair[t0 + jj] == 1) \
-                                    and not _blk(stop_from[bs], stop_until[bs], st_dep[off], st_dep[off]) \
-                                    and _trip_ok_from(times0, L, jj, bpos, i + 1, base, pattern_stops, st_arr,
-                                                      st_dep, stop_from, stop_until, hop_from, hop_until):
-                                break
-                            jj += 1
-                        j = jj if jj < nt else -1
-            if n_dom > 0 and j >= 0 and not closures:  # it dominates in-seat rides on later trips from bpos
-                main_round[p] = k
-                main_j[p] = j
-                main_pos[p] = bpos
-            if pattern_inseat_classes[p] > 0 and j >= 0 and bpos < L - 1:
-                # in-seat links at the last stop: the earliest trip no longer dominates (a later one may run
-                # through), so every later trip catchable at bpos counts, one per chain class unless closures or
-                # wheelchair filters make trips of a class differ
-                i = L - 1
-                s = pattern_stops[base + i]
-                bs = pattern_stops[base + bpos]
-                stamp += 1
-                n_seen = 0
-                n_want = trip_inseat_classes_after[t0 + j]
-                for jj in range(j, nt):
-                    c = trip_inseat_class[t0 + jj]
-                    if c < 0 or (class_stamp[c] == stamp and not (closures or wheelchair)):
-                        continue
-                    if st_arr[times0 + jj * L + i] >= bound:
-                        break
-                    if jj > j and (closures or wheelchair):  # then trips of one class may differ
-                        ob = times0 + jj * L + bpos
-                        if st_pickup[ob] != 1 or (wheelchair and trip_wheelchair[t0 + jj] != 1) \
-                                or _blk(stop_from[bs], stop_until[bs], st_dep[ob], st_dep[ob]) \
-                                or not _trip_ok_from(times0, L, jj, bpos, i, base, pattern_stops, st_arr,
-                                                     st_dep, stop_from, stop_until, hop_from, hop_until):
-                            continue
-                    if class_stamp[c] != stamp:
-                        class_stamp[c] = stamp
-                        n_seen += 1
-                    need = False  # (a cheap look first: most links lead to trips already covered this round)
-                    for e in range(inseat_start[t0 + jj], inseat_start[t0 + jj + 1]):
-                        tb = inseat_to_trip[e]
-                        pb = trip_pattern[tb]
-                        jb = tb - pattern_trips_start[pb]
-                        pos = inseat_to_pos[e]
-                        if (seat_round[tb] == k and seat_pos[tb] <= pos) or (
-                                inseat_start[tb] == inseat_start[tb + 1]
-                                and ((dom_round[pb] == k and dom_j[pb] <= jb and dom_pos[pb] <= pos)
-                                     or (main_round[pb] == k and main_j[pb] <= jb and main_pos[pb] <= pos))):
-                            continue
-                        need = True
-                        break
-                    if not need:
-                        continue
-                    n_cont, n_seg = _seat_links(
-                        t0 + jj, i, p, bpos, bround, -1, times0 + jj * L + i, n_cont, n_seg, cont, seg, k, bound,
-                        st_arr, st_dep, stop_from, stop_until, hop_from, hop_until, s, trip_pattern,
-                        pattern_times_start, pattern_trips_start, pattern_stops_start, pattern_stops, inseat_start,
-                        inseat_to_trip, inseat_from_pos, inseat_to_pos, seat_round, seat_pos, dom_round, dom_j,
-                        dom_pos, trip_wheelchair, wheelchair, closures)
-                    if n_seen == n_want and not (closures or wheelchair):
-                        break
-        # in-seat continuations of this round (a queue: a continued trip may link on again)
-        ci = 0
-        while ci < n_cont:
-            tb, pos0, sg, links_only = cont[ci, 0], cont[ci, 1], cont[ci, 2], cont[ci, 3]
-            ci += 1
-            if seat_round[tb] == k and seat_pos[tb] < pos0:  # the same trip was queued from earlier on
-                continue
-            p = trip_pattern[tb]
-            base = pattern_stops_start[p]
-            L = pattern_stops_start[p + 1] - base
-            j = tb - pattern_trips_start[p]
-            times0 = pattern_times_start[p]
-            if main_round[p] == k and main_j[p] <= j and main_pos[p] <= pos0:
-                if inseat_start[tb] == inseat_start[tb + 1]:
-                    continue
-                links_only = 1
-            if links_only:
-                for e in range(inseat_start[tb], inseat_start[tb + 1]):
-                    i = inseat_from_pos[e]
-                    if i <= pos0 or (e > inseat_start[tb] and inseat_from_pos[e - 1] == i):
-                        continue  # (links sorted by from-position: each position once)
-                    if closures and not _trip_ok_from(times0, L, j, pos0, i, base, pattern_stops, st_arr, st_dep,
-                                                      stop_from, stop_until, hop_from, hop_until):
-                        break
-                    n_cont, n_seg = _seat_links(
-                        tb, i, p, pos0, k, sg, times0 + j * L + i, n_cont, n_seg, cont, seg, k, bound, st_arr,
-                        st_dep, stop_from, stop_until, hop_from, hop_until, pattern_stops[base + i], trip_pattern,
-                        pattern_times_start, pattern_trips_start, pattern_stops_start, pattern_stops, inseat_start,
-                        inseat_to_trip, inseat_from_pos, inseat_to_pos, seat_round, seat_pos, dom_round, dom_j,
-                        dom_pos, trip_wheelchair, wheelchair, closures)
-                continue
-            for i in range(pos0 + 1, L):
-                off = times0 + j * L + i
-                s = pattern_stops[base + i]
-                sprev = pattern_stops[base + i - 1]
-                if (i - 1 > pos0 and _blk(stop_from[sprev], stop_until[sprev], st_arr[off - 1], st_dep[off - 1])) \
-                        or _blk(hop_from[base + i - 1], hop_until[base + i - 1], st_dep[off - 1], st_arr[off]):
-                    break
-                a = np.int64(st_arr[off])
-                if a >= bound:
-                    break
-                if st_dropoff[off] == 1 and a < best_ride[s] and ((not wheelchair) or stop_wheelchair[s] == 1) \
-                        and not _blk(stop_from[s], stop_until[s], a, a):
-                    ride_t[k, s] = a
-                    ride_pat[k, s] = p
-                    ride_trip[k, s] = tb
-                    ride_bpos[k, s] = pos0
-                    ride_apos[k, s] = i
-                    ride_bround[k, s] = k
-                    ride_seg[k, s] = sg
-                    best_ride[s] = a
-                    if not ride_marked[s]:
-                        ride_marked[s] = True
-                        ride_list[n_ride] = s
-                        n_ride += 1
-                if inseat_start[tb] < inseat_start[tb + 1]:
-                    n_cont, n_seg = _seat_links(
-                        tb, i, p, pos0, k, sg, off, n_cont, n_seg, cont, seg, k, bound, st_arr, st_dep,
-                        stop_from, stop_until, hop_from, hop_until, s, trip_pattern, pattern_times_start,
-                        pattern_trips_start, pattern_stops_start, pattern_stops, inseat_start, inseat_to_trip,
-                        inseat_from_pos, inseat_to_pos, seat_round, seat_pos, dom_round, dom_j, dom_pos,
-                        trip_wheelchair, wheelchair, closures)
-        # transfers: same-stop change and one footpath from each stop reached by a ride
-        n_walk = 0
-        for r in range(n_ride):
-            s = ride_list[r]
-            ride_marked[s] = False
-            a = ride_t[k, s]
-            mt = stop_min_transfer[s] if stop_min_transfer[s] >= 0 else min_transfer_s
-            if a + mt < board_t[k, s]:
-                board_t[k, s] = a + mt
-                board_kind[k, s] = 1
-            if not walk_seen[s]:
-                walk_seen[s] = True
-                walk_list[n_walk] = s
-                n_walk += 1
-            if _blk(stop_from[s], stop_until[s], a, a):
-                continue
-            for e in range(fp_start[s], fp_start[s + 1]):
-                u = fp_to[e]
-                d = fp_fixed_s[e] if fp_fixed_s[e] >= 0 else np.int64(np.ceil(fp_dist[e] / walk_speed))
-                wt = a + d
-                if wt >= bound or _blk(stop_from[u], stop_until[u], wt, wt):
-                    continue
-                if wt < walk_t[k, u]:
-                    walk_t[k, u] = wt
-                    walk_from[k, u] = s
-                    if not walk_seen[u]:
-                        walk_seen[u] = True
-                        walk_list[n_walk] = u
-                        n_walk += 1
-        for r in range(n_walk):
-            u = walk_list[r]
-            walk_seen[u] = False
-            if walk_t[k, u] < board_t[k, u]:
-                board_t[k, u] = walk_t[k, u]
-                board_kind[k, u] = 2
-            if board_t[k, u] < best_board[u]:
-                best_board[u] = board_t[k, u]
-                best_board_round[u] = k
-                marked[u] = True
-            if egress[u] >= 0:
-                if ride_t[k, u] + egress[u] < res_t[k]:
-                    res_t[k] = ride_t[k, u] + egress[u]
-                    res_stop[k] = u
-                    res_kind[k] = KIND_RIDE
-                if walk_t[k, u] + egress[u] < res_t[k]:
-                    res_t[k] = walk_t[k, u] + egress[u]
-                    res_stop[k] = u
-                    res_kind[k] = KIND_WALK
-        if res_t[k] < bound:
-            bound = res_t[k]
-    return (ride_t, ride_pat, ride_trip, ride_bpos, ride_apos, ride_bround, walk_t, walk_from, board_t,
-            board_kind, res_t, res_stop, res_kind, ride_seg, seg[:n_seg].copy())
+        last = k
+        lab.counters[C_ROUNDS] += 1
+        stamp = run * 64 + k
+        n_cont = scan_routes(tt, rules, lab, seg, k, stamp, nq)
+        follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont)
+        relax_footpaths(tt, rules, lab, k)
+    for k in range(last + 1, R):  # the rounds this run did not reach still mean "at most k rides"
+        _carry_labels(lab, k)
+    for r in range(lab.scalars[0]):
+        lab.marked[lab.touched[r]] = False
+    return seg
 
 
-# ---- Python side: query, result, journey reconstruction --------------------------------------------------
+@njit(nogil=True, cache=True)
+def _journey_legs(tt, rules, lab, seg, k, out):
+    """The legs of the result of round k (latest first) appended to ``out`` as (kind, from, to, pattern, trip,
+    board pos, alight pos, stay seated, departure, arrival); returns the source stop."""
+    stop = lab.res_stop[k]
+    rnd = lab.res_round[k]
+    kind = lab.res_kind[k]
+    if kind == KIND_SOURCE:
+        return stop
+    cur = stop
+    state = KIND_RIDE if kind == KIND_RIDE else KIND_WALK
+    while True:
+        if state == KIND_WALK:
+            r0 = lab.walk_round[rnd, cur]
+            frm = lab.walk_from[r0, cur]
+            dep = lab.ride_t[r0, frm] if r0 > 0 else lab.board_t[0, frm]
+            _leg(out, LEG_WALK, frm, cur, -1, -1, -1, -1, 0, dep, lab.walk_t[r0, cur])
+            cur = frm
+            if r0 == 0:
+                return cur
+            rnd = r0
+            state = KIND_RIDE
+            continue
+        r0 = lab.ride_round[rnd, cur]
+        p = lab.ride_pat[r0, cur]
+        trip = lab.ride_trip[r0, cur]
+        bpos = lab.ride_bpos[r0, cur]
+        apos = lab.ride_apos[r0, cur]
+        sg = lab.ride_seg[r0, cur]
+        bround = lab.ride_bround[r0, cur]
+        b = cur
+        while True:  # the ride, then the seat segments it continues (latest first)
+            base = tt.pattern_stops_start[p]
+            L = tt.pattern_stops_start[p + 1] - base
+            off = tt.pattern_times_start[p] + (trip - tt.pattern_trips_start[p]) * L
+            b = tt.pattern_stops[base + bpos]
+            _leg(out, LEG_RIDE, b, cur, p, trip, bpos, apos, 1 if sg >= 0 else 0, tt.st_dep[off + bpos],
+                 tt.st_arr[off + apos])
+            if sg < 0:
+                break
+            p, trip, bpos, apos, bround, sg = seg[sg, 0], seg[sg, 1], seg[sg, 2], seg[sg, 3], seg[sg, 4], seg[sg, 5]
+            cur = tt.pattern_stops[tt.pattern_stops_start[p] + apos]
+        cur = b
+        r1 = lab.board_round[bround, cur]
+        bk = lab.board_kind[r1, cur]
+        if bk == BOARD_SOURCE:
+            return cur
+        if bk == BOARD_CHANGE:
+            rnd = r1
+            state = KIND_RIDE
+            continue
+        frm = lab.board_from[r1, cur]  # a walk to the boarding stop, from a ride (or a source in round 0)
+        dep = lab.ride_t[r1, frm] if r1 > 0 else lab.board_t[0, frm]
+        _leg(out, LEG_WALK, frm, cur, -1, -1, -1, -1, 0, dep, dep + _fp_seconds(tt, rules, frm, cur))
+        cur = frm
+        if r1 == 0:
+            return cur
+        rnd = r1
+        state = KIND_RIDE
+
+
+@njit(nogil=True, cache=True)
+def _fp_seconds(tt, rules, frm, to):
+    """A walk's own duration (a board label after it may include waiting out the change time)."""
+    for e in range(tt.fp_start[frm], tt.fp_start[frm + 1]):
+        if tt.fp_to[e] == to:
+            return _walk_s(tt, rules, e)
+    return np.int64(0)
+
+
+class Output(NamedTuple):
+    """Journeys a search reports, as rows: journeys (run, rides, departure time, first leg row, legs, source
+    stop, target stop, arrival) and legs (kind, from, to, pattern, trip, board pos, alight pos, stay seated,
+    departure, arrival), latest leg first; ``used``: rows filled (journeys, legs)."""
+
+    journeys: np.ndarray
+    legs: np.ndarray
+    used: np.ndarray
+
+
+def new_output(journeys: int, legs: int) -> Output:
+    return Output(np.empty((journeys, 8), np.int64), np.empty((legs, 10), np.int64), np.zeros(2, np.int64))
+
+
+@njit(nogil=True, cache=True)
+def _leg(out, kind, frm, to, p, trip, bpos, apos, seated, dep, arr):
+    r = out.used[1]
+    out.used[1] = r + 1
+    if r >= out.legs.shape[0]:  # full: counted, not written (the caller asks again with room for all)
+        return
+    row = out.legs[r]
+    row[0] = kind
+    row[1] = frm
+    row[2] = to
+    row[3] = p
+    row[4] = trip
+    row[5] = bpos
+    row[6] = apos
+    row[7] = seated
+    row[8] = dep
+    row[9] = arr
+
+
+@njit(nogil=True, cache=True)
+def _emit(tt, rules, lab, seg, run, tau, out):
+    """Journeys of the run just finished: one per round whose target result this run improved."""
+    R = lab.res_t.shape[0]
+    for k in range(R):
+        if lab.res_run[k] != run or lab.res_round[k] != k:
+            continue
+        j = out.used[0]
+        start = out.used[1]
+        src = _journey_legs(tt, rules, lab, seg, k, out)
+        out.used[0] = j + 1
+        if j >= out.journeys.shape[0]:
+            continue
+        row = out.journeys[j]
+        row[0] = run
+        row[1] = k
+        row[2] = tau
+        row[3] = start
+        row[4] = out.used[1] - start
+        row[5] = src
+        row[6] = lab.res_stop[k]
+        row[7] = lab.res_t[k]
+
+
+@njit(nogil=True, cache=True)
+def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, out):
+    """Range RAPTOR: one run per departure time in ``taus`` (latest first), labels kept between runs; each run
+    reports the journeys that beat every later departure for their number of rides."""
+    for r in range(len(taus)):
+        tau = taus[r]
+        run = lab.scalars[3] + 1
+        seg = raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run)
+        _emit(tt, rules, lab, seg, run, tau, out)
+    return seg
+
+
+@njit(nogil=True, cache=True)
+def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf):
+    """Fill ``buf`` with the departure times (see departure_times); returns how many there are (they may be
+    more than ``buf`` holds: the caller then asks again with a bigger one)."""
+    n = 0
+    for i in range(len(src_stops)):
+        s = src_stops[i]
+        acc = np.int64(src_access[i])
+        for f in range(tt.fp_start[s] - 1, tt.fp_start[s + 1]):
+            if f < tt.fp_start[s]:
+                u = s
+                w = np.int64(0)
+            else:
+                u = tt.fp_to[f]
+                w = _walk_s(tt, rules, f)
+            if rules.wheelchair and tt.stop_wheelchair[u] != 1:
+                continue
+            for e in range(tt.sp_start[u], tt.sp_start[u + 1]):
+                p = tt.sp_pattern[e]
+                if not rules.pattern_allowed[p]:
+                    continue
+                pos = tt.sp_pos[e]
+                base = tt.pattern_stops_start[p]
+                L = tt.pattern_stops_start[p + 1] - base
+                if pos >= L - 1:
+                    continue
+                t_first = tt.pattern_trips_start[p]
+                nt = tt.pattern_trips_start[p + 1] - t_first
+                times0 = tt.pattern_times_start[p]
+                lo = 0
+                hi = nt
+                lim = t0 + acc + w
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if tt.st_dep[times0 + mid * L + pos] < lim:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                for j in range(lo, nt):
+                    off = times0 + j * L + pos
+                    tau = np.int64(tt.st_dep[off]) - acc - w
+                    if tau > t1:
+                        break
+                    if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t_first + j] == 1):
+                        if n < len(buf):
+                            buf[n] = tau
+                        n += 1
+    return n
+
+
+def departure_times(tt: Timetable, rules: Rules, src_stops, src_access, t0: int, t1: int) -> np.ndarray:
+    """Times in [t0, t1] at which leaving the sources catches a vehicle just in time: at a source stop, or one
+    footpath from it (a walk, not a transfer). Distinct, latest first."""
+    buf = np.empty(4096, np.int64)
+    n = _departures_into(tt, rules, src_stops, src_access, np.int64(t0), np.int64(t1), buf)
+    if n > len(buf):
+        buf = np.empty(n, np.int64)
+        n = _departures_into(tt, rules, src_stops, src_access, np.int64(t0), np.int64(t1), buf)
+    return np.unique(buf[:n])[::-1].copy()
+
+
+# ---- Python side: timetables, query, result, journeys ------------------------------------------------------
+def timetable_of(model, inseat: bool = True) -> Timetable:
+    """The model's arrays as a Timetable (cached per model; without in-seat links when ``inseat`` is False)."""
+    key = "_timetable_inseat" if inseat else "_timetable_plain"
+    cached = model.__dict__.get(key)
+    if cached is not None:
+        return cached
+    if inseat:
+        links = (model.inseat_start, model.inseat_to_trip, model.inseat_from_pos, model.inseat_to_pos,
+                 model.trip_inseat_class, model.pattern_inseat_classes, model.trip_inseat_classes_after)
+    else:
+        none = np.empty(0, np.int32)
+        links = (np.zeros(model.n_trips + 1, np.int32), none, none, none, np.full(model.n_trips, -1, np.int32),
+                 np.zeros(model.n_patterns, np.int32), np.zeros(model.n_trips, np.int32))
+    tt = Timetable(model.pattern_stops_start, model.pattern_stops, model.pattern_trips_start,
+                   np.asarray(model.pattern_times_start, np.int64), model.st_arr, model.st_dep, model.st_pickup,
+                   model.st_dropoff, model.trip_pattern, model.trip_wheelchair, model.sp_start, model.sp_pattern,
+                   model.sp_pos, model.fp_start, model.fp_to, model.fp_dist, model.fp_fixed_s,
+                   np.asarray(model.stop_min_transfer, np.int32), model.stop_wheelchair, *links)
+    model.__dict__[key] = tt
+    return tt
+
+
+@dataclass(frozen=True)
+class Reversal:
+    """How the reversed timetable maps back: trip' → trip (patterns keep their index, position i' ↔ L-1-i')."""
+
+    trip_of: np.ndarray
+
+
+def reversed_timetable(model) -> tuple[Timetable, Reversal]:
+    """The model with time running backwards (cached per model): each pattern's stops reversed, each trip's
+    times negated (departure' = -arrival), trips in reverse order (FIFO still holds), pickup ↔ drop-off,
+    footpaths transposed. A forward search on it from the targets is a backward search: its arrival is minus
+    the latest departure. In-seat links are left out (the backward search does not follow them)."""
+    cached = model.__dict__.get("_timetable_reversed")
+    if cached is not None:
+        return cached
+    pss = np.asarray(model.pattern_stops_start, np.int64)
+    pts = np.asarray(model.pattern_trips_start, np.int64)
+    ptimes = np.asarray(model.pattern_times_start, np.int64)
+    n_pat = len(pss) - 1
+    plen = np.diff(pss)
+    pn = np.diff(pts)
+    # stops: position i' of p is position L-1-i'
+    hop_p = np.repeat(np.arange(n_pat), plen)
+    hop_i = np.arange(len(model.pattern_stops)) - pss[hop_p]
+    stops_rev = np.asarray(model.pattern_stops)[pss[hop_p] + plen[hop_p] - 1 - hop_i]
+    # trips: j' = n-1-j
+    trip_p = np.asarray(model.trip_pattern, np.int64)
+    trip_j = np.arange(model.n_trips) - pts[trip_p]
+    trip_of = (pts[trip_p] + pn[trip_p] - 1 - trip_j).astype(np.int32)  # trip' → original (an involution)
+    # stop times: flat index of (p, j', i') ← (p, n-1-j', L-1-i')
+    st_p = np.repeat(np.arange(n_pat), plen * pn)
+    k = np.arange(len(model.st_arr)) - ptimes[st_p]
+    L = plen[st_p]
+    jr, ir = k // L, k % L
+    src = ptimes[st_p] + (pn[st_p] - 1 - jr) * L + (L - 1 - ir)
+    st_arr = (-np.asarray(model.st_dep)[src]).astype(np.int32)
+    st_dep = (-np.asarray(model.st_arr)[src]).astype(np.int32)
+    sp_pat = np.asarray(model.sp_pattern)
+    sp_pos = (plen[sp_pat] - 1 - np.asarray(model.sp_pos)).astype(np.int32)
+    # footpaths transposed
+    n = model.n_stops
+    fa = np.repeat(np.arange(n), np.diff(model.fp_start))
+    order = np.lexsort((fa, np.asarray(model.fp_to)))
+    fp_start = np.zeros(n + 1, np.int32)
+    np.cumsum(np.bincount(np.asarray(model.fp_to), minlength=n), out=fp_start[1:])
+    none = np.empty(0, np.int32)
+    tt = Timetable(model.pattern_stops_start, stops_rev.astype(np.int32), model.pattern_trips_start, ptimes,
+                   st_arr, st_dep, np.asarray(model.st_dropoff)[src], np.asarray(model.st_pickup)[src],
+                   model.trip_pattern, np.asarray(model.trip_wheelchair)[trip_of], model.sp_start, sp_pat, sp_pos,
+                   fp_start, fa[order].astype(np.int32), np.asarray(model.fp_dist)[order],
+                   np.asarray(model.fp_fixed_s)[order], np.asarray(model.stop_min_transfer, np.int32),
+                   model.stop_wheelchair, np.zeros(model.n_trips + 1, np.int32), none, none, none,
+                   np.full(model.n_trips, -1, np.int32), np.zeros(n_pat, np.int32),
+                   np.zeros(model.n_trips, np.int32))
+    out = (tt, Reversal(trip_of))
+    model.__dict__["_timetable_reversed"] = out
+    return out
+
+
+def reverse_mask(model, mask: ClosureMask) -> ClosureMask:
+    """A closure mask on the reversed timetable's clock: [f, u) becomes [1-u, 1-f), hop pos ↔ L-2-pos."""
+    def flip(f, u):
+        f, u = np.asarray(f, np.int64), np.asarray(u, np.int64)
+        shut = f != u
+        return np.where(shut, 1 - u, 0).astype(np.int64), np.where(shut, 1 - f, 0).astype(np.int64)
+
+    pss = np.asarray(model.pattern_stops_start, np.int64)
+    plen = np.diff(pss)
+    hop_p = np.repeat(np.arange(len(plen)), plen)
+    hop_i = np.arange(len(model.pattern_stops)) - pss[hop_p]
+    src = pss[hop_p] + np.maximum(plen[hop_p] - 2 - hop_i, 0)  # the last position has no hop
+    sf, su = flip(mask.stop_from, mask.stop_until)
+    hf, hu = flip(np.asarray(mask.hop_from)[src], np.asarray(mask.hop_until)[src])
+    last = hop_i == plen[hop_p] - 1
+    hf[last], hu[last] = 0, 0
+    return ClosureMask(sf, su, hf, hu, mask.street_edge_closed)
+
+
+def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, rounds: int, n_links: int) -> Labels:
+    R = rounds
+    full = lambda dt_, v: np.full((R, n_stops), v, dt_)  # noqa: E731
+    n_dom = n_patterns if n_links > 0 else 0
+    n_seat = n_trips if n_links > 0 else 0
+    return Labels(
+        full(np.int64, INF), full(np.int8, -1), full(np.int32, -1), full(np.int32, -1), full(np.int32, -1),
+        full(np.int32, -1), full(np.int8, -1), full(np.int32, -1),
+        full(np.int64, INF), full(np.int8, -1), full(np.int32, -1),
+        full(np.int64, INF), full(np.int8, -1), full(np.int8, -1), full(np.int32, -1),
+        np.full(R, INF, np.int64), np.full(R, -1, np.int8), np.full(R, -1, np.int32), np.full(R, -1, np.int8),
+        np.full(R, -1, np.int64), np.full(n_stops, -1, np.int64),
+        np.zeros(n_stops, np.bool_), np.full(n_stops, -1, np.int64), np.empty(n_stops, np.int32),
+        np.zeros(n_stops, np.bool_), np.empty(n_stops, np.int32), np.zeros(n_stops, np.bool_),
+        np.empty(n_stops, np.int32), np.full(n_patterns, -1, np.int32), np.empty(n_patterns, np.int32),
+        np.empty((n_links + 1, 4), np.int32),
+        np.full(n_seat, -1, np.int64), np.zeros(n_seat, np.int32),
+        np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
+        np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
+        np.zeros(n_classes + 1, np.int64), np.zeros(8, np.int64), np.zeros(4, np.int64))
+
+
+@njit(nogil=True, cache=True)
+def reset_labels(lab):
+    """Clear what the last search wrote (only the stops it touched), so one Labels serves many searches. The
+    run counter and the class stamp keep counting, so the in-seat stamps of old runs never match new ones."""
+    R = lab.ride_t.shape[0]
+    for s in range(len(lab.touched_run)):
+        if lab.touched_run[s] < 0:
+            continue
+        lab.touched_run[s] = -1
+        for k in range(R):
+            lab.ride_t[k, s] = INF
+            lab.ride_round[k, s] = -1
+            lab.walk_t[k, s] = INF
+            lab.walk_round[k, s] = -1
+            lab.board_t[k, s] = INF
+            lab.board_round[k, s] = -1
+    for k in range(R):
+        lab.res_t[k] = INF
+        lab.res_round[k] = -1
+        lab.res_run[k] = -1
+        lab.res_stop[k] = -1
+    for s in range(len(lab.egress)):
+        lab.egress[s] = -1
+    lab.scalars[0] = 0
+    lab.scalars[2] = 0
+    lab.scalars[4] = 0
+    for i in range(len(lab.counters)):
+        lab.counters[i] = 0
+
+
+_POOL = threading.local()
+
+
+def _labels_for(model, tt: Timetable, rounds: int) -> Labels:
+    """A cleared Labels for this model, timetable and round count, reused per thread (allocating and filling
+    the per-round arrays costs more than a small search)."""
+    pool = getattr(_POOL, "labels", None)
+    if pool is None:
+        pool = _POOL.labels = {}
+    key = (id(tt), rounds)
+    hit = pool.get(key)
+    if hit is not None and hit[0] is tt:
+        reset_labels(hit[1])
+        return hit[1]
+    lab = new_labels(model.n_stops, model.n_patterns, model.n_trips, int(tt.pattern_inseat_classes.sum()), rounds,
+                     len(tt.inseat_to_trip))
+    if len(pool) > 8:
+        pool.clear()
+    pool[key] = (tt, lab)
+    return lab
+
+
 @dataclass(frozen=True)
 class RideLeg:
     pattern: int
@@ -556,93 +1114,188 @@ class RaptorQuery:
     walk_speed: float = 1.2
     mask: ClosureMask | None = None
     inseat: bool = False  # follow in-seat links (off by default: costs ~2x latency on the all-Tokyo feed)
+    report_walks: bool = True  # a journey without a ride is an answer (the planner offers its own direct walk)
+
+
+@dataclass(frozen=True)
+class Counters:
+    """What the search did: rounds run, routes scanned, labels improved, runs (departure times searched)."""
+
+    rounds: int
+    routes_scanned: int
+    labels_improved: int
+    runs: int
 
 
 @dataclass
 class RaptorResult:
-    labels: tuple
-    model: object
-    src_times: dict
+    """The journeys one search found (Pareto over arrival and rides, per departure in a range search)."""
+
+    journeys: list[Journey]
+    counters: Counters
+    res_t: np.ndarray = field(repr=False, default=None)  # best arrival with at most k rides, per k
 
     def pareto(self) -> list[Journey]:
-        """Journeys with strictly fewer arrivals as rides grow: the (arrival, rides) Pareto set."""
-        res_t, res_stop, res_kind = self.labels[10], self.labels[11], self.labels[12]
+        """Journeys with strictly fewer arrivals as rides grow: the (arrival, rides) Pareto set of the search
+        (for a range search, of its last departure)."""
         out: list[Journey] = []
         best = int(INF)
-        for k in range(len(res_t)):
-            if res_t[k] < best:
-                best = int(res_t[k])
-                out.append(self.journey(k, int(res_stop[k]), int(res_kind[k]), best))
+        for j in sorted(self.journeys, key=lambda j: j.rides):
+            if j.arrival < best:
+                best = j.arrival
+                out.append(j)
         return out
 
-    def journey(self, k: int, stop: int, kind: int, arrival: int) -> Journey:
-        (ride_t, ride_pat, ride_trip, ride_bpos, ride_apos, ride_bround, walk_t, walk_from, board_t,
-         board_kind) = self.labels[:10]
-        ride_seg, segs = self.labels[13], self.labels[14]
-        m = self.model
-        legs: list = []
-        target_arrival = int(ride_t[k, stop] if kind == KIND_RIDE else walk_t[k, stop] if kind == KIND_WALK
-                             else board_t[0, stop])
-        cur, rnd, state = stop, k, ("ride" if kind == KIND_RIDE else "walk" if kind == KIND_WALK else "source")
-        while True:
-            if state == "ride":
-                p, trip = int(ride_pat[rnd, cur]), int(ride_trip[rnd, cur])
-                bpos, apos = int(ride_bpos[rnd, cur]), int(ride_apos[rnd, cur])
-                sg, rnd2 = int(ride_seg[rnd, cur]), int(ride_bround[rnd, cur])
-                while True:  # the ride, then the seat segments it continues (latest first)
-                    off, n = m.trip_times_offset(trip)
-                    b = int(m.pattern_stops[m.pattern_stops_start[p] + bpos])
-                    legs.append(RideLeg(p, trip, bpos, apos, b, cur, int(m.st_dep[off + bpos]),
-                                        int(m.st_arr[off + apos]), sg >= 0))
-                    if sg < 0:
-                        break
-                    p, trip, bpos, apos, rnd2, sg = (int(x) for x in segs[sg])
-                    cur = int(m.pattern_stops[m.pattern_stops_start[p] + apos])
-                cur, rnd = b, rnd2
-                bk = int(board_kind[rnd, cur])
-                state = "source" if bk == 0 else "ride" if bk == 1 else "walk"
-            elif state == "walk":
-                frm = int(walk_from[rnd, cur])
-                dep = int(ride_t[rnd, frm]) if rnd > 0 else int(self.src_times[frm])
-                legs.append(WalkLeg(frm, cur, dep, int(walk_t[rnd, cur])))
-                cur = frm
-                state = "ride" if rnd > 0 else "source"
-            else:
-                break
-        legs.reverse()
-        return Journey(k, cur, int(self.src_times.get(cur, board_t[0, cur])), stop, target_arrival, arrival,
-                       tuple(legs))
+
+def _rules(model, q: RaptorQuery, reverse: bool) -> Rules:
+    mask = q.mask
+    closures = mask is not None and bool(np.any(mask.stop_from != mask.stop_until)
+                                         or np.any(mask.hop_from != mask.hop_until))
+    if not closures:
+        opened = model.__dict__.get("_open_mask64")
+        if opened is None:
+            z_s, z_h = np.zeros(model.n_stops, np.int64), np.zeros(model.n_hops, np.int64)
+            opened = model.__dict__["_open_mask64"] = (z_s, z_s, z_h, z_h)
+        arrays = opened
+    else:
+        if reverse:
+            mask = reverse_mask(model, mask)
+        arrays = tuple(np.asarray(a, np.int64) for a in (mask.stop_from, mask.stop_until, mask.hop_from,
+                                                          mask.hop_until))
+    if q.pattern_allowed is not None:
+        allowed = np.asarray(q.pattern_allowed, np.bool_)
+    else:
+        allowed = model.__dict__.get("_all_patterns")
+        if allowed is None:
+            allowed = model.__dict__["_all_patterns"] = np.ones(model.n_patterns, np.bool_)
+    return Rules(*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
+                 bool(q.report_walks), bool(reverse))
+
+
+def _prepared(model, tt: Timetable, q: RaptorQuery) -> Labels:
+    lab = _labels_for(model, tt, int(max(0, q.max_rides)) + 1)
+    for s, e in zip(np.asarray(q.tgt_stops, np.int64).tolist(), np.asarray(q.tgt_egress, np.int64).tolist()):
+        if lab.egress[s] < 0 or e < lab.egress[s]:
+            lab.egress[s] = e
+    return lab
+
+
+def _legs(raw, rev: Reversal | None, model) -> tuple:
+    """Kernel leg rows (latest first) → legs in real time, earliest first."""
+    built = []
+    for kind, frm, to, p, trip, bpos, apos, seated, dep, arv in raw:
+        if kind == LEG_WALK:
+            built.append(WalkLeg(int(frm), int(to), int(dep), int(arv)))
+        else:
+            built.append(RideLeg(int(p), int(trip), int(bpos), int(apos), int(frm), int(to), int(dep), int(arv),
+                                 bool(seated)))
+    if rev is None:
+        built.reverse()
+        return tuple(built)
+    fwd = []  # latest first in reversed time is earliest first in real time
+    for leg in built:
+        if isinstance(leg, WalkLeg):
+            fwd.append(WalkLeg(leg.to_stop, leg.from_stop, -leg.arrival, -leg.departure))
+        else:
+            L = model.pattern_len(leg.pattern)
+            fwd.append(RideLeg(leg.pattern, int(rev.trip_of[leg.trip]), L - 1 - leg.alight_pos,
+                               L - 1 - leg.board_pos, leg.to_stop, leg.from_stop, -leg.arrival, -leg.departure))
+    return tuple(fwd)
+
+
+def _counters(lab: Labels) -> Counters:
+    c = lab.counters
+    return Counters(int(c[C_ROUNDS]), int(c[C_ROUTES]), int(c[C_IMPROVED]), int(c[C_RUNS]))
+
+
+def _output_for(n_runs: int, rounds: int) -> Output:
+    journeys = max(n_runs, 1) * rounds
+    return new_output(journeys, journeys * (3 * rounds + 16))
+
+
+def _rows(out: Output) -> tuple[list, list]:
+    return out.journeys[:out.used[0]].tolist(), out.legs[:out.used[1]].tolist()
+
+
+def _overflowed(out: Output) -> bool:
+    return bool(out.used[0] > out.journeys.shape[0] or out.used[1] > out.legs.shape[0])
+
+
+def _min_by_stop(stops, values) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for s, v in zip(np.asarray(stops).tolist(), np.asarray(values).tolist()):
+        out[s] = min(v, out.get(s, v))
+    return out
 
 
 def run_raptor(model, q: RaptorQuery) -> RaptorResult:
     """One earliest-arrival RAPTOR search; pure, thread-safe, the kernel releases the GIL."""
-    mask = q.mask or ClosureMask.open(model.n_stops, model.n_hops)
-    # any closure window at all? (without, a later trip of a pattern can ride wherever an earlier one can)
-    closures = q.inseat and q.mask is not None and bool(np.any(mask.stop_from != mask.stop_until)
-                                           or np.any(mask.hop_from != mask.hop_until))
-    allowed = q.pattern_allowed if q.pattern_allowed is not None else np.ones(model.n_patterns, np.bool_)
-    src_stops = np.asarray(q.src_stops, np.int32)
-    if q.inseat:
-        links = (model.inseat_start, model.inseat_to_trip, model.inseat_from_pos, model.inseat_to_pos,
-                 model.trip_inseat_class, model.pattern_inseat_classes, model.trip_inseat_classes_after)
-    else:  # no links: nothing of the in-seat machinery runs or is allocated
-        none = np.empty(0, np.int32)
-        links = (np.zeros(1, np.int32), none, none, none, none, np.zeros(model.n_patterns, np.int32), none)
+    tt = timetable_of(model, q.inseat)
+    rules = _rules(model, q, False)
+    src_stops = np.asarray(q.src_stops, np.int64)
     src_times = np.asarray(q.src_times, np.int64)
-    labels = raptor_kernel(
-        model.pattern_stops_start, model.pattern_stops, model.pattern_trips_start, model.pattern_times_start,
-        model.st_arr, model.st_dep, model.st_pickup, model.st_dropoff, model.trip_wheelchair,
-        model.sp_start, model.sp_pattern, model.sp_pos, model.fp_start, model.fp_to, model.fp_dist,
-        model.fp_fixed_s, model.stop_min_transfer, model.stop_wheelchair,
-        mask.stop_from, mask.stop_until, mask.hop_from, mask.hop_until,
-        np.asarray(allowed, np.bool_), bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed),
-        int(max(0, q.max_rides)), src_stops, src_times,
-        np.asarray(q.tgt_stops, np.int32), np.asarray(q.tgt_egress, np.int64),
-        model.trip_pattern, *links, closures)
-    first: dict[int, int] = {}
-    for s, t in zip(src_stops.tolist(), src_times.tolist()):
-        first[s] = min(t, first.get(s, t))
-    return RaptorResult(labels, model, first)
+    R = int(max(0, q.max_rides)) + 1
+    out = _output_for(1, R)
+    while True:
+        lab = _prepared(model, tt, q)
+        run = int(lab.scalars[3]) + 1
+        seg = raptor_run(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, src_times, run)
+        _emit(tt, rules, lab, seg, run, np.int64(src_times.min() if len(src_times) else 0), out)
+        if not _overflowed(out):
+            break
+        out = new_output(int(out.used[0]) * 2, int(out.used[1]) * 2)
+    first = _min_by_stop(src_stops, src_times)
+    egress = _min_by_stop(q.tgt_stops, q.tgt_egress)
+    rows, legs = _rows(out)
+    res = []
+    for _run, k, _tau, start, n, src, tgt, arr in rows:
+        lg = _legs(legs[start:start + n], None, model)
+        res.append(Journey(k, src, first.get(src, 0), tgt, arr - egress[tgt], arr, lg))
+    return RaptorResult(res, _counters(lab), lab.res_t.copy())
+
+
+def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool = False) -> RaptorResult:
+    """Range RAPTOR: ``q.src_stops`` with ``q.src_times`` as access seconds, departures in [t0, t0 + window_s]
+    and a last run at t0 itself: every journey no later departure beats (Pareto over departure, arrival and
+    rides; each leaves as late as it can).
+
+    ``backward``: the same on the reversed timetable, for arrive-by: ``q.src_*`` are the destination's stops
+    with their egress seconds, ``q.tgt_*`` the origin's with their access seconds, ``t0`` the latest arrival and
+    the window runs back from it; each journey arrives as early as it can for its departure. Journeys come back
+    in real time, legs from the origin."""
+    if backward:
+        tt, rev = reversed_timetable(model)
+        start = -int(t0)
+    else:
+        tt, rev = timetable_of(model, q.inseat), None
+        start = int(t0)
+    rules = _rules(model, q, backward)
+    lab = _prepared(model, tt, q)
+    src_stops = np.asarray(q.src_stops, np.int64)
+    access = np.asarray(q.src_times, np.int64)
+    taus = departure_times(tt, rules, src_stops, access, start, start + max(0, int(window_s)))
+    if len(taus) == 0 or taus[-1] != start:
+        taus = np.concatenate([taus, np.array([start], np.int64)])
+    out = _output_for(len(taus), lab.res_t.shape[0])
+    while True:
+        raptor_range(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, access, taus, out)
+        if not _overflowed(out):
+            break
+        out = new_output(int(out.used[0]) * 2, int(out.used[1]) * 2)
+        lab = _prepared(model, tt, q)
+    src_extra = _min_by_stop(src_stops, access)  # access (forward) or egress (backward) of the run's sources
+    tgt_extra = _min_by_stop(q.tgt_stops, q.tgt_egress)
+    rows, legs = _rows(out)
+    res = []
+    for _run, k, tau, start_i, n, src, tgt, arr in rows:
+        lg = _legs(legs[start_i:start_i + n], rev, model)
+        if rev is None:
+            res.append(Journey(k, src, tau + src_extra[src], tgt, arr - tgt_extra[tgt], arr, lg))
+        else:  # the run went from the destination stop ``src`` back to the origin stop ``tgt``
+            at_origin = -arr + tgt_extra[tgt]
+            reach = lg[-1].arrival if lg else at_origin
+            res.append(Journey(k, tgt, at_origin, src, reach, reach + src_extra[src], lg))
+    return RaptorResult(res, _counters(lab), lab.res_t.copy())
 
 
 def earliest(model, q: RaptorQuery) -> list[Journey]:

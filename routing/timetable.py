@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,14 @@ import pandas as pd
 from feeds.feed import Network
 
 DAY = 86400
+# The service days one model joins, relative to its date: the day before (every trip: an arrive-by search looks
+# up to a day back), the day itself and the day after (every trip: a search leaving late finds the morning's
+# trains), plus two days back for trips still running after the day before's midnight. Times are seconds since
+# the model date's midnight, so trips of day d are shifted by d * 86400 (on a feed's own clock, see _feed_shifts).
+DAYS = (-2, -1, 0, 1)
+WINDOW_START = -DAY  # an instance that arrives everywhere before this is of no use to any query of the model
+QUERY_RANGE = (-DAY, 2 * DAY)  # query times the model answers: from the day before's midnight to the day after's
+DEFAULT_TZ = "Asia/Tokyo"
 MODE_NAMES = ("TRAM", "SUBWAY", "RAIL", "BUS", "FERRY", "CABLE_CAR", "GONDOLA", "FUNICULAR", "TROLLEYBUS",
               "MONORAIL", "SHUTTLE", "WALK")
 MODE_INDEX = {m: i for i, m in enumerate(MODE_NAMES)}
@@ -45,7 +54,7 @@ class BuildSettings:
     min_transfer_s: int = 60
 
 
-_STRING_FIELDS = ("date", "stop_ids", "stop_names", "stop_names_en", "station_ids", "station_names",
+_STRING_FIELDS = ("date", "timezone", "stop_ids", "stop_names", "stop_names_en", "station_ids", "station_names",
                   "station_names_en", "route_ids", "route_short_names", "route_long_names", "route_colors",
                   "route_text_colors", "route_modes", "agency_ids", "agency_names", "trip_ids", "trip_headsigns",
                   "shape_ids", "booking_messages", "settings")
@@ -53,7 +62,9 @@ _STRING_FIELDS = ("date", "stop_ids", "stop_names", "stop_names_en", "station_id
 
 @dataclass
 class TransitModel:
-    """One service day's network as arrays (times: int32 seconds since this date's midnight, Asia/Tokyo).
+    """A service day's network as arrays, joined with its neighbours (see DAYS): times are int32 seconds since
+    this date's midnight in ``timezone`` (the first feed's agency zone), so a query may start the day before and
+    look ahead to the day after without a second model.
 
     Stops (boarding locations, index s): stop_lat/lon f8, stop_station i4, stop_wheelchair i1 (0 unknown, 1 yes,
     2 no), stop_min_transfer i4 (same-stop change time from transfers.txt, -1 = the query's default).
@@ -65,7 +76,7 @@ class TransitModel:
     pattern_times_start[n]: stop time k of trip j of p at pattern_times_start[p] + j*len(p) + k.
     Stop times: st_arr, st_dep i4, st_pickup, st_dropoff i1 (1 = allowed), st_dist f4 (shape_dist_traveled),
     st_seq i4 (GTFS stop_sequence).
-    Trips (t, in pattern order): trip_pattern i4, trip_day_offset i1 (0 or -1: previous service day),
+    Trips (t, in pattern order): trip_pattern i4, trip_day_offset i1 (the service day, -2..1, relative to date),
     trip_wheelchair i1, trip_seat_capacity i4, trip_booking i1 (1 = booking rule), trip_shape i4 (-1 none).
     Stop→pattern index CSR: sp_start[n_stops+1], sp_pattern, sp_pos (a stop may occur twice in one pattern).
     Footpaths CSR (no self loops): fp_start[n_stops+1], fp_to i4, fp_dist f4 metres, fp_fixed_s i4
@@ -153,6 +164,7 @@ class TransitModel:
     trip_inseat_class: np.ndarray = None
     pattern_inseat_classes: np.ndarray = None
     trip_inseat_classes_after: np.ndarray = None
+    timezone: str = DEFAULT_TZ
     _stop_index: dict = field(default=None, repr=False, compare=False)
     _trip_index: dict = field(default=None, repr=False, compare=False)
     _shape_cuts: dict = field(default_factory=dict, repr=False, compare=False)  # (shape, pattern) -> cut
@@ -189,19 +201,50 @@ class TransitModel:
     def service_date(self) -> dt.date:
         return dt.date.fromisoformat(self.date)
 
+    @property
+    def midnight(self) -> dt.datetime:
+        """Model second 0: the start of the service date in the model's time zone."""
+        hit = self.__dict__.get("_midnight")
+        if hit is None:
+            hit = self.__dict__["_midnight"] = local_midnight(self.service_date, self.timezone)
+        return hit
+
+    def seconds_of(self, when: dt.datetime) -> int:
+        """A moment → model seconds (a naive datetime is read in the model's time zone)."""
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=ZoneInfo(self.timezone))
+        return int((when - self.midnight).total_seconds() // 1)
+
+    def datetime_of(self, seconds: int) -> dt.datetime:
+        """Model seconds → an aware datetime in the model's time zone."""
+        return (self.midnight + dt.timedelta(seconds=int(seconds))).astimezone(self.midnight.tzinfo)
+
+    def iso(self, seconds: int) -> str:
+        """Model seconds → ISO-8601 with the offset then in force (cached: itineraries repeat times a lot)."""
+        cache = self.__dict__.get("_iso")
+        if cache is None:
+            cache = self.__dict__["_iso"] = {}
+        hit = cache.get(seconds)
+        if hit is None:
+            if len(cache) > 200_000:
+                cache.clear()
+            hit = cache[seconds] = self.datetime_of(seconds).isoformat()
+        return hit
+
     def stop_index(self, stop_id: str) -> int:
         """Index of a namespaced stop id (KeyError when unknown)."""
         if self._stop_index is None:
             self._stop_index = {s: i for i, s in enumerate(self.stop_ids)}
         return self._stop_index[stop_id]
 
-    def trip_index(self, trip_id: str) -> int | None:
-        """Index of a trip of *this* service day (not the previous day's runs past midnight), None if it does
-        not run that day. Frequency-based trips are named ``trip@HH:MM:SS`` by their start."""
+    def trip_index(self, trip_id: str, day: int = 0) -> int | None:
+        """Index of the run of ``trip_id`` on service day ``date + day`` (default: this date, not the day before's
+        runs past midnight), None if it does not run that day. Frequency-based trips are named
+        ``trip@HH:MM:SS`` by their start."""
         if self._trip_index is None:
-            today = np.nonzero(np.asarray(self.trip_day_offset) == 0)[0].tolist()
-            self._trip_index = {self.trip_ids[t]: t for t in today}
-        return self._trip_index.get(trip_id)
+            self._trip_index = {(t, int(d)): i for i, (t, d) in
+                                enumerate(zip(self.trip_ids, np.asarray(self.trip_day_offset).tolist()))}
+        return self._trip_index.get((trip_id, day))
 
     def pattern_len(self, p: int) -> int:
         return int(self.pattern_stops_start[p + 1] - self.pattern_stops_start[p])
@@ -298,12 +341,45 @@ def _fifo_groups(dep: np.ndarray, arr: np.ndarray, offs: np.ndarray, n: int) -> 
     return sub
 
 
+def local_midnight(date: dt.date, tz: str) -> dt.datetime:
+    """The start of a GTFS service day in ``tz``: noon minus 12 h (the spec's rule, right on DST days too)."""
+    zone = ZoneInfo(tz)
+    return dt.datetime.combine(date, dt.time(12), zone) - dt.timedelta(hours=12)
+
+
+def _feed_shifts(network: Network, trips: pd.DataFrame, date: dt.date, model_tz: str) -> dict[int, np.ndarray]:
+    """Per day offset d and source trip: seconds from the model's midnight to the start of the trip's feed's
+    service day date + d (d * 86400 for a feed in the model's own zone without a DST change)."""
+    base = local_midnight(date, model_tz)
+    ns = trips["trip_id"].astype(str).str.split(":", n=1).str[0].to_numpy()
+    out: dict[int, np.ndarray] = {}
+    for day in DAYS:
+        shift = np.full(len(trips), 0, np.int64)
+        for f in network.feeds:
+            start = local_midnight(date + dt.timedelta(days=day), f.timezone or model_tz)
+            shift[ns == f.namespace] = int((start - base).total_seconds())
+        fallback = int((local_midnight(date + dt.timedelta(days=day), model_tz) - base).total_seconds())
+        known = np.isin(ns, [f.namespace for f in network.feeds])
+        shift[~known] = fallback
+        out[day] = shift
+    return out
+
+
+def model_timezone(network: Network) -> str:
+    """The zone of the model's clock: the first feed's agency zone (Tokyo when it names none)."""
+    for f in network.feeds:
+        if f.timezone:
+            return f.timezone
+    return DEFAULT_TZ
+
+
 def build_model(network: Network, date: dt.date, settings: BuildSettings | None = None,
                 walker=None) -> TransitModel:
     """Build the model for ``date``: see TransitModel for the arrays. ``walker`` gives footpaths (straight line
     × detour when None); its stop indexes must be this model's (they are: stops do not depend on the date)."""
     settings = settings or BuildSettings()
     feeds = network.feeds
+    model_tz = model_timezone(network)
 
     # ---- stops and stations (independent of the date, so a walker can be shared across days) ----
     stops_all = network.table("stops").reset_index(drop=True)
@@ -367,8 +443,10 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
     t_last_arr = np.where(t_len > 0, st["arr"].to_numpy()[np.maximum(t_first + t_len - 1, 0)], 0)
 
     svc = trips["service_id"].astype(str)
-    today = svc.isin(network.service_ids_on(date)).to_numpy()
-    yday = svc.isin(network.service_ids_on(date - dt.timedelta(days=1))).to_numpy()
+    active_on = {day: svc.isin(network.service_ids_on(date + dt.timedelta(days=day))).to_numpy() for day in DAYS}
+    # each feed's service day starts at its own local midnight (noon - 12 h, so DST days are right): its trips
+    # are shifted onto the model's clock, seconds since the model's midnight in the model's time zone
+    tz_shift = _feed_shifts(network, trips, date, model_tz)
     freq = network.table("frequencies")
     freq_trip = np.zeros(len(trips), bool)
     inst_src, inst_shift, inst_day, inst_suffix = [], [], [], []
@@ -385,22 +463,19 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
         k = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
         starts = f_start[row] + k * f_head[row]
         src = fcode[row]
-        for day, active in ((0, today), (-1, yday)):
-            sel = active[src]
-            if day == -1:
-                sel &= (starts[:] - t_first_dep[src] + t_last_arr[src]) >= DAY
+        for day in DAYS:
+            shift = starts - t_first_dep[src] + tz_shift[day][src]
+            sel = active_on[day][src] & (t_last_arr[src] + shift >= WINDOW_START)
             inst_src.append(src[sel])
-            inst_shift.append(starts[sel] - t_first_dep[src[sel]] + day * DAY)
+            inst_shift.append(shift[sel])
             inst_day.append(np.full(int(sel.sum()), day, np.int8))
             inst_suffix.append(starts[sel])
     plain = ~freq_trip & (t_len >= 2)
-    for day, active in ((0, today), (-1, yday)):
-        sel = plain & active
-        if day == -1:
-            sel &= t_last_arr >= DAY
+    for day in DAYS:
+        sel = plain & active_on[day] & (t_last_arr + tz_shift[day] >= WINDOW_START)
         idx = np.nonzero(sel)[0]
         inst_src.append(idx)
-        inst_shift.append(np.full(len(idx), day * DAY, np.int64))
+        inst_shift.append(tz_shift[day][idx])
         inst_day.append(np.full(len(idx), day, np.int8))
         inst_suffix.append(np.full(len(idx), -1, np.int64))
     src = np.concatenate(inst_src).astype(np.int64)
@@ -524,6 +599,7 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
     names_en = _col(plat, "stop_name_en", "").fillna("")
     return TransitModel(
         date=date.isoformat(), settings={f.name: getattr(settings, f.name) for f in fields(settings)},
+        timezone=model_tz,
         feed_namespaces=namespaces, stop_ids=stop_ids,
         stop_names=_str_list(plat["stop_name"]), stop_names_en=_str_list(names_en),
         station_ids=station_ids.tolist(), station_names=_str_list(_col(st_rows, "stop_name", "")),
@@ -590,7 +666,7 @@ def _inseat_links(network, trips, src, day_off, suffix, trip_pattern, pattern_st
     key = pd.Series(plain.astype(np.int64), index=pd.MultiIndex.from_arrays([raw[src[plain]], day_off[plain]]))
     key = key[~key.index.duplicated()]
     out = []
-    for day in (0, -1):
+    for day in DAYS:
         fi = key.reindex(pd.MultiIndex.from_arrays([rows["f"].to_numpy(), np.full(len(rows), day, np.int8)]))
         ti = key.reindex(pd.MultiIndex.from_arrays([rows["t"].to_numpy(), np.full(len(rows), day, np.int8)]))
         ok = ~(np.isnan(fi.to_numpy(np.float64)) | np.isnan(ti.to_numpy(np.float64)))

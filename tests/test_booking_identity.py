@@ -93,7 +93,7 @@ async def _recover_later(store, clock: Clock):
     return await recover_service(make_service(store, clock), stale_after_s=30)
 
 
-@pytest.mark.parametrize("card,expect", [(GOOD_CARD, "CONFIRMED"), ({"card_number": "4000000000000341"},
+@pytest.mark.parametrize("card,expect", [(GOOD_CARD, "CONFIRMED"), ({"token": "tok_captureDeclined"},
                                                                      "payment_declined")])
 async def test_crash_between_final_state_and_key_completes_in_recovery(store, card, expect):
     """Book (and the compensation of a declined capture): died after writing the final state, before answering

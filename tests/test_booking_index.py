@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from booking_support import GOOD_CARD, SHUTTLE, SHUTTLE_TRIP, Clock, itinerary, make_service, shuttle_leg, subway_leg
+from maas.offers import BookingError
 from maas.store import booking_index as bix
 
 DAY = "2026-11-24"
@@ -33,10 +36,9 @@ async def test_confirmed_legs_are_indexed_by_day_trip_and_stop(store):
 async def test_rejected_bookings_are_listed_but_not_travelling(store):
     svc = make_service(store, Clock())
     offer = await svc.create_offer(itinerary(shuttle_leg()), {"adult": 1}, "o", "alice")
-    try:
-        await svc.book(offer["id"], {"card_number": "4000000000000002"}, "k", "alice")
-    except Exception:
-        pass
+    with pytest.raises(BookingError) as e:
+        await svc.book(offer["id"], {"token": "tok_chargeDeclined"}, "k", "alice")
+    assert e.value.code == "payment_declined"
     [bid] = await bix.page(store, "alice", state="REJECTED", after="", limit=10)
     assert await bix.page(store, "alice", state="PENDING", after="", limit=10) == []
     assert await bix.bookings_on(store, DAY, trips=[SHUTTLE_TRIP]) == set()

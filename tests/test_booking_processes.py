@@ -43,12 +43,12 @@ async def main():
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as s:
         async def book_one(i):
             async with sem:
-                t0 = time.perf_counter()
                 async with s.post(f"{BASE}/v1/offers", json={"itinerary": json.loads(PAYLOAD)},
                                   headers={**H, "Idempotency-Key": f"o-{PROC}-{i}"}) as r:
                     offer = await r.json()
                     if r.status != 201:
                         return {"status": r.status, "code": offer.get("code"), "stage": "offer"}
+                t0 = time.perf_counter()  # the booking request alone: hold, pay, tickets, capture
                 async with s.post(f"{BASE}/v1/bookings", json={"offer_id": offer["id"], "payment": CARD},
                                   headers={**H, "Idempotency-Key": f"b-{PROC}-{i}"}) as r:
                     body = await r.json()
@@ -68,9 +68,11 @@ asyncio.run(main())
 """
 
 
-def run_clients(base: str, mode: str, payload: str, *, procs: int = 4, count: int = 50, conc: int = 16) -> list[dict]:
+def run_clients(base: str, mode: str, payload: str, *, procs: int = 4, count: int = 50, conc: int = 16,
+                key: str = "pk-key") -> list[dict]:
+    """``procs`` client processes at once; every result of every process (see CLIENT)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    ps = [subprocess.Popen([sys.executable, "-c", CLIENT, base, "pk-key", mode, str(p), str(count), str(conc),
+    ps = [subprocess.Popen([sys.executable, "-c", CLIENT, base, key, mode, str(p), str(count), str(conc),
                             payload], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for p in range(procs)]
     out = []

@@ -20,7 +20,7 @@ from routing.planner import PlanOptions, Planner
 from routing.raptor import RaptorQuery, RideLeg, run_raptor
 from routing.timetable import build_model
 from routing.walking import StraightLineWalker
-from test_timetable import DATE, line_rows, make_feed
+from test_timetable import DATE, line_rows, make_feed, trip_of_day
 
 H = 3600
 TEN = 10 * H
@@ -73,8 +73,9 @@ def query(model, src="t:S", tgt="t:Y1", t=TEN - 1200, mask=None, wheelchair=Fals
 
 def test_model_has_link_between_trips_and_stops():
     m = build_model(Network([small_feed([LINK_AB])]), DATE)
-    a, b = m.trip_ids.index("t:A"), m.trip_ids.index("t:B1")
-    assert m.inseat_start[a + 1] - m.inseat_start[a] == 1 and len(m.inseat_to_trip) == 1
+    a, b = trip_of_day(m, "t:A"), trip_of_day(m, "t:B1")
+    assert m.inseat_start[a + 1] - m.inseat_start[a] == 1
+    assert len(m.inseat_to_trip) == 3  # one per service day the model joins (the day before, the day, the next)
     e = m.inseat_start[a]
     assert m.inseat_to_trip[e] == b
     assert m.stop_ids[m.inseat_from_stop[e]] == "t:X1" and m.stop_ids[m.inseat_to_stop[e]] == "t:X2"
@@ -109,7 +110,7 @@ def test_without_link_the_change_takes_the_minimum_time():
 
 def test_closure_applies_on_the_continued_trip():
     m = build_model(Network([small_feed([LINK_AB])]), DATE)
-    p = int(m.trip_pattern[m.trip_ids.index("t:B1")])
+    p = int(m.trip_pattern[trip_of_day(m, "t:B1")])
     hop_from, hop_until = np.zeros(m.n_hops, np.int32), np.zeros(m.n_hops, np.int32)
     hop_from[m.pattern_stops_start[p]], hop_until[m.pattern_stops_start[p]] = TEN, TEN + 60  # B1's hop, not B2's
     z = np.zeros(m.n_stops, np.int32)
@@ -185,8 +186,8 @@ def test_adding_links_never_makes_an_arrival_later(seed):
         q = [RaptorQuery(np.array([m.stop_index(f"t:{s}")]), np.array([tau]), np.array([m.stop_index(f"t:{t}")]),
                          np.zeros(1, np.int64), max_rides=4, inseat=True) for m in (m0, m1)]
         r0, r1 = run_raptor(m0, q[0]), run_raptor(m1, q[1])
-        best0 = np.minimum.accumulate(r0.labels[10])
-        best1 = np.minimum.accumulate(r1.labels[10])
+        best0 = r0.res_t
+        best1 = r1.res_t
         assert np.all(best1 <= best0), (s, t, tau, best0, best1)
         for j in r1.pareto():  # every journey is feasible in the model
             rides = [l for l in j.legs if isinstance(l, RideLeg)]
@@ -237,12 +238,14 @@ def reference_by_rounds(m, src: int, tau: int, tgt: int, max_rides: int, min_tra
     INF = 1 << 40
     n = m.n_stops
 
-    def walks(t_at: np.ndarray) -> np.ndarray:
+    def walks(t_at: np.ndarray, least: int = 0) -> np.ndarray:
+        """One walk from each reached stop (never faster than walk_speed nor the feed's time), taking at least
+        ``least`` seconds (a change of vehicle)."""
         out = t_at.copy()
         for a in range(n):
             if t_at[a] < INF:
                 for e in range(m.fp_start[a], m.fp_start[a + 1]):
-                    d = m.fp_fixed_s[e] if m.fp_fixed_s[e] >= 0 else int(np.ceil(m.fp_dist[e] / walk_speed))
+                    d = max(int(m.fp_fixed_s[e]), int(np.ceil(m.fp_dist[e] / walk_speed)), least)
                     out[m.fp_to[e]] = min(out[m.fp_to[e]], t_at[a] + d)
         return out
 
@@ -279,9 +282,10 @@ def reference_by_rounds(m, src: int, tau: int, tgt: int, max_rides: int, min_tra
                     arr[stops[q]] = min(arr[stops[q]], m.st_arr[off + q])
         walked = walks(arr)
         res.append(int(walked[tgt]))
-        mt = np.where(m.stop_min_transfer >= 0, m.stop_min_transfer, min_transfer_s)
+        mt = np.maximum(m.stop_min_transfer, min_transfer_s)
         changed = np.where(arr < INF, arr + mt, INF)
-        board = np.minimum(board, np.minimum(changed, np.where(walked < arr, walked, INF)))
+        changed_on_foot = walks(arr, min_transfer_s)
+        board = np.minimum(board, np.minimum(changed, np.where(changed_on_foot < arr, changed_on_foot, INF)))
     return np.minimum.accumulate(np.array(res, np.int64))
 
 
@@ -296,6 +300,6 @@ def test_raptor_matches_brute_force_with_links(seed):
         si, ti = m.stop_index(f"t:{s}"), m.stop_index(f"t:{t}")
         r = run_raptor(m, RaptorQuery(np.array([si]), np.array([tau]), np.array([ti]), np.zeros(1, np.int64),
                                       max_rides=3, inseat=True))
-        got = np.minimum.accumulate(np.minimum(r.labels[10], 1 << 40))
+        got = np.minimum(r.res_t, 1 << 40)
         want = np.minimum(reference_by_rounds(m, si, tau, ti, 3), 1 << 40)
         assert got.tolist() == want.tolist(), (seed, s, t, tau)

@@ -74,6 +74,11 @@ async def test_zero_distance_subway_leg_is_not_priced_cheap(store):
     offer = await svc.create_offer(itinerary(leg), {"adult": 1}, "o", "alice")
     [q] = offer["quote"]["legs"]
     assert q["amount"] == 220 and q["basis"] == "distance band 7 km"
+    assert q["ride"] == {"trip_id": "toei-subway:A1001", "service_date": "2026-11-24", "route_id": "toei-subway:1",
+                         "from": {"stop_id": "toei-subway:101", "sequence": 1},
+                         "to": {"stop_id": "toei-subway:110", "sequence": 6},
+                         "departure": "2026-11-24T10:00:00+09:00", "arrival": "2026-11-24T10:14:00+09:00",
+                         "distance_m": 6200}
 
 
 async def test_fabricated_trip_is_refused(store):
@@ -196,24 +201,26 @@ def _zip_folder(folder) -> bytes:
 
 @pytest.fixture
 async def published(tmp_path):
-    """A live API on the tiny feed with bookings whose shuttles get a default seat count, and a way to publish."""
+    """A live API on the tiny feed with bookings of every live operator (by its profile), and a way to publish."""
     import datetime as dt
 
     from api_support import TOKYO, client_for, services_for, tiny_transit
     from booking_support import Clock
     from maas.feed_registry import FeedRegistry
     from maas.feed_swap import FeedManager
+    from maas.services import operator_catalog
     from maas.store.embedded import EmbeddedStore
     from operators.registry import OperatorRegistry
-    from operators.shuttle import ShuttleConfig
 
     transit = tiny_transit(tmp_path)
     store = EmbeddedStore(":memory:")
     clock = Clock(dt.datetime(2026, 11, 24, 7, 0, tzinfo=TOKYO))
-    registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=8))
+    services = services_for(transit, clock=clock)
+    services.settings.data_dir = tmp_path
+    registry = OperatorRegistry(store, operator_catalog(services.settings, transit))  # profiles come with feeds
     bookings = make_service(store, clock, registry=registry, transit=transit)
-    services = services_for(transit, bookings=bookings, clock=clock,
-                            feeds=FeedManager(FeedRegistry(tmp_path / "feeds"), transit, bookings, clock=clock))
+    services.bookings = bookings
+    services.feeds = FeedManager(FeedRegistry(tmp_path / "feeds"), transit, bookings, clock=clock)
     async with client_for(services) as client:
         async def publish(operator: str, data: bytes) -> None:
             r = await client.post(f"/v1/feeds/{operator}", data=data,
@@ -367,3 +374,56 @@ def test_stay_seated_rides_derive_only_along_an_in_seat_link():
     with pytest.raises(BookingError) as e:
         derive_itinerary(lambda day: unlinked, rides, DATE)
     assert (e.value.status, e.value.field) == (409, "itinerary.legs[1].stay_seated")
+
+
+def test_a_ride_past_midnight_derives_from_its_own_service_day(tmp_path):
+    """The planner on 2026-11-25 returns yesterday's 23:55 trip (service_date 2026-11-24, leaving 00:05 today):
+    it derives from the model of 2026-11-24, with the same times; named on the 25th it does not run."""
+    import datetime as dt
+
+    from feeds.feed import Network
+    from feeds.gtfs import load_feed
+    from gtfs_builders import hms, minimal_feed_tables, write_gtfs
+    from maas.itineraries.derive import LegDeriver
+    from maas.offers import parse_itinerary
+    from maas.transit import TransitService
+    from routing.itinerary import ride_leg
+    from routing.raptor import RideLeg
+
+    tables = minimal_feed_tables()
+    for row in tables["stop_times"]:
+        if row["trip_id"] == "T2":
+            offset = {"1": 0, "2": 600, "3": 1200}[row["stop_sequence"]]
+            row["arrival_time"] = row["departure_time"] = hms(23 * 3600 + 55 * 60 + offset)
+    transit = TransitService(Network([load_feed(write_gtfs(tmp_path / "night", tables), "night")]))
+    try:
+        day = dt.date(2026, 11, 25)
+        model = transit.model_for(day)
+        t = next(t for t in range(model.n_trips) if model.trip_ids[t] == "night:T2" and model.trip_day_offset[t] < 0)
+        p = int(model.trip_pattern[t])
+        stops = model.pattern_stops[model.pattern_stops_start[p]:]
+        off, _ = model.trip_times_offset(t)
+        planned = ride_leg(model, RideLeg(p, t, 1, 2, int(stops[1]), int(stops[2]), int(model.st_dep[off + 1]),
+                                          int(model.st_arr[off + 2]))).to_dict()
+        assert planned["service_date"] == "2026-11-24" and planned["departure"] == "2026-11-25T00:05:00+09:00"
+        [leg] = LegDeriver(transit).derive_sync(parse_itinerary({"legs": [planned]}), day).legs
+        _same_as_planner(planned, leg)
+        with pytest.raises(BookingError) as e:  # on the 25th, T2 (weekday service) leaves at 23:55 again
+            LegDeriver(transit).derive_sync(parse_itinerary({"legs": [{**planned, "service_date": "2026-11-25"}]}),
+                                            day)
+        assert e.value.field in ("itinerary.legs[0].departure", "itinerary.legs[0].service_date")
+    finally:
+        transit.close()
+
+
+@pytest.mark.parametrize("start, end, count", [(2**63, 2**63 + 1, 1), (-100, -99, 9), (0, 2**31, 1), (3, 3, 1),
+                                               (1, 4, 0), (1, 4, 10**6), (1.5, 4, 1), (True, 4, 1)])
+async def test_store_refuses_seat_requests_no_leg_can_make(store, start, end, count):
+    """Defence in depth below the derivation: the seat inventory itself (SQLite transaction, Redis Lua script)
+    never receives a position or count outside what a derived leg can hold, and the trip keeps selling."""
+    resource = "shuttle-x|2026-11-24|shuttle-x:T1"
+    with pytest.raises(ValueError):
+        await store.reserve_seats(resource, 11, start, end, count, "h-bad", 2e9, 1.79e9)
+    assert await store.seat_holds(resource) == []
+    ok = await store.reserve_seats(resource, 11, 1, 4, 11, "h-ok", 2e9, 1.79e9)
+    assert ok.ok and [(h.start, h.end, h.count) for h in await store.seat_holds(resource)] == [(1, 4, 11)]

@@ -117,7 +117,10 @@ def test_arrive_by_latest_departure(planner):
     # L2 arrives 08:30, L1 08:20, L3 08:40: the latest departures arriving by 08:30
     assert [it.legs[0].trip_id for it in its] == ["sub:L1", "sub:L2"]
     assert all(it.arrival_s <= 8 * 3600 + 1800 for it in its)
-    assert planner.plan("sub:A0", "sub:A3", at(8, 5), arrive_by=True) == []
+    # nothing arrives by 08:05 that day: the backward search reaches the day before's trains (no fixed window)
+    early = planner.plan("sub:A0", "sub:A3", at(8, 5), arrive_by=True)
+    assert early and all(it.arrival_s <= 8 * 3600 + 300 and it.departure_s < 0 for it in early)
+    assert early[0].to_dict()["legs"][0]["service_date"] == "2026-11-30"
 
 
 def test_wheelchair_and_modes(planner):
@@ -145,7 +148,11 @@ def test_closure_mask_reroutes(planner):
     a2 = m.stop_index("sub:A2")
     sf[a2], su[a2] = 0, 86400
     closed = ClosureMask(sf, su, mask.hop_from, mask.hop_until)
-    assert planner.plan("sub:A0", "sub:A3", at(8, 0), mask=closed) == []
+    # closed for the day: the search waits for the next morning's trains (its window spans midnight)
+    its = planner.plan("sub:A0", "sub:A3", at(8, 0), mask=closed)
+    assert its and all(it.departure_s >= 86400 for it in its)
+    su[a2] = 3 * 86400
+    assert planner.plan("sub:A0", "sub:A3", at(8, 0), mask=ClosureMask(sf, su, mask.hop_from, mask.hop_until)) == []
     its = planner.plan("sub:A0", "sub:A3", at(8, 0), mask=mask)  # an open mask changes nothing
     assert its[0].legs[0].trip_id == "sub:L0"
 
@@ -167,31 +174,55 @@ def test_thread_safe(planner):
 
 @pytest.mark.parametrize("seed", range(12))
 def test_arrive_by_is_latest_departure_on_random_networks(seed):
-    """Arrive-by answer departs at d with arrival ≤ T, and leaving at d+1 the reference can't make T."""
+    """Arrive-by leaves at the latest time the independent reference can still make T (any day, no window)."""
     import random
 
+    from raptor_reference import Reference
     from routing.timetable import BuildSettings
-    from test_raptor import random_feed, ref_footpaths, ref_instances, reference_arrivals
+    from test_raptor import random_world
 
-    feed, _ = random_feed(seed)
+    feed, _ = random_world(seed)
     net = Network([feed])
     m = build_model(net, DATE, BuildSettings())
     p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
-    inst = ref_instances(net, DATE, {s: i for i, s in enumerate(m.stop_ids)})
-    walk, self_override = ref_footpaths(net, m, BuildSettings())
+    ref = Reference(net, DATE)
     rng = random.Random(seed)
     opts = PlanOptions(max_transfers=2, num_itineraries=1, max_walk_m=0)
     for _ in range(5):
         a, b = rng.sample(range(m.n_stops), 2)
-        T = rng.randint(7 * 3600, 10 * 3600)
+        T = rng.choice([rng.randint(7 * 3600, 10 * 3600), rng.randint(0, 3600)])
         its = p.plan(m.stop_ids[a], m.stop_ids[b], at(0) + dt.timedelta(seconds=T), arrive_by=True, options=opts)
         rides = [it for it in its if any(leg.mode != "WALK" for leg in it.legs)]
+        taus = ref.departures([(m.stop_ids[a], 0)], -2 * 86400, T)
+        latest = next((t for t in taus if ref.earliest([(m.stop_ids[a], t)], [(m.stop_ids[b], 0)], 3,
+                                                       inseat=False, report_walks=False)[3] <= T), None)
         if not rides:
-            ref = reference_arrivals(m.n_stops, inst, walk, self_override, [(a, T - opts.arrive_by_window_s)],
-                                     [(b, 0)], 3)
-            assert min(ref[1:]) > T or min(ref[1:]) == ref[0]
+            assert latest is None, (seed, a, b, T)
             continue
-        d = rides[0].departure_s
-        assert rides[0].arrival_s <= T
-        later = reference_arrivals(m.n_stops, inst, walk, self_override, [(a, d + 1)], [(b, 0)], 3)
-        assert later[3] > T or later[0] <= T  # only a walk could still make it
+        assert rides[0].arrival_s <= T and rides[0].departure_s == latest, (seed, a, b, T)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_depart_at_itineraries_could_not_leave_later(seed):
+    """No itinerary could leave a second later and arrive as early with as many rides (reference check)."""
+    import random
+
+    from raptor_reference import Reference
+    from routing.timetable import BuildSettings
+    from test_raptor import random_world
+
+    feed, _ = random_world(seed)
+    net = Network([feed])
+    m = build_model(net, DATE, BuildSettings())
+    p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+    ref = Reference(net, DATE)
+    rng = random.Random(seed)
+    opts = PlanOptions(max_transfers=2, max_walk_m=0)
+    for _ in range(5):
+        a, b = rng.sample(range(m.n_stops), 2)
+        t = rng.choice([rng.randint(7 * 3600, 9 * 3600), rng.randint(23 * 3600, 86400)])
+        for it in p.plan(m.stop_ids[a], m.stop_ids[b], at(0) + dt.timedelta(seconds=t), options=opts):
+            rides = sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated)
+            assert it.departure_s >= t
+            later = ref.earliest([(m.stop_ids[a], it.departure_s + 1)], [(m.stop_ids[b], 0)], 3, report_walks=False)
+            assert later[rides] > it.arrival_s, (seed, a, b, t, it.departure_s)

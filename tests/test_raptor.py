@@ -1,135 +1,28 @@
-"""RAPTOR against a brute-force reference on random networks, plus closures, filters and loops.
+"""RAPTOR against an independent brute-force reference on random networks, plus closures, filters and loops.
 
-The reference (`reference_arrivals`) works on the raw Feed tables, not on the model: it expands trips itself
-(today's, yesterday's shifted by -86400, frequencies) and relaxes every boarding of every trip per round, so it
-checks the builder and the kernel together. Semantics shared by both: one footpath after each ride (or from a
-source), same-stop change = min transfer time (transfers.txt self row overrides), transfers.txt pair time overrides
-the walk, transfer_type 3 forbids the pair.
+The reference (`tests/raptor_reference.py`) reads the raw Feed tables and shares no code with the model builder or
+the kernel; it models every rule at once: runs of the day before, the day and the day after (midnight both sides),
+in-seat links with mode filters, wheelchair, closures, and the transfer rule (a change takes at least
+min_transfer_s, walking or not; a walk is never faster than the requested speed, nor than the feed's time).
 """
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import math
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from feeds.feed import Network
+from raptor_reference import Closures, Reference
 from routing.masks import ClosureMask
-from routing.raptor import RaptorQuery, RideLeg, WalkLeg, run_raptor
-from routing.timetable import DAY, BuildSettings, build_model, mode_of_route_type
-from routing.walking import StraightLineWalker
+from routing.raptor import RaptorQuery, RideLeg, WalkLeg, range_raptor, run_raptor
+from routing.timetable import DAY, BuildSettings, build_model
 from test_timetable import DATE, grid_stops, line_rows, make_feed
 
 INF = math.inf
-
-
-# ---- the reference ---------------------------------------------------------------------------------------
-def ref_instances(network: Network, date: dt.date, stop_pos: dict[str, int]) -> dict[str, list[tuple]]:
-    """trip instance id → [(stop idx, arr, dep, pickup ok, dropoff ok)], and its route id, per the GTFS rules."""
-    out: dict[str, tuple[str, list[tuple]]] = {}
-    today = network.service_ids_on(date)
-    yday = network.service_ids_on(date - dt.timedelta(days=1))
-    trips = network.table("trips")
-    st = network.table("stop_times").sort_values(["trip_id", "stop_sequence"])
-    rows_by_trip = {t: g for t, g in st.groupby("trip_id")}
-    freq = network.table("frequencies")
-    freq_trips = set(freq["trip_id"]) if len(freq) else set()
-    for _, t in trips.iterrows():
-        g = rows_by_trip.get(t.trip_id)
-        if g is None:
-            continue
-        base = [(stop_pos[r.stop_id], int(r.arrival), int(r.departure), int(r.pickup_type) != 1,
-                 int(r.drop_off_type) != 1) for r in g.itertuples()]
-        starts = [(None, 0)]
-        if t.trip_id in freq_trips:
-            starts = []
-            for f in freq[freq["trip_id"] == t.trip_id].itertuples():
-                starts += [(s, s - base[0][2]) for s in range(int(f.start_time), int(f.end_time), int(f.headway_secs))]
-        for day, active in ((0, today), (-1, yday)):
-            if t.service_id not in active:
-                continue
-            for label, shift in starts:
-                key = f"{t.trip_id}" if label is None else f"{t.trip_id}@{label // 3600:02d}:{label // 60 % 60:02d}:{label % 60:02d}"
-                sh = shift + day * DAY
-                out[f"{key}#{day}"] = (t.route_id, int(t.wheelchair_accessible),
-                                       [(s, a + sh, d + sh, pu, do) for s, a, d, pu, do in base])
-    return out
-
-
-def ref_footpaths(network: Network, model, settings: BuildSettings) -> tuple[dict, dict]:
-    """(pair → seconds or metres marker, stop → same-stop change override) from transfers.txt and the walker."""
-    walker = StraightLineWalker(model.stop_lat, model.stop_lon, settings.detour_factor)
-    a, b, d = walker.stop_footpaths(settings.footpath_radius_m)
-    walk = {(int(x), int(y)): ("m", float(np.float32(z))) for x, y, z in zip(a, b, d)}
-    self_override = {}
-    tr = network.table("transfers")
-    for r in tr.itertuples():
-        x, y = model.stop_index(r.from_stop_id), model.stop_index(r.to_stop_id)
-        if int(r.transfer_type) == 3:
-            walk.pop((x, y), None)
-            continue
-        if x == y:
-            if not math.isnan(r.min_transfer_time):
-                self_override[x] = int(r.min_transfer_time)
-            continue
-        if not math.isnan(r.min_transfer_time):
-            walk[(x, y)] = ("s", int(r.min_transfer_time))
-        elif (x, y) not in walk:
-            from routing.geo import haversine_m
-            walk[(x, y)] = ("m", float(np.float32(haversine_m(model.stop_lat[x], model.stop_lon[x], model.stop_lat[y],
-                                                                model.stop_lon[y]) * settings.detour_factor)))
-    return walk, self_override
-
-
-def fp_seconds(v, speed: float) -> int:
-    return v[1] if v[0] == "s" else int(math.ceil(v[1] / speed))
-
-
-def reference_arrivals(n_stops, instances, walk, self_override, sources, targets, max_rides, min_transfer=60,
-                       speed=1.2, wheelchair=False, stop_wc=None, route_ok=None) -> list[float]:
-    """best[k] = earliest arrival (incl. egress) with at most k rides, k = 0..max_rides."""
-    by_from: dict[int, list] = {}
-    for (x, y), v in walk.items():
-        by_from.setdefault(x, []).append((y, fp_seconds(v, speed)))
-    ready = [INF] * n_stops
-    for s, t in sources:
-        ready[s] = min(ready[s], t)
-    arrive_walk = [INF] * n_stops
-    for s in range(n_stops):
-        if ready[s] < INF:
-            for y, w in by_from.get(s, []):
-                arrive_walk[y] = min(arrive_walk[y], ready[s] + w)
-    best_k = []
-    cur = min([ready[t] + e for t, e in targets] + [arrive_walk[t] + e for t, e in targets])
-    best_k.append(cur)
-    ready = [min(r, w) for r, w in zip(ready, arrive_walk)]
-    for _k in range(1, max_rides + 1):
-        arrive = [INF] * n_stops
-        for route, twc, rows in instances.values():
-            if route_ok is not None and not route_ok(route):
-                continue
-            if wheelchair and twc != 1:
-                continue
-            on = False
-            for s, a, d, pu, do in rows:
-                ok_stop = not wheelchair or stop_wc[s] == 1
-                if on and do and ok_stop:
-                    arrive[s] = min(arrive[s], a)
-                if not on and pu and ok_stop and d >= ready[s]:
-                    on = True
-        walk_arr = [INF] * n_stops
-        for s in range(n_stops):
-            if arrive[s] < INF:
-                for y, w in by_from.get(s, []):
-                    walk_arr[y] = min(walk_arr[y], arrive[s] + w)
-        cur = min([cur] + [arrive[t] + e for t, e in targets] + [walk_arr[t] + e for t, e in targets])
-        best_k.append(cur)
-        for s in range(n_stops):
-            mt = self_override.get(s, min_transfer)
-            ready[s] = min(ready[s], arrive[s] + mt, walk_arr[s])
-    return best_k
 
 
 # ---- random networks --------------------------------------------------------------------------------------
@@ -147,9 +40,10 @@ def random_feed(seed: int):
             seq = seq + [seq[0]]  # a loop calling at its first stop again (the Oedo "6")
         for j in range(rng.randint(1, 6)):
             tid = f"{rid}T{j}"
-            svc = rng.choice(["S", "S", "S", "MON", "TUE"])
+            svc = rng.choice(["S", "S", "S", "MON", "TUE", "WED", "SUN"])
             trips.append({"id": tid, "route": rid, "service": svc, "wheelchair": rng.choice([0, 1, 1])})
-            start = rng.choice([rng.randint(7 * 3600, 9 * 3600), rng.randint(23 * 3600, 25 * 3600)])
+            start = rng.choice([rng.randint(7 * 3600, 9 * 3600), rng.randint(23 * 3600, 25 * 3600),
+                                rng.randint(4 * 3600, 6 * 3600)])
             t = start
             for k, s in enumerate(seq):
                 dwell = rng.choice([0, 0, 30, 60]) if 0 < k < len(seq) - 1 else 0
@@ -171,40 +65,103 @@ def random_feed(seed: int):
         s = rng.choice(ids)
         transfers.append({"from": s, "to": s, "time": rng.choice([0, 180])})
     feed = make_feed("r", stops, routes, trips, rows, transfers=transfers, frequencies=freqs,
-                     services={"S": list(range(7)), "MON": [0], "TUE": [1]})
+                     services={"S": list(range(7)), "MON": [0], "TUE": [1], "WED": [2], "SUN": [6]})
     return feed, rng
 
 
-def check_feasible(model, journey, instances, walk, self_override, min_transfer, speed, sources, targets):
-    """Every ride exists with those times in the raw data; every walk and change respects its minimum."""
-    src: dict[int, int] = {}
+def with_links(feed, rows: list[dict]):
+    ns = feed.namespace
+    extra = pd.DataFrame([{"from_stop_id": "", "to_stop_id": "", "transfer_type": r.get("type", 4),
+                           "min_transfer_time": np.nan, "from_route_id": "", "to_route_id": "",
+                           "from_trip_id": f"{ns}:{r['from_trip']}", "to_trip_id": f"{ns}:{r['to_trip']}"}
+                          for r in rows])
+    base = feed.transfers.assign(from_route_id="", to_route_id="", from_trip_id="", to_trip_id="")
+    return dataclasses.replace(feed, transfers=pd.concat([base, extra], ignore_index=True))
+
+
+def random_world(seed: int):
+    """A random feed with in-seat links, and random closures (reference form and model mask)."""
+    feed, rng = random_feed(seed)
+    trips = feed.trips["trip_id"].str.split(":", n=1).str[1].tolist()
+    st = feed.stop_times
+    first = st.groupby("trip_id")["departure"].min()
+    last = st.groupby("trip_id")["arrival"].max()
+    links = []
+    for a in trips:
+        for b in trips:
+            if a != b and rng.random() < 0.08 and first[f"r:{b}"] >= last[f"r:{a}"]:
+                links.append({"from_trip": a, "to_trip": b})
+    return with_links(feed, links), rng
+
+
+def random_closures(model, rng) -> tuple[Closures, ClosureMask | None]:
+    if rng.random() < 0.4:
+        return Closures(), None
+    cl = Closures()
+    for _ in range(rng.randint(1, 3)):
+        s = rng.randrange(model.n_stops)
+        a = rng.choice([0, 7 * 3600, 8 * 3600, 23 * 3600, -3600])
+        cl.stops[model.stop_ids[s]] = (a, a + rng.choice([600, 1800, 3 * 3600]))
+    for _ in range(rng.randint(0, 3)):
+        p = rng.randrange(model.n_patterns)
+        L = model.pattern_len(p)
+        pos = rng.randrange(L - 1)
+        base = model.pattern_stops_start[p]
+        key = (model.route_ids[model.pattern_route[p]], model.stop_ids[model.pattern_stops[base + pos]],
+               model.stop_ids[model.pattern_stops[base + pos + 1]])
+        a = rng.choice([0, 7 * 3600, 8 * 3600, 23 * 3600])
+        cl.hops[key] = (a, a + rng.choice([600, 3600, 4 * 3600]))
+    sf, su = np.zeros(model.n_stops, np.int32), np.zeros(model.n_stops, np.int32)
+    for sid, (a, b) in cl.stops.items():
+        i = model.stop_index(sid)
+        sf[i], su[i] = a, b
+    hf, hu = np.zeros(model.n_hops, np.int32), np.zeros(model.n_hops, np.int32)
+    for p in range(model.n_patterns):
+        base = model.pattern_stops_start[p]
+        route = model.route_ids[model.pattern_route[p]]
+        for pos in range(model.pattern_len(p) - 1):
+            w = cl.hops.get((route, model.stop_ids[model.pattern_stops[base + pos]],
+                             model.stop_ids[model.pattern_stops[base + pos + 1]]))
+            if w:
+                hf[base + pos], hu[base + pos] = w
+    return cl, ClosureMask(sf, su, hf, hu)
+
+
+def check_feasible(model, ref: Reference, journey, sources, targets, min_transfer, speed):
+    """Every ride is a run of the raw data with those times; every walk and change respects the rules."""
+    src = {}
     for s, t0 in sources:
         src[s] = min(t0, src.get(s, t0))
     assert journey.source_stop in src
     t = src[journey.source_stop]
-    prev = None
-    for leg in journey.legs:
+    prev = ride_before = None
+    for n, leg in enumerate(journey.legs):
         if isinstance(leg, RideLeg):
-            tid = model.trip_ids[leg.trip]
-            day = int(model.trip_day_offset[leg.trip])
-            route, _, rows = instances[f"{tid}#{day}"]
-            b = rows[leg.board_pos]
-            a = rows[leg.alight_pos]
-            assert b[0] == leg.from_stop and a[0] == leg.to_stop and b[3] and a[4]
+            run = ref.runs[f"{model.trip_ids[leg.trip]}#{int(model.trip_day_offset[leg.trip])}"]
+            b, a = run.rows[leg.board_pos], run.rows[leg.alight_pos]
+            nxt = journey.legs[n + 1] if n + 1 < len(journey.legs) else None
+            seated_on = isinstance(nxt, RideLeg) and nxt.stay_seated  # not getting off here
+            assert b[0] == model.stop_ids[leg.from_stop] and a[0] == model.stop_ids[leg.to_stop]
+            assert a[4] or seated_on
             assert b[2] == leg.departure and a[1] == leg.arrival and leg.alight_pos > leg.board_pos
-            need = t
-            if isinstance(prev, RideLeg):
-                assert prev.to_stop == leg.from_stop
-                need = t + self_override.get(leg.from_stop, min_transfer)
-            assert leg.departure >= need
+            if leg.stay_seated:
+                assert isinstance(prev, RideLeg) and leg.departure >= prev.arrival
+            elif isinstance(prev, RideLeg):
+                assert b[3] and prev.to_stop == leg.from_stop
+                assert leg.departure >= prev.arrival + max(min_transfer, ref.same_stop.get(b[0], 0))
+            elif isinstance(prev, WalkLeg) and ride_before:
+                assert leg.departure >= ride_before.arrival + max(min_transfer, prev.arrival - prev.departure)
+            else:
+                assert b[3] and leg.departure >= t
+            ride_before = leg
             t = leg.arrival
         else:
-            assert isinstance(leg, WalkLeg)
             assert leg.departure >= t
-            assert leg.arrival - leg.departure >= fp_seconds(walk[(leg.from_stop, leg.to_stop)], speed)
+            v = ref.fp[(model.stop_ids[leg.from_stop], model.stop_ids[leg.to_stop])]
+            assert leg.arrival - leg.departure >= ref.walk_s(v, speed)
             t = leg.arrival
         prev = leg
-    eg: dict[int, int] = {}
+    eg = {}
     for s, e in targets:
         eg[s] = min(e, eg.get(s, e))
     assert journey.target_stop in eg and journey.arrival == t + eg[journey.target_stop]
@@ -217,50 +174,124 @@ def _query(model, sources, targets, max_rides, **kw):
                                          np.array([e for _, e in targets], np.int64), max_rides=max_rides, **kw))
 
 
+def _world(seed):
+    feed, rng = random_world(seed)
+    net = Network([feed])
+    model = build_model(net, DATE, BuildSettings())
+    ref = Reference(net, DATE)
+    wheelchair = seed % 5 == 0
+    modes = {1, 3} if seed % 4 == 0 else None
+    pattern_allowed = None
+    if modes:
+        pattern_allowed = np.array([int(model.route_type[r]) in modes for r in model.pattern_route])
+    cl, mask = random_closures(model, rng)
+    return net, model, ref, rng, dict(wheelchair=wheelchair, modes=modes, pattern_allowed=pattern_allowed,
+                                      closures=cl, mask=mask, min_transfer=rng.choice([0, 60, 300]),
+                                      speed=rng.choice([0.8, 1.2, 1.5]))
+
+
+def _query_time(rng):
+    return rng.choice([rng.randint(6 * 3600, 10 * 3600), rng.randint(0, 3600), rng.randint(22 * 3600, DAY),
+                       rng.randint(-3600, 0)])
+
+
 @pytest.mark.parametrize("seed", range(60))
 def test_random_networks_match_reference(seed):
-    feed, rng = random_feed(seed)
-    net = Network([feed])
-    settings = BuildSettings()
-    model = build_model(net, DATE, settings)
-    stop_pos = {s: i for i, s in enumerate(model.stop_ids)}
-    inst = ref_instances(net, DATE, stop_pos)
-    walk, self_override = ref_footpaths(net, model, settings)
-    wheelchair = seed % 5 == 0
-    allowed_types = {1, 3} if seed % 7 == 0 else None
-    route_type = dict(zip(net.table("routes")["route_id"], net.table("routes")["route_type"]))
-    route_ok = (lambda r: int(route_type[r]) in allowed_types) if allowed_types else None
-    pattern_allowed = None
-    if allowed_types:
-        modes = {mode_of_route_type(t) for t in allowed_types}
-        pattern_allowed = np.array([model.route_modes[r] in modes for r in model.pattern_route])
-    speed = rng.choice([0.8, 1.2, 1.5])
-    for _ in range(6):
-        sources = [(rng.randrange(model.n_stops), rng.choice([rng.randint(6 * 3600, 10 * 3600),
-                                                              rng.randint(0, 3600)]))]
+    net, model, ref, rng, w = _world(seed)
+    ids = model.stop_ids
+    for _ in range(5):
+        sources = [(rng.randrange(model.n_stops), _query_time(rng))]
         if rng.random() < 0.3:
             sources.append((rng.randrange(model.n_stops), sources[0][1] + rng.randint(0, 600)))
         targets = [(rng.randrange(model.n_stops), rng.choice([0, 0, 90]))]
         if rng.random() < 0.3:
             targets.append((rng.randrange(model.n_stops), 0))
         K = rng.randint(1, 4)
-        ref = reference_arrivals(model.n_stops, inst, walk, self_override, sources, targets, K, 60, speed,
-                                 wheelchair, model.stop_wheelchair, route_ok)
-        res = _query(model, sources, targets, K, wheelchair=wheelchair, walk_speed=speed,
-                     pattern_allowed=pattern_allowed)
+        want = ref.earliest([(ids[s], t) for s, t in sources], [(ids[s], e) for s, e in targets], K,
+                            min_transfer=w["min_transfer"], speed=w["speed"], wheelchair=w["wheelchair"],
+                            modes=w["modes"], closures=w["closures"])
+        res = _query(model, sources, targets, K, wheelchair=w["wheelchair"], walk_speed=w["speed"],
+                     pattern_allowed=w["pattern_allowed"], mask=w["mask"], min_transfer_s=w["min_transfer"],
+                     inseat=True)
+        got = [float(x) if x < (1 << 40) else INF for x in res.res_t]
+        assert got == want, (seed, sources, targets, got, want)
         pareto = res.pareto()
-        for k in range(K + 1):
-            got = min([j.arrival for j in pareto if j.rides <= k], default=INF)
-            assert got == ref[k], (seed, sources, targets, k, got, ref)
         for a, b in zip(pareto, pareto[1:]):
             assert a.rides < b.rides and a.arrival > b.arrival
         for j in pareto:
-            check_feasible(model, j, inst, walk, self_override, 60, speed, sources, targets)
-            if wheelchair:
+            check_feasible(model, ref, j, sources, targets, w["min_transfer"], w["speed"])
+            if w["wheelchair"]:
                 for leg in j.legs:
                     if isinstance(leg, RideLeg):
                         assert model.trip_wheelchair[leg.trip] == 1
-                        assert model.stop_wheelchair[leg.from_stop] == 1 and model.stop_wheelchair[leg.to_stop] == 1
+                        assert model.stop_wheelchair[leg.to_stop] == 1
+            if w["modes"]:
+                for leg in j.legs:
+                    if isinstance(leg, RideLeg):
+                        assert int(model.route_type[model.pattern_route[leg.pattern]]) in w["modes"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_range_matches_brute_force_profile(seed):
+    """Depart-at over a window: the journeys are exactly the reference's profile, Pareto over (departure,
+    arrival, rides), each reported at the latest departure that achieves it."""
+    net, model, ref, rng, w = _world(seed)
+    ids = model.stop_ids
+    for _ in range(3):
+        o, d = rng.sample(range(model.n_stops), 2)
+        t0 = _query_time(rng)
+        window = rng.choice([1800, 3600, 2 * 3600])
+        K = rng.randint(1, 3)
+        kw = dict(min_transfer=w["min_transfer"], speed=w["speed"], wheelchair=w["wheelchair"], modes=w["modes"],
+                  closures=w["closures"], report_walks=False)
+        q = RaptorQuery(np.array([o]), np.array([0]), np.array([d]), np.array([0]), max_rides=K,
+                        wheelchair=w["wheelchair"], walk_speed=w["speed"], pattern_allowed=w["pattern_allowed"],
+                        mask=w["mask"], min_transfer_s=w["min_transfer"], inseat=True, report_walks=False)
+        got = sorted({(j.start, j.rides, j.arrival) for j in range_raptor(model, q, t0, window).journeys})
+        taus = ref.departures([(ids[o], 0)], t0, t0 + window, w["speed"], w["modes"], w["wheelchair"])
+        if t0 not in taus:
+            taus.append(t0)
+        want, best = [], [INF] * (K + 1)
+        for tau in sorted(taus, reverse=True):
+            arr = ref.earliest([(ids[o], tau)], [(ids[d], 0)], K, **kw)
+            for k in range(K + 1):
+                if arr[k] < best[k] and (k == 0 or arr[k] < arr[k - 1]):
+                    want.append((tau, k, arr[k]))
+                best[k] = min(best[k], arr[k])
+        assert got == sorted(want), (seed, o, d, t0, window)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_backward_search_finds_the_latest_departure(seed):
+    """Arrive-by: for each number of rides, the latest departure (reference: over every candidate departure)
+    that arrives by the limit; no fixed window."""
+    net, model, ref, rng, w = _world(seed)
+    ids = model.stop_ids
+    for _ in range(3):
+        o, d = rng.sample(range(model.n_stops), 2)
+        limit = _query_time(rng) + rng.choice([0, 3600])
+        K = rng.randint(1, 3)
+        kw = dict(min_transfer=w["min_transfer"], speed=w["speed"], wheelchair=w["wheelchair"], modes=w["modes"],
+                  closures=w["closures"], report_walks=False, inseat=False)
+        q = RaptorQuery(np.array([d]), np.array([0]), np.array([o]), np.array([0]), max_rides=K,
+                        wheelchair=w["wheelchair"], walk_speed=w["speed"], pattern_allowed=w["pattern_allowed"],
+                        mask=w["mask"], min_transfer_s=w["min_transfer"], report_walks=False)
+        res = range_raptor(model, q, limit, 0, backward=True)
+        got = {}
+        for j in res.journeys:
+            assert j.arrival <= limit and j.source_stop == o and j.target_stop == d
+            dep = j.first_departure
+            got[j.rides] = max(got.get(j.rides, -INF), dep)
+            check_feasible(model, ref, j, [(o, dep)], [(d, 0)], w["min_transfer"], w["speed"])
+        taus = ref.departures([(ids[o], 0)], -DAY, limit, w["speed"], w["modes"], w["wheelchair"])
+        want = {}
+        for k in range(1, K + 1):
+            for tau in taus:  # latest first
+                if ref.earliest([(ids[o], tau)], [(ids[d], 0)], k, **kw)[k] <= limit:
+                    want[k] = tau
+                    break
+        best_got = {k: max([got[r] for r in got if r <= k], default=None) for k in range(1, K + 1)}
+        assert {k: v for k, v in best_got.items() if v is not None} == want, (seed, o, d, limit)
 
 
 # ---- targeted cases ---------------------------------------------------------------------------------------
@@ -298,13 +329,16 @@ def test_closure_of_a_stop_blocks_riding_through_it():
     assert open_[0].arrival == 8 * 3600 + 4 * 120 + 3 * 30  # t1
     blocked = _query(m, [(s0, 8 * 3600)], [(s4, 0)], 2, mask=_mask(m, stops=[(s2, 0, 2 * DAY)])).pareto()
     assert [j.arrival for j in blocked] == [8 * 3600 + 60 + 3000]  # only the bus avoids S2
-    assert all(leg.trip == m.trip_ids.index("l:bus") for j in blocked for leg in j.legs)
+    assert all(m.trip_ids[leg.trip] == "l:bus" for j in blocked for leg in j.legs)
     # a window that ends before t2 passes lets t2 through
     later = _query(m, [(s0, 8 * 3600)], [(s4, 0)], 2, mask=_mask(m, stops=[(s2, 8 * 3600, 8 * 3600 + 900)])).pareto()
     assert later[0].arrival == 8 * 3600 + 900 + 4 * 120 + 3 * 30
     # cannot start at, or travel to, a closed stop
     assert not _query(m, [(s2, 8 * 3600)], [(s4, 0)], 2, mask=_mask(m, stops=[(s2, 0, DAY)])).pareto()
-    assert not _query(m, [(s0, 8 * 3600)], [(s2, 0)], 2, mask=_mask(m, stops=[(s2, 0, DAY)])).pareto()
+    assert not _query(m, [(s0, 8 * 3600)], [(s2, 0)], 2, mask=_mask(m, stops=[(s2, 0, 3 * DAY)])).pareto()
+    # closed for the rest of the day: the next day's first train (the search looks past midnight)
+    nxt = _query(m, [(s0, 8 * 3600)], [(s2, 0)], 2, mask=_mask(m, stops=[(s2, 0, DAY)])).pareto()
+    assert [j.arrival for j in nxt] == [DAY + 8 * 3600 + 2 * 120 + 30]
 
 
 def test_closure_of_a_hop_during_its_window():

@@ -13,7 +13,8 @@ from routing.planner import PlanOptions, Planner
 from routing.raptor import RaptorQuery, RideLeg, run_raptor
 from routing.timetable import BuildSettings, build_model
 from routing.walking import StraightLineWalker
-from test_raptor import check_feasible, ref_footpaths, ref_instances, reference_arrivals
+from raptor_reference import Reference
+from test_raptor import check_feasible
 
 pytestmark = pytest.mark.shared_data
 DATE = dt.date(2026, 12, 1)
@@ -33,10 +34,11 @@ def toei():
 
 def test_model_counts(toei):
     _, _, m = toei
-    # 2,818 weekday trips + the previous day's trains still running after midnight
-    today = int((m.trip_day_offset == 0).sum())
-    assert today == 2818
-    assert 0 < int((m.trip_day_offset == -1).sum()) < 200
+    # 2,818 weekday trips on the day, the day before (a Monday) and the day after; from the Sunday before only
+    # the trains still running after its midnight
+    for day in (-1, 0, 1):
+        assert int((m.trip_day_offset == day).sum()) == 2818
+    assert 0 < int((m.trip_day_offset == -2).sum()) < 200
     assert m.n_stops == 150 and len(m.st_arr) > 60000
     s = m.stop_index(f"{NS}:Toei.Oedo.Tochomae")
     s1 = m.stop_index(f"{NS}:Toei.Oedo.Tochomae.1")
@@ -56,23 +58,75 @@ def test_known_answers_from_hikarigaoka(toei):
     assert d["legs"][0]["mode"] == "SUBWAY" and d["legs"][0]["operator"] == NS
 
 
-def test_random_pairs_match_reference(toei):
+@pytest.fixture(scope="module")
+def reference(toei):
+    net, _, _ = toei
+    return Reference(net, DATE)
+
+
+def test_random_pairs_match_reference(toei, reference):
+    """Daytime, late-night and early-morning queries against the independent brute force."""
     net, settings, m = toei
-    inst = ref_instances(net, DATE, {s: i for i, s in enumerate(m.stop_ids)})
-    walk, self_override = ref_footpaths(net, m, settings)
     rng = random.Random(7)
-    for _ in range(12):
-        sources = [(rng.randrange(m.n_stops), rng.randint(5 * 3600, 24 * 3600 + 1800))]
+    for when in (rng.randint(5 * 3600, 22 * 3600), 23 * 3600 + 50 * 60, 24 * 3600 + 1800, 4 * 3600 + 1800,
+                 rng.randint(5 * 3600, 22 * 3600), 23 * 3600 + 30 * 60):
+        sources = [(rng.randrange(m.n_stops), when)]
         targets = [(rng.randrange(m.n_stops), 0)]
         K = 4
-        ref = reference_arrivals(m.n_stops, inst, walk, self_override, sources, targets, K)
+        want = reference.earliest([(m.stop_ids[s], t) for s, t in sources], [(m.stop_ids[s], e) for s, e in targets],
+                                  K)
         res = run_raptor(m, RaptorQuery(np.array([sources[0][0]]), np.array([sources[0][1]]),
-                                        np.array([targets[0][0]]), np.zeros(1, np.int64), max_rides=K)).pareto()
-        for k in range(K + 1):
-            got = min([j.arrival for j in res if j.rides <= k], default=float("inf"))
-            assert got == ref[k], (sources, targets, k, got, ref)
-        for j in res:
-            check_feasible(m, j, inst, walk, self_override, 60, 1.2, sources, targets)
+                                        np.array([targets[0][0]]), np.zeros(1, np.int64), max_rides=K))
+        got = [float(x) if x < (1 << 40) else float("inf") for x in res.res_t]
+        assert got == want, (sources, targets, got, want)
+        for j in res.pareto():
+            check_feasible(m, reference, j, sources, targets, 60, 1.2)
+
+
+def test_late_night_finds_the_first_morning_train(toei):
+    """23:58 from Nishi-magome: the last trains have gone; the answer is the first morning's (05:00), not none."""
+    _, _, m = toei
+    planner = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+    its = planner.plan("西馬込", "光が丘", dt.datetime(2026, 12, 1, 23, 58, tzinfo=JST))
+    assert its
+    firsts = [it.to_dict()["legs"][0] for it in its]
+    assert any(leg["departure"].startswith("2026-12-02T05:") and leg["service_date"] == "2026-12-02"
+               for leg in firsts)
+    for it in its:
+        assert it.departure_s >= 23 * 3600 + 58 * 60
+
+
+def test_arrive_by_after_midnight(toei):
+    """Arrive by 00:10 on the next day: the day's late trains (service date the day before) qualify."""
+    _, _, m = toei
+    planner = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+    its = planner.plan("西馬込", "光が丘", dt.datetime(2026, 12, 2, 0, 10, tzinfo=JST), arrive_by=True)
+    assert its
+    limit = m.seconds_of(dt.datetime(2026, 12, 2, 0, 10, tzinfo=JST))
+    assert all(it.arrival_s <= limit for it in its)
+    assert max(it.arrival_s for it in its) > limit - 3 * 3600  # the evening's trains, not the morning's
+    # on Toei rail, arrive-by after midnight always has an answer when the stops are served
+    rng = random.Random(3)
+    for _ in range(10):
+        a, b = rng.sample(range(m.n_stops), 2)
+        when = dt.datetime(2026, 12, 2, 0, rng.randint(0, 59), tzinfo=JST)
+        assert planner.plan(m.stop_ids[a], m.stop_ids[b], when, arrive_by=True,
+                            options=PlanOptions(max_walk_m=0)), (m.stop_ids[a], m.stop_ids[b], when)
+
+
+def test_itineraries_could_not_leave_later(toei, reference):
+    """No returned itinerary could leave a second later and arrive as early with as many rides."""
+    _, _, m = toei
+    planner = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+    rng = random.Random(11)
+    for _ in range(4):
+        a, b = rng.sample(range(m.n_stops), 2)
+        t = rng.choice([rng.randint(6 * 3600, 21 * 3600), 23 * 3600 + 40 * 60])
+        for it in planner.plan(m.stop_ids[a], m.stop_ids[b], m.datetime_of(t), options=PlanOptions(max_walk_m=0)):
+            rides = sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated)
+            later = reference.earliest([(m.stop_ids[a], it.departure_s + 1)], [(m.stop_ids[b], 0)], rides,
+                                       report_walks=False)
+            assert later[rides] > it.arrival_s, (m.stop_ids[a], m.stop_ids[b], t, it.departure_s)
 
 
 def test_oedo_loop_rides_through_tochomae(toei):

@@ -113,8 +113,13 @@ def small_model() -> TransitModel:
     return build_model(Network([_small_feed()]), DATE, BuildSettings())
 
 
+def trip_of_day(m: TransitModel, trip_id: str, day: int = 0) -> int:
+    """The model trip running ``trip_id`` on service day ``day`` (relative to the model's date)."""
+    return next(i for i, t in enumerate(m.trip_ids) if t == trip_id and m.trip_day_offset[i] == day)
+
+
 def _times(m: TransitModel, trip_id: str) -> tuple[np.ndarray, np.ndarray]:
-    t = m.trip_ids.index(trip_id)
+    t = trip_of_day(m, trip_id)
     off, n = m.trip_times_offset(t)
     return m.st_arr[off:off + n], m.st_dep[off:off + n]
 
@@ -122,19 +127,23 @@ def _times(m: TransitModel, trip_id: str) -> tuple[np.ndarray, np.ndarray]:
 def test_service_day_and_previous_day_past_midnight(small_model):
     m = small_model
     assert "t:we" not in m.trip_ids  # weekend service, the date is a Tuesday
-    assert m.trip_ids.count("t:late") == 2  # today's, and yesterday's (runs past midnight)
+    # the day before's, the day's, the day after's, and the one from two days back still running after the
+    # day before's midnight
     idx = [i for i, t in enumerate(m.trip_ids) if t == "t:late"]
     offsets = sorted(int(m.trip_day_offset[i]) for i in idx)
-    assert offsets == [-1, 0]
-    y = next(i for i in idx if m.trip_day_offset[i] == -1)
-    off, n = m.trip_times_offset(y)
-    assert m.st_dep[off] == 23 * 3600 + 55 * 60 - 86400  # shifted into today's clock
-    assert m.st_arr[off + n - 1] > 0
+    assert offsets == [-2, -1, 0, 1]
+    for day in offsets:
+        off, n = m.trip_times_offset(trip_of_day(m, "t:late", day))
+        assert m.st_dep[off] == 23 * 3600 + 55 * 60 + day * 86400  # shifted onto the model date's clock
+    off, n = m.trip_times_offset(trip_of_day(m, "t:late", -2))
+    assert m.st_arr[off + n - 1] >= -86400  # reaches past the day before's midnight
+    # a trip of two days back that ends before the day before's midnight is left out
+    assert sorted(int(m.trip_day_offset[i]) for i, t in enumerate(m.trip_ids) if t == "t:a") == [-1, 0, 1]
 
 
 def test_frequencies_expanded(small_model):
     m = small_model
-    f = sorted(t for t in m.trip_ids if t.startswith("t:f@"))
+    f = sorted(t for i, t in enumerate(m.trip_ids) if t.startswith("t:f@") and m.trip_day_offset[i] == 0)
     assert f == [f"t:f@0{h}:{mm:02d}:00" for h, mm in [(6, 0), (6, 10), (6, 20), (6, 30), (6, 40), (6, 50)]]
     arr, dep = _times(m, "t:f@06:20:00")
     assert dep[0] == 6 * 3600 + 1200 and arr[1] == 6 * 3600 + 1200 + 120
@@ -151,8 +160,8 @@ def test_patterns_fifo_and_sorted(small_model):
         assert np.all(np.diff(dep, axis=0) >= 0) and np.all(np.diff(arr, axis=0) >= 0)
         for t in range(a, b):
             assert m.trip_pattern[t] == p
-    pa = m.trip_pattern[m.trip_ids.index("t:b")]
-    pe = m.trip_pattern[m.trip_ids.index("t:exp")]
+    pa = m.trip_pattern[trip_of_day(m, "t:b")]
+    pe = m.trip_pattern[trip_of_day(m, "t:exp")]
     assert pa != pe  # the express overtakes b: different patterns
     assert m.pattern_route[pa] == m.pattern_route[pe]
 

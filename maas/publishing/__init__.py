@@ -1,1 +1,2 @@
-"""What the platform publishes about its network for others to look at (map layers)."""
+"""Operators publishing into the running service (feeds, profiles) and what the platform publishes about its
+network for others to look at (map layers)."""

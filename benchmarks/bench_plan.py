@@ -1,0 +1,203 @@
+"""Full plans (3 itineraries, depart-at and arrive-by) on real feeds: this planner against the planner before the
+range/backward search (run from git in a subprocess on the same queries), a plain connection scan with target
+pruning (pure Python) and, on small feeds, the networkx time-expanded baseline. Prints p50/p95/p99, ratios in
+the same run, how often each answers, and the kernel's counters (rounds, routes scanned, labels improved,
+departures searched).
+
+    .venv/bin/python benchmarks/bench_plan.py [--queries 300] [--feeds toei,tokyo] [--old-commit 013f563]
+"""
+from __future__ import annotations
+
+import argparse
+import bisect
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = Path(os.environ.get("MAAS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATE = dt.date(2026, 12, 1)
+JST = dt.timezone(dt.timedelta(hours=9))
+FEEDS = {"toei": ("toei-rail-gtfs.zip", "toei-subway"), "tokyo": ("tokyo-rail-gtfs.zip", "tokyo-rail"),
+         "metro": ("tokyo-metro-gtfs.zip", "tokyo-metro")}
+
+from feeds.feed import Network  # noqa: E402
+from feeds.gtfs import load_feed  # noqa: E402
+from routing.planner import PlanOptions, Planner  # noqa: E402
+from routing.raptor import RaptorQuery, range_raptor  # noqa: E402
+from routing.timetable import build_model  # noqa: E402
+from routing.walking import StraightLineWalker  # noqa: E402
+
+# the planner as it was: same queries, its own process and code (from git), default options
+_OLD = r"""
+import json, sys, time, datetime as dt
+sys.path.insert(0, sys.argv[1])
+from feeds.feed import Network
+from feeds.gtfs import load_feed
+from routing.timetable import build_model
+from routing.planner import Planner, PlanOptions
+from routing.walking import StraightLineWalker
+spec = json.loads(sys.stdin.read())
+m = build_model(Network([load_feed(spec["feed"], spec["ns"])]), dt.date.fromisoformat(spec["date"]))
+p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+tz = dt.timezone(dt.timedelta(hours=9))
+def one(q):
+    try:
+        return p.plan(q[0], q[1], dt.datetime.fromisoformat(q[2]), arrive_by=q[3])
+    except Exception:
+        return []
+one(spec["queries"][0])
+out = []
+for q in spec["queries"]:
+    t = time.perf_counter()
+    its = one(q)
+    out.append([time.perf_counter() - t, len(its)])
+print(json.dumps(out))
+"""
+
+
+def pct(xs) -> str:
+    a = np.asarray(xs) * 1000
+    return f"p50 {np.percentile(a, 50):7.2f} ms  p95 {np.percentile(a, 95):7.2f} ms  p99 {np.percentile(a, 99):7.2f} ms"
+
+
+def old_planner(commit: str, feed: Path, ns: str, queries: list) -> list | None:
+    """Latencies of the planner at ``commit`` (its routing/ and feeds/ from git) on the same queries."""
+    with tempfile.TemporaryDirectory() as tmp:
+        arch = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "routing", "feeds"], capture_output=True)
+        if arch.returncode:
+            print(f"old planner: git archive {commit} failed: {arch.stderr.decode().strip()}")
+            return None
+        subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
+        spec = json.dumps({"feed": str(feed), "ns": ns, "date": DATE.isoformat(), "queries": queries})
+        run = subprocess.run([sys.executable, "-c", _OLD, tmp], input=spec, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": tmp})
+        if run.returncode:
+            print(f"old planner failed: {run.stderr[-2000:]}")
+            return None
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+class ConnectionScan:
+    """The plain baseline: every (trip, hop) as a connection sorted by departure, scanned once from the query
+    time with target pruning; one footpath after each arrival, a change takes min_transfer_s."""
+
+    def __init__(self, m, min_transfer: int = 60, speed: float = 1.2):
+        conns = []
+        for t in range(m.n_trips):
+            off, n = m.trip_times_offset(t)
+            p = int(m.trip_pattern[t])
+            stops = m.pattern_stops[m.pattern_stops_start[p]:m.pattern_stops_start[p] + n].tolist()
+            for i in range(n - 1):
+                conns.append((int(m.st_dep[off + i]), int(m.st_arr[off + i + 1]), stops[i], stops[i + 1], t))
+        conns.sort()
+        self.conns, self.deps = conns, [c[0] for c in conns]
+        self.walk = [[(int(m.fp_to[e]), max(int(m.fp_fixed_s[e]), int(np.ceil(m.fp_dist[e] / speed))))
+                      for e in range(m.fp_start[s], m.fp_start[s + 1])] for s in range(m.n_stops)]
+        self.mt = min_transfer
+
+    def earliest(self, src: int, tau: int, dst: int) -> float:
+        ready = {src: tau}
+        for u, w in self.walk[src]:
+            ready[u] = min(ready.get(u, 1 << 40), tau + w)
+        best = ready.get(dst, float("inf"))
+        on = set()
+        for dep, arr, a, b, trip in self.conns[bisect.bisect_left(self.deps, tau):]:
+            if dep >= best:
+                break
+            if trip in on or ready.get(a, 1 << 40) <= dep:
+                on.add(trip)
+                if arr < ready.get(b, 1 << 40) - self.mt:
+                    ready[b] = arr + self.mt
+                    best = min(best, arr if b == dst else best)
+                    for u, w in self.walk[b]:
+                        ready[u] = min(ready.get(u, 1 << 40), arr + max(w, self.mt))
+                        if u == dst:
+                            best = min(best, arr + w)
+        return best
+
+
+def bench(key: str, n: int, old_commit: str | None) -> None:
+    fname, ns = FEEDS[key]
+    path = DATA / fname
+    print(f"\n== {key} ({fname}) ==")
+    t = time.perf_counter()
+    m = build_model(Network([load_feed(path, ns)]), DATE)
+    print(f"build {time.perf_counter() - t:.1f} s: {m.describe()}")
+    planner = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+    t = time.perf_counter()
+    planner.warm_up()
+    print(f"warm-up (kernels compiled or loaded, one plan of each kind) {time.perf_counter() - t:.2f} s")
+    rng = random.Random(42)
+    stations = [m.station_ids[i] for i in range(len(m.station_ids))]
+    queries = []
+    for _ in range(n):
+        a, b = rng.sample(stations, 2)
+        when = rng.choice([rng.randint(6 * 3600, 22 * 3600)] * 7 + [rng.randint(22 * 3600 + 1800, 24 * 3600 + 1800),
+                                                                     rng.randint(4 * 3600 + 1800, 6 * 3600)] * 1
+                          + [rng.randint(6 * 3600, 22 * 3600)])
+        queries.append((a, b, m.datetime_of(when).isoformat(), rng.random() < 0.3))
+    opts = PlanOptions()
+    lat = {False: [], True: []}
+    answered = {False: 0, True: 0}
+    counters = []
+    for a, b, when, arrive in queries:
+        w = dt.datetime.fromisoformat(when)
+        t = time.perf_counter()
+        its = planner.plan(a, b, w, arrive_by=arrive, options=opts)
+        lat[arrive].append(time.perf_counter() - t)
+        answered[arrive] += bool(its)
+        o, d = planner.resolve(a, opts), planner.resolve(b, opts)
+        q = RaptorQuery(o.stops, o.seconds, d.stops, d.seconds, max_rides=opts.max_transfers + 1, inseat=True,
+                        report_walks=False)
+        if not arrive:
+            counters.append(range_raptor(m, q, m.seconds_of(w), opts.range_window_s).counters)
+    every = lat[False] + lat[True]
+    print(f"this planner, depart-at {len(lat[False])}: {pct(lat[False])}  answered {answered[False]}")
+    print(f"this planner, arrive-by {len(lat[True])}: {pct(lat[True])}  answered {answered[True]}")
+    print(f"arrive-by / depart-at p50 ratio {np.median(lat[True]) / np.median(lat[False]):.2f}")
+    c = np.array([[x.rounds, x.routes_scanned, x.labels_improved, x.runs] for x in counters])
+    print("kernel counters per depart-at plan (median / p99): rounds {:.0f}/{:.0f}, routes scanned {:.0f}/{:.0f}, "
+          "labels improved {:.0f}/{:.0f}, departures searched {:.0f}/{:.0f}".format(
+              *[v for col in c.T for v in (np.median(col), np.percentile(col, 99))]))
+    if old_commit:
+        old = old_planner(old_commit, path, ns, [list(q) for q in queries])
+        if old:
+            olat = [x[0] for x in old]
+            print(f"planner at {old_commit} (same queries): {pct(olat)}  answered {sum(1 for x in old if x[1])}")
+            print(f"ratio old / this: p50 {np.median(olat) / np.median(every):.2f}x, "
+                  f"p99 {np.percentile(olat, 99) / np.percentile(every, 99):.2f}x")
+    csa = ConnectionScan(m)
+    rng2 = random.Random(7)
+    pairs = [(rng2.randrange(m.n_stops), rng2.randrange(m.n_stops), rng2.randint(6 * 3600, 21 * 3600))
+             for _ in range(min(n, 200))]
+    clat = []
+    for a, b, tau in pairs:
+        t = time.perf_counter()
+        csa.earliest(a, tau, b)
+        clat.append(time.perf_counter() - t)
+    print(f"connection scan (pure Python, target pruning, earliest arrival only) {len(pairs)}: {pct(clat)}")
+    print(f"ratio connection scan / this planner's full plan: p50 {np.median(clat) / np.median(every):.2f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--feeds", default="toei,tokyo")
+    ap.add_argument("--old-commit", default="013f563", help="git commit of the planner to compare ('' = skip)")
+    args = ap.parse_args()
+    for key in args.feeds.split(","):
+        bench(key, args.queries, args.old_commit or None)
+
+
+if __name__ == "__main__":
+    main()
