@@ -21,5 +21,7 @@ class Readiness(Model, kw_only=True):
     feeds: Annotated[list[str], Meta(description="namespaces of the loaded feeds")]
     keys: Annotated[int, Meta(ge=0, description="API keys configured")]
     pid: int
+    planner: Annotated[Literal["warm", "warming"], Meta(
+        description="today's transit model is built (not ready until it is)")] | UnsetType = UNSET
     bookings: Annotated[bool, Meta(description="reservations are configured")]
     closures: Annotated[bool, Meta(description="closures are configured")]
