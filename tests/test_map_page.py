@@ -130,6 +130,13 @@ def test_plan_book_and_closure_in_the_browser(server, browser, shots):
         .filter(l => l instanceof L.Polyline && !(l instanceof L.CircleMarker)).map(l => l.options.color)""")
     assert drawn, "the selected itinerary is drawn"
     assert page.locator("#status.error").count() == 0, page.inner_text("#status")
+    assert page.locator(".itinerary .fare").count() >= 1  # prices come with the plan
+    first = page.inner_text(".itinerary .sum")
+    page.click("#later-btn")  # the next page of itineraries, then back
+    page.wait_for_function("(first) => document.querySelector('.itinerary .sum').textContent !== first", arg=first,
+                           timeout=WAIT_MS)
+    page.click("#earlier-btn")
+    page.wait_for_selector(".itinerary.selected", timeout=WAIT_MS)
     shuttle = page.locator('.itinerary[data-modes*="SHUTTLE"]').first
     shuttle.click()
     colours = page.evaluate("""() => window.maasMap.layers.itinerary.getLayers()

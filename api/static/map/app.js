@@ -209,24 +209,31 @@ async function resolvePlace(which) {
 // ------------------------------------------------------------------------------------------------------ plan
 const tokyoNow = () => new Date(Date.now() + TOKYO_MS).toISOString().slice(0, 16);
 
-async function plan(ev) {
-  ev && ev.preventDefault();
+async function plan(ev, cursor) {
+  ev && ev.preventDefault && ev.preventDefault();
   status(t("planning"));
   try {
-    const [from, to] = [await resolvePlace("from"), await resolvePlace("to")];
-    const checked = [...$("modes").querySelectorAll("input:checked")].map((i) => i.value);
-    const all = $("modes").querySelectorAll("input").length;
-    const q = { from, to, num: 3 };
-    q[$("when-kind").value] = ($("when").value || tokyoNow()) + ":00+09:00";
-    if (checked.length && checked.length < all) q.modes = checked.join(",");
-    if ($("wheelchair").checked) q.wheelchair = "true";
-    const res = await api.get("/v1/plan", q);
+    let q = state.lastPlan;
+    if (!cursor || !q) {
+      const [from, to] = [await resolvePlace("from"), await resolvePlace("to")];
+      const checked = [...$("modes").querySelectorAll("input:checked")].map((i) => i.value);
+      const all = $("modes").querySelectorAll("input").length;
+      q = { from, to, num: 3 };
+      q[$("when-kind").value] = ($("when").value || tokyoNow()) + ":00+09:00";
+      if (checked.length && checked.length < all) q.modes = checked.join(",");
+      if ($("wheelchair").checked) q.wheelchair = "true";
+      state.lastPlan = q;
+    }
+    const res = await api.get("/v1/plan", cursor ? { ...q, cursor } : q);
+    state.page = res.page || {};
     state.itineraries = res.itineraries || [];
     renderItineraries();
     status(state.itineraries.length ? "" : (((res.notices || [])[0] || {}).message || t("no_itinerary")), !state.itineraries.length);
     if (state.itineraries.length) selectItinerary(0);
   } catch (e) { fail(e); }
 }
+
+const headline = (w) => (w.headline && (state.lang === "en" ? (w.headline.en || w.headline.ja) : (w.headline.ja || w.headline.en))) || w.id;
 
 function legBadge(leg) {
   if (leg.mode === "WALK") return el("span", { class: "badge walk" }, `${t("walk")} ${Math.round(leg.duration_s / 60)}${t("min")}`);
@@ -245,9 +252,17 @@ function renderItineraries() {
     const li = el("li", { class: "itinerary", "data-index": i, "data-modes": it.legs.map((l) => l.mode).join(" "), onclick: () => selectItinerary(i) },
       el("div", { class: "sum" }, `${hhmm(it.departure)} → ${hhmm(it.arrival)} · ${Math.round(it.duration_s / 60)} ${t("min")} · ${it.transfers} ${t("transfers")}`),
       el("div", { class: "legs" }, it.legs.map(legBadge)), ...legs,
+      it.fare ? el("div", { class: "fare" }, `¥${it.fare.total} (${it.fare.medium === "ic" ? "IC" : t("ticket")})`) : null,
+      ...(it.warnings || []).map((w) => el("div", { class: `warning sev-${w.severity}` }, `⚠ ${headline(w)}`)),
+      (it.avoided || []).length ? el("div", { class: "muted" }, `${t("avoids")}: ${it.avoided.map(headline).join(" / ")}`) : null,
       el("div", { class: "row" }, el("button", { type: "button", class: "offer-btn", onclick: (e) => { e.stopPropagation(); offer(i); } }, t("offer"))));
     ol.append(li);
   });
+  const pageRow = el("li", { class: "row" });
+  for (const [dir, label] of [["earlier", t("earlier")], ["later", t("later")]]) {
+    if (state.page && state.page[dir]) pageRow.append(el("button", { type: "button", id: `${dir}-btn`, onclick: () => plan(null, state.page[dir]) }, label));
+  }
+  if (pageRow.childNodes.length) ol.append(pageRow);
   $("results").hidden = !state.itineraries.length;
 }
 
@@ -300,7 +315,8 @@ async function departures(place) {
     const rows = res.departures.map((d) => el("tr", { class: d.status === "closed" ? "closed" : "" },
       el("td", {}, hhmm(d.departure)), el("td", {}, legBadge({ mode: d.mode, route: d.route })),
       el("td", {}, headsign(d)), el("td", {}, d.status === "closed" ? t("closed") : "")));
-    $("departures-body").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", {}, t("no_departures")))]));
+    const warn = (res.warnings || []).map((w) => el("tr", {}, el("td", { colspan: 4, class: `warning sev-${w.severity}` }, `⚠ ${headline(w)}`)));
+    $("departures-body").replaceChildren(...warn, ...(rows.length ? rows : [el("tr", {}, el("td", {}, t("no_departures")))]));
     $("departures").hidden = false;
     $("departures").scrollIntoView({ block: "nearest" });
   } catch (e) { fail(e); }
