@@ -235,7 +235,14 @@ def test_the_page_fits_a_phone_screen(server, browser, shots):
     box = page.locator("#map").bounding_box()
     assert box["width"] <= 390 and box["height"] > 250  # the map on top, full width
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing overflows sideways
-    pick(page, "from", "都庁前", "toei-subway:P-tochomae")
+    # origin picked on the map (a tap, then "From here"), destination by name
+    settle(page)
+    page.evaluate("() => { window.maasMap.map.setView([35.6905, 139.6935], 17, { animate: false }); }")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2 + 40)
+    page.click('.leaflet-popup-content button[data-act="from"]', timeout=WAIT_MS)
+    origin = page.evaluate("() => window.maasMap.state.places.from")
+    assert abs(origin["lat"] - 35.69) < 0.01 and abs(origin["lon"] - 139.69) < 0.01, origin
     pick(page, "to", "Odaiba", "toei-bus:0469")
     page.click("#plan-btn")
     page.wait_for_selector(".itinerary.selected", timeout=WAIT_MS)
