@@ -1151,6 +1151,7 @@ class RaptorResult:
     journeys: list[Journey]
     counters: Counters
     res_t: np.ndarray = field(repr=False, default=None)  # best arrival with at most k rides, per k
+    departures: int = 0  # departure times inside a range search's window (its last run at the start aside)
 
     def pareto(self) -> list[Journey]:
         """Journeys with strictly fewer arrivals as rides grow: the (arrival, rides) Pareto set of the search
@@ -1292,6 +1293,7 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
     access = np.asarray(q.src_times, np.int64)
     taus, tau_start, tau_patterns = departure_times(tt, rules, src_stops, access, start,
                                                     start + max(0, int(window_s)))
+    n_departures = len(taus)
     if len(taus) == 0 or taus[-1] != start:  # a last run at the query time itself, scanning every pattern
         taus = np.append(taus, np.int64(start))
         tau_start = np.append(tau_start, tau_start[-1])
@@ -1315,7 +1317,7 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
             at_origin = -arr + tgt_extra[tgt]
             reach = lg[-1].arrival if lg else at_origin
             res.append(Journey(k, tgt, at_origin, src, reach, reach + src_extra[src], lg))
-    return RaptorResult(res, _counters(lab), lab.res_t.copy())
+    return RaptorResult(res, _counters(lab), lab.res_t.copy(), n_departures)
 
 
 def earliest(model, q: RaptorQuery) -> list[Journey]:
