@@ -6,7 +6,6 @@ import datetime as dt
 import random
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pytest
 
 from conftest import shared_file
