@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 KEYS   ?= examples/dev-keys.json
 
-.PHONY: run test venv bench clean
+.PHONY: run test venv assets bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,14 +17,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)
+# Leaflet and Swagger UI from the npm registry (pinned by package-lock.json) into api/static/vendor: no CDN.
+assets:
+	scripts/ensure-assets.sh
+
+run: $(STAMP) assets
+	@echo "map page http://$(HOST):$(PORT)/ and API docs /docs; demo keys in $(KEYS). Another port: make run PORT=8081"
 	$(VENV)/bin/maas serve --dev --host $(HOST) --port $(PORT) --keys $(KEYS)
 
-test: $(STAMP)
+test: $(STAMP) assets
+	scripts/ensure-chromium.sh
 	PYTHON=$(PY) scripts/ensure-redis.sh run $(PY) -m pytest -q $(PYTEST_ARGS)  # a private AOF Redis, stopped after
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .redis .pytest_cache .cache
+	rm -rf $(VENV) .redis .pytest_cache .cache node_modules api/static/vendor

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import bookings, closures, events, feeds, ops, openapi, search, trips
+from api import (bookings, closures, events, feeds, maplayers, operators, ops, openapi, pages, search, tickets,
+                 trips)
 from api.compress import compression_middleware
 from api.cors import Cors
 from api.keys import ENDPOINTS, METRICS, SERVICES
@@ -36,6 +37,10 @@ def create_app(services: Services, *, close_services: bool = True) -> web.Applic
     closures.add_routes(app)
     events.add_routes(app)
     feeds.add_routes(app)
+    tickets.add_routes(app)
+    operators.add_routes(app)
+    maplayers.add_routes(app)
+    pages.add_routes(app)
 
     async def _start(app: web.Application) -> None:
         if not services.ready:

@@ -200,13 +200,16 @@ async def settlement(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     known = {f.namespace for f in services.transit.network.feeds}
     svc = _bookings(request)
-    known |= set(getattr(svc.operators, "adapters", {}))
+    known |= set(getattr(svc.operators, "pinned", {})) | set(svc.operators.setups())
     if operator not in known:
         raise ApiProblem(404, f"no operator {operator!r}", field="id")
     day = params.date_param(request.query, "date", dt.datetime.now(params.TOKYO).date())
     rows = [r for r in await svc.ledger.settlement(day.isoformat()) if r.operator == operator]
     totals = {k: sum(getattr(r, k) for r in rows) for k in ("sales", "refunds", "commission", "payable")}
-    return respond.json({"operator": operator, "date": day.isoformat(), "currency": "JPY", **totals})
+    setup = svc.operators.setups().get(operator)
+    identity = {"names": setup.profile.names, **setup.profile.settlement} if setup else {}
+    return respond.json({"operator": operator, "date": day.isoformat(), "currency": "JPY", **totals,
+                         "payee": identity})
 
 
 _STOP_REF = {"type": "object", "properties": {

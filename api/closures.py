@@ -27,7 +27,8 @@ _CLOSURE = {"type": "object", "required": ["id", "start", "targets"], "propertie
     "end": {"type": ["string", "null"], "format": "date-time"}, "severity": {"type": "string"},
     "message": {"type": "object", "properties": {"ja": {"type": "string"}, "en": {"type": "string"}}},
     "cause": {"type": "string"}, "effect": {"type": "string"}, "targets": {"type": "object"},
-    "cap": {"type": "object"}}}
+    "cap": {"type": "object"}, "strength": {"type": "string", "enum": ["close", "avoid", "inform"]},
+    "warning": {"type": "object"}}}
 
 
 def _closures(request: web.Request):
@@ -68,8 +69,10 @@ async def post_closures(request: web.Request) -> web.Response:
         result = await svc.accept(payload, ctype, namespace=namespace, source=source)
     except ClosureError as err:
         raise _closure_problem(err) from None
-    body = {"accepted": [closure_to_json(c) for c in result.accepted], "lifted": list(result.lifted),
-            "version": result.version}
+    accepted = await asyncio.to_thread(lambda: [closure_to_json(c) for c in result.accepted])  # big areas
+    body = {"accepted": accepted, "lifted": list(result.lifted), "version": result.version}
+    if result.unknown_areas:  # JMA areas with no polygon (e.g. 横浜市北部): reported, not applied
+        body["unknown_areas"] = list(result.unknown_areas)
     return respond.json(body, status=201)
 
 
@@ -120,11 +123,14 @@ def _prefers_json(accept: str) -> bool:
 
 def add_routes(app: web.Application) -> None:
     add(app, "POST", "/v1/closures", post_closures, roles=WRITERS, max_body=MAX_PAYLOAD_BYTES, spec={
-        "operationId": "postClosures", "summary": "Publish closures (JSON, CAP 1.2 or GTFS-RT alerts)",
+        "operationId": "postClosures", "summary": "Publish closures (JSON, CAP 1.2, JMA XML or GTFS-RT alerts)",
         "tags": ["closures"],
         "description": "Content-Type picks the format: application/json (our closure JSON: one object, a list, "
                        "or {closures: [...]}), application/cap+xml or application/xml (CAP 1.2; Update/Cancel "
-                       "replace or lift what they reference), application/x-protobuf (GTFS-RT FeedMessage of "
+                       "replace or lift what they reference; an XML body in the JMA namespace "
+                       "http://xml.kishou.go.jp/jmaxml1/ is read as a JMA 防災情報XML telegram: VPWW53/54/55, VXWW50, "
+                       "VXKO, VPOA50, mapped onto municipality polygons, close/avoid/inform by the warning policy; "
+                       "area codes without a polygon come back in `unknown_areas`), application/x-protobuf (GTFS-RT FeedMessage of "
                        "alerts). All-or-nothing. Operator keys: GTFS-RT only, ids in their own namespace.",
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": {"oneOf": [_CLOSURE, {"type": "array", "items": _CLOSURE},
@@ -135,7 +141,9 @@ def add_routes(app: web.Application) -> None:
             "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}}}},
         "responses": ok({"type": "object", "required": ["accepted", "lifted", "version"], "properties": {
             "accepted": {"type": "array", "items": _CLOSURE}, "lifted": {"type": "array", "items": {"type": "string"}},
-            "version": {"type": "integer"}}}, "Applied", status="201")})
+            "version": {"type": "integer"},
+            "unknown_areas": {"type": "array", "items": {"type": "object", "properties": {
+                "code": {"type": "string"}, "name": {"type": "string"}}}}}}, "Applied", status="201")})
     add(app, "GET", "/v1/closures", list_closures, roles=ANY_ROLE, spec={
         "operationId": "listClosures", "summary": "Closures known to the service", "tags": ["closures"],
         "parameters": [query("active", {"type": "boolean"}, "only those in force now (or at `at`)"),

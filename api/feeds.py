@@ -6,11 +6,15 @@ report is returned: with errors the feed is refused (422, report in the problem 
 """
 from __future__ import annotations
 
+import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from api import respond
 from api.endpoint import ANY_ROLE, add, principal
 from api.keys import SERVICES
+from api.models.feeds import (NAMESPACE_PATTERN, FeedList, FeedUpload, FeedVersion, Published, ValidationReport,
+                              VersionList)
 from api.openapi import ok, path_param, problem
 from api.problems import TYPE_BASE, ApiProblem
 from feeds.gtfs import check_namespace
@@ -20,17 +24,6 @@ from maas.auth import Role
 PUBLISHERS = frozenset({Role.OPERATOR, Role.ADMIN})
 MAX_UPLOAD = UploadLimits().max_compressed
 _MULTIPART_SLACK = 64 * 1024  # headers and boundaries around the file part
-_VERSION = {"type": "object", "properties": {
-    "operator": {"type": "string"}, "version": {"type": "string"}, "sha256": {"type": "string"},
-    "created": {"type": "string", "format": "date-time"}, "errors": {"type": "integer"},
-    "warnings": {"type": "integer"}, "active": {"type": "boolean"}, "size": {"type": "integer"}}}
-_REPORT = {"type": "object", "properties": {
-    "feed": {"type": "string"}, "ok": {"type": "boolean"}, "errors": {"type": "integer"},
-    "warnings": {"type": "integer"}, "problems": {"type": "array", "items": {"type": "object"}}}}
-_PUBLISHED = {"type": "object", "required": ["version", "report"], "properties": {
-    "version": _VERSION, "report": _REPORT, "swap_s": {"type": "number"}, "disrupted": {"type": "integer"}}}
-
-
 def _manager(request: web.Request):
     mgr = request.app[SERVICES].feeds
     if mgr is None:
@@ -61,6 +54,19 @@ async def _read_limited(read, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _multipart_file(request: web.Request) -> bytes:
+    """The `file` part of a multipart form; a malformed form (bad boundary, part headers) is a 400, not a 500."""
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if part.filename is not None or part.name == "file":
+                return await _read_limited(part.read_chunk, MAX_UPLOAD)
+    except (ValueError, AssertionError, HttpProcessingError) as exc:  # aiohttp's parser errors
+        raise ApiProblem(400, f"the multipart form is malformed: {getattr(exc, 'message', None) or exc}",
+                         field="body") from None
+    raise ApiProblem(400, "the multipart form has no file part: send the zip as the field 'file'", field="file")
+
+
 async def _upload(request: web.Request) -> bytes:
     try:
         kind = zip_from_multipart_or_body(request.headers.get("Content-Type", ""))
@@ -69,15 +75,7 @@ async def _upload(request: web.Request) -> bytes:
     if kind == "zip":
         data = await _read_limited(request.content.read, MAX_UPLOAD)
     else:
-        reader = await request.multipart()
-        data = b""
-        async for part in reader:
-            if part.filename is not None or part.name == "file":
-                data = await _read_limited(part.read_chunk, MAX_UPLOAD)
-                break
-        else:
-            raise ApiProblem(400, "the multipart form has no file part: send the zip as the field 'file'",
-                             field="file")
+        data = await _multipart_file(request)
     if not data:
         raise ApiProblem(400, "an empty upload: send the GTFS zip", field="body")
     return data
@@ -96,8 +94,7 @@ async def publish(request: web.Request) -> web.Response:
         raise ApiProblem(422, f"the feed has {n} error{'s' * (n != 1)}: it was not published and the active "
                               f"feed stays live", field="body", type_=TYPE_BASE + "invalid-feed",
                          extra={"report": out.report})
-    return respond.json({"version": out.version.to_dict(), "report": out.report, "swap_s": round(out.swap_s, 3),
-                         "disrupted": out.disrupted}, status=201)
+    return respond.model(_published(out), status=201)
 
 
 async def rollback(request: web.Request) -> web.Response:
@@ -107,12 +104,17 @@ async def rollback(request: web.Request) -> web.Response:
     if out is None:
         raise ApiProblem(409, f"operator {op!r} has no earlier published version to roll back to",
                          field="operator")
-    return respond.json({"version": out.version.to_dict(), "report": out.report, "swap_s": round(out.swap_s, 3),
-                         "disrupted": out.disrupted})
+    return respond.model(_published(out))
+
+
+def _published(out) -> Published:
+    return Published(version=msgspec.convert(out.version.to_dict(), FeedVersion),
+                     report=msgspec.convert(out.report, ValidationReport), swap_s=round(out.swap_s, 3),
+                     disrupted=out.disrupted)
 
 
 async def list_feeds(request: web.Request) -> web.Response:
-    return respond.json({"feeds": _manager(request).summary()})
+    return respond.model(msgspec.convert({"feeds": _manager(request).summary()}, FeedList))
 
 
 async def list_versions(request: web.Request) -> web.Response:
@@ -125,11 +127,12 @@ async def list_versions(request: web.Request) -> web.Response:
     versions = mgr.registry.versions(op)
     if not versions:
         raise ApiProblem(404, f"operator {op!r} has published no feed", field="operator")
-    return respond.json({"operator": op, "versions": [v.to_dict() for v in reversed(versions)]})
+    return respond.model(VersionList(operator=op, versions=[msgspec.convert(v.to_dict(), FeedVersion)
+                                                            for v in reversed(versions)]))
 
 
 def add_routes(app: web.Application) -> None:
-    op_param = path_param("operator", "operator id (the feed namespace), e.g. toei-bus")
+    op_param = path_param("operator", "operator id (the feed namespace), e.g. toei-bus", NAMESPACE_PATTERN)
     add(app, "POST", "/v1/feeds/{operator}", publish, roles=PUBLISHERS, timeout_s=300.0,
         max_body=MAX_UPLOAD + _MULTIPART_SLACK, spec={
             "operationId": "publishFeed", "summary": "Publish an operator's GTFS feed", "tags": ["feeds"],
@@ -139,25 +142,22 @@ def add_routes(app: web.Application) -> None:
                            "downtime. Operator keys: their own operator only.",
             "parameters": [op_param],
             "requestBody": {"required": True, "content": {
-                "application/zip": {"schema": {"type": "string", "format": "binary"}},
-                "multipart/form-data": {"schema": {"type": "object", "properties": {
-                    "file": {"type": "string", "format": "binary"}}}}}},
-            "responses": {**ok(_PUBLISHED, "Published and live", status="201"),
+                "application/zip": {"schema": {"type": "string", "format": "binary", "minLength": 22,
+                                               "description": "a GTFS zip (at least an end-of-archive record)"}},
+                "multipart/form-data": {"schema": FeedUpload}}},
+            "responses": {**ok(Published, "Published and live", status="201"),
                           "403": problem("Not this operator"), "413": problem("Too large"),
                           "415": problem("Not a zip upload"),
                           "422": problem("Rejected: unsafe zip or validation errors (report included)")}})
     add(app, "GET", "/v1/feeds", list_feeds, roles=ANY_ROLE, spec={
         "operationId": "listFeeds", "summary": "Operators' feeds: active version and validation summary",
         "tags": ["feeds"],
-        "responses": ok({"type": "object", "required": ["feeds"], "properties": {
-            "feeds": {"type": "array", "items": {"type": "object"}}}})})
+        "responses": ok(FeedList)})
     add(app, "GET", "/v1/feeds/{operator}/versions", list_versions, roles=ANY_ROLE, spec={
         "operationId": "listFeedVersions", "summary": "Published versions of an operator's feed, newest first",
         "tags": ["feeds"], "parameters": [op_param],
-        "responses": {**ok({"type": "object", "properties": {
-            "operator": {"type": "string"}, "versions": {"type": "array", "items": _VERSION}}}),
-            "404": problem("Nothing published")}})
+        "responses": {**ok(VersionList), "404": problem("Nothing published")}})
     add(app, "POST", "/v1/feeds/{operator}/rollback", rollback, roles=PUBLISHERS, timeout_s=300.0, spec={
         "operationId": "rollbackFeed", "summary": "Make the previous published version live again",
         "tags": ["feeds"], "parameters": [op_param],
-        "responses": {**ok(_PUBLISHED, "Rolled back"), "409": problem("No earlier version")}})
+        "responses": {**ok(Published, "Rolled back"), "409": problem("No earlier version")}})

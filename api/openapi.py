@@ -1,11 +1,10 @@
-"""The OpenAPI 3.1 document, assembled from the operation dicts registered beside each handler, and /docs.
+"""The OpenAPI 3.1 document, assembled from the operation dicts registered beside each handler (the docs UI
+at /docs, api.pages, renders it).
 
 Shared schemas live here; each handler module writes its own operations with the helpers below, so the document
 and the code change in the same place.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import msgspec
 from aiohttp import web
@@ -13,12 +12,11 @@ from aiohttp import web
 from api import respond
 from api.endpoint import ANY_ROLE, Endpoint
 from api.keys import ENDPOINTS
-from api.models.common import Problem
+from api.models.problem import Problem
 from api.models.search import Departure, Itinerary, Leg, Place, Stop, Trip
 from api.models.examples import EXAMPLES
 from api.problems import TITLES
 
-STATIC = Path(__file__).with_name("static")
 VERSION = "0.1.0"
 
 PROBLEM = Problem  # a typed model: `document` turns every Struct it meets into a $ref and a component
@@ -43,9 +41,11 @@ ACCEPT_LANGUAGE = {"name": "Accept-Language", "in": "header", "required": False,
                    "schema": {"type": "string", "maxLength": 200}}
 
 
-def path_param(name: str, description: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
+def path_param(name: str, description: str, pattern: str | None = None) -> dict:
+    schema = {"type": "string", "minLength": 1, "maxLength": 200}
+    if pattern:
+        schema["pattern"] = pattern
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
 
 
 def json_body(schema: dict | type, description: str = "", required: bool = True) -> dict:
@@ -140,8 +140,16 @@ async def openapi_json(request: web.Request) -> web.Response:
     return respond.json(document(request.app))
 
 
-async def docs_page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-cache"})
+_DOCUMENT = {"type": "object", "required": ["openapi", "info", "paths", "components"], "properties": {
+    "openapi": {"type": "string", "const": "3.1.0"},
+    "info": {"type": "object", "required": ["title", "version"], "properties": {
+        "title": {"type": "string"}, "version": {"type": "string"}, "description": {"type": "string"}}},
+    "servers": {"type": "array", "items": {"type": "object", "properties": {"url": {"type": "string"}}}},
+    "paths": {"type": "object", "description": "path → method → operation",
+              "additionalProperties": {"type": "object", "additionalProperties": True}},
+    "components": {"type": "object", "properties": {
+        "schemas": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": True}},
+        "securitySchemes": {"type": "object", "additionalProperties": True}}}}}
 
 
 def add_routes(app: web.Application) -> None:
@@ -149,8 +157,4 @@ def add_routes(app: web.Application) -> None:
 
     add(app, "GET", "/openapi.json", openapi_json, roles=None, spec={
         "operationId": "openapi", "summary": "This OpenAPI 3.1 document", "tags": ["ops"],
-        "responses": ok({"type": "object"})})
-    add(app, "GET", "/docs", docs_page, roles=None, spec={
-        "operationId": "docs", "summary": "Browsable API documentation (local HTML, no CDN)", "tags": ["ops"],
-        "responses": ok({"type": "string"}, media="text/html")})
-    app.router.add_static("/docs/static", STATIC, name="docs-static")
+        "responses": ok(_DOCUMENT)})

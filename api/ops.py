@@ -6,14 +6,12 @@ from aiohttp import web
 from api import respond
 from api.endpoint import add
 from api.keys import METRICS, SERVICES
+from api.models.ops import Health, Readiness
 from api.openapi import ok
 from maas.store.errors import RETRY_AFTER_S
 
-_STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
-
-
 async def healthz(request: web.Request) -> web.Response:
-    return respond.json({"status": "ok"})
+    return respond.model(Health(status="ok"))
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -22,12 +20,12 @@ async def readyz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     ready, detail = services.readiness()
     if not ready:
-        return respond.json({"status": "starting", **detail}, status=503)
+        return respond.model(Readiness(status="starting", **detail), status=503)
     problem = await services.store_problem()
     if problem is not None:
-        return respond.json({"status": "store_unavailable", "detail": problem, **detail}, status=503,
-                            headers={"Retry-After": str(RETRY_AFTER_S)})
-    return respond.json({"status": "ready", **detail})
+        return respond.model(Readiness(status="store_unavailable", detail=problem, **detail), status=503,
+                             headers={"Retry-After": str(RETRY_AFTER_S)})
+    return respond.model(Readiness(status="ready", **detail))
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -37,11 +35,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     add(app, "GET", "/healthz", healthz, roles=None, spec={
-        "operationId": "healthz", "summary": "Liveness", "tags": ["ops"], "responses": ok(_STATUS)})
+        "operationId": "healthz", "summary": "Liveness", "tags": ["ops"], "responses": ok(Health)})
     add(app, "GET", "/readyz", readyz, roles=None, spec={
         "operationId": "readyz", "summary": "Readiness: feeds loaded, services wired, store reachable", "tags": ["ops"],
-        "responses": {**ok(_STATUS), "503": {"description": "Not ready yet, or the store is unreachable",
-                                             "content": {"application/json": {"schema": _STATUS}}}}})
+        "responses": {**ok(Readiness), "503": {"description": "Not ready yet, or the store is unreachable",
+                                               "content": {"application/json": {"schema": Readiness}}}}})
     add(app, "GET", "/metrics", metrics, roles=None, spec={
         "operationId": "metrics", "summary": "Prometheus metrics (text format 0.0.4)", "tags": ["ops"],
-        "responses": ok({"type": "string"}, media="text/plain")})
+        "responses": ok({"type": "string", "description": "Prometheus text: maas_http_requests_total{method, "
+                                                          "route, status}, latency histograms, …"},
+                        media="text/plain")})

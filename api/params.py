@@ -16,6 +16,18 @@ _ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 # 'lat,lon' within range, as a pattern the OpenAPI document can state (the parser checks the same)
 COORD_PATTERN = (r"^\s*-?(90(\.0+)?|[1-8]?[0-9](\.[0-9]+)?)\s*,"
                  r"\s*-?(180(\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]+)?)\s*$")
+# Dates and times a request may name (EARLIEST..LATEST), as patterns the OpenAPI document states, so every
+# string the schema allows is one the parsers accept (29 February aside, which is accepted but not promised).
+_YEAR = "(20[0-9]{2}|2100)"
+_MONTH_DAY = "((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
+DATE_PATTERN = f"^{_YEAR}-{_MONTH_DAY}$"
+DATE_TIME_PATTERN = (f"^{_YEAR}-{_MONTH_DAY}T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{{1,6}})?)?"
+                     "(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?$")
+DATE_SCHEMA = {"type": "string", "pattern": DATE_PATTERN, "description": "YYYY-MM-DD, 2000-2100",
+               "examples": ["2026-11-24"]}
+DATE_TIME_SCHEMA = {"type": "string", "pattern": DATE_TIME_PATTERN,
+                    "description": "ISO-8601 date-time, 2000-2100; without an offset, Tokyo time",
+                    "examples": ["2026-11-24T08:30:00+09:00"]}
 TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
@@ -178,6 +190,8 @@ def language(headers: Mapping[str, str]) -> str:
 
 
 CURSOR_PATTERN = r"^(earlier|later):[0-9]{1,11}(\.[0-9]{1,3})?$"
+PLAN_CURSOR_PATTERN = r"^(earlier|later):[0-9]{1,11}$"  # the patterns the OpenAPI document states
+BOARD_CURSOR_PATTERN = r"^later:[0-9]{1,11}(\.[0-9]{1,3})?$"
 _CURSOR = re.compile(CURSOR_PATTERN)
 
 

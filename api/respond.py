@@ -10,3 +10,11 @@ _OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 def json(data: object, *, status: int = 200, headers: dict | None = None) -> web.Response:
     return web.Response(body=orjson.dumps(data, option=_OPTS), status=status, headers=headers,
                         content_type="application/json", charset="utf-8")
+
+
+def model(obj: object, *, status: int = 200, headers: dict | None = None) -> web.Response:
+    """A typed model (api/models Struct) as JSON: what is sent is exactly what the model declares."""
+    import msgspec
+
+    return web.Response(body=msgspec.json.encode(obj), status=status, headers=headers,
+                        content_type="application/json", charset="utf-8")

@@ -16,6 +16,9 @@ from api.models.search import BoardQuery, DeparturesResponse, PlanQuery, PlanRes
 from api.openapi import ACCEPT_LANGUAGE, ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem, invalid
 from maas.auth import Role
+from maas.pricing.plan_fares import RidersError, add_fares, parse_medium, parse_riders
+from maas.disruptions.avoid import ClosedByClosure
+from maas.disruptions.touches import summary
 from routing.names import UnknownPlace, localise_itinerary, localise_names
 from routing.planner import PlanError, PlanOptions
 from routing.timetable import MODE_NAMES
@@ -88,6 +91,10 @@ async def plan(request: web.Request) -> web.Response:
     when = depart or arrive or dt.datetime.now(TOKYO)
     field = "depart_at" if depart is not None or arrive is None else "arrive_by"
     options = plan_options(q)
+    try:
+        riders, medium = parse_riders(q.get("riders")), parse_medium(q.get("fare_media"))
+    except RidersError as exc:
+        raise invalid(exc.field, str(exc)) from None
     lang = params.language(request.headers)
     outside = outside_service(request, when, field)
     if outside is not None or (depart is not None and arrive is not None and arrive < depart):
@@ -98,6 +105,9 @@ async def plan(request: web.Request) -> web.Response:
     transit = request.app[SERVICES].transit
     try:
         itineraries = await transit.plan(origin.text, destination.text, when, arrive_by=arrive_by, options=options)
+    except ClosedByClosure as exc:  # a route exists, but not while these closures are in force
+        raise ApiProblem(409, str(exc), field="to", type_=TYPE_BASE + "closed-by-closure",
+                         extra={"closures": [summary(c) for c in exc.closures]}) from None
     except PlanError as exc:
         bad = getattr(exc, "field", None) or _guess_field(str(exc), origin, destination, field)
         if bad in ("from", "to") and not (origin if bad == "from" else destination).is_coord:
@@ -107,6 +117,9 @@ async def plan(request: web.Request) -> web.Response:
         raise invalid(bad, str(exc)) from None
     if depart is not None and arrive is not None:
         itineraries = [it for it in itineraries if dt.datetime.fromisoformat(it["arrival"]) <= arrive]
+    catalog = request.app[SERVICES].fares()
+    await asyncio.get_running_loop().run_in_executor(transit.executor, add_fares, catalog, itineraries, riders,
+                                                     medium)
     if lang != "ja":
         names = transit.names
         for it in itineraries:
@@ -215,10 +228,32 @@ async def departures(request: web.Request) -> web.Response:
     if lang != "ja":
         for row in rows:
             localise_names(row, lang, names)
+    warnings = request.app[SERVICES].warnings
+    found: dict[str, dict] = {}
+    if warnings is not None:
+        ti = await asyncio.get_running_loop().run_in_executor(transit.executor, warnings.touch_index, model,
+                                                              transit.walker)
+        found = stop_warnings(ti, [model.stop_ids[s] for s in stops_idx], at, at + dt.timedelta(minutes=window_min))
+        for r in rows:
+            hits = found.get(r["stop_id"], {}).get("ids", [])
+            if hits:
+                r["warnings"] = hits
+    all_w = {w["id"]: w for v in found.values() for w in v["summaries"]}
     return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": rows,
                          "closed": bool(rows) and all(r["status"] == "closed" for r in rows),
+                         "affected": bool(all_w), "warnings": list(all_w.values()),
                          "page": {"later": board_cursor(rows, at, window_min, limit, skip)}, "notices": []},
                         headers=language_headers(lang))
+
+
+def stop_warnings(ti, stop_ids: list[str], t0: dt.datetime, t1: dt.datetime) -> dict[str, dict]:
+    """Per stop id: the warnings and closures covering it at some time in ``[t0, t1)``."""
+    out: dict[str, dict] = {}
+    for sid in stop_ids:
+        cs = [ti.closures[k] for k in ti.by_stop.get(sid, ()) if ti.closures[k].overlaps(t0, t1)]
+        if cs:
+            out[sid] = {"ids": [c.id for c in cs], "summaries": [summary(c) for c in cs]}
+    return out
 
 
 def board_cursor(rows: list[dict], at: dt.datetime, window_min: int, limit: int, skipped: int) -> str:
@@ -232,7 +267,7 @@ def board_cursor(rows: list[dict], at: dt.datetime, window_min: int, limit: int,
     return params.make_cursor("later", dt.datetime.fromisoformat(last), shown)
 
 
-_WHEN = {"type": "string", "format": "date-time"}
+_WHEN = params.DATE_TIME_SCHEMA
 _PLACE_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200,
                  "pattern": r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"}
 _PLACE = ("'lat,lon', a stop/station id, or a station name in any form /v1/stops finds (Japanese, kana, romaji, "
@@ -244,22 +279,30 @@ def add_routes(app: web.Application) -> None:
     add(app, "GET", "/v1/plan", plan, roles=SEARCH_ROLES, spec={
         "operationId": "plan", "summary": "Plan a trip", "tags": ["search"],
         "description": "Itineraries from `from` to `to`, departing at `depart_at` or arriving by `arrive_by` "
-                       "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Closures in force are avoided.",
+                       "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Closures in force are avoided. "
+                       "Each itinerary carries `fare` (total, per leg and operator, transfers applied) for "
+                       "`riders` and `fare_media`, or `fare: null` with `fare_unknown` saying why.",
         "parameters": [
             query("from", _PLACE_SCHEMA, _PLACE, True),
             query("to", _PLACE_SCHEMA, _PLACE, True),
-            query("depart_at", _WHEN, "departure time (exclusive with arrive_by)"),
-            query("arrive_by", _WHEN, "arrival deadline (exclusive with depart_at)"),
-            query("cursor", {"type": "string", "pattern": params.CURSOR_PATTERN},
+            query("depart_at", _WHEN, "leave at or after this time (default now)"),
+            query("arrive_by", _WHEN, "arrive by this time; alone, the latest departures that make it; with "
+                                      "depart_at, trips between the two"),
+            query("cursor", {"type": "string", "pattern": params.PLAN_CURSOR_PATTERN},
                   "`page.earlier` or `page.later` of a previous answer (repeat the other parameters); replaces "
                   "depart_at/arrive_by"),
             *typed.query_parameters(PlanQuery),
             query("modes", {"type": "string", "pattern": f"^({'|'.join(PLAN_MODES)})(,({'|'.join(PLAN_MODES)}))*$"},
                   f"comma-separated subset of {', '.join(PLAN_MODES)}"),
+            query("riders", {"type": "string", "pattern": "^(adult|child):[0-9]+(,(adult|child):[0-9]+)*$"},
+                  "who travels, priced in each itinerary's fare (default adult:1)"),
+            query("fare_media", {"type": "string", "enum": ["ic", "ticket"]},
+                  "IC card or paper ticket / cash (default ic)"),
             ACCEPT_LANGUAGE,
         ],
         "responses": {**ok(PlanResponse),
-                      "404": problem("`from` or `to` names no place, or several: `suggestions` lists candidates")},
+                      "404": problem("`from` or `to` names no place, or several: `suggestions` lists candidates"),
+                      "409": problem("No itinerary while a closure is in force (`closures` names them)")},
     })
     add(app, "GET", "/v1/stops", stops, roles=SEARCH_ROLES | {Role.DISASTER}, spec={
         "operationId": "stops", "summary": "Find stops and stations by name or position", "tags": ["search"],
@@ -281,7 +324,7 @@ def add_routes(app: web.Application) -> None:
             path_param("id", "stop or station id, e.g. toei-subway:E28"),
             query("at", _WHEN, "from this time (default now)"),
             *typed.query_parameters(BoardQuery),
-            query("cursor", {"type": "string", "pattern": params.CURSOR_PATTERN},
+            query("cursor", {"type": "string", "pattern": params.BOARD_CURSOR_PATTERN},
                   "`page.later` of a previous answer: the board's next page (replaces `at`)"),
             ACCEPT_LANGUAGE,
         ],

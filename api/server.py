@@ -28,9 +28,9 @@ SHUTDOWN_TIMEOUT_S = 10.0
 KEEPALIVE_S = 75.0
 
 
-def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, network=None) -> None:
-    """Build the services and serve until a signal: the body of one worker process (``network``: the feeds the
-    supervisor loaded before forking)."""
+def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, transit=None) -> None:
+    """Build the services and serve until a signal: the body of one worker process (``transit``: the feeds and
+    today's model the supervisor built before forking)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the supervisor's handlers a forked worker inherits
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     from api.app import create_app
@@ -39,13 +39,23 @@ def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, ne
     configure_logging()
     if reuse_port:
         _exit_with_parent()
-    services = Services.build(settings, progress=False, network=network)
+    services = Services.build(settings, progress=False, transit=transit)
     app = create_app(services)
+    app.on_startup.append(_freeze_heap)  # after the services' own start-up
     log.info("worker %d serving on http://%s:%d", worker, settings.host, settings.port,
              extra={"fields": {"worker": worker, "pid": mp.current_process().pid}})
     web.run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port or None, print=None,
                 access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S, keepalive_timeout=KEEPALIVE_S,
                 handle_signals=True)
+
+
+async def _freeze_heap(app: web.Application) -> None:
+    """What start-up loaded (feeds, models, closures) lives as long as the worker: keep it out of the collector's
+    full passes, whose pauses (150+ ms with a city's timetable in memory) stall the event loop whichever thread
+    triggers them (benchmarks/bench_warnings.py, part 3)."""
+    import gc
+
+    gc.freeze()
 
 
 def _exit_with_parent() -> None:
@@ -62,19 +72,26 @@ def _exit_with_parent() -> None:
 
 
 def _preload(settings: Settings):
-    """Import the application and load the feeds once in the supervisor; None (after one line on stderr) when a
-    feed cannot be loaded."""
+    """Import the application, load the feeds, build today's model and the name index once in the supervisor
+    (synchronously: no event loop, and the planner thread pool starts no thread before its first query); None
+    (after one line on stderr) when a feed cannot be loaded."""
+    import datetime as dt
+
     import api.app  # noqa: F401  (imported for the forked workers)
+    from feeds.feed import TOKYO
     from feeds.problems import FeedRejected
-    from maas.network import load_network
+    from maas.transit import TransitService
 
     try:
-        return load_network(settings.feeds, settings.cache_dir, progress=False)
+        transit = TransitService.from_settings(settings)
     except FeedRejected as rej:
         print(f"maas serve: {rej}", file=sys.stderr)
+        return None
     except (OSError, ValueError) as exc:
         print(f"maas serve: cannot load the feeds: {exc}", file=sys.stderr)
-    return None
+        return None
+    transit.planner_for(dt.datetime.now(TOKYO).date())
+    return transit
 
 
 def serve(settings: Settings) -> int:
@@ -100,13 +117,13 @@ def serve(settings: Settings) -> int:
         return 2
     from maas.platform.supervisor import Supervisor
 
-    network = _preload(settings)
-    if network is None:
+    transit = _preload(settings)
+    if transit is None:
         return 2
-    # Fork from this preloaded process (modules imported, feeds parsed; no event loop or thread pool exists yet):
-    # a replacement worker serves in about a second instead of re-importing and re-reading every feed.
+    # Fork from this preloaded process (modules imported, feeds parsed, today's model built; no event loop and no
+    # thread exist yet): a replacement worker serves in about a second instead of importing and building again.
     ctx = mp.get_context("fork")
-    supervisor = Supervisor(lambda i: ctx.Process(target=run_worker, args=(settings, True, i, network),
+    supervisor = Supervisor(lambda i: ctx.Process(target=run_worker, args=(settings, True, i, transit),
                                                   name=f"maas-worker-{i}", daemon=False),
                             settings.workers, drain_s=SHUTDOWN_TIMEOUT_S + 5)
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())

@@ -88,7 +88,7 @@ def add_routes(app: web.Application) -> None:
         "tags": ["search"],
         "parameters": [
             path_param("id", "trip id, e.g. toei-subway:E-0800-1 (from a plan leg or a departure)"),
-            query("date", {"type": "string", "format": "date"}, "service date YYYY-MM-DD (default today)"),
+            query("date", params.DATE_SCHEMA, "service date YYYY-MM-DD (default today)"),
             ACCEPT_LANGUAGE,
         ],
         "responses": {**ok(TripModel),

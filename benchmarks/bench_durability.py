@@ -1,16 +1,19 @@
 """What crash safety costs and how fast the platform heals.
 
 1. Bookings/s and p50/p99 of the full booking flow on a private Redis with ``appendfsync always`` (checked at start,
-   ``durable()`` verifying it) against the same on a Redis without AOF (the volatile baseline), same run, same n.
+   ``durable()`` verifying it) against the same on a Redis without AOF (the volatile baseline): same run, same n,
+   rounds alternated after a warm-up, medians compared.
 2. Worker replacement: `maas serve --workers 2`, kill -9 one worker, time until a new worker answers /readyz
    (median of ``--kills`` kills), with and without /v1/plan load; failed requests before/after one client retry.
 
-    .venv/bin/python benchmarks/bench_durability.py [--n 300] [--concurrency 16] [--kills 3] [--skip-workers]
+    .venv/bin/python benchmarks/bench_durability.py [--n 300] [--concurrency 16] [--rounds 3] [--kills 3]
+                                                    [--skip-workers]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import statistics
@@ -25,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 from api_support_http import get, serve, wait_ready  # noqa: E402
-from bench_booking import run, show  # noqa: E402
+from bench_booking import run  # noqa: E402
 from redis_support import PrivateRedis  # noqa: E402
 from maas.store.redis_store import RedisStore  # noqa: E402
 
@@ -34,23 +37,31 @@ PLAN = "/v1/plan?from=toei-subway:P-tochomae&to=toei-subway:P-shinjuku-nishiguch
 
 async def bookings(url: str, n: int, concurrency: int, allow_volatile: bool) -> dict:
     store = RedisStore.from_url(url, prefix=f"bench:{uuid.uuid4().hex}:")
-    p = await store.check_durability(allow_volatile=allow_volatile)
-    print(f"  {p.explain()} -> durable() mode {p.mode}")
+    await store.check_durability(allow_volatile=allow_volatile)
     try:
         return await run(store, n, concurrency)
     finally:
         await store.aclose()
 
 
-def booking_figures(tmp: Path, n: int, concurrency: int) -> None:
-    results = {}
-    for name, aof in (("AOF always (crash-safe)", True), ("no AOF (volatile baseline)", False)):
-        with PrivateRedis(tmp / name.split()[0], aof=aof) as redis:
-            results[name] = asyncio.run(bookings(redis.url, n, concurrency, allow_volatile=not aof))
-            show(name, results[name])
-    safe, volatile = results["AOF always (crash-safe)"], results["no AOF (volatile baseline)"]
-    print(f"crash safety costs: throughput x{safe['per_s'] / volatile['per_s']:.2f}, "
-          f"p99 x{safe['p99'] / volatile['p99']:.2f} (AOF always / volatile)")
+def booking_figures(tmp: Path, n: int, concurrency: int, rounds: int) -> None:
+    """Both Redis servers side by side; a warm-up first, then ``rounds`` alternated runs, medians compared."""
+    names = {True: "AOF always (crash-safe)", False: "no AOF (volatile baseline)"}
+    with PrivateRedis(tmp / "aof", aof=True) as safe, PrivateRedis(tmp / "volatile", aof=False) as volatile:
+        urls = {True: safe.url, False: volatile.url}
+        asyncio.run(bookings(urls[False], max(20, n // 10), concurrency, allow_volatile=True))  # warm-up
+        runs: dict[bool, list[dict]] = {True: [], False: []}
+        for _ in range(rounds):
+            for aof in (True, False):
+                runs[aof].append(asyncio.run(bookings(urls[aof], n, concurrency, allow_volatile=not aof)))
+    med = {}
+    for aof in (True, False):
+        med[aof] = {k: statistics.median(r[k] for r in runs[aof]) for k in ("per_s", "p50", "p99")}
+        print(f"{names[aof]:<30} median of {rounds}: {med[aof]['per_s']:7.1f} bookings/s  "
+              f"p50 {med[aof]['p50']:7.1f} ms  p99 {med[aof]['p99']:7.1f} ms")
+    print(f"crash safety costs: throughput x{med[True]['per_s'] / med[False]['per_s']:.2f}, "
+          f"p50 x{med[True]['p50'] / med[False]['p50']:.2f}, p99 x{med[True]['p99'] / med[False]['p99']:.2f} "
+          "(AOF always / volatile)")
 
 
 def _plan(base: str) -> bool:
@@ -119,14 +130,16 @@ def worker_figures(tmp: Path, kills: int) -> None:
 
 
 def main() -> None:
+    logging.getLogger("maas.store").setLevel(logging.ERROR)  # the volatile baseline's warning is expected here
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--kills", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-workers", action="store_true")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        booking_figures(Path(tmp), a.n, a.concurrency)
+        booking_figures(Path(tmp), a.n, a.concurrency, a.rounds)
         if not a.skip_workers:
             worker_figures(Path(tmp), a.kills)
 

@@ -12,18 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import orjson
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
-from routing.geo import EARTH_RADIUS_M
+from feeds.geo import EARTH_RADIUS_M
 
 TOKYO_TZ = ZoneInfo("Asia/Tokyo")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -34,6 +36,7 @@ MAX_VERTICES = 20_000  # over all areas of one closure
 MAX_RADIUS_M = 100_000.0
 MAX_TEXT = 4_000
 CIRCLE_SEGMENTS = 64
+RING_CHUNK = 2_048  # positions converted per step of a large ring
 ID_RE = re.compile(r"^[A-Za-z0-9_.:@/+\-]{1,200}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Closure times are range-checked before any date arithmetic (masks, alerts, storage): from the epoch (an alert
@@ -48,6 +51,10 @@ CAUSES = ("UNKNOWN_CAUSE", "OTHER_CAUSE", "TECHNICAL_PROBLEM", "STRIKE", "DEMONS
           "WEATHER", "MAINTENANCE", "CONSTRUCTION", "POLICE_ACTIVITY", "MEDICAL_EMERGENCY")
 # Effects that keep people out of the named elements; the others are published but do not change routes.
 BLOCKING_EFFECTS = frozenset({"NO_SERVICE", "DETOUR", "STOP_MOVED"})
+# How hard a closure restricts: close (never board, alight, ride or walk through), avoid (plans stay out when they
+# can; an entering itinerary is offered only as a flagged fallback, see maas/disruptions/avoid.py), inform (shown
+# with the itineraries that touch it, never changes a route).
+STRENGTHS = ("close", "avoid", "inform")
 
 
 class ClosureError(ValueError):
@@ -83,6 +90,7 @@ class Area:
     geometry: BaseGeometry
     circle: Circle | None = None
     streets_only: bool = False
+    geojson: dict | None = field(default=None, compare=False, repr=False)  # precomputed `area_to_json` (shared)
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,31 @@ class CapInfo:
     sent: str
     msg_type: str
     supersedes: tuple[str, ...] = ()  # identifiers of earlier alerts this one replaced (the whole chain)
+
+
+@dataclass(frozen=True)
+class WarningInfo:
+    """Where a closure came from when a weather service issued it (a JMA warning for one municipality)."""
+
+    series: str  # which later reports replace it: data-type family + region (e.g. "dosha:130000")
+    data_type: str  # VPWW53, VXWW50, …
+    kind: str  # 大雨特別警報
+    kind_code: str
+    kind_en: str
+    level: int  # JMA 警戒レベル-like grade: 2 注意報, 3 警報, 4 危険警報/土砂災害警戒情報, 5 特別警報
+    status: str  # the Kind/Status of the latest report (発表, 継続, 特別警報から警報, …)
+    area_code: str
+    area_name: str
+    area_name_en: str = ""
+    report_time: str = ""  # ISO 8601 of the latest report that kept it
+    event_id: str = ""
+    headline_ja: str = ""
+    headline_en: str = ""
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -116,10 +149,18 @@ class Closure:
     cause: str = "UNKNOWN_CAUSE"
     effect: str = "NO_SERVICE"
     cap: CapInfo | None = None
+    strength: str = "close"  # close | avoid | inform (STRENGTHS)
+    warning: WarningInfo | None = None
 
     @property
     def blocking(self) -> bool:
-        return self.effect in BLOCKING_EFFECTS
+        """Closed outright: no plan may use what it names."""
+        return self.effect in BLOCKING_EFFECTS and self.strength == "close"
+
+    @property
+    def restricting(self) -> bool:
+        """Changes routes: closed, or to be avoided when another way exists."""
+        return self.blocking or self.strength == "avoid"
 
     def active_at(self, when: dt.datetime) -> bool:
         return self.start <= when and (self.end is None or when < self.end)
@@ -146,7 +187,7 @@ def circle_polygon(lat: float, lon: float, radius_m: float, n: int = CIRCLE_SEGM
 
 def check_polygon(geom: BaseGeometry, where: str) -> BaseGeometry:
     """Refuse self-intersecting or empty polygons with shapely's own explanation."""
-    if not geom.is_valid:
+    if not bool(shapely.is_valid(geom)):  # the function form releases the GIL (the property does not)
         raise ClosureError(f"the polygon is not valid ({explain_validity(geom)}); "
                            "rings must not cross themselves or each other", where)
     if geom.is_empty or geom.area <= 0:
@@ -169,12 +210,40 @@ def _lonlat(p: Any, where: str) -> tuple[float, float]:
     return lon, lat
 
 
-def _ring(r: Any, where: str, budget: list[int]) -> list[tuple[float, float]]:
+def _ring_fast(r: list) -> np.ndarray | None:
+    """The ring as an (n, 2) array when every position is a valid [lon, lat(, alt)] and it is closed; None sends
+    the caller to the per-position checks (which say exactly what is wrong). Vectorised: large areas are common."""
+    parts = []
+    for i in range(0, len(r), RING_CHUNK):  # chunks, yielding the GIL between them: an event loop may be waiting
+        chunk = r[i:i + RING_CHUNK]
+        if any(type(v) is bool for p in chunk if isinstance(p, (list, tuple)) for v in p):
+            return None
+        try:
+            parts.append(np.asarray(chunk, dtype=np.float64))
+        except (ValueError, TypeError):
+            return None
+        if len(r) > RING_CHUNK:
+            time.sleep(0)
+    if any(p.ndim != 2 or p.shape[1] != parts[0].shape[1] for p in parts):
+        return None
+    a = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    if a.ndim != 2 or a.shape[1] not in (2, 3) or not np.isfinite(a).all():
+        return None
+    a = a[:, :2]
+    if (np.abs(a[:, 0]) > 180).any() or (np.abs(a[:, 1]) > 90).any() or not (a[0] == a[-1]).all():
+        return None
+    return a
+
+
+def _ring(r: Any, where: str, budget: list[int]) -> Any:
     if not isinstance(r, list) or len(r) < 4:
         raise ClosureError("a polygon ring needs at least 4 positions (first = last)", where)
     budget[0] -= len(r)
     if budget[0] < 0:
         raise ClosureError(f"too many vertices (at most {MAX_VERTICES} per closure)", where)
+    fast = _ring_fast(r)
+    if fast is not None:
+        return fast
     pts = [_lonlat(p, f"{where}[{i}]") for i, p in enumerate(r)]
     if pts[0] != pts[-1]:
         raise ClosureError("a polygon ring must be closed (first position = last)", where)
@@ -185,7 +254,7 @@ def _polygon_coords(c: Any, where: str, budget: list[int]) -> Polygon:
     if not isinstance(c, list) or not c:
         raise ClosureError("Polygon coordinates are a list of rings", where)
     rings = [_ring(r, f"{where}[{i}]", budget) for i, r in enumerate(c)]
-    return Polygon(rings[0], rings[1:])
+    return Polygon(rings[0], rings[1:]) if len(rings) > 1 else Polygon(rings[0])
 
 
 def area_from_json(obj: Any, where: str, budget: list[int], streets_only: bool = False) -> Area:
@@ -219,11 +288,21 @@ def area_from_json(obj: Any, where: str, budget: list[int], streets_only: bool =
 
 
 def area_to_json(a: Area) -> dict:
+    if a.geojson is not None:  # e.g. a municipality polygon serialised once for all its warnings
+        return a.geojson
     if a.circle is not None:
         out: dict = {"type": "Circle", "center": [a.circle.lon, a.circle.lat], "radius_m": a.circle.radius_m}
-    else:
-        out = shapely.geometry.mapping(a.geometry)
-        out = orjson.loads(orjson.dumps(out))  # tuples → lists
+    else:  # lists, not tuples, so a stored closure compares equal to what comes back; numpy for speed
+        def rings(p: Polygon) -> list:
+            return [shapely.get_coordinates(r).tolist() for r in (p.exterior, *p.interiors)]
+
+        g = a.geometry
+        if isinstance(g, Polygon):
+            out = {"type": "Polygon", "coordinates": rings(g)}
+        elif isinstance(g, MultiPolygon):
+            out = {"type": "MultiPolygon", "coordinates": [rings(p) for p in g.geoms]}
+        else:
+            out = orjson.loads(orjson.dumps(shapely.geometry.mapping(g)))
     return out
 
 
@@ -336,6 +415,16 @@ def closure_from_dict(d: Any, *, source: str = "json", now: dt.datetime | None =
                            _text(cap.get("sent"), "cap.sent"), _text(cap.get("msg_type"), "cap.msg_type") or "Alert",
                            tuple(_text(x, f"cap.supersedes[{i}]") for i, x in enumerate(sup)))
     src = d.get("source", source)
+    warning = None
+    w = d.get("warning")
+    if w is not None:
+        if not isinstance(w, dict):
+            raise ClosureError("warning is an object", "warning")
+        try:
+            warning = WarningInfo(**{k: (int(v) if k == "level" else _text(v, f"warning.{k}"))
+                                     for k, v in w.items()})
+        except (TypeError, ValueError):
+            raise ClosureError("warning has unknown or missing fields", "warning") from None
     c = Closure(
         id=cid, source=_text(src, "source")[:100] or source, start=start, end=end,
         stops=_ids(t.get("stops"), "targets.stops"), stations=_ids(t.get("stations"), "targets.stations"),
@@ -345,7 +434,8 @@ def closure_from_dict(d: Any, *, source: str = "json", now: dt.datetime | None =
         message_ja=_text(msg.get("ja"), "message.ja"), message_en=_text(msg.get("en"), "message.en"),
         cause=_choice(d.get("cause"), CAUSES, "UNKNOWN_CAUSE", "cause", upper=True),
         effect=_choice(d.get("effect"), EFFECTS, "NO_SERVICE", "effect", upper=True),
-        cap=cap_info)
+        cap=cap_info, strength=_choice(d.get("strength"), STRENGTHS, "close", "strength", upper=False),
+        warning=warning)
     if c.is_empty:
         raise ClosureError("a closure must name at least one stop, station, route, trip, segment or area",
                            "targets")
@@ -396,12 +486,16 @@ def closure_to_json(c: Closure) -> dict:
            "end": c.end.isoformat() if c.end else None, "severity": c.severity,
            "message": {"ja": c.message_ja, "en": c.message_en}, "cause": c.cause, "effect": c.effect,
            "targets": targets}
+    if c.strength != "close":
+        out["strength"] = c.strength
+    if c.warning is not None:
+        out["warning"] = c.warning.to_dict()
     if c.cap is not None:
         out["cap"] = {"sender": c.cap.sender, "identifier": c.cap.identifier, "sent": c.cap.sent,
                       "msg_type": c.cap.msg_type, "supersedes": list(c.cap.supersedes)}
     return out
 
 
-__all__ = ["Area", "BLOCKING_EFFECTS", "CapInfo", "Circle", "Closure", "ClosureError", "Segment", "EPOCH",
+__all__ = ["Area", "BLOCKING_EFFECTS", "STRENGTHS", "WarningInfo", "CapInfo", "Circle", "Closure", "ClosureError", "Segment", "EPOCH",
            "TOKYO_TZ", "MAX_PAYLOAD_BYTES", "area_from_json", "check_polygon", "circle_polygon",
            "closure_from_dict", "closure_to_json", "parse_closure_json", "parse_time", "new_closure_id"]

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from feeds.fares import FareTables
 from feeds.problems import ValidationReport
+from feeds.profile import OperatorProfile
 
 TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")  # Japan keeps no DST: one offset for every service day
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -38,6 +40,8 @@ class Feed:
     fare_attributes: pd.DataFrame
     fare_rules: pd.DataFrame
     feed_info: dict = field(default_factory=dict)
+    fares: FareTables | None = None  # every fare file, typed (feeds/fares.py)
+    profile: OperatorProfile | None = None  # from the feed's operator.json, if it has one
 
     def service_ids_on(self, date: dt.date) -> set[str]:
         """Services running on ``date``: calendar.txt by weekday and range, then calendar_dates exceptions."""
@@ -53,6 +57,24 @@ class Feed:
             active.update(today.loc[today["exception_type"] == 1, "service_id"])
             active.difference_update(today.loc[today["exception_type"] == 2, "service_id"])
         return active
+
+    def dates_of_service(self, service_id: str) -> frozenset[dt.date]:
+        """Every date ``service_id`` runs (calendar weekdays in its range, then calendar_dates exceptions)."""
+        days: set[dt.date] = set()
+        cal = self.calendar
+        if len(cal):
+            for row in cal[cal["service_id"] == service_id].itertuples(index=False):
+                d = row.start_date
+                while d <= row.end_date:
+                    if getattr(row, WEEKDAYS[d.weekday()]) == 1:
+                        days.add(d)
+                    d += dt.timedelta(days=1)
+        cd = self.calendar_dates
+        if len(cd):
+            mine = cd[cd["service_id"] == service_id]
+            days |= set(mine.loc[mine["exception_type"] == 1, "date"])
+            days -= set(mine.loc[mine["exception_type"] == 2, "date"])
+        return frozenset(days)
 
     def service_dates(self) -> tuple[dt.date | None, dt.date | None]:
         """First and last date any service may run (for summaries)."""

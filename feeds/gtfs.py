@@ -18,13 +18,16 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from feeds.fares import FARE_FILES, fare_coverage_gaps, parse_fares
 from feeds.feed import WEEKDAYS, Feed, ns_id
 from feeds.problems import FeedRejected, ValidationReport
+from feeds.profile import PROFILE_FILE, OperatorProfile, parse_profile_bytes
+from feeds.sellable import check_sellable_tables
 from feeds.validate import parse_dates, parse_numbers, parse_times, validate_tables
 
 KNOWN_FILES = frozenset({
     "agency", "stops", "routes", "trips", "stop_times", "calendar", "calendar_dates", "frequencies", "transfers",
-    "shapes", "booking_rules", "translations", "fare_attributes", "fare_rules", "feed_info",
+    "shapes", "booking_rules", "translations", "feed_info", *FARE_FILES,
 })
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -140,11 +143,48 @@ def load_feed(path: str | Path, namespace: str | None = None, *, extra_checks: S
     report = ValidationReport(namespace)
     tables = read_tables(path, report)
     validate_tables(tables, namespace, report)
+    check_sellable_tables(tables, report)
     for check in extra_checks:
         check(tables, report)
+    profile = read_profile(path, namespace, report)
     if not report.ok:
         raise FeedRejected(report)
-    return normalise(tables, namespace, report)
+    feed = normalise(tables, namespace, report)
+    feed.profile = profile
+    feed.fares = parse_fares(tables, namespace, report, feed.dates_of_service)
+    _warn_fare_gaps(feed, report)
+    if not report.ok:
+        raise FeedRejected(report)
+    return feed
+
+
+def read_profile(path: Path, namespace: str, report: ValidationReport) -> OperatorProfile | None:
+    """The operator profile shipped in the feed (``operator.json`` at its root), checked; None when absent."""
+    raw = None
+    if path.is_dir():
+        f = path / PROFILE_FILE
+        raw = f.read_bytes() if f.is_file() else None
+    elif zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            names = sorted((n for n in zf.namelist() if PurePosixPath(n).name == PROFILE_FILE
+                            and "__MACOSX" not in n), key=lambda n: n.count("/"))
+            raw = zf.read(names[0]) if names else None
+    return None if raw is None else parse_profile_bytes(raw, namespace, report)
+
+
+def _warn_fare_gaps(feed: Feed, report: ValidationReport) -> None:
+    """An operator selling at fares from its feed must price every route: the gaps are warnings."""
+    spec = feed.profile.fares if feed.profile is not None else None
+    if spec is not None and (spec.source != "feed" or spec.flat or spec.bands):
+        return  # not from the feed, or the profile's flat fare / bands price what the feed does not
+    if spec is None and feed.fares.empty:
+        return  # no fares and no profile: plans say fare_unknown; nothing was promised
+    gaps = fare_coverage_gaps(feed.fares, [str(r) for r in feed.routes["route_id"]])
+    if gaps:
+        shown = ", ".join(g.split(":", 1)[-1] for g in gaps[:10]) + (" ..." if len(gaps) > 10 else "")
+        report.warning("fare_rules.txt" if not feed.fares.has_v2 else "fare_leg_rules.txt",
+                       f"{len(gaps)} route(s) have no fare though fares come from the feed: {shown}; plans on "
+                       f"them say fare_unknown", field="route_id")
 
 
 def _s(df: pd.DataFrame, col: str, default: str = "") -> pd.Series:

@@ -185,6 +185,8 @@ def alerts_feed(closures: Iterable[Closure], *, area_stops: Mapping[str, Sequenc
         a.effect = pb.Alert.Effect.Value(c.effect)
         a.severity_level = SEVERITY_OUT.get(c.severity, pb.Alert.UNKNOWN_SEVERITY)
         head_ja, head_en = c.message_ja.split(": ", 1)[0], c.message_en.split(": ", 1)[0]
+        if c.warning is not None:  # a weather service's warning: its headline names kind and area
+            head_ja, head_en = c.warning.headline_ja, c.warning.headline_en
         _translated(a.header_text, head_ja, head_en)
         _translated(a.description_text, c.message_ja, c.message_en)
     return msg

@@ -13,6 +13,7 @@ import pandas as pd
 from feeds.feed import Feed
 from feeds.gtfs import load_feed
 from feeds.problems import ValidationReport
+from feeds.sellable import booked_trip_ids
 from feeds.validate import DEFAULT_LIMIT, RowFlagger, parse_numbers
 
 BOOK = 2  # pickup_type / drop_off_type "must phone agency to arrange" = the seat must be booked
@@ -29,7 +30,8 @@ def check_shuttle_tables(tables: dict[str, pd.DataFrame], report: ValidationRepo
                          field="seat_capacity")
         else:
             seats, bad = parse_numbers(trips["seat_capacity"], integer=True)
-            ctx.flag("error", "trips.txt", trips, ~bad & ~(seats >= 1),
+            booked = trips["trip_id"].isin(booked_trip_ids(tables)).to_numpy()  # feeds/sellable.py flags those
+            ctx.flag("error", "trips.txt", trips, ~bad & ~(seats >= 1) & ~booked,
                      lambda r: f"shuttle trip {r['trip_id']!r} has no seat_capacity >= 1 "
                                f"({r['seat_capacity']!r}): seats must be stated to be sold", "seat_capacity")
     st = tables.get("stop_times")

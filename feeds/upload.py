@@ -53,8 +53,8 @@ def _member_name(info: zipfile.ZipInfo) -> str | None:
     if len(path.parts) > 2:
         raise UploadError(f"zip member {raw!r} is nested too deep: put the .txt files at the root "
                           f"(or in one folder)")
-    if not path.name.endswith(".txt"):
-        raise UploadError(f"zip member {raw!r} is not a GTFS .txt file")
+    if not path.name.endswith(".txt") and path.name != "operator.json":  # the operator profile (docs/fares.md)
+        raise UploadError(f"zip member {raw!r} is not a GTFS .txt file (or operator.json)")
     return path.name
 
 
@@ -99,7 +99,7 @@ def extract_gtfs_zip(data: bytes, dest: Path, limits: UploadLimits = UploadLimit
         names = [n for n, _ in members]
         if len(set(names)) != len(names):
             raise UploadError("the zip holds the same file name twice")
-        if not members:
+        if not any(n.endswith(".txt") for n in names):
             raise UploadError("the zip holds no GTFS .txt files")
         declared = sum(i.file_size for _, i in members)
         if declared > limits.max_uncompressed:

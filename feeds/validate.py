@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from feeds.problems import ValidationReport
-from routing.geo import EARTH_RADIUS_M
+from feeds.geo import EARTH_RADIUS_M
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_STOP_SEQUENCE = 2**31 - 1  # routing.timetable keeps st_seq as int32; larger would wrap silently

@@ -98,20 +98,28 @@ def _principal(key: str, spec: object) -> Principal:
 
 @dataclass
 class KeyRing:
-    """The configured keys, looked up by digest."""
+    """The configured keys, looked up by digest.
+
+    ``demo`` holds, per role, a key whose file entry says ``"demo": true`` (only the laptop keys in
+    examples/dev-keys.json do): the map page offers those prefilled. Real keys are never kept in clear.
+    """
 
     _by_digest: dict[str, Principal] = field(default_factory=dict)
+    demo: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object]) -> "KeyRing":
         if not isinstance(mapping, Mapping):
             raise KeyConfigError("the keys document must be a JSON object mapping each key to its settings")
         ring: dict[str, Principal] = {}
+        demo: dict[str, str] = {}
         for key, spec in mapping.items():
             if not isinstance(key, str) or not key.strip() or key != key.strip() or any(c.isspace() for c in key):
                 raise KeyConfigError("keys must be non-empty strings without whitespace")
-            ring[_digest(key)] = _principal(key, spec)
-        return cls(ring)
+            who = ring[_digest(key)] = _principal(key, spec)
+            if spec.get("demo") is True:
+                demo.setdefault(who.role.value, key)
+        return cls(ring, demo)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "KeyRing":

@@ -37,7 +37,8 @@ from typing import Awaitable, Callable
 import orjson
 
 from maas.ledger import Ledger
-from maas.offers import (PAYMENT_STATUS, BookingError, Conflict, IdempotencyConflict, InvalidInput, NotFound,
+from maas.offers import (PAYMENT_STATUS, BookingError, Conflict, IdempotencyConflict, InvalidInput, InvalidItinerary,
+                         NotFound,
                          Offer, OfferExpired, UnknownOffer, from_operator_error, new_offer_id, parse_itinerary,
                          parse_passengers, validate_key)
 from maas.payments import TOKEN_RE, PaymentError, PaymentProvider
@@ -46,6 +47,7 @@ from maas.store.base import Store
 from maas.store.idempotency import TTL_S as IDEMPOTENCY_TTL_S
 from maas.store.idempotency import IdempotencyConflictError, IdempotencyStore, fingerprint
 from operators.base import TOKYO, Hold, LegRef, OperatorError, Passengers, Ticket
+from operators.fare_engine import FareUnknown
 from operators.registry import OperatorRegistry
 
 OPEN = "bookings:open"  # booking ids whose flow (or cancellation) has not finished: recovery's work list
@@ -126,13 +128,15 @@ class BookingService:
         now = self.clock()
         legs = (await self.timetable.derive(rides, now.date())).legs
         try:
-            prices = []
             for leg in legs:
-                adapter = self.operators.get(leg.operator)
-                adapter.check_bookable(leg, now)
-                prices.append(adapter.price(leg, pax, medium))
+                self.operators.get(leg.operator).check_bookable(leg, now)
+            prices = self.operators.price(legs, pax, medium).prices  # the journey's fare, transfers included
         except OperatorError as err:
             raise from_operator_error(err) from None
+        except FareUnknown as err:
+            raise InvalidItinerary(f"no fare can be computed: {err.reason}",
+                                   field="itinerary.legs" if err.leg_index is None
+                                   else f"itinerary.legs[{err.leg_index}]", code="fare_unknown") from None
         fp = fingerprint("offer", itinerary, pax.to_dict(), medium)
         replay = await self._replay_if_known(owner, "offer", key, fp)
         if replay is not None:

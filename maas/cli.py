@@ -130,6 +130,13 @@ def _cmd_plan(args) -> int:
     from maas.transit import TransitService
     from routing.planner import PlanOptions, PlanError
 
+    from maas.pricing.plan_fares import RidersError, add_fares, parse_medium, parse_riders
+    from maas.services import operator_catalog
+
+    try:
+        riders, medium = parse_riders(args.riders), parse_medium(args.fare_media)
+    except RidersError as exc:
+        raise CliError(f"cannot plan: {exc}") from None
     _check_feeds(args.feed)
     settings = Settings(feeds=args.feed or [], osm=_check_file(args.osm, "OSM file"))
     when = _parse_when(args.arrive or args.depart)
@@ -144,6 +151,8 @@ def _cmd_plan(args) -> int:
                                         options=options)
     except PlanError as exc:
         raise CliError(f"cannot plan: {exc}") from None
+    catalog = {op: s.fares for op, s in operator_catalog(settings, transit)().items()}
+    add_fares(catalog, itineraries, riders, medium)
     if args.lang != "ja":
         from routing.names import localise_itinerary
 
@@ -157,8 +166,11 @@ def _cmd_plan(args) -> int:
         print("no itinerary found")
         return 1
     for n, it in enumerate(itineraries, 1):
+        fare = it["fare"]
+        price = (f"{fare['total']} JPY ({fare['medium']})" if fare is not None
+                 else f"fare unknown: {it['fare_unknown']}")
         print(f"#{n}  {it['departure'][11:16]} → {it['arrival'][11:16]}  {it['duration_s'] // 60} min, "
-              f"{it['transfers']} transfer(s), walk {round(it['walk_distance_m'])} m ({it['walking']})")
+              f"{it['transfers']} transfer(s), walk {round(it['walk_distance_m'])} m ({it['walking']}), {price}")
         for leg in it["legs"]:
             frm = leg["from"].get("name") or f"{leg['from']['lat']:.5f},{leg['from']['lon']:.5f}"
             to = leg["to"].get("name") or f"{leg['to']['lat']:.5f},{leg['to']['lon']:.5f}"
@@ -228,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--num", type=int, default=3, help="number of itineraries")
     pl.add_argument("--max-transfers", type=int)
     pl.add_argument("--wheelchair", action="store_true")
+    pl.add_argument("--riders", default="adult:1", help="who travels, priced in each fare (e.g. adult:1,child:1)")
+    pl.add_argument("--fare-media", default="ic", help="ic (IC card, default) or ticket (paper ticket / cash)")
     pl.add_argument("--lang", choices=("ja", "en"), default="ja", help="language of stop names and headsigns")
     pl.add_argument("--json", action="store_true", help='print {"itineraries": [...]}')
     pl.set_defaults(func=_cmd_plan)
@@ -264,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--url", required=True, help="server base URL, e.g. https://maas.example")
     fp.add_argument("--key", required=True, help="the operator's API key")
     fp.set_defaults(func=cmd_feeds_publish)
+
+    from maas.disruptions.closure_cli import add_parser as add_closures_parser
+
+    add_closures_parser(sub)
     return p
 
 

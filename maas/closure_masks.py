@@ -249,8 +249,10 @@ class ClosureIndex:
                 del self._cache[k]
 
     # ---- masks ------------------------------------------------------------------------------------------
-    def mask(self, closures: Iterable[tuple[Closure, int]], service_date: dt.date) -> ClosureMask:
-        """Merge the blocking closures (with their versions) into one mask for the model's day."""
+    def mask(self, closures: Iterable[tuple[Closure, int]], service_date: dt.date,
+             restricting: bool = False) -> ClosureMask:
+        """Merge the blocking closures (with their versions) into one mask for the model's day; ``restricting``
+        merges the `avoid` ones too."""
         midnight = model_midnight(service_date)
         n_stops, n_hops = len(self.model.stop_ids), self.n_hops
         s_from = np.full(n_stops, HI, np.int32)
@@ -259,7 +261,7 @@ class ClosureIndex:
         h_until = np.full(n_hops, LO, np.int32)
         edges = None
         for c, version in closures:
-            if not c.blocking:
+            if not (c.restricting if restricting else c.blocking):
                 continue
             win = model_window(c, midnight)
             if win is None:

@@ -75,6 +75,9 @@ class SqliteClosureStore:
         return {k: orjson.loads(v) for k, v in rows}
 
     async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
+        await asyncio.to_thread(self._apply, puts, deletes)  # a synchronous fsync must not stall the loop
+
+    def _apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
         rows = [(k, orjson.dumps(v)) for k, v in puts.items()]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")

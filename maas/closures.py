@@ -20,6 +20,7 @@ from feeds.cap import CapMessage, cap_closure_id, parse_cap
 from feeds.closure_json import (MAX_PAYLOAD_BYTES, TOKYO_TZ, Closure, ClosureError, closure_from_dict,
                                 closure_to_json, parse_closure_json)
 from feeds.gtfsrt_alerts import AlertsUpdate, alerts_feed, alerts_feed_json, parse_gtfsrt_alerts
+from feeds.jma import JmaTelegram, looks_like_jma, parse_jma
 from maas.closure_masks import ClosureIndex, area_members
 from maas.closure_store import ClosureStore, MemoryClosureStore
 from routing.masks import ClosureMask
@@ -35,6 +36,7 @@ CAP_TYPES = ("application/cap+xml", "application/xml", "text/xml", "application/
 PB_TYPES = ("application/x-protobuf", "application/protobuf", "application/octet-stream",
             "application/vnd.google.protobuf")
 Listener = Callable[[list[Closure]], Awaitable[None]]
+XML_SNIFF = "sniff JMA namespace"
 
 
 def content_kind(content_type: str | None) -> str:
@@ -55,6 +57,8 @@ class AcceptResult:
     accepted: tuple[Closure, ...]
     lifted: tuple[str, ...]
     version: int
+    unknown_areas: tuple[dict, ...] = ()  # JMA area codes with no polygon (reported, not applied)
+    removed: tuple[Closure, ...] = ()  # the lifted closures themselves (for `restored` events)
 
 
 class ClosureService:
@@ -66,8 +70,9 @@ class ClosureService:
 
     def __init__(self, store: ClosureStore | None = None,
                  model_provider: Callable[[], Any] | None = None,
-                 clock: Callable[[], dt.datetime] | None = None):
+                 clock: Callable[[], dt.datetime] | None = None, jma: Any = None):
         self.store: ClosureStore = store or MemoryClosureStore()
+        self.jma = jma  # maas.disruptions.jma_intake.JmaIntake, or None when no municipality file is configured
         self.model_provider = model_provider
         self.clock = clock or (lambda: dt.datetime.now(TOKYO_TZ))
         self._state: dict[str, tuple[Closure, int]] = {}  # id → (closure, revision); replaced, never mutated
@@ -77,6 +82,7 @@ class ClosureService:
         self._indexes: dict[tuple[int, int], tuple[weakref.ref, Any, ClosureIndex]] = {}
         self._masks: dict[tuple[int, int], tuple[weakref.ref, tuple, ClosureMask | None]] = {}
         self.listeners: list[Listener] = []  # async callbacks given each batch of newly accepted closures
+        self.lift_listeners: list[Listener] = []  # async callbacks given each batch of lifted closures
         self._tasks: set[asyncio.Task] = set()
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
@@ -96,6 +102,11 @@ class ClosureService:
 
     async def _reload(self) -> None:
         raw = await self.store.load()
+        state, changed = await asyncio.to_thread(self._read_stored, raw)  # polygons: off the loop
+        if changed:
+            self._install(state, self.version + 1)
+
+    def _read_stored(self, raw: dict[str, dict]) -> tuple[dict[str, tuple[Closure, int]], set[str]]:
         state: dict[str, tuple[Closure, int]] = {}
         changed = set(self._state) - set(raw)
         rev = self.version + 1
@@ -109,8 +120,7 @@ class ClosureService:
                 changed.add(cid)
             except ClosureError as e:
                 log.error("stored closure %s is unreadable (%s); ignored", cid, e)
-        if changed:
-            self._install(state, rev)
+        return state, changed
 
     def _install(self, state: dict[str, tuple[Closure, int]], version: int) -> None:
         self._state = state
@@ -128,6 +138,12 @@ class ClosureService:
         at = at or self.clock()
         return [c for c in self.list_all() if c.active_at(at)]
 
+    def live(self, now: dt.datetime | None = None) -> tuple[int, list[tuple[Closure, int]]]:
+        """(version, [(closure, revision)]) of every closure not yet ended, whatever its strength."""
+        state, version = self._state, self.version
+        now = now or self.clock()
+        return version, [(c, rev) for c, rev in state.values() if c.end is None or c.end > now]
+
     def list_current(self, now: dt.datetime | None = None) -> list[Closure]:
         """Active now or starting later: what a GTFS-RT consumer should know about."""
         now = now or self.clock()
@@ -135,7 +151,7 @@ class ClosureService:
 
     # ---- writing ------------------------------------------------------------------------------------------
     def parse(self, payload: Any, content_type: str | None = None, *, namespace: str | None = None,
-              source: str | None = None) -> list[Closure] | CapMessage | AlertsUpdate:
+              source: str | None = None) -> list[Closure] | CapMessage | AlertsUpdate | JmaTelegram:
         if isinstance(payload, Closure):
             return [payload]
         if isinstance(payload, list) and all(isinstance(c, Closure) for c in payload):
@@ -148,21 +164,33 @@ class ClosureService:
         if kind == "json":
             return parse_closure_json(bytes(payload) if not isinstance(payload, str) else payload,
                                       source=source or "json", now=self.clock())
-        if kind == "cap":
-            return parse_cap(bytes(payload) if not isinstance(payload, str) else payload)
+        if kind == "cap":  # XML: JMA 防災情報XML when its namespace is declared, else CAP
+            raw = bytes(payload) if not isinstance(payload, str) else payload
+            return parse_jma(raw) if looks_like_jma(raw) else parse_cap(raw)
         if isinstance(payload, str):
             raise ClosureError("a GTFS-Realtime feed is binary protobuf, not text")
         return parse_gtfsrt_alerts(bytes(payload), namespace=namespace, source=source or "gtfs-rt")
 
     async def accept(self, payload: Any, content_type: str | None = None, *, namespace: str | None = None,
                      source: str | None = None) -> AcceptResult:
-        """Validate and apply a closure payload (our JSON, CAP 1.2 XML, GTFS-RT Alerts) or Closure objects."""
-        parsed = self.parse(payload, content_type, namespace=namespace, source=source)
+        """Validate and apply a closure payload (our JSON, CAP 1.2 XML, JMA XML, GTFS-RT Alerts) or Closure
+        objects. Parsing and geometry checks run in a worker thread: a large polygon never stalls the loop."""
+        if isinstance(payload, (Closure, list)):
+            parsed = self.parse(payload, content_type, namespace=namespace, source=source)
+        else:
+            parsed = await asyncio.to_thread(self.parse, payload, content_type, namespace=namespace, source=source)
+        unknown: list[dict] = []
         async with self._write:
             state = self._state
             puts: list[Closure]
             deletes: set[str] = set()
-            if isinstance(parsed, CapMessage):
+            if isinstance(parsed, JmaTelegram):
+                if self.jma is None:
+                    raise ClosureError("JMA XML is not accepted here: no municipality file is configured "
+                                       "(settings jma_areas / MAAS_JMA_AREAS)", "body")
+                changes = self.jma.changes(parsed, {k: c for k, (c, _) in state.items()})
+                puts, deletes, unknown = changes.puts, set(changes.deletes), changes.unknown_areas
+            elif isinstance(parsed, CapMessage):
                 puts, deletes = self._resolve_cap(parsed, state)
             elif isinstance(parsed, AlertsUpdate):
                 puts = list(parsed.closures)
@@ -175,14 +203,18 @@ class ClosureService:
                 puts = parsed
             if len({c.id for c in puts}) != len(puts):
                 raise ClosureError("two closures in one payload share an id", "id")
-            self._check(puts)
+            await asyncio.to_thread(self._check, puts)  # may build today's model: never on the loop
             now = self.clock()
             deletes |= {cid for cid, (c, _) in state.items() if c.end is not None and c.end < now - KEEP_EXPIRED}
             deletes -= {c.id for c in puts}
             if len(set(state) - deletes | {c.id for c in puts}) > MAX_CLOSURES:
                 raise ClosureError(f"too many closures (at most {MAX_CLOSURES} stored)")
             result = await self._commit(puts, sorted(deletes))
+            if unknown:
+                result = _replace(result, unknown_areas=tuple(unknown))
+        await asyncio.to_thread(self._warm, puts, result.version)
         self._notify(result.accepted)
+        self._notify(tuple(c for c in result.removed if c.end is None or c.end > now), self.lift_listeners)
         return result
 
     async def lift(self, closure_id: str) -> bool:
@@ -190,27 +222,30 @@ class ClosureService:
         async with self._write:
             if closure_id not in self._state:
                 return False
-            await self._commit([], [closure_id])
-            return True
+            result = await self._commit([], [closure_id])
+        self._notify(result.removed, self.lift_listeners)
+        return True
 
     async def _commit(self, puts: list[Closure], deletes: list[str]) -> AcceptResult:
         rev = self.version + 1
-        await self.store.apply({c.id: closure_to_json(c) for c in puts}, deletes)  # raises: nothing changed
+        body = await asyncio.to_thread(lambda: {c.id: closure_to_json(c) for c in puts})
+        await self.store.apply(body, deletes)  # raises: nothing changed
+        removed = tuple(self._state[k][0] for k in deletes if k in self._state)
         state = {k: v for k, v in self._state.items() if k not in deletes}
         for c in puts:
             state[c.id] = (c, rev)
         self._install(state, rev)
-        self._warm(puts, rev)
-        return AcceptResult(tuple(puts), tuple(deletes), rev)
+        return AcceptResult(tuple(puts), tuple(deletes), rev, removed=removed)
 
-    def _notify(self, accepted: tuple[Closure, ...]) -> None:
+    def _notify(self, accepted: tuple[Closure, ...], listeners: list[Listener] | None = None) -> None:
         """Run listeners (re-planning of booked trips) in the background, outside the write lock: an accepted
         closure is in force at once, and a failing listener never undoes it."""
-        if not accepted or not self.listeners:
+        listeners = self.listeners if listeners is None else listeners
+        if not accepted or not listeners:
             return
 
         async def run() -> None:
-            for cb in list(self.listeners):
+            for cb in list(listeners):
                 try:
                     await cb(list(accepted))
                 except Exception:
@@ -260,11 +295,11 @@ class ClosureService:
                 raise ClosureError(e.detail, (f"closures[{i}]." if i else "") + (e.field or "")) from None
 
     def _warm(self, closures: list[Closure], rev: int) -> None:
-        """Resolve new closures now in every known model, so the next query only merges arrays."""
+        """Resolve new closures now in every known model, so the next query only merges arrays (and the
+        warnings attached to answers find them resolved). Runs in a worker thread."""
         for _, _, idx in list(self._indexes.values()):
             for c in closures:
-                if c.blocking:
-                    idx.resolve(c, rev)
+                idx.resolve(c, rev)
 
     def index_for(self, model, walker: Any = None) -> ClosureIndex:
         key = (id(model), id(walker))
@@ -283,23 +318,24 @@ class ClosureService:
         idx = self.index_for(model, walker)
         _ = idx.geometry
         for c, rev in list(self._state.values()):
-            if c.blocking:
-                idx.resolve(c, rev)
+            idx.resolve(c, rev)
 
-    def mask_for(self, model, walker: Any = None) -> ClosureMask | None:
-        """The `TransitService.mask_provider`: None when nothing blocks, else the cached mask for this version."""
+    def mask_for(self, model, walker: Any = None, restricting: bool = False) -> ClosureMask | None:
+        """The `TransitService.mask_provider`: None when nothing blocks, else the cached mask for this version.
+        ``restricting`` adds the `avoid` closures (the mask of a plan that stays out of warned areas)."""
         state, version = self._state, self.version
         now = self.clock()
-        live = [(c, rev) for c, rev in state.values() if c.blocking and (c.end is None or c.end > now)]
+        live = [(c, rev) for c, rev in state.values()
+                if (c.restricting if restricting else c.blocking) and (c.end is None or c.end > now)]
         if not live:
             return None
         key = (version, tuple(sorted(c.id for c, _ in live)))
-        mkey = (id(model), id(walker))
+        mkey = (id(model), id(walker), restricting)
         hit = self._masks.get(mkey)
         if hit is not None and hit[0]() is model and hit[1] == key:
             return hit[2]
         idx = self.index_for(model, walker)
-        mask = idx.mask(live, model.service_date)
+        mask = idx.mask(live, model.service_date, restricting=restricting)
         mask = None if mask.empty else mask
         with self._lock:
             self._masks = {k: v for k, v in self._masks.items() if v[0]() is not None}

@@ -31,12 +31,14 @@ class Services:
     bookings: Any | None = None  # maas.booking.BookingService
     closures: Any | None = None  # maas.closures.ClosureService
     feeds: Any | None = None  # maas.feed_swap.FeedManager: operators' published feeds
+    warnings: Any | None = None  # maas.disruptions.avoid.WarningPlanner, set by `start` when closures exist
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(TOKYO), repr=False)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(TOKYO))
     ready: bool = False  # set once `start` has loaded the closures and finished crash recovery
     _recovery_task: asyncio.Task | None = field(default=None, repr=False)
     _feeds_task: asyncio.Task | None = field(default=None, repr=False)
     _warm_task: asyncio.Task | None = field(default=None, repr=False)
+    _catalog: Any | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.feeds is None:  # publishing always works; nothing is read or written until an operator publishes
@@ -47,11 +49,13 @@ class Services:
                                      clock=self.clock)
 
     @classmethod
-    def build(cls, settings: Settings, progress: bool = False, network=None) -> "Services":
+    def build(cls, settings: Settings, progress: bool = False, transit: TransitService | None = None) -> "Services":
+        """Everything one process serves with; ``transit`` when it is already built (a supervisor builds it once
+        and forks its workers from that copy)."""
         keys = KeyRing.load(settings.keys_file)
         if not len(keys):
             log.warning("no API keys configured (--keys FILE or MAAS_API_KEYS): every /v1 call will be refused")
-        transit = TransitService.from_settings(settings, progress=progress, network=network)
+        transit = transit or TransitService.from_settings(settings, progress=progress)
         transit.planner_for(dt.datetime.now(TOKYO).date())  # warm today's model before accepting traffic
         services = cls(settings=settings, transit=transit, keys=keys, limiter=make_rate_limiter(settings.redis_url))
         services.bookings = booking_service(settings, transit)
@@ -68,9 +72,14 @@ class Services:
             await check(allow_volatile=self.settings.allow_volatile_redis)
         if self.closures is not None:
             await self.closures.start()
+            from maas.disruptions.avoid import WarningPlanner
+
+            self.warnings = WarningPlanner(self.transit, self.closures)
             self.transit.mask_provider = self.closures.mask_for
+            self.transit.plan_hook = self.warnings.plan_sync
             if self.bookings is not None:
                 self.closures.listeners.append(self.notify_disrupted)
+                self.closures.lift_listeners.append(self.notify_restored)
         if self.bookings is not None:
             await self._recover()
             self._recovery_task = asyncio.create_task(self._recover_periodically())
@@ -105,15 +114,38 @@ class Services:
 
     async def notify_disrupted(self, closures: list) -> int:
         """Closure listener: every confirmed booking whose trip a new closure hits gets a `disrupted` event with
-        a re-planned alternative on ``events:{owner}`` (the partner's SSE stream). Returns how many were sent.
+        a re-planned alternative on ``events:{owner}`` (the partner's SSE stream); an `avoid` warning gives a
+        `warning` event instead (maas/disruptions/notify.py). Returns how many were sent.
 
         Only the worker that accepted the closure runs this, so each traveller is told once. The bookings read
         are those the booking index has on the trips (and at the stops) the closures touch on each booked
         service day from yesterday on; nobody else's booking is loaded.
         """
+        from maas.disruptions.notify import warning_events
+
+        def events(model, its, now):
+            def plan(origin: str, destination: str, when: dt.datetime) -> list[dict]:
+                return self.transit.plan_sync(origin, destination, when)
+
+            return warning_events(its, closures, model, plan, now=now)
+
+        return await self._tell_travellers(closures, events)
+
+    async def notify_restored(self, closures: list) -> int:
+        """Lift listener: bookings whose trip a lifted warning or closure had hit get a `restored` event."""
+        from maas.disruptions.notify import restored_events
+
+        return await self._tell_travellers(
+            closures, lambda model, its, now: restored_events(its, closures, model, now=now))
+
+    async def _tell_travellers(self, closures: list, make_events) -> int:
+        """Run ``make_events(model, [(booking id, itinerary)], now)`` on the bookings the closures may touch
+        (an `avoid` warning counts as closing its area for this look-up) and publish what it returns."""
         from maas.disruptions.affected import closure_targets, day_overlaps
-        from maas.replan import disrupted_events
+        from maas.disruptions.notify import as_closed
         from maas.store import booking_index
+
+        closures = [as_closed(c) for c in closures if c.restricting]
 
         now = self.clock()
         store = self.bookings.store
@@ -137,18 +169,22 @@ class Services:
             def work(day=day, items=items):
                 model = self.transit.model_for(dt.date.fromisoformat(day))
                 its = [(bid, booked_itinerary(model, legs)) for bid, legs, _ in items]
-
-                def plan(origin: str, destination: str, when: dt.datetime) -> list[dict]:
-                    return self.transit.plan_sync(origin, destination, when)
-
-                return disrupted_events(its, closures, model, plan, now=now)
+                return make_events(model, its, now)
 
             events = await loop.run_in_executor(self.transit.executor, work)
             owners = {bid: owner for bid, _, owner in items}
             for ev in events:
-                await store.publish(f"events:{owners[ev.booking_id]}", json.dumps(ev.to_dict()))
+                await store.publish(f"events:{owners[ev['booking_id']]}", json.dumps(ev))
                 sent += 1
         return sent
+
+    def fares(self) -> dict:
+        """Every live operator's fares: the booking registry's, or read off the live feeds when bookings are off."""
+        if self.bookings is not None:
+            return self.bookings.operators.fares()
+        if self._catalog is None:
+            self._catalog = operator_catalog(self.settings, self.transit)
+        return {op: s.fares for op, s in self._catalog().items()}
 
     async def store_problem(self, timeout_s: float = 1.5) -> str | None:
         """None when the booking store answers a ping in time, else why it does not (readiness)."""
@@ -220,7 +256,7 @@ def booked_itinerary(model, legs: list[dict]) -> dict:
 
 def booking_service(settings: Settings, transit: TransitService, store=None,
                     clock: Callable[[], dt.datetime] | None = None):
-    """Operators of the loaded feeds (fares and shuttle seats from the feeds), sandbox payments, the ledger."""
+    """Operators of the live feeds (profiles, fares and seats as data), sandbox payments, the ledger."""
     from maas.booking import BookingService
     from maas.itineraries.derive import LegDeriver
     from maas.ledger import Ledger
@@ -228,22 +264,26 @@ def booking_service(settings: Settings, transit: TransitService, store=None,
     from maas.platform.secrets import Secrets
     from operators.base import TicketSigner
     from maas.store import open_store
-    from operators.fares import FareTable
-    from operators.registry import OperatorRegistry, shuttle_config_from_feed
+    from operators.registry import OperatorRegistry
 
     if store is None:
         if not settings.redis_url:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.redis_url, sqlite_path=settings.embedded_db, prefix=settings.redis_prefix)
-    feeds = {f.namespace: f for f in transit.network.feeds}
-    fares = FareTable.from_feed(feeds["toei-subway"]) if "toei-subway" in feeds else None
-    shuttles = {ns: shuttle_config_from_feed(f) for ns, f in feeds.items() if ns.startswith("shuttle-")}
     keys = settings.secrets or Secrets.ephemeral()
-    registry = OperatorRegistry.tokyo(store, subway_fares=fares, shuttles=shuttles,
-                                      signer=TicketSigner(keys.ticket_signing_key))
+    registry = OperatorRegistry(store, operator_catalog(settings, transit),
+                                signer=TicketSigner(keys.ticket_signing_key))
     extra = {"clock": clock} if clock else {}
     return BookingService(store, registry, SandboxProvider(store, card_key=keys.card_fingerprint_key),
                           Ledger(store, commission_bp=500), timetable=LegDeriver(transit), **extra)
+
+
+def operator_catalog(settings: Settings, transit: TransitService):
+    """Every live operator's setup (operators/catalog.py): the live feeds, with the profiles operators PUT."""
+    from maas.publishing.profiles import ProfileStore
+    from operators.catalog import FeedCatalog
+
+    return FeedCatalog(lambda: transit.network.feeds, ProfileStore(settings.data_dir / "feeds").get)
 
 
 def feed_manager(settings: Settings, transit: TransitService, bookings=None):
@@ -268,4 +308,16 @@ def closure_service(settings: Settings, transit: TransitService, store=None,
         sqlite = None if settings.redis_url else settings.data_dir / "closures.sqlite3"
         store = closure_store_for(settings.redis_url, sqlite)
     clock = clock or (lambda: dt.datetime.now(TOKYO))
-    return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock)
+    return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock,
+                          jma=jma_intake(settings))
+
+
+def jma_intake(settings: Settings):
+    """The JMA XML intake when a municipality file is configured (else JMA telegrams are refused with a 422)."""
+    if settings.jma_areas is None:
+        return None
+    from feeds.jma_areas import MunicipalityAreas
+    from maas.disruptions.jma_intake import JmaIntake
+    from maas.disruptions.policy import WarningPolicy
+
+    return JmaIntake(MunicipalityAreas.load(settings.jma_areas), WarningPolicy.load(settings.jma_policy))

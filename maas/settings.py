@@ -16,6 +16,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MAAS_CACHE_DIR", Path.home() / ".cache" / "tokyo-maas"))
 
 
+def _env_path(name: str) -> Path | None:
+    v = os.environ.get(name)
+    return Path(v) if v else None
+
+
 def default_cors_origins() -> list[str]:
     """MAAS_CORS_ORIGINS: comma-separated origins (``https://app.example``) or ``*``; empty: no cross-origin."""
     return [o.strip() for o in os.environ.get("MAAS_CORS_ORIGINS", "").split(",") if o.strip()]
@@ -42,6 +47,9 @@ class Settings:
     sse_per_worker: int = 1000  # open /v1/events streams per worker
     cors_origins: list[str] = field(default_factory=default_cors_origins)  # browser apps allowed to call the API
     compress_min_bytes: int = 1024  # JSON bodies at least this big are sent gzip/brotli when the client accepts
+    # JMA XML intake: municipality polygons keyed by JMA area code (GeoJSON), and the warning policy table
+    jma_areas: Path | None = field(default_factory=lambda: _env_path("MAAS_JMA_AREAS"))
+    jma_policy: Path | None = field(default_factory=lambda: _env_path("MAAS_JMA_POLICY"))
 
     @property
     def embedded_db(self) -> Path:

@@ -20,6 +20,8 @@ from routing.timetable import BuildSettings, TransitModel, build_model, model_ti
 from routing.walking import StraightLineWalker, Walker
 
 MaskProvider = Callable[[TransitModel, "Walker"], ClosureMask | None]
+# Plans the whole answer instead (avoid-planning and warnings, maas/disruptions/avoid.py); None = not applicable
+PlanHook = Callable[..., "list[dict] | None"]
 
 
 class TransitService:
@@ -39,6 +41,7 @@ class TransitService:
         self.progress = progress
         self.max_models = max_models
         self.mask_provider: MaskProvider | None = None
+        self.plan_hook: PlanHook | None = None
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="planner")
         self._models: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
         self._lock = threading.Lock()
@@ -47,13 +50,10 @@ class TransitService:
         self._names: NameIndex | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, progress: bool = False,
-                      network: Network | None = None) -> "TransitService":
-        """The configured feeds' service; ``network`` when they are already loaded (a supervisor loads them once
-        and forks its workers from that copy)."""
+    def from_settings(cls, settings: Settings, progress: bool = False) -> "TransitService":
         from maas.network import load_network
 
-        network = network or load_network(settings.feeds, settings.cache_dir, progress=progress)
+        network = load_network(settings.feeds, settings.cache_dir, progress=progress)
         return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,
                    threads=settings.planner_threads, progress=progress)
 
@@ -163,6 +163,11 @@ class TransitService:
 
     def plan_sync(self, origin: str, destination: str, when: dt.datetime, *, arrive_by: bool = False,
                   options: PlanOptions | None = None) -> list[dict]:
+        when = when.astimezone(ZoneInfo(model_timezone(self.network))) if when.tzinfo else when
+        if self.plan_hook is not None:
+            out = self.plan_hook(origin, destination, when, arrive_by=arrive_by, options=options)
+            if out is not None:
+                return out
         planner = self.planner_for(self.local_date(when))
         mask = self.mask_provider(planner.model, planner.walker) if self.mask_provider else None
         itineraries = planner.plan(origin, destination, when, arrive_by=arrive_by,

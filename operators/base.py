@@ -113,10 +113,12 @@ class LegPrice:
 
     operator: str
     adult_fare: int
-    child_fare: int
+    child_fare: int | None  # None when no child travels and the operator sells no child fare
     total: int
     medium: str  # "ic" | "ticket"
-    basis: str  # e.g. "feed fare_rules 101→110", "distance band 3 km", "flat"
+    basis: str  # e.g. "feed fare_rules 101→110", "distance band 3 km", "flat fare"
+    product: str = ""  # the fare (v1 fare_id, v2 fare_product_id) that priced the leg
+    leg_index: int = -1  # the leg's index in the itinerary
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -198,31 +200,24 @@ class OperatorAdapter(Protocol):
     async def ticket_status(self, ticket_id: str) -> str: ...
 
 
-@dataclass(frozen=True)
-class RefundRule:
-    """A refund schedule: full refund until ``full_before_min`` before departure, ``late_bp`` basis points after
-    that until departure, nothing once the vehicle has left. ``void`` (the payment was never captured) is free."""
-
-    full_before_min: int = 0
-    late_bp: int = 0
-    fee: int = 0  # fixed handling fee kept on a full refund (capped at the fare)
-
-    def refund(self, fare: int, departure: dt.datetime, now: dt.datetime, void: bool = False) -> Refund:
-        from maas.money import percent_of
-
-        if void:
-            return Refund(amount=fare, fee=0, rule="void before capture")
-        if now >= departure:
-            return Refund(amount=0, fee=fare, rule="after departure: no refund")
-        minutes = (departure - now).total_seconds() / 60
-        if minutes >= self.full_before_min:
-            fee = min(self.fee, fare)
-            less = f" less a {fee} JPY fee" if fee else ""
-            return Refund(amount=fare - fee, fee=fee,
-                          rule=f"≥{self.full_before_min} min before departure: full refund{less}")
-        amount = percent_of(fare, self.late_bp)
-        return Refund(amount=amount, fee=fare - amount,
-                      rule=f"<{self.full_before_min} min before departure: {self.late_bp / 100:g}% refund")
+def refund_for(windows, fare: int, departure: dt.datetime, now: dt.datetime, void: bool = False) -> Refund:
+    """A cancellation's refund under an operator's windows (`feeds.profile.RefundWindow`, latest-starting first):
+    the first window that ``now`` is at least ``min_before_departure`` ahead of departure gives ``refund_percent``
+    of the fare (rounded down) less its ``fee``; none once the vehicle has left. ``void`` (payment never
+    captured) gives everything back."""
+    if void:
+        return Refund(amount=fare, fee=0, rule="void before capture")
+    if now >= departure:
+        return Refund(amount=0, fee=fare, rule="after departure: no refund")
+    minutes = (departure - now).total_seconds() / 60
+    for w in sorted(windows, key=lambda w: -w.min_before_departure):
+        if minutes >= w.min_before_departure:
+            amount = max(0, fare * w.refund_percent // 100 - w.fee)
+            less = f" less a {w.fee} JPY fee" if w.fee else ""
+            return Refund(amount=amount, fee=fare - amount,
+                          rule=f"≥{w.min_before_departure} min before departure: {w.refund_percent}% refund{less}")
+    latest = min(w.min_before_departure for w in windows) if windows else 0
+    return Refund(amount=0, fee=fare, rule=f"<{latest} min before departure: no refund")
 
 
 @dataclass

@@ -46,6 +46,9 @@ def tiny_tables() -> dict:
         for sid, en, kana in (("S", "Eki", "えき"), ("B", "Chūō", "チュウオウ"), ("C", "Shuten", "しゅうてん"))
         for lang, text in (("en", en), ("ja-Hrkt", kana))
     ]
+    # one flat fare (no fare_rules: it applies to every ride), so plans and offers are priced
+    tables["fare_attributes"] = [{"fare_id": "F", "price": "150", "currency_type": "JPY", "payment_method": "0",
+                                  "transfers": ""}]
     return tables
 
 

@@ -15,9 +15,12 @@ from maas.itineraries.derive import LegDeriver
 from maas.ledger import Ledger
 from maas.payments import SandboxProvider
 from maas.store.base import Store
+from feeds.fares import FareTables
+from feeds.profile import FareSpec, OperatorProfile, RefundWindow
+from operators.adapter import SeatRules
 from operators.base import TOKYO, LegRef
+from operators.catalog import OperatorSetup, builtin_profile
 from operators.registry import OperatorRegistry
-from operators.shuttle import ShuttleConfig
 
 START = dt.datetime(2026, 11, 24, 8, 0, tzinfo=TOKYO)
 SHUTTLE = "shuttle-nishishinjuku"
@@ -83,6 +86,22 @@ def walk_leg() -> dict:
 def itinerary(*legs: dict) -> dict:
     return {"id": "it-" + uuid.uuid4().hex[:8], "legs": list(legs) or [walk_leg(), subway_leg(), bus_leg(),
                                                                        shuttle_leg()]}
+
+
+SHUTTLE_PROFILE = OperatorProfile(
+    SHUTTLE, {"ja": "西新宿シャトル", "en": "Nishi-Shinjuku Shuttle"},
+    FareSpec("flat", flat={"ic": 200, "ticket": 200}, flat_child={"ic": 100, "ticket": 100}),
+    seat_inventory=True, default_prior_notice_min=30,
+    refund_windows=(RefundWindow(60, 100), RefundWindow(0, 50)), settlement={"account": "acct-shuttle"})
+
+
+def tokyo_setups(seats: int = 10) -> dict[str, OperatorSetup]:
+    """Toei subway and bus by their built-in profiles (no feed fares: bands and flat fare), the shuttle by its
+    profile with seats on T1 and T2."""
+    return {"toei-subway": OperatorSetup(builtin_profile("toei-subway"), FareTables("toei-subway")),
+            "toei-bus": OperatorSetup(builtin_profile("toei-bus"), FareTables("toei-bus")),
+            SHUTTLE: OperatorSetup(SHUTTLE_PROFILE, FareTables(SHUTTLE),
+                                   SeatRules({SHUTTLE_TRIP: seats, f"{SHUTTLE}:T2": 2}))}
 
 
 # -- the timetable the leg helpers above ride on -------------------------------------------------------------------
@@ -172,8 +191,7 @@ def new_booking_transit():
 def make_service(store: Store, clock: Clock | None = None, *, seats: int = 10, commission_bp: int = 500,
                  on_step=None, registry: OperatorRegistry | None = None, transit=None, **kw) -> BookingService:
     """A booking service on ``store`` whose offers are derived from ``transit`` (default ``booking_transit()``)."""
-    registry = registry or OperatorRegistry.tokyo(store, shuttles={SHUTTLE: ShuttleConfig(
-        capacities={SHUTTLE_TRIP: seats, f"{SHUTTLE}:T2": 2}, default_prior_notice_min=30)})
+    registry = registry or OperatorRegistry(store, tokyo_setups(seats))
     return BookingService(store, registry, SandboxProvider(store), Ledger(store, commission_bp=commission_bp),
                           clock or Clock(), on_step=on_step, timetable=LegDeriver(transit or booking_transit()),
                           **kw)

@@ -187,3 +187,10 @@ async def test_event_stream_carries_cors_headers(booking_transit):
             r.close()
     finally:
         await store.aclose()
+
+
+async def test_malformed_multipart_upload_is_400_not_500(client):
+    r = await client.post("/v1/feeds/test", data=b"--7c51\r\nNone--7c51--\r\n",
+                          headers={**auth("op-test"), "Content-Type": "multipart/form-data; boundary=7c51"})
+    body = await r.json(content_type=None)
+    assert r.status == 400 and body["field"] == "body" and "malformed" in body["detail"]

@@ -2,6 +2,7 @@
 another partner's; wrong roles are refused; shutdown ends the stream."""
 from __future__ import annotations
 
+import asyncio
 
 import pytest
 
@@ -55,13 +56,13 @@ async def test_closure_on_a_booked_trip_sends_disrupted_with_a_new_route(tmp_pat
     from maas.closure_store import MemoryClosureStore
     from maas.services import closure_service
     from maas.settings import Settings
+    from operators.catalog import FeedCatalog
     from operators.registry import OperatorRegistry
-    from operators.shuttle import ShuttleConfig
 
     ns = "shuttle-tiny"  # a shuttle namespace, so the registry books it with a default seat count
     transit = tiny_transit(tmp_path, ns)
     store = EmbeddedStore(":memory:")
-    registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=10))
+    registry = OperatorRegistry(store, FeedCatalog(lambda: transit.network.feeds))
     clock = Clock()  # the booked day is "today" for bookings, closures and re-planning alike
     services = services_for(transit, bookings=make_service(store, clock, registry=registry, transit=transit), clock=clock,
                             closures=closure_service(Settings(), transit, store=MemoryClosureStore(), clock=clock))
@@ -109,3 +110,40 @@ async def test_closure_on_a_booked_trip_sends_disrupted_with_a_new_route(tmp_pat
         transit.mask_provider = None
         transit.close()
         await store.aclose()
+
+
+async def test_streams_are_capped_per_key_and_per_worker(client):
+    from api.keys import EVENTS
+
+    hub = client.app[EVENTS]
+    hub.per_key, hub.per_worker = 2, 3
+    a1, a2 = await subscribe(client, "pk-alpha"), await subscribe(client, "pk-alpha")
+    r = await client.get("/v1/events", headers=auth("pk-alpha"))
+    body = await r.json(content_type=None)
+    assert r.status == 429 and r.content_type == "application/problem+json" and "this key" in body["detail"]
+    assert r.headers["Retry-After"]
+    b1 = await subscribe(client, "pk-beta")  # another key still gets in, up to the worker's cap
+    r = await client.get("/v1/events", headers=auth("pk-beta"))
+    assert r.status == 429 and "this server" in (await r.json(content_type=None))["detail"]
+    a1.close()
+    for _ in range(50):  # the server notices the closed stream and frees its place
+        if hub.by_key and sum(hub.by_key.values()) < 3:
+            break
+        await asyncio.sleep(0.1)
+    a3 = await subscribe(client, "pk-alpha")
+    for resp in (a2, b1, a3):
+        resp.close()
+
+
+def test_a_stream_that_stops_reading_is_dropped_not_buffered():
+    from api.events import QUEUE_MAX, EventHub
+
+    hub = EventHub()
+    slow, fast = hub.listen("partner:a"), hub.listen("partner:a")
+    for i in range(QUEUE_MAX):
+        hub.dispatch("events:partner:a", str(i))
+        fast.get_nowait()
+    hub.dispatch("events:partner:a", "one too many")
+    assert fast.get_nowait() == "one too many" and hub.listeners["partner:a"] == {fast}
+    items = [slow.get_nowait() for _ in range(slow.qsize())]
+    assert items[-1] is None and len(items) == QUEUE_MAX  # ends with the "you are dropped" marker

@@ -173,13 +173,13 @@ async def test_booking_on_a_removed_trip_gets_disrupted_with_an_alternative(tmp_
     from api_support import read_events, subscribe
     from booking_support import GOOD_CARD, Clock, make_service
     from maas.store.embedded import EmbeddedStore
+    from operators.catalog import FeedCatalog
     from operators.registry import OperatorRegistry
-    from operators.shuttle import ShuttleConfig
 
     ns = "shuttle-tiny"  # a shuttle namespace, so the registry books it with a default seat count
     transit = tiny_transit(tmp_path, ns)
     store = EmbeddedStore(":memory:")
-    registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=10))
+    registry = OperatorRegistry(store, FeedCatalog(lambda: transit.network.feeds))
     clock = Clock()
     bookings = make_service(store, clock, registry=registry, transit=transit)
     services = services_for(transit, bookings=bookings, clock=clock,

@@ -8,7 +8,7 @@ import pytest
 
 from api.app import create_app
 from api.models import search
-from api.models.common import Problem
+from api.models.problem import Problem
 from api.models.examples import EXAMPLES
 from api.openapi import document
 from api_support import auth, client_for, services_for
@@ -113,3 +113,42 @@ def test_search_operations_and_their_errors_have_examples(spec):
         for status, response in op["responses"].items():
             for media, content in response.get("content", {}).items():
                 assert "example" in content or "examples" in content, (path, status, media)
+
+
+async def test_feed_answers_conform(tmp_path):
+    """Publish, list, versions, rollback and a rejected upload, each decoded into its model."""
+    import datetime as dt
+
+    from api_support import DAY, TOKYO, tiny_transit
+    from api.models import feeds as fm
+    from maas.feed_registry import FeedRegistry
+    from maas.feed_swap import FeedManager
+    from test_names import feed_zip_bytes
+
+    transit = tiny_transit(tmp_path)
+    clock = lambda: dt.datetime.combine(DAY, dt.time(7, 0), TOKYO)  # noqa: E731
+    services = services_for(transit, feeds=FeedManager(FeedRegistry(tmp_path / "feeds"), transit, clock=clock))
+    op = auth("op-test")
+    try:
+        async with client_for(services) as c:
+            for _ in range(2):
+                r = await c.post("/v1/feeds/test", data=feed_zip_bytes(),
+                                 headers={**op, "Content-Type": "application/zip"})
+                assert r.status == 201, await r.text()
+                msgspec.convert(await r.json(), fm.Published)
+            msgspec.convert(await (await c.get("/v1/feeds", headers=P)).json(), fm.FeedList)
+            msgspec.convert(await (await c.get("/v1/feeds/test/versions", headers=P)).json(), fm.VersionList)
+            r = await c.post("/v1/feeds/test/rollback", headers=op)
+            msgspec.convert(await r.json(), fm.Published)
+            r = await c.post("/v1/feeds/test", data=b"PK\x05\x06" + b"\0" * 18,
+                             headers={**op, "Content-Type": "application/zip"})
+            assert r.status in (400, 422)
+            msgspec.convert(await r.json(content_type=None), Problem)
+            from test_api_feeds import feed_zip
+
+            r = await c.post("/v1/feeds/test", data=feed_zip(drop="stops"),
+                             headers={**op, "Content-Type": "application/zip"})
+            rejected = msgspec.convert(await r.json(content_type=None), Problem)
+            assert r.status == 422 and rejected.report.errors >= 1
+    finally:
+        transit.close()

@@ -10,12 +10,12 @@ import json
 import pytest
 
 from booking_support import (GOOD_CARD, SHUTTLE, SHUTTLE_TRIP, Clock, bus_leg, drop_test_store, itinerary,
-                             make_service, open_test_store, shuttle_leg, subway_leg, walk_leg)
+                             make_service, open_test_store, shuttle_leg, subway_leg, tokyo_setups, walk_leg)
 from maas.offers import BookingError
 from operators.base import OperatorUnavailable
+from operators.adapter import ProfileAdapter
+from operators.catalog import builtin_profile
 from operators.registry import OperatorRegistry
-from operators.shuttle import ShuttleAdapter, ShuttleConfig
-from operators.toei_bus import ToeiBusAdapter
 
 RESOURCE = f"{SHUTTLE}|2026-11-24|{SHUTTLE_TRIP}"
 
@@ -117,11 +117,11 @@ async def test_payment_failures_compensate(store, card, code, status):
     assert b["state"] == "CONFIRMED"
 
 
-class FlakyBus(ToeiBusAdapter):
+class FlakyBus(ProfileAdapter):
     """Toei bus whose API fails at one step: the 2nd of 3 legs breaks."""
 
     def __init__(self, store, fail_at: str):
-        super().__init__(store)
+        super().__init__(store, builtin_profile("toei-bus"))
         self.fail_at = fail_at
 
     async def hold(self, *a, **kw):
@@ -137,9 +137,8 @@ class FlakyBus(ToeiBusAdapter):
 
 @pytest.mark.parametrize("fail_at", ["hold", "confirm"])
 async def test_operator_failure_on_second_leg_rolls_back(store, fail_at):
-    reg = OperatorRegistry.tokyo(store)
+    reg = OperatorRegistry(store, tokyo_setups())
     reg.register(FlakyBus(store, fail_at))
-    reg.register(ShuttleAdapter(store, SHUTTLE, ShuttleConfig(capacities={SHUTTLE_TRIP: 10})))
     svc = make_service(store, registry=reg)
     offer = await svc.create_offer(itinerary(subway_leg(), bus_leg(), shuttle_leg()), {"adult": 1}, "o", "alice")
     with pytest.raises(BookingError) as e:

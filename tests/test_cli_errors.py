@@ -39,16 +39,16 @@ def test_missing_files_and_bad_dates(argv, words, capsys):
 def test_malformed_keys_file(tmp_path, capsys):
     keys = tmp_path / "keys.json"
     keys.write_text("{not json")
-    assert main(["serve", "--keys", str(keys)]) == 2
+    assert main(["serve", "--keys", str(keys), "--dev", "--data-dir", str(tmp_path / "data")]) == 2
     assert "keys" in one_line(capsys)
 
 
-def test_busy_port(capsys):
+def test_busy_port(tmp_path, capsys):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        assert main(["serve", "--port", str(port)]) == 2
+        assert main(["serve", "--port", str(port), "--dev", "--data-dir", str(tmp_path)]) == 2
     err = one_line(capsys)
     assert f"127.0.0.1:{port}" in err and "--port" in err
 

@@ -122,8 +122,10 @@ def base_request(ep, ids: dict, offer_id: str | None) -> tuple[dict, dict, objec
     one at a time. Endpoints not listed get their declared parameters only."""
     path = {"id": {"GET /v1/payments/{id}": ids["auth"], "DELETE /v1/closures/{id}": ids["closure"],
                    "GET /v1/stops/{id}/departures": ids["stop"],
-                   "GET /v1/operators/{id}/settlement": ids["operator"]}.get(f"{ep.method} {ep.path}",
-                                                                             ids["booking"]),
+                   "GET /v1/operators/{id}/settlement": ids["operator"],
+                   "PUT /v1/operators/{id}/profile": ids["operator"],
+                   "GET /v1/operators/{id}/profile": ids["operator"]}.get(f"{ep.method} {ep.path}",
+                                                                          ids["booking"]),
             "operator": "toei-subway"}
     query = {"GET /v1/plan": {"from": "toei-subway:101", "to": "toei-subway:110",
                               "depart_at": "2026-11-24T09:50:00+09:00"},
@@ -134,8 +136,17 @@ def base_request(ep, ids: dict, offer_id: str | None) -> tuple[dict, dict, objec
                                 "medium": "ticket"},
             "POST /v1/bookings": {"offer_id": offer_id, "payment": GOOD_CARD},
             "POST /v1/bookings/{id}/cancel": {"leg_index": 1},
-            "POST /v1/closures": {**CLOSURE, "id": "flood-106"}}.get(f"{ep.method} {ep.path}")
+            "POST /v1/closures": {**CLOSURE, "id": "flood-106"},
+            "PUT /v1/operators/{id}/profile": PROFILE}.get(f"{ep.method} {ep.path}")
     return path, query, body, "application/json"
+
+
+PROFILE = {"names": {"ja": "都営地下鉄", "en": "Toei Subway"},
+           "fares": {"source": "feed", "feed_prices": "ic", "ticket_rounding": 10,
+                     "child": {"percent": 50, "ic": {"step": 1, "round": "down"}}},
+           "seats": {"inventory": False}, "ticket": {"kind": "qr"},
+           "cancellation": {"windows": [{"min_before_departure": 0, "refund_percent": 100}]},
+           "settlement": {"account": "toei-transportation"}}
 
 
 def leaves(value, prefix=()):

@@ -201,24 +201,26 @@ def _zip_folder(folder) -> bytes:
 
 @pytest.fixture
 async def published(tmp_path):
-    """A live API on the tiny feed with bookings whose shuttles get a default seat count, and a way to publish."""
+    """A live API on the tiny feed with bookings of every live operator (by its profile), and a way to publish."""
     import datetime as dt
 
     from api_support import TOKYO, client_for, services_for, tiny_transit
     from booking_support import Clock
     from maas.feed_registry import FeedRegistry
     from maas.feed_swap import FeedManager
+    from maas.services import operator_catalog
     from maas.store.embedded import EmbeddedStore
     from operators.registry import OperatorRegistry
-    from operators.shuttle import ShuttleConfig
 
     transit = tiny_transit(tmp_path)
     store = EmbeddedStore(":memory:")
     clock = Clock(dt.datetime(2026, 11, 24, 7, 0, tzinfo=TOKYO))
-    registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=8))
+    services = services_for(transit, clock=clock)
+    services.settings.data_dir = tmp_path
+    registry = OperatorRegistry(store, operator_catalog(services.settings, transit))  # profiles come with feeds
     bookings = make_service(store, clock, registry=registry, transit=transit)
-    services = services_for(transit, bookings=bookings, clock=clock,
-                            feeds=FeedManager(FeedRegistry(tmp_path / "feeds"), transit, bookings, clock=clock))
+    services.bookings = bookings
+    services.feeds = FeedManager(FeedRegistry(tmp_path / "feeds"), transit, bookings, clock=clock)
     async with client_for(services) as client:
         async def publish(operator: str, data: bytes) -> None:
             r = await client.post(f"/v1/feeds/{operator}", data=data,
@@ -412,3 +414,16 @@ def test_a_ride_past_midnight_derives_from_its_own_service_day(tmp_path):
         assert e.value.field in ("itinerary.legs[0].departure", "itinerary.legs[0].service_date")
     finally:
         transit.close()
+
+
+@pytest.mark.parametrize("start, end, count", [(2**63, 2**63 + 1, 1), (-100, -99, 9), (0, 2**31, 1), (3, 3, 1),
+                                               (1, 4, 0), (1, 4, 10**6), (1.5, 4, 1), (True, 4, 1)])
+async def test_store_refuses_seat_requests_no_leg_can_make(store, start, end, count):
+    """Defence in depth below the derivation: the seat inventory itself (SQLite transaction, Redis Lua script)
+    never receives a position or count outside what a derived leg can hold, and the trip keeps selling."""
+    resource = "shuttle-x|2026-11-24|shuttle-x:T1"
+    with pytest.raises(ValueError):
+        await store.reserve_seats(resource, 11, start, end, count, "h-bad", 2e9, 1.79e9)
+    assert await store.seat_holds(resource) == []
+    ok = await store.reserve_seats(resource, 11, 1, 4, 11, "h-ok", 2e9, 1.79e9)
+    assert ok.ok and [(h.start, h.end, h.count) for h in await store.seat_holds(resource)] == [(1, 4, 11)]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from api_support import auth, booking_transit, client_for, services_for  # noqa: F401 (fixture)
-from booking_support import Clock, itinerary, make_service, subway_leg
+from booking_support import Clock, itinerary, make_service, subway_leg, tokyo_setups
 from maas.platform.secrets import (CARD_ENV, DEV_FILE, TICKET_ENV, Secrets, SecretsError, dev_secrets,
                                    load_secrets)
 from maas.store.embedded import EmbeddedStore
@@ -86,7 +86,8 @@ def test_services_sign_with_the_configured_keys(tmp_path):
     transit = tiny_transit(tmp_path)
     try:
         svc = booking_service(Settings(secrets=keys), transit, store=EmbeddedStore(":memory:"))
-        assert {a.signer.key for a in svc.operators.adapters.values()} == {KEY_A.encode()}
+        live = [svc.operators.get(op) for op in svc.operators.setups()]
+        assert live and {a.signer.key for a in live} == {KEY_A.encode()}
         assert svc.payments._card_key == KEY_B.encode()
     finally:
         transit.close()
@@ -96,7 +97,7 @@ async def test_forged_tickets_are_rejected():
     keys = Secrets(KEY_A.encode(), KEY_B.encode(), "test")
     signer = TicketSigner(keys.ticket_signing_key)
     store = EmbeddedStore(":memory:")
-    svc = make_service(store, Clock(), registry=OperatorRegistry.tokyo(store, signer=signer))
+    svc = make_service(store, Clock(), registry=OperatorRegistry(store, tokyo_setups(), signer=signer))
     offer = await svc.create_offer(itinerary(subway_leg()), {"adult": 1}, "o", "alice")
     booking = await svc.book(offer["id"], {"token": "tok_visa"}, "b", "alice")
     genuine = booking["legs"][0]["ticket"]["qr_payload"]
@@ -154,4 +155,40 @@ async def test_the_api_accepts_tokens_and_rejects_bad_ones(booking_transit):
         r = await client.post("/v1/bookings", json={"offer_id": o["id"], "payment": {"token": "tok_mastercard"}},
                               headers=auth("pk-alpha"))
         assert r.status == 201 and (await r.json())["state"] == "CONFIRMED"
+    await store.aclose()
+
+
+async def test_gates_verify_tickets_through_the_api(booking_transit):
+    """POST /v1/tickets/verify with the deployment's key: the genuine ticket is valid for its operator, a copy
+    signed with the old source-code key is not, another operator may not ask, a cancelled ticket is not valid."""
+    from booking_support import bus_leg
+
+    keys = Secrets(KEY_A.encode(), KEY_B.encode(), "test")
+    signer = TicketSigner(keys.ticket_signing_key)
+    store = EmbeddedStore(":memory:")
+    svc = make_service(store, Clock(), registry=OperatorRegistry.tokyo(store, signer=signer))
+    async with client_for(services_for(booking_transit, bookings=svc)) as client:
+        o = await (await client.post("/v1/offers", json={"itinerary": itinerary(bus_leg())},
+                                     headers=auth("pk-alpha"))).json()
+        r = await client.post("/v1/bookings", json={"offer_id": o["id"], "payment": {"token": "tok_visa"}},
+                              headers=auth("pk-alpha"))
+        booking = await r.json()
+        assert r.status == 201, booking
+        genuine = booking["legs"][0]["ticket"]["qr_payload"]
+
+        async def verify(payload, key="op-other"):  # op-other is the toei-bus operator
+            resp = await client.post("/v1/tickets/verify", json={"qr_payload": payload}, headers=auth(key))
+            return resp.status, await resp.json(content_type=None)
+
+        status, body = await verify(genuine)
+        assert status == 200 and body["valid"] and body["ticket"]["tid"] == booking["legs"][0]["ticket"]["ticket_id"]
+        forged = TicketSigner(OLD_SOURCE_KEY).payload(body["ticket"])
+        assert await verify(forged) == (200, {"valid": False, "reason": "not a ticket signed by this platform"})
+        assert (await verify(genuine, "op-test"))[0] == 403
+        assert (await verify(genuine, "pk-alpha"))[0] == 403
+        assert (await verify(""))[1]["field"] == "qr_payload"
+        r = await client.post(f"/v1/bookings/{booking['id']}/cancel", headers=auth("pk-alpha"))
+        assert r.status == 200, await r.text()
+        status, body = await verify(genuine, "adm-root")
+        assert status == 200 and not body["valid"] and body["status"] == "cancelled"
     await store.aclose()

@@ -34,22 +34,33 @@ class Suggestion(Model, kw_only=True):
     name_en: str | None = None
 
 
-class Problem(Model, kw_only=True):
-    """RFC 9457 problem details, the body of every error (`application/problem+json`)."""
+class Headline(Model, kw_only=True):
+    ja: str
+    en: str
 
-    type: Annotated[str, Meta(description="a URI naming the kind of problem; `about:blank` for plain HTTP ones")]
-    title: str
-    status: Annotated[int, Meta(ge=400, le=599)]
-    detail: Annotated[str, Meta(description="what went wrong, for a person")]
-    instance: str | UnsetType = UNSET
-    request_id: Annotated[str, Meta(description="also in the X-Request-Id header and the server log")] | UnsetType \
-        = UNSET
-    field: Annotated[str, Meta(description="the input at fault: a parameter, header or body path")] | UnsetType \
-        = UNSET
-    errors: list[FieldError] | UnsetType = UNSET
-    code: Annotated[str, Meta(description="machine-readable reason (bookings)")] | UnsetType = UNSET
-    suggestions: Annotated[list[Suggestion], Meta(
-        description="for an unknown or ambiguous place name: the stations it could mean")] | UnsetType = UNSET
+
+class WarningArea(Model, kw_only=True):
+    """The municipality (JMA area code) a weather warning covers."""
+
+    code: str
+    name: str
+    name_en: str
+
+
+class WarningRef(Model, kw_only=True):
+    """A warning or closure an answer touches or was routed around (JMA warnings carry kind and area)."""
+
+    id: str
+    kind: Annotated[str, Meta(description="the warning's kind (大雨特別警報, 土砂災害警戒情報 …) or `closure`")]
+    kind_en: str
+    strength: Annotated[Literal["close", "avoid", "inform"], Meta(
+        description="close: never used; avoid: plans stay out unless impossible or much worse; inform: shown only")]
+    severity: str
+    headline: Headline
+    area: WarningArea | None
+    valid_from: Iso
+    valid_until: Iso | None
+    source: str
 
 
 class Notice(Model, kw_only=True):

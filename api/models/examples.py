@@ -1,7 +1,7 @@
 """One example per model, shown in the OpenAPI document beside the schema (tests decode each into its model)."""
 from __future__ import annotations
 
-from api.models import search
+from api.models import feeds, ops, search
 
 _ROUTE = {"id": "toei-subway:E", "short_name": "E", "long_name": "大江戸線", "color": "B6007A",
           "text_color": "FFFFFF", "type": 1}
@@ -51,3 +51,89 @@ EXAMPLES: dict[type, dict] = {
                   "departure": "2026-11-24T08:12:00+09:00", "arrival": "2026-11-24T08:31:00+09:00",
                   "distance_m": 9870, "stops": [_TRIP_STOP], "geometry": _GEOMETRY},
 }
+
+_VERSION = {"operator": "toei-bus", "version": "20261124T063000Z-3f1c2a9b", "sha256": "9" * 64,
+            "created": "2026-11-24T06:30:00+00:00", "errors": 0, "warnings": 1, "active": True, "size": 759908}
+_REPORT = {"feed": "toei-bus", "ok": True, "errors": 0, "warnings": 1, "problems": [
+    {"severity": "warning", "file": "translations.txt", "row": None, "field": "stop_name",
+     "message": "12 of 3695 stops and stations have an English name: stop_name_en is empty for them"}]}
+EXAMPLES.update({
+    feeds.Published: {"version": _VERSION, "report": _REPORT, "swap_s": 2.314, "disrupted": 0},
+    feeds.FeedList: {"feeds": [{"operator": "toei-bus", "live": True, "active_version": _VERSION,
+                                "source": "published", "validation": {"errors": 0, "warnings": 1}},
+                               {"operator": "toei-subway", "live": True, "active_version": None,
+                                "source": "configured", "validation": {"errors": 0, "warnings": 0}}]},
+    feeds.VersionList: {"operator": "toei-bus", "versions": [_VERSION]},
+})
+EXAMPLES.update({
+    ops.Health: {"status": "ok"},
+    ops.Readiness: {"status": "ready", "feeds": ["toei-subway", "toei-bus", "shuttle-nishishinjuku"], "keys": 7,
+                    "pid": 4242, "bookings": True, "closures": True},
+})
+
+# ---- reservations ------------------------------------------------------------------------------------------
+from api.models import bookings  # noqa: E402
+
+_RIDE = {"trip_id": "toei-subway:E-WD-0812-1", "service_date": "2026-11-24", "route_id": "toei-subway:E",
+         "from": {"stop_id": "toei-subway:E-28-1", "sequence": 1}, "to": {"stop_id": "toei-subway:E-20-1",
+                                                                          "sequence": 9},
+         "departure": "2026-11-24T08:12:00+09:00", "arrival": "2026-11-24T08:31:00+09:00", "distance_m": 9870}
+_OFFER = {"id": "off_08eec3e8b121ba484ad4", "itinerary_id": "3f1c2a9b8d7e6f50",
+          "created_at": "2026-11-24T08:00:00+09:00", "expires_at": "2026-11-24T08:05:00+09:00",
+          "passengers": {"adult": 1, "child": 1},
+          "quote": {"total": 420, "currency": "JPY", "per_operator": {"toei-subway": 420},
+                    "legs": [{"index": 0, "operator": "toei-subway", "mode": "SUBWAY", "adult_fare": 280,
+                              "child_fare": 140, "amount": 420, "medium": "ticket", "basis": "distance band 10 km",
+                              "ride": _RIDE}]}}
+_TICKET = {"ticket_id": "toei-subway-41956F1386490CBF", "operator": "toei-subway",
+           "hold_id": "bk_3b1066772fd31201bb78e66a:0", "validation_code": "210457",
+           "qr_payload": "MAAS1:YT0xfGM9MXxkYXRl….XMdtpUcSyDiKMywM", "valid_from": "2026-11-24T07:42:00+09:00",
+           "valid_until": "2026-11-24T10:31:00+09:00", "fare": 420}
+_BOOKING = {"id": "bk_3b1066772fd31201bb78e66a", "state": "CONFIRMED", "offer_id": "off_08eec3e8b121ba484ad4",
+            "reason": None, "created_at": "2026-11-24T08:00:10+09:00", "updated_at": "2026-11-24T08:00:11+09:00",
+            "total": 420, "currency": "JPY", "per_operator": {"toei-subway": 420},
+            "passengers": {"adult": 1, "child": 1}, "payment": {"status": "captured", "captured": 420, "refunded": 0},
+            "legs": [{"index": 0, "operator": "toei-subway", "state": "confirmed", "amount": 420,
+                      "departure": "2026-11-24T08:12:00+09:00", "ticket": _TICKET, "refund": None}],
+            "cancellations": []}
+EXAMPLES.update({
+    bookings.OfferRequest: {"itinerary": {"legs": [{"mode": "SUBWAY", "trip_id": "toei-subway:E-WD-0812-1",
+                                                    "service_date": "2026-11-24", "from": {"sequence": 1},
+                                                    "to": {"sequence": 9}}]},
+                            "passengers": {"adult": 1, "child": 1}, "medium": "ticket"},
+    bookings.Offer: _OFFER,
+    bookings.BookingRequest: {"offer_id": "off_08eec3e8b121ba484ad4", "payment": {"token": "tok_visa"}},
+    bookings.Booking: _BOOKING,
+    bookings.BookingPage: {"bookings": [_BOOKING], "next_cursor": None},
+    bookings.CancelRequest: {"leg_index": None},
+    bookings.Payment: {"id": "auth_4e4d98959f23e2ba778d", "reference": "bk_3b1066772fd31201bb78e66a", "amount": 420,
+                       "status": "captured", "captured": 420, "refunded": 0, "card_last4": "4242",
+                       "booking_id": "bk_3b1066772fd31201bb78e66a", "currency": "JPY"},
+    bookings.Settlement: {"operator": "toei-subway", "date": "2026-11-24", "currency": "JPY", "sales": 420,
+                          "refunds": 0, "commission": 21, "payable": 399},
+})
+
+# ---- closures ----------------------------------------------------------------------------------------------
+from api.models import closures  # noqa: E402
+
+_CLOSURE = {"id": "fire-2026-11-24-shinjuku", "source": "disaster:jma", "start": "2026-11-24T08:00:00+09:00",
+            "end": "2026-11-24T12:00:00+09:00", "severity": "severe",
+            "message": {"ja": "都庁前駅は閉鎖中です", "en": "Tochomae station is closed"}, "cause": "WEATHER",
+            "effect": "NO_SERVICE", "targets": {"stations": ["toei-subway:P-tochomae"],
+                                                "areas": [{"type": "Circle", "center": [139.6927, 35.6906],
+                                                           "radius_m": 300.0}]}}
+EXAMPLES.update({
+    closures.ClosureIn: {k: v for k, v in _CLOSURE.items() if k != "source"},
+    closures.Closure: _CLOSURE,
+    closures.ClosureList: {"closures": [_CLOSURE], "version": 7},
+    closures.Applied: {"accepted": [_CLOSURE], "lifted": [], "version": 8},
+    closures.FeedMessage: {"header": {"gtfs_realtime_version": "2.0", "incrementality": "FULL_DATASET",
+                                      "timestamp": "1795478400"},
+                           "entity": [{"id": "fire-2026-11-24-shinjuku", "alert": {
+                               "active_period": [{"start": "1795478400", "end": "1795492800"}],
+                               "informed_entity": [{"stop_id": "toei-subway:E-28-1"}], "cause": "WEATHER",
+                               "effect": "NO_SERVICE", "severity_level": "SEVERE",
+                               "header_text": {"translation": [{"text": "都庁前駅は閉鎖中です", "language": "ja"},
+                                                               {"text": "Tochomae station is closed",
+                                                                "language": "en"}]}}}]},
+})

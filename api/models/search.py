@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
 from routing.timetable import MODE_NAMES
-from api.models.common import Date, Iso, Lat, LineString, Lon, Metres, Model, Notice, Seconds
+from api.models.common import Date, Iso, Lat, LineString, Lon, Metres, Model, Notice, Seconds, WarningRef
 
 Mode = Literal[MODE_NAMES]  # type: ignore[valid-type] - the model's own list
 
@@ -37,6 +37,8 @@ class Place(Model, kw_only=True):
     name_en: str | None | UnsetType = UNSET
     name_ja: Annotated[str, Meta(description="the Japanese name, when `name` is English")] | UnsetType = UNSET
     sequence: Annotated[int, Meta(description="GTFS stop_sequence on the trip")] | UnsetType = UNSET
+    warnings: Annotated[list[str], Meta(description="ids of the warnings covering this stop then (see the leg's "
+                                                    "`warnings`)")] | UnsetType = UNSET
 
 
 class StopCall(Model, kw_only=True):
@@ -50,6 +52,8 @@ class StopCall(Model, kw_only=True):
     lon: Lon
     arrival: Iso
     departure: Iso
+    warnings: Annotated[list[str], Meta(description="ids of the warnings covering this stop then (see the leg's "
+                                                    "`warnings`)")] | UnsetType = UNSET
 
 
 class Leg(Model, kw_only=True):
@@ -76,6 +80,47 @@ class Leg(Model, kw_only=True):
     stay_seated: Annotated[bool, Meta(description="continues the previous ride in the same vehicle (through "
                                                   "service): no change, no walk")] | UnsetType = UNSET
     geometry: LineString
+    warnings: Annotated[list[WarningRef], Meta(description="warnings and closures this leg touches")] | \
+        UnsetType = UNSET
+
+
+Yen = Annotated[int, Meta(description="integer JPY")]
+
+
+class FareLeg(Model, kw_only=True):
+    """One ride's share of the fare, after transfer discounts (what its operator is paid)."""
+
+    index: Annotated[int, Meta(description="the leg's index in `legs`")]
+    operator: str
+    product: Annotated[str, Meta(description="the fare that priced it: v1 fare_id, v2 fare_product_id, flat")]
+    basis: Annotated[str, Meta(description="how it was priced, e.g. 'feed fare_rules 101→120'")]
+    adult_fare: Yen
+    child_fare: Yen | None
+    amount: Annotated[int, Meta(description="for the whole party, JPY")]
+
+
+class FareTransfer(Model, kw_only=True):
+    """A fare_transfer_rule applied between two rides (negative amounts are discounts)."""
+
+    from_leg: int
+    to_leg: int
+    rule: str
+    adult_amount: int
+    child_amount: int | None
+    amount: int
+    split: Annotated[dict[str, int], Meta(description="each operator's share of `amount` (docs/fares.md)")]
+
+
+class Fare(Model, kw_only=True):
+    """The journey's price for `riders` with `medium` (docs/fares.md)."""
+
+    total: Annotated[int, Meta(ge=0)]
+    currency: Literal["JPY"]
+    medium: Literal["ic", "ticket"]
+    riders: dict[str, int]
+    per_operator: dict[str, int]
+    legs: list[FareLeg]
+    transfers: list[FareTransfer]
 
 
 class Itinerary(Model, kw_only=True):
@@ -89,6 +134,16 @@ class Itinerary(Model, kw_only=True):
     walk_distance_m: Metres
     walking: Annotated[Literal["osm", "straight_line"], Meta(description="how walks were measured")]
     legs: Annotated[list[Leg], Meta(min_length=1)]
+    fare: Annotated[Fare | None, Meta(description="null when it cannot be priced: see fare_unknown")] | \
+        UnsetType = UNSET
+    fare_unknown: Annotated[str, Meta(description="why `fare` is null")] | UnsetType = UNSET
+    warnings: Annotated[list[WarningRef], Meta(description="warnings and closures the itinerary touches")] | \
+        UnsetType = UNSET
+    avoided: Annotated[list[WarningRef], Meta(description="warnings and closures it was routed around")] | \
+        UnsetType = UNSET
+    enters_warning_area: Annotated[bool, Meta(description="offered although it enters an `avoid` area: staying "
+                                                          "out is impossible or much worse")] | UnsetType = UNSET
+    entered: Annotated[list[WarningRef], Meta(description="the `avoid` warnings it goes into")] | UnsetType = UNSET
 
 
 class PlanPage(Model, kw_only=True):
@@ -154,6 +209,7 @@ class Departure(Model, kw_only=True):
     booking_required: bool
     status: Literal["scheduled", "closed"]
     closure: ClosureHit | None
+    warnings: Annotated[list[str], Meta(description="ids of the warnings covering this stop")] | UnsetType = UNSET
 
 
 class BoardPage(Model, kw_only=True):
@@ -165,6 +221,9 @@ class DeparturesResponse(Model, kw_only=True):
     at: Iso
     departures: list[Departure]
     closed: Annotated[bool, Meta(description="every departure listed is closed")]
+    affected: Annotated[bool, Meta(description="a warning or closure covers the stop in the window")] | \
+        UnsetType = UNSET
+    warnings: list[WarningRef] | UnsetType = UNSET
     page: BoardPage
     notices: list[Notice]
 

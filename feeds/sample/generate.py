@@ -16,6 +16,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from feeds.sample import stations as data
-from routing.geo import haversine_m
+from feeds.geo import haversine_m
 
 FORMAT = "1"  # bump when the file layout changes in a way the source digest would not show
 SERVICE_START = dt.date(2025, 1, 1)
@@ -59,6 +60,16 @@ class Table:
         w.writerow(self.header)
         w.writerows(self.rows)
         return buf.getvalue().encode("utf-8")
+
+
+@dataclass
+class JsonFile:
+    """A JSON file of a feed folder (the operator profile, ``operator.json``)."""
+
+    data: dict
+
+    def to_bytes(self) -> bytes:
+        return (json.dumps(self.data, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 
 # ---------------------------------------------------------------------------------------------- calendar
@@ -454,7 +465,20 @@ def build_shuttle(svc: data.ShuttleService, version: str) -> dict[str, Table]:
         t["shapes.txt"].rows += shape_rows(p)
     translate_headsigns(t, patterns)
     t["feed_info.txt"] = feed_info(version, "Tokyo MaaS sample (generated)", svc.agency_url)
+    t["operator.json"] = shuttle_profile(svc)
     return t
+
+
+def shuttle_profile(svc: data.ShuttleService) -> JsonFile:
+    """The shuttle operator's profile (docs/fares.md): flat fare, seats sold per trip, refund windows."""
+    return JsonFile({
+        "names": {"ja": svc.agency_name, "en": svc.agency_name_en},
+        "fares": {"source": "flat", "flat": {"ic": 200, "ticket": 200}, "flat_child": {"ic": 100, "ticket": 100}},
+        "seats": {"inventory": True},
+        "ticket": {"kind": "qr", "valid_before_min": 30, "valid_after_min": 120},
+        "cancellation": {"windows": [{"min_before_departure": 60, "refund_percent": 100},
+                                     {"min_before_departure": 0, "refund_percent": 50}]},
+        "settlement": {"account": f"acct-{svc.namespace}", "legal_name": svc.agency_name}})
 
 
 # ---------------------------------------------------------------------------------------------- writing

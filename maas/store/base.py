@@ -26,6 +26,7 @@ All methods are coroutines and safe to call concurrently from one event loop.
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 from typing import AsyncIterator
 
@@ -75,6 +76,23 @@ class Subscription(abc.ABC):
 
     async def __aexit__(self, *exc) -> None:
         await self.aclose()
+
+
+MAX_SEAT_POSITION = 2**31 - 1  # stop sequences as the model keeps them (int32)
+MAX_SEATS = 10_000
+
+
+def check_seat_request(capacity: int, start: int, end: int, count: int, expires_at: float, now: float) -> None:
+    """Refuse what no derived leg can ask for, before SQLite or the Lua script sees it (a 2**63 sequence once
+    became a float the script could not read back, and every booking on the trip failed for a minute). Callers
+    get legs from ``maas.itineraries``, so this only ever fires on a bug: loudly, with nothing stored."""
+    ints = (capacity, start, end, count)
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in ints):
+        raise ValueError(f"seat request needs integers, got {ints!r}")
+    if not (0 <= start < end <= MAX_SEAT_POSITION and 1 <= count <= MAX_SEATS and 0 <= capacity <= MAX_SEATS):
+        raise ValueError(f"seat request out of range: stops {start}..{end}, {count} of {capacity} seats")
+    if not (math.isfinite(expires_at) and math.isfinite(now) and 0 <= now and 0 <= expires_at < 2**53):
+        raise ValueError(f"seat request times out of range: expires_at={expires_at!r}, now={now!r}")
 
 
 def free_seats(holds: list[SeatHold], capacity: int, start: int, end: int, now: float) -> int:

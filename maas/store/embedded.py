@@ -13,7 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from maas.store.base import ReserveResult, SeatHold, Store, Subscription, free_seats
+from maas.store.base import ReserveResult, SeatHold, Store, Subscription, check_seat_request, free_seats
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL);
@@ -173,6 +173,7 @@ class EmbeddedStore(Store):
 
     async def reserve_seats(self, resource: str, capacity: int, start: int, end: int, count: int,
                             hold_id: str, expires_at: float, now: float) -> ReserveResult:
+        check_seat_request(capacity, start, end, count, expires_at, now)
         async with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:

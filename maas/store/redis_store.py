@@ -34,7 +34,7 @@ import redis.exceptions as rx
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from maas.store.base import ReserveResult, SeatHold, Store, Subscription
+from maas.store.base import ReserveResult, SeatHold, Store, Subscription, check_seat_request
 from maas.store.errors import NotDurable, VolatileStore
 
 log = logging.getLogger("maas.store")
@@ -288,6 +288,7 @@ class RedisStore(Store):
 
     async def reserve_seats(self, resource: str, capacity: int, start: int, end: int, count: int,
                             hold_id: str, expires_at: float, now: float) -> ReserveResult:
+        check_seat_request(capacity, start, end, count, expires_at, now)
         ok, avail, already = await self._reserve(
             keys=[self._seat_key(resource)],
             args=[capacity, start, end, count, hold_id, _fmt_float(expires_at), repr(float(now))])

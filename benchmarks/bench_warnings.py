@@ -1,0 +1,259 @@
+"""JMA warnings: telegram → effect on queries, plan latency with avoid areas, and the event loop during a big apply.
+
+Figures (p50/p95/p99, ratios against a baseline in the same run):
+  1. Tokyo-wide VPWW54 (all 62 municipalities) → effect: `ClosureService.accept` of the telegram (XML parse,
+     policy, municipality polygons, store write, resolution in a worker thread) until the planner's masks (close
+     and avoid) and the warnings index are ready for the next query. Two telegrams: all 62 under 大雨特別警報
+     (close) and the official sample's state (暴風警報 in the 23 wards = avoid, 小笠原村 special warnings), each
+     followed by an all-clear so every repetition is a real change. Aim ≤ 200 ms.
+  2. Plan latency, random Toei + Tokyo Metro stop pairs at 08:00 (between stops outside the warned wards), through the WarningPlanner (the service's planning path):
+     no warnings vs 10 municipality-sized `avoid` areas (10 central wards under 大雨警報). Aim: within 30 %.
+  3. /healthz latency on a live aiohttp server while a 20,000-vertex area is applied, against the same apply
+     done on the event loop (worker-thread hand-offs made synchronous: the code before this change). Aim < 10 ms.
+
+    .venv/bin/python benchmarks/bench_warnings.py [--feed toei-metro|toei-rail|sample] [--queries 150] [--reps 20]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from feeds.feed import Network  # noqa: E402
+from feeds.jma_areas import MunicipalityAreas  # noqa: E402
+from jma_support import all_tokyo, warning_xml  # noqa: E402
+from maas.closures import ClosureService  # noqa: E402
+from maas.disruptions.avoid import WarningPlanner  # noqa: E402
+from maas.disruptions.jma_intake import JmaIntake  # noqa: E402
+from maas.transit import TransitService  # noqa: E402
+from routing.planner import PlanError  # noqa: E402
+
+JST = dt.timezone(dt.timedelta(hours=9))
+SHARED = ROOT.parent / "shared" / "data"
+# ten wards with Toei lines through them; queries go between stops outside them, so plans must route around
+WARDS = [("1310400", "新宿区"), ("1310500", "文京区"), ("1310600", "台東区"), ("1310700", "墨田区"),
+         ("1310900", "品川区"), ("1311000", "目黒区"), ("1311300", "渋谷区"), ("1311600", "豊島区"),
+         ("1311700", "北区"), ("1311800", "荒川区")]
+
+
+def pct(xs) -> str:
+    a = np.asarray(xs) * 1000
+    return (f"p50 {np.percentile(a, 50):7.2f} ms  p95 {np.percentile(a, 95):7.2f} ms  "
+            f"p99 {np.percentile(a, 99):7.2f} ms  max {a.max():7.2f} ms")
+
+
+def transit_for(feed: str, day: dt.date) -> TransitService:
+    if feed in ("toei-rail", "toei-metro") and (SHARED / "toei-rail-gtfs.zip").exists():
+        from feeds.gtfs import load_feed
+
+        feeds = [load_feed(SHARED / "toei-rail-gtfs.zip", "toei")]
+        if feed == "toei-metro":
+            feeds.append(load_feed(SHARED / "tokyo-metro-gtfs.zip", "metro"))
+        network = Network(feeds)
+    else:
+        from maas.network import load_network
+
+        network = load_network([], None, progress=False)
+    t = time.perf_counter()
+    transit = TransitService(network, threads=2)
+    model = transit.model_for(day)
+    print(f"{model.describe()} (built in {time.perf_counter() - t:.2f} s)")
+    return transit
+
+
+def sample_state(t: dt.datetime) -> str:
+    """The official Tokyo VPWW54 sample's warnings, re-dated (its 2016 time would be older than our runs)."""
+    raw = (SHARED / "jma" / "15_13_01_161226_VPWW54.xml").read_text()
+    return raw.replace("2016-12-13T20:45:00+09:00", t.isoformat()).replace(
+        "2016-12-13T11:47:23Z", t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+async def telegram_to_effect(transit, areas, day: dt.date, reps: int) -> None:
+    model = transit.model_for(day)
+    walker = transit.walker
+    svc = ClosureService(None, lambda: model, clock=lambda: dt.datetime.combine(day, dt.time(4), JST),
+                         jma=JmaIntake(areas))
+    await svc.start()
+    wp = WarningPlanner(transit, svc)
+    t = time.perf_counter()
+    svc.prepare(model, walker)
+    print(f"one-off per model: hop geometry + STRtree {1000 * (time.perf_counter() - t):.1f} ms")
+    areas_file = SHARED / "tokyo-municipalities.geojson"
+    heavy = [("大雨特別警報", "33", "発表")]
+    base = dt.datetime.combine(day, dt.time(0), JST)
+    results: dict[str, list[float]] = {"all 62 大雨特別警報 (close)": [], "sample state (avoid + close)": []}
+    clear: list[float] = []
+    parse: list[float] = []
+    for i in range(reps):
+        for name in results:
+            when = base + dt.timedelta(minutes=2 * (i * len(results) + list(results).index(name)))
+            xml = (warning_xml(all_tokyo(heavy, areas_file), when, data_type="VPWW54") if name.startswith("all")
+                   else sample_state(when))
+            t0 = time.perf_counter()
+            res = await svc.accept(xml.encode(), "application/xml")
+            svc.mask_for(model, walker)
+            svc.mask_for(model, walker, restricting=True)
+            wp.touch_index(model, walker)
+            results[name].append(time.perf_counter() - t0)
+            t1 = time.perf_counter()
+            svc.parse(xml.encode(), "application/xml")
+            parse.append(time.perf_counter() - t1)
+            assert res.accepted
+            off = warning_xml(all_tokyo([], areas_file), when + dt.timedelta(minutes=1), data_type="VPWW54")
+            t0 = time.perf_counter()
+            await svc.accept(off.encode(), "application/xml")
+            svc.mask_for(model, walker)
+            wp.touch_index(model, walker)
+            clear.append(time.perf_counter() - t0)
+    for name, xs in results.items():
+        ok = np.percentile(np.asarray(xs), 99) <= 0.2
+        print(f"{name:32} telegram → masks ready  {pct(xs)}  (aim ≤ 200 ms: {'met' if ok else 'MISSED'})")
+    print(f"{'all-clear (62 lifted)':32} telegram → masks ready  {pct(clear)}")
+    print(f"{'XML parse alone':32}                        {pct(parse)}")
+    await svc.aclose()
+
+
+def plan_latency(transit, areas, day: dt.date, queries: int) -> None:
+    model = transit.model_for(day)
+    clock = lambda: dt.datetime.combine(day, dt.time(4), JST)  # noqa: E731
+    import shapely
+
+    rng = random.Random(11)
+    lon, lat = np.asarray(model.stop_lon), np.asarray(model.stop_lat)
+    warned = shapely.union_all([areas.get(c).geometry for c, _ in WARDS])
+    outside = np.flatnonzero(~shapely.intersects_xy(warned, lon, lat))
+    print(f"{len(outside)} of {model.n_stops} stops lie outside the 10 warned wards")
+    pairs = []
+    while len(pairs) < queries:
+        o, d = int(rng.choice(outside)), int(rng.choice(outside))
+        if o != d and np.hypot(lon[o] - lon[d], lat[o] - lat[d]) > 0.02:  # > ~2 km: rides, not walks
+            pairs.append((model.stop_ids[o], model.stop_ids[d]))
+    when = dt.datetime.combine(day, dt.time(8), JST)
+
+    def run(svc) -> tuple[list[float], int, int, int]:
+        wp = WarningPlanner(transit, svc)
+        transit.mask_provider = svc.mask_for
+        out, answered, entering, avoided = [], 0, 0, 0
+        for o, d in pairs[:10]:  # warm numba and caches
+            try:
+                wp.plan_sync(o, d, when)
+            except PlanError:
+                pass
+        for o, d in pairs:
+            t = time.perf_counter()
+            try:
+                its = wp.plan_sync(o, d, when)
+            except PlanError:
+                its = []
+            out.append(time.perf_counter() - t)
+            answered += bool(its)
+            entering += any(it.get("enters_warning_area") for it in its)
+            avoided += any(it.get("avoided") for it in its)
+        transit.mask_provider = None
+        return out, answered, entering, avoided
+
+    none_svc = ClosureService(None, lambda: model, clock=clock, jma=JmaIntake(areas))
+    base, a0, _, _ = run(none_svc)
+    svc = ClosureService(None, lambda: model, clock=clock, jma=JmaIntake(areas))
+    xml = warning_xml([(c, n, [("大雨警報", "03", "発表")]) for c, n in WARDS], clock() - dt.timedelta(hours=1))
+    asyncio.run(svc.accept(xml.encode(), "application/xml"))
+    assert all(c.strength == "avoid" for c in svc.list_all())
+    lat_, a1, ent, avo = run(svc)
+    ratio = np.median(lat_) / np.median(base)
+    print(f"{'no warnings':34} {pct(base)}  answered {a0}/{len(pairs)}")
+    print(f"{'10 wards under 大雨警報 (avoid)':30} {pct(lat_)}  answered {a1}/{len(pairs)}  "
+          f"routed around {avo}, entering offered {ent}")
+    print(f"p50 ratio {ratio:.2f}, p95 ratio {np.percentile(lat_, 95) / np.percentile(base, 95):.2f} "
+          f"(aim ≤ 1.30: {'met' if ratio <= 1.3 else 'MISSED'})")
+
+
+async def healthz_during_apply(transit, reps: int, on_loop: bool) -> tuple[list[float], list[float], list[float]]:
+    import orjson
+
+    from api_support import auth, client_for, services_for
+    from maas.closure_store import MemoryClosureStore
+    from maas.services import closure_service
+    from maas.settings import Settings
+    from test_jma_offloop import big_polygon, healthz_latencies
+
+    services = services_for(transit, closures=closure_service(Settings(), transit, store=MemoryClosureStore()))
+    during, idle, applies = [], [], []
+    real_to_thread = asyncio.to_thread
+
+    async def inline(fn, *a, **kw):
+        return fn(*a, **kw)
+
+    async with client_for(services) as client:
+        small = {"id": "warm", "targets": {"areas": [big_polygon(16)]}}
+        await client.post("/v1/closures", json=small, headers=auth("dis-jma"))
+        stop = asyncio.Event()
+        poll = asyncio.create_task(healthz_latencies(client, stop))
+        await asyncio.sleep(0.5)
+        stop.set()
+        idle += await poll
+        if on_loop:
+            asyncio.to_thread = inline
+        try:
+            for k in range(reps):
+                body = orjson.dumps({"id": f"big{k % 3}", "targets": {"areas": [big_polygon()]}})
+                stop = asyncio.Event()
+                poll = asyncio.create_task(healthz_latencies(client, stop))
+                await asyncio.sleep(0.03)
+                t = time.perf_counter()
+                r = await client.post("/v1/closures", data=body,
+                                      headers={**auth("dis-jma"), "Content-Type": "application/json"})
+                applies.append(time.perf_counter() - t)
+                assert r.status == 201
+                await asyncio.sleep(0.02)
+                stop.set()
+                during += await poll
+        finally:
+            asyncio.to_thread = real_to_thread
+    transit.mask_provider = None
+    return idle, during, applies
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--feed", default="toei-metro", choices=["toei-metro", "toei-rail", "sample"])
+    ap.add_argument("--date", default="2026-12-01")
+    ap.add_argument("--queries", type=int, default=150)
+    ap.add_argument("--reps", type=int, default=20)
+    args = ap.parse_args()
+    day = dt.date.fromisoformat(args.date)
+    transit = transit_for(args.feed, day)
+    areas = MunicipalityAreas.load(SHARED / "tokyo-municipalities.geojson")
+    import gc
+
+    gc.freeze()  # as each server worker does once it has loaded everything (api/server.py)
+
+    print("\n== 1. Tokyo-wide VPWW54 → effect on queries ==")
+    asyncio.run(telegram_to_effect(transit, areas, day, args.reps))
+
+    print(f"\n== 2. plan latency, {args.queries} random stop pairs (> 2 km) at 08:00 ==")
+    plan_latency(transit, areas, day, args.queries)
+
+    print("\n== 3. /healthz during a 20,000-vertex area apply (aiohttp server, same process) ==")
+    for on_loop in (False, True):
+        idle, during, applies = asyncio.run(healthz_during_apply(transit, max(3, args.reps // 2), on_loop))
+        label = "apply on the event loop (before)" if on_loop else "apply in worker threads (now)"
+        print(f"{label:34} healthz {pct(during)}  n={len(during)}; apply {pct(applies)}")
+        if not on_loop:
+            print(f"{'idle server':34} healthz {pct(idle)}")
+    transit.close()
+    print(f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
