@@ -205,7 +205,11 @@ class Planner:
             a, b = m.stop_ids[int(m.pattern_stops[base])], m.stop_ids[int(m.pattern_stops[base + L - 1])]
             if a == b:
                 continue
-            off = int(m.pattern_times_start[p])
+            today = [t for t in range(int(m.pattern_trips_start[p]), int(m.pattern_trips_start[p + 1]))
+                     if m.trip_day_offset[t] == 0]
+            if not today:
+                continue
+            off, _ = m.trip_times_offset(today[0])
             dep = m.datetime_of(int(m.st_dep[off]))
             arr = m.datetime_of(int(m.st_arr[off + L - 1]))
             found += len(self.plan(a, b, dep)) + len(self.plan(a, b, arr, arrive_by=True))
