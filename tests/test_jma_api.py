@@ -9,7 +9,7 @@ import msgspec
 import pytest
 import shapely
 
-from api.models.common import Problem
+from api.models.problem import Problem
 from api.models.search import DeparturesResponse, PlanResponse
 from api_support import auth, client_for, services_for
 from conftest import shared_file
