@@ -23,3 +23,5 @@ class Readiness(Model, kw_only=True):
     pid: int
     bookings: Annotated[bool, Meta(description="reservations are configured")]
     closures: Annotated[bool, Meta(description="closures are configured")]
+    planner: Annotated[Literal["warm", "warming"], Meta(
+        description="warm once every planner thread has run a plan (kernels compiled or loaded); 503 until then")]
