@@ -25,3 +25,5 @@ class Readiness(Model, kw_only=True):
         description="warming: today's transit model is still being built (not ready yet)")]
     bookings: Annotated[bool, Meta(description="reservations are configured")]
     closures: Annotated[bool, Meta(description="closures are configured")]
+    planner: Annotated[Literal["warm", "warming"], Meta(
+        description="warm once every planner thread has run a plan (kernels compiled or loaded); 503 until then")]
