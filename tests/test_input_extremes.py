@@ -195,6 +195,7 @@ def schema_fields(spec: dict) -> dict[str, object]:
     schema = json_schema((content.get("application/json") or {}).get("schema", {}))
     out = {}
     for option in schema.get("oneOf", [schema]):
+        option = json_schema(option)
         for name, prop in option.get("properties", {}).items():
             kind = prop.get("type", "object")
             kind = next((k for k in kind if k != "null"), "object") if isinstance(kind, list) else kind
