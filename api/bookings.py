@@ -216,7 +216,7 @@ _STOP_REF = {"type": "object", "properties": {
     "stop_id": {"type": "string", "minLength": 1, "maxLength": 200},
     "sequence": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}}}
 _LEG_REF = {"type": "object", "required": ["mode"], "properties": {
-    "mode": {"type": "string", "minLength": 1, "maxLength": 20, "description": "WALK legs are not booked"},
+    "mode": {"type": "string", "pattern": "^[A-Za-z_]{1,20}$", "description": "WALK legs are not booked"},
     "trip_id": {"type": "string", "minLength": 1, "maxLength": 200}, "service_date": {"type": "string",
                                                                                       "format": "date"},
     "from": _STOP_REF, "to": _STOP_REF, "operator": {"type": "string", "maxLength": 200},
