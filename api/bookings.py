@@ -282,9 +282,10 @@ def add_routes(app: web.Application) -> None:
                        "Pass `next_cursor` back as `cursor` for the next page; it is null on the last page.",
         "parameters": [
             query("status", {"type": "string", "enum": list(BOOKING_STATES)}, "only bookings in this state"),
-            query("since", {"type": "string", "format": "date-time"},
+            query("since", params.DATE_TIME_SCHEMA,
                   "only bookings created at or after this time (no offset: Tokyo time)"),
-            query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
+            query("cursor", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$"},
+                  "next_cursor of the previous page, as returned (anything else is a 422 naming cursor)"),
             query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "page size")],
         "responses": {**ok({"type": "object", "required": ["bookings", "next_cursor"], "properties": {
             "bookings": {"type": "array", "items": _BOOKING},

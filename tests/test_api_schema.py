@@ -32,6 +32,7 @@ ROLES = ("adm-root", "pk-alpha", "op-test", "dis-jma")
 SEMANTIC = {
     ("POST /v1/feeds/{operator}", 422): "the upload must be a safe zip of a GTFS feed that passes validation",
     ("POST /v1/feeds/{operator}", 400): "a multipart form must be well-formed (boundaries, part headers)",
+    ("GET /v1/bookings", 422): "a cursor must be a next_cursor this API returned (an opaque token)",
 }
 
 
