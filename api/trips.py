@@ -46,8 +46,8 @@ def trip_details(model: TransitModel, t: int) -> dict:
         calls.append({"stop_id": model.stop_ids[s], "name": model.stop_names[s],
                       "name_en": model.stop_names_en[s] or None, "lat": round(float(model.stop_lat[s]), 7),
                       "lon": round(float(model.stop_lon[s]), 7), "sequence": int(model.st_seq[off + pos]),
-                      "arrival": iso(model.service_date, int(model.st_arr[off + pos])),
-                      "departure": iso(model.service_date, int(model.st_dep[off + pos])),
+                      "arrival": iso(model, int(model.st_arr[off + pos])),
+                      "departure": iso(model, int(model.st_dep[off + pos])),
                       "pickup": bool(model.st_pickup[off + pos] == 1),
                       "drop_off": bool(model.st_dropoff[off + pos] == 1)})
     return {"trip_id": leg["trip_id"], "service_date": leg["service_date"], "mode": leg["mode"],

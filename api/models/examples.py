@@ -68,7 +68,7 @@ EXAMPLES.update({
 EXAMPLES.update({
     ops.Health: {"status": "ok"},
     ops.Readiness: {"status": "ready", "feeds": ["toei-subway", "toei-bus", "shuttle-nishishinjuku"], "keys": 7,
-                    "pid": 4242, "bookings": True, "closures": True},
+                    "pid": 4242, "bookings": True, "closures": True, "planner": "warm"},
 })
 
 # ---- reservations ------------------------------------------------------------------------------------------
