@@ -7,6 +7,7 @@ from aiohttp import web
 from api import respond
 from api.endpoint import ANY_ROLE, add, principal
 from api.keys import SERVICES
+from api.models.feeds import NAMESPACE_PATTERN
 from api.openapi import json_body, ok, path_param, problem
 from api.problems import TYPE_BASE, ApiProblem, read_json
 from feeds.gtfs import check_namespace
@@ -66,18 +67,18 @@ async def get_profile(request: web.Request) -> web.Response:
 
 
 _PROFILE = {"type": "object", "description": "docs/fares.md: names, fares, seats, ticket, cancellation, settlement",
-            "properties": {"names": {"type": "object"}, "fares": {"type": "object"}, "seats": {"type": "object"},
-                           "ticket": {"type": "object"}, "cancellation": {"type": "object"},
+            "properties": {"operator": {"type": "string"}, "names": {"type": "object"}, "fares": {"type": "object"},
+                           "seats": {"type": "object"}, "ticket": {"type": "object"}, "cancellation": {"type": "object"},
                            "settlement": {"type": "object"}}}
 
 
 def add_routes(app: web.Application) -> None:
-    op = path_param("id", "operator id (the feed namespace), e.g. chiibus-minato")
+    op = path_param("id", "operator id (the feed namespace), e.g. chiibus-minato", NAMESPACE_PATTERN)
     add(app, "PUT", "/v1/operators/{id}/profile", put_profile, roles=PUBLISHERS, spec={
         "operationId": "putOperatorProfile", "summary": "Set how an operator sells (profile)", "tags": ["feeds"],
         "description": "Validated with field errors (422, `errors`); in effect at once for plans, offers and "
                        "bookings. Operator keys: their own operator only.",
-        "parameters": [op], "requestBody": json_body(_PROFILE),
+        "parameters": [op], "requestBody": json_body({**_PROFILE, "additionalProperties": False}),
         "responses": {**ok({"type": "object", "properties": {"operator": {"type": "string"},
                                                              "profile": _PROFILE}}),
                       "403": problem("Not this operator"), "422": problem("Invalid profile")}})
