@@ -68,11 +68,7 @@ EXAMPLES.update({
 EXAMPLES.update({
     ops.Health: {"status": "ok"},
     ops.Readiness: {"status": "ready", "feeds": ["toei-subway", "toei-bus", "shuttle-nishishinjuku"], "keys": 7,
-<<<<<<< HEAD
-                    "pid": 4242, "bookings": True, "closures": True, "planner": "warm"},
-=======
                     "pid": 4242, "planner": "warm", "bookings": True, "closures": True},
->>>>>>> main
 })
 
 # ---- reservations ------------------------------------------------------------------------------------------
