@@ -28,7 +28,8 @@ PARTNER = frozenset({Role.PARTNER})
 OPERATOR = frozenset({Role.OPERATOR})
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                "description": "retries with the same key replay the first result; another body with the same key "
-                              "is a 409", "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
+                              "is a 409", "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                                      "pattern": "^[!-~]([ -~]*[!-~])?$"}}
 
 
 def _bookings(request: web.Request):

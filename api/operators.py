@@ -72,19 +72,32 @@ _PROFILE = {"type": "object", "description": "docs/fares.md: names, fares, seats
                            "settlement": {"type": "object"}}}
 
 
+_EXAMPLE_PROFILE = {  # examples/shuttle-minami-osawa/operator.json
+    "names": {"ja": "南大沢自動運転シャトル", "en": "Minami-Osawa Autonomous Shuttle"},
+    "fares": {"source": "flat", "flat": {"ic": 200, "ticket": 200}, "flat_child": {"ic": 100, "ticket": 100}},
+    "seats": {"inventory": True},
+    "ticket": {"kind": "qr", "valid_before_min": 30, "valid_after_min": 120},
+    "cancellation": {"windows": [{"min_before_departure": 60, "refund_percent": 100},
+                                 {"min_before_departure": 0, "refund_percent": 50}]},
+    "settlement": {"account": "acct-minami-osawa", "legal_name": "南大沢自動運転シャトル"}}
+
+
 def add_routes(app: web.Application) -> None:
     op = path_param("id", "operator id (the feed namespace), e.g. chiibus-minato", NAMESPACE_PATTERN)
     add(app, "PUT", "/v1/operators/{id}/profile", put_profile, roles=PUBLISHERS, spec={
         "operationId": "putOperatorProfile", "summary": "Set how an operator sells (profile)", "tags": ["feeds"],
         "description": "Validated with field errors (422, `errors`); in effect at once for plans, offers and "
                        "bookings. Operator keys: their own operator only.",
-        "parameters": [op], "requestBody": json_body({**_PROFILE, "additionalProperties": False}),
+        "parameters": [op], "requestBody": json_body({**_PROFILE, "additionalProperties": False},
+                                                     example=_EXAMPLE_PROFILE),
         "responses": {**ok({"type": "object", "properties": {"operator": {"type": "string"},
-                                                             "profile": _PROFILE}}),
+                                                             "profile": _PROFILE}},
+                           example={"operator": "shuttle-minami-osawa", "profile": _EXAMPLE_PROFILE}),
                       "403": problem("Not this operator"), "422": problem("Invalid profile")}})
     add(app, "GET", "/v1/operators/{id}/profile", get_profile, roles=ANY_ROLE, spec={
         "operationId": "getOperatorProfile", "summary": "The profile in effect for an operator", "tags": ["feeds"],
         "parameters": [op],
         "responses": {**ok({"type": "object", "properties": {"operator": {"type": "string"},
-                                                             "profile": _PROFILE}}),
+                                                             "profile": _PROFILE}},
+                           example={"operator": "shuttle-minami-osawa", "profile": _EXAMPLE_PROFILE}),
                       "404": problem("No such operator")}})
