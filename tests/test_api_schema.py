@@ -32,6 +32,8 @@ ROLES = ("adm-root", "pk-alpha", "op-test", "dis-jma")
 SEMANTIC = {
     ("POST /v1/feeds/{operator}", 422): "the upload must be a safe zip of a GTFS feed that passes validation",
     ("POST /v1/feeds/{operator}", 400): "a multipart form must be well-formed (boundaries, part headers)",
+    ("PUT /v1/operators/{id}/profile", 422): "a profile's cross-field rules (bands ascending, a flat fare when the "
+                                             "source is flat, distinct windows, operator = id; docs/fares.md)",
 }
 
 
