@@ -9,11 +9,14 @@ import datetime as dt
 import json
 import uuid
 
+import msgspec
 from aiohttp import web
 
-from api import params, respond
+from api import params, respond, typed
 from api.endpoint import add, principal
 from api.keys import SERVICES
+from api.models.bookings import (Booking, BookingPage, BookingRequest, CancelRequest, Offer, OfferRequest, Payment,
+                                 Settlement)
 from api.openapi import json_body, ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem, read_json
 from maas.auth import Role
@@ -72,11 +75,15 @@ async def create_offer(request: web.Request) -> web.Response:
     if not isinstance(itinerary, dict):
         raise ApiProblem(422, "itinerary is required: one itinerary object as returned by GET /v1/plan",
                          field="itinerary")
+    key = _idempotency_key(request)
+    offer = typed.check(body, OfferRequest)  # shapes and bounds; the service re-derives every ride from the timetable
     passengers = body.get("passengers", {"adult": 1})
+    if offer.passengers is not msgspec.UNSET:  # as typed: 2.0 adults are 2
+        passengers = msgspec.to_builtins(offer.passengers)
     medium = body.get("medium", "ticket")
     try:
-        offer = await _bookings(request).create_offer(itinerary, passengers, _idempotency_key(request),
-                                                      principal(request).owner, medium=medium)
+        offer = await _bookings(request).create_offer(itinerary, passengers, key, principal(request).owner,
+                                                      medium=medium)
     except BookingError as err:
         raise _booking_problem(err) from None
     return respond.json(offer, status=201)
@@ -87,10 +94,11 @@ async def create_booking(request: web.Request) -> web.Response:
     offer_id = body.get("offer_id")
     if not isinstance(offer_id, str) or not offer_id:
         raise ApiProblem(422, "offer_id is required (from POST /v1/offers)", field="offer_id")
+    key = _idempotency_key(request)
+    typed.check(body, BookingRequest)
     payment = await _payment_token(request, body.get("payment"))
     try:
-        booking = await _bookings(request).book(offer_id, payment, _idempotency_key(request),
-                                                principal(request).owner)
+        booking = await _bookings(request).book(offer_id, payment, key, principal(request).owner)
     except BookingError as err:
         raise _booking_problem(err) from None
     return respond.json(booking, status=201, headers={"Location": f"/v1/bookings/{booking['id']}"})
@@ -157,7 +165,7 @@ async def cancel_booking(request: web.Request) -> web.Response:
     leg_index = None
     if request.can_read_body and request.content_length != 0:
         body = _object(await read_json(request))
-        leg_index = body.get("leg_index")
+        leg_index = typed.check(body, CancelRequest).leg_index
         if leg_index is not None and (isinstance(leg_index, bool) or not isinstance(leg_index, int)):
             raise ApiProblem(422, "leg_index must be an integer or null (null cancels the whole booking)",
                              field="leg_index")
@@ -212,36 +220,6 @@ async def settlement(request: web.Request) -> web.Response:
                          "payee": identity})
 
 
-_STOP_REF = {"type": "object", "properties": {
-    "stop_id": {"type": "string", "minLength": 1, "maxLength": 200},
-    "sequence": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}}}
-_LEG_REF = {"type": "object", "required": ["mode"], "properties": {
-    "mode": {"type": "string", "minLength": 1, "maxLength": 20, "description": "WALK legs are not booked"},
-    "trip_id": {"type": "string", "minLength": 1, "maxLength": 200}, "service_date": {"type": "string",
-                                                                                      "format": "date"},
-    "from": _STOP_REF, "to": _STOP_REF, "operator": {"type": "string", "maxLength": 200},
-    "route": {"type": "object", "properties": {"id": {"type": "string", "maxLength": 200}}},
-    "departure": {"type": "string", "format": "date-time"}, "arrival": {"type": "string", "format": "date-time"},
-    "distance_m": {"type": "number", "minimum": 0, "maximum": 500000},
-    "booking_required": {"type": "boolean"}, "stay_seated": {"type": "boolean"}}}
-_ITINERARY_REF = {
-    "type": "object", "required": ["legs"],
-    "description": "An itinerary from GET /v1/plan, sent back as it came, or only its rides' references: trip_id, "
-                   "service_date and from/to sequence (or stop_id). The server re-derives every ride from the "
-                   "timetable of its service day; any other field is checked against it (409 naming the leg and "
-                   "field when it differs). Other fields of the planner's legs are ignored.",
-    "properties": {"id": {"type": "string", "maxLength": 200},
-                   "legs": {"type": "array", "minItems": 1, "maxItems": 20, "items": _LEG_REF}}}
-_OFFER = {"type": "object", "required": ["id", "expires_at", "quote"], "properties": {
-    "id": {"type": "string"}, "itinerary_id": {"type": ["string", "null"]},
-    "created_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"},
-    "passengers": {"type": "object"}, "quote": {"type": "object"}}}
-_BOOKING = {"type": "object", "required": ["id", "state", "total", "legs"], "properties": {
-    "id": {"type": "string"},
-    "state": {"type": "string", "enum": ["PENDING", "CONFIRMED", "REJECTED", "EXPIRED", "CANCELLED"]},
-    "offer_id": {"type": "string"}, "total": {"type": "integer"}, "currency": {"type": "string"},
-    "payment": {"type": "object"}, "legs": {"type": "array", "items": {"type": "object"}},
-    "cancellations": {"type": "array", "items": {"type": "object"}}}}
 _NOT_FOUND = {"404": problem("Unknown id, or not yours")}
 
 
@@ -252,27 +230,16 @@ def add_routes(app: web.Application) -> None:
                        "day, boards and alights at real stops of it with pickup and drop-off allowed; times, "
                        "distance, operator and route are the timetable's) and priced from server-side data only.",
         "parameters": [IDEMPOTENCY],
-        "requestBody": json_body({"type": "object", "required": ["itinerary"], "properties": {
-            "itinerary": _ITINERARY_REF,
-            "passengers": {"type": "object", "properties": {"adult": {"type": "integer", "minimum": 0,
-                                                                      "maximum": 9},
-                                                            "child": {"type": "integer", "minimum": 0,
-                                                                      "maximum": 9}}},
-            "medium": {"type": "string", "enum": ["ticket", "ic"]}}}),
-        "responses": {**ok(_OFFER, "The offer (price held until expires_at)", status="201"),
+        "requestBody": json_body(OfferRequest),
+        "responses": {**ok(Offer, "The offer (price held until expires_at)", status="201"),
                       "409": problem("A leg disagrees with the timetable (the field is named), or the "
                                      "Idempotency-Key was reused with another body"),
                       "422": problem("A leg names no real trip, stop or position, or a value is out of range")}})
     add(app, "POST", "/v1/bookings", create_booking, roles=PARTNER, spec={
         "operationId": "createBooking", "summary": "Book an offer and pay once for every leg",
         "tags": ["reservations"], "parameters": [IDEMPOTENCY],
-        "requestBody": json_body({"type": "object", "required": ["offer_id", "payment"], "properties": {
-            "offer_id": {"type": "string"},
-            "payment": {"type": "object", "description": "a payment token (tok_visa, tok_chargeDeclined, ...); "
-                                                         "the sandbox also takes a test card_number",
-                        "properties": {"token": {"type": "string", "pattern": "^tok_[A-Za-z0-9_]{1,64}$"},
-                                       "card_number": {"type": "string", "pattern": "^[0-9 ]{12,23}$"}}}}}),
-        "responses": {**ok(_BOOKING, "The confirmed booking", status="201"), **_NOT_FOUND,
+        "requestBody": json_body(BookingRequest),
+        "responses": {**ok(Booking, "The confirmed booking", status="201"), **_NOT_FOUND,
                       "402": problem("Payment declined"), "409": problem("Offer already booked, or key reused"),
                       "410": problem("Offer expired")}})
     add(app, "GET", "/v1/bookings", list_bookings, roles=PARTNER, spec={
@@ -282,36 +249,27 @@ def add_routes(app: web.Application) -> None:
                        "Pass `next_cursor` back as `cursor` for the next page; it is null on the last page.",
         "parameters": [
             query("status", {"type": "string", "enum": list(BOOKING_STATES)}, "only bookings in this state"),
-            query("since", {"type": "string", "format": "date-time"},
+            query("since", params.DATE_TIME_SCHEMA,
                   "only bookings created at or after this time (no offset: Tokyo time)"),
             query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
             query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "page size")],
-        "responses": {**ok({"type": "object", "required": ["bookings", "next_cursor"], "properties": {
-            "bookings": {"type": "array", "items": _BOOKING},
-            "next_cursor": {"type": ["string", "null"]}}}, "One page of your bookings"),
+        "responses": {**ok(BookingPage, "One page of your bookings"),
             "422": problem("Bad status, since, cursor or limit")}})
     add(app, "GET", "/v1/bookings/{id}", get_booking, roles=PARTNER, spec={
         "operationId": "getBooking", "summary": "One of your bookings", "tags": ["reservations"],
-        "parameters": [path_param("id", "booking id")], "responses": {**ok(_BOOKING), **_NOT_FOUND}})
+        "parameters": [path_param("id", "booking id")], "responses": {**ok(Booking), **_NOT_FOUND}})
     add(app, "POST", "/v1/bookings/{id}/cancel", cancel_booking, roles=PARTNER, spec={
         "operationId": "cancelBooking", "summary": "Cancel a booking, or one leg of it", "tags": ["reservations"],
         "parameters": [path_param("id", "booking id"), IDEMPOTENCY],
-        "requestBody": json_body({"type": "object", "properties": {
-            "leg_index": {"type": ["integer", "null"], "minimum": 0}}}, "omit to cancel everything", False),
-        "responses": {**ok(_BOOKING), **_NOT_FOUND, "409": problem("Not cancellable now")}})
+        "requestBody": json_body(CancelRequest, "omit to cancel everything", False),
+        "responses": {**ok(Booking), **_NOT_FOUND, "409": problem("Not cancellable now")}})
     add(app, "GET", "/v1/payments/{id}", get_payment, roles=PARTNER, spec={
         "operationId": "getPayment", "summary": "The payment of one of your bookings", "tags": ["payments"],
         "parameters": [path_param("id", "booking id (bk_…) or authorization id (auth_…)")],
-        "responses": {**ok({"type": "object", "required": ["id", "status", "amount"], "properties": {
-            "id": {"type": "string"}, "booking_id": {"type": "string"}, "status": {"type": "string"},
-            "amount": {"type": "integer"}, "captured": {"type": "integer"}, "refunded": {"type": "integer"},
-            "currency": {"type": "string"}}}), **_NOT_FOUND}})
+        "responses": {**ok(Payment), **_NOT_FOUND}})
     add(app, "GET", "/v1/operators/{id}/settlement", settlement, roles=OPERATOR, spec={
         "operationId": "settlement", "summary": "What the platform owes an operator for a day",
         "tags": ["payments"], "description": "An operator key reads its own operator only.",
         "parameters": [path_param("id", "operator id, e.g. toei-bus"),
-                       query("date", {"type": "string", "format": "date"}, "service day (default today, Tokyo)")],
-        "responses": {**ok({"type": "object", "required": ["operator", "date", "payable"], "properties": {
-            "operator": {"type": "string"}, "date": {"type": "string", "format": "date"},
-            "currency": {"type": "string"}, "sales": {"type": "integer"}, "refunds": {"type": "integer"},
-            "commission": {"type": "integer"}, "payable": {"type": "integer"}}}), **_NOT_FOUND}})
+                       query("date", params.DATE_SCHEMA, "service day (default today, Tokyo)")],
+        "responses": {**ok(Settlement), **_NOT_FOUND}})

@@ -14,6 +14,8 @@ from aiohttp import web
 from api import params, respond
 from api.endpoint import ANY_ROLE, add, principal
 from api.keys import SERVICES
+from api.models.closures import Applied, ClosureIn, ClosureList, ClosuresDocument, FeedMessage
+from api.models.examples import CAP_EXAMPLE, EXAMPLES
 from api.openapi import ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem
 from feeds.closure_json import MAX_PAYLOAD_BYTES, ClosureError, closure_to_json
@@ -22,15 +24,6 @@ from maas.closures import content_kind
 
 WRITERS = frozenset({Role.DISASTER, Role.OPERATOR})
 PROTOBUF = "application/x-protobuf"
-_CLOSURE = {"type": "object", "required": ["id", "start", "targets"], "properties": {
-    "id": {"type": "string"}, "source": {"type": "string"}, "start": {"type": "string", "format": "date-time"},
-    "end": {"type": ["string", "null"], "format": "date-time"}, "severity": {"type": "string"},
-    "message": {"type": "object", "properties": {"ja": {"type": "string"}, "en": {"type": "string"}}},
-    "cause": {"type": "string"}, "effect": {"type": "string"}, "targets": {"type": "object"},
-    "cap": {"type": "object"}, "strength": {"type": "string", "enum": ["close", "avoid", "inform"]},
-    "warning": {"type": "object"}}}
-
-
 def _closures(request: web.Request):
     svc = request.app[SERVICES].closures
     if svc is None:
@@ -132,24 +125,25 @@ def add_routes(app: web.Application) -> None:
                        "VXKO, VPOA50, mapped onto municipality polygons, close/avoid/inform by the warning policy; "
                        "area codes without a polygon come back in `unknown_areas`), application/x-protobuf (GTFS-RT FeedMessage of "
                        "alerts). All-or-nothing. Operator keys: GTFS-RT only, ids in their own namespace.",
-        "requestBody": {"required": True, "content": {
-            "application/json": {"schema": {"oneOf": [_CLOSURE, {"type": "array", "items": _CLOSURE},
-                                                      {"type": "object", "properties": {
-                                                          "closures": {"type": "array", "items": _CLOSURE}}}]}},
-            "application/cap+xml": {"schema": {"type": "string"}},
-            "application/xml": {"schema": {"type": "string"}},
-            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}}}},
-        "responses": ok({"type": "object", "required": ["accepted", "lifted", "version"], "properties": {
-            "accepted": {"type": "array", "items": _CLOSURE}, "lifted": {"type": "array", "items": {"type": "string"}},
-            "version": {"type": "integer"},
-            "unknown_areas": {"type": "array", "items": {"type": "object", "properties": {
-                "code": {"type": "string"}, "name": {"type": "string"}}}}}}, "Applied", status="201")})
+        "requestBody": {"required": True, "description": "docs/closures.md describes every format", "content": {
+            "application/json": {"schema": {"oneOf": [ClosureIn, {"type": "array", "items": ClosureIn, "minItems": 1},
+                                                      ClosuresDocument]},
+                                 "example": EXAMPLES[ClosureIn]},
+            "application/cap+xml": {"schema": {"type": "string", "description": "a CAP 1.2 <alert>"},
+                                    "example": CAP_EXAMPLE},
+            "application/xml": {"schema": {"type": "string", "description": "a CAP 1.2 <alert>, or a JMA "
+                                           "防災情報XML <Report> (told apart by its namespace)"},
+                                "example": CAP_EXAMPLE},
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary",
+                                                  "description": "a GTFS-Realtime FeedMessage of alerts"}}}},
+        "responses": {**ok(Applied, "Applied", status="201"),
+                      "422": problem("A closure names no known stop, station, route or trip, an area is not a "
+                                     "valid polygon, or a field is out of range (`field` names it)")}})
     add(app, "GET", "/v1/closures", list_closures, roles=ANY_ROLE, spec={
         "operationId": "listClosures", "summary": "Closures known to the service", "tags": ["closures"],
         "parameters": [query("active", {"type": "boolean"}, "only those in force now (or at `at`)"),
-                       query("at", {"type": "string", "format": "date-time"}, "those in force at this time")],
-        "responses": ok({"type": "object", "required": ["closures"], "properties": {
-            "closures": {"type": "array", "items": _CLOSURE}, "version": {"type": "integer"}}})})
+                       query("at", params.DATE_TIME_SCHEMA, "those in force at this time")],
+        "responses": ok(ClosureList)})
     add(app, "DELETE", "/v1/closures/{id}", delete_closure, roles=WRITERS, spec={
         "operationId": "deleteClosure", "summary": "Lift a closure", "tags": ["closures"],
         "parameters": [path_param("id", "closure id")],
@@ -158,5 +152,6 @@ def add_routes(app: web.Application) -> None:
         "operationId": "alerts", "summary": "GTFS-Realtime alerts feed of the current closures",
         "tags": ["closures"], "description": "Protobuf by default; JSON with Accept: application/json.",
         "responses": {"200": {"description": "FeedMessage", "content": {
-            PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
-            "application/json": {"schema": {"type": "object"}}}}}})
+            PROTOBUF: {"schema": {"type": "string", "format": "binary",
+                                  "description": "GTFS-Realtime FeedMessage (protobuf)"}},
+            "application/json": {"schema": FeedMessage}}}}})

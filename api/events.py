@@ -191,6 +191,9 @@ def add_routes(app: web.Application) -> None:
                        "when a closure hits a booked trip, with the re-planned itinerary; `event: warning` when "
                        "an `avoid` warning's area is on it (with an itinerary that stays out); `event: restored` "
                        "when a warning or closure that hit it is lifted. Heartbeat comments every 15 s. At most a few streams per key and per server (429 beyond).",
-        "responses": {**ok({"type": "string"}, "An endless text/event-stream", media="text/event-stream"),
+        "responses": {**ok({"type": "string"}, "An endless text/event-stream", media="text/event-stream",
+                           example='event: booking.status\ndata: {"type": "booking.status", "booking_id": '
+                                   '"bk_3b1066772fd31201bb78e66a", "state": "CONFIRMED", '
+                                   '"at": "2026-11-24T08:00:11+09:00", "reason": null}\n\n'),
                       "429": problem("Too many event streams open for this key or this server")}})
 

@@ -48,12 +48,19 @@ def path_param(name: str, description: str, pattern: str | None = None) -> dict:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
 
 
-def json_body(schema: dict | type, description: str = "", required: bool = True) -> dict:
-    return {"required": required, "description": description, "content": {"application/json": {"schema": schema}}}
+def json_body(schema: dict | type, description: str = "", required: bool = True, example=None) -> dict:
+    media: dict = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"required": required, "description": description, "content": {"application/json": media}}
 
 
-def ok(schema: dict | type, description: str = "OK", media: str = "application/json", status: str = "200") -> dict:
-    return {status: {"description": description, "content": {media: {"schema": schema}}}}
+def ok(schema: dict | type, description: str = "OK", media: str = "application/json", status: str = "200",
+       example=None) -> dict:
+    body: dict = {"schema": schema}
+    if example is not None:
+        body["example"] = example
+    return {status: {"description": description, "content": {media: body}}}
 
 
 def problem(description: str) -> dict:
@@ -102,6 +109,15 @@ def _with_example(status: str, response: dict, path: str) -> dict:
                 obj["example"] = EXAMPLES[schema]
         out["content"][media] = obj
     return out
+
+
+def json_schema(schema: dict | type) -> dict:
+    """A schema as JSON Schema: a typed model becomes its own schema (nested models under `$defs`)."""
+    if isinstance(schema, type) and issubclass(schema, msgspec.Struct):
+        out = msgspec.json.schema(schema)
+        defs = out.pop("$defs", {})
+        return {**defs.get(schema.__name__, out), "$defs": defs}
+    return schema
 
 
 def _materialise(obj, found: set):
@@ -157,4 +173,6 @@ def add_routes(app: web.Application) -> None:
 
     add(app, "GET", "/openapi.json", openapi_json, roles=None, spec={
         "operationId": "openapi", "summary": "This OpenAPI 3.1 document", "tags": ["ops"],
-        "responses": ok(_DOCUMENT)})
+        "responses": ok(_DOCUMENT, example={
+            "openapi": "3.1.0", "info": {"title": "Tokyo MaaS API", "version": VERSION},
+            "paths": {"/healthz": {"get": {"operationId": "healthz"}}}, "components": {"schemas": {}}})})

@@ -122,7 +122,7 @@ def add_routes(app: web.Application) -> None:
         "operationId": "putOperatorProfile", "summary": "Set how an operator sells (profile)", "tags": ["feeds"],
         "description": "Validated with field errors (422, `errors`); in effect at once for plans, offers and "
                        "bookings. Operator keys: their own operator only.",
-        "parameters": [op], "requestBody": json_body(_PROFILE),
+        "parameters": [op], "requestBody": json_body({**_PROFILE, "additionalProperties": False}),
         "responses": {**ok({"type": "object", "properties": {"operator": {"type": "string"},
                                                              "profile": _EFFECTIVE}}),
                       "403": problem("Not this operator"), "422": problem("Invalid profile")}})

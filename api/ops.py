@@ -44,4 +44,5 @@ def add_routes(app: web.Application) -> None:
         "operationId": "metrics", "summary": "Prometheus metrics (text format 0.0.4)", "tags": ["ops"],
         "responses": ok({"type": "string", "description": "Prometheus text: maas_http_requests_total{method, "
                                                           "route, status}, latency histograms, …"},
-                        media="text/plain")})
+                        media="text/plain", example='maas_http_requests_total{method="GET",route="/v1/plan",'
+                                                    'status="200"} 42\n')})

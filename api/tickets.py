@@ -19,8 +19,9 @@ MAX_QR = 4096
 async def verify_ticket(request: web.Request) -> web.Response:
     body = await read_json(request)
     payload = body.get("qr_payload") if isinstance(body, dict) else None
-    if not isinstance(payload, str) or not 0 < len(payload) <= MAX_QR:
-        raise ApiProblem(422, f"qr_payload must be the scanned QR text (1 to {MAX_QR} characters)",
+    if not isinstance(payload, str) or not 0 < len(payload) <= MAX_QR or not (payload.isascii()
+                                                                             and payload.isprintable()):
+        raise ApiProblem(422, f"qr_payload must be the scanned QR text: 1 to {MAX_QR} printable ASCII characters",
                          field="qr_payload")
     bookings = request.app[SERVICES].bookings
     if bookings is None:
@@ -45,8 +46,11 @@ def add_routes(app: web.Application) -> None:
         "operationId": "verifyTicket", "summary": "Check a scanned ticket QR code (gates, inspectors)",
         "tags": ["tickets"],
         "requestBody": json_body({"type": "object", "required": ["qr_payload"], "properties": {
-            "qr_payload": {"type": "string", "minLength": 1, "maxLength": MAX_QR}}}),
+            "qr_payload": {"type": "string", "minLength": 1, "maxLength": MAX_QR, "pattern": "^[ -~]+$"}}},
+            example={"qr_payload": "MAAS1:YT0xfGM9MXxkYXRlPTIwMjYtMTItMDE.XMdtpUcSyDiKMywM"}),
         "responses": ok({"type": "object", "required": ["valid"], "properties": {
             "valid": {"type": "boolean"}, "status": {"type": "string", "enum": ["valid", "cancelled"]},
             "reason": {"type": "string"}, "ticket": {"type": "object", "additionalProperties": {"type": "string"}}}},
-            "Genuine and valid, genuine but cancelled, or not genuine (valid false with a reason)")})
+            "Genuine and valid, genuine but cancelled, or not genuine (valid false with a reason)",
+            example={"valid": True, "status": "valid", "ticket": {"ticket_id": "toei-subway-41956F1386490CBF",
+                                                                   "operator": "toei-subway"}})})

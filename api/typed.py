@@ -16,13 +16,15 @@ from api.problems import TYPE_BASE, ApiProblem
 
 T = TypeVar("T")
 _PATH = re.compile(r" - at `\$\.?(.*)`$")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
 def problem_from(exc: msgspec.ValidationError, prefix: str = "") -> ApiProblem:
     message = str(exc)
     m = _PATH.search(message)
     where = m.group(1) if m else ""
-    field = ".".join(p for p in (prefix, where) if p) or prefix or "body"
+    missing = _MISSING.search(message)
+    field = ".".join(p for p in (prefix, where, missing.group(1) if missing else "") if p) or "body"
     detail = _PATH.sub("", message)
     return ApiProblem(422, f"{field}: {detail}", field=field, type_=TYPE_BASE + "invalid-parameter")
 
@@ -36,6 +38,15 @@ def query(q: Mapping[str, str], model: type[T]) -> T:
         return msgspec.convert(given, model, strict=False)
     except msgspec.ValidationError as exc:
         raise problem_from(exc) from None
+
+
+def check(obj: object, model: type[T], prefix: str = "") -> T:
+    """``obj`` (already parsed JSON) as ``model``, or a 422 naming the field (``prefix`` before the path).
+    Lenient in JSON's own sense: 2.0 is the integer 2 (JSON Schema's `integer` allows it)."""
+    try:
+        return msgspec.convert(obj, model, strict=False)
+    except msgspec.ValidationError as exc:
+        raise problem_from(exc, prefix) from None
 
 
 def body(raw: bytes, model: type[T]) -> T:

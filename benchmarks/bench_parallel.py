@@ -61,10 +61,10 @@ class TimedPlanner(Planner):
         super().__init__(model, walker)
         self.search_s = 0.0
 
-    def _search(self, *a, **kw):
+    def _ranges(self, *a, **kw):
         t = time.perf_counter()
         try:
-            return super()._search(*a, **kw)
+            return super()._ranges(*a, **kw)
         finally:
             self.search_s += time.perf_counter() - t
 

@@ -96,11 +96,12 @@ class TimeExpandedGraph:
         self.arr_nodes: dict[int, list[tuple[int, tuple]]] = {}
         for s, tm, anode in arr_events:
             self.arr_nodes.setdefault(s, []).append((tm, anode))
-            self._link(g, anode, s, tm + int(m.stop_min_transfer[s] if m.stop_min_transfer[s] >= 0 else min_transfer), tm)
+            # the planner's transfer rule: a change takes at least min_transfer, walking or not
+            self._link(g, anode, s, tm + max(min_transfer, int(m.stop_min_transfer[s])), tm)
             for e in range(m.fp_start[s], m.fp_start[s + 1]):
                 u = int(m.fp_to[e])
-                w = int(m.fp_fixed_s[e]) if m.fp_fixed_s[e] >= 0 else int(np.ceil(m.fp_dist[e] / speed))
-                self._link(g, anode, u, tm + w, tm)
+                w = max(int(m.fp_fixed_s[e]), int(np.ceil(m.fp_dist[e] / speed)))
+                self._link(g, anode, u, tm + max(w, min_transfer), tm)
         self.g = g
 
     def _link(self, g, node, stop: int, ready: int, t0: int) -> None:
@@ -113,8 +114,8 @@ class TimeExpandedGraph:
 
     def _walks(self, s: int) -> list[tuple[int, int]]:
         m = self.m
-        return [(int(m.fp_to[e]), int(m.fp_fixed_s[e]) if m.fp_fixed_s[e] >= 0 else
-                 int(np.ceil(m.fp_dist[e] / self.speed))) for e in range(m.fp_start[s], m.fp_start[s + 1])]
+        return [(int(m.fp_to[e]), max(int(m.fp_fixed_s[e]), int(np.ceil(m.fp_dist[e] / self.speed))))
+                for e in range(m.fp_start[s], m.fp_start[s + 1])]
 
     def earliest(self, src: int, tau: int, dst: int) -> float:
         """Earliest arrival at dst; like RAPTOR, one footpath may start the trip and one may end it."""
@@ -159,14 +160,19 @@ def bench(name: str, path: Path, namespace: str, n_queries: int, n_base: int, wi
     lo, hi = window or (6 * 3600, 22 * 3600)
     queries = [(rng.randrange(model.n_stops), rng.randrange(model.n_stops), rng.randint(lo, hi - 3 * 3600))
                for _ in range(n_queries)]
-    lat, answers = [], []
+    lat, answers, counters = [], [], []
     for a, b, tau in queries:
         t = time.perf_counter()
-        res = run_raptor(model, RaptorQuery(np.array([a], np.int32), np.array([tau], np.int64),
-                                            np.array([b], np.int32), np.zeros(1, np.int64), max_rides=8)).pareto()
+        r = run_raptor(model, RaptorQuery(np.array([a], np.int32), np.array([tau], np.int64),
+                                          np.array([b], np.int32), np.zeros(1, np.int64), max_rides=8))
+        res = r.pareto()
         lat.append(time.perf_counter() - t)
+        counters.append((r.counters.rounds, r.counters.routes_scanned, r.counters.labels_improved))
         answers.append(min((j.arrival for j in res), default=float("inf")))
     print(f"RAPTOR   {len(queries)} queries: {pct(lat)}  ({len(queries) / sum(lat):.0f} queries/s)")
+    c = np.array(counters)
+    print("kernel counters (median/p99): rounds {:.0f}/{:.0f}, routes scanned {:.0f}/{:.0f}, labels improved "
+          "{:.0f}/{:.0f}".format(*[v for col in c.T for v in (np.median(col), np.percentile(col, 99))]))
     t = time.perf_counter()
     teg = TimeExpandedGraph(model, *(window or (0, 2 * 86400)))
     print(f"baseline graph: {teg.g.number_of_nodes()} nodes, {teg.g.number_of_edges()} edges, "

@@ -54,6 +54,7 @@ OPEN = "bookings:open"  # booking ids whose flow (or cancellation) has not finis
 STARTING = "bookings:starting"  # markers of bookings between idempotency claim and their first record
 TERMINAL = {"CONFIRMED", "REJECTED", "EXPIRED", "CANCELLED"}
 CANCEL_STARTING = "cancels:starting"  # markers of cancellations between idempotency claim and their logged step
+SETTLING = "bookings:settling"  # rolled back by recovery: re-undone for a while in case the fenced worker acted late
 StepHook = Callable[[str, dict], Awaitable[None]]
 Clock = Callable[[], dt.datetime]
 

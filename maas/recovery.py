@@ -22,7 +22,8 @@ import json
 import secrets
 from dataclasses import dataclass, field
 
-from maas.booking import CANCEL_STARTING, OPEN, STARTING, TERMINAL, BookingService, Clock, Fenced, tokyo_now
+from maas.booking import (CANCEL_STARTING, OPEN, SETTLING, STARTING, TERMINAL, BookingService, Clock, Fenced,
+                          tokyo_now)
 from maas.ledger import Ledger
 from maas.offers import BookingError
 from maas.payments import PaymentProvider
@@ -38,6 +39,7 @@ class RecoveryReport:
     cancellations: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # still fresh (a live worker may own them), or taken by another
     fenced: list[str] = field(default_factory=list)  # written by somebody else meanwhile: left to them
+    settled: list[str] = field(default_factory=list)  # rolled back earlier by recovery: late effects undone again
     released_claims: list[str] = field(default_factory=list)  # died before the booking record was written
 
     def to_dict(self) -> dict:
@@ -60,6 +62,7 @@ async def recover_service(service: BookingService, *, stale_after_s: float = 30.
     stale = dt.timedelta(seconds=stale_after_s)
     await _release_dead_claims(service, now, stale, report)
     await _release_dead_cancel_claims(service, now, stale, report)
+    await _settle_rolled_back(service, now, report)
     for booking_id in sorted(await store.smembers(OPEN)):
         # one pass per booking at a time across workers; live requests are told apart by staleness instead
         lock, token = f"lock:recovery:{booking_id}", secrets.token_hex(8)
@@ -111,6 +114,7 @@ async def _recover_one(service: BookingService, booking_id: str, now: dt.datetim
             report.finished.append(booking_id)
     except BookingError:
         report.compensated.append(booking_id)
+        await store.sadd(SETTLING, booking_id)  # its old worker may still be alive and act late: look again
     except Fenced:  # another pass took it over from us (we were the slow one)
         report.fenced.append(booking_id)
 
@@ -170,3 +174,23 @@ async def _release_dead_cancel_claims(service: BookingService, now: dt.datetime,
         if not logged and await service.idem.release_if_running(m["owner"], "cancel", m["key"], m["id"]):
             report.released_claims.append(m["id"])
         await store.srem(CANCEL_STARTING, marker)
+
+
+SETTLE_S = 600.0  # how long a booking recovery rolled back is re-undone: far beyond any call a frozen worker resumes
+
+
+async def _settle_rolled_back(service: BookingService, now: dt.datetime, report: RecoveryReport) -> None:
+    """Bookings recovery rolled back over a worker that may only have been frozen: if that worker resumed and was
+    killed before undoing what it did late (an authorization, a seat hold), the next passes undo it (every undo is
+    idempotent per booking). After ``SETTLE_S`` the booking is left alone."""
+    store = service.store
+    for booking_id in sorted(await store.smembers(SETTLING)):
+        raw = await store.get(f"booking:{booking_id}")
+        b = json.loads(raw) if raw else None
+        if b is None or b["state"] not in ("REJECTED", "EXPIRED"):
+            await store.srem(SETTLING, booking_id)
+            continue
+        await service._undo(b, now)  # on a copy: the record keeps the rollback as written
+        report.settled.append(booking_id)
+        if (now - dt.datetime.fromisoformat(b["updated_at"])).total_seconds() > SETTLE_S:
+            await store.srem(SETTLING, booking_id)

@@ -40,7 +40,9 @@ class PlanOptions:
     min_transfer_s: int = 60  # the least time for any change of vehicle, walking or at the same stop
     stay_seated: bool = True  # ride through-running links (transfers.txt type 4) in one seat
     num_itineraries: int = 3
-    range_window_s: int = 2 * 3600  # departures (arrivals for arrive-by) searched after (before) the query time
+    # departures (arrivals for arrive-by) searched after (before) the query time at most: windows of 15 min,
+    # then doubling, until num_itineraries are found (see Planner._ranges)
+    range_window_s: int = 2 * 3600
 
     def validate(self) -> None:
         if self.max_transfers < 0 or self.max_transfers > 10:
@@ -96,24 +98,50 @@ class Planner:
 
     # ---- searches -----------------------------------------------------------------------------------------
     def depart_at(self, o: Place, d: Place, t0: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
-        """The next departures from t0: one range search, then the first ``num_itineraries`` by departure."""
+        """The next departures from t0 (see `_ranges`), then the first ``num_itineraries`` by departure."""
         q = self._query(o, d, opts, allowed, mask, opts.stay_seated)
-        end = t0 + opts.range_window_s
-        js = range_raptor(self.model, q, t0, opts.range_window_s).journeys
-        late = [self._departure(o, j) for j in js if self._departure(o, j) > end]
-        if late:  # found by the run at t0 itself (nothing leaves sooner): search a window from their departure,
-            # so they too leave as late as they can (the first train of the morning, not a walk to an earlier
-            # stop of the same train)
-            js = [j for j in js if self._departure(o, j) <= end] + \
-                range_raptor(self.model, q, min(late), opts.range_window_s).journeys
+        js = self._ranges(q, t0, opts, lambda j: self._departure(o, j), backward=False,
+                          enough=lambda js: len(self._choose(o, js, opts, False)) >= opts.num_itineraries)
         return self._choose(o, js, opts, latest_first=False)
 
     def arrive_by(self, o: Place, d: Place, t_arr: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
-        """The latest departures arriving by t_arr: one backward range search (in-seat links are not followed
+        """The latest departures arriving by t_arr: backward range searches (in-seat links are not followed
         backwards: a through-running journey is offered as a change there)."""
-        res = range_raptor(self.model, self._query(d, o, opts, allowed, mask, False), t_arr, opts.range_window_s,
-                           backward=True)
-        return self._choose(o, [j for j in res.journeys if j.arrival <= t_arr], opts, latest_first=True)
+        q = self._query(d, o, opts, allowed, mask, False)
+        js = self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True,
+                          enough=lambda js: len(self._choose(o, js, opts, True)) >= opts.num_itineraries)
+        return self._choose(o, [j for j in js if j.arrival <= t_arr], opts, latest_first=True)
+
+    def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, enough) -> list[Journey]:
+        """Range searches in growing windows (15 min, then doubling) from t0 until enough itineraries or
+        ``range_window_s`` searched: a range search costs about one RAPTOR run per departure in its window, so
+        dense networks stop after the first window. Each window's last run, at its start, also finds what
+        leaves (arrives, backward) after a gap: the next window starts there (the first train of the morning).
+        Journeys of several windows are merged; `_choose` keeps the non-dominated ones."""
+        sign = -1 if backward else 1
+        js: list[Journey] = []
+        start, width, searched = t0, min(900, opts.range_window_s), 0
+        for _ in range(16):  # (each round searches a window or jumps to a later departure: a few suffice)
+            res = range_raptor(self.model, q, start, width, backward=backward)
+            js += res.journeys
+            end = start + sign * width
+            beyond = [sign * when(j) for j in res.journeys if sign * when(j) > sign * end]
+            if res.departures:
+                searched += width
+                start = end + sign
+            elif beyond:  # nothing leaves within the window: on to the first that does, which is not yet
+                start = sign * min(beyond)  # searched as a range (it may leave later than found)
+            else:
+                break  # nothing at all
+            if searched >= opts.range_window_s or (res.departures and enough(js)):
+                break
+            width = min(2 * width, max(opts.range_window_s - searched, 900))
+        # journeys only a window's last run found (after everything searched as a range): search from the first
+        # of them, so they too leave as late as they can
+        late = [sign * when(j) for j in js if sign * when(j) > sign * end]
+        if late:
+            js += range_raptor(self.model, q, sign * min(late), 900, backward=backward).journeys
+        return js
 
     def _choose(self, o: Place, js: list[Journey], opts: PlanOptions, latest_first: bool) -> list[Journey]:
         """Distinct trip sets, non-dominated over (departure, arrival, transfers); the next departures (the
@@ -177,7 +205,11 @@ class Planner:
             a, b = m.stop_ids[int(m.pattern_stops[base])], m.stop_ids[int(m.pattern_stops[base + L - 1])]
             if a == b:
                 continue
-            off = int(m.pattern_times_start[p])
+            today = [t for t in range(int(m.pattern_trips_start[p]), int(m.pattern_trips_start[p + 1]))
+                     if m.trip_day_offset[t] == 0]
+            if not today:
+                continue
+            off, _ = m.trip_times_offset(today[0])
             dep = m.datetime_of(int(m.st_dep[off]))
             arr = m.datetime_of(int(m.st_arr[off + L - 1]))
             found += len(self.plan(a, b, dep)) + len(self.plan(a, b, arr, arrive_by=True))

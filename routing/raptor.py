@@ -142,6 +142,7 @@ class Labels(NamedTuple):
     main_j: np.ndarray
     main_pos: np.ndarray
     class_stamp: np.ndarray
+    pattern_run: np.ndarray  # per pattern: the run whose departure time it has (range search, round 1 only)
     scalars: np.ndarray  # 0: touched count, 1: class stamp, 2: seat segments used, 3: run, 4: rides this round
     counters: np.ndarray
 
@@ -567,10 +568,11 @@ def _carry_labels(lab, k):
 
 
 @njit(nogil=True, cache=True)
-def _collect_routes(tt, rules, lab, k):
-    """Patterns through the stops improved in round k-1, each from its earliest such position."""
+def _collect_routes(tt, rules, lab, k, only_departing):
+    """Patterns through the stops improved in round k-1, each from its earliest such position (round 1 of a
+    range run: only the patterns leaving at this run's time, the others catch what they caught a run ago)."""
     nq = 0
-    n = len(lab.marked)
+    run = lab.scalars[3]
     for r in range(lab.scalars[0]):
         s = lab.touched[r]
         if not lab.marked[s]:
@@ -578,7 +580,7 @@ def _collect_routes(tt, rules, lab, k):
         lab.marked[s] = False
         for e in range(tt.sp_start[s], tt.sp_start[s + 1]):
             p = tt.sp_pattern[e]
-            if not rules.pattern_allowed[p]:
+            if not rules.pattern_allowed[p] or (only_departing and lab.pattern_run[p] != run):
                 continue
             pos = tt.sp_pos[e]
             if lab.qpos[p] < 0:
@@ -591,9 +593,10 @@ def _collect_routes(tt, rules, lab, k):
 
 
 @njit(nogil=True, cache=True)
-def raptor_run(tt, rules, lab, seg, src_stops, src_times, run):
+def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing):
     """One RAPTOR search from the sources (stop, time there) on top of the labels already in ``lab`` (empty for
-    a plain search; a later departure's in a range search). Returns ``seg`` (grown when needed)."""
+    a plain search; a later departure's in a range search). ``only_departing``: round 1 scans only the patterns
+    marked with this run in ``lab.pattern_run``. Returns ``seg`` (grown when needed)."""
     R = lab.ride_t.shape[0]
     lab.scalars[0] = 0
     lab.scalars[3] = run
@@ -651,7 +654,7 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run):
     last = 0
     for k in range(1, R):
         _carry_labels(lab, k)
-        nq = _collect_routes(tt, rules, lab, k)
+        nq = _collect_routes(tt, rules, lab, k, only_departing and k == 1)
         if nq == 0:
             break
         last = k
@@ -795,19 +798,24 @@ def _emit(tt, rules, lab, seg, run, tau, out):
 
 
 @njit(nogil=True, cache=True)
-def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, out):
+def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out):
     """Range RAPTOR: one run per departure time in ``taus`` (latest first), labels kept between runs; each run
-    reports the journeys that beat every later departure for their number of rides."""
+    reports the journeys that beat every later departure for their number of rides. The patterns leaving at
+    taus[r] are tau_patterns[tau_start[r]:tau_start[r+1]] (none listed: scan all); after the first run, round 1
+    scans only those (a pattern that does not leave then catches the trip it caught in the run before)."""
     for r in range(len(taus)):
         tau = taus[r]
         run = lab.scalars[3] + 1
-        seg = raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run)
+        restrict = r > 0 and tau_start[r + 1] > tau_start[r]
+        for i in range(tau_start[r], tau_start[r + 1]):
+            lab.pattern_run[tau_patterns[i]] = run
+        seg = raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run, restrict)
         _emit(tt, rules, lab, seg, run, tau, out)
     return seg
 
 
 @njit(nogil=True, cache=True)
-def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf):
+def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf, pats):
     """Fill ``buf`` with the departure times (see departure_times); returns how many there are (they may be
     more than ``buf`` holds: the caller then asks again with a bigger one)."""
     n = 0
@@ -852,19 +860,27 @@ def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf):
                     if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t_first + j] == 1):
                         if n < len(buf):
                             buf[n] = tau
+                            pats[n] = p
                         n += 1
     return n
 
 
-def departure_times(tt: Timetable, rules: Rules, src_stops, src_access, t0: int, t1: int) -> np.ndarray:
+def departure_times(tt: Timetable, rules: Rules, src_stops, src_access, t0: int, t1: int):
     """Times in [t0, t1] at which leaving the sources catches a vehicle just in time: at a source stop, or one
-    footpath from it (a walk, not a transfer). Distinct, latest first."""
+    footpath from it (a walk, not a transfer). Distinct, latest first; with the patterns leaving at each as CSR
+    (start[len+1], patterns)."""
     buf = np.empty(4096, np.int64)
-    n = _departures_into(tt, rules, src_stops, src_access, np.int64(t0), np.int64(t1), buf)
+    pats = np.empty(4096, np.int64)
+    n = _departures_into(tt, rules, src_stops, src_access, np.int64(t0), np.int64(t1), buf, pats)
     if n > len(buf):
-        buf = np.empty(n, np.int64)
-        n = _departures_into(tt, rules, src_stops, src_access, np.int64(t0), np.int64(t1), buf)
-    return np.unique(buf[:n])[::-1].copy()
+        buf, pats = np.empty(n, np.int64), np.empty(n, np.int64)
+        n = _departures_into(tt, rules, src_stops, src_access, np.int64(t0), np.int64(t1), buf, pats)
+    buf, pats = buf[:n], pats[:n]
+    order = np.lexsort((pats, -buf))
+    buf, pats = buf[order], pats[order]
+    taus, first = np.unique(-buf, return_index=True)
+    start = np.append(first, n).astype(np.int64)
+    return (-taus).astype(np.int64), start, pats.astype(np.int64)
 
 
 # ---- Python side: timetables, query, result, journeys ------------------------------------------------------
@@ -987,7 +1003,8 @@ def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, roun
         np.full(n_seat, -1, np.int64), np.zeros(n_seat, np.int32),
         np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
         np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
-        np.zeros(n_classes + 1, np.int64), np.zeros(8, np.int64), np.zeros(4, np.int64))
+        np.zeros(n_classes + 1, np.int64), np.full(n_patterns, -1, np.int64), np.zeros(8, np.int64),
+        np.zeros(4, np.int64))
 
 
 @njit(nogil=True, cache=True)
@@ -1134,6 +1151,7 @@ class RaptorResult:
     journeys: list[Journey]
     counters: Counters
     res_t: np.ndarray = field(repr=False, default=None)  # best arrival with at most k rides, per k
+    departures: int = 0  # departure times inside a range search's window (its last run at the start aside)
 
     def pareto(self) -> list[Journey]:
         """Journeys with strictly fewer arrivals as rides grow: the (arrival, rides) Pareto set of the search
@@ -1239,7 +1257,7 @@ def run_raptor(model, q: RaptorQuery) -> RaptorResult:
     while True:
         lab = _prepared(model, tt, q)
         run = int(lab.scalars[3]) + 1
-        seg = raptor_run(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, src_times, run)
+        seg = raptor_run(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, src_times, run, False)
         _emit(tt, rules, lab, seg, run, np.int64(src_times.min() if len(src_times) else 0), out)
         if not _overflowed(out):
             break
@@ -1273,12 +1291,16 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
     lab = _prepared(model, tt, q)
     src_stops = np.asarray(q.src_stops, np.int64)
     access = np.asarray(q.src_times, np.int64)
-    taus = departure_times(tt, rules, src_stops, access, start, start + max(0, int(window_s)))
-    if len(taus) == 0 or taus[-1] != start:
-        taus = np.concatenate([taus, np.array([start], np.int64)])
+    taus, tau_start, tau_patterns = departure_times(tt, rules, src_stops, access, start,
+                                                    start + max(0, int(window_s)))
+    n_departures = len(taus)
+    if len(taus) == 0 or taus[-1] != start:  # a last run at the query time itself, scanning every pattern
+        taus = np.append(taus, np.int64(start))
+        tau_start = np.append(tau_start, tau_start[-1])
     out = _output_for(len(taus), lab.res_t.shape[0])
     while True:
-        raptor_range(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, access, taus, out)
+        raptor_range(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, access, taus, tau_start, tau_patterns,
+                     out)
         if not _overflowed(out):
             break
         out = new_output(int(out.used[0]) * 2, int(out.used[1]) * 2)
@@ -1295,7 +1317,7 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
             at_origin = -arr + tgt_extra[tgt]
             reach = lg[-1].arrival if lg else at_origin
             res.append(Journey(k, tgt, at_origin, src, reach, reach + src_extra[src], lg))
-    return RaptorResult(res, _counters(lab), lab.res_t.copy())
+    return RaptorResult(res, _counters(lab), lab.res_t.copy(), n_departures)
 
 
 def earliest(model, q: RaptorQuery) -> list[Journey]:

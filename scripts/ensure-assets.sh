@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 vendor="$here/api/static/vendor"
 stamp="$vendor/.lock-sha256"
-want=$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)
+want=$(cat "$here/package-lock.json" "$0" | sha256sum | cut -d' ' -f1)  # the lock and this script
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$vendor/leaflet/leaflet.js" ] \
    && [ -f "$vendor/swagger-ui/swagger-ui-bundle.js" ]; then
   exit 0
@@ -25,6 +25,8 @@ cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css
 for f in swagger-ui-bundle.js swagger-ui.css favicon-32x32.png LICENSE; do
   cp "node_modules/swagger-ui-dist/$f" "$vendor.tmp/swagger-ui/"
 done
+# pre-compressed copies: aiohttp serves file.js.gz to clients that accept gzip (Swagger UI: 1.4 MB -> ~0.4 MB)
+find "$vendor.tmp" -type f \( -name '*.js' -o -name '*.css' \) -exec gzip -k -9 {} +
 echo "$want" > "$vendor.tmp/.lock-sha256"
 rm -rf "$vendor" && mv "$vendor.tmp" "$vendor"
 echo "web assets installed in api/static/vendor (leaflet, swagger-ui)" >&2

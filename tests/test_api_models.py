@@ -3,6 +3,8 @@ responses decode into them with no undeclared field, every example decodes, ever
 operation and every error has an example."""
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 import pytest
 
@@ -23,6 +25,7 @@ WHEN = "2026-12-01T08:00:00+09:00"
 @pytest.fixture(scope="module")
 def sample_transit(tmp_path_factory):
     t = TransitService(load_network([], cache_dir=tmp_path_factory.mktemp("sample"), progress=False))
+    t.planner_for(dt.date(2026, 12, 1))  # built before any request: a loaded machine must not hit the 30 s timeout
     yield t
     t.close()
 
@@ -117,7 +120,6 @@ def test_search_operations_and_their_errors_have_examples(spec):
 
 async def test_feed_answers_conform(tmp_path):
     """Publish, list, versions, rollback and a rejected upload, each decoded into its model."""
-    import datetime as dt
 
     from api_support import DAY, TOKYO, tiny_transit
     from api.models import feeds as fm
@@ -152,3 +154,32 @@ async def test_feed_answers_conform(tmp_path):
             assert r.status == 422 and rejected.report.errors >= 1
     finally:
         transit.close()
+
+
+async def test_closure_answers_and_examples_conform(sample_transit):
+    """The documented JSON and CAP examples are accepted as written, and every closure answer fits its model."""
+    from api.models import closures as cm
+    from api.models.examples import CAP_EXAMPLE
+    from maas.closure_store import MemoryClosureStore
+    from maas.services import closure_service
+    from maas.settings import Settings
+
+    dis = auth("dis-jma")
+    services = services_for(sample_transit,
+                            closures=closure_service(Settings(), sample_transit, store=MemoryClosureStore()))
+    async with client_for(services) as c:
+        r = await c.post("/v1/closures", json=EXAMPLES[cm.ClosureIn], headers=dis)
+        assert r.status == 201, await r.text()
+        msgspec.convert(await r.json(), cm.Applied)
+        r = await c.post("/v1/closures", data=CAP_EXAMPLE.encode(),
+                         headers={**dis, "Content-Type": "application/cap+xml"})
+        assert r.status == 201, await r.text()
+        applied = msgspec.convert(await r.json(), cm.Applied)
+        assert applied.accepted[0].cap is not msgspec.UNSET
+        listed = msgspec.convert(await (await c.get("/v1/closures", headers=dis)).json(), cm.ClosureList)
+        assert listed.closures and listed.version >= 2
+        r = await c.get("/v1/alerts", headers={**dis, "Accept": "application/json"})
+        msgspec.convert(await r.json(), cm.FeedMessage)
+        r = await c.post("/v1/closures", json={"targets": {"stops": ["toei-subway:NOPE"]}}, headers=dis)
+        assert r.status == 422
+        msgspec.convert(await r.json(content_type=None), Problem)

@@ -155,3 +155,13 @@ def test_every_run_of_a_route_lies_along_a_drawn_line():
     for r, _, seq in everything:
         assert any(dr == r and _contains(dseq, seq) for dr, _, dseq in drawn), (model.route_ids[r], seq)
     assert _contains((1, 2, 3, 4), (3, 2)) and not _contains((1, 2, 3, 4), (1, 3))
+
+
+async def test_vendored_libraries_are_served_compressed(client):
+    if missing_assets():
+        pytest.skip(f"vendored libraries not installed ({missing_assets()}): run scripts/ensure-assets.sh")
+    plain = await client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js", headers={"Accept-Encoding": "identity"})
+    packed = await client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js", headers={"Accept-Encoding": "gzip"},
+                              auto_decompress=False)
+    assert plain.status == packed.status == 200 and packed.headers["Content-Encoding"] == "gzip"
+    assert int(packed.headers["Content-Length"]) < int(plain.headers["Content-Length"]) / 2

@@ -145,3 +145,36 @@ async def test_crash_in_cancel_completes_or_clears_the_key(store, step):
     assert await retry.cancel(b["id"], 1, "cancel-1", "alice") == out  # and replays from now on
     assert sum(h.count for h in await store.seat_holds(RESOURCE)) == 0
     await retry.ledger.check_balanced()
+
+
+async def test_late_effects_of_a_frozen_worker_are_undone_by_later_passes(store):
+    """Recovery rolled back a booking whose worker was frozen before authorizing; the worker resumed, authorized and
+    held a seat late, then died before undoing them. The next recovery passes void and release them."""
+    from maas.booking import SETTLING
+    from maas.recovery import SETTLE_S
+    from operators.base import LegRef, Passengers
+
+    clock = Clock()
+    svc = make_service(store, clock, on_step=crash_at("authorize"))
+    offer = await svc.create_offer(itinerary(shuttle_leg()), {"adult": 2}, "o", "alice")
+    with pytest.raises(Crash):
+        await svc.book(offer["id"], GOOD_CARD, "k", "alice")
+    report = await _recover_later(store, clock)
+    [bid] = report.compensated
+    b = json.loads(await store.get(f"booking:{bid}"))
+    assert b["state"] == "REJECTED" and await store.smembers(SETTLING) == {bid}
+    # the frozen worker resumes: its calls were idempotent per booking, so they reuse the booking's ids
+    late = await svc.payments.authorize(b["total"], GOOD_CARD, reference=bid, idempotency_key=f"{bid}:authorize")
+    leg = b["legs"][0]
+    await svc.operators.get(SHUTTLE).hold(leg["hold_id"], LegRef.from_dict(leg["leg"]), Passengers(adult=2),
+                                          clock(), 120)
+    assert sum(h.count for h in await store.seat_holds(RESOURCE)) == 2
+    clock.advance(60)
+    report = await recover_service(make_service(store, clock), stale_after_s=30)
+    assert report.settled == [bid]
+    assert (await svc.payments.get(late.id)).status == "voided"
+    assert await store.seat_holds(RESOURCE) == []
+    assert json.loads(await store.get(f"booking:{bid}"))["state"] == "REJECTED"
+    clock.advance(SETTLE_S)
+    await recover_service(make_service(store, clock), stale_after_s=30)
+    assert await store.smembers(SETTLING) == set()  # settled for good

@@ -23,13 +23,13 @@ XML = {**auth("dis-jma"), "Content-Type": "application/xml"}
 
 
 async def test_warning_disrupted_and_restored_events(tmp_path):
+    from operators.catalog import FeedCatalog
     from operators.registry import OperatorRegistry
-    from operators.shuttle import ShuttleConfig
 
     areas = shared_file("tokyo-municipalities.geojson")
     transit = mini_transit(tmp_path, NS)
     store = EmbeddedStore(":memory:")
-    registry = OperatorRegistry.tokyo(store, shuttle_default=ShuttleConfig(default_capacity=10))
+    registry = OperatorRegistry(store, FeedCatalog(lambda: transit.network.feeds))
     clock = Clock()  # 2026-11-24 08:00
     services = services_for(transit, bookings=make_service(store, clock, registry=registry, transit=transit),
                             clock=clock,

@@ -76,7 +76,8 @@ def open_page(browser, server, **viewport):
     page = browser.new_page(viewport=viewport or {"width": 1280, "height": 860}, locale="en-US")
     console = Console(page)
     page.goto(server + "/")
-    page.wait_for_function("window.maasMap && window.maasMap.state.network !== null", timeout=WAIT_MS)
+    # a function, not an expression: playwright polls an expression with eval(), which the page's CSP forbids
+    page.wait_for_function("() => window.maasMap && window.maasMap.state.network !== null", timeout=WAIT_MS)
     return page, console
 
 
@@ -129,6 +130,13 @@ def test_plan_book_and_closure_in_the_browser(server, browser, shots):
         .filter(l => l instanceof L.Polyline && !(l instanceof L.CircleMarker)).map(l => l.options.color)""")
     assert drawn, "the selected itinerary is drawn"
     assert page.locator("#status.error").count() == 0, page.inner_text("#status")
+    assert page.locator(".itinerary .fare").count() >= 1  # prices come with the plan
+    first = page.inner_text(".itinerary .sum")
+    page.click("#later-btn")  # the next page of itineraries, then back
+    page.wait_for_function("(first) => document.querySelector('.itinerary .sum').textContent !== first", arg=first,
+                           timeout=WAIT_MS)
+    page.click("#earlier-btn")
+    page.wait_for_selector(".itinerary.selected", timeout=WAIT_MS)
     shuttle = page.locator('.itinerary[data-modes*="SHUTTLE"]').first
     shuttle.click()
     colours = page.evaluate("""() => window.maasMap.layers.itinerary.getLayers()
@@ -227,7 +235,14 @@ def test_the_page_fits_a_phone_screen(server, browser, shots):
     box = page.locator("#map").bounding_box()
     assert box["width"] <= 390 and box["height"] > 250  # the map on top, full width
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing overflows sideways
-    pick(page, "from", "都庁前", "toei-subway:P-tochomae")
+    # origin picked on the map (a tap, then "From here"), destination by name
+    settle(page)
+    page.evaluate("() => { window.maasMap.map.setView([35.6905, 139.6935], 17, { animate: false }); }")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2 + 40)
+    page.click('.leaflet-popup-content button[data-act="from"]', timeout=WAIT_MS)
+    origin = page.evaluate("() => window.maasMap.state.places.from")
+    assert abs(origin["lat"] - 35.69) < 0.01 and abs(origin["lon"] - 139.69) < 0.01, origin
     pick(page, "to", "Odaiba", "toei-bus:0469")
     page.click("#plan-btn")
     page.wait_for_selector(".itinerary.selected", timeout=WAIT_MS)
@@ -246,7 +261,7 @@ def test_without_a_demo_key_the_page_asks_for_one(server, browser):
     assert "401" in page.inner_text("#status")
     page.fill("#key-input", "dev-partner-key")
     page.click("#key-form button[type=submit]")
-    page.wait_for_function("window.maasMap.state.network !== null", timeout=WAIT_MS)
+    page.wait_for_function("() => window.maasMap.state.network !== null", timeout=WAIT_MS)
     assert page.evaluate("localStorage.getItem('maas.key')") == "dev-partner-key"
     # the 401s before the key was fixed are expected: nothing else went wrong
     assert [e for e in console.errors if "401" not in e] == []

@@ -30,6 +30,7 @@ FORMS = ["都庁前", "とちょうまえ", "トチョウマエ", "Tochōmae", "
 @pytest.fixture(scope="module")
 def sample_transit(tmp_path_factory):
     t = TransitService(load_network([], cache_dir=tmp_path_factory.mktemp("sample"), progress=False))
+    t.planner_for(dt.date(2026, 12, 1))  # built before any request: a loaded machine must not hit the 30 s timeout
     yield t
     t.close()
 

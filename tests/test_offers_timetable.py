@@ -399,7 +399,7 @@ def test_a_ride_past_midnight_derives_from_its_own_service_day(tmp_path):
     try:
         day = dt.date(2026, 11, 25)
         model = transit.model_for(day)
-        t = next(t for t in range(model.n_trips) if model.trip_ids[t] == "night:T2" and model.trip_day_offset[t] < 0)
+        t = model.trip_index("night:T2", -1)  # the run of the 24th, still on its way on the 25th
         p = int(model.trip_pattern[t])
         stops = model.pattern_stops[model.pattern_stops_start[p]:]
         off, _ = model.trip_times_offset(t)

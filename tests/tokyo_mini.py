@@ -27,6 +27,9 @@ def tables() -> dict:
         "routes": [{"route_id": r, "agency_id": "ag", "route_short_name": r, "route_long_name": r, "route_type": "1",
                     "route_color": "", "route_text_color": ""} for r in ("FAST", "SLOW")],
         "trips": [], "stop_times": [],
+        # one flat fare (no fare_rules: every ride), so plans and offers are priced
+        "fare_attributes": [{"fare_id": "F", "price": "200", "currency_type": "JPY", "payment_method": "0",
+                             "transfers": ""}],
         "calendar": [{"service_id": "WD", "monday": "1", "tuesday": "1", "wednesday": "1", "thursday": "1",
                       "friday": "1", "saturday": "1", "sunday": "1", "start_date": "20260101",
                       "end_date": "20271231"}],

@@ -94,6 +94,30 @@ class CapRef(Model, kw_only=True):
     supersedes: list[Text] = []
 
 
+Strength = Annotated[Literal["close", "avoid", "inform"], Meta(
+    description="close: no plan may use it; avoid: plans stay out when they can (an entering itinerary is only a "
+                "flagged fallback); inform: shown with the answers it touches, never changes a route")]
+
+
+class WarningInfo(Model, kw_only=True):
+    """Where a closure came from when a weather service issued it (a JMA warning for one municipality)."""
+
+    series: Annotated[str, Meta(description="which later reports replace it", examples=["dosha:130000"])]
+    data_type: Annotated[str, Meta(examples=["VPWW54"])]
+    kind: Annotated[str, Meta(examples=["大雨警報"])]
+    kind_code: str
+    kind_en: str
+    level: Annotated[int, Meta(description="2 注意報, 3 警報, 4 危険警報/土砂災害警戒情報, 5 特別警報")]
+    status: Annotated[str, Meta(examples=["発表"])]
+    area_code: Annotated[str, Meta(description="7-digit municipality code")]
+    area_name: str
+    area_name_en: str = ""
+    report_time: str = ""
+    event_id: str = ""
+    headline_ja: str = ""
+    headline_en: str = ""
+
+
 class ClosureIn(Struct, kw_only=True):
     """One closure as a sender writes it (defaults: start now, until lifted, severe, NO_SERVICE)."""
 
@@ -106,6 +130,7 @@ class ClosureIn(Struct, kw_only=True):
     effect: Annotated[Effect, Meta(description="only NO_SERVICE, DETOUR and STOP_MOVED change routes")] | None \
         = None
     cause: Cause | None = None
+    strength: Strength | None = None
     message: Message | None = None
     targets: Annotated[Targets, Meta(extra_json_schema={"anyOf": [
         {"required": [k], "properties": {k: {"minItems": 1}}}
@@ -129,6 +154,8 @@ class Closure(Model, kw_only=True):
     effect: Effect
     targets: Targets
     cap: CapRef | UnsetType = UNSET
+    strength: Annotated[Strength, Meta(description="absent: close")] | UnsetType = UNSET
+    warning: WarningInfo | UnsetType = UNSET
 
 
 class ClosureList(Model, kw_only=True):
@@ -136,11 +163,19 @@ class ClosureList(Model, kw_only=True):
     version: Annotated[int, Meta(ge=0, description="changes whenever a closure is added, replaced or lifted")]
 
 
+class UnknownArea(Model, kw_only=True):
+    code: str
+    name: str
+
+
 class Applied(Model, kw_only=True):
     accepted: list[Closure]
     lifted: Annotated[list[str], Meta(description="ids lifted by this payload (CAP Cancel/Update, GTFS-RT "
-                                                  "deletions or a full dataset)")]
+                                                  "deletions, a full dataset, a JMA report that no longer names "
+                                                  "them)")]
     version: Annotated[int, Meta(ge=0)]
+    unknown_areas: Annotated[list[UnknownArea], Meta(
+        description="JMA area codes with no polygon on this server: reported, not applied")] | UnsetType = UNSET
 
 
 # ---- GTFS-Realtime alerts, protobuf's JSON mapping (field names as in gtfs-realtime.proto) --------------------

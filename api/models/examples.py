@@ -68,7 +68,7 @@ EXAMPLES.update({
 EXAMPLES.update({
     ops.Health: {"status": "ok"},
     ops.Readiness: {"status": "ready", "feeds": ["toei-subway", "toei-bus", "shuttle-nishishinjuku"], "keys": 7,
-                    "pid": 4242, "bookings": True, "closures": True},
+                    "pid": 4242, "planner": "warm", "bookings": True, "closures": True},
 })
 
 # ---- reservations ------------------------------------------------------------------------------------------
@@ -137,3 +137,16 @@ EXAMPLES.update({
                                                                {"text": "Tochomae station is closed",
                                                                 "language": "en"}]}}}]},
 })
+
+CAP_EXAMPLE = """<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>TMG-2026-1124-001</identifier><sender>bousai@metro.tokyo.example</sender>
+  <sent>2026-11-24T08:00:00+09:00</sent><status>Actual</status><msgType>Alert</msgType><scope>Public</scope>
+  <info>
+    <language>ja</language><category>Fire</category><event>火災</event><urgency>Immediate</urgency>
+    <severity>Severe</severity><certainty>Observed</certainty><expires>2026-11-24T12:00:00+09:00</expires>
+    <headline>都庁前駅周辺 立入禁止</headline>
+    <area><areaDesc>都庁前駅周辺</areaDesc><circle>35.6906,139.6927 0.3</circle></area>
+  </info>
+</alert>
+"""

@@ -4,7 +4,8 @@ much worse, and every answer says what it touches and what it was routed around.
 Uses only the planner's public API (`Planner.plan` with a `ClosureMask`). With restricting closures in force:
 
 1. **main**: plan with the *restricting* mask (close + avoid closures closed).
-2. **reference** (planned at the same time, in another thread): the single fastest plan with no mask at all: what the traveller would do without warnings. The
+2. **reference** (planned at the same time, in another thread; one RAPTOR run, no departure range): the single
+   fastest plan with no mask at all: what the traveller would do without warnings. The
    closures it touches that the answer does not are the answer's ``avoided`` list; when *main* is empty and the
    reference touches a `close` closure, there is no route *because of* that closure (`ClosedByClosure`).
 3. **entering fallback** (only when avoid closures are in force): the fastest plan that respects the `close`
@@ -103,8 +104,8 @@ class WarningPlanner:
         transit service plans as before)."""
         if self.transit.mask_provider != self.closures.mask_for:
             return None
-        when = when.astimezone(TOKYO)
-        planner = self.transit.planner_for(when.date())
+        local_date = getattr(self.transit, "local_date", None)
+        planner = self.transit.planner_for(local_date(when) if local_date else when.astimezone(TOKYO).date())
         model, walker = planner.model, planner.walker
         opts = options or PlanOptions()
         ti = self.touch_index(model, walker)
@@ -112,7 +113,8 @@ class WarningPlanner:
         restrict_mask = self.closures.mask_for(model, walker, restricting=True)
 
         def run(mask, num: int | None = None) -> list[dict]:
-            o = opts if num is None else dataclasses.replace(opts, num_itineraries=num)
+            # a single answer needs no range of departures: one RAPTOR run from the query time (window 0)
+            o = opts if num is None else dataclasses.replace(opts, num_itineraries=num, range_window_s=0)
             return [it.to_dict() for it in planner.plan(origin, destination, when, arrive_by=arrive_by,
                                                         options=o, mask=mask)]
 

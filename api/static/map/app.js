@@ -30,7 +30,10 @@ const el = (tag, props = {}, ...children) => {
   for (const c of children.flat()) if (c !== null && c !== undefined) n.append(c instanceof Node ? c : String(c));
   return n;
 };
-const name = (o) => (state.lang === "en" ? (o.name_en || o.name) : (o.name || o.name_en)) || "";
+// Names in the page's language, whichever language the object was fetched in (Accept-Language en moves the
+// Japanese to name_ja / headsign_ja).
+const name = (o) => (state.lang === "en" ? (o.name_en || o.name) : (o.name_ja || o.name || o.name_en)) || "";
+const headsign = (o) => (state.lang === "en" ? o.headsign : (o.headsign_ja || o.headsign)) || "";
 const hhmm = (iso) => (iso ? iso.slice(11, 16) : "");
 const color = (c) => "#" + (c || "777777").replace(/^#/, "");
 const status = (msg, error = false) => { const s = $("status"); s.textContent = msg || ""; s.className = error ? "error" : ""; };
@@ -206,24 +209,31 @@ async function resolvePlace(which) {
 // ------------------------------------------------------------------------------------------------------ plan
 const tokyoNow = () => new Date(Date.now() + TOKYO_MS).toISOString().slice(0, 16);
 
-async function plan(ev) {
-  ev && ev.preventDefault();
+async function plan(ev, cursor) {
+  ev && ev.preventDefault && ev.preventDefault();
   status(t("planning"));
   try {
-    const [from, to] = [await resolvePlace("from"), await resolvePlace("to")];
-    const checked = [...$("modes").querySelectorAll("input:checked")].map((i) => i.value);
-    const all = $("modes").querySelectorAll("input").length;
-    const q = { from, to, num: 3 };
-    q[$("when-kind").value] = ($("when").value || tokyoNow()) + ":00+09:00";
-    if (checked.length && checked.length < all) q.modes = checked.join(",");
-    if ($("wheelchair").checked) q.wheelchair = "true";
-    const res = await api.get("/v1/plan", q);
+    let q = state.lastPlan;
+    if (!cursor || !q) {
+      const [from, to] = [await resolvePlace("from"), await resolvePlace("to")];
+      const checked = [...$("modes").querySelectorAll("input:checked")].map((i) => i.value);
+      const all = $("modes").querySelectorAll("input").length;
+      q = { from, to, num: 3 };
+      q[$("when-kind").value] = ($("when").value || tokyoNow()) + ":00+09:00";
+      if (checked.length && checked.length < all) q.modes = checked.join(",");
+      if ($("wheelchair").checked) q.wheelchair = "true";
+      state.lastPlan = q;
+    }
+    const res = await api.get("/v1/plan", cursor ? { ...q, cursor } : q);
+    state.page = res.page || {};
     state.itineraries = res.itineraries || [];
     renderItineraries();
     status(state.itineraries.length ? "" : (((res.notices || [])[0] || {}).message || t("no_itinerary")), !state.itineraries.length);
     if (state.itineraries.length) selectItinerary(0);
   } catch (e) { fail(e); }
 }
+
+const headline = (w) => (w.headline && (state.lang === "en" ? (w.headline.en || w.headline.ja) : (w.headline.ja || w.headline.en))) || w.id;
 
 function legBadge(leg) {
   if (leg.mode === "WALK") return el("span", { class: "badge walk" }, `${t("walk")} ${Math.round(leg.duration_s / 60)}${t("min")}`);
@@ -238,13 +248,21 @@ function renderItineraries() {
   state.itineraries.forEach((it, i) => {
     const legs = it.legs.map((leg) => el("div", { class: "leg-detail" }, legBadge(leg), " ",
       `${hhmm(leg.departure)} ${name(leg.from)} → ${hhmm(leg.arrival)} ${name(leg.to)}`,
-      leg.headsign ? ` (${leg.headsign} ${t("headsign")})` : ""));
+      headsign(leg) ? ` (${headsign(leg)} ${t("headsign")})` : ""));
     const li = el("li", { class: "itinerary", "data-index": i, "data-modes": it.legs.map((l) => l.mode).join(" "), onclick: () => selectItinerary(i) },
       el("div", { class: "sum" }, `${hhmm(it.departure)} → ${hhmm(it.arrival)} · ${Math.round(it.duration_s / 60)} ${t("min")} · ${it.transfers} ${t("transfers")}`),
       el("div", { class: "legs" }, it.legs.map(legBadge)), ...legs,
+      it.fare ? el("div", { class: "fare" }, `¥${it.fare.total} (${it.fare.medium === "ic" ? "IC" : t("ticket")})`) : null,
+      ...(it.warnings || []).map((w) => el("div", { class: `warning sev-${w.severity}` }, `⚠ ${headline(w)}`)),
+      (it.avoided || []).length ? el("div", { class: "muted" }, `${t("avoids")}: ${it.avoided.map(headline).join(" / ")}`) : null,
       el("div", { class: "row" }, el("button", { type: "button", class: "offer-btn", onclick: (e) => { e.stopPropagation(); offer(i); } }, t("offer"))));
     ol.append(li);
   });
+  const pageRow = el("li", { class: "row" });
+  for (const [dir, label] of [["earlier", t("earlier")], ["later", t("later")]]) {
+    if (state.page && state.page[dir]) pageRow.append(el("button", { type: "button", id: `${dir}-btn`, onclick: () => plan(null, state.page[dir]) }, label));
+  }
+  if (pageRow.childNodes.length) ol.append(pageRow);
   $("results").hidden = !state.itineraries.length;
 }
 
@@ -273,7 +291,7 @@ function drawItinerary(it) {
     const c = walk ? "#555" : color(leg.route && leg.route.color);
     if (!walk) L.polyline(ll, { pane: "trip", color: "#fff", weight: 9, opacity: 0.9 }).addTo(layers.itinerary);
     L.polyline(ll, { pane: "trip", color: c, weight: walk ? 4 : 6, dashArray: walk ? "4 8" : null, className: "leg" })
-      .bindTooltip(walk ? `${t("walk")} ${leg.distance_m} m` : `${(leg.route && (leg.route.short_name || leg.route.long_name)) || leg.mode} ${leg.headsign || ""}`)
+      .bindTooltip(walk ? `${t("walk")} ${leg.distance_m} m` : `${(leg.route && (leg.route.short_name || leg.route.long_name)) || leg.mode} ${headsign(leg)}`)
       .addTo(layers.itinerary);
     if (!walk) {
       for (const s of leg.intermediate_stops || []) {
@@ -296,8 +314,9 @@ async function departures(place) {
     $("departures-title").textContent = `${t("departures")} · ${name(place)}`;
     const rows = res.departures.map((d) => el("tr", { class: d.status === "closed" ? "closed" : "" },
       el("td", {}, hhmm(d.departure)), el("td", {}, legBadge({ mode: d.mode, route: d.route })),
-      el("td", {}, d.headsign || ""), el("td", {}, d.status === "closed" ? t("closed") : "")));
-    $("departures-body").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", {}, t("no_departures")))]));
+      el("td", {}, headsign(d)), el("td", {}, d.status === "closed" ? t("closed") : "")));
+    const warn = (res.warnings || []).map((w) => el("tr", {}, el("td", { colspan: 4, class: `warning sev-${w.severity}` }, `⚠ ${headline(w)}`)));
+    $("departures-body").replaceChildren(...warn, ...(rows.length ? rows : [el("tr", {}, el("td", {}, t("no_departures")))]));
     $("departures").hidden = false;
     $("departures").scrollIntoView({ block: "nearest" });
   } catch (e) { fail(e); }

@@ -18,6 +18,7 @@ export const WORDS = {
     streets: "Streets (OSM)", lines: "Lines", stations: "Stations", closure_layer: "Closures", itinerary: "Itinerary",
     missing_assets: "Missing map files: run scripts/ensure-assets.sh (make run does).",
     booked: "Booked", cancelled: "Cancelled", headsign: "for", disrupted: "Disrupted: a closure hits this trip", alternative: "Show the re-planned route", did_you_mean: "Did you mean:", network: "Network by operator", routes: "routes",
+    avoids: "Avoids", earlier: "← Earlier", later: "Later →",
     SUBWAY: "subway", BUS: "bus", SHUTTLE: "shuttle", TRAM: "tram", RAIL: "rail", MONORAIL: "monorail", FERRY: "ferry",
   },
   ja: {
@@ -37,6 +38,7 @@ export const WORDS = {
     streets: "道路 (OSM)", lines: "路線", stations: "駅・停留所", closure_layer: "運休区域", itinerary: "経路",
     missing_assets: "地図ファイルがありません: scripts/ensure-assets.sh を実行してください。",
     booked: "予約済み", cancelled: "取消済み", headsign: "行き", disrupted: "運休の影響を受けています", alternative: "代替経路を表示", did_you_mean: "もしかして:", network: "事業者別の路線", routes: "系統",
+    avoids: "回避", earlier: "← 前の経路", later: "次の経路 →",
     SUBWAY: "地下鉄", BUS: "バス", SHUTTLE: "シャトル", TRAM: "路面電車", RAIL: "鉄道", MONORAIL: "モノレール", FERRY: "船",
   },
 };

@@ -1,0 +1,89 @@
+"""The planner on other real feeds: a feed in another time zone (CARTA, Chattanooga) and coordinate trips on the
+Shibuya street extract with the Tokyo Metro feed (a walk between a station's platforms must not hide the ride)."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from conftest import shared_file
+from feeds.feed import Network
+from feeds.gtfs import load_feed
+from routing.planner import PlanOptions, Planner
+from routing.raptor import RaptorQuery, run_raptor
+from routing.timetable import build_model
+from routing.walking import StraightLineWalker
+
+pytestmark = pytest.mark.shared_data
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.fixture(scope="module")
+def carta():
+    net = Network([load_feed(shared_file("chattanooga-carta-gtfs.zip"), "carta")])
+    return build_model(net, dt.date(2026, 6, 2))  # a Tuesday inside the feed's calendar
+
+
+def test_feed_time_zone_is_the_models_clock(carta):
+    """CARTA runs on America/New_York: 08:00 there is 08:00 on the model's clock, and answers say -04:00."""
+    m = carta
+    assert m.timezone == "America/New_York"
+    assert m.seconds_of(dt.datetime(2026, 6, 2, 8, 0, tzinfo=NEW_YORK)) == 8 * 3600
+    assert m.seconds_of(dt.datetime(2026, 6, 2, 21, 0, tzinfo=ZoneInfo("Asia/Tokyo"))) == 8 * 3600
+    planner = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+    rng = random.Random(5)
+    checked = 0
+    for p in rng.sample(range(m.n_patterns), 10):
+        base, L = int(m.pattern_stops_start[p]), m.pattern_len(p)
+        a, b = m.stop_ids[int(m.pattern_stops[base])], m.stop_ids[int(m.pattern_stops[base + L - 1])]
+        if a == b:
+            continue
+        its = planner.plan(a, b, dt.datetime(2026, 6, 2, 8, 0, tzinfo=NEW_YORK), options=PlanOptions(max_walk_m=0))
+        for it in its:
+            d = it.to_dict()
+            assert d["departure"].endswith("-04:00")
+            dep = dt.datetime.fromisoformat(d["departure"])
+            assert dt.datetime(2026, 6, 2, 8, 0, tzinfo=NEW_YORK) <= dep  # not the 21:00 buses (Tokyo's 08:00)
+            checked += 1
+        if its:
+            assert dt.datetime.fromisoformat(its[0].to_dict()["departure"]).hour < 14
+    assert checked >= 5
+
+
+@pytest.fixture(scope="module")
+def shibuya(tmp_path_factory):
+    from routing.streets import StreetNetwork
+
+    m = build_model(Network([load_feed(shared_file("tokyo-metro-gtfs.zip"), "metro")]), dt.date(2026, 12, 1))
+    streets = StreetNetwork.from_osm_xml(shared_file("osm/tokyo-shibuya.osm"), m.stop_lat, m.stop_lon,
+                                         cache_dir=tmp_path_factory.mktemp("streets"))
+    return m, streets
+
+
+def test_coordinate_trips_with_transit_get_an_answer(shibuya):
+    """Random coordinate pairs in the extract: when the metro connects stops in walking range of both ends, the
+    planner answers (it once lost the ride to a walk through a station's platforms, then dropped that walk)."""
+    m, streets = shibuya
+    planner = Planner(m, streets)
+    opts = PlanOptions()
+    lat, lon = streets.graph.node_lat, streets.graph.node_lon
+    rng = random.Random(29)
+    when = dt.datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    t0 = m.seconds_of(when)
+    asked = 0
+    for _ in range(40):
+        i, j = rng.randrange(len(lat)), rng.randrange(len(lat))
+        o, d = f"{lat[i]:.6f},{lon[i]:.6f}", f"{lat[j]:.6f},{lon[j]:.6f}"
+        po, pd_ = planner.resolve(o, opts), planner.resolve(d, opts)
+        if not len(po.stops) or not len(pd_.stops):
+            continue
+        q = RaptorQuery(po.stops, t0 + po.seconds, pd_.stops, pd_.seconds, max_rides=opts.max_transfers + 1,
+                        report_walks=False)
+        has_ride = any(jr.rides > 0 for jr in run_raptor(m, q).journeys)
+        its = planner.plan(o, d, when, options=opts)
+        if has_ride:
+            asked += 1
+            assert any(any(leg.mode != "WALK" for leg in it.legs) for it in its), (o, d)
+    assert asked >= 10
