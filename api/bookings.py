@@ -28,7 +28,8 @@ PARTNER = frozenset({Role.PARTNER})
 OPERATOR = frozenset({Role.OPERATOR})
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                "description": "retries with the same key replay the first result; another body with the same key "
-                              "is a 409", "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
+                              "is a 409", "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                                      "pattern": "^[!-~]([ -~]*[!-~])?$"}}
 
 
 def _bookings(request: web.Request):
@@ -251,7 +252,8 @@ def add_routes(app: web.Application) -> None:
             query("status", {"type": "string", "enum": list(BOOKING_STATES)}, "only bookings in this state"),
             query("since", params.DATE_TIME_SCHEMA,
                   "only bookings created at or after this time (no offset: Tokyo time)"),
-            query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
+            query("cursor", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$"},
+                  "next_cursor of the previous page, as returned (anything else is a 422 naming cursor)"),
             query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "page size")],
         "responses": {**ok(BookingPage, "One page of your bookings"),
             "422": problem("Bad status, since, cursor or limit")}})

@@ -15,6 +15,7 @@ from aiohttp import web
 from api import params
 from api.endpoint import ANY_ROLE, add
 from api.keys import SERVICES
+from api.models.common import Notice
 from api.openapi import ok, query
 from api.search import outside_service
 from maas.publishing.map_layers import network_geojson, streets_geojson
@@ -78,9 +79,26 @@ async def streets(request: web.Request) -> web.Response:
     return _geojson(body)
 
 
+_FEATURE = {"type": "object", "required": ["type", "geometry", "properties"], "properties": {
+    "type": {"const": "Feature"},
+    "geometry": {"type": "object", "required": ["type", "coordinates"], "properties": {
+        "type": {"enum": ["Point", "LineString", "MultiLineString"]},
+        "coordinates": {"type": "array", "description": "GeoJSON [lon, lat] positions"}}},
+    "properties": {"type": "object", "additionalProperties": True, "description": "routes: route_id, short_name, "
+                   "long_name, color, mode, operator, stop_ids; stations: id, name, name_en, stop_ids; streets: "
+                   "highway"}}}
 _FC = {"type": "object", "required": ["type", "features"], "properties": {
-    "type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": {"type": "object"}},
+    "type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": _FEATURE},
     "bbox": {"type": ["array", "null"], "items": {"type": "number"}}}}
+
+
+_EXAMPLE_NETWORK = {
+    "type": "FeatureCollection", "service_date": "2026-11-24", "bbox": [139.69, 35.62, 139.80, 35.72],
+    "features": [{"type": "Feature", "geometry": {"type": "LineString", "coordinates": [
+        [139.692677, 35.690607], [139.754855, 35.656455]]}, "properties": {
+        "route_id": "toei-subway:E", "short_name": "E", "long_name": "大江戸線", "color": "B6007A", "mode": "SUBWAY",
+        "operator": "toei-subway", "stop_ids": ["toei-subway:E-28-1", "toei-subway:E-20-1"]}}],
+    "stops": {"toei-subway:E-28-1": [139.692677, 35.690607]}, "notices": []}
 
 
 def add_routes(app: web.Application) -> None:
@@ -90,14 +108,20 @@ def add_routes(app: web.Application) -> None:
         "description": "A LineString per route and distinct stop sequence (properties: route_id, short_name, "
                        "long_name, color, mode, operator, stop_ids; the feed's shape when it has one), a Point per "
                        "station (id, name, name_en, stop_ids), and `stops`: every stop id → [lon, lat].",
-        "parameters": [query("date", {"type": "string", "format": "date"}, "service day (default today, Tokyo)")],
+        "parameters": [query("date", params.DATE_SCHEMA, "service day (default today, Tokyo)")],
         "responses": ok({**_FC, "properties": {**_FC["properties"], "service_date": {"type": "string"},
-                                               "stops": {"type": "object"},
-                                               "notices": {"type": "array", "items": {"type": "object"}}}},
-                        media="application/geo+json")})
+                                               "stops": {"type": "object", "description": "stop id → [lon, lat]",
+                                                         "additionalProperties": {
+                                                             "type": "array", "items": {"type": "number"},
+                                                             "minItems": 2, "maxItems": 2}},
+                                               "notices": {"type": "array", "items": Notice}}},
+                        media="application/geo+json", example=_EXAMPLE_NETWORK)})
     add(app, "GET", "/v1/map/streets", streets, roles=ANY_ROLE, spec={
         "operationId": "mapStreets", "summary": "The walkable streets (from the OSM file) as GeoJSON",
         "tags": ["map"], "description": "One MultiLineString per highway class; no features when the server "
                                         "walks in straight lines (no OSM file loaded).",
         "responses": ok({**_FC, "properties": {**_FC["properties"], "source": {
-            "type": "string", "enum": ["osm", "straight_line"]}}}, media="application/geo+json")})
+            "type": "string", "enum": ["osm", "straight_line"]}}}, media="application/geo+json",
+            example={"type": "FeatureCollection", "source": "osm", "features": [{
+                "type": "Feature", "geometry": {"type": "MultiLineString", "coordinates": [
+                    [[139.6917, 35.6896], [139.6927, 35.6906]]]}, "properties": {"highway": "footway"}}]})})

@@ -268,6 +268,11 @@ def board_cursor(rows: list[dict], at: dt.datetime, window_min: int, limit: int,
 
 
 _WHEN = params.DATE_TIME_SCHEMA
+# adult:A[,child:C] or child:C[,adult:A], 1..9 travellers in all (the parser's rule, stated)
+_RIDERS_PATTERN = "^(" + "|".join(
+    alt for a in range(10) for c in range(10 - a) if a + c >= 1
+    for alt in ([f"adult:{a},child:{c}", f"child:{c},adult:{a}"] if a and c else
+                [f"adult:{a}"] if a else [f"child:{c}"])) + ")$"
 _PLACE_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 200,
                  "pattern": r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"}
 _PLACE = ("'lat,lon', a stop/station id, or a station name in any form /v1/stops finds (Japanese, kana, romaji, "
@@ -294,7 +299,7 @@ def add_routes(app: web.Application) -> None:
             *typed.query_parameters(PlanQuery),
             query("modes", {"type": "string", "pattern": f"^({'|'.join(PLAN_MODES)})(,({'|'.join(PLAN_MODES)}))*$"},
                   f"comma-separated subset of {', '.join(PLAN_MODES)}"),
-            query("riders", {"type": "string", "pattern": "^(adult|child):[0-9]+(,(adult|child):[0-9]+)*$"},
+            query("riders", {"type": "string", "pattern": _RIDERS_PATTERN},
                   "who travels, priced in each itinerary's fare (default adult:1)"),
             query("fare_media", {"type": "string", "enum": ["ic", "ticket"]},
                   "IC card or paper ticket / cash (default ic)"),

@@ -21,8 +21,6 @@ class Readiness(Model, kw_only=True):
     feeds: Annotated[list[str], Meta(description="namespaces of the loaded feeds")]
     keys: Annotated[int, Meta(ge=0, description="API keys configured")]
     pid: int
-    planner: Annotated[Literal["warm", "warming"], Meta(
-        description="warming: today's transit model is still being built (not ready yet)")]
     bookings: Annotated[bool, Meta(description="reservations are configured")]
     closures: Annotated[bool, Meta(description="closures are configured")]
     planner: Annotated[Literal["warm", "warming"], Meta(
