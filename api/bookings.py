@@ -252,7 +252,8 @@ def add_routes(app: web.Application) -> None:
             query("status", {"type": "string", "enum": list(BOOKING_STATES)}, "only bookings in this state"),
             query("since", params.DATE_TIME_SCHEMA,
                   "only bookings created at or after this time (no offset: Tokyo time)"),
-            query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
+            query("cursor", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$"},
+                  "next_cursor of the previous page, as returned (anything else is a 422 naming cursor)"),
             query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "page size")],
         "responses": {**ok(BookingPage, "One page of your bookings"),
             "422": problem("Bad status, since, cursor or limit")}})

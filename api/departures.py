@@ -4,11 +4,8 @@ Pure functions of (model, mask): the handler only parses the request and seriali
 """
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 
-from feeds.feed import TOKYO
 from routing.masks import ClosureMask
 from routing.timetable import MODE_NAMES, TransitModel
 
@@ -27,8 +24,7 @@ def resolve_stops(model: TransitModel, stop_id: str) -> np.ndarray | None:
 
 
 def _iso(model: TransitModel, seconds: int) -> str:
-    midnight = dt.datetime.combine(model.service_date, dt.time(), TOKYO)
-    return (midnight + dt.timedelta(seconds=int(seconds))).isoformat()
+    return model.iso(int(seconds))  # the model's own clock (its feed's time zone)
 
 
 def _blocked(frm: np.ndarray, until: np.ndarray, idx: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -1,28 +1,16 @@
-"""`maas feeds publish`: what an operator's script runs to upload its GTFS zip; standard library only (urllib)."""
+"""`maas feeds publish`: what an operator's script runs to upload its GTFS zip; standard library only."""
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
+
+from maas.platform.api_client import post
 
 
 def publish_feed(url: str, key: str, operator: str, path: Path, timeout: float = 600.0) -> tuple[int, dict]:
     """POST the zip to ``{url}/v1/feeds/{operator}``; returns (HTTP status, JSON body)."""
-    data = Path(path).read_bytes()
-    req = urllib.request.Request(f"{url.rstrip('/')}/v1/feeds/{quote(operator, safe='')}", data=data,
-                                 method="POST", headers={"Content-Type": "application/zip",
-                                                         "Authorization": f"Bearer {key}"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        body = err.read()
-        try:
-            return err.code, json.loads(body)
-        except ValueError:
-            return err.code, {"detail": body.decode("utf-8", "replace")}
+    return post(f"{url.rstrip('/')}/v1/feeds/{quote(operator, safe='')}", key, Path(path).read_bytes(),
+                "application/zip", timeout)
 
 
 def format_outcome(status: int, body: dict) -> str:
@@ -45,7 +33,7 @@ def format_outcome(status: int, body: dict) -> str:
 def cmd_feeds_publish(args) -> int:
     try:
         status, body = publish_feed(args.url, args.key, args.operator, Path(args.file))
-    except (OSError, urllib.error.URLError) as exc:
+    except OSError as exc:  # URLError is an OSError
         print(f"cannot publish: {exc}")
         return 1
     print(format_outcome(status, body))

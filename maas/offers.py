@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import secrets
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -136,6 +137,7 @@ def parse_passengers(value: object) -> Passengers:
 
 MAX_LEGS = 20
 MAX_DISTANCE_M = 500_000
+_MODE = re.compile(r"[A-Z_]{1,20}")
 
 
 def _req(d: dict, key: str, typ, path: str):
@@ -307,7 +309,7 @@ def parse_itinerary(itinerary: object) -> list[RideRequest]:
         if not isinstance(leg, dict):
             raise InvalidItinerary(f"{path} must be an object", field=path)
         mode = _req(leg, "mode", str, path).upper()
-        if len(mode) > 20 or not mode.isalpha():
+        if not _MODE.fullmatch(mode):  # TRAM, SUBWAY, CABLE_CAR, ...
             raise InvalidItinerary(f"{path}.mode is not a mode", field=f"{path}.mode")
         for flag in ("booking_required", "stay_seated"):
             _opt_bool(leg, flag, path)

@@ -64,7 +64,8 @@ async def recover_service(service: BookingService, *, stale_after_s: float = 30.
     await _release_dead_cancel_claims(service, now, stale, report)
     await _settle_rolled_back(service, now, report)
     for booking_id in sorted(await store.smembers(OPEN)):
-        # one pass per booking at a time across workers; live requests are told apart by staleness instead
+        # one pass per booking at a time across workers; staleness decides when to try, the compare-and-set
+        # take-over decides who wins against a live (slow) worker
         lock, token = f"lock:recovery:{booking_id}", secrets.token_hex(8)
         if not await store.set(lock, token, ttl_s=120, nx=True):
             report.skipped.append(booking_id)

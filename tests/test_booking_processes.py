@@ -105,7 +105,7 @@ def server(tmp_path, redis_url, prefix):
     keys = {**KEYS, "pk-key": {"role": "partner", "name": "p", "rate": 100000, "burst": 100000}}
     served = serve(tmp_path, ["--workers", "2", *serve_redis_args(redis_url)], keys)
     try:
-        wait_ready(served, pids=2)
+        wait_ready(served, timeout=300, pids=2)  # two workers warm their planners: slow on a loaded machine
         yield served.proc, served.base
     finally:
         served.stop()

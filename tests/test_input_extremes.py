@@ -195,10 +195,12 @@ def schema_fields(spec: dict) -> dict[str, object]:
     schema = json_schema((content.get("application/json") or {}).get("schema", {}))
     out = {}
     for option in schema.get("oneOf", [schema]):
-        option = json_schema(option)
+        option = json_schema(option)  # a oneOf may list typed models too
         for name, prop in option.get("properties", {}).items():
-            kind = prop.get("type", "object")
-            kind = next((k for k in kind if k != "null"), "object") if isinstance(kind, list) else kind
+            if "type" not in prop:  # msgspec writes an optional field as anyOf [its type, null]
+                prop = next((p for p in prop.get("anyOf", []) if p.get("type") not in (None, "null")), prop)
+            kind = prop.get("type")  # None for a $ref: no type to compare the extremes with
+            kind = next((k for k in kind if k != "null"), None) if isinstance(kind, list) else kind
             out[name] = _EXAMPLE.get(kind)
     return out
 

@@ -427,3 +427,18 @@ async def test_store_refuses_seat_requests_no_leg_can_make(store, start, end, co
     assert await store.seat_holds(resource) == []
     ok = await store.reserve_seats(resource, 11, 1, 4, 11, "h-ok", 2e9, 1.79e9)
     assert ok.ok and [(h.start, h.end, h.count) for h in await store.seat_holds(resource)] == [(1, 4, 11)]
+
+
+def test_every_mode_name_parses():
+    """Mode names with an underscore (CABLE_CAR) are modes; digits and symbols are not."""
+    from maas.offers import parse_itinerary
+    from routing.timetable import MODE_NAMES
+
+    for mode in MODE_NAMES:
+        leg = {"mode": mode.lower(), "trip_id": "x:1", "service_date": "2026-11-24", "from": {"sequence": 1},
+               "to": {"sequence": 2}}
+        assert parse_itinerary({"legs": [leg, {**leg, "mode": "BUS"}]})[-1].mode == "BUS"
+    for bad in ("0", "BUS!", "", "X" * 21):
+        with pytest.raises(BookingError) as e:
+            parse_itinerary({"legs": [{"mode": bad}]})
+        assert e.value.field == "itinerary.legs[0].mode"

@@ -166,7 +166,7 @@ async def test_gates_verify_tickets_through_the_api(booking_transit):
     keys = Secrets(KEY_A.encode(), KEY_B.encode(), "test")
     signer = TicketSigner(keys.ticket_signing_key)
     store = EmbeddedStore(":memory:")
-    svc = make_service(store, Clock(), registry=OperatorRegistry.tokyo(store, signer=signer))
+    svc = make_service(store, Clock(), registry=OperatorRegistry(store, tokyo_setups(), signer=signer))
     async with client_for(services_for(booking_transit, bookings=svc)) as client:
         o = await (await client.post("/v1/offers", json={"itinerary": itinerary(bus_leg())},
                                      headers=auth("pk-alpha"))).json()

@@ -25,7 +25,7 @@ class RouteRef(Struct, kw_only=True):
 class LegRef(Struct, kw_only=True):
     """A leg as GET /v1/plan gave it, or only its ride's reference (trip, service day, boarding and alighting)."""
 
-    mode: Annotated[str, Meta(pattern="^[A-Za-z]{1,20}$", description="WALK legs are not booked",
+    mode: Annotated[str, Meta(pattern="^[A-Za-z_]{1,20}$", description="WALK legs are not booked",
                               examples=["SUBWAY"])]
     trip_id: Annotated[str, Meta(min_length=1, max_length=200)] | UnsetType = UNSET
     service_date: Date | UnsetType = UNSET

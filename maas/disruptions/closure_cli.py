@@ -4,12 +4,10 @@ file) that the servers follow. One line out: what was applied, or why not."""
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from feeds.closure_json import ClosureError
+from maas.platform.api_client import post
 
 MAX_FILE_BYTES = 1_000_000
 
@@ -25,17 +23,7 @@ def content_type_for(path: Path, head: bytes) -> str:
 
 
 def post_closures(url: str, key: str, data: bytes, ctype: str, timeout: float = 60.0) -> tuple[int, dict]:
-    req = urllib.request.Request(f"{url.rstrip('/')}/v1/closures", data=data, method="POST",
-                                 headers={"Content-Type": ctype, "Authorization": f"Bearer {key}"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as err:
-        body = err.read()
-        try:
-            return err.code, json.loads(body)
-        except ValueError:
-            return err.code, {"detail": body.decode("utf-8", "replace")}
+    return post(f"{url.rstrip('/')}/v1/closures", key, data, ctype, timeout)
 
 
 def summary(body: dict) -> str:
@@ -87,7 +75,7 @@ def cmd_closures_import(args) -> int:
             return 1
         try:
             status, body = post_closures(args.url, args.key, data, ctype)
-        except (OSError, urllib.error.URLError) as exc:
+        except OSError as exc:  # URLError is an OSError
             print(f"cannot reach {args.url}: {exc}")
             return 1
         if not 200 <= status < 300:

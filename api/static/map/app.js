@@ -117,7 +117,7 @@ async function loadNetwork() {
       (state.lineLayers[p.route_id] ||= []).push(f);
     } else if (p.kind === "station") {
       const [lon, lat] = f.geometry.coordinates;
-      const m = L.circleMarker([lat, lon], { pane: "stationsPane", radius: 4, color: "#444", weight: 1, fillColor: "#fff", fillOpacity: 1 });
+      const m = L.circleMarker([lat, lon], { pane: "stationsPane", radius: stationRadius(), color: "#444", weight: 1, fillColor: "#fff", fillOpacity: 1 });
       m.bindTooltip(() => name(p));
       m.on("click", (e) => { L.DomEvent.stopPropagation(e); placePopup(e.latlng, { id: p.id, name: p.name, name_en: p.name_en, lat, lon }); });
       m.addTo(layers.stations);
@@ -141,6 +141,10 @@ function renderOperators(byOperator) {
   }));
   $("network").hidden = false;
 }
+
+// Stations shrink as the map zooms out, so a whole city's stops do not hide its lines.
+const stationRadius = () => (map.getZoom() >= 15 ? 5 : map.getZoom() >= 13 ? 4 : map.getZoom() >= 12 ? 3 : 2);
+map.on("zoomend", () => layers.stations.eachLayer((m) => m.setRadius(stationRadius())));
 
 function renderModes(present) {
   const box = $("modes");
