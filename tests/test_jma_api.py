@@ -162,9 +162,11 @@ MB = 1024 * 1024
     (landslide_xml([("1399900", "架空村", "発表")], T0), 422, "unknown area code 1399900"),
     (landslide_xml([], T0, info_type="取消").replace("<EventID>東京都土砂災害警戒情報", "<EventID>未発表の情報"), 422,
      "取消 of a telegram that is not in force"),
-    (shared_file("jma/17_03_07_190529_VXWW50.xml").read_bytes().decode(), 422, "none of the telegram's"),
+    ("shared:jma/17_03_07_190529_VXWW50.xml", 422, "none of the telegram's"),  # read when the test runs
 ])
 async def test_hostile_telegrams_are_refused_and_change_nothing(client, payload, status, needle):
+    if payload.startswith("shared:"):  # a real telegram: skips with the reason when ../shared/data is absent
+        payload = shared_file(payload.removeprefix("shared:")).read_bytes().decode()
     await client.post("/v1/closures", data=landslide_xml([("1310100", "千代田区", "発表")], T0).encode(), headers=XML)
     before = await closures(client)
     r = await client.post("/v1/closures", data=payload.encode(), headers=XML)
