@@ -47,6 +47,7 @@ class TransitService:
         self._lock = threading.Lock()
         self._walker: Walker | None = None
         self.warm = False  # every planner thread has run a plan (kernels compiled or loaded): see warm_up
+        self._warm_barrier: threading.Barrier | None = None  # broken by close(): no thread waits for a cancelled task
         self._names: NameIndex | None = None
 
     @classmethod
@@ -132,7 +133,7 @@ class TransitService:
         zone = ZoneInfo(model_timezone(self.network))
         planner = self.planner_for(date or dt.datetime.now(zone).date())
         n = self.executor._max_workers
-        barrier = threading.Barrier(n)
+        barrier = self._warm_barrier = threading.Barrier(n)
 
         def one() -> None:
             try:
@@ -181,4 +182,6 @@ class TransitService:
             self.executor, lambda: self.plan_sync(origin, destination, when, arrive_by=arrive_by, options=options))
 
     def close(self) -> None:
+        if self._warm_barrier is not None:
+            self._warm_barrier.abort()  # the warm-up tasks still queued are cancelled below: free those waiting
         self.executor.shutdown(wait=False, cancel_futures=True)
