@@ -35,12 +35,12 @@ events_pid=$!
 sleep 1
 
 step "4. offer: price the itinerary (the price is held until expires_at)"
-OFFER=$(curl -s -H "$K" -H "Idempotency-Key: offer-$(date +%s)" -H 'Content-Type: application/json' -d "{\"itinerary\": $ITINERARY, \"passengers\": {\"adult\": 1}}" $BASE/v1/offers)
+OFFER=$(curl -s -H "$K" -H "Idempotency-Key: offer-$(date +%s)-$RANDOM" -H 'Content-Type: application/json' -d "{\"itinerary\": $ITINERARY, \"passengers\": {\"adult\": 1}}" $BASE/v1/offers)
 echo "$OFFER"
 OFFER_ID=$(echo "$OFFER" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
 step "5. book, paying with the sandbox test token tok_visa: one payment for every leg"
-BOOKING=$(curl -s -H "$K" -H "Idempotency-Key: book-$(date +%s)" -H 'Content-Type: application/json' -d "{\"offer_id\": \"$OFFER_ID\", \"payment\": {\"token\": \"tok_visa\"}}" $BASE/v1/bookings)
+BOOKING=$(curl -s -H "$K" -H "Idempotency-Key: book-$(date +%s)-$RANDOM" -H 'Content-Type: application/json' -d "{\"offer_id\": \"$OFFER_ID\", \"payment\": {\"token\": \"tok_visa\"}}" $BASE/v1/bookings)
 BOOKING_ID=$(echo "$BOOKING" | python3 -c 'import json,sys; b = json.load(sys.stdin); print(b["id"]); assert b["state"] == "CONFIRMED", b["state"]')
 echo "booking $BOOKING_ID CONFIRMED"
 
@@ -50,7 +50,7 @@ echo
 curl -s -H "$K" "$BASE/v1/closures?active=true" | python3 -c 'import json,sys; [print(c["id"], c["severity"], c["message"]["en"]) for c in json.load(sys.stdin)["closures"]]'
 
 step "7. cancel the booking (refunded per operator)"
-curl -s -X POST -H "$K" -H "Idempotency-Key: cancel-$(date +%s)" $BASE/v1/bookings/$BOOKING_ID/cancel | python3 -c 'import json,sys; b = json.load(sys.stdin); print(b["id"], b["state"], b["payment"]); assert b["state"] == "CANCELLED", b["state"]'
+curl -s -X POST -H "$K" -H "Idempotency-Key: cancel-$(date +%s)-$RANDOM" $BASE/v1/bookings/$BOOKING_ID/cancel | python3 -c 'import json,sys; b = json.load(sys.stdin); print(b["id"], b["state"], b["payment"]); assert b["state"] == "CANCELLED", b["state"]'
 
 step "8. the events that arrived meanwhile"
 for _ in $(seq 50); do grep -q 'CANCELLED' "$EVENTS" && break; sleep 0.2; done
