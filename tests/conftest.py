@@ -57,3 +57,18 @@ def isolated_data_dir(tmp_path_factory):
         os.environ.pop("MAAS_DATA_DIR", None)
     else:
         os.environ["MAAS_DATA_DIR"] = previous
+
+
+@pytest.fixture(scope="module")
+def sample_transit(tmp_path_factory):
+    """The built-in sample's transit service with the 2026-12-01 model built before any request (a loaded machine
+    must not hit the 30 s request timeout building it)."""
+    import datetime as dt
+
+    from maas.network import load_network
+    from maas.transit import TransitService
+
+    t = TransitService(load_network([], cache_dir=tmp_path_factory.mktemp("sample"), progress=False))
+    t.planner_for(dt.date(2026, 12, 1))
+    yield t
+    t.close()

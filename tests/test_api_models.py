@@ -14,20 +14,10 @@ from api.models.problem import Problem
 from api.models.examples import EXAMPLES
 from api.openapi import document
 from api_support import auth, client_for, services_for
-from maas.network import load_network
-from maas.transit import TransitService
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 P = auth("pk-alpha")
 WHEN = "2026-12-01T08:00:00+09:00"
-
-
-@pytest.fixture(scope="module")
-def sample_transit(tmp_path_factory):
-    t = TransitService(load_network([], cache_dir=tmp_path_factory.mktemp("sample"), progress=False))
-    t.planner_for(dt.date(2026, 12, 1))  # built before any request: a loaded machine must not hit the 30 s timeout
-    yield t
-    t.close()
 
 
 @pytest.fixture

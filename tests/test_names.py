@@ -15,8 +15,6 @@ from api_support import DAY, TOKYO, auth, client_for, services_for, tiny_tables,
 from gtfs_builders import to_csv
 from maas.feed_registry import FeedRegistry
 from maas.feed_swap import FeedManager
-from maas.network import load_network
-from maas.transit import TransitService
 from routing.names import NameIndex, UnknownPlace, fold_romaji, normalise
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -25,14 +23,6 @@ WHEN = "2026-12-01T10:00:00+09:00"  # a Tuesday inside the sample's service date
 TOCHOMAE = "toei-subway:P-tochomae"
 FORMS = ["都庁前", "とちょうまえ", "トチョウマエ", "Tochōmae", "Tochomae", "Tocho-mae", "tochoumae", "TOCHOMAE",
          "Tocho mae"]
-
-
-@pytest.fixture(scope="module")
-def sample_transit(tmp_path_factory):
-    t = TransitService(load_network([], cache_dir=tmp_path_factory.mktemp("sample"), progress=False))
-    t.planner_for(dt.date(2026, 12, 1))  # built before any request: a loaded machine must not hit the 30 s timeout
-    yield t
-    t.close()
 
 
 @pytest.fixture

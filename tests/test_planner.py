@@ -172,9 +172,8 @@ def test_thread_safe(planner):
     assert parallel == serial
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_arrive_by_is_latest_departure_on_random_networks(seed):
-    """Arrive-by leaves at the latest time the independent reference can still make T (any day, no window)."""
+def _random_case(seed: int):
+    """A random network's model, planner, independent reference and a seeded random source."""
     import random
 
     from raptor_reference import Reference
@@ -184,9 +183,13 @@ def test_arrive_by_is_latest_departure_on_random_networks(seed):
     feed, _ = random_world(seed)
     net = Network([feed])
     m = build_model(net, DATE, BuildSettings())
-    p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
-    ref = Reference(net, DATE)
-    rng = random.Random(seed)
+    return m, Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon)), Reference(net, DATE), random.Random(seed)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_arrive_by_is_latest_departure_on_random_networks(seed):
+    """Arrive-by leaves at the latest time the independent reference can still make T (any day, no window)."""
+    m, p, ref, rng = _random_case(seed)
     opts = PlanOptions(max_transfers=2, num_itineraries=1, max_walk_m=0)
     for _ in range(5):
         a, b = rng.sample(range(m.n_stops), 2)
@@ -205,18 +208,7 @@ def test_arrive_by_is_latest_departure_on_random_networks(seed):
 @pytest.mark.parametrize("seed", range(12))
 def test_depart_at_itineraries_could_not_leave_later(seed):
     """No itinerary could leave a second later and arrive as early with as many rides (reference check)."""
-    import random
-
-    from raptor_reference import Reference
-    from routing.timetable import BuildSettings
-    from test_raptor import random_world
-
-    feed, _ = random_world(seed)
-    net = Network([feed])
-    m = build_model(net, DATE, BuildSettings())
-    p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
-    ref = Reference(net, DATE)
-    rng = random.Random(seed)
+    m, p, ref, rng = _random_case(seed)
     opts = PlanOptions(max_transfers=2, max_walk_m=0)
     for _ in range(5):
         a, b = rng.sample(range(m.n_stops), 2)
