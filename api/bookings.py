@@ -19,9 +19,9 @@ from api.models.bookings import (Booking, BookingPage, BookingRequest, CancelReq
                                  Settlement)
 from api.openapi import json_body, ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem, read_json
-from maas.auth import Role
-from maas.offers import BookingError
-from maas.payments import TOKEN_RE, PaymentError
+from maas.platform.auth import Role
+from maas.booking.offers import BookingError
+from maas.booking.payments import TOKEN_RE, PaymentError
 from maas.store.booking_index import STATES as BOOKING_STATES
 
 PARTNER = frozenset({Role.PARTNER})

@@ -19,8 +19,8 @@ from api.models.examples import CAP_EXAMPLE, EXAMPLES
 from api.openapi import ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem
 from feeds.closure_json import MAX_PAYLOAD_BYTES, ClosureError, closure_to_json
-from maas.auth import Role
-from maas.closures import content_kind
+from maas.platform.auth import Role
+from maas.disruptions.closures import content_kind
 
 WRITERS = frozenset({Role.DISASTER, Role.OPERATOR})
 PROTOBUF = "application/x-protobuf"

@@ -14,8 +14,8 @@ from aiohttp import web
 
 from api.keys import ENDPOINTS, METRICS, PRINCIPAL, SERVICES
 from api.problems import ApiProblem
-from maas.auth import AuthError, Principal, Role
-from maas.ratelimit import RateLimit
+from maas.platform.auth import AuthError, Principal, Role
+from maas.platform.ratelimit import RateLimit
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

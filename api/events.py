@@ -24,7 +24,7 @@ from api.keys import EVENTS, REQUEST_ID, SERVICES
 from api.observe import REQUEST_ID_HEADER
 from api.openapi import ok, problem
 from api.problems import TYPE_BASE, ApiProblem
-from maas.auth import Role
+from maas.platform.auth import Role
 
 log = logging.getLogger("maas.events")
 HEARTBEAT_S = 15.0

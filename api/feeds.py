@@ -19,7 +19,7 @@ from api.openapi import ok, path_param, problem
 from api.problems import TYPE_BASE, ApiProblem
 from feeds.gtfs import check_namespace
 from feeds.upload import UploadError, UploadLimits, zip_from_multipart_or_body
-from maas.auth import Role
+from maas.platform.auth import Role
 
 PUBLISHERS = frozenset({Role.OPERATOR, Role.ADMIN})
 MAX_UPLOAD = UploadLimits().max_compressed

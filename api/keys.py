@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # only for the type parameters below; those modules import ap
     from api.endpoint import Endpoint
     from api.events import EventHub
     from api.observe import Metrics
-    from maas.auth import Principal
+    from maas.platform.auth import Principal
 
 SERVICES = web.AppKey("services", Services)
 METRICS = web.AppKey("metrics", "Metrics")

@@ -10,7 +10,7 @@ from api.keys import SERVICES
 from api.openapi import json_body, ok, path_param, problem
 from api.problems import TYPE_BASE, ApiProblem, read_json
 from feeds.gtfs import check_namespace
-from maas.auth import Role
+from maas.platform.auth import Role
 from maas.publishing.profiles import ProfileStore
 
 PUBLISHERS = frozenset({Role.OPERATOR, Role.ADMIN})

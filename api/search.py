@@ -15,7 +15,7 @@ from api import typed
 from api.models.search import BoardQuery, DeparturesResponse, PlanQuery, PlanResponse, StopsQuery, StopsResponse
 from api.openapi import ACCEPT_LANGUAGE, ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem, invalid
-from maas.auth import Role
+from maas.platform.auth import Role
 from maas.pricing.plan_fares import RidersError, add_fares, parse_medium, parse_riders
 from maas.disruptions.avoid import ClosedByClosure
 from maas.disruptions.touches import summary

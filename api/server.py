@@ -21,7 +21,7 @@ import time
 from aiohttp import web
 
 from api.observe import configure_logging
-from maas.settings import Settings
+from maas.platform.settings import Settings
 
 log = logging.getLogger("maas.server")
 SHUTDOWN_TIMEOUT_S = 10.0

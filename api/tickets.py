@@ -10,7 +10,7 @@ from api.endpoint import add, principal
 from api.keys import SERVICES
 from api.openapi import json_body, ok
 from api.problems import ApiProblem, read_json
-from maas.auth import Role
+from maas.platform.auth import Role
 from operators.base import OperatorError
 
 MAX_QR = 4096

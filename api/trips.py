@@ -18,7 +18,7 @@ from api.openapi import ACCEPT_LANGUAGE, ok, path_param, problem, query
 from api.problems import ApiProblem
 from api.search import SEARCH_ROLES, language_headers, outside_service
 from feeds.feed import TOKYO
-from maas.auth import Role
+from maas.platform.auth import Role
 from routing.itinerary import iso, ride_leg
 from routing.names import localise_names
 from routing.raptor import RideLeg

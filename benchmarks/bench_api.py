@@ -133,7 +133,7 @@ def worker_rss_mb(proc: subprocess.Popen) -> list[float]:
 
 def in_process_baseline(qs: list[dict], seconds: float) -> dict:
     """The same queries planned serially in this process: the route search with no HTTP at all."""
-    from maas.settings import Settings
+    from maas.platform.settings import Settings
     from maas.transit import TransitService
 
     transit = TransitService.from_settings(Settings(), progress=False)

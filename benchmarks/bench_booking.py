@@ -36,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from booking_support import (GOOD_CARD, SHUTTLE, SHUTTLE_TRIP, Clock, bus_leg, drop_test_store,  # noqa: E402
                              itinerary, make_service, open_test_store, shuttle_leg, subway_leg)
 from maas.itineraries.derive import DerivedItinerary, derive_ride  # noqa: E402
-from maas.offers import parse_itinerary  # noqa: E402
+from maas.booking.offers import parse_itinerary  # noqa: E402
 from maas.store.base import ReserveResult, free_seats  # noqa: E402
 from maas.store.redis_store import RedisStore  # noqa: E402
 from operators.base import LegRef  # noqa: E402

@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from feeds.closure_json import parse_closure_json  # noqa: E402
-from maas.closure_masks import ClosureIndex, build_mask, hop_geometry  # noqa: E402
-from maas.closure_store import SqliteClosureStore  # noqa: E402
-from maas.closures import ClosureService  # noqa: E402
+from maas.disruptions.closure_masks import ClosureIndex, build_mask, hop_geometry  # noqa: E402
+from maas.disruptions.closure_store import SqliteClosureStore  # noqa: E402
+from maas.disruptions.closures import ClosureService  # noqa: E402
 from routing.planner import Planner  # noqa: E402
 from routing.timetable import build_model  # noqa: E402
 from routing.walking import StraightLineWalker  # noqa: E402
@@ -55,7 +55,7 @@ def load(feed: str, date: dt.date):
 
         network = Network([load_feed(SHARED / "toei-rail-gtfs.zip", "toei")])
     else:
-        from maas.network import load_network
+        from maas.publishing.network import load_network
 
         network = load_network([], None, progress=False)
     t = time.perf_counter()
@@ -119,7 +119,7 @@ async def redis_propagation(model, url: str, n: int, day: dt.date) -> list[float
     """Accept on worker A until worker B (another ClosureService on the same Redis) masks with it."""
     import uuid
 
-    from maas.closure_store import RedisClosureStore
+    from maas.disruptions.closure_store import RedisClosureStore
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}:"
     now = dt.datetime.combine(day, dt.time(4), JST)

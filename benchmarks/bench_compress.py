@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.compress import brotli, encode  # noqa: E402
-from maas.network import load_network  # noqa: E402
+from maas.publishing.network import load_network  # noqa: E402
 from maas.transit import TransitService  # noqa: E402
 
 TOKYO = dt.timezone(dt.timedelta(hours=9))
@@ -44,7 +44,7 @@ def main() -> None:
     from api.app import create_app
     from api.openapi import document
     from maas.services import Services
-    from maas.settings import Settings
+    from maas.platform.settings import Settings
 
     spec = document(create_app(Services(settings=Settings(), transit=transit), close_services=False))
     codings = ["gzip"] + (["br"] if brotli is not None else [])

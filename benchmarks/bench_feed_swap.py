@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from feeds.feed import Network  # noqa: E402
 from feeds.gtfs import load_feed  # noqa: E402
-from maas.feed_registry import FeedRegistry  # noqa: E402
-from maas.feed_swap import FeedManager  # noqa: E402
+from maas.publishing.feed_registry import FeedRegistry  # noqa: E402
+from maas.publishing.feed_swap import FeedManager  # noqa: E402
 from maas.transit import TOKYO, TransitService  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from feeds.feed import Network  # noqa: E402
 from feeds.gtfs import load_feed  # noqa: E402
-from maas.network import load_network  # noqa: E402
+from maas.publishing.network import load_network  # noqa: E402
 from maas.publishing.map_layers import network_geojson, streets_geojson  # noqa: E402
 from routing.streets import load_or_build  # noqa: E402
 from routing.timetable import build_model  # noqa: E402

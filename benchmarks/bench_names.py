@@ -122,7 +122,7 @@ def bench(label: str, make) -> None:
 
 
 def sample_index() -> NameIndex:
-    from maas.network import load_network
+    from maas.publishing.network import load_network
 
     with tempfile.TemporaryDirectory() as tmp:
         network = load_network([], cache_dir=Path(tmp), progress=False)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from feeds.feed import Network  # noqa: E402
 from feeds.jma_areas import MunicipalityAreas  # noqa: E402
 from jma_support import all_tokyo, warning_xml  # noqa: E402
-from maas.closures import ClosureService  # noqa: E402
+from maas.disruptions.closures import ClosureService  # noqa: E402
 from maas.disruptions.avoid import WarningPlanner  # noqa: E402
 from maas.disruptions.jma_intake import JmaIntake  # noqa: E402
 from maas.transit import TransitService  # noqa: E402
@@ -62,7 +62,7 @@ def transit_for(feed: str, day: dt.date) -> TransitService:
             feeds.append(load_feed(SHARED / "tokyo-metro-gtfs.zip", "metro"))
         network = Network(feeds)
     else:
-        from maas.network import load_network
+        from maas.publishing.network import load_network
 
         network = load_network([], None, progress=False)
     t = time.perf_counter()
@@ -182,9 +182,9 @@ async def healthz_during_apply(transit, reps: int, on_loop: bool) -> tuple[list[
     import orjson
 
     from api_support import auth, client_for, services_for
-    from maas.closure_store import MemoryClosureStore
+    from maas.disruptions.closure_store import MemoryClosureStore
     from maas.services import closure_service
-    from maas.settings import Settings
+    from maas.platform.settings import Settings
     from test_jma_offloop import big_polygon, healthz_latencies
 
     services = services_for(transit, closures=closure_service(Settings(), transit, store=MemoryClosureStore()))

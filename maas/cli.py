@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from feeds.feed import TOKYO
-from maas.settings import Settings
+from maas.platform.settings import Settings
 
 
 class CliError(Exception):
@@ -19,7 +19,7 @@ class CliError(Exception):
 def _cmd_import(args) -> int:
     from feeds.gtfs import load_feed, parse_feed_spec
     from feeds.problems import FeedRejected
-    from maas.progress import step
+    from maas.platform.progress import step
 
     status = 0
     for spec in args.feeds:
@@ -53,8 +53,8 @@ def _parse_date(text: str | None) -> dt.date:
 
 
 def _cmd_build(args) -> int:
-    from maas.network import load_network
-    from maas.progress import step
+    from maas.publishing.network import load_network
+    from maas.platform.progress import step
     from routing.timetable import BuildSettings, build_model
 
     settings = Settings()
@@ -187,7 +187,7 @@ def _cmd_plan(args) -> int:
 def _cmd_serve(args) -> int:
     from api.server import serve
 
-    from maas.auth import KeyRing
+    from maas.platform.auth import KeyRing
     from maas.platform.secrets import SecretsError, load_secrets
 
     _check_feeds(args.feed)
@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: MAAS_CORS_ORIGINS, comma-separated)")
     sv.set_defaults(func=_cmd_serve)
 
-    from maas.feed_cli import cmd_feeds_publish
+    from maas.publishing.feed_cli import cmd_feeds_publish
 
     fd = sub.add_parser("feeds", help="operators: publish a GTFS feed to a running server")
     fsub = fd.add_subparsers(dest="feeds_command", required=True)
@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; mistakes in its input (files, dates, port, names) are one line on stderr and exit 2."""
     from feeds.problems import FeedRejected
-    from maas.auth import KeyConfigError
+    from maas.platform.auth import KeyConfigError
 
     args = build_parser().parse_args(argv)
     try:

@@ -10,9 +10,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from maas.auth import KeyRing
-from maas.ratelimit import MemoryRateLimiter, RateLimit, RateLimiter, make_rate_limiter
-from maas.settings import Settings
+from maas.platform.auth import KeyRing
+from maas.platform.ratelimit import MemoryRateLimiter, RateLimit, RateLimiter, make_rate_limiter
+from maas.platform.settings import Settings
 from maas.transit import TOKYO, TransitService
 
 log = logging.getLogger("maas.services")
@@ -28,9 +28,9 @@ class Services:
     keys: KeyRing = field(default_factory=KeyRing)
     limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
     rate_limit: RateLimit = field(default_factory=RateLimit)  # per key, unless the key file overrides it
-    bookings: Any | None = None  # maas.booking.BookingService
-    closures: Any | None = None  # maas.closures.ClosureService
-    feeds: Any | None = None  # maas.feed_swap.FeedManager: operators' published feeds
+    bookings: Any | None = None  # maas.booking.bookings.BookingService
+    closures: Any | None = None  # maas.disruptions.closures.ClosureService
+    feeds: Any | None = None  # maas.publishing.feed_swap.FeedManager: operators' published feeds
     warnings: Any | None = None  # maas.disruptions.avoid.WarningPlanner, set by `start` when closures exist
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(TOKYO), repr=False)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(TOKYO))
@@ -42,8 +42,8 @@ class Services:
 
     def __post_init__(self) -> None:
         if self.feeds is None:  # publishing always works; nothing is read or written until an operator publishes
-            from maas.feed_registry import FeedRegistry
-            from maas.feed_swap import FeedManager
+            from maas.publishing.feed_registry import FeedRegistry
+            from maas.publishing.feed_swap import FeedManager
 
             self.feeds = FeedManager(FeedRegistry(self.settings.data_dir / "feeds"), self.transit, self.bookings,
                                      clock=self.clock)
@@ -96,7 +96,7 @@ class Services:
             self.transit.warm = True
 
     async def _recover(self) -> None:
-        from maas.recovery import recover_service
+        from maas.booking.recovery import recover_service
 
         try:
             report = await recover_service(self.bookings)
@@ -257,10 +257,10 @@ def booked_itinerary(model, legs: list[dict]) -> dict:
 def booking_service(settings: Settings, transit: TransitService, store=None,
                     clock: Callable[[], dt.datetime] | None = None):
     """Operators of the live feeds (profiles, fares and seats as data), sandbox payments, the ledger."""
-    from maas.booking import BookingService
+    from maas.booking.bookings import BookingService
     from maas.itineraries.derive import LegDeriver
-    from maas.ledger import Ledger
-    from maas.payments import SandboxProvider
+    from maas.booking.ledger import Ledger
+    from maas.booking.payments import SandboxProvider
     from maas.platform.secrets import Secrets
     from operators.base import TicketSigner
     from maas.store import open_store
@@ -288,8 +288,8 @@ def operator_catalog(settings: Settings, transit: TransitService):
 
 def feed_manager(settings: Settings, transit: TransitService, bookings=None):
     """Operators' published feeds (data_dir/feeds); their active versions replace the configured ones now."""
-    from maas.feed_registry import FeedRegistry
-    from maas.feed_swap import FeedManager
+    from maas.publishing.feed_registry import FeedRegistry
+    from maas.publishing.feed_swap import FeedManager
 
     manager = FeedManager(FeedRegistry(settings.data_dir / "feeds"), transit, bookings)
     loaded = manager.load_active()
@@ -301,8 +301,8 @@ def feed_manager(settings: Settings, transit: TransitService, bookings=None):
 def closure_service(settings: Settings, transit: TransitService, store=None,
                     clock: Callable[[], dt.datetime] | None = None):
     """Closures kept in Redis (shared by workers) or a SQLite file next to the embedded store."""
-    from maas.closure_store import closure_store_for
-    from maas.closures import ClosureService
+    from maas.disruptions.closure_store import closure_store_for
+    from maas.disruptions.closures import ClosureService
 
     if store is None:
         sqlite = None if settings.redis_url else settings.data_dir / "closures.sqlite3"

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from typing import Callable
 
 from feeds.feed import TOKYO, Network  # noqa: F401  (TOKYO: re-exported for maas.services)
-from maas.progress import step
-from maas.settings import Settings
+from maas.platform.progress import step
+from maas.platform.settings import Settings
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.planner import PlanOptions, Planner
@@ -52,7 +52,7 @@ class TransitService:
 
     @classmethod
     def from_settings(cls, settings: Settings, progress: bool = False) -> "TransitService":
-        from maas.network import load_network
+        from maas.publishing.network import load_network
 
         network = load_network(settings.feeds, settings.cache_dir, progress=progress)
         return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,

@@ -14,10 +14,10 @@ from api.app import create_app
 from feeds.feed import Network
 from feeds.gtfs import load_feed
 from gtfs_builders import minimal_feed_tables, write_gtfs
-from maas.auth import KeyRing
-from maas.ratelimit import MemoryRateLimiter, RateLimit
+from maas.platform.auth import KeyRing
+from maas.platform.ratelimit import MemoryRateLimiter, RateLimit
 from maas.services import Services
-from maas.settings import Settings
+from maas.platform.settings import Settings
 from maas.transit import TransitService
 
 TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")

@@ -10,10 +10,10 @@ import uuid
 from pathlib import Path
 
 from gtfs_builders import hms, write_gtfs
-from maas.booking import BookingService
+from maas.booking.bookings import BookingService
 from maas.itineraries.derive import LegDeriver
-from maas.ledger import Ledger
-from maas.payments import SandboxProvider
+from maas.booking.ledger import Ledger
+from maas.booking.payments import SandboxProvider
 from maas.store.base import Store
 from feeds.fares import FareTables
 from feeds.profile import FareSpec, OperatorProfile, RefundWindow

@@ -65,7 +65,7 @@ def sample_transit(tmp_path_factory):
     must not hit the 30 s request timeout building it)."""
     import datetime as dt
 
-    from maas.network import load_network
+    from maas.publishing.network import load_network
     from maas.transit import TransitService
 
     t = TransitService(load_network([], cache_dir=tmp_path_factory.mktemp("sample"), progress=False))

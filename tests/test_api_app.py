@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from api_support import auth, client_for, services_for, tiny_transit
-from maas.auth import Role
+from maas.platform.auth import Role
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

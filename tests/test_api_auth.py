@@ -1,9 +1,9 @@
-"""API keys and roles (maas.auth): parsing the keys document, authenticating headers, role and owner checks."""
+"""API keys and roles (maas.platform.auth): parsing the keys document, authenticating headers, role and owner checks."""
 from __future__ import annotations
 
 import pytest
 
-from maas.auth import AuthError, KeyConfigError, KeyRing, Role
+from maas.platform.auth import AuthError, KeyConfigError, KeyRing, Role
 
 KEYS = {
     "pk-alpha-0001": {"role": "partner", "name": "alpha"},

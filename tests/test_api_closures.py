@@ -7,9 +7,9 @@ import pytest
 from google.transit import gtfs_realtime_pb2 as pb
 
 from api_support import auth, client_for, services_for, tiny_transit
-from maas.closure_store import MemoryClosureStore
+from maas.disruptions.closure_store import MemoryClosureStore
 from maas.services import closure_service
-from maas.settings import Settings
+from maas.platform.settings import Settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 D = auth("dis-jma")

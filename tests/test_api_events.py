@@ -53,9 +53,9 @@ async def test_shutdown_ends_streams(client):
 async def test_closure_on_a_booked_trip_sends_disrupted_with_a_new_route(tmp_path):
     """Book the 08:00 bus, close a stop it passes until 08:30: the owner's stream gets `disrupted` with the
     09:00 bus as the alternative; another partner hears nothing."""
-    from maas.closure_store import MemoryClosureStore
+    from maas.disruptions.closure_store import MemoryClosureStore
     from maas.services import closure_service
-    from maas.settings import Settings
+    from maas.platform.settings import Settings
     from operators.catalog import FeedCatalog
     from operators.registry import OperatorRegistry
 

@@ -12,8 +12,8 @@ import pytest
 
 from api_support import DAY, TOKYO, auth, client_for, services_for, tiny_tables, tiny_transit
 from gtfs_builders import hms, to_csv
-from maas.feed_registry import FeedRegistry
-from maas.feed_swap import FeedManager
+from maas.publishing.feed_registry import FeedRegistry
+from maas.publishing.feed_swap import FeedManager
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 OP, OTHER, P, ADMIN = auth("op-test"), auth("op-other"), auth("pk-alpha"), auth("adm-root")
@@ -265,9 +265,9 @@ async def test_other_workers_follow_a_publish_and_a_rollback(env, tmp_path):
 
 
 async def test_closures_stay_applied_after_a_swap(tmp_path):
-    from maas.closure_store import MemoryClosureStore
+    from maas.disruptions.closure_store import MemoryClosureStore
     from maas.services import closure_service
-    from maas.settings import Settings
+    from maas.platform.settings import Settings
 
     transit = tiny_transit(tmp_path)
     clock = lambda: dt.datetime.combine(DAY, dt.time(7, 0), TOKYO)  # noqa: E731

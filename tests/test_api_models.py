@@ -113,8 +113,8 @@ async def test_feed_answers_conform(tmp_path):
 
     from api_support import DAY, TOKYO, tiny_transit
     from api.models import feeds as fm
-    from maas.feed_registry import FeedRegistry
-    from maas.feed_swap import FeedManager
+    from maas.publishing.feed_registry import FeedRegistry
+    from maas.publishing.feed_swap import FeedManager
     from test_names import feed_zip_bytes
 
     transit = tiny_transit(tmp_path)
@@ -150,9 +150,9 @@ async def test_closure_answers_and_examples_conform(sample_transit):
     """The documented JSON and CAP examples are accepted as written, and every closure answer fits its model."""
     from api.models import closures as cm
     from api.models.examples import CAP_EXAMPLE
-    from maas.closure_store import MemoryClosureStore
+    from maas.disruptions.closure_store import MemoryClosureStore
     from maas.services import closure_service
-    from maas.settings import Settings
+    from maas.platform.settings import Settings
 
     dis = auth("dis-jma")
     services = services_for(sample_transit,

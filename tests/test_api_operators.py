@@ -14,8 +14,8 @@ from api_support import DAY, TOKYO, auth, client_for, services_for, tiny_transit
 from booking_support import GOOD_CARD, Clock, make_service
 from conftest import shared_file
 from gtfs_builders import to_csv
-from maas.feed_registry import FeedRegistry
-from maas.feed_swap import FeedManager
+from maas.publishing.feed_registry import FeedRegistry
+from maas.publishing.feed_swap import FeedManager
 from maas.publishing.profiles import ProfileStore
 from maas.services import operator_catalog
 from maas.store.embedded import EmbeddedStore

@@ -9,7 +9,7 @@ import pytest
 
 from api.pages import STATIC, missing_assets
 from api_support import DAY, KEYS, auth, client_for, services_for, tiny_transit
-from maas.auth import KeyRing
+from maas.platform.auth import KeyRing
 from maas.publishing.map_layers import streets_geojson
 from routing.streets import StreetGraph
 
@@ -144,7 +144,7 @@ def test_streets_layer_of_a_real_osm_file_has_every_edge(tmp_path):
 
 def test_every_run_of_a_route_lies_along_a_drawn_line():
     """Merging drops only reverse and short runs that a drawn line of the same route already covers."""
-    from maas.network import load_network
+    from maas.publishing.network import load_network
     from maas.publishing.map_layers import _contains, route_runs
     from routing.timetable import build_model
 

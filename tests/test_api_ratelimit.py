@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from maas.ratelimit import MemoryRateLimiter, RateLimit, RedisRateLimiter
+from maas.platform.ratelimit import MemoryRateLimiter, RateLimit, RedisRateLimiter
 
 
 class Clock:

@@ -20,9 +20,9 @@ from schemathesis.specs.openapi.checks import RejectedPositiveData
 from api.app import create_app
 from api_support import auth, live_server, services_for, tiny_transit
 from booking_support import Clock, make_service
-from maas.closure_store import MemoryClosureStore
+from maas.disruptions.closure_store import MemoryClosureStore
 from maas.services import closure_service
-from maas.settings import Settings
+from maas.platform.settings import Settings
 from maas.store.embedded import EmbeddedStore
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -11,7 +11,7 @@ import pytest
 
 from booking_support import (GOOD_CARD, SHUTTLE, SHUTTLE_TRIP, Clock, bus_leg, drop_test_store, itinerary,
                              make_service, open_test_store, shuttle_leg, subway_leg, tokyo_setups, walk_leg)
-from maas.offers import BookingError
+from maas.booking.offers import BookingError
 from operators.base import OperatorUnavailable
 from operators.adapter import ProfileAdapter
 from operators.catalog import builtin_profile

@@ -14,9 +14,9 @@ import json
 import pytest
 
 from booking_support import GOOD_CARD, SHUTTLE, SHUTTLE_TRIP, Clock, itinerary, make_service, shuttle_leg, subway_leg
-from maas.booking import CANCEL_STARTING, OPEN
-from maas.offers import BookingError
-from maas.recovery import recover_service
+from maas.booking.bookings import CANCEL_STARTING, OPEN
+from maas.booking.offers import BookingError
+from maas.booking.recovery import recover_service
 
 RESOURCE = f"{SHUTTLE}|2026-11-24|{SHUTTLE_TRIP}"
 
@@ -150,8 +150,8 @@ async def test_crash_in_cancel_completes_or_clears_the_key(store, step):
 async def test_late_effects_of_a_frozen_worker_are_undone_by_later_passes(store):
     """Recovery rolled back a booking whose worker was frozen before authorizing; the worker resumed, authorized and
     held a seat late, then died before undoing them. The next recovery passes void and release them."""
-    from maas.booking import SETTLING
-    from maas.recovery import SETTLE_S
+    from maas.booking.bookings import SETTLING
+    from maas.booking.recovery import SETTLE_S
     from operators.base import LegRef, Passengers
 
     clock = Clock()

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from booking_support import GOOD_CARD, SHUTTLE, SHUTTLE_TRIP, Clock, itinerary, make_service, shuttle_leg, subway_leg
-from maas.offers import BookingError
+from maas.booking.offers import BookingError
 from maas.store import booking_index as bix
 
 DAY = "2026-11-24"
@@ -48,7 +48,7 @@ async def test_rejected_bookings_are_listed_but_not_travelling(store):
 
 async def test_bookings_from_before_the_index_are_indexed_once(store):
     """A store written before the indexes existed: the first recovery pass indexes its bookings."""
-    from maas.recovery import recover_service
+    from maas.booking.recovery import recover_service
 
     svc = make_service(store, Clock())
     offer = await svc.create_offer(itinerary(shuttle_leg()), {"adult": 1}, "o", "alice")

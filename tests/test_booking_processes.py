@@ -121,8 +121,8 @@ def _shuttle_itinerary(base: str) -> dict:
 
 
 async def _store_state(redis_url: str, prefix: str, resource: str) -> dict:
-    from maas.ledger import Ledger
-    from maas.payments import SandboxProvider
+    from maas.booking.ledger import Ledger
+    from maas.booking.payments import SandboxProvider
     from maas.store.redis_store import RedisStore
 
     store = RedisStore.from_url(redis_url, prefix=prefix)

@@ -13,9 +13,9 @@ import shapely
 from google.transit import gtfs_realtime_pb2 as pb
 
 from feeds.closure_json import ClosureError, closure_to_json, parse_closure_json
-from maas.closure_masks import ClosureIndex, build_mask, hop_geometry
-from maas.closure_store import MemoryClosureStore, RedisClosureStore, SqliteClosureStore
-from maas.closures import ClosureService
+from maas.disruptions.closure_masks import ClosureIndex, build_mask, hop_geometry
+from maas.disruptions.closure_store import MemoryClosureStore, RedisClosureStore, SqliteClosureStore
+from maas.disruptions.closures import ClosureService
 from conftest import shared_file
 from test_closure_parsers import cap_xml
 
@@ -347,7 +347,7 @@ def _square_around(model, stop_id: str, half_m: float = 150.0) -> dict:
 
 @pytest.fixture(scope="module")
 def transit():
-    from maas.network import load_network
+    from maas.publishing.network import load_network
     from maas.transit import TransitService
 
     ts = TransitService(load_network([], None, progress=False), threads=1)

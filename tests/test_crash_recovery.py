@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from booking_support import START, SHUTTLE, SHUTTLE_TRIP, Clock, drop_test_store, make_service, open_test_store
-from maas.booking import OPEN, STARTING
-from maas.offers import BookingError
-from maas.recovery import recover, recover_service
+from maas.booking.bookings import OPEN, STARTING
+from maas.booking.offers import BookingError
+from maas.booking.recovery import recover, recover_service
 
 TESTS = Path(__file__).resolve().parent
 RESOURCE = f"{SHUTTLE}|2026-11-24|{SHUTTLE_TRIP}"
@@ -27,7 +27,7 @@ WORKER = r"""
 import asyncio, os, sys
 sys.path.insert(0, sys.argv[1])
 from booking_support import GOOD_CARD, itinerary, make_service, open_test_store
-from maas.payments import SandboxProvider
+from maas.booking.payments import SandboxProvider
 
 CRASH_AT, KIND, WHERE, CARD = os.environ["CRASH_AT"], sys.argv[2], sys.argv[3], sys.argv[4]
 PAUSE = os.environ.get("PAUSE") == "1"  # stop (SIGSTOP) instead of waiting to be killed, then carry on

@@ -9,10 +9,10 @@ import pytest
 
 from api_support import TOKYO, auth, client_for, read_events, services_for, subscribe
 from booking_support import GOOD_CARD, Clock
-from maas.closure_store import MemoryClosureStore
-from maas.network import load_network
+from maas.disruptions.closure_store import MemoryClosureStore
+from maas.publishing.network import load_network
 from maas.services import booking_service, closure_service
-from maas.settings import Settings
+from maas.platform.settings import Settings
 from maas.store.embedded import EmbeddedStore
 from maas.transit import TransitService
 

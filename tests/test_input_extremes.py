@@ -22,11 +22,11 @@ from api.keys import ENDPOINTS
 from api_support import KEYS, TOKYO, auth
 from booking_support import GOOD_CARD, Clock, booking_tables, itinerary, make_service, new_booking_transit
 from gtfs_builders import to_csv
-from maas.closure_store import MemoryClosureStore
-from maas.feed_registry import FeedRegistry
-from maas.feed_swap import FeedManager
+from maas.disruptions.closure_store import MemoryClosureStore
+from maas.publishing.feed_registry import FeedRegistry
+from maas.publishing.feed_swap import FeedManager
 from maas.services import closure_service
-from maas.settings import Settings
+from maas.platform.settings import Settings
 from maas.store.embedded import EmbeddedStore
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -15,9 +15,9 @@ from api_support import auth, client_for, services_for
 from conftest import shared_file
 from feeds.jma_areas import MunicipalityAreas
 from jma_support import JST, SHINJUKU, landslide_xml, warning_xml
-from maas.closure_store import MemoryClosureStore
+from maas.disruptions.closure_store import MemoryClosureStore
 from maas.services import closure_service
-from maas.settings import Settings
+from maas.platform.settings import Settings
 from tokyo_mini import SLOW, STOPS, mini_transit
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -205,7 +205,7 @@ def test_cli_imports_into_the_store(tmp_path, areas_file, capsys):
     assert main(["closures", "import", str(f), "--data-dir", str(tmp_path / "d"), "--areas", str(areas_file)]) == 0
     out = capsys.readouterr().out.strip()
     assert out == "applied: 1 closure(s) stored, 0 lifted (version 1)"
-    from maas.closure_store import SqliteClosureStore
+    from maas.disruptions.closure_store import SqliteClosureStore
     import asyncio
 
     stored = asyncio.run(SqliteClosureStore(tmp_path / "d" / "closures.sqlite3").load())

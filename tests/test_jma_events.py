@@ -10,9 +10,9 @@ from api_support import auth, client_for, read_events, services_for, subscribe
 from booking_support import GOOD_CARD, Clock, make_service
 from conftest import shared_file
 from jma_support import JST, SHINJUKU, landslide_xml, warning_xml
-from maas.closure_store import MemoryClosureStore
+from maas.disruptions.closure_store import MemoryClosureStore
 from maas.services import closure_service
-from maas.settings import Settings
+from maas.platform.settings import Settings
 from maas.store.embedded import EmbeddedStore
 from tokyo_mini import mini_transit
 

@@ -13,7 +13,7 @@ from feeds.closure_json import ClosureError
 from feeds.jma import parse_jma
 from feeds.jma_areas import MunicipalityAreas
 from jma_support import JST, SHINJUKU, landslide_xml, warning_xml
-from maas.closures import ClosureService
+from maas.disruptions.closures import ClosureService
 from maas.disruptions.jma_intake import JmaIntake
 from maas.disruptions.policy import PolicyError, WarningPolicy, kind_english, warning_level
 
@@ -217,7 +217,7 @@ def test_landslide_closes_the_wards_walking_streets(tokyo_areas):
 
     from feeds.jma import parse_jma
     from jma_support import landslide_xml
-    from maas.closure_masks import ClosureIndex
+    from maas.disruptions.closure_masks import ClosureIndex
     from routing.streets import StreetNetwork
     from test_closures import FakeModel
 

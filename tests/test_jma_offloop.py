@@ -11,9 +11,9 @@ import orjson
 import pytest
 
 from api_support import auth, client_for, services_for
-from maas.closure_store import MemoryClosureStore
+from maas.disruptions.closure_store import MemoryClosureStore
 from maas.services import closure_service
-from maas.settings import Settings
+from maas.platform.settings import Settings
 from tokyo_mini import mini_transit
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

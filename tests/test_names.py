@@ -13,8 +13,8 @@ import pytest
 from api.params import language
 from api_support import DAY, TOKYO, auth, client_for, services_for, tiny_tables, tiny_transit
 from gtfs_builders import to_csv
-from maas.feed_registry import FeedRegistry
-from maas.feed_swap import FeedManager
+from maas.publishing.feed_registry import FeedRegistry
+from maas.publishing.feed_swap import FeedManager
 from routing.names import NameIndex, UnknownPlace, fold_romaji, normalise
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

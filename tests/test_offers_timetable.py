@@ -11,7 +11,7 @@ import pytest
 from api_support import auth, booking_client, booking_transit  # noqa: F401 (shared fixtures)
 from booking_support import (GOOD_CARD, SHUTTLE, SHUTTLE_TRIP, bus_leg, itinerary, make_service, shuttle_leg,
                              subway_leg, walk_leg)
-from maas.offers import BookingError
+from maas.booking.offers import BookingError
 
 RESOURCE = f"{SHUTTLE}|2026-11-24|{SHUTTLE_TRIP}"
 A = auth("pk-alpha")
@@ -206,8 +206,8 @@ async def published(tmp_path):
 
     from api_support import TOKYO, client_for, services_for, tiny_transit
     from booking_support import Clock
-    from maas.feed_registry import FeedRegistry
-    from maas.feed_swap import FeedManager
+    from maas.publishing.feed_registry import FeedRegistry
+    from maas.publishing.feed_swap import FeedManager
     from maas.services import operator_catalog
     from maas.store.embedded import EmbeddedStore
     from operators.registry import OperatorRegistry
@@ -249,7 +249,7 @@ async def test_published_bus_feed_rides_derive_exactly_as_planned(published):
     import numpy as np
 
     from conftest import shared_file
-    from maas.offers import parse_itinerary
+    from maas.booking.offers import parse_itinerary
 
     data = shared_file("chiibus-minato-gtfs.zip").read_bytes()
     client, services, publish = published
@@ -353,7 +353,7 @@ def test_stay_seated_rides_derive_only_along_an_in_seat_link():
 
     from feeds.feed import Network
     from maas.itineraries.derive import derive_itinerary
-    from maas.offers import parse_itinerary
+    from maas.booking.offers import parse_itinerary
     from routing.planner import PlanOptions, Planner
     from routing.timetable import build_model
     from routing.walking import StraightLineWalker
@@ -385,7 +385,7 @@ def test_a_ride_past_midnight_derives_from_its_own_service_day(tmp_path):
     from feeds.gtfs import load_feed
     from gtfs_builders import hms, minimal_feed_tables, write_gtfs
     from maas.itineraries.derive import LegDeriver
-    from maas.offers import parse_itinerary
+    from maas.booking.offers import parse_itinerary
     from maas.transit import TransitService
     from routing.itinerary import ride_leg
     from routing.raptor import RideLeg
@@ -431,7 +431,7 @@ async def test_store_refuses_seat_requests_no_leg_can_make(store, start, end, co
 
 def test_every_mode_name_parses():
     """Mode names with an underscore (CABLE_CAR) are modes; digits and symbols are not."""
-    from maas.offers import parse_itinerary
+    from maas.booking.offers import parse_itinerary
     from routing.timetable import MODE_NAMES
 
     for mode in MODE_NAMES:

@@ -5,9 +5,9 @@ import datetime as dt
 
 import pytest
 
-from maas.ledger import Ledger, LedgerImbalance
-from maas.money import half_down, half_up_to, percent_of, round_up, yen
-from maas.payments import (InvalidCard, PaymentDeclined, PaymentFailed, PaymentProvider, SandboxProvider,
+from maas.booking.ledger import Ledger, LedgerImbalance
+from operators.money import half_down, half_up_to, percent_of, round_up, yen
+from maas.booking.payments import (InvalidCard, PaymentDeclined, PaymentFailed, PaymentProvider, SandboxProvider,
                            luhn_ok)
 from operators.base import TOKYO
 

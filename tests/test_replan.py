@@ -7,8 +7,8 @@ import orjson
 import pytest
 
 from feeds.closure_json import parse_closure_json
-from maas.closures import ClosureService
-from maas.replan import disrupted_events, find_disrupted, position_at, replan
+from maas.disruptions.closures import ClosureService
+from maas.disruptions.replan import disrupted_events, find_disrupted, position_at, replan
 
 JST = dt.timezone(dt.timedelta(hours=9))
 DATE = dt.date(2026, 11, 24)
@@ -22,7 +22,7 @@ def closure(targets: dict, start: str, end: str | None = "2026-11-24T12:00:00+09
 
 @pytest.fixture(scope="module")
 def planner():
-    from maas.network import load_network
+    from maas.publishing.network import load_network
     from routing.planner import Planner
     from routing.timetable import build_model
     from routing.walking import StraightLineWalker

@@ -80,7 +80,7 @@ def test_services_sign_with_the_configured_keys(tmp_path):
     """The production wiring: every operator signs with the deployment key, the vault uses the card key."""
     from api_support import tiny_transit
     from maas.services import booking_service
-    from maas.settings import Settings
+    from maas.platform.settings import Settings
 
     keys = Secrets(KEY_A.encode(), KEY_B.encode(), "test")
     transit = tiny_transit(tmp_path)

@@ -4,7 +4,7 @@ asked about, so a closure reads the bookings on the trips it closes instead of e
 A ride is disrupted only by a closed stop it visits, a closed hop it rides or a closed trip (areas are resolved
 into stops and hops); every such ride is on a trip whose pattern contains that stop or hop. So the trips of the
 patterns through the closed stops and hops, plus the closed trips, are a superset of the affected trips; the exact
-check (``maas.replan``) then runs on the few bookings found on them. Closed stops are also returned for the stop
+check (``maas.disruptions.replan``) then runs on the few bookings found on them. Closed stops are also returned for the stop
 index, which catches bookings on trips this day's model no longer has (only their ends can be checked).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Iterable
 import numpy as np
 
 from feeds.closure_json import Closure
-from maas.closure_masks import ClosureIndex
+from maas.disruptions.closure_masks import ClosureIndex
 from maas.transit import TOKYO
 
 DAY_SPAN = dt.timedelta(hours=30)  # a service day's trips run until ~06:00 the next morning

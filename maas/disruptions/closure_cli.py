@@ -38,8 +38,8 @@ def summary(body: dict) -> str:
 async def apply_locally(settings, data: bytes, ctype: str) -> dict:
     """Apply to the store every server of this deployment follows (ids are not checked against a model here:
     JMA telegrams name areas only)."""
-    from maas.closure_store import closure_store_for
-    from maas.closures import ClosureService
+    from maas.disruptions.closure_store import closure_store_for
+    from maas.disruptions.closures import ClosureService
     from maas.services import jma_intake
 
     if not settings.redis_url:
@@ -57,7 +57,7 @@ async def apply_locally(settings, data: bytes, ctype: str) -> dict:
 
 
 def cmd_closures_import(args) -> int:
-    from maas.settings import Settings
+    from maas.platform.settings import Settings
 
     path = Path(args.file)
     try:

@@ -1,7 +1,7 @@
 """Booking events for warnings: `disrupted` (a `close` warning hits the booked trip), `warning` (an `avoid` one
 does), each with a re-planned alternative, and `restored` when a warning that hit the trip is lifted.
 
-Built on the closure → disrupted machinery of maas/replan.py: an `avoid` warning is checked as if it closed its
+Built on the closure → disrupted machinery of maas/disruptions/replan.py: an `avoid` warning is checked as if it closed its
 area (the booked trip "enters" it exactly when it would be disrupted by such a closure), and the alternative is the
 first plan (the service's, which stays out of avoided areas when it can) that does not enter it.
 """
@@ -12,9 +12,9 @@ import datetime as dt
 from typing import Iterable
 
 from feeds.closure_json import Closure
-from maas.closure_masks import ClosureIndex
+from maas.disruptions.closure_masks import ClosureIndex
 from maas.disruptions.touches import summary
-from maas.replan import PlanFn, disrupted_events, find_disrupted
+from maas.disruptions.replan import PlanFn, disrupted_events, find_disrupted
 
 
 def as_closed(c: Closure) -> Closure:

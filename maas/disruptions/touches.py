@@ -1,7 +1,7 @@
 """Which warnings and closures an itinerary touches, leg by leg and stop by stop, for the answers we give.
 
 A `TouchIndex` is built once per (model, closure version): each closure resolved to the stops it covers and the
-hops it crosses (maas/closure_masks.py), turned into dicts keyed by stop id and by (from stop, to stop, route), plus
+hops it crosses (maas/disruptions/closure_masks.py), turned into dicts keyed by stop id and by (from stop, to stop, route), plus
 an STRtree over the closures' areas for walking legs. Checking an itinerary is then dictionary look-ups, and only
 for the time window in which the traveller is at the stop or on the hop.
 """
@@ -15,7 +15,7 @@ import shapely
 
 from feeds.closure_json import TOKYO_TZ as TOKYO
 from feeds.closure_json import Closure
-from maas.closure_masks import ClosureIndex
+from maas.disruptions.closure_masks import ClosureIndex
 
 
 def summary(c: Closure) -> dict:

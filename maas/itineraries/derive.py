@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from feeds.feed import TOKYO
-from maas.offers import BookingError, RideRequest, StopRef, TimetableMismatch, UnknownTrip
+from maas.booking.offers import BookingError, RideRequest, StopRef, TimetableMismatch, UnknownTrip
 from operators.base import LegRef
 from routing.geo import haversine_m
 from routing.itinerary import path_length_m, ride_path

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 
-from maas.settings import Settings
+from maas.platform.settings import Settings
 from maas.store.errors import VolatileStore, transient_errors
 
 log = logging.getLogger("maas.startup")

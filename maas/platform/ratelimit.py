@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-log = logging.getLogger("maas.ratelimit")
+log = logging.getLogger("maas.platform.ratelimit")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from feeds.feed import Feed, Network
 from feeds.gtfs import load_feed, parse_feed_spec
-from maas.progress import step
+from maas.platform.progress import step
 
 
 def sample_specs(cache_dir: Path | None = None) -> list[str]:

@@ -16,8 +16,8 @@ from typing import Any
 
 from feeds.feed import Feed, Network
 from maas.store import booking_index
-from maas.feed_registry import FeedRegistry, FeedVersion
-from maas.replan import Disruption, DisruptedEvent, position_at
+from maas.publishing.feed_registry import FeedRegistry, FeedVersion
+from maas.disruptions.replan import Disruption, DisruptedEvent, position_at
 from maas.transit import TOKYO, TransitService
 
 log = logging.getLogger("maas.feeds")
@@ -41,7 +41,7 @@ def replace_feed(network: Network, feed: Feed) -> Network:
 class FeedManager:
     registry: FeedRegistry
     transit: TransitService
-    bookings: Any | None = None  # maas.booking.BookingService: its store holds bookings and the event streams
+    bookings: Any | None = None  # maas.booking.bookings.BookingService: its store holds bookings and the event streams
     clock: Any = field(default=lambda: dt.datetime.now(TOKYO), repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _live: dict[str, str] = field(default_factory=dict, repr=False)  # operator → published version in use here

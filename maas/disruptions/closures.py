@@ -21,11 +21,11 @@ from feeds.closure_json import (MAX_PAYLOAD_BYTES, TOKYO_TZ, Closure, ClosureErr
                                 closure_to_json, parse_closure_json)
 from feeds.gtfsrt_alerts import AlertsUpdate, alerts_feed, alerts_feed_json, parse_gtfsrt_alerts
 from feeds.jma import JmaTelegram, looks_like_jma, parse_jma
-from maas.closure_masks import ClosureIndex, area_members
-from maas.closure_store import ClosureStore, MemoryClosureStore
+from maas.disruptions.closure_masks import ClosureIndex, area_members
+from maas.disruptions.closure_store import ClosureStore, MemoryClosureStore
 from routing.masks import ClosureMask
 
-log = logging.getLogger("maas.closures")
+log = logging.getLogger("maas.disruptions.closures")
 
 __all__ = ["AcceptResult", "Closure", "ClosureError", "ClosureService", "content_kind"]
 

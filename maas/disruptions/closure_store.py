@@ -17,7 +17,7 @@ from typing import Awaitable, Callable, Protocol
 
 import orjson
 
-log = logging.getLogger("maas.closures")
+log = logging.getLogger("maas.disruptions.closures")
 OnChange = Callable[[], Awaitable[None]]
 
 

@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 import shapely
 
 from feeds.closure_json import Closure
-from maas.closure_masks import ClosureIndex
+from maas.disruptions.closure_masks import ClosureIndex
 
 PlanFn = Callable[[str, str, dt.datetime], list[dict]]
 

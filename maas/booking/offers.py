@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from maas.money import CURRENCY
+from operators.money import CURRENCY
 from maas.platform.bounds import EARLIEST_DATE as EARLIEST, LATEST_DATE as LATEST, MAX_ID_LEN
 from maas.platform.bounds import MAX_STOP_SEQUENCE as MAX_SEQUENCE
 from operators.base import MAX_PASSENGERS, LegPrice, LegRef, OperatorError, Passengers

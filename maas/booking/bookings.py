@@ -4,7 +4,7 @@ offer → ``book``: hold every leg with its operator, authorize one payment for 
 tickets), capture, post the ledger. Any failure compensates (release holds / void tickets, void the
 authorization) and the caller gets a ``BookingError`` with a stable code. Every step is written to the store
 *before* it is attempted (a write-ahead step log on the booking record), and every call to an operator or the
-payment provider is idempotent per booking, so ``maas.recovery`` can finish or compensate a booking whose worker
+payment provider is idempotent per booking, so ``maas.booking.recovery`` can finish or compensate a booking whose worker
 died between any two steps: nobody is charged without a ticket or holds a ticket without paying.
 
 States: PENDING → CONFIRMED | REJECTED | EXPIRED; CONFIRMED → CANCELLED (whole booking; a partly cancelled
@@ -36,12 +36,12 @@ from typing import Awaitable, Callable
 
 import orjson
 
-from maas.ledger import Ledger
-from maas.offers import (PAYMENT_STATUS, BookingError, Conflict, IdempotencyConflict, InvalidInput, InvalidItinerary,
+from maas.booking.ledger import Ledger
+from maas.booking.offers import (PAYMENT_STATUS, BookingError, Conflict, IdempotencyConflict, InvalidInput, InvalidItinerary,
                          NotFound,
                          Offer, OfferExpired, UnknownOffer, from_operator_error, new_offer_id, parse_itinerary,
                          parse_passengers, validate_key)
-from maas.payments import TOKEN_RE, PaymentError, PaymentProvider
+from maas.booking.payments import TOKEN_RE, PaymentError, PaymentProvider
 from maas.store import booking_index
 from maas.store.base import Store
 from maas.store.idempotency import TTL_S as IDEMPOTENCY_TTL_S

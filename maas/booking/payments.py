@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
-from maas.money import yen
+from operators.money import yen
 from maas.store.base import Store
 from operators.base import asdict
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from feeds.feed import TOKYO
-from maas.money import percent_of, yen
+from operators.money import percent_of, yen
 from maas.store.base import Store
 
 PSP = "psp_clearing"

@@ -6,7 +6,7 @@ earlier is compensated (holds released, tickets voided, the authorization — fo
 was never recorded — voided) and ends REJECTED with code ``interrupted``. An interrupted cancellation is carried
 through. Only bookings untouched for ``stale_after_s`` are taken, and only by a compare-and-set on the booking's
 version (``BookingService.take_over``): a worker that was slow rather than dead finds its next write refused and
-steps back (see ``maas.booking``), so the two never both change a booking. A per-booking lock (owned by a random
+steps back (see ``maas.booking.bookings``), so the two never both change a booking. A per-booking lock (owned by a random
 token, released only by its owner) keeps concurrent passes from several workers apart; recovery never deletes a
 lock it does not own.
 
@@ -22,11 +22,11 @@ import json
 import secrets
 from dataclasses import dataclass, field
 
-from maas.booking import (CANCEL_STARTING, OPEN, SETTLING, STARTING, TERMINAL, BookingService, Clock, Fenced,
+from maas.booking.bookings import (CANCEL_STARTING, OPEN, SETTLING, STARTING, TERMINAL, BookingService, Clock, Fenced,
                           tokyo_now)
-from maas.ledger import Ledger
-from maas.offers import BookingError
-from maas.payments import PaymentProvider
+from maas.booking.ledger import Ledger
+from maas.booking.offers import BookingError
+from maas.booking.payments import PaymentProvider
 from maas.store import booking_index
 from maas.store.base import Store
 from operators.registry import OperatorRegistry

@@ -1,0 +1,1 @@
+"""Offers, bookings, payments, the ledger and crash recovery: the money path."""
