@@ -145,12 +145,25 @@ class Labels(NamedTuple):
     pattern_run: np.ndarray  # per pattern: the run whose departure time it has (range search, round 1 only)
     scalars: np.ndarray  # 0: touched count, 1: class stamp, 2: seat segments used, 3: run, 4: rides this round
     counters: np.ndarray
+    lb: np.ndarray  # per stop: a lower bound on the seconds from there to a target's result (INF: none)
 
 
 @njit(nogil=True, cache=True, inline="always")
 def _blk(f, u, a, b):
     """Interval [a, b] meets the blocked window [f, u) (f == u: open)."""
     return f < u and f <= b and a < u
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _stop_shut(rules, s, a, b):
+    """Stop s is closed at some moment of [a, b] (never when the query has no closure at all: no array read)."""
+    return rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, b)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _hop_shut(rules, h, a, b):
+    """Hop h is closed at some moment of [a, b] (see _stop_shut)."""
+    return rules.closures and _blk(rules.hop_from[h], rules.hop_until[h], a, b)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -180,10 +193,10 @@ def _trip_ok_from(tt, rules, times0, L, j, bpos, upto, base):
     for m in range(bpos, upto):
         off = times0 + j * L + m
         s = tt.pattern_stops[base + m]
-        if m > bpos and _blk(rules.stop_from[s], rules.stop_until[s], tt.st_arr[off], tt.st_dep[off]):
+        if m > bpos and _stop_shut(rules, s, tt.st_arr[off], tt.st_dep[off]):
             return False
         h = base + m
-        if _blk(rules.hop_from[h], rules.hop_until[h], tt.st_dep[off], tt.st_arr[off + 1]):
+        if _hop_shut(rules, h, tt.st_dep[off], tt.st_arr[off + 1]):
             return False
     return True
 
@@ -217,7 +230,7 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
     trip is dropped, or, when it has links of its own, queued only to follow them (flag 1, no stop scan).
     The caller checks that ``ta`` can be ridden from bpos to i. Returns the new queue length."""
     a = np.int64(tt.st_arr[off])
-    if a >= lab.res_t[k] or _blk(rules.stop_from[s], rules.stop_until[s], a, a):
+    if a >= lab.res_t[k] or _stop_shut(rules, s, a, a):
         return n_cont
     for e in range(tt.inseat_start[ta], tt.inseat_start[ta + 1]):
         if tt.inseat_from_pos[e] != i:
@@ -241,13 +254,13 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
         offb = times_b + jb * Lb + pos
         d = np.int64(tt.st_dep[offb])
         sb = tt.pattern_stops[base_b + pos]
-        if d < a or d >= lab.res_t[k] or _blk(rules.stop_from[sb], rules.stop_until[sb], d, d):
+        if d < a or d >= lab.res_t[k] or _stop_shut(rules, sb, d, d):
             continue
         last = tt.pattern_stops[base_b + Lb - 1]
         earlier = lab.dom_stamp[pb] != stamp or (jb <= lab.dom_j[pb] and pos <= lab.dom_pos[pb])
         if earlier and (not rules.closures or (
                 _trip_ok_from(tt, rules, times_b, Lb, jb, pos, Lb - 1, base_b)
-                and not _blk(rules.stop_from[last], rules.stop_until[last], tt.st_arr[offb - pos + Lb - 1],
+                and not _stop_shut(rules, last, tt.st_arr[offb - pos + Lb - 1],
                              tt.st_arr[offb - pos + Lb - 1]))):
             lab.dom_stamp[pb] = stamp
             lab.dom_j[pb] = jb
@@ -289,8 +302,8 @@ def _alight_later(tt, rules, lab, k, p, j, bpos, i):
         ob = times0 + jj * L + bpos
         if tt.st_dropoff[off] != 1 or tt.st_pickup[ob] != 1 \
                 or (rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1) \
-                or _blk(rules.stop_from[s], rules.stop_until[s], a, a) \
-                or _blk(rules.stop_from[bs], rules.stop_until[bs], tt.st_dep[ob], tt.st_dep[ob]) \
+                or _stop_shut(rules, s, a, a) \
+                or _stop_shut(rules, bs, tt.st_dep[ob], tt.st_dep[ob]) \
                 or not _trip_ok_from(tt, rules, times0, L, jj, bpos, i, base):
             continue
         _set_ride(lab, k, s, a, p, t0 + jj, bpos, i, k - 1, -1)
@@ -321,14 +334,17 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             if j >= 0 and stop_ok:
                 off = times0 + j * L + i
                 a = np.int64(tt.st_arr[off])
-                if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a < lab.res_t[k]:
-                    if not _blk(rules.stop_from[s], rules.stop_until[s], a, a):
+                if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + lab.lb[s] < lab.res_t[k]:
+                    if not _stop_shut(rules, s, a, a):
                         _set_ride(lab, k, s, a, p, t0 + j, bpos, i, k - 1, -1)
                     else:  # closed when this trip calls: a later one from the same boarding may alight after
                         _alight_later(tt, rules, lab, k, p, j, bpos, i)
             bt = lab.board_t[k - 1, s]
-            if i < L - 1 and bt < INF and stop_ok and (j < 0 or bt <= tt.st_dep[times0 + j * L + i]):
-                hi = nt if j < 0 else j + 1
+            # an earlier trip than j is caught here only if the one before j leaves no earlier than bt (one look,
+            # no search, in the common case); a boarding no earlier than the target's best arrival is useless
+            if i < L - 1 and bt + lab.lb[s] < lab.res_t[k] and stop_ok \
+                    and (j < 0 or (j > 0 and bt <= tt.st_dep[times0 + (j - 1) * L + i])):
+                hi = nt if j < 0 else j
                 lo = 0
                 h2 = hi
                 while lo < h2:  # first trip departing at or after bt (FIFO: departures sorted)
@@ -341,23 +357,23 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                 while jj < hi:
                     off = times0 + jj * L + i
                     if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t0 + jj] == 1) \
-                            and not _blk(rules.stop_from[s], rules.stop_until[s], tt.st_dep[off], tt.st_dep[off]):
+                            and not _stop_shut(rules, s, tt.st_dep[off], tt.st_dep[off]):
                         break
                     jj += 1
-                if jj < hi and (j < 0 or jj < j):
+                if jj < hi:
                     j = jj
                     bpos = i
             if j >= 0 and i < L - 1 and rules.closures:
                 # can the trip go on to i+1? else the first later trip that can ride bpos..i+1
                 if not _trip_ok_from(tt, rules, times0, L, j, max(bpos, i), i + 1, base) \
-                        or (i > bpos and _blk(rules.stop_from[s], rules.stop_until[s], tt.st_arr[times0 + j * L + i],
+                        or (i > bpos and _stop_shut(rules, s, tt.st_arr[times0 + j * L + i],
                                               tt.st_dep[times0 + j * L + i])):
                     bs = tt.pattern_stops[base + bpos]
                     jj = j + 1
                     while jj < nt:
                         off = times0 + jj * L + bpos
                         if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t0 + jj] == 1) \
-                                and not _blk(rules.stop_from[bs], rules.stop_until[bs], tt.st_dep[off], tt.st_dep[off]) \
+                                and not _stop_shut(rules, bs, tt.st_dep[off], tt.st_dep[off]) \
                                 and _trip_ok_from(tt, rules, times0, L, jj, bpos, i + 1, base):
                             break
                         jj += 1
@@ -398,7 +414,7 @@ def _inseat_from_last_stop(tt, rules, lab, seg, n_cont, p, j, bpos, k, stamp):
         if jj > j and differ:  # then trips of one class may differ
             ob = times0 + jj * L + bpos
             if tt.st_pickup[ob] != 1 or (rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1) \
-                    or _blk(rules.stop_from[bs], rules.stop_until[bs], tt.st_dep[ob], tt.st_dep[ob]) \
+                    or _stop_shut(rules, bs, tt.st_dep[ob], tt.st_dep[ob]) \
                     or not _trip_ok_from(tt, rules, times0, L, jj, bpos, i, base):
                 continue
         if lab.class_stamp[c] != cstamp:
@@ -459,17 +475,17 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
             off = times0 + j * L + i
             s = tt.pattern_stops[base + i]
             sprev = tt.pattern_stops[base + i - 1]
-            if (i - 1 > pos0 and _blk(rules.stop_from[sprev], rules.stop_until[sprev], tt.st_arr[off - 1],
+            if (i - 1 > pos0 and _stop_shut(rules, sprev, tt.st_arr[off - 1],
                                       tt.st_dep[off - 1])) \
-                    or _blk(rules.hop_from[base + i - 1], rules.hop_until[base + i - 1], tt.st_dep[off - 1],
+                    or _hop_shut(rules, base + i - 1, tt.st_dep[off - 1],
                             tt.st_arr[off]):
                 break
             a = np.int64(tt.st_arr[off])
             if a >= lab.res_t[k]:
                 break
-            if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] \
+            if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + lab.lb[s] < lab.res_t[k] \
                     and ((not rules.wheelchair) or tt.stop_wheelchair[s] == 1) \
-                    and not _blk(rules.stop_from[s], rules.stop_until[s], a, a):
+                    and not _stop_shut(rules, s, a, a):
                 _set_ride(lab, k, s, a, p, tb, pos0, i, k, sg)
             if tt.inseat_start[tb] < tt.inseat_start[tb + 1]:
                 n_cont = _seat_links(tt, rules, lab, seg, n_cont, tb, i, p, pos0, k, sg, off, k, stamp, s)
@@ -487,7 +503,7 @@ def relax_footpaths(tt, rules, lab, k):
         _touch(lab, s, run)
         a = lab.ride_t[k, s]
         bt = a + _change_s(tt, rules, s)
-        if bt < lab.board_t[k, s]:
+        if bt < lab.board_t[k, s] and bt + lab.lb[s] < lab.res_t[k]:
             lab.board_t[k, s] = bt
             lab.board_round[k, s] = k
             lab.board_kind[k, s] = BOARD_CHANGE
@@ -497,13 +513,13 @@ def relax_footpaths(tt, rules, lab, k):
             lab.walk_seen[s] = True
             lab.walk_list[n_walk] = s
             n_walk += 1
-        if _blk(rules.stop_from[s], rules.stop_until[s], a, a):
+        if _stop_shut(rules, s, a, a):
             continue
         for e in range(tt.fp_start[s], tt.fp_start[s + 1]):
             u = tt.fp_to[e]
             w = _walk_s(tt, rules, e)
             wt = a + w
-            if wt >= lab.res_t[k] or _blk(rules.stop_from[u], rules.stop_until[u], wt, wt):
+            if wt + lab.lb[u] >= lab.res_t[k] or _stop_shut(rules, u, wt, wt):
                 continue
             if wt < lab.walk_t[k, u]:
                 lab.walk_t[k, u] = wt
@@ -515,7 +531,7 @@ def relax_footpaths(tt, rules, lab, k):
                     lab.walk_list[n_walk] = u
                     n_walk += 1
             bt = a + max(w, rules.min_transfer_s)
-            if bt < lab.board_t[k, u] and not _blk(rules.stop_from[u], rules.stop_until[u], bt, bt):
+            if bt < lab.board_t[k, u] and not _stop_shut(rules, u, bt, bt):
                 lab.board_t[k, u] = bt
                 lab.board_round[k, u] = k
                 lab.board_kind[k, u] = BOARD_WALK
@@ -610,7 +626,7 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing):
     for i in range(len(src_stops)):
         s = src_stops[i]
         t = np.int64(src_times[i])
-        if _blk(rules.stop_from[s], rules.stop_until[s], t, t):
+        if _stop_shut(rules, s, t, t):
             if not rules.wait_out_closures:
                 continue
             t = np.int64(rules.stop_until[s])  # (backward: reach the destination before it closes)
@@ -632,7 +648,7 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing):
         for e in range(tt.fp_start[s], tt.fp_start[s + 1]):
             u = tt.fp_to[e]
             wt = t + _walk_s(tt, rules, e)
-            if _blk(rules.stop_from[u], rules.stop_until[u], wt, wt):
+            if _stop_shut(rules, u, wt, wt):
                 continue
             # (walk labels serve only walk-only answers: without those, a walk to the target must not hide
             # the ride that gets there later)
@@ -883,6 +899,150 @@ def departure_times(tt: Timetable, rules: Rules, src_stops, src_access, t0: int,
     return (-taus).astype(np.int64), start, pats.astype(np.int64)
 
 
+# ---- lower bounds (target pruning) -------------------------------------------------------------------------
+class StopGraph(NamedTuple):
+    """Incoming edges per stop, for lower bounds on the time to the targets: each hop between consecutive stops
+    at its fastest trip (dwell left out), each in-seat link (0 s) and each footpath (its time depends on the
+    query's walking speed: ``in_fp`` is its index, -1 for the others). No waiting, no change time, every
+    pattern: any journey takes at least as long, so a label that cannot beat the best result even at these
+    times is dropped."""
+
+    in_start: np.ndarray
+    in_from: np.ndarray
+    in_w: np.ndarray
+    in_fp: np.ndarray
+
+
+@njit(nogil=True, cache=True)
+def _hop_edges(tt):
+    """(from, to, seconds) of every hop at its fastest trip, then every in-seat link (0 s)."""
+    n_pat = len(tt.pattern_stops_start) - 1
+    n = len(tt.pattern_stops) + len(tt.inseat_to_trip)
+    u = np.empty(n, np.int32)
+    v = np.empty(n, np.int32)
+    w = np.empty(n, np.int64)
+    m = 0
+    for p in range(n_pat):
+        base = tt.pattern_stops_start[p]
+        L = tt.pattern_stops_start[p + 1] - base
+        nt = tt.pattern_trips_start[p + 1] - tt.pattern_trips_start[p]
+        times0 = tt.pattern_times_start[p]
+        if nt == 0:
+            continue
+        for i in range(L - 1):
+            best = INF
+            for j in range(nt):
+                off = times0 + j * L + i
+                d = np.int64(tt.st_arr[off + 1]) - np.int64(tt.st_dep[off])
+                if d < best:
+                    best = d
+            u[m] = tt.pattern_stops[base + i]
+            v[m] = tt.pattern_stops[base + i + 1]
+            w[m] = max(best, np.int64(0))
+            m += 1
+    for ta in range(len(tt.inseat_start) - 1):
+        pa = tt.trip_pattern[ta]
+        for e in range(tt.inseat_start[ta], tt.inseat_start[ta + 1]):
+            tb = tt.inseat_to_trip[e]
+            pb = tt.trip_pattern[tb]
+            u[m] = tt.pattern_stops[tt.pattern_stops_start[pa] + tt.inseat_from_pos[e]]
+            v[m] = tt.pattern_stops[tt.pattern_stops_start[pb] + tt.inseat_to_pos[e]]
+            w[m] = 0
+            m += 1
+    return u[:m], v[:m], w[:m]
+
+
+def stop_graph(tt: Timetable) -> StopGraph:
+    """The timetable's StopGraph (deduplicated: the fastest of parallel edges)."""
+    n = len(tt.fp_start) - 1
+    u, v, w = _hop_edges(tt)
+    if len(u):
+        order = np.lexsort((w, u, v))
+        u, v, w = u[order], v[order], w[order]
+        first = np.ones(len(u), np.bool_)
+        first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+        u, v, w = u[first], v[first], w[first]
+    fa = np.repeat(np.arange(n, dtype=np.int32), np.diff(np.asarray(tt.fp_start, np.int64)))
+    fe = np.arange(len(tt.fp_to), dtype=np.int32)
+    frm = np.concatenate([u, fa]).astype(np.int32)
+    to = np.concatenate([v, np.asarray(tt.fp_to, np.int32)])
+    wt = np.concatenate([w, np.zeros(len(fe), np.int64)])
+    fp = np.concatenate([np.full(len(u), -1, np.int32), fe])
+    order = np.argsort(to, kind="stable")
+    start = np.zeros(n + 1, np.int32)
+    np.cumsum(np.bincount(to, minlength=n), out=start[1:])
+    return StopGraph(start, frm[order], wt[order], fp[order])
+
+
+@njit(nogil=True, cache=True)
+def lower_bounds(tt, rules, g, tgt_stops, tgt_egress, lb):
+    """Dijkstra backwards from the targets (their egress seconds) over ``g``: ``lb[s]`` ≤ the seconds any
+    journey needs from being at s to a target's result (INF: no target can be reached from s)."""
+    for s in range(len(lb)):
+        lb[s] = INF
+    cap = len(g.in_from) + len(tgt_stops) + 1
+    heap_t = np.empty(cap, np.int64)
+    heap_s = np.empty(cap, np.int32)
+    size = 0
+    for i in range(len(tgt_stops)):
+        s = tgt_stops[i]
+        e = np.int64(tgt_egress[i])
+        if e < lb[s]:
+            lb[s] = e
+            size = _heap_push(heap_t, heap_s, size, e, s)
+    while size > 0:
+        d = heap_t[0]
+        u = heap_s[0]
+        size = _heap_pop(heap_t, heap_s, size)
+        if d > lb[u]:
+            continue
+        for x in range(g.in_start[u], g.in_start[u + 1]):
+            f = g.in_fp[x]
+            nd = d + (g.in_w[x] if f < 0 else _walk_s(tt, rules, f))
+            v = g.in_from[x]
+            if nd < lb[v]:
+                lb[v] = nd
+                size = _heap_push(heap_t, heap_s, size, nd, v)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _heap_push(ht, hs, size, t, s):
+    i = size
+    while i > 0:
+        parent = (i - 1) // 2
+        if ht[parent] <= t:
+            break
+        ht[i] = ht[parent]
+        hs[i] = hs[parent]
+        i = parent
+    ht[i] = t
+    hs[i] = s
+    return size + 1
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _heap_pop(ht, hs, size):
+    size -= 1
+    t = ht[size]
+    s = hs[size]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and ht[c + 1] < ht[c]:
+            c += 1
+        if ht[c] >= t:
+            break
+        ht[i] = ht[c]
+        hs[i] = hs[c]
+        i = c
+    if size > 0:
+        ht[i] = t
+        hs[i] = s
+    return size
+
+
 # ---- Python side: timetables, query, result, journeys ------------------------------------------------------
 def timetable_of(model, inseat: bool = True) -> Timetable:
     """The model's arrays as a Timetable (cached per model; without in-seat links when ``inseat`` is False)."""
@@ -1004,7 +1164,7 @@ def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, roun
         np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
         np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
         np.zeros(n_classes + 1, np.int64), np.full(n_patterns, -1, np.int64), np.zeros(8, np.int64),
-        np.zeros(4, np.int64))
+        np.zeros(4, np.int64), np.zeros(n_stops, np.int64))
 
 
 @njit(nogil=True, cache=True)
@@ -1190,11 +1350,24 @@ def _rules(model, q: RaptorQuery, reverse: bool) -> Rules:
                  bool(q.report_walks), bool(reverse))
 
 
-def _prepared(model, tt: Timetable, q: RaptorQuery) -> Labels:
+def _graph_of(model, tt: Timetable) -> StopGraph:
+    """The StopGraph of a timetable of this model (cached with it)."""
+    cache = model.__dict__.setdefault("_stop_graphs", {})
+    hit = cache.get(id(tt))
+    if hit is None or hit[0] is not tt:
+        hit = cache[id(tt)] = (tt, stop_graph(tt))
+    return hit[1]
+
+
+def _prepared(model, tt: Timetable, q: RaptorQuery, rules: Rules) -> Labels:
+    """A cleared Labels with the query's targets and their lower bounds."""
     lab = _labels_for(model, tt, int(max(0, q.max_rides)) + 1)
-    for s, e in zip(np.asarray(q.tgt_stops, np.int64).tolist(), np.asarray(q.tgt_egress, np.int64).tolist()):
+    tgt = np.asarray(q.tgt_stops, np.int64)
+    egress = np.asarray(q.tgt_egress, np.int64)
+    for s, e in zip(tgt.tolist(), egress.tolist()):
         if lab.egress[s] < 0 or e < lab.egress[s]:
             lab.egress[s] = e
+    lower_bounds(tt, rules, _graph_of(model, tt), tgt, egress, lab.lb)
     return lab
 
 
@@ -1255,7 +1428,7 @@ def run_raptor(model, q: RaptorQuery) -> RaptorResult:
     R = int(max(0, q.max_rides)) + 1
     out = _output_for(1, R)
     while True:
-        lab = _prepared(model, tt, q)
+        lab = _prepared(model, tt, q, rules)
         run = int(lab.scalars[3]) + 1
         seg = raptor_run(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, src_times, run, False)
         _emit(tt, rules, lab, seg, run, np.int64(src_times.min() if len(src_times) else 0), out)
@@ -1288,7 +1461,7 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
         tt, rev = timetable_of(model, q.inseat), None
         start = int(t0)
     rules = _rules(model, q, backward)
-    lab = _prepared(model, tt, q)
+    lab = _prepared(model, tt, q, rules)
     src_stops = np.asarray(q.src_stops, np.int64)
     access = np.asarray(q.src_times, np.int64)
     taus, tau_start, tau_patterns = departure_times(tt, rules, src_stops, access, start,
@@ -1304,7 +1477,7 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
         if not _overflowed(out):
             break
         out = new_output(int(out.used[0]) * 2, int(out.used[1]) * 2)
-        lab = _prepared(model, tt, q)
+        lab = _prepared(model, tt, q, rules)
     src_extra = _min_by_stop(src_stops, access)  # access (forward) or egress (backward) of the run's sources
     tgt_extra = _min_by_stop(q.tgt_stops, q.tgt_egress)
     rows, legs = _rows(out)
