@@ -1,4 +1,4 @@
-"""Load test of GET /v1/plan against `maas serve` on loopback (the built-in sample network).
+"""Load test of GET /v1/plan against `maas serve` on loopback (the built-in sample network, or --feed NS=PATH).
 
 For 1 and 2 workers and client concurrency 1, 16 and 64: requests/s, p50/p95/p99 latency, error count. Baselines
 measured in the same run: the same queries planned in-process, serially, with no HTTP (`TransitService.plan_sync`:
@@ -7,6 +7,7 @@ server worker comes from /proc (VmHWM). The load generator is an aiohttp client 
 machine, so on a small box it competes with the server for CPU: the figures are a floor, not a ceiling.
 
     .venv/bin/python benchmarks/bench_api.py [--seconds 4] [--levels 1,16,64] [--workers 1,2] [--redis URL]
+        [--feed tokyo-rail=../shared/data/tokyo-rail-gtfs.zip --day 2026-12-01]
 """
 from __future__ import annotations
 
@@ -40,13 +41,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def queries(station_ids: list[str], n: int = 400, seed: int = 7) -> list[dict]:
+def queries(station_ids: list[str], n: int = 400, seed: int = 7, day: str = DAY) -> list[dict]:
     rnd = random.Random(seed)
     out = []
     for _ in range(n):
         a, b = rnd.sample(station_ids, 2)
         minute = rnd.randrange(6 * 60, 22 * 60)
-        out.append({"from": a, "to": b, "depart_at": f"{DAY}T{minute // 60:02d}:{minute % 60:02d}:00+09:00"})
+        out.append({"from": a, "to": b, "depart_at": f"{day}T{minute // 60:02d}:{minute % 60:02d}:00+09:00"})
     return out
 
 
@@ -85,20 +86,21 @@ async def load(base: str, path: str, params: list[dict], concurrency: int, secon
     return {"rps": len(lat) / elapsed, "n": len(lat), "errors": errors, **pct(lat)}
 
 
-def start_server(workers: int, tmp: Path, redis_url: str) -> tuple[subprocess.Popen, str]:
+def start_server(workers: int, tmp: Path, redis_url: str, feeds: list[str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     keys = tmp / "keys.json"
     keys.write_text(json.dumps(KEYS))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--workers", str(workers), "--port",
                              str(port), "--keys", str(keys), "--data-dir", str(tmp / f"data{workers}"), "--dev",
+                             *[a for f in feeds for a in ("--feed", f)],
                              # a benchmark accepts a Redis without AOF-always (its bookings are throwaway)
                              *(["--redis", redis_url, "--allow-volatile-redis"] if workers > 1 else [])],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     import urllib.request
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # (a big feed is built and warmed up before /readyz)
     pids: set[int] = set()
     while time.monotonic() < deadline and len(pids) < workers:
         if proc.poll() is not None:
@@ -131,12 +133,12 @@ def worker_rss_mb(proc: subprocess.Popen) -> list[float]:
     return out
 
 
-def in_process_baseline(qs: list[dict], seconds: float) -> dict:
+def in_process_baseline(qs: list[dict], seconds: float, feeds: list[str]) -> dict:
     """The same queries planned serially in this process: the route search with no HTTP at all."""
     from maas.platform.settings import Settings
     from maas.transit import TransitService
 
-    transit = TransitService.from_settings(Settings(), progress=False)
+    transit = TransitService.from_settings(Settings(feeds=list(feeds)), progress=False)
     for q in qs[:20]:  # warm-up, untimed: the day's model build and numba's compile/cache load
         try:
             transit.plan_sync(q["from"], q["to"], dt.datetime.fromisoformat(q["depart_at"]))
@@ -165,6 +167,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0, help="duration of each load level")
     ap.add_argument("--levels", default="1,16,64")
     ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--feed", action="append", default=[], help="NS=PATH feed to serve (default: the sample)")
+    ap.add_argument("--day", default=DAY, help="service day of the queries")
     ap.add_argument("--redis", default=os.environ.get("MAAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
                     help="Redis for the multi-worker runs (several workers share it)")
     args = ap.parse_args()
@@ -175,7 +179,7 @@ def main() -> None:
         qs: list[dict] = []
         for workers in (int(x) for x in args.workers.split(",")):
             t0 = time.perf_counter()
-            proc, base = start_server(workers, tmp, args.redis)
+            proc, base = start_server(workers, tmp, args.redis, args.feed)
             startup = time.perf_counter() - t0
             try:
                 if not qs:
@@ -184,7 +188,7 @@ def main() -> None:
                     req = urllib.request.Request(f"{base}/v1/stops?near=35.68,139.76&radius=5000&limit=200",
                                                  headers={"Authorization": f"Bearer {KEY}"})
                     stops = json.loads(urllib.request.urlopen(req).read())["stops"]
-                    qs = queries(sorted({s["id"] for s in stops if s["type"] == "station"}))
+                    qs = queries(sorted({s["id"] for s in stops if s["type"] == "station"}), day=args.day)
                 asyncio.run(load(base, "/v1/plan", qs, 4, 1.0))  # warm-up: numba, caches, connections
                 health = asyncio.run(load(base, "/healthz", [], 16, args.seconds))
                 rows.append(("healthz", workers, 16, health))
@@ -196,7 +200,7 @@ def main() -> None:
                 proc.wait(60)
             print(f"workers={workers}: start-up {startup:.1f} s, peak RSS per serving process "
                   f"{', '.join(f'{m:.0f} MB' for m in rss)}")
-        base_row = in_process_baseline(qs, args.seconds)
+        base_row = in_process_baseline(qs, args.seconds, args.feed)
     print()
     print(f"{'endpoint':9} {'workers':>7} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
           f"{'errors':>6} {'n':>7}")

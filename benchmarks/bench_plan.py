@@ -1,10 +1,14 @@
-"""Full plans (3 itineraries, depart-at and arrive-by) on real feeds: this planner against the planner before the
-range/backward search (run from git in a subprocess on the same queries), a plain connection scan with target
-pruning (pure Python) and, on small feeds, the networkx time-expanded baseline. Prints p50/p95/p99, ratios in
-the same run, how often each answers, and the kernel's counters (rounds, routes scanned, labels improved,
-departures searched).
+"""Full plans (3 itineraries, depart-at and arrive-by, the itineraries as the API's JSON dicts) on real feeds and
+on a synthetic network 4× all-Tokyo: this planner against the planner at an older commit (run from git in a
+subprocess on the same queries), and a plain connection scan with target pruning (pure Python). Prints
+p50/p95/p99 per direction, the arrive-by / depart-at ratio, ratios in the same run, how often each answers, the
+kernel's counters (rounds, routes scanned, labels improved, departures searched) and the load average (the
+machine may be shared: quote medians of repeated runs).
 
-    .venv/bin/python benchmarks/bench_plan.py [--queries 300] [--feeds toei,tokyo] [--old-commit 013f563]
+    .venv/bin/python benchmarks/bench_plan.py [--queries 300] [--feeds toei,tokyo,tokyo4] [--old-commit 616624b]
+
+``tokyo4`` tiles all-Tokyo 2 × 2 (four namespaced copies, shifted so neighbouring copies overlap by a fifth and
+are joined by the footpaths the builder finds there): 4× the stops, trips and stop times.
 """
 from __future__ import annotations
 
@@ -28,7 +32,9 @@ DATA = Path(os.environ.get("MAAS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DATE = dt.date(2026, 12, 1)
 JST = dt.timezone(dt.timedelta(hours=9))
 FEEDS = {"toei": ("toei-rail-gtfs.zip", "toei-subway"), "tokyo": ("tokyo-rail-gtfs.zip", "tokyo-rail"),
-         "metro": ("tokyo-metro-gtfs.zip", "tokyo-metro")}
+         "metro": ("tokyo-metro-gtfs.zip", "tokyo-metro"), "tokyo4": ("tokyo-rail-gtfs.zip", "tokyo-rail")}
+
+import dataclasses  # noqa: E402
 
 from feeds.feed import Network  # noqa: E402
 from feeds.gtfs import load_feed  # noqa: E402
@@ -49,11 +55,13 @@ from routing.planner import Planner, PlanOptions
 from routing.walking import StraightLineWalker
 spec = json.loads(sys.stdin.read())
 m = build_model(Network([load_feed(spec["feed"], spec["ns"])]), dt.date.fromisoformat(spec["date"]))
+def listed(its):  # the itineraries as the API returns them
+    return [it.to_dict() for it in its]
 p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
 tz = dt.timezone(dt.timedelta(hours=9))
 def one(q):
     try:
-        return p.plan(q[0], q[1], dt.datetime.fromisoformat(q[2]), arrive_by=q[3])
+        return listed(p.plan(q[0], q[1], dt.datetime.fromisoformat(q[2]), arrive_by=q[3]))
     except Exception:
         return []
 one(spec["queries"][0])
@@ -127,12 +135,37 @@ class ConnectionScan:
         return best
 
 
+def tiled_network(path: Path, ns: str) -> Network:
+    """Four copies of a feed in a 2 × 2 grid, each namespaced, shifted by four fifths of the network's extent
+    so neighbours overlap (stops there get footpaths to the other copy): a network 4× the size, still one."""
+    feeds = []
+    for i, (dy, dx) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        f = load_feed(path, f"{ns}{i}")
+        lat, lon = f.stops["stop_lat"], f.stops["stop_lon"]
+        sy, sx = 0.8 * dy * float(lat.max() - lat.min()), 0.8 * dx * float(lon.max() - lon.min())
+        shapes = f.shapes
+        if len(shapes):
+            shapes = shapes.assign(shape_pt_lat=shapes["shape_pt_lat"] + sy, shape_pt_lon=shapes["shape_pt_lon"] + sx)
+        feeds.append(dataclasses.replace(f, stops=f.stops.assign(stop_lat=lat + sy, stop_lon=lon + sx),
+                                         shapes=shapes))
+    return Network(feeds)
+
+
+def load_avg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 def bench(key: str, n: int, old_commit: str | None) -> None:
     fname, ns = FEEDS[key]
     path = DATA / fname
-    print(f"\n== {key} ({fname}) ==")
+    print(f"\n== {key} ({fname}{', tiled 2 x 2' if key == 'tokyo4' else ''}) ==  load average {load_avg()}")
     t = time.perf_counter()
-    m = build_model(Network([load_feed(path, ns)]), DATE)
+    network = tiled_network(path, ns) if key == "tokyo4" else Network([load_feed(path, ns)])
+    m = build_model(network, DATE)
+    del network
     print(f"build {time.perf_counter() - t:.1f} s: {m.describe()}")
     planner = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
     t = time.perf_counter()
@@ -163,13 +196,14 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
         w = dt.datetime.fromisoformat(when)
         calls.clear()
         t = time.perf_counter()
-        its = planner.plan(a, b, w, arrive_by=arrive, options=opts)
+        its = [it.to_dict() for it in planner.plan(a, b, w, arrive_by=arrive, options=opts)]
         lat[arrive].append(time.perf_counter() - t)
         answered[arrive] += bool(its)
         counters.append([sum(getattr(c, f) for c in calls) for f in
                          ("rounds", "routes_scanned", "labels_improved", "runs")] + [len(calls)])
     planner_module.range_raptor = range_raptor
     every = lat[False] + lat[True]
+    print(f"this planner, all {len(every)}: {pct(every)}  (plan + JSON dicts; load average {load_avg()})")
     print(f"this planner, depart-at {len(lat[False])}: {pct(lat[False])}  answered {answered[False]}")
     print(f"this planner, arrive-by {len(lat[True])}: {pct(lat[True])}  answered {answered[True]}")
     print(f"arrive-by / depart-at p50 ratio {np.median(lat[True]) / np.median(lat[False]):.2f}")
@@ -177,13 +211,20 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     print("kernel counters per plan (median / p99): rounds {:.0f}/{:.0f}, routes scanned {:.0f}/{:.0f}, "
           "labels improved {:.0f}/{:.0f}, runs (departure times) {:.0f}/{:.0f}, range searches {:.0f}/{:.0f}".format(
               *[v for col in c.T for v in (np.median(col), np.percentile(col, 99))]))
-    if old_commit:
+    if old_commit and key != "tokyo4":
         old = old_planner(old_commit, path, ns, [list(q) for q in queries])
         if old:
             olat = [x[0] for x in old]
             print(f"planner at {old_commit} (same queries): {pct(olat)}  answered {sum(1 for x in old if x[1])}")
+            for arrive in (False, True):
+                o = [x[0] for x, q in zip(old, queries) if q[3] == arrive]
+                print(f"  {'arrive-by' if arrive else 'depart-at'}: old {pct(o)}; old / this p50 "
+                      f"{np.median(o) / np.median(lat[arrive]):.2f}x, p99 "
+                      f"{np.percentile(o, 99) / np.percentile(lat[arrive], 99):.2f}x")
             print(f"ratio old / this: p50 {np.median(olat) / np.median(every):.2f}x, "
                   f"p99 {np.percentile(olat, 99) / np.percentile(every, 99):.2f}x")
+    if key == "tokyo4":
+        return  # (the pure-Python scan over 7.7M connections takes minutes to set up)
     csa = ConnectionScan(m)
     rng2 = random.Random(7)
     pairs = [(rng2.randrange(m.n_stops), rng2.randrange(m.n_stops), rng2.randint(6 * 3600, 21 * 3600))
@@ -201,7 +242,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--feeds", default="toei,tokyo")
-    ap.add_argument("--old-commit", default="013f563", help="git commit of the planner to compare ('' = skip)")
+    ap.add_argument("--old-commit", default="616624b",
+                    help="git commit of the planner to compare (default: before the plan-speed work; '' = skip)")
     args = ap.parse_args()
     for key in args.feeds.split(","):
         bench(key, args.queries, args.old_commit or None)

@@ -63,6 +63,8 @@ class Leg:
     booking_required: bool = False
     booking_message: str | None = None
     stay_seated: bool = False  # same vehicle as the previous leg (in-seat transfer): no change, no walk
+    # ``geometry`` already holds [lon, lat] lists rounded to 7 places (rides: cut from the model's cached shape)
+    geometry_rounded: bool = field(default=False, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         d: dict = {"mode": self.mode}
@@ -79,7 +81,9 @@ class Leg:
             d["booking_message"] = self.booking_message
         if self.stay_seated:
             d["stay_seated"] = True
-        d["geometry"] = {"type": "LineString", "coordinates": [[round(x, 7), round(y, 7)] for x, y in self.geometry]}
+        coords = (list(self.geometry) if self.geometry_rounded
+                  else [[round(x, 7), round(y, 7)] for x, y in self.geometry])
+        d["geometry"] = {"type": "LineString", "coordinates": coords}
         return d
 
 
@@ -135,6 +139,53 @@ def ride_path(model, trip: int, board_pos: int, alight_pos: int) -> tuple[np.nda
     return m.stop_lon[seg], m.stop_lat[seg]
 
 
+class _Line:
+    """Points of a line as rounded [lon, lat] lists (what the JSON carries) and the distance along it to each
+    point, so a piece of it is a slice and its length a subtraction (cached: rides repeat across plans)."""
+
+    __slots__ = ("coords", "cum")
+
+    def __init__(self, lon: np.ndarray, lat: np.ndarray):
+        self.coords = [[round(x, 7), round(y, 7)] for x, y in zip(lon.tolist(), lat.tolist())]
+        step = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:]) if len(lon) > 1 else np.empty(0)
+        self.cum = [0.0, *np.cumsum(step).tolist()]
+
+
+def _cached_line(model, key, make) -> _Line:
+    cache = model.__dict__.setdefault("_ride_lines", {})
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = _Line(*make())
+    return hit
+
+
+def _ride_geometry(model, trip: int, p: int, board_pos: int, alight_pos: int) -> tuple[list, float]:
+    """The line and length `ride_path` gives (the shape cut at the two stops, else the stops), from caches."""
+    base = int(model.pattern_stops_start[p])
+    stops = model.pattern_stops[base:base + model.pattern_len(p)]
+    cut = _shape_cut(model, trip, p, stops)
+    if cut is not None and cut[alight_pos] > cut[board_pos]:
+        sh = int(model.trip_shape[trip])
+        a, b = int(model.shape_start[sh]), int(model.shape_start[sh + 1])
+        line = _cached_line(model, ("shape", sh), lambda: (model.shape_lon[a:b], model.shape_lat[a:b]))
+        lo, hi = cut[board_pos], cut[alight_pos]
+    else:
+        line = _cached_line(model, ("pattern", p), lambda: (model.stop_lon[stops], model.stop_lat[stops]))
+        lo, hi = board_pos, alight_pos
+    return line.coords[lo:hi + 1], line.cum[hi] - line.cum[lo]
+
+
+def _stop_dict(model, s: int) -> dict:
+    """A stop's Endpoint.to_dict(), cached per model (intermediate stops repeat across itineraries); a copy."""
+    cache = model.__dict__.get("_stop_dicts")
+    if cache is None:
+        cache = model.__dict__["_stop_dicts"] = [None] * model.n_stops
+    d = cache[s]
+    if d is None:
+        d = cache[s] = _stop_endpoint(model, s).to_dict()
+    return dict(d)
+
+
 def _stop_endpoint(model, s: int, seq: int | None = None) -> Endpoint:
     return Endpoint(float(model.stop_lat[s]), float(model.stop_lon[s]), model.stop_ids[s], model.stop_names[s],
                     model.stop_names_en[s], seq)
@@ -181,14 +232,16 @@ def ride_leg(model, leg: RideLeg) -> Leg:
     r = int(m.pattern_route[p])
     stops = m.pattern_stops[base:base + n]
     inter = []
-    for pos in range(leg.board_pos + 1, leg.alight_pos):
-        s = int(stops[pos])
-        e = _stop_endpoint(m, s).to_dict()
-        e.update(arrival=iso(m, int(m.st_arr[off + pos])),
-                 departure=iso(m, int(m.st_dep[off + pos])))
-        inter.append(e)
-    lon, lat = ride_path(m, trip, leg.board_pos, leg.alight_pos)
-    geom = list(zip(lon.tolist(), lat.tolist()))
+    if leg.alight_pos > leg.board_pos + 1:
+        lo, hi = leg.board_pos + 1, leg.alight_pos
+        arr = m.st_arr[off + lo:off + hi].tolist()
+        dep = m.st_dep[off + lo:off + hi].tolist()
+        for s, a, d in zip(stops[lo:hi].tolist(), arr, dep):
+            e = _stop_dict(m, s)
+            e["arrival"] = iso(m, a)
+            e["departure"] = iso(m, d)
+            inter.append(e)
+    geom, dist = _ride_geometry(m, trip, p, leg.board_pos, leg.alight_pos)
     ag = int(m.route_agency[r])
     route_id = m.route_ids[r]
     mode = m.route_modes[r]
@@ -197,7 +250,7 @@ def ride_leg(model, leg: RideLeg) -> Leg:
         mode=mode, start=_stop_endpoint(m, leg.from_stop, int(m.st_seq[off + leg.board_pos])),
         end=_stop_endpoint(m, leg.to_stop, int(m.st_seq[off + leg.alight_pos])),
         departure=iso(m, leg.departure), arrival=iso(m, leg.arrival),
-        duration_s=leg.arrival - leg.departure, distance_m=path_length_m(lon, lat), geometry=geom,
+        duration_s=leg.arrival - leg.departure, distance_m=dist, geometry=geom, geometry_rounded=True,
         operator=route_id.split(":", 1)[0],
         agency={"id": m.agency_ids[ag], "name": m.agency_names[ag]} if ag >= 0 else None,
         route={"id": route_id, "short_name": m.route_short_names[r], "long_name": m.route_long_names[r],

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -35,13 +36,20 @@ class Place:
     name_en: str | None = None
     stop_id: str | None = None
 
+    @cached_property
+    def _by_stop(self) -> dict[int, tuple[int, float]]:
+        """stop → (seconds, metres) of its first occurrence (asked per leg and per journey: a dict, not a scan)."""
+        out: dict[int, tuple[int, float]] = {}
+        for s, t, d in zip(np.asarray(self.stops).tolist(), np.asarray(self.seconds).tolist(),
+                           np.asarray(self.metres).tolist()):
+            out.setdefault(s, (int(t), float(d)))
+        return out
+
     def seconds_to(self, stop: int) -> int:
-        hit = np.nonzero(self.stops == stop)[0]
-        return int(self.seconds[hit[0]]) if len(hit) else 0
+        return self._by_stop.get(int(stop), (0, 0.0))[0]
 
     def metres_to(self, stop: int) -> float:
-        hit = np.nonzero(self.stops == stop)[0]
-        return float(self.metres[hit[0]]) if len(hit) else 0.0
+        return self._by_stop.get(int(stop), (0, 0.0))[1]
 
     def endpoint(self) -> Endpoint:
         if self.is_point:

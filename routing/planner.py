@@ -105,9 +105,9 @@ class Planner:
         return self._choose(o, js, opts, latest_first=False)
 
     def arrive_by(self, o: Place, d: Place, t_arr: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
-        """The latest departures arriving by t_arr: backward range searches (in-seat links are not followed
-        backwards: a through-running journey is offered as a change there)."""
-        q = self._query(d, o, opts, allowed, mask, False)
+        """The latest departures arriving by t_arr: backward range searches (in-seat links followed backwards,
+        `routing.raptor.reversed_timetable`)."""
+        q = self._query(d, o, opts, allowed, mask, opts.stay_seated)
         js = self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True,
                           enough=lambda js: len(self._choose(o, js, opts, True)) >= opts.num_itineraries)
         return self._choose(o, [j for j in js if j.arrival <= t_arr], opts, latest_first=True)

@@ -230,7 +230,7 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
     trip is dropped, or, when it has links of its own, queued only to follow them (flag 1, no stop scan).
     The caller checks that ``ta`` can be ridden from bpos to i. Returns the new queue length."""
     a = np.int64(tt.st_arr[off])
-    if a >= lab.res_t[k] or _stop_shut(rules, s, a, a):
+    if a + lab.lb[s] >= lab.res_t[k] or _stop_shut(rules, s, a, a):
         return n_cont
     for e in range(tt.inseat_start[ta], tt.inseat_start[ta + 1]):
         if tt.inseat_from_pos[e] != i:
@@ -254,7 +254,7 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
         offb = times_b + jb * Lb + pos
         d = np.int64(tt.st_dep[offb])
         sb = tt.pattern_stops[base_b + pos]
-        if d < a or d >= lab.res_t[k] or _stop_shut(rules, sb, d, d):
+        if d < a or d + lab.lb[sb] >= lab.res_t[k] or _stop_shut(rules, sb, d, d):
             continue
         last = tt.pattern_stops[base_b + Lb - 1]
         earlier = lab.dom_stamp[pb] != stamp or (jb <= lab.dom_j[pb] and pos <= lab.dom_pos[pb])
@@ -409,7 +409,7 @@ def _inseat_from_last_stop(tt, rules, lab, seg, n_cont, p, j, bpos, k, stamp):
         c = tt.trip_inseat_class[t0 + jj]
         if c < 0 or (lab.class_stamp[c] == cstamp and not differ):
             continue
-        if tt.st_arr[times0 + jj * L + i] >= lab.res_t[k]:
+        if tt.st_arr[times0 + jj * L + i] + lab.lb[s] >= lab.res_t[k]:
             break
         if jj > j and differ:  # then trips of one class may differ
             ob = times0 + jj * L + bpos
@@ -881,6 +881,35 @@ def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf, pats):
     return n
 
 
+@njit(nogil=True, cache=True)
+def _group_departures(buf, pats):
+    """Distinct times latest first, with the patterns leaving at each (CSR, each pattern once per time)."""
+    n = len(buf)
+    order = np.argsort(-buf * (len(buf) + 1) - np.arange(n))  # latest first, stable
+    taus = np.empty(n, np.int64)
+    start = np.empty(n + 1, np.int64)
+    out_p = np.empty(n, np.int64)
+    start[0] = 0
+    m = 0
+    q = 0
+    for r in range(n):
+        i = order[r]
+        if m == 0 or buf[i] != taus[m - 1]:
+            taus[m] = buf[i]
+            start[m] = q
+            m += 1
+        dup = False
+        for x in range(start[m - 1], q):
+            if out_p[x] == pats[i]:
+                dup = True
+                break
+        if not dup:
+            out_p[q] = pats[i]
+            q += 1
+    start[m] = q
+    return taus[:m], start[:m + 1], out_p[:q]
+
+
 def departure_times(tt: Timetable, rules: Rules, src_stops, src_access, t0: int, t1: int):
     """Times in [t0, t1] at which leaving the sources catches a vehicle just in time: at a source stop, or one
     footpath from it (a walk, not a transfer). Distinct, latest first; with the patterns leaving at each as CSR
@@ -891,12 +920,7 @@ def departure_times(tt: Timetable, rules: Rules, src_stops, src_access, t0: int,
     if n > len(buf):
         buf, pats = np.empty(n, np.int64), np.empty(n, np.int64)
         n = _departures_into(tt, rules, src_stops, src_access, np.int64(t0), np.int64(t1), buf, pats)
-    buf, pats = buf[:n], pats[:n]
-    order = np.lexsort((pats, -buf))
-    buf, pats = buf[order], pats[order]
-    taus, first = np.unique(-buf, return_index=True)
-    start = np.append(first, n).astype(np.int64)
-    return (-taus).astype(np.int64), start, pats.astype(np.int64)
+    return _group_departures(buf[:n], pats[:n])
 
 
 # ---- lower bounds (target pruning) -------------------------------------------------------------------------
@@ -1073,12 +1097,13 @@ class Reversal:
     trip_of: np.ndarray
 
 
-def reversed_timetable(model) -> tuple[Timetable, Reversal]:
+def reversed_timetable(model, inseat: bool = False) -> tuple[Timetable, Reversal]:
     """The model with time running backwards (cached per model): each pattern's stops reversed, each trip's
     times negated (departure' = -arrival), trips in reverse order (FIFO still holds), pickup ↔ drop-off,
     footpaths transposed. A forward search on it from the targets is a backward search: its arrival is minus
-    the latest departure. In-seat links are left out (the backward search does not follow them)."""
-    cached = model.__dict__.get("_timetable_reversed")
+    the latest departure. ``inseat``: with the in-seat links reversed (`_reversed_links`)."""
+    key = "_timetable_reversed_inseat" if inseat else "_timetable_reversed"
+    cached = model.__dict__.get(key)
     if cached is not None:
         return cached
     pss = np.asarray(model.pattern_stops_start, np.int64)
@@ -1111,18 +1136,53 @@ def reversed_timetable(model) -> tuple[Timetable, Reversal]:
     order = np.lexsort((fa, np.asarray(model.fp_to)))
     fp_start = np.zeros(n + 1, np.int32)
     np.cumsum(np.bincount(np.asarray(model.fp_to), minlength=n), out=fp_start[1:])
-    none = np.empty(0, np.int32)
+    if inseat:
+        links = _reversed_links(model, trip_of, plen)
+    else:
+        none = np.empty(0, np.int32)
+        links = (np.zeros(model.n_trips + 1, np.int32), none, none, none, np.full(model.n_trips, -1, np.int32),
+                 np.zeros(n_pat, np.int32), np.zeros(model.n_trips, np.int32))
     tt = Timetable(model.pattern_stops_start, stops_rev.astype(np.int32), model.pattern_trips_start, ptimes,
                    st_arr, st_dep, np.asarray(model.st_dropoff)[src], np.asarray(model.st_pickup)[src],
                    model.trip_pattern, np.asarray(model.trip_wheelchair)[trip_of], model.sp_start, sp_pat, sp_pos,
                    fp_start, fa[order].astype(np.int32), np.asarray(model.fp_dist)[order],
                    np.asarray(model.fp_fixed_s)[order], np.asarray(model.stop_min_transfer, np.int32),
-                   model.stop_wheelchair, np.zeros(model.n_trips + 1, np.int32), none, none, none,
-                   np.full(model.n_trips, -1, np.int32), np.zeros(n_pat, np.int32),
-                   np.zeros(model.n_trips, np.int32))
+                   model.stop_wheelchair, *links)
     out = (tt, Reversal(trip_of))
-    model.__dict__["_timetable_reversed"] = out
+    model.__dict__[key] = out
     return out
+
+
+def _reversed_links(model, trip_of: np.ndarray, plen: np.ndarray) -> tuple:
+    """In-seat links with time running backwards: the forward link a (its last stop) → b (at position q) is
+    b' (at position len(b)-1-q) → a' (its first position, i.e. a's last stop). The kernel follows links from a
+    trip's last stop (as GTFS defines them forwards), so only links onto b's first stop are kept (every link of
+    the real feeds; a to_stop_id later in b is followed forwards only). In-seat classes as the model's
+    (`routing.timetable._inseat_classes`), on the reversed trip order."""
+    from types import SimpleNamespace
+
+    from routing.timetable import _inseat_classes
+
+    n_trips = model.n_trips
+    a = np.repeat(np.arange(n_trips), np.diff(np.asarray(model.inseat_start, np.int64)))
+    b = np.asarray(model.inseat_to_trip, np.int64)
+    fpos = np.asarray(model.inseat_from_pos, np.int64)
+    tpos = np.asarray(model.inseat_to_pos, np.int64)
+    trip_pattern = np.asarray(model.trip_pattern, np.int64)
+    keep = tpos == 0
+    a, b, fpos = a[keep], b[keep], fpos[keep]
+    ra, rb = trip_of[b].astype(np.int64), trip_of[a].astype(np.int64)  # from b', to a'
+    rfpos = plen[trip_pattern[b]] - 1  # b's first stop is the last of b'
+    rtpos = plen[trip_pattern[a]] - 1 - fpos  # a's last stop is the first of a'
+    order = np.lexsort((rfpos, ra))
+    ra, rb, rfpos, rtpos = ra[order], rb[order], rfpos[order], rtpos[order]
+    start = np.zeros(n_trips + 1, np.int32)
+    np.cumsum(np.bincount(ra, minlength=n_trips), out=start[1:])
+    ns = SimpleNamespace(n_trips=n_trips, n_patterns=model.n_patterns, inseat_start=start,
+                         inseat_to_trip=rb.astype(np.int32), inseat_to_pos=rtpos.astype(np.int32),
+                         trip_pattern=model.trip_pattern, pattern_trips_start=model.pattern_trips_start)
+    cls, per_pattern, after = _inseat_classes(ns)
+    return (start, rb.astype(np.int32), rfpos.astype(np.int32), rtpos.astype(np.int32), cls, per_pattern, after)
 
 
 def reverse_mask(model, mask: ClosureMask) -> ClosureMask:
@@ -1325,21 +1385,35 @@ class RaptorResult:
         return out
 
 
-def _rules(model, q: RaptorQuery, reverse: bool) -> Rules:
-    mask = q.mask
-    closures = mask is not None and bool(np.any(mask.stop_from != mask.stop_until)
-                                         or np.any(mask.hop_from != mask.hop_until))
+def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, tuple]:
+    """(any closure at all, the four window arrays as int64 on the search's clock), cached per mask object: a
+    service's masks live until the closures change, and every plan (and each of its searches) asks again."""
+    if mask is None:
+        closures = False
+    else:
+        cache = model.__dict__.setdefault("_mask_arrays", {})
+        hit = cache.get((id(mask), reverse))
+        if hit is not None and hit[0] is mask:
+            return hit[1]
+        closures = bool(np.any(mask.stop_from != mask.stop_until) or np.any(mask.hop_from != mask.hop_until))
     if not closures:
         opened = model.__dict__.get("_open_mask64")
         if opened is None:
             z_s, z_h = np.zeros(model.n_stops, np.int64), np.zeros(model.n_hops, np.int64)
             opened = model.__dict__["_open_mask64"] = (z_s, z_s, z_h, z_h)
-        arrays = opened
+        out = (False, opened)
     else:
-        if reverse:
-            mask = reverse_mask(model, mask)
-        arrays = tuple(np.asarray(a, np.int64) for a in (mask.stop_from, mask.stop_until, mask.hop_from,
-                                                          mask.hop_until))
+        m = reverse_mask(model, mask) if reverse else mask
+        out = (True, tuple(np.asarray(a, np.int64) for a in (m.stop_from, m.stop_until, m.hop_from, m.hop_until)))
+    if mask is not None:
+        if len(cache) >= 8:
+            cache.clear()
+        cache[(id(mask), reverse)] = (mask, out)
+    return out
+
+
+def _rules(model, q: RaptorQuery, reverse: bool) -> Rules:
+    closures, arrays = _mask_arrays(model, q.mask, reverse)
     if q.pattern_allowed is not None:
         allowed = np.asarray(q.pattern_allowed, np.bool_)
     else:
@@ -1384,13 +1458,17 @@ def _legs(raw, rev: Reversal | None, model) -> tuple:
         built.reverse()
         return tuple(built)
     fwd = []  # latest first in reversed time is earliest first in real time
+    seated_next = False  # a ride continued in its seat backwards: the next leg in real time stays seated
     for leg in built:
         if isinstance(leg, WalkLeg):
             fwd.append(WalkLeg(leg.to_stop, leg.from_stop, -leg.arrival, -leg.departure))
+            seated_next = False
         else:
             L = model.pattern_len(leg.pattern)
             fwd.append(RideLeg(leg.pattern, int(rev.trip_of[leg.trip]), L - 1 - leg.alight_pos,
-                               L - 1 - leg.board_pos, leg.to_stop, leg.from_stop, -leg.arrival, -leg.departure))
+                               L - 1 - leg.board_pos, leg.to_stop, leg.from_stop, -leg.arrival, -leg.departure,
+                               seated_next))
+            seated_next = leg.stay_seated
     return tuple(fwd)
 
 
@@ -1455,7 +1533,7 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
     the window runs back from it; each journey arrives as early as it can for its departure. Journeys come back
     in real time, legs from the origin."""
     if backward:
-        tt, rev = reversed_timetable(model)
+        tt, rev = reversed_timetable(model, q.inseat)
         start = -int(t0)
     else:
         tt, rev = timetable_of(model, q.inseat), None

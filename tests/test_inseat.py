@@ -146,6 +146,28 @@ def test_itinerary_marks_the_stay_seated_leg():
     assert legs[0]["to"]["stop_id"] == "t:X1" and legs[1]["from"]["stop_id"] == "t:X2"
 
 
+def test_arrive_by_follows_the_link_backwards():
+    """Arriving at Y1 by 10:10 is possible only seated from A into B1 (the change takes 3 minutes): the backward
+    search finds it, leaving S at 09:50, with no transfer; without links it must leave on an earlier A."""
+    m = build_model(Network([small_feed([LINK_AB])]), DATE)
+    planner = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+    when = dt.datetime(2026, 12, 1, 10, 10, tzinfo=JST)
+    its = [it.to_dict() for it in planner.plan("t:S", "t:Y1", when, arrive_by=True,
+                                               options=PlanOptions(stay_seated=True))]
+    seated = [d for d in its if d["transfers"] == 0 and len([x for x in d["legs"] if x["mode"] != "WALK"]) == 2]
+    assert seated, its
+    d = max(seated, key=lambda d: d["departure"])  # (the day before's runs are answers too, leaving earlier)
+    assert d["departure"].startswith("2026-12-01T09:50") and d["arrival"].startswith("2026-12-01T10:10")
+    legs = [leg for leg in d["legs"] if leg["mode"] != "WALK"]
+    assert [leg.get("stay_seated", False) for leg in legs] == [False, True]
+    assert [leg["trip_id"] for leg in legs] == ["t:A", "t:B1"]
+    off = [it.to_dict() for it in planner.plan("t:S", "t:Y1", when, arrive_by=True,
+                                               options=PlanOptions(stay_seated=False))]
+    assert all(not any(leg.get("stay_seated") for leg in d["legs"]) for d in off)
+    assert all(d["arrival"] <= "2026-12-01T10:10:00+09:00" for d in off)
+    assert not any(d["departure"].startswith("2026-12-01T09:50") for d in off)
+
+
 def random_feed(rng: random.Random):
     """Random lines over 12 stops (4 stations of 3 platforms) and random in-seat links between trips."""
     stops = []

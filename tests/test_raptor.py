@@ -261,10 +261,11 @@ def test_range_matches_brute_force_profile(seed):
         assert got == sorted(want), (seed, o, d, t0, window)
 
 
+@pytest.mark.parametrize("inseat", [False, True])
 @pytest.mark.parametrize("seed", range(40))
-def test_backward_search_finds_the_latest_departure(seed):
+def test_backward_search_finds_the_latest_departure(seed, inseat):
     """Arrive-by: for each number of rides, the latest departure (reference: over every candidate departure)
-    that arrives by the limit; no fixed window."""
+    that arrives by the limit; no fixed window. With in-seat links followed backwards too."""
     net, model, ref, rng, w = _world(seed)
     ids = model.stop_ids
     for _ in range(3):
@@ -272,10 +273,10 @@ def test_backward_search_finds_the_latest_departure(seed):
         limit = _query_time(rng) + rng.choice([0, 3600])
         K = rng.randint(1, 3)
         kw = dict(min_transfer=w["min_transfer"], speed=w["speed"], wheelchair=w["wheelchair"], modes=w["modes"],
-                  closures=w["closures"], report_walks=False, inseat=False)
+                  closures=w["closures"], report_walks=False, inseat=inseat)
         q = RaptorQuery(np.array([d]), np.array([0]), np.array([o]), np.array([0]), max_rides=K,
                         wheelchair=w["wheelchair"], walk_speed=w["speed"], pattern_allowed=w["pattern_allowed"],
-                        mask=w["mask"], min_transfer_s=w["min_transfer"], report_walks=False)
+                        mask=w["mask"], min_transfer_s=w["min_transfer"], report_walks=False, inseat=inseat)
         res = range_raptor(model, q, limit, 0, backward=True)
         got = {}
         for j in res.journeys:
