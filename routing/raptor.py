@@ -93,6 +93,7 @@ class Rules(NamedTuple):
     closures: bool
     report_walks: bool
     wait_out_closures: bool
+    lb: np.ndarray  # per stop: a lower bound on the seconds from there to a target's result (INF: none)
 
 
 class Labels(NamedTuple):
@@ -145,25 +146,15 @@ class Labels(NamedTuple):
     pattern_run: np.ndarray  # per pattern: the run whose departure time it has (range search, round 1 only)
     scalars: np.ndarray  # 0: touched count, 1: class stamp, 2: seat segments used, 3: run, 4: rides this round
     counters: np.ndarray
-    lb: np.ndarray  # per stop: a lower bound on the seconds from there to a target's result (INF: none)
 
 
 @njit(nogil=True, cache=True, inline="always")
 def _blk(f, u, a, b):
-    """Interval [a, b] meets the blocked window [f, u) (f == u: open)."""
+    """Interval [a, b] meets the blocked window [f, u) (f == u: open). Callers write
+    ``rules.closures and _blk(rules.stop_from[s], ...)``: no array read when the query has no closure, and no
+    record passed to an inlined function with branches (numba then keeps the reference counting of every array
+    in it: 1.6x slower scans)."""
     return f < u and f <= b and a < u
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _stop_shut(rules, s, a, b):
-    """Stop s is closed at some moment of [a, b] (never when the query has no closure at all: no array read)."""
-    return rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, b)
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _hop_shut(rules, h, a, b):
-    """Hop h is closed at some moment of [a, b] (see _stop_shut)."""
-    return rules.closures and _blk(rules.hop_from[h], rules.hop_until[h], a, b)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -193,10 +184,10 @@ def _trip_ok_from(tt, rules, times0, L, j, bpos, upto, base):
     for m in range(bpos, upto):
         off = times0 + j * L + m
         s = tt.pattern_stops[base + m]
-        if m > bpos and _stop_shut(rules, s, tt.st_arr[off], tt.st_dep[off]):
+        if m > bpos and (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], tt.st_arr[off], tt.st_dep[off])):
             return False
         h = base + m
-        if _hop_shut(rules, h, tt.st_dep[off], tt.st_arr[off + 1]):
+        if (rules.closures and _blk(rules.hop_from[h], rules.hop_until[h], tt.st_dep[off], tt.st_arr[off + 1])):
             return False
     return True
 
@@ -230,7 +221,7 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
     trip is dropped, or, when it has links of its own, queued only to follow them (flag 1, no stop scan).
     The caller checks that ``ta`` can be ridden from bpos to i. Returns the new queue length."""
     a = np.int64(tt.st_arr[off])
-    if a + lab.lb[s] >= lab.res_t[k] or _stop_shut(rules, s, a, a):
+    if a + rules.lb[s] >= lab.res_t[k] or (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
         return n_cont
     for e in range(tt.inseat_start[ta], tt.inseat_start[ta + 1]):
         if tt.inseat_from_pos[e] != i:
@@ -254,14 +245,14 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
         offb = times_b + jb * Lb + pos
         d = np.int64(tt.st_dep[offb])
         sb = tt.pattern_stops[base_b + pos]
-        if d < a or d + lab.lb[sb] >= lab.res_t[k] or _stop_shut(rules, sb, d, d):
+        if d < a or d + rules.lb[sb] >= lab.res_t[k] or (rules.closures and _blk(rules.stop_from[sb], rules.stop_until[sb], d, d)):
             continue
         last = tt.pattern_stops[base_b + Lb - 1]
         earlier = lab.dom_stamp[pb] != stamp or (jb <= lab.dom_j[pb] and pos <= lab.dom_pos[pb])
         if earlier and (not rules.closures or (
                 _trip_ok_from(tt, rules, times_b, Lb, jb, pos, Lb - 1, base_b)
-                and not _stop_shut(rules, last, tt.st_arr[offb - pos + Lb - 1],
-                             tt.st_arr[offb - pos + Lb - 1]))):
+                and not (rules.closures and _blk(rules.stop_from[last], rules.stop_until[last], tt.st_arr[offb - pos + Lb - 1],
+                             tt.st_arr[offb - pos + Lb - 1])))):
             lab.dom_stamp[pb] = stamp
             lab.dom_j[pb] = jb
             lab.dom_pos[pb] = pos
@@ -302,8 +293,8 @@ def _alight_later(tt, rules, lab, k, p, j, bpos, i):
         ob = times0 + jj * L + bpos
         if tt.st_dropoff[off] != 1 or tt.st_pickup[ob] != 1 \
                 or (rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1) \
-                or _stop_shut(rules, s, a, a) \
-                or _stop_shut(rules, bs, tt.st_dep[ob], tt.st_dep[ob]) \
+                or (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)) \
+                or (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs], tt.st_dep[ob], tt.st_dep[ob])) \
                 or not _trip_ok_from(tt, rules, times0, L, jj, bpos, i, base):
             continue
         _set_ride(lab, k, s, a, p, t0 + jj, bpos, i, k - 1, -1)
@@ -334,15 +325,15 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             if j >= 0 and stop_ok:
                 off = times0 + j * L + i
                 a = np.int64(tt.st_arr[off])
-                if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + lab.lb[s] < lab.res_t[k]:
-                    if not _stop_shut(rules, s, a, a):
+                if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k]:
+                    if not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
                         _set_ride(lab, k, s, a, p, t0 + j, bpos, i, k - 1, -1)
                     else:  # closed when this trip calls: a later one from the same boarding may alight after
                         _alight_later(tt, rules, lab, k, p, j, bpos, i)
             bt = lab.board_t[k - 1, s]
             # an earlier trip than j is caught here only if the one before j leaves no earlier than bt (one look,
             # no search, in the common case); a boarding no earlier than the target's best arrival is useless
-            if i < L - 1 and bt + lab.lb[s] < lab.res_t[k] and stop_ok \
+            if i < L - 1 and bt + rules.lb[s] < lab.res_t[k] and stop_ok \
                     and (j < 0 or (j > 0 and bt <= tt.st_dep[times0 + (j - 1) * L + i])):
                 hi = nt if j < 0 else j
                 lo = 0
@@ -357,7 +348,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                 while jj < hi:
                     off = times0 + jj * L + i
                     if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t0 + jj] == 1) \
-                            and not _stop_shut(rules, s, tt.st_dep[off], tt.st_dep[off]):
+                            and not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], tt.st_dep[off], tt.st_dep[off])):
                         break
                     jj += 1
                 if jj < hi:
@@ -366,14 +357,14 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             if j >= 0 and i < L - 1 and rules.closures:
                 # can the trip go on to i+1? else the first later trip that can ride bpos..i+1
                 if not _trip_ok_from(tt, rules, times0, L, j, max(bpos, i), i + 1, base) \
-                        or (i > bpos and _stop_shut(rules, s, tt.st_arr[times0 + j * L + i],
-                                              tt.st_dep[times0 + j * L + i])):
+                        or (i > bpos and (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], tt.st_arr[times0 + j * L + i],
+                                              tt.st_dep[times0 + j * L + i]))):
                     bs = tt.pattern_stops[base + bpos]
                     jj = j + 1
                     while jj < nt:
                         off = times0 + jj * L + bpos
                         if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t0 + jj] == 1) \
-                                and not _stop_shut(rules, bs, tt.st_dep[off], tt.st_dep[off]) \
+                                and not (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs], tt.st_dep[off], tt.st_dep[off])) \
                                 and _trip_ok_from(tt, rules, times0, L, jj, bpos, i + 1, base):
                             break
                         jj += 1
@@ -409,12 +400,12 @@ def _inseat_from_last_stop(tt, rules, lab, seg, n_cont, p, j, bpos, k, stamp):
         c = tt.trip_inseat_class[t0 + jj]
         if c < 0 or (lab.class_stamp[c] == cstamp and not differ):
             continue
-        if tt.st_arr[times0 + jj * L + i] + lab.lb[s] >= lab.res_t[k]:
+        if tt.st_arr[times0 + jj * L + i] + rules.lb[s] >= lab.res_t[k]:
             break
         if jj > j and differ:  # then trips of one class may differ
             ob = times0 + jj * L + bpos
             if tt.st_pickup[ob] != 1 or (rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1) \
-                    or _stop_shut(rules, bs, tt.st_dep[ob], tt.st_dep[ob]) \
+                    or (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs], tt.st_dep[ob], tt.st_dep[ob])) \
                     or not _trip_ok_from(tt, rules, times0, L, jj, bpos, i, base):
                 continue
         if lab.class_stamp[c] != cstamp:
@@ -475,17 +466,17 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
             off = times0 + j * L + i
             s = tt.pattern_stops[base + i]
             sprev = tt.pattern_stops[base + i - 1]
-            if (i - 1 > pos0 and _stop_shut(rules, sprev, tt.st_arr[off - 1],
-                                      tt.st_dep[off - 1])) \
-                    or _hop_shut(rules, base + i - 1, tt.st_dep[off - 1],
-                            tt.st_arr[off]):
+            if (i - 1 > pos0 and (rules.closures and _blk(rules.stop_from[sprev], rules.stop_until[sprev], tt.st_arr[off - 1],
+                                      tt.st_dep[off - 1]))) \
+                    or (rules.closures and _blk(rules.hop_from[base + i - 1], rules.hop_until[base + i - 1], tt.st_dep[off - 1],
+                            tt.st_arr[off])):
                 break
             a = np.int64(tt.st_arr[off])
             if a >= lab.res_t[k]:
                 break
-            if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + lab.lb[s] < lab.res_t[k] \
+            if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k] \
                     and ((not rules.wheelchair) or tt.stop_wheelchair[s] == 1) \
-                    and not _stop_shut(rules, s, a, a):
+                    and not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
                 _set_ride(lab, k, s, a, p, tb, pos0, i, k, sg)
             if tt.inseat_start[tb] < tt.inseat_start[tb + 1]:
                 n_cont = _seat_links(tt, rules, lab, seg, n_cont, tb, i, p, pos0, k, sg, off, k, stamp, s)
@@ -503,7 +494,7 @@ def relax_footpaths(tt, rules, lab, k):
         _touch(lab, s, run)
         a = lab.ride_t[k, s]
         bt = a + _change_s(tt, rules, s)
-        if bt < lab.board_t[k, s] and bt + lab.lb[s] < lab.res_t[k]:
+        if bt < lab.board_t[k, s] and bt + rules.lb[s] < lab.res_t[k]:
             lab.board_t[k, s] = bt
             lab.board_round[k, s] = k
             lab.board_kind[k, s] = BOARD_CHANGE
@@ -513,13 +504,13 @@ def relax_footpaths(tt, rules, lab, k):
             lab.walk_seen[s] = True
             lab.walk_list[n_walk] = s
             n_walk += 1
-        if _stop_shut(rules, s, a, a):
+        if (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
             continue
         for e in range(tt.fp_start[s], tt.fp_start[s + 1]):
             u = tt.fp_to[e]
             w = _walk_s(tt, rules, e)
             wt = a + w
-            if wt + lab.lb[u] >= lab.res_t[k] or _stop_shut(rules, u, wt, wt):
+            if wt + rules.lb[u] >= lab.res_t[k] or (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u], wt, wt)):
                 continue
             if wt < lab.walk_t[k, u]:
                 lab.walk_t[k, u] = wt
@@ -531,7 +522,7 @@ def relax_footpaths(tt, rules, lab, k):
                     lab.walk_list[n_walk] = u
                     n_walk += 1
             bt = a + max(w, rules.min_transfer_s)
-            if bt < lab.board_t[k, u] and not _stop_shut(rules, u, bt, bt):
+            if bt < lab.board_t[k, u] and not (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u], bt, bt)):
                 lab.board_t[k, u] = bt
                 lab.board_round[k, u] = k
                 lab.board_kind[k, u] = BOARD_WALK
@@ -626,7 +617,7 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing):
     for i in range(len(src_stops)):
         s = src_stops[i]
         t = np.int64(src_times[i])
-        if _stop_shut(rules, s, t, t):
+        if (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], t, t)):
             if not rules.wait_out_closures:
                 continue
             t = np.int64(rules.stop_until[s])  # (backward: reach the destination before it closes)
@@ -648,7 +639,7 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing):
         for e in range(tt.fp_start[s], tt.fp_start[s + 1]):
             u = tt.fp_to[e]
             wt = t + _walk_s(tt, rules, e)
-            if _stop_shut(rules, u, wt, wt):
+            if (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u], wt, wt)):
                 continue
             # (walk labels serve only walk-only answers: without those, a walk to the target must not hide
             # the ride that gets there later)
@@ -1224,7 +1215,7 @@ def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, roun
         np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
         np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
         np.zeros(n_classes + 1, np.int64), np.full(n_patterns, -1, np.int64), np.zeros(8, np.int64),
-        np.zeros(4, np.int64), np.zeros(n_stops, np.int64))
+        np.zeros(4, np.int64))
 
 
 @njit(nogil=True, cache=True)
@@ -1421,7 +1412,7 @@ def _rules(model, q: RaptorQuery, reverse: bool) -> Rules:
         if allowed is None:
             allowed = model.__dict__["_all_patterns"] = np.ones(model.n_patterns, np.bool_)
     return Rules(*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
-                 bool(q.report_walks), bool(reverse))
+                 bool(q.report_walks), bool(reverse), np.zeros(model.n_stops, np.int64))
 
 
 def _graph_of(model, tt: Timetable) -> StopGraph:
@@ -1434,14 +1425,14 @@ def _graph_of(model, tt: Timetable) -> StopGraph:
 
 
 def _prepared(model, tt: Timetable, q: RaptorQuery, rules: Rules) -> Labels:
-    """A cleared Labels with the query's targets and their lower bounds."""
+    """A cleared Labels with the query's targets; their lower bounds into ``rules.lb``."""
     lab = _labels_for(model, tt, int(max(0, q.max_rides)) + 1)
     tgt = np.asarray(q.tgt_stops, np.int64)
     egress = np.asarray(q.tgt_egress, np.int64)
     for s, e in zip(tgt.tolist(), egress.tolist()):
         if lab.egress[s] < 0 or e < lab.egress[s]:
             lab.egress[s] = e
-    lower_bounds(tt, rules, _graph_of(model, tt), tgt, egress, lab.lb)
+    lower_bounds(tt, rules, _graph_of(model, tt), tgt, egress, rules.lb)
     return lab
 
 
