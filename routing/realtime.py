@@ -276,7 +276,7 @@ def trip_times(sched_arr: np.ndarray, sched_dep: np.ndarray, seqs: np.ndarray, s
         elif delay is not None:
             arr[k] += delay
             dep[k] += delay
-    for k in range(min(first, L) - 1, -1, -1):  # an early train: earlier stops no later than the first update
+    for k in range(first - 1 if placed else -1, -1, -1):  # an early train: earlier stops no later than the first update
         dep[k] = min(dep[k], arr[k + 1])
         arr[k] = min(arr[k], dep[k])
     for k in range(L):
