@@ -32,6 +32,8 @@ class Services:
     closures: Any | None = None  # maas.disruptions.closures.ClosureService
     feeds: Any | None = None  # maas.publishing.feed_swap.FeedManager: operators' published feeds
     warnings: Any | None = None  # maas.disruptions.avoid.WarningPlanner, set by `start` when closures exist
+    realtime: Any | None = None  # maas.disruptions.realtime.RealtimeService: GTFS-RT trip updates and vehicles
+    live: Any | None = None  # maas.disruptions.live_timetable.LiveTimetable, set by `start` when realtime exists
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(TOKYO), repr=False)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(TOKYO))
     ready: bool = False  # set once `start` has loaded the closures and finished crash recovery
@@ -80,12 +82,73 @@ class Services:
             if self.bookings is not None:
                 self.closures.listeners.append(self.notify_disrupted)
                 self.closures.lift_listeners.append(self.notify_restored)
+        if self.realtime is not None:
+            self.use_realtime(self.realtime)
         if self.bookings is not None:
             await self._recover()
             self._recovery_task = asyncio.create_task(self._recover_periodically())
         self._feeds_task = asyncio.create_task(self.feeds.follow())  # feeds other workers publish
         self._warm_task = asyncio.create_task(self._warm_planner())
         self.ready = True
+
+    def use_realtime(self, realtime) -> None:
+        """Plans, legs and boards on realtime times (overlays per snapshot version), travellers told on change."""
+        from maas.disruptions.live_timetable import LiveTimetable
+
+        self.realtime = realtime
+        self.live = LiveTimetable(realtime.snapshot)
+        self.transit.realtime_provider = self.live.overlay_for
+        realtime.add_listener(self.on_realtime)
+
+    async def on_realtime(self, old, new) -> None:
+        """RealtimeService listener: rebuild the cached days' overlays off the loop, then tell the travellers
+        whose booked trips the change touches (`disrupted` / `restored`, once across workers)."""
+        await self.live.on_change(self.transit, old, new)
+        if self.bookings is not None:
+            try:
+                await self.notify_realtime(old, new)
+            except Exception:  # a failing notification never undoes the realtime change
+                log.exception("realtime booking notification failed")
+
+    async def notify_realtime(self, old, new) -> int:
+        """Bookings with a confirmed leg on a trip whose update changed between ``old`` and ``new`` snapshots are
+        checked on realtime times (maas/disruptions/realtime_events.py). Returns the events sent."""
+        from maas.disruptions.realtime_events import changed_trips, tell
+        from maas.store import booking_index
+        from routing.realtime import build_overlay
+
+        changed = {tid for tid, _ in changed_trips(old, new)}
+        if not changed:
+            return 0
+        now = self.clock()
+        store = self.bookings.store
+        loop = asyncio.get_running_loop()
+
+        def run(fn):
+            return loop.run_in_executor(self.transit.executor, fn)
+
+        def plan(origin: str, destination: str, when: dt.datetime) -> list[dict]:
+            return self.transit.plan_sync(origin, destination, when)
+
+        sent = 0
+        for day in await booking_index.booked_days(store, now.date() - dt.timedelta(days=1)):
+            trips = changed & await booking_index.booked_trips(store, day)
+            if not trips:
+                continue
+            ids = await booking_index.bookings_on(store, day, trips=trips)
+            items = [(bid, owner, legs) for bid, owner, legs in await booking_index.load_travelling(store, ids, now)
+                     if legs[0]["service_date"] == day]
+            if not items:
+                continue
+            date = dt.date.fromisoformat(day)
+
+            def overlay(date=date):
+                ov = self.transit.overlay_for(date)
+                return ov if ov is not None else build_overlay(self.transit.model_for(date), ())
+
+            ov = await run(overlay)
+            sent += len(await tell(store, ov, items, plan, now, run))
+        return sent
 
     async def _warm_planner(self) -> None:
         """Planner kernels compiled and run once per thread (readiness waits for it; liveness does not)."""
