@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import random
+import re
 import threading
 import time
 import weakref
@@ -608,8 +609,10 @@ def parse_pull_spec(spec: str) -> PullSource:
     if not sep or not op or not rest:
         raise ValueError(f"realtime source {spec!r:.80} must be OPERATOR=URL[,INTERVAL_S]")
     check_namespace(op)
-    url, _, interval = rest.rpartition(",") if "," in rest.rsplit("/", 1)[-1] else (rest, "", "")
-    url = url or rest
+    url, interval = rest, ""
+    head, comma, tail = rest.rpartition(",")
+    if comma and re.fullmatch(r"\s*[0-9.eE+-]+\s*|\s*(inf|nan)\s*", tail, re.I):
+        url, interval = head, tail.strip()
     p = urlsplit(url)
     if p.scheme not in ("http", "https") or not p.netloc:
         raise ValueError(f"realtime source URL {url!r:.80} must be http:// or https://")
