@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 
 import msgspec
+import numpy as np
 import orjson
 from google.protobuf import json_format
 from google.transit import gtfs_realtime_pb2 as pb
@@ -199,6 +200,11 @@ def from_feed_message(msg: pb.FeedMessage, operator: str, *, now: float | None =
     return RealtimeMessage(operator, ts, full, tuple(trips), tuple(vehicles), tuple(deleted))
 
 
+def _f32(x: float) -> float:
+    """A float field (32-bit on the wire) as the decimal the producer wrote: 35.70856, not 35.708560943603516."""
+    return float(str(np.float32(x))) if math.isfinite(x) else x
+
+
 def _iso(ts: int) -> str:
     try:
         return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -323,18 +329,18 @@ class _Decoder:
         if v.HasField("trip"):
             trip_id, route_id, _, start_date, _, _ = self.trip(v.trip, w + ".trip")
         p = v.position
-        lat, lon = float(p.latitude), float(p.longitude)
+        lat, lon = _f32(p.latitude), _f32(p.longitude)
         if not (math.isfinite(lat) and -90.0 <= lat <= 90.0):
             raise RealtimeError(f"latitude {lat} is outside -90..90", w + ".position.latitude")
         if not (math.isfinite(lon) and -180.0 <= lon <= 180.0):
             raise RealtimeError(f"longitude {lon} is outside -180..180", w + ".position.longitude")
         bearing = speed = None
         if p.HasField("bearing"):
-            bearing = float(p.bearing)
+            bearing = _f32(p.bearing)
             if not (math.isfinite(bearing) and 0.0 <= bearing <= 360.0):
                 raise RealtimeError(f"bearing {bearing} is outside 0..360", w + ".position.bearing")
         if p.HasField("speed"):
-            speed = float(p.speed)
+            speed = _f32(p.speed)
             if not (math.isfinite(speed) and 0.0 <= speed <= MAX_SPEED_MS):
                 raise RealtimeError(f"speed {speed} m/s is outside 0..{MAX_SPEED_MS}", w + ".position.speed")
         vid = label = None

@@ -31,8 +31,8 @@ class Services:
     bookings: Any | None = None  # maas.booking.bookings.BookingService
     closures: Any | None = None  # maas.disruptions.closures.ClosureService
     feeds: Any | None = None  # maas.publishing.feed_swap.FeedManager: operators' published feeds
+    realtime: Any | None = None  # maas.disruptions.realtime.RealtimeService: GTFS-RT trip updates and positions
     warnings: Any | None = None  # maas.disruptions.avoid.WarningPlanner, set by `start` when closures exist
-    realtime: Any | None = None  # maas.disruptions.realtime.RealtimeService: GTFS-RT trip updates and vehicles
     live: Any | None = None  # maas.disruptions.live_timetable.LiveTimetable, set by `start` when realtime exists
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(TOKYO), repr=False)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(TOKYO))
@@ -49,6 +49,11 @@ class Services:
 
             self.feeds = FeedManager(FeedRegistry(self.settings.data_dir / "feeds"), self.transit, self.bookings,
                                      clock=self.clock)
+        if self.realtime is None:  # push always works (in memory unless `build` wires the store)
+            from maas.disruptions.realtime import NetworkIndexes, RealtimeService
+
+            self.realtime = RealtimeService(index_provider=NetworkIndexes(self.transit),
+                                            max_age_s=self.settings.realtime_max_age_s)
 
     @classmethod
     def build(cls, settings: Settings, progress: bool = False, transit: TransitService | None = None) -> "Services":
@@ -63,6 +68,7 @@ class Services:
         services.bookings = booking_service(settings, transit)
         services.closures = closure_service(settings, transit)
         services.feeds = feed_manager(settings, transit, services.bookings)
+        services.realtime = realtime_service(settings, transit)
         return services
 
     async def start(self) -> None:
@@ -83,6 +89,7 @@ class Services:
                 self.closures.listeners.append(self.notify_disrupted)
                 self.closures.lift_listeners.append(self.notify_restored)
         if self.realtime is not None:
+            await self.realtime.start()
             self.use_realtime(self.realtime)
         if self.bookings is not None:
             await self._recover()
@@ -270,7 +277,8 @@ class Services:
         return bool(feeds) and self.ready and warm, {"feeds": feeds, "keys": len(self.keys), "pid": os.getpid(),
                                                      "planner": "warm" if warm else "warming",
                                                      "bookings": self.bookings is not None,
-                                                     "closures": self.closures is not None}
+                                                     "closures": self.closures is not None,
+                                                     "realtime": self.realtime is not None}
 
     async def aclose(self) -> None:
         for task in (self._recovery_task, self._feeds_task, self._warm_task):
@@ -279,6 +287,8 @@ class Services:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.limiter.aclose()
+        if self.realtime is not None:
+            await self.realtime.aclose()
         if self.closures is not None:
             await self.closures.aclose()
         if self.bookings is not None:
@@ -373,6 +383,24 @@ def closure_service(settings: Settings, transit: TransitService, store=None,
     clock = clock or (lambda: dt.datetime.now(TOKYO))
     return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock,
                           jma=jma_intake(settings))
+
+
+def realtime_service(settings: Settings, transit: TransitService, store=None,
+                     clock: Callable[[], float] | None = None):
+    """GTFS-RT state in Redis (shared by workers) or a SQLite file; matched against the live feeds; the
+    configured pull sources (`--realtime op=URL[,interval_s]`) started with the service."""
+    from maas.disruptions.realtime import NetworkIndexes, RealtimePuller, RealtimeService, parse_pull_spec
+    from maas.disruptions.realtime_store import realtime_store_for
+
+    sources = [parse_pull_spec(s) for s in settings.realtime]  # ValueError: one clear line before serving
+    if store is None:
+        sqlite = None if settings.redis_url else settings.data_dir / "realtime.sqlite3"
+        store = realtime_store_for(settings.redis_url, sqlite, settings.redis_prefix)
+    service = RealtimeService(store, index_provider=NetworkIndexes(transit), clock=clock,
+                              max_age_s=settings.realtime_max_age_s)
+    if sources:
+        service.puller = RealtimePuller(service, sources, timeout_s=settings.realtime_timeout_s)
+    return service
 
 
 def jma_intake(settings: Settings):
