@@ -208,20 +208,23 @@ def trip_times(sched_arr: np.ndarray, sched_dep: np.ndarray, seqs: np.ndarray, s
                updates: Iterable, midnight_ts: int, trip_delay: int | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Realtime (arrival, departure, skipped, unplaced updates) of one trip from its scheduled times (model
-    seconds) and its StopTimeUpdates, by the GTFS-RT rules of the module docstring."""
-    L = len(sched_arr)
-    sa = np.asarray(sched_arr, np.int64)
-    sd = np.asarray(sched_dep, np.int64)
-    arr, dep = sa.copy(), sd.copy()
-    skipped = np.zeros(L, bool)
+    seconds) and its StopTimeUpdates, by the GTFS-RT rules of the module docstring. (Plain Python lists: for
+    trips of tens of stops they beat numpy's per-call cost.)"""
+    sa = np.asarray(sched_arr).tolist()
+    sd = np.asarray(sched_dep).tolist()
+    L = len(sa)
+    arr, dep = list(sa), list(sd)
+    skipped = [False] * L
     placed: list[tuple[int, object]] = []
     bad = 0
     cursor = 0
-    seq_pos = {int(s): i for i, s in reversed(list(enumerate(np.asarray(seqs).tolist())))}
+    in_order = True
+    seq_list = np.asarray(seqs).tolist()
+    seq_pos = {s: i for i, s in reversed(list(enumerate(seq_list)))}
     for u in updates:
         p = None
         if u.stop_sequence is not None:
-            p = seq_pos.get(int(u.stop_sequence))
+            p = seq_pos.get(u.stop_sequence)
             if p is not None and u.stop_id is not None and stop_ids[p] != u.stop_id:
                 p = None
         elif u.stop_id is not None:
@@ -232,23 +235,27 @@ def trip_times(sched_arr: np.ndarray, sched_dep: np.ndarray, seqs: np.ndarray, s
         if p is None:
             bad += 1
             continue
+        if placed and p < placed[-1][0]:
+            in_order = False
         placed.append((p, u))
         cursor = p + 1
-    placed.sort(key=lambda x: x[0])
+    if not in_order:  # (feeds send them in stop order: no sort then)
+        placed.sort(key=lambda x: x[0])
     delay = trip_delay
     first = placed[0][0] if placed else L
     ui = 0
+    n_placed = len(placed)
     for k in range(L):
-        if ui < len(placed) and placed[ui][0] == k:
+        if ui < n_placed and placed[ui][0] == k:
             u = placed[ui][1]
             ui += 1
-            while ui < len(placed) and placed[ui][0] == k:  # the same stop twice: the last one counts
+            while ui < n_placed and placed[ui][0] == k:  # the same stop twice: the last one counts
                 u = placed[ui][1]
                 ui += 1
-            if getattr(u, "no_data", False):
+            if u.no_data:
                 delay = None
                 continue
-            if getattr(u, "skipped", False):
+            if u.skipped:
                 skipped[k] = True
                 if delay is not None:
                     arr[k] += delay
@@ -256,35 +263,38 @@ def trip_times(sched_arr: np.ndarray, sched_dep: np.ndarray, seqs: np.ndarray, s
                 continue
             a = d = None
             if u.arrival_time is not None:
-                a = int(u.arrival_time) - midnight_ts
+                a = u.arrival_time - midnight_ts
             elif u.arrival_delay is not None:
-                a = int(sa[k]) + int(u.arrival_delay)
+                a = sa[k] + u.arrival_delay
             if u.departure_time is not None:
-                d = int(u.departure_time) - midnight_ts
+                d = u.departure_time - midnight_ts
             elif u.departure_delay is not None:
-                d = int(sd[k]) + int(u.departure_delay)
+                d = sd[k] + u.departure_delay
             if a is None and d is None:
                 a_delay = delay or 0
-                a, d = int(sa[k]) + a_delay, int(sd[k]) + a_delay
+                a, d = sa[k] + a_delay, sd[k] + a_delay
             elif a is None:
-                a = int(sa[k]) + (delay if delay is not None else d - int(sd[k]))
-                a = min(a, d)
+                a = min(sa[k] + (delay if delay is not None else d - sd[k]), d)
             elif d is None:
-                d = int(sd[k]) + (a - int(sa[k]))
+                d = sd[k] + (a - sa[k])
             arr[k], dep[k] = a, d
-            delay = d - int(sd[k])
+            delay = d - sd[k]
         elif delay is not None:
             arr[k] += delay
             dep[k] += delay
     for k in range(first - 1 if placed else -1, -1, -1):  # an early train: earlier stops no later than the first update
-        dep[k] = min(dep[k], arr[k + 1])
-        arr[k] = min(arr[k], dep[k])
-    for k in range(L):
-        if k > 0 and arr[k] < dep[k - 1]:
-            arr[k] = dep[k - 1]
+        if dep[k] > arr[k + 1]:
+            dep[k] = arr[k + 1]
+        if arr[k] > dep[k]:
+            arr[k] = dep[k]
+    prev = None
+    for k in range(L):  # never decreasing
+        if prev is not None and arr[k] < prev:
+            arr[k] = prev
         if dep[k] < arr[k]:
             dep[k] = arr[k]
-    return arr, dep, skipped, bad
+        prev = dep[k]
+    return np.array(arr, np.int64), np.array(dep, np.int64), np.array(skipped, bool), bad
 
 
 def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int = 0,
@@ -394,10 +404,10 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
             ok = True
             if i > 0:
                 q = ks[i - 1]
-                ok = bool(np.all(D[j] >= D[q]) and np.all(A[j] >= A[q]))
+                ok = bool((D[j] >= D[q]).all() and (A[j] >= A[q]).all())
             if ok and i < len(ks):
                 q = ks[i]
-                ok = bool(np.all(D[q] >= D[j]) and np.all(A[q] >= A[j]))
+                ok = bool((D[q] >= D[j]).all() and (A[q] >= A[j]).all())
             if ok:
                 kept[j] = True
                 continue

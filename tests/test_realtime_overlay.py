@@ -267,3 +267,4 @@ def test_planner_on_realtime_matches_brute_force(seed):
             w = want[k]
             g = int(got[k])
             assert (g >= 1 << 39 and w == float("inf")) or g == w, (seed, src, dst, t0, k, g, w)
+
