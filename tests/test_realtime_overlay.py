@@ -268,3 +268,24 @@ def test_planner_on_realtime_matches_brute_force(seed):
             g = int(got[k])
             assert (g >= 1 << 39 and w == float("inf")) or g == w, (seed, src, dst, t0, k, g, w)
 
+
+
+def test_planner_depart_at_and_arrive_by_on_realtime_times(model):
+    """The planner (range searches forward and on the reversed timetable) on a realtime model with an overtaken
+    trip: legs show realtime and scheduled times, and arrive-by finds the late train."""
+    from routing.planner import Planner
+    from routing.walking import StraightLineWalker
+
+    ov = build_overlay(model, [tu("a", stu(1, dep_delay=900))])  # a now leaves S0 at 8:15, after b (8:10)
+    planner = ov.planner(Planner(model, StraightLineWalker(model.stop_lat, model.stop_lon)))
+    assert planner.model is ov.model
+    at = dt.datetime.combine(DATE, dt.time(8, 11), JST)
+    it = planner.plan("t:S0", "t:S3", at)[0].to_dict()
+    ride = [leg for leg in it["legs"] if leg["mode"] != "WALK"][0]
+    assert ride["trip_id"] == "t:a" and ride["departure"].endswith("08:15:00+09:00")
+    assert ride["scheduled_departure"].endswith("08:00:00+09:00") and ride["delay_s"] == 900
+    assert ride["realtime"] is True and ride["arrival_delay_s"] == 900
+    by = dt.datetime.combine(DATE, dt.time(8, 23), JST)  # a arrives S3 at 8:22; b at 8:17, c at 8:27
+    its = planner.plan("t:S0", "t:S3", by, arrive_by=True)
+    last = [leg for leg in its[-1].to_dict()["legs"] if leg["mode"] != "WALK"][0]
+    assert last["trip_id"] == "t:a" and last["arrival"].endswith("08:22:00+09:00")
