@@ -164,6 +164,15 @@ class TransitService:
         model = self.model_for(date)
         return self.realtime_provider(model) if self.realtime_provider is not None else None
 
+    def cached_overlay(self, date: dt.date) -> RealtimeOverlay | None:
+        """The day's overlay only when it is built already for the current realtime (never builds: cheap)."""
+        peek = getattr(self.realtime_provider, "__self__", None)
+        with self._lock:
+            hit = self._models.get(date)
+        if hit is None or peek is None or not hasattr(peek, "peek"):
+            return None
+        return peek.peek(hit[0])
+
     def live_planner_for(self, date: dt.date) -> Planner:
         """The day's planner on realtime times (the scheduled one when no realtime applies)."""
         planner = self.planner_for(date)

@@ -202,5 +202,8 @@ async def test_booked_cancelled_trip_is_disrupted_with_an_alternative(world):
         assert _rides(alt)[-1]["trip_id"] == f"{NS}:u2" and alt["arrival"] == "2026-11-25T09:05:00+09:00"
         with pytest.raises(TimeoutError):
             await read_events(beta_booking_free, 1, timeout=0.8)
+        r = await client.post("/v1/offers", json={"itinerary": it}, headers=auth("pk-beta"))
+        problem = await r.json()  # the cancelled trip is not sold any more
+        assert r.status == 409 and problem["type"].endswith("trip_cancelled") and "u1" in problem["detail"]
         alpha.close()
         beta_booking_free.close()

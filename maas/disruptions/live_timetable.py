@@ -55,6 +55,14 @@ class LiveTimetable:
             self._cache = cache  # swapped in one step
             return ov
 
+    def peek(self, model) -> RealtimeOverlay | None:
+        """The overlay of ``model`` for the current snapshot when already built, else None (never builds)."""
+        snap = self.snapshot()
+        hit = self._cache.get(id(base_of(model)))
+        if snap is None or hit is None or hit[0]() is not base_of(model) or hit[1] != snap.version:
+            return None
+        return hit[2]
+
     def refresh(self, models: list) -> int:
         """Build the overlays of ``models`` for the current snapshot now (blocking: a worker thread)."""
         return sum(1 for m in models if self.overlay_for(m) is not None)
