@@ -25,6 +25,8 @@ from maas.platform.auth import Role
 
 PUSHERS = frozenset({Role.OPERATOR, Role.ADMIN})
 STREAMS = ("trip-updates", "vehicle-positions")
+_NUM = r"\s*[-+]?(\d+(\.\d*)?|\.\d+)\s*"
+BBOX_PATTERN = f"^{_NUM},{_NUM},{_NUM},{_NUM}$"
 
 
 def _service(request: web.Request):
@@ -161,9 +163,9 @@ def add_routes(app: web.Application) -> None:
                                        "the stream the message belongs to (needed to apply an empty dataset; "
                                        "default: the kinds of entity it has)")],
         "requestBody": {"required": True, "content": {
-            "application/x-protobuf": {"schema": {"type": "string", "format": "binary",
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary", "minLength": 1,
                                                   "description": "a GTFS-Realtime FeedMessage"}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
             "application/json": {"schema": RealtimeFeedMessage}}},
         "responses": {**ok(IngestReport, "Applied, or ignored as out of order (see the report)"),
                       "400": problem("Empty body"), "404": problem("No live feed for this operator"),
@@ -182,8 +184,8 @@ def add_routes(app: web.Application) -> None:
                        "stop each vehicle is at or heading to.",
         "parameters": [query("operator", {"type": "string", "maxLength": 200}, "only this operator"),
                        query("route", {"type": "string", "maxLength": 200}, "only this route id (namespaced)"),
-                       query("bbox", {"type": "string", "maxLength": 200},
-                             "min_lon,min_lat,max_lon,max_lat")],
+                       query("bbox", {"type": "string", "maxLength": 200, "pattern": BBOX_PATTERN},
+                             "min_lon,min_lat,max_lon,max_lat (WGS 84 degrees)")],
         "responses": ok(VehicleList)})
     for kind, op_id, what in (("trip-updates", "gtfsRtTripUpdates", "trip updates"),
                               ("vehicle-positions", "gtfsRtVehiclePositions", "vehicle positions")):

@@ -277,8 +277,7 @@ class Services:
         return bool(feeds) and self.ready and warm, {"feeds": feeds, "keys": len(self.keys), "pid": os.getpid(),
                                                      "planner": "warm" if warm else "warming",
                                                      "bookings": self.bookings is not None,
-                                                     "closures": self.closures is not None,
-                                                     "realtime": self.realtime is not None}
+                                                     "closures": self.closures is not None}
 
     async def aclose(self) -> None:
         for task in (self._recovery_task, self._feeds_task, self._warm_task):
