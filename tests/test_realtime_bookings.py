@@ -207,3 +207,19 @@ async def test_booked_cancelled_trip_is_disrupted_with_an_alternative(world):
         assert r.status == 409 and problem["type"].endswith("trip_cancelled") and "u1" in problem["detail"]
         alpha.close()
         beta_booking_free.close()
+
+
+async def test_booked_stop_skipped_is_disrupted(world):
+    services, box = world
+    async with client_for(services) as client:
+        booking = await _book(client, (await _plan(client))["itineraries"][0])
+        alpha = await subscribe(client, "pk-alpha")
+        skip_b = TripUpdate("t1", f"{NS}:t1", None, None, "20261125", None, "SCHEDULED", None, at(8, 5),
+                            (StopTimeUpdate(2, None, None, None, None, None, True, False),))
+        await services.realtime.apply(message(skip_b))
+        await services.realtime.drain()
+        [(name, ev)] = await read_events(alpha, 1, timeout=10)
+        assert name == "disrupted" and ev["booking_id"] == booking["id"] and ev["code"] == "skipped_stop"
+        assert ev["leg_index"] == 0 and f"{NS}:B" in ev["reason"]
+        assert ev["alternative"] is not None and ev["alternative"]["legs"][0]["from"]["stop_id"] == f"{NS}:A"
+        alpha.close()

@@ -165,10 +165,8 @@ def disrupted_event(ov: RealtimeOverlay, booking_id: str, legs: list[dict], prob
     at = rt.datetime_of(problem.at)
     if problem.code == "missed_transfer":  # stranded where the previous ride ends, when it arrives (or now)
         pos = Position(legs[problem.leg_index - 1]["to_stop"], max(at, now), problem.leg_index - 1)
-    else:  # where the journey on realtime times has them now (at the latest, before the broken leg)
-        pos = position_at(itinerary, min(max(now, rt.datetime_of(problem.at - 1)), max(at, now)))
-        if pos.leg_index >= problem.leg_index:
-            pos = position_at(itinerary, now)
+    else:  # where the journey on realtime times has them now (as a closure re-plan does at its start)
+        pos = position_at(itinerary, now)
     destination = legs[-1]["to_stop"]
     alternative = None
     if pos.place != destination:
