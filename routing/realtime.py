@@ -317,6 +317,7 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
     route_pos = {r: i for i, r in enumerate(m.route_ids)}
     operators = set()
     pss = m.pattern_stops_start
+    day_cache: dict = {}
 
     def positions(t: int) -> tuple[int, int, int]:
         p = int(m.trip_pattern[t])
@@ -345,7 +346,10 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
         if not tid:
             c["unmatched"] += 1
             continue
-        days = _trip_days(u, m)
+        sd_key = getattr(u, "start_date", None)
+        days = day_cache.get(sd_key)
+        if days is None:
+            days = day_cache[sd_key] = _trip_days(u, m)
         if not days:
             c["unmatched"] += 1
             continue
@@ -382,10 +386,13 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
         c["bad_stops"] += bad
         st_arr[off:off + L] = a
         st_dep[off:off + L] = d
-        st_pickup[off:off + L] = np.where(sk, 0, m.st_pickup[off:off + L])
-        st_dropoff[off:off + L] = np.where(sk, 0, m.st_dropoff[off:off + L])
+        st_pickup[off:off + L] = m.st_pickup[off:off + L]  # (a later entity of the same trip starts afresh)
+        st_dropoff[off:off + L] = m.st_dropoff[off:off + L]
         skipped[off:off + L] = sk
-        c["skipped_stops"] += int(sk.sum())
+        if sk.any():
+            st_pickup[off:off + L][sk] = 0
+            st_dropoff[off:off + L][sk] = 0
+            c["skipped_stops"] += int(sk.sum())
         state[t] = UPDATED
 
     # ---- FIFO: keep updated trips in place where they fit, move the others out ----
