@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
+from numba import njit
 
 from routing.masks import ClosureMask
 from routing.timetable import DAYS, TransitModel, _fifo_groups
@@ -297,6 +298,167 @@ def trip_times(sched_arr: np.ndarray, sched_dep: np.ndarray, seqs: np.ndarray, s
     return np.array(arr, np.int64), np.array(dep, np.int64), np.array(skipped, bool), bad
 
 
+NONE = np.int64(-(1 << 62))  # "not given" in the kernel's update arrays
+
+
+@njit(nogil=True, cache=True)
+def _apply_trip_updates(base_arr, base_dep, st_seq, pattern_stops, job_off, job_len, job_base, job_u0, job_un,
+                        job_delay, u_seq, u_stop, u_at, u_ad, u_dt, u_dd, u_flag, midnight, st_arr, st_dep, skipped,
+                        bad, u_pos, order, arr, dep):
+    """`trip_times` for every job (one updated trip each) at once, written into ``st_arr``/``st_dep``/``skipped``:
+    the same rule, line for line (tests compare the two). ``u_flag``: 1 skipped, 2 no data; NONE: not given;
+    ``u_stop``: the stop index an update names (-2: a stop the model lacks). Scratch: u_pos, order, arr, dep."""
+    for j in range(len(job_off)):
+        off, L, base, u0, un = job_off[j], job_len[j], job_base[j], job_u0[j], job_un[j]
+        cursor = 0
+        nb = 0
+        n_placed = 0
+        for i in range(u0, u0 + un):
+            p = -1
+            if u_seq[i] != NONE:
+                for k in range(L):
+                    if st_seq[off + k] == u_seq[i]:
+                        p = k
+                        break
+                if p >= 0 and u_stop[i] != NONE and pattern_stops[base + p] != u_stop[i]:
+                    p = -1
+            elif u_stop[i] != NONE:
+                for k in range(cursor, L):
+                    if pattern_stops[base + k] == u_stop[i]:
+                        p = k
+                        break
+            if p < 0:
+                nb += 1
+                continue
+            u_pos[i] = p
+            q = n_placed  # insertion into order (stable by position)
+            while q > 0 and u_pos[order[u0 + q - 1]] > p:
+                order[u0 + q] = order[u0 + q - 1]
+                q -= 1
+            order[u0 + q] = i
+            n_placed += 1
+            cursor = p + 1
+        bad[j] = nb
+        for k in range(L):
+            arr[k] = base_arr[off + k]
+            dep[k] = base_dep[off + k]
+            skipped[off + k] = False
+        has = job_delay[j] != NONE
+        delay = job_delay[j] if has else np.int64(0)
+        first = u_pos[order[u0]] if n_placed > 0 else L
+        ui = 0
+        for k in range(L):
+            if ui < n_placed and u_pos[order[u0 + ui]] == k:
+                i = order[u0 + ui]
+                ui += 1
+                while ui < n_placed and u_pos[order[u0 + ui]] == k:
+                    i = order[u0 + ui]
+                    ui += 1
+                if u_flag[i] == 2:
+                    has = False
+                    delay = np.int64(0)
+                    continue
+                if u_flag[i] == 1:
+                    skipped[off + k] = True
+                    if has:
+                        arr[k] += delay
+                        dep[k] += delay
+                    continue
+                sa = np.int64(base_arr[off + k])
+                sd = np.int64(base_dep[off + k])
+                a = NONE
+                d = NONE
+                if u_at[i] != NONE:
+                    a = u_at[i] - midnight
+                elif u_ad[i] != NONE:
+                    a = sa + u_ad[i]
+                if u_dt[i] != NONE:
+                    d = u_dt[i] - midnight
+                elif u_dd[i] != NONE:
+                    d = sd + u_dd[i]
+                if a == NONE and d == NONE:
+                    a_delay = delay if has else np.int64(0)
+                    a = sa + a_delay
+                    d = sd + a_delay
+                elif a == NONE:
+                    a = min(sa + (delay if has else d - sd), d)
+                elif d == NONE:
+                    d = sd + (a - sa)
+                arr[k] = a
+                dep[k] = d
+                delay = d - sd
+                has = True
+            elif has:
+                arr[k] += delay
+                dep[k] += delay
+        if n_placed > 0:
+            for k in range(first - 1, -1, -1):
+                if dep[k] > arr[k + 1]:
+                    dep[k] = arr[k + 1]
+                if arr[k] > dep[k]:
+                    arr[k] = dep[k]
+        for k in range(L):
+            if k > 0 and arr[k] < dep[k - 1]:
+                arr[k] = dep[k - 1]
+            if dep[k] < arr[k]:
+                dep[k] = arr[k]
+            st_arr[off + k] = arr[k]
+            st_dep[off + k] = dep[k]
+
+
+def _v(x) -> int:
+    return NONE if x is None else int(x)
+
+
+def _stop_or(m, stop_id: str) -> int:
+    try:
+        return m.stop_index(stop_id)
+    except KeyError:
+        return -2  # names no stop of the model: the update is not placed
+
+
+def _run_jobs(m, jobs: dict, midnight_ts: int, st_arr, st_dep, st_pickup, st_dropoff, skipped, c: dict) -> None:
+    """The updated trips' realtime times, all in one kernel call (`_apply_trip_updates`)."""
+    if not jobs:
+        return
+    n = len(jobs)
+    job_off = np.empty(n, np.int64)
+    job_len = np.empty(n, np.int64)
+    job_base = np.empty(n, np.int64)
+    job_u0 = np.empty(n, np.int64)
+    job_un = np.empty(n, np.int64)
+    job_delay = np.empty(n, np.int64)
+    cols: list[list] = [[], [], [], [], [], [], []]  # seq, stop, at, ad, dt, dd, flag
+    for j, (off, L, base, u) in enumerate(jobs.values()):
+        stus = u.stop_time_updates or ()
+        job_off[j], job_len[j], job_base[j] = off, L, base
+        job_u0[j], job_un[j] = len(cols[0]), len(stus)
+        job_delay[j] = _v(getattr(u, "delay", None))
+        for s in stus:
+            cols[0].append(_v(s.stop_sequence))
+            cols[1].append(NONE if s.stop_id is None else _stop_or(m, s.stop_id))
+            cols[2].append(_v(s.arrival_time))
+            cols[3].append(_v(s.arrival_delay))
+            cols[4].append(_v(s.departure_time))
+            cols[5].append(_v(s.departure_delay))
+            cols[6].append(1 if s.skipped else 2 if s.no_data else 0)
+    U = len(cols[0])
+    arrays = [np.asarray(col, np.int64) if col else np.empty(0, np.int64) for col in cols]
+    bad = np.zeros(n, np.int64)
+    longest = int(job_len.max())
+    _apply_trip_updates(np.asarray(m.st_arr), np.asarray(m.st_dep), np.asarray(m.st_seq), np.asarray(m.pattern_stops),
+                        job_off, job_len, job_base, job_u0, job_un, job_delay, *arrays, np.int64(midnight_ts),
+                        st_arr, st_dep, skipped, bad, np.full(max(U, 1), -1, np.int64), np.zeros(max(U, 1), np.int64),
+                        np.empty(longest, np.int64), np.empty(longest, np.int64))
+    c["bad_stops"] += int(bad.sum())
+    for off, L, _, _ in jobs.values():
+        sk = skipped[off:off + L]
+        if sk.any():
+            st_pickup[off:off + L][sk] = 0
+            st_dropoff[off:off + L][sk] = 0
+            c["skipped_stops"] += int(sk.sum())
+
+
 def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int = 0,
                   stale: Iterable[str] = ()) -> RealtimeOverlay:
     """The realtime overlay of ``trip_updates`` (feeds.gtfs_rt.TripUpdate) on ``model``: see the module
@@ -318,14 +480,12 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
     operators = set()
     pss = m.pattern_stops_start
     day_cache: dict = {}
+    jobs: dict[int, tuple] = {}  # updated trip → (times offset, length, pattern stops offset, its TripUpdate)
 
     def positions(t: int) -> tuple[int, int, int]:
         p = int(m.trip_pattern[t])
         L = int(pss[p + 1] - pss[p])
         return p, int(m.pattern_times_start[p] + (t - m.pattern_trips_start[p]) * L), L
-
-    def stop_ids_of(p: int, L: int) -> list[str]:
-        return [m.stop_ids[s] for s in m.pattern_stops[pss[p]:pss[p] + L].tolist()]
 
     for u in trip_updates:
         c["entities"] += 1
@@ -374,26 +534,16 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
         c["matched"] += 1
         if rel in _CANCEL:
             state[t] = CANCELLED
+            jobs.pop(t, None)
             st_pickup[off:off + L] = 0
             st_dropoff[off:off + L] = 0
             c["cancelled"] += 1
             continue
-        stus = tuple(u.stop_time_updates or ())
-        need_ids = any(s.stop_id is not None for s in stus)
-        a, d, sk, bad = trip_times(m.st_arr[off:off + L], m.st_dep[off:off + L], m.st_seq[off:off + L],
-                                   stop_ids_of(p, L) if need_ids else [], stus, midnight_ts,
-                                   getattr(u, "delay", None))
-        c["bad_stops"] += bad
-        st_arr[off:off + L] = a
-        st_dep[off:off + L] = d
         st_pickup[off:off + L] = m.st_pickup[off:off + L]  # (a later entity of the same trip starts afresh)
         st_dropoff[off:off + L] = m.st_dropoff[off:off + L]
-        skipped[off:off + L] = sk
-        if sk.any():
-            st_pickup[off:off + L][sk] = 0
-            st_dropoff[off:off + L][sk] = 0
-            c["skipped_stops"] += int(sk.sum())
+        jobs[t] = (off, L, int(pss[p]), u)
         state[t] = UPDATED
+    _run_jobs(m, jobs, midnight_ts, st_arr, st_dep, st_pickup, st_dropoff, skipped, c)
 
     # ---- FIFO: keep updated trips in place where they fit, move the others out ----
     touched = np.unique(m.trip_pattern[np.flatnonzero(state != SCHEDULED)]) if n_trips else np.zeros(0, int)

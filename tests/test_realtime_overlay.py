@@ -289,3 +289,57 @@ def test_planner_depart_at_and_arrive_by_on_realtime_times(model):
     its = planner.plan("t:S0", "t:S3", by, arrive_by=True)
     last = [leg for leg in its[-1].to_dict()["legs"] if leg["mode"] != "WALK"][0]
     assert last["trip_id"] == "t:a" and last["arrival"].endswith("08:22:00+09:00")
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_kernel_follows_the_rule_as_written(seed):
+    """build_overlay computes every updated trip in one numba kernel; `trip_times` is the rule as written in
+    Python: on random updates of every kind (times, delays, missing ends, SKIPPED, NO_DATA, by stop_sequence or
+    by stop_id, unknown stops, out of order, trip-level delay) both give the same times and skipped stops."""
+    from test_raptor import random_feed
+    from routing.realtime import trip_times
+
+    feed, rng = random_feed(seed)
+    model = build_model(Network([feed]), DATE)
+    updates, expected = [], {}
+    for t in range(model.n_trips):
+        if rng.random() < 0.4:
+            continue
+        off, L = model.trip_times_offset(t)
+        p = int(model.trip_pattern[t])
+        stops = [model.stop_ids[s] for s in model.pattern_stops[model.pattern_stops_start[p]:
+                                                                model.pattern_stops_start[p] + L]]
+        seqs = [int(v) for v in model.st_seq[off:off + L]]
+        sa, sd = [int(v) for v in model.st_arr[off:off + L]], [int(v) for v in model.st_dep[off:off + L]]
+        stus = []
+        for k in sorted(rng.sample(range(L), rng.randint(1, L))):
+            by_id = rng.random() < 0.2
+            seq, sid = (None, stops[k]) if by_id else (seqs[k], stops[k] if rng.random() < 0.2 else None)
+            kind = rng.choice(["abs", "delay", "dep", "arr", "none", "skip", "nodata", "mixed"])
+            d = rng.choice([-300, -60, 0, 45, 300, 900])
+            stus.append(stu(seq, stop=sid, skipped=kind == "skip", no_data=kind == "nodata",
+                            arr=sa[k] + d if kind in ("abs", "arr") else None,
+                            dep=sd[k] + d + 30 if kind in ("abs", "dep") else None,
+                            arr_delay=d if kind in ("delay", "mixed") else None,
+                            dep_delay=d if kind == "delay" else None))
+        if rng.random() < 0.15:
+            stus.append(stu(9999, dep_delay=60))
+        if rng.random() < 0.1:
+            stus.append(stu(None, stop="r:nowhere", dep_delay=60))
+        if rng.random() < 0.2:
+            rng.shuffle(stus)
+        day = int(model.trip_day_offset[t])
+        trip_delay = rng.choice([None, None, 120, -60])
+        u = tu(model.trip_ids[t], *stus, date=DATE + dt.timedelta(days=day), delay=trip_delay)
+        if "@" in model.trip_ids[t]:
+            continue
+        updates.append(u)
+        expected[t] = trip_times(model.st_arr[off:off + L], model.st_dep[off:off + L], model.st_seq[off:off + L],
+                                 stops, stus, MIDNIGHT, trip_delay)
+    ov = build_overlay(model, updates)
+    for t, (a, d, sk, _) in expected.items():
+        r = int(ov.base_trip_rt[t])
+        off, L = ov.model.trip_times_offset(r)
+        assert ov.model.st_arr[off:off + L].tolist() == a.tolist(), (seed, t)
+        assert ov.model.st_dep[off:off + L].tolist() == d.tolist(), (seed, t)
+        assert ov.skipped[off:off + L].tolist() == sk.tolist(), (seed, t)
