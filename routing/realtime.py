@@ -36,6 +36,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterable
 
+import msgspec
 import numpy as np
 from numba import njit
 
@@ -417,8 +418,20 @@ def _stop_or(m, stop_id: str) -> int:
         return -2  # names no stop of the model: the update is not placed
 
 
+_STU_FIELDS = ("stop_sequence", "stop_id", "arrival_time", "arrival_delay", "departure_time", "departure_delay",
+               "skipped", "no_data")
+
+
+def _stu_row(s) -> tuple:
+    """A StopTimeUpdate's fields in `_STU_FIELDS` order (msgspec's C astuple for feeds.gtfs_rt structs)."""
+    if getattr(type(s), "__struct_fields__", None) == _STU_FIELDS:
+        return msgspec.structs.astuple(s)
+    return tuple(getattr(s, f) for f in _STU_FIELDS)
+
+
 def _run_jobs(m, jobs: dict, midnight_ts: int, st_arr, st_dep, st_pickup, st_dropoff, skipped, c: dict) -> None:
-    """The updated trips' realtime times, all in one kernel call (`_apply_trip_updates`)."""
+    """The updated trips' realtime times, all in one kernel call (`_apply_trip_updates`). The updates' fields
+    become int64 columns in bulk (None → NONE via float NaN: POSIX seconds are exact in a float64)."""
     if not jobs:
         return
     n = len(jobs)
@@ -428,26 +441,30 @@ def _run_jobs(m, jobs: dict, midnight_ts: int, st_arr, st_dep, st_pickup, st_dro
     job_u0 = np.empty(n, np.int64)
     job_un = np.empty(n, np.int64)
     job_delay = np.empty(n, np.int64)
-    cols: list[list] = [[], [], [], [], [], [], []]  # seq, stop, at, ad, dt, dd, flag
+    rows: list[tuple] = []
     for j, (off, L, base, u) in enumerate(jobs.values()):
         stus = u.stop_time_updates or ()
         job_off[j], job_len[j], job_base[j] = off, L, base
-        job_u0[j], job_un[j] = len(cols[0]), len(stus)
+        job_u0[j], job_un[j] = len(rows), len(stus)
         job_delay[j] = _v(getattr(u, "delay", None))
-        for s in stus:
-            cols[0].append(_v(s.stop_sequence))
-            cols[1].append(NONE if s.stop_id is None else _stop_or(m, s.stop_id))
-            cols[2].append(_v(s.arrival_time))
-            cols[3].append(_v(s.arrival_delay))
-            cols[4].append(_v(s.departure_time))
-            cols[5].append(_v(s.departure_delay))
-            cols[6].append(1 if s.skipped else 2 if s.no_data else 0)
-    U = len(cols[0])
-    arrays = [np.asarray(col, np.int64) if col else np.empty(0, np.int64) for col in cols]
+        fast = stus and getattr(type(stus[0]), "__struct_fields__", None) == _STU_FIELDS
+        rows.extend(map(msgspec.structs.astuple if fast else _stu_row, stus))
+    U = len(rows)
+    if U:
+        obj = np.array(rows, dtype=object).reshape(U, len(_STU_FIELDS))
+        num = obj[:, [0, 2, 3, 4, 5]].astype(np.float64)
+        num = np.where(np.isnan(num), float(NONE), num).astype(np.int64)
+        stop = np.full(U, NONE, np.int64)
+        for i in np.flatnonzero(obj[:, 1] != None).tolist():  # noqa: E711 (element-wise on objects; rare)
+            stop[i] = _stop_or(m, obj[i, 1])
+        flag = np.where(obj[:, 6].astype(bool), 1, np.where(obj[:, 7].astype(bool), 2, 0)).astype(np.int64)
+        cols = (num[:, 0].copy(), stop, num[:, 1].copy(), num[:, 2].copy(), num[:, 3].copy(), num[:, 4].copy(), flag)
+    else:
+        cols = tuple(np.empty(0, np.int64) for _ in range(7))
     bad = np.zeros(n, np.int64)
     longest = int(job_len.max())
     _apply_trip_updates(np.asarray(m.st_arr), np.asarray(m.st_dep), np.asarray(m.st_seq), np.asarray(m.pattern_stops),
-                        job_off, job_len, job_base, job_u0, job_un, job_delay, *arrays, np.int64(midnight_ts),
+                        job_off, job_len, job_base, job_u0, job_un, job_delay, *cols, np.int64(midnight_ts),
                         st_arr, st_dep, skipped, bad, np.full(max(U, 1), -1, np.int64), np.zeros(max(U, 1), np.int64),
                         np.empty(longest, np.int64), np.empty(longest, np.int64))
     c["bad_stops"] += int(bad.sum())
