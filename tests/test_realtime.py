@@ -445,3 +445,11 @@ async def test_puller_loop_runs_and_backs_off(tiny):
         await asyncio.wait_for(gate.wait(), 10)
         assert len(calls) == 3 and sleeps[0] < sleeps[1] < sleeps[2]
         await svc.aclose()
+
+
+def test_serve_refuses_a_bad_realtime_source_in_one_line(capsys):
+    from maas.cli import main
+
+    assert main(["serve", "--realtime", "toei=ftp://example.org/feed"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("maas serve: ") and "http" in err and "\n" not in err

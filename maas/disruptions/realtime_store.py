@@ -223,14 +223,19 @@ class RedisRealtimeStore:
         return f"{self.prefix}rt:{{{op}}}:{part}"
 
     async def load(self, operator: str) -> dict[str, StoredStream]:
-        meta = {k.decode(): v.decode() for k, v in (await self._redis.hgetall(self._key(operator, "meta"))).items()}
+        """Meta and every stream in one MULTI (same slot): never a header from one message with another's
+        entities."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._key(operator, "meta"))
+            for s in STREAMS:
+                pipe.hgetall(self._key(operator, s))
+            raw_meta, *raw_streams = await pipe.execute()
+        meta = {k.decode(): v.decode() for k, v in raw_meta.items()}
         out: dict[str, StoredStream] = {}
-        for s in STREAMS:
-            if f"{s}:ts" not in meta:
-                continue
-            raw = await self._redis.hgetall(self._key(operator, s))
-            out[s] = StoredStream(int(meta[f"{s}:ts"]), float(meta.get(f"{s}:rx", 0)),
-                                  {k.decode(): bytes(v) for k, v in raw.items()})
+        for s, raw in zip(STREAMS, raw_streams):
+            if f"{s}:ts" in meta:
+                out[s] = StoredStream(int(meta[f"{s}:ts"]), float(meta.get(f"{s}:rx", 0)),
+                                      {k.decode(): bytes(v) for k, v in raw.items()})
         return out
 
     async def operators(self) -> list[str]:
