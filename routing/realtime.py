@@ -22,10 +22,12 @@ running after midnight are the day before's runs in the 3-day window; frequency 
   ADDED: placed when every stop update names a known stop_id with a time and the route is known (trip route_id,
   else that of the copied trip); anything else is counted ``unplaceable``.
 
-RAPTOR needs the trips of a pattern in FIFO order (no overtaking). Updated trips that fit between their
-neighbours stay in place; one that now overtakes or is overtaken is moved to a new pattern (same stops and route)
+RAPTOR needs the trips of a pattern in FIFO order (no overtaking) and with the same boarding/alighting flags.
+Updated trips that fit between their neighbours stay in place; one that now overtakes or is overtaken, or skips a
+stop, is moved to a new pattern (same stops and route)
 appended at the end, grouped FIFO, and its old slot becomes a ghost (no boarding/alighting, times copied from
-a neighbour so the order holds). Cancelled slots are ghosts too. Added hops map to the base hop they copy
+a neighbour so the order holds); its in-seat links move with it. Cancelled slots are ghosts too (their in-seat
+links dropped). Added hops map to the base hop they copy
 (`hop_src`), so closure masks of the base model extend to the realtime model (`extend_mask`).
 """
 from __future__ import annotations
@@ -575,8 +577,10 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
         for j in np.flatnonzero(st == UPDATED).tolist():
             ks = np.flatnonzero(kept)
             i = np.searchsorted(ks, j)
-            ok = True
-            if i > 0:
+            # a trip that skips stops moves too: boarding and alighting flags stay the same for every trip of a
+            # pattern (RAPTOR's earliest trip, and the in-seat classes, stand for the later ones)
+            ok = not skipped[a0 + j * L:a0 + (j + 1) * L].any()
+            if ok and i > 0:
                 q = ks[i - 1]
                 ok = bool((D[j] >= D[q]).all() and (A[j] >= A[q]).all())
             if ok and i < len(ks):
@@ -725,10 +729,11 @@ def _assemble(m: TransitModel, st_arr, st_dep, st_pickup, st_dropoff, skipped, s
     base_trip_rt = np.where(state == CANCELLED, -1, np.arange(n_trips)).astype(np.int32)
     hop_src = None
     if extras:
-        # group: same stops and route, then FIFO sub-groups by departure
+        # group: same stops, route and boarding/alighting flags, then FIFO sub-groups by departure
         groups: dict[tuple, list[_Extra]] = {}
         for ex in extras:
-            groups.setdefault((int(ex.route), ex.stops.tobytes()), []).append(ex)
+            groups.setdefault((int(ex.route), ex.stops.tobytes(), ex.pickup.tobytes(), ex.dropoff.tobytes()),
+                              []).append(ex)
         new_pats: list[list[_Extra]] = []
         for members in groups.values():
             members.sort(key=lambda e: (int(e.dep[0]), int(e.arr[-1])))
@@ -832,22 +837,25 @@ def _assemble(m: TransitModel, st_arr, st_dep, st_pickup, st_dropoff, skipped, s
         trip_base = np.concatenate([trip_base, i32(t_base)])
         trip_state = np.concatenate([trip_state, np.asarray(t_state, np.int8)])
         skipped = np.concatenate([skipped, *st_parts["skipped"]])
-    # in-seat links from or to a trip that no longer runs in its slot are dropped (classes recomputed)
+    # in-seat links: those from or to a cancelled trip are dropped, those of a moved trip follow it to its new
+    # slot (same stops, so the same positions); the chain classes are then recomputed
     if len(m.inseat_to_trip):
-        gone = np.flatnonzero(state[:n_trips] != SCHEDULED)
-        gone = gone[np.isin(state[gone], (CANCELLED, MOVED))]
-        if len(gone):
-            istart = np.asarray(changes.get("inseat_start", m.inseat_start), np.int64)
-            n_all = len(istart) - 1
-            frm = np.repeat(np.arange(n_all), np.diff(istart))
-            keep = ~(np.isin(frm, gone) | np.isin(np.asarray(m.inseat_to_trip), gone))
-            if not keep.all():
+        touched = np.flatnonzero(np.isin(state[:n_trips], (CANCELLED, MOVED)))
+        if len(touched):
+            istart = np.asarray(m.inseat_start, np.int64)
+            frm = np.repeat(np.arange(n_trips), np.diff(istart))
+            to = np.asarray(m.inseat_to_trip, np.int64)
+            if np.isin(frm, touched).any() or np.isin(to, touched).any():
+                n_all = len(trip_base)
+                keep = (base_trip_rt[frm] >= 0) & (base_trip_rt[to] >= 0)
+                new_frm, new_to = base_trip_rt[frm][keep].astype(np.int64), base_trip_rt[to][keep]
+                fpos = np.asarray(m.inseat_from_pos)[keep]
+                order = np.lexsort((fpos, new_frm))  # by from-trip, then from-position (the kernel's order)
                 start = np.zeros(n_all + 1, np.int64)
-                np.cumsum(np.bincount(frm[keep], minlength=n_all), out=start[1:])
-                changes.update(inseat_start=start.astype(np.int32),
-                               **{k: np.asarray(getattr(m, k))[keep] for k in
-                                  ("inseat_to_trip", "inseat_from_pos", "inseat_to_pos", "inseat_from_stop",
-                                   "inseat_to_stop")},
+                np.cumsum(np.bincount(new_frm, minlength=n_all), out=start[1:])
+                changes.update(inseat_start=start.astype(np.int32), inseat_to_trip=new_to[order].astype(np.int32),
+                               **{k: np.asarray(getattr(m, k))[keep][order] for k in
+                                  ("inseat_from_pos", "inseat_to_pos", "inseat_from_stop", "inseat_to_stop")},
                                trip_inseat_class=None, pattern_inseat_classes=None, trip_inseat_classes_after=None)
     rt = dataclasses.replace(m, **changes, _stop_index=m._stop_index, _trip_index=None,
                              _shape_cuts=m._shape_cuts if not extras else {})

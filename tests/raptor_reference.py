@@ -289,8 +289,11 @@ def apply_realtime(ref: Reference, rows_by_run: dict) -> Reference:
         run = ref.runs.get(key)
         if run is None:
             continue
-        if rows is None:
+        if rows is None:  # cancelled: gone, with the in-seat links from and to it
             del ref.runs[key]
+            ref.links.pop(key, None)
+            for k in list(ref.links):
+                ref.links[k] = [(b, pos) for b, pos in ref.links[k] if b != key]
             continue
         run.rows = [(s, a, d, pu and ok_b, do and ok_a)
                     for (s, _, _, pu, do), (a, d, ok_b, ok_a) in zip(run.rows, rows)]

@@ -246,9 +246,19 @@ def random_updates(model, rng) -> tuple[list, dict]:
 
 @pytest.mark.parametrize("seed", range(20))
 def test_planner_on_realtime_matches_brute_force(seed):
-    from test_raptor import random_feed
+    _brute_force(seed, inseat=False)
 
-    feed, rng = random_feed(seed)
+
+@pytest.mark.parametrize("seed", range(12))
+def test_inseat_links_on_realtime_match_brute_force(seed):
+    """With in-seat links (transfers.txt type 4): a moved trip keeps its links, a cancelled one loses them."""
+    _brute_force(seed, inseat=True)
+
+
+def _brute_force(seed: int, inseat: bool):
+    from test_raptor import random_feed, random_world
+
+    feed, rng = random_world(seed) if inseat else random_feed(seed)
     net = Network([feed])
     model = build_model(net, DATE)
     ref = Reference(net, DATE)
@@ -259,9 +269,9 @@ def test_planner_on_realtime_matches_brute_force(seed):
     for _ in range(6):
         src, dst = rng.sample(ids, 2)
         t0 = rng.choice([7 * H, 8 * H, 23 * H, 5 * H, -H])
-        want = ref.earliest([(src, t0)], [(dst, 0)], 4, inseat=False)
+        want = ref.earliest([(src, t0)], [(dst, 0)], 4, inseat=inseat)
         q = RaptorQuery(np.array([model.stop_index(src)]), np.array([t0]), np.array([model.stop_index(dst)]),
-                        np.array([0]), max_rides=4)
+                        np.array([0]), max_rides=4, inseat=inseat)
         got = run_raptor(ov.model, q).res_t
         for k in range(5):
             w = want[k]
