@@ -62,7 +62,7 @@ class RealtimeCounts:
     unmatched: int = 0  # a trip id this model's feeds do not run on that day
     other_days: int = 0  # start_date outside the model's window (another day's model applies it)
     unplaceable: int = 0  # ADDED / DUPLICATED without the stops, times or route to place them
-    moved: int = 0  # trips moved to their own pattern to keep FIFO order (overtaking)
+    moved: int = 0  # trips moved to a pattern of their own: overtaking (FIFO) or skipping stops (flags)
     skipped_stops: int = 0
     bad_stops: int = 0  # stop updates naming no stop of the trip
 
