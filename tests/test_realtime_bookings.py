@@ -144,6 +144,18 @@ async def test_plan_and_board_on_realtime_times(world):
 
         msgspec.convert(board, DeparturesResponse)  # the typed models (OpenAPI) describe these answers
         msgspec.convert(body, PlanResponse)
+        from api.models.search import Trip
+
+        trip = await (await client.get(f"/v1/trips/{NS}:t1", params={"date": "2026-11-25"},
+                                       headers=auth("pk-alpha"))).json()
+        assert trip["realtime"] is True and trip["cancelled"] is False
+        assert trip["stops"][0]["departure"] == "2026-11-25T08:08:00+09:00" and trip["stops"][0]["delay_s"] == 480
+        assert trip["stops"][1]["scheduled_arrival"] == "2026-11-25T08:10:00+09:00"
+        gone = await (await client.get(f"/v1/trips/{NS}:t2", params={"date": "2026-11-25"},
+                                       headers=auth("pk-alpha"))).json()
+        assert gone["cancelled"] is True and gone["stops"][0]["departure"] == "2026-11-25T08:30:00+09:00"
+        msgspec.convert(trip, Trip)
+        msgspec.convert(gone, Trip)
         box["now"] += 3600  # nothing new for an hour: the operator's realtime expires back to the schedule
         services.realtime.snapshot()
         await services.realtime.drain()

@@ -263,6 +263,11 @@ class TripStop(Model, kw_only=True):
     departure: Iso
     pickup: bool
     drop_off: bool
+    scheduled_arrival: Annotated[Iso, Meta(description="realtime: the timetable's time")] | UnsetType = UNSET
+    scheduled_departure: Iso | UnsetType = UNSET
+    delay_s: Annotated[int, Meta(description="realtime: departure − scheduled departure")] | UnsetType = UNSET
+    skipped: Annotated[bool, Meta(description="realtime: the trip does not stop here (SKIPPED)")] | \
+        UnsetType = UNSET
 
 
 class Trip(Model, kw_only=True):
@@ -282,6 +287,10 @@ class Trip(Model, kw_only=True):
     distance_m: Metres
     stops: list[TripStop]
     geometry: LineString
+    realtime: Annotated[bool, Meta(description="the times come from a GTFS-Realtime trip update")] | \
+        UnsetType = UNSET
+    cancelled: Annotated[bool, Meta(description="GTFS-Realtime: the trip does not run (times: the timetable's)")] \
+        | UnsetType = UNSET
 
 
 # ---- query strings (decoded through these: see api.typed.query) ------------------------------------------------
