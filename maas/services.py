@@ -137,16 +137,16 @@ class Services:
         def plan(origin: str, destination: str, when: dt.datetime) -> list[dict]:
             return self.transit.plan_sync(origin, destination, when)
 
-        sent = 0
+        candidates: set[str] = set()
         for day in await booking_index.booked_days(store, now.date() - dt.timedelta(days=1)):
             trips = changed & await booking_index.booked_trips(store, day)
-            if not trips:
-                continue
-            ids = await booking_index.bookings_on(store, day, trips=trips)
-            items = [(bid, owner, legs) for bid, owner, legs in await booking_index.load_travelling(store, ids, now)
-                     if legs[0]["service_date"] == day]
-            if not items:
-                continue
+            if trips:
+                candidates |= await booking_index.bookings_on(store, day, trips=trips)
+        by_day: dict[str, list] = {}  # checked on the model of the journey's first service day
+        for item in await booking_index.load_travelling(store, candidates, now):
+            by_day.setdefault(item[2][0]["service_date"], []).append(item)
+        sent = 0
+        for day, items in by_day.items():
             date = dt.date.fromisoformat(day)
 
             def overlay(date=date):

@@ -93,7 +93,11 @@ def check_booking(ov: RealtimeOverlay, legs: list[dict]) -> tuple[RealtimeProble
     rides: list[RideNow] = []
     problem = None
     for k, leg in enumerate(legs):
-        t = base.trip_index(leg["trip_id"], 0)
+        try:  # (a later leg may be the next service day's trip: the model's window holds it)
+            day = (dt.date.fromisoformat(leg["service_date"]) - base.service_date).days
+        except (KeyError, TypeError, ValueError):
+            day = 0
+        t = base.trip_index(leg["trip_id"], day)
         if t is None:
             continue  # not in this day's model (a feed swap tells them): nothing realtime can say
         pos = _positions(base, t, leg)
