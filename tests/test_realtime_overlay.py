@@ -353,3 +353,23 @@ def test_kernel_follows_the_rule_as_written(seed):
         assert ov.model.st_arr[off:off + L].tolist() == a.tolist(), (seed, t)
         assert ov.model.st_dep[off:off + L].tolist() == d.tolist(), (seed, t)
         assert ov.skipped[off:off + L].tolist() == sk.tolist(), (seed, t)
+
+
+def test_live_timetable_caches_per_version_and_reuses_when_only_vehicles_move(model):
+    from maas.disruptions.live_timetable import LiveTimetable
+    from maas.disruptions.realtime import RealtimeSnapshot
+
+    box = {"snap": RealtimeSnapshot(1, (tu("a", stu(2, dep_delay=60)),), (), {}, frozenset())}
+    live = LiveTimetable(lambda: box["snap"])
+    first = live.overlay_for(model)
+    assert first is not None and live.overlay_for(first.model) is first and live.builds == 1
+    box["snap"] = RealtimeSnapshot(2, box["snap"].trip_updates, ("a vehicle",), {}, frozenset())
+    assert live.overlay_for(model) is first and live.builds == 1  # vehicles only: nothing rebuilt
+    assert live.peek(model) is first
+    box["snap"] = RealtimeSnapshot(3, (tu("a", stu(2, dep_delay=120)),), (), {}, frozenset())
+    assert live.peek(model) is None  # not built for this version yet: peek never builds
+    second = live.overlay_for(model)
+    assert second is not first and live.builds == 2
+    assert times(second.model, "t:a")[1][1] == 8 * H + 150 + 120
+    box["snap"] = RealtimeSnapshot(4, (tu("nope", stu(1, dep_delay=60)),), (), {}, frozenset())
+    assert live.overlay_for(model) is None  # nothing of this model's: the timetable is the live model

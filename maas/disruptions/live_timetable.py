@@ -27,7 +27,8 @@ class LiveTimetable:
 
     def __init__(self, snapshot: Callable[[], Snapshot | None]):
         self.snapshot = snapshot
-        self._cache: dict[int, tuple[weakref.ref, int, RealtimeOverlay | None]] = {}
+        # id(model) → (model ref, snapshot version, overlay, (trip updates, stale) it was built from)
+        self._cache: dict[int, tuple[weakref.ref, int, RealtimeOverlay | None, tuple]] = {}
         self._lock = threading.Lock()  # one build at a time: concurrent queries wait for it instead of repeating it
         self.builds = 0
 
@@ -44,6 +45,10 @@ class LiveTimetable:
             hit = self._cache.get(key)
             if hit is not None and hit[0]() is model and hit[1] == snap.version:
                 return hit[2]
+            if hit is not None and hit[0]() is model and hit[3] == (snap.trip_updates, snap.stale):
+                # only vehicles moved: the same overlay serves the new version (no new model, caches kept)
+                self._cache = {**self._cache, key: (hit[0], snap.version, hit[2], hit[3])}
+                return hit[2]
             ov = None
             if snap.trip_updates:
                 ov = build_overlay(model, snap.trip_updates, version=snap.version, stale=snap.stale)
@@ -51,7 +56,7 @@ class LiveTimetable:
                 if not (ov.counts.matched or ov.counts.added):
                     ov = None  # nothing of this day: the scheduled model is the live one
             cache = {k: v for k, v in self._cache.items() if v[0]() is not None}
-            cache[key] = (weakref.ref(model), snap.version, ov)
+            cache[key] = (weakref.ref(model), snap.version, ov, (snap.trip_updates, snap.stale))
             self._cache = cache  # swapped in one step
             return ov
 
