@@ -174,8 +174,12 @@ def disrupted_event(ov: RealtimeOverlay, booking_id: str, legs: list[dict], prob
     destination = legs[-1]["to_stop"]
     alternative = None
     if pos.place != destination:
+        when = pos.time
+        if problem.code == "missed_transfer":  # just off a vehicle: the next one after the change time
+            stop = ov.base.stop_index(pos.place)
+            when = max(now, at + dt.timedelta(seconds=_change_s(ov.base, stop, stop)))
         try:
-            options = plan(pos.place, destination, pos.time)
+            options = plan(pos.place, destination, when)
         except ValueError:
             options = []
         cancelled = {legs[problem.leg_index]["trip_id"]} if problem.code == "cancelled" else set()
