@@ -24,12 +24,13 @@ EVERY = {d: "1" for d in ("monday", "tuesday", "wednesday", "thursday", "friday"
 
 
 def tables() -> dict:
-    """Line R1 A→B→C (08:00, 08:30), line R2 B→D→E (08:15, 08:45): A→E is R1 08:00 then R2 08:15 at B."""
+    """Line R1 A→B→C (08:00, 08:30), line R2 B→D→E (08:15, 08:18:30, 08:45): A→E is R1 08:00 then R2 08:15 at
+    B. t1 8 min late reaches B at 08:18: u3 (08:18:30) is then too close for a change, u2 is next."""
     stops = [("A", 35.60, 139.70), ("B", 35.61, 139.71), ("C", 35.62, 139.72), ("D", 35.615, 139.73),
              ("E", 35.62, 139.74)]
     st = []
     for trip, seq, start in (("t1", "ABC", 8 * 3600), ("t2", "ABC", 8 * 3600 + 1800), ("u1", "BDE", 8 * 3600 + 900),
-                             ("u2", "BDE", 8 * 3600 + 2700)):
+                             ("u3", "BDE", 8 * 3600 + 1110), ("u2", "BDE", 8 * 3600 + 2700)):
         for i, s in enumerate(seq):
             st.append({"trip_id": trip, "stop_id": s, "stop_sequence": str(i + 1),
                        "arrival_time": hms(start + 600 * i), "departure_time": hms(start + 600 * i)})
@@ -41,7 +42,7 @@ def tables() -> dict:
         "routes": [{"route_id": r, "agency_id": "ag", "route_short_name": r, "route_long_name": "", "route_type": "3"}
                    for r in ("R1", "R2")],
         "trips": [{"route_id": "R1" if t[0] == "t" else "R2", "service_id": "ALL", "trip_id": t}
-                  for t in ("t1", "t2", "u1", "u2")],
+                  for t in ("t1", "t2", "u1", "u2", "u3")],
         "stop_times": st,
         "calendar": [{"service_id": "ALL", **EVERY, "start_date": "20260101", "end_date": "20271231"}],
         "fare_attributes": [{"fare_id": "F", "price": "150", "currency_type": "JPY", "payment_method": "0",
@@ -211,7 +212,7 @@ async def test_booked_cancelled_trip_is_disrupted_with_an_alternative(world):
         assert ev["leg_index"] == 1 and "u1" in ev["reason"]
         alt = ev["alternative"]
         assert alt is not None and not any(leg.get("trip_id") == f"{NS}:u1" for leg in alt["legs"])
-        assert _rides(alt)[-1]["trip_id"] == f"{NS}:u2" and alt["arrival"] == "2026-11-25T09:05:00+09:00"
+        assert _rides(alt)[-1]["trip_id"] == f"{NS}:u3" and alt["arrival"] == "2026-11-25T08:38:30+09:00"
         with pytest.raises(TimeoutError):
             await read_events(beta_booking_free, 1, timeout=0.8)
         r = await client.post("/v1/offers", json={"itinerary": it}, headers=auth("pk-beta"))
