@@ -12,7 +12,7 @@ import pytest
 from feeds.feed import Network
 from feeds.gtfs_rt import StopTimeUpdate, TripUpdate
 from raptor_reference import Reference, apply_realtime
-from routing.raptor import RaptorQuery, RideLeg, run_raptor
+from routing.raptor import RaptorQuery, RideLeg, range_raptor, run_raptor
 from routing.realtime import CANCELLED, MOVED, UPDATED, base_of, build_overlay, realtime_of
 from routing.timetable import build_model
 from test_timetable import DATE, grid_stops, line_rows, make_feed
@@ -373,3 +373,67 @@ def test_live_timetable_caches_per_version_and_reuses_when_only_vehicles_move(mo
     assert times(second.model, "t:a")[1][1] == 8 * H + 150 + 120
     box["snap"] = RealtimeSnapshot(4, (tu("nope", stu(1, dep_delay=60)),), (), {}, frozenset())
     assert live.overlay_for(model) is None  # nothing of this model's: the timetable is the live model
+
+
+def _rt_world(seed: int):
+    from test_raptor import random_world
+
+    feed, rng = random_world(seed)
+    net = Network([feed])
+    model = build_model(net, DATE)
+    updates, expect = random_updates(model, rng)
+    return build_overlay(model, updates).model, apply_realtime(Reference(net, DATE), expect), rng
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_range_search_on_realtime_matches_brute_force_profile(seed):
+    """Depart-at over a window on realtime times (the planner's search): exactly the reference's profile."""
+    rt, ref, rng = _rt_world(seed)
+    ids = rt.stop_ids
+    for _ in range(3):
+        o, d = rng.sample(range(rt.n_stops), 2)
+        t0 = rng.choice([7 * H, 8 * H, 23 * H, -H])
+        window, K = rng.choice([1800, 3600, 2 * 3600]), rng.randint(1, 3)
+        q = RaptorQuery(np.array([o]), np.array([0]), np.array([d]), np.array([0]), max_rides=K, inseat=True,
+                        report_walks=False)
+        got = sorted({(j.start, j.rides, j.arrival) for j in range_raptor(rt, q, t0, window).journeys})
+        taus = ref.departures([(ids[o], 0)], t0, t0 + window)
+        if t0 not in taus:
+            taus.append(t0)
+        want, best = [], [float("inf")] * (K + 1)
+        for tau in sorted(taus, reverse=True):
+            arr = ref.earliest([(ids[o], tau)], [(ids[d], 0)], K, report_walks=False)
+            for k in range(K + 1):
+                if arr[k] < best[k] and (k == 0 or arr[k] < arr[k - 1]):
+                    want.append((tau, k, arr[k]))
+                best[k] = min(best[k], arr[k])
+        assert got == sorted(want), (seed, o, d, t0, window)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_arrive_by_on_realtime_finds_the_latest_departure(seed):
+    """Arrive-by (the reversed realtime timetable): per number of rides, the reference's latest departure."""
+    from test_raptor import check_feasible
+
+    rt, ref, rng = _rt_world(seed)
+    ids = rt.stop_ids
+    for _ in range(3):
+        o, d = rng.sample(range(rt.n_stops), 2)
+        limit = rng.choice([8 * H, 9 * H, 24 * H, 10 * H + 1800])
+        K = rng.randint(1, 3)
+        q = RaptorQuery(np.array([d]), np.array([0]), np.array([o]), np.array([0]), max_rides=K,
+                        report_walks=False)
+        got = {}
+        for j in range_raptor(rt, q, limit, 0, backward=True).journeys:
+            assert j.arrival <= limit
+            got[j.rides] = max(got.get(j.rides, -float("inf")), j.first_departure)
+            check_feasible(rt, ref, j, [(o, j.first_departure)], [(d, 0)], 60, 1.2)
+        taus = ref.departures([(ids[o], 0)], -86400, limit)
+        want = {}
+        for k in range(1, K + 1):
+            for tau in taus:
+                if ref.earliest([(ids[o], tau)], [(ids[d], 0)], k, report_walks=False, inseat=False)[k] <= limit:
+                    want[k] = tau
+                    break
+        best = {k: max([got[r] for r in got if r <= k], default=None) for k in range(1, K + 1)}
+        assert {k: v for k, v in best.items() if v is not None} == want, (seed, o, d, limit)
