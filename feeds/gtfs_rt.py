@@ -308,9 +308,11 @@ class _Decoder:
         if self.stus > MAX_STOP_TIME_UPDATES:
             raise RealtimeError(f"too many stop_time_updates in the message (at most {MAX_STOP_TIME_UPDATES})",
                                 w + ".stop_time_update")
-        stus = [self.stop_time_update(s, f"{w}.stop_time_update[{k}]") for k, s in enumerate(tu.stop_time_update)]
+        stu = self.stop_time_update
+        ws = w + ".stop_time_update"
+        stus = [stu(s, ws, k) for k, s in enumerate(tu.stop_time_update)]
         seqs = [s.stop_sequence for s in stus]
-        if stus and None not in seqs:
+        if stus and None not in seqs and not all(a < b for a, b in zip(seqs, seqs[1:])):  # usually in order
             if len(set(seqs)) != len(seqs):
                 raise RealtimeError("two stop_time_updates of one trip have the same stop_sequence",
                                     w + ".stop_time_update")
@@ -322,42 +324,44 @@ class _Decoder:
             timestamp=self.time(tu.timestamp, w + ".timestamp") if tu.HasField("timestamp") else None,
             stop_time_updates=tuple(stus))
 
-    def stop_time_update(self, s: pb.TripUpdate.StopTimeUpdate, w: str) -> StopTimeUpdate:
+    def stop_time_update(self, s: pb.TripUpdate.StopTimeUpdate, ws: str, k: int) -> StopTimeUpdate:
         """One stop update, read through ``ListFields`` (one call for what is set, instead of a HasField per
-        field: a 118-train message has ~3,000 of them); any value out of range raises with its field path."""
+        field: a 118-train message has ~3,000 of them); the field path (``ws[k]``) is only built for an error."""
         seq = stop = at = ad = dt_ = dd = None
         rel = 0
+        lo, hi = self.lo, self.hi
         for fd, val in s.ListFields():
             n = fd.number
             if n == _STU_SEQ:
                 if not 0 <= val <= MAX_STOP_SEQUENCE:
                     raise RealtimeError(f"stop_sequence {val} is outside 0..{MAX_STOP_SEQUENCE}",
-                                        w + ".stop_sequence")
+                                        f"{ws}[{k}].stop_sequence")
                 seq = val
             elif n == _STU_ARR or n == _STU_DEP:
                 t = d = None
                 for efd, ev in val.ListFields():
-                    if efd.number == _EV_TIME:
+                    en = efd.number
+                    if en == _EV_TIME:
                         t = ev
-                    elif efd.number == _EV_DELAY:
+                    elif en == _EV_DELAY:
                         d = ev
-                where = w + (".arrival" if n == _STU_ARR else ".departure")
-                if t is not None and not self.lo <= t <= self.hi:
-                    self.time(t, where + ".time")
-                if d is not None and not -MAX_DELAY_S <= d <= MAX_DELAY_S:
+                if (t is not None and not lo <= t <= hi) or (d is not None and not -MAX_DELAY_S <= d <= MAX_DELAY_S):
+                    where = f"{ws}[{k}]" + (".arrival" if n == _STU_ARR else ".departure")
+                    if t is not None:
+                        self.time(t, where + ".time")
                     self.delay(d, where + ".delay")
                 if n == _STU_ARR:
                     at, ad = t, d
                 else:
                     dt_, dd = t, d
             elif n == _STU_STOP:
-                stop = self.ns(val, w + ".stop_id")
+                stop = self.ns(val, f"{ws}[{k}].stop_id")
             elif n == _STU_REL:
                 rel = val
         if seq is None and stop is None:
-            raise RealtimeError("a stop_time_update needs a stop_sequence or a stop_id", w)
+            raise RealtimeError("a stop_time_update needs a stop_sequence or a stop_id", f"{ws}[{k}]")
         if at is not None and dt_ is not None and dt_ < at:
-            raise RealtimeError(f"departure.time {dt_} is before arrival.time {at}", w + ".departure.time")
+            raise RealtimeError(f"departure.time {dt_} is before arrival.time {at}", f"{ws}[{k}].departure.time")
         return StopTimeUpdate(seq, stop, at, ad, dt_, dd, rel == _SKIPPED, rel == _NO_DATA)
 
     def vehicle(self, v: pb.VehiclePosition, eid: str, w: str) -> VehiclePosition:

@@ -218,6 +218,7 @@ class RedisRealtimeStore:
         self._apply = self._redis.register_script(APPLY_LUA)
         self._task: asyncio.Task | None = None
         self._pubsub = None
+        self._closing = False
 
     def _key(self, op: str, part: str) -> str:
         return f"{self.prefix}rt:{{{op}}}:{part}"
@@ -282,7 +283,7 @@ class RedisRealtimeStore:
 
         async def listen() -> None:
             backoff = 0.1
-            while True:
+            while not self._closing:  # redis-py's get_message can swallow a cancel: the flag ends the loop
                 try:
                     msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is not None:
@@ -316,10 +317,10 @@ class RedisRealtimeStore:
         return False
 
     async def aclose(self) -> None:
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await asyncio.wait({self._task}, timeout=3.0)  # at most one get_message timeout
             self._task = None
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
