@@ -453,3 +453,15 @@ def test_serve_refuses_a_bad_realtime_source_in_one_line(capsys):
     assert main(["serve", "--realtime", "toei=ftp://example.org/feed"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("maas serve: ") and "http" in err and "\n" not in err
+
+
+def test_settings_wire_pull_sources_and_max_age(tiny, tmp_path):
+    from maas.platform.settings import Settings
+    from maas.services import realtime_service
+
+    settings = Settings(data_dir=tmp_path, realtime=["test=http://127.0.0.1:9/rt,5"], realtime_max_age_s=60)
+    svc = realtime_service(settings, tiny)
+    assert isinstance(svc.store, SqliteRealtimeStore) and svc.max_age_s == 60
+    assert [s.source for s in svc.puller.states] == [PullSource("test", "http://127.0.0.1:9/rt", 5.0)]
+    with pytest.raises(ValueError):
+        realtime_service(Settings(data_dir=tmp_path, realtime=["test=gopher://x"]), tiny)
