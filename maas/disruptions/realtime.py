@@ -223,6 +223,7 @@ class RealtimeService:
         self._chain: asyncio.Future | None = None
         self._tasks: set[asyncio.Task] = set()
         self._expiry_task: asyncio.Task | None = None
+        self._warm_task: asyncio.Task | None = None
         self._feed_cache: dict[tuple[str, int], bytes] = {}
         self.puller: RealtimePuller | None = None
 
@@ -234,6 +235,7 @@ class RealtimeService:
             await self.reload(op)
         await self.store.subscribe(self.reload)
         self._expiry_task = asyncio.create_task(self._watch_expiry(), name="realtime-expiry")
+        self._warm_task = asyncio.create_task(asyncio.to_thread(_warm_decoder), name="realtime-warm")
         if self.puller is not None:
             self.puller.start()
 
@@ -244,6 +246,9 @@ class RealtimeService:
             self._expiry_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._expiry_task
+        if self._warm_task is not None:
+            with contextlib.suppress(Exception):
+                await self._warm_task
         await self.drain()
         await self.store.aclose()
 
@@ -505,6 +510,12 @@ class RealtimeService:
             self._feed_cache = {k: v for k, v in self._feed_cache.items() if k[1] == snap.version}
             self._feed_cache[key] = msg.SerializeToString()
         return self._feed_cache[key], snap.version
+
+
+def _warm_decoder() -> None:
+    from feeds.gtfs_rt_wire import warm
+
+    warm()
 
 
 def _operator_of(v: VehiclePosition | TripUpdate) -> str | None:
