@@ -520,3 +520,31 @@ def test_wire_reader_equals_the_protobuf_objects(seed, monkeypatch):
 
     monkeypatch.setattr("feeds.gtfs_rt._Decoder.stop_time_update", not_the_objects)
     assert decode(raw, PB, "test", now=T0) == objects
+
+
+async def test_redis_workers_converge_under_interleaved_differentials(tiny, redis_url):
+    """Two workers merge differentials into the same operator back to back: each worker skips reloading its own
+    writes, yet both end with every entity (a write on top of a state missing the other's change reloads)."""
+    prefix = f"test-rt-{os.getpid()}-{os.urandom(3).hex()}:"
+    a = service(tiny, store=RedisRealtimeStore(redis_url, prefix))
+    b = service(tiny, store=RedisRealtimeStore(redis_url, prefix))
+    await a.start()
+    await b.start()
+    try:
+        await a.ingest(message(T0, trips={}).SerializeToString(), PB, "test", feed="trip-updates")
+        for i in range(20):
+            w = a if i % 2 else b
+            diff = message(T0 + i + 1, full=False, trips={f"e{i}": ("T1", [(1, T0 + i, T0 + i)], "SCHEDULED")})
+            assert (await w.ingest(diff.SerializeToString(), PB, "test")).accepted
+        want = {f"e{i}" for i in range(20)}
+        for _ in range(60):
+            if all({u.entity_id for u in s.snapshot().trip_updates} == want for s in (a, b)):
+                break
+            await asyncio.sleep(0.05)
+        assert {u.entity_id for u in a.snapshot().trip_updates} == want
+        assert {u.entity_id for u in b.snapshot().trip_updates} == want
+    finally:
+        async for k in a.store._redis.scan_iter(match=f"{prefix}*"):
+            await a.store._redis.delete(k)
+        await a.aclose()
+        await b.aclose()

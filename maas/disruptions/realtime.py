@@ -420,13 +420,13 @@ class RealtimeService:
 
     async def reload(self, operator: str) -> None:
         """Replace this worker's state of ``operator`` by the store's (another worker changed it)."""
-        stored = await self.store.load(operator)
-        cur = self._ops.get(operator, {})
-        if set(stored) == set(cur) and all(
-                stored[s].timestamp == cur[s].timestamp and stored[s].entities == cur[s].raw for s in stored):
-            return
-        streams = await asyncio.to_thread(_decode_stored, stored)
-        async with self._write:
+        async with self._write:  # serialised with our own writes: a load never lands after a newer write
+            stored = await self.store.load(operator)
+            cur = self._ops.get(operator, {})
+            if set(stored) == set(cur) and all(
+                    stored[s].timestamp == cur[s].timestamp and stored[s].entities == cur[s].raw for s in stored):
+                return
+            streams = await asyncio.to_thread(_decode_stored, stored)
             self._ops = {**self._ops, operator: streams}
             self._rebuild(force=True)
 
