@@ -358,23 +358,31 @@ class RealtimeService:
         message has entities of. Raises `RealtimeError` (bad message, nothing changed) or `UnknownOperator`."""
         if feed is not None and feed not in STREAMS:
             raise RealtimeError(f"feed must be one of {', '.join(STREAMS)}", "feed")
-        idx = await asyncio.to_thread(self._index, operator)  # may build the index of a fresh feed
-        stats = self._stats.setdefault(operator, _OpStats())
+        have = set(self._ops.get(operator, {}))
+        now = self.clock()
+
+        def work():  # one thread hop for index, decode and matching: each hop costs ms on a loaded machine
+            idx = self._index(operator)  # may build the index of a fresh feed
+            msg = decode(payload, content_type, operator, now=now)
+            return msg, idx, _prepare(msg, idx, feed, have)
+
         try:
-            msg = await asyncio.to_thread(decode, payload, content_type, operator, now=self.clock())
-        except RealtimeError as e:
+            msg, idx, prepared = await asyncio.to_thread(work)
+        except RealtimeError as e:  # the operator is known (the index came first): count it
+            stats = self._stats.setdefault(operator, _OpStats())
             stats.rejected += 1
             stats.last_error = f"{e.field}: {e.detail}" if e.field else e.detail
             raise
-        return await self.apply(msg, idx, feed=feed)
+        return await self.apply(msg, idx, feed=feed, prepared=prepared)
 
     async def apply(self, msg: RealtimeMessage, idx: OperatorIndex | None = None, *,
-                    feed: str | None = None) -> IngestReport:
+                    feed: str | None = None, prepared: tuple | None = None) -> IngestReport:
         """Apply a decoded message (ingest's second half; the benchmark and rt-plan's tests call it directly)."""
         op = msg.operator
         idx = idx or await asyncio.to_thread(self._index, op)
         stats = self._stats.setdefault(op, _OpStats())
-        prepared = await asyncio.to_thread(_prepare, msg, idx, feed, set(self._ops.get(op, {})))
+        if prepared is None:
+            prepared = await asyncio.to_thread(_prepare, msg, idx, feed, set(self._ops.get(op, {})))
         changes, unmatched, n_unmatched, matched_tu, matched_vp, at_stops = prepared
         received = self.clock()
         base = dict(operator=op, timestamp=msg.timestamp, full_dataset=msg.full_dataset,
