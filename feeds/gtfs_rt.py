@@ -167,11 +167,21 @@ def decode(payload: bytes, content_type: str | None, operator: str, *, now: floa
         msg = _from_json(bytes(payload))
     else:
         msg = read_feed_message(payload, RealtimeError, max_bytes=MAX_RT_PAYLOAD_BYTES, max_entities=MAX_ENTITIES)
+        try:
+            return from_feed_message(msg, operator, now=now, max_age_s=max_age_s, wire=bytes(payload))
+        except _WireMismatch:
+            pass  # the wire rows disagree with the objects (never seen): read the objects
     return from_feed_message(msg, operator, now=now, max_age_s=max_age_s)
 
 
+class _WireMismatch(Exception):
+    pass
+
+
 def from_feed_message(msg: pb.FeedMessage, operator: str, *, now: float | None = None,
-                      max_age_s: int = MAX_AGE_S) -> RealtimeMessage:
+                      max_age_s: int = MAX_AGE_S, wire: bytes | None = None) -> RealtimeMessage:
+    """``wire``: the bytes ``msg`` was parsed from; their stop updates are then read in one numba pass
+    (`feeds.gtfs_rt_wire`) when every value is in range, else through the objects (which name the bad field)."""
     now = time.time() if now is None else now
     if not msg.header.HasField("timestamp"):
         raise RealtimeError("the header has no timestamp: it orders messages and ages the data", "header.timestamp")
@@ -183,6 +193,8 @@ def from_feed_message(msg: pb.FeedMessage, operator: str, *, now: float | None =
         raise RealtimeError(f"header timestamp {ts} ({_iso(ts)}) is in the future (more than {MAX_AHEAD_S} s "
                             f"ahead of this server's clock)", "header.timestamp")
     d = _Decoder(operator, ts)
+    if wire is not None and len(msg.entity):
+        d.use_wire(wire)
     trips: list[TripUpdate] = []
     vehicles: list[VehiclePosition] = []
     deleted: list[str] = []
@@ -193,7 +205,7 @@ def from_feed_message(msg: pb.FeedMessage, operator: str, *, now: float | None =
             deleted.append(eid)
             continue
         if ent.HasField("trip_update"):
-            trips.append(d.trip_update(ent.trip_update, eid, w + ".trip_update"))
+            trips.append(d.trip_update(ent.trip_update, eid, w + ".trip_update", i))
         if ent.HasField("vehicle") and ent.vehicle.HasField("position"):
             vehicles.append(d.vehicle(ent.vehicle, eid, w + ".vehicle"))
     full = not (msg.header.HasField("incrementality")
@@ -239,6 +251,59 @@ class _Decoder:
         self.op = operator
         self.lo, self.hi = header_ts - MAX_TIME_SPREAD_S, header_ts + MAX_TIME_SPREAD_S
         self.stus = 0
+        self.wire: tuple | None = None  # (entity → (first, end) row, column lists, payload) when all rows are valid
+
+    def use_wire(self, payload: bytes) -> None:
+        from feeds import gtfs_rt_wire as gw
+
+        got = gw.read_rows(payload)
+        if got is None:
+            return
+        rows, n = got
+        if n == 0:
+            return
+        f = rows[:, gw.FLAGS]
+        seq, at, dt_ = rows[:, gw.SEQ], rows[:, gw.ARR_T], rows[:, gw.DEP_T]
+        ad, dd = rows[:, gw.ARR_D], rows[:, gw.DEP_D]
+        has = lambda bit: (f & bit) != 0  # noqa: E731
+        bad = (has(gw.HAS_SEQ) & ((seq < 0) | (seq > MAX_STOP_SEQUENCE)))
+        bad |= has(gw.HAS_ARR_T) & ((at < self.lo) | (at > self.hi))
+        bad |= has(gw.HAS_DEP_T) & ((dt_ < self.lo) | (dt_ > self.hi))
+        bad |= has(gw.HAS_ARR_D) & (np.abs(ad) > MAX_DELAY_S)
+        bad |= has(gw.HAS_DEP_D) & (np.abs(dd) > MAX_DELAY_S)
+        bad |= has(gw.HAS_ARR_T) & has(gw.HAS_DEP_T) & (dt_ < at)
+        bad |= ~has(gw.HAS_SEQ) & ~has(gw.HAS_SID)
+        if bad.any():
+            return  # the object walk raises the precise error
+        ent = rows[:, gw.ENT]
+        cols = [rows[:, c].tolist() for c in range(gw.NCOLS)]
+        self.wire = (ent, cols, payload)
+
+    def wire_stus(self, entity: int, expected: int, ws: str) -> list[StopTimeUpdate]:
+        from feeds import gtfs_rt_wire as gw
+
+        ent, cols, payload = self.wire
+        a, b = int(np.searchsorted(ent, entity, "left")), int(np.searchsorted(ent, entity, "right"))
+        if b - a != expected:
+            raise _WireMismatch(entity)
+        out = []
+        seq, at, ad, dt_, dd = cols[gw.SEQ], cols[gw.ARR_T], cols[gw.ARR_D], cols[gw.DEP_T], cols[gw.DEP_D]
+        rel, off, ln, flags = cols[gw.REL], cols[gw.SID_OFF], cols[gw.SID_LEN], cols[gw.FLAGS]
+        for r in range(a, b):
+            f = flags[r]
+            stop = None
+            if f & gw.HAS_SID:
+                try:
+                    raw = payload[off[r]:off[r] + ln[r]].decode("utf-8")
+                except UnicodeDecodeError:
+                    raise _WireMismatch(entity) from None
+                stop = self.ns(raw, f"{ws}[{r - a}].stop_id")
+            out.append(StopTimeUpdate(
+                seq[r] if f & gw.HAS_SEQ else None, stop,
+                at[r] if f & gw.HAS_ARR_T else None, ad[r] if f & gw.HAS_ARR_D else None,
+                dt_[r] if f & gw.HAS_DEP_T else None, dd[r] if f & gw.HAS_DEP_D else None,
+                rel[r] == _SKIPPED, rel[r] == _NO_DATA))
+        return out
 
     def entity_id(self, raw: str, where: str) -> str:
         if not raw or len(raw) > MAX_ENTITY_ID or not raw.isprintable():
@@ -297,7 +362,7 @@ class _Decoder:
             rel = "SCHEDULED"
         return trip_id, route_id, direction, start_date, start_time, rel
 
-    def trip_update(self, tu: pb.TripUpdate, eid: str, w: str) -> TripUpdate:
+    def trip_update(self, tu: pb.TripUpdate, eid: str, w: str, entity: int = -1) -> TripUpdate:
         trip_id, route_id, direction, start_date, start_time, rel = self.trip(tu.trip, w + ".trip")
         if trip_id is None and rel not in ("ADDED", "DUPLICATED", "UNSCHEDULED") and route_id is None:
             raise RealtimeError("a trip update names neither a trip_id nor a route_id", w + ".trip.trip_id")
@@ -308,9 +373,12 @@ class _Decoder:
         if self.stus > MAX_STOP_TIME_UPDATES:
             raise RealtimeError(f"too many stop_time_updates in the message (at most {MAX_STOP_TIME_UPDATES})",
                                 w + ".stop_time_update")
-        stu = self.stop_time_update
         ws = w + ".stop_time_update"
-        stus = [stu(s, ws, k) for k, s in enumerate(tu.stop_time_update)]
+        if self.wire is not None and entity >= 0:
+            stus = self.wire_stus(entity, len(tu.stop_time_update), ws)
+        else:
+            stu = self.stop_time_update
+            stus = [stu(s, ws, k) for k, s in enumerate(tu.stop_time_update)]
         seqs = [s.stop_sequence for s in stus]
         if stus and None not in seqs and not all(a < b for a, b in zip(seqs, seqs[1:])):  # usually in order
             if len(set(seqs)) != len(seqs):

@@ -223,6 +223,7 @@ class RealtimeService:
         self._chain: asyncio.Future | None = None
         self._tasks: set[asyncio.Task] = set()
         self._expiry_task: asyncio.Task | None = None
+        self._warm_task: asyncio.Task | None = None
         self._feed_cache: dict[tuple[str, int], bytes] = {}
         self.puller: RealtimePuller | None = None
 
@@ -234,6 +235,7 @@ class RealtimeService:
             await self.reload(op)
         await self.store.subscribe(self.reload)
         self._expiry_task = asyncio.create_task(self._watch_expiry(), name="realtime-expiry")
+        self._warm_task = asyncio.create_task(asyncio.to_thread(_warm_decoder), name="realtime-warm")
         if self.puller is not None:
             self.puller.start()
 
@@ -244,6 +246,9 @@ class RealtimeService:
             self._expiry_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._expiry_task
+        if self._warm_task is not None:
+            with contextlib.suppress(Exception):
+                await self._warm_task
         await self.drain()
         await self.store.aclose()
 
@@ -353,23 +358,31 @@ class RealtimeService:
         message has entities of. Raises `RealtimeError` (bad message, nothing changed) or `UnknownOperator`."""
         if feed is not None and feed not in STREAMS:
             raise RealtimeError(f"feed must be one of {', '.join(STREAMS)}", "feed")
-        idx = await asyncio.to_thread(self._index, operator)  # may build the index of a fresh feed
-        stats = self._stats.setdefault(operator, _OpStats())
+        have = set(self._ops.get(operator, {}))
+        now = self.clock()
+
+        def work():  # one thread hop for index, decode and matching: each hop costs ms on a loaded machine
+            idx = self._index(operator)  # may build the index of a fresh feed
+            msg = decode(payload, content_type, operator, now=now)
+            return msg, idx, _prepare(msg, idx, feed, have)
+
         try:
-            msg = await asyncio.to_thread(decode, payload, content_type, operator, now=self.clock())
-        except RealtimeError as e:
+            msg, idx, prepared = await asyncio.to_thread(work)
+        except RealtimeError as e:  # the operator is known (the index came first): count it
+            stats = self._stats.setdefault(operator, _OpStats())
             stats.rejected += 1
             stats.last_error = f"{e.field}: {e.detail}" if e.field else e.detail
             raise
-        return await self.apply(msg, idx, feed=feed)
+        return await self.apply(msg, idx, feed=feed, prepared=prepared)
 
     async def apply(self, msg: RealtimeMessage, idx: OperatorIndex | None = None, *,
-                    feed: str | None = None) -> IngestReport:
+                    feed: str | None = None, prepared: tuple | None = None) -> IngestReport:
         """Apply a decoded message (ingest's second half; the benchmark and rt-plan's tests call it directly)."""
         op = msg.operator
         idx = idx or await asyncio.to_thread(self._index, op)
         stats = self._stats.setdefault(op, _OpStats())
-        prepared = await asyncio.to_thread(_prepare, msg, idx, feed, set(self._ops.get(op, {})))
+        if prepared is None:
+            prepared = await asyncio.to_thread(_prepare, msg, idx, feed, set(self._ops.get(op, {})))
         changes, unmatched, n_unmatched, matched_tu, matched_vp, at_stops = prepared
         received = self.clock()
         base = dict(operator=op, timestamp=msg.timestamp, full_dataset=msg.full_dataset,
@@ -415,13 +428,13 @@ class RealtimeService:
 
     async def reload(self, operator: str) -> None:
         """Replace this worker's state of ``operator`` by the store's (another worker changed it)."""
-        stored = await self.store.load(operator)
-        cur = self._ops.get(operator, {})
-        if set(stored) == set(cur) and all(
-                stored[s].timestamp == cur[s].timestamp and stored[s].entities == cur[s].raw for s in stored):
-            return
-        streams = await asyncio.to_thread(_decode_stored, stored)
-        async with self._write:
+        async with self._write:  # serialised with our own writes: a load never lands after a newer write
+            stored = await self.store.load(operator)
+            cur = self._ops.get(operator, {})
+            if set(stored) == set(cur) and all(
+                    stored[s].timestamp == cur[s].timestamp and stored[s].entities == cur[s].raw for s in stored):
+                return
+            streams = await asyncio.to_thread(_decode_stored, stored)
             self._ops = {**self._ops, operator: streams}
             self._rebuild(force=True)
 
@@ -505,6 +518,12 @@ class RealtimeService:
             self._feed_cache = {k: v for k, v in self._feed_cache.items() if k[1] == snap.version}
             self._feed_cache[key] = msg.SerializeToString()
         return self._feed_cache[key], snap.version
+
+
+def _warm_decoder() -> None:
+    from feeds.gtfs_rt_wire import warm
+
+    warm()
 
 
 def _operator_of(v: VehiclePosition | TripUpdate) -> str | None:

@@ -198,7 +198,7 @@ for s = 1, n do
   redis.call('HSET', KEYS[1], st.name .. ':ts', ts, st.name .. ':rx', rx)
 end
 local v = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', channel, op)
+redis.call('PUBLISH', channel, op .. ' ' .. v)
 return {1, v}
 """
 
@@ -219,6 +219,8 @@ class RedisRealtimeStore:
         self._task: asyncio.Task | None = None
         self._pubsub = None
         self._closing = False
+        self._written: dict[str, bytes] = {}  # operator → version this store wrote on top of what it had loaded
+        self._known: dict[str, int] = {}  # operator → the last version seen (written, announced or polled)
 
     def _key(self, op: str, part: str) -> str:
         return f"{self.prefix}rt:{{{op}}}:{part}"
@@ -254,6 +256,10 @@ class RedisRealtimeStore:
         ok, what = await self._apply(keys=keys, args=args)
         if not ok:
             return False, what.decode() if isinstance(what, bytes) else what
+        v = int(what)
+        if self._known.get(operator) == v - 1:  # nobody wrote in between: our state is the store's, no reload
+            self._written[operator] = str(v).encode()
+        self._known[operator] = v
         await self._redis.sadd(self.ops_key, operator)  # another slot: outside the script (a listing aid only)
         return True, None
 
@@ -277,7 +283,10 @@ class RedisRealtimeStore:
             for op, v in zip(ops, await self.versions(ops)):
                 if seen.get(op, b"") != v:
                     seen[op] = v
-                    await on_change(op)
+                    if v is None or self._written.get(op) != v:
+                        if v is not None:
+                            self._known[op] = int(v)
+                        await on_change(op)
 
         await poll_versions()
 
@@ -287,9 +296,11 @@ class RedisRealtimeStore:
                 try:
                     msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is not None:
-                        op = msg["data"].decode()
-                        seen[op] = (await self.versions([op]))[0]
-                        await on_change(op)
+                        op, _, version = msg["data"].decode().partition(" ")
+                        seen[op] = version.encode()
+                        if self._written.get(op) != seen[op]:  # another worker's change (ours is applied)
+                            self._known[op] = max(self._known.get(op, 0), int(version or 0))
+                            await on_change(op)
                     else:
                         await poll_versions()
                     backoff = 0.1
