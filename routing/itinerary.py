@@ -13,6 +13,7 @@ import numpy as np
 
 from routing.geo import haversine_m
 from routing.raptor import Journey, RideLeg, WalkLeg
+from routing.realtime import realtime_of
 from routing.walking import WalkPath
 
 
@@ -65,6 +66,7 @@ class Leg:
     stay_seated: bool = False  # same vehicle as the previous leg (in-seat transfer): no change, no walk
     # ``geometry`` already holds [lon, lat] lists rounded to 7 places (rides: cut from the model's cached shape)
     geometry_rounded: bool = field(default=False, repr=False, compare=False)
+    live: dict | None = None  # rides: scheduled times, delays, realtime flag (see `_live_fields`)
 
     def to_dict(self) -> dict:
         d: dict = {"mode": self.mode}
@@ -73,6 +75,8 @@ class Leg:
                      service_date=self.service_date, headsign=self.headsign)
         d.update({"from": self.start.to_dict(), "to": self.end.to_dict(), "departure": self.departure,
                   "arrival": self.arrival})
+        if self.live is not None:
+            d.update(self.live)
         if self.mode != "WALK":
             d["intermediate_stops"] = self.intermediate_stops
         d.update(distance_m=int(round(self.distance_m)), duration_s=self.duration_s,
@@ -224,6 +228,27 @@ def _match_shape(model, sh: int, stops: np.ndarray) -> list[int] | None:
     return idx
 
 
+def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, arr: int) -> dict:
+    """What a ride says about realtime: its scheduled times, the delays (realtime − scheduled, departure at the
+    boarding stop and arrival at the alighting one), ``realtime`` (its times come from a trip update) and
+    ``added`` (a trip the timetable does not have). On a scheduled model: the same times and ``realtime: false``."""
+    ov = realtime_of(model)
+    if ov is None:
+        return {"scheduled_departure": iso(model, dep), "scheduled_arrival": iso(model, arr), "delay_s": 0,
+                "arrival_delay_s": 0, "realtime": False}
+    sched_b, sched_a = ov.scheduled(trip, board_pos), ov.scheduled(trip, alight_pos)
+    if sched_b is None:  # an added trip: no schedule to compare with
+        return {"scheduled_departure": None, "scheduled_arrival": None, "delay_s": 0, "arrival_delay_s": 0,
+                "realtime": True, "added": True}
+    out = {"scheduled_departure": iso(model, sched_b[1]), "scheduled_arrival": iso(model, sched_a[0]),
+           "delay_s": int(dep - sched_b[1]), "arrival_delay_s": int(arr - sched_a[0]),
+           "realtime": ov.is_realtime(trip)}
+    op = model.trip_ids[trip].split(":", 1)[0]
+    if op in ov.stale:
+        out["realtime_stale"] = True
+    return out
+
+
 def ride_leg(model, leg: RideLeg) -> Leg:
     m = model
     p, trip = leg.pattern, leg.trip
@@ -231,15 +256,18 @@ def ride_leg(model, leg: RideLeg) -> Leg:
     base = int(m.pattern_stops_start[p])
     r = int(m.pattern_route[p])
     stops = m.pattern_stops[base:base + n]
+    ov = realtime_of(m)
     inter = []
     if leg.alight_pos > leg.board_pos + 1:
         lo, hi = leg.board_pos + 1, leg.alight_pos
         arr = m.st_arr[off + lo:off + hi].tolist()
         dep = m.st_dep[off + lo:off + hi].tolist()
-        for s, a, d in zip(stops[lo:hi].tolist(), arr, dep):
+        for pos, s, a, d in zip(range(lo, hi), stops[lo:hi].tolist(), arr, dep):
             e = _stop_dict(m, s)
             e["arrival"] = iso(m, a)
             e["departure"] = iso(m, d)
+            if ov is not None and ov.skipped[off + pos]:
+                e["skipped"] = True  # the vehicle passes without stopping
             inter.append(e)
     geom, dist = _ride_geometry(m, trip, p, leg.board_pos, leg.alight_pos)
     ag = int(m.route_agency[r])
@@ -257,7 +285,8 @@ def ride_leg(model, leg: RideLeg) -> Leg:
                "color": m.route_colors[r], "text_color": m.route_text_colors[r], "type": int(m.route_type[r])},
         trip_id=m.trip_ids[trip], service_date=day.isoformat(), headsign=m.trip_headsigns[trip],
         intermediate_stops=inter, booking_required=bool(m.trip_booking[trip]),
-        booking_message=m.booking_messages[trip] or None, stay_seated=leg.stay_seated)
+        booking_message=m.booking_messages[trip] or None, stay_seated=leg.stay_seated,
+        live=_live_fields(m, trip, leg.board_pos, leg.alight_pos, leg.departure, leg.arrival))
 
 
 def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, distance_m: float | None,
