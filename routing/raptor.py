@@ -184,7 +184,8 @@ def _trip_ok_from(tt, rules, times0, L, j, bpos, upto, base):
     for m in range(bpos, upto):
         off = times0 + j * L + m
         s = tt.pattern_stops[base + m]
-        if m > bpos and (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], tt.st_arr[off], tt.st_dep[off])):
+        if m > bpos and (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s],
+                                                 tt.st_arr[off], tt.st_dep[off])):
             return False
         h = base + m
         if (rules.closures and _blk(rules.hop_from[h], rules.hop_until[h], tt.st_dep[off], tt.st_arr[off + 1])):
@@ -245,13 +246,15 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
         offb = times_b + jb * Lb + pos
         d = np.int64(tt.st_dep[offb])
         sb = tt.pattern_stops[base_b + pos]
-        if d < a or d + rules.lb[sb] >= lab.res_t[k] or (rules.closures and _blk(rules.stop_from[sb], rules.stop_until[sb], d, d)):
+        if d < a or d + rules.lb[sb] >= lab.res_t[k] \
+                or (rules.closures and _blk(rules.stop_from[sb], rules.stop_until[sb], d, d)):
             continue
         last = tt.pattern_stops[base_b + Lb - 1]
         earlier = lab.dom_stamp[pb] != stamp or (jb <= lab.dom_j[pb] and pos <= lab.dom_pos[pb])
         if earlier and (not rules.closures or (
                 _trip_ok_from(tt, rules, times_b, Lb, jb, pos, Lb - 1, base_b)
-                and not (rules.closures and _blk(rules.stop_from[last], rules.stop_until[last], tt.st_arr[offb - pos + Lb - 1],
+                and not (rules.closures and _blk(rules.stop_from[last], rules.stop_until[last],
+                                                 tt.st_arr[offb - pos + Lb - 1],
                              tt.st_arr[offb - pos + Lb - 1])))):
             lab.dom_stamp[pb] = stamp
             lab.dom_j[pb] = jb
@@ -348,7 +351,8 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                 while jj < hi:
                     off = times0 + jj * L + i
                     if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t0 + jj] == 1) \
-                            and not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], tt.st_dep[off], tt.st_dep[off])):
+                            and not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s],
+                                                             tt.st_dep[off], tt.st_dep[off])):
                         break
                     jj += 1
                 if jj < hi:
@@ -357,14 +361,16 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             if j >= 0 and i < L - 1 and rules.closures:
                 # can the trip go on to i+1? else the first later trip that can ride bpos..i+1
                 if not _trip_ok_from(tt, rules, times0, L, j, max(bpos, i), i + 1, base) \
-                        or (i > bpos and (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], tt.st_arr[times0 + j * L + i],
-                                              tt.st_dep[times0 + j * L + i]))):
+                        or (i > bpos and (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s],
+                                                                  tt.st_arr[times0 + j * L + i],
+                                                                  tt.st_dep[times0 + j * L + i]))):
                     bs = tt.pattern_stops[base + bpos]
                     jj = j + 1
                     while jj < nt:
                         off = times0 + jj * L + bpos
                         if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t0 + jj] == 1) \
-                                and not (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs], tt.st_dep[off], tt.st_dep[off])) \
+                                and not (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs],
+                                                                 tt.st_dep[off], tt.st_dep[off])) \
                                 and _trip_ok_from(tt, rules, times0, L, jj, bpos, i + 1, base):
                             break
                         jj += 1
@@ -405,7 +411,8 @@ def _inseat_from_last_stop(tt, rules, lab, seg, n_cont, p, j, bpos, k, stamp):
         if jj > j and differ:  # then trips of one class may differ
             ob = times0 + jj * L + bpos
             if tt.st_pickup[ob] != 1 or (rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1) \
-                    or (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs], tt.st_dep[ob], tt.st_dep[ob])) \
+                    or (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs],
+                                                tt.st_dep[ob], tt.st_dep[ob])) \
                     or not _trip_ok_from(tt, rules, times0, L, jj, bpos, i, base):
                 continue
         if lab.class_stamp[c] != cstamp:
@@ -466,9 +473,11 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
             off = times0 + j * L + i
             s = tt.pattern_stops[base + i]
             sprev = tt.pattern_stops[base + i - 1]
-            if (i - 1 > pos0 and (rules.closures and _blk(rules.stop_from[sprev], rules.stop_until[sprev], tt.st_arr[off - 1],
+            if (i - 1 > pos0 and (rules.closures and _blk(rules.stop_from[sprev], rules.stop_until[sprev],
+                                                          tt.st_arr[off - 1],
                                       tt.st_dep[off - 1]))) \
-                    or (rules.closures and _blk(rules.hop_from[base + i - 1], rules.hop_until[base + i - 1], tt.st_dep[off - 1],
+                    or (rules.closures and _blk(rules.hop_from[base + i - 1], rules.hop_until[base + i - 1],
+                                                tt.st_dep[off - 1],
                             tt.st_arr[off])):
                 break
             a = np.int64(tt.st_arr[off])
@@ -510,7 +519,8 @@ def relax_footpaths(tt, rules, lab, k):
             u = tt.fp_to[e]
             w = _walk_s(tt, rules, e)
             wt = a + w
-            if wt + rules.lb[u] >= lab.res_t[k] or (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u], wt, wt)):
+            if wt + rules.lb[u] >= lab.res_t[k] or (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u],
+                                                                            wt, wt)):
                 continue
             if wt < lab.walk_t[k, u]:
                 lab.walk_t[k, u] = wt
@@ -522,7 +532,8 @@ def relax_footpaths(tt, rules, lab, k):
                     lab.walk_list[n_walk] = u
                     n_walk += 1
             bt = a + max(w, rules.min_transfer_s)
-            if bt < lab.board_t[k, u] and not (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u], bt, bt)):
+            if bt < lab.board_t[k, u] and not (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u],
+                                                                       bt, bt)):
                 lab.board_t[k, u] = bt
                 lab.board_round[k, u] = k
                 lab.board_kind[k, u] = BOARD_WALK
