@@ -63,16 +63,16 @@ async def test_durable_checks_the_servers_answer(tmp_path, monkeypatch, mode, an
             store._mode = mode
             sent = []
 
-            async def execute_command(*args):
-                sent.append(args[0])
+            async def wait_after_write(client, key, *command):  # the write, then the wait, on one connection
+                sent.append(command[0])
                 return answer
 
-            monkeypatch.setattr(store.r, "execute_command", execute_command)
+            monkeypatch.setattr(store, "_wait_after_write", wait_after_write)
             with pytest.raises(NotDurable, match=message):
                 await store.durable()
             assert sent == [{"waitaof": "WAITAOF", "replicas": "WAIT"}[mode]]
             good = [1, 0] if mode == "waitaof" else 1
-            monkeypatch.setattr(store.r, "execute_command", lambda *a: _value(good))
+            monkeypatch.setattr(store, "_wait_after_write", lambda *a: _value(good))
             await store.durable()
         finally:
             await store.aclose()
