@@ -87,6 +87,16 @@ class Services:
         self._warm_task = asyncio.create_task(self._warm_planner())
         self.ready = True
 
+    async def wait_warm(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) for the planner warm-up `start` began; True when it finished."""
+        if self._warm_task is None:
+            return self.transit.warm
+        try:
+            await asyncio.wait_for(asyncio.shield(self._warm_task), timeout_s)
+        except TimeoutError:
+            log.warning("planner still warming after %.0f s; serving anyway", timeout_s)
+        return self.transit.warm
+
     async def _warm_planner(self) -> None:
         """Planner kernels compiled and run once per thread (readiness waits for it; liveness does not)."""
         try:
