@@ -78,8 +78,9 @@ def backoff_s(failures: int) -> float:
 
 class Supervisor:
     def __init__(self, make: Callable[[int], Proc], workers: int, *, drain_s: float = 15.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, on_exit: Callable[[int], None] | None = None):
         self.make, self.drain_s, self.clock = make, drain_s, clock
+        self.on_exit = on_exit  # called with a dead worker's pid (its live-only metrics stop counting)
         self.slots = [Slot(i) for i in range(workers)]
         self.stopping = False
         self._terminated: set[int | None] = set()
@@ -125,6 +126,7 @@ class Supervisor:
             if not proc.is_alive():
                 proc.join(0)
                 self._draining.remove((proc, since))
+                self._exited(proc)
             elif now - since > self.drain_s:
                 log.error("replaced worker pid %s did not drain in %.0f s; killing it", proc.pid, self.drain_s)
                 proc.kill()
@@ -145,7 +147,8 @@ class Supervisor:
         if not inc.proc.is_alive() or now - inc.started > READY_TIMEOUT_S:
             if inc.proc.is_alive():
                 inc.proc.kill()
-            inc.proc.join(0)
+            inc.proc.join(1)
+            self._exited(inc.proc)
             log.error("rolling restart stopped: the new worker %d (pid %s) %s; the old one keeps serving",
                       inc.slot, inc.proc.pid, "was not ready in time" if inc.proc.is_alive() else
                       f"exited with code {inc.proc.exitcode}")
@@ -172,6 +175,7 @@ class Supervisor:
             proc = slot.proc
             if proc is not None and not proc.is_alive():
                 proc.join(0)
+                self._exited(proc)
                 slot.failures = 1 if now - slot.started >= STABLE_S else slot.failures + 1
                 delay = backoff_s(slot.failures)
                 slot.proc, slot.restart_at = None, now + delay
@@ -211,4 +215,12 @@ class Supervisor:
                 log.error("worker %d (pid %s) did not drain in time; killing it", index, proc.pid)
                 proc.kill()
                 proc.join(5)
+            self._exited(proc)
         return status
+
+    def _exited(self, proc: Proc) -> None:
+        if self.on_exit is not None and proc.pid is not None:
+            try:
+                self.on_exit(proc.pid)
+            except Exception:  # bookkeeping must never stop the supervision
+                log.exception("on_exit hook failed for pid %s", proc.pid)
