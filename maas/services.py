@@ -57,7 +57,8 @@ class Services:
             log.warning("no API keys configured (--keys FILE or MAAS_API_KEYS): every /v1 call will be refused")
         transit = transit or TransitService.from_settings(settings, progress=progress)
         transit.planner_for(dt.datetime.now(TOKYO).date())  # warm today's model before accepting traffic
-        services = cls(settings=settings, transit=transit, keys=keys, limiter=make_rate_limiter(settings.redis_url))
+        limiter = make_rate_limiter(settings.redis_url, settings.redis_prefix)
+        services = cls(settings=settings, transit=transit, keys=keys, limiter=limiter)
         services.bookings = booking_service(settings, transit)
         services.closures = closure_service(settings, transit)
         services.feeds = feed_manager(settings, transit, services.bookings)
@@ -316,7 +317,7 @@ def closure_service(settings: Settings, transit: TransitService, store=None,
 
     if store is None:
         sqlite = None if settings.redis_url else settings.data_dir / "closures.sqlite3"
-        store = closure_store_for(settings.redis_url, sqlite)
+        store = closure_store_for(settings.redis_url, sqlite, settings.redis_prefix)
     clock = clock or (lambda: dt.datetime.now(TOKYO))
     return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock,
                           jma=jma_intake(settings))

@@ -52,14 +52,16 @@ class Served:
         return self.proc.returncode
 
 
-def serve(tmp_path: Path, args: list[str], keys: dict | None = None, *, dev: bool = True) -> Served:
+def serve(tmp_path: Path, args: list[str], keys: dict | None = None, *, dev: bool = True,
+          env: dict | None = None) -> Served:
     """Start ``maas serve ARGS`` on a free port with ``keys`` (a keys-file mapping), data and cache in
-    ``tmp_path``; not waited for (see ``wait_ready``)."""
+    ``tmp_path`` (and ``env`` added to the environment); not waited for (see ``wait_ready``)."""
     port = free_port()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(json.dumps(keys or {}))
     log = tmp_path / f"serve-{port}.log"
-    env = {**os.environ, "MAAS_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "MAAS_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT), **(env or {})}
     cmd = [sys.executable, "-m", "maas.cli", "serve", "--port", str(port), "--keys", str(keys_file),
            "--data-dir", str(tmp_path / "data"), *(["--dev"] if dev else []), *args]
     with open(log, "w") as err:

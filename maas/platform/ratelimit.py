@@ -122,6 +122,7 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
-def make_rate_limiter(redis_url: str | None) -> RateLimiter:
-    """Redis-backed when the service runs against Redis (several workers), in memory otherwise."""
-    return RedisRateLimiter(redis_url) if redis_url else MemoryRateLimiter()
+def make_rate_limiter(redis_url: str | None, prefix: str = "maas:") -> RateLimiter:
+    """Redis-backed when the service runs against Redis (several workers, several hosts), in memory otherwise;
+    buckets under ``{prefix}rl:`` (the deployment's key prefix)."""
+    return RedisRateLimiter(redis_url, prefix + "rl:") if redis_url else MemoryRateLimiter()
