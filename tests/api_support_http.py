@@ -138,3 +138,26 @@ def book_on_sample(base: str, key: str, card: str = "4242424242424242") -> dict:
     status, booking = post(f"{base}/v1/bookings", {"offer_id": offer["id"], "payment": {"card_number": card}}, key)
     assert status == 201, booking
     return booking
+
+
+def try_booking(base: str, key: str, card: str = "4242424242424242") -> tuple[str, dict | None]:
+    """Plan -> offer -> book, no retries, never raising: ``("ok", booking)`` for a confirmed booking, else
+    (what failed first — ``"offer 503"``, ``"book 503"``, ``"plan 500"``, ``"conn …"`` — and the problem body)."""
+    from http.client import HTTPException
+
+    try:
+        tomorrow = (dt.datetime.now(JST) + dt.timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+        status, plan = get(f"{base}/v1/plan?from=toei-subway:P-tochomae&to=35.697957,139.707434"
+                           f"&depart_at={tomorrow.isoformat().replace('+', '%2B')}&num=1", key)
+        if status != 200 or not plan.get("itineraries"):
+            return f"plan {status}", plan
+        status, offer = post(f"{base}/v1/offers", {"itinerary": plan["itineraries"][0]}, key)
+        if status != 201:
+            return f"offer {status}", offer
+        status, booking = post(f"{base}/v1/bookings", {"offer_id": offer["id"], "payment": {"card_number": card}},
+                               key)
+        if status != 201 or booking.get("state") != "CONFIRMED":
+            return f"book {status}", booking
+        return "ok", booking
+    except (urllib.error.URLError, ConnectionError, HTTPException, OSError, ValueError) as exc:
+        return f"conn {type(exc).__name__}", None

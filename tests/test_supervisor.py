@@ -287,20 +287,9 @@ def test_kill_one_of_two_workers_under_load(tmp_path, redis_url):
 
 def _book_once(base: str, key: str) -> str:
     """One plan -> offer -> book through the API: 'ok' or what failed first."""
-    from api_support_http import post, sample_itinerary
+    from api_support_http import try_booking
 
-    try:
-        itinerary = sample_itinerary(base, key)
-        status, offer = post(f"{base}/v1/offers", {"itinerary": itinerary}, key)
-        if status != 201:
-            return f"offer http {status}"
-        status, booking = post(f"{base}/v1/bookings", {"offer_id": offer["id"],
-                                                        "payment": {"card_number": "4242424242424242"}}, key)
-        return "ok" if status == 201 and booking["state"] == "CONFIRMED" else f"book http {status}"
-    except (urllib.error.URLError, ConnectionError, HTTPException, OSError) as exc:
-        return f"conn {exc}"
-    except AssertionError as exc:
-        return f"plan {exc}"
+    return try_booking(base, key)[0]
 
 
 def test_rolling_restart_under_plan_and_booking_load_fails_no_request(tmp_path, redis_url):
