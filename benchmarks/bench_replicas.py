@@ -275,10 +275,20 @@ def cluster_figures(seconds: float) -> None:
                       f" {p_bad} failed), bookings {b_ok / seconds:5.1f}/s (plan+offer+book, p50 "
                       f"{statistics.median(b_lat) * 1000:5.0f} ms, {b_bad} failed)")
             print(f"  2 vs 1 replica: plans x{rows[2][0] / rows[1][0]:.2f}, bookings x{rows[2][1] / rows[1][1]:.2f}")
+            print("  RSS per replica (one worker, the built-in sample, 2 service days loaded): " +
+                  ", ".join(f"{_rss_mb(h.proc.pid):.0f} MB" for h in hosts))
             failover_figures(cluster, [h.base for h in hosts], try_booking)
         finally:
             for h in hosts:
                 h.stop()
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process (VmRSS), MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def failover_figures(cluster, bases: list[str], try_booking) -> None:

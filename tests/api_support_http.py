@@ -1,7 +1,9 @@
 """Plain-HTTP helpers for tests that run `maas serve` as a real process (stdlib only: they also run in threads and
-subprocesses): GET/POST with a key, wait until ready, book a journey on the built-in sample."""
+subprocesses): start one (``serve``, or ``maas_serve`` as `make run` does), GET/POST with a key, wait until ready,
+book a journey on the built-in sample."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -19,6 +21,8 @@ import pytest
 
 JST = dt.timezone(dt.timedelta(hours=9))
 ROOT = Path(__file__).resolve().parents[1]
+DEV_KEYS = ROOT / "examples" / "dev-keys.json"
+START_TIMEOUT_S = 180.0
 
 
 def free_port() -> int:
@@ -161,3 +165,15 @@ def try_booking(base: str, key: str, card: str = "4242424242424242") -> tuple[st
         return "ok", booking
     except (urllib.error.URLError, ConnectionError, HTTPException, OSError, ValueError) as exc:
         return f"conn {type(exc).__name__}", None
+
+
+@contextlib.contextmanager
+def maas_serve(data_dir: Path, *args: str):
+    """`maas serve --dev` with examples/dev-keys.json (as `make run`) and ``ARGS``, data under ``data_dir``: waits
+    until /readyz answers 200, yields the base URL, stops it (SIGTERM, then SIGKILL) afterwards."""
+    served = serve(data_dir, list(args), json.loads(DEV_KEYS.read_text()))
+    try:
+        wait_ready(served, timeout=START_TIMEOUT_S)
+        yield served.base
+    finally:
+        served.stop(20)
