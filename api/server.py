@@ -38,6 +38,7 @@ from maas.platform.settings import Settings
 log = logging.getLogger("maas.server")
 SHUTDOWN_TIMEOUT_S = 10.0
 KEEPALIVE_S = 75.0
+GIL_SWITCH_S = 0.001  # see tune_worker_runtime
 
 
 WARM_BEFORE_LISTEN_S = 120.0  # a supervised worker listens after its warm-up, or after this long regardless
@@ -59,7 +60,7 @@ def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, tr
         _exit_with_parent()
     services = Services.build(settings, progress=False, transit=transit)
     app = create_app(services)
-    app.on_startup.append(_freeze_heap)  # after the services' own start-up
+    app.on_startup.append(tune_worker_runtime)  # after the services' own start-up
     if sock is not None:
         async def warm_first(app: web.Application) -> None:
             """Readiness before traffic: the site starts accepting only after this hook."""
@@ -94,12 +95,20 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _freeze_heap(app: web.Application) -> None:
-    """What start-up loaded (feeds, models, closures) lives as long as the worker: keep it out of the collector's
-    full passes, whose pauses (150+ ms with a city's timetable in memory) stall the event loop whichever thread
-    triggers them (benchmarks/bench_warnings.py, part 3)."""
+async def tune_worker_runtime(app: web.Application | None = None) -> None:
+    """Once start-up has loaded everything, keep the event loop answering while other threads compute.
+
+    * `gc.freeze()`: what start-up loaded (feeds, models, closures) lives as long as the worker; out of the
+      collector's full passes, whose pauses (150+ ms with a city's timetable in memory) stall the loop whichever
+      thread triggers them.
+    * `sys.setswitchinterval(GIL_SWITCH_S)`: a thread holding the GIL (parsing a 20,000-vertex area, encoding a
+      big answer) hands it to the loop only every switch interval; at CPython's 5 ms a request that needs the GIL
+      3-4 times waits up to ~20 ms. At 1 ms /healthz stays under 10 ms during such an apply, for ~1 % more
+      switching in CPU-bound threads (the planner's kernel runs without the GIL).
+    Figures: benchmarks/bench_warnings.py, part 3."""
     import gc
 
+    sys.setswitchinterval(GIL_SWITCH_S)
     gc.freeze()
 
 

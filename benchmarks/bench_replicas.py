@@ -4,7 +4,7 @@ answering on the new version.
 Per run, A publishes the other of two variants of the feed (the same timetable, every time one minute later in the
 second), and B's planner is asked a fixed query every 10 ms until its answer shows the new variant. Figures (median
 and max over the runs): A's publish (upload → 201), A's 201 → B answering, and publish start → B answering; B
-follows through the store's pub/sub message (Redis) or its 1 s generation poll (the embedded store shared by two
+follows through the store's pub/sub message (Redis) or its 0.5 s generation poll (the embedded store shared by two
 processes, where pub/sub does not cross processes).
 
     .venv/bin/python benchmarks/bench_replicas.py [--feed tiny|toei-rail] [--runs 5] [--redis URL] [--no-embedded]

@@ -162,10 +162,14 @@ class FeedRegistry:
     async def load(self, v: FeedVersion) -> Feed:
         """The version's feed, parsed here from the cached zip (fetched from the store when the cache lacks it or
         holds a damaged copy). The parse runs in a thread."""
-        data = await self.fetch(v.operator, await self._blob_of(v))
-        return await asyncio.get_running_loop().run_in_executor(None, self._parse, v.operator, data)
+        return await self.load_blob(v.operator, await self.blob_of(v))
 
-    async def _blob_of(self, v: FeedVersion) -> str:
+    async def load_blob(self, operator: str, sha: str) -> Feed:
+        data = await self.fetch(operator, sha)
+        return await asyncio.get_running_loop().run_in_executor(None, self._parse, operator, data)
+
+    async def blob_of(self, v: FeedVersion) -> str:
+        """The sha256 the version's zip is stored under (the upload's own, or a re-zipped imported folder's)."""
         rec = await self._index(v.operator) or {}
         entry = next((e for e in rec.get("versions", []) if e["version"] == v.version), None)
         return entry.get("blob", v.sha256) if entry else v.sha256
@@ -256,6 +260,11 @@ class FeedRegistry:
                 return new
             await asyncio.sleep(0.01)
         raise RuntimeError(f"the feed index of {operator!r} kept changing under this write")
+
+    async def announce(self, operator: str, sha: str, by: str) -> None:
+        """Tell the other workers a version is stored and about to be recorded, so they can build it meanwhile
+        (``{"operator", "staged": sha, "by"}`` on ``feeds:changed``; the generation does not move)."""
+        await self._writer().publish(CHANGED, json.dumps({"operator": operator, "staged": sha, "by": by}))
 
     async def _changed(self, operator: str) -> None:
         store = self._writer()

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,18 @@ def replace_feed(network: Network, feed: Feed) -> Network:
 
 
 @dataclass
+class Prepared:
+    """A version another worker announced, built here ahead of its recording: installed as is when the live
+    network is still ``base``; otherwise its parsed ``feed`` saves the parse."""
+
+    sha: str
+    base: Network
+    feed: Feed
+    built: Any  # maas.transit.BuiltNetwork
+    at: float
+
+
+@dataclass
 class FeedManager:
     """Publish and roll back here; follow what other workers and replicas publish (``follow``).
 
@@ -57,6 +70,9 @@ class FeedManager:
     _live: dict[str, str] = field(default_factory=dict, repr=False)  # operator → published version in use here
     _failed: set[str] = field(default_factory=set, repr=False)  # operators whose version could not be applied yet
     _profiles: dict[str, int] = field(default_factory=dict, repr=False)  # operator → profile version cached here
+    _id: str = field(default_factory=lambda: uuid.uuid4().hex, repr=False)  # tells our own announcements apart
+    _prepared: dict[str, "Prepared"] = field(default_factory=dict, repr=False)  # operator → version built ahead
+    _preparing: dict[str, asyncio.Task] = field(default_factory=dict, repr=False)
 
     @property
     def profiles(self) -> ProfileStore:
@@ -93,10 +109,21 @@ class FeedManager:
                     changed.append((op, v))
             if not changed:
                 return []
+            if len(changed) == 1:  # the usual case: built ahead while the publishing worker swapped
+                op, v = changed[0]
+                prep = await self._take_prepared(op, await self.registry.blob_of(v))
+                if prep is not None and prep.built is not None and prep.base is self.transit.network:
+                    self.transit.install(prep.built)
+                    log.info("installed feed %s version %s, built ahead", op, v.version)
+                    self._live[op] = v.version
+                    self._failed.discard(op)
+                    return [op]
             network, done = self.transit.network, []
             for op, v in changed:
                 try:
-                    network = replace_feed(network, await self.registry.load(v))
+                    prep = await self._take_prepared(op, await self.registry.blob_of(v))
+                    feed = prep.feed if prep is not None else await self.registry.load(v)
+                    network = replace_feed(network, feed)
                 except Exception:  # a missing blob or a bad parse: keep the rest, retry this one later
                     log.exception("cannot load feed %s version %s", op, v.version)
                     self._failed.add(op)
@@ -110,6 +137,55 @@ class FeedManager:
                 self._failed.discard(op)
             return [op for op, _ in done]
 
+    # ------------------------------------------------------------------ building ahead
+    def _announced(self, message: str) -> None:
+        """A ``feeds:changed`` message: another worker has stored a version it is now swapping in; start building
+        it here too, so that when it is recorded this worker only has to install it."""
+        try:
+            msg = json.loads(message)
+        except ValueError:
+            return
+        if not isinstance(msg, dict) or not msg.get("staged") or msg.get("by") == self._id:
+            return
+        op, sha = str(msg.get("operator")), str(msg["staged"])
+        old = self._preparing.pop(op, None)
+        if old is not None:
+            old.cancel()
+        self._prepared.pop(op, None)
+        self._preparing[op] = asyncio.create_task(self._prepare(op, sha))
+
+    async def _prepare(self, operator: str, sha: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            feed = await self.registry.load_blob(operator, sha)
+            base = self.transit.network
+            today = self.clock().date()
+            dates = [d for d in self.transit.cached_dates() if d != today] + [today]
+            built = await loop.run_in_executor(None, self.transit.build_network, replace_feed(base, feed), dates)
+            self._prepared[operator] = Prepared(sha, base, feed, built, time.monotonic())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # only an optimisation: sync loads it the ordinary way
+            log.warning("could not build feed %s (%s…) ahead", operator, sha[:12], exc_info=True)
+        finally:
+            if self._preparing.get(operator) is asyncio.current_task():
+                del self._preparing[operator]
+
+    async def _take_prepared(self, operator: str, sha: str) -> "Prepared | None":
+        """The version built ahead for ``operator`` when it is ``sha`` (waiting for a build still running)."""
+        task = self._preparing.get(operator)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+        prep = self._prepared.pop(operator, None)
+        return prep if prep is not None and prep.sha == sha else None
+
+    def _expire_prepared(self, max_age_s: float = 120.0) -> None:
+        """A version announced but never recorded (its publish failed) is not kept in memory for long."""
+        now = time.monotonic()
+        for op in [op for op, p in self._prepared.items() if now - p.at > max_age_s]:
+            del self._prepared[op]
+
     async def _sync_profiles(self) -> None:
         loop = asyncio.get_running_loop()
         for op in await self.registry.operators():
@@ -121,7 +197,7 @@ class FeedManager:
             if want is not None:
                 self._profiles[op] = want
 
-    async def follow(self, period_s: float = 1.0) -> None:
+    async def follow(self, period_s: float = 0.5) -> None:
         """Keep this worker on what the others publish: react to ``feeds:changed`` at once, and poll
         ``feeds:generation`` every ``period_s`` (a lost message, a store without cross-process pub/sub such as
         the embedded one, a dropped subscription); the profile cache is re-checked on every poll."""
@@ -131,7 +207,9 @@ class FeedManager:
                 sub = await self._subscribe()
             try:
                 if sub is not None:
-                    await sub.get(timeout=period_s)  # a message or the poll period, whichever first
+                    item = await sub.get(timeout=period_s)  # a message or the poll period, whichever first
+                    if item is not None:
+                        self._announced(item[1])
                 else:
                     await asyncio.sleep(period_s)
             except asyncio.CancelledError:
@@ -144,6 +222,7 @@ class FeedManager:
                     await sub.aclose()
                 sub = None
                 await asyncio.sleep(period_s)
+            self._expire_prepared()
             try:
                 gen = await self._generation()
                 if gen == seen and not self._failed and not self._profile_cache_lost():
@@ -198,6 +277,7 @@ class FeedManager:
             if staged.feed is None:
                 return PublishOutcome(False, staged.report.to_dict())
             await self.registry.store_blob(staged)  # a store that cannot take it: nothing swapped, nothing recorded
+            await self.registry.announce(operator, staged.sha256, by=self._id)  # other workers build it meanwhile
             before = self.transit.network
             swap_s = await self._swap(replace_feed(before, staged.feed))
             try:
@@ -228,6 +308,8 @@ class FeedManager:
             return PublishOutcome(True, feed.report.to_dict(), version, swap_s, sent)
 
     async def aclose(self) -> None:
+        for task in list(self._preparing.values()):
+            task.cancel()
         await self.registry.aclose()
 
     async def _swap(self, network: Network) -> float:
