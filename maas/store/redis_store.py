@@ -399,7 +399,27 @@ class RedisStore(Store):
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     async def ping(self) -> None:
-        await self.r.ping()
+        """On a cluster: any master answering is enough (readiness must not take every replica out of the load
+        balancer while one shard fails over; that shard's calls answer 503 by themselves)."""
+        if not self.cluster:
+            await self.r.ping()
+            return
+        await self.r.initialize()
+        tasks = [asyncio.ensure_future(self.r.ping(target_nodes=n)) for n in self.r.get_primaries()]
+        last: BaseException | None = None
+        try:
+            for done in asyncio.as_completed(tasks):
+                try:
+                    await done
+                    return
+                except (rx.RedisError, OSError) as exc:
+                    last = exc
+        finally:
+            for t in tasks:
+                if t.done() and not t.cancelled():
+                    t.exception()  # retrieved: no "never retrieved" warning for the slower failures
+                t.cancel()
+        raise rx.ConnectionError(f"no Redis Cluster master answers: {last}")
 
     async def _masters(self) -> list[tuple[str, aioredis.Redis]]:
         """``(name, client)`` per master, each client on that master alone (a cluster's per-node clients are
