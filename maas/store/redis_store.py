@@ -205,7 +205,7 @@ class RedisStore(Store):
         self.prefix = prefix
         self.cluster = isinstance(client, RedisCluster)
         self._nodes: dict[str, aioredis.Redis] = {}  # cluster: a plain client per master (durable(), INFO)
-        self._tags: dict[str, str] = {}  # cluster: master name -> a hash tag of a slot it serves
+        self._durable_keys: dict[str, str] = {}  # cluster: master name -> the durable() key in its slots
         self._replicas: dict[str, int] = {}  # connected replicas per master at the last check
         self._reserve = client.register_script(RESERVE_LUA)
         self._commit = client.register_script(COMMIT_LUA)
@@ -430,26 +430,32 @@ class RedisStore(Store):
         names = {name for name, _, _ in found}
         for name in [n for n in self._nodes if n not in names]:
             old = self._nodes.pop(name)
-            self._tags.pop(name, None)
+            self._durable_keys.pop(name, None)
             await old.aclose()
         for name, _, node in found:
             if name not in self._nodes:
                 self._nodes[name] = node_client(self.r, node)
         return [(name, self._nodes[name]) for name, _, _ in found]
 
-    def _durable_key(self, name: str) -> str:
+    def _durable_key(self, name: str) -> str | None:
         """A key in a slot master ``name`` serves (one server: any key), written before WAIT/WAITAOF so the
-        wait covers this connection's offset, hence every write the master acknowledged before it."""
+        wait covers this connection's offset, hence every write the master acknowledged before it. None when no
+        key of ours can live there (a prefix with its own hash tag keeps every key on one master)."""
         if not self.cluster:
             return self._k("durable")
-        tag = self._tags.get(name)
         slots = self.r.nodes_manager.slots_cache
-        if tag is None or slots.get(key_slot(tag.encode()), [None])[0] is None or \
-                slots[key_slot(tag.encode())][0].name != name:
-            tag = next(t for t in (f"{{d{i}}}" for i in range(1_000_000))
-                       if (owners := slots.get(key_slot(t.encode()))) and owners[0].name == name)
-            self._tags[name] = tag
-        return self._k("durable:" + tag)
+
+        def owner(key: str) -> str | None:
+            nodes = slots.get(key_slot(key.encode()))
+            return nodes[0].name if nodes else None
+
+        key = self._durable_keys.get(name)
+        if key is None or owner(key) != name:
+            key = next((k for k in (self._k(f"durable:{{d{i}}}") for i in range(20_000)) if owner(k) == name), None)
+            if key is None:
+                return None
+            self._durable_keys[name] = key
+        return key
 
     async def _persistence_of(self, client: aioredis.Redis) -> Persistence:
         info = await client.info("persistence")
@@ -537,13 +543,16 @@ class RedisStore(Store):
         want_replica = 1 if (self.cluster and self._replicas.get(name, 0) > 0) or self._mode == "replicas" else 0
         if self._mode == "aof-always" and not want_replica:
             return  # every acknowledged write is on disk already
+        key = self._durable_key(name)
+        if key is None:
+            return  # no key of ours lives on this master
         where = f" (master {name})" if self.cluster else ""
         command = ("WAITAOF", 1, want_replica, WAIT_TIMEOUT_MS) if self._mode == "waitaof" else \
             ("WAIT", 1, WAIT_TIMEOUT_MS)
         try:
-            answer = await self._wait_after_write(client, self._durable_key(name), *command)
+            answer = await self._wait_after_write(client, key, *command)
         except rx.ResponseError as exc:  # AOF switched off since the start-up check, or the slot moved
-            self._tags.pop(name, None)
+            self._durable_keys.pop(name, None)
             if self._strict:
                 raise NotDurable(f"Redis{where} refused {command[0]} ({exc}): writes are not crash-safe") from None
             self._mode = None  # best effort (no start-up check): look again next time
