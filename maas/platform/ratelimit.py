@@ -100,7 +100,7 @@ class RedisRateLimiter:
         from maas.store.redis_conn import connect
 
         # one key per bucket, so a Redis Cluster (redis+cluster://) needs nothing else
-        self._redis = connect(url, max_connections=64, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._redis = connect(url, max_connections=64, socket_timeout=0.5, socket_connect_timeout=0.5, retries=0)
         self._script = self._redis.register_script(_LUA)
         self._prefix = prefix
 

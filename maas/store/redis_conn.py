@@ -87,16 +87,18 @@ def same_slot(key: str, suffix: str) -> str:
     return key + suffix if _TAG.search(key) else "{" + key + "}" + suffix
 
 
-def _retry() -> Retry:
-    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3)
+def _retry(retries: int = 3) -> Retry:
+    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries)
 
 
 def connect(url: str, *, max_connections: int = 64, socket_timeout: float | None = None,
-            socket_connect_timeout: float = 2.0, health_check_interval: float = 5) -> aioredis.Redis | RedisCluster:
+            socket_connect_timeout: float = 2.0, health_check_interval: float = 5,
+            retries: int = 3) -> aioredis.Redis | RedisCluster:
     """A client for ``url``: a pool that queues callers for a free connection (one server) or a cluster client
-    whose per-node pools reconnect and whose slot map is refreshed after a failover."""
+    whose per-node pools reconnect and whose slot map is refreshed after a failover. ``retries``: how often a
+    call is retried on a fresh connection (0 for callers that must fail fast, such as the rate limiter)."""
     common = dict(socket_connect_timeout=socket_connect_timeout, socket_timeout=socket_timeout,
-                  socket_keepalive=True, health_check_interval=health_check_interval, retry=_retry(),
+                  socket_keepalive=True, health_check_interval=health_check_interval, retry=_retry(retries),
                   retry_on_error=[rx.ConnectionError, rx.TimeoutError])
     if not is_cluster_url(url):
         pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10, **common)
