@@ -256,3 +256,22 @@ async def test_blob_round_trip_is_chunked_and_checked(shared_store):
         await store.r.set(store._k("feeds:{x}:blob:big:chunk:1"), b"garbage")
         assert await store.get_blob("feeds:{x}:blob:big") is None
     assert await store.incr("feeds:gen") == 1 and await store.incr("feeds:gen") == 2
+
+
+async def test_a_refused_upload_leaves_nothing_in_the_store(shared_store, tmp_path):
+    """The zip is stored (and announced) before validation so other replicas can build it meanwhile; a feed the
+    validation refuses is removed again, and no replica changes."""
+    store_a, store_b = shared_store
+    async with replica(tmp_path / "A", store_a) as (a, sa), replica(tmp_path / "B", store_b) as (b, _):
+        bad = feed_zip(drop="stops")
+        r = await a.post("/v1/feeds/test", data=bad, headers={**OP, **ZIP})
+        assert r.status == 422
+        import hashlib
+
+        sha = hashlib.sha256(bad).hexdigest()
+        assert not await store_a.has_blob(f"feeds:{{test}}:blob:{sha}")
+        assert not (tmp_path / "A" / "feeds" / "_cache" / "test" / f"{sha}.zip").exists()
+        assert await sa.feeds.registry.versions("test") == []
+        await asyncio.sleep(1.0)  # B heard the announcement: it tried to build it, and serves what it served
+        assert await departure(b) == "2026-11-24T08:00:00+09:00"
+        assert not list((tmp_path / "A" / "feeds" / "_cache").glob(".tmp-*"))  # the unpacked folder is gone

@@ -85,6 +85,17 @@ class Staged:
     feed: Feed | None
 
 
+@dataclass(frozen=True)
+class Unpacked:
+    """An upload that passed the zip checks, its files in ``folder``; not validated yet."""
+
+    operator: str
+    version: str
+    sha256: str
+    data: bytes
+    folder: Path
+
+
 class BlobMissing(LookupError):
     """A version's zip is neither in the local cache nor in the store (a store that lost data)."""
 
@@ -201,31 +212,62 @@ class FeedRegistry:
     # ------------------------------------------------------------------ writing
     def stage(self, operator: str, data: bytes) -> Staged:
         """Unpack (UploadError on a hostile zip) and validate with the GTFS importer. Blocking: run in a thread."""
+        return self.validate(self.unpack(operator, data))
+
+    def unpack(self, operator: str, data: bytes) -> Unpacked:
+        """The upload's checks (size, ratio, paths, UTF-8: UploadError) and its files in a temporary folder, which
+        ``validate`` removes. Blocking."""
         check_namespace(operator)
         sha = hashlib.sha256(data).hexdigest()
         version = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        self.cache.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(dir=self.cache, prefix=".tmp-"))
         try:
-            feed = self._parse(operator, data)
+            extract_gtfs_zip(data, folder, self.limits)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return Unpacked(operator, version, sha, data, folder)
+
+    def validate(self, up: Unpacked) -> Staged:
+        """Import and validate the unpacked files (then removed). Blocking."""
+        try:
+            feed = load_feed(up.folder, up.operator)
             report = feed.report
         except FeedRejected as rej:
             feed, report = None, rej.report
-        return Staged(operator, version, sha, len(data), data, report, feed)
+        finally:
+            shutil.rmtree(up.folder, ignore_errors=True)
+        return Staged(up.operator, up.version, up.sha256, len(up.data), up.data, report, feed)
 
-    async def store_blob(self, staged: Staged) -> None:
-        """Put the zip and the report in the store (before the swap: a store that cannot take them leaves the live
-        network untouched) and in the local cache."""
+    def discard(self, up: Unpacked) -> None:
+        shutil.rmtree(up.folder, ignore_errors=True)
+
+    async def store_blob(self, operator: str, sha: str, data: bytes) -> None:
+        """Put the zip in the store under its checksum (before the swap: a store that cannot take it leaves the
+        live network untouched) and in the local cache."""
         store = self._writer()
-        key = _key(staged.operator, f"blob:{staged.sha256}")
+        key = _key(operator, f"blob:{sha}")
         if not await store.has_blob(key):
-            await store.put_blob(key, staged.data)
-        await store.set(_key(staged.operator, f"report:{staged.version}"), json.dumps(staged.report.to_dict()))
+            await store.put_blob(key, data)
         await asyncio.get_running_loop().run_in_executor(
-            None, write_atomic, self.cache / staged.operator / f"{staged.sha256}.zip", staged.data)
+            None, write_atomic, self.cache / operator / f"{sha}.zip", data)
+
+    async def forget_blob(self, operator: str, sha: str) -> None:
+        """Drop a stored zip that validation refused, unless a recorded version uses the same bytes."""
+        rec = await self._index(operator) or {}
+        if any(e.get("blob", e["sha256"]) == sha for e in rec.get("versions", [])):
+            return
+        await self._writer().delete_blob(_key(operator, f"blob:{sha}"))
+        (self.cache / operator / f"{sha}.zip").unlink(missing_ok=True)
 
     async def commit(self, staged: Staged) -> FeedVersion:
-        """Record an accepted version (its blob already stored) as the operator's active one."""
+        """Record an accepted version (its blob already stored) and its report; it becomes the operator's active
+        one."""
         if staged.feed is None:
             raise ValueError("a rejected feed cannot be recorded")
+        await self._writer().set(_key(staged.operator, f"report:{staged.version}"),
+                                 json.dumps(staged.report.to_dict()))
         entry = {**FeedVersion(staged.operator, staged.version, staged.sha256,
                                dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                                len(staged.report.errors), len(staged.report.warnings), False,

@@ -20,7 +20,9 @@ from typing import Any
 from feeds.feed import Feed, Network
 from maas.store import booking_index
 from maas.store.errors import transient_errors
-from maas.publishing.feed_registry import CHANGED, FeedRegistry, FeedVersion
+from feeds.problems import FeedRejected
+from feeds.upload import UploadError
+from maas.publishing.feed_registry import CHANGED, BlobMissing, FeedRegistry, FeedVersion
 from maas.publishing.profiles import ProfileStore
 from maas.disruptions.replan import Disruption, DisruptedEvent, position_at
 from maas.transit import TOKYO, TransitService
@@ -166,6 +168,8 @@ class FeedManager:
             self._prepared[operator] = Prepared(sha, base, feed, built, time.monotonic())
         except asyncio.CancelledError:
             raise
+        except (FeedRejected, UploadError, BlobMissing):  # refused by the publisher too: never recorded
+            log.info("feed %s (%s…) announced but not buildable here", operator, sha[:12])
         except Exception:  # only an optimisation: sync loads it the ordinary way
             log.warning("could not build feed %s (%s…) ahead", operator, sha[:12], exc_info=True)
         finally:
@@ -175,9 +179,8 @@ class FeedManager:
     async def _take_prepared(self, operator: str, sha: str) -> "Prepared | None":
         """The version built ahead for ``operator`` when it is ``sha`` (waiting for a build still running)."""
         task = self._preparing.get(operator)
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(task)
+        if task is not None:  # wait() neither raises the build's error nor swallows our own cancellation
+            await asyncio.wait({task})
         prep = self._prepared.pop(operator, None)
         return prep if prep is not None and prep.sha == sha else None
 
@@ -232,6 +235,7 @@ class FeedManager:
                 switched = await self.sync()
             except transient_errors() as exc:  # the store is down or failing over: readiness says so already
                 log.warning("store unavailable while following published feeds (%s); retrying", exc)
+                continue
             except Exception:  # a bad read must not stop following; the next change or poll retries
                 log.exception("could not apply feeds published by another worker")
                 continue
@@ -276,11 +280,18 @@ class FeedManager:
         """Validate and, if accepted, make live. UploadError propagates for a hostile or malformed zip."""
         loop = asyncio.get_running_loop()
         async with self._lock:
-            staged = await loop.run_in_executor(None, self.registry.stage, operator, data)
+            up = await loop.run_in_executor(None, self.registry.unpack, operator, data)
+            try:  # a store that cannot take the zip: nothing swapped, nothing recorded
+                await self.registry.store_blob(operator, up.sha256, data)
+                # the other workers start building it now, in parallel with our validation and build
+                await self.registry.announce(operator, up.sha256, by=self._id)
+            except BaseException:
+                self.registry.discard(up)
+                raise
+            staged = await loop.run_in_executor(None, self.registry.validate, up)  # removes the folder
             if staged.feed is None:
+                await self.registry.forget_blob(operator, up.sha256)
                 return PublishOutcome(False, staged.report.to_dict())
-            await self.registry.store_blob(staged)  # a store that cannot take it: nothing swapped, nothing recorded
-            await self.registry.announce(operator, staged.sha256, by=self._id)  # other workers build it meanwhile
             before = self.transit.network
             swap_s = await self._swap(replace_feed(before, staged.feed))
             try:

@@ -256,6 +256,15 @@ class Store(abc.ABC):
     async def has_blob(self, key: str) -> bool:
         return await self.get(key) is not None
 
+    async def delete_blob(self, key: str) -> None:
+        """Remove a blob: the manifest first (readers then see none), then its pieces."""
+        manifest = await self.get(key)
+        if manifest is None:
+            return
+        await self.delete(key)
+        for i in range(int(json.loads(manifest)["chunks"])):
+            await self.delete(f"{key}:chunk:{i}")
+
     # -- pub/sub --------------------------------------------------------------------------------------------------
     @abc.abstractmethod
     async def publish(self, channel: str, message: str) -> None: ...

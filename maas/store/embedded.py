@@ -274,6 +274,10 @@ class EmbeddedStore(Store):
         async with self._lock:
             return self._db.execute("SELECT 1 FROM blobs WHERE key=?", (key,)).fetchone() is not None
 
+    async def delete_blob(self, key: str) -> None:
+        async with self._lock:
+            self._db.execute("DELETE FROM blobs WHERE key=?", (key,))
+
     # -- pub/sub --------------------------------------------------------------------------------------------------
     async def publish(self, channel: str, message: str) -> None:
         for q in list(self._hub.get(channel, ())):
