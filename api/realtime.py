@@ -120,7 +120,7 @@ async def vehicles(request: web.Request) -> web.Response:
     items = svc.vehicles(operator=operator, route=route, bbox=bbox)
     snap = svc.snapshot()
     return respond.model(msgspec.convert({"vehicles": items, "count": len(items), "stale": sorted(snap.stale),
-                                          "version": snap.version}, VehicleList))
+                                          "expired": svc.vehicles_expired(), "version": snap.version}, VehicleList))
 
 
 def _format(request: web.Request) -> str:
@@ -181,7 +181,8 @@ def add_routes(app: web.Application) -> None:
     add(app, "GET", "/v1/vehicles", vehicles, roles=ANY_ROLE, spec={
         "operationId": "vehicles", "summary": "Current vehicle positions", "tags": ["realtime"],
         "description": "Positions from the operators' GTFS-Realtime vehicle feeds that have not expired, with the "
-                       "stop each vehicle is at or heading to.",
+                       "stop each vehicle is at or heading to. A position whose own timestamp is older than the "
+                       "realtime max age is left out (counted in `expired`) even when its feed is current.",
         "parameters": [query("operator", {"type": "string", "maxLength": 200}, "only this operator"),
                        query("route", {"type": "string", "maxLength": 200}, "only this route id (namespaced)"),
                        query("bbox", {"type": "string", "maxLength": 200, "pattern": BBOX_PATTERN},
@@ -193,7 +194,8 @@ def add_routes(app: web.Application) -> None:
             "operationId": op_id, "summary": f"GTFS-Realtime feed of every operator's current {what}",
             "tags": ["realtime"],
             "description": "One FULL_DATASET FeedMessage for all operators (ids namespaced, entity ids "
-                           "`operator:id`); expired data left out. Protobuf by default; JSON with ?format=json "
+                           "`operator:id`); expired data left out (and vehicle positions whose own timestamp is "
+                           "older than the max age). Protobuf by default; JSON with ?format=json "
                            "or Accept: application/json.",
             "parameters": [query("format", {"type": "string", "enum": ["pb", "protobuf", "json"]},
                                  "pb (default) or json")],

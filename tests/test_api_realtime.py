@@ -112,6 +112,33 @@ async def test_differential_out_of_order_and_expiry_through_the_api(client):
     assert (await (await client.get("/v1/vehicles", headers=OP)).json())["stale"] == ["test"]
 
 
+async def test_old_vehicle_positions_are_left_out_while_the_feed_is_current(client):
+    """The Toei bus feed repeats a bus's last position for minutes under a fresh header: a position whose own
+    timestamp is older than max_age_s is left out of /v1/vehicles (counted in `expired`) and of the GTFS-RT feed."""
+    veh = message(T0, vehicles={"bus1": ("T1", 35.6100, 139.7100, "B"), "bus2": (None, 35.6200, 139.7200, "C")})
+    next(e for e in veh.entity if e.id == "bus1").vehicle.timestamp = T0 - 700  # 12 min old, header fresh
+    next(e for e in veh.entity if e.id == "bus2").vehicle.timestamp = T0 - 10
+    r = await post(client, veh)
+    assert (await r.json())["accepted"]
+
+    async def current() -> tuple[list[str], int, list[str]]:
+        vl = msgspec.convert(await (await client.get("/v1/vehicles", headers=OP)).json(), VehicleList)
+        assert vl.stale == [] and vl.count == len(vl.vehicles)
+        feed = pb.FeedMessage()
+        feed.ParseFromString(await (await client.get("/v1/gtfs-rt/vehicle-positions", headers=OP)).read())
+        js = await (await client.get("/v1/gtfs-rt/vehicle-positions", params={"format": "json"}, headers=OP)).json()
+        assert sorted(e["id"] for e in js.get("entity", [])) == sorted(e.id for e in feed.entity)
+        return sorted(v.id for v in vl.vehicles), vl.expired, sorted(e.id for e in feed.entity)
+
+    assert await current() == (["test:bus2"], 1, ["test:bus2"])
+    client.clock.t = T0 + 280  # the header is still current (280 s), bus2's own position is 290 s old
+    assert await current() == (["test:bus2"], 1, ["test:bus2"])
+    client.clock.t = T0 + 295  # bus2's position is now 305 s old: gone from both, though the stream is current
+    assert await current() == ([], 2, [])
+    st = await (await client.get("/v1/realtime/test", headers=OP)).json()
+    assert not st["stale"] and st["streams"]["vehicle-positions"]["entities"] == 2
+
+
 def _huge() -> bytes:
     msg = pb.FeedMessage()
     msg.header.gtfs_realtime_version, msg.header.timestamp = "2.0", T0

@@ -114,6 +114,8 @@ class VehicleList(Model, kw_only=True):
     vehicles: list[Vehicle]
     count: int
     stale: Annotated[list[str], Meta(description="operators whose data expired (their vehicles are not listed)")]
+    expired: Annotated[int, Meta(ge=0, description="positions of current feeds left out because their own "
+                                                   "timestamp is older than the max age (any operator)")]
     version: int
 
 
