@@ -15,7 +15,8 @@ from api.endpoint import ANY_ROLE, add, principal
 from api.feeds import _read_limited
 from api.keys import SERVICES
 from api.models.feeds import NAMESPACE_PATTERN
-from api.models.realtime import IngestReport, RealtimeFeedMessage, RealtimeStatus, VehicleList
+from api.models.realtime import (IngestReport, RealtimeFeedMessage, RealtimeStatus, RealtimeStatusList,
+                                 VehicleList)
 from api.openapi import ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem
 from feeds.gtfs import check_namespace
@@ -91,6 +92,11 @@ async def status(request: web.Request) -> web.Response:
         raise _unknown(op)
     body = svc.status(op)
     return respond.model(msgspec.convert(body, RealtimeStatus))
+
+
+async def status_all(request: web.Request) -> web.Response:
+    items = _service(request).statuses()
+    return respond.model(msgspec.convert({"operators": items, "count": len(items)}, RealtimeStatusList))
 
 
 def _bbox(q) -> tuple[float, float, float, float] | None:
@@ -172,6 +178,11 @@ def add_routes(app: web.Application) -> None:
                       "413": problem("Too large"), "415": problem("Not protobuf or JSON"),
                       "422": problem("Not a valid GTFS-Realtime message, or a value out of range (`field` names "
                                      "it); nothing changed")}})
+    add(app, "GET", "/v1/realtime", status_all, roles=ANY_ROLE, spec={
+        "operationId": "realtimeStatuses", "summary": "Realtime status of every operator", "tags": ["realtime"],
+        "description": "The status of each operator with realtime data or a configured pull source (the same "
+                       "fields as `GET /v1/realtime/{operator}`), by operator id.",
+        "responses": ok(RealtimeStatusList)})
     add(app, "GET", "/v1/realtime/{operator}", status, roles=ANY_ROLE, spec={
         "operationId": "realtimeStatus", "summary": "Realtime status of an operator", "tags": ["realtime"],
         "description": "Last message time, entity counts, unmatched entities, staleness per stream, this "

@@ -6,7 +6,7 @@ import orjson
 import pytest
 from google.transit import gtfs_realtime_pb2 as pb
 
-from api.models.realtime import IngestReport, RealtimeFeedMessage, RealtimeStatus, VehicleList
+from api.models.realtime import IngestReport, RealtimeFeedMessage, RealtimeStatus, RealtimeStatusList, VehicleList
 from api_support import auth, client_for, services_for, tiny_transit
 from feeds.gtfs_rt import feed_json
 from maas.disruptions.realtime import NetworkIndexes, RealtimeService
@@ -137,6 +137,27 @@ async def test_old_vehicle_positions_are_left_out_while_the_feed_is_current(clie
     assert await current() == ([], 2, [])
     st = await (await client.get("/v1/realtime/test", headers=OP)).json()
     assert not st["stale"] and st["streams"]["vehicle-positions"]["entities"] == 2
+
+
+async def test_every_operators_status_is_listed(client, transit):
+    assert (await (await client.get("/v1/realtime", headers=auth("pk-alpha"))).json()) == {"operators": [],
+                                                                                          "count": 0}
+    await post(client, trips_msg())
+    body = await (await client.get("/v1/realtime", headers=auth("pk-alpha"))).json()
+    listing = msgspec.convert(body, RealtimeStatusList)
+    one = await (await client.get("/v1/realtime/test", headers=OP)).json()
+    assert listing.count == 1 and body["operators"] == [one]  # the same fields as the per-operator status
+    assert listing.operators[0].streams["trip-updates"].entities == 2
+    # a pull source with nothing received yet is listed too (its pulls say how it is doing)
+    from maas.disruptions.realtime import PullSource, RealtimePuller
+
+    rt = RealtimeService(index_provider=NetworkIndexes(transit), clock=client.clock, max_age_s=300)
+    rt.puller = RealtimePuller(rt, [PullSource("zz-pulled", "https://example.org/rt?key=secret", 30.0)])
+    async with client_for(services_for(transit, realtime=rt)) as other:
+        body = await (await other.get("/v1/realtime", headers=OP)).json()
+    await rt.aclose()
+    [st] = msgspec.convert(body, RealtimeStatusList).operators
+    assert st.operator == "zz-pulled" and not st.known and st.streams == {} and st.pulls[0].url.endswith("rt?…")
 
 
 def _huge() -> bytes:

@@ -85,6 +85,13 @@ class RealtimeStatus(Model, kw_only=True):
     version: int
 
 
+class RealtimeStatusList(Model, kw_only=True):
+    """Every operator with realtime data or a pull source, by operator id."""
+
+    operators: list[RealtimeStatus]
+    count: Annotated[int, Meta(ge=0)]
+
+
 class VehicleStop(Model, kw_only=True):
     id: str
     name: str | None

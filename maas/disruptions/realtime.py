@@ -468,6 +468,11 @@ class RealtimeService:
                 "pulls": self.puller.status(operator) if self.puller else [],
                 "version": self._snap.version}
 
+    def statuses(self) -> list[dict]:
+        """`status` of every operator with realtime: data received (kept in the store) or a pull source."""
+        ops = set(self._ops) | ({st.source.operator for st in self.puller.states} if self.puller else set())
+        return [self.status(op) for op in sorted(ops)]
+
     def vehicles(self, *, operator: str | None = None, route: str | None = None,
                  bbox: tuple[float, float, float, float] | None = None) -> list[dict]:
         """Current (not expired) vehicle positions, each with its operator, route (from its trip when the feed
