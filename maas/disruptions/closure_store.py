@@ -17,6 +17,8 @@ from typing import Awaitable, Callable, Protocol
 
 import orjson
 
+from maas.store.listener import PubSubListener
+
 log = logging.getLogger("maas.disruptions.closures")
 OnChange = Callable[[], Awaitable[None]]
 
@@ -109,7 +111,7 @@ class RedisClosureStore:
         self.channel = f"{prefix}closures"
         self.version_key = f"{prefix}closures:version"  # bumped with every change: catches missed messages
         self._redis = aioredis.from_url(url)
-        self._task: asyncio.Task | None = None
+        self._listener = PubSubListener("closure-subscriber")
         self._pubsub = None
 
     async def load(self) -> dict[str, dict]:
@@ -131,7 +133,7 @@ class RedisClosureStore:
         """Listen in a background task. Every message, every reconnect, and every second in which the version
         counter moved without a message trigger a full reload (idempotent, tens of closures): a lost message only
         delays a change by about a second, it never loses it."""
-        if self._task is not None:
+        if self._listener.task is not None:
             return
         self._pubsub = self._redis.pubsub()
         await self._pubsub.subscribe(self.channel)
@@ -143,7 +145,7 @@ class RedisClosureStore:
 
         async def listen() -> None:
             backoff = 0.1
-            while True:
+            while not self._listener.closing:  # get_message can swallow a cancel (maas/store/listener.py)
                 try:
                     msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is not None or await self._redis.get(self.version_key) != seen[0]:
@@ -159,14 +161,10 @@ class RedisClosureStore:
                         await self._pubsub.subscribe(self.channel)
                         await changed()
 
-        self._task = asyncio.create_task(listen(), name="closure-subscriber")
+        self._listener.start(listen)
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await self._listener.stop()
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable, Protocol
 
+from maas.store.listener import PubSubListener
+
 log = logging.getLogger("maas.disruptions.realtime")
 OnChange = Callable[[str], Awaitable[None]]  # called with the operator whose state changed
 STREAMS = ("trip-updates", "vehicle-positions")
@@ -216,9 +218,8 @@ class RedisRealtimeStore:
         self.ops_key = f"{prefix}rt:operators"
         self._redis = aioredis.from_url(url)
         self._apply = self._redis.register_script(APPLY_LUA)
-        self._task: asyncio.Task | None = None
+        self._listener = PubSubListener("realtime-subscriber")
         self._pubsub = None
-        self._closing = False
         self._written: dict[str, bytes] = {}  # operator → version this store wrote on top of what it had loaded
         self._known: dict[str, int] = {}  # operator → the last version seen (written, announced or polled)
 
@@ -272,7 +273,7 @@ class RedisRealtimeStore:
     async def subscribe(self, on_change: OnChange) -> None:
         """Follow other workers' changes in a background task: a message reloads its operator; every second the
         version counters are compared too (a lost message, a reconnect), and changed operators are reloaded."""
-        if self._task is not None:
+        if self._listener.task is not None:
             return
         self._pubsub = self._redis.pubsub()
         await self._pubsub.subscribe(self.channel)
@@ -292,7 +293,7 @@ class RedisRealtimeStore:
 
         async def listen() -> None:
             backoff = 0.1
-            while not self._closing:  # redis-py's get_message can swallow a cancel: the flag ends the loop
+            while not self._listener.closing:  # get_message can swallow a cancel (maas/store/listener.py)
                 try:
                     msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is not None:
@@ -314,7 +315,7 @@ class RedisRealtimeStore:
                         await self._pubsub.subscribe(self.channel)
                         await poll_versions()
 
-        self._task = asyncio.create_task(listen(), name="realtime-subscriber")
+        self._listener.start(listen)
 
     async def try_lease(self, name: str, owner: str, ttl_s: float) -> bool:
         """SET NX PX: the first worker to ask holds the job for ``ttl_s``; it renews while it keeps winning."""
@@ -328,11 +329,7 @@ class RedisRealtimeStore:
         return False
 
     async def aclose(self) -> None:
-        self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait({self._task}, timeout=3.0)  # at most one get_message timeout
-            self._task = None
+        await self._listener.stop()
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
