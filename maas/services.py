@@ -94,7 +94,8 @@ class Services:
         if self.bookings is not None:
             await self._recover()
             self._recovery_task = asyncio.create_task(self._recover_periodically())
-        self._feeds_task = asyncio.create_task(self.feeds.follow())  # feeds other workers publish
+        await self.feeds.start()  # published versions and profiles from the store, before saying ready
+        self._feeds_task = asyncio.create_task(self.feeds.follow())  # what other workers and replicas publish
         self._warm_task = asyncio.create_task(self._warm_planner())
         self.ready = True
 
@@ -286,6 +287,7 @@ class Services:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.limiter.aclose()
+        await self.feeds.aclose()
         if self.realtime is not None:
             await self.realtime.aclose()
         if self.closures is not None:
@@ -359,15 +361,13 @@ def operator_catalog(settings: Settings, transit: TransitService):
 
 
 def feed_manager(settings: Settings, transit: TransitService, bookings=None):
-    """Operators' published feeds (data_dir/feeds); their active versions replace the configured ones now."""
+    """Operators' published feeds, kept in the booking store (Redis or the embedded store) with a local cache under
+    data_dir/feeds; `Services.start` applies the active versions."""
     from maas.publishing.feed_registry import FeedRegistry
     from maas.publishing.feed_swap import FeedManager
 
-    manager = FeedManager(FeedRegistry(settings.data_dir / "feeds"), transit, bookings)
-    loaded = manager.load_active()
-    if loaded:
-        log.info("published feeds loaded", extra={"fields": {"operators": loaded}})
-    return manager
+    store = bookings.store if bookings is not None else None
+    return FeedManager(FeedRegistry(settings.data_dir / "feeds", store), transit, bookings)
 
 
 def closure_service(settings: Settings, transit: TransitService, store=None,

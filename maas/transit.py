@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 from typing import Callable
@@ -25,6 +26,16 @@ MaskProvider = Callable[[TransitModel, "Walker"], ClosureMask | None]
 RealtimeProvider = Callable[[TransitModel], "RealtimeOverlay | None"]
 # Plans the whole answer instead (avoid-planning and warnings, maas/disruptions/avoid.py); None = not applicable
 PlanHook = Callable[..., "list[dict] | None"]
+
+
+@dataclass(frozen=True)
+class BuiltNetwork:
+    """A network with its models built, not yet live (``TransitService.build_network``/``install``)."""
+
+    network: Network
+    models: "OrderedDict[dt.date, tuple[TransitModel, Planner]]"
+    walker: Walker | None
+    names: NameIndex
 
 
 class TransitService:
@@ -103,6 +114,11 @@ class TransitService:
         """Hot swap: build models of ``network`` for ``dates`` (default: the cached ones) without the lock, then
         replace network, walker and model cache in one step. Queries holding an old planner finish on it; new
         ones get the new model. Blocking: call it from a worker thread."""
+        self.install(self.build_network(network, dates))
+
+    def build_network(self, network: Network, dates: list[dt.date] | None = None) -> "BuiltNetwork":
+        """The first half of a swap: ``network``'s models for ``dates`` built beside the live ones (nothing live
+        changes), to ``install`` now or later (a replica prepares a version another one is publishing)."""
         with self._lock:
             dates = list(dates) if dates is not None else list(self._models)
         built: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
@@ -111,8 +127,13 @@ class TransitService:
         for date in dates[-self.max_models:]:
             model, walker = self._build(network, date, walker)
             built[date] = (model, Planner(model, walker, names))
+        return BuiltNetwork(network, built, walker, names)
+
+    def install(self, built: "BuiltNetwork") -> None:
+        """The second half: network, walker, names and models replaced in one step."""
         with self._lock:
-            self.network, self._models, self._walker, self._names = network, built, walker, names
+            self.network, self._models, self._walker, self._names = (built.network, built.models, built.walker,
+                                                                     built.names)
 
     def _names_locked(self) -> NameIndex:
         if self._names is None:

@@ -109,12 +109,16 @@ class World:
         seats = {}
         for res in {json.loads(v)["leg"]["operator"] for k, v in store.items() if k.startswith("ophold:") and v}:
             seats[res] = res
+        registry = self.services.feeds.registry
+        versions = []
+        for op in await registry.operators():
+            versions += [str(v) for v in await registry.versions(op)]
+        versions.sort()
         return {"store": store, "closures": sorted(json.dumps(c.to_dict() if hasattr(c, "to_dict") else str(c))
                                                    for c in self.closures.list_all()),
                 "closure_version": self.closures.version,
                 "feeds": sorted(f.namespace for f in self.services.transit.network.feeds),
-                "versions": sorted(str(v) for op in self.services.feeds.registry.operators()
-                                   for v in self.services.feeds.registry.versions(op))}
+                "versions": versions}
 
 
 def base_request(ep, ids: dict, offer_id: str | None) -> tuple[dict, dict, object, str]:
