@@ -18,6 +18,8 @@ from typing import Awaitable, Callable, Protocol
 
 import orjson
 
+from maas.store.listener import PubSubListener
+
 log = logging.getLogger("maas.disruptions.closures")
 OnChange = Callable[[], Awaitable[None]]
 
@@ -124,7 +126,7 @@ class RedisClosureStore:
         self.version_key = same_slot(self.key, ":version")
         self._redis = connect(url, max_connections=16)
         self._apply = self._redis.register_script(_APPLY_LUA)
-        self._task: asyncio.Task | None = None
+        self._listener = PubSubListener("closure-subscriber")
         self._pubsub = None
 
     async def load(self) -> dict[str, dict]:
@@ -154,7 +156,7 @@ class RedisClosureStore:
         """Listen in a background task. Every message, every reconnect, and every second in which the version
         counter moved without a message trigger a full reload (idempotent, tens of closures): a lost message only
         delays a change by about a second, it never loses it."""
-        if self._task is not None:
+        if self._listener.task is not None:
             return
         self._pubsub = await self._listen_on()
         seen = [await self._redis.get(self.version_key)]
@@ -165,7 +167,7 @@ class RedisClosureStore:
 
         async def listen() -> None:
             backoff = 0.1
-            while True:
+            while not self._listener.closing:  # get_message can swallow a cancel (maas/store/listener.py)
                 try:
                     if self._pubsub is None:
                         self._pubsub = await self._listen_on()
@@ -185,14 +187,10 @@ class RedisClosureStore:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
 
-        self._task = asyncio.create_task(listen(), name="closure-subscriber")
+        self._listener.start(listen)
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await self._listener.stop()
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable, Protocol
 
+from maas.store.listener import PubSubListener
+
 log = logging.getLogger("maas.disruptions.realtime")
 OnChange = Callable[[str], Awaitable[None]]  # called with the operator whose state changed
 STREAMS = ("trip-updates", "vehicle-positions")
@@ -224,9 +226,8 @@ class RedisRealtimeStore:
         self._redis = connect(url, max_connections=16)  # one server or a cluster (redis+cluster://)
         self._apply = self._redis.register_script(APPLY_LUA)
         self._load = self._redis.register_script(LOAD_LUA)
-        self._task: asyncio.Task | None = None
+        self._listener = PubSubListener("realtime-subscriber")
         self._pubsub = None
-        self._closing = False
         self._written: dict[str, bytes] = {}  # operator → version this store wrote on top of what it had loaded
         self._known: dict[str, int] = {}  # operator → the last version seen (written, announced or polled)
 
@@ -277,7 +278,7 @@ class RedisRealtimeStore:
     async def subscribe(self, on_change: OnChange) -> None:
         """Follow other workers' changes in a background task: a message reloads its operator; every second the
         version counters are compared too (a lost message, a reconnect), and changed operators are reloaded."""
-        if self._task is not None:
+        if self._listener.task is not None:
             return
         self._pubsub = await self._listen_on()
         seen: dict[str, bytes | None] = {}
@@ -296,7 +297,7 @@ class RedisRealtimeStore:
 
         async def listen() -> None:
             backoff = 0.1
-            while not self._closing:  # redis-py's get_message can swallow a cancel: the flag ends the loop
+            while not self._listener.closing:  # get_message can swallow a cancel (maas/store/listener.py)
                 try:
                     if self._pubsub is None:
                         self._pubsub = await self._listen_on()
@@ -322,7 +323,7 @@ class RedisRealtimeStore:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
 
-        self._task = asyncio.create_task(listen(), name="realtime-subscriber")
+        self._listener.start(listen)
 
     async def _listen_on(self):
         """A subscription on the change channel: on a cluster a plain connection to a live node, chosen again
@@ -349,11 +350,7 @@ class RedisRealtimeStore:
         return False
 
     async def aclose(self) -> None:
-        self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait({self._task}, timeout=3.0)  # at most one get_message timeout
-            self._task = None
+        await self._listener.stop()
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
