@@ -79,6 +79,7 @@ def _preload(settings: Settings):
 
     import api.app  # noqa: F401  (imported for the forked workers)
     from feeds.feed import TOKYO
+    from maas.platform.memory import release_memory
     from feeds.problems import FeedRejected
     from maas.transit import TransitService
 
@@ -90,7 +91,8 @@ def _preload(settings: Settings):
     except (OSError, ValueError) as exc:
         print(f"maas serve: cannot load the feeds: {exc}", file=sys.stderr)
         return None
-    transit.planner_for(dt.datetime.now(TOKYO).date())
+    transit.planner_for(transit.local_date(dt.datetime.now(TOKYO)))
+    release_memory()  # workers fork from here: freed heap handed back first, so no worker inherits it
     return transit
 
 

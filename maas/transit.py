@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from typing import Callable
 
 from feeds.feed import TOKYO, Network  # noqa: F401  (TOKYO: re-exported for maas.services)
+from maas.platform.memory import arrays_nbytes, process_memory, release_memory
 from maas.platform.progress import step
 from maas.platform.settings import Settings
 from routing.masks import ClosureMask
@@ -55,6 +56,7 @@ class TransitService:
         from maas.publishing.network import load_network
 
         network = load_network(settings.feeds, settings.cache_dir, progress=progress)
+        release_memory()  # the raw string tables parsed on the way are garbage now
         return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,
                    threads=settings.planner_threads, progress=progress)
 
@@ -93,6 +95,7 @@ class TransitService:
             self._models[date] = (model, planner)
             while len(self._models) > self.max_models:
                 self._models.popitem(last=False)
+            release_memory()  # the build's pandas temporaries (several times the model) back to the system
             return planner
 
     def swap_network(self, network: Network, dates: list[dt.date] | None = None) -> None:
@@ -109,6 +112,8 @@ class TransitService:
             built[date] = (model, Planner(model, walker, names))
         with self._lock:
             self.network, self._models, self._walker, self._names = network, built, walker, names
+        del built
+        release_memory()  # the old network and models, once no query holds them, and the builds' temporaries
 
     def _names_locked(self) -> NameIndex:
         if self._names is None:
@@ -149,6 +154,15 @@ class TransitService:
     def cached_dates(self) -> list[dt.date]:
         with self._lock:
             return list(self._models)
+
+    def memory_report(self) -> dict:
+        """What this process holds, for /metrics and benchmarks: process RSS/PSS/anonymous bytes, the network's
+        tables, and per cached service day the bytes of its model's arrays (with the cached forward and reversed
+        timetables) — the per-replica memory per loaded service day."""
+        with self._lock:
+            models = [(d, m) for d, (m, _) in self._models.items()]
+        return {"process": process_memory(), "network_bytes": self.network.nbytes(),
+                "service_days": {d.isoformat(): arrays_nbytes(m) for d, m in models}}
 
     def model_for(self, date: dt.date) -> TransitModel:
         return self.planner_for(date).model
