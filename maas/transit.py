@@ -149,6 +149,7 @@ class TransitService:
 
         for fut in [self.executor.submit(one) for _ in range(n)]:
             fut.result()
+        release_memory()  # the searches' scratch, freed in each planner thread's own malloc arena
         self.warm = True
 
     def cached_dates(self) -> list[dt.date]:
