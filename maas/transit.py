@@ -161,8 +161,11 @@ class TransitService:
         tables, and per cached service day the bytes of its model's arrays (with the cached forward and reversed
         timetables) — the per-replica memory per loaded service day."""
         with self._lock:
-            models = [(d, m) for d, (m, _) in self._models.items()]
-        return {"process": process_memory(), "network_bytes": self.network.nbytes(),
+            network, models = self.network, [(d, m) for d, (m, _) in self._models.items()]
+        sized = self.__dict__.get("_network_bytes")
+        if sized is None or sized[0] is not network:  # once per network: deep sizes walk its id strings
+            sized = self.__dict__["_network_bytes"] = (network, network.nbytes())
+        return {"process": process_memory(), "network_bytes": sized[1],
                 "service_days": {d.isoformat(): arrays_nbytes(m) for d, m in models}}
 
     def model_for(self, date: dt.date) -> TransitModel:
