@@ -66,7 +66,7 @@ async def post_closures(request: web.Request) -> web.Response:
     body = {"accepted": accepted, "lifted": list(result.lifted), "version": result.version}
     if result.unknown_areas:  # JMA areas with no polygon (e.g. 横浜市北部): reported, not applied
         body["unknown_areas"] = list(result.unknown_areas)
-    return respond.json(body, status=201)
+    return await respond.json_off_loop(body, status=201)
 
 
 async def list_closures(request: web.Request) -> web.Response:

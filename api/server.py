@@ -26,6 +26,7 @@ from maas.platform.settings import Settings
 log = logging.getLogger("maas.server")
 SHUTDOWN_TIMEOUT_S = 10.0
 KEEPALIVE_S = 75.0
+GIL_SWITCH_S = 0.001  # see tune_worker_runtime
 
 
 def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, transit=None) -> None:
@@ -41,7 +42,7 @@ def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, tr
         _exit_with_parent()
     services = Services.build(settings, progress=False, transit=transit)
     app = create_app(services)
-    app.on_startup.append(_freeze_heap)  # after the services' own start-up
+    app.on_startup.append(tune_worker_runtime)  # after the services' own start-up
     log.info("worker %d serving on http://%s:%d", worker, settings.host, settings.port,
              extra={"fields": {"worker": worker, "pid": mp.current_process().pid}})
     web.run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port or None, print=None,
@@ -49,12 +50,20 @@ def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, tr
                 handle_signals=True)
 
 
-async def _freeze_heap(app: web.Application) -> None:
-    """What start-up loaded (feeds, models, closures) lives as long as the worker: keep it out of the collector's
-    full passes, whose pauses (150+ ms with a city's timetable in memory) stall the event loop whichever thread
-    triggers them (benchmarks/bench_warnings.py, part 3)."""
+async def tune_worker_runtime(app: web.Application | None = None) -> None:
+    """Once start-up has loaded everything, keep the event loop answering while other threads compute.
+
+    * `gc.freeze()`: what start-up loaded (feeds, models, closures) lives as long as the worker; out of the
+      collector's full passes, whose pauses (150+ ms with a city's timetable in memory) stall the loop whichever
+      thread triggers them.
+    * `sys.setswitchinterval(GIL_SWITCH_S)`: a thread holding the GIL (parsing a 20,000-vertex area, encoding a
+      big answer) hands it to the loop only every switch interval; at CPython's 5 ms a request that needs the GIL
+      3-4 times waits up to ~20 ms. At 1 ms /healthz stays under 10 ms during such an apply, for ~1 % more
+      switching in CPU-bound threads (the planner's kernel runs without the GIL).
+    Figures: benchmarks/bench_warnings.py, part 3."""
     import gc
 
+    sys.setswitchinterval(GIL_SWITCH_S)
     gc.freeze()
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import datetime as dt
 import random
 import resource
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from api.server import GIL_SWITCH_S, tune_worker_runtime  # noqa: E402
 from feeds.feed import Network  # noqa: E402
 from feeds.jma_areas import MunicipalityAreas  # noqa: E402
 from jma_support import all_tokyo, warning_xml  # noqa: E402
@@ -230,27 +232,33 @@ def main() -> None:
     ap.add_argument("--date", default="2026-12-01")
     ap.add_argument("--queries", type=int, default=150)
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--parts", default="123", help="which parts to run, e.g. 3")
     args = ap.parse_args()
     day = dt.date.fromisoformat(args.date)
     transit = transit_for(args.feed, day)
     areas = MunicipalityAreas.load(SHARED / "tokyo-municipalities.geojson")
-    import gc
+    asyncio.run(tune_worker_runtime())  # as each server worker does once it has loaded everything (api/server.py)
 
-    gc.freeze()  # as each server worker does once it has loaded everything (api/server.py)
+    if "1" in args.parts:
+        print("\n== 1. Tokyo-wide VPWW54 → effect on queries ==")
+        asyncio.run(telegram_to_effect(transit, areas, day, args.reps))
 
-    print("\n== 1. Tokyo-wide VPWW54 → effect on queries ==")
-    asyncio.run(telegram_to_effect(transit, areas, day, args.reps))
+    if "2" in args.parts:
+        print(f"\n== 2. plan latency, {args.queries} random stop pairs (> 2 km) at 08:00 ==")
+        plan_latency(transit, areas, day, args.queries)
 
-    print(f"\n== 2. plan latency, {args.queries} random stop pairs (> 2 km) at 08:00 ==")
-    plan_latency(transit, areas, day, args.queries)
-
-    print("\n== 3. /healthz during a 20,000-vertex area apply (aiohttp server, same process) ==")
-    for on_loop in (False, True):
-        idle, during, applies = asyncio.run(healthz_during_apply(transit, max(3, args.reps // 2), on_loop))
-        label = "apply on the event loop (before)" if on_loop else "apply in worker threads (now)"
-        print(f"{label:34} healthz {pct(during)}  n={len(during)}; apply {pct(applies)}")
-        if not on_loop:
-            print(f"{'idle server':34} healthz {pct(idle)}")
+    if "3" in args.parts:
+        print("\n== 3. /healthz during a 20,000-vertex area apply (aiohttp server, same process) ==")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        for label, on_loop, switch in (("worker threads, 1 ms GIL switch (now)", False, GIL_SWITCH_S),
+                                       ("worker threads, CPython's 5 ms switch", False, 0.005),
+                                       ("apply on the event loop (before)", True, GIL_SWITCH_S)):
+            sys.setswitchinterval(switch)
+            idle, during, applies = asyncio.run(healthz_during_apply(transit, max(3, args.reps // 2), on_loop))
+            print(f"{label:40} healthz {pct(during)}  n={len(during)}; apply {pct(applies)}")
+            if switch == GIL_SWITCH_S and not on_loop:
+                print(f"{'idle server':40} healthz {pct(idle)}")
+        sys.setswitchinterval(GIL_SWITCH_S)
     transit.close()
     print(f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

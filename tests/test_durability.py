@@ -163,3 +163,23 @@ def test_store_errors_are_transient_errors():
     import redis.exceptions as rx
 
     assert issubclass(rx.ConnectionError, transient_errors()) and issubclass(NotDurable, transient_errors())
+
+
+async def test_a_locked_embedded_store_is_unavailable_not_a_bug(tmp_path):
+    """Another process holding the SQLite write lock past busy_timeout: the API's 503 + Retry-After, not a 500."""
+    import sqlite3
+
+    from maas.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "store.sqlite3")
+    store._db.execute("PRAGMA busy_timeout=50")
+    other = sqlite3.connect(tmp_path / "store.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO kv (key, value) VALUES ('x', 'held')")
+    try:
+        with pytest.raises(transient_errors()):
+            await store.set("booking:1", "{}")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert await store.set("booking:1", "{}") and await store.get("booking:1") == "{}"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import math
 import time
 
 import orjson
 import pytest
 
+from api.server import tune_worker_runtime
 from api_support import auth, client_for, services_for
 from maas.disruptions.closure_store import MemoryClosureStore
 from maas.services import closure_service
@@ -57,7 +59,8 @@ async def test_healthz_stays_fast_while_a_big_area_is_applied(tmp_path):
     transit = mini_transit(tmp_path)
     services = services_for(transit, closures=closure_service(Settings(), transit, store=MemoryClosureStore()))
     seen = []
-    gc.freeze()  # as a server worker does after start-up (api/server.py): no full-collection pauses of old objects
+    switch = sys.getswitchinterval()
+    await tune_worker_runtime()  # as a server worker does after start-up (api/server.py)
     try:
         async with client_for(services) as client:
             # a server that has served before: a first small closure (imports, model geometry), then lifted
@@ -82,4 +85,5 @@ async def test_healthz_stays_fast_while_a_big_area_is_applied(tmp_path):
                                                            for m, a in seen)
     finally:
         gc.unfreeze()
+        sys.setswitchinterval(switch)
         transit.close()

@@ -21,7 +21,10 @@ class VolatileStore(Exception):
 
 def transient_errors() -> tuple[type[BaseException], ...]:
     """Exception types meaning "the store is unavailable", whichever engine raised them."""
-    errors: list[type[BaseException]] = [StoreUnavailable]
+    import sqlite3
+
+    # the embedded store: "database is locked" (another process's write outlasted busy_timeout), disk I/O errors
+    errors: list[type[BaseException]] = [StoreUnavailable, sqlite3.OperationalError]
     try:
         import redis.exceptions as rx
 
