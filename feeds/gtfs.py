@@ -434,7 +434,7 @@ def _stop_times(df: pd.DataFrame, ns: str) -> pd.DataFrame:
         "timepoint": tp,
         "pickup_booking_rule_id": ids("pickup_booking_rule_id"),
         "drop_off_booking_rule_id": ids("drop_off_booking_rule_id"),
-        "shape_dist_traveled": sdt,
+        "shape_dist_traveled": sdt.astype(np.float32),  # the model keeps float32 too: same values
         "stop_headsign": _cat(_s(df, "stop_headsign")).array.take(order),
     })
 
