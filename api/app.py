@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import (bookings, closures, events, feeds, maplayers, operators, ops, openapi, pages, search, tickets,
-                 trips)
+from api import (bookings, closures, events, feeds, maplayers, operators, ops, openapi, pages, realtime, search,
+                 tickets, trips)
 from api.compress import compression_middleware
 from api.cors import Cors
 from api.keys import ENDPOINTS, METRICS, SERVICES
@@ -35,6 +35,7 @@ def create_app(services: Services, *, close_services: bool = True) -> web.Applic
     trips.add_routes(app)
     bookings.add_routes(app)
     closures.add_routes(app)
+    realtime.add_routes(app)
     events.add_routes(app)
     feeds.add_routes(app)
     tickets.add_routes(app)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from routing.masks import ClosureMask
+from routing.realtime import CANCELLED, realtime_of
 from routing.timetable import MODE_NAMES, TransitModel
 
 
@@ -36,8 +37,44 @@ def next_departures(model: TransitModel, stops: np.ndarray, t0: int, window_s: i
     """Departures from ``stops`` in ``[t0, t0 + window_s)`` (model seconds), earliest first.
 
     A departure whose stop or next hop is blocked by a closure at that time is kept and marked ``closed`` so the
-    traveller sees why it will not run, rather than having it silently vanish.
+    traveller sees why it will not run, rather than having it silently vanish. On a realtime model (see
+    routing/realtime.py) times are realtime, each row says its ``scheduled_departure`` and ``delay_s``, and the
+    trips cancelled (or not stopping here: SKIPPED) that were scheduled in the window are listed struck out,
+    status ``cancelled`` / ``skipped``, at their scheduled time.
     """
+    ov = realtime_of(model)
+    rows = _departures(model, stops, t0, window_s, limit, mask, ov)
+    if ov is not None:
+        rows = sorted(rows + _struck_out(ov, stops, t0, window_s, limit), key=lambda r: (r["_t"], r["trip_id"]))
+        rows = rows[:limit]
+    for r in rows:
+        for k in ("_t", "_trip", "_pos"):
+            r.pop(k, None)
+    return rows
+
+
+def _struck_out(ov, stops: np.ndarray, t0: int, window_s: int, limit: int) -> list[dict]:
+    """Base-model departures in the window whose trip is cancelled, or skips this stop, on realtime."""
+    base = ov.base
+    rows = _departures(base, stops, t0, window_s, limit * 4 + 50, None, None)
+    out = []
+    for r in rows:
+        t, pos = r.pop("_trip"), r.pop("_pos")
+        if int(ov.base_state[t]) == CANCELLED:
+            r["status"] = "cancelled"
+        else:
+            rt_t = int(ov.base_trip_rt[t])
+            off, _ = ov.model.trip_times_offset(rt_t)
+            if not ov.skipped[off + pos]:
+                continue
+            r["status"] = "skipped"
+        r.update(realtime=True, delay_s=None)
+        out.append(r)
+    return out[:limit]
+
+
+def _departures(model: TransitModel, stops: np.ndarray, t0: int, window_s: int, limit: int,
+                mask: ClosureMask | None, ov) -> list[dict]:
     dep_l, trip_l, pat_l, pos_l, stop_l = [], [], [], [], []
     for s in stops:
         for k in range(int(model.sp_start[s]), int(model.sp_start[s + 1])):
@@ -81,5 +118,15 @@ def next_departures(model: TransitModel, stops: np.ndarray, t0: int, window_s: i
             "booking_required": bool(model.trip_booking[t] == 1),
             "status": "closed" if closed else "scheduled",
             "closure": {"stop": bool(stop_closed[i]), "next_hop": bool(hop_closed[i])} if closed else None,
+            "scheduled_departure": _iso(model, dep[i]), "delay_s": 0, "realtime": False,
+            "_t": int(dep[i]), "_trip": t, "_pos": int(pos[i]),
         })
+        if ov is not None:
+            row = out[-1]
+            sched = ov.scheduled(t, int(pos[i]))
+            row["realtime"] = ov.is_realtime(t)
+            if sched is None:  # an added trip
+                row.update(scheduled_departure=None, delay_s=None, added=True)
+            else:
+                row.update(scheduled_departure=_iso(model, sched[1]), delay_s=int(dep[i]) - sched[1])
     return out

@@ -61,7 +61,7 @@ async def _authorize(request: web.Request, ep: Endpoint) -> dict[str, str]:
     headers = {"RateLimit-Limit": str(decision.limit), "RateLimit-Remaining": str(decision.remaining),
                "RateLimit-Reset": str(math.ceil(decision.reset_s))}
     if not decision.allowed:
-        request.app[METRICS].rate_limited += 1
+        request.app[METRICS].rate_limited()
         retry = max(1, math.ceil(decision.retry_after_s))
         raise ApiProblem(429, f"rate limit of {limit.rate:g} requests/s (burst {limit.burst}) exceeded for this "
                               f"key; retry in {retry} s", headers={**headers, "Retry-After": str(retry)})

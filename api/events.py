@@ -188,9 +188,11 @@ def add_routes(app: web.Application) -> None:
     add(app, "GET", "/v1/events", events, roles=frozenset({Role.PARTNER}), timeout_s=None, spec={
         "operationId": "events", "summary": "Your events as Server-Sent Events", "tags": ["events"],
         "description": "`event: booking.status` when one of your bookings changes state; `event: disrupted` "
-                       "when a closure hits a booked trip, with the re-planned itinerary; `event: warning` when "
+                       "when a closure hits a booked trip, or realtime makes the journey infeasible (`cause: "
+                       "realtime`, `code` missed_transfer | cancelled | skipped_stop), with the re-planned "
+                       "itinerary from where the traveller is; `event: warning` when "
                        "an `avoid` warning's area is on it (with an itinerary that stays out); `event: restored` "
-                       "when a warning or closure that hit it is lifted. Heartbeat comments every 15 s. At most a few streams per key and per server (429 beyond).",
+                       "when a warning or closure that hit it is lifted, or a realtime delay recovered. Heartbeat comments every 15 s. At most a few streams per key and per server (429 beyond).",
         "responses": {**ok({"type": "string"}, "An endless text/event-stream", media="text/event-stream",
                            example='event: booking.status\ndata: {"type": "booking.status", "booking_id": '
                                    '"bk_3b1066772fd31201bb78e66a", "state": "CONFIRMED", '

@@ -114,7 +114,7 @@ def _published(out) -> Published:
 
 
 async def list_feeds(request: web.Request) -> web.Response:
-    return respond.model(msgspec.convert({"feeds": _manager(request).summary()}, FeedList))
+    return respond.model(msgspec.convert({"feeds": await _manager(request).summary()}, FeedList))
 
 
 async def list_versions(request: web.Request) -> web.Response:
@@ -124,7 +124,7 @@ async def list_versions(request: web.Request) -> web.Response:
         check_namespace(op)
     except ValueError as exc:
         raise ApiProblem(422, str(exc), field="operator") from None
-    versions = mgr.registry.versions(op)
+    versions = await mgr.registry.versions(op)
     if not versions:
         raise ApiProblem(404, f"operator {op!r} has published no feed", field="operator")
     return respond.model(VersionList(operator=op, versions=[msgspec.convert(v.to_dict(), FeedVersion)

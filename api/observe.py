@@ -6,15 +6,12 @@ problem bodies, so one id ties a client's report to the server's logs.
 """
 from __future__ import annotations
 
-import bisect
 import contextvars
 import logging
 import os
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
-
 import orjson
 from aiohttp import web
 
@@ -55,60 +52,96 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
-@dataclass
-class _Histogram:
-    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
-    total: float = 0.0
-    n: int = 0
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_LABEL_ORDER = {"method": 0, "route": 1, "status": 2, "pid": 3, "le": 9}
 
 
-@dataclass
 class Metrics:
-    """Request counts by (method, route, status) and a latency histogram by (method, route), per process.
+    """Request counts by (method, route, status), a latency histogram by (method, route), requests in flight and
+    rate-limit refusals — for the whole host when ``PROMETHEUS_MULTIPROC_DIR`` is set (the supervisor of
+    `maas serve --workers N` sets it to a fresh folder): each worker writes its figures to its own files there
+    (prometheus-client's multiprocess mode) and ``/metrics`` on any worker reads and adds up every worker's,
+    the dead ones' counters included (in-flight counts only the live). Without it: this process's figures.
 
     Routes are the route templates (``/v1/stops/{id}/departures``), unmatched paths count as ``unmatched``, so
     the number of series stays bounded whatever clients send.
     """
 
-    requests: dict[tuple[str, str, int], int] = field(default_factory=dict)
-    latency: dict[tuple[str, str], _Histogram] = field(default_factory=dict)
-    in_flight: int = 0
-    rate_limited: int = 0
+    def __init__(self, multiproc_dir: str | None = None):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
+
+        self.dir = multiproc_dir or os.environ.get(MULTIPROC_ENV) or None
+        if self.dir and os.environ.get(MULTIPROC_ENV) != self.dir:
+            os.environ[MULTIPROC_ENV] = self.dir
+        if self.dir and values.ValueClass is values.MutexValue:  # prometheus_client imported before the env was set
+            values.ValueClass = values.get_value_class()
+        self._registry = None if self.dir else CollectorRegistry(auto_describe=True)
+        reg = self._registry
+        self._requests = Counter("maas_http_requests", "HTTP requests by method, route and status.",
+                                 ("method", "route", "status"), registry=reg)
+        self._latency = Histogram("maas_http_request_duration_seconds", "Time to answer, by method and route.",
+                                  ("method", "route"), buckets=BUCKETS, registry=reg)
+        self._in_flight = Gauge("maas_http_requests_in_flight", "Requests being handled now.", registry=reg,
+                                multiprocess_mode="livesum")
+        self._limited = Counter("maas_rate_limited", "Requests refused by the per-key rate limit.", registry=reg)
+        info = Gauge("maas_process_info", "The worker processes serving (one series per live worker).",
+                     () if self.dir else ("pid",), registry=reg, multiprocess_mode="liveall")
+        (info if self.dir else info.labels(str(os.getpid()))).set(1)
+
+    def started(self) -> None:
+        self._in_flight.inc()
+
+    def finished(self, method: str, route: str, status: int, seconds: float) -> None:
+        self._in_flight.dec()
+        self.observe(method, route, status, seconds)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        h = self.latency.get((method, route))
-        if h is None:
-            h = self.latency[(method, route)] = _Histogram()
-        h.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        h.total += seconds
-        h.n += 1
+        self._requests.labels(method, route, str(status)).inc()
+        self._latency.labels(method, route).observe(seconds)
+
+    def rate_limited(self) -> None:
+        self._limited.inc()
+
+    def _families(self):
+        if self._registry is not None:
+            return list(self._registry.collect())
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.dir)
+        return list(registry.collect())
 
     def render(self) -> str:
-        """Prometheus text exposition format 0.0.4."""
-        lines = ["# HELP maas_http_requests_total HTTP requests by method, route and status.",
-                 "# TYPE maas_http_requests_total counter"]
-        for (method, route, status), n in sorted(self.requests.items()):
-            lines.append(f'maas_http_requests_total{{method="{method}",route="{_esc(route)}",status="{status}"}} {n}')
-        lines += ["# HELP maas_http_request_duration_seconds Time to answer, by method and route.",
-                  "# TYPE maas_http_request_duration_seconds histogram"]
-        for (method, route), h in sorted(self.latency.items()):
-            labels = f'method="{method}",route="{_esc(route)}"'
-            cum = 0
-            for le, c in zip(BUCKETS, h.counts):
-                cum += c
-                lines.append(f'maas_http_request_duration_seconds_bucket{{{labels},le="{le}"}} {cum}')
-            lines.append(f'maas_http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {h.n}')
-            lines.append(f"maas_http_request_duration_seconds_sum{{{labels}}} {h.total:.6f}")
-            lines.append(f"maas_http_request_duration_seconds_count{{{labels}}} {h.n}")
-        lines += ["# HELP maas_http_requests_in_flight Requests being handled now.",
-                  "# TYPE maas_http_requests_in_flight gauge", f"maas_http_requests_in_flight {self.in_flight}",
-                  "# HELP maas_rate_limited_total Requests refused by the per-key rate limit.",
-                  "# TYPE maas_rate_limited_total counter", f"maas_rate_limited_total {self.rate_limited}",
-                  "# HELP maas_process_info This worker process (each worker keeps its own counters).",
-                  "# TYPE maas_process_info gauge", f'maas_process_info{{pid="{os.getpid()}"}} 1']
+        """Prometheus text exposition format 0.0.4 (integers where the figure is a count)."""
+        lines = []
+        for fam in sorted(self._families(), key=lambda f: f.name):
+            name = fam.name + "_total" if fam.type == "counter" else fam.name
+            lines += [f"# HELP {name} {fam.documentation}", f"# TYPE {name} {fam.type}"]
+            samples = [s for s in fam.samples if not s.name.endswith("_created")]
+            for s in sorted(samples, key=_sample_order):
+                labels = ",".join(f'{k}="{_esc(str(v))}"' for k, v in
+                                  sorted(s.labels.items(), key=lambda kv: _LABEL_ORDER.get(kv[0], 5)))
+                value = (f"{s.value:.6f}" if s.name.endswith("_sum")
+                         else str(int(s.value)) if float(s.value).is_integer() else repr(s.value))
+                lines.append(f"{s.name}{{{labels}}} {value}" if labels else f"{s.name} {value}")
         return "\n".join(lines) + "\n"
+
+
+def _sample_order(s) -> tuple:
+    """Series by their labels; a histogram's buckets by bound, then its sum and count."""
+    le = s.labels.get("le")
+    rest = tuple(sorted((k, v) for k, v in s.labels.items() if k != "le"))
+    kind = 0 if s.name.endswith("_bucket") else 1 if s.name.endswith("_sum") else 2
+    bound = float("inf") if le in (None, "+Inf") else float(le)
+    return rest, kind, bound
+
+
+def mark_worker_dead(pid: int, multiproc_dir: str) -> None:
+    """The supervisor's part when a worker dies: its live-only series (in flight) stop counting."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, multiproc_dir)
 
 
 def _esc(value: str) -> str:
@@ -130,7 +163,7 @@ async def observe_middleware(request: web.Request, handler):
     request[REQUEST_ID_KEY] = rid
     token = CURRENT_REQUEST_ID.set(rid)
     metrics = request.app[METRICS]
-    metrics.in_flight += 1
+    metrics.started()
     t0 = time.perf_counter()
     status = 500
     try:
@@ -145,9 +178,8 @@ async def observe_middleware(request: web.Request, handler):
         raise
     finally:
         elapsed = time.perf_counter() - t0
-        metrics.in_flight -= 1
         route = route_label(request)
-        metrics.observe(request.method, route, status, elapsed)
+        metrics.finished(request.method, route, status, elapsed)
         principal = request.get(PRINCIPAL)
         access_log.info("%s %s %s", request.method, request.path, status, extra={"fields": {
             "method": request.method, "path": request.path, "route": route, "status": status,

@@ -33,7 +33,7 @@ def _operator(request: web.Request, *, write: bool) -> str:
 
 
 def _store(request: web.Request) -> ProfileStore:
-    return ProfileStore(request.app[SERVICES].settings.data_dir / "feeds")
+    return request.app[SERVICES].feeds.profiles
 
 
 def _effective(request: web.Request, op: str) -> dict:
@@ -51,7 +51,7 @@ def _effective(request: web.Request, op: str) -> dict:
 async def put_profile(request: web.Request) -> web.Response:
     op = _operator(request, write=True)
     body = await read_json(request)
-    profile, report = _store(request).put(op, body)
+    profile, report = await _store(request).put(op, body)
     if profile is None:
         first = report.errors[0]
         raise ApiProblem(422, f"the profile has {len(report.errors)} error(s); first: {first.message}",

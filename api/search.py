@@ -18,6 +18,7 @@ from api.problems import TYPE_BASE, ApiProblem, invalid
 from maas.platform.auth import Role
 from maas.pricing.plan_fares import RidersError, add_fares, parse_medium, parse_riders
 from maas.disruptions.avoid import ClosedByClosure
+from maas.disruptions.live_timetable import stale_notices
 from maas.disruptions.touches import summary
 from routing.names import UnknownPlace, localise_itinerary, localise_names
 from routing.planner import PlanError, PlanOptions
@@ -124,8 +125,14 @@ async def plan(request: web.Request) -> web.Response:
         names = transit.names
         for it in itineraries:
             localise_itinerary(it, lang, names)
-    return respond.json({"itineraries": itineraries, "page": plan_page(itineraries), "notices": []},
-                        headers=language_headers(lang))
+    return respond.json({"itineraries": itineraries, "page": plan_page(itineraries),
+                         "notices": realtime_notices(request)}, headers=language_headers(lang))
+
+
+def realtime_notices(request: web.Request) -> list[dict]:
+    """`realtime_stale` notices: operators whose realtime expired, so their times in this answer are scheduled."""
+    realtime = request.app[SERVICES].realtime
+    return stale_notices(realtime.snapshot()) if realtime is not None else []
 
 
 PAGE_STEP_S = 60
@@ -215,7 +222,7 @@ async def departures(request: web.Request) -> web.Response:
     if outside is not None:
         return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": [], "closed": False,
                              "page": {"later": None}, "notices": [outside]}, headers=language_headers(lang))
-    model = await asyncio.get_running_loop().run_in_executor(transit.executor, transit.model_for, at.date())
+    model = await asyncio.get_running_loop().run_in_executor(transit.executor, transit.live_model_for, at.date())
     stops_idx = resolve_stops(model, stop_id)
     if stops_idx is None:
         raise ApiProblem(404, f"no stop or station {stop_id!r} in the timetable", field="id")
@@ -242,7 +249,8 @@ async def departures(request: web.Request) -> web.Response:
     return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": rows,
                          "closed": bool(rows) and all(r["status"] == "closed" for r in rows),
                          "affected": bool(all_w), "warnings": list(all_w.values()),
-                         "page": {"later": board_cursor(rows, at, window_min, limit, skip)}, "notices": []},
+                         "page": {"later": board_cursor(rows, at, window_min, limit, skip)},
+                         "notices": realtime_notices(request)},
                         headers=language_headers(lang))
 
 
@@ -324,7 +332,11 @@ def add_routes(app: web.Application) -> None:
     })
     add(app, "GET", "/v1/stops/{id}/departures", departures, roles=SEARCH_ROLES | {Role.DISASTER}, spec={
         "operationId": "departures", "summary": "Next departures at a stop or station", "tags": ["search"],
-        "description": "Departures closed by a closure in force are listed with status `closed`.",
+        "description": "Departures closed by a closure in force are listed with status `closed`. With GTFS-Realtime "
+                       "trip updates, `departure` is the realtime time (`scheduled_departure`, `delay_s`, "
+                       "`realtime`), and trips cancelled or not stopping here are listed struck out at their "
+                       "scheduled time (status `cancelled` / `skipped`); `notices` name operators whose realtime "
+                       "is stale.",
         "parameters": [
             path_param("id", "stop or station id, e.g. toei-subway:E28"),
             query("at", _WHEN, "from this time (default now)"),

@@ -6,15 +6,18 @@ model is per process; bookings, closures and rate limits are in the shared store
 
 With ``--workers N`` the parent is a supervisor (``maas.platform.supervisor``): a worker that dies is restarted
 with back-off while the others keep serving; SIGTERM/SIGINT are forwarded to every worker, which stops accepting
-connections and finishes in-flight requests (up to ``SHUTDOWN_TIMEOUT_S``) before exiting.
+connections and finishes in-flight requests (up to ``SHUTDOWN_TIMEOUT_S``) before exiting. The supervisor gives the
+workers a fresh ``PROMETHEUS_MULTIPROC_DIR``, so ``/metrics`` on any worker adds up the whole host.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 
@@ -130,6 +133,33 @@ def serve(settings: Settings) -> int:
         print(f"maas serve: --workers {settings.workers} needs --redis URL: workers share bookings, closures, "
               "events and rate limits through Redis; the embedded store serves one process", file=sys.stderr)
         return 2
+    metrics_dir, own_dir = _metrics_dir()  # before anything imports prometheus_client: workers add up there
+    try:
+        return _supervise(settings, metrics_dir)
+    finally:
+        if own_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir() -> tuple[str, bool]:
+    """A fresh folder for the workers' metric files (``PROMETHEUS_MULTIPROC_DIR``): the operator's, emptied of
+    a previous run's files, or a new temporary one (removed at exit: True)."""
+    from api.observe import MULTIPROC_ENV
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in os.listdir(given):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(given, name))
+        return given, False
+    made = tempfile.mkdtemp(prefix="maas-metrics-")
+    os.environ[MULTIPROC_ENV] = made
+    return made, True
+
+
+def _supervise(settings: Settings, metrics_dir: str) -> int:
+    from api.observe import mark_worker_dead
     from maas.platform.supervisor import Supervisor
 
     transit = _preload(settings)
@@ -140,7 +170,8 @@ def serve(settings: Settings) -> int:
     ctx = mp.get_context("fork")
     supervisor = Supervisor(lambda i: ctx.Process(target=run_worker, args=(settings, True, i, transit),
                                                   name=f"maas-worker-{i}", daemon=False),
-                            settings.workers, drain_s=SHUTDOWN_TIMEOUT_S + 5)
+                            settings.workers, drain_s=SHUTDOWN_TIMEOUT_S + 5,
+                            on_exit=lambda pid: mark_worker_dead(pid, metrics_dir))
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
     signal.signal(signal.SIGINT, lambda *_: supervisor.stop())
     print(f"serving on http://{settings.host}:{settings.port} with {settings.workers} workers",

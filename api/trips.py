@@ -20,6 +20,7 @@ from api.search import SEARCH_ROLES, language_headers, outside_service
 from feeds.feed import TOKYO
 from maas.platform.auth import Role
 from routing.itinerary import iso, ride_leg
+from routing.realtime import realtime_of
 from routing.names import localise_names
 from routing.raptor import RideLeg
 from routing.timetable import TransitModel
@@ -50,11 +51,21 @@ def trip_details(model: TransitModel, t: int) -> dict:
                       "departure": iso(model, int(model.st_dep[off + pos])),
                       "pickup": bool(model.st_pickup[off + pos] == 1),
                       "drop_off": bool(model.st_dropoff[off + pos] == 1)})
+    ov = realtime_of(model)
+    if ov is not None:  # realtime: the timetable's times and the delay beside each call
+        for pos, call in enumerate(calls):
+            sched = ov.scheduled(t, pos)
+            if sched is not None:
+                call.update(scheduled_arrival=iso(model, sched[0]), scheduled_departure=iso(model, sched[1]),
+                            delay_s=int(model.st_dep[off + pos]) - sched[1])
+            if ov.skipped[off + pos]:
+                call["skipped"] = True
     return {"trip_id": leg["trip_id"], "service_date": leg["service_date"], "mode": leg["mode"],
             "operator": leg["operator"], "agency": leg["agency"], "route": leg["route"],
             "headsign": leg["headsign"] or calls[-1]["name"], "booking_required": leg["booking_required"],
             "departure": calls[0]["departure"], "arrival": calls[-1]["arrival"],
-            "distance_m": leg["distance_m"], "stops": calls, "geometry": leg["geometry"]}
+            "distance_m": leg["distance_m"], "stops": calls, "geometry": leg["geometry"],
+            "realtime": bool(ov is not None and ov.is_realtime(t)), "cancelled": False}
 
 
 async def trip(request: web.Request) -> web.Response:
@@ -68,7 +79,15 @@ async def trip(request: web.Request) -> web.Response:
     def work() -> dict | None:
         model = transit.model_for(date)
         t = find_trip(model, trip_id)
-        return None if t is None else trip_details(model, t)
+        if t is None:
+            return None
+        ov = transit.overlay_for(date)
+        if ov is None:
+            return trip_details(model, t)
+        rt = int(ov.base_trip_rt[t])
+        if rt < 0:  # cancelled (GTFS-Realtime): the timetable's calls, marked
+            return {**trip_details(model, t), "realtime": True, "cancelled": True}
+        return trip_details(ov.model, rt)
 
     found = await asyncio.get_running_loop().run_in_executor(transit.executor, work)
     if found is None:

@@ -45,6 +45,37 @@ def _ts(seconds: int, where: str) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
+def read_feed_message(payload: bytes, error: type[ValueError] = ClosureError, *,
+                      max_bytes: int = MAX_PAYLOAD_BYTES, max_entities: int = MAX_ENTITIES) -> pb.FeedMessage:
+    """Binary protobuf → FeedMessage, refusing oversize payloads, garbage, missing required fields, a header
+    without a version and too many entities; shared by the alerts and the trip update / vehicle position intake.
+    ``error(detail, field)`` is raised (each parser keeps its own error type)."""
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise error("a GTFS-Realtime feed is binary protobuf", "body")
+    if len(payload) > max_bytes:
+        raise error(f"GTFS-Realtime payload too large ({len(payload)} bytes; at most {max_bytes})", "body")
+    msg = pb.FeedMessage()
+    try:
+        msg.ParseFromString(bytes(payload))
+    except DecodeError as e:
+        raise error(f"not a GTFS-Realtime FeedMessage: {e}", "body") from None
+    check_feed_message(msg, error, max_entities=max_entities)
+    return msg
+
+
+def check_feed_message(msg: pb.FeedMessage, error: type[ValueError] = ClosureError, *,
+                       max_entities: int = MAX_ENTITIES) -> None:
+    """Required fields, a ``d.d`` version and the entity count of an already parsed FeedMessage."""
+    if not msg.IsInitialized():
+        missing = ", ".join(msg.FindInitializationErrors()[:5])
+        raise error(f"not a GTFS-Realtime FeedMessage: missing required fields ({missing})", missing.split(",")[0])
+    if not re.fullmatch(r"\d+\.\d+", msg.header.gtfs_realtime_version):
+        raise error(f"not a GTFS-Realtime FeedMessage: header.gtfs_realtime_version is "
+                    f"{msg.header.gtfs_realtime_version!r:.20}, expected e.g. '2.0'", "header.gtfs_realtime_version")
+    if len(msg.entity) > max_entities:
+        raise error(f"too many entities ({len(msg.entity)}; at most {max_entities})", "entity")
+
+
 def _translation(ts: pb.TranslatedString) -> tuple[str, str]:
     """(ja, en) texts; an untagged text counts as Japanese when it has non-ASCII characters."""
     ja = en = ""
@@ -68,23 +99,7 @@ def _entity_id(namespace: str | None, raw: str, where: str) -> str:
 def parse_gtfsrt_alerts(payload: bytes, *, namespace: str | None = None,
                         source: str = "gtfs-rt") -> AlertsUpdate:
     """Decode a FeedMessage of alerts; raises `ClosureError` for anything that is not one."""
-    if not isinstance(payload, (bytes, bytearray, memoryview)):
-        raise ClosureError("a GTFS-Realtime feed is binary protobuf")
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ClosureError(f"GTFS-Realtime payload too large ({len(payload)} bytes; at most {MAX_PAYLOAD_BYTES})")
-    msg = pb.FeedMessage()
-    try:
-        msg.ParseFromString(bytes(payload))
-    except DecodeError as e:
-        raise ClosureError(f"not a GTFS-Realtime FeedMessage: {e}") from None
-    if not msg.IsInitialized():
-        missing = ", ".join(msg.FindInitializationErrors()[:5])
-        raise ClosureError(f"not a GTFS-Realtime FeedMessage: missing required fields ({missing})")
-    if not re.fullmatch(r"\d+\.\d+", msg.header.gtfs_realtime_version):
-        raise ClosureError(f"not a GTFS-Realtime FeedMessage: header.gtfs_realtime_version is "
-                           f"{msg.header.gtfs_realtime_version!r:.20}, expected e.g. '2.0'")
-    if len(msg.entity) > MAX_ENTITIES:
-        raise ClosureError(f"too many entities ({len(msg.entity)}; at most {MAX_ENTITIES})")
+    msg = read_feed_message(payload, ClosureError)
     prefix = f"{source}:{namespace}" if namespace else source
     closures: list[Closure] = []
     deleted: list[str] = []

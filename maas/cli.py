@@ -197,6 +197,15 @@ def _cmd_serve(args) -> int:
                         allow_volatile_redis=args.allow_volatile_redis)
     if args.cors_origin:
         settings.cors_origins = list(args.cors_origin)
+    if args.realtime:
+        from maas.disruptions.realtime import parse_pull_spec
+
+        try:
+            for spec in args.realtime:
+                parse_pull_spec(spec)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        settings.realtime = list(args.realtime)
     if args.data_dir:
         settings.data_dir = Path(args.data_dir)
     try:
@@ -266,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                     help="let browser apps on ORIGIN (https://app.example, or *) call the API; repeatable "
                          "(default: MAAS_CORS_ORIGINS, comma-separated)")
+    sv.add_argument("--realtime", action="append", metavar="OP=URL[,INTERVAL_S]",
+                    help="pull OP's GTFS-Realtime trip updates or vehicle positions from URL every INTERVAL_S "
+                         "seconds (default 30); repeatable (one per feed URL)")
     sv.set_defaults(func=_cmd_serve)
 
     from maas.publishing.feed_cli import cmd_feeds_publish

@@ -31,7 +31,9 @@ class Services:
     bookings: Any | None = None  # maas.booking.bookings.BookingService
     closures: Any | None = None  # maas.disruptions.closures.ClosureService
     feeds: Any | None = None  # maas.publishing.feed_swap.FeedManager: operators' published feeds
+    realtime: Any | None = None  # maas.disruptions.realtime.RealtimeService: GTFS-RT trip updates and positions
     warnings: Any | None = None  # maas.disruptions.avoid.WarningPlanner, set by `start` when closures exist
+    live: Any | None = None  # maas.disruptions.live_timetable.LiveTimetable, set by `start` when realtime exists
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(TOKYO), repr=False)
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now(TOKYO))
     ready: bool = False  # set once `start` has loaded the closures and finished crash recovery
@@ -47,6 +49,11 @@ class Services:
 
             self.feeds = FeedManager(FeedRegistry(self.settings.data_dir / "feeds"), self.transit, self.bookings,
                                      clock=self.clock)
+        if self.realtime is None:  # push always works (in memory unless `build` wires the store)
+            from maas.disruptions.realtime import NetworkIndexes, RealtimeService
+
+            self.realtime = RealtimeService(index_provider=NetworkIndexes(self.transit),
+                                            max_age_s=self.settings.realtime_max_age_s)
 
     @classmethod
     def build(cls, settings: Settings, progress: bool = False, transit: TransitService | None = None) -> "Services":
@@ -61,6 +68,7 @@ class Services:
         services.bookings = booking_service(settings, transit)
         services.closures = closure_service(settings, transit)
         services.feeds = feed_manager(settings, transit, services.bookings)
+        services.realtime = realtime_service(settings, transit)
         return services
 
     async def start(self) -> None:
@@ -80,12 +88,75 @@ class Services:
             if self.bookings is not None:
                 self.closures.listeners.append(self.notify_disrupted)
                 self.closures.lift_listeners.append(self.notify_restored)
+        if self.realtime is not None:
+            await self.realtime.start()
+            self.use_realtime(self.realtime)
         if self.bookings is not None:
             await self._recover()
             self._recovery_task = asyncio.create_task(self._recover_periodically())
-        self._feeds_task = asyncio.create_task(self.feeds.follow())  # feeds other workers publish
+        await self.feeds.start()  # published versions and profiles from the store, before saying ready
+        self._feeds_task = asyncio.create_task(self.feeds.follow())  # what other workers and replicas publish
         self._warm_task = asyncio.create_task(self._warm_planner())
         self.ready = True
+
+    def use_realtime(self, realtime) -> None:
+        """Plans, legs and boards on realtime times (overlays per snapshot version), travellers told on change."""
+        from maas.disruptions.live_timetable import LiveTimetable
+
+        self.realtime = realtime
+        self.live = LiveTimetable(realtime.snapshot)
+        self.transit.realtime_provider = self.live.overlay_for
+        realtime.add_listener(self.on_realtime)
+
+    async def on_realtime(self, old, new) -> None:
+        """RealtimeService listener: rebuild the cached days' overlays off the loop, then tell the travellers
+        whose booked trips the change touches (`disrupted` / `restored`, once across workers)."""
+        await self.live.on_change(self.transit, old, new)
+        if self.bookings is not None:
+            try:
+                await self.notify_realtime(old, new)
+            except Exception:  # a failing notification never undoes the realtime change
+                log.exception("realtime booking notification failed")
+
+    async def notify_realtime(self, old, new) -> int:
+        """Bookings with a confirmed leg on a trip whose update changed between ``old`` and ``new`` snapshots are
+        checked on realtime times (maas/disruptions/realtime_events.py). Returns the events sent."""
+        from maas.disruptions.realtime_events import changed_trips, tell
+        from maas.store import booking_index
+        from routing.realtime import build_overlay
+
+        changed = {tid for tid, _ in changed_trips(old, new)}
+        if not changed:
+            return 0
+        now = self.clock()
+        store = self.bookings.store
+        loop = asyncio.get_running_loop()
+
+        def run(fn):
+            return loop.run_in_executor(self.transit.executor, fn)
+
+        def plan(origin: str, destination: str, when: dt.datetime) -> list[dict]:
+            return self.transit.plan_sync(origin, destination, when)
+
+        candidates: set[str] = set()
+        for day in await booking_index.booked_days(store, now.date() - dt.timedelta(days=1)):
+            trips = changed & await booking_index.booked_trips(store, day)
+            if trips:
+                candidates |= await booking_index.bookings_on(store, day, trips=trips)
+        by_day: dict[str, list] = {}  # checked on the model of the journey's first service day
+        for item in await booking_index.load_travelling(store, candidates, now):
+            by_day.setdefault(item[2][0]["service_date"], []).append(item)
+        sent = 0
+        for day, items in by_day.items():
+            date = dt.date.fromisoformat(day)
+
+            def overlay(date=date):
+                ov = self.transit.overlay_for(date)
+                return ov if ov is not None else build_overlay(self.transit.model_for(date), ())
+
+            ov = await run(overlay)
+            sent += len(await tell(store, ov, items, plan, now, run))
+        return sent
 
     async def _warm_planner(self) -> None:
         """Planner kernels compiled and run once per thread (readiness waits for it; liveness does not)."""
@@ -217,6 +288,9 @@ class Services:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.limiter.aclose()
+        await self.feeds.aclose()
+        if self.realtime is not None:
+            await self.realtime.aclose()
         if self.closures is not None:
             await self.closures.aclose()
         if self.bookings is not None:
@@ -284,15 +358,13 @@ def operator_catalog(settings: Settings, transit: TransitService):
 
 
 def feed_manager(settings: Settings, transit: TransitService, bookings=None):
-    """Operators' published feeds (data_dir/feeds); their active versions replace the configured ones now."""
+    """Operators' published feeds, kept in the booking store (Redis or the embedded store) with a local cache under
+    data_dir/feeds; `Services.start` applies the active versions."""
     from maas.publishing.feed_registry import FeedRegistry
     from maas.publishing.feed_swap import FeedManager
 
-    manager = FeedManager(FeedRegistry(settings.data_dir / "feeds"), transit, bookings)
-    loaded = manager.load_active()
-    if loaded:
-        log.info("published feeds loaded", extra={"fields": {"operators": loaded}})
-    return manager
+    store = bookings.store if bookings is not None else None
+    return FeedManager(FeedRegistry(settings.data_dir / "feeds", store), transit, bookings)
 
 
 def closure_service(settings: Settings, transit: TransitService, store=None,
@@ -307,6 +379,24 @@ def closure_service(settings: Settings, transit: TransitService, store=None,
     clock = clock or (lambda: dt.datetime.now(TOKYO))
     return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock,
                           jma=jma_intake(settings))
+
+
+def realtime_service(settings: Settings, transit: TransitService, store=None,
+                     clock: Callable[[], float] | None = None):
+    """GTFS-RT state in Redis (shared by workers) or a SQLite file; matched against the live feeds; the
+    configured pull sources (`--realtime op=URL[,interval_s]`) started with the service."""
+    from maas.disruptions.realtime import NetworkIndexes, RealtimePuller, RealtimeService, parse_pull_spec
+    from maas.disruptions.realtime_store import realtime_store_for
+
+    sources = [parse_pull_spec(s) for s in settings.realtime]  # ValueError: one clear line before serving
+    if store is None:
+        sqlite = None if settings.redis_url else settings.data_dir / "realtime.sqlite3"
+        store = realtime_store_for(settings.redis_url, sqlite, settings.redis_prefix)
+    service = RealtimeService(store, index_provider=NetworkIndexes(transit), clock=clock,
+                              max_age_s=settings.realtime_max_age_s)
+    if sources:
+        service.puller = RealtimePuller(service, sources, timeout_s=settings.realtime_timeout_s)
+    return service
 
 
 def jma_intake(settings: Settings):

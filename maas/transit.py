@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 from typing import Callable
@@ -17,12 +18,25 @@ from maas.platform.settings import Settings
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.planner import PlanOptions, Planner
+from routing.realtime import RealtimeOverlay
 from routing.timetable import BuildSettings, TransitModel, build_model, model_timezone
 from routing.walking import StraightLineWalker, Walker
 
 MaskProvider = Callable[[TransitModel, "Walker"], ClosureMask | None]
+# The realtime overlay of a (scheduled) model, None when no realtime applies (maas/disruptions/live_timetable.py)
+RealtimeProvider = Callable[[TransitModel], "RealtimeOverlay | None"]
 # Plans the whole answer instead (avoid-planning and warnings, maas/disruptions/avoid.py); None = not applicable
 PlanHook = Callable[..., "list[dict] | None"]
+
+
+@dataclass(frozen=True)
+class BuiltNetwork:
+    """A network with its models built, not yet live (``TransitService.build_network``/``install``)."""
+
+    network: Network
+    models: "OrderedDict[dt.date, tuple[TransitModel, Planner]]"
+    walker: Walker | None
+    names: NameIndex
 
 
 class TransitService:
@@ -43,6 +57,7 @@ class TransitService:
         self.max_models = max_models
         self.mask_provider: MaskProvider | None = None
         self.plan_hook: PlanHook | None = None
+        self.realtime_provider: RealtimeProvider | None = None
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="planner")
         self._models: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
         self._lock = threading.Lock()
@@ -102,6 +117,12 @@ class TransitService:
         """Hot swap: build models of ``network`` for ``dates`` (default: the cached ones) without the lock, then
         replace network, walker and model cache in one step. Queries holding an old planner finish on it; new
         ones get the new model. Blocking: call it from a worker thread."""
+        self.install(self.build_network(network, dates))
+        release_memory()  # the old network and models, once no query holds them, and the builds' temporaries
+
+    def build_network(self, network: Network, dates: list[dt.date] | None = None) -> "BuiltNetwork":
+        """The first half of a swap: ``network``'s models for ``dates`` built beside the live ones (nothing live
+        changes), to ``install`` now or later (a replica prepares a version another one is publishing)."""
         with self._lock:
             dates = list(dates) if dates is not None else list(self._models)
         built: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
@@ -110,10 +131,13 @@ class TransitService:
         for date in dates[-self.max_models:]:
             model, walker = self._build(network, date, walker)
             built[date] = (model, Planner(model, walker, names))
+        return BuiltNetwork(network, built, walker, names)
+
+    def install(self, built: "BuiltNetwork") -> None:
+        """The second half: network, walker, names and models replaced in one step."""
         with self._lock:
-            self.network, self._models, self._walker, self._names = network, built, walker, names
-        del built
-        release_memory()  # the old network and models, once no query holds them, and the builds' temporaries
+            self.network, self._models, self._walker, self._names = (built.network, built.models, built.walker,
+                                                                     built.names)
 
     def _names_locked(self) -> NameIndex:
         if self._names is None:
@@ -169,7 +193,33 @@ class TransitService:
                 "service_days": {d.isoformat(): arrays_nbytes(m) for d, m in models}}
 
     def model_for(self, date: dt.date) -> TransitModel:
+        """The day's scheduled model: what offers, bookings and closures are checked against."""
         return self.planner_for(date).model
+
+    def overlay_for(self, date: dt.date) -> RealtimeOverlay | None:
+        """The realtime overlay of the day's model (built on first use per realtime version), None without one.
+        Blocking on first use: call it off the event loop."""
+        model = self.model_for(date)
+        return self.realtime_provider(model) if self.realtime_provider is not None else None
+
+    def cached_overlay(self, date: dt.date) -> RealtimeOverlay | None:
+        """The day's overlay only when it is built already for the current realtime (never builds: cheap)."""
+        peek = getattr(self.realtime_provider, "__self__", None)
+        with self._lock:
+            hit = self._models.get(date)
+        if hit is None or peek is None or not hasattr(peek, "peek"):
+            return None
+        return peek.peek(hit[0])
+
+    def live_planner_for(self, date: dt.date) -> Planner:
+        """The day's planner on realtime times (the scheduled one when no realtime applies)."""
+        planner = self.planner_for(date)
+        ov = self.realtime_provider(planner.model) if self.realtime_provider is not None else None
+        return ov.planner(planner) if ov is not None else planner
+
+    def live_model_for(self, date: dt.date) -> TransitModel:
+        """The day's model on realtime times: departure boards and plans read it."""
+        return self.live_planner_for(date).model
 
     @property
     def walker(self) -> Walker | None:
@@ -187,7 +237,7 @@ class TransitService:
             out = self.plan_hook(origin, destination, when, arrive_by=arrive_by, options=options)
             if out is not None:
                 return out
-        planner = self.planner_for(self.local_date(when))
+        planner = self.live_planner_for(self.local_date(when))
         mask = self.mask_provider(planner.model, planner.walker) if self.mask_provider else None
         itineraries = planner.plan(origin, destination, when, arrive_by=arrive_by,
                                    options=options or PlanOptions(), mask=mask)

@@ -13,6 +13,7 @@ import numpy as np
 
 from routing.geo import haversine_m
 from routing.raptor import Journey, RideLeg, WalkLeg
+from routing.realtime import realtime_of
 from routing.walking import WalkPath
 
 
@@ -63,6 +64,7 @@ class Leg:
     booking_required: bool = False
     booking_message: str | None = None
     stay_seated: bool = False  # same vehicle as the previous leg (in-seat transfer): no change, no walk
+    live: dict | None = None  # rides: scheduled times, delays, realtime flag (see `_live_fields`)
 
     def to_dict(self) -> dict:
         d: dict = {"mode": self.mode}
@@ -71,6 +73,8 @@ class Leg:
                      service_date=self.service_date, headsign=self.headsign)
         d.update({"from": self.start.to_dict(), "to": self.end.to_dict(), "departure": self.departure,
                   "arrival": self.arrival})
+        if self.live is not None:
+            d.update(self.live)
         if self.mode != "WALK":
             d["intermediate_stops"] = self.intermediate_stops
         d.update(distance_m=int(round(self.distance_m)), duration_s=self.duration_s,
@@ -173,6 +177,27 @@ def _match_shape(model, sh: int, stops: np.ndarray) -> list[int] | None:
     return idx
 
 
+def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, arr: int) -> dict:
+    """What a ride says about realtime: its scheduled times, the delays (realtime − scheduled, departure at the
+    boarding stop and arrival at the alighting one), ``realtime`` (its times come from a trip update) and
+    ``added`` (a trip the timetable does not have). On a scheduled model: the same times and ``realtime: false``."""
+    ov = realtime_of(model)
+    if ov is None:
+        return {"scheduled_departure": iso(model, dep), "scheduled_arrival": iso(model, arr), "delay_s": 0,
+                "arrival_delay_s": 0, "realtime": False}
+    sched_b, sched_a = ov.scheduled(trip, board_pos), ov.scheduled(trip, alight_pos)
+    if sched_b is None:  # an added trip: no schedule to compare with
+        return {"scheduled_departure": None, "scheduled_arrival": None, "delay_s": 0, "arrival_delay_s": 0,
+                "realtime": True, "added": True}
+    out = {"scheduled_departure": iso(model, sched_b[1]), "scheduled_arrival": iso(model, sched_a[0]),
+           "delay_s": int(dep - sched_b[1]), "arrival_delay_s": int(arr - sched_a[0]),
+           "realtime": ov.is_realtime(trip)}
+    op = model.trip_ids[trip].split(":", 1)[0]
+    if op in ov.stale:
+        out["realtime_stale"] = True
+    return out
+
+
 def ride_leg(model, leg: RideLeg) -> Leg:
     m = model
     p, trip = leg.pattern, leg.trip
@@ -180,12 +205,15 @@ def ride_leg(model, leg: RideLeg) -> Leg:
     base = int(m.pattern_stops_start[p])
     r = int(m.pattern_route[p])
     stops = m.pattern_stops[base:base + n]
+    ov = realtime_of(m)
     inter = []
     for pos in range(leg.board_pos + 1, leg.alight_pos):
         s = int(stops[pos])
         e = _stop_endpoint(m, s).to_dict()
         e.update(arrival=iso(m, int(m.st_arr[off + pos])),
                  departure=iso(m, int(m.st_dep[off + pos])))
+        if ov is not None and ov.skipped[off + pos]:
+            e["skipped"] = True  # the vehicle passes without stopping
         inter.append(e)
     lon, lat = ride_path(m, trip, leg.board_pos, leg.alight_pos)
     geom = list(zip(lon.tolist(), lat.tolist()))
@@ -204,7 +232,8 @@ def ride_leg(model, leg: RideLeg) -> Leg:
                "color": m.route_colors[r], "text_color": m.route_text_colors[r], "type": int(m.route_type[r])},
         trip_id=m.trip_ids[trip], service_date=day.isoformat(), headsign=m.trip_headsigns[trip],
         intermediate_stops=inter, booking_required=bool(m.trip_booking[trip]),
-        booking_message=m.booking_messages[trip] or None, stay_seated=leg.stay_seated)
+        booking_message=m.booking_messages[trip] or None, stay_seated=leg.stay_seated,
+        live=_live_fields(m, trip, leg.board_pos, leg.alight_pos, leg.departure, leg.arrival))
 
 
 def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, distance_m: float | None,

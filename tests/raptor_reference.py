@@ -279,3 +279,22 @@ def _f32(x: float) -> float:
     import numpy as np
 
     return float(np.float32(x))
+
+
+def apply_realtime(ref: Reference, rows_by_run: dict) -> Reference:
+    """The reference on realtime times: per run key ``trip#day`` either None (cancelled: the run is gone) or one
+    (arrival, departure, may board, may alight) per stop, as the test derived them from its trip updates (never
+    from the overlay). Boarding and alighting stay forbidden where the feed forbids them."""
+    for key, rows in rows_by_run.items():
+        run = ref.runs.get(key)
+        if run is None:
+            continue
+        if rows is None:  # cancelled: gone, with the in-seat links from and to it
+            del ref.runs[key]
+            ref.links.pop(key, None)
+            for k in list(ref.links):
+                ref.links[k] = [(b, pos) for b, pos in ref.links[k] if b != key]
+            continue
+        run.rows = [(s, a, d, pu and ok_b, do and ok_a)
+                    for (s, _, _, pu, do), (a, d, ok_b, ok_a) in zip(run.rows, rows)]
+    return ref

@@ -43,6 +43,10 @@ SEMANTIC = {
     ("POST /v1/bookings", 422, "type", "https://tokyo-maas.example/problems/invalid_card"):
         "a sandbox card number must pass the Luhn check",
     ("GET /v1/bookings", 422, "field", "cursor"): "an opaque cursor is valid only as this API returned it",
+    ("POST /v1/realtime/{operator}", 422, "type", "https://tokyo-maas.example/problems/invalid-realtime"):
+        "a GTFS-Realtime message must decode, with its timestamps near the server's clock and valid ids",
+    ("GET /v1/vehicles", 422, "field", "bbox"): "a bounding box needs min ≤ max, longitudes within ±180 and "
+                                                "latitudes within ±90",
     ("POST /v1/offers", 422, "type", "https://tokyo-maas.example/problems/unknown_trip"):
         "every ride must be one the timetable has (trip, service day, stops, positions, pickup and drop-off)",
     ("POST /v1/offers", 422, "type", "https://tokyo-maas.example/problems/invalid_itinerary"):

@@ -65,3 +65,31 @@ def test_several_workers_need_redis(tmp_path):
                           "--data-dir", str(tmp_path), "--dev"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 2 and "--redis" in out.stderr
+
+
+def _requests_on(base: str, route: str) -> tuple[int, set[str]]:
+    """(requests counted on ``route`` over every status, the pids of maas_process_info) from /metrics."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    count = sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("maas_http_requests_total{") and f'route="{route}"' in line)
+    pids = {line.split('pid="')[1].split('"')[0] for line in text.splitlines() if line.startswith("maas_process_info{")}
+    return count, pids
+
+
+def test_metrics_add_up_over_the_workers(server):
+    """N requests spread over both workers: /metrics (answered by either) counts N, and a worker that dies keeps
+    its counts while its process series goes."""
+    base, n = server.base, 60
+    before, _ = _requests_on(base, "/readyz")
+    pids = [get(f"{base}/readyz")[1]["pid"] for _ in range(n)]
+    assert len(set(pids)) == 2
+    for _ in range(4):  # whichever worker answers, the figure is the host's
+        after, live = _requests_on(base, "/readyz")
+        assert after - before == n
+        assert live == {str(p) for p in set(pids)}
+    victim = pids[0]
+    os.kill(victim, signal.SIGKILL)
+    seen = wait_ready(server, pids=2)  # the supervisor restarts it; readiness polls count too
+    counted, live = _requests_on(base, "/readyz")
+    assert counted >= after + len(seen) and str(victim) not in live and len(live) == 2

@@ -109,12 +109,16 @@ class World:
         seats = {}
         for res in {json.loads(v)["leg"]["operator"] for k, v in store.items() if k.startswith("ophold:") and v}:
             seats[res] = res
+        registry = self.services.feeds.registry
+        versions = []
+        for op in await registry.operators():
+            versions += [str(v) for v in await registry.versions(op)]
+        versions.sort()
         return {"store": store, "closures": sorted(json.dumps(c.to_dict() if hasattr(c, "to_dict") else str(c))
                                                    for c in self.closures.list_all()),
                 "closure_version": self.closures.version,
                 "feeds": sorted(f.namespace for f in self.services.transit.network.feeds),
-                "versions": sorted(str(v) for op in self.services.feeds.registry.operators()
-                                   for v in self.services.feeds.registry.versions(op))}
+                "versions": versions}
 
 
 def base_request(ep, ids: dict, offer_id: str | None) -> tuple[dict, dict, object, str]:
@@ -138,9 +142,20 @@ def base_request(ep, ids: dict, offer_id: str | None) -> tuple[dict, dict, objec
             "POST /v1/bookings/{id}/cancel": {"leg_index": 1},
             "POST /v1/closures": {**CLOSURE, "id": "flood-106"},
             "PUT /v1/operators/{id}/profile": PROFILE,
-            "POST /v1/tickets/verify": {"qr_payload": "MAAS1:b3A9dG9laS1idXM.AAAAAAAAAAAAAAAA"}}.get(
-                f"{ep.method} {ep.path}")
+            "POST /v1/tickets/verify": {"qr_payload": "MAAS1:b3A9dG9laS1idXM.AAAAAAAAAAAAAAAA"},
+            "POST /v1/realtime/{operator}": realtime_message()}.get(f"{ep.method} {ep.path}")
     return path, query, body, "application/json"
+
+
+def realtime_message() -> dict:
+    """A GTFS-RT TripUpdates message in protobuf's JSON mapping, stamped now (the realtime service's clock)."""
+    import time
+
+    now = int(time.time())
+    return {"header": {"gtfs_realtime_version": "2.0", "incrementality": "DIFFERENTIAL", "timestamp": str(now)},
+            "entity": [{"id": "e1", "trip_update": {"trip": {"trip_id": "x", "start_date": "20261124"},
+                                                    "stop_time_update": [{"stop_sequence": 1, "arrival": {
+                                                        "time": str(now + 60), "delay": 30}}]}}]}
 
 
 PROFILE = {"names": {"ja": "都営地下鉄", "en": "Toei Subway"},

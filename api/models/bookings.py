@@ -35,6 +35,10 @@ class LegRef(Struct, kw_only=True):
     route: RouteRef | UnsetType = UNSET
     departure: Iso | UnsetType = UNSET
     arrival: Iso | UnsetType = UNSET
+    scheduled_departure: Annotated[Iso | None, Meta(
+        description="a realtime leg books its timetable identity: when given, this (not `departure`) is the "
+                    "claim checked against the timetable")] | UnsetType = UNSET
+    scheduled_arrival: Iso | None | UnsetType = UNSET
     distance_m: Annotated[float, Meta(ge=0, le=500_000)] | UnsetType = UNSET
     booking_required: bool | UnsetType = UNSET
     stay_seated: bool | UnsetType = UNSET

@@ -52,6 +52,8 @@ class StopCall(Model, kw_only=True):
     lon: Lon
     arrival: Iso
     departure: Iso
+    skipped: Annotated[bool, Meta(description="realtime: the vehicle passes without stopping (SKIPPED)")] | \
+        UnsetType = UNSET
     warnings: Annotated[list[str], Meta(description="ids of the warnings covering this stop then (see the leg's "
                                                     "`warnings`)")] | UnsetType = UNSET
 
@@ -69,8 +71,20 @@ class Leg(Model, kw_only=True):
     headsign_ja: str | UnsetType = UNSET
     from_: Place = field(name="from")
     to: Place
-    departure: Iso
+    departure: Annotated[str, Meta(description="ISO-8601; rides: the realtime time when `realtime` is true")]
     arrival: Iso
+    scheduled_departure: Annotated[Iso | None, Meta(
+        description="rides: the timetable's departure (null for a trip realtime added)")] | UnsetType = UNSET
+    scheduled_arrival: Iso | None | UnsetType = UNSET
+    delay_s: Annotated[int, Meta(description="rides: departure − scheduled departure (GTFS-Realtime)")] | \
+        UnsetType = UNSET
+    arrival_delay_s: Annotated[int, Meta(description="rides: arrival − scheduled arrival")] | UnsetType = UNSET
+    realtime: Annotated[bool, Meta(description="rides: the times come from a GTFS-Realtime trip update")] | \
+        UnsetType = UNSET
+    added: Annotated[bool, Meta(description="a trip the timetable does not have (GTFS-Realtime ADDED or "
+                                            "DUPLICATED)")] | UnsetType = UNSET
+    realtime_stale: Annotated[bool, Meta(description="the operator's realtime expired: scheduled times")] | \
+        UnsetType = UNSET
     intermediate_stops: list[StopCall] | UnsetType = UNSET
     distance_m: Metres
     duration_s: Seconds
@@ -207,8 +221,17 @@ class Departure(Model, kw_only=True):
     operator: str
     route: DepartureRoute
     booking_required: bool
-    status: Literal["scheduled", "closed"]
+    status: Annotated[Literal["scheduled", "closed", "cancelled", "skipped"], Meta(
+        description="closed by a closure in force; cancelled (GTFS-Realtime CANCELED) or skipped (the trip does "
+                    "not stop here): struck out, shown at the scheduled time")]
     closure: ClosureHit | None
+    scheduled_departure: Annotated[Iso | None, Meta(description="the timetable's time (null: an added trip)")] | \
+        UnsetType = UNSET
+    delay_s: Annotated[int | None, Meta(description="departure − scheduled departure (null: not running or "
+                                                    "added)")] | UnsetType = UNSET
+    realtime: Annotated[bool, Meta(description="the time comes from a GTFS-Realtime trip update")] | \
+        UnsetType = UNSET
+    added: bool | UnsetType = UNSET
     warnings: Annotated[list[str], Meta(description="ids of the warnings covering this stop")] | UnsetType = UNSET
 
 
@@ -240,6 +263,11 @@ class TripStop(Model, kw_only=True):
     departure: Iso
     pickup: bool
     drop_off: bool
+    scheduled_arrival: Annotated[Iso, Meta(description="realtime: the timetable's time")] | UnsetType = UNSET
+    scheduled_departure: Iso | UnsetType = UNSET
+    delay_s: Annotated[int, Meta(description="realtime: departure − scheduled departure")] | UnsetType = UNSET
+    skipped: Annotated[bool, Meta(description="realtime: the trip does not stop here (SKIPPED)")] | \
+        UnsetType = UNSET
 
 
 class Trip(Model, kw_only=True):
@@ -259,6 +287,10 @@ class Trip(Model, kw_only=True):
     distance_m: Metres
     stops: list[TripStop]
     geometry: LineString
+    realtime: Annotated[bool, Meta(description="the times come from a GTFS-Realtime trip update")] | \
+        UnsetType = UNSET
+    cancelled: Annotated[bool, Meta(description="GTFS-Realtime: the trip does not run (times: the timetable's)")] \
+        | UnsetType = UNSET
 
 
 # ---- query strings (decoded through these: see api.typed.query) ------------------------------------------------

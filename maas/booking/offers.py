@@ -253,8 +253,12 @@ def _ride(i: int, leg: dict, mode: str) -> RideRequest:
             raise InvalidItinerary(f"{path}.{end} needs the sequence (or stop_id) the planner returned",
                                    field=f"{path}.{end}.sequence")
         ends.append(stop)
-    dep = bounded_datetime(leg["departure"], f"{path}.departure") if leg.get("departure") is not None else None
-    arr = bounded_datetime(leg["arrival"], f"{path}.arrival") if leg.get("arrival") is not None else None
+    # a planned leg on realtime times books its scheduled identity: the timetable times are the claims
+    # (maas/itineraries/derive.py checks them); `departure`/`arrival` then only show the realtime
+    dk = "scheduled_departure" if leg.get("scheduled_departure") is not None else "departure"
+    ak = "scheduled_arrival" if leg.get("scheduled_arrival") is not None else "arrival"
+    dep = bounded_datetime(leg[dk], f"{path}.{dk}") if leg.get(dk) is not None else None
+    arr = bounded_datetime(leg[ak], f"{path}.{ak}") if leg.get(ak) is not None else None
     if dep is not None and arr is not None and arr < dep:
         raise InvalidItinerary(f"{path} arrives before it departs", field=f"{path}.arrival")
     route = leg.get("route")

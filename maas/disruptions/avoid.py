@@ -105,7 +105,9 @@ class WarningPlanner:
         if self.transit.mask_provider != self.closures.mask_for:
             return None
         local_date = getattr(self.transit, "local_date", None)
-        planner = self.transit.planner_for(local_date(when) if local_date else when.astimezone(TOKYO).date())
+        date = local_date(when) if local_date else when.astimezone(TOKYO).date()
+        live = getattr(self.transit, "live_planner_for", None)  # realtime times when an overlay applies
+        planner = live(date) if live is not None else self.transit.planner_for(date)
         model, walker = planner.model, planner.walker
         opts = options or PlanOptions()
         ti = self.touch_index(model, walker)

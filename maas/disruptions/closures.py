@@ -24,6 +24,7 @@ from feeds.jma import JmaTelegram, looks_like_jma, parse_jma
 from maas.disruptions.closure_masks import ClosureIndex, area_members
 from maas.disruptions.closure_store import ClosureStore, MemoryClosureStore
 from routing.masks import ClosureMask
+from routing.realtime import base_of, realtime_of
 
 log = logging.getLogger("maas.disruptions.closures")
 
@@ -302,6 +303,7 @@ class ClosureService:
                 idx.resolve(c, rev)
 
     def index_for(self, model, walker: Any = None) -> ClosureIndex:
+        model = base_of(model)  # a realtime model's stops and hops are its base model's (plus copies)
         key = (id(model), id(walker))
         with self._lock:
             hit = self._indexes.get(key)
@@ -322,7 +324,11 @@ class ClosureService:
 
     def mask_for(self, model, walker: Any = None, restricting: bool = False) -> ClosureMask | None:
         """The `TransitService.mask_provider`: None when nothing blocks, else the cached mask for this version.
-        ``restricting`` adds the `avoid` closures (the mask of a plan that stays out of warned areas)."""
+        ``restricting`` adds the `avoid` closures (the mask of a plan that stays out of warned areas). On a
+        realtime model: the base model's mask, extended to the hops the overlay added (cached there)."""
+        overlay = realtime_of(model)
+        if overlay is not None:
+            return overlay.extend_mask(self.mask_for(overlay.base, walker, restricting))
         state, version = self._state, self.version
         now = self.clock()
         live = [(c, rev) for c, rev in state.values()

@@ -25,6 +25,7 @@ from maas.booking.offers import BookingError, RideRequest, StopRef, TimetableMis
 from operators.base import LegRef
 from routing.geo import haversine_m
 from routing.itinerary import path_length_m, ride_path
+from routing.realtime import CANCELLED
 from routing.timetable import TransitModel
 
 MAX_ADVANCE_DAYS = 366  # a service day further ahead is not sold (and never makes the server build its model)
@@ -244,7 +245,21 @@ class LegDeriver:
         return trip_id in known or _FREQ_SUFFIX.sub("", trip_id) in known
 
     def derive_sync(self, rides: list[RideRequest], today: dt.date) -> DerivedItinerary:
-        return derive_itinerary(self.transit.model_for, rides, today, self.trip_known)
+        out = derive_itinerary(self.transit.model_for, rides, today, self.trip_known)
+        self._refuse_cancelled(out)
+        return out
+
+    def _refuse_cancelled(self, out: DerivedItinerary) -> None:
+        """Legs book the scheduled trip; one that realtime says is cancelled is not sold (409 trip_cancelled).
+        Reads only an overlay already built (never builds one here: this may run on the event loop)."""
+        peek = getattr(self.transit, "cached_overlay", None)
+        if peek is None:
+            return
+        for r in out.rides:
+            ov = peek(dt.date.fromisoformat(r.leg.service_date))
+            if ov is not None and int(ov.base_state[r.trip]) == CANCELLED:
+                raise TimetableMismatch(f"leg {r.leg.index}: trip {r.leg.trip_id} is cancelled today (GTFS-Realtime)",
+                                        field=f"itinerary.legs[{r.leg.index}].trip_id", code="trip_cancelled")
 
     async def derive(self, rides: list[RideRequest], today: dt.date) -> DerivedItinerary:
         """Inline when every day's model is built already (tens of µs a leg: less than a thread hop, which

@@ -21,6 +21,11 @@ def _env_path(name: str) -> Path | None:
     return Path(v) if v else None
 
 
+def _env_float(name: str, default: float) -> float:
+    v = os.environ.get(name)
+    return float(v) if v else default
+
+
 def default_cors_origins() -> list[str]:
     """MAAS_CORS_ORIGINS: comma-separated origins (``https://app.example``) or ``*``; empty: no cross-origin."""
     return [o.strip() for o in os.environ.get("MAAS_CORS_ORIGINS", "").split(",") if o.strip()]
@@ -50,6 +55,11 @@ class Settings:
     # JMA XML intake: municipality polygons keyed by JMA area code (GeoJSON), and the warning policy table
     jma_areas: Path | None = field(default_factory=lambda: _env_path("MAAS_JMA_AREAS"))
     jma_policy: Path | None = field(default_factory=lambda: _env_path("MAAS_JMA_POLICY"))
+    # GTFS-Realtime: "op=URL[,interval_s]" sources pulled (`maas serve --realtime`); pushed data needs none.
+    realtime: list[str] = field(default_factory=list)
+    # realtime data older than this (header timestamp) expires back to the schedule
+    realtime_max_age_s: float = field(default_factory=lambda: _env_float("MAAS_REALTIME_MAX_AGE_S", 300.0))
+    realtime_timeout_s: float = 10.0  # one pull request, connect to last byte
 
     @property
     def embedded_db(self) -> Path:

@@ -54,8 +54,9 @@ def backoff_s(failures: int) -> float:
 
 class Supervisor:
     def __init__(self, make: Callable[[int], Proc], workers: int, *, drain_s: float = 15.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, on_exit: Callable[[int], None] | None = None):
         self.make, self.drain_s, self.clock = make, drain_s, clock
+        self.on_exit = on_exit  # called with a dead worker's pid (its live-only metrics stop counting)
         self.slots = [Slot(i) for i in range(workers)]
         self.stopping = False
         self._terminated: set[int | None] = set()
@@ -81,6 +82,7 @@ class Supervisor:
             proc = slot.proc
             if proc is not None and not proc.is_alive():
                 proc.join(0)
+                self._exited(proc)
                 slot.failures = 1 if now - slot.started >= STABLE_S else slot.failures + 1
                 delay = backoff_s(slot.failures)
                 slot.proc, slot.restart_at = None, now + delay
@@ -116,4 +118,12 @@ class Supervisor:
                 log.error("worker %d did not drain in time; killing it", slot.index)
                 slot.proc.kill()
                 slot.proc.join(5)
+            self._exited(slot.proc)
         return status
+
+    def _exited(self, proc: Proc) -> None:
+        if self.on_exit is not None and proc.pid is not None:
+            try:
+                self.on_exit(proc.pid)
+            except Exception:  # bookkeeping must never stop the supervision
+                log.exception("on_exit hook failed for pid %s", proc.pid)

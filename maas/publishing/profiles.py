@@ -1,28 +1,36 @@
-"""Operator profiles set through the API (``PUT /v1/operators/{id}/profile``), stored alongside the operator's feed
-versions: ``{data_dir}/feeds/{operator}/profiles/{n}.json`` (every version kept) and ``profile.json`` (the one in
-effect, written atomically). An API profile overrides the feed's ``operator.json`` until the next PUT.
+"""Operator profiles set through the API (``PUT /v1/operators/{id}/profile``). The store holds them
+(``feeds:{op}:profile``, every version kept: ``maas.publishing.feed_registry``); each host reads its local cache
+``{data_dir}/feeds/_cache/{op}/profile.json``, which the writer updates at once and every other replica's follower
+(``FeedManager.follow``) rewrites within a second or two of a change. An API profile overrides the feed's
+``operator.json`` until the next PUT.
 
-Reads are cached per file mtime, so every worker sharing the data folder sees a new profile on its next request.
+Reads are cached per file mtime (the catalog asks on every request); a damaged cache file reads as "no profile"
+and is removed, so the follower writes it again from the store.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import logging
 from pathlib import Path
 
 from feeds.gtfs import check_namespace
 from feeds.problems import ValidationReport
 from feeds.profile import OperatorProfile, parse_profile
+from maas.publishing.feed_registry import CACHE
+
+log = logging.getLogger("maas.feeds")
 
 
 class ProfileStore:
-    def __init__(self, root: Path):
+    """``root``: the registry's folder (``data_dir/feeds``); ``registry``: needed to ``put`` (reading is local)."""
+
+    def __init__(self, root: Path, registry=None):
         self.root = Path(root)
-        self._cache: dict[str, tuple[float, OperatorProfile | None]] = {}
+        self.registry = registry
+        self._cache: dict[str, tuple[int, OperatorProfile | None]] = {}
 
     def _file(self, operator: str) -> Path:
-        return self.root / check_namespace(operator) / "profile.json"
+        return self.root / CACHE / check_namespace(operator) / "profile.json"
 
     def get(self, operator: str) -> OperatorProfile | None:
         """The API-set profile of ``operator``, None when it has none."""
@@ -34,29 +42,24 @@ class ProfileStore:
         hit = self._cache.get(operator)
         if hit is not None and hit[0] == mtime:
             return hit[1]
+        try:
+            data = json.loads(f.read_text("utf-8"))["data"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("cached profile %s is damaged (%s): removed, the follower fetches it again", f, exc)
+            f.unlink(missing_ok=True)
+            return None
         report = ValidationReport(operator)
-        profile = parse_profile(json.loads(f.read_text("utf-8")), operator, report, source="api")
+        profile = parse_profile(data, operator, report, source="api")
         self._cache[operator] = (mtime, profile)
         return profile
 
-    def put(self, operator: str, data: object) -> tuple[OperatorProfile | None, ValidationReport]:
+    async def put(self, operator: str, data: object) -> tuple[OperatorProfile | None, ValidationReport]:
         """Validate and, when clean, store as the profile in effect. Returns (profile or None, report)."""
         report = ValidationReport(operator)
         profile = parse_profile(data, operator, report, file="profile", source="api")
         if profile is None:
             return None, report
-        d = self.root / operator
-        versions = d / "profiles"
-        versions.mkdir(parents=True, exist_ok=True)
-        n = len(list(versions.glob("*.json"))) + 1
-        text = json.dumps(data, ensure_ascii=False, indent=1)
-        _atomic_write(versions / f"{n:05d}.json", text)
-        _atomic_write(d / "profile.json", text)
+        if self.registry is None:
+            raise RuntimeError("this profile store only reads: give it the feed registry to write")
+        await self.registry.put_profile(operator, data)
         return profile, report
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)

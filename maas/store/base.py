@@ -18,6 +18,8 @@ Why these primitives and nothing more:
   expired hold no longer counts and is purged on the next reservation, so nothing leaks.
 * **Ledger** (`ledger_append/ledger_entries`): append-only journal of balanced transactions, idempotent per
   transaction id so a recovered step never posts twice.
+* **Counters and blobs** (`incr`, `put_blob/get_blob/has_blob`): the published-feed registry's generation
+  counter and its content-addressed feed zips (stored in chunks, manifest last, checksum verified on read).
 * **Pub/sub** (`publish/subscribe`): fire-and-forget events (booking status, closures) for SSE streams.
 * **Durability** (`durable()`): called after writes that must survive a crash (confirmed bookings, ledger).
 
@@ -26,6 +28,9 @@ All methods are coroutines and safe to call concurrently from one event loop.
 from __future__ import annotations
 
 import abc
+import base64
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from typing import AsyncIterator
@@ -105,6 +110,17 @@ def free_seats(holds: list[SeatHold], capacity: int, start: int, end: int, now: 
     for p in points:
         worst = max(worst, sum(h.count for h in live if h.start <= p < h.end))
     return capacity - worst
+
+
+def blob_manifest(data: bytes, chunks: int) -> str:
+    return json.dumps({"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "chunks": chunks})
+
+
+def checked_blob(data: bytes, meta: dict) -> bytes | None:
+    """``data`` when it has the manifest's size and checksum, else None (a damaged or half-written blob)."""
+    if len(data) != int(meta["size"]) or hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        return None
+    return data
 
 
 class Store(abc.ABC):
@@ -201,6 +217,53 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def ledger_entries(self) -> list[dict]:
         """All entries in append order."""
+
+    # -- counters and blobs ---------------------------------------------------------------------------------------
+    BLOB_CHUNK = 4 * 1024 * 1024  # bytes per stored piece: no single huge value blocks Redis or a slot migration
+
+    async def incr(self, key: str) -> int:
+        """Add one to the integer at ``key`` (absent: 0) and return the new value; atomic (here a compare-and-set
+        loop over the KV primitives, INCR or one UPDATE in the engines)."""
+        while True:
+            cur = await self.get(key)
+            new = str(int(cur or 0) + 1)
+            if await (self.set(key, new, nx=True) if cur is None else self.replace_if(key, cur, new)):
+                return int(new)
+
+    async def put_blob(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` in pieces of ``BLOB_CHUNK`` (the pieces under ``{key}:chunk:{i}``, so they
+        share the key's hash tag), the manifest (size, sha256, pieces) written last: a reader sees the whole
+        blob or none. Callers address blobs by content, so a key is never rewritten with other bytes."""
+        pieces = [data[i:i + self.BLOB_CHUNK] for i in range(0, len(data), self.BLOB_CHUNK)] or [b""]
+        for i, piece in enumerate(pieces):
+            await self.set(f"{key}:chunk:{i}", base64.b64encode(piece).decode("ascii"))
+        await self.set(key, blob_manifest(data, len(pieces)))
+
+    async def get_blob(self, key: str) -> bytes | None:
+        """The bytes under ``key``; None when absent or damaged (a piece missing, the checksum wrong)."""
+        manifest = await self.get(key)
+        if manifest is None:
+            return None
+        meta = json.loads(manifest)
+        pieces = []
+        for i in range(int(meta["chunks"])):
+            piece = await self.get(f"{key}:chunk:{i}")
+            if piece is None:
+                return None
+            pieces.append(base64.b64decode(piece))
+        return checked_blob(b"".join(pieces), meta)
+
+    async def has_blob(self, key: str) -> bool:
+        return await self.get(key) is not None
+
+    async def delete_blob(self, key: str) -> None:
+        """Remove a blob: the manifest first (readers then see none), then its pieces."""
+        manifest = await self.get(key)
+        if manifest is None:
+            return
+        await self.delete(key)
+        for i in range(int(json.loads(manifest)["chunks"])):
+            await self.delete(f"{key}:chunk:{i}")
 
     # -- pub/sub --------------------------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -3,17 +3,21 @@
 The default for `make run` — no server to start. Every call is one short SQLite transaction done under a single
 ``asyncio.Lock``, so concurrent coroutines see each operation as atomic (the seat check-and-add included). With a
 file, WAL + ``synchronous=FULL`` makes each committed write survive a killed process or power loss. Pub/sub is
-in-process only (one worker), which is what `make run` serves.
+in-process only (one worker), which is what `make run` serves. Several processes may open the same file (every
+write is one SQLite statement or transaction, so atomic across them); they see each other's writes but not each
+other's pub/sub messages, so what follows changes (the feed registry) also polls a counter.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sqlite3
 import time
 from pathlib import Path
 
-from maas.store.base import ReserveResult, SeatHold, Store, Subscription, check_seat_request, free_seats
+from maas.store.base import (ReserveResult, SeatHold, Store, Subscription, check_seat_request, checked_blob,
+                             free_seats)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL);
@@ -23,6 +27,7 @@ CREATE TABLE IF NOT EXISTS seats (resource TEXT NOT NULL, hold_id TEXT NOT NULL,
     "end" INTEGER NOT NULL, count INTEGER NOT NULL, expires_at REAL NOT NULL, PRIMARY KEY (resource, hold_id));
 CREATE TABLE IF NOT EXISTS ledger_txn (txn_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY AUTOINCREMENT, txn_id TEXT NOT NULL, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, data BLOB NOT NULL, sha256 TEXT NOT NULL);
 """
 
 
@@ -240,6 +245,38 @@ class EmbeddedStore(Store):
     async def ledger_entries(self) -> list[dict]:
         async with self._lock:
             return [json.loads(r[0]) for r in self._db.execute("SELECT entry FROM ledger ORDER BY seq")]
+
+    # -- counters and blobs ---------------------------------------------------------------------------------------
+    async def incr(self, key: str) -> int:
+        async with self._lock:  # one statement: atomic across processes sharing the file too
+            row = self._db.execute(
+                "INSERT INTO kv (key, value, expires_at) VALUES (?, '1', NULL) ON CONFLICT(key) DO UPDATE SET "
+                "value = CAST(value AS INTEGER) + 1 RETURNING value", (key,)).fetchone()
+        return int(row[0])
+
+    async def put_blob(self, key: str, data: bytes) -> None:
+        """One row (SQLite holds up to 1 GB a value); written in a thread, the commit's fsync off the loop."""
+        sha = hashlib.sha256(data).hexdigest()
+        async with self._lock:
+            await asyncio.to_thread(self._db.execute, "INSERT OR REPLACE INTO blobs VALUES (?,?,?)",
+                                    (key, sqlite3.Binary(data), sha))
+
+    async def get_blob(self, key: str) -> bytes | None:
+        async with self._lock:
+            row = await asyncio.to_thread(
+                lambda: self._db.execute("SELECT data, sha256 FROM blobs WHERE key=?", (key,)).fetchone())
+        if row is None:
+            return None
+        data = bytes(row[0])
+        return checked_blob(data, {"size": len(data), "sha256": row[1]})
+
+    async def has_blob(self, key: str) -> bool:
+        async with self._lock:
+            return self._db.execute("SELECT 1 FROM blobs WHERE key=?", (key,)).fetchone() is not None
+
+    async def delete_blob(self, key: str) -> None:
+        async with self._lock:
+            self._db.execute("DELETE FROM blobs WHERE key=?", (key,))
 
     # -- pub/sub --------------------------------------------------------------------------------------------------
     async def publish(self, channel: str, message: str) -> None:

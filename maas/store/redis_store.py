@@ -34,7 +34,8 @@ import redis.exceptions as rx
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from maas.store.base import ReserveResult, SeatHold, Store, Subscription, check_seat_request
+from maas.store.base import (ReserveResult, SeatHold, Store, Subscription, blob_manifest, check_seat_request,
+                             checked_blob)
 from maas.store.errors import NotDurable, VolatileStore
 
 log = logging.getLogger("maas.store")
@@ -318,6 +319,34 @@ class RedisStore(Store):
 
     async def ledger_entries(self) -> list[dict]:
         return [json.loads(x) for x in await self.r.lrange(self._k("ledger:entries"), 0, -1)]
+
+    # -- counters and blobs ---------------------------------------------------------------------------------------
+    async def incr(self, key: str) -> int:
+        return int(await self.r.incr(self._k(key)))
+
+    async def put_blob(self, key: str, data: bytes) -> None:
+        """Raw bytes in pieces of ``BLOB_CHUNK`` under ``{key}:chunk:{i}`` (same hash tag as ``key``, so one slot on
+        a cluster), one piece per command; the manifest last."""
+        n = max(1, -(-len(data) // self.BLOB_CHUNK))
+        for i in range(n):
+            await self.r.set(self._k(f"{key}:chunk:{i}"), data[i * self.BLOB_CHUNK:(i + 1) * self.BLOB_CHUNK])
+        await self.r.set(self._k(key), blob_manifest(data, n))
+
+    async def get_blob(self, key: str) -> bytes | None:
+        raw = await self.r.get(self._k(key))
+        if raw is None:
+            return None
+        meta = json.loads(raw)
+        pieces = []
+        for i in range(int(meta["chunks"])):
+            piece = await self.r.get(self._k(f"{key}:chunk:{i}"))
+            if piece is None:
+                return None
+            pieces.append(piece)
+        return checked_blob(b"".join(pieces), meta)
+
+    async def has_blob(self, key: str) -> bool:
+        return bool(await self.r.exists(self._k(key)))
 
     # -- pub/sub --------------------------------------------------------------------------------------------------
     async def publish(self, channel: str, message: str) -> None:
