@@ -157,14 +157,17 @@ def test_json_log_lines_carry_the_request_id():
 async def test_metrics_report_memory_per_loaded_service_day(client):
     """Sizing a replica: the worker's resident/PSS bytes, the network's tables and each loaded service day's
     model (issue 16), as gauges that follow what is loaded."""
+    import os
     import re
 
     await client.get("/v1/stops/test:S/departures", params={"at": "2026-11-24T07:30:00+09:00"},
                      headers=auth("pk-alpha"))  # the model of the 24th is loaded now
     text = await (await client.get("/metrics")).text()
-    gauges = dict(re.findall(r"^(maas_(?:process|transit)_[a-z_]+(?:\{[^}]*\})?) (\d+)$", text, re.M))
-    assert int(gauges["maas_process_resident_bytes"]) > 10 * 2**20
-    assert int(gauges["maas_transit_network_bytes"]) > 0
+    pid = f'pid="{os.getpid()}"'  # the test app runs in this process
+    gauges = dict(re.findall(r"^(maas_(?:process_(?:resident|pss|anonymous)|transit)_[a-z_]+\{[^}]*\}) (\d+)$",
+                             text, re.M))
+    assert int(gauges[f"maas_process_resident_bytes{{{pid}}}"]) > 10 * 2**20
+    assert int(gauges[f"maas_transit_network_bytes{{{pid}}}"]) > 0
     days = {k: int(v) for k, v in gauges.items() if k.startswith("maas_transit_model_bytes")}
-    assert 'maas_transit_model_bytes{service_date="2026-11-24"}' in days and all(v > 0 for v in days.values())
-    assert int(gauges["maas_transit_service_days"]) == len(days)
+    assert f'maas_transit_model_bytes{{{pid},service_date="2026-11-24"}}' in days and all(v > 0 for v in days.values())
+    assert int(gauges[f"maas_transit_service_days{{{pid}}}"]) == len(days)
