@@ -147,3 +147,17 @@ def test_carta_rides_derive_and_close_in_new_york_time():
         assert mask.stop_from[s] <= model.st_dep[off] < mask.stop_until[s]
     finally:
         transit.close()
+
+
+async def test_departures_board_reads_the_feeds_clock(ny_transit):
+    """`GET /v1/stops/{id}/departures` at 07:30 New York time lists T1 leaving at 08:00 there, not trips after a
+    Tokyo 07:30."""
+    from api_support import auth, client_for, services_for
+
+    async with client_for(services_for(ny_transit)) as client:
+        r = await client.get("/v1/stops/ny:A/departures", params={"at": "2026-11-24T07:30:00-05:00"},
+                             headers=auth("pk-alpha"))
+        assert r.status == 200, await r.text()
+        rows = (await r.json())["departures"]
+    assert rows and dt.datetime.fromisoformat(rows[0]["departure"]) == dt.datetime(2026, 11, 24, 8, 0, tzinfo=NY)
+    assert rows[0]["trip_id"] == "ny:T1"
