@@ -64,7 +64,8 @@ class Services:
             log.warning("no API keys configured (--keys FILE or MAAS_API_KEYS): every /v1 call will be refused")
         transit = transit or TransitService.from_settings(settings, progress=progress)
         transit.planner_for(transit.local_date(dt.datetime.now(TOKYO)))  # warm today's model before serving
-        services = cls(settings=settings, transit=transit, keys=keys, limiter=make_rate_limiter(settings.redis_url))
+        limiter = make_rate_limiter(settings.redis_url, settings.redis_prefix)
+        services = cls(settings=settings, transit=transit, keys=keys, limiter=limiter)
         services.bookings = booking_service(settings, transit)
         services.closures = closure_service(settings, transit)
         services.feeds = feed_manager(settings, transit, services.bookings)
@@ -98,6 +99,16 @@ class Services:
         self._feeds_task = asyncio.create_task(self.feeds.follow())  # what other workers and replicas publish
         self._warm_task = asyncio.create_task(self._warm_planner())
         self.ready = True
+
+    async def wait_warm(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) for the planner warm-up `start` began; True when it finished."""
+        if self._warm_task is None:
+            return self.transit.warm
+        try:
+            await asyncio.wait_for(asyncio.shield(self._warm_task), timeout_s)
+        except TimeoutError:
+            log.warning("planner still warming after %.0f s; serving anyway", timeout_s)
+        return self.transit.warm
 
     def use_realtime(self, realtime) -> None:
         """Plans, legs and boards on realtime times (overlays per snapshot version), travellers told on change."""
@@ -375,7 +386,7 @@ def closure_service(settings: Settings, transit: TransitService, store=None,
 
     if store is None:
         sqlite = None if settings.redis_url else settings.data_dir / "closures.sqlite3"
-        store = closure_store_for(settings.redis_url, sqlite)
+        store = closure_store_for(settings.redis_url, sqlite, settings.redis_prefix)
     clock = clock or (lambda: dt.datetime.now(TOKYO))
     return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock,
                           jma=jma_intake(settings))

@@ -283,7 +283,8 @@ async def _eventually(pred, timeout=3.0):
     return True
 
 
-async def test_redis_store_reaches_every_worker(redis_url):
+async def test_redis_store_reaches_every_worker(any_redis_url):
+    redis_url = any_redis_url  # one server, then the cluster (hash and version counter in one slot there)
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     m = fake_model()
     a = service(m, RedisClosureStore(redis_url, prefix))
@@ -301,7 +302,7 @@ async def test_redis_store_reaches_every_worker(redis_url):
         # a change whose message was lost still arrives (version counter polled every second)
         lost = closure({"stops": ["t:2"]}, id="lost")
         await a.store._redis.hset(f"{prefix}closures", "lost", orjson.dumps(closure_to_json(lost)))
-        await a.store._redis.incr(f"{prefix}closures:version")
+        await a.store._redis.incr(a.store.version_key)
         assert await _eventually(lambda: b.get("lost") is not None, timeout=4.0)
         await b.lift("lost")
         c = service(m, RedisClosureStore(redis_url, prefix))  # a restarted worker loads what is stored
@@ -310,7 +311,8 @@ async def test_redis_store_reaches_every_worker(redis_url):
         assert [x.id for x in c.list_all()] == ["later"]
         await c.aclose()
     finally:
-        await a.store._redis.delete(f"{prefix}closures", f"{prefix}closures:version")
+        await a.store._redis.delete(f"{prefix}closures")
+        await a.store._redis.delete(a.store.version_key)
         await a.aclose()
         await b.aclose()
 

@@ -322,7 +322,8 @@ async def test_sqlite_store_survives_a_restart(tiny, tmp_path):
     await b.aclose()
 
 
-async def test_redis_workers_share_changes_within_a_second(tiny, redis_url):
+async def test_redis_workers_share_changes_within_a_second(tiny, any_redis_url):
+    redis_url = any_redis_url  # one server, then the cluster
     prefix = f"test-rt-{os.getpid()}-{os.urandom(3).hex()}:"
     a = service(tiny, store=RedisRealtimeStore(redis_url, prefix))
     b = service(tiny, store=RedisRealtimeStore(redis_url, prefix))
@@ -522,7 +523,8 @@ def test_wire_reader_equals_the_protobuf_objects(seed, monkeypatch):
     assert decode(raw, PB, "test", now=T0) == objects
 
 
-async def test_redis_workers_converge_under_interleaved_differentials(tiny, redis_url):
+async def test_redis_workers_converge_under_interleaved_differentials(tiny, any_redis_url):
+    redis_url = any_redis_url  # one server, then the cluster
     """Two workers merge differentials into the same operator back to back: each worker skips reloading its own
     writes, yet both end with every entity (a write on top of a state missing the other's change reloads)."""
     prefix = f"test-rt-{os.getpid()}-{os.urandom(3).hex()}:"

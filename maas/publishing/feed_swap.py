@@ -19,6 +19,7 @@ from typing import Any
 
 from feeds.feed import Feed, Network
 from maas.store import booking_index
+from maas.store.errors import transient_errors
 from feeds.problems import FeedRejected
 from feeds.upload import UploadError
 from maas.publishing.feed_registry import CHANGED, BlobMissing, FeedRegistry, FeedVersion
@@ -232,6 +233,9 @@ class FeedManager:
                     continue
                 seen = gen
                 switched = await self.sync()
+            except transient_errors() as exc:  # the store is down or failing over: readiness says so already
+                log.warning("store unavailable while following published feeds (%s); retrying", exc)
+                continue
             except Exception:  # a bad read must not stop following; the next change or poll retries
                 log.exception("could not apply feeds published by another worker")
                 continue
