@@ -226,13 +226,13 @@ async def departures(request: web.Request) -> web.Response:
     if outside is not None:
         return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": [], "closed": False,
                              "page": {"later": None}, "notices": [outside]}, headers=language_headers(lang))
-    model = await asyncio.get_running_loop().run_in_executor(transit.executor, transit.live_model_for, at.date())
+    model = await asyncio.get_running_loop().run_in_executor(transit.executor, transit.live_model_for,
+                                                             transit.local_date(at))  # the feeds' own zone
     stops_idx = resolve_stops(model, stop_id)
     if stops_idx is None:
         raise ApiProblem(404, f"no stop or station {stop_id!r} in the timetable", field="id")
     mask = transit.mask_provider(model, transit.walker) if transit.mask_provider else None
-    midnight = dt.datetime.combine(at.date(), dt.time(), TOKYO)
-    t0 = int((at - midnight).total_seconds())
+    t0 = model.seconds_of(at)  # on the model's clock, not Tokyo's
     rows = next_departures(model, stops_idx, t0, window_min * 60, limit + skip, mask)
     same = [r for r in rows if r["departure"] == at.isoformat()]
     rows = (same[skip:] + [r for r in rows if r["departure"] != at.isoformat()])[:limit]

@@ -126,13 +126,14 @@ def _exit_with_parent() -> None:
 
 
 def _preload(settings: Settings):
-    """Import the application, load the feeds, build today's model and the name index once in the supervisor
-    (synchronously: no event loop, and the planner thread pool starts no thread before its first query); None
-    (after one line on stderr) when a feed cannot be loaded."""
+    """Import the application, load the feeds, build today's model and the name index and load the planner's
+    kernels once in the supervisor (synchronously: no event loop, and the planner thread pool starts no thread
+    before its first query); None (after one line on stderr) when a feed cannot be loaded."""
     import datetime as dt
 
     import api.app  # noqa: F401  (imported for the forked workers)
     from feeds.feed import TOKYO
+    from maas.platform.memory import release_memory
     from feeds.problems import FeedRejected
     from maas.transit import TransitService
 
@@ -144,7 +145,12 @@ def _preload(settings: Settings):
     except (OSError, ValueError) as exc:
         print(f"maas serve: cannot load the feeds: {exc}", file=sys.stderr)
         return None
-    transit.planner_for(dt.datetime.now(TOKYO).date())
+    planner = transit.planner_for(transit.local_date(dt.datetime.now(TOKYO)))
+    try:  # load numba's kernels and the reversed timetable here, on this thread (no pool thread is started
+        planner.warm_up()  # before the fork): the workers share them instead of each loading its own copy
+    except Exception:  # a network without a plannable pair: each worker's own warm-up reports it
+        log.exception("planner warm-up before forking the workers failed")
+    release_memory()  # workers fork from here: freed heap handed back first, so no worker inherits it
     return transit
 
 

@@ -63,7 +63,7 @@ class Services:
         if not len(keys):
             log.warning("no API keys configured (--keys FILE or MAAS_API_KEYS): every /v1 call will be refused")
         transit = transit or TransitService.from_settings(settings, progress=progress)
-        transit.planner_for(dt.datetime.now(TOKYO).date())  # warm today's model before accepting traffic
+        transit.planner_for(transit.local_date(dt.datetime.now(TOKYO)))  # warm today's model before serving
         limiter = make_rate_limiter(settings.redis_url, settings.redis_prefix)
         services = cls(settings=settings, transit=transit, keys=keys, limiter=limiter)
         services.bookings = booking_service(settings, transit)
@@ -224,6 +224,7 @@ class Services:
         """Run ``make_events(model, [(booking id, itinerary)], now)`` on the bookings the closures may touch
         (an `avoid` warning counts as closing its area for this look-up) and publish what it returns."""
         from maas.disruptions.affected import closure_targets, day_overlaps
+        from routing.timetable import model_timezone
         from maas.disruptions.notify import as_closed
         from maas.store import booking_index
 
@@ -235,7 +236,7 @@ class Services:
         candidates: set[str] = set()
         for day in await booking_index.booked_days(store, now.date() - dt.timedelta(days=1)):
             date = dt.date.fromisoformat(day)
-            if not day_overlaps(closures, date):
+            if not day_overlaps(closures, date, model_timezone(self.transit.network)):
                 continue
             booked = await booking_index.booked_trips(store, day)
             if not booked:
@@ -312,11 +313,7 @@ def booked_itinerary(model, legs: list[dict]) -> dict:
     """A booked journey as an itinerary the re-planner can check: each ride with the stops it passes (from the
     model's timetable), since bookings keep only the operator's view of each leg."""
     out = []
-    midnight = dt.datetime.combine(model.service_date, dt.time(), TOKYO)
-
-    def iso(sec: int) -> str:
-        return (midnight + dt.timedelta(seconds=int(sec))).isoformat()
-
+    iso = model.iso  # model seconds → local time on the model's clock (its feeds' agency zone, not Tokyo's)
     for leg in legs:
         ride = {"mode": leg["mode"], "operator": leg["operator"], "trip_id": leg["trip_id"],
                 "route": {"id": leg["route_id"]}, "from": {"stop_id": leg["from_stop"]},

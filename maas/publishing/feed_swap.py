@@ -396,10 +396,9 @@ def trip_change(model, leg: dict) -> str | None:
     stops = [model.stop_ids[s] for s in model.pattern_stops[start:start + n]]
     if leg["from_stop"] not in stops or leg["to_stop"] not in stops:
         return "removed"
-    midnight = dt.datetime.combine(model.service_date, dt.time(), TOKYO)
     i, j = stops.index(leg["from_stop"]), stops.index(leg["to_stop"])
-    dep = midnight + dt.timedelta(seconds=int(model.st_dep[off + i]))
-    arr = midnight + dt.timedelta(seconds=int(model.st_arr[off + j]))
+    dep = model.datetime_of(int(model.st_dep[off + i]))  # on the model's clock (its feeds' agency zone)
+    arr = model.datetime_of(int(model.st_arr[off + j]))
     if dep != dt.datetime.fromisoformat(leg["departure"]) or arr != dt.datetime.fromisoformat(leg["arrival"]):
         return "retimed"
     return None
