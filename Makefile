@@ -27,10 +27,11 @@ run: $(STAMP) assets
 
 test: $(STAMP) assets
 	scripts/ensure-chromium.sh
-	PYTHON=$(PY) scripts/ensure-redis.sh run $(PY) -m pytest -q $(PYTEST_ARGS)  # a private AOF Redis, stopped after
+	# a private AOF Redis and a private 3-master Redis Cluster (+3 replicas), both stopped after
+	PYTHON=$(PY) scripts/ensure-redis.sh run scripts/ensure-redis-cluster.sh run $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .redis .pytest_cache .cache node_modules api/static/vendor
+	rm -rf $(VENV) .redis .redis-cluster .pytest_cache .cache node_modules api/static/vendor

@@ -28,8 +28,36 @@ async def readyz(request: web.Request) -> web.Response:
     return respond.model(Readiness(status="ready", **detail))
 
 
+def memory_lines(report: dict) -> list[str]:
+    """Prometheus gauges of the answering worker's memory (`TransitService.memory_report`; labelled by pid, as the
+    other series add up the host's workers): resident, proportional (PSS: shared pages split between the workers
+    sharing them) and anonymous bytes, the network's tables, and the model bytes per loaded service day — what
+    sizing a replica needs (docs/deployment.md)."""
+    import os
+
+    pid = f'pid="{os.getpid()}"'
+    proc = report["process"]
+    lines = []
+    for key, name, text in (("rss", "maas_process_resident_bytes", "Resident memory of this worker."),
+                            ("pss", "maas_process_pss_bytes", "Proportional set size: shared pages split between "
+                                                              "the processes sharing them."),
+                            ("anon", "maas_process_anonymous_bytes", "Resident memory not backed by a file.")):
+        if key in proc:
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name}{{{pid}}} {proc[key]}"]
+    days = report["service_days"]
+    lines += ["# HELP maas_transit_network_bytes The loaded feeds' tables.", "# TYPE maas_transit_network_bytes gauge",
+              f"maas_transit_network_bytes{{{pid}}} {report['network_bytes']}",
+              "# HELP maas_transit_service_days Service days with a model in memory.",
+              "# TYPE maas_transit_service_days gauge", f"maas_transit_service_days{{{pid}}} {len(days)}",
+              "# HELP maas_transit_model_bytes Arrays of the model of one loaded service day (with its cached "
+              "forward and reversed timetables).", "# TYPE maas_transit_model_bytes gauge"]
+    lines += [f'maas_transit_model_bytes{{{pid},service_date="{d}"}} {n}' for d, n in sorted(days.items())]
+    return lines
+
+
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(text=request.app[METRICS].render(), content_type="text/plain",
+    text = request.app[METRICS].render() + "\n".join(memory_lines(request.app[SERVICES].transit.memory_report())) + "\n"
+    return web.Response(text=text, content_type="text/plain",
                         headers={"X-Content-Type-Options": "nosniff"}, charset="utf-8")
 
 

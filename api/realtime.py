@@ -15,7 +15,8 @@ from api.endpoint import ANY_ROLE, add, principal
 from api.feeds import _read_limited
 from api.keys import SERVICES
 from api.models.feeds import NAMESPACE_PATTERN
-from api.models.realtime import IngestReport, RealtimeFeedMessage, RealtimeStatus, VehicleList
+from api.models.realtime import (IngestReport, RealtimeFeedMessage, RealtimeStatus, RealtimeStatusList,
+                                 VehicleList)
 from api.openapi import ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem
 from feeds.gtfs import check_namespace
@@ -93,6 +94,11 @@ async def status(request: web.Request) -> web.Response:
     return respond.model(msgspec.convert(body, RealtimeStatus))
 
 
+async def status_all(request: web.Request) -> web.Response:
+    items = _service(request).statuses()
+    return respond.model(msgspec.convert({"operators": items, "count": len(items)}, RealtimeStatusList))
+
+
 def _bbox(q) -> tuple[float, float, float, float] | None:
     text = params.string_param(q, "bbox", max_len=200)
     if text is None:
@@ -120,7 +126,7 @@ async def vehicles(request: web.Request) -> web.Response:
     items = svc.vehicles(operator=operator, route=route, bbox=bbox)
     snap = svc.snapshot()
     return respond.model(msgspec.convert({"vehicles": items, "count": len(items), "stale": sorted(snap.stale),
-                                          "version": snap.version}, VehicleList))
+                                          "expired": svc.vehicles_expired(), "version": snap.version}, VehicleList))
 
 
 def _format(request: web.Request) -> str:
@@ -172,6 +178,11 @@ def add_routes(app: web.Application) -> None:
                       "413": problem("Too large"), "415": problem("Not protobuf or JSON"),
                       "422": problem("Not a valid GTFS-Realtime message, or a value out of range (`field` names "
                                      "it); nothing changed")}})
+    add(app, "GET", "/v1/realtime", status_all, roles=ANY_ROLE, spec={
+        "operationId": "realtimeStatuses", "summary": "Realtime status of every operator", "tags": ["realtime"],
+        "description": "The status of each operator with realtime data or a configured pull source (the same "
+                       "fields as `GET /v1/realtime/{operator}`), by operator id.",
+        "responses": ok(RealtimeStatusList)})
     add(app, "GET", "/v1/realtime/{operator}", status, roles=ANY_ROLE, spec={
         "operationId": "realtimeStatus", "summary": "Realtime status of an operator", "tags": ["realtime"],
         "description": "Last message time, entity counts, unmatched entities, staleness per stream, this "
@@ -181,7 +192,8 @@ def add_routes(app: web.Application) -> None:
     add(app, "GET", "/v1/vehicles", vehicles, roles=ANY_ROLE, spec={
         "operationId": "vehicles", "summary": "Current vehicle positions", "tags": ["realtime"],
         "description": "Positions from the operators' GTFS-Realtime vehicle feeds that have not expired, with the "
-                       "stop each vehicle is at or heading to.",
+                       "stop each vehicle is at or heading to. A position whose own timestamp is older than the "
+                       "realtime max age is left out (counted in `expired`) even when its feed is current.",
         "parameters": [query("operator", {"type": "string", "maxLength": 200}, "only this operator"),
                        query("route", {"type": "string", "maxLength": 200}, "only this route id (namespaced)"),
                        query("bbox", {"type": "string", "maxLength": 200, "pattern": BBOX_PATTERN},
@@ -193,7 +205,8 @@ def add_routes(app: web.Application) -> None:
             "operationId": op_id, "summary": f"GTFS-Realtime feed of every operator's current {what}",
             "tags": ["realtime"],
             "description": "One FULL_DATASET FeedMessage for all operators (ids namespaced, entity ids "
-                           "`operator:id`); expired data left out. Protobuf by default; JSON with ?format=json "
+                           "`operator:id`); expired data left out (and vehicle positions whose own timestamp is "
+                           "older than the max age). Protobuf by default; JSON with ?format=json "
                            "or Accept: application/json.",
             "parameters": [query("format", {"type": "string", "enum": ["pb", "protobuf", "json"]},
                                  "pb (default) or json")],

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from collections.abc import Iterable
 
 from aiohttp import web
 
@@ -126,13 +127,16 @@ async def plan(request: web.Request) -> web.Response:
         for it in itineraries:
             localise_itinerary(it, lang, names)
     return respond.json({"itineraries": itineraries, "page": plan_page(itineraries),
-                         "notices": realtime_notices(request)}, headers=language_headers(lang))
+                         "notices": realtime_notices(request, (leg.get("operator") for it in itineraries
+                                                             for leg in it["legs"]))},
+                        headers=language_headers(lang))
 
 
-def realtime_notices(request: web.Request) -> list[dict]:
-    """`realtime_stale` notices: operators whose realtime expired, so their times in this answer are scheduled."""
+def realtime_notices(request: web.Request, operators: Iterable[str | None]) -> list[dict]:
+    """`realtime_stale` notices: those of ``operators`` (the answer's) whose realtime expired, so their times in
+    this answer are scheduled."""
     realtime = request.app[SERVICES].realtime
-    return stale_notices(realtime.snapshot()) if realtime is not None else []
+    return stale_notices(realtime.snapshot(), operators) if realtime is not None else []
 
 
 PAGE_STEP_S = 60
@@ -222,13 +226,13 @@ async def departures(request: web.Request) -> web.Response:
     if outside is not None:
         return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": [], "closed": False,
                              "page": {"later": None}, "notices": [outside]}, headers=language_headers(lang))
-    model = await asyncio.get_running_loop().run_in_executor(transit.executor, transit.live_model_for, at.date())
+    model = await asyncio.get_running_loop().run_in_executor(transit.executor, transit.live_model_for,
+                                                             transit.local_date(at))  # the feeds' own zone
     stops_idx = resolve_stops(model, stop_id)
     if stops_idx is None:
         raise ApiProblem(404, f"no stop or station {stop_id!r} in the timetable", field="id")
     mask = transit.mask_provider(model, transit.walker) if transit.mask_provider else None
-    midnight = dt.datetime.combine(at.date(), dt.time(), TOKYO)
-    t0 = int((at - midnight).total_seconds())
+    t0 = model.seconds_of(at)  # on the model's clock, not Tokyo's
     rows = next_departures(model, stops_idx, t0, window_min * 60, limit + skip, mask)
     same = [r for r in rows if r["departure"] == at.isoformat()]
     rows = (same[skip:] + [r for r in rows if r["departure"] != at.isoformat()])[:limit]
@@ -250,7 +254,8 @@ async def departures(request: web.Request) -> web.Response:
                          "closed": bool(rows) and all(r["status"] == "closed" for r in rows),
                          "affected": bool(all_w), "warnings": list(all_w.values()),
                          "page": {"later": board_cursor(rows, at, window_min, limit, skip)},
-                         "notices": realtime_notices(request)},
+                         "notices": realtime_notices(request, {r["operator"] for r in rows}
+                                                    | {model.stop_ids[s].split(":", 1)[0] for s in stops_idx})},
                         headers=language_headers(lang))
 
 
@@ -335,8 +340,8 @@ def add_routes(app: web.Application) -> None:
         "description": "Departures closed by a closure in force are listed with status `closed`. With GTFS-Realtime "
                        "trip updates, `departure` is the realtime time (`scheduled_departure`, `delay_s`, "
                        "`realtime`), and trips cancelled or not stopping here are listed struck out at their "
-                       "scheduled time (status `cancelled` / `skipped`); `notices` name operators whose realtime "
-                       "is stale.",
+                       "scheduled time (status `cancelled` / `skipped`); `notices` name the operators of this stop "
+                       "or its trips whose realtime is stale.",
         "parameters": [
             path_param("id", "stop or station id, e.g. toei-subway:E28"),
             query("at", _WHEN, "from this time (default now)"),

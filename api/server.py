@@ -7,15 +7,24 @@ model is per process; bookings, closures and rate limits are in the shared store
 With ``--workers N`` the parent is a supervisor (``maas.platform.supervisor``): a worker that dies is restarted
 with back-off while the others keep serving; SIGTERM/SIGINT are forwarded to every worker, which stops accepting
 connections and finishes in-flight requests (up to ``SHUTDOWN_TIMEOUT_S``) before exiting. The supervisor gives the
-workers a fresh ``PROMETHEUS_MULTIPROC_DIR``, so ``/metrics`` on any worker adds up the whole host.
+workers a fresh ``PROMETHEUS_MULTIPROC_DIR``, so ``/metrics`` on any worker adds up the whole host. SIGHUP restarts
+the workers one at a time (a rolling restart: re-reads the keys file; see the supervisor).
+
+The parent opens the listening socket once and every worker accepts on that same socket: a worker that stops
+(drained, killed, replaced) leaves the connections waiting in the accept queue to the others. A supervised worker
+starts accepting only once its planner is warm, so a replacement never takes traffic it would answer slowly, and
+then sets its ``ready`` event for the supervisor. (The socket also has SO_REUSEPORT: a second `maas serve` — new
+code — can start on the same port beside the old one before the old one is stopped.)
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing as mp
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -32,25 +41,58 @@ KEEPALIVE_S = 75.0
 GIL_SWITCH_S = 0.001  # see tune_worker_runtime
 
 
-def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, transit=None) -> None:
+WARM_BEFORE_LISTEN_S = 120.0  # a supervised worker listens after its warm-up, or after this long regardless
+
+
+def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, transit=None, sock=None,
+               ready=None) -> None:
     """Build the services and serve until a signal: the body of one worker process (``transit``: the feeds and
-    today's model the supervisor built before forking)."""
+    today's model the supervisor built before forking; ``sock``: the listening socket the supervisor shares;
+    ``ready``: an event set once this worker is warm and accepting)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the supervisor's handlers a forked worker inherits
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     from api.app import create_app
     from maas.services import Services
 
     configure_logging()
-    if reuse_port:
+    if reuse_port or sock is not None:
         _exit_with_parent()
     services = Services.build(settings, progress=False, transit=transit)
     app = create_app(services)
     app.on_startup.append(tune_worker_runtime)  # after the services' own start-up
+    if sock is not None:
+        async def warm_first(app: web.Application) -> None:
+            """Readiness before traffic: the site starts accepting only after this hook."""
+            await services.wait_warm(WARM_BEFORE_LISTEN_S)
+
+        app.on_startup.append(warm_first)
+    if ready is not None:
+        async def say_ready(app: web.Application) -> None:
+            async def later() -> None:
+                await asyncio.sleep(0)  # run_app starts the site right after the start-up hooks
+                ready.set()
+
+            app[_READY_TASK] = asyncio.get_running_loop().create_task(later())
+
+        app.on_startup.append(say_ready)
     log.info("worker %d serving on http://%s:%d", worker, settings.host, settings.port,
              extra={"fields": {"worker": worker, "pid": mp.current_process().pid}})
-    web.run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port or None, print=None,
-                access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S, keepalive_timeout=KEEPALIVE_S,
-                handle_signals=True)
+    where = dict(sock=sock) if sock is not None else dict(host=settings.host, port=settings.port,
+                                                          reuse_port=reuse_port or None)
+    web.run_app(app, print=None, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+                keepalive_timeout=KEEPALIVE_S, handle_signals=True, **where)
+
+
+_READY_TASK = web.AppKey("ready_task", asyncio.Task)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The one socket every worker accepts on (SO_REUSEPORT too: a new `maas serve` may bind beside it)."""
+    sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                backlog=2048, reuse_port=True)
+    sock.setblocking(False)
+    return sock
 
 
 async def tune_worker_runtime(app: web.Application | None = None) -> None:
@@ -84,13 +126,14 @@ def _exit_with_parent() -> None:
 
 
 def _preload(settings: Settings):
-    """Import the application, load the feeds, build today's model and the name index once in the supervisor
-    (synchronously: no event loop, and the planner thread pool starts no thread before its first query); None
-    (after one line on stderr) when a feed cannot be loaded."""
+    """Import the application, load the feeds, build today's model and the name index and load the planner's
+    kernels once in the supervisor (synchronously: no event loop, and the planner thread pool starts no thread
+    before its first query); None (after one line on stderr) when a feed cannot be loaded."""
     import datetime as dt
 
     import api.app  # noqa: F401  (imported for the forked workers)
     from feeds.feed import TOKYO
+    from maas.platform.memory import release_memory
     from feeds.problems import FeedRejected
     from maas.transit import TransitService
 
@@ -102,7 +145,12 @@ def _preload(settings: Settings):
     except (OSError, ValueError) as exc:
         print(f"maas serve: cannot load the feeds: {exc}", file=sys.stderr)
         return None
-    transit.planner_for(dt.datetime.now(TOKYO).date())
+    planner = transit.planner_for(transit.local_date(dt.datetime.now(TOKYO)))
+    try:  # load numba's kernels and the reversed timetable here, on this thread (no pool thread is started
+        planner.warm_up()  # before the fork): the workers share them instead of each loading its own copy
+    except Exception:  # a network without a plannable pair: each worker's own warm-up reports it
+        log.exception("planner warm-up before forking the workers failed")
+    release_memory()  # workers fork from here: freed heap handed back first, so no worker inherits it
     return transit
 
 
@@ -162,12 +210,24 @@ def _supervise(settings: Settings, metrics_dir: str) -> int:
     # Fork from this preloaded process (modules imported, feeds parsed, today's model built; no event loop and no
     # thread exist yet): a replacement worker serves in about a second instead of importing and building again.
     ctx = mp.get_context("fork")
-    supervisor = Supervisor(lambda i: ctx.Process(target=run_worker, args=(settings, True, i, transit),
-                                                  name=f"maas-worker-{i}", daemon=False),
-                            settings.workers, drain_s=SHUTDOWN_TIMEOUT_S + 5,
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except OSError as exc:
+        print(f"maas serve: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+    def make(i: int):
+        ready = ctx.Event()
+        proc = ctx.Process(target=run_worker, args=(settings, True, i, transit, sock, ready),
+                           name=f"maas-worker-{i}", daemon=False)
+        proc.ready = ready
+        return proc
+
+    supervisor = Supervisor(make, settings.workers, drain_s=SHUTDOWN_TIMEOUT_S + 5,
                             on_exit=lambda pid: mark_worker_dead(pid, metrics_dir))
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
     signal.signal(signal.SIGINT, lambda *_: supervisor.stop())
+    signal.signal(signal.SIGHUP, lambda *_: supervisor.restart_all())
     print(f"serving on http://{settings.host}:{settings.port} with {settings.workers} workers",
           file=sys.stderr, flush=True)
     return supervisor.run()

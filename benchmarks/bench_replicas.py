@@ -10,6 +10,12 @@ processes, where pub/sub does not cross processes).
     .venv/bin/python benchmarks/bench_replicas.py [--feed tiny|toei-rail] [--runs 5] [--redis URL] [--no-embedded]
 
 ``--redis`` defaults to MAAS_TEST_REDIS_URL; without either only the embedded store is measured.
+
+Part 2 (``--cluster-only`` runs just this, ``--no-cluster`` skips it): on a private Redis Cluster (3 masters + 3
+replicas, AOF always, scripts/ensure-redis-cluster.sh), /v1/plan and booking throughput with 1 and then 2 replicas
+(`maas serve` processes with separate data folders, one worker each, clients spread round-robin), and the
+failover window: kill -9 one master under booking load on both replicas, then how long until its replica is
+promoted, how many bookings were refused (503) and the longest time without a confirmed booking.
 """
 from __future__ import annotations
 
@@ -196,7 +202,14 @@ async def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--redis", default=os.environ.get("MAAS_TEST_REDIS_URL"))
     ap.add_argument("--no-embedded", action="store_true", help="measure Redis only")
+    ap.add_argument("--no-cluster", action="store_true", help="skip part 2 (replicas on a Redis Cluster)")
+    ap.add_argument("--cluster-only", action="store_true", help="only part 2")
+    ap.add_argument("--seconds", type=float, default=6.0, help="part 2: length of each load phase")
     args = ap.parse_args()
+    if not args.no_cluster:
+        await asyncio.to_thread(cluster_figures, args.seconds)
+    if args.cluster_only:
+        return
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         ns, data = feed_bytes(args.feed, tmp)
@@ -216,6 +229,140 @@ async def main() -> None:
             print("redis: skipped (no --redis URL and no MAAS_TEST_REDIS_URL)")
         if not args.no_embedded:
             await measure("embedded-file", str(tmp / "shared.sqlite3"), ns, variants, args.runs, tmp)
+
+# -- part 2: replicas on a Redis Cluster ---------------------------------------------------------------------------
+PLAN_PATH = "/v1/plan?from=toei-subway:P-tochomae&to=toei-subway:P-shinjuku-nishiguchi&num=1"
+LOAD_KEY = "pk-bench"
+
+
+def _load(bases: list[str], seconds: float, clients: int, one) -> tuple[int, int, list[float]]:
+    """``clients`` threads calling ``one(base) -> bool`` round-robin over ``bases`` for ``seconds``: (ok, failed,
+    latencies of the successful calls)."""
+    import threading
+
+    ok, failed, lat = [0], [0], []
+    stop = threading.Event()
+
+    def client(i: int) -> None:
+        n = i
+        while not stop.is_set():
+            t = time.perf_counter()
+            good = one(bases[n % len(bases)])
+            n += 1
+            if good:
+                ok[0] += 1
+                lat.append(time.perf_counter() - t)
+            else:
+                failed[0] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    return ok[0], failed[0], lat
+
+
+def cluster_figures(seconds: float) -> None:
+    import secrets
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        print("cluster part: skipped (redis-server is not installed; scripts/ensure-redis-cluster.sh installs it)")
+        return
+    from api_support_http import get, serve, try_booking, wait_ready
+    from redis_support import PrivateCluster
+
+    def plan(base: str) -> bool:
+        try:
+            return get(base + PLAN_PATH, LOAD_KEY)[0] == 200
+        except OSError:
+            return False
+
+    def book(base: str) -> bool:
+        return try_booking(base, LOAD_KEY)[0] == "ok"
+
+    keys = {LOAD_KEY: {"role": "partner", "name": "bench", "rate": 100000, "burst": 100000}}
+    env = {"MAAS_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:8]}:", "MAAS_TICKET_SIGNING_KEY": secrets.token_hex(24),
+           "MAAS_CARD_FINGERPRINT_KEY": secrets.token_hex(24)}
+    with tempfile.TemporaryDirectory() as tmpdir, PrivateCluster(Path(tmpdir) / "cluster") as cluster:
+        tmp = Path(tmpdir)
+        print(f"\nreplicas on a Redis Cluster (3 masters + 3 replicas, AOF always, WAIT 1 per master): "
+              f"{seconds:g} s per phase, {os.cpu_count()} cores shared by everything")
+        hosts = []
+        try:
+            rows = {}
+            for n in (1, 2):
+                hosts.append(serve(tmp / f"host{n}", ["--redis", cluster.url], keys, dev=False, env=env))
+                wait_ready(hosts[-1], timeout=300)
+                bases = [h.base for h in hosts]
+                assert book(bases[-1]), "a first booking failed"
+                p_ok, p_bad, p_lat = _load(bases, seconds, 4, plan)
+                b_ok, b_bad, b_lat = _load(bases, seconds, 2, book)
+                rows[n] = (p_ok / seconds, b_ok / seconds)
+                print(f"  {n} replica(s): /v1/plan {p_ok / seconds:6.1f}/s (p50 {statistics.median(p_lat) * 1000:5.0f} ms,"
+                      f" {p_bad} failed), bookings {b_ok / seconds:5.1f}/s (plan+offer+book, p50 "
+                      f"{statistics.median(b_lat) * 1000:5.0f} ms, {b_bad} failed)")
+            print(f"  2 vs 1 replica: plans x{rows[2][0] / rows[1][0]:.2f}, bookings x{rows[2][1] / rows[1][1]:.2f}")
+            print("  RSS per replica (one worker, the built-in sample, 2 service days loaded): " +
+                  ", ".join(f"{_rss_mb(h.proc.pid):.0f} MB" for h in hosts))
+            failover_figures(cluster, [h.base for h in hosts], try_booking)
+        finally:
+            for h in hosts:
+                h.stop()
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process (VmRSS), MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def failover_figures(cluster, bases: list[str], try_booking) -> None:
+    """kill -9 one master while 2 clients book on the replicas: promotion time, refusals, longest gap."""
+    import signal
+    import threading
+
+    results: list[tuple[float, str]] = []
+    stop = threading.Event()
+
+    def booker(i: int) -> None:
+        n = i
+        while not stop.is_set():
+            t = time.monotonic()
+            results.append((t, try_booking(bases[n % len(bases)], LOAD_KEY)[0]))
+            n += 1
+
+    threads = [threading.Thread(target=booker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(3.0)
+    victim = next(n for n in cluster.nodes() if "master" in n["flags"] and n["slots"])
+    killed = time.monotonic()
+    os.kill(cluster.pid(victim["port"]), signal.SIGKILL)
+    promoted = None
+    while promoted is None and time.monotonic() - killed < 60:
+        live = [p for p in cluster.ports() if p != victim["port"]]
+        if any(n["master"] == "-" and "master" in n["flags"] and "fail" not in n["flags"]
+               and n["port"] != victim["port"] and victim["slots"][0] in n["slots"] for n in cluster.nodes(live[0])):
+            promoted = time.monotonic() - killed
+        time.sleep(0.05)
+    time.sleep(6.0)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    refused = [r for r in results if r[1] != "ok"]
+    oks = sorted(t for t, outcome in results if outcome == "ok")
+    gap = max((b - a for a, b in zip(oks, oks[1:]) if b > killed), default=float("nan"))
+    kinds = sorted({o for _, o in refused})
+    print(f"  failover (kill -9 of one master, cluster-node-timeout 1500 ms): replica promoted after "
+          f"{promoted if promoted is None else round(promoted, 1)} s; {len(refused)} of {len(results)} bookings "
+          f"refused {kinds}; longest time without a confirmed booking {gap:.1f} s")
+
 
 if __name__ == "__main__":
     asyncio.run(main())

@@ -11,6 +11,8 @@ from feeds.problems import ValidationReport
 from feeds.profile import OperatorProfile
 
 TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")  # Japan keeps no DST: one offset for every service day
+TABLES = ("agencies", "stops", "routes", "trips", "stop_times", "calendar", "calendar_dates", "frequencies",
+          "transfers", "shapes", "booking_rules", "fare_attributes", "fare_rules")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -87,6 +89,10 @@ class Feed:
                 dates += [added.min(), added.max()]
         return (min(dates), max(dates)) if dates else (None, None)
 
+    def nbytes(self) -> int:
+        """Bytes of the tables (ids and texts of the long tables are Categoricals: codes plus distinct values)."""
+        return sum(int(getattr(self, name).memory_usage(index=True, deep=True).sum()) for name in TABLES)
+
     def summary(self) -> dict:
         first, last = self.service_dates()
         return {
@@ -122,6 +128,9 @@ class Network:
         if not frames:
             return getattr(self.feeds[0], name).iloc[0:0] if self.feeds else pd.DataFrame()
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def nbytes(self) -> int:
+        return sum(f.nbytes() for f in self.feeds)
 
     def service_ids_on(self, date: dt.date) -> set[str]:
         out: set[str] = set()

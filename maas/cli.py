@@ -89,6 +89,23 @@ def _check_file(path: str | None, what: str) -> Path | None:
     return p
 
 
+def _check_redis_url(url: str | None) -> str | None:
+    """``--redis``: one server (redis://, rediss://, unix://) or a cluster (redis+cluster://host:port[,…])."""
+    from maas.store.redis_conn import is_cluster_url, is_redis_url, parse_cluster_url
+
+    if url is None:
+        return None
+    if not is_redis_url(url):
+        raise CliError(f"--redis must be redis://host:port/db, rediss://…, unix://… or "
+                       f"redis+cluster://host:port[,host:port…] (a Redis Cluster), got {url!r}")
+    if is_cluster_url(url):
+        try:
+            parse_cluster_url(url)
+        except ValueError as exc:
+            raise CliError(f"--redis: {exc}") from None
+    return url
+
+
 def _check_feeds(specs: list[str] | None) -> None:
     from feeds.gtfs import parse_feed_spec
 
@@ -192,8 +209,8 @@ def _cmd_serve(args) -> int:
 
     _check_feeds(args.feed)
     settings = Settings(feeds=args.feed or [], osm=_check_file(args.osm, "OSM file"),
-                        redis_url=args.redis, host=args.host, port=args.port, workers=args.workers,
-                        keys_file=_check_file(args.keys, "keys file"), dev=args.dev,
+                        redis_url=_check_redis_url(args.redis), host=args.host, port=args.port,
+                        workers=args.workers, keys_file=_check_file(args.keys, "keys file"), dev=args.dev,
                         allow_volatile_redis=args.allow_volatile_redis)
     if args.cors_origin:
         settings.cors_origins = list(args.cors_origin)
@@ -258,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="run the HTTP API")
     sv.add_argument("--feed", action="append", help="feed (repeatable; default: the built-in sample)")
     sv.add_argument("--osm", help="OSM XML file for walking on streets")
-    sv.add_argument("--redis", help="Redis URL (default: the embedded store)")
+    sv.add_argument("--redis", help="Redis URL: redis://host:port/db, or redis+cluster://host:port[,host:port…] "
+                                    "for a Redis Cluster (default: the embedded store)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8080)
     sv.add_argument("--workers", type=int, default=1)

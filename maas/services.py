@@ -63,8 +63,9 @@ class Services:
         if not len(keys):
             log.warning("no API keys configured (--keys FILE or MAAS_API_KEYS): every /v1 call will be refused")
         transit = transit or TransitService.from_settings(settings, progress=progress)
-        transit.planner_for(dt.datetime.now(TOKYO).date())  # warm today's model before accepting traffic
-        services = cls(settings=settings, transit=transit, keys=keys, limiter=make_rate_limiter(settings.redis_url))
+        transit.planner_for(transit.local_date(dt.datetime.now(TOKYO)))  # warm today's model before serving
+        limiter = make_rate_limiter(settings.redis_url, settings.redis_prefix)
+        services = cls(settings=settings, transit=transit, keys=keys, limiter=limiter)
         services.bookings = booking_service(settings, transit)
         services.closures = closure_service(settings, transit)
         services.feeds = feed_manager(settings, transit, services.bookings)
@@ -98,6 +99,16 @@ class Services:
         self._feeds_task = asyncio.create_task(self.feeds.follow())  # what other workers and replicas publish
         self._warm_task = asyncio.create_task(self._warm_planner())
         self.ready = True
+
+    async def wait_warm(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) for the planner warm-up `start` began; True when it finished."""
+        if self._warm_task is None:
+            return self.transit.warm
+        try:
+            await asyncio.wait_for(asyncio.shield(self._warm_task), timeout_s)
+        except TimeoutError:
+            log.warning("planner still warming after %.0f s; serving anyway", timeout_s)
+        return self.transit.warm
 
     def use_realtime(self, realtime) -> None:
         """Plans, legs and boards on realtime times (overlays per snapshot version), travellers told on change."""
@@ -213,6 +224,7 @@ class Services:
         """Run ``make_events(model, [(booking id, itinerary)], now)`` on the bookings the closures may touch
         (an `avoid` warning counts as closing its area for this look-up) and publish what it returns."""
         from maas.disruptions.affected import closure_targets, day_overlaps
+        from routing.timetable import model_timezone
         from maas.disruptions.notify import as_closed
         from maas.store import booking_index
 
@@ -224,7 +236,7 @@ class Services:
         candidates: set[str] = set()
         for day in await booking_index.booked_days(store, now.date() - dt.timedelta(days=1)):
             date = dt.date.fromisoformat(day)
-            if not day_overlaps(closures, date):
+            if not day_overlaps(closures, date, model_timezone(self.transit.network)):
                 continue
             booked = await booking_index.booked_trips(store, day)
             if not booked:
@@ -301,11 +313,7 @@ def booked_itinerary(model, legs: list[dict]) -> dict:
     """A booked journey as an itinerary the re-planner can check: each ride with the stops it passes (from the
     model's timetable), since bookings keep only the operator's view of each leg."""
     out = []
-    midnight = dt.datetime.combine(model.service_date, dt.time(), TOKYO)
-
-    def iso(sec: int) -> str:
-        return (midnight + dt.timedelta(seconds=int(sec))).isoformat()
-
+    iso = model.iso  # model seconds → local time on the model's clock (its feeds' agency zone, not Tokyo's)
     for leg in legs:
         ride = {"mode": leg["mode"], "operator": leg["operator"], "trip_id": leg["trip_id"],
                 "route": {"id": leg["route_id"]}, "from": {"stop_id": leg["from_stop"]},
@@ -378,7 +386,7 @@ def closure_service(settings: Settings, transit: TransitService, store=None,
 
     if store is None:
         sqlite = None if settings.redis_url else settings.data_dir / "closures.sqlite3"
-        store = closure_store_for(settings.redis_url, sqlite)
+        store = closure_store_for(settings.redis_url, sqlite, settings.redis_prefix)
     clock = clock or (lambda: dt.datetime.now(TOKYO))
     return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock,
                           jma=jma_intake(settings))

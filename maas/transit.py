@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from typing import Callable
 
 from feeds.feed import TOKYO, Network  # noqa: F401  (TOKYO: re-exported for maas.services)
+from maas.platform.memory import arrays_nbytes, process_memory, release_memory
 from maas.platform.progress import step
 from maas.platform.settings import Settings
 from routing.masks import ClosureMask
@@ -70,6 +71,7 @@ class TransitService:
         from maas.publishing.network import load_network
 
         network = load_network(settings.feeds, settings.cache_dir, progress=progress)
+        release_memory()  # the raw string tables parsed on the way are garbage now
         return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,
                    threads=settings.planner_threads, progress=progress)
 
@@ -108,6 +110,7 @@ class TransitService:
             self._models[date] = (model, planner)
             while len(self._models) > self.max_models:
                 self._models.popitem(last=False)
+            release_memory()  # the build's pandas temporaries (several times the model) back to the system
             return planner
 
     def swap_network(self, network: Network, dates: list[dt.date] | None = None) -> None:
@@ -115,6 +118,7 @@ class TransitService:
         replace network, walker and model cache in one step. Queries holding an old planner finish on it; new
         ones get the new model. Blocking: call it from a worker thread."""
         self.install(self.build_network(network, dates))
+        release_memory()  # the old network and models, once no query holds them, and the builds' temporaries
 
     def build_network(self, network: Network, dates: list[dt.date] | None = None) -> "BuiltNetwork":
         """The first half of a swap: ``network``'s models for ``dates`` built beside the live ones (nothing live
@@ -169,11 +173,24 @@ class TransitService:
 
         for fut in [self.executor.submit(one) for _ in range(n)]:
             fut.result()
+        release_memory()  # the searches' scratch, freed in each planner thread's own malloc arena
         self.warm = True
 
     def cached_dates(self) -> list[dt.date]:
         with self._lock:
             return list(self._models)
+
+    def memory_report(self) -> dict:
+        """What this process holds, for /metrics and benchmarks: process RSS/PSS/anonymous bytes, the network's
+        tables, and per cached service day the bytes of its model's arrays (with the cached forward and reversed
+        timetables) — the per-replica memory per loaded service day."""
+        with self._lock:
+            network, models = self.network, [(d, m) for d, (m, _) in self._models.items()]
+        sized = self.__dict__.get("_network_bytes")
+        if sized is None or sized[0] is not network:  # once per network: deep sizes walk its id strings
+            sized = self.__dict__["_network_bytes"] = (network, network.nbytes())
+        return {"process": process_memory(), "network_bytes": sized[1],
+                "service_days": {d.isoformat(): arrays_nbytes(m) for d, m in models}}
 
     def model_for(self, date: dt.date) -> TransitModel:
         """The day's scheduled model: what offers, bookings and closures are checked against."""

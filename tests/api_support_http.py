@@ -1,7 +1,9 @@
 """Plain-HTTP helpers for tests that run `maas serve` as a real process (stdlib only: they also run in threads and
-subprocesses): GET/POST with a key, wait until ready, book a journey on the built-in sample."""
+subprocesses): start one (``serve``, or ``maas_serve`` as `make run` does), GET/POST with a key, wait until ready,
+book a journey on the built-in sample."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -19,6 +21,8 @@ import pytest
 
 JST = dt.timezone(dt.timedelta(hours=9))
 ROOT = Path(__file__).resolve().parents[1]
+DEV_KEYS = ROOT / "examples" / "dev-keys.json"
+START_TIMEOUT_S = 180.0
 
 
 def free_port() -> int:
@@ -52,14 +56,16 @@ class Served:
         return self.proc.returncode
 
 
-def serve(tmp_path: Path, args: list[str], keys: dict | None = None, *, dev: bool = True) -> Served:
+def serve(tmp_path: Path, args: list[str], keys: dict | None = None, *, dev: bool = True,
+          env: dict | None = None) -> Served:
     """Start ``maas serve ARGS`` on a free port with ``keys`` (a keys-file mapping), data and cache in
-    ``tmp_path``; not waited for (see ``wait_ready``)."""
+    ``tmp_path`` (and ``env`` added to the environment); not waited for (see ``wait_ready``)."""
     port = free_port()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(json.dumps(keys or {}))
     log = tmp_path / f"serve-{port}.log"
-    env = {**os.environ, "MAAS_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "MAAS_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT), **(env or {})}
     cmd = [sys.executable, "-m", "maas.cli", "serve", "--port", str(port), "--keys", str(keys_file),
            "--data-dir", str(tmp_path / "data"), *(["--dev"] if dev else []), *args]
     with open(log, "w") as err:
@@ -136,3 +142,38 @@ def book_on_sample(base: str, key: str, card: str = "4242424242424242") -> dict:
     status, booking = post(f"{base}/v1/bookings", {"offer_id": offer["id"], "payment": {"card_number": card}}, key)
     assert status == 201, booking
     return booking
+
+
+def try_booking(base: str, key: str, card: str = "4242424242424242") -> tuple[str, dict | None]:
+    """Plan -> offer -> book, no retries, never raising: ``("ok", booking)`` for a confirmed booking, else
+    (what failed first — ``"offer 503"``, ``"book 503"``, ``"plan 500"``, ``"conn …"`` — and the problem body)."""
+    from http.client import HTTPException
+
+    try:
+        tomorrow = (dt.datetime.now(JST) + dt.timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+        status, plan = get(f"{base}/v1/plan?from=toei-subway:P-tochomae&to=35.697957,139.707434"
+                           f"&depart_at={tomorrow.isoformat().replace('+', '%2B')}&num=1", key)
+        if status != 200 or not plan.get("itineraries"):
+            return f"plan {status}", plan
+        status, offer = post(f"{base}/v1/offers", {"itinerary": plan["itineraries"][0]}, key)
+        if status != 201:
+            return f"offer {status}", offer
+        status, booking = post(f"{base}/v1/bookings", {"offer_id": offer["id"], "payment": {"card_number": card}},
+                               key)
+        if status != 201 or booking.get("state") != "CONFIRMED":
+            return f"book {status}", booking
+        return "ok", booking
+    except (urllib.error.URLError, ConnectionError, HTTPException, OSError, ValueError) as exc:
+        return f"conn {type(exc).__name__}", None
+
+
+@contextlib.contextmanager
+def maas_serve(data_dir: Path, *args: str):
+    """`maas serve --dev` with examples/dev-keys.json (as `make run`) and ``ARGS``, data under ``data_dir``: waits
+    until /readyz answers 200, yields the base URL, stops it (SIGTERM, then SIGKILL) afterwards."""
+    served = serve(data_dir, list(args), json.loads(DEV_KEYS.read_text()))
+    try:
+        wait_ready(served, timeout=START_TIMEOUT_S)
+        yield served.base
+    finally:
+        served.stop(20)

@@ -198,14 +198,17 @@ def make_service(store: Store, clock: Clock | None = None, *, seats: int = 10, c
 
 
 async def open_test_store(kind: str, redis_url: str | None = None, sqlite_path: str = ":memory:") -> Store:
-    """A fresh store: embedded (SQLite) or Redis under a random key prefix so parallel tests never meet."""
+    """A fresh store: embedded (SQLite) or Redis (one server or a cluster: ``redis_url`` says which) under a random
+    key prefix so parallel tests never meet."""
     if kind == "embedded":
         from maas.store.embedded import EmbeddedStore
 
         return EmbeddedStore(sqlite_path)
     from maas.store.redis_store import RedisStore
 
-    return RedisStore.from_url(redis_url, prefix=f"test:{uuid.uuid4().hex}:")
+    store = RedisStore.from_url(redis_url, prefix=f"test:{uuid.uuid4().hex}:")
+    await store.ping()  # a cluster client learns the slot map here, not inside a test's timed window
+    return store
 
 
 async def drop_test_store(store: Store) -> None:
@@ -214,6 +217,7 @@ async def drop_test_store(store: Store) -> None:
 
     if isinstance(store, RedisStore):
         keys = [k async for k in store.r.scan_iter(match=store.prefix + "*", count=1000)]
-        if keys:
-            await store.r.delete(*keys)
+        keys += [k async for k in store.r.scan_iter(match="{" + store.prefix + "*", count=1000)]  # same_slot keys
+        for k in keys:  # one at a time: on a cluster the keys are in many slots
+            await store.r.delete(k)
     await store.aclose()

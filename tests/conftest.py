@@ -35,13 +35,39 @@ def redis_url() -> str:
     return url
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> str:
+    """URL (``redis+cluster://``) of the test Redis Cluster (started by scripts/ensure-redis-cluster.sh under
+    `make test`)."""
+    url = os.environ.get("MAAS_TEST_REDIS_CLUSTER_URL")
+    if not url:
+        pytest.skip("MAAS_TEST_REDIS_CLUSTER_URL not set: run the suite with `make test`, which starts a 3-master "
+                    "Redis Cluster (scripts/ensure-redis-cluster.sh)")
+    return url
+
+
+REDIS_KINDS = ["redis", "redis-cluster"]
+
+
+def redis_url_of(request, kind: str) -> str | None:
+    """The test server's URL for a store kind: ``redis`` (one server), ``redis-cluster``, else None (embedded)."""
+    return {"redis": lambda: request.getfixturevalue("redis_url"),
+            "redis-cluster": lambda: request.getfixturevalue("redis_cluster_url")}.get(kind, lambda: None)()
+
+
+@pytest.fixture(params=REDIS_KINDS)
+def any_redis_url(request) -> str:
+    """Each test Redis in turn: the single server, then the 3-master cluster."""
+    return redis_url_of(request, request.param)
+
+
+@pytest.fixture(params=["embedded", *REDIS_KINDS])
 async def store(request):
-    """The booking store, once embedded (SQLite in memory) and once on the test Redis: one suite for both."""
+    """The booking store, embedded (SQLite in memory), on the test Redis and on the test Redis Cluster: one
+    suite for all three."""
     from booking_support import drop_test_store, open_test_store
 
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    s = await open_test_store(request.param, url)
+    s = await open_test_store(request.param, redis_url_of(request, request.param))
     yield s
     await drop_test_store(s)
 

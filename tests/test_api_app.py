@@ -152,3 +152,22 @@ def test_json_log_lines_carry_the_request_id():
         CURRENT_REQUEST_ID.reset(token)
     assert line["msg"] == "hello world" and line["request_id"] == "rid-42" and line["status"] == 200
     assert line["level"] == "info" and line["logger"] == "maas.x"
+
+
+async def test_metrics_report_memory_per_loaded_service_day(client):
+    """Sizing a replica: the worker's resident/PSS bytes, the network's tables and each loaded service day's
+    model (issue 16), as gauges that follow what is loaded."""
+    import os
+    import re
+
+    await client.get("/v1/stops/test:S/departures", params={"at": "2026-11-24T07:30:00+09:00"},
+                     headers=auth("pk-alpha"))  # the model of the 24th is loaded now
+    text = await (await client.get("/metrics")).text()
+    pid = f'pid="{os.getpid()}"'  # the test app runs in this process
+    gauges = dict(re.findall(r"^(maas_(?:process_(?:resident|pss|anonymous)|transit)_[a-z_]+\{[^}]*\}) (\d+)$",
+                             text, re.M))
+    assert int(gauges[f"maas_process_resident_bytes{{{pid}}}"]) > 10 * 2**20
+    assert int(gauges[f"maas_transit_network_bytes{{{pid}}}"]) > 0
+    days = {k: int(v) for k, v in gauges.items() if k.startswith("maas_transit_model_bytes")}
+    assert f'maas_transit_model_bytes{{{pid},service_date="2026-11-24"}}' in days and all(v > 0 for v in days.values())
+    assert int(gauges[f"maas_transit_service_days{{{pid}}}"]) == len(days)

@@ -38,8 +38,9 @@ async def test_memory_bucket_is_bounded():
     assert len(rl._buckets) == 10
 
 
-async def test_redis_bucket_is_shared_between_limiters(redis_url):
-    """Two limiters (as in two workers) spend from one bucket."""
+async def test_redis_bucket_is_shared_between_limiters(any_redis_url):
+    """Two limiters (as in two workers) spend from one bucket, on one Redis and on a cluster."""
+    redis_url = any_redis_url
     a, b = RedisRateLimiter(redis_url), RedisRateLimiter(redis_url)
     key, limit = f"test-{uuid.uuid4().hex}", RateLimit(rate=0.5, burst=4)
     try:
@@ -52,8 +53,9 @@ async def test_redis_bucket_is_shared_between_limiters(redis_url):
         await b.aclose()
 
 
-async def test_redis_down_lets_requests_through():
-    rl = RedisRateLimiter("redis://127.0.0.1:1/0")
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "redis+cluster://127.0.0.1:1"])
+async def test_redis_down_lets_requests_through(url):
+    rl = RedisRateLimiter(url)
     try:
         d = await rl.hit("k", RateLimit(1, 1))
         assert d.allowed

@@ -6,7 +6,7 @@ import orjson
 import pytest
 from google.transit import gtfs_realtime_pb2 as pb
 
-from api.models.realtime import IngestReport, RealtimeFeedMessage, RealtimeStatus, VehicleList
+from api.models.realtime import IngestReport, RealtimeFeedMessage, RealtimeStatus, RealtimeStatusList, VehicleList
 from api_support import auth, client_for, services_for, tiny_transit
 from feeds.gtfs_rt import feed_json
 from maas.disruptions.realtime import NetworkIndexes, RealtimeService
@@ -110,6 +110,54 @@ async def test_differential_out_of_order_and_expiry_through_the_api(client):
     feed.ParseFromString(await (await client.get("/v1/gtfs-rt/trip-updates", headers=OP)).read())
     assert len(feed.entity) == 0
     assert (await (await client.get("/v1/vehicles", headers=OP)).json())["stale"] == ["test"]
+
+
+async def test_old_vehicle_positions_are_left_out_while_the_feed_is_current(client):
+    """The Toei bus feed repeats a bus's last position for minutes under a fresh header: a position whose own
+    timestamp is older than max_age_s is left out of /v1/vehicles (counted in `expired`) and of the GTFS-RT feed."""
+    veh = message(T0, vehicles={"bus1": ("T1", 35.6100, 139.7100, "B"), "bus2": (None, 35.6200, 139.7200, "C")})
+    next(e for e in veh.entity if e.id == "bus1").vehicle.timestamp = T0 - 700  # 12 min old, header fresh
+    next(e for e in veh.entity if e.id == "bus2").vehicle.timestamp = T0 - 10
+    r = await post(client, veh)
+    assert (await r.json())["accepted"]
+
+    async def current() -> tuple[list[str], int, list[str]]:
+        vl = msgspec.convert(await (await client.get("/v1/vehicles", headers=OP)).json(), VehicleList)
+        assert vl.stale == [] and vl.count == len(vl.vehicles)
+        feed = pb.FeedMessage()
+        feed.ParseFromString(await (await client.get("/v1/gtfs-rt/vehicle-positions", headers=OP)).read())
+        js = await (await client.get("/v1/gtfs-rt/vehicle-positions", params={"format": "json"}, headers=OP)).json()
+        assert sorted(e["id"] for e in js.get("entity", [])) == sorted(e.id for e in feed.entity)
+        return sorted(v.id for v in vl.vehicles), vl.expired, sorted(e.id for e in feed.entity)
+
+    assert await current() == (["test:bus2"], 1, ["test:bus2"])
+    client.clock.t = T0 + 280  # the header is still current (280 s), bus2's own position is 290 s old
+    assert await current() == (["test:bus2"], 1, ["test:bus2"])
+    client.clock.t = T0 + 295  # bus2's position is now 305 s old: gone from both, though the stream is current
+    assert await current() == ([], 2, [])
+    st = await (await client.get("/v1/realtime/test", headers=OP)).json()
+    assert not st["stale"] and st["streams"]["vehicle-positions"]["entities"] == 2
+
+
+async def test_every_operators_status_is_listed(client, transit):
+    assert (await (await client.get("/v1/realtime", headers=auth("pk-alpha"))).json()) == {"operators": [],
+                                                                                          "count": 0}
+    await post(client, trips_msg())
+    body = await (await client.get("/v1/realtime", headers=auth("pk-alpha"))).json()
+    listing = msgspec.convert(body, RealtimeStatusList)
+    one = await (await client.get("/v1/realtime/test", headers=OP)).json()
+    assert listing.count == 1 and body["operators"] == [one]  # the same fields as the per-operator status
+    assert listing.operators[0].streams["trip-updates"].entities == 2
+    # a pull source with nothing received yet is listed too (its pulls say how it is doing)
+    from maas.disruptions.realtime import PullSource, RealtimePuller
+
+    rt = RealtimeService(index_provider=NetworkIndexes(transit), clock=client.clock, max_age_s=300)
+    rt.puller = RealtimePuller(rt, [PullSource("zz-pulled", "https://example.org/rt?key=secret", 30.0)])
+    async with client_for(services_for(transit, realtime=rt)) as other:
+        body = await (await other.get("/v1/realtime", headers=OP)).json()
+    await rt.aclose()
+    [st] = msgspec.convert(body, RealtimeStatusList).operators
+    assert st.operator == "zz-pulled" and not st.known and st.streams == {} and st.pulls[0].url.endswith("rt?…")
 
 
 def _huge() -> bytes:

@@ -30,6 +30,8 @@ def one_line(capsys) -> str:
     (["build", "--out", "/tmp/never", "--date", "2026-02-30"], "YYYY-MM-DD"),
     (["serve", "--keys", "/nonexistent/keys.json"], "keys file not found"),
     (["serve", "--feed", "/nonexistent/feed"], "GTFS feed not found"),
+    (["serve", "--redis", "http://127.0.0.1:6379"], "redis+cluster://host:port"),
+    (["serve", "--redis", "redis+cluster://127.0.0.1"], "is not host:port"),
 ])
 def test_missing_files_and_bad_dates(argv, words, capsys):
     assert main(argv) == 2

@@ -283,7 +283,38 @@ async def _eventually(pred, timeout=3.0):
     return True
 
 
-async def test_redis_store_reaches_every_worker(redis_url):
+async def _swallows_cancel(ignore_subscribe_messages=False, timeout=0.0):
+    """redis-py's get_message when a cancel lands as its read time-out fires: the cancel is lost, None returned."""
+    try:
+        await asyncio.sleep(timeout)
+    except asyncio.CancelledError:
+        pass
+    return None
+
+
+@pytest.mark.parametrize("kind", ["closures", "realtime"])
+async def test_redis_subscriber_stops_promptly_when_get_message_swallows_the_cancel(any_redis_url, kind):
+    redis_url = any_redis_url
+    from maas.disruptions.realtime_store import RedisRealtimeStore
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    store = RedisClosureStore(redis_url, prefix) if kind == "closures" else RedisRealtimeStore(redis_url, prefix)
+    calls = []
+
+    async def on_change(*args):
+        calls.append(args)
+
+    await store.subscribe(on_change)
+    store._pubsub.get_message = _swallows_cancel
+    task = store._listener.task
+    await asyncio.sleep(0.2)  # the listener is inside get_message
+    t0 = asyncio.get_running_loop().time()
+    await asyncio.wait_for(store.aclose(), 10)  # a lost cancel used to hang here for ever
+    assert asyncio.get_running_loop().time() - t0 < 2.5 and task.done()
+
+
+async def test_redis_store_reaches_every_worker(any_redis_url):
+    redis_url = any_redis_url  # one server, then the cluster (hash and version counter in one slot there)
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     m = fake_model()
     a = service(m, RedisClosureStore(redis_url, prefix))
@@ -301,7 +332,7 @@ async def test_redis_store_reaches_every_worker(redis_url):
         # a change whose message was lost still arrives (version counter polled every second)
         lost = closure({"stops": ["t:2"]}, id="lost")
         await a.store._redis.hset(f"{prefix}closures", "lost", orjson.dumps(closure_to_json(lost)))
-        await a.store._redis.incr(f"{prefix}closures:version")
+        await a.store._redis.incr(a.store.version_key)
         assert await _eventually(lambda: b.get("lost") is not None, timeout=4.0)
         await b.lift("lost")
         c = service(m, RedisClosureStore(redis_url, prefix))  # a restarted worker loads what is stored
@@ -310,7 +341,8 @@ async def test_redis_store_reaches_every_worker(redis_url):
         assert [x.id for x in c.list_all()] == ["later"]
         await c.aclose()
     finally:
-        await a.store._redis.delete(f"{prefix}closures", f"{prefix}closures:version")
+        await a.store._redis.delete(f"{prefix}closures")
+        await a.store._redis.delete(a.store.version_key)
         await a.aclose()
         await b.aclose()
 

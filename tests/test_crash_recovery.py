@@ -210,7 +210,8 @@ async def test_kill_during_compensation_of_a_declined_card(tmp_path):
 
 @pytest.mark.parametrize("crash_at,expect", [("after-hold", "REJECTED"), ("after-authorize", "REJECTED"),
                                              ("after-confirm", "REJECTED"), ("after-capture", "CONFIRMED")])
-async def test_kill_worker_redis(redis_url, crash_at, expect):
+async def test_kill_worker_redis(any_redis_url, crash_at, expect):
+    redis_url = any_redis_url  # one server, then the cluster (recovery scans every master)
     store = await open_test_store("redis", redis_url)
     try:
         run_and_kill(crash_at, "redis", f"{redis_url}|{store.prefix}")
@@ -313,7 +314,8 @@ async def test_paused_worker_and_recovery_never_both_act_embedded(tmp_path, step
 
 @pytest.mark.parametrize("step,expect", [("after-authorize", "REJECTED"), ("capture", "CONFIRMED"),
                                          ("cancel", "CONFIRMED")])
-async def test_paused_worker_and_recovery_never_both_act_redis(redis_url, step, expect):
+async def test_paused_worker_and_recovery_never_both_act_redis(any_redis_url, step, expect):
+    redis_url = any_redis_url
     store = await open_test_store("redis", redis_url)
     try:
         await _pause_recover_resume(store, "redis", f"{redis_url}|{store.prefix}", step, expect)

@@ -63,16 +63,16 @@ async def test_durable_checks_the_servers_answer(tmp_path, monkeypatch, mode, an
             store._mode = mode
             sent = []
 
-            async def execute_command(*args):
-                sent.append(args[0])
+            async def wait_after_write(client, key, *command):  # the write, then the wait, on one connection
+                sent.append(command[0])
                 return answer
 
-            monkeypatch.setattr(store.r, "execute_command", execute_command)
+            monkeypatch.setattr(store, "_wait_after_write", wait_after_write)
             with pytest.raises(NotDurable, match=message):
                 await store.durable()
             assert sent == [{"waitaof": "WAITAOF", "replicas": "WAIT"}[mode]]
             good = [1, 0] if mode == "waitaof" else 1
-            monkeypatch.setattr(store.r, "execute_command", lambda *a: _value(good))
+            monkeypatch.setattr(store, "_wait_after_write", lambda *a: _value(good))
             await store.durable()
         finally:
             await store.aclose()
@@ -183,3 +183,35 @@ async def test_a_locked_embedded_store_is_unavailable_not_a_bug(tmp_path):
         other.execute("ROLLBACK")
         other.close()
     assert await store.set("booking:1", "{}") and await store.get("booking:1") == "{}"
+
+
+async def test_cluster_durable_waits_for_a_replica_of_every_master(redis_cluster_url, monkeypatch):
+    """On a cluster with replicas, a confirmed write must be on the replica a failover would promote: durable()
+    writes then WAITs (one connection) on every master, each in a slot that master serves."""
+    from redis.crc import key_slot
+
+    from booking_support import drop_test_store, open_test_store
+
+    store = await open_test_store("redis", redis_cluster_url)
+    try:
+        p = await store.check_durability()
+        assert p.masters == 3 and p.crash_safe and p.aof_enabled, p
+        await store.set("k", "v")
+        await store.durable()  # really waits: every master's replica acknowledges
+        if p.replicas < 1:
+            pytest.skip("the test cluster has no replicas (MAAS_REDIS_CLUSTER_REPLICAS=0)")
+        sent = []
+
+        async def wait_after_write(client, key, *command):
+            sent.append((key, command[0]))
+            return 0  # no replica acknowledged
+
+        monkeypatch.setattr(store, "_wait_after_write", wait_after_write)
+        with pytest.raises(NotDurable, match="no Redis replica .master"):
+            await store.durable()
+        assert sorted(c for _, c in sent) == ["WAIT"] * 3
+        owners = {store.r.nodes_manager.slots_cache[key_slot(k.encode())][0].name for k, _ in sent}
+        assert owners == {n.name for n in store.r.get_primaries()}  # one write in each master's own slots
+    finally:
+        monkeypatch.undo()
+        await drop_test_store(store)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from api.pages import missing_assets
-from maas_process import ROOT, maas_serve
+from api_support_http import ROOT, maas_serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -236,3 +236,49 @@ async def test_booked_stop_skipped_is_disrupted(world):
         assert ev["leg_index"] == 0 and f"{NS}:B" in ev["reason"]
         assert ev["alternative"] is not None and ev["alternative"]["legs"][0]["from"]["stop_id"] == f"{NS}:A"
         alpha.close()
+
+
+FAR = "shuttle-far"  # a second operator, far from the first (no walk between them)
+
+
+@pytest.fixture
+def two_operators(tmp_path):
+    from maas.disruptions.realtime import NetworkIndexes, RealtimeService
+    from maas.transit import TransitService
+
+    far = tables()
+    far["stops"] = [{**s, "stop_lat": str(float(s["stop_lat"]) + 1.0)} for s in far["stops"]]
+    transit = TransitService(Network([load_feed(write_gtfs(tmp_path / "feed", tables()), NS),
+                                      load_feed(write_gtfs(tmp_path / "far", far), FAR)]), threads=2)
+    transit.planner_for(DAY)
+    box = {"now": float(at(8, 5))}
+    realtime = RealtimeService(index_provider=NetworkIndexes(transit), clock=lambda: box["now"])
+    yield services_for(transit, realtime=realtime), box
+    transit.close()
+
+
+async def test_stale_notices_name_only_the_operators_of_the_answer(two_operators):
+    """One operator's realtime expired, the other's is current: only answers with the stale operator's trips
+    (or a board at its stop) say so."""
+    services, box = two_operators
+    far_update = TripUpdate("t1", f"{FAR}:t1", None, None, "20261125", None, "SCHEDULED", None, at(8, 1),
+                            (StopTimeUpdate(1, None, None, None, None, 60, False, False),))
+    await services.realtime.apply(RealtimeMessage(FAR, at(8, 1), True, (far_update,), (), ()))
+    await services.realtime.apply(message(delayed("t1", 60)))  # NS, header 08:05
+    box["now"] = float(at(8, 7))  # FAR's header is 6 min old (> 300 s), NS's 2 min
+    services.realtime.snapshot()
+    await services.realtime.drain()
+    assert services.realtime.snapshot().stale == frozenset({FAR})
+    async with client_for(services) as client:
+        body = await _plan(client)
+        assert body["itineraries"] and all(leg["operator"] == NS for it in body["itineraries"] for leg in _rides(it))
+        assert body["notices"] == []  # FAR's staleness says nothing about NS's trips
+        body = await _plan(client, **{"from": f"{FAR}:A", "to": f"{FAR}:E"})
+        assert body["itineraries"] and [n["code"] for n in body["notices"]] == ["realtime_stale"]
+        assert FAR in body["notices"][0]["message"] and NS not in body["notices"][0]["message"].replace(FAR, "")
+        for stop, expected in ((f"{NS}:A", []), (f"{FAR}:A", [FAR]), (f"{FAR}:E", [FAR])):  # E: no departures
+            r = await client.get(f"/v1/stops/{stop}/departures", params={"at": T0.isoformat()},
+                                 headers=auth("pk-alpha"))
+            board = await r.json()
+            assert r.status == 200, board
+            assert [n["message"].split()[3] for n in board["notices"]] == expected, (stop, board["notices"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
+
 from maas.store.base import SeatHold, free_seats
 
 
@@ -191,3 +193,48 @@ async def test_sets_update_in_one_batch(store):
     await store.sadd("v:1", "gone")
     await store.sets_update(add=[("v:1", "a"), ("v:2", "b"), ("v:1", "a")], remove=[("v:1", "gone"), ("v:3", "x")])
     assert await store.smembers("v:1") == {"a"} and await store.smembers("v:2") == {"b"}
+
+
+# ---- Redis Cluster: keys that go together share a slot; old key names still read; URLs -------------------------
+def test_same_slot_keys_hash_to_their_data_key_slot():
+    from redis.crc import key_slot
+
+    from maas.store.redis_conn import same_slot
+
+    for key in ("maas:ledger:entries", "test:0123:ledger:entries", "maas:closures", "{tenant}:ledger:entries"):
+        assert key_slot(same_slot(key, ":txns").encode()) == key_slot(key.encode()), key
+    assert same_slot("maas:closures", ":version") == "{maas:closures}:version"  # the data key keeps its name
+
+
+async def test_ledger_still_reads_the_id_set_written_before_the_hash_tag(redis_url):
+    """A single-Redis deployment upgraded in place: a transaction posted under the old ``ledger:txns`` set is not
+    posted again."""
+    from booking_support import drop_test_store, open_test_store
+
+    store = await open_test_store("redis", redis_url)
+    try:
+        await store.r.sadd(store.prefix + "ledger:txns", "capture:bk_old")
+        assert not await store.ledger_append("capture:bk_old", [{"txn": "capture:bk_old", "amount": 1}])
+        assert await store.ledger_append("capture:bk_new", [{"txn": "capture:bk_new", "amount": 2}])
+        assert not await store.ledger_append("capture:bk_new", [{"txn": "capture:bk_new", "amount": 2}])
+        assert await store.ledger_entries() == [{"txn": "capture:bk_new", "amount": 2}]
+    finally:
+        await drop_test_store(store)
+
+
+@pytest.mark.parametrize("url, nodes", [("redis+cluster://127.0.0.1:7000", [("127.0.0.1", 7000)]),
+                                        ("redis+cluster://u:p@a:7000,b:7001/", [("a", 7000), ("b", 7001)]),
+                                        ("rediss+cluster://[::1]:7000", [("::1", 7000)])])
+def test_cluster_urls_name_their_start_up_nodes(url, nodes):
+    from maas.store.redis_conn import is_cluster_url, parse_cluster_url
+
+    assert is_cluster_url(url) and parse_cluster_url(url).nodes == nodes
+
+
+@pytest.mark.parametrize("url", ["redis+cluster://", "redis+cluster://host", "redis+cluster://h:99999",
+                                 "redis+cluster://h:7000/3"])
+def test_bad_cluster_urls_are_refused_with_the_reason(url):
+    from maas.store.redis_conn import parse_cluster_url
+
+    with pytest.raises(ValueError, match="node|database"):
+        parse_cluster_url(url)

@@ -123,6 +123,83 @@ def test_stop_terminates_each_worker_once():
     assert [p.terms for p in made] == [1, 1] and sup.stopping
 
 
+class Ready:
+    def __init__(self) -> None:
+        self.flag = False
+
+    def is_set(self) -> bool:
+        return self.flag
+
+
+def make_rolling(clock: Clock, workers: int = 2) -> tuple[Supervisor, list[FakeProc]]:
+    made: list[FakeProc] = []
+
+    def factory(i: int) -> FakeProc:
+        made.append(FakeProc(i, pid=100 + len(made)))
+        made[-1].ready = Ready()
+        return made[-1]
+
+    sup = Supervisor(factory, workers, clock=clock)
+    for slot in sup.slots:
+        sup._start(slot)
+    return sup, made
+
+
+def test_rolling_restart_replaces_one_worker_at_a_time_after_the_new_one_is_ready():
+    clock = Clock()
+    sup, made = make_rolling(clock)
+    old = list(made)
+    sup.restart_all()
+    sup.roll()
+    assert len(made) == 3 and made[2].index == 0 and made[2].alive  # the new worker 0 beside the old one
+    sup.roll()
+    clock.t += 30
+    sup.roll()
+    assert old[0].terms == 0 and sup.slots[0].proc is old[0]  # not ready yet: the old one keeps serving
+    made[2].ready.flag = True
+    sup.roll()
+    assert sup.slots[0].proc is made[2] and old[0].terms == 1 and old[1].terms == 0
+    assert len(made) == 3  # worker 1's replacement waits until the drained worker 0 has exited...
+    old[0].alive = True  # (still draining)
+    sup.roll()
+    assert len(made) == 3
+    old[0].alive = False
+    sup.roll()
+    sup.roll()
+    assert len(made) == 4 and made[3].index == 1  # ...then starts
+    made[3].ready.flag = True
+    sup.roll()
+    assert sup.slots[1].proc is made[3] and old[1].terms == 1 and sup.rolls_done == 2
+    sup.roll()
+    assert len(made) == 4  # done: nothing more started
+    assert all(sup.check() for _ in range(3)) and [s.proc for s in sup.slots] == [made[2], made[3]]
+
+
+def test_rolling_restart_stops_when_a_new_worker_dies_and_keeps_the_old_one():
+    clock = Clock()
+    sup, made = make_rolling(clock)
+    sup.restart_all()
+    sup.roll()
+    made[2].die()  # the new code cannot start
+    sup.roll()
+    sup.roll()
+    assert sup.slots[0].proc is made[0] and made[0].terms == 0 and len(made) == 3  # roll abandoned
+    sup.restart_all()  # a later roll (fixed configuration) works
+    sup.roll()
+    made[3].ready.flag = True
+    sup.roll()
+    assert sup.slots[0].proc is made[3] and made[0].terms == 1
+
+
+def test_stop_during_a_rolling_restart_terminates_the_new_worker_too():
+    clock = Clock()
+    sup, made = make_rolling(clock)
+    sup.restart_all()
+    sup.roll()
+    sup.stop()
+    assert [p.terms for p in made] == [1, 1, 1]
+
+
 # ---- real processes --------------------------------------------------------------------------------------------
 RETRY_DELAYS_S = (0.05, 0.1, 0.2)
 PLAN = "/v1/plan?from=toei-subway:P-tochomae&to=toei-subway:P-shinjuku-nishiguchi&num=1"
@@ -145,7 +222,7 @@ def test_kill_one_of_two_workers_under_load(tmp_path, redis_url):
     """kill -9 one worker while 4 clients plan: every answer is 200 (the survivor never fails a request); the
     only failures are connections the kernel had routed to the dead worker (reset/refused, counted below), which
     a client's retries (50, 100, 200 ms apart) absorb — 0 client-visible failures; a replacement worker answers
-    within 5 s."""
+    within 10 s (it listens once its planner is warm: 5.5-6.3 s with a load average of 7 on 2 cores)."""
     served = serve(tmp_path, ["--workers", "2", *serve_redis_args(redis_url)],
                    {"pk-load": {"role": "partner", "name": "load", "rate": 10000, "burst": 10000}})
     base, proc = served.base, served.proc
@@ -193,7 +270,7 @@ def test_kill_one_of_two_workers_under_load(tmp_path, redis_url):
               f"{conn_failures} refused/reset by the dead worker's socket, "
               f"{sum(1 for r in results if r[2] != 'ok')} failed after up to 3 retries; replacement after "
               f"{back_after if back_after is None else round(back_after, 2)} s")
-        assert replacement is not None and back_after < 5.0, "no replacement worker within 5 s"
+        assert replacement is not None and back_after < 10.0, "no replacement worker within 10 s"
         assert all(r[1] in ("ok", "conn") for r in results), {r[1] for r in results}  # no 5xx, ever
         assert all(r[2] == "ok" for r in results), [r for r in results if r[2] != "ok"]
         assert len(during) >= 8  # the load really ran across the kill
@@ -204,5 +281,72 @@ def test_kill_one_of_two_workers_under_load(tmp_path, redis_url):
                 os.kill(pid, 0)
         died = [r for r in served.records() if r.get("logger") == "maas.supervisor" and r["level"] == "error"]
         assert [(r["pid"], r["exitcode"]) for r in died] == [(victim, -signal.SIGKILL)]
+    finally:
+        served.stop()
+
+
+def _book_once(base: str, key: str) -> str:
+    """One plan -> offer -> book through the API: 'ok' or what failed first."""
+    from api_support_http import try_booking
+
+    return try_booking(base, key)[0]
+
+
+def test_rolling_restart_under_plan_and_booking_load_fails_no_request(tmp_path, redis_url):
+    """SIGHUP: both workers are replaced one at a time while 2 clients plan and 1 books, none retrying: every
+    request succeeds (the new worker listens only once warm; the old one drains; the shared socket loses no queued
+    connection), and afterwards two new worker pids serve."""
+    key = "pk-load"  # the key _plan_once uses
+    served = serve(tmp_path, ["--workers", "2", *serve_redis_args(redis_url)],
+                   {key: {"role": "partner", "name": "roll", "rate": 10000, "burst": 10000}})
+    base = served.base
+    try:
+        old = wait_ready(served, pids=2)
+        assert _plan_once(base) == "ok" and _book_once(base, key) == "ok"
+        results: list[tuple[str, str]] = []
+        stop = threading.Event()
+
+        def planner() -> None:
+            while not stop.is_set():
+                results.append(("plan", _plan_once(base)))
+
+        def booker() -> None:
+            while not stop.is_set():
+                results.append(("book", _book_once(base, key)))
+
+        threads = [threading.Thread(target=planner) for _ in range(2)] + [threading.Thread(target=booker)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        started = time.monotonic()
+        served.proc.send_signal(signal.SIGHUP)
+        done = None
+        while time.monotonic() - started < 120 and done is None:
+            if any(r.get("msg") == "rolling restart finished" for r in served.records()):
+                done = time.monotonic() - started
+            time.sleep(0.2)
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        failed = [r for r in results if r[1] != "ok"]
+        print(f"\nrolling restart of 2 workers in {done if done is None else round(done, 1)} s under load: "
+              f"{sum(1 for r in results if r[0] == 'plan')} plans, {sum(1 for r in results if r[0] == 'book')} "
+              f"bookings, {len(failed)} failed")
+        assert done is not None, "the rolling restart did not finish in 120 s"
+        assert not failed, failed[:5]
+        assert sum(1 for r in results if r[0] == "book") >= 3 and len(results) >= 20  # the load really ran
+        now = {get(f"{base}/readyz")[1]["pid"] for _ in range(30)}
+        assert now and not now & old, (now, old)  # only the new workers answer
+        for pid in old:  # the replaced workers exited
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.2)
+            else:
+                pytest.fail(f"replaced worker {pid} still running")
     finally:
         served.stop()

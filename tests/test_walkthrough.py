@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from maas_process import ROOT, maas_serve
+from api_support_http import ROOT, maas_serve
 
 WALKTHROUGH = ROOT / "examples" / "walkthrough.sh"
 README = ROOT / "README.md"

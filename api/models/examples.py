@@ -165,20 +165,22 @@ _VEHICLE = {"id": "toei-train:100555H0", "operator": "toei-train", "vehicle_id":
             "lat": 35.70856, "lon": 139.8044, "bearing": None, "speed": None, "current_status": "STOPPED_AT",
             "current_stop_sequence": 13, "stop": {"id": "toei-train:119", "name": "本所吾妻橋", "distance_m": 0.5},
             "timestamp": 1790720549}
+_STATUS = {
+    "operator": "toei-train", "known": True, "last_message_at": 1790720571.2, "stale": False,
+    "max_age_s": 300.0, "streams": {"trip-updates": {"timestamp": 1790720570, "received_at": 1790720571.2,
+                                                     "age_s": 12.0, "entities": 118, "unmatched": 1,
+                                                     "stale": False}},
+    "accepted": 12, "rejected": 0, "ignored_out_of_order": 1, "last_error": None, "last_report": _REPORT,
+    "pulls": [{"url": "https://api.odpt.org/api/v4/gtfs/realtime/toei_odpt_train_trip_update?…",
+               "interval_s": 30.0, "fetches": 13, "not_modified": 1, "failures": 0, "last_status": 200,
+               "last_attempt": 1790720571.0, "last_success": 1790720571.2, "last_error": None,
+               "next_in_s": 30.0}],
+    "version": 42}
 EXAMPLES.update({
     realtime.IngestReport: _REPORT,
-    realtime.RealtimeStatus: {
-        "operator": "toei-train", "known": True, "last_message_at": 1790720571.2, "stale": False,
-        "max_age_s": 300.0, "streams": {"trip-updates": {"timestamp": 1790720570, "received_at": 1790720571.2,
-                                                         "age_s": 12.0, "entities": 118, "unmatched": 1,
-                                                         "stale": False}},
-        "accepted": 12, "rejected": 0, "ignored_out_of_order": 1, "last_error": None, "last_report": _REPORT,
-        "pulls": [{"url": "https://api.odpt.org/api/v4/gtfs/realtime/toei_odpt_train_trip_update?…",
-                   "interval_s": 30.0, "fetches": 13, "not_modified": 1, "failures": 0, "last_status": 200,
-                   "last_attempt": 1790720571.0, "last_success": 1790720571.2, "last_error": None,
-                   "next_in_s": 30.0}],
-        "version": 42},
-    realtime.VehicleList: {"vehicles": [_VEHICLE], "count": 1, "stale": [], "version": 42},
+    realtime.RealtimeStatus: _STATUS,
+    realtime.RealtimeStatusList: {"operators": [_STATUS], "count": 1},
+    realtime.VehicleList: {"vehicles": [_VEHICLE], "count": 1, "stale": [], "expired": 0, "version": 42},
     realtime.RealtimeFeedMessage: {
         "header": {"gtfs_realtime_version": "2.0", "incrementality": "FULL_DATASET", "timestamp": "1790720570"},
         "entity": [{"id": "toei-train:100555H0", "trip_update": {

@@ -85,6 +85,13 @@ class RealtimeStatus(Model, kw_only=True):
     version: int
 
 
+class RealtimeStatusList(Model, kw_only=True):
+    """Every operator with realtime data or a pull source, by operator id."""
+
+    operators: list[RealtimeStatus]
+    count: Annotated[int, Meta(ge=0)]
+
+
 class VehicleStop(Model, kw_only=True):
     id: str
     name: str | None
@@ -114,6 +121,8 @@ class VehicleList(Model, kw_only=True):
     vehicles: list[Vehicle]
     count: int
     stale: Annotated[list[str], Meta(description="operators whose data expired (their vehicles are not listed)")]
+    expired: Annotated[int, Meta(ge=0, description="positions of current feeds left out because their own "
+                                                   "timestamp is older than the max age (any operator)")]
     version: int
 
 

@@ -16,21 +16,21 @@ import numpy as np
 
 from feeds.closure_json import Closure
 from maas.disruptions.closure_masks import ClosureIndex
-from maas.transit import TOKYO
+from routing.timetable import DEFAULT_TZ, local_midnight
 
 DAY_SPAN = dt.timedelta(hours=30)  # a service day's trips run until ~06:00 the next morning
 
 
-def day_overlaps(closures: Iterable[Closure], day: dt.date) -> list[Closure]:
-    """The blocking closures whose window meets service day ``day``."""
-    start = dt.datetime.combine(day, dt.time(), TOKYO)
+def day_overlaps(closures: Iterable[Closure], day: dt.date, timezone: str = DEFAULT_TZ) -> list[Closure]:
+    """The blocking closures whose window meets service day ``day`` (its midnight in ``timezone``)."""
+    start = local_midnight(day, timezone)
     return [c for c in closures if c.blocking and c.overlaps(start, start + DAY_SPAN)]
 
 
 def closure_targets(model, closures: Iterable[Closure], booked_trips: set[str],
                     index: ClosureIndex | None = None) -> tuple[set[str], set[str]]:
     """(trip ids among ``booked_trips`` the closures may disrupt on the model's service day, closed stop ids)."""
-    closures = day_overlaps(closures, model.service_date)
+    closures = day_overlaps(closures, model.service_date, getattr(model, "timezone", DEFAULT_TZ))
     if not closures or not booked_trips:
         return set(), set()
     idx = index if index is not None and index.model is model else ClosureIndex(model)

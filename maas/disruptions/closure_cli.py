@@ -45,7 +45,7 @@ async def apply_locally(settings, data: bytes, ctype: str) -> dict:
     if not settings.redis_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = closure_store_for(settings.redis_url, None if settings.redis_url else
-                              settings.data_dir / "closures.sqlite3")
+                              settings.data_dir / "closures.sqlite3", settings.redis_prefix)
     svc = ClosureService(store, jma=jma_intake(settings))
     try:
         await svc.reload()

@@ -15,8 +15,9 @@ from typing import Any, Iterable, Protocol
 import numpy as np
 import shapely
 
-from feeds.closure_json import TOKYO_TZ, Closure, ClosureError
+from feeds.closure_json import Closure, ClosureError
 from routing.masks import ClosureMask
+from routing.timetable import DEFAULT_TZ, local_midnight
 
 DAY = 86_400
 LO, HI = -DAY, 3 * DAY  # the model's reach: the previous day's trips past midnight to times ≥ 24:00
@@ -115,8 +116,10 @@ def hop_geometry(model) -> HopGeometry:
                        shapely.STRtree(lines[ids]))
 
 
-def model_midnight(service_date: dt.date) -> dt.datetime:
-    return dt.datetime.combine(service_date, dt.time(0), TOKYO_TZ)
+def model_midnight(service_date: dt.date, timezone: str = DEFAULT_TZ) -> dt.datetime:
+    """Second 0 of a model of ``service_date`` on the clock of ``timezone`` (the model's: its first feed's agency
+    zone), as `TransitModel.midnight` computes it."""
+    return local_midnight(service_date, timezone)
 
 
 def model_window(c: Closure, midnight: dt.datetime) -> tuple[int, int] | None:
@@ -253,7 +256,7 @@ class ClosureIndex:
              restricting: bool = False) -> ClosureMask:
         """Merge the blocking closures (with their versions) into one mask for the model's day; ``restricting``
         merges the `avoid` ones too."""
-        midnight = model_midnight(service_date)
+        midnight = model_midnight(service_date, getattr(self.model, "timezone", DEFAULT_TZ))
         n_stops, n_hops = len(self.model.stop_ids), self.n_hops
         s_from = np.full(n_stops, HI, np.int32)
         s_until = np.full(n_stops, LO, np.int32)

@@ -3,7 +3,8 @@
 Closures are stored as our JSON form (`feeds.closure_json.closure_to_json`), keyed by id. Three backends behind
 one small async interface: `MemoryClosureStore` (tests), `SqliteClosureStore` (the embedded, single-process mode;
 one file, one transaction per change) and `RedisClosureStore` (a hash of closures plus a pub/sub channel that
-tells every worker to reload; a change and its notice go in one MULTI so no worker misses a committed change).
+tells every worker to reload; a change, its version bump and its notice go in one Lua script so no worker misses a
+committed change — on a Redis Cluster too, where the hash and its version counter share a hash slot).
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Awaitable, Callable, Protocol
 
 import orjson
+
+from maas.store.listener import PubSubListener
 
 log = logging.getLogger("maas.disruptions.closures")
 OnChange = Callable[[], Awaitable[None]]
@@ -97,19 +100,33 @@ class SqliteClosureStore:
             self._db.close()
 
 
+_APPLY_LUA = """
+local n = tonumber(ARGV[3])
+for i = 4, 3 + n do redis.call('HDEL', KEYS[1], ARGV[i]) end
+for i = 4 + n, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 1
+"""
+
+
 class RedisClosureStore:
-    """Closures in the hash ``{prefix}closures``; every change is announced on the channel ``{prefix}closures``."""
+    """Closures in the hash ``{prefix}closures``; every change is announced on the channel ``{prefix}closures``.
+    ``url`` is one server or a cluster (``redis+cluster://``, see ``maas.store.redis_conn``)."""
 
     def __init__(self, url: str, prefix: str = ""):
-        import redis.asyncio as aioredis
+        from maas.store.redis_conn import connect, same_slot
 
         self.url = url
         self.prefix = prefix
         self.key = f"{prefix}closures"
         self.channel = f"{prefix}closures"
-        self.version_key = f"{prefix}closures:version"  # bumped with every change: catches missed messages
-        self._redis = aioredis.from_url(url)
-        self._task: asyncio.Task | None = None
+        # bumped with every change (catches missed messages); in the hash's slot. Earlier versions kept it at
+        # "{prefix}closures:version": a counter only, nothing is lost by starting a new one
+        self.version_key = same_slot(self.key, ":version")
+        self._redis = connect(url, max_connections=16)
+        self._apply = self._redis.register_script(_APPLY_LUA)
+        self._listener = PubSubListener("closure-subscriber")
         self._pubsub = None
 
     async def load(self) -> dict[str, dict]:
@@ -118,23 +135,30 @@ class RedisClosureStore:
 
     async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
         rows = {k: orjson.dumps(v) for k, v in puts.items()}
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if deletes:
-                pipe.hdel(self.key, *deletes)
-            if rows:
-                pipe.hset(self.key, mapping=rows)
-            pipe.incr(self.version_key)
-            pipe.publish(self.channel, orjson.dumps({"put": list(rows), "del": deletes}))
-            await pipe.execute()
+        notice = orjson.dumps({"put": list(rows), "del": deletes})
+        args = [self.channel, notice, len(deletes), *deletes]
+        for k, v in rows.items():
+            args += [k, v]
+        await self._apply(keys=[self.key, self.version_key], args=args)
+
+    async def _listen_on(self):
+        from maas.store.redis_conn import subscriber
+
+        ps = await subscriber(self._redis)  # on a cluster: a live node, chosen again after each failure
+        try:
+            await ps.subscribe(self.channel)
+        except BaseException:
+            await ps.aclose()
+            raise
+        return ps
 
     async def subscribe(self, on_change: OnChange) -> None:
         """Listen in a background task. Every message, every reconnect, and every second in which the version
         counter moved without a message trigger a full reload (idempotent, tens of closures): a lost message only
         delays a change by about a second, it never loses it."""
-        if self._task is not None:
+        if self._listener.task is not None:
             return
-        self._pubsub = self._redis.pubsub()
-        await self._pubsub.subscribe(self.channel)
+        self._pubsub = await self._listen_on()
         seen = [await self._redis.get(self.version_key)]
 
         async def changed() -> None:
@@ -143,30 +167,30 @@ class RedisClosureStore:
 
         async def listen() -> None:
             backoff = 0.1
-            while True:
+            while not self._listener.closing:  # get_message can swallow a cancel (maas/store/listener.py)
                 try:
+                    if self._pubsub is None:
+                        self._pubsub = await self._listen_on()
+                        await changed()
                     msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is not None or await self._redis.get(self.version_key) != seen[0]:
                         await changed()
                     backoff = 0.1
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # connection dropped: resubscribe, then reload what we may have missed
+                except Exception:  # connection dropped (or a cluster node died): subscribe again, reload
                     log.warning("closure channel lost; resubscribing", exc_info=True)
+                    if self._pubsub is not None:
+                        with contextlib.suppress(Exception):
+                            await self._pubsub.aclose()
+                        self._pubsub = None
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
-                    with contextlib.suppress(Exception):
-                        await self._pubsub.subscribe(self.channel)
-                        await changed()
 
-        self._task = asyncio.create_task(listen(), name="closure-subscriber")
+        self._listener.start(listen)
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await self._listener.stop()
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()

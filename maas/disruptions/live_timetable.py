@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import threading
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from feeds.feed import TOKYO
 from routing.realtime import RealtimeOverlay, base_of, build_overlay
@@ -79,12 +79,13 @@ class LiveTimetable:
         await loop.run_in_executor(transit.executor, self.refresh, models)
 
 
-def stale_notices(snapshot: Snapshot | None) -> list[dict]:
-    """Answer notices for operators whose realtime expired back to the schedule (their times are scheduled)."""
+def stale_notices(snapshot: Snapshot | None, operators: Iterable[str | None]) -> list[dict]:
+    """Answer notices for the ``operators`` of an answer (its trips, a board's stop) whose realtime expired back to
+    the schedule (their times are scheduled). Other operators' staleness says nothing about this answer."""
     if snapshot is None:
         return []
     out = []
-    for op in sorted(snapshot.stale):
+    for op in sorted(snapshot.stale.intersection(operators)):
         at = (snapshot.received_at or {}).get(op)
         since = f" (last message {dt.datetime.fromtimestamp(at, TOKYO).isoformat()})" if at else ""
         out.append({"code": "realtime_stale", "field": None,

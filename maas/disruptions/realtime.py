@@ -468,15 +468,20 @@ class RealtimeService:
                 "pulls": self.puller.status(operator) if self.puller else [],
                 "version": self._snap.version}
 
+    def statuses(self) -> list[dict]:
+        """`status` of every operator with realtime: data received (kept in the store) or a pull source."""
+        ops = set(self._ops) | ({st.source.operator for st in self.puller.states} if self.puller else set())
+        return [self.status(op) for op in sorted(ops)]
+
     def vehicles(self, *, operator: str | None = None, route: str | None = None,
                  bbox: tuple[float, float, float, float] | None = None) -> list[dict]:
         """Current (not expired) vehicle positions, each with its operator, route (from its trip when the feed
         gives only the trip) and the stop it is at or heading to, with the distance to that stop's pole."""
-        snap = self.snapshot()
-        snap, ops = self._vehicle_ops  # one pair: a rebuild in between cannot misalign them
+        self.snapshot()
+        _, pairs = self._current_vehicles()
         out = []
         indexes: dict[str, OperatorIndex | None] = {}
-        for v, op in zip(snap.vehicles, ops):
+        for v, op in pairs:
             if operator is not None and op != operator:
                 continue
             if bbox is not None and not (bbox[0] <= v.lon <= bbox[2] and bbox[1] <= v.lat <= bbox[3]):
@@ -501,21 +506,38 @@ class RealtimeService:
                         "current_stop_sequence": v.current_stop_sequence, "stop": stop, "timestamp": v.timestamp})
         return out
 
+    def _current_vehicles(self) -> tuple[int, list[tuple[VehiclePosition, str]]]:
+        """(how many positions expired, the others with their operator). A position whose own timestamp is older
+        than ``max_age_s`` is left out even while its stream is current: the Toei bus feed repeats a bus's last
+        position for minutes after it stopped reporting, with a fresh header."""
+        snap, ops = self._vehicle_ops  # one pair: a rebuild in between cannot misalign them
+        cutoff = self.clock() - self.max_age_s
+        pairs = [(v, op) for v, op in zip(snap.vehicles, ops) if v.timestamp is None or v.timestamp >= cutoff]
+        return len(snap.vehicles) - len(pairs), pairs
+
+    def vehicles_expired(self) -> int:
+        """How many positions of current streams `vehicles` leaves out as too old."""
+        return self._current_vehicles()[0]
+
     def feed_bytes(self, kind: str, fmt: str) -> tuple[bytes | dict, int]:
-        """The merged GTFS-RT feed of one kind as protobuf bytes (cached per snapshot version) or its JSON."""
+        """The merged GTFS-RT feed of one kind as protobuf bytes (cached per snapshot version and, for vehicles,
+        how many positions aged out: for one version that only grows) or its JSON."""
         snap = self.snapshot()
-        key = (kind, snap.version)
+        pairs: list[tuple[VehiclePosition, str]] = []
+        key: tuple = (kind, snap.version)
+        if kind != TRIP_UPDATES:
+            expired, pairs = self._current_vehicles()
+            key = (kind, snap.version, expired)
         ts = int(max(snap.received_at.values(), default=self.clock()))
         if fmt == "json" or key not in self._feed_cache:
             if kind == TRIP_UPDATES:
                 msg = trip_updates_feed(snap.trip_updates, timestamp=ts)
             else:
-                msg = vehicle_positions_feed(snap.vehicles, timestamp=ts,
-                                             operators=dict(zip((v.entity_id for v in self._vehicle_ops[0].vehicles),
-                                                                self._vehicle_ops[1])))
+                msg = vehicle_positions_feed([v for v, _ in pairs], timestamp=ts,
+                                             operators={v.entity_id: op for v, op in pairs})
             if fmt == "json":
                 return feed_json(msg), snap.version
-            self._feed_cache = {k: v for k, v in self._feed_cache.items() if k[1] == snap.version}
+            self._feed_cache = {k: v for k, v in self._feed_cache.items() if k[1] == snap.version and k[0] != kind}
             self._feed_cache[key] = msg.SerializeToString()
         return self._feed_cache[key], snap.version
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable, Protocol
 
+from maas.store.listener import PubSubListener
+
 log = logging.getLogger("maas.disruptions.realtime")
 OnChange = Callable[[str], Awaitable[None]]  # called with the operator whose state changed
 STREAMS = ("trip-updates", "vehicle-positions")
@@ -203,22 +205,29 @@ return {1, v}
 """
 
 
+LOAD_LUA = r"""
+local out = {}
+for i = 1, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
+return out
+"""
+
+
 class RedisRealtimeStore:
     """Keys ``{prefix}rt:{op}:meta`` (stream → ts / received), ``{prefix}rt:{op}:version`` and
     ``{prefix}rt:{op}:<stream>`` (entity id → msgpack); the set ``{prefix}rt:operators`` lists the operators and
     the channel ``{prefix}rt:changes`` carries the operator of each change."""
 
     def __init__(self, url: str, prefix: str = ""):
-        import redis.asyncio as aioredis
+        from maas.store.redis_conn import connect
 
         self.url, self.prefix = url, prefix
         self.channel = f"{prefix}rt:changes"
         self.ops_key = f"{prefix}rt:operators"
-        self._redis = aioredis.from_url(url)
+        self._redis = connect(url, max_connections=16)  # one server or a cluster (redis+cluster://)
         self._apply = self._redis.register_script(APPLY_LUA)
-        self._task: asyncio.Task | None = None
+        self._load = self._redis.register_script(LOAD_LUA)
+        self._listener = PubSubListener("realtime-subscriber")
         self._pubsub = None
-        self._closing = False
         self._written: dict[str, bytes] = {}  # operator → version this store wrote on top of what it had loaded
         self._known: dict[str, int] = {}  # operator → the last version seen (written, announced or polled)
 
@@ -226,13 +235,10 @@ class RedisRealtimeStore:
         return f"{self.prefix}rt:{{{op}}}:{part}"
 
     async def load(self, operator: str) -> dict[str, StoredStream]:
-        """Meta and every stream in one MULTI (same slot): never a header from one message with another's
-        entities."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(self._key(operator, "meta"))
-            for s in STREAMS:
-                pipe.hgetall(self._key(operator, s))
-            raw_meta, *raw_streams = await pipe.execute()
+        """Meta and every stream in one script (same slot; a script, unlike MULTI, runs the same way on one
+        server and on a cluster): never a header from one message with another's entities."""
+        flat = await self._load(keys=[self._key(operator, "meta")] + [self._key(operator, s) for s in STREAMS])
+        raw_meta, *raw_streams = [dict(zip(h[::2], h[1::2])) for h in flat]
         meta = {k.decode(): v.decode() for k, v in raw_meta.items()}
         out: dict[str, StoredStream] = {}
         for s, raw in zip(STREAMS, raw_streams):
@@ -272,10 +278,9 @@ class RedisRealtimeStore:
     async def subscribe(self, on_change: OnChange) -> None:
         """Follow other workers' changes in a background task: a message reloads its operator; every second the
         version counters are compared too (a lost message, a reconnect), and changed operators are reloaded."""
-        if self._task is not None:
+        if self._listener.task is not None:
             return
-        self._pubsub = self._redis.pubsub()
-        await self._pubsub.subscribe(self.channel)
+        self._pubsub = await self._listen_on()
         seen: dict[str, bytes | None] = {}
 
         async def poll_versions() -> None:
@@ -292,8 +297,11 @@ class RedisRealtimeStore:
 
         async def listen() -> None:
             backoff = 0.1
-            while not self._closing:  # redis-py's get_message can swallow a cancel: the flag ends the loop
+            while not self._listener.closing:  # get_message can swallow a cancel (maas/store/listener.py)
                 try:
+                    if self._pubsub is None:
+                        self._pubsub = await self._listen_on()
+                        await poll_versions()
                     msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if msg is not None:
                         op, _, version = msg["data"].decode().partition(" ")
@@ -306,15 +314,29 @@ class RedisRealtimeStore:
                     backoff = 0.1
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # connection dropped: resubscribe, then reload what we may have missed
+                except Exception:  # connection dropped (a cluster node died): subscribe again, reload
                     log.warning("realtime channel lost; resubscribing", exc_info=True)
+                    if self._pubsub is not None:
+                        with contextlib.suppress(Exception):
+                            await self._pubsub.aclose()
+                        self._pubsub = None
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
-                    with contextlib.suppress(Exception):
-                        await self._pubsub.subscribe(self.channel)
-                        await poll_versions()
 
-        self._task = asyncio.create_task(listen(), name="realtime-subscriber")
+        self._listener.start(listen)
+
+    async def _listen_on(self):
+        """A subscription on the change channel: on a cluster a plain connection to a live node, chosen again
+        after each failure (plain PUBLISH, from the script too, reaches every node)."""
+        from maas.store.redis_conn import subscriber
+
+        ps = await subscriber(self._redis)
+        try:
+            await ps.subscribe(self.channel)
+        except BaseException:
+            await ps.aclose()
+            raise
+        return ps
 
     async def try_lease(self, name: str, owner: str, ttl_s: float) -> bool:
         """SET NX PX: the first worker to ask holds the job for ``ttl_s``; it renews while it keeps winning."""
@@ -328,11 +350,7 @@ class RedisRealtimeStore:
         return False
 
     async def aclose(self) -> None:
-        self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait({self._task}, timeout=3.0)  # at most one get_message timeout
-            self._task = None
+        await self._listener.stop()
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()

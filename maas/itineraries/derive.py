@@ -21,7 +21,6 @@ from typing import Callable
 
 import numpy as np
 
-from feeds.feed import TOKYO
 from maas.booking.offers import BookingError, RideRequest, StopRef, TimetableMismatch, UnknownTrip
 from operators.base import LegRef
 from routing.geo import haversine_m
@@ -70,10 +69,6 @@ class DerivedItinerary:
 
 def _field(ride: RideRequest, name: str) -> str:
     return f"itinerary.legs[{ride.index}].{name}"
-
-
-def _iso_at(day: dt.date, seconds: int) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=TOKYO) + dt.timedelta(seconds=int(seconds))
 
 
 def check_service_date(ride: RideRequest, today: dt.date) -> None:
@@ -143,9 +138,8 @@ def derive_ride(model: TransitModel, ride: RideRequest, trip_known: TripKnown | 
     route_id = model.route_ids[r]
     operator = model.feed_namespaces[int(model.route_feed[r])]
     mode = model.route_modes[r]
-    day = ride.service_date
-    departure = _iso_at(day, int(model.st_dep[off + b]))
-    arrival = _iso_at(day, int(model.st_arr[off + a]))
+    departure = model.datetime_of(int(model.st_dep[off + b]))  # the model's clock: its feeds' agency zone
+    arrival = model.datetime_of(int(model.st_arr[off + a]))
     distance = path_length_m(*ride_path(model, t, b, a))
     _claim(ride, "operator", ride.operator, operator)
     _claim(ride, "mode", ride.mode, mode)
@@ -160,7 +154,7 @@ def derive_ride(model: TransitModel, ride: RideRequest, trip_known: TripKnown | 
     board_stop = int(model.pattern_stops[base + b])
     alight_stop = int(model.pattern_stops[base + a])
     leg = LegRef(index=ride.index, operator=operator, mode=mode, trip_id=ride.trip_id, route_id=route_id,
-                 service_date=day.isoformat(), from_stop=model.stop_ids[board_stop],
+                 service_date=ride.service_date.isoformat(), from_stop=model.stop_ids[board_stop],
                  to_stop=model.stop_ids[alight_stop], from_seq=int(model.st_seq[off + b]),
                  to_seq=int(model.st_seq[off + a]), departure=departure, arrival=arrival,
                  distance_m=int(round(distance)), booking_required=bool(model.trip_booking[t]))

@@ -97,9 +97,10 @@ class RedisRateLimiter:
     """
 
     def __init__(self, url: str, prefix: str = "maas:rl:"):
-        import redis.asyncio as aioredis
+        from maas.store.redis_conn import connect
 
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        # one key per bucket, so a Redis Cluster (redis+cluster://) needs nothing else
+        self._redis = connect(url, max_connections=64, socket_timeout=0.5, socket_connect_timeout=0.5, retries=0)
         self._script = self._redis.register_script(_LUA)
         self._prefix = prefix
 
@@ -108,7 +109,7 @@ class RedisRateLimiter:
 
         try:
             allowed, tokens = await self._script(keys=[self._prefix + key], args=[limit.rate, limit.burst, cost])
-        except (redis.exceptions.RedisError, OSError) as exc:
+        except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError) as exc:
             log.warning("rate limiter unavailable, letting the request through: %s", exc)
             return Decision(True, limit.burst, limit.burst, 0.0, 0.0)
         tokens = float(tokens)
@@ -121,6 +122,7 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
-def make_rate_limiter(redis_url: str | None) -> RateLimiter:
-    """Redis-backed when the service runs against Redis (several workers), in memory otherwise."""
-    return RedisRateLimiter(redis_url) if redis_url else MemoryRateLimiter()
+def make_rate_limiter(redis_url: str | None, prefix: str = "maas:") -> RateLimiter:
+    """Redis-backed when the service runs against Redis (several workers, several hosts), in memory otherwise;
+    buckets under ``{prefix}rl:`` (the deployment's key prefix)."""
+    return RedisRateLimiter(redis_url, prefix + "rl:") if redis_url else MemoryRateLimiter()

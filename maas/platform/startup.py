@@ -39,7 +39,9 @@ def check_store(settings: Settings) -> None:
     except VolatileStore as exc:
         raise StartupRefused(str(exc)) from None
     except transient_errors() as exc:
-        raise StartupRefused(f"cannot reach Redis at {settings.redis_url}: {exc}") from None
+        from maas.store.redis_conn import redacted
+
+        raise StartupRefused(f"cannot reach Redis at {redacted(settings.redis_url)}: {exc}") from None
     if not p.crash_safe:
         print(f"{BANNER}\nWARNING: VOLATILE REDIS ({p.explain()}): a Redis crash LOSES CONFIRMED BOOKINGS AND "
               f"PAYMENTS.\nServing anyway because --allow-volatile-redis was given. Never do this in production."

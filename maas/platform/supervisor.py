@@ -5,6 +5,14 @@ Back-off per slot: ``BASE_S`` after the first death, doubling up to ``MAX_S``; a
 without dying resets its slot's back-off. When every slot has failed ``GIVE_UP_AFTER`` times in a row without
 ever staying up (a configuration that cannot start: a busy port, an unreadable feed), the supervisor gives up
 and returns 1 rather than restarting forever.
+
+Rolling restart (``restart_all``, SIGHUP in `maas serve`): the workers are replaced one at a time. A new worker
+for slot i starts beside the old one; only once it is *ready* (a process whose ``ready`` event is set: it has
+warmed its planner and listens) is the old one asked to drain (SIGTERM: it stops accepting, finishes what it has
+in flight); the next slot starts once that old worker has exited. With the listening socket shared by every
+worker (created once by the parent), a connection waiting in the accept queue is taken by whichever worker is
+accepting, so no request is refused while one worker is swapped. A new worker that dies or does not become ready
+within ``READY_TIMEOUT_S`` stops the roll and leaves the old worker serving.
 """
 from __future__ import annotations
 
@@ -19,6 +27,7 @@ MAX_S = 30.0
 STABLE_S = 30.0
 GIVE_UP_AFTER = 6
 TICK_S = 0.05
+READY_TIMEOUT_S = 180.0
 
 
 class Proc(Protocol):
@@ -35,6 +44,21 @@ class Proc(Protocol):
     def kill(self) -> None: ...
 
     def join(self, timeout: float | None = None) -> None: ...
+
+
+def is_ready(proc: Proc) -> bool:
+    """A live process whose ``ready`` event (if it has one) is set."""
+    ready = getattr(proc, "ready", None)
+    return proc.is_alive() and (ready is None or ready.is_set())
+
+
+@dataclass
+class Incoming:
+    """The new worker of a rolling restart, not yet ready."""
+
+    slot: int
+    proc: Proc
+    started: float
 
 
 @dataclass
@@ -60,6 +84,10 @@ class Supervisor:
         self.slots = [Slot(i) for i in range(workers)]
         self.stopping = False
         self._terminated: set[int | None] = set()
+        self._roll: list[int] = []  # slots still to replace in a rolling restart
+        self._incoming: Incoming | None = None
+        self._draining: list[tuple[Proc, float]] = []  # replaced workers finishing their requests (since when)
+        self.rolls_done = 0  # workers replaced by rolling restarts (tests, logs)
 
     def _start(self, slot: Slot) -> None:
         slot.proc = self.make(slot.index)
@@ -67,13 +95,78 @@ class Supervisor:
         slot.started, slot.restart_at = self.clock(), None
         log.info("worker %d started", slot.index, extra={"fields": {"worker": slot.index, "pid": slot.proc.pid}})
 
+    def _terminate(self, proc: Proc) -> None:
+        if proc.is_alive() and proc.pid not in self._terminated:
+            self._terminated.add(proc.pid)
+            proc.terminate()
+
     def stop(self) -> None:
         """Ask every worker to drain (SIGTERM, once each); ``run`` returns once they have exited."""
         self.stopping = True
-        for slot in self.slots:
-            if slot.proc is not None and slot.proc.is_alive() and slot.proc.pid not in self._terminated:
-                self._terminated.add(slot.proc.pid)
-                slot.proc.terminate()
+        self._roll.clear()
+        procs = [slot.proc for slot in self.slots] + [p for p, _ in self._draining]
+        if self._incoming is not None:
+            procs.append(self._incoming.proc)
+        for proc in procs:
+            if proc is not None:
+                self._terminate(proc)
+
+    def restart_all(self) -> None:
+        """Start a rolling restart of every slot (ignored while one is running)."""
+        if self.stopping or self._roll or self._incoming is not None:
+            log.warning("rolling restart already in progress; ignored")
+            return
+        self._roll = [slot.index for slot in self.slots]
+        log.info("rolling restart of %d workers", len(self._roll))
+
+    def roll(self) -> None:
+        """One step of a rolling restart (see the module docstring)."""
+        now = self.clock()
+        for proc, since in list(self._draining):
+            if not proc.is_alive():
+                proc.join(0)
+                self._draining.remove((proc, since))
+                self._exited(proc)
+            elif now - since > self.drain_s:
+                log.error("replaced worker pid %s did not drain in %.0f s; killing it", proc.pid, self.drain_s)
+                proc.kill()
+        inc = self._incoming
+        if inc is None:
+            if not self._roll or self._draining:
+                return
+            index = self._roll.pop(0)
+            if self.slots[index].proc is None:  # dead, restarting by itself anyway
+                return
+            proc = self.make(index)
+            proc.start()
+            self._incoming = Incoming(index, proc, now)
+            log.info("rolling restart: new worker %d started (pid %s)", index, proc.pid,
+                     extra={"fields": {"worker": index, "pid": proc.pid}})
+            return
+        slot = self.slots[inc.slot]
+        if not inc.proc.is_alive() or now - inc.started > READY_TIMEOUT_S:
+            if inc.proc.is_alive():
+                inc.proc.kill()
+            inc.proc.join(1)
+            self._exited(inc.proc)
+            log.error("rolling restart stopped: the new worker %d (pid %s) %s; the old one keeps serving",
+                      inc.slot, inc.proc.pid, "was not ready in time" if inc.proc.is_alive() else
+                      f"exited with code {inc.proc.exitcode}")
+            self._incoming, self._roll = None, []
+            return
+        if not is_ready(inc.proc):
+            return
+        old = slot.proc
+        slot.proc, slot.started, slot.failures, slot.restart_at = inc.proc, now, 0, None
+        self._incoming = None
+        self.rolls_done += 1
+        if old is not None:
+            self._terminate(old)
+            self._draining.append((old, now))
+        log.info("rolling restart: worker %d replaced (pid %s -> %s)", inc.slot, getattr(old, "pid", None),
+                 inc.proc.pid, extra={"fields": {"worker": inc.slot, "pid": inc.proc.pid}})
+        if not self._roll:
+            log.info("rolling restart finished")
 
     def check(self) -> bool:
         """One supervision step: notice deaths, schedule and perform restarts. False when giving up."""
@@ -107,18 +200,22 @@ class Supervisor:
                 status = 1
                 self.stop()
                 break
+            self.roll()
             time.sleep(TICK_S)
         self.stop()  # also reaches a worker started while the signal arrived
         deadline = self.clock() + self.drain_s
-        for slot in self.slots:
-            if slot.proc is None:
+        procs = [(slot.index, slot.proc) for slot in self.slots] + [(-1, p) for p, _ in self._draining]
+        if self._incoming is not None:
+            procs.append((self._incoming.slot, self._incoming.proc))
+        for index, proc in procs:
+            if proc is None:
                 continue
-            slot.proc.join(max(0.0, deadline - self.clock()))
-            if slot.proc.is_alive():
-                log.error("worker %d did not drain in time; killing it", slot.index)
-                slot.proc.kill()
-                slot.proc.join(5)
-            self._exited(slot.proc)
+            proc.join(max(0.0, deadline - self.clock()))
+            if proc.is_alive():
+                log.error("worker %d (pid %s) did not drain in time; killing it", index, proc.pid)
+                proc.kill()
+                proc.join(5)
+            self._exited(proc)
         return status
 
     def _exited(self, proc: Proc) -> None:

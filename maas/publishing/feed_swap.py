@@ -19,6 +19,7 @@ from typing import Any
 
 from feeds.feed import Feed, Network
 from maas.store import booking_index
+from maas.store.errors import transient_errors
 from feeds.problems import FeedRejected
 from feeds.upload import UploadError
 from maas.publishing.feed_registry import CHANGED, BlobMissing, FeedRegistry, FeedVersion
@@ -232,6 +233,9 @@ class FeedManager:
                     continue
                 seen = gen
                 switched = await self.sync()
+            except transient_errors() as exc:  # the store is down or failing over: readiness says so already
+                log.warning("store unavailable while following published feeds (%s); retrying", exc)
+                continue
             except Exception:  # a bad read must not stop following; the next change or poll retries
                 log.exception("could not apply feeds published by another worker")
                 continue
@@ -392,10 +396,9 @@ def trip_change(model, leg: dict) -> str | None:
     stops = [model.stop_ids[s] for s in model.pattern_stops[start:start + n]]
     if leg["from_stop"] not in stops or leg["to_stop"] not in stops:
         return "removed"
-    midnight = dt.datetime.combine(model.service_date, dt.time(), TOKYO)
     i, j = stops.index(leg["from_stop"]), stops.index(leg["to_stop"])
-    dep = midnight + dt.timedelta(seconds=int(model.st_dep[off + i]))
-    arr = midnight + dt.timedelta(seconds=int(model.st_arr[off + j]))
+    dep = model.datetime_of(int(model.st_dep[off + i]))  # on the model's clock (its feeds' agency zone)
+    arr = model.datetime_of(int(model.st_arr[off + j]))
     if dep != dt.datetime.fromisoformat(leg["departure"]) or arr != dt.datetime.fromisoformat(leg["arrival"]):
         return "retimed"
     return None

@@ -7,8 +7,11 @@ from maas.store.base import ReserveResult, SeatHold, Store, Subscription
 
 
 def open_store(url: str | None = None, *, sqlite_path: str | Path = ":memory:", prefix: str = "maas:") -> Store:
-    """Redis store for a ``redis://``/``rediss://`` URL, otherwise the embedded store (SQLite file or memory)."""
-    if url and url.startswith(("redis://", "rediss://", "unix://")):
+    """Redis store for a ``redis://``/``rediss://``/``unix://`` URL or a Redis Cluster's ``redis+cluster://``,
+    otherwise the embedded store (SQLite file or memory)."""
+    from maas.store.redis_conn import is_redis_url
+
+    if is_redis_url(url):
         from maas.store.redis_store import RedisStore
 
         return RedisStore.from_url(url, prefix=prefix)

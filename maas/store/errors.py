@@ -28,7 +28,10 @@ def transient_errors() -> tuple[type[BaseException], ...]:
     try:
         import redis.exceptions as rx
 
-        errors += [rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError, rx.TryAgainError]
+        errors += [rx.ConnectionError, rx.TimeoutError, rx.BusyLoadingError, rx.TryAgainError,
+                   # a Redis Cluster in a failover: slots without a master, a read-only (just demoted) master, no
+                   # node reachable at all (the client's RedisClusterException)
+                   rx.ClusterDownError, rx.ReadOnlyError, rx.ClusterError, rx.RedisClusterException]
     except ImportError:  # pragma: no cover - redis is a dependency, but the embedded store does not need it
         pass
     return tuple(errors)

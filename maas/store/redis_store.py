@@ -16,6 +16,12 @@ the open set and the recovery pass finishes it). Pooled connections retry with a
 checked, so the store recovers by itself after a Redis restart; while Redis is down calls raise
 ``redis.exceptions.ConnectionError``, which the API answers with 503 + Retry-After.
 
+On a Redis Cluster (``redis+cluster://``) the same modes hold per master: ``durable()`` waits on every master,
+and where a master has a connected replica it also waits for that replica (a failover promotes it, so a booking
+confirmed only on the dead master would be lost). Every multi-key script keeps its keys in one slot (the ledger's
+id set is tagged with its entries key), SCAN and INFO go to every master, and pub/sub uses one plain connection
+to a live node (see ``maas.store.redis_conn``).
+
 Seat holds live in one hash per trip (``hold_id → start,end,count,expires``); the reserve script purges expired
 holds, checks every segment of the requested range and adds the hold in one step, so two workers can never sell
 the same seat. Every key carries ``prefix`` so tests and tenants isolate.
@@ -31,12 +37,13 @@ from dataclasses import asdict, dataclass
 
 import redis.asyncio as aioredis
 import redis.exceptions as rx
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 
 from maas.store.base import (ReserveResult, SeatHold, Store, Subscription, blob_manifest, check_seat_request,
                              checked_blob)
 from maas.store.errors import NotDurable, VolatileStore
+from maas.store.redis_conn import connect, masters, node_client, same_slot, subscriber
 
 log = logging.getLogger("maas.store")
 WAIT_TIMEOUT_MS = 2000  # how long durable() waits for an fsync / a replica before answering 503
@@ -94,8 +101,11 @@ end
 return n
 """
 
+# KEYS: the transaction ids, the entries (one hash slot), and on one server the id set of earlier versions
+# (``ledger:txns``, in another slot), still read so a transaction posted before the rename is never posted twice.
 LEDGER_LUA = r"""
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end
+if KEYS[3] and redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return 0 end
 redis.call('SADD', KEYS[1], ARGV[1])
 for i = 2, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 return 1
@@ -141,7 +151,8 @@ class Persistence:
     aof_enabled: bool
     appendfsync: str | None  # None when CONFIG GET is refused (managed Redis)
     aof_write_ok: bool
-    replicas: int
+    replicas: int  # on a cluster: the fewest any master has
+    masters: int = 1  # shards: 1 on one server
 
     @property
     def mode(self) -> str:
@@ -187,11 +198,15 @@ class _RedisSubscription(Subscription):
 
 
 class RedisStore(Store):
-    """Store on a Redis server; ``prefix`` namespaces every key and channel."""
+    """Store on a Redis server or a Redis Cluster; ``prefix`` namespaces every key and channel."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "maas:"):
+    def __init__(self, client: aioredis.Redis | RedisCluster, prefix: str = "maas:"):
         self.r = client
         self.prefix = prefix
+        self.cluster = isinstance(client, RedisCluster)
+        self._nodes: dict[str, aioredis.Redis] = {}  # cluster: a plain client per master (durable(), INFO)
+        self._durable_keys: dict[str, str] = {}  # cluster: master name -> the durable() key in its slots
+        self._replicas: dict[str, int] = {}  # connected replicas per master at the last check
         self._reserve = client.register_script(RESERVE_LUA)
         self._commit = client.register_script(COMMIT_LUA)
         self._purge = client.register_script(PURGE_LUA)
@@ -207,12 +222,9 @@ class RedisStore(Store):
     def from_url(cls, url: str, prefix: str = "maas:", max_connections: int = 64) -> "RedisStore":
         """A client whose pool makes callers wait for a free connection (bursts queue instead of failing) and
         whose connections reconnect by themselves: a dead pooled connection (Redis restarted) is retried on a
-        fresh one with a short back-off instead of failing the first call after the restart."""
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=10, socket_connect_timeout=2, socket_keepalive=True,
-            health_check_interval=5, retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3),
-            retry_on_error=[rx.ConnectionError, rx.TimeoutError])
-        return cls(aioredis.Redis(connection_pool=pool), prefix)
+        fresh one with a short back-off instead of failing the first call after the restart. A
+        ``redis+cluster://`` URL gives a cluster client (``maas.store.redis_conn``)."""
+        return cls(connect(url, max_connections=max_connections), prefix)
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -266,6 +278,14 @@ class RedisStore(Store):
 
     async def sunion(self, keys: list[str]) -> set[str]:
         out: set[str] = set()
+        if self.cluster:  # the sets live in many slots: one SMEMBERS each, pipelined per node
+            for i in range(0, len(keys), 1000):
+                async with self.r.pipeline() as pipe:
+                    for k in keys[i:i + 1000]:
+                        pipe.smembers(self._k(k))
+                    for members in await pipe.execute():
+                        out.update(m.decode() for m in members)
+            return out
         for i in range(0, len(keys), 1000):
             chunk = [self._k(k) for k in keys[i:i + 1000]]
             if chunk:
@@ -314,8 +334,14 @@ class RedisStore(Store):
 
     # -- ledger ---------------------------------------------------------------------------------------------------
     async def ledger_append(self, txn_id: str, entries: list[dict]) -> bool:
+        """The id set sits in the entries' hash slot (``{…ledger:entries}:txns``) so the script works on a
+        cluster; on one server the set of earlier versions (``ledger:txns``) is read as well."""
         args = [txn_id] + [json.dumps(e, sort_keys=True) for e in entries]
-        return bool(await self._ledger(keys=[self._k("ledger:txns"), self._k("ledger:entries")], args=args))
+        entries_key = self._k("ledger:entries")
+        keys = [same_slot(entries_key, ":txns"), entries_key]
+        if not self.cluster:
+            keys.append(self._k("ledger:txns"))
+        return bool(await self._ledger(keys=keys, args=args))
 
     async def ledger_entries(self) -> list[dict]:
         return [json.loads(x) for x in await self.r.lrange(self._k("ledger:entries"), 0, -1)]
@@ -353,32 +379,115 @@ class RedisStore(Store):
         await self.r.publish(self._k(channel), message)
 
     async def subscribe(self, *channels: str) -> Subscription:
-        ps = self.r.pubsub()
-        await ps.subscribe(*[self._k(c) for c in channels])
+        """On a cluster, one plain connection to a live node: PUBLISH is broadcast to every node."""
+        ps = await subscriber(self.r)
+        try:
+            await ps.subscribe(*[self._k(c) for c in channels])
+        except BaseException:
+            await ps.aclose()
+            raise
         return _RedisSubscription(ps, self.prefix)
 
     async def subscribe_prefix(self, prefix: str) -> Subscription:
-        ps = self.r.pubsub()
-        await ps.psubscribe(_GLOB.sub(r"\\\1", self._k(prefix)) + "*")
+        ps = await subscriber(self.r)
+        try:
+            await ps.psubscribe(_GLOB.sub(r"\\\1", self._k(prefix)) + "*")
+        except BaseException:
+            await ps.aclose()
+            raise
         return _RedisSubscription(ps, self.prefix)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     async def ping(self) -> None:
-        await self.r.ping()
-
-    async def persistence(self) -> Persistence:
-        """The server's persistence settings (managed Redis may refuse CONFIG GET: appendfsync is then unknown)."""
-        info = await self.r.info("persistence")
-        server = await self.r.info("server")
-        replication = await self.r.info("replication")
+        """On a cluster: any master answering is enough (readiness must not take every replica out of the load
+        balancer while one shard fails over; that shard's calls answer 503 by themselves)."""
+        if not self.cluster:
+            await self.r.ping()
+            return
+        await self.r.initialize()
+        tasks = [asyncio.ensure_future(self.r.ping(target_nodes=n)) for n in self.r.get_primaries()]
+        last: BaseException | None = None
         try:
-            fsync = (await self.r.config_get("appendfsync")).get("appendfsync")
+            for done in asyncio.as_completed(tasks):
+                try:
+                    await done
+                    return
+                except (rx.RedisError, OSError) as exc:
+                    last = exc
+        finally:
+            for t in tasks:
+                if t.done() and not t.cancelled():
+                    t.exception()  # retrieved: no "never retrieved" warning for the slower failures
+                t.cancel()
+        raise rx.ConnectionError(f"no Redis Cluster master answers: {last}")
+
+    async def _masters(self) -> list[tuple[str, aioredis.Redis]]:
+        """``(name, client)`` per master, each client on that master alone (a cluster's per-node clients are
+        kept while the node stays a master; one that was demoted or died is closed)."""
+        if not self.cluster:
+            return [("server", self.r)]
+        found = await masters(self.r)
+        names = {name for name, _, _ in found}
+        for name in [n for n in self._nodes if n not in names]:
+            old = self._nodes.pop(name)
+            self._durable_keys.pop(name, None)
+            await old.aclose()
+        for name, _, node in found:
+            if name not in self._nodes:
+                self._nodes[name] = node_client(self.r, node)
+        return [(name, self._nodes[name]) for name, _, _ in found]
+
+    def _durable_key(self, name: str) -> str | None:
+        """A key in a slot master ``name`` serves (one server: any key), written before WAIT/WAITAOF so the
+        wait covers this connection's offset, hence every write the master acknowledged before it. None when no
+        key of ours can live there (a prefix with its own hash tag keeps every key on one master)."""
+        if not self.cluster:
+            return self._k("durable")
+        slots = self.r.nodes_manager.slots_cache
+
+        def owner(key: str) -> str | None:
+            nodes = slots.get(key_slot(key.encode()))
+            return nodes[0].name if nodes else None
+
+        key = self._durable_keys.get(name)
+        if key is None or owner(key) != name:
+            key = next((k for k in (self._k(f"durable:{{d{i}}}") for i in range(20_000)) if owner(k) == name), None)
+            if key is None:
+                return None
+            self._durable_keys[name] = key
+        return key
+
+    async def _persistence_of(self, client: aioredis.Redis) -> Persistence:
+        info = await client.info("persistence")
+        server = await client.info("server")
+        replication = await client.info("replication")
+        try:
+            fsync = (await client.config_get("appendfsync")).get("appendfsync")
         except rx.ResponseError:
             fsync = None
         fsync = fsync.decode() if isinstance(fsync, bytes) else fsync
         return Persistence(version=str(server.get("redis_version", "0.0")), aof_enabled=bool(info.get("aof_enabled")),
                            appendfsync=fsync, aof_write_ok=info.get("aof_last_write_status", "ok") == "ok",
                            replicas=int(replication.get("connected_slaves", 0)))
+
+    async def persistence(self) -> Persistence:
+        """The server's persistence settings (managed Redis may refuse CONFIG GET: appendfsync is then unknown).
+        On a cluster, the weakest master's: the oldest version, AOF only when every master has it, the fewest
+        replicas; each master's replica count is kept for ``durable()``."""
+        found = await self._masters()
+        each = await asyncio.gather(*(self._persistence_of(c) for _, c in found))
+        self._replicas = {name: p.replicas for (name, _), p in zip(found, each)}
+        if len(each) == 1:
+            return each[0]
+
+        def vkey(p: Persistence) -> tuple:
+            return tuple(int(x) for x in (p.version.split(".") + ["0", "0"])[:2])
+
+        fsyncs = {p.appendfsync for p in each}
+        return Persistence(version=min(each, key=vkey).version, aof_enabled=all(p.aof_enabled for p in each),
+                           appendfsync=fsyncs.pop() if len(fsyncs) == 1 else None,
+                           aof_write_ok=all(p.aof_write_ok for p in each),
+                           replicas=min(p.replicas for p in each), masters=len(each))
 
     async def check_durability(self, *, allow_volatile: bool = False) -> Persistence:
         """At start: refuse (``VolatileStore``) a server that could lose confirmed bookings, unless
@@ -400,25 +509,19 @@ class RedisStore(Store):
         return p
 
     async def durable(self) -> None:
-        """Make the writes before this call crash-safe, or raise ``NotDurable`` (see the module docstring)."""
+        """Make the writes before this call crash-safe, or raise ``NotDurable`` (see the module docstring).
+
+        Each master (one server: the server) gets, on one connection, a write followed by WAITAOF/WAIT: those
+        wait for *that connection's* writes, and its offset covers every write the master acknowledged before.
+        On a cluster a master with a connected replica must also have the writes on it (``WAIT 1``, or
+        ``WAITAOF 1 1``): a failover promotes that replica, and a booking confirmed only on the dead master's
+        disk would be gone. A master without a replica at the last check (one just failed over) counts on its
+        own AOF until one attaches again."""
         if self._mode is None:  # no start-up check (library use, tests): best effort, never refuse
             self._mode, self._verified_at = (await self.persistence()).mode, time.monotonic()
-        if self._mode == "waitaof":
-            try:
-                local, _ = await self.r.execute_command("WAITAOF", 1, 0, WAIT_TIMEOUT_MS)
-            except rx.ResponseError as exc:  # AOF switched off since the start-up check
-                if self._strict:
-                    raise NotDurable(f"Redis refused WAITAOF ({exc}): writes are not crash-safe") from None
-                self._mode = None  # best effort (no start-up check): look again next time
-                return
-            if int(local) < 1:
-                raise NotDurable(f"Redis did not fsync its AOF within {WAIT_TIMEOUT_MS} ms (WAITAOF answered "
-                                 f"{local} local fsyncs)")
-        elif self._mode == "replicas":
-            acked = await self.r.execute_command("WAIT", 1, WAIT_TIMEOUT_MS)
-            if int(acked) < 1:
-                raise NotDurable(f"no Redis replica acknowledged the writes within {WAIT_TIMEOUT_MS} ms")
-        elif self._mode == "aof-always" and time.monotonic() - self._verified_at >= RECHECK_S:
+        elif self._mode == "waitaof" and self.cluster and time.monotonic() - self._verified_at >= RECHECK_S:
+            self._replicas = await self._replica_counts()  # (aof-always re-reads them with the settings below)
+        if self._mode == "aof-always" and time.monotonic() - self._verified_at >= RECHECK_S:
             p = await self.persistence()
             if p.mode != "aof-always" or not p.aof_write_ok:
                 if self._strict:
@@ -426,6 +529,57 @@ class RedisStore(Store):
                                      f"{'ok' if p.aof_write_ok else 'FAILED'}: writes are no longer crash-safe")
                 self._mode = p.mode
             self._verified_at = time.monotonic()
+        if self._mode in ("waitaof", "replicas") or (self.cluster and self._mode == "aof-always"):
+            found = await self._masters()
+            await asyncio.gather(*(self._durable_on(name, client) for name, client in found))
+
+    async def _replica_counts(self) -> dict[str, int]:
+        found = await self._masters()
+        infos = await asyncio.gather(*(c.info("replication") for _, c in found))
+        self._verified_at = time.monotonic()
+        return {name: int(i.get("connected_slaves", 0)) for (name, _), i in zip(found, infos)}
+
+    async def _durable_on(self, name: str, client: aioredis.Redis) -> None:
+        want_replica = 1 if (self.cluster and self._replicas.get(name, 0) > 0) or self._mode == "replicas" else 0
+        if self._mode == "aof-always" and not want_replica:
+            return  # every acknowledged write is on disk already
+        key = self._durable_key(name)
+        if key is None:
+            return  # no key of ours lives on this master
+        where = f" (master {name})" if self.cluster else ""
+        command = ("WAITAOF", 1, want_replica, WAIT_TIMEOUT_MS) if self._mode == "waitaof" else \
+            ("WAIT", 1, WAIT_TIMEOUT_MS)
+        try:
+            answer = await self._wait_after_write(client, key, *command)
+        except rx.ResponseError as exc:  # AOF switched off since the start-up check, or the slot moved
+            self._durable_keys.pop(name, None)
+            if self._strict:
+                raise NotDurable(f"Redis{where} refused {command[0]} ({exc}): writes are not crash-safe") from None
+            self._mode = None  # best effort (no start-up check): look again next time
+            return
+        if self._mode == "waitaof":
+            local, replicas = (int(x) for x in answer)
+            if local < 1:
+                raise NotDurable(f"Redis{where} did not fsync its AOF within {WAIT_TIMEOUT_MS} ms (WAITAOF "
+                                 f"answered {local} local fsyncs)")
+            if replicas < want_replica:
+                raise NotDurable(f"no Redis replica{where} fsynced the writes within {WAIT_TIMEOUT_MS} ms")
+        elif int(answer) < 1:
+            raise NotDurable(f"no Redis replica{where} acknowledged the writes within {WAIT_TIMEOUT_MS} ms")
+
+    @staticmethod
+    async def _wait_after_write(client: aioredis.Redis, key: str, *command):
+        """``INCR key`` then ``command`` on one connection (a pipeline): the wait covers that write's offset."""
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.execute_command(*command)
+            return (await pipe.execute())[1]
 
     async def aclose(self) -> None:
-        await self.r.aclose(close_connection_pool=True)
+        for c in self._nodes.values():
+            await c.aclose()
+        self._nodes.clear()
+        if self.cluster:
+            await self.r.aclose()
+        else:
+            await self.r.aclose(close_connection_pool=True)
