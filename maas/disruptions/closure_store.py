@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Awaitable, Callable, Protocol
@@ -19,6 +18,7 @@ from typing import Awaitable, Callable, Protocol
 import orjson
 
 from maas.store.listener import PubSubListener
+from maas.store.sqlite import open_sqlite
 
 log = logging.getLogger("maas.disruptions.closures")
 OnChange = Callable[[], Awaitable[None]]
@@ -64,12 +64,9 @@ class SqliteClosureStore:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = open_sqlite(self.path)
         self._lock = threading.Lock()
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("CREATE TABLE IF NOT EXISTS closures (id TEXT PRIMARY KEY, body BLOB NOT NULL)")
 
     async def load(self) -> dict[str, dict]:

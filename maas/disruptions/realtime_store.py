@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable, Protocol
 
 from maas.store.listener import PubSubListener
+from maas.store.sqlite import open_sqlite
 
 log = logging.getLogger("maas.disruptions.realtime")
 OnChange = Callable[[str], Awaitable[None]]  # called with the operator whose state changed
@@ -105,12 +105,9 @@ class SqliteRealtimeStore:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = open_sqlite(self.path, synchronous="NORMAL")  # realtime data is re-sent every few seconds
         self._lock = threading.Lock()
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # realtime data is re-sent every few seconds
             self._db.execute("CREATE TABLE IF NOT EXISTS rt_stream (op TEXT, stream TEXT, ts INTEGER, "
                              "received REAL, PRIMARY KEY (op, stream))")
             self._db.execute("CREATE TABLE IF NOT EXISTS rt_entity (op TEXT, stream TEXT, id TEXT, body BLOB, "

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from maas.store.base import (ReserveResult, SeatHold, Store, Subscription, check_seat_request, checked_blob,
                              free_seats)
+from maas.store.sqlite import open_sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL);
@@ -57,13 +58,7 @@ class EmbeddedStore(Store):
 
     def __init__(self, path: str | Path = ":memory:", *, wall_clock=time.time):
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
+        self._db = open_sqlite(self.path, busy_timeout_ms=5000)
         self._db.executescript(SCHEMA)
         self._lock = asyncio.Lock()
         self._hub: dict[str, set[asyncio.Queue]] = {}
