@@ -506,6 +506,16 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
         L = int(pss[p + 1] - pss[p])
         return p, int(m.pattern_times_start[p] + (t - m.pattern_trips_start[p]) * L), L
 
+    def take_extra(ex) -> None:
+        """An ADDED or DUPLICATED trip: placed, on another service day, or not placeable from what the feed gave."""
+        if ex is None:
+            c["unplaceable"] += 1
+        elif ex == "other_day":
+            c["other_days"] += 1
+        else:
+            extras.append(ex)
+            c["added"] += 1
+
     for u in trip_updates:
         c["entities"] += 1
         rel = (getattr(u, "relationship", None) or "SCHEDULED").upper()
@@ -513,14 +523,7 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
         if tid:
             operators.add(tid.split(":", 1)[0])
         if rel == "ADDED":
-            ex = _place_added(m, u, midnight_ts, route_pos)
-            if ex is None:
-                c["unplaceable"] += 1
-            elif ex == "other_day":
-                c["other_days"] += 1
-            else:
-                extras.append(ex)
-                c["added"] += 1
+            take_extra(_place_added(m, u, midnight_ts, route_pos))
             continue
         if not tid:
             c["unmatched"] += 1
@@ -533,14 +536,7 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
             c["unmatched"] += 1
             continue
         if rel == "DUPLICATED":
-            ex = _duplicate(m, u, days, midnight_ts)
-            if ex is None:
-                c["unplaceable"] += 1
-            elif ex == "other_day":
-                c["other_days"] += 1
-            else:
-                extras.append(ex)
-                c["added"] += 1
+            take_extra(_duplicate(m, u, days, midnight_ts))
             continue
         cands = [(d, _find_trip(m, tid, getattr(u, "start_time", None), d)) for d in days if d in DAYS]
         cands = [(d, t) for d, t in cands if t is not None]
