@@ -158,16 +158,17 @@ def _blk(f, u, a, b):
 
 
 @njit(nogil=True, cache=True, inline="always")
+def _walk_seconds(dist, fixed_s, speed):
+    """Seconds to walk a footpath: the feed's time, never faster than the requested speed. (Scalars only: a
+    helper given arrays or records costs 50–500 ns a call in numba, their reference counting; the hot loops
+    therefore read the arrays themselves and call only scalar helpers.)"""
+    return max(np.int64(np.ceil(dist / speed)), np.int64(fixed_s))
+
+
+@njit(nogil=True, cache=True)
 def _walk_s(tt, rules, e):
-    """Seconds to walk footpath e: the feed's time, never faster than the requested speed."""
-    w = np.int64(np.ceil(tt.fp_dist[e] / rules.walk_speed))
-    return max(w, np.int64(tt.fp_fixed_s[e]))
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _change_s(tt, rules, s):
-    """Seconds to change vehicles at stop s (the query's minimum, or the feed's when longer)."""
-    return max(rules.min_transfer_s, np.int64(tt.stop_min_transfer[s]))
+    """Seconds to walk footpath e (see _walk_seconds; for the cold paths)."""
+    return _walk_seconds(tt.fp_dist[e], tt.fp_fixed_s[e], rules.walk_speed)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -330,7 +331,20 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                 a = np.int64(tt.st_arr[off])
                 if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k]:
                     if not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
-                        _set_ride(lab, k, s, a, p, t0 + j, bpos, i, k - 1, -1)
+                        # the ride label (as `_set_ride`, written out: see `_walk_seconds`)
+                        lab.ride_t[k, s] = a
+                        lab.ride_round[k, s] = k
+                        lab.ride_pat[k, s] = p
+                        lab.ride_trip[k, s] = t0 + j
+                        lab.ride_bpos[k, s] = bpos
+                        lab.ride_apos[k, s] = i
+                        lab.ride_bround[k, s] = k - 1
+                        lab.ride_seg[k, s] = -1
+                        lab.counters[C_IMPROVED] += 1
+                        if not lab.ride_marked[s]:
+                            lab.ride_marked[s] = True
+                            lab.ride_list[lab.scalars[4]] = s
+                            lab.scalars[4] += 1
                     else:  # closed when this trip calls: a later one from the same boarding may alight after
                         _alight_later(tt, rules, lab, k, p, j, bpos, i)
             bt = lab.board_t[k - 1, s]
@@ -379,64 +393,53 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             lab.main_stamp[p] = stamp
             lab.main_j[p] = j
             lab.main_pos[p] = bpos
-        if tt.pattern_inseat_classes[p] > 0 and j >= 0 and bpos < L - 1:
-            n_cont = _inseat_from_last_stop(tt, rules, lab, seg, n_cont, p, j, bpos, k, stamp)
-    return n_cont
-
-
-@njit(nogil=True, cache=True)
-def _inseat_from_last_stop(tt, rules, lab, seg, n_cont, p, j, bpos, k, stamp):
-    """In-seat links at a pattern's last stop: the earliest trip no longer dominates (a later one may run
-    through), so every later trip catchable at bpos counts, one per chain class unless closures or wheelchair
-    filters make trips of a class differ."""
-    base = tt.pattern_stops_start[p]
-    L = tt.pattern_stops_start[p + 1] - base
-    t0 = tt.pattern_trips_start[p]
-    nt = tt.pattern_trips_start[p + 1] - t0
-    times0 = tt.pattern_times_start[p]
-    i = L - 1
-    s = tt.pattern_stops[base + i]
-    bs = tt.pattern_stops[base + bpos]
-    lab.scalars[1] += 1
-    cstamp = lab.scalars[1]
-    n_seen = 0
-    n_want = tt.trip_inseat_classes_after[t0 + j]
-    differ = rules.closures or rules.wheelchair
-    for jj in range(j, nt):
-        c = tt.trip_inseat_class[t0 + jj]
-        if c < 0 or (lab.class_stamp[c] == cstamp and not differ):
+        if tt.pattern_inseat_classes[p] == 0 or j < 0 or bpos >= L - 1:
             continue
-        if tt.st_arr[times0 + jj * L + i] + rules.lb[s] >= lab.res_t[k]:
-            break
-        if jj > j and differ:  # then trips of one class may differ
-            ob = times0 + jj * L + bpos
-            if tt.st_pickup[ob] != 1 or (rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1) \
-                    or (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs],
-                                                tt.st_dep[ob], tt.st_dep[ob])) \
-                    or not _trip_ok_from(tt, rules, times0, L, jj, bpos, i, base):
+        # In-seat links at the last stop: the earliest trip no longer dominates (a later one may run through),
+        # so every later trip catchable at bpos counts, one per chain class unless closures or wheelchair make
+        # trips of a class differ. (Written out here, `_seat_links` called only for a link still to follow.)
+        i = L - 1
+        s = tt.pattern_stops[base + i]
+        bs = tt.pattern_stops[base + bpos]
+        lab.scalars[1] += 1
+        cstamp = lab.scalars[1]
+        n_seen = 0
+        n_want = tt.trip_inseat_classes_after[t0 + j]
+        differ = rules.closures or rules.wheelchair
+        for jj in range(j, nt):
+            c = tt.trip_inseat_class[t0 + jj]
+            if c < 0 or (lab.class_stamp[c] == cstamp and not differ):
                 continue
-        if lab.class_stamp[c] != cstamp:
-            lab.class_stamp[c] = cstamp
-            n_seen += 1
-        need = False  # (a cheap look first: most links lead to trips already covered this round)
-        for e in range(tt.inseat_start[t0 + jj], tt.inseat_start[t0 + jj + 1]):
-            tb = tt.inseat_to_trip[e]
-            pb = tt.trip_pattern[tb]
-            jb = tb - tt.pattern_trips_start[pb]
-            pos = tt.inseat_to_pos[e]
-            if (lab.seat_stamp[tb] == stamp and lab.seat_pos[tb] <= pos) or (
-                    tt.inseat_start[tb] == tt.inseat_start[tb + 1]
-                    and ((lab.dom_stamp[pb] == stamp and lab.dom_j[pb] <= jb and lab.dom_pos[pb] <= pos)
-                         or (lab.main_stamp[pb] == stamp and lab.main_j[pb] <= jb and lab.main_pos[pb] <= pos))):
-                continue
-            need = True
-            break
-        if not need:
-            continue
-        n_cont = _seat_links(tt, rules, lab, seg, n_cont, t0 + jj, i, p, bpos, k - 1, -1, times0 + jj * L + i,
-                             k, stamp, s)
-        if n_seen == n_want and not differ:
-            break
+            if tt.st_arr[times0 + jj * L + i] + rules.lb[s] >= lab.res_t[k]:
+                break
+            if jj > j and differ:  # then trips of one class may differ
+                ob = times0 + jj * L + bpos
+                if tt.st_pickup[ob] != 1 or (rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1) \
+                        or (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs],
+                                                    tt.st_dep[ob], tt.st_dep[ob])) \
+                        or not _trip_ok_from(tt, rules, times0, L, jj, bpos, i, base):
+                    continue
+            if lab.class_stamp[c] != cstamp:
+                lab.class_stamp[c] = cstamp
+                n_seen += 1
+            need = False  # (a cheap look first: most links lead to trips already covered this round)
+            for e in range(tt.inseat_start[t0 + jj], tt.inseat_start[t0 + jj + 1]):
+                tb = tt.inseat_to_trip[e]
+                pb = tt.trip_pattern[tb]
+                jb = tb - tt.pattern_trips_start[pb]
+                pos = tt.inseat_to_pos[e]
+                if (lab.seat_stamp[tb] == stamp and lab.seat_pos[tb] <= pos) or (
+                        tt.inseat_start[tb] == tt.inseat_start[tb + 1]
+                        and ((lab.dom_stamp[pb] == stamp and lab.dom_j[pb] <= jb and lab.dom_pos[pb] <= pos)
+                             or (lab.main_stamp[pb] == stamp and lab.main_j[pb] <= jb and lab.main_pos[pb] <= pos))):
+                    continue
+                need = True
+                break
+            if need:
+                n_cont = _seat_links(tt, rules, lab, seg, n_cont, t0 + jj, i, p, bpos, k - 1, -1,
+                                     times0 + jj * L + i, k, stamp, s)
+            if n_seen == n_want and not differ:  # (every class seen: later trips are all skipped above)
+                break
     return n_cont
 
 
@@ -469,6 +472,8 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
                 n_cont = _seat_links(tt, rules, lab, seg, n_cont, tb, i, p, pos0, k, sg, times0 + j * L + i,
                                      k, stamp, tt.pattern_stops[base + i])
             continue
+        e_next = tt.inseat_start[tb]
+        e_end = tt.inseat_start[tb + 1]
         for i in range(pos0 + 1, L):
             off = times0 + j * L + i
             s = tt.pattern_stops[base + i]
@@ -486,23 +491,42 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
             if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k] \
                     and ((not rules.wheelchair) or tt.stop_wheelchair[s] == 1) \
                     and not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
-                _set_ride(lab, k, s, a, p, tb, pos0, i, k, sg)
-            if tt.inseat_start[tb] < tt.inseat_start[tb + 1]:
+                # the ride label (as `_set_ride`, written out: see `_walk_seconds`)
+                lab.ride_t[k, s] = a
+                lab.ride_round[k, s] = k
+                lab.ride_pat[k, s] = p
+                lab.ride_trip[k, s] = tb
+                lab.ride_bpos[k, s] = pos0
+                lab.ride_apos[k, s] = i
+                lab.ride_bround[k, s] = k
+                lab.ride_seg[k, s] = sg
+                lab.counters[C_IMPROVED] += 1
+                if not lab.ride_marked[s]:
+                    lab.ride_marked[s] = True
+                    lab.ride_list[lab.scalars[4]] = s
+                    lab.scalars[4] += 1
+            while e_next < e_end and tt.inseat_from_pos[e_next] < i:  # (links sorted by from-position)
+                e_next += 1
+            if e_next < e_end and tt.inseat_from_pos[e_next] == i:
                 n_cont = _seat_links(tt, rules, lab, seg, n_cont, tb, i, p, pos0, k, sg, off, k, stamp, s)
 
 
 @njit(nogil=True, cache=True)
 def relax_footpaths(tt, rules, lab, k):
     """Round k, phase 3: from each stop reached by a ride, a same-stop change and one footpath (the transfer
-    rule in the module docstring); board labels of round k, improved stops marked for round k+1; targets."""
+    rule in the module docstring); board labels of round k, improved stops marked for round k+1; targets.
+    (Stops are added to the run's touched list inline, as in `_touch`: see `_walk_seconds`.)"""
     run = lab.scalars[3]
     n_walk = 0
     for r in range(lab.scalars[4]):
         s = lab.ride_list[r]
         lab.ride_marked[s] = False
-        _touch(lab, s, run)
+        if lab.touched_run[s] != run:
+            lab.touched_run[s] = run
+            lab.touched[lab.scalars[0]] = s
+            lab.scalars[0] += 1
         a = lab.ride_t[k, s]
-        bt = a + _change_s(tt, rules, s)
+        bt = a + max(rules.min_transfer_s, np.int64(tt.stop_min_transfer[s]))  # the change time at s
         if bt < lab.board_t[k, s] and bt + rules.lb[s] < lab.res_t[k]:
             lab.board_t[k, s] = bt
             lab.board_round[k, s] = k
@@ -517,16 +541,17 @@ def relax_footpaths(tt, rules, lab, k):
             continue
         for e in range(tt.fp_start[s], tt.fp_start[s + 1]):
             u = tt.fp_to[e]
-            w = _walk_s(tt, rules, e)
+            w = _walk_seconds(tt.fp_dist[e], tt.fp_fixed_s[e], rules.walk_speed)
             wt = a + w
             if wt + rules.lb[u] >= lab.res_t[k] or (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u],
                                                                             wt, wt)):
                 continue
+            improved = False
             if wt < lab.walk_t[k, u]:
                 lab.walk_t[k, u] = wt
                 lab.walk_round[k, u] = k
                 lab.walk_from[k, u] = s
-                _touch(lab, u, run)
+                improved = True
                 if not lab.walk_seen[u]:
                     lab.walk_seen[u] = True
                     lab.walk_list[n_walk] = u
@@ -540,7 +565,11 @@ def relax_footpaths(tt, rules, lab, k):
                 lab.board_from[k, u] = s
                 lab.marked[u] = True
                 lab.counters[C_IMPROVED] += 1
-                _touch(lab, u, run)
+                improved = True
+            if improved and lab.touched_run[u] != run:
+                lab.touched_run[u] = run
+                lab.touched[lab.scalars[0]] = u
+                lab.scalars[0] += 1
     lab.scalars[4] = 0
     for r in range(n_walk):
         u = lab.walk_list[r]
@@ -649,7 +678,7 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing):
             _set_result(lab, 0, t + lab.egress[s], s, KIND_SOURCE, run)
         for e in range(tt.fp_start[s], tt.fp_start[s + 1]):
             u = tt.fp_to[e]
-            wt = t + _walk_s(tt, rules, e)
+            wt = t + _walk_seconds(tt.fp_dist[e], tt.fp_fixed_s[e], rules.walk_speed)
             if (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u], wt, wt)):
                 continue
             # (walk labels serve only walk-only answers: without those, a walk to the target must not hide
@@ -846,7 +875,7 @@ def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf, pats):
                 w = np.int64(0)
             else:
                 u = tt.fp_to[f]
-                w = _walk_s(tt, rules, f)
+                w = _walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f], rules.walk_speed)
             if rules.wheelchair and tt.stop_wheelchair[u] != 1:
                 continue
             for e in range(tt.sp_start[u], tt.sp_start[u + 1]):
@@ -1024,7 +1053,7 @@ def lower_bounds(tt, rules, g, tgt_stops, tgt_egress, lb):
             continue
         for x in range(g.in_start[u], g.in_start[u + 1]):
             f = g.in_fp[x]
-            nd = d + (g.in_w[x] if f < 0 else _walk_s(tt, rules, f))
+            nd = d + (g.in_w[x] if f < 0 else _walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f], rules.walk_speed))
             v = g.in_from[x]
             if nd < lb[v]:
                 lb[v] = nd
@@ -1443,8 +1472,25 @@ def _prepared(model, tt: Timetable, q: RaptorQuery, rules: Rules) -> Labels:
     for s, e in zip(tgt.tolist(), egress.tolist()):
         if lab.egress[s] < 0 or e < lab.egress[s]:
             lab.egress[s] = e
-    lower_bounds(tt, rules, _graph_of(model, tt), tgt, egress, rules.lb)
+    _lower_bounds_into(model, tt, rules, tgt, egress)
     return lab
+
+
+def _lower_bounds_into(model, tt: Timetable, rules: Rules, tgt: np.ndarray, egress: np.ndarray) -> None:
+    """``rules.lb`` for these targets: the last few per thread are kept, since a plan searches the same targets
+    in several windows (the bounds depend only on the timetable, the targets and the walking speed)."""
+    cache = getattr(_POOL, "bounds", None)
+    if cache is None:
+        cache = _POOL.bounds = {}
+    key = (id(tt), tgt.tobytes(), egress.tobytes(), float(rules.walk_speed))
+    hit = cache.get(key)
+    if hit is not None and hit[0] is tt:
+        rules.lb[:] = hit[1]
+        return
+    lower_bounds(tt, rules, _graph_of(model, tt), tgt, egress, rules.lb)
+    if len(cache) >= 4:
+        cache.pop(next(iter(cache)))
+    cache[key] = (tt, rules.lb.copy())
 
 
 def _legs(raw, rev: Reversal | None, model) -> tuple:
