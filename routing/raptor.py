@@ -74,6 +74,7 @@ class Timetable(NamedTuple):
     trip_inseat_class: np.ndarray
     pattern_inseat_classes: np.ndarray
     trip_inseat_classes_after: np.ndarray
+    dep_by_pos: np.ndarray  # st_dep by pattern position: trip j's at stop i at pattern_times_start[p] + i*n + j
 
 
 class Rules(NamedTuple):
@@ -355,9 +356,10 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                 hi = nt if j < 0 else j
                 lo = 0
                 h2 = hi
+                col = times0 + i * nt
                 while lo < h2:  # first trip departing at or after bt (FIFO: departures sorted)
                     mid = (lo + h2) // 2
-                    if tt.st_dep[times0 + mid * L + i] < bt:
+                    if tt.dep_by_pos[col + mid] < bt:
                         lo = mid + 1
                     else:
                         h2 = mid
@@ -895,7 +897,7 @@ def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf, pats):
                 lim = t0 + acc + w
                 while lo < hi:
                     mid = (lo + hi) // 2
-                    if tt.st_dep[times0 + mid * L + pos] < lim:
+                    if tt.dep_by_pos[times0 + pos * nt + mid] < lim:
                         lo = mid + 1
                     else:
                         hi = mid
@@ -1116,9 +1118,34 @@ def timetable_of(model, inseat: bool = True) -> Timetable:
                    np.asarray(model.pattern_times_start, np.int64), model.st_arr, model.st_dep, model.st_pickup,
                    model.st_dropoff, model.trip_pattern, model.trip_wheelchair, model.sp_start, model.sp_pattern,
                    model.sp_pos, model.fp_start, model.fp_to, model.fp_dist, model.fp_fixed_s,
-                   np.asarray(model.stop_min_transfer, np.int32), model.stop_wheelchair, *links)
+                   np.asarray(model.stop_min_transfer, np.int32), model.stop_wheelchair, *links,
+                   _dep_by_pos_of(model, "_dep_by_pos", model.st_dep))
     model.__dict__[key] = tt
     return tt
+
+
+def _dep_by_pos_of(model, key: str, st_dep: np.ndarray) -> np.ndarray:
+    """Departures grouped by pattern position (cached per model and clock): the earliest-trip search at a stop
+    then reads one contiguous column instead of one cache line per trip."""
+    out = model.__dict__.get(key)
+    if out is None:
+        st_dep = np.asarray(st_dep)
+        out = np.empty(len(st_dep), st_dep.dtype)
+        _by_position(model.pattern_stops_start, model.pattern_trips_start,
+                     np.asarray(model.pattern_times_start, np.int64), st_dep, out)
+        model.__dict__[key] = out
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _by_position(pattern_stops_start, pattern_trips_start, pattern_times_start, st, out):
+    for p in range(len(pattern_times_start)):
+        L = pattern_stops_start[p + 1] - pattern_stops_start[p]
+        nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
+        t0 = pattern_times_start[p]
+        for j in range(nt):
+            for i in range(L):
+                out[t0 + i * nt + j] = st[t0 + j * L + i]
 
 
 @dataclass(frozen=True)
@@ -1178,7 +1205,7 @@ def reversed_timetable(model, inseat: bool = False) -> tuple[Timetable, Reversal
                    model.trip_pattern, np.asarray(model.trip_wheelchair)[trip_of], model.sp_start, sp_pat, sp_pos,
                    fp_start, fa[order].astype(np.int32), np.asarray(model.fp_dist)[order],
                    np.asarray(model.fp_fixed_s)[order], np.asarray(model.stop_min_transfer, np.int32),
-                   model.stop_wheelchair, *links)
+                   model.stop_wheelchair, *links, _dep_by_pos_of(model, "_dep_by_pos_reversed", st_dep))
     out = (tt, Reversal(trip_of))
     model.__dict__[key] = out
     return out
@@ -1538,6 +1565,13 @@ def _overflowed(out: Output) -> bool:
     return bool(out.used[0] > out.journeys.shape[0] or out.used[1] > out.legs.shape[0])
 
 
+def _seg_buffer() -> np.ndarray:
+    """This thread's seat-segment rows (the kernel grows them to rounds × in-seat links: on all-Tokyo 11 MB,
+    too much to allocate and fault in per search)."""
+    seg = getattr(_POOL, "seg", None)
+    return np.empty((1, 6), np.int32) if seg is None else seg
+
+
 def _min_by_stop(stops, values) -> dict[int, int]:
     out: dict[int, int] = {}
     for s, v in zip(np.asarray(stops).tolist(), np.asarray(values).tolist()):
@@ -1556,7 +1590,8 @@ def run_raptor(model, q: RaptorQuery) -> RaptorResult:
     while True:
         lab = _prepared(model, tt, q, rules)
         run = int(lab.scalars[3]) + 1
-        seg = raptor_run(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, src_times, run, False)
+        seg = raptor_run(tt, rules, lab, _seg_buffer(), src_stops, src_times, run, False)
+        _POOL.seg = seg
         _emit(tt, rules, lab, seg, run, np.int64(src_times.min() if len(src_times) else 0), out)
         if not _overflowed(out):
             break
@@ -1598,8 +1633,8 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
         tau_start = np.append(tau_start, tau_start[-1])
     out = _output_for(len(taus), lab.res_t.shape[0])
     while True:
-        raptor_range(tt, rules, lab, np.empty((1, 6), np.int32), src_stops, access, taus, tau_start, tau_patterns,
-                     out)
+        _POOL.seg = raptor_range(tt, rules, lab, _seg_buffer(), src_stops, access, taus, tau_start, tau_patterns,
+                                 out)
         if not _overflowed(out):
             break
         out = new_output(int(out.used[0]) * 2, int(out.used[1]) * 2)
