@@ -619,7 +619,8 @@ def _carry_labels(lab, k):
 @njit(nogil=True, cache=True)
 def _collect_routes(tt, rules, lab, k, only_departing):
     """Patterns through the stops improved in round k-1, each from its earliest such position (round 1 of a
-    range run: only the patterns leaving at this run's time, the others catch what they caught a run ago)."""
+    range run: only the patterns leaving at this run's time, the others catch what they caught a run ago).
+    A stop whose board label cannot beat the target's best with the lower bound queues nothing."""
     nq = 0
     run = lab.scalars[3]
     for r in range(lab.scalars[0]):
@@ -627,6 +628,8 @@ def _collect_routes(tt, rules, lab, k, only_departing):
         if not lab.marked[s]:
             continue
         lab.marked[s] = False
+        if lab.board_t[k - 1, s] + rules.lb[s] >= lab.res_t[k]:
+            continue  # (target pruning: the scan would board nothing here, as the bound has tightened since)
         for e in range(tt.sp_start[s], tt.sp_start[s + 1]):
             p = tt.sp_pattern[e]
             if not rules.pattern_allowed[p] or (only_departing and lab.pattern_run[p] != run):
