@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import datetime as dt
+import inspect
 import json
 import os
 import random
@@ -55,7 +56,15 @@ from routing.timetable import build_model
 from routing.planner import Planner, PlanOptions
 from routing.walking import StraightLineWalker
 spec = json.loads(sys.stdin.read())
-m = build_model(Network([load_feed(spec["feed"], spec["ns"])]), dt.date.fromisoformat(spec["date"]))
+if spec.get("tiled_source"):  # bench_plan.tiled_network's own source, run on the old tree's feed loader
+    import dataclasses
+    from pathlib import Path
+    exec(spec["tiled_source"])
+    net = tiled_network(Path(spec["feed"]), spec["ns"])
+else:
+    net = Network([load_feed(spec["feed"], spec["ns"])])
+m = build_model(net, dt.date.fromisoformat(spec["date"]))
+del net
 def listed(its):  # the itineraries as the API returns them
     return [it.to_dict() for it in its]
 p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
@@ -65,6 +74,8 @@ def one(q):
         return listed(p.plan(q[0], q[1], dt.datetime.fromisoformat(q[2]), arrive_by=q[3]))
     except Exception:
         return []
+if hasattr(p, "warm_up"):  # (else its first arrive-by plan compiles the backward kernels: a 50 s p99)
+    p.warm_up()
 one(spec["queries"][0])
 out = []
 for q in spec["queries"]:
@@ -80,7 +91,7 @@ def pct(xs) -> str:
     return f"p50 {np.percentile(a, 50):7.2f} ms  p95 {np.percentile(a, 95):7.2f} ms  p99 {np.percentile(a, 99):7.2f} ms"
 
 
-def old_planner(commit: str, feed: Path, ns: str, queries: list) -> list | None:
+def old_planner(commit: str, feed: Path, ns: str, queries: list, tiled: bool = False) -> list | None:
     """Latencies of the planner at ``commit`` (its routing/ and feeds/ from git) on the same queries."""
     with tempfile.TemporaryDirectory() as tmp:
         arch = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "routing", "feeds"], capture_output=True)
@@ -88,7 +99,8 @@ def old_planner(commit: str, feed: Path, ns: str, queries: list) -> list | None:
             print(f"old planner: git archive {commit} failed: {arch.stderr.decode().strip()}")
             return None
         subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
-        spec = json.dumps({"feed": str(feed), "ns": ns, "date": DATE.isoformat(), "queries": queries})
+        spec = json.dumps({"feed": str(feed), "ns": ns, "date": DATE.isoformat(), "queries": queries,
+                           "tiled_source": inspect.getsource(tiled_network) if tiled else ""})
         run = subprocess.run([sys.executable, "-c", _OLD, tmp], input=spec, capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": tmp})
         if run.returncode:
@@ -184,10 +196,15 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     lat = {False: [], True: []}
     answered = {False: 0, True: 0}
     counters = []
+    search_s: list = []
     calls: list = []  # the counters of every range search a plan makes (the planner's own calls)
 
+    searched = [0.0]  # seconds inside range searches (kernel and its Python wrapper) this plan
+
     def counting(*a, **kw):
+        t = time.perf_counter()
         r = range_raptor(*a, **kw)
+        searched[0] += time.perf_counter() - t
         calls.append(r.counters)
         return r
 
@@ -195,12 +212,14 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     for a, b, when, arrive in queries:
         w = dt.datetime.fromisoformat(when)
         calls.clear()
+        searched[0] = 0.0
         t = time.perf_counter()
         its = [it.to_dict() for it in planner.plan(a, b, w, arrive_by=arrive, options=opts)]
         lat[arrive].append(time.perf_counter() - t)
         answered[arrive] += bool(its)
         counters.append([sum(getattr(c, f) for c in calls) for f in
                          ("rounds", "routes_scanned", "labels_improved", "runs")] + [len(calls)])
+        search_s.append(searched[0])
     planner_module.range_raptor = range_raptor
     every = lat[False] + lat[True]
     print(f"this planner, all {len(every)}: {pct(every)}  (plan + JSON dicts; load average {load_avg()})")
@@ -211,8 +230,10 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     print("kernel counters per plan (median / p99): rounds {:.0f}/{:.0f}, routes scanned {:.0f}/{:.0f}, "
           "labels improved {:.0f}/{:.0f}, runs (departure times) {:.0f}/{:.0f}, range searches {:.0f}/{:.0f}".format(
               *[v for col in c.T for v in (np.median(col), np.percentile(col, 99))]))
-    if old_commit and key != "tokyo4":
-        old = old_planner(old_commit, path, ns, [list(q) for q in queries])
+    print(f"range searches (RAPTOR kernel + its wrapper) per plan: {pct(search_s)}; "
+          f"{100 * sum(search_s) / sum(every):.0f} % of plan time")
+    if old_commit:
+        old = old_planner(old_commit, path, ns, [list(q) for q in queries], key == "tokyo4")
         if old:
             olat = [x[0] for x in old]
             print(f"planner at {old_commit} (same queries): {pct(olat)}  answered {sum(1 for x in old if x[1])}")

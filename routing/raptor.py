@@ -196,23 +196,6 @@ def _trip_ok_from(tt, rules, times0, L, j, bpos, upto, base):
 
 
 @njit(nogil=True, cache=True)
-def _set_ride(lab, k, s, a, p, trip, bpos, apos, bround, sg):
-    lab.ride_t[k, s] = a
-    lab.ride_round[k, s] = k
-    lab.ride_pat[k, s] = p
-    lab.ride_trip[k, s] = trip
-    lab.ride_bpos[k, s] = bpos
-    lab.ride_apos[k, s] = apos
-    lab.ride_bround[k, s] = bround
-    lab.ride_seg[k, s] = sg
-    lab.counters[C_IMPROVED] += 1
-    if not lab.ride_marked[s]:
-        lab.ride_marked[s] = True
-        lab.ride_list[lab.scalars[4]] = s
-        lab.scalars[4] += 1
-
-
-@njit(nogil=True, cache=True)
 def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, off, k, stamp, s):
     """Queue the in-seat continuations of trip ``ta`` (pattern p, boarded at bpos) at position i (flat time
     ``off``, stop s): the linked trip must be of an allowed mode (and accessible when asked), leave its to-stop
@@ -282,7 +265,7 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
 @njit(nogil=True, cache=True)
 def _alight_later(tt, rules, lab, k, p, j, bpos, i):
     """The first trip after j of pattern p that can be boarded at bpos, ridden to i and left there with the
-    stop open (closures only): its ride label at round k, when it improves."""
+    stop open (closures only), when its arrival improves the ride label at round k; else -1."""
     base = tt.pattern_stops_start[p]
     L = tt.pattern_stops_start[p + 1] - base
     t0 = tt.pattern_trips_start[p]
@@ -294,7 +277,7 @@ def _alight_later(tt, rules, lab, k, p, j, bpos, i):
         off = times0 + jj * L + i
         a = np.int64(tt.st_arr[off])
         if a >= lab.ride_t[k, s] or a >= lab.res_t[k]:
-            return
+            return -1
         ob = times0 + jj * L + bpos
         if tt.st_dropoff[off] != 1 or tt.st_pickup[ob] != 1 \
                 or (rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1) \
@@ -302,8 +285,8 @@ def _alight_later(tt, rules, lab, k, p, j, bpos, i):
                 or (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs], tt.st_dep[ob], tt.st_dep[ob])) \
                 or not _trip_ok_from(tt, rules, times0, L, jj, bpos, i, base):
             continue
-        _set_ride(lab, k, s, a, p, t0 + jj, bpos, i, k - 1, -1)
-        return
+        return jj
+    return -1
 
 
 @njit(nogil=True, cache=True)
@@ -331,12 +314,16 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                 off = times0 + j * L + i
                 a = np.int64(tt.st_arr[off])
                 if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k]:
-                    if not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
-                        # the ride label (as `_set_ride`, written out: see `_walk_seconds`)
+                    ja = j
+                    if rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a):
+                        # closed when this trip calls: a later one from the same boarding may alight after
+                        ja = _alight_later(tt, rules, lab, k, p, j, bpos, i)
+                        a = np.int64(tt.st_arr[times0 + ja * L + i]) if ja >= 0 else a
+                    if ja >= 0:  # the ride label (written out, not a helper: see `_walk_seconds`)
                         lab.ride_t[k, s] = a
                         lab.ride_round[k, s] = k
                         lab.ride_pat[k, s] = p
-                        lab.ride_trip[k, s] = t0 + j
+                        lab.ride_trip[k, s] = t0 + ja
                         lab.ride_bpos[k, s] = bpos
                         lab.ride_apos[k, s] = i
                         lab.ride_bround[k, s] = k - 1
@@ -346,8 +333,6 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                             lab.ride_marked[s] = True
                             lab.ride_list[lab.scalars[4]] = s
                             lab.scalars[4] += 1
-                    else:  # closed when this trip calls: a later one from the same boarding may alight after
-                        _alight_later(tt, rules, lab, k, p, j, bpos, i)
             bt = lab.board_t[k - 1, s]
             # an earlier trip than j is caught here only if the one before j leaves no earlier than bt (one look,
             # no search, in the common case); a boarding no earlier than the target's best arrival is useless
@@ -493,7 +478,7 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
             if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k] \
                     and ((not rules.wheelchair) or tt.stop_wheelchair[s] == 1) \
                     and not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
-                # the ride label (as `_set_ride`, written out: see `_walk_seconds`)
+                # the ride label of a continued ride (as in `scan_routes`, with the seat segment)
                 lab.ride_t[k, s] = a
                 lab.ride_round[k, s] = k
                 lab.ride_pat[k, s] = p
