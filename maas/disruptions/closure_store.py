@@ -24,6 +24,18 @@ log = logging.getLogger("maas.disruptions.closures")
 OnChange = Callable[[], Awaitable[None]]
 
 
+def _encode(puts: dict[str, dict]) -> dict[str, bytes]:
+    return {k: orjson.dumps(v) for k, v in puts.items()}
+
+
+def _decode(rows) -> dict[str, dict]:
+    return {(k.decode() if isinstance(k, bytes) else k): orjson.loads(v) for k, v in rows}
+
+
+# Encoding and decoding run in a worker thread: one closure may be a 20,000-vertex area (~0.5 MB of JSON), and
+# every worker reloads the whole set on each change; on the loop that stalls every request for milliseconds.
+
+
 class ClosureStore(Protocol):
     async def load(self) -> dict[str, dict]:
         """Every stored closure: id → JSON form."""
@@ -44,10 +56,10 @@ class MemoryClosureStore:
         self._data: dict[str, bytes] = {}
 
     async def load(self) -> dict[str, dict]:
-        return {k: orjson.loads(v) for k, v in self._data.items()}
+        return await asyncio.to_thread(_decode, list(self._data.items()))
 
     async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
-        encoded = {k: orjson.dumps(v) for k, v in puts.items()}  # encode first: a failure changes nothing
+        encoded = await asyncio.to_thread(_encode, puts)  # encode first: a failure changes nothing
         for k in deletes:
             self._data.pop(k, None)
         self._data.update(encoded)
@@ -70,15 +82,18 @@ class SqliteClosureStore:
             self._db.execute("CREATE TABLE IF NOT EXISTS closures (id TEXT PRIMARY KEY, body BLOB NOT NULL)")
 
     async def load(self) -> dict[str, dict]:
+        return await asyncio.to_thread(self._load)
+
+    def _load(self) -> dict[str, dict]:
         with self._lock:
             rows = self._db.execute("SELECT id, body FROM closures").fetchall()
-        return {k: orjson.loads(v) for k, v in rows}
+        return _decode(rows)
 
     async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
         await asyncio.to_thread(self._apply, puts, deletes)  # a synchronous fsync must not stall the loop
 
     def _apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
-        rows = [(k, orjson.dumps(v)) for k, v in puts.items()]
+        rows = list(_encode(puts).items())
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -128,10 +143,10 @@ class RedisClosureStore:
 
     async def load(self) -> dict[str, dict]:
         raw = await self._redis.hgetall(self.key)
-        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+        return await asyncio.to_thread(_decode, list(raw.items()))
 
     async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
-        rows = {k: orjson.dumps(v) for k, v in puts.items()}
+        rows = await asyncio.to_thread(_encode, puts)
         notice = orjson.dumps({"put": list(rows), "del": deletes})
         args = [self.channel, notice, len(deletes), *deletes]
         for k, v in rows.items():
