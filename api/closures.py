@@ -62,7 +62,7 @@ async def post_closures(request: web.Request) -> web.Response:
         result = await svc.accept(payload, ctype, namespace=namespace, source=source)
     except ClosureError as err:
         raise _closure_problem(err) from None
-    accepted = await asyncio.to_thread(lambda: [closure_to_json(c) for c in result.accepted])  # big areas
+    accepted = await asyncio.to_thread(lambda: [svc.json_form(c) for c in result.accepted])  # big areas
     body = {"accepted": accepted, "lifted": list(result.lifted), "version": result.version}
     if result.unknown_areas:  # JMA areas with no polygon (e.g. 横浜市北部): reported, not applied
         body["unknown_areas"] = list(result.unknown_areas)
