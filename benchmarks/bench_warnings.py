@@ -43,6 +43,7 @@ from routing.planner import PlanError, PlanOptions  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 JST = dt.timezone(dt.timedelta(hours=9))
+REPEAT = 3  # plan-latency runs per query and variant (the best counts)
 SHARED = ROOT.parent / "shared" / "data"
 # ten wards with Toei lines through them; queries go between stops outside them, so plans must route around
 WARDS = [("1310400", "新宿区"), ("1310500", "文京区"), ("1310600", "台東区"), ("1310700", "墨田区"),
@@ -158,23 +159,31 @@ def plan_latency(transit, areas, day: dt.date, queries: int) -> None:
     counts: dict[str, list[int]] = {k: [0, 0, 0] for k in planners}
     for i, (o, d) in enumerate(pairs[:10] + pairs):  # the first 10 warm numba and caches
         order = list(planners.items())
-        for name, (s, plan) in (order if i % 2 else order[::-1]):  # interleaved: drift hits every variant
-            transit.mask_provider = s.mask_for
-            t, c0 = time.perf_counter(), time.process_time()
-            try:
-                its = plan(o, d, when)
-            except PlanError:
-                its = []
-            if i >= 10:
-                times[name].append(time.perf_counter() - t)
-                cpu[name].append(time.process_time() - c0)
-                c = counts[name]
+        best = {name: (np.inf, np.inf) for name in planners}
+        answers: dict[str, list] = {}
+        for rep in range(REPEAT):  # best of REPEAT per query: the machine is shared, preemption is not ours
+            for name, (s, plan) in (order if (i + rep) % 2 else order[::-1]):  # interleaved: drift hits all
+                transit.mask_provider = s.mask_for
+                t, c0 = time.perf_counter(), time.process_time()
+                try:
+                    its = plan(o, d, when)
+                except PlanError:
+                    its = []
+                wall, used = time.perf_counter() - t, time.process_time() - c0
+                best[name] = (min(best[name][0], wall), min(best[name][1], used))
+                answers[name] = its
+        if i >= 10:
+            for name in planners:
+                times[name].append(best[name][0])
+                cpu[name].append(best[name][1])
+                c, its = counts[name], answers[name]
                 c[0] += bool(its)
                 c[1] += any(it.get("avoided") for it in its)
                 c[2] += any(it.get("enters_warning_area") for it in its)
     transit.mask_provider = None
     pool.shutdown()
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; interleaved, same queries")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; interleaved, same queries, best of "
+          f"{REPEAT} per query")
     base = times["no warnings"]
     for name, xs in times.items():
         a, avo, ent = counts[name]
@@ -241,6 +250,7 @@ async def healthz_during_apply(transit, reps: int, on_loop: bool, switch: float,
         small = {"id": "warm", "targets": {"areas": [big_polygon(16)]}}
         await client.post("/v1/closures", json=small, headers=auth("dis-jma"))
         await services.wait_warm(600)
+        await services.closures.child_started()
         await tune_worker_runtime()
         sys.setswitchinterval(switch)
         stop = asyncio.Event()

@@ -84,6 +84,11 @@ class ClosureService:
         if self.child is not None and self._child_start is None:
             self._child_start = asyncio.get_running_loop().create_task(self._start_child(), name="closure-child")
 
+    async def child_started(self) -> None:
+        """Wait until the child parser has started (or failed to: then big payloads are parsed in threads)."""
+        if self._child_start is not None:
+            await asyncio.shield(self._child_start)
+
     async def _start_child(self) -> None:
         try:
             await self.child.start()

@@ -94,6 +94,7 @@ class Reach:
         """True when no move of any journey from ``t`` (to ``t``, ``backward``) joins a stop of ``from_stops``
         to one of ``to_stops`` under ``mask``."""
         labels = self.labels(model, mask, t, backward)
-        a = labels[np.asarray(from_stops, np.int64)]
-        b = labels[np.asarray(to_stops, np.int64)]
-        return not np.isin(a[a >= 0], b[b >= 0]).any()
+        a = set(labels[np.asarray(from_stops, np.int64)].tolist())  # a few stops each: sets beat np.isin
+        b = set(labels[np.asarray(to_stops, np.int64)].tolist())
+        a.discard(-1)
+        return a.isdisjoint(b)

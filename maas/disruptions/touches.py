@@ -62,6 +62,7 @@ class TouchIndex:
     tree: shapely.STRtree | None
     tree_owner: list[int]
     windows: list[_Window]
+    bounds: tuple[float, float, float, float] | None = None  # of every area: walks outside skip the tree
 
     @classmethod
     def build(cls, index: ClosureIndex, closures: Iterable[tuple[Closure, int]]) -> "TouchIndex":
@@ -84,7 +85,8 @@ class TouchIndex:
                 geoms.append(a.geometry)
                 owner.append(k)
         tree = shapely.STRtree(geoms) if geoms else None
-        return cls(cl, by_stop, by_hop, tree, owner, [_Window(c) for c in cl])
+        bounds = tuple(float(x) for x in shapely.total_bounds(geoms)) if geoms else None
+        return cls(cl, by_stop, by_hop, tree, owner, [_Window(c) for c in cl], bounds)
 
     def __len__(self) -> int:
         return len(self.closures)
@@ -102,6 +104,12 @@ class TouchIndex:
                    ) -> list[int]:
         return [k for k in self.by_stop.get(sid or "", ()) if k in always or self.windows[k].covers(t0, t1)]
 
+    def _near(self, coords: list) -> bool:
+        """Does the walk's bounding box meet the areas' (a few comparisons instead of a tree query)?"""
+        x0, y0, x1, y1 = self.bounds
+        xs, ys = [p[0] for p in coords], [p[1] for p in coords]
+        return min(xs) <= x1 and max(xs) >= x0 and min(ys) <= y1 and max(ys) >= y0
+
     def leg_touches(self, leg: dict, always: frozenset[int] = frozenset()
                     ) -> tuple[set[int], list[tuple[dict, list[int]]]]:
         """(closures the leg touches, [(stop dict, closures at that stop)]). Times are parsed only where a
@@ -116,7 +124,7 @@ class TouchIndex:
                 stops.append((end, ks))
                 hit.update(ks)
             coords = (leg.get("geometry") or {}).get("coordinates") or []
-            if self.tree is not None and len(coords) >= 2:
+            if self.tree is not None and len(coords) >= 2 and self._near(coords):
                 line = shapely.linestrings(coords)
                 found = self.tree.query(line, predicate="intersects")
                 if len(found):
