@@ -90,3 +90,30 @@ async def test_child_parser_alone():
             await child.parse(big_body(), "text/plain", namespace=None, source="t", now=NOW)
     finally:
         child.close()
+
+
+async def test_a_reload_rebuilds_only_what_changed_big_ones_in_the_child(svc, monkeypatch):
+    await svc.accept(big_body("one"), "application/json")
+    one, version = svc.get("one"), svc.version
+    await svc.reload()  # what the store's change notice makes every worker do, this one too
+    assert svc.get("one") is one and svc.version == version  # same bytes: nothing decoded, nothing new
+    other = ClosureService(svc.store, clock=lambda: NOW)  # another worker on the same store
+    other.child = None
+    await other.start()
+    assert shapely.equals(other.get("one").areas[0].geometry, one.areas[0].geometry)
+    await other.accept(big_body("two"), "application/json")
+    built = []
+    real = svc.child.build
+
+    async def spy(rows):
+        built.append(sorted(rows))
+        return await real(rows)
+
+    monkeypatch.setattr(svc.child, "build", spy)
+    await svc.reload()
+    assert built == [["two"]] and svc.get("one") is one and svc.version == version + 1
+    assert svc.json_form(svc.get("two")) == closure_to_json(other.get("two"))
+    await other.lift("one")
+    await svc.reload()
+    assert [c.id for c in svc.list_all()] == ["two"] and built == [["two"]]
+    await other.aclose()

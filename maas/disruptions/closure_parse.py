@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 
 from feeds.cap import CapMessage, parse_cap
-from feeds.closure_json import MAX_PAYLOAD_BYTES, Closure, ClosureError, closure_to_json, parse_closure_json
+from feeds.closure_json import (MAX_PAYLOAD_BYTES, Closure, ClosureError, closure_from_dict, closure_to_json,
+                                parse_closure_json)
 from feeds.gtfsrt_alerts import parse_gtfsrt_alerts
 from feeds.jma import looks_like_jma, parse_jma
 
@@ -86,6 +87,18 @@ def _parse_encoded(payload: bytes, content_type: str | None, namespace: str | No
     return ("ok", parsed, encoded)
 
 
+def build_stored(rows: dict[str, bytes]) -> tuple[dict[str, Closure], dict[str, str]]:
+    """Stored closures (id → JSON bytes) → (closures, {id: why unreadable})."""
+    built: dict[str, Closure] = {}
+    errors: dict[str, str] = {}
+    for cid, raw in rows.items():
+        try:
+            built[cid] = closure_from_dict(orjson.loads(raw))
+        except (ClosureError, orjson.JSONDecodeError) as e:
+            errors[cid] = str(e)
+    return built, errors
+
+
 def wants_child(payload: Any, content_type: str | None) -> bool:
     """Big JSON or CAP bodies (their areas are in the payload); JMA telegrams name areas by code, and GTFS-RT
     carries none."""
@@ -132,6 +145,11 @@ class ChildParser:
         if out[0] == "error":
             raise ClosureError(out[1], out[2])
         return out[1], out[2]
+
+    async def build(self, rows: dict[str, bytes]) -> tuple[dict[str, Closure], dict[str, str]]:
+        """`build_stored` in the child."""
+        fut = await asyncio.to_thread(lambda: self._executor().submit(build_stored, rows))
+        return await asyncio.wrap_future(fut)
 
     def close(self) -> None:
         with self._lock:

@@ -20,11 +20,12 @@ from typing import Any, Awaitable, Callable, Iterable
 import orjson
 
 from feeds.cap import CapMessage, cap_closure_id
-from feeds.closure_json import TOKYO_TZ, Closure, ClosureError, closure_from_dict, closure_to_json
+from feeds.closure_json import TOKYO_TZ, Closure, ClosureError, closure_to_json
 from feeds.gtfsrt_alerts import AlertsUpdate, alerts_feed, alerts_feed_json
 from feeds.jma import JmaTelegram
 from maas.disruptions.closure_masks import ClosureIndex, area_members
-from maas.disruptions.closure_parse import ChildParser, closures_of, content_kind, parse_payload, wants_child
+from maas.disruptions.closure_parse import (CHILD_BYTES, ChildParser, build_stored, closures_of, content_kind,
+                                            parse_payload, wants_child)
 from maas.disruptions.closure_store import ClosureStore, MemoryClosureStore
 from routing.masks import ClosureMask
 from routing.realtime import base_of, realtime_of
@@ -75,6 +76,7 @@ class ClosureService:
         self.child: ChildParser | None = ChildParser()
         self._encoded: dict[str, tuple[weakref.ref, bytes]] = {}  # the last big payload's closures, encoded
         self._child_start: asyncio.Task | None = None
+        self._stored: dict[str, bytes] = {}  # id → the stored bytes of the closure held (reloads compare them)
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -110,26 +112,36 @@ class ClosureService:
             await self._reload()
 
     async def _reload(self) -> None:
-        raw = await self.store.load()
-        state, changed = await asyncio.to_thread(self._read_stored, raw)  # polygons: off the loop
-        if changed:
-            self._install(state, self.version + 1)
-
-    def _read_stored(self, raw: dict[str, dict]) -> tuple[dict[str, tuple[Closure, int]], set[str]]:
-        state: dict[str, tuple[Closure, int]] = {}
-        changed = set(self._state) - set(raw)
+        """Closures whose stored bytes are those this worker holds stay as they are (no decode, no re-encode:
+        a reload follows every change, this worker's own too); the others are built off the loop, in the child
+        process when they are big."""
+        raw = await self.store.load_raw()
+        state, stored = self._state, self._stored
+        fresh = {k: v for k, v in raw.items() if k not in state or stored.get(k) != v}
+        built: dict[str, Closure] = {}
+        if fresh:
+            errors: dict[str, str]
+            if self.child is not None and sum(len(v) for v in fresh.values()) >= CHILD_BYTES:
+                built, errors = await self._build_in_child(fresh)
+            else:
+                built, errors = await asyncio.to_thread(build_stored, fresh)
+            for cid, err in errors.items():
+                log.error("stored closure %s is unreadable (%s); ignored", cid, err)
+        if not built and set(raw) - set(fresh) == set(state):
+            return  # nothing new, nothing gone
         rev = self.version + 1
-        for cid, body in raw.items():
-            old = self._state.get(cid)
-            if old is not None and closure_to_json(old[0]) == body:
-                state[cid] = old
-                continue
-            try:
-                state[cid] = (closure_from_dict(body), rev)
-                changed.add(cid)
-            except ClosureError as e:
-                log.error("stored closure %s is unreadable (%s); ignored", cid, e)
-        return state, changed
+        new = {k: state[k] for k in raw if k not in fresh}
+        new.update((k, (c, rev)) for k, c in built.items())
+        self._stored = {k: raw[k] for k in new}
+        self._install(new, rev)
+
+    async def _build_in_child(self, fresh: dict[str, bytes]) -> tuple[dict[str, Closure], dict[str, str]]:
+        try:
+            return await self.child.build(fresh)
+        except (BrokenProcessPool, OSError) as e:
+            log.warning("closure parser child process failed (%s); parsing in threads", e)
+            self.child = None
+            return await asyncio.to_thread(build_stored, fresh)
 
     def _install(self, state: dict[str, tuple[Closure, int]], version: int) -> None:
         self._state = state
@@ -244,11 +256,14 @@ class ClosureService:
     async def _commit(self, puts: list[Closure], deletes: list[str]) -> AcceptResult:
         rev = self.version + 1
         body = await asyncio.to_thread(lambda: {c.id: self.json_form(c) for c in puts})
-        await self.store.apply(body, deletes)  # raises: nothing changed
+        stored = await self.store.apply(body, deletes)  # raises: nothing changed
         removed = tuple(self._state[k][0] for k in deletes if k in self._state)
         state = {k: v for k, v in self._state.items() if k not in deletes}
         for c in puts:
             state[c.id] = (c, rev)
+        kept = {k: v for k, v in self._stored.items() if k in state}
+        kept.update(stored or {})  # a store that does not say what it wrote: rebuilt on the next reload
+        self._stored = kept
         self._install(state, rev)
         return AcceptResult(tuple(puts), tuple(deletes), rev, removed=removed)
 
