@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 import threading
 import weakref
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -138,7 +137,7 @@ class ClosureService:
     async def _build_in_child(self, fresh: dict[str, bytes]) -> tuple[dict[str, Closure], dict[str, str]]:
         try:
             return await self.child.build(fresh)
-        except (BrokenProcessPool, OSError) as e:
+        except Exception as e:  # BrokenProcessPool, OSError: as for payloads
             log.warning("closure parser child process failed (%s); parsing in threads", e)
             self.child = None
             return await asyncio.to_thread(build_stored, fresh)
@@ -236,7 +235,9 @@ class ClosureService:
         try:
             parsed, encoded = await self.child.parse(payload, content_type, namespace=namespace, source=source,
                                                      now=self.clock())
-        except (BrokenProcessPool, OSError) as e:  # the child died (or cannot start): parse here, as before
+        except ClosureError:
+            raise
+        except Exception as e:  # the child died or cannot start (BrokenProcessPool, OSError): parse here instead
             log.warning("closure parser child process failed (%s); parsing in threads", e)
             self.child = None
             return await asyncio.to_thread(self.parse, payload, content_type, namespace=namespace, source=source)
