@@ -94,6 +94,7 @@ async def telegram_to_effect(transit, areas, day: dt.date, reps: int) -> None:
     svc = ClosureService(None, lambda: model, clock=lambda: dt.datetime.combine(day, dt.time(4), JST),
                          jma=JmaIntake(areas))
     await svc.start()
+    await svc.child_started()  # a started service: its parser child spawned (that costs CPU for a second)
     wp = WarningPlanner(transit, svc)
     t = time.perf_counter()
     svc.prepare(model, walker)
