@@ -135,19 +135,23 @@ class WarningPlanner:
         if restrict_mask is None:  # nothing closes or is avoided: one plan, warnings (inform) still attached
             return [ti.annotate(it) for it in run(None)]
         free = run(None)
-        legs: dict[int, list] = {}  # per itinerary dict: its legs' touches, computed once
+        legs: dict[int, tuple[dict, list]] = {}  # per itinerary dict: its legs' touches, computed once
+
+        def leg_hits(it: dict) -> list:
+            hit = legs.get(id(it))
+            if hit is None or hit[0] is not it:
+                hit = legs[id(it)] = (it, ti.legs(it))
+            return hit[1]
 
         def hits(it: dict) -> list:
-            if id(it) not in legs:
-                legs[id(it)] = ti.legs(it)
-            return ti.touched_closures(it, legs[id(it)])
+            return ti.touched_closures(it, leg_hits(it))
 
         reference = _best(free, arrive_by)
         ref_hits = hits(reference) if reference is not None else []
         restricting = [c for c in ref_hits if c.restricting]
         if not restricting and not any(c.restricting for it in free if it is not reference for c in hits(it)):
             # the areas are not in the way: every itinerary is allowed under every mask
-            return [ti.annotate(it, (), legs[id(it)]) for it in free]
+            return [ti.annotate(it, (), leg_hits(it)) for it in free]
         if restricting:
             main = self._avoiding(planner, run, restrict_mask, origin, destination, when, arrive_by, opts)
         else:  # the reference stays out, so the best avoiding itinerary is as good: only the others differ
@@ -169,7 +173,7 @@ class WarningPlanner:
             return []
         out = [ti.annotate(it, restricting) for it in main]
         if entering is not None:
-            ti.annotate(entering, (), legs[id(entering)])
+            ti.annotate(entering, (), leg_hits(entering))
             entering["enters_warning_area"] = True
             entering["entered"] = [w for w in entering["warnings"] if w["strength"] == "avoid"]
             ids = {it["id"] for it in out}
