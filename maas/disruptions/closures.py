@@ -75,7 +75,8 @@ class ClosureService:
         self.child: ChildParser | None = ChildParser()
         self._encoded: dict[str, tuple[weakref.ref, bytes]] = {}  # the last big payload's closures, encoded
         self._child_start: asyncio.Task | None = None
-        self._stored: dict[str, bytes] = {}  # id → the stored bytes of the closure held (reloads compare them)
+        # id → (the closure held, its stored bytes): reloads compare them, answers embed them
+        self._stored: dict[str, tuple[Closure, bytes]] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -116,7 +117,7 @@ class ClosureService:
         process when they are big."""
         raw = await self.store.load_raw()
         state, stored = self._state, self._stored
-        fresh = {k: v for k, v in raw.items() if k not in state or stored.get(k) != v}
+        fresh = {k: v for k, v in raw.items() if k not in state or k not in stored or stored[k][1] != v}
         built: dict[str, Closure] = {}
         if fresh:
             errors: dict[str, str]
@@ -131,7 +132,7 @@ class ClosureService:
         rev = self.version + 1
         new = {k: state[k] for k in raw if k not in fresh}
         new.update((k, (c, rev)) for k, c in built.items())
-        self._stored = {k: raw[k] for k in new}
+        self._stored = {k: (new[k][0], raw[k]) for k in new}
         self._install(new, rev)
 
     async def _build_in_child(self, fresh: dict[str, bytes]) -> tuple[dict[str, Closure], dict[str, str]]:
@@ -175,8 +176,11 @@ class ClosureService:
         return parse_payload(payload, content_type, namespace=namespace, source=source, now=self.clock())
 
     def json_form(self, c: Closure) -> Any:
-        """The closure's stored JSON form: the child process's encoding of a big area (an `orjson.Fragment`:
-        embedded as is, never re-encoded), else `closure_to_json`. Call it off the loop."""
+        """The closure's JSON form: its stored bytes (or the child process's encoding of a big payload's) as an
+        `orjson.Fragment` (embedded as is, never re-encoded), else `closure_to_json`. Call it off the loop."""
+        held = self._stored.get(c.id)
+        if held is not None and held[0] is c:
+            return orjson.Fragment(held[1])
         hit = self._encoded.get(c.id)
         if hit is not None and hit[0]() is c:
             return orjson.Fragment(hit[1])
@@ -262,8 +266,10 @@ class ClosureService:
         state = {k: v for k, v in self._state.items() if k not in deletes}
         for c in puts:
             state[c.id] = (c, rev)
-        kept = {k: v for k, v in self._stored.items() if k in state}
-        kept.update(stored or {})  # a store that does not say what it wrote: rebuilt on the next reload
+        kept = {k: v for k, v in self._stored.items() if k in state and state[k][0] is v[0]}
+        by_id = {c.id: c for c in puts}
+        # a store that does not say what it wrote: those are rebuilt on the next reload
+        kept.update((k, (by_id[k], b)) for k, b in (stored or {}).items() if k in by_id)
         self._stored = kept
         self._install(state, rev)
         return AcceptResult(tuple(puts), tuple(deletes), rev, removed=removed)
