@@ -94,7 +94,7 @@ async def telegram_to_effect(transit, areas, day: dt.date, reps: int) -> None:
     svc = ClosureService(None, lambda: model, clock=lambda: dt.datetime.combine(day, dt.time(4), JST),
                          jma=JmaIntake(areas))
     await svc.start()
-    await svc.child_started()  # a started service: its parser child spawned (that costs CPU for a second)
+    await svc.child_started()  # as a server that has had a big payload: its parser child spawned (a second of CPU)
     wp = WarningPlanner(transit, svc)
     t = time.perf_counter()
     svc.prepare(model, walker)

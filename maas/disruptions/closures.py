@@ -83,11 +83,13 @@ class ClosureService:
         """Load what the store holds and follow other workers' changes."""
         await self.reload()
         await self.store.subscribe(self.reload)
-        if self.child is not None and self._child_start is None:
-            self._child_start = asyncio.get_running_loop().create_task(self._start_child(), name="closure-child")
 
     async def child_started(self) -> None:
-        """Wait until the child parser has started (or failed to: then big payloads are parsed in threads)."""
+        """Start the child parser now and wait for it (or its failure: then big payloads are parsed in threads).
+        Without this call it is spawned by the first big payload: most servers never get one, and a child costs
+        ~50 MiB and a second of CPU per worker."""
+        if self.child is not None and self._child_start is None:
+            self._child_start = asyncio.get_running_loop().create_task(self._start_child(), name="closure-child")
         if self._child_start is not None:
             await asyncio.shield(self._child_start)
 
