@@ -143,3 +143,11 @@ class JmaIntake:
         deletes = {cid for cid, c in series.items()
                    if cid not in puts and (listed is None or c.warning.area_code in listed)}
         return JmaChanges(list(puts.values()), deletes, unknown)
+
+
+def check_config(areas_path, policy_path) -> None:
+    """Load the operator's municipality and policy files once at start-up, so a bad one is a one-line
+    configuration error (`AreaFileError` / `PolicyError`, both ValueErrors) instead of a worker's traceback."""
+    WarningPolicy.load(policy_path)
+    if areas_path is not None:
+        MunicipalityAreas.load(areas_path)
