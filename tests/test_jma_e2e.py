@@ -10,11 +10,8 @@ import orjson
 import pytest
 from google.transit import gtfs_realtime_pb2
 
-from api_support import auth, client_for, services_for
-from jma_support import JST, SHINJUKU, landslide_xml
-from maas.disruptions.closure_store import MemoryClosureStore
-from maas.platform.settings import Settings
-from maas.services import closure_service
+from api_support import auth
+from jma_support import JST, SHINJUKU, jma_client, landslide_xml
 from tokyo_mini import mini_transit
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -42,20 +39,14 @@ def areas_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def transit(tmp_path_factory):
-    t = mini_transit(tmp_path_factory.mktemp("jma-e2e-net"))
-    yield t
-    t.close()
-
-
 @pytest.fixture
-async def client(transit, areas_file):
-    settings = Settings(jma_areas=areas_file)
-    services = services_for(transit, closures=closure_service(settings, transit, store=MemoryClosureStore()))
-    async with client_for(services) as c:
-        yield c
-    transit.mask_provider = None
+async def client(tmp_path, areas_file):
+    transit = mini_transit(tmp_path)
+    try:
+        async with jma_client(transit, areas_file) as c:
+            yield c
+    finally:
+        transit.close()
 
 
 def routes(body) -> list[str]:
