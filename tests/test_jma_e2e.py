@@ -93,6 +93,8 @@ async def test_landslide_end_to_end_on_synthetic_areas(client):
     [ent] = [e for e in feed.entity if e.id == LANDSLIDE]
     assert {t.language: t.text for t in ent.alert.header_text.translation} == {
         "ja": "新宿区に土砂災害警戒情報", "en": "Landslide alert: Shinjuku Ward"}
+    assert {t.language: t.text for t in ent.alert.description_text.translation}["en"] == \
+        "Landslide alert: Shinjuku Ward — issued (Japan Meteorological Agency: 土砂災害警戒情報)"  # status in English
     assert ent.alert.effect == gtfs_realtime_pb2.Alert.NO_SERVICE
     assert "mini:TCM" in {ie.stop_id for ie in ent.alert.informed_entity}
 
