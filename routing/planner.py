@@ -20,7 +20,7 @@ from routing.itinerary import Itinerary, build_itinerary, direct_walk
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.places import Place, PlaceError, PlaceIndex
-from routing.raptor import Journey, RaptorQuery, range_raptor
+from routing.raptor import Journey, RaptorQuery, RideLeg, range_raptor
 from routing.timetable import MODE_INDEX, QUERY_RANGE, TransitModel
 
 
@@ -149,13 +149,15 @@ class Planner:
         access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
         by_trips: dict[tuple, tuple] = {}
         for j in js:
-            key = (j.first_departure - access.get(j.source_stop, 0), j.arrival, j.transfers, j)
-            old = by_trips.get(j.trip_key)
+            first, transfers, trips = _facts(j)
+            key = (first - access.get(j.source_stop, 0), j.arrival, transfers, j)
+            old = by_trips.get(trips)
             if old is None or (key[0], -key[1]) > (old[0], -old[1]):
-                by_trips[j.trip_key] = key
+                by_trips[trips] = key
         keyed = list(by_trips.values())
         keep = [k for k in keyed
-                if not any(b[0] >= k[0] and b[1] <= k[1] and b[2] <= k[2] and b[:3] != k[:3] for b in keyed)]
+                if not any(b[0] >= k[0] and b[1] <= k[1] and b[2] <= k[2] and (b[0] != k[0] or b[1] != k[1]
+                                                                               or b[2] != k[2]) for b in keyed)]
         keep.sort(key=lambda k: k[:3], reverse=latest_first)
         chosen = keep[:opts.num_itineraries]
         if len(chosen) >= 2:  # (a single answer is the next departure, however many changes it needs)
@@ -245,3 +247,18 @@ class Planner:
                 if int(m.fp_to[e]) in targets and m.fp_fixed_s[e] >= 0:
                     best = int(m.fp_fixed_s[e]) if best is None else min(best, int(m.fp_fixed_s[e]))
         return best or 0
+
+
+def _facts(j: Journey) -> tuple[int, int, tuple]:
+    """``j.first_departure``, ``j.transfers`` and ``j.trip_key`` in one pass over the legs (each property walks
+    them again, and `Planner._choose` asks for all three of every journey after every window)."""
+    walked, first, rides, trips = 0, None, 0, []
+    for leg in j.legs:
+        if isinstance(leg, RideLeg):
+            if first is None:
+                first = leg.departure - walked
+            trips.append(leg.trip)
+            rides += not leg.stay_seated
+        elif first is None:
+            walked += leg.arrival - leg.departure
+    return (j.start if first is None else first), max(rides - 1, 0), tuple(trips)
