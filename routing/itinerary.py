@@ -189,7 +189,7 @@ class _Pattern:
 class _Tables:
     """Per-model lookups for building legs, filled on first use (a plan touches few stops and routes)."""
 
-    __slots__ = ("model", "stops", "routes", "patterns", "days", "shapes", "footpaths", "walks")
+    __slots__ = ("model", "stops", "routes", "patterns", "days", "shapes", "footpaths", "walks", "geometry_pairs")
 
     def __init__(self, model):
         self.model = model
@@ -200,6 +200,7 @@ class _Tables:
         self.shapes: dict[int, _Line] = {}
         self.footpaths: list = [None] * model.n_stops  # per stop: {to stop: metres}, the first footpath
         self.walks: dict = {}  # (walker id, from stop, to stop) → (walker, WalkPath)
+        self.geometry_pairs: int | None = None  # shapes cut in advance (`precompute_geometry`): how many
 
     def stop(self, s: int) -> tuple:
         hit = self.stops[s]
@@ -319,14 +320,37 @@ def _match_shape(model, sh: int, stops: np.ndarray) -> list[int] | None:
     lat, lon = model.shape_lat[a:b], model.shape_lon[a:b]
     if len(lat) < 2:
         return None
+    # every stop to every point in one call (shapes are short: numpy's per-call cost, not the points, dominated
+    # a call per stop), then the greedy walk along the rows
+    d = haversine_m(model.stop_lat[stops][:, None], model.stop_lon[stops][:, None], lat[None, :], lon[None, :])
     idx = []
     prev = 0
-    for s in stops.tolist():
-        d = haversine_m(model.stop_lat[s], model.stop_lon[s], lat[prev:], lon[prev:])
-        near = np.nonzero(d <= d.min() + 30.0)[0]
-        prev = prev + int(near[0])
+    for row in d.tolist():
+        rest = row[prev:]
+        limit = min(rest) + 30.0
+        prev += next((k for k, x in enumerate(rest) if x <= limit), 0)
         idx.append(prev)
     return idx
+
+
+def precompute_geometry(model) -> int:
+    """Cut every trip shape at its pattern's stops (`_shape_cut`) now, not on a plan's first ride on it: the
+    server does this before it says ready (`Planner.warm_up`, on every planner thread: once per model is enough).
+    Returns the number of (shape, pattern) pairs."""
+    tab = _tables(model)
+    if tab.geometry_pairs is not None:
+        return tab.geometry_pairs
+    shapes = np.asarray(model.trip_shape, np.int64)
+    pats = np.asarray(model.trip_pattern, np.int64)
+    has = shapes >= 0
+    pairs = np.unique(np.stack([shapes[has], pats[has]], axis=1), axis=0) if has.any() else np.empty((0, 2))
+    trip_of = {}
+    for t, key in zip(np.flatnonzero(has).tolist(), zip(shapes[has].tolist(), pats[has].tolist())):
+        trip_of.setdefault(key, t)
+    for sh, p in pairs.tolist():
+        _shape_cut(model, trip_of[(sh, p)], p, tab.pattern(p).stops)
+    tab.geometry_pairs = len(pairs)
+    return len(pairs)
 
 
 def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, arr: int) -> dict:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from routing.itinerary import Itinerary, build_itinerary, direct_walk
+from routing.itinerary import Itinerary, build_itinerary, direct_walk, precompute_geometry
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.places import Place, PlaceError, PlaceIndex
@@ -155,9 +155,8 @@ class Planner:
             if old is None or (key[0], -key[1]) > (old[0], -old[1]):
                 by_trips[trips] = key
         keyed = list(by_trips.values())
-        keep = [k for k in keyed
-                if not any(b[0] >= k[0] and b[1] <= k[1] and b[2] <= k[2] and (b[0] != k[0] or b[1] != k[1]
-                                                                               or b[2] != k[2]) for b in keyed)]
+        front = _non_dominated(keyed)
+        keep = [k for k in keyed if id(k) in front]
         keep.sort(key=lambda k: k[:3], reverse=latest_first)
         chosen = keep[:opts.num_itineraries]
         if len(chosen) >= 2:  # (a single answer is the next departure, however many changes it needs)
@@ -196,8 +195,10 @@ class Planner:
 
     def warm_up(self) -> int:
         """Compile (or load from numba's cache) every kernel a plan uses and fill this thread's label pool: a
-        depart-at and an arrive-by plan along the model's first pattern. Returns the itineraries found."""
+        depart-at and an arrive-by plan along the model's first pattern; every trip shape cut at its stops.
+        Returns the itineraries found."""
         m = self.model
+        precompute_geometry(m)
         found = 0
         for p in range(m.n_patterns):
             L = m.pattern_len(p)
@@ -262,3 +263,14 @@ def _facts(j: Journey) -> tuple[int, int, tuple]:
         elif first is None:
             walked += leg.arrival - leg.departure
     return (j.start if first is None else first), max(rides - 1, 0), tuple(trips)
+
+
+def _non_dominated(keyed: list[tuple]) -> set[int]:
+    """ids of the (departure, arrival, transfers, …) tuples no other one beats: leaves no earlier, arrives no
+    later, changes no more often, and differs. Latest departure first, a tuple can only be beaten by one before
+    it, and then by one already kept (beating is transitive): one pass against the kept few, not all pairs."""
+    kept: list[tuple] = []
+    for k in sorted(keyed, key=lambda k: (-k[0], k[1], k[2])):
+        if not any(b[1] <= k[1] and b[2] <= k[2] and (b[0] != k[0] or b[1] != k[1] or b[2] != k[2]) for b in kept):
+            kept.append(k)
+    return {id(k) for k in kept}
