@@ -104,15 +104,15 @@ async def plan(request: web.Request) -> web.Response:
                              "message": f"arrive_by {arrive.isoformat()} is before depart_at {depart.isoformat()}"}
         return respond.json({"itineraries": [], "page": {"earlier": None, "later": None}, "notices": [notice]},
                             headers=language_headers(lang))
-    transit = request.app[SERVICES].transit
-    catalog = request.app[SERVICES].fares()
+    services = request.app[SERVICES]
+    transit = services.transit
 
     def work() -> list[dict]:
         """Plan, fares and names in one trip to the thread pool: each hop costs a GIL hand-over."""
         its = transit.plan_sync(origin.text, destination.text, when, arrive_by=arrive_by, options=options)
         if depart is not None and arrive is not None:
             its = [it for it in its if dt.datetime.fromisoformat(it["arrival"]) <= arrive]
-        add_fares(catalog, its, riders, medium)
+        add_fares(services.fares(), its, riders, medium)
         if lang != "ja":
             names = transit.names
             for it in its:

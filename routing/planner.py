@@ -79,10 +79,21 @@ class Planner:
         return np.isin(self.model.pattern_mode, wanted)
 
     def resolve(self, text: str, options: PlanOptions, walker=None) -> Place:
+        """The place ``text`` names; a stop or station once per text (neither options nor walker change it),
+        coordinates every time (their walks do)."""
+        named = self.__dict__.setdefault("_named_places", {})
+        hit = named.get(text)
+        if hit is not None:
+            return hit
         try:
-            return self.places.resolve(text, walker or self.walker, options.max_walk_m, options.walk_speed)
+            place = self.places.resolve(text, walker or self.walker, options.max_walk_m, options.walk_speed)
         except PlaceError as exc:
             raise PlanError(str(exc)) from None
+        if not place.is_point:
+            if len(named) >= 4096:
+                named.clear()
+            named[text] = place
+        return place
 
     def model_seconds(self, when: dt.datetime) -> int:
         return self.model.seconds_of(when)
