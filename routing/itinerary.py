@@ -259,7 +259,7 @@ class _Tables:
         hit = self.walks.get(key)
         if hit is None or hit[0] is not walker:
             s, e = self.stop(a), self.stop(b)
-            if len(self.walks) >= 50_000:
+            if len(self.walks) >= 10_000:  # (a few MB at most; a street path is costly to find again)
                 self.walks.clear()
             hit = self.walks[key] = (walker, walker.path(s[0], s[1], e[0], e[1]))
         return hit[1]
