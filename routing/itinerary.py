@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -187,12 +188,13 @@ class _Pattern:
 
 
 class _Tables:
-    """Per-model lookups for building legs, filled on first use (a plan touches few stops and routes)."""
+    """Per-model lookups for building legs, filled on first use (a plan touches few stops and routes). Kept in
+    the model's ``__dict__``, so it holds the model weakly: no cycle keeps a replaced (realtime) model alive."""
 
-    __slots__ = ("model", "stops", "routes", "patterns", "days", "shapes", "footpaths", "walks", "geometry_pairs")
+    __slots__ = ("_model", "stops", "routes", "patterns", "days", "shapes", "footpaths", "walks", "geometry_pairs")
 
     def __init__(self, model):
-        self.model = model
+        self._model = weakref.ref(model)
         self.stops: list = [None] * model.n_stops  # (lat, lon, id, name, name_en, JSON without sequence)
         self.routes: list = [None] * len(model.route_ids)  # (mode, operator, agency JSON, route JSON)
         self.patterns: list = [None] * model.n_patterns
@@ -205,7 +207,7 @@ class _Tables:
     def stop(self, s: int) -> tuple:
         hit = self.stops[s]
         if hit is None:
-            m = self.model
+            m = self._model()
             lat, lon = float(m.stop_lat[s]), float(m.stop_lon[s])
             name_en = m.stop_names_en[s]
             d = {"lat": round(lat, 7), "lon": round(lon, 7), "stop_id": m.stop_ids[s], "name": m.stop_names[s],
@@ -220,7 +222,7 @@ class _Tables:
     def route(self, r: int) -> tuple:
         hit = self.routes[r]
         if hit is None:
-            m = self.model
+            m = self._model()
             ag = int(m.route_agency[r])
             route_id = m.route_ids[r]
             hit = self.routes[r] = (
@@ -233,19 +235,19 @@ class _Tables:
     def pattern(self, p: int) -> _Pattern:
         hit = self.patterns[p]
         if hit is None:
-            hit = self.patterns[p] = _Pattern(self.model, p)
+            hit = self.patterns[p] = _Pattern(self._model(), p)
         return hit
 
     def day(self, offset: int) -> str:
         hit = self.days.get(offset)
         if hit is None:
-            hit = self.days[offset] = (self.model.service_date + dt.timedelta(days=offset)).isoformat()
+            hit = self.days[offset] = (self._model().service_date + dt.timedelta(days=offset)).isoformat()
         return hit
 
     def footpath_m(self, a: int, b: int) -> float | None:
         fp = self.footpaths[a]
         if fp is None:
-            m = self.model
+            m = self._model()
             lo, hi = int(m.fp_start[a]), int(m.fp_start[a + 1])
             fp = {}
             for to, d in zip(m.fp_to[lo:hi].tolist(), m.fp_dist[lo:hi].tolist()):
