@@ -193,8 +193,13 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     counters = []
     calls: list = []  # the counters of every range search a plan makes (the planner's own calls)
 
+    searching: list[float] = []  # per plan: seconds inside range searches (kernel and its Python wrapper)
+    in_order: list[float] = []  # per plan: all its seconds
+
     def counting(*a, **kw):
+        t0 = time.perf_counter()
         r = range_raptor(*a, **kw)
+        searching[-1] += time.perf_counter() - t0
         calls.append(r.counters)
         return r
 
@@ -202,9 +207,11 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     for a, b, when, arrive in queries:
         w = dt.datetime.fromisoformat(when)
         calls.clear()
+        searching.append(0.0)
         t = time.perf_counter()
         its = [it.to_dict() for it in planner.plan(a, b, w, arrive_by=arrive, options=opts)]
         lat[arrive].append(time.perf_counter() - t)
+        in_order.append(lat[arrive][-1])
         digests.append(_digest(its))
         answered[arrive] += bool(its)
         counters.append([sum(getattr(c, f) for c in calls) for f in
@@ -214,6 +221,9 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     print(f"this planner, all {len(every)}: {pct(every)}  (plan + JSON dicts; load average {load_avg()})")
     print(f"this planner, depart-at {len(lat[False])}: {pct(lat[False])}  answered {answered[False]}")
     print(f"this planner, arrive-by {len(lat[True])}: {pct(lat[True])}  answered {answered[True]}")
+    rest = [x - y for x, y in zip(in_order, searching)]
+    print(f"of which range searches: {pct(searching)}; everything else (places, choosing, itineraries, JSON dicts): "
+          f"{pct(rest)}")
     print(f"arrive-by / depart-at p50 ratio {np.median(lat[True]) / np.median(lat[False]):.2f}")
     c = np.array(counters)
     print("kernel counters per plan (median / p99): rounds {:.0f}/{:.0f}, routes scanned {:.0f}/{:.0f}, "
