@@ -295,10 +295,6 @@ def _ride_geometry(model, trip: int, p: int, board_pos: int, alight_pos: int) ->
     return line.coords[lo:hi + 1], line.cum[hi] - line.cum[lo]
 
 
-def _stop_endpoint(model, s: int, seq: int | None = None) -> Endpoint:
-    return _tables(model).endpoint(s, seq)
-
-
 def _shape_cut(model, trip: int, pattern: int, stops) -> list[int] | None:
     """Index of each of the pattern's ``stops`` among the trip's shape points, cached per (shape, pattern).
 
