@@ -68,9 +68,10 @@ class TransitService:
 
     @classmethod
     def from_settings(cls, settings: Settings, progress: bool = False) -> "TransitService":
-        from maas.publishing.network import load_network
+        from maas.publishing.network import ISOLATE_MIN_BYTES, load_network
 
-        network = load_network(settings.feeds, settings.cache_dir, progress=progress)
+        network = load_network(settings.feeds, settings.cache_dir, progress=progress,
+                               isolate_min_bytes=ISOLATE_MIN_BYTES)
         release_memory()  # the raw string tables parsed on the way are garbage now
         return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,
                    threads=settings.planner_threads, progress=progress)
