@@ -45,10 +45,30 @@ def mem():
 # Where the resident bytes are: the interpreter with its libraries (at the imports step: file-backed code and the
 # modules' objects), the feeds' tables, each cached day's model arrays (with its cached timetables), and the rest
 # (names index, walker, numba's compiled kernels and typing state, search labels, allocator slack).
+def feed_bytes(network):
+    # the tables' arrays, plus each string object once (pandas' deep count counts an id shared by several
+    # tables once per table)
+    import pandas as pd
+    from feeds.feed import TABLES
+    seen, total = set(), 0
+    for f in network.feeds:
+        for name in TABLES:
+            df = getattr(f, name)
+            total += int(df.memory_usage(index=True, deep=False).sum())
+            for c in df.columns:
+                col = df[c]
+                vals = col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype) else col
+                if vals.dtype == object or str(vals.dtype) == "str":
+                    for v in vals.tolist():
+                        if isinstance(v, str) and id(v) not in seen:
+                            seen.add(id(v))
+                            total += sys.getsizeof(v)
+    return total
+
 def breakdown(transit, imports):
     from maas.platform.memory import arrays_nbytes
     now = mem()
-    feeds = transit.network.nbytes()
+    feeds = feed_bytes(transit.network)
     models = sum(arrays_nbytes(transit.model_for(d)) for d in transit.cached_dates())
     return {"libs_file": imports.get("file", 0), "libs_anon": imports["rss"] - imports.get("file", 0),
             "feed_tables": feeds, "model_arrays": models,
