@@ -104,9 +104,23 @@ async def plan(request: web.Request) -> web.Response:
                              "message": f"arrive_by {arrive.isoformat()} is before depart_at {depart.isoformat()}"}
         return respond.json({"itineraries": [], "page": {"earlier": None, "later": None}, "notices": [notice]},
                             headers=language_headers(lang))
-    transit = request.app[SERVICES].transit
+    services = request.app[SERVICES]
+    transit = services.transit
+
+    def work() -> list[dict]:
+        """Plan, fares and names in one trip to the thread pool: each hop costs a GIL hand-over."""
+        its = transit.plan_sync(origin.text, destination.text, when, arrive_by=arrive_by, options=options)
+        if depart is not None and arrive is not None:
+            its = [it for it in its if dt.datetime.fromisoformat(it["arrival"]) <= arrive]
+        add_fares(services.fares(), its, riders, medium)
+        if lang != "ja":
+            names = transit.names
+            for it in its:
+                localise_itinerary(it, lang, names)
+        return its
+
     try:
-        itineraries = await transit.plan(origin.text, destination.text, when, arrive_by=arrive_by, options=options)
+        itineraries = await asyncio.get_running_loop().run_in_executor(transit.executor, work)
     except ClosedByClosure as exc:  # a route exists, but not while these closures are in force
         raise ApiProblem(409, str(exc), field="to", type_=TYPE_BASE + "closed-by-closure",
                          extra={"closures": [summary(c) for c in exc.closures]}) from None
@@ -117,15 +131,6 @@ async def plan(request: web.Request) -> web.Response:
             raise ApiProblem(404, str(exc), field=bad, type_=TYPE_BASE + "unknown-place",
                              extra={"suggestions": await _suggestions(transit, text)}) from None
         raise invalid(bad, str(exc)) from None
-    if depart is not None and arrive is not None:
-        itineraries = [it for it in itineraries if dt.datetime.fromisoformat(it["arrival"]) <= arrive]
-    catalog = request.app[SERVICES].fares()
-    await asyncio.get_running_loop().run_in_executor(transit.executor, add_fares, catalog, itineraries, riders,
-                                                     medium)
-    if lang != "ja":
-        names = transit.names
-        for it in itineraries:
-            localise_itinerary(it, lang, names)
     return respond.json({"itineraries": itineraries, "page": plan_page(itineraries),
                          "notices": realtime_notices(request, (leg.get("operator") for it in itineraries
                                                              for leg in it["legs"]))},
