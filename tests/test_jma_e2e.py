@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 import orjson
 import pytest
 from google.transit import gtfs_realtime_pb2
 
+from api.models.search import DeparturesResponse
 from api_support import auth
 from jma_support import JST, SHINJUKU, jma_client, landslide_xml
 from tokyo_mini import mini_transit
@@ -85,6 +87,16 @@ async def test_landslide_end_to_end_on_synthetic_areas(client):
     status, dep = await get_json(client, "/v1/stops/mini:TCM/departures", at="2026-11-24T08:00:00+09:00")
     assert status == 200 and dep["closed"] and dep["affected"]
     assert [w["id"] for w in dep["warnings"]] == [LANDSLIDE] and all(d["status"] == "closed" for d in dep["departures"])
+    assert all(d["closure"]["closures"] == [LANDSLIDE] for d in dep["departures"])
+    # Shibuya is outside, but its fast trains' next hop goes into 新宿区: those rows name the closure down the line
+    status, dep = await get_json(client, "/v1/stops/mini:SBY/departures", at="2026-11-24T08:00:00+09:00")
+    msgspec.convert(dep, DeparturesResponse)
+    fast = [d for d in dep["departures"] if d["route"]["id"] == "mini:FAST"]
+    slow = [d for d in dep["departures"] if d["route"]["id"] == "mini:SLOW"]
+    assert fast and slow and all(d["status"] == "scheduled" and d["closure"] is None for d in slow)
+    assert all(d["status"] == "closed" and d["closure"] == {"stop": False, "next_hop": True, "next_stop_id": "mini:TCM",
+                                                            "closures": [LANDSLIDE]} for d in fast)
+    assert not dep["affected"] and [w["id"] for w in dep["warnings"]] == [LANDSLIDE]
 
     r = await client.get("/v1/alerts", headers=P)  # protobuf by default
     assert r.status == 200 and r.content_type == "application/x-protobuf"
