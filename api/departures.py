@@ -32,6 +32,14 @@ def _blocked(frm: np.ndarray, until: np.ndarray, idx: np.ndarray, t: np.ndarray)
     return (frm[idx] != until[idx]) & (frm[idx] <= t) & (t < until[idx])
 
 
+def _hit(model: TransitModel, pattern: int, pos: int, stop: bool, next_hop: bool) -> dict:
+    """Why a departure is closed; a closed hop names the stop it leads to, so the closure there can be named."""
+    hit = {"stop": stop, "next_hop": next_hop}
+    if next_hop:
+        hit["next_stop_id"] = model.stop_ids[int(model.pattern_stops[model.pattern_stops_start[pattern] + pos + 1])]
+    return hit
+
+
 def next_departures(model: TransitModel, stops: np.ndarray, t0: int, window_s: int, limit: int,
                     mask: ClosureMask | None = None) -> list[dict]:
     """Departures from ``stops`` in ``[t0, t0 + window_s)`` (model seconds), earliest first.
@@ -117,7 +125,7 @@ def _departures(model: TransitModel, stops: np.ndarray, t0: int, window_s: int, 
                       "text_color": model.route_text_colors[r]},
             "booking_required": bool(model.trip_booking[t] == 1),
             "status": "closed" if closed else "scheduled",
-            "closure": {"stop": bool(stop_closed[i]), "next_hop": bool(hop_closed[i])} if closed else None,
+            "closure": _hit(model, p, int(pos[i]), bool(stop_closed[i]), bool(hop_closed[i])) if closed else None,
             "scheduled_departure": _iso(model, dep[i]), "delay_s": 0, "realtime": False,
             "_t": int(dep[i]), "_trip": t, "_pos": int(pos[i]),
         })

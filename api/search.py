@@ -104,9 +104,23 @@ async def plan(request: web.Request) -> web.Response:
                              "message": f"arrive_by {arrive.isoformat()} is before depart_at {depart.isoformat()}"}
         return respond.json({"itineraries": [], "page": {"earlier": None, "later": None}, "notices": [notice]},
                             headers=language_headers(lang))
-    transit = request.app[SERVICES].transit
+    services = request.app[SERVICES]
+    transit = services.transit
+
+    def work() -> list[dict]:
+        """Plan, fares and names in one trip to the thread pool: each hop costs a GIL hand-over."""
+        its = transit.plan_sync(origin.text, destination.text, when, arrive_by=arrive_by, options=options)
+        if depart is not None and arrive is not None:
+            its = [it for it in its if dt.datetime.fromisoformat(it["arrival"]) <= arrive]
+        add_fares(services.fares(), its, riders, medium)
+        if lang != "ja":
+            names = transit.names
+            for it in its:
+                localise_itinerary(it, lang, names)
+        return its
+
     try:
-        itineraries = await transit.plan(origin.text, destination.text, when, arrive_by=arrive_by, options=options)
+        itineraries = await asyncio.get_running_loop().run_in_executor(transit.executor, work)
     except ClosedByClosure as exc:  # a route exists, but not while these closures are in force
         raise ApiProblem(409, str(exc), field="to", type_=TYPE_BASE + "closed-by-closure",
                          extra={"closures": [summary(c) for c in exc.closures]}) from None
@@ -117,15 +131,6 @@ async def plan(request: web.Request) -> web.Response:
             raise ApiProblem(404, str(exc), field=bad, type_=TYPE_BASE + "unknown-place",
                              extra={"suggestions": await _suggestions(transit, text)}) from None
         raise invalid(bad, str(exc)) from None
-    if depart is not None and arrive is not None:
-        itineraries = [it for it in itineraries if dt.datetime.fromisoformat(it["arrival"]) <= arrive]
-    catalog = request.app[SERVICES].fares()
-    await asyncio.get_running_loop().run_in_executor(transit.executor, add_fares, catalog, itineraries, riders,
-                                                     medium)
-    if lang != "ja":
-        names = transit.names
-        for it in itineraries:
-            localise_itinerary(it, lang, names)
     return respond.json({"itineraries": itineraries, "page": plan_page(itineraries),
                          "notices": realtime_notices(request, (leg.get("operator") for it in itineraries
                                                              for leg in it["legs"]))},
@@ -241,18 +246,23 @@ async def departures(request: web.Request) -> web.Response:
             localise_names(row, lang, names)
     warnings = request.app[SERVICES].warnings
     found: dict[str, dict] = {}
+    down_the_line: list[dict] = []
     if warnings is not None:
         ti = await asyncio.get_running_loop().run_in_executor(transit.executor, warnings.touch_index, model,
                                                               transit.walker)
-        found = stop_warnings(ti, [model.stop_ids[s] for s in stops_idx], at, at + dt.timedelta(minutes=window_min))
+        until = at + dt.timedelta(minutes=window_min)
+        found = stop_warnings(ti, [model.stop_ids[s] for s in stops_idx], at, until)
         for r in rows:
             hits = found.get(r["stop_id"], {}).get("ids", [])
             if hits:
                 r["warnings"] = hits
+        down_the_line = name_closures(ti, rows, found, at, until)
     all_w = {w["id"]: w for v in found.values() for w in v["summaries"]}
+    affected = bool(all_w)  # the stop itself; closures down the line only close its departures
+    all_w.update((w["id"], w) for w in down_the_line)
     return respond.json({"stop_id": stop_id, "at": at.isoformat(), "departures": rows,
                          "closed": bool(rows) and all(r["status"] == "closed" for r in rows),
-                         "affected": bool(all_w), "warnings": list(all_w.values()),
+                         "affected": affected, "warnings": list(all_w.values()),
                          "page": {"later": board_cursor(rows, at, window_min, limit, skip)},
                          "notices": realtime_notices(request, {r["operator"] for r in rows}
                                                     | {model.stop_ids[s].split(":", 1)[0] for s in stops_idx})},
@@ -267,6 +277,23 @@ def stop_warnings(ti, stop_ids: list[str], t0: dt.datetime, t1: dt.datetime) -> 
         if cs:
             out[sid] = {"ids": [c.id for c in cs], "summaries": [summary(c) for c in cs]}
     return out
+
+
+def name_closures(ti, rows: list[dict], found: dict[str, dict], t0: dt.datetime, t1: dt.datetime) -> list[dict]:
+    """Name the `close` warnings behind each closed row (at its stop, or the stop its closed hop leads to), so a
+    board closed by a warning down the line says which; returns the summaries of those down the line."""
+    nxt = stop_warnings(ti, sorted({r["closure"]["next_stop_id"] for r in rows
+                                    if r.get("closure") and "next_stop_id" in r["closure"]}), t0, t1)
+    for r in rows:
+        hit = r.get("closure")
+        if not hit:
+            continue
+        where = [found.get(r["stop_id"])] if hit["stop"] else []
+        where += [nxt.get(hit["next_stop_id"])] if hit["next_hop"] else []
+        ids = [w["id"] for v in where if v for w in v["summaries"] if w["strength"] == "close"]
+        if ids:
+            hit["closures"] = list(dict.fromkeys(ids))
+    return [w for v in nxt.values() for w in v["summaries"] if w["strength"] == "close"]
 
 
 def board_cursor(rows: list[dict], at: dt.datetime, window_min: int, limit: int, skipped: int) -> str:

@@ -103,8 +103,11 @@ async def tune_worker_runtime(app: web.Application | None = None) -> None:
       thread triggers them.
     * `sys.setswitchinterval(GIL_SWITCH_S)`: a thread holding the GIL (parsing a 20,000-vertex area, encoding a
       big answer) hands it to the loop only every switch interval; at CPython's 5 ms a request that needs the GIL
-      3-4 times waits up to ~20 ms. At 1 ms /healthz stays under 10 ms during such an apply, for ~1 % more
-      switching in CPU-bound threads (the planner's kernel runs without the GIL).
+      3-4 times waits up to ~20 ms, for ~1 % more switching in CPU-bound threads (the planner's kernel runs
+      without the GIL). The switch interval cannot split a single C call (orjson on a 0.5 MB body, a polygon built
+      from Python lists): on a busy machine the OS preempts the thread inside one and the loop waits, so big
+      closure payloads are parsed in a child process (`maas.disruptions.closure_parse`) and the store encodes
+      off the loop. With both, /healthz p99 stays under 10 ms during a 20,000-vertex apply.
     Figures: benchmarks/bench_warnings.py, part 3."""
     import gc
 

@@ -6,6 +6,7 @@ handler decodes.
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Mapping, TypeVar
 
@@ -32,12 +33,19 @@ def problem_from(exc: msgspec.ValidationError, prefix: str = "") -> ApiProblem:
 def query(q: Mapping[str, str], model: type[T]) -> T:
     """The query parameters ``model`` declares, converted from strings ("3" → 3, "true" → True) and checked
     against its constraints; other parameters are left to the handler."""
-    fields = {f.encode_name for f in msgspec.structs.fields(model)}
+    fields = _query_names(model)
     given = {k: v.strip() for k, v in q.items() if k in fields}
     try:
         return msgspec.convert(given, model, strict=False)
     except msgspec.ValidationError as exc:
         raise problem_from(exc) from None
+
+
+@functools.cache
+def _query_names(model: type) -> frozenset[str]:
+    """The parameter names of a query model, once per model: ``msgspec.structs.fields`` evaluates the class's
+    annotations on every call (about 2 ms, as much as a whole plan)."""
+    return frozenset(f.encode_name for f in msgspec.structs.fields(model))
 
 
 def check(obj: object, model: type[T], prefix: str = "") -> T:

@@ -4,7 +4,8 @@ For 1 and 2 workers and client concurrency 1, 16 and 64: requests/s, p50/p95/p99
 measured in the same run: the same queries planned in-process, serially, with no HTTP (`TransitService.plan_sync`:
 the cost of the route search alone), and GET /healthz (the cost of the HTTP stack alone). Peak RSS of each
 server worker comes from /proc (VmHWM). The load generator is an aiohttp client in this process, on the same
-machine, so on a small box it competes with the server for CPU: the figures are a floor, not a ceiling.
+machine, so on a small box it competes with the server for CPU: the figures are a floor, not a ceiling. The server's
+CPU milliseconds per request (its processes' user + system time over the level) hardly depend on that.
 
     .venv/bin/python benchmarks/bench_api.py [--seconds 4] [--levels 1,16,64] [--workers 1,2] [--redis URL]
         [--feed tokyo-rail=../shared/data/tokyo-rail-gtfs.zip --day 2026-12-01]
@@ -133,6 +134,24 @@ def worker_rss_mb(proc: subprocess.Popen) -> list[float]:
     return out
 
 
+def server_cpu_s(proc: subprocess.Popen) -> float:
+    """CPU seconds (user + system) the server and its worker children have used so far: CPU per request does
+    not depend on what else the machine runs, as requests/s does."""
+    pids = [proc.pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    except OSError:
+        pass
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def in_process_baseline(qs: list[dict], seconds: float, feeds: list[str]) -> dict:
     """The same queries planned serially in this process: the route search with no HTTP at all."""
     from maas.platform.settings import Settings
@@ -190,10 +209,11 @@ def main() -> None:
                     stops = json.loads(urllib.request.urlopen(req).read())["stops"]
                     qs = queries(sorted({s["id"] for s in stops if s["type"] == "station"}), day=args.day)
                 asyncio.run(load(base, "/v1/plan", qs, 4, 1.0))  # warm-up: numba, caches, connections
-                health = asyncio.run(load(base, "/healthz", [], 16, args.seconds))
-                rows.append(("healthz", workers, 16, health))
-                for c in levels:
-                    rows.append(("plan", workers, c, asyncio.run(load(base, "/v1/plan", qs, c, args.seconds))))
+                for name, path, c in [("healthz", "/healthz", 16), *(("plan", "/v1/plan", c) for c in levels)]:
+                    cpu = server_cpu_s(proc)
+                    r = asyncio.run(load(base, path, qs if name == "plan" else [], c, args.seconds))
+                    r["cpu_ms"] = (server_cpu_s(proc) - cpu) * 1000 / max(r["n"], 1)
+                    rows.append((name, workers, c, r))
                 rss = worker_rss_mb(proc)
             finally:
                 proc.send_signal(signal.SIGTERM)
@@ -203,10 +223,10 @@ def main() -> None:
         base_row = in_process_baseline(qs, args.seconds, args.feed)
     print()
     print(f"{'endpoint':9} {'workers':>7} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-          f"{'errors':>6} {'n':>7}")
+          f"{'errors':>6} {'n':>7} {'server CPU ms/req':>17}")
     for name, w, c, r in rows:
         print(f"{name:9} {w:>7} {c:>5} {r['rps']:>9.1f} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f} "
-              f"{r['errors']:>6} {r['n']:>7}")
+              f"{r['errors']:>6} {r['n']:>7} {r['cpu_ms']:>17.2f}")
     print(f"{'in-proc':9} {'-':>7} {1:>5} {base_row['rps']:>9.1f} {base_row['p50']:>8.2f} {base_row['p95']:>8.2f} "
           f"{base_row['p99']:>8.2f} {'-':>6} {base_row['n']:>7}   (plan_sync, no HTTP: naive serial baseline)")
     best = max((r for name, _, _, r in rows if name == "plan"), key=lambda r: r["rps"])

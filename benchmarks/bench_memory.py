@@ -4,7 +4,7 @@ cached service day, and with 2 workers forked from a preloaded parent (PSS split
 case runs in a fresh process, for this tree and (``--old-commit``) the tree before the memory work, on the same
 feeds: the built-in sample, Toei rail and all-Tokyo rail from ../shared/data.
 
-    .venv/bin/python benchmarks/bench_memory.py [--feeds sample,toei,tokyo] [--old-commit 616624b] [--no-workers]
+    .venv/bin/python benchmarks/bench_memory.py [--feeds sample,toei,tokyo] [--old-commit 2ed0303] [--no-workers]
 """
 from __future__ import annotations
 
@@ -31,15 +31,48 @@ spec = json.loads(sys.argv[2])
 
 def mem():
     out = {}
-    for path, keys in (("/proc/self/status", ("VmRSS", "RssAnon")), ("/proc/self/smaps_rollup", ("Pss",))):
+    names = {"VmRSS": "rss", "RssAnon": "anon", "RssFile": "file", "Pss": "pss"}
+    for path, keys in (("/proc/self/status", ("VmRSS", "RssAnon", "RssFile")), ("/proc/self/smaps_rollup", ("Pss",))):
         try:
             for line in open(path):
                 k, _, v = line.partition(":")
                 if k in keys:
-                    out[{"VmRSS": "rss", "RssAnon": "anon", "Pss": "pss"}[k]] = int(v.split()[0]) * 1024
+                    out[names[k]] = int(v.split()[0]) * 1024
         except OSError:
             pass
     return out
+
+# Where the resident bytes are: the interpreter with its libraries (at the imports step: file-backed code and the
+# modules' objects), the feeds' tables, each cached day's model arrays (with its cached timetables), and the rest
+# (names index, walker, numba's compiled kernels and typing state, search labels, allocator slack).
+def feed_bytes(network):
+    # the tables' arrays, plus each string object once (pandas' deep count counts an id shared by several
+    # tables once per table)
+    import pandas as pd
+    from feeds.feed import TABLES
+    seen, total = set(), 0
+    for f in network.feeds:
+        for name in TABLES:
+            df = getattr(f, name)
+            total += int(df.memory_usage(index=True, deep=False).sum())
+            for c in df.columns:
+                col = df[c]
+                vals = col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype) else col
+                if vals.dtype == object or str(vals.dtype) == "str":
+                    for v in vals.tolist():
+                        if isinstance(v, str) and id(v) not in seen:
+                            seen.add(id(v))
+                            total += sys.getsizeof(v)
+    return total
+
+def breakdown(transit, imports):
+    from maas.platform.memory import arrays_nbytes
+    now = mem()
+    feeds = feed_bytes(transit.network)
+    models = sum(arrays_nbytes(transit.model_for(d)) for d in transit.cached_dates())
+    return {"libs_file": imports.get("file", 0), "libs_anon": imports["rss"] - imports.get("file", 0),
+            "feed_tables": feeds, "model_arrays": models,
+            "other": now["rss"] - imports["rss"] - feeds - models, "rss": now["rss"]}
 
 def model_bytes(m):
     seen, total = set(), 0
@@ -66,6 +99,7 @@ from maas.platform.settings import Settings
 from maas.services import Services
 from maas.transit import TransitService
 step("imports")
+imported = dict(steps[-1])
 data = Path(tempfile.mkdtemp(prefix="bench-memory-"))
 settings = Settings(feeds=spec["feeds"], data_dir=data, cache_dir=Path(spec["cache"]))
 
@@ -85,11 +119,13 @@ if spec["mode"] == "single":
     step("services + app (names index)")
     transit.warm_up(today)
     gc.freeze()
-    step("planner warm", days=1, model_bytes=sum(model_bytes(transit.model_for(d)) for d in transit.cached_dates()))
+    step("planner warm", days=1, model_bytes=sum(model_bytes(transit.model_for(d)) for d in transit.cached_dates()),
+         breakdown=breakdown(transit, imported))
     for k in (1, 2):
         transit.planner_for(today + dt.timedelta(days=k))
         step(f"+{k} cached service day", days=len(transit.cached_dates()),
-             model_bytes=sum(model_bytes(transit.model_for(d)) for d in transit.cached_dates()))
+             model_bytes=sum(model_bytes(transit.model_for(d)) for d in transit.cached_dates()),
+             breakdown=breakdown(transit, imported))
     print(json.dumps({"steps": steps, "network_days": [d.isoformat() for d in transit.cached_dates()]}))
     transit.close()
 else:  # 2 workers forked from the preloaded parent, as `maas serve --workers 2` does
@@ -158,7 +194,7 @@ def run_case(tree: str, feeds: list[str], mode: str, cache: str) -> dict | None:
 
 
 def fmt(m: dict) -> str:
-    parts = [f"RSS {m['rss'] / MiB:6.0f}", f"anon {m.get('anon', 0) / MiB:5.0f}"]
+    parts = [f"RSS {m['rss'] / MiB:6.0f}", f"anon {m.get('anon', 0) / MiB:5.0f}", f"file {m.get('file', 0) / MiB:5.0f}"]
     if "pss" in m:
         parts.append(f"PSS {m['pss'] / MiB:6.0f}")
     return "  ".join(parts) + " MiB"
@@ -167,7 +203,7 @@ def fmt(m: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--feeds", default="sample,toei,tokyo")
-    ap.add_argument("--old-commit", default="616624b", help="the tree before the memory work ('' to skip)")
+    ap.add_argument("--old-commit", default="2ed0303", help="the tree to compare with ('' to skip)")
     ap.add_argument("--no-workers", action="store_true", help="skip the 2-worker case")
     args = ap.parse_args()
     cache = tempfile.mkdtemp(prefix="bench-memory-cache-")
@@ -198,6 +234,11 @@ def main() -> None:
                     if "days" in s:
                         extra = f"   {s['days']} day(s), models {s['model_bytes'] / MiB:.1f} MiB"
                     print(f"  {s['step']:<30} {fmt(s)}{extra}")
+                    if "breakdown" in s:
+                        b = s["breakdown"]
+                        print("      = " + " + ".join(f"{k.replace('_', ' ')} {b[k] / MiB:.0f}" for k in
+                                                    ("libs_file", "libs_anon", "feed_tables", "model_arrays",
+                                                     "other")) + " MiB")
                 for w in res.get("workers", []):
                     print(f"  worker {w['worker']} ({w['days']} days)          {fmt(w)}")
     print("\n== summary (after warm-up, today's model only; workers: PSS each, 2 service days)")
@@ -212,7 +253,11 @@ def main() -> None:
                 row.append(f"{label}: RSS {warm['rss'] / MiB:.0f} MiB (+{per_day / MiB:.0f} MiB per extra day)")
             workers = results.get((key, label, "workers"))
             if workers and all("pss" in w for w in workers["workers"]):
-                row.append(f"workers PSS {'/'.join(str(round(w['pss'] / MiB)) for w in workers['workers'])} MiB")
+                parent = workers["steps"][-1]
+                host = parent.get("pss", 0) + sum(w["pss"] for w in workers["workers"])
+                row.append(f"workers PSS {'/'.join(str(round(w['pss'] / MiB)) for w in workers['workers'])} MiB "
+                           f"(RSS {'/'.join(str(round(w['rss'] / MiB)) for w in workers['workers'])}), "
+                           f"parent + workers PSS {host / MiB:.0f} MiB")
         if row:
             print(f"  {key:<7} " + "; ".join(row))
     if len(trees) == 2:

@@ -1,9 +1,9 @@
 """Full plans (3 itineraries, depart-at and arrive-by, the itineraries as the API's JSON dicts) on real feeds and
 on a synthetic network 4× all-Tokyo: this planner against the planner at an older commit (run from git in a
-subprocess on the same queries), and a plain connection scan with target pruning (pure Python). Prints
-p50/p95/p99 per direction, the arrive-by / depart-at ratio, ratios in the same run, how often each answers, the
-kernel's counters (rounds, routes scanned, labels improved, departures searched) and the load average (the
-machine may be shared: quote medians of repeated runs).
+subprocess on the same queries; how many answers are identical, JSON dicts compared exactly), and a plain
+connection scan with target pruning (pure Python). Prints p50/p95/p99 per direction, the arrive-by / depart-at
+ratio, ratios in the same run, how often each answers, the kernel's counters (rounds, routes scanned, labels
+improved, departures searched) and the load average (the machine may be shared: quote medians of repeated runs).
 
     .venv/bin/python benchmarks/bench_plan.py [--queries 300] [--feeds toei,tokyo,tokyo4] [--old-commit 616624b]
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import datetime as dt
+import hashlib
 import inspect
 import json
 import os
@@ -48,7 +49,7 @@ from routing.walking import StraightLineWalker  # noqa: E402
 
 # the planner as it was: same queries, its own process and code (from git), default options
 _OLD = r"""
-import json, sys, time, datetime as dt
+import hashlib, json, sys, time, datetime as dt
 sys.path.insert(0, sys.argv[1])
 from feeds.feed import Network
 from feeds.gtfs import load_feed
@@ -81,7 +82,8 @@ out = []
 for q in spec["queries"]:
     t = time.perf_counter()
     its = one(q)
-    out.append([time.perf_counter() - t, len(its)])
+    el = time.perf_counter() - t
+    out.append([el, len(its), hashlib.sha1(json.dumps(its, ensure_ascii=False).encode()).hexdigest()])
 print(json.dumps(out))
 """
 
@@ -89,6 +91,10 @@ print(json.dumps(out))
 def pct(xs) -> str:
     a = np.asarray(xs) * 1000
     return f"p50 {np.percentile(a, 50):7.2f} ms  p95 {np.percentile(a, 95):7.2f} ms  p99 {np.percentile(a, 99):7.2f} ms"
+
+
+def _digest(its: list[dict]) -> str:
+    return hashlib.sha1(json.dumps(its, ensure_ascii=False).encode()).hexdigest()
 
 
 def old_planner(commit: str, feed: Path, ns: str, queries: list, tiled: bool = False) -> list | None:
@@ -194,17 +200,18 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
         queries.append((a, b, m.datetime_of(when).isoformat(), rng.random() < 0.3))
     opts = PlanOptions()
     lat = {False: [], True: []}
+    digests = []  # of each plan's JSON dicts: the same answers as the older planner, to the byte?
     answered = {False: 0, True: 0}
     counters = []
-    search_s: list = []
     calls: list = []  # the counters of every range search a plan makes (the planner's own calls)
 
-    searched = [0.0]  # seconds inside range searches (kernel and its Python wrapper) this plan
+    searching: list[float] = []  # per plan: seconds inside range searches (kernel and its Python wrapper)
+    in_order: list[float] = []  # per plan: all its seconds
 
     def counting(*a, **kw):
-        t = time.perf_counter()
+        t0 = time.perf_counter()
         r = range_raptor(*a, **kw)
-        searched[0] += time.perf_counter() - t
+        searching[-1] += time.perf_counter() - t0
         calls.append(r.counters)
         return r
 
@@ -212,30 +219,34 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     for a, b, when, arrive in queries:
         w = dt.datetime.fromisoformat(when)
         calls.clear()
-        searched[0] = 0.0
+        searching.append(0.0)
         t = time.perf_counter()
         its = [it.to_dict() for it in planner.plan(a, b, w, arrive_by=arrive, options=opts)]
         lat[arrive].append(time.perf_counter() - t)
+        in_order.append(lat[arrive][-1])
+        digests.append(_digest(its))
         answered[arrive] += bool(its)
         counters.append([sum(getattr(c, f) for c in calls) for f in
                          ("rounds", "routes_scanned", "labels_improved", "runs")] + [len(calls)])
-        search_s.append(searched[0])
     planner_module.range_raptor = range_raptor
     every = lat[False] + lat[True]
     print(f"this planner, all {len(every)}: {pct(every)}  (plan + JSON dicts; load average {load_avg()})")
     print(f"this planner, depart-at {len(lat[False])}: {pct(lat[False])}  answered {answered[False]}")
     print(f"this planner, arrive-by {len(lat[True])}: {pct(lat[True])}  answered {answered[True]}")
+    rest = [x - y for x, y in zip(in_order, searching)]
+    print(f"of which range searches: {pct(searching)}; everything else (places, choosing, itineraries, JSON dicts): "
+          f"{pct(rest)}")
     print(f"arrive-by / depart-at p50 ratio {np.median(lat[True]) / np.median(lat[False]):.2f}")
     c = np.array(counters)
     print("kernel counters per plan (median / p99): rounds {:.0f}/{:.0f}, routes scanned {:.0f}/{:.0f}, "
           "labels improved {:.0f}/{:.0f}, runs (departure times) {:.0f}/{:.0f}, range searches {:.0f}/{:.0f}".format(
               *[v for col in c.T for v in (np.median(col), np.percentile(col, 99))]))
-    print(f"range searches (RAPTOR kernel + its wrapper) per plan: {pct(search_s)}; "
-          f"{100 * sum(search_s) / sum(every):.0f} % of plan time")
     if old_commit:
         old = old_planner(old_commit, path, ns, [list(q) for q in queries], key == "tokyo4")
         if old:
             olat = [x[0] for x in old]
+            same = sum(x[2] == d for x, d in zip(old, digests))
+            print(f"answers identical to {old_commit} (JSON dicts compared exactly): {same} of {len(digests)}")
             print(f"planner at {old_commit} (same queries): {pct(olat)}  answered {sum(1 for x in old if x[1])}")
             for arrive in (False, True):
                 o = [x[0] for x, q in zip(old, queries) if q[3] == arrive]

@@ -9,6 +9,7 @@ non-standard column (``"01"`` → ``1``), raises on the first unparseable cell w
 """
 from __future__ import annotations
 
+import contextvars
 import io
 import re
 import zipfile
@@ -194,6 +195,11 @@ def _s(df: pd.DataFrame, col: str, default: str = "") -> pd.Series:
     return pd.Series(default, index=df.index, dtype=str)
 
 
+# While `normalise` runs: every namespaced id made so far, so a trip id in trips, stop_times and transfers (or a stop
+# id in stops, stop_times and transfers) is one string object, not one per table (all-Tokyo: ~15 MiB of copies)
+_IDS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("feed_ids", default=None)
+
+
 def _ns(df: pd.DataFrame, col: str, namespace: str, default: str = "", category: bool = False) -> pd.Series:
     """Namespaced id column; empty stays empty (no parent, no shape...). ``category``: a pandas Categorical
     (int codes into the sorted distinct ids) for the long tables a server keeps (stop_times, trips, shapes,
@@ -202,6 +208,9 @@ def _ns(df: pd.DataFrame, col: str, namespace: str, default: str = "", category:
     codes, uniques = pd.factorize(raw, use_na_sentinel=False, sort=category)  # prefix the few distinct ids
     u = pd.Series(np.asarray(uniques, dtype=object), dtype=str)
     prefixed = np.where(u == "", "", (namespace + ":" + u).to_numpy(dtype=object)).astype(object)
+    memo = _IDS.get()
+    if memo is not None:  # one string object per id across the feed's tables
+        prefixed = np.array([memo.setdefault(v, v) for v in prefixed.tolist()], dtype=object)
     if category:  # "" sorts first and one prefix keeps the order: categories stay sorted like the strings
         return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(prefixed, dtype=str)),
                          index=df.index)
@@ -231,6 +240,14 @@ def _float(df: pd.DataFrame, col: str) -> np.ndarray:
 
 def normalise(tables: dict[str, pd.DataFrame], namespace: str, report: ValidationReport) -> Feed:
     """Validated string tables → `Feed` with the typed columns of docs/architecture.md and namespaced ids."""
+    token = _IDS.set({})
+    try:
+        return _normalise(tables, namespace, report)
+    finally:
+        _IDS.reset(token)
+
+
+def _normalise(tables: dict[str, pd.DataFrame], namespace: str, report: ValidationReport) -> Feed:
     empty = pd.DataFrame()
     tr = tables.get("translations")
     agencies = _agencies(tables["agency"], namespace)

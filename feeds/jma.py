@@ -53,6 +53,7 @@ ACTIVE_STATUSES = frozenset({"発表", "継続", "特別警報から警報", "�
                              "注意報から警報", "注意報から特別警報", "警報から特別警報", "対象地域"})
 LIFTED_STATUSES = frozenset({"解除"})
 NONE_STATUSES = frozenset({"なし", "発表警報・注意報はなし"})
+KNOWN_STATUSES = ACTIVE_STATUSES | LIFTED_STATUSES | NONE_STATUSES
 MUNICIPALITY_LEVEL = "気象警報・注意報（市町村等）"
 CODE_RE = re.compile(r"^[0-9]{1,20}$")
 
@@ -186,6 +187,9 @@ def _kind(k: ET.Element, where: str, status_default: str = "") -> JmaKind:
     status = _text(k, NS_METE, "Status") or status_default
     if not status:
         raise JmaError("<Kind> needs a <Status>", where + "Status")
+    if status not in KNOWN_STATUSES:  # an unknown status would silently lift what the area had
+        raise JmaError(f"unknown <Kind> status {status!r:.30}: expected one of {', '.join(sorted(KNOWN_STATUSES))}",
+                       where + "Status")
     if not name and status not in NONE_STATUSES:
         raise JmaError(f"<Kind> with status {status!r} needs a <Name>", where + "Name")
     if code and not CODE_RE.match(code):

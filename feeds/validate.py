@@ -19,6 +19,7 @@ import pandas as pd
 
 from feeds.problems import ValidationReport
 from feeds.geo import EARTH_RADIUS_M
+from feeds.neighbours import isolated
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_STOP_SEQUENCE = 2**31 - 1  # routing.timetable keeps st_seq as int32; larger would wrap silently
@@ -301,23 +302,19 @@ def _check_stops(tables, usable, ctx, ids) -> None:
                  "parent_station")
     good = ~np.isnan(lat) & ~np.isnan(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
     if good.sum() >= 3:
-        km = np.zeros(len(df))
-        km[good] = nearest_neighbour_km(lat[good], lon[good])
-        ctx.flag("warning", "stops.txt", df, km > FAR_STOP_KM,
+        far = np.zeros(len(df), bool)
+        far[good] = far_from_others(lat[good], lon[good], FAR_STOP_KM)
+        ctx.flag("warning", "stops.txt", df, far,
                  lambda r: f"stop {r['stop_id']!r} at ({r['stop_lat']}, {r['stop_lon']}) is more than "
                            f"{FAR_STOP_KM:.0f} km from any other stop of the feed: wrong or swapped coordinates?",
                  "stop_lat")
 
 
-def nearest_neighbour_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Distance from each point to its nearest other point (KD-tree on unit-sphere vectors; chord ≈ arc here)."""
-    from scipy.spatial import cKDTree
-
+def far_from_others(lat: np.ndarray, lon: np.ndarray, km: float) -> np.ndarray:
+    """True for each point more than ``km`` from every other (chord on unit-sphere vectors, exact on a grid)."""
     la, lo = np.radians(lat), np.radians(lon)
     xyz = np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
-    dist, _ = cKDTree(xyz).query(xyz, k=2)
-    chord = np.clip(dist[:, 1], 0.0, 2.0)
-    return 2 * EARTH_RADIUS_M * np.arcsin(chord / 2) / 1000
+    return isolated(xyz, 2 * np.sin(min(km * 1000 / (2 * EARTH_RADIUS_M), np.pi / 2)))
 
 
 def _check_routes(tables, usable, ctx, ids) -> None:

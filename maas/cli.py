@@ -231,6 +231,12 @@ def _cmd_serve(args) -> int:
     except SecretsError as exc:
         raise CliError(str(exc)) from None
     KeyRing.load(settings.keys_file)  # a malformed keys file is refused now, not by the first request
+    from maas.disruptions.jma_intake import check_config
+
+    try:
+        check_config(settings.jma_areas, settings.jma_policy)  # MAAS_JMA_AREAS / MAAS_JMA_POLICY
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     _check_port(settings.host, settings.port)
     try:
         return serve(settings)

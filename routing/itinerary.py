@@ -2,11 +2,17 @@
 
 Times are model seconds turned into ISO-8601 with +09:00; names, colours and geometry come from the model's
 string tables and shapes, walking geometry from the walker.
+
+Everything a leg reads from the model that does not depend on the query (a stop's JSON, a route's, a day's date,
+a line's rounded points and running length, a footpath's metres) is turned into Python objects once per model
+(`_Tables`, filled on first use): a plan then does list and dict look-ups, not numpy scalar work, and JSON dicts
+are copies of cached ones.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,8 +38,15 @@ class Endpoint:
     name: str | None = None
     name_en: str | None = None
     sequence: int | None = None
+    # a stop's JSON without ``sequence`` (from `_Tables.stop`): to_dict copies it instead of rounding again
+    cached: dict | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
+        if self.cached is not None:
+            d = self.cached.copy()
+            if self.sequence is not None:
+                d["sequence"] = self.sequence
+            return d
         d: dict = {"lat": round(self.lat, 7), "lon": round(self.lon, 7)}
         if self.stop_id is not None:
             d.update(stop_id=self.stop_id, name=self.name, name_en=self.name_en or None)
@@ -44,7 +57,7 @@ class Endpoint:
         return d
 
 
-@dataclass
+@dataclass(slots=True)
 class Leg:
     mode: str
     start: Endpoint
@@ -69,24 +82,28 @@ class Leg:
     live: dict | None = None  # rides: scheduled times, delays, realtime flag (see `_live_fields`)
 
     def to_dict(self) -> dict:
-        d: dict = {"mode": self.mode}
-        if self.mode != "WALK":
-            d.update(operator=self.operator, agency=self.agency, route=self.route, trip_id=self.trip_id,
-                     service_date=self.service_date, headsign=self.headsign)
-        d.update({"from": self.start.to_dict(), "to": self.end.to_dict(), "departure": self.departure,
-                  "arrival": self.arrival})
-        if self.live is not None:
-            d.update(self.live)
-        if self.mode != "WALK":
+        coords = (list(self.geometry) if self.geometry_rounded
+                  else [[round(x, 7), round(y, 7)] for x, y in self.geometry])
+        if self.mode == "WALK":
+            d = {"mode": "WALK", "from": self.start.to_dict(), "to": self.end.to_dict(),
+                 "departure": self.departure, "arrival": self.arrival}
+            if self.live is not None:
+                d.update(self.live)
+        else:
+            d = {"mode": self.mode, "operator": self.operator, "agency": self.agency, "route": self.route,
+                 "trip_id": self.trip_id, "service_date": self.service_date, "headsign": self.headsign,
+                 "from": self.start.to_dict(), "to": self.end.to_dict(), "departure": self.departure,
+                 "arrival": self.arrival}
+            if self.live is not None:
+                d.update(self.live)
             d["intermediate_stops"] = self.intermediate_stops
-        d.update(distance_m=int(round(self.distance_m)), duration_s=self.duration_s,
-                 booking_required=self.booking_required)
+        d["distance_m"] = int(round(self.distance_m))
+        d["duration_s"] = self.duration_s
+        d["booking_required"] = self.booking_required
         if self.booking_message:
             d["booking_message"] = self.booking_message
         if self.stay_seated:
             d["stay_seated"] = True
-        coords = (list(self.geometry) if self.geometry_rounded
-                  else [[round(x, 7), round(y, 7)] for x, y in self.geometry])
         d["geometry"] = {"type": "LineString", "coordinates": coords}
         return d
 
@@ -155,47 +172,130 @@ class _Line:
         self.cum = [0.0, *np.cumsum(step).tolist()]
 
 
-def _cached_line(model, key, make) -> _Line:
-    cache = model.__dict__.setdefault("_ride_lines", {})
-    hit = cache.get(key)
+class _Pattern:
+    """A pattern's stops, route and times offset as Python ints (every ride on it reads them)."""
+
+    __slots__ = ("stops", "route", "times_start", "trips_start", "n", "line")
+
+    def __init__(self, m, p: int):
+        base, n = int(m.pattern_stops_start[p]), m.pattern_len(p)
+        self.stops = m.pattern_stops[base:base + n].tolist()
+        self.route = int(m.pattern_route[p])
+        self.times_start = int(m.pattern_times_start[p])
+        self.trips_start = int(m.pattern_trips_start[p])
+        self.n = n
+        self.line: _Line | None = None  # the stop-to-stop line (rides of trips without a usable shape)
+
+
+class _Tables:
+    """Per-model lookups for building legs, filled on first use (a plan touches few stops and routes). Kept in
+    the model's ``__dict__``, so it holds the model weakly: no cycle keeps a replaced (realtime) model alive."""
+
+    __slots__ = ("_model", "stops", "routes", "patterns", "days", "shapes", "footpaths", "walks", "geometry_pairs")
+
+    def __init__(self, model):
+        self._model = weakref.ref(model)
+        self.stops: list = [None] * model.n_stops  # (lat, lon, id, name, name_en, JSON without sequence)
+        self.routes: list = [None] * len(model.route_ids)  # (mode, operator, agency JSON, route JSON)
+        self.patterns: list = [None] * model.n_patterns
+        self.days: dict[int, str] = {}  # trip day offset → service date (ISO)
+        self.shapes: dict[int, _Line] = {}
+        self.footpaths: list = [None] * model.n_stops  # per stop: {to stop: metres}, the first footpath
+        self.walks: dict = {}  # (walker id, from stop, to stop) → (walker, WalkPath)
+        self.geometry_pairs: int | None = None  # shapes cut in advance (`precompute_geometry`): how many
+
+    def stop(self, s: int) -> tuple:
+        hit = self.stops[s]
+        if hit is None:
+            m = self._model()
+            lat, lon = float(m.stop_lat[s]), float(m.stop_lon[s])
+            name_en = m.stop_names_en[s]
+            d = {"lat": round(lat, 7), "lon": round(lon, 7), "stop_id": m.stop_ids[s], "name": m.stop_names[s],
+                 "name_en": name_en or None}
+            hit = self.stops[s] = (lat, lon, m.stop_ids[s], m.stop_names[s], name_en, d)
+        return hit
+
+    def endpoint(self, s: int, seq: int | None = None) -> Endpoint:
+        lat, lon, sid, name, name_en, d = self.stop(s)
+        return Endpoint(lat, lon, sid, name, name_en, seq, d)
+
+    def route(self, r: int) -> tuple:
+        hit = self.routes[r]
+        if hit is None:
+            m = self._model()
+            ag = int(m.route_agency[r])
+            route_id = m.route_ids[r]
+            hit = self.routes[r] = (
+                m.route_modes[r], route_id.split(":", 1)[0],
+                {"id": m.agency_ids[ag], "name": m.agency_names[ag]} if ag >= 0 else None,
+                {"id": route_id, "short_name": m.route_short_names[r], "long_name": m.route_long_names[r],
+                 "color": m.route_colors[r], "text_color": m.route_text_colors[r], "type": int(m.route_type[r])})
+        return hit
+
+    def pattern(self, p: int) -> _Pattern:
+        hit = self.patterns[p]
+        if hit is None:
+            hit = self.patterns[p] = _Pattern(self._model(), p)
+        return hit
+
+    def day(self, offset: int) -> str:
+        hit = self.days.get(offset)
+        if hit is None:
+            hit = self.days[offset] = (self._model().service_date + dt.timedelta(days=offset)).isoformat()
+        return hit
+
+    def footpath_m(self, a: int, b: int) -> float | None:
+        fp = self.footpaths[a]
+        if fp is None:
+            m = self._model()
+            lo, hi = int(m.fp_start[a]), int(m.fp_start[a + 1])
+            fp = {}
+            for to, d in zip(m.fp_to[lo:hi].tolist(), m.fp_dist[lo:hi].tolist()):
+                fp.setdefault(to, d)
+            self.footpaths[a] = fp
+        return fp.get(b)
+
+    def walk_path(self, walker, a: int, b: int) -> WalkPath:
+        """The walker's path between two stops (cached per walker: a closure's view of the streets is another)."""
+        key = (id(walker), a, b)
+        hit = self.walks.get(key)
+        if hit is None or hit[0] is not walker:
+            s, e = self.stop(a), self.stop(b)
+            if len(self.walks) >= 10_000:  # (a few MB at most; a street path is costly to find again)
+                self.walks.clear()
+            hit = self.walks[key] = (walker, walker.path(s[0], s[1], e[0], e[1]))
+        return hit[1]
+
+
+def _tables(model) -> _Tables:
+    hit = model.__dict__.get("_itinerary_tables")
     if hit is None:
-        hit = cache[key] = _Line(*make())
+        hit = model.__dict__["_itinerary_tables"] = _Tables(model)
     return hit
 
 
 def _ride_geometry(model, trip: int, p: int, board_pos: int, alight_pos: int) -> tuple[list, float]:
     """The line and length `ride_path` gives (the shape cut at the two stops, else the stops), from caches."""
-    base = int(model.pattern_stops_start[p])
-    stops = model.pattern_stops[base:base + model.pattern_len(p)]
-    cut = _shape_cut(model, trip, p, stops)
+    tab = _tables(model)
+    pat = tab.pattern(p)
+    cut = _shape_cut(model, trip, p, pat.stops)
     if cut is not None and cut[alight_pos] > cut[board_pos]:
         sh = int(model.trip_shape[trip])
-        a, b = int(model.shape_start[sh]), int(model.shape_start[sh + 1])
-        line = _cached_line(model, ("shape", sh), lambda: (model.shape_lon[a:b], model.shape_lat[a:b]))
+        line = tab.shapes.get(sh)
+        if line is None:
+            a, b = int(model.shape_start[sh]), int(model.shape_start[sh + 1])
+            line = tab.shapes[sh] = _Line(model.shape_lon[a:b], model.shape_lat[a:b])
         lo, hi = cut[board_pos], cut[alight_pos]
     else:
-        line = _cached_line(model, ("pattern", p), lambda: (model.stop_lon[stops], model.stop_lat[stops]))
+        line = pat.line
+        if line is None:
+            stops = np.asarray(pat.stops, np.int64)
+            line = pat.line = _Line(model.stop_lon[stops], model.stop_lat[stops])
         lo, hi = board_pos, alight_pos
     return line.coords[lo:hi + 1], line.cum[hi] - line.cum[lo]
 
 
-def _stop_dict(model, s: int) -> dict:
-    """A stop's Endpoint.to_dict(), cached per model (intermediate stops repeat across itineraries); a copy."""
-    cache = model.__dict__.get("_stop_dicts")
-    if cache is None:
-        cache = model.__dict__["_stop_dicts"] = [None] * model.n_stops
-    d = cache[s]
-    if d is None:
-        d = cache[s] = _stop_endpoint(model, s).to_dict()
-    return dict(d)
-
-
-def _stop_endpoint(model, s: int, seq: int | None = None) -> Endpoint:
-    return Endpoint(float(model.stop_lat[s]), float(model.stop_lon[s]), model.stop_ids[s], model.stop_names[s],
-                    model.stop_names_en[s], seq)
-
-
-def _shape_cut(model, trip: int, pattern: int, stops: np.ndarray) -> list[int] | None:
+def _shape_cut(model, trip: int, pattern: int, stops) -> list[int] | None:
     """Index of each of the pattern's ``stops`` among the trip's shape points, cached per (shape, pattern).
 
     Each stop is matched to the earliest shape point (after the previous match) within 30 m of the closest, so a
@@ -208,7 +308,7 @@ def _shape_cut(model, trip: int, pattern: int, stops: np.ndarray) -> list[int] |
     key = (sh, pattern)
     cut = model._shape_cuts.get(key)
     if cut is None:
-        cut = _match_shape(model, sh, stops)
+        cut = _match_shape(model, sh, np.asarray(stops, np.int64))
         model._shape_cuts[key] = cut
     return cut
 
@@ -218,14 +318,37 @@ def _match_shape(model, sh: int, stops: np.ndarray) -> list[int] | None:
     lat, lon = model.shape_lat[a:b], model.shape_lon[a:b]
     if len(lat) < 2:
         return None
+    # every stop to every point in one call (shapes are short: numpy's per-call cost, not the points, dominated
+    # a call per stop), then the greedy walk along the rows
+    d = haversine_m(model.stop_lat[stops][:, None], model.stop_lon[stops][:, None], lat[None, :], lon[None, :])
     idx = []
     prev = 0
-    for s in stops.tolist():
-        d = haversine_m(model.stop_lat[s], model.stop_lon[s], lat[prev:], lon[prev:])
-        near = np.nonzero(d <= d.min() + 30.0)[0]
-        prev = prev + int(near[0])
+    for row in d.tolist():
+        rest = row[prev:]
+        limit = min(rest) + 30.0
+        prev += next((k for k, x in enumerate(rest) if x <= limit), 0)
         idx.append(prev)
     return idx
+
+
+def precompute_geometry(model) -> int:
+    """Cut every trip shape at its pattern's stops (`_shape_cut`) now, not on a plan's first ride on it: the
+    server does this before it says ready (`Planner.warm_up`, on every planner thread: once per model is enough).
+    Returns the number of (shape, pattern) pairs."""
+    tab = _tables(model)
+    if tab.geometry_pairs is not None:
+        return tab.geometry_pairs
+    shapes = np.asarray(model.trip_shape, np.int64)
+    pats = np.asarray(model.trip_pattern, np.int64)
+    has = shapes >= 0
+    pairs = np.unique(np.stack([shapes[has], pats[has]], axis=1), axis=0) if has.any() else np.empty((0, 2))
+    trip_of = {}
+    for t, key in zip(np.flatnonzero(has).tolist(), zip(shapes[has].tolist(), pats[has].tolist())):
+        trip_of.setdefault(key, t)
+    for sh, p in pairs.tolist():
+        _shape_cut(model, trip_of[(sh, p)], p, tab.pattern(p).stops)
+    tab.geometry_pairs = len(pairs)
+    return len(pairs)
 
 
 def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, arr: int) -> dict:
@@ -251,42 +374,38 @@ def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, ar
 
 def ride_leg(model, leg: RideLeg) -> Leg:
     m = model
+    tab = _tables(m)
     p, trip = leg.pattern, leg.trip
-    off, n = m.trip_times_offset(trip)
-    base = int(m.pattern_stops_start[p])
-    r = int(m.pattern_route[p])
-    stops = m.pattern_stops[base:base + n]
-    ov = realtime_of(m)
+    pat = tab.pattern(p)
+    off = pat.times_start + (trip - pat.trips_start) * pat.n
+    bpos, apos = leg.board_pos, leg.alight_pos
+    iso_of = m.iso
     inter = []
-    if leg.alight_pos > leg.board_pos + 1:
-        lo, hi = leg.board_pos + 1, leg.alight_pos
+    if apos > bpos + 1:
+        lo, hi = bpos + 1, apos
         arr = m.st_arr[off + lo:off + hi].tolist()
         dep = m.st_dep[off + lo:off + hi].tolist()
-        for pos, s, a, d in zip(range(lo, hi), stops[lo:hi].tolist(), arr, dep):
-            e = _stop_dict(m, s)
-            e["arrival"] = iso(m, a)
-            e["departure"] = iso(m, d)
-            if ov is not None and ov.skipped[off + pos]:
-                e["skipped"] = True  # the vehicle passes without stopping
-            inter.append(e)
-    geom, dist = _ride_geometry(m, trip, p, leg.board_pos, leg.alight_pos)
-    ag = int(m.route_agency[r])
-    route_id = m.route_ids[r]
-    mode = m.route_modes[r]
-    day = m.service_date + dt.timedelta(days=int(m.trip_day_offset[trip]))
+        stop = tab.stop
+        for s, a, d in zip(pat.stops[lo:hi], arr, dep):
+            inter.append({**stop(s)[5], "arrival": iso_of(a), "departure": iso_of(d)})
+        ov = realtime_of(m)
+        if ov is not None:
+            skipped = ov.skipped[off + lo:off + hi].tolist()
+            for e, sk in zip(inter, skipped):
+                if sk:
+                    e["skipped"] = True  # the vehicle passes without stopping
+    geom, dist = _ride_geometry(m, trip, p, bpos, apos)
+    mode, operator, agency, route = tab.route(pat.route)
     return Leg(
-        mode=mode, start=_stop_endpoint(m, leg.from_stop, int(m.st_seq[off + leg.board_pos])),
-        end=_stop_endpoint(m, leg.to_stop, int(m.st_seq[off + leg.alight_pos])),
-        departure=iso(m, leg.departure), arrival=iso(m, leg.arrival),
+        mode=mode, start=tab.endpoint(leg.from_stop, int(m.st_seq[off + bpos])),
+        end=tab.endpoint(leg.to_stop, int(m.st_seq[off + apos])),
+        departure=iso_of(leg.departure), arrival=iso_of(leg.arrival),
         duration_s=leg.arrival - leg.departure, distance_m=dist, geometry=geom, geometry_rounded=True,
-        operator=route_id.split(":", 1)[0],
-        agency={"id": m.agency_ids[ag], "name": m.agency_names[ag]} if ag >= 0 else None,
-        route={"id": route_id, "short_name": m.route_short_names[r], "long_name": m.route_long_names[r],
-               "color": m.route_colors[r], "text_color": m.route_text_colors[r], "type": int(m.route_type[r])},
-        trip_id=m.trip_ids[trip], service_date=day.isoformat(), headsign=m.trip_headsigns[trip],
-        intermediate_stops=inter, booking_required=bool(m.trip_booking[trip]),
+        operator=operator, agency=None if agency is None else agency.copy(), route=route.copy(),
+        trip_id=m.trip_ids[trip], service_date=tab.day(int(m.trip_day_offset[trip])),
+        headsign=m.trip_headsigns[trip], intermediate_stops=inter, booking_required=bool(m.trip_booking[trip]),
         booking_message=m.booking_messages[trip] or None, stay_seated=leg.stay_seated,
-        live=_live_fields(m, trip, leg.board_pos, leg.alight_pos, leg.departure, leg.arrival))
+        live=_live_fields(m, trip, bpos, apos, leg.departure, leg.arrival))
 
 
 def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, distance_m: float | None,
@@ -299,9 +418,8 @@ def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, 
 
 
 def footpath_dist(model, a: int, b: int) -> float:
-    lo, hi = int(model.fp_start[a]), int(model.fp_start[a + 1])
-    hit = np.nonzero(model.fp_to[lo:hi] == b)[0]
-    return float(model.fp_dist[lo + hit[0]]) if len(hit) else float(
+    d = _tables(model).footpath_m(a, b)
+    return float(d) if d is not None else float(
         haversine_m(model.stop_lat[a], model.stop_lon[a], model.stop_lat[b], model.stop_lon[b]))
 
 
@@ -310,6 +428,7 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
 
     Walks before the first ride are moved to end when it leaves, so the itinerary starts as late as possible.
     """
+    tab = _tables(model)
     legs: list[Leg] = []
     first_ride = next((i for i, l in enumerate(journey.legs) if isinstance(l, RideLeg)), None)
     src = journey.source_stop
@@ -319,7 +438,7 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
     walked = 0.0
     if origin.is_point and access_s >= 0:
         d = origin.metres_to(src)
-        legs.append(walk_leg(model, walker, origin.endpoint(), _stop_endpoint(model, src), t, t + access_s, d))
+        legs.append(walk_leg(model, walker, origin.endpoint(), tab.endpoint(src), t, t + access_s, d))
         walked += d
         t += access_s
     for i, l in enumerate(journey.legs):
@@ -327,8 +446,8 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
             dur = l.arrival - l.departure
             d0 = l.departure if first_ride is not None and i > first_ride else t
             d = footpath_dist(model, l.from_stop, l.to_stop)
-            legs.append(walk_leg(model, walker, _stop_endpoint(model, l.from_stop), _stop_endpoint(model, l.to_stop),
-                                 d0, d0 + dur, d))
+            legs.append(walk_leg(model, walker, tab.endpoint(l.from_stop), tab.endpoint(l.to_stop), d0, d0 + dur, d,
+                                 tab.walk_path(walker, l.from_stop, l.to_stop)))
             walked += d
             t = d0 + dur
         else:
@@ -338,7 +457,7 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
     egress_s = destination.seconds_to(tgt)
     if destination.is_point and egress_s >= 0:
         d = destination.metres_to(tgt)
-        legs.append(walk_leg(model, walker, _stop_endpoint(model, tgt), destination.endpoint(), t, t + egress_s, d))
+        legs.append(walk_leg(model, walker, tab.endpoint(tgt), destination.endpoint(), t, t + egress_s, d))
         walked += d
         t += egress_s
     return Itinerary(dep_s, t, journey.transfers, walked, walker.source, legs, model)

@@ -16,10 +16,13 @@ compare the query against every key (typo tolerance, "did you mean").
 """
 from __future__ import annotations
 
+import collections
 import functools
 import pickle
 import re
+import threading
 import unicodedata
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,71 +68,140 @@ def fold_romaji(text: str) -> str:
     return text
 
 
-# pykakasi's kanji table, re-pickled one blob per first character, written to stdout by a child process: loading
-# the table makes ~1.4M small objects whose freed pages stay scattered in this process's heap (~110 MiB kept)
-_KANWA_BLOBS = r"""
+# A child process loads pykakasi's kanji table (~1.4M small objects), reads the names it is given with it, and
+# writes back the readings and the table re-pickled one blob per first character: reading a network's names here
+# would leave the table's (or its unpickled entries') freed pages scattered in this process's heap (~110 MiB, or
+# ~38 MiB with the compact table).
+_READINGS_CHILD = r"""
 import pickle, sys
-from pykakasi.kanji import Configurations
-with open(Configurations.dictpath(Configurations.jisyo_kanwa), "rb") as f:
-    table = pickle.load(f)
-blobs = {k: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL) for k, v in table.items()}
-sys.stdout.buffer.write(pickle.dumps(blobs, protocol=pickle.HIGHEST_PROTOCOL))
+sys.path.insert(0, sys.argv[1])
+from routing import names
+texts = pickle.load(sys.stdin.buffer)
+names._STATE["child"] = True  # pykakasi's own table here
+out = [names.reading(t) for t in texts]
+sys.stdout.buffer.write(pickle.dumps((names._table_blobs(), out), protocol=pickle.HIGHEST_PROTOCOL))
 """
+CHILD_READINGS_MIN = 200  # fewer names to read: in this process (a child costs ~1 s)
+WARM_ENTRIES = 64  # kanji entries unpickled after a network's names are read (see _CompactKanwa.warm)
 
 
-def _kanwa_blobs() -> dict[int, bytes]:
-    """{first character's code point: pickled entry} of pykakasi's kanji table, made in a child process (in
-    this one when no child can run)."""
+def _table_blobs() -> dict[int, bytes]:
+    """{first character's code point: pickled entry, zlib-compressed} of pykakasi's kanji table (9.4 MiB of
+    pickles, 2.8 compressed; the largest entry takes ~1 ms more to unpack)."""
+    from pykakasi.kanji import Configurations, Kanwa
+
+    table = Kanwa._shared_state.get("_jisyo_table")
+    if not isinstance(table, dict):
+        with open(Configurations.dictpath(Configurations.jisyo_kanwa), "rb") as f:
+            table = pickle.load(f)
+    return {k: zlib.compress(pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL), 6) for k, v in table.items()}
+
+
+def _child_readings(texts: list[str]) -> tuple[dict[int, bytes], list[tuple[str, str]]] | None:
+    """(kanji table blobs, readings of ``texts``) from a child process; None when no child can run."""
     import subprocess
     import sys
+    from pathlib import Path
 
     try:
-        run = subprocess.run([sys.executable, "-c", _KANWA_BLOBS], capture_output=True, timeout=300, check=True)
-        blobs = pickle.loads(run.stdout)
-        if isinstance(blobs, dict) and blobs:
-            return blobs
-    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError, ValueError):
+        run = subprocess.run([sys.executable, "-c", _READINGS_CHILD, str(Path(__file__).resolve().parents[1])],
+                             input=pickle.dumps(list(texts)), capture_output=True, timeout=300, check=True)
+        blobs, out = pickle.loads(run.stdout)
+        if isinstance(blobs, dict) and blobs and len(out) == len(texts):
+            return blobs, [tuple(r) for r in out]
+    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
         pass
-    from pykakasi.kanji import Configurations
-
-    with open(Configurations.dictpath(Configurations.jisyo_kanwa), "rb") as f:
-        table = pickle.load(f)
-    return {k: pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL) for k, v in table.items()}
+    return None
 
 
 class _CompactKanwa:
-    """pykakasi's kanji dictionary kept as one pickled blob per first character (9 MiB) instead of ~1.4M Python
+    """pykakasi's kanji dictionary kept as one compressed pickle per first character (3 MiB) instead of ~1.4M Python
     objects (91 MiB resident per process, the biggest single item of a server's heap after the timetable). An
-    entry is unpickled when a name or a query needs it, a small LRU keeps the hot ones. Same entries in the same
-    order, so the readings are the same. Read-only, like pykakasi's own table (its lookups only call ``get``)."""
+    entry is unpickled when a query needs it and an LRU keeps the hot ones: unpickling takes ~0.02 ms, 7 ms for the
+    largest (大, 日: common in names), so with 32 entries a query with new text took p50 0.7 / p99 6.6 ms instead of
+    0.3 / 1.0 with 512. 512 entries hold up to ~38 MiB, filled by queries over time; a network's names are read
+    in a child (`readings`) so start-up fills only the most used (`warm`). Same entries in the same order, so the readings are the
+    same. Read-only, like pykakasi's own table (its lookups only call ``get``)."""
 
-    def __init__(self, blobs: dict[int, bytes]):
+    def __init__(self, blobs: dict[int, bytes], entries: int = 512):
         self._blobs = blobs
-        self._entry = functools.lru_cache(maxsize=512)(self._unpickle)
+        self._entry = functools.lru_cache(maxsize=entries)(self._unpickle)
 
     def _unpickle(self, key: int):
         blob = self._blobs.get(key)
-        return None if blob is None else pickle.loads(blob)
+        return None if blob is None else pickle.loads(zlib.decompress(blob))
 
     def get(self, key: int, default=None):
         hit = self._entry(key)
         return default if hit is None else hit
+
+    def warm(self, texts: list[str], entries: int) -> None:
+        """Unpickle the entries of the ``entries`` characters most used in ``texts`` (the most used last, most
+        recent): all-Tokyo's 64 most used kanji (田大川新町東...) are 10 MiB of the ~38 its 732 would take, and
+        save a free-text query from unpickling the big ones after start-up."""
+        counts = collections.Counter(c for t in texts for c in t if ord(c) in self._blobs)
+        for c, _ in reversed(counts.most_common(entries)):
+            self._entry(ord(c))
+
+
+_LOCK = threading.Lock()
+# in the readings child; the table blobs a child handed back; the readings it made (a query for a name needs none)
+_STATE: dict = {"child": False, "blobs": None, "known": {}}
 
 
 @functools.cache
 def _kakasi():
     import pykakasi
 
+    if _STATE["child"]:
+        return pykakasi.kakasi()
     try:  # install the compact table before pykakasi loads its own (a Borg shared by every converter)
         from pykakasi.kanji import Kanwa
 
         state = Kanwa._shared_state
         with state["_lock"]:
             if state["_jisyo_table"] is None:
-                state["_jisyo_table"] = _CompactKanwa(_kanwa_blobs())
+                with _LOCK:
+                    blobs, _STATE["blobs"] = _STATE["blobs"], None
+                if blobs is None:
+                    got = _child_readings([])
+                    blobs = got[0] if got else _table_blobs()
+                state["_jisyo_table"] = _CompactKanwa(blobs)
     except (ImportError, AttributeError, KeyError, TypeError):  # another pykakasi layout: its own table then
         pass
     return pykakasi.kakasi()
+
+
+def _installed_table() -> _CompactKanwa | None:
+    try:
+        from pykakasi.kanji import Kanwa
+
+        table = Kanwa._shared_state.get("_jisyo_table")
+    except (ImportError, AttributeError):
+        return None
+    return table if isinstance(table, _CompactKanwa) else None
+
+
+def readings(texts: list[str]) -> list[tuple[str, str]]:
+    """`reading` of each text; many at once in a child process (see _READINGS_CHILD), which also hands over the
+    kanji table, so the converter is ready for queries after."""
+    todo = sorted({t for t in texts if t})
+    if len(todo) >= CHILD_READINGS_MIN:
+        got = _child_readings(todo)
+        if got is not None:
+            blobs, out = got
+            with _LOCK:
+                if _STATE["blobs"] is None:
+                    _STATE["blobs"] = blobs
+            _kakasi()  # installs those blobs now: the first query needing a reading is not the slow one
+            found = dict(zip(todo, out))
+            with _LOCK:
+                _STATE["known"] = {**_STATE["known"], **found}
+            table = _installed_table()
+            if table is not None:
+                table.warm(todo, WARM_ENTRIES)
+            return [found[t] if t else ("", "") for t in texts]
+    return [reading(t) for t in texts]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -137,6 +209,9 @@ def reading(text: str) -> tuple[str, str]:
     """(hiragana, Hepburn) reading of a Japanese name, generated by pykakasi (kanji readings are its best guess)."""
     if not text:
         return "", ""
+    known = _STATE["known"].get(text)
+    if known is not None:
+        return known
     parts = _kakasi().convert(text)
     return "".join(p["hira"] for p in parts), "".join(p["hepburn"] for p in parts)
 
@@ -225,8 +300,10 @@ class NameIndex:
                 self.names_en[st] = self.names_en[st] or self.names_en[i]
                 given_kana[st] = given_kana[st] or given_kana[i]
         self.kana_generated = np.array([not k for k in given_kana], bool)
-        self.names_kana: list[str] = [k or reading(n)[0] for k, n in zip(given_kana, self.names)]
-        self.romaji: list[str] = [reading(k)[1] if k else "" for k in self.names_kana]
+        gen = readings([n for k, n in zip(given_kana, self.names) if not k])
+        gen_it = iter(gen)
+        self.names_kana: list[str] = [k or next(gen_it)[0] for k in given_kana]
+        self.romaji = [r[1] for r in readings(self.names_kana)]
         self.headsigns_en = dict(headsigns_en or {})
         self._name_en_by_ja: dict[str, str] = {}
         for n, e in zip(self.names, self.names_en):

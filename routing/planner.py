@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from routing.itinerary import Itinerary, build_itinerary, direct_walk
+from routing.itinerary import Itinerary, build_itinerary, direct_walk, precompute_geometry
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.places import Place, PlaceError, PlaceIndex
-from routing.raptor import Journey, RaptorQuery, range_raptor
+from routing.raptor import Journey, RaptorQuery, RideLeg, range_raptor
 from routing.timetable import MODE_INDEX, QUERY_RANGE, TransitModel
 
 
@@ -79,10 +79,21 @@ class Planner:
         return np.isin(self.model.pattern_mode, wanted)
 
     def resolve(self, text: str, options: PlanOptions, walker=None) -> Place:
+        """The place ``text`` names; a stop or station once per text (neither options nor walker change it),
+        coordinates every time (their walks do)."""
+        named = self.__dict__.setdefault("_named_places", {})
+        hit = named.get(text)
+        if hit is not None:
+            return hit
         try:
-            return self.places.resolve(text, walker or self.walker, options.max_walk_m, options.walk_speed)
+            place = self.places.resolve(text, walker or self.walker, options.max_walk_m, options.walk_speed)
         except PlaceError as exc:
             raise PlanError(str(exc)) from None
+        if not place.is_point:
+            if len(named) >= 4096:
+                named.clear()
+            named[text] = place
+        return place
 
     def model_seconds(self, when: dt.datetime) -> int:
         return self.model.seconds_of(when)
@@ -149,13 +160,14 @@ class Planner:
         access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
         by_trips: dict[tuple, tuple] = {}
         for j in js:
-            key = (j.first_departure - access.get(j.source_stop, 0), j.arrival, j.transfers, j)
-            old = by_trips.get(j.trip_key)
+            first, transfers, trips = _facts(j)
+            key = (first - access.get(j.source_stop, 0), j.arrival, transfers, j)
+            old = by_trips.get(trips)
             if old is None or (key[0], -key[1]) > (old[0], -old[1]):
-                by_trips[j.trip_key] = key
+                by_trips[trips] = key
         keyed = list(by_trips.values())
-        keep = [k for k in keyed
-                if not any(b[0] >= k[0] and b[1] <= k[1] and b[2] <= k[2] and b[:3] != k[:3] for b in keyed)]
+        front = _non_dominated(keyed)
+        keep = [k for k in keyed if id(k) in front]
         keep.sort(key=lambda k: k[:3], reverse=latest_first)
         chosen = keep[:opts.num_itineraries]
         if len(chosen) >= 2:  # (a single answer is the next departure, however many changes it needs)
@@ -194,8 +206,10 @@ class Planner:
 
     def warm_up(self) -> int:
         """Compile (or load from numba's cache) every kernel a plan uses and fill this thread's label pool: a
-        depart-at and an arrive-by plan along the model's first pattern. Returns the itineraries found."""
+        depart-at and an arrive-by plan along the model's first pattern; every trip shape cut at its stops.
+        Returns the itineraries found."""
         m = self.model
+        precompute_geometry(m)
         found = 0
         for p in range(m.n_patterns):
             L = m.pattern_len(p)
@@ -245,3 +259,29 @@ class Planner:
                 if int(m.fp_to[e]) in targets and m.fp_fixed_s[e] >= 0:
                     best = int(m.fp_fixed_s[e]) if best is None else min(best, int(m.fp_fixed_s[e]))
         return best or 0
+
+
+def _facts(j: Journey) -> tuple[int, int, tuple]:
+    """``j.first_departure``, ``j.transfers`` and ``j.trip_key`` in one pass over the legs (each property walks
+    them again, and `Planner._choose` asks for all three of every journey after every window)."""
+    walked, first, rides, trips = 0, None, 0, []
+    for leg in j.legs:
+        if isinstance(leg, RideLeg):
+            if first is None:
+                first = leg.departure - walked
+            trips.append(leg.trip)
+            rides += not leg.stay_seated
+        elif first is None:
+            walked += leg.arrival - leg.departure
+    return (j.start if first is None else first), max(rides - 1, 0), tuple(trips)
+
+
+def _non_dominated(keyed: list[tuple]) -> set[int]:
+    """ids of the (departure, arrival, transfers, …) tuples no other one beats: leaves no earlier, arrives no
+    later, changes no more often, and differs. Latest departure first, a tuple can only be beaten by one before
+    it, and then by one already kept (beating is transitive): one pass against the kept few, not all pairs."""
+    kept: list[tuple] = []
+    for k in sorted(keyed, key=lambda k: (-k[0], k[1], k[2])):
+        if not any(b[1] <= k[1] and b[2] <= k[2] and (b[0] != k[0] or b[1] != k[1] or b[2] != k[2]) for b in kept):
+            kept.append(k)
+    return {id(k) for k in kept}

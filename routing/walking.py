@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-from scipy.spatial import cKDTree
-
+from feeds.neighbours import pairs_within, within
 from routing.geo import haversine_m, local_xy_m
 
 DEFAULT_DETOUR_FACTOR = 1.3  # street distance / straight-line distance, a usual urban figure
@@ -46,14 +45,11 @@ class StraightLineWalker:
         self.detour = float(detour_factor)
         self._lat0 = float(self.stop_lat.mean()) if len(self.stop_lat) else 35.68
         self._lon0 = float(self.stop_lon.mean()) if len(self.stop_lon) else 139.76
-        x, y = local_xy_m(self.stop_lat, self.stop_lon, self._lat0, self._lon0)
-        self._tree = cKDTree(np.column_stack([x, y])) if len(self.stop_lat) else None
+        self._x, self._y = local_xy_m(self.stop_lat, self.stop_lon, self._lat0, self._lon0)
 
     def access(self, lat: float, lon: float, max_dist_m: float) -> tuple[np.ndarray, np.ndarray]:
-        if self._tree is None:
-            return np.empty(0, np.int32), np.empty(0, np.float64)
         x, y = local_xy_m(lat, lon, self._lat0, self._lon0)
-        idx = np.asarray(self._tree.query_ball_point([float(x), float(y)], max_dist_m / self.detour), dtype=np.int32)
+        idx = within(self._x, self._y, float(x), float(y), max_dist_m / self.detour).astype(np.int32)
         dist = haversine_m(lat, lon, self.stop_lat[idx], self.stop_lon[idx]) * self.detour
         keep = dist <= max_dist_m
         return idx[keep], dist[keep]
@@ -63,11 +59,9 @@ class StraightLineWalker:
         return WalkPath(d, [(lon1, lat1), (lon2, lat2)])
 
     def stop_footpaths(self, radius_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._tree is None:
-            return np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.float64)
-        pairs = self._tree.query_pairs(radius_m / self.detour, output_type="ndarray")
-        a = np.concatenate([pairs[:, 0], pairs[:, 1]]).astype(np.int32)
-        b = np.concatenate([pairs[:, 1], pairs[:, 0]]).astype(np.int32)
+        i, j = pairs_within(self._x, self._y, radius_m / self.detour)
+        a = np.concatenate([i, j]).astype(np.int32)
+        b = np.concatenate([j, i]).astype(np.int32)
         d = haversine_m(self.stop_lat[a], self.stop_lon[a], self.stop_lat[b], self.stop_lon[b]) * self.detour
         keep = d <= radius_m
         return a[keep], b[keep], d[keep]

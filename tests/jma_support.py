@@ -2,6 +2,7 @@
 sample): VXWW50 after 17_03_01_190529_VXWW50.xml, VPWW53 after 15_13_01_161226_VPWW53.xml, with chosen areas."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -62,3 +63,21 @@ def all_tokyo(kinds: list[tuple[str, str, str]], areas_file) -> list[tuple[str, 
 
     doc = orjson.loads(areas_file.read_bytes())
     return [(f["properties"]["jma_code"], f["properties"]["name"], kinds) for f in doc["features"]]
+
+
+@contextlib.asynccontextmanager
+async def jma_client(transit, areas_file):
+    """An API test client whose closure service reads JMA telegrams with ``areas_file`` (in-memory store)."""
+    from api_support import client_for, services_for
+    from maas.disruptions.closure_store import MemoryClosureStore
+    from maas.platform.settings import Settings
+    from maas.services import closure_service
+
+    services = services_for(transit, closures=closure_service(Settings(jma_areas=areas_file), transit,
+                                                              store=MemoryClosureStore()))
+    try:
+        async with client_for(services) as c:
+            c.services = services
+            yield c
+    finally:
+        transit.mask_provider = None

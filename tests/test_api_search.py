@@ -196,7 +196,7 @@ async def test_departures_of_a_station_and_its_closures(client, transit):
     transit.mask_provider = lambda m, w: ClosureMask(z, z, hop_from, hop_until)
     deps = (await (await client.get("/v1/stops/test:S/departures", params=at, headers=P)).json())["departures"]
     assert [d["status"] for d in deps] == ["closed", "scheduled"]
-    assert deps[0]["closure"] == {"stop": False, "next_hop": True}
+    assert deps[0]["closure"] == {"stop": False, "next_hop": True, "next_stop_id": "test:B"}
 
 
 @pytest.mark.parametrize("path, params, status, field", [

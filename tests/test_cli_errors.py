@@ -77,3 +77,30 @@ def test_rejected_feed_is_one_line(tmp_path, capsys):
     bad = write_gtfs(tmp_path / "bad", tables)
     assert main(["plan", "--feed", f"t={bad}", "--from", "a", "--to", "b"]) == 2
     assert "rejected" in one_line(capsys)
+
+
+@pytest.mark.parametrize("policy, words", [('{"levels": {"3": "shut"}}', "levels.3"),
+                                           ('{"levels": {"7": "close"}}', "levels.7"),
+                                           ("{not json", "policy file")])
+def test_bad_warning_policy_file_is_one_line(tmp_path, monkeypatch, capsys, policy, words):
+    """MAAS_JMA_POLICY is read before serving: a bad table is a configuration error, not a worker's traceback."""
+    path = tmp_path / "policy.json"
+    path.write_text(policy)
+    monkeypatch.setenv("MAAS_JMA_POLICY", str(path))
+    assert serve_on_busy_port(tmp_path) == 2  # never serves: refused before the port check at the latest
+    assert words in one_line(capsys)
+
+
+def test_bad_municipality_file_is_one_line(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "areas.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": []}')
+    monkeypatch.setenv("MAAS_JMA_AREAS", str(path))
+    assert serve_on_busy_port(tmp_path) == 2
+    assert "no features" in one_line(capsys)
+
+
+def serve_on_busy_port(tmp_path) -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        return main(["serve", "--port", str(s.getsockname()[1]), "--dev", "--data-dir", str(tmp_path / "data")])

@@ -117,6 +117,12 @@ def test_transfers_and_shapes_namespaced(tmp_path):
     assert tr.loc[1, ["from_trip_id", "to_trip_id"]].tolist() == ["x:T1", "x:T2"]
     assert tr.loc[0, "from_trip_id"] == ""
     assert feed.shapes["shape_pt_sequence"].tolist() == [1, 2] and set(feed.trips["shape_id"]) == {"x:sh"}
+    # one string object per id across the tables (a server keeps them all: no copy per table)
+    trip = {v: v for v in feed.trips["trip_id"].tolist()}["x:T1"]
+    assert all(v is trip for v in (tr.loc[1, "from_trip_id"], feed.stop_times["trip_id"].cat.categories.tolist()[
+        feed.stop_times["trip_id"].cat.categories.get_loc("x:T1")]))
+    stop = {v: v for v in feed.stops["stop_id"].tolist()}["x:A"]
+    assert tr.loc[0, "from_stop_id"] is stop and tr.loc[1, "to_stop_id"] is stop
 
 
 def test_pass_through_rows_interpolated_by_sequence(tmp_path):

@@ -11,13 +11,10 @@ import shapely
 
 from api.models.problem import Problem
 from api.models.search import DeparturesResponse, PlanResponse
-from api_support import auth, client_for, services_for
+from api_support import auth
 from conftest import shared_file
 from feeds.jma_areas import MunicipalityAreas
-from jma_support import JST, SHINJUKU, landslide_xml, warning_xml
-from maas.disruptions.closure_store import MemoryClosureStore
-from maas.services import closure_service
-from maas.platform.settings import Settings
+from jma_support import JST, SHINJUKU, jma_client, landslide_xml, warning_xml
 from tokyo_mini import SLOW, STOPS, mini_transit
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -50,12 +47,8 @@ def transit(tmp_path_factory, areas_file):
 
 @pytest.fixture
 async def client(transit, areas_file):
-    settings = Settings(jma_areas=areas_file)
-    services = services_for(transit, closures=closure_service(settings, transit, store=MemoryClosureStore()))
-    async with client_for(services) as c:
-        c.services = services
+    async with jma_client(transit, areas_file) as c:
         yield c
-    transit.mask_provider = None
 
 
 async def plan(client, params=TRIP) -> tuple[int, dict]:

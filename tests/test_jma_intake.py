@@ -240,3 +240,14 @@ def test_landslide_closes_the_wards_walking_streets(tokyo_areas):
     before = streets.path(35.6580, 139.7016, 35.6620, 139.7000)
     after = streets.with_closed_edges(mask.street_edge_closed).path(35.6580, 139.7016, 35.6620, 139.7000)
     assert np.isfinite(before.distance_m) and not np.isfinite(after.distance_m)
+
+
+async def test_valid_date_time_ends_the_closure(svc):
+    """Head/ValidDateTime (set on some telegrams; none of the official samples has one) is the closure's end."""
+    xml = landslide_xml([SHINJUKU + ("発表",)], T0).replace(
+        "</TargetDateTime>", "</TargetDateTime><ValidDateTime>2026-11-24T15:00:00+09:00</ValidDateTime>", 1)
+    assert parse_jma(xml).valid_datetime == dt.datetime(2026, 11, 24, 15, 0, tzinfo=JST)
+    [c] = (await svc.accept(xml, XML)).accepted
+    assert c.end == dt.datetime(2026, 11, 24, 15, 0, tzinfo=JST) and c.start == T0
+    assert [x.id for x in svc.list_active(T0 + dt.timedelta(hours=5))] == [c.id]
+    assert svc.list_active(T0 + dt.timedelta(hours=6, minutes=1)) == []

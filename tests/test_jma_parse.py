@@ -224,3 +224,10 @@ def test_oversized_and_broken_xml():
 def test_cancellation_has_no_items():
     t = parse_jma(mini(info="取消"))
     assert t.info_type == "取消" and t.items == () and t.series == "dosha:130000"
+
+
+def test_unknown_kind_status_is_refused():
+    """A Kind status outside JMA's dictionary must not be read as 'not active' (which lifts the area's warning)."""
+    with pytest.raises(JmaError) as e:
+        parse_jma(mini().replace("<Status>発表</Status></Kind>", "<Status>謎</Status></Kind>"))
+    assert e.value.field.endswith("Kind[0]/Status") and "unknown <Kind> status" in str(e.value)

@@ -224,3 +224,15 @@ def test_cli_plan_in_english(capsys):
     assert main(["plan", "--from", "都庁前", "--to", "大門", "--depart", WHEN, "--num", "1", "--lang", "en"]) == 0
     out = capsys.readouterr().out
     assert "Tochomae → " in out and "都庁前" not in out
+
+
+def test_readings_of_many_names_come_from_a_child_and_match_this_process():
+    """A network's names are read in a child process (pykakasi's table never fills this heap); the readings are
+    those `reading` gives here, in the same order, blanks kept blank."""
+    from routing import names
+
+    texts = ["都庁前", "", "新宿西口", "大手町", "光が丘", "とちょうまえ", "都庁前"]
+    blobs, out = names._child_readings(texts)
+    assert blobs and out == [names.reading(t) for t in texts]
+    many = [f"{t}{i}" for i, t in enumerate(["都庁前", "大門", "日本橋"] * 70)] + [""]
+    assert names.readings(many) == [names.reading(t) for t in many]

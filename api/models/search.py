@@ -209,6 +209,11 @@ class ClosureHit(Model, kw_only=True):
 
     stop: bool
     next_hop: bool
+    next_stop_id: Annotated[str, Meta(description="with `next_hop`: the stop the closed hop leads to")] | \
+        UnsetType = UNSET
+    closures: Annotated[list[str], Meta(description="ids of the area closures in force at this stop (`stop`) "
+                                                    "or the next one (`next_hop`); listed in the answer's "
+                                                    "`warnings`")] | UnsetType = UNSET
 
 
 class Departure(Model, kw_only=True):

@@ -1,14 +1,21 @@
 """Planning around warnings: `close` areas are never used, `avoid` areas only when staying out is impossible or
 much worse, and every answer says what it touches and what it was routed around.
 
-Uses only the planner's public API (`Planner.plan` with a `ClosureMask`). With restricting closures in force:
+Uses only the planner's public API (`Planner.plan` with a `ClosureMask`). With restricting closures (close or
+avoid) in force, one search in the common case:
 
-1. **main**: plan with the *restricting* mask (close + avoid closures closed).
-2. **reference** (planned at the same time, in another thread; one RAPTOR run, no departure range): the single
-   fastest plan with no mask at all: what the traveller would do without warnings. The
-   closures it touches that the answer does not are the answer's ``avoided`` list; when *main* is empty and the
-   reference touches a `close` closure, there is no route *because of* that closure (`ClosedByClosure`).
-3. **entering fallback** (only when avoid closures are in force): the fastest plan that respects the `close`
+1. **free**: the plan with no mask at all: what the traveller would do without warnings. When none of its
+   itineraries touches a restricting closure (the areas do not lie between origin and destination, or the
+   journeys pass them by), every one is allowed under every mask and the best avoiding itinerary *is* the
+   fastest: that plan is the answer, nothing was routed around and nothing is much worse.
+2. Otherwise the area is in the way. The **reference** is the fastest itinerary of *free* (`_best`); the
+   closures it touches that the answer does not are the answer's ``avoided`` list.
+3. **main**: the plan with the *restricting* mask (close + avoid closures closed). Skipped when the mask cuts
+   origin and destination apart for every journey from the query time (`maas.disruptions.reach`: connected
+   components of the stop graph without what stays closed, cached per mask) and they are too far apart to walk:
+   the range search would scan two hours of departures to find nothing. When *main* is empty and the reference
+   touches a `close` closure, there is no route *because of* that closure (`ClosedByClosure`).
+4. **entering fallback** (only when avoid closures are in force): the fastest plan that respects the `close`
    closures only (the reference itself when it touches none). It is added, flagged ``"enters_warning_area": true``
    with the warnings it enters, when it touches an `avoid` closure and either *main* is empty or *main* is much
    worse.
@@ -22,10 +29,11 @@ import dataclasses
 import datetime as dt
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from feeds.feed import TOKYO
+from feeds.geo import haversine_m
+from maas.disruptions.reach import Reach
 from maas.disruptions.touches import TouchIndex, summary
 from routing.planner import PlanError, PlanOptions
 
@@ -75,15 +83,7 @@ class WarningPlanner:
         self.closures = closures
         self._lock = threading.Lock()
         self._touch: dict[tuple[int, int], tuple[weakref.ref, TouchIndex]] = {}
-        self._pool: ThreadPoolExecutor | None = None
-
-    def _reference_pool(self) -> ThreadPoolExecutor:
-        """Reference plans run next to the main one, in their own threads (never the planner pool the main plan
-        runs in: waiting on that pool from inside it could deadlock)."""
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reference-plan")
-            return self._pool
+        self.reach = Reach()
 
     def touch_index(self, model, walker=None) -> TouchIndex:
         """Every live closure resolved for touch tests, cached per (model, closure version)."""
@@ -97,6 +97,17 @@ class WarningPlanner:
             self._touch = {k: v for k, v in self._touch.items() if v[0]() is not None and k[1] == version}
             self._touch[key] = (weakref.ref(model), ti)
         return ti
+
+    def _avoiding(self, planner, run, mask, origin: str, destination: str, when: dt.datetime, arrive_by: bool,
+                  opts: PlanOptions) -> list[dict]:
+        """The plan with the restricting mask, unless nothing can stay out: when the mask cuts origin and
+        destination apart (`Reach`) and they are too far apart to walk, the range search would scan its whole
+        window (two hours of departures) in vain."""
+        o, d = planner.resolve(origin, opts), planner.resolve(destination, opts)
+        if float(haversine_m(o.lat, o.lon, d.lat, d.lon)) > opts.max_walk_m \
+                and self.reach.apart(planner.model, mask, planner.model_seconds(when), arrive_by, o.stops, d.stops):
+            return []
+        return run(mask)
 
     def plan_sync(self, origin: str, destination: str, when: dt.datetime, *, arrive_by: bool = False,
                   options: PlanOptions | None = None) -> list[dict] | None:
@@ -115,28 +126,44 @@ class WarningPlanner:
         restrict_mask = self.closures.mask_for(model, walker, restricting=True)
 
         def run(mask, num: int | None = None) -> list[dict]:
-            # a single answer needs no range of departures: one RAPTOR run from the query time (window 0)
+            # a single answer needs no range of departures: one RAPTOR run from the query time (window 0), then
+            # the planner's own search for the latest departure of what it found
             o = opts if num is None else dataclasses.replace(opts, num_itineraries=num, range_window_s=0)
             return [it.to_dict() for it in planner.plan(origin, destination, when, arrive_by=arrive_by,
                                                         options=o, mask=mask)]
 
         if restrict_mask is None:  # nothing closes or is avoided: one plan, warnings (inform) still attached
             return [ti.annotate(it) for it in run(None)]
-        ref_future = self._reference_pool().submit(run, None, 1)  # alongside: the kernel releases the GIL
-        try:
-            main = run(restrict_mask)
-        finally:
-            ref_its = ref_future.result()
-        reference = _best(ref_its, arrive_by)
-        ref_hits = ti.touched_closures(reference) if reference else []
+        free = run(None)
+        legs: dict[int, tuple[dict, list]] = {}  # per itinerary dict: its legs' touches, computed once
+
+        def leg_hits(it: dict) -> list:
+            hit = legs.get(id(it))
+            if hit is None or hit[0] is not it:
+                hit = legs[id(it)] = (it, ti.legs(it))
+            return hit[1]
+
+        def hits(it: dict) -> list:
+            return ti.touched_closures(it, leg_hits(it))
+
+        reference = _best(free, arrive_by)
+        ref_hits = hits(reference) if reference is not None else []
         restricting = [c for c in ref_hits if c.restricting]
+        if not restricting and not any(c.restricting for it in free if it is not reference for c in hits(it)):
+            # the areas are not in the way: every itinerary is allowed under every mask
+            return [ti.annotate(it, (), leg_hits(it)) for it in free]
+        if restricting:
+            main = self._avoiding(planner, run, restrict_mask, origin, destination, when, arrive_by, opts)
+        else:  # the reference stays out, so the best avoiding itinerary is as good: only the others differ
+            main = run(restrict_mask)
+
         entering = None
         if any(c.strength == "avoid" for c in ref_hits):
             if not any(c.blocking for c in ref_hits):
                 candidate = reference
             else:
                 candidate = _best(run(close_mask, 1), arrive_by) if close_mask is not None else reference
-            if candidate is not None and any(c.strength == "avoid" for c in ti.touched_closures(candidate)) \
+            if candidate is not None and any(c.strength == "avoid" for c in hits(candidate)) \
                     and much_worse(_best(main, arrive_by), candidate, arrive_by):
                 entering = candidate
         if not main and entering is None:
@@ -146,7 +173,7 @@ class WarningPlanner:
             return []
         out = [ti.annotate(it, restricting) for it in main]
         if entering is not None:
-            ti.annotate(entering)
+            ti.annotate(entering, (), leg_hits(entering))
             entering["enters_warning_area"] = True
             entering["entered"] = [w for w in entering["warnings"] if w["strength"] == "avoid"]
             ids = {it["id"] for it in out}

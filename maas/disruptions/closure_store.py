@@ -24,12 +24,31 @@ log = logging.getLogger("maas.disruptions.closures")
 OnChange = Callable[[], Awaitable[None]]
 
 
+def _encode(puts: dict[str, dict]) -> dict[str, bytes]:
+    return {k: orjson.dumps(v) for k, v in puts.items()}
+
+
+def _decode(rows) -> dict[str, dict]:
+    return {(k.decode() if isinstance(k, bytes) else k): orjson.loads(v) for k, v in rows}
+
+
+def _raw(rows) -> dict[str, bytes]:
+    return {(k.decode() if isinstance(k, bytes) else k): bytes(v) for k, v in rows}
+
+
+# Encoding and decoding run in a worker thread: one closure may be a 20,000-vertex area (~0.5 MB of JSON), and
+# every worker reloads the whole set on each change; on the loop that stalls every request for milliseconds.
+
+
 class ClosureStore(Protocol):
     async def load(self) -> dict[str, dict]:
         """Every stored closure: id → JSON form."""
 
-    async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
-        """Store and delete in one atomic step, then tell the other workers."""
+    async def load_raw(self) -> dict[str, bytes]:
+        """Every stored closure: id → its JSON form encoded, as stored (what `apply` returned)."""
+
+    async def apply(self, puts: dict[str, dict], deletes: list[str]) -> dict[str, bytes]:
+        """Store and delete in one atomic step, then tell the other workers; the puts as stored."""
 
     async def subscribe(self, on_change: OnChange) -> None:
         """Call ``on_change`` whenever another worker changed the closures (no-op when single-process)."""
@@ -44,13 +63,17 @@ class MemoryClosureStore:
         self._data: dict[str, bytes] = {}
 
     async def load(self) -> dict[str, dict]:
-        return {k: orjson.loads(v) for k, v in self._data.items()}
+        return await asyncio.to_thread(_decode, list(self._data.items()))
 
-    async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
-        encoded = {k: orjson.dumps(v) for k, v in puts.items()}  # encode first: a failure changes nothing
+    async def load_raw(self) -> dict[str, bytes]:
+        return dict(self._data)
+
+    async def apply(self, puts: dict[str, dict], deletes: list[str]) -> dict[str, bytes]:
+        encoded = await asyncio.to_thread(_encode, puts)  # encode first: a failure changes nothing
         for k in deletes:
             self._data.pop(k, None)
         self._data.update(encoded)
+        return encoded
 
     async def subscribe(self, on_change: OnChange) -> None:
         return None
@@ -70,15 +93,22 @@ class SqliteClosureStore:
             self._db.execute("CREATE TABLE IF NOT EXISTS closures (id TEXT PRIMARY KEY, body BLOB NOT NULL)")
 
     async def load(self) -> dict[str, dict]:
+        return _decode((await self.load_raw()).items())
+
+    async def load_raw(self) -> dict[str, bytes]:
+        return await asyncio.to_thread(self._load)
+
+    def _load(self) -> dict[str, bytes]:
         with self._lock:
             rows = self._db.execute("SELECT id, body FROM closures").fetchall()
-        return {k: orjson.loads(v) for k, v in rows}
+        return _raw(rows)
 
-    async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
-        await asyncio.to_thread(self._apply, puts, deletes)  # a synchronous fsync must not stall the loop
+    async def apply(self, puts: dict[str, dict], deletes: list[str]) -> dict[str, bytes]:
+        return await asyncio.to_thread(self._apply, puts, deletes)  # a synchronous fsync must not stall the loop
 
-    def _apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
-        rows = [(k, orjson.dumps(v)) for k, v in puts.items()]
+    def _apply(self, puts: dict[str, dict], deletes: list[str]) -> dict[str, bytes]:
+        encoded = _encode(puts)
+        rows = list(encoded.items())
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -88,6 +118,7 @@ class SqliteClosureStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        return encoded
 
     async def subscribe(self, on_change: OnChange) -> None:
         return None  # single process: the service applied the change itself
@@ -128,15 +159,19 @@ class RedisClosureStore:
 
     async def load(self) -> dict[str, dict]:
         raw = await self._redis.hgetall(self.key)
-        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+        return await asyncio.to_thread(_decode, list(raw.items()))
 
-    async def apply(self, puts: dict[str, dict], deletes: list[str]) -> None:
-        rows = {k: orjson.dumps(v) for k, v in puts.items()}
+    async def load_raw(self) -> dict[str, bytes]:
+        return _raw((await self._redis.hgetall(self.key)).items())
+
+    async def apply(self, puts: dict[str, dict], deletes: list[str]) -> dict[str, bytes]:
+        rows = await asyncio.to_thread(_encode, puts)
         notice = orjson.dumps({"put": list(rows), "del": deletes})
         args = [self.channel, notice, len(deletes), *deletes]
         for k, v in rows.items():
             args += [k, v]
         await self._apply(keys=[self.key, self.version_key], args=args)
+        return rows
 
     async def _listen_on(self):
         from maas.store.redis_conn import subscriber

@@ -16,12 +16,15 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
-from feeds.cap import CapMessage, cap_closure_id, parse_cap
-from feeds.closure_json import (MAX_PAYLOAD_BYTES, TOKYO_TZ, Closure, ClosureError, closure_from_dict,
-                                closure_to_json, parse_closure_json)
-from feeds.gtfsrt_alerts import AlertsUpdate, alerts_feed, alerts_feed_json, parse_gtfsrt_alerts
-from feeds.jma import JmaTelegram, looks_like_jma, parse_jma
+import orjson
+
+from feeds.cap import CapMessage, cap_closure_id
+from feeds.closure_json import TOKYO_TZ, Closure, ClosureError, closure_to_json
+from feeds.gtfsrt_alerts import AlertsUpdate, alerts_feed, alerts_feed_json
+from feeds.jma import JmaTelegram
 from maas.disruptions.closure_masks import ClosureIndex, area_members
+from maas.disruptions.closure_parse import (CHILD_BYTES, ChildParser, build_stored, closures_of, content_kind,
+                                            parse_payload, wants_child)
 from maas.disruptions.closure_store import ClosureStore, MemoryClosureStore
 from routing.masks import ClosureMask
 from routing.realtime import base_of, realtime_of
@@ -32,25 +35,8 @@ __all__ = ["AcceptResult", "Closure", "ClosureError", "ClosureService", "content
 
 MAX_CLOSURES = 10_000
 KEEP_EXPIRED = dt.timedelta(days=1)  # ended closures stay listed a day (for late bookings' history), then go
-JSON_TYPES = ("application/json", "application/geo+json", "text/json")
-CAP_TYPES = ("application/cap+xml", "application/xml", "text/xml", "application/common-alerting-protocol+xml")
-PB_TYPES = ("application/x-protobuf", "application/protobuf", "application/octet-stream",
-            "application/vnd.google.protobuf")
 Listener = Callable[[list[Closure]], Awaitable[None]]
 XML_SNIFF = "sniff JMA namespace"
-
-
-def content_kind(content_type: str | None) -> str:
-    """"json", "cap" or "gtfs-rt" for a Content-Type (parameters ignored); ClosureError when unsupported."""
-    ct = (content_type or "application/json").split(";", 1)[0].strip().lower()
-    if ct in JSON_TYPES:
-        return "json"
-    if ct in CAP_TYPES:
-        return "cap"
-    if ct in PB_TYPES:
-        return "gtfs-rt"
-    raise ClosureError(f"unsupported content type {ct!r}: send application/json, application/cap+xml or "
-                       "application/x-protobuf (GTFS-Realtime Alerts)", "content-type")
 
 
 @dataclass(frozen=True)
@@ -85,6 +71,12 @@ class ClosureService:
         self.listeners: list[Listener] = []  # async callbacks given each batch of newly accepted closures
         self.lift_listeners: list[Listener] = []  # async callbacks given each batch of lifted closures
         self._tasks: set[asyncio.Task] = set()
+        # big payloads are parsed in a child process (None: in a worker thread like the others)
+        self.child: ChildParser | None = ChildParser()
+        self._encoded: dict[str, tuple[weakref.ref, bytes]] = {}  # the last big payload's closures, encoded
+        self._child_start: asyncio.Task | None = None
+        # id → (the closure held, its stored bytes): reloads compare them, answers embed them
+        self._stored: dict[str, tuple[Closure, bytes]] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -92,9 +84,29 @@ class ClosureService:
         await self.reload()
         await self.store.subscribe(self.reload)
 
+    async def child_started(self) -> None:
+        """Start the child parser now and wait for it (or its failure: then big payloads are parsed in threads).
+        Without this call it is spawned by the first big payload: most servers never get one, and a child costs
+        ~50 MiB and a second of CPU per worker."""
+        if self.child is not None and self._child_start is None:
+            self._child_start = asyncio.get_running_loop().create_task(self._start_child(), name="closure-child")
+        if self._child_start is not None:
+            await asyncio.shield(self._child_start)
+
+    async def _start_child(self) -> None:
+        try:
+            await self.child.start()
+        except Exception:  # no child processes here (a sandbox): big payloads are parsed in a thread
+            log.warning("closure parser child process unavailable; parsing in threads", exc_info=True)
+            self.child = None
+
     async def aclose(self) -> None:
         await self.drain()
         await self.store.aclose()
+        if self._child_start is not None:
+            self._child_start.cancel()
+        if self.child is not None:
+            self.child.close()
 
     async def reload(self) -> None:
         """Replace the in-memory closures by the store's (unchanged ones keep their revision and caches)."""
@@ -102,26 +114,36 @@ class ClosureService:
             await self._reload()
 
     async def _reload(self) -> None:
-        raw = await self.store.load()
-        state, changed = await asyncio.to_thread(self._read_stored, raw)  # polygons: off the loop
-        if changed:
-            self._install(state, self.version + 1)
-
-    def _read_stored(self, raw: dict[str, dict]) -> tuple[dict[str, tuple[Closure, int]], set[str]]:
-        state: dict[str, tuple[Closure, int]] = {}
-        changed = set(self._state) - set(raw)
+        """Closures whose stored bytes are those this worker holds stay as they are (no decode, no re-encode:
+        a reload follows every change, this worker's own too); the others are built off the loop, in the child
+        process when they are big."""
+        raw = await self.store.load_raw()
+        state, stored = self._state, self._stored
+        fresh = {k: v for k, v in raw.items() if k not in state or k not in stored or stored[k][1] != v}
+        built: dict[str, Closure] = {}
+        if fresh:
+            errors: dict[str, str]
+            if self.child is not None and sum(len(v) for v in fresh.values()) >= CHILD_BYTES:
+                built, errors = await self._build_in_child(fresh)
+            else:
+                built, errors = await asyncio.to_thread(build_stored, fresh)
+            for cid, err in errors.items():
+                log.error("stored closure %s is unreadable (%s); ignored", cid, err)
+        if not built and set(raw) - set(fresh) == set(state):
+            return  # nothing new, nothing gone
         rev = self.version + 1
-        for cid, body in raw.items():
-            old = self._state.get(cid)
-            if old is not None and closure_to_json(old[0]) == body:
-                state[cid] = old
-                continue
-            try:
-                state[cid] = (closure_from_dict(body), rev)
-                changed.add(cid)
-            except ClosureError as e:
-                log.error("stored closure %s is unreadable (%s); ignored", cid, e)
-        return state, changed
+        new = {k: state[k] for k in raw if k not in fresh}
+        new.update((k, (c, rev)) for k, c in built.items())
+        self._stored = {k: (new[k][0], raw[k]) for k in new}
+        self._install(new, rev)
+
+    async def _build_in_child(self, fresh: dict[str, bytes]) -> tuple[dict[str, Closure], dict[str, str]]:
+        try:
+            return await self.child.build(fresh)
+        except Exception as e:  # BrokenProcessPool, OSError: as for payloads
+            log.warning("closure parser child process failed (%s); parsing in threads", e)
+            self.child = None
+            return await asyncio.to_thread(build_stored, fresh)
 
     def _install(self, state: dict[str, tuple[Closure, int]], version: int) -> None:
         self._state = state
@@ -153,24 +175,18 @@ class ClosureService:
     # ---- writing ------------------------------------------------------------------------------------------
     def parse(self, payload: Any, content_type: str | None = None, *, namespace: str | None = None,
               source: str | None = None) -> list[Closure] | CapMessage | AlertsUpdate | JmaTelegram:
-        if isinstance(payload, Closure):
-            return [payload]
-        if isinstance(payload, list) and all(isinstance(c, Closure) for c in payload):
-            return list(payload)
-        if not isinstance(payload, (bytes, bytearray, memoryview, str)):
-            raise ClosureError("payload must be bytes, text or Closure objects")
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            raise ClosureError(f"payload too large ({len(payload)} bytes; at most {MAX_PAYLOAD_BYTES})")
-        kind = content_kind(content_type)
-        if kind == "json":
-            return parse_closure_json(bytes(payload) if not isinstance(payload, str) else payload,
-                                      source=source or "json", now=self.clock())
-        if kind == "cap":  # XML: JMA 防災情報XML when its namespace is declared, else CAP
-            raw = bytes(payload) if not isinstance(payload, str) else payload
-            return parse_jma(raw) if looks_like_jma(raw) else parse_cap(raw)
-        if isinstance(payload, str):
-            raise ClosureError("a GTFS-Realtime feed is binary protobuf, not text")
-        return parse_gtfsrt_alerts(bytes(payload), namespace=namespace, source=source or "gtfs-rt")
+        return parse_payload(payload, content_type, namespace=namespace, source=source, now=self.clock())
+
+    def json_form(self, c: Closure) -> Any:
+        """The closure's JSON form: its stored bytes (or the child process's encoding of a big payload's) as an
+        `orjson.Fragment` (embedded as is, never re-encoded), else `closure_to_json`. Call it off the loop."""
+        held = self._stored.get(c.id)
+        if held is not None and held[0] is c:
+            return orjson.Fragment(held[1])
+        hit = self._encoded.get(c.id)
+        if hit is not None and hit[0]() is c:
+            return orjson.Fragment(hit[1])
+        return closure_to_json(c)
 
     async def accept(self, payload: Any, content_type: str | None = None, *, namespace: str | None = None,
                      source: str | None = None) -> AcceptResult:
@@ -178,6 +194,8 @@ class ClosureService:
         objects. Parsing and geometry checks run in a worker thread: a large polygon never stalls the loop."""
         if isinstance(payload, (Closure, list)):
             parsed = self.parse(payload, content_type, namespace=namespace, source=source)
+        elif self.child is not None and wants_child(payload, content_type):
+            parsed = await self._parse_in_child(payload, content_type, namespace, source)
         else:
             parsed = await asyncio.to_thread(self.parse, payload, content_type, namespace=namespace, source=source)
         unknown: list[dict] = []
@@ -218,6 +236,21 @@ class ClosureService:
         self._notify(tuple(c for c in result.removed if c.end is None or c.end > now), self.lift_listeners)
         return result
 
+    async def _parse_in_child(self, payload: Any, content_type: str | None, namespace: str | None,
+                              source: str | None):
+        try:
+            parsed, encoded = await self.child.parse(payload, content_type, namespace=namespace, source=source,
+                                                     now=self.clock())
+        except ClosureError:
+            raise
+        except Exception as e:  # the child died or cannot start (BrokenProcessPool, OSError): parse here instead
+            log.warning("closure parser child process failed (%s); parsing in threads", e)
+            self.child = None
+            return await asyncio.to_thread(self.parse, payload, content_type, namespace=namespace, source=source)
+        by_id = {c.id: c for c in closures_of(parsed)}
+        self._encoded = {k: (weakref.ref(by_id[k]), v) for k, v in encoded.items() if k in by_id}
+        return parsed
+
     async def lift(self, closure_id: str) -> bool:
         """Remove a closure (routes come back on the next query); False when it was not there."""
         async with self._write:
@@ -229,12 +262,17 @@ class ClosureService:
 
     async def _commit(self, puts: list[Closure], deletes: list[str]) -> AcceptResult:
         rev = self.version + 1
-        body = await asyncio.to_thread(lambda: {c.id: closure_to_json(c) for c in puts})
-        await self.store.apply(body, deletes)  # raises: nothing changed
+        body = await asyncio.to_thread(lambda: {c.id: self.json_form(c) for c in puts})
+        stored = await self.store.apply(body, deletes)  # raises: nothing changed
         removed = tuple(self._state[k][0] for k in deletes if k in self._state)
         state = {k: v for k, v in self._state.items() if k not in deletes}
         for c in puts:
             state[c.id] = (c, rev)
+        kept = {k: v for k, v in self._stored.items() if k in state and state[k][0] is v[0]}
+        by_id = {c.id: c for c in puts}
+        # a store that does not say what it wrote: those are rebuilt on the next reload
+        kept.update((k, (by_id[k], b)) for k, b in (stored or {}).items() if k in by_id)
+        self._stored = kept
         self._install(state, rev)
         return AcceptResult(tuple(puts), tuple(deletes), rev, removed=removed)
 

@@ -24,6 +24,11 @@ from feeds.jma_areas import Municipality, MunicipalityAreas
 from maas.disruptions.policy import WarningPolicy, kind_english, warning_level
 
 SEVERITY = {"close": "severe", "avoid": "warning", "inform": "info"}
+# Kind statuses that keep a warning in force, in English (the Japanese one stays in the ja text)
+STATUS_EN = {"発表": "issued", "継続": "continued", "特別警報から警報": "downgraded from an emergency warning",
+             "特別警報から注意報": "downgraded from an emergency warning", "警報から注意報": "downgraded from a warning",
+             "注意報から警報": "upgraded from an advisory", "注意報から特別警報": "upgraded from an advisory",
+             "警報から特別警報": "upgraded from a warning", "対象地域": "issued"}
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,8 @@ class JmaIntake:
             end=tg.valid_datetime.astimezone(TOKYO_TZ) if tg.valid_datetime else None,
             areas=(self._area(m),), severity=SEVERITY[strength],
             message_ja=(f"{head_ja}\n{body}" if body else head_ja)[:MAX_TEXT],
-            message_en=f"{head_en} (Japan Meteorological Agency: {kind}, {k.status})"[:MAX_TEXT],
+            message_en=f"{head_en} — {STATUS_EN.get(k.status, 'in force')} (Japan Meteorological Agency: "
+                       f"{kind})"[:MAX_TEXT],
             cause="WEATHER", effect="NO_SERVICE" if strength == "close" else "OTHER_EFFECT",
             strength=strength, warning=info)
 
@@ -143,3 +149,11 @@ class JmaIntake:
         deletes = {cid for cid, c in series.items()
                    if cid not in puts and (listed is None or c.warning.area_code in listed)}
         return JmaChanges(list(puts.values()), deletes, unknown)
+
+
+def check_config(areas_path, policy_path) -> None:
+    """Load the operator's municipality and policy files once at start-up, so a bad one is a one-line
+    configuration error (`AreaFileError` / `PolicyError`, both ValueErrors) instead of a worker's traceback."""
+    WarningPolicy.load(policy_path)
+    if areas_path is not None:
+        MunicipalityAreas.load(areas_path)

@@ -98,7 +98,7 @@ class WarningPolicy:
             raise PolicyError(f"{source}: expected {{\"levels\": {{...}}, \"kinds\": {{...}}}}")
         levels, kinds = dict(DEFAULT_LEVELS), dict(DEFAULT_KINDS)
         for k, v in (doc.get("levels") or {}).items():
-            if not str(k).isdigit() or v not in ACTIONS:
+            if str(k) not in ("1", "2", "3", "4", "5") or v not in ACTIONS:
                 raise PolicyError(f"{source}: levels.{k} must map a grade 1–5 to one of {', '.join(ACTIONS)}")
             levels[int(k)] = v
         for k, v in (doc.get("kinds") or {}).items():

@@ -62,6 +62,7 @@ class TouchIndex:
     tree: shapely.STRtree | None
     tree_owner: list[int]
     windows: list[_Window]
+    bounds: tuple[float, float, float, float] | None = None  # of every area: walks outside skip the tree
 
     @classmethod
     def build(cls, index: ClosureIndex, closures: Iterable[tuple[Closure, int]]) -> "TouchIndex":
@@ -84,37 +85,57 @@ class TouchIndex:
                 geoms.append(a.geometry)
                 owner.append(k)
         tree = shapely.STRtree(geoms) if geoms else None
-        return cls(cl, by_stop, by_hop, tree, owner, [_Window(c) for c in cl])
+        bounds = tuple(float(x) for x in shapely.total_bounds(geoms)) if geoms else None
+        return cls(cl, by_stop, by_hop, tree, owner, [_Window(c) for c in cl], bounds)
 
     def __len__(self) -> int:
         return len(self.closures)
 
     # ---- per itinerary --------------------------------------------------------------------------------------
-    def _stop_hits(self, sid: str | None, t0: str | None, t1: str | None) -> list[int]:
-        return [k for k in self.by_stop.get(sid or "", ()) if self.windows[k].covers(t0, t1)]
+    def _always(self, itinerary: dict) -> frozenset[int]:
+        """Closures whose window covers the whole itinerary: their hits need no time test (the usual case: a
+        warning in force for hours, an itinerary of minutes)."""
+        t0, t1 = itinerary.get("departure"), itinerary.get("arrival")
+        if not t0 or not t1:
+            return frozenset()
+        return frozenset(k for k, w in enumerate(self.windows) if w.start <= t0 and (w.end is None or w.end > t1))
 
-    def leg_touches(self, leg: dict) -> tuple[set[int], list[tuple[dict, list[int]]]]:
+    def _stop_hits(self, sid: str | None, t0: str | None, t1: str | None, always: frozenset[int] = frozenset()
+                   ) -> list[int]:
+        return [k for k in self.by_stop.get(sid or "", ()) if k in always or self.windows[k].covers(t0, t1)]
+
+    def _near(self, coords: list) -> bool:
+        """Does the walk's bounding box meet the areas' (a few comparisons instead of a tree query)?"""
+        x0, y0, x1, y1 = self.bounds
+        xs, ys = [p[0] for p in coords], [p[1] for p in coords]
+        return min(xs) <= x1 and max(xs) >= x0 and min(ys) <= y1 and max(ys) >= y0
+
+    def leg_touches(self, leg: dict, always: frozenset[int] = frozenset()
+                    ) -> tuple[set[int], list[tuple[dict, list[int]]]]:
         """(closures the leg touches, [(stop dict, closures at that stop)]). Times are parsed only where a
-        closure covers the stop or hop: most legs touch nothing and cost a few dictionary look-ups."""
+        closure covers the stop or hop and its window does not cover the whole itinerary (``always``): most legs
+        touch nothing and cost a few dictionary look-ups."""
         hit: set[int] = set()
         stops: list[tuple[dict, list[int]]] = []
         by_stop = self.by_stop
         if leg.get("mode") == "WALK":
             for end, t in ((leg.get("from") or {}, leg.get("departure")), (leg.get("to") or {}, leg.get("arrival"))):
-                ks = self._stop_hits(end.get("stop_id"), t, None) if end.get("stop_id") in by_stop else []
+                ks = self._stop_hits(end.get("stop_id"), t, None, always) if end.get("stop_id") in by_stop else []
                 stops.append((end, ks))
                 hit.update(ks)
             coords = (leg.get("geometry") or {}).get("coordinates") or []
-            if self.tree is not None and len(coords) >= 2:
+            if self.tree is not None and len(coords) >= 2 and self._near(coords):
                 line = shapely.linestrings(coords)
                 found = self.tree.query(line, predicate="intersects")
                 if len(found):
                     t0, t1 = leg.get("departure"), leg.get("arrival")
-                    hit.update(k for k in (self.tree_owner[int(i)] for i in found) if self.windows[k].covers(t0, t1))
+                    hit.update(k for k in (self.tree_owner[int(i)] for i in found)
+                               if k in always or self.windows[k].covers(t0, t1))
             return hit, stops
         seq = [leg.get("from") or {}, *(leg.get("intermediate_stops") or ()), leg.get("to") or {}]
         ids = [s.get("stop_id") or "" for s in seq]
         route = (leg.get("route") or {}).get("id") or ""
+
         def when(i: int) -> tuple[str | None, str | None]:
             if i == 0:
                 return leg.get("departure"), leg.get("departure")
@@ -124,30 +145,40 @@ class TouchIndex:
             return arr, seq[i].get("departure") or arr
 
         for i, (stop, sid) in enumerate(zip(seq, ids)):
-            ks = self._stop_hits(sid, *when(i)) if sid in by_stop else []
+            ks = by_stop.get(sid)
+            if ks is None:
+                stops.append((stop, []))
+                continue
+            if not always.issuperset(ks):
+                ks = self._stop_hits(sid, *when(i), always)
             stops.append((stop, ks))
             hit.update(ks)
         if self.by_hop:
             for i in range(len(ids) - 1):
                 for k in self.by_hop.get((ids[i], ids[i + 1], route), ()):
-                    if self.windows[k].covers(when(i)[1], when(i + 1)[0]):
+                    if k in always or self.windows[k].covers(when(i)[1], when(i + 1)[0]):
                         hit.add(k)
         return hit, stops
 
-    def touched(self, itinerary: dict) -> set[int]:
+    def legs(self, itinerary: dict) -> list[tuple[set[int], list[tuple[dict, list[int]]]]]:
+        """`leg_touches` of every leg: compute once, then pass to `touched`, `touched_closures` and `annotate`."""
+        always = self._always(itinerary) if self.closures else frozenset()
+        return [self.leg_touches(leg, always) for leg in itinerary.get("legs", ())]
+
+    def touched(self, itinerary: dict, legs: list | None = None) -> set[int]:
         out: set[int] = set()
-        for leg in itinerary.get("legs", ()):
-            out |= self.leg_touches(leg)[0]
+        for hit, _ in (self.legs(itinerary) if legs is None else legs):
+            out |= hit
         return out
 
-    def touched_closures(self, itinerary: dict) -> list[Closure]:
-        return [self.closures[k] for k in sorted(self.touched(itinerary))]
+    def touched_closures(self, itinerary: dict, legs: list | None = None) -> list[Closure]:
+        return [self.closures[k] for k in sorted(self.touched(itinerary, legs))]
 
-    def annotate(self, itinerary: dict, avoided: Iterable[Closure] = ()) -> dict:
-        """Add ``warnings`` (itinerary and leg: summaries; stops: ids) and ``avoided`` to an itinerary dict."""
+    def annotate(self, itinerary: dict, avoided: Iterable[Closure] = (), legs: list | None = None) -> dict:
+        """Add ``warnings`` (itinerary and leg: summaries; stops: ids) and ``avoided`` to an itinerary dict
+        (``legs``: its `legs` when already computed)."""
         all_hit: set[int] = set()
-        for leg in itinerary.get("legs", ()):
-            hit, stops = self.leg_touches(leg)
+        for leg, (hit, stops) in zip(itinerary.get("legs", ()), self.legs(itinerary) if legs is None else legs):
             leg["warnings"] = [summary(self.closures[k]) for k in sorted(hit)]
             for stop, ks in stops:
                 if ks:

@@ -1,11 +1,31 @@
 """Loading the operators' feeds into one Network: the given feeds, or the built-in Tokyo sample."""
 from __future__ import annotations
 
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 from feeds.feed import Feed, Network
 from feeds.gtfs import load_feed, parse_feed_spec
 from maas.platform.progress import step
+
+# A server's feeds this big (bytes on disk, all together) are parsed in a child process that hands back the
+# finished tables: parsing allocates several times what it keeps (the raw string tables), and the freed pages stay
+# scattered between the kept objects in this process's heap (all-Tokyo: +78 MiB resident loaded here, +52 MiB
+# from a child; the child costs ~2 s of start-up).
+ISOLATE_MIN_BYTES = 4 * 2 ** 20
+_CHILD = r"""
+import pickle, sys
+sys.path.insert(0, sys.argv[1])
+from maas.publishing.network import load_network
+specs, progress = pickle.load(sys.stdin.buffer)
+try:
+    feeds = load_network(specs, progress=progress).feeds
+except Exception:  # the parent loads the feeds itself and raises what this raised (FeedRejected, OSError...)
+    sys.exit(3)
+sys.stdout.buffer.write(pickle.dumps(feeds, protocol=pickle.HIGHEST_PROTOCOL))
+"""
 
 
 def sample_specs(cache_dir: Path | None = None) -> list[str]:
@@ -14,9 +34,15 @@ def sample_specs(cache_dir: Path | None = None) -> list[str]:
     return [f"{ns}={path}" for ns, path in sample_feed_paths(cache_dir).items()]
 
 
-def load_network(specs: list[str], cache_dir: Path | None = None, progress: bool = True) -> Network:
-    """Load and validate every feed (raising FeedRejected on the first bad one); the sample when none is given."""
+def load_network(specs: list[str], cache_dir: Path | None = None, progress: bool = True, *,
+                 isolate_min_bytes: int | None = None) -> Network:
+    """Load and validate every feed (raising FeedRejected on the first bad one); the sample when none is given.
+    ``isolate_min_bytes``: feeds at least this big are parsed in a child process (see ISOLATE_MIN_BYTES)."""
     specs = specs or sample_specs(cache_dir / "sample" if cache_dir else None)
+    if isolate_min_bytes is not None and _size_on_disk(specs) >= isolate_min_bytes:
+        feeds = _load_in_child(specs, progress)
+        if feeds is not None:
+            return Network(feeds)
     feeds: list[Feed] = []
     for spec in specs:
         namespace, path = parse_feed_spec(spec)
@@ -26,3 +52,30 @@ def load_network(specs: list[str], cache_dir: Path | None = None, progress: bool
         else:
             feeds.append(load_feed(path, namespace))
     return Network(feeds)
+
+
+def _size_on_disk(specs: list[str]) -> int:
+    total = 0
+    for spec in specs:
+        try:
+            path = Path(parse_feed_spec(spec)[1])
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() \
+                else path.stat().st_size
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def _load_in_child(specs: list[str], progress: bool) -> list[Feed] | None:
+    """The feeds, loaded by a child process; None when it failed (the caller loads them here then, to raise the
+    same error) or could not run."""
+    root = str(Path(__file__).resolve().parents[2])
+    try:
+        run = subprocess.run([sys.executable, "-c", _CHILD, root], input=pickle.dumps((list(specs), progress)),
+                             stdout=subprocess.PIPE, stderr=None, timeout=1800)
+        if run.returncode:
+            return None
+        feeds = pickle.loads(run.stdout)
+    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+    return feeds if isinstance(feeds, list) and all(isinstance(f, Feed) for f in feeds) else None

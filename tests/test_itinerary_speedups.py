@@ -1,0 +1,65 @@
+"""The fast paths of itinerary building against plain reference versions: the shape cut on one distance grid
+against the per-stop greedy match, the one-pass Pareto front against the all-pairs definition, and the cuts
+made in advance at warm-up against those made on a plan's first use."""
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+import numpy as np
+
+from routing.geo import haversine_m
+from routing.itinerary import _match_shape, _shape_cut, precompute_geometry
+from routing.planner import _non_dominated
+from test_planner import planner  # noqa: F401  (fixture: a small shaped network)
+
+
+def _reference_cut(lat, lon, stop_lat, stop_lon) -> list[int]:
+    """Each stop matched to the earliest point (after the previous match) within 30 m of the closest."""
+    out, prev = [], 0
+    for s in range(len(stop_lat)):
+        d = [float(haversine_m(stop_lat[s], stop_lon[s], lat[k], lon[k])) for k in range(prev, len(lat))]
+        prev += next(k for k, x in enumerate(d) if x <= min(d) + 30.0)
+        out.append(prev)
+    return out
+
+
+def test_shape_cut_grid_matches_per_stop_greedy_match():
+    rng = random.Random(5)
+    for _ in range(200):
+        n = rng.randint(2, 40)
+        # a wiggly line, sometimes closing on itself (a loop line whose ends share a place)
+        lat = np.cumsum([35.6] + [rng.uniform(-2e-4, 6e-4) for _ in range(n - 1)])
+        lon = np.cumsum([139.7] + [rng.uniform(-2e-4, 6e-4) for _ in range(n - 1)])
+        if rng.random() < 0.3:
+            lat[-1], lon[-1] = lat[0], lon[0]
+        picks = sorted(rng.sample(range(n), rng.randint(2, min(n, 12))))
+        stop_lat = lat[picks] + np.array([rng.uniform(-1e-4, 1e-4) for _ in picks])
+        stop_lon = lon[picks] + np.array([rng.uniform(-1e-4, 1e-4) for _ in picks])
+        model = SimpleNamespace(shape_start=np.array([0, n]), shape_lat=lat, shape_lon=lon,
+                                stop_lat=stop_lat, stop_lon=stop_lon)
+        got = _match_shape(model, 0, np.arange(len(picks)))
+        assert got == _reference_cut(lat, lon, stop_lat, stop_lon)
+
+
+def test_pareto_front_matches_all_pairs_definition():
+    rng = random.Random(11)
+    for _ in range(300):
+        keyed = [(rng.randint(0, 6), rng.randint(0, 6), rng.randint(0, 3), object()) for _ in range(rng.randint(0, 25))]
+        expect = [k for k in keyed if not any(b[0] >= k[0] and b[1] <= k[1] and b[2] <= k[2] and b[:3] != k[:3]
+                                              for b in keyed)]
+        front = _non_dominated(keyed)
+        assert [k for k in keyed if id(k) in front] == expect
+
+
+def test_cuts_made_at_warm_up_are_those_of_first_use(planner):  # noqa: F811
+    m = planner.model
+    m._shape_cuts.clear()
+    pairs = precompute_geometry(m)
+    made = dict(m._shape_cuts)
+    assert pairs == len(made) > 0
+    m._shape_cuts.clear()
+    for (sh, p), cut in made.items():
+        trip = next(t for t in range(m.n_trips) if int(m.trip_shape[t]) == sh and int(m.trip_pattern[t]) == p)
+        base = int(m.pattern_stops_start[p])
+        assert _shape_cut(m, trip, p, m.pattern_stops[base:base + m.pattern_len(p)]) == cut
