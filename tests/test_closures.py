@@ -305,7 +305,7 @@ async def test_redis_subscriber_stops_promptly_when_get_message_swallows_the_can
         calls.append(args)
 
     await store.subscribe(on_change)
-    store._pubsub.get_message = _swallows_cancel
+    store._listener.pubsub.get_message = _swallows_cancel
     task = store._listener.task
     await asyncio.sleep(0.2)  # the listener is inside get_message
     t0 = asyncio.get_running_loop().time()

@@ -9,8 +9,6 @@ committed change — on a Redis Cluster too, where the hash and its version coun
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import threading
 from pathlib import Path
 from typing import Awaitable, Callable, Protocol
@@ -20,7 +18,6 @@ import orjson
 from maas.store.listener import PubSubListener
 from maas.store.sqlite import open_sqlite
 
-log = logging.getLogger("maas.disruptions.closures")
 OnChange = Callable[[], Awaitable[None]]
 
 
@@ -143,7 +140,7 @@ class RedisClosureStore:
     ``url`` is one server or a cluster (``redis+cluster://``, see ``maas.store.redis_conn``)."""
 
     def __init__(self, url: str, prefix: str = ""):
-        from maas.store.redis_conn import connect, same_slot
+        from maas.store.redis_conn import connect, same_slot, subscribed
 
         self.url = url
         self.prefix = prefix
@@ -154,8 +151,8 @@ class RedisClosureStore:
         self.version_key = same_slot(self.key, ":version")
         self._redis = connect(url, max_connections=16)
         self._apply = self._redis.register_script(_APPLY_LUA)
-        self._listener = PubSubListener("closure-subscriber")
-        self._pubsub = None
+        # on a cluster: a live node, chosen again after each failure
+        self._listener = PubSubListener("closure-subscriber", lambda: subscribed(self._redis, self.channel))
 
     async def load(self) -> dict[str, dict]:
         raw = await self._redis.hgetall(self.key)
@@ -173,59 +170,27 @@ class RedisClosureStore:
         await self._apply(keys=[self.key, self.version_key], args=args)
         return rows
 
-    async def _listen_on(self):
-        from maas.store.redis_conn import subscriber
-
-        ps = await subscriber(self._redis)  # on a cluster: a live node, chosen again after each failure
-        try:
-            await ps.subscribe(self.channel)
-        except BaseException:
-            await ps.aclose()
-            raise
-        return ps
-
     async def subscribe(self, on_change: OnChange) -> None:
         """Listen in a background task. Every message, every reconnect, and every second in which the version
         counter moved without a message trigger a full reload (idempotent, tens of closures): a lost message only
         delays a change by about a second, it never loses it."""
         if self._listener.task is not None:
             return
-        self._pubsub = await self._listen_on()
+        await self._listener.subscribe()
         seen = [await self._redis.get(self.version_key)]
 
         async def changed() -> None:
             seen[0] = await self._redis.get(self.version_key)
             await on_change()
 
-        async def listen() -> None:
-            backoff = 0.1
-            while not self._listener.closing:  # get_message can swallow a cancel (maas/store/listener.py)
-                try:
-                    if self._pubsub is None:
-                        self._pubsub = await self._listen_on()
-                        await changed()
-                    msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if msg is not None or await self._redis.get(self.version_key) != seen[0]:
-                        await changed()
-                    backoff = 0.1
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # connection dropped (or a cluster node died): subscribe again, reload
-                    log.warning("closure channel lost; resubscribing", exc_info=True)
-                    if self._pubsub is not None:
-                        with contextlib.suppress(Exception):
-                            await self._pubsub.aclose()
-                        self._pubsub = None
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+        async def on_message(msg: dict | None) -> None:
+            if msg is not None or await self._redis.get(self.version_key) != seen[0]:
+                await changed()
 
-        self._listener.start(listen)
+        self._listener.start(on_message, on_resubscribed=changed)
 
     async def aclose(self) -> None:
         await self._listener.stop()
-        if self._pubsub is not None:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
         await self._redis.aclose()
 
 

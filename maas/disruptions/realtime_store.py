@@ -14,8 +14,6 @@ second, so a lost message delays a change by about a second, never loses it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +22,6 @@ from typing import Awaitable, Callable, Protocol
 from maas.store.listener import PubSubListener
 from maas.store.sqlite import open_sqlite
 
-log = logging.getLogger("maas.disruptions.realtime")
 OnChange = Callable[[str], Awaitable[None]]  # called with the operator whose state changed
 STREAMS = ("trip-updates", "vehicle-positions")
 
@@ -215,7 +212,7 @@ class RedisRealtimeStore:
     the channel ``{prefix}rt:changes`` carries the operator of each change."""
 
     def __init__(self, url: str, prefix: str = ""):
-        from maas.store.redis_conn import connect
+        from maas.store.redis_conn import connect, subscribed
 
         self.url, self.prefix = url, prefix
         self.channel = f"{prefix}rt:changes"
@@ -223,8 +220,9 @@ class RedisRealtimeStore:
         self._redis = connect(url, max_connections=16)  # one server or a cluster (redis+cluster://)
         self._apply = self._redis.register_script(APPLY_LUA)
         self._load = self._redis.register_script(LOAD_LUA)
-        self._listener = PubSubListener("realtime-subscriber")
-        self._pubsub = None
+        # on a cluster a plain connection to a live node, chosen again after each failure (plain PUBLISH, from the
+        # script too, reaches every node)
+        self._listener = PubSubListener("realtime-subscriber", lambda: subscribed(self._redis, self.channel))
         self._written: dict[str, bytes] = {}  # operator → version this store wrote on top of what it had loaded
         self._known: dict[str, int] = {}  # operator → the last version seen (written, announced or polled)
 
@@ -277,7 +275,7 @@ class RedisRealtimeStore:
         version counters are compared too (a lost message, a reconnect), and changed operators are reloaded."""
         if self._listener.task is not None:
             return
-        self._pubsub = await self._listen_on()
+        await self._listener.subscribe()
         seen: dict[str, bytes | None] = {}
 
         async def poll_versions() -> None:
@@ -292,48 +290,17 @@ class RedisRealtimeStore:
 
         await poll_versions()
 
-        async def listen() -> None:
-            backoff = 0.1
-            while not self._listener.closing:  # get_message can swallow a cancel (maas/store/listener.py)
-                try:
-                    if self._pubsub is None:
-                        self._pubsub = await self._listen_on()
-                        await poll_versions()
-                    msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if msg is not None:
-                        op, _, version = msg["data"].decode().partition(" ")
-                        seen[op] = version.encode()
-                        if self._written.get(op) != seen[op]:  # another worker's change (ours is applied)
-                            self._known[op] = max(self._known.get(op, 0), int(version or 0))
-                            await on_change(op)
-                    else:
-                        await poll_versions()
-                    backoff = 0.1
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # connection dropped (a cluster node died): subscribe again, reload
-                    log.warning("realtime channel lost; resubscribing", exc_info=True)
-                    if self._pubsub is not None:
-                        with contextlib.suppress(Exception):
-                            await self._pubsub.aclose()
-                        self._pubsub = None
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+        async def on_message(msg: dict | None) -> None:
+            if msg is None:
+                await poll_versions()
+                return
+            op, _, version = msg["data"].decode().partition(" ")
+            seen[op] = version.encode()
+            if self._written.get(op) != seen[op]:  # another worker's change (ours is applied)
+                self._known[op] = max(self._known.get(op, 0), int(version or 0))
+                await on_change(op)
 
-        self._listener.start(listen)
-
-    async def _listen_on(self):
-        """A subscription on the change channel: on a cluster a plain connection to a live node, chosen again
-        after each failure (plain PUBLISH, from the script too, reaches every node)."""
-        from maas.store.redis_conn import subscriber
-
-        ps = await subscriber(self._redis)
-        try:
-            await ps.subscribe(self.channel)
-        except BaseException:
-            await ps.aclose()
-            raise
-        return ps
+        self._listener.start(on_message, on_resubscribed=poll_versions)
 
     async def try_lease(self, name: str, owner: str, ttl_s: float) -> bool:
         """SET NX PX: the first worker to ask holds the job for ``ttl_s``; it renews while it keeps winning."""
@@ -348,9 +315,6 @@ class RedisRealtimeStore:
 
     async def aclose(self) -> None:
         await self._listener.stop()
-        if self._pubsub is not None:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
         await self._redis.aclose()
 
 

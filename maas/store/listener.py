@@ -1,40 +1,75 @@
-"""A background task reading a Redis pub/sub subscription that ends promptly on close.
+"""A background task following a Redis pub/sub channel: reconnects with back-off and ends promptly on close.
+
+Shared by the closure store and the realtime store. On a lost connection (a cluster node died) it subscribes
+again, on a live node, and tells its owner, who reloads what it may have missed.
 
 redis-py's ``PubSub.get_message(timeout=…)`` can swallow a task cancel: when the cancel lands as its read time-out
 fires, the CancelledError becomes the time-out and the call returns None, so ``task.cancel()`` alone may never end
 the loop and ``await task`` hangs shutdown. The loop therefore also checks ``closing``, and `stop` waits at most a
-few get_message time-outs. Shared by the closure store and the realtime store.
+few get_message time-outs.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 log = logging.getLogger("maas.store.listener")
 STOP_WAIT_S = 3.0  # more than one get_message(timeout=1.0) plus the work after it
+POLL_S = 1.0  # the owner hears from the loop at least this often (None when no message came)
 
 
 class PubSubListener:
-    """Owns the listening task: the loop body runs ``while not listener.closing`` (its own try/except for
-    reconnects); `stop` sets the flag, cancels, and waits at most ``STOP_WAIT_S``."""
+    """`subscribe` once (its errors reach the caller), then `start`: every message, and every ``POLL_S`` without
+    one (as None), goes to ``on_message``; after a reconnect ``on_resubscribed`` runs. `stop` sets ``closing``,
+    cancels, waits at most ``STOP_WAIT_S`` and closes the subscription."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, open_pubsub: Callable[[], Awaitable[Any]]) -> None:
         self.name = name
         self.closing = False
         self.task: asyncio.Task | None = None
+        self.pubsub: Any = None
+        self._open = open_pubsub
 
-    def start(self, loop: Callable[[], Awaitable[None]]) -> None:
-        self.task = asyncio.create_task(loop(), name=self.name)
+    async def subscribe(self) -> None:
+        self.pubsub = await self._open()
+
+    def start(self, on_message: Callable[[dict | None], Awaitable[None]],
+              on_resubscribed: Callable[[], Awaitable[None]]) -> None:
+        self.task = asyncio.create_task(self._listen(on_message, on_resubscribed), name=self.name)
+
+    async def _listen(self, on_message, on_resubscribed) -> None:
+        backoff = 0.1
+        while not self.closing:  # get_message can swallow a cancel (see the module docstring)
+            try:
+                if self.pubsub is None:
+                    self.pubsub = await self._open()
+                    await on_resubscribed()
+                await on_message(await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_S))
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # connection dropped (or a cluster node died): subscribe again
+                log.warning("%s: channel lost; resubscribing", self.name, exc_info=True)
+                await self._close_pubsub()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _close_pubsub(self) -> None:
+        ps, self.pubsub = self.pubsub, None
+        if ps is not None:
+            with contextlib.suppress(Exception):
+                await ps.aclose()
 
     async def stop(self, wait_s: float = STOP_WAIT_S) -> None:
         self.closing = True
         task, self.task = self.task, None
-        if task is None:
-            return
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=wait_s)
-        if not done:
-            log.warning("%s did not stop within %.1f s; left behind", self.name, wait_s)
-        elif not task.cancelled() and task.exception() is not None:
-            log.warning("%s ended with an error", self.name, exc_info=task.exception())
+        if task is not None:
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=wait_s)
+            if not done:
+                log.warning("%s did not stop within %.1f s; left behind", self.name, wait_s)
+            elif not task.cancelled() and task.exception() is not None:
+                log.warning("%s ended with an error", self.name, exc_info=task.exception())
+        await self._close_pubsub()

@@ -11,7 +11,7 @@ What differs on a cluster, and how every caller deals with it:
 * A command or Lua script touching several keys needs them in one hash slot: keys that belong together share a
   hash tag (``same_slot``).
 * Pub/sub: a plain ``PUBLISH`` is broadcast to every node, so a subscriber on any node receives every message.
-  ``subscriber()`` opens a plain connection to one live node (re-chosen on each reconnect: a node that died in a
+  ``subscriber()`` (``subscribed()``) opens a plain connection to one live node (re-chosen on each reconnect: a node that died in a
   failover is not retried forever).
 * Keyspace scans and per-server commands (INFO, WAIT, WAITAOF) go to every master (``masters()``).
 """
@@ -151,6 +151,20 @@ async def subscriber(client: aioredis.Redis | RedisCluster):
             continue
         return _OwnedPubSub(plain)
     raise rx.ConnectionError(f"no Redis Cluster node answers: {last}")
+
+
+async def subscribed(client: aioredis.Redis | RedisCluster, *channels: str, pattern: str | None = None):
+    """A `subscriber` already subscribed to ``channels`` (or ``pattern``); closed again when subscribing fails."""
+    ps = await subscriber(client)
+    try:
+        if pattern is not None:
+            await ps.psubscribe(pattern)
+        else:
+            await ps.subscribe(*channels)
+    except BaseException:
+        await ps.aclose()
+        raise
+    return ps
 
 
 class _OwnedPubSub:

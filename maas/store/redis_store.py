@@ -43,7 +43,7 @@ from redis.crc import key_slot
 from maas.store.base import (ReserveResult, SeatHold, Store, Subscription, blob_manifest, check_seat_request,
                              checked_blob)
 from maas.store.errors import NotDurable, VolatileStore
-from maas.store.redis_conn import connect, masters, node_client, same_slot, subscriber
+from maas.store.redis_conn import connect, masters, node_client, same_slot, subscribed
 
 log = logging.getLogger("maas.store")
 WAIT_TIMEOUT_MS = 2000  # how long durable() waits for an fsync / a replica before answering 503
@@ -380,21 +380,10 @@ class RedisStore(Store):
 
     async def subscribe(self, *channels: str) -> Subscription:
         """On a cluster, one plain connection to a live node: PUBLISH is broadcast to every node."""
-        ps = await subscriber(self.r)
-        try:
-            await ps.subscribe(*[self._k(c) for c in channels])
-        except BaseException:
-            await ps.aclose()
-            raise
-        return _RedisSubscription(ps, self.prefix)
+        return _RedisSubscription(await subscribed(self.r, *[self._k(c) for c in channels]), self.prefix)
 
     async def subscribe_prefix(self, prefix: str) -> Subscription:
-        ps = await subscriber(self.r)
-        try:
-            await ps.psubscribe(_GLOB.sub(r"\\\1", self._k(prefix)) + "*")
-        except BaseException:
-            await ps.aclose()
-            raise
+        ps = await subscribed(self.r, pattern=_GLOB.sub(r"\\\1", self._k(prefix)) + "*")
         return _RedisSubscription(ps, self.prefix)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
