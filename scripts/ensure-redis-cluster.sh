@@ -14,18 +14,13 @@
 # how long a master may be silent before its replica takes over -- production keeps Redis's 15000).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/scripts/redis-common.sh"
 py=${PYTHON:-python3}
 state=${MAAS_REDIS_CLUSTER_DIR:-"$here/.redis-cluster"}
 replicas=${MAAS_REDIS_CLUSTER_REPLICAS:-1}
 node_timeout=${MAAS_REDIS_CLUSTER_NODE_TIMEOUT_MS:-1500}
 masters=3
 
-install_redis() {
-  command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && return 0
-  local sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
-  echo "installing Debian's redis-server ..." >&2
-  $sudo_ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq redis-server >&2
-}
 
 free_ports() {  # n -> n free ports whose cluster bus port (+10000) is free too
   "$py" - "$1" <<'PY'
@@ -121,16 +116,8 @@ case "${1:-start}" in
     fi
     port=$(start)
     trap 'stop "$port"' EXIT
-    MAAS_TEST_REDIS_CLUSTER_URL="redis+cluster://127.0.0.1:$port" "$@" &
-    child=$!
-    trap 'kill -INT "$child" 2>/dev/null || true' INT
-    trap 'kill -TERM "$child" 2>/dev/null || true' TERM
-    status=0
-    while :; do
-      wait "$child" && status=0 || status=$?
-      kill -0 "$child" 2>/dev/null || break
-    done
-    exit "$status" ;;
+    export MAAS_TEST_REDIS_CLUSTER_URL="redis+cluster://127.0.0.1:$port"
+    run_forwarding "$@" ;;
   *)
     echo "usage: $0 run CMD... | start | stop [PORT]" >&2; exit 2 ;;
 esac

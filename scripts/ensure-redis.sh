@@ -11,6 +11,7 @@
 # Redis that can lose confirmed bookings.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/scripts/redis-common.sh"
 py=${PYTHON:-python3}
 state="$here/.redis"
 
@@ -24,13 +25,6 @@ except OSError:
     ok = False
 sys.exit(0 if ok else 1)
 PY
-}
-
-install_redis() {
-  command -v redis-server >/dev/null 2>&1 && return 0
-  local sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
-  echo "installing Debian's redis-server ..." >&2
-  $sudo_ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq redis-server >&2
 }
 
 start() {  # prints the port of a fresh private Redis
@@ -66,18 +60,8 @@ case "${1:-start}" in
     shift
     port=$(start)
     trap 'stop "$port"' EXIT
-    # CMD runs in the background so a signal to this script is handled at once (bash defers traps while a
-    # foreground child runs): it is passed on to CMD, and the EXIT trap stops Redis once CMD has ended.
-    MAAS_TEST_REDIS_URL="redis://127.0.0.1:$port/0" "$@" &
-    child=$!
-    trap 'kill -INT "$child" 2>/dev/null || true' INT
-    trap 'kill -TERM "$child" 2>/dev/null || true' TERM
-    status=0
-    while :; do
-      wait "$child" && status=0 || status=$?
-      kill -0 "$child" 2>/dev/null || break
-    done
-    exit "$status" ;;
+    export MAAS_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+    run_forwarding "$@" ;;
   *)
     echo "usage: $0 run CMD... | start | stop [PORT]" >&2; exit 2 ;;
 esac
