@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The API in ten steps, against a running server of the built-in sample (`make run` in another terminal):
-# search → plan (tomorrow, relative to now) → offer → book → live events → a closure from a CAP file → cancel →
-# settlement. Needs only curl and python3 (to pick fields out of JSON). CI runs it against a live `maas serve`
-# (tests/test_walkthrough.py); the README's "Calling the API" block is copied from these lines.
+# search → plan (the next 10:00 or 16:00 Tokyo time, within the shuttle's 24 h booking window) → offer → book →
+# live events → a closure from a CAP file → cancel → settlement. Needs only curl and python3 (to pick fields out
+# of JSON). CI runs it against a live `maas serve` (tests/test_walkthrough.py); the README's "Calling the API" block is copied from these lines.
 #
 #   examples/walkthrough.sh [BASE_URL]        (default http://127.0.0.1:8080, or $BASE)
 set -euo pipefail
@@ -21,8 +21,8 @@ step "1. search stops by name (Japanese, kana or English)"
 K='Authorization: Bearer dev-partner-key'
 curl -sG -H "$K" $BASE/v1/stops --data-urlencode q=都庁前 --data-urlencode limit=3
 
-step "2. plan: tomorrow 10:00 Tokyo time, Shinjuku West Exit (shuttle stop) to Tochomae"
-WHEN=$(python3 -c 'import datetime as d; t = d.datetime.now(d.timezone(d.timedelta(hours=9))) + d.timedelta(days=1); print(t.strftime("%Y-%m-%dT10:00:00+09:00"))')
+step "2. plan: the next 10:00 or 16:00 Tokyo time, Shinjuku West Exit (shuttle stop) to Tochomae"
+WHEN=$(python3 -c 'import datetime as d; n = d.datetime.now(d.timezone(d.timedelta(hours=9))); print(min(t for t in (n.replace(hour=h, minute=0, second=0, microsecond=0) + d.timedelta(days=k) for k in (0, 1) for h in (10, 16)) if t >= n + d.timedelta(hours=1)).isoformat())')
 PLAN=$(curl -sG -H "$K" $BASE/v1/plan --data-urlencode from=shuttle-nishishinjuku:NS-P01 --data-urlencode to=toei-subway:P-tochomae --data-urlencode depart_at=$WHEN)
 # ITINERARY: the first itinerary that rides the bookable shuttle, exactly as /v1/plan returned it
 ITINERARY=$(echo "$PLAN" | python3 -c 'import json,sys; print(json.dumps(next(i for i in json.load(sys.stdin)["itineraries"] if any(l["mode"] == "SHUTTLE" for l in i["legs"]))))')
