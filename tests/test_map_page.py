@@ -119,9 +119,13 @@ def test_plan_book_and_closure_in_the_browser(server, browser, shots):
     page.check('#network-list input[data-operator="toei-bus"]')
     assert page.evaluate("window.maasMap.layers.lines.getLayers().length") == shown + 1
 
-    # plan: tomorrow 10:00 Tokyo, from the shuttle's Shinjuku West Exit stop to Tochomae (by its English name)
-    tomorrow = (dt.datetime.now(TOKYO) + dt.timedelta(days=1)).strftime("%Y-%m-%dT10:00")
-    page.fill("#when", tomorrow)
+    # plan: the next 10:00 or 16:00 Tokyo at least an hour away (inside the shuttle's 24 h booking window; "tomorrow
+    # 10:00" is beyond it between 00:00 and 10:00), from the shuttle's Shinjuku West Exit stop to Tochomae (by its
+    # English name)
+    now = dt.datetime.now(TOKYO)
+    when = min(t for t in (now.replace(hour=h, minute=0, second=0, microsecond=0) + dt.timedelta(days=k)
+                           for k in (0, 1) for h in (10, 16)) if t >= now + dt.timedelta(hours=1))
+    page.fill("#when", when.strftime("%Y-%m-%dT%H:%M"))
     pick(page, "from", "新宿駅西口", "shuttle-nishishinjuku:NS-P01")
     pick(page, "to", "Tochomae", "toei-subway:P-tochomae")
     page.click("#plan-btn")
