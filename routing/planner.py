@@ -112,7 +112,8 @@ class Planner:
         """The next departures from t0 (see `_ranges`), then the first ``num_itineraries`` by departure."""
         q = self._query(o, d, opts, allowed, mask, opts.stay_seated)
         js = self._ranges(q, t0, opts, lambda j: self._departure(o, j), backward=False,
-                          enough=lambda js: len(self._choose(o, js, opts, False)) >= opts.num_itineraries)
+                          enough=lambda js: len(self._choose(o, js, opts, False)) >= opts.num_itineraries,
+                          chosen=lambda js: self._choose(o, js, opts, latest_first=False))
         return self._choose(o, js, opts, latest_first=False)
 
     def arrive_by(self, o: Place, d: Place, t_arr: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
@@ -120,10 +121,12 @@ class Planner:
         `routing.raptor.reversed_timetable`)."""
         q = self._query(d, o, opts, allowed, mask, opts.stay_seated)
         js = self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True,
-                          enough=lambda js: len(self._choose(o, js, opts, True)) >= opts.num_itineraries)
+                          enough=lambda js: len(self._choose(o, js, opts, True)) >= opts.num_itineraries,
+                          chosen=lambda js: self._choose(o, [j for j in js if j.arrival <= t_arr], opts, True))
         return self._choose(o, [j for j in js if j.arrival <= t_arr], opts, latest_first=True)
 
-    def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, enough) -> list[Journey]:
+    def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, enough,
+                chosen) -> list[Journey]:
         """Range searches in growing windows (15 min, then doubling) from t0 until enough itineraries or
         ``range_window_s`` searched: a range search costs about one RAPTOR run per departure in its window, so
         dense networks stop after the first window. Each window's last run, at its start, also finds what
@@ -134,6 +137,7 @@ class Planner:
         start, width, searched = t0, min(900, opts.range_window_s), 0
         for _ in range(16):  # (each round searches a window or jumps to a later departure: a few suffice)
             res = range_raptor(self.model, q, start, width, backward=backward)
+            first_run = res.first_run
             js += res.journeys
             end = start + sign * width
             beyond = [sign * when(j) for j in res.journeys if sign * when(j) > sign * end]
@@ -150,9 +154,23 @@ class Planner:
         # journeys only a window's last run found (after everything searched as a range): search from the first
         # of them, so they too leave as late as they can
         late = [sign * when(j) for j in js if sign * when(j) > sign * end]
-        if late:
+        if late and not self._settled(q, chosen(js), opts, first_run, when, sign):
             js += range_raptor(self.model, q, sign * min(late), 900, backward=backward).journeys
         return js
+
+    @staticmethod
+    def _settled(q: RaptorQuery, chosen: list[Journey], opts: PlanOptions, first_run: int | None, when,
+                 sign: int) -> bool:
+        """Whether a search of later departures (earlier arrivals, backward) cannot change ``chosen``: it holds
+        ``num_itineraries`` journeys and each leaves before (arrives after) the last window's first run, the only
+        run whose journeys may not leave as late as they can. A later departure d reaches no journey that departure
+        ``first_run`` ≤ d cannot (waiting at the origin, FIFO), and each chosen one arrives strictly earlier, for
+        its rides, than ``first_run``'s journeys: none is dominated, none with fewer changes appears, and later
+        ones sort after the chosen. Closures break the waiting argument (a source closed now may open later): with
+        a mask the later search always runs."""
+        if q.mask is not None or first_run is None or len(chosen) < opts.num_itineraries:
+            return False
+        return all(sign * when(j) < sign * first_run for j in chosen)
 
     def _choose(self, o: Place, js: list[Journey], opts: PlanOptions, latest_first: bool) -> list[Journey]:
         """Distinct trip sets, non-dominated over (departure, arrival, transfers); the next departures (the

@@ -1431,6 +1431,9 @@ class RaptorResult:
     counters: Counters
     res_t: np.ndarray = field(repr=False, default=None)  # best arrival with at most k rides, per k
     departures: int = 0  # departure times inside a range search's window (its last run at the start aside)
+    # the window's latest departure (earliest arrival, backward) in real time: its first run, a plain search from
+    # there, whose journeys are not known to leave (arrive, backward) as late (early) as they can; None: no run
+    first_run: int | None = None
 
     def pareto(self) -> list[Journey]:
         """Journeys with strictly fewer arrivals as rides grow: the (arrival, rides) Pareto set of the search
@@ -1652,7 +1655,8 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
             at_origin = -arr + tgt_extra[tgt]
             reach = lg[-1].arrival if lg else at_origin
             res.append(Journey(k, tgt, at_origin, src, reach, reach + src_extra[src], lg))
-    return RaptorResult(res, _counters(lab), lab.res_t.copy(), n_departures)
+    first = None if n_departures == 0 else (-int(taus[0]) if backward else int(taus[0]))
+    return RaptorResult(res, _counters(lab), lab.res_t.copy(), n_departures, first)
 
 
 def earliest(model, q: RaptorQuery) -> list[Journey]:

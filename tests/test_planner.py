@@ -219,3 +219,32 @@ def test_depart_at_itineraries_could_not_leave_later(seed):
             assert it.departure_s >= t
             later = ref.earliest([(m.stop_ids[a], it.departure_s + 1)], [(m.stop_ids[b], 0)], 3, report_walks=False)
             assert later[rides] > it.arrival_s, (seed, a, b, t, it.departure_s)
+
+
+
+def test_skipped_late_search_changes_no_answer(monkeypatch):
+    """`Planner._settled` skips the search of later departures when the chosen journeys all leave before the
+    last window's first run: on random networks the answers are those of always searching (depart-at and
+    arrive-by), and the skip does happen."""
+    skipped = []
+    settled = Planner._settled
+
+    def spy(*args):
+        skipped.append(settled(*args))
+        return skipped[-1]
+
+    for seed in range(16):
+        m, p, _ref, rng = _random_case(seed)
+        cases = []
+        for _ in range(8):
+            a, b = rng.sample(range(m.n_stops), 2)
+            t = rng.choice([rng.randint(6 * 3600, 10 * 3600), rng.randint(22 * 3600, 86400), rng.randint(0, 3600)])
+            opts = PlanOptions(max_transfers=rng.choice([1, 2, 3]), num_itineraries=rng.choice([1, 2, 3]),
+                               max_walk_m=rng.choice([0, 800]))
+            cases.append((m.stop_ids[a], m.stop_ids[b], at(0) + dt.timedelta(seconds=t), rng.random() < 0.4, opts))
+        monkeypatch.setattr(Planner, "_settled", staticmethod(spy))
+        got = [[it.to_dict() for it in p.plan(a, b, w, arrive_by=ab, options=o)] for a, b, w, ab, o in cases]
+        monkeypatch.setattr(Planner, "_settled", staticmethod(lambda *args: False))
+        want = [[it.to_dict() for it in p.plan(a, b, w, arrive_by=ab, options=o)] for a, b, w, ab, o in cases]
+        assert got == want, seed
+    assert any(skipped) and not all(skipped), skipped
