@@ -248,3 +248,43 @@ def test_skipped_late_search_changes_no_answer(monkeypatch):
         want = [[it.to_dict() for it in p.plan(a, b, w, arrive_by=ab, options=o)] for a, b, w, ab, o in cases]
         assert got == want, seed
     assert any(skipped) and not all(skipped), skipped
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_nothing_leaves_between_first_run_and_its_first_journey(seed):
+    """The rule `Planner._ranges` relies on to start the next window at the first journey the window's first run
+    found (and to stop when it found none), checked against the independent reference without closures: every
+    departure from the first run up to that journey arrives, for each number of rides, exactly when the first
+    run does; none at all reaches the target when the first run found nothing."""
+    from math import inf as INF
+
+    import numpy as np
+
+    from raptor_reference import Closures
+    from routing.raptor import RaptorQuery, range_raptor
+    from test_raptor import _query_time, _world
+
+    net, model, ref, rng, w = _world(seed)
+    ids = model.stop_ids
+    kw = dict(min_transfer=w["min_transfer"], speed=w["speed"], wheelchair=w["wheelchair"], modes=w["modes"],
+              closures=Closures(), report_walks=False, inseat=True)
+    for _ in range(4):
+        o, d = rng.sample(range(model.n_stops), 2)
+        t0, K = _query_time(rng), rng.randint(1, 3)
+        q = RaptorQuery(np.array([o]), np.array([0]), np.array([d]), np.array([0]), max_rides=K,
+                        wheelchair=w["wheelchair"], walk_speed=w["speed"], pattern_allowed=w["pattern_allowed"],
+                        min_transfer_s=w["min_transfer"], inseat=True, report_walks=False)
+        res = range_raptor(model, q, t0, rng.choice([600, 900, 1800]))
+        if res.first_run is None:
+            continue
+        found = [j.first_departure for j in res.journeys if j.first_departure >= res.first_run]
+        at_first = ref.earliest([(ids[o], res.first_run)], [(ids[d], 0)], K, **kw)
+        if not found:
+            assert all(a == INF for a in at_first[1:]), (seed, o, d, t0)
+            later = ref.departures([(ids[o], 0)], res.first_run, res.first_run + 2 * 86400, w["speed"], w["modes"],
+                                   w["wheelchair"])
+            for tau in later[-3:]:  # (the earliest few: each reaches at most what the first run reaches)
+                assert all(a == INF for a in ref.earliest([(ids[o], tau)], [(ids[d], 0)], K, **kw)[1:])
+            continue
+        for tau in ref.departures([(ids[o], 0)], res.first_run, min(found), w["speed"], w["modes"], w["wheelchair"]):
+            assert ref.earliest([(ids[o], tau)], [(ids[d], 0)], K, **kw)[1:] == at_first[1:], (seed, o, d, t0, tau)
