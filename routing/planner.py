@@ -144,13 +144,6 @@ class Planner:
             if res.departures:
                 searched += width
                 start = end + sign
-                if q.mask is None:  # (see _settled: closures break the waiting argument)
-                    found = [sign * when(j) for j in res.journeys if sign * when(j) >= sign * first_run]
-                    if not found:
-                        break  # the first run reached nothing: no later departure can
-                    # nothing leaves between the first run and the first of its journeys that arrives earlier
-                    # for its rides: the next window starts there
-                    start = sign * max(sign * start, min(found))
             elif beyond:  # nothing leaves within the window: on to the first that does, which is not yet
                 start = sign * min(beyond)  # searched as a range (it may leave later than found)
             else:
