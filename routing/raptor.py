@@ -1495,8 +1495,10 @@ def _graph_of(model, tt: Timetable) -> StopGraph:
     return hit[1]
 
 
-def _prepared(model, tt: Timetable, q: RaptorQuery, rules: Rules) -> Labels:
-    """A cleared Labels with the query's targets; their lower bounds into ``rules.lb``."""
+def _prepared(model, tt: Timetable, q: RaptorQuery, rules: Rules, bound: int | None = None,
+              backward: bool = False) -> Labels:
+    """A cleared Labels with the query's targets; their lower bounds into ``rules.lb``; the result times at
+    ``bound`` (in the search's time: negated backward) when given."""
     lab = _labels_for(model, tt, int(max(0, q.max_rides)) + 1)
     tgt = np.asarray(q.tgt_stops, np.int64)
     egress = np.asarray(q.tgt_egress, np.int64)
@@ -1504,6 +1506,8 @@ def _prepared(model, tt: Timetable, q: RaptorQuery, rules: Rules) -> Labels:
         if lab.egress[s] < 0 or e < lab.egress[s]:
             lab.egress[s] = e
     _lower_bounds_into(model, tt, rules, tgt, egress)
+    if bound is not None:
+        lab.res_t[:] = -int(bound) if backward else int(bound)
     return lab
 
 
@@ -1610,7 +1614,8 @@ def run_raptor(model, q: RaptorQuery) -> RaptorResult:
     return RaptorResult(res, _counters(lab), lab.res_t.copy())
 
 
-def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool = False) -> RaptorResult:
+def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool = False,
+                 bound: int | None = None) -> RaptorResult:
     """Range RAPTOR: ``q.src_stops`` with ``q.src_times`` as access seconds, departures in [t0, t0 + window_s]
     and a last run at t0 itself: every journey no later departure beats (Pareto over departure, arrival and
     rides; each leaves as late as it can).
@@ -1618,7 +1623,11 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
     ``backward``: the same on the reversed timetable, for arrive-by: ``q.src_*`` are the destination's stops
     with their egress seconds, ``q.tgt_*`` the origin's with their access seconds, ``t0`` the latest arrival and
     the window runs back from it; each journey arrives as early as it can for its departure. Journeys come back
-    in real time, legs from the origin."""
+    in real time, legs from the origin.
+
+    ``bound``: only journeys strictly better than it, arriving before it (backward: leaving after it), for
+    every number of rides: the kernel prunes against it as against a journey already found (the labels' result
+    times start there instead of infinity)."""
     if backward:
         tt, rev = reversed_timetable(model, q.inseat)
         start = -int(t0)
@@ -1626,7 +1635,7 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
         tt, rev = timetable_of(model, q.inseat), None
         start = int(t0)
     rules = _rules(model, q, backward)
-    lab = _prepared(model, tt, q, rules)
+    lab = _prepared(model, tt, q, rules, bound, backward)
     src_stops = np.asarray(q.src_stops, np.int64)
     access = np.asarray(q.src_times, np.int64)
     taus, tau_start, tau_patterns = departure_times(tt, rules, src_stops, access, start,
@@ -1642,7 +1651,7 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
         if not _overflowed(out):
             break
         out = new_output(int(out.used[0]) * 2, int(out.used[1]) * 2)
-        lab = _prepared(model, tt, q, rules)
+        lab = _prepared(model, tt, q, rules, bound, backward)
     src_extra = _min_by_stop(src_stops, access)  # access (forward) or egress (backward) of the run's sources
     tgt_extra = _min_by_stop(q.tgt_stops, q.tgt_egress)
     rows, legs = _rows(out)

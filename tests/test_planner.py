@@ -248,3 +248,77 @@ def test_skipped_late_search_changes_no_answer(monkeypatch):
         want = [[it.to_dict() for it in p.plan(a, b, w, arrive_by=ab, options=o)] for a, b, w, ab, o in cases]
         assert got == want, seed
     assert any(skipped) and not all(skipped), skipped
+
+
+def _feeder_case(seed: int):
+    """A random network where the latest departure for an arrival can lie hours after the first: frequent
+    feeder lines (every 2–10 min for 1–3 h) into sparse onward routes (1–3 trips), some overtaking. The networks
+    of `_random_case` have at most 6 trips a route spread over the day, so a chosen journey's latest departure was
+    never more than the late search's 900 s from where it started: the "could not leave later" checks passed."""
+    import random
+
+    from raptor_reference import Reference
+    from routing.timetable import BuildSettings
+
+    rng = random.Random(1000 + seed)
+    n = rng.randint(7, 11)
+    stops = [{"id": f"S{i}", "lat": 35.60 + 0.01 * i + rng.random() * 0.003, "lon": 139.70 + rng.random() * 0.05}
+             for i in range(n)]  # ≥ 800 m apart: no footpaths beyond the feed's
+    ids = [s["id"] for s in stops]
+    routes, trips, rows = [], [], []
+
+    def add_trip(rid: str, tid: str, seq: list[str], start: int, hops: list[int]):
+        trips.append({"id": tid, "route": rid, "service": "S"})
+        t = start
+        for k, s in enumerate(seq):
+            rows.append({"trip": tid, "seq": k + 1, "stop": s, "arr": t, "dep": t})
+            if k < len(seq) - 1:
+                t += hops[k]
+
+    for r in range(rng.randint(1, 3)):  # feeders
+        rid = f"F{r}"
+        routes.append({"id": rid, "type": 1})
+        seq = rng.sample(ids, rng.randint(2, 4))
+        hops = [rng.choice([60, 120, 300, 600]) for _ in seq[1:]]
+        head, t0 = rng.choice([120, 300, 600]), rng.randint(6 * 3600, 8 * 3600)
+        for j in range(rng.randint(600, 3 * 3600) // head + 1):
+            slow = rng.random() < 0.2  # a slower run now and then (overtaken by the next)
+            add_trip(rid, f"{rid}T{j}", seq, t0 + j * head, [h * (2 if slow else 1) for h in hops])
+    for r in range(rng.randint(2, 5)):  # sparse onward routes
+        rid = f"R{r}"
+        routes.append({"id": rid, "type": rng.choice([1, 3])})
+        seq = rng.sample(ids, rng.randint(2, 5))
+        hops = [rng.choice([120, 300, 600, 1200]) for _ in seq[1:]]
+        for j in range(rng.randint(1, 3)):
+            add_trip(rid, f"{rid}T{j}", seq, rng.randint(7 * 3600, 11 * 3600), hops)
+    feed = make_feed("f", stops, routes, trips, rows, services={"S": list(range(7))})
+    net = Network([feed])
+    m = build_model(net, DATE, BuildSettings())
+    return m, Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon)), Reference(net, DATE), rng
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_no_itinerary_could_leave_later_on_feeder_networks(seed):
+    """Depart-at and arrive-by, 1–3 itineraries: leaving a second later, the independent reference arrives
+    strictly later with as many rides, and leaving when the itinerary does it arrives no earlier (each returned
+    itinerary is Pareto-optimal over departure, arrival and rides, not just among the planner's own finds)."""
+    m, p, ref, rng = _feeder_case(seed)
+    checked = 0
+    for _ in range(8):
+        a, b = rng.sample(range(m.n_stops), 2)
+        arrive_by = rng.random() < 0.4
+        t = rng.randint(9 * 3600, 13 * 3600) if arrive_by else rng.randint(5 * 3600 + 1800, 9 * 3600)
+        opts = PlanOptions(max_transfers=rng.choice([1, 2]), num_itineraries=rng.choice([1, 2, 3]), max_walk_m=0)
+        k = opts.max_transfers + 1
+        for it in p.plan(m.stop_ids[a], m.stop_ids[b], at(0) + dt.timedelta(seconds=t), arrive_by=arrive_by,
+                         options=opts):
+            rides = sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated)
+            src, tgt = m.stop_ids[a], [(m.stop_ids[b], 0)]
+            later = ref.earliest([(src, it.departure_s + 1)], tgt, k, inseat=True, report_walks=False)
+            now = ref.earliest([(src, it.departure_s)], tgt, k, inseat=True, report_walks=False)
+            why = (seed, m.stop_ids[a], m.stop_ids[b], t, arrive_by, opts.num_itineraries, it.departure_s,
+                   it.arrival_s, rides)
+            assert later[rides] > it.arrival_s, why
+            assert now[rides] == it.arrival_s, why
+            checked += 1
+    assert checked, seed

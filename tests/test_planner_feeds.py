@@ -87,3 +87,36 @@ def test_coordinate_trips_with_transit_get_an_answer(shibuya):
             asked += 1
             assert any(any(leg.mode != "WALK" for leg in it.legs) for it in its), (o, d)
     assert asked >= 10
+
+
+@pytest.fixture(scope="module")
+def tokyo():
+    m = build_model(Network([load_feed(shared_file("tokyo-rail-gtfs.zip"), "tokyo-rail")]), dt.date(2026, 12, 1))
+    return m, Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+
+
+def _could_leave_later(m, planner, it, origin: str, destination: str, opts: PlanOptions) -> bool:
+    """Whether leaving a second after ``it`` still arrives by its arrival with no more changes: one plain
+    earliest-arrival run of the kernel (not a range search, not `Planner._ranges`)."""
+    po, pd_ = planner.resolve(origin, opts), planner.resolve(destination, opts)
+    q = RaptorQuery(po.stops, it.departure_s + 1 + po.seconds, pd_.stops, pd_.seconds,
+                    max_rides=opts.max_transfers + 1, min_transfer_s=opts.min_transfer_s, inseat=opts.stay_seated,
+                    report_walks=False)
+    rides = sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated)
+    return any(j.arrival <= it.arrival_s and j.transfers + 1 <= rides for j in run_raptor(m, q).journeys)
+
+
+def test_itineraries_leave_as_late_as_they_can_on_all_tokyo(tokyo):
+    """TWR Kokusai-Tenjijo → Seibu-Chichibu at 05:56:41: the planner answered 06:41 → 08:59 while the 06:44 makes
+    the same arrival with the same changes (its latest departure was more than 900 s after the first journey the
+    windows' last run found, beyond the single late search). No itinerary may leave later and arrive as early."""
+    m, planner = tokyo
+    a, b = "tokyo-rail:P:TWR.Rinkai.KokusaiTenjijo", "tokyo-rail:P:Seibu.SeibuChichibu.SeibuChichibu"
+    opts = PlanOptions()
+    when = dt.datetime(2026, 12, 1, 5, 56, 41, tzinfo=ZoneInfo("Asia/Tokyo"))
+    its = [it for it in planner.plan(a, b, when, options=opts) if any(leg.mode != "WALK" for leg in it.legs)]
+    times = [(m.datetime_of(it.departure_s).strftime("%H:%M"), m.datetime_of(it.arrival_s).strftime("%H:%M"))
+             for it in its]
+    assert ("06:41", "08:59") not in times and ("06:44", "08:59") in times, times
+    for it in its:
+        assert not _could_leave_later(m, planner, it, a, b, opts), times
