@@ -194,3 +194,17 @@ async def test_malformed_multipart_upload_is_400_not_500(client):
                           headers={**auth("op-test"), "Content-Type": "multipart/form-data; boundary=7c51"})
     body = await r.json(content_type=None)
     assert r.status == 400 and body["field"] == "body" and "malformed" in body["detail"]
+
+
+def test_brotli_quality_follows_body_size():
+    """Small bodies (a plan answer) at the cheaper quality, big ones at the denser: both decode to the body."""
+    from api.compress import BROTLI_QUALITY, SMALL_BODY_BYTES, SMALL_BROTLI_QUALITY, encode
+
+    assert SMALL_BROTLI_QUALITY < BROTLI_QUALITY
+    rows = b",".join(b'{"stop_id":"toei:%d","lat":35.%06d,"lon":139.%06d}' % (i, i * 7919 % 10**6, i * 104729 % 10**6)
+                     for i in range(4000))
+    small, big = rows[:SMALL_BODY_BYTES - 1], rows[:SMALL_BODY_BYTES * 2]
+    assert len(big) >= SMALL_BODY_BYTES
+    for body, quality in ((small, SMALL_BROTLI_QUALITY), (big, BROTLI_QUALITY)):
+        packed = encode(body, "br")
+        assert packed == brotli.compress(body, quality=quality) and brotli.decompress(packed) == body
