@@ -132,9 +132,9 @@ class Itinerary:
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "departure": iso(self.model, self.departure_s),
-                "arrival": iso(self.model, self.arrival_s), "duration_s": self.duration_s,
-                "transfers": self.transfers, "walk_distance_m": int(round(self.walk_distance_m)),
+        iso_of = _tables(self.model).iso
+        return {"id": self.id, "departure": iso_of(self.departure_s), "arrival": iso_of(self.arrival_s),
+                "duration_s": self.duration_s, "transfers": self.transfers, "walk_distance_m": int(round(self.walk_distance_m)),
                 "walking": self.walking, "legs": [leg.to_dict() for leg in self.legs]}
 
 
@@ -191,7 +191,7 @@ class _Tables:
     """Per-model lookups for building legs, filled on first use (a plan touches few stops and routes). Kept in
     the model's ``__dict__``, so it holds the model weakly: no cycle keeps a replaced (realtime) model alive."""
 
-    __slots__ = ("_model", "stops", "routes", "patterns", "trips", "days", "shapes", "footpaths", "walks",
+    __slots__ = ("_model", "stops", "routes", "patterns", "trips", "days", "isos", "shapes", "footpaths", "walks",
                  "geometry_pairs")
 
     def __init__(self, model):
@@ -201,6 +201,9 @@ class _Tables:
         self.patterns: list = [None] * model.n_patterns
         self.trips: list = [None] * model.n_trips  # (trip id, service date, headsign, booking?, message or None)
         self.days: dict[int, str] = {}  # trip day offset → service date (ISO)
+        # model seconds → ISO-8601 (the model's own strings): a plain dict get in the loops over a ride's stops,
+        # a fifth of a call to ``model.iso``; ``isos.get(t) or tab.iso(t)``
+        self.isos: dict[int, str] = {}
         self.shapes: dict[int, _Line] = {}
         self.footpaths: list = [None] * model.n_stops  # per stop: {to stop: metres}, the first footpath
         self.walks: dict = {}  # (walker id, from stop, to stop) → (walker, WalkPath)
@@ -246,6 +249,14 @@ class _Tables:
             m = self._model()
             hit = self.trips[t] = (m.trip_ids[t], self.day(int(m.trip_day_offset[t])), m.trip_headsigns[t],
                                    bool(m.trip_booking[t]), m.booking_messages[t] or None)
+        return hit
+
+    def iso(self, seconds: int) -> str:
+        hit = self.isos.get(seconds)
+        if hit is None:
+            if len(self.isos) >= 200_000:
+                self.isos.clear()
+            hit = self.isos[seconds] = self._model().iso(seconds)
         return hit
 
     def day(self, offset: int) -> str:
@@ -367,7 +378,7 @@ def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, ar
     ``added`` (a trip the timetable does not have). ``ov`` is `realtime_of(model)` (the caller has it); on a
     scheduled model (None) the same times and ``realtime: false``."""
     if ov is None:
-        iso_of = model.iso
+        iso_of = _tables(model).iso
         return {"scheduled_departure": iso_of(dep), "scheduled_arrival": iso_of(arr), "delay_s": 0,
                 "arrival_delay_s": 0, "realtime": False}
     sched_b, sched_a = ov.scheduled(trip, board_pos), ov.scheduled(trip, alight_pos)
@@ -392,7 +403,7 @@ def ride_leg(model, leg: RideLeg) -> Leg:
     pat = tab.pattern(p)
     off = pat.times_start + (trip - pat.trips_start) * pat.n
     bpos, apos = leg.board_pos, leg.alight_pos
-    iso_of = m.iso
+    isos, iso_of = tab.isos, tab.iso
     ov = realtime_of(m)
     inter = []
     if apos > bpos + 1:
@@ -401,8 +412,8 @@ def ride_leg(model, leg: RideLeg) -> Leg:
         stop = tab.stop
         for s, a, d in zip(pat.stops[bpos + 1:apos], m.st_arr[lo:hi].tolist(), m.st_dep[lo:hi].tolist()):
             e = (stops[s] or stop(s))[5].copy()
-            e["arrival"] = iso_of(a)
-            e["departure"] = iso_of(d)
+            e["arrival"] = isos.get(a) or iso_of(a)
+            e["departure"] = isos.get(d) or iso_of(d)
             inter.append(e)
         if ov is not None:
             for e, sk in zip(inter, ov.skipped[lo:hi].tolist()):
@@ -425,8 +436,9 @@ def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, 
     path = path or walker.path(start.lat, start.lon, end.lat, end.lon)
     dist = float(distance_m) if distance_m is not None else float(path.distance_m)
     geom = path.coords or [(start.lon, start.lat), (end.lon, end.lat)]
-    return Leg(mode="WALK", start=start, end=end, departure=iso(model, dep),
-               arrival=iso(model, arr), duration_s=int(arr - dep), distance_m=dist, geometry=geom)
+    iso_of = _tables(model).iso
+    return Leg(mode="WALK", start=start, end=end, departure=iso_of(dep), arrival=iso_of(arr),
+               duration_s=int(arr - dep), distance_m=dist, geometry=geom)
 
 
 def footpath_dist(model, a: int, b: int) -> float:
