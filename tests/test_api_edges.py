@@ -208,3 +208,21 @@ def test_brotli_quality_follows_body_size():
     for body, quality in ((small, SMALL_BROTLI_QUALITY), (big, BROTLI_QUALITY)):
         packed = encode(body, "br")
         assert packed == brotli.compress(body, quality=quality) and brotli.decompress(packed) == body
+
+
+def test_json_bodies_are_the_same_bytes_with_or_without_string_keys_only():
+    """`respond.dumps` tries orjson without OPT_NON_STR_KEYS first: the bytes are those of the option, int and
+    date keys still become strings, numpy values still encode, and what orjson cannot encode still fails."""
+    import numpy as np
+    import orjson
+
+    from api.respond import dumps
+
+    full = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    for body in ({"itineraries": [{"id": "a", "legs": [{"x": 1.5, "名": "駅"}]}], "page": {"later": None}},
+                 {1: "one", dt.date(2026, 11, 24): [np.int64(3), np.arange(3)], "s": {2: None}},
+                 [np.float32(0.5), {"k": np.array([1.25])}]):
+        assert dumps(body) == orjson.dumps(body, option=full)
+    assert dumps({1: "a"}) == b'{"1":"a"}'
+    with pytest.raises(TypeError):
+        dumps({"x": object()})
