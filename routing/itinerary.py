@@ -28,7 +28,7 @@ def iso(model, seconds: int) -> str:
     return model.iso(seconds)
 
 
-@dataclass
+@dataclass(slots=True)
 class Endpoint:
     """A place where a leg starts or ends: a stop (with ids and names) or a bare coordinate."""
 
@@ -437,8 +437,7 @@ def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, 
     dist = float(distance_m) if distance_m is not None else float(path.distance_m)
     geom = path.coords or [(start.lon, start.lat), (end.lon, end.lat)]
     iso_of = _tables(model).iso
-    return Leg(mode="WALK", start=start, end=end, departure=iso_of(dep), arrival=iso_of(arr),
-               duration_s=int(arr - dep), distance_m=dist, geometry=geom)
+    return Leg("WALK", start, end, iso_of(dep), iso_of(arr), int(arr - dep), dist, geom)
 
 
 def footpath_dist(model, a: int, b: int) -> float:
