@@ -134,7 +134,8 @@ class Itinerary:
     def to_dict(self) -> dict:
         iso_of = _tables(self.model).iso
         return {"id": self.id, "departure": iso_of(self.departure_s), "arrival": iso_of(self.arrival_s),
-                "duration_s": self.duration_s, "transfers": self.transfers, "walk_distance_m": int(round(self.walk_distance_m)),
+                "duration_s": self.duration_s, "transfers": self.transfers,
+                "walk_distance_m": int(round(self.walk_distance_m)),
                 "walking": self.walking, "legs": [leg.to_dict() for leg in self.legs]}
 
 
