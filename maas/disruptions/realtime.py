@@ -821,4 +821,9 @@ class NetworkIndexes:
                 return hit[1]
             idx = OperatorIndex.from_feed(feed)
             self._cache[operator] = (weakref.ref(feed), idx)
-            return idx
+        # once per live feed object: the build's freed temporaries back to the system (all-Tokyo rail, in a warm
+        # server: +96 MiB resident kept without this, +22 MiB with it)
+        from maas.platform.memory import release_memory
+
+        release_memory()
+        return idx
