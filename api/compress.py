@@ -18,6 +18,13 @@ except ImportError:  # optional: gzip only
 COMPRESSIBLE = ("application/json", "application/problem+json", "application/xml", "application/geo+json",
                 "text/")
 OFF_LOOP_BYTES = 256 * 1024  # bigger bodies are compressed in a worker thread
+# Brotli quality by body size. Below SMALL_BODY_BYTES (a plan answer is ~19 KB raw, ~2.2 KB at quality 5) quality
+# 3 costs half the CPU of 5 (on 100 all-Tokyo plan bodies: 195 vs 392 µs each, 211 vs 555 µs with the caches a
+# plan left cold) for 12 % more bytes (2510 vs 2233 B, still less than gzip -6): either size fits in the first
+# TCP window, so the client waits no round trip longer, and on a 2-core server the CPU is requests per second.
+# Bigger bodies (map layers, stop lists) keep quality 5, where the bytes saved are worth more.
+SMALL_BODY_BYTES = 64 * 1024
+SMALL_BROTLI_QUALITY, BROTLI_QUALITY = 3, 5
 
 
 def accepted(header: str | None) -> list[str]:
@@ -48,7 +55,7 @@ def accepted(header: str | None) -> list[str]:
 
 def encode(body: bytes, coding: str) -> bytes:
     if coding == "br":
-        return brotli.compress(body, quality=5)
+        return brotli.compress(body, quality=SMALL_BROTLI_QUALITY if len(body) < SMALL_BODY_BYTES else BROTLI_QUALITY)
     return gzip.compress(body, compresslevel=6, mtime=0)
 
 

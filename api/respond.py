@@ -6,17 +6,28 @@ import asyncio
 import orjson
 from aiohttp import web
 
+_STR_KEYS = orjson.OPT_SERIALIZE_NUMPY
 _OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
+def dumps(data: object) -> bytes:
+    """orjson bytes; non-string dict keys (ints, dates) are written as strings. Tried first without
+    OPT_NON_STR_KEYS, which orjson refuses them without but which costs half as much again on bodies whose keys
+    are all strings (a 19 KB plan answer: 42 vs 63 µs); the bytes are the same either way."""
+    try:
+        return orjson.dumps(data, option=_STR_KEYS)
+    except TypeError:
+        return orjson.dumps(data, option=_OPTS)
+
+
 def json(data: object, *, status: int = 200, headers: dict | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(data, option=_OPTS), status=status, headers=headers,
-                        content_type="application/json", charset="utf-8")
+    return web.Response(body=dumps(data), status=status, headers=headers, content_type="application/json",
+                        charset="utf-8")
 
 
 async def json_off_loop(data: object, *, status: int = 200, headers: dict | None = None) -> web.Response:
     """`json` for bodies of a megabyte or more (areas of 20,000 vertices): encoded in a worker thread."""
-    body = await asyncio.to_thread(orjson.dumps, data, option=_OPTS)
+    body = await asyncio.to_thread(dumps, data)
     return web.Response(body=body, status=status, headers=headers, content_type="application/json", charset="utf-8")
 
 

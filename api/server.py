@@ -133,6 +133,7 @@ def _preload(settings: Settings):
     kernels once in the supervisor (synchronously: no event loop, and the planner thread pool starts no thread
     before its first query); None (after one line on stderr) when a feed cannot be loaded."""
     import datetime as dt
+    import gc
 
     import api.app  # noqa: F401  (imported for the forked workers)
     from feeds.feed import TOKYO
@@ -154,6 +155,11 @@ def _preload(settings: Settings):
     except Exception:  # a network without a plannable pair: each worker's own warm-up reports it
         log.exception("planner warm-up before forking the workers failed")
     release_memory()  # workers fork from here: freed heap handed back first, so no worker inherits it
+    # and what this process loaded leaves the collector's generations: a worker's full collection (each
+    # release_memory in its start-up, its warm-up) would otherwise write into the header of every inherited object
+    # and so copy every page holding one (the worker freezes them after its own start-up as well, see
+    # tune_worker_runtime; here they are frozen before the first worker exists)
+    gc.freeze()
     return transit
 
 

@@ -1,6 +1,7 @@
 """Memory of a server process: resident (RSS), anonymous and proportional (PSS) bytes after each step of a
 `maas serve` start-up (imports, feeds loaded, today's model, services and app, planner warm-up), then per extra
-cached service day, and with 2 workers forked from a preloaded parent (PSS splits the pages they share). Each
+cached service day, then the realtime operator indexes and the models' trip indexes (what the first realtime message
+and the first booking build), and with 2 workers forked from a preloaded parent (PSS splits the pages they share). Each
 case runs in a fresh process, for this tree and (``--old-commit``) the tree before the memory work, on the same
 feeds: the built-in sample, Toei rail and all-Tokyo rail from ../shared/data.
 
@@ -126,6 +127,17 @@ if spec["mode"] == "single":
         step(f"+{k} cached service day", days=len(transit.cached_dates()),
              model_bytes=sum(model_bytes(transit.model_for(d)) for d in transit.cached_dates()),
              breakdown=breakdown(transit, imported))
+    # what the first realtime message (an operator index per feed) and the first booking or realtime lookup of a
+    # trip (each cached model's trip index) add
+    from maas.disruptions.realtime import NetworkIndexes
+    by_feed = NetworkIndexes(transit)  # as the realtime service builds them
+    indexes = [by_feed(f.namespace) for f in transit.network.feeds]
+    for d in transit.cached_dates():
+        m = transit.model_for(d)
+        m.trip_index(m.trip_ids[0])
+    gc.collect()
+    step("+ realtime and trip indexes", days=len(transit.cached_dates()),
+         model_bytes=sum(model_bytes(transit.model_for(d)) for d in transit.cached_dates()))
     print(json.dumps({"steps": steps, "network_days": [d.isoformat() for d in transit.cached_dates()]}))
     transit.close()
 else:  # 2 workers forked from the preloaded parent, as `maas serve --workers 2` does
@@ -248,9 +260,12 @@ def main() -> None:
             single = results.get((key, label, "single"))
             if single:
                 warm = next(s for s in single["steps"] if s["step"] == "planner warm")
-                last = single["steps"][-1]
+                last = [s for s in single["steps"] if s["step"].endswith("cached service day")][-1]
                 per_day = (last["rss"] - warm["rss"]) / max(1, last["days"] - warm["days"])
-                row.append(f"{label}: RSS {warm['rss'] / MiB:.0f} MiB (+{per_day / MiB:.0f} MiB per extra day)")
+                idx = next((s for s in single["steps"] if s["step"].startswith("+ realtime")), None)
+                row.append(f"{label}: RSS {warm['rss'] / MiB:.0f} MiB (+{per_day / MiB:.0f} MiB per extra day"
+                           + (f", +{(idx['rss'] - last['rss']) / MiB:.0f} MiB realtime and trip indexes" if idx
+                              else "") + ")")
             workers = results.get((key, label, "workers"))
             if workers and all("pss" in w for w in workers["workers"]):
                 parent = workers["steps"][-1]

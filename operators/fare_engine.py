@@ -9,7 +9,6 @@ settlement is documented in docs/fares.md (in proportion to each leg's own fare)
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -103,12 +102,17 @@ def _flat(of: OperatorFares, leg: LegRef, rider: str, medium: str) -> tuple[int,
 
 
 def _bands(of: OperatorFares, leg: LegRef, rider: str, medium: str) -> tuple[int, str, str]:
+    return _band_fare(of, leg.distance_m, leg.index, rider, medium)
+
+
+def _band_fare(of: OperatorFares, distance_m: float, leg_index: int, rider: str, medium: str) -> tuple[int, str, str]:
+    """The distance band fare for ``distance_m`` (a leg's, or a through run's summed)."""
     bands = of.profile.fares.bands
-    km = max(1, -(-int(leg.distance_m) // 1000))
+    km = max(1, -(-int(distance_m) // 1000))
     band = next((b for b in bands if km <= b.up_to_km), None)
     if band is None:
         raise FareUnknown(f"{of.operator}: {km} km is beyond its longest distance band ({bands[-1].up_to_km} km)",
-                          leg.index)
+                          leg_index)
     if medium == "ic":
         adult = band.ic
     else:
@@ -385,8 +389,8 @@ def _fallback_run(of: OperatorFares, run: list[LegRef], rider: str, medium: str,
     """Profile fares over consecutive legs of one operator: a flat fare is paid per boarding; distance bands
     price the run's whole distance once (a through fare, as Toei charges by origin and destination)."""
     if how is _bands and len(run) > 1:
-        through = dataclasses.replace(run[0], distance_m=sum(x.distance_m for x in run))
-        amount, basis, product = _bands(of, through, rider, medium)
+        # (the run's summed distance priced as the first leg's: no LegRef copy, dataclasses.replace is slow)
+        amount, basis, product = _band_fare(of, sum(x.distance_m for x in run), run[0].index, rider, medium)
         return [(0, len(run) - 1, amount, basis + f" (through fare for legs {run[0].index}–{run[-1].index})",
                  product)]
     return [(m, m, *how(of, x, rider, medium)) for m, x in enumerate(run)]

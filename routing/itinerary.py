@@ -28,7 +28,7 @@ def iso(model, seconds: int) -> str:
     return model.iso(seconds)
 
 
-@dataclass
+@dataclass(slots=True)
 class Endpoint:
     """A place where a leg starts or ends: a stop (with ids and names) or a bare coordinate."""
 
@@ -132,9 +132,10 @@ class Itinerary:
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "departure": iso(self.model, self.departure_s),
-                "arrival": iso(self.model, self.arrival_s), "duration_s": self.duration_s,
-                "transfers": self.transfers, "walk_distance_m": int(round(self.walk_distance_m)),
+        iso_of = _tables(self.model).iso
+        return {"id": self.id, "departure": iso_of(self.departure_s), "arrival": iso_of(self.arrival_s),
+                "duration_s": self.duration_s, "transfers": self.transfers,
+                "walk_distance_m": int(round(self.walk_distance_m)),
                 "walking": self.walking, "legs": [leg.to_dict() for leg in self.legs]}
 
 
@@ -191,14 +192,19 @@ class _Tables:
     """Per-model lookups for building legs, filled on first use (a plan touches few stops and routes). Kept in
     the model's ``__dict__``, so it holds the model weakly: no cycle keeps a replaced (realtime) model alive."""
 
-    __slots__ = ("_model", "stops", "routes", "patterns", "days", "shapes", "footpaths", "walks", "geometry_pairs")
+    __slots__ = ("_model", "stops", "routes", "patterns", "trips", "days", "isos", "shapes", "footpaths", "walks",
+                 "geometry_pairs")
 
     def __init__(self, model):
         self._model = weakref.ref(model)
         self.stops: list = [None] * model.n_stops  # (lat, lon, id, name, name_en, JSON without sequence)
         self.routes: list = [None] * len(model.route_ids)  # (mode, operator, agency JSON, route JSON)
         self.patterns: list = [None] * model.n_patterns
+        self.trips: list = [None] * model.n_trips  # (trip id, service date, headsign, booking?, message or None)
         self.days: dict[int, str] = {}  # trip day offset → service date (ISO)
+        # model seconds → ISO-8601 (the model's own strings): a plain dict get in the loops over a ride's stops,
+        # a fifth of a call to ``model.iso``; ``isos.get(t) or tab.iso(t)``
+        self.isos: dict[int, str] = {}
         self.shapes: dict[int, _Line] = {}
         self.footpaths: list = [None] * model.n_stops  # per stop: {to stop: metres}, the first footpath
         self.walks: dict = {}  # (walker id, from stop, to stop) → (walker, WalkPath)
@@ -236,6 +242,22 @@ class _Tables:
         hit = self.patterns[p]
         if hit is None:
             hit = self.patterns[p] = _Pattern(self._model(), p)
+        return hit
+
+    def trip(self, t: int) -> tuple:
+        hit = self.trips[t]
+        if hit is None:
+            m = self._model()
+            hit = self.trips[t] = (m.trip_ids[t], self.day(int(m.trip_day_offset[t])), m.trip_headsigns[t],
+                                   bool(m.trip_booking[t]), m.booking_messages[t] or None)
+        return hit
+
+    def iso(self, seconds: int) -> str:
+        hit = self.isos.get(seconds)
+        if hit is None:
+            if len(self.isos) >= 200_000:
+                self.isos.clear()
+            hit = self.isos[seconds] = self._model().iso(seconds)
         return hit
 
     def day(self, offset: int) -> str:
@@ -351,13 +373,14 @@ def precompute_geometry(model) -> int:
     return len(pairs)
 
 
-def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, arr: int) -> dict:
+def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, arr: int, ov) -> dict:
     """What a ride says about realtime: its scheduled times, the delays (realtime − scheduled, departure at the
     boarding stop and arrival at the alighting one), ``realtime`` (its times come from a trip update) and
-    ``added`` (a trip the timetable does not have). On a scheduled model: the same times and ``realtime: false``."""
-    ov = realtime_of(model)
+    ``added`` (a trip the timetable does not have). ``ov`` is `realtime_of(model)` (the caller has it); on a
+    scheduled model (None) the same times and ``realtime: false``."""
     if ov is None:
-        return {"scheduled_departure": iso(model, dep), "scheduled_arrival": iso(model, arr), "delay_s": 0,
+        iso_of = _tables(model).iso
+        return {"scheduled_departure": iso_of(dep), "scheduled_arrival": iso_of(arr), "delay_s": 0,
                 "arrival_delay_s": 0, "realtime": False}
     sched_b, sched_a = ov.scheduled(trip, board_pos), ov.scheduled(trip, alight_pos)
     if sched_b is None:  # an added trip: no schedule to compare with
@@ -373,39 +396,40 @@ def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, ar
 
 
 def ride_leg(model, leg: RideLeg) -> Leg:
+    """A ride's Leg: model facts from the per-model tables (`_Tables`), its times read from the arrays (a
+    realtime model has its own tables), intermediate stops as copies of the cached stop JSON with their times."""
     m = model
     tab = _tables(m)
     p, trip = leg.pattern, leg.trip
     pat = tab.pattern(p)
     off = pat.times_start + (trip - pat.trips_start) * pat.n
     bpos, apos = leg.board_pos, leg.alight_pos
-    iso_of = m.iso
+    isos, iso_of = tab.isos, tab.iso
+    ov = realtime_of(m)
     inter = []
     if apos > bpos + 1:
-        lo, hi = bpos + 1, apos
-        arr = m.st_arr[off + lo:off + hi].tolist()
-        dep = m.st_dep[off + lo:off + hi].tolist()
+        lo, hi = off + bpos + 1, off + apos
+        stops = tab.stops
         stop = tab.stop
-        for s, a, d in zip(pat.stops[lo:hi], arr, dep):
-            inter.append({**stop(s)[5], "arrival": iso_of(a), "departure": iso_of(d)})
-        ov = realtime_of(m)
+        for s, a, d in zip(pat.stops[bpos + 1:apos], m.st_arr[lo:hi].tolist(), m.st_dep[lo:hi].tolist()):
+            e = (stops[s] or stop(s))[5].copy()
+            e["arrival"] = isos.get(a) or iso_of(a)
+            e["departure"] = isos.get(d) or iso_of(d)
+            inter.append(e)
         if ov is not None:
-            skipped = ov.skipped[off + lo:off + hi].tolist()
-            for e, sk in zip(inter, skipped):
+            for e, sk in zip(inter, ov.skipped[lo:hi].tolist()):
                 if sk:
                     e["skipped"] = True  # the vehicle passes without stopping
     geom, dist = _ride_geometry(m, trip, p, bpos, apos)
     mode, operator, agency, route = tab.route(pat.route)
+    trip_id, day, headsign, booking, message = tab.trip(trip)
+    dep, arr = leg.departure, leg.arrival
     return Leg(
-        mode=mode, start=tab.endpoint(leg.from_stop, int(m.st_seq[off + bpos])),
-        end=tab.endpoint(leg.to_stop, int(m.st_seq[off + apos])),
-        departure=iso_of(leg.departure), arrival=iso_of(leg.arrival),
-        duration_s=leg.arrival - leg.departure, distance_m=dist, geometry=geom, geometry_rounded=True,
-        operator=operator, agency=None if agency is None else agency.copy(), route=route.copy(),
-        trip_id=m.trip_ids[trip], service_date=tab.day(int(m.trip_day_offset[trip])),
-        headsign=m.trip_headsigns[trip], intermediate_stops=inter, booking_required=bool(m.trip_booking[trip]),
-        booking_message=m.booking_messages[trip] or None, stay_seated=leg.stay_seated,
-        live=_live_fields(m, trip, bpos, apos, leg.departure, leg.arrival))
+        mode, tab.endpoint(leg.from_stop, int(m.st_seq[off + bpos])),
+        tab.endpoint(leg.to_stop, int(m.st_seq[off + apos])),
+        iso_of(dep), iso_of(arr), arr - dep, dist, geom, operator, None if agency is None else agency.copy(),
+        route.copy(), trip_id, day, headsign, inter, booking, message, leg.stay_seated, True,
+        _live_fields(m, trip, bpos, apos, dep, arr, ov))
 
 
 def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, distance_m: float | None,
@@ -413,8 +437,8 @@ def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, 
     path = path or walker.path(start.lat, start.lon, end.lat, end.lon)
     dist = float(distance_m) if distance_m is not None else float(path.distance_m)
     geom = path.coords or [(start.lon, start.lat), (end.lon, end.lat)]
-    return Leg(mode="WALK", start=start, end=end, departure=iso(model, dep),
-               arrival=iso(model, arr), duration_s=int(arr - dep), distance_m=dist, geometry=geom)
+    iso_of = _tables(model).iso
+    return Leg("WALK", start, end, iso_of(dep), iso_of(arr), int(arr - dep), dist, geom)
 
 
 def footpath_dist(model, a: int, b: int) -> float:

@@ -117,22 +117,24 @@ class Planner:
     def depart_at(self, o: Place, d: Place, t0: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
         """The next departures from t0 (see `_ranges`), then the first ``num_itineraries`` by departure."""
         q = self._query(o, d, opts, allowed, mask, opts.stay_seated)
+        keys = _Keys(o)  # each journey's facts once, though `enough` chooses again after every window
         js = self._ranges(q, t0, opts, lambda j: self._departure(o, j), backward=False,
-                          enough=lambda js: len(self._choose(o, js, opts, False)) >= opts.num_itineraries,
-                          chosen=lambda js: self._choose(o, js, opts, latest_first=False),
+                          enough=lambda js: len(self._choose(o, js, opts, False, keys)) >= opts.num_itineraries,
+                          chosen=lambda js: self._choose(o, js, opts, latest_first=False, keys=keys),
                           other=lambda j: j.arrival, q_other=self._query(d, o, opts, allowed, mask, opts.stay_seated))
-        return self._choose(o, js, opts, latest_first=False)
+        return self._choose(o, js, opts, latest_first=False, keys=keys)
 
     def arrive_by(self, o: Place, d: Place, t_arr: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
         """The latest departures arriving by t_arr: backward range searches (in-seat links followed backwards,
         `routing.raptor.reversed_timetable`)."""
         q = self._query(d, o, opts, allowed, mask, opts.stay_seated)
+        keys = _Keys(o)
         js = self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True,
-                          enough=lambda js: len(self._choose(o, js, opts, True)) >= opts.num_itineraries,
-                          chosen=lambda js: self._choose(o, [j for j in js if j.arrival <= t_arr], opts, True),
+                          enough=lambda js: len(self._choose(o, js, opts, True, keys)) >= opts.num_itineraries,
+                          chosen=lambda js: self._choose(o, [j for j in js if j.arrival <= t_arr], opts, True, keys),
                           other=lambda j: self._departure(o, j),
                           q_other=self._query(o, d, opts, allowed, mask, opts.stay_seated))
-        return self._choose(o, [j for j in js if j.arrival <= t_arr], opts, latest_first=True)
+        return self._choose(o, [j for j in js if j.arrival <= t_arr], opts, latest_first=True, keys=keys)
 
     def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, enough,
                 chosen, other, q_other: RaptorQuery) -> list[Journey]:
@@ -226,14 +228,15 @@ class Planner:
             return False
         return all(sign * when(j) < sign * first_run for j in chosen)
 
-    def _choose(self, o: Place, js: list[Journey], opts: PlanOptions, latest_first: bool) -> list[Journey]:
+    def _choose(self, o: Place, js: list[Journey], opts: PlanOptions, latest_first: bool,
+                keys: _Keys | None = None) -> list[Journey]:
         """Distinct trip sets, non-dominated over (departure, arrival, transfers); the next departures (the
-        latest ones for arrive-by), keeping the fewest-transfer option; sorted by departure."""
-        access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
+        latest ones for arrive-by), keeping the fewest-transfer option; sorted by departure. ``keys``: the
+        journeys' facts from earlier calls of the same search (else worked out here)."""
+        key_of = (keys or _Keys(o)).of
         by_trips: dict[tuple, tuple] = {}
         for j in js:
-            first, transfers, trips = _facts(j)
-            key = (first - access.get(j.source_stop, 0), j.arrival, transfers, j)
+            key, trips = key_of(j)
             old = by_trips.get(trips)
             if old is None or (key[0], -key[1]) > (old[0], -old[1]):
                 by_trips[trips] = key
@@ -331,6 +334,25 @@ class Planner:
                 if int(m.fp_to[e]) in targets and m.fp_fixed_s[e] >= 0:
                     best = int(m.fp_fixed_s[e]) if best is None else min(best, int(m.fp_fixed_s[e]))
         return best or 0
+
+
+class _Keys:
+    """Per search: each journey's (departure from the place, arrival, transfers, journey) and trip set, worked
+    out once (`_choose` runs after every window of a range search, on all journeys found so far)."""
+
+    __slots__ = ("access", "memo")
+
+    def __init__(self, o: Place):
+        # the access seconds of the origin's stops (the last one listed when a stop repeats)
+        self.access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
+        self.memo: dict[int, tuple] = {}  # id(journey) → (key, trips); the key holds the journey: ids stay unique
+
+    def of(self, j: Journey) -> tuple[tuple, tuple]:
+        hit = self.memo.get(id(j))
+        if hit is None or hit[0][3] is not j:
+            first, transfers, trips = _facts(j)
+            hit = self.memo[id(j)] = ((first - self.access.get(j.source_stop, 0), j.arrival, transfers, j), trips)
+        return hit
 
 
 def _facts(j: Journey) -> tuple[int, int, tuple]:

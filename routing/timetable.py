@@ -166,7 +166,7 @@ class TransitModel:
     trip_inseat_classes_after: np.ndarray = None
     timezone: str = DEFAULT_TZ
     _stop_index: dict = field(default=None, repr=False, compare=False)
-    _trip_index: dict = field(default=None, repr=False, compare=False)
+    _trip_index: tuple = field(default=None, repr=False, compare=False)  # see trip_index
     _shape_cuts: dict = field(default_factory=dict, repr=False, compare=False)  # (shape, pattern) -> cut
 
     def __post_init__(self) -> None:
@@ -241,10 +241,26 @@ class TransitModel:
         """Index of the run of ``trip_id`` on service day ``date + day`` (default: this date, not the day before's
         runs past midnight), None if it does not run that day. Frequency-based trips are named
         ``trip@HH:MM:SS`` by their start."""
-        if self._trip_index is None:
-            self._trip_index = {(t, int(d)): i for i, (t, d) in
-                                enumerate(zip(self.trip_ids, np.asarray(self.trip_day_offset).tolist()))}
-        return self._trip_index.get((trip_id, day))
+        index = self._trip_index
+        if index is None:
+            # per trip id its first run, and per run the next run of the same id: a day's run is one of at most
+            # four (DAYS), and the index holds one dict entry per id, not a (trip, day) tuple key per run (all-Tokyo
+            # rail: +12 -> +4 MiB per model)
+            first: dict[str, int] = {}
+            nxt = np.full(self.n_trips, -1, np.int32)
+            for i in range(len(self.trip_ids) - 1, -1, -1):
+                t = self.trip_ids[i]
+                nxt[i] = first.get(t, -1)
+                first[t] = i
+            index = self._trip_index = (first, nxt)
+        first, nxt = index
+        i, hit = first.get(trip_id, -1), None
+        days = self.trip_day_offset
+        while i >= 0:
+            if days[i] == day:
+                hit = i  # the last run of (trip, day) as a dict keyed by (trip, day) kept; runs are unique anyway
+            i = int(nxt[i])
+        return hit
 
     def pattern_len(self, p: int) -> int:
         return int(self.pattern_stops_start[p + 1] - self.pattern_stops_start[p])

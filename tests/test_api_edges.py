@@ -194,3 +194,35 @@ async def test_malformed_multipart_upload_is_400_not_500(client):
                           headers={**auth("op-test"), "Content-Type": "multipart/form-data; boundary=7c51"})
     body = await r.json(content_type=None)
     assert r.status == 400 and body["field"] == "body" and "malformed" in body["detail"]
+
+
+def test_brotli_quality_follows_body_size():
+    """Small bodies (a plan answer) at the cheaper quality, big ones at the denser: both decode to the body."""
+    from api.compress import BROTLI_QUALITY, SMALL_BODY_BYTES, SMALL_BROTLI_QUALITY, encode
+
+    assert SMALL_BROTLI_QUALITY < BROTLI_QUALITY
+    rows = b",".join(b'{"stop_id":"toei:%d","lat":35.%06d,"lon":139.%06d}' % (i, i * 7919 % 10**6, i * 104729 % 10**6)
+                     for i in range(4000))
+    small, big = rows[:SMALL_BODY_BYTES - 1], rows[:SMALL_BODY_BYTES * 2]
+    assert len(big) >= SMALL_BODY_BYTES
+    for body, quality in ((small, SMALL_BROTLI_QUALITY), (big, BROTLI_QUALITY)):
+        packed = encode(body, "br")
+        assert packed == brotli.compress(body, quality=quality) and brotli.decompress(packed) == body
+
+
+def test_json_bodies_are_the_same_bytes_with_or_without_string_keys_only():
+    """`respond.dumps` tries orjson without OPT_NON_STR_KEYS first: the bytes are those of the option, int and
+    date keys still become strings, numpy values still encode, and what orjson cannot encode still fails."""
+    import numpy as np
+    import orjson
+
+    from api.respond import dumps
+
+    full = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    for body in ({"itineraries": [{"id": "a", "legs": [{"x": 1.5, "名": "駅"}]}], "page": {"later": None}},
+                 {1: "one", dt.date(2026, 11, 24): [np.int64(3), np.arange(3)], "s": {2: None}},
+                 [np.float32(0.5), {"k": np.array([1.25])}]):
+        assert dumps(body) == orjson.dumps(body, option=full)
+    assert dumps({1: "a"}) == b'{"1":"a"}'
+    with pytest.raises(TypeError):
+        dumps({"x": object()})

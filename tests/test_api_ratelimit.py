@@ -61,3 +61,30 @@ async def test_redis_down_lets_requests_through(url):
         assert d.allowed
     finally:
         await rl.aclose()
+
+
+async def test_redis_bucket_writes_skip_the_append_only_file(redis_url):
+    """Rate-limit hits change the bucket but append nothing to the AOF (no fsync per request on a Redis that
+    keeps bookings with appendfsync always); a booking-style write on the same server still does."""
+    import redis.asyncio as aioredis
+
+    rl = RedisRateLimiter(redis_url)
+    probe = aioredis.from_url(redis_url)
+    key, limit = f"test-{uuid.uuid4().hex}", RateLimit(rate=0.5, burst=40)
+    try:
+        if (await probe.info("persistence")).get("aof_enabled") != 1:
+            pytest.skip("the test Redis runs without an append-only file")
+
+        async def aof_size() -> int:
+            return int((await probe.info("persistence"))["aof_current_size"])
+
+        before = await aof_size()
+        decisions = [await rl.hit(key, limit) for _ in range(30)]
+        assert all(d.allowed for d in decisions) and decisions[-1].remaining == 10  # the bucket is kept
+        assert await aof_size() == before
+        await probe.set(f"test-aof-{key}", "x", ex=60)
+        assert await aof_size() > before
+    finally:
+        await probe.delete(f"test-aof-{key}")
+        await probe.aclose()
+        await rl.aclose()

@@ -11,7 +11,7 @@ import numpy as np
 from routing.geo import haversine_m
 from routing.itinerary import _match_shape, _shape_cut, precompute_geometry
 from routing.planner import _non_dominated
-from test_planner import planner  # noqa: F401  (fixture: a small shaped network)
+from test_planner import at, planner  # noqa: F401  (fixture: a small shaped network)
 
 
 def _reference_cut(lat, lon, stop_lat, stop_lon) -> list[int]:
@@ -63,3 +63,34 @@ def test_cuts_made_at_warm_up_are_those_of_first_use(planner):  # noqa: F811
         trip = next(t for t in range(m.n_trips) if int(m.trip_shape[t]) == sh and int(m.trip_pattern[t]) == p)
         base = int(m.pattern_stops_start[p])
         assert _shape_cut(m, trip, p, m.pattern_stops[base:base + m.pattern_len(p)]) == cut
+
+
+def test_choose_with_facts_kept_across_windows_is_choose_afresh(planner):  # noqa: F811
+    """`Planner._choose` given the search's `_Keys` (facts worked out in earlier windows) chooses exactly what a
+    fresh call chooses, however the journeys grow between calls; and the facts are those of `_facts`."""
+    from routing.planner import PlanOptions, _facts, _Keys
+    from routing.raptor import range_raptor
+
+    opts = PlanOptions()
+    o, d = planner.resolve("甲", opts), planner.resolve("丁", opts)
+    q = planner._query(o, d, opts, None, None, True)
+    t = planner.model_seconds(at(7))
+    found = []
+    for start in range(t, t + 3 * 3600, 900):
+        found += range_raptor(planner.model, q, start, 900).journeys
+    assert len(found) >= 4
+    rng = random.Random(3)
+    for latest_first in (False, True):
+        keys = _Keys(o)
+        js: list = []
+        for j in found:
+            js.append(j)
+            if rng.random() < 0.5:
+                continue
+            for num in (1, 2, 3):
+                o_n = PlanOptions(num_itineraries=num)
+                assert planner._choose(o, js, o_n, latest_first, keys) == planner._choose(o, js, o_n, latest_first)
+        for j in found:
+            key, trips = keys.of(j)
+            first, transfers, trip_set = _facts(j)
+            assert key == (first - o.seconds_to(j.source_stop), j.arrival, transfers, j) and trips == trip_set

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -232,3 +233,17 @@ def test_save_load_round_trip(small_model, tmp_path):
         else:
             assert v == getattr(back, name), name
     assert back.stop_index("t:X1") == small_model.stop_index("t:X1")
+
+
+def test_trip_index_finds_each_run_by_trip_and_day(small_model):
+    m = dataclasses.replace(small_model, _trip_index=None)  # its own index, built here
+    want = {(t, int(d)): i for i, (t, d) in enumerate(zip(m.trip_ids, m.trip_day_offset.tolist()))}
+    assert len(want) == m.n_trips  # one run per (trip, day): frequency runs are named by their start
+    for (t, d), i in want.items():
+        got = m.trip_index(t, d)
+        assert got == i and type(got) is int
+    assert m.trip_index("t:late") == want[("t:late", 0)]  # the default is the model's own date
+    assert m.trip_index("t:a", -2) is None  # ended before the day before's midnight: not in the model
+    assert m.trip_index("t:we") is None and m.trip_index("t:f") is None and m.trip_index("nope", 0) is None
+    assert m.trip_index("t:late", 5) is None
+    assert m.trip_index("t:f@06:20:00", 1) == want[("t:f@06:20:00", 1)]

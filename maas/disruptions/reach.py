@@ -14,8 +14,6 @@ import weakref
 from typing import Any
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from maas.disruptions.closure_masks import HI, LO
 from routing.masks import ClosureMask
@@ -51,6 +49,10 @@ def components(model: Any, mask: ClosureMask, t: int, backward: bool = False) ->
         b.append(first[station[has]])
     a_, b_ = np.concatenate(a).astype(np.int64), np.concatenate(b).astype(np.int64)
     keep = stop_open[a_] & stop_open[b_]
+    # imported here: scipy.sparse is ~10 MiB resident, and only a server with a closure that avoids areas needs it
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     g = coo_matrix((np.ones(int(keep.sum()), np.int8), (a_[keep], b_[keep])), shape=(n, n))
     _, labels = connected_components(g, directed=True, connection="weak")
     labels = labels.astype(np.int32)

@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -62,7 +62,8 @@ class OperatorIndex:
 
     trips: frozenset[str]
     trip_route: dict[str, str]
-    trip_stop: dict[tuple[str, int], str]  # (trip_id, stop_sequence) → stop_id; empty without stop_times
+    trip_stop: "Mapping[tuple[str, int], str]"  # (trip_id, stop_sequence) → stop_id (TripStops; empty without
+    # stop_times)
     stops: dict[str, tuple[float, float, str]]  # stop_id → (lat, lon, name)
     routes: frozenset[str]
 
@@ -71,11 +72,9 @@ class OperatorIndex:
         """From the feed's typed tables (pandas; ids already namespaced)."""
         trip_ids = trips["trip_id"].to_numpy(dtype=object)
         route_ids = trips["route_id"].to_numpy(dtype=object)
-        trip_stop: dict[tuple[str, int], str] = {}
-        if stop_times is not None and len(stop_times):
-            trip_stop = dict(zip(zip(stop_times["trip_id"].to_numpy(dtype=object).tolist(),
-                                     stop_times["stop_sequence"].astype("int64").tolist()),
-                                 stop_times["stop_id"].to_numpy(dtype=object).tolist()))
+        from maas.disruptions.trip_stops import TripStops
+
+        trip_stop = TripStops(stop_times)  # arrays, not a dict of tuples: all-Tokyo rail 124 -> ~25 MiB
         stop_map = dict(zip(stops["stop_id"].tolist(),
                             zip(stops["stop_lat"].astype(float).tolist(), stops["stop_lon"].astype(float).tolist(),
                                 stops["stop_name"].astype(str).tolist())))
@@ -822,4 +821,9 @@ class NetworkIndexes:
                 return hit[1]
             idx = OperatorIndex.from_feed(feed)
             self._cache[operator] = (weakref.ref(feed), idx)
-            return idx
+        # once per live feed object: the build's freed temporaries back to the system (all-Tokyo rail, in a warm
+        # server: +96 MiB resident kept without this, +22 MiB with it)
+        from maas.platform.memory import release_memory
+
+        release_memory()
+        return idx

@@ -68,7 +68,14 @@ class MemoryRateLimiter:
         self._buckets.clear()
 
 
+# The bucket is not written to the append-only file nor to replicas (``set_repl(REPL_NONE)``): a Redis that keeps
+# bookings fsyncs every AOF write (``appendfsync always``), which made each rate-limited request wait for a disk
+# flush (3.2–4.1 ms per hit, 0.6–0.8 ms without; and ~40 % less client CPU). A bucket lost in a restart or a
+# failover is a full bucket, which is what an idle key's expiry gives anyway. (Effects replication, which
+# set_repl needs, is the default since Redis 5; ``replicate_commands`` turns it on in 3.2–4.)
 _LUA = """
+if redis.replicate_commands then redis.replicate_commands() end
+redis.set_repl(redis.REPL_NONE)
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
