@@ -100,7 +100,10 @@ class Rules(NamedTuple):
 class Labels(NamedTuple):
     """The search state: per round k (rows) and stop (columns) the best labels with at most k rides.
 
-    ``*_round`` says in which round a label was made (a later round may hold a copy of an earlier one's);
+    A label improved in round k is written into the later rounds' rows too, up to the first row that holds one
+    as good (rows only get better as k grows, so the rest do too): the paper copies every stop's labels into
+    each new round; this writes only what improved, so a round (or a whole run) that improves nothing costs
+    nothing, however many rounds the transfer limit allows. ``*_round`` says in which round a label was made;
     ride details are those of the round the ride was made in. ``res_*`` per round: the best arrival at a target
     with at most k rides. Scratch arrays (queues, marks) live here too so one allocation serves every run."""
 
@@ -298,6 +301,7 @@ def _alight_later(tt, rules, lab, k, p, j, bpos, i):
 def scan_routes(tt, rules, lab, seg, k, stamp, nq):
     """Round k, phase 1: ride every queued pattern from its earliest improved stop, boarding the earliest trip
     one can catch with at most k-1 rides; ride labels at round k. Returns the in-seat queue length."""
+    R = lab.ride_t.shape[0]
     n_cont = 0
     n_dom = len(lab.dom_stamp)
     for qi in range(nq):
@@ -334,6 +338,11 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                         lab.ride_bround[k, s] = k - 1
                         lab.ride_seg[k, s] = -1
                         lab.counters[C_IMPROVED] += 1
+                        for kk in range(k + 1, R):  # later rounds: "at most kk rides" (see `Labels`)
+                            if a >= lab.ride_t[kk, s]:
+                                break
+                            lab.ride_t[kk, s] = a
+                            lab.ride_round[kk, s] = k
                         if not lab.ride_marked[s]:
                             lab.ride_marked[s] = True
                             lab.ride_list[lab.scalars[4]] = s
@@ -439,6 +448,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
 def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
     """Round k, phase 2: ride the queued in-seat continuations (a continued trip may link on again); their
     ride labels are of round k too (staying seated is no extra ride)."""
+    R = lab.ride_t.shape[0]
     ci = 0
     while ci < n_cont:
         tb, pos0, sg, links_only = lab.cont[ci, 0], lab.cont[ci, 1], lab.cont[ci, 2], lab.cont[ci, 3]
@@ -493,6 +503,11 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
                 lab.ride_bround[k, s] = k
                 lab.ride_seg[k, s] = sg
                 lab.counters[C_IMPROVED] += 1
+                for kk in range(k + 1, R):
+                    if a >= lab.ride_t[kk, s]:
+                        break
+                    lab.ride_t[kk, s] = a
+                    lab.ride_round[kk, s] = k
                 if not lab.ride_marked[s]:
                     lab.ride_marked[s] = True
                     lab.ride_list[lab.scalars[4]] = s
@@ -509,6 +524,7 @@ def relax_footpaths(tt, rules, lab, k):
     rule in the module docstring); board labels of round k, improved stops marked for round k+1; targets.
     (Stops are added to the run's touched list inline, as in `_touch`: see `_walk_seconds`.)"""
     run = lab.scalars[3]
+    R = lab.ride_t.shape[0]
     n_walk = 0
     for r in range(lab.scalars[4]):
         s = lab.ride_list[r]
@@ -528,6 +544,11 @@ def relax_footpaths(tt, rules, lab, k):
             lab.board_kind[k, s] = BOARD_CHANGE
             lab.board_from[k, s] = s
             lab.marked[s] = True
+            for kk in range(k + 1, R):
+                if bt >= lab.board_t[kk, s]:
+                    break
+                lab.board_t[kk, s] = bt
+                lab.board_round[kk, s] = k
         if not lab.walk_seen[s]:
             lab.walk_seen[s] = True
             lab.walk_list[n_walk] = s
@@ -547,6 +568,11 @@ def relax_footpaths(tt, rules, lab, k):
                 lab.walk_round[k, u] = k
                 lab.walk_from[k, u] = s
                 improved = True
+                for kk in range(k + 1, R):
+                    if wt >= lab.walk_t[kk, u]:
+                        break
+                    lab.walk_t[kk, u] = wt
+                    lab.walk_round[kk, u] = k
                 if not lab.walk_seen[u]:
                     lab.walk_seen[u] = True
                     lab.walk_list[n_walk] = u
@@ -561,6 +587,11 @@ def relax_footpaths(tt, rules, lab, k):
                 lab.marked[u] = True
                 lab.counters[C_IMPROVED] += 1
                 improved = True
+                for kk in range(k + 1, R):
+                    if bt >= lab.board_t[kk, u]:
+                        break
+                    lab.board_t[kk, u] = bt
+                    lab.board_round[kk, u] = k
             if improved and lab.touched_run[u] != run:
                 if lab.touched_run[u] < 0:
                     lab.dirty[lab.scalars[5]] = u
@@ -580,36 +611,17 @@ def relax_footpaths(tt, rules, lab, k):
                 _set_result(lab, k, lab.walk_t[k, u] + eg, u, KIND_WALK, run)
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _set_result(lab, k, t, u, kind, run):
-    lab.res_t[k] = t
-    lab.res_round[k] = k
-    lab.res_stop[k] = u
-    lab.res_kind[k] = kind
-    lab.res_run[k] = run
-
-
 @njit(nogil=True, cache=True)
-def _carry_labels(lab, k):
-    """Make round k's labels mean "at most k rides": copy round k-1's where better, for the stops this run
-    touched (others were carried at the end of the run that touched them)."""
-    for r in range(lab.scalars[0]):
-        s = lab.touched[r]
-        if lab.ride_t[k - 1, s] < lab.ride_t[k, s]:
-            lab.ride_t[k, s] = lab.ride_t[k - 1, s]
-            lab.ride_round[k, s] = lab.ride_round[k - 1, s]
-        if lab.walk_t[k - 1, s] < lab.walk_t[k, s]:
-            lab.walk_t[k, s] = lab.walk_t[k - 1, s]
-            lab.walk_round[k, s] = lab.walk_round[k - 1, s]
-        if lab.board_t[k - 1, s] < lab.board_t[k, s]:
-            lab.board_t[k, s] = lab.board_t[k - 1, s]
-            lab.board_round[k, s] = lab.board_round[k - 1, s]
-    if lab.res_t[k - 1] < lab.res_t[k]:
-        lab.res_t[k] = lab.res_t[k - 1]
-        lab.res_round[k] = lab.res_round[k - 1]
-        lab.res_stop[k] = lab.res_stop[k - 1]
-        lab.res_kind[k] = lab.res_kind[k - 1]
-        lab.res_run[k] = lab.res_run[k - 1]
+def _set_result(lab, k, t, u, kind, run):
+    """The target's best with at most k rides, and so with at most kk ≥ k while it beats theirs."""
+    for kk in range(k, lab.res_t.shape[0]):
+        if kk > k and t >= lab.res_t[kk]:
+            break
+        lab.res_t[kk] = t
+        lab.res_round[kk] = k
+        lab.res_stop[kk] = u
+        lab.res_kind[kk] = kind
+        lab.res_run[kk] = run
 
 
 @njit(nogil=True, cache=True)
@@ -669,6 +681,11 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing):
             lab.board_from[0, s] = s
             lab.marked[s] = True
             _touch(lab, s, run)
+            for kk in range(1, R):
+                if t >= lab.board_t[kk, s]:
+                    break
+                lab.board_t[kk, s] = t
+                lab.board_round[kk, s] = 0
     n_src = lab.scalars[0]
     for r in range(n_src):
         s = lab.touched[r]
@@ -689,6 +706,11 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing):
                 lab.walk_round[0, u] = 0
                 lab.walk_from[0, u] = s
                 _touch(lab, u, run)
+                for kk in range(1, R):
+                    if wt >= lab.walk_t[kk, u]:
+                        break
+                    lab.walk_t[kk, u] = wt
+                    lab.walk_round[kk, u] = 0
                 if lab.egress[u] >= 0 and wt + lab.egress[u] < lab.res_t[0]:
                     _set_result(lab, 0, wt + lab.egress[u], u, KIND_WALK, run)
             if wt < lab.board_t[0, u]:
@@ -698,21 +720,21 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing):
                 lab.board_from[0, u] = s
                 lab.marked[u] = True
                 _touch(lab, u, run)
+                for kk in range(1, R):
+                    if wt >= lab.board_t[kk, u]:
+                        break
+                    lab.board_t[kk, u] = wt
+                    lab.board_round[kk, u] = 0
     # ---- rounds ----
-    last = 0
     for k in range(1, R):
-        _carry_labels(lab, k)
         nq = _collect_routes(tt, rules, lab, k, only_departing and k == 1)
         if nq == 0:
             break
-        last = k
         lab.counters[C_ROUNDS] += 1
         stamp = run * 64 + k
         n_cont = scan_routes(tt, rules, lab, seg, k, stamp, nq)
         follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont)
         relax_footpaths(tt, rules, lab, k)
-    for k in range(last + 1, R):  # the rounds this run did not reach still mean "at most k rides"
-        _carry_labels(lab, k)
     for r in range(lab.scalars[0]):
         lab.marked[lab.touched[r]] = False
     return seg
