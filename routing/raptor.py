@@ -733,7 +733,10 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing):
         lab.counters[C_ROUNDS] += 1
         stamp = run * 64 + k
         n_cont = scan_routes(tt, rules, lab, seg, k, stamp, nq)
-        follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont)
+        # (each phase call increfs and decrefs every array of its records, ~170 atomic operations: none
+        # when there is nothing to do)
+        if n_cont > 0:
+            follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont)
         relax_footpaths(tt, rules, lab, k)
     for r in range(lab.scalars[0]):
         lab.marked[lab.touched[r]] = False
