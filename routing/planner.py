@@ -117,9 +117,8 @@ class Planner:
     def depart_at(self, o: Place, d: Place, t0: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
         """The next departures from t0 (see `_ranges`), then the first ``num_itineraries`` by departure."""
         q = self._query(o, d, opts, allowed, mask, opts.stay_seated)
-        keys = _Keys(o)  # each journey's facts once, though `enough` chooses again after every window
+        keys = _Keys(o)  # each journey's facts once, though `_ranges` chooses again after every window
         js = self._ranges(q, t0, opts, lambda j: self._departure(o, j), backward=False,
-                          enough=lambda js: len(self._choose(o, js, opts, False, keys)) >= opts.num_itineraries,
                           chosen=lambda js: self._choose(o, js, opts, latest_first=False, keys=keys),
                           other=lambda j: j.arrival, q_other=self._query(d, o, opts, allowed, mask, opts.stay_seated))
         return self._choose(o, js, opts, latest_first=False, keys=keys)
@@ -130,14 +129,12 @@ class Planner:
         q = self._query(d, o, opts, allowed, mask, opts.stay_seated)
         keys = _Keys(o)
         js = self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True,
-                          enough=lambda js: len(self._choose(o, js, opts, True, keys)) >= opts.num_itineraries,
                           chosen=lambda js: self._choose(o, [j for j in js if j.arrival <= t_arr], opts, True, keys),
                           other=lambda j: self._departure(o, j),
                           q_other=self._query(o, d, opts, allowed, mask, opts.stay_seated))
         return self._choose(o, [j for j in js if j.arrival <= t_arr], opts, latest_first=True, keys=keys)
 
-    def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, enough,
-                chosen, other, q_other: RaptorQuery) -> list[Journey]:
+    def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, chosen, other, q_other: RaptorQuery) -> list[Journey]:
         """Range searches in growing windows (15 min, then doubling) from t0 until enough itineraries or
         ``range_window_s`` searched: a range search costs about one RAPTOR run per departure in its window, so
         dense networks stop after the first window. Each window's last run, at its start, also finds what
@@ -166,7 +163,8 @@ class Planner:
                 start = sign * min(beyond)  # searched as a range (it may leave later than found)
             else:
                 break  # nothing at all
-            if searched >= opts.range_window_s or (res.departures and enough(js)):
+            if searched >= opts.range_window_s or (res.departures
+                                                   and len(chosen(js)) >= opts.num_itineraries):
                 break
             width = min(2 * width, max(opts.range_window_s - searched, 900))
         # journeys only a window's last run found (after everything searched as a range): search from the first

@@ -1412,9 +1412,7 @@ _POOL = threading.local()
 def _labels_for(model, tt: Timetable, rounds: int) -> Labels:
     """A Labels for this model, timetable and round count, reused per thread (allocating and filling the
     per-round arrays costs more than a small search); `range_search` clears it first."""
-    pool = getattr(_POOL, "labels", None)
-    if pool is None:
-        pool = _POOL.labels = {}
+    pool = _pooled("labels", dict)
     key = (id(tt), rounds)
     hit = pool.get(key)
     if hit is not None and hit[0] is tt:
@@ -1588,21 +1586,22 @@ def _bounds_for(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarr
     kept, since a plan searches the same targets in several windows (the bounds depend only on the timetable,
     the targets and the walking speed). A new array is filled by the search, then kept (`_keep_bounds`; the
     kernel only reads it afterwards)."""
-    cache = getattr(_POOL, "bounds", None)
-    if cache is None:
-        cache = _POOL.bounds = {}
-    key = (id(tt), tgt.tobytes(), egress.tobytes(), float(q.walk_speed))
-    hit = cache.get(key)
+    hit = _pooled("bounds", dict).get(_bounds_key(tt, q, tgt, egress))
     if hit is not None and hit[0] is tt:
         return hit[1], True
     return np.empty(len(tt.fp_start) - 1, np.int64), False
 
 
 def _keep_bounds(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray, lb: np.ndarray) -> None:
-    cache = _POOL.bounds
+    cache = _pooled("bounds", dict)
     if len(cache) >= 4:
         cache.pop(next(iter(cache)))
-    cache[(id(tt), tgt.tobytes(), egress.tobytes(), float(q.walk_speed))] = (tt, lb)
+    cache[_bounds_key(tt, q, tgt, egress)] = (tt, lb)
+
+
+def _bounds_key(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray) -> tuple:
+    """What the lower bounds depend on: the timetable, the targets with their egress and the walking speed."""
+    return id(tt), tgt.tobytes(), egress.tobytes(), float(q.walk_speed)
 
 
 def _legs(raw, rev: Reversal | None, model) -> tuple:
