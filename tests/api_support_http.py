@@ -101,6 +101,40 @@ def post(url: str, body: dict, key: str, idem: str | None = None, timeout: float
         return err.code, json.loads(err.read())
 
 
+def readyz_pids(base: str, want: int = 2, *, clients: int = 8, at_least: int = 0, timeout: float = 60.0) -> list[int]:
+    """The worker pid of every /readyz answer from ``clients`` concurrent clients, each request on a fresh
+    connection, until ``want`` different pids have answered and ``at_least`` requests were made (or ``timeout``).
+
+    Concurrent, not serial: the workers accept on one shared socket, and an idle worker that has just answered
+    is the first woken for the next connection (epoll wakes the last waiter first), so serial requests may all
+    land on one worker. Under concurrent load a busy worker leaves connections to the other."""
+    import threading
+
+    pids: list[int] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + timeout
+
+    def enough() -> bool:
+        return (len(set(pids)) >= want and len(pids) >= at_least) or time.monotonic() > deadline
+
+    def client() -> None:
+        while True:
+            with lock:
+                if enough():
+                    return
+            status, body = get(f"{base}/readyz", timeout=10)
+            if status == 200:
+                with lock:
+                    pids.append(body["pid"])
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 15)
+    return pids
+
+
 def wait_ready(served: Served, timeout: float = 120.0, pids: int = 1) -> set[int]:
     """Wait until ``pids`` different worker pids have answered /readyz 200; fail with the server's output if it
     exits first."""

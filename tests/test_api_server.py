@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from api_support_http import ROOT, book_on_sample, free_port, get, serve, wait_ready
+from api_support_http import ROOT, book_on_sample, free_port, get, readyz_pids, serve, wait_ready
 from redis_support import serve_redis_args
 
 KEYS = {"adm-key": {"role": "admin", "name": "root"}, "pk-key": {"role": "partner", "name": "p"}}
@@ -29,7 +29,7 @@ def server(tmp_path, redis_url):
 
 def test_two_workers_share_the_port_and_stop_gracefully(server):
     proc, base = server.proc, server.base
-    pids = {get(f"{base}/readyz")[1]["pid"] for _ in range(40)}
+    pids = set(readyz_pids(base, at_least=40))
     assert len(pids) == 2 and proc.pid not in pids  # two worker processes, fresh connections spread over both
     status, body = get(f"{base}/v1/stops?q=tochomae", "pk-key")
     assert status == 200 and body["stops"][0]["name_en"] == "Tochomae"
@@ -53,8 +53,7 @@ def test_two_workers_share_bookings_through_redis(server):
     """A booking made through one worker is readable through both: the store, not the process, holds it."""
     base = server.base
     booking = book_on_sample(base, "pk-key")
-    seen = {get(f"{base}/readyz")[1]["pid"] for _ in range(30)}
-    assert len(seen) == 2
+    assert len(set(readyz_pids(base, at_least=30))) == 2
     for _ in range(10):
         status, got = get(f"{base}/v1/bookings/{booking['id']}", "pk-key")
         assert status == 200 and got["state"] == "CONFIRMED"
@@ -80,9 +79,10 @@ def _requests_on(base: str, route: str) -> tuple[int, set[str]]:
 def test_metrics_add_up_over_the_workers(server):
     """N requests spread over both workers: /metrics (answered by either) counts N, and a worker that dies keeps
     its counts while its process series goes."""
-    base, n = server.base, 60
+    base = server.base
     before, _ = _requests_on(base, "/readyz")
-    pids = [get(f"{base}/readyz")[1]["pid"] for _ in range(n)]
+    pids = readyz_pids(base, at_least=60)
+    n = len(pids)
     assert len(set(pids)) == 2
     for _ in range(4):  # whichever worker answers, the figure is the host's
         after, live = _requests_on(base, "/readyz")
