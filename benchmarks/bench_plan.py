@@ -98,21 +98,34 @@ def _digest(its: list[dict]) -> str:
 
 
 def old_planner(commit: str, feed: Path, ns: str, queries: list, tiled: bool = False) -> list | None:
-    """Latencies of the planner at ``commit`` (its routing/ and feeds/ from git) on the same queries."""
-    with tempfile.TemporaryDirectory() as tmp:
+    """Latencies of the planner at ``commit`` (its routing/ and feeds/ from git) on the same queries. The tree
+    goes to a folder named by the commit's sha that later runs reuse, so numba's cache next to its sources is
+    kept: a fresh folder per run would compile every kernel again (5-10 min)."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{commit}^{{commit}}"],
+                         capture_output=True, text=True)
+    if sha.returncode:
+        print(f"old planner: unknown commit {commit}: {sha.stderr.strip()}")
+        return None
+    tree = Path(tempfile.gettempdir()) / f"bench-plan-{sha.stdout.strip()}"
+    if not (tree / "routing").is_dir():
         arch = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "routing", "feeds"], capture_output=True)
         if arch.returncode:
             print(f"old planner: git archive {commit} failed: {arch.stderr.decode().strip()}")
             return None
-        subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
-        spec = json.dumps({"feed": str(feed), "ns": ns, "date": DATE.isoformat(), "queries": queries,
-                           "tiled_source": inspect.getsource(tiled_network) if tiled else ""})
-        run = subprocess.run([sys.executable, "-c", _OLD, tmp], input=spec, capture_output=True, text=True,
-                             env={**os.environ, "PYTHONPATH": tmp})
-        if run.returncode:
-            print(f"old planner failed: {run.stderr[-2000:]}")
-            return None
-        return json.loads(run.stdout.strip().splitlines()[-1])
+        part = Path(tempfile.mkdtemp(prefix=tree.name + "."))
+        subprocess.run(["tar", "-x", "-C", str(part)], input=arch.stdout, check=True)
+        try:
+            part.rename(tree)  # (whole or not at all: another run may extract the same commit)
+        except OSError:
+            subprocess.run(["rm", "-rf", str(part)], check=False)
+    spec = json.dumps({"feed": str(feed), "ns": ns, "date": DATE.isoformat(), "queries": queries,
+                       "tiled_source": inspect.getsource(tiled_network) if tiled else ""})
+    run = subprocess.run([sys.executable, "-c", _OLD, str(tree)], input=spec, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(tree)})
+    if run.returncode:
+        print(f"old planner failed: {run.stderr[-2000:]}")
+        return None
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 class ConnectionScan:
@@ -204,6 +217,7 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     answered = {False: 0, True: 0}
     counters = []
     calls: list = []  # the counters of every range search a plan makes (the planner's own calls)
+    proofs: list[int] = []  # per plan: proof runs (the planner's searches with a bound, `Planner._prove`)
 
     searching: list[float] = []  # per plan: seconds inside range searches (kernel and its Python wrapper)
     in_order: list[float] = []  # per plan: all its seconds
@@ -212,6 +226,7 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
         t0 = time.perf_counter()
         r = range_raptor(*a, **kw)
         searching[-1] += time.perf_counter() - t0
+        proofs[-1] += kw.get("bound") is not None
         calls.append(r.counters)
         return r
 
@@ -220,6 +235,7 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
         w = dt.datetime.fromisoformat(when)
         calls.clear()
         searching.append(0.0)
+        proofs.append(0)
         t = time.perf_counter()
         its = [it.to_dict() for it in planner.plan(a, b, w, arrive_by=arrive, options=opts)]
         lat[arrive].append(time.perf_counter() - t)
@@ -227,7 +243,8 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
         digests.append(_digest(its))
         answered[arrive] += bool(its)
         counters.append([sum(getattr(c, f) for c in calls) for f in
-                         ("rounds", "routes_scanned", "labels_improved", "runs")] + [len(calls)])
+                         ("rounds", "routes_scanned", "labels_improved", "runs",
+                                          "routes_cut")] + [len(calls)])
     planner_module.range_raptor = range_raptor
     every = lat[False] + lat[True]
     print(f"this planner, all {len(every)}: {pct(every)}  (plan + JSON dicts; load average {load_avg()})")
@@ -239,8 +256,15 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     print(f"arrive-by / depart-at p50 ratio {np.median(lat[True]) / np.median(lat[False]):.2f}")
     c = np.array(counters)
     print("kernel counters per plan (median / p99): rounds {:.0f}/{:.0f}, routes scanned {:.0f}/{:.0f}, "
-          "labels improved {:.0f}/{:.0f}, runs (departure times) {:.0f}/{:.0f}, range searches {:.0f}/{:.0f}".format(
-              *[v for col in c.T for v in (np.median(col), np.percentile(col, 99))]))
+          "labels improved {:.0f}/{:.0f}, runs (departure times) {:.0f}/{:.0f}, patterns cut {:.0f}/{:.0f}, "
+          "range searches {:.0f}/{:.0f}".format(*[v for col in c.T for v in (np.median(col), np.percentile(col, 99))]))
+    for i in sorted(range(len(in_order)), key=lambda i: -in_order[i])[:3]:
+        print(f"  slow: {in_order[i] * 1000:.1f} ms {'arrive-by' if queries[i][3] else 'depart-at'} {queries[i][0]} → "
+              f"{queries[i][1]} {queries[i][2]}: searches {searching[i] * 1000:.1f} ms, counters {counters[i]}, "
+              f"proof runs {proofs[i]}")
+    print(f"totals over the {len(c)} plans: rounds {c[:, 0].sum()}, routes scanned {c[:, 1].sum()}, "
+          f"runs {c[:, 3].sum()}, patterns cut {c[:, 4].sum()}, range searches {c[:, 5].sum()}, "
+          f"of which proof runs {sum(proofs)}")
     if old_commit:
         old = old_planner(old_commit, path, ns, [list(q) for q in queries], key == "tokyo4")
         if old:

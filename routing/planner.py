@@ -144,16 +144,21 @@ class Planner:
         A range search proves the journeys that leave before its first run (its latest departure; arrive after,
         backward): the run at their own departure reported them, so no later departure arrives as early with as
         many rides. What its first run found (at or after it) may leave too early. Each such journey the answer
-        chooses gets one search the other way from its other end (`_prove`)."""
+        chooses gets one search the other way from its other end (`_prove`), unless another range search settled
+        it already (`_settled_by_windows`)."""
         sign = -1 if backward else 1
         js: list[Journey] = []
         unproven: set[int] = set()  # ids of the journeys a search's first run found (see `_prove`)
+        windows: list[tuple[int, int, int]] = []  # (start, first run, end) of the range searches with a
+        #                                            departure in their window, in sign × time
         start, width, searched = t0, min(900, opts.range_window_s), 0
         for _ in range(16):  # (each round searches a window or jumps to a later departure: a few suffice)
             res = range_raptor(self.model, q, start, width, backward=backward)
             first_run = res.first_run
             js += res.journeys
             unproven.update(self._unproven(res, when, sign))
+            if first_run is not None:
+                windows.append((sign * start, sign * first_run, sign * start + width))
             end = start + sign * width
             beyond = [sign * when(j) for j in res.journeys if sign * when(j) > sign * end]
             if res.departures:
@@ -174,7 +179,36 @@ class Planner:
             res = range_raptor(self.model, q, sign * min(late), 900, backward=backward)
             js += res.journeys
             unproven.update(self._unproven(res, when, sign))
+            if res.first_run is not None:
+                windows.append((min(late), sign * res.first_run, min(late) + 900))
+        if q.mask is None:  # (closures: see `_settled`)
+            unproven.difference_update(self._settled_by_windows(js, unproven, windows, when, sign))
         return self._prove(q_other, js, unproven, chosen, when, other, sign, opts)
+
+    @staticmethod
+    def _settled_by_windows(js: list[Journey], unproven: set[int], windows: list[tuple[int, int, int]], when,
+                            sign: int) -> list[int]:
+        """ids of the ``unproven`` journeys (a first run found them) that the range searches' results prove
+        already: j leaves (arrives, backward) at d inside windows searched back to back, [start, end] with no
+        second between them unsearched, before the first run F of the last of them. A journey leaving later
+        than d, at d' ≤ end, leaves inside one of those windows: its search's run at d' (or a later one of its
+        window) found one as early with no more rides, which leaves at d' or later. One leaving after end,
+        the last window's first run matches by waiting at the origin from F > d. Either way a journey in ``js``
+        leaves later than j and arrives no later with no more changes: it dominates j, so `_choose` drops j;
+        else j leaves as late as it can, which is what its proof run would show. (The same argument as for the
+        journeys a range search's other runs found, `_unproven`; without closures, as in `_settled`.) Windows
+        are (start, first run, end) in sign × time."""
+        if not windows or not unproven:
+            return []
+        blocks: list[list[int]] = []  # [start, last first run, end] of back-to-back windows
+        for a, f, e in sorted(windows):
+            if blocks and a <= blocks[-1][2] + 1:
+                blocks[-1][1] = max(blocks[-1][1], f)
+                blocks[-1][2] = max(blocks[-1][2], e)
+            else:
+                blocks.append([a, f, e])
+        return [id(j) for j in js if id(j) in unproven
+                and any(a <= sign * when(j) < f for a, f, _ in blocks)]
 
     @staticmethod
     def _unproven(res, when, sign: int) -> list[int]:

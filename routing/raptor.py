@@ -42,7 +42,8 @@ KIND_RIDE, KIND_WALK, KIND_SOURCE = 0, 1, 2  # result kinds
 BOARD_SOURCE, BOARD_CHANGE, BOARD_WALK = 0, 1, 2  # how a board label was reached
 LEG_RIDE, LEG_WALK = 0, 1
 # counters (Labels.counters)
-C_ROUNDS, C_ROUTES, C_IMPROVED, C_RUNS = 0, 1, 2, 3
+C_ROUNDS, C_ROUTES, C_IMPROVED, C_RUNS, C_CUT = 0, 1, 2, 3, 4
+_HELD = np.int32(1 << 30)  # Labels.qpos of a pattern queued only to keep its place (`_collect_routes`)
 
 
 class Timetable(NamedTuple):
@@ -77,11 +78,24 @@ class Timetable(NamedTuple):
     dep_by_pos: np.ndarray  # st_dep by pattern position: trip j's at stop i at pattern_times_start[p] + i*n + j
 
 
+class Cutter(NamedTuple):
+    """The latest-boarding cut of a range search (`_collect_routes`). From run ``after`` on (0: never), a pattern
+    is not queued from a marked stop s when none of its trips leaves s in [board_t[k-1, s], board[k-1, s]):
+    ``board`` holds board labels of an earlier run of the same search, whose patterns were all scanned from
+    there then, so boarding now catches a trip already ridden from s with no more rides (see `raptor_range`).
+    ``board`` is rounds × stops, all INF between searches; the kernel fills it from run ``after`` - 1 on and
+    sets it back to INF at the end (the dirty stops only)."""
+
+    after: np.int64
+    board: np.ndarray
+
+
 class Rules(NamedTuple):
     """One query's rules. ``closures``: any closure window at all (else a later trip rides wherever an earlier
     one can); ``report_walks``: a journey without a ride counts as an answer (round 0 results);
     ``wait_out_closures``: a source closed at its time is entered when it opens (the backward search: arriving
-    at the destination before it closes is arriving in time), else it is no source."""
+    at the destination before it closes is arriving in time), else it is no source. ``latest``: the
+    latest-boarding cut (`Cutter`)."""
 
     stop_from: np.ndarray
     stop_until: np.ndarray
@@ -95,6 +109,7 @@ class Rules(NamedTuple):
     report_walks: bool
     wait_out_closures: bool
     lb: np.ndarray  # per stop: a lower bound on the seconds from there to a target's result (INF: none)
+    latest: Cutter
 
 
 class Labels(NamedTuple):
@@ -625,10 +640,20 @@ def _set_result(lab, k, t, u, kind, run):
 
 
 @njit(nogil=True, cache=True)
-def _collect_routes(tt, rules, lab, k, only_departing):
+def _collect_routes(tt, rules, lab, k, only_departing, cut):
     """Patterns through the stops improved in round k-1, each from its earliest such position (round 1 of a
     range run: only the patterns leaving at this run's time, the others catch what they caught a run ago).
-    A stop whose board label cannot beat the target's best with the lower bound queues nothing."""
+    A stop whose board label cannot beat the target's best with the lower bound queues nothing.
+
+    ``cut`` (the latest-boarding cut, `Cutter`): nor does a pattern none of whose trips leaves s from the new
+    board label until the one of an earlier run, ``rules.latest.board[k-1, s]``. From either time the first
+    trip one can board is the same, and that earlier label was scanned (every pattern through s, in the round
+    after it was made, at most k): the ride labels of row k already hold that trip's arrivals and whatever
+    followed them (or the target bound dropped them, and it has only tightened since). Boardings further on
+    the pattern are at stops either queued themselves (marked) or scanned before as well. A pattern cut at one
+    stop and queued from another keeps the place in the queue the first gave it: patterns are scanned in the
+    same order as without the cut, so ties in arrival time fall the same way (the first scan writes the label).
+    Counted (``C_CUT``): the patterns left unscanned."""
     nq = 0
     run = lab.scalars[3]
     for r in range(lab.scalars[0]):
@@ -636,27 +661,58 @@ def _collect_routes(tt, rules, lab, k, only_departing):
         if not lab.marked[s]:
             continue
         lab.marked[s] = False
-        if lab.board_t[k - 1, s] + rules.lb[s] >= lab.res_t[k]:
+        bt = lab.board_t[k - 1, s]
+        if bt + rules.lb[s] >= lab.res_t[k]:
             continue  # (target pruning: the scan would board nothing here, as the bound has tightened since)
+        until = rules.latest.board[k - 1, s] if cut else bt
         for e in range(tt.sp_start[s], tt.sp_start[s + 1]):
             p = tt.sp_pattern[e]
             if not rules.pattern_allowed[p] or (only_departing and lab.pattern_run[p] != run):
                 continue
             pos = tt.sp_pos[e]
+            if until > bt:
+                nt = tt.pattern_trips_start[p + 1] - tt.pattern_trips_start[p]
+                col = tt.pattern_times_start[p] + pos * nt
+                lo = 0
+                hi = nt
+                while lo < hi:  # the first trip leaving s at or after bt (FIFO: departures sorted)
+                    mid = (lo + hi) // 2
+                    if tt.dep_by_pos[col + mid] < bt:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo == nt or tt.dep_by_pos[col + lo] >= until:
+                    if lab.qpos[p] < 0:  # (its place in the queue kept, in case another stop queues it)
+                        lab.queue[nq] = p
+                        nq += 1
+                        lab.qpos[p] = _HELD
+                    continue
             if lab.qpos[p] < 0:
                 lab.queue[nq] = p
                 nq += 1
                 lab.qpos[p] = pos
             elif pos < lab.qpos[p]:
                 lab.qpos[p] = pos
+    if cut:  # patterns only the cut saw leave the queue; the others keep their order, as without the cut (the
+        m = 0  # first pattern scanned wins a tie in arrival time: another order would pick other journeys)
+        for i in range(nq):
+            p = lab.queue[i]
+            if lab.qpos[p] == _HELD:
+                lab.qpos[p] = -1
+                lab.counters[C_CUT] += 1
+            else:
+                lab.queue[m] = p
+                m += 1
+        nq = m
     return nq
 
 
 @njit(nogil=True, cache=True)
-def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing):
+def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, cut):
     """One RAPTOR search from the sources (stop, time there) on top of the labels already in ``lab`` (empty for
     a plain search; a later departure's in a range search). ``only_departing``: round 1 scans only the patterns
-    marked with this run in ``lab.pattern_run``. Returns ``seg`` (grown when needed)."""
+    marked with this run in ``lab.pattern_run``; ``cut``: the latest-boarding cut (`_collect_routes`). Returns
+    ``seg`` (grown when needed)."""
     R = lab.ride_t.shape[0]
     lab.scalars[0] = 0
     lab.scalars[3] = run
@@ -727,7 +783,7 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing):
                     lab.board_round[kk, u] = 0
     # ---- rounds ----
     for k in range(1, R):
-        nq = _collect_routes(tt, rules, lab, k, only_departing and k == 1)
+        nq = _collect_routes(tt, rules, lab, k, only_departing and k == 1, cut)
         if nq == 0:
             break
         lab.counters[C_ROUNDS] += 1
@@ -875,15 +931,40 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     """Range RAPTOR: one run per departure time in ``taus`` (latest first), labels kept between runs; each run
     reports the journeys that beat every later departure for their number of rides. The patterns leaving at
     taus[r] are tau_patterns[tau_start[r]:tau_start[r+1]] (none listed: scan all); after the first run, round 1
-    scans only those (a pattern that does not leave then catches the trip it caught in the run before)."""
+    scans only those (a pattern that does not leave then catches the trip it caught in the run before).
+
+    From run ``rules.latest.after`` on (closures aside: a closed stop or hop makes the scan leave the first
+    trip), the latest-boarding cut (`Cutter`, `_collect_routes`): ``rules.latest.board`` holds the board labels
+    as they were when the run began (every stop touched since the labels were cleared copied after run
+    ``after`` - 1, then the stops each run touches), and is set back to INF after the last run."""
+    after = rules.latest.after
+    board = rules.latest.board
+    R = lab.board_t.shape[0]
+    cutting = after > 0 and len(taus) > after and not rules.closures and board.shape[0] >= R
     for r in range(len(taus)):
         tau = taus[r]
         run = lab.scalars[3] + 1
         restrict = r > 0 and tau_start[r + 1] > tau_start[r]
         for i in range(tau_start[r], tau_start[r + 1]):
             lab.pattern_run[tau_patterns[i]] = run
-        seg = raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run, restrict)
+        seg = raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run, restrict, cutting and r >= after)
+        if cutting and after - 1 <= r < len(taus) - 1:  # the next run cuts: the board labels as they are now
+            if r == after - 1:
+                for x in range(lab.scalars[5]):
+                    s = lab.dirty[x]
+                    for k in range(R):
+                        board[k, s] = lab.board_t[k, s]
+            else:
+                for x in range(lab.scalars[0]):
+                    s = lab.touched[x]
+                    for k in range(R):
+                        board[k, s] = lab.board_t[k, s]
         _emit(tt, rules, lab, seg, run, tau, out)
+    if cutting:
+        for x in range(lab.scalars[5]):
+            s = lab.dirty[x]
+            for k in range(R):
+                board[k, s] = INF
     return seg
 
 
@@ -1362,7 +1443,7 @@ def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, roun
         np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
         np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
         np.zeros(n_classes + 1, np.int64), np.full(n_patterns, -1, np.int64), np.zeros(8, np.int64),
-        np.zeros(4, np.int64))
+        np.zeros(5, np.int64))
 
 
 @njit(nogil=True, cache=True)
@@ -1407,6 +1488,29 @@ def clear_labels(lab):
 
 
 _POOL = threading.local()
+
+
+# Runs of a range search before the latest-boarding cut starts (`Cutter`; 0: never). Its copies of the board labels
+# cost about what the routes it leaves unqueued would in a window's first runs
+CUT_AFTER_RUNS = 16
+
+
+def _cutter(n_stops: int, rounds: int) -> Cutter:
+    """The latest-boarding cut with this thread's board array for this size (all INF between searches: the
+    kernel sets back what it wrote), ``CUT_AFTER_RUNS`` as read now."""
+    after = int(CUT_AFTER_RUNS)
+    if after <= 0:
+        return Cutter(np.int64(0), _NO_BOARD)
+    pool = _pooled("cut", dict)
+    board = pool.get((n_stops, rounds))
+    if board is None:
+        if len(pool) > 8:
+            pool.clear()
+        board = pool[(n_stops, rounds)] = np.full((rounds, n_stops), INF, np.int64)
+    return Cutter(np.int64(after), board)
+
+
+_NO_BOARD = np.empty((0, 0), np.int64)
 
 
 def _labels_for(model, tt: Timetable, rounds: int) -> Labels:
@@ -1501,12 +1605,14 @@ class RaptorQuery:
 
 @dataclass(frozen=True)
 class Counters:
-    """What the search did: rounds run, routes scanned, labels improved, runs (departure times searched)."""
+    """What the search did: rounds run, routes scanned, labels improved, runs (departure times searched),
+    patterns the latest-boarding cut left unqueued (`Cutter`)."""
 
     rounds: int
     routes_scanned: int
     labels_improved: int
     runs: int
+    routes_cut: int = 0
 
 
 @dataclass
@@ -1560,7 +1666,7 @@ def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, 
     return out
 
 
-def _rules(model, q: RaptorQuery, reverse: bool, lb: np.ndarray) -> Rules:
+def _rules(model, q: RaptorQuery, reverse: bool, lb: np.ndarray, latest: Cutter) -> Rules:
     closures, arrays = _mask_arrays(model, q.mask, reverse)
     if q.pattern_allowed is not None:
         allowed = np.asarray(q.pattern_allowed, np.bool_)
@@ -1569,7 +1675,7 @@ def _rules(model, q: RaptorQuery, reverse: bool, lb: np.ndarray) -> Rules:
         if allowed is None:
             allowed = model.__dict__["_all_patterns"] = np.ones(model.n_patterns, np.bool_)
     return Rules(*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
-                 bool(q.report_walks), bool(reverse), lb)
+                 bool(q.report_walks), bool(reverse), lb, latest)
 
 
 def _graph_of(model, tt: Timetable) -> StopGraph:
@@ -1629,7 +1735,7 @@ def _legs(raw, rev: Reversal | None, model) -> tuple:
 
 def _counters(lab: Labels) -> Counters:
     c = lab.counters
-    return Counters(int(c[C_ROUNDS]), int(c[C_ROUTES]), int(c[C_IMPROVED]), int(c[C_RUNS]))
+    return Counters(int(c[C_ROUNDS]), int(c[C_ROUTES]), int(c[C_IMPROVED]), int(c[C_RUNS]), int(c[C_CUT]))
 
 
 def _pooled(name: str, make):
@@ -1655,8 +1761,9 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
     tgt = np.asarray(q.tgt_stops, np.int64)
     egress = np.asarray(q.tgt_egress, np.int64)
     lb, known = _bounds_for(tt, q, tgt, egress)
-    rules = _rules(model, q, reverse, lb)
-    lab = _labels_for(model, tt, int(max(0, q.max_rides)) + 1)
+    rounds = int(max(0, q.max_rides)) + 1
+    rules = _rules(model, q, reverse, lb, _cutter(model.n_stops, rounds))
+    lab = _labels_for(model, tt, rounds)
     # seat segments: the kernel grows them to rounds × in-seat links (on all-Tokyo 11 MB, too much to allocate
     # and fault in per search)
     seg = _pooled("seg", lambda: np.empty((1, 6), np.int32))

@@ -1,0 +1,141 @@
+"""The latest-boarding cut of range RAPTOR (`routing.raptor.Cutter`): it leaves patterns unqueued, and must change
+no journey. Each search runs with the cut off and with it from the second (or third) run on, which exercises it
+far more than the default threshold would on these small networks; the journeys, legs included, must be equal."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import numpy as np
+import pytest
+
+import routing.raptor as raptor
+from conftest import shared_file
+from feeds.feed import Network
+from feeds.gtfs import load_feed
+from routing.raptor import RaptorQuery, range_raptor
+from routing.timetable import build_model
+from test_raptor import _query_time, _world
+
+
+def _both(monkeypatch, model, q, t0, window, backward, after):
+    """(journeys without the cut, journeys with it from run ``after``, patterns it cut)."""
+    monkeypatch.setattr(raptor, "CUT_AFTER_RUNS", 0)
+    off = range_raptor(model, q, t0, window, backward=backward)
+    assert off.counters.routes_cut == 0
+    monkeypatch.setattr(raptor, "CUT_AFTER_RUNS", after)
+    on = range_raptor(model, q, t0, window, backward=backward)
+    return off, on
+
+
+@pytest.mark.parametrize("seeds", [range(0, 30), range(30, 60)])
+def test_latest_boarding_cut_changes_no_journey(monkeypatch, seeds):
+    """Random networks (in-seat links, loops, frequencies, wheelchair, modes, closures: the cut stays off with
+    closures), forward and backward windows: the same journeys with the cut as without; and it does cut."""
+    cut = sum(_random_cuts(monkeypatch, seed) for seed in seeds)
+    assert cut > 0  # (some networks dense enough to cut: the comparisons compared something)
+
+
+def _random_cuts(monkeypatch, seed) -> int:
+    net, model, ref, rng, w = _world(seed)
+    cut = 0
+    for _ in range(6):
+        o, d = rng.sample(range(model.n_stops), 2)
+        backward = rng.random() < 0.4
+        t0 = _query_time(rng) + (3600 if backward else 0)
+        window = rng.choice([1800, 3600, 4 * 3600])
+        K = rng.randint(1, 4)
+        src, tgt = (d, o) if backward else (o, d)
+        q = RaptorQuery(np.array([src]), np.array([rng.choice([0, 0, 120])]), np.array([tgt]), np.array([0]),
+                        max_rides=K, wheelchair=w["wheelchair"], walk_speed=w["speed"],
+                        pattern_allowed=w["pattern_allowed"], mask=w["mask"], min_transfer_s=w["min_transfer"],
+                        inseat=rng.random() < 0.7, report_walks=False)
+        off, on = _both(monkeypatch, model, q, t0, window, backward, rng.choice([1, 1, 2]))
+        assert on.journeys == off.journeys, (seed, o, d, t0, window, backward)
+        assert on.departures == off.departures and on.first_run == off.first_run
+        assert on.counters.routes_scanned <= off.counters.routes_scanned
+        if w["mask"] is not None:
+            assert on.counters.routes_cut == 0
+        cut += on.counters.routes_cut
+    return cut
+
+
+def test_latest_boarding_cut_changes_no_journey_on_toei(monkeypatch):
+    """A real feed (Toei rail, in-seat links on), windows of 2 h both ways from many stops at once (a place's
+    stops): the same journeys, and the cut leaves many patterns unqueued."""
+    m = build_model(Network([load_feed(shared_file("toei-rail-gtfs.zip"), "toei-subway")]), dt.date(2026, 12, 1))
+    rng = random.Random(5)
+    cut = 0
+    for i in range(16):
+        a = rng.sample(range(m.n_stops), 3)
+        b = rng.sample(range(m.n_stops), 2)
+        t0 = rng.randint(5 * 3600, 23 * 3600)
+        backward = i % 2 == 1
+        q = RaptorQuery(np.array(a), np.array([0, 90, 240]), np.array(b), np.array([0, 60]), max_rides=6,
+                        inseat=True, report_walks=False)
+        off, on = _both(monkeypatch, m, q, t0, 2 * 3600, backward, 2)
+        assert on.journeys == off.journeys, (a, b, t0, backward)
+        cut += on.counters.routes_cut
+    assert cut > 100
+
+
+def test_plans_identical_with_the_cut_and_without_proofs_the_windows_settle(monkeypatch):
+    """Full plans on Toei rail (depart-at and arrive-by, default options: the cut from run 16 of a window on):
+    the same itineraries as with no cut and every proof run made; and the planner's proof runs are fewer, the
+    ones whose journey leaves inside a window another range search scanned (`Planner._settled_by_windows`)."""
+    from routing.planner import PlanOptions, Planner
+    from routing.walking import StraightLineWalker
+
+    m = build_model(Network([load_feed(shared_file("toei-rail-gtfs.zip"), "toei-subway")]), dt.date(2026, 12, 1))
+    planner = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+    rng = random.Random(11)
+    stations = list(m.station_ids)
+    queries = []
+    for _ in range(40):
+        a, b = rng.sample(stations, 2)
+        queries.append((a, b, m.datetime_of(rng.randint(5 * 3600, 24 * 3600)), rng.random() < 0.4))
+    proofs = [0]
+    real = raptor.range_raptor
+
+    def counting(*a, **kw):
+        proofs[0] += kw.get("bound") is not None
+        return real(*a, **kw)
+
+    import routing.planner as planner_module
+    monkeypatch.setattr(planner_module, "range_raptor", counting)
+
+    def plans():
+        proofs[0] = 0
+        return [[it.to_dict() for it in planner.plan(a, b, w, arrive_by=ab, options=PlanOptions())]
+                for a, b, w, ab in queries], proofs[0]
+
+    new, new_proofs = plans()
+    monkeypatch.setattr(raptor, "CUT_AFTER_RUNS", 0)
+    monkeypatch.setattr(Planner, "_settled_by_windows", staticmethod(lambda *a: []))
+    old, old_proofs = plans()
+    assert new == old
+    assert sum(map(len, new)) > 60
+    assert new_proofs < old_proofs
+
+
+def test_latest_boarding_cut_keeps_ties_on_all_tokyo(monkeypatch):
+    """All-Tokyo (in-seat links on, 9 rides): the same journeys, legs included, where two routes reach a stop at
+    the same second. From Hana-Koganei at 23:39 two Yamanote trains reach Ueno at 05:10 the next morning, one
+    boarded at Akihabara, one at Yoyogi: whichever pattern is scanned first writes the label. A cut that let a
+    pattern it skipped at one stop join the queue later, from another, picked the other train (the patterns
+    cut keep their place in the queue, `_collect_routes`). And random station pairs both ways."""
+    m = build_model(Network([load_feed(shared_file("tokyo-rail-gtfs.zip"), "tokyo-rail")]), dt.date(2026, 12, 1))
+    ids = {s: i for i, s in enumerate(m.stop_ids)}
+    q = RaptorQuery(np.array([ids["tokyo-rail:Seibu.Shinjuku.HanaKoganei"]]), np.array([0]),
+                    np.array([ids["tokyo-rail:KantoRailway.Ryugasaki.Ireji"]]), np.array([0]), max_rides=9,
+                    inseat=True, report_walks=False)
+    off, on = _both(monkeypatch, m, q, 85188, 3600, False, 2)
+    assert on.journeys == off.journeys and on.counters.routes_cut > 0
+    assert any(any(getattr(leg, "trip", -1) == 34273 for leg in j.legs) for j in on.journeys)  # (Akihabara)
+    rng = random.Random(3)
+    for i in range(24):
+        a, b = rng.sample(range(m.n_stops), 2)
+        q = RaptorQuery(np.array([a]), np.array([0]), np.array([b]), np.array([0]), max_rides=9, inseat=True,
+                        report_walks=False)
+        off, on = _both(monkeypatch, m, q, rng.randint(5 * 3600, 24 * 3600), 3600, i % 3 == 0, 2)
+        assert on.journeys == off.journeys, (a, b)
