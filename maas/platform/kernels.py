@@ -4,8 +4,8 @@ process only loads them.
 Compiling the planner's kernels (``routing.raptor``, ``@njit(nogil=True, cache=True)``) takes LLVM several hundred
 MiB that glibc never hands back: a server started on a cold cache sat at ~820 MiB resident on all-Tokyo, against
 ~450 MiB for one that loaded the same kernels from the cache. So before the warm-up a server asks which kernels have
-no cached code for this machine (`cold_kernels`); when some have none, a child process (spawned: no copy of this
-one's heap) compiles them on the built-in sample network and exits, and this process then loads what it wrote.
+no cached code for this machine (`cold_kernels`); when some have none, a child process (a new interpreter: no copy of
+this one's heap) compiles them on the built-in sample network and exits, and this process then loads what it wrote.
 A child that fails or writes nothing changes nothing: the warm-up compiles here, as it always did, and readiness
 still waits for every planner thread to have run a plan (`TransitService.warm_up`). Measured in
 benchmarks/bench_memory.py.
@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
-import multiprocessing as mp
+import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -114,24 +115,28 @@ def _child(modules: tuple[str, ...]) -> None:
 
 
 def compile_in_child(modules: tuple[str, ...] = KERNEL_MODULES, timeout_s: float = CHILD_TIMEOUT_S,
-                     target=_child) -> bool:
-    """Run ``target(modules)`` (default: compile the kernels into numba's cache) in a spawned child. True when it
-    exited 0; a child still running after ``timeout_s`` is killed."""
-    proc = mp.get_context("spawn").Process(target=target, args=(modules,), name="maas-kernel-compile", daemon=True)
+                     target: str = "maas.platform.kernels:_child") -> bool:
+    """Run ``target`` ("module:function", called with ``modules``; default: compile the kernels into numba's
+    cache) in a new interpreter with this one's import path. True when it exited 0; a child still running after
+    ``timeout_s`` is killed. A new interpreter, not a multiprocessing child: spawn would run this program's main
+    script again in the child (a script without a main guard starts its whole server there), fork would copy
+    this process's heap."""
+    mod, _, fn = target.partition(":")
+    code = f"import importlib, sys; getattr(importlib.import_module({mod!r}), {fn!r})(tuple(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:
-        proc.start()
+        run = subprocess.run([sys.executable, "-c", code, *modules], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        log.warning("kernel compile process still running after %.0f s: killed", timeout_s)
+        return False
     except OSError as exc:
         log.warning("cannot start the kernel compile process: %s", exc)
         return False
-    proc.join(timeout_s)
-    if proc.is_alive():
-        proc.kill()
-        proc.join(5)
-        log.warning("kernel compile process still running after %.0f s: killed", timeout_s)
-        return False
-    if proc.exitcode != 0:
-        log.warning("kernel compile process failed (exit code %s)", proc.exitcode)
-    return proc.exitcode == 0
+    if run.returncode != 0:
+        tail = run.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        log.warning("kernel compile process failed (exit code %s): %s", run.returncode, " | ".join(tail))
+    return run.returncode == 0
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ class KernelsReport:
 
 
 def ensure_kernels(modules: tuple[str, ...] = KERNEL_MODULES, timeout_s: float = CHILD_TIMEOUT_S,
-                   target=_child) -> KernelsReport:
+                   target: str = "maas.platform.kernels:_child") -> KernelsReport:
     """Before a server's warm-up: numba's target without BLAS, and the kernels compiled in a child when the cache
     is cold, so this process only loads them. Blocking (a cold compile takes minutes): call it off the event loop.
     Never raises for a failed child: what is left cold compiles here on first use."""
@@ -150,7 +155,7 @@ def ensure_kernels(modules: tuple[str, ...] = KERNEL_MODULES, timeout_s: float =
         return _ensure(modules, timeout_s, target)
 
 
-def _ensure(modules: tuple[str, ...], timeout_s: float, target) -> KernelsReport:
+def _ensure(modules: tuple[str, ...], timeout_s: float, target: str) -> KernelsReport:
     numba_without_blas()
     cold = tuple(cold_kernels(modules))
     if not cold:
