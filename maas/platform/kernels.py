@@ -76,14 +76,18 @@ def numba_without_blas() -> bool:
     that imports scipy.linalg itself later still gets it. True when numba's target was initialised without it."""
     if "numba.np.arraymath" in sys.modules or _BLAS_MODULE in sys.modules:
         return False  # loaded already: nothing left to save
+    from numba.core.compiler_lock import global_compiler_lock
     from numba.core.registry import cpu_target
 
-    sys.modules[_BLAS_MODULE] = None  # type: ignore[assignment]  # `import` raises ImportError on a None entry
-    try:
-        cpu_target.target_context.refresh()  # imports numba.np.arraymath and friends: what a cache load does
-    finally:
-        if sys.modules.get(_BLAS_MODULE, 0) is None:
-            del sys.modules[_BLAS_MODULE]
+    with global_compiler_lock:  # no other thread compiles or loads a kernel meanwhile
+        if "numba.np.arraymath" in sys.modules:
+            return False
+        sys.modules[_BLAS_MODULE] = None  # type: ignore[assignment]  # `import` raises ImportError on a None entry
+        try:
+            cpu_target.target_context.refresh()  # imports numba.np.arraymath and friends, as a cache load does
+        finally:
+            if sys.modules.get(_BLAS_MODULE, 0) is None:
+                del sys.modules[_BLAS_MODULE]
     return True
 
 
@@ -92,14 +96,16 @@ def compile_kernels() -> int:
     arrive-by plan on the built-in sample network, and the realtime decoder. Returns the itineraries found."""
     from feeds.feed import TOKYO
     from feeds.gtfs_rt_wire import warm
+    from feeds.sample.generate import SERVICE_END, SERVICE_START
     from maas.publishing.network import load_network
     from maas.transit import TransitService
 
     numba_without_blas()
+    day = min(max(dt.datetime.now(TOKYO).date(), SERVICE_START), SERVICE_END)  # a day the sample runs
     with tempfile.TemporaryDirectory(prefix="maas-kernels-") as tmp:
         transit = TransitService(load_network([], Path(tmp), progress=False), threads=1)
         try:
-            found = transit.planner_for(dt.datetime.now(TOKYO).date()).warm_up()
+            found = transit.planner_for(day).warm_up()
         finally:
             transit.close()
     warm()
