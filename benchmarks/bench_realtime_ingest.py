@@ -108,6 +108,41 @@ async def run_store(name: str, store, idx: OperatorIndex, payloads: list[bytes],
     return med
 
 
+async def propagation(url: str, prefix: str, idx: OperatorIndex, payloads: list[bytes], op: str) -> None:
+    """Two workers on one Redis: from worker a's `ingest` call until worker b's listener has the new state (the
+    change channel, with the 1 s version poll behind it). tests/test_realtime.py only checks that it arrives."""
+    clock = [float(TS)]
+
+    def svc():
+        return RealtimeService(RedisRealtimeStore(url, prefix), index_provider=lambda o: idx if o == op else None,
+                               clock=lambda: clock[0])
+
+    a, b = svc(), svc()
+    await a.start()
+    await b.start()
+    got = asyncio.Event()
+
+    async def on_b(old, new):
+        got.set()
+
+    b.add_listener(on_b)
+    lag = []
+    try:
+        for i, body in enumerate(payloads):
+            clock[0] = TS + i
+            got.clear()
+            t = time.perf_counter()
+            await a.ingest(body, "application/x-protobuf", op)
+            await asyncio.wait_for(got.wait(), 30)
+            lag.append(time.perf_counter() - t)
+    finally:
+        await a.aclose()
+        await b.aclose()
+    lag.sort()
+    print(f"  a worker's message seen by another: median {statistics.median(lag) * 1000:.1f} ms, "
+          f"max {lag[-1] * 1000:.1f} ms over {len(lag)} messages (ingest + publish + reload)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
@@ -154,6 +189,7 @@ def main() -> int:
             store = RedisRealtimeStore(args.redis, prefix)
             try:
                 out["redis"] = await run_store("redis", store, index, payloads, per_msg, op)
+                await propagation(args.redis, prefix + "p:", index, payloads[:10], op)
             finally:
                 import redis.asyncio as aioredis
 

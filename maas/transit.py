@@ -18,6 +18,7 @@ from maas.platform.settings import Settings
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.planner import PlanOptions, Planner
+from routing.raptor import drop_thread_buffers
 from routing.realtime import RealtimeOverlay
 from routing.timetable import BuildSettings, TransitModel, build_model, model_timezone
 from routing.walking import StraightLineWalker, Walker
@@ -160,12 +161,17 @@ class TransitService:
         numba's kernels are compiled (or loaded from its cache) and each thread's search state is allocated —
         the first query after ready is as fast as the hundredth. Blocking: call it off the event loop, not from
         a planner thread."""
+        from maas.platform.kernels import ensure_kernels
+
+        ensure_kernels()  # a cold numba cache is filled by a child: this process only loads the kernels
         zone = ZoneInfo(model_timezone(self.network))
         planner = self.planner_for(date or dt.datetime.now(zone).date())
         # once here first, alone: what all threads share (numba's kernels and typing, the reversed timetable) is
         # made once, in this thread's heap, not raced for by every planner thread in its own malloc arena (all-Tokyo
-        # with 2 threads: ~45 MiB more resident after the warm-up); then each thread fills its own label pool
+        # with 2 threads: ~45 MiB more resident after the warm-up); then each thread fills its own label pool.
+        # This thread is no planner thread: its labels and buffers are dropped.
         planner.warm_up()
+        drop_thread_buffers()
         release_memory()
         n = self.executor._max_workers
         barrier = self._warm_barrier = threading.Barrier(n)

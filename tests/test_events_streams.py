@@ -70,7 +70,7 @@ async def test_70_streams_from_one_key_leave_other_partners_fast(tmp_path, redis
             took = time.perf_counter() - start
             print(f"\nanother partner's booking with {PER_KEY} streams open (54 refused): {took * 1000:.0f} ms")
             assert status == 201 and booking["state"] == "CONFIRMED", booking
-            assert took < 1.0
+            assert took < 5.0  # not starved: a booking waiting on an exhausted Redis pool fails after its 10 s timeout
 
             mine = await asyncio.to_thread(book_on_sample, base, "pk-many")  # every open stream hears it
             events = await asyncio.gather(*[_next_event(s) for s in accepted])

@@ -543,7 +543,9 @@ class RealtimeService:
 
 def _warm_decoder() -> None:
     from feeds.gtfs_rt_wire import warm
+    from maas.platform.kernels import ensure_kernels
 
+    ensure_kernels()  # on a cold cache: after the child compiled it (with the planner's), not in this process
     warm()
 
 

@@ -1,0 +1,186 @@
+"""What keeps a server process small: kernels compiled in a child when numba's cache is cold (the server only
+loads them), numba's target without scipy's BLAS, and the warm-up thread's search buffers dropped. Figures:
+benchmarks/bench_memory.py."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from maas.platform import kernels
+from routing import raptor
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A module with two cached kernels (one calling the other) and the child targets the tests spawn: a cold cache of
+# its own (NUMBA_CACHE_DIR) costs a second to compile, not the planner's minutes.
+TINY = textwrap.dedent('''
+    import sys
+    from numba import njit
+
+    @njit(cache=True, nogil=True)
+    def _square(x):
+        return x * x
+
+    @njit(cache=True, nogil=True)
+    def sum_squares(n):
+        s = 0
+        for i in range(n):
+            s += _square(i)
+        return s
+
+    def compile_target(modules):
+        assert sum_squares(4) == 14
+
+    def failing_target(modules):
+        sys.exit(7)
+''')
+
+# Runs in a fresh interpreter: nothing compiled or loaded yet, like a server starting.
+PROBE = textwrap.dedent('''
+    import json, sys
+    from maas.platform import kernels
+    import tinykern
+    report = kernels.ensure_kernels(("tinykern",), timeout_s=120, target="tinykern:" + sys.argv[1])
+    value = tinykern.sum_squares(10)
+    print(json.dumps({"cold": report.cold, "child": report.child, "left": report.left, "value": value,
+                      "misses": {str(k): v for k, v in tinykern.sum_squares.stats.cache_misses.items()},
+                      "hits": {str(k): v for k, v in tinykern.sum_squares.stats.cache_hits.items()},
+                      "cold_after": kernels.cold_kernels(("tinykern",), loaded=False)}))
+''')
+
+
+def _probe(tmp_path: Path, target: str, cache: Path) -> dict:
+    mod = tmp_path / "mods"
+    mod.mkdir(exist_ok=True)
+    (mod / "tinykern.py").write_text(TINY)
+    # a script without a main guard, as a server's own start script may be: the child must not run it again
+    (mod / "probe.py").write_text(PROBE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(mod)]), "NUMBA_CACHE_DIR": str(cache)}
+    run = subprocess.run([sys.executable, str(mod / "probe.py"), target], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_cold_kernels_compiled_in_a_child_are_loaded_not_compiled(tmp_path):
+    cache = tmp_path / "numba-cache"
+    out = _probe(tmp_path, "compile_target", cache)
+    assert out["cold"] == ["tinykern._square", "tinykern.sum_squares"]
+    assert out["child"] is True and out["left"] == []
+    assert out["value"] == 285
+    assert out["misses"] == {}  # the parent compiled nothing
+    assert sum(out["hits"].values()) == 1  # it loaded the child's code
+    assert out["cold_after"] == []
+    # a second start finds the cache warm: no child at all
+    again = _probe(tmp_path, "compile_target", cache)
+    assert again["cold"] == [] and again["child"] is None and again["misses"] == {}
+
+
+def test_a_failed_child_leaves_the_kernels_to_this_process(tmp_path):
+    out = _probe(tmp_path, "failing_target", tmp_path / "numba-cache")
+    assert out["cold"] == ["tinykern._square", "tinykern.sum_squares"]
+    assert out["child"] is False and out["left"] == out["cold"]
+    assert out["value"] == 285  # compiled here, on first use, as without the child
+    assert sum(out["misses"].values()) == 1 and out["hits"] == {}
+
+
+def test_the_child_compile_covers_every_server_kernel():
+    """`compile_kernels` (what the child runs) leaves no kernel of KERNEL_MODULES without cached code: a kernel
+    the warm-up never reaches would send every start to a child for nothing."""
+    assert kernels.compile_kernels() > 0
+    assert kernels.cold_kernels(loaded=False) == []
+    names = set(kernels.kernels())
+    assert "routing.raptor.range_search" in names and "feeds.gtfs_rt_wire.stop_time_rows" in names
+    assert not any(n.endswith(("._blk", "._touch", "._heap_push")) for n in names)  # inlined: never cached alone
+
+
+def test_warm_up_still_warms_when_the_child_fails(sample_transit, monkeypatch):
+    monkeypatch.setattr(kernels, "cold_kernels", lambda *a, **k: ["routing.raptor.range_search"])
+    monkeypatch.setattr(kernels, "compile_in_child", lambda *a, **k: False)
+    sample_transit.warm = False
+    sample_transit.warm_up(dt.date(2026, 12, 1))
+    assert sample_transit.warm
+    assert sample_transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0))
+
+
+def test_numba_target_without_blas_still_plans():
+    """In a fresh interpreter: numba's target initialised without scipy.linalg, a plan on the sample works, and
+    scipy.linalg stays importable for code that wants it."""
+    code = textwrap.dedent('''
+        import datetime as dt, sys, tempfile
+        from pathlib import Path
+        from maas.platform.kernels import numba_without_blas
+        assert numba_without_blas()
+        assert numba_without_blas() is False  # once
+        from maas.publishing.network import load_network
+        from maas.transit import TransitService
+        t = TransitService(load_network([], Path(tempfile.mkdtemp()), progress=False), threads=1)
+        plans = t.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0))
+        import numba.np.arraymath as am
+        print(len(plans), am._HAVE_BLAS, "scipy.linalg" in sys.modules)
+        import scipy.linalg
+        print(scipy.linalg.norm([3.0, 4.0]))
+    ''')
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.stderr
+    first, second = run.stdout.strip().splitlines()[-2:]
+    n, have_blas, linalg = first.split()
+    assert int(n) > 0 and have_blas == "False" and linalg == "False"
+    assert float(second) == 5.0
+
+
+def _plan_in_thread(transit, pools: list) -> list:
+    out: list = []
+
+    def run() -> None:
+        out.append(transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0)))
+        pools.append(sorted(vars(raptor._POOL)))
+        dropped = raptor.drop_thread_buffers()
+        pools.append((dropped, sorted(vars(raptor._POOL))))
+        out.append(transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0)))  # allocates again
+
+    th = threading.Thread(target=run)
+    th.start()
+    th.join(300)
+    return out
+
+
+def test_drop_thread_buffers_frees_the_pools_and_planning_still_works(sample_transit):
+    sample_transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0))  # this thread's own pool
+    mine = dict(vars(raptor._POOL))
+    pools: list = []
+    before, after = _plan_in_thread(sample_transit, pools)
+    held, (dropped, left) = pools
+    assert {"labels", "out", "seg"} <= set(held)
+    assert dropped > 0 and left == []
+    assert before and after == before
+    # another thread's drop leaves this one's pool alone
+    assert mine and set(vars(raptor._POOL)) == set(mine) and all(vars(raptor._POOL)[k] is v for k, v in mine.items())
+    assert raptor.drop_thread_buffers() > 0 and not vars(raptor._POOL)
+
+
+def test_warm_up_leaves_no_buffers_on_the_calling_thread(sample_transit):
+    """The warm-up's first plan runs on the calling thread, which serves no plan: its pools are dropped; each
+    planner thread keeps its own for the first query."""
+    got: list = []
+
+    def run() -> None:
+        sample_transit.warm_up(dt.date(2026, 12, 1))
+        got.append(sorted(vars(raptor._POOL)))
+
+    th = threading.Thread(target=run)
+    th.start()
+    th.join(600)
+    assert got == [[]]
+    assert sample_transit.warm
+    in_pool = sample_transit.executor.submit(lambda: sorted(vars(raptor._POOL))).result(60)
+    assert "labels" in in_pool
