@@ -428,15 +428,20 @@ def _price_legs(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: st
                     groups = frozenset()
                 out[k] = _Leg(legs[k], amount, basis, product, groups | implicit)
         elif source == "feed":
-            try:
-                if not of.tables.has_v1:
-                    raise FareUnknown(f"{op}: the profile takes fares from the feed, but the feed has no fare "
-                                      f"files", legs[run[0]].index)
-                split = _v1_run(of, [legs[k] for k in run], rider, medium)
-            except FareUnknown:
-                if fallback is None:
-                    raise
+            if not of.tables.has_v1 and fallback is not None:
+                # no fare files (e.g. a converted feed): the profile's fares, without raising and catching
+                # FareUnknown for every run of every itinerary
                 split = _fallback_run(of, [legs[k] for k in run], rider, medium, fallback)
+            else:
+                try:
+                    if not of.tables.has_v1:
+                        raise FareUnknown(f"{op}: the profile takes fares from the feed, but the feed has no fare "
+                                          f"files", legs[run[0]].index)
+                    split = _v1_run(of, [legs[k] for k in run], rider, medium)
+                except FareUnknown:
+                    if fallback is None:
+                        raise
+                    split = _fallback_run(of, [legs[k] for k in run], rider, medium, fallback)
             for first, last, amount, basis, fid in split:
                 head = run[first]
                 span = f" (through fare for legs {legs[run[first]].index}–{legs[run[last]].index})" \

@@ -176,9 +176,9 @@ class _Line:
 class _Pattern:
     """A pattern's stops, route and times offset as Python ints (every ride on it reads them)."""
 
-    __slots__ = ("stops", "route", "times_start", "trips_start", "n", "line")
+    __slots__ = ("stops", "route", "times_start", "trips_start", "n", "line", "jsons")
 
-    def __init__(self, m, p: int):
+    def __init__(self, m, p: int, tab: _Tables):
         base, n = int(m.pattern_stops_start[p]), m.pattern_len(p)
         self.stops = m.pattern_stops[base:base + n].tolist()
         self.route = int(m.pattern_route[p])
@@ -186,29 +186,77 @@ class _Pattern:
         self.trips_start = int(m.pattern_trips_start[p])
         self.n = n
         self.line: _Line | None = None  # the stop-to-stop line (rides of trips without a usable shape)
+        self.jsons = [tab.stop(s)[5] for s in self.stops]  # each position's stop JSON (intermediate stops copy it)
+
+
+class _Ride:
+    """What every ride on one trip reads that no query changes (`_Tables.ride`, made on the trip's first ride):
+    its pattern and times offset, route and trip facts, and the line its geometry is cut from (the trip's shape
+    with the cut of each stop, else the pattern's stop-to-stop line). One look-up per leg instead of a pattern,
+    route, trip and shape look-up and numpy scalar reads."""
+
+    __slots__ = ("pat", "off", "mode", "operator", "agency", "route", "trip_id", "day", "headsign", "booking",
+                 "message", "cut", "shape")
+
+    def __init__(self, m, tab: _Tables, trip: int):
+        p = m.trip_pattern.item(trip)
+        pat = self.pat = tab.pattern(p)
+        self.off = pat.times_start + (trip - pat.trips_start) * pat.n
+        self.mode, self.operator, self.agency, self.route = tab.route(pat.route)
+        self.trip_id, self.headsign = m.trip_ids[trip], m.trip_headsigns[trip]
+        self.day = tab.day(m.trip_day_offset.item(trip))
+        self.booking, self.message = bool(m.trip_booking[trip]), m.booking_messages[trip] or None
+        self.cut = _shape_cut(m, trip, p, pat.stops)  # None: no shape (the pattern's line)
+        self.shape = m.trip_shape.item(trip)
+
+    def geometry(self, m, tab: _Tables, board_pos: int, alight_pos: int) -> tuple[list, float]:
+        """`_ride_geometry`: the rounded points and length of the ride between the two positions."""
+        cut = self.cut
+        if cut is not None and cut[alight_pos] > cut[board_pos]:
+            line = tab.shapes.get(self.shape) or tab.shape_line(self.shape)
+            lo, hi = cut[board_pos], cut[alight_pos]
+        else:
+            line = self.pat.line or tab.pattern_line(self.pat)
+            lo, hi = board_pos, alight_pos
+        return line.coords[lo:hi + 1], line.cum[hi] - line.cum[lo]
 
 
 class _Tables:
     """Per-model lookups for building legs, filled on first use (a plan touches few stops and routes). Kept in
     the model's ``__dict__``, so it holds the model weakly: no cycle keeps a replaced (realtime) model alive."""
 
-    __slots__ = ("_model", "stops", "routes", "patterns", "trips", "days", "isos", "shapes", "footpaths", "walks",
+    __slots__ = ("_model", "stops", "routes", "patterns", "rides", "days", "isos", "shapes", "footpaths", "walks",
                  "geometry_pairs")
 
-    def __init__(self, model):
+    def __init__(self, model, base: _Tables | None = None):
         self._model = weakref.ref(model)
+        if base is not None:  # a realtime model of ``base``'s model: see `_shared`
+            self._shared(model, base)
+            return
         self.stops: list = [None] * model.n_stops  # (lat, lon, id, name, name_en, JSON without sequence)
         self.routes: list = [None] * len(model.route_ids)  # (mode, operator, agency JSON, route JSON)
         self.patterns: list = [None] * model.n_patterns
-        self.trips: list = [None] * model.n_trips  # (trip id, service date, headsign, booking?, message or None)
+        self.rides: list = [None] * model.n_trips  # per trip: `_Ride` (its id, day, headsign, route, line, ...)
         self.days: dict[int, str] = {}  # trip day offset → service date (ISO)
         # model seconds → ISO-8601 (the model's own strings): a plain dict get in the loops over a ride's stops,
         # a fifth of a call to ``model.iso``; ``isos.get(t) or tab.iso(t)``
         self.isos: dict[int, str] = {}
         self.shapes: dict[int, _Line] = {}
         self.footpaths: list = [None] * model.n_stops  # per stop: {to stop: metres}, the first footpath
-        self.walks: dict = {}  # (walker id, from stop, to stop) → (walker, WalkPath)
+        self.walks: dict = {}  # (walker id, from stop, to stop) → (walker, WalkPath, rounded [lon, lat] points)
         self.geometry_pairs: int | None = None  # shapes cut in advance (`precompute_geometry`): how many
+
+    def _shared(self, model, base: _Tables) -> None:
+        """A realtime model's tables (`routing.realtime`): what it shares with its base model is the base's
+        (stops, routes, days and times, shapes, footpaths, walks: the same objects, filled by either model), and
+        so are the patterns and trips the base has (same stops, times offsets, ids and shape cuts; a leg reads
+        its times from the realtime arrays, never from these tables). Only patterns and trips a realtime update
+        appended are the realtime model's own: a new realtime version does not build every table again."""
+        self.stops, self.routes, self.days, self.isos = base.stops, base.routes, base.days, base.isos
+        self.shapes, self.footpaths, self.walks = base.shapes, base.footpaths, base.walks
+        self.patterns = _extended(base.patterns, model.n_patterns)
+        self.rides = _extended(base.rides, model.n_trips)
+        self.geometry_pairs = None
 
     def stop(self, s: int) -> tuple:
         hit = self.stops[s]
@@ -241,16 +289,30 @@ class _Tables:
     def pattern(self, p: int) -> _Pattern:
         hit = self.patterns[p]
         if hit is None:
-            hit = self.patterns[p] = _Pattern(self._model(), p)
+            hit = self.patterns[p] = _Pattern(self._model(), p, self)
         return hit
 
-    def trip(self, t: int) -> tuple:
-        hit = self.trips[t]
+    def ride(self, t: int) -> _Ride:
+        hit = self.rides[t]
         if hit is None:
-            m = self._model()
-            hit = self.trips[t] = (m.trip_ids[t], self.day(int(m.trip_day_offset[t])), m.trip_headsigns[t],
-                                   bool(m.trip_booking[t]), m.booking_messages[t] or None)
+            hit = self.rides[t] = _Ride(self._model(), self, t)
         return hit
+
+    def shape_line(self, sh: int) -> _Line:
+        line = self.shapes.get(sh)
+        if line is None:
+            m = self._model()
+            a, b = int(m.shape_start[sh]), int(m.shape_start[sh + 1])
+            line = self.shapes[sh] = _Line(m.shape_lon[a:b], m.shape_lat[a:b])
+        return line
+
+    def pattern_line(self, pat: _Pattern) -> _Line:
+        line = pat.line
+        if line is None:
+            m = self._model()
+            stops = np.asarray(pat.stops, np.int64)
+            line = pat.line = _Line(m.stop_lon[stops], m.stop_lat[stops])
+        return line
 
     def iso(self, seconds: int) -> str:
         hit = self.isos.get(seconds)
@@ -279,42 +341,40 @@ class _Tables:
 
     def walk_path(self, walker, a: int, b: int) -> WalkPath:
         """The walker's path between two stops (cached per walker: a closure's view of the streets is another)."""
+        return self.walk(walker, a, b)[1]
+
+    def walk(self, walker, a: int, b: int) -> tuple:
+        """(walker, its path between two stops, the path's points as the leg's JSON has them: rounded [lon, lat]
+        lists, the two stops when the path has none)."""
         key = (id(walker), a, b)
         hit = self.walks.get(key)
         if hit is None or hit[0] is not walker:
             s, e = self.stop(a), self.stop(b)
             if len(self.walks) >= 10_000:  # (a few MB at most; a street path is costly to find again)
                 self.walks.clear()
-            hit = self.walks[key] = (walker, walker.path(s[0], s[1], e[0], e[1]))
-        return hit[1]
+            path = walker.path(s[0], s[1], e[0], e[1])
+            coords = [[round(x, 7), round(y, 7)] for x, y in (path.coords or [(s[1], s[0]), (e[1], e[0])])]
+            hit = self.walks[key] = (walker, path, coords)
+        return hit
+
+
+def _extended(items: list, n: int) -> list:
+    """``items`` itself when it has ``n`` entries (shared), else a copy with empty entries up to ``n``."""
+    return items if len(items) == n else items[:n] + [None] * (n - len(items))
 
 
 def _tables(model) -> _Tables:
     hit = model.__dict__.get("_itinerary_tables")
     if hit is None:
-        hit = model.__dict__["_itinerary_tables"] = _Tables(model)
+        ov = realtime_of(model)
+        hit = model.__dict__["_itinerary_tables"] = _Tables(model, None if ov is None else _tables(ov.base))
     return hit
 
 
 def _ride_geometry(model, trip: int, p: int, board_pos: int, alight_pos: int) -> tuple[list, float]:
     """The line and length `ride_path` gives (the shape cut at the two stops, else the stops), from caches."""
     tab = _tables(model)
-    pat = tab.pattern(p)
-    cut = _shape_cut(model, trip, p, pat.stops)
-    if cut is not None and cut[alight_pos] > cut[board_pos]:
-        sh = int(model.trip_shape[trip])
-        line = tab.shapes.get(sh)
-        if line is None:
-            a, b = int(model.shape_start[sh]), int(model.shape_start[sh + 1])
-            line = tab.shapes[sh] = _Line(model.shape_lon[a:b], model.shape_lat[a:b])
-        lo, hi = cut[board_pos], cut[alight_pos]
-    else:
-        line = pat.line
-        if line is None:
-            stops = np.asarray(pat.stops, np.int64)
-            line = pat.line = _Line(model.stop_lon[stops], model.stop_lat[stops])
-        lo, hi = board_pos, alight_pos
-    return line.coords[lo:hi + 1], line.cum[hi] - line.cum[lo]
+    return tab.ride(trip).geometry(model, tab, board_pos, alight_pos)
 
 
 def _shape_cut(model, trip: int, pattern: int, stops) -> list[int] | None:
@@ -379,9 +439,10 @@ def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, ar
     ``added`` (a trip the timetable does not have). ``ov`` is `realtime_of(model)` (the caller has it); on a
     scheduled model (None) the same times and ``realtime: false``."""
     if ov is None:
-        iso_of = _tables(model).iso
-        return {"scheduled_departure": iso_of(dep), "scheduled_arrival": iso_of(arr), "delay_s": 0,
-                "arrival_delay_s": 0, "realtime": False}
+        tab = _tables(model)
+        return {"scheduled_departure": tab.isos.get(dep) or tab.iso(dep),
+                "scheduled_arrival": tab.isos.get(arr) or tab.iso(arr), "delay_s": 0, "arrival_delay_s": 0,
+                "realtime": False}
     sched_b, sched_a = ov.scheduled(trip, board_pos), ov.scheduled(trip, alight_pos)
     if sched_b is None:  # an added trip: no schedule to compare with
         return {"scheduled_departure": None, "scheduled_arrival": None, "delay_s": 0, "arrival_delay_s": 0,
@@ -396,40 +457,38 @@ def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, ar
 
 
 def ride_leg(model, leg: RideLeg) -> Leg:
-    """A ride's Leg: model facts from the per-model tables (`_Tables`), its times read from the arrays (a
-    realtime model has its own tables), intermediate stops as copies of the cached stop JSON with their times."""
+    """A ride's Leg: model facts from the per-model tables (`_Tables.ride`, one look-up per leg), its times read
+    from the arrays (a realtime model has its own times), intermediate stops as copies of the cached stop JSON
+    with their times."""
     m = model
     tab = _tables(m)
-    p, trip = leg.pattern, leg.trip
-    pat = tab.pattern(p)
-    off = pat.times_start + (trip - pat.trips_start) * pat.n
+    trip = leg.trip
+    r = tab.rides[trip] or tab.ride(trip)
+    off = r.off
     bpos, apos = leg.board_pos, leg.alight_pos
     isos, iso_of = tab.isos, tab.iso
     ov = realtime_of(m)
-    inter = []
     if apos > bpos + 1:
         lo, hi = off + bpos + 1, off + apos
-        stops = tab.stops
-        stop = tab.stop
-        for s, a, d in zip(pat.stops[bpos + 1:apos], m.st_arr[lo:hi].tolist(), m.st_dep[lo:hi].tolist()):
-            e = (stops[s] or stop(s))[5].copy()
+        inter = [j.copy() for j in r.pat.jsons[bpos + 1:apos]]
+        for e, a, d in zip(inter, m.st_arr[lo:hi].tolist(), m.st_dep[lo:hi].tolist()):
             e["arrival"] = isos.get(a) or iso_of(a)
             e["departure"] = isos.get(d) or iso_of(d)
-            inter.append(e)
         if ov is not None:
             for e, sk in zip(inter, ov.skipped[lo:hi].tolist()):
                 if sk:
                     e["skipped"] = True  # the vehicle passes without stopping
-    geom, dist = _ride_geometry(m, trip, p, bpos, apos)
-    mode, operator, agency, route = tab.route(pat.route)
-    trip_id, day, headsign, booking, message = tab.trip(trip)
+    else:
+        inter = []
+    geom, dist = r.geometry(m, tab, bpos, apos)
+    agency = r.agency
     dep, arr = leg.departure, leg.arrival
     return Leg(
-        mode, tab.endpoint(leg.from_stop, int(m.st_seq[off + bpos])),
-        tab.endpoint(leg.to_stop, int(m.st_seq[off + apos])),
-        iso_of(dep), iso_of(arr), arr - dep, dist, geom, operator, None if agency is None else agency.copy(),
-        route.copy(), trip_id, day, headsign, inter, booking, message, leg.stay_seated, True,
-        _live_fields(m, trip, bpos, apos, dep, arr, ov))
+        r.mode, tab.endpoint(leg.from_stop, m.st_seq.item(off + bpos)),
+        tab.endpoint(leg.to_stop, m.st_seq.item(off + apos)),
+        isos.get(dep) or iso_of(dep), isos.get(arr) or iso_of(arr), arr - dep, dist, geom, r.operator,
+        None if agency is None else agency.copy(), r.route.copy(), r.trip_id, r.day, r.headsign, inter, r.booking,
+        r.message, leg.stay_seated, True, _live_fields(m, trip, bpos, apos, dep, arr, ov))
 
 
 def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, distance_m: float | None,
@@ -453,6 +512,7 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
     Walks before the first ride are moved to end when it leaves, so the itinerary starts as late as possible.
     """
     tab = _tables(model)
+    iso_of = tab.iso
     legs: list[Leg] = []
     first_ride = next((i for i, l in enumerate(journey.legs) if isinstance(l, RideLeg)), None)
     src = journey.source_stop
@@ -470,8 +530,8 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
             dur = l.arrival - l.departure
             d0 = l.departure if first_ride is not None and i > first_ride else t
             d = footpath_dist(model, l.from_stop, l.to_stop)
-            legs.append(walk_leg(model, walker, tab.endpoint(l.from_stop), tab.endpoint(l.to_stop), d0, d0 + dur, d,
-                                 tab.walk_path(walker, l.from_stop, l.to_stop)))
+            legs.append(Leg("WALK", tab.endpoint(l.from_stop), tab.endpoint(l.to_stop), iso_of(d0), iso_of(d0 + dur),
+                            dur, d, tab.walk(walker, l.from_stop, l.to_stop)[2], geometry_rounded=True))
             walked += d
             t = d0 + dur
         else:

@@ -118,21 +118,21 @@ class Planner:
         """The next departures from t0 (see `_ranges`), then the first ``num_itineraries`` by departure."""
         q = self._query(o, d, opts, allowed, mask, opts.stay_seated)
         keys = _Keys(o)  # each journey's facts once, though `_ranges` chooses again after every window
-        js = self._ranges(q, t0, opts, lambda j: self._departure(o, j), backward=False,
-                          chosen=lambda js: self._choose(o, js, opts, latest_first=False, keys=keys),
+        chosen = keys.once(lambda js: self._choose(o, js, opts, latest_first=False, keys=keys))
+        js = self._ranges(q, t0, opts, lambda j: self._departure(o, j), backward=False, chosen=chosen,
                           other=lambda j: j.arrival, q_other=self._query(d, o, opts, allowed, mask, opts.stay_seated))
-        return self._choose(o, js, opts, latest_first=False, keys=keys)
+        return chosen(js)
 
     def arrive_by(self, o: Place, d: Place, t_arr: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
         """The latest departures arriving by t_arr: backward range searches (in-seat links followed backwards,
         `routing.raptor.reversed_timetable`)."""
         q = self._query(d, o, opts, allowed, mask, opts.stay_seated)
         keys = _Keys(o)
-        js = self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True,
-                          chosen=lambda js: self._choose(o, [j for j in js if j.arrival <= t_arr], opts, True, keys),
+        chosen = keys.once(lambda js: self._choose(o, [j for j in js if j.arrival <= t_arr], opts, True, keys))
+        js = self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True, chosen=chosen,
                           other=lambda j: self._departure(o, j),
                           q_other=self._query(o, d, opts, allowed, mask, opts.stay_seated))
-        return self._choose(o, [j for j in js if j.arrival <= t_arr], opts, latest_first=True, keys=keys)
+        return chosen(js)
 
     def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, chosen, other, q_other: RaptorQuery) -> list[Journey]:
         """Range searches in growing windows (15 min, then doubling) from t0 until enough itineraries or
@@ -270,12 +270,10 @@ class Planner:
         for j in js:
             key, trips = key_of(j)
             old = by_trips.get(trips)
-            if old is None or (key[0], -key[1]) > (old[0], -old[1]):
+            if old is None or key[0] > old[0] or (key[0] == old[0] and key[1] < old[1]):
                 by_trips[trips] = key
-        keyed = list(by_trips.values())
-        front = _non_dominated(keyed)
-        keep = [k for k in keyed if id(k) in front]
-        keep.sort(key=lambda k: k[:3], reverse=latest_first)
+        keep = _front(list(by_trips.values()))
+        keep.sort(key=_triple, reverse=latest_first)
         chosen = keep[:opts.num_itineraries]
         if len(chosen) >= 2:  # (a single answer is the next departure, however many changes it needs)
             fewest = min(k[2] for k in keep)
@@ -283,7 +281,7 @@ class Planner:
                 cands = [k for k in keep if k[2] == fewest]
                 chosen[-1] = (max(cands, key=lambda k: (k[0], -k[1])) if latest_first
                               else min(cands, key=lambda k: (k[1], -k[0])))
-        chosen.sort(key=lambda k: k[:2])
+        chosen.sort(key=_pair)
         return [k[3] for k in chosen]
 
     # ---- the API ------------------------------------------------------------------------------------------
@@ -372,12 +370,26 @@ class _Keys:
     """Per search: each journey's (departure from the place, arrival, transfers, journey) and trip set, worked
     out once (`_choose` runs after every window of a range search, on all journeys found so far)."""
 
-    __slots__ = ("access", "memo")
+    __slots__ = ("access", "memo", "last")
 
     def __init__(self, o: Place):
         # the access seconds of the origin's stops (the last one listed when a stop repeats)
         self.access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
         self.memo: dict[int, tuple] = {}  # id(journey) → (key, trips); the key holds the journey: ids stay unique
+        self.last: tuple | None = None  # (journeys list, its length, what `once`'s choice made of it)
+
+    def once(self, choose):
+        """``choose`` answering again without choosing again while the search's journey list is the same list of
+        the same length: `Planner._ranges` only ever adds to it, and asks after each window, in `_settled`,
+        before each proof run and at the end (half of those asks see nothing new)."""
+        def chosen(js: list[Journey]) -> list[Journey]:
+            last = self.last
+            if last is not None and last[0] is js and last[1] == len(js):
+                return list(last[2])
+            out = choose(js)
+            self.last = (js, len(js), out)
+            return list(out)
+        return chosen
 
     def of(self, j: Journey) -> tuple[tuple, tuple]:
         hit = self.memo.get(id(j))
@@ -402,12 +414,34 @@ def _facts(j: Journey) -> tuple[int, int, tuple]:
     return (j.start if first is None else first), max(rides - 1, 0), tuple(trips)
 
 
-def _non_dominated(keyed: list[tuple]) -> set[int]:
-    """ids of the (departure, arrival, transfers, …) tuples no other one beats: leaves no earlier, arrives no
-    later, changes no more often, and differs. Latest departure first, a tuple can only be beaten by one before
-    it, and then by one already kept (beating is transitive): one pass against the kept few, not all pairs."""
+def _triple(k: tuple) -> tuple:
+    return k[0], k[1], k[2]
+
+
+def _pair(k: tuple) -> tuple:
+    return k[0], k[1]
+
+
+def _latest_first(k: tuple) -> tuple:
+    return -k[0], k[1], k[2]
+
+
+def _front(keyed: list[tuple]) -> list[tuple]:
+    """The (departure, arrival, transfers, …) tuples no other one beats: leaves no earlier, arrives no later,
+    changes no more often, and differs; latest departure first (ties in ``keyed``'s order). Latest departure
+    first, a tuple can only be beaten by one before it, and then by one already kept (beating is transitive): one
+    pass against the kept few, not all pairs."""
     kept: list[tuple] = []
-    for k in sorted(keyed, key=lambda k: (-k[0], k[1], k[2])):
-        if not any(b[1] <= k[1] and b[2] <= k[2] and (b[0] != k[0] or b[1] != k[1] or b[2] != k[2]) for b in kept):
+    for k in sorted(keyed, key=_latest_first):
+        d, a, t = k[0], k[1], k[2]
+        for b in kept:
+            if b[1] <= a and b[2] <= t and (b[1] != a or b[2] != t or b[0] != d):
+                break
+        else:
             kept.append(k)
-    return {id(k) for k in kept}
+    return kept
+
+
+def _non_dominated(keyed: list[tuple]) -> set[int]:
+    """ids of the tuples of `_front`."""
+    return {id(k) for k in _front(keyed)}

@@ -1515,16 +1515,19 @@ _NO_BOARD = np.empty((0, 0), np.int64)
 
 def _labels_for(model, tt: Timetable, rounds: int) -> Labels:
     """A Labels for this model, timetable and round count, reused per thread (allocating and filling the
-    per-round arrays costs more than a small search); `range_search` clears it first."""
+    per-round arrays costs more than a small search); `range_search` clears it first. The pool is a small LRU
+    by (timetable, rounds): a plan's proof runs ask for fewer rounds than its searches, so clearing it whole
+    when full made the next searches allocate again."""
     pool = _pooled("labels", dict)
     key = (id(tt), rounds)
-    hit = pool.get(key)
+    hit = pool.pop(key, None)
     if hit is not None and hit[0] is tt:
+        pool[key] = hit  # (now the most recently used)
         return hit[1]
     lab = new_labels(model.n_stops, model.n_patterns, model.n_trips, int(tt.pattern_inseat_classes.sum()), rounds,
                      len(tt.inseat_to_trip))
-    if len(pool) > 8:
-        pool.clear()
+    while len(pool) > 8:
+        pool.pop(next(iter(pool)))  # the least recently used
     pool[key] = (tt, lab)
     return lab
 

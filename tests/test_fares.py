@@ -314,3 +314,24 @@ def test_profile_rounding_rules():
     flat = OperatorProfile("x", fares=FareSpec("flat", flat={"ic": 100, "ticket": 100}, child=ChildRule(100)))
     catalog = {"x": OperatorSetup(flat, parse_fares({}, "x", ValidationReport("x"))).fares}
     assert fare(catalog, [leg("x", "R", "A", "B", "10:00", "10:10")], 1, 2, "ic").total == 300
+
+
+def test_feed_without_fare_files_prices_by_the_profile_or_says_why():
+    """A profile taking fares from a feed that has no fare files (the converted Mini Tokyo 3D feeds): its distance
+    bands price a run of legs once, as a through fare (the common path, taken without raising); without bands or
+    a flat fare the fare is unknown, saying the feed has no fare files."""
+    from feeds.fares import FareTables
+    from operators.fare_engine import OperatorFares
+
+    toei = builtin_profile("toei-subway")
+    assert toei.fares.source == "feed" and toei.fares.bands
+    catalog = {"toei-subway": OperatorFares(toei, FareTables("toei-subway"))}
+    a = leg("toei-subway", "1", "101", "113", "10:00", "10:20", km=3.0, index=1)
+    b = leg("toei-subway", "4", "113", "120", "10:25", "10:35", km=3.5, index=2)
+    f = fare(catalog, [a, b], 1, 1, "ic")
+    assert f.prices[0].adult_fare == 220 and "through fare for legs 1–2" in f.prices[0].basis  # 6.5 km: ≤ 9 km
+    assert f.prices[0].child_fare == 110 and f.prices[1].adult_fare == 0 and f.total == 330
+    assert fare(catalog, [a], 1, 0, "ic").total == 178  # 3 km: ≤ 4 km
+    bare = dataclasses.replace(toei, fares=dataclasses.replace(toei.fares, bands=()))
+    with pytest.raises(FareUnknown, match="the feed has no fare files"):
+        fare({"toei-subway": OperatorFares(bare, FareTables("toei-subway"))}, [a])

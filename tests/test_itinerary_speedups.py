@@ -94,3 +94,25 @@ def test_choose_with_facts_kept_across_windows_is_choose_afresh(planner):  # noq
             key, trips = keys.of(j)
             first, transfers, trip_set = _facts(j)
             assert key == (first - o.seconds_to(j.source_stop), j.arrival, transfers, j) and trips == trip_set
+
+
+def test_choice_asked_again_for_the_same_journeys_is_not_made_again(planner):  # noqa: F811
+    """`_Keys.once`: while the search's journey list is the same list of the same length the earlier choice is
+    the answer (a copy: the caller may change it); once the list grows, or for another list, it chooses again."""
+    from routing.planner import PlanOptions, _Keys
+
+    o = planner.resolve("甲", PlanOptions())
+    calls = []
+
+    def choose(js):
+        calls.append(len(js))
+        return sorted(js)[:2]
+
+    chosen = _Keys(o).once(choose)
+    js = [3, 1, 2]
+    first = chosen(js)
+    first.append(99)
+    assert chosen(js) == [1, 2] and calls == [3]
+    js.append(0)
+    assert chosen(js) == [0, 1] and calls == [3, 4]
+    assert chosen(list(js)) == [0, 1] and calls == [3, 4, 4]

@@ -437,3 +437,39 @@ def test_arrive_by_on_realtime_finds_the_latest_departure(seed):
                     break
         best = {k: max([got[r] for r in got if r <= k], default=None) for k in range(1, K + 1)}
         assert {k: v for k, v in best.items() if v is not None} == want, (seed, o, d, limit)
+
+
+def test_realtime_itineraries_share_the_base_tables_yet_show_realtime_times(model):
+    """A realtime model's itinerary tables are its base model's (stops, times, shapes, walks, and the patterns
+    and trips the base has), not built again per realtime version; its legs still read the realtime times, its
+    answers are those of tables of its own, and the base's answers stay the scheduled ones."""
+    from routing.itinerary import _Tables, _tables
+    from routing.planner import Planner
+    from routing.walking import StraightLineWalker
+
+    base_planner = Planner(model, StraightLineWalker(model.stop_lat, model.stop_lon))
+    at = dt.datetime.combine(DATE, dt.time(7, 55), JST)
+    base_its = [it.to_dict() for it in base_planner.plan("t:S0", "t:S3", at)]
+    a = model.trip_index("t:a")
+    base = _tables(model)
+    assert base.rides[a] is not None  # the scheduled plan rode trip a
+    # a delayed trip that stays in its slot; one that overtakes b and so moves to a pattern appended to the model
+    for updates in ([tu("a", stu(2, dep_delay=60))], [tu("a", stu(1, dep_delay=900))]):
+        ov = build_overlay(model, updates)
+        planner = ov.planner(base_planner)
+        its = [it.to_dict() for it in planner.plan("t:S0", "t:S3", at)]
+        tab = _tables(ov.model)
+        assert tab is not base
+        assert all(getattr(tab, k) is getattr(base, k) for k in ("stops", "routes", "isos", "shapes", "walks"))
+        assert tab.rides[a] is base.rides[a] and len(tab.rides) == ov.model.n_trips
+        moved = ov.model.n_trips > model.n_trips
+        assert (tab.patterns is base.patterns) is not moved and len(tab.patterns) == ov.model.n_patterns
+        ride = next(leg for it in its for leg in it["legs"] if leg.get("trip_id") == "t:a")
+        assert ride["realtime"] is True and ride["delay_s"] + ride["arrival_delay_s"] > 0
+        rt_times = [(s["arrival"], s["departure"]) for s in ride["intermediate_stops"]]
+        sched = next(leg for it in base_its for leg in it["legs"] if leg.get("trip_id") == "t:a")
+        assert rt_times != [(s["arrival"], s["departure"]) for s in sched["intermediate_stops"]]
+        # the same answers as the realtime model's own tables would give
+        ov.model.__dict__["_itinerary_tables"] = _Tables(ov.model)
+        assert [it.to_dict() for it in planner.plan("t:S0", "t:S3", at)] == its
+    assert [it.to_dict() for it in base_planner.plan("t:S0", "t:S3", at)] == base_its
