@@ -428,20 +428,19 @@ def _price_legs(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: st
                     groups = frozenset()
                 out[k] = _Leg(legs[k], amount, basis, product, groups | implicit)
         elif source == "feed":
-            if not of.tables.has_v1 and fallback is not None:
-                # no fare files (e.g. a converted feed): the profile's fares, without raising and catching
-                # FareUnknown for every run of every itinerary
-                split = _fallback_run(of, [legs[k] for k in run], rider, medium, fallback)
-            else:
+            ride = [legs[k] for k in run]
+            if of.tables.has_v1:
                 try:
-                    if not of.tables.has_v1:
-                        raise FareUnknown(f"{op}: the profile takes fares from the feed, but the feed has no fare "
-                                          f"files", legs[run[0]].index)
-                    split = _v1_run(of, [legs[k] for k in run], rider, medium)
+                    split = _v1_run(of, ride, rider, medium)
                 except FareUnknown:
                     if fallback is None:
                         raise
-                    split = _fallback_run(of, [legs[k] for k in run], rider, medium, fallback)
+                    split = _fallback_run(of, ride, rider, medium, fallback)
+            elif fallback is not None:  # no fare files (e.g. a converted feed): the profile's fares
+                split = _fallback_run(of, ride, rider, medium, fallback)
+            else:
+                raise FareUnknown(f"{op}: the profile takes fares from the feed, but the feed has no fare files",
+                                  legs[run[0]].index)
             for first, last, amount, basis, fid in split:
                 head = run[first]
                 span = f" (through fare for legs {legs[run[first]].index}–{legs[run[last]].index})" \

@@ -339,13 +339,10 @@ class _Tables:
             self.footpaths[a] = fp
         return fp.get(b)
 
-    def walk_path(self, walker, a: int, b: int) -> WalkPath:
-        """The walker's path between two stops (cached per walker: a closure's view of the streets is another)."""
-        return self.walk(walker, a, b)[1]
-
     def walk(self, walker, a: int, b: int) -> tuple:
         """(walker, its path between two stops, the path's points as the leg's JSON has them: rounded [lon, lat]
-        lists, the two stops when the path has none)."""
+        lists, the two stops when the path has none), cached per walker: a closure's view of the streets is
+        another."""
         key = (id(walker), a, b)
         hit = self.walks.get(key)
         if hit is None or hit[0] is not walker:
@@ -492,11 +489,15 @@ def ride_leg(model, leg: RideLeg) -> Leg:
 
 
 def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, distance_m: float | None,
-             path: WalkPath | None = None) -> Leg:
+             path: WalkPath | None = None, rounded: list | None = None) -> Leg:
+    """``rounded``: the path's points as the JSON has them already (`_Tables.walk`), instead of ``path``."""
+    iso_of = _tables(model).iso
+    if rounded is not None:
+        return Leg("WALK", start, end, iso_of(dep), iso_of(arr), int(arr - dep), float(distance_m), rounded,
+                   geometry_rounded=True)
     path = path or walker.path(start.lat, start.lon, end.lat, end.lon)
     dist = float(distance_m) if distance_m is not None else float(path.distance_m)
     geom = path.coords or [(start.lon, start.lat), (end.lon, end.lat)]
-    iso_of = _tables(model).iso
     return Leg("WALK", start, end, iso_of(dep), iso_of(arr), int(arr - dep), dist, geom)
 
 
@@ -512,7 +513,6 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
     Walks before the first ride are moved to end when it leaves, so the itinerary starts as late as possible.
     """
     tab = _tables(model)
-    iso_of = tab.iso
     legs: list[Leg] = []
     first_ride = next((i for i, l in enumerate(journey.legs) if isinstance(l, RideLeg)), None)
     src = journey.source_stop
@@ -530,8 +530,8 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
             dur = l.arrival - l.departure
             d0 = l.departure if first_ride is not None and i > first_ride else t
             d = footpath_dist(model, l.from_stop, l.to_stop)
-            legs.append(Leg("WALK", tab.endpoint(l.from_stop), tab.endpoint(l.to_stop), iso_of(d0), iso_of(d0 + dur),
-                            dur, d, tab.walk(walker, l.from_stop, l.to_stop)[2], geometry_rounded=True))
+            legs.append(walk_leg(model, walker, tab.endpoint(l.from_stop), tab.endpoint(l.to_stop), d0, d0 + dur, d,
+                                 rounded=tab.walk(walker, l.from_stop, l.to_stop)[2]))
             walked += d
             t = d0 + dur
         else:

@@ -440,8 +440,3 @@ def _front(keyed: list[tuple]) -> list[tuple]:
         else:
             kept.append(k)
     return kept
-
-
-def _non_dominated(keyed: list[tuple]) -> set[int]:
-    """ids of the tuples of `_front`."""
-    return {id(k) for k in _front(keyed)}
