@@ -130,3 +130,32 @@ async def test_redis_limiter_reloads_a_flushed_script_and_uses_the_urls_database
         await probe.delete(f"test-rl:{key}")
         await probe.aclose()
         await rl.aclose()
+
+
+async def test_redis_that_stops_answering_lets_requests_through():
+    """A server that accepts but never replies (a hung Redis): each hit waits at most the timeout, is let through,
+    and the connection is dropped so the next hit connects again instead of queueing behind it."""
+    import asyncio
+    import time
+
+    connections = []
+
+    async def silent(reader, writer):
+        connections.append(writer)
+        await reader.read(1 << 16)
+        await asyncio.sleep(10)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    rl = RedisRateLimiter(f"redis://127.0.0.1:{port}/0")
+    try:
+        t0 = time.monotonic()
+        decisions = await asyncio.gather(*(rl.hit("k", RateLimit(1, 1)) for _ in range(3)))
+        assert all(d.allowed for d in decisions) and time.monotonic() - t0 < 2.0
+        assert (await rl.hit("k", RateLimit(1, 1))).allowed
+        assert len(connections) == 2  # one for the three hits at once, a new one after the timeout
+    finally:
+        await rl.aclose()
+        for w in connections:
+            w.close()
+        server.close()

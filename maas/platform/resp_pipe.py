@@ -122,8 +122,13 @@ class RespPipe:
         fut = loop.create_future()
         proto.waiting.append(fut)
         proto.transport.write(command)
-        async with asyncio.timeout(self.timeout_s):
-            return await fut
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await fut
+        except TimeoutError:
+            if proto is self._proto:  # a Redis that stopped answering: the next call connects again, and
+                self._close()  # the calls waiting on this connection fail now instead of each timing out
+            raise
 
     async def _connection(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
         if self._opening is not None and self._loop is loop and not self._opening.done():
@@ -167,7 +172,10 @@ class RespPipe:
 
     def _close(self) -> None:
         if self._proto is not None and self._proto.transport is not None:
-            self._proto.transport.close()
+            try:
+                self._proto.transport.close()
+            except RuntimeError:  # its event loop is closed already (a test's, a restarted worker's)
+                pass
         self._proto = None
 
     async def aclose(self) -> None:
