@@ -275,6 +275,7 @@ def main() -> None:
     if args.old_commit:
         trees = {"old": old_tree(args.old_commit), "new": ROOT}
     runs: dict[tuple, list[dict]] = {}  # (tree, endpoint, workers, concurrency) -> one result per round
+    print(f"load average at the start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     with tempfile.TemporaryDirectory() as tmpd:
         tmp = Path(tmpd)
         qs: list[dict] = []
@@ -319,15 +320,21 @@ def main() -> None:
                     proc.wait(60)
         base_row = None if args.no_baseline else in_process_baseline(qs, args.seconds, args.feed)
     rows = {key: median_row(rs) for key, rs in runs.items()}
+    cores = os.cpu_count() or 1
     print()
+    print(f"load average at the end {os.getloadavg()[0]:.1f} on {cores} cores (other work on the machine lowers "
+          f"req/s; 'CPU cap' = {cores} cores / server CPU per request, the rate the server's own CPU would allow "
+          f"with the machine to itself, client and Redis aside)")
     print(f"{'server':6} {'endpoint':9} {'workers':>7} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'p99 ms':>8} {'errors':>6} {'n':>7} {'server CPU ms/req':>17}"
-          + (f" {'req/s new/old':>13}" if len(trees) > 1 else ""))
+          f"{'p99 ms':>8} {'errors':>6} {'n':>7} {'server CPU ms/req':>17} {'CPU cap':>8}"
+          + (f" {'req/s new/old':>13} {'CPU old/new':>11}" if len(trees) > 1 else ""))
     for (tag, name, w, c), r in rows.items():
         old = rows.get(("old", name, w, c))
-        ratio = f" {r['rps'] / old['rps']:>13.2f}" if tag == "new" and old else (" " * 14 if len(trees) > 1 else "")
+        ratio = (f" {r['rps'] / old['rps']:>13.2f} {old['cpu_ms'] / max(r['cpu_ms'], 1e-9):>11.2f}"
+                 if tag == "new" and old else (" " * 26 if len(trees) > 1 else ""))
         print(f"{tag:6} {name:9} {w:>7} {c:>5} {r['rps']:>9.1f} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f} "
-              f"{r['errors']:>6} {r['n']:>7} {r['cpu_ms']:>17.2f}" + ratio)
+              f"{r['errors']:>6} {r['n']:>7} {r['cpu_ms']:>17.2f} {cores * 1000 / max(r['cpu_ms'], 1e-9):>8.0f}"
+              + ratio)
     if base_row is not None:
         print(f"{'new':6} {'in-proc':9} {'-':>7} {1:>5} {base_row['rps']:>9.1f} {base_row['p50']:>8.2f} "
               f"{base_row['p95']:>8.2f} {base_row['p99']:>8.2f} {'-':>6} {base_row['n']:>7}   (plan_sync, no HTTP: "
