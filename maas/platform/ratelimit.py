@@ -105,7 +105,8 @@ class RedisRateLimiter:
 
     On a plain server (``redis://``, ``unix://``) the script runs over one pipelined connection
     (`maas.platform.resp_pipe`) with each key's EVALSHA packed once: the hit is on every request's path, and
-    redis-py's client cost ~9x its CPU. TLS and Redis Cluster URLs go through redis-py.
+    redis-py's client cost ~3x its CPU (380 vs 123–133 µs per sequential hit on a busy 2-core machine). TLS and
+    Redis Cluster URLs go through redis-py.
     """
 
     MAX_PACKED = 10_000  # packed commands kept (one per key and limit); beyond, the table starts again

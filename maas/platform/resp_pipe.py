@@ -2,9 +2,9 @@
 limiter's path, taken on every request.
 
 Through redis-py's client a rate-limit hit cost the event loop ~380 µs of CPU on a busy 2-core machine (pool
-check-out, command packing, parser layers, retries), as much as the rest of the request's middlewares together;
-on this connection, with the command's bytes packed once per key, ~40 µs (figures: benchmarks/profile_api.py,
-benchmarks/bench_api.py --old-commit). Only what the limiter needs: a plain `redis://` or `unix://` server (AUTH,
+check-out, command packing, parser layers, retries), more than the rest of the request's middlewares together;
+on this connection, with the command's bytes packed once per key, 123–133 µs, most of it the loop's own wake-up
+for the reply, which concurrent hits share (figures: benchmarks/profile_api.py, bench_api.py --old-commit). Only what the limiter needs: a plain `redis://` or `unix://` server (AUTH,
 SELECT, RESP2 replies). TLS and Redis Cluster stay with redis-py.
 """
 from __future__ import annotations
