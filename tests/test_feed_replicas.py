@@ -275,3 +275,43 @@ async def test_a_refused_upload_leaves_nothing_in_the_store(shared_store, tmp_pa
         await asyncio.sleep(1.0)  # B heard the announcement: it tried to build it, and serves what it served
         assert await departure(b) == "2026-11-24T08:00:00+09:00"
         assert not list((tmp_path / "A" / "feeds" / "_cache").glob(".tmp-*"))  # the unpacked folder is gone
+
+
+class SwallowingSubscription:
+    """``get(timeout)`` as redis-py's ``get_message`` (or 3.11's ``wait_for``) answers a cancel landing as its time-out
+    fires: with the time-out's None, the task left "cancelling"."""
+
+    def __init__(self):
+        self.closed = False
+
+    async def get(self, timeout=None):
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(timeout)
+        return None
+
+    async def aclose(self):
+        self.closed = True
+
+
+async def test_following_stops_when_a_subscription_swallows_the_cancel(tmp_path):
+    """The hang seen in full runs: shutdown cancelled ``follow`` inside such a ``get`` and awaited it for ever."""
+    from maas.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore()
+    feeds = FeedManager(FeedRegistry(tmp_path / "feeds", store), tiny_transit(tmp_path), clock=clock)
+    sub = SwallowingSubscription()
+
+    async def subscribe():
+        return sub
+
+    feeds._subscribe = subscribe
+    task = asyncio.create_task(feeds.follow(period_s=0.05))
+    await asyncio.sleep(0.2)  # following: polled a few times
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=10)
+    try:
+        assert task in done and task.cancelled(), "follow went on polling after its cancel was swallowed"
+        assert sub.closed
+    finally:
+        task.cancel()
+        await store.aclose()

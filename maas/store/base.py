@@ -57,8 +57,22 @@ class ReserveResult:
     already: bool = False  # the hold id was already present (an idempotent retry)
 
 
+def cancel_if_swallowed() -> None:
+    """Raise CancelledError when the current task was asked to stop but a time-out swallowed the request.
+
+    redis-py's ``get_message(timeout=…)`` (and Python 3.11's ``wait_for``) can turn a cancel landing as the
+    time-out fires into the time-out: the task stays "cancelling" yet its loop goes on, and shutdown's
+    ``await task`` waits forever. A loop that waits with a time-out calls this after each wait."""
+    import asyncio
+
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Subscription(abc.ABC):
-    """Messages published on the subscribed channels, in order; ``aclose`` ends it."""
+    """Messages published on the subscribed channels, in order; ``aclose`` ends it. ``get`` with a time-out may
+    swallow a cancel (see `cancel_if_swallowed`)."""
 
     @abc.abstractmethod
     async def get(self, timeout: float | None = None) -> tuple[str, str] | None:

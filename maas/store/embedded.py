@@ -43,9 +43,10 @@ class _LocalSubscription(Subscription):
             hub.setdefault(ch, set()).add(self._queue)
 
     async def get(self, timeout: float | None = None) -> tuple[str, str] | None:
-        try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
-        except asyncio.TimeoutError:
+        try:  # asyncio.timeout, not wait_for: Python 3.11's wait_for can turn a task's cancel into its time-out
+            async with asyncio.timeout(timeout):
+                return await self._queue.get()
+        except TimeoutError:
             return None
 
     async def aclose(self) -> None:
