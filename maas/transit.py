@@ -73,6 +73,7 @@ class TransitService:
 
         network = load_network(settings.feeds, settings.cache_dir, progress=progress,
                                isolate_min_bytes=ISOLATE_MIN_BYTES)
+        network.pack()  # the big tables compressed: only a model build (or a feed's trip index) reads them again
         release_memory()  # the raw string tables parsed on the way are garbage now
         return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,
                    threads=settings.planner_threads, progress=progress)
@@ -133,6 +134,7 @@ class TransitService:
         for date in dates[-self.max_models:]:
             model, walker = self._build(network, date, walker)
             built[date] = (model, Planner(model, walker, names))
+        network.pack()  # as at start (from_settings): a published feed's big tables compressed once it is built
         return BuiltNetwork(network, built, walker, names)
 
     def install(self, built: "BuiltNetwork") -> None:

@@ -390,3 +390,35 @@ def test_loop_line_reaches_its_start_again():
     assert (leg.board_pos, leg.alight_pos) == (3, 4)
     res = _query(m, [(s0, 8 * 3600)], [(m.stop_index("o:S1"), 0)], 1).pareto()
     assert res[0].legs[0].alight_pos == 1  # the first visit, not the second
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pooled_labels_shared_by_round_counts_answer_as_fresh_ones(seed):
+    """One Labels per timetable serves searches with fewer rounds on its first rows (`raptor._labels_for`): many
+    rides, then few, then many again, forwards and backwards, answer as a search on labels of its own (the rows
+    past a short search's rounds are left clear by the long one before it)."""
+    from routing import raptor
+
+    net, model, ref, rng, w = _world(seed)
+    queries = []
+    for _ in range(12):
+        src = rng.sample(range(model.n_stops), 2)
+        tgt = rng.sample(range(model.n_stops), 2)
+        t = _query_time(rng)
+        q = RaptorQuery(np.array(src, np.int32), np.array([t, t + 60], np.int64), np.array(tgt, np.int32),
+                        np.array([0, 30], np.int64), max_rides=rng.choice([1, 2, 6]), inseat=rng.random() < 0.5)
+        queries.append((q, rng.random() < 0.4, t))
+
+    def answer(q, backward, t):
+        res = (range_raptor(model, q, t, 3600, backward=backward) if backward or q.max_rides == 2
+               else run_raptor(model, q))
+        return sorted(res.journeys), res.res_t.tolist()
+
+    fresh = []
+    for q, backward, t in queries:
+        raptor.drop_thread_buffers()
+        fresh.append(answer(q, backward, t))
+    raptor.drop_thread_buffers()
+    pooled = [answer(q, backward, t) for q, backward, t in queries]
+    assert pooled == fresh
+    assert len(raptor._POOL.labels) <= 4  # one per timetable (forward/backward, with/without in-seat links)
