@@ -231,3 +231,15 @@ def test_server_transit_keeps_stop_times_packed(tmp_path):
         assert t.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0))
     finally:
         t.close()
+
+
+def test_forward_and_reversed_timetables_are_one_numba_type(sample_transit):
+    """The kernels see one Timetable type forwards and backwards: an array of another dtype, layout or
+    writability (pandas hands out read-only views) is another numba type, and every kernel would be loaded
+    twice (all-Tokyo: ~10 MiB more per process)."""
+    import numba
+
+    model = sample_transit.model_for(dt.date(2026, 12, 1))
+    for inseat in (False, True):
+        fwd, rev = raptor.timetable_of(model, inseat), raptor.reversed_timetable(model, inseat)[0]
+        assert numba.typeof(fwd) == numba.typeof(rev)
