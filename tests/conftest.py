@@ -98,3 +98,55 @@ def sample_transit(tmp_path_factory):
     t.planner_for(dt.date(2026, 12, 1))
     yield t
     t.close()
+
+
+HANG_DUMP_S = float(os.environ.get("MAAS_TEST_HANG_DUMP_S", "300"))
+
+
+def _dump_asyncio_tasks(signum, frame) -> None:
+    """SIGUSR2: every asyncio task of the loop running in the main thread, with the stack it waits in, and every
+    thread's stack — what a hung async test is waiting for (the signal wakes the loop's ``select``)."""
+    import asyncio
+    import faulthandler
+    import sys
+
+    out = sys.__stderr__
+    loop = asyncio._get_running_loop()
+    print(f"\n===== test running for {HANG_DUMP_S:.0f} s: asyncio tasks =====", file=out)
+    if loop is None:
+        print("(no event loop running in the main thread)", file=out)
+    else:
+        for task in asyncio.all_tasks(loop):
+            print(f"--- {task!r}", file=out)
+            task.print_stack(file=out)
+        handles = getattr(loop, "_scheduled", [])
+        print(f"--- {len(handles)} timers; the next: {sorted(handles, key=lambda h: h.when())[:5]}", file=out)
+    print("===== threads =====", file=out)
+    faulthandler.dump_traceback(file=out, all_threads=True)
+    out.flush()
+
+
+def pytest_configure(config):
+    import signal
+
+    if hasattr(signal, "SIGUSR2"):  # kept for the whole run: a timer firing as its test ends finds it still set
+        signal.signal(signal.SIGUSR2, _dump_asyncio_tasks)
+
+
+@pytest.fixture(autouse=True)
+def _dump_when_hung():
+    """A test still running after ``MAAS_TEST_HANG_DUMP_S`` (300 s) prints its asyncio tasks and threads once, so a
+    hang that pytest-timeout later fails shows what it waited for, not only the event loop's ``select``."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "SIGUSR2"):
+        yield
+        return
+    timer = threading.Timer(HANG_DUMP_S, os.kill, (os.getpid(), signal.SIGUSR2))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
