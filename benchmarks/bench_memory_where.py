@@ -140,9 +140,11 @@ def main() -> None:
           f"({sum(1 for v in sigs.values() if v > 1)} with more than one)")
     print(f"model: {r['n_stops']} stops, {r['n_patterns']} patterns, {r['n_trips']} trips, "
           f"{r['n_stop_times']} stop times")
-    print(f"feed tables as held {sum(r['tables'].values()) / MiB:.1f} MiB (deep, strings counted per table): " + ", ".join(
-        f"{k} {v / MiB:.1f}" for k, v in sorted(r["tables"].items(), key=lambda x: -x[1]) if v > MiB / 10))
-    print("  stop_times columns (unpacked): " + ", ".join(f"{k} {v / MiB:.1f}" for k, v in r["stop_times_columns"].items()))
+    tables = sorted(r["tables"].items(), key=lambda x: -x[1])
+    print(f"feed tables as held {sum(r['tables'].values()) / MiB:.1f} MiB (deep, strings counted per table): "
+          + ", ".join(f"{k} {v / MiB:.1f}" for k, v in tables if v > MiB / 10))
+    print("  stop_times columns (unpacked): "
+          + ", ".join(f"{k} {v / MiB:.1f}" for k, v in r["stop_times_columns"].items()))
     print(f"model arrays {r['model_arrays_total'] / MiB:.1f} MiB (with cached timetables "
           f"{r['model_all'] / MiB:.1f}): " + ", ".join(f"{k} {v / MiB:.1f}" for k, v in r["model_arrays"][:12]))
     print("  cached: " + ", ".join(f"{k} {v / MiB:.1f}" for k, v in r["model_cached"].items() if v))

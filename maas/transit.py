@@ -72,8 +72,8 @@ class TransitService:
         from maas.publishing.network import ISOLATE_MIN_BYTES, load_network
 
         network = load_network(settings.feeds, settings.cache_dir, progress=progress,
-                               isolate_min_bytes=ISOLATE_MIN_BYTES)
-        network.pack()  # the big tables compressed: only a model build (or a feed's trip index) reads them again
+                               isolate_min_bytes=ISOLATE_MIN_BYTES, pack=True)  # the big tables compressed:
+        # only a model build, a feed's realtime trip index and its seat rules read them again
         release_memory()  # the raw string tables parsed on the way are garbage now
         return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,
                    threads=settings.planner_threads, progress=progress)
