@@ -243,3 +243,15 @@ def test_forward_and_reversed_timetables_are_one_numba_type(sample_transit):
     for inseat in (False, True):
         fwd, rev = raptor.timetable_of(model, inseat), raptor.reversed_timetable(model, inseat)[0]
         assert numba.typeof(fwd) == numba.typeof(rev)
+
+
+def test_feeds_loaded_in_a_child_come_back_packed(tmp_path):
+    from feeds.feed import PackedTable
+    from maas.publishing.network import load_network
+
+    here = load_network([], tmp_path / "a", progress=False)
+    child = load_network([], tmp_path / "b", progress=False, isolate_min_bytes=0, pack=True)
+    for a, b in zip(here.feeds, child.feeds):
+        if a.rows("stop_times"):
+            assert isinstance(b.__dict__["stop_times"], PackedTable)
+            assert a.stop_times.equals(b.stop_times), a.namespace
