@@ -51,10 +51,17 @@ def feed_bytes(network):
     # tables once per table)
     import pandas as pd
     from feeds.feed import TABLES
+    try:
+        from feeds.feed import PackedTable  # a table kept packed counts its compressed bytes
+    except ImportError:
+        PackedTable = ()
     seen, total = set(), 0
     for f in network.feeds:
         for name in TABLES:
-            df = getattr(f, name)
+            df = f.__dict__[name]
+            if isinstance(df, PackedTable):
+                total += len(df.blob)
+                continue
             total += int(df.memory_usage(index=True, deep=False).sum())
             for c in df.columns:
                 col = df[c]

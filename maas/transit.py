@@ -72,7 +72,8 @@ class TransitService:
         from maas.publishing.network import ISOLATE_MIN_BYTES, load_network
 
         network = load_network(settings.feeds, settings.cache_dir, progress=progress,
-                               isolate_min_bytes=ISOLATE_MIN_BYTES)
+                               isolate_min_bytes=ISOLATE_MIN_BYTES, pack=True)  # the big tables compressed:
+        # only a model build, a feed's realtime trip index and its seat rules read them again
         release_memory()  # the raw string tables parsed on the way are garbage now
         return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,
                    threads=settings.planner_threads, progress=progress)
@@ -133,6 +134,7 @@ class TransitService:
         for date in dates[-self.max_models:]:
             model, walker = self._build(network, date, walker)
             built[date] = (model, Planner(model, walker, names))
+        network.pack()  # as at start (from_settings): a published feed's big tables compressed once it is built
         return BuiltNetwork(network, built, walker, names)
 
     def install(self, built: "BuiltNetwork") -> None:

@@ -1513,23 +1513,42 @@ def _cutter(n_stops: int, rounds: int) -> Cutter:
 _NO_BOARD = np.empty((0, 0), np.int64)
 
 
+# The Labels arrays with one row (or entry) per round: a search with fewer rounds runs on their first rows
+_ROUND_FIELDS = frozenset(("ride_t", "ride_round", "ride_pat", "ride_trip", "ride_bpos", "ride_apos", "ride_bround",
+                           "ride_seg", "walk_t", "walk_round", "walk_from", "board_t", "board_round", "board_kind",
+                           "board_from", "res_t", "res_round", "res_stop", "res_kind", "res_run"))
+
+
+def _first_rounds(lab: Labels, rounds: int) -> Labels:
+    """``lab`` cut to its first ``rounds`` rounds: views (the first rows of a C-ordered array are C-ordered, the
+    same numba type), every other array shared."""
+    if lab.ride_t.shape[0] == rounds:
+        return lab
+    return Labels(*(a[:rounds] if name in _ROUND_FIELDS else a for name, a in zip(Labels._fields, lab)))
+
+
 def _labels_for(model, tt: Timetable, rounds: int) -> Labels:
     """A Labels for this model, timetable and round count, reused per thread (allocating and filling the
-    per-round arrays costs more than a small search); `range_search` clears it first. The pool is a small LRU
-    by (timetable, rounds): a plan's proof runs ask for fewer rounds than its searches, so clearing it whole
-    when full made the next searches allocate again."""
+    per-round arrays costs more than a small search); `range_search` clears it first. One Labels per timetable
+    (a small LRU), with the most rounds asked for: a search with fewer rounds (a plan's proof runs) runs on its
+    first rows (`_first_rounds`), so the per-trip and per-pattern arrays are not held twice (all-Tokyo: ~3 MiB a
+    timetable and planner thread). A search clears only the rows it uses, of the stops the last one touched, so
+    the rows beyond are kept clear: after a search with more rounds, the whole Labels is cleared before one with
+    fewer rounds runs."""
     pool = _pooled("labels", dict)
-    key = (id(tt), rounds)
+    key = id(tt)
     hit = pool.pop(key, None)
-    if hit is not None and hit[0] is tt:
-        pool[key] = hit  # (now the most recently used)
-        return hit[1]
-    lab = new_labels(model.n_stops, model.n_patterns, model.n_trips, int(tt.pattern_inseat_classes.sum()), rounds,
-                     len(tt.inseat_to_trip))
-    while len(pool) > 8:
-        pool.pop(next(iter(pool)))  # the least recently used
-    pool[key] = (tt, lab)
-    return lab
+    if hit is None or hit[0] is not tt or hit[1].ride_t.shape[0] < rounds:
+        lab = new_labels(model.n_stops, model.n_patterns, model.n_trips, int(tt.pattern_inseat_classes.sum()),
+                         rounds, len(tt.inseat_to_trip))
+        hit = [tt, lab, rounds]
+        while len(pool) >= 8:
+            pool.pop(next(iter(pool)))  # the least recently used
+    elif rounds < hit[2]:
+        clear_labels(hit[1])  # every row of what the last search touched: rows past ``rounds`` stay clear
+    hit[2] = rounds
+    pool[key] = hit  # (now the most recently used)
+    return _first_rounds(hit[1], rounds)
 
 
 class RideLeg(NamedTuple):

@@ -184,3 +184,74 @@ def test_warm_up_leaves_no_buffers_on_the_calling_thread(sample_transit):
     assert sample_transit.warm
     in_pool = sample_transit.executor.submit(lambda: sorted(vars(raptor._POOL))).result(60)
     assert "labels" in in_pool
+
+
+def test_packed_stop_times_build_the_same_model(tmp_path):
+    """A server keeps its feeds' stop_times packed (`Network.pack`, done by `TransitService.from_settings`): each
+    read unpacks an equal table, so a service day's model is the same, array for array; the packed feed holds a
+    fraction of the bytes and still counts its rows without unpacking."""
+    import numpy as np
+    import pandas as pd
+
+    from feeds.feed import PackedTable
+    from maas.publishing.network import load_network
+    from routing.timetable import build_model
+
+    plain = load_network([], tmp_path / "a", progress=False)
+    packed = load_network([], tmp_path / "b", progress=False)
+    before = packed.nbytes()
+    tables = {f.namespace: f.stop_times for f in packed.feeds}
+    assert packed.pack() > 0
+    assert packed.pack() == 0  # once
+    assert packed.nbytes() < before
+    for f in packed.feeds:
+        if len(tables[f.namespace]):
+            assert isinstance(f.__dict__["stop_times"], PackedTable)
+            assert f.rows("stop_times") == len(tables[f.namespace]) == f.summary()["stop_times"]
+            pd.testing.assert_frame_equal(f.stop_times, tables[f.namespace])
+            assert f.stop_times is not f.stop_times  # unpacked per read, never kept
+    day = dt.date(2026, 12, 1)
+    a, b = build_model(plain, day), build_model(packed, day)
+    for name, v in vars(a).items():
+        if isinstance(v, np.ndarray):
+            assert np.array_equal(v, getattr(b, name), equal_nan=v.dtype.kind == "f"), name
+        elif isinstance(v, list):
+            assert v == getattr(b, name), name
+
+
+def test_server_transit_keeps_stop_times_packed(tmp_path):
+    from feeds.feed import PackedTable
+    from maas.platform.settings import Settings
+    from maas.transit import TransitService
+
+    t = TransitService.from_settings(Settings(feeds=[], data_dir=tmp_path / "d", cache_dir=tmp_path / "c"))
+    try:
+        assert all(isinstance(f.__dict__["stop_times"], PackedTable) for f in t.network.feeds
+                   if f.rows("stop_times"))
+        assert t.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0))
+    finally:
+        t.close()
+
+
+def test_forward_and_reversed_timetables_are_one_numba_type(sample_transit):
+    """The kernels see one Timetable type forwards and backwards: an array of another dtype, layout or
+    writability (pandas hands out read-only views) is another numba type, and every kernel would be loaded
+    twice (all-Tokyo: ~10 MiB more per process)."""
+    import numba
+
+    model = sample_transit.model_for(dt.date(2026, 12, 1))
+    for inseat in (False, True):
+        fwd, rev = raptor.timetable_of(model, inseat), raptor.reversed_timetable(model, inseat)[0]
+        assert numba.typeof(fwd) == numba.typeof(rev)
+
+
+def test_feeds_loaded_in_a_child_come_back_packed(tmp_path):
+    from feeds.feed import PackedTable
+    from maas.publishing.network import load_network
+
+    here = load_network([], tmp_path / "a", progress=False)
+    child = load_network([], tmp_path / "b", progress=False, isolate_min_bytes=0, pack=True)
+    for a, b in zip(here.feeds, child.feeds):
+        if a.rows("stop_times"):
+            assert isinstance(b.__dict__["stop_times"], PackedTable)
+            assert a.stop_times.equals(b.stop_times), a.namespace

@@ -390,3 +390,38 @@ def test_loop_line_reaches_its_start_again():
     assert (leg.board_pos, leg.alight_pos) == (3, 4)
     res = _query(m, [(s0, 8 * 3600)], [(m.stop_index("o:S1"), 0)], 1).pareto()
     assert res[0].legs[0].alight_pos == 1  # the first visit, not the second
+
+
+def test_pooled_labels_shared_by_round_counts_answer_as_fresh_ones(sample_transit):
+    """One Labels per timetable serves searches with fewer rounds on its first rows (`raptor._labels_for`). A
+    search clears only its own rows, so a long search, a short one elsewhere, then a long one again from where
+    the first began, later in the day, would meet the first one's (earlier) labels in the rows past the short
+    search's rounds unless they are cleared: each answers as a search on labels of its own."""
+    import datetime as dt
+
+    from routing import raptor
+
+    model = sample_transit.model_for(dt.date(2026, 12, 1))
+    rng = random.Random(3)
+
+    def query(s, t, when, rides, inseat):
+        return RaptorQuery(np.array([s], np.int32), np.array([when], np.int64), np.array([t], np.int32),
+                           np.array([0], np.int64), max_rides=rides, inseat=inseat)
+
+    def answer(q, backward):
+        res = range_raptor(model, q, int(q.src_times[0]), 1800, backward=True) if backward else run_raptor(model, q)
+        return sorted(res.journeys), res.res_t.tolist()
+
+    seqs = []
+    for i in range(30):
+        x, y, z = rng.sample(range(model.n_stops), 3)
+        back, inseat = i % 3 == 2, i % 2 == 1
+        seqs += [(query(x, z, 6 * 3600, 6, inseat), back), (query(y, x, 7 * 3600, 1, inseat), back),
+                 (query(x, z, 12 * 3600, 6, inseat), back)]
+    fresh = []
+    for q, back in seqs:
+        raptor.drop_thread_buffers()
+        fresh.append(answer(q, back))
+    raptor.drop_thread_buffers()
+    assert [answer(q, back) for q, back in seqs] == fresh
+    assert len(raptor._POOL.labels) <= 4  # one per timetable (forward/backward, with/without in-seat links)

@@ -19,9 +19,9 @@ _CHILD = r"""
 import pickle, sys
 sys.path.insert(0, sys.argv[1])
 from maas.publishing.network import load_network
-specs, progress = pickle.load(sys.stdin.buffer)
+specs, progress, pack = pickle.load(sys.stdin.buffer)
 try:
-    feeds = load_network(specs, progress=progress).feeds
+    feeds = load_network(specs, progress=progress, pack=pack).feeds
 except Exception:  # the parent loads the feeds itself and raises what this raised (FeedRejected, OSError...)
     sys.exit(3)
 sys.stdout.buffer.write(pickle.dumps(feeds, protocol=pickle.HIGHEST_PROTOCOL))
@@ -35,12 +35,13 @@ def sample_specs(cache_dir: Path | None = None) -> list[str]:
 
 
 def load_network(specs: list[str], cache_dir: Path | None = None, progress: bool = True, *,
-                 isolate_min_bytes: int | None = None) -> Network:
+                 isolate_min_bytes: int | None = None, pack: bool = False) -> Network:
     """Load and validate every feed (raising FeedRejected on the first bad one); the sample when none is given.
-    ``isolate_min_bytes``: feeds at least this big are parsed in a child process (see ISOLATE_MIN_BYTES)."""
+    ``isolate_min_bytes``: feeds at least this big are parsed in a child process (see ISOLATE_MIN_BYTES).
+    ``pack``: the big tables packed (`Network.pack`), by the child when there is one: they never unpack here."""
     specs = specs or sample_specs(cache_dir / "sample" if cache_dir else None)
     if isolate_min_bytes is not None and _size_on_disk(specs) >= isolate_min_bytes:
-        feeds = _load_in_child(specs, progress)
+        feeds = _load_in_child(specs, progress, pack)
         if feeds is not None:
             return Network(feeds)
     feeds: list[Feed] = []
@@ -51,7 +52,10 @@ def load_network(specs: list[str], cache_dir: Path | None = None, progress: bool
                 feeds.append(load_feed(path, namespace))
         else:
             feeds.append(load_feed(path, namespace))
-    return Network(feeds)
+    network = Network(feeds)
+    if pack:
+        network.pack()
+    return network
 
 
 def _size_on_disk(specs: list[str]) -> int:
@@ -66,13 +70,14 @@ def _size_on_disk(specs: list[str]) -> int:
     return total
 
 
-def _load_in_child(specs: list[str], progress: bool) -> list[Feed] | None:
+def _load_in_child(specs: list[str], progress: bool, pack: bool = False) -> list[Feed] | None:
     """The feeds, loaded by a child process; None when it failed (the caller loads them here then, to raise the
     same error) or could not run."""
     root = str(Path(__file__).resolve().parents[2])
     try:
-        run = subprocess.run([sys.executable, "-c", _CHILD, root], input=pickle.dumps((list(specs), progress)),
-                             stdout=subprocess.PIPE, stderr=None, timeout=1800)
+        run = subprocess.run([sys.executable, "-c", _CHILD, root],
+                             input=pickle.dumps((list(specs), progress, pack)), stdout=subprocess.PIPE, stderr=None,
+                             timeout=1800)
         if run.returncode:
             return None
         feeds = pickle.loads(run.stdout)

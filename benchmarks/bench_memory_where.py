@@ -1,0 +1,162 @@
+"""Where one server process's resident memory goes, step by step, on one network (default all-Tokyo rail): RSS
+after the libraries' imports (numpy, numba, aiohttp, pandas, the app), after the feeds are loaded, after today's
+model, after the warm-up plans on every planner thread (which load numba's kernels from its cache); then the
+sizes of what stays: the feeds' tables (per table), the model's arrays and cached timetables, each planner thread's
+pooled labels and buffers, and (``--tracemalloc``, a second run: tracing costs memory itself) the Python objects
+allocated after the imports, by file.
+
+    .venv/bin/python benchmarks/bench_memory_where.py [--feeds tokyo|toei|sample] [--tracemalloc] [--threads 2]
+
+numba's cache must be warm (run ``python -m maas.platform.kernels`` once), or the load step measures a compile.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MAAS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+FEEDS = {"sample": [], "toei": [f"toei-subway={DATA / 'toei-rail-gtfs.zip'}"],
+         "tokyo": [f"tokyo-rail={DATA / 'tokyo-rail-gtfs.zip'}"]}
+MiB = 2 ** 20
+
+_CHILD = r"""
+import datetime as dt, gc, json, sys, tempfile, threading
+from pathlib import Path
+spec = json.loads(sys.argv[1])
+if spec["trace"]:
+    import tracemalloc
+from maas.platform.memory import process_memory
+steps = []
+def step(name):
+    gc.collect()
+    steps.append({"step": name, **process_memory()})
+step("interpreter")
+import numpy, pandas  # noqa: F401
+step("numpy + pandas")
+import numba  # noqa: F401
+step("numba")
+import aiohttp  # noqa: F401
+step("aiohttp")
+from api.app import create_app
+from maas.platform.settings import Settings
+from maas.services import Services
+from maas.transit import TransitService
+step("api.app and maas (all modules)")
+from maas.platform import kernels
+kernels.numba_without_blas()
+step("numba's target (no BLAS)")
+if spec["trace"]:
+    tracemalloc.start(1)
+settings = Settings(feeds=spec["feeds"], data_dir=Path(tempfile.mkdtemp()), cache_dir=Path(tempfile.mkdtemp()),
+                    planner_threads=spec["threads"])
+transit = TransitService.from_settings(settings)
+step("feeds loaded")
+today = transit.local_date(dt.datetime.now(dt.timezone.utc))
+transit.planner_for(today)
+step("today's model")
+services = Services.build(settings, progress=False, transit=transit)
+app = create_app(services)
+transit.names
+step("services + app + names")
+transit.warm_up(today)
+gc.freeze()
+step("planner warm (kernels loaded)")
+sigs = {n: len(d.signatures) for n, d in kernels.kernels().items()}
+
+import numpy as np, pandas as pd
+from feeds.feed import TABLES
+from maas.platform.memory import arrays_nbytes
+from routing import raptor
+from feeds.feed import PackedTable
+tables = {}
+for f in transit.network.feeds:
+    for name in TABLES:
+        df = f.__dict__[name]  # as held: a packed table by its compressed bytes
+        held = len(df.blob) if isinstance(df, PackedTable) else int(df.memory_usage(index=True, deep=True).sum())
+        tables[name] = tables.get(name, 0) + held
+cols = {}
+st = transit.network.feeds[0].stop_times  # (unpacked here, if packed)
+for c in st.columns:
+    cols[f"{c} ({st[c].dtype})"] = int(st[c].memory_usage(index=False, deep=True))
+model = transit.model_for(today)
+arrays = sorted(((k, v.nbytes) for k, v in vars(model).items() if isinstance(v, np.ndarray)), key=lambda x: -x[1])
+cached = {k: arrays_nbytes(v) if hasattr(v, "_fields") else 0 for k, v in vars(model).items() if k.startswith("_")}
+
+def pools():  # each planner thread's pooled buffers, by name (bytes), without dropping them
+    out = {}
+    def count(v, seen):
+        if isinstance(v, np.ndarray):
+            b = v.base if isinstance(v.base, np.ndarray) else v
+            if id(b) in seen: return 0
+            seen.add(id(b)); return b.nbytes
+        if isinstance(v, (tuple, list)) and not isinstance(v, raptor.Timetable):
+            return sum(count(x, seen) for x in v)
+        if isinstance(v, dict):
+            return sum(count(x, seen) for x in v.values())
+        return 0
+    seen = set()
+    return {k: count(v, seen) for k, v in vars(raptor._POOL).items()}, \
+        {k: (len(v) if isinstance(v, dict) else None) for k, v in vars(raptor._POOL).items()}
+per_thread = [transit.executor.submit(pools).result() for _ in range(1)]
+out = {"steps": steps, "tables": tables, "stop_times_columns": cols, "model_arrays": arrays[:25],
+       "model_arrays_total": sum(b for _, b in arrays), "model_cached": cached,
+       "model_all": arrays_nbytes(model), "pools": per_thread, "n_stops": model.n_stops,
+       "n_trips": model.n_trips, "signatures": sigs, "n_patterns": model.n_patterns, "n_stop_times": len(model.st_arr)}
+if spec["trace"]:
+    snap = tracemalloc.take_snapshot()
+    stats = snap.statistics("filename")
+    out["trace_total"] = sum(s.size for s in stats)
+    out["trace_top"] = [(str(s.traceback[0].filename).replace(spec["root"], ""), s.size, s.count) for s in stats[:20]]
+print(json.dumps(out))
+transit.close()
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--feeds", default="tokyo", choices=sorted(FEEDS))
+    ap.add_argument("--tracemalloc", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    spec = {"feeds": FEEDS[args.feeds], "trace": args.tracemalloc, "threads": args.threads, "root": str(ROOT)}
+    run = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=1800)
+    lines = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
+    if run.returncode or not lines:
+        sys.exit(f"failed ({run.returncode}): {run.stderr[-2000:]}")
+    r = json.loads(lines[-1])
+    prev = 0
+    for s in r["steps"]:
+        print(f"  {s['step']:<34} RSS {s['rss'] / MiB:6.0f} MiB (+{(s['rss'] - prev) / MiB:4.0f})  "
+              f"anon {s.get('anon', 0) / MiB:5.0f}")
+        prev = s["rss"]
+    sigs = r["signatures"]
+    print(f"numba kernels loaded: {sum(sigs.values())} compiled variants of {len(sigs)} kernels "
+          f"({sum(1 for v in sigs.values() if v > 1)} with more than one)")
+    print(f"model: {r['n_stops']} stops, {r['n_patterns']} patterns, {r['n_trips']} trips, "
+          f"{r['n_stop_times']} stop times")
+    tables = sorted(r["tables"].items(), key=lambda x: -x[1])
+    print(f"feed tables as held {sum(r['tables'].values()) / MiB:.1f} MiB (deep, strings counted per table): "
+          + ", ".join(f"{k} {v / MiB:.1f}" for k, v in tables if v > MiB / 10))
+    print("  stop_times columns (unpacked): "
+          + ", ".join(f"{k} {v / MiB:.1f}" for k, v in r["stop_times_columns"].items()))
+    print(f"model arrays {r['model_arrays_total'] / MiB:.1f} MiB (with cached timetables "
+          f"{r['model_all'] / MiB:.1f}): " + ", ".join(f"{k} {v / MiB:.1f}" for k, v in r["model_arrays"][:12]))
+    print("  cached: " + ", ".join(f"{k} {v / MiB:.1f}" for k, v in r["model_cached"].items() if v))
+    for i, (sizes, counts) in enumerate(r["pools"]):
+        print(f"planner thread pool {sum(sizes.values()) / MiB:.1f} MiB: " + ", ".join(
+            f"{k} {v / MiB:.1f}" + (f" ({counts[k]} entries)" if counts.get(k) is not None else "")
+            for k, v in sizes.items()))
+    if "trace_total" in r:
+        print(f"tracemalloc after the imports: {r['trace_total'] / MiB:.1f} MiB live")
+        for f, size, count in r["trace_top"]:
+            print(f"  {size / MiB:7.1f} MiB {count:9d} blocks  {f}")
+
+
+if __name__ == "__main__":
+    main()
