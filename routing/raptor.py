@@ -203,6 +203,21 @@ def _touch(lab, s, run):
         lab.scalars[0] += 1
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _board_label(board_t, board_round, board_kind, board_from, k, s, t, kind, frm):
+    """Board label (t, how, from where) at stop s in round k, written into the later rounds' rows too up to the
+    first as good (see `Labels`). (Given the label arrays, not the record: see `_blk`.)"""
+    board_t[k, s] = t
+    board_round[k, s] = k
+    board_kind[k, s] = kind
+    board_from[k, s] = frm
+    for kk in range(k + 1, board_t.shape[0]):
+        if t >= board_t[kk, s]:
+            break
+        board_t[kk, s] = t
+        board_round[kk, s] = k
+
+
 @njit(nogil=True, cache=True)
 def _trip_ok_from(tt, rules, times0, L, j, bpos, upto, base):
     """Trip j of a pattern can be ridden from bpos to upto under the closures (boarding checked separately)."""
@@ -731,17 +746,9 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
                 continue
             t = np.int64(rules.stop_until[s])  # (backward: reach the destination before it closes)
         if t < lab.board_t[0, s]:
-            lab.board_t[0, s] = t
-            lab.board_round[0, s] = 0
-            lab.board_kind[0, s] = BOARD_SOURCE
-            lab.board_from[0, s] = s
+            _board_label(lab.board_t, lab.board_round, lab.board_kind, lab.board_from, 0, s, t, BOARD_SOURCE, s)
             lab.marked[s] = True
             _touch(lab, s, run)
-            for kk in range(1, R):
-                if t >= lab.board_t[kk, s]:
-                    break
-                lab.board_t[kk, s] = t
-                lab.board_round[kk, s] = 0
     n_src = lab.scalars[0]
     for r in range(n_src):
         s = lab.touched[r]
@@ -770,17 +777,9 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
                 if lab.egress[u] >= 0 and wt + lab.egress[u] < lab.res_t[0]:
                     _set_result(lab, 0, wt + lab.egress[u], u, KIND_WALK, run)
             if wt < lab.board_t[0, u]:
-                lab.board_t[0, u] = wt
-                lab.board_round[0, u] = 0
-                lab.board_kind[0, u] = BOARD_WALK
-                lab.board_from[0, u] = s
+                _board_label(lab.board_t, lab.board_round, lab.board_kind, lab.board_from, 0, u, wt, BOARD_WALK, s)
                 lab.marked[u] = True
                 _touch(lab, u, run)
-                for kk in range(1, R):
-                    if wt >= lab.board_t[kk, u]:
-                        break
-                    lab.board_t[kk, u] = wt
-                    lab.board_round[kk, u] = 0
     # ---- rounds ----
     for k in range(1, R):
         nq = _collect_routes(tt, rules, lab, k, only_departing and k == 1, cut)
@@ -926,6 +925,16 @@ def _emit(tt, rules, lab, seg, run, tau, out):
         row[7] = lab.res_t[k]
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _board_copy(board, board_t, stops, n, reset):
+    """The cut's copy of the board labels (`Cutter`) at the first ``n`` of ``stops``: ``board_t``'s, every
+    round, or (``reset``) INF."""
+    for x in range(n):
+        s = stops[x]
+        for k in range(board_t.shape[0]):
+            board[k, s] = INF if reset else board_t[k, s]
+
+
 @njit(nogil=True, cache=True)
 def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out):
     """Range RAPTOR: one run per departure time in ``taus`` (latest first), labels kept between runs; each run
@@ -939,8 +948,7 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     ``after`` - 1, then the stops each run touches), and is set back to INF after the last run."""
     after = rules.latest.after
     board = rules.latest.board
-    R = lab.board_t.shape[0]
-    cutting = after > 0 and len(taus) > after and not rules.closures and board.shape[0] >= R
+    cutting = after > 0 and len(taus) > after and not rules.closures and board.shape[0] >= lab.board_t.shape[0]
     for r in range(len(taus)):
         tau = taus[r]
         run = lab.scalars[3] + 1
@@ -949,22 +957,13 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
             lab.pattern_run[tau_patterns[i]] = run
         seg = raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run, restrict, cutting and r >= after)
         if cutting and after - 1 <= r < len(taus) - 1:  # the next run cuts: the board labels as they are now
-            if r == after - 1:
-                for x in range(lab.scalars[5]):
-                    s = lab.dirty[x]
-                    for k in range(R):
-                        board[k, s] = lab.board_t[k, s]
-            else:
-                for x in range(lab.scalars[0]):
-                    s = lab.touched[x]
-                    for k in range(R):
-                        board[k, s] = lab.board_t[k, s]
+            if r == after - 1:  # every stop written since the labels were cleared
+                _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], False)
+            else:  # then those this run touched
+                _board_copy(board, lab.board_t, lab.touched, lab.scalars[0], False)
         _emit(tt, rules, lab, seg, run, tau, out)
-    if cutting:
-        for x in range(lab.scalars[5]):
-            s = lab.dirty[x]
-            for k in range(R):
-                board[k, s] = INF
+    if cutting:  # all INF again for the next search
+        _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], True)
     return seg
 
 
@@ -1502,11 +1501,9 @@ def _cutter(n_stops: int, rounds: int) -> Cutter:
     if after <= 0:
         return Cutter(np.int64(0), _NO_BOARD)
     pool = _pooled("cut", dict)
-    board = pool.get((n_stops, rounds))
+    board = _lru_get(pool, (n_stops, rounds))
     if board is None:
-        if len(pool) > 8:
-            pool.clear()
-        board = pool[(n_stops, rounds)] = np.full((rounds, n_stops), INF, np.int64)
+        board = _lru_put(pool, (n_stops, rounds), np.full((rounds, n_stops), INF, np.int64))
     return Cutter(np.int64(after), board)
 
 
@@ -1516,19 +1513,14 @@ _NO_BOARD = np.empty((0, 0), np.int64)
 def _labels_for(model, tt: Timetable, rounds: int) -> Labels:
     """A Labels for this model, timetable and round count, reused per thread (allocating and filling the
     per-round arrays costs more than a small search); `range_search` clears it first. The pool is a small LRU
-    by (timetable, rounds): a plan's proof runs ask for fewer rounds than its searches, so clearing it whole
-    when full made the next searches allocate again."""
+    by (timetable, rounds) (`_lru_get`): a plan's proof runs ask for fewer rounds than its searches, so clearing
+    it whole when full made the next searches allocate again."""
     pool = _pooled("labels", dict)
-    key = (id(tt), rounds)
-    hit = pool.pop(key, None)
-    if hit is not None and hit[0] is tt:
-        pool[key] = hit  # (now the most recently used)
-        return hit[1]
-    lab = new_labels(model.n_stops, model.n_patterns, model.n_trips, int(tt.pattern_inseat_classes.sum()), rounds,
-                     len(tt.inseat_to_trip))
-    while len(pool) > 8:
-        pool.pop(next(iter(pool)))  # the least recently used
-    pool[key] = (tt, lab)
+    lab = _lru_get(pool, (id(tt), rounds), tt)
+    if lab is None:
+        lab = _lru_put(pool, (id(tt), rounds), new_labels(
+            model.n_stops, model.n_patterns, model.n_trips, int(tt.pattern_inseat_classes.sum()), rounds,
+            len(tt.inseat_to_trip)), tt)
     return lab
 
 
@@ -1649,9 +1641,9 @@ def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, 
         closures = False
     else:
         cache = model.__dict__.setdefault("_mask_arrays", {})
-        hit = cache.get((id(mask), reverse))
-        if hit is not None and hit[0] is mask:
-            return hit[1]
+        hit = _lru_get(cache, (id(mask), reverse), mask)
+        if hit is not None:
+            return hit
         closures = bool(np.any(mask.stop_from != mask.stop_until) or np.any(mask.hop_from != mask.hop_until))
     if not closures:
         opened = model.__dict__.get("_open_mask64")
@@ -1663,9 +1655,7 @@ def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, 
         m = reverse_mask(model, mask) if reverse else mask
         out = (True, tuple(np.asarray(a, np.int64) for a in (m.stop_from, m.stop_until, m.hop_from, m.hop_until)))
     if mask is not None:
-        if len(cache) >= 8:
-            cache.clear()
-        cache[(id(mask), reverse)] = (mask, out)
+        _lru_put(cache, (id(mask), reverse), out, mask)
     return out
 
 
@@ -1684,10 +1674,10 @@ def _rules(model, q: RaptorQuery, reverse: bool, lb: np.ndarray, latest: Cutter)
 def _graph_of(model, tt: Timetable) -> StopGraph:
     """The StopGraph of a timetable of this model (cached with it)."""
     cache = model.__dict__.setdefault("_stop_graphs", {})
-    hit = cache.get(id(tt))
-    if hit is None or hit[0] is not tt:
-        hit = cache[id(tt)] = (tt, stop_graph(tt))
-    return hit[1]
+    g = _lru_get(cache, id(tt), tt)
+    if g is None:
+        g = _lru_put(cache, id(tt), stop_graph(tt), tt)
+    return g
 
 
 def _bounds_for(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -1695,17 +1685,14 @@ def _bounds_for(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarr
     kept, since a plan searches the same targets in several windows (the bounds depend only on the timetable,
     the targets and the walking speed). A new array is filled by the search, then kept (`_keep_bounds`; the
     kernel only reads it afterwards)."""
-    hit = _pooled("bounds", dict).get(_bounds_key(tt, q, tgt, egress))
-    if hit is not None and hit[0] is tt:
-        return hit[1], True
+    lb = _lru_get(_pooled("bounds", dict), _bounds_key(tt, q, tgt, egress), tt)
+    if lb is not None:
+        return lb, True
     return np.empty(len(tt.fp_start) - 1, np.int64), False
 
 
 def _keep_bounds(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray, lb: np.ndarray) -> None:
-    cache = _pooled("bounds", dict)
-    if len(cache) >= 4:
-        cache.pop(next(iter(cache)))
-    cache[_bounds_key(tt, q, tgt, egress)] = (tt, lb)
+    _lru_put(_pooled("bounds", dict), _bounds_key(tt, q, tgt, egress), lb, tt, size=4)
 
 
 def _bounds_key(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray) -> tuple:
@@ -1748,6 +1735,26 @@ def _pooled(name: str, make):
         buf = make()
         setattr(_POOL, name, buf)
     return buf
+
+
+def _lru_get(pool: dict, key, owner=None):
+    """The value `_lru_put` stored under ``key`` with this very ``owner`` (a key holding an ``id()`` outlives
+    its object: a new one may get the same id), now the most recently used; None when there is none."""
+    hit = pool.pop(key, None)
+    if hit is None or hit[0] is not owner:
+        return None
+    pool[key] = hit
+    return hit[1]
+
+
+def _lru_put(pool: dict, key, value, owner=None, size: int = 8):
+    """Store ``value`` under ``key`` (see `_lru_get`), dropping the least recently used beyond ``size``: a
+    small pool of what a thread or model reuses, where clearing it whole when full would make the next searches
+    allocate again. Returns ``value``."""
+    while len(pool) >= size:
+        pool.pop(next(iter(pool)))
+    pool[key] = (owner, value)
+    return value
 
 
 def drop_thread_buffers() -> int:
