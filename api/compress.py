@@ -6,6 +6,7 @@ both. Streams (SSE, files) are left alone: they are prepared before the middlewa
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 
 from aiohttp import web
@@ -53,6 +54,14 @@ def accepted(header: str | None) -> list[str]:
     return [c for _, _, c in sorted(out, reverse=True)]
 
 
+@functools.lru_cache(maxsize=256)
+def best_coding(header: str | None) -> str | None:
+    """The coding to send for this Accept-Encoding header, None for none: `accepted`'s first, parsed once per
+    distinct header (a client sends the same one on every request)."""
+    codings = accepted(header)
+    return codings[0] if codings else None
+
+
 def encode(body: bytes, coding: str) -> bytes:
     if coding == "br":
         return brotli.compress(body, quality=SMALL_BROTLI_QUALITY if len(body) < SMALL_BODY_BYTES else BROTLI_QUALITY)
@@ -71,10 +80,9 @@ def compression_middleware(min_bytes: int):
         if not (response.content_type or "").startswith(COMPRESSIBLE):
             return response
         response.headers.add("Vary", "Accept-Encoding")
-        codings = accepted(request.headers.get("Accept-Encoding"))
-        if not codings:
+        coding = best_coding(request.headers.get("Accept-Encoding"))
+        if coding is None:
             return response
-        coding = codings[0]
         if len(body) >= OFF_LOOP_BYTES:
             packed = await asyncio.get_running_loop().run_in_executor(None, encode, bytes(body), coding)
         else:

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import time
-import uuid
+
 import orjson
 from aiohttp import web
 
@@ -159,7 +159,8 @@ def route_label(request: web.Request) -> str:
 async def observe_middleware(request: web.Request, handler):
     """Outermost: assign the request id, time the request, count it and write one access log line."""
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    rid = incoming if _GOOD_ID.match(incoming) else uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, like uuid4().hex without building a UUID (a third of its cost)
+    rid = incoming if incoming and _GOOD_ID.match(incoming) else os.urandom(16).hex()
     request[REQUEST_ID_KEY] = rid
     token = CURRENT_REQUEST_ID.set(rid)
     metrics = request.app[METRICS]

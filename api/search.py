@@ -77,8 +77,10 @@ def plan_options(q) -> PlanOptions:
     modes = params.enum_list(q, "modes", PLAN_MODES)
     if modes is not None:
         given["modes"] = list(modes)
-    known = {f.name for f in dataclasses.fields(PlanOptions)}
-    return PlanOptions(**{k: v for k, v in given.items() if v is not None and k in known})
+    return PlanOptions(**{k: v for k, v in given.items() if v is not None and k in _PLAN_OPTION_NAMES})
+
+
+_PLAN_OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(PlanOptions))  # (once, not per request)
 
 
 async def plan(request: web.Request) -> web.Response:

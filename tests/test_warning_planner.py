@@ -135,3 +135,27 @@ def test_reach_components_follow_the_closure_windows(transit):
     assert reach.apart(model, until9, t8 + 1800, True, sby, ikb)
     # a closed stop is apart from everything, itself included
     assert reach.apart(model, both, t8, False, [idx["mini:TCM"]], [idx["mini:TCM"]])
+
+
+def test_annotate_without_closures_matches_the_full_walk():
+    """With nothing in force `annotate` skips the legs; what it writes is what the full walk over the legs writes
+    when no closure touches them (one at a stop the itinerary never visits), keys in the same order."""
+    import copy
+
+    from maas.disruptions.touches import TouchIndex, _Window
+
+    far = closure_from_dict({"id": "far", "targets": {"stops": ["x:nowhere"]}, "start": T0.isoformat()}, now=T0)
+    avoided = closure_from_dict({"id": "gone", "targets": {"stops": ["x:elsewhere"]}, "start": T0.isoformat()},
+                                now=T0)
+    walk = {"mode": "WALK", "from": {"stop_id": "a"}, "to": {"stop_id": "b"}, "departure": "2026-11-24T08:00:00+09:00",
+            "arrival": "2026-11-24T08:05:00+09:00", "geometry": {"coordinates": [[139.7, 35.6], [139.71, 35.61]]}}
+    ride = {"mode": "SUBWAY", "from": {"stop_id": "b"}, "to": {"stop_id": "c"}, "route": {"id": "r"},
+            "intermediate_stops": [{"stop_id": "m", "arrival": "2026-11-24T08:08:00+09:00"}],
+            "departure": "2026-11-24T08:06:00+09:00", "arrival": "2026-11-24T08:10:00+09:00"}
+    it = {"legs": [walk, ride], "departure": walk["departure"], "arrival": ride["arrival"]}
+    empty = TouchIndex([], {}, {}, None, [], [])
+    full = TouchIndex([far], {"x:nowhere": [0]}, {("x:nowhere", "x:n2", "r"): [0]}, None, [], [_Window(far)])
+    for given in ((), (avoided,)):
+        fast, slow = empty.annotate(copy.deepcopy(it), given), full.annotate(copy.deepcopy(it), given)
+        assert fast == slow and repr(fast) == repr(slow)
+        assert len(fast["avoided"]) == len(given) and all(leg["warnings"] == [] for leg in fast["legs"])

@@ -177,6 +177,12 @@ class TouchIndex:
     def annotate(self, itinerary: dict, avoided: Iterable[Closure] = (), legs: list | None = None) -> dict:
         """Add ``warnings`` (itinerary and leg: summaries; stops: ids) and ``avoided`` to an itinerary dict
         (``legs``: its `legs` when already computed)."""
+        if not self.closures:  # nothing in force: every list is empty, no leg need be looked at (most plans)
+            for leg in itinerary.get("legs", ()):
+                leg["warnings"] = []
+            itinerary["warnings"] = []
+            itinerary["avoided"] = [summary(c) for c in avoided]
+            return itinerary
         all_hit: set[int] = set()
         for leg, (hit, stops) in zip(itinerary.get("legs", ()), self.legs(itinerary) if legs is None else legs):
             leg["warnings"] = [summary(self.closures[k]) for k in sorted(hit)]

@@ -28,9 +28,15 @@ class ProfileStore:
         self.root = Path(root)
         self.registry = registry
         self._cache: dict[str, tuple[int, OperatorProfile | None]] = {}
+        self._files: dict[str, Path] = {}
 
     def _file(self, operator: str) -> Path:
-        return self.root / CACHE / check_namespace(operator) / "profile.json"
+        """The cached profile's path, made once per operator: plans price every answer through `get`, and the
+        path (with the namespace check) cost several times the stat that follows."""
+        f = self._files.get(operator)
+        if f is None:
+            f = self._files[operator] = self.root / CACHE / check_namespace(operator) / "profile.json"
+        return f
 
     def get(self, operator: str) -> OperatorProfile | None:
         """The API-set profile of ``operator``, None when it has none."""
