@@ -207,9 +207,7 @@ def _touch(lab, s, run):
 def _label(t_arr, round_arr, k, s, t):
     """A label of time t at stop s made in round k: row k, and the later rounds' rows up to the first as good
     ("at most kk rides", see `Labels`): the one place the paper's copy of labels into later rounds is written.
-    The caller writes the label's other fields in row k. (Given two arrays, not the record, see `_blk`: inlined
-    at its 8 sites, plans measured no slower than with the loop written out at each: per-plan CPU time on
-    all-Tokyo and Toei.)"""
+    The caller writes the label's other fields in row k. (Given two arrays, not the record: see `_blk`.)"""
     t_arr[k, s] = t
     round_arr[k, s] = k
     for kk in range(k + 1, t_arr.shape[0]):
