@@ -151,14 +151,20 @@ class Planner:
         unproven: set[int] = set()  # ids of the journeys a search's first run found (see `_prove`)
         windows: list[tuple[int, int, int]] = []  # (start, first run, end) of the range searches with a
         #                                            departure in their window, in sign × time
+
+        def search(start: int, width: int):
+            """One range search; its journeys, those its first run found and its window (if any) kept."""
+            res = range_raptor(self.model, q, start, width, backward=backward)
+            js.extend(res.journeys)
+            unproven.update(self._unproven(res, when, sign))
+            if res.first_run is not None:
+                windows.append((sign * start, sign * res.first_run, sign * start + width))
+            return res
+
         start, width, searched = t0, min(900, opts.range_window_s), 0
         for _ in range(16):  # (each round searches a window or jumps to a later departure: a few suffice)
-            res = range_raptor(self.model, q, start, width, backward=backward)
+            res = search(start, width)
             first_run = res.first_run
-            js += res.journeys
-            unproven.update(self._unproven(res, when, sign))
-            if first_run is not None:
-                windows.append((sign * start, sign * first_run, sign * start + width))
             end = start + sign * width
             beyond = [sign * when(j) for j in res.journeys if sign * when(j) > sign * end]
             if res.departures:
@@ -176,11 +182,7 @@ class Planner:
         # of them, so they too leave as late as they can
         late = [sign * when(j) for j in js if sign * when(j) > sign * end]
         if late and not self._settled(q, chosen(js), opts, first_run, when, sign):
-            res = range_raptor(self.model, q, sign * min(late), 900, backward=backward)
-            js += res.journeys
-            unproven.update(self._unproven(res, when, sign))
-            if res.first_run is not None:
-                windows.append((min(late), sign * res.first_run, min(late) + 900))
+            search(sign * min(late), 900)
         if q.mask is None:  # (closures: see `_settled`)
             unproven.difference_update(self._settled_by_windows(js, unproven, windows, when, sign))
         return self._prove(q_other, js, unproven, chosen, when, other, sign, opts)

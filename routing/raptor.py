@@ -182,7 +182,7 @@ def _blk(f, u, a, b):
 def _walk_seconds(dist, fixed_s, speed):
     """Seconds to walk a footpath: the feed's time, never faster than the requested speed. (Scalars only: a
     helper given arrays or records costs 50–500 ns a call in numba, their reference counting; the hot loops
-    therefore read the arrays themselves and call only scalar helpers.)"""
+    therefore read the arrays themselves and call only scalar helpers, and `_label`, inlined, with two arrays.)"""
     return max(np.int64(np.ceil(dist / speed)), np.int64(fixed_s))
 
 
@@ -201,6 +201,20 @@ def _touch(lab, s, run):
         lab.touched_run[s] = run
         lab.touched[lab.scalars[0]] = s
         lab.scalars[0] += 1
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _label(t_arr, round_arr, k, s, t):
+    """A label of time t at stop s made in round k: row k, and the later rounds' rows up to the first as good
+    ("at most kk rides", see `Labels`): the one place the paper's copy of labels into later rounds is written.
+    The caller writes the label's other fields in row k. (Given two arrays, not the record: see `_blk`.)"""
+    t_arr[k, s] = t
+    round_arr[k, s] = k
+    for kk in range(k + 1, t_arr.shape[0]):
+        if t >= t_arr[kk, s]:
+            break
+        t_arr[kk, s] = t
+        round_arr[kk, s] = k
 
 
 @njit(nogil=True, cache=True)
@@ -316,7 +330,6 @@ def _alight_later(tt, rules, lab, k, p, j, bpos, i):
 def scan_routes(tt, rules, lab, seg, k, stamp, nq):
     """Round k, phase 1: ride every queued pattern from its earliest improved stop, boarding the earliest trip
     one can catch with at most k-1 rides; ride labels at round k. Returns the in-seat queue length."""
-    R = lab.ride_t.shape[0]
     n_cont = 0
     n_dom = len(lab.dom_stamp)
     for qi in range(nq):
@@ -343,9 +356,8 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                         # closed when this trip calls: a later one from the same boarding may alight after
                         ja = _alight_later(tt, rules, lab, k, p, j, bpos, i)
                         a = np.int64(tt.st_arr[times0 + ja * L + i]) if ja >= 0 else a
-                    if ja >= 0:  # the ride label (written out, not a helper: see `_walk_seconds`)
-                        lab.ride_t[k, s] = a
-                        lab.ride_round[k, s] = k
+                    if ja >= 0:  # the ride label (`_label`, then the ride's own fields)
+                        _label(lab.ride_t, lab.ride_round, k, s, a)
                         lab.ride_pat[k, s] = p
                         lab.ride_trip[k, s] = t0 + ja
                         lab.ride_bpos[k, s] = bpos
@@ -353,11 +365,6 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                         lab.ride_bround[k, s] = k - 1
                         lab.ride_seg[k, s] = -1
                         lab.counters[C_IMPROVED] += 1
-                        for kk in range(k + 1, R):  # later rounds: "at most kk rides" (see `Labels`)
-                            if a >= lab.ride_t[kk, s]:
-                                break
-                            lab.ride_t[kk, s] = a
-                            lab.ride_round[kk, s] = k
                         if not lab.ride_marked[s]:
                             lab.ride_marked[s] = True
                             lab.ride_list[lab.scalars[4]] = s
@@ -463,7 +470,6 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
 def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
     """Round k, phase 2: ride the queued in-seat continuations (a continued trip may link on again); their
     ride labels are of round k too (staying seated is no extra ride)."""
-    R = lab.ride_t.shape[0]
     ci = 0
     while ci < n_cont:
         tb, pos0, sg, links_only = lab.cont[ci, 0], lab.cont[ci, 1], lab.cont[ci, 2], lab.cont[ci, 3]
@@ -509,8 +515,7 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
                     and ((not rules.wheelchair) or tt.stop_wheelchair[s] == 1) \
                     and not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
                 # the ride label of a continued ride (as in `scan_routes`, with the seat segment)
-                lab.ride_t[k, s] = a
-                lab.ride_round[k, s] = k
+                _label(lab.ride_t, lab.ride_round, k, s, a)
                 lab.ride_pat[k, s] = p
                 lab.ride_trip[k, s] = tb
                 lab.ride_bpos[k, s] = pos0
@@ -518,11 +523,6 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
                 lab.ride_bround[k, s] = k
                 lab.ride_seg[k, s] = sg
                 lab.counters[C_IMPROVED] += 1
-                for kk in range(k + 1, R):
-                    if a >= lab.ride_t[kk, s]:
-                        break
-                    lab.ride_t[kk, s] = a
-                    lab.ride_round[kk, s] = k
                 if not lab.ride_marked[s]:
                     lab.ride_marked[s] = True
                     lab.ride_list[lab.scalars[4]] = s
@@ -539,7 +539,6 @@ def relax_footpaths(tt, rules, lab, k):
     rule in the module docstring); board labels of round k, improved stops marked for round k+1; targets.
     (Stops are added to the run's touched list inline, as in `_touch`: see `_walk_seconds`.)"""
     run = lab.scalars[3]
-    R = lab.ride_t.shape[0]
     n_walk = 0
     for r in range(lab.scalars[4]):
         s = lab.ride_list[r]
@@ -554,16 +553,10 @@ def relax_footpaths(tt, rules, lab, k):
         a = lab.ride_t[k, s]
         bt = a + max(rules.min_transfer_s, np.int64(tt.stop_min_transfer[s]))  # the change time at s
         if bt < lab.board_t[k, s] and bt + rules.lb[s] < lab.res_t[k]:
-            lab.board_t[k, s] = bt
-            lab.board_round[k, s] = k
+            _label(lab.board_t, lab.board_round, k, s, bt)
             lab.board_kind[k, s] = BOARD_CHANGE
             lab.board_from[k, s] = s
             lab.marked[s] = True
-            for kk in range(k + 1, R):
-                if bt >= lab.board_t[kk, s]:
-                    break
-                lab.board_t[kk, s] = bt
-                lab.board_round[kk, s] = k
         if not lab.walk_seen[s]:
             lab.walk_seen[s] = True
             lab.walk_list[n_walk] = s
@@ -579,15 +572,9 @@ def relax_footpaths(tt, rules, lab, k):
                 continue
             improved = False
             if wt < lab.walk_t[k, u]:
-                lab.walk_t[k, u] = wt
-                lab.walk_round[k, u] = k
+                _label(lab.walk_t, lab.walk_round, k, u, wt)
                 lab.walk_from[k, u] = s
                 improved = True
-                for kk in range(k + 1, R):
-                    if wt >= lab.walk_t[kk, u]:
-                        break
-                    lab.walk_t[kk, u] = wt
-                    lab.walk_round[kk, u] = k
                 if not lab.walk_seen[u]:
                     lab.walk_seen[u] = True
                     lab.walk_list[n_walk] = u
@@ -595,18 +582,12 @@ def relax_footpaths(tt, rules, lab, k):
             bt = a + max(w, rules.min_transfer_s)
             if bt < lab.board_t[k, u] and not (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u],
                                                                        bt, bt)):
-                lab.board_t[k, u] = bt
-                lab.board_round[k, u] = k
+                _label(lab.board_t, lab.board_round, k, u, bt)
                 lab.board_kind[k, u] = BOARD_WALK
                 lab.board_from[k, u] = s
                 lab.marked[u] = True
                 lab.counters[C_IMPROVED] += 1
                 improved = True
-                for kk in range(k + 1, R):
-                    if bt >= lab.board_t[kk, u]:
-                        break
-                    lab.board_t[kk, u] = bt
-                    lab.board_round[kk, u] = k
             if improved and lab.touched_run[u] != run:
                 if lab.touched_run[u] < 0:
                     lab.dirty[lab.scalars[5]] = u
@@ -731,17 +712,11 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
                 continue
             t = np.int64(rules.stop_until[s])  # (backward: reach the destination before it closes)
         if t < lab.board_t[0, s]:
-            lab.board_t[0, s] = t
-            lab.board_round[0, s] = 0
+            _label(lab.board_t, lab.board_round, 0, s, t)
             lab.board_kind[0, s] = BOARD_SOURCE
             lab.board_from[0, s] = s
             lab.marked[s] = True
             _touch(lab, s, run)
-            for kk in range(1, R):
-                if t >= lab.board_t[kk, s]:
-                    break
-                lab.board_t[kk, s] = t
-                lab.board_round[kk, s] = 0
     n_src = lab.scalars[0]
     for r in range(n_src):
         s = lab.touched[r]
@@ -758,29 +733,17 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
             # (walk labels serve only walk-only answers: without those, a walk to the target must not hide
             # the ride that gets there later)
             if rules.report_walks and wt < lab.walk_t[0, u]:
-                lab.walk_t[0, u] = wt
-                lab.walk_round[0, u] = 0
+                _label(lab.walk_t, lab.walk_round, 0, u, wt)
                 lab.walk_from[0, u] = s
                 _touch(lab, u, run)
-                for kk in range(1, R):
-                    if wt >= lab.walk_t[kk, u]:
-                        break
-                    lab.walk_t[kk, u] = wt
-                    lab.walk_round[kk, u] = 0
                 if lab.egress[u] >= 0 and wt + lab.egress[u] < lab.res_t[0]:
                     _set_result(lab, 0, wt + lab.egress[u], u, KIND_WALK, run)
             if wt < lab.board_t[0, u]:
-                lab.board_t[0, u] = wt
-                lab.board_round[0, u] = 0
+                _label(lab.board_t, lab.board_round, 0, u, wt)
                 lab.board_kind[0, u] = BOARD_WALK
                 lab.board_from[0, u] = s
                 lab.marked[u] = True
                 _touch(lab, u, run)
-                for kk in range(1, R):
-                    if wt >= lab.board_t[kk, u]:
-                        break
-                    lab.board_t[kk, u] = wt
-                    lab.board_round[kk, u] = 0
     # ---- rounds ----
     for k in range(1, R):
         nq = _collect_routes(tt, rules, lab, k, only_departing and k == 1, cut)
@@ -926,6 +889,16 @@ def _emit(tt, rules, lab, seg, run, tau, out):
         row[7] = lab.res_t[k]
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _board_copy(board, board_t, stops, n, reset):
+    """The cut's copy of the board labels (`Cutter`) at the first ``n`` of ``stops``: ``board_t``'s, every
+    round, or (``reset``) INF."""
+    for x in range(n):
+        s = stops[x]
+        for k in range(board_t.shape[0]):
+            board[k, s] = INF if reset else board_t[k, s]
+
+
 @njit(nogil=True, cache=True)
 def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out):
     """Range RAPTOR: one run per departure time in ``taus`` (latest first), labels kept between runs; each run
@@ -939,8 +912,7 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     ``after`` - 1, then the stops each run touches), and is set back to INF after the last run."""
     after = rules.latest.after
     board = rules.latest.board
-    R = lab.board_t.shape[0]
-    cutting = after > 0 and len(taus) > after and not rules.closures and board.shape[0] >= R
+    cutting = after > 0 and len(taus) > after and not rules.closures and board.shape[0] >= lab.board_t.shape[0]
     for r in range(len(taus)):
         tau = taus[r]
         run = lab.scalars[3] + 1
@@ -949,22 +921,13 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
             lab.pattern_run[tau_patterns[i]] = run
         seg = raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run, restrict, cutting and r >= after)
         if cutting and after - 1 <= r < len(taus) - 1:  # the next run cuts: the board labels as they are now
-            if r == after - 1:
-                for x in range(lab.scalars[5]):
-                    s = lab.dirty[x]
-                    for k in range(R):
-                        board[k, s] = lab.board_t[k, s]
-            else:
-                for x in range(lab.scalars[0]):
-                    s = lab.touched[x]
-                    for k in range(R):
-                        board[k, s] = lab.board_t[k, s]
+            if r == after - 1:  # every stop written since the labels were cleared
+                _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], False)
+            else:  # then those this run touched
+                _board_copy(board, lab.board_t, lab.touched, lab.scalars[0], False)
         _emit(tt, rules, lab, seg, run, tau, out)
-    if cutting:
-        for x in range(lab.scalars[5]):
-            s = lab.dirty[x]
-            for k in range(R):
-                board[k, s] = INF
+    if cutting:  # all INF again for the next search
+        _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], True)
     return seg
 
 
@@ -1502,11 +1465,9 @@ def _cutter(n_stops: int, rounds: int) -> Cutter:
     if after <= 0:
         return Cutter(np.int64(0), _NO_BOARD)
     pool = _pooled("cut", dict)
-    board = pool.get((n_stops, rounds))
+    board = _lru_get(pool, (n_stops, rounds))
     if board is None:
-        if len(pool) > 8:
-            pool.clear()
-        board = pool[(n_stops, rounds)] = np.full((rounds, n_stops), INF, np.int64)
+        board = _lru_put(pool, (n_stops, rounds), np.full((rounds, n_stops), INF, np.int64))
     return Cutter(np.int64(after), board)
 
 
@@ -1530,25 +1491,21 @@ def _first_rounds(lab: Labels, rounds: int) -> Labels:
 def _labels_for(model, tt: Timetable, rounds: int) -> Labels:
     """A Labels for this model, timetable and round count, reused per thread (allocating and filling the
     per-round arrays costs more than a small search); `range_search` clears it first. One Labels per timetable
-    (a small LRU), with the most rounds asked for: a search with fewer rounds (a plan's proof runs) runs on its
-    first rows (`_first_rounds`), so the per-trip and per-pattern arrays are not held twice (all-Tokyo: ~3 MiB a
-    timetable and planner thread). A search clears only the rows it uses, of the stops the last one touched, so
+    (a small LRU, `_lru_get`), with the most rounds asked for: a search with fewer rounds (a plan's proof runs) runs
+    on its first rows (`_first_rounds`), so the per-trip and per-pattern arrays are not held twice (all-Tokyo: ~3 MiB
+    a timetable and planner thread). A search clears only the rows it uses, of the stops the last one touched, so
     the rows beyond are kept clear: after a search with more rounds, the whole Labels is cleared before one with
     fewer rounds runs."""
     pool = _pooled("labels", dict)
-    key = id(tt)
-    hit = pool.pop(key, None)
-    if hit is None or hit[0] is not tt or hit[1].ride_t.shape[0] < rounds:
-        lab = new_labels(model.n_stops, model.n_patterns, model.n_trips, int(tt.pattern_inseat_classes.sum()),
-                         rounds, len(tt.inseat_to_trip))
-        hit = [tt, lab, rounds]
-        while len(pool) >= 8:
-            pool.pop(next(iter(pool)))  # the least recently used
-    elif rounds < hit[2]:
-        clear_labels(hit[1])  # every row of what the last search touched: rows past ``rounds`` stay clear
-    hit[2] = rounds
-    pool[key] = hit  # (now the most recently used)
-    return _first_rounds(hit[1], rounds)
+    hit = _lru_get(pool, id(tt), tt)  # [labels, rounds of the last search]
+    if hit is None or hit[0].ride_t.shape[0] < rounds:
+        hit = _lru_put(pool, id(tt), [new_labels(model.n_stops, model.n_patterns, model.n_trips,
+                                                 int(tt.pattern_inseat_classes.sum()), rounds,
+                                                 len(tt.inseat_to_trip)), rounds], tt)
+    elif rounds < hit[1]:
+        clear_labels(hit[0])  # every row of what the last search touched: rows past ``rounds`` stay clear
+    hit[1] = rounds
+    return _first_rounds(hit[0], rounds)
 
 
 class RideLeg(NamedTuple):
@@ -1668,9 +1625,9 @@ def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, 
         closures = False
     else:
         cache = model.__dict__.setdefault("_mask_arrays", {})
-        hit = cache.get((id(mask), reverse))
-        if hit is not None and hit[0] is mask:
-            return hit[1]
+        hit = _lru_get(cache, (id(mask), reverse), mask)
+        if hit is not None:
+            return hit
         closures = bool(np.any(mask.stop_from != mask.stop_until) or np.any(mask.hop_from != mask.hop_until))
     if not closures:
         opened = model.__dict__.get("_open_mask64")
@@ -1682,9 +1639,7 @@ def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, 
         m = reverse_mask(model, mask) if reverse else mask
         out = (True, tuple(np.asarray(a, np.int64) for a in (m.stop_from, m.stop_until, m.hop_from, m.hop_until)))
     if mask is not None:
-        if len(cache) >= 8:
-            cache.clear()
-        cache[(id(mask), reverse)] = (mask, out)
+        _lru_put(cache, (id(mask), reverse), out, mask)
     return out
 
 
@@ -1703,10 +1658,10 @@ def _rules(model, q: RaptorQuery, reverse: bool, lb: np.ndarray, latest: Cutter)
 def _graph_of(model, tt: Timetable) -> StopGraph:
     """The StopGraph of a timetable of this model (cached with it)."""
     cache = model.__dict__.setdefault("_stop_graphs", {})
-    hit = cache.get(id(tt))
-    if hit is None or hit[0] is not tt:
-        hit = cache[id(tt)] = (tt, stop_graph(tt))
-    return hit[1]
+    g = _lru_get(cache, id(tt), tt)
+    if g is None:
+        g = _lru_put(cache, id(tt), stop_graph(tt), tt)
+    return g
 
 
 def _bounds_for(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -1714,17 +1669,14 @@ def _bounds_for(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarr
     kept, since a plan searches the same targets in several windows (the bounds depend only on the timetable,
     the targets and the walking speed). A new array is filled by the search, then kept (`_keep_bounds`; the
     kernel only reads it afterwards)."""
-    hit = _pooled("bounds", dict).get(_bounds_key(tt, q, tgt, egress))
-    if hit is not None and hit[0] is tt:
-        return hit[1], True
+    lb = _lru_get(_pooled("bounds", dict), _bounds_key(tt, q, tgt, egress), tt)
+    if lb is not None:
+        return lb, True
     return np.empty(len(tt.fp_start) - 1, np.int64), False
 
 
 def _keep_bounds(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray, lb: np.ndarray) -> None:
-    cache = _pooled("bounds", dict)
-    if len(cache) >= 4:
-        cache.pop(next(iter(cache)))
-    cache[_bounds_key(tt, q, tgt, egress)] = (tt, lb)
+    _lru_put(_pooled("bounds", dict), _bounds_key(tt, q, tgt, egress), lb, tt, size=4)
 
 
 def _bounds_key(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray) -> tuple:
@@ -1767,6 +1719,26 @@ def _pooled(name: str, make):
         buf = make()
         setattr(_POOL, name, buf)
     return buf
+
+
+def _lru_get(pool: dict, key, owner=None):
+    """The value `_lru_put` stored under ``key`` with this very ``owner`` (a key holding an ``id()`` outlives
+    its object: a new one may get the same id), now the most recently used; None when there is none."""
+    hit = pool.pop(key, None)
+    if hit is None or hit[0] is not owner:
+        return None
+    pool[key] = hit
+    return hit[1]
+
+
+def _lru_put(pool: dict, key, value, owner=None, size: int = 8):
+    """Store ``value`` under ``key`` (see `_lru_get`), dropping the least recently used beyond ``size``: a
+    small pool of what a thread or model reuses, where clearing it whole when full would make the next searches
+    allocate again. Returns ``value``."""
+    while len(pool) >= size:
+        pool.pop(next(iter(pool)))
+    pool[key] = (owner, value)
+    return value
 
 
 def drop_thread_buffers() -> int:

@@ -139,3 +139,22 @@ def test_latest_boarding_cut_keeps_ties_on_all_tokyo(monkeypatch):
                         report_walks=False)
         off, on = _both(monkeypatch, m, q, rng.randint(5 * 3600, 24 * 3600), 3600, i % 3 == 0, 2)
         assert on.journeys == off.journeys, (a, b)
+
+
+def test_cut_boards_are_pooled_least_recently_used_first(monkeypatch):
+    """The cut's board arrays per (stops, rounds) share the labels' LRU pool (`_lru_put`): the board a thread
+    keeps using stays however many other sizes come and go (the pool was once cleared whole when full, and the
+    next search allocated again); and an ``id()`` key whose object is gone is no hit for a new one."""
+    monkeypatch.setattr(raptor, "CUT_AFTER_RUNS", 4)
+    monkeypatch.setattr(raptor._POOL, "cut", {}, raising=False)
+    first = raptor._cutter(10, 3)
+    assert first.after == 4 and first.board.shape == (3, 10) and (first.board == raptor.INF).all()
+    for n in range(11, 30):
+        assert raptor._cutter(n, 3).board.shape == (3, n)
+        assert raptor._cutter(10, 3).board is first.board
+    assert len(raptor._POOL.cut) == 8 and (11, 3) not in raptor._POOL.cut and (29, 3) in raptor._POOL.cut
+    pool: dict = {}
+    old, new = object(), object()
+    raptor._lru_put(pool, 7, "seven", old)
+    assert raptor._lru_get(pool, 7, old) == "seven"
+    assert raptor._lru_get(pool, 7, new) is None and raptor._lru_get(pool, 7, old) is None  # (a miss drops it)
