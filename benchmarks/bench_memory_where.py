@@ -18,11 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("MAAS_SHARED_DATA", ROOT.parent / "shared" / "data"))
-FEEDS = {"sample": [], "toei": [f"toei-subway={DATA / 'toei-rail-gtfs.zip'}"],
-         "tokyo": [f"tokyo-rail={DATA / 'tokyo-rail-gtfs.zip'}"]}
-MiB = 2 ** 20
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_memory import FEEDS, MiB, ROOT  # noqa: E402  (the same feeds and units as bench_memory)
 
 _CHILD = r"""
 import datetime as dt, gc, json, sys, tempfile, threading
