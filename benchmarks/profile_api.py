@@ -166,10 +166,7 @@ class Sampler:
                     self.inclusive[g][key] += 1
 
     def report(self, requests: int, top: int) -> dict:
-        names = {t.native_id: self.group(t) for t in threading.enumerate()}
-        cpu_by_group: collections.Counter = collections.Counter()
-        for tid, s in self.cpu.items():
-            cpu_by_group[names.get(tid, "other threads")] += s
+        cpu_by_group = cpu_of_groups(self.cpu)
         groups = {}
         for g, n in self.busy.items():
             cpu_s = cpu_by_group.get(g, 0.0)
@@ -184,6 +181,15 @@ class Sampler:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def cpu_of_groups(cpu: dict[int, float]) -> collections.Counter:
+    """Thread CPU seconds (by native id) summed per thread group (`Sampler.group`); threads gone: "other"."""
+    names = {t.native_id: Sampler.group(t) for t in threading.enumerate()}
+    out: collections.Counter = collections.Counter()
+    for tid, sec in cpu.items():
+        out[names.get(tid, "other threads")] += sec
+    return out
 
 
 def _short(path: str) -> str:
@@ -240,10 +246,7 @@ class ThreadProfiles:
         self.cpu = {tid: now[tid] - self.cpu0.get(tid, 0.0) for tid in now}
 
     def report(self, requests: int, top: int) -> dict:
-        names = {t.native_id: Sampler.group(t) for t in threading.enumerate()}
-        cpu_by_group: collections.Counter = collections.Counter()
-        for tid, sec in self.cpu.items():
-            cpu_by_group[names.get(tid, "other threads")] += sec
+        cpu_by_group = cpu_of_groups(self.cpu)
         groups = {}
         for g, profs in (("event loop", [self.loop]), ("planner threads", self.workers)):
             if not profs:
