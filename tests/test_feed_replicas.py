@@ -277,29 +277,52 @@ async def test_a_refused_upload_leaves_nothing_in_the_store(shared_store, tmp_pa
         assert not list((tmp_path / "A" / "feeds" / "_cache").glob(".tmp-*"))  # the unpacked folder is gone
 
 
-class SwallowingSubscription:
-    """``get(timeout)`` as redis-py's ``get_message`` (or 3.11's ``wait_for``) answers a cancel landing as its time-out
-    fires: with the time-out's None, the task left "cancelling"."""
+class SwallowingPubSub:
+    """redis-py's ``get_message(timeout=…)`` when a cancel lands as its read time-out fires: the cancel becomes the
+    time-out's None and the task is left "cancelling". Only the first cancel is lost, so a failing test ends."""
 
     def __init__(self):
         self.closed = False
+        self.swallowed = 0
 
-    async def get(self, timeout=None):
-        with contextlib.suppress(asyncio.CancelledError):
+    async def get_message(self, ignore_subscribe_messages=False, timeout=0.0):
+        try:
             await asyncio.sleep(timeout)
+        except asyncio.CancelledError:
+            if self.swallowed:
+                raise
+            self.swallowed += 1
         return None
 
     async def aclose(self):
         self.closed = True
 
 
+async def test_a_redis_subscription_honours_a_cancel_its_read_swallowed():
+    """Every subscriber (feed follower, events pump) relies on ``get`` ending when cancelled."""
+    from maas.store.redis_store import _RedisSubscription
+
+    for timeout in (None, 30.0):
+        sub = _RedisSubscription(ps := SwallowingPubSub(), "maas:")
+        task = asyncio.create_task(sub.get(timeout=timeout))
+        await asyncio.sleep(0.1)  # inside the read
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        try:
+            assert ps.swallowed == 1
+            assert task in done and task.cancelled(), f"get(timeout={timeout}) went on reading after its cancel"
+        finally:
+            task.cancel()
+
+
 async def test_following_stops_when_a_subscription_swallows_the_cancel(tmp_path):
     """The hang seen in full runs: shutdown cancelled ``follow`` inside such a ``get`` and awaited it for ever."""
     from maas.store.embedded import EmbeddedStore
+    from maas.store.redis_store import _RedisSubscription
 
     store = EmbeddedStore()
     feeds = FeedManager(FeedRegistry(tmp_path / "feeds", store), tiny_transit(tmp_path), clock=clock)
-    sub = SwallowingSubscription()
+    sub = _RedisSubscription(ps := SwallowingPubSub(), "maas:")
 
     async def subscribe():
         return sub
@@ -310,8 +333,9 @@ async def test_following_stops_when_a_subscription_swallows_the_cancel(tmp_path)
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=10)
     try:
+        assert ps.swallowed == 1
         assert task in done and task.cancelled(), "follow went on polling after its cancel was swallowed"
-        assert sub.closed
+        assert ps.closed
     finally:
         task.cancel()
         await store.aclose()

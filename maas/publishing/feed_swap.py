@@ -19,7 +19,6 @@ from typing import Any
 
 from feeds.feed import Feed, Network
 from maas.store import booking_index
-from maas.store.base import cancel_if_swallowed
 from maas.store.errors import transient_errors
 from feeds.problems import FeedRejected
 from feeds.upload import UploadError
@@ -217,7 +216,6 @@ class FeedManager:
                         self._announced(item[1])
                 else:
                     await asyncio.sleep(period_s)
-                cancel_if_swallowed()
             except asyncio.CancelledError:
                 if sub is not None:
                     await sub.aclose()

@@ -62,7 +62,7 @@ def cancel_if_swallowed() -> None:
 
     redis-py's ``get_message(timeout=…)`` (and Python 3.11's ``wait_for``) can turn a cancel landing as the
     time-out fires into the time-out: the task stays "cancelling" yet its loop goes on, and shutdown's
-    ``await task`` waits forever. A loop that waits with a time-out calls this after each wait."""
+    ``await task`` waits forever. Every `Subscription.get` calls this after its wait (`redis_conn.next_message`)."""
     import asyncio
 
     task = asyncio.current_task()
@@ -71,8 +71,8 @@ def cancel_if_swallowed() -> None:
 
 
 class Subscription(abc.ABC):
-    """Messages published on the subscribed channels, in order; ``aclose`` ends it. ``get`` with a time-out may
-    swallow a cancel (see `cancel_if_swallowed`)."""
+    """Messages published on the subscribed channels, in order; ``aclose`` ends it. ``get`` honours a cancel even
+    when it lands as the time-out fires (see `cancel_if_swallowed`), so a loop around it stops when cancelled."""
 
     @abc.abstractmethod
     async def get(self, timeout: float | None = None) -> tuple[str, str] | None:

@@ -3,10 +3,9 @@
 Shared by the closure store and the realtime store. On a lost connection (a cluster node died) it subscribes
 again, on a live node, and tells its owner, who reloads what it may have missed.
 
-redis-py's ``PubSub.get_message(timeout=…)`` can swallow a task cancel: when the cancel lands as its read time-out
-fires, the CancelledError becomes the time-out and the call returns None, so ``task.cancel()`` alone may never end
-the loop and ``await task`` hangs shutdown. The loop therefore also checks ``closing``, and `stop` waits at most a
-few get_message time-outs.
+redis-py's ``PubSub.get_message(timeout=…)`` can swallow a task cancel (the loop reads through
+`redis_conn.next_message`, which raises it again); the loop also checks ``closing``, and `stop` waits at most a few
+read time-outs, so a close never hangs on a lost cancel.
 """
 from __future__ import annotations
 
@@ -14,6 +13,8 @@ import asyncio
 import contextlib
 import logging
 from typing import Any, Awaitable, Callable
+
+from maas.store.redis_conn import next_message
 
 log = logging.getLogger("maas.store.listener")
 STOP_WAIT_S = 3.0  # more than one get_message(timeout=1.0) plus the work after it
@@ -41,12 +42,12 @@ class PubSubListener:
 
     async def _listen(self, on_message, on_resubscribed) -> None:
         backoff = 0.1
-        while not self.closing:  # get_message can swallow a cancel (see the module docstring)
+        while not self.closing:  # belt and braces beside next_message (see the module docstring)
             try:
                 if self.pubsub is None:
                     self.pubsub = await self._open()
                     await on_resubscribed()
-                await on_message(await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_S))
+                await on_message(await next_message(self.pubsub, POLL_S))
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise

@@ -28,6 +28,8 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from maas.store.base import cancel_if_swallowed
+
 SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 _TAG = re.compile(r"\{([^}]+)\}")  # the hash tag Redis hashes: the first {…} with something inside
@@ -165,6 +167,17 @@ async def subscribed(client: aioredis.Redis | RedisCluster, *channels: str, patt
         await ps.aclose()
         raise
     return ps
+
+
+async def next_message(ps, timeout: float) -> dict | None:
+    """The next pub/sub message or None after ``timeout``, honouring a cancel.
+
+    redis-py's ``get_message(timeout=…)`` turns a cancel landing as its read time-out fires into the time-out (it
+    returns None and the task stays "cancelling"); a loop around it would then go on for ever and shutdown's
+    ``await task`` hang. Every reader of a subscription goes through here."""
+    msg = await ps.get_message(ignore_subscribe_messages=True, timeout=timeout)
+    cancel_if_swallowed()
+    return msg
 
 
 class _OwnedPubSub:

@@ -43,7 +43,7 @@ from redis.crc import key_slot
 from maas.store.base import (ReserveResult, SeatHold, Store, Subscription, blob_manifest, check_seat_request,
                              checked_blob)
 from maas.store.errors import NotDurable, VolatileStore
-from maas.store.redis_conn import connect, masters, node_client, same_slot, subscribed
+from maas.store.redis_conn import connect, masters, next_message, node_client, same_slot, subscribed
 
 log = logging.getLogger("maas.store")
 WAIT_TIMEOUT_MS = 2000  # how long durable() waits for an fsync / a replica before answering 503
@@ -186,7 +186,7 @@ class _RedisSubscription(Subscription):
         deadline = None if timeout is None else loop.time() + timeout
         while True:
             left = 1.0 if deadline is None else max(0.0, deadline - loop.time())
-            msg = await self._ps.get_message(ignore_subscribe_messages=True, timeout=left)
+            msg = await next_message(self._ps, left)
             if msg is not None and msg["type"] in ("message", "pmessage"):
                 ch = msg["channel"].decode()
                 return ch[len(self._prefix):], msg["data"].decode()
