@@ -42,8 +42,9 @@ KIND_RIDE, KIND_WALK, KIND_SOURCE = 0, 1, 2  # result kinds
 BOARD_SOURCE, BOARD_CHANGE, BOARD_WALK = 0, 1, 2  # how a board label was reached
 LEG_RIDE, LEG_WALK = 0, 1
 # counters (Labels.counters)
-C_ROUNDS, C_ROUTES, C_IMPROVED, C_RUNS, C_CUT = 0, 1, 2, 3, 4
-_HELD = np.int32(1 << 30)  # Labels.qpos of a pattern queued only to keep its place (`_collect_routes`)
+C_ROUNDS, C_ROUTES, C_IMPROVED, C_RUNS, C_CUT, C_STOPS = 0, 1, 2, 3, 4, 5
+_HELD = np.int32(1 << 30)  # Labels.qpos of a pattern queued only to keep its place (`_collect_routes`): the cut
+_HELD_RIDES = np.int32((1 << 30) + 1)  # the same, held by a stop that needs more rides than the bound allows
 
 
 class Timetable(NamedTuple):
@@ -76,6 +77,7 @@ class Timetable(NamedTuple):
     pattern_inseat_classes: np.ndarray
     trip_inseat_classes_after: np.ndarray
     dep_by_pos: np.ndarray  # st_dep by pattern position: trip j's at stop i at pattern_times_start[p] + i*n + j
+    pattern_ordered: np.ndarray  # per pattern: no trip's times go back (dwell and hops ≥ 0; `_ordered_patterns`)
 
 
 class Cutter(NamedTuple):
@@ -109,6 +111,7 @@ class Rules(NamedTuple):
     report_walks: bool
     wait_out_closures: bool
     lb: np.ndarray  # per stop: a lower bound on the seconds from there to a target's result (INF: none)
+    rides: np.ndarray  # per stop: the fewest rides from boarding there to a target's result (`fewest_rides`)
     latest: Cutter
 
 
@@ -152,6 +155,7 @@ class Labels(NamedTuple):
     walk_seen: np.ndarray
     walk_list: np.ndarray
     qpos: np.ndarray
+    qlast: np.ndarray  # per queued pattern: its last position queued from (a marked stop the cut kept)
     queue: np.ndarray
     cont: np.ndarray
     seat_stamp: np.ndarray
@@ -329,12 +333,21 @@ def _alight_later(tt, rules, lab, k, p, j, bpos, i):
 @njit(nogil=True, cache=True)
 def scan_routes(tt, rules, lab, seg, k, stamp, nq):
     """Round k, phase 1: ride every queued pattern from its earliest improved stop, boarding the earliest trip
-    one can catch with at most k-1 rides; ride labels at round k. Returns the in-seat queue length."""
+    one can catch with at most k-1 rides; ride labels at round k. Returns the in-seat queue length.
+
+    Target pruning along the route: past the last stop the pattern was queued from (``lab.qlast``), boarding
+    brings nothing new (such a stop's board label was scanned with this pattern before, in an earlier round or
+    run, or the target bound dropped it then: the trip it catches arrives no earlier than the labels already
+    held), so the scan stops there once it rides no trip, or once the trip's arrival plus the stop's lower
+    bound cannot beat the target: with times that never go back (``tt.pattern_ordered``) no later stop of the
+    trip can, as the bound along a hop falls by at most the hop's time. Not for patterns with in-seat links
+    (their last stop's trip is followed on) nor under closures (a later trip may be taken on from a closure)."""
     n_cont = 0
     n_dom = len(lab.dom_stamp)
     for qi in range(nq):
         p = lab.queue[qi]
         start = lab.qpos[p]
+        last = lab.qlast[p]
         lab.qpos[p] = -1
         lab.counters[C_ROUTES] += 1
         base = tt.pattern_stops_start[p]
@@ -344,8 +357,17 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
         times0 = tt.pattern_times_start[p]
         j = -1
         bpos = -1
+        prunable = tt.pattern_inseat_classes[p] == 0 and not rules.closures
+        ordered = tt.pattern_ordered[p]
+        cut_short = False
+        stop_end = L
         for i in range(start, L):
             s = tt.pattern_stops[base + i]
+            if prunable and i > last and (j < 0 or (ordered and np.int64(tt.st_arr[times0 + j * L + i])
+                                                    + rules.lb[s] >= lab.res_t[k])):
+                cut_short = True
+                stop_end = i
+                break
             stop_ok = (not rules.wheelchair) or tt.stop_wheelchair[s] == 1
             if j >= 0 and stop_ok:
                 off = times0 + j * L + i
@@ -412,7 +434,10 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                             break
                         jj += 1
                     j = jj if jj < nt else -1
-        if n_dom > 0 and j >= 0 and not rules.closures:  # it dominates in-seat rides on later trips from bpos
+        lab.counters[C_STOPS] += stop_end - start
+        # it dominates in-seat rides on later trips from bpos (a scan cut short may not end on its earliest trip:
+        # then nothing is recorded, the in-seat rides it would skip improve nothing either)
+        if n_dom > 0 and j >= 0 and not rules.closures and not cut_short:
             lab.main_stamp[p] = stamp
             lab.main_j[p] = j
             lab.main_pos[p] = bpos
@@ -634,9 +659,12 @@ def _collect_routes(tt, rules, lab, k, only_departing, cut):
     the pattern are at stops either queued themselves (marked) or scanned before as well. A pattern cut at one
     stop and queued from another keeps the place in the queue the first gave it: patterns are scanned in the
     same order as without the cut, so ties in arrival time fall the same way (the first scan writes the label).
-    Counted (``C_CUT``): the patterns left unscanned."""
+    Counted (``C_CUT``): the patterns left unscanned. ``lab.qlast``: each queued pattern's last position
+    queued from (the end of its boardings that may matter, `scan_routes`)."""
     nq = 0
     run = lab.scalars[3]
+    R = lab.res_t.shape[0]
+    held = cut
     for r in range(lab.scalars[0]):
         s = lab.touched[r]
         if not lab.marked[s]:
@@ -645,10 +673,22 @@ def _collect_routes(tt, rules, lab, k, only_departing, cut):
         bt = lab.board_t[k - 1, s]
         if bt + rules.lb[s] >= lab.res_t[k]:
             continue  # (target pruning: the scan would board nothing here, as the bound has tightened since)
+        # rides-aware target pruning: a journey boarding here has at least k - 1 + rides[s] rides, so it must
+        # beat the result of that round (or cannot be one: more rides than the search allows)
+        need = k - 1 + rules.rides[s]
+        hold = need >= R or (need > k and bt + rules.lb[s] >= lab.res_t[need])
         until = rules.latest.board[k - 1, s] if cut else bt
         for e in range(tt.sp_start[s], tt.sp_start[s + 1]):
             p = tt.sp_pattern[e]
             if not rules.pattern_allowed[p] or (only_departing and lab.pattern_run[p] != run):
+                continue
+            if hold:  # (its place in the queue kept, as for the cut)
+                if lab.qpos[p] < 0:
+                    lab.queue[nq] = p
+                    nq += 1
+                    lab.qpos[p] = _HELD_RIDES
+                    lab.qlast[p] = -1
+                    held = True
                 continue
             pos = tt.sp_pos[e]
             if until > bt:
@@ -667,20 +707,26 @@ def _collect_routes(tt, rules, lab, k, only_departing, cut):
                         lab.queue[nq] = p
                         nq += 1
                         lab.qpos[p] = _HELD
+                        lab.qlast[p] = -1
                     continue
             if lab.qpos[p] < 0:
                 lab.queue[nq] = p
                 nq += 1
                 lab.qpos[p] = pos
-            elif pos < lab.qpos[p]:
-                lab.qpos[p] = pos
-    if cut:  # patterns only the cut saw leave the queue; the others keep their order, as without the cut (the
+                lab.qlast[p] = pos
+            else:
+                if pos < lab.qpos[p]:
+                    lab.qpos[p] = pos
+                if pos > lab.qlast[p]:
+                    lab.qlast[p] = pos
+    if held:  # patterns only held leave the queue; the others keep their order, as without the cut (the
         m = 0  # first pattern scanned wins a tie in arrival time: another order would pick other journeys)
         for i in range(nq):
             p = lab.queue[i]
-            if lab.qpos[p] == _HELD:
+            if lab.qpos[p] >= _HELD:
+                if lab.qpos[p] == _HELD:
+                    lab.counters[C_CUT] += 1
                 lab.qpos[p] = -1
-                lab.counters[C_CUT] += 1
             else:
                 lab.queue[m] = p
                 m += 1
@@ -1054,6 +1100,7 @@ def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, 
     Returns (seg, out, departures in the window, the window's latest departure: its first run)."""
     if not bounds_known:
         lower_bounds(tt, rules, g, tgt_stops, tgt_egress, rules.lb)
+        fewest_rides(g, tgt_stops, rules.rides)
     taus, tau_start, tau_patterns, n_departures = departure_schedule(tt, rules, src_stops, src_access, t0, t1)
     R = lab.res_t.shape[0]
     need = max(len(taus), 1) * R
@@ -1186,6 +1233,75 @@ def lower_bounds(tt, rules, g, tgt_stops, tgt_egress, lb):
                 size = _heap_push(heap_t, heap_s, size, nd, v)
 
 
+@njit(nogil=True, cache=True)
+def fewest_rides(g, tgt_stops, rides):
+    """Breadth-first backwards from the targets over ``g``, by rides: ``rides[s]`` ≤ the rides of any journey
+    from a board label at s to a target's result (≥ 1; a large number when none can reach one). Three states
+    per stop, each reached with the fewest rides still to go: arrived (after a ride: 0 at a target or one
+    footpath from one), on board (at s with a ride under way: it may alight there, or have come along a hop
+    or in-seat link; patterns are not told apart, so this may only undercount) and boarding (one ride more
+    than on board, reached from arriving there or one footpath before)."""
+    n = len(rides)
+    far = np.int64(1 << 20)
+    arrived = np.full(n, far, np.int64)
+    onboard = np.full(n, far, np.int64)
+    for s in range(n):
+        rides[s] = far
+    cur = np.empty(3 * n, np.int64)  # this level's states as 3 * stop + (0 arrived, 1 on board, 2 boarding)
+    nxt = np.empty(3 * n, np.int64)
+    nc = 0
+    for i in range(len(tgt_stops)):
+        u = tgt_stops[i]
+        if arrived[u] > 0:
+            arrived[u] = 0
+            cur[nc] = 3 * u
+            nc += 1
+        for x in range(g.in_start[u], g.in_start[u + 1]):  # one footpath into a target ends a journey too
+            v = g.in_from[x]
+            if g.in_fp[x] >= 0 and arrived[v] > 0:
+                arrived[v] = 0
+                cur[nc] = 3 * v
+                nc += 1
+    r = np.int64(0)
+    while nc > 0:
+        nn = 0
+        i = 0
+        while i < nc:  # this level's states, each found once (no state gets fewer rides later)
+            s = cur[i] // 3
+            kind = cur[i] % 3
+            i += 1
+            if kind == 0:  # arrived at s: alighted there
+                if onboard[s] > r:
+                    onboard[s] = r
+                    cur[nc] = 3 * s + 1
+                    nc += 1
+            elif kind == 1:  # on board at s: on board one hop or in-seat link before; boarding s takes one more
+                for x in range(g.in_start[s], g.in_start[s + 1]):
+                    v = g.in_from[x]
+                    if g.in_fp[x] < 0 and onboard[v] > r:
+                        onboard[v] = r
+                        cur[nc] = 3 * v + 1
+                        nc += 1
+                if rides[s] > r + 1:
+                    rides[s] = r + 1
+                    nxt[nn] = 3 * s + 2
+                    nn += 1
+            else:  # boarding at s: arrived there (a change), or one footpath before (a walking change)
+                if arrived[s] > r:
+                    arrived[s] = r
+                    cur[nc] = 3 * s
+                    nc += 1
+                for x in range(g.in_start[s], g.in_start[s + 1]):
+                    v = g.in_from[x]
+                    if g.in_fp[x] >= 0 and arrived[v] > r:
+                        arrived[v] = r
+                        cur[nc] = 3 * v
+                        nc += 1
+        cur, nxt = nxt, cur
+        nc = nn
+        r += 1
+
+
 @njit(nogil=True, cache=True, inline="always")
 def _heap_push(ht, hs, size, t, s):
     i = size
@@ -1243,7 +1359,8 @@ def timetable_of(model, inseat: bool = True) -> Timetable:
                    model.st_dropoff, model.trip_pattern, model.trip_wheelchair, model.sp_start, model.sp_pattern,
                    model.sp_pos, model.fp_start, model.fp_to, model.fp_dist, model.fp_fixed_s,
                    np.asarray(model.stop_min_transfer, np.int32), model.stop_wheelchair, *links,
-                   _dep_by_pos_of(model, "_dep_by_pos", model.st_dep))
+                   _dep_by_pos_of(model, "_dep_by_pos", model.st_dep),
+                   _ordered_of(model, "_ordered", model.st_arr, model.st_dep))
     model.__dict__[key] = tt
     return tt
 
@@ -1259,6 +1376,33 @@ def _dep_by_pos_of(model, key: str, st_dep: np.ndarray) -> np.ndarray:
                      np.asarray(model.pattern_times_start, np.int64), st_dep, out)
         model.__dict__[key] = out
     return out
+
+
+def _ordered_of(model, key: str, st_arr: np.ndarray, st_dep: np.ndarray) -> np.ndarray:
+    """`Timetable.pattern_ordered` for these times (cached per model and clock)."""
+    out = model.__dict__.get(key)
+    if out is None:
+        out = np.empty(model.n_patterns, np.bool_)
+        _ordered_patterns(model.pattern_stops_start, model.pattern_trips_start,
+                          np.asarray(model.pattern_times_start, np.int64), np.asarray(st_arr), np.asarray(st_dep), out)
+        model.__dict__[key] = out
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _ordered_patterns(pattern_stops_start, pattern_trips_start, pattern_times_start, st_arr, st_dep, out):
+    """Per pattern: every trip leaves each stop no earlier than it arrives and arrives at the next stop no earlier
+    than it left (then a trip's arrivals along the pattern grow at least by the StopGraph's hop times)."""
+    for p in range(len(pattern_times_start)):
+        L = pattern_stops_start[p + 1] - pattern_stops_start[p]
+        nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
+        t0 = pattern_times_start[p]
+        ok = True
+        for x in range(t0, t0 + nt * L):
+            if st_dep[x] < st_arr[x] or ((x - t0) % L < L - 1 and st_arr[x + 1] < st_dep[x]):
+                ok = False
+                break
+        out[p] = ok
 
 
 @njit(nogil=True, cache=True)
@@ -1329,7 +1473,8 @@ def reversed_timetable(model, inseat: bool = False) -> tuple[Timetable, Reversal
                    model.trip_pattern, np.asarray(model.trip_wheelchair)[trip_of], model.sp_start, sp_pat, sp_pos,
                    fp_start, fa[order].astype(np.int32), np.asarray(model.fp_dist)[order],
                    np.asarray(model.fp_fixed_s)[order], np.asarray(model.stop_min_transfer, np.int32),
-                   model.stop_wheelchair, *links, _dep_by_pos_of(model, "_dep_by_pos_reversed", st_dep))
+                   model.stop_wheelchair, *links, _dep_by_pos_of(model, "_dep_by_pos_reversed", st_dep),
+                   _ordered_of(model, "_ordered_reversed", st_arr, st_dep))
     out = (tt, Reversal(trip_of))
     model.__dict__[key] = out
     return out
@@ -1400,13 +1545,13 @@ def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, roun
         np.full(R, -1, np.int64), np.full(n_stops, -1, np.int64),
         np.zeros(n_stops, np.bool_), np.full(n_stops, -1, np.int64), np.empty(n_stops, np.int32),
         np.empty(n_stops, np.int32), np.zeros(n_stops, np.bool_), np.empty(n_stops, np.int32), np.zeros(n_stops, np.bool_),
-        np.empty(n_stops, np.int32), np.full(n_patterns, -1, np.int32), np.empty(n_patterns, np.int32),
-        np.empty((n_links + 1, 4), np.int32),
+        np.empty(n_stops, np.int32), np.full(n_patterns, -1, np.int32), np.full(n_patterns, -1, np.int32),
+        np.empty(n_patterns, np.int32), np.empty((n_links + 1, 4), np.int32),
         np.full(n_seat, -1, np.int64), np.zeros(n_seat, np.int32),
         np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
         np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
         np.zeros(n_classes + 1, np.int64), np.full(n_patterns, -1, np.int64), np.zeros(8, np.int64),
-        np.zeros(5, np.int64))
+        np.zeros(6, np.int64))
 
 
 @njit(nogil=True, cache=True)
@@ -1585,13 +1730,14 @@ class RaptorQuery:
 @dataclass(frozen=True)
 class Counters:
     """What the search did: rounds run, routes scanned, labels improved, runs (departure times searched),
-    patterns the latest-boarding cut left unqueued (`Cutter`)."""
+    patterns the latest-boarding cut left unqueued (`Cutter`), stops visited by the route scans."""
 
     rounds: int
     routes_scanned: int
     labels_improved: int
     runs: int
     routes_cut: int = 0
+    stops_visited: int = 0
 
 
 @dataclass
@@ -1643,7 +1789,7 @@ def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, 
     return out
 
 
-def _rules(model, q: RaptorQuery, reverse: bool, lb: np.ndarray, latest: Cutter) -> Rules:
+def _rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest: Cutter) -> Rules:
     closures, arrays = _mask_arrays(model, q.mask, reverse)
     if q.pattern_allowed is not None:
         allowed = np.asarray(q.pattern_allowed, np.bool_)
@@ -1652,7 +1798,7 @@ def _rules(model, q: RaptorQuery, reverse: bool, lb: np.ndarray, latest: Cutter)
         if allowed is None:
             allowed = model.__dict__["_all_patterns"] = np.ones(model.n_patterns, np.bool_)
     return Rules(*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
-                 bool(q.report_walks), bool(reverse), lb, latest)
+                 bool(q.report_walks), bool(reverse), bounds[0], bounds[1], latest)
 
 
 def _graph_of(model, tt: Timetable) -> StopGraph:
@@ -1665,14 +1811,14 @@ def _graph_of(model, tt: Timetable) -> StopGraph:
 
 
 def _bounds_for(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray) -> tuple[np.ndarray, bool]:
-    """The lower-bound array for these targets and whether it is filled already: the last few per thread are
-    kept, since a plan searches the same targets in several windows (the bounds depend only on the timetable,
-    the targets and the walking speed). A new array is filled by the search, then kept (`_keep_bounds`; the
-    kernel only reads it afterwards)."""
+    """The bounds for these targets, rows ``Rules.lb`` and ``Rules.rides``, and whether they are filled already:
+    the last few per thread are kept, since a plan searches the same targets in several windows (the bounds
+    depend only on the timetable, the targets and the walking speed). A new array is filled by the search, then
+    kept (`_keep_bounds`; the kernel only reads it afterwards)."""
     lb = _lru_get(_pooled("bounds", dict), _bounds_key(tt, q, tgt, egress), tt)
     if lb is not None:
         return lb, True
-    return np.empty(len(tt.fp_start) - 1, np.int64), False
+    return np.empty((2, len(tt.fp_start) - 1), np.int64), False
 
 
 def _keep_bounds(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray, lb: np.ndarray) -> None:
@@ -1709,7 +1855,8 @@ def _legs(raw, rev: Reversal | None, model) -> tuple:
 
 def _counters(lab: Labels) -> Counters:
     c = lab.counters
-    return Counters(int(c[C_ROUNDS]), int(c[C_ROUTES]), int(c[C_IMPROVED]), int(c[C_RUNS]), int(c[C_CUT]))
+    return Counters(int(c[C_ROUNDS]), int(c[C_ROUTES]), int(c[C_IMPROVED]), int(c[C_RUNS]), int(c[C_CUT]),
+                    int(c[C_STOPS]))
 
 
 def _pooled(name: str, make):
