@@ -38,6 +38,7 @@ from numba import njit
 from routing.masks import ClosureMask
 
 INF = np.int64(1 << 40)
+NONE32 = np.int32((1 << 31) - 1)  # no label yet, in the int32 label times (Labels.ride_t, walk_t, board_t)
 KIND_RIDE, KIND_WALK, KIND_SOURCE = 0, 1, 2  # result kinds
 BOARD_SOURCE, BOARD_CHANGE, BOARD_WALK = 0, 1, 2  # how a board label was reached
 LEG_RIDE, LEG_WALK = 0, 1
@@ -78,6 +79,7 @@ class Timetable(NamedTuple):
     trip_inseat_classes_after: np.ndarray
     dep_by_pos: np.ndarray  # st_dep by pattern position: trip j's at stop i at pattern_times_start[p] + i*n + j
     pattern_ordered: np.ndarray  # per pattern: no trip's times go back (dwell and hops ≥ 0; `_ordered_patterns`)
+    pattern_open: np.ndarray  # per pattern: every stop time allows pickup and drop-off (no flag to read)
 
 
 class Cutter(NamedTuple):
@@ -303,6 +305,31 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
     return n_cont
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _links_pending(inseat_start, inseat_from_pos, inseat_to_trip, inseat_to_pos, trip_pattern, pattern_trips_start,
+                   pattern_allowed, seat_stamp, seat_pos, dom_stamp, dom_j, dom_pos, e0, e1, i, stamp):
+    """Whether `_seat_links` would look further at any of the links e0..e1 leaving position i: one to a trip of
+    an allowed pattern not queued this round from as early, nor dominated without links of its own (the cheap
+    part of its checks; when none is left it queues nothing, so the call, costly for its records, is skipped).
+    (Arrays, not records: see `_walk_seconds`.)"""
+    for e in range(e0, e1):
+        if inseat_from_pos[e] != i:
+            continue
+        tb = inseat_to_trip[e]
+        pos = inseat_to_pos[e]
+        if seat_stamp[tb] == stamp and seat_pos[tb] <= pos:
+            continue
+        pb = trip_pattern[tb]
+        if not pattern_allowed[pb]:
+            continue
+        jb = tb - pattern_trips_start[pb]
+        if inseat_start[tb] == inseat_start[tb + 1] and dom_stamp[pb] == stamp and dom_j[pb] <= jb \
+                and dom_pos[pb] <= pos:
+            continue
+        return True
+    return False
+
+
 @njit(nogil=True, cache=True)
 def _alight_later(tt, rules, lab, k, p, j, bpos, i):
     """The first trip after j of pattern p that can be boarded at bpos, ridden to i and left there with the
@@ -359,6 +386,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
         bpos = -1
         prunable = tt.pattern_inseat_classes[p] == 0 and not rules.closures
         ordered = tt.pattern_ordered[p]
+        open_ = tt.pattern_open[p]
         cut_short = False
         stop_end = L
         for i in range(start, L):
@@ -372,7 +400,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             if j >= 0 and stop_ok:
                 off = times0 + j * L + i
                 a = np.int64(tt.st_arr[off])
-                if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k]:
+                if (open_ or tt.st_dropoff[off] == 1) and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k]:
                     ja = j
                     if rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a):
                         # closed when this trip calls: a later one from the same boarding may alight after
@@ -394,7 +422,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             bt = lab.board_t[k - 1, s]
             # an earlier trip than j is caught here only if the one before j leaves no earlier than bt (one look,
             # no search, in the common case); a boarding no earlier than the target's best arrival is useless
-            if i < L - 1 and bt + rules.lb[s] < lab.res_t[k] and stop_ok \
+            if i < L - 1 and bt != NONE32 and bt + rules.lb[s] < lab.res_t[k] and stop_ok \
                     and (j < 0 or (j > 0 and bt <= tt.st_dep[times0 + (j - 1) * L + i])):
                 hi = nt if j < 0 else j
                 lo = 0
@@ -409,7 +437,8 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                 jj = lo
                 while jj < hi:
                     off = times0 + jj * L + i
-                    if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t0 + jj] == 1) \
+                    if (open_ or tt.st_pickup[off] == 1) \
+                            and (not rules.wheelchair or tt.trip_wheelchair[t0 + jj] == 1) \
                             and not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s],
                                                              tt.st_dep[off], tt.st_dep[off])):
                         break
@@ -517,11 +546,16 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
                     continue  # (links sorted by from-position: each position once)
                 if rules.closures and not _trip_ok_from(tt, rules, times0, L, j, pos0, i, base):
                     break
-                n_cont = _seat_links(tt, rules, lab, seg, n_cont, tb, i, p, pos0, k, sg, times0 + j * L + i,
-                                     k, stamp, tt.pattern_stops[base + i])
+                if _links_pending(tt.inseat_start, tt.inseat_from_pos, tt.inseat_to_trip, tt.inseat_to_pos,
+                                  tt.trip_pattern, tt.pattern_trips_start, rules.pattern_allowed, lab.seat_stamp,
+                                  lab.seat_pos, lab.dom_stamp, lab.dom_j, lab.dom_pos, e, tt.inseat_start[tb + 1], i,
+                                  stamp):
+                    n_cont = _seat_links(tt, rules, lab, seg, n_cont, tb, i, p, pos0, k, sg, times0 + j * L + i,
+                                         k, stamp, tt.pattern_stops[base + i])
             continue
         e_next = tt.inseat_start[tb]
         e_end = tt.inseat_start[tb + 1]
+        ordered = tt.pattern_ordered[p]
         for i in range(pos0 + 1, L):
             off = times0 + j * L + i
             s = tt.pattern_stops[base + i]
@@ -534,7 +568,8 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
                             tt.st_arr[off])):
                 break
             a = np.int64(tt.st_arr[off])
-            if a >= lab.res_t[k]:
+            # (nor can any later stop, its links included, when times never go back: see `scan_routes`)
+            if a + (rules.lb[s] if ordered else 0) >= lab.res_t[k]:
                 break
             if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k] \
                     and ((not rules.wheelchair) or tt.stop_wheelchair[s] == 1) \
@@ -554,7 +589,10 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
                     lab.scalars[4] += 1
             while e_next < e_end and tt.inseat_from_pos[e_next] < i:  # (links sorted by from-position)
                 e_next += 1
-            if e_next < e_end and tt.inseat_from_pos[e_next] == i:
+            if e_next < e_end and tt.inseat_from_pos[e_next] == i \
+                    and _links_pending(tt.inseat_start, tt.inseat_from_pos, tt.inseat_to_trip, tt.inseat_to_pos,
+                                       tt.trip_pattern, tt.pattern_trips_start, rules.pattern_allowed, lab.seat_stamp,
+                                       lab.seat_pos, lab.dom_stamp, lab.dom_j, lab.dom_pos, e_next, e_end, i, stamp):
                 n_cont = _seat_links(tt, rules, lab, seg, n_cont, tb, i, p, pos0, k, sg, off, k, stamp, s)
 
 
@@ -1360,7 +1398,8 @@ def timetable_of(model, inseat: bool = True) -> Timetable:
                    model.sp_pos, model.fp_start, model.fp_to, model.fp_dist, model.fp_fixed_s,
                    np.asarray(model.stop_min_transfer, np.int32), model.stop_wheelchair, *links,
                    _dep_by_pos_of(model, "_dep_by_pos", model.st_dep),
-                   _ordered_of(model, "_ordered", model.st_arr, model.st_dep))
+                   _ordered_of(model, "_ordered", model.st_arr, model.st_dep),
+                   _open_of(model, model.st_pickup, model.st_dropoff))
     model.__dict__[key] = tt
     return tt
 
@@ -1387,6 +1426,32 @@ def _ordered_of(model, key: str, st_arr: np.ndarray, st_dep: np.ndarray) -> np.n
                           np.asarray(model.pattern_times_start, np.int64), np.asarray(st_arr), np.asarray(st_dep), out)
         model.__dict__[key] = out
     return out
+
+
+def _open_of(model, st_pickup: np.ndarray, st_dropoff: np.ndarray) -> np.ndarray:
+    """`Timetable.pattern_open` (cached per model; the same both ways, pickup and drop-off swap backwards)."""
+    out = model.__dict__.get("_open_patterns")
+    if out is None:
+        out = np.empty(model.n_patterns, np.bool_)
+        _open_patterns(np.asarray(model.pattern_stops_start), np.asarray(model.pattern_trips_start),
+                       np.asarray(model.pattern_times_start, np.int64), np.asarray(st_pickup), np.asarray(st_dropoff),
+                       out)
+        model.__dict__["_open_patterns"] = out
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _open_patterns(pattern_stops_start, pattern_trips_start, pattern_times_start, st_pickup, st_dropoff, out):
+    for p in range(len(pattern_times_start)):
+        L = pattern_stops_start[p + 1] - pattern_stops_start[p]
+        nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
+        t0 = pattern_times_start[p]
+        ok = True
+        for x in range(t0, t0 + nt * L):
+            if st_pickup[x] != 1 or st_dropoff[x] != 1:
+                ok = False
+                break
+        out[p] = ok
 
 
 @njit(nogil=True, cache=True)
@@ -1474,7 +1539,8 @@ def reversed_timetable(model, inseat: bool = False) -> tuple[Timetable, Reversal
                    fp_start, fa[order].astype(np.int32), np.asarray(model.fp_dist)[order],
                    np.asarray(model.fp_fixed_s)[order], np.asarray(model.stop_min_transfer, np.int32),
                    model.stop_wheelchair, *links, _dep_by_pos_of(model, "_dep_by_pos_reversed", st_dep),
-                   _ordered_of(model, "_ordered_reversed", st_arr, st_dep))
+                   _ordered_of(model, "_ordered_reversed", st_arr, st_dep),
+                   _open_of(model, model.st_pickup, model.st_dropoff))
     out = (tt, Reversal(trip_of))
     model.__dict__[key] = out
     return out
@@ -1537,10 +1603,10 @@ def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, roun
     n_dom = n_patterns if n_links > 0 else 0
     n_seat = n_trips if n_links > 0 else 0
     return Labels(
-        full(np.int64, INF), full(np.int8, -1), full(np.int32, -1), full(np.int32, -1), full(np.int32, -1),
+        full(np.int32, NONE32), full(np.int8, -1), full(np.int32, -1), full(np.int32, -1), full(np.int32, -1),
         full(np.int32, -1), full(np.int8, -1), full(np.int32, -1),
-        full(np.int64, INF), full(np.int8, -1), full(np.int32, -1),
-        full(np.int64, INF), full(np.int8, -1), full(np.int8, -1), full(np.int32, -1),
+        full(np.int32, NONE32), full(np.int8, -1), full(np.int32, -1),
+        full(np.int32, NONE32), full(np.int8, -1), full(np.int8, -1), full(np.int32, -1),
         np.full(R, INF, np.int64), np.full(R, -1, np.int8), np.full(R, -1, np.int32), np.full(R, -1, np.int8),
         np.full(R, -1, np.int64), np.full(n_stops, -1, np.int64),
         np.zeros(n_stops, np.bool_), np.full(n_stops, -1, np.int64), np.empty(n_stops, np.int32),
@@ -1564,11 +1630,11 @@ def clear_labels(lab):
     n_dirty = lab.scalars[5]
     if 8 * n_dirty > n:  # most stops: row by row is faster than stop by stop (one cache line per label)
         for k in range(R):
-            lab.ride_t[k, :] = INF
+            lab.ride_t[k, :] = NONE32
             lab.ride_round[k, :] = -1
-            lab.walk_t[k, :] = INF
+            lab.walk_t[k, :] = NONE32
             lab.walk_round[k, :] = -1
-            lab.board_t[k, :] = INF
+            lab.board_t[k, :] = NONE32
             lab.board_round[k, :] = -1
         lab.touched_run[:] = -1
     else:
@@ -1576,11 +1642,11 @@ def clear_labels(lab):
             s = lab.dirty[r]
             lab.touched_run[s] = -1
             for k in range(R):
-                lab.ride_t[k, s] = INF
+                lab.ride_t[k, s] = NONE32
                 lab.ride_round[k, s] = -1
-                lab.walk_t[k, s] = INF
+                lab.walk_t[k, s] = NONE32
                 lab.walk_round[k, s] = -1
-                lab.board_t[k, s] = INF
+                lab.board_t[k, s] = NONE32
                 lab.board_round[k, s] = -1
     for k in range(R):
         lab.res_t[k] = INF
