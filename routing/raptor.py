@@ -25,6 +25,13 @@ departure only when it arrives strictly earlier, for its number of rides, than e
 answers are the Pareto set over (departure, arrival, rides) and each leaves as late as it can. A last run at the
 query time itself finds journeys that leave after the window (the first train of the morning). Arrive-by is the
 same search on the time-reversed timetable (`reversed_timetable`): sources are the targets, time runs backwards.
+
+Reference counting: a numba function increfs every array of the records it is given on entry and decrefs them on
+return (atomic operations: ~180 for Timetable, Rules and Labels), and a search makes about a hundred such calls
+(phases per round, a run's emit). The functions that allocate nothing are compiled with ``_nrt=False``: no
+reference counting at all, safe because their caller holds the records for the whole call and nothing they
+make outlives it. Of a Toei plan this was half the kernel's time. A function that must allocate (a grown buffer,
+a schedule) keeps NRT; one marked ``_nrt=False`` that allocates fails to compile, it does not misbehave.
 """
 from __future__ import annotations
 
@@ -186,7 +193,7 @@ def _walk_seconds(dist, fixed_s, speed):
     return max(np.int64(np.ceil(dist / speed)), np.int64(fixed_s))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _walk_s(tt, rules, e):
     """Seconds to walk footpath e (see _walk_seconds; for the cold paths)."""
     return _walk_seconds(tt.fp_dist[e], tt.fp_fixed_s[e], rules.walk_speed)
@@ -217,7 +224,7 @@ def _label(t_arr, round_arr, k, s, t):
         round_arr[kk, s] = k
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _trip_ok_from(tt, rules, times0, L, j, bpos, upto, base):
     """Trip j of a pattern can be ridden from bpos to upto under the closures (boarding checked separately)."""
     for m in range(bpos, upto):
@@ -232,7 +239,7 @@ def _trip_ok_from(tt, rules, times0, L, j, bpos, upto, base):
     return True
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, off, k, stamp, s):
     """Queue the in-seat continuations of trip ``ta`` (pattern p, boarded at bpos) at position i (flat time
     ``off``, stop s): the linked trip must be of an allowed mode (and accessible when asked), leave its to-stop
@@ -299,7 +306,7 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
     return n_cont
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _alight_later(tt, rules, lab, k, p, j, bpos, i):
     """The first trip after j of pattern p that can be boarded at bpos, ridden to i and left there with the
     stop open (closures only), when its arrival improves the ride label at round k; else -1."""
@@ -326,7 +333,7 @@ def _alight_later(tt, rules, lab, k, p, j, bpos, i):
     return -1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def scan_routes(tt, rules, lab, seg, k, stamp, nq):
     """Round k, phase 1: ride every queued pattern from its earliest improved stop, boarding the earliest trip
     one can catch with at most k-1 rides; ride labels at round k. Returns the in-seat queue length."""
@@ -466,7 +473,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
     return n_cont
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
     """Round k, phase 2: ride the queued in-seat continuations (a continued trip may link on again); their
     ride labels are of round k too (staying seated is no extra ride)."""
@@ -533,7 +540,7 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
                 n_cont = _seat_links(tt, rules, lab, seg, n_cont, tb, i, p, pos0, k, sg, off, k, stamp, s)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def relax_footpaths(tt, rules, lab, k):
     """Round k, phase 3: from each stop reached by a ride, a same-stop change and one footpath (the transfer
     rule in the module docstring); board labels of round k, improved stops marked for round k+1; targets.
@@ -607,7 +614,7 @@ def relax_footpaths(tt, rules, lab, k):
                 _set_result(lab, k, lab.walk_t[k, u] + eg, u, KIND_WALK, run)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _set_result(lab, k, t, u, kind, run):
     """The target's best with at most k rides, and so with at most kk ≥ k while it beats theirs."""
     for kk in range(k, lab.res_t.shape[0]):
@@ -620,7 +627,7 @@ def _set_result(lab, k, t, u, kind, run):
         lab.res_run[kk] = run
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _collect_routes(tt, rules, lab, k, only_departing, cut):
     """Patterns through the stops improved in round k-1, each from its earliest such position (round 1 of a
     range run: only the patterns leaving at this run's time, the others catch what they caught a run ago).
@@ -762,7 +769,7 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
     return seg
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _journey_legs(tt, rules, lab, seg, k, out):
     """The legs of the result of round k (latest first) appended to ``out`` as (kind, from, to, pattern, trip,
     board pos, alight pos, stay seated, departure, arrival); returns the source stop."""
@@ -823,7 +830,7 @@ def _journey_legs(tt, rules, lab, seg, k, out):
         state = KIND_RIDE
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _fp_seconds(tt, rules, frm, to):
     """A walk's own duration (a board label after it may include waiting out the change time)."""
     for e in range(tt.fp_start[frm], tt.fp_start[frm + 1]):
@@ -846,7 +853,7 @@ def new_output(journeys: int, legs: int) -> Output:
     return Output(np.empty((journeys, 8), np.int64), np.empty((legs, 10), np.int64), np.zeros(2, np.int64))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _leg(out, kind, frm, to, p, trip, bpos, apos, seated, dep, arr):
     r = out.used[1]
     out.used[1] = r + 1
@@ -865,7 +872,7 @@ def _leg(out, kind, frm, to, p, trip, bpos, apos, seated, dep, arr):
     row[9] = arr
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _emit(tt, rules, lab, seg, run, tau, out):
     """Journeys of the run just finished: one per round whose target result this run improved."""
     R = lab.res_t.shape[0]
@@ -1409,7 +1416,7 @@ def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, roun
         np.zeros(5, np.int64))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def clear_labels(lab):
     """Clear what the last search wrote (the stops on its dirty list), so one Labels serves many searches. The
     run counter and the class stamp keep counting, so the in-seat stamps of old runs never match new ones.
