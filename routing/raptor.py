@@ -1744,16 +1744,26 @@ def _legs(raw, rev: Reversal | None, model) -> tuple:
         return tuple(built)
     # latest first in reversed time is earliest first in real time
     seated_next = False  # a ride continued in its seat backwards: the next leg in real time stays seated
+    plen = _pattern_lens(model)
+    trip_of = rev.trip_of.item
     for i, (kind, frm, to, p, trip, bpos, apos, seated, dep, arv) in enumerate(raw):
         if kind == LEG_WALK:
             built[i] = WalkLeg(to, frm, -arv, -dep)
             seated_next = False
         else:
-            L = model.pattern_len(p)
-            built[i] = RideLeg(p, int(rev.trip_of[trip]), L - 1 - apos, L - 1 - bpos, to, frm, -arv, -dep,
-                               seated_next)
+            L = plen[p]
+            built[i] = RideLeg(p, trip_of(trip), L - 1 - apos, L - 1 - bpos, to, frm, -arv, -dep, seated_next)
             seated_next = seated == 1
     return tuple(built)
+
+
+def _pattern_lens(model) -> list[int]:
+    """Each pattern's number of stops (`TransitModel.pattern_len`) as a list, cached per model: a backward
+    search's every ride leg asks."""
+    lens = model.__dict__.get("_pattern_lens")
+    if lens is None:
+        lens = model.__dict__["_pattern_lens"] = np.diff(np.asarray(model.pattern_stops_start, np.int64)).tolist()
+    return lens
 
 
 def _counters(lab: Labels) -> Counters:
