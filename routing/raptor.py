@@ -1101,12 +1101,18 @@ def range_search_flat(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_st
     """`range_search` with its records given as plain tuples (`_flat`; ``rules`` with its Cutter as the last
     element, a plain tuple too), made records again here: numba types a plain tuple of arrays from a fingerprint
     in C, a named tuple through Python, so the call from Python costs about half (all-Tokyo and Toei: ~10 µs of
-    ~20 µs a search). The records are the same types as when passed directly: every kernel below is the same."""
+    ~20 µs a search). The records are the same types as when passed directly: every kernel below is the same.
+    Returns `range_search`'s answer with None for ``seg`` and ``out`` unless they were grown (new arrays, bigger):
+    boxing them for Python costs ~3 µs a call, and the caller keeps the ones it gave."""
     lt = rules[12]
     rl = Rules(rules[0], rules[1], rules[2], rules[3], rules[4], rules[5], rules[6], rules[7], rules[8], rules[9],
                rules[10], rules[11], Cutter(lt[0], lt[1]))
-    return range_search(Timetable(*tt), rl, StopGraph(*g), Labels(*lab), seg, Output(*out), src_stops, src_access,
-                        tgt_stops, tgt_egress, bounds_known, t0, t1, bound)
+    seg2, out2, n_departures, first_tau = range_search(Timetable(*tt), rl, StopGraph(*g), Labels(*lab), seg,
+                                                       Output(*out), src_stops, src_access, tgt_stops, tgt_egress,
+                                                       bounds_known, t0, t1, bound)
+    grown_out = out2.journeys.shape[0] != out[0].shape[0] or out2.legs.shape[0] != out[1].shape[0]
+    return (seg2 if seg2.shape[0] != seg.shape[0] else None), (out2 if grown_out else None), n_departures, \
+        first_tau
 
 # ---- lower bounds (target pruning) -------------------------------------------------------------------------
 class StopGraph(NamedTuple):
@@ -1855,10 +1861,12 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
     out = getattr(_POOL, "out", None)
     if out is None:
         out = new_output(64, 1024)
-    seg, out, n_departures, first_tau = range_search_flat(
+    seg2, out2, n_departures, first_tau = range_search_flat(
         tt_flat, rules, g_flat, lab_flat, seg, tuple(out), src_stops, access, tgt, egress, known, np.int64(t0),
         np.int64(t1), np.int64(bound))
-    _POOL.seg, _POOL.out = seg, out
+    if out2 is not None:  # (grown: the kernel's new arrays, else the ones it filled)
+        out = out2
+    _POOL.seg, _POOL.out = seg if seg2 is None else seg2, out
     if not known:
         _keep_bounds(tt, q, tgt, egress, lb)
     used_j, used_l = out.used.tolist()
