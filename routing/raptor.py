@@ -26,6 +26,11 @@ answers are the Pareto set over (departure, arrival, rides) and each leaves as l
 query time itself finds journeys that leave after the window (the first train of the morning). Arrive-by is the
 same search on the time-reversed timetable (`reversed_timetable`): sources are the targets, time runs backwards.
 
+Target pruning: a label is dropped when even the lower bound on the seconds from its stop to a target
+(`lower_bounds`) cannot beat the best result with its rides; a stop whose board label needs more rides than that
+(`fewest_rides`) must beat the result of the round it would end in (`_collect_routes`), and a route scan stops
+past its last queued stop once its trip cannot beat the target (`scan_routes`).
+
 Reference counting: a numba function increfs every array of the records it is given on entry and decrefs them on
 return (atomic operations: ~180 for Timetable, Rules and Labels), and a search makes about a hundred such calls
 (phases per round, a run's emit). The functions that allocate nothing are compiled with ``_nrt=False``: no
@@ -132,7 +137,8 @@ class Labels(NamedTuple):
     each new round; this writes only what improved, so a round (or a whole run) that improves nothing costs
     nothing, however many rounds the transfer limit allows. ``*_round`` says in which round a label was made;
     ride details are those of the round the ride was made in. ``res_*`` per round: the best arrival at a target
-    with at most k rides. Scratch arrays (queues, marks) live here too so one allocation serves every run."""
+    with at most k rides. Scratch arrays (queues, marks) live here too so one allocation serves every run.
+    Label times are int32 (model seconds fit; half the bytes a row), NONE32 where there is none."""
 
     ride_t: np.ndarray
     ride_round: np.ndarray
