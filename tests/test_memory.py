@@ -187,34 +187,37 @@ def test_warm_up_leaves_no_buffers_on_the_calling_thread(sample_transit):
 
 
 def test_packed_stop_times_build_the_same_model(tmp_path):
-    """A server keeps its feeds' stop_times packed (`Network.pack`, done by `TransitService.from_settings`): each
-    read unpacks an equal table, so a service day's model is the same, array for array; the packed feed holds a
-    fraction of the bytes and still counts its rows without unpacking."""
+    """A server keeps its feeds' stop_times, trips and transfers packed (`Network.pack`, done by
+    `TransitService.from_settings`): each read unpacks an equal table, so a service day's model is the same, array
+    for array; the packed feed holds a fraction of the bytes and still counts its rows without unpacking."""
     import numpy as np
     import pandas as pd
 
-    from feeds.feed import PackedTable
+    from feeds.feed import PACKED, PackedTable
     from maas.publishing.network import load_network
-    from routing.timetable import build_model
+    from routing.timetable import PatternColumn, build_model
 
+    assert set(PACKED) == {"stop_times", "trips", "transfers"}
     plain = load_network([], tmp_path / "a", progress=False)
     packed = load_network([], tmp_path / "b", progress=False)
     before = packed.nbytes()
-    tables = {f.namespace: f.stop_times for f in packed.feeds}
+    tables = {(f.namespace, name): getattr(f, name) for f in packed.feeds for name in PACKED}
     assert packed.pack() > 0
     assert packed.pack() == 0  # once
     assert packed.nbytes() < before
     for f in packed.feeds:
-        if len(tables[f.namespace]):
-            assert isinstance(f.__dict__["stop_times"], PackedTable)
-            assert f.rows("stop_times") == len(tables[f.namespace]) == f.summary()["stop_times"]
-            pd.testing.assert_frame_equal(f.stop_times, tables[f.namespace])
-            assert f.stop_times is not f.stop_times  # unpacked per read, never kept
+        for name in PACKED:
+            if len(tables[f.namespace, name]):
+                assert isinstance(f.__dict__[name], PackedTable), name
+                assert f.rows(name) == len(tables[f.namespace, name]) == f.summary().get(name, f.rows(name))
+                pd.testing.assert_frame_equal(getattr(f, name), tables[f.namespace, name])
+                assert getattr(f, name) is not getattr(f, name)  # unpacked per read, never kept
     day = dt.date(2026, 12, 1)
     a, b = build_model(plain, day), build_model(packed, day)
     for name, v in vars(a).items():
-        if isinstance(v, np.ndarray):
-            assert np.array_equal(v, getattr(b, name), equal_nan=v.dtype.kind == "f"), name
+        if isinstance(v, (np.ndarray, PatternColumn)):
+            v = np.asarray(v)
+            assert np.array_equal(v, np.asarray(getattr(b, name)), equal_nan=v.dtype.kind == "f"), name
         elif isinstance(v, list):
             assert v == getattr(b, name), name
 
