@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import sys
 import zlib
 from dataclasses import dataclass, field
 
@@ -52,6 +53,14 @@ class _Table:
 
     def __set__(self, obj, value) -> None:
         obj.__dict__[self.name] = value
+
+
+def interned(ids) -> list:
+    """``ids`` (strings, or anything else left as is) as one shared object per distinct string (``sys.intern``):
+    the models of several service days, the realtime operator index and its trip stops each make their trip ids
+    anew from a feed's (packed) tables; interned, they all hold the same 50,000 strings (all-Tokyo: ~4.4 MiB
+    each structure would hold again)."""
+    return [sys.intern(v) if type(v) is str else v for v in ids]
 
 
 def ns_id(namespace: str, raw: str) -> str:

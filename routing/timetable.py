@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from feeds.feed import Network
+from feeds.feed import Network, interned
 
 DAY = 86400
 # The service days one model joins, relative to its date: the day before (every trip: an arrive-by search looks
@@ -681,7 +681,7 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
     rule_trips = st_trip[has_rule & ok] if has_rule.any() else np.empty(0)
     trip_has_rule[rule_trips.astype(np.int64)] = True
     booking = (seat >= 0) | trip_has_rule
-    raw_ids = trips["trip_id"].astype(str).to_numpy()
+    raw_ids = interned(trips["trip_id"].astype(str).tolist())  # the same objects in every day's model
     trip_ids = [raw_ids[s] if sfx < 0 else f"{raw_ids[s]}@{sfx // 3600:02d}:{sfx // 60 % 60:02d}:{sfx % 60:02d}"
                 for s, sfx in zip(src.tolist(), suffix.tolist())]
     shapes = network.table("shapes")

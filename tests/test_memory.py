@@ -258,3 +258,35 @@ def test_feeds_loaded_in_a_child_come_back_packed(tmp_path):
         if a.rows("stop_times"):
             assert isinstance(b.__dict__["stop_times"], PackedTable)
             assert a.stop_times.equals(b.stop_times), a.namespace
+
+
+def test_trip_ids_are_one_object_per_id_across_models_and_the_realtime_index(tmp_path):
+    """Each service day's model, the realtime operator index and its trip stops make their trip ids from the
+    feeds' packed tables (each read unpacks new strings): interned, they hold one string object per trip id, not
+    one per structure."""
+    from feeds.feed import PackedTable
+    from maas.disruptions.realtime import OperatorIndex
+    from maas.publishing.network import load_network
+    from maas.transit import TransitService
+
+    transit = TransitService(load_network([], tmp_path, progress=False, pack=True), threads=1)
+    try:
+        a = transit.model_for(dt.date(2026, 12, 1))
+        b = transit.model_for(dt.date(2026, 12, 2))
+        feed = next(f for f in transit.network.feeds if f.rows("trips"))
+        assert isinstance(feed.__dict__["trips"], PackedTable)
+        idx = OperatorIndex.from_feed(feed)
+        by_value = {t: t for t in idx.trips}
+        stops_keys = {t: t for t in idx.trip_stop._trip_pos}
+        checked = 0
+        for i, t in enumerate(a.trip_ids):
+            if "@" in t or not t.startswith(feed.namespace + ":"):
+                continue  # a frequency run's id is made per run
+            j = b.trip_index(t, int(a.trip_day_offset[i]) - 1)
+            if j is not None:
+                assert b.trip_ids[j] is t
+            assert by_value[t] is t and stops_keys[t] is t
+            checked += 1
+        assert checked > 10
+    finally:
+        transit.close()
