@@ -290,3 +290,44 @@ def test_trip_ids_are_one_object_per_id_across_models_and_the_realtime_index(tmp
         assert checked > 10
     finally:
         transit.close()
+
+
+def test_the_feed_loading_child_builds_todays_model(tmp_path, monkeypatch):
+    """A server whose feeds load in a child (big feeds; here any size) gets today's model from that child too:
+    cached before any plan, the same model array for array as one built here, and the service plans on it."""
+    import numpy as np
+
+    from maas.platform.settings import Settings
+    from maas.publishing import network as network_mod
+    from maas.transit import TransitService
+    from routing.timetable import PatternColumn, build_model
+
+    monkeypatch.setattr(network_mod, "ISOLATE_MIN_BYTES", 0)
+    t = TransitService.from_settings(Settings(feeds=[], data_dir=tmp_path / "d", cache_dir=tmp_path / "c"))
+    try:
+        (day,) = t.cached_dates()  # built by the child: nothing was planned yet
+        got = t.model_for(day)
+        want = build_model(t.network, day, t.build_settings)
+        for name, v in vars(want).items():
+            if isinstance(v, (np.ndarray, PatternColumn)):
+                v = np.asarray(v)
+                assert np.array_equal(v, np.asarray(getattr(got, name)), equal_nan=v.dtype.kind == "f"), name
+            elif isinstance(v, (list, str, dict)) and not name.startswith("_"):
+                assert v == getattr(got, name), name
+        assert t.planner_for(day).model is got
+    finally:
+        t.close()
+
+
+def test_a_service_with_streets_builds_its_own_models(sample_transit):
+    """A model built elsewhere has straight-line footpaths: a service walking on OSM streets refuses it."""
+    from maas.transit import TransitService
+
+    model = sample_transit.model_for(dt.date(2026, 12, 1))
+    other = TransitService(sample_transit.network, osm_path=Path("streets.osm"), threads=1)
+    try:
+        with pytest.raises(ValueError):
+            other.adopt(model)
+        assert other.cached_dates() == []
+    finally:
+        other.close()
