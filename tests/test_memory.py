@@ -293,19 +293,26 @@ def test_trip_ids_are_one_object_per_id_across_models_and_the_realtime_index(tmp
 
 
 def test_the_feed_loading_child_builds_todays_model(tmp_path, monkeypatch):
-    """A server whose feeds load in a child (big feeds; here any size) gets today's model from that child too:
-    cached before any plan, the same model array for array as one built here, and the service plans on it."""
+    """A server whose feeds load in a child (big feeds; here any size) gets today's model and the name index
+    from that child too: cached before any plan, the same model array for array as one built here, names that
+    answer as an index built here, and the service plans on them."""
     import numpy as np
 
     from maas.platform.settings import Settings
     from maas.publishing import network as network_mod
     from maas.transit import TransitService
+    from routing.names import NameIndex
     from routing.timetable import PatternColumn, build_model
 
     monkeypatch.setattr(network_mod, "ISOLATE_MIN_BYTES", 0)
     t = TransitService.from_settings(Settings(feeds=[], data_dir=tmp_path / "d", cache_dir=tmp_path / "c"))
     try:
         (day,) = t.cached_dates()  # built by the child: nothing was planned yet
+        assert t._names is not None
+        here = NameIndex.from_network(t.network)
+        assert t.names.names_kana == here.names_kana and t.names.romaji == here.romaji
+        for q in ("都庁前", "とちょうまえ", "Shinjuku", "shinjku", "新宿西口", "Roppongi"):
+            assert t.names.search(q) == here.search(q), q
         got = t.model_for(day)
         want = build_model(t.network, day, t.build_settings)
         for name, v in vars(want).items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from feeds.gtfs import load_feed, parse_feed_spec
 from maas.platform.progress import step
 
 if TYPE_CHECKING:
+    from routing.names import BuiltNames
     from routing.timetable import BuildSettings, TransitModel
 
 # A server's feeds this big (bytes on disk, all together) are parsed in a child process that hands back the
@@ -28,15 +30,17 @@ try:
     network = load_network(specs, progress=progress)
 except Exception:  # the parent loads the feeds itself and raises what this raised (FeedRejected, OSError...)
     sys.exit(3)
-model = None
+model = names = None
 if build is not None:
     try:
         model = today_model(network, build, progress)
-    except Exception:  # the parent builds it, and reports what goes wrong there
-        model = None
+        from routing.names import NameIndex, export_names
+        names = export_names(NameIndex.from_network(network))
+    except Exception:  # the parent builds them, and reports what goes wrong there
+        model = names = None
 if pack:
     network.pack()
-sys.stdout.buffer.write(pickle.dumps((network.feeds, model), protocol=pickle.HIGHEST_PROTOCOL))
+sys.stdout.buffer.write(pickle.dumps((network.feeds, model, names), protocol=pickle.HIGHEST_PROTOCOL))
 """
 
 
@@ -51,7 +55,8 @@ def load_network(specs: list[str], cache_dir: Path | None = None, progress: bool
     """Load and validate every feed (raising FeedRejected on the first bad one); the sample when none is given.
     ``isolate_min_bytes``: feeds at least this big are parsed in a child process (see ISOLATE_MIN_BYTES).
     ``pack``: the big tables packed (`Network.pack`), by the child when there is one: they never unpack here."""
-    return load_network_and_model(specs, cache_dir, progress, isolate_min_bytes=isolate_min_bytes, pack=pack)[0]
+    return load_network_and_model(specs, cache_dir, progress, isolate_min_bytes=isolate_min_bytes,
+                                  pack=pack).network
 
 
 def today_model(network: Network, build: "BuildSettings", progress: bool = False) -> "TransitModel":
@@ -69,18 +74,28 @@ def today_model(network: Network, build: "BuildSettings", progress: bool = False
         return build_model(network, day, build)
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """A network with what the child that loaded it built too (None: built by nobody yet)."""
+
+    network: Network
+    model: "TransitModel | None" = None  # today's (`today_model`)
+    names: "BuiltNames | None" = None  # the network's name index, with the readings state to adopt
+
+
 def load_network_and_model(specs: list[str], cache_dir: Path | None = None, progress: bool = True, *,
                            isolate_min_bytes: int | None = None, pack: bool = False,
-                           build: "BuildSettings | None" = None) -> "tuple[Network, TransitModel | None]":
-    """`load_network`, and with ``build`` today's model (`today_model`) when a child process loads the feeds: it
-    builds the model too, before packing the tables, so this process never holds the build's pandas
-    temporaries, whose freed pages stay scattered in its heap (all-Tokyo: ~17 MiB more resident after a first
-    build here, kept for good). None: no child ran, or its build failed (the caller builds the model itself)."""
+                           build: "BuildSettings | None" = None) -> Loaded:
+    """`load_network`, and with ``build`` today's model (`today_model`) and the name index when a child process
+    loads the feeds: it builds them too, before packing the tables, so this process never holds the builds'
+    temporaries, whose freed pages stay scattered in its heap for good (all-Tokyo: ~17 MiB more resident after a
+    first model build here, ~13 MiB after the name index). Model and names None: no child ran, or its builds
+    failed (the caller builds them itself)."""
     specs = specs or sample_specs(cache_dir / "sample" if cache_dir else None)
     if isolate_min_bytes is not None and _size_on_disk(specs) >= isolate_min_bytes:
         got = _load_in_child(specs, progress, pack, build)
         if got is not None:
-            return Network(got[0]), got[1]
+            return got
     feeds: list[Feed] = []
     for spec in specs:
         namespace, path = parse_feed_spec(spec)
@@ -92,7 +107,7 @@ def load_network_and_model(specs: list[str], cache_dir: Path | None = None, prog
     network = Network(feeds)
     if pack:
         network.pack()
-    return network, None
+    return Loaded(network)
 
 
 def _size_on_disk(specs: list[str]) -> int:
@@ -108,9 +123,11 @@ def _size_on_disk(specs: list[str]) -> int:
 
 
 def _load_in_child(specs: list[str], progress: bool, pack: bool = False, build: "BuildSettings | None" = None
-                   ) -> "tuple[list[Feed], TransitModel | None] | None":
-    """The feeds (and with ``build`` today's model, None when its build failed), loaded by a child process; None
-    when it failed (the caller loads them here then, to raise the same error) or could not run."""
+                   ) -> Loaded | None:
+    """The feeds (and with ``build`` today's model and the name index, None when their builds failed), loaded by
+    a child process; None when it failed (the caller loads them here then, to raise the same error) or could not
+    run."""
+    from routing.names import BuiltNames
     from routing.timetable import TransitModel
 
     root = str(Path(__file__).resolve().parents[2])
@@ -120,10 +137,11 @@ def _load_in_child(specs: list[str], progress: bool, pack: bool = False, build: 
                              stderr=None, timeout=1800)
         if run.returncode:
             return None
-        feeds, model = pickle.loads(run.stdout)
+        feeds, model, names = pickle.loads(run.stdout)
     except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
             TypeError, ValueError):
         return None
     if not (isinstance(feeds, list) and all(isinstance(f, Feed) for f in feeds)):
         return None
-    return feeds, model if isinstance(model, TransitModel) else None
+    ok = isinstance(model, TransitModel) and isinstance(names, BuiltNames)
+    return Loaded(Network(feeds), model if ok else None, names if ok else None)
