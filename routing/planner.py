@@ -119,7 +119,7 @@ class Planner:
         q = self._query(o, d, opts, allowed, mask, opts.stay_seated)
         keys = _Keys(o)  # each journey's facts once, though `_ranges` chooses again after every window
         chosen = keys.once(lambda js: self._choose(o, js, opts, latest_first=False, keys=keys))
-        js = self._ranges(q, t0, opts, lambda j: self._departure(o, j), backward=False, chosen=chosen,
+        js = self._ranges(q, t0, opts, keys.departure, backward=False, chosen=chosen,
                           other=lambda j: j.arrival, q_other=self._query(d, o, opts, allowed, mask, opts.stay_seated))
         return chosen(js)
 
@@ -130,7 +130,7 @@ class Planner:
         keys = _Keys(o)
         chosen = keys.once(lambda js: self._choose(o, [j for j in js if j.arrival <= t_arr], opts, True, keys))
         js = self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True, chosen=chosen,
-                          other=lambda j: self._departure(o, j),
+                          other=keys.departure,
                           q_other=self._query(o, d, opts, allowed, mask, opts.stay_seated))
         return chosen(js)
 
@@ -372,9 +372,11 @@ class _Keys:
     """Per search: each journey's (departure from the place, arrival, transfers, journey) and trip set, worked
     out once (`_choose` runs after every window of a range search, on all journeys found so far)."""
 
-    __slots__ = ("access", "memo", "last")
+    __slots__ = ("access", "memo", "last", "place", "deps")
 
     def __init__(self, o: Place):
+        self.place = o
+        self.deps: dict[int, tuple] = {}  # id(journey) → (journey, `Planner._departure`)
         # the access seconds of the origin's stops (the last one listed when a stop repeats)
         self.access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
         self.memo: dict[int, tuple] = {}  # id(journey) → (key, trips); the key holds the journey: ids stay unique
@@ -392,6 +394,14 @@ class _Keys:
             self.last = (js, len(js), out)
             return list(out)
         return chosen
+
+    def departure(self, j: Journey) -> int:
+        """`Planner._departure` of ``j`` from the search's origin, worked out once (`Planner._ranges` and
+        `Planner._prove` ask for it of every journey several times)."""
+        hit = self.deps.get(id(j))
+        if hit is None or hit[0] is not j:
+            hit = self.deps[id(j)] = (j, Planner._departure(self.place, j))
+        return hit[1]
 
     def of(self, j: Journey) -> tuple[tuple, tuple]:
         hit = self.memo.get(id(j))

@@ -25,6 +25,13 @@ departure only when it arrives strictly earlier, for its number of rides, than e
 answers are the Pareto set over (departure, arrival, rides) and each leaves as late as it can. A last run at the
 query time itself finds journeys that leave after the window (the first train of the morning). Arrive-by is the
 same search on the time-reversed timetable (`reversed_timetable`): sources are the targets, time runs backwards.
+
+Reference counting: a numba function increfs every array of the records it is given on entry and decrefs them on
+return (atomic operations: ~180 for Timetable, Rules and Labels), and a search makes about a hundred such calls
+(phases per round, a run's emit). The functions that allocate nothing are compiled with ``_nrt=False``: no
+reference counting at all, safe because their caller holds the records for the whole call and nothing they
+make outlives it. Of a Toei plan this was half the kernel's time. A function that must allocate (a grown buffer,
+a schedule) keeps NRT; one marked ``_nrt=False`` that allocates fails to compile, it does not misbehave.
 """
 from __future__ import annotations
 
@@ -186,7 +193,7 @@ def _walk_seconds(dist, fixed_s, speed):
     return max(np.int64(np.ceil(dist / speed)), np.int64(fixed_s))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _walk_s(tt, rules, e):
     """Seconds to walk footpath e (see _walk_seconds; for the cold paths)."""
     return _walk_seconds(tt.fp_dist[e], tt.fp_fixed_s[e], rules.walk_speed)
@@ -217,7 +224,7 @@ def _label(t_arr, round_arr, k, s, t):
         round_arr[kk, s] = k
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _trip_ok_from(tt, rules, times0, L, j, bpos, upto, base):
     """Trip j of a pattern can be ridden from bpos to upto under the closures (boarding checked separately)."""
     for m in range(bpos, upto):
@@ -232,7 +239,7 @@ def _trip_ok_from(tt, rules, times0, L, j, bpos, upto, base):
     return True
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, off, k, stamp, s):
     """Queue the in-seat continuations of trip ``ta`` (pattern p, boarded at bpos) at position i (flat time
     ``off``, stop s): the linked trip must be of an allowed mode (and accessible when asked), leave its to-stop
@@ -299,7 +306,7 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
     return n_cont
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _alight_later(tt, rules, lab, k, p, j, bpos, i):
     """The first trip after j of pattern p that can be boarded at bpos, ridden to i and left there with the
     stop open (closures only), when its arrival improves the ride label at round k; else -1."""
@@ -326,7 +333,7 @@ def _alight_later(tt, rules, lab, k, p, j, bpos, i):
     return -1
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def scan_routes(tt, rules, lab, seg, k, stamp, nq):
     """Round k, phase 1: ride every queued pattern from its earliest improved stop, boarding the earliest trip
     one can catch with at most k-1 rides; ride labels at round k. Returns the in-seat queue length."""
@@ -466,7 +473,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
     return n_cont
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
     """Round k, phase 2: ride the queued in-seat continuations (a continued trip may link on again); their
     ride labels are of round k too (staying seated is no extra ride)."""
@@ -533,7 +540,7 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
                 n_cont = _seat_links(tt, rules, lab, seg, n_cont, tb, i, p, pos0, k, sg, off, k, stamp, s)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def relax_footpaths(tt, rules, lab, k):
     """Round k, phase 3: from each stop reached by a ride, a same-stop change and one footpath (the transfer
     rule in the module docstring); board labels of round k, improved stops marked for round k+1; targets.
@@ -607,7 +614,7 @@ def relax_footpaths(tt, rules, lab, k):
                 _set_result(lab, k, lab.walk_t[k, u] + eg, u, KIND_WALK, run)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _set_result(lab, k, t, u, kind, run):
     """The target's best with at most k rides, and so with at most kk ≥ k while it beats theirs."""
     for kk in range(k, lab.res_t.shape[0]):
@@ -620,7 +627,7 @@ def _set_result(lab, k, t, u, kind, run):
         lab.res_run[kk] = run
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _collect_routes(tt, rules, lab, k, only_departing, cut):
     """Patterns through the stops improved in round k-1, each from its earliest such position (round 1 of a
     range run: only the patterns leaving at this run's time, the others catch what they caught a run ago).
@@ -688,21 +695,16 @@ def _collect_routes(tt, rules, lab, k, only_departing, cut):
     return nq
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, cut):
     """One RAPTOR search from the sources (stop, time there) on top of the labels already in ``lab`` (empty for
     a plain search; a later departure's in a range search). ``only_departing``: round 1 scans only the patterns
-    marked with this run in ``lab.pattern_run``; ``cut``: the latest-boarding cut (`_collect_routes`). Returns
-    ``seg`` (grown when needed)."""
+    marked with this run in ``lab.pattern_run``; ``cut``: the latest-boarding cut (`_collect_routes`). ``seg``
+    has room for a run's seat segments (`_seg_room`: the caller grows it, this allocates nothing)."""
     R = lab.ride_t.shape[0]
     lab.scalars[0] = 0
     lab.scalars[3] = run
     lab.counters[C_RUNS] += 1
-    n_links = len(tt.inseat_to_trip)
-    if n_links > 0 and seg.shape[0] - lab.scalars[2] < R * n_links + 1:
-        grown = np.empty((max(2 * seg.shape[0], lab.scalars[2] + R * n_links + 1), 6), np.int32)
-        grown[:lab.scalars[2]] = seg[:lab.scalars[2]]
-        seg = grown
     # ---- round 0: sources and one footpath from them (a walk, not a transfer) ----
     for i in range(len(src_stops)):
         s = src_stops[i]
@@ -759,10 +761,9 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
         relax_footpaths(tt, rules, lab, k)
     for r in range(lab.scalars[0]):
         lab.marked[lab.touched[r]] = False
-    return seg
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _journey_legs(tt, rules, lab, seg, k, out):
     """The legs of the result of round k (latest first) appended to ``out`` as (kind, from, to, pattern, trip,
     board pos, alight pos, stay seated, departure, arrival); returns the source stop."""
@@ -823,7 +824,7 @@ def _journey_legs(tt, rules, lab, seg, k, out):
         state = KIND_RIDE
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _fp_seconds(tt, rules, frm, to):
     """A walk's own duration (a board label after it may include waiting out the change time)."""
     for e in range(tt.fp_start[frm], tt.fp_start[frm + 1]):
@@ -846,7 +847,7 @@ def new_output(journeys: int, legs: int) -> Output:
     return Output(np.empty((journeys, 8), np.int64), np.empty((legs, 10), np.int64), np.zeros(2, np.int64))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _leg(out, kind, frm, to, p, trip, bpos, apos, seated, dep, arr):
     r = out.used[1]
     out.used[1] = r + 1
@@ -865,7 +866,7 @@ def _leg(out, kind, frm, to, p, trip, bpos, apos, seated, dep, arr):
     row[9] = arr
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _emit(tt, rules, lab, seg, run, tau, out):
     """Journeys of the run just finished: one per round whose target result this run improved."""
     R = lab.res_t.shape[0]
@@ -900,6 +901,18 @@ def _board_copy(board, board_t, stops, n, reset):
 
 
 @njit(nogil=True, cache=True)
+def _seg_room(seg, used, rounds, n_links):
+    """``seg`` with room for one more run's seat segments (``rounds`` × ``n_links`` in-seat links beyond the
+    ``used`` ones): itself, or a bigger copy (`raptor_run`, compiled without reference counting, allocates
+    nothing). Scalars, not the records: a call with them increfs and decrefs every array in them."""
+    if n_links > 0 and seg.shape[0] - used < rounds * n_links + 1:
+        grown = np.empty((max(2 * seg.shape[0], used + rounds * n_links + 1), 6), np.int32)
+        grown[:used] = seg[:used]
+        return grown
+    return seg
+
+
+@njit(nogil=True, cache=True)
 def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out):
     """Range RAPTOR: one run per departure time in ``taus`` (latest first), labels kept between runs; each run
     reports the journeys that beat every later departure for their number of rides. The patterns leaving at
@@ -919,7 +932,8 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
         restrict = r > 0 and tau_start[r + 1] > tau_start[r]
         for i in range(tau_start[r], tau_start[r + 1]):
             lab.pattern_run[tau_patterns[i]] = run
-        seg = raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run, restrict, cutting and r >= after)
+        seg = _seg_room(seg, lab.scalars[2], lab.ride_t.shape[0], len(tt.inseat_to_trip))
+        raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run, restrict, cutting and r >= after)
         if cutting and after - 1 <= r < len(taus) - 1:  # the next run cuts: the board labels as they are now
             if r == after - 1:  # every stop written since the labels were cleared
                 _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], False)
@@ -931,7 +945,7 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     return seg
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf, pats):
     """Fill ``buf`` with the departure times (see departure_schedule); returns how many there are (they may be
     more than ``buf`` holds: the caller then asks again with a bigger one)."""
@@ -1079,6 +1093,20 @@ def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, 
         out = Output(np.empty((2 * out.used[0], 8), np.int64), np.empty((2 * out.used[1], 10), np.int64),
                      np.zeros(2, np.int64))
 
+
+
+@njit(nogil=True, cache=True)
+def range_search_flat(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, tgt_egress, bounds_known, t0,
+                      t1, bound):
+    """`range_search` with its records given as plain tuples (`_flat`; ``rules`` with its Cutter as the last
+    element, a plain tuple too), made records again here: numba types a plain tuple of arrays from a fingerprint
+    in C, a named tuple through Python, so the call from Python costs about half (all-Tokyo and Toei: ~10 µs of
+    ~20 µs a search). The records are the same types as when passed directly: every kernel below is the same."""
+    lt = rules[12]
+    rl = Rules(rules[0], rules[1], rules[2], rules[3], rules[4], rules[5], rules[6], rules[7], rules[8], rules[9],
+               rules[10], rules[11], Cutter(lt[0], lt[1]))
+    return range_search(Timetable(*tt), rl, StopGraph(*g), Labels(*lab), seg, Output(*out), src_stops, src_access,
+                        tgt_stops, tgt_egress, bounds_known, t0, t1, bound)
 
 # ---- lower bounds (target pruning) -------------------------------------------------------------------------
 class StopGraph(NamedTuple):
@@ -1409,7 +1437,7 @@ def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, roun
         np.zeros(5, np.int64))
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, _nrt=False)
 def clear_labels(lab):
     """Clear what the last search wrote (the stops on its dirty list), so one Labels serves many searches. The
     run counter and the class stamp keep counting, so the in-seat stamps of old runs never match new ones.
@@ -1489,23 +1517,33 @@ def _first_rounds(lab: Labels, rounds: int) -> Labels:
 
 
 def _labels_for(model, tt: Timetable, rounds: int) -> Labels:
+    """`_labels_and_flat`'s Labels."""
+    return _labels_and_flat(model, tt, rounds)[0]
+
+
+def _labels_and_flat(model, tt: Timetable, rounds: int) -> tuple[Labels, tuple]:
     """A Labels for this model, timetable and round count, reused per thread (allocating and filling the
     per-round arrays costs more than a small search); `range_search` clears it first. One Labels per timetable
     (a small LRU, `_lru_get`), with the most rounds asked for: a search with fewer rounds (a plan's proof runs) runs
     on its first rows (`_first_rounds`), so the per-trip and per-pattern arrays are not held twice (all-Tokyo: ~3 MiB
     a timetable and planner thread). A search clears only the rows it uses, of the stops the last one touched, so
     the rows beyond are kept clear: after a search with more rounds, the whole Labels is cleared before one with
-    fewer rounds runs."""
+    fewer rounds runs. With it the same as a plain tuple (`range_search_flat`); both kept per round count, as
+    the views are (a plan asks for the same few round counts again and again)."""
     pool = _pooled("labels", dict)
-    hit = _lru_get(pool, id(tt), tt)  # [labels, rounds of the last search]
+    hit = _lru_get(pool, id(tt), tt)  # [labels, rounds of the last search, {rounds: (labels' view, tuple)}]
     if hit is None or hit[0].ride_t.shape[0] < rounds:
         hit = _lru_put(pool, id(tt), [new_labels(model.n_stops, model.n_patterns, model.n_trips,
                                                  int(tt.pattern_inseat_classes.sum()), rounds,
-                                                 len(tt.inseat_to_trip)), rounds], tt)
+                                                 len(tt.inseat_to_trip)), rounds, {}], tt)
     elif rounds < hit[1]:
         clear_labels(hit[0])  # every row of what the last search touched: rows past ``rounds`` stay clear
     hit[1] = rounds
-    return _first_rounds(hit[0], rounds)
+    view = hit[2].get(rounds)
+    if view is None:
+        lab = _first_rounds(hit[0], rounds)
+        view = hit[2][rounds] = (lab, tuple(lab))
+    return view
 
 
 class RideLeg(NamedTuple):
@@ -1643,7 +1681,9 @@ def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, 
     return out
 
 
-def _rules(model, q: RaptorQuery, reverse: bool, lb: np.ndarray, latest: Cutter) -> Rules:
+def _flat_rules(model, q: RaptorQuery, reverse: bool, lb: np.ndarray, latest: Cutter) -> tuple:
+    """The query's `Rules` as `range_search_flat` takes them: a plain tuple of its fields, the Cutter a plain
+    tuple at the end."""
     closures, arrays = _mask_arrays(model, q.mask, reverse)
     if q.pattern_allowed is not None:
         allowed = np.asarray(q.pattern_allowed, np.bool_)
@@ -1651,8 +1691,17 @@ def _rules(model, q: RaptorQuery, reverse: bool, lb: np.ndarray, latest: Cutter)
         allowed = model.__dict__.get("_all_patterns")
         if allowed is None:
             allowed = model.__dict__["_all_patterns"] = np.ones(model.n_patterns, np.bool_)
-    return Rules(*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
-                 bool(q.report_walks), bool(reverse), lb, latest)
+    return (*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
+            bool(q.report_walks), bool(reverse), lb, (latest.after, latest.board))
+
+
+def _flat_timetable(model, tt: Timetable) -> tuple[tuple, tuple]:
+    """The timetable and its StopGraph as plain tuples (`range_search_flat`), cached with the timetable."""
+    cache = model.__dict__.setdefault("_flat_timetables", {})
+    hit = _lru_get(cache, id(tt), tt)
+    if hit is None:
+        hit = _lru_put(cache, id(tt), (tuple(tt), tuple(_graph_of(model, tt))), tt)
+    return hit
 
 
 def _graph_of(model, tt: Timetable) -> StopGraph:
@@ -1708,8 +1757,8 @@ def _legs(raw, rev: Reversal | None, model) -> tuple:
 
 
 def _counters(lab: Labels) -> Counters:
-    c = lab.counters
-    return Counters(int(c[C_ROUNDS]), int(c[C_ROUTES]), int(c[C_IMPROVED]), int(c[C_RUNS]), int(c[C_CUT]))
+    c = lab.counters.tolist()
+    return Counters(c[C_ROUNDS], c[C_ROUTES], c[C_IMPROVED], c[C_RUNS], c[C_CUT])
 
 
 def _pooled(name: str, make):
@@ -1785,15 +1834,20 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
     egress = np.asarray(q.tgt_egress, np.int64)
     lb, known = _bounds_for(tt, q, tgt, egress)
     rounds = int(max(0, q.max_rides)) + 1
-    rules = _rules(model, q, reverse, lb, _cutter(model.n_stops, rounds))
-    lab = _labels_for(model, tt, rounds)
+    rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds))
+    lab, lab_flat = _labels_and_flat(model, tt, rounds)
+    tt_flat, g_flat = _flat_timetable(model, tt)
     # seat segments: the kernel grows them to rounds × in-seat links (on all-Tokyo 11 MB, too much to allocate
     # and fault in per search)
-    seg = _pooled("seg", lambda: np.empty((1, 6), np.int32))
-    out = _pooled("out", lambda: new_output(64, 1024))
-    seg, out, n_departures, first_tau = range_search(tt, rules, _graph_of(model, tt), lab, seg, out, src_stops,
-                                                     access, tgt, egress, known, np.int64(t0), np.int64(t1),
-                                                     np.int64(bound))
+    seg = getattr(_POOL, "seg", None)
+    if seg is None:
+        seg = np.empty((1, 6), np.int32)
+    out = getattr(_POOL, "out", None)
+    if out is None:
+        out = new_output(64, 1024)
+    seg, out, n_departures, first_tau = range_search_flat(
+        tt_flat, rules, g_flat, lab_flat, seg, tuple(out), src_stops, access, tgt, egress, known, np.int64(t0),
+        np.int64(t1), np.int64(bound))
     _POOL.seg, _POOL.out = seg, out
     if not known:
         _keep_bounds(tt, q, tgt, egress, lb)
