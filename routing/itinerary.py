@@ -480,12 +480,16 @@ def ride_leg(model, leg: RideLeg) -> Leg:
     geom, dist = r.geometry(m, tab, bpos, apos)
     agency = r.agency
     dep, arr = leg.departure, leg.arrival
+    dep_iso, arr_iso = isos.get(dep) or iso_of(dep), isos.get(arr) or iso_of(arr)
+    # (a scheduled model's `_live_fields`, with the times already worked out)
+    live = ({"scheduled_departure": dep_iso, "scheduled_arrival": arr_iso, "delay_s": 0, "arrival_delay_s": 0,
+             "realtime": False} if ov is None else _live_fields(m, trip, bpos, apos, dep, arr, ov))
     return Leg(
         r.mode, tab.endpoint(leg.from_stop, m.st_seq.item(off + bpos)),
         tab.endpoint(leg.to_stop, m.st_seq.item(off + apos)),
-        isos.get(dep) or iso_of(dep), isos.get(arr) or iso_of(arr), arr - dep, dist, geom, r.operator,
+        dep_iso, arr_iso, arr - dep, dist, geom, r.operator,
         None if agency is None else agency.copy(), r.route.copy(), r.trip_id, r.day, r.headsign, inter, r.booking,
-        r.message, leg.stay_seated, True, _live_fields(m, trip, bpos, apos, dep, arr, ov))
+        r.message, leg.stay_seated, True, live)
 
 
 def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, distance_m: float | None,
@@ -514,10 +518,18 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
     """
     tab = _tables(model)
     legs: list[Leg] = []
-    first_ride = next((i for i, l in enumerate(journey.legs) if isinstance(l, RideLeg)), None)
+    # the first ride's index, `Journey.first_departure` and `Journey.transfers` in one pass over the legs
+    first_ride, walked_s, first_dep, rides = None, 0, journey.start, 0
+    for i, l in enumerate(journey.legs):
+        if isinstance(l, RideLeg):
+            if first_ride is None:
+                first_ride, first_dep = i, l.departure - walked_s
+            rides += not l.stay_seated
+        elif first_ride is None:
+            walked_s += l.arrival - l.departure
     src = journey.source_stop
     access_s = origin.seconds_to(src)
-    t = journey.first_departure - access_s
+    t = first_dep - access_s
     dep_s = t
     walked = 0.0
     if origin.is_point and access_s >= 0:
@@ -544,7 +556,7 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
         legs.append(walk_leg(model, walker, tab.endpoint(tgt), destination.endpoint(), t, t + egress_s, d))
         walked += d
         t += egress_s
-    return Itinerary(dep_s, t, journey.transfers, walked, walker.source, legs, model)
+    return Itinerary(dep_s, t, max(rides - 1, 0), walked, walker.source, legs, model)
 
 
 def direct_walk(model, walker, origin, destination, dep: int, walk_speed: float,

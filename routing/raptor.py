@@ -1101,12 +1101,18 @@ def range_search_flat(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_st
     """`range_search` with its records given as plain tuples (`_flat`; ``rules`` with its Cutter as the last
     element, a plain tuple too), made records again here: numba types a plain tuple of arrays from a fingerprint
     in C, a named tuple through Python, so the call from Python costs about half (all-Tokyo and Toei: ~10 µs of
-    ~20 µs a search). The records are the same types as when passed directly: every kernel below is the same."""
+    ~20 µs a search). The records are the same types as when passed directly: every kernel below is the same.
+    Returns `range_search`'s answer with None for ``seg`` and ``out`` unless they were grown (new arrays, bigger):
+    boxing them for Python costs ~3 µs a call, and the caller keeps the ones it gave."""
     lt = rules[12]
     rl = Rules(rules[0], rules[1], rules[2], rules[3], rules[4], rules[5], rules[6], rules[7], rules[8], rules[9],
                rules[10], rules[11], Cutter(lt[0], lt[1]))
-    return range_search(Timetable(*tt), rl, StopGraph(*g), Labels(*lab), seg, Output(*out), src_stops, src_access,
-                        tgt_stops, tgt_egress, bounds_known, t0, t1, bound)
+    seg2, out2, n_departures, first_tau = range_search(Timetable(*tt), rl, StopGraph(*g), Labels(*lab), seg,
+                                                       Output(*out), src_stops, src_access, tgt_stops, tgt_egress,
+                                                       bounds_known, t0, t1, bound)
+    grown_out = out2.journeys.shape[0] != out[0].shape[0] or out2.legs.shape[0] != out[1].shape[0]
+    return (seg2 if seg2.shape[0] != seg.shape[0] else None), (out2 if grown_out else None), n_departures, \
+        first_tau
 
 # ---- lower bounds (target pruning) -------------------------------------------------------------------------
 class StopGraph(NamedTuple):
@@ -1744,16 +1750,26 @@ def _legs(raw, rev: Reversal | None, model) -> tuple:
         return tuple(built)
     # latest first in reversed time is earliest first in real time
     seated_next = False  # a ride continued in its seat backwards: the next leg in real time stays seated
+    plen = _pattern_lens(model)
+    trip_of = rev.trip_of.item
     for i, (kind, frm, to, p, trip, bpos, apos, seated, dep, arv) in enumerate(raw):
         if kind == LEG_WALK:
             built[i] = WalkLeg(to, frm, -arv, -dep)
             seated_next = False
         else:
-            L = model.pattern_len(p)
-            built[i] = RideLeg(p, int(rev.trip_of[trip]), L - 1 - apos, L - 1 - bpos, to, frm, -arv, -dep,
-                               seated_next)
+            L = plen[p]
+            built[i] = RideLeg(p, trip_of(trip), L - 1 - apos, L - 1 - bpos, to, frm, -arv, -dep, seated_next)
             seated_next = seated == 1
     return tuple(built)
+
+
+def _pattern_lens(model) -> list[int]:
+    """Each pattern's number of stops (`TransitModel.pattern_len`) as a list, cached per model: a backward
+    search's every ride leg asks."""
+    lens = model.__dict__.get("_pattern_lens")
+    if lens is None:
+        lens = model.__dict__["_pattern_lens"] = np.diff(np.asarray(model.pattern_stops_start, np.int64)).tolist()
+    return lens
 
 
 def _counters(lab: Labels) -> Counters:
@@ -1845,10 +1861,12 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
     out = getattr(_POOL, "out", None)
     if out is None:
         out = new_output(64, 1024)
-    seg, out, n_departures, first_tau = range_search_flat(
+    seg2, out2, n_departures, first_tau = range_search_flat(
         tt_flat, rules, g_flat, lab_flat, seg, tuple(out), src_stops, access, tgt, egress, known, np.int64(t0),
         np.int64(t1), np.int64(bound))
-    _POOL.seg, _POOL.out = seg, out
+    if out2 is not None:  # (grown: the kernel's new arrays, else the ones it filled)
+        out = out2
+    _POOL.seg, _POOL.out = seg if seg2 is None else seg2, out
     if not known:
         _keep_bounds(tt, q, tgt, egress, lb)
     used_j, used_l = out.used.tolist()

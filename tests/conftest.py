@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -126,27 +127,63 @@ def _dump_asyncio_tasks(signum, frame) -> None:
     out.flush()
 
 
+class _HangWatch:
+    """One daemon thread for the whole run: armed as each test starts, disarmed as it ends; SIGUSR2 to this
+    process once a test has run ``seconds`` (a timer thread per test made some 1,600 threads a run)."""
+
+    def __init__(self, seconds: float):
+        import threading
+
+        self.seconds = seconds
+        self._cv = threading.Condition()
+        self._deadline: float | None = None
+        threading.Thread(target=self._watch, name="hang-dump", daemon=True).start()
+
+    def arm(self) -> None:
+        with self._cv:
+            self._deadline = time.monotonic() + self.seconds
+            self._cv.notify()
+
+    def disarm(self) -> None:
+        with self._cv:
+            self._deadline = None
+            self._cv.notify()
+
+    def _watch(self) -> None:
+        import signal
+
+        with self._cv:
+            while True:
+                if self._deadline is None:
+                    self._cv.wait()
+                elif (left := self._deadline - time.monotonic()) > 0:
+                    self._cv.wait(left)
+                else:
+                    self._deadline = None  # once per test
+                    os.kill(os.getpid(), signal.SIGUSR2)
+
+
+_HANG_WATCH = pytest.StashKey[_HangWatch]()
+
+
 def pytest_configure(config):
     import signal
 
-    if hasattr(signal, "SIGUSR2"):  # kept for the whole run: a timer firing as its test ends finds it still set
+    if hasattr(signal, "SIGUSR2"):  # kept for the whole run: a dump firing as its test ends finds it still set
         signal.signal(signal.SIGUSR2, _dump_asyncio_tasks)
+        config.stash[_HANG_WATCH] = _HangWatch(HANG_DUMP_S)
 
 
 @pytest.fixture(autouse=True)
-def _dump_when_hung():
+def _dump_when_hung(request):
     """A test still running after ``MAAS_TEST_HANG_DUMP_S`` (300 s) prints its asyncio tasks and threads once, so a
     hang that pytest-timeout later fails shows what it waited for, not only the event loop's ``select``."""
-    import signal
-    import threading
-
-    if not hasattr(signal, "SIGUSR2"):
+    watch = request.config.stash.get(_HANG_WATCH, None)
+    if watch is None:
         yield
         return
-    timer = threading.Timer(HANG_DUMP_S, os.kill, (os.getpid(), signal.SIGUSR2))
-    timer.daemon = True
-    timer.start()
+    watch.arm()
     try:
         yield
     finally:
-        timer.cancel()
+        watch.disarm()
