@@ -16,7 +16,7 @@ from maas.platform.memory import arrays_nbytes, process_memory, release_memory
 from maas.platform.progress import step
 from maas.platform.settings import Settings
 from routing.masks import ClosureMask
-from routing.names import NameIndex
+from routing.names import BuiltNames, NameIndex, adopt_names
 from routing.planner import PlanOptions, Planner
 from routing.raptor import drop_thread_buffers
 from routing.realtime import RealtimeOverlay
@@ -69,14 +69,40 @@ class TransitService:
 
     @classmethod
     def from_settings(cls, settings: Settings, progress: bool = False) -> "TransitService":
-        from maas.publishing.network import ISOLATE_MIN_BYTES, load_network
+        from maas.publishing.network import ISOLATE_MIN_BYTES, load_network_and_model
 
-        network = load_network(settings.feeds, settings.cache_dir, progress=progress,
-                               isolate_min_bytes=ISOLATE_MIN_BYTES, pack=True)  # the big tables compressed:
-        # only a model build, a feed's realtime trip index and its seat rules read them again
+        build = BuildSettings()
+        # the big tables compressed (only a model build, a feed's realtime trip index and its seat rules read them
+        # again); today's model built by the child that loads big feeds, when its straight-line footpaths are
+        # the ones this service uses (no OSM streets)
+        loaded = load_network_and_model(settings.feeds, settings.cache_dir, progress=progress,
+                                        isolate_min_bytes=ISOLATE_MIN_BYTES, pack=True,
+                                        build=build if settings.osm is None else None)
         release_memory()  # the raw string tables parsed on the way are garbage now
-        return cls(network, osm_path=settings.osm, cache_dir=settings.cache_dir,
-                   threads=settings.planner_threads, progress=progress)
+        service = cls(loaded.network, build_settings=build, osm_path=settings.osm, cache_dir=settings.cache_dir,
+                      threads=settings.planner_threads, progress=progress)
+        if loaded.model is not None:
+            service.adopt(loaded.model, loaded.names)
+        return service
+
+    def adopt(self, model: TransitModel, names: BuiltNames | None = None) -> Planner:
+        """A model of this network built elsewhere (`from_settings`: by the feed-loading child) cached for its
+        date as if `planner_for` had built it: the walker over its stops, the name index (``names``, built with
+        it, else here), a planner. Only for a model built from this network with this service's build settings
+        and no street walker."""
+        with self._lock:
+            if self.osm_path is not None:
+                raise ValueError("a service with OSM streets builds its own models (street footpaths)")
+            if names is not None and self._names is None:
+                self._names = adopt_names(names)
+            if self._walker is None:
+                self._walker = self._make_walker(model)
+            planner = Planner(model, self._walker, self._names_locked())
+            self._models[model.service_date] = (model, planner)
+            self._models.move_to_end(model.service_date)
+            while len(self._models) > self.max_models:
+                self._models.popitem(last=False)
+            return planner
 
     def _make_walker(self, model: TransitModel) -> Walker:
         if self.osm_path is None:

@@ -799,8 +799,8 @@ def _assemble(m: TransitModel, st_arr, st_dep, st_pickup, st_dropoff, skipped, s
             st_dep=np.concatenate([st_dep, *st_parts["dep"]]).astype(np.asarray(m.st_dep).dtype),
             st_pickup=np.concatenate([st_pickup, *st_parts["pickup"]]).astype(np.asarray(m.st_pickup).dtype),
             st_dropoff=np.concatenate([st_dropoff, *st_parts["dropoff"]]).astype(np.asarray(m.st_dropoff).dtype),
-            st_dist=np.concatenate([m.st_dist, *st_parts["dist"]]).astype(np.asarray(m.st_dist).dtype),
-            st_seq=np.concatenate([m.st_seq, *st_parts["seq"]]).astype(np.asarray(m.st_seq).dtype),
+            st_dist=np.concatenate([m.st_dist, *st_parts["dist"]]).astype(m.st_dist.dtype),  # (kept per pattern
+            st_seq=np.concatenate([m.st_seq, *st_parts["seq"]]).astype(m.st_seq.dtype),  # again: TransitModel)
             trip_pattern=np.concatenate([m.trip_pattern, i32(t_pattern)]),
             trip_day_offset=np.concatenate([m.trip_day_offset, np.asarray(t_day, np.int8)]),
             trip_wheelchair=np.concatenate([m.trip_wheelchair, np.asarray(t_wc, np.int8)]).astype(

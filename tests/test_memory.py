@@ -187,34 +187,37 @@ def test_warm_up_leaves_no_buffers_on_the_calling_thread(sample_transit):
 
 
 def test_packed_stop_times_build_the_same_model(tmp_path):
-    """A server keeps its feeds' stop_times packed (`Network.pack`, done by `TransitService.from_settings`): each
-    read unpacks an equal table, so a service day's model is the same, array for array; the packed feed holds a
-    fraction of the bytes and still counts its rows without unpacking."""
+    """A server keeps its feeds' stop_times, trips and transfers packed (`Network.pack`, done by
+    `TransitService.from_settings`): each read unpacks an equal table, so a service day's model is the same, array
+    for array; the packed feed holds a fraction of the bytes and still counts its rows without unpacking."""
     import numpy as np
     import pandas as pd
 
-    from feeds.feed import PackedTable
+    from feeds.feed import PACKED, PackedTable
     from maas.publishing.network import load_network
-    from routing.timetable import build_model
+    from routing.timetable import PatternColumn, build_model
 
+    assert set(PACKED) == {"stop_times", "trips", "transfers"}
     plain = load_network([], tmp_path / "a", progress=False)
     packed = load_network([], tmp_path / "b", progress=False)
     before = packed.nbytes()
-    tables = {f.namespace: f.stop_times for f in packed.feeds}
+    tables = {(f.namespace, name): getattr(f, name) for f in packed.feeds for name in PACKED}
     assert packed.pack() > 0
     assert packed.pack() == 0  # once
     assert packed.nbytes() < before
     for f in packed.feeds:
-        if len(tables[f.namespace]):
-            assert isinstance(f.__dict__["stop_times"], PackedTable)
-            assert f.rows("stop_times") == len(tables[f.namespace]) == f.summary()["stop_times"]
-            pd.testing.assert_frame_equal(f.stop_times, tables[f.namespace])
-            assert f.stop_times is not f.stop_times  # unpacked per read, never kept
+        for name in PACKED:
+            if len(tables[f.namespace, name]):
+                assert isinstance(f.__dict__[name], PackedTable), name
+                assert f.rows(name) == len(tables[f.namespace, name]) == f.summary().get(name, f.rows(name))
+                pd.testing.assert_frame_equal(getattr(f, name), tables[f.namespace, name])
+                assert getattr(f, name) is not getattr(f, name)  # unpacked per read, never kept
     day = dt.date(2026, 12, 1)
     a, b = build_model(plain, day), build_model(packed, day)
     for name, v in vars(a).items():
-        if isinstance(v, np.ndarray):
-            assert np.array_equal(v, getattr(b, name), equal_nan=v.dtype.kind == "f"), name
+        if isinstance(v, (np.ndarray, PatternColumn)):
+            v = np.asarray(v)
+            assert np.array_equal(v, np.asarray(getattr(b, name)), equal_nan=v.dtype.kind == "f"), name
         elif isinstance(v, list):
             assert v == getattr(b, name), name
 
@@ -255,3 +258,83 @@ def test_feeds_loaded_in_a_child_come_back_packed(tmp_path):
         if a.rows("stop_times"):
             assert isinstance(b.__dict__["stop_times"], PackedTable)
             assert a.stop_times.equals(b.stop_times), a.namespace
+
+
+def test_trip_ids_are_one_object_per_id_across_models_and_the_realtime_index(tmp_path):
+    """Each service day's model, the realtime operator index and its trip stops make their trip ids from the
+    feeds' packed tables (each read unpacks new strings): interned, they hold one string object per trip id, not
+    one per structure."""
+    from feeds.feed import PackedTable
+    from maas.disruptions.realtime import OperatorIndex
+    from maas.publishing.network import load_network
+    from maas.transit import TransitService
+
+    transit = TransitService(load_network([], tmp_path, progress=False, pack=True), threads=1)
+    try:
+        a = transit.model_for(dt.date(2026, 12, 1))
+        b = transit.model_for(dt.date(2026, 12, 2))
+        feed = next(f for f in transit.network.feeds if f.rows("trips"))
+        assert isinstance(feed.__dict__["trips"], PackedTable)
+        idx = OperatorIndex.from_feed(feed)
+        by_value = {t: t for t in idx.trips}
+        stops_keys = {t: t for t in idx.trip_stop._trip_pos}
+        checked = 0
+        for i, t in enumerate(a.trip_ids):
+            if "@" in t or not t.startswith(feed.namespace + ":"):
+                continue  # a frequency run's id is made per run
+            j = b.trip_index(t, int(a.trip_day_offset[i]) - 1)
+            if j is not None:
+                assert b.trip_ids[j] is t
+            assert by_value[t] is t and stops_keys[t] is t
+            checked += 1
+        assert checked > 10
+    finally:
+        transit.close()
+
+
+def test_the_feed_loading_child_builds_todays_model(tmp_path, monkeypatch):
+    """A server whose feeds load in a child (big feeds; here any size) gets today's model and the name index
+    from that child too: cached before any plan, the same model array for array as one built here, names that
+    answer as an index built here, and the service plans on them."""
+    import numpy as np
+
+    from maas.platform.settings import Settings
+    from maas.publishing import network as network_mod
+    from maas.transit import TransitService
+    from routing.names import NameIndex
+    from routing.timetable import PatternColumn, build_model
+
+    monkeypatch.setattr(network_mod, "ISOLATE_MIN_BYTES", 0)
+    t = TransitService.from_settings(Settings(feeds=[], data_dir=tmp_path / "d", cache_dir=tmp_path / "c"))
+    try:
+        (day,) = t.cached_dates()  # built by the child: nothing was planned yet
+        assert t._names is not None
+        here = NameIndex.from_network(t.network)
+        assert t.names.names_kana == here.names_kana and t.names.romaji == here.romaji
+        for q in ("都庁前", "とちょうまえ", "Shinjuku", "shinjku", "新宿西口", "Roppongi"):
+            assert t.names.search(q) == here.search(q), q
+        got = t.model_for(day)
+        want = build_model(t.network, day, t.build_settings)
+        for name, v in vars(want).items():
+            if isinstance(v, (np.ndarray, PatternColumn)):
+                v = np.asarray(v)
+                assert np.array_equal(v, np.asarray(getattr(got, name)), equal_nan=v.dtype.kind == "f"), name
+            elif isinstance(v, (list, str, dict)) and not name.startswith("_"):
+                assert v == getattr(got, name), name
+        assert t.planner_for(day).model is got
+    finally:
+        t.close()
+
+
+def test_a_service_with_streets_builds_its_own_models(sample_transit):
+    """A model built elsewhere has straight-line footpaths: a service walking on OSM streets refuses it."""
+    from maas.transit import TransitService
+
+    model = sample_transit.model_for(dt.date(2026, 12, 1))
+    other = TransitService(sample_transit.network, osm_path=Path("streets.osm"), threads=1)
+    try:
+        with pytest.raises(ValueError):
+            other.adopt(model)
+        assert other.cached_dates() == []
+    finally:
+        other.close()

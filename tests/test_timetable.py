@@ -247,3 +247,37 @@ def test_trip_index_finds_each_run_by_trip_and_day(small_model):
     assert m.trip_index("t:we") is None and m.trip_index("t:f") is None and m.trip_index("nope", 0) is None
     assert m.trip_index("t:late", 5) is None
     assert m.trip_index("t:f@06:20:00", 1) == want[("t:f@06:20:00", 1)]
+
+
+def test_pattern_columns_read_as_the_flat_stop_time_columns():
+    """st_seq and st_dist are kept per pattern (`PatternColumn`): one row where a pattern's trips agree, one per
+    trip where they don't; every read (index, item, slice inside and across trips, the whole column) gives what
+    the flat column of the feed's values would."""
+    from routing.timetable import PatternColumn
+
+    stops = grid_stops(4)
+    routes = [{"id": "R1"}, {"id": "R2"}]
+    b = line_rows("b", ["S0", "S1", "S2", "S3"], 8 * 3600 + 600)
+    for i, r in enumerate(b):
+        r["seq"] = 10 * (i + 1)  # the same stops and times pattern as "a", other stop_sequence values
+    rows = (line_rows("a", ["S0", "S1", "S2", "S3"], 8 * 3600) + b
+            + line_rows("c", ["S3", "S2"], 9 * 3600) + line_rows("d", ["S3", "S2"], 9 * 3600 + 600))
+    trips = [{"id": "a", "route": "R1"}, {"id": "b", "route": "R1"}, {"id": "c", "route": "R2"},
+             {"id": "d", "route": "R2"}]
+    m = build_model(Network([make_feed("o", stops, routes, trips, rows)]), DATE)
+    assert isinstance(m.st_seq, PatternColumn) and isinstance(m.st_dist, PatternColumn)
+    want = {"a": [1, 2, 3, 4], "b": [10, 20, 30, 40], "c": [1, 2], "d": [1, 2]}
+    flat = np.asarray(m.st_seq)
+    assert flat.dtype == np.int32 and len(flat) == len(m.st_arr) == len(m.st_seq)
+    for t in range(m.n_trips):
+        off, L = m.trip_times_offset(t)
+        assert m.st_seq[off:off + L].tolist() == want[m.trip_ids[t].split(":")[1]]
+        assert [m.st_seq.item(off + i) for i in range(L)] == flat[off:off + L].tolist()
+        assert m.st_seq[off + 1:off + L + 2].tolist() == flat[off + 1:off + L + 2].tolist()  # across trips
+    shared = dict(zip(m.pattern_route.tolist(), m.st_seq.shared.tolist()))
+    assert shared == {m.route_ids.index("o:R1"): False, m.route_ids.index("o:R2"): True}
+    assert m.st_seq[-1] == flat[-1] and m.st_seq[[0, -1]].tolist() == flat[[0, -1]].tolist()
+    assert np.isnan(np.asarray(m.st_dist)).all() and m.st_dist.dtype == np.float32
+    assert m.st_seq.nbytes < flat.nbytes or len(flat) < 64
+    with pytest.raises(IndexError):
+        m.st_seq[len(flat)]

@@ -31,6 +31,7 @@ import msgspec
 
 from feeds.gtfs_rt import (MAX_RT_PAYLOAD_BYTES, RealtimeError, RealtimeMessage, TripUpdate, VehiclePosition,
                            decode, feed_json, trip_updates_feed, vehicle_positions_feed)
+from feeds.feed import interned
 from feeds.geo import EARTH_RADIUS_M
 from maas.disruptions.realtime_store import (STREAMS, MemoryRealtimeStore, RealtimeStore, StoredStream,
                                              StreamChange)
@@ -70,18 +71,18 @@ class OperatorIndex:
     @classmethod
     def from_tables(cls, stops, trips, stop_times=None, routes=None) -> "OperatorIndex":
         """From the feed's typed tables (pandas; ids already namespaced)."""
-        trip_ids = trips["trip_id"].to_numpy(dtype=object)
-        route_ids = trips["route_id"].to_numpy(dtype=object)
+        trip_ids = interned(trips["trip_id"].tolist())  # the same objects as the models' trip ids
+        route_ids = interned(trips["route_id"].tolist())
         from maas.disruptions.trip_stops import TripStops
 
         trip_stop = TripStops(stop_times)  # arrays, not a dict of tuples: all-Tokyo rail 124 -> ~25 MiB
         stop_map = dict(zip(stops["stop_id"].tolist(),
                             zip(stops["stop_lat"].astype(float).tolist(), stops["stop_lon"].astype(float).tolist(),
                                 stops["stop_name"].astype(str).tolist())))
-        all_routes = set(route_ids.tolist())
+        all_routes = set(route_ids)
         if routes is not None and len(routes):
             all_routes |= set(routes["route_id"].tolist())
-        return cls(frozenset(trip_ids.tolist()), dict(zip(trip_ids.tolist(), route_ids.tolist())), trip_stop,
+        return cls(frozenset(trip_ids), dict(zip(trip_ids, route_ids)), trip_stop,
                    stop_map, frozenset(all_routes))
 
     @classmethod

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from feeds.feed import interned
+
 
 class TripStops(Mapping):
     """A read-only mapping with a dict's answers: a (trip, sequence) pair given twice maps to its last row."""
@@ -35,7 +37,7 @@ class TripStops(Mapping):
         last = np.ones(len(seq), bool)  # the last row of each (trip, sequence), as dict(zip(...)) keeps
         last[:-1] = (trip_code[1:] != trip_code[:-1]) | (seq[1:] != seq[:-1])
         trip_code, stop_code, seq = trip_code[last], stop_code[last], seq[last]
-        self._trip_pos = {t: i for i, t in enumerate(trips.tolist())}
+        self._trip_pos = {t: i for i, t in enumerate(interned(trips.tolist()))}  # shared with the models' ids
         self._start = np.zeros(len(trips) + 1, np.int64)
         np.cumsum(np.bincount(trip_code, minlength=len(trips)), out=self._start[1:])
         small = len(seq) == 0 or (seq.min() >= np.iinfo(np.int32).min and seq.max() <= np.iinfo(np.int32).max)

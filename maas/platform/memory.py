@@ -67,7 +67,8 @@ def process_memory() -> dict[str, int]:
 
 def arrays_nbytes(obj, seen: set[int] | None = None) -> int:
     """Bytes of the numpy arrays an object holds in its attributes (and in tuples/dicts of them, one level of
-    named tuples deep: a model's cached timetables), each array counted once."""
+    named tuples or slotted objects deep: a model's cached timetables, its `PatternColumn`s), each array counted
+    once."""
     seen = set() if seen is None else seen
     total = 0
     items = vars(obj).values() if hasattr(obj, "__dict__") else obj
@@ -81,4 +82,6 @@ def arrays_nbytes(obj, seen: set[int] | None = None) -> int:
             total += arrays_nbytes(v, seen)
         elif hasattr(v, "_fields"):
             total += arrays_nbytes(tuple(v), seen)
+        elif hasattr(type(v), "__slots__") and not isinstance(v, (str, bytes, tuple, list, dict)):
+            total += arrays_nbytes([getattr(v, n) for n in type(v).__slots__], seen)  # e.g. a PatternColumn
     return total
