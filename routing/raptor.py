@@ -223,13 +223,14 @@ def _touch(lab, s, run):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _label(t_arr, round_arr, k, s, t):
-    """A label of time t at stop s made in round k: row k, and the later rounds' rows up to the first as good
-    ("at most kk rides", see `Labels`): the one place the paper's copy of labels into later rounds is written.
-    The caller writes the label's other fields in row k. (Given two arrays, not the record: see `_blk`.)"""
+def _label(t_arr, round_arr, k, s, t, top):
+    """A label of time t at stop s made in round k: row k, and the later rounds' rows below ``top`` (the rows
+    kept so far, `_keep_rows`) up to the first as good ("at most kk rides", see `Labels`): the one place the
+    paper's copy of labels into later rounds is written. The caller writes the label's other fields in row k.
+    (Given two arrays, not the record: see `_blk`.)"""
     t_arr[k, s] = t
     round_arr[k, s] = k
-    for kk in range(k + 1, t_arr.shape[0]):
+    for kk in range(k + 1, top):
         if t >= t_arr[kk, s]:
             break
         t_arr[kk, s] = t
@@ -344,6 +345,28 @@ def _links_pending(inseat_start, inseat_from_pos, inseat_to_trip, inseat_to_pos,
 
 
 @njit(nogil=True, cache=True, _nrt=False)
+def _keep_rows(lab, top):
+    """Rows 0 .. top-1 of the time labels kept from now on (``lab.scalars[6]`` rows so far). A row past the
+    deepest round a search has reached is read by none of its rounds, so `_label` copies a label only into the
+    rows kept; a row joins when its round first runs, as the copy of the row before for every stop written
+    since the labels were cleared (its own entries are all empty: nothing writes past the kept rows), which is
+    what copying every label into it would have left. (Only times and rounds: ride details stay in the row
+    their ride was made in.)"""
+    d = lab.scalars[6]
+    while d < top and d < lab.ride_t.shape[0]:
+        for r in range(lab.scalars[5]):
+            s = lab.dirty[r]
+            lab.ride_t[d, s] = lab.ride_t[d - 1, s]
+            lab.ride_round[d, s] = lab.ride_round[d - 1, s]
+            lab.walk_t[d, s] = lab.walk_t[d - 1, s]
+            lab.walk_round[d, s] = lab.walk_round[d - 1, s]
+            lab.board_t[d, s] = lab.board_t[d - 1, s]
+            lab.board_round[d, s] = lab.board_round[d - 1, s]
+        d += 1
+    lab.scalars[6] = d
+
+
+@njit(nogil=True, cache=True, _nrt=False)
 def _alight_later(tt, rules, lab, k, p, j, bpos, i):
     """The first trip after j of pattern p that can be boarded at bpos, ridden to i and left there with the
     stop open (closures only), when its arrival improves the ride label at round k; else -1."""
@@ -420,7 +443,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                         ja = _alight_later(tt, rules, lab, k, p, j, bpos, i)
                         a = np.int64(tt.st_arr[times0 + ja * L + i]) if ja >= 0 else a
                     if ja >= 0:  # the ride label (`_label`, then the ride's own fields)
-                        _label(lab.ride_t, lab.ride_round, k, s, a)
+                        _label(lab.ride_t, lab.ride_round, k, s, a, lab.scalars[6])
                         lab.ride_pat[k, s] = p
                         lab.ride_trip[k, s] = t0 + ja
                         lab.ride_bpos[k, s] = bpos
@@ -588,7 +611,7 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
                     and ((not rules.wheelchair) or tt.stop_wheelchair[s] == 1) \
                     and not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
                 # the ride label of a continued ride (as in `scan_routes`, with the seat segment)
-                _label(lab.ride_t, lab.ride_round, k, s, a)
+                _label(lab.ride_t, lab.ride_round, k, s, a, lab.scalars[6])
                 lab.ride_pat[k, s] = p
                 lab.ride_trip[k, s] = tb
                 lab.ride_bpos[k, s] = pos0
@@ -629,7 +652,7 @@ def relax_footpaths(tt, rules, lab, k):
         a = lab.ride_t[k, s]
         bt = a + max(rules.min_transfer_s, np.int64(tt.stop_min_transfer[s]))  # the change time at s
         if bt < lab.board_t[k, s] and bt + rules.lb[s] < lab.res_t[k]:
-            _label(lab.board_t, lab.board_round, k, s, bt)
+            _label(lab.board_t, lab.board_round, k, s, bt, lab.scalars[6])
             lab.board_kind[k, s] = BOARD_CHANGE
             lab.board_from[k, s] = s
             lab.marked[s] = True
@@ -648,7 +671,7 @@ def relax_footpaths(tt, rules, lab, k):
                 continue
             improved = False
             if wt < lab.walk_t[k, u]:
-                _label(lab.walk_t, lab.walk_round, k, u, wt)
+                _label(lab.walk_t, lab.walk_round, k, u, wt, lab.scalars[6])
                 lab.walk_from[k, u] = s
                 improved = True
                 if not lab.walk_seen[u]:
@@ -658,7 +681,7 @@ def relax_footpaths(tt, rules, lab, k):
             bt = a + max(w, rules.min_transfer_s)
             if bt < lab.board_t[k, u] and not (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u],
                                                                        bt, bt)):
-                _label(lab.board_t, lab.board_round, k, u, bt)
+                _label(lab.board_t, lab.board_round, k, u, bt, lab.scalars[6])
                 lab.board_kind[k, u] = BOARD_WALK
                 lab.board_from[k, u] = s
                 lab.marked[u] = True
@@ -804,7 +827,7 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
                 continue
             t = np.int64(rules.stop_until[s])  # (backward: reach the destination before it closes)
         if t < lab.board_t[0, s]:
-            _label(lab.board_t, lab.board_round, 0, s, t)
+            _label(lab.board_t, lab.board_round, 0, s, t, lab.scalars[6])
             lab.board_kind[0, s] = BOARD_SOURCE
             lab.board_from[0, s] = s
             lab.marked[s] = True
@@ -825,13 +848,13 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
             # (walk labels serve only walk-only answers: without those, a walk to the target must not hide
             # the ride that gets there later)
             if rules.report_walks and wt < lab.walk_t[0, u]:
-                _label(lab.walk_t, lab.walk_round, 0, u, wt)
+                _label(lab.walk_t, lab.walk_round, 0, u, wt, lab.scalars[6])
                 lab.walk_from[0, u] = s
                 _touch(lab, u, run)
                 if lab.egress[u] >= 0 and wt + lab.egress[u] < lab.res_t[0]:
                     _set_result(lab, 0, wt + lab.egress[u], u, KIND_WALK, run)
             if wt < lab.board_t[0, u]:
-                _label(lab.board_t, lab.board_round, 0, u, wt)
+                _label(lab.board_t, lab.board_round, 0, u, wt, lab.scalars[6])
                 lab.board_kind[0, u] = BOARD_WALK
                 lab.board_from[0, u] = s
                 lab.marked[u] = True
@@ -841,6 +864,8 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
         nq = _collect_routes(tt, rules, lab, k, only_departing and k == 1, cut)
         if nq == 0:
             break
+        if lab.scalars[6] <= k:
+            _keep_rows(lab, k + 1)
         lab.counters[C_ROUNDS] += 1
         stamp = run * 64 + k
         n_cont = scan_routes(tt, rules, lab, seg, k, stamp, nq)
@@ -981,13 +1006,13 @@ def _emit(tt, rules, lab, seg, run, tau, out):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _board_copy(board, board_t, stops, n, reset):
+def _board_copy(board, board_t, stops, n, reset, top):
     """The cut's copy of the board labels (`Cutter`) at the first ``n`` of ``stops``: ``board_t``'s, every
-    round, or (``reset``) INF."""
+    round (a row not kept yet as the last kept one, `_keep_rows`), or (``reset``) INF."""
     for x in range(n):
         s = stops[x]
         for k in range(board_t.shape[0]):
-            board[k, s] = INF if reset else board_t[k, s]
+            board[k, s] = INF if reset else board_t[min(k, top - 1), s]
 
 
 @njit(nogil=True, cache=True)
@@ -1026,12 +1051,12 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
         raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run, restrict, cutting and r >= after)
         if cutting and after - 1 <= r < len(taus) - 1:  # the next run cuts: the board labels as they are now
             if r == after - 1:  # every stop written since the labels were cleared
-                _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], False)
+                _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], False, lab.scalars[6])
             else:  # then those this run touched
-                _board_copy(board, lab.board_t, lab.touched, lab.scalars[0], False)
+                _board_copy(board, lab.board_t, lab.touched, lab.scalars[0], False, lab.scalars[6])
         _emit(tt, rules, lab, seg, run, tau, out)
     if cutting:  # all INF again for the next search
-        _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], True)
+        _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], True, lab.scalars[6])
     return seg
 
 
@@ -1697,6 +1722,7 @@ def clear_labels(lab):
     lab.scalars[2] = 0
     lab.scalars[4] = 0
     lab.scalars[5] = 0
+    lab.scalars[6] = 1
     for i in range(len(lab.counters)):
         lab.counters[i] = 0
 
