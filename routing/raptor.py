@@ -135,10 +135,11 @@ class Labels(NamedTuple):
     A label improved in round k is written into the later rounds' rows too, up to the first row that holds one
     as good (rows only get better as k grows, so the rest do too): the paper copies every stop's labels into
     each new round; this writes only what improved, so a round (or a whole run) that improves nothing costs
-    nothing, however many rounds the transfer limit allows. ``*_round`` says in which round a label was made;
-    ride details are those of the round the ride was made in. ``res_*`` per round: the best arrival at a target
-    with at most k rides. Scratch arrays (queues, marks) live here too so one allocation serves every run.
-    Label times are int32 (model seconds fit; half the bytes a row), NONE32 where there is none."""
+    nothing, however many rounds the transfer limit allows. Only the rows a search's rounds have reached are kept
+    so (`_keep_rows`): a deeper row joins as a copy of the last kept one. ``*_round`` says in which round a label
+    was made; ride details are those of the round the ride was made in. ``res_*`` per round: the best arrival
+    at a target with at most k rides. Scratch arrays (queues, marks) live here too so one allocation serves every
+    run. Label times are int32 (model seconds fit; half the bytes a row), NONE32 where there is none."""
 
     ride_t: np.ndarray
     ride_round: np.ndarray
@@ -184,7 +185,7 @@ class Labels(NamedTuple):
     class_stamp: np.ndarray
     pattern_run: np.ndarray  # per pattern: the run whose departure time it has (range search, round 1 only)
     scalars: np.ndarray  # 0: touched count, 1: class stamp, 2: seat segments used, 3: run, 4: rides this round,
-    #                      5: dirty count
+    #                      5: dirty count, 6: time-label rows kept (`_keep_rows`)
     counters: np.ndarray
 
 
