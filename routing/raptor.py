@@ -90,7 +90,7 @@ class Timetable(NamedTuple):
     pattern_inseat_classes: np.ndarray
     trip_inseat_classes_after: np.ndarray
     dep_by_pos: np.ndarray  # st_dep by pattern position: trip j's at stop i at pattern_times_start[p] + i*n + j
-    pattern_ordered: np.ndarray  # per pattern: no trip's times go back (dwell and hops ≥ 0; `_ordered_patterns`)
+    pattern_ordered: np.ndarray  # per pattern: no trip's times go back (dwell and hops ≥ 0; `_patterns_where`)
     pattern_open: np.ndarray  # per pattern: every stop time allows pickup and drop-off (no flag to read)
 
 
@@ -1488,8 +1488,9 @@ def _ordered_of(model, key: str, st_arr: np.ndarray, st_dep: np.ndarray) -> np.n
     out = model.__dict__.get(key)
     if out is None:
         out = np.empty(model.n_patterns, np.bool_)
-        _ordered_patterns(model.pattern_stops_start, model.pattern_trips_start,
-                          np.asarray(model.pattern_times_start, np.int64), np.asarray(st_arr), np.asarray(st_dep), out)
+        _patterns_where(np.asarray(model.pattern_stops_start), np.asarray(model.pattern_trips_start),
+                        np.asarray(model.pattern_times_start, np.int64), np.asarray(st_arr), np.asarray(st_dep), True,
+                        out)
         model.__dict__[key] = out
     return out
 
@@ -1499,38 +1500,30 @@ def _open_of(model, st_pickup: np.ndarray, st_dropoff: np.ndarray) -> np.ndarray
     out = model.__dict__.get("_open_patterns")
     if out is None:
         out = np.empty(model.n_patterns, np.bool_)
-        _open_patterns(np.asarray(model.pattern_stops_start), np.asarray(model.pattern_trips_start),
-                       np.asarray(model.pattern_times_start, np.int64), np.asarray(st_pickup), np.asarray(st_dropoff),
-                       out)
+        _patterns_where(np.asarray(model.pattern_stops_start), np.asarray(model.pattern_trips_start),
+                        np.asarray(model.pattern_times_start, np.int64), np.asarray(st_pickup), np.asarray(st_dropoff),
+                        False, out)
         model.__dict__["_open_patterns"] = out
     return out
 
 
 @njit(nogil=True, cache=True)
-def _open_patterns(pattern_stops_start, pattern_trips_start, pattern_times_start, st_pickup, st_dropoff, out):
+def _patterns_where(pattern_stops_start, pattern_trips_start, pattern_times_start, a, b, ordered, out):
+    """out[p]: every stop time of pattern p passes the check. ``ordered`` (a arrivals, b departures): every trip
+    leaves each stop no earlier than it arrives and arrives at the next stop no earlier than it left (then a trip's
+    arrivals along the pattern grow at least by the StopGraph's hop times). Else (a pickup, b drop-off types):
+    both regular (1) everywhere."""
     for p in range(len(pattern_times_start)):
         L = pattern_stops_start[p + 1] - pattern_stops_start[p]
         nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
         t0 = pattern_times_start[p]
         ok = True
         for x in range(t0, t0 + nt * L):
-            if st_pickup[x] != 1 or st_dropoff[x] != 1:
-                ok = False
-                break
-        out[p] = ok
-
-
-@njit(nogil=True, cache=True)
-def _ordered_patterns(pattern_stops_start, pattern_trips_start, pattern_times_start, st_arr, st_dep, out):
-    """Per pattern: every trip leaves each stop no earlier than it arrives and arrives at the next stop no earlier
-    than it left (then a trip's arrivals along the pattern grow at least by the StopGraph's hop times)."""
-    for p in range(len(pattern_times_start)):
-        L = pattern_stops_start[p + 1] - pattern_stops_start[p]
-        nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
-        t0 = pattern_times_start[p]
-        ok = True
-        for x in range(t0, t0 + nt * L):
-            if st_dep[x] < st_arr[x] or ((x - t0) % L < L - 1 and st_arr[x + 1] < st_dep[x]):
+            if ordered:
+                bad = b[x] < a[x] or ((x - t0) % L < L - 1 and a[x + 1] < b[x])
+            else:
+                bad = a[x] != 1 or b[x] != 1
+            if bad:
                 ok = False
                 break
         out[p] = ok
