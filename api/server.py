@@ -42,6 +42,7 @@ GIL_SWITCH_S = 0.001  # see tune_worker_runtime
 
 
 WARM_BEFORE_LISTEN_S = 120.0  # a supervised worker listens after its warm-up, or after this long regardless
+ACCEPTED_GRACE_S = 0.5  # a draining worker's wait for requests on connections it accepted just before (see below)
 
 
 def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, transit=None, sock=None,
@@ -67,6 +68,7 @@ def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, tr
             await services.wait_warm(WARM_BEFORE_LISTEN_S)
 
         app.on_startup.append(warm_first)
+        app.on_startup.append(_drain_without_dropping(sock))
     if ready is not None:
         async def say_ready(app: web.Application) -> None:
             async def later() -> None:
@@ -85,6 +87,32 @@ def run_worker(settings: Settings, reuse_port: bool = False, worker: int = 0, tr
 
 
 _READY_TASK = web.AppKey("ready_task", asyncio.Task)
+
+
+def _drain_without_dropping(sock: socket.socket):
+    """SIGTERM/SIGINT in a worker on the shared socket: stop accepting at once, and only ``ACCEPTED_GRACE_S`` later
+    begin aiohttp's graceful exit.
+
+    aiohttp's exit closes every connection that has no request yet. A client's request follows its connect by a
+    moment (longer on a loaded machine), so a connection accepted just before the drain would be closed
+    unanswered, and a rolling restart would fail a request. Once this worker stops accepting, the connections
+    still queued go to the other workers, and those it has accepted send their requests within the grace and are
+    answered (in-flight requests are then awaited as usual)."""
+    async def install(app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+
+        def drain() -> None:
+            loop.remove_reader(sock.fileno())  # (the asyncio server's accept callback; the site closes it later)
+            loop.call_later(ACCEPTED_GRACE_S, _graceful_exit)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):  # (replaces run_app's handlers, installed before start-up)
+            loop.add_signal_handler(sig, drain)
+
+    return install
+
+
+def _graceful_exit() -> None:
+    raise web.GracefulExit()
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

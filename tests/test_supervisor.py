@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 import urllib.error
@@ -281,6 +282,27 @@ def test_kill_one_of_two_workers_under_load(tmp_path, redis_url):
                 os.kill(pid, 0)
         died = [r for r in served.records() if r.get("logger") == "maas.supervisor" and r["level"] == "error"]
         assert [(r["pid"], r["exitcode"]) for r in died] == [(victim, -signal.SIGKILL)]
+    finally:
+        served.stop()
+
+
+def test_a_draining_worker_answers_a_connection_it_accepted_before_the_request_came(tmp_path, redis_url):
+    """The drain lands between a client's connect and its request (the rolling-restart race seen in CI: one plan
+    in ~1,900 failed 'conn'): the worker that accepted the connection still answers it."""
+    served = serve(tmp_path, ["--workers", "2", *serve_redis_args(redis_url)])
+    try:
+        pids = wait_ready(served, pids=2)
+        port = int(served.base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            time.sleep(0.3)  # accepted by one of the workers' loops; no request yet
+            for pid in pids:  # (whichever accepted it)
+                os.kill(pid, signal.SIGTERM)
+            time.sleep(0.1)  # the drain has begun
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
     finally:
         served.stop()
 
