@@ -97,12 +97,7 @@ class TransitService:
                 self._names = adopt_names(names)
             if self._walker is None:
                 self._walker = self._make_walker(model)
-            planner = Planner(model, self._walker, self._names_locked())
-            self._models[model.service_date] = (model, planner)
-            self._models.move_to_end(model.service_date)
-            while len(self._models) > self.max_models:
-                self._models.popitem(last=False)
-            return planner
+            return self._cache_locked(model.service_date, model)
 
     def _make_walker(self, model: TransitModel) -> Walker:
         if self.osm_path is None:
@@ -135,12 +130,19 @@ class TransitService:
                     model, self._walker = self._build(self.network, date, self._walker)
             else:
                 model, self._walker = self._build(self.network, date, self._walker)
-            planner = Planner(model, self._walker, self._names_locked())
-            self._models[date] = (model, planner)
-            while len(self._models) > self.max_models:
-                self._models.popitem(last=False)
+            planner = self._cache_locked(date, model)
             release_memory()  # the build's pandas temporaries (several times the model) back to the system
             return planner
+
+    def _cache_locked(self, date: dt.date, model: TransitModel) -> Planner:
+        """A planner for ``model`` (this service's walker and names), cached as ``date``'s, the least recently used
+        model dropped beyond ``max_models``."""
+        planner = Planner(model, self._walker, self._names_locked())
+        self._models[date] = (model, planner)
+        self._models.move_to_end(date)
+        while len(self._models) > self.max_models:
+            self._models.popitem(last=False)
+        return planner
 
     def swap_network(self, network: Network, dates: list[dt.date] | None = None) -> None:
         """Hot swap: build models of ``network`` for ``dates`` (default: the cached ones) without the lock, then
