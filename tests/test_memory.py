@@ -314,16 +314,59 @@ def test_the_feed_loading_child_builds_todays_model(tmp_path, monkeypatch):
         for q in ("都庁前", "とちょうまえ", "Shinjuku", "shinjku", "新宿西口", "Roppongi"):
             assert t.names.search(q) == here.search(q), q
         got = t.model_for(day)
-        want = build_model(t.network, day, t.build_settings)
-        for name, v in vars(want).items():
-            if isinstance(v, (np.ndarray, PatternColumn)):
-                v = np.asarray(v)
-                assert np.array_equal(v, np.asarray(getattr(got, name)), equal_nan=v.dtype.kind == "f"), name
-            elif isinstance(v, (list, str, dict)) and not name.startswith("_"):
-                assert v == getattr(got, name), name
+        _assert_same_model(got, build_model(t.network, day, t.build_settings))
         assert t.planner_for(day).model is got
     finally:
         t.close()
+
+
+def _assert_same_model(got, want) -> None:
+    """``got`` holds ``want``'s arrays and lists, value for value."""
+    import numpy as np
+
+    from routing.timetable import PatternColumn
+
+    for name, v in vars(want).items():
+        if isinstance(v, (np.ndarray, PatternColumn)):
+            v = np.asarray(v)
+            assert np.array_equal(v, np.asarray(getattr(got, name)), equal_nan=v.dtype.kind == "f"), name
+        elif isinstance(v, (list, str, dict)) and not name.startswith("_"):
+            assert v == getattr(got, name), name
+
+
+@pytest.mark.parametrize("child_fails", [False, True])
+def test_a_big_networks_service_days_are_built_by_a_child(tmp_path, monkeypatch, child_fails):
+    """A network at least ``child_model_min_rows`` big (here any size) has each service day's model built by a
+    child process: the same model as one built here, its trip ids the same string objects as the other days'
+    models hold, and the service plans on it. A child that fails leaves the build to this process."""
+    from maas.publishing import network as network_mod
+    from maas.publishing.network import load_network
+    from maas.transit import TransitService
+    from routing.timetable import build_model
+
+    built = []
+    real = network_mod.model_in_child
+    monkeypatch.setattr(network_mod, "model_in_child", lambda *a: built.append(a[1]) or real(*a))
+    if child_fails:
+        monkeypatch.setattr(network_mod, "_MODEL_CHILD", "import sys; sys.exit(3)")
+    days = [dt.date(2026, 12, 1), dt.date(2026, 12, 2)]
+    transit = TransitService(load_network([], tmp_path, progress=False, pack=True), threads=1,
+                             child_model_min_rows=0)
+    try:
+        a, b = (transit.model_for(d) for d in days)
+        assert built == days
+        for day, got in zip(days, (a, b)):
+            _assert_same_model(got, build_model(transit.network, day, transit.build_settings))
+        shared = 0
+        for i, t in enumerate(a.trip_ids):
+            j = b.trip_index(t, int(a.trip_day_offset[i]) - 1)
+            if j is not None and "@" not in t:
+                assert b.trip_ids[j] is t
+                shared += 1
+        assert shared > 10
+        assert transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 2, 9, 0))
+    finally:
+        transit.close()
 
 
 def test_a_service_with_streets_builds_its_own_models(sample_transit):

@@ -13,6 +13,8 @@ from feeds.gtfs import load_feed, parse_feed_spec
 from maas.platform.progress import step
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from routing.names import BuiltNames
     from routing.timetable import BuildSettings, TransitModel
 
@@ -41,6 +43,18 @@ if build is not None:
 if pack:
     network.pack()
 sys.stdout.buffer.write(pickle.dumps((network.feeds, model, names), protocol=pickle.HIGHEST_PROTOCOL))
+"""
+# A network this big (stop_times rows, all feeds) has each further service day's model built by a child process too
+# (`model_in_child`): the build unpacks stop_times and makes pandas temporaries several times the model, whose freed
+# pages stay scattered in a serving process's heap (all-Tokyo rail: see docs/deployment.md "Sizing memory").
+CHILD_MODEL_MIN_ROWS = 100_000
+_MODEL_CHILD = r"""
+import pickle, sys
+sys.path.insert(0, sys.argv[1])
+from feeds.feed import Network
+from routing.timetable import build_model
+feeds, day, build = pickle.load(sys.stdin.buffer)
+sys.stdout.buffer.write(pickle.dumps(build_model(Network(feeds), day, build), protocol=pickle.HIGHEST_PROTOCOL))
 """
 
 
@@ -130,18 +144,37 @@ def _load_in_child(specs: list[str], progress: bool, pack: bool = False, build: 
     from routing.names import BuiltNames
     from routing.timetable import TransitModel
 
-    root = str(Path(__file__).resolve().parents[2])
     try:
-        run = subprocess.run([sys.executable, "-c", _CHILD, root],
-                             input=pickle.dumps((list(specs), progress, pack, build)), stdout=subprocess.PIPE,
-                             stderr=None, timeout=1800)
-        if run.returncode:
-            return None
-        feeds, model, names = pickle.loads(run.stdout)
-    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
-            TypeError, ValueError):
+        feeds, model, names = _run_child(_CHILD, (list(specs), progress, pack, build))
+    except (TypeError, ValueError):  # no answer, or not the three parts
         return None
     if not (isinstance(feeds, list) and all(isinstance(f, Feed) for f in feeds)):
         return None
     ok = isinstance(model, TransitModel) and isinstance(names, BuiltNames)
     return Loaded(Network(feeds), model if ok else None, names if ok else None)
+
+
+def model_in_child(network: Network, date: "dt.date", build: "BuildSettings") -> "TransitModel | None":
+    """``network``'s model for ``date`` (`build_model`, straight-line footpaths: no walker) built by a child process
+    that gets the feeds pickled (big tables as packed); None when the child failed or could not run (the caller
+    builds it itself, and reports what goes wrong there)."""
+    from routing.timetable import TransitModel
+
+    model = _run_child(_MODEL_CHILD, (network.feeds, date, build))
+    return model if isinstance(model, TransitModel) else None
+
+
+def _run_child(script: str, payload: object) -> object:
+    """What a child running ``script`` with ``payload`` pickled on its stdin pickles back; None when it failed
+    (exit status, no or bad answer) or could not start. Its stderr is this process's (progress, errors)."""
+    root = str(Path(__file__).resolve().parents[2])
+    try:
+        run = subprocess.run([sys.executable, "-c", script, root],
+                             input=pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), stdout=subprocess.PIPE,
+                             stderr=None, timeout=1800)
+        if run.returncode:
+            return None
+        return pickle.loads(run.stdout)
+    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
+            TypeError, ValueError):
+        return None
