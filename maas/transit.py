@@ -79,7 +79,8 @@ class TransitService:
 
     @classmethod
     def from_settings(cls, settings: Settings, progress: bool = False) -> "TransitService":
-        from maas.publishing.network import CHILD_MODEL_MIN_ROWS, ISOLATE_MIN_BYTES, load_network_and_model
+        from maas.platform.child import CHILD_BUILD_MIN_ROWS
+        from maas.publishing.network import ISOLATE_MIN_BYTES, load_network_and_model
 
         build = BuildSettings()
         # the big tables compressed (only a model build, a feed's realtime trip index and its seat rules read them
@@ -91,7 +92,7 @@ class TransitService:
         release_memory()  # the raw string tables parsed on the way are garbage now
         service = cls(loaded.network, build_settings=build, osm_path=settings.osm, cache_dir=settings.cache_dir,
                       threads=settings.planner_threads, progress=progress,
-                      child_model_min_rows=CHILD_MODEL_MIN_ROWS)
+                      child_model_min_rows=CHILD_BUILD_MIN_ROWS)
         if loaded.model is not None:
             service.adopt(loaded.model, loaded.names)
         return service

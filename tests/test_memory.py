@@ -348,7 +348,9 @@ def test_a_big_networks_service_days_are_built_by_a_child(tmp_path, monkeypatch,
     real = network_mod.model_in_child
     monkeypatch.setattr(network_mod, "model_in_child", lambda *a: built.append(a[1]) or real(*a))
     if child_fails:
-        monkeypatch.setattr(network_mod, "_MODEL_CHILD", "import sys; sys.exit(3)")
+        failing = network_mod.call_in_child
+        monkeypatch.setattr(network_mod, "call_in_child",
+                            lambda target, *a: failing(target, *a, script="import sys; sys.exit(3)"))
     days = [dt.date(2026, 12, 1), dt.date(2026, 12, 2)]
     transit = TransitService(load_network([], tmp_path, progress=False, pack=True), threads=1,
                              child_model_min_rows=0)
@@ -381,3 +383,35 @@ def test_a_service_with_streets_builds_its_own_models(sample_transit):
         assert other.cached_dates() == []
     finally:
         other.close()
+
+
+def test_a_big_feeds_realtime_index_is_built_by_a_child(tmp_path, monkeypatch):
+    """A feed with at least ``child_min_rows`` stop_times rows (here any) has its realtime operator index built by
+    a child process: the same answers as one built here, its trip ids the models' own string objects."""
+    from maas.disruptions.realtime import NetworkIndexes
+    from maas.platform import child as child_mod
+    from maas.publishing.network import load_network
+    from maas.transit import TransitService
+
+    calls = []
+    real = child_mod.call_in_child
+    monkeypatch.setattr(child_mod, "call_in_child", lambda target, *a, **k: calls.append(target) or real(target, *a, **k))
+    transit = TransitService(load_network([], tmp_path, progress=False, pack=True), threads=1)
+    try:
+        model = transit.model_for(dt.date(2026, 12, 1))
+        feed = next(f for f in transit.network.feeds if f.rows("trips"))
+        here = NetworkIndexes(transit, child_min_rows=None)(feed.namespace)
+        assert calls == []
+        got = NetworkIndexes(transit, child_min_rows=0)(feed.namespace)
+        assert calls == ["maas.disruptions.realtime:operator_index"]
+        assert set(got.trips) == set(here.trips) and got.trip_route == here.trip_route
+        assert dict(got.trip_stop.items()) == dict(here.trip_stop.items())
+        assert got.stops == here.stops and got.routes == here.routes
+        by_value = {t: t for t in got.trips}
+        stops_keys = {t: t for t in got.trip_stop._trip_pos}
+        mine = [t for t in model.trip_ids if t.startswith(feed.namespace + ":") and "@" not in t]
+        assert len(mine) > 10
+        for t in mine:
+            assert by_value[t] is t and stops_keys[t] is t
+    finally:
+        transit.close()

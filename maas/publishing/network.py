@@ -1,15 +1,13 @@
 """Loading the operators' feeds into one Network: the given feeds, or the built-in Tokyo sample."""
 from __future__ import annotations
 
-import pickle
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from feeds.feed import Feed, Network
 from feeds.gtfs import load_feed, parse_feed_spec
+from maas.platform.child import call_in_child
 from maas.platform.progress import step
 
 if TYPE_CHECKING:
@@ -43,18 +41,6 @@ if build is not None:
 if pack:
     network.pack()
 sys.stdout.buffer.write(pickle.dumps((network.feeds, model, names), protocol=pickle.HIGHEST_PROTOCOL))
-"""
-# A network this big (stop_times rows, all feeds) has each further service day's model built by a child process too
-# (`model_in_child`): the build unpacks stop_times and makes pandas temporaries several times the model, whose freed
-# pages stay scattered in a serving process's heap (all-Tokyo rail: see docs/deployment.md "Sizing memory").
-CHILD_MODEL_MIN_ROWS = 100_000
-_MODEL_CHILD = r"""
-import pickle, sys
-sys.path.insert(0, sys.argv[1])
-from feeds.feed import Network
-from routing.timetable import build_model
-feeds, day, build = pickle.load(sys.stdin.buffer)
-sys.stdout.buffer.write(pickle.dumps(build_model(Network(feeds), day, build), protocol=pickle.HIGHEST_PROTOCOL))
 """
 
 
@@ -145,7 +131,7 @@ def _load_in_child(specs: list[str], progress: bool, pack: bool = False, build: 
     from routing.timetable import TransitModel
 
     try:
-        feeds, model, names = _run_child(_CHILD, (list(specs), progress, pack, build))
+        feeds, model, names = call_in_child("", list(specs), progress, pack, build, script=_CHILD)
     except (TypeError, ValueError):  # no answer, or not the three parts
         return None
     if not (isinstance(feeds, list) and all(isinstance(f, Feed) for f in feeds)):
@@ -160,21 +146,5 @@ def model_in_child(network: Network, date: "dt.date", build: "BuildSettings") ->
     builds it itself, and reports what goes wrong there)."""
     from routing.timetable import TransitModel
 
-    model = _run_child(_MODEL_CHILD, (network.feeds, date, build))
+    model = call_in_child("routing.timetable:build_model", network, date, build)
     return model if isinstance(model, TransitModel) else None
-
-
-def _run_child(script: str, payload: object) -> object:
-    """What a child running ``script`` with ``payload`` pickled on its stdin pickles back; None when it failed
-    (exit status, no or bad answer) or could not start. Its stderr is this process's (progress, errors)."""
-    root = str(Path(__file__).resolve().parents[2])
-    try:
-        run = subprocess.run([sys.executable, "-c", script, root],
-                             input=pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), stdout=subprocess.PIPE,
-                             stderr=None, timeout=1800)
-        if run.returncode:
-            return None
-        return pickle.loads(run.stdout)
-    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
-            TypeError, ValueError):
-        return None
