@@ -415,3 +415,33 @@ def test_a_big_feeds_realtime_index_is_built_by_a_child(tmp_path, monkeypatch):
             assert by_value[t] is t and stops_keys[t] is t
     finally:
         transit.close()
+
+
+def test_equal_arrays_are_held_once(sample_transit, tmp_path):
+    """Pickup and drop-off flags that are equal (every stop time allows both) are one array in the model, and the
+    reversed timetable holds the model's own arrays wherever its own would be equal (flags, symmetric footpaths,
+    wheelchair flags): never a copy, never a wrong one (the sample's flags differ: two arrays, reversed as before)."""
+    import numpy as np
+
+    from routing.raptor import reversed_timetable
+    from tokyo_mini import DAY, mini_transit
+
+    mini = mini_transit(tmp_path)
+    try:
+        m = mini.model_for(DAY)
+        assert (m.st_pickup == 1).all() and m.st_dropoff is m.st_pickup
+        rv, _ = reversed_timetable(m, inseat=True)
+        assert rv.st_pickup is m.st_pickup and rv.st_dropoff is m.st_pickup
+        assert rv.trip_wheelchair is m.trip_wheelchair
+    finally:
+        mini.close()
+    m = sample_transit.model_for(dt.date(2026, 12, 1))
+    assert m.st_dropoff is not m.st_pickup and not np.array_equal(m.st_pickup, m.st_dropoff)
+    rv, rev = reversed_timetable(m, inseat=True)
+    pss, pts = np.asarray(m.pattern_stops_start), np.asarray(m.pattern_trips_start)
+    for p in range(m.n_patterns):  # trip j' of p at position i' is trip n-1-j' at position L-1-i'
+        L, n, t0 = pss[p + 1] - pss[p], pts[p + 1] - pts[p], int(m.pattern_times_start[p])
+        fwd = lambda a: np.asarray(a)[t0:t0 + n * L].reshape(n, L)[::-1, ::-1]  # noqa: E731
+        assert np.array_equal(np.asarray(rv.st_pickup)[t0:t0 + n * L].reshape(n, L), fwd(m.st_dropoff))
+        assert np.array_equal(np.asarray(rv.st_dropoff)[t0:t0 + n * L].reshape(n, L), fwd(m.st_pickup))
+    assert np.array_equal(rv.trip_wheelchair, np.asarray(m.trip_wheelchair)[rev.trip_of])
