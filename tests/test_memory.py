@@ -445,3 +445,31 @@ def test_equal_arrays_are_held_once(sample_transit, tmp_path):
         assert np.array_equal(np.asarray(rv.st_pickup)[t0:t0 + n * L].reshape(n, L), fwd(m.st_dropoff))
         assert np.array_equal(np.asarray(rv.st_dropoff)[t0:t0 + n * L].reshape(n, L), fwd(m.st_pickup))
     assert np.array_equal(rv.trip_wheelchair, np.asarray(m.trip_wheelchair)[rev.trip_of])
+
+
+def test_trip_texts_are_held_as_codes_and_read_as_lists(sample_transit, tmp_path):
+    """Headsigns and booking messages are StringColumns (codes into their distinct strings) that read exactly as
+    the lists they replace: by index (negative too), slice, iteration, length, equality; pickled, saved and loaded
+    back unchanged."""
+    import pickle
+    import random
+
+    from routing.timetable import StringColumn, TransitModel
+
+    m = sample_transit.model_for(dt.date(2026, 12, 1))
+    for name in ("trip_headsigns", "booking_messages"):
+        col = getattr(m, name)
+        assert isinstance(col, StringColumn)
+        want = list(col)
+        assert len(want) == m.n_trips and col == want and not (col != want)
+        rng = random.Random(0)
+        for i in rng.sample(range(len(want)), 200) + [0, -1, len(want) - 1]:
+            assert col[i] == want[i]
+        assert col[10:40] == want[10:40] and col[::-7] == want[::-7]
+        assert pickle.loads(pickle.dumps(col)) == want
+    many = [f"s{i % 70000}" for i in range(140000)]  # more distinct values than 16-bit codes hold
+    assert StringColumn.of(many) == many and StringColumn.of(many).codes.typecode == "L"
+    assert StringColumn.of([]) == [] and list(StringColumn.of(["a", "", "a"])) == ["a", "", "a"]
+    m.save(tmp_path / "m")
+    back = TransitModel.load(tmp_path / "m")
+    assert back.trip_headsigns == m.trip_headsigns and back.booking_messages == m.booking_messages
