@@ -395,7 +395,8 @@ def test_a_big_feeds_realtime_index_is_built_by_a_child(tmp_path, monkeypatch):
 
     calls = []
     real = child_mod.call_in_child
-    monkeypatch.setattr(child_mod, "call_in_child", lambda target, *a, **k: calls.append(target) or real(target, *a, **k))
+    monkeypatch.setattr(child_mod, "call_in_child",
+                        lambda target, *a, **k: calls.append(target) or real(target, *a, **k))
     transit = TransitService(load_network([], tmp_path, progress=False, pack=True), threads=1)
     try:
         model = transit.model_for(dt.date(2026, 12, 1))
