@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from routing.geo import EARTH_RADIUS_M
+from feeds.geo import haversine_scalar_m
 from routing.itinerary import Itinerary, build_itinerary, direct_walk, precompute_geometry
 from routing.masks import ClosureMask
 from routing.names import NameIndex
@@ -379,9 +378,7 @@ def _surely_too_far(walker, o: Place, d: Place, max_walk_m: float) -> bool:
     walkers, `Walker.path` decides."""
     if type(walker) is not StraightLineWalker:
         return False
-    p1, p2 = math.radians(o.lat), math.radians(d.lat)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(d.lon - o.lon) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a))) * walker.detour > max_walk_m * 1.001
+    return haversine_scalar_m(o.lat, o.lon, d.lat, d.lon) * walker.detour > max_walk_m * 1.001
 
 
 class _Keys:

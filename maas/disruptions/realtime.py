@@ -32,7 +32,7 @@ import msgspec
 from feeds.gtfs_rt import (MAX_RT_PAYLOAD_BYTES, RealtimeError, RealtimeMessage, TripUpdate, VehiclePosition,
                            decode, feed_json, trip_updates_feed, vehicle_positions_feed)
 from feeds.feed import interned
-from feeds.geo import EARTH_RADIUS_M
+from feeds.geo import haversine_scalar_m
 from maas.platform.child import CHILD_BUILD_MIN_ROWS
 from maas.disruptions.realtime_store import (STREAMS, MemoryRealtimeStore, RealtimeStore, StoredStream,
                                              StreamChange)
@@ -152,11 +152,6 @@ def match_vehicle(idx: OperatorIndex, v: VehiclePosition) -> str | None:
         return "unknown stop_id"
     return None
 
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 # ------------------------------------------------------------------------------------------------ state types
@@ -514,7 +509,7 @@ class RealtimeService:
             stop = None
             if stop_id is not None and idx is not None and stop_id in idx.stops:
                 lat, lon, name = idx.stops[stop_id]
-                stop = {"id": stop_id, "name": name, "distance_m": round(distance_m(v.lat, v.lon, lat, lon), 1)}
+                stop = {"id": stop_id, "name": name, "distance_m": round(haversine_scalar_m(v.lat, v.lon, lat, lon), 1)}
             elif stop_id is not None:
                 stop = {"id": stop_id, "name": None, "distance_m": None}
             out.append({"id": f"{op}:{v.entity_id}", "operator": op, "vehicle_id": v.vehicle_id, "label": v.label,
