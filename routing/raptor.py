@@ -26,10 +26,12 @@ answers are the Pareto set over (departure, arrival, rides) and each leaves as l
 query time itself finds journeys that leave after the window (the first train of the morning). Arrive-by is the
 same search on the time-reversed timetable (`reversed_timetable`): sources are the targets, time runs backwards.
 
-Target pruning: a label is dropped when even the lower bound on the seconds from its stop to a target
-(`lower_bounds`) cannot beat the best result with its rides; a stop whose board label needs more rides than that
-(`fewest_rides`) must beat the result of the round it would end in (`_collect_routes`), and a route scan stops
-past its last queued stop once its trip cannot beat the target (`scan_routes`).
+Target pruning: a label is dropped when even the lower bound on the seconds from it to a target
+(`lower_bounds`: per stop one for a ride label, one for a board label and one for a walk label, so a ride's bound
+counts the change it needs and the dwell of staying on board) cannot beat the best result with its rides; a stop
+whose board label needs more rides than that (`fewest_rides`) must beat the result of the round it would end in
+(`_collect_routes`), and a route scan stops past its last queued stop once its trip cannot beat the target
+(`scan_routes`).
 
 Reference counting: a numba function increfs every array of the records it is given on entry and decrefs them on
 return (atomic operations: ~180 for Timetable, Rules and Labels), and a search makes about a hundred such calls
@@ -124,8 +126,11 @@ class Rules(NamedTuple):
     closures: bool
     report_walks: bool
     wait_out_closures: bool
-    lb: np.ndarray  # per stop: a lower bound on the seconds from there to a target's result (INF: none)
+    lb: np.ndarray  # per stop: a lower bound on the seconds from arriving there by vehicle (a ride label, or on
+    #                 board) to a target's result (INF: none; `lower_bounds`)
     rides: np.ndarray  # per stop: the fewest rides from boarding there to a target's result (`fewest_rides`)
+    lb_board: np.ndarray  # per stop: the same from a board label there (ready to board: no change time left)
+    lb_walk: np.ndarray  # per stop: the same from a walk label there (end the journey there, or board)
     latest: Cutter
 
 
@@ -289,7 +294,7 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
         offb = times_b + jb * Lb + pos
         d = np.int64(tt.st_dep[offb])
         sb = tt.pattern_stops[base_b + pos]
-        if d < a or d + rules.lb[sb] >= lab.res_t[k] \
+        if d < a or d + rules.lb_board[sb] >= lab.res_t[k] \
                 or (rules.closures and _blk(rules.stop_from[sb], rules.stop_until[sb], d, d)):
             continue
         last = tt.pattern_stops[base_b + Lb - 1]
@@ -404,8 +409,9 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
     run, or the target bound dropped it then: the trip it catches arrives no earlier than the labels already
     held), so the scan stops there once it rides no trip, or once the trip's arrival plus the stop's lower
     bound cannot beat the target: with times that never go back (``tt.pattern_ordered``) no later stop of the
-    trip can, as the bound along a hop falls by at most the hop's time. Not for patterns with in-seat links
-    (their last stop's trip is followed on) nor under closures (a later trip may be taken on from a closure)."""
+    trip can, as the ride labels' bound along a hop falls by at most the trip's time from arrival to arrival. Not
+    for patterns with in-seat links (their last stop's trip is followed on) nor under closures (a later trip may
+    be taken on from a closure)."""
     n_cont = 0
     n_dom = len(lab.dom_stamp)
     for qi in range(nq):
@@ -459,7 +465,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             bt = lab.board_t[k - 1, s]
             # an earlier trip than j is caught here only if the one before j leaves no earlier than bt (one look,
             # no search, in the common case); a boarding no earlier than the target's best arrival is useless
-            if i < L - 1 and bt != NONE32 and bt + rules.lb[s] < lab.res_t[k] and stop_ok \
+            if i < L - 1 and bt != NONE32 and bt + rules.lb_board[s] < lab.res_t[k] and stop_ok \
                     and (j < 0 or (j > 0 and bt <= tt.st_dep[times0 + (j - 1) * L + i])):
                 hi = nt if j < 0 else j
                 lo = 0
@@ -652,7 +658,7 @@ def relax_footpaths(tt, rules, lab, k):
             lab.scalars[0] += 1
         a = lab.ride_t[k, s]
         bt = a + max(rules.min_transfer_s, np.int64(tt.stop_min_transfer[s]))  # the change time at s
-        if bt < lab.board_t[k, s] and bt + rules.lb[s] < lab.res_t[k]:
+        if bt < lab.board_t[k, s] and bt + rules.lb_board[s] < lab.res_t[k]:
             _label(lab.board_t, lab.board_round, k, s, bt, lab.scalars[6])
             lab.board_kind[k, s] = BOARD_CHANGE
             lab.board_from[k, s] = s
@@ -667,8 +673,8 @@ def relax_footpaths(tt, rules, lab, k):
             u = tt.fp_to[e]
             w = _walk_seconds(tt.fp_dist[e], tt.fp_fixed_s[e], rules.walk_speed)
             wt = a + w
-            if wt + rules.lb[u] >= lab.res_t[k] or (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u],
-                                                                            wt, wt)):
+            if wt + rules.lb_walk[u] >= lab.res_t[k] or (rules.closures and _blk(rules.stop_from[u],
+                                                                                 rules.stop_until[u], wt, wt)):
                 continue
             improved = False
             if wt < lab.walk_t[k, u]:
@@ -746,12 +752,12 @@ def _collect_routes(tt, rules, lab, k, only_departing, cut):
             continue
         lab.marked[s] = False
         bt = lab.board_t[k - 1, s]
-        if bt + rules.lb[s] >= lab.res_t[k]:
+        if bt + rules.lb_board[s] >= lab.res_t[k]:
             continue  # (target pruning: the scan would board nothing here, as the bound has tightened since)
         # rides-aware target pruning: a journey boarding here has at least k - 1 + rides[s] rides, so it must
         # beat the result of that round (or cannot be one: more rides than the search allows)
         need = k - 1 + rules.rides[s]
-        hold = need >= R or (need > k and bt + rules.lb[s] >= lab.res_t[need])
+        hold = need >= R or (need > k and bt + rules.lb_board[s] >= lab.res_t[need])
         until = rules.latest.board[k - 1, s] if cut else bt
         for e in range(tt.sp_start[s], tt.sp_start[s + 1]):
             p = tt.sp_pattern[e]
@@ -1183,7 +1189,7 @@ def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, 
     none): the result times start there, as if a journey arriving then had been found for every number of rides.
     Returns (seg, out, departures in the window, the window's latest departure: its first run)."""
     if not bounds_known:
-        lower_bounds(tt, rules, g, tgt_stops, tgt_egress, rules.lb)
+        lower_bounds(tt, rules, g, tgt_stops, tgt_egress, rules.lb, rules.lb_board, rules.lb_walk)
         fewest_rides(g, tgt_stops, rules.rides)
     taus, tau_start, tau_patterns, n_departures = departure_schedule(tt, rules, src_stops, src_access, t0, t1)
     R = lab.res_t.shape[0]
@@ -1221,9 +1227,9 @@ def range_search_flat(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_st
     ~20 µs a search). The records are the same types as when passed directly: every kernel below is the same.
     Returns `range_search`'s answer with None for ``seg`` and ``out`` unless they were grown (new arrays, bigger):
     boxing them for Python costs ~3 µs a call, and the caller keeps the ones it gave."""
-    lt = rules[13]
+    lt = rules[15]
     rl = Rules(rules[0], rules[1], rules[2], rules[3], rules[4], rules[5], rules[6], rules[7], rules[8], rules[9],
-               rules[10], rules[11], rules[12], Cutter(lt[0], lt[1]))
+               rules[10], rules[11], rules[12], rules[13], rules[14], Cutter(lt[0], lt[1]))
     seg2, out2, n_departures, first_tau = range_search(Timetable(*tt), rl, StopGraph(*g), Labels(*lab), seg,
                                                        Output(*out), src_stops, src_access, tgt_stops, tgt_egress,
                                                        bounds_known, t0, t1, bound)
@@ -1233,26 +1239,34 @@ def range_search_flat(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_st
 
 # ---- lower bounds (target pruning) -------------------------------------------------------------------------
 class StopGraph(NamedTuple):
-    """Incoming edges per stop, for lower bounds on the time to the targets: each hop between consecutive stops
-    at its fastest trip (dwell left out), each in-seat link (0 s) and each footpath (its time depends on the
-    query's walking speed: ``in_fp`` is its index, -1 for the others). No waiting, no change time, every
-    pattern: any journey takes at least as long, so a label that cannot beat the best result even at these
-    times is dropped."""
+    """Incoming edges per stop, for lower bounds on the time to the targets (`lower_bounds`, `fewest_rides`):
+    each hop between consecutive stops (``in_fp`` -1) at its fastest trip from departure to arrival (``in_w``,
+    dwell left out) and from arrival to arrival (``in_ride``: staying on board through the stop it leaves, dwell
+    included), each in-seat link (``in_fp`` -2, 0 s) and each footpath (its time depends on the query's walking
+    speed: ``in_fp`` is its index). No waiting, every pattern, all trips: any journey takes at least as long."""
 
     in_start: np.ndarray
     in_from: np.ndarray
     in_w: np.ndarray
     in_fp: np.ndarray
+    in_ride: np.ndarray
+
+
+_HOP, _LINK = -1, -2  # StopGraph.in_fp of the edges that are not footpaths
 
 
 @njit(nogil=True, cache=True)
 def _hop_edges(tt):
-    """(from, to, seconds) of every hop at its fastest trip, then every in-seat link (0 s)."""
+    """(from, to, seconds departure to arrival, seconds arrival to arrival, kind) of every hop at its fastest
+    trip, then every in-seat link (0 s, `_LINK`). Arrival to arrival only where no trip's times go back
+    (`Timetable.pattern_ordered`), else the hop's own time."""
     n_pat = len(tt.pattern_stops_start) - 1
     n = len(tt.pattern_stops) + len(tt.inseat_to_trip)
     u = np.empty(n, np.int32)
     v = np.empty(n, np.int32)
     w = np.empty(n, np.int64)
+    w_ride = np.empty(n, np.int64)
+    kind = np.empty(n, np.int32)
     m = 0
     for p in range(n_pat):
         base = tt.pattern_stops_start[p]
@@ -1263,14 +1277,20 @@ def _hop_edges(tt):
             continue
         for i in range(L - 1):
             best = INF
+            best_ride = INF
             for j in range(nt):
                 off = times0 + j * L + i
                 d = np.int64(tt.st_arr[off + 1]) - np.int64(tt.st_dep[off])
                 if d < best:
                     best = d
+                d = np.int64(tt.st_arr[off + 1]) - np.int64(tt.st_arr[off])
+                if d < best_ride:
+                    best_ride = d
             u[m] = tt.pattern_stops[base + i]
             v[m] = tt.pattern_stops[base + i + 1]
             w[m] = max(best, np.int64(0))
+            w_ride[m] = max(best_ride, np.int64(0)) if tt.pattern_ordered[p] else w[m]
+            kind[m] = _HOP
             m += 1
     for ta in range(len(tt.inseat_start) - 1):
         pa = tt.trip_pattern[ta]
@@ -1280,61 +1300,158 @@ def _hop_edges(tt):
             u[m] = tt.pattern_stops[tt.pattern_stops_start[pa] + tt.inseat_from_pos[e]]
             v[m] = tt.pattern_stops[tt.pattern_stops_start[pb] + tt.inseat_to_pos[e]]
             w[m] = 0
+            w_ride[m] = 0
+            kind[m] = _LINK
             m += 1
-    return u[:m], v[:m], w[:m]
+    return u[:m], v[:m], w[:m], w_ride[:m], kind[:m]
 
 
 def stop_graph(tt: Timetable) -> StopGraph:
-    """The timetable's StopGraph (deduplicated: the fastest of parallel edges)."""
+    """The timetable's StopGraph (deduplicated: per stop pair and kind, the fastest of parallel edges)."""
     n = len(tt.fp_start) - 1
-    u, v, w = _hop_edges(tt)
+    u, v, w, w_ride, kind = _hop_edges(tt)
     if len(u):
-        order = np.lexsort((w, u, v))
-        u, v, w = u[order], v[order], w[order]
+        order = np.lexsort((kind, u, v))
+        u, v, w, w_ride, kind = u[order], v[order], w[order], w_ride[order], kind[order]
         first = np.ones(len(u), np.bool_)
-        first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
-        u, v, w = u[first], v[first], w[first]
+        first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1]) | (kind[1:] != kind[:-1])
+        at = np.flatnonzero(first)
+        w, w_ride = np.minimum.reduceat(w, at), np.minimum.reduceat(w_ride, at)
+        u, v, kind = u[first], v[first], kind[first]
     fa = np.repeat(np.arange(n, dtype=np.int32), np.diff(np.asarray(tt.fp_start, np.int64)))
     fe = np.arange(len(tt.fp_to), dtype=np.int32)
     frm = np.concatenate([u, fa]).astype(np.int32)
     to = np.concatenate([v, np.asarray(tt.fp_to, np.int32)])
     wt = np.concatenate([w, np.zeros(len(fe), np.int64)])
-    fp = np.concatenate([np.full(len(u), -1, np.int32), fe])
+    wr = np.concatenate([w_ride, np.zeros(len(fe), np.int64)])
+    fp = np.concatenate([kind.astype(np.int32), fe])
     order = np.argsort(to, kind="stable")
     start = np.zeros(n + 1, np.int32)
     np.cumsum(np.bincount(to, minlength=n), out=start[1:])
-    return StopGraph(start, frm[order], wt[order], fp[order])
+    return StopGraph(start, frm[order], wt[order], fp[order], wr[order])
 
 
 @njit(nogil=True, cache=True)
-def lower_bounds(tt, rules, g, tgt_stops, tgt_egress, lb):
-    """Dijkstra backwards from the targets (their egress seconds) over ``g``: ``lb[s]`` ≤ the seconds any
-    journey needs from being at s to a target's result (INF: no target can be reached from s)."""
-    for s in range(len(lb)):
+def lower_bounds(tt, rules, g, tgt_stops, tgt_egress, lb, lb_board, lb_walk):
+    """Dijkstra backwards from the targets (their egress seconds) over ``g`` with two states per stop: arrived
+    there by vehicle (``lb``: alight, or stay on board) and ready to board (``lb_board``). Each bounds the seconds
+    any journey needs from such a label to a target's result (INF: none can be reached):
+      arrived at s  ≤  egress(s) if s is a target; walk(s, u) + egress(u) to a target u; the change at s
+                        (max(min_transfer_s, the feed's time for s)) + ready at s; max(walk(s, u), min_transfer_s)
+                        + ready at u (the transfer rule of the module docstring); along a hop s → v staying on
+                        board, its fastest arrival-to-arrival time + arrived at v; an in-seat link + ready at its
+                        to-stop (the linked trip leaves no earlier than the ride arrives)
+      ready at s    ≤  along a hop s → v, its fastest departure-to-arrival time + arrived at v
+    Every pattern, every trip, no waiting: each is at most what a real journey takes, whichever trips and rules
+    it keeps to. ``lb_walk``: from a walk label (walked to u by one footpath): end there (egress) or board, the
+    least of the two. Bounding each kind of label by its own state counts the change time and the dwell of a
+    seated passenger, which one bound for all states (the least of them) cannot."""
+    n = len(lb)
+    for s in range(n):
         lb[s] = INF
-    cap = len(g.in_from) + len(tgt_stops) + 1
-    heap_t = np.empty(cap, np.int64)
-    heap_s = np.empty(cap, np.int32)
-    size = 0
+        lb_board[s] = INF
+        lb_walk[s] = INF
+    mt = rules.min_transfer_s
     for i in range(len(tgt_stops)):
         s = tgt_stops[i]
-        e = np.int64(tgt_egress[i])
-        if e < lb[s]:
-            lb[s] = e
-            size = _heap_push(heap_t, heap_s, size, e, s)
-    while size > 0:
-        d = heap_t[0]
-        u = heap_s[0]
-        size = _heap_pop(heap_t, heap_s, size)
-        if d > lb[u]:
-            continue
-        for x in range(g.in_start[u], g.in_start[u + 1]):
+        lb_walk[s] = min(lb_walk[s], np.int64(tgt_egress[i]))  # (a walk label's egress)
+    # the starts: a target's egress, one footpath into a target (a walk ends a journey too); the longest edge
+    w_max = np.int64(0)
+    for i in range(len(tgt_stops)):
+        s = tgt_stops[i]
+        lb[s] = min(lb[s], lb_walk[s])
+        for x in range(g.in_start[s], g.in_start[s + 1]):
             f = g.in_fp[x]
-            nd = d + (g.in_w[x] if f < 0 else _walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f], rules.walk_speed))
-            v = g.in_from[x]
-            if nd < lb[v]:
-                lb[v] = nd
-                size = _heap_push(heap_t, heap_s, size, nd, v)
+            if f >= 0:
+                v = g.in_from[x]
+                lb[v] = min(lb[v], lb_walk[s] + _walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f], rules.walk_speed))
+    for x in range(len(g.in_from)):
+        f = g.in_fp[x]
+        w = max(g.in_w[x], g.in_ride[x]) if f < 0 else max(mt, _walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f],
+                                                                              rules.walk_speed))
+        w_max = max(w_max, w)
+    for s in range(n):
+        w_max = max(w_max, max(mt, np.int64(tt.stop_min_transfer[s])))
+    lo = INF
+    hi = np.int64(0)
+    for s in range(n):
+        if lb[s] < INF:
+            lo = min(lo, lb[s])
+            hi = max(hi, lb[s])
+    if lo == INF:
+        return
+    # a bucket queue (Dial): one bucket per second, used round and round; every entry waiting lies within the
+    # longest edge (or the spread of the starts) of the time being settled, so with more buckets than that each
+    # holds entries of one time only: O(1) a push or pop and one look per second, no heap
+    ring = np.int64(1)
+    while ring <= max(w_max, hi - lo):  # (a power of two: the bucket of t is t & (ring - 1), no division)
+        ring *= 2
+    head = np.full(ring, -1, np.int32)
+    cap = 2 * len(g.in_from) + 2 * n + 1
+    nxt = np.empty(cap, np.int32)
+    st = np.empty(cap, np.int32)  # the entry's state: 2 * stop (arrived) or 2 * stop + 1 (ready to board)
+    used = 0
+    for s in range(n):
+        if lb[s] < INF:
+            used = _bucket_push(head, nxt, st, used, lb[s], 2 * s)
+    popped = 0
+    d = lo
+    while popped < used:
+        b = d & (ring - 1)
+        e = head[b]
+        if e < 0:
+            d += 1
+            continue
+        head[b] = nxt[e]
+        popped += 1
+        state = st[e]
+        u = state // 2
+        if state % 2 == 0:  # arrived at u: a hop into u, riding on (arrived before) or boarding (ready before)
+            if d > lb[u]:
+                continue
+            for x in range(g.in_start[u], g.in_start[u + 1]):
+                if g.in_fp[x] != _HOP:
+                    continue
+                v = g.in_from[x]
+                nd = d + g.in_ride[x]
+                if nd < lb[v]:
+                    lb[v] = nd
+                    used = _bucket_push(head, nxt, st, used, nd, 2 * v)
+                nd = d + g.in_w[x]
+                if nd < lb_board[v]:
+                    lb_board[v] = nd
+                    used = _bucket_push(head, nxt, st, used, nd, 2 * v + 1)
+        else:  # ready at u: a change at u, a walking change or an in-seat link into u (arrived before)
+            if d > lb_board[u]:
+                continue
+            nd = d + max(mt, np.int64(tt.stop_min_transfer[u]))
+            if nd < lb[u]:
+                lb[u] = nd
+                used = _bucket_push(head, nxt, st, used, nd, 2 * u)
+            for x in range(g.in_start[u], g.in_start[u + 1]):
+                f = g.in_fp[x]
+                if f == _HOP:
+                    continue
+                v = g.in_from[x]
+                nd = d + (np.int64(0) if f == _LINK
+                          else max(_walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f], rules.walk_speed), mt))
+                if nd < lb[v]:
+                    lb[v] = nd
+                    used = _bucket_push(head, nxt, st, used, nd, 2 * v)
+    for s in range(n):
+        if lb_board[s] < lb_walk[s]:
+            lb_walk[s] = lb_board[s]
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _bucket_push(head, nxt, st, used, t, state):
+    """`lower_bounds`' bucket queue: entry ``used`` (state at time t) into the bucket of t (``head`` a power of
+    two long); returns the entries used. (Arrays, not a record: see `_walk_seconds`.)"""
+    b = t & (len(head) - 1)
+    st[used] = state
+    nxt[used] = head[b]
+    head[b] = used
+    return used + 1
 
 
 @njit(nogil=True, cache=True)
@@ -1404,44 +1521,6 @@ def fewest_rides(g, tgt_stops, rides):
         cur, nxt = nxt, cur
         nc = nn
         r += 1
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _heap_push(ht, hs, size, t, s):
-    i = size
-    while i > 0:
-        parent = (i - 1) // 2
-        if ht[parent] <= t:
-            break
-        ht[i] = ht[parent]
-        hs[i] = hs[parent]
-        i = parent
-    ht[i] = t
-    hs[i] = s
-    return size + 1
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _heap_pop(ht, hs, size):
-    size -= 1
-    t = ht[size]
-    s = hs[size]
-    i = 0
-    while True:
-        c = 2 * i + 1
-        if c >= size:
-            break
-        if c + 1 < size and ht[c + 1] < ht[c]:
-            c += 1
-        if ht[c] >= t:
-            break
-        ht[i] = ht[c]
-        hs[i] = hs[c]
-        i = c
-    if size > 0:
-        ht[i] = t
-        hs[i] = s
-    return size
 
 
 # ---- Python side: timetables, query, result, journeys ------------------------------------------------------
@@ -1935,7 +2014,7 @@ def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, 
 
 def _flat_rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest: Cutter) -> tuple:
     """The query's `Rules` as `range_search_flat` takes them: a plain tuple of its fields, the Cutter a plain
-    tuple at the end. ``bounds``: `_bounds_for`'s rows, ``lb`` and ``rides``."""
+    tuple at the end. ``bounds``: `_bounds_for`'s rows."""
     closures, arrays = _mask_arrays(model, q.mask, reverse)
     if q.pattern_allowed is not None:
         allowed = np.asarray(q.pattern_allowed, np.bool_)
@@ -1944,7 +2023,8 @@ def _flat_rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest
         if allowed is None:
             allowed = model.__dict__["_all_patterns"] = np.ones(model.n_patterns, np.bool_)
     return (*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
-            bool(q.report_walks), bool(reverse), bounds[0], bounds[1], (latest.after, latest.board))
+            bool(q.report_walks), bool(reverse), bounds[0], bounds[1], bounds[2], bounds[3],
+            (latest.after, latest.board))
 
 
 def _flat_timetable(model, tt: Timetable) -> tuple[tuple, tuple]:
@@ -1966,14 +2046,14 @@ def _graph_of(model, tt: Timetable) -> StopGraph:
 
 
 def _bounds_for(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray) -> tuple[np.ndarray, bool]:
-    """The bounds for these targets, rows ``Rules.lb`` and ``Rules.rides``, and whether they are filled already:
-    the last few per thread are kept, since a plan searches the same targets in several windows (the bounds
-    depend only on the timetable, the targets and the walking speed). A new array is filled by the search, then
+    """The bounds for these targets, rows ``Rules.lb``, ``Rules.rides``, ``Rules.lb_board`` and ``Rules.lb_walk``,
+    and whether they are filled already: the last few per thread are kept, since a plan searches the same targets
+    in several windows (the bounds depend only on `_bounds_key`). A new array is filled by the search, then
     kept (`_keep_bounds`; the kernel only reads it afterwards)."""
     lb = _lru_get(_pooled("bounds", dict), _bounds_key(tt, q, tgt, egress), tt)
     if lb is not None:
         return lb, True
-    return np.empty((2, len(tt.fp_start) - 1), np.int64), False
+    return np.empty((4, len(tt.fp_start) - 1), np.int64), False
 
 
 def _keep_bounds(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray, lb: np.ndarray) -> None:
@@ -1981,8 +2061,9 @@ def _keep_bounds(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndar
 
 
 def _bounds_key(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray) -> tuple:
-    """What the lower bounds depend on: the timetable, the targets with their egress and the walking speed."""
-    return id(tt), tgt.tobytes(), egress.tobytes(), float(q.walk_speed)
+    """What the lower bounds depend on: the timetable, the targets with their egress, the walking speed and the
+    least change time."""
+    return id(tt), tgt.tobytes(), egress.tobytes(), float(q.walk_speed), int(q.min_transfer_s)
 
 
 def _legs(raw, rev: Reversal | None, model) -> tuple:
