@@ -595,18 +595,40 @@ class JourneyFare:
                 "transfers": self.transfers}
 
 
-def price_journey(catalog: dict[str, OperatorFares], legs: list[LegRef], passengers: Passengers,
-                  medium: str) -> JourneyFare:
-    """Every ride leg of a journey priced for the party; raises `FareUnknown` when any leg cannot be priced."""
-    if not legs:
-        return JourneyFare(medium, passengers, [], [])
+def times_matter(catalog: dict[str, OperatorFares]) -> bool:
+    """Whether any price can depend on a leg's departure or arrival: v2 timeframes, a v1 ``transfer_duration``
+    or a transfer rule's ``duration_limit`` (transfer rules of every operator apply to every journey). Otherwise
+    a journey's fares depend only on each ride's position, operator, route, stops and distance (see
+    `price_riders`), which lets the plan path remember them."""
+    for of in catalog.values():
+        t = of.tables
+        if t.timeframes or any(r.duration_limit is not None for r in t.transfer_rules) or \
+                any(a.transfer_duration is not None for a in t.attributes.values()):
+            return True
+    return False
+
+
+def price_riders(catalog: dict[str, OperatorFares], legs: list[LegRef],
+                 medium: str) -> tuple[RiderFare, RiderFare | FareUnknown]:
+    """The adult and the child fare of a journey (the child's failure returned, not raised: it matters only when a
+    child travels); raises `FareUnknown` when the adult fare cannot be computed. Reads of each leg only its
+    ``index``, ``operator``, ``route_id``, ``from_stop``, ``to_stop``, ``distance_m``, and its ``departure`` and
+    ``arrival`` only when `times_matter`."""
     rules = _transfer_rules(catalog, legs)
     adult = price_rider(catalog, legs, "adult", medium, rules)
     try:
-        child = price_rider(catalog, legs, "child", medium, rules)
-    except FareUnknown:
+        child: RiderFare | FareUnknown = price_rider(catalog, legs, "child", medium, rules)
+    except FareUnknown as err:
+        child = err
+    return adult, child
+
+
+def party_fare(legs: list[LegRef], adult: RiderFare, child: RiderFare | FareUnknown, passengers: Passengers,
+               medium: str) -> JourneyFare:
+    """The party's fare from the riders' fares of `price_riders` (which are only read)."""
+    if isinstance(child, FareUnknown):
         if passengers.child:
-            raise
+            raise FareUnknown(child.reason, child.leg_index)
         child = None  # nobody is a child: show no child fare rather than fail
     prices = []
     for k, leg in enumerate(legs):
@@ -624,3 +646,11 @@ def price_journey(catalog: dict[str, OperatorFares], legs: list[LegRef], passeng
                           "split": {op: v * passengers.adult + (ct.split.get(op, 0) if ct else 0) * passengers.child
                                     for op, v in t.split.items()}})
     return JourneyFare(medium, passengers, prices, transfers)
+
+
+def price_journey(catalog: dict[str, OperatorFares], legs: list[LegRef], passengers: Passengers,
+                  medium: str) -> JourneyFare:
+    """Every ride leg of a journey priced for the party; raises `FareUnknown` when any leg cannot be priced."""
+    if not legs:
+        return JourneyFare(medium, passengers, [], [])
+    return party_fare(legs, *price_riders(catalog, legs, medium), passengers, medium)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from operators.base import MAX_PASSENGERS, LegRef, Passengers
-from operators.fare_engine import MEDIA, FareUnknown, OperatorFares, price_journey
+from operators.fare_engine import MEDIA, FareUnknown, OperatorFares, RiderFare, price_riders, times_matter
 
 
 class RidersError(ValueError):
@@ -55,16 +55,96 @@ def plan_legs(itinerary: dict) -> list[LegRef]:
     return out
 
 
+MEMO_SIZE = 20_000  # journeys remembered per fare catalog (each a few legs); cleared whole when full
+_MEMOS: dict[tuple[int, ...], tuple[tuple[OperatorFares, ...], bool, dict]] = {}
+
+
+def _memo(catalog: dict[str, OperatorFares]) -> tuple[bool, dict]:
+    """(times matter, memo) for this catalog's fare tables: ``services.fares()`` builds a new dict per request over
+    the same `OperatorFares`, swapped whole when a feed or profile changes (a new memo then)."""
+    ofs = tuple(catalog.values())
+    key = tuple(map(id, ofs))
+    hit = _MEMOS.get(key)
+    if hit is None or any(a is not b for a, b in zip(hit[0], ofs)):
+        if len(_MEMOS) > 16:
+            _MEMOS.clear()
+        hit = _MEMOS[key] = (ofs, times_matter(catalog), {})
+    if len(hit[2]) > MEMO_SIZE:
+        hit[2].clear()
+    return hit[1], hit[2]
+
+
+def _journey_key(itinerary: dict, medium: str, times: bool) -> tuple:
+    """What a journey's riders' fares depend on (`price_riders`), read off the planner's legs without parsing."""
+    key: list = [medium]
+    for i, leg in enumerate(itinerary["legs"]):
+        if leg["mode"] == "WALK":
+            continue
+        key.append((i, leg["operator"], leg["route"]["id"], leg["from"]["stop_id"], leg["to"]["stop_id"],
+                    int(round(leg.get("distance_m", 0)))))
+        if times:
+            key.append((leg["departure"], leg["arrival"]))
+    return tuple(key)
+
+
 def itinerary_fare(catalog: dict[str, OperatorFares], itinerary: dict, riders: Passengers, medium: str) -> dict:
-    """``{"fare": {...}}`` or ``{"fare": None, "fare_unknown": reason}`` for one planned itinerary."""
+    """``{"fare": {...}}`` or ``{"fare": None, "fare_unknown": reason}`` for one planned itinerary. The riders'
+    fares of a journey are pure in what `_journey_key` holds: remembered per catalog, so popular journeys, the
+    itineraries sharing legs and every party and medium after the first cost a dict lookup and the party's sum."""
     if not any(leg.get("mode") != "WALK" for leg in itinerary.get("legs", ())):
         return {"fare": {"total": 0, "currency": "JPY", "medium": medium, "riders": riders.to_dict(),
                          "per_operator": {}, "legs": [], "transfers": []}}
-    try:
-        legs = plan_legs(itinerary)
-        return {"fare": price_journey(catalog, legs, riders, medium).to_dict()}
-    except FareUnknown as err:
-        return {"fare": None, "fare_unknown": err.reason}
+    if medium not in MEDIA:
+        raise ValueError(f"unknown fare medium {medium!r} (use 'ic' or 'ticket')")
+    times, memo = _memo(catalog)
+    key = _journey_key(itinerary, medium, times)
+    hit = memo.get(key)
+    if hit is None:
+        try:
+            hit = memo[key] = _compact(*price_riders(catalog, plan_legs(itinerary), medium))
+        except FareUnknown as err:
+            hit = memo[key] = (None, None, err.reason)
+    rows, transfers, child_error = hit
+    if rows is None:
+        return {"fare": None, "fare_unknown": child_error}
+    if child_error is not None and riders.child:
+        return {"fare": None, "fare_unknown": child_error}
+    return {"fare": _party_dict(rows, transfers, riders, medium)}
+
+
+def _compact(adult: RiderFare, child: RiderFare | FareUnknown) -> tuple:
+    """The riders' fares as plain tuples: per leg (index, operator, product, basis, adult, child or None), per
+    transfer (from, to, rule, adult amount, adult split, child amount or None, child split or None), and the
+    child's failure (None when priced)."""
+    kid = None if isinstance(child, FareUnknown) else child
+    rows = tuple((a.leg.index, a.leg.operator, a.product, a.basis, a.amount,
+                  kid.legs[k].amount if kid else None) for k, a in enumerate(adult.legs))
+    transfers = []
+    for t in adult.transfers:
+        ct = next((x for x in (kid.transfers if kid else []) if (x.from_leg, x.to_leg) == (t.from_leg, t.to_leg)),
+                  None)
+        transfers.append((t.from_leg, t.to_leg, t.rule, t.amount, t.split, ct.amount if ct else None,
+                          ct.split if ct else None))
+    return rows, tuple(transfers), (child.reason if kid is None else None)
+
+
+def _party_dict(rows: tuple, transfers: tuple, riders: Passengers, medium: str) -> dict:
+    """`JourneyFare.to_dict` of `party_fare` for the party, built straight from `_compact`'s tuples."""
+    na, nc = riders.adult, riders.child
+    legs, per_op, total = [], {}, 0
+    for index, op, product, basis, a, c in rows:
+        amount = a * na + (c or 0) * nc
+        total += amount
+        per_op[op] = per_op.get(op, 0) + amount
+        legs.append({"index": index, "operator": op, "product": product, "basis": basis, "adult_fare": a,
+                     "child_fare": c, "amount": amount})
+    out = [{"from_leg": f, "to_leg": t, "rule": rule, "adult_amount": a, "child_amount": c,
+            "amount": a * na + (c if c is not None else 0) * nc,
+            "split": {op: v * na + (csplit.get(op, 0) if csplit is not None else 0) * nc
+                      for op, v in asplit.items()}}
+           for f, t, rule, a, asplit, c, csplit in transfers]
+    return {"total": total, "currency": "JPY", "medium": medium, "riders": riders.to_dict(), "per_operator": per_op,
+            "legs": legs, "transfers": out}
 
 
 def add_fares(catalog: dict[str, OperatorFares], itineraries: list[dict], riders: Passengers,

@@ -1,0 +1,121 @@
+"""The plan path's fares (maas/pricing/plan_fares.py, remembered per journey) against the fare engine's uncached
+`price_journey` over the same legs: every itinerary, party and medium, asked again, and when times matter."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import random
+
+import pytest
+
+from feeds.feed import Network
+from feeds.gtfs import load_feed
+from feeds.sample import sample_feed_paths
+from gtfs_builders import write_gtfs
+from maas.pricing.plan_fares import add_fares, itinerary_fare, parse_riders, plan_legs
+from maas.transit import TransitService
+from operators.base import Passengers
+from operators.catalog import setup_for_feed
+from operators.fare_engine import FareUnknown, price_journey, times_matter
+from routing.planner import PlanError, PlanOptions
+from test_fares import v2_tables
+
+PARTIES = ("adult:1", "adult:1,child:1", "child:2", "adult:2,child:3")
+
+
+def reference(catalog, itinerary: dict, riders: Passengers, medium: str) -> dict:
+    """What the plan path answered before it remembered fares: the engine on freshly parsed legs."""
+    if not any(leg["mode"] != "WALK" for leg in itinerary["legs"]):
+        return {"fare": {"total": 0, "currency": "JPY", "medium": medium, "riders": riders.to_dict(),
+                         "per_operator": {}, "legs": [], "transfers": []}}
+    try:
+        return {"fare": price_journey(catalog, plan_legs(itinerary), riders, medium).to_dict()}
+    except FareUnknown as err:
+        return {"fare": None, "fare_unknown": err.reason}
+
+
+@pytest.fixture(scope="module")
+def sample():
+    net = Network([load_feed(p, ns) for ns, p in sample_feed_paths().items()])
+    svc = TransitService(net, threads=1)
+    yield svc, {f.namespace: setup_for_feed(f).fares for f in net.feeds}
+    svc.close()
+
+
+def test_sample_plans_priced_as_the_engine_prices_them_every_party_and_medium(sample):
+    svc, catalog = sample
+    day = dt.date(2026, 12, 1)
+    model = svc.planner_for(day).model
+    rng = random.Random(3)
+    stations = list(model.station_ids)
+    plans, priced, unknown = 0, 0, 0
+    for _ in range(40):
+        a, b = rng.sample(stations, 2)
+        try:
+            its = svc.plan_sync(a, b, model.datetime_of(rng.randint(7 * 3600, 21 * 3600)), options=PlanOptions())
+        except PlanError:
+            continue
+        plans += 1
+        for text in PARTIES:
+            riders = parse_riders(text)
+            for medium in ("ic", "ticket"):
+                for _ in range(2):  # the second time from the memo
+                    got = add_fares(catalog, copy.deepcopy(its), riders, medium)
+                    for it, before in zip(got, its):
+                        assert {k: it[k] for k in ("fare", "fare_unknown") if k in it} == \
+                            reference(catalog, before, riders, medium)
+                        priced += it["fare"] is not None and bool(it["fare"]["legs"])
+                        unknown += it["fare"] is None
+    assert plans >= 20 and priced > 0
+
+
+def test_answers_are_fresh_dicts(sample):
+    """A response may be changed in place (names, paging): the memo must not hand out its own objects."""
+    svc, catalog = sample
+    model = svc.planner_for(dt.date(2026, 12, 1)).model
+    a, b = list(model.station_ids)[:2]
+    its = svc.plan_sync(a, b, model.datetime_of(9 * 3600), options=PlanOptions())
+    ride = next(it for it in its if any(leg["mode"] != "WALK" for leg in it["legs"]))
+    first = itinerary_fare(catalog, ride, Passengers(1, 1), "ic")
+    want = copy.deepcopy(first)
+    if first["fare"] is not None:
+        first["fare"]["legs"].clear()
+        first["fare"]["per_operator"]["x"] = 1
+    assert itinerary_fare(catalog, ride, Passengers(1, 1), "ic") == want
+
+
+def _bus_itinerary(dep: str, arr: str, to: str = "B") -> dict:
+    leg = {"mode": "BUS", "operator": "v2", "trip_id": "v2:T", "route": {"id": "v2:R1"},
+           "service_date": "2026-11-24", "from": {"stop_id": "v2:A", "sequence": 1},
+           "to": {"stop_id": f"v2:{to}", "sequence": 2}, "departure": f"2026-11-24T{dep}:00+09:00",
+           "arrival": f"2026-11-24T{arr}:00+09:00", "distance_m": 3000}
+    return {"legs": [{"mode": "WALK"}, leg]}
+
+
+def test_times_are_part_of_the_journey_when_fares_depend_on_them(tmp_path):
+    """Fares v2 with a peak timeframe: the same ride costs more at 08:30 than at 10:00, memo or not."""
+    catalog = {"v2": setup_for_feed(load_feed(write_gtfs(tmp_path / "f", v2_tables()), "v2")).fares}
+    assert times_matter(catalog)
+    for _ in range(2):
+        off, peak = _bus_itinerary("10:00", "10:10"), _bus_itinerary("08:30", "08:40")
+        assert itinerary_fare(catalog, off, Passengers(1, 0), "ic")["fare"]["total"] == 200
+        assert itinerary_fare(catalog, peak, Passengers(1, 0), "ic")["fare"]["total"] == 300
+        assert itinerary_fare(catalog, _bus_itinerary("10:00", "10:20", "C"), Passengers(1, 0),
+                              "ic")["fare"]["total"] == 500
+
+
+def test_fares_v2_every_party_and_medium_as_the_engine(tmp_path):
+    """Timeframes, an area, a transfer discount for IC only and a child product: the memo answers as the engine."""
+    catalog = {"v2": setup_for_feed(load_feed(write_gtfs(tmp_path / "f", v2_tables()), "v2")).fares}
+    two = _bus_itinerary("10:00", "10:10")
+    back = copy.deepcopy(two["legs"][1])
+    back.update({"from": {"stop_id": "v2:B"}, "to": {"stop_id": "v2:A"}, "departure": "2026-11-24T10:30:00+09:00",
+                 "arrival": "2026-11-24T10:40:00+09:00"})
+    two["legs"].append(back)
+    for it in (two, _bus_itinerary("08:30", "08:40"), _bus_itinerary("10:00", "10:20", "C")):
+        for _ in range(2):
+            for text in PARTIES:
+                for medium in ("ic", "ticket"):
+                    riders = parse_riders(text)
+                    assert itinerary_fare(catalog, it, riders, medium) == reference(catalog, it, riders, medium)
+    assert itinerary_fare(catalog, two, Passengers(1, 1), "ic")["fare"]["transfers"][0]["adult_amount"] == -50
