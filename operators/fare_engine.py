@@ -406,13 +406,24 @@ def _runs(legs: list[LegRef]) -> list[list[int]]:
     return runs
 
 
+def unpriceable(of: OperatorFares | None, op: str) -> str | None:
+    """Why no leg of operator ``op`` can be priced, whatever the leg (no fares known; fares from a feed without
+    fare files and no profile fare to fall back on), or None. The first run of such an operator fails a journey."""
+    if of is None:
+        return f"no fares known for operator {op!r}"
+    spec = of.profile.fares
+    if spec.source == "feed" and not of.tables.has_v2 and not of.tables.has_v1 and not spec.flat and not spec.bands:
+        return f"{op}: the profile takes fares from the feed, but the feed has no fare files"
+    return None
+
+
 def _price_legs(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: str, medium: str) -> list[_Leg]:
     out: list[_Leg | None] = [None] * len(legs)
     for run in _runs(legs):
         op = legs[run[0]].operator
         of = catalog.get(op)
         if of is None:
-            raise FareUnknown(f"no fares known for operator {op!r}", legs[run[0]].index)
+            raise FareUnknown(unpriceable(None, op), legs[run[0]].index)
         spec = of.profile.fares
         source = spec.source
         implicit = frozenset({f"{op}:{ALL_LEGS}"})
@@ -439,8 +450,7 @@ def _price_legs(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: st
             elif fallback is not None:  # no fare files (e.g. a converted feed): the profile's fares
                 split = _fallback_run(of, ride, rider, medium, fallback)
             else:
-                raise FareUnknown(f"{op}: the profile takes fares from the feed, but the feed has no fare files",
-                                  legs[run[0]].index)
+                raise FareUnknown(unpriceable(of, op), legs[run[0]].index)
             for first, last, amount, basis, fid in split:
                 head = run[first]
                 span = f" (through fare for legs {legs[run[first]].index}–{legs[run[last]].index})" \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import random
 
@@ -15,8 +16,8 @@ from gtfs_builders import write_gtfs
 from maas.pricing.plan_fares import add_fares, itinerary_fare, parse_riders, plan_legs
 from maas.transit import TransitService
 from operators.base import Passengers
-from operators.catalog import setup_for_feed
-from operators.fare_engine import FareUnknown, price_journey, times_matter
+from operators.catalog import default_profile, setup_for_feed
+from operators.fare_engine import FareUnknown, OperatorFares, price_journey, times_matter
 from routing.planner import PlanError, PlanOptions
 from test_fares import v2_tables
 
@@ -42,19 +43,23 @@ def sample():
     svc.close()
 
 
-def test_sample_plans_priced_as_the_engine_prices_them_every_party_and_medium(sample):
-    svc, catalog = sample
-    day = dt.date(2026, 12, 1)
-    model = svc.planner_for(day).model
-    rng = random.Random(3)
+def sample_plans(svc, seed: int, n: int):
+    """The itineraries of up to ``n`` random station-to-station plans on the sample, in the day."""
+    model = svc.planner_for(dt.date(2026, 12, 1)).model
+    rng = random.Random(seed)
     stations = list(model.station_ids)
-    plans, priced, unknown = 0, 0, 0
-    for _ in range(40):
+    for _ in range(n):
         a, b = rng.sample(stations, 2)
         try:
-            its = svc.plan_sync(a, b, model.datetime_of(rng.randint(7 * 3600, 21 * 3600)), options=PlanOptions())
+            yield svc.plan_sync(a, b, model.datetime_of(rng.randint(7 * 3600, 21 * 3600)), options=PlanOptions())
         except PlanError:
             continue
+
+
+def test_sample_plans_priced_as_the_engine_prices_them_every_party_and_medium(sample):
+    svc, catalog = sample
+    plans, priced, unknown = 0, 0, 0
+    for its in sample_plans(svc, 3, 40):
         plans += 1
         for text in PARTIES:
             riders = parse_riders(text)
@@ -119,3 +124,37 @@ def test_fares_v2_every_party_and_medium_as_the_engine(tmp_path):
                     riders = parse_riders(text)
                     assert itinerary_fare(catalog, it, riders, medium) == reference(catalog, it, riders, medium)
     assert itinerary_fare(catalog, two, Passengers(1, 1), "ic")["fare"]["transfers"][0]["adult_amount"] == -50
+
+
+def test_operators_that_price_nothing_answer_as_the_engine(sample):
+    """An operator missing from the catalog, and one whose fares come from a feed without fare files: the plan path
+    answers at once, with the engine's reason."""
+    svc, catalog = sample
+    feed = svc.network.feeds[0]
+    no_files = setup_for_feed(dataclasses.replace(feed, fares=None), default_profile(feed)).fares
+    seen = 0
+    for its in sample_plans(svc, 5, 15):
+        for broken in ({k: v for k, v in catalog.items() if k != feed.namespace},
+                       {**catalog, feed.namespace: no_files}):
+            for it in its:
+                for riders in (Passengers(1, 0), Passengers(1, 2)):
+                    for _ in range(2):
+                        want = reference(broken, it, riders, "ic")
+                        assert itinerary_fare(broken, it, riders, "ic") == want
+                        seen += want["fare"] is None
+    assert seen > 0
+
+
+def test_one_memo_across_requests_that_wrap_the_same_tables_anew(sample):
+    """``services.fares()`` builds new `OperatorFares` per request over the same profile and tables: one memo."""
+    from maas.pricing import plan_fares
+
+    svc, catalog = sample
+    its = next(sample_plans(svc, 7, 10))
+    fresh = lambda: {op: OperatorFares(of.profile, of.tables) for op, of in catalog.items()}  # noqa: E731
+    add_fares(fresh(), copy.deepcopy(its), Passengers(1, 0), "ic")
+    before = len(plan_fares._MEMOS)
+    for _ in range(3):
+        assert add_fares(fresh(), copy.deepcopy(its), Passengers(1, 0), "ic") == \
+            add_fares(catalog, copy.deepcopy(its), Passengers(1, 0), "ic")
+    assert len(plan_fares._MEMOS) == before

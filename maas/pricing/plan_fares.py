@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from operators.base import MAX_PASSENGERS, LegRef, Passengers
-from operators.fare_engine import MEDIA, FareUnknown, OperatorFares, RiderFare, price_riders, times_matter
+from operators.fare_engine import MEDIA, FareUnknown, OperatorFares, RiderFare, price_riders, times_matter, unpriceable
 
 
 class RidersError(ValueError):
@@ -55,23 +55,25 @@ def plan_legs(itinerary: dict) -> list[LegRef]:
     return out
 
 
-MEMO_SIZE = 20_000  # journeys remembered per fare catalog (each a few legs); cleared whole when full
-_MEMOS: dict[tuple[int, ...], tuple[tuple[OperatorFares, ...], bool, dict]] = {}
+MEMO_SIZE = 4096  # journeys remembered per fare catalog (~1.1 KB each on Toei: ~5 MB at most); cleared whole when full
+_MEMOS: dict[tuple, tuple[list, bool, dict, dict]] = {}
 
 
-def _memo(catalog: dict[str, OperatorFares]) -> tuple[bool, dict]:
-    """(times matter, memo) for this catalog's fare tables: ``services.fares()`` builds a new dict per request over
-    the same `OperatorFares`, swapped whole when a feed or profile changes (a new memo then)."""
-    ofs = tuple(catalog.values())
-    key = tuple(map(id, ofs))
+def _memo(catalog: dict[str, OperatorFares]) -> tuple[bool, dict, dict]:
+    """(times matter, memo, operator → why none of its legs can be priced) for this catalog's fare tables and
+    profiles. Keyed by their identity, not the `OperatorFares`: ``services.fares()`` wraps the same profile and
+    tables in new ones per request (`OperatorSetup.fares`); both are swapped whole when a feed or profile changes
+    (a new memo then)."""
+    parts = [(op, of.profile, of.tables) for op, of in catalog.items()]
+    key = tuple((op, id(profile), id(tables)) for op, profile, tables in parts)
     hit = _MEMOS.get(key)
-    if hit is None or any(a is not b for a, b in zip(hit[0], ofs)):
+    if hit is None or any(x[1] is not y[1] or x[2] is not y[2] for x, y in zip(hit[0], parts)):
         if len(_MEMOS) > 16:
             _MEMOS.clear()
-        hit = _MEMOS[key] = (ofs, times_matter(catalog), {})
+        hit = _MEMOS[key] = (parts, times_matter(catalog), {}, {})
     if len(hit[2]) > MEMO_SIZE:
         hit[2].clear()
-    return hit[1], hit[2]
+    return hit[1], hit[2], hit[3]
 
 
 def _journey_key(itinerary: dict, medium: str, times: bool) -> tuple:
@@ -96,7 +98,12 @@ def itinerary_fare(catalog: dict[str, OperatorFares], itinerary: dict, riders: P
                          "per_operator": {}, "legs": [], "transfers": []}}
     if medium not in MEDIA:
         raise ValueError(f"unknown fare medium {medium!r} (use 'ic' or 'ticket')")
-    times, memo = _memo(catalog)
+    times, memo, why = _memo(catalog)
+    op = next(leg["operator"] for leg in itinerary["legs"] if leg["mode"] != "WALK")
+    if op not in why:  # (the operators of a catalog are few; one not in it is remembered too)
+        why[op] = unpriceable(catalog.get(op), op)
+    if why[op] is not None:  # the journey's first run fails whatever its legs (`price_riders` prices in order)
+        return {"fare": None, "fare_unknown": why[op]}
     key = _journey_key(itinerary, medium, times)
     hit = memo.get(key)
     if hit is None:
