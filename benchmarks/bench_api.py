@@ -1,8 +1,11 @@
 """Load test of GET /v1/plan against `maas serve` on loopback (the built-in sample network, or --feed NS=PATH).
 
-For 1 and 2 workers and client concurrency 1, 16 and 64: requests/s, p50/p95/p99 latency, error count. Baselines
-measured in the same run: the same queries planned in-process, serially, with no HTTP (`TransitService.plan_sync`:
-the cost of the route search alone), and GET /healthz (the cost of the HTTP stack alone). With ``--old-commit``
+For 1 and 2 workers and client concurrency 1, 16 and 64: requests/s, p50/p95/p99 latency, error count, for each
+query mix (``--mixes``): ``central``, trips between stations within 5 km of ``--near`` (short urban trips, the
+cheapest plans), and ``citywide``, random pairs of any of the network's stations (as benchmarks/bench_plan.py
+draws them: long trips, the costly plans), both departing 06:00-22:00. Baselines measured in the same run: the same
+queries planned in-process, serially, with no HTTP (`TransitService.plan_sync`: the cost of the route search
+alone), and GET /healthz (the cost of the HTTP stack alone). With ``--old-commit``
 a server of that commit (its tree from `git archive`, kept in /tmp per sha so numba's cache there is reused, and
 seeded from this tree's cache for kernel files that did not change) runs beside this tree's: every level is run
 against both, alternating which goes first, ``--rounds`` times, medians and the new/old ratio printed, and the
@@ -13,7 +16,7 @@ CPU milliseconds per request (its processes' user + system time over the level) 
 
     .venv/bin/python benchmarks/bench_api.py [--seconds 4] [--levels 1,16,64] [--workers 1,2] [--redis URL]
         [--feed tokyo-rail=../shared/data/tokyo-rail-gtfs.zip] [--day 2026-12-01 (default today in Tokyo)] [--near 'LAT,LON;LAT,LON']
-        [--old-commit main --rounds 3] [--no-baseline]
+        [--mixes central,citywide] [--old-commit main --rounds 3] [--no-baseline]
 """
 from __future__ import annotations
 
@@ -196,12 +199,22 @@ def server_cpu_s(proc: subprocess.Popen) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def in_process_baseline(qs: list[dict], seconds: float, feeds: list[str]) -> dict:
-    """The same queries planned serially in this process: the route search with no HTTP at all."""
+def local_transit(feeds: list[str]):
+    """The served network in this process (`TransitService`, as a server worker loads it): the in-process
+    baseline's planner, and the station list of the city-wide mix."""
     from maas.platform.settings import Settings
     from maas.transit import TransitService
 
-    transit = TransitService.from_settings(Settings(feeds=list(feeds)), progress=False)
+    return TransitService.from_settings(Settings(feeds=list(feeds)), progress=False)
+
+
+def citywide_stations(transit, day: str) -> list[str]:
+    """Every station of the network on ``day`` (the model's), for random city-wide pairs."""
+    return list(transit.model_for(dt.date.fromisoformat(day)).station_ids)
+
+
+def in_process_baseline(transit, qs: list[dict], seconds: float) -> dict:
+    """The same queries planned serially in this process: the route search with no HTTP at all."""
     for q in qs[:20]:  # warm-up, untimed: the day's model build and numba's compile/cache load
         try:
             transit.plan_sync(q["from"], q["to"], dt.datetime.fromisoformat(q["depart_at"]))
@@ -221,7 +234,6 @@ def in_process_baseline(qs: list[dict], seconds: float, feeds: list[str]) -> dic
         lat.append(time.perf_counter() - s)
         i += 1
     elapsed = time.perf_counter() - t0
-    transit.close()
     return {"rps": len(lat) / elapsed, "n": len(lat), **pct(lat)}
 
 
@@ -261,9 +273,12 @@ def main() -> None:
     ap.add_argument("--feed", action="append", default=[], help="NS=PATH feed to serve (default: the sample)")
     ap.add_argument("--day", default=DAY, help="service day of the queries (default: today in Tokyo)")
     ap.add_argument("--near", default="35.68,139.76",
-                    help="'lat,lon;lat,lon…': the queries join stations within 5 km of these points (default: around "
-                         "Tokyo Station, central trips; e.g. add Shinjuku 35.69,139.70, Tachikawa 35.70,139.41, "
-                         "Kita-Senju 35.75,139.80, Kamata 35.56,139.72 for city-wide trips)")
+                    help="'lat,lon;lat,lon…': the central mix joins stations within 5 km of these points (default: "
+                         "around Tokyo Station, central trips; e.g. add Shinjuku 35.69,139.70, Tachikawa 35.70,139.41, "
+                         "Kita-Senju 35.75,139.80, Kamata 35.56,139.72 for trips between these centres)")
+    ap.add_argument("--mixes", default="central,citywide",
+                    help="query mixes to load, each reported on its own: central (stations near --near), citywide "
+                         "(random pairs of all the network's stations)")
     ap.add_argument("--redis", default=os.environ.get("MAAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
                     help="Redis for the multi-worker runs (several workers share it)")
     ap.add_argument("--old-commit", default="", help="also serve this commit and compare, level by level")
@@ -271,14 +286,22 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true", help="skip the in-process serial baseline")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
+    mixes = [m.strip() for m in args.mixes.split(",") if m.strip()]
+    if not mixes or set(mixes) - {"central", "citywide"}:
+        raise SystemExit(f"--mixes: central and/or citywide, not {args.mixes!r}")
     trees = {"new": ROOT}
     if args.old_commit:
         trees = {"old": old_tree(args.old_commit), "new": ROOT}
     runs: dict[tuple, list[dict]] = {}  # (tree, endpoint, workers, concurrency) -> one result per round
     print(f"load average at the start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    # the network in this process (before the servers start, so its load does not overlap theirs): the city-wide
+    # mix's stations and the in-process baseline
+    transit = local_transit(args.feed) if "citywide" in mixes or not args.no_baseline else None
     with tempfile.TemporaryDirectory() as tmpd:
         tmp = Path(tmpd)
-        qs: list[dict] = []
+        qs: dict[str, list[dict]] = {}  # mix -> queries
+        if "citywide" in mixes:
+            qs["citywide"] = queries(citywide_stations(transit, args.day), day=args.day)
         for workers in (int(x) for x in args.workers.split(",")):
             procs: dict[str, subprocess.Popen] = {}
             bases: dict[str, str] = {}
@@ -287,7 +310,7 @@ def main() -> None:
                     t0 = time.perf_counter()
                     procs[tag], bases[tag] = start_server(workers, tmp, args.redis, args.feed, tree, tag)
                     print(f"{tag} server, workers={workers}: start-up {time.perf_counter() - t0:.1f} s", flush=True)
-                if not qs:
+                if "central" in mixes and "central" not in qs:
                     import urllib.request
 
                     stops = []
@@ -295,19 +318,24 @@ def main() -> None:
                         req = urllib.request.Request(f"{bases['new']}/v1/stops?near={near}&radius=5000&limit=200",
                                                      headers={"Authorization": f"Bearer {KEY}"})
                         stops += json.loads(urllib.request.urlopen(req).read())["stops"]
-                    qs = queries(sorted({s["id"] for s in stops if s["type"] == "station"}), day=args.day)
+                    qs["central"] = queries(sorted({s["id"] for s in stops if s["type"] == "station"}),
+                                            day=args.day)
                 if len(bases) > 1:
-                    same, n, first = same_bodies(bases, qs)
-                    print(f"plan bodies identical old/new: {same} of {n}" + (f"; first differing: {first}"
-                                                                           if first else ""), flush=True)
+                    for mix in mixes:
+                        same, n, first = same_bodies(bases, qs[mix])
+                        print(f"plan bodies identical old/new ({mix}): {same} of {n}"
+                              + (f"; first differing: {first}" if first else ""), flush=True)
                 for base in bases.values():
-                    asyncio.run(load(base, "/v1/plan", qs, 4, 1.0))  # warm-up: numba, caches, connections
+                    for mix in mixes:  # warm-up: numba, caches, connections
+                        asyncio.run(load(base, "/v1/plan", qs[mix], 4, 1.0))
                 for rnd in range(args.rounds):
                     order = list(trees) if rnd % 2 == 0 else list(reversed(trees))
-                    for name, path, c in [("healthz", "/healthz", 16), *(("plan", "/v1/plan", c) for c in levels)]:
+                    for name, path, c in [("healthz", "/healthz", 16),
+                                          *((f"plan {mix}", "/v1/plan", c) for mix in mixes for c in levels)]:
+                        params = qs[name.split()[1]] if name != "healthz" else []
                         for tag in order:  # each level against each server back to back: the same machine load
                             cpu = server_cpu_s(procs[tag])
-                            r = asyncio.run(load(bases[tag], path, qs if name == "plan" else [], c, args.seconds))
+                            r = asyncio.run(load(bases[tag], path, params, c, args.seconds))
                             r["cpu_ms"] = (server_cpu_s(procs[tag]) - cpu) * 1000 / max(r["n"], 1)
                             runs.setdefault((tag, name, workers, c), []).append(r)
                 for tag, proc in procs.items():
@@ -318,42 +346,47 @@ def main() -> None:
                     proc.send_signal(signal.SIGTERM)
                 for proc in procs.values():
                     proc.wait(60)
-        base_row = None if args.no_baseline else in_process_baseline(qs, args.seconds, args.feed)
+        base_rows = {} if args.no_baseline else {mix: in_process_baseline(transit, qs[mix], args.seconds)
+                                                 for mix in mixes}
+    if transit is not None:
+        transit.close()
     rows = {key: median_row(rs) for key, rs in runs.items()}
     cores = os.cpu_count() or 1
     print()
     print(f"load average at the end {os.getloadavg()[0]:.1f} on {cores} cores (other work on the machine lowers "
           f"req/s; 'CPU cap' = {cores} cores / server CPU per request, the rate the server's own CPU would allow "
           f"with the machine to itself, client and Redis aside)")
-    print(f"{'server':6} {'endpoint':9} {'workers':>7} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} "
+    print(f"{'server':6} {'endpoint':16} {'workers':>7} {'conc':>5} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} "
           f"{'p99 ms':>8} {'errors':>6} {'n':>7} {'server CPU ms/req':>17} {'CPU cap':>8}"
           + (f" {'req/s new/old':>13} {'CPU old/new':>11}" if len(trees) > 1 else ""))
     for (tag, name, w, c), r in rows.items():
         old = rows.get(("old", name, w, c))
         ratio = (f" {r['rps'] / old['rps']:>13.2f} {old['cpu_ms'] / max(r['cpu_ms'], 1e-9):>11.2f}"
                  if tag == "new" and old else (" " * 26 if len(trees) > 1 else ""))
-        print(f"{tag:6} {name:9} {w:>7} {c:>5} {r['rps']:>9.1f} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f} "
+        print(f"{tag:6} {name:16} {w:>7} {c:>5} {r['rps']:>9.1f} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f} "
               f"{r['errors']:>6} {r['n']:>7} {r['cpu_ms']:>17.2f} {cores * 1000 / max(r['cpu_ms'], 1e-9):>8.0f}"
               + ratio)
-    if base_row is not None:
-        print(f"{'new':6} {'in-proc':9} {'-':>7} {1:>5} {base_row['rps']:>9.1f} {base_row['p50']:>8.2f} "
+    for mix, base_row in base_rows.items():
+        print(f"{'new':6} {'in-proc ' + mix:16} {'-':>7} {1:>5} {base_row['rps']:>9.1f} {base_row['p50']:>8.2f} "
               f"{base_row['p95']:>8.2f} {base_row['p99']:>8.2f} {'-':>6} {base_row['n']:>7}   (plan_sync, no HTTP: "
               "naive serial baseline)")
     print()
     for tag in trees:
-        plans = [(w, c, r) for (t, name, w, c), r in rows.items() if t == tag and name == "plan"]
-        if not plans:
-            continue
-        w, c, best = max(plans, key=lambda x: x[2]["rps"])
-        line = (f"{tag}: best /v1/plan throughput {best['rps']:.0f} req/s (workers={w}, concurrency={c}, median of "
-                f"{best['rounds']}), p50 {best['p50']:.1f} ms, p99 {best['p99']:.1f} ms, server CPU "
-                f"{best['cpu_ms']:.2f} ms/req")
-        if tag == "new" and base_row is not None:
-            c1 = next((r for w2, c2, r in plans if c2 == 1), None)
-            line += (f"; {best['rps'] / base_row['rps']:.2f}× the serial in-process baseline"
-                     + (f"; HTTP cost at concurrency 1: {c1['p50'] - base_row['p50']:.2f} ms over the "
-                        f"{base_row['p50']:.2f} ms search (p50)" if c1 else ""))
-        print(line)
+        for mix in mixes:
+            plans = [(w, c, r) for (t, name, w, c), r in rows.items() if t == tag and name == f"plan {mix}"]
+            if not plans:
+                continue
+            w, c, best = max(plans, key=lambda x: x[2]["rps"])
+            line = (f"{tag} ({mix}): best /v1/plan throughput {best['rps']:.0f} req/s (workers={w}, concurrency={c}, "
+                    f"median of {best['rounds']}), p50 {best['p50']:.1f} ms, p99 {best['p99']:.1f} ms, server CPU "
+                    f"{best['cpu_ms']:.2f} ms/req")
+            base_row = base_rows.get(mix)
+            if tag == "new" and base_row is not None:
+                c1 = next((r for w2, c2, r in plans if c2 == 1), None)
+                line += (f"; {best['rps'] / base_row['rps']:.2f}× the serial in-process baseline"
+                         + (f"; HTTP cost at concurrency 1: {c1['p50'] - base_row['p50']:.2f} ms over the "
+                            f"{base_row['p50']:.2f} ms search (p50)" if c1 else ""))
+            print(line)
     print(f"load generator peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

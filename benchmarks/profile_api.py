@@ -17,6 +17,7 @@ store, and the metrics in multiprocess mode), loaded by bench_api's client from 
 
     .venv/bin/python benchmarks/profile_api.py [--feed tokyo-rail=../shared/data/tokyo-rail-gtfs.zip] [--seconds 20]
         [--concurrency 16] [--redis URL] [--mode cprofile|sample] [--interval-ms 2] [--top 25]
+        [--mix central|citywide]
 """
 from __future__ import annotations
 
@@ -349,7 +350,9 @@ def main() -> None:
     ap.add_argument("--interval-ms", type=float, default=2.0, help="sampling interval (--mode sample)")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--day", default=None)
-    ap.add_argument("--near", default="35.68,139.76")
+    ap.add_argument("--near", default="35.68,139.76", help="the central mix: stations within 5 km of these points")
+    ap.add_argument("--mix", choices=("central", "citywide"), default="central",
+                    help="query mix (bench_api --mixes): central, or random pairs of all the network's stations")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--keys", default="", help=argparse.SUPPRESS)
@@ -384,13 +387,19 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.5)
-            stops = []
-            for near in args.near.split(";"):
-                req = urllib.request.Request(f"{base}/v1/stops?near={near}&radius=5000&limit=200",
-                                             headers={"Authorization": f"Bearer {bench_api.KEY}"})
-                stops += json.loads(urllib.request.urlopen(req).read())["stops"]
-            qs = bench_api.queries(sorted({s["id"] for s in stops if s["type"] == "station"}),
-                                   day=args.day or bench_api.DAY)
+            day = args.day or bench_api.DAY
+            if args.mix == "citywide":
+                transit = bench_api.local_transit(args.feed)
+                qs = bench_api.queries(bench_api.citywide_stations(transit, day), day=day)
+                transit.close()
+                del transit
+            else:
+                stops = []
+                for near in args.near.split(";"):
+                    req = urllib.request.Request(f"{base}/v1/stops?near={near}&radius=5000&limit=200",
+                                                 headers={"Authorization": f"Bearer {bench_api.KEY}"})
+                    stops += json.loads(urllib.request.urlopen(req).read())["stops"]
+                qs = bench_api.queries(sorted({s["id"] for s in stops if s["type"] == "station"}), day=day)
             asyncio.run(bench_api.load(base, "/v1/plan", qs, 4, 2.0))  # warm-up
             proc.send_signal(signal.SIGUSR1)
             time.sleep(0.2)

@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 from typing import Callable
 
-from feeds.feed import TOKYO, Network  # noqa: F401  (TOKYO: re-exported for maas.services)
+from feeds.feed import TOKYO, Network, interned  # noqa: F401  (TOKYO: re-exported for maas.services)
 from maas.platform.memory import arrays_nbytes, process_memory, release_memory
 from maas.platform.progress import step
 from maas.platform.settings import Settings
@@ -40,6 +40,13 @@ class BuiltNetwork:
     names: NameIndex
 
 
+def _shared_ids(model: TransitModel) -> TransitModel:
+    """A model built by another process with its trip ids interned, as a build here makes them (`interned`): one
+    string per id across the service days' models and the realtime indexes, not one per unpickled model."""
+    model.trip_ids = interned(model.trip_ids)
+    return model
+
+
 class TransitService:
     """Holds the network and builds models lazily per service date (a small LRU), shared by all requests.
 
@@ -49,8 +56,11 @@ class TransitService:
 
     def __init__(self, network: Network, *, build_settings: BuildSettings | None = None,
                  osm_path: Path | None = None, cache_dir: Path | None = None, threads: int = 2,
-                 max_models: int = 3, progress: bool = False):
+                 max_models: int = 3, progress: bool = False, child_model_min_rows: int | None = None):
         self.network = network
+        # a network with at least this many stop_times rows has its models built by a child process (`_build`);
+        # None: always here
+        self.child_model_min_rows = child_model_min_rows
         self.build_settings = build_settings or BuildSettings()
         self.osm_path = osm_path
         self.cache_dir = cache_dir
@@ -69,6 +79,7 @@ class TransitService:
 
     @classmethod
     def from_settings(cls, settings: Settings, progress: bool = False) -> "TransitService":
+        from maas.platform.child import CHILD_BUILD_MIN_ROWS
         from maas.publishing.network import ISOLATE_MIN_BYTES, load_network_and_model
 
         build = BuildSettings()
@@ -80,7 +91,8 @@ class TransitService:
                                         build=build if settings.osm is None else None)
         release_memory()  # the raw string tables parsed on the way are garbage now
         service = cls(loaded.network, build_settings=build, osm_path=settings.osm, cache_dir=settings.cache_dir,
-                      threads=settings.planner_threads, progress=progress)
+                      threads=settings.planner_threads, progress=progress,
+                      child_model_min_rows=CHILD_BUILD_MIN_ROWS)
         if loaded.model is not None:
             service.adopt(loaded.model, loaded.names)
         return service
@@ -97,7 +109,7 @@ class TransitService:
                 self._names = adopt_names(names)
             if self._walker is None:
                 self._walker = self._make_walker(model)
-            return self._cache_locked(model.service_date, model)
+            return self._cache_locked(model.service_date, _shared_ids(model))
 
     def _make_walker(self, model: TransitModel) -> Walker:
         if self.osm_path is None:
@@ -111,7 +123,15 @@ class TransitService:
         """One day's model, and the walker over its stops (made from the first model: stops don't vary by date).
 
         The first model of an OSM network is built again once the street walker exists, so its stop-to-stop
-        footpaths are street distances too, not straight lines."""
+        footpaths are street distances too, not straight lines. Without streets, a big network's model is built
+        by a child process (`model_in_child`: the same model, without the build's temporaries in this heap)."""
+        if self.osm_path is None and self.child_model_min_rows is not None \
+                and sum(f.rows("stop_times") for f in network.feeds) >= self.child_model_min_rows:
+            from maas.publishing.network import model_in_child
+
+            model = model_in_child(network, date, self.build_settings)
+            if model is not None:
+                return _shared_ids(model), walker if walker is not None else self._make_walker(model)
         model = build_model(network, date, self.build_settings, walker=walker)
         if walker is None:
             walker = self._make_walker(model)

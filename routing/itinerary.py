@@ -82,24 +82,32 @@ class Leg:
     live: dict | None = None  # rides: scheduled times, delays, realtime flag (see `_live_fields`)
 
     def to_dict(self) -> dict:
+        """The leg's JSON: each dict made in one go, keys in the documented order (`Itinerary.to_dict`)."""
         coords = (list(self.geometry) if self.geometry_rounded
                   else [[round(x, 7), round(y, 7)] for x, y in self.geometry])
+        live = self.live
         if self.mode == "WALK":
             d = {"mode": "WALK", "from": self.start.to_dict(), "to": self.end.to_dict(),
                  "departure": self.departure, "arrival": self.arrival}
-            if self.live is not None:
-                d.update(self.live)
+            if live is not None:
+                d.update(live)
+            d["distance_m"] = int(round(self.distance_m))
+            d["duration_s"] = self.duration_s
+            d["booking_required"] = self.booking_required
+        elif live is not None:
+            d = {"mode": self.mode, "operator": self.operator, "agency": self.agency, "route": self.route,
+                 "trip_id": self.trip_id, "service_date": self.service_date, "headsign": self.headsign,
+                 "from": self.start.to_dict(), "to": self.end.to_dict(), "departure": self.departure,
+                 "arrival": self.arrival, **live, "intermediate_stops": self.intermediate_stops,
+                 "distance_m": int(round(self.distance_m)), "duration_s": self.duration_s,
+                 "booking_required": self.booking_required}
         else:
             d = {"mode": self.mode, "operator": self.operator, "agency": self.agency, "route": self.route,
                  "trip_id": self.trip_id, "service_date": self.service_date, "headsign": self.headsign,
                  "from": self.start.to_dict(), "to": self.end.to_dict(), "departure": self.departure,
-                 "arrival": self.arrival}
-            if self.live is not None:
-                d.update(self.live)
-            d["intermediate_stops"] = self.intermediate_stops
-        d["distance_m"] = int(round(self.distance_m))
-        d["duration_s"] = self.duration_s
-        d["booking_required"] = self.booking_required
+                 "arrival": self.arrival, "intermediate_stops": self.intermediate_stops,
+                 "distance_m": int(round(self.distance_m)), "duration_s": self.duration_s,
+                 "booking_required": self.booking_required}
         if self.booking_message:
             d["booking_message"] = self.booking_message
         if self.stay_seated:
@@ -176,7 +184,7 @@ class _Line:
 class _Pattern:
     """A pattern's stops, route and times offset as Python ints (every ride on it reads them)."""
 
-    __slots__ = ("stops", "route", "times_start", "trips_start", "n", "line", "jsons")
+    __slots__ = ("stops", "route", "times_start", "trips_start", "n", "line", "jsons", "seqs")
 
     def __init__(self, m, p: int, tab: _Tables):
         base, n = int(m.pattern_stops_start[p]), m.pattern_len(p)
@@ -187,6 +195,7 @@ class _Pattern:
         self.n = n
         self.line: _Line | None = None  # the stop-to-stop line (rides of trips without a usable shape)
         self.jsons = [tab.stop(s)[5] for s in self.stops]  # each position's stop JSON (intermediate stops copy it)
+        self.seqs: list[int] | None = None  # the stop_sequence of its first trip with a ride (`_Ride.seqs`)
 
 
 class _Ride:
@@ -196,7 +205,7 @@ class _Ride:
     route, trip and shape look-up and numpy scalar reads."""
 
     __slots__ = ("pat", "off", "mode", "operator", "agency", "route", "trip_id", "day", "headsign", "booking",
-                 "message", "cut", "shape")
+                 "message", "cut", "shape", "seqs")
 
     def __init__(self, m, tab: _Tables, trip: int):
         p = m.trip_pattern.item(trip)
@@ -208,6 +217,12 @@ class _Ride:
         self.booking, self.message = bool(m.trip_booking[trip]), m.booking_messages[trip] or None
         self.cut = _shape_cut(m, trip, p, pat.stops)  # None: no shape (the pattern's line)
         self.shape = m.trip_shape.item(trip)
+        # GTFS stop_sequence per position: the pattern's list when this trip's are the same (the usual case: no
+        # list per trip), else the trip's own
+        seqs = m.st_seq[self.off:self.off + pat.n].tolist()
+        if pat.seqs is None:
+            pat.seqs = seqs
+        self.seqs = pat.seqs if seqs == pat.seqs else seqs
 
     def geometry(self, m, tab: _Tables, board_pos: int, alight_pos: int) -> tuple[list, float]:
         """`_ride_geometry`: the rounded points and length of the ride between the two positions."""
@@ -453,20 +468,21 @@ def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, ar
     return out
 
 
-def ride_leg(model, leg: RideLeg) -> Leg:
+def ride_leg(model, leg: RideLeg, tab: _Tables | None = None, ov=False) -> Leg:
     """A ride's Leg: model facts from the per-model tables (`_Tables.ride`, one look-up per leg), its times read
     from the arrays (a realtime model has its own times), intermediate stops as copies of the cached stop JSON
-    with their times."""
+    with their times. ``tab`` and ``ov`` (`realtime_of(model)`): the caller's, when it has them (an itinerary's
+    rides share them)."""
     m = model
-    tab = _tables(m)
-    trip = leg.trip
+    if tab is None:
+        tab = _tables(m)
+    if ov is False:
+        ov = realtime_of(m)
+    trip, bpos, apos = leg.trip, leg.board_pos, leg.alight_pos
     r = tab.rides[trip] or tab.ride(trip)
-    off = r.off
-    bpos, apos = leg.board_pos, leg.alight_pos
     isos, iso_of = tab.isos, tab.iso
-    ov = realtime_of(m)
     if apos > bpos + 1:
-        lo, hi = off + bpos + 1, off + apos
+        lo, hi = r.off + bpos + 1, r.off + apos
         inter = [j.copy() for j in r.pat.jsons[bpos + 1:apos]]
         for e, a, d in zip(inter, m.st_arr[lo:hi].tolist(), m.st_dep[lo:hi].tolist()):
             e["arrival"] = isos.get(a) or iso_of(a)
@@ -484,25 +500,29 @@ def ride_leg(model, leg: RideLeg) -> Leg:
     # (a scheduled model's `_live_fields`, with the times already worked out)
     live = ({"scheduled_departure": dep_iso, "scheduled_arrival": arr_iso, "delay_s": 0, "arrival_delay_s": 0,
              "realtime": False} if ov is None else _live_fields(m, trip, bpos, apos, dep, arr, ov))
-    return Leg(
-        r.mode, tab.endpoint(leg.from_stop, m.st_seq.item(off + bpos)),
-        tab.endpoint(leg.to_stop, m.st_seq.item(off + apos)),
-        dep_iso, arr_iso, arr - dep, dist, geom, r.operator,
-        None if agency is None else agency.copy(), r.route.copy(), r.trip_id, r.day, r.headsign, inter, r.booking,
-        r.message, leg.stay_seated, True, live)
+    seqs, stops = r.seqs, tab.stops
+    lat, lon, sid, name, name_en, d = stops[leg.from_stop] or tab.stop(leg.from_stop)
+    start = Endpoint(lat, lon, sid, name, name_en, seqs[bpos], d)
+    lat, lon, sid, name, name_en, d = stops[leg.to_stop] or tab.stop(leg.to_stop)
+    end = Endpoint(lat, lon, sid, name, name_en, seqs[apos], d)
+    return Leg(r.mode, start, end, dep_iso, arr_iso, arr - dep, dist, geom, r.operator,
+               None if agency is None else agency.copy(), r.route.copy(), r.trip_id, r.day, r.headsign, inter,
+               r.booking, r.message, leg.stay_seated, True, live)
 
 
 def walk_leg(model, walker, start: Endpoint, end: Endpoint, dep: int, arr: int, distance_m: float | None,
              path: WalkPath | None = None, rounded: list | None = None) -> Leg:
     """``rounded``: the path's points as the JSON has them already (`_Tables.walk`), instead of ``path``."""
-    iso_of = _tables(model).iso
+    tab = _tables(model)
+    isos, iso_of = tab.isos, tab.iso
     if rounded is not None:
-        return Leg("WALK", start, end, iso_of(dep), iso_of(arr), int(arr - dep), float(distance_m), rounded,
-                   geometry_rounded=True)
+        return Leg("WALK", start, end, isos.get(dep) or iso_of(dep), isos.get(arr) or iso_of(arr), int(arr - dep),
+                   float(distance_m), rounded, geometry_rounded=True)
     path = path or walker.path(start.lat, start.lon, end.lat, end.lon)
     dist = float(distance_m) if distance_m is not None else float(path.distance_m)
     geom = path.coords or [(start.lon, start.lat), (end.lon, end.lat)]
-    return Leg("WALK", start, end, iso_of(dep), iso_of(arr), int(arr - dep), dist, geom)
+    return Leg("WALK", start, end, isos.get(dep) or iso_of(dep), isos.get(arr) or iso_of(arr), int(arr - dep), dist,
+               geom)
 
 
 def footpath_dist(model, a: int, b: int) -> float:
@@ -511,17 +531,20 @@ def footpath_dist(model, a: int, b: int) -> float:
         haversine_m(model.stop_lat[a], model.stop_lon[a], model.stop_lat[b], model.stop_lon[b]))
 
 
-def build_itinerary(model, walker, journey: Journey, origin, destination) -> Itinerary:
+def build_itinerary(model, walker, journey: Journey, origin, destination, paths: dict | None = None) -> Itinerary:
     """Journey + the resolved places → Itinerary, with access/egress walks and departure shifting.
 
     Walks before the first ride are moved to end when it leaves, so the itinerary starts as late as possible.
+    ``paths``: the walker's paths between a coordinate place and its stops, kept across one plan's itineraries
+    (they often start or end at the same stop; a street path costs a search).
     """
     tab = _tables(model)
+    ov = realtime_of(model)
     legs: list[Leg] = []
     # the first ride's index, `Journey.first_departure` and `Journey.transfers` in one pass over the legs
     first_ride, walked_s, first_dep, rides = None, 0, journey.start, 0
     for i, l in enumerate(journey.legs):
-        if isinstance(l, RideLeg):
+        if type(l) is RideLeg:
             if first_ride is None:
                 first_ride, first_dep = i, l.departure - walked_s
             rides += not l.stay_seated
@@ -534,29 +557,45 @@ def build_itinerary(model, walker, journey: Journey, origin, destination) -> Iti
     walked = 0.0
     if origin.is_point and access_s >= 0:
         d = origin.metres_to(src)
-        legs.append(walk_leg(model, walker, origin.endpoint(), tab.endpoint(src), t, t + access_s, d))
+        a, b = origin.endpoint(), tab.endpoint(src)
+        legs.append(walk_leg(model, walker, a, b, t, t + access_s, d, _place_path(walker, paths, a, b, src, True)))
         walked += d
         t += access_s
     for i, l in enumerate(journey.legs):
-        if isinstance(l, WalkLeg):
+        if type(l) is RideLeg:
+            legs.append(ride_leg(model, l, tab, ov))
+            t = l.arrival
+        else:
             dur = l.arrival - l.departure
             d0 = l.departure if first_ride is not None and i > first_ride else t
-            d = footpath_dist(model, l.from_stop, l.to_stop)
-            legs.append(walk_leg(model, walker, tab.endpoint(l.from_stop), tab.endpoint(l.to_stop), d0, d0 + dur, d,
-                                 rounded=tab.walk(walker, l.from_stop, l.to_stop)[2]))
+            a, b = l.from_stop, l.to_stop
+            d = tab.footpath_m(a, b)
+            d = float(d) if d is not None else footpath_dist(model, a, b)
+            legs.append(walk_leg(model, walker, tab.endpoint(a), tab.endpoint(b), d0, d0 + dur, d,
+                                 rounded=tab.walk(walker, a, b)[2]))
             walked += d
             t = d0 + dur
-        else:
-            legs.append(ride_leg(model, l))
-            t = l.arrival
     tgt = journey.target_stop
     egress_s = destination.seconds_to(tgt)
     if destination.is_point and egress_s >= 0:
         d = destination.metres_to(tgt)
-        legs.append(walk_leg(model, walker, tab.endpoint(tgt), destination.endpoint(), t, t + egress_s, d))
+        a, b = tab.endpoint(tgt), destination.endpoint()
+        legs.append(walk_leg(model, walker, a, b, t, t + egress_s, d, _place_path(walker, paths, a, b, tgt, False)))
         walked += d
         t += egress_s
     return Itinerary(dep_s, t, max(rides - 1, 0), walked, walker.source, legs, model)
+
+
+def _place_path(walker, paths: dict | None, a: Endpoint, b: Endpoint, stop: int, access: bool) -> WalkPath:
+    """The walker's path from ``a`` to ``b`` (a coordinate place and its ``stop``), from ``paths`` when a plan's
+    earlier itinerary walked it already."""
+    key = (stop, access)
+    hit = paths.get(key) if paths is not None else None
+    if hit is None:
+        hit = walker.path(a.lat, a.lon, b.lat, b.lon)
+        if paths is not None:
+            paths[key] = hit
+    return hit
 
 
 def direct_walk(model, walker, origin, destination, dep: int, walk_speed: float,

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from feeds.geo import haversine_scalar_m
 from routing.itinerary import Itinerary, build_itinerary, direct_walk, precompute_geometry
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.places import Place, PlaceError, PlaceIndex
 from routing.raptor import Journey, RaptorQuery, RideLeg, range_raptor
 from routing.timetable import MODE_INDEX, QUERY_RANGE, TransitModel
+from routing.walking import StraightLineWalker
 
 
 # Proof runs per itinerary asked for, at most (see `Planner._prove`): each proves one journey a range search's
@@ -305,7 +307,8 @@ class Planner:
             journeys = self.arrive_by(o, d, t, opts, allowed, mask)
         else:
             journeys = self.depart_at(o, d, t, opts, allowed, mask)
-        its = [build_itinerary(self.model, walker, j, o, d) for j in journeys]
+        paths: dict = {}  # (the walks between a coordinate place and its stops, shared by the itineraries)
+        its = [build_itinerary(self.model, walker, j, o, d, paths) for j in journeys]
         walk = self._direct_walk(walker, o, d, t, arrive_by, opts)
         if walk is not None:
             its.insert(0, walk)
@@ -345,7 +348,7 @@ class Planner:
         return self.walker
 
     def _direct_walk(self, walker, o: Place, d: Place, t: int, arrive_by: bool, opts: PlanOptions) -> Itinerary | None:
-        if o.stop_id is not None and o.stop_id == d.stop_id:
+        if o.stop_id is not None and o.stop_id == d.stop_id or _surely_too_far(walker, o, d, opts.max_walk_m):
             return None
         probe = walker.path(o.lat, o.lon, d.lat, d.lon)
         if not np.isfinite(probe.distance_m) or probe.distance_m > opts.max_walk_m:
@@ -366,6 +369,16 @@ class Planner:
                 if int(m.fp_to[e]) in targets and m.fp_fixed_s[e] >= 0:
                     best = int(m.fp_fixed_s[e]) if best is None else min(best, int(m.fp_fixed_s[e]))
         return best or 0
+
+
+def _surely_too_far(walker, o: Place, d: Place, max_walk_m: float) -> bool:
+    """Whether a straight-line walker's walk between the places is longer than ``max_walk_m`` by more than any
+    rounding: its length is the great circle × the detour factor, here in scalar `math` (a tenth of the numpy
+    call's cost: most plans' places are kilometres apart). 0.1 % of margin; near the limit, and for street
+    walkers, `Walker.path` decides."""
+    if type(walker) is not StraightLineWalker:
+        return False
+    return haversine_scalar_m(o.lat, o.lon, d.lat, d.lon) * walker.detour > max_walk_m * 1.001
 
 
 class _Keys:

@@ -116,3 +116,43 @@ def test_choice_asked_again_for_the_same_journeys_is_not_made_again(planner):  #
     js.append(0)
     assert chosen(js) == [0, 1] and calls == [3, 4]
     assert chosen(list(js)) == [0, 1] and calls == [3, 4, 4]
+
+
+def test_surely_too_far_only_when_the_walkers_walk_is_longer(planner):  # noqa: F811
+    """`_surely_too_far` (scalar math, 0.1 % margin) says "too far" only of places the walker's own path finds
+    longer than the limit: random places around the network, limits near their distance included."""
+    from routing.places import Place
+    from routing.planner import _surely_too_far
+
+    rng = random.Random(17)
+    walker = planner.walker
+    said = 0
+    for _ in range(2000):
+        a = Place("a", 35.68 + rng.uniform(-0.02, 0.02), 139.70 + rng.uniform(-0.02, 0.04), np.empty(0, np.int32),
+                  np.empty(0, np.int64), np.empty(0), True)
+        b = Place("b", a.lat + rng.uniform(-0.01, 0.01), a.lon + rng.uniform(-0.01, 0.01), a.stops, a.seconds,
+                  a.metres, True)
+        dist = walker.path(a.lat, a.lon, b.lat, b.lon).distance_m
+        for limit in (dist * rng.uniform(0.9, 1.1), dist * 0.9995, dist * 0.998, 800.0):
+            if _surely_too_far(walker, a, b, limit):
+                said += 1
+                assert dist > limit
+    assert said > 1000  # (it does answer "too far" for most)
+    assert not _surely_too_far(object(), a, b, 0.0)  # another walker: never decided here
+
+
+def test_walks_to_a_coordinates_stops_shared_by_a_plans_itineraries_are_the_walkers(planner):  # noqa: F811
+    """A plan between coordinates builds each access and egress walk once (``paths``, shared by its
+    itineraries): its itineraries are those built one by one, each walk asking the walker."""
+    from routing.itinerary import build_itinerary
+    from routing.planner import PlanOptions
+
+    opts = PlanOptions()
+    o, d = planner.resolve("35.6801,139.7001", opts), planner.resolve("35.6803,139.7302", opts)
+    journeys = planner.depart_at(o, d, planner.model_seconds(at(7, 50)), opts, None, None)
+    assert len(journeys) >= 2
+    paths: dict = {}
+    shared = [build_itinerary(planner.model, planner.walker, j, o, d, paths).to_dict() for j in journeys]
+    alone = [build_itinerary(planner.model, planner.walker, j, o, d).to_dict() for j in journeys]
+    assert shared == alone and paths
+    assert all(it["legs"][0]["mode"] == "WALK" and it["legs"][-1]["mode"] == "WALK" for it in shared)

@@ -314,16 +314,61 @@ def test_the_feed_loading_child_builds_todays_model(tmp_path, monkeypatch):
         for q in ("都庁前", "とちょうまえ", "Shinjuku", "shinjku", "新宿西口", "Roppongi"):
             assert t.names.search(q) == here.search(q), q
         got = t.model_for(day)
-        want = build_model(t.network, day, t.build_settings)
-        for name, v in vars(want).items():
-            if isinstance(v, (np.ndarray, PatternColumn)):
-                v = np.asarray(v)
-                assert np.array_equal(v, np.asarray(getattr(got, name)), equal_nan=v.dtype.kind == "f"), name
-            elif isinstance(v, (list, str, dict)) and not name.startswith("_"):
-                assert v == getattr(got, name), name
+        _assert_same_model(got, build_model(t.network, day, t.build_settings))
         assert t.planner_for(day).model is got
     finally:
         t.close()
+
+
+def _assert_same_model(got, want) -> None:
+    """``got`` holds ``want``'s arrays and lists, value for value."""
+    import numpy as np
+
+    from routing.timetable import PatternColumn
+
+    for name, v in vars(want).items():
+        if isinstance(v, (np.ndarray, PatternColumn)):
+            v = np.asarray(v)
+            assert np.array_equal(v, np.asarray(getattr(got, name)), equal_nan=v.dtype.kind == "f"), name
+        elif isinstance(v, (list, str, dict)) and not name.startswith("_"):
+            assert v == getattr(got, name), name
+
+
+@pytest.mark.parametrize("child_fails", [False, True])
+def test_a_big_networks_service_days_are_built_by_a_child(tmp_path, monkeypatch, child_fails):
+    """A network at least ``child_model_min_rows`` big (here any size) has each service day's model built by a
+    child process: the same model as one built here, its trip ids the same string objects as the other days'
+    models hold, and the service plans on it. A child that fails leaves the build to this process."""
+    from maas.publishing import network as network_mod
+    from maas.publishing.network import load_network
+    from maas.transit import TransitService
+    from routing.timetable import build_model
+
+    built = []
+    real = network_mod.model_in_child
+    monkeypatch.setattr(network_mod, "model_in_child", lambda *a: built.append(a[1]) or real(*a))
+    if child_fails:
+        failing = network_mod.call_in_child
+        monkeypatch.setattr(network_mod, "call_in_child",
+                            lambda target, *a: failing(target, *a, script="import sys; sys.exit(3)"))
+    days = [dt.date(2026, 12, 1), dt.date(2026, 12, 2)]
+    transit = TransitService(load_network([], tmp_path, progress=False, pack=True), threads=1,
+                             child_model_min_rows=0)
+    try:
+        a, b = (transit.model_for(d) for d in days)
+        assert built == days
+        for day, got in zip(days, (a, b)):
+            _assert_same_model(got, build_model(transit.network, day, transit.build_settings))
+        shared = 0
+        for i, t in enumerate(a.trip_ids):
+            j = b.trip_index(t, int(a.trip_day_offset[i]) - 1)
+            if j is not None and "@" not in t:
+                assert b.trip_ids[j] is t
+                shared += 1
+        assert shared > 10
+        assert transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 2, 9, 0))
+    finally:
+        transit.close()
 
 
 def test_a_service_with_streets_builds_its_own_models(sample_transit):
@@ -338,3 +383,94 @@ def test_a_service_with_streets_builds_its_own_models(sample_transit):
         assert other.cached_dates() == []
     finally:
         other.close()
+
+
+def test_a_big_feeds_realtime_index_is_built_by_a_child(tmp_path, monkeypatch):
+    """A feed with at least ``child_min_rows`` stop_times rows (here any) has its realtime operator index built by
+    a child process: the same answers as one built here, its trip ids the models' own string objects."""
+    from maas.disruptions.realtime import NetworkIndexes
+    from maas.platform import child as child_mod
+    from maas.publishing.network import load_network
+    from maas.transit import TransitService
+
+    calls = []
+    real = child_mod.call_in_child
+    monkeypatch.setattr(child_mod, "call_in_child",
+                        lambda target, *a, **k: calls.append(target) or real(target, *a, **k))
+    transit = TransitService(load_network([], tmp_path, progress=False, pack=True), threads=1)
+    try:
+        model = transit.model_for(dt.date(2026, 12, 1))
+        feed = next(f for f in transit.network.feeds if f.rows("trips"))
+        here = NetworkIndexes(transit, child_min_rows=None)(feed.namespace)
+        assert calls == []
+        got = NetworkIndexes(transit, child_min_rows=0)(feed.namespace)
+        assert calls == ["maas.disruptions.realtime:operator_index"]
+        assert set(got.trips) == set(here.trips) and got.trip_route == here.trip_route
+        assert dict(got.trip_stop.items()) == dict(here.trip_stop.items())
+        assert got.stops == here.stops and got.routes == here.routes
+        by_value = {t: t for t in got.trips}
+        stops_keys = {t: t for t in got.trip_stop._trip_pos}
+        mine = [t for t in model.trip_ids if t.startswith(feed.namespace + ":") and "@" not in t]
+        assert len(mine) > 10
+        for t in mine:
+            assert by_value[t] is t and stops_keys[t] is t
+    finally:
+        transit.close()
+
+
+def test_equal_arrays_are_held_once(sample_transit, tmp_path):
+    """Pickup and drop-off flags that are equal (every stop time allows both) are one array in the model, and the
+    reversed timetable holds the model's own arrays wherever its own would be equal (flags, symmetric footpaths,
+    wheelchair flags): never a copy, never a wrong one (the sample's flags differ: two arrays, reversed as before)."""
+    import numpy as np
+
+    from routing.raptor import reversed_timetable
+    from tokyo_mini import DAY, mini_transit
+
+    mini = mini_transit(tmp_path)
+    try:
+        m = mini.model_for(DAY)
+        assert (m.st_pickup == 1).all() and m.st_dropoff is m.st_pickup
+        rv, _ = reversed_timetable(m, inseat=True)
+        assert rv.st_pickup is m.st_pickup and rv.st_dropoff is m.st_pickup
+        assert rv.trip_wheelchair is m.trip_wheelchair
+    finally:
+        mini.close()
+    m = sample_transit.model_for(dt.date(2026, 12, 1))
+    assert m.st_dropoff is not m.st_pickup and not np.array_equal(m.st_pickup, m.st_dropoff)
+    rv, rev = reversed_timetable(m, inseat=True)
+    pss, pts = np.asarray(m.pattern_stops_start), np.asarray(m.pattern_trips_start)
+    for p in range(m.n_patterns):  # trip j' of p at position i' is trip n-1-j' at position L-1-i'
+        L, n, t0 = pss[p + 1] - pss[p], pts[p + 1] - pts[p], int(m.pattern_times_start[p])
+        fwd = lambda a: np.asarray(a)[t0:t0 + n * L].reshape(n, L)[::-1, ::-1]  # noqa: E731
+        assert np.array_equal(np.asarray(rv.st_pickup)[t0:t0 + n * L].reshape(n, L), fwd(m.st_dropoff))
+        assert np.array_equal(np.asarray(rv.st_dropoff)[t0:t0 + n * L].reshape(n, L), fwd(m.st_pickup))
+    assert np.array_equal(rv.trip_wheelchair, np.asarray(m.trip_wheelchair)[rev.trip_of])
+
+
+def test_trip_texts_are_held_as_codes_and_read_as_lists(sample_transit, tmp_path):
+    """Headsigns and booking messages are StringColumns (codes into their distinct strings) that read exactly as
+    the lists they replace: by index (negative too), slice, iteration, length, equality; pickled, saved and loaded
+    back unchanged."""
+    import pickle
+    import random
+
+    from routing.timetable import StringColumn, TransitModel
+
+    m = sample_transit.model_for(dt.date(2026, 12, 1))
+    for name in ("trip_headsigns", "booking_messages"):
+        col = getattr(m, name)
+        assert isinstance(col, StringColumn)
+        want = list(col)
+        assert len(want) == m.n_trips and col == want and not (col != want)
+        rng = random.Random(0)
+        for i in rng.sample(range(len(want)), 200) + [0, -1, len(want) - 1]:
+            assert col[i] == want[i]
+        assert col[10:40] == want[10:40] and col[::-7] == want[::-7]
+        assert pickle.loads(pickle.dumps(col)) == want
+    many = [f"s{i % 70000}" for i in range(140000)]  # more distinct values than 16-bit codes hold
+    assert StringColumn.of(many) == many and StringColumn.of(many).codes.typecode == "L"
+    assert StringColumn.of([]) == [] and list(StringColumn.of(["a", "", "a"])) == ["a", "", "a"]
+    m.save(tmp_path / "m")
+    back = TransitModel.load(tmp_path / "m")
+    assert back.trip_headsigns == m.trip_headsigns and back.booking_messages == m.booking_messages

@@ -75,3 +75,20 @@ def test_same_answers_as_the_dict_on_a_real_feed():
         assert got.get((trip, seq)) == want[(trip, seq)]
         assert got.get((trip, seq + 1000)) is None and (trip, seq + 1000) not in got
     assert got.nbytes() < 16 * len(want)  # arrays: a few bytes per stop time, not a tuple key each
+
+
+@pytest.mark.parametrize("top", [30_000, 70_000, 2 ** 40])
+def test_sequences_and_stops_in_the_smallest_type_that_holds_them(top):
+    """Sequences in int16 while they fit, else int32 or int64; answers stay the dict's, probes beyond any type
+    included."""
+    rng = random.Random(top)
+    rows = [(f"ns:T{t}", s, f"ns:S{rng.randint(0, 5)}") for t in range(20)
+            for s in sorted(rng.sample(range(-3, 40), 5)) + [top - t, -top + t]]
+    st = pd.DataFrame(rows, columns=["trip_id", "stop_sequence", "stop_id"]).astype({"stop_sequence": np.int64})
+    want = _as_dict(st)
+    got = TripStops(st)
+    assert got._seq.dtype == (np.int16 if top < 2 ** 15 else np.int32 if top < 2 ** 31 else np.int64)
+    assert got._stop.dtype == np.int16
+    assert dict(got.items()) == want
+    for key in list(want) + [("ns:T3", top + 5), ("ns:T3", 2 ** 70), ("ns:T3", -(2 ** 70)), ("ns:T3", 2 ** 16)]:
+        assert got.get(key) == want.get(key), key

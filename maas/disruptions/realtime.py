@@ -24,7 +24,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Mapping
+from typing import Any, Awaitable, Callable, Iterable, KeysView, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -32,7 +32,8 @@ import msgspec
 from feeds.gtfs_rt import (MAX_RT_PAYLOAD_BYTES, RealtimeError, RealtimeMessage, TripUpdate, VehiclePosition,
                            decode, feed_json, trip_updates_feed, vehicle_positions_feed)
 from feeds.feed import interned
-from feeds.geo import EARTH_RADIUS_M
+from feeds.geo import haversine_scalar_m
+from maas.platform.child import CHILD_BUILD_MIN_ROWS
 from maas.disruptions.realtime_store import (STREAMS, MemoryRealtimeStore, RealtimeStore, StoredStream,
                                              StreamChange)
 
@@ -61,8 +62,7 @@ class OperatorIndex:
     """What realtime entities are matched against: the operator's trips, their stops by stop_sequence, its stops
     (with positions and names) and routes. Built once per live feed object."""
 
-    trips: frozenset[str]
-    trip_route: dict[str, str]
+    trip_route: dict[str, str]  # its keys: the operator's trips (`trips`)
     trip_stop: "Mapping[tuple[str, int], str]"  # (trip_id, stop_sequence) → stop_id (TripStops; empty without
     # stop_times)
     stops: dict[str, tuple[float, float, str]]  # stop_id → (lat, lon, name)
@@ -82,12 +82,25 @@ class OperatorIndex:
         all_routes = set(route_ids)
         if routes is not None and len(routes):
             all_routes |= set(routes["route_id"].tolist())
-        return cls(frozenset(trip_ids), dict(zip(trip_ids, route_ids)), trip_stop,
-                   stop_map, frozenset(all_routes))
+        return cls(dict(zip(trip_ids, route_ids)), trip_stop, stop_map, frozenset(all_routes))
 
     @classmethod
     def from_feed(cls, feed) -> "OperatorIndex":
         return cls.from_tables(feed.stops, feed.trips, feed.stop_times, feed.routes)
+
+    @property
+    def trips(self) -> "KeysView[str]":
+        """The operator's trip ids (a set view: one hash table for trips and their routes, not two)."""
+        return self.trip_route.keys()
+
+    def with_shared_ids(self) -> "OperatorIndex":
+        """This index (built by another process) with its trip and route ids interned, as a build here makes them
+        (`interned`): the same string objects as the models' trip ids."""
+        routes = {r: r for r in interned(list(self.routes))}
+        trips = dict(zip(interned(list(self.trip_route)), (routes.get(r, r) for r in self.trip_route.values())))
+        shared = type(self)(trips, self.trip_stop, self.stops, frozenset(routes))
+        shared.trip_stop.intern_ids()
+        return shared
 
     def vehicle_stop(self, v: VehiclePosition) -> str | None:
         """The stop a vehicle is at or heading to: the feed's stop_id when it names a known stop, else the stop of
@@ -97,6 +110,11 @@ class OperatorIndex:
         if v.trip_id is not None and v.current_stop_sequence is not None:
             return self.trip_stop.get((v.trip_id, v.current_stop_sequence))
         return None
+
+
+def operator_index(feed) -> OperatorIndex:
+    """`OperatorIndex.from_feed` (a module function: what `NetworkIndexes` has a child process call)."""
+    return OperatorIndex.from_feed(feed)
 
 
 @dataclass(frozen=True)
@@ -134,11 +152,6 @@ def match_vehicle(idx: OperatorIndex, v: VehiclePosition) -> str | None:
         return "unknown stop_id"
     return None
 
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 # ------------------------------------------------------------------------------------------------ state types
@@ -496,7 +509,7 @@ class RealtimeService:
             stop = None
             if stop_id is not None and idx is not None and stop_id in idx.stops:
                 lat, lon, name = idx.stops[stop_id]
-                stop = {"id": stop_id, "name": name, "distance_m": round(distance_m(v.lat, v.lon, lat, lon), 1)}
+                stop = {"id": stop_id, "name": name, "distance_m": round(haversine_scalar_m(v.lat, v.lon, lat, lon), 1)}
             elif stop_id is not None:
                 stop = {"id": stop_id, "name": None, "distance_m": None}
             out.append({"id": f"{op}:{v.entity_id}", "operator": op, "vehicle_id": v.vehicle_id, "label": v.label,
@@ -805,8 +818,9 @@ class _PullFailed(Exception):
 class NetworkIndexes:
     """`OperatorIndex` per live feed of a TransitService's network, rebuilt when a feed is swapped."""
 
-    def __init__(self, transit) -> None:
+    def __init__(self, transit, child_min_rows: int | None = CHILD_BUILD_MIN_ROWS) -> None:
         self.transit = transit
+        self.child_min_rows = child_min_rows  # a feed with this many stop_times rows: its index built by a child
         self._cache: dict[str, tuple[weakref.ref, OperatorIndex]] = {}
         self._lock = threading.Lock()
 
@@ -822,7 +836,16 @@ class NetworkIndexes:
             hit = self._cache.get(operator)
             if hit is not None and hit[0]() is feed:
                 return hit[1]
-            idx = OperatorIndex.from_feed(feed)
+            idx = None
+            if self.child_min_rows is not None and feed.rows("stop_times") >= self.child_min_rows:
+                # a big feed's index built by a child: unpacking its stop_times and trips here leaves their freed
+                # pages scattered in this heap (all-Tokyo rail: +53 MiB resident for a ~29 MiB index built here)
+                from maas.platform.child import call_in_child
+
+                idx = call_in_child("maas.disruptions.realtime:operator_index", feed)
+                idx = idx.with_shared_ids() if isinstance(idx, OperatorIndex) else None
+            if idx is None:
+                idx = OperatorIndex.from_feed(feed)
             self._cache[operator] = (weakref.ref(feed), idx)
         # once per live feed object: the build's freed temporaries back to the system (all-Tokyo rail, in a warm
         # server: +96 MiB resident kept without this, +22 MiB with it)

@@ -38,12 +38,17 @@ class TripStops(Mapping):
         last[:-1] = (trip_code[1:] != trip_code[:-1]) | (seq[1:] != seq[:-1])
         trip_code, stop_code, seq = trip_code[last], stop_code[last], seq[last]
         self._trip_pos = {t: i for i, t in enumerate(interned(trips.tolist()))}  # shared with the models' ids
-        self._start = np.zeros(len(trips) + 1, np.int64)
-        np.cumsum(np.bincount(trip_code, minlength=len(trips)), out=self._start[1:])
-        small = len(seq) == 0 or (seq.min() >= np.iinfo(np.int32).min and seq.max() <= np.iinfo(np.int32).max)
-        self._seq = seq.astype(np.int32) if small else seq
-        self._stop = stop_code.astype(np.int32)
+        start = np.zeros(len(trips) + 1, np.int64)
+        np.cumsum(np.bincount(trip_code, minlength=len(trips)), out=start[1:])
+        # the smallest integer types the values fit (all-Tokyo rail: sequences and stop codes int16, -5 MiB)
+        self._start = start.astype(_smallest(start, np.int32))
+        self._seq = seq.astype(_smallest(seq, np.int16))
+        self._stop = stop_code.astype(_smallest(np.array([-1, len(stops)]), np.int16))
         self._stop_ids = stops.tolist() + [None]  # code -1: a row without a stop_id (a valid feed has none)
+
+    def intern_ids(self) -> None:
+        """Its trip ids interned (an index built by another process: `OperatorIndex.with_shared_ids`)."""
+        self._trip_pos = dict(zip(interned(list(self._trip_pos)), self._trip_pos.values()))
 
     def _row(self, key) -> int:
         """The row of ``key``, or -1."""
@@ -94,3 +99,11 @@ class TripStops(Mapping):
 
     def nbytes(self) -> int:
         return self._start.nbytes + self._seq.nbytes + self._stop.nbytes
+
+
+def _smallest(values: np.ndarray, smallest: type) -> type:
+    """The first of ``smallest``, int32 and int64 that holds every value (an empty array: ``smallest``)."""
+    for t in (smallest, np.int32, np.int64):
+        if not len(values) or (values.min() >= np.iinfo(t).min and values.max() <= np.iinfo(t).max):
+            return t
+    return np.int64

@@ -1,18 +1,18 @@
 """Loading the operators' feeds into one Network: the given feeds, or the built-in Tokyo sample."""
 from __future__ import annotations
 
-import pickle
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from feeds.feed import Feed, Network
 from feeds.gtfs import load_feed, parse_feed_spec
+from maas.platform.child import call_in_child
 from maas.platform.progress import step
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from routing.names import BuiltNames
     from routing.timetable import BuildSettings, TransitModel
 
@@ -130,18 +130,21 @@ def _load_in_child(specs: list[str], progress: bool, pack: bool = False, build: 
     from routing.names import BuiltNames
     from routing.timetable import TransitModel
 
-    root = str(Path(__file__).resolve().parents[2])
     try:
-        run = subprocess.run([sys.executable, "-c", _CHILD, root],
-                             input=pickle.dumps((list(specs), progress, pack, build)), stdout=subprocess.PIPE,
-                             stderr=None, timeout=1800)
-        if run.returncode:
-            return None
-        feeds, model, names = pickle.loads(run.stdout)
-    except (OSError, subprocess.SubprocessError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
-            TypeError, ValueError):
+        feeds, model, names = call_in_child("", list(specs), progress, pack, build, script=_CHILD)
+    except (TypeError, ValueError):  # no answer, or not the three parts
         return None
     if not (isinstance(feeds, list) and all(isinstance(f, Feed) for f in feeds)):
         return None
     ok = isinstance(model, TransitModel) and isinstance(names, BuiltNames)
     return Loaded(Network(feeds), model if ok else None, names if ok else None)
+
+
+def model_in_child(network: Network, date: "dt.date", build: "BuildSettings") -> "TransitModel | None":
+    """``network``'s model for ``date`` (`build_model`, straight-line footpaths: no walker) built by a child process
+    that gets the feeds pickled (big tables as packed); None when the child failed or could not run (the caller
+    builds it itself, and reports what goes wrong there)."""
+    from routing.timetable import TransitModel
+
+    model = call_in_child("routing.timetable:build_model", network, date, build)
+    return model if isinstance(model, TransitModel) else None
