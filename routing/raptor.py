@@ -1243,13 +1243,17 @@ class StopGraph(NamedTuple):
     each hop between consecutive stops (``in_fp`` -1) at its fastest trip from departure to arrival (``in_w``,
     dwell left out) and from arrival to arrival (``in_ride``: staying on board through the stop it leaves, dwell
     included), each in-seat link (``in_fp`` -2, 0 s) and each footpath (its time depends on the query's walking
-    speed: ``in_fp`` is its index). No waiting, every pattern, all trips: any journey takes at least as long."""
+    speed: ``in_fp`` is its index). No waiting, every pattern, all trips: any journey takes at least as long.
+    Per stop the hops come first, then the in-seat links from ``in_other[s]`` on, then the footpaths from
+    ``in_foot[s]`` on (`lower_bounds` and `fewest_rides` read each kind apart)."""
 
     in_start: np.ndarray
     in_from: np.ndarray
     in_w: np.ndarray
     in_fp: np.ndarray
     in_ride: np.ndarray
+    in_other: np.ndarray
+    in_foot: np.ndarray
 
 
 _HOP, _LINK = -1, -2  # StopGraph.in_fp of the edges that are not footpaths
@@ -1325,10 +1329,12 @@ def stop_graph(tt: Timetable) -> StopGraph:
     wt = np.concatenate([w, np.zeros(len(fe), np.int64)])
     wr = np.concatenate([w_ride, np.zeros(len(fe), np.int64)])
     fp = np.concatenate([kind.astype(np.int32), fe])
-    order = np.argsort(to, kind="stable")
+    order = np.lexsort((np.where(fp == _HOP, 0, np.where(fp == _LINK, 1, 2)), to))  # by stop: hops, links, walks
     start = np.zeros(n + 1, np.int32)
     np.cumsum(np.bincount(to, minlength=n), out=start[1:])
-    return StopGraph(start, frm[order], wt[order], fp[order], wr[order])
+    other = (start[:-1] + np.bincount(to[fp == _HOP], minlength=n)).astype(np.int32)
+    foot = (other + np.bincount(to[fp == _LINK], minlength=n)).astype(np.int32)
+    return StopGraph(start, frm[order], wt[order], fp[order], wr[order], other, foot)
 
 
 @njit(nogil=True, cache=True)
@@ -1365,11 +1371,12 @@ def lower_bounds(tt, rules, g, tgt_stops, tgt_egress, lb, lb_board, lb_walk):
             if f >= 0:
                 v = g.in_from[x]
                 lb[v] = min(lb[v], lb_walk[s] + _walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f], rules.walk_speed))
+    walk = np.empty(len(tt.fp_to), np.int64)  # each footpath's seconds at this speed, worked out once
+    for f in range(len(walk)):
+        walk[f] = _walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f], rules.walk_speed)
+        w_max = max(w_max, max(walk[f], mt))
     for x in range(len(g.in_from)):
-        f = g.in_fp[x]
-        w = max(g.in_w[x], g.in_ride[x]) if f < 0 else max(mt, _walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f],
-                                                                              rules.walk_speed))
-        w_max = max(w_max, w)
+        w_max = max(w_max, max(g.in_w[x], g.in_ride[x]))
     for s in range(n):
         w_max = max(w_max, max(mt, np.int64(tt.stop_min_transfer[s])))
     lo = INF
@@ -1409,9 +1416,7 @@ def lower_bounds(tt, rules, g, tgt_stops, tgt_egress, lb, lb_board, lb_walk):
         if state % 2 == 0:  # arrived at u: a hop into u, riding on (arrived before) or boarding (ready before)
             if d > lb[u]:
                 continue
-            for x in range(g.in_start[u], g.in_start[u + 1]):
-                if g.in_fp[x] != _HOP:
-                    continue
+            for x in range(g.in_start[u], g.in_other[u]):
                 v = g.in_from[x]
                 nd = d + g.in_ride[x]
                 if nd < lb[v]:
@@ -1428,13 +1433,10 @@ def lower_bounds(tt, rules, g, tgt_stops, tgt_egress, lb, lb_board, lb_walk):
             if nd < lb[u]:
                 lb[u] = nd
                 used = _bucket_push(head, nxt, st, used, nd, 2 * u)
-            for x in range(g.in_start[u], g.in_start[u + 1]):
+            for x in range(g.in_other[u], g.in_start[u + 1]):
                 f = g.in_fp[x]
-                if f == _HOP:
-                    continue
                 v = g.in_from[x]
-                nd = d + (np.int64(0) if f == _LINK
-                          else max(_walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f], rules.walk_speed), mt))
+                nd = d + (np.int64(0) if f == _LINK else max(walk[f], mt))
                 if nd < lb[v]:
                     lb[v] = nd
                     used = _bucket_push(head, nxt, st, used, nd, 2 * v)
@@ -1477,9 +1479,9 @@ def fewest_rides(g, tgt_stops, rides):
             arrived[u] = 0
             cur[nc] = 3 * u
             nc += 1
-        for x in range(g.in_start[u], g.in_start[u + 1]):  # one footpath into a target ends a journey too
+        for x in range(g.in_foot[u], g.in_start[u + 1]):  # one footpath into a target ends a journey too
             v = g.in_from[x]
-            if g.in_fp[x] >= 0 and arrived[v] > 0:
+            if arrived[v] > 0:
                 arrived[v] = 0
                 cur[nc] = 3 * v
                 nc += 1
@@ -1497,9 +1499,9 @@ def fewest_rides(g, tgt_stops, rides):
                     cur[nc] = 3 * s + 1
                     nc += 1
             elif kind == 1:  # on board at s: on board one hop or in-seat link before; boarding s takes one more
-                for x in range(g.in_start[s], g.in_start[s + 1]):
+                for x in range(g.in_start[s], g.in_foot[s]):  # (hops and in-seat links)
                     v = g.in_from[x]
-                    if g.in_fp[x] < 0 and onboard[v] > r:
+                    if onboard[v] > r:
                         onboard[v] = r
                         cur[nc] = 3 * v + 1
                         nc += 1
@@ -1512,9 +1514,9 @@ def fewest_rides(g, tgt_stops, rides):
                     arrived[s] = r
                     cur[nc] = 3 * s
                     nc += 1
-                for x in range(g.in_start[s], g.in_start[s + 1]):
+                for x in range(g.in_foot[s], g.in_start[s + 1]):
                     v = g.in_from[x]
-                    if g.in_fp[x] >= 0 and arrived[v] > r:
+                    if arrived[v] > r:
                         arrived[v] = r
                         cur[nc] = 3 * v
                         nc += 1
