@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from operators.base import MAX_PASSENGERS, LegRef, Passengers
-from operators.fare_engine import MEDIA, FareUnknown, OperatorFares, RiderFare, price_riders, times_matter, unpriceable
+from operators.fare_engine import (MEDIA, FareUnknown, OperatorFares, party_fare, price_riders, times_matter,
+                                   unpriceable)
 
 
 class RidersError(ValueError):
@@ -56,7 +57,7 @@ def plan_legs(itinerary: dict) -> list[LegRef]:
 
 
 MEMO_SIZE = 4096  # journeys remembered per fare catalog (~1.1 KB each on Toei: ~5 MB at most); cleared whole when full
-_MEMOS: dict[tuple, tuple[list, bool, dict, dict]] = {}
+_MEMOS: dict[tuple, tuple[list, bool, dict, dict]] = {}  # (see `_memo`)
 
 
 def _memo(catalog: dict[str, OperatorFares]) -> tuple[bool, dict, dict]:
@@ -107,51 +108,17 @@ def itinerary_fare(catalog: dict[str, OperatorFares], itinerary: dict, riders: P
     key = _journey_key(itinerary, medium, times)
     hit = memo.get(key)
     if hit is None:
+        legs = plan_legs(itinerary)
         try:
-            hit = memo[key] = _compact(*price_riders(catalog, plan_legs(itinerary), medium))
+            hit = memo[key] = (legs, *price_riders(catalog, legs, medium))
         except FareUnknown as err:
-            hit = memo[key] = (None, None, err.reason)
-    rows, transfers, child_error = hit
-    if rows is None:
-        return {"fare": None, "fare_unknown": child_error}
-    if child_error is not None and riders.child:
-        return {"fare": None, "fare_unknown": child_error}
-    return {"fare": _party_dict(rows, transfers, riders, medium)}
-
-
-def _compact(adult: RiderFare, child: RiderFare | FareUnknown) -> tuple:
-    """The riders' fares as plain tuples: per leg (index, operator, product, basis, adult, child or None), per
-    transfer (from, to, rule, adult amount, adult split, child amount or None, child split or None), and the
-    child's failure (None when priced)."""
-    kid = None if isinstance(child, FareUnknown) else child
-    rows = tuple((a.leg.index, a.leg.operator, a.product, a.basis, a.amount,
-                  kid.legs[k].amount if kid else None) for k, a in enumerate(adult.legs))
-    transfers = []
-    for t in adult.transfers:
-        ct = next((x for x in (kid.transfers if kid else []) if (x.from_leg, x.to_leg) == (t.from_leg, t.to_leg)),
-                  None)
-        transfers.append((t.from_leg, t.to_leg, t.rule, t.amount, t.split, ct.amount if ct else None,
-                          ct.split if ct else None))
-    return rows, tuple(transfers), (child.reason if kid is None else None)
-
-
-def _party_dict(rows: tuple, transfers: tuple, riders: Passengers, medium: str) -> dict:
-    """`JourneyFare.to_dict` of `party_fare` for the party, built straight from `_compact`'s tuples."""
-    na, nc = riders.adult, riders.child
-    legs, per_op, total = [], {}, 0
-    for index, op, product, basis, a, c in rows:
-        amount = a * na + (c or 0) * nc
-        total += amount
-        per_op[op] = per_op.get(op, 0) + amount
-        legs.append({"index": index, "operator": op, "product": product, "basis": basis, "adult_fare": a,
-                     "child_fare": c, "amount": amount})
-    out = [{"from_leg": f, "to_leg": t, "rule": rule, "adult_amount": a, "child_amount": c,
-            "amount": a * na + (c if c is not None else 0) * nc,
-            "split": {op: v * na + (csplit.get(op, 0) if csplit is not None else 0) * nc
-                      for op, v in asplit.items()}}
-           for f, t, rule, a, asplit, c, csplit in transfers]
-    return {"total": total, "currency": "JPY", "medium": medium, "riders": riders.to_dict(), "per_operator": per_op,
-            "legs": legs, "transfers": out}
+            hit = memo[key] = err
+    if isinstance(hit, FareUnknown):
+        return {"fare": None, "fare_unknown": hit.reason}
+    try:  # (the riders' fares are only read: each answer gets its own dicts)
+        return {"fare": party_fare(*hit, riders, medium).to_dict()}
+    except FareUnknown as err:  # a child in the party, and no child fare
+        return {"fare": None, "fare_unknown": err.reason}
 
 
 def add_fares(catalog: dict[str, OperatorFares], itineraries: list[dict], riders: Passengers,
