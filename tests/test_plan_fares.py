@@ -158,3 +158,24 @@ def test_one_memo_across_requests_that_wrap_the_same_tables_anew(sample):
         assert add_fares(fresh(), copy.deepcopy(its), Passengers(1, 0), "ic") == \
             add_fares(catalog, copy.deepcopy(its), Passengers(1, 0), "ic")
     assert len(plan_fares._MEMOS) == before
+
+
+def test_memos_of_replaced_catalogs_are_dropped(sample):
+    """Each publish swaps a profile or fare tables for new objects (a new memo): the memos of the catalogs
+    replaced before the last one are dropped, with the fare tables they hold, so publishes do not pile up memory."""
+    import gc
+    import weakref
+
+    from maas.pricing import plan_fares
+
+    svc, catalog = sample
+    its = next(sample_plans(svc, 7, 10))
+    published = []
+    for _ in range(plan_fares.MEMOS_KEPT + 3):  # a publish: the same fares in new profile objects
+        published.append({op: OperatorFares(copy.copy(of.profile), of.tables) for op, of in catalog.items()})
+        add_fares(published[-1], copy.deepcopy(its), Passengers(1, 0), "ic")
+        assert len(plan_fares._MEMOS) <= plan_fares.MEMOS_KEPT
+    first = weakref.ref(next(iter(published[0].values())).profile)
+    published.clear()
+    gc.collect()
+    assert first() is None  # no memo holds the first publish's profile any more

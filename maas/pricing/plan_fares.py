@@ -56,7 +56,10 @@ def plan_legs(itinerary: dict) -> list[LegRef]:
     return out
 
 
-MEMO_SIZE = 4096  # journeys remembered per fare catalog (~1.1 KB each on Toei: ~5 MB at most); cleared whole when full
+# journeys remembered per fare catalog, cleared whole when full: ~4.1 KB each (legs and riders' fares, measured
+# on the sample), so ~4 MB at most; memos of at most MEMOS_KEPT catalogs (the live one and the one a publish
+# just replaced): an old catalog's memo, and the fare tables it holds, go with the next publish
+MEMO_SIZE, MEMOS_KEPT = 1024, 2
 _MEMOS: dict[tuple, tuple[list, bool, dict, dict]] = {}  # (see `_memo`)
 
 
@@ -69,7 +72,7 @@ def _memo(catalog: dict[str, OperatorFares]) -> tuple[bool, dict, dict]:
     key = tuple((op, id(profile), id(tables)) for op, profile, tables in parts)
     hit = _MEMOS.get(key)
     if hit is None or any(x[1] is not y[1] or x[2] is not y[2] for x, y in zip(hit[0], parts)):
-        if len(_MEMOS) > 16:
+        if len(_MEMOS) >= MEMOS_KEPT:
             _MEMOS.clear()
         hit = _MEMOS[key] = (parts, times_matter(catalog), {}, {})
     if len(hit[2]) > MEMO_SIZE:
