@@ -422,8 +422,9 @@ def _price_legs(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: st
     for run in _runs(legs):
         op = legs[run[0]].operator
         of = catalog.get(op)
-        if of is None:
-            raise FareUnknown(unpriceable(None, op), legs[run[0]].index)
+        why = unpriceable(of, op)
+        if why is not None:
+            raise FareUnknown(why, legs[run[0]].index)
         spec = of.profile.fares
         source = spec.source
         implicit = frozenset({f"{op}:{ALL_LEGS}"})
@@ -447,10 +448,8 @@ def _price_legs(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: st
                     if fallback is None:
                         raise
                     split = _fallback_run(of, ride, rider, medium, fallback)
-            elif fallback is not None:  # no fare files (e.g. a converted feed): the profile's fares
+            else:  # no fare files (e.g. a converted feed): the profile's fares (`unpriceable`: there are some)
                 split = _fallback_run(of, ride, rider, medium, fallback)
-            else:
-                raise FareUnknown(unpriceable(of, op), legs[run[0]].index)
             for first, last, amount, basis, fid in split:
                 head = run[first]
                 span = f" (through fare for legs {legs[run[first]].index}–{legs[run[last]].index})" \
