@@ -94,18 +94,11 @@ class Leg:
             d["distance_m"] = int(round(self.distance_m))
             d["duration_s"] = self.duration_s
             d["booking_required"] = self.booking_required
-        elif live is not None:
-            d = {"mode": self.mode, "operator": self.operator, "agency": self.agency, "route": self.route,
-                 "trip_id": self.trip_id, "service_date": self.service_date, "headsign": self.headsign,
-                 "from": self.start.to_dict(), "to": self.end.to_dict(), "departure": self.departure,
-                 "arrival": self.arrival, **live, "intermediate_stops": self.intermediate_stops,
-                 "distance_m": int(round(self.distance_m)), "duration_s": self.duration_s,
-                 "booking_required": self.booking_required}
         else:
             d = {"mode": self.mode, "operator": self.operator, "agency": self.agency, "route": self.route,
                  "trip_id": self.trip_id, "service_date": self.service_date, "headsign": self.headsign,
                  "from": self.start.to_dict(), "to": self.end.to_dict(), "departure": self.departure,
-                 "arrival": self.arrival, "intermediate_stops": self.intermediate_stops,
+                 "arrival": self.arrival, **(live or {}), "intermediate_stops": self.intermediate_stops,
                  "distance_m": int(round(self.distance_m)), "duration_s": self.duration_s,
                  "booking_required": self.booking_required}
         if self.booking_message:
