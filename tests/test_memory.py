@@ -350,7 +350,7 @@ def test_a_big_networks_service_days_are_built_by_a_child(tmp_path, monkeypatch,
     if child_fails:
         failing = network_mod.call_in_child
         monkeypatch.setattr(network_mod, "call_in_child",
-                            lambda target, *a: failing(target, *a, script="import sys; sys.exit(3)"))
+                            lambda target, *a: failing("routing.timetable:no_such_builder", *a))
     days = [dt.date(2026, 12, 1), dt.date(2026, 12, 2)]
     transit = TransitService(load_network([], tmp_path, progress=False, pack=True), threads=1,
                              child_model_min_rows=0)

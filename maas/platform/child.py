@@ -26,12 +26,12 @@ sys.stdout.buffer.write(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
 """
 
 
-def call_in_child(target: str, *args, script: str = _CALL) -> object:
+def call_in_child(target: str, *args) -> object:
     """``module:function``(*args) run by a child process (``args`` pickled to it); None when it failed (exit
     status, no or bad answer) or could not start: the caller then does the work itself, and reports what goes wrong
-    there. ``script``: another child program that reads the pickled ``args`` from its stdin (argv[1]: this tree)."""
+    there."""
     try:
-        run = subprocess.run([sys.executable, "-c", script, ROOT, target],
+        run = subprocess.run([sys.executable, "-c", _CALL, ROOT, target],
                              input=pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL), stdout=subprocess.PIPE,
                              stderr=None, timeout=1800)
         if run.returncode:

@@ -21,27 +21,6 @@ if TYPE_CHECKING:
 # scattered between the kept objects in this process's heap (all-Tokyo: +78 MiB resident loaded here, +52 MiB
 # from a child; the child costs ~2 s of start-up).
 ISOLATE_MIN_BYTES = 4 * 2 ** 20
-_CHILD = r"""
-import pickle, sys
-sys.path.insert(0, sys.argv[1])
-from maas.publishing.network import load_network, today_model
-specs, progress, pack, build = pickle.load(sys.stdin.buffer)
-try:
-    network = load_network(specs, progress=progress)
-except Exception:  # the parent loads the feeds itself and raises what this raised (FeedRejected, OSError...)
-    sys.exit(3)
-model = names = None
-if build is not None:
-    try:
-        model = today_model(network, build, progress)
-        from routing.names import NameIndex, export_names
-        names = export_names(NameIndex.from_network(network))
-    except Exception:  # the parent builds them, and reports what goes wrong there
-        model = names = None
-if pack:
-    network.pack()
-sys.stdout.buffer.write(pickle.dumps((network.feeds, model, names), protocol=pickle.HIGHEST_PROTOCOL))
-"""
 
 
 def sample_specs(cache_dir: Path | None = None) -> list[str]:
@@ -131,13 +110,37 @@ def _load_in_child(specs: list[str], progress: bool, pack: bool = False, build: 
     from routing.timetable import TransitModel
 
     try:
-        feeds, model, names = call_in_child("", list(specs), progress, pack, build, script=_CHILD)
+        feeds, model, names = call_in_child("maas.publishing.network:_loaded_here", list(specs), progress, pack,
+                                            build)
     except (TypeError, ValueError):  # no answer, or not the three parts
         return None
     if not (isinstance(feeds, list) and all(isinstance(f, Feed) for f in feeds)):
         return None
     ok = isinstance(model, TransitModel) and isinstance(names, BuiltNames)
     return Loaded(Network(feeds), model if ok else None, names if ok else None)
+
+
+def _loaded_here(specs: list[str], progress: bool, pack: bool, build: "BuildSettings | None") -> tuple | None:
+    """What `_load_in_child`'s child does: (feeds, today's model, exported names), the last two None without
+    ``build`` or when their builds failed (the parent builds them, and reports what goes wrong there); None when a
+    feed cannot be loaded: the parent loads the feeds itself and raises that error (FeedRejected, OSError...) as
+    its one clear line, with no traceback from the child."""
+    try:
+        network = load_network(specs, progress=progress)
+    except Exception:
+        return None
+    model = names = None
+    if build is not None:
+        try:
+            model = today_model(network, build, progress)
+            from routing.names import NameIndex, export_names
+
+            names = export_names(NameIndex.from_network(network))
+        except Exception:
+            model = names = None
+    if pack:
+        network.pack()
+    return network.feeds, model, names
 
 
 def model_in_child(network: Network, date: "dt.date", build: "BuildSettings") -> "TransitModel | None":
