@@ -47,7 +47,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+from llvmlite import ir
 from numba import njit
+from numba.core import cgutils, types
+from numba.core.extending import intrinsic
 
 from routing.masks import ClosureMask
 
@@ -203,6 +206,23 @@ def _blk(f, u, a, b):
     record passed to an inlined function with branches (numba then keeps the reference counting of every array
     in it: 1.6x slower scans)."""
     return f < u and f <= b and a < u
+
+
+@intrinsic
+def _prefetch(typingctx, arr, i):
+    """Ask the CPU to bring arr[i] into cache (a hint: no fault, no effect on results; any i). Where the next
+    reads are known ahead but land on lines no recent search touched (a route's timetable rows and departure
+    column, `scan_routes`), their latency then overlaps the work before them instead of stalling it."""
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0i8")
+        # (a read, kept in all cache levels, of data)
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+    return types.void(arr, i), codegen
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -439,6 +459,13 @@ def _alight_later(tt, rules, lab, k, p, j, bpos, i):
     return -1
 
 
+# `scan_routes` asks for the first lines of the route this many places on in its queue (`_prefetch`): a queue's
+# routes are scanned one after another, each starting mostly on lines no recent scan touched (all-Tokyo: the
+# timetable arrays are 7.7 MB each, a range search reads ~2 MB of them). A range search takes 0.87x the cycles
+# one route ahead, 0.85x two (the same searches repeated, with and without)
+_AHEAD = 2
+
+
 @njit(nogil=True, cache=True, _nrt=False)
 def scan_routes(tt, rules, lab, seg, k, stamp, nq):
     """Round k, phase 1: ride every queued pattern from its earliest improved stop, boarding the earliest trip
@@ -458,6 +485,15 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
         p = lab.queue[qi]
         start = lab.qpos[p]
         last = lab.qlast[p]
+        if qi + _AHEAD < nq:  # (its departures near the trip its hint names, where `_first_departing` looks
+            p2 = lab.queue[qi + _AHEAD]  # first, that trip's arrivals, the departures of the one before)
+            nt2 = tt.pattern_trips_start[p2 + 1] - tt.pattern_trips_start[p2]
+            L2 = tt.pattern_stops_start[p2 + 1] - tt.pattern_stops_start[p2]
+            x = min(max(lab.board_hint[k, p2], 1), nt2 - 1)
+            at = tt.pattern_times_start[p2] + x * L2 + lab.qpos[p2]
+            _prefetch(tt.dep_by_pos, tt.pattern_times_start[p2] + lab.qpos[p2] * nt2 + x)
+            _prefetch(tt.st_arr, at)
+            _prefetch(tt.st_dep, at - L2)
         lab.qpos[p] = -1
         lab.counters[C_ROUTES] += 1
         base = tt.pattern_stops_start[p]
