@@ -38,7 +38,8 @@ class Endpoint:
     name: str | None = None
     name_en: str | None = None
     sequence: int | None = None
-    # a stop's JSON without ``sequence`` (from `_Tables.stop`): to_dict copies it instead of rounding again
+    # a stop's JSON (`_Tables.stop`; with a ``sequence`` key when ``sequence`` is set): to_dict copies it instead of
+    # rounding again
     cached: dict | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
@@ -187,8 +188,11 @@ class _Pattern:
         self.trips_start = int(m.pattern_trips_start[p])
         self.n = n
         self.line: _Line | None = None  # the stop-to-stop line (rides of trips without a usable shape)
-        self.jsons = [tab.stop(s)[5] for s in self.stops]  # each position's stop JSON (intermediate stops copy it)
-        self.seqs: list[int] | None = None  # the stop_sequence of its first trip with a ride (`_Ride.seqs`)
+        self.jsons = [tab.stop(s)[7] for s in self.stops]  # each position's stop JSON with times (intermediate stops
+        #                                                   copy it)
+        # GTFS stop_sequence per position, when all its trips have the same (the usual case), else None (`_Ride.seqs`)
+        row = m.st_seq.shared_row(p)
+        self.seqs: list[int] | None = None if row is None else row.tolist()
 
 
 class _Ride:
@@ -210,12 +214,9 @@ class _Ride:
         self.booking, self.message = bool(m.trip_booking[trip]), m.booking_messages[trip] or None
         self.cut = _shape_cut(m, trip, p, pat.stops)  # None: no shape (the pattern's line)
         self.shape = m.trip_shape.item(trip)
-        # GTFS stop_sequence per position: the pattern's list when this trip's are the same (the usual case: no
-        # list per trip), else the trip's own
-        seqs = m.st_seq[self.off:self.off + pat.n].tolist()
-        if pat.seqs is None:
-            pat.seqs = seqs
-        self.seqs = pat.seqs if seqs == pat.seqs else seqs
+        # GTFS stop_sequence per position: the pattern's list when all its trips have the same (no read per trip),
+        # else the trip's own
+        self.seqs = pat.seqs if pat.seqs is not None else m.st_seq[self.off:self.off + pat.n].tolist()
 
     def geometry(self, m, tab: _Tables, board_pos: int, alight_pos: int) -> tuple[list, float]:
         """`_ride_geometry`: the rounded points and length of the ride between the two positions."""
@@ -241,7 +242,7 @@ class _Tables:
         if base is not None:  # a realtime model of ``base``'s model: see `_shared`
             self._shared(model, base)
             return
-        self.stops: list = [None] * model.n_stops  # (lat, lon, id, name, name_en, JSON without sequence)
+        self.stops: list = [None] * model.n_stops  # (`stop`: lat, lon, id, names, its JSONs)
         self.routes: list = [None] * len(model.route_ids)  # (mode, operator, agency JSON, route JSON)
         self.patterns: list = [None] * model.n_patterns
         self.rides: list = [None] * model.n_trips  # per trip: `_Ride` (its id, day, headsign, route, line, ...)
@@ -252,7 +253,7 @@ class _Tables:
         self.shapes: dict[int, _Line] = {}
         self.footpaths: list = [None] * model.n_stops  # per stop: {to stop: metres}, the first footpath
         self.walks: dict = {}  # (walker id, from stop, to stop) → (walker, WalkPath, rounded [lon, lat] points)
-        self.geometry_pairs: int | None = None  # shapes cut in advance (`precompute_geometry`): how many
+        self.geometry_pairs: int | None = None  # shapes cut in advance (`precompute_tables`): how many
 
     def _shared(self, model, base: _Tables) -> None:
         """A realtime model's tables (`routing.realtime`): what it shares with its base model is the base's
@@ -267,6 +268,9 @@ class _Tables:
         self.geometry_pairs = None
 
     def stop(self, s: int) -> tuple:
+        """(lat, lon, id, name, name_en, JSON, JSON with ``sequence``, JSON with ``arrival`` and ``departure``) of a
+        stop. The last two are templates (those keys None) whose copies get their own values: a copy has the
+        template's size, where adding keys to a copy of the plain JSON grows it again."""
         hit = self.stops[s]
         if hit is None:
             m = self._model()
@@ -274,12 +278,13 @@ class _Tables:
             name_en = m.stop_names_en[s]
             d = {"lat": round(lat, 7), "lon": round(lon, 7), "stop_id": m.stop_ids[s], "name": m.stop_names[s],
                  "name_en": name_en or None}
-            hit = self.stops[s] = (lat, lon, m.stop_ids[s], m.stop_names[s], name_en, d)
+            hit = self.stops[s] = (lat, lon, m.stop_ids[s], m.stop_names[s], name_en, d, {**d, "sequence": None},
+                                   {**d, "arrival": None, "departure": None})
         return hit
 
     def endpoint(self, s: int, seq: int | None = None) -> Endpoint:
-        lat, lon, sid, name, name_en, d = self.stop(s)
-        return Endpoint(lat, lon, sid, name, name_en, seq, d)
+        lat, lon, sid, name, name_en, d, at_seq, _ = self.stop(s)
+        return Endpoint(lat, lon, sid, name, name_en, seq, d if seq is None else at_seq)
 
     def route(self, r: int) -> tuple:
         hit = self.routes[r]
@@ -418,24 +423,45 @@ def _match_shape(model, sh: int, stops: np.ndarray) -> list[int] | None:
     return idx
 
 
-def precompute_geometry(model) -> int:
-    """Cut every trip shape at its pattern's stops (`_shape_cut`) now, not on a plan's first ride on it: the
-    server does this before it says ready (`Planner.warm_up`, on every planner thread: once per model is enough).
-    Returns the number of (shape, pattern) pairs."""
+def precompute_tables(model) -> int:
+    """Fill what every plan's itineraries read from the per-model tables (`_Tables`) now, not on a plan's first use
+    of each: every trip shape cut at its pattern's stops (`_shape_cut`) and made a line (`_Line`), every pattern
+    and route, and the ISO string of every time in the timetable. The server does this before it says ready
+    (`Planner.warm_up`, on every planner thread: once per model is enough), so the first plans are as fast as the
+    hundredth (all-Tokyo: ~0.5 s, a few MB). What depends on the trip (`_Ride`, 148k on all-Tokyo) is still made
+    on first use. Returns the number of (shape, pattern) pairs."""
     tab = _tables(model)
     if tab.geometry_pairs is not None:
         return tab.geometry_pairs
     shapes = np.asarray(model.trip_shape, np.int64)
     pats = np.asarray(model.trip_pattern, np.int64)
-    has = shapes >= 0
-    pairs = np.unique(np.stack([shapes[has], pats[has]], axis=1), axis=0) if has.any() else np.empty((0, 2))
-    trip_of = {}
-    for t, key in zip(np.flatnonzero(has).tolist(), zip(shapes[has].tolist(), pats[has].tolist())):
-        trip_of.setdefault(key, t)
-    for sh, p in pairs.tolist():
-        _shape_cut(model, trip_of[(sh, p)], p, tab.pattern(p).stops)
-    tab.geometry_pairs = len(pairs)
-    return len(pairs)
+    shaped = np.flatnonzero(shapes >= 0)
+    # the first trip of each (shape, pattern) pair: one key per pair, unique in one flat sort
+    _, first = np.unique(shapes[shaped] * max(model.n_patterns, 1) + pats[shaped], return_index=True)
+    for r in range(len(tab.routes)):
+        tab.route(r)
+    for p in range(model.n_patterns):
+        tab.pattern(p)
+    for t in shaped[first].tolist():
+        sh, p = int(shapes[t]), int(pats[t])
+        if _shape_cut(model, t, p, tab.pattern(p).stops) is not None:
+            tab.shape_line(sh)
+    for t in _timetable_times(model):
+        tab.iso(t)
+    tab.geometry_pairs = len(first)
+    return len(first)
+
+
+def _timetable_times(model) -> list[int]:
+    """Every arrival and departure time of the timetable, once each (a few thousand: times repeat by the minute)."""
+    arr, dep = np.asarray(model.st_arr), np.asarray(model.st_dep)
+    if not len(arr):
+        return []
+    lo = int(min(arr.min(), dep.min()))
+    seen = np.zeros(int(max(arr.max(), dep.max())) - lo + 1, bool)
+    seen[arr - lo] = True
+    seen[dep - lo] = True
+    return (np.flatnonzero(seen) + lo).tolist()
 
 
 def _live_fields(model, trip: int, board_pos: int, alight_pos: int, dep: int, arr: int, ov) -> dict:
@@ -494,9 +520,9 @@ def ride_leg(model, leg: RideLeg, tab: _Tables | None = None, ov=False) -> Leg:
     live = ({"scheduled_departure": dep_iso, "scheduled_arrival": arr_iso, "delay_s": 0, "arrival_delay_s": 0,
              "realtime": False} if ov is None else _live_fields(m, trip, bpos, apos, dep, arr, ov))
     seqs, stops = r.seqs, tab.stops
-    lat, lon, sid, name, name_en, d = stops[leg.from_stop] or tab.stop(leg.from_stop)
+    lat, lon, sid, name, name_en, _, d, _ = stops[leg.from_stop] or tab.stop(leg.from_stop)
     start = Endpoint(lat, lon, sid, name, name_en, seqs[bpos], d)
-    lat, lon, sid, name, name_en, d = stops[leg.to_stop] or tab.stop(leg.to_stop)
+    lat, lon, sid, name, name_en, _, d, _ = stops[leg.to_stop] or tab.stop(leg.to_stop)
     end = Endpoint(lat, lon, sid, name, name_en, seqs[apos], d)
     return Leg(r.mode, start, end, dep_iso, arr_iso, arr - dep, dist, geom, r.operator,
                None if agency is None else agency.copy(), r.route.copy(), r.trip_id, r.day, r.headsign, inter,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from feeds.geo import haversine_scalar_m
-from routing.itinerary import Itinerary, build_itinerary, direct_walk, precompute_geometry
+from routing.itinerary import Itinerary, build_itinerary, direct_walk, precompute_tables
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.places import Place, PlaceError, PlaceIndex
@@ -316,10 +316,10 @@ class Planner:
 
     def warm_up(self) -> int:
         """Compile (or load from numba's cache) every kernel a plan uses and fill this thread's label pool: a
-        depart-at and an arrive-by plan along the model's first pattern; every trip shape cut at its stops.
-        Returns the itineraries found."""
+        depart-at and an arrive-by plan along the model's first pattern; the tables itineraries read filled
+        (`precompute_tables`). Returns the itineraries found."""
         m = self.model
-        precompute_geometry(m)
+        precompute_tables(m)
         found = 0
         for p in range(m.n_patterns):
             L = m.pattern_len(p)

@@ -156,6 +156,11 @@ class PatternColumn:
             raise IndexError(f"index {key} out of range for {n} stop times")
         return self.values[self._where(i)]
 
+    def shared_row(self, p: int) -> np.ndarray | None:
+        """The one row every trip of pattern ``p`` has (a view), None when its trips have rows of their own."""
+        _, length, shared, row_start = self._lists
+        return self.values[row_start[p]:row_start[p] + length[p]] if shared[p] else None
+
     def item(self, i: int):
         i = int(i)
         if not 0 <= i < len(self):

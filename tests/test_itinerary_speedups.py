@@ -3,13 +3,14 @@ against the per-stop greedy match, the one-pass Pareto front against the all-pai
 made in advance at warm-up against those made on a plan's first use."""
 from __future__ import annotations
 
+import dataclasses
 import random
 from types import SimpleNamespace
 
 import numpy as np
 
 from routing.geo import haversine_m
-from routing.itinerary import _match_shape, _shape_cut, precompute_geometry
+from routing.itinerary import _match_shape, _shape_cut, precompute_tables
 from routing.planner import _front
 from test_planner import at, planner  # noqa: F401  (fixture: a small shaped network)
 
@@ -55,7 +56,7 @@ def test_pareto_front_matches_all_pairs_definition():
 def test_cuts_made_at_warm_up_are_those_of_first_use(planner):  # noqa: F811
     m = planner.model
     m._shape_cuts.clear()
-    pairs = precompute_geometry(m)
+    pairs = precompute_tables(m)
     made = dict(m._shape_cuts)
     assert pairs == len(made) > 0
     m._shape_cuts.clear()
@@ -63,6 +64,39 @@ def test_cuts_made_at_warm_up_are_those_of_first_use(planner):  # noqa: F811
         trip = next(t for t in range(m.n_trips) if int(m.trip_shape[t]) == sh and int(m.trip_pattern[t]) == p)
         base = int(m.pattern_stops_start[p])
         assert _shape_cut(m, trip, p, m.pattern_stops[base:base + m.pattern_len(p)]) == cut
+
+
+def test_itineraries_from_tables_filled_at_warm_up_are_those_of_first_use():
+    """`precompute_tables` (patterns, routes, shape lines, the timetable's ISO times) fills the tables with what a
+    plan's first use would put there: the same JSON, on trips whose stop_sequences differ from their pattern's
+    first trip (no shared row) as on those that share one, with intermediate stops and stay-seated rides."""
+    from routing.itinerary import _tables
+    from routing.planner import Planner
+    from routing.timetable import build_model
+    from routing.walking import StraightLineWalker
+    from test_planner import _network
+
+    net = _network()
+    sub = net.feeds[0]
+    st = sub.stop_times.copy()  # one trip of the line with its own stop_sequence values: no row shared per pattern
+    first = st["trip_id"] == sub.trips["trip_id"].iloc[1]
+    st.loc[first, "stop_sequence"] = st.loc[first, "stop_sequence"] * 10 + 5
+    net = type(net)([dataclasses.replace(sub, stop_times=st), *net.feeds[1:]])
+    answers = []
+    for warm in (False, True):
+        m = build_model(net, at(8).date())
+        p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+        if warm:
+            precompute_tables(m)
+            assert all(x is not None for x in _tables(m).patterns) and _tables(m).isos
+        answers.append([[it.to_dict() for it in p.plan(a, b, at(h, mm), arrive_by=arrive)]
+                        for a, b in (("甲", "丁"), ("乙", "丁"), ("戊", "甲")) for h, mm in ((7, 55), (8, 12), (8, 31))
+                        for arrive in (False, True)])
+    assert answers[0] == answers[1]
+    seqs = {leg["from"]["sequence"] for plan in answers[1] for it in plan for leg in it["legs"]
+            if leg["mode"] != "WALK"}
+    assert any(s % 10 == 5 for s in seqs) and any(s % 10 != 5 for s in seqs)  # both kinds of trip were ridden
+    assert any(leg.get("intermediate_stops") for plan in answers[1] for it in plan for leg in it["legs"])
 
 
 def test_choose_with_facts_kept_across_windows_is_choose_afresh(planner):  # noqa: F811

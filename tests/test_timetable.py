@@ -276,6 +276,10 @@ def test_pattern_columns_read_as_the_flat_stop_time_columns():
         assert m.st_seq[off + 1:off + L + 2].tolist() == flat[off + 1:off + L + 2].tolist()  # across trips
     shared = dict(zip(m.pattern_route.tolist(), m.st_seq.shared.tolist()))
     assert shared == {m.route_ids.index("o:R1"): False, m.route_ids.index("o:R2"): True}
+    for p in range(m.n_patterns):  # the row all of a pattern's trips have, only when they have one
+        row = m.st_seq.shared_row(p)
+        assert (row is None) == (not m.st_seq.shared[p])
+        assert row is None or row.tolist() == want["c"] == want["d"]
     assert m.st_seq[-1] == flat[-1] and m.st_seq[[0, -1]].tolist() == flat[[0, -1]].tolist()
     assert np.isnan(np.asarray(m.st_dist)).all() and m.st_dist.dtype == np.float32
     assert m.st_seq.nbytes < flat.nbytes or len(flat) < 64
