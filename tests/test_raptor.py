@@ -18,7 +18,7 @@ import pytest
 from feeds.feed import Network
 from raptor_reference import Closures, Reference
 from routing.masks import ClosureMask
-from routing.raptor import RaptorQuery, RideLeg, WalkLeg, range_raptor, run_raptor
+from routing.raptor import RaptorQuery, RideLeg, WalkLeg, _first_departing, range_raptor, run_raptor
 from routing.timetable import DAY, BuildSettings, build_model
 from test_timetable import DATE, grid_stops, line_rows, make_feed
 
@@ -425,3 +425,20 @@ def test_pooled_labels_shared_by_round_counts_answer_as_fresh_ones(sample_transi
     raptor.drop_thread_buffers()
     assert [answer(q, back) for q, back in seqs] == fresh
     assert len(raptor._POOL.labels) <= 4  # one per timetable (forward/backward, with/without in-seat links)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_first_departing_is_the_binary_search_answer_from_any_hint(seed):
+    """The galloping search from a hint answers as np.searchsorted over the first hi trips, whatever the hint
+    (before the trips, on, between or after them) and with ties in departure times."""
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        n = int(rng.integers(0, 40))
+        col = int(rng.integers(0, 5))
+        dep = np.concatenate([rng.integers(-9, 9, col), np.sort(rng.integers(0, 30, n)),
+                              rng.integers(-9, 9, 3)]).astype(np.int32)
+        hi = int(rng.integers(0, n + 1))
+        t = int(rng.integers(-2, 33))
+        want = int(np.searchsorted(dep[col:col + hi], t, side="left"))
+        for hint in (-3, 0, hi // 2, hi - 1, hi, hi + 7, int(rng.integers(-2, n + 3))):
+            assert _first_departing(dep, col, hi, t, hint) == want
