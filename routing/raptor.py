@@ -31,7 +31,9 @@ Target pruning: a label is dropped when even the lower bound on the seconds from
 counts the change it needs and the dwell of staying on board) cannot beat the best result with its rides; a stop
 whose board label needs more rides than that (`fewest_rides`) must beat the result of the round it would end in
 (`_collect_routes`), and a route scan stops past its last queued stop once its trip cannot beat the target
-(`scan_routes`).
+(`scan_routes`). Those bounds ignore waiting; a range search with many runs (`LATE_BOUND_RUNS`) also gets a
+time-dependent one after its first run (`late_bounds`: per round and stop the latest board label that may still
+beat a result, from backward runs at the results found): most of its later runs then stop near the origin.
 
 Reference counting: a numba function increfs every array of the records it is given on entry and decrefs them on
 return (atomic operations: ~180 for Timetable, Rules and Labels), and a search makes about a hundred such calls
