@@ -2427,11 +2427,10 @@ def _late_for(model, tt: Timetable, q: RaptorQuery, reverse: bool, rides: np.nda
     rules_o = _flat_rules(model, relaxed, not reverse, bounds, Cutter(np.int64(0), _NO_BOARD))
     _, lab_o = _labels_and_flat(model, other, rounds)
     tt_o, g_o = _flat_timetable(model, other)
-    seg = getattr(_POOL, "seg_late", None)
-    if seg is None:
-        seg = np.empty((1, 6), np.int32)
-    _POOL.seg_late = late_bounds_flat(tt_o, rules_o, g_o, lab_o, seg, tgt, egress, src_stops, access,
-                                      np.asarray(res_t, np.int64).copy(), rides, np.int64(t0), late)
+    # seat segments: grown by the kernel for this call and dropped after it (not pooled: on all-Tokyo they would
+    # keep another 11 MB a planner thread, for the few long searches that work the bound out)
+    late_bounds_flat(tt_o, rules_o, g_o, lab_o, np.empty((1, 6), np.int32), tgt, egress, src_stops, access,
+                     np.asarray(res_t, np.int64).copy(), rides, np.int64(t0), late)
     return late
 
 
