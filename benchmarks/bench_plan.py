@@ -252,7 +252,7 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
         answered[arrive] += bool(its)
         counters.append([sum(getattr(c, f) for c in calls) for f in
                          ("rounds", "routes_scanned", "labels_improved", "runs",
-                                          "routes_cut", "stops_visited")] + [len(calls)])
+                                          "routes_cut", "stops_visited", "late_held")] + [len(calls)])
     planner_module.range_raptor = range_raptor
     every = lat[False] + lat[True]
     print(f"this planner, all {len(every)}: {pct(every)}  (plan + JSON dicts; load average {load_avg()})")
@@ -265,14 +265,15 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     c = np.array(counters)
     print("kernel counters per plan (median / p99): rounds {:.0f}/{:.0f}, routes scanned {:.0f}/{:.0f}, "
           "labels improved {:.0f}/{:.0f}, runs (departure times) {:.0f}/{:.0f}, patterns cut {:.0f}/{:.0f}, "
-          "stops visited by route scans {:.0f}/{:.0f}, range searches {:.0f}/{:.0f}".format(*[v for col in c.T for v in (np.median(col), np.percentile(col, 99))]))
+          "stops visited by route scans {:.0f}/{:.0f}, board labels held by the time-dependent bound {:.0f}/{:.0f}, "
+          "range searches {:.0f}/{:.0f}".format(*[v for col in c.T for v in (np.median(col), np.percentile(col, 99))]))
     for i in sorted(range(len(in_order)), key=lambda i: -in_order[i])[:3]:
         print(f"  slow: {in_order[i] * 1000:.1f} ms {'arrive-by' if queries[i][3] else 'depart-at'} {queries[i][0]} → "
               f"{queries[i][1]} {queries[i][2]}: searches {searching[i] * 1000:.1f} ms, counters {counters[i]}, "
               f"proof runs {proofs[i]}")
     print(f"totals over the {len(c)} plans: rounds {c[:, 0].sum()}, routes scanned {c[:, 1].sum()}, "
           f"runs {c[:, 3].sum()}, patterns cut {c[:, 4].sum()}, stops visited {c[:, 5].sum()}, "
-          f"range searches {c[:, 6].sum()}, "
+          f"held by the time-dependent bound {c[:, 6].sum()}, range searches {c[:, 7].sum()}, "
           f"of which proof runs {sum(proofs)}")
     if old_commit:
         old = old_planner(old_commit, path, ns, [list(q) for q in queries], key == "tokyo4")

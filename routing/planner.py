@@ -22,7 +22,7 @@ from routing.itinerary import Itinerary, build_itinerary, direct_walk, precomput
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.places import Place, PlaceError, PlaceIndex
-from routing.raptor import Journey, RaptorQuery, RideLeg, range_raptor
+from routing.raptor import Journey, RaptorQuery, RideLeg, range_raptor, warm_late_bounds
 from routing.timetable import MODE_INDEX, QUERY_RANGE, TransitModel
 from routing.walking import StraightLineWalker
 
@@ -312,8 +312,9 @@ class Planner:
 
     def warm_up(self) -> int:
         """Compile (or load from numba's cache) every kernel a plan uses and fill this thread's label pool: a
-        depart-at and an arrive-by plan along the model's first pattern; the tables itineraries read filled
-        (`precompute_tables`). Returns the itineraries found."""
+        depart-at and an arrive-by plan along the model's first pattern, the time-dependent bound of long range
+        searches on both clocks (`warm_late_bounds`); the tables itineraries read filled (`precompute_tables`).
+        Returns the itineraries found."""
         m = self.model
         precompute_tables(m)
         found = 0
@@ -333,6 +334,12 @@ class Planner:
             dep = m.datetime_of(int(m.st_dep[off]))
             arr = m.datetime_of(int(m.st_arr[off + L - 1]))
             found += len(self.plan(a, b, dep)) + len(self.plan(a, b, arr, arrive_by=True))
+            opts = PlanOptions()
+            warm_late_bounds(m, RaptorQuery(np.array([m.pattern_stops[base]], np.int64), np.zeros(1, np.int64),
+                                            np.array([m.pattern_stops[base + L - 1]], np.int64),
+                                            np.zeros(1, np.int64), max_rides=opts.max_transfers + 1,
+                                            inseat=opts.stay_seated, report_walks=False),
+                             int(m.st_dep[off]))
             break
         return found
 

@@ -31,7 +31,9 @@ Target pruning: a label is dropped when even the lower bound on the seconds from
 counts the change it needs and the dwell of staying on board) cannot beat the best result with its rides; a stop
 whose board label needs more rides than that (`fewest_rides`) must beat the result of the round it would end in
 (`_collect_routes`), and a route scan stops past its last queued stop once its trip cannot beat the target
-(`scan_routes`).
+(`scan_routes`). Those bounds ignore waiting; a range search with many runs (`LATE_BOUND_RUNS`) also gets a
+time-dependent one after its first run (`late_bounds`: per round and stop the latest board label that may still
+beat a result, from backward runs at the results found): most of its later runs then stop near the origin.
 
 Reference counting: a numba function increfs every array of the records it is given on entry and decrefs them on
 return (atomic operations: ~180 for Timetable, Rules and Labels), and a search makes about a hundred such calls
@@ -60,7 +62,7 @@ KIND_RIDE, KIND_WALK, KIND_SOURCE = 0, 1, 2  # result kinds
 BOARD_SOURCE, BOARD_CHANGE, BOARD_WALK = 0, 1, 2  # how a board label was reached
 LEG_RIDE, LEG_WALK = 0, 1
 # counters (Labels.counters)
-C_ROUNDS, C_ROUTES, C_IMPROVED, C_RUNS, C_CUT, C_STOPS = 0, 1, 2, 3, 4, 5
+C_ROUNDS, C_ROUTES, C_IMPROVED, C_RUNS, C_CUT, C_STOPS, C_LATE = 0, 1, 2, 3, 4, 5, 6
 _HELD = np.int32(1 << 30)  # Labels.qpos of a pattern queued only to keep its place (`_collect_routes`): the cut
 _HELD_RIDES = np.int32((1 << 30) + 1)  # the same, held by a stop that needs more rides than the bound allows
 
@@ -134,6 +136,8 @@ class Rules(NamedTuple):
     rides: np.ndarray  # per stop: the fewest rides from boarding there to a target's result (`fewest_rides`)
     lb_board: np.ndarray  # per stop: the same from a board label there (ready to board: no change time left)
     lb_walk: np.ndarray  # per stop: the same from a walk label there (end the journey there, or board)
+    late: np.ndarray  # rounds × stops: the latest board label at s of round k that may still beat a result
+    #                   (`late_bounds`, time-dependent); 0 × 0 when the search has none
     latest: Cutter
 
 
@@ -821,6 +825,7 @@ def _collect_routes(tt, rules, lab, k, only_departing, cut):
     run = lab.scalars[3]
     R = lab.res_t.shape[0]
     held = cut
+    late = rules.late.shape[0] > 0
     for r in range(lab.scalars[0]):
         s = lab.touched[r]
         if not lab.marked[s]:
@@ -833,6 +838,9 @@ def _collect_routes(tt, rules, lab, k, only_departing, cut):
         # beat the result of that round (or cannot be one: more rides than the search allows)
         need = k - 1 + rules.rides[s]
         hold = need >= R or (need > k and bt + rules.lb_board[s] >= lab.res_t[need])
+        if not hold and late and bt > rules.late[k - 1, s]:  # (the time-dependent bound, `late_bounds`)
+            hold = True
+            lab.counters[C_LATE] += 1
         until = rules.latest.board[k - 1, s] if cut else bt
         for e in range(tt.sp_start[s], tt.sp_start[s + 1]):
             p = tt.sp_pattern[e]
@@ -1103,7 +1111,7 @@ def _seg_room(seg, used, rounds, n_links):
 
 
 @njit(nogil=True, cache=True)
-def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out):
+def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out, r0, pause):
     """Range RAPTOR: one run per departure time in ``taus`` (latest first), labels kept between runs; each run
     reports the journeys that beat every later departure for their number of rides. The patterns leaving at
     taus[r] are tau_patterns[tau_start[r]:tau_start[r+1]] (none listed: scan all); after the first run, round 1
@@ -1112,11 +1120,15 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     From run ``rules.latest.after`` on (closures aside: a closed stop or hop makes the scan leave the first
     trip), the latest-boarding cut (`Cutter`, `_collect_routes`): ``rules.latest.board`` holds the board labels
     as they were when the run began (every stop touched since the labels were cleared copied after run
-    ``after`` - 1, then the stops each run touches), and is set back to INF after the last run."""
+    ``after`` - 1, then the stops each run touches), and is set back to INF after the last run.
+
+    Runs from ``r0`` on (a search resumed, its labels kept); ``pause``: stop after the first run when it found a
+    result (the caller works out the time-dependent bound, `late_bounds`, and resumes from run 1). Returns (seg,
+    paused)."""
     after = rules.latest.after
     board = rules.latest.board
     cutting = after > 0 and len(taus) > after and not rules.closures and board.shape[0] >= lab.board_t.shape[0]
-    for r in range(len(taus)):
+    for r in range(r0, len(taus)):
         tau = taus[r]
         run = lab.scalars[3] + 1
         restrict = r > 0 and tau_start[r + 1] > tau_start[r]
@@ -1130,9 +1142,11 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
             else:  # then those this run touched
                 _board_copy(board, lab.board_t, lab.touched, lab.scalars[0], False, lab.scalars[6])
         _emit(tt, rules, lab, seg, run, tau, out)
+        if pause and r == 0 and len(taus) > 1 and lab.res_t[lab.res_t.shape[0] - 1] < INF:
+            return seg, True
     if cutting:  # all INF again for the next search
         _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], True, lab.scalars[6])
-    return seg
+    return seg, False
 
 
 @njit(nogil=True, cache=True, _nrt=False)
@@ -1249,61 +1263,151 @@ def departure_schedule(tt, rules, src_stops, src_access, t0, t1):
 
 @njit(nogil=True, cache=True)
 def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, tgt_egress, bounds_known, t0, t1,
-                 bound):
+                 bound, resume, pause_runs):
     """A whole range search in one call (a call from Python unboxes every array of its records, ~20 µs, so
     the steps are not separate calls): clear the labels, set the targets' egress, their lower bounds into
     ``rules.lb`` unless ``bounds_known``, the runs (`departure_schedule`), `raptor_range`, then the targets
     cleared again. ``out`` is grown (and the search repeated) when the journeys do not fit. ``bound`` (INF:
     none): the result times start there, as if a journey arriving then had been found for every number of rides.
-    Returns (seg, out, departures in the window, the window's latest departure: its first run)."""
-    if not bounds_known:
+    ``pause_runs``: with more runs than that (and no ``bound``), the search stops after its first run if that
+    found a result, the targets' egress left set (`raptor_range`); called again with ``resume`` it goes on from
+    run 1 on the labels as they are (the caller may have given ``rules.late`` meanwhile, `late_bounds`).
+    Returns (seg, out, departures in the window, the window's latest departure: its first run, paused)."""
+    if not bounds_known and not resume:
         lower_bounds(tt, rules, g, tgt_stops, tgt_egress, rules.lb, rules.lb_board, rules.lb_walk)
         fewest_rides(g, tgt_stops, rules.rides)
     taus, tau_start, tau_patterns, n_departures = departure_schedule(tt, rules, src_stops, src_access, t0, t1)
     R = lab.res_t.shape[0]
     need = max(len(taus), 1) * R
-    if out.journeys.shape[0] < need:
+    if out.journeys.shape[0] < need and not resume:
         out = Output(np.empty((need, 8), np.int64), np.empty((need * (3 * R + 16), 10), np.int64),
                      np.zeros(2, np.int64))
+    pause = bound == INF and len(taus) > pause_runs and not resume
+    r0 = 1 if resume else 0
     while True:
-        clear_labels(lab)
-        if bound < INF:
-            lab.res_t[:] = bound
-        for i in range(len(tgt_stops)):
-            s = tgt_stops[i]
-            e = np.int64(tgt_egress[i])
-            if lab.egress[s] < 0 or e < lab.egress[s]:
-                lab.egress[s] = e
-        out.used[0] = 0
-        out.used[1] = 0
-        seg = raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out)
+        if r0 == 0:
+            clear_labels(lab)
+            if bound < INF:
+                lab.res_t[:] = bound
+            for i in range(len(tgt_stops)):
+                s = tgt_stops[i]
+                e = np.int64(tgt_egress[i])
+                if lab.egress[s] < 0 or e < lab.egress[s]:
+                    lab.egress[s] = e
+            out.used[0] = 0
+            out.used[1] = 0
+        seg, paused = raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out,
+                                   r0, pause)
+        if paused:
+            return seg, out, n_departures, taus[0], True
         for i in range(len(tgt_stops)):
             lab.egress[tgt_stops[i]] = -1
         if out.used[0] <= out.journeys.shape[0] and out.used[1] <= out.legs.shape[0]:
-            return seg, out, n_departures, taus[0]
+            return seg, out, n_departures, taus[0], False
         out = Output(np.empty((2 * out.used[0], 8), np.int64), np.empty((2 * out.used[1], 10), np.int64),
                      np.zeros(2, np.int64))
+        r0 = 0  # (all again from the first run, into the bigger output: the same journeys)
+        pause = False
 
 
 
 @njit(nogil=True, cache=True)
 def range_search_flat(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, tgt_egress, bounds_known, t0,
-                      t1, bound):
+                      t1, bound, resume, pause_runs):
     """`range_search` with its records given as plain tuples (`_flat`; ``rules`` with its Cutter as the last
     element, a plain tuple too), made records again here: numba types a plain tuple of arrays from a fingerprint
     in C, a named tuple through Python, so the call from Python costs about half (all-Tokyo and Toei: ~10 µs of
     ~20 µs a search). The records are the same types as when passed directly: every kernel below is the same.
     Returns `range_search`'s answer with None for ``seg`` and ``out`` unless they were grown (new arrays, bigger):
     boxing them for Python costs ~3 µs a call, and the caller keeps the ones it gave."""
-    lt = rules[15]
-    rl = Rules(rules[0], rules[1], rules[2], rules[3], rules[4], rules[5], rules[6], rules[7], rules[8], rules[9],
-               rules[10], rules[11], rules[12], rules[13], rules[14], Cutter(lt[0], lt[1]))
-    seg2, out2, n_departures, first_tau = range_search(Timetable(*tt), rl, StopGraph(*g), Labels(*lab), seg,
-                                                       Output(*out), src_stops, src_access, tgt_stops, tgt_egress,
-                                                       bounds_known, t0, t1, bound)
+    rl = _rules_of(rules)
+    seg2, out2, n_departures, first_tau, paused = range_search(
+        Timetable(*tt), rl, StopGraph(*g), Labels(*lab), seg, Output(*out), src_stops, src_access, tgt_stops,
+        tgt_egress, bounds_known, t0, t1, bound, resume, pause_runs)
     grown_out = out2.journeys.shape[0] != out[0].shape[0] or out2.legs.shape[0] != out[1].shape[0]
     return (seg2 if seg2.shape[0] != seg.shape[0] else None), (out2 if grown_out else None), n_departures, \
-        first_tau
+        first_tau, paused
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _rules_of(rules):
+    """`Rules` from the plain tuple `_flat_rules` makes (its Cutter a plain tuple at the end)."""
+    lt = rules[16]
+    return Rules(rules[0], rules[1], rules[2], rules[3], rules[4], rules[5], rules[6], rules[7], rules[8], rules[9],
+                 rules[10], rules[11], rules[12], rules[13], rules[14], rules[15], Cutter(lt[0], lt[1]))
+
+@njit(nogil=True, cache=True)
+def late_bounds(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_access, res_t, rides, t_start, late):
+    """The time-dependent target bound of a range search whose first run found the results ``res_t`` (per round:
+    the best arrival with at most that many rides): ``late[r, s]``, the latest board label at stop s of round r
+    (r rides so far) from which a journey may still beat a result. For each distinct finite result A, one plain
+    RAPTOR run on the other clock (``tt`` is the search's timetable reversed: the targets are its sources, at
+    A - 1 less their egress, on the other clock) gives per stop s and rides j the latest departure from s that
+    still arrives by A - 1 with at most j rides (the ride label of row j there). A board label at s of round r
+    that can improve the result of round r + j arrives there before it with at most j more rides, so it is later
+    than none of those departures, for some j ≥ ``rides[s]`` (fewest_rides); ``late[r, s]`` is their latest,
+    INF when a round r + j has no result yet (anything may become one), -INF when no departure does.
+
+    The runs are relaxations of the search's own: ``rules`` has no closures, no wheelchair rule and change time 0
+    (the feed's same-stop times stay: the same both ways), the query's patterns; their labels are pruned only by
+    the lower bounds towards the search's sources (``org_stops``, access ``org_access``) against its earliest
+    departure ``t_start`` (on the other clock 1 - t_start: a departure at t_start or later arrives by -t_start),
+    with no results to tighten that (no targets set), so every journey from a source departing at t_start or later
+    through s to a target keeps its latest departure from s. Results only improve, so the bound stays valid for
+    the rest of the search. ``rules.rides`` is overwritten (1: no rides-aware pruning). Returns seg."""
+    n = len(rules.lb)
+    R = res_t.shape[0]
+    lower_bounds(tt, rules, g, org_stops, org_access, rules.lb, rules.lb_board, rules.lb_walk)
+    for s in range(n):
+        rules.rides[s] = 1
+    for r in range(R):
+        for s in range(n):
+            late[r, s] = -INF
+    src_times = np.empty(len(tgt_stops), np.int64)
+    done = np.empty(R, np.int64)
+    nd = 0
+    for kk in range(R):
+        a = res_t[kk]
+        dup = a >= INF
+        for x in range(nd):
+            if done[x] == a:
+                dup = True
+        if dup:
+            continue
+        done[nd] = a
+        nd += 1
+        clear_labels(lab)
+        for x in range(lab.res_t.shape[0]):
+            lab.res_t[x] = 1 - t_start
+        seg = _seg_room(seg, 0, lab.ride_t.shape[0], len(tt.inseat_to_trip))
+        for i in range(len(tgt_stops)):
+            src_times[i] = np.int64(tgt_egress[i]) - (a - 1)
+        raptor_run(tt, rules, lab, seg, tgt_stops, src_times, lab.scalars[3] + 1, False, False)
+        top = lab.scalars[6]
+        for x in range(lab.scalars[5]):
+            s = lab.dirty[x]
+            for r in range(R - 1):
+                for j in range(max(1, rides[s]), R - r):
+                    if res_t[r + j] != a:
+                        continue
+                    t = lab.ride_t[min(j, top - 1), s]
+                    if t != NONE32 and -np.int64(t) > late[r, s]:
+                        late[r, s] = -np.int64(t)
+    for s in range(n):  # rounds with no result yet: no bound
+        j0 = max(1, rides[s])
+        for r in range(R):
+            if r + j0 < R and res_t[r + j0] >= INF:
+                late[r, s] = INF
+    return seg
+
+
+@njit(nogil=True, cache=True)
+def late_bounds_flat(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_access, res_t, rides, t_start,
+                     late):
+    """`late_bounds` with its records as plain tuples (see `range_search_flat`)."""
+    return late_bounds(Timetable(*tt), _rules_of(rules), StopGraph(*g), Labels(*lab), seg, tgt_stops, tgt_egress,
+                       org_stops, org_access, res_t, rides, t_start, late)
+
 
 # ---- lower bounds (target pruning) -------------------------------------------------------------------------
 class StopGraph(NamedTuple):
@@ -1833,7 +1937,7 @@ def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, roun
         np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
         np.full(n_dom, -1, np.int64), np.zeros(n_dom, np.int32), np.zeros(n_dom, np.int32),
         np.zeros(n_classes + 1, np.int64), np.full(n_patterns, -1, np.int64), np.zeros((R, n_patterns), np.int32),
-        np.zeros(8, np.int64), np.zeros(6, np.int64))
+        np.zeros(8, np.int64), np.zeros(7, np.int64))
 
 
 @njit(nogil=True, cache=True, _nrt=False)
@@ -1900,6 +2004,11 @@ def _cutter(n_stops: int, rounds: int) -> Cutter:
 
 
 _NO_BOARD = np.empty((0, 0), np.int64)
+_NO_LATE = np.empty((0, 0), np.int64)
+
+# Runs of a range search beyond which it works out the time-dependent target bound after its first run
+# (`late_bounds`: one plain run per distinct result, on the reversed timetable)
+LATE_BOUND_RUNS = 32
 
 
 # The Labels arrays with one row (or entry) per round: a search with fewer rounds runs on their first rows
@@ -2033,6 +2142,7 @@ class Counters:
     runs: int
     routes_cut: int = 0
     stops_visited: int = 0
+    late_held: int = 0  # board labels the time-dependent bound left unqueued (`late_bounds`)
 
 
 @dataclass
@@ -2084,9 +2194,10 @@ def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, 
     return out
 
 
-def _flat_rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest: Cutter) -> tuple:
+def _flat_rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest: Cutter,
+                late: np.ndarray | None = None) -> tuple:
     """The query's `Rules` as `range_search_flat` takes them: a plain tuple of its fields, the Cutter a plain
-    tuple at the end. ``bounds``: `_bounds_for`'s rows."""
+    tuple at the end. ``bounds``: `_bounds_for`'s rows; ``late``: `late_bounds`' (none: 0 × 0)."""
     closures, arrays = _mask_arrays(model, q.mask, reverse)
     if q.pattern_allowed is not None:
         allowed = np.asarray(q.pattern_allowed, np.bool_)
@@ -2096,7 +2207,7 @@ def _flat_rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest
             allowed = model.__dict__["_all_patterns"] = np.ones(model.n_patterns, np.bool_)
     return (*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
             bool(q.report_walks), bool(reverse), bounds[0], bounds[1], bounds[2], bounds[3],
-            (latest.after, latest.board))
+            _NO_LATE if late is None else late, (latest.after, latest.board))
 
 
 def _flat_timetable(model, tt: Timetable) -> tuple[tuple, tuple]:
@@ -2184,7 +2295,7 @@ def _pattern_lens(model) -> list[int]:
 
 def _counters(lab: Labels) -> Counters:
     c = lab.counters.tolist()
-    return Counters(c[C_ROUNDS], c[C_ROUTES], c[C_IMPROVED], c[C_RUNS], c[C_CUT], c[C_STOPS])
+    return Counters(c[C_ROUNDS], c[C_ROUTES], c[C_IMPROVED], c[C_RUNS], c[C_CUT], c[C_STOPS], c[C_LATE])
 
 
 def _pooled(name: str, make):
@@ -2271,16 +2382,84 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
     out = getattr(_POOL, "out", None)
     if out is None:
         out = new_output(64, 1024)
-    seg2, out2, n_departures, first_tau = range_search_flat(
+    pause_runs = int(LATE_BOUND_RUNS) if bound >= INF and _late_ok(model, q, reverse) else 1 << 62
+    seg2, out2, n_departures, first_tau, paused = range_search_flat(
         tt_flat, rules, g_flat, lab_flat, seg, tuple(out), src_stops, access, tgt, egress, known, np.int64(t0),
-        np.int64(t1), np.int64(bound))
+        np.int64(t1), np.int64(bound), False, pause_runs)
     if out2 is not None:  # (grown: the kernel's new arrays, else the ones it filled)
         out = out2
-    _POOL.seg, _POOL.out = seg if seg2 is None else seg2, out
+    seg = seg if seg2 is None else seg2
+    if paused:  # the first run found results: the time-dependent bound from them, then the other runs
+        late = _late_for(model, tt, q, reverse, lb[1], lab.res_t, src_stops, access, tgt, egress, t0, rounds)
+        rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds), late)
+        seg2, out2, n_departures, first_tau, _ = range_search_flat(
+            tt_flat, rules, g_flat, lab_flat, seg, tuple(out), src_stops, access, tgt, egress, True, np.int64(t0),
+            np.int64(t1), np.int64(bound), True, pause_runs)
+        if out2 is not None:
+            out = out2
+        seg = seg if seg2 is None else seg2
+    _POOL.seg, _POOL.out = seg, out
     if not known:
         _keep_bounds(tt, q, tgt, egress, lb)
     used_j, used_l = out.used.tolist()
     return lab, out.journeys[:used_j].tolist(), out.legs[:used_l].tolist(), n_departures, int(first_tau)
+
+
+def _late_ok(model, q: RaptorQuery, reverse: bool) -> bool:
+    """Whether `late_bounds` may run for this query: no closures, and the other clock's in-seat links include
+    this one's (the reversed timetable keeps the links onto a trip's first stop only, `_reversed_links`)."""
+    if q.mask is not None:
+        return False
+    if not q.inseat or reverse:
+        return True
+    ok = model.__dict__.get("_late_links_ok")
+    if ok is None:
+        ok = model.__dict__["_late_links_ok"] = not bool(np.any(np.asarray(model.inseat_to_pos) != 0))
+    return ok
+
+
+def _late_for(model, tt: Timetable, q: RaptorQuery, reverse: bool, rides: np.ndarray, res_t: np.ndarray,
+              src_stops: np.ndarray, access: np.ndarray, tgt: np.ndarray, egress: np.ndarray, t0: int,
+              rounds: int) -> np.ndarray:
+    """`late_bounds` for a paused range search on ``tt`` (the search's own clock): this thread's array, filled."""
+    if reverse:
+        other = timetable_of(model, q.inseat)
+    else:
+        other = reversed_timetable(model, q.inseat)[0]
+    relaxed = RaptorQuery(q.src_stops, q.src_times, q.tgt_stops, q.tgt_egress, q.max_rides, q.pattern_allowed,
+                          wheelchair=False, min_transfer_s=0, walk_speed=q.walk_speed, mask=None, inseat=q.inseat,
+                          report_walks=False)
+    pool = _pooled("late", dict)
+    n = model.n_stops
+    bounds = _lru_get(pool, ("bounds", n))
+    if bounds is None:
+        bounds = _lru_put(pool, ("bounds", n), np.empty((4, n), np.int64))
+    late = _lru_get(pool, ("late", n, rounds))
+    if late is None:
+        late = _lru_put(pool, ("late", n, rounds), np.empty((rounds, n), np.int64))
+    rules_o = _flat_rules(model, relaxed, not reverse, bounds, Cutter(np.int64(0), _NO_BOARD))
+    _, lab_o = _labels_and_flat(model, other, rounds)
+    tt_o, g_o = _flat_timetable(model, other)
+    # seat segments: grown by the kernel for this call and dropped after it (not pooled: on all-Tokyo they would
+    # keep another 11 MB a planner thread, for the few long searches that work the bound out)
+    late_bounds_flat(tt_o, rules_o, g_o, lab_o, np.empty((1, 6), np.int32), tgt, egress, src_stops, access,
+                     np.asarray(res_t, np.int64).copy(), rides, np.int64(t0), late)
+    return late
+
+
+def warm_late_bounds(model, q: RaptorQuery, t: int) -> None:
+    """Compile (or load from numba's cache) `late_bounds` on both clocks: a bound for one result at t + 1 h with
+    ``q`` (a plan's warm-up: few of its searches have runs enough to work it out, so it would compile in the
+    first long search a server answers)."""
+    rounds = int(max(0, q.max_rides)) + 1
+    res = np.full(rounds, INF, np.int64)
+    res[-1] = int(t) + 3600
+    rides = np.ones(model.n_stops, np.int64)
+    for reverse in (False, True):
+        tt = reversed_timetable(model, q.inseat)[0] if reverse else timetable_of(model, q.inseat)
+        _late_for(model, tt, q, reverse, rides, res, np.asarray(q.src_stops, np.int64),
+                  np.asarray(q.src_times, np.int64), np.asarray(q.tgt_stops, np.int64),
+                  np.asarray(q.tgt_egress, np.int64), int(t), rounds)
 
 
 def run_raptor(model, q: RaptorQuery) -> RaptorResult:

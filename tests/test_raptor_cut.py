@@ -36,10 +36,11 @@ def test_latest_boarding_cut_changes_no_journey(monkeypatch, seeds):
     assert cut > 0  # (some networks dense enough to cut: the comparisons compared something)
 
 
-def _random_cuts(monkeypatch, seed) -> int:
+def random_windows(seed, n: int = 6):
+    """``n`` random range searches on random network ``seed`` (`test_raptor._world`): (model, its world, the rng,
+    query, t0, window, backward), forward and backward, in-seat links mostly on (the rng is the caller's too)."""
     net, model, ref, rng, w = _world(seed)
-    cut = 0
-    for _ in range(6):
+    for _ in range(n):
         o, d = rng.sample(range(model.n_stops), 2)
         backward = rng.random() < 0.4
         t0 = _query_time(rng) + (3600 if backward else 0)
@@ -50,8 +51,14 @@ def _random_cuts(monkeypatch, seed) -> int:
                         max_rides=K, wheelchair=w["wheelchair"], walk_speed=w["speed"],
                         pattern_allowed=w["pattern_allowed"], mask=w["mask"], min_transfer_s=w["min_transfer"],
                         inseat=rng.random() < 0.7, report_walks=False)
+        yield model, w, rng, q, t0, window, backward
+
+
+def _random_cuts(monkeypatch, seed) -> int:
+    cut = 0
+    for model, w, rng, q, t0, window, backward in random_windows(seed):
         off, on = _both(monkeypatch, model, q, t0, window, backward, rng.choice([1, 1, 2]))
-        assert on.journeys == off.journeys, (seed, o, d, t0, window, backward)
+        assert on.journeys == off.journeys, (seed, q.src_stops, q.tgt_stops, t0, window, backward)
         assert on.departures == off.departures and on.first_run == off.first_run
         assert on.counters.routes_scanned <= off.counters.routes_scanned
         if w["mask"] is not None:
@@ -60,21 +67,27 @@ def _random_cuts(monkeypatch, seed) -> int:
     return cut
 
 
-def test_latest_boarding_cut_changes_no_journey_on_toei(monkeypatch):
-    """A real feed (Toei rail, in-seat links on), windows of 2 h both ways from many stops at once (a place's
-    stops): the same journeys, and the cut leaves many patterns unqueued."""
+def toei_windows(seed: int, n: int = 16):
+    """``n`` range searches on Toei rail (in-seat links on) from three stops with access seconds to two with egress
+    seconds, every other one backward: (model, query, t0, backward); windows of 2 h are the caller's."""
     m = build_model(Network([load_feed(shared_file("toei-rail-gtfs.zip"), "toei-subway")]), dt.date(2026, 12, 1))
-    rng = random.Random(5)
-    cut = 0
-    for i in range(16):
+    rng = random.Random(seed)
+    for i in range(n):
         a = rng.sample(range(m.n_stops), 3)
         b = rng.sample(range(m.n_stops), 2)
         t0 = rng.randint(5 * 3600, 23 * 3600)
-        backward = i % 2 == 1
         q = RaptorQuery(np.array(a), np.array([0, 90, 240]), np.array(b), np.array([0, 60]), max_rides=6,
                         inseat=True, report_walks=False)
+        yield m, q, t0, i % 2 == 1
+
+
+def test_latest_boarding_cut_changes_no_journey_on_toei(monkeypatch):
+    """A real feed (Toei rail, in-seat links on), windows of 2 h both ways from many stops at once (a place's
+    stops): the same journeys, and the cut leaves many patterns unqueued."""
+    cut = 0
+    for m, q, t0, backward in toei_windows(5):
         off, on = _both(monkeypatch, m, q, t0, 2 * 3600, backward, 2)
-        assert on.journeys == off.journeys, (a, b, t0, backward)
+        assert on.journeys == off.journeys, (q.src_stops, q.tgt_stops, t0, backward)
         cut += on.counters.routes_cut
     assert cut > 100
 
