@@ -111,10 +111,6 @@ class Planner:
                            pattern_allowed=allowed, wheelchair=opts.wheelchair, min_transfer_s=opts.min_transfer_s,
                            walk_speed=opts.walk_speed, mask=mask, inseat=inseat, report_walks=False)
 
-    @staticmethod
-    def _departure(o: Place, j: Journey) -> int:
-        return j.first_departure - o.seconds_to(j.source_stop)
-
     # ---- searches -----------------------------------------------------------------------------------------
     def depart_at(self, o: Place, d: Place, t0: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
         """The next departures from t0 (see `_ranges`), then the first ``num_itineraries`` by departure."""
@@ -168,7 +164,7 @@ class Planner:
             res = search(start, width)
             first_run = res.first_run
             end = start + sign * width
-            beyond = [sign * when(j) for j in res.journeys if sign * when(j) > sign * end]
+            beyond = [x for j in res.journeys if (x := sign * when(j)) > sign * end]
             if res.departures:
                 searched += width
                 start = end + sign
@@ -182,7 +178,7 @@ class Planner:
             width = min(2 * width, max(opts.range_window_s - searched, 900))
         # journeys only a window's last run found (after everything searched as a range): search from the first
         # of them, so they too leave as late as they can
-        late = [sign * when(j) for j in js if sign * when(j) > sign * end]
+        late = [x for j in js if (x := sign * when(j)) > sign * end]
         if late and not self._settled(q, chosen(js), opts, first_run, when, sign):
             search(sign * min(late), 900)
         if q.mask is None:  # (closures: see `_settled`)
@@ -389,17 +385,19 @@ def _surely_too_far(walker, o: Place, d: Place, max_walk_m: float) -> bool:
 
 
 class _Keys:
-    """Per search: each journey's (departure from the place, arrival, transfers, journey) and trip set, worked
-    out once (`_choose` runs after every window of a range search, on all journeys found so far)."""
+    """Per search: each journey's departure from the place (`departure`), its key for `Planner._choose`
+    (departure from the place, arrival, transfers, journey) and trip set, worked out once in one pass over its
+    legs: `_ranges` and `_prove` ask for the departure of every journey several times, `_choose` runs after
+    every window of a range search, on all journeys found so far."""
 
-    __slots__ = ("access", "memo", "last", "place", "deps")
+    __slots__ = ("access", "memo", "last", "place")
 
     def __init__(self, o: Place):
         self.place = o
-        self.deps: dict[int, tuple] = {}  # id(journey) → (journey, `Planner._departure`)
         # the access seconds of the origin's stops (the last one listed when a stop repeats)
         self.access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
-        self.memo: dict[int, tuple] = {}  # id(journey) → (key, trips); the key holds the journey: ids stay unique
+        # id(journey) → (journey, departure, key, trips); the journey held: ids stay unique
+        self.memo: dict[int, tuple] = {}
         self.last: tuple | None = None  # (journeys list, its length, what `once`'s choice made of it)
 
     def once(self, choose):
@@ -415,20 +413,27 @@ class _Keys:
             return list(out)
         return chosen
 
+    def _entry(self, j: Journey) -> tuple:
+        """``j``'s memo entry, worked out (`departure` and `of` found none)."""
+        first, transfers, trips = _facts(j)
+        src = j.source_stop
+        hit = self.memo[id(j)] = (j, first - self.place.seconds_to(src),
+                                  (first - self.access.get(src, 0), j.arrival, transfers, j), trips)
+        return hit
+
     def departure(self, j: Journey) -> int:
-        """`Planner._departure` of ``j`` from the search's origin, worked out once (`Planner._ranges` and
-        `Planner._prove` ask for it of every journey several times)."""
-        hit = self.deps.get(id(j))
+        """When ``j`` leaves the search's origin place: its first departure less the walk from the place to its
+        first stop (`Place.seconds_to`)."""
+        hit = self.memo.get(id(j))
         if hit is None or hit[0] is not j:
-            hit = self.deps[id(j)] = (j, Planner._departure(self.place, j))
+            hit = self._entry(j)
         return hit[1]
 
     def of(self, j: Journey) -> tuple[tuple, tuple]:
         hit = self.memo.get(id(j))
-        if hit is None or hit[0][3] is not j:
-            first, transfers, trips = _facts(j)
-            hit = self.memo[id(j)] = ((first - self.access.get(j.source_stop, 0), j.arrival, transfers, j), trips)
-        return hit
+        if hit is None or hit[0] is not j:
+            hit = self._entry(j)
+        return hit[2], hit[3]
 
 
 def _facts(j: Journey) -> tuple[int, int, tuple]:

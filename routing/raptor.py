@@ -2127,6 +2127,8 @@ class RaptorQuery:
     mask: ClosureMask | None = None
     inseat: bool = False  # follow in-seat links (off by default: costs ~2x latency on the all-Tokyo feed)
     report_walks: bool = True  # a journey without a ride is an answer (the planner offers its own direct walk)
+    # (`_query_arrays`' answer with the arrays it was worked out from; not copied by dataclasses.replace)
+    _arrays: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -2247,26 +2249,37 @@ def _bounds_key(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarr
     return id(tt), tgt.tobytes(), egress.tobytes(), float(q.walk_speed), int(q.min_transfer_s)
 
 
-def _legs(raw, rev: Reversal | None, model) -> tuple:
-    """Kernel leg rows (latest first) → legs in real time, earliest first."""
-    n = len(raw)
-    built = [None] * n
-    if rev is None:
-        for i, (kind, frm, to, p, trip, bpos, apos, seated, dep, arv) in enumerate(raw):
-            built[n - 1 - i] = (WalkLeg(frm, to, dep, arv) if kind == LEG_WALK
-                                else RideLeg(p, trip, bpos, apos, frm, to, dep, arv, seated == 1))
-        return tuple(built)
-    # latest first in reversed time is earliest first in real time
+_new = tuple.__new__  # a named tuple from a plain one without its Python-level __new__ (80 ns, not 190)
+
+
+def _journeys_legs(rows: list, raw: list, rev: Reversal | None, model) -> list[tuple]:
+    """Each journey row's legs in real time, earliest first: kernel leg rows (each journey's latest first) →
+    RideLeg and WalkLeg. Forward, all rows are decoded in one pass and each journey's legs are a slice of them
+    reversed; backward, see `_backward_legs`."""
+    if rev is not None:
+        return [_backward_legs(raw[s:s + n], rev, model) for _run, _k, _tau, s, n, _src, _tgt, _arr in rows]
+    built = [_new(WalkLeg, (frm, to, dep, arv)) if kind == LEG_WALK
+             else _new(RideLeg, (p, trip, bpos, apos, frm, to, dep, arv, seated == 1))
+             for kind, frm, to, p, trip, bpos, apos, seated, dep, arv in reversed(raw)]
+    end = len(built)  # (row r of ``raw`` is entry end - 1 - r of ``built``)
+    return [tuple(built[end - s - n:end - s]) for _run, _k, _tau, s, n, _src, _tgt, _arr in rows]
+
+
+def _backward_legs(raw: list, rev: Reversal, model) -> tuple:
+    """A backward search's leg rows of one journey: latest first in reversed time is earliest first in real
+    time; positions and trips mapped back (`reversed_timetable`)."""
+    built = []
     seated_next = False  # a ride continued in its seat backwards: the next leg in real time stays seated
     plen = _pattern_lens(model)
     trip_of = rev.trip_of.item
-    for i, (kind, frm, to, p, trip, bpos, apos, seated, dep, arv) in enumerate(raw):
+    for kind, frm, to, p, trip, bpos, apos, seated, dep, arv in raw:
         if kind == LEG_WALK:
-            built[i] = WalkLeg(to, frm, -arv, -dep)
+            built.append(_new(WalkLeg, (to, frm, -arv, -dep)))
             seated_next = False
         else:
             L = plen[p]
-            built[i] = RideLeg(p, trip_of(trip), L - 1 - apos, L - 1 - bpos, to, frm, -arv, -dep, seated_next)
+            built.append(_new(RideLeg, (p, trip_of(trip), L - 1 - apos, L - 1 - bpos, to, frm, -arv, -dep,
+                                        seated_next)))
             seated_next = seated == 1
     return tuple(built)
 
@@ -2459,9 +2472,8 @@ def run_raptor(model, q: RaptorQuery) -> RaptorResult:
     first = _min_by_stop(src_stops, src_times)
     egress = _min_by_stop(q.tgt_stops, q.tgt_egress)
     res = []
-    for _run, k, _tau, start, n, src, tgt, arr in rows:
-        lg = _legs(legs[start:start + n], None, model)
-        res.append(Journey(k, src, first.get(src, 0), tgt, arr - egress[tgt], arr, lg))
+    for (_run, k, _tau, _s, _n, src, tgt, arr), lg in zip(rows, _journeys_legs(rows, legs, None, model)):
+        res.append(_new(Journey, (k, src, first.get(src, 0), tgt, arr - egress[tgt], arr, lg)))
     return RaptorResult(res, _counters(lab), lab.res_t.copy())
 
 
@@ -2485,25 +2497,36 @@ def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool =
     else:
         tt, rev = timetable_of(model, q.inseat), None
         start = int(t0)
-    src_stops = np.asarray(q.src_stops, np.int64)
-    access = np.asarray(q.src_times, np.int64)
+    src_stops, access, src_extra, tgt_extra = _query_arrays(q)
     lab, rows, legs, n_departures, first_tau = _search(model, tt, q, backward, src_stops, access, start,
                                                        start + max(0, int(window_s)),
                                                        INF if bound is None else (-int(bound) if backward
                                                                                   else int(bound)))
-    src_extra = _min_by_stop(src_stops, access)  # access (forward) or egress (backward) of the run's sources
-    tgt_extra = _min_by_stop(q.tgt_stops, q.tgt_egress)
+    # src_extra: access (forward) or egress (backward) of the run's sources
     res = []
-    for _run, k, tau, start_i, n, src, tgt, arr in rows:
-        lg = _legs(legs[start_i:start_i + n], rev, model)
+    for (_run, k, tau, _s, _n, src, tgt, arr), lg in zip(rows, _journeys_legs(rows, legs, rev, model)):
         if rev is None:
-            res.append(Journey(k, src, tau + src_extra[src], tgt, arr - tgt_extra[tgt], arr, lg))
+            res.append(_new(Journey, (k, src, tau + src_extra[src], tgt, arr - tgt_extra[tgt], arr, lg)))
         else:  # the run went from the destination stop ``src`` back to the origin stop ``tgt``
             at_origin = -arr + tgt_extra[tgt]
             reach = lg[-1].arrival if lg else at_origin
-            res.append(Journey(k, tgt, at_origin, src, reach, reach + src_extra[src], lg))
+            res.append(_new(Journey, (k, tgt, at_origin, src, reach, reach + src_extra[src], lg)))
     first = None if n_departures == 0 else (-first_tau if backward else first_tau)
     return RaptorResult(res, _counters(lab), lab.res_t.copy(), n_departures, first)
+
+
+def _query_arrays(q: RaptorQuery) -> tuple[np.ndarray, np.ndarray, dict[int, int], dict[int, int]]:
+    """(source stops, their times as int64, the least time per source stop, the least egress per target stop),
+    worked out once per query (`RaptorQuery._arrays`): a plan searches the same query in several windows.
+    Kept while the query holds the same four arrays."""
+    key = (q.src_stops, q.src_times, q.tgt_stops, q.tgt_egress)
+    hit = q._arrays
+    if hit is None or any(a is not b for a, b in zip(hit[0], key)):
+        src_stops = np.asarray(q.src_stops, np.int64)
+        access = np.asarray(q.src_times, np.int64)
+        hit = q._arrays = (key, (src_stops, access, _min_by_stop(src_stops, access),
+                                 _min_by_stop(q.tgt_stops, q.tgt_egress)))
+    return hit[1]
 
 
 def earliest(model, q: RaptorQuery) -> list[Journey]:
