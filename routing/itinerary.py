@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import weakref
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -188,8 +189,8 @@ class _Pattern:
         self.trips_start = int(m.pattern_trips_start[p])
         self.n = n
         self.line: _Line | None = None  # the stop-to-stop line (rides of trips without a usable shape)
-        self.jsons = [tab.stop(s)[7] for s in self.stops]  # each position's stop JSON with times (intermediate stops
-        #                                                   copy it)
+        # each position's stop JSON with times (intermediate stops copy it)
+        self.jsons = [tab.stop(s).json_times for s in self.stops]
         # GTFS stop_sequence per position, when all its trips have the same (the usual case), else None (`_Ride.seqs`)
         row = m.st_seq.shared_row(p)
         self.seqs: list[int] | None = None if row is None else row.tolist()
@@ -230,6 +231,21 @@ class _Ride:
         return line.coords[lo:hi + 1], line.cum[hi] - line.cum[lo]
 
 
+class _StopFacts(NamedTuple):
+    """A stop as legs read it (`_Tables.stop`). ``json_seq`` and ``json_times`` are templates (those keys None)
+    whose copies get their own values: a copy has the template's size, where adding keys to a copy of the plain
+    JSON grows it again."""
+
+    lat: float
+    lon: float
+    stop_id: str
+    name: str
+    name_en: str | None
+    json: dict
+    json_seq: dict  # with ``sequence``
+    json_times: dict  # with ``arrival`` and ``departure``
+
+
 class _Tables:
     """Per-model lookups for building legs, filled on first use (a plan touches few stops and routes). Kept in
     the model's ``__dict__``, so it holds the model weakly: no cycle keeps a replaced (realtime) model alive."""
@@ -267,10 +283,7 @@ class _Tables:
         self.rides = _extended(base.rides, model.n_trips)
         self.geometry_pairs = None
 
-    def stop(self, s: int) -> tuple:
-        """(lat, lon, id, name, name_en, JSON, JSON with ``sequence``, JSON with ``arrival`` and ``departure``) of a
-        stop. The last two are templates (those keys None) whose copies get their own values: a copy has the
-        template's size, where adding keys to a copy of the plain JSON grows it again."""
+    def stop(self, s: int) -> _StopFacts:
         hit = self.stops[s]
         if hit is None:
             m = self._model()
@@ -278,8 +291,8 @@ class _Tables:
             name_en = m.stop_names_en[s]
             d = {"lat": round(lat, 7), "lon": round(lon, 7), "stop_id": m.stop_ids[s], "name": m.stop_names[s],
                  "name_en": name_en or None}
-            hit = self.stops[s] = (lat, lon, m.stop_ids[s], m.stop_names[s], name_en, d, {**d, "sequence": None},
-                                   {**d, "arrival": None, "departure": None})
+            hit = self.stops[s] = _StopFacts(lat, lon, m.stop_ids[s], m.stop_names[s], name_en, d,
+                                             {**d, "sequence": None}, {**d, "arrival": None, "departure": None})
         return hit
 
     def endpoint(self, s: int, seq: int | None = None) -> Endpoint:
@@ -362,8 +375,8 @@ class _Tables:
             s, e = self.stop(a), self.stop(b)
             if len(self.walks) >= 10_000:  # (a few MB at most; a street path is costly to find again)
                 self.walks.clear()
-            path = walker.path(s[0], s[1], e[0], e[1])
-            coords = [[round(x, 7), round(y, 7)] for x, y in (path.coords or [(s[1], s[0]), (e[1], e[0])])]
+            path = walker.path(s.lat, s.lon, e.lat, e.lon)
+            coords = [[round(x, 7), round(y, 7)] for x, y in (path.coords or [(s.lon, s.lat), (e.lon, e.lat)])]
             hit = self.walks[key] = (walker, path, coords)
         return hit
 

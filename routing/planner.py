@@ -132,7 +132,8 @@ class Planner:
                           q_other=self._query(o, d, opts, allowed, mask, opts.stay_seated))
         return chosen(js)
 
-    def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, chosen, other, q_other: RaptorQuery) -> list[Journey]:
+    def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, chosen, other,
+                q_other: RaptorQuery) -> list[Journey]:
         """Range searches in growing windows (15 min, then doubling) from t0 until enough itineraries or
         ``range_window_s`` searched: a range search costs about one RAPTOR run per departure in its window, so
         dense networks stop after the first window. Each window's last run, at its start, also finds what
