@@ -336,11 +336,8 @@ class Planner:
             arr = m.datetime_of(int(m.st_arr[off + L - 1]))
             found += len(self.plan(a, b, dep)) + len(self.plan(a, b, arr, arrive_by=True))
             opts = PlanOptions()
-            warm_late_bounds(m, RaptorQuery(np.array([m.pattern_stops[base]], np.int64), np.zeros(1, np.int64),
-                                            np.array([m.pattern_stops[base + L - 1]], np.int64),
-                                            np.zeros(1, np.int64), max_rides=opts.max_transfers + 1,
-                                            inseat=opts.stay_seated, report_walks=False),
-                             int(m.st_dep[off]))
+            q = self._query(self.resolve(a, opts), self.resolve(b, opts), opts, None, None, opts.stay_seated)
+            warm_late_bounds(m, q, int(m.st_dep[off]))
             break
         return found
 
