@@ -17,7 +17,7 @@ from api.models.search import BoardQuery, DeparturesResponse, PlanQuery, PlanRes
 from api.openapi import ACCEPT_LANGUAGE, ok, path_param, problem, query
 from api.problems import TYPE_BASE, ApiProblem, invalid
 from maas.platform.auth import Role
-from maas.pricing.plan_fares import RidersError, add_fares, parse_medium, parse_riders
+from maas.pricing.plan_fares import RidersError, parse_medium, parse_riders
 from maas.disruptions.avoid import ClosedByClosure
 from maas.disruptions.live_timetable import stale_notices
 from maas.disruptions.touches import summary
@@ -114,7 +114,7 @@ async def plan(request: web.Request) -> web.Response:
         its = transit.plan_sync(origin.text, destination.text, when, arrive_by=arrive_by, options=options)
         if depart is not None and arrive is not None:
             its = [it for it in its if dt.datetime.fromisoformat(it["arrival"]) <= arrive]
-        add_fares(services.fares(), its, riders, medium)
+        services.add_fares(its, riders, medium)
         if lang != "ja":
             names = transit.names
             for it in its:

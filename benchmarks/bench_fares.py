@@ -32,7 +32,7 @@ TOKYO = dt.timezone(dt.timedelta(hours=9))
 
 from feeds.feed import Network  # noqa: E402
 from feeds.gtfs import load_feed  # noqa: E402
-from maas.pricing.plan_fares import add_fares  # noqa: E402
+from maas.pricing.plan_fares import PlanFares  # noqa: E402
 from maas.transit import TransitService  # noqa: E402
 from operators.base import Passengers  # noqa: E402
 from operators.catalog import FeedCatalog  # noqa: E402
@@ -83,6 +83,7 @@ def main() -> None:
     riders = Passengers(1, 1)
     options = PlanOptions(num_itineraries=3)
     plan_t, price_t, priced, total, legs = [], [], 0, 0, 0
+    fares = PlanFares()  # as the service: one for every request
     first = None
     for _ in range(args.queries):
         a, b = rng.sample(stations, 2)
@@ -98,7 +99,7 @@ def main() -> None:
         work = copy.deepcopy(its)
         medium = "ic" if len(plan_t) % 2 else "ticket"  # as the API: one medium per request, both measured
         t2 = time.perf_counter()
-        add_fares(catalog, work, riders, medium)
+        fares.add(catalog, work, riders, medium)
         t3 = time.perf_counter()
         if first is None:
             first = t3 - t2

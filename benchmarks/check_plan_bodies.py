@@ -37,7 +37,12 @@ from api.respond import dumps
 from api.search import plan_page
 from feeds.feed import Network
 from feeds.gtfs import load_feed
-from maas.pricing.plan_fares import add_fares, parse_riders
+from maas.pricing.plan_fares import parse_riders
+try:
+    from maas.pricing.plan_fares import PlanFares
+    add_fares = PlanFares().add  # (as the service: one for every request)
+except ImportError:  # a tree before PlanFares
+    from maas.pricing.plan_fares import add_fares
 from maas.transit import TransitService
 from operators.catalog import setup_for_feed
 from routing.names import NameIndex, localise_itinerary

@@ -147,7 +147,7 @@ def _cmd_plan(args) -> int:
     from maas.transit import TransitService
     from routing.planner import PlanOptions, PlanError
 
-    from maas.pricing.plan_fares import RidersError, add_fares, parse_medium, parse_riders
+    from maas.pricing.plan_fares import PlanFares, RidersError, parse_medium, parse_riders
     from maas.services import operator_catalog
 
     try:
@@ -169,7 +169,7 @@ def _cmd_plan(args) -> int:
     except PlanError as exc:
         raise CliError(f"cannot plan: {exc}") from None
     catalog = {op: s.fares for op, s in operator_catalog(settings, transit)().items()}
-    add_fares(catalog, itineraries, riders, medium)
+    PlanFares().add(catalog, itineraries, riders, medium)
     if args.lang != "ja":
         from routing.names import localise_itinerary
 

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from maas.platform.auth import KeyRing
 from maas.platform.ratelimit import MemoryRateLimiter, RateLimit, RateLimiter, make_rate_limiter
 from maas.platform.settings import Settings
+from maas.pricing.plan_fares import PlanFares
 from maas.transit import TOKYO, TransitService
 
 log = logging.getLogger("maas.services")
@@ -41,6 +42,7 @@ class Services:
     _feeds_task: asyncio.Task | None = field(default=None, repr=False)
     _warm_task: asyncio.Task | None = field(default=None, repr=False)
     _catalog: Any | None = field(default=None, repr=False)
+    plan_fares: PlanFares = field(default_factory=PlanFares, repr=False)  # the plan path's fares, remembered
 
     def __post_init__(self) -> None:
         if self.feeds is None:  # publishing always works; nothing is read or written until an operator publishes
@@ -268,6 +270,10 @@ class Services:
         if self._catalog is None:
             self._catalog = operator_catalog(self.settings, self.transit)
         return {op: s.fares for op, s in self._catalog().items()}
+
+    def add_fares(self, itineraries: list[dict], riders, medium: str) -> list[dict]:
+        """``fare`` on each planned itinerary, by the live operators' fares (`fares`)."""
+        return self.plan_fares.add(self.fares(), itineraries, riders, medium)
 
     async def store_problem(self, timeout_s: float = 1.5) -> str | None:
         """None when the booking store answers a ping in time, else why it does not (readiness)."""

@@ -13,7 +13,7 @@ from feeds.feed import Network
 from feeds.gtfs import load_feed
 from feeds.sample import sample_feed_paths
 from gtfs_builders import write_gtfs
-from maas.pricing.plan_fares import add_fares, itinerary_fare, parse_riders, plan_legs
+from maas.pricing.plan_fares import MEMOS_KEPT, PlanFares, parse_riders, plan_legs
 from maas.transit import TransitService
 from operators.base import Passengers
 from operators.catalog import default_profile, setup_for_feed
@@ -57,6 +57,7 @@ def sample_plans(svc, seed: int, n: int):
 
 
 def test_sample_plans_priced_as_the_engine_prices_them_every_party_and_medium(sample):
+    fares = PlanFares()
     svc, catalog = sample
     plans, priced, unknown = 0, 0, 0
     for its in sample_plans(svc, 3, 40):
@@ -65,7 +66,7 @@ def test_sample_plans_priced_as_the_engine_prices_them_every_party_and_medium(sa
             riders = parse_riders(text)
             for medium in ("ic", "ticket"):
                 for _ in range(2):  # the second time from the memo
-                    got = add_fares(catalog, copy.deepcopy(its), riders, medium)
+                    got = fares.add(catalog, copy.deepcopy(its), riders, medium)
                     for it, before in zip(got, its):
                         assert {k: it[k] for k in ("fare", "fare_unknown") if k in it} == \
                             reference(catalog, before, riders, medium)
@@ -76,17 +77,18 @@ def test_sample_plans_priced_as_the_engine_prices_them_every_party_and_medium(sa
 
 def test_answers_are_fresh_dicts(sample):
     """A response may be changed in place (names, paging): the memo must not hand out its own objects."""
+    fares = PlanFares()
     svc, catalog = sample
     model = svc.planner_for(dt.date(2026, 12, 1)).model
     a, b = list(model.station_ids)[:2]
     its = svc.plan_sync(a, b, model.datetime_of(9 * 3600), options=PlanOptions())
     ride = next(it for it in its if any(leg["mode"] != "WALK" for leg in it["legs"]))
-    first = itinerary_fare(catalog, ride, Passengers(1, 1), "ic")
+    first = fares.itinerary_fare(catalog, ride, Passengers(1, 1), "ic")
     want = copy.deepcopy(first)
     if first["fare"] is not None:
         first["fare"]["legs"].clear()
         first["fare"]["per_operator"]["x"] = 1
-    assert itinerary_fare(catalog, ride, Passengers(1, 1), "ic") == want
+    assert fares.itinerary_fare(catalog, ride, Passengers(1, 1), "ic") == want
 
 
 def _bus_itinerary(dep: str, arr: str, to: str = "B") -> dict:
@@ -99,18 +101,20 @@ def _bus_itinerary(dep: str, arr: str, to: str = "B") -> dict:
 
 def test_times_are_part_of_the_journey_when_fares_depend_on_them(tmp_path):
     """Fares v2 with a peak timeframe: the same ride costs more at 08:30 than at 10:00, memo or not."""
+    fares = PlanFares()
     catalog = {"v2": setup_for_feed(load_feed(write_gtfs(tmp_path / "f", v2_tables()), "v2")).fares}
     assert times_matter(catalog)
     for _ in range(2):
         off, peak = _bus_itinerary("10:00", "10:10"), _bus_itinerary("08:30", "08:40")
-        assert itinerary_fare(catalog, off, Passengers(1, 0), "ic")["fare"]["total"] == 200
-        assert itinerary_fare(catalog, peak, Passengers(1, 0), "ic")["fare"]["total"] == 300
-        assert itinerary_fare(catalog, _bus_itinerary("10:00", "10:20", "C"), Passengers(1, 0),
-                              "ic")["fare"]["total"] == 500
+        assert fares.itinerary_fare(catalog, off, Passengers(1, 0), "ic")["fare"]["total"] == 200
+        assert fares.itinerary_fare(catalog, peak, Passengers(1, 0), "ic")["fare"]["total"] == 300
+        assert fares.itinerary_fare(catalog, _bus_itinerary("10:00", "10:20", "C"), Passengers(1, 0),
+                                    "ic")["fare"]["total"] == 500
 
 
 def test_fares_v2_every_party_and_medium_as_the_engine(tmp_path):
     """Timeframes, an area, a transfer discount for IC only and a child product: the memo answers as the engine."""
+    fares = PlanFares()
     catalog = {"v2": setup_for_feed(load_feed(write_gtfs(tmp_path / "f", v2_tables()), "v2")).fares}
     two = _bus_itinerary("10:00", "10:10")
     back = copy.deepcopy(two["legs"][1])
@@ -122,13 +126,16 @@ def test_fares_v2_every_party_and_medium_as_the_engine(tmp_path):
             for text in PARTIES:
                 for medium in ("ic", "ticket"):
                     riders = parse_riders(text)
-                    assert itinerary_fare(catalog, it, riders, medium) == reference(catalog, it, riders, medium)
-    assert itinerary_fare(catalog, two, Passengers(1, 1), "ic")["fare"]["transfers"][0]["adult_amount"] == -50
+                    assert fares.itinerary_fare(catalog, it, riders, medium) == \
+                        reference(catalog, it, riders, medium)
+    assert fares.itinerary_fare(catalog, two, Passengers(1, 1), "ic")["fare"]["transfers"][0]["adult_amount"] == \
+        -50
 
 
 def test_operators_that_price_nothing_answer_as_the_engine(sample):
     """An operator missing from the catalog, and one whose fares come from a feed without fare files: the plan path
     answers at once, with the engine's reason."""
+    fares = PlanFares()
     svc, catalog = sample
     feed = svc.network.feeds[0]
     no_files = setup_for_feed(dataclasses.replace(feed, fares=None), default_profile(feed)).fares
@@ -140,24 +147,23 @@ def test_operators_that_price_nothing_answer_as_the_engine(sample):
                 for riders in (Passengers(1, 0), Passengers(1, 2)):
                     for _ in range(2):
                         want = reference(broken, it, riders, "ic")
-                        assert itinerary_fare(broken, it, riders, "ic") == want
+                        assert fares.itinerary_fare(broken, it, riders, "ic") == want
                         seen += want["fare"] is None
     assert seen > 0
 
 
 def test_one_memo_across_requests_that_wrap_the_same_tables_anew(sample):
     """``services.fares()`` builds new `OperatorFares` per request over the same profile and tables: one memo."""
-    from maas.pricing import plan_fares
-
+    fares = PlanFares()
     svc, catalog = sample
     its = next(sample_plans(svc, 7, 10))
     fresh = lambda: {op: OperatorFares(of.profile, of.tables) for op, of in catalog.items()}  # noqa: E731
-    add_fares(fresh(), copy.deepcopy(its), Passengers(1, 0), "ic")
-    before = len(plan_fares._MEMOS)
+    fares.add(fresh(), copy.deepcopy(its), Passengers(1, 0), "ic")
+    before = fares.memos()
     for _ in range(3):
-        assert add_fares(fresh(), copy.deepcopy(its), Passengers(1, 0), "ic") == \
-            add_fares(catalog, copy.deepcopy(its), Passengers(1, 0), "ic")
-    assert len(plan_fares._MEMOS) == before
+        assert fares.add(fresh(), copy.deepcopy(its), Passengers(1, 0), "ic") == \
+            fares.add(catalog, copy.deepcopy(its), Passengers(1, 0), "ic")
+    assert fares.memos() == before
 
 
 def test_memos_of_replaced_catalogs_are_dropped(sample):
@@ -166,16 +172,36 @@ def test_memos_of_replaced_catalogs_are_dropped(sample):
     import gc
     import weakref
 
-    from maas.pricing import plan_fares
-
+    fares = PlanFares()
     svc, catalog = sample
     its = next(sample_plans(svc, 7, 10))
     published = []
-    for _ in range(plan_fares.MEMOS_KEPT + 3):  # a publish: the same fares in new profile objects
+    for _ in range(MEMOS_KEPT + 3):  # a publish: the same fares in new profile objects
         published.append({op: OperatorFares(copy.copy(of.profile), of.tables) for op, of in catalog.items()})
-        add_fares(published[-1], copy.deepcopy(its), Passengers(1, 0), "ic")
-        assert len(plan_fares._MEMOS) <= plan_fares.MEMOS_KEPT
+        fares.add(published[-1], copy.deepcopy(its), Passengers(1, 0), "ic")
+        assert fares.memos() <= MEMOS_KEPT
     first = weakref.ref(next(iter(published[0].values())).profile)
     published.clear()
     gc.collect()
     assert first() is None  # no memo holds the first publish's profile any more
+
+
+def test_each_service_keeps_its_own_memos(sample):
+    """The memos belong to the service that priced (no process-wide state): another service's publishes do not
+    evict them, and a service's memos go with it."""
+    import gc
+    import weakref
+
+    svc, catalog = sample
+    its = next(sample_plans(svc, 7, 10))
+    mine, other = PlanFares(), PlanFares()
+    want = mine.add(catalog, copy.deepcopy(its), Passengers(1, 0), "ic")
+    for _ in range(MEMOS_KEPT + 2):
+        other.add({op: OperatorFares(copy.copy(of.profile), of.tables) for op, of in catalog.items()},
+                  copy.deepcopy(its), Passengers(1, 0), "ic")
+    assert mine.memos() == 1 and other.memos() <= MEMOS_KEPT
+    assert mine.add(catalog, copy.deepcopy(its), Passengers(1, 0), "ic") == want
+    gone = weakref.ref(other)
+    del other
+    gc.collect()
+    assert gone() is None

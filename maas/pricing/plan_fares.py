@@ -60,24 +60,6 @@ def plan_legs(itinerary: dict) -> list[LegRef]:
 # on the sample), so ~4 MB at most; memos of at most MEMOS_KEPT catalogs (the live one and the one a publish
 # just replaced): an old catalog's memo, and the fare tables it holds, go with the next publish
 MEMO_SIZE, MEMOS_KEPT = 1024, 2
-_MEMOS: dict[tuple, tuple[list, bool, dict, dict]] = {}  # (see `_memo`)
-
-
-def _memo(catalog: dict[str, OperatorFares]) -> tuple[bool, dict, dict]:
-    """(times matter, memo, operator → why none of its legs can be priced) for this catalog's fare tables and
-    profiles. Keyed by their identity, not the `OperatorFares`: ``services.fares()`` wraps the same profile and
-    tables in new ones per request (`OperatorSetup.fares`); both are swapped whole when a feed or profile changes
-    (a new memo then)."""
-    parts = [(op, of.profile, of.tables) for op, of in catalog.items()]
-    key = tuple((op, id(profile), id(tables)) for op, profile, tables in parts)
-    hit = _MEMOS.get(key)
-    if hit is None or any(x[1] is not y[1] or x[2] is not y[2] for x, y in zip(hit[0], parts)):
-        if len(_MEMOS) >= MEMOS_KEPT:
-            _MEMOS.clear()
-        hit = _MEMOS[key] = (parts, times_matter(catalog), {}, {})
-    if len(hit[2]) > MEMO_SIZE:
-        hit[2].clear()
-    return hit[1], hit[2], hit[3]
 
 
 def _journey_key(itinerary: dict, medium: str, times: bool) -> tuple:
@@ -93,40 +75,70 @@ def _journey_key(itinerary: dict, medium: str, times: bool) -> tuple:
     return tuple(key)
 
 
-def itinerary_fare(catalog: dict[str, OperatorFares], itinerary: dict, riders: Passengers, medium: str) -> dict:
-    """``{"fare": {...}}`` or ``{"fare": None, "fare_unknown": reason}`` for one planned itinerary. The riders'
-    fares of a journey are pure in what `_journey_key` holds: remembered per catalog, so popular journeys, the
-    itineraries sharing legs and every party and medium after the first cost a dict lookup and the party's sum."""
-    if not any(leg.get("mode") != "WALK" for leg in itinerary.get("legs", ())):
-        return {"fare": {"total": 0, "currency": "JPY", "medium": medium, "riders": riders.to_dict(),
-                         "per_operator": {}, "legs": [], "transfers": []}}
-    if medium not in MEDIA:
-        raise ValueError(f"unknown fare medium {medium!r} (use 'ic' or 'ticket')")
-    times, memo, why = _memo(catalog)
-    op = next(leg["operator"] for leg in itinerary["legs"] if leg["mode"] != "WALK")
-    if op not in why:  # (the operators of a catalog are few; one not in it is remembered too)
-        why[op] = unpriceable(catalog.get(op), op)
-    if why[op] is not None:  # the journey's first run fails whatever its legs (`price_riders` prices in order)
-        return {"fare": None, "fare_unknown": why[op]}
-    key = _journey_key(itinerary, medium, times)
-    hit = memo.get(key)
-    if hit is None:
-        legs = plan_legs(itinerary)
-        try:
-            hit = memo[key] = (legs, *price_riders(catalog, legs, medium))
-        except FareUnknown as err:
-            hit = memo[key] = err
-    if isinstance(hit, FareUnknown):
-        return {"fare": None, "fare_unknown": hit.reason}
-    try:  # (the riders' fares are only read: each answer gets its own dicts)
-        return {"fare": party_fare(*hit, riders, medium).to_dict()}
-    except FareUnknown as err:  # a child in the party, and no child fare
-        return {"fare": None, "fare_unknown": err.reason}
+class PlanFares:
+    """Fares of planned itineraries, the riders' fares of each journey remembered per fare catalog. One per
+    service (`maas.services.Services.plan_fares`; the CLI makes its own), shared by its planner threads: a
+    memo is a plain dict, and two threads pricing the same journey at once both store the same answer."""
 
+    def __init__(self) -> None:
+        self._memos: dict[tuple, tuple[list, bool, dict, dict]] = {}  # (see `_memo`)
 
-def add_fares(catalog: dict[str, OperatorFares], itineraries: list[dict], riders: Passengers,
-              medium: str) -> list[dict]:
-    """Each itinerary with ``fare`` (and ``fare_unknown`` when null) added in place; returns the list."""
-    for it in itineraries:
-        it.update(itinerary_fare(catalog, it, riders, medium))
-    return itineraries
+    def _memo(self, catalog: dict[str, OperatorFares]) -> tuple[bool, dict, dict]:
+        """(times matter, memo, operator → why none of its legs can be priced) for this catalog's fare tables
+        and profiles. Keyed by their identity, not the `OperatorFares`: ``services.fares()`` wraps the same
+        profile and tables in new ones per request (`OperatorSetup.fares`); both are swapped whole when a feed
+        or profile changes (a new memo then)."""
+        parts = [(op, of.profile, of.tables) for op, of in catalog.items()]
+        key = tuple((op, id(profile), id(tables)) for op, profile, tables in parts)
+        memos = self._memos
+        hit = memos.get(key)
+        if hit is None or any(x[1] is not y[1] or x[2] is not y[2] for x, y in zip(hit[0], parts)):
+            if len(memos) >= MEMOS_KEPT:
+                memos.clear()
+            hit = memos[key] = (parts, times_matter(catalog), {}, {})
+        if len(hit[2]) > MEMO_SIZE:
+            hit[2].clear()
+        return hit[1], hit[2], hit[3]
+
+    def memos(self) -> int:
+        """How many catalogs' memos are held (at most MEMOS_KEPT)."""
+        return len(self._memos)
+
+    def itinerary_fare(self, catalog: dict[str, OperatorFares], itinerary: dict, riders: Passengers,
+                       medium: str) -> dict:
+        """``{"fare": {...}}`` or ``{"fare": None, "fare_unknown": reason}`` for one planned itinerary. The
+        riders' fares of a journey are pure in what `_journey_key` holds: remembered per catalog, so popular
+        journeys, the itineraries sharing legs and every party and medium after the first cost a dict lookup and
+        the party's sum."""
+        if not any(leg.get("mode") != "WALK" for leg in itinerary.get("legs", ())):
+            return {"fare": {"total": 0, "currency": "JPY", "medium": medium, "riders": riders.to_dict(),
+                             "per_operator": {}, "legs": [], "transfers": []}}
+        if medium not in MEDIA:
+            raise ValueError(f"unknown fare medium {medium!r} (use 'ic' or 'ticket')")
+        times, memo, why = self._memo(catalog)
+        op = next(leg["operator"] for leg in itinerary["legs"] if leg["mode"] != "WALK")
+        if op not in why:  # (the operators of a catalog are few; one not in it is remembered too)
+            why[op] = unpriceable(catalog.get(op), op)
+        if why[op] is not None:  # the journey's first ride fails whatever its legs (`price_riders`: in order)
+            return {"fare": None, "fare_unknown": why[op]}
+        key = _journey_key(itinerary, medium, times)
+        hit = memo.get(key)
+        if hit is None:
+            legs = plan_legs(itinerary)
+            try:
+                hit = memo[key] = (legs, *price_riders(catalog, legs, medium))
+            except FareUnknown as err:
+                hit = memo[key] = err
+        if isinstance(hit, FareUnknown):
+            return {"fare": None, "fare_unknown": hit.reason}
+        try:  # (the riders' fares are only read: each answer gets its own dicts)
+            return {"fare": party_fare(*hit, riders, medium).to_dict()}
+        except FareUnknown as err:  # a child in the party, and no child fare
+            return {"fare": None, "fare_unknown": err.reason}
+
+    def add(self, catalog: dict[str, OperatorFares], itineraries: list[dict], riders: Passengers,
+            medium: str) -> list[dict]:
+        """Each itinerary with ``fare`` (and ``fare_unknown`` when null) added in place; returns the list."""
+        for it in itineraries:
+            it.update(self.itinerary_fare(catalog, it, riders, medium))
+        return itineraries
