@@ -11,8 +11,9 @@ kernel releases the GIL, so one Planner serves many threads.
 """
 from __future__ import annotations
 
-import dataclasses
+import copy
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,7 +119,8 @@ class Planner:
         keys = _Keys(o)  # each journey's facts once, though `_ranges` chooses again after every window
         chosen = keys.once(lambda js: self._choose(o, js, opts, latest_first=False, keys=keys))
         js = self._ranges(q, t0, opts, keys.departure, backward=False, chosen=chosen,
-                          other=lambda j: j.arrival, q_other=self._query(d, o, opts, allowed, mask, opts.stay_seated))
+                          other=lambda j: j.arrival,
+                          q_other=lambda: self._query(d, o, opts, allowed, mask, opts.stay_seated))
         return chosen(js)
 
     def arrive_by(self, o: Place, d: Place, t_arr: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
@@ -129,11 +131,11 @@ class Planner:
         chosen = keys.once(lambda js: self._choose(o, [j for j in js if j.arrival <= t_arr], opts, True, keys))
         js = self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True, chosen=chosen,
                           other=keys.departure,
-                          q_other=self._query(o, d, opts, allowed, mask, opts.stay_seated))
+                          q_other=lambda: self._query(o, d, opts, allowed, mask, opts.stay_seated))
         return chosen(js)
 
     def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, chosen, other,
-                q_other: RaptorQuery) -> list[Journey]:
+                q_other: Callable[[], RaptorQuery]) -> list[Journey]:
         """Range searches in growing windows (15 min, then doubling) from t0 until enough itineraries or
         ``range_window_s`` searched: a range search costs about one RAPTOR run per departure in its window, so
         dense networks stop after the first window. Each window's last run, at its start, also finds what
@@ -144,7 +146,8 @@ class Planner:
         backward): the run at their own departure reported them, so no later departure arrives as early with as
         many rides. What its first run found (at or after it) may leave too early. Each such journey the answer
         chooses gets one search the other way from its other end (`_prove`), unless another range search settled
-        it already (`_settled_by_windows`)."""
+        it already (`_settled_by_windows`); ``q_other`` makes that search's query (on the first proof run: most
+        plans need none)."""
         sign = -1 if backward else 1
         js: list[Journey] = []
         unproven: set[int] = set()  # ids of the journeys a search's first run found (see `_prove`)
@@ -208,8 +211,15 @@ class Planner:
                 blocks[-1][2] = max(blocks[-1][2], e)
             else:
                 blocks.append([a, f, e])
-        return [id(j) for j in js if id(j) in unproven
-                and any(a <= sign * when(j) < f for a, f, _ in blocks)]
+        out = []
+        for j in js:
+            if id(j) in unproven:
+                x = sign * when(j)
+                for a, f, _ in blocks:
+                    if a <= x < f:
+                        out.append(id(j))
+                        break
+        return out
 
     @staticmethod
     def _unproven(res, when, sign: int) -> list[int]:
@@ -219,7 +229,8 @@ class Planner:
             return [id(j) for j in res.journeys]
         return [id(j) for j in res.journeys if sign * when(j) >= sign * res.first_run]
 
-    def _prove(self, q_other: RaptorQuery, js: list[Journey], unproven: set[int], chosen, when, other, sign: int,
+    def _prove(self, q_other: Callable[[], RaptorQuery], js: list[Journey], unproven: set[int], chosen, when, other,
+               sign: int,
                opts: PlanOptions) -> list[Journey]:
         """Every chosen journey leaves as late as it can for its arrival and rides (arrive-by: arrives as early as
         it can for its departure and rides). A chosen journey j that a first run found (``unproven``) gets one
@@ -230,13 +241,17 @@ class Planner:
         set and adds only proven ones, so at most one run per such journey; LATE_RUNS caps it
         (``num_itineraries`` × LATE_RUNS runs)."""
         proven: set[tuple] = set()
+        query = None  # (``q_other`` makes it on the first proof run: most plans need none)
         for _ in range(LATE_RUNS * opts.num_itineraries):
             todo = [j for j in chosen(js) if id(j) in unproven and (when(j), other(j), j.transfers) not in proven]
             if not todo:
                 break
             j = todo[0]
             unproven.discard(id(j))
-            q1 = dataclasses.replace(q_other, max_rides=min(q_other.max_rides, j.transfers + 1))  # (no more rides)
+            if query is None:
+                query = q_other()
+            q1 = copy.copy(query)  # (`dataclasses.replace` without its per-field machinery)
+            q1.max_rides = min(query.max_rides, j.transfers + 1)  # (no more rides)
             res = range_raptor(self.model, q1, other(j), 0, backward=sign > 0, bound=when(j))  # (strictly better)
             cands = [c for c in res.journeys if c.transfers <= j.transfers and sign * other(c) <= sign * other(j)]
             best = max(cands, key=lambda c: (sign * when(c), -c.transfers, -sign * other(c)), default=None)
