@@ -53,6 +53,7 @@ from llvmlite import ir
 from numba import njit
 from numba.core import cgutils, types
 from numba.core.extending import intrinsic
+from numba.experimental import structref
 
 from routing.masks import ClosureMask
 
@@ -1311,19 +1312,46 @@ def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, 
 
 
 
+# ---- the call from Python: the records a search works on, boxed as one object ------------------------------
+@structref.register
+class SearchRecordsType(types.StructRef):
+    """numba's type of `SearchRecords` (its fields typed as given)."""
+
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(t)) for name, t in fields)
+
+
+class SearchRecords(structref.StructRefProxy):
+    """The records one thread's searches on one timetable work on: ``tt`` (Timetable), ``g`` (its StopGraph) and
+    ``lab`` (this thread's Labels), boxed as one numba object (`search_records`). A call from Python unboxes
+    every array of a record given to it, ~40 ns apiece (82 for these three, with their type matched in the
+    dispatcher too), but this object as one pointer: it is made once per thread, timetable and round count
+    (`_labels_and_records`) and every search's kernel call (`range_search_flat`, `late_bounds_flat`) reads the
+    records from it. Nothing of it is read from Python."""
+
+
+structref.define_proxy(SearchRecords, SearchRecordsType, ["tt", "g", "lab"])
+
+
 @njit(nogil=True, cache=True)
-def range_search_flat(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, tgt_egress, bounds_known, t0,
-                      t1, bound, resume, pause_runs):
-    """`range_search` with its records given as plain tuples (`_flat`; ``rules`` with its Cutter as the last
-    element, a plain tuple too), made records again here: numba types a plain tuple of arrays from a fingerprint
-    in C, a named tuple through Python, so the call from Python costs about half (all-Tokyo and Toei: ~10 µs of
-    ~20 µs a search). The records are the same types as when passed directly: every kernel below is the same.
+def search_records(tt, g, lab):
+    """A `SearchRecords` holding these records (their arrays, not copies)."""
+    return SearchRecords(tt, g, lab)
+
+
+@njit(nogil=True, cache=True)
+def range_search_flat(recs, rules, seg, out, src_stops, src_access, tgt_stops, tgt_egress, bounds_known, t0, t1,
+                      bound, resume, pause_runs):
+    """`range_search` as called from Python: the timetable, stop graph and labels from one `SearchRecords`, the
+    query's rules a plain tuple (`_flat_rules`; its Cutter a plain tuple at the end: numba types a plain tuple of
+    arrays from a fingerprint in C, a named tuple through Python) and ``out`` a plain tuple, made records again
+    here. The records are the same types as when passed directly: every kernel below is the same.
     Returns `range_search`'s answer with None for ``seg`` and ``out`` unless they were grown (new arrays, bigger):
     boxing them for Python costs ~3 µs a call, and the caller keeps the ones it gave."""
     rl = _rules_of(rules)
     seg2, out2, n_departures, first_tau, paused = range_search(
-        Timetable(*tt), rl, StopGraph(*g), Labels(*lab), seg, Output(*out), src_stops, src_access, tgt_stops,
-        tgt_egress, bounds_known, t0, t1, bound, resume, pause_runs)
+        recs.tt, rl, recs.g, recs.lab, seg, Output(*out), src_stops, src_access, tgt_stops, tgt_egress,
+        bounds_known, t0, t1, bound, resume, pause_runs)
     grown_out = out2.journeys.shape[0] != out[0].shape[0] or out2.legs.shape[0] != out[1].shape[0]
     return (seg2 if seg2.shape[0] != seg.shape[0] else None), (out2 if grown_out else None), n_departures, \
         first_tau, paused
@@ -1402,11 +1430,11 @@ def late_bounds(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_ac
 
 
 @njit(nogil=True, cache=True)
-def late_bounds_flat(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_access, res_t, rides, t_start,
-                     late):
-    """`late_bounds` with its records as plain tuples (see `range_search_flat`)."""
-    return late_bounds(Timetable(*tt), _rules_of(rules), StopGraph(*g), Labels(*lab), seg, tgt_stops, tgt_egress,
-                       org_stops, org_access, res_t, rides, t_start, late)
+def late_bounds_flat(recs, rules, seg, tgt_stops, tgt_egress, org_stops, org_access, res_t, rides, t_start, late):
+    """`late_bounds` with its records from one `SearchRecords` and its rules a plain tuple (see
+    `range_search_flat`)."""
+    return late_bounds(recs.tt, _rules_of(rules), recs.g, recs.lab, seg, tgt_stops, tgt_egress, org_stops,
+                       org_access, res_t, rides, t_start, late)
 
 
 # ---- lower bounds (target pruning) -------------------------------------------------------------------------
@@ -2027,21 +2055,22 @@ def _first_rounds(lab: Labels, rounds: int) -> Labels:
 
 
 def _labels_for(model, tt: Timetable, rounds: int) -> Labels:
-    """`_labels_and_flat`'s Labels."""
-    return _labels_and_flat(model, tt, rounds)[0]
+    """`_labels_and_records`' Labels."""
+    return _labels_and_records(model, tt, rounds)[0]
 
 
-def _labels_and_flat(model, tt: Timetable, rounds: int) -> tuple[Labels, tuple]:
+def _labels_and_records(model, tt: Timetable, rounds: int) -> tuple[Labels, SearchRecords]:
     """A Labels for this model, timetable and round count, reused per thread (allocating and filling the
     per-round arrays costs more than a small search); `range_search` clears it first. One Labels per timetable
     (a small LRU, `_lru_get`), with the most rounds asked for: a search with fewer rounds (a plan's proof runs) runs
     on its first rows (`_first_rounds`), so the per-trip and per-pattern arrays are not held twice (all-Tokyo: ~3 MiB
     a timetable and planner thread). A search clears only the rows it uses, of the stops the last one touched, so
     the rows beyond are kept clear: after a search with more rounds, the whole Labels is cleared before one with
-    fewer rounds runs. With it the same as a plain tuple (`range_search_flat`); both kept per round count, as
-    the views are (a plan asks for the same few round counts again and again)."""
+    fewer rounds runs. With it the `SearchRecords` the kernel is called with (the timetable, its StopGraph and
+    these labels); both kept per round count, as the views are (a plan asks for the same few round counts again
+    and again)."""
     pool = _pooled("labels", dict)
-    hit = _lru_get(pool, id(tt), tt)  # [labels, rounds of the last search, {rounds: (labels' view, tuple)}]
+    hit = _lru_get(pool, id(tt), tt)  # [labels, rounds of the last search, {rounds: (labels' view, records)}]
     if hit is None or hit[0].ride_t.shape[0] < rounds:
         hit = _lru_put(pool, id(tt), [new_labels(model.n_stops, model.n_patterns, model.n_trips,
                                                  int(tt.pattern_inseat_classes.sum()), rounds,
@@ -2052,7 +2081,7 @@ def _labels_and_flat(model, tt: Timetable, rounds: int) -> tuple[Labels, tuple]:
     view = hit[2].get(rounds)
     if view is None:
         lab = _first_rounds(hit[0], rounds)
-        view = hit[2][rounds] = (lab, tuple(lab))
+        view = hit[2][rounds] = (lab, search_records(tt, _graph_of(model, tt), lab))
     return view
 
 
@@ -2211,15 +2240,6 @@ def _flat_rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest
             _NO_LATE if late is None else late, (latest.after, latest.board))
 
 
-def _flat_timetable(model, tt: Timetable) -> tuple[tuple, tuple]:
-    """The timetable and its StopGraph as plain tuples (`range_search_flat`), cached with the timetable."""
-    cache = model.__dict__.setdefault("_flat_timetables", {})
-    hit = _lru_get(cache, id(tt), tt)
-    if hit is None:
-        hit = _lru_put(cache, id(tt), (tuple(tt), tuple(_graph_of(model, tt))), tt)
-    return hit
-
-
 def _graph_of(model, tt: Timetable) -> StopGraph:
     """The StopGraph of a timetable of this model (cached with it)."""
     cache = model.__dict__.setdefault("_stop_graphs", {})
@@ -2373,8 +2393,7 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
     lb, known = _bounds_for(tt, q, tgt, egress)
     rounds = int(max(0, q.max_rides)) + 1
     rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds))
-    lab, lab_flat = _labels_and_flat(model, tt, rounds)
-    tt_flat, g_flat = _flat_timetable(model, tt)
+    lab, recs = _labels_and_records(model, tt, rounds)
     # seat segments: the kernel grows them to rounds × in-seat links (on all-Tokyo 11 MB, too much to allocate
     # and fault in per search)
     seg = getattr(_POOL, "seg", None)
@@ -2385,8 +2404,8 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
         out = new_output(64, 1024)
     pause_runs = int(LATE_BOUND_RUNS) if bound >= INF and _late_ok(model, q, reverse) else 1 << 62
     seg2, out2, n_departures, first_tau, paused = range_search_flat(
-        tt_flat, rules, g_flat, lab_flat, seg, tuple(out), src_stops, access, tgt, egress, known, np.int64(t0),
-        np.int64(t1), np.int64(bound), False, pause_runs)
+        recs, rules, seg, tuple(out), src_stops, access, tgt, egress, known, int(t0), int(t1), int(bound), False,
+        pause_runs)  # (Python ints: typed int64 as np.int64 is, without making three numpy scalars a call)
     if out2 is not None:  # (grown: the kernel's new arrays, else the ones it filled)
         out = out2
     seg = seg if seg2 is None else seg2
@@ -2394,8 +2413,8 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
         late = _late_for(model, tt, q, reverse, lb[1], lab.res_t, src_stops, access, tgt, egress, t0, rounds)
         rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds), late)
         seg2, out2, n_departures, first_tau, _ = range_search_flat(
-            tt_flat, rules, g_flat, lab_flat, seg, tuple(out), src_stops, access, tgt, egress, True, np.int64(t0),
-            np.int64(t1), np.int64(bound), True, pause_runs)
+            recs, rules, seg, tuple(out), src_stops, access, tgt, egress, True, int(t0), int(t1), int(bound), True,
+            pause_runs)
         if out2 is not None:
             out = out2
         seg = seg if seg2 is None else seg2
@@ -2439,11 +2458,10 @@ def _late_for(model, tt: Timetable, q: RaptorQuery, reverse: bool, rides: np.nda
     if late is None:
         late = _lru_put(pool, ("late", n, rounds), np.empty((rounds, n), np.int64))
     rules_o = _flat_rules(model, relaxed, not reverse, bounds, Cutter(np.int64(0), _NO_BOARD))
-    _, lab_o = _labels_and_flat(model, other, rounds)
-    tt_o, g_o = _flat_timetable(model, other)
+    _, recs_o = _labels_and_records(model, other, rounds)
     # seat segments: grown by the kernel for this call and dropped after it (not pooled: on all-Tokyo they would
     # keep another 11 MB a planner thread, for the few long searches that work the bound out)
-    late_bounds_flat(tt_o, rules_o, g_o, lab_o, np.empty((1, 6), np.int32), tgt, egress, src_stops, access,
+    late_bounds_flat(recs_o, rules_o, np.empty((1, 6), np.int32), tgt, egress, src_stops, access,
                      np.asarray(res_t, np.int64).copy(), rides, np.int64(t0), late)
     return late
 
