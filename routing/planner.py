@@ -230,8 +230,7 @@ class Planner:
         return [id(j) for j in res.journeys if sign * when(j) >= sign * res.first_run]
 
     def _prove(self, q_other: Callable[[], RaptorQuery], js: list[Journey], unproven: set[int], chosen, when, other,
-               sign: int,
-               opts: PlanOptions) -> list[Journey]:
+               sign: int, opts: PlanOptions) -> list[Journey]:
         """Every chosen journey leaves as late as it can for its arrival and rides (arrive-by: arrives as early as
         it can for its departure and rides). A chosen journey j that a first run found (``unproven``) gets one
         RAPTOR run the other way from its other end: backward from its arrival, the latest departure that still
