@@ -27,6 +27,9 @@ run: $(STAMP) assets
 
 test: $(STAMP) assets
 	scripts/ensure-chromium.sh
+	# numba's cache filled before the tests (a cold compile takes minutes on a busy machine, in a child, as a
+	# server's start-up does it): no test's time limit then includes it
+	$(PY) -m maas.platform.kernels
 	# a private AOF Redis and a private 3-master Redis Cluster (+3 replicas), both stopped after
 	PYTHON=$(PY) scripts/ensure-redis.sh run scripts/ensure-redis-cluster.sh run $(PY) -m pytest -q $(PYTEST_ARGS)
 
