@@ -61,17 +61,6 @@ class Endpoint:
         return d
 
 
-def _endpoint_json(e: Endpoint) -> dict:
-    """`Endpoint.to_dict` with the stop's cached JSON copied here (a leg's two ends: no method call each)."""
-    c = e.cached
-    if c is None:
-        return e.to_dict()
-    d = c.copy()
-    if e.sequence is not None:
-        d["sequence"] = e.sequence
-    return d
-
-
 @dataclass(slots=True)
 class Leg:
     mode: str
@@ -101,7 +90,7 @@ class Leg:
         coords = (list(self.geometry) if self.geometry_rounded
                   else [[round(x, 7), round(y, 7)] for x, y in self.geometry])
         live = self.live
-        frm, to = _endpoint_json(self.start), _endpoint_json(self.end)
+        frm, to = self.start.to_dict(), self.end.to_dict()
         if self.mode == "WALK":
             d = {"mode": "WALK", "from": frm, "to": to, "departure": self.departure, "arrival": self.arrival}
             if live is not None:

@@ -211,15 +211,8 @@ class Planner:
                 blocks[-1][2] = max(blocks[-1][2], e)
             else:
                 blocks.append([a, f, e])
-        out = []
-        for j in js:
-            if id(j) in unproven:
-                x = sign * when(j)
-                for a, f, _ in blocks:
-                    if a <= x < f:
-                        out.append(id(j))
-                        break
-        return out
+        return [id(j) for j in js if id(j) in unproven
+                and any(a <= sign * when(j) < f for a, f, _ in blocks)]
 
     @staticmethod
     def _unproven(res, when, sign: int) -> list[int]:
