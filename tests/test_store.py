@@ -23,9 +23,9 @@ async def test_kv_set_get_nx_delete(store):
 
 
 async def test_kv_ttl_expires(store):
-    await store.set("t", "x", ttl_s=0.05)
+    await store.set("t", "x", ttl_s=0.5)  # (long enough that the next read is in time on a loaded machine)
     assert await store.get("t") == "x"
-    await asyncio.sleep(0.12)
+    await asyncio.sleep(0.7)
     assert await store.get("t") is None
     assert await store.set("t", "y", nx=True)  # an expired key no longer blocks NX
 
@@ -147,9 +147,9 @@ async def test_replace_if_only_over_the_expected_value(store):
     await store.set("r", "old")
     assert not await store.replace_if("r", "other", "new")
     assert await store.get("r") == "old"
-    assert await store.replace_if("r", "old", "new", ttl_s=0.05)
+    assert await store.replace_if("r", "old", "new", ttl_s=0.5)  # (as in test_kv_ttl_expires)
     assert await store.get("r") == "new"
-    await asyncio.sleep(0.12)
+    await asyncio.sleep(0.7)
     assert await store.get("r") is None and not await store.replace_if("r", "new", "x")  # gone: nothing revived
     assert not await store.replace_if("absent", "", "x") and await store.get("absent") is None
 
