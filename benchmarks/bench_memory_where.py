@@ -68,7 +68,8 @@ sigs = {n: len(d.signatures) for n, d in kernels.kernels().items()}
 import numpy as np, pandas as pd
 from feeds.feed import TABLES
 from maas.platform.memory import arrays_nbytes
-from routing import raptor
+from routing.raptor.pools import _POOL
+from routing.raptor.state import Timetable
 from feeds.feed import PackedTable
 tables = {}
 for f in transit.network.feeds:
@@ -91,14 +92,14 @@ def pools():  # each planner thread's pooled buffers, by name (bytes), without d
             b = v.base if isinstance(v.base, np.ndarray) else v
             if id(b) in seen: return 0
             seen.add(id(b)); return b.nbytes
-        if isinstance(v, (tuple, list)) and not isinstance(v, raptor.Timetable):
+        if isinstance(v, (tuple, list)) and not isinstance(v, Timetable):
             return sum(count(x, seen) for x in v)
         if isinstance(v, dict):
             return sum(count(x, seen) for x in v.values())
         return 0
     seen = set()
-    return {k: count(v, seen) for k, v in vars(raptor._POOL).items()}, \
-        {k: (len(v) if isinstance(v, dict) else None) for k, v in vars(raptor._POOL).items()}
+    return {k: count(v, seen) for k, v in vars(_POOL).items()}, \
+        {k: (len(v) if isinstance(v, dict) else None) for k, v in vars(_POOL).items()}
 per_thread = [transit.executor.submit(pools).result() for _ in range(1)]
 out = {"steps": steps, "tables": tables, "stop_times_columns": cols, "model_arrays": arrays[:25],
        "model_arrays_total": sum(b for _, b in arrays), "model_cached": cached,

@@ -70,6 +70,25 @@ def test_no_cycles_between_packages():
             assert cycle is None, "import cycle between packages: " + " → ".join(cycle)
 
 
+# routing.raptor's modules bottom-up (its docstring): each imports only those before it, never the package itself
+RAPTOR_LAYERS = ("kernel_cache", "state", "bounds", "rounds", "journeys", "profile", "arrays", "query", "pools",
+                 "search")
+
+
+def test_raptor_modules_import_only_those_below():
+    bad = []
+    for path in sorted((ROOT / "routing" / "raptor").glob("*.py")):
+        if path.stem == "__init__":
+            continue
+        assert path.stem in RAPTOR_LAYERS, f"routing/raptor/{path.name}: place it in RAPTOR_LAYERS"
+        for module, line in imports(path):
+            if module == "routing.raptor" or module.startswith("routing.raptor."):
+                sub = module.split(".")[2] if module.count(".") >= 2 else "__init__"
+                if sub not in RAPTOR_LAYERS or RAPTOR_LAYERS.index(sub) >= RAPTOR_LAYERS.index(path.stem):
+                    bad.append(f"routing/raptor/{path.name}:{line} imports {module}")
+    assert not bad, "routing.raptor imports against its layers:\n" + "\n".join(bad)
+
+
 def test_the_walker_sees_function_level_imports(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("def f():\n    from operators.money import yen\n    import api.app\n")

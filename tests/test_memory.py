@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from maas.platform import kernels
-from routing import raptor
+from routing.raptor.arrays import reversed_timetable, timetable_of
+from routing.raptor.pools import _POOL, drop_thread_buffers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,12 +99,12 @@ def test_the_child_compile_covers_every_server_kernel():
     assert kernels.compile_kernels() > 0
     assert kernels.cold_kernels(loaded=False) == []
     names = set(kernels.kernels())
-    assert "routing.raptor.range_search" in names and "feeds.gtfs_rt_wire.stop_time_rows" in names
+    assert "routing.raptor.profile.range_search" in names and "feeds.gtfs_rt_wire.stop_time_rows" in names
     assert not any(n.endswith(("._blk", "._touch", "._heap_push")) for n in names)  # inlined: never cached alone
 
 
 def test_warm_up_still_warms_when_the_child_fails(sample_transit, monkeypatch):
-    monkeypatch.setattr(kernels, "cold_kernels", lambda *a, **k: ["routing.raptor.range_search"])
+    monkeypatch.setattr(kernels, "cold_kernels", lambda *a, **k: ["routing.raptor.profile.range_search"])
     monkeypatch.setattr(kernels, "compile_in_child", lambda *a, **k: False)
     sample_transit.warm = False
     sample_transit.warm_up(dt.date(2026, 12, 1))
@@ -143,9 +144,9 @@ def _plan_in_thread(transit, pools: list) -> list:
 
     def run() -> None:
         out.append(transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0)))
-        pools.append(sorted(vars(raptor._POOL)))
-        dropped = raptor.drop_thread_buffers()
-        pools.append((dropped, sorted(vars(raptor._POOL))))
+        pools.append(sorted(vars(_POOL)))
+        dropped = drop_thread_buffers()
+        pools.append((dropped, sorted(vars(_POOL))))
         out.append(transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0)))  # allocates again
 
     th = threading.Thread(target=run)
@@ -156,7 +157,7 @@ def _plan_in_thread(transit, pools: list) -> list:
 
 def test_drop_thread_buffers_frees_the_pools_and_planning_still_works(sample_transit):
     sample_transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0))  # this thread's own pool
-    mine = dict(vars(raptor._POOL))
+    mine = dict(vars(_POOL))
     pools: list = []
     before, after = _plan_in_thread(sample_transit, pools)
     held, (dropped, left) = pools
@@ -164,8 +165,8 @@ def test_drop_thread_buffers_frees_the_pools_and_planning_still_works(sample_tra
     assert dropped > 0 and left == []
     assert before and after == before
     # another thread's drop leaves this one's pool alone
-    assert mine and set(vars(raptor._POOL)) == set(mine) and all(vars(raptor._POOL)[k] is v for k, v in mine.items())
-    assert raptor.drop_thread_buffers() > 0 and not vars(raptor._POOL)
+    assert mine and set(vars(_POOL)) == set(mine) and all(vars(_POOL)[k] is v for k, v in mine.items())
+    assert drop_thread_buffers() > 0 and not vars(_POOL)
 
 
 def test_warm_up_leaves_no_buffers_on_the_calling_thread(sample_transit):
@@ -175,14 +176,14 @@ def test_warm_up_leaves_no_buffers_on_the_calling_thread(sample_transit):
 
     def run() -> None:
         sample_transit.warm_up(dt.date(2026, 12, 1))
-        got.append(sorted(vars(raptor._POOL)))
+        got.append(sorted(vars(_POOL)))
 
     th = threading.Thread(target=run)
     th.start()
     th.join(600)
     assert got == [[]]
     assert sample_transit.warm
-    in_pool = sample_transit.executor.submit(lambda: sorted(vars(raptor._POOL))).result(60)
+    in_pool = sample_transit.executor.submit(lambda: sorted(vars(_POOL))).result(60)
     assert "labels" in in_pool
 
 
@@ -244,7 +245,7 @@ def test_forward_and_reversed_timetables_are_one_numba_type(sample_transit):
 
     model = sample_transit.model_for(dt.date(2026, 12, 1))
     for inseat in (False, True):
-        fwd, rev = raptor.timetable_of(model, inseat), raptor.reversed_timetable(model, inseat)[0]
+        fwd, rev = timetable_of(model, inseat), reversed_timetable(model, inseat)[0]
         assert numba.typeof(fwd) == numba.typeof(rev)
 
 
@@ -424,7 +425,6 @@ def test_equal_arrays_are_held_once(sample_transit, tmp_path):
     wheelchair flags): never a copy, never a wrong one (the sample's flags differ: two arrays, reversed as before)."""
     import numpy as np
 
-    from routing.raptor import reversed_timetable
     from tokyo_mini import DAY, mini_transit
 
     mini = mini_transit(tmp_path)

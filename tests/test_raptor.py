@@ -18,7 +18,8 @@ import pytest
 from feeds.feed import Network
 from raptor_reference import Closures, Reference
 from routing.masks import ClosureMask
-from routing.raptor import RaptorQuery, RideLeg, WalkLeg, _first_departing, range_raptor, run_raptor
+from routing.raptor import RaptorQuery, RideLeg, WalkLeg, range_raptor, run_raptor
+from routing.raptor.rounds import _first_departing
 from routing.timetable import DAY, BuildSettings, build_model
 from test_timetable import DATE, grid_stops, line_rows, make_feed
 
@@ -393,13 +394,13 @@ def test_loop_line_reaches_its_start_again():
 
 
 def test_pooled_labels_shared_by_round_counts_answer_as_fresh_ones(sample_transit):
-    """One Labels per timetable serves searches with fewer rounds on its first rows (`raptor._labels_for`). A
+    """One Labels per timetable serves searches with fewer rounds on its first rows (`pools._labels_for`). A
     search clears only its own rows, so a long search, a short one elsewhere, then a long one again from where
     the first began, later in the day, would meet the first one's (earlier) labels in the rows past the short
     search's rounds unless they are cleared: each answers as a search on labels of its own."""
     import datetime as dt
 
-    from routing import raptor
+    from routing.raptor import pools
 
     model = sample_transit.model_for(dt.date(2026, 12, 1))
     rng = random.Random(3)
@@ -420,11 +421,11 @@ def test_pooled_labels_shared_by_round_counts_answer_as_fresh_ones(sample_transi
                  (query(x, z, 12 * 3600, 6, inseat), back)]
     fresh = []
     for q, back in seqs:
-        raptor.drop_thread_buffers()
+        pools.drop_thread_buffers()
         fresh.append(answer(q, back))
-    raptor.drop_thread_buffers()
+    pools.drop_thread_buffers()
     assert [answer(q, back) for q, back in seqs] == fresh
-    assert len(raptor._POOL.labels) <= 4  # one per timetable (forward/backward, with/without in-seat links)
+    assert len(pools._POOL.labels) <= 4  # one per timetable (forward/backward, with/without in-seat links)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -1,4 +1,4 @@
-"""The latest-boarding cut of range RAPTOR (`routing.raptor.Cutter`): it leaves patterns unqueued, and must change
+"""The latest-boarding cut of range RAPTOR (`raptor.state.Cutter`): it leaves patterns unqueued, and must change
 no journey. Each search runs with the cut off and with it from the second (or third) run on, which exercises it
 far more than the default threshold would on these small networks; the journeys, legs included, must be equal."""
 from __future__ import annotations
@@ -9,21 +9,20 @@ import random
 import numpy as np
 import pytest
 
-import routing.raptor as raptor
 from conftest import shared_file
 from feeds.feed import Network
 from feeds.gtfs import load_feed
-from routing.raptor import RaptorQuery, range_raptor
+from routing.raptor import RaptorQuery, pools, range_raptor, search
 from routing.timetable import build_model
 from test_raptor import _query_time, _world
 
 
 def _both(monkeypatch, model, q, t0, window, backward, after):
     """(journeys without the cut, journeys with it from run ``after``, patterns it cut)."""
-    monkeypatch.setattr(raptor, "CUT_AFTER_RUNS", 0)
+    monkeypatch.setattr(search, "CUT_AFTER_RUNS", 0)
     off = range_raptor(model, q, t0, window, backward=backward)
     assert off.counters.routes_cut == 0
-    monkeypatch.setattr(raptor, "CUT_AFTER_RUNS", after)
+    monkeypatch.setattr(search, "CUT_AFTER_RUNS", after)
     on = range_raptor(model, q, t0, window, backward=backward)
     return off, on
 
@@ -108,7 +107,7 @@ def test_plans_identical_with_the_cut_and_without_proofs_the_windows_settle(monk
         a, b = rng.sample(stations, 2)
         queries.append((a, b, m.datetime_of(rng.randint(5 * 3600, 24 * 3600)), rng.random() < 0.4))
     proofs = [0]
-    real = raptor.range_raptor
+    real = range_raptor
 
     def counting(*a, **kw):
         proofs[0] += kw.get("bound") is not None
@@ -123,7 +122,7 @@ def test_plans_identical_with_the_cut_and_without_proofs_the_windows_settle(monk
                 for a, b, w, ab in queries], proofs[0]
 
     new, new_proofs = plans()
-    monkeypatch.setattr(raptor, "CUT_AFTER_RUNS", 0)
+    monkeypatch.setattr(search, "CUT_AFTER_RUNS", 0)
     monkeypatch.setattr(Planner, "_settled_by_windows", staticmethod(lambda *a: []))
     old, old_proofs = plans()
     assert new == old
@@ -158,16 +157,16 @@ def test_cut_boards_are_pooled_least_recently_used_first(monkeypatch):
     """The cut's board arrays per (stops, rounds) share the labels' LRU pool (`_lru_put`): the board a thread
     keeps using stays however many other sizes come and go (the pool was once cleared whole when full, and the
     next search allocated again); and an ``id()`` key whose object is gone is no hit for a new one."""
-    monkeypatch.setattr(raptor, "CUT_AFTER_RUNS", 4)
-    monkeypatch.setattr(raptor._POOL, "cut", {}, raising=False)
-    first = raptor._cutter(10, 3)
-    assert first.after == 4 and first.board.shape == (3, 10) and (first.board == raptor.INF).all()
+    monkeypatch.setattr(search, "CUT_AFTER_RUNS", 4)
+    monkeypatch.setattr(pools._POOL, "cut", {}, raising=False)
+    first = search._cutter(10, 3)
+    assert first.after == 4 and first.board.shape == (3, 10) and (first.board == search.INF).all()
     for n in range(11, 30):
-        assert raptor._cutter(n, 3).board.shape == (3, n)
-        assert raptor._cutter(10, 3).board is first.board
-    assert len(raptor._POOL.cut) == 8 and (11, 3) not in raptor._POOL.cut and (29, 3) in raptor._POOL.cut
+        assert search._cutter(n, 3).board.shape == (3, n)
+        assert search._cutter(10, 3).board is first.board
+    assert len(pools._POOL.cut) == 8 and (11, 3) not in pools._POOL.cut and (29, 3) in pools._POOL.cut
     pool: dict = {}
     old, new = object(), object()
-    raptor._lru_put(pool, 7, "seven", old)
-    assert raptor._lru_get(pool, 7, old) == "seven"
-    assert raptor._lru_get(pool, 7, new) is None and raptor._lru_get(pool, 7, old) is None  # (a miss drops it)
+    pools._lru_put(pool, 7, "seven", old)
+    assert pools._lru_get(pool, 7, old) == "seven"
+    assert pools._lru_get(pool, 7, new) is None and pools._lru_get(pool, 7, old) is None  # (a miss drops it)

@@ -1,4 +1,4 @@
-"""The time-dependent target bound of range RAPTOR (`routing.raptor.late_bounds`): after a search's first run, one
+"""The time-dependent target bound of range RAPTOR (`raptor.profile.late_bounds`): after a search's first run, one
 backward run per distinct result gives per stop and round the latest board label that may still beat a result,
 and `_collect_routes` holds the stops later than that. It must change no journey. Each search runs with the bound
 off and with it from the first run (``LATE_BOUND_RUNS`` 0, far below the default), on random networks (in-seat
@@ -12,11 +12,10 @@ import datetime as dt
 import numpy as np
 import pytest
 
-import routing.raptor as raptor
 from conftest import shared_file
 from feeds.feed import Network
 from feeds.gtfs import load_feed
-from routing.raptor import RaptorQuery, range_raptor
+from routing.raptor import RaptorQuery, range_raptor, search
 from routing.timetable import build_model
 import test_raptor
 from test_raptor_cut import random_windows, toei_windows
@@ -26,10 +25,10 @@ OFF = 1 << 62
 
 def _both(monkeypatch, model, q, t0, window, backward):
     """(the search without the bound, the search with it from its first run on)."""
-    monkeypatch.setattr(raptor, "LATE_BOUND_RUNS", OFF)
+    monkeypatch.setattr(search, "LATE_BOUND_RUNS", OFF)
     off = range_raptor(model, q, t0, window, backward=backward)
     assert off.counters.late_held == 0
-    monkeypatch.setattr(raptor, "LATE_BOUND_RUNS", 0)
+    monkeypatch.setattr(search, "LATE_BOUND_RUNS", 0)
     on = range_raptor(model, q, t0, window, backward=backward)
     return off, on
 
@@ -53,7 +52,7 @@ def test_late_bound_changes_no_journey(monkeypatch, seeds):
 def test_range_with_late_bound_matches_brute_force_profile(monkeypatch, seed):
     """As test_raptor.test_range_matches_brute_force_profile (exactly the reference's profile), with the bound on
     from the first run."""
-    monkeypatch.setattr(raptor, "LATE_BOUND_RUNS", 0)
+    monkeypatch.setattr(search, "LATE_BOUND_RUNS", 0)
     test_raptor.test_range_matches_brute_force_profile(seed)
 
 
@@ -75,8 +74,8 @@ def test_late_bound_is_only_for_long_searches(monkeypatch):
     q = RaptorQuery(np.array([0, 1]), np.array([0, 0]), np.array([m.n_stops - 1]), np.array([0]), max_rides=6,
                     inseat=True, report_walks=False)
     base = range_raptor(m, q, 8 * 3600, 900)
-    assert 1 < base.counters.runs <= raptor.LATE_BOUND_RUNS and base.counters.late_held == 0
-    monkeypatch.setattr(raptor, "LATE_BOUND_RUNS", 1)
+    assert 1 < base.counters.runs <= search.LATE_BOUND_RUNS and base.counters.late_held == 0
+    monkeypatch.setattr(search, "LATE_BOUND_RUNS", 1)
     low = range_raptor(m, q, 8 * 3600, 900)
     assert low.journeys == base.journeys
     assert low.counters.late_held > 0

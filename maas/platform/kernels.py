@@ -1,7 +1,7 @@
 """Numba's kernels for a server process: compiled in a child when numba's on-disk cache is cold, so the serving
 process only loads them.
 
-Compiling the planner's kernels (``routing.raptor``, ``@njit(nogil=True, cache=True)``) takes LLVM several hundred
+Compiling the planner's kernels (``routing.raptor``'s, ``@njit(nogil=True, cache=True)``) takes LLVM several hundred
 MiB that glibc never hands back: a server started on a cold cache sat at ~820 MiB resident on all-Tokyo, against
 ~450 MiB for one that loaded the same kernels from the cache. So before the warm-up a server asks which kernels have
 no cached code for this machine (`cold_kernels`); when some have none, a child process (a new interpreter: no copy of
@@ -25,9 +25,11 @@ from pathlib import Path
 
 log = logging.getLogger("maas.kernels")
 
-# The modules whose kernels every server runs: the planner's, and the realtime decoder the realtime service warms
-# at start (routing.streets' kernels only serve an OSM network, routing.realtime's only a realtime overlay)
-KERNEL_MODULES = ("routing.raptor", "routing.planner", "feeds.gtfs_rt_wire")
+# The modules whose kernels every server runs: the planner's (every module of routing.raptor that defines one), and
+# the realtime decoder the realtime service warms at start (routing.streets' kernels only serve an OSM network,
+# routing.realtime's only a realtime overlay)
+KERNEL_MODULES = ("routing.raptor.state", "routing.raptor.bounds", "routing.raptor.rounds", "routing.raptor.journeys",
+                  "routing.raptor.profile", "routing.raptor.arrays", "routing.planner", "feeds.gtfs_rt_wire")
 CHILD_TIMEOUT_S = 1800.0  # a cold compile of every kernel takes 5-10 min on a busy 2-core machine
 _BLAS_MODULE = "scipy.linalg.cython_blas"
 _ENSURING = threading.Lock()  # one check (and child) at a time: the realtime decoder's warm-up waits for the planner's

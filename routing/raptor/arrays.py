@@ -1,0 +1,232 @@
+"""The search's Timetable from a TransitModel (`timetable_of`, cached on the model), and the same with time running
+backwards (`reversed_timetable`; `reverse_mask` for the closures, `Reversal` to map its trips back): a forward
+search on it from the targets is the backward (arrive-by) search.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from routing.masks import ClosureMask
+from routing.raptor.state import Timetable
+
+
+def timetable_of(model, inseat: bool = True) -> Timetable:
+    """The model's arrays as a Timetable (cached per model; without in-seat links when ``inseat`` is False)."""
+    key = "_timetable_inseat" if inseat else "_timetable_plain"
+    cached = model.__dict__.get(key)
+    if cached is not None:
+        return cached
+    if inseat:
+        links = (model.inseat_start, model.inseat_to_trip, model.inseat_from_pos, model.inseat_to_pos,
+                 model.trip_inseat_class, model.pattern_inseat_classes, model.trip_inseat_classes_after)
+    else:
+        none = np.empty(0, np.int32)
+        links = (np.zeros(model.n_trips + 1, np.int32), none, none, none, np.full(model.n_trips, -1, np.int32),
+                 np.zeros(model.n_patterns, np.int32), np.zeros(model.n_trips, np.int32))
+    tt = Timetable(model.pattern_stops_start, model.pattern_stops, model.pattern_trips_start,
+                   np.asarray(model.pattern_times_start, np.int64), model.st_arr, model.st_dep, model.st_pickup,
+                   model.st_dropoff, model.trip_pattern, model.trip_wheelchair, model.sp_start, model.sp_pattern,
+                   model.sp_pos, model.fp_start, model.fp_to, model.fp_dist, model.fp_fixed_s,
+                   np.asarray(model.stop_min_transfer, np.int32), model.stop_wheelchair, *links,
+                   _dep_by_pos_of(model, "_dep_by_pos", model.st_dep),
+                   _ordered_of(model, "_ordered", model.st_arr, model.st_dep),
+                   _open_of(model, model.st_pickup, model.st_dropoff))
+    model.__dict__[key] = tt
+    return tt
+
+
+def _dep_by_pos_of(model, key: str, st_dep: np.ndarray) -> np.ndarray:
+    """Departures grouped by pattern position (cached per model and clock): the earliest-trip search at a stop
+    then reads one contiguous column instead of one cache line per trip."""
+    out = model.__dict__.get(key)
+    if out is None:
+        st_dep = np.asarray(st_dep)
+        out = np.empty(len(st_dep), st_dep.dtype)
+        _by_position(model.pattern_stops_start, model.pattern_trips_start,
+                     np.asarray(model.pattern_times_start, np.int64), st_dep, out)
+        model.__dict__[key] = out
+    return out
+
+
+def _ordered_of(model, key: str, st_arr: np.ndarray, st_dep: np.ndarray) -> np.ndarray:
+    """`Timetable.pattern_ordered` for these times (cached per model and clock)."""
+    out = model.__dict__.get(key)
+    if out is None:
+        out = np.empty(model.n_patterns, np.bool_)
+        _patterns_where(np.asarray(model.pattern_stops_start), np.asarray(model.pattern_trips_start),
+                        np.asarray(model.pattern_times_start, np.int64), np.asarray(st_arr), np.asarray(st_dep), True,
+                        out)
+        model.__dict__[key] = out
+    return out
+
+
+def _open_of(model, st_pickup: np.ndarray, st_dropoff: np.ndarray) -> np.ndarray:
+    """`Timetable.pattern_open` (cached per model; the same both ways, pickup and drop-off swap backwards)."""
+    out = model.__dict__.get("_open_patterns")
+    if out is None:
+        out = np.empty(model.n_patterns, np.bool_)
+        _patterns_where(np.asarray(model.pattern_stops_start), np.asarray(model.pattern_trips_start),
+                        np.asarray(model.pattern_times_start, np.int64), np.asarray(st_pickup), np.asarray(st_dropoff),
+                        False, out)
+        model.__dict__["_open_patterns"] = out
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _patterns_where(pattern_stops_start, pattern_trips_start, pattern_times_start, a, b, ordered, out):
+    """out[p]: every stop time of pattern p passes the check. ``ordered`` (a arrivals, b departures): every trip
+    leaves each stop no earlier than it arrives and arrives at the next stop no earlier than it left (then a trip's
+    arrivals along the pattern grow at least by the StopGraph's hop times). Else (a pickup, b drop-off types):
+    both regular (1) everywhere."""
+    for p in range(len(pattern_times_start)):
+        L = pattern_stops_start[p + 1] - pattern_stops_start[p]
+        nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
+        t0 = pattern_times_start[p]
+        ok = True
+        for x in range(t0, t0 + nt * L):
+            if ordered:
+                bad = b[x] < a[x] or ((x - t0) % L < L - 1 and a[x + 1] < b[x])
+            else:
+                bad = a[x] != 1 or b[x] != 1
+            if bad:
+                ok = False
+                break
+        out[p] = ok
+
+
+@njit(nogil=True, cache=True)
+def _by_position(pattern_stops_start, pattern_trips_start, pattern_times_start, st, out):
+    for p in range(len(pattern_times_start)):
+        L = pattern_stops_start[p + 1] - pattern_stops_start[p]
+        nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
+        t0 = pattern_times_start[p]
+        for j in range(nt):
+            for i in range(L):
+                out[t0 + i * nt + j] = st[t0 + j * L + i]
+
+
+@dataclass(frozen=True)
+class Reversal:
+    """How the reversed timetable maps back: trip' → trip (patterns keep their index, position i' ↔ L-1-i')."""
+
+    trip_of: np.ndarray
+
+
+def reversed_timetable(model, inseat: bool = False) -> tuple[Timetable, Reversal]:
+    """The model with time running backwards (cached per model): each pattern's stops reversed, each trip's
+    times negated (departure' = -arrival), trips in reverse order (FIFO still holds), pickup ↔ drop-off,
+    footpaths transposed. A forward search on it from the targets is a backward search: its arrival is minus
+    the latest departure. ``inseat``: with the in-seat links reversed (`_reversed_links`)."""
+    key = "_timetable_reversed_inseat" if inseat else "_timetable_reversed"
+    cached = model.__dict__.get(key)
+    if cached is not None:
+        return cached
+    pss = np.asarray(model.pattern_stops_start, np.int64)
+    pts = np.asarray(model.pattern_trips_start, np.int64)
+    ptimes = np.asarray(model.pattern_times_start, np.int64)
+    n_pat = len(pss) - 1
+    plen = np.diff(pss)
+    pn = np.diff(pts)
+    # stops: position i' of p is position L-1-i'
+    hop_p = np.repeat(np.arange(n_pat), plen)
+    hop_i = np.arange(len(model.pattern_stops)) - pss[hop_p]
+    stops_rev = np.asarray(model.pattern_stops)[pss[hop_p] + plen[hop_p] - 1 - hop_i]
+    # trips: j' = n-1-j
+    trip_p = np.asarray(model.trip_pattern, np.int64)
+    trip_j = np.arange(model.n_trips) - pts[trip_p]
+    trip_of = (pts[trip_p] + pn[trip_p] - 1 - trip_j).astype(np.int32)  # trip' → original (an involution)
+    # stop times: flat index of (p, j', i') ← (p, n-1-j', L-1-i')
+    st_p = np.repeat(np.arange(n_pat), plen * pn)
+    k = np.arange(len(model.st_arr)) - ptimes[st_p]
+    L = plen[st_p]
+    jr, ir = k // L, k % L
+    src = ptimes[st_p] + (pn[st_p] - 1 - jr) * L + (L - 1 - ir)
+    st_arr = (-np.asarray(model.st_dep)[src]).astype(np.int32)
+    st_dep = (-np.asarray(model.st_arr)[src]).astype(np.int32)
+    sp_pat = np.asarray(model.sp_pattern)
+    sp_pos = (plen[sp_pat] - 1 - np.asarray(model.sp_pos)).astype(np.int32)
+    # footpaths transposed
+    n = model.n_stops
+    fa = np.repeat(np.arange(n), np.diff(model.fp_start))
+    order = np.lexsort((fa, np.asarray(model.fp_to)))
+    fp_start = np.zeros(n + 1, np.int32)
+    np.cumsum(np.bincount(np.asarray(model.fp_to), minlength=n), out=fp_start[1:])
+    if inseat:
+        links = _reversed_links(model, trip_of, plen)
+    else:
+        none = np.empty(0, np.int32)
+        links = (np.zeros(model.n_trips + 1, np.int32), none, none, none, np.full(model.n_trips, -1, np.int32),
+                 np.zeros(n_pat, np.int32), np.zeros(model.n_trips, np.int32))
+    # arrays equal to the model's (flags where every stop time allows both, symmetric footpaths) are the model's:
+    # one copy each (all-Tokyo rail: -3.7 MiB a day)
+    from routing.timetable import _shared_if_equal as same
+
+    pickup = same(np.asarray(model.st_dropoff)[src], model.st_pickup, model.st_dropoff)
+    dropoff = same(np.asarray(model.st_pickup)[src], model.st_dropoff, model.st_pickup, pickup)
+    tt = Timetable(model.pattern_stops_start, stops_rev.astype(np.int32), model.pattern_trips_start, ptimes,
+                   st_arr, st_dep, pickup, dropoff,
+                   model.trip_pattern, same(np.asarray(model.trip_wheelchair)[trip_of], model.trip_wheelchair),
+                   model.sp_start, sp_pat, sp_pos, same(fp_start, model.fp_start),
+                   same(fa[order].astype(np.int32), model.fp_to), same(np.asarray(model.fp_dist)[order], model.fp_dist),
+                   same(np.asarray(model.fp_fixed_s)[order], model.fp_fixed_s),
+                   np.asarray(model.stop_min_transfer, np.int32),
+                   model.stop_wheelchair, *links, _dep_by_pos_of(model, "_dep_by_pos_reversed", st_dep),
+                   _ordered_of(model, "_ordered_reversed", st_arr, st_dep),
+                   _open_of(model, model.st_pickup, model.st_dropoff))
+    out = (tt, Reversal(trip_of))
+    model.__dict__[key] = out
+    return out
+
+
+def _reversed_links(model, trip_of: np.ndarray, plen: np.ndarray) -> tuple:
+    """In-seat links with time running backwards: the forward link a (its last stop) → b (at position q) is
+    b' (at position len(b)-1-q) → a' (its first position, i.e. a's last stop). The kernel follows links from a
+    trip's last stop (as GTFS defines them forwards), so only links onto b's first stop are kept (every link of
+    the real feeds; a to_stop_id later in b is followed forwards only). In-seat classes as the model's
+    (`routing.timetable._inseat_classes`), on the reversed trip order."""
+    from types import SimpleNamespace
+
+    from routing.timetable import _inseat_classes
+
+    n_trips = model.n_trips
+    a = np.repeat(np.arange(n_trips), np.diff(np.asarray(model.inseat_start, np.int64)))
+    b = np.asarray(model.inseat_to_trip, np.int64)
+    fpos = np.asarray(model.inseat_from_pos, np.int64)
+    tpos = np.asarray(model.inseat_to_pos, np.int64)
+    trip_pattern = np.asarray(model.trip_pattern, np.int64)
+    keep = tpos == 0
+    a, b, fpos = a[keep], b[keep], fpos[keep]
+    ra, rb = trip_of[b].astype(np.int64), trip_of[a].astype(np.int64)  # from b', to a'
+    rfpos = plen[trip_pattern[b]] - 1  # b's first stop is the last of b'
+    rtpos = plen[trip_pattern[a]] - 1 - fpos  # a's last stop is the first of a'
+    order = np.lexsort((rfpos, ra))
+    ra, rb, rfpos, rtpos = ra[order], rb[order], rfpos[order], rtpos[order]
+    start = np.zeros(n_trips + 1, np.int32)
+    np.cumsum(np.bincount(ra, minlength=n_trips), out=start[1:])
+    ns = SimpleNamespace(n_trips=n_trips, n_patterns=model.n_patterns, inseat_start=start,
+                         inseat_to_trip=rb.astype(np.int32), inseat_to_pos=rtpos.astype(np.int32),
+                         trip_pattern=model.trip_pattern, pattern_trips_start=model.pattern_trips_start)
+    cls, per_pattern, after = _inseat_classes(ns)
+    return (start, rb.astype(np.int32), rfpos.astype(np.int32), rtpos.astype(np.int32), cls, per_pattern, after)
+
+
+def reverse_mask(model, mask: ClosureMask) -> ClosureMask:
+    """A closure mask on the reversed timetable's clock: [f, u) becomes [1-u, 1-f), hop pos ↔ L-2-pos."""
+    def flip(f, u):
+        f, u = np.asarray(f, np.int64), np.asarray(u, np.int64)
+        shut = f != u
+        return np.where(shut, 1 - u, 0).astype(np.int64), np.where(shut, 1 - f, 0).astype(np.int64)
+
+    pss = np.asarray(model.pattern_stops_start, np.int64)
+    plen = np.diff(pss)
+    hop_p = np.repeat(np.arange(len(plen)), plen)
+    hop_i = np.arange(len(model.pattern_stops)) - pss[hop_p]
+    src = pss[hop_p] + np.maximum(plen[hop_p] - 2 - hop_i, 0)  # the last position has no hop
+    sf, su = flip(mask.stop_from, mask.stop_until)
+    hf, hu = flip(np.asarray(mask.hop_from)[src], np.asarray(mask.hop_until)[src])
+    last = hop_i == plen[hop_p] - 1
+    hf[last], hu[last] = 0, 0
+    return ClosureMask(sf, su, hf, hu, mask.street_edge_closed)

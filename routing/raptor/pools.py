@@ -1,0 +1,151 @@
+"""What a thread's searches reuse instead of allocating: its Labels per timetable (with the `SearchRecords` a
+kernel call takes, per round count), the lower bounds of its last target sets and the stop graph of each
+timetable, in small LRU pools (`_lru_get`); the thread's own in one thread-local (`_POOL`), which
+`drop_thread_buffers` forgets.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from routing.raptor.bounds import StopGraph, stop_graph
+from routing.raptor.profile import SearchRecords, search_records
+from routing.raptor.query import RaptorQuery
+from routing.raptor.state import Labels, Timetable, clear_labels, new_labels
+
+
+_POOL = threading.local()
+
+
+# The Labels arrays with one row (or entry) per round: a search with fewer rounds runs on their first rows
+_ROUND_FIELDS = frozenset(("ride_t", "ride_round", "ride_pat", "ride_trip", "ride_bpos", "ride_apos", "ride_bround",
+                           "ride_seg", "walk_t", "walk_round", "walk_from", "board_t", "board_round", "board_kind",
+                           "board_from", "res_t", "res_round", "res_stop", "res_kind", "res_run", "board_hint"))
+
+
+def _first_rounds(lab: Labels, rounds: int) -> Labels:
+    """``lab`` cut to its first ``rounds`` rounds: views (the first rows of a C-ordered array are C-ordered, the
+    same numba type), every other array shared."""
+    if lab.ride_t.shape[0] == rounds:
+        return lab
+    return Labels(*(a[:rounds] if name in _ROUND_FIELDS else a for name, a in zip(Labels._fields, lab)))
+
+
+def _labels_for(model, tt: Timetable, rounds: int) -> Labels:
+    """`_labels_and_records`' Labels."""
+    return _labels_and_records(model, tt, rounds)[0]
+
+
+def _labels_and_records(model, tt: Timetable, rounds: int) -> tuple[Labels, SearchRecords]:
+    """A Labels for this model, timetable and round count, reused per thread (allocating and filling the
+    per-round arrays costs more than a small search); `range_search` clears it first. One Labels per timetable
+    (a small LRU, `_lru_get`), with the most rounds asked for: a search with fewer rounds (a plan's proof runs) runs
+    on its first rows (`_first_rounds`), so the per-trip and per-pattern arrays are not held twice (all-Tokyo: ~3 MiB
+    a timetable and planner thread). A search clears only the rows it uses, of the stops the last one touched, so
+    the rows beyond are kept clear: after a search with more rounds, the whole Labels is cleared before one with
+    fewer rounds runs. With it the `SearchRecords` the kernel is called with (the timetable, its StopGraph and
+    these labels); both kept per round count, as the views are (a plan asks for the same few round counts again
+    and again)."""
+    pool = _pooled("labels", dict)
+    hit = _lru_get(pool, id(tt), tt)  # [labels, rounds of the last search, {rounds: (labels' view, records)}]
+    if hit is None or hit[0].ride_t.shape[0] < rounds:
+        hit = _lru_put(pool, id(tt), [new_labels(model.n_stops, model.n_patterns, model.n_trips,
+                                                 int(tt.pattern_inseat_classes.sum()), rounds,
+                                                 len(tt.inseat_to_trip)), rounds, {}], tt)
+    elif rounds < hit[1]:
+        clear_labels(hit[0])  # every row of what the last search touched: rows past ``rounds`` stay clear
+    hit[1] = rounds
+    view = hit[2].get(rounds)
+    if view is None:
+        lab = _first_rounds(hit[0], rounds)
+        view = hit[2][rounds] = (lab, search_records(tt, _graph_of(model, tt), lab))
+    return view
+
+
+def _graph_of(model, tt: Timetable) -> StopGraph:
+    """The StopGraph of a timetable of this model (cached with it)."""
+    cache = model.__dict__.setdefault("_stop_graphs", {})
+    g = _lru_get(cache, id(tt), tt)
+    if g is None:
+        g = _lru_put(cache, id(tt), stop_graph(tt), tt)
+    return g
+
+
+def _bounds_for(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The bounds for these targets, rows ``Rules.lb``, ``Rules.rides``, ``Rules.lb_board`` and ``Rules.lb_walk``,
+    and whether they are filled already: the last few per thread are kept, since a plan searches the same targets
+    in several windows (the bounds depend only on `_bounds_key`). A new array is filled by the search, then
+    kept (`_keep_bounds`; the kernel only reads it afterwards)."""
+    lb = _lru_get(_pooled("bounds", dict), _bounds_key(tt, q, tgt, egress), tt)
+    if lb is not None:
+        return lb, True
+    return np.empty((4, len(tt.fp_start) - 1), np.int64), False
+
+
+def _keep_bounds(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray, lb: np.ndarray) -> None:
+    _lru_put(_pooled("bounds", dict), _bounds_key(tt, q, tgt, egress), lb, tt, size=4)
+
+
+def _bounds_key(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray) -> tuple:
+    """What the lower bounds depend on: the timetable, the targets with their egress, the walking speed and the
+    least change time."""
+    return id(tt), tgt.tobytes(), egress.tobytes(), float(q.walk_speed), int(q.min_transfer_s)
+
+
+def _pooled(name: str, make):
+    """This thread's reusable buffer ``name`` (made by ``make`` the first time)."""
+    buf = getattr(_POOL, name, None)
+    if buf is None:
+        buf = make()
+        setattr(_POOL, name, buf)
+    return buf
+
+
+def _lru_get(pool: dict, key, owner=None):
+    """The value `_lru_put` stored under ``key`` with this very ``owner`` (a key holding an ``id()`` outlives
+    its object: a new one may get the same id), now the most recently used; None when there is none."""
+    hit = pool.pop(key, None)
+    if hit is None or hit[0] is not owner:
+        return None
+    pool[key] = hit
+    return hit[1]
+
+
+def _lru_put(pool: dict, key, value, owner=None, size: int = 8):
+    """Store ``value`` under ``key`` (see `_lru_get`), dropping the least recently used beyond ``size``: a
+    small pool of what a thread or model reuses, where clearing it whole when full would make the next searches
+    allocate again. Returns ``value``."""
+    while len(pool) >= size:
+        pool.pop(next(iter(pool)))
+    pool[key] = (owner, value)
+    return value
+
+
+def drop_thread_buffers() -> int:
+    """Forget this thread's pooled labels, buffers and lower bounds (all `_pooled`); returns the bytes of the
+    arrays dropped. For a thread that planned once and will not plan again (a server's warm-up runs a plan on
+    the calling thread first, then on every planner thread): on all-Tokyo its labels alone are tens of MiB. A
+    later search on this thread simply allocates them again."""
+    seen: set[int] = set()
+    total = 0
+
+    def count(v) -> None:
+        nonlocal total
+        if isinstance(v, np.ndarray):
+            base = v.base if isinstance(v.base, np.ndarray) else v
+            if id(base) not in seen:
+                seen.add(id(base))
+                total += base.nbytes
+        elif isinstance(v, (tuple, list)) and not isinstance(v, Timetable):  # a timetable is the model's
+            for x in v:
+                count(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                count(x)
+
+    pool = vars(_POOL)
+    for v in pool.values():
+        count(v)
+    pool.clear()
+    return total

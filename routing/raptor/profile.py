@@ -1,0 +1,372 @@
+"""Range RAPTOR (`raptor_range`): the departures from the sources within a window are searched latest first, the
+labels kept between them (a later departure's arrivals bound an earlier one's); a journey is reported for a
+departure only when it arrives strictly earlier, for its number of rides, than every later departure: so the
+answers are the Pareto set over (departure, arrival, rides) and each leaves as late as it can. A last run at the
+query time itself finds journeys that leave after the window (the first train of the morning). Arrive-by is the
+same search on the time-reversed timetable (`arrays.reversed_timetable`): sources are the targets, time runs
+backwards.
+
+A whole search is one kernel call from Python (`range_search_flat`: the runs of `departure_schedule`, the lower
+bounds, the latest-boarding cut), given the timetable, its stop graph and the thread's labels as one
+`SearchRecords`; `late_bounds` works out the time-dependent target bound of a search paused after its first run.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numba.core import types
+from numba.experimental import structref
+
+from routing.raptor.bounds import fewest_rides, lower_bounds
+from routing.raptor.journeys import Output, _emit
+from routing.raptor.rounds import raptor_run
+from routing.raptor.state import INF, NONE32, Cutter, Rules, _walk_seconds, clear_labels
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _board_copy(board, board_t, stops, n, reset, top):
+    """The cut's copy of the board labels (`Cutter`) at the first ``n`` of ``stops``: ``board_t``'s, every
+    round (a row not kept yet as the last kept one, `_keep_rows`), or (``reset``) INF."""
+    for x in range(n):
+        s = stops[x]
+        for k in range(board_t.shape[0]):
+            board[k, s] = INF if reset else board_t[min(k, top - 1), s]
+
+
+@njit(nogil=True, cache=True)
+def _seg_room(seg, used, rounds, n_links):
+    """``seg`` with room for one more run's seat segments (``rounds`` × ``n_links`` in-seat links beyond the
+    ``used`` ones): itself, or a bigger copy (`raptor_run`, compiled without reference counting, allocates
+    nothing). Scalars, not the records: a call with them increfs and decrefs every array in them."""
+    if n_links > 0 and seg.shape[0] - used < rounds * n_links + 1:
+        grown = np.empty((max(2 * seg.shape[0], used + rounds * n_links + 1), 6), np.int32)
+        grown[:used] = seg[:used]
+        return grown
+    return seg
+
+
+@njit(nogil=True, cache=True)
+def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out, r0, pause):
+    """Range RAPTOR: one run per departure time in ``taus`` (latest first), labels kept between runs; each run
+    reports the journeys that beat every later departure for their number of rides. The patterns leaving at
+    taus[r] are tau_patterns[tau_start[r]:tau_start[r+1]] (none listed: scan all); after the first run, round 1
+    scans only those (a pattern that does not leave then catches the trip it caught in the run before).
+
+    From run ``rules.latest.after`` on (closures aside: a closed stop or hop makes the scan leave the first
+    trip), the latest-boarding cut (`Cutter`, `_collect_routes`): ``rules.latest.board`` holds the board labels
+    as they were when the run began (every stop touched since the labels were cleared copied after run
+    ``after`` - 1, then the stops each run touches), and is set back to INF after the last run.
+
+    Runs from ``r0`` on (a search resumed, its labels kept); ``pause``: stop after the first run when it found a
+    result (the caller works out the time-dependent bound, `late_bounds`, and resumes from run 1). Returns (seg,
+    paused)."""
+    after = rules.latest.after
+    board = rules.latest.board
+    cutting = after > 0 and len(taus) > after and not rules.closures and board.shape[0] >= lab.board_t.shape[0]
+    for r in range(r0, len(taus)):
+        tau = taus[r]
+        run = lab.scalars[3] + 1
+        restrict = r > 0 and tau_start[r + 1] > tau_start[r]
+        for i in range(tau_start[r], tau_start[r + 1]):
+            lab.pattern_run[tau_patterns[i]] = run
+        seg = _seg_room(seg, lab.scalars[2], lab.ride_t.shape[0], len(tt.inseat_to_trip))
+        raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run, restrict, cutting and r >= after)
+        if cutting and after - 1 <= r < len(taus) - 1:  # the next run cuts: the board labels as they are now
+            if r == after - 1:  # every stop written since the labels were cleared
+                _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], False, lab.scalars[6])
+            else:  # then those this run touched
+                _board_copy(board, lab.board_t, lab.touched, lab.scalars[0], False, lab.scalars[6])
+        _emit(tt, rules, lab, seg, run, tau, out)
+        if pause and r == 0 and len(taus) > 1 and lab.res_t[lab.res_t.shape[0] - 1] < INF:
+            return seg, True
+    if cutting:  # all INF again for the next search
+        _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], True, lab.scalars[6])
+    return seg, False
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf, pats):
+    """Fill ``buf`` with the departure times (see departure_schedule); returns how many there are (they may be
+    more than ``buf`` holds: the caller then asks again with a bigger one)."""
+    n = 0
+    for i in range(len(src_stops)):
+        s = src_stops[i]
+        acc = np.int64(src_access[i])
+        for f in range(tt.fp_start[s] - 1, tt.fp_start[s + 1]):
+            if f < tt.fp_start[s]:
+                u = s
+                w = np.int64(0)
+            else:
+                u = tt.fp_to[f]
+                w = _walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f], rules.walk_speed)
+            if rules.wheelchair and tt.stop_wheelchair[u] != 1:
+                continue
+            for e in range(tt.sp_start[u], tt.sp_start[u + 1]):
+                p = tt.sp_pattern[e]
+                if not rules.pattern_allowed[p]:
+                    continue
+                pos = tt.sp_pos[e]
+                base = tt.pattern_stops_start[p]
+                L = tt.pattern_stops_start[p + 1] - base
+                if pos >= L - 1:
+                    continue
+                t_first = tt.pattern_trips_start[p]
+                nt = tt.pattern_trips_start[p + 1] - t_first
+                times0 = tt.pattern_times_start[p]
+                lo = 0
+                hi = nt
+                lim = t0 + acc + w
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if tt.dep_by_pos[times0 + pos * nt + mid] < lim:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                for j in range(lo, nt):
+                    off = times0 + j * L + pos
+                    tau = np.int64(tt.st_dep[off]) - acc - w
+                    if tau > t1:
+                        break
+                    if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t_first + j] == 1):
+                        if n < len(buf):
+                            buf[n] = tau
+                            pats[n] = p
+                        n += 1
+    return n
+
+
+@njit(nogil=True, cache=True)
+def _group_departures(buf, pats):
+    """Distinct times latest first, with the patterns leaving at each (CSR, each pattern once per time)."""
+    n = len(buf)
+    order = np.argsort(-buf * (len(buf) + 1) - np.arange(n))  # latest first, stable
+    taus = np.empty(n, np.int64)
+    start = np.empty(n + 1, np.int64)
+    out_p = np.empty(n, np.int64)
+    start[0] = 0
+    m = 0
+    q = 0
+    for r in range(n):
+        i = order[r]
+        if m == 0 or buf[i] != taus[m - 1]:
+            taus[m] = buf[i]
+            start[m] = q
+            m += 1
+        dup = False
+        for x in range(start[m - 1], q):
+            if out_p[x] == pats[i]:
+                dup = True
+                break
+        if not dup:
+            out_p[q] = pats[i]
+            q += 1
+    start[m] = q
+    return taus[:m], start[:m + 1], out_p[:q]
+
+
+@njit(nogil=True, cache=True)
+def departure_schedule(tt, rules, src_stops, src_access, t0, t1):
+    """The runs of a range search: the times in [t0, t1] at which leaving the sources catches a vehicle just in
+    time (at a source stop, or one footpath from it: a walk, not a transfer), distinct and latest first, with
+    the patterns leaving at each as CSR (start[len+1], patterns); then a last run at t0 itself when no departure
+    is at t0 (it scans every pattern: what leaves after the window, the first train of the morning). None in
+    the window when t1 < t0 (a plain search: the run at t0 only). Returns (times, start, patterns, departures
+    in the window)."""
+    n = 0
+    buf = np.empty(0, np.int64)
+    pats = np.empty(0, np.int64)
+    if t1 >= t0:
+        buf = np.empty(1024, np.int64)
+        pats = np.empty(1024, np.int64)
+        n = _departures_into(tt, rules, src_stops, src_access, t0, t1, buf, pats)
+        if n > len(buf):
+            buf = np.empty(n, np.int64)
+            pats = np.empty(n, np.int64)
+            n = _departures_into(tt, rules, src_stops, src_access, t0, t1, buf, pats)
+    taus, start, patterns = _group_departures(buf[:n], pats[:n])
+    m = len(taus)
+    if m > 0 and taus[m - 1] == t0:
+        return taus, start, patterns, m
+    taus2 = np.empty(m + 1, np.int64)
+    taus2[:m] = taus
+    taus2[m] = t0
+    start2 = np.empty(m + 2, np.int64)
+    start2[:m + 1] = start
+    start2[m + 1] = start[m]
+    return taus2, start2, patterns, m
+
+
+@njit(nogil=True, cache=True)
+def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, tgt_egress, bounds_known, t0, t1,
+                 bound, resume, pause_runs):
+    """A whole range search in one call (a call from Python unboxes every array of its records, ~20 µs, so
+    the steps are not separate calls): clear the labels, set the targets' egress, their lower bounds into
+    ``rules.lb`` unless ``bounds_known``, the runs (`departure_schedule`), `raptor_range`, then the targets
+    cleared again. ``out`` is grown (and the search repeated) when the journeys do not fit. ``bound`` (INF:
+    none): the result times start there, as if a journey arriving then had been found for every number of rides.
+    ``pause_runs``: with more runs than that (and no ``bound``), the search stops after its first run if that
+    found a result, the targets' egress left set (`raptor_range`); called again with ``resume`` it goes on from
+    run 1 on the labels as they are (the caller may have given ``rules.late`` meanwhile, `late_bounds`).
+    Returns (seg, out, departures in the window, the window's latest departure: its first run, paused)."""
+    if not bounds_known and not resume:
+        lower_bounds(tt, rules, g, tgt_stops, tgt_egress, rules.lb, rules.lb_board, rules.lb_walk)
+        fewest_rides(g, tgt_stops, rules.rides)
+    taus, tau_start, tau_patterns, n_departures = departure_schedule(tt, rules, src_stops, src_access, t0, t1)
+    R = lab.res_t.shape[0]
+    need = max(len(taus), 1) * R
+    if out.journeys.shape[0] < need and not resume:
+        out = Output(np.empty((need, 8), np.int64), np.empty((need * (3 * R + 16), 10), np.int64),
+                     np.zeros(2, np.int64))
+    pause = bound == INF and len(taus) > pause_runs and not resume
+    r0 = 1 if resume else 0
+    while True:
+        if r0 == 0:
+            clear_labels(lab)
+            if bound < INF:
+                lab.res_t[:] = bound
+            for i in range(len(tgt_stops)):
+                s = tgt_stops[i]
+                e = np.int64(tgt_egress[i])
+                if lab.egress[s] < 0 or e < lab.egress[s]:
+                    lab.egress[s] = e
+            out.used[0] = 0
+            out.used[1] = 0
+        seg, paused = raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out,
+                                   r0, pause)
+        if paused:
+            return seg, out, n_departures, taus[0], True
+        for i in range(len(tgt_stops)):
+            lab.egress[tgt_stops[i]] = -1
+        if out.used[0] <= out.journeys.shape[0] and out.used[1] <= out.legs.shape[0]:
+            return seg, out, n_departures, taus[0], False
+        out = Output(np.empty((2 * out.used[0], 8), np.int64), np.empty((2 * out.used[1], 10), np.int64),
+                     np.zeros(2, np.int64))
+        r0 = 0  # (all again from the first run, into the bigger output: the same journeys)
+        pause = False
+
+
+
+# ---- the call from Python: the records a search works on, boxed as one object ------------------------------
+@structref.register
+class SearchRecordsType(types.StructRef):
+    """numba's type of `SearchRecords` (its fields typed as given)."""
+
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(t)) for name, t in fields)
+
+
+class SearchRecords(structref.StructRefProxy):
+    """The records one thread's searches on one timetable work on: ``tt`` (Timetable), ``g`` (its StopGraph) and
+    ``lab`` (this thread's Labels), boxed as one numba object (`search_records`). A call from Python unboxes
+    every array of a record given to it, ~40 ns apiece (82 for these three, with their type matched in the
+    dispatcher too), but this object as one pointer: it is made once per thread, timetable and round count
+    (`_labels_and_records`) and every search's kernel call (`range_search_flat`, `late_bounds_flat`) reads the
+    records from it. Nothing of it is read from Python."""
+
+
+structref.define_proxy(SearchRecords, SearchRecordsType, ["tt", "g", "lab"])
+
+
+@njit(nogil=True, cache=True)
+def search_records(tt, g, lab):
+    """A `SearchRecords` holding these records (their arrays, not copies)."""
+    return SearchRecords(tt, g, lab)
+
+
+@njit(nogil=True, cache=True)
+def range_search_flat(recs, rules, seg, out, src_stops, src_access, tgt_stops, tgt_egress, bounds_known, t0, t1,
+                      bound, resume, pause_runs):
+    """`range_search` as called from Python: the timetable, stop graph and labels from one `SearchRecords`, the
+    query's rules a plain tuple (`_flat_rules`; its Cutter a plain tuple at the end: numba types a plain tuple of
+    arrays from a fingerprint in C, a named tuple through Python) and ``out`` a plain tuple, made records again
+    here. The records are the same types as when passed directly: every kernel below is the same.
+    Returns `range_search`'s answer with None for ``seg`` and ``out`` unless they were grown (new arrays, bigger):
+    boxing them for Python costs ~3 µs a call, and the caller keeps the ones it gave."""
+    rl = _rules_of(rules)
+    seg2, out2, n_departures, first_tau, paused = range_search(
+        recs.tt, rl, recs.g, recs.lab, seg, Output(*out), src_stops, src_access, tgt_stops, tgt_egress,
+        bounds_known, t0, t1, bound, resume, pause_runs)
+    grown_out = out2.journeys.shape[0] != out[0].shape[0] or out2.legs.shape[0] != out[1].shape[0]
+    return (seg2 if seg2.shape[0] != seg.shape[0] else None), (out2 if grown_out else None), n_departures, \
+        first_tau, paused
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _rules_of(rules):
+    """`Rules` from the plain tuple `_flat_rules` makes (its Cutter a plain tuple at the end)."""
+    lt = rules[16]
+    return Rules(rules[0], rules[1], rules[2], rules[3], rules[4], rules[5], rules[6], rules[7], rules[8], rules[9],
+                 rules[10], rules[11], rules[12], rules[13], rules[14], rules[15], Cutter(lt[0], lt[1]))
+
+
+@njit(nogil=True, cache=True)
+def late_bounds(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_access, res_t, rides, t_start, late):
+    """The time-dependent target bound of a range search whose first run found the results ``res_t`` (per round:
+    the best arrival with at most that many rides): ``late[r, s]``, the latest board label at stop s of round r
+    (r rides so far) from which a journey may still beat a result. For each distinct finite result A, one plain
+    RAPTOR run on the other clock (``tt`` is the search's timetable reversed: the targets are its sources, at
+    A - 1 less their egress, on the other clock) gives per stop s and rides j the latest departure from s that
+    still arrives by A - 1 with at most j rides (the ride label of row j there). A board label at s of round r
+    that can improve the result of round r + j arrives there before it with at most j more rides, so it is later
+    than none of those departures, for some j ≥ ``rides[s]`` (fewest_rides); ``late[r, s]`` is their latest,
+    INF when a round r + j has no result yet (anything may become one), -INF when no departure does.
+
+    The runs are relaxations of the search's own: ``rules`` has no closures, no wheelchair rule and change time 0
+    (the feed's same-stop times stay: the same both ways), the query's patterns; their labels are pruned only by
+    the lower bounds towards the search's sources (``org_stops``, access ``org_access``) against its earliest
+    departure ``t_start`` (on the other clock 1 - t_start: a departure at t_start or later arrives by -t_start),
+    with no results to tighten that (no targets set), so every journey from a source departing at t_start or later
+    through s to a target keeps its latest departure from s. Results only improve, so the bound stays valid for
+    the rest of the search. ``rules.rides`` is overwritten (1: no rides-aware pruning). Returns seg."""
+    n = len(rules.lb)
+    R = res_t.shape[0]
+    lower_bounds(tt, rules, g, org_stops, org_access, rules.lb, rules.lb_board, rules.lb_walk)
+    for s in range(n):
+        rules.rides[s] = 1
+    for r in range(R):
+        for s in range(n):
+            late[r, s] = -INF
+    src_times = np.empty(len(tgt_stops), np.int64)
+    done = np.empty(R, np.int64)
+    nd = 0
+    for kk in range(R):
+        a = res_t[kk]
+        dup = a >= INF
+        for x in range(nd):
+            if done[x] == a:
+                dup = True
+        if dup:
+            continue
+        done[nd] = a
+        nd += 1
+        clear_labels(lab)
+        for x in range(lab.res_t.shape[0]):
+            lab.res_t[x] = 1 - t_start
+        seg = _seg_room(seg, 0, lab.ride_t.shape[0], len(tt.inseat_to_trip))
+        for i in range(len(tgt_stops)):
+            src_times[i] = np.int64(tgt_egress[i]) - (a - 1)
+        raptor_run(tt, rules, lab, seg, tgt_stops, src_times, lab.scalars[3] + 1, False, False)
+        top = lab.scalars[6]
+        for x in range(lab.scalars[5]):
+            s = lab.dirty[x]
+            for r in range(R - 1):
+                for j in range(max(1, rides[s]), R - r):
+                    if res_t[r + j] != a:
+                        continue
+                    t = lab.ride_t[min(j, top - 1), s]
+                    if t != NONE32 and -np.int64(t) > late[r, s]:
+                        late[r, s] = -np.int64(t)
+    for s in range(n):  # rounds with no result yet: no bound
+        j0 = max(1, rides[s])
+        for r in range(R):
+            if r + j0 < R and res_t[r + j0] >= INF:
+                late[r, s] = INF
+    return seg
+
+
+@njit(nogil=True, cache=True)
+def late_bounds_flat(recs, rules, seg, tgt_stops, tgt_egress, org_stops, org_access, res_t, rides, t_start, late):
+    """`late_bounds` with its records from one `SearchRecords` and its rules a plain tuple (see
+    `range_search_flat`)."""
+    return late_bounds(recs.tt, _rules_of(rules), recs.g, recs.lab, seg, tgt_stops, tgt_egress, org_stops,
+                       org_access, res_t, rides, t_start, late)

@@ -1,0 +1,310 @@
+"""The Python side of a search: `run_raptor` (one earliest-arrival search) and `range_raptor` (Range RAPTOR over a
+departure window; backward, arrive-by), each one kernel call (`profile.range_search_flat`) with the query's rules
+as a plain tuple and this thread's pooled labels and buffers (`pools`), its journey rows made Journeys in real
+time. Tuning read at each search: `CUT_AFTER_RUNS` (the latest-boarding cut), `LATE_BOUND_RUNS` (the
+time-dependent bound).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from routing.masks import ClosureMask
+from routing.raptor.arrays import Reversal, reverse_mask, reversed_timetable, timetable_of
+from routing.raptor.journeys import LEG_WALK, new_output
+from routing.raptor.pools import _POOL, _bounds_for, _keep_bounds, _labels_and_records, _lru_get, _lru_put, _pooled
+from routing.raptor.profile import late_bounds_flat, range_search_flat
+from routing.raptor.query import Counters, Journey, RaptorQuery, RaptorResult, RideLeg, WalkLeg
+from routing.raptor.state import (C_CUT, C_IMPROVED, C_LATE, C_ROUNDS, C_ROUTES, C_RUNS, C_STOPS, INF, Cutter, Labels,
+                                  Timetable)
+
+
+# Runs of a range search before the latest-boarding cut starts (`Cutter`; 0: never). Its copies of the board labels
+# cost about what the routes it leaves unqueued would in a window's first runs
+CUT_AFTER_RUNS = 16
+
+
+def _cutter(n_stops: int, rounds: int) -> Cutter:
+    """The latest-boarding cut with this thread's board array for this size (all INF between searches: the
+    kernel sets back what it wrote), ``CUT_AFTER_RUNS`` as read now."""
+    after = int(CUT_AFTER_RUNS)
+    if after <= 0:
+        return Cutter(np.int64(0), _NO_BOARD)
+    pool = _pooled("cut", dict)
+    board = _lru_get(pool, (n_stops, rounds))
+    if board is None:
+        board = _lru_put(pool, (n_stops, rounds), np.full((rounds, n_stops), INF, np.int64))
+    return Cutter(np.int64(after), board)
+
+
+_NO_BOARD = np.empty((0, 0), np.int64)
+_NO_LATE = np.empty((0, 0), np.int64)
+
+# Runs of a range search beyond which it works out the time-dependent target bound after its first run
+# (`late_bounds`: one plain run per distinct result, on the reversed timetable)
+LATE_BOUND_RUNS = 32
+
+
+def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, tuple]:
+    """(any closure at all, the four window arrays as int64 on the search's clock), cached per mask object: a
+    service's masks live until the closures change, and every plan (and each of its searches) asks again."""
+    if mask is None:
+        closures = False
+    else:
+        cache = model.__dict__.setdefault("_mask_arrays", {})
+        hit = _lru_get(cache, (id(mask), reverse), mask)
+        if hit is not None:
+            return hit
+        closures = bool(np.any(mask.stop_from != mask.stop_until) or np.any(mask.hop_from != mask.hop_until))
+    if not closures:
+        opened = model.__dict__.get("_open_mask64")
+        if opened is None:
+            z_s, z_h = np.zeros(model.n_stops, np.int64), np.zeros(model.n_hops, np.int64)
+            opened = model.__dict__["_open_mask64"] = (z_s, z_s, z_h, z_h)
+        out = (False, opened)
+    else:
+        m = reverse_mask(model, mask) if reverse else mask
+        out = (True, tuple(np.asarray(a, np.int64) for a in (m.stop_from, m.stop_until, m.hop_from, m.hop_until)))
+    if mask is not None:
+        _lru_put(cache, (id(mask), reverse), out, mask)
+    return out
+
+
+def _flat_rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest: Cutter,
+                late: np.ndarray | None = None) -> tuple:
+    """The query's `Rules` as `range_search_flat` takes them: a plain tuple of its fields, the Cutter a plain
+    tuple at the end. ``bounds``: `_bounds_for`'s rows; ``late``: `late_bounds`' (none: 0 × 0)."""
+    closures, arrays = _mask_arrays(model, q.mask, reverse)
+    if q.pattern_allowed is not None:
+        allowed = np.asarray(q.pattern_allowed, np.bool_)
+    else:
+        allowed = model.__dict__.get("_all_patterns")
+        if allowed is None:
+            allowed = model.__dict__["_all_patterns"] = np.ones(model.n_patterns, np.bool_)
+    return (*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
+            bool(q.report_walks), bool(reverse), bounds[0], bounds[1], bounds[2], bounds[3],
+            _NO_LATE if late is None else late, (latest.after, latest.board))
+
+
+_new = tuple.__new__  # a named tuple from a plain one without its Python-level __new__ (80 ns, not 190)
+
+
+def _journeys_legs(rows: list, raw: list, rev: Reversal | None, model) -> list[tuple]:
+    """Each journey row's legs in real time, earliest first: kernel leg rows (each journey's latest first) →
+    RideLeg and WalkLeg. Forward, all rows are decoded in one pass and each journey's legs are a slice of them
+    reversed; backward, see `_backward_legs`."""
+    if rev is not None:
+        return [_backward_legs(raw[s:s + n], rev, model) for _run, _k, _tau, s, n, _src, _tgt, _arr in rows]
+    built = [_new(WalkLeg, (frm, to, dep, arv)) if kind == LEG_WALK
+             else _new(RideLeg, (p, trip, bpos, apos, frm, to, dep, arv, seated == 1))
+             for kind, frm, to, p, trip, bpos, apos, seated, dep, arv in reversed(raw)]
+    end = len(built)  # (row r of ``raw`` is entry end - 1 - r of ``built``)
+    return [tuple(built[end - s - n:end - s]) for _run, _k, _tau, s, n, _src, _tgt, _arr in rows]
+
+
+def _backward_legs(raw: list, rev: Reversal, model) -> tuple:
+    """A backward search's leg rows of one journey: latest first in reversed time is earliest first in real
+    time; positions and trips mapped back (`reversed_timetable`)."""
+    built = []
+    seated_next = False  # a ride continued in its seat backwards: the next leg in real time stays seated
+    plen = _pattern_lens(model)
+    trip_of = rev.trip_of.item
+    for kind, frm, to, p, trip, bpos, apos, seated, dep, arv in raw:
+        if kind == LEG_WALK:
+            built.append(_new(WalkLeg, (to, frm, -arv, -dep)))
+            seated_next = False
+        else:
+            L = plen[p]
+            built.append(_new(RideLeg, (p, trip_of(trip), L - 1 - apos, L - 1 - bpos, to, frm, -arv, -dep,
+                                        seated_next)))
+            seated_next = seated == 1
+    return tuple(built)
+
+
+def _pattern_lens(model) -> list[int]:
+    """Each pattern's number of stops (`TransitModel.pattern_len`) as a list, cached per model: a backward
+    search's every ride leg asks."""
+    lens = model.__dict__.get("_pattern_lens")
+    if lens is None:
+        lens = model.__dict__["_pattern_lens"] = np.diff(np.asarray(model.pattern_stops_start, np.int64)).tolist()
+    return lens
+
+
+def _counters(lab: Labels) -> Counters:
+    c = lab.counters.tolist()
+    return Counters(c[C_ROUNDS], c[C_ROUTES], c[C_IMPROVED], c[C_RUNS], c[C_CUT], c[C_STOPS], c[C_LATE])
+
+
+def _min_by_stop(stops, values) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for s, v in zip(np.asarray(stops).tolist(), np.asarray(values).tolist()):
+        out[s] = min(v, out.get(s, v))
+    return out
+
+
+def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.ndarray, access: np.ndarray,
+            t0: int, t1: int, bound: int = INF) -> tuple[Labels, list, list, int, int]:
+    """One `range_search` with this thread's pooled labels and buffers: (labels, journey rows, leg rows,
+    departures in the window, the first run's departure)."""
+    tgt = np.asarray(q.tgt_stops, np.int64)
+    egress = np.asarray(q.tgt_egress, np.int64)
+    lb, known = _bounds_for(tt, q, tgt, egress)
+    rounds = int(max(0, q.max_rides)) + 1
+    rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds))
+    lab, recs = _labels_and_records(model, tt, rounds)
+    # seat segments: the kernel grows them to rounds × in-seat links (on all-Tokyo 11 MB, too much to allocate
+    # and fault in per search)
+    seg = getattr(_POOL, "seg", None)
+    if seg is None:
+        seg = np.empty((1, 6), np.int32)
+    out = getattr(_POOL, "out", None)
+    if out is None:
+        out = new_output(64, 1024)
+    pause_runs = int(LATE_BOUND_RUNS) if bound >= INF and _late_ok(model, q, reverse) else 1 << 62
+    seg2, out2, n_departures, first_tau, paused = range_search_flat(
+        recs, rules, seg, tuple(out), src_stops, access, tgt, egress, known, int(t0), int(t1), int(bound), False,
+        pause_runs)  # (Python ints: typed int64 as np.int64 is, without making three numpy scalars a call)
+    if out2 is not None:  # (grown: the kernel's new arrays, else the ones it filled)
+        out = out2
+    seg = seg if seg2 is None else seg2
+    if paused:  # the first run found results: the time-dependent bound from them, then the other runs
+        late = _late_for(model, tt, q, reverse, lb[1], lab.res_t, src_stops, access, tgt, egress, t0, rounds)
+        rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds), late)
+        seg2, out2, n_departures, first_tau, _ = range_search_flat(
+            recs, rules, seg, tuple(out), src_stops, access, tgt, egress, True, int(t0), int(t1), int(bound), True,
+            pause_runs)
+        if out2 is not None:
+            out = out2
+        seg = seg if seg2 is None else seg2
+    _POOL.seg, _POOL.out = seg, out
+    if not known:
+        _keep_bounds(tt, q, tgt, egress, lb)
+    used_j, used_l = out.used.tolist()
+    return lab, out.journeys[:used_j].tolist(), out.legs[:used_l].tolist(), n_departures, int(first_tau)
+
+
+def _late_ok(model, q: RaptorQuery, reverse: bool) -> bool:
+    """Whether `late_bounds` may run for this query: no closures, and the other clock's in-seat links include
+    this one's (the reversed timetable keeps the links onto a trip's first stop only, `_reversed_links`)."""
+    if q.mask is not None:
+        return False
+    if not q.inseat or reverse:
+        return True
+    ok = model.__dict__.get("_late_links_ok")
+    if ok is None:
+        ok = model.__dict__["_late_links_ok"] = not bool(np.any(np.asarray(model.inseat_to_pos) != 0))
+    return ok
+
+
+def _late_for(model, tt: Timetable, q: RaptorQuery, reverse: bool, rides: np.ndarray, res_t: np.ndarray,
+              src_stops: np.ndarray, access: np.ndarray, tgt: np.ndarray, egress: np.ndarray, t0: int,
+              rounds: int) -> np.ndarray:
+    """`late_bounds` for a paused range search on ``tt`` (the search's own clock): this thread's array, filled."""
+    if reverse:
+        other = timetable_of(model, q.inseat)
+    else:
+        other = reversed_timetable(model, q.inseat)[0]
+    relaxed = RaptorQuery(q.src_stops, q.src_times, q.tgt_stops, q.tgt_egress, q.max_rides, q.pattern_allowed,
+                          wheelchair=False, min_transfer_s=0, walk_speed=q.walk_speed, mask=None, inseat=q.inseat,
+                          report_walks=False)
+    pool = _pooled("late", dict)
+    n = model.n_stops
+    bounds = _lru_get(pool, ("bounds", n))
+    if bounds is None:
+        bounds = _lru_put(pool, ("bounds", n), np.empty((4, n), np.int64))
+    late = _lru_get(pool, ("late", n, rounds))
+    if late is None:
+        late = _lru_put(pool, ("late", n, rounds), np.empty((rounds, n), np.int64))
+    rules_o = _flat_rules(model, relaxed, not reverse, bounds, Cutter(np.int64(0), _NO_BOARD))
+    _, recs_o = _labels_and_records(model, other, rounds)
+    # seat segments: grown by the kernel for this call and dropped after it (not pooled: on all-Tokyo they would
+    # keep another 11 MB a planner thread, for the few long searches that work the bound out)
+    late_bounds_flat(recs_o, rules_o, np.empty((1, 6), np.int32), tgt, egress, src_stops, access,
+                     np.asarray(res_t, np.int64).copy(), rides, np.int64(t0), late)
+    return late
+
+
+def warm_late_bounds(model, q: RaptorQuery, t: int) -> None:
+    """Compile (or load from numba's cache) `late_bounds` on both clocks: a bound for one result at t + 1 h with
+    ``q`` (a plan's warm-up: few of its searches have runs enough to work it out, so it would compile in the
+    first long search a server answers)."""
+    rounds = int(max(0, q.max_rides)) + 1
+    res = np.full(rounds, INF, np.int64)
+    res[-1] = int(t) + 3600
+    rides = np.ones(model.n_stops, np.int64)
+    for reverse in (False, True):
+        tt = reversed_timetable(model, q.inseat)[0] if reverse else timetable_of(model, q.inseat)
+        _late_for(model, tt, q, reverse, rides, res, np.asarray(q.src_stops, np.int64),
+                  np.asarray(q.src_times, np.int64), np.asarray(q.tgt_stops, np.int64),
+                  np.asarray(q.tgt_egress, np.int64), int(t), rounds)
+
+
+def run_raptor(model, q: RaptorQuery) -> RaptorResult:
+    """One earliest-arrival RAPTOR search; pure, thread-safe, the kernel releases the GIL."""
+    tt = timetable_of(model, q.inseat)
+    src_stops = np.asarray(q.src_stops, np.int64)
+    src_times = np.asarray(q.src_times, np.int64)
+    t0 = int(src_times.min()) if len(src_times) else 0
+    lab, rows, legs, _, _ = _search(model, tt, q, False, src_stops, src_times - t0, t0, t0 - 1)
+    first = _min_by_stop(src_stops, src_times)
+    egress = _min_by_stop(q.tgt_stops, q.tgt_egress)
+    res = []
+    for (_run, k, _tau, _s, _n, src, tgt, arr), lg in zip(rows, _journeys_legs(rows, legs, None, model)):
+        res.append(_new(Journey, (k, src, first.get(src, 0), tgt, arr - egress[tgt], arr, lg)))
+    return RaptorResult(res, _counters(lab), lab.res_t.copy())
+
+
+def range_raptor(model, q: RaptorQuery, t0: int, window_s: int, backward: bool = False,
+                 bound: int | None = None) -> RaptorResult:
+    """Range RAPTOR: ``q.src_stops`` with ``q.src_times`` as access seconds, departures in [t0, t0 + window_s]
+    and a last run at t0 itself: every journey no later departure beats (Pareto over departure, arrival and
+    rides; each leaves as late as it can).
+
+    ``backward``: the same on the reversed timetable, for arrive-by: ``q.src_*`` are the destination's stops
+    with their egress seconds, ``q.tgt_*`` the origin's with their access seconds, ``t0`` the latest arrival and
+    the window runs back from it; each journey arrives as early as it can for its departure. Journeys come back
+    in real time, legs from the origin.
+
+    ``bound``: only journeys strictly better than it, arriving before it (backward: leaving after it), for
+    every number of rides: the kernel prunes against it as against a journey already found (the labels' result
+    times start there instead of infinity)."""
+    if backward:
+        tt, rev = reversed_timetable(model, q.inseat)
+        start = -int(t0)
+    else:
+        tt, rev = timetable_of(model, q.inseat), None
+        start = int(t0)
+    src_stops, access, src_extra, tgt_extra = _query_arrays(q)
+    lab, rows, legs, n_departures, first_tau = _search(model, tt, q, backward, src_stops, access, start,
+                                                       start + max(0, int(window_s)),
+                                                       INF if bound is None else (-int(bound) if backward
+                                                                                  else int(bound)))
+    # src_extra: access (forward) or egress (backward) of the run's sources
+    res = []
+    for (_run, k, tau, _s, _n, src, tgt, arr), lg in zip(rows, _journeys_legs(rows, legs, rev, model)):
+        if rev is None:
+            res.append(_new(Journey, (k, src, tau + src_extra[src], tgt, arr - tgt_extra[tgt], arr, lg)))
+        else:  # the run went from the destination stop ``src`` back to the origin stop ``tgt``
+            at_origin = -arr + tgt_extra[tgt]
+            reach = lg[-1].arrival if lg else at_origin
+            res.append(_new(Journey, (k, tgt, at_origin, src, reach, reach + src_extra[src], lg)))
+    first = None if n_departures == 0 else (-first_tau if backward else first_tau)
+    return RaptorResult(res, _counters(lab), lab.res_t.copy(), n_departures, first)
+
+
+def _query_arrays(q: RaptorQuery) -> tuple[np.ndarray, np.ndarray, dict[int, int], dict[int, int]]:
+    """(source stops, their times as int64, the least time per source stop, the least egress per target stop),
+    worked out once per query (`RaptorQuery._arrays`): a plan searches the same query in several windows.
+    Kept while the query holds the same four arrays."""
+    key = (q.src_stops, q.src_times, q.tgt_stops, q.tgt_egress)
+    hit = q._arrays
+    if hit is None or any(a is not b for a, b in zip(hit[0], key)):
+        src_stops = np.asarray(q.src_stops, np.int64)
+        access = np.asarray(q.src_times, np.int64)
+        hit = q._arrays = (key, (src_stops, access, _min_by_stop(src_stops, access),
+                                 _min_by_stop(q.tgt_stops, q.tgt_egress)))
+    return hit[1]
+
+
+def earliest(model, q: RaptorQuery) -> list[Journey]:
+    """Pareto set (arrival, rides) for one departure time."""
+    return run_raptor(model, q).pareto()
