@@ -110,13 +110,18 @@ class PlanFares:
         riders' fares of a journey are pure in what `_journey_key` holds: remembered per catalog, so popular
         journeys, the itineraries sharing legs and every party and medium after the first cost a dict lookup and
         the party's sum."""
-        if not any(leg.get("mode") != "WALK" for leg in itinerary.get("legs", ())):
+        return self._fare(catalog, self._memo(catalog), itinerary, riders, medium)
+
+    def _fare(self, catalog: dict[str, OperatorFares], memos: tuple[bool, dict, dict], itinerary: dict,
+              riders: Passengers, medium: str) -> dict:
+        """`itinerary_fare` with the catalog's memo (`_memo`) looked up by the caller: once per plan (`add`)."""
+        times, memo, why = memos
+        op = next((leg["operator"] for leg in itinerary.get("legs", ()) if leg.get("mode") != "WALK"), None)
+        if op is None:  # (a walk: the first ride's operator and the walk-only test in one pass)
             return {"fare": {"total": 0, "currency": "JPY", "medium": medium, "riders": riders.to_dict(),
                              "per_operator": {}, "legs": [], "transfers": []}}
         if medium not in MEDIA:
             raise ValueError(f"unknown fare medium {medium!r} (use 'ic' or 'ticket')")
-        times, memo, why = self._memo(catalog)
-        op = next(leg["operator"] for leg in itinerary["legs"] if leg["mode"] != "WALK")
         if op not in why:  # (the operators of a catalog are few; one not in it is remembered too)
             why[op] = unpriceable(catalog.get(op), op)
         if why[op] is not None:  # the journey's first ride fails whatever its legs (`price_riders`: in order)
@@ -139,6 +144,7 @@ class PlanFares:
     def add(self, catalog: dict[str, OperatorFares], itineraries: list[dict], riders: Passengers,
             medium: str) -> list[dict]:
         """Each itinerary with ``fare`` (and ``fare_unknown`` when null) added in place; returns the list."""
+        memos = self._memo(catalog)
         for it in itineraries:
-            it.update(self.itinerary_fare(catalog, it, riders, medium))
+            it.update(self._fare(catalog, memos, it, riders, medium))
         return itineraries
