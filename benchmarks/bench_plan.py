@@ -193,6 +193,22 @@ def load_avg() -> str:
         return "?"
 
 
+def plan_queries(m, n: int) -> list[tuple[str, str, str, bool]]:
+    """The benchmark's queries on model ``m``: (origin station, destination station, ISO time, arrive-by), random
+    pairs at random times (mostly 06:00-22:00, some late at night and early in the morning), 30 % arrive-by; the
+    same for the same model and ``n`` (seed 42), so runs and trees compare."""
+    rng = random.Random(42)
+    stations = [m.station_ids[i] for i in range(len(m.station_ids))]
+    queries = []
+    for _ in range(n):
+        a, b = rng.sample(stations, 2)
+        when = rng.choice([rng.randint(6 * 3600, 22 * 3600)] * 7 + [rng.randint(22 * 3600 + 1800, 24 * 3600 + 1800),
+                                                                     rng.randint(4 * 3600 + 1800, 6 * 3600)] * 1
+                          + [rng.randint(6 * 3600, 22 * 3600)])
+        queries.append((a, b, m.datetime_of(when).isoformat(), rng.random() < 0.3))
+    return queries
+
+
 def bench(key: str, n: int, old_commit: str | None) -> None:
     fname, ns = FEEDS[key]
     path = DATA / fname
@@ -210,15 +226,7 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     # (87 ms on all-Tokyo) lands in whichever plan crosses the threshold, always the same one of these queries
     gc.collect()
     gc.freeze()
-    rng = random.Random(42)
-    stations = [m.station_ids[i] for i in range(len(m.station_ids))]
-    queries = []
-    for _ in range(n):
-        a, b = rng.sample(stations, 2)
-        when = rng.choice([rng.randint(6 * 3600, 22 * 3600)] * 7 + [rng.randint(22 * 3600 + 1800, 24 * 3600 + 1800),
-                                                                     rng.randint(4 * 3600 + 1800, 6 * 3600)] * 1
-                          + [rng.randint(6 * 3600, 22 * 3600)])
-        queries.append((a, b, m.datetime_of(when).isoformat(), rng.random() < 0.3))
+    queries = plan_queries(m, n)
     opts = PlanOptions()
     lat = {False: [], True: []}
     digests = []  # of each plan's JSON dicts: the same answers as the older planner, to the byte?
