@@ -473,19 +473,13 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
 def relax_footpaths(tt, rules, lab, k):
     """Round k, phase 3: from each stop reached by a ride, a same-stop change and one footpath (the transfer
     rule in the module docstring); board labels of round k, improved stops marked for round k+1; targets.
-    (Stops are added to the run's touched list inline, as in `_touch`: see `_walk_seconds`.)"""
+    (`_touch` takes the labels record, which costs nothing here: compiled without reference counting.)"""
     run = lab.scalars[3]
     n_walk = 0
     for r in range(lab.scalars[4]):
         s = lab.ride_list[r]
         lab.ride_marked[s] = False
-        if lab.touched_run[s] != run:
-            if lab.touched_run[s] < 0:
-                lab.dirty[lab.scalars[5]] = s
-                lab.scalars[5] += 1
-            lab.touched_run[s] = run
-            lab.touched[lab.scalars[0]] = s
-            lab.scalars[0] += 1
+        _touch(lab, s, run)
         a = lab.ride_t[k, s]
         bt = a + max(rules.min_transfer_s, np.int64(tt.stop_min_transfer[s]))  # the change time at s
         if bt < lab.board_t[k, s] and bt + rules.lb_board[s] < lab.res_t[k]:
@@ -524,13 +518,8 @@ def relax_footpaths(tt, rules, lab, k):
                 lab.marked[u] = True
                 lab.counters[C_IMPROVED] += 1
                 improved = True
-            if improved and lab.touched_run[u] != run:
-                if lab.touched_run[u] < 0:
-                    lab.dirty[lab.scalars[5]] = u
-                    lab.scalars[5] += 1
-                lab.touched_run[u] = run
-                lab.touched[lab.scalars[0]] = u
-                lab.scalars[0] += 1
+            if improved:
+                _touch(lab, u, run)
     lab.scalars[4] = 0
     for r in range(n_walk):
         u = lab.walk_list[r]
