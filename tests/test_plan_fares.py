@@ -91,6 +91,43 @@ def test_answers_are_fresh_dicts(sample):
     assert fares.itinerary_fare(catalog, ride, Passengers(1, 1), "ic") == want
 
 
+def _spoil(fare: dict | None) -> None:
+    """Change every dict and list of a fare answer in place."""
+    if fare is None:
+        return
+    fare["total"] = -1
+    fare["riders"]["adult"] = 99
+    fare["per_operator"]["x"] = 1
+    for leg in fare["legs"]:
+        leg["amount"] = -1
+    for t in fare["transfers"]:
+        t["amount"] = -1
+        t["split"]["x"] = 1
+    fare["legs"].append({})
+    fare["transfers"].append({})
+
+
+def test_plan_answers_changed_in_place_leave_the_memo_alone(sample):
+    """`PlanFares.add` answers from ready-made dicts: every dict and list of an answer (riders, per operator,
+    legs, transfers and their splits) is the itinerary's own, so changing them does not change the next plan's."""
+    fares = PlanFares()
+    svc, catalog = sample
+    checked = 0
+    for its in sample_plans(svc, 5, 30):
+        for text in PARTIES[:2]:
+            riders = parse_riders(text)
+            want = [it.get("fare") for it in fares.add(catalog, copy.deepcopy(its), riders, "ic")]
+            want = copy.deepcopy(want)
+            got = fares.add(catalog, copy.deepcopy(its), riders, "ic")
+            assert [it.get("fare") for it in got] == want
+            for it in got:
+                _spoil(it["fare"])
+            again = fares.add(catalog, copy.deepcopy(its), riders, "ic")
+            assert [it.get("fare") for it in again] == want
+            checked += sum(it["fare"] is not None and bool(it["fare"]["legs"]) for it in again)
+    assert checked > 0
+
+
 def _bus_itinerary(dep: str, arr: str, to: str = "B") -> dict:
     leg = {"mode": "BUS", "operator": "v2", "trip_id": "v2:T", "route": {"id": "v2:R1"},
            "service_date": "2026-11-24", "from": {"stop_id": "v2:A", "sequence": 1},

@@ -57,8 +57,9 @@ def plan_legs(itinerary: dict) -> list[LegRef]:
 
 
 # journeys remembered per fare catalog, cleared whole when full: ~4.1 KB each (legs and riders' fares, measured
-# on the sample), so ~4 MB at most; memos of at most MEMOS_KEPT catalogs (the live one and the one a publish
-# just replaced): an old catalog's memo, and the fare tables it holds, go with the next publish
+# on the sample) and ~1 KB per party answered (`_answer`: a party is 1-9 riders, a few are common), so ~5 MB at
+# most; memos of at most MEMOS_KEPT catalogs (the live one and the one a publish just replaced): an old catalog's
+# memo, and the fare tables it holds, go with the next publish
 MEMO_SIZE, MEMOS_KEPT = 1024, 2
 
 
@@ -73,6 +74,18 @@ def _journey_key(itinerary: dict, medium: str, times: bool) -> tuple:
         if times:
             key.append((leg["departure"], leg["arrival"]))
     return tuple(key)
+
+
+def _answer(hit: tuple, riders: Passengers, medium: str) -> dict:
+    """``{"fare": ...}`` (or ``fare_unknown``) for a party on a remembered journey (``hit``: its legs, riders'
+    fares and answers so far), made once per party and kept in ``hit``, never handed out itself (`_fare` copies
+    it): a copy of the ready dicts costs a fifth of `party_fare` and its ``to_dict`` again."""
+    try:
+        out = {"fare": party_fare(hit[0], hit[1], hit[2], riders, medium).to_dict()}
+    except FareUnknown as err:  # a child in the party, and no child fare
+        out = {"fare": None, "fare_unknown": err.reason}
+    hit[3][riders] = out
+    return out
 
 
 class PlanFares:
@@ -114,7 +127,8 @@ class PlanFares:
 
     def _fare(self, catalog: dict[str, OperatorFares], memos: tuple[bool, dict, dict], itinerary: dict,
               riders: Passengers, medium: str) -> dict:
-        """`itinerary_fare` with the catalog's memo (`_memo`) looked up by the caller: once per plan (`add`)."""
+        """`itinerary_fare` with the catalog's memo (`_memo`) looked up by the caller: once per plan (`add`). A
+        remembered journey's answer for the party is copied from a ready one (`_answer`), not priced again."""
         times, memo, why = memos
         op = next((leg["operator"] for leg in itinerary.get("legs", ()) if leg.get("mode") != "WALK"), None)
         if op is None:  # (a walk: the first ride's operator and the walk-only test in one pass)
@@ -131,15 +145,19 @@ class PlanFares:
         if hit is None:
             legs = plan_legs(itinerary)
             try:
-                hit = memo[key] = (legs, *price_riders(catalog, legs, medium))
+                hit = memo[key] = (legs, *price_riders(catalog, legs, medium), {})
             except FareUnknown as err:
                 hit = memo[key] = err
         if isinstance(hit, FareUnknown):
             return {"fare": None, "fare_unknown": hit.reason}
-        try:  # (the riders' fares are only read: each answer gets its own dicts)
-            return {"fare": party_fare(*hit, riders, medium).to_dict()}
-        except FareUnknown as err:  # a child in the party, and no child fare
-            return {"fare": None, "fare_unknown": err.reason}
+        ready = hit[3].get(riders) or _answer(hit, riders, medium)
+        fare = ready["fare"]
+        if fare is None:
+            return {"fare": None, "fare_unknown": ready["fare_unknown"]}
+        # (every answer its own dicts, as `JourneyFare.to_dict` made them: a response may be changed in place)
+        return {"fare": {**fare, "riders": fare["riders"].copy(), "per_operator": fare["per_operator"].copy(),
+                         "legs": [x.copy() for x in fare["legs"]],
+                         "transfers": [{**t, "split": t["split"].copy()} for t in fare["transfers"]]}}
 
     def add(self, catalog: dict[str, OperatorFares], itineraries: list[dict], riders: Passengers,
             medium: str) -> list[dict]:
