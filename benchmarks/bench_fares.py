@@ -8,13 +8,19 @@ built-in sample (`--sample`, or when ../shared/data is absent). Prints p50/p95/p
 itinerary JSON) and of pricing its itineraries for adult:1,child:1 (IC and ticket alternately), the ratio of medians (aim:
 pricing < 10 % of planning), how many itineraries got a fare, and the one-off cost of the first pricing (the v1
 rule index is built then).
+
+``--old-commit C``: also the plan path's fares as ``maas/pricing/plan_fares.py`` at commit C has them, on the same
+itineraries in this process (its own memo), old and new alternating per plan, in thread CPU: first sight of each
+journey, then the same plans again (memo hits); the answers compared exactly.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import datetime as dt
+import importlib.util
 import io
+import subprocess
 import os
 import random
 import sys
@@ -66,15 +72,53 @@ def pct(xs: list[float]) -> str:
             f"p99 {np.percentile(a, 99):8.3f} ms")
 
 
+def old_plan_fares(commit: str, tmp: Path):
+    """``maas/pricing/plan_fares.py`` at ``commit`` as a module of its own (it imports the engine of this tree)."""
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:maas/pricing/plan_fares.py"],
+                         capture_output=True, text=True, check=True).stdout
+    path = tmp / "old_plan_fares.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("old_plan_fares", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def compare(old_mod, commit: str, catalog: dict, plans: list, riders: Passengers) -> None:
+    """Old and new plan fares on the same plans, alternating per plan, thread CPU: a first pass (each journey
+    seen for the first time, as far as the memo holds them) and a second (the same plans again)."""
+    from api.respond import dumps
+
+    memos = {"old": old_mod.PlanFares(), "new": PlanFares()}
+    for n_pass in (1, 2):
+        t: dict[str, list[float]] = {"old": [], "new": []}
+        same = 0
+        for i, (its, medium) in enumerate(plans):
+            work = {k: copy.deepcopy(its) for k in memos}
+            for k in (("old", "new") if i % 2 else ("new", "old")):
+                c = time.thread_time()
+                memos[k].add(catalog, work[k], riders, medium)
+                t[k].append(time.thread_time() - c)
+            same += dumps(work["old"]) == dumps(work["new"])
+        o, n = np.asarray(t["old"]) * 1e6, np.asarray(t["new"]) * 1e6
+        print(f"pass {n_pass} ({'first sight' if n_pass == 1 else 'the same plans again'}): plan fares thread CPU "
+              f"per plan {commit} p50 {np.median(o):.1f} us mean {o.mean():.1f} us; this tree p50 {np.median(n):.1f} "
+              f"us mean {n.mean():.1f} us; old/new p50 {np.median(o) / np.median(n):.2f}x mean "
+              f"{o.mean() / n.mean():.2f}x; answers identical {same}/{len(plans)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--sample", action="store_true")
+    ap.add_argument("--old-commit", default="", help="also the plan fares of this commit, same itineraries")
     args = ap.parse_args()
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         net = network(args.sample, Path(tmp))
+        old_mod = old_plan_fares(args.old_commit, Path(tmp)) if args.old_commit else None
+    kept: list = []  # (itineraries, medium) per plan, for --old-commit
     transit = TransitService(net, threads=1)
     model = transit.model_for(DATE)
     catalog = {op: s.fares for op, s in FeedCatalog(lambda: net.feeds)().items()}
@@ -106,6 +150,7 @@ def main() -> None:
             continue  # the first pricing builds the v1 rule index: reported apart
         plan_t.append(t1 - t0)
         price_t.append(t3 - t2)
+        kept.append((its, medium))
         total += len(work)
         priced += sum(it["fare"] is not None for it in work)
         legs += sum(len(it["legs"]) for it in work)
@@ -118,6 +163,8 @@ def main() -> None:
     print(f"pricing / planning, medians: {ratio:.1%} (aim < 10 %); p99 ratio "
           f"{np.percentile(price_t, 99) / np.percentile(plan_t, 99):.1%}")
     print(f"itineraries with a fare: {priced}/{total}; first pricing (builds the v1 index): {first * 1000:.1f} ms")
+    if old_mod is not None:
+        compare(old_mod, args.old_commit, catalog, kept, riders)
 
 
 if __name__ == "__main__":
