@@ -89,6 +89,7 @@ def test_itineraries_from_tables_filled_at_warm_up_are_those_of_first_use():
         if warm:
             precompute_tables(m)
             assert all(x is not None for x in _tables(m).patterns) and _tables(m).isos
+            assert all(x is not None for x in _tables(m).rides)  # (a small model: every trip's `_Ride` too)
         answers.append([[it.to_dict() for it in p.plan(a, b, at(h, mm), arrive_by=arrive)]
                         for a, b in (("甲", "丁"), ("乙", "丁"), ("戊", "甲")) for h, mm in ((7, 55), (8, 12), (8, 31))
                         for arrive in (False, True)])
@@ -97,6 +98,22 @@ def test_itineraries_from_tables_filled_at_warm_up_are_those_of_first_use():
             if leg["mode"] != "WALK"}
     assert any(s % 10 == 5 for s in seqs) and any(s % 10 != 5 for s in seqs)  # both kinds of trip were ridden
     assert any(leg.get("intermediate_stops") for plan in answers[1] for it in plan for leg in it["legs"])
+
+
+def test_rides_made_at_warm_up_only_for_models_of_few_trips(monkeypatch):
+    """`precompute_tables` makes every trip's `_Ride` when the model has at most RIDES_AHEAD trips, none
+    beyond (all-Tokyo's 148k are made on first use)."""
+    import routing.itinerary as itinerary
+    from routing.timetable import build_model
+    from test_planner import _network
+
+    for limit, made in ((None, True), (0, False)):
+        m = build_model(_network(), at(8).date())
+        if limit is not None:
+            monkeypatch.setattr(itinerary, "RIDES_AHEAD", min(limit, m.n_trips - 1))
+        precompute_tables(m)
+        rides = itinerary._tables(m).rides
+        assert m.n_trips > 0 and all((x is not None) == made for x in rides)
 
 
 def test_choose_with_facts_kept_across_windows_is_choose_afresh(planner):  # noqa: F811
