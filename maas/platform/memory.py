@@ -4,12 +4,20 @@ Loading a feed and building a service day's model allocate several times what th
 pandas temporaries); glibc keeps those freed pages in its arenas (one per thread that allocated) unless asked to
 trim, so without `release_memory` a process serving all-Tokyo sat at ~950 MiB for ~400 MiB of live data, and a
 supervisor's workers forked with those pages. Measured in benchmarks/bench_memory.py.
+
+LLVM (numba's compiler, libllvmlite: 80 MiB of code) is only run to compile or load a kernel, yet numba's import
+alone maps ~95 MiB of its pages and loading the kernels more: ~105 MiB of an all-Tokyo server's ~400 MiB resident
+set were pages of LLVM's code it never runs again. `release_memory` unmaps them from the process (`drop_clean_pages`)
+after every big build and after the warm-up; the file stays in the page cache, and a later compile maps back the
+pages it runs. Measured in benchmarks/bench_memory_serve.py.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import gc
+import os
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -25,15 +33,64 @@ def _libc():
     return lib if lib is not None and hasattr(lib, "malloc_trim") else None
 
 
+# Shared libraries a serving process runs only to compile or load numba kernels (see the module's docstring)
+COMPILER_LIBRARIES = ("libllvmlite",)
+_MADV_DONTNEED = 4  # (Linux)
+_MAPPING = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$")
+
+
 def release_memory() -> bool:
-    """Collect garbage, then return the freed heap to the OS (glibc ``malloc_trim``; elsewhere only the collect).
-    Call after a big build (feed load, a model, a network swap), not per request. True when trimmed."""
+    """Collect garbage, then return the freed heap to the OS (glibc ``malloc_trim``; elsewhere only the collect),
+    and unmap the compiler's code pages (`drop_clean_pages`). Call after a big build (feed load, a model, a network
+    swap) and after loading kernels, not per request. True when trimmed."""
     gc.collect()
     lib = _libc()
     if lib is None:
         return False
     lib.malloc_trim(0)
+    drop_clean_pages()
     return True
+
+
+def drop_clean_pages(libraries: tuple[str, ...] = COMPILER_LIBRARIES) -> int:
+    """Unmap from this process the resident pages of the named shared libraries' read-only mappings holding no
+    page of their own (``Anonymous: 0`` in /proc/self/smaps: every page is the file's, unchanged), with
+    ``madvise(MADV_DONTNEED)``: a later access maps the same bytes back from the file, so nothing is lost, only
+    the resident set shrinks (the pages stay in the page cache, shared). Writable mappings and any holding a
+    private page (relocated data) are left alone. Returns the bytes that were resident there; 0 off Linux."""
+    lib = _libc()
+    if lib is None or not libraries:
+        return 0
+    dropped = 0
+    for start, end, rss in _clean_mappings(libraries):
+        if lib.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), _MADV_DONTNEED) == 0:
+            dropped += rss
+    return dropped
+
+
+def _clean_mappings(libraries: tuple[str, ...]) -> list[tuple[int, int, int]]:
+    """(start, end, resident bytes) of each read-only mapping of one of ``libraries`` with no private page."""
+    out: list[tuple[int, int, int]] = []
+    cur = None
+    try:
+        with open(f"/proc/{os.getpid()}/smaps", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = _MAPPING.match(line)
+                if m:
+                    perms, path = m.group(3), os.path.basename(m.group(4))
+                    cur = None
+                    if "w" not in perms and any(path.startswith(n) for n in libraries):
+                        cur = [int(m.group(1), 16), int(m.group(2), 16), 0, None]
+                        out.append(cur)
+                elif cur is not None:
+                    key, _, rest = line.partition(":")
+                    if key == "Rss":
+                        cur[2] = int(rest.split()[0]) * 1024
+                    elif key == "Anonymous":
+                        cur[3] = int(rest.split()[0])
+    except OSError:
+        return []
+    return [(s, e, rss) for s, e, rss, anon in out if anon == 0 and rss]
 
 
 def _kib_fields(path: str, names: tuple[str, ...]) -> dict[str, int]:
