@@ -177,7 +177,7 @@ def _preload(settings: Settings):
     except (OSError, ValueError) as exc:
         print(f"maas serve: cannot load the feeds: {exc}", file=sys.stderr)
         return None
-    from maas.platform.kernels import ensure_kernels
+    from maas.platform.kernels import drop_linking_ir, ensure_kernels
     from routing.raptor import drop_thread_buffers
 
     ensure_kernels()  # a cold numba cache is filled by a child: the supervisor and its workers only load kernels
@@ -187,6 +187,7 @@ def _preload(settings: Settings):
     except Exception:  # a network without a plannable pair: each worker's own warm-up reports it
         log.exception("planner warm-up before forking the workers failed")
     drop_thread_buffers()  # this thread's search labels: no worker plans on its main thread
+    drop_linking_ir()  # the loaded kernels' LLVM IR no caller will link
     release_memory()  # workers fork from here: freed heap handed back first, so no worker inherits it
     # and what this process loaded leaves the collector's generations: a worker's full collection (each
     # release_memory in its start-up, its warm-up) would otherwise write into the header of every inherited object

@@ -211,7 +211,7 @@ class TransitService:
         numba's kernels are compiled (or loaded from its cache) and each thread's search state is allocated —
         the first query after ready is as fast as the hundredth. Blocking: call it off the event loop, not from
         a planner thread."""
-        from maas.platform.kernels import ensure_kernels
+        from maas.platform.kernels import drop_linking_ir, ensure_kernels
 
         ensure_kernels()  # a cold numba cache is filled by a child: this process only loads the kernels
         zone = ZoneInfo(model_timezone(self.network))
@@ -235,6 +235,7 @@ class TransitService:
 
         for fut in [self.executor.submit(one) for _ in range(n)]:
             fut.result()
+        drop_linking_ir()  # the loaded kernels' LLVM IR no caller will link
         release_memory()  # the searches' scratch, freed in each planner thread's own malloc arena
         self.warm = True
 

@@ -554,3 +554,37 @@ def test_services_build_the_operators_fares_before_ready(tmp_path, monkeypatch):
         assert any(it.get("fare") for it in its)
     finally:
         services.transit.close()
+
+
+def test_entry_kernels_have_no_kernel_calling_them():
+    """`drop_linking_ir` frees the IR numba would link into a caller compiled later: no kernel of any module a
+    server loads may call one of `kernels.ENTRY_KERNELS` (a new caller would fail to link)."""
+    import importlib
+
+    from numba.core.registry import CPUDispatcher
+
+    entries = {name.rpartition(".")[2] for name in kernels.ENTRY_KERNELS}
+    assert set(kernels.ENTRY_KERNELS) <= set(kernels.kernels())
+    callers = []
+    for module in kernels.KERNEL_MODULES + ("routing.streets", "routing.realtime"):
+        for attr, v in vars(importlib.import_module(module)).items():
+            if isinstance(v, CPUDispatcher):
+                code = [v.py_func.__code__]
+                while code:  # the function's own names and those of any function defined in it
+                    c = code.pop()
+                    callers += [f"{module}.{attr} calls {n}" for n in entries & set(c.co_names)]
+                    code += [k for k in c.co_consts if hasattr(k, "co_names")]
+    assert not callers
+
+
+def test_dropping_the_entry_kernels_ir_keeps_plans_the_same(sample_transit):
+    day = dt.datetime(2026, 12, 1, 9, 0)
+    before = sample_transit.plan_sync("都庁前", "大門", day)
+    before_arrive = sample_transit.plan_sync("都庁前", "大門", day, arrive_by=True)
+    kernels.drop_linking_ir()
+    assert kernels.drop_linking_ir() == 0  # nothing left to free
+    for name in kernels.ENTRY_KERNELS:
+        for cres in kernels.kernels()[name].overloads.values():
+            assert cres.library._shared_module is None
+    assert sample_transit.plan_sync("都庁前", "大門", day) == before
+    assert sample_transit.plan_sync("都庁前", "大門", day, arrive_by=True) == before_arrive
