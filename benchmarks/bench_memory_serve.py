@@ -1,7 +1,8 @@
 """Memory of real `maas serve` processes, by mapping (/proc/PID/smaps): RSS, PSS and anonymous bytes of each
 worker after /readyz says ready and after N plans, grouped into libllvmlite, the other shared libraries, the
 heap and anonymous mappings (arrays, malloc arenas, numba's loaded code) and the rest; for one or more trees,
-alternating, several runs each (medians), on all-Tokyo rail by default.
+alternating (the order too), several runs each (medians), on all-Tokyo rail by default; with the plans' median
+latency (one at a time) and the workers' CPU time a plan.
 
     .venv/bin/python benchmarks/bench_memory_serve.py [--old-tree /work/wt-base] [--runs 3] [--workers 1] [--plans 200]
 
@@ -87,6 +88,12 @@ def plans(base: str, ids: list[str], n: int) -> tuple[int, float]:
     return ok, statistics.median(lat) if lat else 0.0
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def worker_pids(proc: subprocess.Popen, workers: int) -> list[int]:
     if workers <= 1:
         return [proc.pid]
@@ -103,9 +110,11 @@ def one(tree: Path, tag: str, feeds: list[str], workers: int, n_plans: int) -> d
             pids = worker_pids(proc, workers)
             ready = {p: smaps(p) for p in pids}
             sup = smaps(proc.pid) if workers > 1 else None
+            cpu0 = sum(cpu_s(p) for p in pids)
             ok, p50 = plans(base, stations(feeds[0]), n_plans)
+            cpu = (sum(cpu_s(p) for p in pids) - cpu0) / max(n_plans, 1)
             after = {p: smaps(p) for p in pids}
-            return {"ready": ready, "after": after, "supervisor": sup, "ok": ok, "p50": p50}
+            return {"ready": ready, "after": after, "supervisor": sup, "ok": ok, "p50": p50, "cpu": cpu}
         finally:
             proc.terminate()
             proc.wait(30)
@@ -123,12 +132,13 @@ def main() -> None:
     feeds = FEEDS[args.feeds]
     res: dict[str, list[dict]] = {t: [] for t in trees}
     for r in range(args.runs):
-        for tag, tree in trees.items():
+        for tag, tree in (list(trees.items()) if r % 2 == 0 else list(trees.items())[::-1]):  # order alternates
             got = one(tree, f"{tag}{r}", feeds, args.workers, args.plans)
             res[tag].append(got)
             w = next(iter(got["after"].values()))["total"]
             print(f"run {r} {tag}: worker after {args.plans} plans ({got['ok']} answered) RSS {w['rss'] / MiB:.0f} "
-                  f"PSS {w['pss'] / MiB:.0f} anon {w['anon'] / MiB:.0f} MiB; /v1/plan p50 {got['p50'] * 1000:.1f} ms",
+                  f"PSS {w['pss'] / MiB:.0f} anon {w['anon'] / MiB:.0f} MiB; /v1/plan p50 {got['p50'] * 1000:.1f} ms, "
+                  f"worker CPU {got['cpu'] * 1000:.1f} ms a plan",
                   flush=True)
     cats = sorted({c for runs in res.values() for g in runs for m in g["after"].values() for c in m})
     cats.remove("total")
@@ -143,7 +153,8 @@ def main() -> None:
                     row.append(statistics.median(m.get(c, {}).get(k, 0) for g in res[tag]
                                                  for m in g[when].values()) / MiB)
             print(f"{c:<18}" + "".join(f"{v:10.1f}" for v in row))
-        print(f"/v1/plan p50 (one at a time) {statistics.median(g['p50'] for g in res[tag]) * 1000:.1f} ms")
+        print(f"/v1/plan p50 (one at a time) {statistics.median(g['p50'] for g in res[tag]) * 1000:.1f} ms, worker "
+              f"CPU a plan {statistics.median(g['cpu'] for g in res[tag]) * 1000:.1f} ms")
         if args.workers > 1:
             print(f"supervisor PSS {statistics.median(g['supervisor']['total']['pss'] for g in res[tag]) / MiB:.1f}")
     if len(trees) == 2:

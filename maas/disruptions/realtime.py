@@ -558,9 +558,11 @@ class RealtimeService:
 def _warm_decoder() -> None:
     from feeds.gtfs_rt_wire import warm
     from maas.platform.kernels import ensure_kernels
+    from maas.platform.memory import drop_clean_pages
 
     ensure_kernels()  # on a cold cache: after the child compiled it (with the planner's), not in this process
     warm()
+    drop_clean_pages()  # LLVM's code pages loading the decoder mapped back (it may finish after the planner's warm-up)
 
 
 def _operator_of(v: VehiclePosition | TripUpdate) -> str | None:
