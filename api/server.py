@@ -157,14 +157,17 @@ def _exit_with_parent() -> None:
 
 
 def _preload(settings: Settings):
-    """Import the application, load the feeds, build today's model and the name index and load the planner's
-    kernels once in the supervisor (synchronously: no event loop, and the planner thread pool starts no thread
+    """Import the application, load the feeds, build today's and tomorrow's models and the name index and load the
+    planner's kernels once in the supervisor (synchronously: no event loop, and the planner thread pool starts no thread
     before its first query); None (after one line on stderr) when a feed cannot be loaded."""
     import datetime as dt
     import gc
 
+    from zoneinfo import ZoneInfo
+
     import api.app  # noqa: F401  (imported for the forked workers)
-    from feeds.feed import TOKYO
+    from maas.day_keeper import wanted_days
+    from routing.timetable import model_timezone
     from maas.platform.memory import release_memory
     from feeds.problems import FeedRejected
     from maas.transit import TransitService
@@ -181,11 +184,14 @@ def _preload(settings: Settings):
     from routing.raptor import drop_thread_buffers
 
     ensure_kernels()  # a cold numba cache is filled by a child: the supervisor and its workers only load kernels
-    planner = transit.planner_for(transit.local_date(dt.datetime.now(TOKYO)))
-    try:  # load numba's kernels and the reversed timetable here, on this thread (no pool thread is started
-        planner.warm_up()  # before the fork): the workers share them instead of each loading its own copy
-    except Exception:  # a network without a plannable pair: each worker's own warm-up reports it
-        log.exception("planner warm-up before forking the workers failed")
+    days = wanted_days(dt.datetime.now(ZoneInfo(model_timezone(transit.network))))
+    transit.keep(days)
+    for day in days:  # today's and tomorrow's models (the day keeper's, see maas.day_keeper), built once here
+        planner = transit.planner_for(day)
+        try:  # load numba's kernels, the reversed timetables and the itinerary tables here, on this thread (no
+            planner.warm_up()  # pool thread is started before the fork): the workers share them, not a copy each
+        except Exception:  # a network without a plannable pair: each worker's own warm-up reports it
+            log.exception("planner warm-up before forking the workers failed")
     drop_thread_buffers()  # this thread's search labels: no worker plans on its main thread
     release_memory()  # workers fork from here: freed heap handed back first, so no worker inherits it
     # and what this process loaded leaves the collector's generations: a worker's full collection (each
