@@ -141,9 +141,11 @@ async def plan(request: web.Request) -> web.Response:
 
 def warm_plan(app: web.Application, itineraries: list[dict]) -> None:
     """The API's share of a plan in the readiness warm-up (`Services.warmers`, off the event loop): the service
-    window (pandas over every feed's calendars: ~14 ms on the sample, else on the loop in the first request),
-    names localised and the answer encoded as a request would have them."""
+    window (pandas over every feed's calendars: ~14 ms on the sample, else on the loop in the first request), the
+    query's model (msgspec reads its annotations once: ~2 ms), names localised and the answer encoded as a request
+    would have them."""
     current_window(app)
+    plan_options({})
     names = app[SERVICES].transit.names
     for it in itineraries:
         localise_itinerary(it, "en", names)

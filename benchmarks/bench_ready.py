@@ -41,6 +41,13 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of the process and its waited-for children (the kernel check's, the feed
+    loader's): start-up's cost, which unlike its wall time hardly depends on what else the machine runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def get(base: str, path: str, params: dict | None = None, timeout: float = 120) -> tuple[int, bytes]:
     url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
     req = urllib.request.Request(url, headers={"Authorization": f"Bearer {KEY}", "Connection": "close"})
@@ -103,10 +110,10 @@ def timed_plans(base: str, day: dt.date, zone: ZoneInfo, qs: list[tuple[str, str
 def one_run(tree: Path, tmp: Path, feeds: list[str], tag: str, n: int, zone: ZoneInfo) -> dict:
     proc, base, ready_s, ready = start(tree, tmp, feeds, tag)
     try:
-        rss_ready = rss_mb(proc.pid)
+        rss_ready, cpu_ready = rss_mb(proc.pid), cpu_s(proc.pid)
         qs = pairs(base, n + 1)
         today = dt.datetime.now(zone).date()
-        row = {"ready_s": ready_s, "rss_ready": rss_ready, "readyz": ready}
+        row = {"ready_s": ready_s, "cpu_ready": cpu_ready, "rss_ready": rss_ready, "readyz": ready}
         for label, day, seed in (("today", today, 1), ("tomorrow", today + dt.timedelta(days=1), 2)):
             ms = timed_plans(base, day, zone, qs, seed)
             row[label] = {"first": ms[0], "median": statistics.median(ms[1:-1]), "again": ms[-1]}
@@ -147,13 +154,13 @@ def main() -> None:
             for tag in order:
                 row = one_run(trees[tag], Path(tmp), args.feed, f"{tag}{r}", args.n, zone)
                 rows[tag].append(row)
-                print(f"round {r} {tag}: ready {row['ready_s']:.2f} s, RSS {row['rss_ready']:.0f} → "
+                print(f"round {r} {tag}: ready {row['ready_s']:.2f} s ({row['cpu_ready']:.2f} s CPU), RSS {row['rss_ready']:.0f} → "
                       f"{row['rss_end']:.0f} MiB; " + "; ".join(
                           f"{d} first {row[d]['first']:.1f} ms, median {row[d]['median']:.1f}, "
                           f"again {row[d]['again']:.1f}" for d in ("today", "tomorrow")), flush=True)
         print(f"\nmedians over {args.rounds} rounds ({', '.join(args.feed) or 'built-in sample'}; {args.n} plans "
               f"after the first, each on a new connection):")
-        print(f"{'':6} {'ready s':>8} {'RSS ready':>10} {'RSS end':>8}  "
+        print(f"{'':6} {'ready s':>8} {'CPU s':>6} {'RSS ready':>10} {'RSS end':>8}  "
               f"{'today first':>11} {'median':>7} {'again':>6} {'first/med':>9}  "
               f"{'tmrw first':>10} {'median':>7} {'again':>6} {'first/med':>9}")
         for tag, rs in rows.items():
@@ -162,11 +169,12 @@ def main() -> None:
                 f, m, a = med(rs, d, "first"), med(rs, d, "median"), med(rs, d, "again")
                 ratios = [r[d]["first"] / r[d]["median"] for r in rs]
                 cells.append(f"{f:11.1f} {m:7.1f} {a:6.1f} {statistics.median(ratios):9.2f}")
-            print(f"{tag:6} {med(rs, 'ready_s'):8.2f} {med(rs, 'rss_ready'):10.0f} {med(rs, 'rss_end'):8.0f}  "
+            print(f"{tag:6} {med(rs, 'ready_s'):8.2f} {med(rs, 'cpu_ready'):6.2f} {med(rs, 'rss_ready'):10.0f} {med(rs, 'rss_end'):8.0f}  "
                   + "  ".join(cells))
         if "old" in rows:
-            print("new/old: start-up %.2f×, RSS ready %+.0f MiB, RSS end %+.0f MiB, today first %.2f×, tomorrow "
+            print("new/old: start-up %.2f× (CPU %.2f×), RSS ready %+.0f MiB, RSS end %+.0f MiB, today first %.2f×, tomorrow "
                   "first %.3f×" % (med(rows["new"], "ready_s") / med(rows["old"], "ready_s"),
+                                   med(rows["new"], "cpu_ready") / med(rows["old"], "cpu_ready"),
                                    med(rows["new"], "rss_ready") - med(rows["old"], "rss_ready"),
                                    med(rows["new"], "rss_end") - med(rows["old"], "rss_end"),
                                    med(rows["new"], "today", "first") / med(rows["old"], "today", "first"),
