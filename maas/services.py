@@ -97,6 +97,7 @@ class Services:
             self.warnings = WarningPlanner(self.transit, self.closures)
             self.transit.mask_provider = self.closures.mask_for
             self.transit.plan_hook = self.warnings.plan_sync
+            self.transit.drop_listeners += [self.closures.forget_model, self.warnings.forget_model]
             if self.bookings is not None:
                 self.closures.listeners.append(self.notify_disrupted)
                 self.closures.lift_listeners.append(self.notify_restored)
@@ -128,6 +129,7 @@ class Services:
         self.realtime = realtime
         self.live = LiveTimetable(realtime.snapshot)
         self.transit.realtime_provider = self.live.overlay_for
+        self.transit.drop_listeners.append(self.live.forget_model)
         realtime.add_listener(self.on_realtime)
 
     async def on_realtime(self, old, new) -> None:

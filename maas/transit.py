@@ -87,6 +87,10 @@ class TransitService:
         self._building: dict[dt.date, "_Build"] = {}
         self._generation = 0  # bumped by `install`: a build of the network before a swap is not cached
         self._keep: frozenset[dt.date] = frozenset()  # the days the LRU never drops (`keep`: today, tomorrow)
+        # called with each model the cache drops (LRU, swap): what other services cache per model is forgotten
+        # with it (a server running for weeks builds a model a day; cycles frozen by gc.freeze are never freed)
+        self.drop_listeners: list[Callable[[TransitModel], object]] = []
+        self._dropped: list[TransitModel] = []
         self._walker: Walker | None = None
         self.warm = False  # every planner thread has run a plan (kernels compiled or loaded): see warm_up
         self._warm_barrier: threading.Barrier | None = None  # broken by close(): no thread waits for a cancelled task
@@ -124,7 +128,9 @@ class TransitService:
                 self._names = adopt_names(names)
             if self._walker is None:
                 self._walker = self._make_walker(model)
-            return self._cache_locked(model.service_date, _shared_ids(model))
+            planner = self._cache_locked(model.service_date, _shared_ids(model))
+        self._tell_dropped()
+        return planner
 
     def _make_walker(self, model: TransitModel) -> Walker:
         if self.osm_path is None:
@@ -194,6 +200,7 @@ class TransitService:
                     if self._building.get(date) is build:
                         del self._building[date]
                 build.done.set()
+            self._tell_dropped()
             release_memory()  # the build's pandas temporaries (several times the model) back to the system
             return planner
 
@@ -207,8 +214,23 @@ class TransitService:
         return planner
 
     def _evict_locked(self) -> None:
-        for old in [d for d in self._models if d not in self._keep][:max(0, len(self._models) - self.max_models)]:
-            del self._models[old]
+        """Least recently used first, never a kept day nor the one used last (so a day asked for while the kept
+        days fill the cache is cached, not built again on every request): at most ``max_models``, or the kept
+        days and one more."""
+        others = [d for d in list(self._models)[:-1] if d not in self._keep]
+        for old in others[:max(0, len(self._models) - self.max_models)]:
+            self._dropped.append(self._models.pop(old)[0])
+
+    def _tell_dropped(self) -> None:
+        """The `drop_listeners` told of the models dropped so far (outside the lock)."""
+        with self._lock:
+            dropped, self._dropped = self._dropped, []
+        for model in dropped:
+            for listener in self.drop_listeners:
+                try:
+                    listener(model)
+                except Exception:  # a cache that cannot forget keeps a model; plans go on
+                    log.exception("a listener of dropped models failed")
 
     def keep(self, dates) -> None:
         """The days whose models stay cached whatever else is asked for (the day keeper's: today, tomorrow);
@@ -216,6 +238,7 @@ class TransitService:
         with self._lock:
             self._keep = frozenset(dates)
             self._evict_locked()
+        self._tell_dropped()
 
     def built(self, dates) -> bool:
         """Whether every one of ``dates`` has its model cached (never builds)."""
@@ -258,10 +281,12 @@ class TransitService:
     def install(self, built: "BuiltNetwork") -> None:
         """The second half: network, walker, names and models replaced in one step."""
         with self._lock:
+            self._dropped += [m for m, _ in self._models.values()]
             self.network, self._models, self._walker, self._names = (built.network, built.models, built.walker,
                                                                      built.names)
             self._generation += 1
             self._evict_locked()
+        self._tell_dropped()
 
     def _names_locked(self) -> NameIndex:
         if self._names is None:

@@ -282,3 +282,53 @@ def test_a_build_started_before_a_swap_is_not_cached(transit):
     t.join(60)
     assert networks[0] is old and networks[-1] is transit.network
     assert transit.planner_for(day) is got["p"]
+
+
+def test_a_day_asked_for_while_the_kept_days_fill_the_cache_stays_cached(transit):
+    """In the hour before midnight three days are kept (max_models 3): a fourth day asked for (a booking of
+    yesterday's service day) is cached beside them, not built again for every request."""
+    kept = [DAY + dt.timedelta(days=k) for k in range(3)]
+    transit.keep(kept)
+    for d in kept:
+        transit.planner_for(d)
+    builds = _count_builds(transit)
+    yesterday = DAY - dt.timedelta(days=1)
+    first = transit.planner_for(yesterday)
+    assert transit.planner_for(yesterday) is first and builds == [yesterday]
+    assert set(transit.cached_dates()) == {yesterday, *kept}
+    transit.planner_for(DAY + dt.timedelta(days=5))  # the next other day takes its place
+    assert set(transit.cached_dates()) == {DAY + dt.timedelta(days=5), *kept}
+
+
+async def test_models_the_cache_drops_are_freed_as_days_roll(transit):
+    """A server running for weeks builds a model a day: once the cache drops one, the closures' index, the
+    warning planner's touch index and the realtime overlays forget it too, so it is freed (each held its model)."""
+    import gc
+    import weakref
+
+    from maas.disruptions.closure_store import MemoryClosureStore
+    from maas.platform.settings import Settings
+    from maas.services import closure_service
+
+    clock = Clock(dt.datetime(2026, 11, 24, 10, 0, tzinfo=JST))
+    services = services_for(transit, clock=clock,
+                            closures=closure_service(Settings(), transit, store=MemoryClosureStore()))
+    await services.start()
+    try:
+        await services.wait_warm(300)
+        dropped: list[int] = []
+        transit.drop_listeners.append(lambda m: dropped.append(id(m)))
+        first = weakref.ref(transit.model_for(DAY))
+        assert services.warnings._touch and services.closures._indexes  # the warm-up planned through the hook
+        for k in range(1, 5):  # the keeper moves on a day at a time
+            clock.now += dt.timedelta(days=1)
+            await asyncio.get_running_loop().run_in_executor(None, services.days.step)
+            assert DAY + dt.timedelta(days=k + 1) in transit.cached_dates()
+        assert len(dropped) >= 3
+        gc.collect()
+        assert first() is None
+        live = {id(m) for m in (transit.model_for(d) for d in transit.cached_dates())}
+        assert {v[0]() and id(v[0]()) for v in services.closures._indexes.values()} <= live
+        assert {v[0]() and id(v[0]()) for v in services.warnings._touch.values()} <= live
+    finally:
+        await services.aclose()
