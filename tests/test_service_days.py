@@ -48,6 +48,31 @@ def _count_builds(transit: TransitService) -> list[dt.date]:
     return built
 
 
+class HeldBuilds:
+    """Wraps ``transit._build``: records each build's (network, date); the builds ``hold(n, date)`` picks (n: the
+    build's number from 1) set ``started`` and wait for ``release``, then raise ``fail`` when given."""
+
+    def __init__(self, transit: TransitService, hold, fail: BaseException | None = None):
+        self.calls: list[tuple[object, dt.date]] = []
+        self.started, self.release = threading.Event(), threading.Event()
+        real = transit._build
+
+        def build(network, date, walker):
+            self.calls.append((network, date))
+            if hold(len(self.calls), date):
+                self.started.set()
+                assert self.release.wait(60)
+                if fail is not None:
+                    raise fail
+            return real(network, date, walker)
+
+        transit._build = build
+
+    @property
+    def dates(self) -> list[dt.date]:
+        return [d for _, d in self.calls]
+
+
 @pytest.fixture
 def transit(tmp_path):
     t = _transit(tmp_path)
@@ -102,18 +127,8 @@ def test_a_build_does_not_block_plans_for_other_days(transit):
     transit.planner_for(DAY)
     slow = DAY + dt.timedelta(days=1)
     other = DAY + dt.timedelta(days=2)
-    started, release = threading.Event(), threading.Event()
-    builds: list[dt.date] = []
-    real = transit._build
-
-    def build(network, date, walker):
-        builds.append(date)
-        if date == slow:
-            started.set()
-            assert release.wait(60)
-        return real(network, date, walker)
-
-    transit._build = build
+    held = HeldBuilds(transit, lambda n, date: date == slow)
+    started, release = held.started, held.release
     got: dict[str, object] = {}
 
     def ask(name: str, date: dt.date) -> None:
@@ -135,23 +150,13 @@ def test_a_build_does_not_block_plans_for_other_days(transit):
     first.join(60)
     same.join(60)
     assert got["slow"] is got["slow again"]
-    assert sorted(builds) == [slow, other]  # one build of the slow day, for both requests
+    assert sorted(held.dates) == [slow, other]  # one build of the slow day, for both requests
 
 
 def test_a_failed_build_is_raised_to_every_waiter_and_retried(transit):
     day = DAY + dt.timedelta(days=1)
-    started, release = threading.Event(), threading.Event()
-    real, calls = transit._build, []
-
-    def build(network, date, walker):
-        calls.append(date)
-        if len(calls) == 1:
-            started.set()
-            assert release.wait(60)
-            raise RuntimeError("feed unreadable")
-        return real(network, date, walker)
-
-    transit._build = build
+    held = HeldBuilds(transit, lambda n, date: n == 1, fail=RuntimeError("feed unreadable"))
+    started, release = held.started, held.release
     errors: list[BaseException] = []
 
     def ask() -> None:
@@ -167,7 +172,7 @@ def test_a_failed_build_is_raised_to_every_waiter_and_retried(transit):
     release.set()
     for t in threads:
         t.join(60)
-    assert len(errors) == 2 and calls == [day]
+    assert len(errors) == 2 and held.dates == [day]
     assert transit.planner_for(day).model.service_date == day  # the next request builds it again
 
 
@@ -261,17 +266,8 @@ def test_a_swap_keeps_the_kept_days_built(transit):
 def test_a_build_started_before_a_swap_is_not_cached(transit):
     """A day being built on the old network when a publish installs the new one is built again on the new."""
     day = DAY + dt.timedelta(days=1)
-    started, release = threading.Event(), threading.Event()
-    real, networks = transit._build, []
-
-    def build(network, date, walker):
-        networks.append(network)
-        if len(networks) == 1:
-            started.set()
-            assert release.wait(60)
-        return real(network, date, walker)
-
-    transit._build = build
+    held = HeldBuilds(transit, lambda n, date: n == 1)
+    started, release = held.started, held.release
     got = {}
     t = threading.Thread(target=lambda: got.setdefault("p", transit.planner_for(day)))
     t.start()
@@ -280,7 +276,7 @@ def test_a_build_started_before_a_swap_is_not_cached(transit):
     transit.install(transit.build_network(Network(list(old.feeds)), dates=[DAY]))
     release.set()
     t.join(60)
-    assert networks[0] is old and networks[-1] is transit.network
+    assert held.calls[0][0] is old and held.calls[-1][0] is transit.network
     assert transit.planner_for(day) is got["p"]
 
 
