@@ -240,11 +240,6 @@ class TransitService:
             self._evict_locked()
         self._tell_dropped()
 
-    def built(self, dates) -> bool:
-        """Whether every one of ``dates`` has its model cached (never builds)."""
-        with self._lock:
-            return all(d in self._models for d in dates)
-
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """The service date of ``now`` (default: the clock) on the network's own clock."""
         return self.local_date(now or dt.datetime.now(dt.timezone.utc))
