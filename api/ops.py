@@ -15,8 +15,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when feeds are loaded, start-up finished and the store answers: a load balancer stops sending
-    traffic to a worker whose Redis is unreachable, and resumes once it answers again."""
+    """Ready when feeds are loaded, start-up finished, the planner warm with today's and tomorrow's models built
+    (`Services.readiness`) and the store answers: a load balancer stops sending traffic to a worker whose Redis is
+    unreachable, and resumes once it answers again."""
     services = request.app[SERVICES]
     ready, detail = services.readiness()
     if not ready:
@@ -65,7 +66,8 @@ def add_routes(app: web.Application) -> None:
     add(app, "GET", "/healthz", healthz, roles=None, spec={
         "operationId": "healthz", "summary": "Liveness", "tags": ["ops"], "responses": ok(Health)})
     add(app, "GET", "/readyz", readyz, roles=None, spec={
-        "operationId": "readyz", "summary": "Readiness: feeds loaded, services wired, store reachable", "tags": ["ops"],
+        "operationId": "readyz", "summary": "Readiness: feeds loaded, services wired, today's and tomorrow's models "
+                                            "built and warm, store reachable", "tags": ["ops"],
         "responses": {**ok(Readiness), "503": {"description": "Not ready yet, or the store is unreachable",
                                                "content": {"application/json": {"schema": Readiness}}}}})
     add(app, "GET", "/metrics", metrics, roles=None, spec={

@@ -157,14 +157,12 @@ def _exit_with_parent() -> None:
 
 
 def _preload(settings: Settings):
-    """Import the application, load the feeds, build today's model and the name index and load the planner's
-    kernels once in the supervisor (synchronously: no event loop, and the planner thread pool starts no thread
+    """Import the application, load the feeds, build today's and tomorrow's models (`keep_days`) and the name index
+    and load the planner's kernels once in the supervisor (synchronously: no event loop, and the planner thread pool starts no thread
     before its first query); None (after one line on stderr) when a feed cannot be loaded."""
-    import datetime as dt
     import gc
 
     import api.app  # noqa: F401  (imported for the forked workers)
-    from feeds.feed import TOKYO
     from maas.platform.memory import release_memory
     from feeds.problems import FeedRejected
     from maas.transit import TransitService
@@ -178,15 +176,9 @@ def _preload(settings: Settings):
         print(f"maas serve: cannot load the feeds: {exc}", file=sys.stderr)
         return None
     from maas.platform.kernels import drop_linking_ir, ensure_kernels
-    from routing.raptor import drop_thread_buffers
 
     ensure_kernels()  # a cold numba cache is filled by a child: the supervisor and its workers only load kernels
-    planner = transit.planner_for(transit.local_date(dt.datetime.now(TOKYO)))
-    try:  # load numba's kernels and the reversed timetable here, on this thread (no pool thread is started
-        planner.warm_up()  # before the fork): the workers share them instead of each loading its own copy
-    except Exception:  # a network without a plannable pair: each worker's own warm-up reports it
-        log.exception("planner warm-up before forking the workers failed")
-    drop_thread_buffers()  # this thread's search labels: no worker plans on its main thread
+    keep_days(transit, warm_all=True)
     drop_linking_ir()  # the loaded kernels' LLVM IR no caller will link
     release_memory()  # workers fork from here: freed heap handed back first, so no worker inherits it
     # and what this process loaded leaves the collector's generations: a worker's full collection (each
@@ -195,6 +187,34 @@ def _preload(settings: Settings):
     # tune_worker_runtime; here they are frozen before the first worker exists)
     gc.freeze()
     return transit
+
+
+def keep_days(transit, warm_all: bool = False, now=None) -> list:
+    """The days the workers' day keepers keep (today's and tomorrow's models, see maas.day_keeper) built and warmed
+    here, in the supervisor, before a worker is forked: it inherits them (shared pages) instead of building its own
+    before ready. At start, and again before each (re)start of a worker, so one restarted weeks later does not
+    inherit days long gone. ``warm_all``: warm every kept day, not only those built now (at start: today's model
+    may come from the feed-loading child, built but never planned on); ``now``: the clock's time (aware). Returns
+    the days built now."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from maas.day_keeper import wanted_days
+    from routing.raptor import drop_thread_buffers
+    from routing.timetable import model_timezone
+
+    zone = ZoneInfo(model_timezone(transit.network))
+    days = wanted_days(now.astimezone(zone) if now is not None else dt.datetime.now(zone))
+    transit.keep(days)
+    missing = [d for d in days if d not in transit.cached_dates()]
+    for day in days if warm_all else missing:
+        planner = transit.planner_for(day)
+        try:  # load numba's kernels, the reversed timetables and the itinerary tables here, on this thread (no
+            planner.warm_up()  # pool thread is started before the fork): the workers share them, not a copy each
+        except Exception:  # a network without a plannable pair: each worker's own warm-up reports it
+            log.exception("planner warm-up before forking the workers failed")
+    drop_thread_buffers()  # this thread's search labels: no worker plans on its main thread
+    return missing
 
 
 def serve(settings: Settings) -> int:
@@ -245,6 +265,7 @@ def _metrics_dir() -> tuple[str, bool]:
 
 def _supervise(settings: Settings, metrics_dir: str) -> int:
     from api.observe import mark_worker_dead
+    from maas.platform.memory import release_memory
     from maas.platform.supervisor import Supervisor
 
     transit = _preload(settings)
@@ -260,6 +281,11 @@ def _supervise(settings: Settings, metrics_dir: str) -> int:
         return 2
 
     def make(i: int):
+        try:
+            if keep_days(transit):  # a worker restarted on a later day: that day's models built once, here
+                release_memory()
+        except Exception:  # the worker builds them itself before it says ready
+            log.exception("building the service days before forking a worker failed")
         ready = ctx.Event()
         proc = ctx.Process(target=run_worker, args=(settings, True, i, transit, sock, ready),
                            name=f"maas-worker-{i}", daemon=False)

@@ -41,10 +41,19 @@ class Services:
     _recovery_task: asyncio.Task | None = field(default=None, repr=False)
     _feeds_task: asyncio.Task | None = field(default=None, repr=False)
     _warm_task: asyncio.Task | None = field(default=None, repr=False)
+    _days_task: asyncio.Task | None = field(default=None, repr=False)
+    days: Any | None = field(default=None, repr=False)  # maas.day_keeper.DayKeeper, made in __post_init__
+    # more of a request's path to run in the warm-up, with the warm-up plan's itineraries (the API's: its
+    # service window and response encoding); blocking, off the event loop
+    warmers: list[Callable[[list[dict]], object]] = field(default_factory=list, repr=False)
     _catalog: Any | None = field(default=None, repr=False)
     plan_fares: PlanFares = field(default_factory=PlanFares, repr=False)  # the plan path's fares, remembered
 
     def __post_init__(self) -> None:
+        if self.days is None:
+            from maas.day_keeper import DayKeeper
+
+            self.days = DayKeeper(self.transit, self.warm_days, clock=self.clock)
         if self.feeds is None:  # publishing always works; nothing is read or written until an operator publishes
             from maas.publishing.feed_registry import FeedRegistry
             from maas.publishing.feed_swap import FeedManager
@@ -88,6 +97,7 @@ class Services:
             self.warnings = WarningPlanner(self.transit, self.closures)
             self.transit.mask_provider = self.closures.mask_for
             self.transit.plan_hook = self.warnings.plan_sync
+            self.transit.drop_listeners += [self.closures.forget_model, self.warnings.forget_model]
             if self.bookings is not None:
                 self.closures.listeners.append(self.notify_disrupted)
                 self.closures.lift_listeners.append(self.notify_restored)
@@ -119,6 +129,7 @@ class Services:
         self.realtime = realtime
         self.live = LiveTimetable(realtime.snapshot)
         self.transit.realtime_provider = self.live.overlay_for
+        self.transit.drop_listeners.append(self.live.forget_model)
         realtime.add_listener(self.on_realtime)
 
     async def on_realtime(self, old, new) -> None:
@@ -172,14 +183,46 @@ class Services:
         return sent
 
     async def _warm_planner(self) -> None:
-        """Planner kernels compiled and run once per thread (readiness waits for it; liveness does not), after
-        the operators' fares (`_warm_fares`)."""
+        """Planner kernels compiled, the days readiness waits for built and every one warmed on each thread and
+        along a request's path (readiness waits for it; liveness does not); then the day keeper runs."""
         try:
-            await asyncio.get_running_loop().run_in_executor(None, self._warm_fares)
-            await asyncio.get_running_loop().run_in_executor(None, self.transit.warm_up)
+            await asyncio.get_running_loop().run_in_executor(None, self.warm_up)
         except Exception:  # a network without a plannable pair: plans compile on first use instead
             log.exception("planner warm-up failed")
             self.transit.warm = True
+        self._days_task = asyncio.create_task(self.days.run())
+
+    def warm_up(self) -> None:
+        """Blocking (off the event loop): `TransitService.warm_up` of the days the keeper keeps, each also
+        warmed along a request's path (`warm_days`)."""
+        from maas.day_keeper import wanted_days
+        from maas.platform.kernels import ensure_kernels
+
+        ensure_kernels()  # a cold numba cache is filled by a child: this process only loads the kernels
+        self._warm_fares()
+        days = wanted_days(self.days.now(), self.days.ahead, self.days.lead)
+        self.transit.keep(days)
+        self.warm_days(days)
+        self.transit.warm = True
+
+    def warm_days(self, dates: list) -> None:
+        """The days' models built and warmed on every planner thread (`TransitService.warm_days`), then one plan
+        a day along the path a /v1/plan request takes, so what that path builds lazily per model or per network
+        is built here: the plan hook's closure index (`WarningPlanner`), the realtime overlay, the mask, the
+        itineraries' dicts, the fares (the operator catalog and its memo) and the `warmers`. Blocking."""
+        from maas.pricing.plan_fares import parse_medium, parse_riders
+        from routing.raptor import drop_thread_buffers
+
+        for planner in self.transit.warm_days(dates):
+            probe = planner.sample_trip()
+            if probe is None:
+                continue
+            origin, destination, departure, _ = probe
+            its = self.transit.plan_sync(origin, destination, departure)
+            self.add_fares(its, parse_riders(None), parse_medium(None))
+            for warm in self.warmers:
+                warm(its)
+        drop_thread_buffers()  # this thread plans nothing later: its search labels go
 
     def _warm_fares(self) -> None:
         """The live operators' fare setups (profiles, fare tables, seat rules: read off the feeds' packed trips)
@@ -303,15 +346,21 @@ class Services:
         return None
 
     def readiness(self) -> tuple[bool, dict]:
+        """Ready when the feeds are loaded, start-up finished, the planner warm and the days a request may ask
+        for next (today and tomorrow on the feeds' clock, `DayKeeper.required`) have their models built."""
         feeds = [f.namespace for f in self.transit.network.feeds]
-        warm = self.transit.warm
+        built = self.transit.cached_dates()
+        days = self.days.required()
+        warm = self.transit.warm and all(d in built for d in days)
         return bool(feeds) and self.ready and warm, {"feeds": feeds, "keys": len(self.keys), "pid": os.getpid(),
                                                      "planner": "warm" if warm else "warming",
+                                                     "service_days": [d.isoformat() for d in sorted(built)],
+                                                     "waiting_for": [d.isoformat() for d in days if d not in built],
                                                      "bookings": self.bookings is not None,
                                                      "closures": self.closures is not None}
 
     async def aclose(self) -> None:
-        for task in (self._recovery_task, self._feeds_task, self._warm_task):
+        for task in (self._recovery_task, self._feeds_task, self._warm_task, self._days_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

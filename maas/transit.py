@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from routing.realtime import RealtimeOverlay
 from routing.timetable import BuildSettings, TransitModel, build_model, model_timezone
 from routing.walking import StraightLineWalker, Walker
 
+log = logging.getLogger("maas.transit")
 MaskProvider = Callable[[TransitModel, "Walker"], ClosureMask | None]
 # The realtime overlay of a (scheduled) model, None when no realtime applies (maas/disruptions/live_timetable.py)
 RealtimeProvider = Callable[[TransitModel], "RealtimeOverlay | None"]
@@ -45,6 +47,15 @@ def _shared_ids(model: TransitModel) -> TransitModel:
     string per id across the service days' models and the realtime indexes, not one per unpickled model."""
     model.trip_ids = interned(model.trip_ids)
     return model
+
+
+class _Build:
+    """One model build in progress (`TransitService.planner_for`): those asking for its date wait on ``done``."""
+
+    def __init__(self, generation: int):
+        self.generation = generation
+        self.done = threading.Event()
+        self.error: BaseException | None = None
 
 
 class TransitService:
@@ -72,6 +83,14 @@ class TransitService:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="planner")
         self._models: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
         self._lock = threading.Lock()
+        # builds in progress, one per date: a request for that date waits for it, others are not held up
+        self._building: dict[dt.date, "_Build"] = {}
+        self._generation = 0  # bumped by `install`: a build of the network before a swap is not cached
+        self._keep: frozenset[dt.date] = frozenset()  # the days the LRU never drops (`keep`: today, tomorrow)
+        # called with each model the cache drops (LRU, swap): what other services cache per model is forgotten
+        # with it (a server running for weeks builds a model a day; cycles frozen by gc.freeze are never freed)
+        self.drop_listeners: list[Callable[[TransitModel], object]] = []
+        self._dropped: list[TransitModel] = []
         self._walker: Walker | None = None
         self.warm = False  # every planner thread has run a plan (kernels compiled or loaded): see warm_up
         self._warm_barrier: threading.Barrier | None = None  # broken by close(): no thread waits for a cancelled task
@@ -109,7 +128,9 @@ class TransitService:
                 self._names = adopt_names(names)
             if self._walker is None:
                 self._walker = self._make_walker(model)
-            return self._cache_locked(model.service_date, _shared_ids(model))
+            planner = self._cache_locked(model.service_date, _shared_ids(model))
+        self._tell_dropped()
+        return planner
 
     def _make_walker(self, model: TransitModel) -> Walker:
         if self.osm_path is None:
@@ -140,29 +161,88 @@ class TransitService:
         return model, walker
 
     def planner_for(self, date: dt.date) -> Planner:
-        with self._lock:
-            hit = self._models.get(date)
-            if hit is not None:
-                self._models.move_to_end(date)
-                return hit[1]
-            if self.progress:
-                with step(f"building the transit model for {date}"):
-                    model, self._walker = self._build(self.network, date, self._walker)
-            else:
-                model, self._walker = self._build(self.network, date, self._walker)
-            planner = self._cache_locked(date, model)
+        """The day's planner, its model built on first use. The build runs outside the lock (all-Tokyo: seconds,
+        in a child process): a request for another day is answered meanwhile, one for the same day waits for
+        that build instead of starting its own."""
+        while True:
+            with self._lock:
+                hit = self._models.get(date)
+                if hit is not None:
+                    self._models.move_to_end(date)
+                    return hit[1]
+                build = self._building.get(date)
+                mine = build is None
+                if mine:
+                    build = self._building[date] = _Build(self._generation)
+                network, walker = self.network, self._walker
+            if not mine:
+                build.done.wait()  # then the cache has it, or the build failed (raised there) or was swapped
+                if build.error is not None:
+                    raise build.error
+                continue
+            try:
+                if self.progress:
+                    with step(f"building the transit model for {date}"):
+                        model, walker = self._build(network, date, walker)
+                else:
+                    model, walker = self._build(network, date, walker)
+                with self._lock:
+                    if build.generation != self._generation:
+                        continue  # a publish swapped the network meanwhile: this day is built on the new one
+                    if self._walker is None:
+                        self._walker = walker
+                    planner = self._cache_locked(date, model)
+            except BaseException as exc:
+                build.error = exc
+                raise
+            finally:
+                with self._lock:
+                    if self._building.get(date) is build:
+                        del self._building[date]
+                build.done.set()
+            self._tell_dropped()
             release_memory()  # the build's pandas temporaries (several times the model) back to the system
             return planner
 
     def _cache_locked(self, date: dt.date, model: TransitModel) -> Planner:
         """A planner for ``model`` (this service's walker and names), cached as ``date``'s, the least recently used
-        model dropped beyond ``max_models``."""
+        models beyond ``max_models`` dropped, never one of the days kept (`keep`)."""
         planner = Planner(model, self._walker, self._names_locked())
         self._models[date] = (model, planner)
         self._models.move_to_end(date)
-        while len(self._models) > self.max_models:
-            self._models.popitem(last=False)
+        self._evict_locked()
         return planner
+
+    def _evict_locked(self) -> None:
+        """Least recently used first, never a kept day nor the one used last (so a day asked for while the kept
+        days fill the cache is cached, not built again on every request): at most ``max_models``, or the kept
+        days and one more."""
+        others = [d for d in list(self._models)[:-1] if d not in self._keep]
+        for old in others[:max(0, len(self._models) - self.max_models)]:
+            self._dropped.append(self._models.pop(old)[0])
+
+    def _tell_dropped(self) -> None:
+        """The `drop_listeners` told of the models dropped so far (outside the lock)."""
+        with self._lock:
+            dropped, self._dropped = self._dropped, []
+        for model in dropped:
+            for listener in self.drop_listeners:
+                try:
+                    listener(model)
+                except Exception:  # a cache that cannot forget keeps a model; plans go on
+                    log.exception("a listener of dropped models failed")
+
+    def keep(self, dates) -> None:
+        """The days whose models stay cached whatever else is asked for (the day keeper's: today, tomorrow);
+        more days than ``max_models`` are kept all the same."""
+        with self._lock:
+            self._keep = frozenset(dates)
+            self._evict_locked()
+        self._tell_dropped()
+
+    def today(self, now: dt.datetime | None = None) -> dt.date:
+        """The service date of ``now`` (default: the clock) on the network's own clock."""
+        return self.local_date(now or dt.datetime.now(dt.timezone.utc))
 
     def swap_network(self, network: Network, dates: list[dt.date] | None = None) -> None:
         """Hot swap: build models of ``network`` for ``dates`` (default: the cached ones) without the lock, then
@@ -176,20 +256,32 @@ class TransitService:
         changes), to ``install`` now or later (a replica prepares a version another one is publishing)."""
         with self._lock:
             dates = list(dates) if dates is not None else list(self._models)
+            keep = sorted(self._keep)
+        # the kept days (today, tomorrow) are built whatever was asked, last so the cut below keeps them
+        dates = [d for d in dates if d not in keep] + keep
         built: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
         walker: Walker | None = None
         names = NameIndex.from_network(network)
-        for date in dates[-self.max_models:]:
+        for date in dates[-max(self.max_models, len(keep)):]:
             model, walker = self._build(network, date, walker)
             built[date] = (model, Planner(model, walker, names))
+            try:  # the model's own tables and timetables made now, not by the first plans after the swap
+                built[date][1].warm_up()
+            except Exception:  # a network without a plannable pair: plans make them on first use
+                log.exception("warming the model of %s before the swap failed", date)
+        drop_thread_buffers()  # this (swapping) thread's search labels
         network.pack()  # as at start (from_settings): a published feed's big tables compressed once it is built
         return BuiltNetwork(network, built, walker, names)
 
     def install(self, built: "BuiltNetwork") -> None:
         """The second half: network, walker, names and models replaced in one step."""
         with self._lock:
+            self._dropped += [m for m, _ in self._models.values()]
             self.network, self._models, self._walker, self._names = (built.network, built.models, built.walker,
                                                                      built.names)
+            self._generation += 1
+            self._evict_locked()
+        self._tell_dropped()
 
     def _names_locked(self) -> NameIndex:
         if self._names is None:
@@ -206,21 +298,34 @@ class TransitService:
         with self._lock:
             return self._names_locked()
 
-    def warm_up(self, date: dt.date | None = None) -> None:
-        """Before saying ready: build the day's model and run a plan of each kind on every planner thread, so
-        numba's kernels are compiled (or loaded from its cache) and each thread's search state is allocated —
-        the first query after ready is as fast as the hundredth. Blocking: call it off the event loop, not from
-        a planner thread."""
-        from maas.platform.kernels import drop_linking_ir, ensure_kernels
+    def warm_up(self, dates: "list[dt.date] | dt.date | None" = None) -> None:
+        """Before saying ready: build the days' models (default: today and tomorrow on the network's clock, see
+        `maas.day_keeper`) and run a plan of each kind on each of them on every planner thread, so numba's kernels
+        are compiled (or loaded from its cache), each model's tables and timetables are made and each thread's
+        search state for each is allocated — the first query after ready is as fast as the hundredth, for any of
+        these days. Blocking: call it off the event loop, not from a planner thread."""
+        from maas.platform.kernels import ensure_kernels
 
         ensure_kernels()  # a cold numba cache is filled by a child: this process only loads the kernels
-        zone = ZoneInfo(model_timezone(self.network))
-        planner = self.planner_for(date or dt.datetime.now(zone).date())
-        # once here first, alone: what all threads share (numba's kernels and typing, the reversed timetable) is
-        # made once, in this thread's heap, not raced for by every planner thread in its own malloc arena (all-Tokyo
-        # with 2 threads: ~45 MiB more resident after the warm-up); then each thread fills its own label pool.
-        # This thread is no planner thread: its labels and buffers are dropped.
-        planner.warm_up()
+        if dates is None:
+            today = self.today()
+            dates = [today, today + dt.timedelta(days=1)]
+        self.warm_days([dates] if isinstance(dates, dt.date) else list(dates))
+        self.warm = True
+
+    def warm_days(self, dates: list[dt.date]) -> list[Planner]:
+        """The days' models built (`planner_for`) and warmed on this thread, then on every planner thread (one
+        task per thread, see `warm_up`). Returns their planners. Blocking: off the event loop, not on a planner
+        thread."""
+        from maas.platform.kernels import drop_linking_ir
+
+        planners = [self.planner_for(d) for d in dates]
+        # once here first, alone: what all threads share (numba's kernels and typing, the reversed timetable, the
+        # itinerary tables) is made once, in this thread's heap, not raced for by every planner thread in its own
+        # malloc arena (all-Tokyo with 2 threads: ~45 MiB more resident after the warm-up); then each thread fills
+        # its own label pool. This thread is no planner thread: its labels and buffers are dropped.
+        for planner in planners:
+            planner.warm_up()
         drop_thread_buffers()
         release_memory()
         n = self.executor._max_workers
@@ -231,13 +336,14 @@ class TransitService:
                 barrier.wait(timeout=300)  # one task per thread: each holds its thread until all have started
             except threading.BrokenBarrierError:
                 pass
-            planner.warm_up()
+            for planner in planners:
+                planner.warm_up()
 
         for fut in [self.executor.submit(one) for _ in range(n)]:
             fut.result()
         drop_linking_ir()  # the loaded kernels' LLVM IR no caller will link
         release_memory()  # the searches' scratch, freed in each planner thread's own malloc arena
-        self.warm = True
+        return planners
 
     def cached_dates(self) -> list[dt.date]:
         with self._lock:

@@ -325,7 +325,21 @@ class Planner:
         Returns the itineraries found."""
         m = self.model
         precompute_tables(m)
-        found = 0
+        probe = self.sample_trip()
+        if probe is None:
+            return 0
+        a, b, dep, arr = probe
+        found = len(self.plan(a, b, dep)) + len(self.plan(a, b, arr, arrive_by=True))
+        opts = PlanOptions()
+        q = self._query(self.resolve(a, opts), self.resolve(b, opts), opts, None, None, opts.stay_seated)
+        warm_late_bounds(m, q, m.seconds_of(dep))
+        return found
+
+    def sample_trip(self) -> tuple[str, str, dt.datetime, dt.datetime] | None:
+        """A query this model answers with a ride, for warm-ups: (first stop, last stop, departure there, arrival
+        there) of the first run on the model's own day along the first pattern with two distinct ends; None for
+        a model without one."""
+        m = self.model
         for p in range(m.n_patterns):
             L = m.pattern_len(p)
             if L < 2 or m.pattern_trips_start[p + 1] == m.pattern_trips_start[p]:
@@ -339,14 +353,8 @@ class Planner:
             if not today:
                 continue
             off, _ = m.trip_times_offset(today[0])
-            dep = m.datetime_of(int(m.st_dep[off]))
-            arr = m.datetime_of(int(m.st_arr[off + L - 1]))
-            found += len(self.plan(a, b, dep)) + len(self.plan(a, b, arr, arrive_by=True))
-            opts = PlanOptions()
-            q = self._query(self.resolve(a, opts), self.resolve(b, opts), opts, None, None, opts.stay_seated)
-            warm_late_bounds(m, q, int(m.st_dep[off]))
-            break
-        return found
+            return a, b, m.datetime_of(int(m.st_dep[off])), m.datetime_of(int(m.st_arr[off + L - 1]))
+        return None
 
     def walker_for(self, mask: ClosureMask | None):
         """The walker with the mask's closed street edges removed (a cheap cached view), else the open one."""

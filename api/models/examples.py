@@ -68,7 +68,8 @@ EXAMPLES.update({
 EXAMPLES.update({
     ops.Health: {"status": "ok"},
     ops.Readiness: {"status": "ready", "feeds": ["toei-subway", "toei-bus", "shuttle-nishishinjuku"], "keys": 7,
-                    "pid": 4242, "planner": "warm", "bookings": True, "closures": True},
+                    "pid": 4242, "planner": "warm", "service_days": ["2026-12-01", "2026-12-02"], "waiting_for": [],
+                    "bookings": True, "closures": True},
 })
 
 # ---- reservations ------------------------------------------------------------------------------------------

@@ -24,4 +24,11 @@ class Readiness(Model, kw_only=True):
     bookings: Annotated[bool, Meta(description="reservations are configured")]
     closures: Annotated[bool, Meta(description="closures are configured")]
     planner: Annotated[Literal["warm", "warming"], Meta(
-        description="warm once every planner thread has run a plan (kernels compiled or loaded); 503 until then")]
+        description="warm once the kernels are compiled or loaded and the models of `waiting_for`'s days are "
+                    "built and have run a plan on every planner thread and along a request's path; 503 until then")]
+    service_days: Annotated[list[str], Meta(
+        description="service days (YYYY-MM-DD, the feeds' own clock) with a transit model built: a plan for one "
+                    "of these builds nothing; today and tomorrow are kept built, the day after from an hour "
+                    "before midnight")]
+    waiting_for: Annotated[list[str], Meta(
+        description="of today and tomorrow, the days whose model is not built yet (503 until none)")]

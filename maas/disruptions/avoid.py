@@ -98,6 +98,11 @@ class WarningPlanner:
             self._touch[key] = (weakref.ref(model), ti)
         return ti
 
+    def forget_model(self, model) -> None:
+        """``model``'s touch indexes dropped (`TransitService.drop_listeners`; each holds its model)."""
+        with self._lock:
+            self._touch = {k: v for k, v in self._touch.items() if v[0]() is not model}
+
     def _avoiding(self, planner, run, mask, origin: str, destination: str, when: dt.datetime, arrive_by: bool,
                   opts: PlanOptions) -> list[dict]:
         """The plan with the restricting mask, unless nothing can stay out: when the mask cuts origin and

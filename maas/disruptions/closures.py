@@ -353,6 +353,13 @@ class ClosureService:
             self._indexes[key] = (weakref.ref(model), walker, idx)
             return idx
 
+    def forget_model(self, model) -> None:
+        """The indexes and masks of ``model`` dropped (`TransitService.drop_listeners`: the service no longer
+        holds it). Each index holds its model: without this every day's model a server ever built stays."""
+        with self._lock:
+            self._indexes = {k: v for k, v in self._indexes.items() if v[0]() is not model}
+            self._masks = {k: v for k, v in self._masks.items() if v[0]() is not model}
+
     def prepare(self, model, walker: Any = None) -> None:
         """Build the model's hop geometry and resolve the stored closures ahead of the first query."""
         idx = self.index_for(model, walker)

@@ -60,6 +60,11 @@ class LiveTimetable:
             self._cache = cache  # swapped in one step
             return ov
 
+    def forget_model(self, model) -> None:
+        """``model``'s overlay dropped (`TransitService.drop_listeners`; an overlay holds its base model)."""
+        with self._lock:
+            self._cache = {k: v for k, v in self._cache.items() if v[0]() is not model}
+
     def peek(self, model) -> RealtimeOverlay | None:
         """The overlay of ``model`` for the current snapshot when already built, else None (never builds)."""
         snap = self.snapshot()
