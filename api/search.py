@@ -31,20 +31,16 @@ PLAN_MODES = tuple(m for m in MODE_NAMES if m != "WALK")
 MAX_DAYS_AHEAD = 400  # the model is built per date; refuse far-off dates instead of building years of empty days
 
 
-def service_window(network) -> tuple[dt.date, dt.date]:
+def service_window(transit) -> tuple[dt.date, dt.date]:
     """Dates any feed has service on (± a day for trips past midnight, within the request date bounds), to refuse
-    dates with no timetable."""
-    first, last = [], []
-    for feed in network.feeds:
-        a, b = feed.service_dates()
-        if a is not None:
-            first.append(a)
-            last.append(b)
-    if not first:
+    dates with no timetable. Cheap: the network's span is made off the loop when it is built or swapped in
+    (`TransitService.service_span`)."""
+    first, last = transit.service_span()
+    if first is None:
         today = dt.datetime.now(TOKYO).date()
         return today, today
     # a feed may say its service runs to 9999-12-31: clamp to the dates a request may name before any arithmetic
-    lo, hi = max(min(first), params.EARLIEST), min(max(last), params.LATEST)
+    lo, hi = max(first, params.EARLIEST), min(last, params.LATEST)
     return lo - dt.timedelta(days=1), hi + dt.timedelta(days=1)
 
 
@@ -60,11 +56,12 @@ def outside_service(request: web.Request, when: dt.datetime, field: str) -> dict
 
 
 def current_window(app: web.Application) -> tuple[dt.date, dt.date]:
-    """The service window of the network in use: recomputed once after each publish or rollback swaps it."""
-    network = app[SERVICES].transit.network
+    """The service window of the network in use (`service_window`), remembered per network."""
+    transit = app[SERVICES].transit
+    network = transit.network
     cache = app[SERVICE_WINDOW]
     if cache.get("network") is not network:
-        cache["window"], cache["network"] = service_window(network), network
+        cache["window"], cache["network"] = service_window(transit), network
     return cache["window"]
 
 
@@ -141,7 +138,7 @@ async def plan(request: web.Request) -> web.Response:
 
 def warm_plan(app: web.Application, itineraries: list[dict]) -> None:
     """The API's share of a plan in the readiness warm-up (`Services.warmers`, off the event loop): the service
-    window (pandas over every feed's calendars: ~14 ms on the sample, else on the loop in the first request), the
+    window (its span, `TransitService.service_span`, is made by the warm-up at start and by each swap), the
     query's model (msgspec reads its annotations once: ~2 ms), names localised and the answer encoded as a request
     would have them."""
     current_window(app)

@@ -200,6 +200,7 @@ class Services:
 
         ensure_kernels()  # a cold numba cache is filled by a child: this process only loads the kernels
         self._warm_fares()
+        self.transit.service_span()  # the API's service window: pandas over the calendars, not in a request
         days = wanted_days(self.days.now(), self.days.ahead, self.days.lead)
         self.transit.keep(days)
         self.warm_days(days)

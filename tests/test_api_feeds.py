@@ -22,9 +22,13 @@ Q = {"from": "test:S", "to": "test:C", "depart_at": "2026-11-24T07:50:00+09:00"}
 
 
 def feed_zip(first_departure: int = 8 * 3600, *, drop: str | None = None, raw: dict | None = None,
-             without_t1: bool = False) -> bytes:
-    """The tiny feed with trip T1 leaving at ``first_departure``; ``drop`` removes a table (an error)."""
+             without_t1: bool = False, end_date: str | None = None) -> bytes:
+    """The tiny feed with trip T1 leaving at ``first_departure``; ``drop`` removes a table (an error);
+    ``end_date`` (YYYYMMDD): the last day of its services."""
     tables = tiny_tables()
+    if end_date:
+        for row in tables["calendar"]:
+            row["end_date"] = end_date
     if without_t1:
         for name in ("trips", "stop_times"):
             tables[name] = [row for row in tables[name] if row["trip_id"] != "T1"]
@@ -77,6 +81,29 @@ async def test_good_upload_goes_live_and_is_listed(env):
     assert test["active_version"]["version"] == body["version"]["version"] and test["validation"]["errors"] == 0
     versions = (await (await client.get("/v1/feeds/test/versions", headers=P)).json())["versions"]
     assert [v["version"] for v in versions] == [body["version"]["version"]]
+
+
+async def test_first_plan_after_a_publish_computes_no_service_window(env, monkeypatch):
+    """The service window (pandas over every feed's calendars) of a published network is made by the swap, off the
+    event loop: the first plans after the publish only read it, and it is the new network's."""
+    from feeds.feed import Feed
+
+    client, services = env
+    march = {**Q, "depart_at": "2027-03-02T07:50:00+09:00"}
+    r = await client.get("/v1/plan", params=march, headers=P)  # after the configured feed's last day
+    assert [n["code"] for n in (await r.json())["notices"]] == ["outside_service_dates"]
+    r = await publish(client, feed_zip(8 * 3600 + 1800, end_date="20270630"))
+    assert r.status == 201, await r.text()
+    computed = []
+    real = Feed.service_dates
+    monkeypatch.setattr(Feed, "service_dates", lambda self: computed.append(self) or real(self))
+    assert await first_departure(client) == "2026-11-24T08:30:00+09:00"
+    r = await client.get("/v1/plan", params=march, headers=P)  # inside the published feed's service dates
+    assert r.status == 200 and not (await r.json())["notices"], await r.text()
+    assert (await r.json())["itineraries"][0]["departure"] == "2027-03-02T08:30:00+09:00"
+    r = await client.get("/v1/plan", params={**Q, "depart_at": "2027-08-03T07:50:00+09:00"}, headers=P)
+    assert [n["code"] for n in (await r.json())["notices"]] == ["outside_service_dates"]
+    assert computed == []
 
 
 async def test_multipart_upload_and_first_publish_creates_a_new_operator(env):
