@@ -98,7 +98,7 @@ async def alerts(request: web.Request) -> web.Response:
     """GTFS-RT Alerts: protobuf unless the client prefers JSON (Accept: application/json)."""
     svc = _closures(request)
     transit = request.app[SERVICES].transit
-    today = dt.datetime.now(params.TOKYO).date()
+    today = request.app[SERVICES].today()  # the service day on the feeds' clock
     model = await asyncio.get_running_loop().run_in_executor(transit.executor, transit.model_for, today)
     feed = svc.alerts(model)
     accept = request.headers.get("Accept", "")

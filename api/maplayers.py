@@ -6,7 +6,6 @@ built once per transit model (off the event loop) and served as encoded bytes un
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from dataclasses import dataclass, field
 
 import orjson
@@ -49,8 +48,8 @@ def _geojson(body: bytes) -> web.Response:
 
 
 async def network(request: web.Request) -> web.Response:
-    day = params.date_param(request.query, "date", dt.datetime.now(params.TOKYO).date())
-    notice = outside_service(request, dt.datetime.combine(day, dt.time(12), params.TOKYO), "date")
+    day = params.date_param(request.query, "date", request.app[SERVICES].today())  # the feeds' clock
+    notice = outside_service(request, day, "date")
     if notice is not None:  # like /v1/plan: a valid question whose answer is empty, with the reason
         return _geojson(orjson.dumps({"type": "FeatureCollection", "service_date": day.isoformat(), "bbox": None,
                                       "features": [], "stops": {}, "notices": [notice]}))
@@ -69,7 +68,8 @@ async def streets(request: web.Request) -> web.Response:
     transit = request.app[SERVICES].transit
     loop = asyncio.get_running_loop()
     if transit.walker is None:  # the walker is made with the first model
-        await loop.run_in_executor(transit.executor, transit.model_for, dt.datetime.now(params.TOKYO).date())
+        await loop.run_in_executor(transit.executor, transit.model_for,
+                                   request.app[SERVICES].today())
     graph = getattr(transit.walker, "graph", None)
     cache = request.app[LAYERS]
     body = cache.get("streets", graph)
@@ -108,7 +108,7 @@ def add_routes(app: web.Application) -> None:
         "description": "A LineString per route and distinct stop sequence (properties: route_id, short_name, "
                        "long_name, color, mode, operator, stop_ids; the feed's shape when it has one), a Point per "
                        "station (id, name, name_en, stop_ids), and `stops`: every stop id → [lon, lat].",
-        "parameters": [query("date", params.DATE_SCHEMA, "service day (default today, Tokyo)")],
+        "parameters": [query("date", params.DATE_SCHEMA, "service day (default today on the feeds' clock)")],
         "responses": ok({**_FC, "properties": {**_FC["properties"], "service_date": {"type": "string"},
                                                "stops": {"type": "object", "description": "stop id → [lon, lat]",
                                                          "additionalProperties": {

@@ -37,22 +37,25 @@ def service_window(transit) -> tuple[dt.date, dt.date]:
     (`TransitService.service_span`)."""
     first, last = transit.service_span()
     if first is None:
-        today = dt.datetime.now(TOKYO).date()
+        today = transit.today()  # the feeds' own clock, not Tokyo's (a network with no calendar at all)
         return today, today
     # a feed may say its service runs to 9999-12-31: clamp to the dates a request may name before any arithmetic
     lo, hi = max(first, params.EARLIEST), min(last, params.LATEST)
     return lo - dt.timedelta(days=1), hi + dt.timedelta(days=1)
 
 
-def outside_service(request: web.Request, when: dt.datetime, field: str) -> dict | None:
-    """A notice when ``when`` is outside every timetable (nothing can run then), else None. Such a request is
-    valid: it is answered with no results and this notice, without building a model for a day with no service."""
+def outside_service(request: web.Request, when: dt.datetime | dt.date, field: str) -> dict | None:
+    """A notice when ``when`` (a moment, or a service date) is outside every timetable (nothing can run then),
+    else None. Such a request is valid: it is answered with no results and this notice, without building a
+    model for a day with no service. A moment's date is its service date on the feeds' clock."""
+    services = request.app[SERVICES]
     lo, hi = current_window(request.app)
-    hi = min(hi, dt.datetime.now(TOKYO).date() + dt.timedelta(days=MAX_DAYS_AHEAD))
-    if lo <= when.date() <= hi:
+    hi = min(hi, services.today() + dt.timedelta(days=MAX_DAYS_AHEAD))
+    day = services.transit.local_date(when) if isinstance(when, dt.datetime) else when
+    if lo <= day <= hi:
         return None
     return {"code": "outside_service_dates", "field": field,
-            "message": f"{field} {when.date()} is outside the timetables' service dates {lo} – {hi}"}
+            "message": f"{field} {day} is outside the timetables' service dates {lo} – {hi}"}
 
 
 def current_window(app: web.Application) -> tuple[dt.date, dt.date]:

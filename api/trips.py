@@ -6,7 +6,6 @@ alighting at the last), so names, colours and geometry look the same here as in 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 from aiohttp import web
 
@@ -17,7 +16,6 @@ from api.models.search import Trip as TripModel
 from api.openapi import ACCEPT_LANGUAGE, ok, path_param, problem, query
 from api.problems import ApiProblem
 from api.search import SEARCH_ROLES, language_headers, outside_service
-from feeds.feed import TOKYO
 from maas.platform.auth import Role
 from routing.itinerary import iso, ride_leg
 from routing.realtime import realtime_of
@@ -70,9 +68,9 @@ def trip_details(model: TransitModel, t: int) -> dict:
 
 async def trip(request: web.Request) -> web.Response:
     trip_id = request.match_info["id"]
-    date = params.date_param(request.query, "date", dt.datetime.now(TOKYO).date())
     transit = request.app[SERVICES].transit
-    outside = outside_service(request, dt.datetime.combine(date, dt.time(12), TOKYO), "date")
+    date = params.date_param(request.query, "date", request.app[SERVICES].today())  # today on the feeds' clock
+    outside = outside_service(request, date, "date")
     if outside is not None:
         raise ApiProblem(404, f"no trip {trip_id!r} runs on {date}: {outside['message']}", field="id")
 

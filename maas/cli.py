@@ -43,9 +43,10 @@ def _cmd_import(args) -> int:
     return status
 
 
-def _parse_date(text: str | None) -> dt.date:
+def _parse_date(text: str | None) -> dt.date | None:
+    """The --date given, else None (today on the feeds' clock, known once they are loaded)."""
     if not text:
-        return dt.datetime.now(TOKYO).date()
+        return None
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
@@ -60,6 +61,12 @@ def _cmd_build(args) -> int:
     settings = Settings()
     date = _parse_date(args.date)
     network = load_network(args.feeds, settings.cache_dir)
+    if date is None:  # today on the feeds' own clock (their agency zone), not Tokyo's date
+        from zoneinfo import ZoneInfo
+
+        from routing.timetable import model_timezone
+
+        date = dt.datetime.now(ZoneInfo(model_timezone(network))).date()
     _check_service(network, date)
     with step(f"building the transit model for {date}"):
         model = build_model(network, date, BuildSettings())

@@ -74,7 +74,7 @@ class Services:
         if not len(keys):
             log.warning("no API keys configured (--keys FILE or MAAS_API_KEYS): every /v1 call will be refused")
         transit = transit or TransitService.from_settings(settings, progress=progress)
-        transit.planner_for(transit.local_date(dt.datetime.now(TOKYO)))  # warm today's model before serving
+        transit.planner_for(transit.today())  # today's model (on the feeds' clock) built before serving
         limiter = make_rate_limiter(settings.redis_url, settings.redis_prefix)
         services = cls(settings=settings, transit=transit, keys=keys, limiter=limiter)
         services.bookings = booking_service(settings, transit)
@@ -82,6 +82,11 @@ class Services:
         services.feeds = feed_manager(settings, transit, services.bookings)
         services.realtime = realtime_service(settings, transit)
         return services
+
+    def today(self) -> dt.date:
+        """Today's service date on the feeds' own clock (`TransitService.today` at this services' ``clock``): the
+        day a request without a date means, for a New York feed as for a Tokyo one."""
+        return self.transit.today(self.clock())
 
     async def start(self) -> None:
         """Async start-up inside the serving loop: load closures (and follow other workers'), install the mask
@@ -163,7 +168,7 @@ class Services:
             return self.transit.plan_sync(origin, destination, when)
 
         candidates: set[str] = set()
-        for day in await booking_index.booked_days(store, now.date() - dt.timedelta(days=1)):
+        for day in await booking_index.booked_days(store, self.transit.today(now) - dt.timedelta(days=1)):
             trips = changed & await booking_index.booked_trips(store, day)
             if trips:
                 candidates |= await booking_index.bookings_on(store, day, trips=trips)
@@ -292,7 +297,7 @@ class Services:
         store = self.bookings.store
         loop = asyncio.get_running_loop()
         candidates: set[str] = set()
-        for day in await booking_index.booked_days(store, now.date() - dt.timedelta(days=1)):
+        for day in await booking_index.booked_days(store, self.transit.today(now) - dt.timedelta(days=1)):
             date = dt.date.fromisoformat(day)
             if not day_overlaps(closures, date, model_timezone(self.transit.network)):
                 continue
@@ -456,7 +461,8 @@ def closure_service(settings: Settings, transit: TransitService, store=None,
         sqlite = None if settings.redis_url else settings.data_dir / "closures.sqlite3"
         store = closure_store_for(settings.redis_url, sqlite, settings.redis_prefix)
     clock = clock or (lambda: dt.datetime.now(TOKYO))
-    return ClosureService(store, model_provider=lambda: transit.model_for(clock().date()), clock=clock,
+    # ids are checked against today's model: today on the feeds' clock (a New York feed's, not Tokyo's)
+    return ClosureService(store, model_provider=lambda: transit.model_for(transit.today(clock())), clock=clock,
                           jma=jma_intake(settings))
 
 

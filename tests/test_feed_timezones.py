@@ -161,3 +161,88 @@ async def test_departures_board_reads_the_feeds_clock(ny_transit):
         rows = (await r.json())["departures"]
     assert rows and dt.datetime.fromisoformat(rows[0]["departure"]) == dt.datetime(2026, 11, 24, 8, 0, tzinfo=NY)
     assert rows[0]["trip_id"] == "ny:T1"
+
+
+# ---- "today" is the feeds' service day, not Tokyo's date ------------------------------------------------------
+# At 10:00 in Tokyo on the 25th it is 20:00 on the 24th in New York: the New York network's today is the 24th.
+TOKYO_MORNING = dt.datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+NY_TODAY = dt.date(2026, 11, 24)
+
+
+def _ny_tables() -> dict:
+    tables = minimal_feed_tables()
+    tables["agency"][0]["agency_timezone"] = "America/New_York"
+    return tables
+
+
+def _ny_zip(tables: dict) -> bytes:
+    import io
+    import zipfile
+
+    from gtfs_builders import to_csv
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, rows in tables.items():
+            zf.writestr(f"{name}.txt", to_csv(rows))
+    return buf.getvalue()
+
+
+def test_closures_are_checked_against_the_feeds_today(ny_transit):
+    """The closure service checks ids against today's model: New York's today, not Tokyo's date."""
+    from maas.disruptions.closure_store import MemoryClosureStore
+    from maas.platform.settings import Settings
+    from maas.services import closure_service
+
+    svc = closure_service(Settings(), ny_transit, store=MemoryClosureStore(), clock=lambda: TOKYO_MORNING)
+    assert ny_transit.today(TOKYO_MORNING) == NY_TODAY
+    assert svc.model_provider().service_date == NY_TODAY
+
+
+async def test_feed_swap_builds_the_feeds_today(tmp_path):
+    """A publish swaps in the new network with today's model built: New York's today (the 24th), not Tokyo's
+    date (the 25th), so the first plan for "now" after the swap waits for no build."""
+    from maas.publishing.feed_registry import FeedRegistry
+    from maas.publishing.feed_swap import FeedManager
+
+    tables = _ny_tables()
+    transit = TransitService(Network([load_feed(write_gtfs(tmp_path / "f", tables), "ny")]))
+    try:
+        feeds = FeedManager(FeedRegistry(tmp_path / "feeds"), transit, clock=lambda: TOKYO_MORNING)
+        out = await feeds.publish("ny", _ny_zip(tables))
+        assert out.accepted, out.report
+        assert transit.cached_dates() == [NY_TODAY]
+        assert transit.service_span() == (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+    finally:
+        await feeds.aclose()
+        transit.close()
+
+
+async def test_booking_offer_on_the_feeds_yesterday(ny_transit):
+    """`BookingService.create_offer` derives the ride of New York's yesterday (refused before as "not bookable":
+    Tokyo's yesterday was already the 24th)."""
+    from maas.booking.offers import BookingError
+    from maas.platform.settings import Settings
+    from maas.services import booking_service
+    from maas.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(":memory:")
+    svc = booking_service(Settings(), ny_transit, store=store, clock=lambda: TOKYO_MORNING)
+    planned = _planned_leg(ny_transit.model_for(NY_TODAY - dt.timedelta(days=1)), "ny:T1")
+    try:
+        await svc.create_offer({"legs": [planned]}, {"adult": 1}, "k-ny-yesterday-0001", "partner")
+    except BookingError as err:  # pricing may refuse this bare feed: never for its service date
+        assert getattr(err, "code", None) != "service_date_out_of_range", err
+    finally:
+        await store.aclose()
+
+
+async def test_trip_defaults_to_the_feeds_today(ny_transit):
+    """`GET /v1/trips/{id}` without a date reads New York's today at the services' clock."""
+    from api_support import auth, client_for, services_for
+
+    async with client_for(services_for(ny_transit, clock=lambda: TOKYO_MORNING)) as client:
+        r = await client.get("/v1/trips/ny:T1", headers=auth("pk-alpha"))
+        assert r.status == 200, await r.text()
+        assert (await r.json())["service_date"] == NY_TODAY.isoformat()
+

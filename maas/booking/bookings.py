@@ -127,7 +127,7 @@ class BookingService:
             raise BookingError("offers are not available: this service has no timetable", code="no_timetable",
                                status=503)
         now = self.clock()
-        legs = (await self.timetable.derive(rides, now.date())).legs
+        legs = (await self.timetable.derive(rides, self.timetable.today(now))).legs
         try:
             for leg in legs:
                 self.operators.get(leg.operator).check_bookable(leg, now)
@@ -198,7 +198,7 @@ class BookingService:
             raise OfferExpired(f"offer {offer.id} expired at {offer.expires_at.isoformat()}; request a new one",
                                field="offer_id")
         if self.timetable is not None:  # sell only what the timetable still has (a feed may have been published)
-            await self.timetable.recheck(offer.legs, now.date())
+            await self.timetable.recheck(offer.legs, self.timetable.today(now))
         booking_id = new_booking_id()
         # Until the booking record exists, a "starting" marker lets recovery free the claims of a dead worker.
         marker = json.dumps({"id": booking_id, "owner": owner, "key": key, "offer_id": offer.id,

@@ -261,6 +261,11 @@ class LegDeriver:
                 raise TimetableMismatch(f"leg {r.leg.index}: trip {r.leg.trip_id} is cancelled today (GTFS-Realtime)",
                                         field=f"itinerary.legs[{r.leg.index}].trip_id", code="trip_cancelled")
 
+    def today(self, now: dt.datetime) -> dt.date:
+        """The service day of ``now`` on the feeds' own clock (`TransitService.today`): what "from yesterday"
+        in `check_service_date` counts from, for a New York feed as for a Tokyo one."""
+        return self.transit.today(now)
+
     async def derive(self, rides: list[RideRequest], today: dt.date) -> DerivedItinerary:
         """Inline when every day's model is built already (tens of µs a leg: less than a thread hop, which
         waits for the GIL switch interval under load); in the thread pool when a model must be built."""

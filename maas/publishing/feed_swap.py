@@ -162,7 +162,7 @@ class FeedManager:
         try:
             feed = await self.registry.load_blob(operator, sha)
             base = self.transit.network
-            today = self.clock().date()
+            today = self.transit.today(self.clock())  # on the feeds' own clock (that of the live network)
             dates = [d for d in self.transit.cached_dates() if d != today] + [today]
             built = await loop.run_in_executor(None, self.transit.build_network, replace_feed(base, feed), dates)
             self._prepared[operator] = Prepared(sha, base, feed, built, time.monotonic())
@@ -328,7 +328,7 @@ class FeedManager:
 
     async def _swap(self, network: Network) -> float:
         t0 = time.perf_counter()
-        today = self.clock().date()
+        today = self.transit.today(self.clock())  # on the feeds' own clock, not Tokyo's
         dates = [d for d in self.transit.cached_dates() if d != today] + [today]
         await asyncio.get_running_loop().run_in_executor(None, self.transit.swap_network, network, dates)
         return time.perf_counter() - t0
@@ -343,7 +343,7 @@ class FeedManager:
         prefix = operator + ":"
         loop = asyncio.get_running_loop()
         ids: set[str] = set()  # from the booking index: bookings on this operator's booked trips, yesterday on
-        for day in await booking_index.booked_days(store, now.date() - dt.timedelta(days=1)):
+        for day in await booking_index.booked_days(store, self.transit.today(now) - dt.timedelta(days=1)):
             trips = {t for t in await booking_index.booked_trips(store, day) if t.startswith(prefix)}
             ids |= await booking_index.bookings_on(store, day, trips=trips)
         for booking_id, owner, legs in await booking_index.load_travelling(store, ids, now):
