@@ -123,6 +123,7 @@ class FareTables:
     timeframes: dict[str, list[Timeframe]] = field(default_factory=dict)
     service_dates: dict[str, frozenset[dt.date]] = field(default_factory=dict)  # services timeframes name
     distance_bands: list[DistanceBand] = field(default_factory=list)
+    timezone: str = "Asia/Tokyo"  # the feed's agency zone: timeframes are local times (and service days) there
 
     @property
     def has_v1(self) -> bool:

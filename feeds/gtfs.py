@@ -153,6 +153,8 @@ def load_feed(path: str | Path, namespace: str | None = None, *, extra_checks: S
     feed = normalise(tables, namespace, report)
     feed.profile = profile
     feed.fares = parse_fares(tables, namespace, report, feed.dates_of_service)
+    if feed.timezone:  # else Tokyo's, the default zone of a feed without one
+        feed.fares.timezone = feed.timezone
     _warn_fare_gaps(feed, report)
     if not report.ok:
         raise FeedRejected(report)

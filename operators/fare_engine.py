@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from feeds.fares import ALL_LEGS, IC_MEDIA_TYPES, TICKET_MEDIA_TYPES, FareLegRule, FareTables, FareTransferRule
-from feeds.feed import TOKYO
 from feeds.profile import OperatorProfile
 from operators.base import LegPrice, LegRef, Passengers
 from operators.money import round_up
@@ -189,7 +189,8 @@ def product_amount(of: OperatorFares, tables: FareTables, product_id: str, rider
 
 
 def _in_timeframe(t: FareTables, group: str, when: dt.datetime) -> bool:
-    local = when.astimezone(TOKYO)
+    """Timeframes are local times on service days of the feed's own zone (a New York feed's, not Tokyo's)."""
+    local = when.astimezone(ZoneInfo(t.timezone))
     secs = local.hour * 3600 + local.minute * 60 + local.second
     return any(tf.start_s <= secs < tf.end_s and local.date() in t.service_dates.get(tf.service_id, ())
                for tf in t.timeframes.get(group, ()))

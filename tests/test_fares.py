@@ -335,3 +335,19 @@ def test_feed_without_fare_files_prices_by_the_profile_or_says_why():
     bare = dataclasses.replace(toei, fares=dataclasses.replace(toei.fares, bands=()))
     with pytest.raises(FareUnknown, match="the feed has no fare files"):
         fare({"toei-subway": OperatorFares(bare, FareTables("toei-subway"))}, [a])
+
+
+def test_v2_timeframes_are_local_times_of_the_feeds_zone(tmp_path):
+    """A New York feed's peak timeframe (08:00–09:00 on weekdays) is New York's: a ride at 08:30 there is peak
+    (it is 22:30 in Tokyo), one at 08:30 Tokyo time (18:30 the day before in New York) is not."""
+    from zoneinfo import ZoneInfo
+
+    t = v2_tables()
+    t["agency"][0]["agency_timezone"] = "America/New_York"
+    catalog = {"v2": setup_for_feed(load_feed(write_gtfs(tmp_path / "f", t), "v2")).fares}
+    ny = ZoneInfo("America/New_York")
+    peak = dataclasses.replace(leg("v2", "R1", "A", "B", "08:30", "08:40"),
+                               departure=dt.datetime.combine(DAY, dt.time(8, 30), ny),
+                               arrival=dt.datetime.combine(DAY, dt.time(8, 40), ny))
+    assert fare(catalog, [peak]).total == 300
+    assert fare(catalog, [leg("v2", "R1", "A", "B", "08:30", "08:40")]).total == 200

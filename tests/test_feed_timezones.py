@@ -246,3 +246,19 @@ async def test_trip_defaults_to_the_feeds_today(ny_transit):
         assert r.status == 200, await r.text()
         assert (await r.json())["service_date"] == NY_TODAY.isoformat()
 
+
+def test_warnings_on_an_itinerary_compare_times_on_the_feeds_clock(ny_transit):
+    """The warnings attached to a New York itinerary: a closure of stop B from 08:03 to 08:07 New York time meets
+    T1's call there (08:05), one from 09:00 does not (the windows are compared with the itinerary's own -05:00
+    strings, not as Tokyo times)."""
+    from maas.disruptions.closure_masks import ClosureIndex
+    from maas.disruptions.touches import TouchIndex
+
+    model = ny_transit.model_for(WEEKDAY)
+    leg = _planned_leg(model, "ny:T1")
+    at = lambda h, m: dt.datetime.combine(WEEKDAY, dt.time(h, m), NY)  # noqa: E731
+    for window, hit in (((at(8, 3), at(8, 7)), True), ((at(9, 0), at(9, 30)), False)):
+        c = _closure("ny:B", *window)
+        it = {"legs": [dict(leg)], "departure": leg["departure"], "arrival": leg["arrival"]}
+        TouchIndex.build(ClosureIndex(model), [(c, 1)]).annotate(it)
+        assert [w["id"] for w in it["warnings"]] == (["c1"] if hit else [])

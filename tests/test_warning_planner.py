@@ -142,6 +142,8 @@ def test_annotate_without_closures_matches_the_full_walk():
     when no closure touches them (one at a stop the itinerary never visits), keys in the same order."""
     import copy
 
+    from zoneinfo import ZoneInfo
+
     from maas.disruptions.touches import TouchIndex, _Window
 
     far = closure_from_dict({"id": "far", "targets": {"stops": ["x:nowhere"]}, "start": T0.isoformat()}, now=T0)
@@ -154,7 +156,8 @@ def test_annotate_without_closures_matches_the_full_walk():
             "departure": "2026-11-24T08:06:00+09:00", "arrival": "2026-11-24T08:10:00+09:00"}
     it = {"legs": [walk, ride], "departure": walk["departure"], "arrival": ride["arrival"]}
     empty = TouchIndex([], {}, {}, None, [], [])
-    full = TouchIndex([far], {"x:nowhere": [0]}, {("x:nowhere", "x:n2", "r"): [0]}, None, [], [_Window(far)])
+    full = TouchIndex([far], {"x:nowhere": [0]}, {("x:nowhere", "x:n2", "r"): [0]}, None, [],
+                      [_Window(far, ZoneInfo("Asia/Tokyo"))])
     for given in ((), (avoided,)):
         fast, slow = empty.annotate(copy.deepcopy(it), given), full.annotate(copy.deepcopy(it), given)
         assert fast == slow and repr(fast) == repr(slow)

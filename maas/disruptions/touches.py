@@ -13,7 +13,8 @@ from typing import Iterable
 
 import shapely
 
-from feeds.closure_json import TOKYO_TZ as TOKYO
+from zoneinfo import ZoneInfo
+
 from feeds.closure_json import Closure
 from maas.disruptions.closure_masks import ClosureIndex
 
@@ -32,18 +33,19 @@ def summary(c: Closure) -> dict:
     }
 
 
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(TOKYO).isoformat()
+def _iso(t: dt.datetime, zone: ZoneInfo) -> str:
+    return t.astimezone(zone).isoformat()
 
 
 class _Window:
-    """A closure's window as Tokyo ISO strings: itineraries carry their times as such strings (one offset,
-    +09:00), so comparing strings compares times and no time is parsed per stop."""
+    """A closure's window as ISO strings on the model's clock (its feeds' zone, +09:00 for Tokyo's): itineraries
+    carry their times as such strings (one offset), so comparing strings compares times and no time is parsed per
+    stop. (Across a daylight-saving change the offsets differ for an hour: such a window is compared as local time.)"""
 
     __slots__ = ("start", "end")
 
-    def __init__(self, c: Closure):
-        self.start, self.end = _iso(c.start), (_iso(c.end) if c.end is not None else None)
+    def __init__(self, c: Closure, zone: ZoneInfo):
+        self.start, self.end = _iso(c.start, zone), (_iso(c.end, zone) if c.end is not None else None)
 
     def covers(self, t0: str | None, t1: str | None) -> bool:
         """Does the window meet ``[t0, t1)`` (or the instant ``t0`` when ``t1`` is not after it)?"""
@@ -86,7 +88,8 @@ class TouchIndex:
                 owner.append(k)
         tree = shapely.STRtree(geoms) if geoms else None
         bounds = tuple(float(x) for x in shapely.total_bounds(geoms)) if geoms else None
-        return cls(cl, by_stop, by_hop, tree, owner, [_Window(c) for c in cl], bounds)
+        zone = ZoneInfo(model.timezone)  # the itineraries' times are on the model's clock, not Tokyo's
+        return cls(cl, by_stop, by_hop, tree, owner, [_Window(c, zone) for c in cl], bounds)
 
     def __len__(self) -> int:
         return len(self.closures)
