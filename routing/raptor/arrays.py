@@ -17,7 +17,9 @@ from routing.raptor.state import Timetable
 
 def timetable_of(model, inseat: bool = True) -> Timetable:
     """The model's arrays as a Timetable (cached per model; without in-seat links when ``inseat`` is False)."""
-    return _cached(model, "_timetable_inseat" if inseat else "_timetable_plain", lambda m: _timetable(m, inseat))
+    key = "_timetable_inseat" if inseat else "_timetable_plain"
+    hit = model.__dict__.get(key)  # (every search asks: the cached one without a call)
+    return hit if hit is not None else _cached(model, key, lambda m: _timetable(m, inseat))
 
 
 def _timetable(model, inseat: bool) -> Timetable:
@@ -163,8 +165,9 @@ def reversed_timetable(model, inseat: bool = False) -> tuple[Timetable, Reversal
     times negated (departure' = -arrival), trips in reverse order (FIFO still holds), pickup ↔ drop-off,
     footpaths transposed. A forward search on it from the targets is a backward search: its arrival is minus
     the latest departure. ``inseat``: with the in-seat links reversed (`_reversed_links`)."""
-    return _cached(model, "_timetable_reversed_inseat" if inseat else "_timetable_reversed",
-                   lambda m: _reversed(m, inseat))
+    key = "_timetable_reversed_inseat" if inseat else "_timetable_reversed"
+    hit = model.__dict__.get(key)
+    return hit if hit is not None else _cached(model, key, lambda m: _reversed(m, inseat))
 
 
 def _reversed(model, inseat: bool) -> tuple[Timetable, Reversal]:

@@ -66,7 +66,9 @@ def _labels_and_records(model, tt: Timetable, rounds: int) -> tuple[Labels, Sear
 
 def _graph_of(model, tt: Timetable) -> StopGraph:
     """The StopGraph of a timetable of this model (cached with it)."""
-    cache = _cached(model, "_stop_graphs", lambda m: {})  # (one for models sharing their timetables)
+    cache = model.__dict__.get("_stop_graphs")
+    if cache is None:
+        cache = _cached(model, "_stop_graphs", lambda m: {})  # (one for models sharing their timetables)
     g = _lru_get(cache, id(tt), tt)
     if g is None:
         g = _lru_put(cache, id(tt), stop_graph(tt), tt)
