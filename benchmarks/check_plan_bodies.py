@@ -5,10 +5,12 @@ encoded by `api.respond.dumps`), each plan run twice in a row so that a cached d
 answer (fares, localised names) shows. Exits non-zero when any body differs.
 
     .venv/bin/python benchmarks/check_plan_bodies.py [--queries 90] [--feeds toei,tokyo] [--old-commit main]
-        [--old-tree DIR]
+        [--old-tree DIR] [--week-after]
 
 ``--queries`` per feed and direction (90 × 2 feeds × 2 directions = 360 plans). ``--old-tree``: an extracted
 tree of the old commit (``git archive``) to reuse, so numba's cache there spares the kernels' compilation.
+``--week-after``: this tree's service plans on the same weekday a week later first, so the day's model shares that
+one's arrays and timetables (`share_timetables`; printed); the old tree's answers are a fresh model's.
 """
 from __future__ import annotations
 
@@ -54,7 +56,10 @@ feed = load_feed(spec["feed"], spec["ns"])
 svc = TransitService(Network([feed]), threads=1)
 catalog = {feed.namespace: setup_for_feed(feed).fares}
 names = NameIndex.from_network(svc.network)
+if spec.get("week_after"):  # the same weekday a week later planned on first: this day's model shares its arrays
+    svc.planner_for(date + dt.timedelta(days=7)).warm_up()
 model = svc.planner_for(date).model
+print(json.dumps({"shares_arrays": "_same_arrays" in model.__dict__}))
 svc.planner_for(date).warm_up()
 rng = random.Random(spec["seed"])
 stations = list(model.station_ids)
@@ -86,15 +91,18 @@ print(json.dumps(out, ensure_ascii=False))
 """
 
 
-def emit(tree: Path, feed: str, n: int, seed: int, keep: int) -> list:
+def emit(tree: Path, feed: str, n: int, seed: int, keep: int, week_after: bool = False) -> list:
     fname, ns = FEEDS[feed]
     spec = json.dumps({"feed": str(DATA / fname), "ns": ns, "date": "2026-12-01", "n": n, "seed": seed,
-                       "keep": keep})
+                       "keep": keep, "week_after": week_after})
     run = subprocess.run([sys.executable, "-c", _EMIT, str(tree)], input=spec, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree)
     if run.returncode:
         raise SystemExit(f"{tree}: {run.stderr[-3000:]}")
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    lines = run.stdout.strip().splitlines()
+    if len(lines) > 1 and tree == ROOT:
+        print(f"{feed} ({tree}): {lines[-2]}")
+    return json.loads(lines[-1])
 
 
 def main() -> None:
@@ -104,6 +112,8 @@ def main() -> None:
     ap.add_argument("--old-commit", default="main")
     ap.add_argument("--old-tree", default="", help="an extracted tree of the old commit to reuse")
     ap.add_argument("--seed", type=int, default=12)
+    ap.add_argument("--week-after", action="store_true",
+                    help="this tree plans on the day a week later first (the day's model shares its timetables)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(args.old_tree) if args.old_tree else Path(tmp)
@@ -113,7 +123,7 @@ def main() -> None:
             subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
         bad = 0
         for feed in args.feeds.split(","):
-            new_rows = emit(ROOT, feed, args.queries, args.seed, keep=4 * args.queries)
+            new_rows = emit(ROOT, feed, args.queries, args.seed, keep=4 * args.queries, week_after=args.week_after)
             old_rows = emit(old, feed, args.queries, args.seed, keep=4 * args.queries)
             same = sum(x[:6] == y[:6] for x, y in zip(new_rows, old_rows))
             answered = sum(1 for x in new_rows if '"legs"' in (x[6] or ""))

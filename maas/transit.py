@@ -18,8 +18,9 @@ from maas.platform.progress import step
 from maas.platform.settings import Settings
 from routing.masks import ClosureMask
 from routing.names import BuiltNames, NameIndex, adopt_names
+from routing.itinerary import share_day_tables
 from routing.planner import PlanOptions, Planner
-from routing.raptor import drop_thread_buffers
+from routing.raptor import drop_thread_buffers, share_timetables
 from routing.realtime import RealtimeOverlay
 from routing.timetable import BuildSettings, TransitModel, build_model, model_timezone
 from routing.walking import StraightLineWalker, Walker
@@ -221,7 +222,17 @@ class TransitService:
 
     def _cache_locked(self, date: dt.date, model: TransitModel) -> Planner:
         """A planner for ``model`` (this service's walker and names), cached as ``date``'s, the least recently used
-        models beyond ``max_models`` dropped, never one of the days kept (`keep`)."""
+        models beyond ``max_models`` dropped, never one of the days kept (`keep`). A model the same as another
+        cached day's but for its date uses that one's arrays and timetables (`share_timetables`); else its
+        itinerary tables share another day's stops, routes and shapes where those are the same
+        (`share_day_tables`)."""
+        cached = [m for m, _ in reversed(self._models.values())]
+        for other in cached:
+            if share_timetables(model, other):
+                break
+        for other in cached:
+            if share_day_tables(model, other):
+                break
         planner = Planner(model, self._walker, self._names_locked())
         self._models[date] = (model, planner)
         self._models.move_to_end(date)

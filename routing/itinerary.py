@@ -257,7 +257,7 @@ class _Tables:
     __slots__ = ("_model", "stops", "ends", "routes", "patterns", "rides", "days", "isos", "shapes", "footpaths",
                  "walks", "geometry_pairs")
 
-    def __init__(self, model, base: _Tables | None = None):
+    def __init__(self, model, base: _Tables | None = None, day: _Tables | None = None):
         self._model = weakref.ref(model)
         if base is not None:  # a realtime model of ``base``'s model: see `_shared`
             self._shared(model, base)
@@ -276,6 +276,9 @@ class _Tables:
         self.ends: list = [None] * model.n_stops
         self.walks: dict = {}  # (walker id, from stop, to stop) → (walker, WalkPath, rounded [lon, lat] points)
         self.geometry_pairs: int | None = None  # shapes cut in advance (`precompute_tables`): how many
+        if day is not None:  # another service day's model of the same network: see `share_day_tables`
+            self.stops, self.routes, self.shapes = day.stops, day.routes, day.shapes
+            self.footpaths, self.walks, self.ends = day.footpaths, day.walks, day.ends
 
     def _shared(self, model, base: _Tables) -> None:
         """A realtime model's tables (`routing.realtime`): what it shares with its base model is the base's
@@ -409,8 +412,35 @@ def _tables(model) -> _Tables:
     hit = model.__dict__.get("_itinerary_tables")
     if hit is None:
         ov = realtime_of(model)
-        hit = model.__dict__["_itinerary_tables"] = _Tables(model, None if ov is None else _tables(ov.base))
+        day = model.__dict__.get("_itinerary_day")
+        day = day() if day is not None and ov is None else None
+        hit = model.__dict__["_itinerary_tables"] = _Tables(model, None if ov is None else _tables(ov.base),
+                                                            None if day is None else _tables(day))
     return hit
+
+
+# what a model's stop, route, shape and footpath tables are made of (`share_day_tables`)
+_DAY_SHARED = ("stop_ids", "stop_names", "stop_names_en", "stop_lat", "stop_lon", "route_ids", "route_modes",
+               "route_short_names", "route_long_names", "route_colors", "route_text_colors", "route_type",
+               "route_agency", "agency_ids", "agency_names", "shape_start", "shape_lat", "shape_lon", "fp_start",
+               "fp_to", "fp_dist")
+
+
+def share_day_tables(model, other) -> bool:
+    """Let ``model`` share the stop, route, shape and footpath tables of ``other`` (another service day's model of
+    the same network, its tables made or not yet) when both were built from the same stops, routes, shapes and
+    footpaths: the days' itineraries read the same objects instead of a copy per day (all-Tokyo: the shapes' lines
+    and the stops' JSONs, ~6 MiB a day). Times, days, patterns and trips stay each model's own. Call before the
+    model's tables are first used; returns whether they are shared."""
+    if "_itinerary_tables" in model.__dict__ or realtime_of(model) is not None or realtime_of(other) is not None:
+        return False
+    for name in _DAY_SHARED:
+        a, b = getattr(model, name), getattr(other, name)
+        same = np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
+        if not same:
+            return False
+    model.__dict__["_itinerary_day"] = weakref.ref(other)
+    return True
 
 
 def _ride_geometry(model, trip: int, p: int, board_pos: int, alight_pos: int) -> tuple[list, float]:

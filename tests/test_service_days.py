@@ -328,3 +328,29 @@ async def test_models_the_cache_drops_are_freed_as_days_roll(transit):
         assert {v[0]() and id(v[0]()) for v in services.warnings._touch.values()} <= live
     finally:
         await services.aclose()
+
+
+def test_days_the_same_but_for_their_date_share_arrays_and_timetables(transit, tmp_path):
+    """Tuesday's and Wednesday's models (weekdays around both) differ only in their date: Wednesday's uses
+    Tuesday's arrays and timetables, and plans as a service that built only Wednesday's; Friday's (Saturday's
+    trips after it) keeps its own."""
+    from routing.raptor import reversed_timetable, timetable_of
+
+    tue, wed, fri = DAY, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=3)
+    m_tue, planner = transit.planner_for(tue).model, transit.planner_for(wed)
+    m_wed = planner.model
+    assert m_wed.st_dep is m_tue.st_dep and m_wed.trip_ids is m_tue.trip_ids
+    assert (m_tue.service_date, m_wed.service_date) == (tue, wed)
+    assert timetable_of(m_wed) is timetable_of(m_tue)
+    assert reversed_timetable(m_wed, True)[0] is reversed_timetable(m_tue, True)[0]
+    m_fri = transit.planner_for(fri).model
+    assert m_fri.st_dep is not m_tue.st_dep and m_fri.n_trips != m_tue.n_trips
+    fresh = _transit(tmp_path / "fresh")
+    try:
+        a, b, dep, arr = planner.sample_trip()
+        for when, arrive_by in ((dep, False), (arr, True), (dep - dt.timedelta(hours=1), False)):
+            ours = transit.plan_sync(a, b, when, arrive_by=arrive_by)
+            assert ours and any(it["departure"].startswith("2026-11-25T08:00") for it in ours)
+            assert ours == fresh.plan_sync(a, b, when, arrive_by=arrive_by)
+    finally:
+        fresh.close()

@@ -348,7 +348,12 @@ class ClosureService:
             if hit is not None and hit[0]() is model:
                 return hit[2]
             same_model = [v[2] for v in self._indexes.values() if v[0]() is model]
-            idx = ClosureIndex(model, walker, same_model[0].geometry if same_model else None)
+            geometry = same_model[0].geometry if same_model else None
+            for _, _, other in [] if same_model else self._indexes.values():  # another day's, if the same hops
+                geometry = other.geometry_for(model)
+                if geometry is not None:
+                    break
+            idx = ClosureIndex(model, walker, geometry)
             self._indexes = {k: v for k, v in self._indexes.items() if v[0]() is not None}
             self._indexes[key] = (weakref.ref(model), walker, idx)
             return idx

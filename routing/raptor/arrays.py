@@ -4,21 +4,25 @@ search on it from the targets is the backward (arrive-by) search.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, fields
 
 import numpy as np
 from numba import njit
 
 from routing.masks import ClosureMask
+from routing.realtime import realtime_of
 from routing.raptor.state import Timetable
 
 
 def timetable_of(model, inseat: bool = True) -> Timetable:
     """The model's arrays as a Timetable (cached per model; without in-seat links when ``inseat`` is False)."""
     key = "_timetable_inseat" if inseat else "_timetable_plain"
-    cached = model.__dict__.get(key)
-    if cached is not None:
-        return cached
+    hit = model.__dict__.get(key)  # (every search asks: the cached one without a call)
+    return hit if hit is not None else _cached(model, key, lambda m: _timetable(m, inseat))
+
+
+def _timetable(model, inseat: bool) -> Timetable:
     if inseat:
         links = (model.inseat_start, model.inseat_to_trip, model.inseat_from_pos, model.inseat_to_pos,
                  model.trip_inseat_class, model.pattern_inseat_classes, model.trip_inseat_classes_after)
@@ -34,8 +38,49 @@ def timetable_of(model, inseat: bool = True) -> Timetable:
                    _dep_by_pos_of(model, "_dep_by_pos", model.st_dep),
                    _ordered_of(model, "_ordered", model.st_arr, model.st_dep),
                    _open_of(model, model.st_pickup, model.st_dropoff))
-    model.__dict__[key] = tt
     return tt
+
+
+def _cached(model, key: str, make):
+    """``model.__dict__[key]``, made by ``make(model)`` on first use; for a model sharing another day's arrays
+    (`share_timetables`), that model's own (made there if it has none yet): both days search one Timetable, and
+    so each planner thread's labels, bounds and stop graphs for it (pooled by timetable) serve both."""
+    hit = model.__dict__.get(key)
+    if hit is None:
+        ref = model.__dict__.get("_same_arrays")
+        twin = ref() if ref is not None else None
+        hit = model.__dict__[key] = make(model) if twin is None else _cached(twin, key, make)
+    return hit
+
+
+_OWN_FIELDS = frozenset(("date", "_stop_index", "_trip_index", "_shape_cuts"))  # a model's own, never shared
+
+
+def share_timetables(model, other) -> bool:
+    """Let ``model`` use ``other``'s arrays and timetables (`_cached`) when the two are the same but for their
+    date: a service day's model (all-Tokyo: 24 MiB of arrays, 29 MiB more of forward and reversed timetables, a
+    few MiB of search labels per planner thread) is most often the same as the day before's (times are seconds
+    since each day's midnight; weekday after weekday). Its date and everything made from it (its itineraries'
+    times and days, its realtime overlay) stay its own. Call before the model is first searched; returns whether
+    they are shared."""
+    if model is other or "_same_arrays" in model.__dict__ or realtime_of(model) is not None \
+            or realtime_of(other) is not None or type(model) is not type(other):
+        return False
+    names = [f.name for f in fields(model) if f.name not in _OWN_FIELDS]
+    for name in names:
+        a, b = getattr(model, name), getattr(other, name)
+        if a is b:
+            continue
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+                    and a.shape == b.shape and np.array_equal(a, b)):
+                return False
+        elif type(a) is not type(b) or not a == b:
+            return False
+    for name in names:
+        setattr(model, name, getattr(other, name))  # this model's copies freed
+    model.__dict__["_same_arrays"] = weakref.ref(other)
+    return True
 
 
 def _dep_by_pos_of(model, key: str, st_dep: np.ndarray) -> np.ndarray:
@@ -121,9 +166,11 @@ def reversed_timetable(model, inseat: bool = False) -> tuple[Timetable, Reversal
     footpaths transposed. A forward search on it from the targets is a backward search: its arrival is minus
     the latest departure. ``inseat``: with the in-seat links reversed (`_reversed_links`)."""
     key = "_timetable_reversed_inseat" if inseat else "_timetable_reversed"
-    cached = model.__dict__.get(key)
-    if cached is not None:
-        return cached
+    hit = model.__dict__.get(key)
+    return hit if hit is not None else _cached(model, key, lambda m: _reversed(m, inseat))
+
+
+def _reversed(model, inseat: bool) -> tuple[Timetable, Reversal]:
     pss = np.asarray(model.pattern_stops_start, np.int64)
     pts = np.asarray(model.pattern_trips_start, np.int64)
     ptimes = np.asarray(model.pattern_times_start, np.int64)
@@ -176,9 +223,7 @@ def reversed_timetable(model, inseat: bool = False) -> tuple[Timetable, Reversal
                    model.stop_wheelchair, *links, _dep_by_pos_of(model, "_dep_by_pos_reversed", st_dep),
                    _ordered_of(model, "_ordered_reversed", st_arr, st_dep),
                    _open_of(model, model.st_pickup, model.st_dropoff))
-    out = (tt, Reversal(trip_of))
-    model.__dict__[key] = out
-    return out
+    return tt, Reversal(trip_of)
 
 
 def _reversed_links(model, trip_of: np.ndarray, plen: np.ndarray) -> tuple:

@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 
+from routing.raptor.arrays import _cached
 from routing.raptor.bounds import StopGraph, stop_graph
 from routing.raptor.profile import SearchRecords, search_records
 from routing.raptor.query import RaptorQuery
@@ -65,7 +66,9 @@ def _labels_and_records(model, tt: Timetable, rounds: int) -> tuple[Labels, Sear
 
 def _graph_of(model, tt: Timetable) -> StopGraph:
     """The StopGraph of a timetable of this model (cached with it)."""
-    cache = model.__dict__.setdefault("_stop_graphs", {})
+    cache = model.__dict__.get("_stop_graphs")
+    if cache is None:
+        cache = _cached(model, "_stop_graphs", lambda m: {})  # (one for models sharing their timetables)
     g = _lru_get(cache, id(tt), tt)
     if g is None:
         g = _lru_put(cache, id(tt), stop_graph(tt), tt)
