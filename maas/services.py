@@ -113,6 +113,7 @@ class Services:
             await self._recover()
             self._recovery_task = asyncio.create_task(self._recover_periodically())
         await self.feeds.start()  # published versions and profiles from the store, before saying ready
+        self.feeds.after_install = self.warm_after_install  # (the start's own installs: the warm-up follows)
         self._feeds_task = asyncio.create_task(self.feeds.follow())  # what other workers and replicas publish
         self._warm_task = asyncio.create_task(self._warm_planner())
         self.ready = True
@@ -229,6 +230,16 @@ class Services:
             for warm in self.warmers:
                 warm(its)
         drop_thread_buffers()  # this thread plans nothing later: its search labels go
+
+    def warm_after_install(self) -> None:
+        """After a publish, a rollback or another worker's version is installed (`FeedManager.after_install`):
+        the new network's fare setups built and the kept days warmed along a request's path (`warm_days`; the swap
+        built their models), so the first plan after a publish is as fast as the next, not the one that builds
+        the new network's fares, closure geometry and each planner thread's labels. Blocking."""
+        from maas.day_keeper import wanted_days
+
+        self._warm_fares()
+        self.warm_days(wanted_days(self.days.now(), self.days.ahead, self.days.lead))
 
     def _warm_fares(self) -> None:
         """The live operators' fare setups (profiles, fare tables, seat rules: read off the feeds' packed trips)

@@ -109,6 +109,7 @@ class TransitService:
         self._walker: Walker | None = None
         self.warm = False  # every planner thread has run a plan (kernels compiled or loaded): see warm_up
         self._warm_barrier: threading.Barrier | None = None  # broken by close(): no thread waits for a cancelled task
+        self._warming = threading.Lock()  # one `warm_days` on the planner threads at a time
         self._names: NameIndex | None = None
         self._span: tuple[Network, tuple[dt.date | None, dt.date | None]] | None = None  # (network, its span)
 
@@ -368,7 +369,6 @@ class TransitService:
         drop_thread_buffers()
         release_memory()
         n = self.executor._max_workers
-        barrier = self._warm_barrier = threading.Barrier(n)
 
         def one() -> None:
             try:
@@ -378,8 +378,12 @@ class TransitService:
             for planner in planners:
                 planner.warm_up()
 
-        for fut in [self.executor.submit(one) for _ in range(n)]:
-            fut.result()
+        # one warm-up at a time (start, the day keeper, a publish's `after_install`): two sets of barrier tasks
+        # interleaved in the pool would each hold a thread waiting for the other set's, until the timeout
+        with self._warming:
+            barrier = self._warm_barrier = threading.Barrier(n)
+            for fut in [self.executor.submit(one) for _ in range(n)]:
+                fut.result()
         drop_linking_ir()  # the loaded kernels' LLVM IR no caller will link
         release_memory()  # the searches' scratch, freed in each planner thread's own malloc arena
         return planners

@@ -106,6 +106,33 @@ async def test_first_plan_after_a_publish_computes_no_service_window(env, monkey
     assert computed == []
 
 
+async def test_a_publish_warms_the_kept_days_on_the_new_network_before_it_answers(env, monkeypatch):
+    """The installed network's fare setups and kept days are warmed along a request's path (`warm_after_install`)
+    before the publish answers: the first plan after it builds none of them."""
+    from maas.day_keeper import wanted_days
+
+    client, services = env
+    assert await services.wait_warm(120)  # the start's own warm-up first
+    warmed = []
+    real = services.warm_days
+    monkeypatch.setattr(services, "warm_days", lambda dates: warmed.append((list(dates), services.transit.network))
+                        or real(dates))
+    before = services.transit.network
+    r = await publish(client, feed_zip(8 * 3600 + 1800))
+    assert r.status == 201, await r.text()
+    assert len(warmed) == 1, warmed
+    days, network = warmed[0]
+    assert days == wanted_days(services.days.now(), services.days.ahead, services.days.lead)
+    assert network is services.transit.network and network is not before  # the new one, installed
+    assert set(days) <= set(services.transit.cached_dates())
+    assert await first_departure(client) == "2026-11-24T08:30:00+09:00"
+    assert (await publish(client, feed_zip(8 * 3600 + 2700))).status == 201
+    r = await client.post("/v1/feeds/test/rollback", headers=OP)  # a rollback installs a network too
+    assert r.status == 200, await r.text()
+    assert len(warmed) == 3 and warmed[2][1] is services.transit.network is not warmed[1][1]
+    assert await first_departure(client) == "2026-11-24T08:30:00+09:00"
+
+
 async def test_multipart_upload_and_first_publish_creates_a_new_operator(env):
     client, services = env
     form = aiohttp.FormData()

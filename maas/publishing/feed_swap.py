@@ -69,6 +69,7 @@ class FeedManager:
     transit: TransitService
     bookings: Any | None = None  # maas.booking.bookings.BookingService: its store holds bookings and the event streams
     clock: Any = field(default=lambda: dt.datetime.now(TOKYO), repr=False)
+    after_install: Any | None = field(default=None, repr=False)  # blocking, run off the loop after each install
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _live: dict[str, str] = field(default_factory=dict, repr=False)  # operator → published version in use here
     _failed: set[str] = field(default_factory=set, repr=False)  # operators whose version could not be applied yet
@@ -118,6 +119,7 @@ class FeedManager:
                 if prep is not None and prep.built is not None and prep.base is self.transit.network:
                     self.transit.install(prep.built)
                     log.info("installed feed %s version %s, built ahead", op, v.version)
+                    await self._installed()
                     self._live[op] = v.version
                     self._failed.discard(op)
                     return [op]
@@ -331,7 +333,19 @@ class FeedManager:
         today = self.transit.today(self.clock())  # on the feeds' own clock, not Tokyo's
         dates = [d for d in self.transit.cached_dates() if d != today] + [today]
         await asyncio.get_running_loop().run_in_executor(None, self.transit.swap_network, network, dates)
+        await self._installed()
         return time.perf_counter() - t0
+
+    async def _installed(self) -> None:
+        """After a network is installed: ``after_install`` (`Services.warm_after_install`: the new network's fare
+        setups, planner threads and request path warmed), off the loop, so the first plan after a publish,
+        rollback or another worker's version is as fast as the next. A failure leaves that to the first plans."""
+        if self.after_install is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.after_install)
+        except Exception:
+            log.exception("warming the installed network failed")
 
     # ------------------------------------------------------------------ bookings on vanished or retimed trips
     async def _notify(self, operator: str, version: str) -> int:
