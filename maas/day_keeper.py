@@ -70,9 +70,12 @@ class DayKeeper:
     def required(self) -> list[dt.date]:
         return required_days(self.now(), self.ahead)
 
+    def wanted(self) -> list[dt.date]:
+        return wanted_days(self.now(), self.ahead, self.lead)
+
     def step(self) -> list[dt.date]:
         """Keep the wanted days, build and warm those not built yet (blocking: off the event loop). Returns them."""
-        days = wanted_days(self.now(), self.ahead, self.lead)
+        days = self.wanted()
         self.transit.keep(days)
         cached = set(self.transit.cached_dates())
         missing = [d for d in days if d not in cached]

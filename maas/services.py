@@ -201,13 +201,12 @@ class Services:
     def warm_up(self) -> None:
         """Blocking (off the event loop): `TransitService.warm_up` of the days the keeper keeps, each also
         warmed along a request's path (`warm_days`)."""
-        from maas.day_keeper import wanted_days
         from maas.platform.kernels import ensure_kernels
 
         ensure_kernels()  # a cold numba cache is filled by a child: this process only loads the kernels
         self._warm_fares()
         self.transit.service_span()  # the API's service window: pandas over the calendars, not in a request
-        days = wanted_days(self.days.now(), self.days.ahead, self.days.lead)
+        days = self.days.wanted()
         self.transit.keep(days)
         self.warm_days(days)
         self.transit.warm = True
@@ -236,10 +235,8 @@ class Services:
         the new network's fare setups built and the kept days warmed along a request's path (`warm_days`; the swap
         built their models), so the first plan after a publish is as fast as the next, not the one that builds
         the new network's fares, closure geometry and each planner thread's labels. Blocking."""
-        from maas.day_keeper import wanted_days
-
         self._warm_fares()
-        self.warm_days(wanted_days(self.days.now(), self.days.ahead, self.days.lead))
+        self.warm_days(self.days.wanted())
 
     def _warm_fares(self) -> None:
         """The live operators' fare setups (profiles, fare tables, seat rules: read off the feeds' packed trips)
