@@ -196,23 +196,21 @@ def keep_days(transit, warm_all: bool = False, now=None) -> list:
     inherit days long gone. ``warm_all``: warm every kept day, not only those built now (at start: today's model
     may come from the feed-loading child, built but never planned on); ``now``: the clock's time (aware). Returns
     the days built now."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    from maas.day_keeper import wanted_days
+    from maas.day_keeper import DayKeeper
     from routing.raptor import drop_thread_buffers
-    from routing.timetable import model_timezone
 
-    zone = ZoneInfo(model_timezone(transit.network))
-    days = wanted_days(now.astimezone(zone) if now is not None else dt.datetime.now(zone))
-    transit.keep(days)
-    missing = [d for d in days if d not in transit.cached_dates()]
-    for day in days if warm_all else missing:
-        planner = transit.planner_for(day)
-        try:  # load numba's kernels, the reversed timetables and the itinerary tables here, on this thread (no
-            planner.warm_up()  # pool thread is started before the fork): the workers share them, not a copy each
-        except Exception:  # a network without a plannable pair: each worker's own warm-up reports it
-            log.exception("planner warm-up before forking the workers failed")
+    def warm(days) -> None:
+        for day in days:
+            planner = transit.planner_for(day)
+            try:  # load numba's kernels, the reversed timetables and the itinerary tables here, on this thread (no
+                planner.warm_up()  # pool thread is started before the fork): the workers share them, not a copy each
+            except Exception:  # a network without a plannable pair: each worker's own warm-up reports it
+                log.exception("planner warm-up before forking the workers failed")
+
+    keeper = DayKeeper(transit, warm, clock=(lambda: now) if now is not None else None)
+    missing = keeper.step()
+    if warm_all:
+        warm([d for d in keeper.wanted() if d not in missing])
     drop_thread_buffers()  # this thread's search labels: no worker plans on its main thread
     return missing
 

@@ -164,9 +164,8 @@ class FeedManager:
         try:
             feed = await self.registry.load_blob(operator, sha)
             base = self.transit.network
-            today = self.transit.today(self.clock())  # on the feeds' own clock (that of the live network)
-            dates = [d for d in self.transit.cached_dates() if d != today] + [today]
-            built = await loop.run_in_executor(None, self.transit.build_network, replace_feed(base, feed), dates)
+            built = await loop.run_in_executor(None, self.transit.build_network, replace_feed(base, feed),
+                                               self._days_to_build())
             self._prepared[operator] = Prepared(sha, base, feed, built, time.monotonic())
         except asyncio.CancelledError:
             raise
@@ -328,11 +327,16 @@ class FeedManager:
             task.cancel()
         await self.registry.aclose()
 
+    def _days_to_build(self) -> list:
+        """The days a new network's models are built for: the cached ones, and today (on the feeds' own clock, that
+        of the live network, not Tokyo's) last, so a cut to the cache's size keeps it."""
+        today = self.transit.today(self.clock())
+        return [d for d in self.transit.cached_dates() if d != today] + [today]
+
     async def _swap(self, network: Network) -> float:
         t0 = time.perf_counter()
-        today = self.transit.today(self.clock())  # on the feeds' own clock, not Tokyo's
-        dates = [d for d in self.transit.cached_dates() if d != today] + [today]
-        await asyncio.get_running_loop().run_in_executor(None, self.transit.swap_network, network, dates)
+        await asyncio.get_running_loop().run_in_executor(None, self.transit.swap_network, network,
+                                                         self._days_to_build())
         await self._installed()
         return time.perf_counter() - t0
 
