@@ -76,12 +76,12 @@ class RiderFare:
 
 # --------------------------------------------------------------------------- one leg
 
-def _medium_prices(of: OperatorFares, price: int, ic_price: int | None) -> dict[str, int]:
-    """A v1 fare attribute in both media, by the profile's reading of ``price``."""
+def _medium_price(of: OperatorFares, price: int, ic_price: int | None, medium: str) -> int:
+    """A v1 fare attribute in ``medium``, by the profile's reading of ``price``."""
     spec = of.profile.fares
     if spec.feed_prices == "ic":
-        return {"ic": price, "ticket": round_up(price, spec.ticket_rounding)}
-    return {"ticket": price, "ic": ic_price if ic_price is not None else price}
+        return price if medium == "ic" else round_up(price, spec.ticket_rounding)
+    return price if medium != "ic" or ic_price is None else ic_price
 
 
 def _child(of: OperatorFares, adult: int, medium: str) -> int:
@@ -356,11 +356,15 @@ def _v1_run(of: OperatorFares, run: list[LegRef], rider: str, medium: str) -> li
     """Cheapest split of consecutive legs of one operator into v1 fares: (first, last, amount, basis, fare_id)."""
     t = of.tables
     n = len(run)
+    costs: dict[str, int] = {}  # (each fare's cost once: the split asks again for every span that it covers)
 
     def cost(fid: str) -> int:
-        a = t.attributes[fid]
-        adult = _medium_prices(of, a.price, a.ic_price)[medium]
-        return adult if rider == "adult" else _child(of, adult, medium)
+        hit = costs.get(fid)
+        if hit is None:
+            a = t.attributes[fid]
+            adult = _medium_price(of, a.price, a.ic_price, medium)
+            hit = costs[fid] = adult if rider == "adult" else _child(of, adult, medium)
+        return hit
 
     best: list[tuple[int, list] | None] = [(0, [])] + [None] * n
     for j in range(1, n + 1):
