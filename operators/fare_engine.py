@@ -162,7 +162,26 @@ def _rider_ids(t: FareTables, rider: str) -> frozenset[str]:
 def product_amount(of: OperatorFares, tables: FareTables, product_id: str, rider: str, medium: str,
                    leg_index: int | None = None) -> int:
     """A fare product's amount for a rider category and medium; a child without a child product pays the
-    operator's child share of the adult (or everybody) amount."""
+    operator's child share of the adult (or everybody) amount. Remembered per table (`_memo`) with the profile
+    it was worked out for (a child's share is the profile's): a plan's journeys ask for the same few products for
+    every leg and rider, and each answer filters the product's rows again."""
+    key = ("product", product_id, rider, medium)
+    memo = _memo(tables)
+    hit = memo.get(key)
+    if hit is None or hit[0] is not of.profile:
+        try:
+            hit = (of.profile, _product_amount(of, tables, product_id, rider, medium), None)
+        except FareUnknown as err:
+            hit = (of.profile, None, err.reason)
+        memo[key] = hit
+    if hit[2] is not None:
+        raise FareUnknown(hit[2], leg_index)
+    return hit[1]
+
+
+def _product_amount(of: OperatorFares, tables: FareTables, product_id: str, rider: str, medium: str) -> int:
+    """`product_amount` worked out (its FareUnknown without a leg: the caller's is added)."""
+    leg_index = None
     rows = tables.products.get(product_id, [])
     types = IC_MEDIA_TYPES if medium == "ic" else TICKET_MEDIA_TYPES
     fitting = [p for p in rows if not p.fare_media_id or tables.media.get(p.fare_media_id) in types]
