@@ -76,12 +76,12 @@ class RiderFare:
 
 # --------------------------------------------------------------------------- one leg
 
-def _medium_prices(of: OperatorFares, price: int, ic_price: int | None) -> dict[str, int]:
-    """A v1 fare attribute in both media, by the profile's reading of ``price``."""
+def _medium_price(of: OperatorFares, price: int, ic_price: int | None, medium: str) -> int:
+    """A v1 fare attribute in ``medium``, by the profile's reading of ``price``."""
     spec = of.profile.fares
     if spec.feed_prices == "ic":
-        return {"ic": price, "ticket": round_up(price, spec.ticket_rounding)}
-    return {"ticket": price, "ic": ic_price if ic_price is not None else price}
+        return price if medium == "ic" else round_up(price, spec.ticket_rounding)
+    return price if medium != "ic" or ic_price is None else ic_price
 
 
 def _child(of: OperatorFares, adult: int, medium: str) -> int:
@@ -162,7 +162,26 @@ def _rider_ids(t: FareTables, rider: str) -> frozenset[str]:
 def product_amount(of: OperatorFares, tables: FareTables, product_id: str, rider: str, medium: str,
                    leg_index: int | None = None) -> int:
     """A fare product's amount for a rider category and medium; a child without a child product pays the
-    operator's child share of the adult (or everybody) amount."""
+    operator's child share of the adult (or everybody) amount. Remembered per table (`_memo`) with the profile
+    it was worked out for (a child's share is the profile's): a plan's journeys ask for the same few products for
+    every leg and rider, and each answer filters the product's rows again."""
+    key = ("product", product_id, rider, medium)
+    memo = _memo(tables)
+    hit = memo.get(key)
+    if hit is None or hit[0] is not of.profile:
+        try:
+            hit = (of.profile, _product_amount(of, tables, product_id, rider, medium), None)
+        except FareUnknown as err:
+            hit = (of.profile, None, err.reason)
+        memo[key] = hit
+    if hit[2] is not None:
+        raise FareUnknown(hit[2], leg_index)
+    return hit[1]
+
+
+def _product_amount(of: OperatorFares, tables: FareTables, product_id: str, rider: str, medium: str) -> int:
+    """`product_amount` worked out (its FareUnknown without a leg: the caller's is added)."""
+    leg_index = None
     rows = tables.products.get(product_id, [])
     types = IC_MEDIA_TYPES if medium == "ic" else TICKET_MEDIA_TYPES
     fitting = [p for p in rows if not p.fare_media_id or tables.media.get(p.fare_media_id) in types]
@@ -356,11 +375,15 @@ def _v1_run(of: OperatorFares, run: list[LegRef], rider: str, medium: str) -> li
     """Cheapest split of consecutive legs of one operator into v1 fares: (first, last, amount, basis, fare_id)."""
     t = of.tables
     n = len(run)
+    costs: dict[str, int] = {}  # (each fare's cost once: the split asks again for every span that it covers)
 
     def cost(fid: str) -> int:
-        a = t.attributes[fid]
-        adult = _medium_prices(of, a.price, a.ic_price)[medium]
-        return adult if rider == "adult" else _child(of, adult, medium)
+        hit = costs.get(fid)
+        if hit is None:
+            a = t.attributes[fid]
+            adult = _medium_price(of, a.price, a.ic_price, medium)
+            hit = costs[fid] = adult if rider == "adult" else _child(of, adult, medium)
+        return hit
 
     best: list[tuple[int, list] | None] = [(0, [])] + [None] * n
     for j in range(1, n + 1):

@@ -454,7 +454,7 @@ def _facts(j: Journey) -> tuple[int, int, tuple]:
     them again, and `Planner._choose` asks for all three of every journey after every window)."""
     walked, first, rides, trips = 0, None, 0, []
     for leg in j.legs:
-        if isinstance(leg, RideLeg):
+        if type(leg) is RideLeg:  # (legs are RideLegs and WalkLegs, never subclasses)
             if first is None:
                 first = leg.departure - walked
             trips.append(leg.trip)

@@ -242,3 +242,30 @@ def test_each_service_keeps_its_own_memos(sample):
     del other
     gc.collect()
     assert gone() is None
+
+
+def test_a_full_memo_keeps_the_journeys_asked_for_most_recently(sample, monkeypatch):
+    """When the memo is full the least recently used journey goes, not the whole memo: a popular journey asked
+    between new ones is priced once."""
+    import maas.pricing.plan_fares as plan_fares
+
+    svc, catalog = sample
+    journeys = {}
+    for its in sample_plans(svc, 11, 40):
+        for it in its:
+            if any(leg["mode"] != "WALK" for leg in it["legs"]):
+                journeys.setdefault(plan_fares._journey_key(it, "ic", False), it)
+    hot, *others = journeys.values()
+    assert len(others) >= 8
+    priced = []
+    real = plan_fares.price_riders
+    monkeypatch.setattr(plan_fares, "price_riders", lambda c, legs, m: priced.append(legs) or real(c, legs, m))
+    monkeypatch.setattr(plan_fares, "MEMO_SIZE", 4)
+    fares = PlanFares()
+    for it in others:
+        for one in (hot, it):
+            got = fares.add(catalog, [copy.deepcopy(one)], Passengers(1, 0), "ic")[0]
+            assert {k: got[k] for k in ("fare", "fare_unknown") if k in got} == \
+                reference(catalog, one, Passengers(1, 0), "ic")
+    assert len(priced) == 1 + len(others)  # the hot journey once, each other once
+    assert len(fares._memos[next(iter(fares._memos))][2]) <= 4

@@ -56,7 +56,8 @@ def plan_legs(itinerary: dict) -> list[LegRef]:
     return out
 
 
-# journeys remembered per fare catalog, cleared whole when full: ~4.1 KB each (legs and riders' fares, measured
+# journeys remembered per fare catalog, the least recently used dropped when full (clearing it whole would price
+# the popular journeys again after every MEMO_SIZE new ones): ~4.1 KB each (legs and riders' fares, measured
 # on the sample) and ~1 KB per party answered (`_answer`: a party is 1-9 riders, a few are common), so ~5 MB at
 # most; memos of at most MEMOS_KEPT catalogs (the live one and the one a publish just replaced): an old catalog's
 # memo, and the fare tables it holds, go with the next publish
@@ -74,6 +75,16 @@ def _journey_key(itinerary: dict, medium: str, times: bool) -> tuple:
         if times:
             key.append((leg["departure"], leg["arrival"]))
     return tuple(key)
+
+
+def _make_room(memo: dict) -> None:
+    """Drop the least recently used journeys (first in the memo's order) until one more fits in MEMO_SIZE. Planner
+    threads share the memo: one that another thread changes meanwhile is left as it is (a journey more or less)."""
+    try:
+        while len(memo) >= MEMO_SIZE:
+            memo.pop(next(iter(memo)), None)
+    except (RuntimeError, StopIteration):  # (changed or emptied during the iteration by another thread)
+        pass
 
 
 def _answer(hit: tuple, riders: Passengers, medium: str) -> dict:
@@ -109,8 +120,6 @@ class PlanFares:
             if len(memos) >= MEMOS_KEPT:
                 memos.clear()
             hit = memos[key] = (parts, times_matter(catalog), {}, {})
-        if len(hit[2]) > MEMO_SIZE:
-            hit[2].clear()
         return hit[1], hit[2], hit[3]
 
     def memos(self) -> int:
@@ -141,13 +150,15 @@ class PlanFares:
         if why[op] is not None:  # the journey's first ride fails whatever its legs (`price_riders`: in order)
             return {"fare": None, "fare_unknown": why[op]}
         key = _journey_key(itinerary, medium, times)
-        hit = memo.get(key)
+        hit = memo.pop(key, None)  # (put back last: the memo's order is its least recently used first)
         if hit is None:
             legs = plan_legs(itinerary)
             try:
-                hit = memo[key] = (legs, *price_riders(catalog, legs, medium), {})
+                hit = (legs, *price_riders(catalog, legs, medium), {})
             except FareUnknown as err:
-                hit = memo[key] = err
+                hit = err
+            _make_room(memo)
+        memo[key] = hit
         if isinstance(hit, FareUnknown):
             return {"fare": None, "fare_unknown": hit.reason}
         ready = hit[3].get(riders) or _answer(hit, riders, medium)

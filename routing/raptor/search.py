@@ -30,10 +30,12 @@ def _cutter(n_stops: int, rounds: int) -> Cutter:
     if after <= 0:
         return Cutter(np.int64(0), _NO_BOARD)
     pool = _pooled("cut", dict)
-    board = _lru_get(pool, (n_stops, rounds))
-    if board is None:
-        board = _lru_put(pool, (n_stops, rounds), np.full((rounds, n_stops), INF, np.int64))
-    return Cutter(np.int64(after), board)
+    cut = _lru_get(pool, (n_stops, rounds))  # (the Cutter kept with its board: a search asks for the same one)
+    if cut is None:
+        cut = _lru_put(pool, (n_stops, rounds), Cutter(np.int64(after), np.full((rounds, n_stops), INF, np.int64)))
+    elif cut.after != after:
+        cut = _lru_put(pool, (n_stops, rounds), Cutter(np.int64(after), cut.board))
+    return cut
 
 
 _NO_BOARD = np.empty((0, 0), np.int64)
@@ -131,7 +133,13 @@ def _pattern_lens(model) -> list[int]:
 
 def _counters(lab: Labels) -> Counters:
     c = lab.counters.tolist()
+    if _COUNTER_ROW:  # (the kernel's row is in Counters' order: one tuple, no per-field reads)
+        return _new(Counters, c[:_N_COUNTERS])
     return Counters(c[C_ROUNDS], c[C_ROUTES], c[C_IMPROVED], c[C_RUNS], c[C_CUT], c[C_STOPS], c[C_LATE])
+
+
+_N_COUNTERS = len(Counters._fields)
+_COUNTER_ROW = (C_ROUNDS, C_ROUTES, C_IMPROVED, C_RUNS, C_CUT, C_STOPS, C_LATE) == tuple(range(_N_COUNTERS))
 
 
 def _min_by_stop(stops, values) -> dict[int, int]:
@@ -145,8 +153,7 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
             t0: int, t1: int, bound: int = INF) -> tuple[Labels, list, list, int, int]:
     """One `range_search` with this thread's pooled labels and buffers: (labels, journey rows, leg rows,
     departures in the window, the first run's departure)."""
-    tgt = np.asarray(q.tgt_stops, np.int64)
-    egress = np.asarray(q.tgt_egress, np.int64)
+    tgt, egress = _target_arrays(q)
     lb, known = _bounds_for(tt, q, tgt, egress)
     rounds = int(max(0, q.max_rides)) + 1
     rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds))
@@ -295,13 +302,24 @@ def _query_arrays(q: RaptorQuery) -> tuple[np.ndarray, np.ndarray, dict[int, int
     """(source stops, their times as int64, the least time per source stop, the least egress per target stop),
     worked out once per query (`RaptorQuery._arrays`): a plan searches the same query in several windows.
     Kept while the query holds the same four arrays."""
-    key = (q.src_stops, q.src_times, q.tgt_stops, q.tgt_egress)
+    return _arrays_of(q)[0]
+
+
+def _target_arrays(q: RaptorQuery) -> tuple[np.ndarray, np.ndarray]:
+    """(target stops, their egress seconds) as int64, cached as `_query_arrays`."""
+    return _arrays_of(q)[1]
+
+
+def _arrays_of(q: RaptorQuery) -> tuple[tuple, tuple]:
     hit = q._arrays
-    if hit is None or any(a is not b for a, b in zip(hit[0], key)):
+    if hit is None or hit[0][0] is not q.src_stops or hit[0][1] is not q.src_times or \
+            hit[0][2] is not q.tgt_stops or hit[0][3] is not q.tgt_egress:
         src_stops = np.asarray(q.src_stops, np.int64)
         access = np.asarray(q.src_times, np.int64)
-        hit = q._arrays = (key, (src_stops, access, _min_by_stop(src_stops, access),
-                                 _min_by_stop(q.tgt_stops, q.tgt_egress)))
+        hit = q._arrays = ((q.src_stops, q.src_times, q.tgt_stops, q.tgt_egress),
+                           ((src_stops, access, _min_by_stop(src_stops, access),
+                             _min_by_stop(q.tgt_stops, q.tgt_egress)),
+                            (np.asarray(q.tgt_stops, np.int64), np.asarray(q.tgt_egress, np.int64))))
     return hit[1]
 
 
