@@ -47,7 +47,7 @@ from routing.itinerary import Itinerary, build_itinerary, direct_walk, precomput
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.places import Place, PlaceError, PlaceIndex
-from routing.raptor import Journey, RaptorQuery, RideLeg, range_raptor, warm_late_bounds
+from routing.raptor import Journey, RaptorQuery, RideLeg, WalkLeg, range_raptor, warm_late_bounds
 from routing.timetable import DAY, MODE_INDEX, QUERY_RANGE, TransitModel
 from routing.walking import StraightLineWalker
 
@@ -195,74 +195,81 @@ class Planner:
         closures = q.mask is not None
         js: list[Journey] = []
         fr = sign * t0  # the last window's first run: journeys from there on are unresolved
-        a, width = sign * t0, self.windows.first(span)
+        a = sign * t0
+        width = grown = self.windows.first(span)  # (``grown``: the schedule's width, ``width`` capped at the end)
         end = None
+        proofs = _Proofs(self.model, q_other, when, other, sign)
         for _ in range(64):  # (windows grow: a few suffice; each jump over a gap is one more)
             res = range_raptor(self.model, q, sign * a, width, backward=backward)
             e = a + width
             fr = a if res.first_run is None else sign * res.first_run
             js.extend(res.journeys)
-            front = keys.front(js, ())
+            front = keys.front(js, proofs.dropped)
             proven = [k for k in front if k[0] < fr]
+            n = opts.num_itineraries
             if proven:
                 end = proven[0][0] + span
                 in_range = [k for k in proven if k[0] <= end]
-                n = opts.num_itineraries
                 if len(in_range) >= n:
                     if e >= end or (not closures and _settled(in_range, front, fr, n)):
                         break
                 elif len(proven) >= n:  # fewer in range: the first n, all found (later ones leave after fr)
                     break
+                elif e >= end and not closures:  # the first n beyond the range: one at a time (`_next_after`)
+                    x = self._next_after(fr, js, keys, proofs)
+                    if x is None or len(proven) + 1 >= n:
+                        break
+                    a, width = x + 1, 0
+                    continue
             if res.departures:
-                a, width = e + 1, self.windows.grow(width)
+                a, grown = e + 1, self.windows.grow(grown)
             else:  # nothing leaves within the window: on to the first journey found after it
                 beyond = [k[0] for k in front if k[0] > e]
                 if beyond:
                     a = min(beyond)
                 elif closures and e - sign * t0 < 2 * DAY:  # (a source closed at the run may open later)
-                    a, width = e + 1, self.windows.grow(width)
+                    a, grown = e + 1, self.windows.grow(grown)
                 else:
                     break
-            if end is not None and a <= end:
-                width = min(width, end - a)
-        return self._prove(q_other, js, fr, keys, when, other, sign, opts, closures)
+            if end is not None:  # (closures, beyond the range: windows of the first width)
+                width = min(grown, end - a) if a <= end else self.windows.first(span)
+            else:
+                width = grown
+        return self._prove(js, fr, keys, proofs, opts, closures)
 
-    def _prove(self, q_other: Callable[[], RaptorQuery], js: list[Journey], fr: int, keys: _Keys, when, other,
-               sign: int, opts: PlanOptions, closures: bool) -> list[Journey]:
-        """The choice (`_choose`) among the candidates, each chosen journey proven Pareto first, and the first
-        one of the front (it sets s). An unresolved journey j gets one RAPTOR run the other way from its other
-        end, bounded by its departure: the latest departure that still arrives by j's arrival with no more
-        transfers (backward searches: the earliest arrival for its departure). That journey b arrives when j
-        does (j arrived as early as it could from its first run's departure on, for its transfers): b is j's
-        key or beats it, and is itself Pareto. Then choose again; each run settles one journey of a finite set
-        (with closures, any found journey)."""
-        dropped: set[int] = set()
-        checked: set[int] = set()
-        query = None
+    @staticmethod
+    def _next_after(fr: int, js: list[Journey], keys: _Keys, proofs: _Proofs) -> int | None:
+        """x of the first Pareto journey from ``fr`` (the last search's first run) on, settled: it is on that
+        run's front (found, maybe leaving too early), so its unresolved journeys are proven in x order (a proof
+        only moves a journey later) until the earliest proven one comes before every unproven one. Then every
+        Pareto journey up to it is known, so the next one is on the front of one run just after it. None when
+        nothing was found from ``fr`` on."""
+        while True:
+            later = [k for k in keys.front(js, proofs.dropped) if k[0] >= fr]
+            done = min((k[0] for k in later if id(k[4]) in proofs.checked), default=None)
+            todo = next((k for k in later if id(k[4]) not in proofs.checked), None)
+            if todo is None or (done is not None and done < todo[0]):
+                return done
+            proofs.settle(todo[4], js)
+
+    def _prove(self, js: list[Journey], fr: int, keys: _Keys, proofs: _Proofs, opts: PlanOptions,
+               closures: bool) -> list[Journey]:
+        """The choice (`_choose`) among the candidates, each chosen journey proven Pareto first (`_Proofs`), and
+        the first one of the front (it sets s): those from the last search's first run ``fr`` on (with closures,
+        all). Choose again after each proof run; each settles one journey of a finite set."""
         for _ in range(LATE_RUNS * opts.num_itineraries + 2):
-            front = keys.front(js, dropped)
+            front = keys.front(js, proofs.dropped)
             if not front:
                 return []
             chosen = _choose(_candidates(front, opts), opts.num_itineraries)
-            todo = [k[4] for k in [front[0], *chosen] if id(k[4]) not in checked
+            todo = [k[4] for k in [front[0], *chosen] if id(k[4]) not in proofs.checked
                     and (closures or k[0] >= fr)]
             if not todo:
-                return [k[4] for k in sorted(chosen, key=_real_pair)]
-            j = todo[0]
-            checked.add(id(j))
-            if query is None:
-                query = q_other()
-            q1 = copy.copy(query)  # (`dataclasses.replace` without its per-field machinery)
-            q1.max_rides = min(query.max_rides, j.transfers + 1)  # (no more rides)
-            res = range_raptor(self.model, q1, other(j), 0, backward=sign > 0, bound=when(j))  # (strictly better)
-            cands = [c for c in res.journeys if c.transfers <= j.transfers and sign * other(c) <= sign * other(j)]
-            best = max(cands, key=lambda c: (sign * when(c), -c.transfers, -sign * other(c)), default=None)
-            if best is not None and (when(best), other(best), best.transfers) != (when(j), other(j), j.transfers):
-                dropped.add(id(j))  # beaten: its place goes to the journey that beats it (Pareto, settled)
-                checked.add(id(best))
-                js.append(best)
-        chosen = _choose(_candidates(keys.front(js, dropped), opts), opts.num_itineraries)
-        return [k[4] for k in sorted(chosen, key=_real_pair)]
+                break
+            proofs.settle(todo[0], js)
+        else:
+            chosen = _choose(_candidates(keys.front(js, proofs.dropped), opts), opts.num_itineraries)
+        return [_walks_placed(k[4], proofs.sign) for k in sorted(chosen, key=_real_pair)]
 
     # ---- the API ------------------------------------------------------------------------------------------
     def plan(self, origin: str, destination: str, when: dt.datetime, arrive_by: bool = False,
@@ -367,6 +374,68 @@ def _surely_too_far(walker, o: Place, d: Place, max_walk_m: float) -> bool:
     if type(walker) is not StraightLineWalker:
         return False
     return haversine_scalar_m(o.lat, o.lon, d.lat, d.lon) * walker.detour > max_walk_m * 1.001
+
+
+def _walks_placed(j: Journey, sign: int) -> Journey:
+    """``j`` with its walks after the first ride placed one way, whichever search found it (a forward one walks
+    on arriving, a backward one just in time for the next ride): depart-at, each starts when the leg before it
+    ends; arrive-by, a walk between rides ends when the next ride leaves. The walk after the last ride always
+    starts on arriving (a backward first run's journey waits before it)."""
+    legs = list(j.legs)
+    rides = [i for i, leg in enumerate(legs) if isinstance(leg, RideLeg)]
+    if not rides or len(rides) == len(legs):
+        return j
+    first, last = rides[0], rides[-1]
+    for i in range(first + 1, len(legs)):
+        leg = legs[i]
+        if isinstance(leg, RideLeg) or (sign < 0 and i < last):
+            continue
+        t = legs[i - 1].arrival
+        legs[i] = WalkLeg(leg.from_stop, leg.to_stop, t, t + leg.arrival - leg.departure)
+    if sign < 0:
+        for i in range(last - 1, first, -1):
+            leg = legs[i]
+            if not isinstance(leg, RideLeg):
+                t = legs[i + 1].departure
+                legs[i] = WalkLeg(leg.from_stop, leg.to_stop, t - (leg.arrival - leg.departure), t)
+    legs_t = tuple(legs)
+    if legs_t == j.legs:
+        return j
+    reach = legs_t[-1].arrival
+    return j._replace(legs=legs_t, target_arrival=reach, arrival=reach + j.arrival - j.target_arrival)
+
+
+class _Proofs:
+    """Proof runs of one search (`Planner._prove`, `Planner._next_after`): an unresolved journey j gets one RAPTOR
+    run the other way from its other end, bounded by its departure: the latest departure that still arrives by
+    j's arrival with no more transfers (backward searches: the earliest arrival for its departure). That journey
+    b arrives when j does (j arrived as early as it could from its first run's departure on, for its transfers):
+    b is j's key or beats it, and is itself Pareto. ``checked``: ids of the journeys settled; ``dropped``: of
+    those beaten. The other way's query is made on the first proof run (most plans need none)."""
+
+    __slots__ = ("model", "q_other", "when", "other", "sign", "query", "checked", "dropped")
+
+    def __init__(self, model, q_other: Callable[[], RaptorQuery], when, other, sign: int):
+        self.model, self.q_other, self.when, self.other, self.sign = model, q_other, when, other, sign
+        self.query = None
+        self.checked: set[int] = set()
+        self.dropped: set[int] = set()
+
+    def settle(self, j: Journey, js: list[Journey]) -> None:
+        """One proof run for ``j``: settled, or dropped and the journey that beats it added to ``js``."""
+        when, other, sign = self.when, self.other, self.sign
+        self.checked.add(id(j))
+        if self.query is None:
+            self.query = self.q_other()
+        q1 = copy.copy(self.query)  # (`dataclasses.replace` without its per-field machinery)
+        q1.max_rides = min(self.query.max_rides, j.transfers + 1)  # (no more rides)
+        res = range_raptor(self.model, q1, other(j), 0, backward=sign > 0, bound=when(j))  # (strictly better)
+        cands = [c for c in res.journeys if c.transfers <= j.transfers and sign * other(c) <= sign * other(j)]
+        best = max(cands, key=lambda c: (sign * when(c), -c.transfers, -sign * other(c)), default=None)
+        if best is not None and (when(best), other(best), best.transfers) != (when(j), other(j), j.transfers):
+            self.dropped.add(id(j))  # beaten: its place goes to the journey that beats it (Pareto, settled)
+            self.checked.add(id(best))
+            js.append(best)
 
 
 def _settled(in_range: list[tuple], front: list[tuple], fr: int, n: int) -> bool:
