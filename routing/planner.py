@@ -178,7 +178,7 @@ class Planner:
                 q_other: Callable[[], RaptorQuery]) -> list[Journey]:
         """The answer of the module docstring's definition, searched in windows of ``self.windows`` (range
         searches back to back from t0, jumping over stretches where nothing leaves) until it is settled; the
-        answer does not depend on the windows.
+        answer does not depend on the windows (ties aside: see the module docstring).
 
         In x = sign × time (backward, x = -arrival: the same reasoning holds both ways). A range search of [a, e]
         reports at each of its runs but its first (at F, the window's latest departure) the journeys no later
@@ -189,9 +189,10 @@ class Planner:
         the last window's unresolved ones is exactly the Pareto set up to e: s is its first departure, E = s +
         range_window_s. The search stops when e ≥ E, or earlier when the answer can no longer change:
         num_itineraries journeys in [s, E] (any later one sorts after them) with their fewest transfers no more
-        than the last first run's fewest (every journey leaving at F or later has at least as many). Closures
-        break the waiting argument (a source closed at F may open later): with a mask the windows run to E and
-        every chosen journey is proven."""
+        than the last first run's fewest (every journey leaving at F or later has at least as many). Fewer in
+        [s, E]: the next ones one at a time (`_next_after`), not windows of hours. Closures break the waiting
+        argument (a source closed at F may open later): with a mask the windows run to E (beyond it, windows of
+        the first width) and every chosen journey is proven."""
         sign = -1 if backward else 1
         span = opts.range_window_s
         closures = q.mask is not None
