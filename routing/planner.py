@@ -23,8 +23,9 @@ The answer is a function of the query alone (not of how the search is split into
   when fewer than ``num_itineraries`` do, the first ``num_itineraries`` unbeaten ones (the last train and the
   first ones of the morning), however far.
 * Choice: the first ``num_itineraries`` by (departure, arrival, transfers, tie-break) (arrive-by: latest
-  arrival first, then latest departure); when none of those has the fewest transfers of all candidates, the last
-  gives way to the first candidate with that many (it arrives first among them; arrive-by: leaves last). One
+  departure first, then earliest arrival: leave as late as possible); when none of those has the fewest
+  transfers of all candidates, the last gives way to the first candidate with that many (it arrives first
+  among them; arrive-by: leaves last). One
   itinerary asked for is the first candidate, however many changes it needs. Sorted by departure.
 
 Depart-at is Range RAPTOR over the departures in windows from t0 (`Planner._ranges`), arrive-by the same search
@@ -443,12 +444,19 @@ class _Proofs:
 
 def _settled(in_range: list[tuple], front: list[tuple], fr: int, n: int) -> bool:
     """Whether windows after the ones searched cannot change the answer (`Planner._ranges`): at least ``n``
-    Pareto journeys ``in_range`` (any later one sorts after them), and (for the fewest-transfer rule) their fewest
-    transfers no more than those of the ``front``'s journeys from the last window's first run ``fr`` on (that run
-    found the fewest transfers of any journey leaving then or later)."""
+    Pareto journeys ``in_range`` (depart-at, any later one sorts after them), and their fewest transfers no more
+    than those of the ``front``'s journeys from the last window's first run ``fr`` on (that run found the fewest
+    transfers of any journey leaving then or later). Arrive-by chooses by departure: a journey arriving earlier
+    may leave later (with more transfers), but none leaves later than the latest that first run found (for any
+    number of transfers), so that must come before the ``n``-th chosen."""
+    later = [k for k in front if k[0] >= fr]
+    if in_range[0][7] < 0:
+        nth = sorted(in_range, key=_choice_order)[n - 1]
+        if later and not nth[1] < min(k[1] for k in later):
+            return False
     if n == 1:
         return True
-    return min(k[2] for k in in_range) <= min((k[2] for k in front if k[0] >= fr), default=1 << 30)
+    return min(k[2] for k in in_range) <= min((k[2] for k in later), default=1 << 30)
 
 
 def _candidates(front: list[tuple], opts: PlanOptions) -> list[tuple]:
@@ -462,8 +470,18 @@ def _candidates(front: list[tuple], opts: PlanOptions) -> list[tuple]:
 
 
 def _choose(keep: list[tuple], n: int) -> list[tuple]:
-    """The answer among the candidates ``keep`` (keys sorted, `_Keys.front`): the first ``n`` in x (the next
-    departures; arrive-by, the latest arrivals); when none of them has the fewest transfers of all candidates,
+    keep = sorted(keep, key=_choice_order) if keep and keep[0][7] < 0 else keep
+    return _choose_sorted(keep, n)
+
+
+def _choice_order(k: tuple) -> tuple:
+    """Arrive-by's order of choice: latest departure first (y = -departure), then earliest arrival."""
+    return k[1], -k[0], k[2], k[3]
+
+
+def _choose_sorted(keep: list[tuple], n: int) -> list[tuple]:
+    """The answer among the candidates ``keep`` (keys sorted, `_Keys.front`): the first ``n`` (the next
+    departures; arrive-by, the latest departures, `_choice_order`); when none of them has the fewest transfers of all candidates,
     the last gives way to the first candidate with that many (the earliest arrival among them; arrive-by, the
     latest departure). A single answer is the first, however many changes it needs."""
     chosen = keep[:n]
@@ -529,7 +547,7 @@ class _Keys:
             if old is None or tie < old[3] or (tie == old[3] and _span(j) < _span(old[4])):
                 by_key[(dep, arr, tr)] = (dep, arr, tr, tie, j)
         sign = self.sign
-        out = [(d, a, tr, tie, j, d, a) if sign > 0 else (-a, -d, tr, tie, j, d, a)
+        out = [(d, a, tr, tie, j, d, a, 1) if sign > 0 else (-a, -d, tr, tie, j, d, a, -1)
                for d, a, tr, tie, j in _front(list(by_key.values()))]
         out.sort(key=_sort_key)
         return out

@@ -39,7 +39,7 @@ def reference_answer(ref: Reference, o: str, d: str, t: int, arrive_by: bool, op
                      kw: dict) -> list[tuple]:
     """The definition on the reference's profile: Pareto journeys leaving at or after t (arriving by t); s the
     first (latest arrival); candidates within ``range_window_s`` of s (when fewer than ``num_itineraries``, the first
-    ``num_itineraries``); the first ``num_itineraries``, the last
+    ``num_itineraries``); the first ``num_itineraries`` (arrive-by: the latest departures), the last
     giving way to the first fewest-transfer candidate when none of them has the fewest; by departure."""
     k = opts.max_transfers + 1
     if arrive_by:
@@ -53,6 +53,8 @@ def reference_answer(ref: Reference, o: str, d: str, t: int, arrive_by: bool, op
     cands = [x for x in keyed if x[0] <= keyed[0][0] + opts.range_window_s]
     if len(cands) < opts.num_itineraries:
         cands = keyed[:opts.num_itineraries]
+    if arrive_by:  # (latest departure first, then earliest arrival)
+        cands = sorted(cands, key=lambda x: (x[1], -x[0], x[2]))
     chosen = cands[:opts.num_itineraries]
     if len(chosen) >= 2:
         fewest = min(x[2] for x in cands)
