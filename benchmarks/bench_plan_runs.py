@@ -1,6 +1,6 @@
 """Where a full plan's search work goes, per kind of RAPTOR run: each range search's first run (fresh labels, at its
-latest departure) apart from its later runs (labels kept), for the planner's first window, its later windows and
-the late search (`Planner._ranges`: from the first departure only a window's last run found), the proof runs
+latest departure) apart from its later runs (labels kept), for the planner's first window and its later windows
+(`Planner._ranges`, windows of `Planner.windows`), the proof runs
 (`Planner._prove`) and the time-dependent bound's backward runs (`late_bounds`, searches with more than
 `LATE_BOUND_RUNS` runs). Prints per kind: calls, runs, route scans and seconds (share, per plan, per call).
 
@@ -40,12 +40,11 @@ from routing.walking import StraightLineWalker  # noqa: E402
 
 class Tally:
     """Per kind of run: [calls, runs, route scans, seconds] (calls: searches, none for a search's later runs,
-    searches that worked out `late_bounds`); the plan's search count so far, the late search flag."""
+    searches that worked out `late_bounds`); the plan's search count so far."""
 
     def __init__(self):
         self.kinds: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(4))
         self.windows = 0  # range searches of the current plan so far (proof runs not counted)
-        self.late_next = False  # `Planner._settled` said no: the next range search is the late one
         self.late_s = 0.0  # seconds in `late_bounds` so far
         self.ceiling = np.zeros(4)  # first runs: [count, scans fresh, with the fewest-rides bound, with the best]
 
@@ -62,7 +61,7 @@ def bench(key: str, n: int, ceiling: bool) -> None:
     gc.collect()
     gc.freeze()
     tally = Tally()
-    late_for, settled = search._late_for, Planner._settled
+    late_for = search._late_for
 
     def timed_late_for(*a):
         t = time.perf_counter()
@@ -70,11 +69,6 @@ def bench(key: str, n: int, ceiling: bool) -> None:
             return late_for(*a)
         finally:
             tally.late_s += time.perf_counter() - t
-
-    def noting_settled(*a):
-        out = settled(*a)
-        tally.late_next = not out
-        return out
 
     def counting(model, q, t0, window_s, backward=False, bound=None):
         late0 = tally.late_s
@@ -85,10 +79,7 @@ def bench(key: str, n: int, ceiling: bool) -> None:
         if bound is not None:
             tally.add("proof runs", 1, c.runs, c.routes_scanned, el)
             return res
-        if tally.late_next:
-            kind, tally.late_next = "late search", False
-        else:
-            kind = "first window" if tally.windows == 0 else "later windows"
+        kind = "first window" if tally.windows == 0 else "later windows"
         tally.windows += 1
         late_s = tally.late_s - late0
         first_scans, first_s = c.routes_scanned, el - late_s
@@ -112,23 +103,22 @@ def bench(key: str, n: int, ceiling: bool) -> None:
             tally.add(f"{kind}: late_bounds", 1, 0, 0, late_s)  # (the searches that worked the bound out)
         return res
 
-    planner_module.range_raptor, search._late_for, Planner._settled = counting, timed_late_for, \
-        staticmethod(noting_settled)
+    planner_module.range_raptor, search._late_for = counting, timed_late_for
     try:
         lat = []
         for a, b, when, arrive in plan_queries(m, n):
-            tally.windows, tally.late_next = 0, False
+            tally.windows = 0
             t = time.perf_counter()
             planner.plan(a, b, dt.datetime.fromisoformat(when), arrive_by=arrive, options=PlanOptions())
             lat.append(time.perf_counter() - t)
     finally:
-        planner_module.range_raptor, search._late_for, Planner._settled = range_raptor, late_for, settled
+        planner_module.range_raptor, search._late_for = range_raptor, late_for
     rows = tally.kinds
     scans = sum(v[2] for v in rows.values())
     secs = sum(v[3] for v in rows.values())
     print(f"{n} plans (each first run measured again alone: plan p50 {np.median(lat) * 1000:.2f} ms with that); "
           f"route scans {scans / n:.0f} a plan, searching {secs * 1000 / n:.2f} ms a plan")
-    order = ["first window", "later windows", "late search"]
+    order = ["first window", "later windows"]
     names = [f"{k}: {part}" for k in order for part in ("first run", "later runs", "late_bounds")] + ["proof runs"]
     for name in names:
         if name not in rows:

@@ -1,10 +1,37 @@
-"""Trip planning: places → one range RAPTOR search → itineraries, for depart-at and arrive-by.
+"""Trip planning: places → range RAPTOR searches → itineraries, for depart-at and arrive-by.
 
-Depart-at is Range RAPTOR over the departures in a window (`PlanOptions.range_window_s`) plus the query time
-itself, so the journeys are Pareto over (departure, arrival, transfers) and each leaves as late as it can.
-Arrive-by is the same search backwards in time from the arrival (the reversed timetable): no fixed window, it
-finds the latest departure however long the trip. Walk-only answers are the planner's direct walk, never a
-search result, so a walk between a station's platforms cannot hide the transit journey.
+The answer is a function of the query alone (not of how the search is split into windows, `Windows`):
+
+* Journeys: from the origin place to the destination with at least one ride, under the query's rules (mode
+  filter, wheelchair, closures, change time, walking speed, in-seat links, max_transfers), leaving at or after
+  t0 (arrive-by: arriving by t0). A journey's departure is its first ride's less the walk to it from the place;
+  its arrival is its last ride's plus the walk after it; transfers count rides less one, in-seat continuations
+  not counted. Key: (departure, arrival, transfers).
+* Pareto: a journey is beaten by another that leaves no earlier, arrives no later, changes no more often and
+  differs in key. Whether one is beaten depends on later departures only (arrive-by: earlier arrivals), not on
+  t0. One journey per unbeaten key: of several found with equal keys (different trips to the same times), the
+  least by their legs in order (trip, board and alight positions; walks by their stops), a tie-break fixed by
+  the model; walks after the first ride placed one way (`_walks_placed`). Not fully defined: RAPTOR keeps one
+  label per stop and round, so which of equal alternatives a run records depends on the labels later
+  departures left, and rarely on the windows (1 of 300 all-Tokyo plans over four schedules: an earlier train
+  on the middle leg and a longer change; making it canonical would re-derive each chosen journey's trips). The
+  same trip boarded at two different times (the Oedo loop) gives two keys, both candidates when neither beats
+  the other.
+* Range: s is the departure of the first unbeaten journey (arrive-by: the arrival of the latest), however far
+  after t0 (the first train after the night: a stretch where nothing leaves does not count). The candidates are
+  the unbeaten journeys leaving in [s, s + range_window_s] (arrive-by: arriving in [s - range_window_s, s]);
+  when fewer than ``num_itineraries`` do, the first ``num_itineraries`` unbeaten ones (the last train and the
+  first ones of the morning), however far.
+* Choice: the first ``num_itineraries`` by (departure, arrival, transfers, tie-break) (arrive-by: latest
+  departure first, then earliest arrival: leave as late as possible); when none of those has the fewest
+  transfers of all candidates, the last gives way to the first candidate with that many (it arrives first
+  among them; arrive-by: leaves last). One
+  itinerary asked for is the first candidate, however many changes it needs. Sorted by departure.
+
+Depart-at is Range RAPTOR over the departures in windows from t0 (`Planner._ranges`), arrive-by the same search
+backwards in time (the reversed timetable): no fixed window, it finds the latest departure however long the trip.
+Walk-only answers are the planner's direct walk, never a search result, so a walk between a station's platforms
+cannot hide the transit journey.
 
 `Planner.plan` is pure with respect to the planner (read-only model, walker and lookup tables) and the RAPTOR
 kernel releases the GIL, so one Planner serves many threads.
@@ -23,13 +50,13 @@ from routing.itinerary import Itinerary, build_itinerary, direct_walk, precomput
 from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.places import Place, PlaceError, PlaceIndex
-from routing.raptor import Journey, RaptorQuery, RideLeg, range_raptor, warm_late_bounds
-from routing.timetable import MODE_INDEX, QUERY_RANGE, TransitModel
+from routing.raptor import Journey, RaptorQuery, RideLeg, WalkLeg, range_raptor, warm_late_bounds
+from routing.timetable import DAY, MODE_INDEX, QUERY_RANGE, TransitModel
 from routing.walking import StraightLineWalker
 
 
-# Proof runs per itinerary asked for, at most (see `Planner._prove`): each proves one journey a range search's
-# first run found. 150 all-Tokyo bench plans needed 1.8 a plan, at most 4 (of 3 × LATE_RUNS = 12 allowed)
+# Proof runs per itinerary asked for, at most (see `Planner._prove`): each settles one journey a range search's
+# first run found (with closures, any chosen one). 300 all-Tokyo bench plans needed 0.09 a plan
 LATE_RUNS = 4
 
 
@@ -49,8 +76,7 @@ class PlanOptions:
     min_transfer_s: int = 60  # the least time for any change of vehicle, walking or at the same stop
     stay_seated: bool = True  # ride through-running links (transfers.txt type 4) in one seat
     num_itineraries: int = 3
-    # departures (arrivals for arrive-by) searched after (before) the query time at most: windows of 15 min,
-    # then doubling, until num_itineraries are found (see Planner._ranges)
+    # candidates leave within this of the first one (arrive-by: arrive; see the module docstring)
     range_window_s: int = 2 * 3600
 
     def validate(self) -> None:
@@ -72,8 +98,27 @@ class PlanOptions:
                 raise PlanError(f"unknown modes {bad}; known: {sorted(MODE_INDEX)}")
 
 
+@dataclass(frozen=True)
+class Windows:
+    """How `Planner._ranges` splits the departures it searches into range searches: the first ``first_s``
+    seconds, then each window ``growth`` times the last (at least a minute). The answer does not depend on it
+    (tests run several); the cost does: each range search's first run is a fresh RAPTOR run, each other run
+    costs less, and a window wider than needed searches departures the answer never uses."""
+
+    first_s: int = 2700
+    growth: float = 2.0
+
+    def first(self, span: int) -> int:
+        return max(0, min(self.first_s, span))
+
+    def grow(self, width: int) -> int:
+        return max(int(width * self.growth), 60)
+
+
 class Planner:
     """Plans on one TransitModel with one Walker (whose stop indexes are the model's)."""
+
+    windows = Windows()  # (a class default: a test or benchmark may set another on an instance)
 
     def __init__(self, model: TransitModel, walker, names: NameIndex | None = None):
         self.model = model
@@ -114,183 +159,121 @@ class Planner:
 
     # ---- searches -----------------------------------------------------------------------------------------
     def depart_at(self, o: Place, d: Place, t0: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
-        """The next departures from t0 (see `_ranges`), then the first ``num_itineraries`` by departure."""
+        """The answer defined in the module docstring, leaving at or after t0 (see `_ranges`)."""
         q = self._query(o, d, opts, allowed, mask, opts.stay_seated)
-        keys = _Keys(o)  # each journey's facts once, though `_ranges` chooses again after every window
-        chosen = keys.once(lambda js: self._choose(o, js, opts, latest_first=False, keys=keys))
-        js = self._ranges(q, t0, opts, keys.departure, backward=False, chosen=chosen,
-                          other=lambda j: j.arrival,
-                          q_other=lambda: self._query(d, o, opts, allowed, mask, opts.stay_seated))
-        return chosen(js)
+        keys = _Keys(o, 1)
+        return self._ranges(q, t0, opts, keys.departure, backward=False, keys=keys, other=keys.arrival,
+                            q_other=lambda: self._query(d, o, opts, allowed, mask, opts.stay_seated))
 
     def arrive_by(self, o: Place, d: Place, t_arr: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
-        """The latest departures arriving by t_arr: backward range searches (in-seat links followed backwards,
-        `routing.raptor.reversed_timetable`)."""
+        """The same answer mirrored in time, arriving by t_arr: backward range searches (in-seat links followed
+        backwards, `routing.raptor.reversed_timetable`)."""
         q = self._query(d, o, opts, allowed, mask, opts.stay_seated)
-        keys = _Keys(o)
-        chosen = keys.once(lambda js: self._choose(o, [j for j in js if j.arrival <= t_arr], opts, True, keys))
-        js = self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True, chosen=chosen,
-                          other=keys.departure,
-                          q_other=lambda: self._query(o, d, opts, allowed, mask, opts.stay_seated))
-        return chosen(js)
+        keys = _Keys(o, -1)
+        # (``when``: the arrival as the search reports it: a first run's journey that waits before its last walk
+        # gets its proof run, which gives the journey without the wait)
+        return self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True, keys=keys, other=keys.departure,
+                            q_other=lambda: self._query(o, d, opts, allowed, mask, opts.stay_seated))
 
-    def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, chosen, other,
+    def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, keys: _Keys, other,
                 q_other: Callable[[], RaptorQuery]) -> list[Journey]:
-        """Range searches in growing windows (15 min, then doubling) from t0 until enough itineraries or
-        ``range_window_s`` searched: a range search costs about one RAPTOR run per departure in its window, so
-        dense networks stop after the first window. Each window's last run, at its start, also finds what
-        leaves (arrives, backward) after a gap: the next window starts there (the first train of the morning).
-        Journeys of several windows are merged; `_choose` keeps the non-dominated ones.
+        """The answer of the module docstring's definition, searched in windows of ``self.windows`` (range
+        searches back to back from t0, jumping over stretches where nothing leaves) until it is settled; the
+        answer does not depend on the windows (ties aside: see the module docstring).
 
-        A range search proves the journeys that leave before its first run (its latest departure; arrive after,
-        backward): the run at their own departure reported them, so no later departure arrives as early with as
-        many rides. What its first run found (at or after it) may leave too early. Each such journey the answer
-        chooses gets one search the other way from its other end (`_prove`), unless another range search settled
-        it already (`_settled_by_windows`); ``q_other`` makes that search's query (on the first proof run: most
-        plans need none)."""
+        In x = sign × time (backward, x = -arrival: the same reasoning holds both ways). A range search of [a, e]
+        reports at each of its runs but its first (at F, the window's latest departure) the journeys no later
+        departure beats: Pareto. Its first run reports the (arrival, transfers) front of everything leaving at F
+        or later (waiting at the origin): those leaving after e may leave too early, and one leaving at F may be
+        beaten by one after e. They stay *unresolved* until a later window (whose runs find any journey beating
+        them) or a proof run (`_prove`). So with windows searched up to e, the front of the journeys found less
+        the last window's unresolved ones is exactly the Pareto set up to e: s is its first departure, E = s +
+        range_window_s. The search stops when e ≥ E, or earlier when the answer can no longer change:
+        num_itineraries journeys in [s, E] (any later one sorts after them) with their fewest transfers no more
+        than the last first run's fewest (every journey leaving at F or later has at least as many). Fewer in
+        [s, E]: the next ones one at a time (`_next_after`), not windows of hours. Closures break the waiting
+        argument (a source closed at F may open later): with a mask the windows run to E (beyond it, windows of
+        the first width) and every chosen journey is proven."""
         sign = -1 if backward else 1
+        span = opts.range_window_s
+        closures = q.mask is not None
         js: list[Journey] = []
-        unproven: set[int] = set()  # ids of the journeys a search's first run found (see `_prove`)
-        windows: list[tuple[int, int, int]] = []  # (start, first run, end) of the range searches with a
-        #                                            departure in their window, in sign × time
-
-        def search(start: int, width: int):
-            """One range search; its journeys, those its first run found and its window (if any) kept."""
-            res = range_raptor(self.model, q, start, width, backward=backward)
+        fr = sign * t0  # the last window's first run: journeys from there on are unresolved
+        a = sign * t0
+        width = grown = self.windows.first(span)  # (``grown``: the schedule's width, ``width`` capped at the end)
+        end = None
+        proofs = _Proofs(self.model, q_other, when, other, sign)
+        for _ in range(64):  # (windows grow: a few suffice; each jump over a gap is one more)
+            res = range_raptor(self.model, q, sign * a, width, backward=backward)
+            e = a + width
+            fr = a if res.first_run is None else sign * res.first_run
             js.extend(res.journeys)
-            unproven.update(self._unproven(res, when, sign))
-            if res.first_run is not None:
-                windows.append((sign * start, sign * res.first_run, sign * start + width))
-            return res
-
-        start, width, searched = t0, min(900, opts.range_window_s), 0
-        for _ in range(16):  # (each round searches a window or jumps to a later departure: a few suffice)
-            res = search(start, width)
-            first_run = res.first_run
-            end = start + sign * width
-            beyond = [x for j in res.journeys if (x := sign * when(j)) > sign * end]
+            front = keys.front(js, proofs.dropped)
+            proven = [k for k in front if k[0] < fr]
+            n = opts.num_itineraries
+            if proven:
+                end = proven[0][0] + span
+                in_range = [k for k in proven if k[0] <= end]
+                if len(in_range) >= n:
+                    if e >= end or (not closures and _settled(in_range, front, fr, n)):
+                        break
+                elif len(proven) >= n:  # fewer in range: the first n, all found (later ones leave after fr)
+                    break
+                elif e >= end and not closures:  # the first n beyond the range: one at a time (`_next_after`)
+                    x = self._next_after(fr, js, keys, proofs)
+                    if x is None or len(proven) + 1 >= n:
+                        break
+                    a, width = x + 1, 0
+                    continue
             if res.departures:
-                searched += width
-                start = end + sign
-            elif beyond:  # nothing leaves within the window: on to the first that does, which is not yet
-                start = sign * min(beyond)  # searched as a range (it may leave later than found)
+                a, grown = e + 1, self.windows.grow(grown)
+            else:  # nothing leaves within the window: on to the first journey found after it
+                beyond = [k[0] for k in front if k[0] > e]
+                if beyond:
+                    a = min(beyond)
+                elif closures and e - sign * t0 < 2 * DAY:  # (a source closed at the run may open later)
+                    a, grown = e + 1, self.windows.grow(grown)
+                else:
+                    break
+            if end is not None:  # (closures, beyond the range: windows of the first width)
+                width = min(grown, end - a) if a <= end else self.windows.first(span)
             else:
-                break  # nothing at all
-            if searched >= opts.range_window_s or (res.departures
-                                                   and len(chosen(js)) >= opts.num_itineraries):
-                break
-            width = min(2 * width, max(opts.range_window_s - searched, 900))
-        # journeys only a window's last run found (after everything searched as a range): search from the first
-        # of them, so they too leave as late as they can
-        late = [x for j in js if (x := sign * when(j)) > sign * end]
-        if late and not self._settled(q, chosen(js), opts, first_run, when, sign):
-            search(sign * min(late), 900)
-        if q.mask is None:  # (closures: see `_settled`)
-            unproven.difference_update(self._settled_by_windows(js, unproven, windows, when, sign))
-        return self._prove(q_other, js, unproven, chosen, when, other, sign, opts)
+                width = grown
+        return self._prove(js, fr, keys, proofs, opts, closures)
 
     @staticmethod
-    def _settled_by_windows(js: list[Journey], unproven: set[int], windows: list[tuple[int, int, int]], when,
-                            sign: int) -> list[int]:
-        """ids of the ``unproven`` journeys (a first run found them) that the range searches' results prove
-        already: j leaves (arrives, backward) at d inside windows searched back to back, [start, end] with no
-        second between them unsearched, before the first run F of the last of them. A journey leaving later
-        than d, at d' ≤ end, leaves inside one of those windows: its search's run at d' (or a later one of its
-        window) found one as early with no more rides, which leaves at d' or later. One leaving after end,
-        the last window's first run matches by waiting at the origin from F > d. Either way a journey in ``js``
-        leaves later than j and arrives no later with no more changes: it dominates j, so `_choose` drops j;
-        else j leaves as late as it can, which is what its proof run would show. (The same argument as for the
-        journeys a range search's other runs found, `_unproven`; without closures, as in `_settled`.) Windows
-        are (start, first run, end) in sign × time."""
-        if not windows or not unproven:
-            return []
-        blocks: list[list[int]] = []  # [start, last first run, end] of back-to-back windows
-        for a, f, e in sorted(windows):
-            if blocks and a <= blocks[-1][2] + 1:
-                blocks[-1][1] = max(blocks[-1][1], f)
-                blocks[-1][2] = max(blocks[-1][2], e)
-            else:
-                blocks.append([a, f, e])
-        return [id(j) for j in js if id(j) in unproven
-                and any(a <= sign * when(j) < f for a, f, _ in blocks)]
+    def _next_after(fr: int, js: list[Journey], keys: _Keys, proofs: _Proofs) -> int | None:
+        """x of the first Pareto journey from ``fr`` (the last search's first run) on, settled: it is on that
+        run's front (found, maybe leaving too early), so its unresolved journeys are proven in x order (a proof
+        only moves a journey later) until the earliest proven one comes before every unproven one. Then every
+        Pareto journey up to it is known, so the next one is on the front of one run just after it. None when
+        nothing was found from ``fr`` on."""
+        while True:
+            later = [k for k in keys.front(js, proofs.dropped) if k[0] >= fr]
+            done = min((k[0] for k in later if id(k[4]) in proofs.checked), default=None)
+            todo = next((k for k in later if id(k[4]) not in proofs.checked), None)
+            if todo is None or (done is not None and done < todo[0]):
+                return done
+            proofs.settle(todo[4], js)
 
-    @staticmethod
-    def _unproven(res, when, sign: int) -> list[int]:
-        """ids of the journeys a range search's first run found: they leave at or after it (arrive at or
-        before it, backward), where no run of the search checked that a later departure does no better."""
-        if res.first_run is None:
-            return [id(j) for j in res.journeys]
-        return [id(j) for j in res.journeys if sign * when(j) >= sign * res.first_run]
-
-    def _prove(self, q_other: Callable[[], RaptorQuery], js: list[Journey], unproven: set[int], chosen, when, other,
-               sign: int, opts: PlanOptions) -> list[Journey]:
-        """Every chosen journey leaves as late as it can for its arrival and rides (arrive-by: arrives as early as
-        it can for its departure and rides). A chosen journey j that a first run found (``unproven``) gets one
-        RAPTOR run the other way from its other end: backward from its arrival, the latest departure that still
-        arrives by then with no more rides (forward from its departure, backward searches). By FIFO (waiting at
-        the origin) that journey arrives exactly when j does, so it dominates j or equals it, and it is itself
-        proven. Ends when every chosen journey is proven: each run proves one journey of the first runs' finite
-        set and adds only proven ones, so at most one run per such journey; LATE_RUNS caps it
-        (``num_itineraries`` × LATE_RUNS runs)."""
-        proven: set[tuple] = set()
-        query = None  # (``q_other`` makes it on the first proof run: most plans need none)
-        for _ in range(LATE_RUNS * opts.num_itineraries):
-            todo = [j for j in chosen(js) if id(j) in unproven and (when(j), other(j), j.transfers) not in proven]
+    def _prove(self, js: list[Journey], fr: int, keys: _Keys, proofs: _Proofs, opts: PlanOptions,
+               closures: bool) -> list[Journey]:
+        """The choice (`_choose`) among the candidates, each chosen journey proven Pareto first (`_Proofs`), and
+        the first one of the front (it sets s): those from the last search's first run ``fr`` on (with closures,
+        all). Choose again after each proof run; each settles one journey of a finite set."""
+        for _ in range(LATE_RUNS * opts.num_itineraries + 2):
+            front = keys.front(js, proofs.dropped)
+            if not front:
+                return []
+            chosen = _choose(_candidates(front, opts), opts.num_itineraries)
+            todo = [k[4] for k in [front[0], *chosen] if id(k[4]) not in proofs.checked
+                    and (closures or k[0] >= fr)]
             if not todo:
                 break
-            j = todo[0]
-            unproven.discard(id(j))
-            if query is None:
-                query = q_other()
-            q1 = copy.copy(query)  # (`dataclasses.replace` without its per-field machinery)
-            q1.max_rides = min(query.max_rides, j.transfers + 1)  # (no more rides)
-            res = range_raptor(self.model, q1, other(j), 0, backward=sign > 0, bound=when(j))  # (strictly better)
-            cands = [c for c in res.journeys if c.transfers <= j.transfers and sign * other(c) <= sign * other(j)]
-            best = max(cands, key=lambda c: (sign * when(c), -c.transfers, -sign * other(c)), default=None)
-            if best is None or (when(best), other(best), best.transfers) == (when(j), other(j), j.transfers):
-                proven.add((when(j), other(j), j.transfers))  # (none better: j itself is the latest)
-            else:  # it dominates j: `_choose` keeps it instead
-                proven.add((when(best), other(best), best.transfers))
-                js.append(best)
-        return js
-
-    @staticmethod
-    def _settled(q: RaptorQuery, chosen: list[Journey], opts: PlanOptions, first_run: int | None, when,
-                 sign: int) -> bool:
-        """Whether a search of later departures (earlier arrivals, backward) cannot change ``chosen``: it holds
-        ``num_itineraries`` journeys and each leaves before (arrives after) the last window's first run, the only
-        run whose journeys may not leave as late as they can. A later departure d reaches no journey that departure
-        ``first_run`` ≤ d cannot (waiting at the origin, FIFO), and each chosen one arrives strictly earlier, for
-        its rides, than ``first_run``'s journeys: none is dominated, none with fewer changes appears, and later
-        ones sort after the chosen. Closures break the waiting argument (a source closed now may open later): with
-        a mask the later search always runs."""
-        if q.mask is not None or first_run is None or len(chosen) < opts.num_itineraries:
-            return False
-        return all(sign * when(j) < sign * first_run for j in chosen)
-
-    def _choose(self, o: Place, js: list[Journey], opts: PlanOptions, latest_first: bool,
-                keys: _Keys | None = None) -> list[Journey]:
-        """Distinct trip sets, non-dominated over (departure, arrival, transfers); the next departures (the
-        latest ones for arrive-by), keeping the fewest-transfer option; sorted by departure. ``keys``: the
-        journeys' facts from earlier calls of the same search (else worked out here)."""
-        key_of = (keys or _Keys(o)).of
-        by_trips: dict[tuple, tuple] = {}
-        for j in js:
-            key, trips = key_of(j)
-            old = by_trips.get(trips)
-            if old is None or key[0] > old[0] or (key[0] == old[0] and key[1] < old[1]):
-                by_trips[trips] = key
-        keep = _front(list(by_trips.values()))
-        keep.sort(key=_triple, reverse=latest_first)
-        chosen = keep[:opts.num_itineraries]
-        if len(chosen) >= 2:  # (a single answer is the next departure, however many changes it needs)
-            fewest = min(k[2] for k in keep)
-            if min(k[2] for k in chosen) > fewest:
-                cands = [k for k in keep if k[2] == fewest]
-                chosen[-1] = (max(cands, key=lambda k: (k[0], -k[1])) if latest_first
-                              else min(cands, key=lambda k: (k[1], -k[0])))
-        chosen.sort(key=_pair)
-        return [k[3] for k in chosen]
+            proofs.settle(todo[0], js)
+        else:
+            chosen = _choose(_candidates(keys.front(js, proofs.dropped), opts), opts.num_itineraries)
+        return [_walks_placed(k[4], proofs.sign) for k in sorted(chosen, key=_real_pair)]
 
     # ---- the API ------------------------------------------------------------------------------------------
     def plan(self, origin: str, destination: str, when: dt.datetime, arrive_by: bool = False,
@@ -397,90 +380,218 @@ def _surely_too_far(walker, o: Place, d: Place, max_walk_m: float) -> bool:
     return haversine_scalar_m(o.lat, o.lon, d.lat, d.lon) * walker.detour > max_walk_m * 1.001
 
 
+def _walks_placed(j: Journey, sign: int) -> Journey:
+    """``j`` with its walks after the first ride placed one way, whichever search found it (a forward one walks
+    on arriving, a backward one just in time for the next ride): depart-at, each starts when the leg before it
+    ends; arrive-by, a walk between rides ends when the next ride leaves. The walk after the last ride always
+    starts on arriving (a backward first run's journey waits before it)."""
+    legs = list(j.legs)
+    rides = [i for i, leg in enumerate(legs) if isinstance(leg, RideLeg)]
+    if not rides or len(rides) == len(legs):
+        return j
+    first, last = rides[0], rides[-1]
+    for i in range(first + 1, len(legs)):
+        leg = legs[i]
+        if isinstance(leg, RideLeg) or (sign < 0 and i < last):
+            continue
+        t = legs[i - 1].arrival
+        legs[i] = WalkLeg(leg.from_stop, leg.to_stop, t, t + leg.arrival - leg.departure)
+    if sign < 0:
+        for i in range(last - 1, first, -1):
+            leg = legs[i]
+            if not isinstance(leg, RideLeg):
+                t = legs[i + 1].departure
+                legs[i] = WalkLeg(leg.from_stop, leg.to_stop, t - (leg.arrival - leg.departure), t)
+    legs_t = tuple(legs)
+    if legs_t == j.legs:
+        return j
+    reach = legs_t[-1].arrival
+    return j._replace(legs=legs_t, target_arrival=reach, arrival=reach + j.arrival - j.target_arrival)
+
+
+class _Proofs:
+    """Proof runs of one search (`Planner._prove`, `Planner._next_after`): an unresolved journey j gets one RAPTOR
+    run the other way from its other end, bounded by its departure: the latest departure that still arrives by
+    j's arrival with no more transfers (backward searches: the earliest arrival for its departure). That journey
+    b arrives when j does (j arrived as early as it could from its first run's departure on, for its transfers):
+    b is j's key or beats it, and is itself Pareto. ``checked``: ids of the journeys settled; ``dropped``: of
+    those beaten. The other way's query is made on the first proof run (most plans need none)."""
+
+    __slots__ = ("model", "q_other", "when", "other", "sign", "query", "checked", "dropped")
+
+    def __init__(self, model, q_other: Callable[[], RaptorQuery], when, other, sign: int):
+        self.model, self.q_other, self.when, self.other, self.sign = model, q_other, when, other, sign
+        self.query = None
+        self.checked: set[int] = set()
+        self.dropped: set[int] = set()
+
+    def settle(self, j: Journey, js: list[Journey]) -> None:
+        """One proof run for ``j``: settled, or dropped and the journey that beats it added to ``js``."""
+        when, other, sign = self.when, self.other, self.sign
+        self.checked.add(id(j))
+        if self.query is None:
+            self.query = self.q_other()
+        q1 = copy.copy(self.query)  # (`dataclasses.replace` without its per-field machinery)
+        q1.max_rides = min(self.query.max_rides, j.transfers + 1)  # (no more rides)
+        res = range_raptor(self.model, q1, other(j), 0, backward=sign > 0, bound=when(j))  # (strictly better)
+        cands = [c for c in res.journeys if c.transfers <= j.transfers and sign * other(c) <= sign * other(j)]
+        best = max(cands, key=lambda c: (sign * when(c), -c.transfers, -sign * other(c)), default=None)
+        if best is not None and (when(best), other(best), best.transfers) != (when(j), other(j), j.transfers):
+            self.dropped.add(id(j))  # beaten: its place goes to the journey that beats it (Pareto, settled)
+            self.checked.add(id(best))
+            js.append(best)
+
+
+def _settled(in_range: list[tuple], front: list[tuple], fr: int, n: int) -> bool:
+    """Whether windows after the ones searched cannot change the answer (`Planner._ranges`): at least ``n``
+    Pareto journeys ``in_range`` (depart-at, any later one sorts after them), and their fewest transfers no more
+    than those of the ``front``'s journeys from the last window's first run ``fr`` on (that run found the fewest
+    transfers of any journey leaving then or later). Arrive-by chooses by departure: a journey arriving earlier
+    may leave later (with more transfers), but none leaves later than the latest that first run found (for any
+    number of transfers), so that must come before the ``n``-th chosen."""
+    later = [k for k in front if k[0] >= fr]
+    if in_range[0][7] < 0:
+        nth = sorted(in_range, key=_choice_order)[n - 1]
+        if later and not nth[1] < min(k[1] for k in later):
+            return False
+    if n == 1:
+        return True
+    return min(k[2] for k in in_range) <= min((k[2] for k in later), default=1 << 30)
+
+
+def _candidates(front: list[tuple], opts: PlanOptions) -> list[tuple]:
+    """The candidates among the ``front`` (keys sorted by x): those within ``range_window_s`` of the first; when
+    fewer than ``num_itineraries``, the first ``num_itineraries``."""
+    if not front:
+        return []
+    end = front[0][0] + opts.range_window_s
+    in_range = [k for k in front if k[0] <= end]
+    return in_range if len(in_range) >= opts.num_itineraries else front[:opts.num_itineraries]
+
+
+def _choose(keep: list[tuple], n: int) -> list[tuple]:
+    keep = sorted(keep, key=_choice_order) if keep and keep[0][7] < 0 else keep
+    return _choose_sorted(keep, n)
+
+
+def _choice_order(k: tuple) -> tuple:
+    """Arrive-by's order of choice: latest departure first (y = -departure), then earliest arrival."""
+    return k[1], -k[0], k[2], k[3]
+
+
+def _choose_sorted(keep: list[tuple], n: int) -> list[tuple]:
+    """The answer among the candidates ``keep`` (keys sorted, `_Keys.front`): the first ``n`` (the next
+    departures; arrive-by, the latest departures, `_choice_order`); when none of them has the fewest transfers of all candidates,
+    the last gives way to the first candidate with that many (the earliest arrival among them; arrive-by, the
+    latest departure). A single answer is the first, however many changes it needs."""
+    chosen = keep[:n]
+    if len(chosen) >= 2:
+        fewest = min(k[2] for k in keep)
+        if min(k[2] for k in chosen) > fewest:
+            chosen[-1] = min((k for k in keep if k[2] == fewest), key=_fewest_order)
+    return chosen
+
+
+def _fewest_order(k: tuple) -> tuple:
+    return k[1], -k[0], k[3]
+
+
+def _real_pair(k: tuple) -> tuple:
+    return k[5], k[6], k[3]
+
+
 class _Keys:
-    """Per search: each journey's departure from the place (`departure`), its key for `Planner._choose`
-    (departure from the place, arrival, transfers, journey) and trip set, worked out once in one pass over its
-    legs: `_ranges` and `_prove` ask for the departure of every journey several times, `_choose` runs after
-    every window of a range search, on all journeys found so far."""
+    """Per search (``sign`` 1: depart-at, -1: arrive-by): each journey's facts worked out once in one pass over
+    its legs (`_facts`), its departure from the place (`departure`), and the front of the journeys found
+    (`front`), asked after every window and proof run."""
 
-    __slots__ = ("access", "memo", "last", "place")
+    __slots__ = ("access", "memo", "place", "sign")
 
-    def __init__(self, o: Place):
+    def __init__(self, o: Place, sign: int):
         self.place = o
+        self.sign = sign
         # the access seconds of the origin's stops (the last one listed when a stop repeats)
         self.access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
-        # id(journey) → (journey, departure, key, trips); the journey held: ids stay unique
+        # id(journey) → (journey, departure from the place, arrival, transfers, trips, tie);
+        # the journey held: ids stay unique
         self.memo: dict[int, tuple] = {}
-        self.last: tuple | None = None  # (journeys list, its length, what `once`'s choice made of it)
-
-    def once(self, choose):
-        """``choose`` answering again without choosing again while the search's journey list is the same list of
-        the same length: `Planner._ranges` only ever adds to it, and asks after each window, in `_settled`,
-        before each proof run and at the end (half of those asks see nothing new)."""
-        def chosen(js: list[Journey]) -> list[Journey]:
-            last = self.last
-            if last is not None and last[0] is js and last[1] == len(js):
-                return list(last[2])
-            out = choose(js)
-            self.last = (js, len(js), out)
-            return list(out)
-        return chosen
 
     def _entry(self, j: Journey) -> tuple:
-        """``j``'s memo entry, worked out (`departure` and `of` found none)."""
-        first, transfers, trips = _facts(j)
-        src = j.source_stop
-        hit = self.memo[id(j)] = (j, first - self.place.seconds_to(src),
-                                  (first - self.access.get(src, 0), j.arrival, transfers, j), trips)
+        hit = self.memo.get(id(j))
+        if hit is None or hit[0] is not j:
+            first, arrival, transfers, trips, tie = _facts(j)
+            hit = self.memo[id(j)] = (j, first - self.place.seconds_to(j.source_stop), arrival, transfers, trips,
+                                      tie)
         return hit
 
     def departure(self, j: Journey) -> int:
         """When ``j`` leaves the search's origin place: its first departure less the walk from the place to its
         first stop (`Place.seconds_to`)."""
-        hit = self.memo.get(id(j))
-        if hit is None or hit[0] is not j:
-            hit = self._entry(j)
-        return hit[1]
+        return self._entry(j)[1]
 
-    def of(self, j: Journey) -> tuple[tuple, tuple]:
-        hit = self.memo.get(id(j))
-        if hit is None or hit[0] is not j:
-            hit = self._entry(j)
-        return hit[2], hit[3]
+    def arrival(self, j: Journey) -> int:
+        """When ``j`` reaches the destination place (`_facts`)."""
+        return self._entry(j)[2]
+
+    def front(self, js: list[Journey], dropped) -> list[tuple]:
+        """The Pareto front of ``js`` (less the ``dropped`` ids) over (departure, arrival, transfers), one journey
+        per trip set (its latest departure, then earliest arrival), as keys (x, y, transfers, tie, journey,
+        departure, arrival) sorted by (x, y, transfers, tie): x = departure, y = arrival (arrive-by: x =
+        -arrival, y = -departure, so that sorting by x is the order of the answer both ways)."""
+        by_key: dict[tuple, tuple] = {}
+        for j in js:
+            if id(j) in dropped:
+                continue
+            _, dep, arr, tr, _, tie = self._entry(j)
+            old = by_key.get((dep, arr, tr))
+            if old is None or tie < old[3] or (tie == old[3] and _span(j) < _span(old[4])):
+                by_key[(dep, arr, tr)] = (dep, arr, tr, tie, j)
+        sign = self.sign
+        out = [(d, a, tr, tie, j, d, a, 1) if sign > 0 else (-a, -d, tr, tie, j, d, a, -1)
+               for d, a, tr, tie, j in _front(list(by_key.values()))]
+        out.sort(key=_sort_key)
+        return out
 
 
-def _facts(j: Journey) -> tuple[int, int, tuple]:
-    """``j.first_departure``, ``j.transfers`` and ``j.trip_key`` in one pass over the legs (each property walks
-    them again, and `Planner._choose` asks for all three of every journey after every window)."""
-    walked, first, rides, trips = 0, None, 0, []
+def _span(j: Journey) -> int:
+    """From the first leg's start to the last one's end: of two journeys with the same legs the one that does
+    not wait before its first walk (a forward first run's) or after its last (a backward one's)."""
+    return j.legs[-1].arrival - j.legs[0].departure if j.legs else 0
+
+
+def _sort_key(k: tuple) -> tuple:
+    return k[0], k[1], k[2], k[3]
+
+
+def _facts(j: Journey) -> tuple[int, int, int, tuple, tuple]:
+    """``j.first_departure``, its arrival, ``j.transfers``, ``j.trip_key`` and its tie-break key in one pass over
+    the legs. The arrival is the last ride's plus the walks after it: a backward search's first run reports a
+    journey reaching the place at the run's time, its last walk waiting for it. The tie-break orders journeys
+    with equal (departure, arrival, transfers): their rides (trip, board and alight positions) and walks (stops),
+    in order: a total order fixed by the model, not by the search."""
+    walked, first, rides, trips, tie, last, after = 0, None, 0, [], [], None, 0
     for leg in j.legs:
         if type(leg) is RideLeg:  # (legs are RideLegs and WalkLegs, never subclasses)
             if first is None:
                 first = leg.departure - walked
             trips.append(leg.trip)
+            tie.append((leg.trip, leg.board_pos, leg.alight_pos))
             rides += not leg.stay_seated
-        elif first is None:
-            walked += leg.arrival - leg.departure
-    return (j.start if first is None else first), max(rides - 1, 0), tuple(trips)
-
-
-def _triple(k: tuple) -> tuple:
-    return k[0], k[1], k[2]
-
-
-def _pair(k: tuple) -> tuple:
-    return k[0], k[1]
-
-
-def _latest_first(k: tuple) -> tuple:
-    return -k[0], k[1], k[2]
+            last, after = leg.arrival, 0
+        else:
+            if first is None:
+                walked += leg.arrival - leg.departure
+            after += leg.arrival - leg.departure
+            tie.append((-1, leg.from_stop, leg.to_stop))
+    arrival = j.arrival if last is None else last + after + j.arrival - j.target_arrival
+    return (j.start if first is None else first), arrival, max(rides - 1, 0), tuple(trips), tuple(tie)
 
 
 def _front(keyed: list[tuple]) -> list[tuple]:
     """The (departure, arrival, transfers, …) tuples no other one beats: leaves no earlier, arrives no later,
-    changes no more often, and differs; latest departure first (ties in ``keyed``'s order). Latest departure
-    first, a tuple can only be beaten by one before it, and then by one already kept (beating is transitive): one
-    pass against the kept few, not all pairs."""
+    changes no more often, and differs; latest departure first. Latest departure first, a tuple can only be beaten
+    by one before it, and then by one already kept (beating is transitive): one pass against the kept few, not all
+    pairs."""
     kept: list[tuple] = []
     for k in sorted(keyed, key=_latest_first):
         d, a, t = k[0], k[1], k[2]
@@ -490,3 +601,7 @@ def _front(keyed: list[tuple]) -> list[tuple]:
         else:
             kept.append(k)
     return kept
+
+
+def _latest_first(k: tuple) -> tuple:
+    return -k[0], k[1], k[2]

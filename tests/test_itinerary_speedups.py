@@ -116,9 +116,9 @@ def test_rides_made_at_warm_up_only_for_models_of_few_trips(monkeypatch):
         assert m.n_trips > 0 and all((x is not None) == made for x in rides)
 
 
-def test_choose_with_facts_kept_across_windows_is_choose_afresh(planner):  # noqa: F811
-    """`Planner._choose` given the search's `_Keys` (facts worked out in earlier windows) chooses exactly what a
-    fresh call chooses, however the journeys grow between calls; and the facts are those of `_facts`."""
+def test_front_with_facts_kept_across_windows_is_the_front_afresh(planner):  # noqa: F811
+    """`_Keys.front` with the search's facts from earlier windows (and journeys dropped) gives exactly what a fresh
+    `_Keys` gives, however the journeys grow between calls; the facts are those of `_facts`."""
     from routing.planner import PlanOptions, _facts, _Keys
     from routing.raptor import range_raptor
 
@@ -131,42 +131,18 @@ def test_choose_with_facts_kept_across_windows_is_choose_afresh(planner):  # noq
         found += range_raptor(planner.model, q, start, 900).journeys
     assert len(found) >= 4
     rng = random.Random(3)
-    for latest_first in (False, True):
-        keys = _Keys(o)
+    for sign in (1, -1):
+        keys = _Keys(o, sign)
         js: list = []
         for j in found:
             js.append(j)
-            if rng.random() < 0.5:
-                continue
-            for num in (1, 2, 3):
-                o_n = PlanOptions(num_itineraries=num)
-                assert planner._choose(o, js, o_n, latest_first, keys) == planner._choose(o, js, o_n, latest_first)
+            dropped = {id(x) for x in js if rng.random() < 0.2}
+            assert keys.front(js, dropped) == _Keys(o, sign).front(js, dropped)
         for j in found:
-            key, trips = keys.of(j)
-            first, transfers, trip_set = _facts(j)
-            assert key == (first - o.seconds_to(j.source_stop), j.arrival, transfers, j) and trips == trip_set
+            first, arrival, transfers, trips, _ = _facts(j)
+            assert keys.departure(j) == first - o.seconds_to(j.source_stop) and keys.arrival(j) == arrival
+            assert trips == j.trip_key and transfers == j.transfers
 
-
-def test_choice_asked_again_for_the_same_journeys_is_not_made_again(planner):  # noqa: F811
-    """`_Keys.once`: while the search's journey list is the same list of the same length the earlier choice is
-    the answer (a copy: the caller may change it); once the list grows, or for another list, it chooses again."""
-    from routing.planner import PlanOptions, _Keys
-
-    o = planner.resolve("甲", PlanOptions())
-    calls = []
-
-    def choose(js):
-        calls.append(len(js))
-        return sorted(js)[:2]
-
-    chosen = _Keys(o).once(choose)
-    js = [3, 1, 2]
-    first = chosen(js)
-    first.append(99)
-    assert chosen(js) == [1, 2] and calls == [3]
-    js.append(0)
-    assert chosen(js) == [0, 1] and calls == [3, 4]
-    assert chosen(list(js)) == [0, 1] and calls == [3, 4, 4]
 
 
 def test_surely_too_far_only_when_the_walkers_walk_is_longer(planner):  # noqa: F811

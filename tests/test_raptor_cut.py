@@ -91,11 +91,10 @@ def test_latest_boarding_cut_changes_no_journey_on_toei(monkeypatch):
     assert cut > 100
 
 
-def test_plans_identical_with_the_cut_and_without_proofs_the_windows_settle(monkeypatch):
+def test_plans_identical_with_the_cut(monkeypatch):
     """Full plans on Toei rail (depart-at and arrive-by, default options: the cut from run 16 of a window on):
-    the same itineraries as with no cut and every proof run made; and the planner's proof runs are fewer, the
-    ones whose journey leaves inside a window another range search scanned (`Planner._settled_by_windows`)."""
-    from routing.planner import PlanOptions, Planner
+    the same itineraries as with no cut, for two window schedules (`Planner.windows`)."""
+    from routing.planner import PlanOptions, Planner, Windows
     from routing.walking import StraightLineWalker
 
     m = build_model(Network([load_feed(shared_file("toei-rail-gtfs.zip"), "toei-subway")]), dt.date(2026, 12, 1))
@@ -106,28 +105,17 @@ def test_plans_identical_with_the_cut_and_without_proofs_the_windows_settle(monk
     for _ in range(40):
         a, b = rng.sample(stations, 2)
         queries.append((a, b, m.datetime_of(rng.randint(5 * 3600, 24 * 3600)), rng.random() < 0.4))
-    proofs = [0]
-    real = range_raptor
-
-    def counting(*a, **kw):
-        proofs[0] += kw.get("bound") is not None
-        return real(*a, **kw)
-
-    import routing.planner as planner_module
-    monkeypatch.setattr(planner_module, "range_raptor", counting)
 
     def plans():
-        proofs[0] = 0
         return [[it.to_dict() for it in planner.plan(a, b, w, arrive_by=ab, options=PlanOptions())]
-                for a, b, w, ab in queries], proofs[0]
+                for a, b, w, ab in queries]
 
-    new, new_proofs = plans()
+    new = plans()
+    planner.windows = Windows(900)
+    assert plans() == new
     monkeypatch.setattr(search, "CUT_AFTER_RUNS", 0)
-    monkeypatch.setattr(Planner, "_settled_by_windows", staticmethod(lambda *a: []))
-    old, old_proofs = plans()
-    assert new == old
+    assert plans() == new
     assert sum(map(len, new)) > 60
-    assert new_proofs < old_proofs
 
 
 def test_latest_boarding_cut_keeps_ties_on_all_tokyo(monkeypatch):

@@ -1,0 +1,114 @@
+"""The planner's answer is a function of the query alone (the definition in `routing.planner`'s docstring), not of
+how `Planner._ranges` splits the departures into range searches: on random networks (midnight both sides, in-seat
+links, closures, mode filter, wheelchair, change times) every window schedule gives the same itineraries, and
+their (departure, arrival, transfers) are those the brute-force reference's profile gives by the definition,
+depart-at and arrive-by."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from feeds.feed import Network
+from raptor_reference import Reference
+from routing.planner import PlanOptions, Planner, Windows
+from routing.timetable import DAY, MODE_NAMES, BuildSettings, build_model, mode_of_route_type
+from routing.walking import StraightLineWalker
+from test_raptor import random_closures, random_world
+from test_timetable import DATE
+
+INF = math.inf
+SCHEDULES = [Windows(900), Windows(2700), Windows(6 * 3600), Windows(60, 1.5)]
+
+
+def reference_profile(ref: Reference, o: str, d: str, lo: int, hi: int, k: int, kw: dict) -> list[tuple]:
+    """Every (departure, arrival, transfers) no other journey beats (leaves no earlier, arrives no later, changes
+    no more often), over the departures in [lo, hi]: runs latest first, a journey kept when it arrives strictly
+    earlier for its rides than every later departure and than fewer rides from the same one."""
+    out, best = [], [INF] * (k + 1)
+    for tau in ref.departures([(o, 0)], lo, hi, kw["speed"], kw["modes"], kw["wheelchair"]):  # latest first
+        arr = ref.earliest([(o, tau)], [(d, 0)], k, **kw)
+        for r in range(1, k + 1):
+            if arr[r] < best[r] and arr[r] < arr[r - 1]:
+                out.append((tau, int(arr[r]), r - 1))
+        best = [min(b, x) for b, x in zip(best, arr)]
+    return out
+
+
+def reference_answer(ref: Reference, o: str, d: str, t: int, arrive_by: bool, opts: PlanOptions,
+                     kw: dict) -> list[tuple]:
+    """The definition on the reference's profile: Pareto journeys leaving at or after t (arriving by t); s the
+    first (latest arrival); candidates within ``range_window_s`` of s (when fewer than ``num_itineraries``, the first
+    ``num_itineraries``); the first ``num_itineraries`` (arrive-by: the latest departures), the last
+    giving way to the first fewest-transfer candidate when none of them has the fewest; by departure."""
+    k = opts.max_transfers + 1
+    if arrive_by:
+        prof = [p for p in reference_profile(ref, o, d, -3 * DAY, t, k, kw) if p[1] <= t]
+        keyed = sorted((-a, -dp, tr, (dp, a, tr)) for dp, a, tr in prof)
+    else:
+        prof = reference_profile(ref, o, d, t, 3 * DAY, k, kw)
+        keyed = sorted((dp, a, tr, (dp, a, tr)) for dp, a, tr in prof)
+    if not keyed:
+        return []
+    cands = [x for x in keyed if x[0] <= keyed[0][0] + opts.range_window_s]
+    if len(cands) < opts.num_itineraries:
+        cands = keyed[:opts.num_itineraries]
+    if arrive_by:  # (latest departure first, then earliest arrival)
+        cands = sorted(cands, key=lambda x: (x[1], -x[0], x[2]))
+    chosen = cands[:opts.num_itineraries]
+    if len(chosen) >= 2:
+        fewest = min(x[2] for x in cands)
+        if min(x[2] for x in chosen) > fewest:
+            chosen[-1] = min((x for x in cands if x[2] == fewest), key=lambda x: (x[1], -x[0]))
+    return sorted(x[3] for x in chosen)
+
+
+def _transfers(it) -> int:
+    return max(sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated) - 1, 0)
+
+
+def _case(seed: int):
+    feed, rng = random_world(seed)
+    net = Network([feed])
+    m = build_model(net, DATE, BuildSettings())
+    return m, Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon)), Reference(net, DATE), rng
+
+
+@pytest.mark.parametrize("seeds", [range(i, i + 10) for i in range(0, 60, 10)])
+def test_answer_is_the_definitions_for_every_window_schedule(seeds):
+    """Each schedule: 15 min then doubling, 45 min, the whole range at once, 1 min growing by half."""
+    assert sum(_check(seed) for seed in seeds) >= 10
+
+
+def _check(seed: int) -> int:
+    """Queries on one random network: (every schedule the same itineraries, and the reference's answer); how
+    many had an answer."""
+    m, planner, ref, rng = _case(seed)
+    cl, mask = random_closures(m, rng)
+    wheelchair = seed % 5 == 0
+    types = {1, 3} if seed % 4 == 0 else None
+    modes = None if types is None else sorted({mode_of_route_type(t) for t in types})
+    assert modes is None or all(x in MODE_NAMES for x in modes)
+    checked = 0
+    for _ in range(8):
+        a, b = rng.sample(range(m.n_stops), 2)
+        arrive_by = rng.random() < 0.4
+        t = rng.choice([rng.randint(6 * 3600, 10 * 3600), rng.randint(0, 3600), rng.randint(22 * 3600, DAY),
+                        rng.randint(-3600, 0)])
+        opts = PlanOptions(max_transfers=rng.choice([1, 2, 3]), num_itineraries=rng.choice([1, 2, 3]), max_walk_m=0,
+                           range_window_s=rng.choice([0, 900, 3600, 7200]), wheelchair=wheelchair, modes=modes,
+                           min_transfer_s=rng.choice([0, 60, 300]), walk_speed=rng.choice([0.8, 1.2, 1.5]))
+        when = m.datetime_of(t)
+        answers = []
+        for windows in SCHEDULES:
+            planner.windows = windows
+            its = planner.plan(m.stop_ids[a], m.stop_ids[b], when, arrive_by=arrive_by, options=opts, mask=mask)
+            answers.append([it.to_dict() for it in its])
+            got = sorted((it.departure_s, it.arrival_s, _transfers(it)) for it in its)
+        why = (seed, m.stop_ids[a], m.stop_ids[b], t, arrive_by, opts)
+        assert all(x == answers[0] for x in answers), why
+        kw = dict(min_transfer=opts.min_transfer_s, speed=opts.walk_speed, wheelchair=wheelchair, modes=types,
+                  closures=cl, inseat=True, report_walks=False)
+        assert got == reference_answer(ref, m.stop_ids[a], m.stop_ids[b], t, arrive_by, opts, kw), why
+        checked += bool(got)
+    return checked
