@@ -4,6 +4,7 @@ in-process A/B of the search's tuning constants on the same queries, alternating
 
     .venv/bin/python benchmarks/bench_plan_tail.py [--feeds tokyo,tokyo4] [--queries 200] [--slow 5]
         [--ab search.LATE_BOUND_RUNS=32:16] [--reps 3] [--set search.CUT_AFTER_RUNS=8] [--model-cache /tmp/models]
+        [--near 35.68,139.76] [--cpu]
 
 Same queries as bench_plan (`plan_queries`). ``--ab MODULE.NAME=A:B`` (module under routing.raptor, or
 ``planner``): each rep runs every query with A then B (then B, A in the next rep: neither always runs first), and
@@ -18,6 +19,7 @@ import argparse
 import datetime as dt
 import gc
 import importlib
+import random
 import sys
 import time
 from pathlib import Path
@@ -36,6 +38,7 @@ from routing.raptor import range_raptor, search as search_module  # noqa: E402
 from routing.timetable import TransitModel, build_model  # noqa: E402
 from routing.walking import StraightLineWalker  # noqa: E402
 
+CLOCK = time.perf_counter  # (--cpu: this thread's CPU time, which a machine shared with other work inflates less)
 _FIELDS = ("rounds", "routes_scanned", "labels_improved", "runs", "routes_cut", "stops_visited", "late_held")
 
 
@@ -63,18 +66,18 @@ class Recorder:
         late_for = search_module._late_for
 
         def timed_late(*a, **kw):
-            t = time.perf_counter()
+            t = CLOCK()
             try:
                 return late_for(*a, **kw)
             finally:
                 self._late[0] += 1
-                self._late[1] += time.perf_counter() - t
+                self._late[1] += CLOCK() - t
 
         def counting(model, q, t0, window_s, backward=False, bound=None):
             self._late = [0, 0.0]
-            t = time.perf_counter()
+            t = CLOCK()
             r = range_raptor(model, q, t0, window_s, backward=backward, bound=bound)
-            el = time.perf_counter() - t
+            el = CLOCK() - t
             self.searches.append({"s": el, "back": backward, "width": window_s, "bound": bound is not None,
                                   "deps": r.departures, "late_calls": self._late[0], "late_s": self._late[1],
                                   **{f: getattr(r.counters, f) for f in _FIELDS}})
@@ -97,13 +100,25 @@ def run_all(planner: Planner, queries: list, rec: Recorder | None = None) -> tup
         w = dt.datetime.fromisoformat(when)
         if rec is not None:
             rec.searches = []
-        t = time.perf_counter()
+        t = CLOCK()
         its = [it.to_dict() for it in planner.plan(a, b, w, arrive_by=arrive, options=opts)]
-        lat.append(time.perf_counter() - t)
+        lat.append(CLOCK() - t)
         dig.append(_digest(its))
         if rec is not None:
             per.append(rec.searches)
     return lat, dig, per
+
+
+def central_queries(m, n: int, near: str) -> list[tuple[str, str, str, bool]]:
+    """Depart-at queries between stations within 5 km of ``near`` at 06:00-22:00 (bench_api's ``central`` mix:
+    short urban trips from dense stations, whose 15 min windows hold the most departures)."""
+    lat, lon = (float(x) for x in near.split(","))
+    dy = (np.asarray(m.station_lat) - lat) * 111_320
+    dx = (np.asarray(m.station_lon) - lon) * 111_320 * np.cos(np.radians(lat))
+    ids = [m.station_ids[i] for i in np.flatnonzero(np.hypot(dx, dy) <= 5000).tolist()]
+    rng = random.Random(7)
+    return [(*rng.sample(ids, 2), m.datetime_of(rng.randint(6 * 3600, 22 * 3600)).isoformat(), False)
+            for _ in range(n)]
 
 
 def pcts(xs) -> np.ndarray:
@@ -192,9 +207,15 @@ def main() -> None:
     ap.add_argument("--slow", type=int, default=5, help="slowest plans printed search by search")
     ap.add_argument("--ab", action="append", default=[], help="MODULE.NAME=A:B (module under routing.raptor)")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--cpu", action="store_true", help="time plans by this thread's CPU time, not wall time")
     ap.add_argument("--set", action="append", default=[], help="MODULE.NAME=V for the whole run")
     ap.add_argument("--model-cache", type=Path, default=None)
+    ap.add_argument("--near", default="", help="LAT,LON: depart-at pairs of stations within 5 km of it, 06:00-22:00 "
+                                               "(bench_api's central mix) instead of bench_plan's queries")
     args = ap.parse_args()
+    if args.cpu:
+        global CLOCK
+        CLOCK = time.thread_time
     for spec in args.set:
         module, name, v, _ = _setting(spec + ":0")
         setattr(module, name, v)
@@ -206,7 +227,7 @@ def main() -> None:
         planner.warm_up()
         gc.collect()
         gc.freeze()
-        queries = plan_queries(m, args.queries)
+        queries = plan_queries(m, args.queries) if not args.near else central_queries(m, args.queries, args.near)
         run_all(planner, queries[:20])  # (pools filled, caches warm)
         if args.slow:
             rec = Recorder()
