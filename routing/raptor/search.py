@@ -43,11 +43,12 @@ _NO_LATE = np.empty((0, 0), np.int64)
 # (`late_bounds`: plain runs on the reversed timetable, one per distinct result), when that first run scanned at
 # least LATE_BOUND_ROUTES routes: the backward runs cost about a first run, which short trips from busy stations
 # (many departures, few routes a run) do not win back. Against 32 and no route floor (bench_plan_tail --ab --cpu,
-# alternating, the same answers): all-Tokyo p50 0.99x, p99 0.87x; tokyo4 p50 1.01x, p95 0.86x, p99 0.77x; the
-# central mix (stations within 5 km of Tokyo station) 1.05x, within its noise (16 with no floor: p50 1.26x there).
-# 8 runs: tokyo4 p50 1.25x against 16
+# alternating, the same answers): all-Tokyo p50 0.96x, p95 0.90x, p99 0.84x; the central mix (600 plans between
+# stations within 5 km of Tokyo station) 1.05x, within its noise. Floor 1000 instead: central p95 1.10x (92 bounds
+# in 600 plans, +7 % search CPU; 3000: 2); tokyo4 the same either way (routes scanned 8.48M, 10.41M with 32 and
+# no floor; p95 0.86x, p99 0.77x). 8 runs: tokyo4 p50 1.25x against 16
 LATE_BOUND_RUNS = 16
-LATE_BOUND_ROUTES = 1000
+LATE_BOUND_ROUTES = 3000
 
 
 def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, tuple]:
