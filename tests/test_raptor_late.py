@@ -29,6 +29,7 @@ def _both(monkeypatch, model, q, t0, window, backward):
     off = range_raptor(model, q, t0, window, backward=backward)
     assert off.counters.late_held == 0
     monkeypatch.setattr(search, "LATE_BOUND_RUNS", 0)
+    monkeypatch.setattr(search, "LATE_BOUND_ROUTES", 0)
     on = range_raptor(model, q, t0, window, backward=backward)
     return off, on
 
@@ -53,6 +54,7 @@ def test_range_with_late_bound_matches_brute_force_profile(monkeypatch, seed):
     """As test_raptor.test_range_matches_brute_force_profile (exactly the reference's profile), with the bound on
     from the first run."""
     monkeypatch.setattr(search, "LATE_BOUND_RUNS", 0)
+    monkeypatch.setattr(search, "LATE_BOUND_ROUTES", 0)
     test_raptor.test_range_matches_brute_force_profile(seed)
 
 
@@ -68,14 +70,23 @@ def test_late_bound_changes_no_journey_on_toei(monkeypatch):
 
 
 def test_late_bound_is_only_for_long_searches(monkeypatch):
-    """By default a search works the bound out only beyond ``LATE_BOUND_RUNS`` runs (a small one would pay more
-    for its backward runs than it saves): a 15 min window on Toei holds nothing, a threshold below its runs does."""
+    """By default a search works the bound out only beyond ``LATE_BOUND_RUNS`` runs and ``LATE_BOUND_ROUTES``
+    routes scanned by its first run (a small one would pay more for its backward runs than it saves): a 15 min window on Toei holds nothing, a threshold below its runs does."""
     m = build_model(Network([load_feed(shared_file("toei-rail-gtfs.zip"), "toei-subway")]), dt.date(2026, 12, 1))
     q = RaptorQuery(np.array([0, 1]), np.array([0, 0]), np.array([m.n_stops - 1]), np.array([0]), max_rides=6,
                     inseat=True, report_walks=False)
     base = range_raptor(m, q, 8 * 3600, 900)
     assert 1 < base.counters.runs <= search.LATE_BOUND_RUNS and base.counters.late_held == 0
     monkeypatch.setattr(search, "LATE_BOUND_RUNS", 1)
+    monkeypatch.setattr(search, "LATE_BOUND_ROUTES", 0)
     low = range_raptor(m, q, 8 * 3600, 900)
     assert low.journeys == base.journeys
     assert low.counters.late_held > 0
+    # nor for a search whose first run scanned fewer routes than ``LATE_BOUND_ROUTES`` (its backward runs would
+    # cost about as much as that run each): the same journeys, nothing held
+    first = range_raptor(m, q, base.first_run, 0).counters.routes_scanned  # (the window's first run alone)
+    monkeypatch.setattr(search, "LATE_BOUND_ROUTES", first + 1)
+    few = range_raptor(m, q, 8 * 3600, 900)
+    assert few.journeys == base.journeys and few.counters.late_held == 0
+    monkeypatch.setattr(search, "LATE_BOUND_ROUTES", first)
+    assert range_raptor(m, q, 8 * 3600, 900).counters.late_held == low.counters.late_held

@@ -306,7 +306,10 @@ def late_bounds(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_ac
     (r rides so far) from which a journey may still beat a result. For each distinct finite result A, one plain
     RAPTOR run on the other clock (``tt`` is the search's timetable reversed: the targets are its sources, at
     A - 1 less their egress, on the other clock) gives per stop s and rides j the latest departure from s that
-    still arrives by A - 1 with at most j rides (the ride label of row j there). A board label at s of round r
+    still arrives by A - 1 with at most j rides (the ride label of row j there). The runs go earliest A first on
+    labels kept from the run before, as range RAPTOR's runs do (on the other clock a later A is an earlier
+    departure: whatever arrives by the earlier A arrives by it too, and its run only adds what improves): one
+    full run and, for the other results, mostly short ones. A board label at s of round r
     that can improve the result of round r + j arrives there before it with at most j more rides, so it is later
     than none of those departures, for some j ≥ ``rides[s]`` (fewest_rides); ``late[r, s]`` is their latest,
     INF when a round r + j has no result yet (anything may become one), -INF when no departure does.
@@ -327,7 +330,7 @@ def late_bounds(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_ac
         for s in range(n):
             late[r, s] = -INF
     src_times = np.empty(len(tgt_stops), np.int64)
-    done = np.empty(R, np.int64)
+    done = np.empty(R, np.int64)  # the distinct finite results, earliest first
     nd = 0
     for kk in range(R):
         a = res_t[kk]
@@ -335,14 +338,16 @@ def late_bounds(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_ac
         for x in range(nd):
             if done[x] == a:
                 dup = True
-        if dup:
-            continue
-        done[nd] = a
-        nd += 1
-        clear_labels(lab)
-        for x in range(lab.res_t.shape[0]):
-            lab.res_t[x] = 1 - t_start
-        seg = _seg_room(seg, 0, lab.ride_t.shape[0], len(tt.inseat_to_trip))
+        if not dup:
+            done[nd] = a
+            nd += 1
+    done[:nd].sort()
+    clear_labels(lab)
+    for x in range(lab.res_t.shape[0]):
+        lab.res_t[x] = 1 - t_start
+    for y in range(nd):
+        a = done[y]
+        seg = _seg_room(seg, lab.scalars[2], lab.ride_t.shape[0], len(tt.inseat_to_trip))
         for i in range(len(tgt_stops)):
             src_times[i] = np.int64(tgt_egress[i]) - (a - 1)
         raptor_run(tt, rules, lab, seg, tgt_stops, src_times, lab.scalars[3] + 1, False, False)

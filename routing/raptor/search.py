@@ -1,8 +1,8 @@
 """The Python side of a search: `run_raptor` (one earliest-arrival search) and `range_raptor` (Range RAPTOR over a
 departure window; backward, arrive-by), each one kernel call (`profile.range_search_flat`) with the query's rules
 as a plain tuple and this thread's pooled labels and buffers (`pools`), its journey rows made Journeys in real
-time. Tuning read at each search: `CUT_AFTER_RUNS` (the latest-boarding cut), `LATE_BOUND_RUNS` (the
-time-dependent bound).
+time. Tuning read at each search: `CUT_AFTER_RUNS` (the latest-boarding cut), `LATE_BOUND_RUNS` and
+`LATE_BOUND_ROUTES` (the time-dependent bound).
 """
 from __future__ import annotations
 
@@ -42,8 +42,15 @@ _NO_BOARD = np.empty((0, 0), np.int64)
 _NO_LATE = np.empty((0, 0), np.int64)
 
 # Runs of a range search beyond which it works out the time-dependent target bound after its first run
-# (`late_bounds`: one plain run per distinct result, on the reversed timetable)
-LATE_BOUND_RUNS = 32
+# (`late_bounds`: plain runs on the reversed timetable, one per distinct result), when that first run scanned at
+# least LATE_BOUND_ROUTES routes: the backward runs cost about a first run, which short trips from busy stations
+# (many departures, few routes a run) do not win back. Against 32 and no route floor (bench_plan_tail --ab --cpu,
+# alternating, the same answers): all-Tokyo p50 0.96x, p95 0.90x, p99 0.84x; the central mix (600 plans between
+# stations within 5 km of Tokyo station) 1.05x, within its noise. Floor 1000 instead: central p95 1.10x (92 bounds
+# in 600 plans, +7 % search CPU; 3000: 2); tokyo4 the same either way (routes scanned 8.48M, 10.41M with 32 and
+# no floor; p95 0.86x, p99 0.77x). 8 runs: tokyo4 p50 1.25x against 16
+LATE_BOUND_RUNS = 16
+LATE_BOUND_ROUTES = 3000
 
 
 def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, tuple]:
@@ -174,8 +181,9 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
         out = out2
     seg = seg if seg2 is None else seg2
     if paused:  # the first run found results: the time-dependent bound from them, then the other runs
-        late = _late_for(model, tt, q, reverse, lb[1], lab.res_t, src_stops, access, tgt, egress, t0, rounds)
-        rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds), late)
+        if int(lab.counters[C_ROUTES]) >= LATE_BOUND_ROUTES:
+            late = _late_for(model, tt, q, reverse, lb[1], lab.res_t, src_stops, access, tgt, egress, t0, rounds)
+            rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds), late)
         seg2, out2, n_departures, first_tau, _ = range_search_flat(
             recs, rules, seg, tuple(out), src_stops, access, tgt, egress, True, int(t0), int(t1), int(bound), True,
             pause_runs)
