@@ -5,6 +5,12 @@ alternating (the order too), several runs each (medians), on all-Tokyo rail by d
 latency (one at a time) and the workers' CPU time a plan.
 
     .venv/bin/python benchmarks/bench_memory_serve.py [--old-tree /work/wt-base] [--runs 3] [--workers 1] [--plans 200]
+        [--date 2026-12-03]
+
+``--date``: the servers' clock is moved to that day (libfaketime, e.g. Debian's ``faketime`` package; the time
+of day is now's), so they keep it and the next day built, and the plans are for it: a day whose next day's model
+differs (Thursday, Friday, ...) shows what the second day costs; without it, today (on Wednesdays the next day's
+model is the same, and shares its arrays).
 
 ``--workers 2`` needs a Redis (MAAS_TEST_REDIS_URL, e.g. via scripts/ensure-redis.sh run). numba's cache of every
 tree must be warm (``python -m maas.platform.kernels`` with that tree's PYTHONPATH).
@@ -12,6 +18,7 @@ tree must be warm (``python -m maas.platform.kernels`` with that tree's PYTHONPA
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import random
@@ -67,7 +74,21 @@ def stations(feed_spec: str) -> list[str]:
     return [f"{ns}:{r[0]}" for r in rows if len(r) > 4 and r[4] == "1"]
 
 
-def plans(base: str, ids: list[str], n: int) -> tuple[int, float]:
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def clock_env(day: str) -> dict[str, str]:
+    """Environment that moves a process's clock to ``day`` (the same time of day in Tokyo) with libfaketime."""
+    if day == DAY:
+        return {}
+    if not Path(FAKETIME_LIB).exists():
+        sys.exit(f"--date needs libfaketime ({FAKETIME_LIB}; Debian: apt-get install faketime)")
+    shift = (dt.date.fromisoformat(day) - dt.date.fromisoformat(DAY)).days
+    return {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": f"{shift:+d}d", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "FAKETIME_NO_CACHE": "1"}
+
+
+def plans(base: str, ids: list[str], n: int, day: str = DAY) -> tuple[int, float]:
     """(answered, median seconds) of ``n`` random depart-at plans, one at a time."""
     rnd = random.Random(11)
     ok = 0
@@ -75,7 +96,8 @@ def plans(base: str, ids: list[str], n: int) -> tuple[int, float]:
     for _ in range(n):
         a, b = rnd.sample(ids, 2)
         minute = rnd.randrange(6 * 60, 22 * 60)
-        q = urllib.parse.urlencode({"from": a, "to": b, "depart_at": f"{DAY}T{minute // 60:02d}:{minute % 60:02d}:00+09:00"})
+        when = f"{day}T{minute // 60:02d}:{minute % 60:02d}:00+09:00"
+        q = urllib.parse.urlencode({"from": a, "to": b, "depart_at": when})
         req = urllib.request.Request(f"{base}/v1/plan?{q}", headers={"Authorization": f"Bearer {KEY}"})
         t0 = time.perf_counter()
         try:
@@ -86,6 +108,17 @@ def plans(base: str, ids: list[str], n: int) -> tuple[int, float]:
             pass
         lat.append(time.perf_counter() - t0)
     return ok, statistics.median(lat) if lat else 0.0
+
+
+def days_held(base: str) -> list[str]:
+    """The service days the answering worker holds models of (/metrics), e.g. to tell a day built on the way."""
+    try:
+        with urllib.request.urlopen(f"{base}/metrics", timeout=30) as r:
+            text = r.read().decode()
+    except OSError:
+        return []
+    return [ln.split('service_date="')[1].split('"')[0] for ln in text.splitlines()
+            if ln.startswith("maas_transit_model_bytes{") and "service_date=" in ln]
 
 
 def cpu_s(pid: int) -> float:
@@ -102,22 +135,34 @@ def worker_pids(proc: subprocess.Popen, workers: int) -> list[int]:
             or "python" in Path(f"/proc/{k}/cmdline").read_text()]
 
 
-def one(tree: Path, tag: str, feeds: list[str], workers: int, n_plans: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, base = start_server(workers, Path(tmp), os.environ.get("MAAS_TEST_REDIS_URL", ""), feeds, tree, tag)
-        try:
-            time.sleep(1.0)
-            pids = worker_pids(proc, workers)
-            ready = {p: smaps(p) for p in pids}
-            sup = smaps(proc.pid) if workers > 1 else None
-            cpu0 = sum(cpu_s(p) for p in pids)
-            ok, p50 = plans(base, stations(feeds[0]), n_plans)
-            cpu = (sum(cpu_s(p) for p in pids) - cpu0) / max(n_plans, 1)
-            after = {p: smaps(p) for p in pids}
-            return {"ready": ready, "after": after, "supervisor": sup, "ok": ok, "p50": p50, "cpu": cpu}
-        finally:
-            proc.terminate()
-            proc.wait(30)
+def one(tree: Path, tag: str, feeds: list[str], workers: int, n_plans: int, day: str = DAY) -> dict:
+    saved = dict(os.environ)
+    os.environ.update(clock_env(day))  # (start_server hands the server this environment)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            return _one(tree, tag, feeds, workers, n_plans, day, Path(tmp))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _one(tree: Path, tag: str, feeds: list[str], workers: int, n_plans: int, day: str, tmp: Path) -> dict:
+    proc, base = start_server(workers, tmp, os.environ.get("MAAS_TEST_REDIS_URL", ""), feeds, tree, tag)
+    try:
+        time.sleep(1.0)
+        pids = worker_pids(proc, workers)
+        ready = {p: smaps(p) for p in pids}
+        days = days_held(base)
+        sup = smaps(proc.pid) if workers > 1 else None
+        cpu0 = sum(cpu_s(p) for p in pids)
+        ok, p50 = plans(base, stations(feeds[0]), n_plans, day)
+        cpu = (sum(cpu_s(p) for p in pids) - cpu0) / max(n_plans, 1)
+        after = {p: smaps(p) for p in pids}
+        return {"ready": ready, "after": after, "supervisor": sup, "ok": ok, "p50": p50, "cpu": cpu,
+                "days": (days, days_held(base))}
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def main() -> None:
@@ -127,16 +172,20 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--plans", type=int, default=200)
+    ap.add_argument("--date", default=DAY, help="the servers' (moved) date and the plans' (default: today in Tokyo)")
     args = ap.parse_args()
     trees = {"new": ROOT} | ({"old": args.old_tree.resolve()} if args.old_tree else {})
     feeds = FEEDS[args.feeds]
     res: dict[str, list[dict]] = {t: [] for t in trees}
     for r in range(args.runs):
         for tag, tree in (list(trees.items()) if r % 2 == 0 else list(trees.items())[::-1]):  # order alternates
-            got = one(tree, f"{tag}{r}", feeds, args.workers, args.plans)
+            got = one(tree, f"{tag}{r}", feeds, args.workers, args.plans, args.date)
             res[tag].append(got)
             w = next(iter(got["after"].values()))["total"]
-            print(f"run {r} {tag}: worker after {args.plans} plans ({got['ok']} answered) RSS {w['rss'] / MiB:.0f} "
+            w0 = next(iter(got["ready"].values()))["total"]
+            print(f"run {r} {tag}: days held at ready {','.join(got['days'][0])}, after the plans "
+                  f"{','.join(got['days'][1])}; worker at ready RSS {w0['rss'] / MiB:.0f} PSS {w0['pss'] / MiB:.0f}; "
+                  f"after {args.plans} plans ({got['ok']} answered) RSS {w['rss'] / MiB:.0f} "
                   f"PSS {w['pss'] / MiB:.0f} anon {w['anon'] / MiB:.0f} MiB; /v1/plan p50 {got['p50'] * 1000:.1f} ms, "
                   f"worker CPU {got['cpu'] * 1000:.1f} ms a plan",
                   flush=True)

@@ -23,6 +23,7 @@ from bench_memory import FEEDS, MiB, ROOT  # noqa: E402  (the same feeds and uni
 
 _CHILD = r"""
 import datetime as dt, gc, json, sys, tempfile, threading
+import numpy as np, pandas as pd
 from pathlib import Path
 spec = json.loads(sys.argv[1])
 if spec["trace"]:
@@ -53,19 +54,24 @@ settings = Settings(feeds=spec["feeds"], data_dir=Path(tempfile.mkdtemp()), cach
                     planner_threads=spec["threads"])
 transit = TransitService.from_settings(settings)
 step("feeds loaded")
-today = transit.local_date(dt.datetime.now(dt.timezone.utc))
+today = dt.date.fromisoformat(spec["date"]) if spec["date"] else transit.local_date(dt.datetime.now(dt.timezone.utc))
+days = [today + dt.timedelta(days=i) for i in range(spec["days"])]
+transit.keep(days)
 transit.planner_for(today)
 step("today's model")
+for d in days[1:]:
+    transit.planner_for(d)
+    step(f"model of {d}")
 services = Services.build(settings, progress=False, transit=transit)
 app = create_app(services)
 transit.names
 step("services + app + names")
-transit.warm_up(today)
+transit.warm_up(days)
 gc.freeze()
 step("planner warm (kernels loaded)")
+shared = [{k: bool(v is getattr(transit.model_for(days[0]), k, None)) for k, v in vars(transit.model_for(d)).items()
+           if isinstance(v, np.ndarray)} for d in days[1:]]
 sigs = {n: len(d.signatures) for n, d in kernels.kernels().items()}
-
-import numpy as np, pandas as pd
 from feeds.feed import TABLES
 from maas.platform.memory import arrays_nbytes
 from routing.raptor.pools import _POOL
@@ -101,7 +107,16 @@ def pools():  # each planner thread's pooled buffers, by name (bytes), without d
     return {k: count(v, seen) for k, v in vars(_POOL).items()}, \
         {k: (len(v) if isinstance(v, dict) else None) for k, v in vars(_POOL).items()}
 per_thread = [transit.executor.submit(pools).result() for _ in range(1)]
-out = {"steps": steps, "tables": tables, "stop_times_columns": cols, "model_arrays": arrays[:25],
+def day_sizes():
+    seen, out = set(), []
+    for d in days:  # what each day adds beyond the days before it (arrays shared with an earlier day counted there)
+        m = transit.model_for(d)
+        own = arrays_nbytes([v for k, v in vars(m).items() if not k.startswith("_")], seen)
+        cached = arrays_nbytes([v for k, v in vars(m).items() if k.startswith("_")], seen)
+        out.append((d.isoformat(), own, cached))
+    return out
+out = {"days": day_sizes(), "shared": shared, "steps": steps, "tables": tables, "stop_times_columns": cols,
+       "model_arrays": arrays[:25],
        "model_arrays_total": sum(b for _, b in arrays), "model_cached": cached,
        "model_all": arrays_nbytes(model), "pools": per_thread, "n_stops": model.n_stops,
        "n_trips": model.n_trips, "signatures": sigs, "n_patterns": model.n_patterns, "n_stop_times": len(model.st_arr)}
@@ -120,8 +135,12 @@ def main() -> None:
     ap.add_argument("--feeds", default="tokyo", choices=sorted(FEEDS))
     ap.add_argument("--tracemalloc", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--date", default="", help="the first service day (default: today on the feeds' clock)")
+    ap.add_argument("--days", type=int, default=1, help="service days kept from --date on (2: with tomorrow, as a "
+                    "server keeps them)")
     args = ap.parse_args()
-    spec = {"feeds": FEEDS[args.feeds], "trace": args.tracemalloc, "threads": args.threads, "root": str(ROOT)}
+    spec = {"feeds": FEEDS[args.feeds], "trace": args.tracemalloc, "threads": args.threads, "root": str(ROOT),
+            "date": args.date, "days": args.days}
     run = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=1800)
     lines = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
@@ -150,6 +169,11 @@ def main() -> None:
         print(f"planner thread pool {sum(sizes.values()) / MiB:.1f} MiB: " + ", ".join(
             f"{k} {v / MiB:.1f}" + (f" ({counts[k]} entries)" if counts.get(k) is not None else "")
             for k, v in sizes.items()))
+    for d, own, cached in r["days"]:
+        print(f"day {d}: model arrays {own / MiB:.1f} MiB, cached timetables etc. {cached / MiB:.1f} MiB "
+              "(beyond the days before)")
+    for sh in r["shared"]:
+        print("  arrays shared with the first day: " + (", ".join(k for k, v in sh.items() if v) or "none"))
     if "trace_total" in r:
         print(f"tracemalloc after the imports: {r['trace_total'] / MiB:.1f} MiB live")
         for f, size, count in r["trace_top"]:

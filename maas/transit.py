@@ -20,7 +20,7 @@ from routing.masks import ClosureMask
 from routing.names import BuiltNames, NameIndex, adopt_names
 from routing.itinerary import share_day_tables
 from routing.planner import PlanOptions, Planner
-from routing.raptor import drop_thread_buffers, share_timetables
+from routing.raptor import drop_thread_buffers, share_equal_fields, share_timetables
 from routing.realtime import RealtimeOverlay
 from routing.timetable import BuildSettings, TransitModel, build_model, model_timezone
 from routing.walking import StraightLineWalker, Walker
@@ -224,13 +224,16 @@ class TransitService:
     def _cache_locked(self, date: dt.date, model: TransitModel) -> Planner:
         """A planner for ``model`` (this service's walker and names), cached as ``date``'s, the least recently used
         models beyond ``max_models`` dropped, never one of the days kept (`keep`). A model the same as another
-        cached day's but for its date uses that one's arrays and timetables (`share_timetables`); else its
-        itinerary tables share another day's stops, routes and shapes where those are the same
-        (`share_day_tables`)."""
+        cached day's but for its date uses that one's arrays and timetables (`share_timetables`); else the fields
+        it holds equal to the last day's (`share_equal_fields`), and its itinerary tables share another day's
+        stops, routes and shapes where those are the same (`share_day_tables`)."""
         cached = [m for m, _ in reversed(self._models.values())]
         for other in cached:
             if share_timetables(model, other):
                 break
+        else:
+            for other in cached[:1]:  # the last day's copies of what the days hold equal (stops, shapes, names)
+                share_equal_fields(model, other)
         for other in cached:
             if share_day_tables(model, other):
                 break

@@ -87,6 +87,26 @@ def test_mask_area_uses_shape_geometry_for_hops():
     assert blocked(mk.hop_from, mk.hop_until) == {1, 2, 4, 5}  # every hop into or out of stop 2
 
 
+def test_hop_geometry_of_another_day_reuses_its_lines_where_the_patterns_are_the_same():
+    """Another service day's model with other patterns (here: one more, the first ones in another order) gets the
+    same hop lines as its own build, those of the patterns both days have being the other day's objects."""
+    m1 = fake_model()
+    g1 = hop_geometry(m1)
+    m2 = fake_model()  # patterns: 2 (Q), a new one R 0→1→2, 0 (R east, shaped), 1 (R west)
+    m2.pattern_route = np.array([1, 0, 0, 0], np.int32)
+    m2.pattern_stops_start = np.array([0, 2, 5, 9, 13], np.int32)
+    m2.pattern_stops = np.array([4, 1, 0, 1, 2, 0, 1, 2, 3, 3, 2, 1, 0], np.int32)
+    m2.pattern_trips_start = np.array([0, 1, 2, 3, 4], np.int32)
+    m2.trip_shape = np.array([-1, -1, 0, -1], np.int32)
+    own = hop_geometry(m2)
+    shared = hop_geometry(m2, (m1, g1))
+    assert own.valid.tolist() == shared.valid.tolist() and own.ids.tolist() == shared.ids.tolist()
+    assert all(a.equals_exact(b, 0.0) for a, b in zip(own.tree.geometries, shared.tree.geometries))
+    reused = {id(g) for g in g1.tree.geometries}
+    assert [id(g) in reused for g in shared.tree.geometries] == [True] + [False] * 2 + [True] * 6
+    assert not any(id(g) in reused for g in own.tree.geometries)
+
+
 def test_mask_windows_merge_clip_and_effects():
     m = fake_model()
     a = closure({"stops": ["t:0"]}, start="2026-11-24T07:00:00+09:00", end="2026-11-24T08:00:00+09:00")

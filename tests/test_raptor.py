@@ -428,6 +428,43 @@ def test_pooled_labels_shared_by_round_counts_answer_as_fresh_ones(sample_transi
     assert len(pools._POOL.labels) <= 4  # one per timetable (forward/backward, with/without in-seat links)
 
 
+def test_service_days_share_one_label_store_per_clock_and_answer_as_fresh_labels(sample_transit):
+    """The timetables of one clock share a thread's label arrays across service days whose models differ (more
+    trips on one day than another: the store grows, its views are made again): searches alternating between the
+    days, both ways, with and without in-seat links and with different round counts, answer as searches on labels
+    of their own; one store per clock holds them."""
+    import datetime as dt
+
+    from routing.raptor import pools
+
+    models = [sample_transit.model_for(dt.date(2026, 12, d)) for d in (5, 4, 1)]  # Sat < Fri < Tue trips
+    assert len({m.n_trips for m in models}) == 3
+    rng = random.Random(5)
+
+    def query(m, s, t, when, rides, inseat):
+        return RaptorQuery(np.array([s], np.int32), np.array([when], np.int64), np.array([t], np.int32),
+                           np.array([0], np.int64), max_rides=rides, inseat=inseat)
+
+    def answer(m, q, backward):
+        res = range_raptor(m, q, int(q.src_times[0]), 1800, backward=backward)
+        return sorted(res.journeys), res.res_t.tolist()
+
+    seqs = []
+    for i in range(60):
+        m = models[i % 3]
+        x, y = rng.sample(range(m.n_stops), 2)
+        seqs.append((m, query(m, x, y, rng.randrange(5, 23) * 3600, rng.choice((1, 3, 6)), i % 2 == 0),
+                     i % 4 >= 2))
+    fresh = []
+    for m, q, back in seqs:
+        pools.drop_thread_buffers()
+        fresh.append(answer(m, q, back))
+    pools.drop_thread_buffers()
+    assert [answer(m, q, back) for m, q, back in seqs] == fresh
+    assert sorted(k[1] for k in pools._POOL.label_stores) == [0, 1]  # one store a clock, for the three days
+    pools.drop_thread_buffers()
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_first_departing_is_the_binary_search_answer_from_any_hint(seed):
     """The galloping search from a hint answers as np.searchsorted over the first hi trips, whatever the hint

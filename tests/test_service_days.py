@@ -345,6 +345,8 @@ def test_days_the_same_but_for_their_date_share_arrays_and_timetables(transit, t
     assert reversed_timetable(m_wed, True)[0] is reversed_timetable(m_tue, True)[0]
     m_fri = transit.planner_for(fri).model
     assert m_fri.st_dep is not m_tue.st_dep and m_fri.n_trips != m_tue.n_trips
+    # what Friday holds equal to the day built before it is that day's (`share_equal_fields`)
+    assert m_fri.stop_lat is m_wed.stop_lat and m_fri.fp_to is m_wed.fp_to and m_fri.stop_ids is m_wed.stop_ids
     fresh = _transit(tmp_path / "fresh")
     try:
         a, b, dep, arr = planner.sample_trip()
@@ -352,5 +354,11 @@ def test_days_the_same_but_for_their_date_share_arrays_and_timetables(transit, t
             ours = transit.plan_sync(a, b, when, arrive_by=arrive_by)
             assert ours and any(it["departure"].startswith("2026-11-25T08:00") for it in ours)
             assert ours == fresh.plan_sync(a, b, when, arrive_by=arrive_by)
+        fresh_fri = fresh.planner_for(fri).model
+        assert fresh_fri.stop_lat is not m_fri.stop_lat
+        for when, arrive_by in ((dt.datetime(2026, 11, 27, 8, tzinfo=JST), False),
+                                (dt.datetime(2026, 11, 27, 23, 30, tzinfo=JST), True)):
+            assert transit.plan_sync(a, b, when, arrive_by=arrive_by) == fresh.plan_sync(a, b, when,
+                                                                                         arrive_by=arrive_by)
     finally:
         fresh.close()

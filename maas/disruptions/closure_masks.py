@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
@@ -75,9 +76,30 @@ def _project_in_order(shape_xy: np.ndarray, stops_xy: np.ndarray) -> np.ndarray:
     return seg
 
 
-def hop_geometry(model) -> HopGeometry:
-    """Hop lines for area tests: the shape between the two stops where the pattern has a shape, else straight."""
+def _lines_by_pattern(model, geom: HopGeometry) -> dict[tuple[int, bytes], np.ndarray]:
+    """The hop lines of each pattern of ``model`` (whose hop geometry ``geom`` is), by what they are made of: the
+    pattern's shape (-1: straight lines) and its stops."""
+    lines = np.empty(len(geom.valid), object)
+    lines[geom.ids] = geom.tree.geometries
+    pss = np.asarray(model.pattern_stops_start)
+    ps = np.asarray(model.pattern_stops)
+    return {(_pattern_shape(model, p), ps[pss[p]:pss[p + 1]].tobytes()): lines[pss[p]:pss[p + 1] - 1]
+            for p in range(len(pss) - 1)}
+
+
+_POINT_ARRAYS = ("stop_lat", "stop_lon", "shape_start", "shape_lat", "shape_lon")  # what a pattern's lines depend on
+
+
+def hop_geometry(model, like: "tuple[object, HopGeometry] | None" = None) -> HopGeometry:
+    """Hop lines for area tests: the shape between the two stops where the pattern has a shape, else straight.
+    ``like``: another service day's (model, hop geometry) of the network: the lines of each pattern both days
+    have (the same stops, the same shape) are that day's objects (immutable), not a copy (all-Tokyo: the days'
+    patterns are most often the same when their trips differ)."""
     ps, pss = np.asarray(model.pattern_stops), np.asarray(model.pattern_stops_start)
+    reuse: dict[tuple[int, bytes], np.ndarray] = {}
+    if like is not None and all(np.array_equal(getattr(model, k, ()), getattr(like[0], k, ()))
+                                for k in _POINT_ARRAYS):
+        reuse = _lines_by_pattern(*like)
     n = len(ps)
     n_pat = len(pss) - 1
     plen = np.diff(pss)
@@ -101,6 +123,8 @@ def hop_geometry(model) -> HopGeometry:
                 continue
             stops = ps[pss[p]:pss[p + 1]]
             key = (s, stops.tobytes())
+            if key not in done and key in reuse:
+                done[key] = reuse[key]
             if key not in done:
                 s0, s1 = int(model.shape_start[s]), int(model.shape_start[s + 1])
                 pts = np.column_stack([model.shape_lon[s0:s1], model.shape_lat[s0:s1]])
@@ -111,6 +135,10 @@ def hop_geometry(model) -> HopGeometry:
                                                            [lon[stops[k + 1]], lat[stops[k + 1]]]]))
                              for k in range(len(stops) - 1)]
             lines[pss[p]:pss[p + 1] - 1] = done[key]
+    for p in range(n_pat) if reuse else ():  # straight lines too: the other day's objects
+        hit = reuse.get((-1, ps[pss[p]:pss[p + 1]].tobytes())) if _pattern_shape(model, p) < 0 else None
+        if hit is not None:
+            lines[pss[p]:pss[p + 1] - 1] = hit
     ids = np.flatnonzero(valid).astype(np.int32)
     return HopGeometry(valid, a, b, np.asarray(model.pattern_route)[hop_pattern].astype(np.int32), ids,
                        shapely.STRtree(lines[ids]))
@@ -152,10 +180,13 @@ class ClosureIndex:
     Thread-safe: planner threads may ask for masks concurrently.
     """
 
-    def __init__(self, model, street: StreetEdges | None = None, geometry: HopGeometry | None = None):
+    def __init__(self, model, street: StreetEdges | None = None, geometry: HopGeometry | None = None,
+                 like: "ClosureIndex | None" = None):
         self.model = model
         self.street = street if hasattr(street, "edges_within") else None
         self._geom: HopGeometry | None = geometry  # shareable between indexes of one model
+        # another day's index whose lines the geometry, when built, reuses where the patterns are the same
+        self._like = weakref.ref(like) if like is not None else None
         self._route_hops: dict[int, np.ndarray] = {}
         self._cache: dict[tuple[str, int], Resolved] = {}
         self._lock = threading.Lock()
@@ -166,7 +197,10 @@ class ClosureIndex:
     @property
     def geometry(self) -> HopGeometry:
         if self._geom is None:
-            self._geom = hop_geometry(self.model)
+            like = self._like() if self._like is not None else None
+            built = like._geom if like is not None else None
+            self._geom = hop_geometry(self.model, None if built is None else (like.model, built))
+            self._like = None
         return self._geom
 
     def geometry_for(self, model) -> HopGeometry | None:

@@ -349,11 +349,13 @@ class ClosureService:
                 return hit[2]
             same_model = [v[2] for v in self._indexes.values() if v[0]() is model]
             geometry = same_model[0].geometry if same_model else None
+            like = None  # else another day's with its geometry built: its lines where the patterns are the same
             for _, _, other in [] if same_model else self._indexes.values():  # another day's, if the same hops
                 geometry = other.geometry_for(model)
                 if geometry is not None:
                     break
-            idx = ClosureIndex(model, walker, geometry)
+                like = like or (other if other._geom is not None else None)
+            idx = ClosureIndex(model, walker, geometry, None if geometry is not None else like)
             self._indexes = {k: v for k, v in self._indexes.items() if v[0]() is not None}
             self._indexes[key] = (weakref.ref(model), walker, idx)
             return idx

@@ -31,8 +31,8 @@ from routing.raptor.kernel_cache import follow_imports
 
 follow_imports(__name__, Path(__file__).parent)  # before any kernel is defined: numba stamps its cache then
 
-from routing.raptor.arrays import (Reversal, reverse_mask, reversed_timetable, share_timetables,  # noqa: E402
-                                   timetable_of)
+from routing.raptor.arrays import (Reversal, reverse_mask, reversed_timetable, share_equal_fields,  # noqa: E402
+                                   share_timetables, timetable_of)
 from routing.raptor.pools import drop_thread_buffers  # noqa: E402
 from routing.raptor.query import Counters, Journey, RaptorQuery, RaptorResult, RideLeg, WalkLeg  # noqa: E402
 from routing.raptor.search import earliest, range_raptor, run_raptor, warm_late_bounds  # noqa: E402
@@ -40,4 +40,4 @@ from routing.raptor.state import INF, Timetable  # noqa: E402
 
 __all__ = ["INF", "Counters", "Journey", "RaptorQuery", "RaptorResult", "Reversal", "RideLeg", "Timetable", "WalkLeg",
            "drop_thread_buffers", "earliest", "range_raptor", "reverse_mask", "reversed_timetable", "run_raptor",
-           "share_timetables", "timetable_of", "warm_late_bounds"]
+           "share_equal_fields", "share_timetables", "timetable_of", "warm_late_bounds"]

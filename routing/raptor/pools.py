@@ -1,7 +1,7 @@
-"""What a thread's searches reuse instead of allocating: its Labels per timetable (with the `SearchRecords` a
-kernel call takes, per round count), the lower bounds of its last target sets and the stop graph of each
-timetable, in small LRU pools (`_lru_get`); the thread's own in one thread-local (`_POOL`), which
-`drop_thread_buffers` forgets.
+"""What a thread's searches reuse instead of allocating: its Labels per timetable (views of one label store per
+clock, which the service days' timetables share; with the `SearchRecords` a kernel call takes, per round count),
+the lower bounds of its last target sets and the stop graph of each timetable, in small LRU pools (`_lru_get`);
+the thread's own in one thread-local (`_POOL`), which `drop_thread_buffers` forgets.
 """
 from __future__ import annotations
 
@@ -38,30 +38,109 @@ def _labels_for(model, tt: Timetable, rounds: int) -> Labels:
     return _labels_and_records(model, tt, rounds)[0]
 
 
+def _label_shapes(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, rounds: int, n_links: int
+                  ) -> tuple[tuple[int, ...], ...]:
+    """The shape of each `Labels` array `new_labels` makes for these sizes (in field order)."""
+    R, S = rounds, n_stops
+    n_dom = n_patterns if n_links > 0 else 0
+    n_seat = n_trips if n_links > 0 else 0
+    per_stop_round = ((R, S),) * 15
+    return per_stop_round + ((R,),) * 5 + ((S,),) * 9 + ((n_patterns,),) * 3 + ((n_links + 1, 4),) + \
+        ((n_seat,),) * 2 + ((n_dom,),) * 6 + ((n_classes + 1,), (n_patterns,), (R, n_patterns), (8,), (7,))
+
+
+_PER_TIMETABLE = frozenset(("board_hint",))  # per timetable: each pattern's last boarded trip (a hint, never cleared)
+
+
+class _LabelStore:
+    """One thread's label arrays for every timetable of one clock (forward or reversed) of one stop set: sized for
+    the largest of them (trips, patterns, in-seat links, rounds), each timetable's `Labels` views of their first
+    entries (C-contiguous, so the same numba types), but for its own `_PER_TIMETABLE` arrays. Searches on one
+    clock never nest (a paused search works its bound out on the other clock, `search._late_for`) and leave no
+    state a later search reads but through the cleared stop rows and the ever-growing run and stamp counters
+    (``scalars``, shared too), so the service days' timetables need one set, not one each (all-Tokyo: ~3.8 MiB a
+    timetable and planner thread; the forward ones with and without in-seat links share it too)."""
+
+    def __init__(self, dims: tuple[int, ...]):
+        self.dims = dims  # (n_stops, n_patterns, n_trips, n_classes, rounds, n_links)
+        self.base = new_labels(*dims)
+        self.rounds = dims[4]  # rounds of the last search on any view (rows past them are clear)
+        self.live = True  # False once a bigger store replaced it (its views are made again there)
+
+    def fits(self, dims: tuple[int, ...]) -> bool:
+        return dims[0] == self.dims[0] and all(a <= b for a, b in zip(dims[1:], self.dims[1:]))
+
+    def view(self, dims: tuple[int, ...]) -> Labels:
+        """A Labels of ``dims`` (rounds: the store's) on this store's arrays."""
+        dims = dims[:4] + (self.dims[4],) + dims[5:]
+        out = []
+        for name, a, shape in zip(Labels._fields, self.base, _label_shapes(*dims)):
+            if name in _PER_TIMETABLE:
+                out.append(np.zeros(shape, a.dtype))
+            elif a.shape == shape:
+                out.append(a)
+            elif len(shape) == 1 or a.shape[1:] == shape[1:]:
+                out.append(a[:shape[0]])
+            else:
+                raise ValueError(f"label array {name} {a.shape} has no C-contiguous view of shape {shape}")
+        return Labels(*out)
+
+
+def _clock_of(model, tt: Timetable) -> int | None:
+    """0 for one of the model's forward timetables, 1 for a reversed one, None for another timetable."""
+    d = model.__dict__
+    if tt is d.get("_timetable_inseat") or tt is d.get("_timetable_plain"):
+        return 0
+    for key in ("_timetable_reversed", "_timetable_reversed_inseat"):
+        hit = d.get(key)
+        if hit is not None and tt is hit[0]:
+            return 1
+    return None
+
+
 def _labels_and_records(model, tt: Timetable, rounds: int) -> tuple[Labels, SearchRecords]:
     """A Labels for this model, timetable and round count, reused per thread (allocating and filling the
-    per-round arrays costs more than a small search); `range_search` clears it first. One Labels per timetable
-    (a small LRU, `_lru_get`), with the most rounds asked for: a search with fewer rounds (a plan's proof runs) runs
-    on its first rows (`_first_rounds`), so the per-trip and per-pattern arrays are not held twice (all-Tokyo: ~3 MiB
-    a timetable and planner thread). A search clears only the rows it uses, of the stops the last one touched, so
-    the rows beyond are kept clear: after a search with more rounds, the whole Labels is cleared before one with
-    fewer rounds runs. With it the `SearchRecords` the kernel is called with (the timetable, its StopGraph and
-    these labels); both kept per round count, as the views are (a plan asks for the same few round counts again
-    and again)."""
+    per-round arrays costs more than a small search); `range_search` clears it first. The model's timetables of
+    one clock share one `_LabelStore` per thread (the forward ones of every cached service day, with and without
+    in-seat links; the reversed ones), with the most rounds asked for: a search with fewer rounds (a plan's proof
+    runs) runs on its first rows (`_first_rounds`). A search clears only the rows it uses, of the stops the last
+    one touched, so the rows beyond are kept clear: after a search with more rounds, the whole store is cleared
+    before one with fewer rounds runs. With it the `SearchRecords` the kernel is called with (the timetable, its
+    StopGraph and these labels); both kept per timetable and round count (a small LRU, `_lru_get`: a plan asks
+    for the same few round counts again and again)."""
     pool = _pooled("labels", dict)
-    hit = _lru_get(pool, id(tt), tt)  # [labels, rounds of the last search, {rounds: (labels' view, records)}]
-    if hit is None or hit[0].ride_t.shape[0] < rounds:
-        hit = _lru_put(pool, id(tt), [new_labels(model.n_stops, model.n_patterns, model.n_trips,
-                                                 int(tt.pattern_inseat_classes.sum()), rounds,
-                                                 len(tt.inseat_to_trip)), rounds, {}], tt)
-    elif rounds < hit[1]:
-        clear_labels(hit[0])  # every row of what the last search touched: rows past ``rounds`` stay clear
-    hit[1] = rounds
+    hit = _lru_get(pool, id(tt), tt)  # [store, labels (the store's rounds), {rounds: (labels' view, records)}]
+    if hit is None or not hit[0].live or hit[0].dims[4] < rounds:
+        hit = _lru_put(pool, id(tt), _new_view(pool, model, tt, rounds), tt)
+    store = hit[0]
+    if rounds < store.rounds:
+        clear_labels(store.base)  # every row of what the last search touched: rows past ``rounds`` stay clear
+    store.rounds = rounds
     view = hit[2].get(rounds)
     if view is None:
-        lab = _first_rounds(hit[0], rounds)
+        lab = _first_rounds(hit[1], rounds)
         view = hit[2][rounds] = (lab, search_records(tt, _graph_of(model, tt), lab))
     return view
+
+
+def _new_view(pool: dict, model, tt: Timetable, rounds: int) -> list:
+    """A pool entry for ``tt``: views of its clock's store, made (or grown, the old one's views dropped) when it
+    has no room for the timetable's sizes or rounds."""
+    dims = (model.n_stops, model.n_patterns, model.n_trips, int(tt.pattern_inseat_classes.sum()), rounds,
+            len(tt.inseat_to_trip))
+    clock = _clock_of(model, tt)
+    stores = _pooled("label_stores", dict)
+    skey, owner = ((model.n_stops, clock), None) if clock is not None else ((model.n_stops, id(tt)), tt)
+    store = _lru_get(stores, skey, owner)
+    if store is None or not store.fits(dims):
+        old = store
+        store = _lru_put(stores, skey, _LabelStore(dims if old is None else tuple(map(max, dims, old.dims))),
+                         owner, size=4)
+        if old is not None:
+            old.live = False
+            for k in [k for k, v in pool.items() if v[1][0] is old]:  # its views go with it
+                del pool[k]
+    return [store, store.view(dims), {}]
 
 
 def _graph_of(model, tt: Timetable) -> StopGraph:
