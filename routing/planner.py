@@ -469,21 +469,17 @@ def _candidates(front: list[tuple], opts: PlanOptions) -> list[tuple]:
     return in_range if len(in_range) >= opts.num_itineraries else front[:opts.num_itineraries]
 
 
-def _choose(keep: list[tuple], n: int) -> list[tuple]:
-    keep = sorted(keep, key=_choice_order) if keep and keep[0][7] < 0 else keep
-    return _choose_sorted(keep, n)
-
-
 def _choice_order(k: tuple) -> tuple:
     """Arrive-by's order of choice: latest departure first (y = -departure), then earliest arrival."""
     return k[1], -k[0], k[2], k[3]
 
 
-def _choose_sorted(keep: list[tuple], n: int) -> list[tuple]:
+def _choose(keep: list[tuple], n: int) -> list[tuple]:
     """The answer among the candidates ``keep`` (keys sorted, `_Keys.front`): the first ``n`` (the next
-    departures; arrive-by, the latest departures, `_choice_order`); when none of them has the fewest transfers of all candidates,
-    the last gives way to the first candidate with that many (the earliest arrival among them; arrive-by, the
-    latest departure). A single answer is the first, however many changes it needs."""
+    departures; arrive-by, the latest departures, `_choice_order`); when none of them has the fewest transfers of
+    all candidates, the last gives way to the first candidate with that many (the earliest arrival among them;
+    arrive-by, the latest departure). A single answer is the first, however many changes it needs."""
+    keep = sorted(keep, key=_choice_order) if keep and keep[0][7] < 0 else keep
     chosen = keep[:n]
     if len(chosen) >= 2:
         fewest = min(k[2] for k in keep)
@@ -512,16 +508,15 @@ class _Keys:
         self.sign = sign
         # the access seconds of the origin's stops (the last one listed when a stop repeats)
         self.access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
-        # id(journey) → (journey, departure from the place, arrival, transfers, trips, tie);
+        # id(journey) → (journey, departure from the place, arrival, transfers, tie);
         # the journey held: ids stay unique
         self.memo: dict[int, tuple] = {}
 
     def _entry(self, j: Journey) -> tuple:
         hit = self.memo.get(id(j))
         if hit is None or hit[0] is not j:
-            first, arrival, transfers, trips, tie = _facts(j)
-            hit = self.memo[id(j)] = (j, first - self.place.seconds_to(j.source_stop), arrival, transfers, trips,
-                                      tie)
+            first, arrival, transfers, tie = _facts(j)
+            hit = self.memo[id(j)] = (j, first - self.place.seconds_to(j.source_stop), arrival, transfers, tie)
         return hit
 
     def departure(self, j: Journey) -> int:
@@ -535,14 +530,14 @@ class _Keys:
 
     def front(self, js: list[Journey], dropped) -> list[tuple]:
         """The Pareto front of ``js`` (less the ``dropped`` ids) over (departure, arrival, transfers), one journey
-        per trip set (its latest departure, then earliest arrival), as keys (x, y, transfers, tie, journey,
+        per key (the least by its tie-break, then the one that does not wait, `_span`), as keys (x, y, transfers, tie, journey,
         departure, arrival) sorted by (x, y, transfers, tie): x = departure, y = arrival (arrive-by: x =
         -arrival, y = -departure, so that sorting by x is the order of the answer both ways)."""
         by_key: dict[tuple, tuple] = {}
         for j in js:
             if id(j) in dropped:
                 continue
-            _, dep, arr, tr, _, tie = self._entry(j)
+            _, dep, arr, tr, tie = self._entry(j)
             old = by_key.get((dep, arr, tr))
             if old is None or tie < old[3] or (tie == old[3] and _span(j) < _span(old[4])):
                 by_key[(dep, arr, tr)] = (dep, arr, tr, tie, j)
@@ -563,18 +558,17 @@ def _sort_key(k: tuple) -> tuple:
     return k[0], k[1], k[2], k[3]
 
 
-def _facts(j: Journey) -> tuple[int, int, int, tuple, tuple]:
-    """``j.first_departure``, its arrival, ``j.transfers``, ``j.trip_key`` and its tie-break key in one pass over
+def _facts(j: Journey) -> tuple[int, int, int, tuple]:
+    """``j.first_departure``, its arrival, ``j.transfers`` and its tie-break key in one pass over
     the legs. The arrival is the last ride's plus the walks after it: a backward search's first run reports a
     journey reaching the place at the run's time, its last walk waiting for it. The tie-break orders journeys
     with equal (departure, arrival, transfers): their rides (trip, board and alight positions) and walks (stops),
     in order: a total order fixed by the model, not by the search."""
-    walked, first, rides, trips, tie, last, after = 0, None, 0, [], [], None, 0
+    walked, first, rides, tie, last, after = 0, None, 0, [], None, 0
     for leg in j.legs:
         if type(leg) is RideLeg:  # (legs are RideLegs and WalkLegs, never subclasses)
             if first is None:
                 first = leg.departure - walked
-            trips.append(leg.trip)
             tie.append((leg.trip, leg.board_pos, leg.alight_pos))
             rides += not leg.stay_seated
             last, after = leg.arrival, 0
@@ -584,7 +578,7 @@ def _facts(j: Journey) -> tuple[int, int, int, tuple, tuple]:
             after += leg.arrival - leg.departure
             tie.append((-1, leg.from_stop, leg.to_stop))
     arrival = j.arrival if last is None else last + after + j.arrival - j.target_arrival
-    return (j.start if first is None else first), arrival, max(rides - 1, 0), tuple(trips), tuple(tie)
+    return (j.start if first is None else first), arrival, max(rides - 1, 0), tuple(tie)
 
 
 def _front(keyed: list[tuple]) -> list[tuple]:
