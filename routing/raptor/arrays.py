@@ -15,9 +15,13 @@ from routing.realtime import realtime_of
 from routing.raptor.state import Timetable
 
 
+_FORWARD = ("_timetable_plain", "_timetable_inseat")  # where a model caches its timetables, by ``inseat``
+_REVERSED = ("_timetable_reversed", "_timetable_reversed_inseat")
+
+
 def timetable_of(model, inseat: bool = True) -> Timetable:
     """The model's arrays as a Timetable (cached per model; without in-seat links when ``inseat`` is False)."""
-    key = "_timetable_inseat" if inseat else "_timetable_plain"
+    key = _FORWARD[inseat]
     hit = model.__dict__.get(key)  # (every search asks: the cached one without a call)
     return hit if hit is not None else _cached(model, key, lambda m: _timetable(m, inseat))
 
@@ -192,9 +196,19 @@ def reversed_timetable(model, inseat: bool = False) -> tuple[Timetable, Reversal
     times negated (departure' = -arrival), trips in reverse order (FIFO still holds), pickup ↔ drop-off,
     footpaths transposed. A forward search on it from the targets is a backward search: its arrival is minus
     the latest departure. ``inseat``: with the in-seat links reversed (`_reversed_links`)."""
-    key = "_timetable_reversed_inseat" if inseat else "_timetable_reversed"
+    key = _REVERSED[inseat]
     hit = model.__dict__.get(key)
     return hit if hit is not None else _cached(model, key, lambda m: _reversed(m, inseat))
+
+
+def clock_of(model, tt: Timetable) -> int | None:
+    """0 for one of the model's cached forward timetables, 1 for a reversed one, None for another timetable."""
+    d = model.__dict__
+    if any(tt is d.get(k) for k in _FORWARD):
+        return 0
+    if any((hit := d.get(k)) is not None and tt is hit[0] for k in _REVERSED):
+        return 1
+    return None
 
 
 def _reversed(model, inseat: bool) -> tuple[Timetable, Reversal]:

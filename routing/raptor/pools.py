@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 
-from routing.raptor.arrays import _cached
+from routing.raptor.arrays import _cached, clock_of
 from routing.raptor.bounds import StopGraph, stop_graph
 from routing.raptor.profile import SearchRecords, search_records
 from routing.raptor.query import RaptorQuery
@@ -86,18 +86,6 @@ class _LabelStore:
         return Labels(*out)
 
 
-def _clock_of(model, tt: Timetable) -> int | None:
-    """0 for one of the model's forward timetables, 1 for a reversed one, None for another timetable."""
-    d = model.__dict__
-    if tt is d.get("_timetable_inseat") or tt is d.get("_timetable_plain"):
-        return 0
-    for key in ("_timetable_reversed", "_timetable_reversed_inseat"):
-        hit = d.get(key)
-        if hit is not None and tt is hit[0]:
-            return 1
-    return None
-
-
 def _labels_and_records(model, tt: Timetable, rounds: int) -> tuple[Labels, SearchRecords]:
     """A Labels for this model, timetable and round count, reused per thread (allocating and filling the
     per-round arrays costs more than a small search); `range_search` clears it first. The model's timetables of
@@ -128,7 +116,7 @@ def _new_view(pool: dict, model, tt: Timetable, rounds: int) -> list:
     has no room for the timetable's sizes or rounds."""
     dims = (model.n_stops, model.n_patterns, model.n_trips, int(tt.pattern_inseat_classes.sum()), rounds,
             len(tt.inseat_to_trip))
-    clock = _clock_of(model, tt)
+    clock = clock_of(model, tt)
     stores = _pooled("label_stores", dict)
     skey, owner = ((model.n_stops, clock), None) if clock is not None else ((model.n_stops, id(tt)), tt)
     store = _lru_get(stores, skey, owner)

@@ -139,14 +139,12 @@ def _pattern_lens(model) -> list[int]:
 
 
 def _counters(lab: Labels) -> Counters:
-    c = lab.counters.tolist()
-    if _COUNTER_ROW:  # (the kernel's row is in Counters' order: one tuple, no per-field reads)
-        return _new(Counters, c[:_N_COUNTERS])
-    return Counters(c[C_ROUNDS], c[C_ROUTES], c[C_IMPROVED], c[C_RUNS], c[C_CUT], c[C_STOPS], c[C_LATE])
+    return _new(Counters, lab.counters.tolist()[:_N_COUNTERS])  # (one tuple, no per-field reads)
 
 
 _N_COUNTERS = len(Counters._fields)
-_COUNTER_ROW = (C_ROUNDS, C_ROUTES, C_IMPROVED, C_RUNS, C_CUT, C_STOPS, C_LATE) == tuple(range(_N_COUNTERS))
+if (C_ROUNDS, C_ROUTES, C_IMPROVED, C_RUNS, C_CUT, C_STOPS, C_LATE) != tuple(range(_N_COUNTERS)):
+    raise ImportError("the kernel's counter row (state.C_*) is not in the order of Counters' fields")
 
 
 def _min_by_stop(stops, values) -> dict[int, int]:
