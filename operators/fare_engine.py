@@ -180,13 +180,13 @@ def product_amount(of: OperatorFares, tables: FareTables, product_id: str, rider
 
 
 def _product_amount(of: OperatorFares, tables: FareTables, product_id: str, rider: str, medium: str) -> int:
-    """`product_amount` worked out (its FareUnknown without a leg: the caller's is added)."""
-    leg_index = None
+    """`product_amount` worked out; its FareUnknown carries no leg (the answer is remembered per product, not per
+    leg: `product_amount` raises it again with the caller's leg)."""
     rows = tables.products.get(product_id, [])
     types = IC_MEDIA_TYPES if medium == "ic" else TICKET_MEDIA_TYPES
     fitting = [p for p in rows if not p.fare_media_id or tables.media.get(p.fare_media_id) in types]
     if not fitting:
-        raise FareUnknown(f"fare product {product_id} has no {medium} price", leg_index)
+        raise FareUnknown(f"fare product {product_id} has no {medium} price")
     riders = _rider_ids(tables, rider)
 
     def best(cands):  # a specific medium beats "any medium"
@@ -199,11 +199,11 @@ def _product_amount(of: OperatorFares, tables: FareTables, product_id: str, ride
     if rider == "adult":
         adults = general or [p for p in fitting if tables.rider_categories.get(p.rider_category_id, ("", False))[1]]
         if not adults:
-            raise FareUnknown(f"fare product {product_id} has no adult price", leg_index)
+            raise FareUnknown(f"fare product {product_id} has no adult price")
         return best(adults).amount
     base = general or [p for p in fitting if p.rider_category_id in _rider_ids(tables, "adult")]
     if not base:
-        raise FareUnknown(f"fare product {product_id} has no child price", leg_index)
+        raise FareUnknown(f"fare product {product_id} has no child price")
     return _child(of, best(base).amount, medium)
 
 

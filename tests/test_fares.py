@@ -132,6 +132,16 @@ def test_v2_distance_bands_extension(v2):
         fare(v2, [leg("v2", "R2", "A", "B", "10:00", "10:10", km=30.5)])
 
 
+def test_a_product_without_a_price_names_each_caller_s_leg(v2):
+    """The product's answer is remembered per table, not per leg: the second leg asking gets its own index."""
+    from operators.fare_engine import product_amount
+    of = v2["v2"]
+    for index in (3, 5):
+        with pytest.raises(FareUnknown, match="fare product v2:missing has no ic price") as err:
+            product_amount(of, of.tables, "v2:missing", "adult", "ic", index)
+        assert err.value.leg_index == index
+
+
 def test_unknown_operator_is_fare_unknown(v2):
     with pytest.raises(FareUnknown, match="no fares known for operator 'elsewhere'"):
         fare(v2, [leg("elsewhere", "R1", "A", "B", "10:00", "10:10")])
