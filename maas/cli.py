@@ -98,10 +98,10 @@ def _check_file(path: str | None, what: str) -> Path | None:
 
 def _check_redis_url(url: str | None) -> str | None:
     """``--redis``: one server (redis://, rediss://, unix://) or a cluster (redis+cluster://host:port[,…])."""
-    from maas.store.redis_conn import is_cluster_url, is_redis_url, parse_cluster_url
-
     if url is None:
         return None
+    from maas.store.redis_conn import is_cluster_url, is_redis_url, parse_cluster_url  # (loads redis: only for a URL)
+
     if not is_redis_url(url):
         raise CliError(f"--redis must be redis://host:port/db, rediss://…, unix://… or "
                        f"redis+cluster://host:port[,host:port…] (a Redis Cluster), got {url!r}")

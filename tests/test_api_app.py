@@ -171,3 +171,47 @@ async def test_metrics_report_memory_per_loaded_service_day(client):
     days = {k: int(v) for k, v in gauges.items() if k.startswith("maas_transit_model_bytes")}
     assert f'maas_transit_model_bytes{{{pid},service_date="2026-11-24"}}' in days and all(v > 0 for v in days.values())
     assert int(gauges[f"maas_transit_service_days{{{pid}}}"]) == len(days)
+
+
+def test_the_embedded_store_serves_without_importing_redis(tmp_path):
+    """Redis is imported only where it is used (~7 MiB a worker): the app built and started the way `maas serve`
+    does with the embedded store, ready, never loads it (nor counts its errors as the store's)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from api_support import tiny_tables
+    from gtfs_builders import write_gtfs
+
+    feed = write_gtfs(tmp_path / "tiny", tiny_tables())
+    script = f"""
+import asyncio, json, sys
+from pathlib import Path
+from aiohttp.test_utils import TestClient, TestServer
+from api.app import create_app
+from maas.platform.settings import Settings
+from maas.services import Services
+from maas.store.errors import transient_errors
+
+async def main():
+    settings = Settings(feeds=["test={feed}"], data_dir=Path({str(tmp_path / "d")!r}),
+                        cache_dir=Path({str(tmp_path / "c")!r}))
+    services = Services.build(settings)
+    async with TestClient(TestServer(create_app(services))) as client:
+        for _ in range(600):  # (ready once the planner is warm)
+            ready = (await client.get("/readyz")).status
+            if ready == 200:
+                break
+            await asyncio.sleep(0.1)
+    print(json.dumps({{"ready": ready, "errors": len(transient_errors()),
+                      "redis": sorted(m for m in sys.modules if m == "redis" or m.startswith("redis."))}}))
+
+asyncio.run(main())
+"""
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=root,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got == {"ready": 200, "errors": 2, "redis": []}

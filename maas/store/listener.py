@@ -14,8 +14,6 @@ import contextlib
 import logging
 from typing import Any, Awaitable, Callable
 
-from maas.store.redis_conn import next_message
-
 log = logging.getLogger("maas.store.listener")
 STOP_WAIT_S = 3.0  # more than one get_message(timeout=1.0) plus the work after it
 POLL_S = 1.0  # the owner hears from the loop at least this often (None when no message came)
@@ -41,6 +39,8 @@ class PubSubListener:
         self.task = asyncio.create_task(self._listen(on_message, on_resubscribed), name=self.name)
 
     async def _listen(self, on_message, on_resubscribed) -> None:
+        from maas.store.redis_conn import next_message  # (here: only Redis subscribes; the embedded store never loads redis)
+
         backoff = 0.1
         while not self.closing:  # belt and braces beside next_message (see the module docstring)
             try:
