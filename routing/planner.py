@@ -209,11 +209,11 @@ class Planner:
             fr = a if res.first_run is None else sign * res.first_run
             js.extend(res.journeys)
             front = keys.front(js, proofs.dropped)
-            proven = [k for k in front if k[0] < fr]
+            proven = [k for k in front if k[_X] < fr]
             n = opts.num_itineraries
             if proven:
-                end = proven[0][0] + span
-                in_range = [k for k in proven if k[0] <= end]
+                end = proven[0][_X] + span
+                in_range = [k for k in proven if k[_X] <= end]
                 if len(in_range) >= n:
                     if e >= end or (not closures and _settled(in_range, front, fr, n)):
                         break
@@ -228,7 +228,7 @@ class Planner:
             if res.departures:
                 a, grown = e + 1, self.windows.grow(grown)
             else:  # nothing leaves within the window: on to the first journey found after it
-                beyond = [k[0] for k in front if k[0] > e]
+                beyond = [k[_X] for k in front if k[_X] > e]
                 if beyond:
                     a = min(beyond)
                 elif closures and e - sign * t0 < 2 * DAY:  # (a source closed at the run may open later)
@@ -249,12 +249,12 @@ class Planner:
         Pareto journey up to it is known, so the next one is on the front of one run just after it. None when
         nothing was found from ``fr`` on."""
         while True:
-            later = [k for k in keys.front(js, proofs.dropped) if k[0] >= fr]
-            done = min((k[0] for k in later if id(k[4]) in proofs.checked), default=None)
-            todo = next((k for k in later if id(k[4]) not in proofs.checked), None)
-            if todo is None or (done is not None and done < todo[0]):
+            later = [k for k in keys.front(js, proofs.dropped) if k[_X] >= fr]
+            done = min((k[_X] for k in later if id(k[_JOURNEY]) in proofs.checked), default=None)
+            todo = next((k for k in later if id(k[_JOURNEY]) not in proofs.checked), None)
+            if todo is None or (done is not None and done < todo[_X]):
                 return done
-            proofs.settle(todo[4], js)
+            proofs.settle(todo[_JOURNEY], js)
 
     def _prove(self, js: list[Journey], fr: int, keys: _Keys, proofs: _Proofs, opts: PlanOptions,
                closures: bool) -> list[Journey]:
@@ -266,14 +266,14 @@ class Planner:
             if not front:
                 return []
             chosen = _choose(_candidates(front, opts), opts.num_itineraries)
-            todo = [k[4] for k in [front[0], *chosen] if id(k[4]) not in proofs.checked
-                    and (closures or k[0] >= fr)]
+            todo = [k[_JOURNEY] for k in [front[0], *chosen] if id(k[_JOURNEY]) not in proofs.checked
+                    and (closures or k[_X] >= fr)]
             if not todo:
                 break
             proofs.settle(todo[0], js)
         else:
             chosen = _choose(_candidates(keys.front(js, proofs.dropped), opts), opts.num_itineraries)
-        return [_walks_placed(k[4], proofs.sign) for k in sorted(chosen, key=_real_pair)]
+        return [_walks_placed(k[_JOURNEY], proofs.sign) for k in sorted(chosen, key=_real_pair)]
 
     # ---- the API ------------------------------------------------------------------------------------------
     def plan(self, origin: str, destination: str, when: dt.datetime, arrive_by: bool = False,
@@ -442,58 +442,69 @@ class _Proofs:
             js.append(best)
 
 
-def _settled(in_range: list[tuple], front: list[tuple], fr: int, n: int) -> bool:
+# A journey of the front as the choice reads it (`_Keys.front`), a plain tuple read by these names (a NamedTuple
+# costs 20 % more in front and choice: its creation and attribute reads): x, y (depart-at: departure, arrival;
+# arrive-by: -arrival, -departure, so that sorting by x is the answer's order both ways), transfers, tie-break
+# (`_facts`), the journey, the real departure from the place and arrival at it, and whether it is arrive-by.
+_Key = tuple
+_X, _Y, _TRANSFERS, _TIE, _JOURNEY, _DEPARTURE, _ARRIVAL, _BACKWARD = range(8)
+# `_Keys`'s facts of a journey, worked out once, likewise: (the journey, held so that its id stays unique;
+# departure from the place, arrival at the destination place, transfers, tie-break)
+_F_JOURNEY, _F_DEPARTURE, _F_ARRIVAL = range(3)
+
+
+def _settled(in_range: list[_Key], front: list[_Key], fr: int, n: int) -> bool:
     """Whether windows after the ones searched cannot change the answer (`Planner._ranges`): at least ``n``
     Pareto journeys ``in_range`` (depart-at, any later one sorts after them), and their fewest transfers no more
     than those of the ``front``'s journeys from the last window's first run ``fr`` on (that run found the fewest
     transfers of any journey leaving then or later). Arrive-by chooses by departure: a journey arriving earlier
     may leave later (with more transfers), but none leaves later than the latest that first run found (for any
     number of transfers), so that must come before the ``n``-th chosen."""
-    later = [k for k in front if k[0] >= fr]
-    if in_range[0][7] < 0:
+    later = [k for k in front if k[_X] >= fr]
+    if in_range[0][_BACKWARD]:
         nth = sorted(in_range, key=_choice_order)[n - 1]
-        if later and not nth[1] < min(k[1] for k in later):
+        if later and not nth[_Y] < min(k[_Y] for k in later):
             return False
     if n == 1:
         return True
-    return min(k[2] for k in in_range) <= min((k[2] for k in later), default=1 << 30)
+    return min(k[_TRANSFERS] for k in in_range) <= min((k[_TRANSFERS] for k in later), default=1 << 30)
 
 
-def _candidates(front: list[tuple], opts: PlanOptions) -> list[tuple]:
+def _candidates(front: list[_Key], opts: PlanOptions) -> list[_Key]:
     """The candidates among the ``front`` (keys sorted by x): those within ``range_window_s`` of the first; when
     fewer than ``num_itineraries``, the first ``num_itineraries``."""
     if not front:
         return []
-    end = front[0][0] + opts.range_window_s
-    in_range = [k for k in front if k[0] <= end]
+    end = front[0][_X] + opts.range_window_s
+    in_range = [k for k in front if k[_X] <= end]
     return in_range if len(in_range) >= opts.num_itineraries else front[:opts.num_itineraries]
 
 
-def _choice_order(k: tuple) -> tuple:
+def _choice_order(k: _Key) -> tuple:
     """Arrive-by's order of choice: latest departure first (y = -departure), then earliest arrival."""
-    return k[1], -k[0], k[2], k[3]
+    return k[_Y], -k[_X], k[_TRANSFERS], k[_TIE]
 
 
-def _choose(keep: list[tuple], n: int) -> list[tuple]:
+def _choose(keep: list[_Key], n: int) -> list[_Key]:
     """The answer among the candidates ``keep`` (keys sorted, `_Keys.front`): the first ``n`` (the next
     departures; arrive-by, the latest departures, `_choice_order`); when none of them has the fewest transfers of
     all candidates, the last gives way to the first candidate with that many (the earliest arrival among them;
     arrive-by, the latest departure). A single answer is the first, however many changes it needs."""
-    keep = sorted(keep, key=_choice_order) if keep and keep[0][7] < 0 else keep
+    keep = sorted(keep, key=_choice_order) if keep and keep[0][_BACKWARD] else keep
     chosen = keep[:n]
     if len(chosen) >= 2:
-        fewest = min(k[2] for k in keep)
-        if min(k[2] for k in chosen) > fewest:
-            chosen[-1] = min((k for k in keep if k[2] == fewest), key=_fewest_order)
+        fewest = min(k[_TRANSFERS] for k in keep)
+        if min(k[_TRANSFERS] for k in chosen) > fewest:
+            chosen[-1] = min((k for k in keep if k[_TRANSFERS] == fewest), key=_fewest_order)
     return chosen
 
 
-def _fewest_order(k: tuple) -> tuple:
-    return k[1], -k[0], k[3]
+def _fewest_order(k: _Key) -> tuple:
+    return k[_Y], -k[_X], k[_TIE]
 
 
-def _real_pair(k: tuple) -> tuple:
-    return k[5], k[6], k[3]
+def _real_pair(k: _Key) -> tuple:
+    return k[_DEPARTURE], k[_ARRIVAL], k[_TIE]
 
 
 class _Keys:
@@ -508,13 +519,11 @@ class _Keys:
         self.sign = sign
         # the access seconds of the origin's stops (the last one listed when a stop repeats)
         self.access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
-        # id(journey) → (journey, departure from the place, arrival, transfers, tie);
-        # the journey held: ids stay unique
-        self.memo: dict[int, tuple] = {}
+        self.memo: dict[int, tuple] = {}  # by id(journey): (journey, departure, arrival, transfers, tie)
 
     def _entry(self, j: Journey) -> tuple:
         hit = self.memo.get(id(j))
-        if hit is None or hit[0] is not j:
+        if hit is None or hit[_F_JOURNEY] is not j:
             first, arrival, transfers, tie = _facts(j)
             hit = self.memo[id(j)] = (j, first - self.place.seconds_to(j.source_stop), arrival, transfers, tie)
         return hit
@@ -522,27 +531,25 @@ class _Keys:
     def departure(self, j: Journey) -> int:
         """When ``j`` leaves the search's origin place: its first departure less the walk from the place to its
         first stop (`Place.seconds_to`)."""
-        return self._entry(j)[1]
+        return self._entry(j)[_F_DEPARTURE]
 
     def arrival(self, j: Journey) -> int:
         """When ``j`` reaches the destination place (`_facts`)."""
-        return self._entry(j)[2]
+        return self._entry(j)[_F_ARRIVAL]
 
-    def front(self, js: list[Journey], dropped) -> list[tuple]:
+    def front(self, js: list[Journey], dropped) -> list[_Key]:
         """The Pareto front of ``js`` (less the ``dropped`` ids) over (departure, arrival, transfers), one journey
-        per key (the least by its tie-break, then the one that does not wait, `_span`), as keys (x, y, transfers, tie, journey,
-        departure, arrival) sorted by (x, y, transfers, tie): x = departure, y = arrival (arrive-by: x =
-        -arrival, y = -departure, so that sorting by x is the order of the answer both ways)."""
-        by_key: dict[tuple, tuple] = {}
+        per (departure, arrival, transfers) (the least by its tie-break, then the one that does not wait, `_span`),
+        as `_Key`s sorted by (x, y, transfers, tie)."""
+        by_key: dict[tuple, tuple] = {}  # (departure, arrival, transfers) → a depart-at key's first five fields
         for j in js:
             if id(j) in dropped:
                 continue
             _, dep, arr, tr, tie = self._entry(j)
             old = by_key.get((dep, arr, tr))
-            if old is None or tie < old[3] or (tie == old[3] and _span(j) < _span(old[4])):
+            if old is None or tie < old[_TIE] or (tie == old[_TIE] and _span(j) < _span(old[_JOURNEY])):
                 by_key[(dep, arr, tr)] = (dep, arr, tr, tie, j)
-        sign = self.sign
-        out = [(d, a, tr, tie, j, d, a, 1) if sign > 0 else (-a, -d, tr, tie, j, d, a, -1)
+        out = [(d, a, tr, tie, j, d, a, False) if self.sign > 0 else (-a, -d, tr, tie, j, d, a, True)
                for d, a, tr, tie, j in _front(list(by_key.values()))]
         out.sort(key=_sort_key)
         return out
@@ -554,8 +561,8 @@ def _span(j: Journey) -> int:
     return j.legs[-1].arrival - j.legs[0].departure if j.legs else 0
 
 
-def _sort_key(k: tuple) -> tuple:
-    return k[0], k[1], k[2], k[3]
+def _sort_key(k: _Key) -> tuple:
+    return k[_X], k[_Y], k[_TRANSFERS], k[_TIE]
 
 
 def _facts(j: Journey) -> tuple[int, int, int, tuple]:
@@ -585,12 +592,12 @@ def _front(keyed: list[tuple]) -> list[tuple]:
     """The (departure, arrival, transfers, …) tuples no other one beats: leaves no earlier, arrives no later,
     changes no more often, and differs; latest departure first. Latest departure first, a tuple can only be beaten
     by one before it, and then by one already kept (beating is transitive): one pass against the kept few, not all
-    pairs."""
+    pairs. (A depart-at `_Key`'s first three fields are these three: read by their names.)"""
     kept: list[tuple] = []
     for k in sorted(keyed, key=_latest_first):
-        d, a, t = k[0], k[1], k[2]
+        d, a, t = k[_X], k[_Y], k[_TRANSFERS]
         for b in kept:
-            if b[1] <= a and b[2] <= t and (b[1] != a or b[2] != t or b[0] != d):
+            if b[_Y] <= a and b[_TRANSFERS] <= t and (b[_Y] != a or b[_TRANSFERS] != t or b[_X] != d):
                 break
         else:
             kept.append(k)
@@ -598,4 +605,4 @@ def _front(keyed: list[tuple]) -> list[tuple]:
 
 
 def _latest_first(k: tuple) -> tuple:
-    return -k[0], k[1], k[2]
+    return -k[_X], k[_Y], k[_TRANSFERS]
