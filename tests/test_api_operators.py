@@ -196,3 +196,59 @@ async def test_plan_fare_unknown_and_bad_rider_parameters(env):
         r = await client.get("/v1/plan", params={**plan_params(f"{SH}:K1", f"{SH}:K3", "09:00"), **params},
                              headers=PARTNER)
         assert r.status == 422 and (await r.json())["field"] == field, params
+
+
+async def test_a_republished_profile_prices_the_next_plan(env):
+    """The catalog's profile reads are cached (no file call per plan) yet a PUT is priced by the very next plan."""
+    client, _, _ = env
+    r = await client.post(f"/v1/feeds/{SH}", data=shuttle_zip(), headers={**ADMIN, **ZIP})
+    assert r.status == 201, await r.text()
+
+    async def total() -> int:
+        r = await client.get("/v1/plan", params=plan_params(f"{SH}:K1", f"{SH}:K3", "09:00", riders="adult:2"),
+                             headers=PARTNER)
+        it = next(i for i in (await r.json())["itineraries"] if any(x.get("operator") == SH for x in i["legs"]))
+        return it["fare"]["total"]
+
+    assert await total() == 600  # operator.json's flat 300
+    for flat in (350, 400, 350):
+        r = await client.put(f"/v1/operators/{SH}/profile", json={**PROFILE, "fares": {"source": "flat", "flat": flat}},
+                             headers=ADMIN)
+        assert r.status == 200, await r.text()
+        assert await total() == 2 * flat
+
+
+def test_a_profile_written_by_another_process_is_read_after_a_change_is_heard_or_the_recheck_time(tmp_path):
+    """Another worker on this host rewrites the shared cache file: this process's cached answer stands until its
+    follower hears of the change (`ProfileStore.changed`) or ``RECHECK_S`` has passed, never longer."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from maas.publishing.profiles import RECHECK_S
+
+    root = tmp_path / "feeds"
+    now = [0.0]
+    reader = ProfileStore(root, clock=lambda: now[0])
+
+    def publish(flat: int, version: int) -> None:  # as another worker's PUT: the registry's cache file
+        code = (f"from pathlib import Path; from maas.publishing.feed_registry import FeedRegistry; "
+                f"FeedRegistry(Path({str(root)!r})).write_profile_cache({SH!r}, "
+                f"{{'version': {version}, 'data': {{**{PROFILE!r}, 'fares': {{'source': 'flat', 'flat': {flat}}}}}}})")
+        repo = Path(__file__).resolve().parent.parent
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=repo, env={"PYTHONPATH": str(repo)})
+
+    def flat() -> int | None:
+        p = reader.get(SH)
+        return None if p is None else p.fares.flat["ic"]
+
+    assert flat() is None  # no profile yet (that answer is cached too)
+    publish(350, 1)
+    assert flat() is None
+    now[0] += RECHECK_S
+    assert flat() == 350
+    publish(400, 2)
+    now[0] += RECHECK_S / 2
+    assert flat() == 350
+    ProfileStore.changed()  # this process's follower heard of version 2
+    assert flat() == 400

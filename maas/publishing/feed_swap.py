@@ -199,6 +199,8 @@ class FeedManager:
             have = await loop.run_in_executor(None, self.registry.cached_profile_version, op)
             if want != have:
                 await loop.run_in_executor(None, self.registry.write_profile_cache, op, rec)
+            if want != have or want != self._profiles.get(op):  # (the file may be another worker's write)
+                ProfileStore.changed()
             if want is not None:
                 self._profiles[op] = want
 
