@@ -87,6 +87,17 @@ def _lines_by_pattern(model, geom: HopGeometry) -> dict[tuple[int, bytes], np.nd
             for p in range(len(pss) - 1)}
 
 
+def _shape_lines(model, s: int, stops: np.ndarray, lon: np.ndarray, lat: np.ndarray, k_lon: float) -> list:
+    """A pattern's hop lines along its shape ``s``: each from its stop along the shape to the next stop."""
+    s0, s1 = int(model.shape_start[s]), int(model.shape_start[s + 1])
+    pts = np.column_stack([model.shape_lon[s0:s1], model.shape_lat[s0:s1]])
+    scale = np.array([k_lon, 1.0])
+    seg = _project_in_order(pts * scale, np.column_stack([lon[stops], lat[stops]]) * scale)
+    return [shapely.LineString(np.vstack([[lon[stops[k]], lat[stops[k]]], pts[seg[k] + 1:seg[k + 1] + 1],
+                                          [lon[stops[k + 1]], lat[stops[k + 1]]]]))
+            for k in range(len(stops) - 1)]
+
+
 _POINT_ARRAYS = ("stop_lat", "stop_lon", "shape_start", "shape_lat", "shape_lon")  # what a pattern's lines depend on
 
 
@@ -114,31 +125,23 @@ def hop_geometry(model, like: "tuple[object, HopGeometry] | None" = None) -> Hop
     lon, lat = np.asarray(model.stop_lon, np.float64), np.asarray(model.stop_lat, np.float64)
     coords = np.stack([np.column_stack([lon[a], lat[a]]), np.column_stack([lon[b], lat[b]])], axis=1)
     lines = shapely.linestrings(coords)  # straight lines for every hop, vectorised
-    if len(getattr(model, "shape_start", ())) > 1:
+    shaped = len(getattr(model, "shape_start", ())) > 1
+    if shaped or reuse:
         k_lon = np.cos(np.radians(float(lat.mean()) if len(lat) else 35.68))  # local metric-ish scale
-        done: dict[tuple[int, bytes], list] = {}
+        done: dict[tuple[int, bytes], list] = {}  # by (shape or -1 for straight lines, stops), as `reuse`
         for p in range(n_pat):
-            s = _pattern_shape(model, p)
-            if s < 0:
-                continue
+            s = _pattern_shape(model, p) if shaped else -1
             stops = ps[pss[p]:pss[p + 1]]
             key = (s, stops.tobytes())
-            if key not in done and key in reuse:
-                done[key] = reuse[key]
-            if key not in done:
-                s0, s1 = int(model.shape_start[s]), int(model.shape_start[s + 1])
-                pts = np.column_stack([model.shape_lon[s0:s1], model.shape_lat[s0:s1]])
-                scale = np.array([k_lon, 1.0])
-                seg = _project_in_order(pts * scale, np.column_stack([lon[stops], lat[stops]]) * scale)
-                done[key] = [shapely.LineString(np.vstack([[lon[stops[k]], lat[stops[k]]],
-                                                           pts[seg[k] + 1:seg[k + 1] + 1],
-                                                           [lon[stops[k + 1]], lat[stops[k + 1]]]]))
-                             for k in range(len(stops) - 1)]
-            lines[pss[p]:pss[p + 1] - 1] = done[key]
-    for p in range(n_pat) if reuse else ():  # straight lines too: the other day's objects
-        hit = reuse.get((-1, ps[pss[p]:pss[p + 1]].tobytes())) if _pattern_shape(model, p) < 0 else None
-        if hit is not None:
-            lines[pss[p]:pss[p + 1] - 1] = hit
+            got = done.get(key)
+            if got is None:
+                got = reuse.get(key)
+                if got is None:
+                    if s < 0:  # straight, not the other day's: the vectorised lines stand
+                        continue
+                    got = _shape_lines(model, s, stops, lon, lat, k_lon)
+                done[key] = got
+            lines[pss[p]:pss[p + 1] - 1] = got
     ids = np.flatnonzero(valid).astype(np.int32)
     return HopGeometry(valid, a, b, np.asarray(model.pattern_route)[hop_pattern].astype(np.int32), ids,
                        shapely.STRtree(lines[ids]))
