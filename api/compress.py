@@ -69,27 +69,40 @@ def encode(body: bytes, coding: str) -> bytes:
     return gzip.compress(body, compresslevel=6, mtime=0)
 
 
+def packed(body: bytes, accept_encoding: str | None, min_bytes: int) -> tuple[bytes, list[tuple[str, str]]]:
+    """A compressible ``body`` as sent to a client accepting ``accept_encoding``, with the headers to add: from
+    ``min_bytes`` on it varies by Accept-Encoding and goes in the best coding accepted. The middleware's rule,
+    also applied by a handler that encodes its answer off the event loop (/v1/plan: `api.search.plan`)."""
+    if len(body) < min_bytes:
+        return body, []
+    coding = best_coding(accept_encoding)
+    if coding is None:
+        return body, [("Vary", "Accept-Encoding")]
+    return encode(body, coding), [("Vary", "Accept-Encoding"), ("Content-Encoding", coding)]
+
+
 def compression_middleware(min_bytes: int):
     @web.middleware
     async def compress(request: web.Request, handler) -> web.StreamResponse:
         response = await handler(request)
-        if type(response) is not web.Response or response.prepared or "Content-Encoding" in response.headers:
+        if type(response) is not web.Response or response.prepared or "Content-Encoding" in response.headers \
+                or "Accept-Encoding" in response.headers.getall("Vary", ()):  # (decided by the handler: `packed`)
             return response
         body = response.body
         if not isinstance(body, (bytes, bytearray)) or len(body) < min_bytes:
             return response
         if not (response.content_type or "").startswith(COMPRESSIBLE):
             return response
-        response.headers.add("Vary", "Accept-Encoding")
-        coding = best_coding(request.headers.get("Accept-Encoding"))
-        if coding is None:
-            return response
+        accept = request.headers.get("Accept-Encoding")
         if len(body) >= OFF_LOOP_BYTES:
-            packed = await asyncio.get_running_loop().run_in_executor(None, encode, bytes(body), coding)
+            out, headers = await asyncio.get_running_loop().run_in_executor(None, packed, bytes(body), accept,
+                                                                            min_bytes)
         else:
-            packed = encode(bytes(body), coding)
-        response.body = packed
-        response.headers["Content-Encoding"] = coding
+            out, headers = packed(bytes(body), accept, min_bytes)
+        if out is not body:
+            response.body = out
+        for name, value in headers:
+            response.headers.add(name, value)
         return response
 
     return compress

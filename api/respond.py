@@ -20,15 +20,19 @@ def dumps(data: object) -> bytes:
         return orjson.dumps(data, option=_OPTS)
 
 
-def json(data: object, *, status: int = 200, headers: dict | None = None) -> web.Response:
-    return web.Response(body=dumps(data), status=status, headers=headers, content_type="application/json",
-                        charset="utf-8")
+def json(data: object, *, status: int = 200, headers=None) -> web.Response:
+    return encoded(dumps(data), status=status, headers=headers)
+
+
+def encoded(body: bytes, *, status: int = 200, headers=None) -> web.Response:
+    """A JSON response of a body already encoded (`dumps`: off the event loop; compressed too when ``headers``
+    say Content-Encoding, `api.compress.packed`)."""
+    return web.Response(body=body, status=status, headers=headers, content_type="application/json", charset="utf-8")
 
 
 async def json_off_loop(data: object, *, status: int = 200, headers: dict | None = None) -> web.Response:
     """`json` for bodies of a megabyte or more (areas of 20,000 vertices): encoded in a worker thread."""
-    body = await asyncio.to_thread(dumps, data)
-    return web.Response(body=body, status=status, headers=headers, content_type="application/json", charset="utf-8")
+    return encoded(await asyncio.to_thread(dumps, data), status=status, headers=headers)
 
 
 def model(obj: object, *, status: int = 200, headers: dict | None = None) -> web.Response:

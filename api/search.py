@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from api import params, respond
+from api.compress import packed
 from api.departures import next_departures, resolve_stops
 from api.endpoint import add
 from api.keys import SERVICE_WINDOW, SERVICES
@@ -108,9 +109,13 @@ async def plan(request: web.Request) -> web.Response:
                             headers=language_headers(lang))
     services = request.app[SERVICES]
     transit = services.transit
+    realtime = services.realtime
+    snapshot = realtime.snapshot() if realtime is not None else None  # (on the loop: it may rebuild)
+    accept, min_bytes = request.headers.get("Accept-Encoding"), services.settings.compress_min_bytes
 
-    def work() -> list[dict]:
-        """Plan, fares and names in one trip to the thread pool: each hop costs a GIL hand-over."""
+    def work() -> tuple[bytes, list[tuple[str, str]]]:
+        """Plan, fares, names and the answer's bytes (JSON, compressed as the middleware would: `packed`) in one
+        trip to the thread pool: each hop costs a GIL hand-over, and the event loop serves every request."""
         its = transit.plan_sync(origin.text, destination.text, when, arrive_by=arrive_by, options=options)
         if depart is not None and arrive is not None:
             its = [it for it in its if dt.datetime.fromisoformat(it["arrival"]) <= arrive]
@@ -119,10 +124,12 @@ async def plan(request: web.Request) -> web.Response:
             names = transit.names
             for it in its:
                 localise_itinerary(it, lang, names)
-        return its
+        notices = stale_notices(snapshot, (leg.get("operator") for it in its for leg in it["legs"]))
+        return packed(respond.dumps({"itineraries": its, "page": plan_page(its), "notices": notices}), accept,
+                      min_bytes)
 
     try:
-        itineraries = await asyncio.get_running_loop().run_in_executor(transit.executor, work)
+        body, added = await asyncio.get_running_loop().run_in_executor(transit.executor, work)
     except ClosedByClosure as exc:  # a route exists, but not while these closures are in force
         raise ApiProblem(409, str(exc), field="to", type_=TYPE_BASE + "closed-by-closure",
                          extra={"closures": [summary(c) for c in exc.closures]}) from None
@@ -133,10 +140,7 @@ async def plan(request: web.Request) -> web.Response:
             raise ApiProblem(404, str(exc), field=bad, type_=TYPE_BASE + "unknown-place",
                              extra={"suggestions": await _suggestions(transit, text)}) from None
         raise invalid(bad, str(exc)) from None
-    return respond.json({"itineraries": itineraries, "page": plan_page(itineraries),
-                         "notices": realtime_notices(request, (leg.get("operator") for it in itineraries
-                                                             for leg in it["legs"]))},
-                        headers=language_headers(lang))
+    return respond.encoded(body, headers=[*language_headers(lang).items(), *added])
 
 
 def warm_plan(app: web.Application, itineraries: list[dict]) -> None:

@@ -87,7 +87,7 @@ class LiveTimetable:
 def stale_notices(snapshot: Snapshot | None, operators: Iterable[str | None]) -> list[dict]:
     """Answer notices for the ``operators`` of an answer (its trips, a board's stop) whose realtime expired back to
     the schedule (their times are scheduled). Other operators' staleness says nothing about this answer."""
-    if snapshot is None:
+    if snapshot is None or not snapshot.stale:  # (the usual case: the answer's legs are not even read)
         return []
     out = []
     for op in sorted(snapshot.stale.intersection(operators)):
