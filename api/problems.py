@@ -79,7 +79,7 @@ async def problem_middleware(request: web.Request, handler):
             raise
         keep = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")}
         return problem_response(request, exc.status, _http_detail(exc, request), headers=keep)
-    except transient_errors() as exc:  # (evaluated only on an error) Redis down or restarting, durability not confirmed: transient, retry later
+    except transient_errors() as exc:  # Redis down or restarting, durability not confirmed: transient, retry later
         log.warning("store unavailable on %s %s: %s", request.method, request.path, exc)
         return problem_response(request, 503, "the booking store is unavailable right now; retry after "
                                               f"{RETRY_AFTER_S} s", type_=TYPE_BASE + "store-unavailable",

@@ -39,7 +39,7 @@ class PubSubListener:
         self.task = asyncio.create_task(self._listen(on_message, on_resubscribed), name=self.name)
 
     async def _listen(self, on_message, on_resubscribed) -> None:
-        from maas.store.redis_conn import next_message  # (here: only Redis subscribes; the embedded store never loads redis)
+        from maas.store.redis_conn import next_message  # (here: only Redis subscribes; embedded never loads redis)
 
         backoff = 0.1
         while not self.closing:  # belt and braces beside next_message (see the module docstring)
