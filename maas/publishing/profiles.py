@@ -57,7 +57,7 @@ class ProfileStore:
         gen, now = ProfileStore._generation, self.clock()  # (before the stat: a change after it is asked again)
         hit = self._cache.get(operator)
         if hit is not None:
-            _, seen, until, profile = hit
+            known, seen, until, profile = hit
             if seen == gen and now < until:
                 return profile
         f = self._file(operator)
@@ -66,9 +66,9 @@ class ProfileStore:
         except FileNotFoundError:
             self._cache[operator] = (None, gen, now + RECHECK_S, None)
             return None
-        if hit is not None and hit[0] == mtime:
-            self._cache[operator] = (mtime, gen, now + RECHECK_S, hit[3])
-            return hit[3]
+        if hit is not None and known == mtime:
+            self._cache[operator] = (mtime, gen, now + RECHECK_S, profile)
+            return profile
         try:
             data = json.loads(f.read_text("utf-8"))["data"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
