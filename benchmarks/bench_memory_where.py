@@ -6,6 +6,10 @@ pooled labels and buffers, and (``--tracemalloc``, a second run: tracing costs m
 allocated after the imports, by file.
 
     .venv/bin/python benchmarks/bench_memory_where.py [--feeds tokyo|toei|sample] [--tracemalloc] [--threads 2]
+        [--date 2026-12-03 --days 2 [--share]]
+
+With ``--days 2`` also what the second day adds, array by array; ``--share``: how much of its stop times could
+point into the first day's bytes, pattern block by block (the case for and against sharing blocks across days).
 
 numba's cache must be warm (run ``python -m maas.platform.kernels`` once), or the load step measures a compile.
 """
@@ -115,7 +119,69 @@ def day_sizes():
         cached = arrays_nbytes([v for k, v in vars(m).items() if k.startswith("_")], seen)
         out.append((d.isoformat(), own, cached))
     return out
-out = {"days": day_sizes(), "shared": shared, "steps": steps, "tables": tables, "stop_times_columns": cols,
+def day_arrays(d):  # what day d adds beyond the first day, per array (its fields, its cached timetables' fields)
+    first, m = transit.model_for(days[0]), transit.model_for(d)
+    seen = set()
+    arrays_nbytes([v for k, v in vars(first).items()], seen)  # (the first day's, cached ones included)
+    out = []
+    def add(name, v):
+        if isinstance(v, tuple) and hasattr(v, "_fields"):
+            for f, x in zip(v._fields, v):
+                add(f"{name}.{f}", x)
+        elif isinstance(v, (tuple, list)) and v and not isinstance(v[0], str):
+            for i, x in enumerate(v):
+                add(f"{name}[{i}]", x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                add(f"{name}{{}}", x[-1] if isinstance(x, tuple) else x)
+        elif isinstance(v, np.ndarray) or hasattr(v, "__slots__") or hasattr(v, "__dict__"):
+            n = arrays_nbytes([v], seen) if not hasattr(v, "__dict__") or isinstance(v, np.ndarray) \
+                else arrays_nbytes(v, seen)
+            if n:
+                out.append((name, n))
+    for k, v in vars(m).items():
+        add(k, v)
+    return sorted(out, key=lambda x: -x[1])
+
+def shareable(a, b):
+    # of b's stop times, how many lie in a pattern block identical to one of a's (route, stops, times, flags;
+    # times on each day's own clock), and how many in the longest run of consecutive trips of each pattern found
+    # consecutive in a's pattern of the same stops, on b's own clock and on a's (b's times + 86400 per day)
+    def rows(m, shift):
+        pss, pts, ptm = m.pattern_stops_start, m.pattern_trips_start, np.asarray(m.pattern_times_start)
+        by = {}
+        for p in range(m.n_patterns):
+            L, n, o = int(pss[p + 1] - pss[p]), int(pts[p + 1] - pts[p]), int(ptm[p])
+            t = np.stack([m.st_arr[o:o + n * L] + shift, m.st_dep[o:o + n * L] + shift,
+                          m.st_pickup[o:o + n * L], m.st_dropoff[o:o + n * L]]).reshape(4, n, L)
+            key = (int(m.pattern_route[p]), m.pattern_stops[pss[p]:pss[p + 1]].tobytes())
+            by.setdefault(key, []).append(([t[:, j].tobytes() for j in range(n)], L))
+        return by
+    gap = (dt.date.fromisoformat(b.date) - dt.date.fromisoformat(a.date)).days * 86400
+    ra, out = rows(a, 0), {"stop_times": len(b.st_arr)}
+    for label, shift in (("own clock", 0), ("first day's clock", gap)):
+        whole = run = 0
+        for key, blocks in rows(b, shift).items():
+            for trips, L in blocks:
+                best = 0
+                for other, _ in ra.get(key, []):
+                    whole += len(trips) * L if (other == trips and shift == 0 and not best) else 0
+                    pos, cur, prev = {r: i for i, r in enumerate(other)}, 0, None
+                    for r in trips:
+                        i = pos.get(r)
+                        cur = cur + 1 if (i is not None and prev is not None and i == prev + 1) else int(i is not None)
+                        prev = i
+                        best = max(best, cur * L)
+                run += best
+        if shift == 0:
+            out["identical blocks"] = whole
+        out[f"one run per pattern, {label}"] = run
+    return out
+
+out = {"days": day_sizes(), "shared": shared,
+       "day_arrays": [(d.isoformat(), day_arrays(d)) for d in days[1:]],
+       "shareable": [(d.isoformat(), shareable(transit.model_for(days[0]), transit.model_for(d))) for d in days[1:]]
+       if spec["share"] else [], "steps": steps, "tables": tables, "stop_times_columns": cols,
        "model_arrays": arrays[:25],
        "model_arrays_total": sum(b for _, b in arrays), "model_cached": cached,
        "model_all": arrays_nbytes(model), "pools": per_thread, "n_stops": model.n_stops,
@@ -136,11 +202,13 @@ def main() -> None:
     ap.add_argument("--tracemalloc", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--date", default="", help="the first service day (default: today on the feeds' clock)")
+    ap.add_argument("--share", action="store_true", help="with --days 2+: how much of each later day's stop times "
+                    "could share the first day's bytes, pattern block by block (slow: a minute on all-Tokyo)")
     ap.add_argument("--days", type=int, default=1, help="service days kept from --date on (2: with tomorrow, as a "
                     "server keeps them)")
     args = ap.parse_args()
     spec = {"feeds": FEEDS[args.feeds], "trace": args.tracemalloc, "threads": args.threads, "root": str(ROOT),
-            "date": args.date, "days": args.days}
+            "date": args.date, "days": args.days, "share": args.share}
     run = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=1800)
     lines = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
@@ -174,6 +242,12 @@ def main() -> None:
               "(beyond the days before)")
     for sh in r["shared"]:
         print("  arrays shared with the first day: " + (", ".join(k for k, v in sh.items() if v) or "none"))
+    for d, sizes in r["day_arrays"]:
+        print(f"day {d} beyond the first, {sum(n for _, n in sizes) / MiB:.1f} MiB: " + ", ".join(
+            f"{k} {v / MiB:.1f}" for k, v in sizes if v >= MiB / 10))
+    for d, sh in r["shareable"]:
+        n = sh.pop("stop_times")
+        print(f"day {d}: of its {n} stop times, " + ", ".join(f"{k}: {v} ({100 * v / n:.0f} %)" for k, v in sh.items()))
     if "trace_total" in r:
         print(f"tracemalloc after the imports: {r['trace_total'] / MiB:.1f} MiB live")
         for f, size, count in r["trace_top"]:
