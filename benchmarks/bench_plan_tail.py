@@ -4,14 +4,15 @@ in-process A/B of the search's tuning constants on the same queries, alternating
 
     .venv/bin/python benchmarks/bench_plan_tail.py [--feeds tokyo,tokyo4] [--queries 200] [--slow 5]
         [--ab search.LATE_BOUND_RUNS=32:16] [--reps 3] [--set search.CUT_AFTER_RUNS=8] [--model-cache /tmp/models]
-        [--near 35.68,139.76] [--cpu]
+        [--near 35.68,139.76] [--cpu] [--repeat]
 
 Same queries as bench_plan (`plan_queries`). ``--ab MODULE.NAME=A:B`` (module under routing.raptor, or
 ``planner``): each rep runs every query with A then B (then B, A in the next rep: neither always runs first), and
 prints per variant the medians over reps of p50 / p95 / p99, the ratio B / A of each rep's percentiles, and how
 many plans' JSON dicts differ between the variants (tuning constants must not change answers). Several ``--ab``
 may be given (all A, then all B). ``--model-cache``: keep each feed's model there (`TransitModel.save`), so a
-second run skips the build (tokyo4: ~30 s).
+second run skips the build (tokyo4: ~30 s). ``--repeat``: what a plan to new places costs more than the same plan
+again, split (`repeats`).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from feeds.feed import Network  # noqa: E402
 from feeds.gtfs import load_feed  # noqa: E402
 import routing.planner as planner_module  # noqa: E402
 from routing.planner import PlanOptions, Planner  # noqa: E402
-from routing.raptor import range_raptor, search as search_module  # noqa: E402
+from routing.raptor import pools, range_raptor, search as search_module  # noqa: E402
 from routing.timetable import TransitModel, build_model  # noqa: E402
 from routing.walking import StraightLineWalker  # noqa: E402
 
@@ -200,6 +201,31 @@ def ab(planner: Planner, queries: list, specs: list[str], reps: int) -> None:
     print(f"  answers differing between A and B: {diff} of {len(queries)}  (load average {load_avg()})")
 
 
+def repeats(planner: Planner, queries: list) -> None:
+    """Each query planned with no lower bounds kept (its targets new), at once again (bounds kept, the memory it
+    read still in the CPU's caches), again with the bounds dropped (the bounds alone), and again after reading
+    256 MiB (bounds kept, the CPU's caches cold: what is left of first against again)."""
+    shared = pools._shared_bounds(planner.model)
+    opts = PlanOptions()
+    junk = np.ones(256 << 20, np.uint8)
+    kinds = ("first", "again", "again, bounds dropped", "again, caches flushed")
+    lat: dict[str, list[float]] = {k: [] for k in kinds}
+    for a, b, when, arrive in queries:
+        w = dt.datetime.fromisoformat(when)
+        for kind in kinds:
+            if kind in ("first", "again, bounds dropped"):
+                shared.clear()
+            if kind == "again, caches flushed":
+                junk.sum()
+            t = CLOCK()
+            planner.plan(a, b, w, arrive_by=arrive, options=opts)
+            lat[kind].append(CLOCK() - t)
+    for kind in kinds:
+        p = pcts(lat[kind])
+        print(f"  {kind:<23} p50 {p[0]:.2f} ms, p95 {p[1]:.2f}, p99 {p[2]:.2f}, mean {np.mean(lat[kind]) * 1000:.2f}")
+    print(f"  (load average {load_avg()})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--feeds", default="tokyo")
@@ -210,6 +236,7 @@ def main() -> None:
     ap.add_argument("--cpu", action="store_true", help="time plans by this thread's CPU time, not wall time")
     ap.add_argument("--set", action="append", default=[], help="MODULE.NAME=V for the whole run")
     ap.add_argument("--model-cache", type=Path, default=None)
+    ap.add_argument("--repeat", action="store_true", help="first plans against the same plans again (`repeats`)")
     ap.add_argument("--near", default="", help="LAT,LON: depart-at pairs of stations within 5 km of it, 06:00-22:00 "
                                                "(bench_api's central mix) instead of bench_plan's queries")
     args = ap.parse_args()
@@ -239,6 +266,8 @@ def main() -> None:
             p = pcts(lat)
             print(f"  {len(lat)} plans: p50 {p[0]:.2f} ms, p95 {p[1]:.2f}, p99 {p[2]:.2f}")
             describe_tail(queries, lat, per, args.slow)
+        if args.repeat:
+            repeats(planner, queries)
         if args.ab:
             ab(planner, queries, args.ab, args.reps)
 

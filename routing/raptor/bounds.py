@@ -8,6 +8,13 @@ route scan stops past its last queued stop once its trip cannot beat the target 
 bounds ignore waiting; a range search with many runs (`search.LATE_BOUND_RUNS`) also gets a time-dependent one
 after its first run (`profile.late_bounds`: per round and stop the latest board label that may still beat a
 result, from backward runs at the results found): most of its later runs then stop near the origin.
+
+`lower_bounds` and `fewest_rides` run over the whole stop graph for each new target set (all-Tokyo ~0.2 ms the
+pair), then are kept per model for every thread (`pools._bounds_for`). Settling only part of the graph would
+not pay: a range search's pruning reads bounds up to its window plus its trip's length, which covers ~90 % of
+all-Tokyo's stops for random queries, and a bound weaker than the exact one changes which stops queue their
+patterns first, so ties between equal journeys can fall another way (bounds capped at 600 s: 1 of 300 random
+all-Tokyo plans gets the other of two journeys with the same times and changes; at 1800 s none).
 """
 from __future__ import annotations
 
@@ -175,13 +182,13 @@ def lower_bounds(tt, rules, g, tgt_stops, tgt_egress, lb, lb_board, lb_walk):
     while ring <= max(w_max, hi - lo):  # (a power of two: the bucket of t is t & (ring - 1), no division)
         ring *= 2
     head = np.full(ring, -1, np.int32)
-    cap = 2 * len(g.in_from) + 2 * n + 1
+    cap = 2 * len(g.in_from) + 2 * n + 1  # (each state settles once: at most n starts, 2 a hop, n changes)
     nxt = np.empty(cap, np.int32)
     st = np.empty(cap, np.int32)  # the entry's state: 2 * stop (arrived) or 2 * stop + 1 (ready to board)
     used = 0
     for s in range(n):
         if lb[s] < INF:
-            used = _bucket_push(head, nxt, st, used, lb[s], 2 * s)
+            used = _bucket_push(head, nxt, st, used, lb[s], 2 * s, True)
     popped = 0
     d = lo
     while popped < used:
@@ -193,48 +200,50 @@ def lower_bounds(tt, rules, g, tgt_stops, tgt_egress, lb, lb_board, lb_walk):
         head[b] = nxt[e]
         popped += 1
         state = st[e]
-        u = state // 2
-        if state % 2 == 0:  # arrived at u: a hop into u, riding on (arrived before) or boarding (ready before)
+        u = state >> 1
+        if state & 1 == 0:  # arrived at u: a hop into u, riding on (arrived before) or boarding (ready before)
             if d > lb[u]:
                 continue
             for x in range(g.in_start[u], g.in_other[u]):
                 v = g.in_from[x]
                 nd = d + g.in_ride[x]
-                if nd < lb[v]:
-                    lb[v] = nd
-                    used = _bucket_push(head, nxt, st, used, nd, 2 * v)
+                better = nd < lb[v]
+                lb[v] = min(lb[v], nd)
+                used = _bucket_push(head, nxt, st, used, nd, 2 * v, better)
                 nd = d + g.in_w[x]
-                if nd < lb_board[v]:
-                    lb_board[v] = nd
-                    used = _bucket_push(head, nxt, st, used, nd, 2 * v + 1)
+                better = nd < lb_board[v]
+                lb_board[v] = min(lb_board[v], nd)
+                used = _bucket_push(head, nxt, st, used, nd, 2 * v + 1, better)
         else:  # ready at u: a change at u, a walking change or an in-seat link into u (arrived before)
             if d > lb_board[u]:
                 continue
             nd = d + max(mt, np.int64(tt.stop_min_transfer[u]))
-            if nd < lb[u]:
-                lb[u] = nd
-                used = _bucket_push(head, nxt, st, used, nd, 2 * u)
+            better = nd < lb[u]
+            lb[u] = min(lb[u], nd)
+            used = _bucket_push(head, nxt, st, used, nd, 2 * u, better)
             for x in range(g.in_other[u], g.in_start[u + 1]):
                 f = g.in_fp[x]
                 v = g.in_from[x]
                 nd = d + (np.int64(0) if f == _LINK else max(walk[f], mt))
-                if nd < lb[v]:
-                    lb[v] = nd
-                    used = _bucket_push(head, nxt, st, used, nd, 2 * v)
+                better = nd < lb[v]
+                lb[v] = min(lb[v], nd)
+                used = _bucket_push(head, nxt, st, used, nd, 2 * v, better)
     for s in range(n):
         if lb_board[s] < lb_walk[s]:
             lb_walk[s] = lb_board[s]
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _bucket_push(head, nxt, st, used, t, state):
+def _bucket_push(head, nxt, st, used, t, state, keep):
     """`lower_bounds`' bucket queue: entry ``used`` (state at time t) into the bucket of t (``head`` a power of
-    two long); returns the entries used. (Arrays, not a record: see `_walk_seconds`.)"""
+    two long) if ``keep``; returns the entries used. Written either way, kept by a select, not a branch: whether
+    a relaxation improves is a coin toss to the CPU, and its mispredictions were a sixth of `lower_bounds`' time.
+    (Arrays, not a record: see `_walk_seconds`.)"""
     b = t & (len(head) - 1)
     st[used] = state
     nxt[used] = head[b]
-    head[b] = used
-    return used + 1
+    head[b] = used if keep else head[b]
+    return used + keep
 
 
 @njit(nogil=True, cache=True)
@@ -251,8 +260,8 @@ def fewest_rides(g, tgt_stops, rides):
     onboard = np.full(n, far, np.int64)
     for s in range(n):
         rides[s] = far
-    cur = np.empty(3 * n, np.int64)  # this level's states as 3 * stop + (0 arrived, 1 on board, 2 boarding)
-    nxt = np.empty(3 * n, np.int64)
+    cur = np.empty(3 * n + 1, np.int64)  # this level's states as 3 * stop + (0 arrived, 1 on board, 2 boarding)
+    nxt = np.empty(3 * n + 1, np.int64)  # (+ 1: a state is written past the last before it is known new)
     nc = 0
     for i in range(len(tgt_stops)):
         u = tgt_stops[i]
@@ -270,37 +279,37 @@ def fewest_rides(g, tgt_stops, rides):
     while nc > 0:
         nn = 0
         i = 0
-        while i < nc:  # this level's states, each found once (no state gets fewer rides later)
-            s = cur[i] // 3
-            kind = cur[i] % 3
+        while i < nc:  # this level's states, each found once (no state gets fewer rides later); a state is
+            s = cur[i] // 3  # appended by writing it and counting it if new, without a branch (`_bucket_push`)
+            kind = cur[i] - 3 * s
             i += 1
             if kind == 0:  # arrived at s: alighted there
-                if onboard[s] > r:
-                    onboard[s] = r
-                    cur[nc] = 3 * s + 1
-                    nc += 1
+                new = onboard[s] > r
+                onboard[s] = min(onboard[s], r)
+                cur[nc] = 3 * s + 1
+                nc += new
             elif kind == 1:  # on board at s: on board one hop or in-seat link before; boarding s takes one more
                 for x in range(g.in_start[s], g.in_foot[s]):  # (hops and in-seat links)
                     v = g.in_from[x]
-                    if onboard[v] > r:
-                        onboard[v] = r
-                        cur[nc] = 3 * v + 1
-                        nc += 1
-                if rides[s] > r + 1:
-                    rides[s] = r + 1
-                    nxt[nn] = 3 * s + 2
-                    nn += 1
+                    new = onboard[v] > r
+                    onboard[v] = min(onboard[v], r)
+                    cur[nc] = 3 * v + 1
+                    nc += new
+                new = rides[s] > r + 1
+                rides[s] = min(rides[s], r + 1)
+                nxt[nn] = 3 * s + 2
+                nn += new
             else:  # boarding at s: arrived there (a change), or one footpath before (a walking change)
-                if arrived[s] > r:
-                    arrived[s] = r
-                    cur[nc] = 3 * s
-                    nc += 1
+                new = arrived[s] > r
+                arrived[s] = min(arrived[s], r)
+                cur[nc] = 3 * s
+                nc += new
                 for x in range(g.in_foot[s], g.in_start[s + 1]):
                     v = g.in_from[x]
-                    if arrived[v] > r:
-                        arrived[v] = r
-                        cur[nc] = 3 * v
-                        nc += 1
+                    new = arrived[v] > r
+                    arrived[v] = min(arrived[v], r)
+                    cur[nc] = 3 * v
+                    nc += new
         cur, nxt = nxt, cur
         nc = nn
         r += 1

@@ -1,7 +1,8 @@
 """What a thread's searches reuse instead of allocating: its Labels per timetable (views of one label store per
-clock, which the service days' timetables share; with the `SearchRecords` a kernel call takes, per round count),
-the lower bounds of its last target sets and the stop graph of each timetable, in small LRU pools (`_lru_get`);
-the thread's own in one thread-local (`_POOL`), which `drop_thread_buffers` forgets.
+clock, which the service days' timetables share; with the `SearchRecords` a kernel call takes, per round count)
+and the stop graph of each timetable, in small LRU pools (`_lru_get`); the thread's own in one thread-local
+(`_POOL`), which `drop_thread_buffers` forgets. The lower bounds of recent target sets are kept per model for
+every thread (`_bounds_for`).
 """
 from __future__ import annotations
 
@@ -142,19 +143,66 @@ def _graph_of(model, tt: Timetable) -> StopGraph:
     return g
 
 
-def _bounds_for(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray) -> tuple[np.ndarray, bool]:
+# Bytes of lower bounds kept per model (`_bounds_for`; all-Tokyo 83 KB a target set, tokyo4 330 KB), read at
+# each search. Shared by the planner threads: a popular destination is worked out once, not once a thread
+BOUNDS_CACHE_BYTES = 4 << 20
+
+
+class _SharedBounds:
+    """A model's recent lower bounds for every thread: an LRU by bytes under a lock (threads plan at once)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.items: dict = {}  # key → (timetable, (4, n) array), least recently used first
+        self.bytes = 0
+
+    def get(self, key, owner) -> np.ndarray | None:
+        with self.lock:
+            hit = self.items.pop(key, None)
+            if hit is None:
+                return None
+            if hit[0] is not owner:  # (see `_lru_get`)
+                self.bytes -= hit[1].nbytes
+                return None
+            self.items[key] = hit
+            return hit[1]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.bytes = 0
+
+    def put(self, key, owner, lb: np.ndarray, budget: int) -> None:
+        with self.lock:
+            old = self.items.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1].nbytes
+            while self.items and self.bytes + lb.nbytes > budget:
+                self.bytes -= self.items.pop(next(iter(self.items)))[1].nbytes
+            if lb.nbytes <= budget:
+                self.items[key] = (owner, lb)
+                self.bytes += lb.nbytes
+
+
+def _shared_bounds(model) -> _SharedBounds:
+    hit = model.__dict__.get("_bounds")
+    return hit if hit is not None else _cached(model, "_bounds", lambda m: _SharedBounds())
+
+
+def _bounds_for(model, tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray
+                ) -> tuple[np.ndarray, bool]:
     """The bounds for these targets, rows ``Rules.lb``, ``Rules.rides``, ``Rules.lb_board`` and ``Rules.lb_walk``,
-    and whether they are filled already: the last few per thread are kept, since a plan searches the same targets
-    in several windows (the bounds depend only on `_bounds_key`). A new array is filled by the search, then
-    kept (`_keep_bounds`; the kernel only reads it afterwards)."""
-    lb = _lru_get(_pooled("bounds", dict), _bounds_key(tt, q, tgt, egress), tt)
+    and whether they are filled already: recent ones are kept per model (`_SharedBounds`), since a plan searches
+    the same targets in several windows and many plans go to the same few places (the bounds depend only on
+    `_bounds_key`). A new array is filled by the search, then kept (`_keep_bounds`; read only from then on)."""
+    lb = _shared_bounds(model).get(_bounds_key(tt, q, tgt, egress), tt)
     if lb is not None:
         return lb, True
     return np.empty((4, len(tt.fp_start) - 1), np.int64), False
 
 
-def _keep_bounds(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray, lb: np.ndarray) -> None:
-    _lru_put(_pooled("bounds", dict), _bounds_key(tt, q, tgt, egress), lb, tt, size=4)
+def _keep_bounds(model, tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray, lb: np.ndarray) -> None:
+    _shared_bounds(model).put(_bounds_key(tt, q, tgt, egress), tt, lb, int(BOUNDS_CACHE_BYTES))
 
 
 def _bounds_key(tt: Timetable, q: RaptorQuery, tgt: np.ndarray, egress: np.ndarray) -> tuple:
@@ -193,7 +241,7 @@ def _lru_put(pool: dict, key, value, owner=None, size: int = 8):
 
 
 def drop_thread_buffers() -> int:
-    """Forget this thread's pooled labels, buffers and lower bounds (all `_pooled`); returns the bytes of the
+    """Forget this thread's pooled labels and buffers (all `_pooled`); returns the bytes of the
     arrays dropped. For a thread that planned once and will not plan again (a server's warm-up runs a plan on
     the calling thread first, then on every planner thread): on all-Tokyo its labels alone are tens of MiB. A
     later search on this thread simply allocates them again."""

@@ -159,7 +159,7 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
     """One `range_search` with this thread's pooled labels and buffers: (labels, journey rows, leg rows,
     departures in the window, the first run's departure)."""
     tgt, egress = _target_arrays(q)
-    lb, known = _bounds_for(tt, q, tgt, egress)
+    lb, known = _bounds_for(model, tt, q, tgt, egress)
     rounds = int(max(0, q.max_rides)) + 1
     rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds))
     lab, recs = _labels_and_records(model, tt, rounds)
@@ -190,7 +190,7 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
         seg = seg if seg2 is None else seg2
     _POOL.seg, _POOL.out = seg, out
     if not known:
-        _keep_bounds(tt, q, tgt, egress, lb)
+        _keep_bounds(model, tt, q, tgt, egress, lb)
     used_j, used_l = out.used.tolist()
     return lab, out.journeys[:used_j].tolist(), out.legs[:used_l].tolist(), n_departures, int(first_tau)
 
