@@ -501,7 +501,7 @@ class _Keys:
     its legs (`_facts`), its departure from the place (`departure`), and the front of the journeys found
     (`front`), asked after every window and proof run."""
 
-    __slots__ = ("access", "memo", "place", "sign")
+    __slots__ = ("access", "last", "memo", "place", "sign")
 
     def __init__(self, o: Place, sign: int):
         self.place = o
@@ -511,6 +511,7 @@ class _Keys:
         # id(journey) → (journey, departure from the place, arrival, transfers, tie);
         # the journey held: ids stay unique
         self.memo: dict[int, tuple] = {}
+        self.last: tuple = (None, -1, -1, [])  # (js, its length, dropped's, the front): `front` asked again
 
     def _entry(self, j: Journey) -> tuple:
         hit = self.memo.get(id(j))
@@ -532,7 +533,12 @@ class _Keys:
         """The Pareto front of ``js`` (less the ``dropped`` ids) over (departure, arrival, transfers), one journey
         per key (the least by its tie-break, then the one that does not wait, `_span`), as keys (x, y, transfers, tie, journey,
         departure, arrival) sorted by (x, y, transfers, tie): x = departure, y = arrival (arrive-by: x =
-        -arrival, y = -departure, so that sorting by x is the order of the answer both ways)."""
+        -arrival, y = -departure, so that sorting by x is the order of the answer both ways). A plan's ``js`` and
+        ``dropped`` only grow, so the same lengths are the same front (the last one kept: `Planner._prove` asks
+        for the front the last window left). Callers do not change the list."""
+        last = self.last
+        if last[0] is js and last[1] == len(js) and last[2] == len(dropped):
+            return last[3]
         by_key: dict[tuple, tuple] = {}
         for j in js:
             if id(j) in dropped:
@@ -545,6 +551,7 @@ class _Keys:
         out = [(d, a, tr, tie, j, d, a, 1) if sign > 0 else (-a, -d, tr, tie, j, d, a, -1)
                for d, a, tr, tie, j in _front(list(by_key.values()))]
         out.sort(key=_sort_key)
+        self.last = (js, len(js), len(dropped), out)
         return out
 
 
