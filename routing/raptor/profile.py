@@ -208,8 +208,9 @@ def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, 
     cleared again. ``out`` is grown (and the search repeated) when the journeys do not fit. ``bound`` (INF:
     none): the result times start there, as if a journey arriving then had been found for every number of rides.
     ``pause_runs``: with more runs than that (and no ``bound``), the search stops after its first run if that
-    found a result scanning at least ``pause_routes`` routes, the targets' egress left set (`raptor_range`); called again with ``resume`` it goes on from
-    run 1 on the labels as they are (the caller may have given ``rules.late`` meanwhile, `late_bounds`).
+    found a result scanning at least ``pause_routes`` routes, the targets' egress left set (`raptor_range`);
+    called again with ``resume`` it goes on from run 1 on the labels as they are (the caller may have given
+    ``rules.late`` meanwhile, `late_bounds`).
     Returns (seg, out, departures in the window, the window's latest departure: its first run, paused)."""
     if not bounds_known and not resume:
         lower_bounds(tt, rules, g, tgt_stops, tgt_egress, rules.lb, rules.lb_board, rules.lb_walk)
