@@ -512,7 +512,7 @@ class _Keys:
     its legs (`_facts`), its departure from the place (`departure`), and the front of the journeys found
     (`front`), asked after every window and proof run."""
 
-    __slots__ = ("access", "memo", "place", "sign")
+    __slots__ = ("access", "last", "memo", "place", "sign")
 
     def __init__(self, o: Place, sign: int):
         self.place = o
@@ -520,6 +520,7 @@ class _Keys:
         # the access seconds of the origin's stops (the last one listed when a stop repeats)
         self.access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
         self.memo: dict[int, tuple] = {}  # by id(journey): (journey, departure, arrival, transfers, tie)
+        self.last: tuple = (None, -1, -1, [])  # (js, its length, dropped's, the front): `front` asked again
 
     def _entry(self, j: Journey) -> tuple:
         hit = self.memo.get(id(j))
@@ -540,7 +541,12 @@ class _Keys:
     def front(self, js: list[Journey], dropped) -> list[_Key]:
         """The Pareto front of ``js`` (less the ``dropped`` ids) over (departure, arrival, transfers), one journey
         per (departure, arrival, transfers) (the least by its tie-break, then the one that does not wait, `_span`),
-        as `_Key`s sorted by (x, y, transfers, tie)."""
+        as `_Key`s sorted by (x, y, transfers, tie). A plan's ``js`` and ``dropped`` only grow, so the same lengths
+        are the same front (the last one kept: `Planner._prove` asks for the front the last window left). Callers
+        do not change the list."""
+        last_js, n_js, n_dropped, last_front = self.last
+        if last_js is js and n_js == len(js) and n_dropped == len(dropped):
+            return last_front
         by_key: dict[tuple, tuple] = {}  # (departure, arrival, transfers) → a depart-at key's first five fields
         for j in js:
             if id(j) in dropped:
@@ -552,6 +558,7 @@ class _Keys:
         out = [(d, a, tr, tie, j, d, a, False) if self.sign > 0 else (-a, -d, tr, tie, j, d, a, True)
                for d, a, tr, tie, j in _front(list(by_key.values()))]
         out.sort(key=_sort_key)
+        self.last = (js, len(js), len(dropped), out)
         return out
 
 

@@ -90,3 +90,35 @@ def test_late_bound_is_only_for_long_searches(monkeypatch):
     assert few.journeys == base.journeys and few.counters.late_held == 0
     monkeypatch.setattr(search, "LATE_BOUND_ROUTES", first)
     assert range_raptor(m, q, 8 * 3600, 900).counters.late_held == low.counters.late_held
+
+
+def test_late_bound_keeps_its_lower_bounds_per_origin():
+    """`search._late_for` keeps the lower bounds towards the search's origin for the next bound with the same one (a
+    plan's later window): the bound is the one worked out afresh, and another walking speed (other bounds) or
+    origin gets its own."""
+    from routing.raptor.arrays import timetable_of
+    from routing.raptor.state import INF
+
+    m = build_model(Network([load_feed(shared_file("toei-rail-gtfs.zip"), "toei-subway")]), dt.date(2026, 12, 1))
+    tt = timetable_of(m, True)
+    t, rounds = 8 * 3600, 7
+    res = np.full(rounds, INF, np.int64)
+    res[2], res[4], res[6] = t + 3000, t + 2700, t + 2400
+
+    def late(src: list[int], speed: float, fresh: bool) -> np.ndarray:
+        if fresh:
+            search._POOL.__dict__.pop("late", None)
+        q = RaptorQuery(np.array(src), np.zeros(len(src), np.int64), np.array([m.n_stops - 1]), np.array([0]),
+                        max_rides=rounds - 1, walk_speed=speed, inseat=True, report_walks=False)
+        return search._late_for(m, tt, q, False, np.ones(m.n_stops, np.int64), res, np.array(src, np.int64),
+                                np.zeros(len(src), np.int64), np.array([m.n_stops - 1], np.int64),
+                                np.zeros(1, np.int64), t, rounds).copy()
+
+    walks = [s for s in range(m.n_stops) if m.fp_start[s + 1] > m.fp_start[s]][:2]  # (speed matters there)
+    a = late(walks, 1.2, True)
+    slow = late(walks, 0.3, False)
+    other = late([5], 1.2, False)
+    assert not np.array_equal(a, slow) and not np.array_equal(a, other)  # (else the test would show nothing)
+    assert np.array_equal(late(walks, 1.2, False), a)  # after another speed and origin: worked out again
+    assert np.array_equal(late(walks, 1.2, False), a)  # the same origin again: the kept bounds
+    assert np.array_equal(late(walks, 0.3, True), slow) and np.array_equal(late([5], 1.2, True), other)

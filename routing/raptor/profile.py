@@ -20,7 +20,7 @@ from numba.experimental import structref
 from routing.raptor.bounds import fewest_rides, lower_bounds
 from routing.raptor.journeys import Output, _emit
 from routing.raptor.rounds import raptor_run
-from routing.raptor.state import INF, NONE32, Cutter, Rules, _walk_seconds, clear_labels
+from routing.raptor.state import C_ROUTES, INF, NONE32, Cutter, Rules, _walk_seconds, clear_labels
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -46,7 +46,8 @@ def _seg_room(seg, used, rounds, n_links):
 
 
 @njit(nogil=True, cache=True)
-def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out, r0, pause):
+def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out, r0, pause,
+                 pause_routes):
     """Range RAPTOR: one run per departure time in ``taus`` (latest first), labels kept between runs; each run
     reports the journeys that beat every later departure for their number of rides. The patterns leaving at
     taus[r] are tau_patterns[tau_start[r]:tau_start[r+1]] (none listed: scan all); after the first run, round 1
@@ -58,8 +59,9 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     ``after`` - 1, then the stops each run touches), and is set back to INF after the last run.
 
     Runs from ``r0`` on (a search resumed, its labels kept); ``pause``: stop after the first run when it found a
-    result (the caller works out the time-dependent bound, `late_bounds`, and resumes from run 1). Returns (seg,
-    paused)."""
+    result and scanned at least ``pause_routes`` routes (the caller works out the time-dependent bound,
+    `late_bounds`, and resumes from run 1; decided here, as a return to Python only to go on costs a call).
+    Returns (seg, paused)."""
     after = rules.latest.after
     board = rules.latest.board
     cutting = after > 0 and len(taus) > after and not rules.closures and board.shape[0] >= lab.board_t.shape[0]
@@ -77,7 +79,8 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
             else:  # then those this run touched
                 _board_copy(board, lab.board_t, lab.touched, lab.scalars[0], False, lab.scalars[6])
         _emit(tt, rules, lab, seg, run, tau, out)
-        if pause and r == 0 and len(taus) > 1 and lab.res_t[lab.res_t.shape[0] - 1] < INF:
+        if pause and r == 0 and len(taus) > 1 and lab.res_t[lab.res_t.shape[0] - 1] < INF and \
+                lab.counters[C_ROUTES] >= pause_routes:
             return seg, True
     if cutting:  # all INF again for the next search
         _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], True, lab.scalars[6])
@@ -198,15 +201,16 @@ def departure_schedule(tt, rules, src_stops, src_access, t0, t1):
 
 @njit(nogil=True, cache=True)
 def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, tgt_egress, bounds_known, t0, t1,
-                 bound, resume, pause_runs):
+                 bound, resume, pause_runs, pause_routes):
     """A whole range search in one call (a call from Python unboxes every array of its records, ~20 µs, so
     the steps are not separate calls): clear the labels, set the targets' egress, their lower bounds into
     ``rules.lb`` unless ``bounds_known``, the runs (`departure_schedule`), `raptor_range`, then the targets
     cleared again. ``out`` is grown (and the search repeated) when the journeys do not fit. ``bound`` (INF:
     none): the result times start there, as if a journey arriving then had been found for every number of rides.
     ``pause_runs``: with more runs than that (and no ``bound``), the search stops after its first run if that
-    found a result, the targets' egress left set (`raptor_range`); called again with ``resume`` it goes on from
-    run 1 on the labels as they are (the caller may have given ``rules.late`` meanwhile, `late_bounds`).
+    found a result scanning at least ``pause_routes`` routes, the targets' egress left set (`raptor_range`);
+    called again with ``resume`` it goes on from run 1 on the labels as they are (the caller may have given
+    ``rules.late`` meanwhile, `late_bounds`).
     Returns (seg, out, departures in the window, the window's latest departure: its first run, paused)."""
     if not bounds_known and not resume:
         lower_bounds(tt, rules, g, tgt_stops, tgt_egress, rules.lb, rules.lb_board, rules.lb_walk)
@@ -232,7 +236,7 @@ def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, 
             out.used[0] = 0
             out.used[1] = 0
         seg, paused = raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out,
-                                   r0, pause)
+                                   r0, pause, pause_routes)
         if paused:
             return seg, out, n_departures, taus[0], True
         for i in range(len(tgt_stops)):
@@ -275,7 +279,7 @@ def search_records(tt, g, lab):
 
 @njit(nogil=True, cache=True)
 def range_search_flat(recs, rules, seg, out, src_stops, src_access, tgt_stops, tgt_egress, bounds_known, t0, t1,
-                      bound, resume, pause_runs):
+                      bound, resume, pause_runs, pause_routes):
     """`range_search` as called from Python: the timetable, stop graph and labels from one `SearchRecords`, the
     query's rules a plain tuple (`_flat_rules`; its Cutter a plain tuple at the end: numba types a plain tuple of
     arrays from a fingerprint in C, a named tuple through Python) and ``out`` a plain tuple, made records again
@@ -285,7 +289,7 @@ def range_search_flat(recs, rules, seg, out, src_stops, src_access, tgt_stops, t
     rl = _rules_of(rules)
     seg2, out2, n_departures, first_tau, paused = range_search(
         recs.tt, rl, recs.g, recs.lab, seg, Output(*out), src_stops, src_access, tgt_stops, tgt_egress,
-        bounds_known, t0, t1, bound, resume, pause_runs)
+        bounds_known, t0, t1, bound, resume, pause_runs, pause_routes)
     grown_out = out2.journeys.shape[0] != out[0].shape[0] or out2.legs.shape[0] != out[1].shape[0]
     return (seg2 if seg2.shape[0] != seg.shape[0] else None), (out2 if grown_out else None), n_departures, \
         first_tau, paused
@@ -300,7 +304,8 @@ def _rules_of(rules):
 
 
 @njit(nogil=True, cache=True)
-def late_bounds(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_access, res_t, rides, t_start, late):
+def late_bounds(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_access, res_t, rides, t_start, late,
+                lb_known):
     """The time-dependent target bound of a range search whose first run found the results ``res_t`` (per round:
     the best arrival with at most that many rides): ``late[r, s]``, the latest board label at stop s of round r
     (r rides so far) from which a journey may still beat a result. For each distinct finite result A, one plain
@@ -320,10 +325,12 @@ def late_bounds(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_ac
     departure ``t_start`` (on the other clock 1 - t_start: a departure at t_start or later arrives by -t_start),
     with no results to tighten that (no targets set), so every journey from a source departing at t_start or later
     through s to a target keeps its latest departure from s. Results only improve, so the bound stays valid for
-    the rest of the search. ``rules.rides`` is overwritten (1: no rides-aware pruning). Returns seg."""
+    the rest of the search. ``rules.rides`` is overwritten (1: no rides-aware pruning). ``lb_known``: ``rules.lb``
+    holds these lower bounds already (a later window of the same plan: the same origin). Returns seg."""
     n = len(rules.lb)
     R = res_t.shape[0]
-    lower_bounds(tt, rules, g, org_stops, org_access, rules.lb, rules.lb_board, rules.lb_walk)
+    if not lb_known:
+        lower_bounds(tt, rules, g, org_stops, org_access, rules.lb, rules.lb_board, rules.lb_walk)
     for s in range(n):
         rules.rides[s] = 1
     for r in range(R):
@@ -370,8 +377,9 @@ def late_bounds(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_ac
 
 
 @njit(nogil=True, cache=True)
-def late_bounds_flat(recs, rules, seg, tgt_stops, tgt_egress, org_stops, org_access, res_t, rides, t_start, late):
+def late_bounds_flat(recs, rules, seg, tgt_stops, tgt_egress, org_stops, org_access, res_t, rides, t_start, late,
+                     lb_known):
     """`late_bounds` with its records from one `SearchRecords` and its rules a plain tuple (see
     `range_search_flat`)."""
     return late_bounds(recs.tt, _rules_of(rules), recs.g, recs.lab, seg, tgt_stops, tgt_egress, org_stops,
-                       org_access, res_t, rides, t_start, late)
+                       org_access, res_t, rides, t_start, late, lb_known)

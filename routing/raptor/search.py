@@ -172,19 +172,19 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
     if out is None:
         out = new_output(64, 1024)
     pause_runs = int(LATE_BOUND_RUNS) if bound >= INF and _late_ok(model, q, reverse) else 1 << 62
+    pause_routes = int(LATE_BOUND_ROUTES)
     seg2, out2, n_departures, first_tau, paused = range_search_flat(
         recs, rules, seg, tuple(out), src_stops, access, tgt, egress, known, int(t0), int(t1), int(bound), False,
-        pause_runs)  # (Python ints: typed int64 as np.int64 is, without making three numpy scalars a call)
+        pause_runs, pause_routes)  # (Python ints: typed int64 as np.int64 is, without making numpy scalars a call)
     if out2 is not None:  # (grown: the kernel's new arrays, else the ones it filled)
         out = out2
     seg = seg if seg2 is None else seg2
-    if paused:  # the first run found results: the time-dependent bound from them, then the other runs
-        if int(lab.counters[C_ROUTES]) >= LATE_BOUND_ROUTES:
-            late = _late_for(model, tt, q, reverse, lb[1], lab.res_t, src_stops, access, tgt, egress, t0, rounds)
-            rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds), late)
+    if paused:  # the first run found results, scanning routes enough: the time-dependent bound, then the other runs
+        late = _late_for(model, tt, q, reverse, lb[1], lab.res_t, src_stops, access, tgt, egress, t0, rounds)
+        rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds), late)
         seg2, out2, n_departures, first_tau, _ = range_search_flat(
             recs, rules, seg, tuple(out), src_stops, access, tgt, egress, True, int(t0), int(t1), int(bound), True,
-            pause_runs)
+            pause_runs, pause_routes)
         if out2 is not None:
             out = out2
         seg = seg if seg2 is None else seg2
@@ -221,9 +221,13 @@ def _late_for(model, tt: Timetable, q: RaptorQuery, reverse: bool, rides: np.nda
                           report_walks=False)
     pool = _pooled("late", dict)
     n = model.n_stops
-    bounds = _lru_get(pool, ("bounds", n))
-    if bounds is None:
-        bounds = _lru_put(pool, ("bounds", n), np.empty((4, n), np.int64))
+    # the lower bounds towards the search's sources on the other clock: the same for each window of a plan
+    key = (id(other), src_stops.tobytes(), access.tobytes(), float(q.walk_speed))
+    hit = _lru_get(pool, ("bounds", n), other)  # [key of the bounds filled, the array]
+    if hit is None:
+        hit = _lru_put(pool, ("bounds", n), [None, np.empty((4, n), np.int64)], other)
+    known, bounds = hit[0] == key, hit[1]
+    hit[0] = None  # (filled again below, unless the kernel call fails)
     late = _lru_get(pool, ("late", n, rounds))
     if late is None:
         late = _lru_put(pool, ("late", n, rounds), np.empty((rounds, n), np.int64))
@@ -232,7 +236,8 @@ def _late_for(model, tt: Timetable, q: RaptorQuery, reverse: bool, rides: np.nda
     # seat segments: grown by the kernel for this call and dropped after it (not pooled: on all-Tokyo they would
     # keep another 11 MB a planner thread, for the few long searches that work the bound out)
     late_bounds_flat(recs_o, rules_o, np.empty((1, 6), np.int32), tgt, egress, src_stops, access,
-                     np.asarray(res_t, np.int64).copy(), rides, np.int64(t0), late)
+                     np.asarray(res_t, np.int64).copy(), rides, np.int64(t0), late, known)
+    hit[0] = key
     return late
 
 

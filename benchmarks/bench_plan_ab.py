@@ -1,0 +1,97 @@
+"""Full plans of two trees interleaved query by query: one worker process per tree (its own code and numba cache),
+the same queries (`bench_plan.plan_queries`) sent to each in turn, A then B and B then A on the next, so load hits
+both alike; per plan wall and thread CPU time, JSON bodies compared. For a kernel change, which no in-process A/B
+(`bench_plan_tail --ab`) can switch, where `bench_plan --old-commit` runs the old tree after the new one (on a
+shared machine the load moves between them). Two processes of one tree differ too (~2 % on all-Tokyo):
+run ``--new-tree`` = ``--old-tree`` once to see it.
+
+    .venv/bin/python benchmarks/bench_plan_ab.py --old-tree /work/wt-base [--new-tree .] [--feed toei]
+        [--queries 300] [--reps 3] [--warm]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_WORKER = r'''
+import sys, json, time, gc, hashlib, datetime as dt
+sys.path.insert(0, sys.argv[1] + "/benchmarks")
+from bench_plan import DATA, DATE, FEEDS, plan_queries
+from feeds.feed import Network
+from feeds.gtfs import load_feed
+from routing.planner import Planner, PlanOptions
+from routing.timetable import build_model
+from routing.walking import StraightLineWalker
+fname, ns = FEEDS[sys.argv[2]]
+m = build_model(Network([load_feed(DATA / fname, ns)]), DATE)
+p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+p.warm_up()
+gc.collect()
+gc.freeze()
+qs = plan_queries(m, int(sys.argv[3]))
+opts = PlanOptions()
+def one(q):
+    return [it.to_dict() for it in p.plan(q[0], q[1], dt.datetime.fromisoformat(q[2]), arrive_by=q[3], options=opts)]
+if sys.argv[4] == "1":  # an untimed pass first: places and itinerary tables filled, as in a server that has run
+    for q in qs:
+        one(q)
+print("ready", flush=True)
+for line in sys.stdin:
+    q = qs[int(line)]
+    t, c = time.perf_counter(), time.thread_time()
+    its = one(q)
+    w, c = time.perf_counter() - t, time.thread_time() - c
+    print(json.dumps([w, c, hashlib.sha1(json.dumps(its, ensure_ascii=False).encode()).hexdigest()]), flush=True)
+'''
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--old-tree", required=True, type=Path)
+    ap.add_argument("--new-tree", default=ROOT, type=Path)
+    ap.add_argument("--feed", default="toei")
+    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--warm", action="store_true", help="an untimed pass over the queries first")
+    a = ap.parse_args()
+    procs = {}
+    for name, tree in (("old", a.old_tree.resolve()), ("new", a.new_tree.resolve())):
+        procs[name] = subprocess.Popen(
+            [str(tree / ".venv" / "bin" / "python"), "-c", _WORKER, str(tree), a.feed, str(a.queries),
+             "1" if a.warm else "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree,
+            env={**os.environ, "PYTHONPATH": str(tree)})
+    for p in procs.values():
+        if p.stdout.readline().strip() != "ready":
+            raise SystemExit("a worker failed to start")
+    res: dict[str, list] = {"old": [], "new": []}
+    for rep in range(a.reps):
+        for i in range(a.queries):
+            for name in (("old", "new") if (i + rep) % 2 == 0 else ("new", "old")):
+                procs[name].stdin.write(f"{i}\n")
+                procs[name].stdin.flush()
+                res[name].append(json.loads(procs[name].stdout.readline()))
+    for p in procs.values():
+        p.stdin.close()
+        p.wait()
+    same = sum(x[2] == y[2] for x, y in zip(res["old"], res["new"]))
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    print(f"{a.feed}: {len(res['old'])} plans ({a.queries} queries × {a.reps}{', warm pass' if a.warm else ''}), "
+          f"bodies identical {same}; load average {load}")
+    for k, label in ((0, "wall"), (1, "cpu")):
+        o = np.array([x[k] for x in res["old"]]) * 1e3
+        n = np.array([x[k] for x in res["new"]]) * 1e3
+        po, pn = np.percentile(o, [50, 95, 99]), np.percentile(n, [50, 95, 99])
+        print(f"  {label} ms: old p50 {po[0]:.3f} p95 {po[1]:.2f} p99 {po[2]:.2f} | new p50 {pn[0]:.3f} p95 "
+              f"{pn[1]:.2f} p99 {pn[2]:.2f} | old/new p50 {po[0] / pn[0]:.2f}x p95 {po[1] / pn[1]:.2f}x p99 "
+              f"{po[2] / pn[2]:.2f}x; median of per-plan old/new {np.median(o / n):.3f}")
+
+
+if __name__ == "__main__":
+    main()
