@@ -31,9 +31,7 @@ def _timetable(model, inseat: bool) -> Timetable:
         links = (model.inseat_start, model.inseat_to_trip, model.inseat_from_pos, model.inseat_to_pos,
                  model.trip_inseat_class, model.pattern_inseat_classes, model.trip_inseat_classes_after)
     else:
-        none = np.empty(0, np.int32)
-        links = (np.zeros(model.n_trips + 1, np.int32), none, none, none, np.full(model.n_trips, -1, np.int32),
-                 np.zeros(model.n_patterns, np.int32), np.zeros(model.n_trips, np.int32))
+        links = _no_links(model)
     tt = Timetable(model.pattern_stops_start, model.pattern_stops, model.pattern_trips_start,
                    np.asarray(model.pattern_times_start, np.int64), model.st_arr, model.st_dep, model.st_pickup,
                    model.st_dropoff, model.trip_pattern, model.trip_wheelchair, model.sp_start, model.sp_pattern,
@@ -43,6 +41,18 @@ def _timetable(model, inseat: bool) -> Timetable:
                    _ordered_of(model, "_ordered", model.st_arr, model.st_dep),
                    _open_of(model, model.st_pickup, model.st_dropoff))
     return tt
+
+
+def _no_links(model) -> tuple:
+    """A Timetable's in-seat fields when it has no links (cached per model: its plain timetables, forward and
+    reversed, share one set of these per-trip arrays, 1.7 MiB a day on all-Tokyo)."""
+    hit = model.__dict__.get("_no_links")
+    if hit is None:
+        none = np.empty(0, np.int32)
+        hit = model.__dict__["_no_links"] = (
+            np.zeros(model.n_trips + 1, np.int32), none, none, none, np.full(model.n_trips, -1, np.int32),
+            np.zeros(model.n_patterns, np.int32), np.zeros(model.n_trips, np.int32))
+    return hit
 
 
 def _cached(model, key: str, make):
@@ -245,12 +255,7 @@ def _reversed(model, inseat: bool) -> tuple[Timetable, Reversal]:
     order = np.lexsort((fa, np.asarray(model.fp_to)))
     fp_start = np.zeros(n + 1, np.int32)
     np.cumsum(np.bincount(np.asarray(model.fp_to), minlength=n), out=fp_start[1:])
-    if inseat:
-        links = _reversed_links(model, trip_of, plen)
-    else:
-        none = np.empty(0, np.int32)
-        links = (np.zeros(model.n_trips + 1, np.int32), none, none, none, np.full(model.n_trips, -1, np.int32),
-                 np.zeros(n_pat, np.int32), np.zeros(model.n_trips, np.int32))
+    links = _reversed_links(model, trip_of, plen) if inseat else _no_links(model)
     # arrays equal to the model's (flags where every stop time allows both, symmetric footpaths) are the model's:
     # one copy each (all-Tokyo rail: -3.7 MiB a day)
     from routing.timetable import _shared_if_equal as same
@@ -299,7 +304,12 @@ def _reversed_links(model, trip_of: np.ndarray, plen: np.ndarray) -> tuple:
                          inseat_to_trip=rb.astype(np.int32), inseat_to_pos=rtpos.astype(np.int32),
                          trip_pattern=model.trip_pattern, pattern_trips_start=model.pattern_trips_start)
     cls, per_pattern, after = _inseat_classes(ns)
-    return (start, rb.astype(np.int32), rfpos.astype(np.int32), rtpos.astype(np.int32), cls, per_pattern, after)
+    # (where every link joins a trip's last stop to the next one's first, as on all real feeds, the to-positions
+    # are all 0 both ways: one copy)
+    from routing.timetable import _shared_if_equal as same
+
+    return (start, rb.astype(np.int32), rfpos.astype(np.int32), same(rtpos.astype(np.int32), model.inseat_to_pos),
+            cls, per_pattern, after)
 
 
 def reverse_mask(model, mask: ClosureMask) -> ClosureMask:
