@@ -26,11 +26,22 @@ from routing.raptor.state import C_ROUTES, INF, NONE32, Cutter, Rules, _walk_sec
 @njit(nogil=True, cache=True, inline="always")
 def _board_copy(board, board_t, stops, n, reset, top):
     """The cut's copy of the board labels (`Cutter`) at the first ``n`` of ``stops``: ``board_t``'s, every
-    round (a row not kept yet as the last kept one, `_keep_rows`), or (``reset``) INF."""
+    round but the last (a row not kept yet as the last kept one, `_keep_rows`), or (``reset``) INF. The last
+    round's row is never read (round k reads row k - 1), so it stays INF: a tenth of the copies with the default
+    9 transfers, which on Toei cost as much as the routes the cut spares."""
+    R = board_t.shape[0] - 1
+    kept = min(top, R)
     for x in range(n):
         s = stops[x]
-        for k in range(board_t.shape[0]):
-            board[k, s] = INF if reset else board_t[min(k, top - 1), s]
+        if reset:
+            for k in range(R):
+                board[k, s] = INF
+        else:
+            for k in range(kept):
+                board[k, s] = board_t[k, s]
+            last = board_t[top - 1, s]
+            for k in range(kept, R):
+                board[k, s] = last
 
 
 @njit(nogil=True, cache=True)
@@ -65,20 +76,29 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     after = rules.latest.after
     board = rules.latest.board
     cutting = after > 0 and len(taus) > after and not rules.closures and board.shape[0] >= lab.board_t.shape[0]
+    src_times = np.empty(len(src_stops), np.int64)  # (each run's source times, in one array for all runs)
     for r in range(r0, len(taus)):
         tau = taus[r]
         run = lab.scalars[3] + 1
         restrict = r > 0 and tau_start[r + 1] > tau_start[r]
         for i in range(tau_start[r], tau_start[r + 1]):
             lab.pattern_run[tau_patterns[i]] = run
-        seg = _seg_room(seg, lab.scalars[2], lab.ride_t.shape[0], len(tt.inseat_to_trip))
-        raptor_run(tt, rules, lab, seg, src_stops, src_access + tau, run, restrict, cutting and r >= after)
+        if len(tt.inseat_to_trip) > 0:
+            seg = _seg_room(seg, lab.scalars[2], lab.ride_t.shape[0], len(tt.inseat_to_trip))
+        for i in range(len(src_stops)):
+            src_times[i] = src_access[i] + tau
+        raptor_run(tt, rules, lab, seg, src_stops, src_times, run, restrict, cutting and r >= after)
         if cutting and after - 1 <= r < len(taus) - 1:  # the next run cuts: the board labels as they are now
             if r == after - 1:  # every stop written since the labels were cleared
                 _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], False, lab.scalars[6])
             else:  # then those this run touched
                 _board_copy(board, lab.board_t, lab.touched, lab.scalars[0], False, lab.scalars[6])
-        _emit(tt, rules, lab, seg, run, tau, out)
+        # journeys only from a run that improved a result: most improve none, and a call given the records
+        # costs ~0.3 µs (their arrays passed field by field)
+        for k in range(lab.res_run.shape[0]):
+            if lab.res_run[k] == run:
+                _emit(tt, rules, lab, seg, run, tau, out)
+                break
         if pause and r == 0 and len(taus) > 1 and lab.res_t[lab.res_t.shape[0] - 1] < INF and \
                 lab.counters[C_ROUTES] >= pause_routes:
             return seg, True
