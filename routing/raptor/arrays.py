@@ -46,13 +46,13 @@ def _timetable(model, inseat: bool) -> Timetable:
 def _no_links(model) -> tuple:
     """A Timetable's in-seat fields when it has no links (cached per model: its plain timetables, forward and
     reversed, share one set of these per-trip arrays, 1.7 MiB a day on all-Tokyo)."""
-    hit = model.__dict__.get("_no_links")
-    if hit is None:
-        none = np.empty(0, np.int32)
-        hit = model.__dict__["_no_links"] = (
-            np.zeros(model.n_trips + 1, np.int32), none, none, none, np.full(model.n_trips, -1, np.int32),
+    return _cached(model, "_no_links", _make_no_links)
+
+
+def _make_no_links(model) -> tuple:
+    none = np.empty(0, np.int32)
+    return (np.zeros(model.n_trips + 1, np.int32), none, none, none, np.full(model.n_trips, -1, np.int32),
             np.zeros(model.n_patterns, np.int32), np.zeros(model.n_trips, np.int32))
-    return hit
 
 
 def _cached(model, key: str, make):
