@@ -78,9 +78,14 @@ class FeedManager:
     _prepared: dict[str, "Prepared"] = field(default_factory=dict, repr=False)  # operator → version built ahead
     _preparing: dict[str, asyncio.Task] = field(default_factory=dict, repr=False)
 
+    _store: ProfileStore | None = field(default=None, repr=False)
+
     @property
     def profiles(self) -> ProfileStore:
-        return ProfileStore(self.registry.root, self.registry)
+        """The operator profiles, one store kept (its cache serves every profile request after the first)."""
+        if self._store is None:
+            self._store = ProfileStore(self.registry.root, self.registry)
+        return self._store
 
     async def start(self) -> list[str]:
         """Start-up: clean the cache, import a pre-store data folder once, then apply every operator's active
