@@ -33,8 +33,9 @@ def _timetable(model, inseat: bool) -> Timetable:
     else:
         links = _no_links(model)
     tt = Timetable(model.pattern_stops_start, model.pattern_stops, model.pattern_trips_start,
-                   np.asarray(model.pattern_times_start, np.int64), model.st_arr, model.st_pickup, model.st_dropoff, model.trip_pattern, model.trip_wheelchair, model.sp_start, model.sp_pattern,
-                   model.sp_pos, model.fp_start, model.fp_to, model.fp_dist, model.fp_fixed_s,
+                   np.asarray(model.pattern_times_start, np.int64), model.st_arr, model.st_pickup, model.st_dropoff,
+                   model.trip_pattern, model.trip_wheelchair, model.sp_start, model.sp_pattern, model.sp_pos,
+                   model.fp_start, model.fp_to, model.fp_dist, model.fp_fixed_s,
                    np.asarray(model.stop_min_transfer, np.int32), model.stop_wheelchair, *links,
                    _dep_by_pos_of(model, "_dep_by_pos", model.st_dep, False),
                    _ordered_of(model),

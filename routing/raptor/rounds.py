@@ -273,6 +273,10 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                 stop_end = i
                 break
             stop_ok = (not rules.wheelchair) or tt.stop_wheelchair[s] == 1
+            # the departure of the trip before j that the check below reads two stops on (by position, each stop's
+            # is on another cache line): all-Tokyo, 300 plans x 3, CPU per plan 0.96x with it (one stop on: the same)
+            if j > 0:
+                _prefetch(tt.dep_by_pos, _dep_at(times0, nt, j - 1, i + 2))
             if j >= 0 and stop_ok:
                 off = times0 + j * L + i
                 a = np.int64(tt.st_arr[off])
