@@ -12,7 +12,7 @@ from numba import njit
 
 from routing.masks import ClosureMask
 from routing.realtime import realtime_of
-from routing.raptor.state import Timetable
+from routing.raptor.state import Timetable, _dep_at
 
 
 _FORWARD = ("_timetable_plain", "_timetable_inseat")  # where a model caches its timetables, by ``inseat``
@@ -33,12 +33,12 @@ def _timetable(model, inseat: bool) -> Timetable:
     else:
         links = _no_links(model)
     tt = Timetable(model.pattern_stops_start, model.pattern_stops, model.pattern_trips_start,
-                   np.asarray(model.pattern_times_start, np.int64), model.st_arr, model.st_dep, model.st_pickup,
-                   model.st_dropoff, model.trip_pattern, model.trip_wheelchair, model.sp_start, model.sp_pattern,
-                   model.sp_pos, model.fp_start, model.fp_to, model.fp_dist, model.fp_fixed_s,
+                   np.asarray(model.pattern_times_start, np.int64), model.st_arr, model.st_pickup, model.st_dropoff,
+                   model.trip_pattern, model.trip_wheelchair, model.sp_start, model.sp_pattern, model.sp_pos,
+                   model.fp_start, model.fp_to, model.fp_dist, model.fp_fixed_s,
                    np.asarray(model.stop_min_transfer, np.int32), model.stop_wheelchair, *links,
-                   _dep_by_pos_of(model, "_dep_by_pos", model.st_dep),
-                   _ordered_of(model, "_ordered", model.st_arr, model.st_dep),
+                   _dep_by_pos_of(model, "_dep_by_pos", model.st_dep, False),
+                   _ordered_of(model),
                    _open_of(model, model.st_pickup, model.st_dropoff))
     return tt
 
@@ -72,7 +72,7 @@ _OWN_FIELDS = frozenset(("date", "_stop_index", "_trip_index", "_shape_cuts"))  
 
 def share_timetables(model, other) -> bool:
     """Let ``model`` use ``other``'s arrays and timetables (`_cached`) when the two are the same but for their
-    date: a service day's model (all-Tokyo: 24 MiB of arrays, 29 MiB more of forward and reversed timetables, a
+    date: a service day's model (all-Tokyo: 24 MiB of arrays, 24 MiB more of forward and reversed timetables, a
     few MiB of search labels per planner thread) is most often the same as the day before's (times are seconds
     since each day's midnight; weekday after weekday). Its date and everything made from it (its itineraries'
     times and days, its realtime overlay) stay its own. Call before the model is first searched; returns whether
@@ -127,28 +127,32 @@ def share_equal_fields(model, other) -> list[str]:
     return shared
 
 
-def _dep_by_pos_of(model, key: str, st_dep: np.ndarray) -> np.ndarray:
-    """Departures grouped by pattern position (cached per model and clock): the earliest-trip search at a stop
-    then reads one contiguous column instead of one cache line per trip."""
+def _dep_by_pos_of(model, key: str, times: np.ndarray, reverse: bool) -> np.ndarray:
+    """`Timetable.dep_by_pos` (cached per model and clock): departures grouped by pattern position, so the
+    earliest-trip search at a stop reads one contiguous column instead of one cache line per trip. ``times``
+    are the model's departures (trip-major, as the model keeps them), or with ``reverse`` its arrivals, written
+    as the reversed timetable's departures (negated, each pattern's trips and stops in reverse order) with no
+    trip-major copy of those made: the kernels read departures only from here."""
     out = model.__dict__.get(key)
     if out is None:
-        st_dep = np.asarray(st_dep)
-        out = np.empty(len(st_dep), st_dep.dtype)
+        times = np.asarray(times)
+        out = np.empty(len(times), times.dtype)
         _by_position(model.pattern_stops_start, model.pattern_trips_start,
-                     np.asarray(model.pattern_times_start, np.int64), st_dep, out)
+                     np.asarray(model.pattern_times_start, np.int64), times, reverse, out)
         model.__dict__[key] = out
     return out
 
 
-def _ordered_of(model, key: str, st_arr: np.ndarray, st_dep: np.ndarray) -> np.ndarray:
-    """`Timetable.pattern_ordered` for these times (cached per model and clock)."""
-    out = model.__dict__.get(key)
+def _ordered_of(model) -> np.ndarray:
+    """`Timetable.pattern_ordered` (cached per model; the same both ways: backwards each dwell and each hop of a
+    trip is checked on the same two times, negated)."""
+    out = model.__dict__.get("_ordered")
     if out is None:
         out = np.empty(model.n_patterns, np.bool_)
         _patterns_where(np.asarray(model.pattern_stops_start), np.asarray(model.pattern_trips_start),
-                        np.asarray(model.pattern_times_start, np.int64), np.asarray(st_arr), np.asarray(st_dep), True,
-                        out)
-        model.__dict__[key] = out
+                        np.asarray(model.pattern_times_start, np.int64), np.asarray(model.st_arr),
+                        np.asarray(model.st_dep), True, out)
+        model.__dict__["_ordered"] = out
     return out
 
 
@@ -187,14 +191,19 @@ def _patterns_where(pattern_stops_start, pattern_trips_start, pattern_times_star
 
 
 @njit(nogil=True, cache=True)
-def _by_position(pattern_stops_start, pattern_trips_start, pattern_times_start, st, out):
+def _by_position(pattern_stops_start, pattern_trips_start, pattern_times_start, st, reverse, out):
+    """out: the trip-major times ``st`` by pattern position (`_dep_at`); with ``reverse`` on the reversed
+    clock: trip j' = nt-1-j, position i' = L-1-i, time negated."""
     for p in range(len(pattern_times_start)):
         L = pattern_stops_start[p + 1] - pattern_stops_start[p]
         nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
         t0 = pattern_times_start[p]
         for j in range(nt):
             for i in range(L):
-                out[t0 + i * nt + j] = st[t0 + j * L + i]
+                if reverse:
+                    out[_dep_at(t0, nt, nt - 1 - j, L - 1 - i)] = -st[t0 + j * L + i]
+                else:
+                    out[_dep_at(t0, nt, j, i)] = st[t0 + j * L + i]
 
 
 @dataclass(frozen=True)
@@ -225,6 +234,17 @@ def clock_of(model, tt: Timetable) -> int | None:
 
 
 def _reversed(model, inseat: bool) -> tuple[Timetable, Reversal]:
+    head, trip_of, plen = _cached(model, "_reversed_parts", _reversed_parts)
+    links = _reversed_links(model, trip_of, plen) if inseat else _no_links(model)
+    tt = Timetable(*head, *links, _dep_by_pos_of(model, "_dep_by_pos_reversed", model.st_arr, True),
+                   _ordered_of(model), _open_of(model, model.st_pickup, model.st_dropoff))
+    return tt, Reversal(trip_of)
+
+
+def _reversed_parts(model) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """The reversed timetable's fields before its in-seat links (cached per model: its timetables with and
+    without links share them, all-Tokyo: 7.4 MiB of arrivals a day for a server asked both ways), its
+    `Reversal.trip_of` and its patterns' lengths. Its departures are `_dep_by_pos_of`'s only."""
     pss = np.asarray(model.pattern_stops_start, np.int64)
     pts = np.asarray(model.pattern_trips_start, np.int64)
     ptimes = np.asarray(model.pattern_times_start, np.int64)
@@ -246,7 +266,6 @@ def _reversed(model, inseat: bool) -> tuple[Timetable, Reversal]:
     jr, ir = k // L, k % L
     src = ptimes[st_p] + (pn[st_p] - 1 - jr) * L + (L - 1 - ir)
     st_arr = (-np.asarray(model.st_dep)[src]).astype(np.int32)
-    st_dep = (-np.asarray(model.st_arr)[src]).astype(np.int32)
     sp_pat = np.asarray(model.sp_pattern)
     sp_pos = (plen[sp_pat] - 1 - np.asarray(model.sp_pos)).astype(np.int32)
     # footpaths transposed
@@ -255,24 +274,20 @@ def _reversed(model, inseat: bool) -> tuple[Timetable, Reversal]:
     order = np.lexsort((fa, np.asarray(model.fp_to)))
     fp_start = np.zeros(n + 1, np.int32)
     np.cumsum(np.bincount(np.asarray(model.fp_to), minlength=n), out=fp_start[1:])
-    links = _reversed_links(model, trip_of, plen) if inseat else _no_links(model)
     # arrays equal to the model's (flags where every stop time allows both, symmetric footpaths) are the model's:
     # one copy each (all-Tokyo rail: -3.7 MiB a day)
     from routing.timetable import _shared_if_equal as same
 
     pickup = same(np.asarray(model.st_dropoff)[src], model.st_pickup, model.st_dropoff)
     dropoff = same(np.asarray(model.st_pickup)[src], model.st_dropoff, model.st_pickup, pickup)
-    tt = Timetable(model.pattern_stops_start, stops_rev.astype(np.int32), model.pattern_trips_start, ptimes,
-                   st_arr, st_dep, pickup, dropoff,
-                   model.trip_pattern, same(np.asarray(model.trip_wheelchair)[trip_of], model.trip_wheelchair),
-                   model.sp_start, sp_pat, sp_pos, same(fp_start, model.fp_start),
-                   same(fa[order].astype(np.int32), model.fp_to), same(np.asarray(model.fp_dist)[order], model.fp_dist),
-                   same(np.asarray(model.fp_fixed_s)[order], model.fp_fixed_s),
-                   np.asarray(model.stop_min_transfer, np.int32),
-                   model.stop_wheelchair, *links, _dep_by_pos_of(model, "_dep_by_pos_reversed", st_dep),
-                   _ordered_of(model, "_ordered_reversed", st_arr, st_dep),
-                   _open_of(model, model.st_pickup, model.st_dropoff))
-    return tt, Reversal(trip_of)
+    head = (model.pattern_stops_start, stops_rev.astype(np.int32), model.pattern_trips_start, ptimes,
+            st_arr, pickup, dropoff,
+            model.trip_pattern, same(np.asarray(model.trip_wheelchair)[trip_of], model.trip_wheelchair),
+            model.sp_start, sp_pat, sp_pos, same(fp_start, model.fp_start),
+            same(fa[order].astype(np.int32), model.fp_to), same(np.asarray(model.fp_dist)[order], model.fp_dist),
+            same(np.asarray(model.fp_fixed_s)[order], model.fp_fixed_s),
+            np.asarray(model.stop_min_transfer, np.int32), model.stop_wheelchair)
+    return head, trip_of, plen
 
 
 def _reversed_links(model, trip_of: np.ndarray, plen: np.ndarray) -> tuple:

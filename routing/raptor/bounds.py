@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from routing.raptor.state import INF, Timetable, _walk_seconds
+from routing.raptor.state import INF, Timetable, _dep_at, _walk_seconds
 
 
 class StopGraph(NamedTuple):
@@ -72,7 +72,7 @@ def _hop_edges(tt):
             best_ride = INF
             for j in range(nt):
                 off = times0 + j * L + i
-                d = np.int64(tt.st_arr[off + 1]) - np.int64(tt.st_dep[off])
+                d = np.int64(tt.st_arr[off + 1]) - np.int64(tt.dep_by_pos[_dep_at(times0, nt, j, i)])
                 if d < best:
                     best = d
                 d = np.int64(tt.st_arr[off + 1]) - np.int64(tt.st_arr[off])

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from routing.raptor.state import BOARD_CHANGE, BOARD_SOURCE, KIND_RIDE, KIND_SOURCE, KIND_WALK, _walk_s
+from routing.raptor.state import BOARD_CHANGE, BOARD_SOURCE, KIND_RIDE, KIND_SOURCE, KIND_WALK, _dep_at, _walk_s
 
 
 LEG_RIDE, LEG_WALK = 0, 1
@@ -49,10 +49,12 @@ def _journey_legs(tt, rules, lab, seg, k, out):
         while True:  # the ride, then the seat segments it continues (latest first)
             base = tt.pattern_stops_start[p]
             L = tt.pattern_stops_start[p + 1] - base
-            off = tt.pattern_times_start[p] + (trip - tt.pattern_trips_start[p]) * L
+            j = trip - tt.pattern_trips_start[p]
+            nt = tt.pattern_trips_start[p + 1] - tt.pattern_trips_start[p]
+            times0 = tt.pattern_times_start[p]
             b = tt.pattern_stops[base + bpos]
-            _leg(out, LEG_RIDE, b, cur, p, trip, bpos, apos, 1 if sg >= 0 else 0, tt.st_dep[off + bpos],
-                 tt.st_arr[off + apos])
+            _leg(out, LEG_RIDE, b, cur, p, trip, bpos, apos, 1 if sg >= 0 else 0,
+                 tt.dep_by_pos[_dep_at(times0, nt, j, bpos)], tt.st_arr[times0 + j * L + apos])
             if sg < 0:
                 break
             p, trip, bpos, apos, bround, sg = seg[sg, 0], seg[sg, 1], seg[sg, 2], seg[sg, 3], seg[sg, 4], seg[sg, 5]

@@ -20,7 +20,7 @@ from numba.experimental import structref
 from routing.raptor.bounds import fewest_rides, lower_bounds
 from routing.raptor.journeys import Output, _emit
 from routing.raptor.rounds import raptor_run
-from routing.raptor.state import C_ROUTES, INF, NONE32, Cutter, Rules, _walk_seconds, clear_labels
+from routing.raptor.state import C_ROUTES, INF, NONE32, Cutter, Rules, _dep_at, _walk_seconds, clear_labels
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -139,15 +139,16 @@ def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf, pats):
                 lo = 0
                 hi = nt
                 lim = t0 + acc + w
+                col = _dep_at(times0, nt, 0, pos)
                 while lo < hi:
                     mid = (lo + hi) // 2
-                    if tt.dep_by_pos[times0 + pos * nt + mid] < lim:
+                    if tt.dep_by_pos[col + mid] < lim:
                         lo = mid + 1
                     else:
                         hi = mid
                 for j in range(lo, nt):
                     off = times0 + j * L + pos
-                    tau = np.int64(tt.st_dep[off]) - acc - w
+                    tau = np.int64(tt.dep_by_pos[col + j]) - acc - w
                     if tau > t1:
                         break
                     if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t_first + j] == 1):
