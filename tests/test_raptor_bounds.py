@@ -15,8 +15,8 @@ from routing.raptor import RaptorQuery, pools, range_raptor
 from routing.raptor.arrays import reversed_timetable, timetable_of
 from routing.raptor.bounds import fewest_rides, lower_bounds
 from routing.raptor.profile import _rules_of
-from routing.raptor.search import _NO_BOARD, _flat_rules
-from routing.raptor.state import INF, Cutter
+from routing.raptor.search import _NO_BOARD, _flat_rules, _walk_secs
+from routing.raptor.state import INF, Cutter, walk_seconds
 from routing.timetable import BuildSettings, build_model
 from test_raptor import random_world
 from test_timetable import DATE
@@ -169,3 +169,20 @@ def test_bounds_kept_for_every_thread_within_the_budget(monkeypatch):
                                     4), 7 * 3600, 600)
     assert len(shared.items) == 2 and shared.bytes == 2 * made[0].nbytes
     shared.clear()
+
+
+def test_walk_seconds_are_the_scalar_rule_and_cached_per_speed():
+    """Each footpath's seconds (`walk_seconds`, what the kernels read) are ceil(distance / speed) in float64, never
+    under the feed's time, as the scalar rule gives; `_walk_secs` keeps one array per timetable and speed."""
+    rng = np.random.default_rng(3)
+    dist = np.concatenate([rng.uniform(0, 3000, 2000), [0.0, 1.2, 2.4, 119.99999, 600.0]]).astype(np.float32)
+    fixed = rng.choice([0, 0, 0, 60, 300, 900], len(dist)).astype(np.int32)
+    for speed in (0.3, 0.7, 1.2, 4 / 3, 3.0):
+        want = [max(math.ceil(float(d) / speed), int(f)) for d, f in zip(dist.tolist(), fixed.tolist())]
+        got = walk_seconds(dist, fixed, speed)
+        assert got.dtype == np.int32 and got.tolist() == want
+    m, _ = _model(11)
+    tt = timetable_of(m, True)
+    a, b = _walk_secs(m, tt, 1.2), _walk_secs(m, tt, 0.7)
+    assert _walk_secs(m, tt, 1.2) is a and a is not b
+    assert a.tolist() == walk_seconds(tt.fp_dist, tt.fp_fixed_s, 1.2).tolist()

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from routing.raptor.state import INF, Timetable, _dep_at, _walk_seconds
+from routing.raptor.state import INF, Timetable, _dep_at
 
 
 class StopGraph(NamedTuple):
@@ -158,11 +158,10 @@ def lower_bounds(tt, rules, g, tgt_stops, tgt_egress, lb, lb_board, lb_walk):
             f = g.in_fp[x]
             if f >= 0:
                 v = g.in_from[x]
-                lb[v] = min(lb[v], lb_walk[s] + _walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f], rules.walk_speed))
-    walk = np.empty(len(tt.fp_to), np.int64)  # each footpath's seconds at this speed, worked out once
+                lb[v] = min(lb[v], lb_walk[s] + np.int64(rules.walk_s[f]))
+    walk = rules.walk_s  # each footpath's seconds at this speed
     for f in range(len(walk)):
-        walk[f] = _walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f], rules.walk_speed)
-        w_max = max(w_max, max(walk[f], mt))
+        w_max = max(w_max, max(np.int64(walk[f]), mt))
     for x in range(len(g.in_from)):
         w_max = max(w_max, max(g.in_w[x], g.in_ride[x]))
     for s in range(n):
@@ -224,7 +223,7 @@ def lower_bounds(tt, rules, g, tgt_stops, tgt_egress, lb, lb_board, lb_walk):
             for x in range(g.in_other[u], g.in_start[u + 1]):
                 f = g.in_fp[x]
                 v = g.in_from[x]
-                nd = d + (np.int64(0) if f == _LINK else max(walk[f], mt))
+                nd = d + (np.int64(0) if f == _LINK else max(np.int64(walk[f]), mt))
                 better = nd < lb[v]
                 lb[v] = min(lb[v], nd)
                 used = _bucket_push(head, nxt, st, used, nd, 2 * v, better)
@@ -238,7 +237,7 @@ def _bucket_push(head, nxt, st, used, t, state, keep):
     """`lower_bounds`' bucket queue: entry ``used`` (state at time t) into the bucket of t (``head`` a power of
     two long) if ``keep``; returns the entries used. Written either way, kept by a select, not a branch: whether
     a relaxation improves is a coin toss to the CPU, and its mispredictions were a sixth of `lower_bounds`' time.
-    (Arrays, not a record: see `_walk_seconds`.)"""
+    (Arrays, not a record: see `_blk`.)"""
     b = t & (len(head) - 1)
     st[used] = state
     nxt[used] = head[b]

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from routing.raptor.state import BOARD_CHANGE, BOARD_SOURCE, KIND_RIDE, KIND_SOURCE, KIND_WALK, _dep_at, _walk_s
+from routing.raptor.state import BOARD_CHANGE, BOARD_SOURCE, KIND_RIDE, KIND_SOURCE, KIND_WALK, _dep_at
 
 
 LEG_RIDE, LEG_WALK = 0, 1
@@ -83,7 +83,7 @@ def _fp_seconds(tt, rules, frm, to):
     """A walk's own duration (a board label after it may include waiting out the change time)."""
     for e in range(tt.fp_start[frm], tt.fp_start[frm + 1]):
         if tt.fp_to[e] == to:
-            return _walk_s(tt, rules, e)
+            return np.int64(rules.walk_s[e])
     return np.int64(0)
 
 

@@ -20,7 +20,7 @@ from numba.experimental import structref
 from routing.raptor.bounds import fewest_rides, lower_bounds
 from routing.raptor.journeys import Output, _emit
 from routing.raptor.rounds import raptor_run
-from routing.raptor.state import C_ROUTES, INF, NONE32, Cutter, Rules, _dep_at, _walk_seconds, clear_labels
+from routing.raptor.state import C_ROUTES, INF, NONE32, Cutter, Rules, _dep_at, clear_labels
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -121,7 +121,7 @@ def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf, pats):
                 w = np.int64(0)
             else:
                 u = tt.fp_to[f]
-                w = _walk_seconds(tt.fp_dist[f], tt.fp_fixed_s[f], rules.walk_speed)
+                w = np.int64(rules.walk_s[f])
             if rules.wheelchair and tt.stop_wheelchair[u] != 1:
                 continue
             for e in range(tt.sp_start[u], tt.sp_start[u + 1]):
@@ -319,9 +319,9 @@ def range_search_flat(recs, rules, seg, out, src_stops, src_access, tgt_stops, t
 @njit(nogil=True, cache=True, inline="always")
 def _rules_of(rules):
     """`Rules` from the plain tuple `_flat_rules` makes (its Cutter a plain tuple at the end)."""
-    lt = rules[16]
+    lt = rules[17]
     return Rules(rules[0], rules[1], rules[2], rules[3], rules[4], rules[5], rules[6], rules[7], rules[8], rules[9],
-                 rules[10], rules[11], rules[12], rules[13], rules[14], rules[15], Cutter(lt[0], lt[1]))
+                 rules[10], rules[11], rules[12], rules[13], rules[14], rules[15], rules[16], Cutter(lt[0], lt[1]))
 
 
 @njit(nogil=True, cache=True)

@@ -15,7 +15,7 @@ from routing.raptor.pools import _POOL, _bounds_for, _keep_bounds, _labels_and_r
 from routing.raptor.profile import late_bounds_flat, range_search_flat
 from routing.raptor.query import Counters, Journey, RaptorQuery, RaptorResult, RideLeg, WalkLeg
 from routing.raptor.state import (C_CUT, C_IMPROVED, C_LATE, C_ROUNDS, C_ROUTES, C_RUNS, C_STOPS, INF, Cutter, Labels,
-                                  Timetable)
+                                  Timetable, walk_seconds)
 
 
 # Runs of a range search before the latest-boarding cut starts (`Cutter`; 0: never). Its copies of the board labels
@@ -78,10 +78,23 @@ def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, 
     return out
 
 
+def _walk_secs(model, tt: Timetable, speed: float) -> np.ndarray:
+    """`walk_seconds` of the timetable's footpaths at this speed, cached per model, footpath arrays and speed
+    (the forward and reversed timetables share the model's when their order is the same): every search of a
+    plan asks again, with the same speed."""
+    cache = model.__dict__.setdefault("_walk_secs", {})
+    key = (id(tt.fp_dist), id(tt.fp_fixed_s), float(speed))
+    hit = _lru_get(cache, key, tt.fp_dist)
+    if hit is None:
+        hit = _lru_put(cache, key, walk_seconds(tt.fp_dist, tt.fp_fixed_s, speed), tt.fp_dist)
+    return hit
+
+
 def _flat_rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest: Cutter,
-                late: np.ndarray | None = None) -> tuple:
+                late: np.ndarray | None = None, tt: Timetable | None = None) -> tuple:
     """The query's `Rules` as `range_search_flat` takes them: a plain tuple of its fields, the Cutter a plain
-    tuple at the end. ``bounds``: `_bounds_for`'s rows; ``late``: `late_bounds`' (none: 0 × 0)."""
+    tuple at the end. ``bounds``: `_bounds_for`'s rows; ``late``: `late_bounds`' (none: 0 × 0); ``tt``: the
+    search's timetable (none: the model's of that clock, for the query's in-seat choice)."""
     closures, arrays = _mask_arrays(model, q.mask, reverse)
     if q.pattern_allowed is not None:
         allowed = np.asarray(q.pattern_allowed, np.bool_)
@@ -89,9 +102,11 @@ def _flat_rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest
         allowed = model.__dict__.get("_all_patterns")
         if allowed is None:
             allowed = model.__dict__["_all_patterns"] = np.ones(model.n_patterns, np.bool_)
+    if tt is None:
+        tt = reversed_timetable(model, q.inseat)[0] if reverse else timetable_of(model, q.inseat)
     return (*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
             bool(q.report_walks), bool(reverse), bounds[0], bounds[1], bounds[2], bounds[3],
-            _NO_LATE if late is None else late, (latest.after, latest.board))
+            _NO_LATE if late is None else late, _walk_secs(model, tt, q.walk_speed), (latest.after, latest.board))
 
 
 _new = tuple.__new__  # a named tuple from a plain one without its Python-level __new__ (80 ns, not 190)
@@ -161,7 +176,7 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
     tgt, egress = _target_arrays(q)
     lb, known = _bounds_for(model, tt, q, tgt, egress)
     rounds = int(max(0, q.max_rides)) + 1
-    rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds))
+    rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds), tt=tt)
     lab, recs = _labels_and_records(model, tt, rounds)
     # seat segments: the kernel grows them to rounds × in-seat links (on all-Tokyo 11 MB, too much to allocate
     # and fault in per search)
@@ -181,7 +196,7 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
     seg = seg if seg2 is None else seg2
     if paused:  # the first run found results, scanning routes enough: the time-dependent bound, then the other runs
         late = _late_for(model, tt, q, reverse, lb[1], lab.res_t, src_stops, access, tgt, egress, t0, rounds)
-        rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds), late)
+        rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds), late, tt)
         seg2, out2, n_departures, first_tau, _ = range_search_flat(
             recs, rules, seg, tuple(out), src_stops, access, tgt, egress, True, int(t0), int(t1), int(bound), True,
             pause_runs, pause_routes)
@@ -231,7 +246,7 @@ def _late_for(model, tt: Timetable, q: RaptorQuery, reverse: bool, rides: np.nda
     late = _lru_get(pool, ("late", n, rounds))
     if late is None:
         late = _lru_put(pool, ("late", n, rounds), np.empty((rounds, n), np.int64))
-    rules_o = _flat_rules(model, relaxed, not reverse, bounds, Cutter(np.int64(0), _NO_BOARD))
+    rules_o = _flat_rules(model, relaxed, not reverse, bounds, Cutter(np.int64(0), _NO_BOARD), tt=other)
     _, recs_o = _labels_and_records(model, other, rounds)
     # seat segments: grown by the kernel for this call and dropped after it (not pooled: on all-Tokyo they would
     # keep another 11 MB a planner thread, for the few long searches that work the bound out)

@@ -104,6 +104,8 @@ class Rules(NamedTuple):
     lb_walk: np.ndarray  # per stop: the same from a walk label there (end the journey there, or board)
     late: np.ndarray  # rounds × stops: the latest board label at s of round k that may still beat a result
     #                   (`late_bounds`, time-dependent); 0 × 0 when the search has none
+    walk_s: np.ndarray  # per footpath: its seconds at ``walk_speed`` (`walk_seconds`, worked out once per
+    #                     timetable and speed, `search._walk_secs`), what every relaxation reads
     latest: Cutter
 
 
@@ -182,22 +184,18 @@ def _blk(f, u, a, b):
 def _dep_at(times0, nt, j, i):
     """Where trip j's departure at position i of a pattern (its times from ``times0``, ``nt`` trips) is in
     `Timetable.dep_by_pos`: by position, so the boarding search reads one contiguous column of a stop's
-    departures and the trip before j's is beside j's. (Scalars only: see `_walk_seconds`.)"""
+    departures and the trip before j's is beside j's. (Scalars only: a helper given arrays or records costs
+    50–500 ns a call in numba, their reference counting; the hot loops read the arrays themselves.)"""
     return times0 + i * nt + j
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _walk_seconds(dist, fixed_s, speed):
-    """Seconds to walk a footpath: the feed's time, never faster than the requested speed. (Scalars only: a
-    helper given arrays or records costs 50–500 ns a call in numba, their reference counting; the hot loops
-    therefore read the arrays themselves and call only scalar helpers, and `_label`, inlined, with two arrays.)"""
-    return max(np.int64(np.ceil(dist / speed)), np.int64(fixed_s))
-
-
-@njit(nogil=True, cache=True, _nrt=False)
-def _walk_s(tt, rules, e):
-    """Seconds to walk footpath e (see _walk_seconds; for the cold paths)."""
-    return _walk_seconds(tt.fp_dist[e], tt.fp_fixed_s[e], rules.walk_speed)
+def walk_seconds(dist: np.ndarray, fixed_s: np.ndarray, speed: float) -> np.ndarray:
+    """Seconds to walk each footpath: the feed's time, never faster than the requested speed (the distance
+    divided in float64, rounded up), int32. Worked out once per timetable and speed (`search._walk_secs`) and
+    read by the kernels (`Rules.walk_s`): a division and rounding at every relaxation cost more than the read
+    (tokyo4, 67,736 footpaths: footpath relaxation is a seventh of a range search's runs)."""
+    w = np.maximum(np.ceil(np.asarray(dist, np.float64) / np.float64(speed)), np.asarray(fixed_s, np.float64))
+    return w.astype(np.int32)
 
 
 @njit(nogil=True, cache=True, inline="always")
