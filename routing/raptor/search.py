@@ -221,7 +221,8 @@ def _late_for(model, tt: Timetable, q: RaptorQuery, reverse: bool, rides: np.nda
                           report_walks=False)
     pool = _pooled("late", dict)
     n = model.n_stops
-    # the lower bounds towards the search's sources on the other clock: the same for each window of a plan
+    # the lower bounds and fewest rides towards the search's sources on the other clock: the same for each window of
+    # a plan
     key = (id(other), src_stops.tobytes(), access.tobytes(), float(q.walk_speed))
     hit = _lru_get(pool, ("bounds", n), other)  # [key of the bounds filled, the array]
     if hit is None:
