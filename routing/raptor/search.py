@@ -48,7 +48,10 @@ _NO_LATE = np.empty((0, 0), np.int64)
 # alternating, the same answers): all-Tokyo p50 0.96x, p95 0.90x, p99 0.84x; the central mix (600 plans between
 # stations within 5 km of Tokyo station) 1.05x, within its noise. Floor 1000 instead: central p95 1.10x (92 bounds
 # in 600 plans, +7 % search CPU; 3000: 2); tokyo4 the same either way (routes scanned 8.48M, 10.41M with 32 and
-# no floor; p95 0.86x, p99 0.77x). 8 runs: tokyo4 p50 1.25x against 16
+# no floor; p95 0.86x, p99 0.77x). 8 runs: tokyo4 p50 1.25x against 16. With the pruned backward runs (tokyo4,
+# bench_plan_tail --ab --cpu, 3 reps, the same answers): floor 1000 or 10000 instead of 3000 p50 1.02x / 1.00x,
+# p99 1.03x / 1.10x; 8 runs p50 1.17x, p99 0.95x; no bound p50 0.79x but p95 1.96x, p99 2.23x; 20 runs an hour
+# of window at least (sparse departures pay least) tokyo4 0.93x / 0.96x / 1.04x, all-Tokyo 1.05x / 1.16x / 1.37x
 LATE_BOUND_RUNS = 16
 LATE_BOUND_ROUTES = 3000
 
@@ -236,7 +239,8 @@ def _late_for(model, tt: Timetable, q: RaptorQuery, reverse: bool, rides: np.nda
                           report_walks=False)
     pool = _pooled("late", dict)
     n = model.n_stops
-    # the lower bounds towards the search's sources on the other clock: the same for each window of a plan
+    # the lower bounds and fewest rides towards the search's sources on the other clock: the same for each window of
+    # a plan
     key = (id(other), src_stops.tobytes(), access.tobytes(), float(q.walk_speed))
     hit = _lru_get(pool, ("bounds", n), other)  # [key of the bounds filled, the array]
     if hit is None:
