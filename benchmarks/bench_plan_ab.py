@@ -6,7 +6,10 @@ shared machine the load moves between them). Two processes of one tree differ to
 run ``--new-tree`` = ``--old-tree`` once to see it.
 
     .venv/bin/python benchmarks/bench_plan_ab.py --old-tree /work/wt-base [--new-tree .] [--feed toei]
-        [--queries 300] [--reps 3] [--warm]
+        [--queries 300] [--reps 3] [--warm] [--model-cache /tmp/models]
+
+``--model-cache``: both workers load the model from there (`bench_plan_tail.model_for`, which this process fills
+first when it is missing): the only way to run the tiled ``tokyo4``, and no build per run for the others.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +33,13 @@ from feeds.gtfs import load_feed
 from routing.planner import Planner, PlanOptions
 from routing.timetable import build_model
 from routing.walking import StraightLineWalker
-fname, ns = FEEDS[sys.argv[2]]
-m = build_model(Network([load_feed(DATA / fname, ns)]), DATE)
+if sys.argv[5]:  # a model kept by bench_plan_tail.model_for (tokyo4 is only there: the tiled feed)
+    from pathlib import Path
+    from bench_plan_tail import model_for
+    m = model_for(sys.argv[2], Path(sys.argv[5]))
+else:
+    fname, ns = FEEDS[sys.argv[2]]
+    m = build_model(Network([load_feed(DATA / fname, ns)]), DATE)
 p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
 p.warm_up()
 gc.collect()
@@ -60,12 +69,20 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--warm", action="store_true", help="an untimed pass over the queries first")
+    ap.add_argument("--model-cache", type=Path, default=None)
     a = ap.parse_args()
+    if a.model_cache is not None:  # (filled here once, not by two workers at the same time)
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from bench_plan_tail import model_for
+        a.model_cache.mkdir(parents=True, exist_ok=True)
+        model_for(a.feed, a.model_cache)
+    elif a.feed == "tokyo4":
+        raise SystemExit("tokyo4 is the tiled network: give --model-cache DIR")
     procs = {}
     for name, tree in (("old", a.old_tree.resolve()), ("new", a.new_tree.resolve())):
         procs[name] = subprocess.Popen(
             [str(tree / ".venv" / "bin" / "python"), "-c", _WORKER, str(tree), a.feed, str(a.queries),
-             "1" if a.warm else "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree,
+             "1" if a.warm else "0", str(a.model_cache.resolve()) if a.model_cache else ""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree,
             env={**os.environ, "PYTHONPATH": str(tree)})
     for p in procs.values():
         if p.stdout.readline().strip() != "ready":
