@@ -46,7 +46,7 @@ def _label_shapes(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, r
     n_dom = n_patterns if n_links > 0 else 0
     n_seat = n_trips if n_links > 0 else 0
     per_stop_round = ((R, S),) * 15
-    return per_stop_round + ((R,),) * 5 + ((S,),) * 9 + ((n_patterns,),) * 3 + ((n_links + 1, 4),) + \
+    return per_stop_round + ((R,),) * 5 + ((S,),) * 10 + ((n_patterns,),) * 3 + ((n_links + 1, 4),) + \
         ((n_seat,),) * 2 + ((n_dom,),) * 6 + ((n_classes + 1,), (n_patterns,), (R, n_patterns), (8,), (7,))
 
 

@@ -23,25 +23,40 @@ from routing.raptor.rounds import raptor_run
 from routing.raptor.state import C_ROUTES, INF, NONE32, Cutter, Rules, _dep_at, clear_labels
 
 
+_UNCHANGED = np.int8(127)  # Labels.board_low of a stop whose board labels are all as the cut last copied them
+
+
 @njit(nogil=True, cache=True, inline="always")
-def _board_copy(board, board_t, stops, n, reset, top):
+def _board_copy(board, board_t, low, stops, n, mode, top):
     """The cut's copy of the board labels (`Cutter`) at the first ``n`` of ``stops``: ``board_t``'s, every
-    round but the last (a row not kept yet as the last kept one, `_keep_rows`), or (``reset``) INF. The last
+    round but the last (a row not kept yet as the last kept one, `_keep_rows`), or (``mode`` 2) INF. The last
     round's row is never read (round k reads row k - 1), so it stays INF: a tenth of the copies with the default
-    9 transfers, which on Toei cost as much as the routes the cut spares."""
+    9 transfers, which on Toei cost as much as the routes the cut spares.
+
+    ``mode`` 0 copies every row; 1 only the rows from ``low[s]`` on (`Labels.board_low`: at most the lowest
+    round whose board label was written at s since its last copy, kept by the runs that cut; 0 for a stop not
+    copied since the labels were cleared, so every row of it then). The rows
+    below are still equal: call E(k, s) = board_t[min(k, top - 1), s] what row k would hold were every row kept;
+    a copy leaves board[k, s] = E(k, s) for k < R, and between copies E changes only at rows ≥ low[s]: `_label`
+    in round k writes rows k .. top - 1 (E from k on), `_keep_rows` makes row top a copy of row top - 1 (E
+    unchanged), and clearing happens only between searches. Modes 0 and 1 set ``low`` back to unchanged."""
     R = board_t.shape[0] - 1
     kept = min(top, R)
     for x in range(n):
         s = stops[x]
-        if reset:
+        if mode == 2:
             for k in range(R):
                 board[k, s] = INF
-        else:
-            for k in range(kept):
-                board[k, s] = board_t[k, s]
-            last = board_t[top - 1, s]
-            for k in range(kept, R):
-                board[k, s] = last
+            continue
+        f = 0 if mode == 0 else np.int64(low[s])
+        low[s] = _UNCHANGED
+        if f >= top:
+            continue
+        for k in range(f, kept):
+            board[k, s] = board_t[k, s]
+        last = board_t[top - 1, s]
+        for k in range(max(f, kept), R):
+            board[k, s] = last
 
 
 @njit(nogil=True, cache=True)
@@ -67,7 +82,8 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     From run ``rules.latest.after`` on (closures aside: a closed stop or hop makes the scan leave the first
     trip), the latest-boarding cut (`Cutter`, `_collect_routes`): ``rules.latest.board`` holds the board labels
     as they were when the run began (every stop touched since the labels were cleared copied after run
-    ``after`` - 1, then the stops each run touches), and is set back to INF after the last run.
+    ``after`` - 1, then the stops each run touches, from the lowest round it wrote there: `_board_copy`), and is
+    set back to INF after the last run.
 
     Runs from ``r0`` on (a search resumed, its labels kept); ``pause``: stop after the first run when it found a
     result and scanned at least ``pause_routes`` routes (the caller works out the time-dependent bound,
@@ -90,9 +106,9 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
         raptor_run(tt, rules, lab, seg, src_stops, src_times, run, restrict, cutting and r >= after)
         if cutting and after - 1 <= r < len(taus) - 1:  # the next run cuts: the board labels as they are now
             if r == after - 1:  # every stop written since the labels were cleared
-                _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], False, lab.scalars[6])
+                _board_copy(board, lab.board_t, lab.board_low, lab.dirty, lab.scalars[5], 0, lab.scalars[6])
             else:  # then those this run touched
-                _board_copy(board, lab.board_t, lab.touched, lab.scalars[0], False, lab.scalars[6])
+                _board_copy(board, lab.board_t, lab.board_low, lab.touched, lab.scalars[0], 1, lab.scalars[6])
         # journeys only from a run that improved a result: most improve none, and a call given the records
         # costs ~0.3 µs (their arrays passed field by field)
         for k in range(lab.res_run.shape[0]):
@@ -103,7 +119,7 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
                 lab.counters[C_ROUTES] >= pause_routes:
             return seg, True
     if cutting:  # all INF again for the next search
-        _board_copy(board, lab.board_t, lab.dirty, lab.scalars[5], True, lab.scalars[6])
+        _board_copy(board, lab.board_t, lab.board_low, lab.dirty, lab.scalars[5], 2, lab.scalars[6])
     return seg, False
 
 

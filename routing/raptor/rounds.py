@@ -479,9 +479,10 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
 
 
 @njit(nogil=True, cache=True, _nrt=False, inline="always")
-def relax_footpaths(tt, rules, lab, k):
+def relax_footpaths(tt, rules, lab, k, track):
     """Round k, phase 3: from each stop reached by a ride, a same-stop change and one footpath (the transfer
     rule in the module docstring); board labels of round k, improved stops marked for round k+1; targets.
+    ``track``: a run that cuts keeps `Labels.board_low` (for the cut's copy, `profile._board_copy`).
     (`_touch` takes the labels record, which costs nothing here: compiled without reference counting.)"""
     run = lab.scalars[3]
     n_walk = 0
@@ -493,6 +494,8 @@ def relax_footpaths(tt, rules, lab, k):
         bt = a + max(rules.min_transfer_s, np.int64(tt.stop_min_transfer[s]))  # the change time at s
         if bt < lab.board_t[k, s] and bt + rules.lb_board[s] < lab.res_t[k]:
             _label(lab.board_t, lab.board_round, k, s, bt, lab.scalars[6])
+            if track and k < lab.board_low[s]:
+                lab.board_low[s] = k
             lab.board_kind[k, s] = BOARD_CHANGE
             lab.board_from[k, s] = s
             lab.marked[s] = True
@@ -522,6 +525,8 @@ def relax_footpaths(tt, rules, lab, k):
             if bt < lab.board_t[k, u] and not (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u],
                                                                        bt, bt)):
                 _label(lab.board_t, lab.board_round, k, u, bt, lab.scalars[6])
+                if track and k < lab.board_low[u]:
+                    lab.board_low[u] = k
                 lab.board_kind[k, u] = BOARD_WALK
                 lab.board_from[k, u] = s
                 lab.marked[u] = True
@@ -669,6 +674,8 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
             t = np.int64(rules.stop_until[s])  # (backward: reach the destination before it closes)
         if t < lab.board_t[0, s]:
             _label(lab.board_t, lab.board_round, 0, s, t, lab.scalars[6])
+            if cut:  # (for the cut's copy, `profile._board_copy`)
+                lab.board_low[s] = 0
             lab.board_kind[0, s] = BOARD_SOURCE
             lab.board_from[0, s] = s
             lab.marked[s] = True
@@ -696,6 +703,8 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
                     _set_result(lab, 0, wt + lab.egress[u], u, KIND_WALK, run)
             if wt < lab.board_t[0, u]:
                 _label(lab.board_t, lab.board_round, 0, u, wt, lab.scalars[6])
+                if cut:
+                    lab.board_low[u] = 0
                 lab.board_kind[0, u] = BOARD_WALK
                 lab.board_from[0, u] = s
                 lab.marked[u] = True
@@ -715,6 +724,6 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
         # them costs nothing else)
         if n_cont > 0:
             follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont)
-        relax_footpaths(tt, rules, lab, k)
+        relax_footpaths(tt, rules, lab, k, cut)
     for r in range(lab.scalars[0]):
         lab.marked[lab.touched[r]] = False

@@ -146,6 +146,9 @@ class Labels(NamedTuple):
     touched_run: np.ndarray
     touched: np.ndarray
     dirty: np.ndarray  # stops touched since the labels were last cleared (scalars[5] of them)
+    board_low: np.ndarray  # per stop: at most the lowest round whose board label was written there since the
+    #                        latest-boarding cut last copied it (`profile._board_copy`: written only by the runs
+    #                        that cut; 0 after `clear_labels`, so a stop never copied copies every row)
     ride_marked: np.ndarray
     ride_list: np.ndarray
     walk_seen: np.ndarray
@@ -259,7 +262,7 @@ def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, roun
         np.full(R, INF, np.int64), np.full(R, -1, np.int8), np.full(R, -1, np.int32), np.full(R, -1, np.int8),
         np.full(R, -1, np.int64), np.full(n_stops, -1, np.int64),
         np.zeros(n_stops, np.bool_), np.full(n_stops, -1, np.int64), np.empty(n_stops, np.int32),
-        np.empty(n_stops, np.int32), np.zeros(n_stops, np.bool_), np.empty(n_stops, np.int32),
+        np.empty(n_stops, np.int32), np.zeros(n_stops, np.int8), np.zeros(n_stops, np.bool_), np.empty(n_stops, np.int32),
         np.zeros(n_stops, np.bool_), np.empty(n_stops, np.int32), np.full(n_patterns, -1, np.int32),
         np.full(n_patterns, -1, np.int32),
         np.empty(n_patterns, np.int32), np.empty((n_links + 1, 4), np.int32),
@@ -287,10 +290,12 @@ def clear_labels(lab):
             lab.board_t[k, :] = NONE32
             lab.board_round[k, :] = -1
         lab.touched_run[:] = -1
+        lab.board_low[:] = 0
     else:
         for r in range(n_dirty):
             s = lab.dirty[r]
             lab.touched_run[s] = -1
+            lab.board_low[s] = 0
             for k in range(R):
                 lab.ride_t[k, s] = NONE32
                 lab.ride_round[k, s] = -1
