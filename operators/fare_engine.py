@@ -415,8 +415,7 @@ def _fallback_run(of: OperatorFares, run: list[LegRef], rider: str, medium: str,
     if how is _bands and len(run) > 1:
         # (the run's summed distance priced as the first leg's: no LegRef copy, dataclasses.replace is slow)
         amount, basis, product = _band_fare(of, sum(x.distance_m for x in run), run[0].index, rider, medium)
-        return [(0, len(run) - 1, amount, basis + f" (through fare for legs {run[0].index}–{run[-1].index})",
-                 product)]
+        return [(0, len(run) - 1, amount, basis, product)]  # (the caller names the legs it covers: `_through`)
     return [(m, m, *how(of, x, rider, medium)) for m, x in enumerate(run)]
 
 
@@ -476,9 +475,7 @@ def _price_legs(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: st
                 split = _fallback_run(of, ride, rider, medium, fallback)
             for first, last, amount, basis, fid in split:
                 head = run[first]
-                span = f" (through fare for legs {legs[run[first]].index}–{legs[run[last]].index})" \
-                    if last > first else ""
-                out[head] = _Leg(legs[head], amount, basis + span, fid, implicit)
+                out[head] = _Leg(legs[head], amount, basis + _through(legs, run, first, last), fid, implicit)
                 for m in range(first + 1, last + 1):
                     k = run[m]
                     out[k] = _Leg(legs[k], 0, f"included in leg {legs[head].index}'s fare", fid, implicit,
@@ -487,13 +484,18 @@ def _price_legs(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: st
             split = _fallback_run(of, [legs[k] for k in run], rider, medium, _flat if source == "flat" else _bands)
             for first, last, amount, basis, product in split:
                 head = run[first]
-                out[head] = _Leg(legs[head], amount, basis, product, implicit)
+                out[head] = _Leg(legs[head], amount, basis + _through(legs, run, first, last), product, implicit)
                 for m in range(first + 1, last + 1):
                     out[run[m]] = _Leg(legs[run[m]], 0, f"included in leg {legs[head].index}'s fare", product,
                                        implicit, included_in=head)
     for x in out:
         x.amount = x.own
     return out  # type: ignore[return-value]
+
+
+def _through(legs: list[LegRef], run: list[int], first: int, last: int) -> str:
+    """What a fare's basis adds when it covers several legs (said once, whichever path priced them)."""
+    return f" (through fare for legs {legs[run[first]].index}–{legs[run[last]].index})" if last > first else ""
 
 
 def _window_ok(rule: FareTransferRule, a: LegRef, b: LegRef) -> bool:

@@ -340,6 +340,7 @@ def test_feed_without_fare_files_prices_by_the_profile_or_says_why():
     b = leg("toei-subway", "4", "113", "120", "10:25", "10:35", km=3.5, index=2)
     f = fare(catalog, [a, b], 1, 1, "ic")
     assert f.prices[0].adult_fare == 220 and "through fare for legs 1–2" in f.prices[0].basis  # 6.5 km: ≤ 9 km
+    assert f.prices[0].basis.count("through fare") == 1, f.prices[0].basis  # (once, not per path that priced it)
     assert f.prices[0].child_fare == 110 and f.prices[1].adult_fare == 0 and f.total == 330
     assert fare(catalog, [a], 1, 0, "ic").total == 178  # 3 km: ≤ 4 km
     bare = dataclasses.replace(toei, fares=dataclasses.replace(toei.fares, bands=()))
