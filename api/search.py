@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -86,6 +87,7 @@ _PLAN_OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(PlanOptions)) 
 
 async def plan(request: web.Request) -> web.Response:
     q = request.query
+    _unknown_parameter(q)
     origin, destination = params.place(q, "from"), params.place(q, "to")
     depart, arrive = params.datetime_param(q, "depart_at"), params.datetime_param(q, "arrive_by")
     cursor = params.cursor_param(q, "cursor", ("earlier", "later"))
@@ -338,6 +340,43 @@ _PLACE = ("'lat,lon', a stop/station id, or a station name in any form /v1/stops
           "English); an unknown or ambiguous name is a 404 with `suggestions`")
 
 
+@functools.cache
+def plan_parameters() -> tuple[dict, ...]:
+    """/v1/plan's query parameters as the OpenAPI document lists them: also the names the handler accepts
+    (`_unknown_parameter`)."""
+    return (
+        query("from", _PLACE_SCHEMA, _PLACE, True),
+        query("to", _PLACE_SCHEMA, _PLACE, True),
+        query("depart_at", _WHEN, "leave at or after this time (default now)"),
+        query("arrive_by", _WHEN, "arrive by this time; alone, the latest departures that make it; with "
+                                  "depart_at, trips between the two"),
+        query("cursor", {"type": "string", "pattern": params.PLAN_CURSOR_PATTERN},
+              "`page.earlier` or `page.later` of a previous answer (repeat the other parameters); replaces "
+              "depart_at/arrive_by"),
+        *typed.query_parameters(PlanQuery),
+        query("modes", {"type": "string", "pattern": f"^({'|'.join(PLAN_MODES)})(,({'|'.join(PLAN_MODES)}))*$"},
+              f"comma-separated subset of {', '.join(PLAN_MODES)}"),
+        query("riders", {"type": "string", "pattern": _RIDERS_PATTERN},
+              "who travels, priced in each itinerary's fare (default adult:1)"),
+        query("fare_media", {"type": "string", "enum": ["ic", "ticket"]},
+              "IC card or paper ticket / cash (default ic)"),
+    )
+
+
+def _unknown_parameter(q) -> None:
+    """A 422 for a query parameter /v1/plan does not take (a misspelt ``depart`` would otherwise plan from now)."""
+    known = _plan_names()
+    unknown = sorted(k for k in q if k not in known)
+    if unknown:
+        raise invalid(unknown[0], f"unknown query parameter {unknown[0]!r}; /v1/plan takes "
+                                  f"{', '.join(p['name'] for p in plan_parameters())}")
+
+
+@functools.cache
+def _plan_names() -> frozenset[str]:
+    return frozenset(p["name"] for p in plan_parameters())
+
+
 def add_routes(app: web.Application) -> None:
     app[SERVICE_WINDOW] = {}
     app[SERVICES].warmers.append(lambda its: warm_plan(app, its))
@@ -347,24 +386,7 @@ def add_routes(app: web.Application) -> None:
                        "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Closures in force are avoided. "
                        "Each itinerary carries `fare` (total, per leg and operator, transfers applied) for "
                        "`riders` and `fare_media`, or `fare: null` with `fare_unknown` saying why.",
-        "parameters": [
-            query("from", _PLACE_SCHEMA, _PLACE, True),
-            query("to", _PLACE_SCHEMA, _PLACE, True),
-            query("depart_at", _WHEN, "leave at or after this time (default now)"),
-            query("arrive_by", _WHEN, "arrive by this time; alone, the latest departures that make it; with "
-                                      "depart_at, trips between the two"),
-            query("cursor", {"type": "string", "pattern": params.PLAN_CURSOR_PATTERN},
-                  "`page.earlier` or `page.later` of a previous answer (repeat the other parameters); replaces "
-                  "depart_at/arrive_by"),
-            *typed.query_parameters(PlanQuery),
-            query("modes", {"type": "string", "pattern": f"^({'|'.join(PLAN_MODES)})(,({'|'.join(PLAN_MODES)}))*$"},
-                  f"comma-separated subset of {', '.join(PLAN_MODES)}"),
-            query("riders", {"type": "string", "pattern": _RIDERS_PATTERN},
-                  "who travels, priced in each itinerary's fare (default adult:1)"),
-            query("fare_media", {"type": "string", "enum": ["ic", "ticket"]},
-                  "IC card or paper ticket / cash (default ic)"),
-            ACCEPT_LANGUAGE,
-        ],
+        "parameters": [*plan_parameters(), ACCEPT_LANGUAGE],
         "responses": {**ok(PlanResponse),
                       "404": problem("`from` or `to` names no place, or several: `suggestions` lists candidates"),
                       "409": problem("No itinerary while a closure is in force (`closures` names them)")},

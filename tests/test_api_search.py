@@ -66,6 +66,7 @@ async def test_plan_operator_may_search_too(client):
     ({"from": "test:S", "to": "test:C", "wheelchair": "maybe"}, "wheelchair"),
     ({"from": "test:S", "to": "test:C", "modes": "BUS,SPACESHIP"}, "modes"),
     ({"from": "test:S", "to": "test:C", "min_transfer_s": "-5"}, "min_transfer_s"),
+    ({"from": "test:S", "to": "test:C", "depart": "2026-11-24T08:00:00+09:00"}, "depart"),  # (misspelt: not "now")
 ])
 async def test_plan_bad_input_names_the_field(client, params, field):
     if "depart_at" not in params and "arrive_by" not in params:  # pin the day: "now" may be past the tiny feed
