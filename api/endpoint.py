@@ -13,7 +13,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from api.keys import ENDPOINTS, METRICS, PRINCIPAL, SERVICES
-from api.problems import ApiProblem
+from api.problems import ApiProblem, invalid
 from maas.platform.auth import AuthError, Principal, Role
 from maas.platform.ratelimit import RateLimit
 
@@ -33,11 +33,14 @@ class Endpoint:
     spec: dict = field(default_factory=dict)  # the OpenAPI operation object
     timeout_s: float | None = DEFAULT_TIMEOUT_S  # None for streams
     max_body: int = DEFAULT_MAX_BODY
+    # the query parameters its OpenAPI operation lists: any other is a 422 (a misspelt one would be ignored)
+    query_names: frozenset[str] = field(default=frozenset())
 
 
 def add(app: web.Application, method: str, path: str, handler: Handler, *, roles: frozenset[Role] | None,
         spec: dict, timeout_s: float | None = DEFAULT_TIMEOUT_S, max_body: int = DEFAULT_MAX_BODY) -> Endpoint:
-    ep = Endpoint(method.upper(), path, handler, roles, spec, timeout_s, max_body)
+    names = frozenset(p["name"] for p in spec.get("parameters", ()) if p.get("in") == "query")
+    ep = Endpoint(method.upper(), path, handler, roles, spec, timeout_s, max_body, names)
     app[ENDPOINTS].append(ep)
     app.router.add_route(ep.method, path, _guarded(ep), name=spec.get("operationId"))
     return ep
@@ -72,9 +75,19 @@ async def _authorize(request: web.Request, ep: Endpoint) -> dict[str, str]:
     return headers
 
 
+def _known_query(request: web.Request, ep: Endpoint) -> None:
+    """A 422 naming the first query parameter the endpoint does not take, and the ones it does."""
+    unknown = sorted(k for k in request.query if k not in ep.query_names)
+    if unknown:
+        takes = f"takes {', '.join(sorted(ep.query_names))}" if ep.query_names else "takes no query parameters"
+        raise invalid(unknown[0], f"unknown query parameter {unknown[0]!r}; {ep.method} {ep.path} {takes}")
+
+
 def _guarded(ep: Endpoint) -> Handler:
     async def guarded(request: web.Request) -> web.StreamResponse:
         headers = await _authorize(request, ep) if ep.roles is not None else {}
+        if request.query:
+            _known_query(request, ep)
         if request.content_length is not None and request.content_length > ep.max_body:
             raise ApiProblem(413, f"the request body has {request.content_length} bytes; {ep.method} {ep.path} "
                                   f"accepts at most {ep.max_body}", field="body")

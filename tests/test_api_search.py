@@ -218,3 +218,16 @@ async def test_search_wrong_role(client):
     assert r.status == 200  # admin may do everything
     r = await client.get("/v1/plan", params={"from": "test:S", "to": "test:C"}, headers=auth("dis-jma"))
     assert r.status == 403
+
+
+@pytest.mark.parametrize("path, params, field", [
+    ("/v1/stops", {"q": "S", "limt": "5"}, "limt"),  # misspelt: would have been ignored
+    ("/v1/plan", {"from": "test:S", "to": "test:C", "departure": "2026-11-24T08:00:00+09:00"}, "departure"),
+    ("/openapi.json", {"x": "1"}, "x"),
+])
+async def test_a_query_parameter_no_endpoint_lists_is_a_422_naming_it(client, path, params, field):
+    """Every endpoint takes the query parameters its OpenAPI operation lists, and only those."""
+    r = await client.get(path, params=params, headers=P)
+    assert r.status == 422, await r.text()
+    body = await r.json(content_type=None)
+    assert body["field"] == field and f"unknown query parameter {field!r}" in body["detail"]
