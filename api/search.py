@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import functools
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -339,29 +338,6 @@ _PLACE = ("'lat,lon', a stop/station id, or a station name in any form /v1/stops
           "English); an unknown or ambiguous name is a 404 with `suggestions`")
 
 
-@functools.cache
-def plan_parameters() -> tuple[dict, ...]:
-    """/v1/plan's query parameters as the OpenAPI document lists them (and so the names it accepts: any other
-    is a 422, `api.endpoint`)."""
-    return (
-        query("from", _PLACE_SCHEMA, _PLACE, True),
-        query("to", _PLACE_SCHEMA, _PLACE, True),
-        query("depart_at", _WHEN, "leave at or after this time (default now)"),
-        query("arrive_by", _WHEN, "arrive by this time; alone, the latest departures that make it; with "
-                                  "depart_at, trips between the two"),
-        query("cursor", {"type": "string", "pattern": params.PLAN_CURSOR_PATTERN},
-              "`page.earlier` or `page.later` of a previous answer (repeat the other parameters); replaces "
-              "depart_at/arrive_by"),
-        *typed.query_parameters(PlanQuery),
-        query("modes", {"type": "string", "pattern": f"^({'|'.join(PLAN_MODES)})(,({'|'.join(PLAN_MODES)}))*$"},
-              f"comma-separated subset of {', '.join(PLAN_MODES)}"),
-        query("riders", {"type": "string", "pattern": _RIDERS_PATTERN},
-              "who travels, priced in each itinerary's fare (default adult:1)"),
-        query("fare_media", {"type": "string", "enum": ["ic", "ticket"]},
-              "IC card or paper ticket / cash (default ic)"),
-    )
-
-
 def add_routes(app: web.Application) -> None:
     app[SERVICE_WINDOW] = {}
     app[SERVICES].warmers.append(lambda its: warm_plan(app, its))
@@ -371,7 +347,24 @@ def add_routes(app: web.Application) -> None:
                        "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Closures in force are avoided. "
                        "Each itinerary carries `fare` (total, per leg and operator, transfers applied) for "
                        "`riders` and `fare_media`, or `fare: null` with `fare_unknown` saying why.",
-        "parameters": [*plan_parameters(), ACCEPT_LANGUAGE],
+        "parameters": [
+            query("from", _PLACE_SCHEMA, _PLACE, True),
+            query("to", _PLACE_SCHEMA, _PLACE, True),
+            query("depart_at", _WHEN, "leave at or after this time (default now)"),
+            query("arrive_by", _WHEN, "arrive by this time; alone, the latest departures that make it; with "
+                                      "depart_at, trips between the two"),
+            query("cursor", {"type": "string", "pattern": params.PLAN_CURSOR_PATTERN},
+                  "`page.earlier` or `page.later` of a previous answer (repeat the other parameters); replaces "
+                  "depart_at/arrive_by"),
+            *typed.query_parameters(PlanQuery),
+            query("modes", {"type": "string", "pattern": f"^({'|'.join(PLAN_MODES)})(,({'|'.join(PLAN_MODES)}))*$"},
+                  f"comma-separated subset of {', '.join(PLAN_MODES)}"),
+            query("riders", {"type": "string", "pattern": _RIDERS_PATTERN},
+                  "who travels, priced in each itinerary's fare (default adult:1)"),
+            query("fare_media", {"type": "string", "enum": ["ic", "ticket"]},
+                  "IC card or paper ticket / cash (default ic)"),
+            ACCEPT_LANGUAGE,
+        ],
         "responses": {**ok(PlanResponse),
                       "404": problem("`from` or `to` names no place, or several: `suggestions` lists candidates"),
                       "409": problem("No itinerary while a closure is in force (`closures` names them)")},

@@ -82,7 +82,8 @@ def main() -> None:
     for name, tree in (("old", a.old_tree.resolve()), ("new", a.new_tree.resolve())):
         procs[name] = subprocess.Popen(
             [str(tree / ".venv" / "bin" / "python"), "-c", _WORKER, str(tree), a.feed, str(a.queries),
-             "1" if a.warm else "0", str(a.model_cache.resolve()) if a.model_cache else ""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree,
+             "1" if a.warm else "0", str(a.model_cache.resolve()) if a.model_cache else ""],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree,
             env={**os.environ, "PYTHONPATH": str(tree)})
     for p in procs.values():
         if p.stdout.readline().strip() != "ready":

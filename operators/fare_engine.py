@@ -473,24 +473,24 @@ def _price_legs(catalog: dict[str, OperatorFares], legs: list[LegRef], rider: st
                     split = _fallback_run(of, ride, rider, medium, fallback)
             else:  # no fare files (e.g. a converted feed): the profile's fares (`unpriceable`: there are some)
                 split = _fallback_run(of, ride, rider, medium, fallback)
-            for first, last, amount, basis, fid in split:
-                head = run[first]
-                out[head] = _Leg(legs[head], amount, basis + _through(legs, run, first, last), fid, implicit)
-                for m in range(first + 1, last + 1):
-                    k = run[m]
-                    out[k] = _Leg(legs[k], 0, f"included in leg {legs[head].index}'s fare", fid, implicit,
-                                  included_in=head)
+            _spread(out, legs, run, split, implicit)
         else:
             split = _fallback_run(of, [legs[k] for k in run], rider, medium, _flat if source == "flat" else _bands)
-            for first, last, amount, basis, product in split:
-                head = run[first]
-                out[head] = _Leg(legs[head], amount, basis + _through(legs, run, first, last), product, implicit)
-                for m in range(first + 1, last + 1):
-                    out[run[m]] = _Leg(legs[run[m]], 0, f"included in leg {legs[head].index}'s fare", product,
-                                       implicit, included_in=head)
+            _spread(out, legs, run, split, implicit)
     for x in out:
         x.amount = x.own
     return out  # type: ignore[return-value]
+
+
+def _spread(out: list, legs: list[LegRef], run: list[int], split: list[tuple], implicit) -> None:
+    """Each fare of ``split`` (first, last, amount, basis, product over positions of ``run``) on its first leg,
+    the legs after it in the same fare included in it: one way for a feed's fare_rules and a profile's fares."""
+    for first, last, amount, basis, product in split:
+        head = run[first]
+        out[head] = _Leg(legs[head], amount, basis + _through(legs, run, first, last), product, implicit)
+        for m in range(first + 1, last + 1):
+            out[run[m]] = _Leg(legs[run[m]], 0, f"included in leg {legs[head].index}'s fare", product, implicit,
+                               included_in=head)
 
 
 def _through(legs: list[LegRef], run: list[int], first: int, last: int) -> str:

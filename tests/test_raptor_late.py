@@ -79,7 +79,8 @@ def test_late_bound_changes_no_journey_on_toei(monkeypatch):
 
 def test_late_bound_is_only_for_long_searches(monkeypatch):
     """By default a search works the bound out only beyond ``LATE_BOUND_RUNS`` runs and ``LATE_BOUND_ROUTES``
-    routes scanned by its first run (a small one would pay more for its backward runs than it saves): a 15 min window on Toei holds nothing, a threshold below its runs does."""
+    routes scanned by its first run (a small one would pay more for its backward runs than it saves): a 15 min
+    window on Toei holds nothing, a threshold below its runs does."""
     m = build_model(Network([load_feed(shared_file("toei-rail-gtfs.zip"), "toei-subway")]), dt.date(2026, 12, 1))
     q = RaptorQuery(np.array([0, 1]), np.array([0, 0]), np.array([m.n_stops - 1]), np.array([0]), max_rides=6,
                     inseat=True, report_walks=False)

@@ -603,8 +603,8 @@ def _collect_routes(tt, rules, lab, k, only_departing, cut):
             for e in range(tt.sp_start[s], tt.sp_start[s + 1]):
                 p = tt.sp_pattern[e]
                 nt = tt.pattern_trips_start[p + 1] - tt.pattern_trips_start[p]
-                _prefetch(tt.dep_by_pos, tt.pattern_times_start[p] + tt.sp_pos[e] * nt
-                          + min(max(lab.board_hint[k, p], 0), nt - 1))
+                _prefetch(tt.dep_by_pos, _dep_at(tt.pattern_times_start[p], nt,
+                                                 min(max(lab.board_hint[k, p], 0), nt - 1), tt.sp_pos[e]))
         for e in range(tt.sp_start[s], tt.sp_start[s + 1]):
             p = tt.sp_pattern[e]
             if not rules.pattern_allowed[p] or (only_departing and lab.pattern_run[p] != run):
