@@ -1,8 +1,9 @@
-"""Memory of real `maas serve` processes, by mapping (/proc/PID/smaps): RSS, PSS and anonymous bytes of each
+"""Memory of real `maas serve` processes, by mapping (/proc/PID/smaps): RSS, PSS, USS and anonymous bytes of each
 worker after /readyz says ready and after N plans, grouped into libllvmlite, the other shared libraries, the
 heap and anonymous mappings (arrays, malloc arenas, numba's loaded code) and the rest; for one or more trees,
 alternating (the order too), several runs each (medians), on all-Tokyo rail by default; with the plans' median
-latency (one at a time) and the workers' CPU time a plan.
+latency (one at a time) and the workers' CPU time a plan. USS (unique set: pages no other process maps, private
+clean + dirty) is what one more worker costs: with several workers the libraries' file pages are shared.
 
     .venv/bin/python benchmarks/bench_memory_serve.py [--old-tree /work/wt-base] [--runs 3] [--workers 1] [--plans 200]
         [--date 2026-12-03]
@@ -51,19 +52,20 @@ def category(path: str) -> str:
 
 
 def smaps(pid: int) -> dict[str, dict[str, int]]:
-    """Bytes by category: {category: {rss, pss, anon}} plus a "total"."""
+    """Bytes by category: {category: {rss, pss, uss, anon}} plus a "total"."""
     out: dict[str, dict[str, int]] = {}
     cur = None
     with open(f"/proc/{pid}/smaps", encoding="utf-8", errors="replace") as f:
         for line in f:
             head = line.split()
             if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
-                cur = out.setdefault(category(" ".join(head[5:])), {"rss": 0, "pss": 0, "anon": 0})
+                cur = out.setdefault(category(" ".join(head[5:])), {"rss": 0, "pss": 0, "uss": 0, "anon": 0})
                 continue
-            key = {"Rss:": "rss", "Pss:": "pss", "Anonymous:": "anon"}.get(head[0])
+            key = {"Rss:": "rss", "Pss:": "pss", "Private_Clean:": "uss", "Private_Dirty:": "uss",
+                   "Anonymous:": "anon"}.get(head[0])
             if key and cur is not None:
                 cur[key] += int(head[1]) * 1024
-    out["total"] = {k: sum(v[k] for c, v in out.items() if c != "total") for k in ("rss", "pss", "anon")}
+    out["total"] = {k: sum(v[k] for c, v in out.items() if c != "total") for k in ("rss", "pss", "uss", "anon")}
     return out
 
 
@@ -184,21 +186,22 @@ def main() -> None:
             w = next(iter(got["after"].values()))["total"]
             w0 = next(iter(got["ready"].values()))["total"]
             print(f"run {r} {tag}: days held at ready {','.join(got['days'][0])}, after the plans "
-                  f"{','.join(got['days'][1])}; worker at ready RSS {w0['rss'] / MiB:.0f} PSS {w0['pss'] / MiB:.0f}; "
+                  f"{','.join(got['days'][1])}; worker at ready RSS {w0['rss'] / MiB:.0f} PSS {w0['pss'] / MiB:.0f} "
+                  f"USS {w0['uss'] / MiB:.0f}; "
                   f"after {args.plans} plans ({got['ok']} answered) RSS {w['rss'] / MiB:.0f} "
-                  f"PSS {w['pss'] / MiB:.0f} anon {w['anon'] / MiB:.0f} MiB; /v1/plan p50 {got['p50'] * 1000:.1f} ms, "
+                  f"PSS {w['pss'] / MiB:.0f} USS {w['uss'] / MiB:.0f} anon {w['anon'] / MiB:.0f} MiB; /v1/plan p50 {got['p50'] * 1000:.1f} ms, "
                   f"worker CPU {got['cpu'] * 1000:.1f} ms a plan",
                   flush=True)
     cats = sorted({c for runs in res.values() for g in runs for m in g["after"].values() for c in m})
     cats.remove("total")
     for tag in trees:
         print(f"\n== {tag} ({trees[tag]}), {args.workers} worker(s), median of {args.runs} runs, MiB ==")
-        print(f"{'':<18}" + "".join(f"{h:>10}" for h in ("RSS rdy", "PSS rdy", "anon rdy", "RSS run", "PSS run",
-                                                         "anon run")))
+        print(f"{'':<18}" + "".join(f"{h:>10}" for h in ("RSS rdy", "PSS rdy", "USS rdy", "anon rdy", "RSS run",
+                                                         "PSS run", "USS run", "anon run")))
         for c in cats + ["total"]:
             row = []
             for when in ("ready", "after"):
-                for k in ("rss", "pss", "anon"):
+                for k in ("rss", "pss", "uss", "anon"):
                     row.append(statistics.median(m.get(c, {}).get(k, 0) for g in res[tag]
                                                  for m in g[when].values()) / MiB)
             print(f"{c:<18}" + "".join(f"{v:10.1f}" for v in row))
@@ -208,7 +211,7 @@ def main() -> None:
             print(f"supervisor PSS {statistics.median(g['supervisor']['total']['pss'] for g in res[tag]) / MiB:.1f}")
     if len(trees) == 2:
         for when in ("ready", "after"):
-            for k in ("rss", "pss"):
+            for k in ("rss", "pss", "uss"):
                 med = {t: statistics.median(m["total"][k] for g in res[t] for m in g[when].values()) for t in trees}
                 print(f"{when} {k}: new {med['new'] / MiB:.0f} / old {med['old'] / MiB:.0f} MiB = "
                       f"{med['new'] / med['old']:.2f}")

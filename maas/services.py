@@ -215,7 +215,10 @@ class Services:
         """The days' models built and warmed on every planner thread (`TransitService.warm_days`), then one plan
         a day along the path a /v1/plan request takes, so what that path builds lazily per model or per network
         is built here: the plan hook's closure index (`WarningPlanner`), the realtime overlay, the mask, the
-        itineraries' dicts, the fares (the operator catalog and its memo) and the `warmers`. Blocking."""
+        itineraries' dicts, the fares (the operator catalog and its memo) and the `warmers`. Blocking. Ends with
+        `release_memory`: this thread's labels and the request path's temporaries, freed here after the transit's
+        own last release, would otherwise stay resident in the heap."""
+        from maas.platform.memory import release_memory
         from maas.pricing.plan_fares import parse_medium, parse_riders
         from routing.raptor import drop_thread_buffers
 
@@ -229,6 +232,7 @@ class Services:
             for warm in self.warmers:
                 warm(its)
         drop_thread_buffers()  # this thread plans nothing later: its search labels go
+        release_memory()
 
     def warm_after_install(self) -> None:
         """After a publish, a rollback or another worker's version is installed (`FeedManager.after_install`):

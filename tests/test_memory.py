@@ -616,3 +616,29 @@ def test_dropping_the_entry_kernels_ir_keeps_plans_the_same(sample_transit):
             assert cres.library._shared_module is None
     assert sample_transit.plan_sync("都庁前", "大門", day) == before
     assert sample_transit.plan_sync("都庁前", "大門", day, arrive_by=True) == before_arrive
+
+
+def test_services_warm_up_ends_by_handing_back_the_freed_heap(tmp_path, monkeypatch):
+    """The request-path plans of `Services.warm_days` free this thread's labels and their temporaries after the
+    transit's own last release: the warm-up ends with `release_memory`, after them and once the labels are
+    dropped, and a plan still works."""
+    import maas.platform.memory as memory
+    from maas.platform.settings import Settings
+    from maas.services import Services
+
+    events: list = []
+    real = memory.release_memory
+    monkeypatch.setattr(memory, "release_memory", lambda: events.append(("release", sorted(vars(_POOL)))) or real())
+    settings = Settings(feeds=[], data_dir=tmp_path / "d", cache_dir=tmp_path / "c")
+    services = Services.build(settings, progress=False)
+    add_fares = services.add_fares
+    monkeypatch.setattr(services, "add_fares", lambda its, *a: events.append(("plan", len(its))) or add_fares(its, *a))
+    try:
+        services.warm_days([dt.date(2026, 12, 1)])
+        plans = [i for i, (what, _) in enumerate(events) if what == "plan"]
+        assert plans and events[plans[0]][1] > 0  # the request-path plan found itineraries
+        assert events[-1] == ("release", [])  # released last, after it, with this thread's pools dropped
+        assert not vars(_POOL)
+        assert services.transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0))
+    finally:
+        services.transit.close()
