@@ -108,9 +108,10 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     ``after`` - 1, then the stops each run touches, from the lowest round it wrote there: `_board_copy`), and is
     set back to INF after the last run.
 
-    Runs from ``r0`` on (a search resumed, its labels kept); ``pause``: stop after the first run when it found a
-    result and scanned at least ``pause_routes`` routes (the caller works out the time-dependent bound,
-    `late_bounds`, and resumes from run 1; decided here, as a return to Python only to go on costs a call).
+    Runs from ``r0`` on (a search resumed, its labels kept); ``pause``: stop after the first run when the
+    time-dependent bound pays (`_late_pays`, with ``tune``'s thresholds: (runs, min routes, saved, many runs, many
+    routes)); the caller works it out (`late_bounds`) and resumes from run 1 (decided here, as a return to Python
+    only to go on costs a call).
     Returns (seg, paused)."""
     after = rules.latest.after
     board = rules.latest.board
@@ -267,8 +268,8 @@ def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, 
     ``rules.lb`` unless ``bounds_known``, the runs (`departure_schedule`), `raptor_range`, then the targets
     cleared again. ``out`` is grown (and the search repeated) when the journeys do not fit. ``bound`` (INF:
     none): the result times start there, as if a journey arriving then had been found for every number of rides.
-    ``pause_runs``: with more runs than that (and no ``bound``), the search stops after its first run if that
-    found a result scanning at least ``pause_routes`` routes, the targets' egress left set (`raptor_range`);
+    ``tune[0]``: with more runs than that (and no ``bound``), the search stops after its first run if the
+    time-dependent bound pays (`_late_pays`, the rest of ``tune``), the targets' egress left set (`raptor_range`);
     called again with ``resume`` it goes on from run 1 on the labels as they are (the caller may have given
     ``rules.late`` meanwhile, `late_bounds`).
     Returns (seg, out, departures in the window, the window's latest departure: its first run, paused)."""
