@@ -1,10 +1,10 @@
 """The time-dependent target bound of range RAPTOR (`raptor.profile.late_bounds`): after a search's first run, one
 backward run per distinct result gives per stop and round the latest board label that may still beat a result,
 and `_collect_routes` holds the stops later than that. It must change no journey. Each search runs with the bound
-off and with it from the first run (``LATE_BOUND_RUNS`` 0, far below the default), on random networks (in-seat
-links, loops, frequencies, wheelchair, modes, closures: the bound stays off with closures) both ways, against the
-brute-force profile, and on a real feed; the journeys, legs included, must be equal, and the bound must hold
-some labels (else nothing was compared)."""
+off and with it from the first run whatever it costs (``LATE_BOUND_RUNS`` and ``_ROUTES`` 0, ``_SAVES`` past any
+cost), on random networks (in-seat links, loops, frequencies, wheelchair, modes, closures: the bound stays off with
+closures) both ways, against the brute-force profile, and on a real feed; the journeys, legs included, must be
+equal, and the bound must hold some labels (else nothing was compared)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -29,6 +29,7 @@ import test_raptor
 from test_raptor_cut import random_windows, toei_windows
 
 OFF = 1 << 62
+ALWAYS = 1 << 40  # (LATE_BOUND_SAVES: routes a later run spares, past any first run's cost; times runs, no overflow)
 
 
 def _both(monkeypatch, model, q, t0, window, backward):
@@ -38,6 +39,7 @@ def _both(monkeypatch, model, q, t0, window, backward):
     assert off.counters.late_held == 0
     monkeypatch.setattr(search, "LATE_BOUND_RUNS", 0)
     monkeypatch.setattr(search, "LATE_BOUND_ROUTES", 0)
+    monkeypatch.setattr(search, "LATE_BOUND_SAVES", ALWAYS)
     on = range_raptor(model, q, t0, window, backward=backward)
     return off, on
 
@@ -63,6 +65,7 @@ def test_range_with_late_bound_matches_brute_force_profile(monkeypatch, seed):
     from the first run."""
     monkeypatch.setattr(search, "LATE_BOUND_RUNS", 0)
     monkeypatch.setattr(search, "LATE_BOUND_ROUTES", 0)
+    monkeypatch.setattr(search, "LATE_BOUND_SAVES", ALWAYS)
     test_raptor.test_range_matches_brute_force_profile(seed)
 
 
@@ -77,28 +80,43 @@ def test_late_bound_changes_no_journey_on_toei(monkeypatch):
     assert held > 100
 
 
-def test_late_bound_is_only_for_long_searches(monkeypatch):
-    """By default a search works the bound out only beyond ``LATE_BOUND_RUNS`` runs and ``LATE_BOUND_ROUTES``
-    routes scanned by its first run (a small one would pay more for its backward runs than it saves): a 15 min
-    window on Toei holds nothing, a threshold below its runs does."""
+def test_late_bound_is_only_where_it_pays(monkeypatch):
+    """By default a search works the bound out only when its runs to go spare more than the bound's backward runs
+    cost (`profile._late_pays`: runs left × ``LATE_BOUND_SAVES`` ≥ distinct results × routes of the first run)
+    and that first run scanned at least ``LATE_BOUND_ROUTES`` routes per pattern, or it has more than
+    ``LATE_BOUND_MANY_RUNS`` runs: a 15 min window on Toei from two stops does not, each threshold just met does,
+    just missed does not."""
     m = build_model(Network([load_feed(shared_file("toei-rail-gtfs.zip"), "toei-subway")]), dt.date(2026, 12, 1))
     q = RaptorQuery(np.array([0, 1]), np.array([0, 0]), np.array([m.n_stops - 1]), np.array([0]), max_rides=6,
                     inseat=True, report_walks=False)
     base = range_raptor(m, q, 8 * 3600, 900)
-    assert 1 < base.counters.runs <= search.LATE_BOUND_RUNS and base.counters.late_held == 0
-    monkeypatch.setattr(search, "LATE_BOUND_RUNS", 1)
+    assert base.counters.runs > 2 and base.counters.late_held == 0
     monkeypatch.setattr(search, "LATE_BOUND_ROUTES", 0)
+    monkeypatch.setattr(search, "LATE_BOUND_SAVES", ALWAYS)
     low = range_raptor(m, q, 8 * 3600, 900)
     assert low.journeys == base.journeys
     assert low.counters.late_held > 0
-    # nor for a search whose first run scanned fewer routes than ``LATE_BOUND_ROUTES`` (its backward runs would
-    # cost about as much as that run each): the same journeys, nothing held
-    first = range_raptor(m, q, base.first_run, 0).counters.routes_scanned  # (the window's first run alone)
-    monkeypatch.setattr(search, "LATE_BOUND_ROUTES", first + 1)
-    few = range_raptor(m, q, 8 * 3600, 900)
-    assert few.journeys == base.journeys and few.counters.late_held == 0
-    monkeypatch.setattr(search, "LATE_BOUND_ROUTES", first)
-    assert range_raptor(m, q, 8 * 3600, 900).counters.late_held == low.counters.late_held
+    one = range_raptor(m, q, base.first_run, 0)  # (the window's first run alone)
+    first = one.counters.routes_scanned
+    results = len({int(t) for t in one.res_t if t < INF})
+    cost = results * first  # the backward runs', in routes; spared by the runs to go
+    saves = -(-cost // (base.counters.runs - 1))
+    for value, held in ((saves - 1, 0), (saves, low.counters.late_held)):
+        monkeypatch.setattr(search, "LATE_BOUND_SAVES", value)
+        r = range_raptor(m, q, 8 * 3600, 900)
+        assert r.journeys == base.journeys and r.counters.late_held == held, value
+    monkeypatch.setattr(search, "LATE_BOUND_SAVES", ALWAYS)
+    for value, held in (((first + 1) / m.n_patterns, 0), (first / m.n_patterns, low.counters.late_held)):
+        monkeypatch.setattr(search, "LATE_BOUND_ROUTES", value)
+        r = range_raptor(m, q, 8 * 3600, 900)
+        assert r.journeys == base.journeys and r.counters.late_held == held, value
+    # or, the cost aside, more than ``LATE_BOUND_MANY_RUNS`` runs after a first run of ``_MANY_ROUTES``
+    monkeypatch.setattr(search, "LATE_BOUND_SAVES", saves - 1)
+    monkeypatch.setattr(search, "LATE_BOUND_MANY_RUNS", base.counters.runs - 1)
+    for value, held in ((first + 1, 0), (first, low.counters.late_held)):
+        monkeypatch.setattr(search, "LATE_BOUND_MANY_ROUTES", value)
+        r = range_raptor(m, q, 8 * 3600, 900)
+        assert r.journeys == base.journeys and r.counters.late_held == held, value
 
 
 def test_late_bound_keeps_its_lower_bounds_per_origin():
@@ -191,6 +209,7 @@ def _check_pruning(monkeypatch, model, q, t0, window, backward) -> tuple[int, in
     monkeypatch.setattr(search, "_late_for", keep)
     monkeypatch.setattr(search, "LATE_BOUND_RUNS", 0)
     monkeypatch.setattr(search, "LATE_BOUND_ROUTES", 0)
+    monkeypatch.setattr(search, "LATE_BOUND_SAVES", ALWAYS)
     range_raptor(model, q, t0, window, backward=backward)
     compared = tighter = 0
     relaxed = RaptorQuery(q.src_stops, q.src_times, q.tgt_stops, q.tgt_egress, q.max_rides, q.pattern_allowed,

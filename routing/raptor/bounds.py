@@ -5,9 +5,10 @@ a ride label, one for a board label and one for a walk label, so a ride's bound 
 dwell of staying on board) cannot beat the best result with its rides; a stop whose board label needs more rides
 than that (`fewest_rides`) must beat the result of the round it would end in (`rounds._collect_routes`), and a
 route scan stops past its last queued stop once its trip cannot beat the target (`rounds.scan_routes`). Those
-bounds ignore waiting; a range search with many runs (`search.LATE_BOUND_RUNS`) also gets a time-dependent one
-after its first run (`profile.late_bounds`: per round and stop the latest board label that may still beat a
-result, from backward runs at the results found): most of its later runs then stop near the origin.
+bounds ignore waiting; a range search whose later runs would spare its cost (`search.LATE_BOUND_SAVES`) also gets
+a time-dependent one after its first run (`profile.late_bounds`: per round and stop the latest board label that
+may still beat a result, from backward runs at the results found): most of its later runs then stop near the
+origin.
 
 `lower_bounds` and `fewest_rides` run over the whole stop graph for each new target set (all-Tokyo ~0.2 ms the
 pair), then are kept per model for every thread (`pools._bounds_for`). Settling only part of the graph would

@@ -71,9 +71,32 @@ def _seg_room(seg, used, rounds, n_links):
     return seg
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _late_pays(res_t, first, runs_left, min_routes, saved, many_runs, many_routes):
+    """Whether the time-dependent bound (`late_bounds`) is worth working out after a first run that found the
+    results ``res_t`` (some) scanning ``first`` routes, with ``runs_left`` runs to go: its cost is one backward run
+    per distinct result, each about as many routes as the first run; what it spares is about ``saved`` routes a
+    later run (the later runs of a long trip scan a few thousand routes whatever the network's size, and the bound
+    holds most of them). So: ``runs_left`` × ``saved`` ≥ results × ``first``, and ``first`` ≥ ``min_routes`` (a
+    short trip's later runs scan little, so its bound spares little however many runs there are); or, whatever
+    that says, more than ``many_runs`` runs in all after a first run of at least ``many_routes`` routes (the many
+    cheap later runs of a long trip on a big network: a second window's, or hundreds of departures)."""
+    if runs_left < 1 or res_t[res_t.shape[0] - 1] >= INF:
+        return False
+    if runs_left >= many_runs and first >= many_routes:
+        return True
+    if first < min_routes:
+        return False
+    n_res = 0
+    for k in range(res_t.shape[0]):
+        if res_t[k] < INF and (k == 0 or res_t[k] != res_t[k - 1]):
+            n_res += 1
+    return runs_left * saved >= n_res * first
+
+
 @njit(nogil=True, cache=True)
 def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out, r0, pause,
-                 pause_routes):
+                 tune):
     """Range RAPTOR: one run per departure time in ``taus`` (latest first), labels kept between runs; each run
     reports the journeys that beat every later departure for their number of rides. The patterns leaving at
     taus[r] are tau_patterns[tau_start[r]:tau_start[r+1]] (none listed: scan all); after the first run, round 1
@@ -85,9 +108,10 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     ``after`` - 1, then the stops each run touches, from the lowest round it wrote there: `_board_copy`), and is
     set back to INF after the last run.
 
-    Runs from ``r0`` on (a search resumed, its labels kept); ``pause``: stop after the first run when it found a
-    result and scanned at least ``pause_routes`` routes (the caller works out the time-dependent bound,
-    `late_bounds`, and resumes from run 1; decided here, as a return to Python only to go on costs a call).
+    Runs from ``r0`` on (a search resumed, its labels kept); ``pause``: stop after the first run when the
+    time-dependent bound pays (`_late_pays`, with ``tune``'s thresholds: (runs, min routes, saved, many runs, many
+    routes)); the caller works it out (`late_bounds`) and resumes from run 1 (decided here, as a return to Python
+    only to go on costs a call).
     Returns (seg, paused)."""
     after = rules.latest.after
     board = rules.latest.board
@@ -115,8 +139,8 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
             if lab.res_run[k] == run:
                 _emit(tt, rules, lab, seg, run, tau, out)
                 break
-        if pause and r == 0 and len(taus) > 1 and lab.res_t[lab.res_t.shape[0] - 1] < INF and \
-                lab.counters[C_ROUTES] >= pause_routes:
+        if pause and r == 0 and _late_pays(lab.res_t, lab.counters[C_ROUTES], len(taus) - 1, tune[1], tune[2], tune[3],
+                                          tune[4]):
             return seg, True
     if cutting:  # all INF again for the next search
         _board_copy(board, lab.board_t, lab.board_low, lab.dirty, lab.scalars[5], 2, lab.scalars[6])
@@ -238,14 +262,14 @@ def departure_schedule(tt, rules, src_stops, src_access, t0, t1):
 
 @njit(nogil=True, cache=True)
 def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, tgt_egress, bounds_known, t0, t1,
-                 bound, resume, pause_runs, pause_routes):
+                 bound, resume, tune):
     """A whole range search in one call (a call from Python unboxes every array of its records, ~20 µs, so
     the steps are not separate calls): clear the labels, set the targets' egress, their lower bounds into
     ``rules.lb`` unless ``bounds_known``, the runs (`departure_schedule`), `raptor_range`, then the targets
     cleared again. ``out`` is grown (and the search repeated) when the journeys do not fit. ``bound`` (INF:
     none): the result times start there, as if a journey arriving then had been found for every number of rides.
-    ``pause_runs``: with more runs than that (and no ``bound``), the search stops after its first run if that
-    found a result scanning at least ``pause_routes`` routes, the targets' egress left set (`raptor_range`);
+    ``tune[0]``: with more runs than that (and no ``bound``), the search stops after its first run if the
+    time-dependent bound pays (`_late_pays`, the rest of ``tune``), the targets' egress left set (`raptor_range`);
     called again with ``resume`` it goes on from run 1 on the labels as they are (the caller may have given
     ``rules.late`` meanwhile, `late_bounds`).
     Returns (seg, out, departures in the window, the window's latest departure: its first run, paused)."""
@@ -258,7 +282,7 @@ def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, 
     if out.journeys.shape[0] < need and not resume:
         out = Output(np.empty((need, 8), np.int64), np.empty((need * (3 * R + 16), 10), np.int64),
                      np.zeros(2, np.int64))
-    pause = bound == INF and len(taus) > pause_runs and not resume
+    pause = bound == INF and len(taus) > tune[0] and not resume
     r0 = 1 if resume else 0
     while True:
         if r0 == 0:
@@ -273,7 +297,7 @@ def range_search(tt, rules, g, lab, seg, out, src_stops, src_access, tgt_stops, 
             out.used[0] = 0
             out.used[1] = 0
         seg, paused = raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, tau_patterns, out,
-                                   r0, pause, pause_routes)
+                                   r0, pause, tune)
         if paused:
             return seg, out, n_departures, taus[0], True
         for i in range(len(tgt_stops)):
@@ -316,7 +340,7 @@ def search_records(tt, g, lab):
 
 @njit(nogil=True, cache=True)
 def range_search_flat(recs, rules, seg, out, src_stops, src_access, tgt_stops, tgt_egress, bounds_known, t0, t1,
-                      bound, resume, pause_runs, pause_routes):
+                      bound, resume, tune):
     """`range_search` as called from Python: the timetable, stop graph and labels from one `SearchRecords`, the
     query's rules a plain tuple (`_flat_rules`; its Cutter a plain tuple at the end: numba types a plain tuple of
     arrays from a fingerprint in C, a named tuple through Python) and ``out`` a plain tuple, made records again
@@ -326,7 +350,7 @@ def range_search_flat(recs, rules, seg, out, src_stops, src_access, tgt_stops, t
     rl = _rules_of(rules)
     seg2, out2, n_departures, first_tau, paused = range_search(
         recs.tt, rl, recs.g, recs.lab, seg, Output(*out), src_stops, src_access, tgt_stops, tgt_egress,
-        bounds_known, t0, t1, bound, resume, pause_runs, pause_routes)
+        bounds_known, t0, t1, bound, resume, tune)
     grown_out = out2.journeys.shape[0] != out[0].shape[0] or out2.legs.shape[0] != out[1].shape[0]
     return (seg2 if seg2.shape[0] != seg.shape[0] else None), (out2 if grown_out else None), n_departures, \
         first_tau, paused

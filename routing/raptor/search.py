@@ -1,8 +1,8 @@
 """The Python side of a search: `run_raptor` (one earliest-arrival search) and `range_raptor` (Range RAPTOR over a
 departure window; backward, arrive-by), each one kernel call (`profile.range_search_flat`) with the query's rules
 as a plain tuple and this thread's pooled labels and buffers (`pools`), its journey rows made Journeys in real
-time. Tuning read at each search: `CUT_AFTER_RUNS` (the latest-boarding cut), `LATE_BOUND_RUNS` and
-`LATE_BOUND_ROUTES` (the time-dependent bound).
+time. Tuning read at each search: `CUT_AFTER_RUNS` (the latest-boarding cut), `LATE_BOUND_RUNS`,
+`LATE_BOUND_ROUTES` and `LATE_BOUND_SAVES` (when the time-dependent bound pays).
 """
 from __future__ import annotations
 
@@ -41,19 +41,31 @@ def _cutter(n_stops: int, rounds: int) -> Cutter:
 _NO_BOARD = np.empty((0, 0), np.int64)
 _NO_LATE = np.empty((0, 0), np.int64)
 
-# Runs of a range search beyond which it works out the time-dependent target bound after its first run
-# (`late_bounds`: plain runs on the reversed timetable, one per distinct result), when that first run scanned at
-# least LATE_BOUND_ROUTES routes: the backward runs cost about a first run, which short trips from busy stations
-# (many departures, few routes a run) do not win back. Against 32 and no route floor (bench_plan_tail --ab --cpu,
-# alternating, the same answers): all-Tokyo p50 0.96x, p95 0.90x, p99 0.84x; the central mix (600 plans between
-# stations within 5 km of Tokyo station) 1.05x, within its noise. Floor 1000 instead: central p95 1.10x (92 bounds
-# in 600 plans, +7 % search CPU; 3000: 2); tokyo4 the same either way (routes scanned 8.48M, 10.41M with 32 and
-# no floor; p95 0.86x, p99 0.77x). 8 runs: tokyo4 p50 1.25x against 16. With the pruned backward runs (tokyo4,
-# bench_plan_tail --ab --cpu, 3 reps, the same answers): floor 1000 or 10000 instead of 3000 p50 1.02x / 1.00x,
-# p99 1.03x / 1.10x; 8 runs p50 1.17x, p99 0.95x; no bound p50 0.79x but p95 1.96x, p99 2.23x; 20 runs an hour
-# of window at least (sparse departures pay least) tokyo4 0.93x / 0.96x / 1.04x, all-Tokyo 1.05x / 1.16x / 1.37x
-LATE_BOUND_RUNS = 16
-LATE_BOUND_ROUTES = 3000
+# The time-dependent target bound (`late_bounds`: plain runs on the reversed timetable, one per distinct result) is
+# worked out after a range search's first run when it pays for itself (`profile._late_pays`): the runs to go times
+# LATE_BOUND_SAVES (the routes a later run of a long trip scans, which the bound mostly spares: alike on all-Tokyo
+# and tokyo4, ~1.5k) at least the backward runs' cost (distinct results × the first run's routes), the first run
+# having scanned at least LATE_BOUND_ROUTES routes per pattern of the timetable (all-Tokyo 3,966, tokyo4 15,862: a
+# long trip; a short one's later runs scan little, so its bound spares little however many; the central mix's first
+# runs stay below); or, as before, more than LATE_BOUND_MANY_RUNS runs after a first run of LATE_BOUND_MANY_ROUTES
+# (many cheap later runs: tokyo4's second windows and arrive-by windows of hundreds of departures, which the cost
+# rule alone leaves out: tokyo4 p95 1.11x-1.16x). LATE_BOUND_RUNS: with no more runs, never. Each window search of
+# 300 all-Tokyo and 200 tokyo4 plans replayed with and without the bound (CPU, min of 3): it loses on 2-7 runs
+# whatever the routes and wins from ~9 runs on all-Tokyo's long country trips (later runs ~0.3 of a first run), but
+# on tokyo4 (first runs ~20k routes, later ones ~0.08 of it) needs 14+: so a cost ratio, not a run count, nor runs ×
+# routes (at best 0.97x all-Tokyo search time, 1.00x tokyo4). Against "more than 16 runs, 3000 routes" (the same
+# answers), per plan the least CPU of 3 (an untimed plan first, variants' order rotated), p50 / p95 / p99: all-Tokyo
+# 1.00x / 0.85x / 0.83x (300 plans; its slowest 5 % 0.81x), central mix 1.01x / 0.99x / 1.01x (600), tokyo4 1.00x /
+# 1.03x / 1.04x (200; slowest 5 % 0.99x); bench_plan_tail --ab --cpu (medians of 5 / 5 / 3 reps, noisier): all-Tokyo
+# 1.00x / 0.94x / 1.03x, central 0.99x / 0.96x / 0.94x, tokyo4 0.98x / 0.97x / 0.95x. Deciding after the second run
+# from its routes instead (the later runs' work seen): all-Tokyo 1.02x / 1.01x / 1.00x, tokyo4 p99 1.69x (a cheap
+# second run hides costly later ones). Starting the latest-boarding cut (`CUT_AFTER_RUNS`) at run 1 instead of 16
+# (the window searches replayed): all-Tokyo CPU 1.01x, tokyo4 (with the bound) 1.00x; so it stays
+LATE_BOUND_RUNS = 1
+LATE_BOUND_ROUTES = 1.75
+LATE_BOUND_SAVES = 2000
+LATE_BOUND_MANY_RUNS = 16
+LATE_BOUND_MANY_ROUTES = 3000
 
 
 def _mask_arrays(model, mask: ClosureMask | None, reverse: bool) -> tuple[bool, tuple]:
@@ -189,11 +201,12 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
     out = getattr(_POOL, "out", None)
     if out is None:
         out = new_output(64, 1024)
-    pause_runs = int(LATE_BOUND_RUNS) if bound >= INF and _late_ok(model, q, reverse) else 1 << 62
-    pause_routes = int(LATE_BOUND_ROUTES)
+    tune = (int(LATE_BOUND_RUNS) if bound >= INF and _late_ok(model, q, reverse) else 1 << 62,
+            int(round(LATE_BOUND_ROUTES * model.n_patterns)), int(LATE_BOUND_SAVES), int(LATE_BOUND_MANY_RUNS),
+            int(LATE_BOUND_MANY_ROUTES))
     seg2, out2, n_departures, first_tau, paused = range_search_flat(
         recs, rules, seg, tuple(out), src_stops, access, tgt, egress, known, int(t0), int(t1), int(bound), False,
-        pause_runs, pause_routes)  # (Python ints: typed int64 as np.int64 is, without making numpy scalars a call)
+        tune)  # (Python ints: typed int64 as np.int64 is, without making numpy scalars a call)
     if out2 is not None:  # (grown: the kernel's new arrays, else the ones it filled)
         out = out2
     seg = seg if seg2 is None else seg2
@@ -202,7 +215,7 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
         rules = _flat_rules(model, q, reverse, lb, _cutter(model.n_stops, rounds), late, tt)
         seg2, out2, n_departures, first_tau, _ = range_search_flat(
             recs, rules, seg, tuple(out), src_stops, access, tgt, egress, True, int(t0), int(t1), int(bound), True,
-            pause_runs, pause_routes)
+            tune)
         if out2 is not None:
             out = out2
         seg = seg if seg2 is None else seg2
