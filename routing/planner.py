@@ -127,10 +127,21 @@ class Planner:
 
     # ---- helpers ------------------------------------------------------------------------------------------
     def pattern_mask(self, modes: list[str] | None) -> np.ndarray | None:
+        """The patterns of these modes (None: all), made once per model and set of modes (all-Tokyo: ~16 µs a
+        plan) and shared by its plans: the searches only read it (left writeable: numba types a read-only array
+        apart, and would compile every kernel again for it). Kept in the model's ``__dict__``, not the planner's:
+        a realtime planner is a shallow copy of its base planner on another model (more patterns)."""
         if not modes:
             return None
-        wanted = np.array([MODE_INDEX[m.upper()] for m in modes if m.upper() != "WALK"], np.int8)
-        return np.isin(self.model.pattern_mode, wanted)
+        wanted = frozenset(m.upper() for m in modes) - {"WALK"}
+        masks = self.model.__dict__.setdefault("_pattern_masks", {})
+        hit = masks.get(wanted)
+        if hit is None:
+            hit = np.isin(self.model.pattern_mode, np.array(sorted(MODE_INDEX[m] for m in wanted), np.int8))
+            if len(masks) >= 256:
+                masks.clear()
+            masks[wanted] = hit
+        return hit
 
     def resolve(self, text: str, options: PlanOptions, walker=None) -> Place:
         """The place ``text`` names; a stop or station once per text (neither options nor walker change it),
@@ -512,13 +523,11 @@ class _Keys:
     its legs (`_facts`), its departure from the place (`departure`), and the front of the journeys found
     (`front`), asked after every window and proof run."""
 
-    __slots__ = ("access", "last", "memo", "place", "sign")
+    __slots__ = ("last", "memo", "place", "sign")
 
     def __init__(self, o: Place, sign: int):
         self.place = o
         self.sign = sign
-        # the access seconds of the origin's stops (the last one listed when a stop repeats)
-        self.access = {int(s): int(t) for s, t in zip(np.asarray(o.stops).tolist(), np.asarray(o.seconds).tolist())}
         self.memo: dict[int, tuple] = {}  # by id(journey): (journey, departure, arrival, transfers, tie)
         self.last: tuple = (None, -1, -1, [])  # (js, its length, dropped's, the front): `front` asked again
 
