@@ -189,7 +189,8 @@ def main() -> None:
                   f"{','.join(got['days'][1])}; worker at ready RSS {w0['rss'] / MiB:.0f} PSS {w0['pss'] / MiB:.0f} "
                   f"USS {w0['uss'] / MiB:.0f}; "
                   f"after {args.plans} plans ({got['ok']} answered) RSS {w['rss'] / MiB:.0f} "
-                  f"PSS {w['pss'] / MiB:.0f} USS {w['uss'] / MiB:.0f} anon {w['anon'] / MiB:.0f} MiB; /v1/plan p50 {got['p50'] * 1000:.1f} ms, "
+                  f"PSS {w['pss'] / MiB:.0f} USS {w['uss'] / MiB:.0f} anon {w['anon'] / MiB:.0f} MiB; "
+                  f"/v1/plan p50 {got['p50'] * 1000:.1f} ms, "
                   f"worker CPU {got['cpu'] * 1000:.1f} ms a plan",
                   flush=True)
     cats = sorted({c for runs in res.values() for g in runs for m in g["after"].values() for c in m})

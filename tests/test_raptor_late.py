@@ -32,14 +32,19 @@ OFF = 1 << 62
 ALWAYS = 1 << 40  # (LATE_BOUND_SAVES: routes a later run spares, past any first run's cost; times runs, no overflow)
 
 
+def _bound_always(monkeypatch) -> None:
+    """Every search with more than one run works the bound out after its first, whatever it costs."""
+    monkeypatch.setattr(search, "LATE_BOUND_RUNS", 0)
+    monkeypatch.setattr(search, "LATE_BOUND_ROUTES", 0)
+    monkeypatch.setattr(search, "LATE_BOUND_SAVES", ALWAYS)
+
+
 def _both(monkeypatch, model, q, t0, window, backward):
     """(the search without the bound, the search with it from its first run on)."""
     monkeypatch.setattr(search, "LATE_BOUND_RUNS", OFF)
     off = range_raptor(model, q, t0, window, backward=backward)
     assert off.counters.late_held == 0
-    monkeypatch.setattr(search, "LATE_BOUND_RUNS", 0)
-    monkeypatch.setattr(search, "LATE_BOUND_ROUTES", 0)
-    monkeypatch.setattr(search, "LATE_BOUND_SAVES", ALWAYS)
+    _bound_always(monkeypatch)
     on = range_raptor(model, q, t0, window, backward=backward)
     return off, on
 
@@ -63,9 +68,7 @@ def test_late_bound_changes_no_journey(monkeypatch, seeds):
 def test_range_with_late_bound_matches_brute_force_profile(monkeypatch, seed):
     """As test_raptor.test_range_matches_brute_force_profile (exactly the reference's profile), with the bound on
     from the first run."""
-    monkeypatch.setattr(search, "LATE_BOUND_RUNS", 0)
-    monkeypatch.setattr(search, "LATE_BOUND_ROUTES", 0)
-    monkeypatch.setattr(search, "LATE_BOUND_SAVES", ALWAYS)
+    _bound_always(monkeypatch)
     test_raptor.test_range_matches_brute_force_profile(seed)
 
 
@@ -207,9 +210,7 @@ def _check_pruning(monkeypatch, model, q, t0, window, backward) -> tuple[int, in
         return out
 
     monkeypatch.setattr(search, "_late_for", keep)
-    monkeypatch.setattr(search, "LATE_BOUND_RUNS", 0)
-    monkeypatch.setattr(search, "LATE_BOUND_ROUTES", 0)
-    monkeypatch.setattr(search, "LATE_BOUND_SAVES", ALWAYS)
+    _bound_always(monkeypatch)
     range_raptor(model, q, t0, window, backward=backward)
     compared = tighter = 0
     relaxed = RaptorQuery(q.src_stops, q.src_times, q.tgt_stops, q.tgt_egress, q.max_rides, q.pattern_allowed,
