@@ -93,7 +93,7 @@ def _departures(model: TransitModel, stops: np.ndarray, t0: int, window_s: int, 
             t_first, t_end = int(model.pattern_trips_start[p]), int(model.pattern_trips_start[p + 1])
             j = np.arange(t_end - t_first, dtype=np.int64)
             idx = int(model.pattern_times_start[p]) + j * n + pos
-            dep = model.st_dep[idx]
+            dep = model.dep_by_pos[model.departure_index(p, j, pos)]
             ok = (dep >= t0) & (dep < t0 + window_s) & (model.st_pickup[idx] == 1)
             sel = np.flatnonzero(ok)
             dep_l.append(dep[sel]); trip_l.append(t_first + j[sel])

@@ -37,7 +37,8 @@ def trip_details(model: TransitModel, t: int) -> dict:
     p = int(model.trip_pattern[t])
     base = int(model.pattern_stops_start[p])
     stops = model.pattern_stops[base:base + n]
-    leg = ride_leg(model, RideLeg(p, t, 0, n - 1, int(stops[0]), int(stops[-1]), int(model.st_dep[off]),
+    deps = model.departures_of_trip(t)
+    leg = ride_leg(model, RideLeg(p, t, 0, n - 1, int(stops[0]), int(stops[-1]), int(deps[0]),
                                   int(model.st_arr[off + n - 1]))).to_dict()
     calls = []
     for pos in range(n):
@@ -46,7 +47,7 @@ def trip_details(model: TransitModel, t: int) -> dict:
                       "name_en": model.stop_names_en[s] or None, "lat": round(float(model.stop_lat[s]), 7),
                       "lon": round(float(model.stop_lon[s]), 7), "sequence": int(model.st_seq[off + pos]),
                       "arrival": iso(model, int(model.st_arr[off + pos])),
-                      "departure": iso(model, int(model.st_dep[off + pos])),
+                      "departure": iso(model, int(deps[pos])),
                       "pickup": bool(model.st_pickup[off + pos] == 1),
                       "drop_off": bool(model.st_dropoff[off + pos] == 1)})
     ov = realtime_of(model)
@@ -55,7 +56,7 @@ def trip_details(model: TransitModel, t: int) -> dict:
             sched = ov.scheduled(t, pos)
             if sched is not None:
                 call.update(scheduled_arrival=iso(model, sched[0]), scheduled_departure=iso(model, sched[1]),
-                            delay_s=int(model.st_dep[off + pos]) - sched[1])
+                            delay_s=int(deps[pos]) - sched[1])
             if ov.skipped[off + pos]:
                 call["skipped"] = True
     return {"trip_id": leg["trip_id"], "service_date": leg["service_date"], "mode": leg["mode"],

@@ -211,7 +211,8 @@ def planner_like_rides(model, n: int, seed: int = 1) -> list:
             continue
         p = int(model.trip_pattern[t])
         stops = model.pattern_stops[model.pattern_stops_start[p]:]
-        leg = ride_leg(model, RideLeg(p, t, b, a, int(stops[b]), int(stops[a]), int(model.st_dep[off + b]),
+        leg = ride_leg(model, RideLeg(p, t, b, a, int(stops[b]), int(stops[a]),
+                                      int(model.departures_of_trip(t)[b]),
                                       int(model.st_arr[off + a]))).to_dict()
         out.append(parse_itinerary({"legs": [leg]})[0])
     return out

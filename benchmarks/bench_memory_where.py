@@ -152,7 +152,8 @@ def shareable(a, b):
         by = {}
         for p in range(m.n_patterns):
             L, n, o = int(pss[p + 1] - pss[p]), int(pts[p + 1] - pts[p]), int(ptm[p])
-            t = np.stack([m.st_arr[o:o + n * L] + shift, m.st_dep[o:o + n * L] + shift,
+            deps = m.dep_by_pos[o:o + n * L].reshape(L, n).T.ravel()  # (kept by position)
+            t = np.stack([m.st_arr[o:o + n * L] + shift, deps + shift,
                           m.st_pickup[o:o + n * L], m.st_dropoff[o:o + n * L]]).reshape(4, n, L)
             key = (int(m.pattern_route[p]), m.pattern_stops[pss[p]:pss[p + 1]].tobytes())
             by.setdefault(key, []).append(([t[:, j].tobytes() for j in range(n)], L))

@@ -142,8 +142,9 @@ class ConnectionScan:
             off, n = m.trip_times_offset(t)
             p = int(m.trip_pattern[t])
             stops = m.pattern_stops[m.pattern_stops_start[p]:m.pattern_stops_start[p] + n].tolist()
+            deps = m.departures_of_trip(t).tolist()
             for i in range(n - 1):
-                conns.append((int(m.st_dep[off + i]), int(m.st_arr[off + i + 1]), stops[i], stops[i + 1], t))
+                conns.append((deps[i], int(m.st_arr[off + i + 1]), stops[i], stops[i + 1], t))
         conns.sort()
         self.conns, self.deps = conns, [c[0] for c in conns]
         self.walk = [[(int(m.fp_to[e]), max(int(m.fp_fixed_s[e]), int(np.ceil(m.fp_dist[e] / speed))))

@@ -70,7 +70,7 @@ class TimeExpandedGraph:
             off, n = m.trip_times_offset(t)
             p = int(m.trip_pattern[t])
             stops = m.pattern_stops[m.pattern_stops_start[p]:m.pattern_stops_start[p] + n]
-            arr, dep = m.st_arr[off:off + n], m.st_dep[off:off + n]
+            arr, dep = m.st_arr[off:off + n], m.departures_of_trip(t)
             if dep[0] > t_until or arr[n - 1] < t_from:
                 continue
             for i in range(n):

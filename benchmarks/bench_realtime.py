@@ -74,7 +74,7 @@ def full_message(model, trip_ids: list[str], ts: int, rng: random.Random) -> byt
             s = tu.stop_time_update.add()
             s.stop_sequence = int(model.st_seq[off + k])
             s.arrival.time = midnight + int(model.st_arr[off + k]) + delay
-            s.departure.time = midnight + int(model.st_dep[off + k]) + delay
+            s.departure.time = midnight + int(model.departures_of_trip(t)[k]) + delay
     return msg.SerializeToString()
 
 

@@ -90,7 +90,7 @@ def probe(transit: TransitService, ns: str) -> tuple[str, str]:
     when = dt.datetime.combine(DAY, dt.time(7, 30), TOKYO)
     for t in range(len(model.trip_ids)):
         off, n = model.trip_times_offset(t)
-        if n < 3 or not 6 * 3600 < model.st_dep[off] < 20 * 3600:
+        if n < 3 or not 6 * 3600 < model.departures_of_trip(t)[0] < 20 * 3600:
             continue
         p = int(model.trip_pattern[t])
         start = model.pattern_stops_start[p]

@@ -410,13 +410,14 @@ def booked_itinerary(model, legs: list[dict]) -> dict:
             continue
         off, n = model.trip_times_offset(t)
         p = int(model.trip_pattern[t])
+        deps = model.departures_of_trip(t)
         stops = [model.stop_ids[s] for s in model.pattern_stops[model.pattern_stops_start[p]:
                                                                model.pattern_stops_start[p] + n]]
         if leg["from_stop"] in stops and leg["to_stop"] in stops[stops.index(leg["from_stop"]) + 1:]:
             i = stops.index(leg["from_stop"])
             j = stops.index(leg["to_stop"], i + 1)
             ride["intermediate_stops"] = [{"stop_id": stops[k], "arrival": iso(model.st_arr[off + k]),
-                                           "departure": iso(model.st_dep[off + k])} for k in range(i + 1, j)]
+                                           "departure": iso(deps[k])} for k in range(i + 1, j)]
         out.append(ride)
     return {"legs": out, "departure": legs[0]["departure"], "arrival": legs[-1]["arrival"]}
 

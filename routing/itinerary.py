@@ -168,15 +168,19 @@ def ride_path(model, trip: int, board_pos: int, alight_pos: int) -> tuple[np.nda
 
 
 class _Line:
-    """Points of a line as rounded [lon, lat] lists (what the JSON carries) and the distance along it to each
-    point, so a piece of it is a slice and its length a subtraction (cached: rides repeat across plans)."""
+    """Points of a line, rounded as the JSON carries them ([lon, lat] rows), and the distance along it to each
+    point, so a piece of it is a slice and its length a subtraction (cached: rides repeat across plans). Kept
+    as float64 arrays, not lists of Python floats: 16 + 8 bytes a point instead of ~130, and reading a piece
+    writes no reference count into the cached objects (a forked worker's plans would copy every page of the
+    supervisor's lines they touch); a ride's points become lists only for its leg (`_Ride.geometry`)."""
 
     __slots__ = ("coords", "cum")
 
     def __init__(self, lon: np.ndarray, lat: np.ndarray):
-        self.coords = [[round(x, 7), round(y, 7)] for x, y in zip(lon.tolist(), lat.tolist())]
+        self.coords = np.array([[round(x, 7), round(y, 7)] for x, y in zip(lon.tolist(), lat.tolist())],
+                               np.float64).reshape(-1, 2)
         step = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:]) if len(lon) > 1 else np.empty(0)
-        self.cum = [0.0, *np.cumsum(step).tolist()]
+        self.cum = np.concatenate([[0.0], np.cumsum(step)]).astype(np.float64)
 
 
 class _Pattern:
@@ -232,7 +236,7 @@ class _Ride:
         else:
             line = self.pat.line or tab.pattern_line(self.pat)
             lo, hi = board_pos, alight_pos
-        return line.coords[lo:hi + 1], line.cum[hi] - line.cum[lo]
+        return line.coords[lo:hi + 1].tolist(), line.cum.item(hi) - line.cum.item(lo)
 
 
 class _StopFacts(NamedTuple):
@@ -525,7 +529,7 @@ def precompute_tables(model) -> int:
 
 def _timetable_times(model) -> list[int]:
     """Every arrival and departure time of the timetable, once each (a few thousand: times repeat by the minute)."""
-    arr, dep = np.asarray(model.st_arr), np.asarray(model.st_dep)
+    arr, dep = np.asarray(model.st_arr), np.asarray(model.dep_by_pos)
     if not len(arr):
         return []
     lo = int(min(arr.min(), dep.min()))
@@ -575,7 +579,8 @@ def ride_leg(model, leg: RideLeg, tab: _Tables | None = None, ov=False) -> Leg:
         lo, hi = r.off + bpos + 1, r.off + apos
         inter = []
         get, add = isos.get, inter.append
-        for j, a, d in zip(r.pat.jsons[bpos + 1:apos], m.st_arr[lo:hi].tolist(), m.st_dep[lo:hi].tolist()):
+        deps = m.departures_of_trip(trip)[bpos + 1:apos].tolist()
+        for j, a, d in zip(r.pat.jsons[bpos + 1:apos], m.st_arr[lo:hi].tolist(), deps):
             e = j.copy()  # (one loop: a third less than copying all, then filling the copies in)
             e["arrival"] = get(a) or iso_of(a)
             e["departure"] = get(d) or iso_of(d)

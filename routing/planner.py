@@ -347,7 +347,8 @@ class Planner:
             if not today:
                 continue
             off, _ = m.trip_times_offset(today[0])
-            return a, b, m.datetime_of(int(m.st_dep[off])), m.datetime_of(int(m.st_arr[off + L - 1]))
+            dep = int(m.departures_of_trip(today[0])[0])
+            return a, b, m.datetime_of(dep), m.datetime_of(int(m.st_arr[off + L - 1]))
         return None
 
     def walker_for(self, mask: ClosureMask | None):

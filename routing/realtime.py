@@ -1,7 +1,7 @@
 """GTFS-Realtime trip updates as an overlay on a service day's TransitModel: a realtime model, not a rebuild.
 
 `build_overlay(model, trip_updates)` returns a `RealtimeOverlay` whose ``model`` is the base model with copies of
-the stop-time arrays (`st_arr`, `st_dep`, `st_pickup`, `st_dropoff`) carrying the realtime times, and — only when
+the stop-time arrays (`st_arr`, `dep_by_pos`, `st_pickup`, `st_dropoff`) carrying the realtime times, and — only when
 needed — a few patterns and trips appended at the end. Every other array is shared with the base model, so the
 planner, RAPTOR kernel, itineraries and departure boards read it exactly like a scheduled model (no kernel
 change), and base stop, hop, route and trip indexes keep their meaning.
@@ -120,7 +120,7 @@ class RealtimeOverlay:
         if b < 0:
             return None
         off, _ = self.base.trip_times_offset(b)
-        return int(self.base.st_arr[off + pos]), int(self.base.st_dep[off + pos])
+        return int(self.base.st_arr[off + pos]), int(self.base.departures_of_trip(b)[pos])
 
     def is_realtime(self, trip: int) -> bool:
         """The trip's times come from a trip update (or it was added by one)."""
@@ -305,14 +305,16 @@ NONE = np.int64(-(1 << 62))  # "not given" in the kernel's update arrays
 
 
 @njit(nogil=True, cache=True)
-def _apply_trip_updates(base_arr, base_dep, st_seq, pattern_stops, job_off, job_len, job_base, job_u0, job_un,
-                        job_delay, u_seq, u_stop, u_at, u_ad, u_dt, u_dd, u_flag, midnight, st_arr, st_dep, skipped,
-                        bad, u_pos, order, arr, dep):
-    """`trip_times` for every job (one updated trip each) at once, written into ``st_arr``/``st_dep``/``skipped``:
-    the same rule, line for line (tests compare the two). ``u_flag``: 1 skipped, 2 no data; NONE: not given;
+def _apply_trip_updates(base_arr, base_dep, st_seq, pattern_stops, job_off, job_len, job_base, job_dep0, job_step,
+                        job_u0, job_un, job_delay, u_seq, u_stop, u_at, u_ad, u_dt, u_dd, u_flag, midnight, st_arr,
+                        dep_by_pos, skipped, bad, u_pos, order, arr, dep):
+    """`trip_times` for every job (one updated trip each) at once, written into ``st_arr``/``dep_by_pos``/
+    ``skipped``: the same rule, line for line (tests compare the two). Departures by position (``base_dep`` too):
+    a job's at position k at job_dep0 + k * job_step. ``u_flag``: 1 skipped, 2 no data; NONE: not given;
     ``u_stop``: the stop index an update names (-2: a stop the model lacks). Scratch: u_pos, order, arr, dep."""
     for j in range(len(job_off)):
         off, L, base, u0, un = job_off[j], job_len[j], job_base[j], job_u0[j], job_un[j]
+        d0, step = job_dep0[j], job_step[j]
         cursor = 0
         nb = 0
         n_placed = 0
@@ -344,7 +346,7 @@ def _apply_trip_updates(base_arr, base_dep, st_seq, pattern_stops, job_off, job_
         bad[j] = nb
         for k in range(L):
             arr[k] = base_arr[off + k]
-            dep[k] = base_dep[off + k]
+            dep[k] = base_dep[d0 + k * step]
             skipped[off + k] = False
         has = job_delay[j] != NONE
         delay = job_delay[j] if has else np.int64(0)
@@ -368,7 +370,7 @@ def _apply_trip_updates(base_arr, base_dep, st_seq, pattern_stops, job_off, job_
                         dep[k] += delay
                     continue
                 sa = np.int64(base_arr[off + k])
-                sd = np.int64(base_dep[off + k])
+                sd = np.int64(base_dep[d0 + k * step])
                 a = NONE
                 d = NONE
                 if u_at[i] != NONE:
@@ -406,7 +408,7 @@ def _apply_trip_updates(base_arr, base_dep, st_seq, pattern_stops, job_off, job_
             if dep[k] < arr[k]:
                 dep[k] = arr[k]
             st_arr[off + k] = arr[k]
-            st_dep[off + k] = dep[k]
+            dep_by_pos[d0 + k * step] = dep[k]
 
 
 def _v(x) -> int:
@@ -431,7 +433,7 @@ def _stu_row(s) -> tuple:
     return tuple(getattr(s, f) for f in _STU_FIELDS)
 
 
-def _run_jobs(m, jobs: dict, midnight_ts: int, st_arr, st_dep, st_pickup, st_dropoff, skipped, c: dict) -> None:
+def _run_jobs(m, jobs: dict, midnight_ts: int, st_arr, dep_by_pos, st_pickup, st_dropoff, skipped, c: dict) -> None:
     """The updated trips' realtime times, all in one kernel call (`_apply_trip_updates`). The updates' fields
     become int64 columns in bulk (None → NONE via float NaN: POSIX seconds are exact in a float64)."""
     if not jobs:
@@ -440,13 +442,18 @@ def _run_jobs(m, jobs: dict, midnight_ts: int, st_arr, st_dep, st_pickup, st_dro
     job_off = np.empty(n, np.int64)
     job_len = np.empty(n, np.int64)
     job_base = np.empty(n, np.int64)
+    job_dep0 = np.empty(n, np.int64)
+    job_step = np.empty(n, np.int64)
     job_u0 = np.empty(n, np.int64)
     job_un = np.empty(n, np.int64)
     job_delay = np.empty(n, np.int64)
     rows: list[tuple] = []
-    for j, (off, L, base, u) in enumerate(jobs.values()):
+    pts = m.pattern_trips_start
+    for j, (t, (off, L, base, u)) in enumerate(jobs.items()):
         stus = u.stop_time_updates or ()
+        p = int(m.trip_pattern[t])
         job_off[j], job_len[j], job_base[j] = off, L, base
+        job_dep0[j], job_step[j] = m.departure_index(p, t - int(pts[p]), 0), int(pts[p + 1] - pts[p])
         job_u0[j], job_un[j] = len(rows), len(stus)
         job_delay[j] = _v(getattr(u, "delay", None))
         fast = stus and getattr(type(stus[0]), "__struct_fields__", None) == _STU_FIELDS
@@ -465,9 +472,10 @@ def _run_jobs(m, jobs: dict, midnight_ts: int, st_arr, st_dep, st_pickup, st_dro
         cols = tuple(np.empty(0, np.int64) for _ in range(7))
     bad = np.zeros(n, np.int64)
     longest = int(job_len.max())
-    _apply_trip_updates(np.asarray(m.st_arr), np.asarray(m.st_dep), np.asarray(m.st_seq), np.asarray(m.pattern_stops),
-                        job_off, job_len, job_base, job_u0, job_un, job_delay, *cols, np.int64(midnight_ts),
-                        st_arr, st_dep, skipped, bad, np.full(max(U, 1), -1, np.int64), np.zeros(max(U, 1), np.int64),
+    _apply_trip_updates(np.asarray(m.st_arr), np.asarray(m.dep_by_pos), np.asarray(m.st_seq),
+                        np.asarray(m.pattern_stops), job_off, job_len, job_base, job_dep0, job_step, job_u0, job_un,
+                        job_delay, *cols, np.int64(midnight_ts), st_arr, dep_by_pos, skipped, bad,
+                        np.full(max(U, 1), -1, np.int64), np.zeros(max(U, 1), np.int64),
                         np.empty(longest, np.int64), np.empty(longest, np.int64))
     c["bad_stops"] += int(bad.sum())
     for off, L, _, _ in jobs.values():
@@ -487,7 +495,7 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
     n_trips = m.n_trips
     midnight_ts = int(m.midnight.timestamp())
     st_arr = np.array(m.st_arr, copy=True)
-    st_dep = np.array(m.st_dep, copy=True)
+    dep_by_pos = np.array(m.dep_by_pos, copy=True)  # (written by position, as the search reads them)
     st_pickup = np.array(m.st_pickup, copy=True)
     st_dropoff = np.array(m.st_dropoff, copy=True)
     skipped = np.zeros(len(st_arr), bool)
@@ -544,7 +552,7 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
             d0 = days[0]
             c["other_days" if len(days) == 1 and d0 not in DAYS else "unmatched"] += 1
             continue
-        t = cands[0][1] if len(cands) == 1 else _nearest_run(m, cands, u, midnight_ts, positions)
+        t = cands[0][1] if len(cands) == 1 else _nearest_run(m, cands, u, midnight_ts)
         p, off, L = positions(t)
         c["matched"] += 1
         if rel in _CANCEL:
@@ -558,7 +566,7 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
         st_dropoff[off:off + L] = m.st_dropoff[off:off + L]
         jobs[t] = (off, L, int(pss[p]), u)
         state[t] = UPDATED
-    _run_jobs(m, jobs, midnight_ts, st_arr, st_dep, st_pickup, st_dropoff, skipped, c)
+    _run_jobs(m, jobs, midnight_ts, st_arr, dep_by_pos, st_pickup, st_dropoff, skipped, c)
 
     # ---- FIFO: keep updated trips in place where they fit, move the others out ----
     touched = np.unique(m.trip_pattern[np.flatnonzero(state != SCHEDULED)]) if n_trips else np.zeros(0, int)
@@ -567,7 +575,7 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
         L = int(pss[p + 1] - pss[p])
         a0 = int(m.pattern_times_start[p])
         A = st_arr[a0:a0 + (t1 - t0) * L].reshape(t1 - t0, L)
-        D = st_dep[a0:a0 + (t1 - t0) * L].reshape(t1 - t0, L)
+        D = dep_by_pos[a0:a0 + (t1 - t0) * L].reshape(L, t1 - t0).T  # (a view: trip by trip, as A)
         st = state[t0:t1]
         kept = st == SCHEDULED
         for j in np.flatnonzero(st == UPDATED).tolist():
@@ -608,9 +616,9 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
                 D[ghosts] = D[src[ghosts]]
             else:
                 A[:] = m.st_arr[a0:a0 + (t1 - t0) * L].reshape(t1 - t0, L)
-                D[:] = m.st_dep[a0:a0 + (t1 - t0) * L].reshape(t1 - t0, L)
+                D[:] = m.dep_by_pos[a0:a0 + (t1 - t0) * L].reshape(L, t1 - t0).T
 
-    ov = _assemble(m, st_arr, st_dep, st_pickup, st_dropoff, skipped, state, extras)
+    ov = _assemble(m, st_arr, dep_by_pos, st_pickup, st_dropoff, skipped, state, extras)
     ov.version = version
     ov.counts = RealtimeCounts(**c)
     ov.stale = frozenset(stale)
@@ -618,7 +626,7 @@ def build_overlay(model: TransitModel, trip_updates: Iterable, *, version: int =
     return ov
 
 
-def _nearest_run(m, cands, u, midnight_ts, positions) -> int:
+def _nearest_run(m, cands, u, midnight_ts) -> int:
     """Of several runs of a trip (no start_date), the one whose schedule is nearest the update's first time."""
     first = None
     for s in u.stop_time_updates or ():
@@ -632,8 +640,7 @@ def _nearest_run(m, cands, u, midnight_ts, positions) -> int:
         return next((t for d, t in cands if d == 0), cands[0][1])
     best = None
     for _, t in cands:
-        _, off, L = positions(t)
-        gap = int(np.min(np.abs(np.asarray(m.st_dep[off:off + L], np.int64) - first)))
+        gap = int(np.min(np.abs(np.asarray(m.departures_of_trip(t), np.int64) - first)))
         if best is None or gap < best[0]:
             best = (gap, t)
     return best[1]
@@ -657,9 +664,10 @@ def _duplicate(m, u, days, midnight_ts) -> _Extra | str | None:
     p = int(m.trip_pattern[t])
     off, L = m.trip_times_offset(t)
     # (the copy runs on ``day``: its first departure is start_time on that day's clock)
-    shift = (day * 86400 + start) - int(m.st_dep[off])
+    deps = m.departures_of_trip(t)
+    shift = (day * 86400 + start) - int(deps[0])
     sa = np.asarray(m.st_arr[off:off + L], np.int64) + shift
-    sd = np.asarray(m.st_dep[off:off + L], np.int64) + shift
+    sd = np.asarray(deps, np.int64) + shift
     pss = m.pattern_stops_start
     ids = [m.stop_ids[s] for s in m.pattern_stops[pss[p]:pss[p] + L].tolist()]
     a, d, sk, _ = trip_times(sa, sd, m.st_seq[off:off + L], ids, tuple(u.stop_time_updates or ()), midnight_ts,
@@ -715,11 +723,11 @@ def _place_added(m, u, midnight_ts, route_pos) -> _Extra | str | None:
     return ex
 
 
-def _assemble(m: TransitModel, st_arr, st_dep, st_pickup, st_dropoff, skipped, state, extras: list[_Extra]
+def _assemble(m: TransitModel, st_arr, dep_by_pos, st_pickup, st_dropoff, skipped, state, extras: list[_Extra]
               ) -> RealtimeOverlay:
     """The realtime model: base arrays with the new stop times, and the extra trips in new FIFO patterns."""
     n_trips, n_pat = m.n_trips, m.n_patterns
-    changes: dict = dict(st_arr=st_arr, st_dep=st_dep, st_pickup=st_pickup, st_dropoff=st_dropoff)
+    changes: dict = dict(st_arr=st_arr, dep_by_pos=dep_by_pos, st_pickup=st_pickup, st_dropoff=st_dropoff)
     trip_base = np.arange(n_trips, dtype=np.int32)
     trip_state = state.copy()
     base_trip_rt = np.where(state == CANCELLED, -1, np.arange(n_trips)).astype(np.int32)
@@ -759,9 +767,9 @@ def _assemble(m: TransitModel, st_arr, st_dep, st_pickup, st_dropoff, skipped, s
             n_hops += L
             p_trips_start.append(next_trip)
             p_times_start.append(n_st)
+            st_parts["dep"].append(np.stack([e.dep for e in members]).T.ravel())  # (by position)
             for e in members:
                 st_parts["arr"].append(e.arr)
-                st_parts["dep"].append(e.dep)
                 st_parts["pickup"].append(e.pickup)
                 st_parts["dropoff"].append(e.dropoff)
                 st_parts["dist"].append(e.dist)
@@ -796,7 +804,7 @@ def _assemble(m: TransitModel, st_arr, st_dep, st_pickup, st_dropoff, skipped, s
             pattern_times_start=np.concatenate([ptimes, np.asarray(p_times_start, np.int64)]).astype(
                 np.asarray(m.pattern_times_start).dtype),
             st_arr=np.concatenate([st_arr, *st_parts["arr"]]).astype(np.asarray(m.st_arr).dtype),
-            st_dep=np.concatenate([st_dep, *st_parts["dep"]]).astype(np.asarray(m.st_dep).dtype),
+            dep_by_pos=np.concatenate([dep_by_pos, *st_parts["dep"]]).astype(np.asarray(m.dep_by_pos).dtype),
             st_pickup=np.concatenate([st_pickup, *st_parts["pickup"]]).astype(np.asarray(m.st_pickup).dtype),
             st_dropoff=np.concatenate([st_dropoff, *st_parts["dropoff"]]).astype(np.asarray(m.st_dropoff).dtype),
             st_dist=np.concatenate([m.st_dist, *st_parts["dist"]]).astype(m.st_dist.dtype),  # (kept per pattern

@@ -255,9 +255,12 @@ class TransitModel:
     Patterns (p) = trips of one route with the same stops and pickup/drop-off flags: pattern_route i4, pattern_mode i1, stops CSR pattern_stops_start[n+1]/pattern_stops,
     trips pattern_trips_start[n+1] (trip indexes, sorted by departure, FIFO: no trip overtakes another),
     pattern_times_start[n]: stop time k of trip j of p at pattern_times_start[p] + j*len(p) + k.
-    Stop times: st_arr, st_dep i4, st_pickup, st_dropoff i1 (1 = allowed), st_dist f4 (shape_dist_traveled),
+    Stop times: st_arr i4, st_pickup, st_dropoff i1 (1 = allowed), st_dist f4 (shape_dist_traveled),
     st_seq i4 (GTFS stop_sequence); the last two, which the search never reads, as `PatternColumn`s (one row per
-    pattern where its trips agree: indexed like the others, ``np.asarray`` for the flat array).
+    pattern where its trips agree: indexed like the others, ``np.asarray`` for the flat array). Departures only
+    by position, as the search reads them: dep_by_pos i4, trip j of p at position i at pattern_times_start[p] +
+    i*n + j (n trips; `departure_index`, `departures_of_trip`): one copy (all-Tokyo: 7.4 MiB a service day), its
+    own in a realtime overlay. Saved trip-major as ``st_dep.npy`` (the format before it; `save`, `load`).
     Trips (t, in pattern order): trip_pattern i4, trip_day_offset i1 (the service day, -2..1, relative to date),
     trip_wheelchair i1, trip_seat_capacity i4, trip_booking i1 (1 = booking rule), trip_shape i4 (-1 none).
     Stop→pattern index CSR: sp_start[n_stops+1], sp_pattern, sp_pos (a stop may occur twice in one pattern).
@@ -316,7 +319,7 @@ class TransitModel:
     pattern_trips_start: np.ndarray
     pattern_times_start: np.ndarray
     st_arr: np.ndarray
-    st_dep: np.ndarray
+    dep_by_pos: np.ndarray
     st_pickup: np.ndarray
     st_dropoff: np.ndarray
     st_dist: PatternColumn  # (given as a flat array, kept as a PatternColumn: __post_init__)
@@ -461,6 +464,21 @@ class TransitModel:
         n = self.pattern_len(p)
         return int(self.pattern_times_start[p] + (trip - self.pattern_trips_start[p]) * n), n
 
+    def departure_index(self, p: int, j, i):
+        """Where trip ``j`` (0: the pattern's first) of pattern ``p`` departs from position ``i`` in `dep_by_pos`
+        (``j`` and ``i`` ints, or int64 arrays that broadcast: a stop's column of a pattern is contiguous)."""
+        pts = self.pattern_trips_start
+        return int(self.pattern_times_start[p]) + i * int(pts[p + 1] - pts[p]) + j
+
+    def departures_of_trip(self, trip: int) -> np.ndarray:
+        """Trip ``trip``'s departures along its pattern: a strided view of `dep_by_pos` (read-only by convention;
+        a realtime overlay's model has its own)."""
+        p = int(self.trip_pattern[trip])
+        pts = self.pattern_trips_start
+        n = int(pts[p + 1] - pts[p])
+        first = int(self.pattern_times_start[p]) + trip - int(pts[p])
+        return self.dep_by_pos[first:first + (self.pattern_len(p) - 1) * n + 1:n]
+
     def describe(self) -> str:
         return (f"transit model {self.date}: {self.n_stops} stops, {len(self.station_ids)} stations, "
                 f"{len(self.route_ids)} routes, {self.n_patterns} patterns, {self.n_trips} trips, "
@@ -476,10 +494,14 @@ class TransitModel:
             if f.name.startswith("_"):
                 continue
             v = getattr(self, f.name)
+            name = f.name
             if isinstance(v, PatternColumn):
                 v = np.asarray(v)  # saved flat, as before: load compacts it again
+            elif name == "dep_by_pos":  # saved by trip, as before (a model directory reads the same either side)
+                name, v = "st_dep", reorder_times(v, self.pattern_stops_start, self.pattern_trips_start,
+                                                  self.pattern_times_start, to_position=False)
             if isinstance(v, np.ndarray):
-                np.save(directory / f"{f.name}.npy", v, allow_pickle=False)
+                np.save(directory / f"{name}.npy", v, allow_pickle=False)
             else:
                 strings[f.name] = list(v) if isinstance(v, StringColumn) else v
         (directory / "model.json").write_text(json.dumps(strings, ensure_ascii=False), encoding="utf-8")
@@ -494,7 +516,12 @@ class TransitModel:
                 continue
             if "inseat" in f.name and not (directory / f"{f.name}.npy").exists():
                 continue
+            if f.name == "dep_by_pos":
+                continue
             kw[f.name] = np.load(directory / f"{f.name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        kw["dep_by_pos"] = reorder_times(np.load(directory / "st_dep.npy", allow_pickle=False),
+                                         kw["pattern_stops_start"], kw["pattern_trips_start"],
+                                         kw["pattern_times_start"], to_position=True)  # (in memory even with mmap)
         return cls(**kw)
 
 
@@ -523,6 +550,22 @@ def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     lens = np.asarray(lens, np.int64)
     ends = np.cumsum(lens)
     return np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) - np.repeat(ends - lens - starts, lens)
+
+
+def reorder_times(times: np.ndarray, pattern_stops_start, pattern_trips_start, pattern_times_start,
+                  to_position: bool) -> np.ndarray:
+    """Stop times laid out by trip (trip j of pattern p at position i at pattern_times_start[p] + j*L + i, as a
+    build makes them and a model directory holds them) as `TransitModel.dep_by_pos` lays them out (by position:
+    ... + i*n + j), or with ``to_position`` False back. A new array; each pattern's block transposed."""
+    times = np.asarray(times)
+    out = np.empty_like(times)
+    pss, pts, ptimes = (np.asarray(a, np.int64).tolist() for a in (pattern_stops_start, pattern_trips_start,
+                                                                   pattern_times_start))
+    for p, t0 in enumerate(ptimes):
+        L, n = pss[p + 1] - pss[p], pts[p + 1] - pts[p]
+        block = times[t0:t0 + n * L].reshape((n, L) if to_position else (L, n))
+        out[t0:t0 + n * L] = block.T.ravel()
+    return out
 
 
 def _shared_if_equal(new: np.ndarray, *olds: np.ndarray) -> np.ndarray:
@@ -817,6 +860,8 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
     inseat = _inseat_links(network, trips, src, day_off, suffix, trip_pattern, pattern_stops_start, pattern_stops,
                            stop_pos, pattern_trips_start, pattern_times_start, st_arr, st_dep)
     names_en = _col(plat, "stop_name_en", "").fillna("")
+    dep_by_pos = reorder_times(st_dep, pattern_stops_start, pattern_trips_start, pattern_times_start, True)
+    del st_dep
     return TransitModel(
         date=date.isoformat(), settings={f.name: getattr(settings, f.name) for f in fields(settings)},
         timezone=model_tz,
@@ -841,7 +886,8 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
         pattern_route=pattern_route, pattern_mode=route_mode[np.maximum(pattern_route, 0)],
         pattern_stops_start=pattern_stops_start, pattern_stops=pattern_stops,
         pattern_trips_start=pattern_trips_start, pattern_times_start=pattern_times_start,
-        st_arr=st_arr, st_dep=st_dep, st_pickup=st_pickup, st_dropoff=st_dropoff, st_dist=st_dist, st_seq=st_seq,
+        st_arr=st_arr, dep_by_pos=dep_by_pos, st_pickup=st_pickup, st_dropoff=st_dropoff, st_dist=st_dist,
+        st_seq=st_seq,
         trip_pattern=trip_pattern, trip_day_offset=day_off, trip_wheelchair=trip_wc[src],
         trip_seat_capacity=seat[src], trip_booking=booking[src].astype(np.int8), trip_shape=trip_shape,
         sp_start=sp_start, sp_pattern=hop_pattern[sp_order], sp_pos=hop_pos[sp_order],

@@ -45,7 +45,7 @@ def _planned_leg(model, trip_id: str) -> dict:
     p = int(model.trip_pattern[t])
     stops = model.pattern_stops[model.pattern_stops_start[p]:]
     off, _ = model.trip_times_offset(t)
-    return ride_leg(model, RideLeg(p, t, 0, 2, int(stops[0]), int(stops[2]), int(model.st_dep[off]),
+    return ride_leg(model, RideLeg(p, t, 0, 2, int(stops[0]), int(stops[2]), int(model.departures_of_trip(t)[0]),
                                    int(model.st_arr[off + 2]))).to_dict()
 
 
@@ -135,7 +135,8 @@ def test_carta_rides_derive_and_close_in_new_york_time():
         p = int(model.trip_pattern[t])
         off, n = model.trip_times_offset(t)
         stops = model.pattern_stops[model.pattern_stops_start[p]:model.pattern_stops_start[p] + n]
-        planned = ride_leg(model, RideLeg(p, t, 0, n - 1, int(stops[0]), int(stops[n - 1]), int(model.st_dep[off]),
+        dep = int(model.departures_of_trip(t)[0])
+        planned = ride_leg(model, RideLeg(p, t, 0, n - 1, int(stops[0]), int(stops[n - 1]), dep,
                                           int(model.st_arr[off + n - 1]))).to_dict()
         local = dt.datetime.fromisoformat(planned["departure"])
         assert local.utcoffset() in (dt.timedelta(hours=-5), dt.timedelta(hours=-4))
@@ -144,7 +145,7 @@ def test_carta_rides_derive_and_close_in_new_york_time():
         c = _closure(model.stop_ids[int(stops[0])], local - dt.timedelta(minutes=5), local + dt.timedelta(minutes=5))
         mask = build_mask(model, [c], day)
         s = int(stops[0])
-        assert mask.stop_from[s] <= model.st_dep[off] < mask.stop_until[s]
+        assert mask.stop_from[s] <= dep < mask.stop_until[s]
     finally:
         transit.close()
 

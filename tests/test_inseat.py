@@ -281,8 +281,9 @@ def reference_by_rounds(m, src: int, tau: int, tgt: int, max_rides: int, min_tra
         for t in range(m.n_trips):
             off, L = m.trip_times_offset(t)
             stops = m.pattern_stops[m.pattern_stops_start[m.trip_pattern[t]]:][:L]
+            deps = m.departures_of_trip(t)
             for i in range(L - 1):
-                if m.st_pickup[off + i] and m.st_dep[off + i] >= board[stops[i]]:
+                if m.st_pickup[off + i] and deps[i] >= board[stops[i]]:
                     first[t] = i
                     break
         work = list(first.items())
@@ -291,8 +292,7 @@ def reference_by_rounds(m, src: int, tau: int, tgt: int, max_rides: int, min_tra
             off, L = m.trip_times_offset(t)
             for e in range(m.inseat_start[t], m.inseat_start[t + 1]):
                 b, fp, tp = int(m.inseat_to_trip[e]), int(m.inseat_from_pos[e]), int(m.inseat_to_pos[e])
-                offb, _ = m.trip_times_offset(b)
-                if fp > i and m.st_dep[offb + tp] >= m.st_arr[off + fp] and tp < first.get(b, L + 99):
+                if fp > i and m.departures_of_trip(b)[tp] >= m.st_arr[off + fp] and tp < first.get(b, L + 99):
                     first[b] = tp
                     work.append((b, tp))
         arr = np.full(n, INF, np.int64)

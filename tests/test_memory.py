@@ -250,29 +250,33 @@ def test_forward_and_reversed_timetables_are_one_numba_type(sample_transit):
 
 
 def test_each_clock_holds_its_departures_once_by_position(sample_transit):
-    """The search's timetables keep departures only by pattern position (`Timetable.dep_by_pos`): forwards the
-    model's departures, backwards its arrivals negated with trips and stops reversed (no trip-major copy of
-    those is made); the reversed timetables with and without in-seat links share one set of times, and their
-    `pattern_ordered` (no trip's times go back) is the forward one, checked here on the reversed times."""
+    """Departures are kept only by pattern position: the model's (`TransitModel.dep_by_pos`, no trip-major copy),
+    which its forward timetables search, and backwards its arrivals negated with trips and stops reversed (no
+    trip-major copy of those is made); the reversed timetables with and without in-seat links share one set of
+    times, and their `pattern_ordered` (no trip's times go back) is the forward one, checked here on the
+    reversed times. `departures_of_trip` reads a trip's departures back from there."""
     import numpy as np
 
     from routing.raptor.state import Timetable
 
-    assert "st_dep" not in Timetable._fields
     m = sample_transit.model_for(dt.date(2026, 12, 1))
+    assert "st_dep" not in Timetable._fields and not hasattr(m, "st_dep")
     fwd = timetable_of(m, True)
     (plain, _), (seated, _) = reversed_timetable(m, False), reversed_timetable(m, True)
     assert plain.st_arr is seated.st_arr and plain.dep_by_pos is seated.dep_by_pos
-    assert timetable_of(m, False).dep_by_pos is fwd.dep_by_pos
+    assert timetable_of(m, False).dep_by_pos is fwd.dep_by_pos is m.dep_by_pos
     pss, pts = np.asarray(m.pattern_stops_start), np.asarray(m.pattern_trips_start)
     for p in range(m.n_patterns):
         L, n, t0 = pss[p + 1] - pss[p], pts[p + 1] - pts[p], int(m.pattern_times_start[p])
         trips = lambda a: np.asarray(a, np.int64)[t0:t0 + n * L].reshape(n, L)  # noqa: E731  (trip j, stop i)
         by_pos = lambda a: np.asarray(a, np.int64)[t0:t0 + n * L].reshape(L, n).T  # noqa: E731  (the same)
-        assert np.array_equal(by_pos(fwd.dep_by_pos), trips(m.st_dep))
+        fdep = by_pos(m.dep_by_pos)
+        for j in range(n):
+            assert np.array_equal(m.departures_of_trip(int(pts[p]) + j), fdep[j])
+            assert np.array_equal(m.dep_by_pos[m.departure_index(p, j, np.arange(L))], fdep[j])
         arr, dep = trips(plain.st_arr), by_pos(plain.dep_by_pos)
         assert np.array_equal(dep, -trips(m.st_arr)[::-1, ::-1])
-        assert np.array_equal(arr, -trips(m.st_dep)[::-1, ::-1])
+        assert np.array_equal(arr, -fdep[::-1, ::-1])
         ordered = bool((dep >= arr).all() and (arr[:, 1:] >= dep[:, :-1]).all())
         assert plain.pattern_ordered[p] == ordered == fwd.pattern_ordered[p]
 

@@ -266,7 +266,7 @@ async def test_published_bus_feed_rides_derive_exactly_as_planned(published):
         stops = model.pattern_stops[model.pattern_stops_start[p]:model.pattern_stops_start[p] + n]
         b, a = 1, min(n - 1, 6)
         when = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone(dt.timedelta(hours=9))) + \
-            dt.timedelta(seconds=int(model.st_dep[off + b]) - 60)
+            dt.timedelta(seconds=int(model.departures_of_trip(t)[b]) - 60)
         r = await client.get("/v1/plan", headers=A, params={
             "from": model.stop_ids[int(stops[b])], "to": model.stop_ids[int(stops[a])],
             "depart_at": when.isoformat(), "num": "3"})
@@ -403,7 +403,7 @@ def test_a_ride_past_midnight_derives_from_its_own_service_day(tmp_path):
         p = int(model.trip_pattern[t])
         stops = model.pattern_stops[model.pattern_stops_start[p]:]
         off, _ = model.trip_times_offset(t)
-        planned = ride_leg(model, RideLeg(p, t, 1, 2, int(stops[1]), int(stops[2]), int(model.st_dep[off + 1]),
+        planned = ride_leg(model, RideLeg(p, t, 1, 2, int(stops[1]), int(stops[2]), int(model.departures_of_trip(t)[1]),
                                           int(model.st_arr[off + 2]))).to_dict()
         assert planned["service_date"] == "2026-11-24" and planned["departure"] == "2026-11-25T00:05:00+09:00"
         [leg] = LegDeriver(transit).derive_sync(parse_itinerary({"legs": [planned]}), day).legs

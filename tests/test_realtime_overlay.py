@@ -54,7 +54,7 @@ def model():
 def times(m, trip_id, day=0):
     t = m.trip_index(trip_id, day)
     off, n = m.trip_times_offset(t)
-    return [int(v) for v in m.st_arr[off:off + n]], [int(v) for v in m.st_dep[off:off + n]], t
+    return [int(v) for v in m.st_arr[off:off + n]], [int(v) for v in m.departures_of_trip(t)], t
 
 
 def test_delay_propagates_downstream_until_the_next_update(model):
@@ -128,7 +128,7 @@ def test_overtaking_trip_moves_to_its_own_pattern(model):
     for p in range(rt.n_patterns):  # every pattern FIFO on departures and arrivals
         L = rt.pattern_len(p)
         a0, n = int(rt.pattern_times_start[p]), int(rt.pattern_trips_start[p + 1] - rt.pattern_trips_start[p])
-        D = rt.st_dep[a0:a0 + n * L].reshape(n, L)
+        D = rt.dep_by_pos[a0:a0 + n * L].reshape(L, n).T
         A = rt.st_arr[a0:a0 + n * L].reshape(n, L)
         assert (np.diff(D, axis=0) >= 0).all() and (np.diff(A, axis=0) >= 0).all()
     q = RaptorQuery(np.array([model.stop_index("t:S0")]), np.array([8 * H - 60]),
@@ -218,7 +218,7 @@ def random_updates(model, rng) -> tuple[list, dict]:
             expect[key] = None
             continue
         sa = [int(v) for v in model.st_arr[off:off + L]]
-        sd = [int(v) for v in model.st_dep[off:off + L]]
+        sd = [int(v) for v in model.departures_of_trip(t)]
         seqs = [int(v) for v in model.st_seq[off:off + L]]
         stus, arr, dep, skip = [], [], [], set()
         delay = 0
@@ -320,7 +320,7 @@ def test_kernel_follows_the_rule_as_written(seed):
         stops = [model.stop_ids[s] for s in model.pattern_stops[model.pattern_stops_start[p]:
                                                                 model.pattern_stops_start[p] + L]]
         seqs = [int(v) for v in model.st_seq[off:off + L]]
-        sa, sd = [int(v) for v in model.st_arr[off:off + L]], [int(v) for v in model.st_dep[off:off + L]]
+        sa, sd = [int(v) for v in model.st_arr[off:off + L]], [int(v) for v in model.departures_of_trip(t)]
         stus = []
         for k in sorted(rng.sample(range(L), rng.randint(1, L))):
             by_id = rng.random() < 0.2
@@ -344,14 +344,14 @@ def test_kernel_follows_the_rule_as_written(seed):
         if "@" in model.trip_ids[t]:
             continue
         updates.append(u)
-        expected[t] = trip_times(model.st_arr[off:off + L], model.st_dep[off:off + L], model.st_seq[off:off + L],
+        expected[t] = trip_times(model.st_arr[off:off + L], model.departures_of_trip(t), model.st_seq[off:off + L],
                                  stops, stus, MIDNIGHT, trip_delay)
     ov = build_overlay(model, updates)
     for t, (a, d, sk, _) in expected.items():
         r = int(ov.base_trip_rt[t])
         off, L = ov.model.trip_times_offset(r)
         assert ov.model.st_arr[off:off + L].tolist() == a.tolist(), (seed, t)
-        assert ov.model.st_dep[off:off + L].tolist() == d.tolist(), (seed, t)
+        assert ov.model.departures_of_trip(r).tolist() == d.tolist(), (seed, t)
         assert ov.skipped[off:off + L].tolist() == sk.tolist(), (seed, t)
 
 

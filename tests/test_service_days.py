@@ -339,12 +339,12 @@ def test_days_the_same_but_for_their_date_share_arrays_and_timetables(transit, t
     tue, wed, fri = DAY, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=3)
     m_tue, planner = transit.planner_for(tue).model, transit.planner_for(wed)
     m_wed = planner.model
-    assert m_wed.st_dep is m_tue.st_dep and m_wed.trip_ids is m_tue.trip_ids
+    assert m_wed.dep_by_pos is m_tue.dep_by_pos and m_wed.trip_ids is m_tue.trip_ids
     assert (m_tue.service_date, m_wed.service_date) == (tue, wed)
     assert timetable_of(m_wed) is timetable_of(m_tue)
     assert reversed_timetable(m_wed, True)[0] is reversed_timetable(m_tue, True)[0]
     m_fri = transit.planner_for(fri).model
-    assert m_fri.st_dep is not m_tue.st_dep and m_fri.n_trips != m_tue.n_trips
+    assert m_fri.dep_by_pos is not m_tue.dep_by_pos and m_fri.n_trips != m_tue.n_trips
     # what Friday holds equal to the day built before it is that day's (`share_equal_fields`)
     assert m_fri.stop_lat is m_wed.stop_lat and m_fri.fp_to is m_wed.fp_to and m_fri.stop_ids is m_wed.stop_ids
     fresh = _transit(tmp_path / "fresh")

@@ -122,7 +122,7 @@ def trip_of_day(m: TransitModel, trip_id: str, day: int = 0) -> int:
 def _times(m: TransitModel, trip_id: str) -> tuple[np.ndarray, np.ndarray]:
     t = trip_of_day(m, trip_id)
     off, n = m.trip_times_offset(t)
-    return m.st_arr[off:off + n], m.st_dep[off:off + n]
+    return m.st_arr[off:off + n], m.departures_of_trip(t)
 
 
 def test_service_day_and_previous_day_past_midnight(small_model):
@@ -134,8 +134,8 @@ def test_service_day_and_previous_day_past_midnight(small_model):
     offsets = sorted(int(m.trip_day_offset[i]) for i in idx)
     assert offsets == [-2, -1, 0, 1]
     for day in offsets:
-        off, n = m.trip_times_offset(trip_of_day(m, "t:late", day))
-        assert m.st_dep[off] == 23 * 3600 + 55 * 60 + day * 86400  # shifted onto the model date's clock
+        dep = m.departures_of_trip(trip_of_day(m, "t:late", day))[0]
+        assert dep == 23 * 3600 + 55 * 60 + day * 86400  # shifted onto the model date's clock
     off, n = m.trip_times_offset(trip_of_day(m, "t:late", -2))
     assert m.st_arr[off + n - 1] >= -86400  # reaches past the day before's midnight
     # a trip of two days back that ends before the day before's midnight is left out
@@ -156,7 +156,7 @@ def test_patterns_fifo_and_sorted(small_model):
     for p in range(m.n_patterns):
         n = m.pattern_len(p)
         a, b = m.pattern_trips_start[p], m.pattern_trips_start[p + 1]
-        dep = m.st_dep[m.pattern_times_start[p]:m.pattern_times_start[p] + (b - a) * n].reshape(b - a, n)
+        dep = m.dep_by_pos[m.pattern_times_start[p]:m.pattern_times_start[p] + (b - a) * n].reshape(n, b - a).T
         arr = m.st_arr[m.pattern_times_start[p]:m.pattern_times_start[p] + (b - a) * n].reshape(b - a, n)
         assert np.all(np.diff(dep, axis=0) >= 0) and np.all(np.diff(arr, axis=0) >= 0)
         for t in range(a, b):
@@ -233,6 +233,12 @@ def test_save_load_round_trip(small_model, tmp_path):
         else:
             assert v == getattr(back, name), name
     assert back.stop_index("t:X1") == small_model.stop_index("t:X1")
+    # departures are saved by trip, as before they were kept by position (a directory reads the same either side)
+    on_disk = np.load(tmp_path / "m" / "st_dep.npy")
+    assert not (tmp_path / "m" / "dep_by_pos.npy").exists()
+    for t in range(small_model.n_trips):
+        off, n = small_model.trip_times_offset(t)
+        assert on_disk[off:off + n].tolist() == small_model.departures_of_trip(t).tolist()
 
 
 def test_trip_index_finds_each_run_by_trip_and_day(small_model):

@@ -105,7 +105,7 @@ def check_booking(ov: RealtimeOverlay, legs: list[dict]) -> tuple[RealtimeProble
             continue
         b, a = pos
         off, _ = base.trip_times_offset(t)
-        sd, sa = int(base.st_dep[off + b]), int(base.st_arr[off + a])
+        sd, sa = int(base.departures_of_trip(t)[b]), int(base.st_arr[off + a])
         s_from = int(base.pattern_stops[base.pattern_stops_start[base.trip_pattern[t]] + b])
         s_to = int(base.pattern_stops[base.pattern_stops_start[base.trip_pattern[t]] + a])
         if int(ov.base_state[t]) == CANCELLED:
@@ -114,7 +114,7 @@ def check_booking(ov: RealtimeOverlay, legs: list[dict]) -> tuple[RealtimeProble
             continue
         r = int(ov.base_trip_rt[t])
         roff, _ = rt.trip_times_offset(r)
-        dep, arr = int(rt.st_dep[roff + b]), int(rt.st_arr[roff + a])
+        dep, arr = int(rt.departures_of_trip(r)[b]), int(rt.st_arr[roff + a])
         rides.append(RideNow(k, r, b, a, dep, arr, sd, sa, s_from, s_to))
         for p, what in ((b, "boarding"), (a, "alighting")):
             if problem is None and ov.skipped[roff + p]:
@@ -153,9 +153,10 @@ def _live_itinerary(ov: RealtimeOverlay, legs: list[dict], rides: list[RideNow])
                 off, n = rt.trip_times_offset(r.trip)
                 p = int(rt.trip_pattern[r.trip])
                 stops = rt.pattern_stops[rt.pattern_stops_start[p]:rt.pattern_stops_start[p] + n]
+                deps = rt.departures_of_trip(r.trip)
                 ride["intermediate_stops"] = [
                     {"stop_id": rt.stop_ids[int(stops[i])], "arrival": rt.iso(int(rt.st_arr[off + i])),
-                     "departure": rt.iso(int(rt.st_dep[off + i]))}
+                     "departure": rt.iso(int(deps[i]))}
                     for i in range(r.board + 1, r.alight) if not ov.skipped[off + i]]
         out.append(ride)
     return {"legs": out, "departure": out[0]["departure"], "arrival": out[-1]["arrival"]}

@@ -138,7 +138,7 @@ def derive_ride(model: TransitModel, ride: RideRequest, trip_known: TripKnown | 
     route_id = model.route_ids[r]
     operator = model.feed_namespaces[int(model.route_feed[r])]
     mode = model.route_modes[r]
-    departure = model.datetime_of(int(model.st_dep[off + b]))  # the model's clock: its feeds' agency zone
+    departure = model.datetime_of(int(model.departures_of_trip(t)[b]))  # the model's clock: its feeds' agency zone
     arrival = model.datetime_of(int(model.st_arr[off + a]))
     distance = path_length_m(*ride_path(model, t, b, a))
     _claim(ride, "operator", ride.operator, operator)

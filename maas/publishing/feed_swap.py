@@ -422,7 +422,7 @@ def trip_change(model, leg: dict) -> str | None:
     if leg["from_stop"] not in stops or leg["to_stop"] not in stops:
         return "removed"
     i, j = stops.index(leg["from_stop"]), stops.index(leg["to_stop"])
-    dep = model.datetime_of(int(model.st_dep[off + i]))  # on the model's clock (its feeds' agency zone)
+    dep = model.datetime_of(int(model.departures_of_trip(t)[i]))  # on the model's clock (its feeds' agency zone)
     arr = model.datetime_of(int(model.st_arr[off + j]))
     if dep != dt.datetime.fromisoformat(leg["departure"]) or arr != dt.datetime.fromisoformat(leg["arrival"]):
         return "retimed"

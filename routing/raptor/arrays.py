@@ -37,7 +37,7 @@ def _timetable(model, inseat: bool) -> Timetable:
                    model.trip_pattern, model.trip_wheelchair, model.sp_start, model.sp_pattern, model.sp_pos,
                    model.fp_start, model.fp_to, model.fp_dist, model.fp_fixed_s,
                    np.asarray(model.stop_min_transfer, np.int32), model.stop_wheelchair, *links,
-                   _dep_by_pos_of(model, "_dep_by_pos", model.st_dep, False),
+                   model.dep_by_pos,
                    _ordered_of(model),
                    _open_of(model, model.st_pickup, model.st_dropoff))
     return tt
@@ -127,19 +127,18 @@ def share_equal_fields(model, other) -> list[str]:
     return shared
 
 
-def _dep_by_pos_of(model, key: str, times: np.ndarray, reverse: bool) -> np.ndarray:
-    """`Timetable.dep_by_pos` (cached per model and clock): departures grouped by pattern position, so the
-    earliest-trip search at a stop reads one contiguous column instead of one cache line per trip. ``times``
-    are the model's departures (trip-major, as the model keeps them), or with ``reverse`` its arrivals, written
-    as the reversed timetable's departures (negated, each pattern's trips and stops in reverse order) with no
-    trip-major copy of those made: the kernels read departures only from here."""
-    out = model.__dict__.get(key)
+def _reversed_dep_by_pos(model) -> np.ndarray:
+    """The reversed timetable's `Timetable.dep_by_pos` (cached per model): the model's arrivals written as its
+    departures (negated, each pattern's trips and stops in reverse order), grouped by pattern position as the
+    model's own departures are (`TransitModel.dep_by_pos`), with no trip-major copy of those made: the kernels
+    read departures only from there."""
+    out = model.__dict__.get("_dep_by_pos_reversed")
     if out is None:
-        times = np.asarray(times)
+        times = np.asarray(model.st_arr)
         out = np.empty(len(times), times.dtype)
-        _by_position(model.pattern_stops_start, model.pattern_trips_start,
-                     np.asarray(model.pattern_times_start, np.int64), times, reverse, out)
-        model.__dict__[key] = out
+        _reversed_by_position(model.pattern_stops_start, model.pattern_trips_start,
+                              np.asarray(model.pattern_times_start, np.int64), times, out)
+        model.__dict__["_dep_by_pos_reversed"] = out
     return out
 
 
@@ -151,7 +150,7 @@ def _ordered_of(model) -> np.ndarray:
         out = np.empty(model.n_patterns, np.bool_)
         _patterns_where(np.asarray(model.pattern_stops_start), np.asarray(model.pattern_trips_start),
                         np.asarray(model.pattern_times_start, np.int64), np.asarray(model.st_arr),
-                        np.asarray(model.st_dep), True, out)
+                        np.asarray(model.dep_by_pos), True, out)
         model.__dict__["_ordered"] = out
     return out
 
@@ -170,10 +169,10 @@ def _open_of(model, st_pickup: np.ndarray, st_dropoff: np.ndarray) -> np.ndarray
 
 @njit(nogil=True, cache=True)
 def _patterns_where(pattern_stops_start, pattern_trips_start, pattern_times_start, a, b, ordered, out):
-    """out[p]: every stop time of pattern p passes the check. ``ordered`` (a arrivals, b departures): every trip
-    leaves each stop no earlier than it arrives and arrives at the next stop no earlier than it left (then a trip's
-    arrivals along the pattern grow at least by the StopGraph's hop times). Else (a pickup, b drop-off types):
-    both regular (1) everywhere."""
+    """out[p]: every stop time of pattern p passes the check. ``ordered`` (a arrivals by trip, b departures by
+    position, `_dep_at`): every trip leaves each stop no earlier than it arrives and arrives at the next stop no
+    earlier than it left (then a trip's arrivals along the pattern grow at least by the StopGraph's hop times).
+    Else (a pickup, b drop-off types, both by trip): both regular (1) everywhere."""
     for p in range(len(pattern_times_start)):
         L = pattern_stops_start[p + 1] - pattern_stops_start[p]
         nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
@@ -181,7 +180,9 @@ def _patterns_where(pattern_stops_start, pattern_trips_start, pattern_times_star
         ok = True
         for x in range(t0, t0 + nt * L):
             if ordered:
-                bad = b[x] < a[x] or ((x - t0) % L < L - 1 and a[x + 1] < b[x])
+                j, i = (x - t0) // L, (x - t0) % L
+                d = b[_dep_at(t0, nt, j, i)]
+                bad = d < a[x] or (i < L - 1 and a[x + 1] < d)
             else:
                 bad = a[x] != 1 or b[x] != 1
             if bad:
@@ -191,19 +192,29 @@ def _patterns_where(pattern_stops_start, pattern_trips_start, pattern_times_star
 
 
 @njit(nogil=True, cache=True)
-def _by_position(pattern_stops_start, pattern_trips_start, pattern_times_start, st, reverse, out):
-    """out: the trip-major times ``st`` by pattern position (`_dep_at`); with ``reverse`` on the reversed
-    clock: trip j' = nt-1-j, position i' = L-1-i, time negated."""
+def _reversed_by_position(pattern_stops_start, pattern_trips_start, pattern_times_start, st, out):
+    """out: the trip-major times ``st`` by pattern position (`_dep_at`) on the reversed clock: trip
+    j' = nt-1-j, position i' = L-1-i, time negated."""
     for p in range(len(pattern_times_start)):
         L = pattern_stops_start[p + 1] - pattern_stops_start[p]
         nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
         t0 = pattern_times_start[p]
         for j in range(nt):
             for i in range(L):
-                if reverse:
-                    out[_dep_at(t0, nt, nt - 1 - j, L - 1 - i)] = -st[t0 + j * L + i]
-                else:
-                    out[_dep_at(t0, nt, j, i)] = st[t0 + j * L + i]
+                out[_dep_at(t0, nt, nt - 1 - j, L - 1 - i)] = -st[t0 + j * L + i]
+
+
+@njit(nogil=True, cache=True)
+def _reversed_by_trip(pattern_stops_start, pattern_trips_start, pattern_times_start, dep_by_pos, out):
+    """out: the times ``dep_by_pos`` (by pattern position, `_dep_at`) by trip on the reversed clock: trip
+    j' = nt-1-j, position i' = L-1-i, time negated (`_reversed_by_position`'s inverse)."""
+    for p in range(len(pattern_times_start)):
+        L = pattern_stops_start[p + 1] - pattern_stops_start[p]
+        nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
+        t0 = pattern_times_start[p]
+        for j in range(nt):
+            for i in range(L):
+                out[t0 + (nt - 1 - j) * L + (L - 1 - i)] = -dep_by_pos[_dep_at(t0, nt, j, i)]
 
 
 @dataclass(frozen=True)
@@ -236,7 +247,7 @@ def clock_of(model, tt: Timetable) -> int | None:
 def _reversed(model, inseat: bool) -> tuple[Timetable, Reversal]:
     head, trip_of, plen = _cached(model, "_reversed_parts", _reversed_parts)
     links = _reversed_links(model, trip_of, plen) if inseat else _no_links(model)
-    tt = Timetable(*head, *links, _dep_by_pos_of(model, "_dep_by_pos_reversed", model.st_arr, True),
+    tt = Timetable(*head, *links, _reversed_dep_by_pos(model),
                    _ordered_of(model), _open_of(model, model.st_pickup, model.st_dropoff))
     return tt, Reversal(trip_of)
 
@@ -244,7 +255,7 @@ def _reversed(model, inseat: bool) -> tuple[Timetable, Reversal]:
 def _reversed_parts(model) -> tuple[tuple, np.ndarray, np.ndarray]:
     """The reversed timetable's fields before its in-seat links (cached per model: its timetables with and
     without links share them, all-Tokyo: 7.4 MiB of arrivals a day for a server asked both ways), its
-    `Reversal.trip_of` and its patterns' lengths. Its departures are `_dep_by_pos_of`'s only."""
+    `Reversal.trip_of` and its patterns' lengths. Its departures are `_reversed_dep_by_pos`'s only."""
     pss = np.asarray(model.pattern_stops_start, np.int64)
     pts = np.asarray(model.pattern_trips_start, np.int64)
     ptimes = np.asarray(model.pattern_times_start, np.int64)
@@ -265,7 +276,9 @@ def _reversed_parts(model) -> tuple[tuple, np.ndarray, np.ndarray]:
     L = plen[st_p]
     jr, ir = k // L, k % L
     src = ptimes[st_p] + (pn[st_p] - 1 - jr) * L + (L - 1 - ir)
-    st_arr = (-np.asarray(model.st_dep)[src]).astype(np.int32)
+    st_arr = np.empty(len(src), np.int32)  # (the model's departures negated, read by position: no temporaries)
+    _reversed_by_trip(model.pattern_stops_start, model.pattern_trips_start, ptimes, np.asarray(model.dep_by_pos),
+                      st_arr)
     sp_pat = np.asarray(model.sp_pattern)
     sp_pos = (plen[sp_pat] - 1 - np.asarray(model.sp_pos)).astype(np.int32)
     # footpaths transposed
