@@ -277,6 +277,8 @@ def test_each_clock_holds_its_departures_once_by_position(sample_transit):
         arr, dep = trips(plain.st_arr), by_pos(plain.dep_by_pos)
         assert np.array_equal(dep, -trips(m.st_arr)[::-1, ::-1])
         assert np.array_equal(arr, -fdep[::-1, ::-1])
+        assert np.array_equal(trips(plain.st_pickup), trips(m.st_dropoff)[::-1, ::-1])
+        assert np.array_equal(trips(plain.st_dropoff), trips(m.st_pickup)[::-1, ::-1])
         ordered = bool((dep >= arr).all() and (arr[:, 1:] >= dep[:, :-1]).all())
         assert plain.pattern_ordered[p] == ordered == fwd.pattern_ordered[p]
 

@@ -270,15 +270,20 @@ def _reversed_parts(model) -> tuple[tuple, np.ndarray, np.ndarray]:
     trip_p = np.asarray(model.trip_pattern, np.int64)
     trip_j = np.arange(model.n_trips) - pts[trip_p]
     trip_of = (pts[trip_p] + pn[trip_p] - 1 - trip_j).astype(np.int32)  # trip' → original (an involution)
-    # stop times: flat index of (p, j', i') ← (p, n-1-j', L-1-i')
-    st_p = np.repeat(np.arange(n_pat), plen * pn)
-    k = np.arange(len(model.st_arr)) - ptimes[st_p]
-    L = plen[st_p]
-    jr, ir = k // L, k % L
-    src = ptimes[st_p] + (pn[st_p] - 1 - jr) * L + (L - 1 - ir)
-    st_arr = np.empty(len(src), np.int32)  # (the model's departures negated, read by position: no temporaries)
+    # stop times: (p, j', i') is (p, n-1-j', L-1-i'), i.e. each pattern's trip-major block read backwards (no
+    # flat index arrays: int64 temporaries of 15 MiB each on all-Tokyo, whose freed pages a serving process kept)
+    st_arr = np.empty(len(model.st_arr), np.int32)  # (the model's departures negated, read by position)
     _reversed_by_trip(model.pattern_stops_start, model.pattern_trips_start, ptimes, np.asarray(model.dep_by_pos),
                       st_arr)
+    blocks = list(zip(ptimes.tolist(), (plen * pn).tolist()))
+
+    def rev(a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a)
+        out = np.empty_like(a)
+        for t0, size in blocks:
+            out[t0:t0 + size] = a[t0:t0 + size][::-1]
+        return out
+
     sp_pat = np.asarray(model.sp_pattern)
     sp_pos = (plen[sp_pat] - 1 - np.asarray(model.sp_pos)).astype(np.int32)
     # footpaths transposed
@@ -291,8 +296,8 @@ def _reversed_parts(model) -> tuple[tuple, np.ndarray, np.ndarray]:
     # one copy each (all-Tokyo rail: -3.7 MiB a day)
     from routing.timetable import _shared_if_equal as same
 
-    pickup = same(np.asarray(model.st_dropoff)[src], model.st_pickup, model.st_dropoff)
-    dropoff = same(np.asarray(model.st_pickup)[src], model.st_dropoff, model.st_pickup, pickup)
+    pickup = same(rev(model.st_dropoff), model.st_pickup, model.st_dropoff)
+    dropoff = same(rev(model.st_pickup), model.st_dropoff, model.st_pickup, pickup)
     head = (model.pattern_stops_start, stops_rev.astype(np.int32), model.pattern_trips_start, ptimes,
             st_arr, pickup, dropoff,
             model.trip_pattern, same(np.asarray(model.trip_wheelchair)[trip_of], model.trip_wheelchair),
