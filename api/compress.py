@@ -19,14 +19,14 @@ except ImportError:  # optional: gzip only
 COMPRESSIBLE = ("application/json", "application/problem+json", "application/xml", "application/geo+json",
                 "text/")
 OFF_LOOP_BYTES = 256 * 1024  # bigger bodies are compressed in a worker thread
-# Brotli quality by body size. Below SMALL_BODY_BYTES (a plan answer is ~19 KB raw, ~2.2 KB at quality 5) quality
-# 1 costs a fifth of the CPU of 5 and half that of 3 (on 60 Toei plan bodies, 19.9 KB raw: 106 / 219 / 591 µs
-# each at quality 1 / 3 / 5, a loaded 2-core machine) for 2.8 KB instead of 2.2 / 2.0 KB (gzip -6: 2.3 KB at
-# 332 µs): any of these fits in the first TCP window (10 segments, ~14 KB), so the client waits no round trip
-# longer, and on a 2-core server the CPU is requests per second. Bigger bodies (map layers, stop lists) keep
-# quality 5, where the bytes saved are worth more.
+# Brotli quality by body size. Below SMALL_BODY_BYTES (a plan answer: all-Tokyo ~33 KB raw, Toei ~19 KB) quality
+# 0 costs ~0.4 of quality 1 (100 all-Tokyo plan bodies, interleaved, 7 passes: 60 vs 158 µs each, a loaded 2-core
+# machine; quality 1 was itself a fifth of 5's cost, 106 / 219 / 591 µs at 1 / 3 / 5 on Toei bodies) for 4.8 KB
+# instead of 4.5 (p90 7.3 KB; gzip -6 3.8 KB at 284 µs): any of these fits in the first TCP window (10 segments,
+# ~14 KB), so the client waits no round trip longer, and on a 2-core server the CPU is requests per second. Bigger
+# bodies (map layers, stop lists) keep quality 5, where the bytes saved are worth more.
 SMALL_BODY_BYTES = 64 * 1024
-SMALL_BROTLI_QUALITY, BROTLI_QUALITY = 1, 5
+SMALL_BROTLI_QUALITY, BROTLI_QUALITY = 0, 5
 
 
 def accepted(header: str | None) -> list[str]:
