@@ -129,6 +129,21 @@ def start_server(workers: int, tmp: Path, redis_url: str, feeds: list[str], tree
     return proc, base
 
 
+def wait_ready(proc: subprocess.Popen, base: str, what: str) -> None:
+    """Until ``base``/readyz answers (a big feed is built and warmed up first; a cold numba cache)."""
+    import urllib.request
+
+    deadline = time.monotonic() + 900
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the {what} server did not become ready (exit {proc.returncode})")
+        try:
+            urllib.request.urlopen(f"{base}/readyz", timeout=2).read()
+            return
+        except OSError:
+            time.sleep(1)
+
+
 def _abs_feed(spec: str) -> str:
     """A feed spec with an absolute path: an old tree's server runs in another folder."""
     ns, sep, path = spec.rpartition("=")

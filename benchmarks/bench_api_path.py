@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -100,18 +99,6 @@ def thread_cpu_s(pid: int) -> tuple[float, float]:
     return loop / tick, other / tick
 
 
-def wait_ready(proc: subprocess.Popen, base: str, what: str) -> None:
-    deadline = time.monotonic() + 900
-    while True:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the {what} server did not become ready (exit {proc.returncode})")
-        try:
-            urllib.request.urlopen(f"{base}/readyz", timeout=2).read()
-            return
-        except OSError:
-            time.sleep(1)
-
-
 async def each_once(base: str, qs: list[dict], key: str) -> None:
     """Every query once (4 at a time): what the server records."""
     import aiohttp
@@ -168,7 +155,7 @@ def main() -> None:
                                     stderr=subprocess.DEVNULL)
             servers[tag] = (proc, f"http://127.0.0.1:{port}")
         for tag, (proc, base) in servers.items():
-            wait_ready(proc, base, tag)
+            bench_api.wait_ready(proc, base, tag)
         transit = bench_api.local_transit([feed])
         qs = bench_api.queries(bench_api.citywide_stations(transit, bench_api.DAY), n=a.queries)
         transit.close()

@@ -378,15 +378,7 @@ def main() -> None:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 900
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"server did not become ready (exit {proc.returncode})")
-                try:
-                    urllib.request.urlopen(f"{base}/readyz", timeout=2).read()
-                    break
-                except OSError:
-                    time.sleep(0.5)
+            bench_api.wait_ready(proc, base, "profiled")
             day = args.day or bench_api.DAY
             if args.mix == "citywide":
                 transit = bench_api.local_transit(args.feed)

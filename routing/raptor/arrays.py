@@ -136,8 +136,8 @@ def _reversed_dep_by_pos(model) -> np.ndarray:
     if out is None:
         times = np.asarray(model.st_arr)
         out = np.empty(len(times), times.dtype)
-        _reversed_by_position(model.pattern_stops_start, model.pattern_trips_start,
-                              np.asarray(model.pattern_times_start, np.int64), times, out)
+        _reversed_times(model.pattern_stops_start, model.pattern_trips_start,
+                        np.asarray(model.pattern_times_start, np.int64), times, out, True)
         model.__dict__["_dep_by_pos_reversed"] = out
     return out
 
@@ -192,29 +192,20 @@ def _patterns_where(pattern_stops_start, pattern_trips_start, pattern_times_star
 
 
 @njit(nogil=True, cache=True)
-def _reversed_by_position(pattern_stops_start, pattern_trips_start, pattern_times_start, st, out):
-    """out: the trip-major times ``st`` by pattern position (`_dep_at`) on the reversed clock: trip
-    j' = nt-1-j, position i' = L-1-i, time negated."""
+def _reversed_times(pattern_stops_start, pattern_trips_start, pattern_times_start, src, out, to_position):
+    """``out``: the times ``src`` on the reversed clock (trip j' = nt-1-j, position i' = L-1-i, time negated),
+    from trip-major (index t0 + j*L + i) to by pattern position (`_dep_at`) when ``to_position``, else from by
+    position to trip-major."""
     for p in range(len(pattern_times_start)):
         L = pattern_stops_start[p + 1] - pattern_stops_start[p]
         nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
         t0 = pattern_times_start[p]
         for j in range(nt):
             for i in range(L):
-                out[_dep_at(t0, nt, nt - 1 - j, L - 1 - i)] = -st[t0 + j * L + i]
-
-
-@njit(nogil=True, cache=True)
-def _reversed_by_trip(pattern_stops_start, pattern_trips_start, pattern_times_start, dep_by_pos, out):
-    """out: the times ``dep_by_pos`` (by pattern position, `_dep_at`) by trip on the reversed clock: trip
-    j' = nt-1-j, position i' = L-1-i, time negated (`_reversed_by_position`'s inverse)."""
-    for p in range(len(pattern_times_start)):
-        L = pattern_stops_start[p + 1] - pattern_stops_start[p]
-        nt = pattern_trips_start[p + 1] - pattern_trips_start[p]
-        t0 = pattern_times_start[p]
-        for j in range(nt):
-            for i in range(L):
-                out[t0 + (nt - 1 - j) * L + (L - 1 - i)] = -dep_by_pos[_dep_at(t0, nt, j, i)]
+                if to_position:
+                    out[_dep_at(t0, nt, nt - 1 - j, L - 1 - i)] = -src[t0 + j * L + i]
+                else:
+                    out[t0 + (nt - 1 - j) * L + (L - 1 - i)] = -src[_dep_at(t0, nt, j, i)]
 
 
 @dataclass(frozen=True)
@@ -273,8 +264,8 @@ def _reversed_parts(model) -> tuple[tuple, np.ndarray, np.ndarray]:
     # stop times: (p, j', i') is (p, n-1-j', L-1-i'), i.e. each pattern's trip-major block read backwards (no
     # flat index arrays: int64 temporaries of 15 MiB each on all-Tokyo, whose freed pages a serving process kept)
     st_arr = np.empty(len(model.st_arr), np.int32)  # (the model's departures negated, read by position)
-    _reversed_by_trip(model.pattern_stops_start, model.pattern_trips_start, ptimes, np.asarray(model.dep_by_pos),
-                      st_arr)
+    _reversed_times(model.pattern_stops_start, model.pattern_trips_start, ptimes, np.asarray(model.dep_by_pos),
+                    st_arr, False)
     blocks = list(zip(ptimes.tolist(), (plen * pn).tolist()))
 
     def rev(a: np.ndarray) -> np.ndarray:
