@@ -660,7 +660,7 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
     a plain search; a later departure's in a range search). ``only_departing``: round 1 scans only the patterns
     marked with this run in ``lab.pattern_run``; ``cut``: the latest-boarding cut (`_collect_routes`). ``seg``
     has room for a run's seat segments (`_seg_room`: the caller grows it, this allocates nothing)."""
-    R = lab.ride_t.shape[0]
+    R = lab.res_t.shape[0]
     lab.scalars[0] = 0
     lab.scalars[3] = run
     lab.counters[C_RUNS] += 1
