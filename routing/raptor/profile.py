@@ -27,7 +27,7 @@ _UNCHANGED = np.int8(127)  # Labels.board_low of a stop whose board labels are a
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _board_copy(board, board_t, low, stops, n, mode, top, rounds):
+def _board_copy(board, board_t, low, stops, n, mode, top):
     """The cut's copy of the board labels (`Cutter`) at the first ``n`` of ``stops``: ``board_t``'s, every
     round but the last (a row not kept yet as the last kept one, `_keep_rows`), or (``mode`` 2) INF. The last
     round's row is never read (round k reads row k - 1), so it stays INF: a tenth of the copies with the default
@@ -40,7 +40,7 @@ def _board_copy(board, board_t, low, stops, n, mode, top, rounds):
     a copy leaves board[k, s] = E(k, s) for k < R, and between copies E changes only at rows ≥ low[s]: `_label`
     in round k writes rows k .. top - 1 (E from k on), `_keep_rows` makes row top a copy of row top - 1 (E
     unchanged), and clearing happens only between searches. Modes 0 and 1 set ``low`` back to unchanged."""
-    R = rounds - 1
+    R = board_t.shape[0] - 1
     kept = min(top, R)
     for x in range(n):
         s = stops[x]
@@ -115,8 +115,7 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     Returns (seg, paused)."""
     after = rules.latest.after
     board = rules.latest.board
-    R = lab.res_t.shape[0]  # (rounds: the stop-major label arrays may hold more rows, `Labels`)
-    cutting = after > 0 and len(taus) > after and not rules.closures and board.shape[0] >= R
+    cutting = after > 0 and len(taus) > after and not rules.closures and board.shape[0] >= lab.board_t.shape[0]
     src_times = np.empty(len(src_stops), np.int64)  # (each run's source times, in one array for all runs)
     for r in range(r0, len(taus)):
         tau = taus[r]
@@ -125,15 +124,15 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
         for i in range(tau_start[r], tau_start[r + 1]):
             lab.pattern_run[tau_patterns[i]] = run
         if len(tt.inseat_to_trip) > 0:
-            seg = _seg_room(seg, lab.scalars[2], R, len(tt.inseat_to_trip))
+            seg = _seg_room(seg, lab.scalars[2], lab.ride_t.shape[0], len(tt.inseat_to_trip))
         for i in range(len(src_stops)):
             src_times[i] = src_access[i] + tau
         raptor_run(tt, rules, lab, seg, src_stops, src_times, run, restrict, cutting and r >= after)
         if cutting and after - 1 <= r < len(taus) - 1:  # the next run cuts: the board labels as they are now
             if r == after - 1:  # every stop written since the labels were cleared
-                _board_copy(board, lab.board_t, lab.board_low, lab.dirty, lab.scalars[5], 0, lab.scalars[6], R)
+                _board_copy(board, lab.board_t, lab.board_low, lab.dirty, lab.scalars[5], 0, lab.scalars[6])
             else:  # then those this run touched
-                _board_copy(board, lab.board_t, lab.board_low, lab.touched, lab.scalars[0], 1, lab.scalars[6], R)
+                _board_copy(board, lab.board_t, lab.board_low, lab.touched, lab.scalars[0], 1, lab.scalars[6])
         # journeys only from a run that improved a result: most improve none, and a call given the records
         # costs ~0.3 µs (their arrays passed field by field)
         for k in range(lab.res_run.shape[0]):
@@ -144,7 +143,7 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
                                           tune[4]):
             return seg, True
     if cutting:  # all INF again for the next search
-        _board_copy(board, lab.board_t, lab.board_low, lab.dirty, lab.scalars[5], 2, lab.scalars[6], R)
+        _board_copy(board, lab.board_t, lab.board_low, lab.dirty, lab.scalars[5], 2, lab.scalars[6])
     return seg, False
 
 
@@ -431,7 +430,7 @@ def late_bounds(tt, rules, g, lab, seg, tgt_stops, tgt_egress, org_stops, org_ac
         for x in range(R):  # rows past k_hi: nothing (-INF prunes every label, and holds the stops whose
             lab.res_t[x] = 1 - t_start if x <= k_hi else -INF  # fewest rides to the sources need them)
         lab.scalars[2] = 0  # (seat segments: read only to make journeys, which these runs do not)
-        seg = _seg_room(seg, 0, lab.res_t.shape[0], len(tt.inseat_to_trip))
+        seg = _seg_room(seg, 0, lab.ride_t.shape[0], len(tt.inseat_to_trip))
         for i in range(len(tgt_stops)):
             src_times[i] = np.int64(tgt_egress[i]) - (a - 1)
         raptor_run(tt, rules, lab, seg, tgt_stops, src_times, lab.scalars[3] + 1, False, False)

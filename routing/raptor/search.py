@@ -32,16 +32,13 @@ def _cutter(n_stops: int, rounds: int) -> Cutter:
     pool = _pooled("cut", dict)
     cut = _lru_get(pool, (n_stops, rounds))  # (the Cutter kept with its board: a search asks for the same one)
     if cut is None:
-        board = np.full((rounds, n_stops), INF, np.int64, order="F")  # (stop-major, as the board labels)
-        cut = _lru_put(pool, (n_stops, rounds), Cutter(np.int64(after), board))
+        cut = _lru_put(pool, (n_stops, rounds), Cutter(np.int64(after), np.full((rounds, n_stops), INF, np.int64)))
     elif cut.after != after:
         cut = _lru_put(pool, (n_stops, rounds), Cutter(np.int64(after), cut.board))
     return cut
 
 
-# (Fortran-ordered as every cut's board, so the same numba type: an empty array would be typed C-ordered; never
-# read, a Cutter whose ``after`` is 0 never cuts)
-_NO_BOARD = np.full((2, 2), INF, np.int64, order="F")
+_NO_BOARD = np.empty((0, 0), np.int64)
 _NO_LATE = np.empty((0, 0), np.int64)
 
 # The time-dependent target bound (`late_bounds`: plain runs on the reversed timetable, one per distinct result) is

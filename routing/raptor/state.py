@@ -3,8 +3,7 @@ reads like the paper:
   Timetable – the model's arrays the search reads (`arrays.timetable_of`; `arrays.reversed_timetable` for
               backward search)
   Rules     – one query's filters: closures, allowed patterns (modes), wheelchair, change time, walking speed
-  Labels    – the search state, one row per round k (k = rides; stored stop-major): every label means "best with
-              at most k rides"
+  Labels    – the search state, one row per round k (k = rides): every label means "best with at most k rides"
 Per round and stop three labels are kept:
   ride  – arrived by vehicle (pattern, trip, boarding and alighting positions, the boarding label's round)
   walk  – arrived on foot by one footpath from a ride of the same round (round 0: from a source)
@@ -27,6 +26,9 @@ KIND_RIDE, KIND_WALK, KIND_SOURCE = 0, 1, 2  # result kinds
 BOARD_SOURCE, BOARD_CHANGE, BOARD_WALK = 0, 1, 2  # how a board label was reached
 # counters (Labels.counters)
 C_ROUNDS, C_ROUTES, C_IMPROVED, C_RUNS, C_CUT, C_STOPS, C_LATE = 0, 1, 2, 3, 4, 5, 6
+# a ride label's details (Labels.ride[k, s]): pattern, trip, boarding and alighting positions, the boarding
+# label's round, the seat segment it continues (-1: none)
+RIDE_PAT, RIDE_TRIP, RIDE_BPOS, RIDE_APOS, RIDE_BROUND, RIDE_SEG = 0, 1, 2, 3, 4, 5
 _HELD = np.int32(1 << 30)  # Labels.qpos of a pattern queued only to keep its place (`_collect_routes`): the cut
 _HELD_RIDES = np.int32((1 << 30) + 1)  # the same, held by a stop that needs more rides than the bound allows
 
@@ -73,8 +75,8 @@ class Cutter(NamedTuple):
     is not queued from a marked stop s when none of its trips leaves s in [board_t[k-1, s], board[k-1, s]):
     ``board`` holds board labels of an earlier run of the same search, whose patterns were all scanned from
     there then, so boarding now catches a trip already ridden from s with no more rides (see `raptor_range`).
-    ``board`` is rounds × stops, stop-major as the board labels (`Labels`), all INF between searches; the kernel
-    fills it from run ``after`` - 1 on and sets it back to INF at the end (the dirty stops only)."""
+    ``board`` is rounds × stops, all INF between searches; the kernel fills it from run ``after`` - 1 on and
+    sets it back to INF at the end (the dirty stops only)."""
 
     after: np.int64
     board: np.ndarray
@@ -118,25 +120,14 @@ class Labels(NamedTuple):
     each new round; this writes only what improved, so a round (or a whole run) that improves nothing costs
     nothing, however many rounds the transfer limit allows. Only the rows a search's rounds have reached are kept
     so (`_keep_rows`): a deeper row joins as a copy of the last kept one. ``*_round`` says in which round a label
-    was made; ride details are those of the round the ride was made in. ``res_*`` per round: the best arrival
+    was made; ride details are those of the round the ride was made in, one record per label (``ride[k, s]``, 24
+    bytes: writing a ride label touches one cache line for them, not six). ``res_*`` per round: the best arrival
     at a target with at most k rides. Scratch arrays (queues, marks) live here too so one allocation serves every
-    run. Label times are int32 (model seconds fit; half the bytes a row), NONE32 where there is none.
-
-    Layout: the per-round stop labels (``ride_*``, ``walk_*``, ``board_*``) are indexed [k, s] but stored
-    stop-major (Fortran order): one stop's rows are adjacent, mostly on one cache line, where `_label`'s copy
-    into later rows, `_keep_rows`, `clear_labels` and the cut's copy (`profile._board_copy`) go row by row at a
-    stop, and a round's scan reads the row beside the one the round before read. They may hold more rows than
-    the search has rounds (one set serves searches of fewer rounds, `pools._first_rounds`): a search's rounds
-    are ``res_t``'s, the rows past them stay clear."""
+    run. Label times are int32 (model seconds fit; half the bytes a row), NONE32 where there is none."""
 
     ride_t: np.ndarray
     ride_round: np.ndarray
-    ride_pat: np.ndarray
-    ride_trip: np.ndarray
-    ride_bpos: np.ndarray
-    ride_apos: np.ndarray
-    ride_bround: np.ndarray
-    ride_seg: np.ndarray
+    ride: np.ndarray  # rounds × stops × 6: a ride label's details, one record (RIDE_PAT .. RIDE_SEG)
     walk_t: np.ndarray
     walk_round: np.ndarray
     walk_from: np.ndarray
@@ -244,7 +235,7 @@ def _keep_rows(lab, top):
     what copying every label into it would have left. (Only times and rounds: ride details stay in the row
     their ride was made in.)"""
     d = lab.scalars[6]
-    while d < top and d < lab.res_t.shape[0]:
+    while d < top and d < lab.ride_t.shape[0]:
         for r in range(lab.scalars[5]):
             s = lab.dirty[r]
             lab.ride_t[d, s] = lab.ride_t[d - 1, s]
@@ -259,12 +250,11 @@ def _keep_rows(lab, top):
 
 def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, rounds: int, n_links: int) -> Labels:
     R = rounds
-    full = lambda dt_, v: np.full((R, n_stops), v, dt_, order="F")  # noqa: E731  (stop-major: see `Labels`)
+    full = lambda dt_, v: np.full((R, n_stops), v, dt_)  # noqa: E731
     n_dom = n_patterns if n_links > 0 else 0
     n_seat = n_trips if n_links > 0 else 0
     return Labels(
-        full(np.int32, NONE32), full(np.int8, -1), full(np.int32, -1), full(np.int32, -1), full(np.int32, -1),
-        full(np.int32, -1), full(np.int8, -1), full(np.int32, -1),
+        full(np.int32, NONE32), full(np.int8, -1), np.full((R, n_stops, 6), -1, np.int32),
         full(np.int32, NONE32), full(np.int8, -1), full(np.int32, -1),
         full(np.int32, NONE32), full(np.int8, -1), full(np.int8, -1), full(np.int32, -1),
         np.full(R, INF, np.int64), np.full(R, -1, np.int8), np.full(R, -1, np.int32), np.full(R, -1, np.int8),
@@ -287,18 +277,17 @@ def clear_labels(lab):
     """Clear what the last search wrote (the stops on its dirty list), so one Labels serves many searches. The
     run counter and the class stamp keep counting, so the in-seat stamps of old runs never match new ones.
     (Targets' egress is cleared by the search that set it.)"""
-    R = lab.res_t.shape[0]
+    R = lab.ride_t.shape[0]
     n = len(lab.touched_run)
     n_dirty = lab.scalars[5]
-    if 8 * n_dirty > n:  # most stops: every stop in memory order is faster than the dirty ones scattered
-        for s in range(n):
-            for k in range(R):
-                lab.ride_t[k, s] = NONE32
-                lab.ride_round[k, s] = -1
-                lab.walk_t[k, s] = NONE32
-                lab.walk_round[k, s] = -1
-                lab.board_t[k, s] = NONE32
-                lab.board_round[k, s] = -1
+    if 8 * n_dirty > n:  # most stops: row by row is faster than stop by stop (one cache line per label)
+        for k in range(R):
+            lab.ride_t[k, :] = NONE32
+            lab.ride_round[k, :] = -1
+            lab.walk_t[k, :] = NONE32
+            lab.walk_round[k, :] = -1
+            lab.board_t[k, :] = NONE32
+            lab.board_round[k, :] = -1
         lab.touched_run[:] = -1
         lab.board_low[:] = 0
     else:
