@@ -9,7 +9,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from routing.raptor.state import BOARD_CHANGE, BOARD_SOURCE, KIND_RIDE, KIND_SOURCE, KIND_WALK, _dep_at
+from routing.raptor.state import (BOARD_CHANGE, BOARD_SOURCE, KIND_RIDE, KIND_SOURCE, KIND_WALK, RIDE_APOS, RIDE_BPOS,
+                                  RIDE_BROUND, RIDE_PAT, RIDE_SEG, RIDE_TRIP, _dep_at)
 
 
 LEG_RIDE, LEG_WALK = 0, 1
@@ -39,12 +40,12 @@ def _journey_legs(tt, rules, lab, seg, k, out):
             state = KIND_RIDE
             continue
         r0 = lab.ride_round[rnd, cur]
-        p = lab.ride_pat[r0, cur]
-        trip = lab.ride_trip[r0, cur]
-        bpos = lab.ride_bpos[r0, cur]
-        apos = lab.ride_apos[r0, cur]
-        sg = lab.ride_seg[r0, cur]
-        bround = lab.ride_bround[r0, cur]
+        p = lab.ride[r0, cur, RIDE_PAT]
+        trip = lab.ride[r0, cur, RIDE_TRIP]
+        bpos = lab.ride[r0, cur, RIDE_BPOS]
+        apos = lab.ride[r0, cur, RIDE_APOS]
+        sg = lab.ride[r0, cur, RIDE_SEG]
+        bround = lab.ride[r0, cur, RIDE_BROUND]
         b = cur
         while True:  # the ride, then the seat segments it continues (latest first)
             base = tt.pattern_stops_start[p]

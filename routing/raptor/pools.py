@@ -21,9 +21,9 @@ _POOL = threading.local()
 
 
 # The Labels arrays with one row (or entry) per round: a search with fewer rounds runs on their first rows
-_ROUND_FIELDS = frozenset(("ride_t", "ride_round", "ride_pat", "ride_trip", "ride_bpos", "ride_apos", "ride_bround",
-                           "ride_seg", "walk_t", "walk_round", "walk_from", "board_t", "board_round", "board_kind",
-                           "board_from", "res_t", "res_round", "res_stop", "res_kind", "res_run", "board_hint"))
+_ROUND_FIELDS = frozenset(("ride_t", "ride_round", "ride", "walk_t", "walk_round", "walk_from", "board_t",
+                           "board_round", "board_kind", "board_from", "res_t", "res_round", "res_stop", "res_kind",
+                           "res_run", "board_hint"))
 
 
 def _first_rounds(lab: Labels, rounds: int) -> Labels:
@@ -45,7 +45,7 @@ def _label_shapes(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, r
     R, S = rounds, n_stops
     n_dom = n_patterns if n_links > 0 else 0
     n_seat = n_trips if n_links > 0 else 0
-    per_stop_round = ((R, S),) * 15
+    per_stop_round = ((R, S),) * 2 + ((R, S, 6),) + ((R, S),) * 7
     return per_stop_round + ((R,),) * 5 + ((S,),) * 10 + ((n_patterns,),) * 3 + ((n_links + 1, 4),) + \
         ((n_seat,),) * 2 + ((n_dom,),) * 6 + ((n_classes + 1,), (n_patterns,), (R, n_patterns), (8,), (7,))
 

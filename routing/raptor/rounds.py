@@ -22,7 +22,8 @@ from numba.core.extending import intrinsic
 
 from routing.raptor.state import (_HELD, _HELD_RIDES, BOARD_CHANGE, BOARD_SOURCE, BOARD_WALK, C_CUT, C_IMPROVED,
                                   C_LATE, C_ROUNDS, C_ROUTES, C_RUNS, C_STOPS, KIND_RIDE, KIND_SOURCE, KIND_WALK,
-                                  NONE32, _blk, _dep_at, _keep_rows, _label, _touch)
+                                  NONE32, RIDE_APOS, RIDE_BPOS, RIDE_BROUND, RIDE_PAT, RIDE_SEG, RIDE_TRIP, _blk,
+                                  _dep_at, _keep_rows, _label, _touch)
 
 
 @intrinsic
@@ -288,12 +289,12 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                         a = np.int64(tt.st_arr[times0 + ja * L + i]) if ja >= 0 else a
                     if ja >= 0:  # the ride label (`_label`, then the ride's own fields)
                         _label(lab.ride_t, lab.ride_round, k, s, a, lab.scalars[6])
-                        lab.ride_pat[k, s] = p
-                        lab.ride_trip[k, s] = t0 + ja
-                        lab.ride_bpos[k, s] = bpos
-                        lab.ride_apos[k, s] = i
-                        lab.ride_bround[k, s] = k - 1
-                        lab.ride_seg[k, s] = -1
+                        lab.ride[k, s, RIDE_PAT] = p
+                        lab.ride[k, s, RIDE_TRIP] = t0 + ja
+                        lab.ride[k, s, RIDE_BPOS] = bpos
+                        lab.ride[k, s, RIDE_APOS] = i
+                        lab.ride[k, s, RIDE_BROUND] = k - 1
+                        lab.ride[k, s, RIDE_SEG] = -1
                         lab.counters[C_IMPROVED] += 1
                         if not lab.ride_marked[s]:
                             lab.ride_marked[s] = True
@@ -458,12 +459,12 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
                     and not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
                 # the ride label of a continued ride (as in `scan_routes`, with the seat segment)
                 _label(lab.ride_t, lab.ride_round, k, s, a, lab.scalars[6])
-                lab.ride_pat[k, s] = p
-                lab.ride_trip[k, s] = tb
-                lab.ride_bpos[k, s] = pos0
-                lab.ride_apos[k, s] = i
-                lab.ride_bround[k, s] = k
-                lab.ride_seg[k, s] = sg
+                lab.ride[k, s, RIDE_PAT] = p
+                lab.ride[k, s, RIDE_TRIP] = tb
+                lab.ride[k, s, RIDE_BPOS] = pos0
+                lab.ride[k, s, RIDE_APOS] = i
+                lab.ride[k, s, RIDE_BROUND] = k
+                lab.ride[k, s, RIDE_SEG] = sg
                 lab.counters[C_IMPROVED] += 1
                 if not lab.ride_marked[s]:
                     lab.ride_marked[s] = True

@@ -26,6 +26,9 @@ KIND_RIDE, KIND_WALK, KIND_SOURCE = 0, 1, 2  # result kinds
 BOARD_SOURCE, BOARD_CHANGE, BOARD_WALK = 0, 1, 2  # how a board label was reached
 # counters (Labels.counters)
 C_ROUNDS, C_ROUTES, C_IMPROVED, C_RUNS, C_CUT, C_STOPS, C_LATE = 0, 1, 2, 3, 4, 5, 6
+# a ride label's details (Labels.ride[k, s]): pattern, trip, boarding and alighting positions, the boarding
+# label's round, the seat segment it continues (-1: none)
+RIDE_PAT, RIDE_TRIP, RIDE_BPOS, RIDE_APOS, RIDE_BROUND, RIDE_SEG = 0, 1, 2, 3, 4, 5
 _HELD = np.int32(1 << 30)  # Labels.qpos of a pattern queued only to keep its place (`_collect_routes`): the cut
 _HELD_RIDES = np.int32((1 << 30) + 1)  # the same, held by a stop that needs more rides than the bound allows
 
@@ -117,18 +120,14 @@ class Labels(NamedTuple):
     each new round; this writes only what improved, so a round (or a whole run) that improves nothing costs
     nothing, however many rounds the transfer limit allows. Only the rows a search's rounds have reached are kept
     so (`_keep_rows`): a deeper row joins as a copy of the last kept one. ``*_round`` says in which round a label
-    was made; ride details are those of the round the ride was made in. ``res_*`` per round: the best arrival
+    was made; ride details are those of the round the ride was made in, one record per label (``ride[k, s]``, 24
+    bytes: writing a ride label touches one cache line for them, not six). ``res_*`` per round: the best arrival
     at a target with at most k rides. Scratch arrays (queues, marks) live here too so one allocation serves every
     run. Label times are int32 (model seconds fit; half the bytes a row), NONE32 where there is none."""
 
     ride_t: np.ndarray
     ride_round: np.ndarray
-    ride_pat: np.ndarray
-    ride_trip: np.ndarray
-    ride_bpos: np.ndarray
-    ride_apos: np.ndarray
-    ride_bround: np.ndarray
-    ride_seg: np.ndarray
+    ride: np.ndarray  # rounds × stops × 6: a ride label's details, one record (RIDE_PAT .. RIDE_SEG)
     walk_t: np.ndarray
     walk_round: np.ndarray
     walk_from: np.ndarray
@@ -255,8 +254,7 @@ def new_labels(n_stops: int, n_patterns: int, n_trips: int, n_classes: int, roun
     n_dom = n_patterns if n_links > 0 else 0
     n_seat = n_trips if n_links > 0 else 0
     return Labels(
-        full(np.int32, NONE32), full(np.int8, -1), full(np.int32, -1), full(np.int32, -1), full(np.int32, -1),
-        full(np.int32, -1), full(np.int8, -1), full(np.int32, -1),
+        full(np.int32, NONE32), full(np.int8, -1), np.full((R, n_stops, 6), -1, np.int32),
         full(np.int32, NONE32), full(np.int8, -1), full(np.int32, -1),
         full(np.int32, NONE32), full(np.int8, -1), full(np.int8, -1), full(np.int32, -1),
         np.full(R, INF, np.int64), np.full(R, -1, np.int8), np.full(R, -1, np.int32), np.full(R, -1, np.int8),
