@@ -41,7 +41,9 @@ def serve(tree: str, port: int, keys: str, data: str, feed: str) -> None:
     import routing.raptor.search as search
     from api.server import run_worker
     from maas.platform.settings import Settings
+    from routing.raptor.state import Rules
 
+    at = {name: i for i, name in enumerate(Rules._fields)}  # (the flat rules are a plain tuple in Rules' order)
     search_flat, late_flat = search.range_search_flat, search.late_bounds_flat
     searches: dict = {}
     lates: dict = {}
@@ -50,7 +52,8 @@ def serve(tree: str, port: int, keys: str, data: str, feed: str) -> None:
         # the inputs that decide the output (rules: clock, speed, wheelchair, change time, the late bound's
         # shape, the patterns allowed); the bounds are the same whether worked out or kept
         key = (src.tobytes(), acc.tobytes(), tgt.tobytes(), egr.tobytes(), int(t0), int(t1), int(bound), bool(resume),
-               bool(rules[10]), float(rules[7]), bool(rules[5]), int(rules[6]), rules[15].shape, id(rules[4]))
+               bool(rules[at["wait_out_closures"]]), float(rules[at["walk_speed"]]), bool(rules[at["wheelchair"]]),
+               int(rules[at["min_transfer_s"]]), rules[at["late"]].shape, id(rules[at["pattern_allowed"]]))
         hit = searches.get(key)
         if hit is None:
             got = search_flat(recs, rules, seg, out, src, acc, tgt, egr, known, t0, t1, bound, resume, tune)
