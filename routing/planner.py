@@ -226,7 +226,7 @@ class Planner:
                 end = proven[0][_X] + span
                 in_range = [k for k in proven if k[_X] <= end]
                 if len(in_range) >= n:
-                    if e >= end or (not closures and _settled(in_range, front, fr, n)):
+                    if e >= end or (not closures and _settled(in_range, front, fr, n, end)):
                         break
                 elif len(proven) >= n:  # fewer in range: the first n, all found (later ones leave after fr)
                     break
@@ -465,11 +465,15 @@ _X, _Y, _TRANSFERS, _TIE, _JOURNEY, _DEPARTURE, _ARRIVAL, _BACKWARD = range(8)
 _F_JOURNEY, _F_DEPARTURE, _F_ARRIVAL = range(3)
 
 
-def _settled(in_range: list[_Key], front: list[_Key], fr: int, n: int) -> bool:
+def _settled(in_range: list[_Key], front: list[_Key], fr: int, n: int, end: int) -> bool:
     """Whether windows after the ones searched cannot change the answer (`Planner._ranges`): at least ``n``
     Pareto journeys ``in_range`` (depart-at, any later one sorts after them), and their fewest transfers no more
-    than those of the ``front``'s journeys from the last window's first run ``fr`` on (that run found the fewest
-    transfers of any journey leaving then or later). Arrive-by chooses by departure: a journey arriving earlier
+    than those of the ``front``'s journeys from the last window's first run ``fr`` on up to the range's ``end``.
+    That run found, for each number of rides, the earliest arrival of any journey leaving at ``fr`` or later; a
+    Pareto journey P leaving in [fr, end] with fewer transfers arrives no earlier than the run's journey with at
+    most as many, which therefore leaves no later than P (else it would beat P), so at or before ``end``; and a
+    front journey beating that one beats P too unless it also leaves by ``end``. Journeys of that run leaving
+    after ``end`` cannot make a candidate. Arrive-by chooses by departure: a journey arriving earlier
     may leave later (with more transfers), but none leaves later than the latest that first run found (for any
     number of transfers), so that must come before the ``n``-th chosen."""
     later = [k for k in front if k[_X] >= fr]
@@ -479,7 +483,8 @@ def _settled(in_range: list[_Key], front: list[_Key], fr: int, n: int) -> bool:
             return False
     if n == 1:
         return True
-    return min(k[_TRANSFERS] for k in in_range) <= min((k[_TRANSFERS] for k in later), default=1 << 30)
+    return min(k[_TRANSFERS] for k in in_range) <= min((k[_TRANSFERS] for k in later if k[_X] <= end),
+                                                       default=1 << 30)
 
 
 def _candidates(front: list[_Key], opts: PlanOptions) -> list[_Key]:
