@@ -6,10 +6,14 @@ shared machine the load moves between them). Two processes of one tree differ to
 run ``--new-tree`` = ``--old-tree`` once to see it.
 
     .venv/bin/python benchmarks/bench_plan_ab.py --old-tree /work/wt-base [--new-tree .] [--feed toei]
-        [--queries 300] [--reps 3] [--warm] [--model-cache /tmp/models]
+        [--queries 300] [--reps 3] [--warm] [--model-cache /tmp/models] [--both]
 
 ``--model-cache``: both workers load the model from there (`bench_plan_tail.model_for`, which this process fills
 first when it is missing): the only way to run the tiled ``tokyo4``, and no build per run for the others.
+Printed for all plans and per direction. ``--both``: every query asked both ways, so the arrive-by / depart-at ratio
+compares the same pairs (bench_plan's mix asks 30 % of its queries arrive-by only: on all-Tokyo 150 queries, those
+45 cost 1.2x the others as depart-at too, and their destinations have more arrivals than their origins departures,
+i.e. more runs backwards; over the pairs both ways round the ratio is ~1.0).
 """
 from __future__ import annotations
 
@@ -46,18 +50,22 @@ gc.collect()
 gc.freeze()
 qs = plan_queries(m, int(sys.argv[3]))
 opts = PlanOptions()
-def one(q):
-    return [it.to_dict() for it in p.plan(q[0], q[1], dt.datetime.fromisoformat(q[2]), arrive_by=q[3], options=opts)]
+def one(q, arrive=None):
+    arrive = q[3] if arrive is None else arrive
+    return [it.to_dict() for it in p.plan(q[0], q[1], dt.datetime.fromisoformat(q[2]), arrive_by=arrive, options=opts)]
 if sys.argv[4] == "1":  # an untimed pass first: places and itinerary tables filled, as in a server that has run
     for q in qs:
         one(q)
 print("ready", flush=True)
 for line in sys.stdin:
-    q = qs[int(line)]
+    i, way = line.split()
+    q = qs[int(i)]
+    arrive = q[3] if way == "-" else way == "1"
     t, c = time.perf_counter(), time.thread_time()
-    its = one(q)
+    its = one(q, arrive)
     w, c = time.perf_counter() - t, time.thread_time() - c
-    print(json.dumps([w, c, hashlib.sha1(json.dumps(its, ensure_ascii=False).encode()).hexdigest()]), flush=True)
+    print(json.dumps([w, c, hashlib.sha1(json.dumps(its, ensure_ascii=False).encode()).hexdigest(), arrive]),
+          flush=True)
 '''
 
 
@@ -70,6 +78,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--warm", action="store_true", help="an untimed pass over the queries first")
     ap.add_argument("--model-cache", type=Path, default=None)
+    ap.add_argument("--both", action="store_true",
+                    help="every query both ways (depart-at and arrive-by, the same pairs): per direction and the "
+                         "arrive-by / depart-at p50 ratio like with like")
     a = ap.parse_args()
     if a.model_cache is not None:  # (filled here once, not by two workers at the same time)
         sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -89,10 +100,11 @@ def main() -> None:
         if p.stdout.readline().strip() != "ready":
             raise SystemExit("a worker failed to start")
     res: dict[str, list] = {"old": [], "new": []}
+    ways = ("0", "1") if a.both else ("-",)
     for rep in range(a.reps):
-        for i in range(a.queries):
+        for i, way in ((i, w) for i in range(a.queries) for w in ways):
             for name in (("old", "new") if (i + rep) % 2 == 0 else ("new", "old")):
-                procs[name].stdin.write(f"{i}\n")
+                procs[name].stdin.write(f"{i} {way}\n")
                 procs[name].stdin.flush()
                 res[name].append(json.loads(procs[name].stdout.readline()))
     for p in procs.values():
@@ -102,11 +114,25 @@ def main() -> None:
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     print(f"{a.feed}: {len(res['old'])} plans ({a.queries} queries × {a.reps}{', warm pass' if a.warm else ''}), "
           f"bodies identical {same}; load average {load}")
-    for k, label in ((0, "wall"), (1, "cpu")):
-        o = np.array([x[k] for x in res["old"]]) * 1e3
-        n = np.array([x[k] for x in res["new"]]) * 1e3
+    _summary("", res["old"], res["new"])
+    for way, label in ((False, "depart-at"), (True, "arrive-by")):
+        pick = [j for j, x in enumerate(res["old"]) if x[3] == way]
+        print(f" {label}: {len(pick)} plans, bodies identical {sum(res['old'][j][2] == res['new'][j][2] for j in pick)}")
+        _summary(f"{label} ", [res["old"][j] for j in pick], [res["new"][j] for j in pick])
+    cpu = {(name, way): np.median([x[1] for x in res[name] if x[3] == way]) for name in res for way in (False, True)}
+    print(f"  arrive-by / depart-at cpu p50{' (the same pairs both ways)' if a.both else ''}: old "
+          f"{cpu['old', True] / cpu['old', False]:.2f} new {cpu['new', True] / cpu['new', False]:.2f}")
+
+
+def _summary(label: str, old: list, new: list) -> None:
+    """Wall and CPU percentiles of both trees' plans and their ratios, and the median of per-plan ratios."""
+    if not old:
+        return
+    for k, what in ((0, "wall"), (1, "cpu")):
+        o = np.array([x[k] for x in old]) * 1e3
+        n = np.array([x[k] for x in new]) * 1e3
         po, pn = np.percentile(o, [50, 95, 99]), np.percentile(n, [50, 95, 99])
-        print(f"  {label} ms: old p50 {po[0]:.3f} p95 {po[1]:.2f} p99 {po[2]:.2f} | new p50 {pn[0]:.3f} p95 "
+        print(f"  {label}{what} ms: old p50 {po[0]:.3f} p95 {po[1]:.2f} p99 {po[2]:.2f} | new p50 {pn[0]:.3f} p95 "
               f"{pn[1]:.2f} p99 {pn[2]:.2f} | old/new p50 {po[0] / pn[0]:.2f}x p95 {po[1] / pn[1]:.2f}x p99 "
               f"{po[2] / pn[2]:.2f}x; median of per-plan old/new {np.median(o / n):.3f}")
 

@@ -4,14 +4,16 @@ latest departure) apart from its later runs (labels kept), for the planner's fir
 (`Planner._prove`) and the time-dependent bound's backward runs (`late_bounds`, searches with more than
 `LATE_BOUND_RUNS` runs). Prints per kind: calls, runs, route scans and seconds (share, per plan, per call).
 
-    .venv/bin/python benchmarks/bench_plan_runs.py [--feeds tokyo] [--queries 150] [--ceiling]
+    .venv/bin/python benchmarks/bench_plan_runs.py [--feeds tokyo] [--queries 150] [--ceiling] [--both]
 
 A search's first run is measured by running it again alone (the same search at its first run's departure, no
 window: the same run on fresh labels); its later runs are the rest of the search's route scans and time (the
 departure schedule and the Python side included). ``--ceiling``: each first run also with the query's best
 result as an upper bound from its start (as if an oracle gave every round the best arrival: not sound, a ceiling)
 and with its fewest-rides result (sound for every round): how much any upper-bound seeding of fresh runs could
-save. Same queries as bench_plan (`plan_queries`).
+save. Same queries as bench_plan (`plan_queries`). ``--both``: every query planned both ways (depart-at and
+arrive-by at its time: the same pairs, like with like; bench_plan's own mix asks 30 % of them arrive-by only),
+the split printed per direction.
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ class Tally:
         self.kinds[kind] += [searches, runs, scans, seconds]
 
 
-def bench(key: str, n: int, ceiling: bool) -> None:
+def bench(key: str, n: int, ceiling: bool, both: bool = False) -> None:
     fname, ns = FEEDS[key]
     print(f"\n== {key} ({fname}) ==  load average {load_avg()}")
     m = build_model(Network([load_feed(DATA / fname, ns)]), DATE)
@@ -60,7 +62,8 @@ def bench(key: str, n: int, ceiling: bool) -> None:
     planner.warm_up()
     gc.collect()
     gc.freeze()
-    tally = Tally()
+    tallies = {False: Tally(), True: Tally()}
+    tally = tallies[False]
     late_for = search._late_for
 
     def timed_late_for(*a):
@@ -104,15 +107,25 @@ def bench(key: str, n: int, ceiling: bool) -> None:
         return res
 
     planner_module.range_raptor, search._late_for = counting, timed_late_for
+    lats: dict[bool, list[float]] = {False: [], True: []}
     try:
-        lat = []
         for a, b, when, arrive in plan_queries(m, n):
-            tally.windows = 0
-            t = time.perf_counter()
-            planner.plan(a, b, dt.datetime.fromisoformat(when), arrive_by=arrive, options=PlanOptions())
-            lat.append(time.perf_counter() - t)
+            for way in ((False, True) if both else (arrive,)):
+                tally = tallies[way if both else False]
+                tally.windows = 0
+                t = time.perf_counter()
+                planner.plan(a, b, dt.datetime.fromisoformat(when), arrive_by=way, options=PlanOptions())
+                lats[way if both else False].append(time.perf_counter() - t)
     finally:
         planner_module.range_raptor, search._late_for = range_raptor, late_for
+    for way in ((False, True) if both else (False,)):
+        if both:
+            print(f"-- {'arrive-by' if way else 'depart-at'} (every query) --")
+        _report(tallies[way], lats[way], ceiling)
+
+
+def _report(tally: Tally, lat: list[float], ceiling: bool) -> None:
+    n = len(lat)
     rows = tally.kinds
     scans = sum(v[2] for v in rows.values())
     secs = sum(v[3] for v in rows.values())
@@ -141,11 +154,12 @@ def main() -> None:
     ap.add_argument("--feeds", default="tokyo")
     ap.add_argument("--queries", type=int, default=150)
     ap.add_argument("--ceiling", action="store_true", help="also first runs seeded with upper bounds (see above)")
+    ap.add_argument("--both", action="store_true", help="every query both ways, the split per direction")
     a = ap.parse_args()
     for key in a.feeds.split(","):
         if key not in FEEDS or key == "tokyo4":
             ap.error(f"unknown feed {key} (one of {', '.join(k for k in FEEDS if k != 'tokyo4')})")
-        bench(key, a.queries, a.ceiling)
+        bench(key, a.queries, a.ceiling, a.both)
 
 
 if __name__ == "__main__":
