@@ -204,9 +204,7 @@ class Planner:
         than the last first run's fewest (every journey leaving at F or later has at least as many). Fewer in
         [s, E]: the next ones one at a time (`_next_after`), not windows of hours. Closures break the waiting
         argument (a source closed at F may open later): with a mask the windows run to E (beyond it, windows of
-        the first width) and every chosen journey is proven. Without closures, a window starts at the first journey
-        the last first run found when that is later than the last window's end, and none start when it found none
-        (`_next_start`)."""
+        the first width) and every chosen journey is proven."""
         sign = -1 if backward else 1
         span = opts.range_window_s
         closures = q.mask is not None
@@ -239,10 +237,7 @@ class Planner:
                     a, width = x + 1, 0
                     continue
             if res.departures:
-                nxt = e + 1 if closures else _next_start(front, fr, e)
-                if nxt is None:  # (nothing from fr on at all: no later window finds any)
-                    break
-                a, grown = nxt, self.windows.grow(grown)
+                a, grown = e + 1, self.windows.grow(grown)
             else:  # nothing leaves within the window: on to the first journey found after it
                 beyond = [k[_X] for k in front if k[_X] > e]
                 if beyond:
@@ -490,22 +485,6 @@ def _settled(in_range: list[_Key], front: list[_Key], fr: int, n: int, end: int)
         return True
     return min(k[_TRANSFERS] for k in in_range) <= min((k[_TRANSFERS] for k in later if k[_X] <= end),
                                                        default=1 << 30)
-
-
-def _next_start(front: list[_Key], fr: int, e: int) -> int | None:
-    """Where the next window starts after one ending at ``e`` whose first run was at ``fr`` (no closures,
-    `Planner._ranges`): at e + 1, or at the first journey of the ``front`` from ``fr`` on when that is later (no
-    Pareto journey lies between); None when the front has none from ``fr`` on: then no journey is from ``fr`` on
-    at all, and no later window finds one. In x (`_Key`): that run found, for each number of rides, the best y
-    (depart-at: the earliest arrival; arrive-by: the latest departure) of any journey from ``fr`` on (waiting at
-    the origin; arrive-by, at the destination). So for any journey J from ``fr`` on, the front from ``fr`` on
-    holds a journey K with no more transfers and y no worse (that run's for as many rides, or one that beats
-    it); if x(J) < x(K) (depart-at: J leaves before K; arrive-by: arrives after it), K beats J. Hence windows
-    before the least x of the front from ``fr`` on find no Pareto journey: across the night between the last
-    train and the first, a window's departures (arrive-by: arrivals at the destination) that lead nowhere in
-    time are not searched, as windows where nothing leaves are not (`_ranges`)."""
-    first = min((k[_X] for k in front if k[_X] >= fr), default=None)
-    return None if first is None else max(e + 1, first)
 
 
 def _candidates(front: list[_Key], opts: PlanOptions) -> list[_Key]:

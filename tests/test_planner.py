@@ -251,38 +251,6 @@ def test_early_stop_changes_no_answer(monkeypatch):
     assert sum(stopped) > 10, stopped  # (only asked before the range's end: each True stopped early)
 
 
-def test_window_jumps_change_no_answer(monkeypatch):
-    """`_next_start` starts the next window at the first journey the last first run found (or stops the windows
-    when it found none) instead of right after the window: on random networks (sparse trips, midnight both sides)
-    the answers are those of windows back to back (depart-at and arrive-by), and the jumps do happen."""
-    import routing.planner as planner_module
-
-    moved = []
-    next_start = planner_module._next_start
-
-    def spy(front, fr, e):
-        got = next_start(front, fr, e)
-        moved.append(got is None or got > e + 1)
-        return got
-
-    for seed in range(16):
-        m, p, _ref, rng = _random_case(seed)
-        cases = []
-        for _ in range(8):
-            a, b = rng.sample(range(m.n_stops), 2)
-            t = rng.choice([rng.randint(6 * 3600, 10 * 3600), rng.randint(22 * 3600, 86400), rng.randint(0, 3600)])
-            opts = PlanOptions(max_transfers=rng.choice([1, 2, 3]), num_itineraries=rng.choice([1, 2, 3]),
-                               max_walk_m=rng.choice([0, 800]), range_window_s=rng.choice([900, 7200]))
-            cases.append((m.stop_ids[a], m.stop_ids[b], at(0) + dt.timedelta(seconds=t), rng.random() < 0.5, opts))
-        p.windows = planner_module.Windows(rng.choice([300, 900, 2700]))
-        monkeypatch.setattr(planner_module, "_next_start", spy)
-        got = [[it.to_dict() for it in p.plan(a, b, w, arrive_by=ab, options=o)] for a, b, w, ab, o in cases]
-        monkeypatch.setattr(planner_module, "_next_start", lambda front, fr, e: e + 1)
-        want = [[it.to_dict() for it in p.plan(a, b, w, arrive_by=ab, options=o)] for a, b, w, ab, o in cases]
-        assert got == want, seed
-    assert sum(moved) > 10, (sum(moved), len(moved))
-
-
 def _feeder_case(seed: int):
     """A random network where the latest departure for an arrival can lie hours after the first: frequent
     feeder lines (every 2–10 min for 1–3 h) into sparse onward routes (1–3 trips), some overtaking. The networks
