@@ -473,13 +473,15 @@ def _settled(in_range: list[_Key], front: list[_Key], fr: int, n: int, end: int)
     Pareto journey P leaving in [fr, end] with fewer transfers arrives no earlier than the run's journey with at
     most as many, which therefore leaves no later than P (else it would beat P), so at or before ``end``; and a
     front journey beating that one beats P too unless it also leaves by ``end``. Journeys of that run leaving
-    after ``end`` cannot make a candidate. Arrive-by chooses by departure: a journey arriving earlier
-    may leave later (with more transfers), but none leaves later than the latest that first run found (for any
-    number of transfers), so that must come before the ``n``-th chosen."""
+    after ``end`` cannot make a candidate. Arrive-by chooses by departure: a journey J arriving earlier
+    may leave later (with more transfers), but the front from ``fr`` on holds a journey K (that run's for as many
+    rides as J, or one beating it) leaving no earlier with no more transfers; so the latest departure of the
+    front's journeys from ``fr`` on up to ``end`` must come after the ``n``-th chosen's. A K arriving before the
+    range (x past ``end``) bounds no candidate: it beats any J in range it bounds (J arrives later)."""
     later = [k for k in front if k[_X] >= fr]
     if in_range[0][_BACKWARD]:
         nth = sorted(in_range, key=_choice_order)[n - 1]
-        if later and not nth[_Y] < min(k[_Y] for k in later):
+        if not nth[_Y] < min((k[_Y] for k in later if k[_X] <= end), default=1 << 62):
             return False
     if n == 1:
         return True

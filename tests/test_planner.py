@@ -8,7 +8,7 @@ import pytest
 
 from feeds.feed import Network
 from routing.masks import ClosureMask
-from routing.planner import PlanError, PlanOptions, Planner
+from routing.planner import PlanError, PlanOptions, Planner, Windows
 from routing.timetable import build_model
 from routing.walking import StraightLineWalker
 from test_timetable import DATE, line_rows, make_feed
@@ -249,6 +249,32 @@ def test_early_stop_changes_no_answer(monkeypatch):
         want = [[it.to_dict() for it in p.plan(a, b, w, arrive_by=ab, options=o)] for a, b, w, ab, o in cases]
         assert got == want, seed
     assert sum(stopped) > 10, stopped  # (only asked before the range's end: each True stopped early)
+
+
+@pytest.mark.parametrize("range_s", [3300, 7200])
+def test_arrive_by_stops_no_earlier_than_a_later_departure_allows(range_s):
+    """Arrive-by's own early stop (`_settled`): by 12:00 (window 1: arrivals from 11:15), a slow direct line
+    every 10 min (90 min) gives journeys leaving up to 10:30 that arrive in window 1; two fast ones with a change
+    (20 min) leave at 10:50 and 10:45 and arrive at 11:11 and 11:06, before window 1. Window 1's first run (11:20)
+    finds only the 10:50 one (the latest departure with two rides); the 10:45 one leaves after the third
+    direct and arrives in range, so windows go on until it is found, and only that far: a first run's journey
+    arriving before the range's end bounds none (``range_s`` 3300: the range ends at 11:05, between the two)."""
+    stops = [{"id": s, "lat": 35.60 + 0.02 * i, "lon": 139.70} for i, s in enumerate(["A", "X", "B"])]
+    trips, rows = [], []
+    for k in range(21):  # direct A → B from 08:20, every 10 min, 90 min
+        trips.append({"id": f"D{k}", "route": "D"})
+        rows += line_rows(f"D{k}", ["A", "B"], 30000 + 600 * k, hop=5400)
+    for k, (first, second) in enumerate([(38700, 39360), (39000, 39660)]):  # A → X, change, X → B
+        trips += [{"id": f"F{k}", "route": "F"}, {"id": f"G{k}", "route": "G"}]
+        rows += line_rows(f"F{k}", ["A", "X"], first, hop=600) + line_rows(f"G{k}", ["X", "B"], second, hop=600)
+    feed = make_feed("w", stops, [{"id": r, "type": 2} for r in "DFG"], trips, rows)
+    m = build_model(Network([feed]), DATE)
+    p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+    opts = PlanOptions(range_window_s=range_s, max_walk_m=0)
+    for first_s in (2700, 900, 6 * 3600):
+        p.windows = Windows(first_s)
+        its = p.plan("w:A", "w:B", at(12), arrive_by=True, options=opts)
+        assert sorted(it.departure_s for it in its) == [37800, 38700, 39000], first_s
 
 
 def _feeder_case(seed: int):
