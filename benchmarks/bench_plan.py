@@ -210,6 +210,25 @@ def plan_queries(m, n: int) -> list[tuple[str, str, str, bool]]:
     return queries
 
 
+def like_with_like(planner: Planner, queries: list, opts: PlanOptions) -> str:
+    """The arrive-by / depart-at ratio on the same pairs: every query planned both ways once more (places known,
+    order alternating). The mix's ratio compares different pairs (30 % asked arrive-by), and a plan's runs follow
+    its source side's service (depart-at: departures at the origin; arrive-by: arrivals at the destination): on
+    all-Tokyo 150 queries the 45 arrive-by ones cost 1.2x the others as depart-at too, and their destinations see
+    more trains than their origins: mixed 1.4-1.75 from run to run, these queries both ways ~1.1 (median per query), and
+    ~1.0 with each pair also asked swapped (`bench_plan_ab --both`, `bench_plan_runs --both`)."""
+    took: dict[bool, list[float]] = {False: [], True: []}
+    for i, (a, b, when, _) in enumerate(queries):
+        w = dt.datetime.fromisoformat(when)
+        for way in ((False, True) if i % 2 == 0 else (True, False)):
+            t = time.perf_counter()
+            planner.plan(a, b, w, arrive_by=way, options=opts)
+            took[way].append(time.perf_counter() - t)
+    dep, arr = np.array(took[False]), np.array(took[True])
+    return (f"the same {len(queries)} queries both ways: arrive-by / depart-at p50 ratio "
+            f"{np.median(arr) / np.median(dep):.2f}, median per query {np.median(arr / dep):.2f}")
+
+
 def bench(key: str, n: int, old_commit: str | None) -> None:
     fname, ns = FEEDS[key]
     path = DATA / fname
@@ -271,6 +290,7 @@ def bench(key: str, n: int, old_commit: str | None) -> None:
     print(f"of which range searches: {pct(searching)}; everything else (places, choosing, itineraries, JSON dicts): "
           f"{pct(rest)}")
     print(f"arrive-by / depart-at p50 ratio {np.median(lat[True]) / np.median(lat[False]):.2f}")
+    print(f"  {like_with_like(planner, queries, opts)}")
     c = np.array(counters)
     print("kernel counters per plan (median / p99): rounds {:.0f}/{:.0f}, routes scanned {:.0f}/{:.0f}, "
           "labels improved {:.0f}/{:.0f}, runs (departure times) {:.0f}/{:.0f}, patterns cut {:.0f}/{:.0f}, "

@@ -475,9 +475,9 @@ def _settled(in_range: list[_Key], front: list[_Key], fr: int, n: int, end: int)
     front journey beating that one beats P too unless it also leaves by ``end``. Journeys of that run leaving
     after ``end`` cannot make a candidate. Arrive-by chooses by departure: a journey J arriving earlier
     may leave later (with more transfers), but the front from ``fr`` on holds a journey K (that run's for as many
-    rides as J, or one beating it) leaving no earlier with no more transfers; so the latest departure of the
-    front's journeys from ``fr`` on up to ``end`` must come after the ``n``-th chosen's. A K arriving before the
-    range (x past ``end``) bounds no candidate: it beats any J in range it bounds (J arrives later)."""
+    rides as J, or one beating it) leaving no earlier with no more transfers; so when the ``n``-th chosen leaves
+    after every journey of the front from ``fr`` on up to ``end``, any such J sorts after it. A K arriving before
+    the range (x past ``end``) bounds no candidate: it beats any J in range it bounds (J arrives later)."""
     later = [k for k in front if k[_X] >= fr]
     if in_range[0][_BACKWARD]:
         nth = sorted(in_range, key=_choice_order)[n - 1]
