@@ -57,7 +57,7 @@ for line in sys.stdin:
     t, c = time.perf_counter(), time.thread_time()
     its = one(q)
     w, c = time.perf_counter() - t, time.thread_time() - c
-    print(json.dumps([w, c, hashlib.sha1(json.dumps(its, ensure_ascii=False).encode()).hexdigest()]), flush=True)
+    print(json.dumps([w, c, hashlib.sha1(json.dumps(its, ensure_ascii=False).encode()).hexdigest(), q[3]]), flush=True)
 '''
 
 
@@ -109,6 +109,15 @@ def main() -> None:
         print(f"  {label} ms: old p50 {po[0]:.3f} p95 {po[1]:.2f} p99 {po[2]:.2f} | new p50 {pn[0]:.3f} p95 "
               f"{pn[1]:.2f} p99 {pn[2]:.2f} | old/new p50 {po[0] / pn[0]:.2f}x p95 {po[1] / pn[1]:.2f}x p99 "
               f"{po[2] / pn[2]:.2f}x; median of per-plan old/new {np.median(o / n):.3f}")
+    # per query: its median over the reps, new / old (above 1: slower), all plans and each kind
+    cpu = {name: np.median(np.array([x[1] for x in r]).reshape(a.reps, a.queries), axis=0) for name, r in res.items()}
+    ratio = cpu["new"] / cpu["old"]
+    arrive = np.array([x[3] for x in res["old"][:a.queries]], bool)
+    for label, sel in (("all", np.ones_like(arrive)), ("depart-at", ~arrive), ("arrive-by", arrive)):
+        if sel.any():
+            q = np.percentile(ratio[sel], [50, 95, 99])
+            print(f"  cpu new/old per query (median of {a.reps} reps), {label} ({sel.sum()}): p50 {q[0]:.3f} "
+                  f"p95 {q[1]:.3f} p99 {q[2]:.3f}; sum {cpu['new'][sel].sum() / cpu['old'][sel].sum():.3f}")
 
 
 if __name__ == "__main__":
