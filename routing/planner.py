@@ -204,7 +204,11 @@ class Planner:
         than the last first run's fewest (every journey leaving at F or later has at least as many). Fewer in
         [s, E]: the next ones one at a time (`_next_after`), not windows of hours. Closures break the waiting
         argument (a source closed at F may open later): with a mask the windows run to E (beyond it, windows of
-        the first width) and every chosen journey is proven."""
+        the first width) and every chosen journey is proven. Without closures: when the last first run found
+        nothing, nothing leaves from F on, and the search ends; depart-at, no Pareto journey leaves before the
+        first one it found (`_first_later`), so the next window's runs start there when that is inside it, its
+        top kept: the runs from there up are the whole window's, so are the journeys they find (ties too: a window
+        with another top may record another of equal journeys, see the module docstring)."""
         sign = -1 if backward else 1
         span = opts.range_window_s
         closures = q.mask is not None
@@ -250,6 +254,12 @@ class Planner:
                 width = min(grown, end - a) if a <= end else self.windows.first(span)
             else:
                 width = grown
+            if not closures:  # (`_first_later`)
+                skip = _first_later(front, fr)
+                if skip is None:  # nothing leaves from fr on (arrive-by: arrives by it)
+                    break
+                if not backward and a < skip <= a + width:  # the window's runs from skip up, its top kept
+                    a, width = skip, a + width - skip
         return self._prove(js, fr, keys, proofs, opts, closures)
 
     @staticmethod
@@ -487,6 +497,18 @@ def _settled(in_range: list[_Key], front: list[_Key], fr: int, n: int, end: int)
         return True
     return min(k[_TRANSFERS] for k in in_range) <= min((k[_TRANSFERS] for k in later if k[_X] <= end),
                                                        default=1 << 30)
+
+
+def _first_later(front: list[_Key], fr: int) -> int | None:
+    """x of the ``front``'s first journey from the last window's first run ``fr`` on: no Pareto journey leaves in
+    [fr, it), so the next window may start there (`Planner._ranges`); None when nothing was found from ``fr`` on:
+    no journey leaves from there on at all (arrive-by, mirrored: arrives by it). That run found, for each number of
+    rides, the earliest arrival of anything leaving at ``fr`` or later (waiting at the origin), its journey J
+    leaving at ``fr`` or later; a journey P from ``fr`` on with t transfers arrives no earlier than the J of at
+    most t transfers, and J, or a front journey beating it (leaving later still, arriving no later, changing no
+    more often: found by a proof run), leaves at that x or later: P leaving before it is beaten. Not with
+    closures (a source closed at ``fr`` may open later)."""
+    return min((k[_X] for k in front if k[_X] >= fr), default=None)
 
 
 def _candidates(front: list[_Key], opts: PlanOptions) -> list[_Key]:

@@ -277,6 +277,38 @@ def test_arrive_by_stops_no_earlier_than_a_later_departure_allows(range_s):
         assert sorted(it.departure_s for it in its) == [37800, 38700, 39000], first_s
 
 
+def test_skipping_to_the_first_later_journey_changes_no_answer(monkeypatch):
+    """Depart-at windows after the first start at the first journey found from the last window's first run on when
+    it is inside them, and the search ends when none was (`_first_later`, arrive-by too): on random and feeder
+    networks (sparse onward routes: gaps of hours) the answers are those of windows where the schedule puts them,
+    and the skip does happen."""
+    import routing.planner as planner_module
+
+    first_later = planner_module._first_later
+    skipped = []
+
+    def spy(front, fr):
+        x = first_later(front, fr)
+        skipped.append(x is None or x > fr)
+        return x
+
+    for seed in range(12):
+        m, p, _ref, rng = (_random_case if seed % 2 else _feeder_case)(seed)
+        cases = []
+        for _ in range(8):
+            a, b = rng.sample(range(m.n_stops), 2)
+            t = rng.choice([rng.randint(5 * 3600, 10 * 3600), rng.randint(22 * 3600, 86400), rng.randint(0, 3600)])
+            opts = PlanOptions(max_transfers=rng.choice([1, 2, 3]), num_itineraries=rng.choice([1, 2, 3]),
+                               max_walk_m=rng.choice([0, 800]), range_window_s=rng.choice([900, 3600, 7200]))
+            cases.append((m.stop_ids[a], m.stop_ids[b], at(0) + dt.timedelta(seconds=t), rng.random() < 0.3, opts))
+        monkeypatch.setattr(planner_module, "_first_later", spy)
+        got = [[it.to_dict() for it in p.plan(a, b, w, arrive_by=ab, options=o)] for a, b, w, ab, o in cases]
+        monkeypatch.setattr(planner_module, "_first_later", lambda front, fr: fr)  # (never later than the schedule)
+        want = [[it.to_dict() for it in p.plan(a, b, w, arrive_by=ab, options=o)] for a, b, w, ab, o in cases]
+        assert got == want, seed
+    assert sum(skipped) > 10, skipped
+
+
 def _feeder_case(seed: int):
     """A random network where the latest departure for an arrival can lie hours after the first: frequent
     feeder lines (every 2–10 min for 1–3 h) into sparse onward routes (1–3 trips), some overtaking. The networks
