@@ -252,6 +252,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             x = min(max(lab.board_hint[k, p2], 1), nt2 - 1)
             _prefetch(tt.dep_by_pos, _dep_at(tt.pattern_times_start[p2], nt2, x, lab.qpos[p2]))
             _prefetch(tt.st_arr, tt.pattern_times_start[p2] + x * L2 + lab.qpos[p2])
+            _prefetch(tt.st_arr, tt.pattern_times_start[p2] + (x - 1) * L2 + lab.qpos[p2])
         lab.qpos[p] = -1
         lab.counters[C_ROUTES] += 1
         base = tt.pattern_stops_start[p]
@@ -302,9 +303,12 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                             lab.scalars[4] += 1
             bt = lab.board_t[k - 1, s]
             # an earlier trip than j is caught here only if the one before j leaves no earlier than bt (one look,
-            # no search, in the common case); a boarding no earlier than the target's best arrival is useless
+            # no search, in the common case); a boarding no earlier than the target's best arrival is useless.
+            # When times never go back that trip leaves i no later than it reaches i+1: its arrival there, beside
+            # the row being ridden, answers most looks without the departure, on another line at every stop
             if i < L - 1 and bt != NONE32 and bt + rules.lb_board[s] < lab.res_t[k] and stop_ok \
-                    and (j < 0 or (j > 0 and bt <= tt.dep_by_pos[_dep_at(times0, nt, j - 1, i)])):
+                    and (j < 0 or (j > 0 and not (ordered and bt > tt.st_arr[times0 + (j - 1) * L + i + 1])
+                                   and bt <= tt.dep_by_pos[_dep_at(times0, nt, j - 1, i)])):
                 # the first trip departing at or after bt: near the one boarded first in this pattern's last
                 # scan in round k (runs go latest first: a little earlier, mostly), or just before j
                 if j < 0:
