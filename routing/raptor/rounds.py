@@ -253,6 +253,11 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             _prefetch(tt.dep_by_pos, _dep_at(tt.pattern_times_start[p2], nt2, x, lab.qpos[p2]))
             _prefetch(tt.st_arr, tt.pattern_times_start[p2] + x * L2 + lab.qpos[p2])
             _prefetch(tt.st_arr, tt.pattern_times_start[p2] + (x - 1) * L2 + lab.qpos[p2])
+            if tt.pattern_inseat_classes[p2] > 0:  # (and what its links at the end read first, by trip from there)
+                t2 = tt.pattern_trips_start[p2] + x
+                _prefetch(tt.trip_inseat_classes_after, t2)
+                _prefetch(tt.trip_inseat_class, t2)
+                _prefetch(tt.inseat_start, t2)
         lab.qpos[p] = -1
         lab.counters[C_ROUTES] += 1
         base = tt.pattern_stops_start[p]
