@@ -163,6 +163,10 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
         lab.seat_pos[tb] = pos
         lab.scalars[2] = n_seg + 1
         n_cont += 1
+        # (what `follow_inseat_links` reads first of it, after this round's route scans: the trip's row and
+        # stops from the next position, on lines no route scan needs)
+        _prefetch(tt.st_arr, offb + 1)
+        _prefetch(tt.pattern_stops, base_b + pos + 1)
     return n_cont
 
 
@@ -253,6 +257,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             _prefetch(tt.dep_by_pos, _dep_at(tt.pattern_times_start[p2], nt2, x, lab.qpos[p2]))
             _prefetch(tt.st_arr, tt.pattern_times_start[p2] + x * L2 + lab.qpos[p2])
             _prefetch(tt.st_arr, tt.pattern_times_start[p2] + (x - 1) * L2 + lab.qpos[p2])
+            _prefetch(tt.pattern_stops, tt.pattern_stops_start[p2] + lab.qpos[p2])  # (its stops from there)
             if tt.pattern_inseat_classes[p2] > 0:  # (and what its links at the end read first, by trip from there)
                 t2 = tt.pattern_trips_start[p2] + x
                 _prefetch(tt.trip_inseat_classes_after, t2)
