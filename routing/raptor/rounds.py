@@ -257,6 +257,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             _prefetch(tt.dep_by_pos, _dep_at(tt.pattern_times_start[p2], nt2, x, lab.qpos[p2]))
             _prefetch(tt.st_arr, tt.pattern_times_start[p2] + x * L2 + lab.qpos[p2])
             _prefetch(tt.st_arr, tt.pattern_times_start[p2] + (x - 1) * L2 + lab.qpos[p2])
+            _prefetch(tt.st_arr, tt.pattern_times_start[p2] + x * L2 + L2 - 1)  # (the rest of the two rows)
             _prefetch(tt.pattern_stops, tt.pattern_stops_start[p2] + lab.qpos[p2])  # (its stops from there)
             if tt.pattern_inseat_classes[p2] > 0:  # (and what its links at the end read first, by trip from there)
                 t2 = tt.pattern_trips_start[p2] + x
