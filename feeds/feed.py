@@ -20,8 +20,9 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 # Tables a server keeps packed once its feeds are loaded (`Network.pack`): read only to build a service day's
 # model and, once per feed or network, the realtime trip index, the seat rules, the name index and the known trip
 # ids, but the biggest by far (all-Tokyo rail: 1.2M stop_times rows, 41.5 MiB as pandas columns, 3.7 MiB packed;
-# trips 17.9 and transfers 6.2 MiB with their strings)
-PACKED = ("stop_times", "trips", "transfers")
+# trips 17.9 and transfers 6.2 MiB with their strings); stops and shapes, read only by those builds too, were the
+# biggest left as DataFrames (all-Tokyo: 2.6 and 1.0 MiB held, their names and ids as Python strings)
+PACKED = ("stop_times", "trips", "transfers", "stops", "shapes")
 
 
 class PackedTable:
@@ -163,11 +164,12 @@ class Feed:
 
     def summary(self) -> dict:
         first, last = self.service_dates()
+        stops = self.stops  # (one unpack, when packed)
         return {
             "feed": self.namespace,
             "agencies": len(self.agencies),
-            "stops": int((self.stops["location_type"] == 0).sum()) if len(self.stops) else 0,
-            "stations": int((self.stops["location_type"] == 1).sum()) if len(self.stops) else 0,
+            "stops": int((stops["location_type"] == 0).sum()) if len(stops) else 0,
+            "stations": int((stops["location_type"] == 1).sum()) if len(stops) else 0,
             "routes": len(self.routes),
             "trips": self.rows("trips"),
             "stop_times": self.rows("stop_times"),

@@ -190,17 +190,15 @@ class _Pattern:
 
     def __init__(self, m, p: int, tab: _Tables):
         base, n = int(m.pattern_stops_start[p]), m.pattern_len(p)
-        self.stops = m.pattern_stops[base:base + n].tolist()
+        # its stops; each position's stop JSON with times (intermediate stops copy it); GTFS stop_sequence per
+        # position, when all its trips have the same (the usual case), else None (`_Ride.seqs`): lists shared by
+        # the patterns with the same (`_Tables.pattern_lists`), never changed
+        self.stops, self.jsons, self.seqs = tab.pattern_lists(m.pattern_stops[base:base + n], m.st_seq.shared_row(p))
         self.route = int(m.pattern_route[p])
         self.times_start = int(m.pattern_times_start[p])
         self.trips_start = int(m.pattern_trips_start[p])
         self.n = n
         self.line: _Line | None = None  # the stop-to-stop line (rides of trips without a usable shape)
-        # each position's stop JSON with times (intermediate stops copy it)
-        self.jsons = [tab.stop(s).json_times for s in self.stops]
-        # GTFS stop_sequence per position, when all its trips have the same (the usual case), else None (`_Ride.seqs`)
-        row = m.st_seq.shared_row(p)
-        self.seqs: list[int] | None = None if row is None else row.tolist()
 
 
 class _Ride:
@@ -259,7 +257,7 @@ class _Tables:
     the model's ``__dict__``, so it holds the model weakly: no cycle keeps a replaced (realtime) model alive."""
 
     __slots__ = ("_model", "stops", "ends", "routes", "patterns", "rides", "days", "isos", "shapes", "footpaths",
-                 "walks", "geometry_pairs")
+                 "walks", "geometry_pairs", "stop_ints", "pattern_parts")
 
     def __init__(self, model, base: _Tables | None = None, day: _Tables | None = None):
         self._model = weakref.ref(model)
@@ -280,9 +278,15 @@ class _Tables:
         self.ends: list = [None] * model.n_stops
         self.walks: dict = {}  # (walker id, from stop, to stop) → (walker, WalkPath, rounded [lon, lat] points)
         self.geometry_pairs: int | None = None  # shapes cut in advance (`precompute_tables`): how many
+        # each stop index as one int object, and {(stops, stop_sequences) as bytes: a pattern's three lists}
+        # (`pattern_lists`): the patterns' lists point to these, not an int of their own per entry (all-Tokyo: ~30k
+        # ints and ~2,300 patterns' lists a service day, ~3 MiB for two days)
+        self.stop_ints: list[int] = list(range(model.n_stops))
+        self.pattern_parts: dict[tuple, tuple] = {}
         if day is not None:  # another service day's model of the same network: see `share_day_tables`
             self.stops, self.routes, self.shapes = day.stops, day.routes, day.shapes
             self.footpaths, self.walks, self.ends = day.footpaths, day.walks, day.ends
+            self.stop_ints, self.pattern_parts = day.stop_ints, day.pattern_parts
 
     def _shared(self, model, base: _Tables) -> None:
         """A realtime model's tables (`routing.realtime`): what it shares with its base model is the base's
@@ -292,6 +296,7 @@ class _Tables:
         appended are the realtime model's own: a new realtime version does not build every table again."""
         self.stops, self.routes, self.days, self.isos = base.stops, base.routes, base.days, base.isos
         self.shapes, self.footpaths, self.walks, self.ends = base.shapes, base.footpaths, base.walks, base.ends
+        self.stop_ints, self.pattern_parts = base.stop_ints, base.pattern_parts
         self.patterns = _extended(base.patterns, model.n_patterns)
         self.rides = _extended(base.rides, model.n_trips)
         self.geometry_pairs = None
@@ -306,6 +311,19 @@ class _Tables:
                  "name_en": name_en or None}
             hit = self.stops[s] = _StopFacts(lat, lon, m.stop_ids[s], m.stop_names[s], name_en, d,
                                              {**d, "sequence": None}, {**d, "arrival": None, "departure": None})
+        return hit
+
+    def pattern_lists(self, stops: np.ndarray, seqs: np.ndarray | None) -> tuple[list, list, list | None]:
+        """(stop indexes, their `stop` JSONs with times, stop_sequences or None) of a pattern with these stops
+        and stop_sequences, made once per distinct pair and shared by the patterns (and, with the stops table,
+        the service days) that have them: equal lists, so the same itineraries."""
+        key = (stops.dtype.str, stops.tobytes(), None if seqs is None else (seqs.dtype.str, seqs.tobytes()))
+        hit = self.pattern_parts.get(key)
+        if hit is None:
+            ints = self.stop_ints
+            own = [ints[s] for s in stops.tolist()]
+            hit = self.pattern_parts[key] = (own, [self.stop(s).json_times for s in own],
+                                             None if seqs is None else seqs.tolist())
         return hit
 
     def endpoint(self, s: int, seq: int | None = None) -> Endpoint:

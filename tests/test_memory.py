@@ -188,7 +188,7 @@ def test_warm_up_leaves_no_buffers_on_the_calling_thread(sample_transit):
 
 
 def test_packed_stop_times_build_the_same_model(tmp_path):
-    """A server keeps its feeds' stop_times, trips and transfers packed (`Network.pack`, done by
+    """A server keeps its feeds' stop_times, trips, transfers, stops and shapes packed (`Network.pack`, done by
     `TransitService.from_settings`): each read unpacks an equal table, so a service day's model is the same, array
     for array; the packed feed holds a fraction of the bytes and still counts its rows without unpacking."""
     import numpy as np
@@ -198,7 +198,7 @@ def test_packed_stop_times_build_the_same_model(tmp_path):
     from maas.publishing.network import load_network
     from routing.timetable import PatternColumn, build_model
 
-    assert set(PACKED) == {"stop_times", "trips", "transfers"}
+    assert set(PACKED) == {"stop_times", "trips", "transfers", "stops", "shapes"}
     plain = load_network([], tmp_path / "a", progress=False)
     packed = load_network([], tmp_path / "b", progress=False)
     before = packed.nbytes()
@@ -210,7 +210,9 @@ def test_packed_stop_times_build_the_same_model(tmp_path):
         for name in PACKED:
             if len(tables[f.namespace, name]):
                 assert isinstance(f.__dict__[name], PackedTable), name
-                assert f.rows(name) == len(tables[f.namespace, name]) == f.summary().get(name, f.rows(name))
+                assert f.rows(name) == len(tables[f.namespace, name])
+                if name in ("stop_times", "trips"):  # (its "stops" counts boarding stops only)
+                    assert f.rows(name) == f.summary()[name]
                 pd.testing.assert_frame_equal(getattr(f, name), tables[f.namespace, name])
                 assert getattr(f, name) is not getattr(f, name)  # unpacked per read, never kept
     day = dt.date(2026, 12, 1)
@@ -648,3 +650,20 @@ def test_services_warm_up_ends_by_handing_back_the_freed_heap(tmp_path, monkeypa
         assert services.transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0))
     finally:
         services.transit.close()
+
+
+def test_place_indexes_of_equal_ids_share_their_id_tables():
+    """Each service day's planner makes a PlaceIndex; days with equal stop and station ids share its id look-ups
+    (`places._id_tables`), days with other ids get their own, the same as made afresh."""
+    from types import SimpleNamespace
+
+    from routing.places import PlaceIndex
+
+    ids = [f"op:s{i}" for i in range(5)], ["op:st0", "op:st1"]
+    a = PlaceIndex(SimpleNamespace(stop_ids=list(ids[0]), station_ids=list(ids[1])))
+    b = PlaceIndex(SimpleNamespace(stop_ids=list(ids[0]), station_ids=list(ids[1])))
+    c = PlaceIndex(SimpleNamespace(stop_ids=ids[0] + ["op2:s0"], station_ids=list(ids[1])))
+    assert b.stop_by_id is a.stop_by_id and b.by_bare is a.by_bare and b.stop_by_bare is a.stop_by_bare
+    assert c.stop_by_id is not a.stop_by_id
+    assert c.stop_by_id == {**a.stop_by_id, "op2:s0": 5} and c.stop_by_bare["s0"] == [0, 5]
+    assert a.station_by_id == {"op:st0": 0, "op:st1": 1} and a.by_bare == {"st0": {0}, "st1": {1}}

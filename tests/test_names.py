@@ -236,3 +236,28 @@ def test_readings_of_many_names_come_from_a_child_and_match_this_process():
     assert blobs and out == [names.reading(t) for t in texts]
     many = [f"{t}{i}" for i, t in enumerate(["都庁前", "大門", "日本橋"] * 70)] + [""]
     assert names.readings(many) == [names.reading(t) for t in many]
+
+
+def test_kanji_table_blobs_hold_every_reading_in_order():
+    """The kanji table's blobs (`_table_blobs`: entries with shared reading tuples) unpickle to pykakasi's own
+    entries, word for word and reading for reading in the same order: the same readings of every text."""
+    import pickle
+    import zlib
+
+    from pykakasi.kanji import Configurations
+
+    from routing import names
+
+    with open(Configurations.dictpath(Configurations.jisyo_kanwa), "rb") as f:
+        table = pickle.load(f)
+    blobs = names._table_blobs()
+    assert set(blobs) == set(table)
+    for key, entry in table.items():
+        got = pickle.loads(zlib.decompress(blobs[key]))
+        assert list(got) == list(entry)
+        assert all(_pairs(got[w]) == _pairs(v) for w, v in entry.items())
+
+
+def _pairs(readings: list) -> list[tuple]:
+    """(reading, context) pairs, a context list as a tuple (``in`` tests it alike)."""
+    return [(y, c if c is None or isinstance(c, str) else tuple(c)) for y, c in readings]
