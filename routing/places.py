@@ -57,34 +57,6 @@ class Place:
         return Endpoint(self.lat, self.lon, self.stop_id, self.name, self.name_en)
 
 
-# The id look-ups of the last few stop and station id lists (`_id_tables`): the service days' models of one network
-# mostly have the same ids, and each day's planner makes a PlaceIndex (all-Tokyo: ~1.1 MiB a day)
-_ID_TABLES: list[tuple[list, list, tuple]] = []
-_ID_TABLES_KEPT = 2
-_ID_TABLES_LOCK = threading.Lock()
-
-
-def _id_tables(stop_ids: list[str], station_ids: list[str]) -> tuple[dict, dict, dict, dict]:
-    """(stop index by id, station index by id, stop indexes by bare id (no namespace), station indexes by bare
-    id) of these ids, shared by the PlaceIndexes of equal id lists (read-only once made)."""
-    with _ID_TABLES_LOCK:
-        for stops, stations, tables in _ID_TABLES:
-            if (stops is stop_ids or stops == stop_ids) and (stations is station_ids or stations == station_ids):
-                return tables
-    stop_by_bare: dict[str, list[int]] = {}
-    by_bare: dict[str, set[int]] = {}
-    for i, sid in enumerate(stop_ids):
-        stop_by_bare.setdefault(sid.split(":", 1)[-1], []).append(i)
-    for i, sid in enumerate(station_ids):
-        by_bare.setdefault(sid.split(":", 1)[-1], set()).add(i)
-    tables = ({s: i for i, s in enumerate(stop_ids)}, {s: i for i, s in enumerate(station_ids)}, stop_by_bare,
-              by_bare)
-    with _ID_TABLES_LOCK:
-        _ID_TABLES.insert(0, (list(stop_ids), list(station_ids), tables))
-        del _ID_TABLES[_ID_TABLES_KEPT:]
-    return tables
-
-
 class PlaceIndex:
     """Lookup tables over one model's ids, built once per model (read-only afterwards); names go to the network's
     NameIndex (routing/names.py), the one name matcher shared with /v1/stops and the CLI."""
@@ -93,8 +65,14 @@ class PlaceIndex:
         self.model = model
         self._names = names
         self._names_lock = threading.Lock()
-        self.stop_by_id, self.station_by_id, self.stop_by_bare, self.by_bare = _id_tables(model.stop_ids,
-                                                                                          model.station_ids)
+        self.stop_by_id = {s: i for i, s in enumerate(model.stop_ids)}
+        self.station_by_id = {s: i for i, s in enumerate(model.station_ids)}
+        self.by_bare: dict[str, set[int]] = {}
+        self.stop_by_bare: dict[str, list[int]] = {}
+        for i, sid in enumerate(model.stop_ids):
+            self.stop_by_bare.setdefault(sid.split(":", 1)[-1], []).append(i)
+        for i, sid in enumerate(model.station_ids):
+            self.by_bare.setdefault(sid.split(":", 1)[-1], set()).add(i)
 
     @property
     def names(self) -> NameIndex:

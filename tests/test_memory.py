@@ -651,19 +651,3 @@ def test_services_warm_up_ends_by_handing_back_the_freed_heap(tmp_path, monkeypa
     finally:
         services.transit.close()
 
-
-def test_place_indexes_of_equal_ids_share_their_id_tables():
-    """Each service day's planner makes a PlaceIndex; days with equal stop and station ids share its id look-ups
-    (`places._id_tables`), days with other ids get their own, the same as made afresh."""
-    from types import SimpleNamespace
-
-    from routing.places import PlaceIndex
-
-    ids = [f"op:s{i}" for i in range(5)], ["op:st0", "op:st1"]
-    a = PlaceIndex(SimpleNamespace(stop_ids=list(ids[0]), station_ids=list(ids[1])))
-    b = PlaceIndex(SimpleNamespace(stop_ids=list(ids[0]), station_ids=list(ids[1])))
-    c = PlaceIndex(SimpleNamespace(stop_ids=ids[0] + ["op2:s0"], station_ids=list(ids[1])))
-    assert b.stop_by_id is a.stop_by_id and b.by_bare is a.by_bare and b.stop_by_bare is a.stop_by_bare
-    assert c.stop_by_id is not a.stop_by_id
-    assert c.stop_by_id == {**a.stop_by_id, "op2:s0": 5} and c.stop_by_bare["s0"] == [0, 5]
-    assert a.station_by_id == {"op:st0": 0, "op:st1": 1} and a.by_bare == {"st0": {0}, "st1": {1}}
