@@ -124,14 +124,15 @@ def main() -> None:
           f"{cpu['old', True] / cpu['old', False]:.2f} new {cpu['new', True] / cpu['new', False]:.2f}")
     # per plan asked (a query, and its way with --both): its median over the reps, new / old (above 1: slower)
     per_rep = len(res["old"]) // a.reps
-    cpu = {name: np.median(np.array([x[1] for x in r]).reshape(a.reps, per_rep), axis=0) for name, r in res.items()}
-    ratio = cpu["new"] / cpu["old"]
+    per_plan = {name: np.median(np.array([x[1] for x in r]).reshape(a.reps, per_rep), axis=0)
+                for name, r in res.items()}
+    ratio = per_plan["new"] / per_plan["old"]
     arrive = np.array([x[3] for x in res["old"][:per_rep]], bool)
     for label, sel in (("all", np.ones_like(arrive)), ("depart-at", ~arrive), ("arrive-by", arrive)):
         if sel.any():
             q = np.percentile(ratio[sel], [50, 95, 99])
             print(f"  cpu new/old per query (median of {a.reps} reps), {label} ({sel.sum()}): p50 {q[0]:.3f} "
-                  f"p95 {q[1]:.3f} p99 {q[2]:.3f}; sum {cpu['new'][sel].sum() / cpu['old'][sel].sum():.3f}")
+                  f"p95 {q[1]:.3f} p99 {q[2]:.3f}; sum {per_plan['new'][sel].sum() / per_plan['old'][sel].sum():.3f}")
 
 
 def _summary(label: str, old: list, new: list) -> None:

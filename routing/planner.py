@@ -488,15 +488,14 @@ def _settled(in_range: list[_Key], front: list[_Key], fr: int, n: int, end: int)
     rides as J, or one beating it) leaving no earlier with no more transfers; so when the ``n``-th chosen leaves
     after every journey of the front from ``fr`` on up to ``end``, any such J sorts after it. A K arriving before
     the range (x past ``end``) bounds no candidate: it beats any J in range it bounds (J arrives later)."""
-    later = [k for k in front if k[_X] >= fr]
+    later = [k for k in front if fr <= k[_X] <= end]
     if in_range[0][_BACKWARD]:
         nth = sorted(in_range, key=_choice_order)[n - 1]
-        if not nth[_Y] < min((k[_Y] for k in later if k[_X] <= end), default=1 << 62):
+        if later and not nth[_Y] < min(k[_Y] for k in later):
             return False
     if n == 1:
         return True
-    return min(k[_TRANSFERS] for k in in_range) <= min((k[_TRANSFERS] for k in later if k[_X] <= end),
-                                                       default=1 << 30)
+    return min(k[_TRANSFERS] for k in in_range) <= min((k[_TRANSFERS] for k in later), default=1 << 30)
 
 
 def _first_later(front: list[_Key], fr: int) -> int | None:

@@ -650,4 +650,3 @@ def test_services_warm_up_ends_by_handing_back_the_freed_heap(tmp_path, monkeypa
         assert services.transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0))
     finally:
         services.transit.close()
-
