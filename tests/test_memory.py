@@ -484,6 +484,45 @@ def test_equal_arrays_are_held_once(sample_transit, tmp_path):
     assert np.array_equal(rv.trip_wheelchair, np.asarray(m.trip_wheelchair)[rev.trip_of])
 
 
+def test_one_valued_arrays_are_the_first_entries_of_the_other_days(tmp_path):
+    """A day's array holding one value throughout (flags all 1, seat capacities all -1) is a C-contiguous view of
+    the first entries of the other day's when that holds the same value and is no shorter: its bytes, the same
+    values, the same numba type; one holding another value, or longer, or several values, keeps its own."""
+    import copy
+
+    import numpy as np
+    from numba import typeof
+
+    from routing.raptor.arrays import share_equal_fields
+    from tokyo_mini import DAY, mini_transit
+
+    mini = mini_transit(tmp_path)
+    try:
+        other = mini.model_for(DAY)
+        n_st, n_trips = len(other.st_pickup), other.n_trips
+        other.st_pickup = other.st_dropoff = np.ones(n_st + 7, np.int8)  # (the other day has more stop times)
+        other.trip_seat_capacity = np.full(n_trips + 3, -1, np.int32)
+        other.trip_booking = np.zeros(n_trips - 1, np.int8)  # shorter: no view
+        other.trip_wheelchair = np.full(n_trips, 2, np.int8)  # another value
+        m = copy.copy(other)
+        m.st_pickup = m.st_dropoff = np.ones(n_st, np.int8)
+        m.trip_seat_capacity = np.full(n_trips, -1, np.int32)
+        m.trip_booking = np.zeros(n_trips, np.int8)
+        m.trip_wheelchair = np.ones(n_trips, np.int8)
+        mixed = m.st_dist = np.arange(n_st, dtype=np.float32)
+        shared = share_equal_fields(m, other)
+        assert {"st_pickup", "st_dropoff", "trip_seat_capacity"} <= set(shared)
+        for name, n in (("st_pickup", n_st), ("st_dropoff", n_st), ("trip_seat_capacity", n_trips)):
+            mine, theirs = getattr(m, name), getattr(other, name)
+            assert mine.base is theirs and len(mine) == n and mine.flags.c_contiguous
+            assert typeof(mine) == typeof(theirs) and (mine == theirs[0]).all()
+        assert m.st_pickup is not other.st_pickup
+        assert not {"trip_booking", "trip_wheelchair", "st_dist"} & set(shared)
+        assert m.trip_booking.base is None and (m.trip_wheelchair == 1).all() and m.st_dist is mixed
+    finally:
+        mini.close()
+
+
 def test_trip_texts_are_held_as_codes_and_read_as_lists(sample_transit, tmp_path):
     """Headsigns and booking messages are StringColumns (codes into their distinct strings) that read exactly as
     the lists they replace: by index (negative too), slice, iteration, length, equality; pickled, saved and loaded
