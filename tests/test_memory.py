@@ -663,6 +663,21 @@ def test_dropping_the_entry_kernels_ir_keeps_plans_the_same(sample_transit):
             assert cres.library._shared_module is None
     assert sample_transit.plan_sync("都庁前", "大門", day) == before
     assert sample_transit.plan_sync("都庁前", "大門", day, arrive_by=True) == before_arrive
+    # the timetable builds' kernels (Python's only) run on after their IR is gone: the same timetables again
+    import copy
+
+    import numpy as np
+
+    from routing.raptor.bounds import stop_graph
+
+    m = sample_transit.model_for(day.date())
+    fresh = copy.copy(m)
+    fresh.__dict__ = {k: v for k, v in vars(m).items() if not k.startswith("_") or k in m.__dataclass_fields__}
+    for made, cached in ((timetable_of(fresh), timetable_of(m)), (reversed_timetable(fresh, True)[0],
+                                                                  reversed_timetable(m, True)[0])):
+        assert made is not cached
+        assert all(np.array_equal(a, b) for a, b in zip(made, cached))
+        assert all(np.array_equal(a, b) for a, b in zip(stop_graph(made), stop_graph(cached)))
 
 
 def test_services_warm_up_ends_by_handing_back_the_freed_heap(tmp_path, monkeypatch):

@@ -32,9 +32,11 @@ KERNEL_MODULES = ("routing.raptor.state", "routing.raptor.bounds", "routing.rapt
                   "routing.raptor.profile", "routing.raptor.arrays", "routing.planner", "feeds.gtfs_rt_wire")
 # Kernels only Python calls (no kernel calls them), the biggest a server loads: numba keeps each loaded kernel's
 # LLVM IR (the `_shared_module` of its code library) to link it into a caller compiled later, which these never
-# have; `drop_linking_ir` frees it (all-Tokyo: ~12 MiB resident per process)
+# have; `drop_linking_ir` frees it (all-Tokyo: ~12 MiB resident per process; the timetable builds' and the stop
+# graph's, Python's too: ~1 MiB more)
 ENTRY_KERNELS = ("routing.raptor.profile.range_search_flat", "routing.raptor.profile.late_bounds_flat",
-                 "routing.raptor.profile.search_records")
+                 "routing.raptor.profile.search_records", "routing.raptor.arrays._patterns_where",
+                 "routing.raptor.arrays._reversed_times", "routing.raptor.bounds._hop_edges")
 CHILD_TIMEOUT_S = 1800.0  # a cold compile of every kernel takes 5-10 min on a busy 2-core machine
 _BLAS_MODULE = "scipy.linalg.cython_blas"
 _ENSURING = threading.Lock()  # one check (and child) at a time: the realtime decoder's warm-up waits for the planner's
