@@ -186,7 +186,7 @@ class _Line:
 class _Pattern:
     """A pattern's stops, route and times offset as Python ints (every ride on it reads them)."""
 
-    __slots__ = ("stops", "route", "times_start", "trips_start", "n", "line", "jsons", "seqs")
+    __slots__ = ("stops", "route", "times_start", "trips_start", "n", "trips", "line", "jsons", "seqs")
 
     def __init__(self, m, p: int, tab: _Tables):
         base, n = int(m.pattern_stops_start[p]), m.pattern_len(p)
@@ -197,6 +197,9 @@ class _Pattern:
         self.route = int(m.pattern_route[p])
         self.times_start = int(m.pattern_times_start[p])
         self.trips_start = int(m.pattern_trips_start[p])
+        # its trips: the stride of a position's departures in `dep_by_pos` (a ride's intermediate departures are one
+        # strided slice of it, `ride_leg`, not `TransitModel.departures_of_trip`'s view sliced again)
+        self.trips = int(m.pattern_trips_start[p + 1]) - self.trips_start
         self.n = n
         self.line: _Line | None = None  # the stop-to-stop line (rides of trips without a usable shape)
 
@@ -597,8 +600,11 @@ def ride_leg(model, leg: RideLeg, tab: _Tables | None = None, ov=False) -> Leg:
         lo, hi = r.off + bpos + 1, r.off + apos
         inter = []
         get, add = isos.get, inter.append
-        deps = m.departures_of_trip(trip)[bpos + 1:apos].tolist()
-        for j, a, d in zip(r.pat.jsons[bpos + 1:apos], m.st_arr[lo:hi].tolist(), deps):
+        pat = r.pat  # (`TransitModel.departures_of_trip`'s slice, from the pattern's offsets as Python ints)
+        nt = pat.trips
+        d0 = pat.times_start + trip - pat.trips_start
+        deps = m.dep_by_pos[d0 + (bpos + 1) * nt:d0 + apos * nt:nt].tolist()
+        for j, a, d in zip(pat.jsons[bpos + 1:apos], m.st_arr[lo:hi].tolist(), deps):
             e = j.copy()  # (one loop: a third less than copying all, then filling the copies in)
             e["arrival"] = get(a) or iso_of(a)
             e["departure"] = get(d) or iso_of(d)
