@@ -411,8 +411,10 @@ class _Tables:
 
     def walk(self, walker, a: int, b: int) -> tuple:
         """(walker, its path between two stops, the path's points as the leg's JSON has them: rounded [lon, lat]
-        lists, the two stops when the path has none), cached per walker: a closure's view of the streets is
-        another."""
+        lists, the two stops when the path has none; the leg's metres (`footpath_dist`), its two Endpoints),
+        cached per walker: a closure's view of the streets is another. A walk leg between stops is then one
+        look-up (`build_itinerary`); the metres and Endpoints are the model's, shared with the same tables as
+        these walks (footpaths and ends go with them: `_shared`, `share_day_tables`)."""
         key = (id(walker), a, b)
         hit = self.walks.get(key)
         if hit is None or hit[0] is not walker:
@@ -421,7 +423,9 @@ class _Tables:
                 self.walks.clear()
             path = walker.path(s.lat, s.lon, e.lat, e.lon)
             coords = [[round(x, 7), round(y, 7)] for x, y in (path.coords or [(s.lon, s.lat), (e.lon, e.lat)])]
-            hit = self.walks[key] = (walker, path, coords)
+            d = self.footpath_m(a, b)
+            d = float(d) if d is not None else footpath_dist(self._model(), a, b)
+            hit = self.walks[key] = (walker, path, coords, d, self.endpoint(a), self.endpoint(b))
         return hit
 
 
@@ -684,6 +688,7 @@ def build_itinerary(model, walker, journey: Journey, origin, destination, paths:
                              tab=tab))
         walked += d
         t += access_s
+    walks, wid, isos, iso_of = tab.walks, id(walker), tab.isos, tab.iso
     for i, l in enumerate(journey.legs):
         if type(l) is RideLeg:
             legs.append(ride_leg(model, l, tab, ov))
@@ -691,11 +696,12 @@ def build_itinerary(model, walker, journey: Journey, origin, destination, paths:
         else:
             dur = l.arrival - l.departure
             d0 = l.departure if first_ride is not None and i > first_ride else t
-            a, b = l.from_stop, l.to_stop
-            d = tab.footpath_m(a, b)
-            d = float(d) if d is not None else footpath_dist(model, a, b)
-            legs.append(walk_leg(model, walker, tab.endpoint(a), tab.endpoint(b), d0, d0 + dur, d,
-                                 rounded=tab.walk(walker, a, b)[2], tab=tab))
+            w = walks.get((wid, l.from_stop, l.to_stop))  # (`_Tables.walk`, its look-up inline)
+            if w is None or w[0] is not walker:
+                w = tab.walk(walker, l.from_stop, l.to_stop)
+            d = w[3]
+            legs.append(Leg("WALK", w[4], w[5], isos.get(d0) or iso_of(d0), isos.get(d0 + dur) or iso_of(d0 + dur),
+                            dur, d, w[2], geometry_rounded=True))  # (`walk_leg` with ``rounded``)
             walked += d
             t = d0 + dur
     tgt = journey.target_stop
