@@ -308,6 +308,24 @@ def query_keys(query: str) -> list[str]:
     return [k for k in keys if k]
 
 
+class _Groups:
+    """Lists of row indexes held as one CSR pair of arrays (a Python list of ints each held ~5x the bytes):
+    ``groups[k]`` is list k, as a list of ints. Read-only."""
+
+    __slots__ = ("start", "rows")
+
+    def __init__(self, lists: list[list[int]]):
+        self.start = np.zeros(len(lists) + 1, np.int64)
+        np.cumsum([len(x) for x in lists], out=self.start[1:])
+        self.rows = np.fromiter((r for x in lists for r in x), np.int32, int(self.start[-1]))
+
+    def __len__(self) -> int:
+        return len(self.start) - 1
+
+    def __getitem__(self, k: int) -> list[int]:
+        return self.rows[self.start[k]:self.start[k + 1]].tolist()
+
+
 class UnknownPlace(ValueError):
     """A name that matches no stop, or several places we cannot choose between; ``suggestions`` are row indexes."""
 
@@ -366,21 +384,23 @@ class NameIndex:
                 self._name_en_by_ja.setdefault(n, e)
         keys = [_japanese_keys(n, k) + [x for x in _english_keys(e) + [fold_romaji(r)] if x]
                 for n, e, k, r in zip(self.names, self.names_en, self.names_kana, self.romaji)]
-        self._keys = [list(dict.fromkeys(k)) for k in keys]
-        rows = [SEP.join(k) for k in self._keys]
+        keys = [list(dict.fromkeys(k)) for k in keys]
+        # a row's keys are read back from the haystack (`_row_keys`), not kept as lists of their own (all-Tokyo:
+        # 1.1 MiB), and each distinct key's rows as one array (`_fuzzy_rows`: 0.7 MiB as lists)
+        rows = [SEP.join(k) for k in keys]
         self._haystack = ROW.join(rows)
         lens = np.fromiter((len(r) + 1 for r in rows), np.int64, len(rows))
         self._starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64) if len(rows) else \
             np.zeros(0, np.int64)
         rows_of: dict[str, list[int]] = {}
-        for i, ks in enumerate(self._keys):
+        for i, ks in enumerate(keys):
             for k in ks:
                 rows_of.setdefault(k, []).append(i)
         # each distinct key once (platforms repeat their station's names), romaji and Japanese apart: a query is
         # compared only with keys of its own script
         self._fuzzy_keys = {script: [k for k in rows_of if k.isascii() == (script == "latin")]
                             for script in ("latin", "japanese")}
-        self._fuzzy_rows = {script: [rows_of[k] for k in keys] for script, keys in self._fuzzy_keys.items()}
+        self._fuzzy_rows = {script: _Groups([rows_of[k] for k in keys]) for script, keys in self._fuzzy_keys.items()}
 
     # ---- construction ---------------------------------------------------------------------------------------
     @classmethod
@@ -437,15 +457,16 @@ class NameIndex:
         tiers: dict[int, int] = {}
         hay, starts = self._haystack, self._starts
         for q in keys:
+            whole, head = SEP + q + SEP, SEP + q  # (no key holds SEP: a key equal to q, a key starting with q)
             at = hay.find(q)
             while at >= 0:
                 i = int(np.searchsorted(starts, at, side="right")) - 1
-                parts = self._keys[i]
-                tier = EXACT if q in parts else PREFIX if any(p.startswith(q) for p in parts) else SUBSTRING
+                nxt = int(starts[i + 1]) if i + 1 < len(starts) else len(hay) + 1  # (after the row's ROW)
+                row = SEP + hay[int(starts[i]):nxt - 1] + SEP  # the row's keys, each between SEPs
+                tier = EXACT if whole in row else PREFIX if head in row else SUBSTRING
                 if tier < tiers.get(i, 99):
                     tiers[i] = tier
-                nxt = starts[i + 1] if i + 1 < len(starts) else len(hay)  # one hit per row is enough
-                at = hay.find(q, int(nxt))
+                at = hay.find(q, nxt)  # one hit per row is enough
         return tiers
 
     def _fuzzy(self, keys: list[str], cutoff: float, limit: int) -> dict[int, float]:

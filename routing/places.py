@@ -57,6 +57,14 @@ class Place:
         return Endpoint(self.lat, self.lon, self.stop_id, self.name, self.name_en)
 
 
+def _by_bare(ids: list[str]) -> dict[str, tuple[int, ...]]:
+    """{id without its namespace: the indexes of ``ids`` with it, ascending}."""
+    out: dict[str, list[int]] = {}
+    for i, sid in enumerate(ids):
+        out.setdefault(sid.split(":", 1)[-1], []).append(i)
+    return {k: tuple(v) for k, v in out.items()}
+
+
 class PlaceIndex:
     """Lookup tables over one model's ids, built once per model (read-only afterwards); names go to the network's
     NameIndex (routing/names.py), the one name matcher shared with /v1/stops and the CLI."""
@@ -67,12 +75,10 @@ class PlaceIndex:
         self._names_lock = threading.Lock()
         self.stop_by_id = {s: i for i, s in enumerate(model.stop_ids)}
         self.station_by_id = {s: i for i, s in enumerate(model.station_ids)}
-        self.by_bare: dict[str, set[int]] = {}
-        self.stop_by_bare: dict[str, list[int]] = {}
-        for i, sid in enumerate(model.stop_ids):
-            self.stop_by_bare.setdefault(sid.split(":", 1)[-1], []).append(i)
-        for i, sid in enumerate(model.station_ids):
-            self.by_bare.setdefault(sid.split(":", 1)[-1], set()).add(i)
+        # bare id (namespace dropped) → the stops / the stations with it, ascending, as tuples: a list or a set for
+        # each of thousands of ids held ~3x the bytes, per service day (read only: their lengths and items)
+        self.stop_by_bare: dict[str, tuple[int, ...]] = _by_bare(model.stop_ids)
+        self.by_bare: dict[str, tuple[int, ...]] = _by_bare(model.station_ids)
 
     @property
     def names(self) -> NameIndex:
@@ -123,7 +129,7 @@ class PlaceIndex:
             if len(bare) > 1:
                 raise PlaceError(f"{text!r} is ambiguous: it is "
                                  f"{', '.join(sorted(m.station_ids[s] for s in bare)[:5])}; use the namespaced id")
-            return self._station_place(text, sorted(bare))
+            return self._station_place(text, list(bare))
         try:
             named = self.names.resolve(text)
         except UnknownPlace as exc:

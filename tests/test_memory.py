@@ -191,6 +191,9 @@ def test_packed_stop_times_build_the_same_model(tmp_path):
     """A server keeps its feeds' stop_times, trips, transfers, stops and shapes packed (`Network.pack`, done by
     `TransitService.from_settings`): each read unpacks an equal table, so a service day's model is the same, array
     for array; the packed feed holds a fraction of the bytes and still counts its rows without unpacking."""
+    import pickle
+    import zlib
+
     import numpy as np
     import pandas as pd
 
@@ -215,6 +218,8 @@ def test_packed_stop_times_build_the_same_model(tmp_path):
                     assert f.rows(name) == f.summary()[name]
                 pd.testing.assert_frame_equal(getattr(f, name), tables[f.namespace, name])
                 assert getattr(f, name) is not getattr(f, name)  # unpacked per read, never kept
+    st = tables[packed.feeds[0].namespace, "stop_times"]  # xz: smaller than the zlib level 1 it replaced
+    assert len(packed.feeds[0].__dict__["stop_times"].blob) < 0.8 * len(zlib.compress(pickle.dumps(st, 5), 1))
     day = dt.date(2026, 12, 1)
     a, b = build_model(plain, day), build_model(packed, day)
     for name, v in vars(a).items():
@@ -482,6 +487,27 @@ def test_equal_arrays_are_held_once(sample_transit, tmp_path):
         assert np.array_equal(np.asarray(rv.st_pickup)[t0:t0 + n * L].reshape(n, L), fwd(m.st_dropoff))
         assert np.array_equal(np.asarray(rv.st_dropoff)[t0:t0 + n * L].reshape(n, L), fwd(m.st_pickup))
     assert np.array_equal(rv.trip_wheelchair, np.asarray(m.trip_wheelchair)[rev.trip_of])
+
+
+def test_reversal_maps_trips_back_from_the_models_own_arrays(sample_transit):
+    """A reversed timetable's trip t' of pattern p is the pattern's trips read backwards (trip n-1-j' of p), made
+    from the model's own trip patterns and pattern trip ranges per leg (`Reversal.trip`): no trip-indexed array
+    kept per model and per direction (all-Tokyo: 0.6 MiB a day)."""
+    import numpy as np
+
+    m = sample_transit.model_for(dt.date(2026, 12, 1))
+    for inseat in (False, True):
+        _, rev = reversed_timetable(m, inseat=inseat)
+        assert rev.trip_pattern is m.trip_pattern and rev.pattern_trips_start is m.pattern_trips_start
+        pts, tp = np.asarray(m.pattern_trips_start), np.asarray(m.trip_pattern)
+        want = [int(pts[tp[t]] + pts[tp[t] + 1] - 1 - t) for t in range(m.n_trips)]
+        assert [rev.trip(t) for t in range(m.n_trips)] == want
+        assert rev.trip_of.tolist() == want
+        assert sorted(want) == list(range(m.n_trips)) and [want[w] for w in want] == list(range(m.n_trips))
+        assert all(tp[w] == tp[t] for t, w in enumerate(want))  # (within each pattern)
+    assert not any(isinstance(v, np.ndarray) and v.shape == (m.n_trips,) and v.dtype == np.int32
+                   and v.tolist() == want and v is not m.trip_pattern
+                   for part in m.__dict__["_reversed_parts"] for v in (part if isinstance(part, tuple) else [part]))
 
 
 def test_one_valued_arrays_are_the_first_entries_of_the_other_days(tmp_path):

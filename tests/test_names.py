@@ -261,3 +261,31 @@ def test_kanji_table_blobs_hold_every_reading_in_order():
 def _pairs(readings: list) -> list[tuple]:
     """(reading, context) pairs, a context list as a tuple (``in`` tests it alike)."""
     return [(y, c if c is None or isinstance(c, str) else tuple(c)) for y, c in readings]
+
+
+def test_literal_tiers_and_fuzzy_rows_come_from_every_rows_keys(sample_transit):
+    """The index keeps a row's keys only in its joined haystack and each distinct key's rows as one array: a
+    literal query's tier for each row is what the row's keys give (exact key, a key's prefix, inside a key), and
+    a distinct key's rows are every row with that key, ascending."""
+    import pickle
+
+    from routing.names import EXACT, PREFIX, SUBSTRING, _english_keys, _japanese_keys
+
+    ix = pickle.loads(pickle.dumps(sample_transit.names))  # (as a server gets it from the loading child)
+    keys = [list(dict.fromkeys(_japanese_keys(n, k) + [x for x in _english_keys(e) + [fold_romaji(r)] if x]))
+            for n, e, k, r in zip(ix.names, ix.names_en, ix.names_kana, ix.romaji)]
+    assert not hasattr(ix, "_keys")
+    queries = sorted({q for ks in keys for k in ks for q in (k, k[:2], k[1:4], k[-3:]) if q})
+    assert len(queries) > 50
+    for q in queries:
+        want = {}
+        for i, ks in enumerate(keys):
+            tier = EXACT if q in ks else PREFIX if any(k.startswith(q) for k in ks) else \
+                SUBSTRING if any(q in k for k in ks) else None
+            if tier is not None:
+                want[i] = tier
+        assert ix._literal([q]) == want, q
+    for script, distinct in ix._fuzzy_keys.items():
+        assert len(ix._fuzzy_rows[script]) == len(distinct)
+        for j, k in enumerate(distinct):
+            assert ix._fuzzy_rows[script][j] == [i for i, ks in enumerate(keys) if k in ks]

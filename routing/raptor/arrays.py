@@ -236,9 +236,30 @@ def _reversed_times(pattern_stops_start, pattern_trips_start, pattern_times_star
 
 @dataclass(frozen=True)
 class Reversal:
-    """How the reversed timetable maps back: trip' → trip (patterns keep their index, position i' ↔ L-1-i')."""
+    """How the reversed timetable maps back: trip' → trip (patterns keep their index, position i' ↔ L-1-i'). Each
+    pattern's trips are its own read backwards, so trip' of pattern p is pts[p] + pts[p+1] - 1 - trip' (`trip`,
+    from the model's own arrays: no trip-indexed array kept per model, 0.6 MiB a day on all-Tokyo)."""
 
-    trip_of: np.ndarray
+    trip_pattern: np.ndarray
+    pattern_trips_start: np.ndarray
+
+    def trip(self, t: int) -> int:
+        """The real trip of the reversed timetable's trip ``t`` (a backward search's ride legs, `_backward_legs`)."""
+        pts = self.pattern_trips_start
+        p = self.trip_pattern.item(t)
+        return pts.item(p) + pts.item(p + 1) - 1 - t
+
+    @property
+    def trip_of(self) -> np.ndarray:
+        """`trip` of every reversed trip, as an array (an involution; made on each call)."""
+        return _trip_of(self.trip_pattern, self.pattern_trips_start)
+
+
+def _trip_of(trip_pattern, pattern_trips_start) -> np.ndarray:
+    """Reversed trip → real trip, every trip: within each pattern the trips in reverse order (`Reversal`)."""
+    pts = np.asarray(pattern_trips_start, np.int64)
+    trip_p = np.asarray(trip_pattern, np.int64)
+    return (pts[trip_p] + pts[trip_p + 1] - 1 - np.arange(len(trip_p))).astype(np.int32)
 
 
 def reversed_timetable(model, inseat: bool = False) -> tuple[Timetable, Reversal]:
@@ -262,17 +283,18 @@ def clock_of(model, tt: Timetable) -> int | None:
 
 
 def _reversed(model, inseat: bool) -> tuple[Timetable, Reversal]:
-    head, trip_of, plen = _cached(model, "_reversed_parts", _reversed_parts)
-    links = _reversed_links(model, trip_of, plen) if inseat else _no_links(model)
+    head, plen = _cached(model, "_reversed_parts", _reversed_parts)
+    links = _reversed_links(model, _trip_of(model.trip_pattern, model.pattern_trips_start), plen) if inseat \
+        else _no_links(model)
     tt = Timetable(*head, *links, _reversed_dep_by_pos(model),
                    _ordered_of(model), _open_of(model, model.st_pickup, model.st_dropoff))
-    return tt, Reversal(trip_of)
+    return tt, Reversal(model.trip_pattern, model.pattern_trips_start)
 
 
-def _reversed_parts(model) -> tuple[tuple, np.ndarray, np.ndarray]:
+def _reversed_parts(model) -> tuple[tuple, np.ndarray]:
     """The reversed timetable's fields before its in-seat links (cached per model: its timetables with and
     without links share them, all-Tokyo: 7.4 MiB of arrivals a day for a server asked both ways), its
-    `Reversal.trip_of` and its patterns' lengths. Its departures are `_reversed_dep_by_pos`'s only."""
+    and its patterns' lengths. Its departures are `_reversed_dep_by_pos`'s only."""
     pss = np.asarray(model.pattern_stops_start, np.int64)
     pts = np.asarray(model.pattern_trips_start, np.int64)
     ptimes = np.asarray(model.pattern_times_start, np.int64)
@@ -284,9 +306,7 @@ def _reversed_parts(model) -> tuple[tuple, np.ndarray, np.ndarray]:
     hop_i = np.arange(len(model.pattern_stops)) - pss[hop_p]
     stops_rev = np.asarray(model.pattern_stops)[pss[hop_p] + plen[hop_p] - 1 - hop_i]
     # trips: j' = n-1-j
-    trip_p = np.asarray(model.trip_pattern, np.int64)
-    trip_j = np.arange(model.n_trips) - pts[trip_p]
-    trip_of = (pts[trip_p] + pn[trip_p] - 1 - trip_j).astype(np.int32)  # trip' → original (an involution)
+    trip_of = _trip_of(model.trip_pattern, pts)  # trip' → original (an involution; `Reversal`, not kept)
     # stop times: (p, j', i') is (p, n-1-j', L-1-i'), i.e. each pattern's trip-major block read backwards (no
     # flat index arrays: int64 temporaries of 15 MiB each on all-Tokyo, whose freed pages a serving process kept)
     st_arr = np.empty(len(model.st_arr), np.int32)  # (the model's departures negated, read by position)
@@ -322,7 +342,7 @@ def _reversed_parts(model) -> tuple[tuple, np.ndarray, np.ndarray]:
             same(fa[order].astype(np.int32), model.fp_to), same(np.asarray(model.fp_dist)[order], model.fp_dist),
             same(np.asarray(model.fp_fixed_s)[order], model.fp_fixed_s),
             np.asarray(model.stop_min_transfer, np.int32), model.stop_wheelchair)
-    return head, trip_of, plen
+    return head, plen
 
 
 def _reversed_links(model, trip_of: np.ndarray, plen: np.ndarray) -> tuple:

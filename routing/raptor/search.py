@@ -146,7 +146,7 @@ def _backward_legs(raw: list, rev: Reversal, model) -> tuple:
     built = []
     seated_next = False  # a ride continued in its seat backwards: the next leg in real time stays seated
     plen = _pattern_lens(model)
-    trip_of = rev.trip_of.item
+    trip_of = rev.trip
     for kind, frm, to, p, trip, bpos, apos, seated, dep, arv in raw:
         if kind == LEG_WALK:
             built.append(_new(WalkLeg, (to, frm, -arv, -dep)))
