@@ -240,6 +240,17 @@ class _Ride:
         return line.coords[lo:hi + 1].tolist(), line.cum.item(hi) - line.cum.item(lo)
 
 
+class _Walk(NamedTuple):
+    """A walk between two stops as its legs read it (`_Tables.walk`)."""
+
+    walker: object  # (held: the cache's key is its id)
+    path: object  # the walker's WalkPath
+    coords: list  # the path's points as the leg's JSON has them: rounded [lon, lat] lists; the two stops if none
+    metres: float  # the leg's distance (`footpath_dist`)
+    start: Endpoint
+    end: Endpoint
+
+
 class _StopFacts(NamedTuple):
     """A stop as legs read it (`_Tables.stop`). ``json_seq`` and ``json_times`` are templates (those keys None)
     whose copies get their own values: a copy has the template's size, where adding keys to a copy of the plain
@@ -279,7 +290,7 @@ class _Tables:
         self.footpaths: list = [None] * model.n_stops  # per stop: {to stop: metres}, the first footpath
         # per stop: {stop_sequence or None: its Endpoint} (`endpoint`: legs share them)
         self.ends: list = [None] * model.n_stops
-        self.walks: dict = {}  # (walker id, from stop, to stop) → (walker, WalkPath, rounded [lon, lat] points)
+        self.walks: dict = {}  # (walker id, from stop, to stop) → `_Walk`
         self.geometry_pairs: int | None = None  # shapes cut in advance (`precompute_tables`): how many
         # each stop index as one int object, and {(stops, stop_sequences) as bytes: a pattern's three lists}
         # (`pattern_lists`): the patterns' lists point to these, not an int of their own per entry (all-Tokyo: ~30k
@@ -409,15 +420,14 @@ class _Tables:
             self.footpaths[a] = fp
         return fp.get(b)
 
-    def walk(self, walker, a: int, b: int) -> tuple:
-        """(walker, its path between two stops, the path's points as the leg's JSON has them: rounded [lon, lat]
-        lists, the two stops when the path has none; the leg's metres (`footpath_dist`), its two Endpoints),
-        cached per walker: a closure's view of the streets is another. A walk leg between stops is then one
-        look-up (`build_itinerary`); the metres and Endpoints are the model's, shared with the same tables as
-        these walks (footpaths and ends go with them: `_shared`, `share_day_tables`)."""
+    def walk(self, walker, a: int, b: int) -> _Walk:
+        """The walk between two stops (`_Walk`), cached per walker: a closure's view of the streets is another. A
+        walk leg between stops is then one look-up (`build_itinerary`); its metres and Endpoints are the model's,
+        shared with the same tables as these walks (footpaths and ends go with them: `_shared`,
+        `share_day_tables`)."""
         key = (id(walker), a, b)
         hit = self.walks.get(key)
-        if hit is None or hit[0] is not walker:
+        if hit is None or hit.walker is not walker:
             s, e = self.stop(a), self.stop(b)
             if len(self.walks) >= 10_000:  # (a few MB at most; a street path is costly to find again)
                 self.walks.clear()
@@ -425,7 +435,7 @@ class _Tables:
             coords = [[round(x, 7), round(y, 7)] for x, y in (path.coords or [(s.lon, s.lat), (e.lon, e.lat)])]
             d = self.footpath_m(a, b)
             d = float(d) if d is not None else footpath_dist(self._model(), a, b)
-            hit = self.walks[key] = (walker, path, coords, d, self.endpoint(a), self.endpoint(b))
+            hit = self.walks[key] = _Walk(walker, path, coords, d, self.endpoint(a), self.endpoint(b))
         return hit
 
 
@@ -688,7 +698,6 @@ def build_itinerary(model, walker, journey: Journey, origin, destination, paths:
                              tab=tab))
         walked += d
         t += access_s
-    walks, wid, isos, iso_of = tab.walks, id(walker), tab.isos, tab.iso
     for i, l in enumerate(journey.legs):
         if type(l) is RideLeg:
             legs.append(ride_leg(model, l, tab, ov))
@@ -696,13 +705,9 @@ def build_itinerary(model, walker, journey: Journey, origin, destination, paths:
         else:
             dur = l.arrival - l.departure
             d0 = l.departure if first_ride is not None and i > first_ride else t
-            w = walks.get((wid, l.from_stop, l.to_stop))  # (`_Tables.walk`, its look-up inline)
-            if w is None or w[0] is not walker:
-                w = tab.walk(walker, l.from_stop, l.to_stop)
-            d = w[3]
-            legs.append(Leg("WALK", w[4], w[5], isos.get(d0) or iso_of(d0), isos.get(d0 + dur) or iso_of(d0 + dur),
-                            dur, d, w[2], geometry_rounded=True))  # (`walk_leg` with ``rounded``)
-            walked += d
+            w = tab.walk(walker, l.from_stop, l.to_stop)
+            legs.append(walk_leg(model, walker, w.start, w.end, d0, d0 + dur, w.metres, rounded=w.coords, tab=tab))
+            walked += w.metres
             t = d0 + dur
     tgt = journey.target_stop
     egress_s = destination.seconds_to(tgt)

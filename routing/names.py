@@ -385,7 +385,7 @@ class NameIndex:
         keys = [_japanese_keys(n, k) + [x for x in _english_keys(e) + [fold_romaji(r)] if x]
                 for n, e, k, r in zip(self.names, self.names_en, self.names_kana, self.romaji)]
         keys = [list(dict.fromkeys(k)) for k in keys]
-        # a row's keys are read back from the haystack (`_row_keys`), not kept as lists of their own (all-Tokyo:
+        # a row's keys are read back from the haystack on a hit (`_literal`), not kept as lists of their own (all-Tokyo:
         # 1.1 MiB), and each distinct key's rows as one array (`_fuzzy_rows`: 0.7 MiB as lists)
         rows = [SEP.join(k) for k in keys]
         self._haystack = ROW.join(rows)

@@ -512,8 +512,8 @@ def test_reversal_maps_trips_back_from_the_models_own_arrays(sample_transit):
 
 def test_one_valued_arrays_are_the_first_entries_of_the_other_days(tmp_path):
     """A day's array holding one value throughout (flags all 1, seat capacities all -1) is a C-contiguous view of
-    the first entries of the other day's when that holds the same value and is no shorter: its bytes, the same
-    values, the same numba type; one holding another value, or longer, or several values, keeps its own."""
+    the first entries of the other day's when those hold the same values: its bytes, the same values, the same
+    numba type; one holding another value, or longer than the other day's, or differing from it, keeps its own."""
     import copy
 
     import numpy as np

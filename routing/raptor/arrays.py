@@ -107,11 +107,11 @@ def share_equal_fields(model, other) -> list[str]:
     stop times lie in an identical block (all-Tokyo; `bench_memory_where.py --share`); the 64-70 % both hold
     make one contiguous run per pattern only on one clock for both days.
 
-    An array holding one value throughout (`_one_value`) is the first entries of ``other``'s when that holds the
-    same value and is no shorter: a view, C-contiguous like a copy (so the same numba type), its bytes ``other``'s
-    (all-Tokyo: the pickup and drop-off flags, all 1, seat capacities, all -1, wheelchair and booking flags and
-    in-seat to-positions, all 0: 2.8 MiB of a second day's 21, resident, as a model comes back from its build's
-    child). The view keeps ``other``'s array alive, however long, after ``other`` itself is dropped."""
+    An array equal to the first entries of ``other``'s (`_is_prefix_of`) is those entries: a view, C-contiguous
+    like a copy (so the same numba type), its bytes ``other``'s (all-Tokyo: arrays holding one value throughout,
+    the pickup and drop-off flags, all 1, seat capacities, all -1, wheelchair and booking flags and in-seat
+    to-positions, all 0: 2.8 MiB of a second day's 21, resident, as a model comes back from its build's child).
+    The view keeps ``other``'s array alive, however long, after ``other`` itself is dropped."""
     if model is other or realtime_of(model) is not None or realtime_of(other) is not None \
             or type(model) is not type(other):
         return []
@@ -136,21 +136,11 @@ def share_equal_fields(model, other) -> list[str]:
 
 
 def _is_prefix_of(a, b) -> bool:
-    """``a`` holds one value throughout, and the first ``len(a)`` entries of ``b`` (one dimension, C-contiguous,
-    the same type) hold it too (`share_equal_fields`)."""
-    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype and a.ndim == 1 == b.ndim
-            and len(a) <= len(b) and b.flags.c_contiguous):
-        return False
-    one = _one_value(a)
-    return one is not None and _one_value(b) == one
-
-
-def _one_value(a) -> int | float | bool | None:
-    """The one value a numeric array holds in every entry (None: none, several, or not a numeric numpy array)."""
-    if not isinstance(a, np.ndarray) or a.size == 0 or a.dtype.kind not in "biuf":
-        return None
-    first = a.flat[0]
-    return first.item() if bool((a == first).all()) else None
+    """``a`` (numeric, not empty) equals the first ``len(a)`` entries of ``b`` (one dimension each, the same type,
+    ``b`` C-contiguous: its prefix is a view numba types as it types ``a``) (`share_equal_fields`)."""
+    return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype \
+        and a.dtype.kind in "biuf" and a.ndim == 1 == b.ndim and 0 < len(a) <= len(b) and b.flags.c_contiguous \
+        and np.array_equal(a, b[:len(a)])
 
 
 def _reversed_dep_by_pos(model) -> np.ndarray:
