@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from feeds.problems import ValidationReport
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 V2_FILES = ("fare_media", "rider_categories", "fare_products", "fare_leg_rules", "fare_transfer_rules", "networks",
             "route_networks", "areas", "stop_areas", "timeframes", "fare_distance_bands")

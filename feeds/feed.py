@@ -6,23 +6,26 @@ import lzma
 import pickle
 import sys
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from feeds.fares import FareTables
 from feeds.problems import ValidationReport
 from feeds.profile import OperatorProfile
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 TOKYO = dt.timezone(dt.timedelta(hours=9), "JST")  # Japan keeps no DST: one offset for every service day
 TABLES = ("agencies", "stops", "routes", "trips", "stop_times", "calendar", "calendar_dates", "frequencies",
           "transfers", "shapes", "booking_rules", "fare_attributes", "fare_rules")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-# Tables a server keeps packed once its feeds are loaded (`Network.pack`): read only to build a service day's
-# model and, once per feed or network, the realtime trip index, the seat rules, the name index and the known trip
-# ids, but the biggest by far (all-Tokyo rail: 1.2M stop_times rows, 41.5 MiB as pandas columns, 3.7 MiB packed;
-# trips 17.9 and transfers 6.2 MiB with their strings); stops and shapes, read only by those builds too, were the
-# biggest left as DataFrames (all-Tokyo: 2.6 and 1.0 MiB held, their names and ids as Python strings)
-PACKED = ("stop_times", "trips", "transfers", "stops", "shapes")
+# Tables a server keeps packed once its feeds are loaded (`Network.pack`): every one, so that a serving process
+# that got its feeds from the loading child holds no DataFrame and never imports pandas (+25 MiB anonymous, +7 MiB
+# of its libraries resident) unless a build runs in it (a small network's model, a published feed). It reads them
+# only to build: a service day's model and, once per feed or network, the realtime trip index and the name index;
+# what it reads off them otherwise is taken before packing (`FeedFacts`). The biggest by far is stop_times
+# (all-Tokyo rail: 1.2M rows, 41.5 MiB as pandas columns, 3.7 MiB packed; trips 17.9 and transfers 6.2 MiB)
+PACKED = TABLES
 
 
 # xz preset 0 (LZMA, the fastest): all-Tokyo's five packed tables hold 3.0 MiB instead of 5.2 with zlib level 1
@@ -62,6 +65,63 @@ class _Table:
         obj.__dict__[self.name] = value
 
 
+@dataclass(frozen=True)
+class FeedFacts:
+    """What a serving process reads off a feed's tables besides its builds (an operator's default profile and seat
+    rules, the service span, the known trip ids): taken once from the tables (`feed_facts`) while they are
+    DataFrames (`Feed.pack`: for a big network in the loading child), so a server holding packed tables never
+    unpacks one, nor imports pandas, to list, price or book."""
+
+    agency_name: str | None  # the first agency's name (None: no agency)
+    first_date: dt.date | None  # first and last date any service may run (None: none)
+    last_date: dt.date | None
+    seat_capacities: dict[str, int]  # trip id → seats, the trips whose seat_capacity is > 0
+    notice_min: dict[str, int]  # trip id → least booking notice, minutes (booking rule of its first booked pickup)
+    notice_max: dict[str, int]  # trip id → furthest ahead bookable, minutes
+    trip_ids_xz: bytes  # every trip id, a pickled list xz-compressed: read once, by the first booking that asks
+
+    @property
+    def seated(self) -> bool:
+        return bool(self.seat_capacities)
+
+    def trip_ids(self) -> list[str]:
+        return pickle.loads(lzma.decompress(self.trip_ids_xz))
+
+
+def feed_facts(feed: "Feed") -> FeedFacts:
+    """`FeedFacts` of ``feed`` from its tables (unpacking packed ones: pandas)."""
+    agencies, trips, rules = feed.agencies, feed.trips, feed.booking_rules
+    caps = {str(t): int(c) for t, c in zip(trips["trip_id"], trips["seat_capacity"]) if int(c) > 0}
+    least: dict[str, int] = {}
+    most: dict[str, int] = {}
+    if len(rules) and feed.rows("stop_times"):
+        def per_rule(column: str) -> dict[str, int]:
+            return {str(r): int(m) for r, m in zip(rules["booking_rule_id"], rules[column]) if int(m) >= 0}
+        lo, hi = per_rule("prior_notice_duration_min"), per_rule("prior_notice_duration_max")
+        st = feed.stop_times
+        firsts = st[st["pickup_booking_rule_id"].astype(str) != ""].drop_duplicates("trip_id")
+        for trip, rule in zip(firsts["trip_id"], firsts["pickup_booking_rule_id"]):
+            if str(rule) in lo:
+                least[str(trip)] = lo[str(rule)]
+            if str(rule) in hi:
+                most[str(trip)] = hi[str(rule)]
+    first, last = _service_span(feed.calendar, feed.calendar_dates)
+    ids = [str(t) for t in trips["trip_id"].tolist()]
+    return FeedFacts(str(agencies["agency_name"].iloc[0]) if len(agencies) else None, first, last, caps, least, most,
+                     lzma.compress(pickle.dumps(ids, protocol=pickle.HIGHEST_PROTOCOL), preset=PACK_PRESET))
+
+
+def _service_span(cal, cd) -> tuple[dt.date | None, dt.date | None]:
+    dates = []
+    if len(cal):
+        dates += [cal["start_date"].min(), cal["end_date"].max()]
+    if len(cd):
+        added = cd[cd["exception_type"] == 1]["date"]
+        if len(added):
+            dates += [added.min(), added.max()]
+    return (min(dates), max(dates)) if dates else (None, None)
+
+
 def interned(ids) -> list:
     """``ids`` (strings, or anything else left as is) as one shared object per distinct string (``sys.intern``):
     the models of several service days, the realtime operator index and its trip stops each make their trip ids
@@ -98,6 +158,14 @@ class Feed:
     feed_info: dict = field(default_factory=dict)
     fares: FareTables | None = None  # every fare file, typed (feeds/fares.py)
     profile: OperatorProfile | None = None  # from the feed's operator.json, if it has one
+    # `facts`, once taken (not copied by dataclasses.replace, whose tables may differ)
+    _facts: FeedFacts | None = field(default=None, init=False, repr=False, compare=False)
+
+    def facts(self) -> FeedFacts:
+        """`FeedFacts` of this feed: taken by `pack`, else here on first use."""
+        if self._facts is None:
+            self._facts = feed_facts(self)
+        return self._facts
 
     def service_ids_on(self, date: dt.date) -> set[str]:
         """Services running on ``date``: calendar.txt by weekday and range, then calendar_dates exceptions."""
@@ -134,22 +202,19 @@ class Feed:
 
     def service_dates(self) -> tuple[dt.date | None, dt.date | None]:
         """First and last date any service may run (for summaries)."""
-        dates = []
-        if len(self.calendar):
-            dates += [self.calendar["start_date"].min(), self.calendar["end_date"].max()]
-        if len(self.calendar_dates):
-            added = self.calendar_dates[self.calendar_dates["exception_type"] == 1]["date"]
-            if len(added):
-                dates += [added.min(), added.max()]
-        return (min(dates), max(dates)) if dates else (None, None)
+        facts = self.facts()
+        return facts.first_date, facts.last_date
 
     def pack(self, names: tuple[str, ...] = PACKED) -> int:
         """Keep the tables ``names`` packed (`PackedTable`); returns the bytes their columns held. Answers stay
         the same: a packed table unpacks to an equal DataFrame."""
+        import pandas as pd
+
+        self.facts()  # (while the tables are DataFrames: a reader of the packed feed never unpacks them for these)
         freed = 0
         for name in names:
             v = self.__dict__[name]
-            if isinstance(v, pd.DataFrame) and len(v):
+            if isinstance(v, pd.DataFrame):  # (an empty one too: unpickling it would import pandas)
                 freed += int(v.memory_usage(index=True, deep=True).sum())
                 self.__dict__[name] = PackedTable(v)
         return freed
@@ -169,6 +234,8 @@ class Feed:
         return total
 
     def summary(self) -> dict:
+        import pandas as pd
+
         first, last = self.service_dates()
         stops = self.stops  # (one unpack, when packed)
         return {
@@ -204,6 +271,8 @@ class Network:
             raise ValueError(f"two feeds share the namespace {sorted(dup)}: give each operator its own")
 
     def table(self, name: str) -> pd.DataFrame:
+        import pandas as pd
+
         frames = [getattr(f, name) for f in self.feeds if f.rows(name)]
         if not frames:
             return getattr(self.feeds[0], name).iloc[0:0] if self.feeds else pd.DataFrame()

@@ -15,9 +15,9 @@ import re
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from feeds.fares import FARE_FILES, fare_coverage_gaps, parse_fares
 from feeds.feed import WEEKDAYS, Feed, ns_id
@@ -25,6 +25,9 @@ from feeds.problems import FeedRejected, ValidationReport
 from feeds.profile import PROFILE_FILE, OperatorProfile, parse_profile_bytes
 from feeds.sellable import check_sellable_tables
 from feeds.validate import parse_dates, parse_numbers, parse_times, validate_tables
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KNOWN_FILES = frozenset({
     "agency", "stops", "routes", "trips", "stop_times", "calendar", "calendar_dates", "frequencies", "transfers",
@@ -70,6 +73,8 @@ def parse_feed_spec(spec: str) -> tuple[str, Path]:
 # --------------------------------------------------------------------------- reading
 
 def _read_csv(raw: bytes, file: str, report: ValidationReport) -> pd.DataFrame | None:
+    import pandas as pd
+
     if not raw or raw.isspace():
         return pd.DataFrame()
     try:
@@ -124,7 +129,7 @@ def read_tables(path: str | Path, report: ValidationReport) -> dict[str, pd.Data
 
 # --------------------------------------------------------------------------- loading
 
-TableCheck = Callable[[dict[str, pd.DataFrame], ValidationReport], None]
+TableCheck = Callable[["dict[str, pd.DataFrame]", ValidationReport], None]
 
 
 def load_feed(path: str | Path, namespace: str | None = None, *, extra_checks: Sequence[TableCheck] = ()) -> Feed:
@@ -192,6 +197,8 @@ def _warn_fare_gaps(feed: Feed, report: ValidationReport) -> None:
 
 def _s(df: pd.DataFrame, col: str, default: str = "") -> pd.Series:
     """A string column, or `default` everywhere when the file lacks it."""
+    import pandas as pd
+
     if col in df.columns:
         return df[col].astype(str)
     return pd.Series(default, index=df.index, dtype=str)
@@ -206,6 +213,8 @@ def _ns(df: pd.DataFrame, col: str, namespace: str, default: str = "", category:
     """Namespaced id column; empty stays empty (no parent, no shape...). ``category``: a pandas Categorical
     (int codes into the sorted distinct ids) for the long tables a server keeps (stop_times, trips, shapes,
     transfers): one small int per row instead of one string reference per row (see `_cat`)."""
+    import pandas as pd
+
     raw = _s(df, col, default)
     codes, uniques = pd.factorize(raw, use_na_sentinel=False, sort=category)  # prefix the few distinct ids
     u = pd.Series(np.asarray(uniques, dtype=object), dtype=str)
@@ -222,6 +231,8 @@ def _ns(df: pd.DataFrame, col: str, namespace: str, default: str = "", category:
 def _cat(s: pd.Series) -> pd.Series:
     """A repetitive text column (headsigns) as a Categorical with sorted categories, so ordering, comparison,
     ``.str`` and ``astype(str)`` behave as on the strings while a row costs one small int."""
+    import pandas as pd
+
     codes, uniques = pd.factorize(s.astype(str), use_na_sentinel=False, sort=True)
     return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=str)), index=s.index)
 
@@ -250,6 +261,8 @@ def normalise(tables: dict[str, pd.DataFrame], namespace: str, report: Validatio
 
 
 def _normalise(tables: dict[str, pd.DataFrame], namespace: str, report: ValidationReport) -> Feed:
+    import pandas as pd
+
     empty = pd.DataFrame()
     tr = tables.get("translations")
     agencies = _agencies(tables["agency"], namespace)
@@ -282,6 +295,8 @@ def _normalise(tables: dict[str, pd.DataFrame], namespace: str, report: Validati
 
 
 def _agencies(df: pd.DataFrame, ns: str) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({
         "agency_id": _ns(df, "agency_id", ns).replace("", ns_id(ns, DEFAULT_AGENCY)),
         "agency_name": _s(df, "agency_name").str.strip(),
@@ -296,6 +311,8 @@ def translate(tr: pd.DataFrame | None, table: str, field: str, languages: tuple[
     """Translations of one field, in every translations.txt form: keyed by ``record_id`` (GTFS), by
     ``field_value`` (GTFS-JP v2) or by ``trans_id`` (GTFS-JP v1, applies to every field).
     ``languages`` are lower-case tags; ``"en"`` also matches ``en-US``. "" where none."""
+    import pandas as pd
+
     out = pd.Series("", index=ids.index, dtype=str)
     if tr is not None and "table_name" not in tr.columns and {"trans_id", "lang", "translation"} <= set(tr.columns):
         tr = pd.DataFrame({"table_name": table, "field_name": field, "language": tr["lang"],
@@ -321,6 +338,8 @@ def translate(tr: pd.DataFrame | None, table: str, field: str, languages: tuple[
 
 
 def _stops(df: pd.DataFrame, ns: str, tr: pd.DataFrame | None, report: ValidationReport) -> pd.DataFrame:
+    import pandas as pd
+
     raw_id, name, parent = _s(df, "stop_id"), _s(df, "stop_name"), _s(df, "parent_station")
     en = translate(tr, "stops", "stop_name", ("en",), raw_id, name)
     kana = translate(tr, "stops", "stop_name", ("ja-hrkt", "ja-kana"), raw_id, name)
@@ -362,6 +381,8 @@ def _stops(df: pd.DataFrame, ns: str, tr: pd.DataFrame | None, report: Validatio
 
 
 def _routes(df: pd.DataFrame, ns: str, tr: pd.DataFrame | None, default_agency: str) -> pd.DataFrame:
+    import pandas as pd
+
     long_name = _s(df, "route_long_name")
 
     def colour(col: str) -> pd.Series:
@@ -381,6 +402,8 @@ def _routes(df: pd.DataFrame, ns: str, tr: pd.DataFrame | None, default_agency: 
 
 
 def _trips(df: pd.DataFrame, ns: str, tr: pd.DataFrame | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     headsign = _s(df, "trip_headsign")
     return pd.DataFrame({
         "trip_id": _ns(df, "trip_id", ns),
@@ -425,6 +448,8 @@ def interpolate_times(arrival: np.ndarray, departure: np.ndarray, dist: np.ndarr
 def _stop_times(df: pd.DataFrame, ns: str) -> pd.DataFrame:
     """Sorted by (trip, sequence); id and text columns are Categoricals (the table a server keeps is 1.2M rows
     on all-Tokyo: int codes cost a few bytes a row, string references 8 and their objects more)."""
+    import pandas as pd
+
     seq, _ = parse_numbers(df["stop_sequence"], integer=True)
     arr, _ = parse_times(df["arrival_time"])
     dep, _ = parse_times(df["departure_time"])
@@ -463,6 +488,8 @@ def _dates(s: pd.Series) -> pd.Series:
 
 
 def _calendar(df: pd.DataFrame, ns: str) -> pd.DataFrame:
+    import pandas as pd
+
     out = pd.DataFrame({"service_id": _ns(df, "service_id", ns)})
     for day in WEEKDAYS:
         out[day] = _int(df, day, 0, np.int8)
@@ -472,12 +499,16 @@ def _calendar(df: pd.DataFrame, ns: str) -> pd.DataFrame:
 
 
 def _calendar_dates(df: pd.DataFrame, ns: str) -> pd.DataFrame:
+    import pandas as pd
+
     out = pd.DataFrame({"service_id": _ns(df, "service_id", ns, category=True), "date": _dates(_s(df, "date")),
                         "exception_type": _int(df, "exception_type", 0, np.int8)})
     return out.drop_duplicates(["service_id", "date"]).reset_index(drop=True)
 
 
 def _frequencies(df: pd.DataFrame, ns: str) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({
         "trip_id": _ns(df, "trip_id", ns),
         "start_time": parse_times(_s(df, "start_time"))[0].astype(np.int32),
@@ -488,6 +519,8 @@ def _frequencies(df: pd.DataFrame, ns: str) -> pd.DataFrame:
 
 
 def _transfers(df: pd.DataFrame, ns: str) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({
         "from_stop_id": _ns(df, "from_stop_id", ns, category=True),
         "to_stop_id": _ns(df, "to_stop_id", ns, category=True),
@@ -501,6 +534,8 @@ def _transfers(df: pd.DataFrame, ns: str) -> pd.DataFrame:
 
 
 def _shapes(df: pd.DataFrame, ns: str) -> pd.DataFrame:
+    import pandas as pd
+
     out = pd.DataFrame({
         "shape_id": _ns(df, "shape_id", ns, category=True),
         "shape_pt_lat": _float(df, "shape_pt_lat"),
@@ -513,6 +548,8 @@ def _shapes(df: pd.DataFrame, ns: str) -> pd.DataFrame:
 
 def _booking_rules(df: pd.DataFrame, ns: str) -> pd.DataFrame:
     """GTFS-Flex booking rules; durations in minutes and day counts are int32 with -1 for none."""
+    import pandas as pd
+
     def secs(col: str) -> np.ndarray:
         v = parse_times(_s(df, col))[0]
         return np.where(np.isnan(v), -1, v).astype(np.int32)
@@ -537,6 +574,8 @@ def _booking_rules(df: pd.DataFrame, ns: str) -> pd.DataFrame:
 
 
 def _fare_attributes(df: pd.DataFrame, ns: str) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({
         "fare_id": _ns(df, "fare_id", ns),
         "price": _float(df, "price"),
@@ -549,5 +588,7 @@ def _fare_attributes(df: pd.DataFrame, ns: str) -> pd.DataFrame:
 
 
 def _fare_rules(df: pd.DataFrame, ns: str) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({col: _ns(df, col, ns) for col in
                          ("fare_id", "route_id", "origin_id", "destination_id", "contains_id")}).reset_index(drop=True)

@@ -3,11 +3,15 @@ stop_times name a GTFS-Flex booking rule) states its seats (trips.seat_capacity 
 without limit."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from feeds.problems import ValidationReport
 from feeds.validate import DEFAULT_LIMIT, RowFlagger, parse_numbers
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def booked_trip_ids(tables: dict[str, pd.DataFrame]) -> set[str]:

@@ -6,9 +6,9 @@ has, and every stop where boarding must be booked (pickup_type 2) names the book
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from feeds.feed import Feed
 from feeds.gtfs import load_feed
@@ -16,12 +16,17 @@ from feeds.problems import ValidationReport
 from feeds.sellable import booked_trip_ids
 from feeds.validate import DEFAULT_LIMIT, RowFlagger, parse_numbers
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 BOOK = 2  # pickup_type / drop_off_type "must phone agency to arrange" = the seat must be booked
 
 
 def check_shuttle_tables(tables: dict[str, pd.DataFrame], report: ValidationReport,
                          limit: int = DEFAULT_LIMIT) -> None:
     """Shuttle-only rules on the raw tables (rows stay located): seats on every trip, booking rules where booked."""
+    import pandas as pd
+
     ctx = RowFlagger(report, limit)
     trips = tables.get("trips")
     if trips is not None and "trip_id" in trips.columns:
@@ -64,6 +69,8 @@ def load_shuttle_feed(path: str | Path, namespace: str | None = None) -> Feed:
 
 def seats_by_trip(feed: Feed) -> pd.Series:
     """Seat capacity per namespaced trip_id, only for seated (bookable) trips."""
+    import pandas as pd
+
     trips = feed.trips
     seated = trips["seat_capacity"].to_numpy() >= 0
     return pd.Series(trips["seat_capacity"].to_numpy()[seated], index=trips["trip_id"].to_numpy()[seated],

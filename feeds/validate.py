@@ -13,13 +13,16 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from feeds.problems import ValidationReport
 from feeds.geo import EARTH_RADIUS_M
 from feeds.neighbours import isolated
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_STOP_SEQUENCE = 2**31 - 1  # routing.timetable keeps st_seq as int32; larger would wrap silently
@@ -54,6 +57,8 @@ _TIME_RE = r"[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]"
 
 def _per_unique(values: pd.Series, parse) -> tuple[np.ndarray, np.ndarray]:
     """Apply a (value array, bad mask) parser to the distinct strings only: 1.2M stop times hold ~3k distinct values."""
+    import pandas as pd
+
     codes, uniques = pd.factorize(values.fillna("").astype(str), use_na_sentinel=False)
     out, bad = parse(pd.Series(np.asarray(uniques, dtype=object), dtype=str))
     return out[codes], bad[codes]
@@ -78,6 +83,8 @@ def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _parse_numbers_unique(s: pd.Series, integer: bool) -> tuple[np.ndarray, np.ndarray]:
+    import pandas as pd
+
     s = s.str.strip()
     empty = (s == "").to_numpy(dtype=bool)
     num = pd.to_numeric(s.where(~empty, None), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -94,6 +101,8 @@ def parse_numbers(values: pd.Series, integer: bool = False) -> tuple[np.ndarray,
 
 def parse_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """``YYYYMMDD`` → datetime64 Series (NaT when empty or bad) and a mask of unparseable cells."""
+    import pandas as pd
+
     s = values.astype(str).str.strip()
     empty = (s == "").to_numpy(dtype=bool)
     shaped = s.str.fullmatch("[0-9]{8}").to_numpy(dtype=bool)
@@ -159,6 +168,8 @@ def validate_tables(tables: dict[str, pd.DataFrame], feed: str, report: Validati
 
 def _check_files(tables: dict[str, pd.DataFrame], ctx: RowFlagger) -> set[str]:
     """Required files present and non-empty, required columns present; returns the tables fit for row checks."""
+    import pandas as pd
+
     rep = ctx.report
     for name in REQUIRED_FILES:
         if name not in tables:
@@ -195,6 +206,8 @@ def _check_files(tables: dict[str, pd.DataFrame], ctx: RowFlagger) -> set[str]:
 
 def _check_ids(tables, usable, ctx) -> dict[str, pd.Index]:
     """Empty and duplicate primary keys; returns the set of ids of each kind for the reference checks."""
+    import pandas as pd
+
     keys = {"agency": ("agency_id",), "stops": ("stop_id",), "routes": ("route_id",), "trips": ("trip_id",),
             "calendar": ("service_id",), "calendar_dates": ("service_id", "date"),
             "shapes": ("shape_id", "shape_pt_sequence"), "booking_rules": ("booking_rule_id",),
@@ -318,6 +331,8 @@ def far_from_others(lat: np.ndarray, lon: np.ndarray, km: float) -> np.ndarray:
 
 
 def _check_routes(tables, usable, ctx, ids) -> None:
+    import pandas as pd
+
     if "routes" not in usable:
         return
     df = tables["routes"]
@@ -348,6 +363,8 @@ def _check_routes(tables, usable, ctx, ids) -> None:
 
 def service_day_counts(tables: dict[str, pd.DataFrame]) -> pd.Series:
     """Number of days each service runs (calendar weekdays in range - removed + added), by raw service_id."""
+    import pandas as pd
+
     frames = []
     if "calendar" in tables and len(tables["calendar"]):
         cal = tables["calendar"]
@@ -443,6 +460,8 @@ def _check_trips(tables, usable, ctx, ids) -> None:
 
 
 def _check_stop_times(tables, usable, ctx, ids) -> None:
+    import pandas as pd
+
     if "stop_times" not in usable:
         return
     st = tables["stop_times"]

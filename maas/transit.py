@@ -45,9 +45,9 @@ class BuiltNetwork:
 
 
 def service_span(network: Network) -> tuple[dt.date | None, dt.date | None]:
-    """The first and last date any feed of ``network`` has service on ((None, None): none). Pandas over every
-    feed's calendars (~14 ms on the sample, more on big feeds): computed once per network, off the event loop
-    (`TransitService.build_network`, `TransitService.service_span`)."""
+    """The first and last date any feed of ``network`` has service on ((None, None): none). From each feed's
+    `FeedFacts` (pandas over its calendars, ~14 ms on the sample, when not yet taken): computed once per network,
+    off the event loop (`TransitService.build_network`, `TransitService.service_span`)."""
     first, last = [], []
     for feed in network.feeds:
         a, b = feed.service_dates()

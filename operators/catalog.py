@@ -51,31 +51,16 @@ def builtin_profile(operator: str) -> OperatorProfile | None:
 def default_profile(feed: Feed) -> OperatorProfile:
     """What a feed without a profile sells as: fares from the feed, seats when its trips state seat_capacity,
     a full refund until departure."""
-    name = str(feed.agencies["agency_name"].iloc[0]) if len(feed.agencies) else feed.namespace
-    seated = bool(len(feed.trips)) and bool((feed.trips["seat_capacity"] > 0).any())
-    return OperatorProfile(feed.namespace, {"ja": name, "en": name}, seat_inventory=seated, source="default")
+    facts = feed.facts()
+    name = facts.agency_name if facts.agency_name is not None else feed.namespace
+    return OperatorProfile(feed.namespace, {"ja": name, "en": name}, seat_inventory=facts.seated, source="default")
 
 
 def seat_rules(feed: Feed) -> SeatRules:
     """Seats per trip (trips.seat_capacity) and booking notice per trip (the booking rule of its first booked
-    pickup, GTFS-Flex prior_notice_duration_min/max)."""
-    trips = feed.trips
-    caps = {str(t): int(c) for t, c in zip(trips["trip_id"], trips["seat_capacity"]) if int(c) > 0}
-    least: dict[str, int] = {}
-    most: dict[str, int] = {}
-    rules = feed.booking_rules
-    if len(rules) and len(feed.stop_times):
-        def per_rule(column: str) -> dict[str, int]:
-            return {str(r): int(m) for r, m in zip(rules["booking_rule_id"], rules[column]) if int(m) >= 0}
-        lo, hi = per_rule("prior_notice_duration_min"), per_rule("prior_notice_duration_max")
-        st = feed.stop_times
-        firsts = st[st["pickup_booking_rule_id"].astype(str) != ""].drop_duplicates("trip_id")
-        for trip, rule in zip(firsts["trip_id"], firsts["pickup_booking_rule_id"]):
-            if str(rule) in lo:
-                least[str(trip)] = lo[str(rule)]
-            if str(rule) in hi:
-                most[str(trip)] = hi[str(rule)]
-    return SeatRules(caps, least, most)
+    pickup, GTFS-Flex prior_notice_duration_min/max): `FeedFacts`."""
+    facts = feed.facts()
+    return SeatRules(facts.seat_capacities, facts.notice_min, facts.notice_max)
 
 
 def setup_for_feed(feed: Feed, profile: OperatorProfile | None = None) -> OperatorSetup:

@@ -24,11 +24,14 @@ import threading
 import unicodedata
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from routing.geo import haversine_m
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _DROP = re.compile(r"[\s・･·\-‐－–—'’`.,、。()（）〈〉<>「」\[\]/／&＆]+")
 _KATA = {c: c - 0x60 for c in range(0x30A1, 0x30F7)}  # ァ..ヶ → ぁ..ゖ
@@ -406,6 +409,8 @@ class NameIndex:
     @classmethod
     def from_tables(cls, stops: pd.DataFrame, trips: pd.DataFrame | None = None) -> "NameIndex":
         """From a feed's (or a network's) normalised stops table; trips give English headsigns when translated."""
+        import pandas as pd
+
         def col(name: str, default="") -> list:
             return stops[name].fillna(default).tolist() if name in stops else [default] * len(stops)
 

@@ -14,12 +14,15 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
 from feeds.feed import Network, interned
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DAY = 86400
 # The service days one model joins, relative to its date: the day before (every trip: an arrive-by search looks
@@ -535,6 +538,8 @@ def _csr(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _col(df: pd.DataFrame, name: str, default) -> pd.Series:
+    import pandas as pd
+
     if name in df.columns:
         return df[name]
     return pd.Series([default] * len(df), index=df.index)
@@ -640,6 +645,8 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
                 walker=None) -> TransitModel:
     """Build the model for ``date``: see TransitModel for the arrays. ``walker`` gives footpaths (straight line
     × detour when None); its stop indexes must be this model's (they are: stops do not depend on the date)."""
+    import pandas as pd
+
     settings = settings or BuildSettings()
     feeds = network.feeds
     model_tz = model_timezone(network)
@@ -907,6 +914,8 @@ def _inseat_links(network, trips, src, day_off, suffix, trip_pattern, pattern_st
     to_stop_id in the to-trip (its first stop when absent). Links that leave before they arrive, or whose
     to-stop is the to-trip's last stop, are dropped.
     """
+    import pandas as pd
+
     n_trips = len(src)
     empty = np.empty(0, np.int32)
     tr = network.table("transfers")
@@ -972,6 +981,8 @@ def _inseat_links(network, trips, src, day_off, suffix, trip_pattern, pattern_st
 def _footpaths(network, stop_pos, station_ids, stop_station, station_stops_start, station_stops, plat,
                settings: BuildSettings, walker):
     """Footpath CSR: transfers.txt pairs (station ids expanded to their platforms) override walked pairs."""
+    import pandas as pd
+
     n = len(plat)
     tr = network.table("transfers")
     a_list, b_list, fixed_list = [], [], []

@@ -197,11 +197,11 @@ def test_packed_stop_times_build_the_same_model(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from feeds.feed import PACKED, PackedTable
+    from feeds.feed import PACKED, TABLES, PackedTable
     from maas.publishing.network import load_network
     from routing.timetable import PatternColumn, build_model
 
-    assert set(PACKED) == {"stop_times", "trips", "transfers", "stops", "shapes"}
+    assert set(PACKED) == set(TABLES)
     plain = load_network([], tmp_path / "a", progress=False)
     packed = load_network([], tmp_path / "b", progress=False)
     before = packed.nbytes()
@@ -730,3 +730,86 @@ def test_services_warm_up_ends_by_handing_back_the_freed_heap(tmp_path, monkeypa
         assert services.transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 1, 9, 0))
     finally:
         services.transit.close()
+
+
+def test_a_network_loaded_by_a_child_serves_without_importing_pandas(tmp_path):
+    """A server whose feeds a child loaded (big networks: ISOLATE_MIN_BYTES; its days' models and realtime index
+    built by children: CHILD_BUILD_MIN_ROWS) holds packed tables and the facts taken from them (`FeedFacts`):
+    started, warmed up, planning, searching stops, listing feeds and operators' profiles (the seated shuttle's
+    seat rules), pricing and booking, ingesting a realtime trip update, it never imports pandas (+25 MiB anonymous, +7 MiB of libraries resident a worker). Forced
+    through the child path on the built-in sample (thresholds lowered), in a process of its own."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = f"""
+import asyncio, datetime as dt, json, sys
+from pathlib import Path
+import maas.platform.child, maas.publishing.network
+maas.platform.child.CHILD_BUILD_MIN_ROWS = 1  # (before maas.disruptions.realtime reads it)
+maas.publishing.network.ISOLATE_MIN_BYTES = 0
+from aiohttp.test_utils import TestClient, TestServer
+from api.app import create_app
+from maas.platform.settings import Settings
+from maas.services import Services
+
+KEY = "k"
+
+async def main():
+    Path({str(tmp_path / "keys.json")!r}).write_text(json.dumps({{KEY: {{"role": "partner", "name": "t"}},
+                                                              "op": {{"role": "operator", "operator": "toei-subway"}}}}))
+    settings = Settings(feeds=[], data_dir=Path({str(tmp_path / "d")!r}), cache_dir=Path({str(tmp_path / "c")!r}),
+                        keys_file=Path({str(tmp_path / "keys.json")!r}))
+    services = Services.build(settings)
+    h = {{"Authorization": f"Bearer {{KEY}}"}}
+    got = {{}}
+    async with TestClient(TestServer(create_app(services))) as client:
+        for _ in range(1200):  # (ready once the planner is warm)
+            got["ready"] = (await client.get("/readyz")).status
+            if got["ready"] == 200:
+                break
+            await asyncio.sleep(0.1)
+        got["stops"] = len((await (await client.get("/v1/stops?q=都庁前", headers=h)).json())["stops"])
+        day = (dt.datetime.now(dt.timezone(dt.timedelta(hours=9))) + dt.timedelta(days=1)).date()
+        plan = await client.get("/v1/plan", headers=h, params={{"from": "toei-subway:P-tochomae",
+                                "to": "35.697957,139.707434", "depart_at": f"{{day}}T10:00:00+09:00"}})
+        plan = await plan.json()
+        got["itineraries"] = len(plan["itineraries"])
+        feeds = (await (await client.get("/v1/feeds", headers=h)).json())["feeds"]
+        got["feeds"] = sorted(f["operator"] for f in feeds)
+        got["profiles"] = {{}}
+        for op in got["feeds"]:
+            body = await (await client.get(f"/v1/operators/{{op}}/profile", headers=h)).json()
+            got["profiles"][op] = body["profile"]["seats"]["inventory"]
+        offer = await client.post("/v1/offers", headers=h, json={{"itinerary": plan["itineraries"][0]}})
+        got["offer"] = offer.status
+        booking = await client.post("/v1/bookings", headers=h, json={{"offer_id": (await offer.json())["id"],
+                                    "payment": {{"card_number": "4242424242424242"}}}})
+        got["booking"] = booking.status
+        trip = next(leg["trip_id"] for it in plan["itineraries"] for leg in it["legs"]
+                    if str(leg.get("trip_id")).startswith("toei-subway:"))
+        rt = {{"header": {{"gtfs_realtime_version": "2.0", "timestamp": int(dt.datetime.now().timestamp())}},
+              "entity": [{{"id": "e1", "trip_update": {{"trip": {{"trip_id": trip.split(":", 1)[1]}},
+                                                      "stop_time_update": [{{"stop_sequence": 1,
+                                                                            "arrival": {{"delay": 60}}}}]}}}}]}}
+        pushed = await client.post("/v1/realtime/toei-subway", json=rt, headers={{"Authorization": "Bearer op"}})
+        got["realtime"] = (pushed.status, (await pushed.json()).get("matched_trip_updates"))
+        for path in ("/v1/map/network", "/v1/closures", "/v1/realtime", "/v1/vehicles"):
+            got[path] = (await client.get(path, headers=h)).status
+    got["pandas"] = sorted(m for m in sys.modules if m == "pandas" or m.startswith("pandas."))[:3]
+    print(json.dumps(got))
+
+asyncio.run(main())
+"""
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["ready"] == 200 and got["stops"] > 0 and got["itineraries"] > 0, got
+    assert got["offer"] == 201 and got["booking"] == 201 and got["realtime"] == [200, 1], got
+    assert got["profiles"]["shuttle-nishishinjuku"] is True, got  # (its trips' seat_capacity, from FeedFacts)
+    assert all(got[p] == 200 for p in ("/v1/map/network", "/v1/closures", "/v1/realtime", "/v1/vehicles")), got
+    assert got["pandas"] == [], got

@@ -107,14 +107,24 @@ def test_registry_routes_operator_ids():
 
 
 def test_seat_rules_from_feed_tables():
-    feed = SimpleNamespace(
+    """Seat rules and the default profile's facts are taken from the tables once (`feed_facts`, by whoever packs
+    them) and read from `FeedFacts` after."""
+    from feeds.feed import feed_facts
+
+    tables = SimpleNamespace(
+        agencies=pd.DataFrame({"agency_name": ["Shuttle Co"]}), calendar=pd.DataFrame(),
+        calendar_dates=pd.DataFrame({"service_id": ["s:d"], "date": [dt.date(2026, 12, 1)], "exception_type": [1]}),
         trips=pd.DataFrame({"trip_id": ["s:T1", "s:T2", "s:bus"], "seat_capacity": [10, 6, -1]}),
         booking_rules=pd.DataFrame({"booking_rule_id": ["s:r1"], "prior_notice_duration_min": [45],
                                     "prior_notice_duration_max": [1440]}),
         stop_times=pd.DataFrame({"trip_id": ["s:T1", "s:T1", "s:T2"], "pickup_booking_rule_id": ["s:r1", "s:r1", ""]}))
-    rules = seat_rules(feed)
+    tables.rows = lambda name: len(getattr(tables, name))
+    facts = feed_facts(tables)
+    rules = seat_rules(SimpleNamespace(facts=lambda: facts))
     assert rules.capacities == {"s:T1": 10, "s:T2": 6}
     assert rules.prior_notice_min == {"s:T1": 45} and rules.prior_notice_max_min == {"s:T1": 1440}
+    assert facts.seated and facts.agency_name == "Shuttle Co" and facts.trip_ids() == ["s:T1", "s:T2", "s:bus"]
+    assert (facts.first_date, facts.last_date) == (dt.date(2026, 12, 1), dt.date(2026, 12, 1))
 
 
 async def test_shuttle_too_early():

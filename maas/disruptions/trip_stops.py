@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from feeds.feed import interned
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class TripStops(Mapping):
     """A read-only mapping with a dict's answers: a (trip, sequence) pair given twice maps to its last row."""
 
     def __init__(self, stop_times: pd.DataFrame | None = None):
+        import pandas as pd
+
         self._trip_pos: dict[str, int] = {}
         self._start = np.zeros(1, np.int64)  # rows of trip k: _start[k] .. _start[k + 1]
         self._seq = np.empty(0, np.int64)

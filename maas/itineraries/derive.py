@@ -239,7 +239,7 @@ class LegDeriver:
         network = self.transit.network
         with self._lock:
             if self._known is None or self._known[0] is not network:
-                ids = frozenset(str(t) for f in network.feeds for t in f.trips["trip_id"].tolist())
+                ids = frozenset(t for f in network.feeds for t in f.facts().trip_ids())
                 self._known = (network, ids)
             known = self._known[1]
         return trip_id in known or _FREQ_SUFFIX.sub("", trip_id) in known
