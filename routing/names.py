@@ -16,8 +16,9 @@ compare the query against every key (typo tolerance, "did you mean").
 """
 from __future__ import annotations
 
-import collections
+import collections.abc
 import functools
+import itertools
 import pickle
 import re
 import threading
@@ -85,38 +86,43 @@ out = [names.reading(t) for t in texts]
 sys.stdout.buffer.write(pickle.dumps((names._table_blobs(), out), protocol=pickle.HIGHEST_PROTOCOL))
 """
 CHILD_READINGS_MIN = 200  # fewer names to read: in this process (a child costs ~1 s)
-WARM_ENTRIES = 64  # kanji entries unpickled after a network's names are read (see _CompactKanwa.warm)
+WARM_ENTRIES = 64  # kanji entries opened after a network's names are read (see _CompactKanwa.warm)
 
 
 def _table_blobs() -> dict[int, bytes]:
-    """{first character's code point: pickled entry (`_shared_readings`), zlib-compressed} of pykakasi's kanji
-    table (9.4 MiB of pickles, 2.8 compressed; the largest entry takes ~1 ms more to unpack)."""
+    """{first character's code point: its entry as `_packed_entry`'s parts, pickled and zlib-compressed} of
+    pykakasi's kanji table (2.2 MiB; the largest entry opens in ~0.2 ms)."""
     from pykakasi.kanji import Configurations, Kanwa
 
     table = Kanwa._shared_state.get("_jisyo_table")
     if not isinstance(table, dict):
         with open(Configurations.dictpath(Configurations.jisyo_kanwa), "rb") as f:
             table = pickle.load(f)
-    return {k: zlib.compress(pickle.dumps(_shared_readings(v), protocol=pickle.HIGHEST_PROTOCOL), 6)
+    return {k: zlib.compress(pickle.dumps(_packed_entry(v), protocol=pickle.HIGHEST_PROTOCOL), 6)
             for k, v in table.items()}
 
 
-def _shared_readings(entry: dict) -> dict:
-    """A kanji table entry ({word: [(reading, context or None), ...]}, a context a string or a list of them) with
-    each word's readings as a tuple of pairs, a list context as a tuple, every equal string, pair and tuple one
-    object (pickled once, so unpickled once): pykakasi only iterates them and tests a context with ``in``
-    (``for yomi, con in v: if con is None or btext in con``), so the same readings in the same order. The 64
-    entries a server warms on all-Tokyo (`_CompactKanwa.warm`) hold 7.6 MiB instead of 9.9 and unpickle ~1.5x
-    faster."""
-    objs: dict = {}  # (strings, pairs and tuples alike: equal ones are one)
+_WORD_SEP = "\x1f"  # between the words of an entry, and between their readings
+_NO_CONTEXT = itertools.repeat(None)
 
-    def one(x):
-        return objs.setdefault(x, x)
 
-    def context(c):
-        return c if c is None else one(c) if isinstance(c, str) else one(tuple(one(x) for x in c))
-
-    return {word: one(tuple(one((one(y), context(c))) for y, c in readings_)) for word, readings_ in entry.items()}
+def _packed_entry(entry: dict) -> tuple[tuple[tuple[int, str, str], ...], dict]:
+    """A kanji table entry ({word: [(reading, context or None), ...]}) as the parts of a `_KanwaEntry`: for each
+    number n of readings, the words with n readings and no context joined in one string and their readings (n a
+    word, in order) in another, the words in pykakasi's order; and the rest (a context, an empty string or the
+    separator in a word or reading: one word in pykakasi 2.x's table) as a dict with each word's readings as a
+    tuple of pairs, a list context as a tuple (pykakasi only tests it with ``in``)."""
+    words: dict[int, list[str]] = {}
+    readings_of: dict[int, list[str]] = {}
+    rest = {}
+    for word, readings_ in entry.items():
+        texts = [word] + [y for y, _ in readings_]
+        if not readings_ or any(c is not None for _, c in readings_) or any(not t or _WORD_SEP in t for t in texts):
+            rest[word] = tuple((y, c if c is None or isinstance(c, str) else tuple(c)) for y, c in readings_)
+        else:
+            words.setdefault(len(readings_), []).append(word)
+            readings_of.setdefault(len(readings_), []).extend(y for y, _ in readings_)
+    return tuple((n, _WORD_SEP.join(words[n]), _WORD_SEP.join(readings_of[n])) for n in sorted(words)), rest
 
 
 def _child_readings(texts: list[str]) -> tuple[dict[int, bytes], list[tuple[str, str]]] | None:
@@ -136,31 +142,88 @@ def _child_readings(texts: list[str]) -> tuple[dict[int, bytes], list[tuple[str,
     return None
 
 
+class _KanwaItems(collections.abc.ItemsView):
+    def __iter__(self):
+        return self._mapping._pairs()
+
+
+class _KanwaValues(collections.abc.ValuesView):
+    def __iter__(self):
+        return (v for _, v in self._mapping._pairs())
+
+
+class _KanwaEntry(collections.abc.Mapping):
+    """One entry of pykakasi's kanji table ({word: ((reading, context or None), ...)}, the words starting with one
+    character) held as a few joined strings (`_packed_entry`) instead of a dict of Python objects: all-Tokyo's 64
+    most used entries hold 0.74 MiB instead of 8.3. pykakasi's converter iterates ``items()`` whole for each kanji
+    run it reads (and looks at a word's readings only when the text starts with the word), so ``items()`` splits
+    the strings and pairs the parts with C-level zips on each call: ~0.1 us a word more than a dict's items, a
+    stop name's reading p50 0.19 ms instead of 0.12 (0.4 ms instead of 0.16 through 大's 2,514 words). The words
+    come grouped by their number of readings, each group in pykakasi's order: its converter keeps the longest word
+    the text starts with (one word of each length can be a prefix), whatever the order, and a word's readings keep
+    theirs. Read-only."""
+
+    __slots__ = ("_groups", "_rest")
+
+    def __init__(self, groups: tuple[tuple[int, str, str], ...], rest: dict):
+        self._groups, self._rest = groups, rest
+
+    def _pairs(self) -> collections.abc.Iterator[tuple[str, tuple]]:
+        """(word, its readings as (reading, None) pairs) of every word, made at C speed."""
+        parts = []
+        for n, words, readings_ in self._groups:
+            each = iter(readings_.split(_WORD_SEP))
+            parts.append(zip(words.split(_WORD_SEP), zip(*[zip(each, _NO_CONTEXT) for _ in range(n)])))
+        parts.append(self._rest.items())
+        return itertools.chain.from_iterable(parts)
+
+    def items(self):
+        return _KanwaItems(self)
+
+    def values(self):
+        return _KanwaValues(self)
+
+    def __iter__(self) -> collections.abc.Iterator[str]:
+        return (w for w, _ in self._pairs())
+
+    def __len__(self) -> int:
+        return sum(words.count(_WORD_SEP) + 1 for _, words, _ in self._groups) + len(self._rest)
+
+    def __getitem__(self, word: str) -> tuple:
+        if isinstance(word, str) and word and _WORD_SEP not in word:
+            for n, words, readings_ in self._groups:
+                at = (_WORD_SEP + words + _WORD_SEP).find(_WORD_SEP + word + _WORD_SEP)
+                if at >= 0:
+                    i = n * words.count(_WORD_SEP, 0, at)
+                    return tuple(zip(readings_.split(_WORD_SEP)[i:i + n], _NO_CONTEXT))
+        return self._rest[word]
+
+
 class _CompactKanwa:
-    """pykakasi's kanji dictionary kept as one compressed pickle per first character (3 MiB) instead of ~1.4M Python
+    """pykakasi's kanji dictionary kept as one compressed blob per first character (2.2 MiB) instead of ~1.4M Python
     objects (91 MiB resident per process, the biggest single item of a server's heap after the timetable). An
-    entry is unpickled when a query needs it and an LRU keeps the hot ones: unpickling takes ~0.02 ms, 7 ms for the
-    largest (大, 日: common in names), so with 32 entries a query with new text took p50 0.7 / p99 6.6 ms instead of
-    0.3 / 1.0 with 512. 512 entries hold up to ~38 MiB, filled by queries over time; a network's names are read
-    in a child (`readings`) so start-up fills only the most used (`warm`). Same entries in the same order, so the readings are the
-    same. Read-only, like pykakasi's own table (its lookups only call ``get``)."""
+    entry is opened (`_KanwaEntry`: a few joined strings) when a query needs it and an LRU keeps the hot ones:
+    opening takes ~0.015 ms, 0.2 ms for the largest (大: 2,514 words), and all 6,823 entries open would hold
+    8.6 MiB, the 512 largest 3.6 (38 as dicts). A network's names are read in a child (`readings`), and start-up
+    opens only the entries most used in them (`warm`). The same words with the same readings, so the readings
+    are the same. Read-only, like pykakasi's own table (its lookups only call ``get``)."""
 
     def __init__(self, blobs: dict[int, bytes], entries: int = 512):
         self._blobs = blobs
-        self._entry = functools.lru_cache(maxsize=entries)(self._unpickle)
+        self._entry = functools.lru_cache(maxsize=entries)(self._open)
 
-    def _unpickle(self, key: int):
+    def _open(self, key: int) -> _KanwaEntry | None:
         blob = self._blobs.get(key)
-        return None if blob is None else pickle.loads(zlib.decompress(blob))
+        return None if blob is None else _KanwaEntry(*pickle.loads(zlib.decompress(blob)))
 
     def get(self, key: int, default=None):
         hit = self._entry(key)
         return default if hit is None else hit
 
     def warm(self, texts: list[str], entries: int) -> None:
-        """Unpickle the entries of the ``entries`` characters most used in ``texts`` (the most used last, most
-        recent): all-Tokyo's 64 most used kanji (田大川新町東...) are 10 MiB of the ~38 its 732 would take, and
-        save a free-text query from unpickling the big ones after start-up."""
+        """Open the entries of the ``entries`` characters most used in ``texts`` (the most used last, most recent):
+        all-Tokyo's 64 most used kanji (田大川新町東...) hold 0.74 MiB and open in ~25 ms, and save the first
+        free-text queries ~0.2-0.5 ms each."""
         counts = collections.Counter(c for t in texts for c in t if ord(c) in self._blobs)
         for c, _ in reversed(counts.most_common(entries)):
             self._entry(ord(c))

@@ -238,11 +238,11 @@ def test_readings_of_many_names_come_from_a_child_and_match_this_process():
     assert names.readings(many) == [names.reading(t) for t in many]
 
 
-def test_kanji_table_blobs_hold_every_reading_in_order():
-    """The kanji table's blobs (`_table_blobs`: entries with shared reading tuples) unpickle to pykakasi's own
-    entries, word for word and reading for reading in the same order: the same readings of every text."""
+def test_kanji_table_entries_are_pykakasis_own():
+    """Each entry of the compact kanji table (`_table_blobs` opened as a `_KanwaEntry`) is pykakasi's own entry
+    as a mapping: the same words, each with the same readings in the same order (``items()``, ``[]``, ``get``,
+    ``in``, ``values()``, length), and nothing else."""
     import pickle
-    import zlib
 
     from pykakasi.kanji import Configurations
 
@@ -250,12 +250,71 @@ def test_kanji_table_blobs_hold_every_reading_in_order():
 
     with open(Configurations.dictpath(Configurations.jisyo_kanwa), "rb") as f:
         table = pickle.load(f)
-    blobs = names._table_blobs()
-    assert set(blobs) == set(table)
+    compact = names._CompactKanwa(names._table_blobs(), entries=1)
+    assert set(compact._blobs) == set(table)
+    assert any(c is not None for v in table.values() for r in v.values() for _, c in r)  # contexts are covered
     for key, entry in table.items():
-        got = pickle.loads(zlib.decompress(blobs[key]))
-        assert list(got) == list(entry)
-        assert all(_pairs(got[w]) == _pairs(v) for w, v in entry.items())
+        got = compact.get(key)
+        assert isinstance(got, names._KanwaEntry) and len(got) == len(entry)
+        items = dict(got.items())
+        assert items.keys() == entry.keys() and list(got.values()) == [items[w] for w in got]
+        assert all(_pairs(items[w]) == _pairs(v) for w, v in entry.items())
+        for w in list(entry)[:: max(1, len(entry) // 50)]:
+            assert w in got and _pairs(got[w]) == _pairs(got.get(w)) == _pairs(entry[w])
+        for absent in ("", chr(key) + "\x1f", chr(key) + "ゞゞゞ", 7):
+            assert absent not in got and got.get(absent) is None
+    assert compact.get(0x41) is None and compact.get(0x41, "none") == "none"  # ("A": no entry)
+
+
+# texts whose readings are easy to get wrong: kana and kanji mixed, long compounds, the one word read with a
+# context (色 after そん), variant kanji and variation selectors (itaiji), kanji outside the table, odd widths
+TRICKY_TEXTS = [
+    "都庁まえ", "新宿ニシ口", "ひばりヶ丘", "霞ケ関", "市ヶ谷", "佐々木", "々", "ヶ", "〆張", "JR新宿駅", "ＪＲ東日本",
+    "ｼﾝｼﾞｭｸ駅", "新宿3丁目", "新宿三丁目", "大手町(東京)", "大手町 駅", "品川シーサイド", "東京国際空港第1・第2ターミナル",
+    "国立競技場前交差点北", "都営大江戸線都庁前駅A4出口", "東京都千代田区丸の内一丁目九番一号東京駅八重洲中央口バスターミナル",
+    "大大大大大", "日日日", "一二三四五六七八九十百千万", "そん色", "そん色ない", "遜色", "色彩", "景色", "色々",
+    "そんしょく色", "髙島屋", "山﨑", "葛\U000E0100飾区", "辻\U000E0100堂", "渋\uFE00谷", "𠮷野町", "鿿", "\uE000新宿",
+    "とちょうまえ", "トチョウマエ", "Tochomae", "大", "日本橋", "日本橋三越前", "御茶ノ水", "お茶の水", "自由が丘",
+]
+
+
+def _kanji_readings_agree(texts: list[str]) -> None:
+    """This process's converter (on the compact table) reads every text as pykakasi does on its own table (in
+    the readings child, which keeps pykakasi's dict)."""
+    from routing import names
+
+    texts = list(dict.fromkeys(texts))
+    kakasi = names._kakasi()
+    assert names._installed_table() is not None  # (the compact table is what is compared)
+    got = []
+    for t in texts:  # the converter itself: not `reading`'s cache nor the readings a child made
+        parts = kakasi.convert(t)
+        got.append(("".join(p["hira"] for p in parts), "".join(p["hepburn"] for p in parts)) if t else ("", ""))
+    child = names._child_readings(texts)
+    assert child is not None
+    assert [t for t, a, b in zip(texts, got, child[1]) if a != b] == []
+
+
+def test_kanji_readings_of_the_sample_and_tricky_texts_are_pykakasis_own(sample_transit):
+    index = sample_transit.names
+    _kanji_readings_agree(list(index.names) + list(index.names_kana) + TRICKY_TEXTS)
+
+
+def test_kanji_readings_of_real_stop_names_are_pykakasis_own(shared_data):
+    """Every stop name of the real Japanese feeds in ../shared/data (skipped when absent)."""
+    import csv
+
+    texts = []
+    for name in ("toei-bus-gtfs-no-stop-times.zip", "tokyo-rail-gtfs.zip", "tokyo-metro-gtfs.zip",
+                 "toei-rail-gtfs.zip", "toei-train-official-gtfs.zip", "chiibus-minato-gtfs.zip"):
+        if (shared_data / name).exists():
+            with zipfile.ZipFile(shared_data / name) as zf:
+                rows = csv.DictReader(io.TextIOWrapper(zf.open("stops.txt"), "utf-8-sig"))
+                texts += [r["stop_name"] for r in rows]
+    if not texts:
+        pytest.skip(f"no Japanese feed in {shared_data}")
+    assert len(set(texts)) > 1000
+    _kanji_readings_agree(texts)
 
 
 def _pairs(readings: list) -> list[tuple]:
