@@ -416,6 +416,12 @@ class TripIds(Sequence):
             hit |= (src == i) if start is None else (src == i) & (start == s)
         return np.flatnonzero(hit).tolist()
 
+    def knows(self, trip_id: str) -> bool:
+        """Whether ``trip_id`` names one of these trips: its id, or the raw id of a frequency trip's runs (a
+        closure names the trip, not one run). Decodes no id but the ~17 of a lookup."""
+        raw = self.names.find(trip_id) if type(trip_id) is str else []
+        return bool(raw) and bool(np.isin(np.frombuffer(self.src, np.int32), raw).any()) or trip_id in self
+
     def _keys_of(self, trip_id: str) -> set[tuple[int, int]]:
         """(raw id position, run start or -1) pairs that read as ``trip_id``."""
         keys = {(i, -1) for i in self.names.find(trip_id)}

@@ -634,6 +634,11 @@ def test_trip_ids_of_frequency_runs_decode_and_look_up_as_written():
     plain = TripIds.of(["p:1", "p:2"])
     assert plain.start is None and plain == ["p:1", "p:2"] and plain != ["p:1", "p:3"]
     assert TripIds.of([]) == [] and len(TripIds.of([]).names) == 0
+    # what a closure may name (`TripIds.knows`): an id, or the raw id of a frequency trip's runs
+    assert all(got.knows(t) for t in ids) and got.knows("op:x") and got.knows("op:a")
+    assert not got.knows("op:a@09:00:00") and not got.knows("op:zzz") and not got.knows("op:e")
+    assert not TripIds.of([]).knows("op:a")
+
 
 def test_release_memory_unmaps_llvms_clean_code_pages_and_kernels_still_compile():
     """In a fresh interpreter: after `release_memory` none of libllvmlite's read-only, unchanged pages is resident
