@@ -25,11 +25,9 @@ from routing.timetable import TransitModel
 
 
 def find_trip(model: TransitModel, trip_id: str) -> int | None:
-    """The trip's index among those that start on the model's own service day (first run of a frequency trip)."""
-    for t, tid in enumerate(model.trip_ids):
-        if tid == trip_id and int(model.trip_day_offset[t]) == 0:
-            return t
-    return None
+    """The trip's index among those that start on the model's own service day (a frequency run: ``trip@HH:MM:SS``):
+    the model's index of its trip ids, not a scan decoding each (`TripIds`)."""
+    return model.trip_index(trip_id)
 
 
 def trip_details(model: TransitModel, t: int) -> dict:

@@ -124,9 +124,9 @@ def _service_span(cal, cd) -> tuple[dt.date | None, dt.date | None]:
 
 def interned(ids) -> list:
     """``ids`` (strings, or anything else left as is) as one shared object per distinct string (``sys.intern``):
-    the models of several service days, the realtime operator index and its trip stops each make their trip ids
-    anew from a feed's (packed) tables; interned, they all hold the same 50,000 strings (all-Tokyo: ~4.4 MiB
-    each structure would hold again)."""
+    the realtime operator index and its trip stops each make their trip and route ids anew from a feed's (packed)
+    tables; interned, both hold the same strings (all-Tokyo: ~4.4 MiB each would hold again). The models hold
+    their trip ids as `routing.timetable.TripIds`, no strings."""
     return [sys.intern(v) if type(v) is str else v for v in ids]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 from typing import Callable
 
-from feeds.feed import TOKYO, Network, interned  # noqa: F401  (TOKYO: re-exported for maas.services)
+from feeds.feed import TOKYO, Network  # noqa: F401  (TOKYO: re-exported for maas.services)
 from maas.platform.memory import arrays_nbytes, process_memory, release_memory
 from maas.platform.progress import step
 from maas.platform.settings import Settings
@@ -58,9 +58,10 @@ def service_span(network: Network) -> tuple[dt.date | None, dt.date | None]:
 
 
 def _shared_ids(model: TransitModel) -> TransitModel:
-    """A model built by another process with its trip ids interned, as a build here makes them (`interned`): one
-    string per id across the service days' models and the realtime indexes, not one per unpickled model."""
-    model.trip_ids = interned(model.trip_ids)
+    """A model built by another process with its trip ids on this process's table of the network's trip ids, as
+    a build here makes them (`TripIds.canonical`): one table for every service day's model, not one per unpickled
+    model."""
+    model.trip_ids = model.trip_ids.canonical()
     return model
 
 

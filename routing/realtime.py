@@ -817,7 +817,7 @@ def _assemble(m: TransitModel, st_arr, dep_by_pos, st_pickup, st_dropoff, skippe
                 np.asarray(m.trip_seat_capacity).dtype),
             trip_booking=np.concatenate([m.trip_booking, np.asarray(t_book, np.int8)]),
             trip_shape=np.concatenate([m.trip_shape, i32(t_shape)]).astype(np.asarray(m.trip_shape).dtype),
-            trip_ids=list(m.trip_ids) + t_ids, trip_headsigns=list(m.trip_headsigns) + t_heads,
+            trip_ids=m.trip_ids.extended(t_ids), trip_headsigns=list(m.trip_headsigns) + t_heads,
             booking_messages=list(m.booking_messages) + t_msgs,
             inseat_start=np.concatenate([m.inseat_start, np.full(n_new, m.inseat_start[-1], np.int32)]).astype(
                 np.asarray(m.inseat_start).dtype),

@@ -302,19 +302,21 @@ def test_feeds_loaded_in_a_child_come_back_packed(tmp_path):
             assert a.stop_times.equals(b.stop_times), a.namespace
 
 
-def test_trip_ids_are_one_object_per_id_across_models_and_the_realtime_index(tmp_path):
-    """Each service day's model, the realtime operator index and its trip stops make their trip ids from the
-    feeds' packed tables (each read unpacks new strings): interned, they hold one string object per trip id, not
-    one per structure."""
+def test_trip_ids_are_one_table_across_models_and_one_object_per_id_in_the_realtime_index(tmp_path):
+    """Each service day's model holds its trip ids on one table of the network's trip ids (`TripIds`), not
+    strings of its own; the realtime operator index and its trip stops make theirs from the feeds' packed tables
+    (each read unpacks new strings): interned, one string object per trip id for both."""
     from feeds.feed import PackedTable
     from maas.disruptions.realtime import OperatorIndex
     from maas.publishing.network import load_network
     from maas.transit import TransitService
+    from routing.timetable import TripIds
 
     transit = TransitService(load_network([], tmp_path, progress=False, pack=True), threads=1)
     try:
         a = transit.model_for(dt.date(2026, 12, 1))
         b = transit.model_for(dt.date(2026, 12, 2))
+        assert isinstance(a.trip_ids, TripIds) and a.trip_ids.names is b.trip_ids.names
         feed = next(f for f in transit.network.feeds if f.rows("trips"))
         assert isinstance(feed.__dict__["trips"], PackedTable)
         idx = OperatorIndex.from_feed(feed)
@@ -326,8 +328,8 @@ def test_trip_ids_are_one_object_per_id_across_models_and_the_realtime_index(tmp
                 continue  # a frequency run's id is made per run
             j = b.trip_index(t, int(a.trip_day_offset[i]) - 1)
             if j is not None:
-                assert b.trip_ids[j] is t
-            assert by_value[t] is t and stops_keys[t] is t
+                assert b.trip_ids[j] == t
+            assert stops_keys[t] is by_value[t]
             checked += 1
         assert checked > 10
     finally:
@@ -366,21 +368,21 @@ def _assert_same_model(got, want) -> None:
     """``got`` holds ``want``'s arrays and lists, value for value."""
     import numpy as np
 
-    from routing.timetable import PatternColumn
+    from routing.timetable import PatternColumn, TripIds
 
     for name, v in vars(want).items():
         if isinstance(v, (np.ndarray, PatternColumn)):
             v = np.asarray(v)
             assert np.array_equal(v, np.asarray(getattr(got, name)), equal_nan=v.dtype.kind == "f"), name
-        elif isinstance(v, (list, str, dict)) and not name.startswith("_"):
+        elif isinstance(v, (list, str, dict, TripIds)) and not name.startswith("_"):
             assert v == getattr(got, name), name
 
 
 @pytest.mark.parametrize("child_fails", [False, True])
 def test_a_big_networks_service_days_are_built_by_a_child(tmp_path, monkeypatch, child_fails):
     """A network at least ``child_model_min_rows`` big (here any size) has each service day's model built by a
-    child process: the same model as one built here, its trip ids the same string objects as the other days'
-    models hold, and the service plans on it. A child that fails leaves the build to this process."""
+    child process: the same model as one built here, its trip ids on the table the other days' models hold,
+    and the service plans on it. A child that fails leaves the build to this process."""
     from maas.publishing import network as network_mod
     from maas.publishing.network import load_network
     from maas.transit import TransitService
@@ -401,11 +403,12 @@ def test_a_big_networks_service_days_are_built_by_a_child(tmp_path, monkeypatch,
         assert built == days
         for day, got in zip(days, (a, b)):
             _assert_same_model(got, build_model(transit.network, day, transit.build_settings))
+        assert a.trip_ids.names is b.trip_ids.names  # one table of the network's trip ids, however built
         shared = 0
         for i, t in enumerate(a.trip_ids):
             j = b.trip_index(t, int(a.trip_day_offset[i]) - 1)
             if j is not None and "@" not in t:
-                assert b.trip_ids[j] is t
+                assert b.trip_ids[j] == t
                 shared += 1
         assert shared > 10
         assert transit.plan_sync("都庁前", "大門", dt.datetime(2026, 12, 2, 9, 0))
@@ -429,7 +432,7 @@ def test_a_service_with_streets_builds_its_own_models(sample_transit):
 
 def test_a_big_feeds_realtime_index_is_built_by_a_child(tmp_path, monkeypatch):
     """A feed with at least ``child_min_rows`` stop_times rows (here any) has its realtime operator index built by
-    a child process: the same answers as one built here, its trip ids the models' own string objects."""
+    a child process: the same answers as one built here, its trip ids the string objects one built here holds."""
     from maas.disruptions.realtime import NetworkIndexes
     from maas.platform import child as child_mod
     from maas.publishing.network import load_network
@@ -452,10 +455,11 @@ def test_a_big_feeds_realtime_index_is_built_by_a_child(tmp_path, monkeypatch):
         assert got.stops == here.stops and got.routes == here.routes
         by_value = {t: t for t in got.trips}
         stops_keys = {t: t for t in got.trip_stop._trip_pos}
+        built_here = {t: t for t in here.trips}
         mine = [t for t in model.trip_ids if t.startswith(feed.namespace + ":") and "@" not in t]
         assert len(mine) > 10
         for t in mine:
-            assert by_value[t] is t and stops_keys[t] is t
+            assert by_value[t] is built_here[t] and stops_keys[t] is by_value[t]
     finally:
         transit.close()
 
@@ -575,6 +579,65 @@ def test_trip_texts_are_held_as_codes_and_read_as_lists(sample_transit, tmp_path
     m.save(tmp_path / "m")
     back = TransitModel.load(tmp_path / "m")
     assert back.trip_headsigns == m.trip_headsigns and back.booking_messages == m.booking_messages
+
+
+
+def test_trip_ids_are_one_table_and_read_as_the_list_they_replace(sample_transit, tmp_path):
+    """A model's trip ids (`TripIds`: positions into one table of the network's raw ids, run starts for frequency
+    runs) read exactly as the list of strings they replace: by index (negative too), slice, iteration, ``in``,
+    ``index``, equality; pickled they come back equal and, made canonical, on the table already here; saved and
+    loaded back unchanged; another day's model holds the same table."""
+    import pickle
+    import random
+
+    from routing.timetable import IdTable, TransitModel, TripIds
+
+    m = sample_transit.model_for(dt.date(2026, 12, 1))
+    ids = m.trip_ids
+    assert isinstance(ids, TripIds) and isinstance(ids.names, IdTable)
+    want = list(ids)
+    assert len(want) == m.n_trips and ids == want and not (ids != want) and ids != want[:-1]
+    rng = random.Random(0)
+    for i in rng.sample(range(len(want)), 200) + [0, -1, len(want) - 1]:
+        assert ids[i] == want[i]
+        assert want[i] in ids and ids.index(want[i]) == want.index(want[i])
+    assert ids[10:40] == want[10:40] and ids[::-7] == want[::-7]
+    assert "nope:nope" not in ids and 3 not in ids
+    back = pickle.loads(pickle.dumps(ids))
+    assert back == ids and back.names is not ids.names and back.canonical().names is ids.names
+    assert sample_transit.model_for(dt.date(2026, 12, 2)).trip_ids.names is ids.names
+    m.save(tmp_path / "m")
+    assert TransitModel.load(tmp_path / "m").trip_ids == want
+
+
+def test_trip_ids_of_frequency_runs_decode_and_look_up_as_written():
+    """Frequency runs are held as their raw id and start, and read back as ``raw@HH:MM:SS``; an id that only looks
+    like one (not as a run is written) stays as it is; a raw id that ends like a run still reads and looks up as
+    itself; a realtime overlay's added runs extend the ids on the same table when it holds their raw ids."""
+    import pickle
+
+    from routing.timetable import TripIds
+
+    ids = ["op:a", "op:é", "op:a@08:00:00", "op:x@01:00:00", "op:a", "op:c@1:00:00", "op:d@100:00:00",
+           "op:e@01:60:00", "op:a@08:00:00", "op:f@"]
+    got = TripIds.of(ids)
+    assert got == ids and list(got) == ids and [got[i] for i in range(-len(ids), 0)] == ids
+    assert len(got.names) == 7 and list(got.start) == [-1, -1, 8 * 3600, 3600, -1, -1, 100 * 3600, -1, 8 * 3600, -1]
+    assert got.positions("op:a") == [0, 4] and got.positions("op:a@08:00:00") == [2, 8]
+    assert got.positions("op:x@01:00:00") == [3] and got.positions("op:c@1:00:00") == [5]
+    assert got.positions("op:a@09:00:00") == [] and "op:x" not in got and "op:e@01:60:00" in got
+    assert pickle.loads(pickle.dumps(got)) == ids
+    more = got.extended(["op:a@09:00:00", "op:a"])
+    assert more == ids + ["op:a@09:00:00", "op:a"] and more.names is got.names
+    added = got.extended(["op:new", "op:new@02:00:00"])
+    assert added == ids + ["op:new", "op:new@02:00:00"] and len(added.names) == len(got.names) + 2
+    plain = TripIds.of(["p:1", "p:2"])
+    assert plain.start is None and plain == ["p:1", "p:2"] and plain != ["p:1", "p:3"]
+    assert TripIds.of([]) == [] and len(TripIds.of([]).names) == 0
+    # what a closure may name (`TripIds.knows`): an id, or the raw id of a frequency trip's runs
+    assert all(got.knows(t) for t in ids) and got.knows("op:x") and got.knows("op:a")
+    assert not got.knows("op:a@09:00:00") and not got.knows("op:zzz") and not got.knows("op:e")
+    assert not TripIds.of([]).knows("op:a")
 
 
 def test_release_memory_unmaps_llvms_clean_code_pages_and_kernels_still_compile():

@@ -229,12 +229,9 @@ class ClosureIndex:
         for i, r in enumerate(c.routes):
             if r not in self._route_index:
                 raise ClosureError(f"unknown route id {r!r}", f"targets.routes[{i}]")
-        if c.trips:
-            known = set(getattr(self.model, "trip_ids", ()))
-            base = {t.split("@", 1)[0] for t in known}
-            for i, t in enumerate(c.trips):
-                if t not in known and t not in base:
-                    raise ClosureError(f"unknown trip id {t!r}", f"targets.trips[{i}]")
+        for i, t in enumerate(c.trips):
+            if not self.model.trip_ids.knows(t):
+                raise ClosureError(f"unknown trip id {t!r}", f"targets.trips[{i}]")
         for i, sg in enumerate(c.segments):
             w = f"targets.segments[{i}]"
             if sg.route not in self._route_index:

@@ -71,7 +71,7 @@ class OperatorIndex:
     @classmethod
     def from_tables(cls, stops, trips, stop_times=None, routes=None) -> "OperatorIndex":
         """From the feed's typed tables (pandas; ids already namespaced)."""
-        trip_ids = interned(trips["trip_id"].tolist())  # the same objects as the models' trip ids
+        trip_ids = interned(trips["trip_id"].tolist())  # the same objects as its trip stops' ids
         route_ids = interned(trips["route_id"].tolist())
         from maas.disruptions.trip_stops import TripStops
 
@@ -95,7 +95,7 @@ class OperatorIndex:
 
     def with_shared_ids(self) -> "OperatorIndex":
         """This index (built by another process) with its trip and route ids interned, as a build here makes them
-        (`interned`): the same string objects as the models' trip ids."""
+        (`interned`): one string object per id in it and its trip stops."""
         routes = {r: r for r in interned(list(self.routes))}
         trips = dict(zip(interned(list(self.trip_route)), (routes.get(r, r) for r in self.trip_route.values())))
         shared = type(self)(trips, self.trip_stop, self.stops, frozenset(routes))

@@ -42,7 +42,7 @@ class TripStops(Mapping):
         last = np.ones(len(seq), bool)  # the last row of each (trip, sequence), as dict(zip(...)) keeps
         last[:-1] = (trip_code[1:] != trip_code[:-1]) | (seq[1:] != seq[:-1])
         trip_code, stop_code, seq = trip_code[last], stop_code[last], seq[last]
-        self._trip_pos = {t: i for i, t in enumerate(interned(trips.tolist()))}  # shared with the models' ids
+        self._trip_pos = {t: i for i, t in enumerate(interned(trips.tolist()))}  # shared with the index's ids
         start = np.zeros(len(trips) + 1, np.int64)
         np.cumsum(np.bincount(trip_code, minlength=len(trips)), out=start[1:])
         # the smallest integer types the values fit (all-Tokyo rail: sequences and stop codes int16, -5 MiB)
