@@ -608,6 +608,12 @@ def test_trip_ids_are_one_table_and_read_as_the_list_they_replace(sample_transit
     assert sample_transit.model_for(dt.date(2026, 12, 2)).trip_ids.names is ids.names
     m.save(tmp_path / "m")
     assert TransitModel.load(tmp_path / "m").trip_ids == want
+    # the booking side's "is there such a trip at all" holds the models' table, not a set of its own
+    from maas.itineraries.derive import LegDeriver
+
+    deriver = LegDeriver(sample_transit)
+    assert deriver.trip_known(want[0]) and not deriver.trip_known("nope:nope")
+    assert deriver._known[1] is ids.names
 
 
 def test_trip_ids_of_frequency_runs_decode_and_look_up_as_written():
