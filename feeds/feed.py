@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import lzma
 import pickle
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -120,14 +119,6 @@ def _service_span(cal, cd) -> tuple[dt.date | None, dt.date | None]:
         if len(added):
             dates += [added.min(), added.max()]
     return (min(dates), max(dates)) if dates else (None, None)
-
-
-def interned(ids) -> list:
-    """``ids`` (strings, or anything else left as is) as one shared object per distinct string (``sys.intern``):
-    the realtime operator index and its trip stops each make their trip and route ids anew from a feed's (packed)
-    tables; interned, both hold the same strings (all-Tokyo: ~4.4 MiB each would hold again). The models hold
-    their trip ids as `routing.timetable.TripIds`, no strings."""
-    return [sys.intern(v) if type(v) is str else v for v in ids]
 
 
 def ns_id(namespace: str, raw: str) -> str:

@@ -302,15 +302,15 @@ def test_feeds_loaded_in_a_child_come_back_packed(tmp_path):
             assert a.stop_times.equals(b.stop_times), a.namespace
 
 
-def test_trip_ids_are_one_table_across_models_and_one_object_per_id_in_the_realtime_index(tmp_path):
+def test_trip_ids_are_one_table_across_models_and_one_table_in_the_realtime_index(tmp_path):
     """Each service day's model holds its trip ids on one table of the network's trip ids (`TripIds`), not
-    strings of its own; the realtime operator index and its trip stops make theirs from the feeds' packed tables
-    (each read unpacks new strings): interned, one string object per trip id for both."""
+    strings of its own; the realtime operator index and its trip stops hold the feed's trip ids as one `IdTable`
+    between them (positions, routes as codes), not strings and dicts, and answer every trip as the feed has it."""
     from feeds.feed import PackedTable
     from maas.disruptions.realtime import OperatorIndex
     from maas.publishing.network import load_network
     from maas.transit import TransitService
-    from routing.timetable import TripIds
+    from routing.timetable import IdTable, TripIds
 
     transit = TransitService(load_network([], tmp_path, progress=False, pack=True), threads=1)
     try:
@@ -320,8 +320,11 @@ def test_trip_ids_are_one_table_across_models_and_one_object_per_id_in_the_realt
         feed = next(f for f in transit.network.feeds if f.rows("trips"))
         assert isinstance(feed.__dict__["trips"], PackedTable)
         idx = OperatorIndex.from_feed(feed)
-        by_value = {t: t for t in idx.trips}
-        stops_keys = {t: t for t in idx.trip_stop._trip_pos}
+        assert isinstance(idx.trip_route.ids, IdTable) and idx.trip_stop.ids is idx.trip_route.ids
+        assert not any(isinstance(v, (dict, str)) for v in vars(idx.trip_stop).values())
+        route_of = dict(zip(feed.trips["trip_id"], feed.trips["route_id"]))
+        assert len(idx.trips) == len(route_of) and set(idx.trips) == set(route_of)
+        seqs = feed.stop_times.groupby("trip_id")["stop_sequence"].first()
         checked = 0
         for i, t in enumerate(a.trip_ids):
             if "@" in t or not t.startswith(feed.namespace + ":"):
@@ -329,7 +332,8 @@ def test_trip_ids_are_one_table_across_models_and_one_object_per_id_in_the_realt
             j = b.trip_index(t, int(a.trip_day_offset[i]) - 1)
             if j is not None:
                 assert b.trip_ids[j] == t
-            assert stops_keys[t] is by_value[t]
+            assert t in idx.trips and idx.trip_route[t] == route_of[t]
+            assert (t, int(seqs[t])) in idx.trip_stop and (t + "x", int(seqs[t])) not in idx.trip_stop
             checked += 1
         assert checked > 10
     finally:
@@ -432,7 +436,7 @@ def test_a_service_with_streets_builds_its_own_models(sample_transit):
 
 def test_a_big_feeds_realtime_index_is_built_by_a_child(tmp_path, monkeypatch):
     """A feed with at least ``child_min_rows`` stop_times rows (here any) has its realtime operator index built by
-    a child process: the same answers as one built here, its trip ids the string objects one built here holds."""
+    a child process: the same answers as one built here, its trip ids the table one built here holds."""
     from maas.disruptions.realtime import NetworkIndexes
     from maas.platform import child as child_mod
     from maas.publishing.network import load_network
@@ -453,13 +457,12 @@ def test_a_big_feeds_realtime_index_is_built_by_a_child(tmp_path, monkeypatch):
         assert set(got.trips) == set(here.trips) and got.trip_route == here.trip_route
         assert dict(got.trip_stop.items()) == dict(here.trip_stop.items())
         assert got.stops == here.stops and got.routes == here.routes
-        by_value = {t: t for t in got.trips}
-        stops_keys = {t: t for t in got.trip_stop._trip_pos}
-        built_here = {t: t for t in here.trips}
+        # one table of trip ids for the index and its trip stops, the one an index built here holds
+        assert got.trip_route.ids is here.trip_route.ids and got.trip_stop.ids is got.trip_route.ids
         mine = [t for t in model.trip_ids if t.startswith(feed.namespace + ":") and "@" not in t]
         assert len(mine) > 10
         for t in mine:
-            assert by_value[t] is built_here[t] and stops_keys[t] is by_value[t]
+            assert got.trip_route[t] == here.trip_route[t]
     finally:
         transit.close()
 

@@ -92,3 +92,76 @@ def test_sequences_and_stops_in_the_smallest_type_that_holds_them(top):
     assert dict(got.items()) == want
     for key in list(want) + [("ns:T3", top + 5), ("ns:T3", 2 ** 70), ("ns:T3", -(2 ** 70)), ("ns:T3", 2 ** 16)]:
         assert got.get(key) == want.get(key), key
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_on_the_index_trip_ids_same_answers_as_the_dict_of_its_trips(seed):
+    """Given the index's trip ids (shuffled, with trips without stop times): positions into them, answers the
+    dict's for those trips; rows of a trip not there are left out (the index knows no such trip)."""
+    from routing.timetable import IdTable
+
+    rng = random.Random(seed)
+    st = _random_stop_times(rng, 30, categorical=seed % 2 == 0)
+    trips = [f"ns:T{t}" for t in range(40) if t % 7 != 3]  # T3, T10, ... have stop times but are not trips
+    rng.shuffle(trips)
+    ids = IdTable.of(trips)
+    got = TripStops(st, ids)
+    assert got.ids is ids and len(got._start) == len(ids) + 1
+    want = {k: v for k, v in _as_dict(st).items() if k[0] in set(trips)}
+    assert len(want) < len(_as_dict(st)) and dict(got.items()) == want and len(got) == len(want)
+    for key in list(_as_dict(st)) + [("ns:T35", 1), ("ns:T3", 1)]:
+        assert got.get(key) == want.get(key) and (key in got) == (key in want), key
+
+
+def test_trip_routes_answers_as_the_dict_and_the_index_shares_one_table():
+    """The operator index's trip → route: the dict it replaces (a trip given twice: its last row), its trips a
+    set view; the index and its trip stops hold one IdTable, after pickling too (a child's build), and an index
+    back from a child takes the equal table already here."""
+    import pickle
+
+    from maas.disruptions.realtime import OperatorIndex
+    from maas.disruptions.trip_stops import TripRoutes
+    from routing.timetable import IdTable
+
+    trips = pd.DataFrame({"trip_id": ["ns:東京1", "ns:A", "ns:B", "ns:A", "ns:C"],
+                          "route_id": ["ns:R1", "ns:R1", "ns:R2", "ns:R3", "ns:R2"]})
+    st = pd.DataFrame({"trip_id": ["ns:A", "ns:A", "ns:東京1"], "stop_sequence": [1, 2, 5],
+                       "stop_id": ["ns:S1", "ns:S2", "ns:S1"]})
+    stops = pd.DataFrame({"stop_id": ["ns:S1", "ns:S2"], "stop_lat": [35.0, 35.1], "stop_lon": [139.0, 139.1],
+                          "stop_name": ["s1", "s2"]})
+    idx = OperatorIndex.from_tables(stops, trips, st)
+    want = dict(zip(trips["trip_id"], trips["route_id"]))
+    assert isinstance(idx.trip_route, TripRoutes) and dict(idx.trip_route) == want and len(idx.trips) == 4
+    assert idx.trips == want.keys() and idx.routes == frozenset({"ns:R1", "ns:R2", "ns:R3"})
+    for probe in ["ns:X", "ns:", "", None, 5, "ns:\ud800", ("ns:A",)]:
+        assert probe not in idx.trips and idx.trip_route.get(probe) is None, probe
+    assert idx.trip_stop.ids is idx.trip_route.ids and idx.trip_stop[("ns:東京1", 5)] == "ns:S1"
+    assert idx.trip_stop.get(("ns:A", 2)) == "ns:S2" and ("ns:B", 1) not in idx.trip_stop
+    bare = OperatorIndex.from_tables(stops, trips)  # no stop_times (the Toei bus feed): no array per trip
+    assert not bare.trip_stop and bare.trip_stop._start.nbytes <= 8 and ("ns:A", 1) not in bare.trip_stop
+    assert bare.trip_stop.row(bare.trip_route.position("ns:A"), 1) == -1 and dict(bare.trip_route) == want
+
+    back = pickle.loads(pickle.dumps(idx))
+    assert back.trip_stop.ids is back.trip_route.ids and back.trip_route.ids is not idx.trip_route.ids
+    shared = back.with_shared_ids()
+    assert shared.trip_route.ids is idx.trip_route.ids and shared.trip_stop.ids is idx.trip_route.ids
+    assert dict(shared.trip_route) == want and dict(shared.trip_stop.items()) == dict(idx.trip_stop.items())
+    assert IdTable.of(list(idx.trips)).canonical() is idx.trip_route.ids  # a model's equal table is this one
+
+
+@pytest.mark.parametrize("child_min_rows", [None, 0])
+def test_a_one_feed_networks_index_holds_the_models_trip_id_table(tmp_path, child_min_rows):
+    """A network of one feed (all-Tokyo rail): its realtime index's trip ids are the very table its models hold
+    (`IdTable.canonical`), built here or by a child; and still answer the feed's trips and routes."""
+    from maas.disruptions.realtime import NetworkIndexes
+    from tests.api_support import DAY, tiny_transit
+
+    transit = tiny_transit(tmp_path)
+    try:
+        model = transit.model_for(DAY)
+        feed = transit.network.feeds[0]
+        idx = NetworkIndexes(transit, child_min_rows=child_min_rows)(feed.namespace)
+        assert idx.trip_route.ids is model.trip_ids.names and idx.trip_stop.ids is model.trip_ids.names
+        assert dict(idx.trip_route) == dict(zip(feed.trips["trip_id"], feed.trips["route_id"])) != {}
+    finally:
+        transit.close()

@@ -24,18 +24,20 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, KeysView, Mapping
+from typing import Any, Awaitable, Callable, Iterable, KeysView
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
+import numpy as np
 
 from feeds.gtfs_rt import (MAX_RT_PAYLOAD_BYTES, RealtimeError, RealtimeMessage, TripUpdate, VehiclePosition,
                            decode, feed_json, trip_updates_feed, vehicle_positions_feed)
-from feeds.feed import interned
 from feeds.geo import haversine_scalar_m
 from maas.platform.child import CHILD_BUILD_MIN_ROWS
 from maas.disruptions.realtime_store import (STREAMS, MemoryRealtimeStore, RealtimeStore, StoredStream,
                                              StreamChange)
+from maas.disruptions.trip_stops import TripRoutes, TripStops
+from routing.timetable import IdTable
 
 log = logging.getLogger("maas.disruptions.realtime")
 
@@ -62,27 +64,32 @@ class OperatorIndex:
     """What realtime entities are matched against: the operator's trips, their stops by stop_sequence, its stops
     (with positions and names) and routes. Built once per live feed object."""
 
-    trip_route: dict[str, str]  # its keys: the operator's trips (`trips`)
-    trip_stop: "Mapping[tuple[str, int], str]"  # (trip_id, stop_sequence) → stop_id (TripStops; empty without
-    # stop_times)
+    trip_route: TripRoutes  # trip id → route id; its keys: the operator's trips (`trips`)
+    trip_stop: TripStops  # (trip_id, stop_sequence) → stop_id (empty without stop_times), on trip_route's ids
     stops: dict[str, tuple[float, float, str]]  # stop_id → (lat, lon, name)
     routes: frozenset[str]
 
     @classmethod
     def from_tables(cls, stops, trips, stop_times=None, routes=None) -> "OperatorIndex":
-        """From the feed's typed tables (pandas; ids already namespaced)."""
-        trip_ids = interned(trips["trip_id"].tolist())  # the same objects as its trip stops' ids
-        route_ids = interned(trips["route_id"].tolist())
-        from maas.disruptions.trip_stops import TripStops
+        """From the feed's typed tables (pandas; ids already namespaced). The trip ids are one `IdTable` for the
+        index and its trip stops (the process's equal one when there is one: a one-feed network's models')."""
+        import pandas as pd
 
-        trip_stop = TripStops(stop_times)  # arrays, not a dict of tuples: all-Tokyo rail 124 -> ~25 MiB
+        if trips["trip_id"].duplicated().any():  # the last row of a trip, as dict(zip(...)) kept
+            trips = trips.drop_duplicates("trip_id", keep="last")
+        id_list = trips["trip_id"].astype(str).tolist()
+        ids = IdTable.of(id_list).canonical()
+        code, route_ids = pd.factorize(trips["route_id"], use_na_sentinel=False)
+        route_ids = route_ids.tolist()
+        trip_route = TripRoutes(ids, code.astype(np.int16 if len(route_ids) <= 32767 else np.int32), route_ids)
+        trip_stop = TripStops(stop_times, ids, id_list)  # arrays, not a dict of tuples: all-Tokyo rail 124 -> ~25 MiB
         stop_map = dict(zip(stops["stop_id"].tolist(),
                             zip(stops["stop_lat"].astype(float).tolist(), stops["stop_lon"].astype(float).tolist(),
                                 stops["stop_name"].astype(str).tolist())))
         all_routes = set(route_ids)
         if routes is not None and len(routes):
             all_routes |= set(routes["route_id"].tolist())
-        return cls(dict(zip(trip_ids, route_ids)), trip_stop, stop_map, frozenset(all_routes))
+        return cls(trip_route, trip_stop, stop_map, frozenset(all_routes))
 
     @classmethod
     def from_feed(cls, feed) -> "OperatorIndex":
@@ -90,25 +97,30 @@ class OperatorIndex:
 
     @property
     def trips(self) -> "KeysView[str]":
-        """The operator's trip ids (a set view: one hash table for trips and their routes, not two)."""
+        """The operator's trip ids (a set view of `trip_route`: one table for trips and their routes, not two)."""
         return self.trip_route.keys()
 
     def with_shared_ids(self) -> "OperatorIndex":
-        """This index (built by another process) with its trip and route ids interned, as a build here makes them
-        (`interned`): one string object per id in it and its trip stops."""
-        routes = {r: r for r in interned(list(self.routes))}
-        trips = dict(zip(interned(list(self.trip_route)), (routes.get(r, r) for r in self.trip_route.values())))
-        shared = type(self)(trips, self.trip_stop, self.stops, frozenset(routes))
-        shared.trip_stop.intern_ids()
-        return shared
+        """This index (built by another process) on this process's trip id table equal to its own, as a build
+        here makes it (`IdTable.canonical`); its trip stops hold the same table (one object after unpickling)."""
+        ids = self.trip_route.ids.canonical()
+        self.trip_stop.ids = ids
+        if ids is self.trip_route.ids:
+            return self
+        tr = self.trip_route
+        return type(self)(TripRoutes(ids, tr.code, tr.route_ids), self.trip_stop, self.stops, self.routes)
 
-    def vehicle_stop(self, v: VehiclePosition) -> str | None:
+    def vehicle_stop(self, v: VehiclePosition, k: int | None = None) -> str | None:
         """The stop a vehicle is at or heading to: the feed's stop_id when it names a known stop, else the stop of
-        its trip at current_stop_sequence (Toei trains give only the sequence)."""
+        its trip at current_stop_sequence (Toei trains give only the sequence). ``k``: its trip's position
+        (`TripRoutes.position`), when already looked up."""
         if v.stop_id is not None and v.stop_id in self.stops:
             return v.stop_id
         if v.trip_id is not None and v.current_stop_sequence is not None:
-            return self.trip_stop.get((v.trip_id, v.current_stop_sequence))
+            if k is None:
+                k = self.trip_route.position(v.trip_id)
+            row = self.trip_stop.row(k, v.current_stop_sequence)
+            return self.trip_stop.stop_at(row) if row >= 0 else None
         return None
 
 
@@ -130,21 +142,24 @@ def match_trip_update(idx: OperatorIndex, u: TripUpdate) -> str | None:
     if u.trip_id is None:
         return "no trip_id (an added trip the feed does not place)" if u.relationship in (
             "ADDED", "DUPLICATED", "UNSCHEDULED") else "no trip_id"
-    if u.trip_id not in idx.trips:
+    k = idx.trip_route.position(u.trip_id)  # one lookup of the id for the trip and its stop_sequences
+    if k < 0:
         if u.relationship == "ADDED":
             return None  # a new trip: nothing to match by design
         return "unknown trip_id"
     if idx.trip_stop:
         for s in u.stop_time_updates:
-            if s.stop_sequence is not None and (u.trip_id, s.stop_sequence) not in idx.trip_stop:
+            if s.stop_sequence is not None and idx.trip_stop.row(k, s.stop_sequence) < 0:
                 return f"trip has no stop_sequence {s.stop_sequence}"
             if s.stop_id is not None and s.stop_id not in idx.stops:
                 return f"unknown stop_id {s.stop_id}"
     return None
 
 
-def match_vehicle(idx: OperatorIndex, v: VehiclePosition) -> str | None:
-    if v.trip_id is not None and v.trip_id not in idx.trips:
+def match_vehicle(idx: OperatorIndex, v: VehiclePosition, k: int | None = None) -> str | None:
+    """None when the vehicle matches the feed, else why not. ``k``: its trip's position, when already looked up
+    (`TripRoutes.position`)."""
+    if v.trip_id is not None and (k if k is not None else idx.trip_route.position(v.trip_id)) < 0:
         return "unknown trip_id"
     if v.trip_id is None and v.route_id is not None and v.route_id not in idx.routes:
         return "unknown route_id"
@@ -502,10 +517,11 @@ class RealtimeService:
             if op not in indexes:
                 indexes[op] = self.index_provider(op)
             idx = indexes[op]
-            route_id = v.route_id or (idx.trip_route.get(v.trip_id) if idx and v.trip_id else None)
+            k = idx.trip_route.position(v.trip_id) if idx and v.trip_id else -1
+            route_id = v.route_id or (idx.trip_route.route_at(k) if k >= 0 else None)
             if route is not None and route_id != route:
                 continue
-            stop_id = idx.vehicle_stop(v) if idx else v.stop_id
+            stop_id = idx.vehicle_stop(v, k) if idx else v.stop_id
             stop = None
             if stop_id is not None and idx is not None and stop_id in idx.stops:
                 lat, lon, name = idx.stops[stop_id]
@@ -606,8 +622,9 @@ def _prepare(msg: RealtimeMessage, idx: OperatorIndex, feed: str | None, have: s
             if len(unmatched) < MAX_REPORTED:
                 unmatched.append(Unmatched(u.entity_id, "trip_update", u.trip_id, why))
     for v in msg.vehicles:
-        why = match_vehicle(idx, v)
-        if idx.vehicle_stop(v) is not None:
+        k = idx.trip_route.position(v.trip_id) if v.trip_id is not None else -1  # one lookup for both
+        why = match_vehicle(idx, v, k)
+        if idx.vehicle_stop(v, k) is not None:
             at_stops += 1
         if why is None:
             matched_vp += 1
