@@ -244,12 +244,15 @@ class IdTable(Sequence):
     serves every service day's `TripIds` (`canonical`): all-Tokyo 2.2 MiB for ~50,000 ids, instead of 4.3 MiB
     of interned strings and the interpreter's intern table grown for them."""
 
-    __slots__ = ("blob", "ends", "_order", "__weakref__")
+    __slots__ = ("blob", "ends", "_order", "_hashes", "__weakref__")
 
     def __init__(self, blob: bytes, ends: array):
         self.blob = blob  # the ids' UTF-8 bytes, one after another
         self.ends = ends  # array.array: where id i ends in blob (id i starts where i-1 ends)
-        self._order: array | None = None  # positions sorted by id bytes (`find`), made on first lookup
+        # (`find`, made on first lookup) positions sorted by their id's hash, and those hashes (this process's:
+        # never pickled)
+        self._order: array | None = None
+        self._hashes: array | None = None
 
     @classmethod
     def of(cls, ids) -> "IdTable":
@@ -284,16 +287,22 @@ class IdTable(Sequence):
     __hash__ = None  # type: ignore[assignment]
 
     def find(self, key: str) -> list[int]:
-        """The positions holding ``key`` (a binary search over the ids in byte order: ~17 decodes for 100,000)."""
-        raw = self._raw
-        order = self._order
-        if order is None:
-            order = self._order = array("i", sorted(range(len(self.ends)), key=raw))
+        """The positions holding ``key``, ascending: a binary search of its hash among the ids' (in C, ~1 us for
+        100,000 ids, 8 bytes an id more than a search by comparing decoded ids, which took ~6 us), then the id
+        bytes of the equal hashes compared."""
+        raw, order, hashes = self._raw, self._order, self._hashes
+        if order is None or hashes is None:
+            hs = [hash(raw(i)) for i in range(len(self.ends))]
+            order = array("i", sorted(range(len(hs)), key=hs.__getitem__))  # (stable: equal ids ascending)
+            hashes = array("q", [hs[i] for i in order])
+            self._order, self._hashes = order, hashes
         want = key.encode()
-        k = bisect.bisect_left(order, want, key=raw)
+        h = hash(want)
+        k = bisect.bisect_left(hashes, h)
         hits = []
-        while k < len(order) and raw(order[k]) == want:
-            hits.append(order[k])
+        while k < len(hashes) and hashes[k] == h:
+            if raw(order[k]) == want:
+                hits.append(order[k])
             k += 1
         return hits
 
