@@ -9,8 +9,8 @@ slice of its sequences, sorted, and their stops as codes into one list of stop i
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 import operator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def trip_position(ids: IdTable, trip) -> int:
     """The position of ``trip`` in ``ids`` (the last, as a dict keeps the last of a key given twice), or -1 (not
-    a string, or not there): a binary search, ~17 ids decoded."""
+    a string, or not there): `IdTable.find`."""
     if not isinstance(trip, str):
         return -1
     try:
