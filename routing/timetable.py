@@ -427,7 +427,7 @@ class TripIds(Sequence):
 
     def knows(self, trip_id: str) -> bool:
         """Whether ``trip_id`` names one of these trips: its id, or the raw id of a frequency trip's runs (a
-        closure names the trip, not one run). Decodes no id but the ~17 of a lookup."""
+        closure names the trip, not one run). A lookup (`IdTable.find`) and one pass over the positions."""
         raw = self.names.find(trip_id) if type(trip_id) is str else []
         return bool(raw) and bool(np.isin(np.frombuffer(self.src, np.int32), raw).any()) or trip_id in self
 
