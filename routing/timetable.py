@@ -296,7 +296,10 @@ class IdTable(Sequence):
             order = array("i", sorted(range(len(hs)), key=hs.__getitem__))  # (stable: equal ids ascending)
             hashes = array("q", [hs[i] for i in order])
             self._order, self._hashes = order, hashes
-        want = key.encode()
+        try:
+            want = key.encode()
+        except UnicodeEncodeError:  # (a lone surrogate: no id, UTF-8 all, equals it)
+            return []
         h = hash(want)
         k = bisect.bisect_left(hashes, h)
         hits = []

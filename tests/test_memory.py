@@ -646,7 +646,7 @@ def test_trip_ids_of_frequency_runs_decode_and_look_up_as_written():
     # what a closure may name (`TripIds.knows`): an id, or the raw id of a frequency trip's runs
     assert all(got.knows(t) for t in ids) and got.knows("op:x") and got.knows("op:a")
     assert not got.knows("op:a@09:00:00") and not got.knows("op:zzz") and not got.knows("op:e")
-    assert not TripIds.of([]).knows("op:a")
+    assert not TripIds.of([]).knows("op:a") and not got.knows("\ud800") and got.names.find("op:\udcff") == []
 
 
 def test_release_memory_unmaps_llvms_clean_code_pages_and_kernels_still_compile():

@@ -26,10 +26,7 @@ def trip_position(ids: IdTable, trip) -> int:
     a string, or not there): `IdTable.find`."""
     if not isinstance(trip, str):
         return -1
-    try:
-        hits = ids.find(trip)
-    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 id equals it
-        return -1
+    hits = ids.find(trip)
     return hits[-1] if hits else -1
 
 
