@@ -861,7 +861,7 @@ def _assemble(m: TransitModel, st_arr, dep_by_pos, st_pickup, st_dropoff, skippe
                                **{k: np.asarray(getattr(m, k))[keep][order] for k in
                                   ("inseat_from_pos", "inseat_to_pos", "inseat_from_stop", "inseat_to_stop")},
                                trip_inseat_class=None, pattern_inseat_classes=None, trip_inseat_classes_after=None)
-    rt = dataclasses.replace(m, **changes, _stop_index=m._stop_index, _trip_index=None,
+    rt = dataclasses.replace(m, **changes, _stop_index=m._stop_index,
                              _shape_cuts=m._shape_cuts if not extras else dict(m._shape_cuts))
     ov = RealtimeOverlay(base=m, model=rt, version=0, trip_base=trip_base, trip_state=trip_state,
                          base_trip_rt=base_trip_rt, base_state=state, skipped=skipped, hop_src=hop_src,

@@ -350,12 +350,13 @@ class TripIds(Sequence):
     the one table, instead of a 1.1 MiB list per model and the interned strings (one worker: RSS at ready -10 MiB).
     A decode is ~0.5 µs, an itinerary reads one per ride."""
 
-    __slots__ = ("names", "src", "start")
+    __slots__ = ("names", "src", "start", "_order")
 
     def __init__(self, names: IdTable, src: array, start: array | None):
         self.names = names
         self.src = src  # array.array("i"): position of trip t's raw id in names
         self.start = start  # array.array("i"): trip t's run start for a frequency run (-1: none); None: no runs
+        self._order: array | None = None  # (`_sorted`, made on first lookup; never pickled)
 
     @classmethod
     def of(cls, ids) -> "TripIds":
@@ -415,24 +416,42 @@ class TripIds(Sequence):
         self.names = self.names.canonical()
         return self
 
+    def _sorted(self) -> array:
+        """The trips sorted by (raw id position, run start), stable (made on first lookup, 4 bytes a trip: all-Tokyo
+        0.6 MiB a model): a trip id's runs are found by bisection, decoding no id."""
+        order = self._order
+        if order is None:
+            src = np.frombuffer(self.src, np.int32)
+            start = np.zeros(len(src), np.int32) if self.start is None else np.frombuffer(self.start, np.int32)
+            order = self._order = array("i", np.lexsort((start, src)).astype(np.int32).tobytes())
+        return order
+
     def positions(self, trip_id: str) -> list[int]:
-        """Every t with ``self[t] == trip_id`` (ascending): a lookup of its raw id, then a scan of the positions
-        (no id decoded; `TransitModel.trip_index` keeps an index for repeated lookups)."""
-        keys = self._keys_of(trip_id)
-        if not keys:
-            return []
-        src = np.frombuffer(self.src, np.int32)
-        start = None if self.start is None else np.frombuffer(self.start, np.int32)
-        hit = np.zeros(len(src), bool)
-        for i, s in keys:
-            hit |= (src == i) if start is None else (src == i) & (start == s)
-        return np.flatnonzero(hit).tolist()
+        """Every t with ``self[t] == trip_id``, ascending: its raw id looked up (`IdTable.find`), then its trips
+        among `_sorted`'s (`TransitModel.trip_index` picks a service day's among them)."""
+        order, src, start = self._sorted(), self.src, self.start
+        key = (lambda t: (src[t], -1)) if start is None else (lambda t: (src[t], start[t]))
+        hits = []
+        for k in self._keys_of(trip_id):
+            j = bisect.bisect_left(order, k, key=key)
+            while j < len(order) and key(order[j]) == k:
+                hits.append(order[j])
+                j += 1
+        return sorted(hits)
 
     def knows(self, trip_id: str) -> bool:
         """Whether ``trip_id`` names one of these trips: its id, or the raw id of a frequency trip's runs (a
-        closure names the trip, not one run). A lookup (`IdTable.find`) and one pass over the positions."""
-        raw = self.names.find(trip_id) if type(trip_id) is str else []
-        return bool(raw) and bool(np.isin(np.frombuffer(self.src, np.int32), raw).any()) or trip_id in self
+        closure names the trip, not one run)."""
+        if type(trip_id) is not str:
+            return False
+        if trip_id in self:
+            return True
+        order, src = self._sorted(), self.src
+        for i in self.names.find(trip_id):
+            j = bisect.bisect_left(order, i, key=src.__getitem__)
+            if j < len(order) and src[order[j]] == i:
+                return True
+        return False
 
     def _keys_of(self, trip_id: str) -> set[tuple[int, int]]:
         """(raw id position, run start or -1) pairs that read as ``trip_id``."""
@@ -577,7 +596,6 @@ class TransitModel:
     trip_inseat_classes_after: np.ndarray = None
     timezone: str = DEFAULT_TZ
     _stop_index: dict = field(default=None, repr=False, compare=False)
-    _trip_index: array = field(default=None, repr=False, compare=False)  # see trip_index
     _shape_cuts: dict = field(default_factory=dict, repr=False, compare=False)  # (shape, pattern) -> cut
 
     def __post_init__(self) -> None:
@@ -662,24 +680,10 @@ class TransitModel:
         """Index of the run of ``trip_id`` on service day ``date + day`` (default: this date, not the day before's
         runs past midnight), None if it does not run that day. Frequency-based trips are named
         ``trip@HH:MM:SS`` by their start."""
-        ids = self.trip_ids
-        order = self._trip_index
-        if order is None:
-            # trips sorted by (raw id, run start), stable: 4 bytes a trip, searched by decoding no id (all-Tokyo:
-            # 0.6 MiB a model, instead of a dict of the id strings)
-            src = np.frombuffer(ids.src, np.int32)
-            start = np.zeros(len(src), np.int32) if ids.start is None else np.frombuffer(ids.start, np.int32)
-            order = self._trip_index = array("i", np.lexsort((start, src)).astype(np.int32).tobytes())
-        src, start = ids.src, ids.start
-        key = (lambda t: (src[t], -1)) if start is None else (lambda t: (src[t], start[t]))
         days, hit = self.trip_day_offset, None
-        for k in ids._keys_of(trip_id):
-            j = bisect.bisect_left(order, k, key=key)
-            while j < len(order) and key(order[j]) == k:  # its runs (at most one a service day), ascending
-                t = order[j]
-                if days[t] == day and (hit is None or t > hit):
-                    hit = t  # the last run of (trip, day), as before; runs are unique anyway
-                j += 1
+        for t in self.trip_ids.positions(trip_id):  # its runs (at most one a service day), ascending
+            if days[t] == day:
+                hit = t  # the last run of (trip, day), as before; runs are unique anyway
         return hit
 
     def pattern_len(self, p: int) -> int:

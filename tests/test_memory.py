@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from maas.platform import kernels
-from routing.raptor.arrays import reversed_timetable, timetable_of
+from routing.raptor.arrays import _trip_of, reversed_timetable, timetable_of
 from routing.raptor.pools import _POOL, drop_thread_buffers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -493,7 +493,7 @@ def test_equal_arrays_are_held_once(sample_transit, tmp_path):
         fwd = lambda a: np.asarray(a)[t0:t0 + n * L].reshape(n, L)[::-1, ::-1]  # noqa: E731
         assert np.array_equal(np.asarray(rv.st_pickup)[t0:t0 + n * L].reshape(n, L), fwd(m.st_dropoff))
         assert np.array_equal(np.asarray(rv.st_dropoff)[t0:t0 + n * L].reshape(n, L), fwd(m.st_pickup))
-    assert np.array_equal(rv.trip_wheelchair, np.asarray(m.trip_wheelchair)[rev.trip_of])
+    assert np.array_equal(rv.trip_wheelchair, np.asarray(m.trip_wheelchair)[[rev.trip(t) for t in range(m.n_trips)]])
 
 
 def test_reversal_maps_trips_back_from_the_models_own_arrays(sample_transit):
@@ -509,7 +509,7 @@ def test_reversal_maps_trips_back_from_the_models_own_arrays(sample_transit):
         pts, tp = np.asarray(m.pattern_trips_start), np.asarray(m.trip_pattern)
         want = [int(pts[tp[t]] + pts[tp[t] + 1] - 1 - t) for t in range(m.n_trips)]
         assert [rev.trip(t) for t in range(m.n_trips)] == want
-        assert rev.trip_of.tolist() == want
+        assert _trip_of(m.trip_pattern, m.pattern_trips_start).tolist() == want  # (its array form)
         assert sorted(want) == list(range(m.n_trips)) and [want[w] for w in want] == list(range(m.n_trips))
         assert all(tp[w] == tp[t] for t, w in enumerate(want))  # (within each pattern)
     assert not any(isinstance(v, np.ndarray) and v.shape == (m.n_trips,) and v.dtype == np.int32

@@ -242,7 +242,7 @@ def test_save_load_round_trip(small_model, tmp_path):
 
 
 def test_trip_index_finds_each_run_by_trip_and_day(small_model):
-    m = dataclasses.replace(small_model, _trip_index=None)  # its own index, built here
+    m = dataclasses.replace(small_model, trip_ids=list(small_model.trip_ids))  # its own ids and index, built here
     want = {(t, int(d)): i for i, (t, d) in enumerate(zip(m.trip_ids, m.trip_day_offset.tolist()))}
     assert len(want) == m.n_trips  # one run per (trip, day): frequency runs are named by their start
     for (t, d), i in want.items():

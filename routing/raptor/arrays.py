@@ -67,7 +67,7 @@ def _cached(model, key: str, make):
     return hit
 
 
-_OWN_FIELDS = frozenset(("date", "_stop_index", "_trip_index", "_shape_cuts"))  # a model's own, never shared
+_OWN_FIELDS = frozenset(("date", "_stop_index", "_shape_cuts"))  # a model's own, never shared
 
 
 def share_timetables(model, other) -> bool:
@@ -239,14 +239,10 @@ class Reversal:
         p = self.trip_pattern.item(t)
         return pts.item(p) + pts.item(p + 1) - 1 - t
 
-    @property
-    def trip_of(self) -> np.ndarray:
-        """`trip` of every reversed trip, as an array (an involution; made on each call)."""
-        return _trip_of(self.trip_pattern, self.pattern_trips_start)
-
 
 def _trip_of(trip_pattern, pattern_trips_start) -> np.ndarray:
-    """Reversed trip → real trip, every trip: within each pattern the trips in reverse order (`Reversal`)."""
+    """`Reversal.trip` of every reversed trip, as an array (an involution: within each pattern the trips in reverse
+    order), for the reversed timetable's per-trip arrays and in-seat links."""
     pts = np.asarray(pattern_trips_start, np.int64)
     trip_p = np.asarray(trip_pattern, np.int64)
     return (pts[trip_p] + pts[trip_p + 1] - 1 - np.arange(len(trip_p))).astype(np.int32)
@@ -283,8 +279,8 @@ def _reversed(model, inseat: bool) -> tuple[Timetable, Reversal]:
 
 def _reversed_parts(model) -> tuple[tuple, np.ndarray]:
     """The reversed timetable's fields before its in-seat links (cached per model: its timetables with and
-    without links share them, all-Tokyo: 7.4 MiB of arrivals a day for a server asked both ways), its
-    and its patterns' lengths. Its departures are `_reversed_dep_by_pos`'s only."""
+    without links share them, all-Tokyo: 7.4 MiB of arrivals a day for a server asked both ways) and
+    its patterns' lengths. Its departures are `_reversed_dep_by_pos`'s only."""
     pss = np.asarray(model.pattern_stops_start, np.int64)
     pts = np.asarray(model.pattern_trips_start, np.int64)
     ptimes = np.asarray(model.pattern_times_start, np.int64)
