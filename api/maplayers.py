@@ -26,14 +26,14 @@ CACHE_MODELS = 3
 class LayerCache:
     """Encoded layers keyed by the object they were made from (kept alive here so its id is never reused)."""
 
-    entries: dict[tuple[str, int], tuple[object, bytes]] = field(default_factory=dict)
+    entries: dict[tuple[str, int, str], tuple[object, bytes]] = field(default_factory=dict)
 
-    def get(self, kind: str, source: object) -> bytes | None:
-        hit = self.entries.get((kind, id(source)))
+    def get(self, kind: str, source: object, variant: str = "") -> bytes | None:
+        hit = self.entries.get((kind, id(source), variant))
         return hit[1] if hit is not None and hit[0] is source else None
 
-    def put(self, kind: str, source: object, body: bytes) -> None:
-        self.entries[(kind, id(source))] = (source, body)
+    def put(self, kind: str, source: object, body: bytes, variant: str = "") -> None:
+        self.entries[(kind, id(source), variant)] = (source, body)
         mine = [k for k in self.entries if k[0] == kind]
         for k in mine[:-CACHE_MODELS]:
             del self.entries[k]
@@ -57,10 +57,10 @@ async def network(request: web.Request) -> web.Response:
     loop = asyncio.get_running_loop()
     model = await loop.run_in_executor(transit.executor, transit.model_for, day)
     cache = request.app[LAYERS]
-    body = cache.get("network", model)
+    body = cache.get("network", model, day.isoformat())  # (one model serves several days' maps)
     if body is None:
-        body = await loop.run_in_executor(transit.executor, lambda: orjson.dumps(network_geojson(model)))
-        cache.put("network", model, body)
+        body = await loop.run_in_executor(transit.executor, lambda: orjson.dumps(network_geojson(model, date=day)))
+        cache.put("network", model, body, day.isoformat())
     return _geojson(body)
 
 

@@ -200,8 +200,7 @@ def keep_days(transit, warm_all: bool = False, now=None) -> list:
     from routing.raptor import drop_thread_buffers
 
     def warm(days) -> None:
-        for day in days:
-            planner = transit.planner_for(day)
+        for planner in transit.planners_for(days):  # (one model serves today and tomorrow)
             try:  # load numba's kernels, the reversed timetables and the itinerary tables here, on this thread (no
                 planner.warm_up()  # pool thread is started before the fork): the workers share them, not a copy each
             except Exception:  # a network without a plannable pair: each worker's own warm-up reports it
@@ -209,8 +208,8 @@ def keep_days(transit, warm_all: bool = False, now=None) -> list:
 
     keeper = DayKeeper(transit, warm, clock=(lambda: now) if now is not None else None)
     missing = keeper.step()
-    if warm_all:
-        warm([d for d in keeper.wanted() if d not in missing])
+    if warm_all and not missing:  # (a step that built a day warmed them all)
+        warm(keeper.wanted())
     drop_thread_buffers()  # this thread's search labels: no worker plans on its main thread
     return missing
 

@@ -6,6 +6,7 @@ alighting at the last), so names, colours and geometry look the same here as in 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 from aiohttp import web
 
@@ -24,10 +25,10 @@ from routing.raptor import RideLeg
 from routing.timetable import TransitModel
 
 
-def find_trip(model: TransitModel, trip_id: str) -> int | None:
-    """The trip's index among those that start on the model's own service day (a frequency run: ``trip@HH:MM:SS``):
-    the model's index of its trip ids, not a scan decoding each (`TripIds`)."""
-    return model.trip_index(trip_id)
+def find_trip(model: TransitModel, trip_id: str, date: dt.date) -> int | None:
+    """The trip's index among those that start on service day ``date`` (a frequency run: ``trip@HH:MM:SS``), in a
+    model joining that day: the model's index of its trip ids, not a scan decoding each (`TripIds`)."""
+    return model.trip_on(trip_id, date)
 
 
 def trip_details(model: TransitModel, t: int) -> dict:
@@ -75,10 +76,10 @@ async def trip(request: web.Request) -> web.Response:
 
     def work() -> dict | None:
         model = transit.model_for(date)
-        t = find_trip(model, trip_id)
+        t = find_trip(model, trip_id, date)
         if t is None:
             return None
-        ov = transit.overlay_for(date)
+        ov = transit.overlay_of(model)
         if ov is None:
             return trip_details(model, t)
         rt = int(ov.base_trip_rt[t])

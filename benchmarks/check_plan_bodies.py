@@ -5,12 +5,14 @@ encoded by `api.respond.dumps`), each plan run twice in a row so that a cached d
 answer (fares, localised names) shows. Exits non-zero when any body differs.
 
     .venv/bin/python benchmarks/check_plan_bodies.py [--queries 90] [--feeds toei,tokyo] [--old-commit main]
-        [--old-tree DIR] [--week-after]
+        [--old-tree DIR] [--week-after] [--tomorrow]
 
 ``--queries`` per feed and direction (90 × 2 feeds × 2 directions = 360 plans). ``--old-tree``: an extracted
 tree of the old commit (``git archive``) to reuse, so numba's cache there spares the kernels' compilation.
 ``--week-after``: this tree's service plans on the same weekday a week later first, so the day's model shares that
 one's arrays and timetables (`share_timetables`; printed); the old tree's answers are a fresh model's.
+``--tomorrow``: both trees build the model of the day before first, so where one model serves two days (since
+3 December) the day's plans are answered by the day before's model; the old tree's, by the day's own.
 """
 from __future__ import annotations
 
@@ -58,8 +60,11 @@ catalog = {feed.namespace: setup_for_feed(feed).fares}
 names = NameIndex.from_network(svc.network)
 if spec.get("week_after"):  # the same weekday a week later planned on first: this day's model shares its arrays
     svc.planner_for(date + dt.timedelta(days=7)).warm_up()
+if spec.get("tomorrow"):  # the day before's model first: where it serves this day too, it answers
+    svc.planner_for(date - dt.timedelta(days=1)).warm_up()
 model = svc.planner_for(date).model
-print(json.dumps({"shares_arrays": "_same_arrays" in model.__dict__}))
+print(json.dumps({"shares_arrays": "_same_arrays" in model.__dict__, "model_date": model.date}))
+midnight = model.datetime_of(0) - dt.timedelta(days=(model.service_date - date).days)
 svc.planner_for(date).warm_up()
 rng = random.Random(spec["seed"])
 stations = list(model.station_ids)
@@ -69,7 +74,7 @@ for i in range(spec["n"]):
         a, b = rng.sample(stations, 2)
         t = rng.choice([rng.randint(6 * 3600, 22 * 3600)] * 8 + [rng.randint(22 * 3600 + 1800, 24 * 3600 + 1800),
                                                                   rng.randint(4 * 3600 + 1800, 6 * 3600)])
-        when = model.datetime_of(t)
+        when = midnight + dt.timedelta(seconds=t)  # (on the date asked for, whichever model answers)
         riders, medium = (parse_riders("adult:1"), "ic") if i % 2 else (parse_riders("adult:1,child:1"), "ticket")
         for rep in range(2):  # the same plan again: nothing cached may have been changed by the first answer
             t0 = time.perf_counter()
@@ -91,16 +96,17 @@ print(json.dumps(out, ensure_ascii=False))
 """
 
 
-def emit(tree: Path, feed: str, n: int, seed: int, keep: int, week_after: bool = False) -> list:
+def emit(tree: Path, feed: str, n: int, seed: int, keep: int, week_after: bool = False, tomorrow: bool = False
+         ) -> list:
     fname, ns = FEEDS[feed]
     spec = json.dumps({"feed": str(DATA / fname), "ns": ns, "date": "2026-12-01", "n": n, "seed": seed,
-                       "keep": keep, "week_after": week_after})
+                       "keep": keep, "week_after": week_after, "tomorrow": tomorrow})
     run = subprocess.run([sys.executable, "-c", _EMIT, str(tree)], input=spec, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree)
     if run.returncode:
         raise SystemExit(f"{tree}: {run.stderr[-3000:]}")
     lines = run.stdout.strip().splitlines()
-    if len(lines) > 1 and tree == ROOT:
+    if len(lines) > 1:
         print(f"{feed} ({tree}): {lines[-2]}")
     return json.loads(lines[-1])
 
@@ -114,6 +120,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--week-after", action="store_true",
                     help="this tree plans on the day a week later first (the day's model shares its timetables)")
+    ap.add_argument("--tomorrow", action="store_true",
+                    help="both trees build the day before's model first (here it answers the day's plans)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(args.old_tree) if args.old_tree else Path(tmp)
@@ -123,8 +131,9 @@ def main() -> None:
             subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
         bad = 0
         for feed in args.feeds.split(","):
-            new_rows = emit(ROOT, feed, args.queries, args.seed, keep=4 * args.queries, week_after=args.week_after)
-            old_rows = emit(old, feed, args.queries, args.seed, keep=4 * args.queries)
+            new_rows = emit(ROOT, feed, args.queries, args.seed, keep=4 * args.queries, week_after=args.week_after,
+                            tomorrow=args.tomorrow)
+            old_rows = emit(old, feed, args.queries, args.seed, keep=4 * args.queries, tomorrow=args.tomorrow)
             same = sum(x[:6] == y[:6] for x, y in zip(new_rows, old_rows))
             answered = sum(1 for x in new_rows if '"legs"' in (x[6] or ""))
             print(f"{feed}: {len(new_rows)} bodies ({len(new_rows) // 2} plans, each twice; {answered} with "

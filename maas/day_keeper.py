@@ -1,12 +1,13 @@
 """The service days a server keeps built and warm ahead of the requests that ask for them.
 
-A plan asks for the model of its departure's service day (`TransitService.local_date`, on the feeds' own clock);
-one model joins the trips of the day before and after (routing/timetable.py ``DAYS``), so plans for "now" need
-only today's, and plans for tomorrow tomorrow's. Built on first use, that day's first plan would wait for the build
-(the sample: ~1 s; all-Tokyo: seconds, in a child process). So today's and tomorrow's models are built and warmed
-before /readyz says ready, and `DayKeeper` keeps them so while the server runs for weeks: from ``lead`` before
-midnight it builds the day after tomorrow too, so when the date changes the new tomorrow is built already; the
-day that became yesterday is no longer kept (the LRU drops it when another day needs the room).
+A plan asks for a model serving its departure's service day (`TransitService.local_date`, on the feeds' own
+clock); one model joins the trips of the days around its date (routing/timetable.py ``DAYS``) and answers the
+plans of its day and the next (``SERVED_DAYS``), so plans for today and tomorrow need only today's model. Built on
+first use, a day's first plan would wait for the build (the sample: ~1 s; all-Tokyo: seconds, in a child
+process). So the model serving today and tomorrow is built and warmed before /readyz says ready, and `DayKeeper`
+keeps it so while the server runs for weeks: from ``lead`` before midnight it builds tomorrow's too (serving
+tomorrow and the day after), so when the date changes the new today and tomorrow are served already; the model
+that served yesterday is dropped then (`TransitService.keep`).
 """
 from __future__ import annotations
 
@@ -52,8 +53,9 @@ def seconds_to_next_look(now: dt.datetime, lead: dt.timedelta = LEAD, period_s: 
 
 
 class DayKeeper:
-    """Keeps `wanted_days` built and warm on a `TransitService`: ``warm(dates)`` builds and warms them (blocking;
-    `Services.warm_days`: the models, every planner thread, the request path); ``clock`` gives the time (aware)."""
+    """Keeps `wanted_days` served and warm on a `TransitService`: ``warm(dates)`` builds and warms the models
+    serving them (blocking; `Services.warm_days`: the models, every planner thread, the request path); ``clock``
+    gives the time (aware)."""
 
     def __init__(self, transit, warm: Callable[[list[dt.date]], object], *,
                  clock: Callable[[], dt.datetime] | None = None, ahead: int = DAYS_AHEAD, lead: dt.timedelta = LEAD,
@@ -74,13 +76,15 @@ class DayKeeper:
         return wanted_days(self.now(), self.ahead, self.lead)
 
     def step(self) -> list[dt.date]:
-        """Keep the wanted days, build and warm those not built yet (blocking: off the event loop). Returns them."""
+        """Keep the wanted days; when some are not served yet, build and warm the models serving them all (blocking:
+        off the event loop; the models `TransitService.bases_for` chooses, the cached ones warmed again). Returns
+        the days that were not served."""
         days = self.wanted()
         self.transit.keep(days)
-        cached = set(self.transit.cached_dates())
-        missing = [d for d in days if d not in cached]
+        served = set(self.transit.cached_dates())
+        missing = [d for d in days if d not in served]
         if missing:
-            self.warm(missing)
+            self.warm(days)
         return missing
 
     async def run(self) -> None:

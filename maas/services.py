@@ -181,8 +181,9 @@ class Services:
             date = dt.date.fromisoformat(day)
 
             def overlay(date=date):
-                ov = self.transit.overlay_for(date)
-                return ov if ov is not None else build_overlay(self.transit.model_for(date), ())
+                model = self.transit.model_for(date)  # (one joining that day: legs are found at its offset)
+                ov = self.transit.overlay_of(model)
+                return ov if ov is not None else build_overlay(model, ())
 
             ov = await run(overlay)
             sent += len(await tell(store, ov, items, plan, now, run))
@@ -317,7 +318,7 @@ class Services:
             if not booked:
                 continue
             trips, stops = await loop.run_in_executor(
-                self.transit.executor, lambda d=date, b=booked: closure_targets(self.transit.model_for(d), closures, b))
+                self.transit.executor, lambda d=date, b=booked: closure_targets(self.transit.model_for(d), closures, b, d))
             candidates |= await booking_index.bookings_on(store, day, trips=trips, stops=stops)
         by_day: dict[str, list[tuple[str, dict, str]]] = {}
         for booking_id, owner, legs in await booking_index.load_travelling(store, candidates, now):
@@ -398,13 +399,15 @@ def booked_itinerary(model, legs: list[dict]) -> dict:
     """A booked journey as an itinerary the re-planner can check: each ride with the stops it passes (from the
     model's timetable), since bookings keep only the operator's view of each leg."""
     out = []
+    from maas.itineraries.derive import leg_day
+
     iso = model.iso  # model seconds → local time on the model's clock (its feeds' agency zone, not Tokyo's)
     for leg in legs:
         ride = {"mode": leg["mode"], "operator": leg["operator"], "trip_id": leg["trip_id"],
                 "route": {"id": leg["route_id"]}, "from": {"stop_id": leg["from_stop"]},
                 "to": {"stop_id": leg["to_stop"]}, "departure": leg["departure"], "arrival": leg["arrival"],
                 "intermediate_stops": []}
-        t = model.trip_index(leg["trip_id"])  # the run on the model's own date
+        t = model.trip_on(leg["trip_id"], leg_day(model, leg))  # the run on the leg's day
         if t is None:
             out.append(ride)  # a trip not in this day's model: only its ends can be checked
             continue

@@ -22,7 +22,7 @@ from routing.itinerary import share_day_tables
 from routing.planner import PlanOptions, Planner
 from routing.raptor import drop_thread_buffers, share_equal_fields, share_timetables
 from routing.realtime import RealtimeOverlay
-from routing.timetable import BuildSettings, TransitModel, build_model, model_timezone
+from routing.timetable import DAYS, SERVED_DAYS, BuildSettings, TransitModel, build_model, model_timezone
 from routing.walking import StraightLineWalker, Walker
 
 log = logging.getLogger("maas.transit")
@@ -57,6 +57,18 @@ def service_span(network: Network) -> tuple[dt.date | None, dt.date | None]:
     return (min(first), max(last)) if first else (None, None)
 
 
+ONE_DAY = dt.timedelta(days=1)
+
+
+def bases_for(dates) -> list[dt.date]:
+    """The model dates that serve the plans of ``dates`` (a model answers its own day's and the next's,
+    `SERVED_DAYS`): a day by the model of the day before when that day is asked for too, else by its own. Today
+    and tomorrow: today's model; within the hour before midnight, when the day after tomorrow joins them, today's
+    and tomorrow's (tomorrow's then serves the next two days alone)."""
+    days = set(dates)
+    return sorted({d - ONE_DAY if d - ONE_DAY in days else d for d in days})
+
+
 def _shared_ids(model: TransitModel) -> TransitModel:
     """A model built by another process with its trip ids on this process's table of the network's trip ids, as
     a build here makes them (`TripIds.canonical`): one table for every service day's model, not one per unpickled
@@ -66,7 +78,8 @@ def _shared_ids(model: TransitModel) -> TransitModel:
 
 
 class _Build:
-    """One model build in progress (`TransitService.planner_for`): those asking for its date wait on ``done``."""
+    """One model build in progress (`TransitService.planner_for`): those asking for a day it serves wait on
+    ``done``."""
 
     def __init__(self, generation: int):
         self.generation = generation
@@ -75,7 +88,9 @@ class _Build:
 
 
 class TransitService:
-    """Holds the network and builds models lazily per service date (a small LRU), shared by all requests.
+    """Holds the network and builds models lazily per service date (a small LRU), shared by all requests. A model
+    answers the plans of two days (its date's and the next, `SERVED_DAYS`) and holds the trips of the days around
+    (`DAYS`), so it is cached under its date and found for either day (`planner_for`, `model_for`).
 
     The planner itself is pure and releases the GIL (numba nogil), so queries run in a thread pool and the
     aiohttp event loop never computes a route.
@@ -97,12 +112,13 @@ class TransitService:
         self.plan_hook: PlanHook | None = None
         self.realtime_provider: RealtimeProvider | None = None
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="planner")
-        self._models: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
+        self._models: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()  # by model date
         self._lock = threading.Lock()
-        # builds in progress, one per date: a request for that date waits for it, others are not held up
+        # builds in progress, one per model date: a request for a day it serves waits for it, others are not held up
         self._building: dict[dt.date, "_Build"] = {}
         self._generation = 0  # bumped by `install`: a build of the network before a swap is not cached
-        self._keep: frozenset[dt.date] = frozenset()  # the days the LRU never drops (`keep`: today, tomorrow)
+        self._keep: frozenset[dt.date] = frozenset()  # model dates the LRU never drops (`keep`: today's)
+        self._keep_days: frozenset[dt.date] = frozenset()  # the days they serve (`keep`: today, tomorrow)
         # called with each model the cache drops (LRU, swap): what other services cache per model is forgotten
         # with it (a server running for weeks builds a model a day; cycles frozen by gc.freeze are never freed)
         self.drop_listeners: list[Callable[[TransitModel], object]] = []
@@ -178,16 +194,38 @@ class TransitService:
                 model = build_model(network, date, self.build_settings, walker=walker)
         return model, walker
 
+    def _plan_bases(self, date: dt.date) -> list[dt.date]:
+        """The model dates whose model answers plans of ``date``, the first preferred: a kept one (the day
+        keeper's), else the day before's (the same trips as a model of ``date`` would have for them, but the
+        day after next's), else its own."""
+        bases = [date - dt.timedelta(days=d) for d in reversed(SERVED_DAYS)]
+        return sorted(bases, key=lambda b: b not in self._keep)
+
     def planner_for(self, date: dt.date) -> Planner:
-        """The day's planner, its model built on first use. The build runs outside the lock (all-Tokyo: seconds,
-        in a child process): a request for another day is answered meanwhile, one for the same day waits for
-        that build instead of starting its own."""
+        """The planner of service day ``date``'s plans (`_plan_bases`: a model of that day or of the day before),
+        built on first use when none is cached or being built: the kept one of the two (the day keeper's choice,
+        before it built it), else the day's own."""
+        bases = self._plan_bases(date)
+        return self._planner(bases, bases[0] if bases[0] in self._keep else date)
+
+    def planners_for(self, dates) -> list[Planner]:
+        """The planners serving ``dates``, one per model (`bases_for`: today's for today and tomorrow), each
+        model built if not cached."""
+        return [self._planner([base], base) for base in bases_for(dates)]
+
+    def _planner(self, bases: list[dt.date], own: dt.date) -> Planner:
+        """The planner of the first of ``bases`` cached, else of the first being built (waited for), else of a
+        model of date ``own`` built here. The build runs outside the lock (all-Tokyo: seconds, in a child
+        process): a request for another day is answered meanwhile, one the same build serves waits for it
+        instead of starting its own."""
         while True:
             with self._lock:
-                hit = self._models.get(date)
-                if hit is not None:
-                    self._models.move_to_end(date)
-                    return hit[1]
+                for base in bases:
+                    hit = self._models.get(base)
+                    if hit is not None:
+                        self._models.move_to_end(base)
+                        return hit[1]
+                date = next((b for b in bases if b in self._building), own)
                 build = self._building.get(date)
                 mine = build is None
                 if mine:
@@ -245,10 +283,20 @@ class TransitService:
         return planner
 
     def _evict_locked(self) -> None:
-        """Least recently used first, never a kept day nor the one used last (so a day asked for while the kept
+        """Least recently used first, never a kept model nor the one used last (so a day asked for while the kept
         days fill the cache is cached, not built again on every request): at most ``max_models``, or the kept
-        days and one more."""
+        ones and one more. Before that, a model older than the kept ones whose kept days the kept models serve
+        goes at once, not when the cache fills (a server running for weeks would hold yesterday's beside today's;
+        yesterday's trips are in today's model too, `model_for`)."""
         others = [d for d in list(self._models)[:-1] if d not in self._keep]
+        if self._keep:
+            served = {b + dt.timedelta(days=d) for b in self._keep if b in self._models for d in SERVED_DAYS}
+            first = min(self._keep)
+            for old in [d for d in others if d < first]:
+                if all(day in served or day not in self._keep_days
+                       for day in (old + dt.timedelta(days=d) for d in SERVED_DAYS)):
+                    self._dropped.append(self._models.pop(old)[0])
+                    others.remove(old)
         for old in others[:max(0, len(self._models) - self.max_models)]:
             self._dropped.append(self._models.pop(old)[0])
 
@@ -264,10 +312,10 @@ class TransitService:
                     log.exception("a listener of dropped models failed")
 
     def keep(self, dates) -> None:
-        """The days whose models stay cached whatever else is asked for (the day keeper's: today, tomorrow);
-        more days than ``max_models`` are kept all the same."""
+        """The days whose models stay cached whatever else is asked for (the day keeper's: today, tomorrow; their
+        models `bases_for`); more models than ``max_models`` are kept all the same (`_evict_locked`)."""
         with self._lock:
-            self._keep = frozenset(dates)
+            self._keep, self._keep_days = frozenset(bases_for(dates)), frozenset(dates)
             self._evict_locked()
         self._tell_dropped()
 
@@ -283,12 +331,13 @@ class TransitService:
         release_memory()  # the old network and models, once no query holds them, and the builds' temporaries
 
     def build_network(self, network: Network, dates: list[dt.date] | None = None) -> "BuiltNetwork":
-        """The first half of a swap: ``network``'s models for ``dates`` built beside the live ones (nothing live
-        changes), to ``install`` now or later (a replica prepares a version another one is publishing)."""
+        """The first half of a swap: ``network``'s models serving ``dates`` (`bases_for`; default: the cached
+        models' dates) built beside the live ones (nothing live changes), to ``install`` now or later (a replica
+        prepares a version another one is publishing)."""
         with self._lock:
-            dates = list(dates) if dates is not None else list(self._models)
+            dates = bases_for(dates) if dates is not None else list(self._models)
             keep = sorted(self._keep)
-        # the kept days (today, tomorrow) are built whatever was asked, last so the cut below keeps them
+        # the kept models (today's) are built whatever was asked, last so the cut below keeps them
         dates = [d for d in dates if d not in keep] + keep
         built: OrderedDict[dt.date, tuple[TransitModel, Planner]] = OrderedDict()
         walker: Walker | None = None
@@ -363,7 +412,7 @@ class TransitService:
         thread."""
         from maas.platform.kernels import drop_linking_ir
 
-        planners = [self.planner_for(d) for d in dates]
+        planners = self.planners_for(dates)
         # once here first, alone: what all threads share (numba's kernels and typing, the reversed timetable, the
         # itinerary tables) is made once, in this thread's heap, not raced for by every planner thread in its own
         # malloc arena (all-Tokyo with 2 threads: ~45 MiB more resident after the warm-up); then each thread fills
@@ -393,8 +442,25 @@ class TransitService:
         return planners
 
     def cached_dates(self) -> list[dt.date]:
+        """The days whose plans a cached model answers (`SERVED_DAYS` of each: a request for them builds
+        nothing)."""
         with self._lock:
-            return list(self._models)
+            bases = list(self._models)
+        return sorted({b + dt.timedelta(days=d) for b in bases for d in SERVED_DAYS})
+
+    def cached_models(self) -> list[TransitModel]:
+        with self._lock:
+            return [m for m, _ in self._models.values()]
+
+    def _cached_locked(self, date: dt.date) -> "tuple[TransitModel, Planner] | None":
+        """The cached model holding ``date``'s trips: one answering its plans (`_plan_bases`), else one joining
+        the whole day (tomorrow's holds today's trips; today's those of the day after tomorrow)."""
+        for base in self._plan_bases(date) + [date + ONE_DAY, date - 2 * ONE_DAY]:
+            if DAYS[0] < (date - base).days <= DAYS[-1]:
+                hit = self._models.get(base)
+                if hit is not None:
+                    return hit
+        return None
 
     def memory_report(self) -> dict:
         """What this process holds, for /metrics and benchmarks: process RSS/PSS/anonymous bytes, the network's
@@ -409,20 +475,28 @@ class TransitService:
                 "service_days": {d.isoformat(): arrays_nbytes(m) for d, m in models}}
 
     def model_for(self, date: dt.date) -> TransitModel:
-        """The day's scheduled model: what offers, bookings and closures are checked against."""
-        return self.planner_for(date).model
+        """A scheduled model joining service day ``date`` (`_cached_locked`; else the one `planner_for` builds):
+        what offers, bookings, trips and closures are checked against, at the day's offset (`TransitModel.day_of`,
+        `TransitModel.trip_on`)."""
+        with self._lock:
+            hit = self._cached_locked(date)
+        return hit[0] if hit is not None else self.planner_for(date).model
 
-    def overlay_for(self, date: dt.date) -> RealtimeOverlay | None:
-        """The realtime overlay of the day's model (built on first use per realtime version), None without one.
-        Blocking on first use: call it off the event loop."""
-        model = self.model_for(date)
+    def overlay_of(self, model: TransitModel) -> RealtimeOverlay | None:
+        """The realtime overlay of a cached scheduled model (built on first use per realtime version), None without
+        one. Blocking on first use: call it off the event loop."""
         return self.realtime_provider(model) if self.realtime_provider is not None else None
 
+    def overlay_for(self, date: dt.date) -> RealtimeOverlay | None:
+        """The realtime overlay of `model_for` ``date`` (see `overlay_of`)."""
+        return self.overlay_of(self.model_for(date))
+
     def cached_overlay(self, date: dt.date) -> RealtimeOverlay | None:
-        """The day's overlay only when it is built already for the current realtime (never builds: cheap)."""
+        """`model_for` ``date``'s overlay only when it is built already for the current realtime (never builds:
+        cheap)."""
         peek = getattr(self.realtime_provider, "__self__", None)
         with self._lock:
-            hit = self._models.get(date)
+            hit = self._cached_locked(date)
         if hit is None or peek is None or not hasattr(peek, "peek"):
             return None
         return peek.peek(hit[0])

@@ -29,10 +29,14 @@ if TYPE_CHECKING:
 
 DAY = 86400
 # The service days one model joins, relative to its date: the day before (every trip: an arrive-by search looks
-# up to a day back), the day itself and the day after (every trip: a search leaving late finds the morning's
-# trains), plus two days back for trips still running after the day before's midnight. Times are seconds since
-# the model date's midnight, so trips of day d are shifted by d * 86400 (on a feed's own clock, see _feed_shifts).
-DAYS = (-2, -1, 0, 1)
+# up to a day back), the day itself, the day after and the one after that (every trip: a search leaving late
+# finds the morning's trains), plus two days back for trips still running after the day before's midnight. So
+# one model answers the plans of two service days (`SERVED_DAYS`: today and tomorrow), and a server holds one
+# model for both, not two that share three days of trips (all-Tokyo: 192k trips, not 148k + 143k). Times are
+# seconds since the model date's midnight, so trips of day d are shifted by d * 86400 (on a feed's own clock,
+# see _feed_shifts).
+DAYS = (-2, -1, 0, 1, 2)
+SERVED_DAYS = (0, 1)  # the days (relative to its date) whose plans a model answers: each has its days around
 WINDOW_START = -DAY  # an instance that arrives everywhere before this is of no use to any query of the model
 QUERY_RANGE = (-DAY, 2 * DAY)  # query times the model answers: from the day before's midnight to the day after's
 DEFAULT_TZ = "Asia/Tokyo"
@@ -675,6 +679,20 @@ class TransitModel:
         if self._stop_index is None:
             self._stop_index = {s: i for i, s in enumerate(self.stop_ids)}
         return self._stop_index[stop_id]
+
+    def day_of(self, date: dt.date) -> int:
+        """The service day ``date`` relative to the model's own (its trips' `trip_day_offset`)."""
+        return (date - self.service_date).days
+
+    def serves(self, date: dt.date) -> bool:
+        """Whether the model answers the plans of service day ``date`` (`SERVED_DAYS`)."""
+        return self.day_of(date) in SERVED_DAYS
+
+    def trip_on(self, trip_id: str, date: dt.date) -> int | None:
+        """Index of the run of ``trip_id`` on service day ``date`` (any day the model joins whole: `DAYS` but the
+        first), None if it does not run then."""
+        day = self.day_of(date)
+        return self.trip_index(trip_id, day) if DAYS[0] < day <= DAYS[-1] else None
 
     def trip_index(self, trip_id: str, day: int = 0) -> int | None:
         """Index of the run of ``trip_id`` on service day ``date + day`` (default: this date, not the day before's

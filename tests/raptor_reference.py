@@ -84,7 +84,7 @@ class Reference:
         st = network.table("stop_times").sort_values(["trip_id", "stop_sequence"])
         by_trip = {t: g for t, g in st.groupby("trip_id")}
         freq = network.table("frequencies")
-        active = {d: network.service_ids_on(self.date + dt.timedelta(days=d)) for d in (-2, -1, 0, 1)}
+        active = {d: network.service_ids_on(self.date + dt.timedelta(days=d)) for d in (-2, -1, 0, 1, 2)}
         out = {}
         for t in trips.itertuples():
             g = by_trip.get(t.trip_id)
@@ -164,7 +164,7 @@ class Reference:
         for (f, t), (fs, ts) in pairs.items():
             if (f, t) in banned or f == t:
                 continue
-            for d in (-2, -1, 0, 1):
+            for d in (-2, -1, 0, 1, 2):
                 a, b = self.runs.get(f"{f}#{d}"), self.runs.get(f"{t}#{d}")
                 if a is None or b is None:
                     continue

@@ -115,7 +115,7 @@ def test_mask_windows_merge_clip_and_effects():
     assert (mk.stop_from[0], mk.stop_until[0]) == (7 * 3600, 11 * 3600)  # covering window: conservative
     early = closure({"stops": ["t:1"]}, start="2026-11-20T00:00:00+09:00", end=None)
     mk = build_mask(m, [early], DATE)
-    assert mk.stop_from[1] == -86400 and mk.stop_until[1] == 3 * 86400  # clipped to the model's reach
+    assert mk.stop_from[1] == -86400 and mk.stop_until[1] == 4 * 86400  # clipped to the model's reach
     tomorrow = closure({"stops": ["t:1"]}, start="2026-11-28T00:00:00+09:00", end=None)
     assert build_mask(m, [tomorrow], DATE).empty
     reduced = closure({"routes": ["t:R"]}, effect="REDUCED_SERVICE")

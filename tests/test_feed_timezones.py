@@ -212,7 +212,7 @@ async def test_feed_swap_builds_the_feeds_today(tmp_path):
         feeds = FeedManager(FeedRegistry(tmp_path / "feeds"), transit, clock=lambda: TOKYO_MORNING)
         out = await feeds.publish("ny", _ny_zip(tables))
         assert out.accepted, out.report
-        assert transit.cached_dates() == [NY_TODAY]
+        assert [m.service_date for m in transit.cached_models()] == [NY_TODAY]  # (serving it and the next day)
         assert transit.service_span() == (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
     finally:
         await feeds.aclose()

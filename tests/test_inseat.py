@@ -75,7 +75,7 @@ def test_model_has_link_between_trips_and_stops():
     m = build_model(Network([small_feed([LINK_AB])]), DATE)
     a, b = trip_of_day(m, "t:A"), trip_of_day(m, "t:B1")
     assert m.inseat_start[a + 1] - m.inseat_start[a] == 1
-    assert len(m.inseat_to_trip) == 3  # one per service day the model joins (the day before, the day, the next)
+    assert len(m.inseat_to_trip) == 4  # one per service day the model joins whole (the day before, the day, the next two)
     e = m.inseat_start[a]
     assert m.inseat_to_trip[e] == b
     assert m.stop_ids[m.inseat_from_stop[e]] == "t:X1" and m.stop_ids[m.inseat_to_stop[e]] == "t:X2"

@@ -355,7 +355,8 @@ def test_the_feed_loading_child_builds_todays_model(tmp_path, monkeypatch):
     monkeypatch.setattr(network_mod, "ISOLATE_MIN_BYTES", 0)
     t = TransitService.from_settings(Settings(feeds=[], data_dir=tmp_path / "d", cache_dir=tmp_path / "c"))
     try:
-        (day,) = t.cached_dates()  # built by the child: nothing was planned yet
+        (model,) = t.cached_models()  # built by the child: nothing was planned yet
+        day = model.service_date
         assert t._names is not None
         here = NameIndex.from_network(t.network)
         assert t.names.names_kana == here.names_kana and t.names.romaji == here.romaji
@@ -399,11 +400,11 @@ def test_a_big_networks_service_days_are_built_by_a_child(tmp_path, monkeypatch,
         failing = network_mod.call_in_child
         monkeypatch.setattr(network_mod, "call_in_child",
                             lambda target, *a: failing("routing.timetable:no_such_builder", *a))
-    days = [dt.date(2026, 12, 1), dt.date(2026, 12, 2)]
+    days = [dt.date(2026, 12, 1), dt.date(2026, 12, 3)]  # (the 1st's model serves the 2nd too)
     transit = TransitService(load_network([], tmp_path, progress=False, pack=True), threads=1,
                              child_model_min_rows=0)
     try:
-        a, b = (transit.model_for(d) for d in days)
+        a, b = (transit.planners_for([d])[0].model for d in days)
         assert built == days
         for day, got in zip(days, (a, b)):
             _assert_same_model(got, build_model(transit.network, day, transit.build_settings))

@@ -46,7 +46,7 @@ def reference_answer(ref: Reference, o: str, d: str, t: int, arrive_by: bool, op
         prof = [p for p in reference_profile(ref, o, d, -3 * DAY, t, k, kw) if p[1] <= t]
         keyed = sorted((-a, -dp, tr, (dp, a, tr)) for dp, a, tr in prof)
     else:
-        prof = reference_profile(ref, o, d, t, 3 * DAY, k, kw)
+        prof = reference_profile(ref, o, d, t, 4 * DAY, k, kw)  # (to the model's last day's end)
         keyed = sorted((dp, a, tr, (dp, a, tr)) for dp, a, tr in prof)
     if not keyed:
         return []

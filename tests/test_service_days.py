@@ -94,10 +94,11 @@ def test_warm_up_builds_and_keeps_tomorrow(transit):
         a, b, dep, _ = transit.planner_for(day).sample_trip()
         assert transit.plan_sync(a, b, dep)
     assert builds == []
-    # other days asked for do not push the kept ones out of the LRU (max_models 3)
-    for k in range(2, 6):
+    assert len(transit.cached_models()) == 1  # today's model serves tomorrow too
+    # other days asked for do not push the kept one out of the LRU (max_models 3)
+    for k in range(2, 8):
         transit.planner_for(DAY + dt.timedelta(days=k))
-    assert {DAY, DAY + dt.timedelta(days=1)} <= set(transit.cached_dates()) and len(transit.cached_dates()) == 3
+    assert {DAY, DAY + dt.timedelta(days=1)} <= set(transit.cached_dates()) and len(transit.cached_models()) == 3
 
 
 async def test_a_plan_for_tomorrow_after_ready_builds_no_model(transit):
@@ -124,9 +125,9 @@ async def test_a_plan_for_tomorrow_after_ready_builds_no_model(transit):
 def test_a_build_does_not_block_plans_for_other_days(transit):
     """While one day's model is being built (held here on an event), a plan for a built day and the build of a
     third day both finish; a second request for the day being built waits for that build, not a second one."""
-    transit.planner_for(DAY)
-    slow = DAY + dt.timedelta(days=1)
-    other = DAY + dt.timedelta(days=2)
+    transit.planner_for(DAY)  # (serving tomorrow too)
+    slow = DAY + dt.timedelta(days=2)
+    other = DAY + dt.timedelta(days=4)  # (the day after the slow one waits for it: its model serves both)
     held = HeldBuilds(transit, lambda n, date: date == slow)
     started, release = held.started, held.release
     got: dict[str, object] = {}
@@ -196,7 +197,9 @@ def test_the_keeper_builds_the_new_tomorrow_as_days_change(transit):
         transit.planner_for(DAY + dt.timedelta(days=k))
     assert {DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2)} <= set(transit.cached_dates())
     assert DAY not in transit.cached_dates()
-    assert warmed == [[DAY, DAY + dt.timedelta(days=1)], [DAY + dt.timedelta(days=2)]]
+    # the models serving the wanted days: today's, then within the lead tomorrow's too (today's warmed again)
+    assert warmed == [[DAY, DAY + dt.timedelta(days=1)], [DAY + dt.timedelta(days=k) for k in range(3)]]
+    assert [m.service_date for m in transit.cached_models()][:1] == [DAY + dt.timedelta(days=1)]
 
 
 def test_without_a_lead_the_keeper_builds_tomorrow_after_midnight(transit):
@@ -223,7 +226,9 @@ async def test_the_keepers_loop_looks_again_at_the_lead_and_at_midnight(transit)
     with pytest.raises(asyncio.CancelledError):
         await keeper.run()
     assert slept == [3 * 3600, 3600 + 1, 24 * 3600 - 3600 - 1]
-    assert set(transit.cached_dates()) == {DAY, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2)}
+    # tomorrow's model, built within the lead, serves the new today and tomorrow; the old one went at midnight
+    assert set(transit.cached_dates()) == {DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2)}
+    assert [m.service_date for m in transit.cached_models()] == [DAY + dt.timedelta(days=1)]
 
 
 def test_days_on_the_feeds_own_clock(tmp_path):
@@ -281,19 +286,22 @@ def test_a_build_started_before_a_swap_is_not_cached(transit):
 
 
 def test_a_day_asked_for_while_the_kept_days_fill_the_cache_stays_cached(transit):
-    """In the hour before midnight three days are kept (max_models 3): a fourth day asked for (a booking of
-    yesterday's service day) is cached beside them, not built again for every request."""
+    """In the hour before midnight three days are kept, by two models: a day asked for besides (a plan for
+    yesterday) is cached beside them, not built again for every request, until another day is asked for."""
     kept = [DAY + dt.timedelta(days=k) for k in range(3)]
     transit.keep(kept)
+    builds = _count_builds(transit)
     for d in kept:
         transit.planner_for(d)
-    builds = _count_builds(transit)
+    assert builds == [DAY, DAY + dt.timedelta(days=1)]  # the day after tomorrow by tomorrow's model (kept)
     yesterday = DAY - dt.timedelta(days=1)
     first = transit.planner_for(yesterday)
-    assert transit.planner_for(yesterday) is first and builds == [yesterday]
+    assert transit.planner_for(yesterday) is first and builds[2:] == [yesterday]
     assert set(transit.cached_dates()) == {yesterday, *kept}
-    transit.planner_for(DAY + dt.timedelta(days=5))  # the next other day takes its place
-    assert set(transit.cached_dates()) == {DAY + dt.timedelta(days=5), *kept}
+    transit.planner_for(DAY + dt.timedelta(days=5))  # the next other day: yesterday's model goes
+    assert set(transit.cached_dates()) == {DAY + dt.timedelta(days=5), DAY + dt.timedelta(days=6), *kept}
+    assert transit.model_for(yesterday).day_of(yesterday) == -1  # its trips still found, in today's model
+    assert builds[3:] == [DAY + dt.timedelta(days=5)]
 
 
 async def test_models_the_cache_drops_are_freed_as_days_roll(transit):
@@ -337,7 +345,7 @@ def test_days_the_same_but_for_their_date_share_arrays_and_timetables(transit, t
     from routing.raptor import reversed_timetable, timetable_of
 
     tue, wed, fri = DAY, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=3)
-    m_tue, planner = transit.planner_for(tue).model, transit.planner_for(wed)
+    m_tue, (planner,) = transit.planner_for(tue).model, transit.planners_for([wed])  # (Wednesday's own model)
     m_wed = planner.model
     assert m_wed.dep_by_pos is m_tue.dep_by_pos and m_wed.trip_ids is m_tue.trip_ids
     assert (m_tue.service_date, m_wed.service_date) == (tue, wed)

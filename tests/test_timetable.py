@@ -128,18 +128,18 @@ def _times(m: TransitModel, trip_id: str) -> tuple[np.ndarray, np.ndarray]:
 def test_service_day_and_previous_day_past_midnight(small_model):
     m = small_model
     assert "t:we" not in m.trip_ids  # weekend service, the date is a Tuesday
-    # the day before's, the day's, the day after's, and the one from two days back still running after the
+    # the day before's, the day's, the next two days', and the one from two days back still running after the
     # day before's midnight
     idx = [i for i, t in enumerate(m.trip_ids) if t == "t:late"]
     offsets = sorted(int(m.trip_day_offset[i]) for i in idx)
-    assert offsets == [-2, -1, 0, 1]
+    assert offsets == [-2, -1, 0, 1, 2]
     for day in offsets:
         dep = m.departures_of_trip(trip_of_day(m, "t:late", day))[0]
         assert dep == 23 * 3600 + 55 * 60 + day * 86400  # shifted onto the model date's clock
     off, n = m.trip_times_offset(trip_of_day(m, "t:late", -2))
     assert m.st_arr[off + n - 1] >= -86400  # reaches past the day before's midnight
     # a trip of two days back that ends before the day before's midnight is left out
-    assert sorted(int(m.trip_day_offset[i]) for i, t in enumerate(m.trip_ids) if t == "t:a") == [-1, 0, 1]
+    assert sorted(int(m.trip_day_offset[i]) for i, t in enumerate(m.trip_ids) if t == "t:a") == [-1, 0, 1, 2]
 
 
 def test_frequencies_expanded(small_model):

@@ -27,10 +27,13 @@ def day_overlaps(closures: Iterable[Closure], day: dt.date, timezone: str = DEFA
     return [c for c in closures if c.blocking and c.overlaps(start, start + DAY_SPAN)]
 
 
-def closure_targets(model, closures: Iterable[Closure], booked_trips: set[str],
+def closure_targets(model, closures: Iterable[Closure], booked_trips: set[str], date: dt.date | None = None,
                     index: ClosureIndex | None = None) -> tuple[set[str], set[str]]:
-    """(trip ids among ``booked_trips`` the closures may disrupt on the model's service day, closed stop ids)."""
-    closures = day_overlaps(closures, model.service_date, getattr(model, "timezone", DEFAULT_TZ))
+    """(trip ids among ``booked_trips`` the closures may disrupt on service day ``date``, default the model's
+    own, one the model joins; closed stop ids)."""
+    date = date or model.service_date
+    day = (date - model.service_date).days
+    closures = day_overlaps(closures, date, getattr(model, "timezone", DEFAULT_TZ))
     if not closures or not booked_trips:
         return set(), set()
     idx = index if index is not None and index.model is model else ClosureIndex(model)
@@ -51,7 +54,7 @@ def closure_targets(model, closures: Iterable[Closure], booked_trips: set[str],
     pts, offset = np.asarray(model.pattern_trips_start), np.asarray(model.trip_day_offset)
     for p in patterns:
         for t in range(int(pts[p]), int(pts[p + 1])):
-            if offset[t] == 0:  # past-midnight trips of the day before are that day's bookings
+            if offset[t] == day:  # past-midnight trips of the day before are that day's bookings
                 tid = model.trip_ids[t]
                 if tid in booked_trips:
                     trips.add(tid)

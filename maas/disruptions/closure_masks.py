@@ -18,10 +18,11 @@ import shapely
 
 from feeds.closure_json import Closure, ClosureError
 from routing.masks import ClosureMask
-from routing.timetable import DEFAULT_TZ, local_midnight
+from routing.timetable import DAYS, DEFAULT_TZ, local_midnight
 
 DAY = 86_400
-LO, HI = -DAY, 3 * DAY  # the model's reach: the previous day's trips past midnight to times ≥ 24:00
+# the model's reach: the previous day's trips past midnight to its last day's trips at times ≥ 24:00
+LO, HI = -DAY, (DAYS[-1] + 2) * DAY
 
 
 class StreetEdges(Protocol):

@@ -80,7 +80,7 @@ class LiveTimetable:
     async def on_change(self, transit, old: Snapshot | None = None, new: Snapshot | None = None) -> None:
         """RealtimeService listener: the cached days' overlays rebuilt off the event loop."""
         loop = asyncio.get_running_loop()
-        models = [transit.model_for(d) for d in transit.cached_dates()]
+        models = transit.cached_models()  # (one model serves two days: its overlay is built once)
         await loop.run_in_executor(transit.executor, self.refresh, models)
 
 

@@ -26,7 +26,7 @@ from operators.base import LegRef
 from routing.geo import haversine_m
 from routing.itinerary import path_length_m, ride_path
 from routing.realtime import CANCELLED
-from routing.timetable import IdTable, TransitModel
+from routing.timetable import DAYS, IdTable, TransitModel
 
 MAX_ADVANCE_DAYS = 366  # a service day further ahead is not sold (and never makes the server build its model)
 FASTEST_WALK_MPS = 3.0  # PlanOptions.walk_speed's upper bound: no itinerary the planner made walks faster
@@ -109,10 +109,11 @@ def _claim(ride: RideRequest, name: str, claimed, actual) -> None:
 
 
 def derive_ride(model: TransitModel, ride: RideRequest, trip_known: TripKnown | None = None) -> Ride:
-    """The ride from ``model`` (the model of ``ride.service_date``), or the problem naming the leg and field."""
-    if model.service_date != ride.service_date:
+    """The ride from ``model`` (a model joining ``ride.service_date``: `TransitService.model_for`), or the problem
+    naming the leg and field."""
+    if not DAYS[0] < model.day_of(ride.service_date) <= DAYS[-1]:
         raise ValueError(f"model of {model.service_date} given for service day {ride.service_date}")
-    t = model.trip_index(ride.trip_id)
+    t = model.trip_on(ride.trip_id, ride.service_date)
     if t is None:
         if trip_known is not None and trip_known(ride.trip_id):
             raise TimetableMismatch(f"leg {ride.index}: trip {ride.trip_id} does not run on {ride.service_date}",
@@ -285,6 +286,12 @@ class LegDeriver:
         except BookingError as err:
             raise TimetableMismatch(f"the timetable changed since this offer was made: {err.detail}; plan again",
                                     field="offer_id", code="timetable_changed") from None
+
+
+def leg_day(model: TransitModel, leg: dict) -> dt.date:
+    """A booked leg's service day (the model's own when the leg names none)."""
+    day = leg.get("service_date")
+    return dt.date.fromisoformat(day) if day else model.service_date
 
 
 def ride_of(leg: LegRef) -> RideRequest:

@@ -412,7 +412,9 @@ class FeedManager:
 
 def trip_change(model, leg: dict) -> str | None:
     """'removed' if the leg's trip no longer runs that day, 'retimed' if its boarding/alighting times moved."""
-    t = model.trip_index(leg["trip_id"])  # the run on the model's own date
+    from maas.itineraries.derive import leg_day
+
+    t = model.trip_on(leg["trip_id"], leg_day(model, leg))  # the run on the leg's day
     if t is None:
         return "removed"
     off, n = model.trip_times_offset(t)

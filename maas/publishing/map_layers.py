@@ -5,6 +5,8 @@ graph (its walkable edges, grouped by highway class). No tile server is needed: 
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 
 from routing.timetable import MODE_NAMES, TransitModel
@@ -46,11 +48,27 @@ def _contains(longer: tuple, shorter: tuple) -> bool:
     return False
 
 
-def route_runs(model: TransitModel, merge: bool = True) -> list[tuple[int, int, tuple[int, ...]]]:
-    """(route, pattern, stop sequence) of the lines to draw. With ``merge`` a route's reverse runs and short runs
-    that lie along a longer run of the same route are left out: they would be drawn over it."""
+def _day_patterns(model: TransitModel, date: dt.date) -> np.ndarray:
+    """Whether each pattern has a trip of the days around ``date`` (two before to one after, as a model of that
+    date alone would join them): a model joins more days than one day's map shows."""
+    day = model.day_of(date)
+    offset = np.asarray(model.trip_day_offset)
+    near = (offset >= day - 2) & (offset <= day + 1)
+    seen = np.concatenate([[0], np.cumsum(near, dtype=np.int64)])
+    pts = np.asarray(model.pattern_trips_start, np.int64)
+    return seen[pts[1:]] > seen[pts[:-1]]
+
+
+def route_runs(model: TransitModel, merge: bool = True, date: dt.date | None = None
+               ) -> list[tuple[int, int, tuple[int, ...]]]:
+    """(route, pattern, stop sequence) of the lines to draw (with ``date``: of the patterns running around that
+    day, `_day_patterns`). With ``merge`` a route's reverse runs and short runs that lie along a longer run of the
+    same route are left out: they would be drawn over it."""
     by_route: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
+    running = _day_patterns(model, date) if date is not None else None
     for p in range(model.n_patterns):
+        if running is not None and not running[p]:
+            continue
         a, b = int(model.pattern_stops_start[p]), int(model.pattern_stops_start[p + 1])
         seq = tuple(model.pattern_stops[a:b].tolist())
         if len(seq) >= 2:
@@ -66,11 +84,13 @@ def route_runs(model: TransitModel, merge: bool = True) -> list[tuple[int, int, 
     return out
 
 
-def network_geojson(model: TransitModel, merge: bool = True) -> dict:
-    """A FeatureCollection: a LineString per route and distinct run (see `route_runs`), a Point per station with its
-    stops; plus ``stops``: every stop id → [lon, lat], so closures that name stops or segments can be drawn."""
+def network_geojson(model: TransitModel, merge: bool = True, date: dt.date | None = None) -> dict:
+    """A FeatureCollection of service day ``date`` (default: the model's own): a LineString per route and distinct
+    run (see `route_runs`), a Point per station with its stops; plus ``stops``: every stop id → [lon, lat], so
+    closures that name stops or segments can be drawn."""
+    date = date or model.service_date
     features: list[dict] = []
-    for r, p, seq in route_runs(model, merge):
+    for r, p, seq in route_runs(model, merge, date):
         stops = np.asarray(seq, dtype=np.int64)
         features.append({"type": "Feature", "geometry": {"type": "LineString",
                                                          "coordinates": _pattern_coords(model, p, stops)},
@@ -94,7 +114,7 @@ def network_geojson(model: TransitModel, merge: bool = True) -> dict:
                                  round(float(model.stop_lat[s]), COORD_DECIMALS)] for s in range(len(model.stop_ids))}
     lon, lat = model.stop_lon, model.stop_lat
     bbox = [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())] if len(lon) else None
-    return {"type": "FeatureCollection", "service_date": str(model.service_date), "bbox": bbox,
+    return {"type": "FeatureCollection", "service_date": str(date), "bbox": bbox,
             "features": features, "stops": stops}
 
 
