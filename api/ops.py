@@ -48,9 +48,10 @@ def memory_lines(report: dict) -> list[str]:
     days = report["service_days"]
     lines += ["# HELP maas_transit_network_bytes The loaded feeds' tables.", "# TYPE maas_transit_network_bytes gauge",
               f"maas_transit_network_bytes{{{pid}}} {report['network_bytes']}",
-              "# HELP maas_transit_service_days Service days with a model in memory.",
+              "# HELP maas_transit_service_days Transit models in memory (each answers the plans of its service "
+              "day and the next).",
               "# TYPE maas_transit_service_days gauge", f"maas_transit_service_days{{{pid}}} {len(days)}",
-              "# HELP maas_transit_model_bytes Arrays of the model of one loaded service day (with its cached "
+              "# HELP maas_transit_model_bytes Arrays of one loaded model, by its service date (with its cached "
               "forward and reversed timetables).", "# TYPE maas_transit_model_bytes gauge"]
     lines += [f'maas_transit_model_bytes{{{pid},service_date="{d}"}} {n}' for d, n in sorted(days.items())]
     return lines

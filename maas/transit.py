@@ -196,8 +196,8 @@ class TransitService:
 
     def _plan_bases(self, date: dt.date) -> list[dt.date]:
         """The model dates whose model answers plans of ``date``, the first preferred: a kept one (the day
-        keeper's), else the day before's (the same trips as a model of ``date`` would have for them, but the
-        day after next's), else its own."""
+        keeper's), else the day before's (it joins the days up to the day after ``date``, as a model of that day
+        alone did: the same answers), else the day's own."""
         bases = [date - dt.timedelta(days=d) for d in reversed(SERVED_DAYS)]
         return sorted(bases, key=lambda b: b not in self._keep)
 
