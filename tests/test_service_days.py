@@ -89,6 +89,8 @@ def test_warm_up_builds_and_keeps_tomorrow(transit):
     ready, detail = services.readiness()
     assert detail["service_days"] == ["2026-11-24", "2026-11-25"] and detail["waiting_for"] == []
     assert detail["planner"] == "warm"
+    ids = transit.model_for(DAY).trip_ids  # the trip-id lookup's orders made before ready, not by a first booking
+    assert ids._order is not None and ids.names._order is not None and ids.names._hashes is not None
     builds = _count_builds(transit)
     for day in (DAY, DAY + dt.timedelta(days=1)):
         a, b, dep, _ = transit.planner_for(day).sample_trip()
