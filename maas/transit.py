@@ -22,7 +22,7 @@ from routing.itinerary import share_day_tables
 from routing.planner import PlanOptions, Planner
 from routing.raptor import drop_thread_buffers, share_equal_fields, share_timetables
 from routing.realtime import RealtimeOverlay
-from routing.timetable import DAYS, SERVED_DAYS, BuildSettings, TransitModel, build_model, model_timezone
+from routing.timetable import SERVED_DAYS, WHOLE_DAYS, BuildSettings, TransitModel, build_model, model_timezone
 from routing.walking import StraightLineWalker, Walker
 
 log = logging.getLogger("maas.transit")
@@ -67,6 +67,11 @@ def bases_for(dates) -> list[dt.date]:
     and tomorrow's (tomorrow's then serves the next two days alone)."""
     days = set(dates)
     return sorted({d - ONE_DAY if d - ONE_DAY in days else d for d in days})
+
+
+def served_by(bases) -> set[dt.date]:
+    """The days whose plans the models of dates ``bases`` answer (`SERVED_DAYS` of each)."""
+    return {b + dt.timedelta(days=d) for b in bases for d in SERVED_DAYS}
 
 
 def _shared_ids(model: TransitModel) -> TransitModel:
@@ -290,11 +295,10 @@ class TransitService:
         yesterday's trips are in today's model too, `model_for`)."""
         others = [d for d in list(self._models)[:-1] if d not in self._keep]
         if self._keep:
-            served = {b + dt.timedelta(days=d) for b in self._keep if b in self._models for d in SERVED_DAYS}
+            served = served_by(b for b in self._keep if b in self._models)
             first = min(self._keep)
             for old in [d for d in others if d < first]:
-                if all(day in served or day not in self._keep_days
-                       for day in (old + dt.timedelta(days=d) for d in SERVED_DAYS)):
+                if all(day in served or day not in self._keep_days for day in served_by([old])):
                     self._dropped.append(self._models.pop(old)[0])
                     others.remove(old)
         for old in others[:max(0, len(self._models) - self.max_models)]:
@@ -446,7 +450,7 @@ class TransitService:
         nothing)."""
         with self._lock:
             bases = list(self._models)
-        return sorted({b + dt.timedelta(days=d) for b in bases for d in SERVED_DAYS})
+        return sorted(served_by(bases))
 
     def cached_models(self) -> list[TransitModel]:
         with self._lock:
@@ -455,12 +459,8 @@ class TransitService:
     def _cached_locked(self, date: dt.date) -> "tuple[TransitModel, Planner] | None":
         """The cached model holding ``date``'s trips: one answering its plans (`_plan_bases`), else one joining
         the whole day (tomorrow's holds today's trips; today's those of the day after tomorrow)."""
-        for base in self._plan_bases(date) + [date + ONE_DAY, date - 2 * ONE_DAY]:
-            if DAYS[0] < (date - base).days <= DAYS[-1]:
-                hit = self._models.get(base)
-                if hit is not None:
-                    return hit
-        return None
+        others = [date - dt.timedelta(days=d) for d in WHOLE_DAYS if d not in SERVED_DAYS]
+        return next((self._models[b] for b in self._plan_bases(date) + others if b in self._models), None)
 
     def memory_report(self) -> dict:
         """What this process holds, for /metrics and benchmarks: process RSS/PSS/anonymous bytes, the network's

@@ -37,6 +37,7 @@ DAY = 86400
 # see _feed_shifts).
 DAYS = (-2, -1, 0, 1, 2)
 SERVED_DAYS = (0, 1)  # the days (relative to its date) whose plans a model answers: each has its days around
+WHOLE_DAYS = DAYS[1:]  # the days a model holds every trip of (of the first, only those past the next midnight)
 WINDOW_START = -DAY  # an instance that arrives everywhere before this is of no use to any query of the model
 QUERY_RANGE = (-DAY, 2 * DAY)  # query times the model answers: from the day before's midnight to the day after's
 DEFAULT_TZ = "Asia/Tokyo"
@@ -688,11 +689,14 @@ class TransitModel:
         """Whether the model answers the plans of service day ``date`` (`SERVED_DAYS`)."""
         return self.day_of(date) in SERVED_DAYS
 
+    def joins(self, date: dt.date) -> bool:
+        """Whether the model holds every trip of service day ``date`` (`WHOLE_DAYS`)."""
+        return self.day_of(date) in WHOLE_DAYS
+
     def trip_on(self, trip_id: str, date: dt.date) -> int | None:
-        """Index of the run of ``trip_id`` on service day ``date`` (any day the model joins whole: `DAYS` but the
-        first), None if it does not run then."""
-        day = self.day_of(date)
-        return self.trip_index(trip_id, day) if DAYS[0] < day <= DAYS[-1] else None
+        """Index of the run of ``trip_id`` on service day ``date`` (any day the model `joins`), None if it does not
+        run then."""
+        return self.trip_index(trip_id, self.day_of(date)) if self.joins(date) else None
 
     def trip_index(self, trip_id: str, day: int = 0) -> int | None:
         """Index of the run of ``trip_id`` on service day ``date + day`` (default: this date, not the day before's

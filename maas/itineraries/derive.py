@@ -26,7 +26,7 @@ from operators.base import LegRef
 from routing.geo import haversine_m
 from routing.itinerary import path_length_m, ride_path
 from routing.realtime import CANCELLED
-from routing.timetable import DAYS, IdTable, TransitModel
+from routing.timetable import IdTable, TransitModel
 
 MAX_ADVANCE_DAYS = 366  # a service day further ahead is not sold (and never makes the server build its model)
 FASTEST_WALK_MPS = 3.0  # PlanOptions.walk_speed's upper bound: no itinerary the planner made walks faster
@@ -111,7 +111,7 @@ def _claim(ride: RideRequest, name: str, claimed, actual) -> None:
 def derive_ride(model: TransitModel, ride: RideRequest, trip_known: TripKnown | None = None) -> Ride:
     """The ride from ``model`` (a model joining ``ride.service_date``: `TransitService.model_for`), or the problem
     naming the leg and field."""
-    if not DAYS[0] < model.day_of(ride.service_date) <= DAYS[-1]:
+    if not model.joins(ride.service_date):
         raise ValueError(f"model of {model.service_date} given for service day {ride.service_date}")
     t = model.trip_on(ride.trip_id, ride.service_date)
     if t is None:
