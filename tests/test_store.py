@@ -238,3 +238,45 @@ def test_bad_cluster_urls_are_refused_with_the_reason(url):
 
     with pytest.raises(ValueError, match="node|database"):
         parse_cluster_url(url)
+
+
+async def test_a_cluster_connection_torn_down_while_sending_is_retried_not_a_crash(redis_cluster_url, monkeypatch):
+    """A failover disconnects every connection of a node the client drops, also one a request is sending on. That
+    send must fail as a ConnectionError, which the cluster client retries on a fresh connection (redis-py's own
+    connection raised AttributeError there, a /v1/plan 500 under test_failover), and the rate limiter lets through."""
+    from redis.asyncio.connection import AbstractConnection
+
+    from maas.platform.ratelimit import RateLimit, RedisRateLimiter
+    from maas.store.redis_conn import connect
+
+    key = b"maas:test:torn"
+    torn: list = []
+    send = AbstractConnection.send_packed_command
+
+    async def marking_send(self, command, check_health=True):  # which connection carries the command under test
+        if any(key in part for part in ([command] if isinstance(command, bytes) else command)):
+            self.maas_test_target = True  # kept through the handshake a fresh connection sends first
+        return await send(self, command, check_health)
+
+    async def torn_down_once(self):  # the failover's node.disconnect() landing on the send's awaited health check
+        if getattr(self, "maas_test_target", False) and not torn:
+            torn.append(self)
+            await self.disconnect()
+
+    client = connect(redis_cluster_url)
+    limiter = RedisRateLimiter(redis_cluster_url, prefix="maas:test:")
+    try:
+        await client.set(key, "before")
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", marking_send)
+        monkeypatch.setattr(AbstractConnection, "check_health", torn_down_once)
+        await client.set(key, "after")
+        assert torn and await client.get(key) == b"after"
+        torn.clear()
+        key = b"maas:test:torn-bucket"  # the limiter's own bucket: rl:torn-bucket under its prefix
+        decision = await limiter.hit("torn-bucket", RateLimit(rate=1, burst=5))
+        assert torn and decision.allowed
+    finally:
+        monkeypatch.undo()
+        await client.delete(b"maas:test:torn", b"maas:test:torn-bucket")
+        await client.aclose()
+        await limiter.aclose()

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio as aioredis
 import redis.exceptions as rx
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
@@ -107,9 +108,41 @@ def connect(url: str, *, max_connections: int = 64, socket_timeout: float | None
         return aioredis.Redis(connection_pool=pool)
     cu = parse_cluster_url(url)
     # A cluster node's pool refuses (MaxConnectionsError) instead of queueing: give it room for bursts.
-    return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in cu.nodes], ssl=cu.ssl, username=cu.username,
-                        password=cu.password, max_connections=max(256, max_connections),
-                        require_full_coverage=False, reinitialize_steps=1, **common)
+    client = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in cu.nodes], ssl=cu.ssl, username=cu.username,
+                          password=cu.password, max_connections=max(256, max_connections),
+                          require_full_coverage=False, reinitialize_steps=1, **common)
+    # RedisCluster sets its own connection class (no argument for it): swap it for the nodes made so far and all
+    # that the slot map adds later (they are made from this same dict).
+    cls = _ClusterSSLConnection if cu.ssl else _ClusterConnection
+    client.connection_kwargs["connection_class"] = cls
+    for node in client.nodes_manager.startup_nodes.values():
+        node.connection_class = cls
+    return client
+
+
+class _TornDownIsConnectionError:
+    """A cluster connection torn down under its sender fails as a ConnectionError.
+
+    In a failover redis-py's cluster client disconnects every connection of a node it drops from its slot map,
+    also one another task is sending on; that send then fails with ``AttributeError`` (its writer is gone). Neither
+    redis-py's retry nor the callers' transient-error handling (503, the rate limiter letting the request through)
+    know that error, so a request racing the failover answered 500."""
+
+    async def send_packed_command(self, command, check_health: bool = True) -> None:
+        try:
+            await super().send_packed_command(command, check_health)
+        except AttributeError as exc:
+            if self.is_connected:  # not the torn-down connection: a bug, keep it visible
+                raise
+            raise rx.ConnectionError(f"connection to {self.host}:{self.port} closed while sending") from exc
+
+
+class _ClusterConnection(_TornDownIsConnectionError, Connection):
+    pass
+
+
+class _ClusterSSLConnection(_TornDownIsConnectionError, SSLConnection):
+    pass
 
 
 def node_client(client: RedisCluster, node: ClusterNode) -> aioredis.Redis:
