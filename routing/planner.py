@@ -18,7 +18,7 @@ The answer is a function of the query alone (not of how the search is split into
   same trip boarded at two different times (the Oedo loop) gives two keys, both candidates when neither beats
   the other.
 * Range: s is the departure of the first unbeaten journey (arrive-by: the arrival of the latest), however far
-  after t0 (the first train after the night: a stretch where nothing leaves does not count). The candidates are
+  after t0 within the `horizon` (the first train after the night: a stretch where nothing leaves does not count). The candidates are
   the unbeaten journeys leaving in [s, s + range_window_s] (arrive-by: arriving in [s - range_window_s, s]);
   when fewer than ``num_itineraries`` do, the first ``num_itineraries`` unbeaten ones (the last train and the
   first ones of the morning), however far.
@@ -29,7 +29,8 @@ The answer is a function of the query alone (not of how the search is split into
   itinerary asked for is the first candidate, however many changes it needs. Sorted by departure.
 
 Depart-at is Range RAPTOR over the departures in windows from t0 (`Planner._ranges`), arrive-by the same search
-backwards in time (the reversed timetable): no fixed window, it finds the latest departure however long the trip.
+backwards in time (the reversed timetable): no fixed window, it finds the latest departure however long the trip
+(within the `horizon`: no ride left before the midnight starting the day before t0's).
 Walk-only answers are the planner's direct walk, never a search result, so a walk between a station's platforms
 cannot hide the transit journey.
 
@@ -53,6 +54,17 @@ from routing.places import Place, PlaceError, PlaceIndex
 from routing.raptor import Journey, RaptorQuery, RideLeg, WalkLeg, range_raptor, warm_late_bounds
 from routing.timetable import DAY, MODE_INDEX, QUERY_RANGE, TransitModel
 from routing.walking import StraightLineWalker
+
+
+def horizon(t: int) -> tuple[int, int]:
+    """How far a plan asked for at ``t`` (model seconds) looks: its rides lie between the midnight that starts
+    the day before t's day and the one that ends the day after it (``(rides_since, rides_until)``, `RaptorQuery`).
+    So 24 to 48 hours each way (a 24-hour ferry is found from most times), and the same answer from every model
+    serving t's day: a model holds the trips of the days around each day it serves (`routing.timetable.DAYS`),
+    the model of the day before too, so no answer depends on which one the server had built (a search with no
+    horizon saw one day further on the day's own model)."""
+    day = t // DAY
+    return (day - 1) * DAY, (day + 2) * DAY - 1
 
 
 # Proof runs per itinerary asked for, at most (see `Planner._prove`): each settles one journey a range search's
@@ -163,28 +175,32 @@ class Planner:
     def model_seconds(self, when: dt.datetime) -> int:
         return self.model.seconds_of(when)
 
-    def _query(self, frm: Place, to: Place, opts: PlanOptions, allowed, mask, inseat: bool) -> RaptorQuery:
+    def _query(self, frm: Place, to: Place, opts: PlanOptions, allowed, mask, inseat: bool,
+               t0: int | None = None) -> RaptorQuery:
+        """The search of a plan asked for at ``t0`` (model seconds), within its `horizon`."""
+        since, until = horizon(t0) if t0 is not None else (RaptorQuery.rides_since, RaptorQuery.rides_until)
         return RaptorQuery(frm.stops, frm.seconds, to.stops, to.seconds, max_rides=opts.max_transfers + 1,
                            pattern_allowed=allowed, wheelchair=opts.wheelchair, min_transfer_s=opts.min_transfer_s,
-                           walk_speed=opts.walk_speed, mask=mask, inseat=inseat, report_walks=False)
+                           walk_speed=opts.walk_speed, mask=mask, inseat=inseat, report_walks=False,
+                           rides_until=until, rides_since=since)
 
     # ---- searches -----------------------------------------------------------------------------------------
     def depart_at(self, o: Place, d: Place, t0: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
         """The answer defined in the module docstring, leaving at or after t0 (see `_ranges`)."""
-        q = self._query(o, d, opts, allowed, mask, opts.stay_seated)
+        q = self._query(o, d, opts, allowed, mask, opts.stay_seated, t0)
         keys = _Keys(o, 1)
         return self._ranges(q, t0, opts, keys.departure, backward=False, keys=keys, other=keys.arrival,
-                            q_other=lambda: self._query(d, o, opts, allowed, mask, opts.stay_seated))
+                            q_other=lambda: self._query(d, o, opts, allowed, mask, opts.stay_seated, t0))
 
     def arrive_by(self, o: Place, d: Place, t_arr: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
         """The same answer mirrored in time, arriving by t_arr: backward range searches (in-seat links followed
         backwards, `routing.raptor.reversed_timetable`)."""
-        q = self._query(d, o, opts, allowed, mask, opts.stay_seated)
+        q = self._query(d, o, opts, allowed, mask, opts.stay_seated, t_arr)
         keys = _Keys(o, -1)
         # (``when``: the arrival as the search reports it: a first run's journey that waits before its last walk
         # gets its proof run, which gives the journey without the wait)
         return self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True, keys=keys, other=keys.departure,
-                            q_other=lambda: self._query(o, d, opts, allowed, mask, opts.stay_seated))
+                            q_other=lambda: self._query(o, d, opts, allowed, mask, opts.stay_seated, t_arr))
 
     def _ranges(self, q: RaptorQuery, t0: int, opts: PlanOptions, when, backward: bool, keys: _Keys, other,
                 q_other: Callable[[], RaptorQuery]) -> list[Journey]:

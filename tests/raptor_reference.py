@@ -14,6 +14,7 @@ it models, all at once:
   * wheelchair: accessible runs only, boarding and alighting at accessible stops
   * closures: per stop and per (route, from stop, to stop) hop a window [from, until); a closed stop cannot be
     boarded, alighted, passed through, walked to or from; a closed hop cannot be ridden
+  * a horizon (since, until): every ride leaves at or after since and arrives by until (walks may go beyond)
 Times are seconds since the query date's midnight (Tokyo: the feeds here have no DST).
 """
 from __future__ import annotations
@@ -182,9 +183,12 @@ class Reference:
         return max(w, fixed) if fixed is not None else w
 
     def earliest(self, sources, targets, max_rides, *, min_transfer=60, speed=1.2, wheelchair=False,
-                 modes=None, closures: Closures | None = None, inseat=True, report_walks=True) -> list[float]:
+                 modes=None, closures: Closures | None = None, inseat=True, report_walks=True,
+                 horizon=(-INF, INF)) -> list[float]:
         """best[k]: earliest arrival (egress included) with at most k rides; sources [(stop id, time)],
-        targets [(stop id, egress s)]; ``modes``: allowed route types (None: all)."""
+        targets [(stop id, egress s)]; ``modes``: allowed route types (None: all); ``horizon``: (since, until),
+        every ride leaves at or after since and arrives by until."""
+        since, until = horizon
         cl = closures or Closures()
         egress = {}
         for s, e in targets:
@@ -215,7 +219,8 @@ class Reference:
             arrive = {}
             # every boarding a run allows (a closure may stop a ride that started earlier on it)
             work = [(r.key, i) for r in usable for i, (s, a, d, pu, do) in enumerate(r.rows[:-1])
-                    if pu and d >= board.get(s, INF) and self._stop_ok(s, wheelchair) and not cl.stop(s, d)]
+                    if pu and d >= board.get(s, INF) and d >= since and self._stop_ok(s, wheelchair)
+                    and not cl.stop(s, d)]
             seen = set()
             while work:
                 key, i = work.pop()
@@ -228,7 +233,7 @@ class Reference:
                     s, a, d, pu, do = r.rows[q]
                     if (q - 1 > i and cl.stop(ps, pa, pd_)) or cl.hop(r.route, ps, s, pd_, a):
                         break
-                    if do and self._stop_ok(s, wheelchair) and not cl.stop(s, a):
+                    if do and a <= until and self._stop_ok(s, wheelchair) and not cl.stop(s, a):
                         arrive[s] = min(arrive.get(s, INF), a)
                     if q == len(r.rows) - 1 and inseat and not cl.stop(s, a):
                         for bkey, pos in self.links.get(key, []):  # stay seated onto a linked run

@@ -149,3 +149,34 @@ def test_bases_for():
     assert bases_for([d + 2 * ONE]) == [d + 2 * ONE]
     assert bases_for([d, d + 3 * ONE]) == [d, d + 3 * ONE]
     assert bases_for([]) == []
+
+
+def test_a_plan_is_the_same_whichever_model_serves_its_day(tmp_path):
+    """A sparse feed (weekdays 08:00 and 09:00, Saturdays 10:00): a day's plans answered by the model of the day
+    before or by the day's own, which joins one day further, are the same, because a plan looks as far as its
+    `horizon` (rides from the midnight starting the day before to the one ending the day after), not as far as
+    the model it runs on holds trips."""
+    tables = minimal_feed_tables()
+    tables["calendar"][1]["sunday"] = "0"
+    network = Network([load_feed(write_gtfs(tmp_path / "feed", tables), "tiny")])
+    saturday = dt.date(2026, 11, 28)
+    models = {d: build_model(network, d) for d in (saturday - ONE, saturday, saturday + ONE, saturday + 2 * ONE)}
+    walker = StraightLineWalker(models[saturday].stop_lat, models[saturday].stop_lon, 1.3)
+    tz = dt.timezone(dt.timedelta(hours=9))
+    cases = [  # (day, hour, arrive_by, the departure wanted or None)
+        (saturday, 23, False, None),  # Monday 08:00 is beyond Sunday's midnight: not found by either model
+        (saturday, 7, False, dt.datetime(2026, 11, 28, 10, tzinfo=tz)),
+        (saturday + 2 * ONE, 7, True, None),  # Saturday 10:00 is before Sunday's midnight
+        (saturday + ONE, 12, True, dt.datetime(2026, 11, 28, 10, tzinfo=tz)),
+        (saturday + ONE, 20, False, dt.datetime(2026, 11, 30, 8, tzinfo=tz)),
+    ]
+    for day, hour, arrive_by, wanted in cases:
+        when = dt.datetime.combine(day, dt.time(hour), tz)
+        answers = []
+        for m in (models[day - ONE], models[day]):
+            assert m.serves(day)
+            its = Planner(m, walker).plan("tiny:A", "tiny:C", when, arrive_by, PlanOptions(max_walk_m=0))
+            answers.append([i.to_dict() for i in its])
+        assert answers[0] == answers[1], (day, hour, arrive_by)
+        got = [dt.datetime.fromisoformat(i["legs"][0]["departure"]) for i in answers[0]]
+        assert (got[0] if got else None) == wanted, (day, hour, arrive_by, got)

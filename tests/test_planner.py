@@ -8,7 +8,7 @@ import pytest
 
 from feeds.feed import Network
 from routing.masks import ClosureMask
-from routing.planner import PlanError, PlanOptions, Planner, Windows
+from routing.planner import PlanError, PlanOptions, Planner, Windows, horizon
 from routing.timetable import build_model
 from routing.walking import StraightLineWalker
 from test_timetable import DATE, line_rows, make_feed
@@ -214,7 +214,8 @@ def test_arrive_by_is_latest_departure_on_random_networks(seed):
         rides = [it for it in its if any(leg.mode != "WALK" for leg in it.legs)]
         taus = ref.departures([(m.stop_ids[a], 0)], -2 * 86400, T)
         latest = next((t for t in taus if ref.earliest([(m.stop_ids[a], t)], [(m.stop_ids[b], 0)], 3,
-                                                       inseat=True, report_walks=False)[3] <= T), None)
+                                                       inseat=True, report_walks=False, horizon=horizon(T))[3] <= T),
+                      None)
         if not rides:
             assert latest is None, (seed, a, b, T)
             continue
@@ -232,7 +233,8 @@ def test_depart_at_itineraries_could_not_leave_later(seed):
         for it in p.plan(m.stop_ids[a], m.stop_ids[b], at(0) + dt.timedelta(seconds=t), options=opts):
             rides = sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated)
             assert it.departure_s >= t
-            later = ref.earliest([(m.stop_ids[a], it.departure_s + 1)], [(m.stop_ids[b], 0)], 3, report_walks=False)
+            later = ref.earliest([(m.stop_ids[a], it.departure_s + 1)], [(m.stop_ids[b], 0)], 3, report_walks=False,
+                                 horizon=horizon(t))
             assert later[rides] > it.arrival_s, (seed, a, b, t, it.departure_s)
 
 
@@ -388,8 +390,9 @@ def test_no_itinerary_could_leave_later_on_feeder_networks(seed):
                          options=opts):
             rides = sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated)
             src, tgt = m.stop_ids[a], [(m.stop_ids[b], 0)]
-            later = ref.earliest([(src, it.departure_s + 1)], tgt, k, inseat=True, report_walks=False)
-            now = ref.earliest([(src, it.departure_s)], tgt, k, inseat=True, report_walks=False)
+            later = ref.earliest([(src, it.departure_s + 1)], tgt, k, inseat=True, report_walks=False,
+                                 horizon=horizon(t))
+            now = ref.earliest([(src, it.departure_s)], tgt, k, inseat=True, report_walks=False, horizon=horizon(t))
             why = (seed, m.stop_ids[a], m.stop_ids[b], t, arrive_by, opts.num_itineraries, it.departure_s,
                    it.arrival_s, rides)
             assert later[rides] > it.arrival_s, why

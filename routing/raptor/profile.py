@@ -359,9 +359,10 @@ def range_search_flat(recs, rules, seg, out, src_stops, src_access, tgt_stops, t
 @njit(nogil=True, cache=True, inline="always")
 def _rules_of(rules):
     """`Rules` from the plain tuple `_flat_rules` makes (its Cutter a plain tuple at the end)."""
-    lt = rules[17]
+    lt = rules[18]
     return Rules(rules[0], rules[1], rules[2], rules[3], rules[4], rules[5], rules[6], rules[7], rules[8], rules[9],
-                 rules[10], rules[11], rules[12], rules[13], rules[14], rules[15], rules[16], Cutter(lt[0], lt[1]))
+                 rules[10], rules[11], rules[12], rules[13], rules[14], rules[15], rules[16], rules[17],
+                 Cutter(lt[0], lt[1]))
 
 
 @njit(nogil=True, cache=True)

@@ -84,6 +84,11 @@ class RaptorQuery:
     mask: ClosureMask | None = None
     inseat: bool = False  # follow in-seat links (off by default: costs ~2x latency on the all-Tokyo feed)
     report_walks: bool = True  # a journey without a ride is an answer (the planner offers its own direct walk)
+    # The search horizon (model seconds): a forward search takes no ride arriving after ``rides_until``, a backward
+    # one none leaving before ``rides_since`` (`routing.planner.horizon`). A bound on the labels, as the target's
+    # is: the earliest trip stays the one to board (a bound on boardings would not give the proof runs' answers)
+    rides_until: int = int(INF)
+    rides_since: int = -int(INF)
     # (`_query_arrays`' answer with the arrays it was worked out from; not copied by dataclasses.replace)
     _arrays: tuple | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -209,7 +209,7 @@ def _alight_later(tt, rules, lab, k, p, j, bpos, i):
     for jj in range(j + 1, nt):
         off = times0 + jj * L + i
         a = np.int64(tt.st_arr[off])
-        if a >= lab.ride_t[k, s] or a >= lab.res_t[k]:
+        if a >= lab.ride_t[k, s] or a >= lab.res_t[k] or a > rules.ride_until:
             return -1
         ob = times0 + jj * L + bpos
         d = tt.dep_by_pos[_dep_at(times0, nt, jj, bpos)]
@@ -297,7 +297,8 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             if j >= 0 and stop_ok:
                 off = times0 + j * L + i
                 a = np.int64(tt.st_arr[off])
-                if (open_ or tt.st_dropoff[off] == 1) and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k]:
+                if (open_ or tt.st_dropoff[off] == 1) and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k] \
+                        and a <= rules.ride_until:
                     ja = j
                     if rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a):
                         # closed when this trip calls: a later one from the same boarding may alight after
@@ -474,7 +475,7 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
             if a + (rules.lb[s] if ordered else 0) >= lab.res_t[k]:
                 break
             if tt.st_dropoff[off] == 1 and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k] \
-                    and ((not rules.wheelchair) or tt.stop_wheelchair[s] == 1) \
+                    and a <= rules.ride_until and ((not rules.wheelchair) or tt.stop_wheelchair[s] == 1) \
                     and not (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
                 # the ride label of a continued ride (as in `scan_routes`, with the seat segment)
                 _label(lab.ride_t, lab.ride_round, k, s, a, lab.scalars[6])

@@ -121,7 +121,8 @@ def _flat_rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest
         tt = reversed_timetable(model, q.inseat)[0] if reverse else timetable_of(model, q.inseat)
     return (*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
             bool(q.report_walks), bool(reverse), bounds[0], bounds[1], bounds[2], bounds[3],
-            _NO_LATE if late is None else late, _walk_secs(model, tt, q.walk_speed), (latest.after, latest.board))
+            _NO_LATE if late is None else late, _walk_secs(model, tt, q.walk_speed),
+            np.int64(-q.rides_since if reverse else q.rides_until), (latest.after, latest.board))
 
 
 _new = tuple.__new__  # a named tuple from a plain one without its Python-level __new__ (80 ns, not 190)

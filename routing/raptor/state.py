@@ -109,6 +109,8 @@ class Rules(NamedTuple):
     #                   (`late_bounds`, time-dependent); 0 × 0 when the search has none
     walk_s: np.ndarray  # per footpath: its seconds at ``walk_speed`` (`walk_seconds`, worked out once per
     #                     timetable and speed, `search._walk_secs`), what every relaxation reads
+    ride_until: np.int64  # the search horizon on this clock: no ride arrives after it (`RaptorQuery.rides_until`;
+    #                       a backward search's: no ride leaves before ``rides_since``, in real time)
     latest: Cutter
 
 
