@@ -344,7 +344,9 @@ def add_routes(app: web.Application) -> None:
     add(app, "GET", "/v1/plan", plan, roles=SEARCH_ROLES, spec={
         "operationId": "plan", "summary": "Plan a trip", "tags": ["search"],
         "description": "Itineraries from `from` to `to`, departing at `depart_at` or arriving by `arrive_by` "
-                       "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Closures in force are avoided. "
+                       "(ISO-8601; default: now, Asia/Tokyo when no offset is given). Rides are looked for from the "
+                       "midnight that starts the day before the asked time's day to the one that ends the day after "
+                       "(24 to 48 hours each way). Closures in force are avoided. "
                        "Each itinerary carries `fare` (total, per leg and operator, transfers applied) for "
                        "`riders` and `fare_media`, or `fare: null` with `fare_unknown` saying why.",
         "parameters": [
