@@ -18,10 +18,10 @@ The answer is a function of the query alone (not of how the search is split into
   same trip boarded at two different times (the Oedo loop) gives two keys, both candidates when neither beats
   the other.
 * Range: s is the departure of the first unbeaten journey (arrive-by: the arrival of the latest), however far
-  after t0 within the `horizon` (the first train after the night: a stretch where nothing leaves does not count). The candidates are
-  the unbeaten journeys leaving in [s, s + range_window_s] (arrive-by: arriving in [s - range_window_s, s]);
-  when fewer than ``num_itineraries`` do, the first ``num_itineraries`` unbeaten ones (the last train and the
-  first ones of the morning), however far.
+  after t0 within the `horizon` (the first train after the night: a stretch where nothing leaves does not
+  count). The candidates are the unbeaten journeys leaving in [s, s + range_window_s] (arrive-by: arriving in
+  [s - range_window_s, s]); when fewer than ``num_itineraries`` do, the first ``num_itineraries`` unbeaten ones
+  (the last train and the first ones of the morning), however far within the horizon.
 * Choice: the first ``num_itineraries`` by (departure, arrival, transfers, tie-break) (arrive-by: latest
   departure first, then earliest arrival: leave as late as possible); when none of those has the fewest
   transfers of all candidates, the last gives way to the first candidate with that many (it arrives first
