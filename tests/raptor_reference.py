@@ -28,6 +28,14 @@ DAY = 86400
 RADIUS_M, DETOUR = 300.0, 1.3  # the footpath radius and detour the model is built with (BuildSettings)
 
 
+def plan_horizon(t: int) -> tuple[int, int]:
+    """(since, until) of a plan asked for at t, as the planner's answer is defined: its rides lie between the
+    midnight starting the day before t's day and the one ending the day after (worked out here, not imported, so
+    a planner with another horizon fails the tests that pass this one to `Reference.earliest`)."""
+    day = math.floor(t / DAY)
+    return (day - 1) * DAY, (day + 2) * DAY - 1
+
+
 def _metres(lat1, lon1, lat2, lon2) -> float:
     r = 6_371_008.8
     p1, p2 = math.radians(lat1), math.radians(lat2)

@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from feeds.feed import Network
+from raptor_reference import plan_horizon
 from routing.masks import ClosureMask
-from routing.planner import PlanError, PlanOptions, Planner, Windows, horizon
+from routing.planner import PlanError, PlanOptions, Planner, Windows
 from routing.timetable import build_model
 from routing.walking import StraightLineWalker
 from test_timetable import DATE, line_rows, make_feed
@@ -213,9 +214,8 @@ def test_arrive_by_is_latest_departure_on_random_networks(seed):
         its = p.plan(m.stop_ids[a], m.stop_ids[b], at(0) + dt.timedelta(seconds=T), arrive_by=True, options=opts)
         rides = [it for it in its if any(leg.mode != "WALK" for leg in it.legs)]
         taus = ref.departures([(m.stop_ids[a], 0)], -2 * 86400, T)
-        latest = next((t for t in taus if ref.earliest([(m.stop_ids[a], t)], [(m.stop_ids[b], 0)], 3,
-                                                       inseat=True, report_walks=False, horizon=horizon(T))[3] <= T),
-                      None)
+        latest = next((t for t in taus if ref.earliest([(m.stop_ids[a], t)], [(m.stop_ids[b], 0)], 3, inseat=True,
+                                                       report_walks=False, horizon=plan_horizon(T))[3] <= T), None)
         if not rides:
             assert latest is None, (seed, a, b, T)
             continue
@@ -234,7 +234,7 @@ def test_depart_at_itineraries_could_not_leave_later(seed):
             rides = sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated)
             assert it.departure_s >= t
             later = ref.earliest([(m.stop_ids[a], it.departure_s + 1)], [(m.stop_ids[b], 0)], 3, report_walks=False,
-                                 horizon=horizon(t))
+                                 horizon=plan_horizon(t))
             assert later[rides] > it.arrival_s, (seed, a, b, t, it.departure_s)
 
 
@@ -391,8 +391,9 @@ def test_no_itinerary_could_leave_later_on_feeder_networks(seed):
             rides = sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated)
             src, tgt = m.stop_ids[a], [(m.stop_ids[b], 0)]
             later = ref.earliest([(src, it.departure_s + 1)], tgt, k, inseat=True, report_walks=False,
-                                 horizon=horizon(t))
-            now = ref.earliest([(src, it.departure_s)], tgt, k, inseat=True, report_walks=False, horizon=horizon(t))
+                                 horizon=plan_horizon(t))
+            now = ref.earliest([(src, it.departure_s)], tgt, k, inseat=True, report_walks=False,
+                               horizon=plan_horizon(t))
             why = (seed, m.stop_ids[a], m.stop_ids[b], t, arrive_by, opts.num_itineraries, it.departure_s,
                    it.arrival_s, rides)
             assert later[rides] > it.arrival_s, why

@@ -10,8 +10,8 @@ import math
 import pytest
 
 from feeds.feed import Network
-from raptor_reference import Reference
-from routing.planner import PlanOptions, Planner, Windows, horizon
+from raptor_reference import Reference, plan_horizon
+from routing.planner import PlanOptions, Planner, Windows
 from routing.timetable import DAY, MODE_NAMES, BuildSettings, build_model, mode_of_route_type
 from routing.walking import StraightLineWalker
 from test_raptor import random_closures, random_world
@@ -108,7 +108,7 @@ def _check(seed: int) -> int:
         why = (seed, m.stop_ids[a], m.stop_ids[b], t, arrive_by, opts)
         assert all(x == answers[0] for x in answers), why
         kw = dict(min_transfer=opts.min_transfer_s, speed=opts.walk_speed, wheelchair=wheelchair, modes=types,
-                  closures=cl, inseat=True, report_walks=False, horizon=horizon(t))
+                  closures=cl, inseat=True, report_walks=False, horizon=plan_horizon(t))
         assert got == reference_answer(ref, m.stop_ids[a], m.stop_ids[b], t, arrive_by, opts, kw), why
         checked += bool(got)
     return checked

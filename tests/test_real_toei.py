@@ -9,11 +9,11 @@ import pytest
 
 from conftest import shared_file
 from feeds.feed import Network
-from routing.planner import PlanOptions, Planner, horizon
+from routing.planner import PlanOptions, Planner
 from routing.raptor import RaptorQuery, RideLeg, run_raptor
 from routing.timetable import BuildSettings, build_model
 from routing.walking import StraightLineWalker
-from raptor_reference import Reference
+from raptor_reference import Reference, plan_horizon
 from test_raptor import check_feasible
 
 pytestmark = pytest.mark.shared_data
@@ -125,7 +125,7 @@ def test_itineraries_could_not_leave_later(toei, reference):
         for it in planner.plan(m.stop_ids[a], m.stop_ids[b], m.datetime_of(t), options=PlanOptions(max_walk_m=0)):
             rides = sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated)
             later = reference.earliest([(m.stop_ids[a], it.departure_s + 1)], [(m.stop_ids[b], 0)], rides,
-                                       report_walks=False, horizon=horizon(t))
+                                       report_walks=False, horizon=plan_horizon(t))
             assert later[rides] > it.arrival_s, (m.stop_ids[a], m.stop_ids[b], t, it.departure_s)
 
 
