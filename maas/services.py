@@ -42,7 +42,7 @@ class Services:
     _feeds_task: asyncio.Task | None = field(default=None, repr=False)
     _warm_task: asyncio.Task | None = field(default=None, repr=False)
     _days_task: asyncio.Task | None = field(default=None, repr=False)
-    days: Any | None = field(default=None, repr=False)  # maas.day_keeper.DayKeeper, made in __post_init__
+    days: Any | None = field(default=None, repr=False)  # maas.publishing.day_keeper.DayKeeper, made in __post_init__
     # more of a request's path to run in the warm-up, with the warm-up plan's itineraries (the API's: its
     # service window and response encoding); blocking, off the event loop
     warmers: list[Callable[[list[dict]], object]] = field(default_factory=list, repr=False)
@@ -51,7 +51,7 @@ class Services:
 
     def __post_init__(self) -> None:
         if self.days is None:
-            from maas.day_keeper import DayKeeper
+            from maas.publishing.day_keeper import DayKeeper
 
             self.days = DayKeeper(self.transit, self.warm_days, clock=self.clock)
         if self.feeds is None:  # publishing always works; nothing is read or written until an operator publishes

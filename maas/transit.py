@@ -397,7 +397,7 @@ class TransitService:
 
     def warm_up(self, dates: "list[dt.date] | dt.date | None" = None) -> None:
         """Before saying ready: build the days' models (default: today and tomorrow on the network's clock, see
-        `maas.day_keeper`) and run a plan of each kind on each of them on every planner thread, so numba's kernels
+        `maas.publishing.day_keeper`) and run a plan of each kind on each of them on every planner thread, so numba's kernels
         are compiled (or loaded from its cache), each model's tables and timetables are made and each thread's
         search state for each is allocated — the first query after ready is as fast as the hundredth, for any of
         these days. Blocking: call it off the event loop, not from a planner thread."""

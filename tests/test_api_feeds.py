@@ -109,7 +109,7 @@ async def test_first_plan_after_a_publish_computes_no_service_window(env, monkey
 async def test_a_publish_warms_the_kept_days_on_the_new_network_before_it_answers(env, monkeypatch):
     """The installed network's fare setups and kept days are warmed along a request's path (`warm_after_install`)
     before the publish answers: the first plan after it builds none of them."""
-    from maas.day_keeper import wanted_days
+    from maas.publishing.day_keeper import wanted_days
 
     client, services = env
     assert await services.wait_warm(120)  # the start's own warm-up first

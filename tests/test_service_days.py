@@ -1,5 +1,5 @@
 """Truthful readiness: today's and tomorrow's models are built and warm before /readyz says ready, kept built as the
-days roll over (maas/day_keeper.py), and a model build never holds up plans for other days (maas/transit.py)."""
+days roll over (maas/publishing/day_keeper.py), and a model build never holds up plans for other days (maas/transit.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +13,7 @@ from api_support import client_for, services_for
 from feeds.feed import Network
 from feeds.gtfs import load_feed
 from gtfs_builders import minimal_feed_tables, write_gtfs
-from maas.day_keeper import DayKeeper, required_days, seconds_to_next_look, wanted_days
+from maas.publishing.day_keeper import DayKeeper, required_days, seconds_to_next_look, wanted_days
 from maas.transit import TransitService
 
 JST = ZoneInfo("Asia/Tokyo")
