@@ -112,6 +112,11 @@ def random_closures(model, rng) -> tuple[Closures, ClosureMask | None]:
                model.stop_ids[model.pattern_stops[base + pos + 1]])
         a = rng.choice([0, 7 * 3600, 8 * 3600, 23 * 3600])
         cl.hops[key] = (a, a + rng.choice([600, 3600, 4 * 3600]))
+    return cl, closure_mask(model, cl)
+
+
+def closure_mask(model, cl: Closures) -> ClosureMask:
+    """The model's mask of the reference's closures (stops and hops by id)."""
     sf, su = np.zeros(model.n_stops, np.int32), np.zeros(model.n_stops, np.int32)
     for sid, (a, b) in cl.stops.items():
         i = model.stop_index(sid)
@@ -125,7 +130,7 @@ def random_closures(model, rng) -> tuple[Closures, ClosureMask | None]:
                              model.stop_ids[model.pattern_stops[base + pos + 1]]))
             if w:
                 hf[base + pos], hu[base + pos] = w
-    return cl, ClosureMask(sf, su, hf, hu)
+    return ClosureMask(sf, su, hf, hu)
 
 
 def check_feasible(model, ref: Reference, journey, sources, targets, min_transfer, speed):

@@ -713,7 +713,11 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
             u = tt.fp_to[e]
             wt = t + np.int64(rules.walk_s[e])
             if (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u], wt, wt)):
-                continue
+                if not rules.wait_out_closures:
+                    continue
+                # (backward: at u before it closes, then the walk; skipping u would make the run miss what
+                # reaches the destination that way earlier, and the run no longer covers every earlier arrival)
+                wt = np.int64(rules.stop_until[u])
             # (walk labels serve only walk-only answers: without those, a walk to the target must not hide
             # the ride that gets there later)
             if rules.report_walks and wt < lab.walk_t[0, u]:
