@@ -237,6 +237,23 @@ def test_random_networks_match_reference(seed):
                         assert int(model.route_type[model.pattern_route[leg.pattern]]) in w["modes"]
 
 
+def test_a_later_trip_boarded_past_a_closed_hop_runs_through_in_seat():
+    """Random network 17: R1's runs go S13 → S4 → S10 → S6, the 07:14 one on in its seat as R3's next 00:41 run
+    (S6 → S1 → S9), while the hop S4 → S10 is closed 07:00-08:00. From S13 and S4 (walking on to S10) the scan
+    rides the 04:30 run from S13; the later run that goes on in-seat cannot be ridden from there (the closed hop),
+    but it can be boarded at S10: so one ride reaches S9 (and S8 by a walk) at 00:58 the next night, as the
+    reference finds, not a day later."""
+    net, model, ref, _, w = _world(17)
+    cl = Closures(hops={("r:R1", "r:S4", "r:S10"): (25200, 28800)})
+    sources, targets = [("r:S13", -214), ("r:S4", -12)], [("r:S8", 90)]
+    want = ref.earliest(sources, targets, 2, min_transfer=0, speed=1.5, closures=cl)
+    res = _query(model, [(model.stop_index(s), t) for s, t in sources],
+                 [(model.stop_index(s), e) for s, e in targets], 2, walk_speed=1.5, mask=closure_mask(model, cl),
+                 min_transfer_s=0, inseat=True)
+    assert [float(x) if x < (1 << 40) else INF for x in res.res_t] == want
+    assert want[1] == 86400 + 3527  # (one ride: in-seat onto the next night's run)
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_range_matches_brute_force_profile(seed):
     """Depart-at over a window: the journeys are exactly the reference's profile, Pareto over (departure,

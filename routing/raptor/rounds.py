@@ -99,6 +99,26 @@ def _trip_ok_from(tt, rules, times0, L, nt, j, bpos, upto, base):
 
 
 @njit(nogil=True, cache=True, _nrt=False)
+def _board_later_trip(tt, rules, lab, k, times0, L, nt, base, t0, jj, bpos, i):
+    """The first position from ``bpos`` on (before i) where trip jj, later than the one the scan rides, can be
+    boarded with round k-1's board labels and ridden to i under the query's rules (wheelchair, closures); -1 if
+    none. Not just ``bpos``: a closure on the way may stop jj there, yet a stop after it that the traveller
+    reaches in time boards it (the in-seat links at i then go on from jj)."""
+    if rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1:
+        return -1
+    for m in range(bpos, i):
+        s = tt.pattern_stops[base + m]
+        d = np.int64(tt.dep_by_pos[_dep_at(times0, nt, jj, m)])
+        if lab.board_t[k - 1, s] > d or tt.st_pickup[times0 + jj * L + m] != 1 \
+                or (rules.wheelchair and tt.stop_wheelchair[s] != 1) \
+                or (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], d, d)):
+            continue
+        if _trip_ok_from(tt, rules, times0, L, nt, jj, m, i, base):
+            return m
+    return -1
+
+
+@njit(nogil=True, cache=True, _nrt=False)
 def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, off, k, stamp, s):
     """Queue the in-seat continuations of trip ``ta`` (pattern p, boarded at bpos) at position i (flat time
     ``off``, stop s): the linked trip must be of an allowed mode (and accessible when asked), leave its to-stop
@@ -374,11 +394,10 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
         if tt.pattern_inseat_classes[p] == 0 or j < 0 or bpos >= L - 1:
             continue
         # In-seat links at the last stop: the earliest trip no longer dominates (a later one may run through),
-        # so every later trip catchable at bpos counts, one per chain class unless closures or wheelchair make
-        # trips of a class differ. (Written out here, `_seat_links` called only for a link still to follow.)
+        # so every later trip catchable from bpos on counts, one per chain class unless closures or wheelchair
+        # make trips of a class differ (then each is boarded where it can be, `_board_later_trip`). (Written out here, `_seat_links` called only for a link still to follow.)
         i = L - 1
         s = tt.pattern_stops[base + i]
-        bs = tt.pattern_stops[base + bpos]
         lab.scalars[1] += 1
         cstamp = lab.scalars[1]
         n_seen = 0
@@ -390,13 +409,10 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                 continue
             if tt.st_arr[times0 + jj * L + i] + rules.lb[s] >= lab.res_t[k]:
                 break
+            jpos = bpos  # (where trip jj is boarded)
             if jj > j and differ:  # then trips of one class may differ
-                ob = times0 + jj * L + bpos
-                if tt.st_pickup[ob] != 1 or (rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1) \
-                        or (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs],
-                                                    tt.dep_by_pos[_dep_at(times0, nt, jj, bpos)],
-                                                    tt.dep_by_pos[_dep_at(times0, nt, jj, bpos)])) \
-                        or not _trip_ok_from(tt, rules, times0, L, nt, jj, bpos, i, base):
+                jpos = _board_later_trip(tt, rules, lab, k, times0, L, nt, base, t0, jj, bpos, i)
+                if jpos < 0:
                     continue
             if lab.class_stamp[c] != cstamp:
                 lab.class_stamp[c] = cstamp
@@ -415,7 +431,7 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                 need = True
                 break
             if need:
-                n_cont = _seat_links(tt, rules, lab, seg, n_cont, t0 + jj, i, p, bpos, k - 1, -1,
+                n_cont = _seat_links(tt, rules, lab, seg, n_cont, t0 + jj, i, p, jpos, k - 1, -1,
                                      times0 + jj * L + i, k, stamp, s)
             if n_seen == n_want and not differ:  # (every class seen: later trips are all skipped above)
                 break
