@@ -237,6 +237,22 @@ def test_random_networks_match_reference(seed):
                         assert int(model.route_type[model.pattern_route[leg.pattern]]) in w["modes"]
 
 
+def test_each_source_walks_on_from_its_own_time():
+    """Random network 74: sources S1 at 09:32:22 and S2 at 09:39:43, and S1's walk reaches S2 five seconds before
+    S2's own time. S2 still walks on to S4 (arriving 09:40:56, a walk-only answer, and from there the rides
+    after): the walk from S1 does not take S2's place as a source, and the walk leaves S2 at S2's time."""
+    net, model, ref, _, w = _world(74)
+    sources, targets = [("r:S1", 34342), ("r:S2", 34783)], [("r:S4", 0)]
+    want = ref.earliest(sources, targets, 2, min_transfer=300, speed=1.5)
+    res = _query(model, [(model.stop_index(s), t) for s, t in sources],
+                 [(model.stop_index(s), e) for s, e in targets], 2, walk_speed=1.5, min_transfer_s=300, inseat=True)
+    assert [float(x) if x < (1 << 40) else INF for x in res.res_t] == want == [34856] * 3
+    (j,) = res.pareto()
+    (leg,) = j.legs
+    assert isinstance(leg, WalkLeg)
+    assert (model.stop_ids[leg.from_stop], leg.departure, leg.arrival) == ("r:S2", 34783, 34856)
+
+
 def test_a_later_trip_boarded_past_a_closed_hop_runs_through_in_seat():
     """Random network 17: R1's runs go S13 → S4 → S10 → S6, the 07:14 one on in its seat as R3's next 00:41 run
     (S6 → S1 → S9), while the hop S4 → S10 is closed 07:00-08:00. From S13 and S4 (walking on to S10) the scan

@@ -717,12 +717,17 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
             lab.board_from[0, s] = s
             lab.marked[s] = True
             _touch(lab, s, run)
-    n_src = lab.scalars[0]
-    for r in range(n_src):
-        s = lab.touched[r]
-        t = lab.board_t[0, s]
-        if lab.board_kind[0, s] != BOARD_SOURCE:
-            continue
+    # each source walks on from its own time, even where another source's walk reached it earlier (then its
+    # board label is that walk's, but a second walk from there is not one footpath from a source)
+    for i in range(len(src_stops)):
+        s = src_stops[i]
+        t = np.int64(src_times[i])
+        if (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], t, t)):
+            if not rules.wait_out_closures:
+                continue
+            t = np.int64(rules.stop_until[s])
+        if t > lab.board_t[0, s] and lab.board_kind[0, s] == BOARD_SOURCE:
+            continue  # (a source stop listed twice: from its earlier time)
         if rules.report_walks and lab.egress[s] >= 0 and t + lab.egress[s] < lab.res_t[0]:
             _set_result(lab, 0, t + lab.egress[s], s, KIND_SOURCE, run)
         for e in range(tt.fp_start[s], tt.fp_start[s + 1]):
