@@ -691,6 +691,21 @@ def _collect_routes(tt, rules, lab, k, only_departing, cut):
     return nq
 
 
+_SHUT = np.int64(-(1 << 62))  # `_source_at`: not a source
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _source_at(stop_from, stop_until, closures, wait_out, src_stops, src_times, i):
+    """Source i's stop and when it is entered: its time when its stop is open then; closed, the closure's end
+    (``wait_out``, the backward search: reaching the destination before it closes) or `_SHUT` (no source).
+    (Given arrays, not the record: see `_blk`.)"""
+    s = src_stops[i]
+    t = np.int64(src_times[i])
+    if closures and _blk(stop_from[s], stop_until[s], t, t):
+        return s, (np.int64(stop_until[s]) if wait_out else _SHUT)
+    return s, t
+
+
 @njit(nogil=True, cache=True, _nrt=False)
 def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, cut):
     """One RAPTOR search from the sources (stop, time there) on top of the labels already in ``lab`` (empty for
@@ -703,12 +718,10 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
     lab.counters[C_RUNS] += 1
     # ---- round 0: sources and one footpath from them (a walk, not a transfer) ----
     for i in range(len(src_stops)):
-        s = src_stops[i]
-        t = np.int64(src_times[i])
-        if (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], t, t)):
-            if not rules.wait_out_closures:
-                continue
-            t = np.int64(rules.stop_until[s])  # (backward: reach the destination before it closes)
+        s, t = _source_at(rules.stop_from, rules.stop_until, rules.closures, rules.wait_out_closures, src_stops,
+                          src_times, i)
+        if t == _SHUT:
+            continue
         if t < lab.board_t[0, s]:
             _label(lab.board_t, lab.board_round, 0, s, t, lab.scalars[6])
             if cut:  # (for the cut's copy, `profile._board_copy`)
@@ -720,12 +733,10 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
     # each source walks on from its own time, even where another source's walk reached it earlier (then its
     # board label is that walk's, but a second walk from there is not one footpath from a source)
     for i in range(len(src_stops)):
-        s = src_stops[i]
-        t = np.int64(src_times[i])
-        if (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], t, t)):
-            if not rules.wait_out_closures:
-                continue
-            t = np.int64(rules.stop_until[s])
+        s, t = _source_at(rules.stop_from, rules.stop_until, rules.closures, rules.wait_out_closures, src_stops,
+                          src_times, i)
+        if t == _SHUT:
+            continue
         if t > lab.board_t[0, s] and lab.board_kind[0, s] == BOARD_SOURCE:
             continue  # (a source stop listed twice: from its earlier time)
         if rules.report_walks and lab.egress[s] >= 0 and t + lab.egress[s] < lab.res_t[0]:
