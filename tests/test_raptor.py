@@ -227,10 +227,11 @@ def test_random_networks_match_reference(seed):
         for j in pareto:
             check_feasible(model, ref, j, sources, targets, w["min_transfer"], w["speed"])
             if w["wheelchair"]:
-                for leg in j.legs:
+                for leg, after in zip(j.legs, [*j.legs[1:], None]):
                     if isinstance(leg, RideLeg):
                         assert model.trip_wheelchair[leg.trip] == 1
-                        assert model.stop_wheelchair[leg.to_stop] == 1
+                        if not (isinstance(after, RideLeg) and after.stay_seated):  # (alights here)
+                            assert model.stop_wheelchair[leg.to_stop] == 1
             if w["modes"]:
                 for leg in j.legs:
                     if isinstance(leg, RideLeg):
