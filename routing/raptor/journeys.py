@@ -70,10 +70,11 @@ def _journey_legs(tt, rules, lab, seg, k, out):
             state = KIND_RIDE
             continue
         frm = lab.board_from[r1, cur]  # a walk to the boarding stop, from a ride (or a source in round 0)
+        walk = _fp_seconds(tt, rules, frm, cur)
         # (round 0: the walk left its source at the source's own time, which another source's walk to the same
         # stop may have bettered in the stop's label since)
-        dep = lab.ride_t[r1, frm] if r1 > 0 else lab.board_t[0, cur] - _fp_seconds(tt, rules, frm, cur)
-        _leg(out, LEG_WALK, frm, cur, -1, -1, -1, -1, 0, dep, dep + _fp_seconds(tt, rules, frm, cur))
+        dep = lab.ride_t[r1, frm] if r1 > 0 else lab.board_t[0, cur] - walk
+        _leg(out, LEG_WALK, frm, cur, -1, -1, -1, -1, 0, dep, dep + walk)
         cur = frm
         if r1 == 0:
             return cur

@@ -395,7 +395,8 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
             continue
         # In-seat links at the last stop: the earliest trip no longer dominates (a later one may run through),
         # so every later trip catchable from bpos on counts, one per chain class unless closures or wheelchair
-        # make trips of a class differ (then each is boarded where it can be, `_board_later_trip`). (Written out here, `_seat_links` called only for a link still to follow.)
+        # make trips of a class differ (then each is boarded where it can be, `_board_later_trip`). (Written out
+        # here, `_seat_links` called only for a link still to follow.)
         i = L - 1
         s = tt.pattern_stops[base + i]
         lab.scalars[1] += 1
@@ -691,19 +692,18 @@ def _collect_routes(tt, rules, lab, k, only_departing, cut):
     return nq
 
 
-_SHUT = np.int64(-(1 << 62))  # `_source_at`: not a source
+_SHUT = np.int64(-(1 << 62))  # `_entered`: not entered
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _source_at(stop_from, stop_until, closures, wait_out, src_stops, src_times, i):
-    """Source i's stop and when it is entered: its time when its stop is open then; closed, the closure's end
-    (``wait_out``, the backward search: reaching the destination before it closes) or `_SHUT` (no source).
+def _entered(stop_from, stop_until, closures, wait_out, s, t):
+    """When round 0 enters stop s, reached at t (a source, or one walk from one): t when s is open then;
+    closed, the closure's end (``wait_out``, the backward search: at s before it closes; reaching the
+    destination, or the stop a walk to it leaves, earlier is in time) or `_SHUT` (not entered).
     (Given arrays, not the record: see `_blk`.)"""
-    s = src_stops[i]
-    t = np.int64(src_times[i])
     if closures and _blk(stop_from[s], stop_until[s], t, t):
-        return s, (np.int64(stop_until[s]) if wait_out else _SHUT)
-    return s, t
+        return np.int64(stop_until[s]) if wait_out else _SHUT
+    return t
 
 
 @njit(nogil=True, cache=True, _nrt=False)
@@ -718,8 +718,9 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
     lab.counters[C_RUNS] += 1
     # ---- round 0: sources and one footpath from them (a walk, not a transfer) ----
     for i in range(len(src_stops)):
-        s, t = _source_at(rules.stop_from, rules.stop_until, rules.closures, rules.wait_out_closures, src_stops,
-                          src_times, i)
+        s = src_stops[i]
+        t = _entered(rules.stop_from, rules.stop_until, rules.closures, rules.wait_out_closures, s,
+                     np.int64(src_times[i]))
         if t == _SHUT:
             continue
         if t < lab.board_t[0, s]:
@@ -733,8 +734,9 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
     # each source walks on from its own time, even where another source's walk reached it earlier (then its
     # board label is that walk's, but a second walk from there is not one footpath from a source)
     for i in range(len(src_stops)):
-        s, t = _source_at(rules.stop_from, rules.stop_until, rules.closures, rules.wait_out_closures, src_stops,
-                          src_times, i)
+        s = src_stops[i]
+        t = _entered(rules.stop_from, rules.stop_until, rules.closures, rules.wait_out_closures, s,
+                     np.int64(src_times[i]))
         if t == _SHUT:
             continue
         if t > lab.board_t[0, s] and lab.board_kind[0, s] == BOARD_SOURCE:
@@ -743,13 +745,12 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
             _set_result(lab, 0, t + lab.egress[s], s, KIND_SOURCE, run)
         for e in range(tt.fp_start[s], tt.fp_start[s + 1]):
             u = tt.fp_to[e]
-            wt = t + np.int64(rules.walk_s[e])
-            if (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u], wt, wt)):
-                if not rules.wait_out_closures:
-                    continue
-                # (backward: at u before it closes, then the walk; skipping u would make the run miss what
-                # reaches the destination that way earlier, and the run no longer covers every earlier arrival)
-                wt = np.int64(rules.stop_until[u])
+            # (backward, a closed u is waited out too: skipping it would make the run miss what reaches the
+            # destination that way earlier, and the run would no longer cover every earlier arrival)
+            wt = _entered(rules.stop_from, rules.stop_until, rules.closures, rules.wait_out_closures, u,
+                          t + np.int64(rules.walk_s[e]))
+            if wt == _SHUT:
+                continue
             # (walk labels serve only walk-only answers: without those, a walk to the target must not hide
             # the ride that gets there later)
             if rules.report_walks and wt < lab.walk_t[0, u]:
