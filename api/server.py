@@ -190,12 +190,12 @@ def _preload(settings: Settings):
 
 
 def keep_days(transit, warm_all: bool = False, now=None) -> list:
-    """The days the workers' day keepers keep (today's and tomorrow's models, see maas.publishing.day_keeper) built and warmed
-    here, in the supervisor, before a worker is forked: it inherits them (shared pages) instead of building its own
-    before ready. At start, and again before each (re)start of a worker, so one restarted weeks later does not
-    inherit days long gone. ``warm_all``: warm every kept day, not only those built now (at start: today's model
-    may come from the feed-loading child, built but never planned on); ``now``: the clock's time (aware). Returns
-    the days built now."""
+    """The days the workers' day keepers keep (today's and tomorrow's models, see maas.publishing.day_keeper) built and
+    warmed here, in the supervisor, before a worker is forked: it inherits them (shared pages) instead of building its
+    own before ready. At start, and again before each (re)start of a worker, so one restarted weeks later does not
+    inherit days long gone. ``warm_all``: warm every kept day, not only those built now (at start: today's model may
+    come from the feed-loading child, built but never planned on); ``now``: the clock's time (aware). Returns the days
+    built now."""
     from maas.publishing.day_keeper import DayKeeper
     from routing.raptor import drop_thread_buffers
 

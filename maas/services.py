@@ -42,7 +42,7 @@ class Services:
     _feeds_task: asyncio.Task | None = field(default=None, repr=False)
     _warm_task: asyncio.Task | None = field(default=None, repr=False)
     _days_task: asyncio.Task | None = field(default=None, repr=False)
-    days: Any | None = field(default=None, repr=False)  # maas.publishing.day_keeper.DayKeeper, made in __post_init__
+    days: Any | None = field(default=None, repr=False)  # publishing.day_keeper.DayKeeper, made in __post_init__
     # more of a request's path to run in the warm-up, with the warm-up plan's itineraries (the API's: its
     # service window and response encoding); blocking, off the event loop
     warmers: list[Callable[[list[dict]], object]] = field(default_factory=list, repr=False)

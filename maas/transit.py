@@ -397,10 +397,10 @@ class TransitService:
 
     def warm_up(self, dates: "list[dt.date] | dt.date | None" = None) -> None:
         """Before saying ready: build the days' models (default: today and tomorrow on the network's clock, see
-        `maas.publishing.day_keeper`) and run a plan of each kind on each of them on every planner thread, so numba's kernels
-        are compiled (or loaded from its cache), each model's tables and timetables are made and each thread's
-        search state for each is allocated — the first query after ready is as fast as the hundredth, for any of
-        these days. Blocking: call it off the event loop, not from a planner thread."""
+        `maas.publishing.day_keeper`) and run a plan of each kind on each of them on every planner thread, so numba's
+        kernels are compiled (or loaded from its cache), each model's tables and timetables are made and each thread's
+        search state for each is allocated — the first query after ready is as fast as the hundredth, for any of these
+        days. Blocking: call it off the event loop, not from a planner thread."""
         from maas.platform.kernels import ensure_kernels
 
         ensure_kernels()  # a cold numba cache is filled by a child: this process only loads the kernels
