@@ -6,7 +6,7 @@ shared machine the load moves between them). Two processes of one tree differ to
 run ``--new-tree`` = ``--old-tree`` once to see it.
 
     .venv/bin/python benchmarks/bench_plan_ab.py --old-tree /work/wt-base [--new-tree .] [--feed toei]
-        [--queries 300] [--reps 3] [--warm] [--model-cache /tmp/models] [--both]
+        [--queries 300] [--reps 3] [--warm] [--model-cache /tmp/models] [--old-model-cache DIR] [--both]
 
 ``--model-cache``: both workers load the model from there (`bench_plan_tail.model_for`, which this process fills
 first when it is missing): the only way to run the tiled ``tokyo4``, and no build per run for the others.
@@ -78,6 +78,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--warm", action="store_true", help="an untimed pass over the queries first")
     ap.add_argument("--model-cache", type=Path, default=None)
+    ap.add_argument("--old-model-cache", type=Path, default=None,
+                    help="the old tree's models, built by its own code, when the change alters the model built "
+                         "(e.g. stop numbering); default --model-cache")
     ap.add_argument("--both", action="store_true",
                     help="every query both ways (depart-at and arrive-by, the same pairs): per direction and the "
                          "arrive-by / depart-at p50 ratio like with like")
@@ -89,11 +92,20 @@ def main() -> None:
         model_for(a.feed, a.model_cache)
     elif a.feed == "tokyo4":
         raise SystemExit("tokyo4 is the tiled network: give --model-cache DIR")
+    caches = {"new": a.model_cache, "old": a.old_model_cache or a.model_cache}
+    if a.old_model_cache is not None:  # (filled by the old tree's code, before either worker starts)
+        tree = a.old_tree.resolve()
+        a.old_model_cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(tree / ".venv" / "bin" / "python"), "-c",
+                        "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1] + '/benchmarks'); "
+                        "from bench_plan_tail import model_for; model_for(sys.argv[2], Path(sys.argv[3]))",
+                        str(tree), a.feed, str(a.old_model_cache.resolve())],
+                       check=True, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)})
     procs = {}
     for name, tree in (("old", a.old_tree.resolve()), ("new", a.new_tree.resolve())):
         procs[name] = subprocess.Popen(
             [str(tree / ".venv" / "bin" / "python"), "-c", _WORKER, str(tree), a.feed, str(a.queries),
-             "1" if a.warm else "0", str(a.model_cache.resolve()) if a.model_cache else ""],
+             "1" if a.warm else "0", str(caches[name].resolve()) if caches[name] else ""],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree,
             env={**os.environ, "PYTHONPATH": str(tree)})
     for p in procs.values():

@@ -30,3 +30,27 @@ def local_xy_m(lat, lon, lat0: float, lon0: float):
     x = np.radians(np.asarray(lon) - lon0) * EARTH_RADIUS_M * np.cos(np.radians(lat0))
     y = np.radians(np.asarray(lat) - lat0) * EARTH_RADIUS_M
     return x, y
+
+
+def hilbert_order(lat, lon, bits: int = 16) -> np.ndarray:
+    """Indexes that sort points along a Hilbert curve over their bounding box (ties in input order): points
+    near each other get near positions, so arrays indexed by the order keep a neighbourhood in few cache lines."""
+    lat, lon = np.nan_to_num(np.asarray(lat, np.float64)), np.nan_to_num(np.asarray(lon, np.float64))
+    n = 1 << bits
+    if len(lat) == 0:
+        return np.zeros(0, np.int64)
+
+    def grid(v):
+        lo, span = v.min(), np.ptp(v)
+        return np.zeros(len(v), np.int64) if span == 0 else np.minimum(((v - lo) / span * n).astype(np.int64), n - 1)
+
+    x, y, d = grid(lon), grid(lat), np.zeros(len(lat), np.int64)
+    s = n >> 1
+    while s > 0:  # (the classic xy → d walk, every point at once)
+        rx, ry = (x & s) > 0, (y & s) > 0
+        d += s * s * ((3 * rx.astype(np.int64)) ^ ry.astype(np.int64))
+        flip = ~ry & rx
+        x, y = np.where(flip, n - 1 - x, x), np.where(flip, n - 1 - y, y)
+        x, y = np.where(~ry, y, x), np.where(~ry, x, y)
+        s >>= 1
+    return np.argsort(d, kind="stable")

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from feeds.feed import Network
+from feeds.geo import hilbert_order
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -905,6 +906,10 @@ def build_model(network: Network, date: dt.date, settings: BuildSettings | None 
     stops_all = network.table("stops").reset_index(drop=True)
     lt = pd.to_numeric(_col(stops_all, "location_type", 0), errors="coerce").fillna(0).astype(int)
     plat = stops_all[lt.isin([0]).to_numpy()].reset_index(drop=True)
+    # numbered along a Hilbert curve: a search's stops, and the labels and footpaths indexed by them, are near
+    # in memory when near on the map (tokyo4 plans ~10 % faster than in feed order)
+    plat = plat.iloc[hilbert_order(pd.to_numeric(plat["stop_lat"], errors="coerce"),
+                                   pd.to_numeric(plat["stop_lon"], errors="coerce"))].reset_index(drop=True)
     stop_ids = plat["stop_id"].astype(str).tolist()
     stop_pos = pd.Series(np.arange(len(plat), dtype=np.int32), index=plat["stop_id"].astype(str))
     all_by_id = stops_all.set_index(stops_all["stop_id"].astype(str))
