@@ -49,10 +49,11 @@ def serve(tree: str, port: int, keys: str, data: str, feed: str) -> None:
     lates: dict = {}
 
     def range_search(recs, rules, seg, out, src, acc, tgt, egr, known, t0, t1, bound, resume, tune):
-        # the inputs that decide the output (rules: clock, speed, wheelchair, change time, the late bound's
-        # shape, the patterns allowed); the bounds are the same whether worked out or kept
+        # the inputs that decide the output (rules: the horizon on its clock, which tells the clocks apart, speed,
+        # wheelchair, change time, the late bound's shape, the patterns allowed); the bounds are the same whether
+        # worked out or kept
         key = (src.tobytes(), acc.tobytes(), tgt.tobytes(), egr.tobytes(), int(t0), int(t1), int(bound), bool(resume),
-               bool(rules[at["wait_out_closures"]]), float(rules[at["walk_speed"]]), bool(rules[at["wheelchair"]]),
+               int(rules[at["ride_until"]]), float(rules[at["walk_speed"]]), bool(rules[at["wheelchair"]]),
                int(rules[at["min_transfer_s"]]), rules[at["late"]].shape, id(rules[at["pattern_allowed"]]))
         hit = searches.get(key)
         if hit is None:

@@ -670,22 +670,16 @@ def footpath_dist(model, a: int, b: int) -> float:
 def build_itinerary(model, walker, journey: Journey, origin, destination, paths: dict | None = None) -> Itinerary:
     """Journey + the resolved places → Itinerary, with access/egress walks and departure shifting.
 
-    Walks before the first ride are moved to end when it leaves, so the itinerary starts as late as possible.
+    The search placed a walk before the first ride as late as it may leave, so the itinerary starts as late as
+    possible.
     ``paths``: the walker's paths between a coordinate place and its stops, kept across one plan's itineraries
     (they often start or end at the same stop; a street path costs a search).
     """
     tab = _tables(model)
     ov = realtime_of(model)
     legs: list[Leg] = []
-    # the first ride's index, `Journey.first_departure` and `Journey.transfers` in one pass over the legs
-    first_ride, walked_s, first_dep, rides = None, 0, journey.start, 0
-    for i, l in enumerate(journey.legs):
-        if type(l) is RideLeg:
-            if first_ride is None:
-                first_ride, first_dep = i, l.departure - walked_s
-            rides += not l.stay_seated
-        elif first_ride is None:
-            walked_s += l.arrival - l.departure
+    rides = sum(1 for l in journey.legs if type(l) is RideLeg and not l.stay_seated)  # (`Journey.transfers`)
+    first_dep = journey.first_departure
     src = journey.source_stop
     access_s = origin.seconds_to(src)
     t = first_dep - access_s
@@ -698,17 +692,16 @@ def build_itinerary(model, walker, journey: Journey, origin, destination, paths:
                              tab=tab))
         walked += d
         t += access_s
-    for i, l in enumerate(journey.legs):
+    for l in journey.legs:
         if type(l) is RideLeg:
             legs.append(ride_leg(model, l, tab, ov))
             t = l.arrival
         else:
-            dur = l.arrival - l.departure
-            d0 = l.departure if first_ride is not None and i > first_ride else t
             w = tab.walk(walker, l.from_stop, l.to_stop)
-            legs.append(walk_leg(model, walker, w.start, w.end, d0, d0 + dur, w.metres, rounded=w.coords, tab=tab))
+            legs.append(walk_leg(model, walker, w.start, w.end, l.departure, l.arrival, w.metres, rounded=w.coords,
+                                 tab=tab))
             walked += w.metres
-            t = d0 + dur
+            t = l.arrival
     tgt = journey.target_stop
     egress_s = destination.seconds_to(tgt)
     if destination.is_point and egress_s >= 0:

@@ -12,7 +12,8 @@ class ClosureMask:
 
     A hop is the ride from position ``pos`` to ``pos + 1`` of a pattern, flat index
     ``model.pattern_stops_start[p] + pos``. While a stop is blocked nobody boards, alights, rides through it or
-    walks to/from it; while a hop is blocked no vehicle in the search travels it. ``street_edge_closed`` marks
+    walks to/from it (a walk waits beside it for it to open, `routing.raptor.state.walk_end`); while a hop is
+    blocked no vehicle in the search travels it. ``street_edge_closed`` marks
     walking edges of the street graph (same order as the walker's edges) that may not be used; None = all open.
     """
 
@@ -32,3 +33,7 @@ class ClosureMask:
     def empty(self) -> bool:
         return not (np.any(self.stop_from != self.stop_until) or np.any(self.hop_from != self.hop_until)
                     or (self.street_edge_closed is not None and bool(self.street_edge_closed.any())))
+
+    def windows(self, s: int, u: int) -> tuple[int, int, int, int]:
+        """Stop s's window and stop u's, as `walk_end` and `walk_start` take them (a walk s → u)."""
+        return int(self.stop_from[s]), int(self.stop_until[s]), int(self.stop_from[u]), int(self.stop_until[u])

@@ -4,9 +4,10 @@ The answer is a function of the query alone (not of how the search is split into
 
 * Journeys: from the origin place to the destination with at least one ride, under the query's rules (mode
   filter, wheelchair, closures, change time, walking speed, in-seat links, max_transfers), leaving at or after
-  t0 (arrive-by: arriving by t0). A journey's departure is its first ride's less the walk to it from the place;
-  its arrival is its last ride's plus the walk after it; transfers count rides less one, in-seat continuations
-  not counted. Key: (departure, arrival, transfers).
+  t0 (arrive-by: arriving by t0). A journey's departure is the latest it may leave the place for its first ride
+  (the walk to it; with closures, a walk neither leaves nor reaches a stop while it is closed, and waits beside
+  it instead); its arrival is the earliest it reaches the place after its last ride; transfers count rides less
+  one, in-seat continuations not counted. Key: (departure, arrival, transfers).
 * Pareto: a journey is beaten by another that leaves no earlier, arrives no later, changes no more often and
   differs in key. Whether one is beaten depends on later departures only (arrive-by: earlier arrivals), not on
   t0. One journey per unbeaten key: of several found with equal keys (different trips to the same times), the
@@ -52,6 +53,7 @@ from routing.masks import ClosureMask
 from routing.names import NameIndex
 from routing.places import Place, PlaceError, PlaceIndex
 from routing.raptor import Journey, RaptorQuery, RideLeg, WalkLeg, range_raptor, warm_late_bounds
+from routing.raptor.state import walk_end, walk_start
 from routing.timetable import DAY, MODE_INDEX, QUERY_RANGE, TransitModel
 from routing.walking import StraightLineWalker
 
@@ -68,7 +70,7 @@ def horizon(t: int) -> tuple[int, int]:
 
 
 # Proof runs per itinerary asked for, at most (see `Planner._prove`): each settles one journey a range search's
-# first run found (with closures, any chosen one). 300 all-Tokyo bench plans needed 0.09 a plan
+# first run found. 300 all-Tokyo bench plans needed 0.09 a plan
 LATE_RUNS = 4
 
 
@@ -197,8 +199,6 @@ class Planner:
         backwards, `routing.raptor.reversed_timetable`)."""
         q = self._query(d, o, opts, allowed, mask, opts.stay_seated, t_arr)
         keys = _Keys(o, -1)
-        # (``when``: the arrival as the search reports it: a first run's journey that waits before its last walk
-        # gets its proof run, which gives the journey without the wait)
         return self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True, keys=keys, other=keys.departure,
                             q_other=lambda: self._query(o, d, opts, allowed, mask, opts.stay_seated, t_arr))
 
@@ -218,16 +218,15 @@ class Planner:
         range_window_s. The search stops when e ≥ E, or earlier when the answer can no longer change:
         num_itineraries journeys in [s, E] (any later one sorts after them) with their fewest transfers no more
         than the last first run's fewest (every journey leaving at F or later has at least as many). Fewer in
-        [s, E]: the next ones one at a time (`_next_after`), not windows of hours. Closures break the waiting
-        argument (a source closed at F may open later): with a mask the windows run to E (beyond it, windows of
-        the first width) and every chosen journey is proven. Without closures: when the last first run found
-        nothing, nothing leaves from F on, and the search ends; depart-at, no Pareto journey leaves before the
-        first one it found (`_first_later`), so the next window's runs start there when that is inside it, its
-        top kept: the runs from there up are the whole window's, so are the journeys they find (ties too: a window
-        with another top may record another of equal journeys, see the module docstring)."""
+        [s, E]: the next ones one at a time (`_next_after`), not windows of hours. Closures keep the waiting
+        argument (a walk or a boarding waits for a closed stop to open: leaving later never arrives earlier,
+        `raptor.state.walk_end`). When the last first run found nothing, nothing leaves from F on, and the search
+        ends; depart-at, no Pareto journey leaves before the first one it found (`_first_later`), so the next
+        window's runs start there when that is inside it, its top kept: the runs from there up are the whole
+        window's, so are the journeys they find (ties too: a window with another top may record another of equal
+        journeys, see the module docstring)."""
         sign = -1 if backward else 1
         span = opts.range_window_s
-        closures = q.mask is not None
         js: list[Journey] = []
         fr = sign * t0  # the last window's first run: journeys from there on are unresolved
         a = sign * t0
@@ -246,11 +245,11 @@ class Planner:
                 end = proven[0][_X] + span
                 in_range = [k for k in proven if k[_X] <= end]
                 if len(in_range) >= n:
-                    if e >= end or (not closures and _settled(in_range, front, fr, n, end)):
+                    if e >= end or _settled(in_range, front, fr, n, end):
                         break
                 elif len(proven) >= n:  # fewer in range: the first n, all found (later ones leave after fr)
                     break
-                elif e >= end and not closures:  # the first n beyond the range: one at a time (`_next_after`)
+                elif e >= end:  # the first n beyond the range: one at a time (`_next_after`)
                     x = self._next_after(fr, js, keys, proofs)
                     if x is None or len(proven) + 1 >= n:
                         break
@@ -262,21 +261,18 @@ class Planner:
                 beyond = [k[_X] for k in front if k[_X] > e]
                 if beyond:
                     a = min(beyond)
-                elif closures and e - sign * t0 < 2 * DAY:  # (a source closed at the run may open later)
-                    a, grown = e + 1, self.windows.grow(grown)
                 else:
                     break
-            if end is not None:  # (closures, beyond the range: windows of the first width)
+            if end is not None:  # (the windows stop at E; beyond it, windows of the first width)
                 width = min(grown, end - a) if a <= end else self.windows.first(span)
             else:
                 width = grown
-            if not closures:  # (`_first_later`)
-                skip = _first_later(front, fr)
-                if skip is None:  # nothing leaves from fr on (arrive-by: arrives by it)
-                    break
-                if not backward and a < skip <= a + width:  # the window's runs from skip up, its top kept
-                    a, width = skip, a + width - skip
-        return self._prove(js, fr, keys, proofs, opts, closures)
+            skip = _first_later(front, fr)
+            if skip is None:  # nothing leaves from fr on (arrive-by: arrives by it)
+                break
+            if not backward and a < skip <= a + width:  # the window's runs from skip up, its top kept
+                a, width = skip, a + width - skip
+        return self._prove(js, fr, keys, proofs, opts, q.mask)
 
     @staticmethod
     def _next_after(fr: int, js: list[Journey], keys: _Keys, proofs: _Proofs) -> int | None:
@@ -294,23 +290,23 @@ class Planner:
             proofs.settle(todo[_JOURNEY], js)
 
     def _prove(self, js: list[Journey], fr: int, keys: _Keys, proofs: _Proofs, opts: PlanOptions,
-               closures: bool) -> list[Journey]:
+               mask: ClosureMask | None) -> list[Journey]:
         """The choice (`_choose`) among the candidates, each chosen journey proven Pareto first (`_Proofs`), and
-        the first one of the front (it sets s): those from the last search's first run ``fr`` on (with closures,
-        all). Choose again after each proof run; each settles one journey of a finite set."""
+        the first one of the front (it sets s): those from the last search's first run ``fr`` on. Choose again
+        after each proof run; each settles one journey of a finite set. ``mask``: for `_walks_placed`."""
         for _ in range(LATE_RUNS * opts.num_itineraries + 2):
             front = keys.front(js, proofs.dropped)
             if not front:
                 return []
             chosen = _choose(_candidates(front, opts), opts.num_itineraries)
             todo = [k[_JOURNEY] for k in [front[0], *chosen] if id(k[_JOURNEY]) not in proofs.checked
-                    and (closures or k[_X] >= fr)]
+                    and k[_X] >= fr]
             if not todo:
                 break
             proofs.settle(todo[0], js)
         else:
             chosen = _choose(_candidates(keys.front(js, proofs.dropped), opts), opts.num_itineraries)
-        return [_walks_placed(k[_JOURNEY], proofs.sign) for k in sorted(chosen, key=_real_pair)]
+        return [_walks_placed(k[_JOURNEY], proofs.sign, mask) for k in sorted(chosen, key=_real_pair)]
 
     # ---- the API ------------------------------------------------------------------------------------------
     def plan(self, origin: str, destination: str, when: dt.datetime, arrive_by: bool = False,
@@ -420,33 +416,30 @@ def _surely_too_far(walker, o: Place, d: Place, max_walk_m: float) -> bool:
     return haversine_scalar_m(o.lat, o.lon, d.lat, d.lon) * walker.detour > max_walk_m * 1.001
 
 
-def _walks_placed(j: Journey, sign: int) -> Journey:
-    """``j`` with its walks after the first ride placed one way, whichever search found it (a forward one walks
-    on arriving, a backward one just in time for the next ride): depart-at, each starts when the leg before it
-    ends; arrive-by, a walk between rides ends when the next ride leaves. The walk after the last ride always
-    starts on arriving (a backward first run's journey waits before it)."""
+def _walks_placed(j: Journey, sign: int, mask: ClosureMask | None) -> Journey:
+    """``j`` with its walks between rides placed one way, whichever search found it (a forward one walks on
+    arriving, a backward one just in time for the next ride): depart-at, each leaves as soon as it may after the
+    ride before it; arrive-by, as late as it may for the ride after it (``mask``: waiting out closures, as the
+    search does, `raptor.state.walk_end`). The walks before the first ride and after the last are placed by
+    the search already."""
     legs = list(j.legs)
     rides = [i for i, leg in enumerate(legs) if isinstance(leg, RideLeg)]
-    if not rides or len(rides) == len(legs):
+    if len(rides) < 2 or len(rides) == len(legs):
         return j
-    first, last = rides[0], rides[-1]
-    for i in range(first + 1, len(legs)):
+    for i in range(rides[0] + 1, rides[-1]):
         leg = legs[i]
-        if isinstance(leg, RideLeg) or (sign < 0 and i < last):
+        if isinstance(leg, RideLeg):
             continue
-        t = legs[i - 1].arrival
-        legs[i] = WalkLeg(leg.from_stop, leg.to_stop, t, t + leg.arrival - leg.departure)
-    if sign < 0:
-        for i in range(last - 1, first, -1):
-            leg = legs[i]
-            if not isinstance(leg, RideLeg):
-                t = legs[i + 1].departure
-                legs[i] = WalkLeg(leg.from_stop, leg.to_stop, t - (leg.arrival - leg.departure), t)
+        s, u, w = leg.from_stop, leg.to_stop, leg.arrival - leg.departure
+        if sign > 0:
+            t = legs[i - 1].arrival
+            t = t if mask is None else int(walk_end(*mask.windows(s, u), t, w)) - w
+        else:
+            t = legs[i + 1].departure - w
+            t = t if mask is None else int(walk_start(*mask.windows(s, u), t, w))
+        legs[i] = WalkLeg(s, u, t, t + w)
     legs_t = tuple(legs)
-    if legs_t == j.legs:
-        return j
-    reach = legs_t[-1].arrival
-    return j._replace(legs=legs_t, target_arrival=reach, arrival=reach + j.arrival - j.target_arrival)
+    return j if legs_t == j.legs else j._replace(legs=legs_t)
 
 
 class _Proofs:
@@ -523,8 +516,8 @@ def _first_later(front: list[_Key], fr: int) -> int | None:
     rides, the earliest arrival of anything leaving at ``fr`` or later (waiting at the origin), its journey J
     leaving at ``fr`` or later; a journey P from ``fr`` on with t transfers arrives no earlier than the J of at
     most t transfers, and J, or a front journey beating it (leaving later still, arriving no later, changing no
-    more often: found by a proof run), leaves at that x or later: P leaving before it is beaten. Not with
-    closures (a source closed at ``fr`` may open later)."""
+    more often: found by a proof run), leaves at that x or later: P leaving before it is beaten (closures too:
+    they are waited out)."""
     return min((k[_X] for k in front if k[_X] >= fr), default=None)
 
 
@@ -596,10 +589,10 @@ class _Keys:
 
     def front(self, js: list[Journey], dropped) -> list[_Key]:
         """The Pareto front of ``js`` (less the ``dropped`` ids) over (departure, arrival, transfers), one journey
-        per (departure, arrival, transfers) (the least by its tie-break, then the one that does not wait, `_span`),
-        as `_Key`s sorted by (x, y, transfers, tie). A plan's ``js`` and ``dropped`` only grow, so the same lengths
-        are the same front (the last one kept: `Planner._prove` asks for the front the last window left). Callers
-        do not change the list."""
+        per (departure, arrival, transfers) (the least by its tie-break: equal ones differ only in where their
+        walks between rides wait, which `_walks_placed` settles), as `_Key`s sorted by (x, y, transfers, tie).
+        A plan's ``js`` and ``dropped`` only grow, so the same lengths are the same front (the last one kept:
+        `Planner._prove` asks for the front the last window left). Callers do not change the list."""
         last_js, n_js, n_dropped, last_front = self.last
         if last_js is js and n_js == len(js) and n_dropped == len(dropped):
             return last_front
@@ -609,7 +602,7 @@ class _Keys:
                 continue
             _, dep, arr, tr, tie = self._entry(j)
             old = by_key.get((dep, arr, tr))
-            if old is None or tie < old[_TIE] or (tie == old[_TIE] and _span(j) < _span(old[_JOURNEY])):
+            if old is None or tie < old[_TIE]:
                 by_key[(dep, arr, tr)] = (dep, arr, tr, tie, j)
         out = [(d, a, tr, tie, j, d, a, False) if self.sign > 0 else (-a, -d, tr, tie, j, d, a, True)
                for d, a, tr, tie, j in _front(list(by_key.values()))]
@@ -618,37 +611,27 @@ class _Keys:
         return out
 
 
-def _span(j: Journey) -> int:
-    """From the first leg's start to the last one's end: of two journeys with the same legs the one that does
-    not wait before its first walk (a forward first run's) or after its last (a backward one's)."""
-    return j.legs[-1].arrival - j.legs[0].departure if j.legs else 0
-
-
 def _sort_key(k: _Key) -> tuple:
     return k[_X], k[_Y], k[_TRANSFERS], k[_TIE]
 
 
 def _facts(j: Journey) -> tuple[int, int, int, tuple]:
-    """``j.first_departure``, its arrival, ``j.transfers`` and its tie-break key in one pass over
-    the legs. The arrival is the last ride's plus the walks after it: a backward search's first run reports a
-    journey reaching the place at the run's time, its last walk waiting for it. The tie-break orders journeys
+    """``j.first_departure``, its arrival, ``j.transfers`` and its tie-break key in one pass over the legs.
+    The search places a walk before the first ride as late as it may leave and one after the last as early as
+    it may arrive (either clock, closures waited out: `raptor.journeys`), so the first leg's start and the
+    last one's end are the journey's departure and arrival. The tie-break orders journeys
     with equal (departure, arrival, transfers): their rides (trip, board and alight positions) and walks (stops),
     in order: a total order fixed by the model, not by the search."""
-    walked, first, rides, tie, last, after = 0, None, 0, [], None, 0
+    rides, tie = 0, []
     for leg in j.legs:
         if type(leg) is RideLeg:  # (legs are RideLegs and WalkLegs, never subclasses)
-            if first is None:
-                first = leg.departure - walked
             tie.append((leg.trip, leg.board_pos, leg.alight_pos))
             rides += not leg.stay_seated
-            last, after = leg.arrival, 0
         else:
-            if first is None:
-                walked += leg.arrival - leg.departure
-            after += leg.arrival - leg.departure
             tie.append((-1, leg.from_stop, leg.to_stop))
-    arrival = j.arrival if last is None else last + after + j.arrival - j.target_arrival
-    return (j.start if first is None else first), arrival, max(rides - 1, 0), tuple(tie)
+    if not j.legs:
+        return j.start, j.arrival, 0, ()
+    return j.legs[0].departure, j.legs[-1].arrival + j.arrival - j.target_arrival, max(rides - 1, 0), tuple(tie)
 
 
 def _front(keyed: list[tuple]) -> list[tuple]:

@@ -13,7 +13,8 @@ it models, all at once:
     wheelchair and closure rules as any ride
   * wheelchair: accessible runs only, boarding and alighting at accessible stops
   * closures: per stop and per (route, from stop, to stop) hop a window [from, until); a closed stop cannot be
-    boarded, alighted, passed through, walked to or from; a closed hop cannot be ridden
+    boarded, alighted, passed through, left or reached on foot while it is closed (a walk may wait before it
+    leaves, as long as it needs); a closed hop cannot be ridden
   * a horizon (since, until): every ride leaves at or after since and arrives by until (walks may go beyond)
 Times are seconds since the query date's midnight (Tokyo: the feeds here have no DST).
 """
@@ -63,6 +64,25 @@ class Closures:
         w = self.stops.get(s)
         b = a if b is None else b
         return w is not None and w[0] < w[1] and w[0] <= b and a < w[1]
+
+    def walk_end(self, s, u, a, w) -> int:
+        """The earliest end of a walk s → u of w seconds that may leave at a: leaving and arriving while open.
+        The times it may leave form [a, ∞) less two intervals, so the first is a or where one of them ends."""
+        ends = [self.stops[s][1]] if s in self.stops else []
+        ends += [self.stops[u][1] - w] if u in self.stops else []
+        for t in sorted([a, *(x for x in ends if x > a)]):
+            if not self.stop(s, t) and not self.stop(u, t + w):
+                return t + w
+        raise AssertionError("unreachable: past both windows a walk is free")
+
+    def walk_start(self, s, u, t, w) -> int:
+        """The latest start at or before t of the walk of `walk_end`."""
+        starts = [self.stops[s][0] - 1] if s in self.stops else []
+        starts += [self.stops[u][0] - 1 - w] if u in self.stops else []
+        for x in sorted([t, *(x for x in starts if x < t)], reverse=True):
+            if not self.stop(s, x) and not self.stop(u, x + w):
+                return x
+        raise AssertionError("unreachable: before both windows a walk is free")
 
     def hop(self, route, s, u, a, b) -> bool:
         w = self.hops.get((route, s, u))
@@ -202,9 +222,8 @@ class Reference:
         for s, e in targets:
             egress[s] = min(e, egress.get(s, INF))
         board = {}
-        for s, t in sources:
-            if not cl.stop(s, t):
-                board[s] = min(t, board.get(s, INF))
+        for s, t in sources:  # (closed or not: boarding there, or walking off, checks its own time)
+            board[s] = min(t, board.get(s, INF))
         best = INF
         if report_walks:
             for s, t in board.items():
@@ -212,9 +231,7 @@ class Reference:
         walked0 = {}
         for s, t in list(board.items()):
             for u, v in self.fp_from.get(s, []):
-                wt = t + self.walk_s(v, speed)
-                if not cl.stop(u, wt):
-                    walked0[u] = min(walked0.get(u, INF), wt)
+                walked0[u] = min(walked0.get(u, INF), cl.walk_end(s, u, t, self.walk_s(v, speed)))
         for u, wt in walked0.items():
             board[u] = min(board.get(u, INF), wt)
             if report_walks:
@@ -253,16 +270,10 @@ class Reference:
                 best = min(best, a + egress.get(s, INF))
                 same = a + max(min_transfer, self.same_stop.get(s, 0))
                 nxt[s] = min(nxt.get(s, INF), same)
-                if cl.stop(s, a):
-                    continue
                 for u, v in self.fp_from.get(s, []):
-                    w = self.walk_s(v, speed)
-                    if cl.stop(u, a + w):
-                        continue
-                    best = min(best, a + w + egress.get(u, INF))
-                    bt = a + max(w, min_transfer)
-                    if not cl.stop(u, bt):
-                        nxt[u] = min(nxt.get(u, INF), bt)
+                    end = cl.walk_end(s, u, a, self.walk_s(v, speed))
+                    best = min(best, end + egress.get(u, INF))
+                    nxt[u] = min(nxt.get(u, INF), max(end, a + min_transfer))
             board = nxt
             out.append(best)
         return out
@@ -270,9 +281,12 @@ class Reference:
     def _stop_ok(self, s, wheelchair) -> bool:
         return not wheelchair or self.accessible[s]
 
-    def departures(self, sources, t0, t1, speed=1.2, modes=None, wheelchair=False) -> list[int]:
+    def departures(self, sources, t0, t1, speed=1.2, modes=None, wheelchair=False,
+                   closures: Closures | None = None) -> list[int]:
         """Times in [t0, t1] when leaving the sources [(stop, access s)] catches a run just in time, at a source
-        stop or one walk from it."""
+        stop or one walk from it (a walk as late as it can leave and still arrive by then, `Closures.walk_start`):
+        every journey's latest departure."""
+        cl = closures or Closures()
         out = set()
         for s, acc in sources:
             near = [(s, 0)] + [(u, self.walk_s(v, speed)) for u, v in self.fp_from.get(s, [])]
@@ -283,8 +297,10 @@ class Reference:
                     if (modes is not None and r.route_type not in modes) or (wheelchair and r.wheelchair != 1):
                         continue
                     for (x, a, d, pu, do) in r.rows[:-1]:
-                        if x == u and pu and t0 <= d - acc - w <= t1:
-                            out.add(d - acc - w)
+                        if x == u and pu:
+                            tau = (d if u == s else cl.walk_start(s, u, d - w, w)) - acc
+                            if t0 <= tau <= t1:
+                                out.add(tau)
         return sorted(out, reverse=True)
 
 

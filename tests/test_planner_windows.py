@@ -1,10 +1,12 @@
 """The planner's answer is a function of the query alone (the definition in `routing.planner`'s docstring), not of
 how `Planner._ranges` splits the departures into range searches: on random networks (midnight both sides, in-seat
-links, closures, mode filter, wheelchair, change times) every window schedule gives the same itineraries, and
-their (departure, arrival, transfers) are those the brute-force reference's profile gives by the definition,
-depart-at and arrive-by."""
+links, closures, mode filter, wheelchair, change times) every window schedule gives the same itineraries by
+(departure, arrival, transfers) (of equal ones, the legs recorded may differ: the definition leaves those ties
+open), those the brute-force reference's profile gives by the definition, depart-at and arrive-by; and no
+itinerary boards, alights, leaves or reaches a stop while it is closed."""
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pytest
@@ -26,7 +28,7 @@ def reference_profile(ref: Reference, o: str, d: str, lo: int, hi: int, k: int, 
     no more often), over the departures in [lo, hi]: runs latest first, a journey kept when it arrives strictly
     earlier for its rides than every later departure and than fewer rides from the same one."""
     out, best = [], [INF] * (k + 1)
-    for tau in ref.departures([(o, 0)], lo, hi, kw["speed"], kw["modes"], kw["wheelchair"]):  # latest first
+    for tau in ref.departures([(o, 0)], lo, hi, kw["speed"], kw["modes"], kw["wheelchair"], kw["closures"]):
         arr = ref.earliest([(o, tau)], [(d, 0)], k, **kw)
         for r in range(1, k + 1):
             if arr[r] < best[r] and arr[r] < arr[r - 1]:
@@ -108,18 +110,34 @@ def _answer(m, planner, ref, cl, mask, o: str, d: str, t: int, arrive_by: bool, 
     """(departure, arrival, transfers) of the itineraries, checked the same under every schedule and the
     reference's answer."""
     when = m.datetime_of(t)
+    why = (seed, o, d, t, arrive_by, opts)
     answers = []
     for windows in SCHEDULES:
         planner.windows = windows
         its = planner.plan(o, d, when, arrive_by=arrive_by, options=opts, mask=mask)
-        answers.append([it.to_dict() for it in its])
-        got = sorted((it.departure_s, it.arrival_s, _transfers(it)) for it in its)
-    why = (seed, o, d, t, arrive_by, opts)
-    assert all(x == answers[0] for x in answers), why
+        _open_where_used(m, cl, its, why)
+        answers.append([(it.departure_s, it.arrival_s, _transfers(it)) for it in its])
+    got = sorted(answers[0])
+    # (the same journeys by (departure, arrival, transfers); of equal ones, which legs a schedule's runs record
+    # may differ: the module docstring of `routing.planner`)
+    assert all(x == answers[0] for x in answers), (why, answers)
     kw = dict(min_transfer=opts.min_transfer_s, speed=opts.walk_speed, wheelchair=opts.wheelchair, modes=types,
               closures=cl, inseat=True, report_walks=False, horizon=plan_horizon(t))
     assert got == reference_answer(ref, o, d, t, arrive_by, opts, kw), why
     return got
+
+
+def _open_where_used(m, cl: Closures, its, why) -> None:
+    """Every stop an itinerary boards, alights, leaves or reaches on foot is open at that moment (the reference's
+    closure windows, not the model's mask)."""
+    for it in its:
+        for leg in it.legs:
+            a, b = leg.start.stop_id, leg.end.stop_id
+            if a is None or b is None:
+                continue
+            t0 = m.seconds_of(dt.datetime.fromisoformat(leg.departure))
+            t1 = m.seconds_of(dt.datetime.fromisoformat(leg.arrival))
+            assert not cl.stop(a, t0) and not cl.stop(b, t1), (why, leg.mode, a, b, t0, t1)
 
 
 def test_arrive_by_waits_out_a_closure_on_its_last_walk():
@@ -135,3 +153,39 @@ def test_arrive_by_waits_out_a_closure_on_its_last_walk():
                        walk_speed=0.8)
     got = _answer(m, planner, ref, cl, closure_mask(m, cl), "r:S11", "r:S6", 2108, True, opts, None, 38)
     assert (-64639, -63889, 0) in got
+
+
+_CLOSED = {  # the closures `random_closures` drew for these seeds (stops numbered in feed order), by id
+    109: ({"r:S4": (28800, 29400), "r:S5": (82800, 93600), "r:S0": (0, 1800)},
+          {("r:R0", "r:S9", "r:S2"): (25200, 25800), ("r:R0", "r:S7", "r:S1"): (0, 3600),
+           ("r:R1", "r:S4", "r:S9"): (28800, 32400)}),
+    137: ({"r:S2": (25200, 25800)}, {("r:R1", "r:S3", "r:S0"): (0, 14400)}),
+    91: ({"r:S4": (0, 10800), "r:S6": (82800, 93600)},
+         {("r:R2", "r:S1", "r:S3"): (28800, 32400), ("r:R4", "r:S4", "r:S6"): (82800, 83400),
+          ("r:R2", "r:S4", "r:S6"): (82800, 86400)}),
+}
+
+
+@pytest.mark.parametrize("seed, o, d, t, arrive_by, opts, want", [
+    # the origin S5 closes 23:00-02:00: the last ride of the day leaves S5's neighbour at 23:18, so the traveller
+    # leaves S5 the second before it closes and waits there (not at 23:08, inside the closure)
+    (109, "r:S5", "r:S1", 35120, False, PlanOptions(max_transfers=1, num_itineraries=1, max_walk_m=0,
+                                                    range_window_s=0, min_transfer_s=300, walk_speed=1.5),
+     (82799, 84235, 0)),
+    # 00:57 from S4: the run at a window's start, whose walk would reach a stop while it is closed, waits for
+    # it rather than losing the 07:19 journey
+    (137, "r:S4", "r:S3", 3459, False, PlanOptions(max_transfers=2, num_itineraries=3, max_walk_m=0,
+                                                   range_window_s=7200, min_transfer_s=0, walk_speed=1.2),
+     (26341, 27226, 0)),
+    # arrive-by 00:36 at S5: the one-change journey leaving at 23:43 the day before, arriving 00:05
+    (91, "r:S0", "r:S5", 2207, True, PlanOptions(max_transfers=2, num_itineraries=3, max_walk_m=0,
+                                                 range_window_s=3600, min_transfer_s=0, walk_speed=1.2),
+     (-1022, 300, 1)),
+])
+def test_walks_wait_out_closures_under_every_schedule(seed, o, d, t, arrive_by, opts, want):
+    """A walk neither leaves nor reaches a stop while it is closed, and waits beside it instead (so leaving
+    later never arrives earlier): the three cases on the random networks' closures that failed while a walk to
+    a closed stop was dropped, each the reference's answer under every window schedule."""
+    m, planner, ref, _ = _case(seed)
+    cl = Closures(*_CLOSED[seed])
+    assert want in _answer(m, planner, ref, cl, closure_mask(m, cl), o, d, t, arrive_by, opts, None, seed)

@@ -288,7 +288,7 @@ def test_range_matches_brute_force_profile(seed):
                         wheelchair=w["wheelchair"], walk_speed=w["speed"], pattern_allowed=w["pattern_allowed"],
                         mask=w["mask"], min_transfer_s=w["min_transfer"], inseat=True, report_walks=False)
         got = sorted({(j.start, j.rides, j.arrival) for j in range_raptor(model, q, t0, window).journeys})
-        taus = ref.departures([(ids[o], 0)], t0, t0 + window, w["speed"], w["modes"], w["wheelchair"])
+        taus = ref.departures([(ids[o], 0)], t0, t0 + window, w["speed"], w["modes"], w["wheelchair"], w["closures"])
         if t0 not in taus:
             taus.append(t0)
         want, best = [], [INF] * (K + 1)
@@ -313,10 +313,11 @@ def test_backward_search_finds_the_latest_departure(seed, inseat):
         limit = _query_time(rng) + rng.choice([0, 3600])
         K = rng.randint(1, 3)
         kw = dict(min_transfer=w["min_transfer"], speed=w["speed"], wheelchair=w["wheelchair"], modes=w["modes"],
-                  closures=w["closures"], report_walks=False, inseat=inseat)
+                  closures=w["closures"], report_walks=False, inseat=inseat, horizon=(-DAY, INF))
         q = RaptorQuery(np.array([d]), np.array([0]), np.array([o]), np.array([0]), max_rides=K,
                         wheelchair=w["wheelchair"], walk_speed=w["speed"], pattern_allowed=w["pattern_allowed"],
-                        mask=w["mask"], min_transfer_s=w["min_transfer"], report_walks=False, inseat=inseat)
+                        mask=w["mask"], min_transfer_s=w["min_transfer"], report_walks=False, inseat=inseat,
+                        rides_since=-DAY)  # (the reference's runs start there: no ride before it, both)
         res = range_raptor(model, q, limit, 0, backward=True)
         got = {}
         for j in res.journeys:
@@ -324,7 +325,8 @@ def test_backward_search_finds_the_latest_departure(seed, inseat):
             dep = j.first_departure
             got[j.rides] = max(got.get(j.rides, -INF), dep)
             check_feasible(model, ref, j, [(o, dep)], [(d, 0)], w["min_transfer"], w["speed"])
-        taus = ref.departures([(ids[o], 0)], -DAY, limit, w["speed"], w["modes"], w["wheelchair"])
+        taus = ref.departures([(ids[o], 0)], -DAY - 3600, limit, w["speed"], w["modes"], w["wheelchair"],
+                              w["closures"])  # (a walk may leave before -DAY for a ride after it)
         want = {}
         for k in range(1, K + 1):
             for tau in taus:  # latest first
@@ -374,8 +376,10 @@ def test_closure_of_a_stop_blocks_riding_through_it():
     # a window that ends before t2 passes lets t2 through
     later = _query(m, [(s0, 8 * 3600)], [(s4, 0)], 2, mask=_mask(m, stops=[(s2, 8 * 3600, 8 * 3600 + 900)])).pareto()
     assert later[0].arrival == 8 * 3600 + 900 + 4 * 120 + 3 * 30
-    # cannot start at, or travel to, a closed stop
-    assert not _query(m, [(s2, 8 * 3600)], [(s4, 0)], 2, mask=_mask(m, stops=[(s2, 0, DAY)])).pareto()
+    # nothing leaves a closed stop: from S2 closed all day, the next day's first train
+    waited = _query(m, [(s2, 8 * 3600)], [(s4, 0)], 2, mask=_mask(m, stops=[(s2, 0, DAY)])).pareto()
+    assert [j.arrival for j in waited] == [DAY + 8 * 3600 + 4 * 120 + 3 * 30]
+    # nothing reaches a closed stop either
     assert not _query(m, [(s0, 8 * 3600)], [(s2, 0)], 2, mask=_mask(m, stops=[(s2, 0, 3 * DAY)])).pareto()
     # closed for the rest of the day: the next day's first train (the search looks past midnight)
     nxt = _query(m, [(s0, 8 * 3600)], [(s2, 0)], 2, mask=_mask(m, stops=[(s2, 0, DAY)])).pareto()
@@ -394,10 +398,17 @@ def test_closure_of_a_hop_during_its_window():
 
 
 def test_footpaths_not_to_closed_stops():
+    """A walk reaches a stop, or leaves one, only while it is open: it waits beside it (so leaving later never
+    arrives earlier)."""
     m = _line_model()
     s3, w = m.stop_index("l:S3"), m.stop_index("l:W")
-    assert _query(m, [(s3, 8 * 3600)], [(w, 0)], 1).pareto()[0].rides == 0  # a walk
-    assert not _query(m, [(s3, 8 * 3600)], [(w, 0)], 1, mask=_mask(m, stops=[(w, 0, DAY)])).pareto()
+    walk = _query(m, [(s3, 8 * 3600)], [(w, 0)], 1).pareto()
+    assert walk[0].rides == 0 and walk[0].arrival < 8 * 3600 + 300  # a walk
+    secs = walk[0].arrival - 8 * 3600
+    waits = _query(m, [(s3, 8 * 3600)], [(w, 0)], 1, mask=_mask(m, stops=[(w, 0, 9 * 3600)])).pareto()
+    assert [(j.rides, j.arrival, j.legs[0].departure) for j in waits] == [(0, 9 * 3600, 9 * 3600 - secs)]
+    left = _query(m, [(s3, 8 * 3600)], [(w, 0)], 1, mask=_mask(m, stops=[(s3, 0, 9 * 3600)])).pareto()
+    assert [(j.arrival, j.legs[0].departure) for j in left] == [(9 * 3600 + secs, 9 * 3600)]
 
 
 def test_mode_filter_and_max_rides():

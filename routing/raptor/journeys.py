@@ -10,7 +10,8 @@ import numpy as np
 from numba import njit
 
 from routing.raptor.state import (BOARD_CHANGE, BOARD_SOURCE, KIND_RIDE, KIND_SOURCE, KIND_WALK, RIDE_APOS, RIDE_BPOS,
-                                  RIDE_BROUND, RIDE_PAT, RIDE_SEG, RIDE_TRIP, _dep_at)
+                                  RIDE_BROUND, RIDE_PAT, RIDE_SEG, RIDE_TRIP, _dep_at, walk_end,
+                                  walk_start)
 
 
 LEG_RIDE, LEG_WALK = 0, 1
@@ -31,7 +32,7 @@ def _journey_legs(tt, rules, lab, seg, k, out):
         if state == KIND_WALK:
             r0 = lab.walk_round[rnd, cur]
             frm = lab.walk_from[r0, cur]
-            dep = lab.ride_t[r0, frm] if r0 > 0 else lab.walk_t[0, cur] - _fp_seconds(tt, rules, frm, cur)
+            dep = lab.walk_t[r0, cur] - _fp_seconds(tt, rules, frm, cur)  # (after a wait a closure made)
             _leg(out, LEG_WALK, frm, cur, -1, -1, -1, -1, 0, dep, lab.walk_t[r0, cur])
             cur = frm
             if r0 == 0:
@@ -54,8 +55,9 @@ def _journey_legs(tt, rules, lab, seg, k, out):
             nt = tt.pattern_trips_start[p + 1] - tt.pattern_trips_start[p]
             times0 = tt.pattern_times_start[p]
             b = tt.pattern_stops[base + bpos]
-            _leg(out, LEG_RIDE, b, cur, p, trip, bpos, apos, 1 if sg >= 0 else 0,
-                 tt.dep_by_pos[_dep_at(times0, nt, j, bpos)], tt.st_arr[times0 + j * L + apos])
+            leaves = np.int64(tt.dep_by_pos[_dep_at(times0, nt, j, bpos)])
+            _leg(out, LEG_RIDE, b, cur, p, trip, bpos, apos, 1 if sg >= 0 else 0, leaves,
+                 tt.st_arr[times0 + j * L + apos])
             if sg < 0:
                 break
             p, trip, bpos, apos, bround, sg = seg[sg, 0], seg[sg, 1], seg[sg, 2], seg[sg, 3], seg[sg, 4], seg[sg, 5]
@@ -71,9 +73,16 @@ def _journey_legs(tt, rules, lab, seg, k, out):
             continue
         frm = lab.board_from[r1, cur]  # a walk to the boarding stop, from a ride (or a source in round 0)
         walk = _fp_seconds(tt, rules, frm, cur)
-        # (round 0: the walk left its source at the source's own time, which another source's walk to the same
-        # stop may have bettered in the stop's label since)
-        dep = lab.ride_t[r1, frm] if r1 > 0 else lab.board_t[0, cur] - walk
+        if r1 == 0:  # the walk from the source, as late as it may leave for the ride (`walk_start`)
+            dep = leaves - walk
+            if rules.closures:
+                dep = walk_start(rules.stop_from[frm], rules.stop_until[frm], rules.stop_from[cur],
+                                  rules.stop_until[cur], dep, walk)
+        elif rules.closures:  # (the board label may include the change time: the walk's own end, `walk_end`)
+            dep = walk_end(rules.stop_from[frm], rules.stop_until[frm], rules.stop_from[cur], rules.stop_until[cur],
+                            lab.ride_t[r1, frm], walk) - walk
+        else:
+            dep = lab.ride_t[r1, frm]
         _leg(out, LEG_WALK, frm, cur, -1, -1, -1, -1, 0, dep, dep + walk)
         cur = frm
         if r1 == 0:

@@ -20,7 +20,7 @@ from numba.experimental import structref
 from routing.raptor.bounds import fewest_rides, lower_bounds
 from routing.raptor.journeys import Output, _emit
 from routing.raptor.rounds import raptor_run
-from routing.raptor.state import C_ROUTES, INF, NONE32, Cutter, Rules, _dep_at, clear_labels
+from routing.raptor.state import C_ROUTES, INF, NONE32, Cutter, Rules, _dep_at, walk_start, clear_labels
 
 
 _UNCHANGED = np.int8(127)  # Labels.board_low of a stop whose board labels are all as the cut last copied them
@@ -189,8 +189,13 @@ def _departures_into(tt, rules, src_stops, src_access, t0, t1, buf, pats):
                 for j in range(lo, nt):
                     off = times0 + j * L + pos
                     tau = np.int64(tt.dep_by_pos[col + j]) - acc - w
+                    if rules.closures and u != s:  # (as late as the walk may leave, `walk_start`: never later)
+                        tau = walk_start(rules.stop_from[s], rules.stop_until[s], rules.stop_from[u],
+                                          rules.stop_until[u], tau + acc, w) - acc
                     if tau > t1:
                         break
+                    if tau < t0:
+                        continue
                     if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t_first + j] == 1):
                         if n < len(buf):
                             buf[n] = tau
@@ -231,11 +236,11 @@ def _group_departures(buf, pats):
 @njit(nogil=True, cache=True)
 def departure_schedule(tt, rules, src_stops, src_access, t0, t1):
     """The runs of a range search: the times in [t0, t1] at which leaving the sources catches a vehicle just in
-    time (at a source stop, or one footpath from it: a walk, not a transfer), distinct and latest first, with
-    the patterns leaving at each as CSR (start[len+1], patterns); then a last run at t0 itself when no departure
-    is at t0 (it scans every pattern: what leaves after the window, the first train of the morning). None in
-    the window when t1 < t0 (a plain search: the run at t0 only). Returns (times, start, patterns, departures
-    in the window)."""
+    time (at a source stop, or one footpath from it: a walk, not a transfer, leaving as late as closures let
+    it), distinct and latest first, with the patterns leaving at each as CSR (start[len+1], patterns); then a
+    last run at t0 itself when no departure is at t0 (it scans every pattern: what leaves after the window, the
+    first train of the morning). None in the window when t1 < t0 (a plain search: the run at t0 only). Returns
+    (times, start, patterns, departures in the window)."""
     n = 0
     buf = np.empty(0, np.int64)
     pats = np.empty(0, np.int64)
@@ -359,10 +364,9 @@ def range_search_flat(recs, rules, seg, out, src_stops, src_access, tgt_stops, t
 @njit(nogil=True, cache=True, inline="always")
 def _rules_of(rules):
     """`Rules` from the plain tuple `_flat_rules` makes (its Cutter a plain tuple at the end)."""
-    lt = rules[18]
+    lt = rules[17]
     return Rules(rules[0], rules[1], rules[2], rules[3], rules[4], rules[5], rules[6], rules[7], rules[8], rules[9],
-                 rules[10], rules[11], rules[12], rules[13], rules[14], rules[15], rules[16], rules[17],
-                 Cutter(lt[0], lt[1]))
+                 rules[10], rules[11], rules[12], rules[13], rules[14], rules[15], rules[16], Cutter(lt[0], lt[1]))
 
 
 @njit(nogil=True, cache=True)

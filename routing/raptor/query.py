@@ -50,13 +50,9 @@ class Journey(NamedTuple):
 
     @property
     def first_departure(self) -> int:
-        """Latest time one may leave the source: the first ride's departure minus the walks before it."""
-        walked = 0
-        for leg in self.legs:
-            if isinstance(leg, RideLeg):
-                return leg.departure - walked
-            walked += leg.arrival - leg.departure
-        return self.start
+        """Latest time one may leave the source: the first leg's departure (a walk before the first ride leaves
+        as late as it may for it, `raptor.state.walk_start`)."""
+        return self.legs[0].departure if self.legs else self.start
 
     @property
     def transfers(self) -> int:

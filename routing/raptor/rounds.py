@@ -7,9 +7,12 @@ Transfer rule (one for every change): after a ride arriving at s at time a, the 
   s itself at a + max(min_transfer_s, the feed's same-stop time for s)
   u ≠ s    at a + max(min_transfer_s, walk(s, u))
 where walk(s, u) = max(the feed's min_transfer_time for the pair, distance / walking speed): a feed time never
-makes a walker faster than the speed asked for. A walk that ends a journey (or starts it) is just walk(s, u).
-Closures (`ClosureMask`) are windows checked against the times actually used; mode filter, wheelchair and closures
-hold on in-seat continuations too. When the trip being ridden meets a closed hop or stop, the scan moves on to the
+makes a walker faster than the speed asked for (and, with closures, no earlier than the walk can end, `walk_end`).
+A walk that ends a journey (or starts it) is just walk(s, u).
+Closures (`ClosureMask`) are windows checked against the times actually used: a closed stop is not boarded,
+alighted, passed, left or reached on foot while closed, and a walk waits beside it for it to open (`walk_end`:
+so leaving later never arrives earlier, both clocks); mode filter, wheelchair and closures hold on in-seat
+continuations too. When the trip being ridden meets a closed hop or stop, the scan moves on to the
 first later trip that can be ridden from the same boarding position.
 """
 from __future__ import annotations
@@ -23,7 +26,7 @@ from numba.core.extending import intrinsic
 from routing.raptor.state import (_HELD, _HELD_RIDES, BOARD_CHANGE, BOARD_SOURCE, BOARD_WALK, C_CUT, C_IMPROVED,
                                   C_LATE, C_ROUNDS, C_ROUTES, C_RUNS, C_STOPS, KIND_RIDE, KIND_SOURCE, KIND_WALK,
                                   NONE32, RIDE_APOS, RIDE_BPOS, RIDE_BROUND, RIDE_PAT, RIDE_SEG, RIDE_TRIP, _blk,
-                                  _dep_at, _keep_rows, _label, _touch)
+                                  _dep_at, _keep_rows, _label, _touch, walk_end)
 
 
 @intrinsic
@@ -541,14 +544,14 @@ def relax_footpaths(tt, rules, lab, k, track):
             lab.walk_seen[s] = True
             lab.walk_list[n_walk] = s
             n_walk += 1
-        if (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
-            continue
         for e in range(tt.fp_start[s], tt.fp_start[s + 1]):
             u = tt.fp_to[e]
             w = np.int64(rules.walk_s[e])
             wt = a + w
-            if wt + rules.lb_walk[u] >= lab.res_t[k] or (rules.closures and _blk(rules.stop_from[u],
-                                                                                 rules.stop_until[u], wt, wt)):
+            if rules.closures:
+                wt = walk_end(rules.stop_from[s], rules.stop_until[s], rules.stop_from[u], rules.stop_until[u], a,
+                               w)
+            if wt + rules.lb_walk[u] >= lab.res_t[k]:
                 continue
             improved = False
             if wt < lab.walk_t[k, u]:
@@ -559,9 +562,8 @@ def relax_footpaths(tt, rules, lab, k, track):
                     lab.walk_seen[u] = True
                     lab.walk_list[n_walk] = u
                     n_walk += 1
-            bt = a + max(w, rules.min_transfer_s)
-            if bt < lab.board_t[k, u] and not (rules.closures and _blk(rules.stop_from[u], rules.stop_until[u],
-                                                                       bt, bt)):
+            bt = max(wt, a + rules.min_transfer_s)  # (boarding there checks the stop is open when it leaves)
+            if bt < lab.board_t[k, u]:
                 _label(lab.board_t, lab.board_round, k, u, bt, lab.scalars[6])
                 if track and k < lab.board_low[u]:
                     lab.board_low[u] = k
@@ -692,20 +694,6 @@ def _collect_routes(tt, rules, lab, k, only_departing, cut):
     return nq
 
 
-_SHUT = np.int64(-(1 << 62))  # `_entered`: not entered
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _entered(stop_from, stop_until, closures, wait_out, s, t):
-    """When round 0 enters stop s, reached at t (a source, or one walk from one): t when s is open then;
-    closed, the closure's end (``wait_out``, the backward search: at s before it closes; reaching the
-    destination, or the stop a walk to it leaves, earlier is in time) or `_SHUT` (not entered).
-    (Given arrays, not the record: see `_blk`.)"""
-    if closures and _blk(stop_from[s], stop_until[s], t, t):
-        return np.int64(stop_until[s]) if wait_out else _SHUT
-    return t
-
-
 @njit(nogil=True, cache=True, _nrt=False)
 def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, cut):
     """One RAPTOR search from the sources (stop, time there) on top of the labels already in ``lab`` (empty for
@@ -717,12 +705,10 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
     lab.scalars[3] = run
     lab.counters[C_RUNS] += 1
     # ---- round 0: sources and one footpath from them (a walk, not a transfer) ----
+    # (a source is entered at its time even when closed: boarding there, or leaving on foot, waits for it)
     for i in range(len(src_stops)):
         s = src_stops[i]
-        t = _entered(rules.stop_from, rules.stop_until, rules.closures, rules.wait_out_closures, s,
-                     np.int64(src_times[i]))
-        if t == _SHUT:
-            continue
+        t = np.int64(src_times[i])
         if t < lab.board_t[0, s]:
             _label(lab.board_t, lab.board_round, 0, s, t, lab.scalars[6])
             if cut:  # (for the cut's copy, `profile._board_copy`)
@@ -735,22 +721,18 @@ def raptor_run(tt, rules, lab, seg, src_stops, src_times, run, only_departing, c
     # board label is that walk's, but a second walk from there is not one footpath from a source)
     for i in range(len(src_stops)):
         s = src_stops[i]
-        t = _entered(rules.stop_from, rules.stop_until, rules.closures, rules.wait_out_closures, s,
-                     np.int64(src_times[i]))
-        if t == _SHUT:
-            continue
+        t = np.int64(src_times[i])
         if t > lab.board_t[0, s] and lab.board_kind[0, s] == BOARD_SOURCE:
             continue  # (a source stop listed twice: from its earlier time)
         if rules.report_walks and lab.egress[s] >= 0 and t + lab.egress[s] < lab.res_t[0]:
             _set_result(lab, 0, t + lab.egress[s], s, KIND_SOURCE, run)
         for e in range(tt.fp_start[s], tt.fp_start[s + 1]):
             u = tt.fp_to[e]
-            # (backward, a closed u is waited out too: skipping it would make the run miss what reaches the
-            # destination that way earlier, and the run would no longer cover every earlier arrival)
-            wt = _entered(rules.stop_from, rules.stop_until, rules.closures, rules.wait_out_closures, u,
-                          t + np.int64(rules.walk_s[e]))
-            if wt == _SHUT:
-                continue
+            w = np.int64(rules.walk_s[e])
+            wt = t + w
+            if rules.closures:
+                wt = walk_end(rules.stop_from[s], rules.stop_until[s], rules.stop_from[u], rules.stop_until[u], t,
+                               w)
             # (walk labels serve only walk-only answers: without those, a walk to the target must not hide
             # the ride that gets there later)
             if rules.report_walks and wt < lab.walk_t[0, u]:

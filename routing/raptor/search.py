@@ -120,7 +120,7 @@ def _flat_rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest
     if tt is None:
         tt = reversed_timetable(model, q.inseat)[0] if reverse else timetable_of(model, q.inseat)
     return (*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
-            bool(q.report_walks), bool(reverse), bounds[0], bounds[1], bounds[2], bounds[3],
+            bool(q.report_walks), bounds[0], bounds[1], bounds[2], bounds[3],
             _NO_LATE if late is None else late, _walk_secs(model, tt, q.walk_speed),
             np.int64(-q.rides_since if reverse else q.rides_until), (latest.after, latest.board))
 

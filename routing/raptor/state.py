@@ -84,10 +84,9 @@ class Cutter(NamedTuple):
 
 class Rules(NamedTuple):
     """One query's rules. ``closures``: any closure window at all (else a later trip rides wherever an earlier
-    one can); ``report_walks``: a journey without a ride counts as an answer (round 0 results);
-    ``wait_out_closures``: a source closed at its time is entered when it opens (the backward search: arriving
-    at the destination before it closes is arriving in time), else it is no source. ``latest``: the
-    latest-boarding cut (`Cutter`)."""
+    one can); ``report_walks``: a journey without a ride counts as an answer (round 0 results); ``latest``: the
+    latest-boarding cut (`Cutter`). A closed stop is not boarded, alighted, passed, left or reached on foot while
+    it is closed; waiting beside it is free (`walk_end`)."""
 
     stop_from: np.ndarray
     stop_until: np.ndarray
@@ -99,7 +98,6 @@ class Rules(NamedTuple):
     walk_speed: float
     closures: bool
     report_walks: bool
-    wait_out_closures: bool
     lb: np.ndarray  # per stop: a lower bound on the seconds from arriving there by vehicle (a ride label, or on
     #                 board) to a target's result (INF: none; `lower_bounds`)
     rides: np.ndarray  # per stop: the fewest rides from boarding there to a target's result (`fewest_rides`)
@@ -182,6 +180,37 @@ def _blk(f, u, a, b):
     record passed to an inlined function with branches (numba then keeps the reference counting of every array
     in it: 1.6x slower scans)."""
     return f < u and f <= b and a < u
+
+
+@njit(nogil=True, cache=True, inline="always")
+def walk_end(fs, us, fu, uu, a, w):
+    """The earliest end of a walk of w seconds, ready to leave at a, from a stop closed over [fs, us) to one
+    closed over [fu, uu): it leaves the one and reaches the other while each is open, waiting before it as long
+    as needed (a closure stops being at a stop, not waiting beside it). Leaving later never arrives earlier, so
+    RAPTOR's labels stay right; on the reversed clock (windows mirrored) the same rule is the latest start.
+    One window a stop: two moves at most."""
+    t = np.int64(a)
+    while True:
+        if _blk(fs, us, t, t):
+            t = np.int64(us)
+        elif _blk(fu, uu, t + w, t + w):
+            t = np.int64(uu) - w
+        else:
+            return t + w
+
+
+@njit(nogil=True, cache=True, inline="always")
+def walk_start(fs, us, fu, uu, t, w):
+    """The latest start, at or before t, of the walk of `walk_end` (a journey's departure from its first
+    stop, a departure the range search tries)."""
+    t = np.int64(t)
+    while True:
+        if _blk(fu, uu, t + w, t + w):
+            t = np.int64(fu) - 1 - w
+        elif _blk(fs, us, t, t):
+            t = np.int64(fs) - 1
+        else:
+            return t
 
 
 @njit(nogil=True, cache=True, inline="always")
