@@ -340,13 +340,17 @@ def test_backward_search_finds_the_latest_departure(seed, inseat):
 # ---- targeted cases ---------------------------------------------------------------------------------------
 def _line_model():
     """Two trips along S0..S4, a parallel bus S0→S4 that is slower, and a stop pair within walking range."""
+    return build_model(_line_network(), DATE)
+
+
+def _line_network():
     stops = grid_stops(5, step=0.005) + [{"id": "W", "lat": 35.68 + 0.0005, "lon": 139.76 + 0.015}]
     rows = (line_rows("t1", ["S0", "S1", "S2", "S3", "S4"], 8 * 3600)
             + line_rows("t2", ["S0", "S1", "S2", "S3", "S4"], 8 * 3600 + 900)
             + line_rows("bus", ["S0", "S4"], 8 * 3600 + 60, hop=3000))
     feed = make_feed("l", stops, [{"id": "R", "type": 1}, {"id": "B", "type": 3}],
                      [{"id": "t1", "route": "R"}, {"id": "t2", "route": "R"}, {"id": "bus", "route": "B"}], rows)
-    return build_model(Network([feed]), DATE)
+    return Network([feed])
 
 
 def _mask(model, stops=(), hops=()):
@@ -395,6 +399,34 @@ def test_closure_of_a_hop_during_its_window():
     res = _query(m, [(s0, 8 * 3600)], [(m.stop_index("l:S1"), 0)], 2,
                  mask=_mask(m, hops=[(h, 8 * 3600, DAY)])).pareto()
     assert res[0].arrival == 8 * 3600 + 120  # riding up to the closed hop is fine
+
+
+def test_a_later_trip_closed_where_the_scan_boarded_is_caught_further_on():
+    """t1 is boarded at S0 (reached at 08:00), S1 is reached at 08:10 by another way (a second source here; a
+    walk or an earlier ride alike); S0 is closed 08:10-08:20, so t2 (S0 08:15, S1 08:17:30) cannot be boarded
+    there, but it can at S1. When t1 cannot go on (the hop S2 → S3 closed as it passes) the scan moves on to t2
+    boarded at S1, and when t1 calls at S2 while it is closed, t2 from S1 alights there: one ride each, as the
+    reference finds (the scan once looked for later trips boarded where it had boarded t1 only: the bus, 08:51,
+    and t1's S2 call the next day)."""
+    net = _line_network()
+    m, ref = build_model(net, DATE), Reference(net, DATE)
+    s0, s1, s2, s4 = (m.stop_index(f"l:S{i}") for i in (0, 1, 2, 4))
+    h = _hop(m, "l:t1", 2)  # S2 → S3
+    sources = [(s0, 8 * 3600), (s1, 8 * 3600 + 600)]
+    cases = [(s4, Closures(stops={"l:S0": (8 * 3600 + 600, 8 * 3600 + 1200)}, hops={("l:R", "l:S2", "l:S3"):
+                                                                                   (8 * 3600, 8 * 3600 + 600)}),
+              _mask(m, stops=[(s0, 8 * 3600 + 600, 8 * 3600 + 1200)], hops=[(h, 8 * 3600, 8 * 3600 + 600)]),
+              8 * 3600 + 1470),
+             (s2, Closures(stops={"l:S0": (8 * 3600 + 600, 8 * 3600 + 1200), "l:S2": (8 * 3600 + 200, 8 * 3600 + 400)}),
+              _mask(m, stops=[(s0, 8 * 3600 + 600, 8 * 3600 + 1200), (s2, 8 * 3600 + 200, 8 * 3600 + 400)]),
+              8 * 3600 + 1170)]
+    for tgt, cl, mask, arrival in cases:
+        want = ref.earliest([(m.stop_ids[s], t) for s, t in sources], [(m.stop_ids[tgt], 0)], 2, closures=cl)
+        res = _query(m, sources, [(tgt, 0)], 2, mask=mask)
+        assert [float(x) if x < (1 << 40) else INF for x in res.res_t] == want == [INF, arrival, arrival]
+        (j,) = res.pareto()
+        (leg,) = j.legs
+        assert (m.trip_ids[leg.trip], m.stop_ids[leg.from_stop], leg.arrival) == ("l:t2", "l:S1", arrival)
 
 
 def test_footpaths_not_to_closed_stops():

@@ -13,7 +13,8 @@ Closures (`ClosureMask`) are windows checked against the times actually used: a 
 alighted, passed, left or reached on foot while closed, and a walk waits beside it for it to open (`walk_end`:
 so leaving later never arrives earlier, both clocks); mode filter, wheelchair and closures hold on in-seat
 continuations too. When the trip being ridden meets a closed hop or stop, the scan moves on to the
-first later trip that can be ridden from the same boarding position.
+first later trip that can be ridden there, boarded where the first was or at any stop after it that the traveller
+reaches in time (`_board_later_trip`).
 """
 from __future__ import annotations
 
@@ -220,30 +221,26 @@ def _links_pending(inseat_start, inseat_from_pos, inseat_to_trip, inseat_to_pos,
 
 @njit(nogil=True, cache=True, _nrt=False)
 def _alight_later(tt, rules, lab, k, p, j, bpos, i):
-    """The first trip after j of pattern p that can be boarded at bpos, ridden to i and left there with the
-    stop open (closures only), when its arrival improves the ride label at round k; else -1."""
+    """The first trip after j of pattern p that can be boarded at bpos or a stop after it (before i, round k-1's
+    board labels, `_board_later_trip`), ridden to i and left there with the stop open (closures only), when its
+    arrival improves the ride label at round k: (trip, position boarded); else (-1, -1)."""
     base = tt.pattern_stops_start[p]
     L = tt.pattern_stops_start[p + 1] - base
     t0 = tt.pattern_trips_start[p]
     nt = tt.pattern_trips_start[p + 1] - t0
     times0 = tt.pattern_times_start[p]
     s = tt.pattern_stops[base + i]
-    bs = tt.pattern_stops[base + bpos]
     for jj in range(j + 1, nt):
         off = times0 + jj * L + i
         a = np.int64(tt.st_arr[off])
         if a >= lab.ride_t[k, s] or a >= lab.res_t[k] or a > rules.ride_until:
-            return -1
-        ob = times0 + jj * L + bpos
-        d = tt.dep_by_pos[_dep_at(times0, nt, jj, bpos)]
-        if tt.st_dropoff[off] != 1 or tt.st_pickup[ob] != 1 \
-                or (rules.wheelchair and tt.trip_wheelchair[t0 + jj] != 1) \
-                or (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)) \
-                or (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs], d, d)) \
-                or not _trip_ok_from(tt, rules, times0, L, nt, jj, bpos, i, base):
+            return -1, -1
+        if tt.st_dropoff[off] != 1 or (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a)):
             continue
-        return jj
-    return -1
+        m = _board_later_trip(tt, rules, lab, k, times0, L, nt, base, t0, jj, bpos, i)
+        if m >= 0:
+            return jj, m
+    return -1, -1
 
 
 # `scan_routes` asks for the first lines of the route this many places on in its queue (`_prefetch`): a queue's
@@ -323,15 +320,16 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                 if (open_ or tt.st_dropoff[off] == 1) and a < lab.ride_t[k, s] and a + rules.lb[s] < lab.res_t[k] \
                         and a <= rules.ride_until:
                     ja = j
+                    pa = bpos
                     if rules.closures and _blk(rules.stop_from[s], rules.stop_until[s], a, a):
-                        # closed when this trip calls: a later one from the same boarding may alight after
-                        ja = _alight_later(tt, rules, lab, k, p, j, bpos, i)
+                        # closed when this trip calls: a later one, boarded there or further on, may alight after
+                        ja, pa = _alight_later(tt, rules, lab, k, p, j, bpos, i)
                         a = np.int64(tt.st_arr[times0 + ja * L + i]) if ja >= 0 else a
                     if ja >= 0:  # the ride label (`_label`, then the ride's own fields)
                         _label(lab.ride_t, lab.ride_round, k, s, a, lab.scalars[6])
                         lab.ride[k, s, RIDE_PAT] = p
                         lab.ride[k, s, RIDE_TRIP] = t0 + ja
-                        lab.ride[k, s, RIDE_BPOS] = bpos
+                        lab.ride[k, s, RIDE_BPOS] = pa
                         lab.ride[k, s, RIDE_APOS] = i
                         lab.ride[k, s, RIDE_BROUND] = k - 1
                         lab.ride[k, s, RIDE_SEG] = -1
@@ -375,18 +373,20 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
                         or (i > bpos and (rules.closures and _blk(rules.stop_from[s], rules.stop_until[s],
                                                                   tt.st_arr[times0 + j * L + i],
                                                                   tt.dep_by_pos[_dep_at(times0, nt, j, i)]))):
-                    bs = tt.pattern_stops[base + bpos]
+                    # (boarded at bpos or at any stop since that the traveller reaches in time: a later trip
+                    # closed at bpos may still be caught further on)
                     jj = j + 1
+                    m = -1
                     while jj < nt:
-                        off = times0 + jj * L + bpos
-                        if tt.st_pickup[off] == 1 and (not rules.wheelchair or tt.trip_wheelchair[t0 + jj] == 1) \
-                                and not (rules.closures and _blk(rules.stop_from[bs], rules.stop_until[bs],
-                                                                 tt.dep_by_pos[_dep_at(times0, nt, jj, bpos)],
-                                                                 tt.dep_by_pos[_dep_at(times0, nt, jj, bpos)])) \
-                                and _trip_ok_from(tt, rules, times0, L, nt, jj, bpos, i + 1, base):
+                        m = _board_later_trip(tt, rules, lab, k, times0, L, nt, base, t0, jj, bpos, i + 1)
+                        if m >= 0:
                             break
                         jj += 1
-                    j = jj if jj < nt else -1
+                    if jj < nt:
+                        j = jj
+                        bpos = m
+                    else:
+                        j = -1
         lab.counters[C_STOPS] += stop_end - start
         # it dominates in-seat rides on later trips from bpos (a scan cut short may not end on its earliest trip:
         # then nothing is recorded, the in-seat rides it would skip improve nothing either)
