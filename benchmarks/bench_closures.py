@@ -9,7 +9,7 @@ Figures (p50/p95/p99):
     circle-area and route closures with 1-3 h windows spread over the day), and the ratio to 0.
 Peak RSS at the end.
 
-    .venv/bin/python benchmarks/bench_closures.py [--feed toei-rail|sample] [--queries 200] [--changes 200]
+    .venv/bin/python benchmarks/bench_closures.py [--feed toei-rail|tokyo-rail|sample] [--queries 200] [--changes 200]
 """
 from __future__ import annotations
 
@@ -50,10 +50,12 @@ def pct(xs: list[float]) -> str:
 def load(feed: str, date: dt.date):
     from feeds.feed import Network
 
-    if feed == "toei-rail" and (SHARED / "toei-rail-gtfs.zip").exists():
+    if feed != "sample":
         from feeds.gtfs import load_feed
 
-        network = Network([load_feed(SHARED / "toei-rail-gtfs.zip", "toei")])
+        if not (SHARED / f"{feed}-gtfs.zip").exists():
+            raise SystemExit(f"{SHARED / f'{feed}-gtfs.zip'} is missing (../shared/data: see its README)")
+        network = Network([load_feed(SHARED / f"{feed}-gtfs.zip", feed.split("-")[0])])
     else:
         from maas.publishing.network import load_network
 
@@ -184,7 +186,9 @@ def _json_of(c) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--feed", default="toei-rail", choices=["toei-rail", "sample"])
+    ap.add_argument("--feed", default="toei-rail", choices=["toei-rail", "tokyo-rail", "sample"],
+                    help="tokyo-rail: all-Tokyo, where a plan's range searches run long enough for the "
+                         "latest-boarding cut and the late bound")
     ap.add_argument("--date", default="2026-12-01")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--changes", type=int, default=200)

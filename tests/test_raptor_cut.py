@@ -29,8 +29,8 @@ def _both(monkeypatch, model, q, t0, window, backward, after):
 
 @pytest.mark.parametrize("seeds", [range(0, 30), range(30, 60)])
 def test_latest_boarding_cut_changes_no_journey(monkeypatch, seeds):
-    """Random networks (in-seat links, loops, frequencies, wheelchair, modes, closures: the cut stays off with
-    closures), forward and backward windows: the same journeys with the cut as without; and it does cut."""
+    """Random networks (in-seat links, loops, frequencies, wheelchair, modes, closures), forward and backward
+    windows: the same journeys with the cut as without; and it does cut."""
     cut = sum(_random_cuts(monkeypatch, seed) for seed in seeds)
     assert cut > 0  # (some networks dense enough to cut: the comparisons compared something)
 
@@ -60,8 +60,6 @@ def _random_cuts(monkeypatch, seed) -> int:
         assert on.journeys == off.journeys, (seed, q.src_stops, q.tgt_stops, t0, window, backward)
         assert on.departures == off.departures and on.first_run == off.first_run
         assert on.counters.routes_scanned <= off.counters.routes_scanned
-        if w["mask"] is not None:
-            assert on.counters.routes_cut == 0
         cut += on.counters.routes_cut
     return cut
 

@@ -2,8 +2,8 @@
 backward run per distinct result gives per stop and round the latest board label that may still beat a result,
 and `_collect_routes` holds the stops later than that. It must change no journey. Each search runs with the bound
 off and with it from the first run whatever it costs (``LATE_BOUND_RUNS`` and ``_ROUTES`` 0, ``_SAVES`` past any
-cost), on random networks (in-seat links, loops, frequencies, wheelchair, modes, closures: the bound stays off with
-closures) both ways, against the brute-force profile, and on a real feed; the journeys, legs included, must be
+cost), on random networks (in-seat links, loops, frequencies, wheelchair, modes, closures: the bound is worked
+out without them, a relaxation: closures only take journeys away or make them later) both ways, against the brute-force profile, and on a real feed; the journeys, legs included, must be
 equal, and the bound must hold some labels (else nothing was compared)."""
 from __future__ import annotations
 
@@ -58,8 +58,6 @@ def test_late_bound_changes_no_journey(monkeypatch, seeds):
             assert on.journeys == off.journeys, (seed, t0, window, backward)
             assert on.departures == off.departures and on.first_run == off.first_run
             assert list(on.res_t) == list(off.res_t)
-            if w["mask"] is not None:
-                assert on.counters.late_held == 0
             held += on.counters.late_held
     assert held > 0
 
@@ -239,12 +237,11 @@ def _check_pruning(monkeypatch, model, q, t0, window, backward) -> tuple[int, in
 
 @pytest.mark.parametrize("seeds", [range(0, 30), range(30, 60)])
 def test_late_bound_pruning_drops_only_what_no_journey_needs(monkeypatch, seeds):
-    """Random networks (`random_windows`, closures aside: no bound there), both ways."""
+    """Random networks (`random_windows`, closures included: the search's results are theirs), both ways."""
     compared = 0
     for seed in seeds:
         for model, w, rng, q, t0, window, backward in random_windows(seed):
-            if w["mask"] is None:
-                compared += _check_pruning(monkeypatch, model, q, t0, window, backward)[0]
+            compared += _check_pruning(monkeypatch, model, q, t0, window, backward)[0]
     assert compared > 0
 
 

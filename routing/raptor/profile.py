@@ -102,8 +102,7 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     taus[r] are tau_patterns[tau_start[r]:tau_start[r+1]] (none listed: scan all); after the first run, round 1
     scans only those (a pattern that does not leave then catches the trip it caught in the run before).
 
-    From run ``rules.latest.after`` on (closures aside: a closed stop or hop makes the scan leave the first
-    trip), the latest-boarding cut (`Cutter`, `_collect_routes`): ``rules.latest.board`` holds the board labels
+    From run ``rules.latest.after`` on, the latest-boarding cut (`Cutter`, `_collect_routes`): ``rules.latest.board`` holds the board labels
     as they were when the run began (every stop touched since the labels were cleared copied after run
     ``after`` - 1, then the stops each run touches, from the lowest round it wrote there: `_board_copy`), and is
     set back to INF after the last run.
@@ -115,7 +114,7 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     Returns (seg, paused)."""
     after = rules.latest.after
     board = rules.latest.board
-    cutting = after > 0 and len(taus) > after and not rules.closures and board.shape[0] >= lab.board_t.shape[0]
+    cutting = after > 0 and len(taus) > after and board.shape[0] >= lab.board_t.shape[0]
     src_times = np.empty(len(src_stops), np.int64)  # (each run's source times, in one array for all runs)
     for r in range(r0, len(taus)):
         tau = taus[r]

@@ -228,10 +228,9 @@ def _search(model, tt: Timetable, q: RaptorQuery, reverse: bool, src_stops: np.n
 
 
 def _late_ok(model, q: RaptorQuery, reverse: bool) -> bool:
-    """Whether `late_bounds` may run for this query: no closures, and the other clock's in-seat links include
-    this one's (the reversed timetable keeps the links onto a trip's first stop only, `_reversed_links`)."""
-    if q.mask is not None:
-        return False
+    """Whether `late_bounds` may run for this query: the other clock's in-seat links include this one's (the
+    reversed timetable keeps the links onto a trip's first stop only, `_reversed_links`). Closures do not matter:
+    the bound is worked out without them, and they only take journeys away or make them later (a walk waits)."""
     if not q.inseat or reverse:
         return True
     ok = model.__dict__.get("_late_links_ok")
