@@ -429,6 +429,28 @@ def test_a_later_trip_closed_where_the_scan_boarded_is_caught_further_on():
         assert (m.trip_ids[leg.trip], m.stop_ids[leg.from_stop], leg.arrival) == ("l:t2", "l:S1", arrival)
 
 
+def test_a_closure_where_a_pattern_runs_on_in_seat_counts_for_that_pattern():
+    """A (S0 → S1) runs on in-seat as B (S1 → S2): a1 08:00 as b1 08:05, a2 08:10 as b2 08:15, one chain class.
+    B's hop is closed 08:00-08:10, so b1 stops and the one ride to S2 is a2 on as b2 (08:17). A has no closure of
+    its own, but its span (`Rules.pattern_span`) takes B's: the scan must look past a1 for a later trip of the
+    class (without the in-seat spread of the spans the one-ride answer was lost)."""
+    h0 = 8 * 3600
+    rows = (line_rows("a1", ["S0", "S1"], h0) + line_rows("a2", ["S0", "S1"], h0 + 600)
+            + line_rows("b1", ["S1", "S2"], h0 + 300) + line_rows("b2", ["S1", "S2"], h0 + 900))
+    feed = make_feed("c", grid_stops(4), [{"id": "A", "type": 1}, {"id": "B", "type": 1}],
+                     [{"id": t, "route": t[0].upper()} for t in ("a1", "a2", "b1", "b2")], rows)
+    net = Network([with_links(feed, [{"from_trip": "a1", "to_trip": "b1"}, {"from_trip": "a2", "to_trip": "b2"}])])
+    m, ref = build_model(net, DATE), Reference(net, DATE)
+    hop = int(m.pattern_stops_start[m.trip_pattern[m.trip_ids.index("c:b1")]])
+    want = ref.earliest([("c:S0", h0 - 60)], [("c:S2", 0)], 2,
+                        closures=Closures(hops={("c:B", "c:S1", "c:S2"): (h0, h0 + 600)}))
+    res = _query(m, [(m.stop_index("c:S0"), h0 - 60)], [(m.stop_index("c:S2"), 0)], 2,
+                 mask=_mask(m, hops=[(hop, h0, h0 + 600)]), inseat=True)
+    assert [float(x) if x < (1 << 40) else INF for x in res.res_t] == want == [INF, h0 + 1020, h0 + 1020]
+    (j,) = [j for j in res.pareto() if j.rides == 1]
+    assert [m.trip_ids[leg.trip] for leg in j.legs] == ["c:a2", "c:b2"]
+
+
 def test_footpaths_not_to_closed_stops():
     """A walk reaches a stop, or leaves one, only while it is open: it waits beside it (so leaving later never
     arrives earlier)."""

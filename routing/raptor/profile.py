@@ -102,10 +102,10 @@ def raptor_range(tt, rules, lab, seg, src_stops, src_access, taus, tau_start, ta
     taus[r] are tau_patterns[tau_start[r]:tau_start[r+1]] (none listed: scan all); after the first run, round 1
     scans only those (a pattern that does not leave then catches the trip it caught in the run before).
 
-    From run ``rules.latest.after`` on, the latest-boarding cut (`Cutter`, `_collect_routes`): ``rules.latest.board`` holds the board labels
-    as they were when the run began (every stop touched since the labels were cleared copied after run
-    ``after`` - 1, then the stops each run touches, from the lowest round it wrote there: `_board_copy`), and is
-    set back to INF after the last run.
+    From run ``rules.latest.after`` on, the latest-boarding cut (`Cutter`, `_collect_routes`):
+    ``rules.latest.board`` holds the board labels as they were when the run began (every stop touched since the
+    labels were cleared copied after run ``after`` - 1, then the stops each run touches, from the lowest round it
+    wrote there: `_board_copy`), and is set back to INF after the last run.
 
     Runs from ``r0`` on (a search resumed, its labels kept); ``pause``: stop after the first run when the
     time-dependent bound pays (`_late_pays`, with ``tune``'s thresholds: (runs, min routes, saved, many runs, many
@@ -363,9 +363,10 @@ def range_search_flat(recs, rules, seg, out, src_stops, src_access, tgt_stops, t
 @njit(nogil=True, cache=True, inline="always")
 def _rules_of(rules):
     """`Rules` from the plain tuple `_flat_rules` makes (its Cutter a plain tuple at the end)."""
-    lt = rules[17]
+    lt = rules[18]
     return Rules(rules[0], rules[1], rules[2], rules[3], rules[4], rules[5], rules[6], rules[7], rules[8], rules[9],
-                 rules[10], rules[11], rules[12], rules[13], rules[14], rules[15], rules[16], Cutter(lt[0], lt[1]))
+                 rules[10], rules[11], rules[12], rules[13], rules[14], rules[15], rules[16], rules[17],
+                 Cutter(lt[0], lt[1]))
 
 
 @njit(nogil=True, cache=True)

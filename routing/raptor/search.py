@@ -122,7 +122,69 @@ def _flat_rules(model, q: RaptorQuery, reverse: bool, bounds: np.ndarray, latest
     return (*arrays, allowed, bool(q.wheelchair), np.int64(q.min_transfer_s), float(q.walk_speed), closures,
             bool(q.report_walks), bounds[0], bounds[1], bounds[2], bounds[3],
             _NO_LATE if late is None else late, _walk_secs(model, tt, q.walk_speed),
-            np.int64(-q.rides_since if reverse else q.rides_until), (latest.after, latest.board))
+            np.int64(-q.rides_since if reverse else q.rides_until), _pattern_spans(model, closures, arrays, tt),
+            (latest.after, latest.board))
+
+
+def _pattern_spans(model, closures: bool, arrays: tuple, tt: Timetable) -> np.ndarray:
+    """`Rules.pattern_span` of the mask's window arrays (``arrays``, on ``tt``'s clock): per pattern the span of
+    its stops' and hops' windows joined, along the in-seat links, with those of every pattern its trips go on to.
+    Cached per mask arrays and timetable (every plan asks again until the closures change). A scan of a pattern
+    whose span its trip does not meet reads no closure: with a few closures most patterns have none (all-Tokyo,
+    10 closures: plans' p50 0.7x, p99 0.35x)."""
+    n_pat = len(tt.pattern_stops_start) - 1
+    if not closures:
+        hit = model.__dict__.get("_open_spans")
+        if hit is None or len(hit) != n_pat:
+            hit = model.__dict__["_open_spans"] = np.zeros((n_pat, 2), np.int64)
+        return hit
+    cache = model.__dict__.setdefault("_pattern_spans", {})
+    key = (id(arrays[0]), id(tt.pattern_stops_start), id(tt.inseat_start))
+    hit = _lru_get(cache, key, arrays)
+    if hit is None:
+        frm, until = _chain_spans(tt, *_spans(arrays, np.asarray(tt.pattern_stops),
+                                               np.asarray(tt.pattern_stops_start, np.int64)))
+        hit = _lru_put(cache, key, np.stack([frm, until], 1).astype(np.int64), arrays)
+    return hit
+
+
+def _chain_spans(tt: Timetable, frm: np.ndarray, until: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each pattern's span joined with those of the patterns its trips go on to in-seat (pattern of the to-trip →
+    pattern of the from-trip), links of links too: until nothing changes."""
+    starts = np.asarray(tt.inseat_start, np.int64)
+    to_trip = np.asarray(tt.inseat_to_trip, np.int64)
+    if len(to_trip) == 0:
+        return frm, until
+    big = np.iinfo(np.int64).max
+    none = frm >= until
+    lo, hi = np.where(none, big, frm), np.where(none, -big, until)
+    trip_pattern = np.asarray(tt.trip_pattern, np.int64)
+    edges = np.unique(np.stack([trip_pattern[np.repeat(np.arange(len(starts) - 1), np.diff(starts))],
+                                trip_pattern[to_trip]], 1), axis=0)
+    while True:
+        lo2, hi2 = lo.copy(), hi.copy()
+        np.minimum.at(lo2, edges[:, 0], lo[edges[:, 1]])
+        np.maximum.at(hi2, edges[:, 0], hi[edges[:, 1]])
+        if (lo2 == lo).all() and (hi2 == hi).all():
+            break
+        lo, hi = lo2, hi2
+    none = lo >= hi
+    return np.where(none, 0, lo), np.where(none, 0, hi)
+
+def _spans(arrays: tuple, stops: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pattern the least start and the greatest end of its stops' and hops' windows ((0, 0): none)."""
+    sf, su, hf, hu = arrays
+    big = np.iinfo(np.int64).max
+    s_open, h_open = sf >= su, hf >= hu
+    last = start[1:] - 1  # (no hop from a pattern's last stop: its slot is not read)
+    h_lo, h_hi = np.where(h_open, big, hf)[:len(stops)], np.where(h_open, -big, hu)[:len(stops)]
+    h_lo[last], h_hi[last] = big, -big
+    lo = np.minimum(np.where(s_open, big, sf)[stops], h_lo)
+    hi = np.maximum(np.where(s_open, -big, su)[stops], h_hi)
+    frm = np.minimum.reduceat(lo, start[:-1]) if len(stops) else np.zeros(0, np.int64)
+    until = np.maximum.reduceat(hi, start[:-1]) if len(stops) else np.zeros(0, np.int64)
+    none = frm >= until
+    return np.where(none, 0, frm).astype(np.int64), np.where(none, 0, until).astype(np.int64)
 
 
 _new = tuple.__new__  # a named tuple from a plain one without its Python-level __new__ (80 ns, not 190)

@@ -109,6 +109,9 @@ class Rules(NamedTuple):
     #                     timetable and speed, `search._walk_secs`), what every relaxation reads
     ride_until: np.int64  # the search horizon on this clock: no ride arrives after it (`RaptorQuery.rides_until`;
     #                       a backward search's: no ride leaves before ``rides_since``, in real time)
+    pattern_span: np.ndarray  # patterns × 2, with closures: [from, until) covers every closure window of the
+    #                           pattern's stops and hops and of the patterns its trips go on to in-seat (from ==
+    #                           until: none; `search._pattern_spans`), so a scan reads no closure where none can be
     latest: Cutter
 
 
