@@ -171,6 +171,7 @@ def _chain_spans(tt: Timetable, frm: np.ndarray, until: np.ndarray) -> tuple[np.
     none = lo >= hi
     return np.where(none, 0, lo), np.where(none, 0, hi)
 
+
 def _spans(arrays: tuple, stops: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per pattern the least start and the greatest end of its stops' and hops' windows ((0, 0): none)."""
     sf, su, hf, hu = arrays
