@@ -451,6 +451,26 @@ def test_a_closure_where_a_pattern_runs_on_in_seat_counts_for_that_pattern():
     assert [m.trip_ids[leg.trip] for leg in j.legs] == ["c:a2", "c:b2"]
 
 
+def test_closures_on_a_pattern_whose_times_go_back_count_whatever_the_result():
+    """A scan leaves out a pattern's closures that start after the round's result (`rounds._closures_matter`):
+    what they block comes later. Not where a trip's times go back (a feed's error the model keeps): a1 leaves S0
+    at 09:00 and reaches S1 at 08:30. With S0 closed 08:55-09:05 and the 08:40 → 08:50 ride on b1 found first
+    (the range search's later run), a1 at 09:00 must still not be boarded (it was, arriving "08:30")."""
+    h0 = 8 * 3600
+    rows = [{"trip": "a1", "seq": 1, "stop": "S0", "arr": h0 + 3600, "dep": h0 + 3600},
+            {"trip": "a1", "seq": 2, "stop": "S1", "arr": h0 + 1800, "dep": h0 + 1800},
+            {"trip": "b1", "seq": 1, "stop": "S0", "arr": h0 + 2400, "dep": h0 + 2400},
+            {"trip": "b1", "seq": 2, "stop": "S1", "arr": h0 + 3000, "dep": h0 + 3000}]
+    m = build_model(Network([make_feed("u", grid_stops(4), [{"id": "A", "type": 1}, {"id": "B", "type": 1}],
+                                       [{"id": "a1", "route": "A"}, {"id": "b1", "route": "B"}], rows)]), DATE)
+    s0, s1 = m.stop_index("u:S0"), m.stop_index("u:S1")
+    q = RaptorQuery(np.array([s0]), np.array([0]), np.array([s1]), np.array([0]), max_rides=1, inseat=False,
+                    mask=_mask(m, stops=[(s0, h0 + 3300, h0 + 3900)]), report_walks=False)
+    got = [(j.first_departure - h0, j.arrival - h0, m.trip_ids[j.legs[0].trip])
+           for j in range_raptor(m, q, h0, 3600).journeys]
+    assert (2400, 3000, "u:b1") in got and not any(dep == 3600 for dep, _, _ in got)
+
+
 def test_footpaths_not_to_closed_stops():
     """A walk reaches a stop, or leaves one, only while it is open: it waits beside it (so leaving later never
     arrives earlier)."""

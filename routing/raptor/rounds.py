@@ -86,6 +86,14 @@ def _first_departing(dep, col, hi, t, hint):
     return lo
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _closures_matter(span, p, before):
+    """Pattern p has a closure (on it or where its trips go on in-seat: `Rules.pattern_span`) that can change a
+    label before ``before`` (the round's result: a later label is dropped anyway, and whatever a closure blocks
+    happens after it starts). Else the pattern is scanned as without closures. (Given the array: see `_blk`.)"""
+    return span[p, 0] < span[p, 1] and span[p, 0] < before
+
+
 @njit(nogil=True, cache=True, _nrt=False)
 def _trip_ok_from(tt, rules, times0, L, nt, j, bpos, upto, base):
     """Trip j of a pattern (``nt`` trips of L stops) can be ridden from bpos to upto under the closures (boarding
@@ -173,7 +181,7 @@ def _seat_links(tt, rules, lab, seg, n_cont, ta, i, p, bpos, bround, prev_seg, o
             continue
         last = tt.pattern_stops[base_b + Lb - 1]
         earlier = lab.dom_stamp[pb] != stamp or (jb <= lab.dom_j[pb] and pos <= lab.dom_pos[pb])
-        if earlier and (not (rules.closures and rules.pattern_span[pb, 0] < rules.pattern_span[pb, 1]) or (
+        if earlier and (not (rules.closures and _closures_matter(rules.pattern_span, pb, lab.res_t[k])) or (
                 _trip_ok_from(tt, rules, times_b, Lb, nt_b, jb, pos, Lb - 1, base_b)
                 and not (rules.closures and _blk(rules.stop_from[last], rules.stop_until[last],
                                                  tt.st_arr[offb - pos + Lb - 1],
@@ -306,9 +314,9 @@ def scan_routes(tt, rules, lab, seg, k, stamp, nq):
         times0 = tt.pattern_times_start[p]
         j = -1
         bpos = -1
-        # (closures on this pattern or its in-seat chain at all: its span, `Rules.pattern_span`; none read
-        # when the query has none)
-        closed = rules.closures and rules.pattern_span[p, 0] < rules.pattern_span[p, 1]
+        # (closures on this pattern or its in-seat chain that can matter, `_closures_matter`; none read when the
+        # query has none)
+        closed = rules.closures and _closures_matter(rules.pattern_span, p, lab.res_t[k])
         prunable = tt.pattern_inseat_classes[p] == 0 and not closed
         ordered = tt.pattern_ordered[p]
         open_ = tt.pattern_open[p]
@@ -474,7 +482,7 @@ def follow_inseat_links(tt, rules, lab, seg, k, stamp, n_cont):
         j = tb - tt.pattern_trips_start[p]
         nt = tt.pattern_trips_start[p + 1] - tt.pattern_trips_start[p]
         times0 = tt.pattern_times_start[p]
-        closed = rules.closures and rules.pattern_span[p, 0] < rules.pattern_span[p, 1]  # (`scan_routes`)
+        closed = rules.closures and _closures_matter(rules.pattern_span, p, lab.res_t[k])  # (`scan_routes`)
         if lab.main_stamp[p] == stamp and lab.main_j[p] <= j and lab.main_pos[p] <= pos0:
             if tt.inseat_start[tb] == tt.inseat_start[tb + 1]:
                 continue
