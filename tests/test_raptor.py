@@ -451,6 +451,27 @@ def test_a_closure_where_a_pattern_runs_on_in_seat_counts_for_that_pattern():
     assert [m.trip_ids[leg.trip] for leg in j.legs] == ["c:a2", "c:b2"]
 
 
+def test_closure_windows_at_their_edges_stop_the_trip_they_meet():
+    """A scan checks a trip's way on only where its times meet the pattern's closure span (`scan_routes`): so the
+    windows that just meet t1 (its S2 call 08:04:30-08:05:00, the hop to S3 08:05:00-08:07:00) must stop it, and
+    those that just miss must not, as the reference says (t1 reaches S4 at 08:09:30, t2 at 08:24:30)."""
+    net = _line_network()
+    m, ref = build_model(net, DATE), Reference(net, DATE)
+    s0, s2, s4 = m.stop_index("l:S0"), m.stop_index("l:S2"), m.stop_index("l:S4")
+    h = _hop(m, "l:t1", 2)  # S2 → S3
+    at = 8 * 3600
+    cases = [("hop", at + 420, at + 421, at + 1470), ("hop", at + 421, at + 3600, at + 570),
+             ("hop", at - 3600, at + 301, at + 1470), ("hop", at - 3600, at + 300, at + 570),
+             ("stop", at + 300, at + 301, at + 1470), ("stop", at + 301, at + 900, at + 570),
+             ("stop", at - 3600, at + 270, at + 570), ("stop", at - 3600, at + 271, at + 1470)]
+    for kind, a, b, arrival in cases:
+        cl = Closures(hops={("l:R", "l:S2", "l:S3"): (a, b)}) if kind == "hop" else Closures(stops={"l:S2": (a, b)})
+        mask = _mask(m, hops=[(h, a, b)]) if kind == "hop" else _mask(m, stops=[(s2, a, b)])
+        want = ref.earliest([("l:S0", at)], [("l:S4", 0)], 1, closures=cl)
+        got = [float(x) if x < (1 << 40) else INF for x in _query(m, [(s0, at)], [(s4, 0)], 1, mask=mask).res_t]
+        assert got == want == [INF, arrival], (kind, a - at, b - at)
+
+
 def test_closures_on_a_pattern_whose_times_go_back_count_whatever_the_result():
     """A scan leaves out a pattern's closures that start after the round's result (`rounds._closures_matter`):
     what they block comes later. Not where a trip's times go back (a feed's error the model keeps): a1 leaves S0
