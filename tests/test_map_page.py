@@ -283,6 +283,12 @@ def test_docs_ui_renders_the_openapi_document(server, browser, shots):
     page.click("#operations-closures-postClosures .opblock-summary")
     body = page.locator("#operations-closures-postClosures .opblock-body")
     body.wait_for(timeout=WAIT_MS)
+    # Swagger UI fills the media-type select after the body opens: wait for its options, not just the body
+    page.wait_for_function(
+        "() => document.querySelectorAll("
+        "'#operations-closures-postClosures .opblock-section-request-body select option').length >= 3",
+        timeout=WAIT_MS,
+    )
     media = body.locator(".opblock-section-request-body select option").all_inner_texts()
     assert {"application/json", "application/cap+xml", "application/x-protobuf"} <= set(media), media
     page.screenshot(path=str(shots / "docs.png"))
