@@ -139,7 +139,11 @@ def test_plan_book_and_closure_in_the_browser(server, browser, shots):
     page.click("#later-btn")  # the next page of itineraries, then back
     page.wait_for_function("(first) => document.querySelector('.itinerary .sum').textContent !== first", arg=first,
                            timeout=WAIT_MS)
+    later = page.inner_text(".itinerary .sum")
     page.click("#earlier-btn")
+    # the earlier page drawn (the later page's list, still shown until then, has a selected itinerary too)
+    page.wait_for_function("(later) => document.querySelector('.itinerary .sum').textContent !== later", arg=later,
+                           timeout=WAIT_MS)
     page.wait_for_selector(".itinerary.selected", timeout=WAIT_MS)
     shuttle = page.locator('.itinerary[data-modes*="SHUTTLE"]').first
     shuttle.click()
