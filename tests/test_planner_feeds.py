@@ -1,16 +1,19 @@
-"""The planner on other real feeds: a feed in another time zone (CARTA, Chattanooga) and coordinate trips on the
-Shibuya street extract with the Tokyo Metro feed (a walk between a station's platforms must not hide the ride)."""
+"""The planner on other real feeds: a feed in another time zone (CARTA, Chattanooga), coordinate trips on the
+Shibuya street extract with the Tokyo Metro feed (a walk between a station's platforms must not hide the ride), and
+every rule at once on Toei, Chiibus and CARTA with closures on the answer's own path."""
 from __future__ import annotations
 
 import datetime as dt
 import random
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from conftest import shared_file
 from feeds.feed import Network
 from feeds.gtfs import load_feed
+from routing.masks import ClosureMask
 from routing.planner import PlanOptions, Planner
 from routing.raptor import RaptorQuery, run_raptor
 from routing.timetable import build_model
@@ -120,3 +123,82 @@ def test_itineraries_leave_as_late_as_they_can_on_all_tokyo(tokyo):
     assert ("06:41", "08:59") not in times and ("06:44", "08:59") in times, times
     for it in its:
         assert not _could_leave_later(m, planner, it, a, b, opts), times
+
+
+# (feed, namespace, a service day inside its calendar, its time zone)
+REAL_FEEDS = [("toei-rail-gtfs.zip", "toei", dt.date(2026, 12, 1), "Asia/Tokyo"),
+              ("chiibus-minato-gtfs.zip", "chiibus", dt.date(2026, 12, 7), "Asia/Tokyo"),
+              ("chattanooga-carta-gtfs.zip", "carta", dt.date(2026, 6, 2), "America/New_York")]
+
+
+@pytest.mark.parametrize("feed", REAL_FEEDS, ids=[f[1] for f in REAL_FEEDS])
+def test_random_options_and_a_closure_on_the_answers_path(feed):
+    """Real feeds, every rule at once: random pairs and times (late night and early morning too), depart-at and
+    arrive-by, random transfer limits, change times, wheelchair and in-seat settings; then one or two stops of a
+    ride of the answer closed around when it used them, and the same plan again. No itinerary boards, alights,
+    passes, leaves or reaches a stop while it is closed, each keeps to its side of the asked time, and none could
+    leave later and arrive as early with no more rides (one plain earliest-arrival run of the kernel from a second
+    after it, with the same options and closures: not the planner's windows, proofs or choice)."""
+    fname, ns, day, zone = feed
+    m = build_model(Network([load_feed(shared_file(fname), ns)]), day)
+    planner = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+    tz = ZoneInfo(zone)
+    rng = random.Random(11)
+    stations = list(m.station_ids)
+
+    def seconds(iso: str) -> int:
+        return m.seconds_of(dt.datetime.fromisoformat(iso))
+
+    closed_plans = 0
+    for _ in range(30):
+        a, b = rng.sample(stations, 2)
+        hour = rng.choice([rng.randint(5, 22), 0, 23])
+        when = dt.datetime(day.year, day.month, day.day, hour, rng.randint(0, 59), rng.randint(0, 59), tzinfo=tz)
+        arrive = rng.random() < 0.4
+        opts = PlanOptions(max_transfers=rng.choice([8, 8, 3]), wheelchair=rng.random() < 0.15,
+                           min_transfer_s=rng.choice([60, 60, 0, 300]), stay_seated=rng.random() < 0.8,
+                           walk_speed=rng.choice([1.2, 1.2, 0.8, 1.6]))
+        its = planner.plan(a, b, when, arrive_by=arrive, options=opts)
+        rides = [leg for it in its for leg in it.legs if leg.mode != "WALK"]
+        if not rides:
+            continue
+        leg = rng.choice(rides)
+        on_ride = [leg.start.stop_id, leg.end.stop_id, *(s["stop_id"] for s in leg.intermediate_stops)]
+        sf, su = np.zeros(m.n_stops, np.int32), np.zeros(m.n_stops, np.int32)
+        for sid in rng.sample(on_ride, rng.choice([1, 1, 2])):
+            s = m.stop_index(sid)
+            sf[s] = seconds(leg.departure) - rng.choice([0, 600, 1800])
+            su[s] = sf[s] + rng.choice([600, 1800, 3600, 3 * 3600])
+        mask = ClosureMask(sf, su, np.zeros(m.n_hops, np.int32), np.zeros(m.n_hops, np.int32))
+        closed_plans += 1
+        t = m.seconds_of(when)
+        o, d = planner.resolve(a, opts), planner.resolve(b, opts)
+        allowed = planner.pattern_mask(opts.modes)
+        for it in planner.plan(a, b, when, arrive_by=arrive, options=opts, mask=mask):
+            assert it.arrival_s <= t if arrive else it.departure_s >= t, (a, b, when, arrive)
+            for lg in it.legs:
+                used = [(lg.start.stop_id, seconds(lg.departure)), (lg.end.stop_id, seconds(lg.arrival))]
+                used += [(st["stop_id"], seconds(st[k])) for st in lg.intermediate_stops for k in ("arrival",
+                                                                                                  "departure")]
+                for sid, x in used:
+                    s = _stop_or_none(m, sid)
+                    assert s is None or not (sf[s] <= x < su[s]), (a, b, when, arrive, lg.mode, sid, x)
+            n_rides = sum(1 for lg in it.legs if lg.mode != "WALK" and not lg.stay_seated)
+            if not n_rides:
+                continue
+            q = RaptorQuery(o.stops, it.departure_s + 1 + o.seconds, d.stops, d.seconds,
+                            max_rides=opts.max_transfers + 1, min_transfer_s=opts.min_transfer_s,
+                            inseat=opts.stay_seated, wheelchair=opts.wheelchair, walk_speed=opts.walk_speed,
+                            pattern_allowed=allowed, mask=mask, report_walks=False)
+            later = [(j.first_departure, j.arrival, j.transfers) for j in run_raptor(m, q).journeys
+                     if j.arrival <= it.arrival_s and j.transfers + 1 <= n_rides]
+            assert not later, (a, b, when, arrive, opts, it.departure_s, it.arrival_s, later)
+    assert closed_plans >= 15
+
+
+def _stop_or_none(m, sid: str) -> int | None:
+    """The stop's index; None for a station (a walk leg's end at the place asked for)."""
+    try:
+        return m.stop_index(sid)
+    except KeyError:
+        return None
