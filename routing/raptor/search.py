@@ -142,26 +142,24 @@ def _pattern_spans(model, closures: bool, arrays: tuple, tt: Timetable) -> np.nd
     key = (id(arrays[0]), id(tt.pattern_stops_start), id(tt.inseat_start))
     hit = _lru_get(cache, key, arrays)
     if hit is None:
-        frm, until = _spans(arrays, np.asarray(tt.pattern_stops), np.asarray(tt.pattern_stops_start, np.int64))
+        lo, hi = _spans(arrays, np.asarray(tt.pattern_stops), np.asarray(tt.pattern_stops_start, np.int64))
         # a pattern whose times may go back spans all time: a ride on it may come back before a closure it met
         # (`rounds._closures_matter` leaves closures out only where they start after the round's result)
         unordered = ~np.asarray(tt.pattern_ordered, np.bool_)
-        frm[unordered], until[unordered] = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-        frm, until = _chain_spans(tt, frm, until)
-        hit = _lru_put(cache, key, np.stack([frm, until], 1).astype(np.int64), arrays)
+        lo[unordered], hi[unordered] = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+        lo, hi = _chain_spans(tt, lo, hi)
+        none = lo >= hi
+        hit = _lru_put(cache, key, np.stack([np.where(none, 0, lo), np.where(none, 0, hi)], 1), arrays)
     return hit
 
 
-def _chain_spans(tt: Timetable, frm: np.ndarray, until: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _chain_spans(tt: Timetable, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each pattern's span joined with those of the patterns its trips go on to in-seat (pattern of the to-trip →
-    pattern of the from-trip), links of links too: until nothing changes."""
+    pattern of the from-trip), links of links too: until nothing changes. (Spans as `_spans` gives them.)"""
     starts = np.asarray(tt.inseat_start, np.int64)
     to_trip = np.asarray(tt.inseat_to_trip, np.int64)
     if len(to_trip) == 0:
-        return frm, until
-    big = np.iinfo(np.int64).max
-    none = frm >= until
-    lo, hi = np.where(none, big, frm), np.where(none, -big, until)
+        return lo, hi
     trip_pattern = np.asarray(tt.trip_pattern, np.int64)
     edges = np.unique(np.stack([trip_pattern[np.repeat(np.arange(len(starts) - 1), np.diff(starts))],
                                 trip_pattern[to_trip]], 1), axis=0)
@@ -172,12 +170,14 @@ def _chain_spans(tt: Timetable, frm: np.ndarray, until: np.ndarray) -> tuple[np.
         if (lo2 == lo).all() and (hi2 == hi).all():
             break
         lo, hi = lo2, hi2
-    none = lo >= hi
-    return np.where(none, 0, lo), np.where(none, 0, hi)
+    return lo, hi
 
 
 def _spans(arrays: tuple, stops: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per pattern the least start and the greatest end of its stops' and hops' windows ((0, 0): none)."""
+    """Per pattern the least start and the greatest end of its stops' and hops' windows, int64 (none: the
+    greatest int64 and its negation, which the minimum and maximum of a join pass over)."""
+    if not len(stops):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     sf, su, hf, hu = arrays
     big = np.iinfo(np.int64).max
     s_open, h_open = sf >= su, hf >= hu
@@ -186,10 +186,7 @@ def _spans(arrays: tuple, stops: np.ndarray, start: np.ndarray) -> tuple[np.ndar
     h_lo[last], h_hi[last] = big, -big
     lo = np.minimum(np.where(s_open, big, sf)[stops], h_lo)
     hi = np.maximum(np.where(s_open, -big, su)[stops], h_hi)
-    frm = np.minimum.reduceat(lo, start[:-1]) if len(stops) else np.zeros(0, np.int64)
-    until = np.maximum.reduceat(hi, start[:-1]) if len(stops) else np.zeros(0, np.int64)
-    none = frm >= until
-    return np.where(none, 0, frm).astype(np.int64), np.where(none, 0, until).astype(np.int64)
+    return np.minimum.reduceat(lo, start[:-1]), np.maximum.reduceat(hi, start[:-1])
 
 
 _new = tuple.__new__  # a named tuple from a plain one without its Python-level __new__ (80 ns, not 190)
