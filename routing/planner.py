@@ -4,10 +4,12 @@ The answer is a function of the query alone (not of how the search is split into
 
 * Journeys: from the origin place to the destination with at least one ride, under the query's rules (mode
   filter, wheelchair, closures, change time, walking speed, in-seat links, max_transfers), leaving at or after
-  t0 (arrive-by: arriving by t0). A journey's departure is the latest it may leave the place for its first ride
-  (the walk to it; with closures, a walk neither leaves nor reaches a stop while it is closed, and waits beside
-  it instead); its arrival is the earliest it reaches the place after its last ride; transfers count rides less
-  one, in-seat continuations not counted. Key: (departure, arrival, transfers).
+  t0 (arrive-by: arriving by t0), wholly within the `horizon` (leaving at or after its start, arriving by its
+  end: a walk that waits out a closure with no end makes no journey). A journey's departure is the latest it
+  may leave the place for its first ride (the walk to it; with closures, a walk neither leaves nor reaches a
+  stop while it is closed, and waits beside it instead); its arrival is the earliest it reaches the place
+  after its last ride; transfers count rides less one, in-seat continuations not counted. Key: (departure,
+  arrival, transfers).
 * Pareto: a journey is beaten by another that leaves no earlier, arrives no later, changes no more often and
   differs in key. Whether one is beaten depends on later departures only (arrive-by: earlier arrivals), not on
   t0. One journey per unbeaten key: of several found with equal keys (different trips to the same times), the
@@ -190,7 +192,7 @@ class Planner:
     def depart_at(self, o: Place, d: Place, t0: int, opts: PlanOptions, allowed, mask) -> list[Journey]:
         """The answer defined in the module docstring, leaving at or after t0 (see `_ranges`)."""
         q = self._query(o, d, opts, allowed, mask, opts.stay_seated, t0)
-        keys = _Keys(o, 1)
+        keys = _Keys(o, 1, q.rides_until)
         return self._ranges(q, t0, opts, keys.departure, backward=False, keys=keys, other=keys.arrival,
                             q_other=lambda: self._query(d, o, opts, allowed, mask, opts.stay_seated, t0))
 
@@ -198,7 +200,7 @@ class Planner:
         """The same answer mirrored in time, arriving by t_arr: backward range searches (in-seat links followed
         backwards, `routing.raptor.reversed_timetable`)."""
         q = self._query(d, o, opts, allowed, mask, opts.stay_seated, t_arr)
-        keys = _Keys(o, -1)
+        keys = _Keys(o, -1, q.rides_since)
         return self._ranges(q, t_arr, opts, lambda j: j.arrival, backward=True, keys=keys, other=keys.departure,
                             q_other=lambda: self._query(o, d, opts, allowed, mask, opts.stay_seated, t_arr))
 
@@ -561,13 +563,15 @@ def _real_pair(k: _Key) -> tuple:
 class _Keys:
     """Per search (``sign`` 1: depart-at, -1: arrive-by): each journey's facts worked out once in one pass over
     its legs (`_facts`), its departure from the place (`departure`), and the front of the journeys found
-    (`front`), asked after every window and proof run."""
+    (`front`), asked after every window and proof run. ``edge``: the end of the `horizon` the search goes
+    towards (depart-at: the latest arrival, arrive-by: the earliest departure)."""
 
-    __slots__ = ("last", "memo", "place", "sign")
+    __slots__ = ("edge", "last", "memo", "place", "sign")
 
-    def __init__(self, o: Place, sign: int):
+    def __init__(self, o: Place, sign: int, edge: int):
         self.place = o
         self.sign = sign
+        self.edge = edge
         self.memo: dict[int, tuple] = {}  # by id(journey): (journey, departure, arrival, transfers, tie)
         self.last: tuple = (None, -1, -1, [])  # (js, its length, dropped's, the front): `front` asked again
 
@@ -588,19 +592,25 @@ class _Keys:
         return self._entry(j)[_F_ARRIVAL]
 
     def front(self, js: list[Journey], dropped) -> list[_Key]:
-        """The Pareto front of ``js`` (less the ``dropped`` ids) over (departure, arrival, transfers), one journey
-        per (departure, arrival, transfers) (the least by its tie-break: equal ones differ only in where their
-        walks between rides wait, which `_walks_placed` settles), as `_Key`s sorted by (x, y, transfers, tie).
+        """The Pareto front of ``js`` (less the ``dropped`` ids and those beyond the horizon's ``edge``) over
+        (departure, arrival, transfers), one journey per (departure, arrival, transfers) (the least by its
+        tie-break: equal ones differ only in where their walks between rides wait, which `_walks_placed`
+        settles), as `_Key`s sorted by (x, y, transfers, tie). The rides keep to the horizon (the search's
+        bounds), a last walk waiting out a closure may not: such a journey is no answer, and whatever it beats
+        lies beyond the edge too (arrives later; arrive-by: leaves earlier), so dropping it loses none.
         A plan's ``js`` and ``dropped`` only grow, so the same lengths are the same front (the last one kept:
         `Planner._prove` asks for the front the last window left). Callers do not change the list."""
         last_js, n_js, n_dropped, last_front = self.last
         if last_js is js and n_js == len(js) and n_dropped == len(dropped):
             return last_front
         by_key: dict[tuple, tuple] = {}  # (departure, arrival, transfers) → a depart-at key's first five fields
+        edge, forward = self.edge, self.sign > 0
         for j in js:
             if id(j) in dropped:
                 continue
             _, dep, arr, tr, tie = self._entry(j)
+            if (arr > edge) if forward else (dep < edge):
+                continue
             old = by_key.get((dep, arr, tr))
             if old is None or tie < old[_TIE]:
                 by_key[(dep, arr, tr)] = (dep, arr, tr, tie, j)

@@ -15,7 +15,9 @@ it models, all at once:
   * closures: per stop and per (route, from stop, to stop) hop a window [from, until); a closed stop cannot be
     boarded, alighted, passed through, left or reached on foot while it is closed (a walk may wait before it
     leaves, as long as it needs); a closed hop cannot be ridden
-  * a horizon (since, until): every ride leaves at or after since and arrives by until (walks may go beyond)
+  * a horizon (since, until): every ride leaves at or after since and arrives by until (walks may go beyond: the
+    kernel's bound); with ``whole`` the journey itself, walks too, leaves at or after since and arrives by until
+    (the planner's answers: a walk waiting out a closure with no end makes no journey)
 Times are seconds since the query date's midnight (Tokyo: the feeds here have no DST).
 """
 from __future__ import annotations
@@ -212,10 +214,11 @@ class Reference:
 
     def earliest(self, sources, targets, max_rides, *, min_transfer=60, speed=1.2, wheelchair=False,
                  modes=None, closures: Closures | None = None, inseat=True, report_walks=True,
-                 horizon=(-INF, INF)) -> list[float]:
+                 horizon=(-INF, INF), whole=False) -> list[float]:
         """best[k]: earliest arrival (egress included) with at most k rides; sources [(stop id, time)],
         targets [(stop id, egress s)]; ``modes``: allowed route types (None: all); ``horizon``: (since, until),
-        every ride leaves at or after since and arrives by until."""
+        every ride leaves at or after since and arrives by until; ``whole``: the journey too (it leaves a source
+        at or after since, waiting there if need be, and arrives by until: later arrivals count as none)."""
         since, until = horizon
         cl = closures or Closures()
         egress = {}
@@ -223,6 +226,7 @@ class Reference:
             egress[s] = min(e, egress.get(s, INF))
         board = {}
         for s, t in sources:  # (closed or not: boarding there, or walking off, checks its own time)
+            t = max(t, since) if whole else t
             board[s] = min(t, board.get(s, INF))
         best = INF
         if report_walks:
@@ -276,7 +280,7 @@ class Reference:
                     nxt[u] = min(nxt.get(u, INF), max(end, a + min_transfer))
             board = nxt
             out.append(best)
-        return out
+        return [INF if whole and b > until else b for b in out]
 
     def _stop_ok(self, s, wheelchair) -> bool:
         return not wheelchair or self.accessible[s]

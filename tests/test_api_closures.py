@@ -6,10 +6,14 @@ import orjson
 import pytest
 from google.transit import gtfs_realtime_pb2 as pb
 
-from api_support import auth, client_for, services_for, tiny_transit
+from api_support import DAY, auth, client_for, services_for, tiny_tables, tiny_transit
+from feeds.feed import Network
+from feeds.gtfs import load_feed
+from gtfs_builders import write_gtfs
 from maas.disruptions.closure_store import MemoryClosureStore
 from maas.services import closure_service
 from maas.platform.settings import Settings
+from maas.transit import TransitService
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 D = auth("dis-jma")
@@ -146,3 +150,53 @@ async def test_closure_roles(client):
     assert (await client.delete("/v1/closures/x", headers=auth("pk-alpha"))).status == 403
     assert (await client.post("/v1/closures", json=CLOSE_B, headers=auth("adm-root"))).status == 201
     assert (await client.get("/v1/closures", params={"at": "soon"}, headers=D)).status == 422
+
+
+@pytest.fixture(scope="module")
+def spur(tmp_path_factory):
+    """The tiny feed plus a platform C2 a walk from C, with a line of its own to and from A."""
+    tables = tiny_tables()
+    tables["stops"].append({"stop_id": "C2", "stop_name": "終点2番", "stop_lat": "35.6203", "stop_lon": "139.7203",
+                            "location_type": "0", "parent_station": "", "wheelchair_boarding": ""})
+    tables["routes"].append({**tables["routes"][0], "route_id": "R2", "route_short_name": "2"})
+    for trip, rows in (("U1", (("A", "08:10:00"), ("C2", "08:20:00"))),
+                       ("U2", (("C2", "11:00:00"), ("A", "11:10:00")))):
+        tables["trips"].append({"route_id": "R2", "service_id": "WD", "trip_id": trip, "direction_id": "0"})
+        tables["stop_times"] += [{"trip_id": trip, "arrival_time": t, "departure_time": t, "stop_id": s,
+                                  "stop_sequence": str(i)} for i, (s, t) in enumerate(rows, start=1)]
+    transit = TransitService(Network([load_feed(write_gtfs(tmp_path_factory.mktemp("spur") / "gtfs", tables),
+                                                "test")]), threads=2)
+    transit.planner_for(DAY)
+    yield transit
+    transit.close()
+
+
+async def test_a_closure_with_no_end_leaves_no_way_in_or_out(spur):
+    """A stop closed since days before, with no end, is reached by no itinerary and left by none: a walk that
+    waits out the closure would wait past any horizon (one such plan answered with a ride on the last day within
+    reach and a walk to C ending days after). Lifted, the plans have their rides again."""
+    services = services_for(spur, closures=closure_service(Settings(), spur, store=MemoryClosureStore()))
+    to_c = {"from": "test:A", "to": "test:C", "depart_at": "2026-11-24T07:50:00+09:00"}
+    from_c = {"from": "test:C", "to": "test:A", "arrive_by": "2026-11-24T12:00:00+09:00"}
+    try:
+        async with client_for(services) as c:
+            async def arrivals(params) -> list[str]:
+                r = await c.get("/v1/plan", params=params, headers=auth("pk-alpha"))
+                body = await r.json(content_type=None)
+                if r.status == 409:
+                    assert body["type"].endswith("closed-by-closure"), body
+                    return []
+                assert r.status == 200, body
+                return sorted(it["legs"][-1]["arrival"][:16] for it in body["itineraries"])
+
+            open_ = (await arrivals(to_c), await arrivals(from_c))
+            assert "2026-11-24T08:10" in open_[0] and "2026-11-24T08:20" in open_[0], open_
+            assert "2026-11-24T11:10" in open_[1], open_  # (U2 from C2, a walk from C)
+            r = await c.post("/v1/closures", json={"id": "c-days", "start": "2026-11-24T00:00:00+09:00",
+                                                   "targets": {"stops": ["test:C"]}, "cause": "WEATHER"}, headers=D)
+            assert r.status == 201, await r.text()
+            assert await arrivals(to_c) == []
+            assert (await c.delete("/v1/closures/c-days", headers=D)).status == 204
+            assert (await arrivals(to_c), await arrivals(from_c)) == open_
+    finally:
+        spur.mask_provider = None

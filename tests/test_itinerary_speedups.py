@@ -132,12 +132,13 @@ def test_front_with_facts_kept_across_windows_is_the_front_afresh(planner):  # n
     assert len(found) >= 4
     rng = random.Random(3)
     for sign in (1, -1):
-        keys = _Keys(o, sign)
+        edge = q.rides_until if sign > 0 else q.rides_since
+        keys = _Keys(o, sign, edge)
         js: list = []
         for j in found:
             js.append(j)
             dropped = {id(x) for x in js if rng.random() < 0.2}
-            assert keys.front(js, dropped) == _Keys(o, sign).front(js, dropped)
+            assert keys.front(js, dropped) == _Keys(o, sign, edge).front(js, dropped)
         for j in found:
             first, arrival, transfers, tie = _facts(j)
             assert keys.departure(j) == first - o.seconds_to(j.source_stop) and keys.arrival(j) == arrival

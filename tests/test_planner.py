@@ -173,6 +173,43 @@ def test_closure_mask_reroutes(planner):
     assert its[0].legs[0].trip_id == "sub:L0"
 
 
+
+def test_a_walk_waiting_out_a_closure_past_the_horizon_makes_no_journey():
+    """A stop closed to the end of the model's reach (a closure with no end, `closure_masks.model_window`) or
+    since before its start (one that began days ago): the walk from the next platform to it waits out the closure,
+    past the plan's horizon. Such a journey is no answer (it once arrived at the reach's end, four days on, after
+    a ride on the last day within the horizon; arrive-by, it left before the day before). Open, both plans have
+    their rides; closed for one morning, the walk waits for the reopening, as a person would."""
+    from maas.disruptions.closure_masks import HI, LO
+
+    stops = [{"id": "A", "lat": 35.60, "lon": 139.70}, {"id": "C", "lat": 35.62, "lon": 139.72},
+             {"id": "C2", "lat": 35.6203, "lon": 139.7203}]
+    rows = (line_rows("t1", ["A", "C"], 8 * 3600, hop=600) + line_rows("u1", ["A", "C2"], 8 * 3600 + 600, hop=600)
+            + line_rows("u2", ["C2", "A"], 11 * 3600, hop=600))
+    feed = make_feed("f", stops, [{"id": "R1", "type": 3}, {"id": "R2", "type": 3}],
+                     [{"id": "t1", "route": "R1"}, {"id": "u1", "route": "R2"}, {"id": "u2", "route": "R2"}], rows)
+    m = build_model(Network([feed]), DATE)
+    p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
+    c = m.stop_index("f:C")
+
+    def closed(since: int, until: int) -> ClosureMask:
+        mask = ClosureMask.open(m.n_stops, m.n_hops)
+        sf, su = mask.stop_from.copy(), mask.stop_until.copy()
+        sf[c], su[c] = since, until
+        return ClosureMask(sf, su, mask.hop_from, mask.hop_until)
+
+    def times(frm, to, when, arrive_by=False, mask=None) -> list[tuple[int, int]]:
+        return [(it.departure_s, it.arrival_s) for it in p.plan(frm, to, when, arrive_by=arrive_by, mask=mask)]
+
+    assert (8 * 3600 + 600, 8 * 3600 + 1200 + 47) in times("f:A", "f:C", at(7, 50))  # (u1 to C2, 47 s to C)
+    assert (11 * 3600 - 47, 11 * 3600 + 600) in times("f:C", "f:A", at(12), arrive_by=True)
+    assert times("f:A", "f:C", at(7, 50), mask=closed(0, HI)) == []
+    assert times("f:C", "f:A", at(12), arrive_by=True, mask=closed(LO, 12 * 3600)) == []
+    # closed until 10:00: the 08:20 arrival at C2 waits there and reaches C as it opens; arrive-by leaves after
+    assert (8 * 3600 + 600, 10 * 3600) in times("f:A", "f:C", at(7, 50), mask=closed(0, 10 * 3600))
+    assert times("f:C", "f:A", at(12), arrive_by=True, mask=closed(0, 10 * 3600))[-1] == (11 * 3600 - 47,
+                                                                                         11 * 3600 + 600)
+
 def test_bad_options_and_dates(planner):
     with pytest.raises(PlanError):
         planner.plan("sub:A0", "sub:A3", at(8, 0), options=PlanOptions(max_transfers=-1))
@@ -214,8 +251,9 @@ def test_arrive_by_is_latest_departure_on_random_networks(seed):
         its = p.plan(m.stop_ids[a], m.stop_ids[b], at(0) + dt.timedelta(seconds=T), arrive_by=True, options=opts)
         rides = [it for it in its if any(leg.mode != "WALK" for leg in it.legs)]
         taus = ref.departures([(m.stop_ids[a], 0)], -2 * 86400, T)
-        latest = next((t for t in taus if ref.earliest([(m.stop_ids[a], t)], [(m.stop_ids[b], 0)], 3, inseat=True,
-                                                       report_walks=False, horizon=plan_horizon(T))[3] <= T), None)
+        kw = dict(inseat=True, report_walks=False, horizon=plan_horizon(T), whole=True)
+        latest = next((t for t in taus if ref.earliest([(m.stop_ids[a], t)], [(m.stop_ids[b], 0)], 3, **kw)[3] <= T),
+                      None)
         if not rides:
             assert latest is None, (seed, a, b, T)
             continue
@@ -234,7 +272,7 @@ def test_depart_at_itineraries_could_not_leave_later(seed):
             rides = sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated)
             assert it.departure_s >= t
             later = ref.earliest([(m.stop_ids[a], it.departure_s + 1)], [(m.stop_ids[b], 0)], 3, report_walks=False,
-                                 horizon=plan_horizon(t))
+                                 horizon=plan_horizon(t), whole=True)
             assert later[rides] > it.arrival_s, (seed, a, b, t, it.departure_s)
 
 
@@ -392,9 +430,9 @@ def test_no_itinerary_could_leave_later_on_feeder_networks(seed):
             rides = sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated)
             src, tgt = m.stop_ids[a], [(m.stop_ids[b], 0)]
             later = ref.earliest([(src, it.departure_s + 1)], tgt, k, inseat=True, report_walks=False,
-                                 horizon=plan_horizon(t))
+                                 horizon=plan_horizon(t), whole=True)
             now = ref.earliest([(src, it.departure_s)], tgt, k, inseat=True, report_walks=False,
-                               horizon=plan_horizon(t))
+                               horizon=plan_horizon(t), whole=True)
             why = (seed, m.stop_ids[a], m.stop_ids[b], t, arrive_by, opts.num_itineraries, it.departure_s,
                    it.arrival_s, rides)
             assert later[rides] > it.arrival_s, why

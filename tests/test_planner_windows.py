@@ -122,7 +122,7 @@ def _answer(m, planner, ref, cl, mask, o: str, d: str, t: int, arrive_by: bool, 
     # may differ: the module docstring of `routing.planner`)
     assert all(x == answers[0] for x in answers), (why, answers)
     kw = dict(min_transfer=opts.min_transfer_s, speed=opts.walk_speed, wheelchair=opts.wheelchair, modes=types,
-              closures=cl, inseat=True, report_walks=False, horizon=plan_horizon(t))
+              closures=cl, inseat=True, report_walks=False, horizon=plan_horizon(t), whole=True)
     assert got == reference_answer(ref, o, d, t, arrive_by, opts, kw), why
     return got
 

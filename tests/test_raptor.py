@@ -102,7 +102,8 @@ def random_closures(model, rng) -> tuple[Closures, ClosureMask | None]:
     for _ in range(rng.randint(1, 3)):
         s = rng.randrange(model.n_stops)
         a = rng.choice([0, 7 * 3600, 8 * 3600, 23 * 3600, -3600])
-        cl.stops[model.stop_ids[s]] = (a, a + rng.choice([600, 1800, 3 * 3600]))
+        # (5 days: longer than any horizon, as a closure with no end is to a model: a walk to it waits forever)
+        cl.stops[model.stop_ids[s]] = (a, a + rng.choice([600, 1800, 3 * 3600, 5 * DAY]))
     for _ in range(rng.randint(0, 3)):
         p = rng.randrange(model.n_patterns)
         L = model.pattern_len(p)

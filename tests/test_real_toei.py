@@ -125,7 +125,7 @@ def test_itineraries_could_not_leave_later(toei, reference):
         for it in planner.plan(m.stop_ids[a], m.stop_ids[b], m.datetime_of(t), options=PlanOptions(max_walk_m=0)):
             rides = sum(1 for leg in it.legs if leg.mode != "WALK" and not leg.stay_seated)
             later = reference.earliest([(m.stop_ids[a], it.departure_s + 1)], [(m.stop_ids[b], 0)], rides,
-                                       report_walks=False, horizon=plan_horizon(t))
+                                       report_walks=False, horizon=plan_horizon(t), whole=True)
             assert later[rides] > it.arrival_s, (m.stop_ids[a], m.stop_ids[b], t, it.departure_s)
 
 
