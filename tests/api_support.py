@@ -52,8 +52,9 @@ def tiny_tables() -> dict:
     return tables
 
 
-def tiny_transit(tmp: Path, namespace: str = "test") -> TransitService:
-    feed = load_feed(write_gtfs(tmp / "tiny", tiny_tables()), namespace)
+def tiny_transit(tmp: Path, namespace: str = "test", tables: dict | None = None) -> TransitService:
+    """A transit service on the tiny feed (or ``tables``, e.g. the tiny feed's with more added), its day planned."""
+    feed = load_feed(write_gtfs(tmp / "tiny", tables or tiny_tables()), namespace)
     transit = TransitService(Network([feed]), threads=2)
     transit.planner_for(DAY)
     return transit

@@ -6,14 +6,10 @@ import orjson
 import pytest
 from google.transit import gtfs_realtime_pb2 as pb
 
-from api_support import DAY, auth, client_for, services_for, tiny_tables, tiny_transit
-from feeds.feed import Network
-from feeds.gtfs import load_feed
-from gtfs_builders import write_gtfs
+from api_support import auth, client_for, services_for, tiny_tables, tiny_transit
 from maas.disruptions.closure_store import MemoryClosureStore
 from maas.services import closure_service
 from maas.platform.settings import Settings
-from maas.transit import TransitService
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 D = auth("dis-jma")
@@ -164,9 +160,7 @@ def spur(tmp_path_factory):
         tables["trips"].append({"route_id": "R2", "service_id": "WD", "trip_id": trip, "direction_id": "0"})
         tables["stop_times"] += [{"trip_id": trip, "arrival_time": t, "departure_time": t, "stop_id": s,
                                   "stop_sequence": str(i)} for i, (s, t) in enumerate(rows, start=1)]
-    transit = TransitService(Network([load_feed(write_gtfs(tmp_path_factory.mktemp("spur") / "gtfs", tables),
-                                                "test")]), threads=2)
-    transit.planner_for(DAY)
+    transit = tiny_transit(tmp_path_factory.mktemp("spur"), tables=tables)
     yield transit
     transit.close()
 

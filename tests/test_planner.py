@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from feeds.feed import Network
-from raptor_reference import plan_horizon
+from raptor_reference import Closures, plan_horizon
 from routing.masks import ClosureMask
 from routing.planner import PlanError, PlanOptions, Planner, Windows
 from routing.timetable import build_model
@@ -173,7 +173,6 @@ def test_closure_mask_reroutes(planner):
     assert its[0].legs[0].trip_id == "sub:L0"
 
 
-
 def test_a_walk_waiting_out_a_closure_past_the_horizon_makes_no_journey():
     """A stop closed to the end of the model's reach (a closure with no end, `closure_masks.model_window`) or
     since before its start (one that began days ago): the walk from the next platform to it waits out the closure,
@@ -181,6 +180,7 @@ def test_a_walk_waiting_out_a_closure_past_the_horizon_makes_no_journey():
     a ride on the last day within the horizon; arrive-by, it left before the day before). Open, both plans have
     their rides; closed for one morning, the walk waits for the reopening, as a person would."""
     from maas.disruptions.closure_masks import HI, LO
+    from test_raptor import closure_mask
 
     stops = [{"id": "A", "lat": 35.60, "lon": 139.70}, {"id": "C", "lat": 35.62, "lon": 139.72},
              {"id": "C2", "lat": 35.6203, "lon": 139.7203}]
@@ -190,13 +190,9 @@ def test_a_walk_waiting_out_a_closure_past_the_horizon_makes_no_journey():
                      [{"id": "t1", "route": "R1"}, {"id": "u1", "route": "R2"}, {"id": "u2", "route": "R2"}], rows)
     m = build_model(Network([feed]), DATE)
     p = Planner(m, StraightLineWalker(m.stop_lat, m.stop_lon))
-    c = m.stop_index("f:C")
 
     def closed(since: int, until: int) -> ClosureMask:
-        mask = ClosureMask.open(m.n_stops, m.n_hops)
-        sf, su = mask.stop_from.copy(), mask.stop_until.copy()
-        sf[c], su[c] = since, until
-        return ClosureMask(sf, su, mask.hop_from, mask.hop_until)
+        return closure_mask(m, Closures(stops={"f:C": (since, until)}))
 
     def times(frm, to, when, arrive_by=False, mask=None) -> list[tuple[int, int]]:
         return [(it.departure_s, it.arrival_s) for it in p.plan(frm, to, when, arrive_by=arrive_by, mask=mask)]
@@ -209,6 +205,7 @@ def test_a_walk_waiting_out_a_closure_past_the_horizon_makes_no_journey():
     assert (8 * 3600 + 600, 10 * 3600) in times("f:A", "f:C", at(7, 50), mask=closed(0, 10 * 3600))
     assert times("f:C", "f:A", at(12), arrive_by=True, mask=closed(0, 10 * 3600))[-1] == (11 * 3600 - 47,
                                                                                          11 * 3600 + 600)
+
 
 def test_bad_options_and_dates(planner):
     with pytest.raises(PlanError):
