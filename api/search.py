@@ -23,7 +23,7 @@ from maas.disruptions.avoid import ClosedByClosure
 from maas.disruptions.live_timetable import stale_notices
 from maas.disruptions.touches import summary
 from routing.names import UnknownPlace, localise_itinerary, localise_names
-from routing.planner import PlanError, PlanOptions
+from routing.planner import PlanError, PlanOptions, SamePlace
 from routing.timetable import MODE_NAMES
 
 TOKYO = params.TOKYO
@@ -103,10 +103,9 @@ async def plan(request: web.Request) -> web.Response:
     lang = params.language(request.headers)
     outside = outside_service(request, when, field)
     if outside is not None or (depart is not None and arrive is not None and arrive < depart):
-        notice = outside or {"code": "arrive_before_depart", "field": "arrive_by",
-                             "message": f"arrive_by {arrive.isoformat()} is before depart_at {depart.isoformat()}"}
-        return respond.json({"itineraries": [], "page": {"earlier": None, "later": None}, "notices": [notice]},
-                            headers=language_headers(lang))
+        return _no_itineraries(outside or {
+            "code": "arrive_before_depart", "field": "arrive_by",
+            "message": f"arrive_by {arrive.isoformat()} is before depart_at {depart.isoformat()}"}, lang)
     services = request.app[SERVICES]
     transit = services.transit
     realtime = services.realtime
@@ -133,6 +132,8 @@ async def plan(request: web.Request) -> web.Response:
     except ClosedByClosure as exc:  # a route exists, but not while these closures are in force
         raise ApiProblem(409, str(exc), field="to", type_=TYPE_BASE + "closed-by-closure",
                          extra={"closures": [summary(c) for c in exc.closures]}) from None
+    except SamePlace as exc:  # a fine question with nothing to answer: the traveller is there already
+        return _no_itineraries({"code": "same_place", "field": "to", "message": str(exc)}, lang)
     except PlanError as exc:
         bad = getattr(exc, "field", None) or _guess_field(str(exc), origin, destination, field)
         if bad in ("from", "to") and not (origin if bad == "from" else destination).is_coord:
@@ -141,6 +142,12 @@ async def plan(request: web.Request) -> web.Response:
                              extra={"suggestions": await _suggestions(transit, text)}) from None
         raise invalid(bad, str(exc)) from None
     return respond.encoded(body, headers=[*language_headers(lang).items(), *added])
+
+
+def _no_itineraries(notice: dict, lang: str) -> web.Response:
+    """The answer to a valid plan request that has none, with the ``notice`` saying why."""
+    return respond.json({"itineraries": [], "page": {"earlier": None, "later": None}, "notices": [notice]},
+                        headers=language_headers(lang))
 
 
 def warm_plan(app: web.Application, itineraries: list[dict]) -> None:
@@ -348,7 +355,10 @@ def add_routes(app: web.Application) -> None:
                        "midnight that starts the day before the asked time's day to the one that ends the day after "
                        "(24 to 48 hours each way). Closures in force are avoided. "
                        "Each itinerary carries `fare` (total, per leg and operator, transfers applied) for "
-                       "`riders` and `fare_media`, or `fare: null` with `fare_unknown` saying why.",
+                       "`riders` and `fare_media`, or `fare: null` with `fare_unknown` saying why. An empty "
+                       "answer to a valid request carries a notice: `outside_service_dates`, "
+                       "`arrive_before_depart`, or `same_place` (`from` and `to` are one station, or stops of "
+                       "it, with no walk between them within `max_walk_m`; with one, that walk is the answer).",
         "parameters": [
             query("from", _PLACE_SCHEMA, _PLACE, True),
             query("to", _PLACE_SCHEMA, _PLACE, True),

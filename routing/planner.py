@@ -35,7 +35,11 @@ Depart-at is Range RAPTOR over the departures in windows from t0 (`Planner._rang
 backwards in time (the reversed timetable): no fixed window, it finds the latest departure however long the trip
 (within the `horizon`: no ride left before the midnight starting the day before t0's).
 Walk-only answers are the planner's direct walk, never a search result, so a walk between a station's platforms
-cannot hide the transit journey.
+cannot hide the transit journey. The direct walk (within ``max_walk_m``) leaves whenever one likes: a journey
+that takes as long or longer is no answer beside it (75 m apart at Shinjuku, riding to Yoyogi and back was
+offered), so a plan may hold fewer than ``num_itineraries`` rides. Between two named places of one station (the station and itself, or stops
+of it) nothing is searched: the traveller is there already, and any ride would go out and come back; the
+direct walk is the answer, or `SamePlace` when there is none.
 
 `Planner.plan` is pure with respect to the planner (read-only model, walker and lookup tables) and the RAPTOR
 kernel releases the GIL, so one Planner serves many threads.
@@ -78,6 +82,11 @@ LATE_RUNS = 4
 
 class PlanError(ValueError):
     """A request we cannot plan (unknown place, date outside the model, bad option): a client error."""
+
+
+class SamePlace(PlanError):
+    """Origin and destination are one station (or stops of it), and no walk joins them within the options:
+    nothing to ride, nothing to answer (the API says so in a notice, not as an error)."""
 
 
 @dataclass
@@ -324,6 +333,15 @@ class Planner:
             raise PlanError(f"{when.isoformat()} is outside the transit model's service date {self.model.date}")
         if mask is not None and mask.empty:
             mask = None
+        if not o.is_point and not d.is_point and _one_station(self.model, o, d):
+            # already there: a ride can only go out and come back (Shinjuku → Shinjuku rode to Yoyogi and back,
+            # or round the Oedo loop). The walk between the two (a station and its platform, two platforms) is
+            # the answer
+            walk = self._direct_walk(walker, o, d, t, arrive_by, opts)
+            if walk is None:
+                raise SamePlace(f"{origin!r} and {destination!r} are the same station ({o.name or o.stop_id}): "
+                                f"there is nothing to ride")
+            return [walk]
         allowed = self.pattern_mask(opts.modes)
         if arrive_by:
             journeys = self.arrive_by(o, d, t, opts, allowed, mask)
@@ -332,8 +350,8 @@ class Planner:
         paths: dict = {}  # (the walks between a coordinate place and its stops, shared by the itineraries)
         its = [build_itinerary(self.model, walker, j, o, d, paths) for j in journeys]
         walk = self._direct_walk(walker, o, d, t, arrive_by, opts)
-        if walk is not None:
-            its.insert(0, walk)
+        if walk is not None:  # rides that take as long as the walk: it leaves when they do and is there as soon
+            its = [walk, *(it for it in its if it.duration_s < walk.duration_s)]
         return its
 
     def warm_up(self) -> int:
@@ -357,17 +375,18 @@ class Planner:
 
     def sample_trip(self) -> tuple[str, str, dt.datetime, dt.datetime] | None:
         """A query this model answers with a ride, for warm-ups: (first stop, last stop, departure there, arrival
-        there) of the first run on the model's own day along the first pattern with two distinct ends; None for
-        a model without one."""
+        there) of the first run on the model's own day along the first pattern whose ends are two stations; None
+        for a model without one."""
         m = self.model
         for p in range(m.n_patterns):
             L = m.pattern_len(p)
             if L < 2 or m.pattern_trips_start[p + 1] == m.pattern_trips_start[p]:
                 continue
             base = int(m.pattern_stops_start[p])
-            a, b = m.stop_ids[int(m.pattern_stops[base])], m.stop_ids[int(m.pattern_stops[base + L - 1])]
-            if a == b:
+            first, last = int(m.pattern_stops[base]), int(m.pattern_stops[base + L - 1])
+            if m.stop_station[first] == m.stop_station[last]:  # (a loop line: one station, nothing to ride)
                 continue
+            a, b = m.stop_ids[first], m.stop_ids[last]
             today = [t for t in range(int(m.pattern_trips_start[p]), int(m.pattern_trips_start[p + 1]))
                      if m.trip_day_offset[t] == 0]
             if not today:
@@ -406,6 +425,13 @@ class Planner:
                 if int(m.fp_to[e]) in targets and m.fp_fixed_s[e] >= 0:
                     best = int(m.fp_fixed_s[e]) if best is None else min(best, int(m.fp_fixed_s[e]))
         return best or 0
+
+
+def _one_station(model: TransitModel, o: Place, d: Place) -> bool:
+    """Whether the two places have a station in common (named places: one is the other, a station and its stop,
+    or two stops of it)."""
+    at = model.stop_station
+    return not set(at[np.asarray(o.stops)].tolist()).isdisjoint(at[np.asarray(d.stops)].tolist())
 
 
 def _surely_too_far(walker, o: Place, d: Place, max_walk_m: float) -> bool:

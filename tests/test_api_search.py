@@ -112,6 +112,21 @@ async def test_plan_between_depart_at_and_arrive_by(client):
     assert body["itineraries"] == [] and body["notices"][0]["code"] == "arrive_before_depart"
 
 
+async def test_plan_within_one_station_rides_nothing(client):
+    """A station to itself: no itinerary, a `same_place` notice (a valid question, not an error); the station to
+    its platform: the walk between them, no ride."""
+    q = {"from": "test:S", "to": "Eki", "depart_at": "2026-11-24T07:50:00+09:00"}
+    r = await client.get("/v1/plan", params=q, headers=P)
+    body = await r.json()
+    assert r.status == 200 and body["itineraries"] == [] and body["page"] == {"earlier": None, "later": None}
+    assert [(n["code"], n["field"]) for n in body["notices"]] == [("same_place", "to")]
+    assert "same station" in body["notices"][0]["message"] and "test:S" in body["notices"][0]["message"]
+    r = await client.get("/v1/plan", params={**q, "to": "test:A"}, headers=P)
+    its = (await r.json())["itineraries"]
+    assert r.status == 200 and [[leg["mode"] for leg in it["legs"]] for it in its] == [["WALK"]]
+    assert its[0]["legs"][0]["to"]["stop_id"] == "test:A" and its[0]["legs"][0]["distance_m"] < 50
+
+
 async def test_plan_respects_modes_and_closures(client, transit):
     q = {"from": "test:A", "to": "test:C", "depart_at": "2026-11-24T07:50:00+09:00"}
     r = await client.get("/v1/plan", params={**q, "modes": "SUBWAY"}, headers=P)

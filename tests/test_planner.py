@@ -9,7 +9,7 @@ import pytest
 from feeds.feed import Network
 from raptor_reference import Closures, plan_horizon
 from routing.masks import ClosureMask
-from routing.planner import PlanError, PlanOptions, Planner, Windows
+from routing.planner import PlanError, PlanOptions, Planner, SamePlace, Windows
 from routing.timetable import build_model
 from routing.walking import StraightLineWalker
 from test_timetable import DATE, line_rows, make_feed
@@ -118,6 +118,63 @@ def test_coordinates_give_walking_legs(planner):
     assert its[0].walk_distance_m == pytest.approx(legs[0]["distance_m"] + legs[2]["distance_m"], abs=0.2)
     short = planner.plan("35.6802,139.7002", "35.6810,139.7010", at(8, 0))
     assert short[0].legs[0].mode == "WALK" and len(short[0].legs) == 1  # a direct walk
+
+
+_OUT_AND_BACK_STOPS = [
+    {"id": "P", "lat": 35.68, "lon": 139.70, "location_type": 1, "name": "甲", "name_en": "Ko"},
+    {"id": "P1", "lat": 35.68, "lon": 139.70, "name": "甲", "parent": "P"},
+    {"id": "P2", "lat": 35.6805, "lon": 139.70, "name": "甲", "parent": "P"},
+    {"id": "Q", "lat": 35.68, "lon": 139.71, "name": "乙", "name_en": "Otsu"}]
+
+
+def _out_and_back() -> Planner:
+    """Station 甲 (platforms P1, P2) and 乙 (Q, 900 m east): out P1 → Q and back Q → P2, every 10 min from 08:00."""
+    trips, rows = [], []
+    for j in range(6):
+        trips += [{"id": f"o{j}", "route": "L"}, {"id": f"b{j}", "route": "L"}]
+        rows += line_rows(f"o{j}", ["P1", "Q"], 8 * 3600 + 600 * j, hop=120)
+        rows += line_rows(f"b{j}", ["Q", "P2"], 8 * 3600 + 300 + 600 * j, hop=120)
+    model = build_model(Network([make_feed("f", _OUT_AND_BACK_STOPS, [{"id": "L", "type": 1}], trips, rows)]), DATE)
+    return Planner(model, StraightLineWalker(model.stop_lat, model.stop_lon))
+
+
+def test_one_station_to_itself_is_no_ride():
+    """Between named places of one station nothing is ridden: the traveller is there. Before, 甲 → 甲 rode out to
+    乙 and back (P1 08:00 → P2 08:07), and platform to platform gave that ride beside the walk."""
+    p = _out_and_back()
+    for o, d, arrive_by in [("甲", "甲", False), ("Ko", "f:P", True), ("f:P1", "f:P1", False)]:
+        with pytest.raises(SamePlace, match="same station"):
+            p.plan(o, d, at(8), arrive_by=arrive_by)
+    for o, d in [("f:P", "f:P2"), ("f:P1", "f:P2"), ("f:P2", "甲")]:  # the walk between them, and nothing else
+        for arrive_by in (False, True):
+            its = p.plan(o, d, at(8, 30), arrive_by=arrive_by)
+            assert [[leg.mode for leg in it.legs] for it in its] == [["WALK"]]
+            assert its[0].legs[0].distance_m < 100
+    with pytest.raises(SamePlace):  # no walk within the limit: still nothing to ride
+        p.plan("f:P1", "f:P2", at(8), options=PlanOptions(max_walk_m=10))
+    rides = p.plan("甲", "乙", at(8))  # other stations: rides as ever
+    assert [leg.mode for leg in rides[0].legs] == ["SUBWAY"] and rides[0].to_dict()["departure"][11:16] == "08:00"
+    # a loop line's ends are one station: no warm-up probe along it (it would ride nothing)
+    loop = build_model(Network([make_feed("g", _OUT_AND_BACK_STOPS, [{"id": "L", "type": 1}],
+                                          [{"id": "r0", "route": "L"}], line_rows("r0", ["P1", "Q", "P2"], 8 * 3600))]),
+                       DATE)
+    lp = Planner(loop, StraightLineWalker(loop.stop_lat, loop.stop_lon))
+    assert lp.sample_trip() is None and lp.warm_up() == 0
+
+
+def test_no_ride_that_takes_as_long_as_the_direct_walk():
+    """The direct walk leaves when a journey does and arrives no later: such a journey is no answer beside it.
+    Before, two points 55 m apart at 甲 got the walk and the ride out to 乙 and back (7 min). A ride faster than
+    the walk stays."""
+    p = _out_and_back()
+    for arrive_by in (False, True):
+        its = p.plan("35.68,139.70", "35.6805,139.70", at(8, 30), arrive_by=arrive_by)
+        assert [[leg.mode for leg in it.legs] for it in its] == [["WALK"]]
+    far = PlanOptions(max_walk_m=2000)  # 甲 → 乙 on foot: 900 m × 1.3 at 1.2 m/s, 16 min; the ride takes 2
+    its = p.plan("35.68,139.70", "35.68,139.71", at(8, 30), options=far)
+    assert [leg.mode for leg in its[0].legs] == ["WALK"] and its[0].duration_s > 900
+    assert [[leg.mode for leg in it.legs] for it in its[1:]] == [["WALK", "SUBWAY", "WALK"]] * 3
+    assert all(it.duration_s < its[0].duration_s for it in its[1:])
 
 
 def test_range_query_gives_distinct_departures(planner):
