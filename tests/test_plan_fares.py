@@ -79,9 +79,8 @@ def test_answers_are_fresh_dicts(sample):
     """A response may be changed in place (names, paging): the memo must not hand out its own objects."""
     fares = PlanFares()
     svc, catalog = sample
-    model = svc.planner_for(dt.date(2026, 12, 1)).model
-    a, b = list(model.station_ids)[:2]
-    its = svc.plan_sync(a, b, model.datetime_of(9 * 3600), options=PlanOptions())
+    a, b, dep, _ = svc.planner_for(dt.date(2026, 12, 1)).sample_trip()  # (two ends of a line: a ride)
+    its = svc.plan_sync(a, b, dep, options=PlanOptions())
     ride = next(it for it in its if any(leg["mode"] != "WALK" for leg in it["legs"]))
     first = fares.itinerary_fare(catalog, ride, Passengers(1, 1), "ic")
     want = copy.deepcopy(first)
