@@ -37,9 +37,9 @@ backwards in time (the reversed timetable): no fixed window, it finds the latest
 Walk-only answers are the planner's direct walk, never a search result, so a walk between a station's platforms
 cannot hide the transit journey. The direct walk (within ``max_walk_m``) leaves whenever one likes: a journey
 that takes as long or longer is no answer beside it (75 m apart at Shinjuku, riding to Yoyogi and back was
-offered), so a plan may hold fewer than ``num_itineraries`` rides. Between two named places of one station (the station and itself, or stops
-of it) nothing is searched: the traveller is there already, and any ride would go out and come back; the
-direct walk is the answer, or `SamePlace` when there is none.
+offered), so a plan may hold fewer than ``num_itineraries`` rides. Between two named places of one station
+(the station and itself, or stops of it) nothing is searched: the traveller is there already, and any ride
+would go out and come back; the direct walk is the answer, or `SamePlace` when there is none.
 
 `Planner.plan` is pure with respect to the planner (read-only model, walker and lookup tables) and the RAPTOR
 kernel releases the GIL, so one Planner serves many threads.
@@ -333,11 +333,11 @@ class Planner:
             raise PlanError(f"{when.isoformat()} is outside the transit model's service date {self.model.date}")
         if mask is not None and mask.empty:
             mask = None
+        walk = self._direct_walk(walker, o, d, t, arrive_by, opts)
         if not o.is_point and not d.is_point and _one_station(self.model, o, d):
             # already there: a ride can only go out and come back (Shinjuku → Shinjuku rode to Yoyogi and back,
             # or round the Oedo loop). The walk between the two (a station and its platform, two platforms) is
             # the answer
-            walk = self._direct_walk(walker, o, d, t, arrive_by, opts)
             if walk is None:
                 raise SamePlace(f"{origin!r} and {destination!r} are the same station ({o.name or o.stop_id}): "
                                 f"there is nothing to ride")
@@ -349,7 +349,6 @@ class Planner:
             journeys = self.depart_at(o, d, t, opts, allowed, mask)
         paths: dict = {}  # (the walks between a coordinate place and its stops, shared by the itineraries)
         its = [build_itinerary(self.model, walker, j, o, d, paths) for j in journeys]
-        walk = self._direct_walk(walker, o, d, t, arrive_by, opts)
         if walk is not None:  # rides that take as long as the walk: it leaves when they do and is there as soon
             its = [walk, *(it for it in its if it.duration_s < walk.duration_s)]
         return its
